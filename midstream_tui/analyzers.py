@@ -1,0 +1,415 @@
+"""Per-kind stream analyzers: events in, ring buffers, metrics and a signal out.
+
+An analyzer belongs to one ``StreamPipeline`` and is only touched by that
+pipeline's step (one thread at a time). It keeps bounded numpy ring buffers,
+turns events into numbers with the kernels, and names what it noticed as
+``PatternHit``s. The signal it exposes is what the attractor is estimated on.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from collections import deque
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .analysis import kernels
+from .analysis.patterns import seq_rep_n, trailing_loop
+from .analysis.stats import rate, summarize
+from .events import (
+    AudioChunk,
+    Event,
+    RequestFinished,
+    RequestStarted,
+    TextDelta,
+    Usage,
+    VideoFrame,
+)
+from .snapshot import PatternHit
+
+
+class Ring:
+    """Fixed-capacity numpy ring buffer; ``values()`` returns oldest-first copies."""
+
+    def __init__(self, capacity: int, dtype: Any = np.float64) -> None:
+        self._buf = np.zeros(capacity, dtype=dtype)
+        self._next = 0
+        self.total = 0
+        """How many values were ever appended."""
+
+    @property
+    def capacity(self) -> int:
+        return self._buf.shape[0]
+
+    def __len__(self) -> int:
+        return min(self.total, self.capacity)
+
+    def append(self, value: float) -> None:
+        self._buf[self._next] = value
+        self._next = (self._next + 1) % self.capacity
+        self.total += 1
+
+    def values(self, last: int | None = None) -> np.ndarray:
+        n = len(self)
+        k = n if last is None else max(0, min(last, n))
+        if k == 0:
+            return self._buf[:0].copy()
+        start = (self._next - k) % self.capacity
+        if start + k <= self.capacity:
+            return self._buf[start:start + k].copy()
+        return np.concatenate((self._buf[start:], self._buf[:(start + k) % self.capacity]))
+
+    def last(self, default: float = math.nan) -> float:
+        return float(self._buf[(self._next - 1) % self.capacity]) if self.total else default
+
+
+def db(level: float) -> float:
+    """Fraction of full scale to dBFS, floored at -120."""
+    return 20.0 * math.log10(level) if level > 1e-6 else -120.0
+
+
+class StreamAnalyzer:
+    kind: ClassVar[str] = ""
+    signal_name: ClassVar[str] = ""
+    queue_capacity: ClassVar[int] = 1024
+    """Events the pipeline may hold before dropping data events."""
+
+    def __init__(self, stream: str) -> None:
+        self.stream = stream
+        self.hits: list[PatternHit] = []
+        self.signal_changed = False
+        self.bytes = Ring(4096)
+        self.byte_times = Ring(4096)
+        self.last_t = math.nan
+
+    def ingest(self, event: Event) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _count_bytes(self, t: float, n: int) -> None:
+        self.bytes.append(n)
+        self.byte_times.append(t)
+        self.last_t = t
+
+    def bytes_per_s(self, now: float, window: float, since: float) -> float:
+        return rate(self.byte_times.values(), self.bytes.values(), now, window, since)
+
+    def metrics(self, now: float, since: float) -> dict[str, Any]:  # pragma: no cover
+        raise NotImplementedError
+
+    def signal(self) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def take_hits(self) -> list[PatternHit]:
+        hits, self.hits = self.hits, []
+        return hits
+
+
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+
+class TextAnalyzer(StreamAnalyzer):
+    """LLM token streams: TTFT, inter-token latency, throughput, repetition loops."""
+
+    kind = "text"
+    signal_name = "inter-token gap (ms)"
+    queue_capacity = 8192
+    RATE_WINDOW = 5.0
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.delta_t = Ring(8192)
+        self.delta_tokens = Ring(8192)
+        self.itl = Ring(4096)  # seconds between chunks of one request
+        self.ttft = Ring(512)
+        self.e2e = Ring(512)
+        self.tpot = Ring(512)
+        self.word_ids = Ring(1024, np.int64)
+        self.word_t = Ring(1024)
+        self.words: deque[str] = deque(maxlen=1024)
+        self.tokens = 0
+        self.tokens_reported = 0
+        self.requests = 0
+        self.requests_done = 0
+        self._carry = ""
+        self._req_start = math.nan
+        self._req_first = math.nan
+        self._req_last = math.nan
+        self._req_tokens = 0
+        self._stall_threshold = 1.0
+        self._in_loop = False
+        self._loop_words = 0
+        self._new_words = False
+
+    # -- ingest
+
+    def ingest(self, event: Event) -> None:
+        if isinstance(event, TextDelta):
+            self._delta(event)
+        elif isinstance(event, RequestStarted):
+            self._flush_words(event.t)
+            self.requests += 1
+            self._req_start, self._req_first, self._req_last, self._req_tokens = event.t, math.nan, math.nan, 0
+        elif isinstance(event, RequestFinished):
+            self._flush_words(event.t)
+            self._finish_request(event.t)
+        elif isinstance(event, Usage):
+            self.tokens_reported += max(0, int(event.completion_tokens))
+
+    def _delta(self, ev: TextDelta) -> None:
+        tokens = max(0, int(ev.tokens))
+        self.tokens += tokens
+        self._req_tokens += tokens
+        self.delta_t.append(ev.t)
+        self.delta_tokens.append(tokens)
+        self._count_bytes(ev.t, len(ev.text.encode("utf-8", "replace")))
+        if math.isnan(self._req_start):  # pushed without RequestStarted: the stream is the request
+            self.requests += 1
+            self._req_start = ev.t
+        if not ev.text:
+            return
+        if math.isnan(self._req_first):
+            self._req_first = ev.t
+            self.ttft.append(ev.t - self._req_start)
+        else:
+            gap = ev.t - self._req_last
+            self.itl.append(gap)
+            self.signal_changed = True
+            if gap > self._stall_threshold:
+                self.hits.append(PatternHit(ev.t, self.stream, "stall",
+                                            f"stall of {gap:.2f} s before token {self.tokens}",
+                                            start=self._req_last))
+        self._req_last = ev.t
+        self._carry += ev.text
+        cut = max(self._carry.rfind(" "), self._carry.rfind("\n"))
+        if cut > 0:
+            self._add_words(self._carry[:cut], ev.t)
+            self._carry = self._carry[cut:]
+
+    def _flush_words(self, t: float) -> None:
+        if self._carry.strip():
+            self._add_words(self._carry, t)
+        self._carry = ""
+
+    def _add_words(self, text: str, t: float) -> None:
+        for w in _WORD.findall(text):
+            self.word_ids.append(zlib.crc32(w.lower().encode("utf-8", "replace")))
+            self.word_t.append(t)
+            self.words.append(w)
+            self._new_words = True
+
+    def _finish_request(self, t: float) -> None:
+        if math.isnan(self._req_start):
+            return
+        self.requests_done += 1
+        if not math.isnan(self._req_first):
+            e2e = self._req_last - self._req_start
+            self.e2e.append(e2e)
+            if self._req_tokens > 1:
+                self.tpot.append((e2e - (self._req_first - self._req_start)) / (self._req_tokens - 1))
+        self._req_start = math.nan
+
+    # -- analysis
+
+    def _detect_loop(self) -> None:
+        if not self._new_words:
+            return
+        self._new_words = False
+        ids = self.word_ids.values(512)
+        loop = trailing_loop(ids)
+        if loop and not self._in_loop:
+            self._in_loop = True
+            words = list(self.words)[-len(ids):]
+            unit = re.sub(r" ([^\w\s])", r"\1", " ".join(words[loop.start:loop.start + loop.period]))
+            if len(unit) > 60:
+                unit = unit[:57] + "..."
+            first_word = self.word_ids.total - len(ids) + loop.start
+            start_t = float(self.word_t.values(len(ids))[loop.start])
+            self.hits.append(PatternHit(
+                self.word_t.last(), self.stream, "loop",
+                f'repetition loop "{unit}" x{loop.repeats:.0f} (period {loop.period} words, from word {first_word})',
+                start=start_t))
+        elif not loop and self._in_loop:
+            self._in_loop = False
+            self.hits.append(PatternHit(self.word_t.last(), self.stream, "loop-end",
+                                        f"loop ended after {self._loop_words} words"))
+        self._loop_words = (loop.run + loop.period) if loop else 0
+
+    def metrics(self, now: float, since: float) -> dict[str, Any]:
+        self._detect_loop()
+        itl = summarize(self.itl.values(1024))
+        if itl.count >= 16:
+            # A gap is a stall when it is far outside this stream's own pace.
+            self._stall_threshold = max(1.0, 8.0 * itl.p50)
+        ttft = summarize(self.ttft.values())
+        since_last = now - self._req_last if not math.isnan(self._req_last) else math.nan
+        return {
+            "tokens_per_s": rate(self.delta_t.values(), self.delta_tokens.values(), now, self.RATE_WINDOW, since),
+            "ttft_ms": self.ttft.last() * 1e3,
+            "ttft_p50_ms": ttft.p50 * 1e3,
+            "itl_p50_ms": itl.p50 * 1e3,
+            "itl_p90_ms": itl.p90 * 1e3,
+            "itl_p99_ms": itl.p99 * 1e3,
+            "tpot_ms": summarize(self.tpot.values()).p50 * 1e3,
+            "e2e_p50_s": summarize(self.e2e.values()).p50,
+            "requests": self.requests,
+            "tokens": self.tokens,
+            "tokens_reported": self.tokens_reported,
+            "bytes_per_s": self.bytes_per_s(now, self.RATE_WINDOW, since),
+            "rep4": seq_rep_n(self.word_ids.values(200), 4),
+            "loop_words": self._loop_words,
+            "since_token_s": since_last,
+        }
+
+    def signal(self) -> np.ndarray:
+        return self.itl.values(600) * 1e3
+
+
+class AudioAnalyzer(StreamAnalyzer):
+    """PCM audio: levels, chunk timing, bitrate, silence gaps."""
+
+    kind = "audio"
+    signal_name = "RMS level (dBFS)"
+    queue_capacity = 512
+    SILENCE_DBFS = -60.0
+    MIN_SILENCE_S = 0.3
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.chunk_t = Ring(4096)
+        self.rms_db = Ring(4096)
+        self.peak_db = Ring(4096)
+        self.silent_s = Ring(4096)
+        self.sample_rate = 0
+        self.channels = 0
+        self.seconds = 0.0
+        self._silence_start = math.nan
+
+    def ingest(self, event: Event) -> None:
+        if not isinstance(event, AudioChunk):
+            return
+        samples = event.samples
+        if samples.dtype != np.int16:
+            samples = np.clip(np.nan_to_num(np.asarray(samples, dtype=np.float64)) * 32767, -32768, 32767).astype(np.int16)
+        rms, peak, _zcr = kernels.pcm16_levels(np.ascontiguousarray(samples))
+        level = db(rms)
+        self.sample_rate, self.channels = event.sample_rate, event.channels
+        self.seconds += event.duration
+        self.chunk_t.append(event.t)
+        self.rms_db.append(level)
+        self.peak_db.append(db(peak))
+        self._count_bytes(event.t, event.nbytes)
+        self.signal_changed = True
+        silent = level < self.SILENCE_DBFS
+        self.silent_s.append(event.duration if silent else 0.0)
+        if silent and math.isnan(self._silence_start):
+            self._silence_start = event.t - event.duration
+        elif not silent and not math.isnan(self._silence_start):
+            length = event.t - event.duration - self._silence_start
+            if length >= self.MIN_SILENCE_S:
+                self.hits.append(PatternHit(event.t, self.stream, "silence",
+                                            f"silence of {length:.2f} s", start=self._silence_start))
+            self._silence_start = math.nan
+
+    def metrics(self, now: float, since: float) -> dict[str, Any]:
+        ts = self.chunk_t.values()
+        recent = max(1, kernels.count_at_or_after(ts, now - 0.5)) if ts.size else 0
+        intervals = np.diff(self.chunk_t.values(512))
+        interval = summarize(intervals)
+        window = min(10.0, max(1e-9, now - since))
+        n_window = kernels.count_at_or_after(ts, now - window) if ts.size else 0
+        silent = float(self.silent_s.values(n_window).sum()) if n_window else 0.0
+        levels = self.rms_db.values(recent)
+        return {
+            "chunks_per_s": rate(ts, None, now, 2.0, since),
+            "sample_rate": self.sample_rate,
+            "channels": self.channels,
+            "bitrate_kbps": self.bytes_per_s(now, 2.0, since) * 8 / 1e3,
+            "level_dbfs": db(float(np.sqrt(np.mean(10 ** (levels / 10))))) if levels.size else math.nan,
+            "peak_dbfs": float(self.peak_db.values(recent).max()) if recent else math.nan,
+            "interval_p50_ms": interval.p50 * 1e3,
+            "interval_p99_ms": interval.p99 * 1e3,
+            "silence_pct": 100.0 * silent / window if n_window else math.nan,
+            "audio_s": self.seconds,
+        }
+
+    def signal(self) -> np.ndarray:
+        return self.rms_db.values(600)
+
+
+class VideoAnalyzer(StreamAnalyzer):
+    """Video frames: frame rate and timing, bitrate, brightness, motion, scene cuts."""
+
+    kind = "video"
+    signal_name = "motion energy (cuts removed)"
+    queue_capacity = 16  # raw 720p frames are 2.7 MB each: keep the queue short
+    THUMB_WIDTH = 160
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.frame_t = Ring(2048)
+        self.motion = Ring(2048)
+        self.brightness = Ring(2048)
+        self.frames = 0
+        self.scene_cuts = 0
+        self.late_frames = 0
+        self.width = 0
+        self.height = 0
+        self.thumbnail: np.ndarray | None = None
+        self._interval_p50 = math.nan
+
+    def ingest(self, event: Event) -> None:
+        if not isinstance(event, VideoFrame):
+            return
+        frame = event.frame
+        if frame.ndim != 3 or frame.shape[2] < 3 or frame.dtype != np.uint8:
+            self.hits.append(PatternHit(event.t, self.stream, "error",
+                                        f"unsupported frame {frame.shape} {frame.dtype}: expected HxWx3 uint8"))
+            return
+        self.height, self.width = int(frame.shape[0]), int(frame.shape[1])
+        step = max(1, self.width // self.THUMB_WIDTH)
+        thumb = kernels.luma_thumbnail(frame, step)
+        prev = self.thumbnail
+        motion = float(kernels.mean_abs_diff(thumb, prev)) if prev is not None and prev.shape == thumb.shape else 0.0
+        recent = self.motion.values(30)
+        typical = float(np.median(recent)) if recent.size else 0.0
+        if prev is not None and motion > 0.08 and motion > 5.0 * typical:
+            self.scene_cuts += 1
+            self.hits.append(PatternHit(event.t, self.stream, "scene-cut",
+                                        f"scene cut at frame {self.frames + 1} (change {motion:.2f})"))
+            # A cut is an event, not motion: keep it out of the motion signal.
+            motion = typical
+        if self.frame_t.total and not math.isnan(self._interval_p50):
+            if event.t - self.frame_t.last() > 1.5 * self._interval_p50:
+                self.late_frames += 1
+        self.thumbnail = thumb
+        self.frames += 1
+        self.frame_t.append(event.t)
+        self.motion.append(motion)
+        self.brightness.append(float(thumb.mean()))
+        self._count_bytes(event.t, event.nbytes)
+        self.signal_changed = True
+
+    def metrics(self, now: float, since: float) -> dict[str, Any]:
+        interval = summarize(np.diff(self.frame_t.values(300)))
+        self._interval_p50 = interval.p50
+        return {
+            "fps": rate(self.frame_t.values(), None, now, 2.0, since),
+            "resolution": f"{self.width}x{self.height}" if self.frames else "",
+            "interval_p50_ms": interval.p50 * 1e3,
+            "interval_p99_ms": interval.p99 * 1e3,
+            "bitrate_mbps": self.bytes_per_s(now, 2.0, since) * 8 / 1e6,
+            "brightness": self.brightness.last(),
+            "motion": self.motion.last(),
+            "frames": self.frames,
+            "scene_cuts": self.scene_cuts,
+            "late_frames": self.late_frames,
+        }
+
+    def signal(self) -> np.ndarray:
+        return self.motion.values(600)[1:]  # the first frame has no predecessor
+
+
+ANALYZERS: dict[str, type[StreamAnalyzer]] = {a.kind: a for a in (TextAnalyzer, AudioAnalyzer, VideoAnalyzer)}

@@ -1,0 +1,112 @@
+"""Human-readable rendering of metrics, shared by the dashboard and headless text output.
+
+Pure string formatting: no Textual import, so the headless mode and the tests
+use the same labels and units the user sees on screen.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .snapshot import Snapshot
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def num(v: Any, fmt: str = "{:.1f}", unit: str = "") -> str:
+    if not _finite(v):
+        return "–"
+    s = fmt.format(v)
+    return f"{s} {unit}" if unit else s
+
+
+def pair(a: Any, b: Any, fmt: str = "{:.1f}", unit: str = "") -> str:
+    if not _finite(a) and not _finite(b):
+        return "–"
+    return f"{num(a, fmt)} / {num(b, fmt)}" + (f" {unit}" if unit else "")
+
+
+def byte_rate(v: Any) -> str:
+    if not _finite(v):
+        return "–"
+    for unit, scale in (("GB/s", 1e9), ("MB/s", 1e6), ("kB/s", 1e3)):
+        if v >= scale:
+            return f"{v / scale:.1f} {unit}"
+    return f"{v:.0f} B/s"
+
+
+def duration(seconds: Any) -> str:
+    if not _finite(seconds):
+        return "–"
+    s = int(seconds)
+    if s >= 3600:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s"
+    if s >= 60:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{seconds:.1f}s"
+
+
+Row = tuple[str, Callable[[Mapping[str, Any]], str]]
+
+METRIC_ROWS: dict[str, list[Row]] = {
+    "text": [
+        ("rate", lambda m: num(m.get("tokens_per_s"), "{:.1f}", "tok/s")),
+        ("TTFT last/p50", lambda m: pair(m.get("ttft_ms"), m.get("ttft_p50_ms"), "{:.0f}", "ms")),
+        ("ITL p50/p99", lambda m: pair(m.get("itl_p50_ms"), m.get("itl_p99_ms"), "{:.1f}", "ms")),
+        ("TPOT p50", lambda m: num(m.get("tpot_ms"), "{:.1f}", "ms")),
+        ("requests", lambda m: f"{m.get('requests', 0)} · {m.get('tokens', 0)} tok"),
+        ("bytes/s", lambda m: byte_rate(m.get("bytes_per_s"))),
+        ("rep-4 · loop", lambda m: f"{num(m.get('rep4'), '{:.2f}')} · {m.get('loop_words', 0)} w"),
+    ],
+    "audio": [
+        ("chunks/s", lambda m: num(m.get("chunks_per_s"), "{:.1f}")),
+        ("bitrate", lambda m: num(m.get("bitrate_kbps"), "{:.0f}", "kbit/s")),
+        ("level/peak dB", lambda m: pair(m.get("level_dbfs"), m.get("peak_dbfs"), "{:.1f}")),
+        ("gap p50/p99", lambda m: pair(m.get("interval_p50_ms"), m.get("interval_p99_ms"), "{:.1f}", "ms")),
+        ("silence (10 s)", lambda m: num(m.get("silence_pct"), "{:.0f}", "%")),
+        ("format", lambda m: f"{m.get('sample_rate', 0)} Hz · {m.get('channels', 0)} ch"),
+    ],
+    "video": [
+        ("fps", lambda m: num(m.get("fps"), "{:.1f}")),
+        ("resolution", lambda m: str(m.get("resolution") or "–")),
+        ("gap p50/p99", lambda m: pair(m.get("interval_p50_ms"), m.get("interval_p99_ms"), "{:.1f}", "ms")),
+        ("bitrate", lambda m: num(m.get("bitrate_mbps"), "{:.1f}", "Mbit/s")),
+        ("motion · light", lambda m: f"{num(m.get('motion'), '{:.3f}')} · {num(m.get('brightness'), '{:.2f}')}"),
+        ("cuts · late", lambda m: f"{m.get('scene_cuts', 0)} · {m.get('late_frames', 0)}"),
+    ],
+}
+
+COMMON_ROWS: list[Row] = [
+    ("uptime", lambda m: duration(m.get("uptime_s"))),
+    ("drops · queue", lambda m: f"{m.get('drops', 0)} · {m.get('queue', 0)}"),
+]
+
+
+def metric_rows(snap: Snapshot) -> list[tuple[str, str]]:
+    """(label, value) rows for a stream, kind-specific first."""
+    rows = METRIC_ROWS.get(snap.kind, []) + COMMON_ROWS
+    return [(label, fn(snap.metrics)) for label, fn in rows]
+
+
+def headline(snap: Snapshot) -> str:
+    """The one number that says most about a stream, for the stream list."""
+    m = snap.metrics
+    if snap.kind == "text":
+        return num(m.get("tokens_per_s"), "{:.0f}", "tok/s")
+    if snap.kind == "audio":
+        return num(m.get("level_dbfs"), "{:.0f}", "dB")
+    if snap.kind == "video":
+        return num(m.get("fps"), "{:.0f}", "fps")
+    return ""
+
+
+def attractor_line(snap: Snapshot) -> str:
+    a = snap.attractor
+    if a.type == "unknown":
+        return f"unknown · {a.reason}"
+    lyap = f"λ {a.lyapunov:+.3f}" if _finite(a.lyapunov) else "λ –"
+    return f"{a.type} · {lyap} · conf {a.confidence:.2f} · lag {a.lag}"

@@ -1,0 +1,107 @@
+"""Events: what sources emit and the hub consumes.
+
+Every event names its stream and carries ``t``, the time in seconds on the hub's
+clock at which it happened (for simulated sources: when it was scheduled). Events
+are frozen; array payloads are made read-only when the event is built so that the
+hub, the analysis threads and the UI can share them without copying.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+StreamKind = Literal["text", "audio", "video"]
+STREAM_KINDS: tuple[str, ...] = ("text", "audio", "video")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    stream: str
+    t: float
+
+
+@dataclass(frozen=True, slots=True)
+class StreamOpened(Event):
+    kind: StreamKind
+    source: str = ""
+    """The URI or description the stream came from (never contains secrets)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RequestStarted(Event):
+    """A new request/response begins on a stream (TTFT is measured from here)."""
+
+    request_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta(Event):
+    text: str
+    tokens: int = 1
+    """Tokens carried by this delta, as reported or estimated by the source."""
+    request_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFinished(Event):
+    request_id: int = 0
+    reason: str = "stop"
+
+
+@dataclass(frozen=True, slots=True)
+class Usage(Event):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AudioChunk(Event):
+    samples: np.ndarray = field(repr=False)
+    """int16 PCM, shape (frames,) for mono or (frames, channels)."""
+    sample_rate: int = 48_000
+
+    def __post_init__(self) -> None:
+        if isinstance(self.samples, np.ndarray):
+            self.samples.flags.writeable = False
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.samples.ndim == 1 else int(self.samples.shape[1])
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.samples.nbytes)
+
+    @property
+    def duration(self) -> float:
+        return self.samples.shape[0] / float(self.sample_rate)
+
+
+@dataclass(frozen=True, slots=True)
+class VideoFrame(Event):
+    frame: np.ndarray = field(repr=False)
+    """uint8 RGB, shape (height, width, 3)."""
+    encoded_bytes: int = 0
+    """Size of the frame as received on the wire, if known (0: raw frame)."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.frame, np.ndarray):
+            self.frame.flags.writeable = False
+
+    @property
+    def nbytes(self) -> int:
+        return self.encoded_bytes or int(self.frame.nbytes)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamError(Event):
+    message: str
+    fatal: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class StreamClosed(Event):
+    reason: str = "finished"

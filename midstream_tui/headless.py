@@ -1,0 +1,128 @@
+"""Headless runs: the hub without a screen, printing NDJSON or a text summary.
+
+One JSON object per line per stream and analysis tick (only streams whose
+snapshot changed), each carrying the pattern hits found since that stream's
+previous line; then one ``{"summary": ...}`` line. The schema is in the README.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from typing import TextIO
+
+from . import display
+from .hub import Hub, run_virtual
+from .snapshot import Snapshot, json_number
+from .sources.base import ScheduledSource, Source
+
+
+class NdjsonPrinter:
+    def __init__(self, hub: Hub, out: TextIO, json_mode: bool) -> None:
+        self.hub, self.out, self.json_mode = hub, out, json_mode
+        self._printed_seq: dict[str, int] = {}
+        self._log_seq = 0
+        self.lines = 0
+
+    def tick(self, _now: float, snaps: dict[str, Snapshot] | None = None) -> None:
+        snaps = self.hub.snapshots() if snaps is None else snaps
+        new_hits = self.hub.patterns_since(self._log_seq)
+        if new_hits:
+            self._log_seq = new_hits[-1][0]
+        by_stream: dict[str, list[dict]] = {}
+        for _seq, hit in new_hits:
+            by_stream.setdefault(hit.stream, []).append(hit.to_json() | {"t": json_number(hit.t - self.hub.t0, 3)})
+        if not self.json_mode:
+            return
+        for stream, snap in snaps.items():
+            if self._printed_seq.get(stream) == snap.seq and stream not in by_stream:
+                continue
+            self._printed_seq[stream] = snap.seq
+            line = snap.to_json(self.hub.t0)
+            line["patterns"] = by_stream.get(stream, [])
+            self.out.write(json.dumps(line, allow_nan=False) + "\n")
+            self.lines += 1
+        self.out.flush()
+
+    def summary(self, duration: float) -> dict:
+        streams = {}
+        for stream, snap in self.hub.snapshots().items():
+            streams[stream] = {
+                "kind": snap.kind, "status": snap.status, "source": snap.source,
+                "metrics": {k: json_number(v) for k, v in snap.metrics.items()},
+                "attractor": snap.attractor.to_json(), "patterns": len(snap.patterns),
+                "error": snap.error,
+            }
+        return {"summary": {
+            "duration_s": json_number(duration, 3), "ticks": self.hub.ticks, "lines": self.lines,
+            "streams": streams, "patterns": len(self.hub.patterns_since(0)),
+            "errors": sum(1 for s in streams.values() if s["status"] == "error"),
+        }}
+
+    def finish(self, duration: float) -> None:
+        summary = self.summary(duration)
+        if self.json_mode:
+            self.out.write(json.dumps(summary, allow_nan=False) + "\n")
+        else:
+            self.out.write(render_text_summary(self.hub, duration))
+        self.out.flush()
+
+
+def render_text_summary(hub: Hub, duration: float) -> str:
+    lines = [f"MidStream headless run: {duration:.1f} s, {len(hub.streams)} stream(s)"]
+    for stream, snap in hub.snapshots().items():
+        lines.append(f"\n{stream} ({snap.kind}, {snap.status}) {snap.source}")
+        for label, value in display.metric_rows(snap):
+            lines.append(f"  {label:<18} {value}")
+        lines.append(f"  {'attractor':<18} {display.attractor_line(snap)}")
+        if snap.error:
+            lines.append(f"  {'error':<18} {snap.error}")
+    hits = hub.patterns_since(0)
+    if hits:
+        lines.append(f"\npatterns ({len(hits)}):")
+        for _seq, hit in hits[-20:]:
+            lines.append(f"  {hit.t - hub.t0:7.2f}s {hit.stream:<12} {hit.kind:<10} {hit.message}")
+    return "\n".join(lines) + "\n"
+
+
+async def run_headless(hub: Hub, sources: list[Source], duration: float | None, json_mode: bool,
+                       out: TextIO = sys.stdout) -> int:
+    """Run live (real clock) until ``duration`` or every source ends; SIGINT/SIGTERM end it cleanly."""
+    printer = NdjsonPrinter(hub, out, json_mode)
+    hub.on_tick(printer.tick)
+    for src in sources:
+        hub.add_source(src)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or no signals here
+            pass
+    run = asyncio.ensure_future(hub.run(duration))
+    stopper = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({run, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if not run.done():
+        run.cancel()
+        try:
+            await run
+        except asyncio.CancelledError:
+            pass
+        await hub.stop()
+    else:
+        run.result()
+    printer.tick(hub.clock.now())
+    printer.finish(hub.clock.now() - hub.t0)
+    return 0
+
+
+def run_headless_virtual(hub: Hub, sources: list[ScheduledSource], duration: float, json_mode: bool,
+                         out: TextIO = sys.stdout) -> int:
+    """Same output as ``run_headless`` but in virtual time: deterministic and as fast as possible."""
+    printer = NdjsonPrinter(hub, out, json_mode)
+    run_virtual(hub, sources, duration, on_tick=printer.tick)
+    printer.finish(duration)
+    return 0

@@ -1,0 +1,460 @@
+"""The hub: one StreamPipeline per stream, analysis in worker threads, Snapshots out.
+
+Data flows one way: sources (or library calls) offer events to a pipeline's
+bounded queue; each analysis tick, every pipeline drains its queue, updates its
+ring buffers and runs the kernels in a worker thread, and publishes one frozen
+``Snapshot``. The UI, the headless printer and library users read snapshots.
+
+The hub imports nothing from Textual. All its public methods except the
+``async`` ones are thread-safe, so code that already has a stream in hand can
+push to it from any thread (see README, "Library API").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import math
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from .analysis import kernels
+from .analysis.dynamics import UNKNOWN, delay_embed_2d, estimate_attractor
+from .analyzers import ANALYZERS, StreamAnalyzer
+from .clock import Clock, MonotonicClock
+from .events import (
+    AudioChunk,
+    Event,
+    RequestFinished,
+    RequestStarted,
+    StreamClosed,
+    StreamError,
+    StreamOpened,
+    TextDelta,
+    Usage,
+    VideoFrame,
+)
+from .snapshot import EMPTY_ARRAY, PatternHit, Snapshot
+from .sources.base import ScheduledSource, Source
+
+DATA_EVENTS = (TextDelta, AudioChunk, VideoFrame)
+PORTRAIT_POINTS = 300
+INGEST_INTERVAL = 0.05
+"""Seconds between queue drains: independent of the (slower, user-set) analysis interval,
+so a 30 fps source never overflows its queue while snapshots are published once a second."""
+RECENT_PATTERNS = 20
+
+
+class HubError(ValueError):
+    """Misuse of the hub API (unknown stream, kind mismatch, ...)."""
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    a.flags.writeable = False
+    return a
+
+
+class StreamPipeline:
+    """Bounded queue -> analyzer -> snapshot, for one stream.
+
+    ``offer`` may be called from any thread. ``step`` runs in a worker thread,
+    never twice at once for one pipeline.
+    """
+
+    def __init__(self, stream: str, kind: str, source: str = "", queue_capacity: int | None = None) -> None:
+        if kind not in ANALYZERS:
+            raise HubError(f"unknown stream kind {kind!r}: expected text, audio or video")
+        self.stream, self.kind, self.source = stream, kind, source
+        self.analyzer: StreamAnalyzer = ANALYZERS[kind](stream)
+        self.queue_capacity = queue_capacity or self.analyzer.queue_capacity
+        self._queue: deque[Event] = deque()
+        self._lock = threading.Lock()
+        self._step_lock = threading.Lock()
+        self.drops = 0
+        self.events = 0
+        self.status = "open"
+        self.error: str | None = None
+        self.opened_t = math.nan
+        self.closed_t = math.nan
+        self.seq = 0
+        self.latest: Snapshot | None = None
+        self.recent: deque[PatternHit] = deque(maxlen=RECENT_PATTERNS)
+        self._attractor = UNKNOWN
+        self._portrait = (EMPTY_ARRAY, EMPTY_ARRAY)
+        self._drained_since_step = 0
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._queue)
+
+    def offer(self, event: Event) -> bool:
+        """Queue an event; data events are dropped (and counted) when the queue is full.
+
+        Control events (open, close, errors, request boundaries) are never
+        dropped: they are tiny and losing one would corrupt the stream's state.
+        """
+        with self._lock:
+            if isinstance(event, DATA_EVENTS) and len(self._queue) >= self.queue_capacity:
+                self.drops += 1
+                return False
+            self._queue.append(event)
+            return True
+
+    def _handle(self, ev: Event) -> None:
+        self.events += 1
+        if math.isnan(self.opened_t):
+            self.opened_t = ev.t
+        if isinstance(ev, StreamOpened):
+            self.source = ev.source or self.source
+        elif isinstance(ev, StreamClosed):
+            if self.status == "open":
+                self.status = {"cancelled": "cancelled", "error": "error"}.get(ev.reason, "closed")
+                self.closed_t = ev.t
+        elif isinstance(ev, StreamError):
+            self.error = ev.message
+            self.analyzer.hits.append(PatternHit(ev.t, self.stream, "error", ev.message))
+            if ev.fatal and self.status == "open":
+                self.status, self.closed_t = "error", ev.t
+        elif self.status == "open":
+            self.analyzer.ingest(ev)
+
+    def _drain(self) -> int:
+        with self._lock:
+            pending = list(self._queue)
+            self._queue.clear()
+        for ev in pending:
+            try:
+                self._handle(ev)
+            except Exception as exc:  # a bad event must not take the stream down
+                self.error = f"bad {type(ev).__name__}: {type(exc).__name__}: {exc}"
+                self.analyzer.hits.append(PatternHit(ev.t, self.stream, "error", self.error))
+        self._drained_since_step += len(pending)
+        return len(pending)
+
+    def drain(self) -> int:
+        """Move queued events into the ring buffers (no snapshot); returns how many."""
+        with self._step_lock:
+            return self._drain()
+
+    def step(self, now: float) -> tuple[Snapshot | None, list[PatternHit]]:
+        """Drain the queue, analyse, and return (snapshot or None if unchanged, new hits)."""
+        with self._step_lock:
+            self._drain()
+            changed, self._drained_since_step = self._drained_since_step, 0
+            if self.latest is not None and not changed and self.status != "open":
+                return None, []
+            if math.isnan(self.opened_t):
+                return None, []
+            t_end = self.closed_t if self.status != "open" else now
+            a = self.analyzer
+            metrics: dict[str, Any] = a.metrics(t_end, self.opened_t)
+            metrics["uptime_s"] = max(0.0, t_end - self.opened_t)
+            metrics["events"] = self.events
+            metrics["drops"] = self.drops
+            metrics["queue"] = self.queue_depth
+            if a.signal_changed:
+                a.signal_changed = False
+                sig = a.signal()
+                self._attractor = estimate_attractor(sig)
+                px, py = delay_embed_2d(sig[-PORTRAIT_POINTS:], max(1, self._attractor.lag))
+                self._portrait = (_readonly(px), _readonly(py))
+            hits = a.take_hits()
+            self.recent.extend(hits)
+            self.seq += 1
+            snap = Snapshot(
+                stream=self.stream, kind=self.kind, seq=self.seq, t=now, status=self.status,
+                source=self.source, metrics=MappingProxyType(metrics), attractor=self._attractor,
+                signal_name=a.signal_name, portrait_x=self._portrait[0], portrait_y=self._portrait[1],
+                patterns=tuple(self.recent), error=self.error,
+            )
+            self.latest = snap
+            return snap, hits
+
+
+_KIND_OF_EVENT = {TextDelta: "text", RequestStarted: "text", RequestFinished: "text", Usage: "text",
+                  AudioChunk: "audio", VideoFrame: "video"}
+
+
+class Hub:
+    """Owns the pipelines, runs sources and the analysis clock, publishes snapshots."""
+
+    def __init__(self, clock: Clock | None = None, *, analysis_interval: float = 0.1,
+                 pattern_log_size: int = 1000, workers: int = 2) -> None:
+        if not analysis_interval > 0:
+            raise HubError("analysis interval must be > 0 seconds")
+        self.clock: Clock = clock or MonotonicClock()
+        self.analysis_interval = float(analysis_interval)
+        self.t0 = self.clock.now()
+        self._pipelines: dict[str, StreamPipeline] = {}
+        self._lock = threading.RLock()
+        self._log: deque[tuple[int, PatternHit]] = deque(maxlen=pattern_log_size)
+        self._log_seq = 0
+        self._sources: dict[str, Source] = {}
+        self._tasks: list[asyncio.Task] = []
+        self._analysis_task: asyncio.Task | None = None
+        self._ingest_task: asyncio.Task | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._workers = workers
+        self._tick_callbacks: list[Callable[[float], None]] = []
+        self.ticks = 0
+        self.warm = False
+
+    # ------------------------------------------------------------ library API
+
+    @property
+    def streams(self) -> list[str]:
+        with self._lock:
+            return list(self._pipelines)
+
+    def pipeline(self, stream: str, kind: str | None = None, source: str = "") -> StreamPipeline:
+        """The stream's pipeline, created on first use (``kind`` required then)."""
+        with self._lock:
+            pipe = self._pipelines.get(stream)
+            if pipe is None:
+                if kind is None:
+                    raise HubError(f"unknown stream {stream!r}")
+                pipe = self._pipelines[stream] = StreamPipeline(stream, kind, source)
+            elif kind is not None and kind != pipe.kind:
+                raise HubError(f"stream {stream!r} is {pipe.kind}, not {kind}")
+            return pipe
+
+    def push(self, event: Event) -> bool:
+        """Offer any event; the stream is created from the event's kind if new."""
+        kind = event.kind if isinstance(event, StreamOpened) else _KIND_OF_EVENT.get(type(event))
+        return self.pipeline(event.stream, kind).offer(event)
+
+    def _now(self, t: float | None) -> float:
+        return self.clock.now() if t is None else float(t)
+
+    def open_stream(self, stream: str, kind: str, source: str = "", t: float | None = None) -> None:
+        self.push(StreamOpened(stream, self._now(t), kind=kind, source=source))  # type: ignore[arg-type]
+
+    def push_text(self, stream: str, text: str, tokens: int = 1, t: float | None = None,
+                  request_id: int = 0) -> bool:
+        """A chunk of generated text carrying ``tokens`` tokens (like processMessage)."""
+        return self.push(TextDelta(stream, self._now(t), text=str(text), tokens=int(tokens), request_id=request_id))
+
+    def start_request(self, stream: str, t: float | None = None, request_id: int = 0) -> None:
+        """Mark a request start: the next text's arrival minus this is the TTFT."""
+        self.push(RequestStarted(stream, self._now(t), request_id=request_id))
+
+    def finish_request(self, stream: str, t: float | None = None, request_id: int = 0) -> None:
+        self.push(RequestFinished(stream, self._now(t), request_id=request_id))
+
+    def push_audio(self, stream: str, samples: np.ndarray, sample_rate: int = 48_000,
+                   t: float | None = None) -> bool:
+        """PCM audio: int16, or float in [-1, 1]; shape (frames,) or (frames, channels)."""
+        a = np.array(samples, copy=True)
+        if a.ndim not in (1, 2) or a.size == 0:
+            raise HubError(f"audio must be a non-empty 1-D or 2-D array, got shape {a.shape}")
+        if a.dtype != np.int16:
+            a = np.clip(np.nan_to_num(a.astype(np.float64)) * 32767.0, -32768, 32767).astype(np.int16)
+        return self.push(AudioChunk(stream, self._now(t), samples=a, sample_rate=int(sample_rate)))
+
+    def push_video(self, stream: str, frame: np.ndarray, t: float | None = None) -> bool:
+        """An RGB frame, uint8, shape (height, width, 3)."""
+        f = np.asarray(frame)
+        if f.ndim != 3 or f.shape[2] != 3 or f.dtype != np.uint8:
+            raise HubError(f"video frames must be HxWx3 uint8 arrays, got {f.shape} {f.dtype}")
+        return self.push(VideoFrame(stream, self._now(t), frame=f.copy()))
+
+    def close_stream(self, stream: str, reason: str = "finished", t: float | None = None) -> None:
+        self.pipeline(stream).offer(StreamClosed(stream, self._now(t), reason=reason))
+
+    def analyze(self, now: float | None = None) -> dict[str, Snapshot]:
+        """Run one analysis step of every stream in this thread; return the snapshots."""
+        now = self._now(now)
+        for pipe in self._pipeline_list():
+            self._publish(pipe.step(now))
+        self.ticks += 1
+        return self.snapshots()
+
+    def snapshots(self) -> dict[str, Snapshot]:
+        """Latest snapshot of every stream that has one, in stream order."""
+        return {p.stream: p.latest for p in self._pipeline_list() if p.latest is not None}
+
+    def snapshot(self, stream: str) -> Snapshot | None:
+        return self.pipeline(stream).latest
+
+    def patterns_since(self, seq: int = 0) -> list[tuple[int, PatternHit]]:
+        """Pattern-log entries with a sequence number greater than ``seq``."""
+        with self._lock:
+            if not self._log or self._log[-1][0] <= seq:
+                return []
+            return [item for item in self._log if item[0] > seq]
+
+    def _pipeline_list(self) -> list[StreamPipeline]:
+        with self._lock:
+            return list(self._pipelines.values())
+
+    def _publish(self, result: tuple[Snapshot | None, list[PatternHit]]) -> None:
+        _snap, hits = result
+        if hits:
+            with self._lock:
+                for hit in hits:
+                    self._log_seq += 1
+                    self._log.append((self._log_seq, hit))
+
+    # ------------------------------------------------------------ sources
+
+    def add_source(self, source: Source) -> None:
+        """Register a source; it starts with ``start()`` (or at once if running)."""
+        with self._lock:
+            if source.stream_id in self._sources or source.stream_id in self._pipelines:
+                raise HubError(f"a stream named {source.stream_id!r} already exists")
+            self._sources[source.stream_id] = source
+            self.pipeline(source.stream_id, source.kind, source.uri)
+        if self._analysis_task is not None:
+            self._tasks.append(asyncio.get_running_loop().create_task(self._pump(source)))
+
+    def source(self, stream: str) -> Source | None:
+        return self._sources.get(stream)
+
+    def cancel(self, stream: str) -> bool:
+        """Cancel a stream's source mid-stream; False if it has no running source."""
+        src = self._sources.get(stream)
+        pipe = self._pipelines.get(stream)
+        if src is None or src.cancelled or pipe is None or pipe.status != "open":
+            return False
+        src.cancel()
+        return True
+
+    async def _pump(self, source: Source) -> None:
+        pipe = self.pipeline(source.stream_id)
+        try:
+            async for event in source:
+                pipe.offer(event)
+        except asyncio.CancelledError:
+            pipe.offer(StreamClosed(source.stream_id, self.clock.now(), reason="stopped"))
+            raise
+        except Exception as exc:  # a broken source becomes a recorded stream error
+            now = self.clock.now()
+            pipe.offer(StreamError(source.stream_id, now, f"{type(exc).__name__}: {exc}", fatal=True))
+            pipe.offer(StreamClosed(source.stream_id, now, reason="error"))
+
+    def on_tick(self, callback: Callable[[float], None]) -> None:
+        """Call ``callback(now)`` in the event loop after each analysis tick."""
+        self._tick_callbacks.append(callback)
+
+    @property
+    def running(self) -> bool:
+        return self._analysis_task is not None and not self._analysis_task.done()
+
+    def sources_done(self) -> bool:
+        return all(t.done() for t in self._tasks)
+
+    async def start(self) -> None:
+        """Start every registered source and the analysis clock in the running loop."""
+        if self._analysis_task is not None:
+            return
+        loop = asyncio.get_running_loop()
+        self._executor = ThreadPoolExecutor(self._workers, thread_name_prefix="midstream-analysis")
+        self.t0 = self.clock.now()
+        self._tasks = [loop.create_task(self._pump(s)) for s in self._sources.values()]
+        self._analysis_task = loop.create_task(self._analysis_loop())
+        self._ingest_task = loop.create_task(self._ingest_loop())
+
+    async def _ingest_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            busy = [p for p in self._pipeline_list() if p.queue_depth]
+            if busy:
+                await asyncio.gather(*(loop.run_in_executor(self._executor, p.drain) for p in busy))
+            await asyncio.sleep(INGEST_INTERVAL)
+
+    async def _analysis_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        # Compile or load the kernels off the event loop before the first step.
+        await loop.run_in_executor(self._executor, kernels.warm_up)
+        self.warm = True
+        next_t = self.clock.now()
+        while True:
+            await self._tick(loop)
+            next_t += self.analysis_interval
+            if next_t < self.clock.now():  # fell behind: skip ticks rather than pile up
+                next_t = self.clock.now()
+            await self.clock.sleep_until(next_t)
+
+    async def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = self.clock.now()
+        results = await asyncio.gather(*(loop.run_in_executor(self._executor, p.step, now)
+                                         for p in self._pipeline_list()))
+        for result in results:
+            self._publish(result)
+        self.ticks += 1
+        for cb in self._tick_callbacks:
+            cb(now)
+
+    async def stop(self) -> None:
+        """Cancel sources, run a last analysis step, release the worker threads."""
+        for src in self._sources.values():
+            src.cancel()
+        for task in self._tasks:
+            task.cancel()
+        background = [t for t in (self._analysis_task, self._ingest_task) if t is not None]
+        for task in background:
+            task.cancel()
+        pending = [*self._tasks, *background]
+        await asyncio.gather(*pending, return_exceptions=True)
+        if self._executor is not None:
+            loop = asyncio.get_running_loop()
+            if self.warm:
+                await self._tick(loop)
+            self._executor.shutdown(wait=False)
+            self._executor = None
+        self._analysis_task = self._ingest_task = None
+
+    async def run(self, duration: float | None = None) -> None:
+        """Run until ``duration`` seconds pass on the clock, or every source has ended."""
+        await self.start()
+        try:
+            deadline = None if duration is None else self.t0 + duration
+            while deadline is None or self.clock.now() < deadline:
+                if self._tasks and self.sources_done() and all(p.queue_depth == 0 for p in self._pipeline_list()):
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await self.stop()
+
+
+def run_virtual(hub: Hub, sources: Iterable[ScheduledSource], duration: float,
+                interval: float | None = None,
+                on_tick: Callable[[float, dict[str, Snapshot]], None] | None = None) -> dict[str, Snapshot]:
+    """Drive scheduled sources through the hub in virtual time, as fast as the CPU allows.
+
+    Events are merged by timestamp and pushed; an analysis step runs at every
+    ``interval`` boundary, exactly as the live clock would. Deterministic: the
+    same sources give the same snapshots. Used by tests, snapshots, benchmarks
+    and ``--virtual`` headless runs.
+    """
+    interval = interval or hub.analysis_interval
+    kernels.warm_up()
+    sources = list(sources)
+    for src in sources:
+        hub.pipeline(src.stream_id, src.kind, src.uri)
+        hub._sources.setdefault(src.stream_id, src)
+    t0 = hub.t0
+    merged = heapq.merge(*(src.schedule(t0) for src in sources), key=lambda e: e.t)
+    next_tick = t0 + interval
+    for event in merged:
+        if event.t > t0 + duration:
+            break
+        while event.t >= next_tick:
+            snaps = hub.analyze(next_tick)
+            if on_tick:
+                on_tick(next_tick, snaps)
+            next_tick += interval
+        hub.push(event)
+    while next_tick <= t0 + duration + 1e-9:
+        snaps = hub.analyze(next_tick)
+        if on_tick:
+            on_tick(next_tick, snaps)
+        next_tick += interval
+    return hub.snapshots()

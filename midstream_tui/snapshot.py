@@ -1,0 +1,77 @@
+"""What the hub publishes: one immutable Snapshot per stream per analysis tick.
+
+The UI, the headless printer and library users read only these types. Metric
+values are plain floats/ints/strings; NaN means "not measurable yet" and is
+written as ``null`` in JSON.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import numpy as np
+
+from .analysis.dynamics import UNKNOWN, AttractorEstimate
+
+EMPTY_ARRAY = np.empty(0)
+EMPTY_ARRAY.flags.writeable = False
+
+
+def json_number(v: Any, digits: int = 6) -> Any:
+    if isinstance(v, (bool, str)) or v is None:
+        return v
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    f = float(v)
+    return round(f, digits) if math.isfinite(f) else None
+
+
+@dataclass(frozen=True, slots=True)
+class PatternHit:
+    """Something the analysis noticed in a stream, for the pattern log."""
+
+    t: float
+    stream: str
+    kind: str
+    """loop, loop-end, stall, burst, silence, scene-cut, error, ..."""
+    message: str
+    start: float | None = None
+    """When the pattern began, if earlier than ``t``."""
+
+    def to_json(self) -> dict:
+        return {"t": json_number(self.t, 3), "stream": self.stream, "kind": self.kind,
+                "message": self.message, "start": json_number(self.start, 3)}
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    stream: str
+    kind: str
+    seq: int
+    """Increases by one each time this stream's snapshot changes."""
+    t: float
+    """Hub clock time of the analysis, in seconds."""
+    status: str
+    """open, closed, cancelled or error."""
+    source: str = ""
+    metrics: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    attractor: AttractorEstimate = UNKNOWN
+    signal_name: str = ""
+    """What the attractor is estimated on, with its unit."""
+    portrait_x: np.ndarray = field(default_factory=lambda: EMPTY_ARRAY, repr=False)
+    portrait_y: np.ndarray = field(default_factory=lambda: EMPTY_ARRAY, repr=False)
+    patterns: tuple[PatternHit, ...] = ()
+    """The most recent pattern hits of this stream, oldest first."""
+    error: str | None = None
+
+    def to_json(self, t0: float = 0.0) -> dict:
+        return {
+            "t": json_number(self.t - t0, 3), "stream": self.stream, "kind": self.kind,
+            "seq": self.seq, "status": self.status,
+            "metrics": {k: json_number(v) for k, v in self.metrics.items()},
+            "attractor": self.attractor.to_json(), "signal": self.signal_name,
+            "error": self.error,
+        }

@@ -1,0 +1,49 @@
+"""Sources: turn a source URI into a ``Source`` (see DESIGN.md for the URI forms)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from urllib.parse import parse_qsl, urlsplit
+
+from ..clock import Clock
+from .base import ScheduledSource, Source, SourceError
+from .simulate import SimAudioSource, SimTextSource, SimVideoSource
+
+__all__ = ["Source", "ScheduledSource", "SourceError", "open_source", "open_sources", "SIM_KINDS"]
+
+SIM_KINDS = {"text": SimTextSource, "audio": SimAudioSource, "video": SimVideoSource}
+
+# Kinds named in DESIGN.md that later work adds; they get a precise error until then.
+_PLANNED = ("openai:", "webrtc://", "rtmp://", "http://", "https://", "udp://", "srt://")
+
+
+def open_source(uri: str, clock: Clock | None = None, stream_id: str | None = None) -> Source:
+    """Build the source for ``uri``; raise ``SourceError`` with a one-line reason."""
+    uri = uri.strip()
+    if not uri:
+        raise SourceError("empty source URI: try sim:text, sim:audio or sim:video")
+    parts = urlsplit(uri)
+    if parts.scheme == "sim":
+        cls = SIM_KINDS.get(parts.path)
+        if cls is None:
+            raise SourceError(f"unknown simulated stream {uri!r}: expected sim:text, sim:audio or sim:video")
+        try:
+            params = dict(parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query)))
+        except ValueError:
+            raise SourceError(f"{uri}: malformed query string {parts.query!r}") from None
+        name = params.pop("name", None) or stream_id or f"{parts.path}"
+        return cls.from_params(name, uri, params, clock)
+    if uri.startswith(_PLANNED) or uri.endswith((".jsonl", ".m3u8", ".mpd", ".mp4", ".wav")) or uri == "-":
+        raise SourceError(f"source {uri!r} is not supported in this version yet; available: sim:text, sim:audio, sim:video")
+    raise SourceError(f"unknown source {uri!r}: expected a URI such as sim:text, sim:audio or sim:video")
+
+
+def open_sources(uris: list[str], clock: Clock | None = None) -> list[Source]:
+    """Open several sources, giving each stream a unique id (text, text-2, ...)."""
+    sources = [open_source(u, clock) for u in uris]
+    seen: Counter[str] = Counter()
+    for src in sources:
+        seen[src.stream_id] += 1
+        if seen[src.stream_id] > 1:
+            src.stream_id = f"{src.stream_id}-{seen[src.stream_id]}"
+    return sources

@@ -1,0 +1,71 @@
+"""The Source interface: an async iterator of events that can be cancelled."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Iterator
+
+from ..clock import Clock, MonotonicClock
+from ..events import Event, StreamClosed, StreamKind
+
+
+class SourceError(ValueError):
+    """A source URI or parameter is wrong; the message is meant for the user."""
+
+
+class Source(abc.ABC):
+    """Produces the events of one stream.
+
+    Sources know protocols and timing, nothing about analysis or UI. The hub
+    iterates ``events()``; ``cancel()`` may be called at any time (from the UI,
+    a rule, or shutdown) and makes the iterator end with ``StreamClosed``.
+    """
+
+    kind: StreamKind
+
+    def __init__(self, stream_id: str, uri: str = "", clock: Clock | None = None) -> None:
+        self.stream_id = stream_id
+        self.uri = uri
+        self.clock: Clock = clock or MonotonicClock()
+        self._cancelled = False
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def cancel(self) -> None:
+        self._cancelled = True
+
+    @abc.abstractmethod
+    def events(self) -> AsyncIterator[Event]:
+        """The stream's events, ending with ``StreamClosed`` or a fatal ``StreamError``."""
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self.events()
+
+
+class ScheduledSource(Source):
+    """A source whose events are computed ahead as (time, event) pairs.
+
+    ``schedule(t0)`` is a plain generator of events stamped on the clock; the
+    async iterator sleeps until each one is due. Simulations and replays use it,
+    and tests can consume ``schedule`` directly, with no clock at all.
+    """
+
+    @abc.abstractmethod
+    def schedule(self, t0: float = 0.0) -> Iterator[Event]:
+        """Events with timestamps ``t0 + offset``, in time order."""
+
+    async def events(self) -> AsyncIterator[Event]:
+        t0 = self.clock.now()
+        last_t = t0
+        for event in self.schedule(t0):
+            if self._cancelled:
+                yield StreamClosed(self.stream_id, max(last_t, self.clock.now()), reason="cancelled")
+                return
+            await self.clock.sleep_until(event.t)
+            if self._cancelled:
+                yield StreamClosed(self.stream_id, max(event.t, self.clock.now()), reason="cancelled")
+                return
+            last_t = event.t
+            yield event

@@ -1,0 +1,248 @@
+"""The MidStream dashboard: four panels over a hub, redrawn on one UI-side clock.
+
+The app never computes: it pulls the newest snapshots from the hub on its
+render clock (default 10 Hz, the plot at about 3 Hz), skips hidden panels and
+unchanged plots, and updates every panel inside one ``batch_update``. Hub
+workers never touch widgets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer, Header
+
+from ..hub import Hub
+from ..sources.base import Source
+from .screens.help import HelpScreen
+from .widgets.attractor import AttractorPanel
+from .widgets.metrics import MetricsPanel
+from .widgets.pattern_log import PatternLog
+from .widgets.stream_list import StreamList
+
+REFRESH_STEPS_MS = (50, 100, 200, 500, 1000, 2000)
+PLOT_INTERVAL_MS = 333
+PANELS = {"streams": "#streams", "metrics": "#metrics", "attractor": "#attractor", "patterns": "#patterns"}
+
+
+class MidStreamApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "MidStream"
+    BINDINGS = [
+        Binding("q", "quit", "Quit", id="quit", tooltip="Stop every stream and leave"),
+        Binding("down,j", "next_stream", "Stream", key_display="↓↑", id="next-stream",
+                tooltip="Select the next stream"),
+        Binding("up,k", "previous_stream", "Previous", show=False, id="previous-stream",
+                tooltip="Select the previous stream"),
+        Binding("p,space", "toggle_pause", "Pause", key_display="p", id="pause",
+                tooltip="Freeze or resume the display (streams keep running and being analyzed)"),
+        Binding("plus,equals_sign", "faster", "Faster", key_display="+", show=False, id="faster",
+                tooltip="Redraw more often"),
+        Binding("minus", "slower", "Slower", key_display="-", show=False, id="slower",
+                tooltip="Redraw less often"),
+        Binding("1", "toggle_panel('streams')", "Streams", show=False, id="toggle-streams",
+                tooltip="Show or hide the stream list"),
+        Binding("2", "toggle_panel('metrics')", "Metrics", show=False, id="toggle-metrics",
+                tooltip="Show or hide the metrics panel"),
+        Binding("3", "toggle_panel('attractor')", "Attractor", show=False, id="toggle-attractor",
+                tooltip="Show or hide the attractor plot"),
+        Binding("4", "toggle_panel('patterns')", "Patterns", show=False, id="toggle-patterns",
+                tooltip="Show or hide the pattern log"),
+        Binding("c", "cancel_stream", "Cancel", id="cancel-stream",
+                tooltip="Cancel the selected stream now, mid-stream"),
+        Binding("question_mark,f1", "help", "Help", key_display="?", id="help",
+                tooltip="Keys and what each panel shows"),
+    ]
+
+    def __init__(self, hub: Hub, sources: Iterable[Source] = (), *, refresh_ms: int = 100,
+                 duration: float | None = None, live: bool = True) -> None:
+        """``live=False`` renders the hub's current snapshots once and starts no clock
+        (snapshot tests, or a finished hub)."""
+        super().__init__()
+        self.hub = hub
+        self._sources = list(sources)
+        self.refresh_ms = refresh_ms
+        self.duration = duration
+        self.live = live
+        self.paused = False
+        self.selected: str | None = None
+        self.hidden: set[str] = set()
+        self._timer: Timer | None = None
+        self._ticks = 0
+        self._log_seq = 0
+        self._plotted: tuple[str | None, int] = (None, -1)
+        self.renders = 0
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False)
+        with Horizontal(id="body"):
+            with Vertical(id="left"):
+                yield StreamList(id="streams")
+                yield MetricsPanel(id="metrics")
+            with Vertical(id="right"):
+                yield AttractorPanel(id="attractor")
+                yield PatternLog(id="patterns")
+        yield Footer()
+
+    async def on_mount(self) -> None:
+        for panel_id, title in (("streams", "Streams"), ("metrics", "Metrics"),
+                                ("attractor", "Attractor"), ("patterns", "Patterns")):
+            self.query_one(f"#{panel_id}").border_title = title
+        for src in self._sources:
+            self.hub.add_source(src)
+        self.hub.analysis_interval = max(0.05, self.refresh_ms / 1000)
+        if self.live:
+            await self.hub.start()
+            self._timer = self.set_interval(self.refresh_ms / 1000, self.render_tick)
+            if self.duration:
+                self.set_timer(self.duration, self.action_quit)
+        self.render_tick(force=True)
+
+    # ------------------------------------------------------------ rendering
+
+    def _update_subtitle(self) -> None:
+        state = "paused" if self.paused else ("live" if self.live else "still")
+        self.sub_title = f"{len(self.hub.streams)} streams · {1000 / self.refresh_ms:g} Hz · {state}"
+
+    def render_tick(self, force: bool = False) -> None:
+        """Pull the newest snapshots and redraw what is visible and changed."""
+        if self.paused and not force:
+            return
+        streams = self.hub.streams
+        snaps = self.hub.snapshots()
+        if self.selected not in streams:
+            self.selected = streams[0] if streams else None
+        snap = snaps.get(self.selected) if self.selected else None
+        self._ticks += 1
+        plot_every = max(1, round(PLOT_INTERVAL_MS / self.refresh_ms))
+        with self.batch_update():
+            self._update_subtitle()
+            if "streams" not in self.hidden:
+                self.query_one(StreamList).show(streams, snaps, self.selected)
+            if "metrics" not in self.hidden:
+                metrics = self.query_one(MetricsPanel)
+                metrics.border_title = f"Metrics · {self.selected} ({snap.kind})" if snap else "Metrics"
+                metrics.show(snap)
+            plotted = (self.selected, snap.seq if snap else -1)
+            if "attractor" not in self.hidden and (force or self._ticks % plot_every == 0) and (
+                    force or plotted != self._plotted):
+                self._plotted = plotted
+                panel = self.query_one(AttractorPanel)
+                panel.border_title = f"Attractor · {self.selected}" if self.selected else "Attractor"
+                panel.show(snap)
+            new = self.hub.patterns_since(self._log_seq)
+            if new:
+                self._log_seq = new[-1][0]
+                log = self.query_one(PatternLog)
+                log.add([hit for _seq, hit in new], self.hub.t0)
+                log.border_title = f"Patterns · {self._log_seq}"
+        self.renders += 1
+
+    # ------------------------------------------------------------ actions
+
+    def _move(self, step: int) -> None:
+        streams = self.hub.streams
+        if not streams:
+            return
+        i = streams.index(self.selected) if self.selected in streams else 0
+        self.selected = streams[(i + step) % len(streams)]
+        self.render_tick(force=True)
+
+    def action_next_stream(self) -> None:
+        self._move(+1)
+
+    def action_previous_stream(self) -> None:
+        self._move(-1)
+
+    def select_stream(self, stream: str) -> None:
+        if stream in self.hub.streams:
+            self.selected = stream
+            self.render_tick(force=True)
+
+    def action_toggle_pause(self) -> None:
+        self.paused = not self.paused
+        self._update_subtitle()
+        if not self.paused:
+            self.render_tick(force=True)
+
+    def _set_refresh(self, refresh_ms: int) -> None:
+        self.refresh_ms = refresh_ms
+        self.hub.analysis_interval = max(0.05, refresh_ms / 1000)
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = self.set_interval(refresh_ms / 1000, self.render_tick)
+        self._update_subtitle()
+
+    def action_faster(self) -> None:
+        faster = [s for s in REFRESH_STEPS_MS if s < self.refresh_ms]
+        if faster:
+            self._set_refresh(faster[-1])
+
+    def action_slower(self) -> None:
+        slower = [s for s in REFRESH_STEPS_MS if s > self.refresh_ms]
+        if slower:
+            self._set_refresh(slower[0])
+
+    def action_toggle_panel(self, panel: str) -> None:
+        widget = self.query_one(PANELS[panel])
+        if panel in self.hidden:
+            self.hidden.discard(panel)
+            widget.display = True
+        else:
+            self.hidden.add(panel)
+            widget.display = False
+        left_visible = not {"streams", "metrics"} <= self.hidden
+        right_visible = not {"attractor", "patterns"} <= self.hidden
+        self.query_one("#left").display = left_visible
+        self.query_one("#right").display = right_visible
+        self.render_tick(force=True)
+
+    def action_cancel_stream(self) -> None:
+        if self.selected and self.hub.cancel(self.selected):
+            self.notify(f"cancelling {self.selected}", title="Cancel")
+        else:
+            self.notify(f"{self.selected or 'no stream'} has no running source to cancel",
+                        title="Cancel", severity="warning")
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen([b for b in self.BINDINGS if isinstance(b, Binding)]))
+
+    async def action_quit(self) -> None:
+        if self._timer is not None:
+            self._timer.stop()
+        await self.hub.stop()
+        self.exit(0)
+
+    async def on_unmount(self) -> None:
+        await self.hub.stop()
+
+    # ------------------------------------------------------------ command palette
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Next stream", "Select the next stream", self.action_next_stream)
+        yield SystemCommand("Previous stream", "Select the previous stream", self.action_previous_stream)
+        yield SystemCommand("Pause / resume display", "Freeze or resume the display", self.action_toggle_pause)
+        yield SystemCommand("Faster refresh", "Redraw more often", self.action_faster)
+        yield SystemCommand("Slower refresh", "Redraw less often", self.action_slower)
+        for panel in PANELS:
+            yield SystemCommand(f"Toggle {panel} panel", f"Show or hide the {panel} panel",
+                                lambda p=panel: self.action_toggle_panel(p))
+        yield SystemCommand("Cancel selected stream", "Cancel the selected stream mid-stream",
+                            self.action_cancel_stream)
+        yield SystemCommand("Keys and panels", "Open the help screen", self.action_help)
+        for stream in self.hub.streams:
+            yield SystemCommand(f"Select stream {stream}", "Show this stream's metrics and attractor",
+                                lambda s=stream: self.select_stream(s), discover=False)
+
+
+def run_dashboard(hub: Hub, sources: Iterable[Source] = (), refresh_ms: int = 100) -> int:
+    """Open the dashboard on a hub (library use); returns when the user quits."""
+    app = MidStreamApp(hub, sources, refresh_ms=refresh_ms)
+    app.run()
+    return app.return_code or 0

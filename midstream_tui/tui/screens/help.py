@@ -1,0 +1,44 @@
+"""The help screen: every key, and what each panel shows."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.markup import escape
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+PANELS = """\
+[b]Streams[/]    every stream, its state and headline number (tok/s, dB, fps)
+[b]Metrics[/]    the selected stream: rates, latency percentiles, drops, uptime
+[b]Attractor[/]  phase portrait x(t) vs x(t+lag) of the stream's signal, with the
+            estimated type (point, limit cycle, strange, noise) and λ, the
+            largest Lyapunov exponent per step
+[b]Patterns[/]   loops, stalls, silences, scene cuts, errors as they happen"""
+
+
+KEY_SYMBOLS = {"down": "↓", "up": "↑", "plus": "+", "minus": "-", "equals_sign": "=", "question_mark": "?",
+               "space": "space"}
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape,q,question_mark,f1", "dismiss", "Close", id="close-help", tooltip="Close the help screen"),
+    ]
+
+    def __init__(self, bindings: list[Binding]) -> None:
+        super().__init__()
+        self._bindings_shown = bindings
+
+    def compose(self) -> ComposeResult:
+        keys = []
+        for b in self._bindings_shown:
+            shown = " ".join(KEY_SYMBOLS.get(k, k) for k in b.key.split(","))
+            keys.append(f"[$accent]{escape(shown):<14}[/] {escape(b.description)}  "
+                        f"[$text-muted]{escape(b.tooltip)}[/]")
+        keys.append(f"[$accent]{'ctrl+p':<14}[/] Commands  [$text-muted]every action by name[/]")
+        text = "[b]MidStream keys[/]\n\n" + "\n".join(keys) + "\n\n" + PANELS + "\n\n[$text-muted]esc closes[/]"
+        with VerticalScroll(id="help-body"):
+            yield Static(Content.from_markup(text))

@@ -1,0 +1,23 @@
+"""The metrics panel: the selected stream's numbers, label by label."""
+
+from __future__ import annotations
+
+from textual.content import Content
+from textual.markup import escape
+from textual.widgets import Static
+
+from ...display import metric_rows
+from ...snapshot import Snapshot
+
+
+class MetricsPanel(Static):
+    def show(self, snap: Snapshot | None) -> None:
+        if snap is None:
+            self.update(Content.from_markup("[$text-muted]select a stream (↑/↓)[/]"), layout=False)
+            return
+        lines = [f"[$text-muted]{'status':<14}[/] {escape(snap.status)}"]
+        for label, value in metric_rows(snap):
+            lines.append(f"[$text-muted]{escape(label):<14}[/] [b]{escape(value)}[/]")
+        if snap.error:
+            lines.append(f"[$error]{escape(snap.error)}[/]")
+        self.update(Content.from_markup("\n".join(lines)), layout=False)

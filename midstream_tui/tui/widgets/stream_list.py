@@ -1,0 +1,35 @@
+"""The stream list: one line per stream with its state and headline number."""
+
+from __future__ import annotations
+
+from textual.content import Content
+from textual.markup import escape
+from textual.widgets import Static
+
+from ...display import headline
+from ...snapshot import Snapshot
+
+STATUS_STYLE = {"open": "$success", "closed": "$text-muted", "cancelled": "$warning", "error": "$error"}
+
+
+class StreamList(Static):
+    """Renders the streams; the app owns which one is selected."""
+
+    def show(self, streams: list[str], snaps: dict[str, Snapshot], selected: str | None) -> None:
+        width = max(20, self.content_region.width or self.size.width or 30)
+        name_w = max(6, width - 21)
+        lines = []
+        for name in streams:
+            snap = snaps.get(name)
+            status = snap.status if snap else "wait"
+            number = headline(snap) if snap else ""
+            shown = name if len(name) <= name_w else name[: name_w - 1] + "…"
+            style = STATUS_STYLE.get(status, "$text-muted")
+            marker = "▶" if name == selected else " "
+            line = f"{marker} {escape(shown):<{name_w}} [{style}]{status:<9}[/] {escape(number):>8}"
+            if name == selected:
+                line = f"[reverse]{line}[/]"
+            lines.append(line)
+        if not lines:
+            lines = ["[$text-muted]no streams yet[/]"]
+        self.update(Content.from_markup("\n".join(lines)))
