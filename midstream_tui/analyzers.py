@@ -292,7 +292,8 @@ class AudioAnalyzer(StreamAnalyzer):
             return
         samples = event.samples
         if samples.dtype != np.int16:
-            samples = np.clip(np.nan_to_num(np.asarray(samples, dtype=np.float64)) * 32767, -32768, 32767).astype(np.int16)
+            x = np.nan_to_num(np.asarray(samples, dtype=np.float64), nan=0.0, posinf=1.0, neginf=-1.0)
+            samples = np.clip(x * 32767, -32768, 32767).astype(np.int16)
         rms, peak, _zcr = kernels.pcm16_levels(np.ascontiguousarray(samples))
         level = db(rms)
         self.sample_rate, self.channels = event.sample_rate, event.channels

@@ -94,7 +94,7 @@ class StreamPipeline:
     def queue_depth(self) -> int:
         return len(self._queue)
 
-    def offer(self, event: Event) -> bool:
+    def offer(self, event: Event, count_drop: bool = True) -> bool:
         """Queue an event; data events are dropped (and counted) when the queue is full.
 
         Control events (open, close, errors, request boundaries) are never
@@ -102,7 +102,7 @@ class StreamPipeline:
         """
         with self._lock:
             if isinstance(event, DATA_EVENTS) and len(self._queue) >= self.queue_capacity:
-                self.drops += 1
+                self.drops += count_drop
                 return False
             self._queue.append(event)
             return True
@@ -228,7 +228,15 @@ class Hub:
     def push(self, event: Event) -> bool:
         """Offer any event; the stream is created from the event's kind if new."""
         kind = event.kind if isinstance(event, StreamOpened) else _KIND_OF_EVENT.get(type(event))
-        return self.pipeline(event.stream, kind).offer(event)
+        pipe = self.pipeline(event.stream, kind)
+        if self.running:
+            return pipe.offer(event)
+        # Library use with no ingest loop: the caller gets backpressure (a
+        # synchronous drain), never silent drops. Live, drops are counted.
+        if pipe.offer(event, count_drop=False):
+            return True
+        pipe.drain()
+        return pipe.offer(event)
 
     def _now(self, t: float | None) -> float:
         return self.clock.now() if t is None else float(t)
@@ -255,7 +263,8 @@ class Hub:
         if a.ndim not in (1, 2) or a.size == 0:
             raise HubError(f"audio must be a non-empty 1-D or 2-D array, got shape {a.shape}")
         if a.dtype != np.int16:
-            a = np.clip(np.nan_to_num(a.astype(np.float64)) * 32767.0, -32768, 32767).astype(np.int16)
+            a = np.nan_to_num(a.astype(np.float64), nan=0.0, posinf=1.0, neginf=-1.0)
+            a = np.clip(a * 32767.0, -32768, 32767).astype(np.int16)
         return self.push(AudioChunk(stream, self._now(t), samples=a, sample_rate=int(sample_rate)))
 
     def push_video(self, stream: str, frame: np.ndarray, t: float | None = None) -> bool:

@@ -36,6 +36,7 @@ from . import kernels
 
 ATTRACTOR_TYPES = ("point", "limit cycle", "strange", "noise", "unknown")
 MIN_POINTS = 64
+MIN_CYCLES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,8 +98,8 @@ def estimate_attractor(x: np.ndarray, *, max_points: int = 600, dim: int = 3,
                        min_rise: float = 1.0) -> AttractorEstimate:
     """Classify the newest ``max_points`` of ``x``; never raises on bad values.
 
-    Non-finite values are dropped. Fewer than 64 finite points give
-    ``unknown`` with the reason.
+    Non-finite values are dropped. Fewer than 64 finite points, or fewer
+    than 3 mean-crossing cycles, give ``unknown`` with the reason.
     """
     x = np.asarray(x, dtype=np.float64).ravel()
     x = x[np.isfinite(x)][-max_points:]
@@ -115,8 +116,17 @@ def estimate_attractor(x: np.ndarray, *, max_points: int = 600, dim: int = 3,
     z = np.ascontiguousarray((x - mean) / std)
     lag = int(kernels.autocorr_decay_lag(z, max(1, min(50, n // 10))))
     pe = float(kernels.permutation_entropy(z, 4, 1))
-    crossings = int(np.count_nonzero(np.diff(np.signbit(z))))
-    mean_period = 2.0 * n / crossings if crossings else float(n)
+    # Count oscillations around a local mean (window about one period), so a
+    # signal that switches between regimes still shows the cycles inside each.
+    w = min(4 * lag + 1, n // 2)
+    local = z - np.convolve(z, np.ones(w) / w, mode="same")
+    core = local[w // 2: n - w // 2]
+    crossings = int(np.count_nonzero(np.diff(np.signbit(core))))
+    if crossings < 2 * MIN_CYCLES:
+        # Too few oscillations (or a trend) for any of the tests to mean anything.
+        return AttractorEstimate(perm_entropy=pe, lag=lag, points=n,
+                                 reason=f"fewer than {MIN_CYCLES} cycles in {n} points")
+    mean_period = 2.0 * core.shape[0] / crossings
     theiler = int(min(max(lag, round(mean_period)), n // 4))
     horizon = int(min(max(12, 4 * lag), n // 4))
     curve, _pairs = kernels.rosenstein_divergence(z, dim, lag, theiler, horizon)

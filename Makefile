@@ -1,0 +1,36 @@
+# Everything MidStream needs installs from this file and pyproject.toml.
+#   make demo   set up, then open the dashboard on the built-in demo (offline, no key)
+#   make test   set up, then run the whole test suite
+#   make bench  set up, then run the benchmarks in bench/ (by hand, not part of the tests)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: setup demo test bench snapshots clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/midstream
+
+test: setup
+	$(BIN)/python -m pytest
+
+snapshots: setup
+	$(BIN)/python -m pytest tests/test_snapshots.py --snapshot-update
+
+bench: setup
+	$(BIN)/python bench/bench_hub.py
+	$(BIN)/python bench/bench_idle_cpu.py
+	$(BIN)/python bench/bench_first_frame.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

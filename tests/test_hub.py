@@ -1,0 +1,180 @@
+"""The hub through its public API: library pushes, virtual runs, live runs, faults."""
+
+import asyncio
+import math
+
+import numpy as np
+import pytest
+
+from conftest import demo_hub
+from midstream_tui import (
+    Hub,
+    HubError,
+    MonotonicClock,
+    StreamClosed,
+    StreamError,
+    TextDelta,
+    VideoFrame,
+    VirtualClock,
+    open_sources,
+    run_virtual,
+)
+from midstream_tui.sources.base import Source
+
+
+def test_library_push_text_gives_exact_latency_metrics():
+    hub = Hub(VirtualClock())
+    hub.start_request("llm", t=0.0)
+    times = [0.5 + 0.02 * i for i in range(100)]  # TTFT 500 ms, then 20 ms per token
+    for i, t in enumerate(times):
+        hub.push_text("llm", f" w{i % 13}", tokens=1, t=t)
+    hub.finish_request("llm", t=times[-1])
+    snap = hub.analyze(now=times[-1])["llm"]
+    m = snap.metrics
+    assert m["ttft_ms"] == pytest.approx(500.0)
+    assert m["itl_p50_ms"] == pytest.approx(20.0) and m["itl_p99_ms"] == pytest.approx(20.0)
+    assert m["tpot_ms"] == pytest.approx(20.0)
+    assert m["tokens"] == 100 and m["requests"] == 1
+    # throughput over the window includes the wait for the first token
+    assert m["tokens_per_s"] == pytest.approx(100 / times[-1], rel=1e-6)
+    assert snap.kind == "text" and snap.status == "open"
+    # the unit " w0 .. w12" repeats: a loop
+    assert any(h.kind == "loop" for h in snap.patterns)
+
+
+def test_library_pushes_without_a_running_hub_never_drop():
+    hub = Hub(VirtualClock())
+    frame = np.zeros((16, 16, 3), np.uint8)
+    assert all(hub.push_video("cam", frame, t=i / 30) for i in range(100))
+    assert hub.analyze(now=4.0)["cam"].metrics["frames"] == 100
+
+
+def test_library_push_audio_and_video():
+    hub = Hub(VirtualClock())
+    t = np.arange(960) / 48000
+    for k in range(100):
+        hub.push_audio("mic", 0.5 * np.sin(2 * np.pi * 440 * (t + k * 0.02)), t=(k + 1) * 0.02)
+    frame = np.zeros((72, 128, 3), np.uint8)
+    for k in range(60):
+        f = frame.copy()
+        f[:, k:k + 10] = 255
+        hub.push_video("cam", f, t=(k + 1) / 30)
+    snaps = hub.analyze(now=2.0)
+    audio, video = snaps["mic"].metrics, snaps["cam"].metrics
+    assert audio["level_dbfs"] == pytest.approx(20 * math.log10(0.5 / math.sqrt(2)), abs=0.1)
+    assert audio["chunks_per_s"] == pytest.approx(50, rel=0.05)
+    assert audio["bitrate_kbps"] == pytest.approx(768, rel=0.05)
+    assert video["fps"] == pytest.approx(30, rel=0.05) and video["resolution"] == "128x72"
+    assert video["motion"] > 0
+
+
+def test_bad_library_input_is_refused_or_recorded_never_crashes():
+    hub = Hub(VirtualClock())
+    with pytest.raises(HubError):
+        hub.push_video("cam", np.zeros((10, 10), np.uint8))
+    with pytest.raises(HubError):
+        hub.push_audio("mic", np.array([]))
+    hub.push_audio("mic", np.array([np.nan, np.inf, -np.inf, 0.5]), t=0.1)
+    hub.push_text("llm", "", tokens=0, t=0.1)
+    with pytest.raises(HubError):
+        hub.push_text("mic", "text into an audio stream")
+    snaps = hub.analyze(now=1.0)
+    assert snaps["mic"].status == "open" and math.isfinite(snaps["mic"].metrics["peak_dbfs"])
+    assert snaps["llm"].metrics["tokens"] == 0
+
+
+def test_full_queue_drops_data_and_counts_but_keeps_control_events():
+    hub = Hub(VirtualClock())
+    pipe = hub.pipeline("cam", "video")
+    frame = np.zeros((16, 16, 3), np.uint8)
+    accepted = sum(pipe.offer(VideoFrame("cam", i / 30, frame=frame.copy())) for i in range(40))
+    assert accepted == pipe.queue_capacity == 16
+    hub.close_stream("cam", t=2.0)  # a control event still gets in
+    snap = hub.analyze(now=2.0)["cam"]
+    assert snap.metrics["drops"] == 24 and snap.metrics["frames"] == 16
+    assert snap.status == "closed"
+
+
+def test_virtual_demo_run_is_deterministic_and_finds_patterns():
+    a, b = demo_hub(8.0), demo_hub(8.0)
+    sa, sb = a.snapshots(), b.snapshots()
+    assert list(sa) == ["llm", "llm-loop", "audio", "video"]
+    for name in sa:
+        assert sa[name].to_json() == sb[name].to_json()
+    kinds = {(h.stream, h.kind) for _, h in a.patterns_since(0)}
+    assert ("llm-loop", "loop") in kinds
+    assert ("audio", "silence") in kinds
+    assert ("video", "scene-cut") in kinds
+    assert sa["llm-loop"].metrics["rep4"] > 0.8 > sa["llm"].metrics["rep4"]
+    assert sa["video"].metrics["fps"] == pytest.approx(30, rel=0.02)
+    assert sa["audio"].attractor.type != "unknown"
+    assert sa["llm"].portrait_x.size > 100 and not sa["llm"].portrait_x.flags.writeable
+
+
+def test_stall_is_logged_with_its_length():
+    hub = Hub(VirtualClock())
+    t = 0.0
+    for i in range(60):
+        t += 2.5 if i == 40 else 0.02
+        hub.push_text("llm", f" tok{i}", t=t)
+        if i % 10 == 0:
+            hub.analyze(now=t)
+    hub.analyze(now=t)
+    stalls = [h for _, h in hub.patterns_since(0) if h.kind == "stall"]
+    assert len(stalls) == 1 and "2.50 s" in stalls[0].message
+
+
+class ExplodingSource(Source):
+    kind = "text"
+
+    async def events(self):
+        yield TextDelta(self.stream_id, self.clock.now(), text="hello")
+        raise ConnectionResetError("peer went away")
+
+
+async def test_live_run_with_real_clock_and_a_crashing_source():
+    hub = Hub(analysis_interval=0.05)
+    for src in open_sources(["sim:text?rate=100&ttft=0", "sim:audio", "sim:video?width=320&height=180"], hub.clock):
+        hub.add_source(src)
+    hub.add_source(ExplodingSource("boom", "test://boom", hub.clock))
+    await hub.run(duration=1.5)
+    snaps = hub.snapshots()
+    assert set(snaps) == {"text", "audio", "video", "boom"}
+    assert snaps["boom"].status == "error" and "peer went away" in snaps["boom"].error
+    assert snaps["text"].metrics["tokens"] > 50
+    assert snaps["video"].metrics["frames"] > 30 and snaps["video"].metrics["drops"] == 0
+    assert all(s.status in ("cancelled", "closed", "error") for s in snaps.values())
+
+
+async def test_cancel_stops_a_source_mid_stream():
+    hub = Hub(analysis_interval=0.05)
+    (src,) = open_sources(["sim:text?rate=200&ttft=0"], hub.clock)
+    hub.add_source(src)
+    await hub.start()
+    await asyncio.sleep(0.5)
+    assert hub.cancel("text") is True
+    await asyncio.sleep(0.3)
+    tokens = hub.snapshot("text").metrics["tokens"]
+    await asyncio.sleep(0.3)
+    snap = hub.snapshot("text")
+    assert snap.status == "cancelled"
+    assert snap.metrics["tokens"] == tokens  # nothing arrives after the cancel
+    assert hub.cancel("text") is False
+    await hub.stop()
+
+
+def test_stream_error_event_is_recorded():
+    hub = Hub(VirtualClock())
+    hub.push_text("llm", "a", t=0.1)
+    hub.push(StreamError("llm", 0.2, "malformed SSE line", fatal=False))
+    hub.push(StreamClosed("llm", 0.3))
+    snap = hub.analyze(now=0.4)["llm"]
+    assert snap.error == "malformed SSE line" and snap.status == "closed"
+    assert [h.kind for h in snap.patterns] == ["error"]
+
+
+def test_run_virtual_rejects_nothing_and_ends_at_duration():
+    clock = VirtualClock()
+    hub = Hub(clock)
+    snaps = run_virtual(hub, open_sources(["sim:text?requests=1&max_tokens=30"], clock), 30.0)
+    assert snaps["text"].status == "closed" and snaps["text"].metrics["tokens"] == 30

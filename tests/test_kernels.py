@@ -1,0 +1,77 @@
+"""Kernels against numpy and closed-form values."""
+
+import math
+
+import numpy as np
+import pytest
+
+from midstream_tui.analysis import kernels
+from midstream_tui.analysis.patterns import seq_rep_n, trailing_loop
+from midstream_tui.analysis.stats import rate, summarize
+
+
+def test_summary_matches_numpy_percentiles():
+    rng = np.random.default_rng(3)
+    x = rng.lognormal(0, 1, 1001)
+    s = summarize(x)
+    assert s.count == 1001
+    for q, value in ((50, s.p50), (90, s.p90), (95, s.p95), (99, s.p99)):
+        assert value == pytest.approx(np.percentile(x, q), rel=1e-12)
+    assert s.mean == pytest.approx(x.mean()) and s.max == x.max()
+
+
+def test_summary_ignores_non_finite_and_handles_empty():
+    s = summarize(np.array([1.0, np.nan, 3.0, np.inf]))
+    assert s.count == 2 and s.p50 == 2.0
+    assert summarize(np.array([])).count == 0 and math.isnan(summarize(np.array([])).p50)
+
+
+def test_rate_counts_weights_in_window_and_shortens_for_young_streams():
+    ts = np.arange(0.0, 10.0, 0.1)  # 10 events per second
+    assert rate(ts, None, now=10.0, window=5.0) == pytest.approx(10.0, rel=0.03)
+    w = np.full(ts.shape, 2.0)
+    assert rate(ts, w, now=10.0, window=5.0) == pytest.approx(20.0, rel=0.03)
+    # a stream alive for 1 s is not diluted over a 5 s window
+    assert rate(ts[:10], None, now=1.0, window=5.0, since=0.0) == pytest.approx(10.0)
+
+
+def test_pcm16_levels_of_a_sine():
+    t = np.arange(48000) / 48000
+    x = (0.5 * np.sin(2 * np.pi * 1000 * t) * 32767).astype(np.int16)
+    rms, peak, zcr = kernels.pcm16_levels(x)
+    assert rms == pytest.approx(0.5 / math.sqrt(2), rel=1e-3)
+    assert peak == pytest.approx(0.5, rel=1e-3)
+    assert zcr * 48000 == pytest.approx(2000, rel=0.01)  # two crossings per cycle
+
+
+def test_luma_thumbnail_and_motion():
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    frame[:, :640] = 255
+    thumb = kernels.luma_thumbnail(frame, 8)
+    assert thumb.shape == (90, 160)
+    assert thumb.mean() == pytest.approx(0.5, abs=1e-3)
+    assert kernels.mean_abs_diff(thumb, np.zeros_like(thumb)) == pytest.approx(0.5, abs=1e-3)
+
+
+def test_permutation_entropy_extremes():
+    assert kernels.permutation_entropy(np.arange(100.0), 4, 1) == pytest.approx(0.0)
+    noise = np.random.default_rng(0).normal(size=20000)
+    assert kernels.permutation_entropy(noise, 4, 1) > 0.99
+
+
+def test_trailing_loop_finds_period_and_start():
+    rng = np.random.default_rng(1)
+    prefix = rng.integers(1000, 2000, 50)
+    unit = np.array([1, 2, 3, 4, 5, 6, 7])
+    ids = np.concatenate([prefix, np.tile(unit, 5)])
+    loop = trailing_loop(ids)
+    assert loop is not None and loop.period == 7
+    assert loop.start == 50 and loop.repeats == pytest.approx(5)
+    assert trailing_loop(prefix) is None
+    assert trailing_loop(np.array([1, 1, 1, 1])) is None  # too short to be a loop
+
+
+def test_seq_rep_n():
+    assert seq_rep_n(np.arange(100), 4) == 0.0
+    assert seq_rep_n(np.tile(np.arange(5), 40), 4) == pytest.approx(1 - 5 / 197)
+    assert math.isnan(seq_rep_n(np.arange(2), 4))
