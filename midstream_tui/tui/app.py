@@ -9,6 +9,7 @@ workers never touch widgets.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -31,7 +32,7 @@ PANELS = {"streams": "#streams", "metrics": "#metrics", "attractor": "#attractor
 
 
 class MidStreamApp(App[int]):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).parent / "app.tcss"  # absolute: subclasses live elsewhere
     TITLE = "MidStream"
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit", tooltip="Stop every stream and leave"),
@@ -53,6 +54,14 @@ class MidStreamApp(App[int]):
                 tooltip="Show or hide the attractor plot"),
         Binding("4", "toggle_panel('patterns')", "Patterns", show=False, id="toggle-patterns",
                 tooltip="Show or hide the pattern log"),
+        Binding("pageup", "scroll_log('up')", "Log up", show=False, id="log-up",
+                tooltip="Scroll the pattern log back"),
+        Binding("pagedown", "scroll_log('down')", "Log down", show=False, id="log-down",
+                tooltip="Scroll the pattern log forward"),
+        Binding("home", "scroll_log('home')", "Log start", show=False, id="log-home",
+                tooltip="Jump to the oldest pattern"),
+        Binding("end", "scroll_log('end')", "Log end", show=False, id="log-end",
+                tooltip="Jump to the newest pattern (and follow new ones)"),
         Binding("c", "cancel_stream", "Cancel", id="cancel-stream",
                 tooltip="Cancel the selected stream now, mid-stream"),
         Binding("question_mark,f1", "help", "Help", key_display="?", id="help",
@@ -201,6 +210,20 @@ class MidStreamApp(App[int]):
         self.query_one("#left").display = left_visible
         self.query_one("#right").display = right_visible
         self.render_tick(force=True)
+
+    def action_scroll_log(self, where: str) -> None:
+        log = self.query_one(PatternLog)
+        if where == "up":
+            log.auto_scroll = False
+            log.scroll_page_up(animate=False)
+        elif where == "down":
+            log.scroll_page_down(animate=False)
+        elif where == "home":
+            log.auto_scroll = False
+            log.scroll_home(animate=False)
+        else:
+            log.auto_scroll = True
+            log.scroll_end(animate=False)
 
     def action_cancel_stream(self) -> None:
         if self.selected and self.hub.cancel(self.selected):

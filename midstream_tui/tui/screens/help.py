@@ -20,7 +20,7 @@ PANELS = """\
 
 
 KEY_SYMBOLS = {"down": "↓", "up": "↑", "plus": "+", "minus": "-", "equals_sign": "=", "question_mark": "?",
-               "space": "space"}
+               "space": "space", "pageup": "PgUp", "pagedown": "PgDn", "home": "Home", "end": "End"}
 
 
 class HelpScreen(ModalScreen[None]):

@@ -18,8 +18,8 @@ from textual_plotext import PlotextPlot
 from ...display import attractor_line
 from ...snapshot import Snapshot
 
-TYPE_STYLE = {"point": "$success", "limit cycle": "$accent", "strange": "$warning", "noise": "$secondary",
-              "unknown": "$text-muted"}
+TYPE_STYLE = {"point": "$text-success", "limit cycle": "$text-accent", "strange": "$text-warning",
+              "noise": "$text-primary", "unknown": "$text-muted"}
 
 
 class AttractorPanel(Vertical):

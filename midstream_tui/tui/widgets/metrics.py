@@ -19,5 +19,5 @@ class MetricsPanel(Static):
         for label, value in metric_rows(snap):
             lines.append(f"[$text-muted]{escape(label):<14}[/] [b]{escape(value)}[/]")
         if snap.error:
-            lines.append(f"[$error]{escape(snap.error)}[/]")
+            lines.append(f"[$text-error]{escape(snap.error)}[/]")
         self.update(Content.from_markup("\n".join(lines)), layout=False)

@@ -15,12 +15,15 @@ from textual.widgets import RichLog
 
 from ...snapshot import PatternHit
 
-KIND_STYLE = {"loop": "$warning", "stall": "$warning", "error": "$error", "loop-end": "$success",
-              "silence": "$secondary", "scene-cut": "$accent"}
+KIND_STYLE = {"loop": "$text-warning", "stall": "$text-warning", "error": "$text-error",
+              "loop-end": "$text-success", "silence": "$text-primary", "scene-cut": "$text-accent"}
 MAX_ENTRIES = 500
 
 
-class PatternLog(RichLog):
+class PatternLog(RichLog, can_focus=False):
+    """Not focusable: arrow keys belong to stream selection; the app scrolls the
+    log with PgUp/PgDn/Home/End."""
+
     def __init__(self, **kwargs) -> None:
         super().__init__(wrap=False, max_lines=MAX_ENTRIES * 4, auto_scroll=True, min_width=1, **kwargs)
         self._entries: deque[tuple[PatternHit, float]] = deque(maxlen=MAX_ENTRIES)
@@ -30,7 +33,7 @@ class PatternLog(RichLog):
     def format(hit: PatternHit, t0: float) -> Content:
         style = KIND_STYLE.get(hit.kind, "$text")
         return Content.from_markup(
-            f"[$text-muted]{hit.t - t0:6.1f}s[/] [b]{escape(hit.stream)}[/] "
+            f"[dim]{hit.t - t0:6.1f}s[/] [b]{escape(hit.stream)}[/] "
             f"[{style}]{escape(hit.kind)}[/] {escape(hit.message)}")
 
     def _write_entry(self, hit: PatternHit, t0: float) -> None:

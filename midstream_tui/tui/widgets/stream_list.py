@@ -9,7 +9,7 @@ from textual.widgets import Static
 from ...display import headline
 from ...snapshot import Snapshot
 
-STATUS_STYLE = {"open": "$success", "closed": "$text-muted", "cancelled": "$warning", "error": "$error"}
+STATUS_STYLE = {"open": "$text-success", "closed": "$text-muted", "cancelled": "$text-warning", "error": "$text-error"}
 
 
 class StreamList(Static):

@@ -1,0 +1,143 @@
+"""The dashboard driven by keyboard through Textual's Pilot."""
+
+import asyncio
+import sys
+from pathlib import Path
+
+from conftest import ROOT, demo_hub
+from midstream_tui import Hub, open_sources
+from midstream_tui.tui.app import MidStreamApp
+from midstream_tui.tui.screens.help import HelpScreen
+from midstream_tui.tui.widgets.attractor import AttractorPanel
+from midstream_tui.tui.widgets.metrics import MetricsPanel
+from midstream_tui.tui.widgets.pattern_log import PatternLog
+from midstream_tui.tui.widgets.stream_list import StreamList
+
+
+def text_of(widget) -> str:
+    return str(widget.content)
+
+
+async def test_arrow_and_vim_keys_move_between_streams():
+    app = MidStreamApp(demo_hub(6), live=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert app.selected == "llm"
+        await pilot.press("j")
+        assert app.selected == "llm-loop"
+        await pilot.press("down", "down")
+        assert app.selected == "video"
+        assert "fps" in text_of(app.query_one(MetricsPanel))
+        assert app.query_one(MetricsPanel).border_title == "Metrics · video (video)"
+        await pilot.press("j")
+        assert app.selected == "llm"  # wraps around
+        await pilot.press("k", "up")
+        assert app.selected == "audio"
+        assert "level/peak dB" in text_of(app.query_one(MetricsPanel))
+        assert "▶ audio" in text_of(app.query_one(StreamList))
+
+
+async def test_pattern_log_scrolls_by_keyboard():
+    app = MidStreamApp(demo_hub(40), live=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        log = app.query_one(PatternLog)
+        await pilot.pause()
+        assert log.max_scroll_y > 0 and log.scroll_y == log.max_scroll_y
+        await pilot.press("home")
+        assert log.scroll_y == 0
+        await pilot.press("pagedown")
+        assert log.scroll_y > 0
+        await pilot.press("end")
+        assert log.scroll_y == log.max_scroll_y and log.auto_scroll
+
+
+async def test_panels_toggle_with_digits():
+    app = MidStreamApp(demo_hub(4), live=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        for key, panel in (("1", StreamList), ("2", MetricsPanel), ("3", AttractorPanel), ("4", PatternLog)):
+            await pilot.press(key)
+            assert app.query_one(panel).display is False
+            await pilot.press(key)
+            assert app.query_one(panel).display is True
+        await pilot.press("1", "2")  # the whole left column goes, the right one widens
+        assert app.query_one("#left").display is False
+        right = app.query_one("#right")
+        assert right.size.width == 80
+
+
+async def test_help_screen_opens_and_closes():
+    app = MidStreamApp(demo_hub(2), live=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+
+
+async def test_refresh_rate_keys_change_render_clock_and_analysis_interval():
+    app = MidStreamApp(demo_hub(2), live=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("plus")
+        assert app.refresh_ms == 50 and app.hub.analysis_interval == 0.05
+        await pilot.press("minus", "minus", "minus")  # 50 -> 100 -> 200 -> 500
+        assert app.refresh_ms == 500 and app.hub.analysis_interval == 0.5
+        await pilot.press("minus", "minus", "minus")  # stops at the slowest step
+        assert app.refresh_ms == 2000
+        await pilot.press("equals_sign", "plus", "plus")
+        assert app.refresh_ms == 200
+        assert "5 Hz" in app.sub_title
+
+
+async def test_command_palette_runs_actions():
+    app = MidStreamApp(demo_hub(2), live=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Select stream video")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.selected == "video"
+
+
+async def test_live_dashboard_updates_pauses_and_cancels_mid_stream():
+    hub = Hub()
+    sources = open_sources(["sim:text?rate=80&ttft=50&seed=1", "sim:audio"], hub.clock)
+    app = MidStreamApp(hub, sources, refresh_ms=50)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(1.5)
+        assert hub.snapshot("text").metrics["tokens"] > 20
+        assert "tok/s" in text_of(app.query_one(StreamList))
+        # pause freezes the display while analysis goes on
+        await pilot.press("p")
+        renders, ticks = app.renders, hub.ticks
+        await pilot.pause(0.5)
+        assert app.renders == renders and hub.ticks > ticks
+        assert "paused" in app.sub_title
+        await pilot.press("p")
+        await pilot.pause(0.3)
+        assert app.renders > renders
+        # cancel the selected (text) stream mid-stream
+        await pilot.press("c")
+        await pilot.pause(0.5)
+        assert hub.snapshot("text").status == "cancelled"
+        assert hub.snapshot("audio").status == "open"
+        assert "cancelled" in text_of(app.query_one(StreamList))
+        await pilot.press("q")
+    assert app.return_code == 0
+    assert not hub.running
+
+
+async def test_example_dashboard_fed_by_user_code():
+    sys.path.insert(0, str(ROOT / "examples"))
+    try:
+        import dashboard_on_hub
+    finally:
+        sys.path.pop(0)
+    app = dashboard_on_hub.make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(1.2)
+        assert app.hub.snapshot("sensor").metrics["tokens"] >= 10
+        assert app.selected == "sensor"
+        await pilot.press("q")

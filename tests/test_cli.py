@@ -1,0 +1,82 @@
+"""The midstream command as a user runs it: subprocesses, real clock, real output."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+CMD = [sys.executable, "-m", "midstream_tui"]
+
+
+def run(*args, timeout=60):
+    return subprocess.run([*CMD, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_headless_json_five_seconds_of_three_streams():
+    proc = run("run", "sim:text", "sim:audio", "sim:video", "--headless", "--json", "--duration", "5")
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    summary = lines[-1]["summary"]
+    ticks = lines[:-1]
+    assert {line["stream"] for line in ticks} == {"text", "audio", "video"}
+    for line in ticks:
+        assert {"t", "stream", "kind", "metrics", "attractor", "patterns"} <= set(line)
+        assert line["attractor"]["type"] in ("point", "limit cycle", "strange", "noise", "unknown")
+    # about 10 lines per second per stream
+    per_stream = sum(1 for line in ticks if line["stream"] == "video")
+    assert 35 <= per_stream <= 60
+    assert summary["duration_s"] == pytest.approx(5.0, abs=0.5)
+    video = summary["streams"]["video"]["metrics"]
+    assert video["fps"] == pytest.approx(30, rel=0.1) and video["drops"] == 0
+    assert summary["streams"]["audio"]["metrics"]["chunks_per_s"] == pytest.approx(50, rel=0.1)
+    assert summary["streams"]["text"]["metrics"]["tokens"] > 100
+
+
+def test_virtual_runs_are_identical_and_fast():
+    args = ("demo", "all", "--headless", "--json", "--virtual", "--duration", "10", "--refresh-ms", "500")
+    a, b = run(*args), run(*args)
+    assert a.returncode == 0 and a.stdout == b.stdout
+    lines = [json.loads(line) for line in a.stdout.splitlines()]
+    assert lines[-1]["summary"]["duration_s"] == 10.0
+    patterns = [p for line in lines[:-1] for p in line["patterns"]]
+    assert any(p["kind"] == "loop" and p["stream"] == "llm-loop" for p in patterns)
+
+
+def test_text_summary_without_json():
+    proc = run("demo", "text", "--headless", "--virtual", "--duration", "6")
+    assert proc.returncode == 0
+    assert "llm-loop (text" in proc.stdout and "TTFT last/p50" in proc.stdout
+    assert "repetition loop" in proc.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (("run", "sim:bogus", "--headless"), "unknown simulated stream"),
+    (("run", "nonsense", "--headless"), "unknown source"),
+    (("run", "sim:text", "--frobnicate"), "unrecognized arguments"),
+    (("run", "sim:text", "--json"), "--json needs --headless"),
+    (("run", "sim:text", "--headless", "--duration", "-1"), "--duration"),
+    (("run", "sim:text", "--headless", "--refresh-ms", "1"), "--refresh-ms 1"),
+    (("demo", "sideways"), "invalid choice"),
+    (("run",), "the following arguments are required"),
+])
+def test_bad_input_is_one_line_and_nonzero(args, message):
+    proc = run(*args)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def test_sigterm_ends_an_endless_headless_run_with_a_summary():
+    proc = subprocess.Popen([*CMD, "run", "sim:text", "--headless", "--json"], stdout=subprocess.PIPE, text=True)
+    first = proc.stdout.readline()  # running and printing
+    assert json.loads(first)["stream"] == "text"
+    proc.terminate()
+    out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    assert "summary" in json.loads(out.splitlines()[-1])
+
+
+def test_version():
+    proc = run("--version")
+    assert proc.returncode == 0 and proc.stdout.startswith("midstream ")

@@ -1,0 +1,29 @@
+"""SVG snapshots of the dashboard (kept in snapshots/), from virtual-time demo data.
+
+The hub is fed 8 s of the seeded demo streams in virtual time and the app is
+built with live=False: no clock, no workers, so the picture is exactly
+reproducible. Update deliberately with `make snapshots` and review the SVGs.
+"""
+
+from conftest import demo_hub
+from midstream_tui.tui.app import MidStreamApp
+
+
+def app():
+    return MidStreamApp(demo_hub(8.0), live=False)
+
+
+def test_dashboard_80x24(dashboard_snapshot):
+    assert dashboard_snapshot(app(), terminal_size=(80, 24))
+
+
+def test_dashboard_120x40(dashboard_snapshot):
+    assert dashboard_snapshot(app(), terminal_size=(120, 40))
+
+
+def test_dashboard_video_selected_120x40(dashboard_snapshot):
+    assert dashboard_snapshot(app(), terminal_size=(120, 40), press=["j", "j", "j"])
+
+
+def test_help_screen_80x24(dashboard_snapshot):
+    assert dashboard_snapshot(app(), terminal_size=(80, 24), press=["question_mark"])
