@@ -34,22 +34,26 @@ from .snapshot import PatternHit
 class Ring:
     """Fixed-capacity numpy ring buffer; ``values()`` returns oldest-first copies."""
 
+    __slots__ = ("_buf", "_cap", "_next", "total")
+
     def __init__(self, capacity: int, dtype: Any = np.float64) -> None:
         self._buf = np.zeros(capacity, dtype=dtype)
+        self._cap = capacity
         self._next = 0
         self.total = 0
         """How many values were ever appended."""
 
     @property
     def capacity(self) -> int:
-        return self._buf.shape[0]
+        return self._cap
 
     def __len__(self) -> int:
-        return min(self.total, self.capacity)
+        return min(self.total, self._cap)
 
     def append(self, value: float) -> None:
-        self._buf[self._next] = value
-        self._next = (self._next + 1) % self.capacity
+        i = self._next
+        self._buf[i] = value
+        self._next = i + 1 if i + 1 < self._cap else 0
         self.total += 1
 
     def values(self, last: int | None = None) -> np.ndarray:

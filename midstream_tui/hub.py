@@ -45,6 +45,9 @@ from .sources.base import ScheduledSource, Source
 
 DATA_EVENTS = (TextDelta, AudioChunk, VideoFrame)
 PORTRAIT_POINTS = 300
+ATTRACTOR_INTERVAL = 0.5
+"""Seconds of stream time between attractor estimates: the portrait changes slowly
+and is redrawn at about 3 Hz, so estimating on every 100 ms tick would be waste."""
 INGEST_INTERVAL = 0.05
 """Seconds between queue drains: independent of the (slower, user-set) analysis interval,
 so a 30 fps source never overflows its queue while snapshots are published once a second."""
@@ -89,6 +92,8 @@ class StreamPipeline:
         self._attractor = UNKNOWN
         self._portrait = (EMPTY_ARRAY, EMPTY_ARRAY)
         self._drained_since_step = 0
+        self._attractor_t = -math.inf
+        self._attractor_seq = 0
 
     @property
     def queue_depth(self) -> int:
@@ -159,8 +164,11 @@ class StreamPipeline:
             metrics["events"] = self.events
             metrics["drops"] = self.drops
             metrics["queue"] = self.queue_depth
-            if a.signal_changed:
+            due = now - self._attractor_t >= ATTRACTOR_INTERVAL or self.status != "open"
+            if a.signal_changed and due:
                 a.signal_changed = False
+                self._attractor_t = now
+                self._attractor_seq += 1
                 sig = a.signal()
                 self._attractor = estimate_attractor(sig)
                 px, py = delay_embed_2d(sig[-PORTRAIT_POINTS:], max(1, self._attractor.lag))
@@ -171,7 +179,7 @@ class StreamPipeline:
             snap = Snapshot(
                 stream=self.stream, kind=self.kind, seq=self.seq, t=now, status=self.status,
                 source=self.source, metrics=MappingProxyType(metrics), attractor=self._attractor,
-                signal_name=a.signal_name, portrait_x=self._portrait[0], portrait_y=self._portrait[1],
+                signal_name=a.signal_name, attractor_seq=self._attractor_seq, portrait_x=self._portrait[0], portrait_y=self._portrait[1],
                 patterns=tuple(self.recent), error=self.error,
             )
             self.latest = snap

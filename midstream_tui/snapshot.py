@@ -63,6 +63,8 @@ class Snapshot:
     """What the attractor is estimated on, with its unit."""
     portrait_x: np.ndarray = field(default_factory=lambda: EMPTY_ARRAY, repr=False)
     portrait_y: np.ndarray = field(default_factory=lambda: EMPTY_ARRAY, repr=False)
+    attractor_seq: int = 0
+    """Increases each time the attractor and portrait are re-estimated (at most 2 Hz)."""
     patterns: tuple[PatternHit, ...] = ()
     """The most recent pattern hits of this stream, oldest first."""
     error: str | None = None

@@ -84,7 +84,7 @@ class MidStreamApp(App[int]):
         self._timer: Timer | None = None
         self._ticks = 0
         self._log_seq = 0
-        self._plotted: tuple[str | None, int] = (None, -1)
+        self._drawn: dict[str, tuple] = {}
         self.renders = 0
 
     def compose(self) -> ComposeResult:
@@ -129,18 +129,25 @@ class MidStreamApp(App[int]):
         snap = snaps.get(self.selected) if self.selected else None
         self._ticks += 1
         plot_every = max(1, round(PLOT_INTERVAL_MS / self.refresh_ms))
+        # Skip every panel whose inputs did not change: Textual repaints (and
+        # sends to the terminal) a widget's whole region on each update.
+        list_key = (tuple(streams), tuple(s.seq for s in snaps.values()), self.selected,
+                    self.query_one(StreamList).size.width)
+        metrics_key = (self.selected, snap.seq if snap else -1)
         with self.batch_update():
             self._update_subtitle()
-            if "streams" not in self.hidden:
+            if "streams" not in self.hidden and (force or list_key != self._drawn.get("streams")):
+                self._drawn["streams"] = list_key
                 self.query_one(StreamList).show(streams, snaps, self.selected)
-            if "metrics" not in self.hidden:
+            if "metrics" not in self.hidden and (force or metrics_key != self._drawn.get("metrics")):
+                self._drawn["metrics"] = metrics_key
                 metrics = self.query_one(MetricsPanel)
                 metrics.border_title = f"Metrics · {self.selected} ({snap.kind})" if snap else "Metrics"
                 metrics.show(snap)
-            plotted = (self.selected, snap.seq if snap else -1)
-            if "attractor" not in self.hidden and (force or self._ticks % plot_every == 0) and (
-                    force or plotted != self._plotted):
-                self._plotted = plotted
+            plotted = (self.selected, snap.attractor_seq if snap else -1, self.query_one(AttractorPanel).size)
+            if "attractor" not in self.hidden and (force or (self._ticks % plot_every == 0
+                                                              and plotted != self._drawn.get("attractor"))):
+                self._drawn["attractor"] = plotted
                 panel = self.query_one(AttractorPanel)
                 panel.border_title = f"Attractor · {self.selected}" if self.selected else "Attractor"
                 panel.show(snap)

@@ -11,8 +11,11 @@ from ...snapshot import Snapshot
 
 
 class MetricsPanel(Static):
+    _shown = ""
+
     def show(self, snap: Snapshot | None) -> None:
         if snap is None:
+            self._shown = ""
             self.update(Content.from_markup("[$text-muted]select a stream (↑/↓)[/]"), layout=False)
             return
         lines = [f"[$text-muted]{'status':<14}[/] {escape(snap.status)}"]
@@ -20,4 +23,7 @@ class MetricsPanel(Static):
             lines.append(f"[$text-muted]{escape(label):<14}[/] [b]{escape(value)}[/]")
         if snap.error:
             lines.append(f"[$text-error]{escape(snap.error)}[/]")
-        self.update(Content.from_markup("\n".join(lines)), layout=False)
+        markup = "\n".join(lines)
+        if markup != self._shown:
+            self._shown = markup
+            self.update(Content.from_markup(markup), layout=False)

@@ -15,6 +15,9 @@ STATUS_STYLE = {"open": "$text-success", "closed": "$text-muted", "cancelled": "
 class StreamList(Static):
     """Renders the streams; the app owns which one is selected."""
 
+    _shown = ""
+    _shown_lines = 0
+
     def show(self, streams: list[str], snaps: dict[str, Snapshot], selected: str | None) -> None:
         width = max(20, self.content_region.width or self.size.width or 30)
         name_w = max(6, width - 21)
@@ -32,4 +35,8 @@ class StreamList(Static):
             lines.append(line)
         if not lines:
             lines = ["[$text-muted]no streams yet[/]"]
-        self.update(Content.from_markup("\n".join(lines)))
+        markup = "\n".join(lines)
+        if markup != self._shown:  # rounded numbers often stay put: skip the repaint
+            self._shown = markup
+            self.update(Content.from_markup(markup), layout=len(lines) != self._shown_lines)
+            self._shown_lines = len(lines)

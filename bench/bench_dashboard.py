@@ -1,0 +1,147 @@
+"""The real dashboard in a pseudo-terminal: first frame, CPU, redraw bandwidth, memory.
+
+Runs `python -m midstream_tui run ...` exactly as a user would, in a pty of the
+given size with TERM=xterm-256color and no COLORTERM (as over SSH), reads and
+counts everything it draws, and reads its CPU time and RSS from /proc.
+
+Scenarios:
+  first-frame  seconds from spawn to the first frame with every panel drawn
+               (warm numba cache: run once before measuring)
+  idle         streams finished, dashboard at 10 Hz: CPU % of one core
+  demo         the four demo streams live: CPU %, output bytes/s
+  soak         the demo for --soak seconds, RSS sampled every 10 s
+
+    python bench/bench_dashboard.py [--seconds 20] [--soak 600] [--size 120x40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import pty
+import select
+import struct
+import sys
+import termios
+import time
+
+IDLE = ["sim:text?requests=1&max_tokens=20&ttft=10", "sim:audio?duration=1", "sim:video?duration=1"]
+DEMO: list[str] = []  # empty: `midstream run` is replaced by the demo command below
+TICKS = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+class Dashboard:
+    def __init__(self, args: list[str], size: tuple[int, int]) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "COLORTERM"}
+        env["TERM"] = "xterm-256color"
+        self.t_spawn = time.perf_counter()
+        pid, fd = pty.fork()
+        if pid == 0:  # child
+            os.execvpe(sys.executable, [sys.executable, "-m", "midstream_tui", *args], env)
+        self.pid, self.fd = pid, fd
+        cols, rows = size
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        self.bytes = 0
+        self.seen = b""
+
+    def pump(self, seconds: float) -> None:
+        end = time.perf_counter() + seconds
+        while (left := end - time.perf_counter()) > 0:
+            ready, _, _ = select.select([self.fd], [], [], min(left, 0.1))
+            if ready:
+                try:
+                    data = os.read(self.fd, 65536)
+                except OSError:
+                    return
+                self.bytes += len(data)
+                self.seen = (self.seen + data)[-200_000:]
+
+    def wait_for(self, *needles: bytes, timeout: float = 60) -> float:
+        end = time.perf_counter() + timeout
+        while time.perf_counter() < end:
+            self.pump(0.02)
+            if all(n in self.seen for n in needles):
+                return time.perf_counter() - self.t_spawn
+        raise TimeoutError(f"never saw {needles}")
+
+    def cpu_seconds(self) -> float:
+        with open(f"/proc/{self.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime, all threads
+
+    def rss_mb(self) -> float:
+        with open(f"/proc/{self.pid}/statm") as f:
+            return int(f.read().split()[1]) * PAGE / 1e6
+
+    def measure(self, seconds: float) -> tuple[float, float]:
+        cpu0, bytes0, t0 = self.cpu_seconds(), self.bytes, time.perf_counter()
+        self.pump(seconds)
+        dt = time.perf_counter() - t0
+        return (self.cpu_seconds() - cpu0) / dt * 100, (self.bytes - bytes0) / dt
+
+    def quit(self) -> int:
+        os.write(self.fd, b"q")
+        end = time.perf_counter() + 15
+        while time.perf_counter() < end:
+            self.pump(0.1)
+            done, status = os.waitpid(self.pid, os.WNOHANG)
+            if done:
+                return os.waitstatus_to_exitcode(status)
+        os.kill(self.pid, 9)
+        return -9
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--soak", type=float, default=0.0, help="also run the demo this long, sampling RSS")
+    ap.add_argument("--size", default="120x40")
+    args = ap.parse_args()
+    size = tuple(int(v) for v in args.size.split("x"))
+
+    # Warm the numba cache once so first-frame figures are the warm-cache case.
+    warm = Dashboard(["run", *IDLE], size)
+    warm.wait_for(b"Patterns")
+    warm.quit()
+
+    firsts = []
+    for _ in range(3):
+        d = Dashboard(["demo", "all"], size)
+        firsts.append(d.wait_for(b"Streams", b"Metrics", b"Attractor", b"Patterns", b"tok/s"))
+        d.quit()
+    print(f"first frame (all panels, numbers shown): best {min(firsts):.2f} s, worst {max(firsts):.2f} s")
+
+    d = Dashboard(["run", *IDLE], size)
+    d.wait_for(b"Patterns")
+    d.pump(3.0)  # let the streams finish
+    cpu, bps = d.measure(args.seconds)
+    print(f"idle dashboard at 10 Hz ({args.size}): CPU {cpu:.1f} % of one core, output {bps / 1000:.1f} kB/s")
+    rc = d.quit()
+    print(f"  quit with q: exit code {rc}")
+
+    d = Dashboard(["demo", "all"], size)
+    d.wait_for(b"Patterns")
+    d.pump(3.0)
+    cpu, bps = d.measure(args.seconds)
+    print(f"demo (4 live streams, 720p video) at 10 Hz ({args.size}): CPU {cpu:.1f} % of one core, "
+          f"output {bps / 1000:.1f} kB/s")
+    if args.soak > 0:
+        samples = []
+        end = time.perf_counter() + args.soak
+        while time.perf_counter() < end:
+            samples.append(d.rss_mb())
+            d.pump(min(10.0, max(0.0, end - time.perf_counter())))
+        samples.append(d.rss_mb())
+        first_min = samples[: max(1, len(samples) // 10)]
+        last = samples[-max(1, len(samples) // 10):]
+        print(f"soak {args.soak:.0f} s: RSS start {samples[0]:.0f} MB, after 10% {max(first_min):.0f} MB, "
+              f"end {samples[-1]:.0f} MB, max {max(samples):.0f} MB, last-10% mean {sum(last) / len(last):.0f} MB")
+        print("  samples (MB): " + " ".join(f"{s:.0f}" for s in samples))
+    rc = d.quit()
+    print(f"  quit with q: exit code {rc}")
+
+
+if __name__ == "__main__":
+    main()

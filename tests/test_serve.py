@@ -1,0 +1,55 @@
+"""`midstream serve`: the dashboard in a browser through textual-serve, over real HTTP and WebSocket."""
+
+import asyncio
+import subprocess
+import sys
+import time
+
+import aiohttp
+
+
+async def _wait_for_http(url: str, deadline: float) -> str:
+    async with aiohttp.ClientSession() as session:
+        while True:
+            try:
+                async with session.get(url) as resp:
+                    if resp.status == 200:
+                        return await resp.text()
+            except aiohttp.ClientError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{url} did not answer")
+            await asyncio.sleep(0.2)
+
+
+async def test_serve_publishes_the_dashboard_over_websocket(free_port):
+    server = subprocess.Popen(
+        [sys.executable, "-m", "midstream_tui", "serve", "--port", str(free_port), "sim:text?name=served"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        page = await _wait_for_http(f"http://127.0.0.1:{free_port}/", time.monotonic() + 30)
+        assert "MidStream" in page and "/ws" in page
+        seen = ""
+        async with aiohttp.ClientSession() as session:
+            async with session.ws_connect(f"http://127.0.0.1:{free_port}/ws?width=100&height=30") as ws:
+                deadline = time.monotonic() + 40
+                while "served" not in seen or "Patterns" not in seen:
+                    assert time.monotonic() < deadline, f"dashboard never drawn: {seen[-400:]!r}"
+                    msg = await ws.receive(timeout=30)
+                    if msg.type == aiohttp.WSMsgType.BINARY:
+                        seen += msg.data.decode("utf-8", "replace")
+                    elif msg.type == aiohttp.WSMsgType.TEXT:
+                        seen += msg.data
+                    else:
+                        break
+                await ws.send_json(["stdin", "q"])
+        assert "Streams" in seen and "served" in seen
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def test_serve_refuses_a_bad_source_before_listening():
+    proc = subprocess.run([sys.executable, "-m", "midstream_tui", "serve", "--port", "1", "sim:bogus"],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and "unknown simulated stream" in proc.stderr
