@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 from typing import TextIO
@@ -105,24 +106,38 @@ async def run_headless(hub: Hub, sources: list[Source], duration: float | None, 
     stopper = asyncio.ensure_future(stop.wait())
     await asyncio.wait({run, stopper}, return_when=asyncio.FIRST_COMPLETED)
     stopper.cancel()
-    if not run.done():
-        run.cancel()
-        try:
-            await run
-        except asyncio.CancelledError:
-            pass
-        await hub.stop()
-    else:
-        run.result()
-    printer.tick(hub.clock.now())
-    printer.finish(hub.clock.now() - hub.t0)
+    try:
+        if not run.done():
+            run.cancel()
+            try:
+                await run
+            except asyncio.CancelledError:
+                pass
+            await hub.stop()
+        else:
+            run.result()
+        printer.tick(hub.clock.now())
+        printer.finish(hub.clock.now() - hub.t0)
+    except BrokenPipeError:
+        _reader_gone(out)
     return 0
+
+
+def _reader_gone(out: TextIO) -> None:
+    """The reader closed our stdout (``| head``): stop quietly, as Unix tools do."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def run_headless_virtual(hub: Hub, sources: list[ScheduledSource], duration: float, json_mode: bool,
                          out: TextIO = sys.stdout) -> int:
     """Same output as ``run_headless`` but in virtual time: deterministic and as fast as possible."""
     printer = NdjsonPrinter(hub, out, json_mode)
-    run_virtual(hub, sources, duration, on_tick=printer.tick)
-    printer.finish(duration)
+    try:
+        run_virtual(hub, sources, duration, on_tick=printer.tick)
+        printer.finish(duration)
+    except BrokenPipeError:
+        _reader_gone(out)
     return 0

@@ -213,6 +213,8 @@ class Hub:
         self._tick_callbacks: list[Callable[[float], None]] = []
         self.ticks = 0
         self.warm = False
+        self.callback_error: Exception | None = None
+        """The first exception raised by an ``on_tick`` callback; ``run()`` re-raises it."""
 
     # ------------------------------------------------------------ library API
 
@@ -378,12 +380,24 @@ class Hub:
         self._analysis_task = loop.create_task(self._analysis_loop())
         self._ingest_task = loop.create_task(self._ingest_loop())
 
+    def _batches(self, pipes: list[StreamPipeline]) -> list[list[StreamPipeline]]:
+        """Split pipelines into one batch per worker thread: parallel where it
+        helps (nogil kernels), without a thread hop per stream per tick."""
+        n = max(1, min(self._workers, len(pipes)))
+        return [pipes[i::n] for i in range(n)]
+
     async def _ingest_loop(self) -> None:
         loop = asyncio.get_running_loop()
+
+        def drain_all(batch: list[StreamPipeline]) -> None:
+            for pipe in batch:
+                pipe.drain()
+
         while True:
             busy = [p for p in self._pipeline_list() if p.queue_depth]
             if busy:
-                await asyncio.gather(*(loop.run_in_executor(self._executor, p.drain) for p in busy))
+                await asyncio.gather(*(loop.run_in_executor(self._executor, drain_all, b)
+                                       for b in self._batches(busy)))
             await asyncio.sleep(INGEST_INTERVAL)
 
     async def _analysis_loop(self) -> None:
@@ -401,13 +415,22 @@ class Hub:
 
     async def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
         now = self.clock.now()
-        results = await asyncio.gather(*(loop.run_in_executor(self._executor, p.step, now)
-                                         for p in self._pipeline_list()))
-        for result in results:
-            self._publish(result)
+
+        def step_all(batch: list[StreamPipeline]) -> list:
+            return [pipe.step(now) for pipe in batch]
+
+        batches = await asyncio.gather(*(loop.run_in_executor(self._executor, step_all, b)
+                                         for b in self._batches(self._pipeline_list())))
+        for results in batches:
+            for result in results:
+                self._publish(result)
         self.ticks += 1
         for cb in self._tick_callbacks:
-            cb(now)
+            try:
+                cb(now)
+            except Exception as exc:  # a consumer's error must not kill analysis silently
+                if self.callback_error is None:
+                    self.callback_error = exc
 
     async def stop(self) -> None:
         """Cancel sources, run a last analysis step, release the worker threads."""
@@ -436,9 +459,13 @@ class Hub:
             while deadline is None or self.clock.now() < deadline:
                 if self._tasks and self.sources_done() and all(p.queue_depth == 0 for p in self._pipeline_list()):
                     break
+                if self.callback_error is not None:
+                    break
                 await asyncio.sleep(0.05)
         finally:
             await self.stop()
+        if self.callback_error is not None:
+            raise self.callback_error
 
 
 def run_virtual(hub: Hub, sources: Iterable[ScheduledSource], duration: float,

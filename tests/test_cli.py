@@ -80,3 +80,13 @@ def test_sigterm_ends_an_endless_headless_run_with_a_summary():
 def test_version():
     proc = run("--version")
     assert proc.returncode == 0 and proc.stdout.startswith("midstream ")
+
+
+@pytest.mark.parametrize("extra", [(), ("--virtual", "--duration", "60")], ids=["live", "virtual"])
+def test_reader_closing_the_pipe_ends_the_run_quietly(extra):
+    proc = subprocess.Popen([*CMD, "run", "sim:text", "sim:audio", "--headless", "--json", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert json.loads(proc.stdout.readline())["stream"] in ("text", "audio")
+    proc.stdout.close()  # like `| head -1`
+    _, err = proc.communicate(timeout=30)  # no hang
+    assert proc.returncode == 0 and "Traceback" not in err

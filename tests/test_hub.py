@@ -178,3 +178,17 @@ def test_run_virtual_rejects_nothing_and_ends_at_duration():
     hub = Hub(clock)
     snaps = run_virtual(hub, open_sources(["sim:text?requests=1&max_tokens=30"], clock), 30.0)
     assert snaps["text"].status == "closed" and snaps["text"].metrics["tokens"] == 30
+
+
+async def test_a_failing_tick_consumer_ends_run_with_its_error_instead_of_hanging():
+    hub = Hub(analysis_interval=0.05)
+    (src,) = open_sources(["sim:text"], hub.clock)  # endless
+    hub.add_source(src)
+
+    def consumer(_now):
+        raise RuntimeError("consumer broke")
+
+    hub.on_tick(consumer)
+    with pytest.raises(RuntimeError, match="consumer broke"):
+        await asyncio.wait_for(hub.run(), timeout=20)
+    assert not hub.running
