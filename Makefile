@@ -29,8 +29,7 @@ snapshots: setup
 
 bench: setup
 	$(BIN)/python bench/bench_hub.py
-	$(BIN)/python bench/bench_idle_cpu.py
-	$(BIN)/python bench/bench_first_frame.py
+	$(BIN)/python bench/bench_dashboard.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -19,6 +19,7 @@ from midstream_tui import (
     open_sources,
     run_virtual,
 )
+from midstream_tui.analysis import kernels
 from midstream_tui.sources.base import Source
 
 
@@ -133,6 +134,7 @@ class ExplodingSource(Source):
 
 
 async def test_live_run_with_real_clock_and_a_crashing_source():
+    kernels.warm_up()  # steady state: no drain waiting on numba's compile lock
     hub = Hub(analysis_interval=0.05)
     for src in open_sources(["sim:text?rate=100&ttft=0", "sim:audio", "sim:video?width=320&height=180"], hub.clock):
         hub.add_source(src)
