@@ -28,6 +28,8 @@ snapshots: setup
 	$(BIN)/python -m pytest tests/test_snapshots.py --snapshot-update
 
 bench: setup
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	$(BIN)/python bench/bench_temporal.py
 	$(BIN)/python bench/bench_hub.py
 	$(BIN)/python bench/bench_dashboard.py
 

@@ -1,0 +1,135 @@
+"""Comparing sequences: DTW, LCS, edit distance, Euclidean, and subsequence search.
+
+All functions take numeric arrays (or token-id arrays: any integers) and
+validate them (``SeriesError`` on NaN/inf, empty, non-numeric input).
+
+- ``dtw(a, b, window=None, path=False)``: dynamic time warping with squared
+  differences as the local cost, returning the square root of the least total
+  cost (the definition dtaidistance uses, so results agree). ``window`` is the
+  Sakoe-Chiba half-width: matched indices satisfy |i - j| <= window, widened to
+  |len(a) - len(b)| when the lengths differ so that a path exists.
+- ``lcs(a, b, eps=0)``: longest common subsequence length; elements match when
+  |x - y| <= eps (0: exactly, for token ids).
+- ``edit_distance(a, b, eps=0)``: Levenshtein distance (unit costs).
+- ``euclidean(a, b)``: for equal lengths.
+- ``find_similar(haystack, needle, threshold)``: every place the needle
+  occurs within ``threshold``, best first, non-overlapping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import kernels_temporal as kt
+from .validate import SeriesError, as_series
+
+ALGORITHMS = ("dtw", "lcs", "edit", "euclidean")
+
+
+@dataclass(frozen=True, slots=True)
+class DTWResult:
+    distance: float
+    path: np.ndarray | None = None
+    """(k, 2) array of matched index pairs, start to end, when asked for."""
+
+
+def _window(window: int | None) -> int:
+    if window is None:
+        return -1
+    if int(window) != window or window < 0:
+        raise SeriesError(f"window must be a whole number >= 0, got {window!r}")
+    return int(window)
+
+
+def dtw(a, b, *, window: int | None = None, path: bool = False) -> DTWResult:
+    x, y = as_series(a, "a"), as_series(b, "b")
+    w = _window(window)
+    if not path:
+        return DTWResult(float(kt.dtw_distance(x, y, w)))
+    acc = kt.dtw_matrix(x, y, w)
+    return DTWResult(float(np.sqrt(acc[-1, -1])), kt.dtw_backtrack(acc))
+
+
+def lcs(a, b, *, eps: float = 0.0) -> int:
+    return int(kt.lcs_length(as_series(a, "a"), as_series(b, "b"), float(eps)))
+
+
+def edit_distance(a, b, *, eps: float = 0.0) -> int:
+    return int(kt.levenshtein(as_series(a, "a", min_len=0), as_series(b, "b", min_len=0), float(eps)))
+
+
+def euclidean(a, b) -> float:
+    x, y = as_series(a, "a"), as_series(b, "b")
+    if x.size != y.size:
+        raise SeriesError(f"euclidean needs equal lengths, got {x.size} and {y.size} (use dtw)")
+    return float(np.sqrt(np.sum((x - y) ** 2)))
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    position: int
+    """Start index of the match in the haystack."""
+    distance: float
+
+
+def distance_profile(haystack, needle, *, metric: str = "euclidean", znorm: bool = False,
+                     window: int | None = None) -> np.ndarray:
+    """Distance of ``needle`` to every same-length window of ``haystack``."""
+    h, q = as_series(haystack, "haystack"), as_series(needle, "needle")
+    if q.size > h.size:
+        raise SeriesError(f"needle ({q.size}) is longer than haystack ({h.size})")
+    if metric == "euclidean":
+        return kt.euclidean_profile(h, q, bool(znorm))
+    if metric == "dtw":
+        if znorm:
+            raise SeriesError("znorm is available with metric='euclidean' only")
+        return kt.dtw_profile(h, q, _window(window))
+    raise SeriesError(f"metric {metric!r}: expected 'euclidean' or 'dtw'")
+
+
+def find_similar(haystack, needle, threshold: float, *, metric: str = "euclidean", znorm: bool = False,
+                 window: int | None = None, max_matches: int | None = None) -> list[Match]:
+    """Non-overlapping windows within ``threshold`` of the needle, best first.
+
+    A match excludes every other start closer than half the needle's length,
+    so one occurrence is reported once, at its best alignment.
+    """
+    if not np.isfinite(threshold) or threshold < 0:
+        raise SeriesError(f"threshold must be a finite number >= 0, got {threshold!r}")
+    profile = distance_profile(haystack, needle, metric=metric, znorm=znorm, window=window)
+    m = np.asarray(needle).size
+    exclusion = max(1, m // 2)
+    order = np.argsort(profile, kind="stable")
+    taken = np.zeros(profile.size, dtype=bool)
+    matches: list[Match] = []
+    for pos in order:
+        d = float(profile[pos])
+        if d > threshold or (max_matches is not None and len(matches) >= max_matches):
+            break
+        if taken[pos]:
+            continue
+        matches.append(Match(int(pos), d))
+        taken[max(0, pos - exclusion + 1): pos + exclusion] = True
+    return matches
+
+
+def compare(a, b, algorithm: str, *, window: int | None = None, eps: float = 0.0) -> dict:
+    """One comparison as a JSON-ready dict (used by ``midstream compare``)."""
+    x, y = as_series(a, "A"), as_series(b, "B")
+    if algorithm == "dtw":
+        value: float = dtw(x, y, window=window).distance
+        extra = {"window": window}
+    elif algorithm == "lcs":
+        value = lcs(x, y, eps=eps)
+        extra = {"similarity": value / max(x.size, y.size), "eps": eps}
+    elif algorithm == "edit":
+        value = edit_distance(x, y, eps=eps)
+        extra = {"similarity": 1.0 - value / max(x.size, y.size), "eps": eps}
+    elif algorithm == "euclidean":
+        value = euclidean(x, y)
+        extra = {}
+    else:
+        raise SeriesError(f"algorithm {algorithm!r}: expected one of {', '.join(ALGORITHMS)}")
+    return {"algorithm": algorithm, "value": value, "len_a": int(x.size), "len_b": int(y.size), **extra}

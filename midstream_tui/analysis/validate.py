@@ -1,0 +1,39 @@
+"""Input validation for the analysis wrappers: one clear error, never a silent wrong number."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class SeriesError(ValueError):
+    """A series cannot be analysed as given; the message says why, in one line."""
+
+
+def as_series(x, name: str = "series", *, min_len: int = 1, finite: bool = True) -> np.ndarray:
+    """``x`` as a contiguous 1-D float64 array, or ``SeriesError``.
+
+    Accepts sequences and arrays of bools, ints and floats. Refuses strings and
+    objects, more than one dimension (a single column/row is flattened),
+    fewer than ``min_len`` values and, when ``finite``, NaN or infinity.
+    """
+    try:
+        a = np.asarray(x)
+    except (TypeError, ValueError) as exc:
+        raise SeriesError(f"{name}: not a numeric sequence ({exc})") from None
+    if a.dtype.kind not in "biuf":
+        raise SeriesError(f"{name}: expected numbers, got {a.dtype} values")
+    if a.ndim > 1:
+        if sum(d > 1 for d in a.shape) > 1:
+            raise SeriesError(f"{name}: expected a 1-D series, got shape {a.shape}")
+        a = a.ravel()
+    a = np.ascontiguousarray(a, dtype=np.float64).reshape(-1)
+    if a.size < min_len:
+        what = "empty" if a.size == 0 else f"too short ({a.size} values, need at least {min_len})"
+        raise SeriesError(f"{name}: {what}")
+    if finite:
+        bad = ~np.isfinite(a)
+        if bad.any():
+            where = np.flatnonzero(bad)
+            first = ", ".join(str(i) for i in where[:3])
+            raise SeriesError(f"{name}: {where.size} NaN/inf value(s), first at index {first}")
+    return a

@@ -1,0 +1,168 @@
+"""Sequence comparison against brute-force definitions (property tests) and dtaidistance."""
+
+import functools
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from midstream_tui.analysis.temporal import (
+    SeriesError,
+    compare,
+    dtw,
+    edit_distance,
+    euclidean,
+    find_similar,
+    lcs,
+)
+
+floats = st.floats(-100, 100, allow_nan=False, allow_infinity=False)
+small_ints = st.integers(0, 4)
+
+
+def ref_dtw(a, b, window=None):
+    """The recursive definition, memoized: min over warping paths inside the band."""
+    n, m = len(a), len(b)
+    w = max(n, m) if window is None else max(window, abs(n - m))
+
+    @functools.lru_cache(maxsize=None)
+    def cost(i, j):
+        if abs(i - j) > w:
+            return math.inf
+        d = (a[i] - b[j]) ** 2
+        if i == 0 and j == 0:
+            return d
+        options = []
+        if i > 0:
+            options.append(cost(i - 1, j))
+        if j > 0:
+            options.append(cost(i, j - 1))
+        if i > 0 and j > 0:
+            options.append(cost(i - 1, j - 1))
+        return d + min(options)
+
+    return math.sqrt(cost(n - 1, m - 1))
+
+
+def ref_lcs(a, b):
+    """Exhaustive: the longest subsequence of a that is also a subsequence of b."""
+    def is_subseq(s, t):
+        it = iter(t)
+        return all(any(x == y for y in it) for x in s)
+    for k in range(len(a), 0, -1):
+        if any(is_subseq(c, b) for c in itertools.combinations(a, k)):
+            return k
+    return 0
+
+
+def ref_edit(a, b):
+    @functools.lru_cache(maxsize=None)
+    def d(i, j):
+        if i == 0:
+            return j
+        if j == 0:
+            return i
+        return min(d(i - 1, j) + 1, d(i, j - 1) + 1, d(i - 1, j - 1) + (a[i - 1] != b[j - 1]))
+    return d(len(a), len(b))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(floats, min_size=1, max_size=9), st.lists(floats, min_size=1, max_size=9),
+       st.one_of(st.none(), st.integers(0, 10)))
+def test_dtw_equals_the_recursive_definition(a, b, window):
+    assert dtw(a, b, window=window).distance == pytest.approx(ref_dtw(a, b, window), rel=1e-12, abs=1e-12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(floats, min_size=1, max_size=12), st.lists(floats, min_size=1, max_size=12))
+def test_dtw_path_is_a_valid_warping_path_with_the_same_cost(a, b):
+    res = dtw(a, b, path=True)
+    p = res.path
+    assert tuple(p[0]) == (0, 0) and tuple(p[-1]) == (len(a) - 1, len(b) - 1)
+    steps = np.diff(p, axis=0)
+    assert np.all((steps >= 0) & (steps <= 1)) and np.all(steps.sum(axis=1) >= 1)
+    cost = math.sqrt(sum((a[i] - b[j]) ** 2 for i, j in p))
+    assert cost == pytest.approx(res.distance, rel=1e-12, abs=1e-12)
+    assert res.distance == pytest.approx(dtw(a, b).distance, rel=1e-12, abs=1e-12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(small_ints, max_size=8), st.lists(small_ints, max_size=8))
+def test_lcs_and_edit_distance_equal_the_definitions(a, b):
+    if a and b:
+        assert lcs(a, b) == ref_lcs(a, b)
+    assert edit_distance(a, b) == ref_edit(tuple(a), tuple(b))
+
+
+def test_known_values():
+    assert edit_distance(list(b"kitten"), list(b"sitting")) == 3
+    assert lcs(list(b"ABCBDAB"), list(b"BDCABA")) == 4
+    assert euclidean([0, 0], [3, 4]) == 5.0
+    assert dtw([1, 2, 3], [1, 2, 2, 3]).distance == 0.0  # warping absorbs the repeat
+    assert lcs([1.0, 2.0], [1.05, 2.2], eps=0.1) == 1
+
+
+def test_agrees_with_dtaidistance():
+    dtai = pytest.importorskip("dtaidistance.dtw")
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        n, m = int(rng.integers(2, 60)), int(rng.integers(2, 60))
+        a, b = rng.normal(size=n), rng.normal(size=m)
+        assert dtw(a, b).distance == pytest.approx(dtai.distance(a, b), rel=1e-9)
+        fast = dtai.distance_fast(a, b)
+        if math.isfinite(fast):  # distance_fast gives inf for some inputs; its reference does not
+            assert dtw(a, b).distance == pytest.approx(fast, rel=1e-9)
+        if n == m:
+            w = int(rng.integers(0, 12))
+            # dtaidistance's window counts the diagonal: its w + 1 is our half-width w.
+            ours = dtw(a, b, window=w).distance
+            assert ours == pytest.approx(dtai.distance(a, b, window=w + 1), rel=1e-9)
+            fast = dtai.distance_fast(a, b, window=w + 1)
+            if math.isfinite(fast):  # distance_fast returns inf in some narrow-band cases
+                assert ours == pytest.approx(fast, rel=1e-9)
+
+
+def test_find_similar_locates_planted_copies():
+    rng = np.random.default_rng(3)
+    hay = rng.normal(0, 1, 2000)
+    needle = np.sin(np.linspace(0, 4 * np.pi, 50)) * 3
+    for pos in (100, 900, 1500):
+        hay[pos:pos + 50] = needle + rng.normal(0, 0.05, 50)
+    matches = find_similar(hay, needle, threshold=1.0)
+    assert sorted(m.position for m in matches) == [100, 900, 1500]
+    assert all(m.distance < 1.0 for m in matches)
+    # shape search finds a rescaled, shifted copy only with z-normalization
+    hay2 = hay.copy()
+    hay2[1200:1250] = needle * 10 + 50
+    assert 1200 not in [m.position for m in find_similar(hay2, needle, threshold=1.0)]
+    assert 1200 in [m.position for m in find_similar(hay2, needle, threshold=1.0, znorm=True)]
+    dtw_hits = find_similar(hay, needle, threshold=1.0, metric="dtw", window=3)
+    assert sorted(m.position for m in dtw_hits) == [100, 900, 1500]
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: dtw([1, np.nan], [1, 2]), "NaN/inf"),
+    (lambda: dtw([], [1, 2]), "empty"),
+    (lambda: dtw(["a", "b"], [1, 2]), "expected numbers"),
+    (lambda: dtw(np.ones((3, 3)), [1, 2]), "1-D"),
+    (lambda: dtw([1, 2], [1, 2], window=-1), "window"),
+    (lambda: euclidean([1, 2], [1, 2, 3]), "equal lengths"),
+    (lambda: find_similar([1, 2], [1, 2, 3], 1.0), "longer than haystack"),
+    (lambda: find_similar([1, 2, 3], [1, 2], float("nan")), "threshold"),
+    (lambda: compare([1], [1], "cosine"), "algorithm"),
+])
+def test_bad_input_gives_one_clear_error(call, message):
+    with pytest.raises(SeriesError, match=message):
+        call()
+
+
+def test_results_depend_on_the_whole_input_not_a_cache():
+    a = np.arange(10.0)
+    first = dtw(a, a[::-1]).distance
+    b = a.copy()
+    b[5] += 100  # same length, different content
+    assert dtw(b, a[::-1]).distance != first
+    assert dtw(a, a[::-1]).distance == first
