@@ -74,3 +74,105 @@ def test_delay_embedding_pairs():
     x, y = delay_embed_2d(np.arange(10.0), 3)
     assert list(x) == list(range(7)) and list(y) == list(range(3, 10))
     assert delay_embed_2d(np.arange(2.0), 3)[0].size == 0
+
+
+# ---------------------------------------------------------------- the analysis core API
+
+from midstream_tui.analysis.dynamics import (  # noqa: E402
+    delay_embed,
+    largest_lyapunov,
+    select_dimension,
+    select_lag,
+)
+from midstream_tui.analysis.validate import SeriesError  # noqa: E402
+
+
+def lorenz_x(n, dt=0.01, transient=2000):
+    """x of the Lorenz system (10, 28, 8/3), fourth-order Runge-Kutta."""
+    x, y, z = 1.0, 1.0, 1.0
+    out = np.empty(n)
+
+    def f(x, y, z):
+        return 10.0 * (y - x), x * (28.0 - z) - y, x * y - 8.0 / 3.0 * z
+
+    for i in range(n + transient):
+        k1 = f(x, y, z)
+        k2 = f(x + dt / 2 * k1[0], y + dt / 2 * k1[1], z + dt / 2 * k1[2])
+        k3 = f(x + dt / 2 * k2[0], y + dt / 2 * k2[1], z + dt / 2 * k2[2])
+        k4 = f(x + dt * k3[0], y + dt * k3[1], z + dt * k3[2])
+        x += dt / 6 * (k1[0] + 2 * k2[0] + 2 * k3[0] + k4[0])
+        y += dt / 6 * (k1[1] + 2 * k2[1] + 2 * k3[1] + k4[1])
+        z += dt / 6 * (k1[2] + 2 * k2[2] + 2 * k3[2] + k4[2])
+        if i >= transient:
+            out[i - transient] = x
+    return out
+
+
+LORENZ = lorenz_x(10_000)
+
+
+@pytest.mark.parametrize("name, series, dt, expected", [
+    ("logistic", logistic(5000), 1.0, math.log(2)),
+    ("henon", henon(5000), 1.0, 0.419),
+    ("lorenz", LORENZ, 0.01, 0.906),
+])
+def test_largest_lyapunov_within_5_percent_of_published_values(name, series, dt, expected):
+    res = largest_lyapunov(series, dt)
+    assert res.lyapunov == pytest.approx(expected, rel=0.05), res.to_json()
+    assert res.fit_r2 > 0.99 and res.fit_stop - res.fit_start >= 5
+
+
+@pytest.mark.parametrize("name, series, dt, expected", [
+    ("logistic", logistic(5000), 1.0, math.log(2)),
+    ("henon", henon(5000), 1.0, 0.419),
+    ("lorenz", LORENZ, 0.01, 0.906),
+])
+def test_largest_lyapunov_with_one_percent_noise_within_15_percent(name, series, dt, expected):
+    noisy = series + 0.01 * series.std() * np.random.default_rng(4).normal(size=series.size)
+    assert largest_lyapunov(noisy, dt).lyapunov == pytest.approx(expected, rel=0.15)
+
+
+def test_lyapunov_parameters_are_chosen_from_the_data():
+    res = largest_lyapunov(LORENZ, 0.01)
+    assert res.dim == 3 and 6 <= res.lag <= 18  # FNN and AMI on Lorenz
+    assert res.fit_start > 10  # the steep alignment transient is left out of the fit
+    assert res.per_sample == pytest.approx(res.lyapunov * 0.01)
+    maps = largest_lyapunov(logistic(3000))
+    assert maps.lag == 1 and maps.dim <= 2
+
+
+def test_a_fixed_long_fit_range_is_the_trap_we_avoid():
+    # Fitting over the whole horizon averages in the plateau (the nolds default trap).
+    res = largest_lyapunov(logistic(3000), fit=(0, 60))
+    assert res.lyapunov < 0.3 < largest_lyapunov(logistic(3000)).lyapunov
+
+
+def test_lag_and_dimension_selection():
+    # a pure sine has no AMI minimum worth the name: the autocorrelation rule gives ~0.19 period
+    assert 15 <= select_lag(np.sin(np.arange(4000) * 2 * np.pi / 100)) <= 30
+    assert select_lag(np.random.default_rng(0).normal(size=2000)) == 1
+    dim, fractions = select_dimension(LORENZ, 9)
+    assert dim == 3 and fractions[0] > 0.5 and fractions[-1] < 0.01
+
+
+def test_delay_embed_shape_and_values():
+    e = delay_embed(np.arange(10.0), 3, 2)
+    assert e.shape == (6, 3) and list(e[0]) == [0, 2, 4] and list(e[-1]) == [5, 7, 9]
+    with pytest.raises(SeriesError, match="too short"):
+        delay_embed(np.arange(3.0), 3, 2)
+
+
+@pytest.mark.parametrize("series, message", [
+    (np.full(500, 3.0), "constant"),
+    (np.arange(50.0), "too short"),
+    (np.r_[np.arange(200.0), np.nan], "NaN"),
+    (np.array(["a"] * 200), "expected numbers"),
+])
+def test_lyapunov_bad_input(series, message):
+    with pytest.raises(SeriesError, match=message):
+        largest_lyapunov(series)
+
+
+def test_lyapunov_needs_a_positive_dt():
+    with pytest.raises(SeriesError, match="dt"):
+        largest_lyapunov(logistic(500), dt=0)

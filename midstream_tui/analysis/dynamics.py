@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import kernels
+from .validate import SeriesError, as_series
 
 ATTRACTOR_TYPES = ("point", "limit cycle", "strange", "noise", "unknown")
 MIN_POINTS = 64
@@ -152,3 +153,163 @@ def estimate_attractor(x: np.ndarray, *, max_points: int = 600, dim: int = 3,
     conf = min(1.0, 0.5 + (noise_entropy - pe)) * (1.0 - min(0.5, max(0.0, per_lag) * 10))
     return AttractorEstimate("limit cycle", confidence=conf,
                              reason=f"structured, non-diverging (entropy {pe:.2f})", **common)
+
+
+# ---------------------------------------------------------------- the analysis core API
+
+
+def delay_embed(x, dim: int, lag: int) -> np.ndarray:
+    """Delay vectors (x[t], x[t+lag], ..., x[t+(dim-1)lag]) as an (N-(dim-1)lag, dim) array."""
+    a = as_series(x, "x")
+    if dim < 1 or lag < 1:
+        raise SeriesError(f"dim and lag must be >= 1, got dim={dim}, lag={lag}")
+    m = a.size - (dim - 1) * lag
+    if m < 1:
+        raise SeriesError(f"x: too short ({a.size} values) for dim={dim}, lag={lag}")
+    return np.stack([a[k * lag: k * lag + m] for k in range(dim)], axis=1)
+
+
+def select_lag(x, *, max_lag: int | None = None, method: str = "ami", bins: int = 32) -> int:
+    """Embedding lag: first minimum of the average mutual information (Fraser & Swinney
+    1986), or the first lag where it drops below 1/e of the entropy if that comes
+    sooner (maps); with ``method="autocorr"`` the first drop of the autocorrelation
+    below 1/e. Falls back to the autocorrelation rule when neither happens in range."""
+    a = as_series(x, "x", min_len=16)
+    max_lag = int(max_lag or max(2, min(200, a.size // 10)))
+    z = (a - a.mean()) / (a.std() or 1.0)
+    if method == "ami":
+        if kernels.autocorr_decay_lag(z, 1) == 1 and np.corrcoef(z[:-1], z[1:])[0, 1] < 1 / math.e:
+            return 1  # not smoothly sampled (a map, or noise): consecutive samples are the delay
+        ami = kernels.average_mutual_information(z, max_lag, bins)
+        for k in range(1, max_lag):
+            if ami[k] < ami[0] / math.e:
+                return k
+            # A real minimum: the lowest so far, and followed by a rise of at least
+            # 5% of the entropy (binning makes wiggles of ~3% on smooth signals).
+            after = ami[k + 1: min(2 * k + 2, max_lag + 1)]
+            if (ami[k] <= ami[1:k + 1].min() and after.size
+                    and after.max() - ami[k] > 0.05 * ami[0]):
+                return k
+    elif method != "autocorr":
+        raise SeriesError(f"method {method!r}: expected 'ami' or 'autocorr'")
+    return int(kernels.autocorr_decay_lag(z, max_lag))
+
+
+def select_dimension(x, lag: int, *, max_dim: int = 10, threshold: float = 0.01,
+                     theiler: int | None = None) -> tuple[int, list[float]]:
+    """Embedding dimension by false nearest neighbours (Kennel, Brown & Abarbanel 1992):
+    the smallest dimension whose false-neighbour share is below ``threshold``
+    (rtol 15, atol 2, the paper's values). Returns (dimension, share per dimension)."""
+    a = as_series(x, "x", min_len=32)
+    z = (a - a.mean()) / (a.std() or 1.0)
+    theiler = lag if theiler is None else theiler
+    fractions: list[float] = []
+    for dim in range(1, max_dim + 1):
+        if a.size - dim * lag < 16:
+            break
+        f = float(kernels.false_neighbour_fraction(z, dim, lag, theiler, 15.0, 2.0))
+        fractions.append(f)
+        if f < threshold:
+            return dim, fractions
+    best = int(np.nanargmin(fractions)) + 1 if fractions else 1
+    return best, fractions
+
+
+@dataclass(frozen=True, slots=True)
+class LyapunovResult:
+    """Largest Lyapunov exponent by Rosenstein's method, with everything needed to judge it."""
+
+    lyapunov: float
+    """Per unit of time (per sample times 1/dt), natural log."""
+    per_sample: float
+    dt: float
+    dim: int
+    lag: int
+    theiler: int
+    horizon: int
+    fit_start: int
+    fit_stop: int
+    fit_r2: float
+    curve: np.ndarray
+    """Mean ln divergence after k steps, k = 0..horizon-1."""
+    points: int
+
+    def to_json(self) -> dict:
+        def num(v):
+            return None if not math.isfinite(v) else round(float(v), 6)
+        return {"lyapunov": num(self.lyapunov), "per_sample": num(self.per_sample), "dt": self.dt,
+                "dim": self.dim, "lag": self.lag, "theiler": self.theiler, "horizon": self.horizon,
+                "fit": {"start": self.fit_start, "stop": self.fit_stop, "r2": num(self.fit_r2),
+                        "start_time": self.fit_start * self.dt, "stop_time": self.fit_stop * self.dt},
+                "points": self.points}
+
+
+def lyapunov_fit_region(curve: np.ndarray) -> tuple[int, int]:
+    """The straight part of a divergence curve, between whatever comes first and saturation.
+
+    Divergence curves show up to four regimes: a flat noise floor (noisy data),
+    a steep transient while neighbours align with the unstable direction
+    (flows), the exponential (straight) part, and the plateau at the size of
+    the attractor. The plateau level is the median of the last third of the
+    curve; the straight part ends where the curve comes within 1 (a factor e)
+    of it. Its slope just before that end is the reference; the region grows
+    backwards while the local slope stays within [2/3, 3/2] of the reference,
+    so it stops at a steeper transient and at a flat noise floor alike.
+    """
+    finite = np.isfinite(curve)
+    c = np.ascontiguousarray(curve[: int(np.argmin(finite)) if not finite.all() else curve.size])
+    n = c.size
+    if n < 6:
+        return 0, n
+    plateau = float(np.median(c[2 * n // 3:]))
+    above = np.flatnonzero(c >= plateau - 1.0)
+    stop = max(int(above[0]) if above.size else n, 3)
+    width = max(3, stop // 4)
+    ref = float(kernels.line_fit(c, stop - width, stop)[0])
+    start = stop - width
+    if not ref > 0:
+        return start, stop
+    w = max(3, width // 2)
+    k = start
+    while k - 1 >= 0:
+        local = float(kernels.line_fit(c, k - 1, min(k - 1 + w, stop))[0])
+        if not (ref / 1.5 <= local <= ref * 1.5):
+            break
+        k -= 1
+    return k, stop
+
+
+def largest_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | None = None,
+                     theiler: int | None = None, horizon: int | None = None,
+                     fit: tuple[int, int] | None = None) -> LyapunovResult:
+    """Largest Lyapunov exponent (Rosenstein, Collins & De Luca 1993).
+
+    Parameters left out are chosen from the data: ``lag`` by the first AMI
+    minimum, ``dim`` by false nearest neighbours, ``theiler`` as one orbital
+    period (estimated as 4 lags), ``horizon`` long enough to
+    reach saturation (twenty orbital periods, at most N/4), and the ``fit`` region by
+    ``lyapunov_fit_region``. ``dt`` is the sampling interval: the result is per
+    unit of time. Memory O(N): no distance matrix.
+    """
+    a = as_series(x, "x", min_len=100)
+    if not (math.isfinite(dt) and dt > 0):
+        raise SeriesError(f"dt must be a number > 0, got {dt!r}")
+    sd = a.std()
+    if sd == 0:
+        raise SeriesError("x is constant: no dynamics to measure (a point attractor)")
+    z = np.ascontiguousarray((a - a.mean()) / sd)
+    lag = select_lag(z) if lag is None else int(lag)
+    dim = select_dimension(z, lag)[0] if dim is None else int(dim)
+    # The first AMI minimum sits near a quarter of the orbital period; mean
+    # crossings would measure lobe switching on two-lobed attractors instead.
+    period = 4 * lag
+    theiler = int(period) if theiler is None else int(theiler)
+    m = z.size - (dim - 1) * lag
+    if m < 2 * theiler + 10:
+        raise SeriesError(f"x: too short ({a.size} values) for dim={dim}, lag={lag}, theiler={theiler}")
+    horizon = int(min(max(40, 20 * period), m // 4)) if horizon is None else int(horizon)
+    curve, _pairs = kernels.rosenstein_divergence(z, dim, lag, theiler, horizon)
+    start, stop = lyapunov_fit_region(curve) if fit is None else (int(fit[0]), int(fit[1]))
+    slope, _icpt, r2 = kernels.line_fit(curve, start, stop)
+    return LyapunovResult(float(slope) / dt, float(slope), float(dt), dim, lag, theiler, horizon,
+                          start, stop, float(r2), curve, int(a.size))

@@ -182,24 +182,19 @@ def permutation_entropy(x, order, delay):
 
 
 @njit(cache=True, nogil=True)
-def rosenstein_divergence(x, dim, lag, theiler, horizon):
-    """Mean log distance between nearest-neighbour trajectories (Rosenstein et al. 1993).
+def nearest_neighbours(x, dim, lag, theiler):
+    """Nearest neighbour of every delay vector, at least ``theiler`` samples away in time.
 
-    Embeds ``x`` with (dim, lag); for each point finds its nearest neighbour
-    at least ``theiler`` samples away in time, then follows both for
-    ``horizon`` steps. Returns (curve, pairs): curve[k] is the mean of
-    ln(distance after k steps) over the pairs still inside the series.
-    Memory is O(N); the neighbour search prunes on the first coordinate
-    (worst case O(N^2) distances, typically a small multiple of N).
+    Delay vectors are (x[i], x[i+lag], ..., x[i+(dim-1)lag]). Scans outward in
+    the order of the first coordinate and stops once that coordinate alone is
+    farther than the best match: exact, O(N) extra memory, far fewer distance
+    evaluations than all pairs. Returns (index or -1, squared distance).
     """
     m = x.shape[0] - (dim - 1) * lag
-    curve = np.zeros(horizon)
-    pairs = np.zeros(horizon, dtype=np.int64)
+    neighbour = np.full(max(m, 0), -1, dtype=np.int64)
+    dist = np.full(max(m, 0), np.inf)
     if m <= 1:
-        return curve, pairs
-    # Nearest neighbours by scanning outward in the order of the first
-    # coordinate, stopping once that coordinate alone is farther than the best
-    # match: exact, O(N) extra memory, far fewer distances than all pairs.
+        return neighbour, dist
     first = np.empty(m)
     for i in range(m):
         first[i] = x[i]
@@ -207,7 +202,6 @@ def rosenstein_divergence(x, dim, lag, theiler, horizon):
     rank = np.empty(m, dtype=np.int64)
     for r in range(m):
         rank[order[r]] = r
-    neighbour = np.full(m, -1, dtype=np.int64)
     for i in range(m):
         best = np.inf
         for direction in (-1, 1):
@@ -227,6 +221,16 @@ def rosenstein_divergence(x, dim, lag, theiler, horizon):
                 if d < best:
                     best = d
                     neighbour[i] = j
+        dist[i] = best
+    return neighbour, dist
+
+
+@njit(cache=True, nogil=True)
+def divergence_curve(x, dim, lag, neighbour, horizon):
+    """Mean ln distance after k steps between each point and its neighbour (k < horizon)."""
+    m = x.shape[0] - (dim - 1) * lag
+    curve = np.zeros(horizon)
+    pairs = np.zeros(horizon, dtype=np.int64)
     for i in range(m):
         j = neighbour[i]
         if j < 0:
@@ -248,6 +252,127 @@ def rosenstein_divergence(x, dim, lag, theiler, horizon):
         else:
             curve[step] = np.nan
     return curve, pairs
+
+
+@njit(cache=True, nogil=True)
+def rosenstein_divergence(x, dim, lag, theiler, horizon):
+    """Rosenstein et al. (1993): the divergence curve of nearest-neighbour trajectories.
+
+    Returns (curve, pairs): curve[k] is the mean of ln(distance after k steps)
+    over the pairs still inside the series. Memory O(N).
+    """
+    neighbour, _dist = nearest_neighbours(x, dim, lag, theiler)
+    return divergence_curve(x, dim, lag, neighbour, horizon)
+
+
+@njit(cache=True, nogil=True)
+def _segment_sse(px, py, pxx, pxy, pyy, a, b):
+    n = b - a
+    sx = px[b] - px[a]
+    sy = py[b] - py[a]
+    sxx = pxx[b] - pxx[a] - sx * sx / n
+    sxy = pxy[b] - pxy[a] - sx * sy / n
+    syy = pyy[b] - pyy[a] - sy * sy / n
+    if sxx <= 0.0:
+        return syy, 0.0
+    return syy - sxy * sxy / sxx, sxy / sxx
+
+
+@njit(cache=True, nogil=True)
+def three_segment_fit(y, min_len):
+    """Split y into transient | linear | plateau lines with the least total squared error.
+
+    Exact search over both breakpoints (O(n^2) with prefix sums). Returns
+    (b1, b2, slope of the middle segment y[b1:b2]).
+    """
+    n = y.shape[0]
+    px = np.zeros(n + 1)
+    py = np.zeros(n + 1)
+    pxx = np.zeros(n + 1)
+    pxy = np.zeros(n + 1)
+    pyy = np.zeros(n + 1)
+    for i in range(n):
+        px[i + 1] = px[i] + i
+        py[i + 1] = py[i] + y[i]
+        pxx[i + 1] = pxx[i] + i * i
+        pxy[i + 1] = pxy[i] + i * y[i]
+        pyy[i + 1] = pyy[i] + y[i] * y[i]
+    best = np.inf
+    best_b1, best_b2 = 0, n
+    for b1 in range(0, n - 2 * min_len + 1):
+        e1 = 0.0
+        if b1 >= 2:
+            e1, _ = _segment_sse(px, py, pxx, pxy, pyy, 0, b1)
+        elif b1 == 1:
+            continue
+        for b2 in range(b1 + min_len, n - min_len + 1):
+            e2, _ = _segment_sse(px, py, pxx, pxy, pyy, b1, b2)
+            e3, _ = _segment_sse(px, py, pxx, pxy, pyy, b2, n)
+            total = e1 + e2 + e3
+            if total < best:
+                best = total
+                best_b1, best_b2 = b1, b2
+    _, slope = _segment_sse(px, py, pxx, pxy, pyy, best_b1, best_b2)
+    return best_b1, best_b2, slope
+
+
+@njit(cache=True, nogil=True)
+def average_mutual_information(x, max_lag, bins):
+    """I(x_t; x_{t+lag}) in nats for lag = 0..max_lag, equal-width histogram estimate."""
+    n = x.shape[0]
+    lo, hi = x.min(), x.max()
+    out = np.zeros(max_lag + 1)
+    if hi <= lo:
+        return out
+    idx = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        b = int((x[i] - lo) / (hi - lo) * bins)
+        idx[i] = min(b, bins - 1)
+    joint = np.zeros((bins, bins))
+    pa = np.zeros(bins)
+    pb = np.zeros(bins)
+    for lag in range(max_lag + 1):
+        joint[:, :] = 0.0
+        pa[:] = 0.0
+        pb[:] = 0.0
+        cnt = n - lag
+        for i in range(cnt):
+            joint[idx[i], idx[i + lag]] += 1.0
+            pa[idx[i]] += 1.0
+            pb[idx[i + lag]] += 1.0
+        mi = 0.0
+        for u in range(bins):
+            for v in range(bins):
+                if joint[u, v] > 0:
+                    mi += joint[u, v] / cnt * np.log(joint[u, v] * cnt / (pa[u] * pb[v]))
+        out[lag] = mi
+    return out
+
+
+@njit(cache=True, nogil=True)
+def false_neighbour_fraction(x, dim, lag, theiler, rtol, atol):
+    """Share of nearest neighbours in ``dim`` dimensions that are false (Kennel et al. 1992).
+
+    A neighbour is false when adding the next delay coordinate stretches the
+    distance by more than ``rtol`` times, or beyond ``atol`` standard deviations.
+    """
+    m = x.shape[0] - dim * lag  # vectors that have a (dim+1)-th coordinate
+    if m <= 1:
+        return np.nan
+    neighbour, dist = nearest_neighbours(x[: m + (dim - 1) * lag], dim, lag, theiler)
+    sd = x.std()
+    false = 0
+    total = 0
+    for i in range(m):
+        j = neighbour[i]
+        if j < 0:
+            continue
+        total += 1
+        extra = abs(x[i + dim * lag] - x[j + dim * lag])
+        d = np.sqrt(dist[i])
+        if (d > 0 and extra / d > rtol) or np.sqrt(dist[i] + extra * extra) / sd > atol:
+            false += 1
+    return false / total if total else np.nan
 
 
 @njit(cache=True, nogil=True)
@@ -334,6 +459,9 @@ def warm_up() -> None:
     permutation_entropy(f, 4, 1)
     curve, _ = rosenstein_divergence(np.sin(f * 20), 2, 1, 2, 4)
     line_fit(curve, 0, 4)
+    three_segment_fit(np.sin(f), 3)
+    average_mutual_information(f, 4, 8)
+    false_neighbour_fraction(np.sin(f * 20), 2, 1, 2, 15.0, 2.0)
     ids = np.arange(32, dtype=np.int64) % 5
     trailing_period(ids, 8)
     repeated_ngram_fraction(ids, 3)
