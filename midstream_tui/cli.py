@@ -4,6 +4,8 @@
     midstream run SOURCE... [--headless --duration S --json --virtual] [--refresh-ms N]
     midstream demo text|audio|video|all [same options as run]
     midstream serve [--host 127.0.0.1 --port 8000] [SOURCE...]
+    midstream analyze FILE [--column C] [--dt X] [--json]
+    midstream compare A B --algorithm dtw|lcs|edit|euclidean [--json]
 
 Errors are one line on stderr with a non-zero exit code; nothing here prints a
 traceback for bad input.
@@ -17,6 +19,9 @@ import shlex
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
+import numpy as np
+
+from .analysis.validate import SeriesError
 from .clock import VirtualClock
 from .config import ConfigError, load_settings
 from .hub import Hub, HubError
@@ -77,6 +82,24 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="run the built-in demo streams (offline, no key)")
     demo.add_argument("which", nargs="?", default="all", choices=sorted(DEMOS))
     _run_options(demo)
+
+    analyze = sub.add_parser("analyze", help="dynamics of a numeric series (csv, npy, jsonl, txt)")
+    analyze.add_argument("file")
+    analyze.add_argument("--column", help="column name/index (csv, npy) or key (jsonl)")
+    analyze.add_argument("--dt", type=float, default=1.0, help="sampling interval (default 1): lambda per time unit")
+    analyze.add_argument("--dim", type=int, help="embedding dimension (default: false nearest neighbours)")
+    analyze.add_argument("--lag", type=int, help="embedding lag (default: average mutual information)")
+    analyze.add_argument("--json", action="store_true", help="one JSON object")
+
+    compare = sub.add_parser("compare", help="compare two series (or token files) by DTW, LCS, edit or euclidean")
+    compare.add_argument("a", metavar="A")
+    compare.add_argument("b", metavar="B")
+    compare.add_argument("--algorithm", default="dtw", choices=["dtw", "lcs", "edit", "euclidean"])
+    compare.add_argument("--window", type=int, help="DTW Sakoe-Chiba half-width |i - j| <= W")
+    compare.add_argument("--eps", type=float, default=0.0, help="LCS/edit: values within eps match")
+    compare.add_argument("--column", help="column name/index (csv, npy) or key (jsonl)")
+    compare.add_argument("--tokens", action="store_true", help="read both files as text, compare words")
+    compare.add_argument("--json", action="store_true", help="one JSON object")
 
     serve = sub.add_parser("serve", help="publish the dashboard to a web browser (textual-serve)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -142,6 +165,68 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _analyze(args: argparse.Namespace) -> int:
+    import json
+    import math
+
+    from .analysis.dynamics import estimate_attractor, largest_lyapunov, select_dimension, select_lag
+    from .series_io import load_series
+
+    x = load_series(args.file, args.column)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        raise SeriesError(f"{args.file}: {int(bad.sum())} NaN/inf value(s), first at index "
+                          f"{int(np.flatnonzero(bad)[0])}: clean or drop them first")
+    if not (math.isfinite(args.dt) and args.dt > 0):
+        raise CliError(f"--dt {args.dt}: expected a number > 0")
+    out: dict = {"file": args.file, "points": int(x.size), "dt": args.dt}
+    try:
+        res = largest_lyapunov(x, args.dt, dim=args.dim, lag=args.lag)
+        out |= {"lag": res.lag, "dim": res.dim}
+        if args.dim is None:
+            out["fnn"] = [round(f, 4) for f in select_dimension(x, res.lag)[1]]
+        out["lyapunov"] = res.to_json()
+    except SeriesError as exc:  # too short or constant: a defined "insufficient" result
+        lag = select_lag(x) if x.size >= 16 and x.std() > 0 else None
+        out |= {"lag": lag, "dim": None, "lyapunov": None, "reason": str(exc)}
+    out["attractor"] = estimate_attractor(x).to_json()
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(f"{args.file}: {x.size} points, dt {args.dt:g}")
+    print(f"  embedding     lag {out['lag']}, dimension {out['dim']}"
+          + (f" (false neighbours {out['fnn']})" if out.get("fnn") else ""))
+    ly = out["lyapunov"]
+    if ly:
+        print(f"  lyapunov      {ly['lyapunov']:+.4f} per time unit ({ly['per_sample']:+.5f} per sample)")
+        fit = ly["fit"]
+        print(f"  fit           steps {fit['start']}-{fit['stop']} of {ly['horizon']}, r^2 {fit['r2']}, "
+              f"Theiler window {ly['theiler']}")
+    else:
+        print(f"  lyapunov      not measurable: {out['reason']}")
+    att = out["attractor"]
+    print(f"  attractor     {att['type']} (confidence {att['confidence']}), {att['reason']}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    import json
+
+    from .analysis.temporal import compare
+    from .series_io import load_series
+
+    a = load_series(args.a, args.column, args.tokens)
+    b = load_series(args.b, args.column, args.tokens)
+    result = compare(a, b, args.algorithm, window=args.window, eps=args.eps)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        extra = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                          for k, v in result.items() if k not in ("algorithm", "value") and v is not None)
+        print(f"{args.algorithm}: {result['value']:.6g} ({extra})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -156,8 +241,12 @@ def main(argv: list[str] | None = None) -> int:
             return _run(DEMOS[args.which], args)
         if args.command == "serve":
             return _serve(args)
+        if args.command == "analyze":
+            return _analyze(args)
+        if args.command == "compare":
+            return _compare(args)
         raise CliError(f"unknown command {args.command!r}")
-    except (CliError, SourceError, HubError, ConfigError) as exc:
+    except (CliError, SourceError, HubError, ConfigError, SeriesError) as exc:
         print(f"midstream: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
