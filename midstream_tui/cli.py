@@ -169,7 +169,7 @@ def _analyze(args: argparse.Namespace) -> int:
     import json
     import math
 
-    from .analysis.dynamics import estimate_attractor, largest_lyapunov, select_dimension, select_lag
+    from .analysis.dynamics import classify_attractor, largest_lyapunov, select_dimension, select_lag
     from .series_io import load_series
 
     x = load_series(args.file, args.column)
@@ -189,7 +189,7 @@ def _analyze(args: argparse.Namespace) -> int:
     except SeriesError as exc:  # too short or constant: a defined "insufficient" result
         lag = select_lag(x) if x.size >= 16 and x.std() > 0 else None
         out |= {"lag": lag, "dim": None, "lyapunov": None, "reason": str(exc)}
-    out["attractor"] = estimate_attractor(x).to_json()
+    out["attractor"] = classify_attractor(x).to_json()
     if args.json:
         print(json.dumps(out))
         return 0

@@ -108,5 +108,7 @@ def attractor_line(snap: Snapshot) -> str:
     a = snap.attractor
     if a.type == "unknown":
         return f"unknown · {a.reason}"
-    lyap = f"λ {a.lyapunov:+.3f}" if _finite(a.lyapunov) else "λ –"
+    # An exponent describes deterministic dynamics only: for noise it means nothing.
+    deterministic = a.type in ("strange", "limit cycle")
+    lyap = f"λ {a.lyapunov:+.3f}" if deterministic and _finite(a.lyapunov) else "λ –"
     return f"{a.type} · {lyap} · conf {a.confidence:.2f} · lag {a.lag}"

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .analysis import kernels
-from .analysis.dynamics import UNKNOWN, delay_embed_2d, estimate_attractor
+from .analysis.dynamics import UNKNOWN, classify_attractor, delay_embed_2d
 from .analyzers import ANALYZERS, StreamAnalyzer
 from .clock import Clock, MonotonicClock
 from .events import (
@@ -45,6 +45,8 @@ from .sources.base import ScheduledSource, Source
 
 DATA_EVENTS = (TextDelta, AudioChunk, VideoFrame)
 PORTRAIT_POINTS = 300
+ATTRACTOR_WINDOW = 600
+"""Newest signal points classified each time (12 s of audio chunks, 20 s of video frames)."""
 ATTRACTOR_INTERVAL = 0.5
 """Seconds of stream time between attractor estimates: the portrait changes slowly
 and is redrawn at about 3 Hz, so estimating on every 100 ms tick would be waste."""
@@ -170,7 +172,7 @@ class StreamPipeline:
                 self._attractor_t = now
                 self._attractor_seq += 1
                 sig = a.signal()
-                self._attractor = estimate_attractor(sig)
+                self._attractor = classify_attractor(sig, max_points=ATTRACTOR_WINDOW)
                 px, py = delay_embed_2d(sig[-PORTRAIT_POINTS:], max(1, self._attractor.lag))
                 self._portrait = (_readonly(px), _readonly(py))
             hits = a.take_hits()

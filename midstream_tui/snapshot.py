@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .analysis.dynamics import UNKNOWN, AttractorEstimate
+from .analysis.dynamics import UNKNOWN, AttractorClass
 
 EMPTY_ARRAY = np.empty(0)
 EMPTY_ARRAY.flags.writeable = False
@@ -58,7 +58,7 @@ class Snapshot:
     """open, closed, cancelled or error."""
     source: str = ""
     metrics: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    attractor: AttractorEstimate = UNKNOWN
+    attractor: AttractorClass = UNKNOWN
     signal_name: str = ""
     """What the attractor is estimated on, with its unit."""
     portrait_x: np.ndarray = field(default_factory=lambda: EMPTY_ARRAY, repr=False)

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from midstream_tui.analysis.dynamics import delay_embed_2d, estimate_attractor
+from midstream_tui.analysis.dynamics import classify_attractor, delay_embed_2d
 
 
 def logistic(n, x=0.3, r=4.0):
@@ -25,49 +25,97 @@ def henon(n, a=1.4, b=0.3):
     return out[100:]
 
 
-def test_logistic_map_lyapunov_is_ln2():
-    est = estimate_attractor(logistic(600))
-    assert est.type == "strange"
-    assert est.lyapunov == pytest.approx(math.log(2), abs=0.05)
-    assert est.fit_r2 > 0.95
+def rossler_x(n, dt=0.2, transient=2000):
+    x, y, z = 1.0, 1.0, 1.0
+    out = np.empty(n)
+
+    def f(x, y, z):
+        return -y - z, x + 0.2 * y, 0.2 + z * (x - 5.7)
+
+    for i in range(n + transient):
+        k1 = f(x, y, z)
+        k2 = f(x + dt / 2 * k1[0], y + dt / 2 * k1[1], z + dt / 2 * k1[2])
+        k3 = f(x + dt / 2 * k2[0], y + dt / 2 * k2[1], z + dt / 2 * k2[2])
+        k4 = f(x + dt * k3[0], y + dt * k3[1], z + dt * k3[2])
+        x += dt / 6 * (k1[0] + 2 * k2[0] + 2 * k3[0] + k4[0])
+        y += dt / 6 * (k1[1] + 2 * k2[1] + 2 * k3[1] + k4[1])
+        z += dt / 6 * (k1[2] + 2 * k2[2] + 2 * k3[2] + k4[2])
+        if i >= transient:
+            out[i - transient] = x
+    return out
 
 
-def test_henon_map_lyapunov():
-    est = estimate_attractor(henon(600))
-    assert est.type == "strange"
-    assert est.lyapunov == pytest.approx(0.419, abs=0.05)
+def ar1(n, phi, seed=5):
+    e = np.random.default_rng(seed).normal(size=n)
+    out = np.empty(n)
+    v = 0.0
+    for i in range(n):
+        v = phi * v + e[i]
+        out[i] = v
+    return out
 
 
-@pytest.mark.parametrize("signal", [
-    np.sin(np.arange(600) * 2 * np.pi / 37),
-    np.sin(np.arange(600) * 0.21) + 0.5 * np.sin(np.arange(600) * 0.21 * math.sqrt(2)),
-    np.sin(np.arange(600) * 2 * np.pi / 37) + 0.05 * np.random.default_rng(1).normal(size=600),
-], ids=["periodic", "quasi-periodic", "noisy-periodic"])
-def test_cycles_are_limit_cycles(signal):
-    assert estimate_attractor(signal).type == "limit cycle"
+T = np.arange(1000)
+SYSTEMS = {
+    # name: (generator of n points, expected type, shortest window that must classify right)
+    "periodic": (lambda n: np.sin(T[:n] * 2 * np.pi / 37), "limit cycle", 300),
+    "periodic+5% noise": (lambda n: np.sin(T[:n] * 2 * np.pi / 37)
+                          + 0.05 * np.random.default_rng(1).normal(size=n), "limit cycle", 300),
+    "quasi-periodic": (lambda n: np.sin(T[:n] * 0.21) + 0.5 * np.sin(T[:n] * 0.21 * math.sqrt(2)),
+                       "limit cycle", 600),
+    "converging to a fixed point": (lambda n: 5 + np.exp(-T[:n] / 5) * np.sin(T[:n]), "point", 300),
+    "logistic map": (logistic, "strange", 300),
+    "henon map": (henon, "strange", 300),
+    "lorenz flow": (lambda n: lorenz_x(n, dt=0.05), "strange", 600),
+    "rossler flow": (lambda n: rossler_x(n, dt=0.2), "strange", 300),
+    "white noise": (lambda n: np.random.default_rng(2).normal(size=n), "noise", 300),
+    "coloured noise AR(1) 0.9": (lambda n: ar1(n, 0.9), "noise", 300),
+    "coloured noise AR(1) 0.99": (lambda n: ar1(n, 0.99), "noise", 300),
+    "random walk": (lambda n: np.cumsum(np.random.default_rng(3).normal(size=n)), "noise", 300),
+}
 
 
-def test_noise_is_noise_not_chaos():
-    est = estimate_attractor(np.random.default_rng(2).normal(size=600))
-    assert est.type == "noise" and est.perm_entropy > 0.93
+@pytest.mark.parametrize("n", [300, 600, 1000])
+@pytest.mark.parametrize("name", list(SYSTEMS))
+def test_classification_of_known_systems(name, n):
+    make, expected, shortest = SYSTEMS[name]
+    if n < shortest:
+        pytest.skip(f"{name} needs at least {shortest} points (too few orbits in {n})")
+    result = classify_attractor(make(n))
+    assert result.type == expected, (result.reason, result.evidence)
+    assert 0.0 < result.confidence <= 1.0
+
+
+def test_chaos_and_noise_are_told_apart_by_predictability():
+    chaos = classify_attractor(logistic(600)).evidence
+    noise = classify_attractor(ar1(600, 0.9)).evidence
+    assert chaos["zero_one"] > 0.8 and noise["zero_one"] > 0.8  # the 0-1 test alone cannot tell
+    assert chaos["nonlinear_gain"] < 0.2 < 0.6 < noise["nonlinear_gain"]
+
+
+def test_classification_reports_lyapunov_and_evidence():
+    res = classify_attractor(logistic(1000))
+    assert res.lyapunov == pytest.approx(math.log(2), rel=0.1)
+    assert {"nonlinear_gain", "linear_error", "zero_one", "perm_entropy", "rise", "fit"} <= set(res.evidence)
+    json = res.to_json()
+    assert json["type"] == "strange" and json["evidence"]["points"] == 1000
 
 
 def test_constant_is_a_point_attractor():
-    est = estimate_attractor(np.full(300, 7.0))
-    assert est.type == "point" and est.confidence == 1.0
+    res = classify_attractor(np.full(300, 7.0))
+    assert res.type == "point" and res.confidence == 1.0
 
 
 def test_bad_input_gives_defined_results():
-    short = estimate_attractor(np.arange(10.0))
+    short = classify_attractor(np.arange(10.0))
     assert short.type == "unknown" and "insufficient" in short.reason
-    assert estimate_attractor(np.array([])).type == "unknown"
-    two_cycles = np.repeat([0.0, 1.0, 0.0, 1.0, 0.0], 60)  # on/off twice: too few cycles to judge
-    assert "cycles" in estimate_attractor(two_cycles).reason
+    assert classify_attractor(np.array([])).type == "unknown"
+    assert classify_attractor(np.array(["a", "b"])).type == "unknown"
     with_nans = logistic(700)
-    with_nans[::7] = np.nan
+    with_nans[::50] = np.nan  # dropped, the rest still classifies
     with_nans[3] = np.inf
-    est = estimate_attractor(with_nans)
-    assert est.type != "unknown" and math.isfinite(est.lyapunov)
+    res = classify_attractor(with_nans)
+    assert res.type == "strange" and math.isfinite(res.lyapunov)
 
 
 def test_delay_embedding_pairs():

@@ -1,34 +1,20 @@
-"""A first attractor estimate for a scalar signal, cheap enough to run every tick.
+"""Dynamics of a scalar signal: embedding, Lyapunov exponents, attractor classification.
 
-``estimate_attractor(x)`` delay-embeds the newest window of ``x`` and reports
-what kind of set the trajectory lives on:
+- ``delay_embed``, ``select_lag`` (average mutual information), ``select_dimension``
+  (false nearest neighbours): reconstructing the state space from one signal;
+- ``largest_lyapunov``: Rosenstein's method with every parameter chosen from the
+  data and the fit region found on the divergence curve;
+- ``classify_attractor``: point, limit cycle, strange attractor or noise, with the
+  evidence, on windows as short as 300-1000 points; the hub runs it on every
+  stream's signal.
 
-- ``point``: the signal has settled (relative spread below ``point_tolerance``);
-- ``noise``: ordinal patterns are nearly uniform (normalized permutation
-  entropy >= ``noise_entropy``, Bandt & Pompe 2002) - stochastic, no structure;
-- ``strange``: structured (low entropy) and nearby trajectories diverge
-  exponentially (largest Lyapunov exponent > 0, Rosenstein et al. 1993) by at
-  least ``min_rise`` in log distance, along a straight line (r^2 >= 0.8);
-- ``limit cycle``: structured and not diverging - periodic or quasi-periodic.
-
-Parameters, chosen for short live windows (64-1000 points):
-
-- lag: first lag where the autocorrelation drops below 1/e;
-- dimension: 3 (the analysis core adds false-nearest-neighbour selection);
-- Theiler window: the larger of the lag and the mean period estimated from
-  zero crossings, so that neighbours are never taken from the same orbit pass;
-- fit region: from step 0 up to where the mean log divergence has covered
-  60% of its rise to saturation. A fixed, long fit range would average the
-  saturated plateau in and underestimate the exponent badly.
-
-The Lyapunov value is per sample, natural log. Confidence is a heuristic in
-[0, 1] saying how far the evidence is from the decision thresholds.
+Kernels are in ``kernels.py``; this module validates, chooses and documents.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -37,37 +23,6 @@ from .validate import SeriesError, as_series
 
 ATTRACTOR_TYPES = ("point", "limit cycle", "strange", "noise", "unknown")
 MIN_POINTS = 64
-MIN_CYCLES = 3
-
-
-@dataclass(frozen=True, slots=True)
-class AttractorEstimate:
-    type: str = "unknown"
-    lyapunov: float = math.nan
-    """Largest Lyapunov exponent, natural log per sample (nan when not computed)."""
-    confidence: float = 0.0
-    lag: int = 0
-    dim: int = 0
-    perm_entropy: float = math.nan
-    fit_start: int = 0
-    fit_stop: int = 0
-    fit_r2: float = math.nan
-    points: int = 0
-    reason: str = "insufficient data"
-
-    def to_json(self) -> dict:
-        def num(v: float, nd: int = 4):
-            return None if v is None or not math.isfinite(v) else round(float(v), nd)
-
-        return {
-            "type": self.type, "lyapunov": num(self.lyapunov), "confidence": num(self.confidence, 3),
-            "lag": self.lag, "dim": self.dim, "perm_entropy": num(self.perm_entropy),
-            "fit": [self.fit_start, self.fit_stop], "fit_r2": num(self.fit_r2), "points": self.points,
-            "reason": self.reason,
-        }
-
-
-UNKNOWN = AttractorEstimate()
 
 
 def delay_embed_2d(x: np.ndarray, lag: int) -> tuple[np.ndarray, np.ndarray]:
@@ -77,82 +32,6 @@ def delay_embed_2d(x: np.ndarray, lag: int) -> tuple[np.ndarray, np.ndarray]:
     if x.shape[0] <= lag:
         return np.empty(0), np.empty(0)
     return x[:-lag], x[lag:]
-
-
-def _fit_region(curve: np.ndarray) -> tuple[int, int]:
-    finite = np.isfinite(curve)
-    if finite.sum() < 3:
-        return 0, 0
-    last = int(np.argmax(~finite)) if not finite.all() else curve.shape[0]
-    c = curve[:last]
-    start = 0
-    rise = float(np.max(c) - c[start])
-    if rise <= 0:
-        return 0, min(last, 4)
-    target = c[start] + 0.6 * rise
-    stop = int(np.argmax(c >= target)) + 1
-    return start, max(stop, start + 3)
-
-
-def estimate_attractor(x: np.ndarray, *, max_points: int = 600, dim: int = 3,
-                       point_tolerance: float = 1e-3, noise_entropy: float = 0.93,
-                       min_rise: float = 1.0) -> AttractorEstimate:
-    """Classify the newest ``max_points`` of ``x``; never raises on bad values.
-
-    Non-finite values are dropped. Fewer than 64 finite points, or fewer
-    than 3 mean-crossing cycles, give ``unknown`` with the reason.
-    """
-    x = np.asarray(x, dtype=np.float64).ravel()
-    x = x[np.isfinite(x)][-max_points:]
-    n = x.shape[0]
-    if n < MIN_POINTS:
-        return AttractorEstimate(points=n, reason=f"insufficient data ({n} < {MIN_POINTS} points)")
-    mean = float(x.mean())
-    std = float(x.std())
-    scale = max(abs(mean), std, 1e-300)
-    if std <= point_tolerance * scale:
-        conf = 1.0 if std == 0 else min(1.0, 0.5 + 0.5 * (1 - std / (point_tolerance * scale)))
-        return AttractorEstimate("point", 0.0 if std == 0 else math.nan, conf, 0, 0, 0.0,
-                                 points=n, reason=f"spread {std / scale:.2e} of level")
-    z = np.ascontiguousarray((x - mean) / std)
-    lag = int(kernels.autocorr_decay_lag(z, max(1, min(50, n // 10))))
-    pe = float(kernels.permutation_entropy(z, 4, 1))
-    # Count oscillations around a local mean (window about one period), so a
-    # signal that switches between regimes still shows the cycles inside each.
-    w = min(4 * lag + 1, n // 2)
-    local = z - np.convolve(z, np.ones(w) / w, mode="same")
-    core = local[w // 2: n - w // 2]
-    crossings = int(np.count_nonzero(np.diff(np.signbit(core))))
-    if crossings < 2 * MIN_CYCLES:
-        # Too few oscillations (or a trend) for any of the tests to mean anything.
-        return AttractorEstimate(perm_entropy=pe, lag=lag, points=n,
-                                 reason=f"fewer than {MIN_CYCLES} cycles in {n} points")
-    mean_period = 2.0 * core.shape[0] / crossings
-    theiler = int(min(max(lag, round(mean_period)), n // 4))
-    horizon = int(min(max(12, 4 * lag), n // 4))
-    curve, _pairs = kernels.rosenstein_divergence(z, dim, lag, theiler, horizon)
-    start, stop = _fit_region(curve)
-    slope, _icpt, r2 = kernels.line_fit(curve, start, stop) if stop - start >= 2 else (math.nan, 0, math.nan)
-    slope = float(slope)
-
-    common = dict(lyapunov=slope, lag=lag, dim=dim, perm_entropy=pe, fit_start=start,
-                  fit_stop=stop, fit_r2=float(r2), points=n)
-    if pe >= noise_entropy:
-        conf = min(1.0, 0.5 + (pe - noise_entropy) / (1 - noise_entropy) * 0.5)
-        return AttractorEstimate("noise", confidence=conf, reason=f"permutation entropy {pe:.2f}", **common)
-    # Per-lag divergence makes the test independent of how finely a flow is sampled.
-    per_lag = slope * lag if math.isfinite(slope) else 0.0
-    finite = curve[np.isfinite(curve)]
-    rise = float(finite.max() - finite[0]) if finite.size else 0.0
-    # Chaos separates neighbours by orders of magnitude; noise on a cycle makes one
-    # jump to the noise level and stops; quasi-periodic drift rises slowly and little.
-    if per_lag > 0.05 and rise >= min_rise and float(r2) >= 0.8:
-        conf = min(1.0, 0.4 + per_lag) * (0.5 + 0.5 * min(1.0, max(0.0, float(r2))))
-        return AttractorEstimate("strange", confidence=conf,
-                                 reason=f"diverging neighbours, lambda {slope:.3f}/sample", **common)
-    conf = min(1.0, 0.5 + (noise_entropy - pe)) * (1.0 - min(0.5, max(0.0, per_lag) * 10))
-    return AttractorEstimate("limit cycle", confidence=conf,
-                             reason=f"structured, non-diverging (entropy {pe:.2f})", **common)
 
 
 # ---------------------------------------------------------------- the analysis core API
@@ -313,3 +192,138 @@ def largest_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | N
     slope, _icpt, r2 = kernels.line_fit(curve, start, stop)
     return LyapunovResult(float(slope) / dt, float(slope), float(dt), dim, lag, theiler, horizon,
                           start, stop, float(r2), curve, int(a.size))
+
+
+# ---------------------------------------------------------------- classification
+
+_ZERO_ONE_FREQUENCIES = np.random.default_rng(20040301).uniform(np.pi / 5, 4 * np.pi / 5, 24)
+
+
+@dataclass(frozen=True, slots=True)
+class AttractorClass:
+    """What kind of set a signal's trajectory lives on, with the evidence for it."""
+
+    type: str
+    """point, limit cycle, strange, noise or unknown."""
+    confidence: float
+    reason: str
+    lyapunov: float = math.nan
+    """Largest Lyapunov exponent per sample (natural log); nan when not measured."""
+    lag: int = 0
+    dim: int = 0
+    evidence: dict = field(default_factory=dict)
+    """Every number the decision used (see ``classify_attractor``)."""
+
+    def to_json(self) -> dict:
+        def clean(v):
+            if isinstance(v, float):
+                return None if not math.isfinite(v) else round(v, 4)
+            return v
+        return {"type": self.type, "confidence": clean(self.confidence), "reason": self.reason,
+                "lyapunov": clean(self.lyapunov), "lag": self.lag, "dim": self.dim,
+                "evidence": {k: clean(v) for k, v in self.evidence.items()}}
+
+
+def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e-3) -> AttractorClass:
+    """Classify a signal as a point attractor, limit cycle, strange attractor or noise.
+
+    Works on short windows (300-1000 points; the newest ``max_points`` are used).
+    The evidence, all in ``evidence``:
+
+    - ``spread``: std / level, over the window and over its last quarter. Below
+      ``point_tolerance`` the signal has settled (or is converging): point.
+    - ``linear_error``: RMS error of the best linear predictor on the delay
+      coordinates, one lag ahead, relative to the std. Near 0: a linear
+      oscillation, perfectly predictable.
+    - ``nonlinear_gain``: RMS error of nearest-neighbour prediction one lag ahead
+      in the delay embedding, divided by the linear error. Deterministic nonlinear
+      dynamics are far more predictable from their neighbours than linearly
+      (gain << 1); noise, white or coloured, is not (gain >= ~0.7). This is what
+      tells chaos from coloured noise, which entropy and the 0-1 test cannot.
+    - ``lyapunov``: the largest exponent per sample (Rosenstein, fit as in
+      ``largest_lyapunov``) and ``rise``, how far neighbours separate in log
+      distance. Chaos separates them exponentially, by at least a factor e.
+    - ``zero_one``: the 0-1 test for chaos on the series sampled every lag
+      (near 0 regular, near 1 chaotic or noisy), and ``perm_entropy``
+      (order 4): reported, and used as tie-breakers.
+
+    Decision: point if settled; noise if unpredictable both ways (gain >= 0.6
+    and linear error >= 0.25); strange if nonlinearly predictable (gain < 0.6)
+    and neighbours diverge exponentially (lambda > 0, rise >= 1, straight fit,
+    0-1 test not near 0); otherwise limit cycle (periodic or quasi-periodic,
+    possibly noisy).
+    """
+    try:
+        a = as_series(x, "x", finite=False)
+    except SeriesError as exc:
+        return AttractorClass("unknown", 0.0, str(exc))
+    a = a[np.isfinite(a)][-max_points:]
+    n = a.size
+    if n < MIN_POINTS:
+        return AttractorClass("unknown", 0.0, f"insufficient data ({n} < {MIN_POINTS} points)")
+    level, sd = float(np.abs(a.mean())), float(a.std())
+    spread = sd / max(level, sd, 1e-300)
+    tail = a[-max(16, n // 4):]
+    tail_spread = float(tail.std()) / max(float(np.abs(tail.mean())), sd, 1e-300)
+    if sd == 0 or spread < point_tolerance or tail_spread < point_tolerance:
+        settled = min(spread, tail_spread)
+        conf = 1.0 if sd == 0 else min(1.0, 0.5 + 0.5 * (1 - settled / point_tolerance))
+        how = "settled" if spread < point_tolerance or sd == 0 else "converging: the last quarter has settled"
+        return AttractorClass("point", conf, f"{how} (spread {settled:.1e} of the range)",
+                              0.0 if sd == 0 else math.nan,
+                              evidence={"spread": spread, "tail_spread": tail_spread, "points": n})
+    z = np.ascontiguousarray((a - a.mean()) / sd)
+    lag = select_lag(z, max_lag=max(2, min(50, n // 10)))
+    dim = 3 if lag > 1 else 2
+    if n - (dim - 1) * lag < 50:
+        return AttractorClass("unknown", 0.0, f"window of {n} points too short for lag {lag}", lag=lag)
+    # Predict one lag ahead (a quarter period of a flow, one step of a map): a
+    # linear model does well one sample ahead on any smooth flow, chaotic or not.
+    ahead = lag
+    rows = n - (dim - 1) * lag - ahead
+    design = np.stack([z[(dim - 1 - k) * lag:(dim - 1 - k) * lag + rows] for k in range(dim)]
+                      + [np.ones(rows)], axis=1)
+    target = z[(dim - 1) * lag + ahead:(dim - 1) * lag + ahead + rows]
+    coef, *_ = np.linalg.lstsq(design, target, rcond=None)
+    linear_error = float(np.sqrt(np.mean((design @ coef - target) ** 2)))
+    theiler = 4 * lag
+    nn_error = float(kernels.nn_prediction_error(z, dim, lag, theiler, ahead))
+    gain = nn_error / max(linear_error, 1e-12)
+    pe = float(kernels.permutation_entropy(z, 4, 1))
+    k01 = float(kernels.zero_one_test(np.ascontiguousarray(a[::lag]), _ZERO_ONE_FREQUENCIES,
+                                      max(10, a[::lag].size // 10)))
+    horizon = int(min(max(40, 20 * 4 * lag), (n - (dim - 1) * lag) // 3))
+    curve, _pairs = kernels.rosenstein_divergence(z, dim, lag, theiler, horizon)
+    finite = curve[np.isfinite(curve)]
+    rise = float(finite.max() - finite[0]) if finite.size else 0.0
+    start, stop = lyapunov_fit_region(curve)
+    slope, _icpt, r2 = kernels.line_fit(curve, start, stop) if stop - start >= 2 else (math.nan, 0.0, math.nan)
+    lyap = float(slope)
+    evidence = {"points": n, "spread": spread, "linear_error": linear_error, "nn_error": nn_error,
+                "nonlinear_gain": gain, "perm_entropy": pe, "zero_one": k01, "lyapunov": lyap,
+                "rise": rise, "fit_r2": float(r2), "fit": [start, stop]}
+    common = dict(lyapunov=lyap, lag=lag, dim=dim, evidence=evidence)
+    nonlinear = gain < 0.6  # neighbours predict far better than any linear model
+    if not nonlinear and linear_error >= 0.25:
+        conf = min(1.0, 0.5 + (gain - 0.6) + 0.5 * (linear_error - 0.25))
+        colour = "white" if pe >= 0.93 else "coloured"
+        return AttractorClass("noise", max(0.3, conf),
+                              f"{colour} noise: unpredictable, neighbours no better than a linear model "
+                              f"(gain {gain:.2f})", **common)
+    diverging = math.isfinite(lyap) and lyap * lag > 0.02 and rise >= 1.0 and float(r2) >= 0.8
+    if nonlinear and diverging and k01 > 0.3:
+        conf = min(1.0, 0.4 + 0.3 * min(1.0, rise / 3) + 0.3 * k01) * (1.0 - 0.5 * max(0.0, gain - 0.3))
+        return AttractorClass("strange", max(0.3, conf),
+                              f"deterministic (gain {gain:.2f}) and diverging: lambda {lyap:.3f}/sample, "
+                              f"0-1 test {k01:.2f}", **common)
+    if not nonlinear:  # predictable, but linearly: an oscillation plus some noise
+        conf = min(1.0, 0.4 + (0.25 - linear_error) * 2)
+        return AttractorClass("limit cycle", max(0.3, conf),
+                              f"noisy oscillation: linear prediction error {linear_error:.2f}", **common)
+    conf = min(1.0, 0.5 + 0.5 * (1 - min(1.0, gain / 0.6))) * (1.0 - 0.4 * min(1.0, max(0.0, k01)))
+    kind = "periodic" if k01 < 0.2 else "quasi-periodic or weakly chaotic"
+    return AttractorClass("limit cycle", max(0.3, conf),
+                          f"deterministic (gain {gain:.2f}), not diverging: {kind}", **common)
+
+
+UNKNOWN = AttractorClass("unknown", 0.0, "no data yet")

@@ -445,6 +445,79 @@ def repeated_ngram_fraction(ids, n):
     return 1.0 - unique / total
 
 
+@njit(cache=True, nogil=True)
+def nn_prediction_error(x, dim, lag, theiler, ahead):
+    """RMS error of predicting x ``ahead`` steps on from the nearest neighbour's future.
+
+    Delay vectors end at their last coordinate; the neighbour (outside the
+    Theiler window) must itself have a successor. Deterministic dynamics are
+    predictable this way; noise, white or coloured, is not.
+    """
+    m = x.shape[0] - (dim - 1) * lag - ahead  # vectors with a future
+    if m <= 2:
+        return np.nan
+    neighbour, _dist = nearest_neighbours(x[: m + (dim - 1) * lag], dim, lag, theiler)
+    acc = 0.0
+    count = 0
+    last = (dim - 1) * lag
+    for i in range(m):
+        j = neighbour[i]
+        if j < 0:
+            continue
+        err = x[i + last + ahead] - x[j + last + ahead]
+        acc += err * err
+        count += 1
+    return np.sqrt(acc / count) if count else np.nan
+
+
+@njit(cache=True, nogil=True)
+def zero_one_test(x, cs, ncut):
+    """The 0-1 test for chaos (Gottwald & Melbourne 2004, 2009), modified mean square displacement.
+
+    For each frequency c, K_c is the correlation of n with the mean square
+    displacement M_c(n) of the translation variables p, q. Returns the median
+    K over ``cs``: near 0 for regular dynamics, near 1 for chaotic ones (and for noise).
+    """
+    n = x.shape[0]
+    mean = x.mean()
+    ks = np.empty(cs.shape[0])
+    ncut = min(ncut, n // 2)
+    if ncut < 3:
+        return np.nan
+    ns = np.arange(1, ncut + 1).astype(np.float64)
+    for ci in range(cs.shape[0]):
+        c = cs[ci]
+        p = np.empty(n)
+        q = np.empty(n)
+        sp = 0.0
+        sq = 0.0
+        for j in range(n):
+            sp += x[j] * np.cos((j + 1) * c)
+            sq += x[j] * np.sin((j + 1) * c)
+            p[j] = sp
+            q[j] = sq
+        msd = np.empty(ncut)
+        for k in range(1, ncut + 1):
+            acc = 0.0
+            for j in range(n - k):
+                dp = p[j + k] - p[j]
+                dq = q[j + k] - q[j]
+                acc += dp * dp + dq * dq
+            # subtract the oscillatory term so K converges faster (the modified test)
+            msd[k - 1] = acc / (n - k) - mean * mean * (1 - np.cos(k * c)) / (1 - np.cos(c))
+        mn = ns.mean()
+        mm = msd.mean()
+        cov = 0.0
+        vn = 0.0
+        vm = 0.0
+        for k in range(ncut):
+            cov += (ns[k] - mn) * (msd[k] - mm)
+            vn += (ns[k] - mn) ** 2
+            vm += (msd[k] - mm) ** 2
+        ks[ci] = cov / np.sqrt(vn * vm) if vm > 0 else 0.0
+    return np.median(ks)
+
+
 def warm_up() -> None:
     """Compile (or load from cache) every kernel with the dtypes the hub uses."""
     f = np.linspace(0.0, 1.0, 64)
@@ -462,6 +535,8 @@ def warm_up() -> None:
     three_segment_fit(np.sin(f), 3)
     average_mutual_information(f, 4, 8)
     false_neighbour_fraction(np.sin(f * 20), 2, 1, 2, 15.0, 2.0)
+    nn_prediction_error(np.sin(f * 20), 2, 1, 2, 1)
+    zero_one_test(np.sin(f * 20), np.array([1.0, 2.0]), 4)
     ids = np.arange(32, dtype=np.int64) % 5
     trailing_period(ids, 8)
     repeated_ngram_fraction(ids, 3)
