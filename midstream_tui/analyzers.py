@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .analysis import kernels
-from .analysis.patterns import seq_rep_n, trailing_loop
+from .analysis.patterns import RecurringNgrams, compression_ratio, ngram_novelty, seq_rep_n, trailing_loop
 from .analysis.stats import rate, summarize
 from .events import (
     AudioChunk,
@@ -121,6 +121,7 @@ class TextAnalyzer(StreamAnalyzer):
     signal_name = "inter-token gap (ms)"
     queue_capacity = 8192
     RATE_WINDOW = 5.0
+    PHRASE_WORDS = 6
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -146,6 +147,9 @@ class TextAnalyzer(StreamAnalyzer):
         self._in_loop = False
         self._loop_words = 0
         self._new_words = False
+        self.recurring = RecurringNgrams(n=self.PHRASE_WORDS, min_count=3)
+        self._last_recurring: tuple[int, ...] = ()
+        self.recent_text: deque[str] = deque(maxlen=256)  # the last deltas, for the compression ratio
 
     # -- ingest
 
@@ -186,6 +190,7 @@ class TextAnalyzer(StreamAnalyzer):
                                             f"stall of {gap:.2f} s before token {self.tokens}",
                                             start=self._req_last))
         self._req_last = ev.t
+        self.recent_text.append(ev.text)
         self._carry += ev.text
         cut = max(self._carry.rfind(" "), self._carry.rfind("\n"))
         if cut > 0:
@@ -199,10 +204,31 @@ class TextAnalyzer(StreamAnalyzer):
 
     def _add_words(self, text: str, t: float) -> None:
         for w in _WORD.findall(text):
-            self.word_ids.append(zlib.crc32(w.lower().encode("utf-8", "replace")))
+            word_id = zlib.crc32(w.lower().encode("utf-8", "replace"))
+            self.word_ids.append(word_id)
             self.word_t.append(t)
             self.words.append(w)
             self._new_words = True
+            found = self.recurring.add(word_id)
+            if found:
+                self._recurring_hit(found, t)
+
+    def _recurring_hit(self, found, t: float) -> None:
+        gaps = np.diff(found.positions)
+        if gaps.size and np.all(gaps == gaps[0]) and gaps[0] <= 64:
+            return  # back-to-back with a fixed period: a loop, reported as such
+        last = self._last_recurring
+        self._last_recurring = found.positions
+        if len(last) == len(found.positions) and all(
+                0 < p - q < self.PHRASE_WORDS for p, q in zip(found.positions, last)):
+            return  # the same recurring passage, one word further on: already reported
+        first_kept = self.word_ids.total - len(self.words)
+        start = found.positions[-1] - first_kept
+        words = list(self.words)[start:start + self.PHRASE_WORDS] if start >= 0 else []
+        phrase = re.sub(r" ([^\w\s])", r"\1", " ".join(words)) if words else "…"
+        where = ", ".join(str(p) for p in found.positions)
+        self.hits.append(PatternHit(t, self.stream, "recurring",
+                                    f'recurring phrase "{phrase}" x{found.count} (at words {where})'))
 
     def _finish_request(self, t: float) -> None:
         if math.isnan(self._req_start):
@@ -263,6 +289,8 @@ class TextAnalyzer(StreamAnalyzer):
             "tokens_reported": self.tokens_reported,
             "bytes_per_s": self.bytes_per_s(now, self.RATE_WINDOW, since),
             "rep4": seq_rep_n(self.word_ids.values(200), 4),
+            "novelty4": ngram_novelty(self.word_ids.values(200), 4),
+            "compression": compression_ratio("".join(self.recent_text)),
             "loop_words": self._loop_words,
             "since_token_s": since_last,
         }

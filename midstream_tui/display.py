@@ -61,6 +61,7 @@ METRIC_ROWS: dict[str, list[Row]] = {
         ("requests", lambda m: f"{m.get('requests', 0)} · {m.get('tokens', 0)} tok"),
         ("bytes/s", lambda m: byte_rate(m.get("bytes_per_s"))),
         ("rep-4 · loop", lambda m: f"{num(m.get('rep4'), '{:.2f}')} · {m.get('loop_words', 0)} w"),
+        ("zlib · novel", lambda m: f"{num(m.get('compression'), '{:.2f}')} · {num(m.get('novelty4'), '{:.2f}')}"),
     ],
     "audio": [
         ("chunks/s", lambda m: num(m.get("chunks_per_s"), "{:.1f}")),

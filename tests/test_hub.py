@@ -194,3 +194,22 @@ async def test_a_failing_tick_consumer_ends_run_with_its_error_instead_of_hangin
     with pytest.raises(RuntimeError, match="consumer broke"):
         await asyncio.wait_for(hub.run(), timeout=20)
     assert not hub.running
+
+
+def test_recurring_phrases_are_logged_but_loops_are_not_double_reported():
+    hub = Hub(VirtualClock())
+    phrase = " the orchestra tuned to a single note"
+    filler = [" alpha beta gamma delta", " one two three four five", " red green blue cyan magenta"]
+    t = 0.0
+    for k in range(3):
+        hub.push_text("llm", phrase, t=(t := t + 0.02))
+        hub.push_text("llm", filler[k] + " ", t=(t := t + 0.02))
+    for _ in range(30):  # then a loop
+        hub.push_text("llm", " stuck again and", t=(t := t + 0.02))
+    hub.analyze(now=t)
+    hits = [h for _, h in hub.patterns_since(0)]
+    recurring = [h for h in hits if h.kind == "recurring"]
+    assert len(recurring) == 1 and "the orchestra tuned to a single" in recurring[0].message
+    assert any(h.kind == "loop" for h in hits)
+    m = hub.snapshot("llm").metrics
+    assert m["compression"] > 2.4 and m["novelty4"] < 0.5

@@ -75,3 +75,34 @@ def test_seq_rep_n():
     assert seq_rep_n(np.arange(100), 4) == 0.0
     assert seq_rep_n(np.tile(np.arange(5), 40), 4) == pytest.approx(1 - 5 / 197)
     assert math.isnan(seq_rep_n(np.arange(2), 4))
+
+
+from midstream_tui.analysis.patterns import RecurringNgrams, compression_ratio, ngram_novelty  # noqa: E402
+
+
+def test_recurring_ngrams_counts_positions_once_each():
+    r = RecurringNgrams(n=3, min_count=3)
+    seq = [1, 2, 3, 9, 1, 2, 3, 8, 7, 1, 2, 3, 5, 1, 2, 3]
+    found = [(i, rec) for i, tok in enumerate(seq) if (rec := r.add(tok))]
+    assert len(found) == 1  # reported once, when the third occurrence completes
+    i, rec = found[0]
+    assert i == 11 and rec.ngram == (1, 2, 3) and rec.positions == (0, 4, 9)
+    assert r.count((1, 2, 3)) == 4 and r.most_common(1)[0].count == 4
+
+
+def test_recurring_ngrams_ignore_self_overlap_and_stay_bounded():
+    r = RecurringNgrams(n=3, min_count=2, max_ngrams=100)
+    for _ in range(5):
+        r.add(7)  # 7 7 7 7 7: overlapping copies of (7, 7, 7) do not count
+    assert r.count((7, 7, 7)) == 1
+    for tok in range(10_000):
+        r.add(tok)
+    assert len(r._seen) <= 100
+
+
+def test_repetition_measures():
+    assert compression_ratio("the same words " * 100) > 2.4 > compression_ratio(
+        "Tides follow the moon, but the height of the water also depends on the coast.")
+    assert ngram_novelty(np.arange(50), 4) == 1.0
+    assert ngram_novelty(np.tile([1, 2, 3], 20), 4) == 0.0
+    assert math.isnan(compression_ratio(""))

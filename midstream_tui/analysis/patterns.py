@@ -1,8 +1,16 @@
-"""Repetition in token streams: trailing loops and repeated n-gram fractions."""
+"""Repetition in token streams: loops, recurring n-grams, and repetition measures.
+
+- ``trailing_loop``: the back-to-back repetition a stream currently ends in;
+- ``RecurringNgrams``: exact recurring n-grams with counts and positions, found
+  incrementally as tokens arrive (not necessarily back to back);
+- ``seq_rep_n`` (Welleck et al. 2020), ``compression_ratio`` (zlib; Whisper's
+  2.4 threshold), ``ngram_novelty``: how repetitive a window is.
+"""
 
 from __future__ import annotations
 
 import math
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,3 +58,91 @@ def seq_rep_n(ids: np.ndarray, n: int = 4) -> float:
     if n < 1 or a.size < n:
         return math.nan
     return float(kernels.repeated_ngram_fraction(a, n))
+
+
+def compression_ratio(text: str) -> float:
+    """UTF-8 bytes / zlib-compressed bytes. Whisper treats > 2.4 as degenerate repetition."""
+    import zlib
+
+    raw = text.encode("utf-8", "replace")
+    if not raw:
+        return math.nan
+    return len(raw) / len(zlib.compress(raw, 9))
+
+
+@dataclass(frozen=True, slots=True)
+class Recurrence:
+    """An n-gram seen ``count`` times, at these word positions (the first few)."""
+
+    ngram: tuple[int, ...]
+    count: int
+    positions: tuple[int, ...]
+
+
+class RecurringNgrams:
+    """Exact recurring n-grams of a token stream, found incrementally as tokens arrive.
+
+    ``add(token)`` is O(1); it returns a ``Recurrence`` the moment an n-gram
+    reaches ``min_count`` occurrences (once per n-gram). Occurrences that
+    overlap the previous one of the same n-gram (as in "a a a a") are not
+    counted. Memory is bounded: past ``max_ngrams`` distinct n-grams the least
+    recently seen are forgotten, and positions are kept for the first
+    ``max_positions`` occurrences.
+    """
+
+    def __init__(self, n: int = 6, min_count: int = 3, max_ngrams: int = 50_000,
+                 max_positions: int = 8) -> None:
+        if n < 1 or min_count < 2:
+            raise ValueError("n must be >= 1 and min_count >= 2")
+        self.n, self.min_count = n, min_count
+        self.max_ngrams, self.max_positions = max_ngrams, max_positions
+        self._window: deque[int] = deque(maxlen=n)
+        self._seen: OrderedDict[tuple[int, ...], list] = OrderedDict()  # ngram -> [count, last_pos, positions]
+        self.position = 0
+        """Index of the next token."""
+        self.total = 0
+        self.novel = 0
+
+    def add(self, token: int) -> Recurrence | None:
+        self._window.append(int(token))
+        self.position += 1
+        if len(self._window) < self.n:
+            return None
+        key = tuple(self._window)
+        start = self.position - self.n
+        self.total += 1
+        entry = self._seen.get(key)
+        if entry is None:
+            self.novel += 1
+            self._seen[key] = [1, start, [start]]
+            if len(self._seen) > self.max_ngrams:
+                self._seen.popitem(last=False)
+            return None
+        self._seen.move_to_end(key)
+        if start - entry[1] < self.n:  # overlaps its previous occurrence
+            return None
+        entry[0] += 1
+        entry[1] = start
+        if len(entry[2]) < self.max_positions:
+            entry[2].append(start)
+        if entry[0] == self.min_count:
+            return Recurrence(key, entry[0], tuple(entry[2]))
+        return None
+
+    def count(self, ngram: tuple[int, ...]) -> int:
+        entry = self._seen.get(tuple(ngram))
+        return entry[0] if entry else 0
+
+    def most_common(self, k: int = 10) -> list[Recurrence]:
+        top = sorted(self._seen.items(), key=lambda kv: -kv[1][0])[:k]
+        return [Recurrence(key, e[0], tuple(e[2])) for key, e in top if e[0] > 1]
+
+
+def ngram_novelty(ids: np.ndarray, n: int = 4) -> float:
+    """Share of the window's n-grams that occur only once in it (1: all new, 0: all repeats)."""
+    a = np.ascontiguousarray(ids, dtype=np.int64)
+    if a.size < n:
+        return math.nan
+    windows = np.lib.stride_tricks.sliding_window_view(a, n)
+    _, counts = np.unique(windows, axis=0, return_counts=True)
+    return float(np.sum(counts == 1) / windows.shape[0])

@@ -16,7 +16,8 @@ from textual.widgets import RichLog
 from ...snapshot import PatternHit
 
 KIND_STYLE = {"loop": "$text-warning", "stall": "$text-warning", "error": "$text-error",
-              "loop-end": "$text-success", "silence": "$text-primary", "scene-cut": "$text-accent"}
+              "loop-end": "$text-success", "silence": "$text-primary", "scene-cut": "$text-accent",
+              "recurring": "$text-secondary"}
 MAX_ENTRIES = 500
 
 
