@@ -30,6 +30,8 @@ snapshots: setup
 bench: setup
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/bench_temporal.py
+	$(BIN)/python bench/bench_lyapunov.py
+	$(BIN)/python bench/bench_analysis_tick.py
 	$(BIN)/python bench/bench_hub.py
 	$(BIN)/python bench/bench_dashboard.py
 

@@ -16,6 +16,7 @@ import asyncio
 import heapq
 import math
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -214,6 +215,8 @@ class Hub:
         self._workers = workers
         self._tick_callbacks: list[Callable[[float], None]] = []
         self.ticks = 0
+        self.tick_seconds: deque[float] = deque(maxlen=1000)
+        """Wall time of the recent live analysis ticks (all streams, worker threads)."""
         self.warm = False
         self.callback_error: Exception | None = None
         """The first exception raised by an ``on_tick`` callback; ``run()`` re-raises it."""
@@ -417,6 +420,7 @@ class Hub:
 
     async def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
         now = self.clock.now()
+        started = time.perf_counter()
 
         def step_all(batch: list[StreamPipeline]) -> list:
             return [pipe.step(now) for pipe in batch]
@@ -426,6 +430,7 @@ class Hub:
         for results in batches:
             for result in results:
                 self._publish(result)
+        self.tick_seconds.append(time.perf_counter() - started)
         self.ticks += 1
         for cb in self._tick_callbacks:
             try:
