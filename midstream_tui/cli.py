@@ -40,6 +40,7 @@ DEMOS: dict[str, list[str]] = {
 DEMOS["all"] = DEMOS["text"][:2] + DEMOS["audio"] + DEMOS["video"]
 
 MIN_REFRESH_MS, MAX_REFRESH_MS = 20, 5000
+MOTIF_WINDOW = 20_000  # motif search is O(n^2): the newest points only
 
 
 class CliError(Exception):
@@ -89,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--dt", type=float, default=1.0, help="sampling interval (default 1): lambda per time unit")
     analyze.add_argument("--dim", type=int, help="embedding dimension (default: false nearest neighbours)")
     analyze.add_argument("--lag", type=int, help="embedding lag (default: average mutual information)")
+    analyze.add_argument("--motif-length", type=int, metavar="M",
+                         help="length of recurring shapes to find (default: 8 lags)")
     analyze.add_argument("--json", action="store_true", help="one JSON object")
 
     compare = sub.add_parser("compare", help="compare two series (or token files) by DTW, LCS, edit or euclidean")
@@ -170,6 +173,7 @@ def _analyze(args: argparse.Namespace) -> int:
     import math
 
     from .analysis.dynamics import classify_attractor, largest_lyapunov, select_dimension, select_lag
+    from .analysis.temporal import find_motifs
     from .series_io import load_series
 
     x = load_series(args.file, args.column)
@@ -190,6 +194,15 @@ def _analyze(args: argparse.Namespace) -> int:
         lag = select_lag(x) if x.size >= 16 and x.std() > 0 else None
         out |= {"lag": lag, "dim": None, "lyapunov": None, "reason": str(exc)}
     out["attractor"] = classify_attractor(x).to_json()
+    window = x[-MOTIF_WINDOW:]
+    length = args.motif_length or int(min(max(8, 8 * (out["lag"] or 1)), window.size // 4))
+    if 3 <= length <= window.size // 2 and window.std() > 0:
+        motifs = find_motifs(window, length, k=3)
+        offset = x.size - window.size
+        out["motifs"] = [{"positions": [p + offset for p in m.positions], "distance": round(m.distance, 4),
+                          "length": m.length} for m in motifs]
+    elif args.motif_length:
+        raise CliError(f"--motif-length {args.motif_length}: expected 3 to {window.size // 2}")
     if args.json:
         print(json.dumps(out))
         return 0
@@ -206,6 +219,9 @@ def _analyze(args: argparse.Namespace) -> int:
         print(f"  lyapunov      not measurable: {out['reason']}")
     att = out["attractor"]
     print(f"  attractor     {att['type']} (confidence {att['confidence']}), {att['reason']}")
+    for m in out.get("motifs", []):
+        print(f"  motif         {m['length']} samples at {m['positions'][0]} and {m['positions'][1]} "
+              f"(z-normalized distance {m['distance']})")
     return 0
 
 

@@ -96,3 +96,19 @@ def test_compare_token_files(tmp_path):
     b.write_text("the model repeats a different phrase")
     out = json.loads(run("compare", a, b, "--algorithm", "edit", "--tokens", "--json").stdout)
     assert out["value"] == 2 and out["len_a"] == 6
+
+
+def test_analyze_finds_a_planted_motif(tmp_path):
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=2000)
+    shape = np.sin(np.linspace(0, 2 * np.pi, 40)) * 4
+    x[300:340] += shape
+    x[1500:1540] += shape
+    path = tmp_path / "motif.npy"
+    np.save(path, x)
+    out = json.loads(run("analyze", path, "--motif-length", "40", "--json").stdout)
+    first, second = out["motifs"][0]["positions"]
+    # the same alignment of the shape in both places, within a few samples of where it was planted
+    assert second - first == 1200 and abs(first - 300) <= 8 and out["motifs"][0]["length"] == 40
+    assert "motif" in run("analyze", path, "--motif-length", "40").stdout
+    assert run("analyze", path, "--motif-length", "2").returncode == 2

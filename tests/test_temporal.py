@@ -166,3 +166,46 @@ def test_results_depend_on_the_whole_input_not_a_cache():
     b[5] += 100  # same length, different content
     assert dtw(b, a[::-1]).distance != first
     assert dtw(a, a[::-1]).distance == first
+
+
+from midstream_tui.analysis import kernels_temporal  # noqa: E402
+from midstream_tui.analysis.temporal import find_motifs  # noqa: E402
+
+
+def ref_matrix_profile(x, m, exclusion):
+    x = np.asarray(x, float)
+    n = len(x) - m + 1
+    subs = [x[i:i + m] for i in range(n)]
+    flat = 1e-8 * max(x.std(), 1e-300)
+    z = [(s - s.mean()) / s.std() if s.std() > flat else None for s in subs]
+    prof = np.full(n, np.inf)
+    for i in range(n):
+        for j in range(n):
+            if abs(i - j) < exclusion:
+                continue
+            d = math.sqrt(2 * m) if z[i] is None or z[j] is None else float(np.linalg.norm(z[i] - z[j]))
+            prof[i] = min(prof[i], d)
+    return prof
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(-10, 10, allow_nan=False), min_size=12, max_size=40), st.integers(3, 6))
+def test_matrix_profile_equals_brute_force(values, m):
+    x = np.array(values)
+    excl = max(1, m // 2)
+    prof, _idx = kernels_temporal.matrix_profile(x, m, excl, 1e-8 * max(x.std(), 1e-300))
+    # the correlation form sqrt(2m(1 - corr)) cancels for near-identical shapes:
+    # squared distances agree to ~1e-7, so distances below ~1e-3 are at its precision limit
+    assert np.allclose(prof ** 2, ref_matrix_profile(x, m, excl) ** 2, atol=1e-6)
+
+
+def test_find_motifs_recovers_a_planted_shape():
+    rng = np.random.default_rng(11)
+    x = rng.normal(0, 1, 3000)
+    shape = np.sin(np.linspace(0, 3 * np.pi, 60)) * np.linspace(1, 3, 60)
+    x[400:460] = shape * 5 + 20 + rng.normal(0, 0.05, 60)  # level and scale differ: shape counts
+    x[2100:2160] = shape + rng.normal(0, 0.05, 60)
+    best = find_motifs(x, 60, k=2)[0]
+    assert best.positions == (400, 2100) and best.distance < 1.0
+    with pytest.raises(SeriesError, match="motif length"):
+        find_motifs(x, 2)

@@ -187,6 +187,60 @@ def dtw_profile(haystack, needle, window):
     return out
 
 
+@njit(cache=True, nogil=True)
+def matrix_profile(x, m, exclusion, flat):
+    """Z-normalized Euclidean matrix profile (Yeh et al. 2016), STOMP-style diagonal updates.
+
+    For every subsequence of length m: the distance to its nearest other
+    subsequence at least ``exclusion`` starts away, and where that is.
+    O(n^2) time, O(n) memory. Subsequences whose std is below ``flat`` have no
+    shape: they are sqrt(2m) (uncorrelated) from everything. Squared distances
+    are accurate to about 1e-7 (the correlation form cancels for near-identical
+    shapes), so distances below about 1e-3 mean "the same shape".
+    """
+    n = x.shape[0] - m + 1
+    mu = np.empty(n)
+    sig = np.empty(n)
+    for i in range(n):
+        s1 = 0.0
+        s2 = 0.0
+        for k in range(m):
+            v = x[i + k]
+            s1 += v
+            s2 += v * v
+        mu[i] = s1 / m
+        var = s2 / m - mu[i] * mu[i]
+        sd = np.sqrt(var) if var > 0.0 else 0.0
+        sig[i] = sd if sd > flat else 0.0
+    profile = np.full(n, np.inf)
+    index = np.full(n, -1, dtype=np.int64)
+    worst = 2.0 * m
+    for diag in range(exclusion, n):
+        qt = 0.0
+        for k in range(m):
+            qt += x[k] * x[diag + k]
+        for i in range(0, n - diag):
+            j = i + diag
+            if i > 0:
+                qt += x[i + m - 1] * x[j + m - 1] - x[i - 1] * x[j - 1]
+            if sig[i] == 0.0 or sig[j] == 0.0:
+                d2 = worst
+            else:
+                corr = (qt - m * mu[i] * mu[j]) / (m * sig[i] * sig[j])
+                d2 = 2.0 * m * (1.0 - corr)
+                if d2 < 0.0:
+                    d2 = 0.0
+            if d2 < profile[i]:
+                profile[i] = d2
+                index[i] = j
+            if d2 < profile[j]:
+                profile[j] = d2
+                index[j] = i
+    for i in range(n):
+        profile[i] = np.sqrt(profile[i])
+    return profile, index
+
+
 def warm_up() -> None:
     x = np.linspace(0.0, 1.0, 8)
     dtw_distance(x, x[::-1].copy(), -1)
@@ -195,3 +249,4 @@ def warm_up() -> None:
     levenshtein(x, x, 0.0)
     euclidean_profile(x, x[:3].copy(), True)
     dtw_profile(x, x[:3].copy(), 1)
+    matrix_profile(x, 3, 1, 1e-9)

@@ -26,6 +26,8 @@ from . import kernels_temporal as kt
 from .validate import SeriesError, as_series
 
 ALGORITHMS = ("dtw", "lcs", "edit", "euclidean")
+FLAT = 1e-8
+"""A subsequence whose std is below FLAT times the series' std has no shape (motif search)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,3 +135,40 @@ def compare(a, b, algorithm: str, *, window: int | None = None, eps: float = 0.0
     else:
         raise SeriesError(f"algorithm {algorithm!r}: expected one of {', '.join(ALGORITHMS)}")
     return {"algorithm": algorithm, "value": value, "len_a": int(x.size), "len_b": int(y.size), **extra}
+
+
+@dataclass(frozen=True, slots=True)
+class Motif:
+    """A pair of similar subsequences: the shape that recurs, and where."""
+
+    positions: tuple[int, int]
+    distance: float
+    """Z-normalized Euclidean distance (0: identical shape; sqrt(2m) is uncorrelated)."""
+    length: int
+
+
+def find_motifs(x, length: int, *, k: int = 3, exclusion: int | None = None) -> list[Motif]:
+    """The ``k`` best non-overlapping motif pairs of ``length`` samples (by shape).
+
+    Uses the matrix profile: each subsequence's distance to its nearest match
+    at least ``exclusion`` (default ``length // 2``) starts away. Motifs are
+    taken best first; a motif excludes both of its occurrences' neighbourhoods.
+    """
+    a = as_series(x, "x")
+    if not 3 <= int(length) <= a.size // 2:
+        raise SeriesError(f"motif length must be between 3 and half the series ({a.size // 2}), got {length}")
+    length = int(length)
+    excl = max(1, length // 2) if exclusion is None else int(exclusion)
+    profile, index = kt.matrix_profile(a, length, excl, FLAT * max(float(a.std()), 1e-300))
+    taken = np.zeros(profile.size, dtype=bool)
+    motifs: list[Motif] = []
+    for i in np.argsort(profile, kind="stable"):
+        j = int(index[i])
+        if len(motifs) >= k or not np.isfinite(profile[i]) or j < 0:
+            break
+        if taken[i] or taken[j]:
+            continue
+        motifs.append(Motif((int(min(i, j)), int(max(i, j))), float(profile[i]), length))
+        for p in (i, j):
+            taken[max(0, p - excl + 1): p + excl] = True
+    return motifs
