@@ -224,3 +224,9 @@ def test_lyapunov_bad_input(series, message):
 def test_lyapunov_needs_a_positive_dt():
     with pytest.raises(SeriesError, match="dt"):
         largest_lyapunov(logistic(500), dt=0)
+
+
+def test_hundred_thousand_points_need_no_distance_matrix():
+    # an N x N float64 matrix would be 80 GB here: this only runs if memory is O(N)
+    res = largest_lyapunov(logistic(100_000))
+    assert res.points == 100_000 and res.lyapunov == pytest.approx(math.log(2), rel=0.02)
