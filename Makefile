@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@# Compile the numba kernels once now (about 15 s) so the first dashboard shows numbers at once.
+	$(BIN)/python -c "from midstream_tui.analysis import kernels, kernels_temporal; kernels.warm_up(); kernels_temporal.warm_up()"
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -6,6 +6,8 @@
     midstream serve [--host 127.0.0.1 --port 8000] [SOURCE...]
     midstream analyze FILE [--column C] [--dt X] [--json]
     midstream compare A B --algorithm dtw|lcs|edit|euclidean [--json]
+    midstream demo openai                 concurrent chat streams from the local OpenAI emulator
+    midstream emulate-openai [--host 127.0.0.1 --port 8001]
 
 Errors are one line on stderr with a non-zero exit code; nothing here prints a
 traceback for bad input.
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import shlex
+import signal
 import sys
 from importlib.metadata import PackageNotFoundError, version
 
@@ -38,6 +41,11 @@ DEMOS: dict[str, list[str]] = {
     "video": ["sim:video?name=video&seed=5"],
 }
 DEMOS["all"] = DEMOS["text"][:2] + DEMOS["audio"] + DEMOS["video"]
+DEMOS["openai"] = []  # filled at run time: the emulator's port is only known once it listens
+OPENAI_DEMO = [("chat-1", "emu-normal", "Tell me about harbours."),
+               ("chat-2", "emu-normal", "How do tides work?"),
+               ("chat-loop", "emu-loop", "Describe an orchard."),
+               ("chat-stall", "emu-stall", "Explain thunderstorms.")]
 
 MIN_REFRESH_MS, MAX_REFRESH_MS = 20, 5000
 MOTIF_WINDOW = 20_000  # motif search is O(n^2): the newest points only
@@ -104,6 +112,12 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--tokens", action="store_true", help="read both files as text, compare words")
     compare.add_argument("--json", action="store_true", help="one JSON object")
 
+    emu = sub.add_parser("emulate-openai", help="run the local OpenAI API emulator (not OpenAI; offline)")
+    emu.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    emu.add_argument("--port", type=int, default=8001, help="port (default 8001)")
+    emu.add_argument("--rate", type=float, default=50.0, help="tokens per second (default 50)")
+    emu.add_argument("--ttft-ms", type=float, default=300.0, help="time to first token (default 300 ms)")
+
     serve = sub.add_parser("serve", help="publish the dashboard to a web browser (textual-serve)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -151,6 +165,55 @@ def _run(uris: list[str], args: argparse.Namespace) -> int:
     app = MidStreamApp(hub, sources, refresh_ms=refresh_ms, duration=args.duration)
     app.run()
     return app.return_code or 0
+
+
+def _demo_openai(args: argparse.Namespace) -> int:
+    """The dashboard (or headless run) on concurrent chat streams from the local emulator."""
+    from urllib.parse import quote
+
+    from .servers.emulator import EmulatorThread
+
+    if args.virtual:
+        raise CliError("--virtual does not apply to network sources")
+    emulator = EmulatorThread()
+    try:
+        base = emulator.start()
+    except OSError as exc:
+        raise CliError(f"the OpenAI emulator could not start: {exc}") from None
+    print(f"midstream: OpenAI API emulator (not OpenAI) at {base}", file=sys.stderr)
+    uris = [f"openai:chat?name={name}&model={model}&prompt={quote(prompt)}&base_url={base}&requests=0"
+            for name, model, prompt in OPENAI_DEMO]
+    try:
+        return _run(uris, args)
+    finally:
+        emulator.stop()
+
+
+def _emulate(args: argparse.Namespace) -> int:
+    from .servers.emulator import SCENARIOS, OpenAIEmulator
+
+    if not 0 < args.port < 65536:
+        raise CliError(f"--port {args.port}: expected 1 to 65535")
+
+    async def serve() -> None:
+        emulator = OpenAIEmulator(args.host, args.port, rate=args.rate, ttft_ms=args.ttft_ms)
+        try:
+            url = await emulator.start()
+        except OSError as exc:
+            raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+        print(f"OpenAI API emulator (not OpenAI) listening on {url}\n"
+              f"  models: {', '.join('emu-' + s for s in SCENARIOS)}\n"
+              f"  try: OPENAI_BASE_URL={url} midstream run 'openai:chat?model=emu-loop&prompt=hi'",
+              file=sys.stderr, flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await emulator.stop()
+
+    asyncio.run(serve())
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -253,8 +316,12 @@ def main(argv: list[str] | None = None) -> int:
             return _run(DEMOS["all"], args)
         if args.command == "run":
             return _run(args.sources, args)
+        if args.command == "demo" and args.which == "openai":
+            return _demo_openai(args)
         if args.command == "demo":
             return _run(DEMOS[args.which], args)
+        if args.command == "emulate-openai":
+            return _emulate(args)
         if args.command == "serve":
             return _serve(args)
         if args.command == "analyze":

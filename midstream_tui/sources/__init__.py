@@ -14,7 +14,14 @@ __all__ = ["Source", "ScheduledSource", "SourceError", "open_source", "open_sour
 SIM_KINDS = {"text": SimTextSource, "audio": SimAudioSource, "video": SimVideoSource}
 
 # Kinds named in DESIGN.md that later work adds; they get a precise error until then.
-_PLANNED = ("openai:", "webrtc://", "rtmp://", "http://", "https://", "udp://", "srt://")
+_PLANNED = ("openai:responses", "openai:realtime", "webrtc://", "rtmp://", "http://", "https://", "udp://", "srt://")
+
+
+def _query(uri: str, query: str) -> dict[str, str]:
+    try:
+        return dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
+    except ValueError:
+        raise SourceError(f"{uri}: malformed query string {query!r}") from None
 
 
 def open_source(uri: str, clock: Clock | None = None, stream_id: str | None = None) -> Source:
@@ -27,12 +34,15 @@ def open_source(uri: str, clock: Clock | None = None, stream_id: str | None = No
         cls = SIM_KINDS.get(parts.path)
         if cls is None:
             raise SourceError(f"unknown simulated stream {uri!r}: expected sim:text, sim:audio or sim:video")
-        try:
-            params = dict(parse_qsl(parts.query, keep_blank_values=True, strict_parsing=bool(parts.query)))
-        except ValueError:
-            raise SourceError(f"{uri}: malformed query string {parts.query!r}") from None
+        params = _query(uri, parts.query)
         name = params.pop("name", None) or stream_id or f"{parts.path}"
         return cls.from_params(name, uri, params, clock)
+    if parts.scheme == "openai" and parts.path == "chat":
+        from .openai_chat import OpenAIChatSource  # imports the openai client only when used
+
+        params = _query(uri, parts.query)
+        name = params.pop("name", None) or stream_id or f"chat-{params.get('model', 'model')}"
+        return OpenAIChatSource.from_params(name, uri, params, clock)
     if uri.startswith(_PLANNED) or uri.endswith((".jsonl", ".m3u8", ".mpd", ".mp4", ".wav")) or uri == "-":
         raise SourceError(f"source {uri!r} is not supported in this version yet; available: sim:text, sim:audio, sim:video")
     raise SourceError(f"unknown source {uri!r}: expected a URI such as sim:text, sim:audio or sim:video")

@@ -1,0 +1,153 @@
+"""``openai:chat``: Chat Completions streamed through the official ``openai`` client.
+
+    openai:chat?model=gpt-4o-mini&prompt=Say+hello[&max_tokens=200][&base_url=...]
+               [&requests=1][&timeout=60][&retries=2][&name=...]
+
+Works with OpenAI and any OpenAI-compatible server (vLLM, llama.cpp, Ollama, the
+local emulator). The key comes from ``OPENAI_API_KEY`` (environment or ``.env``),
+never from the URI; the base URL from ``base_url=`` or ``OPENAI_BASE_URL``. A
+loopback base URL needs no key. Each chunk with content is one ``TextDelta``
+counting one token (approximate: servers may pack several); the server's
+``usage`` arrives at the end (``stream_options.include_usage``) as exact counts.
+Rate limits and 5xx are retried by the client with backoff (it honours
+``retry-after``); what still fails, mid-stream errors, malformed SSE and cut
+connections end the stream with a ``StreamError``, the partial output kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
+
+import openai
+
+from ..clock import Clock
+from ..config import load_settings
+from ..events import (
+    Event,
+    RequestFinished,
+    RequestStarted,
+    StreamClosed,
+    StreamError,
+    StreamOpened,
+    TextDelta,
+    Usage,
+)
+from .base import Source, SourceError
+from .simulate import _param, _reject_unknown
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+class OpenAIChatSource(Source):
+    kind = "text"
+
+    def __init__(self, stream_id: str, uri: str, clock: Clock | None = None, *, model: str, prompt: str,
+                 base_url: str | None = None, api_key: str | None = None, max_tokens: int | None = None,
+                 requests: int = 1, timeout: float = 60.0, retries: int = 2) -> None:
+        super().__init__(stream_id, uri, clock)
+        self.model, self.prompt, self.max_tokens = model, prompt, max_tokens
+        self.requests, self.timeout, self.retries = requests, timeout, retries
+        settings = load_settings()
+        self.base_url = base_url or settings.openai_base_url
+        key = api_key or settings.openai_api_key
+        host = urlsplit(self.base_url).hostname if self.base_url else None
+        if not key:
+            if host in LOOPBACK:
+                key = "no-key-needed-for-a-local-server"
+            else:
+                raise SourceError("openai: set OPENAI_API_KEY (environment or .env), or base_url= / "
+                                  "OPENAI_BASE_URL for a local OpenAI-compatible server")
+        self._api_key = key  # never logged, printed or recorded
+        self._stream = None
+        self._task_client: openai.AsyncOpenAI | None = None
+
+    def __repr__(self) -> str:  # no key in reprs
+        return f"OpenAIChatSource({self.stream_id!r}, model={self.model!r}, base_url={self.base_url!r})"
+
+    @classmethod
+    def from_params(cls, stream_id: str, uri: str, params: dict[str, str], clock: Clock | None):
+        if "api_key" in params or "key" in params:
+            raise SourceError("openai: never put a key in a source URI; set OPENAI_API_KEY or use .env")
+        model = params.pop("model", "") or None
+        if model is None:
+            raise SourceError(f"{uri}: model= is required (for the local emulator: model=emu-normal)")
+        src = cls(
+            stream_id, uri, clock, model=model,
+            prompt=params.pop("prompt", "Tell me about the sea."),
+            base_url=params.pop("base_url", None),
+            max_tokens=_param(params, "max_tokens", int, None, lambda v: v > 0, "an integer > 0"),
+            requests=_param(params, "requests", int, 1, lambda v: v >= 0, "an integer >= 0 (0: endless)"),
+            timeout=_param(params, "timeout", float, 60.0, lambda v: v > 0, "seconds > 0"),
+            retries=_param(params, "retries", int, 2, lambda v: 0 <= v <= 10, "0 to 10"),
+        )
+        _reject_unknown(params, uri)
+        return src
+
+    def cancel(self) -> None:
+        super().cancel()
+        stream = self._stream
+        if stream is not None:  # close the HTTP stream now rather than at the next chunk
+            try:
+                asyncio.get_running_loop().create_task(stream.close())
+            except RuntimeError:
+                pass
+
+    async def events(self) -> AsyncIterator[Event]:
+        sid = self.stream_id
+        yield StreamOpened(sid, self.clock.now(), kind="text", source=self.uri)
+        client = openai.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, timeout=self.timeout,
+                                    max_retries=self.retries)
+        request = 0
+        try:
+            while not self.cancelled and (self.requests == 0 or request < self.requests):
+                request += 1
+                async for event in self._one_request(client, request):
+                    yield event
+                    if isinstance(event, StreamError) and event.fatal:
+                        yield StreamClosed(sid, self.clock.now(), reason="error")
+                        return
+            yield StreamClosed(sid, self.clock.now(), reason="cancelled" if self.cancelled else "finished")
+        finally:
+            await client.close()
+
+    async def _one_request(self, client: openai.AsyncOpenAI, request: int) -> AsyncIterator[Event]:
+        sid = self.stream_id
+        yield RequestStarted(sid, self.clock.now(), request_id=request)
+        extra = {"max_tokens": self.max_tokens} if self.max_tokens else {}
+        finish = None
+        try:
+            stream = await client.chat.completions.create(
+                model=self.model, messages=[{"role": "user", "content": self.prompt}], stream=True,
+                stream_options={"include_usage": True}, **extra)
+            self._stream = stream
+            async for chunk in stream:
+                now = self.clock.now()
+                if chunk.usage is not None:
+                    yield Usage(sid, now, prompt_tokens=chunk.usage.prompt_tokens or 0,
+                                completion_tokens=chunk.usage.completion_tokens or 0)
+                for choice in chunk.choices or ():
+                    content = choice.delta.content if choice.delta else None
+                    if content:
+                        yield TextDelta(sid, now, text=content, tokens=1, request_id=request)
+                    if choice.finish_reason:
+                        finish = choice.finish_reason
+                if self.cancelled:
+                    break
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded stream error
+            if self.cancelled:  # closing the stream ourselves surfaces as an error: it is a cancel
+                yield RequestFinished(sid, self.clock.now(), request_id=request, reason="cancelled")
+                return
+            yield StreamError(sid, self.clock.now(), _one_line(exc), fatal=True)
+            return
+        finally:
+            self._stream = None
+        yield RequestFinished(sid, self.clock.now(), request_id=request,
+                              reason="cancelled" if self.cancelled else (finish or "stop"))
+

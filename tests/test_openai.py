@@ -1,0 +1,135 @@
+"""The openai:chat source through the official openai client against the local emulator.
+
+Every test starts the emulator on 127.0.0.1 on a free port and stops it; traffic
+is real HTTP over loopback (Server-Sent Events, retries, cut connections).
+"""
+
+import asyncio
+import json
+import subprocess
+import sys
+
+import aiohttp
+import pytest
+
+from midstream_tui import Hub, open_source
+from midstream_tui.servers.emulator import OpenAIEmulator
+
+
+@pytest.fixture
+async def emulator():
+    emu = OpenAIEmulator(rate=200.0, ttft_ms=150.0, max_tokens=80)
+    await emu.start()
+    yield emu
+    await emu.stop()
+
+
+async def run_chat(emulator, model, *, duration=10.0, extra=""):
+    hub = Hub(analysis_interval=0.05)
+    src = open_source(f"openai:chat?model={model}&prompt=hello&base_url={emulator.base_url}{extra}", hub.clock)
+    hub.add_source(src)
+    await hub.run(duration)
+    return hub.snapshot(src.stream_id), hub
+
+
+async def test_normal_stream_metrics_and_usage(emulator):
+    snap, hub = await run_chat(emulator, "emu-normal")
+    m = snap.metrics
+    assert snap.status == "closed" and snap.error is None
+    assert m["tokens"] == 80 and m["tokens_reported"] == 80  # usage chunk arrived and matches
+    assert 50 <= m["ttft_ms"] <= 1000  # log-normal around 150 ms, plus loopback
+    assert m["itl_p50_ms"] < 15  # 200 tokens/s: about 5 ms
+    assert emulator.stats.requests[0]["stream"] is True
+
+
+async def test_loop_scenario_is_seen_as_a_loop(emulator):
+    snap, hub = await run_chat(emulator, "emu-loop", extra="&max_tokens=300")
+    assert any(h.kind == "loop" for _, h in hub.patterns_since(0))
+    assert snap.metrics["compression"] > 2.4
+
+
+async def test_rate_limit_is_retried_and_succeeds(emulator):
+    snap, _ = await run_chat(emulator, "emu-429")
+    assert snap.status == "closed" and snap.metrics["tokens"] == 80
+    assert [r["attempt"] for r in emulator.stats.requests] == [1, 2]
+
+
+async def test_internal_error_after_retries_is_a_recorded_stream_error(emulator):
+    snap, _ = await run_chat(emulator, "emu-500", extra="&retries=1")
+    assert snap.status == "error" and "InternalServerError" in snap.error
+    assert len(emulator.stats.requests) == 2  # the first try and one retry
+
+
+@pytest.mark.parametrize("model", ["emu-error", "emu-drop", "emu-malformed"])
+async def test_mid_stream_faults_keep_the_partial_output(emulator, model):
+    snap, hub = await run_chat(emulator, model)
+    assert snap.status == "error" and snap.error and "\n" not in snap.error
+    assert 15 <= snap.metrics["tokens"] <= 21  # what arrived before the fault is kept
+    assert any(h.kind == "error" for _, h in hub.patterns_since(0))
+    if model == "emu-error":
+        assert "emulated server error mid-stream" in snap.error
+
+
+async def test_a_server_that_never_answers_times_out(emulator):
+    snap, _ = await run_chat(emulator, "emu-hang", extra="&timeout=1&retries=0")
+    assert snap.status == "error" and "Timeout" in snap.error
+
+
+async def test_unknown_model_is_a_clear_error(emulator):
+    snap, _ = await run_chat(emulator, "emu-nonsense", extra="&retries=0")
+    assert snap.status == "error" and "does not exist" in snap.error
+
+
+async def test_cancel_closes_the_http_stream_mid_stream(emulator):
+    hub = Hub(analysis_interval=0.05)
+    src = open_source(f"openai:chat?model=emu-normal&prompt=hi&base_url={emulator.base_url}&max_tokens=2000",
+                      hub.clock)
+    hub.add_source(src)
+    await hub.start()
+    await asyncio.sleep(1.0)
+    assert hub.cancel(src.stream_id)
+    await asyncio.sleep(0.5)
+    snap = hub.snapshot(src.stream_id)
+    assert snap.status == "cancelled" and 0 < snap.metrics["tokens"] < 2000
+    assert emulator.stats.client_disconnects == 1  # the server saw the client go
+    await hub.stop()
+
+
+async def test_emulator_refuses_bad_requests(emulator):
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{emulator.base_url}/chat/completions", data=b"{not json") as r:
+            assert r.status == 400 and "not valid JSON" in (await r.json())["error"]["message"]
+        async with session.post(f"{emulator.base_url}/chat/completions", json={"model": "emu-normal"}) as r:
+            assert r.status == 400
+        async with session.get(f"{emulator.base_url}/models") as r:
+            assert "emu-loop" in {m["id"] for m in (await r.json())["data"]}
+
+
+def test_the_key_is_never_printed(tmp_path):
+    secret = "sk-test-DO-NOT-PRINT-4f9a1c"
+    code = (
+        "import asyncio, sys\n"
+        "from midstream_tui.servers.emulator import EmulatorThread\n"
+        "from midstream_tui.cli import main\n"
+        "emu = EmulatorThread(rate=300.0, ttft_ms=50.0, max_tokens=30); base = emu.start()\n"
+        "rc = main(['run', f'openai:chat?model=emu-error&prompt=hi&base_url=http://127.0.0.1:9/v1', "
+        "f'openai:chat?model=emu-normal&prompt=hi&base_url={base}', '--headless', '--json', '--duration', '4'])\n"
+        "assert emu.emulator.stats.requests[0]['authorization']\n"
+        "emu.stop(); sys.exit(rc)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**__import__("os").environ, "OPENAI_API_KEY": secret}, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert secret not in proc.stdout and secret not in proc.stderr
+    summary = json.loads(proc.stdout.splitlines()[-1])["summary"]
+    assert summary["streams"]["chat-emu-normal"]["metrics"]["tokens"] == 30
+    assert summary["streams"]["chat-emu-error"]["status"] == "error"  # nothing listens on port 9
+
+
+def test_demo_openai_runs_concurrent_emulated_streams():
+    proc = subprocess.run([sys.executable, "-m", "midstream_tui", "demo", "openai", "--headless", "--json",
+                           "--duration", "5"], capture_output=True, text=True, timeout=90)
+    assert proc.returncode == 0, proc.stderr
+    assert "emulator (not OpenAI)" in proc.stderr
+    streams = json.loads(proc.stdout.splitlines()[-1])["summary"]["streams"]
+    assert set(streams) == {"chat-1", "chat-2", "chat-loop", "chat-stall"}
+    assert all(s["metrics"]["tokens"] > 20 for s in streams.values())
