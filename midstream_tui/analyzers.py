@@ -106,6 +106,9 @@ class StreamAnalyzer:
     def signal(self) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 
+    def text_tail(self) -> str:
+        return ""
+
     def take_hits(self) -> list[PatternHit]:
         hits, self.hits = self.hits, []
         return hits
@@ -122,6 +125,7 @@ class TextAnalyzer(StreamAnalyzer):
     queue_capacity = 8192
     RATE_WINDOW = 5.0
     PHRASE_WORDS = 6
+    TAIL_CHARS = 2000
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -150,6 +154,8 @@ class TextAnalyzer(StreamAnalyzer):
         self.recurring = RecurringNgrams(n=self.PHRASE_WORDS, min_count=3)
         self._last_recurring: tuple[int, ...] = ()
         self.recent_text: deque[str] = deque(maxlen=256)  # the last deltas, for the compression ratio
+        self.tail = ""
+        self.chars = 0
 
     # -- ingest
 
@@ -191,6 +197,10 @@ class TextAnalyzer(StreamAnalyzer):
                                             start=self._req_last))
         self._req_last = ev.t
         self.recent_text.append(ev.text)
+        self.tail += ev.text
+        if len(self.tail) > 4 * self.TAIL_CHARS:
+            self.tail = self.tail[-self.TAIL_CHARS:]
+        self.chars += len(ev.text)
         self._carry += ev.text
         cut = max(self._carry.rfind(" "), self._carry.rfind("\n"))
         if cut > 0:
@@ -292,11 +302,15 @@ class TextAnalyzer(StreamAnalyzer):
             "novelty4": ngram_novelty(self.word_ids.values(200), 4),
             "compression": compression_ratio("".join(self.recent_text)),
             "loop_words": self._loop_words,
+            "chars": self.chars,
             "since_token_s": since_last,
         }
 
     def signal(self) -> np.ndarray:
         return self.itl.values(600) * 1e3
+
+    def text_tail(self) -> str:
+        return self.tail[-self.TAIL_CHARS:]
 
 
 class AudioAnalyzer(StreamAnalyzer):

@@ -28,6 +28,7 @@ from .analysis.validate import SeriesError
 from .clock import VirtualClock
 from .config import ConfigError, load_settings
 from .hub import Hub, HubError
+from .rules import RuleError
 from .sources import SourceError, open_sources
 from .sources.base import ScheduledSource
 
@@ -76,6 +77,9 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--refresh-ms", type=int, metavar="N",
                    help=f"redraw (and headless output) interval in ms, {MIN_REFRESH_MS}-{MAX_REFRESH_MS} "
                         "(default 100, or MIDSTREAM_REFRESH_MS)")
+    rules = p.add_mutually_exclusive_group()
+    rules.add_argument("--rules", metavar="FILE", help="mid-stream rules (TOML) instead of the built-in ones")
+    rules.add_argument("--no-rules", action="store_true", help="no mid-stream rules at all")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,6 +147,16 @@ def _run(uris: list[str], args: argparse.Namespace) -> int:
     if args.virtual and args.duration is None:
         raise CliError("--virtual needs --duration (simulated streams are endless)")
     interval = refresh_ms / 1000.0
+    from .rules import BUILTIN_RULES, RuleEngine, load_rules
+
+    rules = [] if getattr(args, "no_rules", False) else (
+        load_rules(args.rules) if getattr(args, "rules", None) else list(BUILTIN_RULES))
+
+    def with_rules(hub: Hub) -> Hub:
+        if rules:
+            RuleEngine(hub, rules)
+        return hub
+
     if args.headless:
         from .headless import run_headless, run_headless_virtual
 
@@ -152,15 +166,15 @@ def _run(uris: list[str], args: argparse.Namespace) -> int:
             not_scheduled = [s.uri for s in sources if not isinstance(s, ScheduledSource)]
             if not_scheduled:
                 raise CliError(f"--virtual works only with simulated or recorded sources, not {not_scheduled[0]}")
-            hub = Hub(clock, analysis_interval=interval)
+            hub = with_rules(Hub(clock, analysis_interval=interval))
             return run_headless_virtual(hub, sources, args.duration, args.json)  # type: ignore[arg-type]
-        hub = Hub(analysis_interval=interval)
+        hub = with_rules(Hub(analysis_interval=interval))
         sources = open_sources(uris, hub.clock)
         return asyncio.run(run_headless(hub, sources, args.duration, args.json))
 
     from .tui.app import MidStreamApp
 
-    hub = Hub(analysis_interval=interval)
+    hub = with_rules(Hub(analysis_interval=interval))
     sources = open_sources(uris, hub.clock)
     app = MidStreamApp(hub, sources, refresh_ms=refresh_ms, duration=args.duration)
     app.run()
@@ -329,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "compare":
             return _compare(args)
         raise CliError(f"unknown command {args.command!r}")
-    except (CliError, SourceError, HubError, ConfigError, SeriesError) as exc:
+    except (CliError, SourceError, HubError, ConfigError, SeriesError, RuleError) as exc:
         print(f"midstream: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

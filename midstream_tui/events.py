@@ -103,5 +103,13 @@ class StreamError(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class Flag(Event):
+    """Something outside the analysis (a rule, a user) marks the stream; it goes to the pattern log."""
+
+    message: str
+    kind: str = "rule"
+
+
+@dataclass(frozen=True, slots=True)
 class StreamClosed(Event):
     reason: str = "finished"

@@ -32,6 +32,7 @@ from .clock import Clock, MonotonicClock
 from .events import (
     AudioChunk,
     Event,
+    Flag,
     RequestFinished,
     RequestStarted,
     StreamClosed,
@@ -125,6 +126,8 @@ class StreamPipeline:
             if self.status == "open":
                 self.status = {"cancelled": "cancelled", "error": "error"}.get(ev.reason, "closed")
                 self.closed_t = ev.t
+        elif isinstance(ev, Flag):
+            self.analyzer.hits.append(PatternHit(ev.t, self.stream, ev.kind, ev.message))
         elif isinstance(ev, StreamError):
             self.error = ev.message
             self.analyzer.hits.append(PatternHit(ev.t, self.stream, "error", ev.message))
@@ -183,7 +186,7 @@ class StreamPipeline:
                 stream=self.stream, kind=self.kind, seq=self.seq, t=now, status=self.status,
                 source=self.source, metrics=MappingProxyType(metrics), attractor=self._attractor,
                 signal_name=a.signal_name, attractor_seq=self._attractor_seq, portrait_x=self._portrait[0], portrait_y=self._portrait[1],
-                patterns=tuple(self.recent), error=self.error,
+                patterns=tuple(self.recent), error=self.error, text_tail=a.text_tail(),
             )
             self.latest = snap
             return snap, hits
@@ -493,19 +496,32 @@ def run_virtual(hub: Hub, sources: Iterable[ScheduledSource], duration: float,
         hub._sources.setdefault(src.stream_id, src)
     t0 = hub.t0
     merged = heapq.merge(*(src.schedule(t0) for src in sources), key=lambda e: e.t)
+    by_stream = {src.stream_id: src for src in sources}
+    closed: set[str] = set()
+
+    def tick(t: float) -> None:
+        snaps = hub.analyze(t)
+        for cb in hub._tick_callbacks:  # rules and other consumers, as on the live clock
+            cb(t)
+        if on_tick:
+            on_tick(t, snaps)
+
     next_tick = t0 + interval
     for event in merged:
         if event.t > t0 + duration:
             break
         while event.t >= next_tick:
-            snaps = hub.analyze(next_tick)
-            if on_tick:
-                on_tick(next_tick, snaps)
+            tick(next_tick)
             next_tick += interval
+        src = by_stream.get(event.stream)
+        if event.stream in closed:
+            continue
+        if src is not None and src.cancelled:  # cancelled mid-stream (by a rule): nothing more arrives
+            closed.add(event.stream)
+            hub.push(StreamClosed(event.stream, event.t, reason="cancelled"))
+            continue
         hub.push(event)
     while next_tick <= t0 + duration + 1e-9:
-        snaps = hub.analyze(next_tick)
-        if on_tick:
-            on_tick(next_tick, snaps)
+        tick(next_tick)
         next_tick += interval
     return hub.snapshots()

@@ -68,6 +68,8 @@ class Snapshot:
     patterns: tuple[PatternHit, ...] = ()
     """The most recent pattern hits of this stream, oldest first."""
     error: str | None = None
+    text_tail: str = ""
+    """Text streams: the newest text (up to 2,000 characters); ``metrics["chars"]`` counts all of it."""
 
     def to_json(self, t0: float = 0.0) -> dict:
         return {

@@ -17,7 +17,7 @@ from ...snapshot import PatternHit
 
 KIND_STYLE = {"loop": "$text-warning", "stall": "$text-warning", "error": "$text-error",
               "loop-end": "$text-success", "silence": "$text-primary", "scene-cut": "$text-accent",
-              "recurring": "$text-secondary"}
+              "recurring": "$text-secondary", "rule": "$text-error"}
 MAX_ENTRIES = 500
 
 

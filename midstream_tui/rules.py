@@ -1,0 +1,201 @@
+"""Mid-stream rules: conditions on each stream's snapshot, actions taken before the stream ends.
+
+Evaluated after every analysis tick. A rule fires once per episode: when its
+condition becomes true for a stream, and again only after it has been false.
+
+Conditions (``when``):
+  loop    the stream ends in a repetition loop of at least ``min_words`` words
+  stall   no token for ``seconds`` while a request is open
+  regex   ``pattern`` (Python regular expression) matches newly arrived text
+  metric  ``metric`` (any key of the snapshot's metrics) is ``above`` / ``below`` a value
+Actions (``action``):
+  flag     an entry in the pattern log (and the recording, headless output)
+  cancel   flag, then cancel the stream's source (closes the HTTP stream)
+  command  flag, then run ``command`` (a list: no shell) with MIDSTREAM_STREAM,
+           MIDSTREAM_RULE and MIDSTREAM_DETAIL in its environment
+``streams`` limits a rule to stream ids matching a glob (default ``*``).
+
+A rules file is TOML with one ``[[rule]]`` table per rule (see README).
+Without one, ``BUILTIN_RULES`` apply; ``--no-rules`` disables them.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import os
+import re
+import subprocess
+import tomllib
+from dataclasses import dataclass, field
+
+from .events import Flag
+from .snapshot import Snapshot
+
+CONDITIONS = ("loop", "stall", "regex", "metric")
+ACTIONS = ("flag", "cancel", "command")
+
+
+class RuleError(ValueError):
+    """A rules file is wrong; the message names the file, the rule and the field."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    name: str
+    when: str
+    action: str = "flag"
+    min_words: int = 40
+    seconds: float = 5.0
+    pattern: str | None = None
+    metric: str | None = None
+    above: float | None = None
+    below: float | None = None
+    streams: str = "*"
+    command: tuple[str, ...] = ()
+    _regex: re.Pattern | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.when not in CONDITIONS:
+            raise RuleError(f"rule {self.name!r}: when={self.when!r}, expected one of {', '.join(CONDITIONS)}")
+        if self.action not in ACTIONS:
+            raise RuleError(f"rule {self.name!r}: action={self.action!r}, expected one of {', '.join(ACTIONS)}")
+        if self.when == "regex":
+            if not self.pattern:
+                raise RuleError(f"rule {self.name!r}: when='regex' needs pattern=")
+            try:
+                object.__setattr__(self, "_regex", re.compile(self.pattern))
+            except re.error as exc:
+                raise RuleError(f"rule {self.name!r}: bad pattern: {exc}") from None
+        if self.when == "metric" and (not self.metric or (self.above is None and self.below is None)):
+            raise RuleError(f"rule {self.name!r}: when='metric' needs metric= and above= or below=")
+        if self.action == "command" and not self.command:
+            raise RuleError(f"rule {self.name!r}: action='command' needs command=[...]")
+        if self.min_words < 1 or not self.seconds > 0:
+            raise RuleError(f"rule {self.name!r}: min_words must be >= 1 and seconds > 0")
+
+
+BUILTIN_RULES = (
+    Rule("stop-loops", "loop", "cancel", min_words=40),
+    Rule("stall", "stall", "flag", seconds=5.0),
+)
+
+
+def load_rules(path: str) -> list[Rule]:
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as exc:
+        raise RuleError(f"{path}: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise RuleError(f"{path}: not valid TOML ({exc})") from None
+    tables = data.get("rule")
+    if not isinstance(tables, list) or not tables:
+        raise RuleError(f"{path}: no [[rule]] tables")
+    rules = []
+    known = {f for f in Rule.__dataclass_fields__ if not f.startswith("_")}
+    for i, table in enumerate(tables, start=1):
+        unknown = set(table) - known
+        if unknown:
+            raise RuleError(f"{path}: rule {i}: unknown field(s) {', '.join(sorted(unknown))}")
+        table = dict(table)
+        table.setdefault("name", f"rule-{i}")
+        if "when" not in table:
+            raise RuleError(f"{path}: rule {table['name']!r}: when= is required")
+        if "command" in table:
+            cmd = table["command"]
+            if not isinstance(cmd, list) or not all(isinstance(c, str) for c in cmd):
+                raise RuleError(f"{path}: rule {table['name']!r}: command must be a list of strings")
+            table["command"] = tuple(cmd)
+        try:
+            rules.append(Rule(**table))
+        except RuleError as exc:
+            raise RuleError(f"{path}: {exc}") from None
+        except TypeError as exc:
+            raise RuleError(f"{path}: rule {i}: {exc}") from None
+    return rules
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    t: float
+    rule: str
+    stream: str
+    action: str
+    detail: str
+    words: int = 0
+    """Words the stream had produced when the rule fired (text streams)."""
+
+
+class RuleEngine:
+    """Evaluates rules on the hub's snapshots after every analysis tick and acts."""
+
+    def __init__(self, hub, rules=BUILTIN_RULES) -> None:
+        self.hub = hub
+        self.rules = list(rules)
+        self.hits: list[RuleHit] = []
+        self._active: set[tuple[str, str]] = set()
+        self._scanned: dict[tuple[str, str], int] = {}
+        hub.on_tick(self.tick)
+
+    def _check(self, rule: Rule, snap: Snapshot) -> tuple[bool, str]:
+        m = snap.metrics
+        if rule.when == "loop":
+            words = int(m.get("loop_words") or 0)
+            return words >= rule.min_words, f"repetition loop of {words} words"
+        if rule.when == "stall":
+            since = m.get("since_token_s")
+            ok = snap.status == "open" and isinstance(since, float) and math.isfinite(since)
+            return ok and since >= rule.seconds, f"no token for {since:.1f} s" if ok else ""
+        if rule.when == "metric":
+            v = m.get(rule.metric)
+            if not isinstance(v, (int, float)) or not math.isfinite(v):
+                return False, ""
+            hit = (rule.above is not None and v > rule.above) or (rule.below is not None and v < rule.below)
+            return hit, f"{rule.metric} = {v:.4g}"
+        # regex: only text that arrived since the last look (with an overlap for matches across chunks)
+        key = (rule.name, snap.stream)
+        chars = int(m.get("chars") or 0)
+        seen = self._scanned.get(key, 0)
+        self._scanned[key] = chars
+        new = chars - seen
+        if new <= 0 or not snap.text_tail:
+            return False, ""
+        region_start = max(0, len(snap.text_tail) - new - 200)
+        region = snap.text_tail[region_start:]
+        offset = chars - len(region)
+        for match in rule._regex.finditer(region):
+            if offset + match.end() > seen:
+                text = match.group(0)
+                return True, f"matched {text[:40]!r}"
+        return False, ""
+
+    def tick(self, now: float) -> None:
+        for stream, snap in self.hub.snapshots().items():
+            for rule in self.rules:
+                if not fnmatch.fnmatchcase(stream, rule.streams):
+                    continue
+                fired, detail = self._check(rule, snap)
+                key = (rule.name, stream)
+                if fired and key not in self._active:
+                    self._active.add(key)
+                    self._act(rule, snap, detail, now)
+                elif not fired:
+                    self._active.discard(key)
+
+    def _act(self, rule: Rule, snap: Snapshot, detail: str, now: float) -> None:
+        words = int(snap.metrics.get("tokens") or 0)
+        self.hits.append(RuleHit(now, rule.name, snap.stream, rule.action, detail, words))
+        message = f"{rule.name}: {detail} -> {rule.action}"
+        if rule.action == "cancel":
+            if not self.hub.cancel(snap.stream):
+                message += " (already ended)"
+        elif rule.action == "command":
+            env = {**os.environ, "MIDSTREAM_STREAM": snap.stream, "MIDSTREAM_RULE": rule.name,
+                   "MIDSTREAM_DETAIL": detail}
+            try:
+                subprocess.Popen(list(rule.command), env=env, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            except OSError as exc:
+                message += f" (command failed: {exc.strerror or exc})"
+        self.hub.push(Flag(snap.stream, now, message=message, kind="rule"))

@@ -1,0 +1,128 @@
+"""Mid-stream rules: conditions, actions, files, and cancelling a live stream before it ends."""
+
+import sys
+
+import pytest
+
+from midstream_tui import Hub, VirtualClock, open_source, open_sources, run_virtual
+from midstream_tui.rules import BUILTIN_RULES, Rule, RuleEngine, RuleError, load_rules
+from midstream_tui.servers.emulator import OpenAIEmulator
+
+
+def virtual(uris, rules, duration=20.0):
+    clock = VirtualClock()
+    hub = Hub(clock)
+    engine = RuleEngine(hub, rules)
+    run_virtual(hub, open_sources(uris, clock), duration)
+    return hub, engine
+
+
+def test_builtin_loop_rule_cancels_the_looping_stream_only():
+    hub, engine = virtual(["sim:text?behavior=loop&seed=2&name=looping", "sim:text?seed=1&name=fine"],
+                          BUILTIN_RULES)
+    assert [(h.rule, h.stream, h.action) for h in engine.hits] == [("stop-loops", "looping", "cancel")]
+    snaps = hub.snapshots()
+    assert snaps["looping"].status == "cancelled" and snaps["fine"].status == "open"
+    assert snaps["looping"].metrics["tokens"] < 150  # stopped long before the 600-token response ends
+    rule_entries = [h for _, h in hub.patterns_since(0) if h.kind == "rule"]
+    assert rule_entries and "-> cancel" in rule_entries[0].message
+
+
+def test_rules_fire_once_per_episode():
+    hub = Hub(VirtualClock())
+    engine = RuleEngine(hub, [Rule("slow", "metric", metric="itl_p50_ms", above=100)])
+    t = 0.0
+    for gap in [0.5] * 20 + [0.01] * 400 + [0.5] * 400:  # slow, fast, slow again
+        t += gap
+        hub.push_text("llm", " w", t=t)
+        hub.analyze(now=t)
+        for cb in hub._tick_callbacks:
+            cb(t)
+    assert [h.rule for h in engine.hits] == ["slow", "slow"]
+
+
+def test_stall_rule_flags_a_silent_open_stream():
+    hub = Hub(VirtualClock())
+    engine = RuleEngine(hub, [Rule("stall", "stall", seconds=2.0)])
+    hub.start_request("llm", t=0.0)
+    hub.push_text("llm", "hello", t=0.1)
+    for now in (1.0, 1.9, 2.2, 3.0):
+        hub.analyze(now=now)
+        engine.tick(now)
+    assert len(engine.hits) == 1 and engine.hits[0].t == 2.2 and "no token for 2.1 s" in engine.hits[0].detail
+
+
+def test_regex_rule_sees_only_new_text_even_across_chunks():
+    hub = Hub(VirtualClock())
+    engine = RuleEngine(hub, [Rule("leak", "regex", pattern=r"sk-[A-Za-z0-9]{8,}")])
+    t = 0.0
+    for chunk in [" the key is sk-ab", "cdefgh12 and", " nothing else", " again sk-zzzzzzzzzz"]:
+        t += 0.1
+        hub.push_text("llm", chunk, t=t)
+        hub.analyze(now=t)
+        engine.tick(t)
+    assert [h.detail for h in engine.hits] == ["matched 'sk-abcdefgh12'", "matched 'sk-zzzzzzzzzz'"]
+
+
+def test_command_action_runs_with_the_stream_in_its_environment(tmp_path):
+    out = tmp_path / "fired.txt"
+    script = f"import os; open({str(out)!r}, 'w').write(os.environ['MIDSTREAM_STREAM'] + ' ' + os.environ['MIDSTREAM_RULE'])"
+    rules = [Rule("notify", "loop", "command", min_words=20, command=(sys.executable, "-c", script))]
+    virtual(["sim:text?behavior=loop&seed=2&name=looping"], rules, duration=10)
+    for _ in range(50):
+        if out.exists():
+            break
+        __import__("time").sleep(0.1)
+    assert out.read_text() == "looping notify"
+
+
+def test_rules_file(tmp_path):
+    path = tmp_path / "rules.toml"
+    path.write_text('''
+[[rule]]
+name = "stop-loops"
+when = "loop"
+min_words = 30
+action = "cancel"
+
+[[rule]]
+when = "regex"
+pattern = "(?i)password"
+streams = "chat-*"
+''')
+    rules = load_rules(str(path))
+    assert [r.name for r in rules] == ["stop-loops", "rule-2"] and rules[1].streams == "chat-*"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[[rule]]\nwhen = 'loop'\naction = 'explode'", "action='explode'"),
+    ("[[rule]]\naction = 'flag'", "when= is required"),
+    ("[[rule]]\nwhen = 'regex'\npattern = '('", "bad pattern"),
+    ("[[rule]]\nwhen = 'metric'\nmetric = 'x'", "above= or below="),
+    ("[[rule]]\nwhen = 'loop'\ncolour = 'red'", "unknown field(s) colour"),
+    ("[[rule]]\nwhen = 'loop'\naction = 'command'\ncommand = 'rm -rf /'", "list of strings"),
+    ("rule = 3 3", "not valid TOML"),
+    ("", "no [[rule]] tables"),
+])
+def test_bad_rules_files(tmp_path, text, message):
+    path = tmp_path / "rules.toml"
+    path.write_text(text)
+    with pytest.raises(RuleError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        load_rules(str(path))
+
+
+async def test_a_rule_cancels_a_live_openai_stream_and_closes_the_http_stream():
+    emulator = OpenAIEmulator(rate=200.0, ttft_ms=50.0, max_tokens=2000)
+    await emulator.start()
+    try:
+        hub = Hub(analysis_interval=0.05)
+        engine = RuleEngine(hub, BUILTIN_RULES)
+        src = open_source(f"openai:chat?model=emu-loop&prompt=hi&base_url={emulator.base_url}", hub.clock)
+        hub.add_source(src)
+        await hub.run(15)
+        snap = hub.snapshot(src.stream_id)
+        assert snap.status == "cancelled" and engine.hits[0].rule == "stop-loops"
+        assert snap.metrics["tokens"] < 400  # of the 2000 the model would have produced
+        assert emulator.stats.client_disconnects == 1
+    finally:
+        await emulator.stop()
