@@ -34,6 +34,7 @@ bench: setup
 	$(BIN)/python bench/bench_temporal.py
 	$(BIN)/python bench/bench_lyapunov.py
 	$(BIN)/python bench/bench_analysis_tick.py
+	$(BIN)/python bench/bench_rules.py
 	$(BIN)/python bench/bench_hub.py
 	$(BIN)/python bench/bench_dashboard.py
 

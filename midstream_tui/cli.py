@@ -136,7 +136,7 @@ def _refresh_ms(args: argparse.Namespace) -> int:
     return value
 
 
-def _run(uris: list[str], args: argparse.Namespace) -> int:
+def _run(uris: list[str], args: argparse.Namespace, title: str | None = None) -> int:
     refresh_ms = _refresh_ms(args)
     if args.duration is not None and not args.duration > 0:
         raise CliError(f"--duration {args.duration}: expected seconds > 0")
@@ -176,7 +176,7 @@ def _run(uris: list[str], args: argparse.Namespace) -> int:
 
     hub = with_rules(Hub(analysis_interval=interval))
     sources = open_sources(uris, hub.clock)
-    app = MidStreamApp(hub, sources, refresh_ms=refresh_ms, duration=args.duration)
+    app = MidStreamApp(hub, sources, refresh_ms=refresh_ms, duration=args.duration, title=title)
     app.run()
     return app.return_code or 0
 
@@ -198,7 +198,7 @@ def _demo_openai(args: argparse.Namespace) -> int:
     uris = [f"openai:chat?name={name}&model={model}&prompt={quote(prompt)}&base_url={base}&requests=0"
             for name, model, prompt in OPENAI_DEMO]
     try:
-        return _run(uris, args)
+        return _run(uris, args, title="MidStream · OpenAI emulator (not OpenAI)")
     finally:
         emulator.stop()
 

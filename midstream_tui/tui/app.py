@@ -69,10 +69,12 @@ class MidStreamApp(App[int]):
     ]
 
     def __init__(self, hub: Hub, sources: Iterable[Source] = (), *, refresh_ms: int = 100,
-                 duration: float | None = None, live: bool = True) -> None:
+                 duration: float | None = None, live: bool = True, title: str | None = None) -> None:
         """``live=False`` renders the hub's current snapshots once and starts no clock
         (snapshot tests, or a finished hub)."""
         super().__init__()
+        if title:
+            self.title = title
         self.hub = hub
         self._sources = list(sources)
         self.refresh_ms = refresh_ms
