@@ -144,6 +144,8 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None) ->
         raise CliError("--json needs --headless")
     if args.virtual and not args.headless:
         raise CliError("--virtual needs --headless")
+    if "-" in uris and not args.headless:
+        raise CliError("reading text from stdin ('-') needs --headless: the dashboard reads the keyboard there")
     if args.virtual and args.duration is None:
         raise CliError("--virtual needs --duration (simulated streams are endless)")
     interval = refresh_ms / 1000.0

@@ -455,8 +455,10 @@ class Hub:
         await asyncio.gather(*pending, return_exceptions=True)
         if self._executor is not None:
             loop = asyncio.get_running_loop()
-            if self.warm:
-                await self._tick(loop)
+            if not self.warm:  # a short run can end before the warm-up did: the last analysis still happens
+                await loop.run_in_executor(self._executor, kernels.warm_up)
+                self.warm = True
+            await self._tick(loop)
             self._executor.shutdown(wait=False)
             self._executor = None
         self._analysis_task = self._ingest_task = None

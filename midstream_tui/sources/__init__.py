@@ -15,6 +15,7 @@ SIM_KINDS = {"text": SimTextSource, "audio": SimAudioSource, "video": SimVideoSo
 
 # Kinds named in DESIGN.md that later work adds; they get a precise error until then.
 _PLANNED = ("openai:responses", "openai:realtime", "webrtc://", "rtmp://", "http://", "https://", "udp://", "srt://")
+_MEDIA = (".m3u8", ".mpd", ".mp4", ".wav", ".mkv", ".webm", ".ts")
 
 
 def _query(uri: str, query: str) -> dict[str, str]:
@@ -43,14 +44,29 @@ def open_source(uri: str, clock: Clock | None = None, stream_id: str | None = No
         params = _query(uri, parts.query)
         name = params.pop("name", None) or stream_id or f"chat-{params.get('model', 'model')}"
         return OpenAIChatSource.from_params(name, uri, params, clock)
-    if uri.startswith(_PLANNED) or uri.endswith((".jsonl", ".m3u8", ".mpd", ".mp4", ".wav")) or uri == "-":
+    if uri == "-":
+        from .replay import StdinSource
+
+        return StdinSource(stream_id or "stdin", "-", clock)
+    if uri.startswith(_PLANNED) or parts.path.endswith(_MEDIA):
         raise SourceError(f"source {uri!r} is not supported in this version yet; available: sim:text, sim:audio, sim:video")
     raise SourceError(f"unknown source {uri!r}: expected a URI such as sim:text, sim:audio or sim:video")
 
 
 def open_sources(uris: list[str], clock: Clock | None = None) -> list[Source]:
-    """Open several sources, giving each stream a unique id (text, text-2, ...)."""
-    sources = [open_source(u, clock) for u in uris]
+    """Open several sources, giving each stream a unique id (text, text-2, ...).
+
+    A recorded session (``*.jsonl``) gives one source per stream it holds.
+    """
+    sources: list[Source] = []
+    for uri in uris:
+        parts = urlsplit(uri.strip())
+        if parts.path.endswith(".jsonl") and parts.scheme in ("", "file"):
+            from .replay import open_replay
+
+            sources.extend(open_replay(uri, parts.path, _query(uri, parts.query), clock))
+        else:
+            sources.append(open_source(uri, clock))
     seen: Counter[str] = Counter()
     for src in sources:
         seen[src.stream_id] += 1

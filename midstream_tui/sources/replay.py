@@ -1,0 +1,164 @@
+"""Replaying recorded text sessions (JSONL) and reading text from standard input.
+
+JSONL session format, one JSON object per line, in time order:
+
+    {"t": 0.0,   "stream": "llm", "type": "open", "kind": "text"}
+    {"t": 0.0,   "stream": "llm", "type": "request"}
+    {"t": 0.412, "stream": "llm", "type": "text", "text": "Hello", "tokens": 1}
+    {"t": 0.43,  "stream": "llm", "type": "text", "text": " world"}
+    {"t": 0.9,   "stream": "llm", "type": "usage", "prompt_tokens": 12, "completion_tokens": 2}
+    {"t": 0.9,   "stream": "llm", "type": "request_end", "reason": "stop"}
+    {"t": 0.9,   "stream": "llm", "type": "error", "message": "..."}
+    {"t": 1.0,   "stream": "llm", "type": "close", "reason": "finished"}
+
+``t`` is seconds from the start of the session; ``stream`` defaults to the
+file's name; ``tokens`` to 1. A file may hold several streams: each becomes its
+own source. Replay keeps the recorded gaps, divided by ``speed``. A line that
+is not valid JSON or lacks a field becomes a recorded stream error (with its
+line number) and replay goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+from ..clock import Clock
+from ..events import (
+    Event,
+    RequestFinished,
+    RequestStarted,
+    StreamClosed,
+    StreamError,
+    StreamOpened,
+    TextDelta,
+    Usage,
+)
+from .base import ScheduledSource, Source, SourceError
+from .simulate import _param, _reject_unknown
+
+
+def _event(stream: str, t: float, obj: dict) -> Event:
+    kind = obj.get("type", "text")
+    if kind == "text":
+        text = obj["text"]
+        if not isinstance(text, str):
+            raise ValueError("'text' must be a string")
+        return TextDelta(stream, t, text=text, tokens=int(obj.get("tokens", 1)))
+    if kind == "open":
+        return StreamOpened(stream, t, kind="text", source=str(obj.get("source", "")))
+    if kind == "request":
+        return RequestStarted(stream, t, request_id=int(obj.get("request_id", 0)))
+    if kind == "request_end":
+        return RequestFinished(stream, t, request_id=int(obj.get("request_id", 0)),
+                               reason=str(obj.get("reason", "stop")))
+    if kind == "usage":
+        return Usage(stream, t, prompt_tokens=int(obj.get("prompt_tokens", 0)),
+                     completion_tokens=int(obj.get("completion_tokens", 0)))
+    if kind == "error":
+        return StreamError(stream, t, str(obj.get("message", "recorded error")), fatal=False)
+    if kind == "close":
+        return StreamClosed(stream, t, reason=str(obj.get("reason", "finished")))
+    raise ValueError(f"unknown type {kind!r}")
+
+
+def read_session(path: Path) -> dict[str, list[tuple[int, dict | str]]]:
+    """Lines of a session grouped by stream: (line number, object or the error text)."""
+    streams: dict[str, list[tuple[int, dict | str]]] = {}
+    default = current = path.stem
+    with path.open(encoding="utf-8", errors="replace") as f:
+        for number, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+                if not isinstance(obj, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as exc:  # recorded on the stream of the line before it
+                streams.setdefault(current, []).append((number, f"line {number}: {exc}"))
+                continue
+            current = str(obj.get("stream", default))
+            streams.setdefault(current, []).append((number, obj))
+    return streams
+
+
+class ReplaySource(ScheduledSource):
+    kind = "text"
+
+    def __init__(self, stream_id: str, uri: str, clock: Clock | None, lines: list[tuple[int, dict | str]],
+                 speed: float = 1.0) -> None:
+        super().__init__(stream_id, uri, clock)
+        self.lines, self.speed = lines, speed
+
+    def schedule(self, t0: float = 0.0) -> Iterator[Event]:
+        sid = self.stream_id
+        last = 0.0
+        opened = closed = False
+        for number, obj in self.lines:
+            if isinstance(obj, str):
+                yield StreamError(sid, t0 + last / self.speed, obj)
+                continue
+            try:
+                t = float(obj.get("t", last))
+                if not math.isfinite(t) or t < 0:
+                    raise ValueError(f"bad time {obj.get('t')!r}")
+                last = max(last, t)  # never go back in time
+                event = _event(sid, t0 + last / self.speed, obj)
+            except (KeyError, ValueError, TypeError) as exc:
+                yield StreamError(sid, t0 + last / self.speed, f"line {number}: {exc}")
+                continue
+            if not opened and not isinstance(event, StreamOpened):
+                yield StreamOpened(sid, event.t, kind="text", source=self.uri)
+            opened = True
+            if isinstance(event, StreamClosed):
+                closed = True
+            yield event
+            if closed:
+                return
+        if not opened:
+            yield StreamOpened(sid, t0, kind="text", source=self.uri)
+        yield StreamClosed(sid, t0 + last / self.speed, reason="finished")
+
+
+def open_replay(uri: str, path_text: str, params: dict[str, str], clock: Clock | None) -> list[Source]:
+    speed = _param(params, "speed", float, 1.0, lambda v: v > 0, "a speed factor > 0")
+    _reject_unknown(params, uri)
+    path = Path(path_text)
+    if not path.is_file():
+        raise SourceError(f"{path_text}: no such file")
+    streams = read_session(path)
+    if not streams:
+        raise SourceError(f"{path_text}: empty session")
+    return [ReplaySource(name, uri, clock, lines, speed) for name, lines in streams.items()]
+
+
+class StdinSource(Source):
+    """Text piped in (``some-cli | midstream run - --headless``): each read is one chunk.
+
+    Tokens are estimated as whitespace-separated words (approximate).
+    """
+
+    kind = "text"
+
+    def __init__(self, stream_id: str = "stdin", uri: str = "-", clock: Clock | None = None, stream=None) -> None:
+        super().__init__(stream_id, uri, clock)
+        self._stream = stream or sys.stdin.buffer
+
+    async def events(self) -> AsyncIterator[Event]:
+        sid = self.stream_id
+        loop = asyncio.get_running_loop()
+        yield StreamOpened(sid, self.clock.now(), kind="text", source="stdin")
+        yield RequestStarted(sid, self.clock.now())
+        read = getattr(self._stream, "read1", self._stream.read)
+        while not self.cancelled:
+            data = await loop.run_in_executor(None, read, 4096)
+            if not data:
+                break
+            text = data.decode("utf-8", errors="replace")
+            yield TextDelta(sid, self.clock.now(), text=text, tokens=max(1, len(text.split())))
+        yield RequestFinished(sid, self.clock.now(), reason="cancelled" if self.cancelled else "stop")
+        yield StreamClosed(sid, self.clock.now(), reason="cancelled" if self.cancelled else "finished")

@@ -1,0 +1,91 @@
+"""Recorded sessions (JSONL) replayed, and text piped in on stdin."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from midstream_tui import Hub, SourceError, VirtualClock, open_sources, run_virtual
+
+CMD = [sys.executable, "-m", "midstream_tui"]
+
+
+def session(tmp_path, lines):
+    path = tmp_path / "session.jsonl"
+    path.write_text("\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines) + "\n")
+    return path
+
+
+def replay(path, duration=30.0, query=""):
+    clock = VirtualClock()
+    hub = Hub(clock)
+    run_virtual(hub, open_sources([f"{path}{query}"], clock), duration)
+    return hub
+
+
+def test_replay_keeps_recorded_timing_and_speed(tmp_path):
+    lines = [{"t": 0, "stream": "llm", "type": "request"}]
+    lines += [{"t": round(0.5 + 0.05 * i, 3), "stream": "llm", "text": f" w{i}"} for i in range(40)]
+    lines += [{"t": 2.5, "stream": "llm", "type": "usage", "completion_tokens": 40},
+              {"t": 2.5, "stream": "llm", "type": "request_end"}, {"t": 2.6, "stream": "llm", "type": "close"}]
+    path = session(tmp_path, lines)
+    m = replay(path).snapshot("llm").metrics
+    assert m["ttft_ms"] == pytest.approx(500) and m["itl_p50_ms"] == pytest.approx(50)
+    assert m["tokens"] == 40 and m["tokens_reported"] == 40
+    fast = replay(path, query="?speed=10").snapshot("llm").metrics
+    assert fast["ttft_ms"] == pytest.approx(50) and fast["itl_p50_ms"] == pytest.approx(5)
+
+
+def test_one_source_per_recorded_stream(tmp_path):
+    path = session(tmp_path, [{"t": 0.1, "stream": "a", "text": "x"}, {"t": 0.2, "stream": "b", "text": "y"},
+                              {"t": 0.3, "text": "z"}])
+    assert sorted(replay(path).streams) == ["a", "b", "session"]  # no stream id: the file's name
+
+
+def test_bad_lines_become_recorded_errors_and_replay_goes_on(tmp_path):
+    path = session(tmp_path, [
+        {"t": 0.1, "stream": "llm", "text": "one"},
+        "this is not json",
+        {"t": 0.2, "stream": "llm", "type": "text"},            # no text
+        {"t": "soon", "stream": "llm", "text": "x"},            # bad time
+        {"t": 0.3, "stream": "llm", "type": "teleport"},        # unknown type
+        {"t": 0.05, "stream": "llm", "text": " two"},           # back in time: kept in order
+    ])
+    hub = replay(path)
+    snap = hub.snapshot("llm")
+    errors = [h.message for _, h in hub.patterns_since(0) if h.kind == "error"]
+    assert [e.split(":")[0] for e in errors] == ["line 2", "line 3", "line 4", "line 5"]
+    assert snap.metrics["tokens"] == 2 and snap.status == "closed"
+
+
+def test_missing_or_empty_session(tmp_path):
+    with pytest.raises(SourceError, match="no such file"):
+        open_sources([str(tmp_path / "nope.jsonl")])
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    with pytest.raises(SourceError, match="empty session"):
+        open_sources([str(empty)])
+
+
+def test_replay_through_the_cli_live(tmp_path):
+    lines = [{"t": 0.1 * i, "stream": "rec", "text": f" t{i}"} for i in range(20)]
+    path = session(tmp_path, lines)
+    proc = subprocess.run([*CMD, "run", f"{path}?speed=4", "--headless", "--json"], capture_output=True,
+                          text=True, timeout=60)
+    summary = json.loads(proc.stdout.splitlines()[-1])["summary"]
+    assert proc.returncode == 0 and summary["streams"]["rec"]["metrics"]["tokens"] == 20
+    assert summary["duration_s"] < 2.0  # 1.9 s of recording at 4x
+
+
+def test_stdin_pipe():
+    proc = subprocess.run([*CMD, "run", "-", "--headless", "--json"], input="hello there\nsecond line here\n",
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    stdin = json.loads(proc.stdout.splitlines()[-1])["summary"]["streams"]["stdin"]
+    assert stdin["status"] == "closed" and stdin["metrics"]["tokens"] == 5
+
+
+def test_stdin_needs_headless():
+    proc = subprocess.run([*CMD, "run", "-"], capture_output=True, text=True, timeout=30, input="")
+    assert proc.returncode == 2 and "needs --headless" in proc.stderr
