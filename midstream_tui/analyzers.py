@@ -106,6 +106,10 @@ class StreamAnalyzer:
     def signal(self) -> np.ndarray:  # pragma: no cover
         raise NotImplementedError
 
+    def signals(self) -> dict[str, np.ndarray]:
+        """Every signal whose dynamics are estimated, the primary one first."""
+        return {self.signal_name: self.signal()}
+
     def text_tail(self) -> str:
         return ""
 
@@ -121,7 +125,9 @@ class TextAnalyzer(StreamAnalyzer):
     """LLM token streams: TTFT, inter-token latency, throughput, repetition loops."""
 
     kind = "text"
-    signal_name = "inter-token gap (ms)"
+    signal_name = "word length (chars)"
+    """Content: a repetition loop makes it periodic, so a loop is a limit cycle."""
+    timing_signal_name = "inter-token gap (ms)"
     queue_capacity = 8192
     RATE_WINDOW = 5.0
     PHRASE_WORDS = 6
@@ -136,6 +142,7 @@ class TextAnalyzer(StreamAnalyzer):
         self.e2e = Ring(512)
         self.tpot = Ring(512)
         self.word_ids = Ring(1024, np.int64)
+        self.word_len = Ring(1024)
         self.word_t = Ring(1024)
         self.words: deque[str] = deque(maxlen=1024)
         self.tokens = 0
@@ -216,7 +223,9 @@ class TextAnalyzer(StreamAnalyzer):
         for w in _WORD.findall(text):
             word_id = zlib.crc32(w.lower().encode("utf-8", "replace"))
             self.word_ids.append(word_id)
+            self.word_len.append(len(w))
             self.word_t.append(t)
+            self.signal_changed = True
             self.words.append(w)
             self._new_words = True
             found = self.recurring.add(word_id)
@@ -307,7 +316,10 @@ class TextAnalyzer(StreamAnalyzer):
         }
 
     def signal(self) -> np.ndarray:
-        return self.itl.values(600) * 1e3
+        return self.word_len.values(600)
+
+    def signals(self) -> dict[str, np.ndarray]:
+        return {self.signal_name: self.signal(), self.timing_signal_name: self.itl.values(600) * 1e3}
 
     def text_tail(self) -> str:
         return self.tail[-self.TAIL_CHARS:]

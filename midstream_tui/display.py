@@ -105,8 +105,8 @@ def headline(snap: Snapshot) -> str:
     return ""
 
 
-def attractor_line(snap: Snapshot) -> str:
-    a = snap.attractor
+def attractor_line(snap: Snapshot, attractor=None) -> str:
+    a = snap.attractor if attractor is None else attractor
     if a.type == "unknown":
         return f"unknown · {a.reason}"
     # An exponent describes deterministic dynamics only: for noise it means nothing.

@@ -42,7 +42,7 @@ from .events import (
     Usage,
     VideoFrame,
 )
-from .snapshot import EMPTY_ARRAY, PatternHit, Snapshot
+from .snapshot import PatternHit, SignalView, Snapshot
 from .sources.base import ScheduledSource, Source
 
 DATA_EVENTS = (TextDelta, AudioChunk, VideoFrame)
@@ -93,8 +93,7 @@ class StreamPipeline:
         self.seq = 0
         self.latest: Snapshot | None = None
         self.recent: deque[PatternHit] = deque(maxlen=RECENT_PATTERNS)
-        self._attractor = UNKNOWN
-        self._portrait = (EMPTY_ARRAY, EMPTY_ARRAY)
+        self._views: tuple[SignalView, ...] = ()
         self._drained_since_step = 0
         self._attractor_t = -math.inf
         self._attractor_seq = 0
@@ -175,17 +174,21 @@ class StreamPipeline:
                 a.signal_changed = False
                 self._attractor_t = now
                 self._attractor_seq += 1
-                sig = a.signal()
-                self._attractor = classify_attractor(sig, max_points=ATTRACTOR_WINDOW)
-                px, py = delay_embed_2d(sig[-PORTRAIT_POINTS:], max(1, self._attractor.lag))
-                self._portrait = (_readonly(px), _readonly(py))
+                views = []
+                for name, sig in a.signals().items():
+                    cls = classify_attractor(sig, max_points=ATTRACTOR_WINDOW)
+                    px, py = delay_embed_2d(sig[-PORTRAIT_POINTS:], max(1, cls.lag))
+                    views.append(SignalView(name, cls, _readonly(px), _readonly(py)))
+                self._views = tuple(views)
             hits = a.take_hits()
             self.recent.extend(hits)
             self.seq += 1
+            first = self._views[0] if self._views else SignalView(a.signal_name, UNKNOWN)
             snap = Snapshot(
                 stream=self.stream, kind=self.kind, seq=self.seq, t=now, status=self.status,
-                source=self.source, metrics=MappingProxyType(metrics), attractor=self._attractor,
-                signal_name=a.signal_name, attractor_seq=self._attractor_seq, portrait_x=self._portrait[0], portrait_y=self._portrait[1],
+                source=self.source, metrics=MappingProxyType(metrics), attractor=first.attractor,
+                signal_name=first.name, attractor_seq=self._attractor_seq, portrait_x=first.portrait_x,
+                portrait_y=first.portrait_y, signals=self._views,
                 patterns=tuple(self.recent), error=self.error, text_tail=a.text_tail(),
             )
             self.latest = snap

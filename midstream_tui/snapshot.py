@@ -47,6 +47,16 @@ class PatternHit:
 
 
 @dataclass(frozen=True, slots=True)
+class SignalView:
+    """One signal of a stream: its attractor class and phase portrait."""
+
+    name: str
+    attractor: AttractorClass
+    portrait_x: np.ndarray = field(default_factory=lambda: EMPTY_ARRAY, repr=False)
+    portrait_y: np.ndarray = field(default_factory=lambda: EMPTY_ARRAY, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     stream: str
     kind: str
@@ -68,6 +78,8 @@ class Snapshot:
     patterns: tuple[PatternHit, ...] = ()
     """The most recent pattern hits of this stream, oldest first."""
     error: str | None = None
+    signals: tuple[SignalView, ...] = ()
+    """Every signal's dynamics; the first is ``attractor``/``signal_name``/``portrait_*``."""
     text_tail: str = ""
     """Text streams: the newest text (up to 2,000 characters); ``metrics["chars"]`` counts all of it."""
 
@@ -77,5 +89,6 @@ class Snapshot:
             "seq": self.seq, "status": self.status,
             "metrics": {k: json_number(v) for k, v in self.metrics.items()},
             "attractor": self.attractor.to_json(), "signal": self.signal_name,
+            "signals": {v.name: v.attractor.to_json() for v in self.signals[1:]},
             "error": self.error,
         }

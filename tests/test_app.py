@@ -141,3 +141,14 @@ async def test_example_dashboard_fed_by_user_code():
         assert app.hub.snapshot("sensor").metrics["tokens"] >= 10
         assert app.selected == "sensor"
         await pilot.press("q")
+
+
+async def test_s_switches_the_attractor_panel_between_signals():
+    app = MidStreamApp(demo_hub(6), live=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        info = app.query_one("#attractor-info")
+        assert "word length" in str(info.content) and "1/2 (s)" in str(info.content)
+        await pilot.press("s")
+        assert "inter-token gap" in str(info.content) and "2/2 (s)" in str(info.content)
+        await pilot.press("s")
+        assert "word length" in str(info.content)

@@ -213,3 +213,13 @@ def test_recurring_phrases_are_logged_but_loops_are_not_double_reported():
     assert any(h.kind == "loop" for h in hits)
     m = hub.snapshot("llm").metrics
     assert m["compression"] > 2.4 and m["novelty4"] < 0.5
+
+
+def test_a_repetition_loop_is_a_limit_cycle_of_the_content_signal():
+    snaps = demo_hub(20.0, ["sim:text?behavior=loop&seed=2&name=loop", "sim:text?seed=1&name=prose"]).snapshots()
+    loop = {v.name: v.attractor.type for v in snaps["loop"].signals}
+    prose = {v.name: v.attractor.type for v in snaps["prose"].signals}
+    assert loop["word length (chars)"] == "limit cycle" and prose["word length (chars)"] == "noise"
+    assert set(loop) == {"word length (chars)", "inter-token gap (ms)"}
+    line = snaps["loop"].to_json()
+    assert line["attractor"]["type"] == "limit cycle" and "inter-token gap (ms)" in line["signals"]

@@ -62,6 +62,8 @@ class MidStreamApp(App[int]):
                 tooltip="Jump to the oldest pattern"),
         Binding("end", "scroll_log('end')", "Log end", show=False, id="log-end",
                 tooltip="Jump to the newest pattern (and follow new ones)"),
+        Binding("s", "next_signal", "Signal", show=False, id="next-signal",
+                tooltip="Show the next signal's dynamics (text: word length, then inter-token gap)"),
         Binding("c", "cancel_stream", "Cancel", id="cancel-stream",
                 tooltip="Cancel the selected stream now, mid-stream"),
         Binding("question_mark,f1", "help", "Help", key_display="?", id="help",
@@ -83,6 +85,7 @@ class MidStreamApp(App[int]):
         self.paused = False
         self.selected: str | None = None
         self.hidden: set[str] = set()
+        self.signal_index = 0
         self._timer: Timer | None = None
         self._ticks = 0
         self._log_seq = 0
@@ -146,13 +149,14 @@ class MidStreamApp(App[int]):
                 metrics = self.query_one(MetricsPanel)
                 metrics.border_title = f"Metrics · {self.selected} ({snap.kind})" if snap else "Metrics"
                 metrics.show(snap)
-            plotted = (self.selected, snap.attractor_seq if snap else -1, self.query_one(AttractorPanel).size)
+            plotted = (self.selected, snap.attractor_seq if snap else -1, self.signal_index,
+                       self.query_one(AttractorPanel).size)
             if "attractor" not in self.hidden and (force or (self._ticks % plot_every == 0
                                                               and plotted != self._drawn.get("attractor"))):
                 self._drawn["attractor"] = plotted
                 panel = self.query_one(AttractorPanel)
                 panel.border_title = f"Attractor · {self.selected}" if self.selected else "Attractor"
-                panel.show(snap)
+                panel.show(snap, self.signal_index)
             new = self.hub.patterns_since(self._log_seq)
             if new:
                 self._log_seq = new[-1][0]
@@ -181,6 +185,10 @@ class MidStreamApp(App[int]):
         if stream in self.hub.streams:
             self.selected = stream
             self.render_tick(force=True)
+
+    def action_next_signal(self) -> None:
+        self.signal_index += 1
+        self.render_tick(force=True)
 
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
@@ -265,6 +273,8 @@ class MidStreamApp(App[int]):
         for panel in PANELS:
             yield SystemCommand(f"Toggle {panel} panel", f"Show or hide the {panel} panel",
                                 lambda p=panel: self.action_toggle_panel(p))
+        yield SystemCommand("Next signal", "Show the dynamics of the stream's next signal",
+                            self.action_next_signal)
         yield SystemCommand("Cancel selected stream", "Cancel the selected stream mid-stream",
                             self.action_cancel_stream)
         yield SystemCommand("Keys and panels", "Open the help screen", self.action_help)

@@ -27,7 +27,8 @@ class AttractorPanel(Vertical):
         yield Static(id="attractor-info")
         yield PlotextPlot(id="attractor-plot")
 
-    def show(self, snap: Snapshot | None) -> None:
+    def show(self, snap: Snapshot | None, signal_index: int = 0) -> None:
+        """Draw signal number ``signal_index`` (modulo the stream's signals)."""
         info = self.query_one("#attractor-info", Static)
         plot = self.query_one(PlotextPlot)
         plt = plot.plt
@@ -36,11 +37,19 @@ class AttractorPanel(Vertical):
             info.update(Content.from_markup("[$text-muted]no stream selected[/]"), layout=False)
             plot.refresh()
             return
-        style = TYPE_STYLE.get(snap.attractor.type, "$text")
-        lag = max(1, snap.attractor.lag)
+        position = ""
+        if snap.signals:
+            view = snap.signals[signal_index % len(snap.signals)]
+            if len(snap.signals) > 1:
+                position = f" {signal_index % len(snap.signals) + 1}/{len(snap.signals)} (s)"
+            attractor, name, px, py = view.attractor, view.name, view.portrait_x, view.portrait_y
+        else:
+            attractor, name, px, py = snap.attractor, snap.signal_name, snap.portrait_x, snap.portrait_y
+        style = TYPE_STYLE.get(attractor.type, "$text")
+        lag = max(1, attractor.lag)
         info.update(Content.from_markup(
-            f"[{style}][b]{escape(attractor_line(snap))}[/][/]\n"
-            f"[$text-muted]x(t) vs x(t+{lag}) · {escape(snap.signal_name)}[/]"), layout=False)
-        if snap.portrait_x.size:
-            plt.scatter(snap.portrait_x.tolist(), snap.portrait_y.tolist(), marker="braille")
+            f"[{style}][b]{escape(attractor_line(snap, attractor))}[/][/]\n"
+            f"[$text-muted]x(t) vs x(t+{lag}) · {escape(name)}{position}[/]"), layout=False)
+        if px.size:
+            plt.scatter(px.tolist(), py.tolist(), marker="braille")
         plot.refresh()
