@@ -152,3 +152,20 @@ async def test_s_switches_the_attractor_panel_between_signals():
         assert "inter-token gap" in str(info.content) and "2/2 (s)" in str(info.content)
         await pilot.press("s")
         assert "word length" in str(info.content)
+
+
+async def test_text_panel_shows_the_newest_text_of_text_streams_only():
+    from midstream_tui.tui.widgets.text_view import TextView
+
+    hub = demo_hub(6)
+    app = MidStreamApp(hub, live=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = app.query_one(TextView)
+        newest_words = hub.snapshot("llm").text_tail.split()[-3:]
+        assert view.display and " ".join(newest_words) in " ".join(str(view.content).split())
+        await pilot.press("j", "j")  # audio
+        assert not view.display
+        await pilot.press("k", "k", "5")  # back to llm, then hide the panel by key
+        assert not view.display
+        await pilot.press("5")
+        assert view.display

@@ -25,10 +25,12 @@ from .widgets.attractor import AttractorPanel
 from .widgets.metrics import MetricsPanel
 from .widgets.pattern_log import PatternLog
 from .widgets.stream_list import StreamList
+from .widgets.text_view import TextView
 
 REFRESH_STEPS_MS = (50, 100, 200, 500, 1000, 2000)
 PLOT_INTERVAL_MS = 333
-PANELS = {"streams": "#streams", "metrics": "#metrics", "attractor": "#attractor", "patterns": "#patterns"}
+PANELS = {"streams": "#streams", "metrics": "#metrics", "attractor": "#attractor", "patterns": "#patterns",
+          "text": "#text"}
 
 
 class MidStreamApp(App[int]):
@@ -54,6 +56,8 @@ class MidStreamApp(App[int]):
                 tooltip="Show or hide the attractor plot"),
         Binding("4", "toggle_panel('patterns')", "Patterns", show=False, id="toggle-patterns",
                 tooltip="Show or hide the pattern log"),
+        Binding("5", "toggle_panel('text')", "Text", show=False, id="toggle-text",
+                tooltip="Show or hide the text of the selected text stream"),
         Binding("pageup", "scroll_log('up')", "Log up", show=False, id="log-up",
                 tooltip="Scroll the pattern log back"),
         Binding("pagedown", "scroll_log('down')", "Log down", show=False, id="log-down",
@@ -100,12 +104,13 @@ class MidStreamApp(App[int]):
                 yield MetricsPanel(id="metrics")
             with Vertical(id="right"):
                 yield AttractorPanel(id="attractor")
+                yield TextView(id="text")
                 yield PatternLog(id="patterns")
         yield Footer()
 
     async def on_mount(self) -> None:
         for panel_id, title in (("streams", "Streams"), ("metrics", "Metrics"),
-                                ("attractor", "Attractor"), ("patterns", "Patterns")):
+                                ("attractor", "Attractor"), ("patterns", "Patterns"), ("text", "Text")):
             self.query_one(f"#{panel_id}").border_title = title
         for src in self._sources:
             self.hub.add_source(src)
@@ -157,6 +162,13 @@ class MidStreamApp(App[int]):
                 panel = self.query_one(AttractorPanel)
                 panel.border_title = f"Attractor · {self.selected}" if self.selected else "Attractor"
                 panel.show(snap, self.signal_index)
+            text_view = self.query_one(TextView)
+            wants_text = "text" not in self.hidden and snap is not None and snap.kind == "text"
+            if text_view.display != wants_text:
+                text_view.display = wants_text
+            if wants_text:
+                text_view.border_title = f"Text · {self.selected}"
+                text_view.show(snap)
             new = self.hub.patterns_since(self._log_seq)
             if new:
                 self._log_seq = new[-1][0]
@@ -218,12 +230,12 @@ class MidStreamApp(App[int]):
         widget = self.query_one(PANELS[panel])
         if panel in self.hidden:
             self.hidden.discard(panel)
-            widget.display = True
+            widget.display = panel != "text"  # the text panel reappears on the next tick, for text streams
         else:
             self.hidden.add(panel)
             widget.display = False
         left_visible = not {"streams", "metrics"} <= self.hidden
-        right_visible = not {"attractor", "patterns"} <= self.hidden
+        right_visible = not {"attractor", "patterns", "text"} <= self.hidden
         self.query_one("#left").display = left_visible
         self.query_one("#right").display = right_visible
         self.render_tick(force=True)

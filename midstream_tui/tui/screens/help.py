@@ -16,7 +16,9 @@ PANELS = """\
 [b]Attractor[/]  phase portrait x(t) vs x(t+lag) of the stream's signal, with the
             estimated type (point, limit cycle, strange, noise) and λ, the
             largest Lyapunov exponent per step
-[b]Patterns[/]   loops, stalls, silences, scene cuts, errors as they happen"""
+[b]Text[/]       the selected text stream's newest output, as it streams
+[b]Patterns[/]   loops, recurring phrases, stalls, silences, scene cuts, rule
+            actions and errors as they happen"""
 
 
 KEY_SYMBOLS = {"down": "↓", "up": "↑", "plus": "+", "minus": "-", "equals_sign": "=", "question_mark": "?",
