@@ -167,7 +167,9 @@ class MidStreamApp(App[int]):
             if text_view.display != wants_text:
                 text_view.display = wants_text
             if wants_text:
-                text_view.border_title = f"Text · {self.selected}"
+                title = f"Text · {self.selected}"
+                if text_view.border_title != title:  # setting it repaints, even unchanged
+                    text_view.border_title = title
                 text_view.show(snap)
             new = self.hub.patterns_since(self._log_seq)
             if new:
