@@ -43,10 +43,10 @@ DEMOS: dict[str, list[str]] = {
 }
 DEMOS["all"] = DEMOS["text"][:2] + DEMOS["audio"] + DEMOS["video"]
 DEMOS["openai"] = []  # filled at run time: the emulator's port is only known once it listens
-OPENAI_DEMO = [("chat-1", "emu-normal", "Tell me about harbours."),
-               ("chat-2", "emu-normal", "How do tides work?"),
-               ("chat-loop", "emu-loop", "Describe an orchard."),
-               ("chat-stall", "emu-stall", "Explain thunderstorms.")]
+OPENAI_DEMO = [("chat", "chat-1", "emu-normal", "Tell me about harbours."),
+               ("responses", "responses-1", "emu-normal", "How do tides work?"),
+               ("chat", "chat-loop", "emu-loop", "Describe an orchard."),
+               ("chat", "chat-stall", "emu-stall", "Explain thunderstorms.")]
 
 MIN_REFRESH_MS, MAX_REFRESH_MS = 20, 5000
 MOTIF_WINDOW = 20_000  # motif search is O(n^2): the newest points only
@@ -197,8 +197,8 @@ def _demo_openai(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise CliError(f"the OpenAI emulator could not start: {exc}") from None
     print(f"midstream: OpenAI API emulator (not OpenAI) at {base}", file=sys.stderr)
-    uris = [f"openai:chat?name={name}&model={model}&prompt={quote(prompt)}&base_url={base}&requests=0"
-            for name, model, prompt in OPENAI_DEMO]
+    uris = [f"openai:{api}?name={name}&model={model}&prompt={quote(prompt)}&base_url={base}&requests=0"
+            for api, name, model, prompt in OPENAI_DEMO]
     try:
         return _run(uris, args, title="MidStream · OpenAI emulator (not OpenAI)")
     finally:

@@ -24,9 +24,9 @@ async def emulator():
     await emu.stop()
 
 
-async def run_chat(emulator, model, *, duration=10.0, extra=""):
+async def run_chat(emulator, model, *, duration=10.0, extra="", api="chat"):
     hub = Hub(analysis_interval=0.05)
-    src = open_source(f"openai:chat?model={model}&prompt=hello&base_url={emulator.base_url}{extra}", hub.clock)
+    src = open_source(f"openai:{api}?model={model}&prompt=hello&base_url={emulator.base_url}{extra}", hub.clock)
     hub.add_source(src)
     await hub.run(duration)
     return hub.snapshot(src.stream_id), hub
@@ -40,6 +40,27 @@ async def test_normal_stream_metrics_and_usage(emulator):
     assert 50 <= m["ttft_ms"] <= 1000  # log-normal around 150 ms, plus loopback
     assert m["itl_p50_ms"] < 15  # 200 tokens/s: about 5 ms
     assert emulator.stats.requests[0]["stream"] is True
+
+
+async def test_responses_api_stream_metrics_and_usage(emulator):
+    snap, _ = await run_chat(emulator, "emu-normal", api="responses")
+    m = snap.metrics
+    assert snap.status == "closed" and snap.error is None
+    assert m["tokens"] == 80 and m["tokens_reported"] == 80
+    assert emulator.stats.requests[0]["api"] == "responses"
+
+
+@pytest.mark.parametrize("model, message", [("emu-error", "emulated server error mid-stream"),
+                                            ("emu-drop", ""), ("emu-malformed", "")])
+async def test_responses_api_faults_keep_partial_output(emulator, model, message):
+    snap, _ = await run_chat(emulator, model, api="responses")
+    assert snap.status == "error" and message in snap.error
+    assert 15 <= snap.metrics["tokens"] <= 21
+
+
+async def test_responses_api_rate_limit_retried(emulator):
+    snap, _ = await run_chat(emulator, "emu-429", api="responses")
+    assert snap.status == "closed" and snap.metrics["tokens"] == 80
 
 
 async def test_loop_scenario_is_seen_as_a_loop(emulator):
@@ -131,5 +152,6 @@ def test_demo_openai_runs_concurrent_emulated_streams():
     assert proc.returncode == 0, proc.stderr
     assert "emulator (not OpenAI)" in proc.stderr
     streams = json.loads(proc.stdout.splitlines()[-1])["summary"]["streams"]
-    assert set(streams) == {"chat-1", "chat-2", "chat-loop", "chat-stall"}
+    assert set(streams) == {"chat-1", "responses-1", "chat-loop", "chat-stall"}
+    assert streams["chat-loop"]["status"] == "cancelled"  # by the built-in rule
     assert all(s["metrics"]["tokens"] > 20 for s in streams.values())

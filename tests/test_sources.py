@@ -80,6 +80,7 @@ def test_duration_ends_media_streams():
     ("sim:text?colour=red", "unknown parameter(s) colour"),
     ("sim:video?width=100000", "width"),
     ("openai:realtime?model=x", "not supported in this version yet"),
+    ("openai:responses?prompt=hi&base_url=http://127.0.0.1:9/v1", "model= is required"),
     ("openai:chat?prompt=hi&base_url=http://127.0.0.1:9/v1", "model= is required"),
     ("openai:chat?model=x&api_key=sk-123", "never put a key in a source URI"),
 ])

@@ -7,6 +7,11 @@ so the official ``openai`` client talks to it unchanged. Supported now:
   content chunks, a chunk with ``finish_reason``, a ``usage`` chunk with
   ``"choices": []`` when ``stream_options.include_usage`` is set, then
   ``data: [DONE]``) and non-streaming responses;
+- ``POST /v1/responses``: the Responses API event stream (``event:`` and
+  ``data:`` lines with ``sequence_number``: response.created, in_progress,
+  output_item.added, content_part.added, output_text.delta ..., output_text.done,
+  content_part.done, output_item.done, response.completed with usage; ``error``
+  events mid-stream), and non-streaming responses;
 - ``GET /v1/models``.
 
 The text comes from the same seeded generator as ``sim:text`` (seeded by the
@@ -71,7 +76,8 @@ class OpenAIEmulator:
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=1 << 20)
-        app.add_routes([web.post("/v1/chat/completions", self._chat), web.get("/v1/models", self._models)])
+        app.add_routes([web.post("/v1/chat/completions", self._chat), web.post("/v1/responses", self._responses),
+                        web.get("/v1/models", self._models)])
         return app
 
     async def start(self) -> str:
@@ -93,23 +99,31 @@ class OpenAIEmulator:
                 for s in SCENARIOS]
         return web.json_response({"object": "list", "data": data})
 
-    async def _chat(self, request: web.Request) -> web.StreamResponse:
+    async def _begin(self, request: web.Request, api: str):
+        """Parse and check a request; returns (body, model, scenario, prompt) or an error response."""
         try:
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             return _error(400, "request body is not valid JSON", "invalid_request_error")
-        if not isinstance(body, dict) or not isinstance(body.get("messages"), list) or not body.get("model"):
-            return _error(400, "'model' and 'messages' are required", "invalid_request_error")
+        field_name = "messages" if api == "chat" else "input"
+        if not isinstance(body, dict) or not body.get(field_name) or not body.get("model"):
+            return _error(400, f"'model' and '{field_name}' are required", "invalid_request_error")
         model = str(body["model"])
         scenario = model.removeprefix("emu-") if model.startswith("emu-") else "normal"
         if scenario not in SCENARIOS:
             return _error(404, f"the model '{model}' does not exist (emulator models: emu-"
                           + ", emu-".join(SCENARIOS) + ")", "invalid_request_error")
-        prompt = " ".join(str(m.get("content", "")) for m in body["messages"] if isinstance(m, dict))
-        key = f"{model}:{prompt}"
+        given = body[field_name]
+        if isinstance(given, str):
+            prompt = given
+        elif isinstance(given, list):
+            prompt = " ".join(str(m.get("content", "")) if isinstance(m, dict) else str(m) for m in given)
+        else:
+            return _error(400, f"'{field_name}' must be a string or a list", "invalid_request_error")
+        key = f"{api}:{model}:{prompt}"
         attempt = self.stats.attempts[key] = self.stats.attempts.get(key, 0) + 1
-        self.stats.requests.append({"model": model, "stream": bool(body.get("stream")), "attempt": attempt,
-                                    "authorization": "Authorization" in request.headers})
+        self.stats.requests.append({"api": api, "model": model, "stream": bool(body.get("stream")),
+                                    "attempt": attempt, "authorization": "Authorization" in request.headers})
         if scenario == "hang":
             await asyncio.sleep(3600)
         if scenario == "500":
@@ -117,11 +131,21 @@ class OpenAIEmulator:
         if scenario == "429" and attempt == 1:
             return _error(429, "emulated rate limit: retry shortly", "rate_limit_error",
                           headers={"retry-after-ms": "50", "retry-after": "0"})
-        max_tokens = int(body.get("max_completion_tokens") or body.get("max_tokens") or self.default_max_tokens)
+        return body, model, scenario, prompt
+
+    def _deltas(self, scenario: str, prompt: str, max_tokens: int) -> list[TextDelta]:
         behavior = scenario if scenario in ("loop", "stall", "drift") else "normal"
         source = SimTextSource("emulator", clock=None, rate=self.rate, seed=zlib.crc32(prompt.encode()),
                                behavior=behavior, ttft_ms=self.ttft_ms, requests=1, max_tokens=max_tokens)
-        deltas = [e for e in source.schedule(0.0) if isinstance(e, TextDelta)]
+        return [e for e in source.schedule(0.0) if isinstance(e, TextDelta)]
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        begun = await self._begin(request, "chat")
+        if isinstance(begun, web.StreamResponse):
+            return begun
+        body, model, scenario, prompt = begun
+        max_tokens = int(body.get("max_completion_tokens") or body.get("max_tokens") or self.default_max_tokens)
+        deltas = self._deltas(scenario, prompt, max_tokens)
         cid = f"chatcmpl-emu-{len(self.stats.requests)}"
         created = int(time.time())
         finish = "length" if len(deltas) >= max_tokens else "stop"
@@ -175,6 +199,78 @@ class OpenAIEmulator:
                                                   "total_tokens": prompt_tokens + len(deltas)}}
                 await resp.write(f"data: {json.dumps(usage)}\n\n".encode())
             await resp.write(b"data: [DONE]\n\n")
+            await resp.write_eof()
+        except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
+            self.stats.client_disconnects += 1
+        return resp
+
+
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        """The Responses API: typed events (``event:`` + ``data:``) with sequence numbers."""
+        begun = await self._begin(request, "responses")
+        if isinstance(begun, web.StreamResponse):
+            return begun
+        body, model, scenario, prompt = begun
+        max_tokens = int(body.get("max_output_tokens") or self.default_max_tokens)
+        deltas = self._deltas(scenario, prompt, max_tokens)
+        n = len(self.stats.requests)
+        rid, mid = f"resp_emu_{n}", f"msg_emu_{n}"
+        text = "".join(d.text for d in deltas)
+        usage = {"input_tokens": len(prompt.split()), "output_tokens": len(deltas),
+                 "total_tokens": len(prompt.split()) + len(deltas),
+                 "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}}
+
+        def response(status: str, with_output: bool) -> dict:
+            message = {"id": mid, "type": "message", "status": "completed", "role": "assistant",
+                       "content": [{"type": "output_text", "text": text, "annotations": []}]}
+            return {"id": rid, "object": "response", "created_at": int(time.time()), "model": model,
+                    "status": status, "output": [message] if with_output else [], "parallel_tool_calls": True,
+                    "tool_choice": "auto", "tools": [], "usage": usage if with_output else None}
+
+        if not body.get("stream"):
+            await asyncio.sleep(deltas[-1].t if deltas else 0)
+            return web.json_response(response("completed", True))
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await resp.prepare(request)
+        seq = 0
+
+        async def send(kind: str, **payload) -> None:
+            nonlocal seq
+            data = {"type": kind, "sequence_number": seq, **payload}
+            seq += 1
+            await resp.write(f"event: {kind}\ndata: {json.dumps(data)}\n\n".encode())
+
+        start = time.monotonic()
+        part = {"item_id": mid, "output_index": 0, "content_index": 0}
+        try:
+            await send("response.created", response=response("in_progress", False))
+            await send("response.in_progress", response=response("in_progress", False))
+            await send("response.output_item.added", output_index=0,
+                       item={"id": mid, "type": "message", "status": "in_progress", "role": "assistant",
+                             "content": []})
+            await send("response.content_part.added", **part,
+                       part={"type": "output_text", "text": "", "annotations": []})
+            for i, d in enumerate(deltas):
+                delay = d.t - (time.monotonic() - start)
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if i == MIDSTREAM_FAULT_AT and scenario in ("error", "drop", "malformed"):
+                    if scenario == "error":
+                        await send("error", code="server_error", message="emulated server error mid-stream",
+                                   param=None)
+                    elif scenario == "drop":
+                        request.transport.close()
+                    else:
+                        await resp.write(b"event: response.output_text.delta\ndata: {\"type\": \n\n")
+                        continue
+                    return resp
+                await send("response.output_text.delta", **part, delta=d.text, logprobs=[])
+            await send("response.output_text.done", **part, text=text, logprobs=[])
+            await send("response.content_part.done", **part,
+                       part={"type": "output_text", "text": text, "annotations": []})
+            await send("response.output_item.done", output_index=0,
+                       item=response("completed", True)["output"][0])
+            await send("response.completed", response=response("completed", True))
             await resp.write_eof()
         except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
             self.stats.client_disconnects += 1

@@ -151,3 +151,49 @@ class OpenAIChatSource(Source):
         yield RequestFinished(sid, self.clock.now(), request_id=request,
                               reason="cancelled" if self.cancelled else (finish or "stop"))
 
+
+
+class OpenAIResponsesSource(OpenAIChatSource):
+    """``openai:responses``: the Responses API event stream, same parameters as ``openai:chat``.
+
+    Dispatches on each event's ``type`` string (unknown types are skipped, as
+    new ones appear): ``response.output_text.delta`` carries text,
+    ``response.completed`` the usage, ``error`` and ``response.failed`` end
+    the stream with an error, the partial output kept.
+    """
+
+    async def _one_request(self, client: openai.AsyncOpenAI, request: int) -> AsyncIterator[Event]:
+        sid = self.stream_id
+        yield RequestStarted(sid, self.clock.now(), request_id=request)
+        extra = {"max_output_tokens": self.max_tokens} if self.max_tokens else {}
+        finish = "stop"
+        try:
+            stream = await client.responses.create(model=self.model, input=self.prompt, stream=True, **extra)
+            self._stream = stream
+            async for event in stream:
+                now = self.clock.now()
+                kind = getattr(event, "type", "")
+                if kind == "response.output_text.delta" and getattr(event, "delta", ""):
+                    yield TextDelta(sid, now, text=event.delta, tokens=1, request_id=request)
+                elif kind in ("response.completed", "response.incomplete"):
+                    usage = getattr(event.response, "usage", None)
+                    if usage is not None:
+                        yield Usage(sid, now, prompt_tokens=usage.input_tokens or 0,
+                                    completion_tokens=usage.output_tokens or 0)
+                    finish = "stop" if kind == "response.completed" else "length"
+                elif kind in ("error", "response.failed"):
+                    message = getattr(event, "message", None) or str(getattr(event, "response", "") or kind)
+                    yield StreamError(sid, now, f"{kind}: {message}"[:300], fatal=True)
+                    return
+                if self.cancelled:
+                    break
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded stream error
+            if self.cancelled:
+                yield RequestFinished(sid, self.clock.now(), request_id=request, reason="cancelled")
+                return
+            yield StreamError(sid, self.clock.now(), _one_line(exc), fatal=True)
+            return
+        finally:
+            self._stream = None
+        yield RequestFinished(sid, self.clock.now(), request_id=request,
+                              reason="cancelled" if self.cancelled else finish)
