@@ -360,7 +360,10 @@ class Hub:
         pipe = self.pipeline(source.stream_id)
         try:
             async for event in source:
-                pipe.offer(event)
+                if event.stream == source.stream_id:
+                    pipe.offer(event)
+                else:  # a companion stream of the source (realtime audio next to its transcript)
+                    self.push(event)
         except asyncio.CancelledError:
             pipe.offer(StreamClosed(source.stream_id, self.clock.now(), reason="stopped"))
             raise

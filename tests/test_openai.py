@@ -155,3 +155,41 @@ def test_demo_openai_runs_concurrent_emulated_streams():
     assert set(streams) == {"chat-1", "responses-1", "chat-loop", "chat-stall"}
     assert streams["chat-loop"]["status"] == "cancelled"  # by the built-in rule
     assert all(s["metrics"]["tokens"] > 20 for s in streams.values())
+
+
+async def test_realtime_text_over_websocket(emulator):
+    snap, _ = await run_chat(emulator, "emu-normal", api="realtime")
+    assert snap.status == "closed" and snap.error is None
+    assert snap.metrics["tokens"] == 80 and snap.metrics["tokens_reported"] == 80
+    assert emulator.stats.requests[0]["api"] == "realtime"
+
+
+async def test_realtime_audio_output_becomes_an_audio_stream(emulator):
+    snap, hub = await run_chat(emulator, "emu-normal", api="realtime", extra="&audio=1")
+    audio = hub.snapshot(f"{snap.stream}-audio")
+    assert snap.metrics["tokens"] == 80  # the transcript
+    assert audio.kind == "audio" and audio.status == "closed"
+    assert audio.metrics["sample_rate"] == 24_000 and audio.metrics["audio_s"] == pytest.approx(1.6)
+
+
+@pytest.mark.parametrize("model, message", [("emu-error", "emulated server error mid-stream"), ("emu-drop", "")])
+async def test_realtime_faults_keep_partial_output(emulator, model, message):
+    snap, _ = await run_chat(emulator, model, api="realtime")
+    assert snap.status == "error" and message in snap.error
+    assert 15 <= snap.metrics["tokens"] <= 21
+
+
+async def test_realtime_cancel_sends_response_cancel(emulator):
+    hub = Hub(analysis_interval=0.05)
+    src = open_source(f"openai:realtime?model=emu-normal&prompt=hi&base_url={emulator.base_url}&max_tokens=5000",
+                      hub.clock)
+    emulator.default_max_tokens = 2000
+    hub.add_source(src)
+    await hub.start()
+    await asyncio.sleep(1.0)
+    assert hub.cancel(src.stream_id)
+    await asyncio.sleep(0.5)
+    snap = hub.snapshot(src.stream_id)
+    assert snap.status == "cancelled" and 0 < snap.metrics["tokens"] < 2000
+    assert emulator.stats.client_disconnects == 1  # the emulator stopped the response on response.cancel
+    await hub.stop()

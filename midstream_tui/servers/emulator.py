@@ -12,6 +12,11 @@ so the official ``openai`` client talks to it unchanged. Supported now:
   output_item.added, content_part.added, output_text.delta ..., output_text.done,
   content_part.done, output_item.done, response.completed with usage; ``error``
   events mid-stream), and non-streaming responses;
+- ``GET /v1/realtime`` (WebSocket): the Realtime API with GA event names:
+  session.created/updated, conversation.item.added/done, response.created,
+  response.output_text.delta or response.output_audio.delta (base64 PCM16,
+  24 kHz) with response.output_audio_transcript.delta, response.done with
+  usage; response.cancel stops a response (status ``cancelled``);
 - ``GET /v1/models``.
 
 The text comes from the same seeded generator as ``sim:text`` (seeded by the
@@ -33,13 +38,15 @@ is counted in ``client_disconnects``.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import threading
 import time
 import zlib
 from dataclasses import dataclass, field
 
-from aiohttp import web
+import numpy as np
+from aiohttp import WSMsgType, web
 
 from ..events import TextDelta
 from ..sources.simulate import SimTextSource
@@ -77,7 +84,7 @@ class OpenAIEmulator:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=1 << 20)
         app.add_routes([web.post("/v1/chat/completions", self._chat), web.post("/v1/responses", self._responses),
-                        web.get("/v1/models", self._models)])
+                        web.get("/v1/realtime", self._realtime), web.get("/v1/models", self._models)])
         return app
 
     async def start(self) -> str:
@@ -275,6 +282,116 @@ class OpenAIEmulator:
         except (ConnectionResetError, ConnectionError, asyncio.CancelledError):
             self.stats.client_disconnects += 1
         return resp
+
+
+    async def _realtime(self, request: web.Request) -> web.WebSocketResponse:
+        """The Realtime API over WebSocket (GA event names), text or PCM16 audio output."""
+        model = request.query.get("model", "emu-normal")
+        scenario = model.removeprefix("emu-") if model.startswith("emu-") else "normal"
+        ws = web.WebSocketResponse(max_msg_size=1 << 22)
+        await ws.prepare(request)
+        self.stats.requests.append({"api": "realtime", "model": model, "stream": True, "attempt": 1,
+                                    "authorization": "Authorization" in request.headers})
+        counter = iter(range(1, 1 << 30))
+        session = {"type": "realtime", "object": "realtime.session", "id": "sess_emu", "model": model,
+                   "output_modalities": ["text"]}
+        prompt_parts: list[str] = []
+        audio_in = 0
+        task: asyncio.Task | None = None
+
+        async def send(kind: str, **payload) -> None:
+            await ws.send_json({"type": kind, "event_id": f"event_emu_{next(counter)}", **payload})
+
+        async def respond(rid: str) -> None:
+            prompt = " ".join(prompt_parts) or "hello"
+            deltas = self._deltas(scenario if scenario in SCENARIOS else "normal", prompt, self.default_max_tokens)
+            audio = "audio" in session.get("output_modalities", [])
+            item = {"id": f"item_{rid}", "type": "message", "role": "assistant", "status": "in_progress",
+                    "content": []}
+            ids = {"response_id": rid, "item_id": item["id"], "output_index": 0, "content_index": 0}
+            status, done_text = "completed", []
+            try:
+                await send("response.created", response={"id": rid, "object": "realtime.response",
+                                                         "status": "in_progress", "output": []})
+                await send("response.output_item.added", response_id=rid, output_index=0, item=item)
+                await send("response.content_part.added", **ids,
+                           part={"type": "audio" if audio else "text", "text": "", "transcript": ""})
+                start = time.monotonic()
+                for i, d in enumerate(deltas):
+                    delay = d.t - (time.monotonic() - start)
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    if i == MIDSTREAM_FAULT_AT and scenario == "error":
+                        await send("error", error={"type": "server_error", "code": "server_error",
+                                                   "message": "emulated server error mid-stream"})
+                        status = "failed"
+                        break
+                    if i == MIDSTREAM_FAULT_AT and scenario == "drop":
+                        request.transport.close()
+                        return
+                    done_text.append(d.text)
+                    if audio:
+                        # 24 kHz PCM16: a short tone per word, base64 as the API sends it
+                        n = 480
+                        pcm = (np.sin(np.arange(n) * 2 * np.pi * (200 + 40 * (i % 10)) / 24000) * 8000)
+                        await send("response.output_audio.delta", **ids,
+                                   delta=base64.b64encode(pcm.astype("<i2").tobytes()).decode())
+                        await send("response.output_audio_transcript.delta", **ids, delta=d.text)
+                    else:
+                        await send("response.output_text.delta", **ids, delta=d.text)
+            except asyncio.CancelledError:
+                status = "cancelled"
+            text = "".join(done_text)
+            if status != "failed":
+                kind = "response.output_audio_transcript.done" if audio else "response.output_text.done"
+                await send(kind, **ids, **({"transcript": text} if audio else {"text": text}))
+            usage = {"total_tokens": len(done_text) + len(prompt_parts), "input_tokens": len(prompt_parts),
+                     "output_tokens": len(done_text)}
+            await send("response.done", response={"id": rid, "object": "realtime.response", "status": status,
+                                                  "output": [], "usage": usage})
+
+        try:
+            await send("session.created", session=session)
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                try:
+                    event = json.loads(msg.data)
+                    kind = event["type"]
+                except (ValueError, KeyError, TypeError):
+                    await send("error", error={"type": "invalid_request_error", "message": "malformed event"})
+                    continue
+                if kind == "session.update":
+                    session.update({k: v for k, v in (event.get("session") or {}).items() if k != "type"})
+                    await send("session.updated", session=session)
+                elif kind == "conversation.item.create":
+                    item = event.get("item") or {}
+                    for part in item.get("content") or []:
+                        if isinstance(part, dict) and part.get("text"):
+                            prompt_parts.append(str(part["text"]))
+                    item = {**item, "id": item.get("id") or f"item_user_{next(counter)}", "status": "completed"}
+                    await send("conversation.item.added", item=item, previous_item_id=None)
+                    await send("conversation.item.done", item=item, previous_item_id=None)
+                elif kind == "input_audio_buffer.append":
+                    audio_in += len(base64.b64decode(event.get("audio", ""), validate=False))
+                elif kind == "input_audio_buffer.commit":
+                    prompt_parts.append(f"[{audio_in // 2} audio samples]")
+                    await send("input_audio_buffer.committed", item_id=f"item_audio_{next(counter)}",
+                               previous_item_id=None)
+                elif kind == "response.create":
+                    if task is None or task.done():
+                        task = asyncio.ensure_future(respond(f"resp_emu_{next(counter)}"))
+                elif kind == "response.cancel":
+                    if task is not None and not task.done():
+                        task.cancel()
+                        self.stats.client_disconnects += 1  # counted as a stream stopped by the client
+                else:
+                    await send("error", error={"type": "invalid_request_error",
+                                               "message": f"unknown event type {kind!r}"})
+        finally:
+            if task is not None and not task.done():
+                task.cancel()
+        return ws
 
 
 class EmulatorThread:

@@ -14,7 +14,7 @@ __all__ = ["Source", "ScheduledSource", "SourceError", "open_source", "open_sour
 SIM_KINDS = {"text": SimTextSource, "audio": SimAudioSource, "video": SimVideoSource}
 
 # Kinds named in DESIGN.md that later work adds; they get a precise error until then.
-_PLANNED = ("openai:realtime", "webrtc://", "rtmp://", "http://", "https://", "udp://", "srt://")
+_PLANNED = ("webrtc://", "rtmp://", "http://", "https://", "udp://", "srt://")
 _MEDIA = (".m3u8", ".mpd", ".mp4", ".wav", ".mkv", ".webm", ".ts")
 
 
@@ -38,10 +38,12 @@ def open_source(uri: str, clock: Clock | None = None, stream_id: str | None = No
         params = _query(uri, parts.query)
         name = params.pop("name", None) or stream_id or f"{parts.path}"
         return cls.from_params(name, uri, params, clock)
-    if parts.scheme == "openai" and parts.path in ("chat", "responses"):
+    if parts.scheme == "openai" and parts.path in ("chat", "responses", "realtime"):
         from .openai_chat import OpenAIChatSource, OpenAIResponsesSource  # the client only when used
+        from .openai_realtime import OpenAIRealtimeSource
 
-        cls = OpenAIChatSource if parts.path == "chat" else OpenAIResponsesSource
+        cls = {"chat": OpenAIChatSource, "responses": OpenAIResponsesSource,
+               "realtime": OpenAIRealtimeSource}[parts.path]
         params = _query(uri, parts.query)
         name = params.pop("name", None) or stream_id or f"{parts.path}-{params.get('model', 'model')}"
         return cls.from_params(name, uri, params, clock)

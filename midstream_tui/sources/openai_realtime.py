@@ -1,0 +1,137 @@
+"""``openai:realtime``: the Realtime API over WebSocket through the official ``openai`` client.
+
+    openai:realtime?model=gpt-realtime&prompt=Hello[&audio=1][&base_url=...][&requests=1][&name=...]
+
+Sends the prompt as a user text item and asks for a response; with ``audio=1``
+the response is audio (PCM16, 24 kHz), which becomes a second stream
+``<name>-audio`` next to the transcript's text stream. Events are dispatched on
+their ``type`` string, with GA names and the beta ones (``response.text.delta``,
+``response.audio.delta``, ``response.audio_transcript.delta``). Cancelling
+sends ``response.cancel`` and closes the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator
+
+import numpy as np
+import openai
+
+from ..clock import Clock
+from ..events import (
+    AudioChunk,
+    Event,
+    RequestFinished,
+    RequestStarted,
+    StreamClosed,
+    StreamError,
+    StreamOpened,
+    TextDelta,
+    Usage,
+)
+from .openai_chat import OpenAIChatSource, _one_line
+from .simulate import _param
+
+TEXT_DELTAS = ("response.output_text.delta", "response.text.delta",
+               "response.output_audio_transcript.delta", "response.audio_transcript.delta")
+AUDIO_DELTAS = ("response.output_audio.delta", "response.audio.delta")
+REALTIME_RATE = 24_000
+
+
+class OpenAIRealtimeSource(OpenAIChatSource):
+    def __init__(self, *args, audio: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.audio = audio
+        self._conn = None
+
+    @classmethod
+    def from_params(cls, stream_id: str, uri: str, params: dict[str, str], clock: Clock | None):
+        audio = _param(params, "audio", int, 0, lambda v: v in (0, 1), "0 or 1")
+        src = super().from_params(stream_id, uri, params, clock)
+        src.audio = bool(audio)
+        return src
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        conn = self._conn
+        if conn is not None:
+            async def stop() -> None:
+                try:
+                    await conn.response.cancel()
+                except Exception:  # noqa: BLE001 - the connection may be gone already
+                    pass
+            try:
+                asyncio.get_running_loop().create_task(stop())
+            except RuntimeError:
+                pass
+
+    async def events(self) -> AsyncIterator[Event]:
+        sid, audio_sid = self.stream_id, f"{self.stream_id}-audio"
+        yield StreamOpened(sid, self.clock.now(), kind="text", source=self.uri)
+        if self.audio:
+            yield StreamOpened(audio_sid, self.clock.now(), kind="audio", source=self.uri)
+        client = openai.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, timeout=self.timeout,
+                                    max_retries=self.retries)
+        reason = "finished"
+        try:
+            async with client.realtime.connect(model=self.model) as conn:
+                self._conn = conn
+                await conn.session.update(session={"type": "realtime",
+                                                   "output_modalities": ["audio" if self.audio else "text"]})
+                request = 0
+                while not self.cancelled and (self.requests == 0 or request < self.requests):
+                    request += 1
+                    async for event in self._one_response(conn, request, sid, audio_sid):
+                        yield event
+                        if isinstance(event, StreamError):
+                            reason = "error"
+                            return
+            if self.cancelled:
+                reason = "cancelled"
+        except Exception as exc:  # noqa: BLE001 - connection failures become a recorded stream error
+            reason = "cancelled" if self.cancelled else "error"
+            if not self.cancelled:
+                yield StreamError(sid, self.clock.now(), _one_line(exc), fatal=True)
+        finally:
+            self._conn = None
+            await client.close()
+            now = self.clock.now()
+            if self.audio:
+                yield StreamClosed(audio_sid, now, reason=reason)
+            yield StreamClosed(sid, now, reason=reason)
+
+    async def _one_response(self, conn, request: int, sid: str, audio_sid: str) -> AsyncIterator[Event]:
+        yield RequestStarted(sid, self.clock.now(), request_id=request)
+        await conn.conversation.item.create(item={"type": "message", "role": "user",
+                                                  "content": [{"type": "input_text", "text": self.prompt}]})
+        await conn.response.create()
+        async for event in conn:
+            kind = getattr(event, "type", "")
+            now = self.clock.now()
+            if kind in TEXT_DELTAS and getattr(event, "delta", ""):
+                yield TextDelta(sid, now, text=event.delta, tokens=1, request_id=request)
+            elif kind in AUDIO_DELTAS:
+                try:
+                    pcm = np.frombuffer(base64.b64decode(event.delta), dtype="<i2").astype(np.int16)
+                except (ValueError, TypeError) as exc:
+                    yield StreamError(audio_sid, now, f"bad audio delta: {exc}")
+                    continue
+                if pcm.size:
+                    yield AudioChunk(audio_sid, now, samples=pcm, sample_rate=REALTIME_RATE)
+            elif kind == "response.done":
+                response = getattr(event, "response", None)
+                usage = getattr(response, "usage", None)
+                if usage is not None:
+                    yield Usage(sid, now, prompt_tokens=getattr(usage, "input_tokens", 0) or 0,
+                                completion_tokens=getattr(usage, "output_tokens", 0) or 0)
+                status = getattr(response, "status", "completed") or "completed"
+                yield RequestFinished(sid, now, request_id=request,
+                                      reason="cancelled" if status == "cancelled" else "stop")
+                return
+            elif kind == "error":
+                error = getattr(event, "error", None)
+                message = getattr(error, "message", None) or "realtime error"
+                yield StreamError(sid, now, f"error: {message}"[:300], fatal=True)
+                return
