@@ -193,3 +193,42 @@ async def test_realtime_cancel_sends_response_cancel(emulator):
     assert snap.status == "cancelled" and 0 < snap.metrics["tokens"] < 2000
     assert emulator.stats.client_disconnects == 1  # the emulator stopped the response on response.cancel
     await hub.stop()
+
+
+async def test_realtime_sends_a_wav_file_into_the_input_buffer(emulator, tmp_path):
+    import wave
+
+    import numpy as np
+
+    path = tmp_path / "question.wav"
+    with wave.open(str(path), "wb") as w:  # 0.5 s of a 440 Hz tone, 16 kHz stereo
+        w.setnchannels(2)
+        w.setsampwidth(2)
+        w.setframerate(16_000)
+        tone = (np.sin(np.arange(8000) * 2 * np.pi * 440 / 16_000) * 10_000).astype("<i2")
+        w.writeframes(np.repeat(tone, 2).tobytes())
+    snap, _ = await run_chat(emulator, "emu-normal", api="realtime", extra=f"&input_wav={path}")
+    assert snap.status == "closed" and snap.metrics["tokens"] == 80
+    assert emulator.stats.audio_samples_in == 12_000  # resampled to 24 kHz mono
+
+
+def test_realtime_refuses_a_bad_wav(tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF not really")
+    with pytest.raises(Exception, match="not a readable WAV"):
+        open_source(f"openai:realtime?model=emu-normal&base_url=http://127.0.0.1:9/v1&input_wav={bad}")
+
+
+def test_count_and_prompt_file_make_concurrent_streams(tmp_path):
+    from midstream_tui import open_sources
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("What is a tide?\n\nWhy is the sky blue?\n")
+    base = "base_url=http://127.0.0.1:9/v1"
+    sources = open_sources([f"openai:chat?model=emu-normal&{base}&count=3",
+                            f"openai:responses?model=emu-loop&{base}&prompt_file={prompts}&name=batch"])
+    assert [s.stream_id for s in sources] == ["chat-emu-normal-1", "chat-emu-normal-2", "chat-emu-normal-3",
+                                              "batch-1", "batch-2"]
+    assert sources[4].prompt == "Why is the sky blue?"
+    with pytest.raises(Exception, match="count='0'"):
+        open_sources([f"openai:chat?model=x&{base}&count=0"])

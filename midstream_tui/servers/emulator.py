@@ -59,6 +59,8 @@ MIDSTREAM_FAULT_AT = 20  # chunks before an error/drop/malformed fault
 class EmulatorStats:
     requests: list[dict] = field(default_factory=list)
     client_disconnects: int = 0
+    audio_samples_in: int = 0
+    """PCM16 samples received in realtime input audio buffers."""
     attempts: dict[str, int] = field(default_factory=dict)
 
 
@@ -373,7 +375,9 @@ class OpenAIEmulator:
                     await send("conversation.item.added", item=item, previous_item_id=None)
                     await send("conversation.item.done", item=item, previous_item_id=None)
                 elif kind == "input_audio_buffer.append":
-                    audio_in += len(base64.b64decode(event.get("audio", ""), validate=False))
+                    received = len(base64.b64decode(event.get("audio", ""), validate=False))
+                    audio_in += received
+                    self.stats.audio_samples_in += received // 2
                 elif kind == "input_audio_buffer.commit":
                     prompt_parts.append(f"[{audio_in // 2} audio samples]")
                     await send("input_audio_buffer.committed", item_id=f"item_audio_{next(counter)}",

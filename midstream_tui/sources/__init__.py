@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter
-from urllib.parse import parse_qsl, urlsplit
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..clock import Clock
 from .base import ScheduledSource, Source, SourceError
@@ -56,13 +57,55 @@ def open_source(uri: str, clock: Clock | None = None, stream_id: str | None = No
     raise SourceError(f"unknown source {uri!r}: expected a URI such as sim:text, sim:audio or sim:video")
 
 
+MAX_BATCH = 256
+
+
+def _expand_batches(uris: list[str]) -> list[str]:
+    """``openai:*?count=N`` gives N concurrent streams; ``prompt_file=F`` one stream per line of F."""
+    out: list[str] = []
+    for uri in uris:
+        parts = urlsplit(uri.strip())
+        if parts.scheme != "openai" or ("count=" not in parts.query and "prompt_file=" not in parts.query):
+            out.append(uri)
+            continue
+        params = _query(uri, parts.query)
+        prompts: list[str | None]
+        if "prompt_file" in params:
+            path = Path(params.pop("prompt_file"))
+            try:
+                lines = path.read_text("utf-8").splitlines()
+            except OSError as exc:
+                raise SourceError(f"prompt_file={path}: {exc.strerror or exc}") from None
+            prompts = [line.strip() for line in lines if line.strip()]
+            if not prompts:
+                raise SourceError(f"prompt_file={path}: no prompts (one per line)")
+        else:
+            prompts = [None]
+        raw = params.pop("count", "1")
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_BATCH:
+            raise SourceError(f"{uri}: count={raw!r}: expected 1 to {MAX_BATCH}")
+        count = int(raw)
+        if len(prompts) * count > MAX_BATCH:
+            raise SourceError(f"{uri}: {len(prompts) * count} streams: at most {MAX_BATCH}")
+        base = params.pop("name", None) or f"{parts.path}-{params.get('model', 'model')}"
+        k = 0
+        for prompt in prompts:
+            for _ in range(count):
+                k += 1
+                q = dict(params, name=f"{base}-{k}")
+                if prompt is not None:
+                    q["prompt"] = prompt
+                out.append(f"openai:{parts.path}?{urlencode(q)}")
+    return out
+
+
 def open_sources(uris: list[str], clock: Clock | None = None) -> list[Source]:
     """Open several sources, giving each stream a unique id (text, text-2, ...).
 
     A recorded session (``*.jsonl``) gives one source per stream it holds.
     """
     sources: list[Source] = []
-    for uri in uris:
+    for uri in _expand_batches(uris):
         parts = urlsplit(uri.strip())
         if parts.path.endswith(".jsonl") and parts.scheme in ("", "file"):
             from .replay import open_replay

@@ -1,8 +1,9 @@
 """``openai:realtime``: the Realtime API over WebSocket through the official ``openai`` client.
 
-    openai:realtime?model=gpt-realtime&prompt=Hello[&audio=1][&base_url=...][&requests=1][&name=...]
+    openai:realtime?model=gpt-realtime&prompt=Hello[&audio=1][&input_wav=FILE][&base_url=...][&name=...]
 
-Sends the prompt as a user text item and asks for a response; with ``audio=1``
+Sends the prompt as a user text item (or, with ``input_wav``, the WAV's audio
+into the input buffer, resampled to 24 kHz PCM16) and asks for a response; with ``audio=1``
 the response is audio (PCM16, 24 kHz), which becomes a second stream
 ``<name>-audio`` next to the transcript's text stream. Events are dispatched on
 their ``type`` string, with GA names and the beta ones (``response.text.delta``,
@@ -31,6 +32,7 @@ from ..events import (
     TextDelta,
     Usage,
 )
+from .base import SourceError
 from .openai_chat import OpenAIChatSource, _one_line
 from .simulate import _param
 
@@ -40,17 +42,41 @@ AUDIO_DELTAS = ("response.output_audio.delta", "response.audio.delta")
 REALTIME_RATE = 24_000
 
 
+def read_wav_24k(path: str) -> np.ndarray:
+    """A PCM16 WAV file as mono int16 at 24 kHz (the Realtime API's input format)."""
+    import wave
+
+    try:
+        with wave.open(path, "rb") as w:
+            if w.getsampwidth() != 2:
+                raise SourceError(f"input_wav={path}: {8 * w.getsampwidth()}-bit audio; expected 16-bit PCM")
+            rate, channels = w.getframerate(), w.getnchannels()
+            data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    except (OSError, EOFError, wave.Error) as exc:
+        raise SourceError(f"input_wav={path}: not a readable WAV file ({exc})") from None
+    if data.size == 0:
+        raise SourceError(f"input_wav={path}: no audio")
+    mono = data.reshape(-1, channels).mean(axis=1)
+    if rate != REALTIME_RATE:
+        t_out = np.arange(int(mono.size * REALTIME_RATE / rate)) / REALTIME_RATE
+        mono = np.interp(t_out, np.arange(mono.size) / rate, mono)
+    return np.clip(np.round(mono), -32768, 32767).astype(np.int16)
+
+
 class OpenAIRealtimeSource(OpenAIChatSource):
-    def __init__(self, *args, audio: bool = False, **kwargs) -> None:
+    def __init__(self, *args, audio: bool = False, input_pcm: np.ndarray | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.audio = audio
+        self.input_pcm = input_pcm
         self._conn = None
 
     @classmethod
     def from_params(cls, stream_id: str, uri: str, params: dict[str, str], clock: Clock | None):
         audio = _param(params, "audio", int, 0, lambda v: v in (0, 1), "0 or 1")
+        wav = params.pop("input_wav", None)
         src = super().from_params(stream_id, uri, params, clock)
         src.audio = bool(audio)
+        src.input_pcm = read_wav_24k(wav) if wav else None
         return src
 
     def cancel(self) -> None:
@@ -104,8 +130,15 @@ class OpenAIRealtimeSource(OpenAIChatSource):
 
     async def _one_response(self, conn, request: int, sid: str, audio_sid: str) -> AsyncIterator[Event]:
         yield RequestStarted(sid, self.clock.now(), request_id=request)
-        await conn.conversation.item.create(item={"type": "message", "role": "user",
-                                                  "content": [{"type": "input_text", "text": self.prompt}]})
+        if self.input_pcm is not None:  # speak instead of typing: the WAV into the input buffer
+            step = REALTIME_RATE // 10
+            for i in range(0, self.input_pcm.size, step):
+                chunk = self.input_pcm[i:i + step].astype("<i2").tobytes()
+                await conn.input_audio_buffer.append(audio=base64.b64encode(chunk).decode())
+            await conn.input_audio_buffer.commit()
+        else:
+            await conn.conversation.item.create(item={"type": "message", "role": "user",
+                                                      "content": [{"type": "input_text", "text": self.prompt}]})
         await conn.response.create()
         async for event in conn:
             kind = getattr(event, "type", "")
