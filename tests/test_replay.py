@@ -89,3 +89,40 @@ def test_stdin_pipe():
 def test_stdin_needs_headless():
     proc = subprocess.run([*CMD, "run", "-"], capture_output=True, text=True, timeout=30, input="")
     assert proc.returncode == 2 and "needs --headless" in proc.stderr
+
+
+async def test_captured_sse_from_the_emulator_replays(tmp_path):
+    import aiohttp
+
+    from midstream_tui.servers.emulator import OpenAIEmulator
+
+    emulator = OpenAIEmulator(rate=500.0, ttft_ms=10.0, max_tokens=40)
+    await emulator.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            for api, body in (("chat", {"model": "emu-normal", "stream": True, "stream_options": {"include_usage": True},
+                                        "messages": [{"role": "user", "content": "hi"}]}),
+                              ("responses", {"model": "emu-normal", "stream": True, "input": "hi"})):
+                endpoint = "chat/completions" if api == "chat" else "responses"
+                async with session.post(f"{emulator.base_url}/{endpoint}", json=body) as resp:
+                    (tmp_path / f"{api}.sse").write_bytes(await resp.read())
+    finally:
+        await emulator.stop()
+    for api in ("chat", "responses"):
+        hub = replay(tmp_path / f"{api}.sse", query="?rate=20&ttft=300")
+        m = hub.snapshot(api).metrics
+        assert m["tokens"] == 40 and m["tokens_reported"] == 40, api
+        assert m["ttft_ms"] == pytest.approx(300) and m["itl_p50_ms"] == pytest.approx(50)
+
+
+def test_sse_with_bad_events_records_errors(tmp_path):
+    path = tmp_path / "bad.sse"
+    path.write_text('data: {"choices": [{"delta": {"content": "Hi"}}]}\n\n'
+                    'data: {not json\n\n'
+                    'data: {"error": {"message": "overloaded"}}\n\n'
+                    'data: {"choices": [{"delta": {"content": " there"}}]}\n\n'
+                    'data: [DONE]\n\n')
+    hub = replay(path)
+    errors = [h.message for _, h in hub.patterns_since(0) if h.kind == "error"]
+    assert errors[0].startswith("line 3: malformed SSE data") and errors[1] == "line 5: overloaded"
+    assert hub.snapshot("bad").metrics["tokens"] == 2

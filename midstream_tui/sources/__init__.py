@@ -48,6 +48,10 @@ def open_source(uri: str, clock: Clock | None = None, stream_id: str | None = No
         params = _query(uri, parts.query)
         name = params.pop("name", None) or stream_id or f"{parts.path}-{params.get('model', 'model')}"
         return cls.from_params(name, uri, params, clock)
+    if parts.path.endswith(".sse") and parts.scheme in ("", "file"):
+        from .replay import open_sse
+
+        return open_sse(uri, parts.path, _query(uri, parts.query), clock)
     if uri == "-":
         from .replay import StdinSource
 

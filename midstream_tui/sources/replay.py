@@ -162,3 +162,91 @@ class StdinSource(Source):
             yield TextDelta(sid, self.clock.now(), text=text, tokens=max(1, len(text.split())))
         yield RequestFinished(sid, self.clock.now(), reason="cancelled" if self.cancelled else "stop")
         yield StreamClosed(sid, self.clock.now(), reason="cancelled" if self.cancelled else "finished")
+
+
+class SseReplaySource(ScheduledSource):
+    """A captured Server-Sent Events stream (``FILE.sse``) from Chat Completions or the Responses API.
+
+    Raw SSE holds no timing, so chunks are paced at ``rate`` per second after a
+    ``ttft`` (ms). Content becomes text, ``usage`` (chat) or the usage in
+    ``response.completed`` becomes exact token counts, error payloads become
+    recorded errors; a malformed event is recorded with its line number and
+    the replay goes on.
+    """
+
+    kind = "text"
+
+    def __init__(self, stream_id: str, uri: str, clock: Clock | None, path: Path, rate: float, ttft_ms: float):
+        super().__init__(stream_id, uri, clock)
+        self.path, self.rate, self.ttft = path, rate, ttft_ms / 1000.0
+
+    def _blocks(self) -> Iterator[tuple[int, str, str]]:
+        """(line number, event name, data) for each event in the file."""
+        name, data, start = "", [], 0
+        lines = self.path.read_text("utf-8", errors="replace").splitlines()
+        for number, line in enumerate(lines + [""], start=1):
+            if not line.strip():
+                if data:
+                    yield start, name, "\n".join(data)
+                name, data = "", []
+                continue
+            field, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if not data and not name:
+                start = number
+            if field == "data":
+                data.append(value)
+            elif field == "event":
+                name = value
+
+    def schedule(self, t0: float = 0.0) -> Iterator[Event]:
+        sid = self.stream_id
+        yield StreamOpened(sid, t0, kind="text", source=self.uri)
+        yield RequestStarted(sid, t0)
+        t = t0 + self.ttft
+        n = 0
+        for number, name, data in self._blocks():
+            if data.strip() == "[DONE]":
+                break
+            try:
+                obj = json.loads(data)
+                if not isinstance(obj, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as exc:
+                yield StreamError(sid, t, f"line {number}: malformed SSE data ({exc})")
+                continue
+            kind = obj.get("type") or name
+            if isinstance(obj.get("error"), dict) or kind == "error":
+                err = obj.get("error") if isinstance(obj.get("error"), dict) else obj
+                yield StreamError(sid, t, f"line {number}: {err.get('message', 'error event')}")
+                continue
+            texts: list[str] = []
+            if kind == "response.output_text.delta":
+                texts.append(str(obj.get("delta", "")))
+            for choice in obj.get("choices") or []:
+                content = (choice.get("delta") or {}).get("content") if isinstance(choice, dict) else None
+                if content:
+                    texts.append(str(content))
+            usage = obj.get("usage") or ((obj.get("response") or {}).get("usage") if kind == "response.completed"
+                                         else None)
+            for text in texts:
+                if n:
+                    t += 1.0 / self.rate
+                n += 1
+                yield TextDelta(sid, t, text=text)
+            if isinstance(usage, dict):
+                yield Usage(sid, t, prompt_tokens=int(usage.get("prompt_tokens") or usage.get("input_tokens") or 0),
+                            completion_tokens=int(usage.get("completion_tokens") or usage.get("output_tokens") or 0))
+        yield RequestFinished(sid, t)
+        yield StreamClosed(sid, t, reason="finished")
+
+
+def open_sse(uri: str, path_text: str, params: dict[str, str], clock: Clock | None) -> Source:
+    rate = _param(params, "rate", float, 50.0, lambda v: v > 0, "chunks per second > 0")
+    ttft = _param(params, "ttft", float, 0.0, lambda v: v >= 0, "milliseconds >= 0")
+    name = params.pop("name", None)
+    _reject_unknown(params, uri)
+    path = Path(path_text)
+    if not path.is_file():
+        raise SourceError(f"{path_text}: no such file")
+    return SseReplaySource(name or path.stem, uri, clock, path, rate, ttft)
