@@ -25,13 +25,10 @@ def henon(n, a=1.4, b=0.3):
     return out[100:]
 
 
-def rossler_x(n, dt=0.2, transient=2000):
-    x, y, z = 1.0, 1.0, 1.0
+def rk4_first(f, n, dt, transient, state=(1.0, 1.0, 1.0)):
+    """First coordinate of a 3-D flow, fourth-order Runge-Kutta, after a transient."""
+    x, y, z = state
     out = np.empty(n)
-
-    def f(x, y, z):
-        return -y - z, x + 0.2 * y, 0.2 + z * (x - 5.7)
-
     for i in range(n + transient):
         k1 = f(x, y, z)
         k2 = f(x + dt / 2 * k1[0], y + dt / 2 * k1[1], z + dt / 2 * k1[2])
@@ -43,6 +40,10 @@ def rossler_x(n, dt=0.2, transient=2000):
         if i >= transient:
             out[i - transient] = x
     return out
+
+
+def rossler_x(n, dt=0.2, transient=2000):
+    return rk4_first(lambda x, y, z: (-y - z, x + 0.2 * y, 0.2 + z * (x - 5.7)), n, dt, transient)
 
 
 def ar1(n, phi, seed=5):
@@ -136,24 +137,8 @@ from midstream_tui.analysis.validate import SeriesError  # noqa: E402
 
 
 def lorenz_x(n, dt=0.01, transient=2000):
-    """x of the Lorenz system (10, 28, 8/3), fourth-order Runge-Kutta."""
-    x, y, z = 1.0, 1.0, 1.0
-    out = np.empty(n)
-
-    def f(x, y, z):
-        return 10.0 * (y - x), x * (28.0 - z) - y, x * y - 8.0 / 3.0 * z
-
-    for i in range(n + transient):
-        k1 = f(x, y, z)
-        k2 = f(x + dt / 2 * k1[0], y + dt / 2 * k1[1], z + dt / 2 * k1[2])
-        k3 = f(x + dt / 2 * k2[0], y + dt / 2 * k2[1], z + dt / 2 * k2[2])
-        k4 = f(x + dt * k3[0], y + dt * k3[1], z + dt * k3[2])
-        x += dt / 6 * (k1[0] + 2 * k2[0] + 2 * k3[0] + k4[0])
-        y += dt / 6 * (k1[1] + 2 * k2[1] + 2 * k3[1] + k4[1])
-        z += dt / 6 * (k1[2] + 2 * k2[2] + 2 * k3[2] + k4[2])
-        if i >= transient:
-            out[i - transient] = x
-    return out
+    """x of the Lorenz system (10, 28, 8/3)."""
+    return rk4_first(lambda x, y, z: (10.0 * (y - x), x * (28.0 - z) - y, x * y - 8.0 / 3.0 * z), n, dt, transient)
 
 
 LORENZ = lorenz_x(10_000)

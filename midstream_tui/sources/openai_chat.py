@@ -66,7 +66,7 @@ class OpenAIChatSource(Source):
                                   "OPENAI_BASE_URL for a local OpenAI-compatible server")
         self._api_key = key  # never logged, printed or recorded
         self._stream = None
-        self._task_client: openai.AsyncOpenAI | None = None
+        self._finish = "stop"
 
     def __repr__(self) -> str:  # no key in reprs
         return f"OpenAIChatSource({self.stream_id!r}, model={self.model!r}, base_url={self.base_url!r})"
@@ -118,26 +118,15 @@ class OpenAIChatSource(Source):
             await client.close()
 
     async def _one_request(self, client: openai.AsyncOpenAI, request: int) -> AsyncIterator[Event]:
+        """One request's lifecycle: start, the server's events, then finish or a recorded error."""
         sid = self.stream_id
         yield RequestStarted(sid, self.clock.now(), request_id=request)
-        extra = {"max_tokens": self.max_tokens} if self.max_tokens else {}
-        finish = None
+        self._finish = "stop"
         try:
-            stream = await client.chat.completions.create(
-                model=self.model, messages=[{"role": "user", "content": self.prompt}], stream=True,
-                stream_options={"include_usage": True}, **extra)
-            self._stream = stream
-            async for chunk in stream:
-                now = self.clock.now()
-                if chunk.usage is not None:
-                    yield Usage(sid, now, prompt_tokens=chunk.usage.prompt_tokens or 0,
-                                completion_tokens=chunk.usage.completion_tokens or 0)
-                for choice in chunk.choices or ():
-                    content = choice.delta.content if choice.delta else None
-                    if content:
-                        yield TextDelta(sid, now, text=content, tokens=1, request_id=request)
-                    if choice.finish_reason:
-                        finish = choice.finish_reason
+            async for event in self._request_events(client, request):
+                yield event
+                if isinstance(event, StreamError):
+                    return
                 if self.cancelled:
                     break
         except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded stream error
@@ -149,8 +138,27 @@ class OpenAIChatSource(Source):
         finally:
             self._stream = None
         yield RequestFinished(sid, self.clock.now(), request_id=request,
-                              reason="cancelled" if self.cancelled else (finish or "stop"))
+                              reason="cancelled" if self.cancelled else self._finish)
 
+    async def _request_events(self, client: openai.AsyncOpenAI, request: int) -> AsyncIterator[Event]:
+        """Chat Completions: text per chunk with content, usage from the final chunk."""
+        sid = self.stream_id
+        extra = {"max_tokens": self.max_tokens} if self.max_tokens else {}
+        stream = await client.chat.completions.create(
+            model=self.model, messages=[{"role": "user", "content": self.prompt}], stream=True,
+            stream_options={"include_usage": True}, **extra)
+        self._stream = stream
+        async for chunk in stream:
+            now = self.clock.now()
+            if chunk.usage is not None:
+                yield Usage(sid, now, prompt_tokens=chunk.usage.prompt_tokens or 0,
+                            completion_tokens=chunk.usage.completion_tokens or 0)
+            for choice in chunk.choices or ():
+                content = choice.delta.content if choice.delta else None
+                if content:
+                    yield TextDelta(sid, now, text=content, tokens=1, request_id=request)
+                if choice.finish_reason:
+                    self._finish = choice.finish_reason
 
 
 class OpenAIResponsesSource(OpenAIChatSource):
@@ -162,38 +170,23 @@ class OpenAIResponsesSource(OpenAIChatSource):
     the stream with an error, the partial output kept.
     """
 
-    async def _one_request(self, client: openai.AsyncOpenAI, request: int) -> AsyncIterator[Event]:
+    async def _request_events(self, client: openai.AsyncOpenAI, request: int) -> AsyncIterator[Event]:
         sid = self.stream_id
-        yield RequestStarted(sid, self.clock.now(), request_id=request)
         extra = {"max_output_tokens": self.max_tokens} if self.max_tokens else {}
-        finish = "stop"
-        try:
-            stream = await client.responses.create(model=self.model, input=self.prompt, stream=True, **extra)
-            self._stream = stream
-            async for event in stream:
-                now = self.clock.now()
-                kind = getattr(event, "type", "")
-                if kind == "response.output_text.delta" and getattr(event, "delta", ""):
-                    yield TextDelta(sid, now, text=event.delta, tokens=1, request_id=request)
-                elif kind in ("response.completed", "response.incomplete"):
-                    usage = getattr(event.response, "usage", None)
-                    if usage is not None:
-                        yield Usage(sid, now, prompt_tokens=usage.input_tokens or 0,
-                                    completion_tokens=usage.output_tokens or 0)
-                    finish = "stop" if kind == "response.completed" else "length"
-                elif kind in ("error", "response.failed"):
-                    message = getattr(event, "message", None) or str(getattr(event, "response", "") or kind)
-                    yield StreamError(sid, now, f"{kind}: {message}"[:300], fatal=True)
-                    return
-                if self.cancelled:
-                    break
-        except Exception as exc:  # noqa: BLE001 - every failure becomes a recorded stream error
-            if self.cancelled:
-                yield RequestFinished(sid, self.clock.now(), request_id=request, reason="cancelled")
+        stream = await client.responses.create(model=self.model, input=self.prompt, stream=True, **extra)
+        self._stream = stream
+        async for event in stream:
+            now = self.clock.now()
+            kind = getattr(event, "type", "")
+            if kind == "response.output_text.delta" and getattr(event, "delta", ""):
+                yield TextDelta(sid, now, text=event.delta, tokens=1, request_id=request)
+            elif kind in ("response.completed", "response.incomplete"):
+                usage = getattr(event.response, "usage", None)
+                if usage is not None:
+                    yield Usage(sid, now, prompt_tokens=usage.input_tokens or 0,
+                                completion_tokens=usage.output_tokens or 0)
+                self._finish = "stop" if kind == "response.completed" else "length"
+            elif kind in ("error", "response.failed"):
+                message = getattr(event, "message", None) or str(getattr(event, "response", "") or kind)
+                yield StreamError(sid, now, f"{kind}: {message}"[:300], fatal=True)
                 return
-            yield StreamError(sid, self.clock.now(), _one_line(exc), fatal=True)
-            return
-        finally:
-            self._stream = None
-        yield RequestFinished(sid, self.clock.now(), request_id=request,
-                              reason="cancelled" if self.cancelled else finish)
