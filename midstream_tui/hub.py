@@ -363,6 +363,7 @@ class Hub:
                 if event.stream == source.stream_id:
                     pipe.offer(event)
                 else:  # a companion stream of the source (realtime audio next to its transcript)
+                    self._sources.setdefault(event.stream, source)  # cancelling it cancels the source
                     self.push(event)
         except asyncio.CancelledError:
             pipe.offer(StreamClosed(source.stream_id, self.clock.now(), reason="stopped"))

@@ -170,6 +170,7 @@ async def test_realtime_audio_output_becomes_an_audio_stream(emulator):
     assert snap.metrics["tokens"] == 80  # the transcript
     assert audio.kind == "audio" and audio.status == "closed"
     assert audio.metrics["sample_rate"] == 24_000 and audio.metrics["audio_s"] == pytest.approx(1.6)
+    assert hub.source(audio.stream) is hub.source(snap.stream)  # the audio stream is cancelled with its source
 
 
 @pytest.mark.parametrize("model, message", [("emu-error", "emulated server error mid-stream"), ("emu-drop", "")])
