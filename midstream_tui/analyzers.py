@@ -171,6 +171,9 @@ class TextAnalyzer(StreamAnalyzer):
             self._delta(event)
         elif isinstance(event, RequestStarted):
             self._flush_words(event.t)
+            if self.tail and not self.tail.endswith("\n"):  # one response per line in the text panel
+                self.tail += "\n"
+                self.chars += 1
             self.requests += 1
             self._req_start, self._req_first, self._req_last, self._req_tokens = event.t, math.nan, math.nan, 0
         elif isinstance(event, RequestFinished):

@@ -223,3 +223,13 @@ def test_a_repetition_loop_is_a_limit_cycle_of_the_content_signal():
     assert set(loop) == {"word length (chars)", "inter-token gap (ms)"}
     line = snaps["loop"].to_json()
     assert line["attractor"]["type"] == "limit cycle" and "inter-token gap (ms)" in line["signals"]
+
+
+def test_text_tail_separates_responses():
+    hub = Hub(VirtualClock())
+    for k, text in enumerate(["first answer.", "second answer."]):
+        hub.start_request("llm", t=k)
+        hub.push_text("llm", text, t=k + 0.1)
+        hub.finish_request("llm", t=k + 0.2)
+    snap = hub.analyze(now=2.0)["llm"]
+    assert snap.text_tail == "first answer.\nsecond answer." and snap.metrics["chars"] == len(snap.text_tail)
