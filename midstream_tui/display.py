@@ -58,7 +58,10 @@ METRIC_ROWS: dict[str, list[Row]] = {
         ("TTFT last/p50", lambda m: pair(m.get("ttft_ms"), m.get("ttft_p50_ms"), "{:.0f}", "ms")),
         ("ITL p50/p99", lambda m: pair(m.get("itl_p50_ms"), m.get("itl_p99_ms"), "{:.1f}", "ms")),
         ("TPOT p50", lambda m: num(m.get("tpot_ms"), "{:.1f}", "ms")),
-        ("requests", lambda m: f"{m.get('requests', 0)} · {m.get('tokens', 0)} tok"),
+        # The server's count when it reported usage; otherwise chunks counted, marked approximate.
+        ("requests · tok", lambda m: f"{m.get('requests', 0)} · "
+                                     + (f"{m.get('tokens_reported')} tok" if m.get("tokens_reported")
+                                        else f"≈{m.get('tokens', 0)} tok")),
         ("bytes/s", lambda m: byte_rate(m.get("bytes_per_s"))),
         ("rep-4 · loop", lambda m: f"{num(m.get('rep4'), '{:.2f}')} · {m.get('loop_words', 0)} w"),
         ("zlib · novel", lambda m: f"{num(m.get('compression'), '{:.2f}')} · {num(m.get('novelty4'), '{:.2f}')}"),

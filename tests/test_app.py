@@ -5,7 +5,7 @@ import sys
 from pathlib import Path
 
 from conftest import ROOT, demo_hub
-from midstream_tui import Hub, open_sources
+from midstream_tui import Hub, VirtualClock, open_sources
 from midstream_tui.tui.app import MidStreamApp
 from midstream_tui.tui.screens.help import HelpScreen
 from midstream_tui.tui.widgets.attractor import AttractorPanel
@@ -169,3 +169,15 @@ async def test_text_panel_shows_the_newest_text_of_text_streams_only():
         assert not view.display
         await pilot.press("5")
         assert view.display
+
+
+def test_token_counts_say_whether_they_are_the_servers_or_estimated():
+    from midstream_tui.display import metric_rows
+
+    hub = demo_hub(12, ["sim:text?seed=1&max_tokens=50&think=0.1&name=x"])  # usage after each request
+    rows = dict(metric_rows(hub.snapshot("x")))
+    assert rows["requests · tok"].endswith(" tok") and "≈" not in rows["requests · tok"]
+    hub = Hub(VirtualClock())
+    hub.push_text("y", "a b c", tokens=3, t=0.1)
+    rows = dict(metric_rows(hub.analyze(now=1.0)["y"]))
+    assert rows["requests · tok"] == "1 · ≈3 tok"
