@@ -163,6 +163,8 @@ class TextAnalyzer(StreamAnalyzer):
         self.recent_text: deque[str] = deque(maxlen=256)  # the last deltas, for the compression ratio
         self.tail = ""
         self.chars = 0
+        self._content_at = -1
+        self._content: dict[str, float] = {}
 
     # -- ingest
 
@@ -310,13 +312,20 @@ class TextAnalyzer(StreamAnalyzer):
             "tokens": self.tokens,
             "tokens_reported": self.tokens_reported,
             "bytes_per_s": self.bytes_per_s(now, self.RATE_WINDOW, since),
-            "rep4": seq_rep_n(self.word_ids.values(200), 4),
-            "novelty4": ngram_novelty(self.word_ids.values(200), 4),
-            "compression": compression_ratio("".join(self.recent_text)),
+            **self._content_metrics(),
             "loop_words": self._loop_words,
             "chars": self.chars,
             "since_token_s": since_last,
         }
+
+    def _content_metrics(self) -> dict[str, float]:
+        """Repetition measures: they change only with new words, so computed only then."""
+        if self._content_at != self.word_ids.total:
+            self._content_at = self.word_ids.total
+            window = self.word_ids.values(200)
+            self._content = {"rep4": seq_rep_n(window, 4), "novelty4": ngram_novelty(window, 4),
+                             "compression": compression_ratio("".join(self.recent_text))}
+        return self._content
 
     def signal(self) -> np.ndarray:
         return self.word_len.values(600)

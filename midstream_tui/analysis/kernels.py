@@ -518,6 +518,31 @@ def zero_one_test(x, cs, ncut):
     return np.median(ks)
 
 
+@njit(cache=True, nogil=True)
+def singleton_ngram_fraction(ids, n):
+    """Share of the n-grams of ``ids`` that occur exactly once among them."""
+    total = ids.shape[0] - n + 1
+    if total <= 0:
+        return np.nan
+    hashes = np.empty(total, dtype=np.int64)
+    for i in range(total):
+        h = np.int64(1469598103934665603)
+        for k in range(n):
+            h = (h ^ ids[i + k]) * np.int64(1099511628211)
+        hashes[i] = h
+    hashes.sort()
+    once = 0
+    i = 0
+    while i < total:
+        j = i
+        while j + 1 < total and hashes[j + 1] == hashes[i]:
+            j += 1
+        if j == i:
+            once += 1
+        i = j + 1
+    return once / total
+
+
 def warm_up() -> None:
     """Compile (or load from cache) every kernel with the dtypes the hub uses."""
     f = np.linspace(0.0, 1.0, 64)
@@ -540,3 +565,4 @@ def warm_up() -> None:
     ids = np.arange(32, dtype=np.int64) % 5
     trailing_period(ids, 8)
     repeated_ngram_fraction(ids, 3)
+    singleton_ngram_fraction(ids, 3)

@@ -143,6 +143,4 @@ def ngram_novelty(ids: np.ndarray, n: int = 4) -> float:
     a = np.ascontiguousarray(ids, dtype=np.int64)
     if a.size < n:
         return math.nan
-    windows = np.lib.stride_tricks.sliding_window_view(a, n)
-    _, counts = np.unique(windows, axis=0, return_counts=True)
-    return float(np.sum(counts == 1) / windows.shape[0])
+    return float(kernels.singleton_ngram_fraction(a, n))

@@ -29,6 +29,7 @@ from .widgets.text_view import TextView
 
 REFRESH_STEPS_MS = (50, 100, 200, 500, 1000, 2000)
 PLOT_INTERVAL_MS = 333
+TEXT_INTERVAL_MS = 250  # streaming text is read, not measured: 4 redraws a second are plenty
 PANELS = {"streams": "#streams", "metrics": "#metrics", "attractor": "#attractor", "patterns": "#patterns",
           "text": "#text"}
 
@@ -166,7 +167,8 @@ class MidStreamApp(App[int]):
             wants_text = "text" not in self.hidden and snap is not None and snap.kind == "text"
             if text_view.display != wants_text:
                 text_view.display = wants_text
-            if wants_text:
+            text_due = force or self._ticks % max(1, round(TEXT_INTERVAL_MS / self.refresh_ms)) == 0
+            if wants_text and text_due:
                 title = f"Text · {self.selected}"
                 if text_view.border_title != title:  # setting it repaints, even unchanged
                     text_view.border_title = title
