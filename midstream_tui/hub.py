@@ -361,10 +361,15 @@ class Hub:
         try:
             async for event in source:
                 if event.stream == source.stream_id:
-                    pipe.offer(event)
-                else:  # a companion stream of the source (realtime audio next to its transcript)
+                    target = pipe
+                else:  # a companion stream of the source (realtime or media audio)
                     self._sources.setdefault(event.stream, source)  # cancelling it cancels the source
-                    self.push(event)
+                    kind = event.kind if isinstance(event, StreamOpened) else _KIND_OF_EVENT.get(type(event))
+                    target = self.pipeline(event.stream, kind)
+                if target.offer(event, count_drop=not source.lossless) or not source.lossless:
+                    continue  # queued, or dropped and counted: a live source cannot wait
+                while not source.cancelled and not target.offer(event, count_drop=False):
+                    await asyncio.sleep(INGEST_INTERVAL / 4)  # a source that can wait: backpressure
         except asyncio.CancelledError:
             pipe.offer(StreamClosed(source.stream_id, self.clock.now(), reason="stopped"))
             raise

@@ -233,3 +233,31 @@ def test_text_tail_separates_responses():
         hub.finish_request("llm", t=k + 0.2)
     snap = hub.analyze(now=2.0)["llm"]
     assert snap.text_tail == "first answer.\nsecond answer." and snap.metrics["chars"] == len(snap.text_tail)
+
+
+class FloodSource(Source):
+    """Sends frames far faster than anything drains them."""
+
+    kind = "video"
+
+    def __init__(self, stream_id, lossless):
+        super().__init__(stream_id, "test://flood")
+        self.lossless = lossless
+
+    async def events(self):
+        frame = np.zeros((8, 8, 3), np.uint8)
+        for i in range(200):
+            yield VideoFrame(self.stream_id, self.clock.now(), frame=frame.copy())
+        yield StreamClosed(self.stream_id, self.clock.now())
+
+
+@pytest.mark.parametrize("lossless", [False, True])
+async def test_full_queue_drops_live_data_but_pauses_a_source_that_can_wait(lossless):
+    hub = Hub(analysis_interval=0.05)
+    hub.add_source(FloodSource("flood", lossless))
+    await asyncio.wait_for(hub.run(10), timeout=20)
+    m = hub.snapshot("flood").metrics
+    if lossless:
+        assert m["frames"] == 200 and m["drops"] == 0
+    else:
+        assert m["drops"] > 0 and m["frames"] + m["drops"] == 200

@@ -80,6 +80,8 @@ def test_duration_ends_media_streams():
     ("sim:text?colour=red", "unknown parameter(s) colour"),
     ("sim:video?width=100000", "width"),
     ("webrtc://127.0.0.1:9/room", "not supported in this version yet"),
+    ("/nonexistent/clip.mp4", "no such file"),
+    ("clip.mp4?realtime=2", "realtime='2'"),
     ("openai:realtime?model=x&audio=2&base_url=http://127.0.0.1:9/v1", "audio='2'"),
     ("openai:responses?prompt=hi&base_url=http://127.0.0.1:9/v1", "model= is required"),
     ("openai:chat?prompt=hi&base_url=http://127.0.0.1:9/v1", "model= is required"),

@@ -15,8 +15,7 @@ __all__ = ["Source", "ScheduledSource", "SourceError", "open_source", "open_sour
 SIM_KINDS = {"text": SimTextSource, "audio": SimAudioSource, "video": SimVideoSource}
 
 # Kinds named in DESIGN.md that later work adds; they get a precise error until then.
-_PLANNED = ("webrtc://", "rtmp://", "http://", "https://", "udp://", "srt://")
-_MEDIA = (".m3u8", ".mpd", ".mp4", ".wav", ".mkv", ".webm", ".ts")
+_PLANNED = ("webrtc://",)
 
 
 def _query(uri: str, query: str) -> dict[str, str]:
@@ -56,7 +55,12 @@ def open_source(uri: str, clock: Clock | None = None, stream_id: str | None = No
         from .replay import StdinSource
 
         return StdinSource(stream_id or "stdin", "-", clock)
-    if uri.startswith(_PLANNED) or parts.path.endswith(_MEDIA):
+    from .media import open_media  # PyAV only when media is asked for
+
+    media = open_media(uri, clock, stream_id)
+    if media is not None:
+        return media
+    if uri.startswith(_PLANNED):
         raise SourceError(f"source {uri!r} is not supported in this version yet; available: sim:text, sim:audio, sim:video")
     raise SourceError(f"unknown source {uri!r}: expected a URI such as sim:text, sim:audio or sim:video")
 

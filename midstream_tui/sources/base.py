@@ -22,6 +22,9 @@ class Source(abc.ABC):
     """
 
     kind: StreamKind
+    lossless: bool = False
+    """True for sources that can wait (files): a full queue then pauses them
+    instead of dropping their data. Live sources cannot wait: drops are counted."""
 
     def __init__(self, stream_id: str, uri: str = "", clock: Clock | None = None) -> None:
         self.stream_id = stream_id

@@ -1,0 +1,150 @@
+"""Media through PyAV: a real MP4 file, and HLS served over HTTP on loopback."""
+
+import subprocess
+import sys
+import time
+import urllib.request
+
+import av
+import numpy as np
+import pytest
+
+from midstream_tui import Hub, SourceError, open_sources
+
+
+def write_clip(target, *, seconds=2.0, fps=30, size=(320, 240), audio=True, video=True, fmt=None, options=None):
+    """A moving bar at ``fps`` and a 440 Hz tone, encoded with the codecs in PyAV's wheel."""
+    out = av.open(str(target), "w", format=fmt, options=options or {})
+    w, h = size
+    if video:
+        v = out.add_stream("libx264", rate=fps)
+        v.width, v.height, v.pix_fmt = w, h, "yuv420p"
+    if audio:
+        a = out.add_stream("aac", rate=48_000, layout="mono")
+    n_frames = int(seconds * fps)
+    for i in range(n_frames if video else 0):
+        img = np.zeros((h, w, 3), np.uint8)
+        x = (i * 7) % (w - 20)
+        img[:, x:x + 20] = (255, 200, 0)
+        for packet in v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+            out.mux(packet)
+    if audio:
+        total = int(seconds * 48_000)
+        tone = (np.sin(np.arange(total) * 2 * np.pi * 440 / 48_000) * 0.3).astype(np.float32)
+        for k in range(0, total, 1024):
+            frame = av.AudioFrame.from_ndarray(tone[k:k + 1024].reshape(1, -1), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 48_000, k
+            for packet in a.encode(frame):
+                out.mux(packet)
+    for stream in out.streams:
+        for packet in stream.encode():
+            out.mux(packet)
+    out.close()
+
+
+async def run(uris, duration=20.0):
+    hub = Hub(analysis_interval=0.05)
+    for src in open_sources(uris, hub.clock):
+        hub.add_source(src)
+    await hub.run(duration)
+    return hub
+
+
+async def test_media_file_video_and_audio_at_their_own_pace(tmp_path):
+    clip = tmp_path / "clip.mp4"
+    write_clip(clip, seconds=2.0)
+    started = time.monotonic()
+    hub = await run([str(clip)])
+    elapsed = time.monotonic() - started
+    video, audio = hub.snapshot("clip"), hub.snapshot("clip-audio")
+    assert video.status == "closed" and audio.status == "closed"
+    assert video.metrics["frames"] == 60 and video.metrics["resolution"] == "320x240"
+    assert video.metrics["fps"] == pytest.approx(30, rel=0.15)
+    assert 0 < video.metrics["bitrate_mbps"] < 5  # encoded packet sizes, not raw frames
+    assert video.metrics["motion"] > 0
+    assert audio.metrics["audio_s"] == pytest.approx(2.0, abs=0.1)
+    assert -20 < audio.metrics["level_dbfs"] < -8  # AAC is lossy and rings at the clip's edges: a range
+    assert 1.8 <= elapsed < 10  # played at its own pace
+
+
+async def test_media_file_as_fast_as_possible_and_audio_only(tmp_path):
+    clip = tmp_path / "fast.mp4"
+    write_clip(clip, seconds=4.0)
+    started = time.monotonic()
+    hub = await run([f"{clip}?realtime=0&name=cam"])
+    assert time.monotonic() - started < 3.5 and hub.snapshot("cam").metrics["frames"] == 120
+    wav = tmp_path / "tone.wav"
+    out = av.open(str(wav), "w")
+    stream = out.add_stream("pcm_s16le", rate=16_000, layout="mono")
+    tone = (np.sin(np.arange(16_000) * 2 * np.pi * 300 / 16_000) * 8000).astype(np.int16)
+    frame = av.AudioFrame.from_ndarray(tone.reshape(1, -1), format="s16", layout="mono")
+    frame.sample_rate = 16_000
+    for packet in [*stream.encode(frame), *stream.encode()]:
+        out.mux(packet)
+    out.close()
+    hub = await run([f"{wav}?realtime=0"])
+    snap = hub.snapshot("tone")
+    assert snap.kind == "audio" and snap.metrics["audio_s"] == pytest.approx(1.0, abs=0.05)
+    assert snap.metrics["sample_rate"] == 48_000  # resampled
+    # lossless PCM: the level is exact (RMS of a sine of amplitude 8000/32768)
+    assert snap.metrics["level_dbfs"] == pytest.approx(20 * np.log10(8000 / 32768 / np.sqrt(2)), abs=0.5)
+
+
+async def test_broken_media_is_refused_or_recorded(tmp_path):
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"\x00\x01not a video at all" * 100)
+    with pytest.raises(SourceError, match="not a readable media file"):
+        open_sources([str(junk)])
+    clip = tmp_path / "cut.mp4"
+    write_clip(clip, seconds=2.0, audio=False)
+    data = clip.read_bytes()
+    clip.write_bytes(data[: len(data) // 2])  # truncated mid-file
+    try:
+        sources = open_sources([f"{clip}?realtime=0"])
+    except SourceError:
+        return  # refused at the probe: fine too
+    hub = Hub(analysis_interval=0.05)
+    for src in sources:
+        hub.add_source(src)
+    await hub.run(10)
+    snap = hub.snapshot("cut")
+    assert snap is not None and snap.status in ("closed", "error")  # no crash, whatever was decodable kept
+
+
+@pytest.fixture
+def http_server(tmp_path, free_port):
+    root = tmp_path / "www"
+    root.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(free_port), "--bind", "127.0.0.1",
+                             "--directory", str(root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{free_port}/", timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise
+            time.sleep(0.1)
+    yield root, f"http://127.0.0.1:{free_port}"
+    proc.terminate()
+    proc.wait(10)
+
+
+async def test_hls_over_http(http_server):
+    root, base = http_server
+    write_clip(root / "index.m3u8", seconds=3.0, fmt="hls",
+               options={"hls_time": "1", "hls_playlist_type": "vod"})
+    assert len(list(root.glob("*.ts"))) >= 2
+    hub = await run([f"{base}/index.m3u8"], duration=30)
+    video = hub.snapshot("127.0.0.1-index")
+    audio = hub.snapshot("127.0.0.1-index-audio")
+    assert video.metrics["frames"] == 90 and video.status == "closed"
+    assert audio.metrics["audio_s"] == pytest.approx(3.0, abs=0.2)
+
+
+async def test_unreachable_stream_is_a_recorded_error(free_port):
+    hub = await run([f"http://127.0.0.1:{free_port}/missing.m3u8"], duration=20)
+    snap = hub.snapshot("missing")
+    assert snap.status == "error" and snap.error and "\n" not in snap.error
