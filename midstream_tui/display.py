@@ -39,6 +39,17 @@ def byte_rate(v: Any) -> str:
     return f"{v:.0f} B/s"
 
 
+def bit_rate(mbps: Any) -> str:
+    """Mbit/s shown in the unit that keeps digits: encoded video is often kbit/s, raw video Gbit/s."""
+    if not _finite(mbps):
+        return "–"
+    if mbps >= 1000:
+        return f"{mbps / 1000:.1f} Gbit/s"
+    if mbps >= 1:
+        return f"{mbps:.1f} Mbit/s"
+    return f"{mbps * 1000:.0f} kbit/s"
+
+
 def duration(seconds: Any) -> str:
     if not _finite(seconds):
         return "–"
@@ -78,7 +89,7 @@ METRIC_ROWS: dict[str, list[Row]] = {
         ("fps", lambda m: num(m.get("fps"), "{:.1f}")),
         ("resolution", lambda m: str(m.get("resolution") or "–")),
         ("gap p50/p99", lambda m: pair(m.get("interval_p50_ms"), m.get("interval_p99_ms"), "{:.1f}", "ms")),
-        ("bitrate", lambda m: num(m.get("bitrate_mbps"), "{:.1f}", "Mbit/s")),
+        ("bitrate", lambda m: bit_rate(m.get("bitrate_mbps"))),
         ("motion · light", lambda m: f"{num(m.get('motion'), '{:.3f}')} · {num(m.get('brightness'), '{:.2f}')}"),
         ("cuts · late", lambda m: f"{m.get('scene_cuts', 0)} · {m.get('late_frames', 0)}"),
     ],

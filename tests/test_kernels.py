@@ -106,3 +106,10 @@ def test_repetition_measures():
     assert ngram_novelty(np.arange(50), 4) == 1.0
     assert ngram_novelty(np.tile([1, 2, 3], 20), 4) == 0.0
     assert math.isnan(compression_ratio(""))
+
+
+def test_bit_rates_keep_their_digits():
+    from midstream_tui.display import bit_rate
+
+    assert bit_rate(0.031) == "31 kbit/s" and bit_rate(4.25) == "4.2 Mbit/s" and bit_rate(663.6) == "663.6 Mbit/s"
+    assert bit_rate(1990.0) == "2.0 Gbit/s" and bit_rate(float("nan")) == "–"
