@@ -113,6 +113,9 @@ class StreamAnalyzer:
     def text_tail(self) -> str:
         return ""
 
+    def preview_image(self) -> np.ndarray | None:
+        return getattr(self, "preview", None)
+
     def take_hits(self) -> list[PatternHit]:
         hits, self.hits = self.hits, []
         return hits
@@ -417,6 +420,8 @@ class VideoAnalyzer(StreamAnalyzer):
     signal_name = "motion energy (cuts removed)"
     queue_capacity = 16  # raw 720p frames are 2.7 MB each: keep the queue short
     THUMB_WIDTH = 160
+    PREVIEW_WIDTH = 160
+    PREVIEW_INTERVAL = 0.2
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -429,6 +434,9 @@ class VideoAnalyzer(StreamAnalyzer):
         self.width = 0
         self.height = 0
         self.thumbnail: np.ndarray | None = None
+        self.preview: np.ndarray | None = None
+        """A small RGB copy of the newest frame (refreshed a few times a second) for the dashboard."""
+        self._preview_t = -math.inf
         self._interval_p50 = math.nan
 
     def ingest(self, event: Event) -> None:
@@ -456,6 +464,13 @@ class VideoAnalyzer(StreamAnalyzer):
             if event.t - self.frame_t.last() > 1.5 * self._interval_p50:
                 self.late_frames += 1
         self.thumbnail = thumb
+        if event.t - self._preview_t >= self.PREVIEW_INTERVAL:
+            self._preview_t = event.t
+            width = min(self.PREVIEW_WIDTH, self.width)
+            height = max(1, round(width * self.height / self.width))
+            preview = kernels.rgb_thumbnail(frame, height, width)
+            preview.flags.writeable = False
+            self.preview = preview
         self.frames += 1
         self.frame_t.append(event.t)
         self.motion.append(motion)

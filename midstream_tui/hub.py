@@ -190,6 +190,7 @@ class StreamPipeline:
                 signal_name=first.name, attractor_seq=self._attractor_seq, portrait_x=first.portrait_x,
                 portrait_y=first.portrait_y, signals=self._views,
                 patterns=tuple(self.recent), error=self.error, text_tail=a.text_tail(),
+                preview=a.preview_image(),
             )
             self.latest = snap
             return snap, hits

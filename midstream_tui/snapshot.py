@@ -81,6 +81,8 @@ class Snapshot:
     signals: tuple[SignalView, ...] = ()
     """Every signal's dynamics; the first is ``attractor``/``signal_name``/``portrait_*``."""
     text_tail: str = ""
+    preview: np.ndarray | None = field(default=None, repr=False)
+    """Video streams: a small read-only RGB image of a recent frame."""
     """Text streams: the newest text (up to 2,000 characters); ``metrics["chars"]`` counts all of it."""
 
     def to_json(self, t0: float = 0.0) -> dict:

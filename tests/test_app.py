@@ -181,3 +181,21 @@ def test_token_counts_say_whether_they_are_the_servers_or_estimated():
     hub.push_text("y", "a b c", tokens=3, t=0.1)
     rows = dict(metric_rows(hub.analyze(now=1.0)["y"]))
     assert rows["requests · tok"] == "1 · ≈3 tok"
+
+
+async def test_frame_preview_for_video_streams():
+    from midstream_tui.tui.widgets.frame_preview import FramePreview, half_blocks
+    from midstream_tui.tui.widgets.text_view import TextView
+
+    hub = demo_hub(6)
+    app = MidStreamApp(hub, live=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        preview, text = app.query_one(FramePreview), app.query_one(TextView)
+        assert not preview.display and text.display
+        await pilot.press("k")  # wraps to video
+        assert app.selected == "video" and preview.display and not text.display
+        assert "▀" in str(preview.content)
+    image = hub.snapshot("video").preview
+    assert image.shape == (90, 160, 3) and not image.flags.writeable
+    drawn = half_blocks(image, 16, 9)
+    assert drawn.plain.count("▀") == 144 and len(drawn.spans) == 144  # one coloured cell per pixel pair

@@ -111,6 +111,20 @@ def luma_thumbnail(frame, step):
 
 
 @njit(cache=True, nogil=True)
+def rgb_thumbnail(frame, out_h, out_w):
+    """Nearest-neighbour downscale of an RGB uint8 frame to (out_h, out_w, 3)."""
+    h, w = frame.shape[0], frame.shape[1]
+    out = np.empty((out_h, out_w, 3), dtype=np.uint8)
+    for y in range(out_h):
+        sy = min(h - 1, (2 * y + 1) * h // (2 * out_h))
+        for x in range(out_w):
+            sx = min(w - 1, (2 * x + 1) * w // (2 * out_w))
+            for c in range(3):
+                out[y, x, c] = frame[sy, sx, c]
+    return out
+
+
+@njit(cache=True, nogil=True)
 def mean_abs_diff(a, b):
     """Mean absolute difference of two equal-shape 2-D float arrays."""
     acc = 0.0
@@ -552,6 +566,7 @@ def warm_up() -> None:
     pcm16_levels(np.zeros(16, dtype=np.int16))
     pcm16_levels(np.zeros((16, 2), dtype=np.int16))
     thumb = luma_thumbnail(np.zeros((16, 16, 3), dtype=np.uint8), 4)
+    rgb_thumbnail(np.zeros((16, 16, 3), dtype=np.uint8), 4, 4)
     mean_abs_diff(thumb, thumb)
     autocorr_decay_lag(f, 4)
     permutation_entropy(f, 4, 1)

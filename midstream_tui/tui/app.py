@@ -25,6 +25,7 @@ from .widgets.attractor import AttractorPanel
 from .widgets.metrics import MetricsPanel
 from .widgets.pattern_log import PatternLog
 from .widgets.stream_list import StreamList
+from .widgets.frame_preview import FramePreview
 from .widgets.text_view import TextView
 
 REFRESH_STEPS_MS = (50, 100, 200, 500, 1000, 2000)
@@ -58,7 +59,7 @@ class MidStreamApp(App[int]):
         Binding("4", "toggle_panel('patterns')", "Patterns", show=False, id="toggle-patterns",
                 tooltip="Show or hide the pattern log"),
         Binding("5", "toggle_panel('text')", "Text", show=False, id="toggle-text",
-                tooltip="Show or hide the text of the selected text stream"),
+                tooltip="Show or hide the text (text streams) or frame preview (video streams)"),
         Binding("pageup", "scroll_log('up')", "Log up", show=False, id="log-up",
                 tooltip="Scroll the pattern log back"),
         Binding("pagedown", "scroll_log('down')", "Log down", show=False, id="log-down",
@@ -106,12 +107,14 @@ class MidStreamApp(App[int]):
             with Vertical(id="right"):
                 yield AttractorPanel(id="attractor")
                 yield TextView(id="text")
+                yield FramePreview(id="preview")
                 yield PatternLog(id="patterns")
         yield Footer()
 
     async def on_mount(self) -> None:
         for panel_id, title in (("streams", "Streams"), ("metrics", "Metrics"),
-                                ("attractor", "Attractor"), ("patterns", "Patterns"), ("text", "Text")):
+                                ("attractor", "Attractor"), ("patterns", "Patterns"), ("text", "Text"),
+                                ("preview", "Frame")):
             self.query_one(f"#{panel_id}").border_title = title
         for src in self._sources:
             self.hub.add_source(src)
@@ -173,6 +176,15 @@ class MidStreamApp(App[int]):
                 if text_view.border_title != title:  # setting it repaints, even unchanged
                     text_view.border_title = title
                 text_view.show(snap)
+            preview = self.query_one(FramePreview)
+            wants_preview = "text" not in self.hidden and snap is not None and snap.kind == "video"
+            if preview.display != wants_preview:
+                preview.display = wants_preview
+            if wants_preview and text_due:
+                title = f"Frame · {self.selected}"
+                if preview.border_title != title:
+                    preview.border_title = title
+                preview.show(snap)
             new = self.hub.patterns_since(self._log_seq)
             if new:
                 self._log_seq = new[-1][0]

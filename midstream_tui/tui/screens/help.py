@@ -17,6 +17,7 @@ PANELS = """\
             estimated type (point, limit cycle, strange, noise) and λ, the
             largest Lyapunov exponent per step
 [b]Text[/]       the selected text stream's newest output, as it streams
+[b]Frame[/]      the selected video stream's recent frame (half-block pixels)
 [b]Patterns[/]   loops, recurring phrases, stalls, silences, scene cuts, rule
             actions and errors as they happen"""
 
