@@ -148,3 +148,30 @@ async def test_unreachable_stream_is_a_recorded_error(free_port):
     hub = await run([f"http://127.0.0.1:{free_port}/missing.m3u8"], duration=20)
     snap = hub.snapshot("missing")
     assert snap.status == "error" and snap.error and "\n" not in snap.error
+
+
+def test_a_reader_blocked_past_the_end_of_its_run_exits_quietly(free_port):
+    import asyncio
+    import threading
+
+    from midstream_tui.sources.media import MediaSource
+
+    url = f"udp://127.0.0.1:{free_port}?timeout=1000000"  # nothing sends: FFmpeg gives up after 1 s
+    src = MediaSource("quiet", url, None, url=url, kinds=("video",), realtime=True)
+
+    async def run_briefly():
+        events = src.events()
+        await events.__anext__()  # opened; the reader thread is now blocked in FFmpeg
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(events.__anext__(), 0.3)
+
+    asyncio.run(run_briefly())  # the loop is gone before the read times out
+    errors = []
+    previous, threading.excepthook = threading.excepthook, lambda args: errors.append(args.exc_value)
+    try:
+        deadline = time.monotonic() + 10
+        while any(t.name == "media-quiet" for t in threading.enumerate()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        threading.excepthook = previous
+    assert errors == [] and not any(t.name == "media-quiet" for t in threading.enumerate())

@@ -13,6 +13,7 @@ instead of growing memory. FFmpeg errors end the stream with a one-line error.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -29,6 +30,10 @@ from .simulate import _param, _reject_unknown
 MEDIA_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".ts", ".wav", ".mp3", ".ogg", ".flac", ".m4a")
 NETWORK_SCHEMES = ("http", "https", "udp", "rtmp", "rtsp", "srt")
 AUDIO_RATE = 48_000
+
+
+class _LoopGone(Exception):
+    """The event loop the reader feeds has finished."""
 
 
 def _one_line(exc: BaseException) -> str:
@@ -48,7 +53,12 @@ class MediaSource(Source):
     def _read(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue) -> None:
         """The reader thread: demux, decode, resample; puts events (None at the end)."""
         def put(event: Event | None) -> None:
-            asyncio.run_coroutine_threadsafe(queue.put(event), loop).result()
+            if loop.is_closed():  # the run ended while FFmpeg was blocked in a read: stop quietly
+                raise _LoopGone
+            try:
+                asyncio.run_coroutine_threadsafe(queue.put(event), loop).result()
+            except (RuntimeError, concurrent.futures.CancelledError):
+                raise _LoopGone from None
 
         container = None
         try:
@@ -78,13 +88,21 @@ class MediaSource(Source):
                             if pcm.size:
                                 put(AudioChunk(self.audio_id, now, samples=pcm.copy(), sample_rate=AUDIO_RATE))
                     size = 0  # the packet's bytes count once
+        except _LoopGone:
+            pass
         except Exception as exc:  # noqa: BLE001 - FFmpeg and I/O errors become a recorded stream error
             if not self.cancelled:
-                put(StreamError(self.stream_id, self.clock.now(), _one_line(exc), fatal=True))
+                try:
+                    put(StreamError(self.stream_id, self.clock.now(), _one_line(exc), fatal=True))
+                except _LoopGone:
+                    pass
         finally:
             if container is not None:
                 container.close()
-            put(None)
+            try:
+                put(None)
+            except _LoopGone:
+                pass
 
     async def events(self) -> AsyncIterator[Event]:
         loop = asyncio.get_running_loop()
