@@ -440,11 +440,9 @@ def trailing_period(ids, max_period):
 
 
 @njit(cache=True, nogil=True)
-def repeated_ngram_fraction(ids, n):
-    """seq-rep-n (Welleck et al. 2020): 1 - unique n-grams / total n-grams."""
-    total = ids.shape[0] - n + 1
-    if total <= 0:
-        return np.nan
+def sorted_ngram_hashes(ids, n):
+    """FNV-1a hashes of every n-gram of ``ids``, sorted (equal n-grams end up adjacent)."""
+    total = max(0, ids.shape[0] - n + 1)
     hashes = np.empty(total, dtype=np.int64)
     for i in range(total):
         h = np.int64(1469598103934665603)
@@ -452,11 +450,40 @@ def repeated_ngram_fraction(ids, n):
             h = (h ^ ids[i + k]) * np.int64(1099511628211)
         hashes[i] = h
     hashes.sort()
+    return hashes
+
+
+@njit(cache=True, nogil=True)
+def repeated_ngram_fraction(ids, n):
+    """seq-rep-n (Welleck et al. 2020): 1 - unique n-grams / total n-grams."""
+    hashes = sorted_ngram_hashes(ids, n)
+    total = hashes.shape[0]
+    if total == 0:
+        return np.nan
     unique = 1
     for i in range(1, total):
         if hashes[i] != hashes[i - 1]:
             unique += 1
     return 1.0 - unique / total
+
+
+@njit(cache=True, nogil=True)
+def singleton_ngram_fraction(ids, n):
+    """Share of the n-grams of ``ids`` that occur exactly once among them."""
+    hashes = sorted_ngram_hashes(ids, n)
+    total = hashes.shape[0]
+    if total == 0:
+        return np.nan
+    once = 0
+    i = 0
+    while i < total:
+        j = i
+        while j + 1 < total and hashes[j + 1] == hashes[i]:
+            j += 1
+        if j == i:
+            once += 1
+        i = j + 1
+    return once / total
 
 
 @njit(cache=True, nogil=True)
@@ -532,31 +559,6 @@ def zero_one_test(x, cs, ncut):
     return np.median(ks)
 
 
-@njit(cache=True, nogil=True)
-def singleton_ngram_fraction(ids, n):
-    """Share of the n-grams of ``ids`` that occur exactly once among them."""
-    total = ids.shape[0] - n + 1
-    if total <= 0:
-        return np.nan
-    hashes = np.empty(total, dtype=np.int64)
-    for i in range(total):
-        h = np.int64(1469598103934665603)
-        for k in range(n):
-            h = (h ^ ids[i + k]) * np.int64(1099511628211)
-        hashes[i] = h
-    hashes.sort()
-    once = 0
-    i = 0
-    while i < total:
-        j = i
-        while j + 1 < total and hashes[j + 1] == hashes[i]:
-            j += 1
-        if j == i:
-            once += 1
-        i = j + 1
-    return once / total
-
-
 def warm_up() -> None:
     """Compile (or load from cache) every kernel with the dtypes the hub uses."""
     f = np.linspace(0.0, 1.0, 64)
@@ -581,3 +583,4 @@ def warm_up() -> None:
     trailing_period(ids, 8)
     repeated_ngram_fraction(ids, 3)
     singleton_ngram_fraction(ids, 3)
+    sorted_ngram_hashes(ids, 3)

@@ -11,9 +11,9 @@ import numpy as np
 from rich.color import Color
 from rich.style import Style
 from rich.text import Text
-from textual.widgets import Static
 
 from ...snapshot import Snapshot
+from .snapshot_panel import SnapshotPanel
 
 
 def half_blocks(image: np.ndarray, cols: int, rows: int) -> Text:
@@ -37,27 +37,16 @@ def half_blocks(image: np.ndarray, cols: int, rows: int) -> Text:
     return text
 
 
-class FramePreview(Static):
-    _shown: tuple = ()
-    _last: Snapshot | None = None
+class FramePreview(SnapshotPanel):
+    def key(self, snap: Snapshot | None, cols: int, rows: int):
+        return (id(snap.preview) if snap is not None else None, cols, rows)
 
-    def on_resize(self) -> None:
-        self._shown = ()
-        if self._last is not None:
-            self.show(self._last)
-
-    def show(self, snap: Snapshot | None) -> None:
-        self._last = snap
-        cols = max(4, self.content_region.width or self.size.width or 40)
-        rows = max(2, self.content_region.height or self.size.height or 8)
+    def draw(self, snap: Snapshot | None, cols: int, rows: int) -> None:
         image = snap.preview if snap is not None else None
-        key = (id(image), cols, rows)
-        if key == self._shown:
-            return
-        self._shown = key
         if image is None or image.size == 0:
             self.update("no frame yet", layout=False)
             return
+        rows = max(2, rows)
         # keep the frame's aspect: a cell is about twice as tall as wide, and holds two pixels
         aspect = image.shape[1] / image.shape[0]
         use_cols = min(cols, max(4, int(round(rows * 2 * aspect))))

@@ -8,32 +8,19 @@ long the stream is.
 from __future__ import annotations
 
 from textual.content import Content
-from textual.widgets import Static
 
 from ...snapshot import Snapshot
+from .snapshot_panel import SnapshotPanel
 
 
-class TextView(Static):
-    _shown: tuple = ()
-    _last: Snapshot | None = None
+class TextView(SnapshotPanel):
+    def key(self, snap: Snapshot | None, cols: int, rows: int):
+        return (snap.stream if snap else None, int(snap.metrics.get("chars") or 0) if snap else 0, cols, rows)
 
-    def on_resize(self) -> None:
-        self._shown = ()
-        if self._last is not None:
-            self.show(self._last)
-
-    def show(self, snap: Snapshot | None) -> None:
-        self._last = snap
-        width = max(10, self.content_region.width or self.size.width or 40)
-        height = max(1, self.content_region.height or self.size.height or 4)
-        chars = int(snap.metrics.get("chars") or 0) if snap else 0
-        key = (snap.stream if snap else None, chars, width, height)
-        if key == self._shown:
-            return
-        self._shown = key
+    def draw(self, snap: Snapshot | None, cols: int, rows: int) -> None:
         if snap is None or not snap.text_tail:
             self.update(Content.from_markup("[$text-muted]no text yet[/]"), layout=False)
             return
-        tail = snap.text_tail[-(width * height * 2):]
-        lines = Content(tail.replace("\r", "")).wrap(width)
-        self.update(Content("\n").join(lines[-height:]), layout=False)
+        tail = snap.text_tail[-(cols * rows * 2):]
+        lines = Content(tail.replace("\r", "")).wrap(max(10, cols))
+        self.update(Content("\n").join(lines[-rows:]), layout=False)

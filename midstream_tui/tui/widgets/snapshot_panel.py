@@ -1,0 +1,41 @@
+"""Base for panels drawn from one snapshot: skip unchanged redraws, redraw on resize."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+from textual.widgets import Static
+
+from ...snapshot import Snapshot
+
+
+class SnapshotPanel(Static):
+    """Subclasses give ``key`` (what the drawing depends on) and ``draw``."""
+
+    _shown: Hashable = None
+    _last: Snapshot | None = None
+
+    def on_resize(self) -> None:
+        self._shown = None
+        if self._last is not None:
+            self.show(self._last)
+
+    @property
+    def cells(self) -> tuple[int, int]:
+        """(columns, rows) available, with a fallback before the first layout."""
+        return (max(4, self.content_region.width or self.size.width or 40),
+                max(1, self.content_region.height or self.size.height or 4))
+
+    def key(self, snap: Snapshot | None, cols: int, rows: int) -> Hashable:  # pragma: no cover
+        raise NotImplementedError
+
+    def draw(self, snap: Snapshot | None, cols: int, rows: int) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def show(self, snap: Snapshot | None) -> None:
+        self._last = snap
+        cols, rows = self.cells
+        key = self.key(snap, cols, rows)
+        if key != self._shown:  # a repaint sends the whole region to the terminal
+            self._shown = key
+            self.draw(snap, cols, rows)
