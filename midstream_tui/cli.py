@@ -8,6 +8,8 @@
     midstream compare A B --algorithm dtw|lcs|edit|euclidean [--json]
     midstream demo openai                 concurrent chat streams from the local OpenAI emulator
     midstream emulate-openai [--host 127.0.0.1 --port 8001]
+    midstream signaling [--host 127.0.0.1 --port 8765 --token T]   WebRTC rooms and the publisher page
+    midstream publish SOURCE webrtc://HOST:PORT/ROOM               a file or sim: stream over WebRTC
 
 Errors are one line on stderr with a non-zero exit code; nothing here prints a
 traceback for bad input.
@@ -122,6 +124,20 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--rate", type=float, default=50.0, help="tokens per second (default 50)")
     emu.add_argument("--ttft-ms", type=float, default=300.0, help="time to first token (default 300 ms)")
 
+    sig = sub.add_parser("signaling", help="run the WebRTC signaling server (rooms, publisher page)")
+    sig.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    sig.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    sig.add_argument("--token", help="required token (default: MIDSTREAM_SIGNALING_TOKEN; needed off loopback)")
+    sig.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                     help="another browser origin allowed to connect (repeatable)")
+    sig.add_argument("--cert", help="TLS certificate (PEM): serve https/wss")
+    sig.add_argument("--key", help="TLS private key (PEM)")
+
+    pub = sub.add_parser("publish", help="publish a file or simulated stream to a WebRTC room")
+    pub.add_argument("source", metavar="SOURCE", help="media file, sim:video, sim:audio, ...")
+    pub.add_argument("target", metavar="webrtc://HOST:PORT/ROOM", help="add ?ice=loopback on one machine")
+    pub.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+
     serve = sub.add_parser("serve", help="publish the dashboard to a web browser (textual-serve)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -211,24 +227,76 @@ def _emulate(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise CliError(f"--port {args.port}: expected 1 to 65535")
 
+    emulator = OpenAIEmulator(args.host, args.port, rate=args.rate, ttft_ms=args.ttft_ms)
+    _serve_until_signal(emulator, lambda: (
+        f"OpenAI API emulator (not OpenAI) listening on {emulator.base_url}\n"
+        f"  models: {', '.join('emu-' + s for s in SCENARIOS)}\n"
+        f"  try: OPENAI_BASE_URL={emulator.base_url} midstream run 'openai:chat?model=emu-loop&prompt=hi'"))
+    return 0
+
+
+def _serve_until_signal(server, banner) -> None:
+    """Bind a LocalServer, print its banner on stderr, serve until SIGINT/SIGTERM."""
     async def serve() -> None:
-        emulator = OpenAIEmulator(args.host, args.port, rate=args.rate, ttft_ms=args.ttft_ms)
         try:
-            url = await emulator.start()
+            await server.start()
         except OSError as exc:
-            raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
-        print(f"OpenAI API emulator (not OpenAI) listening on {url}\n"
-              f"  models: {', '.join('emu-' + s for s in SCENARIOS)}\n"
-              f"  try: OPENAI_BASE_URL={url} midstream run 'openai:chat?model=emu-loop&prompt=hi'",
-              file=sys.stderr, flush=True)
+            raise CliError(f"cannot listen on {server.host}:{server.port}: {exc.strerror or exc}") from None
+        print(banner(), file=sys.stderr, flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         await stop.wait()
-        await emulator.stop()
+        await server.stop()
 
     asyncio.run(serve())
+
+
+def _signaling(args: argparse.Namespace) -> int:
+    from .servers.base import is_loopback
+    from .servers.signaling import SignalingError, SignalingServer, ssl_context_from
+
+    if not 0 < args.port < 65536:
+        raise CliError(f"--port {args.port}: expected 1 to 65535")
+    try:
+        server = SignalingServer(args.host, args.port, token=args.token, allow_origins=tuple(args.allow_origin),
+                                 ssl_context=ssl_context_from(args.cert, args.key))
+    except SignalingError as exc:
+        raise CliError(str(exc)) from None
+    if not is_loopback(args.host) and server.ssl_context is None:
+        print(f"midstream: warning: signaling on {args.host} without TLS: the token crosses the network "
+              "in clear; pass --cert and --key", file=sys.stderr)
+    host = server.url.split("://", 1)[1]
+    _serve_until_signal(server, lambda: (
+        f"signaling server on {server.url} (token {'required' if server._token else 'not set: loopback only'})\n"
+        f"  publish from a browser: {server.url}/\n"
+        f"  receive:  midstream run webrtc://{host}/ROOM\n"
+        f"  publish:  midstream publish clip.mp4 webrtc://{host}/ROOM"))
+    return 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from .sources import open_source
+    from .sources.webrtc import SignalingRefused, publish
+
+    if args.duration is not None and not args.duration > 0:
+        raise CliError(f"--duration {args.duration}: expected seconds > 0")
+    source = open_source(args.source)
+    if source.kind not in ("audio", "video"):
+        raise CliError(f"{args.source}: only audio and video can be published over WebRTC")
+
+    def status(line: str) -> None:
+        print(f"midstream publish: {line}", file=sys.stderr, flush=True)
+
+    try:
+        counts = asyncio.run(publish(source, args.target, status=status, duration=args.duration))
+    except SignalingRefused as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"cannot reach the signaling server: {exc.strerror or exc}") from None
+    status(f"done: {counts['video_frames']} video frames, {counts['audio_chunks']} audio chunks, "
+           f"{counts['answers']} receiver(s)")
     return 0
 
 
@@ -340,6 +408,10 @@ def main(argv: list[str] | None = None) -> int:
             return _emulate(args)
         if args.command == "serve":
             return _serve(args)
+        if args.command == "signaling":
+            return _signaling(args)
+        if args.command == "publish":
+            return _publish(args)
         if args.command == "analyze":
             return _analyze(args)
         if args.command == "compare":

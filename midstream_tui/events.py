@@ -84,8 +84,9 @@ class AudioChunk(Event):
 class VideoFrame(Event):
     frame: np.ndarray = field(repr=False)
     """uint8 RGB, shape (height, width, 3)."""
-    encoded_bytes: int = 0
-    """Size of the frame as received on the wire, if known (0: raw frame)."""
+    encoded_bytes: int | None = None
+    """Bytes received on the wire for this frame (may be 0 when a packet carried several);
+    None for a raw frame, which counts at its decoded size."""
 
     def __post_init__(self) -> None:
         if isinstance(self.frame, np.ndarray):
@@ -93,7 +94,7 @@ class VideoFrame(Event):
 
     @property
     def nbytes(self) -> int:
-        return self.encoded_bytes or int(self.frame.nbytes)
+        return int(self.frame.nbytes) if self.encoded_bytes is None else self.encoded_bytes
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import threading
 import time
 import zlib
 from dataclasses import dataclass, field
@@ -50,6 +49,7 @@ from aiohttp import WSMsgType, web
 
 from ..events import TextDelta
 from ..sources.simulate import SimTextSource
+from .base import LocalServer, ServerThread
 
 SCENARIOS = ("normal", "loop", "stall", "drift", "error", "drop", "malformed", "429", "500", "hang")
 MIDSTREAM_FAULT_AT = 20  # chunks before an error/drop/malformed fault
@@ -69,15 +69,14 @@ def _error(status: int, message: str, kind: str, headers: dict | None = None) ->
     return web.json_response(body, status=status, headers=headers)
 
 
-class OpenAIEmulator:
+class OpenAIEmulator(LocalServer):
     """The emulator as an aiohttp application; ``start()`` binds it (127.0.0.1 by default)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, rate: float = 50.0,
                  ttft_ms: float = 300.0, max_tokens: int = 300) -> None:
-        self.host, self.port = host, port
+        super().__init__(host, port)
         self.rate, self.ttft_ms, self.default_max_tokens = rate, ttft_ms, max_tokens
         self.stats = EmulatorStats()
-        self._runner: web.AppRunner | None = None
 
     @property
     def base_url(self) -> str:
@@ -90,18 +89,8 @@ class OpenAIEmulator:
         return app
 
     async def start(self) -> str:
-        # A short shutdown: a "hang" request must not hold the emulator open for a minute.
-        self._runner = web.AppRunner(self.app(), handle_signals=False, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # the real port when 0 was asked
+        await super().start()
         return self.base_url
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     async def _models(self, request: web.Request) -> web.Response:
         data = [{"id": f"emu-{s}", "object": "model", "created": 0, "owned_by": "midstream-emulator"}
@@ -398,39 +387,13 @@ class OpenAIEmulator:
         return ws
 
 
-class EmulatorThread:
+class EmulatorThread(ServerThread):
     """Runs an emulator on its own event loop in a daemon thread (for the demo and the CLI)."""
 
     def __init__(self, **kwargs) -> None:
-        self.emulator = OpenAIEmulator(**kwargs)
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="openai-emulator", daemon=True)
-        self.error: BaseException | None = None
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_until_complete(self.emulator.start())
-        except BaseException as exc:  # e.g. the port is taken: reported by start()
-            self.error = exc
-            self._ready.set()
-            return
-        self._ready.set()
-        self._loop.run_forever()
+        super().__init__(OpenAIEmulator(**kwargs), name="openai-emulator")
+        self.emulator = self.server
 
     def start(self) -> str:
-        self._thread.start()
-        self._ready.wait(10)
-        if self.error is not None:
-            raise self.error
+        super().start()
         return self.emulator.base_url
-
-    def stop(self) -> None:
-        if self._loop.is_running():
-            fut = asyncio.run_coroutine_threadsafe(self.emulator.stop(), self._loop)
-            try:
-                fut.result(5)
-            finally:
-                self._loop.call_soon_threadsafe(self._loop.stop)
-                self._thread.join(5)

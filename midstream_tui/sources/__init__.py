@@ -14,10 +14,6 @@ __all__ = ["Source", "ScheduledSource", "SourceError", "open_source", "open_sour
 
 SIM_KINDS = {"text": SimTextSource, "audio": SimAudioSource, "video": SimVideoSource}
 
-# Kinds named in DESIGN.md that later work adds; they get a precise error until then.
-_PLANNED = ("webrtc://",)
-
-
 def _query(uri: str, query: str) -> dict[str, str]:
     try:
         return dict(parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)))
@@ -55,13 +51,15 @@ def open_source(uri: str, clock: Clock | None = None, stream_id: str | None = No
         from .replay import StdinSource
 
         return StdinSource(stream_id or "stdin", "-", clock)
+    if parts.scheme == "webrtc":
+        from .webrtc import open_webrtc  # aiortc only when WebRTC is asked for
+
+        return open_webrtc(uri, clock, stream_id)
     from .media import open_media  # PyAV only when media is asked for
 
     media = open_media(uri, clock, stream_id)
     if media is not None:
         return media
-    if uri.startswith(_PLANNED):
-        raise SourceError(f"source {uri!r} is not supported in this version yet; available: sim:text, sim:audio, sim:video")
     raise SourceError(f"unknown source {uri!r}: expected a URI such as sim:text, sim:audio or sim:video")
 
 

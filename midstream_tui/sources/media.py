@@ -68,10 +68,12 @@ class MediaSource(Source):
                 raise SourceError("no audio or video in the input")
             resampler = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_RATE)
             start_wall, first_pts = time.monotonic(), None
+            pending = 0  # encoded video bytes not yet credited to a frame (decoders hold frames back)
             for packet in container.demux(streams):
                 if self.cancelled:
                     break
-                size = packet.size
+                if packet.stream.type == "video":
+                    pending += packet.size
                 for frame in packet.decode():
                     if frame.time is not None and self.realtime:
                         first_pts = frame.time if first_pts is None else first_pts
@@ -81,13 +83,13 @@ class MediaSource(Source):
                     now = self.clock.now()
                     if packet.stream.type == "video" and self.kind == "video":
                         put(VideoFrame(self.stream_id, now, frame=frame.to_ndarray(format="rgb24"),
-                                       encoded_bytes=size))
+                                       encoded_bytes=pending))
+                        pending = 0
                     elif packet.stream.type == "audio":
                         for chunk in resampler.resample(frame):
                             pcm = chunk.to_ndarray().reshape(-1)
                             if pcm.size:
                                 put(AudioChunk(self.audio_id, now, samples=pcm.copy(), sample_rate=AUDIO_RATE))
-                    size = 0  # the packet's bytes count once
         except _LoopGone:
             pass
         except Exception as exc:  # noqa: BLE001 - FFmpeg and I/O errors become a recorded stream error
