@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup demo test bench snapshots clean
+.PHONY: setup test-deps demo test bench snapshots clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +20,17 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# Debian's Chromium for the browser-publisher test (headless, fake camera and microphone).
+# Best effort: without root or apt the test is skipped and says why.
+test-deps:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "make: chromium not installed: the browser test will be skipped"; }
+
 demo: setup
 	$(BIN)/midstream
 
-test: setup
+test: setup test-deps
 	$(BIN)/python -m pytest
 
 snapshots: setup

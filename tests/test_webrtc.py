@@ -2,6 +2,11 @@
 
 import asyncio
 import json
+import os
+import shutil
+import subprocess
+import sys
+import time
 
 import aiohttp
 import pytest
@@ -160,3 +165,65 @@ def test_signaling_refuses_a_public_bind_without_a_token(monkeypatch):
         SignalingServer("0.0.0.0", 0)
     with pytest.raises(SourceError, match="MIDSTREAM_SIGNALING_TOKEN"):
         open_source("webrtc://127.0.0.1:1/r?token=abc")
+
+
+def _cli(*args):
+    return [sys.executable, "-m", "midstream_tui", *args]
+
+
+def test_cli_signaling_run_and_publish_as_a_user_would(free_port, tmp_path):
+    env = dict(os.environ, MIDSTREAM_SIGNALING_TOKEN=TOKEN)
+    server = subprocess.Popen(_cli("signaling", "--port", str(free_port)), env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        banner = server.stderr.readline()
+        assert f"signaling server on http://127.0.0.1:{free_port}" in banner and TOKEN not in banner
+        uri = f"webrtc://127.0.0.1:{free_port}/cli?ice=loopback&name=cam"
+        receiver = subprocess.Popen(_cli("run", uri, "--headless", "--json", "--duration", "9"), env=env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(2.0)  # the receiver imports, starts and joins first
+        pub = subprocess.run(_cli("publish", "sim:video?width=160&height=120&fps=10&duration=3",
+                                  f"webrtc://127.0.0.1:{free_port}/cli?ice=loopback&codec=h264"),
+                             env=env, capture_output=True, text=True, timeout=30)
+        out, err = receiver.communicate(timeout=30)
+    finally:
+        server.terminate()
+        server.wait(10)
+    assert pub.returncode == 0, pub.stderr
+    assert "1 receiver(s)" in pub.stderr and "connected" in pub.stderr
+    assert receiver.returncode == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    frames = max(line["metrics"].get("frames", 0) for line in lines if line.get("stream") == "cam")
+    assert frames >= 20  # 30 sent
+    assert TOKEN not in out + err + pub.stdout + pub.stderr
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+async def test_a_browser_publishes_camera_and_microphone_from_the_servers_page(signaling, tmp_path):
+    """Headless Chromium with fake media devices opens the publisher page and streams to the receiver."""
+    hub = Hub(analysis_interval=0.1)
+    receiver = open_sources([target(signaling, "web", "&name=browser")], hub.clock)[0]
+    hub.add_source(receiver)
+    run = asyncio.ensure_future(hub.run(40.0))
+    page = f"http://127.0.0.1:{signaling.port}/?room=web&token={TOKEN}&autostart=1"
+    browser = subprocess.Popen(
+        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+         "--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required",
+         f"--user-data-dir={tmp_path / 'profile'}", "--remote-debugging-port=0", page],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(300):
+            snap = hub.snapshot("browser")
+            if snap is not None and snap.metrics.get("frames", 0) >= 30:
+                break
+            await asyncio.sleep(0.1)
+    finally:
+        browser.terminate()
+        browser.wait(10)
+        receiver.cancel()
+        await run
+    video, audio = hub.snapshot("browser"), hub.snapshot("browser-audio")
+    assert video.metrics["frames"] >= 30, [h.message for _, h in hub.patterns_since(0)]
+    assert video.metrics["resolution"] == "640x480"
+    assert audio.metrics["audio_s"] > 0.2  # Chromium's fake microphone beeps
