@@ -12,8 +12,12 @@ import pytest
 from midstream_tui import Hub, SourceError, open_sources
 
 
-def write_clip(target, *, seconds=2.0, fps=30, size=(320, 240), audio=True, video=True, fmt=None, options=None):
-    """A moving bar at ``fps`` and a 440 Hz tone, encoded with the codecs in PyAV's wheel."""
+def write_clip(target, *, seconds=2.0, fps=30, size=(320, 240), audio=True, video=True, fmt=None, options=None,
+               pace=False):
+    """A moving bar at ``fps`` and a 440 Hz tone, interleaved as a live encoder sends them.
+
+    Encoded with the codecs in PyAV's wheel; ``pace`` writes in real time.
+    """
     out = av.open(str(target), "w", format=fmt, options=options or {})
     w, h = size
     if video:
@@ -21,21 +25,26 @@ def write_clip(target, *, seconds=2.0, fps=30, size=(320, 240), audio=True, vide
         v.width, v.height, v.pix_fmt = w, h, "yuv420p"
     if audio:
         a = out.add_stream("aac", rate=48_000, layout="mono")
-    n_frames = int(seconds * fps)
-    for i in range(n_frames if video else 0):
-        img = np.zeros((h, w, 3), np.uint8)
-        x = (i * 7) % (w - 20)
-        img[:, x:x + 20] = (255, 200, 0)
-        for packet in v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-            out.mux(packet)
-    if audio:
         total = int(seconds * 48_000)
         tone = (np.sin(np.arange(total) * 2 * np.pi * 440 / 48_000) * 0.3).astype(np.float32)
-        for k in range(0, total, 1024):
+    n_frames = int(seconds * fps) if video else 1
+    started, k = time.monotonic(), 0
+    for i in range(n_frames):
+        if pace:
+            time.sleep(max(0.0, started + i / fps - time.monotonic()))
+        if video:
+            img = np.zeros((h, w, 3), np.uint8)
+            x = (i * 7) % (w - 20)
+            img[:, x:x + 20] = (255, 200, 0)
+            for packet in v.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        # the audio up to the end of this frame (all of it for audio only)
+        while audio and k < total and (not video or k < (i + 1) * 48_000 / fps):
             frame = av.AudioFrame.from_ndarray(tone[k:k + 1024].reshape(1, -1), format="fltp", layout="mono")
             frame.sample_rate, frame.pts = 48_000, k
             for packet in a.encode(frame):
                 out.mux(packet)
+            k += 1024
     for stream in out.streams:
         for packet in stream.encode():
             out.mux(packet)
@@ -144,10 +153,119 @@ async def test_hls_over_http(http_server):
     assert audio.metrics["audio_s"] == pytest.approx(3.0, abs=0.2)
 
 
-async def test_unreachable_stream_is_a_recorded_error(free_port):
-    hub = await run([f"http://127.0.0.1:{free_port}/missing.m3u8"], duration=20)
+async def test_unreachable_stream_is_retried_with_backoff_then_a_recorded_error(free_port):
+    started = time.monotonic()
+    hub = await run([f"http://127.0.0.1:{free_port}/missing.m3u8?reconnect=2"], duration=20)
     snap = hub.snapshot("missing")
     assert snap.status == "error" and snap.error and "\n" not in snap.error
+    assert "after 3 attempts" in snap.error
+    retries = [h.message for _, h in hub.patterns_since(0) if "reconnecting in" in h.message]
+    assert len(retries) == 2 and "(1/2)" in retries[0] and "(2/2)" in retries[1]
+    assert 0.7 < time.monotonic() - started < 10  # waited 0.25-0.5 s, then 0.5-1 s
+
+
+def test_srt_is_refused_clearly():
+    with pytest.raises(SourceError, match="without libsrt"):
+        open_sources(["srt://127.0.0.1:9000"])
+    with pytest.raises(SourceError, match="listen=1 is for rtmp"):
+        open_sources(["udp://127.0.0.1:9000?listen=1"])
+
+
+def publish_when_listening(url, clip_kwargs, attempts=100):
+    """Push a clip to a listening RTMP URL, retrying until the listener is up."""
+    for _ in range(attempts):
+        try:
+            write_clip(url, fmt="flv", **clip_kwargs)
+            return
+        except (ConnectionRefusedError, OSError):
+            time.sleep(0.1)
+    raise AssertionError(f"nobody listened on {url}")
+
+
+def count_packets(path_or_url, options=None, counts=None):
+    counts = {} if counts is None else counts
+    with av.open(path_or_url, options=options or {}) as container:
+        try:
+            for packet in container.demux():
+                if packet.dts is not None:
+                    counts[packet.stream.type] = counts.get(packet.stream.type, 0) + 1
+        except OSError:  # an RTMP publisher leaving ends the demux with EIO
+            pass
+    return counts
+
+
+async def test_rtmp_listen_accepts_a_publisher_and_listens_again_when_it_leaves(free_port):
+    import asyncio
+    import threading
+
+    url = f"rtmp://127.0.0.1:{free_port}/live/cam"
+    hub = Hub(analysis_interval=0.05)
+    src = open_sources([f"{url}?listen=1&name=rtmp"], hub.clock)[0]
+    hub.add_source(src)
+    running = asyncio.ensure_future(hub.run(40))
+    kwargs = {"seconds": 2.0, "size": (160, 120)}
+    def partings():
+        return sum("listening again" in h.message for _, h in hub.patterns_since(0))
+
+    for k in range(2):  # two publishers, one after the other
+        pusher = threading.Thread(target=publish_when_listening, args=(url, kwargs))
+        pusher.start()
+        while pusher.is_alive():
+            await asyncio.sleep(0.1)
+        for _ in range(100):  # until the listener has played the publisher to its end
+            if partings() > k:
+                break
+            await asyncio.sleep(0.1)
+    src.cancel()
+    await running
+    video, audio = hub.snapshot("rtmp"), hub.snapshot("rtmp-audio")
+    assert src.sessions == 2
+    assert video.metrics["frames"] >= 110  # 2 x 60 sent over TCP: all but what FFmpeg's probe keeps
+    assert audio.metrics["audio_s"] > 3.0
+    assert partings() == 2
+
+
+async def test_restream_forwards_every_packet_unchanged_while_analysing(tmp_path, free_port):
+    import asyncio
+    import socket
+    import threading
+
+    clip = tmp_path / "src.flv"
+    write_clip(clip, seconds=2.0, size=(160, 120), fmt="flv")
+    sent = count_packets(str(clip))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dest_port = s.getsockname()[1]
+    dest = f"rtmp://127.0.0.1:{dest_port}/live/out"
+    received: dict = {}
+    listener = threading.Thread(target=count_packets, args=(dest, {"listen": "1", "timeout": "20"}, received))
+    listener.start()
+    time.sleep(0.5)
+    hub = await run([f"{clip}?realtime=0&name=relay&restream={dest}"], duration=30)
+    await asyncio.to_thread(listener.join, 20)
+    assert hub.snapshot("relay").metrics["frames"] == 60
+    assert received == sent  # every video and audio packet arrived, none re-encoded away
+    assert hub.snapshot("relay").status == "closed"
+
+
+async def test_mpegts_over_udp(free_port):
+    import asyncio
+    import threading
+
+    hub = Hub(analysis_interval=0.05)
+    src = open_sources([f"udp://127.0.0.1:{free_port}?overrun_nonfatal=1&fifo_size=50000&timeout=3000000"
+                        "&reconnect=0&name=ts"], hub.clock)[0]
+    hub.add_source(src)
+    running = asyncio.ensure_future(hub.run(30))
+    await asyncio.sleep(1.0)  # the reader is listening on the UDP port
+    sender = threading.Thread(target=write_clip, args=(f"udp://127.0.0.1:{free_port}?pkt_size=1316",),
+                              kwargs={"seconds": 3.0, "size": (160, 120), "fmt": "mpegts", "pace": True})
+    sender.start()
+    await asyncio.to_thread(sender.join, 20)
+    await running  # ends when the input goes quiet for 3 s (reconnect=0)
+    video = hub.snapshot("ts")
+    assert video.metrics["frames"] >= 75  # 90 sent; the first GOP may be lost before the probe
+    assert video.metrics["resolution"] == "160x120"
 
 
 def test_a_reader_blocked_past_the_end_of_its_run_exits_quietly(free_port):

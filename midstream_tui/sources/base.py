@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import random
 from collections.abc import AsyncIterator, Iterator
 
 from ..clock import Clock, MonotonicClock
@@ -11,6 +12,22 @@ from ..events import Event, StreamClosed, StreamKind
 
 class SourceError(ValueError):
     """A source URI or parameter is wrong; the message is meant for the user."""
+
+
+class Backoff:
+    """Capped exponential backoff with full jitter, for reconnecting network sources."""
+
+    def __init__(self, first: float = 0.5, cap: float = 10.0, rng: random.Random | None = None) -> None:
+        self.first, self.cap, self.attempt = first, cap, 0
+        self.rng = rng or random.Random()
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+    def next(self) -> float:
+        ceiling = min(self.cap, self.first * (2 ** self.attempt))
+        self.attempt += 1
+        return self.rng.uniform(ceiling / 2, ceiling)
 
 
 class Source(abc.ABC):

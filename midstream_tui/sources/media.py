@@ -1,7 +1,15 @@
 """Media through PyAV (FFmpeg inside the wheel): files, HLS, DASH, MPEG-TS over UDP, RTMP pull.
 
     clip.mp4[?realtime=0][&name=cam]        a media file (paced by its timestamps unless realtime=0)
-    http://127.0.0.1:8000/live/index.m3u8   HLS (VOD or live), DASH (.mpd), udp://..., rtmp://...
+    http://127.0.0.1:8000/live/index.m3u8   HLS (VOD or live), DASH (.mpd), udp://..., rtmp://... (pull)
+    rtmp://127.0.0.1:1935/live/s?listen=1   wait for a publisher; listen again when it leaves
+    ...&restream=rtmp://ingest/app/KEY      forward the packets unchanged (remuxed) while analysing
+    ...&reconnect=5                         network inputs: retries after a failure (capped
+                                            exponential backoff with jitter; 0: none)
+
+MidStream's own parameters (name, listen, reconnect, restream) are taken out of a
+network URL; the rest of its query goes to FFmpeg (e.g. udp's fifo_size). SRT
+needs an FFmpeg built with libsrt, which PyAV's wheel is not: refused clearly.
 
 Video becomes the stream ``<name>`` (RGB frames, with the encoded packet size,
 so the bitrate is the real one), audio the stream ``<name>-audio`` (resampled
@@ -18,16 +26,17 @@ import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import av
 
 from ..clock import Clock
-from ..events import AudioChunk, Event, StreamClosed, StreamError, StreamOpened, VideoFrame
-from .base import Source, SourceError
+from ..events import AudioChunk, Event, Flag, StreamClosed, StreamError, StreamOpened, VideoFrame
+from .base import Backoff, Source, SourceError
 from .simulate import _param, _reject_unknown
 
-MEDIA_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".ts", ".wav", ".mp3", ".ogg", ".flac", ".m4a")
+MEDIA_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".ts", ".m2ts", ".flv", ".mpg", ".mpeg", ".wav", ".mp3",
+                  ".ogg", ".opus", ".flac", ".m4a", ".aac")
 NETWORK_SCHEMES = ("http", "https", "udp", "rtmp", "rtsp", "srt")
 AUDIO_RATE = 48_000
 
@@ -41,17 +50,53 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"[:300]
 
 
+class _Restream:
+    """Forwards the input's packets unchanged (remuxed, not re-encoded) to another URL or file."""
+
+    def __init__(self, url: str, inputs: list) -> None:
+        scheme = urlsplit(url).scheme
+        fmt = {"rtmp": "flv", "rtmps": "flv", "udp": "mpegts", "srt": "mpegts"}.get(scheme)
+        self.url = url
+        self.container = av.open(url, "w", format=fmt, timeout=(10.0, 10.0))
+        self.map = {s.index: self.container.add_stream_from_template(s) for s in inputs}
+        self.packets = 0
+
+    def send(self, packet) -> None:
+        if packet.dts is None:  # FFmpeg's flush packets carry nothing to forward
+            return
+        packet.stream = self.map[packet.stream.index]
+        self.container.mux(packet)
+        self.packets += 1
+
+    def close(self) -> None:
+        try:
+            self.container.close()
+        except Exception:  # noqa: BLE001 - the destination went away; nothing left to flush to
+            pass
+
+
 class MediaSource(Source):
     def __init__(self, stream_id: str, uri: str, clock: Clock | None, *, url: str, kinds: tuple[str, ...],
-                 realtime: bool, options: dict[str, str] | None = None) -> None:
+                 realtime: bool, options: dict[str, str] | None = None, listen: bool = False,
+                 reconnect: int = 0, restream: str | None = None, backoff: Backoff | None = None) -> None:
         super().__init__(stream_id, uri, clock)
-        self.url, self.kinds, self.realtime, self.options = url, kinds, realtime, options or {}
+        self.url, self.kinds, self.realtime, self.options = url, kinds, realtime, dict(options or {})
         self.kind = "video" if "video" in kinds else "audio"
-        self.lossless = urlsplit(url).scheme not in NETWORK_SCHEMES  # a file can wait, a live input cannot
+        self.network = urlsplit(url).scheme in NETWORK_SCHEMES
+        self.lossless = not self.network  # a file can wait, a live input cannot
         self.audio_id = f"{stream_id}-audio" if self.kind == "video" else stream_id
+        self.listen, self.reconnect, self.restream = listen, reconnect, restream
+        self.backoff = backoff or Backoff()
+        self.sessions = 0
+        """Inputs opened so far (publishers accepted, reconnections made)."""
+        self.restreamed = 0
+        """Packets forwarded to the restream destination."""
+        if listen:
+            self.options.setdefault("listen", "1")
+            self.options["timeout"] = "1"  # seconds to wait for a publisher before checking for cancel
 
     def _read(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue) -> None:
-        """The reader thread: demux, decode, resample; puts events (None at the end)."""
+        """The reader thread: (re)open the input, demux, decode; puts events (None at the end)."""
         def put(event: Event | None) -> None:
             if loop.is_closed():  # the run ended while FFmpeg was blocked in a read: stop quietly
                 raise _LoopGone
@@ -60,51 +105,115 @@ class MediaSource(Source):
             except (RuntimeError, concurrent.futures.CancelledError):
                 raise _LoopGone from None
 
-        container = None
+        failures = 0
         try:
-            container = av.open(self.url, options=self.options, timeout=(10.0, 10.0))
+            while not self.cancelled:
+                frames = 0
+                try:
+                    frames = self._play(put)
+                    if self.listen and not self.cancelled:
+                        put(Flag(self.stream_id, self.clock.now(), "publisher left; listening again", kind="media"))
+                        continue
+                    break  # the input ended: a file, a VOD playlist, a live stream that finished
+                except _LoopGone:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - FFmpeg and I/O errors
+                    if self.cancelled:
+                        break
+                    if self.listen:
+                        if isinstance(exc, TimeoutError) and not getattr(exc, "after_frames", 0):
+                            continue  # nobody published within the timeout: keep listening
+                        put(Flag(self.stream_id, self.clock.now(),
+                                 f"publisher left ({_one_line(exc)}); listening again", kind="media"))
+                        continue
+                    if getattr(exc, "after_frames", 0):
+                        failures = 0
+                        self.backoff.reset()
+                    if not self.network or failures >= self.reconnect:
+                        tried = f" after {failures + 1} attempts" if failures else ""
+                        put(StreamError(self.stream_id, self.clock.now(), _one_line(exc) + tried, fatal=True))
+                        break
+                    failures += 1
+                    delay = self.backoff.next()
+                    put(StreamError(self.stream_id, self.clock.now(),
+                                    f"{_one_line(exc)}; reconnecting in {delay:.1f} s ({failures}/{self.reconnect})"))
+                    deadline = time.monotonic() + delay
+                    while not self.cancelled and time.monotonic() < deadline:
+                        time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
+        except _LoopGone:
+            pass
+        finally:
+            try:
+                put(None)
+            except _LoopGone:
+                pass
+
+    def _play(self, put) -> int:
+        """One input session from open to end; returns the frames delivered. Errors carry ``after_frames``."""
+        container = restream = None
+        frames = 0
+        try:
+            # PyAV's own timeout (an interrupt callback) deadlocks an RTMP listen with a publisher
+            # connecting (measured); a listen relies on FFmpeg's ``timeout`` option instead.
+            container = av.open(self.url, options=self.options, timeout=None if self.listen else (10.0, 10.0))
             streams = [s for s in container.streams if s.type in ("video", "audio")]
             if not streams:
                 raise SourceError("no audio or video in the input")
+            self.sessions += 1
+            if self.restream:
+                try:
+                    restream = _Restream(self.restream, streams)
+                except Exception as exc:  # noqa: BLE001 - the destination is down: analysis goes on
+                    put(StreamError(self.stream_id, self.clock.now(),
+                                    f"restream to {_redact(self.restream)} failed: {_one_line(exc)}"))
             resampler = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_RATE)
             start_wall, first_pts = time.monotonic(), None
             pending = 0  # encoded video bytes not yet credited to a frame (decoders hold frames back)
             for packet in container.demux(streams):
                 if self.cancelled:
                     break
-                if packet.stream.type == "video":
+                is_video = packet.stream.type == "video"
+                if is_video:
                     pending += packet.size
-                for frame in packet.decode():
+                decoded = packet.decode()
+                if restream is not None:
+                    try:
+                        restream.send(packet)
+                        self.restreamed += 1
+                    except Exception as exc:  # noqa: BLE001
+                        put(StreamError(self.stream_id, self.clock.now(),
+                                        f"restream to {_redact(self.restream)} stopped: {_one_line(exc)}"))
+                        restream.close()
+                        restream = None
+                for frame in decoded:
                     if frame.time is not None and self.realtime:
                         first_pts = frame.time if first_pts is None else first_pts
                         delay = (frame.time - first_pts) - (time.monotonic() - start_wall)
                         if delay > 0:
                             time.sleep(min(delay, 1.0))
                     now = self.clock.now()
-                    if packet.stream.type == "video" and self.kind == "video":
+                    if is_video and self.kind == "video":
                         put(VideoFrame(self.stream_id, now, frame=frame.to_ndarray(format="rgb24"),
                                        encoded_bytes=pending))
                         pending = 0
-                    elif packet.stream.type == "audio":
+                        frames += 1
+                    elif not is_video:
                         for chunk in resampler.resample(frame):
                             pcm = chunk.to_ndarray().reshape(-1)
                             if pcm.size:
                                 put(AudioChunk(self.audio_id, now, samples=pcm.copy(), sample_rate=AUDIO_RATE))
+                                frames += 1
+            return frames
         except _LoopGone:
-            pass
-        except Exception as exc:  # noqa: BLE001 - FFmpeg and I/O errors become a recorded stream error
-            if not self.cancelled:
-                try:
-                    put(StreamError(self.stream_id, self.clock.now(), _one_line(exc), fatal=True))
-                except _LoopGone:
-                    pass
+            raise
+        except Exception as exc:
+            exc.after_frames = frames  # type: ignore[attr-defined]
+            raise
         finally:
+            if restream is not None:
+                restream.close()
             if container is not None:
                 container.close()
-            try:
-                put(None)
-            except _LoopGone:
-                pass
 
     async def events(self) -> AsyncIterator[Event]:
         loop = asyncio.get_running_loop()
@@ -129,22 +238,61 @@ class MediaSource(Source):
         yield StreamClosed(self.stream_id, now, reason=reason)
 
 
+def _redact(url: str) -> str:
+    """A destination URL fit to show: its path ends in a stream key on most platforms."""
+    parts = urlsplit(url)
+    if not parts.scheme:
+        return url
+    head, _, _ = parts.path.rpartition("/")
+    return f"{parts.scheme}://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}{head}/***"
+
+
+OWN_PARAMS = ("name", "listen", "reconnect", "restream")
+
+
+def _split_own(url: str) -> tuple[str, dict[str, str]]:
+    """Take MidStream's parameters out of a network URL's query; the rest is FFmpeg's."""
+    parts = urlsplit(url)
+    own: dict[str, str] = {}
+    rest = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in OWN_PARAMS:
+            own[key] = value
+        else:
+            rest.append((key, value))
+    return urlunsplit(parts._replace(query=urlencode(rest, safe="/:"))), own
+
+
 def open_media(uri: str, clock: Clock | None, stream_id: str | None = None) -> MediaSource | None:
     """A MediaSource for a media file or network URL, or None if ``uri`` is not one."""
     parts = urlsplit(uri)
     if parts.scheme in NETWORK_SCHEMES:
         if parts.scheme in ("http", "https") and not parts.path.endswith((".m3u8", ".mpd", *MEDIA_SUFFIXES)):
             return None
-        name = stream_id or Path(parts.path).stem or parts.hostname or "media"
-        if name in ("index", "playlist", "stream", "manifest", "live"):
+        if parts.scheme == "srt":
+            raise SourceError(f"{uri}: SRT is not available: the FFmpeg inside PyAV is built without libsrt")
+        url, own = _split_own(uri)
+        listen = _param(own, "listen", int, 0, lambda v: v in (0, 1), "0 or 1")
+        if listen and parts.scheme != "rtmp":
+            raise SourceError(f"{uri}: listen=1 is for rtmp:// (udp:// always listens)")
+        reconnect = _param(own, "reconnect", int, 5, lambda v: 0 <= v <= 1000, "retries 0..1000")
+        restream = own.pop("restream", None)
+        if restream is not None and not restream:
+            raise SourceError(f"{uri}: restream= needs a destination URL")
+        name = own.pop("name", None) or stream_id or Path(parts.path).stem or parts.hostname or "media"
+        if name in ("index", "playlist", "stream", "manifest", "live", "s"):
             name = f"{parts.hostname}-{name}"
+        shown = uri if restream is None else uri.replace(quote(restream, safe=""), _redact(restream)).replace(
+            restream, _redact(restream))
         # network input: which kinds it holds is only known once it plays; video first
-        return MediaSource(name, uri, clock, url=uri, kinds=("video", "audio"), realtime=True)
+        return MediaSource(name, shown, clock, url=url, kinds=("video", "audio"), realtime=True,
+                           listen=bool(listen), reconnect=reconnect, restream=restream)
     if parts.scheme not in ("", "file") or not parts.path.lower().endswith(MEDIA_SUFFIXES):
         return None
-    params = dict(p.split("=", 1) for p in parts.query.split("&") if "=" in p)
+    params = dict(parse_qsl(parts.query, keep_blank_values=True))
     realtime = _param(params, "realtime", int, 1, lambda v: v in (0, 1), "0 or 1")
     name = params.pop("name", None) or stream_id or Path(parts.path).stem
+    restream = params.pop("restream", None)
     _reject_unknown(params, uri)
     path = Path(parts.path)
     if not path.is_file():
@@ -156,4 +304,4 @@ def open_media(uri: str, clock: Clock | None, stream_id: str | None = None) -> M
         raise SourceError(f"{parts.path}: not a readable media file ({_one_line(exc)})") from None
     if not kinds:
         raise SourceError(f"{parts.path}: no audio or video streams")
-    return MediaSource(name, uri, clock, url=str(path), kinds=kinds, realtime=bool(realtime))
+    return MediaSource(name, uri, clock, url=str(path), kinds=kinds, realtime=bool(realtime), restream=restream)

@@ -28,7 +28,6 @@ import fractions
 import functools
 import json
 import os
-import random
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -44,7 +43,7 @@ from aiortc.sdp import candidate_from_sdp
 from ..clock import Clock
 from ..config import load_settings
 from ..events import AudioChunk, Event, Flag, StreamClosed, StreamError, StreamOpened, VideoFrame
-from .base import Source, SourceError
+from .base import Backoff, Source, SourceError
 
 TOKEN_ENV = "MIDSTREAM_SIGNALING_TOKEN"
 AUDIO_RATE = 48_000
@@ -121,22 +120,6 @@ def _token() -> str | None:
 
 class SignalingRefused(Exception):
     """The signaling server answered and said no (token, origin, full room): retrying will not help."""
-
-
-class Backoff:
-    """Capped exponential backoff with full jitter."""
-
-    def __init__(self, first: float = 0.5, cap: float = 10.0, rng: random.Random | None = None) -> None:
-        self.first, self.cap, self.attempt = first, cap, 0
-        self.rng = rng or random.Random()
-
-    def reset(self) -> None:
-        self.attempt = 0
-
-    def next(self) -> float:
-        ceiling = min(self.cap, self.first * (2 ** self.attempt))
-        self.attempt += 1
-        return self.rng.uniform(ceiling / 2, ceiling)
 
 
 async def _connect(session: aiohttp.ClientSession, target: Target, role: str) -> aiohttp.ClientWebSocketResponse:
