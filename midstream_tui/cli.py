@@ -30,6 +30,7 @@ from .analysis.validate import SeriesError
 from .clock import VirtualClock
 from .config import ConfigError, load_settings
 from .hub import Hub, HubError
+from .perception import Perception
 from .rules import RuleError
 from .sources import SourceError, open_sources
 from .sources.base import ScheduledSource
@@ -79,6 +80,11 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--refresh-ms", type=int, metavar="N",
                    help=f"redraw (and headless output) interval in ms, {MIN_REFRESH_MS}-{MAX_REFRESH_MS} "
                         "(default 100, or MIDSTREAM_REFRESH_MS)")
+    p.add_argument("--transcribe", choices=["off", "sphinx", "openai"], default="sphinx",
+                   help="speech in audio streams: sphinx (offline, default), openai (the transcription API), off")
+    p.add_argument("--transcribe-model", default="whisper-1", metavar="M", help="model for --transcribe openai")
+    p.add_argument("--detect", choices=["off", "faces", "bodies", "all"], default="faces",
+                   help="objects in video streams, OpenCV cascades (default faces)")
     rules = p.add_mutually_exclusive_group()
     rules.add_argument("--rules", metavar="FILE", help="mid-stream rules (TOML) instead of the built-in ones")
     rules.add_argument("--no-rules", action="store_true", help="no mid-stream rules at all")
@@ -170,7 +176,12 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None) ->
     rules = [] if getattr(args, "no_rules", False) else (
         load_rules(args.rules) if getattr(args, "rules", None) else list(BUILTIN_RULES))
 
+    perception = Perception(transcribe=getattr(args, "transcribe", "off"),
+                            transcribe_model=getattr(args, "transcribe_model", "whisper-1"),
+                            detect=getattr(args, "detect", "off"))
+
     def with_rules(hub: Hub) -> Hub:
+        hub.perception = perception
         if rules:
             RuleEngine(hub, rules)
         return hub

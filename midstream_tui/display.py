@@ -61,7 +61,8 @@ def duration(seconds: Any) -> str:
     return f"{seconds:.1f}s"
 
 
-Row = tuple[str, Callable[[Mapping[str, Any]], str]]
+Row = tuple[str, Callable[[Mapping[str, Any]], str | None]]
+"""A label and how to show it; None leaves the row out (a metric this stream does not have)."""
 
 METRIC_ROWS: dict[str, list[Row]] = {
     "text": [
@@ -83,6 +84,10 @@ METRIC_ROWS: dict[str, list[Row]] = {
         ("level/peak dB", lambda m: pair(m.get("level_dbfs"), m.get("peak_dbfs"), "{:.1f}")),
         ("gap p50/p99", lambda m: pair(m.get("interval_p50_ms"), m.get("interval_p99_ms"), "{:.1f}", "ms")),
         ("silence (10 s)", lambda m: num(m.get("silence_pct"), "{:.0f}", "%")),
+        ("voice · speech", lambda m: f"{num(m.get('voice_pct'), '{:.0f}', '%')} · {duration(m.get('speech_s'))}"),
+        ("centroid/roll", lambda m: pair(m.get("centroid_hz"), m.get("rolloff_hz"), "{:.0f}", "Hz")),
+        ("said · rtf", lambda m: None if "transcribe" not in m else
+            f"{m.get('utterances', 0)} utt · {m.get('words', 0)} w · {num(m.get('transcribe_rtf'), '{:.2f}')}"),
         ("format", lambda m: f"{m.get('sample_rate', 0)} Hz · {m.get('channels', 0)} ch"),
     ],
     "video": [
@@ -104,7 +109,8 @@ COMMON_ROWS: list[Row] = [
 def metric_rows(snap: Snapshot) -> list[tuple[str, str]]:
     """(label, value) rows for a stream, kind-specific first."""
     rows = METRIC_ROWS.get(snap.kind, []) + COMMON_ROWS
-    return [(label, fn(snap.metrics)) for label, fn in rows]
+    shown = ((label, fn(snap.metrics)) for label, fn in rows)
+    return [(label, value) for label, value in shown if value is not None]
 
 
 def headline(snap: Snapshot) -> str:

@@ -56,6 +56,8 @@ class NdjsonPrinter:
                 "attractor": snap.attractor.to_json(), "patterns": len(snap.patterns),
                 "error": snap.error,
             }
+            if snap.transcript:
+                streams[stream]["transcript"] = [seg.to_json(self.hub.t0) for seg in snap.transcript if seg.final]
         return {"summary": {
             "duration_s": json_number(duration, 3), "ticks": self.hub.ticks, "lines": self.lines,
             "streams": streams, "patterns": len(self.hub.patterns_since(0)),

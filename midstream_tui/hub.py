@@ -42,6 +42,7 @@ from .events import (
     Usage,
     VideoFrame,
 )
+from .perception import Perception
 from .snapshot import PatternHit, SignalView, Snapshot
 from .sources.base import ScheduledSource, Source
 
@@ -75,7 +76,8 @@ class StreamPipeline:
     never twice at once for one pipeline.
     """
 
-    def __init__(self, stream: str, kind: str, source: str = "", queue_capacity: int | None = None) -> None:
+    def __init__(self, stream: str, kind: str, source: str = "", queue_capacity: int | None = None,
+                 perception: Perception | None = None) -> None:
         if kind not in ANALYZERS:
             raise HubError(f"unknown stream kind {kind!r}: expected text, audio or video")
         self.stream, self.kind, self.source = stream, kind, source
@@ -97,6 +99,7 @@ class StreamPipeline:
         self._drained_since_step = 0
         self._attractor_t = -math.inf
         self._attractor_seq = 0
+        self._perception = perception if perception is not None and perception.enabled else None
 
     @property
     def queue_depth(self) -> int:
@@ -121,10 +124,16 @@ class StreamPipeline:
             self.opened_t = ev.t
         if isinstance(ev, StreamOpened):
             self.source = ev.source or self.source
-        elif isinstance(ev, StreamClosed):
+        if self._perception is not None:  # on the first event, once the source is known
+            perception, self._perception = self._perception, None
+            perception.attach(self.analyzer, self.source)
+        if isinstance(ev, StreamOpened):
+            return
+        if isinstance(ev, StreamClosed):
             if self.status == "open":
                 self.status = {"cancelled": "cancelled", "error": "error"}.get(ev.reason, "closed")
                 self.closed_t = ev.t
+            self.analyzer.close()
         elif isinstance(ev, Flag):
             self.analyzer.hits.append(PatternHit(ev.t, self.stream, ev.kind, ev.message))
         elif isinstance(ev, StreamError):
@@ -190,7 +199,7 @@ class StreamPipeline:
                 signal_name=first.name, attractor_seq=self._attractor_seq, portrait_x=first.portrait_x,
                 portrait_y=first.portrait_y, signals=self._views,
                 patterns=tuple(self.recent), error=self.error, text_tail=a.text_tail(),
-                preview=a.preview_image(),
+                preview=a.preview_image(), transcript=a.transcript(), detections=a.detections(),
             )
             self.latest = snap
             return snap, hits
@@ -204,11 +213,13 @@ class Hub:
     """Owns the pipelines, runs sources and the analysis clock, publishes snapshots."""
 
     def __init__(self, clock: Clock | None = None, *, analysis_interval: float = 0.1,
-                 pattern_log_size: int = 1000, workers: int = 2) -> None:
+                 pattern_log_size: int = 1000, workers: int = 2, perception: Perception | None = None) -> None:
         if not analysis_interval > 0:
             raise HubError("analysis interval must be > 0 seconds")
         self.clock: Clock = clock or MonotonicClock()
         self.analysis_interval = float(analysis_interval)
+        self.perception = perception
+        """Transcription and detection attached to new audio/video streams (None: neither)."""
         self.t0 = self.clock.now()
         self._pipelines: dict[str, StreamPipeline] = {}
         self._lock = threading.RLock()
@@ -242,7 +253,7 @@ class Hub:
             if pipe is None:
                 if kind is None:
                     raise HubError(f"unknown stream {stream!r}")
-                pipe = self._pipelines[stream] = StreamPipeline(stream, kind, source)
+                pipe = self._pipelines[stream] = StreamPipeline(stream, kind, source, perception=self.perception)
             elif kind is not None and kind != pipe.kind:
                 raise HubError(f"stream {stream!r} is {pipe.kind}, not {kind}")
             return pipe

@@ -81,12 +81,16 @@ class Snapshot:
     signals: tuple[SignalView, ...] = ()
     """Every signal's dynamics; the first is ``attractor``/``signal_name``/``portrait_*``."""
     text_tail: str = ""
+    """Text streams: the newest text (up to 2,000 characters); ``metrics["chars"]`` counts all of it."""
     preview: np.ndarray | None = field(default=None, repr=False)
     """Video streams: a small read-only RGB image of a recent frame."""
-    """Text streams: the newest text (up to 2,000 characters); ``metrics["chars"]`` counts all of it."""
+    transcript: tuple = ()
+    """Audio streams being transcribed: recent final TranscriptSegments, then the partial one if any."""
+    detections: tuple = ()
+    """Video streams with detection: the newest frame's Detections."""
 
     def to_json(self, t0: float = 0.0) -> dict:
-        return {
+        out = {
             "t": json_number(self.t - t0, 3), "stream": self.stream, "kind": self.kind,
             "seq": self.seq, "status": self.status,
             "metrics": {k: json_number(v) for k, v in self.metrics.items()},
@@ -94,3 +98,9 @@ class Snapshot:
             "signals": {v.name: v.attractor.to_json() for v in self.signals[1:]},
             "error": self.error,
         }
+        if self.transcript:  # finals reach the pattern log as "speech" hits; here the utterance under way
+            last = self.transcript[-1]
+            out["partial"] = None if last.final else last.text
+        if self.detections:
+            out["detections"] = [d.to_json() for d in self.detections]
+        return out

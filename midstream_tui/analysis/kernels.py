@@ -98,6 +98,31 @@ def pcm16_levels(samples):
 
 
 @njit(cache=True, nogil=True)
+def spectral_shape(power, bin_hz, rolloff_fraction):
+    """(centroid, roll-off) in Hz of a one-sided power spectrum with bins ``bin_hz`` apart.
+
+    The roll-off is the frequency below which ``rolloff_fraction`` of the power lies.
+    Silence (no power) gives (0, 0).
+    """
+    total = 0.0
+    weighted = 0.0
+    for k in range(power.size):
+        total += power[k]
+        weighted += power[k] * k
+    if total <= 0.0:
+        return 0.0, 0.0
+    target = total * rolloff_fraction
+    acc = 0.0
+    roll = power.size - 1
+    for k in range(power.size):
+        acc += power[k]
+        if acc >= target:
+            roll = k
+            break
+    return weighted / total * bin_hz, roll * bin_hz
+
+
+@njit(cache=True, nogil=True)
 def luma_thumbnail(frame, step):
     """Rec. 601 luma of an RGB uint8 frame, sampled every ``step`` pixels, in [0, 1]."""
     h = frame.shape[0] // step
@@ -567,6 +592,7 @@ def warm_up() -> None:
     weighted_rate(f, f, 0.2, 0.8)
     pcm16_levels(np.zeros(16, dtype=np.int16))
     pcm16_levels(np.zeros((16, 2), dtype=np.int16))
+    spectral_shape(f, 10.0, 0.85)
     thumb = luma_thumbnail(np.zeros((16, 16, 3), dtype=np.uint8), 4)
     rgb_thumbnail(np.zeros((16, 16, 3), dtype=np.uint8), 4, 4)
     mean_abs_diff(thumb, thumb)

@@ -27,6 +27,7 @@ from .widgets.pattern_log import PatternLog
 from .widgets.stream_list import StreamList
 from .widgets.frame_preview import FramePreview
 from .widgets.text_view import TextView
+from .widgets.transcript_view import TranscriptView
 
 REFRESH_STEPS_MS = (50, 100, 200, 500, 1000, 2000)
 PLOT_INTERVAL_MS = 333
@@ -108,13 +109,14 @@ class MidStreamApp(App[int]):
                 yield AttractorPanel(id="attractor")
                 yield TextView(id="text")
                 yield FramePreview(id="preview")
+                yield TranscriptView(id="transcript")
                 yield PatternLog(id="patterns")
         yield Footer()
 
     async def on_mount(self) -> None:
         for panel_id, title in (("streams", "Streams"), ("metrics", "Metrics"),
                                 ("attractor", "Attractor"), ("patterns", "Patterns"), ("text", "Text"),
-                                ("preview", "Frame")):
+                                ("preview", "Frame"), ("transcript", "Transcript")):
             self.query_one(f"#{panel_id}").border_title = title
         for src in self._sources:
             self.hub.add_source(src)
@@ -185,6 +187,17 @@ class MidStreamApp(App[int]):
                 if preview.border_title != title:
                     preview.border_title = title
                 preview.show(snap)
+            transcript = self.query_one(TranscriptView)
+            wants_transcript = ("text" not in self.hidden and snap is not None and snap.kind == "audio"
+                                and "transcribe" in snap.metrics)
+            if transcript.display != wants_transcript:
+                transcript.display = wants_transcript
+            if wants_transcript and text_due:
+                title = f"Transcript · {self.selected} ({snap.metrics['transcribe']})"
+                if transcript.border_title != title:
+                    transcript.border_title = title
+                transcript.t0 = self.hub.t0
+                transcript.show(snap)
             new = self.hub.patterns_since(self._log_seq)
             if new:
                 self._log_seq = new[-1][0]

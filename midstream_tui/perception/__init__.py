@@ -1,0 +1,49 @@
+"""Perception: what is said in audio streams (speech) and what is in video frames (vision).
+
+Both run beside the analysis, in worker threads of their own, at the pace they
+can keep; they never hold up the ingest of the stream they watch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TRANSCRIBE_CHOICES = ("off", "sphinx", "openai")
+DETECT_CHOICES = ("off", "faces", "bodies", "all")
+
+
+@dataclass(frozen=True)
+class Perception:
+    """What the hub attaches to new audio and video streams."""
+
+    transcribe: str = "off"
+    """off, sphinx (offline, pocketsphinx) or openai (the transcription API)."""
+    transcribe_model: str = "whisper-1"
+    detect: str = "off"
+    """off, faces, bodies or all (OpenCV cascades)."""
+    detect_interval: float = 0.25
+    """Seconds between detections on one stream (the detector runs on the newest frame)."""
+    include_simulated: bool = False
+    """sim: streams are synthetic tones and shapes: nothing to hear or see, so skipped by default."""
+
+    def __post_init__(self) -> None:
+        if self.transcribe not in TRANSCRIBE_CHOICES:
+            raise ValueError(f"transcribe={self.transcribe!r}: expected one of {', '.join(TRANSCRIBE_CHOICES)}")
+        if self.detect not in DETECT_CHOICES:
+            raise ValueError(f"detect={self.detect!r}: expected one of {', '.join(DETECT_CHOICES)}")
+
+    @property
+    def enabled(self) -> bool:
+        return self.transcribe != "off" or self.detect != "off"
+
+    def attach(self, analyzer, source: str) -> None:
+        if source.startswith("sim:") and not self.include_simulated:
+            return
+        if analyzer.kind == "audio" and self.transcribe != "off" and analyzer.transcriber is None:
+            from .speech import Transcriber
+
+            analyzer.transcriber = Transcriber(analyzer.stream, self.transcribe, model=self.transcribe_model)
+        if analyzer.kind == "video" and self.detect != "off" and getattr(analyzer, "detector", None) is None:
+            from .vision import Detector
+
+            analyzer.detector = Detector(analyzer.stream, self.detect, interval=self.detect_interval)
