@@ -522,6 +522,8 @@ class VideoAnalyzer(StreamAnalyzer):
         """A small RGB copy of the newest frame (refreshed a few times a second) for the dashboard."""
         self._preview_t = -math.inf
         self._interval_p50 = math.nan
+        self.detector = None
+        """A perception.vision.Detector when this stream is watched for faces/bodies."""
 
     def ingest(self, event: Event) -> None:
         if not isinstance(event, VideoFrame):
@@ -555,6 +557,8 @@ class VideoAnalyzer(StreamAnalyzer):
             preview = kernels.rgb_thumbnail(frame, height, width)
             preview.flags.writeable = False
             self.preview = preview
+        if self.detector is not None:
+            self.detector.offer(event.t, frame)
         self.frames += 1
         self.frame_t.append(event.t)
         self.motion.append(motion)
@@ -576,7 +580,33 @@ class VideoAnalyzer(StreamAnalyzer):
             "frames": self.frames,
             "scene_cuts": self.scene_cuts,
             "late_frames": self.late_frames,
-        }
+        } | (self._detection_metrics() if self.detector is not None else {})
+
+    def _detection_metrics(self) -> dict[str, Any]:
+        det = self.detector
+        found = det.latest()
+        took = np.fromiter(det.seconds, float) if det.seconds else np.zeros(0)
+        return {"detect": det.what, "detected": len(found),
+                "faces": sum(d.label == "face" for d in found),
+                "bodies": sum(d.label != "face" for d in found),
+                "detect_runs": det.runs, "detect_p50_ms": float(np.median(took)) * 1e3 if took.size else math.nan}
+
+    def detections(self) -> tuple:
+        return self.detector.latest() if self.detector is not None else ()
+
+    def close(self) -> None:
+        if self.detector is not None:
+            self.detector.close()
+
+    def take_hits(self) -> list[PatternHit]:
+        det = self.detector
+        if det is not None:
+            while det.changes:
+                t, message = det.changes.popleft()
+                self.hits.append(PatternHit(t, self.stream, "detection", message))
+            while det.errors:
+                self.hits.append(PatternHit(self.last_t, self.stream, "error", f"detection: {det.errors.popleft()}"))
+        return super().take_hits()
 
     def signal(self) -> np.ndarray:
         return self.motion.values(600)[1:]  # the first frame has no predecessor

@@ -449,14 +449,14 @@ class Hub:
         now = self.clock.now()
         started = time.perf_counter()
 
-        def step_all(batch: list[StreamPipeline]) -> list:
-            return [pipe.step(now) for pipe in batch]
+        def step_all(batch: list[StreamPipeline]) -> None:
+            # Published from the worker: if this tick is cancelled (shutdown) while a step runs,
+            # the hits it took from the analyzer still reach the log.
+            for pipe in batch:
+                self._publish(pipe.step(now))
 
-        batches = await asyncio.gather(*(loop.run_in_executor(self._executor, step_all, b)
-                                         for b in self._batches(self._pipeline_list())))
-        for results in batches:
-            for result in results:
-                self._publish(result)
+        await asyncio.gather(*(loop.run_in_executor(self._executor, step_all, b)
+                               for b in self._batches(self._pipeline_list())))
         self.tick_seconds.append(time.perf_counter() - started)
         self.ticks += 1
         for cb in self._tick_callbacks:

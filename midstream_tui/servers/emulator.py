@@ -83,14 +83,41 @@ class OpenAIEmulator(LocalServer):
         return f"http://{self.host}:{self.port}/v1"
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=1 << 20)
+        app = web.Application(client_max_size=25 << 20)  # the transcription API's upload limit
         app.add_routes([web.post("/v1/chat/completions", self._chat), web.post("/v1/responses", self._responses),
-                        web.get("/v1/realtime", self._realtime), web.get("/v1/models", self._models)])
+                        web.get("/v1/realtime", self._realtime), web.get("/v1/models", self._models),
+                        web.post("/v1/audio/transcriptions", self._transcriptions)])
         return app
 
     async def start(self) -> str:
         await super().start()
         return self.base_url
+
+    async def _transcriptions(self, request: web.Request) -> web.Response:
+        """The transcription API (multipart upload), answered by pocketsphinx: real recognition, not OpenAI's."""
+        try:
+            form = await request.post()
+        except ValueError:
+            return _error(400, "expected a multipart/form-data body", "invalid_request_error")
+        upload, model = form.get("file"), form.get("model")
+        if not isinstance(upload, web.FileField) or not isinstance(model, str) or not model:
+            return _error(400, "file and model are required", "invalid_request_error")
+        data = upload.file.read()
+        self.stats.requests.append({"api": "transcriptions", "model": model, "bytes": len(data)})
+        try:
+            text, words = await asyncio.to_thread(_recognize_upload, data)
+        except ValueError as exc:
+            return _error(400, f"could not decode the audio file: {exc}", "invalid_request_error")
+        fmt = form.get("response_format", "json")
+        if fmt == "text":
+            return web.Response(text=text)
+        body: dict = {"text": text}
+        if fmt == "verbose_json":
+            body |= {"task": "transcribe", "language": "english",
+                     "duration": round(len(data) / 32_000, 3)}
+            if "word" in form.getall("timestamp_granularities[]", []):
+                body["words"] = [{"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3)} for w in words]
+        return web.json_response(body)
 
     async def _models(self, request: web.Request) -> web.Response:
         data = [{"id": f"emu-{s}", "object": "model", "created": 0, "owned_by": "midstream-emulator"}
@@ -385,6 +412,26 @@ class OpenAIEmulator(LocalServer):
             if task is not None and not task.done():
                 task.cancel()
         return ws
+
+
+def _recognize_upload(data: bytes):
+    """Decode an uploaded audio file (any format FFmpeg reads), resample to 16 kHz mono, recognize."""
+    import io
+
+    import av
+
+    from ..perception.speech import RATE, recognize_wav
+
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            if not container.streams.audio:
+                raise ValueError("no audio stream")
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=RATE)
+            pcm = b"".join(bytes(f.planes[0])[: f.samples * 2]
+                           for frame in container.decode(audio=0) for f in resampler.resample(frame))
+    except av.FFmpegError as exc:
+        raise ValueError(str(exc).splitlines()[0][:200]) from None
+    return recognize_wav(pcm)
 
 
 class EmulatorThread(ServerThread):

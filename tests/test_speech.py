@@ -1,0 +1,141 @@
+"""Audio analysis and transcription: committed speech fixtures (Debian's flite, voice kal16), real decoders."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from midstream_tui import Hub, open_sources
+from midstream_tui.perception import Perception
+from midstream_tui.perception.speech import word_error_rate
+from midstream_tui.servers.emulator import OpenAIEmulator
+
+DATA = Path(__file__).parent / "data"
+SPEECH = {
+    "speech_fox": "the quick brown fox jumps over the lazy dog",
+    "speech_stella": "please call stella and ask her to bring these things with her from the store",
+}
+
+
+async def analyse(uris, perception, duration=30.0):
+    hub = Hub(analysis_interval=0.05, perception=perception)
+    for src in open_sources(uris, hub.clock):
+        hub.add_source(src)
+    await hub.run(duration)
+    return hub
+
+
+def write_wav(path, samples, rate=48_000):
+    out = av.open(str(path), "w")
+    stream = out.add_stream("pcm_s16le", rate=rate, layout="mono")
+    frame = av.AudioFrame.from_ndarray(samples.astype(np.int16).reshape(1, -1), format="s16", layout="mono")
+    frame.sample_rate = rate
+    for packet in [*stream.encode(frame), *stream.encode()]:
+        out.mux(packet)
+    out.close()
+
+
+@pytest.mark.parametrize("name", sorted(SPEECH))
+async def test_sphinx_transcribes_the_fixtures_with_word_timings(name):
+    hub = await analyse([f"{DATA / name}.wav?realtime=0"], Perception(transcribe="sphinx"))
+    snap = hub.snapshot(name)
+    finals = [s for s in snap.transcript if s.final]
+    said = " ".join(s.text for s in finals)
+    wer = word_error_rate(SPEECH[name], said)
+    assert wer <= 0.25, (said, wer)  # measured: 0.11 (fox: jumped/jumps), 0.07 (stella: still/stella)
+    words = [w for s in finals for w in s.words]
+    assert len(words) >= len(SPEECH[name].split()) - 2
+    assert all(a.start <= a.end <= b.start + 1e-6 for a, b in zip(words, words[1:]))  # in order, not overlapping
+    audio_end = snap.metrics["audio_s"] + hub.snapshot(name).t  # generous: timings are on the hub clock
+    assert words[0].start >= finals[0].start - 1e-6 and words[-1].end <= audio_end
+    assert snap.metrics["utterances"] == len(finals) and snap.metrics["words"] == len(said.split())
+    assert snap.metrics["voice_pct"] > 50 and snap.metrics["speech_s"] > 1.5
+    assert 0 < snap.metrics["transcribe_rtf"] < 1.0
+    log = [h for _, h in hub.patterns_since(0) if h.kind == "speech"]
+    assert [h.message.strip("“”") for h in log] == [s.text for s in finals], (log, finals)
+
+
+async def test_tone_and_silence_spectral_features_and_no_speech(tmp_path):
+    rate = 48_000
+    t = np.arange(rate * 2) / rate
+    write_wav(tmp_path / "tone.wav", np.sin(2 * np.pi * 1000 * t) * 8000)
+    write_wav(tmp_path / "quiet.wav", np.zeros(rate * 2))
+    hub = await analyse([f"{tmp_path / 'tone.wav'}?realtime=0", f"{tmp_path / 'quiet.wav'}?realtime=0"],
+                        Perception(transcribe="sphinx"))
+    tone, quiet = hub.snapshot("tone"), hub.snapshot("quiet")
+    assert tone.metrics["centroid_hz"] == pytest.approx(1000, rel=0.08)
+    assert tone.metrics["rolloff_hz"] == pytest.approx(1000, rel=0.08)
+    assert tone.metrics["zcr"] == pytest.approx(2 * 1000 / rate, rel=0.05)  # two crossings per period
+    assert quiet.metrics["voice_pct"] == 0 and quiet.metrics["speech_s"] == 0
+    assert quiet.metrics["utterances"] == 0 and quiet.transcript == ()
+    assert quiet.metrics["silence_pct"] == 100
+
+
+async def test_simulated_audio_is_not_transcribed_and_off_means_off():
+    hub = await analyse(["sim:audio?duration=1"], Perception(transcribe="sphinx"), duration=3)
+    assert "transcribe" not in hub.snapshot("audio").metrics  # synthetic: nothing to hear
+    hub = await analyse([f"{DATA / 'speech_fox.wav'}?realtime=0"], Perception(transcribe="off"))
+    snap = hub.snapshot("speech_fox")
+    assert snap.transcript == () and "transcribe" not in snap.metrics and snap.metrics["voice_pct"] > 50
+
+
+async def test_openai_engine_through_the_official_client_and_the_emulator(monkeypatch):
+    emulator = OpenAIEmulator(port=0)
+    await emulator.start()
+    try:
+        monkeypatch.setenv("OPENAI_BASE_URL", emulator.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-speech-test-key")
+        hub = await analyse([f"{DATA / 'speech_stella.wav'}?realtime=0"], Perception(transcribe="openai"))
+    finally:
+        await emulator.stop()
+    snap = hub.snapshot("speech_stella")
+    finals = [s for s in snap.transcript if s.final]
+    assert finals and all(s.engine == "openai" for s in finals)
+    assert word_error_rate(SPEECH["speech_stella"], " ".join(s.text for s in finals)) <= 0.25
+    assert finals[0].words and finals[0].words[0].start >= finals[0].start
+    uploads = [r for r in emulator.stats.requests if r["api"] == "transcriptions"]
+    assert len(uploads) == len(finals) and uploads[0]["bytes"] > 40_000  # a WAV per utterance
+
+
+async def test_transcription_api_errors_are_recorded_not_fatal(monkeypatch, free_port):
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{free_port}/v1")  # nobody listens
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-speech-test-key")
+    hub = await analyse([f"{DATA / 'speech_fox.wav'}?realtime=0"], Perception(transcribe="openai"))
+    snap = hub.snapshot("speech_fox")
+    assert snap.status == "closed" and snap.metrics["audio_s"] > 2  # the audio analysis went on
+    errors = [h.message for _, h in hub.patterns_since(0) if h.kind == "error"]
+    assert errors and "transcription API" in errors[0] and "sk-speech-test-key" not in " ".join(errors)
+
+
+async def test_emulator_refuses_a_broken_upload():
+    import aiohttp
+
+    emulator = OpenAIEmulator(port=0)
+    await emulator.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            form = aiohttp.FormData()
+            form.add_field("model", "whisper-1")
+            form.add_field("file", b"RIFF....not audio", filename="x.wav", content_type="audio/wav")
+            async with session.post(f"{emulator.base_url}/audio/transcriptions", data=form) as resp:
+                body = await resp.json()
+                assert resp.status == 400 and "could not decode" in body["error"]["message"]
+            async with session.post(f"{emulator.base_url}/audio/transcriptions", json={"model": "x"}) as resp:
+                assert resp.status == 400
+    finally:
+        await emulator.stop()
+
+
+def test_cli_headless_prints_the_transcript():
+    out = subprocess.run([sys.executable, "-m", "midstream_tui", "run", f"{DATA / 'speech_fox.wav'}?realtime=0",
+                          "--headless", "--json", "--duration", "8"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    summary = lines[-1]["summary"]["streams"]["speech_fox"]
+    assert "brown fox" in " ".join(seg["text"] for seg in summary["transcript"])
+    speech = [p for line in lines[:-1] for p in line.get("patterns", []) if p["kind"] == "speech"]
+    assert speech and "lazy dog" in speech[0]["message"]
