@@ -45,6 +45,7 @@ DEMOS: dict[str, list[str]] = {
     "video": ["sim:video?name=video&seed=5"],
 }
 DEMOS["all"] = DEMOS["text"][:2] + DEMOS["audio"] + DEMOS["video"]
+"""The simulated demo streams (deterministic: the snapshot tests and --virtual use them)."""
 DEMOS["openai"] = []  # filled at run time: the emulator's port is only known once it listens
 OPENAI_DEMO = [("chat", "chat-1", "emu-normal", "Tell me about harbours."),
                ("responses", "responses-1", "emu-normal", "How do tides work?"),
@@ -210,6 +211,27 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None) ->
     return app.return_code or 0
 
 
+def demo_uris(which: str) -> list[str]:
+    """A live demo's sources: the simulated streams plus media encoded with real codecs (offline).
+
+    audio adds a speech recording (decoded by PyAV, transcribed); video and all add a
+    camera-like clip (H.264 + AAC, written once into the cache folder) with a face to detect
+    and speech to transcribe, played in a loop.
+    """
+    from .demo_media import demo_clip, speech_path
+
+    uris = list(DEMOS[which])
+    if which == "audio":
+        uris.append(f"{speech_path()}?loop=1&name=speech")
+    if which in ("video", "all"):
+        try:
+            uris.append(f"{demo_clip()}?loop=1&name=camera")
+        except OSError as exc:  # a read-only home: the simulated streams still make a demo
+            print(f"midstream: warning: demo clip not written ({exc.strerror or exc}); simulated streams only",
+                  file=sys.stderr)
+    return uris
+
+
 def _demo_openai(args: argparse.Namespace) -> int:
     """The dashboard (or headless run) on concurrent chat streams from the local emulator."""
     from urllib.parse import quote
@@ -316,7 +338,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     if not 0 < args.port < 65536:
         raise CliError(f"--port {args.port}: expected 1 to 65535")
-    uris = args.sources or DEMOS["all"]
+    uris = args.sources or demo_uris("all")
     open_sources(uris)  # fail here, in the terminal, rather than in the browser
     command = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "midstream_tui", "run", *uris])
     if args.host not in ("127.0.0.1", "localhost", "::1"):
@@ -408,13 +430,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.command is None:
             args.headless = args.json = args.virtual = False
             args.duration = None
-            return _run(DEMOS["all"], args)
+            args.transcribe, args.transcribe_model, args.detect = "sphinx", "whisper-1", "faces"
+            return _run(demo_uris("all"), args)
         if args.command == "run":
             return _run(args.sources, args)
         if args.command == "demo" and args.which == "openai":
             return _demo_openai(args)
         if args.command == "demo":
-            return _run(DEMOS[args.which], args)
+            if args.virtual:  # virtual time: the simulated streams only (media plays in real time)
+                return _run(DEMOS[args.which], args)
+            return _run(demo_uris(args.which), args)
         if args.command == "emulate-openai":
             return _emulate(args)
         if args.command == "serve":

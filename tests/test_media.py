@@ -293,3 +293,29 @@ def test_a_reader_blocked_past_the_end_of_its_run_exits_quietly(free_port):
     finally:
         threading.excepthook = previous
     assert errors == [] and not any(t.name == "media-quiet" for t in threading.enumerate())
+
+
+async def test_a_file_in_a_loop_plays_again_until_the_run_ends(tmp_path):
+    clip = tmp_path / "short.mp4"
+    write_clip(clip, seconds=1.0, size=(160, 120))
+    hub = Hub(analysis_interval=0.05)
+    src = open_sources([f"{clip}?loop=1&name=loop"], hub.clock)[0]
+    hub.add_source(src)
+    await hub.run(3.5)
+    assert src.sessions >= 3 and hub.snapshot("loop").metrics["frames"] >= 85  # 30 per pass
+
+
+def test_the_live_demo_video_is_real_h264_with_a_face_and_speech(tmp_path):
+    import json
+    import os
+
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path))
+    out = subprocess.run([sys.executable, "-m", "midstream_tui", "demo", "video", "--headless", "--json",
+                          "--duration", "9"], capture_output=True, text=True, timeout=90, env=env)
+    assert out.returncode == 0, out.stderr
+    assert list(tmp_path.glob("midstream/camera-v*.mp4"))  # written once into the cache folder
+    summary = json.loads(out.stdout.splitlines()[-1])["summary"]["streams"]
+    assert summary["camera"]["metrics"]["resolution"] == "640x360" and summary["camera"]["metrics"]["frames"] > 150
+    patterns = [p for line in out.stdout.splitlines()[:-1] for p in json.loads(line).get("patterns", [])]
+    assert any(p["kind"] == "detection" and "face" in p["message"] for p in patterns)
+    assert any(p["kind"] == "speech" and "fox" in p["message"] for p in patterns)

@@ -14,7 +14,7 @@ from midstream_tui.perception import Perception
 from midstream_tui.perception.speech import word_error_rate
 from midstream_tui.servers.emulator import OpenAIEmulator
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "midstream_tui" / "data" / "media"  # fixtures shipped for the demo too
 SPEECH = {
     "speech_fox": "the quick brown fox jumps over the lazy dog",
     "speech_stella": "please call stella and ask her to bring these things with her from the store",

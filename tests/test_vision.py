@@ -11,7 +11,7 @@ from midstream_tui import Hub, open_sources
 from midstream_tui.perception import Perception
 from midstream_tui.perception.vision import detect, load_cascades
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parent.parent / "midstream_tui" / "data" / "media"  # fixtures shipped for the demo too
 
 
 def photo(name: str) -> np.ndarray:

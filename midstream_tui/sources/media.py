@@ -1,6 +1,7 @@
 """Media through PyAV (FFmpeg inside the wheel): files, HLS, DASH, MPEG-TS over UDP, RTMP pull.
 
-    clip.mp4[?realtime=0][&name=cam]        a media file (paced by its timestamps unless realtime=0)
+    clip.mp4[?realtime=0][&name=cam]        a media file (paced by its timestamps unless realtime=0;
+                                            loop=1 plays it again and again)
     http://127.0.0.1:8000/live/index.m3u8   HLS (VOD or live), DASH (.mpd), udp://..., rtmp://... (pull)
     rtmp://127.0.0.1:1935/live/s?listen=1   wait for a publisher; listen again when it leaves
     ...&restream=rtmp://ingest/app/KEY      forward the packets unchanged (remuxed) while analysing
@@ -78,14 +79,15 @@ class _Restream:
 class MediaSource(Source):
     def __init__(self, stream_id: str, uri: str, clock: Clock | None, *, url: str, kinds: tuple[str, ...],
                  realtime: bool, options: dict[str, str] | None = None, listen: bool = False,
-                 reconnect: int = 0, restream: str | None = None, backoff: Backoff | None = None) -> None:
+                 reconnect: int = 0, restream: str | None = None, backoff: Backoff | None = None,
+                 loop: bool = False) -> None:
         super().__init__(stream_id, uri, clock)
         self.url, self.kinds, self.realtime, self.options = url, kinds, realtime, dict(options or {})
         self.kind = "video" if "video" in kinds else "audio"
         self.network = urlsplit(url).scheme in NETWORK_SCHEMES
         self.lossless = not self.network  # a file can wait, a live input cannot
         self.audio_id = f"{stream_id}-audio" if self.kind == "video" else stream_id
-        self.listen, self.reconnect, self.restream = listen, reconnect, restream
+        self.listen, self.reconnect, self.restream, self.loop = listen, reconnect, restream, loop
         self.backoff = backoff or Backoff()
         self.sessions = 0
         """Inputs opened so far (publishers accepted, reconnections made)."""
@@ -114,6 +116,8 @@ class MediaSource(Source):
                     if self.listen and not self.cancelled:
                         put(Flag(self.stream_id, self.clock.now(), "publisher left; listening again", kind="media"))
                         continue
+                    if self.loop and frames and not self.cancelled:
+                        continue  # a file played in a loop (demos): from the start again
                     break  # the input ended: a file, a VOD playlist, a live stream that finished
                 except _LoopGone:
                     raise
@@ -291,6 +295,7 @@ def open_media(uri: str, clock: Clock | None, stream_id: str | None = None) -> M
         return None
     params = dict(parse_qsl(parts.query, keep_blank_values=True))
     realtime = _param(params, "realtime", int, 1, lambda v: v in (0, 1), "0 or 1")
+    loop = _param(params, "loop", int, 0, lambda v: v in (0, 1), "0 or 1")
     name = params.pop("name", None) or stream_id or Path(parts.path).stem
     restream = params.pop("restream", None)
     _reject_unknown(params, uri)
@@ -304,4 +309,5 @@ def open_media(uri: str, clock: Clock | None, stream_id: str | None = None) -> M
         raise SourceError(f"{parts.path}: not a readable media file ({_one_line(exc)})") from None
     if not kinds:
         raise SourceError(f"{parts.path}: no audio or video streams")
-    return MediaSource(name, uri, clock, url=str(path), kinds=kinds, realtime=bool(realtime), restream=restream)
+    return MediaSource(name, uri, clock, url=str(path), kinds=kinds, realtime=bool(realtime), restream=restream,
+                       loop=bool(loop))
