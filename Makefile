@@ -44,6 +44,9 @@ bench: setup
 	$(BIN)/python bench/bench_rules.py
 	$(BIN)/python bench/bench_hub.py
 	$(BIN)/python bench/bench_dashboard.py
+	$(BIN)/python bench/bench_media.py
+	$(BIN)/python bench/bench_webrtc.py
+	$(BIN)/python bench/bench_speech.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
