@@ -567,13 +567,17 @@ class VideoAnalyzer(StreamAnalyzer):
         self.signal_changed = True
 
     def metrics(self, now: float, since: float) -> dict[str, Any]:
-        interval = summarize(np.diff(self.frame_t.values(300)))
+        gaps = np.diff(self.frame_t.values(300))
+        interval = summarize(gaps)
         self._interval_p50 = interval.p50
+        # inter-frame jitter: mean deviation of the gaps from their median (RFC 3550's idea, per frame)
+        jitter = float(np.mean(np.abs(gaps - interval.p50))) * 1e3 if gaps.size >= 2 else math.nan
         return {
             "fps": rate(self.frame_t.values(), None, now, 2.0, since),
             "resolution": f"{self.width}x{self.height}" if self.frames else "",
             "interval_p50_ms": interval.p50 * 1e3,
             "interval_p99_ms": interval.p99 * 1e3,
+            "jitter_ms": jitter,
             "bitrate_mbps": self.bytes_per_s(now, 2.0, since) * 8 / 1e6,
             "brightness": self.brightness.last(),
             "motion": self.motion.last(),

@@ -96,6 +96,7 @@ METRIC_ROWS: dict[str, list[Row]] = {
         ("gap p50/p99", lambda m: pair(m.get("interval_p50_ms"), m.get("interval_p99_ms"), "{:.1f}", "ms")),
         ("bitrate", lambda m: bit_rate(m.get("bitrate_mbps"))),
         ("motion · light", lambda m: f"{num(m.get('motion'), '{:.3f}')} · {num(m.get('brightness'), '{:.2f}')}"),
+        ("jitter", lambda m: num(m.get("jitter_ms"), "{:.1f}", "ms")),
         ("cuts · late", lambda m: f"{m.get('scene_cuts', 0)} · {m.get('late_frames', 0)}"),
         ("faces · bodies", lambda m: None if "detect" not in m else
             f"{m.get('faces', 0)} · {m.get('bodies', 0)} · {num(m.get('detect_p50_ms'), '{:.0f}', 'ms')}"),

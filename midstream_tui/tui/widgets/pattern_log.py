@@ -17,7 +17,8 @@ from ...snapshot import PatternHit
 
 KIND_STYLE = {"loop": "$text-warning", "stall": "$text-warning", "error": "$text-error",
               "loop-end": "$text-success", "silence": "$text-primary", "scene-cut": "$text-accent",
-              "recurring": "$text-secondary", "rule": "$text-error"}
+              "recurring": "$text-secondary", "rule": "$text-error", "speech": "$text-success",
+              "detection": "$text-accent", "webrtc": "$text-primary", "media": "$text-primary"}
 MAX_ENTRIES = 500
 
 
