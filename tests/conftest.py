@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -27,6 +31,28 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture
+def http_server(tmp_path, free_port):
+    """A folder served by ``python -m http.server`` on 127.0.0.1 (started and stopped here)."""
+    root = tmp_path / "www"
+    root.mkdir()
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(free_port), "--bind", "127.0.0.1",
+                             "--directory", str(root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{free_port}/", timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                proc.kill()
+                raise
+            time.sleep(0.1)
+    yield root, f"http://127.0.0.1:{free_port}"
+    proc.terminate()
+    proc.wait(10)
 
 
 class TopLevelSVG(SVGImageExtension):

@@ -3,7 +3,6 @@
 import subprocess
 import sys
 import time
-import urllib.request
 
 import av
 import numpy as np
@@ -118,27 +117,6 @@ async def test_broken_media_is_refused_or_recorded(tmp_path):
     await hub.run(10)
     snap = hub.snapshot("cut")
     assert snap is not None and snap.status in ("closed", "error")  # no crash, whatever was decodable kept
-
-
-@pytest.fixture
-def http_server(tmp_path, free_port):
-    root = tmp_path / "www"
-    root.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(free_port), "--bind", "127.0.0.1",
-                             "--directory", str(root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{free_port}/", timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                proc.kill()
-                raise
-            time.sleep(0.1)
-    yield root, f"http://127.0.0.1:{free_port}"
-    proc.terminate()
-    proc.wait(10)
 
 
 async def test_hls_over_http(http_server):
@@ -319,3 +297,13 @@ def test_the_live_demo_video_is_real_h264_with_a_face_and_speech(tmp_path):
     patterns = [p for line in out.stdout.splitlines()[:-1] for p in json.loads(line).get("patterns", [])]
     assert any(p["kind"] == "detection" and "face" in p["message"] for p in patterns)
     assert any(p["kind"] == "speech" and "fox" in p["message"] for p in patterns)
+
+
+async def test_dash_over_http(http_server):
+    root, base = http_server
+    write_clip(root / "manifest.mpd", seconds=3.0, fmt="dash", options={"seg_duration": "1"})
+    assert list(root.glob("*.m4s"))
+    hub = await run([f"{base}/manifest.mpd?name=dash"], duration=30)
+    video = hub.snapshot("dash")
+    assert video.metrics["frames"] == 90 and video.status == "closed"
+    assert hub.snapshot("dash-audio").metrics["audio_s"] == pytest.approx(3.0, abs=0.2)

@@ -88,6 +88,7 @@ class MediaSource(Source):
         self.lossless = not self.network  # a file can wait, a live input cannot
         self.audio_id = f"{stream_id}-audio" if self.kind == "video" else stream_id
         self.listen, self.reconnect, self.restream, self.loop = listen, reconnect, restream, loop
+        self.dash = urlsplit(url).path.endswith(".mpd")
         self.backoff = backoff or Backoff()
         self.sessions = 0
         """Inputs opened so far (publishers accepted, reconnections made)."""
@@ -133,7 +134,9 @@ class MediaSource(Source):
                     if getattr(exc, "after_frames", 0):
                         failures = 0
                         self.backoff.reset()
-                    if not self.network or failures >= self.reconnect:
+                    if not self.network or failures >= self.reconnect or isinstance(exc, ValueError):
+                        # a ValueError (a manifest MidStream cannot play, an input without media) says
+                        # the same thing on every attempt: no retry
                         tried = f" after {failures + 1} attempts" if failures else ""
                         put(StreamError(self.stream_id, self.clock.now(), _one_line(exc) + tried, fatal=True))
                         break
@@ -152,26 +155,74 @@ class MediaSource(Source):
             except _LoopGone:
                 pass
 
+    def _open(self) -> list:
+        """The input's containers: one, or for DASH one per track (video, audio), each fed its segments."""
+        if self.dash:
+            from .dash import SegmentStream, load_manifest
+
+            manifest = load_manifest(self.url)
+            return [av.open(SegmentStream(self.url, track.kind, manifest, lambda: self.cancelled), "r",
+                            format="mp4") for track in manifest.tracks]
+        # PyAV's own timeout (an interrupt callback) deadlocks an RTMP listen with a publisher
+        # connecting (measured); a listen relies on FFmpeg's ``timeout`` option instead.
+        return [av.open(self.url, options=self.options, timeout=None if self.listen else (10.0, 10.0))]
+
     def _play(self, put) -> int:
         """One input session from open to end; returns the frames delivered. Errors carry ``after_frames``."""
-        container = restream = None
-        frames = 0
+        containers: list = []
+        counts = [0]
         try:
-            # PyAV's own timeout (an interrupt callback) deadlocks an RTMP listen with a publisher
-            # connecting (measured); a listen relies on FFmpeg's ``timeout`` option instead.
-            container = av.open(self.url, options=self.options, timeout=None if self.listen else (10.0, 10.0))
-            streams = [s for s in container.streams if s.type in ("video", "audio")]
-            if not streams:
+            containers = self._open()
+            if not any(s.type in ("video", "audio") for c in containers for s in c.streams):
                 raise SourceError("no audio or video in the input")
             self.sessions += 1
+            if len(containers) == 1:
+                self._demux(containers[0], put, counts, 0, restream=self.restream)
+                return counts[0]
             if self.restream:
+                put(StreamError(self.stream_id, self.clock.now(), "restream is not available for DASH input"))
+            # one thread per track: each is paced by its own timestamps from the same start
+            counts = [0] * len(containers)
+            errors: list[BaseException] = []
+            start = time.monotonic()
+
+            def side(i: int) -> None:
                 try:
-                    restream = _Restream(self.restream, streams)
-                except Exception as exc:  # noqa: BLE001 - the destination is down: analysis goes on
-                    put(StreamError(self.stream_id, self.clock.now(),
-                                    f"restream to {_redact(self.restream)} failed: {_one_line(exc)}"))
+                    self._demux(containers[i], put, counts, i, start=start)
+                except BaseException as exc:  # noqa: BLE001 - handed to the main reader below
+                    errors.append(exc)
+
+            helpers = [threading.Thread(target=side, args=(i,), daemon=True) for i in range(1, len(containers))]
+            for thread in helpers:
+                thread.start()
+            side(0)
+            for thread in helpers:
+                thread.join()
+            if errors:
+                raise errors[0]
+            return sum(counts)
+        except _LoopGone:
+            raise
+        except Exception as exc:
+            exc.after_frames = sum(counts)  # type: ignore[attr-defined]
+            raise
+        finally:
+            for container in containers:
+                container.close()
+
+    def _demux(self, container, put, counts: list[int], slot: int, *, restream: str | None = None,
+               start: float | None = None) -> None:
+        """Demux and decode one container into events; ``counts[slot]`` counts what was delivered."""
+        streams = [s for s in container.streams if s.type in ("video", "audio")]
+        forward = None
+        if restream:
+            try:
+                forward = _Restream(restream, streams)
+            except Exception as exc:  # noqa: BLE001 - the destination is down: analysis goes on
+                put(StreamError(self.stream_id, self.clock.now(), f"restream to {_redact(restream)} failed: {_one_line(exc)}"))
+        try:
             resampler = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_RATE)
-            start_wall, first_pts = time.monotonic(), None
+            start_wall, first_pts = start or time.monotonic(), None
             pending = 0  # encoded video bytes not yet credited to a frame (decoders hold frames back)
             for packet in container.demux(streams):
                 if self.cancelled:
@@ -180,15 +231,15 @@ class MediaSource(Source):
                 if is_video:
                     pending += packet.size
                 decoded = packet.decode()
-                if restream is not None:
+                if forward is not None:
                     try:
-                        restream.send(packet)
+                        forward.send(packet)
                         self.restreamed += 1
                     except Exception as exc:  # noqa: BLE001
                         put(StreamError(self.stream_id, self.clock.now(),
-                                        f"restream to {_redact(self.restream)} stopped: {_one_line(exc)}"))
-                        restream.close()
-                        restream = None
+                                        f"restream to {_redact(restream)} stopped: {_one_line(exc)}"))
+                        forward.close()
+                        forward = None
                 for frame in decoded:
                     if frame.time is not None and self.realtime:
                         first_pts = frame.time if first_pts is None else first_pts
@@ -200,24 +251,16 @@ class MediaSource(Source):
                         put(VideoFrame(self.stream_id, now, frame=frame.to_ndarray(format="rgb24"),
                                        encoded_bytes=pending))
                         pending = 0
-                        frames += 1
+                        counts[slot] += 1
                     elif not is_video:
                         for chunk in resampler.resample(frame):
                             pcm = chunk.to_ndarray().reshape(-1)
                             if pcm.size:
                                 put(AudioChunk(self.audio_id, now, samples=pcm.copy(), sample_rate=AUDIO_RATE))
-                                frames += 1
-            return frames
-        except _LoopGone:
-            raise
-        except Exception as exc:
-            exc.after_frames = frames  # type: ignore[attr-defined]
-            raise
+                                counts[slot] += 1
         finally:
-            if restream is not None:
-                restream.close()
-            if container is not None:
-                container.close()
+            if forward is not None:
+                forward.close()
 
     async def events(self) -> AsyncIterator[Event]:
         loop = asyncio.get_running_loop()

@@ -1,0 +1,88 @@
+"""The DASH manifest reader (PyAV's FFmpeg has no DASH demuxer): templates, timelines, live edges, bad input."""
+
+import time
+
+import pytest
+
+from midstream_tui import Hub, open_sources
+from midstream_tui.sources.dash import DashError, fill, parse_duration, parse_manifest
+
+MPD = """<?xml version="1.0"?>
+<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" type="{type}" {extra}>
+  <BaseURL>media/</BaseURL>
+  <Period id="0">
+    <AdaptationSet contentType="video">
+      <Representation id="lo" bandwidth="300000"/>
+      <Representation id="hi" bandwidth="900000">
+        <SegmentTemplate timescale="1000" initialization="$RepresentationID$/init.mp4"
+                         media="$RepresentationID$/$Number%04d$.m4s" startNumber="5" duration="2000"/>
+      </Representation>
+    </AdaptationSet>
+    <AdaptationSet mimeType="audio/mp4">
+      <Representation id="a" bandwidth="64000">
+        <SegmentTemplate timescale="48000" initialization="a-init.mp4" media="a-$Time$.m4s">
+          <SegmentTimeline><S t="0" d="96000" r="2"/><S d="48000"/></SegmentTimeline>
+        </SegmentTemplate>
+      </Representation>
+    </AdaptationSet>
+  </Period>
+</MPD>"""
+
+
+def test_durations_and_templates():
+    assert parse_duration("PT3.0S") == 3.0
+    assert parse_duration("PT1H2M3.5S") == 3723.5
+    assert parse_duration("P1DT2S") == 86402
+    assert parse_duration("P0Y0M0DT0H0M10S") == 10
+    with pytest.raises(DashError):
+        parse_duration("3 seconds")
+    assert fill("c-$RepresentationID$-$Number%05d$-$$.m4s", "v1", 100, 42) == "c-v1-00042-$.m4s"
+    with pytest.raises(DashError, match=r"\$Time\$"):
+        fill("$Time$.m4s", "v", 1, number=3)
+
+
+def test_static_manifest_with_fixed_durations_and_a_timeline():
+    m = parse_manifest(MPD.format(type="static", extra='mediaPresentationDuration="PT7S"'),
+                       "http://h/live/manifest.mpd")
+    assert not m.dynamic and [t.kind for t in m.tracks] == ["video", "audio"]
+    video, audio = m.tracks
+    assert video.rep_id == "hi"  # the highest bandwidth
+    assert video.init_url == "http://h/live/media/hi/init.mp4"
+    assert [u for _, u in video.segments] == [f"http://h/live/media/hi/{n:04d}.m4s" for n in range(5, 9)]  # 7 s / 2 s
+    assert [u.rsplit("/", 1)[1] for _, u in audio.segments] == ["a-0.m4s", "a-96000.m4s", "a-192000.m4s",
+                                                                 "a-288000.m4s"]
+
+
+def test_dynamic_manifest_starts_near_the_live_edge():
+    start = time.time() - 100.0
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start))
+    m = parse_manifest(MPD.format(type="dynamic", extra=f'availabilityStartTime="{stamp}" minimumUpdatePeriod="PT1S"'),
+                       "http://h/x.mpd", now=start + 100.0)
+    numbers = [n for n, _ in m.tracks[0].segments]
+    # 100 s / 2 s per segment from number 5: the newest complete one is 54; begin two before it
+    assert m.dynamic and m.update_period == 1.0 and numbers == [52, 53, 54]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("not xml at all", "not an MPD manifest"),
+    ("<html><body/></html>", "root element 'html'"),
+    ('<MPD type="static"><Period><AdaptationSet contentType="video"><Representation id="v">'
+     '<SegmentList/></Representation></AdaptationSet></Period></MPD>', "only SegmentTemplate"),
+    ('<MPD type="static"><Period/></MPD>', "no audio or video"),
+])
+def test_bad_manifests_say_why(text, message):
+    with pytest.raises(DashError, match=message):
+        parse_manifest(text, "http://h/m.mpd")
+
+
+async def test_a_bad_manifest_over_http_is_one_recorded_error_without_retries(http_server):
+    root, base = http_server
+    (root / "bad.mpd").write_text("<MPD><Period/></MPD>")
+    started = time.monotonic()
+    hub = Hub(analysis_interval=0.05)
+    for src in open_sources([f"{base}/bad.mpd"], hub.clock):
+        hub.add_source(src)
+    await hub.run(20)
+    snap = hub.snapshot("bad")
+    assert snap.status == "error" and "no audio or video adaptation set" in snap.error
+    assert time.monotonic() - started < 5  # no backoff loop on an error that cannot change
