@@ -19,6 +19,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header
 
 from ..hub import Hub
+from ..snapshot import Snapshot
 from ..sources.base import Source
 from .screens.help import HelpScreen
 from .widgets.attractor import AttractorPanel
@@ -100,6 +101,10 @@ class MidStreamApp(App[int]):
         self.renders = 0
 
     def compose(self) -> ComposeResult:
+        # the three panels that share the slot under the attractor, one shown at a time
+        self.text_view = TextView(id="text")
+        self.frame_preview = FramePreview(id="preview")
+        self.transcript_view = TranscriptView(id="transcript")
         yield Header(show_clock=False)
         with Horizontal(id="body"):
             with Vertical(id="left"):
@@ -107,9 +112,9 @@ class MidStreamApp(App[int]):
                 yield MetricsPanel(id="metrics")
             with Vertical(id="right"):
                 yield AttractorPanel(id="attractor")
-                yield TextView(id="text")
-                yield FramePreview(id="preview")
-                yield TranscriptView(id="transcript")
+                yield self.text_view
+                yield self.frame_preview
+                yield self.transcript_view
                 yield PatternLog(id="patterns")
         yield Footer()
 
@@ -168,36 +173,15 @@ class MidStreamApp(App[int]):
                 panel = self.query_one(AttractorPanel)
                 panel.border_title = f"Attractor · {self.selected}" if self.selected else "Attractor"
                 panel.show(snap, self.signal_index)
-            text_view = self.query_one(TextView)
-            wants_text = "text" not in self.hidden and snap is not None and snap.kind == "text"
-            if text_view.display != wants_text:
-                text_view.display = wants_text
+            # One slot under the attractor: the text, the frame or the transcript of the selected stream.
             text_due = force or self._ticks % max(1, round(TEXT_INTERVAL_MS / self.refresh_ms)) == 0
-            if wants_text and text_due:
-                title = f"Text · {self.selected}"
-                if text_view.border_title != title:  # setting it repaints, even unchanged
-                    text_view.border_title = title
-                text_view.show(snap)
-            preview = self.query_one(FramePreview)
-            wants_preview = "text" not in self.hidden and snap is not None and snap.kind == "video"
-            if preview.display != wants_preview:
-                preview.display = wants_preview
-            if wants_preview and text_due:
-                title = f"Frame · {self.selected}"
-                if preview.border_title != title:
-                    preview.border_title = title
-                preview.show(snap)
-            transcript = self.query_one(TranscriptView)
-            wants_transcript = ("text" not in self.hidden and snap is not None and snap.kind == "audio"
-                                and "transcribe" in snap.metrics)
-            if transcript.display != wants_transcript:
-                transcript.display = wants_transcript
-            if wants_transcript and text_due:
-                title = f"Transcript · {self.selected} ({snap.metrics['transcribe']})"
-                if transcript.border_title != title:
-                    transcript.border_title = title
-                transcript.t0 = self.hub.t0
-                transcript.show(snap)
+            shown = "text" not in self.hidden and snap is not None
+            transcribed = shown and snap.kind == "audio" and "transcribe" in snap.metrics
+            self.transcript_view.t0 = self.hub.t0
+            self._slot(self.text_view, shown and snap.kind == "text", text_due, f"Text · {self.selected}", snap)
+            self._slot(self.frame_preview, shown and snap.kind == "video", text_due, f"Frame · {self.selected}", snap)
+            self._slot(self.transcript_view, transcribed, text_due,
+                       f"Transcript · {self.selected} ({snap.metrics.get('transcribe')})" if transcribed else "", snap)
             new = self.hub.patterns_since(self._log_seq)
             if new:
                 self._log_seq = new[-1][0]
@@ -205,6 +189,16 @@ class MidStreamApp(App[int]):
                 log.add([hit for _seq, hit in new], self.hub.t0)
                 log.border_title = f"Patterns · {self._log_seq}"
         self.renders += 1
+
+    @staticmethod
+    def _slot(panel, wanted: bool, due: bool, title: str, snap: Snapshot | None) -> None:
+        """Show or hide one of the panels sharing the slot; redraw it when due."""
+        if panel.display != wanted:
+            panel.display = wanted
+        if wanted and due:
+            if panel.border_title != title:  # setting it repaints, even unchanged
+                panel.border_title = title
+            panel.show(snap)
 
     # ------------------------------------------------------------ actions
 
