@@ -31,9 +31,11 @@ from .clock import VirtualClock
 from .config import ConfigError, load_settings
 from .hub import Hub, HubError
 from .perception import Perception
+from .redact import redact
 from .rules import RuleError
 from .sources import SourceError, open_sources
 from .sources.base import ScheduledSource
+from .store import StoreError
 
 DEMOS: dict[str, list[str]] = {
     "text": [
@@ -81,6 +83,10 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--refresh-ms", type=int, metavar="N",
                    help=f"redraw (and headless output) interval in ms, {MIN_REFRESH_MS}-{MAX_REFRESH_MS} "
                         "(default 100, or MIDSTREAM_REFRESH_MS)")
+    record = p.add_mutually_exclusive_group()
+    record.add_argument("--record", nargs="?", const="", metavar="FILE",
+                        help="record the session into FILE (default: on, into the data folder; see 'midstream sessions')")
+    record.add_argument("--no-record", action="store_true", help="do not record this session")
     p.add_argument("--transcribe", choices=["off", "sphinx", "openai"], default="sphinx",
                    help="speech in audio streams: sphinx (offline, default), openai (the transcription API), off")
     p.add_argument("--transcribe-model", default="whisper-1", metavar="M", help="model for --transcribe openai")
@@ -145,6 +151,21 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument("target", metavar="webrtc://HOST:PORT/ROOM", help="add ?ice=loopback on one machine")
     pub.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
 
+    sessions = sub.add_parser("sessions", help="list recorded sessions")
+    sessions.add_argument("--json", action="store_true", help="one JSON object per session")
+
+    replay = sub.add_parser("replay", help="play a recorded session back through the dashboard (or headless)")
+    replay.add_argument("session", metavar="SESSION", help="a number from 'midstream sessions', 'last', or a path")
+    replay.add_argument("--speed", type=float, default=1.0, help="times real time (default 1)")
+    replay.add_argument("--headless", action="store_true", help="print instead of showing the dashboard")
+    replay.add_argument("--json", action="store_true", help="with --headless: NDJSON, as a live run prints")
+    replay.add_argument("--refresh-ms", type=int, metavar="N", help="redraw interval")
+
+    export = sub.add_parser("export", help="write a recorded session as csv, jsonl or parquet files")
+    export.add_argument("session", metavar="SESSION")
+    export.add_argument("--format", choices=["csv", "jsonl", "parquet"], default="jsonl")
+    export.add_argument("--out", metavar="DIR", help="folder to write into (default: ./<session name>)")
+
     serve = sub.add_parser("serve", help="publish the dashboard to a web browser (textual-serve)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -181,34 +202,83 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None) ->
                             transcribe_model=getattr(args, "transcribe_model", "whisper-1"),
                             detect=getattr(args, "detect", "off"))
 
+    recorders = []
+
     def with_rules(hub: Hub) -> Hub:
         hub.perception = perception
         if rules:
             RuleEngine(hub, rules)
+        recorder = _recorder(args, uris)
+        if recorder is not None:
+            recorders.append(recorder.attach(hub))
         return hub
 
-    if args.headless:
-        from .headless import run_headless, run_headless_virtual
+    try:
+        if args.headless:
+            from .headless import run_headless, run_headless_virtual
 
-        if args.virtual:
-            clock = VirtualClock()
-            sources = open_sources(uris, clock)
-            not_scheduled = [s.uri for s in sources if not isinstance(s, ScheduledSource)]
-            if not_scheduled:
-                raise CliError(f"--virtual works only with simulated or recorded sources, not {not_scheduled[0]}")
-            hub = with_rules(Hub(clock, analysis_interval=interval))
-            return run_headless_virtual(hub, sources, args.duration, args.json)  # type: ignore[arg-type]
+            if args.virtual:
+                clock = VirtualClock()
+                sources = open_sources(uris, clock)
+                not_scheduled = [s.uri for s in sources if not isinstance(s, ScheduledSource)]
+                if not_scheduled:
+                    raise CliError(f"--virtual works only with simulated or recorded sources, not {not_scheduled[0]}")
+                hub = with_rules(Hub(clock, analysis_interval=interval))
+                return run_headless_virtual(hub, sources, args.duration, args.json)  # type: ignore[arg-type]
+            sources = open_sources(uris)
+            hub = with_rules(Hub(analysis_interval=interval))
+            for src in sources:
+                src.clock = hub.clock
+            return asyncio.run(run_headless(hub, sources, args.duration, args.json))
+
+        from .tui.app import MidStreamApp
+
+        sources = open_sources(uris)
         hub = with_rules(Hub(analysis_interval=interval))
-        sources = open_sources(uris, hub.clock)
-        return asyncio.run(run_headless(hub, sources, args.duration, args.json))
+        for src in sources:
+            src.clock = hub.clock
+        app = MidStreamApp(hub, sources, refresh_ms=refresh_ms, duration=args.duration, title=title)
+        app.run()
+        return app.return_code or 0
+    finally:
+        for recorder in recorders:  # flushed on every way out: q, SIGINT/SIGTERM, errors
+            recorder.close()
+            print(f"midstream: session recorded in {recorder.path}"
+                  + (f" ({recorder.error})" if recorder.error else ""), file=sys.stderr)
 
-    from .tui.app import MidStreamApp
 
-    hub = with_rules(Hub(analysis_interval=interval))
-    sources = open_sources(uris, hub.clock)
-    app = MidStreamApp(hub, sources, refresh_ms=refresh_ms, duration=args.duration, title=title)
-    app.run()
-    return app.return_code or 0
+def _recorder(args: argparse.Namespace, uris: list[str]):
+    """The session recorder asked for: --record FILE, --no-record, or the default folder."""
+    if getattr(args, "no_record", False) or not hasattr(args, "record"):
+        return None
+    from .store import Recorder, StoreError, data_dir, new_session_path, prune
+
+    command = "midstream " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "midstream"
+    try:
+        if args.record:
+            return Recorder(args.record, command=command)
+        folder = data_dir()
+        path = new_session_path(folder)
+        prune(folder, _float_env("MIDSTREAM_KEEP_MB", 1000.0), _float_env("MIDSTREAM_KEEP_DAYS", 30.0))
+        return Recorder(path, command=command)
+    except (StoreError, OSError) as exc:
+        if args.record:
+            raise CliError(str(exc)) from None
+        print(f"midstream: warning: not recording ({exc}); --no-record silences this", file=sys.stderr)
+        return None
+
+
+def _float_env(name: str, default: float) -> float:
+    import os
+
+    raw = os.environ.get(name)
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise CliError(f"{name}={raw!r}: expected a number") from None
+    if not value > 0:
+        raise CliError(f"{name}={raw!r}: expected a number > 0")
+    return value
 
 
 def demo_uris(which: str) -> list[str]:
@@ -306,6 +376,74 @@ def _signaling(args: argparse.Namespace) -> int:
         f"  publish from a browser: {server.url}/\n"
         f"  receive:  midstream run webrtc://{host}/ROOM\n"
         f"  publish:  midstream publish clip.mp4 webrtc://{host}/ROOM"))
+    return 0
+
+
+def _sessions(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from .store import data_dir, info, session_files
+
+    files = session_files()
+    if not files and not args.json:
+        print(f"no recorded sessions in {data_dir()}")
+        return 0
+    for k, path in enumerate(files, 1):
+        try:
+            s = info(path)
+        except StoreError as exc:
+            print(f"{k:>3}  {path.name}: {exc}", file=sys.stderr)
+            continue
+        if args.json:
+            print(json.dumps({"n": k, "path": str(path), "started": s.started, "ended": s.ended, "status": s.status,
+                              "streams": s.streams, "duration_s": round(s.duration, 3), "bytes": s.size,
+                              "command": s.command}))
+        else:
+            started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.started))
+            print(f"{k:>3}  {started}  {s.duration:8.1f} s  {s.streams:>2} streams  {s.size / 1e6:7.2f} MB  "
+                  f"{s.status:<11}  {path.name}")
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from .session_replay import RecordedHub
+    from .store import Session, resolve
+
+    if args.json and not args.headless:
+        raise CliError("--json needs --headless")
+    refresh_ms = _refresh_ms(args)
+    session = Session(resolve(args.session))
+    try:
+        hub = RecordedHub(session, speed=args.speed, analysis_interval=refresh_ms / 1000)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    try:
+        if args.headless:
+            from .headless import run_headless
+
+            return asyncio.run(run_headless(hub, [], None, args.json))  # type: ignore[arg-type]
+        from .tui.app import MidStreamApp
+
+        app = MidStreamApp(hub, [], refresh_ms=refresh_ms, title=f"MidStream — replay of {session.path.name}"
+                                                                   f" at {args.speed:g}x")  # type: ignore[arg-type]
+        app.run()
+        return app.return_code or 0
+    finally:
+        session.close()
+
+
+def _export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .export import export_session
+    from .store import SUFFIX, resolve
+
+    path = resolve(args.session)
+    out = Path(args.out) if args.out else Path.cwd() / path.name.removesuffix(SUFFIX)
+    written = export_session(path, out, args.format)
+    for file, rows in written:
+        print(f"{file}  {rows} rows")
     return 0
 
 
@@ -431,6 +569,7 @@ def main(argv: list[str] | None = None) -> int:
             args.headless = args.json = args.virtual = False
             args.duration = None
             args.transcribe, args.transcribe_model, args.detect = "sphinx", "whisper-1", "faces"
+            args.record, args.no_record = None, False
             return _run(demo_uris("all"), args)
         if args.command == "run":
             return _run(args.sources, args)
@@ -446,6 +585,12 @@ def main(argv: list[str] | None = None) -> int:
             return _serve(args)
         if args.command == "signaling":
             return _signaling(args)
+        if args.command == "sessions":
+            return _sessions(args)
+        if args.command == "replay":
+            return _replay(args)
+        if args.command == "export":
+            return _export(args)
         if args.command == "publish":
             return _publish(args)
         if args.command == "analyze":
@@ -453,8 +598,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "compare":
             return _compare(args)
         raise CliError(f"unknown command {args.command!r}")
-    except (CliError, SourceError, HubError, ConfigError, SeriesError, RuleError) as exc:
-        print(f"midstream: error: {exc}", file=sys.stderr)
+    except (CliError, SourceError, HubError, ConfigError, SeriesError, RuleError, StoreError) as exc:
+        print(f"midstream: error: {redact(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -16,6 +16,7 @@ from typing import TextIO
 
 from . import display
 from .hub import Hub, run_virtual
+from .redact import redact
 from .snapshot import Snapshot, json_number
 from .sources.base import ScheduledSource, Source
 
@@ -43,7 +44,7 @@ class NdjsonPrinter:
             self._printed_seq[stream] = snap.seq
             line = snap.to_json(self.hub.t0)
             line["patterns"] = by_stream.get(stream, [])
-            self.out.write(json.dumps(line, allow_nan=False) + "\n")
+            self.out.write(redact(json.dumps(line, allow_nan=False)) + "\n")
             self.lines += 1
         self.out.flush()
 
@@ -67,9 +68,9 @@ class NdjsonPrinter:
     def finish(self, duration: float) -> None:
         summary = self.summary(duration)
         if self.json_mode:
-            self.out.write(json.dumps(summary, allow_nan=False) + "\n")
+            self.out.write(redact(json.dumps(summary, allow_nan=False)) + "\n")
         else:
-            self.out.write(render_text_summary(self.hub, duration))
+            self.out.write(redact(render_text_summary(self.hub, duration)))
         self.out.flush()
 
 

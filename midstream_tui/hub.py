@@ -100,6 +100,8 @@ class StreamPipeline:
         self._attractor_t = -math.inf
         self._attractor_seq = 0
         self._perception = perception if perception is not None and perception.enabled else None
+        self.recorder = None
+        """A store.Recorder that keeps this stream's events and derived values, if the session is recorded."""
 
     @property
     def queue_depth(self) -> int:
@@ -148,9 +150,13 @@ class StreamPipeline:
         with self._lock:
             pending = list(self._queue)
             self._queue.clear()
+        recorder = self.recorder
         for ev in pending:
             try:
+                ingested = self.status == "open" or not isinstance(ev, DATA_EVENTS)
                 self._handle(ev)
+                if recorder is not None and ingested:
+                    recorder.event(self.stream, ev, self.analyzer)
             except Exception as exc:  # a bad event must not take the stream down
                 self.error = f"bad {type(ev).__name__}: {type(exc).__name__}: {exc}"
                 self.analyzer.hits.append(PatternHit(ev.t, self.stream, "error", self.error))
@@ -220,6 +226,7 @@ class Hub:
         self.analysis_interval = float(analysis_interval)
         self.perception = perception
         """Transcription and detection attached to new audio/video streams (None: neither)."""
+        self.recorder = None
         self.t0 = self.clock.now()
         self._pipelines: dict[str, StreamPipeline] = {}
         self._lock = threading.RLock()
@@ -254,6 +261,7 @@ class Hub:
                 if kind is None:
                     raise HubError(f"unknown stream {stream!r}")
                 pipe = self._pipelines[stream] = StreamPipeline(stream, kind, source, perception=self.perception)
+                pipe.recorder = self.recorder
             elif kind is not None and kind != pipe.kind:
                 raise HubError(f"stream {stream!r} is {pipe.kind}, not {kind}")
             return pipe
@@ -389,6 +397,13 @@ class Hub:
             now = self.clock.now()
             pipe.offer(StreamError(source.stream_id, now, f"{type(exc).__name__}: {exc}", fatal=True))
             pipe.offer(StreamClosed(source.stream_id, now, reason="error"))
+
+    def attach_recorder(self, recorder) -> None:
+        """Record every stream, present and future (see store.Recorder)."""
+        with self._lock:
+            self.recorder = recorder
+            for pipe in self._pipelines.values():
+                pipe.recorder = recorder
 
     def on_tick(self, callback: Callable[[float], None]) -> None:
         """Call ``callback(now)`` in the event loop after each analysis tick."""

@@ -26,6 +26,14 @@ def demo_hub(duration: float = 8.0, uris: list[str] | None = None, interval: flo
     return hub
 
 
+@pytest.fixture(autouse=True)
+def session_folder(tmp_path_factory, monkeypatch):
+    """Recorded sessions (on by default) go to a temporary folder, never the user's."""
+    folder = tmp_path_factory.mktemp("sessions")
+    monkeypatch.setenv("MIDSTREAM_DATA_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def free_port() -> int:
     with socket.socket() as s:

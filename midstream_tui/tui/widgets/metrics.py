@@ -7,6 +7,7 @@ from textual.markup import escape
 from textual.widgets import Static
 
 from ...display import metric_rows
+from ...redact import redact
 from ...snapshot import Snapshot
 
 
@@ -22,7 +23,7 @@ class MetricsPanel(Static):
         for label, value in metric_rows(snap):
             lines.append(f"[$text-muted]{escape(label):<14}[/] [b]{escape(value)}[/]")
         if snap.error:
-            lines.append(f"[$text-error]{escape(snap.error)}[/]")
+            lines.append(f"[$text-error]{escape(redact(snap.error))}[/]")
         markup = "\n".join(lines)
         if markup != self._shown:
             self._shown = markup

@@ -13,6 +13,7 @@ from textual.content import Content
 from textual.markup import escape
 from textual.widgets import RichLog
 
+from ...redact import redact
 from ...snapshot import PatternHit
 
 KIND_STYLE = {"loop": "$text-warning", "stall": "$text-warning", "error": "$text-error",
@@ -36,7 +37,7 @@ class PatternLog(RichLog, can_focus=False):
         style = KIND_STYLE.get(hit.kind, "$text")
         return Content.from_markup(
             f"[dim]{hit.t - t0:6.1f}s[/] [b]{escape(hit.stream)}[/] "
-            f"[{style}]{escape(hit.kind)}[/] {escape(hit.message)}")
+            f"[{style}]{escape(hit.kind)}[/] {escape(redact(hit.message))}")
 
     def _write_entry(self, hit: PatternHit, t0: float) -> None:
         content = self.format(hit, t0)

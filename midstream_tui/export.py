@@ -1,0 +1,125 @@
+"""Export a recorded session as files other tools read: JSONL, CSV or Parquet, one file per table.
+
+    streams     name, kind, source, opened, closed, status, error
+    events      text streams' events in the session format ``midstream run FILE.jsonl`` replays
+                (open, request, text, usage, request_end, error, close; t in seconds)
+    snapshots   stream, t, seq, status, signal, error, attractor_type, attractor_confidence,
+                attractor_lyapunov, and every metric (JSONL: a ``metrics`` object;
+                CSV/Parquet: one ``metrics.<name>`` column per metric)
+    patterns    stream, t, kind, message, start
+    transcripts stream, start, end, text, engine, words ([word, start, end] as JSON text in CSV)
+    detections  stream, t, label, x, y, w, h, score
+    series      stream, name, t, value (audio level/peak per chunk, video motion/brightness per frame)
+
+Parquet needs pyarrow (``pip install 'midstream-tui[export]'``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from .store import Session, StoreError
+
+FORMATS = ("jsonl", "csv", "parquet")
+
+
+def _snapshots(session: Session, flat: bool) -> Iterator[dict]:
+    for r in session.rows("snapshot"):
+        attractor = json.loads(r["attractor"])
+        row = {"stream": r["stream"], "t": r["t"], "seq": r["seq"], "status": r["status"], "signal": r["signal"],
+               "error": r["error"], "attractor_type": attractor.get("type"),
+               "attractor_confidence": attractor.get("confidence"), "attractor_lyapunov": attractor.get("lyapunov")}
+        metrics = json.loads(r["metrics"])
+        if flat:
+            row.update({f"metrics.{k}": v for k, v in metrics.items()})
+        else:
+            row["metrics"] = metrics
+        yield row
+
+
+def _series(session: Session) -> Iterator[dict]:
+    for stream, name in session.series_names():
+        times, values = session.series(stream, name)
+        for t, v in zip(times.tolist(), values.tolist()):
+            yield {"stream": stream, "name": name, "t": t, "value": v}
+
+
+def _events(session: Session) -> Iterator[dict]:
+    text_streams = {s["name"] for s in session.streams() if s["kind"] == "text"}
+    for event in session.text_events():
+        if event["stream"] in text_streams:
+            yield event
+
+
+def tables(session: Session, flat: bool) -> dict[str, Iterable[dict]]:
+    def transcripts() -> Iterator[dict]:
+        for r in session.rows("transcript"):
+            r.pop("id")
+            r["words"] = json.loads(r["words"] or "[]") if not flat else r["words"]
+            yield r
+
+    def plain(table: str) -> Iterator[dict]:
+        for r in session.rows(table):
+            r.pop("id", None)
+            yield r
+
+    return {"streams": session.streams(), "events": _events(session), "snapshots": _snapshots(session, flat),
+            "patterns": plain("pattern"), "transcripts": transcripts(), "detections": plain("detection"),
+            "series": _series(session)}
+
+
+def export_session(path: Path, out: Path, fmt: str) -> list[tuple[Path, int]]:
+    """Write every table of the session at ``path`` into the folder ``out``; returns (file, rows)."""
+    if fmt not in FORMATS:
+        raise StoreError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+    if fmt == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise StoreError("parquet export needs pyarrow: pip install 'midstream-tui[export]'") from None
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    with Session(path) as session:
+        for name, rows in tables(session, flat=fmt != "jsonl").items():
+            target = out / f"{name}.{fmt}"
+            count = {"jsonl": _jsonl, "csv": _csv, "parquet": _parquet}[fmt](target, rows)
+            written.append((target, count))
+    return written
+
+
+def _jsonl(target: Path, rows: Iterable[dict]) -> int:
+    n = 0
+    with open(target, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
+            n += 1
+    return n
+
+
+def _csv(target: Path, rows: Iterable[dict]) -> int:
+    rows = list(rows)  # the header is the union of every row's keys (metrics differ by stream kind)
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    with open(target, "w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(columns))
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in row.items()})
+    return len(rows)
+
+
+def _parquet(target: Path, rows: Iterable[dict]) -> int:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = [{k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in row.items()} for row in rows]
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    table = pa.Table.from_pylist(rows, schema=None) if rows else pa.table({c: [] for c in columns})
+    pq.write_table(table, target)
+    return len(rows)

@@ -1,0 +1,39 @@
+"""One redaction filter for everything MidStream writes: recordings, logs, error lines, exports.
+
+It removes the secrets it knows (the values of OPENAI_API_KEY and
+MIDSTREAM_SIGNALING_TOKEN in the environment, read when used, so a key set
+later is covered too) and the shapes secrets take: OpenAI-style keys
+(``sk-...``), bearer tokens, ``token=`` / ``api_key=`` / ``key=`` query
+parameters and ``Authorization:`` headers. What it replaces becomes
+``[REDACTED]``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+SECRET_ENV = ("OPENAI_API_KEY", "MIDSTREAM_SIGNALING_TOKEN")
+MARK = "[REDACTED]"
+_SHAPES = [
+    re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"),
+    re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=\-]{8,}"),
+    re.compile(r"(?i)(\bauthorization\s*[:=]\s*)[^\s,;\"']+(?:\s+[^\s,;\"']+)?"),
+    re.compile(r"(?i)([?&](?:token|api[_-]?key|key|access_token|secret)=)[^&#\s\"']+"),
+]
+
+
+def _known() -> list[str]:
+    return [v for v in (os.environ.get(name) for name in SECRET_ENV) if v and len(v) >= 6]
+
+
+def redact(text: str) -> str:
+    """``text`` with every known secret and secret-shaped string replaced by ``[REDACTED]``."""
+    if not text:
+        return text
+    for secret in _known():
+        if secret in text:
+            text = text.replace(secret, MARK)
+    for shape in _SHAPES:
+        text = shape.sub(lambda m: (m.group(1) if m.groups() else "") + MARK, text)
+    return text

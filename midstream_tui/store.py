@@ -1,0 +1,471 @@
+"""Sessions: what a run saw, kept in one SQLite file per session (WAL mode, no server).
+
+A ``Recorder`` attached to a hub takes, without ever blocking it:
+
+- from the ingest workers, every stream's control and text events in full (open,
+  request start/end, text deltas, usage, errors, flags, close) and, per audio
+  chunk or video frame, the values the analysis derives (level and peak in dBFS;
+  motion and brightness), never the media itself;
+- from the analysis clock, a snapshot per stream each second (metrics, attractor,
+  every signal's class), each pattern-log entry (rule actions, speech, detections
+  included), final transcript utterances with word timings, changes of what is
+  detected, and a small preview image of each video stream every 5 seconds.
+
+A writer thread commits what arrived every half second in one transaction, so a
+crash or ``kill -9`` loses at most the last half second; SQLite's WAL journal
+keeps the file consistent whatever happens to the process. Every string passes
+through ``redact`` first. Times are seconds since the session started.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import queue
+import sqlite3
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .events import (
+    AudioChunk,
+    Event,
+    Flag,
+    RequestFinished,
+    RequestStarted,
+    StreamClosed,
+    StreamError,
+    StreamOpened,
+    TextDelta,
+    Usage,
+    VideoFrame,
+)
+from .redact import redact
+from .snapshot import json_number
+
+SCHEMA_VERSION = 1
+SUFFIX = ".midstream.sqlite"
+SNAPSHOT_INTERVAL = 1.0
+PREVIEW_INTERVAL = 5.0
+FLUSH_INTERVAL = 0.5
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS stream (name TEXT PRIMARY KEY, kind TEXT, source TEXT, opened REAL, closed REAL,
+                                   status TEXT, error TEXT);
+CREATE TABLE IF NOT EXISTS event (id INTEGER PRIMARY KEY, stream TEXT, t REAL, type TEXT, data TEXT);
+CREATE TABLE IF NOT EXISTS series (id INTEGER PRIMARY KEY, stream TEXT, name TEXT, t0 REAL, t1 REAL, n INTEGER,
+                                   data BLOB);
+CREATE TABLE IF NOT EXISTS snapshot (id INTEGER PRIMARY KEY, stream TEXT, t REAL, seq INTEGER, status TEXT,
+                                     metrics TEXT, attractor TEXT, signal TEXT, signals TEXT, error TEXT);
+CREATE TABLE IF NOT EXISTS pattern (id INTEGER PRIMARY KEY, stream TEXT, t REAL, kind TEXT, message TEXT, start REAL);
+CREATE TABLE IF NOT EXISTS transcript (id INTEGER PRIMARY KEY, stream TEXT, start REAL, end REAL, text TEXT,
+                                       engine TEXT, words TEXT);
+CREATE TABLE IF NOT EXISTS detection (id INTEGER PRIMARY KEY, stream TEXT, t REAL, label TEXT, x REAL, y REAL,
+                                      w REAL, h REAL, score REAL);
+CREATE TABLE IF NOT EXISTS preview (id INTEGER PRIMARY KEY, stream TEXT, t REAL, height INTEGER, width INTEGER,
+                                    data BLOB);
+CREATE INDEX IF NOT EXISTS event_stream_t ON event (stream, t);
+CREATE INDEX IF NOT EXISTS snapshot_stream_t ON snapshot (stream, t);
+"""
+TABLES = ("stream", "event", "series", "snapshot", "pattern", "transcript", "detection", "preview")
+
+
+class StoreError(ValueError):
+    """A session file that cannot be used; the message is for the user."""
+
+
+def data_dir() -> Path:
+    """Where sessions are recorded by default: MIDSTREAM_DATA_DIR, else the XDG data folder."""
+    explicit = os.environ.get("MIDSTREAM_DATA_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "midstream" / "sessions"
+
+
+def _connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(str(path), check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable against a process crash
+    conn.execute("PRAGMA busy_timeout=5000")
+    return conn
+
+
+def _json(value: Any) -> str:
+    return redact(json.dumps(value, allow_nan=False, separators=(",", ":")))
+
+
+class Recorder:
+    """Records one hub's session into ``path`` (see the module's description)."""
+
+    def __init__(self, path: str | Path, *, command: str = "", flush_interval: float = FLUSH_INTERVAL) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.path.exists():
+            raise StoreError(f"{self.path}: exists; sessions are never overwritten")
+        self.command = redact(command)
+        self.flush_interval = flush_interval
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._hub = None
+        self._t0 = 0.0
+        self._log_seq = 0
+        self._last_snapshot: dict[str, float] = {}
+        self._last_preview: dict[str, float] = {}
+        self._said: dict[str, int] = {}
+        self._seen_detections: dict[str, tuple] = {}
+        self._closed = False
+        self.rows = 0
+        """Rows committed so far."""
+        self.flushes = 0
+        self.error: str | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._writer, name="session-writer", daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+        if self.error:
+            raise StoreError(self.error)
+
+    # -- wiring ------------------------------------------------------------------------------
+
+    def attach(self, hub) -> Recorder:
+        self._hub = hub
+        self._t0 = hub.t0
+        hub.attach_recorder(self)
+        hub.on_tick(self.tick)
+        return self
+
+    def _rel(self, t: float) -> float:
+        return round(t - self._t0, 6)
+
+    # -- from the ingest workers (any thread) ---------------------------------------------------
+
+    def event(self, stream: str, ev: Event, analyzer) -> None:
+        """One event the pipeline handled; called after the analyzer took it."""
+        t = self._rel(ev.t)
+        if isinstance(ev, TextDelta):
+            self._queue.put(("event", stream, t, "text", {"text": ev.text, "tokens": ev.tokens,
+                                                          "request_id": ev.request_id}))
+        elif isinstance(ev, AudioChunk):
+            self._queue.put(("sample", stream, "level_dbfs", t, analyzer.rms_db.last()))
+            self._queue.put(("sample", stream, "peak_dbfs", t, analyzer.peak_db.last()))
+        elif isinstance(ev, VideoFrame):
+            self._queue.put(("sample", stream, "motion", t, analyzer.motion.last()))
+            self._queue.put(("sample", stream, "brightness", t, analyzer.brightness.last()))
+        elif isinstance(ev, StreamOpened):
+            self._queue.put(("stream", stream, ev.kind, ev.source, t))
+            self._queue.put(("event", stream, t, "open", {"kind": ev.kind}))
+        elif isinstance(ev, RequestStarted):
+            self._queue.put(("event", stream, t, "request", {"request_id": ev.request_id}))
+        elif isinstance(ev, RequestFinished):
+            self._queue.put(("event", stream, t, "request_end", {"request_id": ev.request_id, "reason": ev.reason}))
+        elif isinstance(ev, Usage):
+            self._queue.put(("event", stream, t, "usage", {"prompt_tokens": ev.prompt_tokens,
+                                                           "completion_tokens": ev.completion_tokens}))
+        elif isinstance(ev, StreamError):
+            self._queue.put(("event", stream, t, "error", {"message": ev.message, "fatal": ev.fatal}))
+        elif isinstance(ev, Flag):
+            self._queue.put(("event", stream, t, "flag", {"message": ev.message, "kind": ev.kind}))
+        elif isinstance(ev, StreamClosed):
+            self._queue.put(("event", stream, t, "close", {"reason": ev.reason}))
+
+    # -- from the analysis clock (the event loop) ---------------------------------------------
+
+    def tick(self, now: float) -> None:
+        hub = self._hub
+        if hub is None or self._closed:
+            return
+        for stream, snap in hub.snapshots().items():
+            final = snap.status != "open"
+            last = self._last_snapshot.get(stream, -math.inf)
+            if now - last >= SNAPSHOT_INTERVAL or (final and last != math.inf):
+                self._last_snapshot[stream] = math.inf if final else now
+                self._queue.put(("snapshot", stream, self._rel(snap.t), snap.seq, snap.status,
+                                 {k: json_number(v) for k, v in snap.metrics.items()}, snap.attractor.to_json(),
+                                 snap.signal_name, {v.name: v.attractor.to_json() for v in snap.signals[1:]},
+                                 snap.error))
+                if final:
+                    self._queue.put(("stream_end", stream, self._rel(snap.t), snap.status, snap.error))
+            finals = [s for s in snap.transcript if s.final]
+            said = self._said.get(stream, 0)
+            if finals and (said == 0 or finals[-1].end > said):
+                for seg in finals:
+                    if seg.end > said:
+                        self._queue.put(("transcript", stream, self._rel(seg.start), self._rel(seg.end), seg.text,
+                                         seg.engine, [[w.word, self._rel(w.start), self._rel(w.end)]
+                                                      for w in seg.words]))
+                self._said[stream] = finals[-1].end
+            if snap.detections != self._seen_detections.get(stream, ()):
+                self._seen_detections[stream] = snap.detections
+                for d in snap.detections:
+                    self._queue.put(("detection", stream, self._rel(d.t), d.label, d.x, d.y, d.w, d.h, d.score))
+            if snap.preview is not None and now - self._last_preview.get(stream, -math.inf) >= PREVIEW_INTERVAL:
+                self._last_preview[stream] = now
+                image = np.ascontiguousarray(snap.preview)
+                self._queue.put(("preview", stream, self._rel(snap.t), image.shape[0], image.shape[1],
+                                 zlib.compress(image.tobytes(), 6)))
+        for seq, hit in hub.patterns_since(self._log_seq):
+            self._log_seq = seq
+            self._queue.put(("pattern", hit.stream, self._rel(hit.t), hit.kind, hit.message,
+                             None if hit.start is None else self._rel(hit.start)))
+
+    # -- the writer ---------------------------------------------------------------------------
+
+    def _writer(self) -> None:
+        try:
+            conn = _connect(self.path)
+            conn.executescript(SCHEMA)
+            with conn:
+                conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", [
+                    ("schema", str(SCHEMA_VERSION)), ("started", repr(time.time())),
+                    ("command", self.command), ("status", "recording")])
+        except (sqlite3.Error, OSError) as exc:
+            self.error = f"{self.path}: cannot record: {exc}"
+            self._ready.set()
+            return
+        self._ready.set()
+        done = False
+        while not done:
+            items: list = []
+            deadline = time.monotonic() + self.flush_interval
+            while True:
+                try:
+                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if item is None:
+                    done = True
+                    break
+                items.append(item)
+            if items:
+                try:
+                    self._write(conn, items)
+                except (sqlite3.Error, ValueError) as exc:  # a full disk, say: keep the run alive, say so
+                    self.error = f"recording failed: {exc}"
+        try:
+            with conn:
+                conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                 [("ended", repr(time.time())), ("status", "complete")])
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as exc:
+            self.error = f"recording failed: {exc}"
+        conn.close()
+
+    def _write(self, conn: sqlite3.Connection, items: list) -> None:
+        rows: dict[str, list] = {name: [] for name in TABLES}
+        samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        ends = []
+        for item in items:
+            kind = item[0]
+            if kind == "sample":
+                _, stream, name, t, v = item
+                samples.setdefault((stream, name), []).append((t, v))
+            elif kind == "event":
+                _, stream, t, typ, data = item
+                rows["event"].append((stream, t, typ, _json(data)))
+            elif kind == "stream":
+                _, stream, k, source, t = item
+                rows["stream"].append((stream, k, redact(source), t))
+            elif kind == "stream_end":
+                ends.append(item[1:])
+            elif kind == "snapshot":
+                _, stream, t, seq, status, metrics, attractor, signal, signals, error = item
+                rows["snapshot"].append((stream, t, seq, status, _json(metrics), _json(attractor), signal,
+                                         _json(signals), redact(error) if error else None))
+            elif kind == "pattern":
+                _, stream, t, k, message, start = item
+                rows["pattern"].append((stream, t, k, redact(message), start))
+            elif kind == "transcript":
+                _, stream, start, end, text, engine, words = item
+                rows["transcript"].append((stream, start, end, redact(text), engine, _json(words)))
+            elif kind == "detection":
+                rows["detection"].append(item[1:])
+            elif kind == "preview":
+                rows["preview"].append(item[1:])
+        for (stream, name), pairs in samples.items():
+            arr = np.asarray(pairs, dtype=np.float64)
+            rows["series"].append((stream, name, float(arr[0, 0]), float(arr[-1, 0]), len(arr),
+                                   zlib.compress(arr.tobytes(), 1)))
+        with conn:
+            conn.executemany("INSERT OR IGNORE INTO stream (name, kind, source, opened, status) "
+                             "VALUES (?, ?, ?, ?, 'open')", rows.pop("stream"))
+            conn.executemany("INSERT INTO event (stream, t, type, data) VALUES (?, ?, ?, ?)", rows.pop("event"))
+            conn.executemany("INSERT INTO series (stream, name, t0, t1, n, data) VALUES (?, ?, ?, ?, ?, ?)",
+                             rows.pop("series"))
+            conn.executemany("INSERT INTO snapshot (stream, t, seq, status, metrics, attractor, signal, signals, "
+                             "error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows.pop("snapshot"))
+            conn.executemany("INSERT INTO pattern (stream, t, kind, message, start) VALUES (?, ?, ?, ?, ?)",
+                             rows.pop("pattern"))
+            conn.executemany("INSERT INTO transcript (stream, start, end, text, engine, words) "
+                             "VALUES (?, ?, ?, ?, ?, ?)", rows.pop("transcript"))
+            conn.executemany("INSERT INTO detection (stream, t, label, x, y, w, h, score) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows.pop("detection"))
+            conn.executemany("INSERT INTO preview (stream, t, height, width, data) VALUES (?, ?, ?, ?, ?)",
+                             rows.pop("preview"))
+            conn.executemany("UPDATE stream SET closed = ?, status = ?, error = ? WHERE name = ?",
+                             [(t, status, redact(error) if error else None, stream) for stream, t, status, error in ends])
+        self.rows += len(items)
+        self.flushes += 1
+
+    def close(self) -> None:
+        """Take the last snapshots, write everything queued, mark the session complete."""
+        if self._closed:
+            return
+        if self._hub is not None:
+            self.tick(math.inf)  # the final state of every stream, whatever the clock says
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join(30)
+
+
+# -- reading sessions ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SessionInfo:
+    path: Path
+    started: float
+    ended: float | None
+    status: str
+    command: str
+    streams: int
+    duration: float
+    size: int
+
+
+def session_files(folder: Path | None = None) -> list[Path]:
+    folder = folder or data_dir()
+    if not folder.is_dir():
+        return []
+    return sorted((p for p in folder.glob(f"*{SUFFIX}") if p.is_file()), key=lambda p: p.name)
+
+
+def new_session_path(folder: Path | None = None) -> Path:
+    folder = folder or data_dir()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = folder / f"{stamp}{SUFFIX}"
+    k = 1
+    while path.exists():
+        k += 1
+        path = folder / f"{stamp}-{k}{SUFFIX}"
+    return path
+
+
+def resolve(ref: str, folder: Path | None = None) -> Path:
+    """A session by path, by name in the data folder, by its number in ``midstream sessions``, or ``last``."""
+    path = Path(ref)
+    if path.is_file():
+        return path
+    files = session_files(folder)
+    if ref == "last" and files:
+        return files[-1]
+    if ref.isdigit() and 1 <= int(ref) <= len(files):
+        return files[int(ref) - 1]
+    for candidate in files:
+        if candidate.name in (ref, ref + SUFFIX):
+            return candidate
+    raise StoreError(f"no session {ref!r} (see 'midstream sessions'; a path works too)")
+
+
+def _open_session(path: Path) -> sqlite3.Connection:
+    try:
+        conn = _connect(path, readonly=True)
+        version = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: not a MidStream session ({exc})") from None
+    if version is None or version[0] != str(SCHEMA_VERSION):
+        raise StoreError(f"{path}: session format {version[0] if version else '?'} (expected {SCHEMA_VERSION})")
+    return conn
+
+
+def info(path: Path) -> SessionInfo:
+    conn = _open_session(path)
+    try:
+        meta = dict(conn.execute("SELECT key, value FROM meta"))
+        streams = conn.execute("SELECT count(*) FROM stream").fetchone()[0]
+        last = conn.execute("SELECT max(m) FROM (SELECT max(t) AS m FROM snapshot UNION ALL "
+                            "SELECT max(t) FROM event)").fetchone()[0]
+    finally:
+        conn.close()
+    size = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+    status = meta.get("status", "?")
+    return SessionInfo(path, float(meta.get("started", "0")), float(meta["ended"]) if "ended" in meta else None,
+                       "interrupted" if status == "recording" else status, meta.get("command", ""), streams,
+                       float(last or 0.0), size)
+
+
+def prune(folder: Path, keep_mb: float, keep_days: float, protect: Path | None = None) -> list[Path]:
+    """Delete the oldest sessions beyond ``keep_days`` or a total of ``keep_mb``; returns what went."""
+    files = session_files(folder)
+    removed: list[Path] = []
+    now = time.time()
+    sizes = {p: sum(q.stat().st_size for q in (p, Path(f"{p}-wal")) if q.exists()) for p in files}
+    total = sum(sizes.values())
+    for path in files:  # oldest first (names are timestamps)
+        if path == protect:
+            continue
+        too_old = now - path.stat().st_mtime > keep_days * 86400
+        if too_old or total > keep_mb * 1e6:
+            total -= sizes[path]
+            for victim in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                victim.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+class Session:
+    """A recorded session, read-only."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.conn = _open_session(self.path)
+        self.conn.row_factory = sqlite3.Row
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def streams(self) -> list[dict]:
+        return [dict(r) for r in self.conn.execute("SELECT * FROM stream ORDER BY opened, rowid")]
+
+    def rows(self, table: str) -> Iterator[dict]:
+        if table not in TABLES:
+            raise StoreError(f"no table {table!r}")
+        order = {"transcript": "start", "stream": "opened", "series": "stream, name, t0"}.get(table, "t")
+        for row in self.conn.execute(f"SELECT * FROM {table} ORDER BY {order}"):  # noqa: S608 - fixed names
+            yield dict(row)
+
+    def series(self, stream: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(times, values) of one recorded per-sample series."""
+        parts = [np.frombuffer(zlib.decompress(r["data"]), dtype=np.float64).reshape(-1, 2)
+                 for r in self.conn.execute("SELECT data FROM series WHERE stream = ? AND name = ? ORDER BY t0",
+                                            (stream, name))]
+        if not parts:
+            return np.zeros(0), np.zeros(0)
+        arr = np.concatenate(parts)
+        return arr[:, 0].copy(), arr[:, 1].copy()
+
+    def series_names(self) -> list[tuple[str, str]]:
+        return [(r[0], r[1]) for r in self.conn.execute("SELECT DISTINCT stream, name FROM series ORDER BY 1, 2")]
+
+    def text_events(self) -> Iterator[dict]:
+        """Events in the JSONL session format that ``midstream run FILE.jsonl`` replays."""
+        for r in self.conn.execute("SELECT stream, t, type, data FROM event ORDER BY t, id"):
+            data = json.loads(r["data"]) if r["data"] else {}
+            if r["type"] == "flag":
+                continue  # flags are the analysis' own output, not input to replay
+            yield {"t": r["t"], "stream": r["stream"], "type": r["type"], **data}

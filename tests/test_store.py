@@ -1,0 +1,194 @@
+"""Sessions: recorded to SQLite, surviving kill -9, listed, replayed, exported, with no secret written."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from midstream_tui import Hub, VirtualClock, open_sources, run_virtual
+from midstream_tui.cli import DEMOS
+from midstream_tui.session_replay import RecordedHub
+from midstream_tui.store import Recorder, Session, StoreError, info, prune, resolve, session_files
+
+
+def midstream(*args, **kwargs):
+    return subprocess.run([sys.executable, "-m", "midstream_tui", *args], capture_output=True, text=True,
+                          timeout=kwargs.pop("timeout", 120), **kwargs)
+
+
+def record_demo(path, seconds=10.0, uris=None):
+    clock = VirtualClock()
+    hub = Hub(clock, analysis_interval=0.1)
+    recorder = Recorder(path, command="test").attach(hub)
+    run_virtual(hub, open_sources(uris or DEMOS["all"], clock), seconds)
+    recorder.close()
+    return hub, recorder
+
+
+def test_a_recorded_demo_holds_every_table(tmp_path):
+    path = tmp_path / "demo.midstream.sqlite"
+    hub, recorder = record_demo(path)
+    assert recorder.error is None
+    with Session(path) as s:
+        streams = {r["name"]: r for r in s.streams()}
+        assert set(streams) == set(hub.streams) and streams["video"]["kind"] == "video"
+        snaps = list(s.rows("snapshot"))
+        per_stream = {name: sum(r["stream"] == name for r in snaps) for name in streams}
+        assert all(9 <= n <= 12 for n in per_stream.values()), per_stream  # one a second for 10 s
+        last = {r["stream"]: json.loads(r["metrics"]) for r in snaps}
+        assert last["llm"]["tokens"] == hub.snapshot("llm").metrics["tokens"]  # the final state is kept
+        text = "".join(json.loads(r["data"])["text"] for r in s.conn.execute(
+            "SELECT data FROM event WHERE stream = 'llm' AND type = 'text' ORDER BY t, id"))
+        assert text.endswith(hub.snapshot("llm").text_tail[-200:])  # every delta, in order
+        t, level = s.series("audio", "level_dbfs")
+        assert 495 <= len(t) <= 500 and (t[1:] >= t[:-1]).all()  # 50 chunks a second, in order
+        assert 295 <= len(s.series("video", "motion")[0]) <= 300
+        patterns = [r["kind"] for r in s.rows("pattern")]
+        assert "loop" in patterns and "silence" in patterns
+        assert list(s.rows("preview"))  # the video's frame every 5 s
+    meta = info(path)
+    assert meta.status == "complete" and meta.streams == 4 and 9.5 < meta.duration <= 10.0
+
+
+def test_kill_9_mid_run_loses_at_most_a_second_and_the_file_stays_whole(tmp_path):
+    path = tmp_path / "killed.midstream.sqlite"
+    proc = subprocess.Popen([sys.executable, "-m", "midstream_tui", "run", "sim:text?rate=50", "sim:audio",
+                             "--headless", "--record", str(path), "--no-rules"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    for _ in range(300):  # until the run has been recording for a while
+        if path.exists() and Path(f"{path}-wal").exists():
+            break
+        time.sleep(0.05)
+    time.sleep(4.0)
+    killed_at = time.time()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    conn = sqlite3.connect(str(path))
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    started = float(conn.execute("SELECT value FROM meta WHERE key = 'started'").fetchone()[0])
+    last_t = conn.execute("SELECT max(t) FROM event").fetchone()[0]
+    conn.close()
+    assert last_t is not None and (killed_at - started) - last_t < 1.0  # at most the last second is lost
+    meta = info(path)
+    assert meta.status == "interrupted" and meta.streams == 2
+    out = midstream("replay", str(path), "--headless", "--json", "--speed", "20")
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert {line["stream"] for line in lines[:-1]} == {"text", "audio"}
+    assert lines[-1]["summary"]["streams"]["text"]["metrics"]["tokens"] > 100
+
+
+def test_sessions_lists_and_resolves_and_replay_shows_what_was_seen(tmp_path, session_folder):
+    out = midstream("run", "sim:text?seed=3", "--headless", "--virtual", "--duration", "6")
+    assert out.returncode == 0 and "session recorded in" in out.stderr
+    out = midstream("run", "sim:text?seed=4&behavior=loop", "--headless", "--virtual", "--duration", "8")
+    listing = midstream("sessions")
+    assert listing.returncode == 0 and len(listing.stdout.splitlines()) == 2 and "complete" in listing.stdout
+    rows = [json.loads(line) for line in midstream("sessions", "--json").stdout.splitlines()]
+    assert [r["n"] for r in rows] == [1, 2] and rows[1]["streams"] == 1
+    assert resolve("last") == session_files()[-1] == resolve("2")
+    with pytest.raises(StoreError, match="no session"):
+        resolve("99")
+    replay = midstream("replay", "last", "--headless", "--json", "--speed", "8")
+    lines = [json.loads(line) for line in replay.stdout.splitlines()]
+    recorded = Session(resolve("last"))
+    final = json.loads(list(recorded.rows("snapshot"))[-1]["metrics"])
+    recorded.close()
+    assert lines[-1]["summary"]["streams"]["text"]["metrics"]["tokens"] == final["tokens"]
+    assert any(p["kind"] == "loop" for line in lines[:-1] for p in line.get("patterns", []))
+    assert midstream("replay", "nope").returncode == 2
+    assert midstream("run", "sim:text", "--headless", "--duration", "1", "--record", str(session_files()[0])
+                     ).returncode == 2  # never overwrites a session
+
+
+async def test_the_dashboard_replays_a_session(tmp_path):
+    from midstream_tui.tui.app import MidStreamApp
+    from midstream_tui.tui.widgets.metrics import MetricsPanel
+    from midstream_tui.tui.widgets.pattern_log import PatternLog
+
+    path = tmp_path / "r.midstream.sqlite"
+    record_demo(path, seconds=6.0)
+    session = Session(path)
+    hub = RecordedHub(session, speed=20.0)
+    app = MidStreamApp(hub, [], refresh_ms=100)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.6)  # 12 s of the 6 s session at 20x: all of it
+        assert set(hub.streams) == {"llm", "llm-loop", "audio", "video"}
+        assert "tok/s" in str(app.query_one(MetricsPanel).render())
+        assert len(app.query_one(PatternLog).lines) > 0
+        await pilot.press("c", "j", "j", "j")  # cancel does nothing to a record; selection moves
+        await pilot.pause(0.3)
+        assert app.selected == "video" and app.frame_preview.display
+    session.close()
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "parquet"])
+def test_export_round_trips(tmp_path, fmt):
+    path = tmp_path / "e.midstream.sqlite"
+    hub, _ = record_demo(path, seconds=6.0)
+    out = midstream("export", str(path), "--format", fmt, "--out", str(tmp_path / "out"))
+    assert out.returncode == 0, out.stderr
+    files = {p.name: p for p in (tmp_path / "out").iterdir()}
+    with Session(path) as s:
+        counts = {t: s.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
+                  for t in ("snapshot", "pattern", "transcript", "detection", "stream")}
+        samples = sum(len(s.series(st, name)[0]) for st, name in s.series_names())
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        read = {name: pq.read_table(p).to_pylist() for name, p in files.items()}
+    elif fmt == "csv":
+        import csv
+
+        read = {name: list(csv.DictReader(open(p, encoding="utf-8"))) for name, p in files.items()}
+    else:
+        read = {name: [json.loads(line) for line in open(p, encoding="utf-8")] for name, p in files.items()}
+    assert len(read[f"snapshots.{fmt}"]) == counts["snapshot"]
+    assert len(read[f"patterns.{fmt}"]) == counts["pattern"] and len(read[f"streams.{fmt}"]) == 4
+    assert len(read[f"series.{fmt}"]) == samples
+    if fmt == "jsonl":  # the text events are a session `midstream run` replays, to the same text
+        replay = midstream("run", str(files["events.jsonl"]), "--headless", "--json", "--virtual",
+                           "--duration", "10", "--no-rules")
+        summary = json.loads(replay.stdout.splitlines()[-1])["summary"]["streams"]
+        assert summary["llm"]["metrics"]["tokens"] == hub.snapshot("llm").metrics["tokens"]
+
+
+def test_no_secret_reaches_a_recording_an_export_or_the_terminal(tmp_path, monkeypatch):
+    key = "sk-test-" + "Zq9" * 12
+    token = "signal-" + "Tk7" * 8
+    session = tmp_path / "leaky.jsonl"
+    session.write_text("\n".join(json.dumps(e) for e in [
+        {"t": 0.0, "stream": "llm", "type": "open"},
+        {"t": 0.1, "stream": "llm", "type": "text", "text": f"my key is {key} and "},
+        {"t": 0.2, "stream": "llm", "type": "text", "text": "Authorization: Bearer abcdefgh12345678 "},
+        {"t": 0.3, "stream": "llm", "type": "error", "message": f"upstream said token={token}"},
+        {"t": 0.4, "stream": "llm", "type": "close"},
+    ]) + "\n")
+    env = dict(os.environ, OPENAI_API_KEY=key, MIDSTREAM_SIGNALING_TOKEN=token)
+    rec = tmp_path / "s.midstream.sqlite"
+    run = midstream("run", str(session), "--headless", "--json", "--record", str(rec), env=env)
+    export = midstream("export", str(rec), "--format", "csv", "--out", str(tmp_path / "x"), env=env)
+    assert run.returncode == 0 and export.returncode == 0
+    written = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p != session)
+    everything = written + (run.stdout + run.stderr + export.stdout + export.stderr).encode()
+    assert key.encode() not in everything and token.encode() not in everything
+    assert b"abcdefgh12345678" not in written
+    assert b"[REDACTED]" in written  # replaced, not dropped: the rest of the text is kept
+
+
+def test_prune_keeps_the_newest_within_size_and_age(tmp_path):
+    for k in range(4):
+        record_demo(tmp_path / f"2026010{k}-000000.midstream.sqlite", seconds=2.0, uris=["sim:text"])
+    files = session_files(tmp_path)
+    old = files[0]
+    os.utime(old, (time.time() - 40 * 86400, time.time() - 40 * 86400))
+    assert prune(tmp_path, keep_mb=1000, keep_days=30) == [old]
+    size = sum(p.stat().st_size for p in session_files(tmp_path))
+    removed = prune(tmp_path, keep_mb=size / 1e6 * 0.5, keep_days=30, protect=session_files(tmp_path)[0])
+    assert session_files(tmp_path)[0] not in removed and len(session_files(tmp_path)) < 3
