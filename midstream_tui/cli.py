@@ -23,6 +23,7 @@ import shlex
 import signal
 import sys
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 import numpy as np
 
@@ -111,8 +112,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("which", nargs="?", default="all", choices=sorted(DEMOS))
     _run_options(demo)
 
-    analyze = sub.add_parser("analyze", help="dynamics of a numeric series (csv, npy, jsonl, txt)")
-    analyze.add_argument("file")
+    analyze = sub.add_parser("analyze", help="dynamics of a numeric series (csv, npy, jsonl, txt) or a recorded session")
+    analyze.add_argument("file", metavar="FILE|SESSION")
     analyze.add_argument("--column", help="column name/index (csv, npy) or key (jsonl)")
     analyze.add_argument("--dt", type=float, default=1.0, help="sampling interval (default 1): lambda per time unit")
     analyze.add_argument("--dim", type=int, help="embedding dimension (default: false nearest neighbours)")
@@ -490,56 +491,124 @@ def _analyze(args: argparse.Namespace) -> int:
     import json
     import math
 
-    from .analysis.dynamics import classify_attractor, largest_lyapunov, select_dimension, select_lag
-    from .analysis.temporal import find_motifs
     from .series_io import load_series
+    from .store import SUFFIX
 
-    x = load_series(args.file, args.column)
-    bad = ~np.isfinite(x)
-    if bad.any():
-        raise SeriesError(f"{args.file}: {int(bad.sum())} NaN/inf value(s), first at index "
-                          f"{int(np.flatnonzero(bad)[0])}: clean or drop them first")
     if not (math.isfinite(args.dt) and args.dt > 0):
         raise CliError(f"--dt {args.dt}: expected a number > 0")
-    out: dict = {"file": args.file, "points": int(x.size), "dt": args.dt}
+    if args.file.endswith(SUFFIX) or args.file == "last" or (args.file.isdigit() and not Path(args.file).exists()):
+        return _analyze_session(args)
+    x = load_series(args.file, args.column)
+    out = {"file": args.file} | _series_dynamics(x, args.dt, args.dim, args.lag, args.motif_length, args.file)
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    print(f"{args.file}: {x.size} points, dt {args.dt:g}")
+    _print_dynamics(out)
+    return 0
+
+
+def _series_dynamics(x: np.ndarray, dt: float, dim: int | None, lag: int | None, motif_length: int | None,
+                     what: str) -> dict:
+    """Embedding, Lyapunov exponent, attractor class and recurring shapes of one series."""
+    from .analysis.dynamics import classify_attractor, largest_lyapunov, select_dimension, select_lag
+    from .analysis.temporal import find_motifs
+
+    bad = ~np.isfinite(x)
+    if bad.any():
+        raise SeriesError(f"{what}: {int(bad.sum())} NaN/inf value(s), first at index "
+                          f"{int(np.flatnonzero(bad)[0])}: clean or drop them first")
+    out: dict = {"points": int(x.size), "dt": dt}
     try:
-        res = largest_lyapunov(x, args.dt, dim=args.dim, lag=args.lag)
+        res = largest_lyapunov(x, dt, dim=dim, lag=lag)
         out |= {"lag": res.lag, "dim": res.dim}
-        if args.dim is None:
+        if dim is None:
             out["fnn"] = [round(f, 4) for f in select_dimension(x, res.lag)[1]]
         out["lyapunov"] = res.to_json()
     except SeriesError as exc:  # too short or constant: a defined "insufficient" result
-        lag = select_lag(x) if x.size >= 16 and x.std() > 0 else None
-        out |= {"lag": lag, "dim": None, "lyapunov": None, "reason": str(exc)}
+        chosen = select_lag(x) if x.size >= 16 and x.std() > 0 else None
+        out |= {"lag": chosen, "dim": None, "lyapunov": None, "reason": str(exc)}
     out["attractor"] = classify_attractor(x).to_json()
     window = x[-MOTIF_WINDOW:]
-    length = args.motif_length or int(min(max(8, 8 * (out["lag"] or 1)), window.size // 4))
+    length = motif_length or int(min(max(8, 8 * (out["lag"] or 1)), window.size // 4))
     if 3 <= length <= window.size // 2 and window.std() > 0:
         motifs = find_motifs(window, length, k=3)
         offset = x.size - window.size
         out["motifs"] = [{"positions": [p + offset for p in m.positions], "distance": round(m.distance, 4),
                           "length": m.length} for m in motifs]
-    elif args.motif_length:
-        raise CliError(f"--motif-length {args.motif_length}: expected 3 to {window.size // 2}")
-    if args.json:
-        print(json.dumps(out))
-        return 0
-    print(f"{args.file}: {x.size} points, dt {args.dt:g}")
-    print(f"  embedding     lag {out['lag']}, dimension {out['dim']}"
+    elif motif_length:
+        raise CliError(f"--motif-length {motif_length}: expected 3 to {window.size // 2}")
+    return out
+
+
+def _print_dynamics(out: dict, indent: str = "  ") -> None:
+    print(f"{indent}embedding     lag {out['lag']}, dimension {out['dim']}"
           + (f" (false neighbours {out['fnn']})" if out.get("fnn") else ""))
     ly = out["lyapunov"]
     if ly:
-        print(f"  lyapunov      {ly['lyapunov']:+.4f} per time unit ({ly['per_sample']:+.5f} per sample)")
+        print(f"{indent}lyapunov      {ly['lyapunov']:+.4f} per time unit ({ly['per_sample']:+.5f} per sample)")
         fit = ly["fit"]
-        print(f"  fit           steps {fit['start']}-{fit['stop']} of {ly['horizon']}, r^2 {fit['r2']}, "
+        print(f"{indent}fit           steps {fit['start']}-{fit['stop']} of {ly['horizon']}, r^2 {fit['r2']}, "
               f"Theiler window {ly['theiler']}")
     else:
-        print(f"  lyapunov      not measurable: {out['reason']}")
+        print(f"{indent}lyapunov      not measurable: {out['reason']}")
     att = out["attractor"]
-    print(f"  attractor     {att['type']} (confidence {att['confidence']}), {att['reason']}")
+    print(f"{indent}attractor     {att['type']} (confidence {att['confidence']}), {att['reason']}")
     for m in out.get("motifs", []):
-        print(f"  motif         {m['length']} samples at {m['positions'][0]} and {m['positions'][1]} "
+        print(f"{indent}motif         {m['length']} samples at {m['positions'][0]} and {m['positions'][1]} "
               f"(z-normalized distance {m['distance']})")
+
+
+def _analyze_session(args: argparse.Namespace) -> int:
+    """Every recorded signal of a session through the same analysis core as a series file."""
+    import json
+
+    from .session_replay import SERIES_FOR_SIGNAL, _WORD_RE
+    from .store import Session, resolve
+
+    path = resolve(args.file)
+    results = []
+    with Session(path) as session:
+        for stream in session.streams():
+            name, kind = stream["name"], stream["kind"]
+            signals: dict[str, np.ndarray] = {}
+            if kind == "text":
+                times, lengths = [], []
+                for r in session.conn.execute("SELECT t, data FROM event WHERE stream = ? AND type = 'text' "
+                                              "ORDER BY t, id", (name,)):
+                    times.append(r[0])
+                    lengths.extend(len(w) for w in _WORD_RE.findall(json.loads(r[1]).get("text", "")))
+                signals["word length (chars)"] = np.asarray(lengths, float)
+                signals["inter-token gap (ms)"] = np.diff(np.asarray(times, float)) * 1e3
+            elif kind in SERIES_FOR_SIGNAL:
+                for series in ("level_dbfs",) if kind == "audio" else ("motion", "brightness"):
+                    signals[series] = session.series(name, series)[1]
+            last = session.conn.execute("SELECT metrics FROM snapshot WHERE stream = ? ORDER BY t DESC LIMIT 1",
+                                        (name,)).fetchone()
+            patterns = dict(session.conn.execute("SELECT kind, count(*) FROM pattern WHERE stream = ? GROUP BY kind",
+                                                 (name,)).fetchall())
+            entry = {"stream": name, "kind": kind, "status": stream["status"], "patterns": patterns,
+                     "metrics": json.loads(last[0]) if last else {}, "signals": {}}
+            for label, x in signals.items():
+                x = x[np.isfinite(x)]
+                try:
+                    entry["signals"][label] = _series_dynamics(x, args.dt, args.dim, args.lag, None, label)
+                except SeriesError as exc:
+                    entry["signals"][label] = {"points": int(x.size), "reason": str(exc)}
+            results.append(entry)
+    if args.json:
+        print(json.dumps({"session": str(path), "streams": results}))
+        return 0
+    print(f"{path.name}: {len(results)} streams")
+    for entry in results:
+        counted = ", ".join(f"{n} {k}" for k, n in sorted(entry["patterns"].items())) or "no patterns"
+        print(f"{entry['stream']} ({entry['kind']}, {entry['status']}): {counted}")
+        for label, out in entry["signals"].items():
+            print(f"  {label}: {out['points']} points")
+            if "attractor" in out:
+                _print_dynamics(out, indent="    ")
+            else:
+                print(f"    {out['reason']}")
     return 0
 
 
@@ -603,3 +672,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `midstream ... | head`: the reader has what it wanted
+        from .headless import _reader_gone
+
+        _reader_gone(sys.stdout)
+        return 0

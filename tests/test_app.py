@@ -1,8 +1,6 @@
 """The dashboard driven by keyboard through Textual's Pilot."""
 
-import asyncio
 import sys
-from pathlib import Path
 
 from conftest import ROOT, demo_hub
 from midstream_tui import Hub, VirtualClock, open_sources

@@ -10,7 +10,6 @@ from conftest import demo_hub
 from midstream_tui import (
     Hub,
     HubError,
-    MonotonicClock,
     StreamClosed,
     StreamError,
     TextDelta,

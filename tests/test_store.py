@@ -192,3 +192,18 @@ def test_prune_keeps_the_newest_within_size_and_age(tmp_path):
     size = sum(p.stat().st_size for p in session_files(tmp_path))
     removed = prune(tmp_path, keep_mb=size / 1e6 * 0.5, keep_days=30, protect=session_files(tmp_path)[0])
     assert session_files(tmp_path)[0] not in removed and len(session_files(tmp_path)) < 3
+
+
+def test_analyze_a_session_with_the_analysis_core(tmp_path):
+    path = tmp_path / "a.midstream.sqlite"
+    record_demo(path, seconds=20.0)
+    out = midstream("analyze", str(path), "--json")
+    assert out.returncode == 0, out.stderr
+    report = {s["stream"]: s for s in json.loads(out.stdout)["streams"]}
+    assert set(report) == {"llm", "llm-loop", "audio", "video"}
+    llm = report["llm"]["signals"]["word length (chars)"]
+    assert llm["points"] > 500 and llm["attractor"]["type"] == "noise"  # prose
+    assert report["audio"]["signals"]["level_dbfs"]["points"] >= 995
+    assert report["llm-loop"]["patterns"].get("loop", 0) >= 1
+    text = midstream("analyze", str(path))
+    assert text.returncode == 0 and "llm-loop (text" in text.stdout and "attractor" in text.stdout

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import av
 import numpy as np
-import pytest
 
 from midstream_tui import Hub, open_sources
 from midstream_tui.perception import Perception
