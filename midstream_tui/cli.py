@@ -152,6 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     pub.add_argument("target", metavar="webrtc://HOST:PORT/ROOM", help="add ?ice=loopback on one machine")
     pub.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
 
+    audit = sub.add_parser("audit", help="security audit of a project (default: this folder); exit 1 on high findings")
+    audit.add_argument("path", nargs="?", default=".", metavar="PATH")
+    audit.add_argument("--json", action="store_true", help="one JSON object")
+    audit.add_argument("--check", action="append", metavar="NAME", help="run only this check (repeatable)")
+
     sessions = sub.add_parser("sessions", help="list recorded sessions")
     sessions.add_argument("--json", action="store_true", help="one JSON object per session")
 
@@ -378,6 +383,21 @@ def _signaling(args: argparse.Namespace) -> int:
         f"  receive:  midstream run webrtc://{host}/ROOM\n"
         f"  publish:  midstream publish clip.mp4 webrtc://{host}/ROOM"))
     return 0
+
+
+def _audit(args: argparse.Namespace) -> int:
+    from .audit import CHECKS, audit, render, to_json
+
+    root = Path(args.path).resolve()
+    if not root.is_dir():
+        raise CliError(f"{args.path}: not a folder")
+    unknown = [c for c in args.check or [] if c not in CHECKS]
+    if unknown:
+        raise CliError(f"--check {unknown[0]}: expected one of {', '.join(CHECKS)}")
+    findings, ignored = audit(root, args.check)
+    print(to_json(findings, root, ignored) if args.json else render(findings, root, ignored),
+          end="" if not args.json else "\n")
+    return 1 if any(f.severity == "high" for f in findings) else 0
 
 
 def _sessions(args: argparse.Namespace) -> int:
@@ -656,6 +676,8 @@ def main(argv: list[str] | None = None) -> int:
             return _signaling(args)
         if args.command == "sessions":
             return _sessions(args)
+        if args.command == "audit":
+            return _audit(args)
         if args.command == "replay":
             return _replay(args)
         if args.command == "export":

@@ -19,6 +19,20 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def same_origin(request: web.Request, allowed: tuple[str, ...] = ()) -> bool:
+    """A browser's Origin is this server itself (or one of ``allowed``); no Origin: not a browser."""
+    from urllib.parse import urlsplit
+
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    origin = origin.rstrip("/").lower()
+    if origin in allowed:
+        return True
+    parts = urlsplit(origin)
+    return parts.scheme in ("http", "https") and parts.netloc == request.host.lower()
+
+
 class LocalServer:
     """An aiohttp application bound by ``start()`` (127.0.0.1 by default; port 0 picks a free one)."""
 

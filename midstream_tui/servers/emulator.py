@@ -49,7 +49,7 @@ from aiohttp import WSMsgType, web
 
 from ..events import TextDelta
 from ..sources.simulate import SimTextSource
-from .base import LocalServer, ServerThread
+from .base import LocalServer, ServerThread, same_origin
 
 SCENARIOS = ("normal", "loop", "stall", "drift", "error", "drop", "malformed", "429", "500", "hang")
 MIDSTREAM_FAULT_AT = 20  # chunks before an error/drop/malformed fault
@@ -306,6 +306,8 @@ class OpenAIEmulator(LocalServer):
         """The Realtime API over WebSocket (GA event names), text or PCM16 audio output."""
         model = request.query.get("model", "emu-normal")
         scenario = model.removeprefix("emu-") if model.startswith("emu-") else "normal"
+        if not same_origin(request):  # a web page elsewhere must not drive a local server
+            return _error(403, "origin not allowed", "invalid_request_error")
         ws = web.WebSocketResponse(max_msg_size=1 << 22)
         await ws.prepare(request)
         self.stats.requests.append({"api": "realtime", "model": model, "stream": True, "attempt": 1,

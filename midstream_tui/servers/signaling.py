@@ -35,11 +35,10 @@ import ssl
 import time
 from dataclasses import dataclass, field
 from importlib import resources
-from urllib.parse import urlsplit
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from .base import LocalServer, is_loopback
+from .base import LocalServer, is_loopback, same_origin
 
 TOKEN_ENV = "MIDSTREAM_SIGNALING_TOKEN"
 ROOM_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -126,14 +125,8 @@ class SignalingServer(LocalServer):
         return hmac.compare_digest(given.encode(), self._token.encode())
 
     def _origin_ok(self, request: web.Request) -> bool:
-        origin = request.headers.get("Origin")
-        if origin is None:
-            return True  # not a browser: the token is what protects this server from programs
-        origin = origin.rstrip("/").lower()
-        if origin in self.allow_origins:
-            return True
-        parts = urlsplit(origin)
-        return parts.scheme in ("http", "https") and parts.netloc == request.host.lower()
+        # no Origin: not a browser; the token is what protects this server from programs
+        return same_origin(request, self.allow_origins)
 
     # -- the WebSocket ------------------------------------------------------------------------
 

@@ -72,7 +72,7 @@ class _Restream:
     def close(self) -> None:
         try:
             self.container.close()
-        except Exception:  # noqa: BLE001 - the destination went away; nothing left to flush to
+        except Exception:  # noqa: BLE001 - the destination went away; nothing left to flush to; audit: ignore
             pass
 
 

@@ -86,7 +86,7 @@ class OpenAIRealtimeSource(OpenAIChatSource):
             async def stop() -> None:
                 try:
                     await conn.response.cancel()
-                except Exception:  # noqa: BLE001 - the connection may be gone already
+                except Exception:  # noqa: BLE001 - the connection may be gone already; audit: ignore
                     pass
             try:
                 asyncio.get_running_loop().create_task(stop())
