@@ -13,6 +13,7 @@ from pathlib import Path
 
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
@@ -143,6 +144,10 @@ class MidStreamApp(App[int]):
         """Pull the newest snapshots and redraw what is visible and changed."""
         if self.paused and not force:
             return
+        try:
+            stream_list = self.query_one(StreamList)
+        except NoMatches:  # the screen is being torn down: the render timer can outlive it by a tick
+            return
         streams = self.hub.streams
         snaps = self.hub.snapshots()
         if self.selected not in streams:
@@ -153,13 +158,13 @@ class MidStreamApp(App[int]):
         # Skip every panel whose inputs did not change: Textual repaints (and
         # sends to the terminal) a widget's whole region on each update.
         list_key = (tuple(streams), tuple(s.seq for s in snaps.values()), self.selected,
-                    self.query_one(StreamList).size.width)
+                    stream_list.size.width)
         metrics_key = (self.selected, snap.seq if snap else -1)
         with self.batch_update():
             self._update_subtitle()
             if "streams" not in self.hidden and (force or list_key != self._drawn.get("streams")):
                 self._drawn["streams"] = list_key
-                self.query_one(StreamList).show(streams, snaps, self.selected)
+                stream_list.show(streams, snaps, self.selected)
             if "metrics" not in self.hidden and (force or metrics_key != self._drawn.get("metrics")):
                 self._drawn["metrics"] = metrics_key
                 metrics = self.query_one(MetricsPanel)
