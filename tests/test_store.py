@@ -207,3 +207,27 @@ def test_analyze_a_session_with_the_analysis_core(tmp_path):
     assert report["llm-loop"]["patterns"].get("loop", 0) >= 1
     text = midstream("analyze", str(path))
     assert text.returncode == 0 and "llm-loop (text" in text.stdout and "attractor" in text.stdout
+
+
+@pytest.mark.parametrize("how", ["headless", "dashboard"])
+def test_sigterm_flushes_and_completes_the_session(tmp_path, how):
+    import pty
+
+    path = tmp_path / f"{how}.midstream.sqlite"
+    args = [sys.executable, "-m", "midstream_tui", "run", "sim:text", "--record", str(path), "--no-rules"]
+    if how == "headless":
+        proc = subprocess.Popen([*args, "--headless"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    else:  # the dashboard needs a terminal: give it a pseudo-terminal, as SSH would
+        leader, follower = pty.openpty()
+        proc = subprocess.Popen(args, stdin=follower, stdout=follower, stderr=follower,
+                                env={**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"})
+        os.close(follower)
+    time.sleep(6.0)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 0
+    if how == "dashboard":
+        os.close(leader)
+    meta = info(path)
+    assert meta.status == "complete" and meta.duration > 2.0
+    with Session(path) as s:
+        assert [r["status"] for r in s.streams()] in (["closed"], ["cancelled"])  # its end is recorded

@@ -8,6 +8,8 @@ workers never touch widgets.
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -120,6 +122,14 @@ class MidStreamApp(App[int]):
         yield Footer()
 
     async def on_mount(self) -> None:
+        # SIGTERM (a service manager), SIGHUP (an SSH connection dropped) and a SIGINT sent by kill:
+        # quit as `q` does, so sources stop and the session recording is flushed and marked complete.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            try:
+                loop.add_signal_handler(sig, lambda: self.call_later(self.action_quit))
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests)
+                pass
         for panel_id, title in (("streams", "Streams"), ("metrics", "Metrics"),
                                 ("attractor", "Attractor"), ("patterns", "Patterns"), ("text", "Text"),
                                 ("preview", "Frame"), ("transcript", "Transcript")):
