@@ -40,8 +40,12 @@ def load_series(path: str, column: str | None = None, tokens: bool = False) -> n
             return _jsonl(p, column)
         if ext in (".txt", ".dat", ""):
             return as_series(np.array(p.read_text("utf-8").split(), dtype=np.float64), path, finite=False)
-    except ValueError as exc:  # includes SeriesError
+    except SeriesError as exc:
         raise SeriesError(f"{path}: {exc}") from None
+    except (ValueError, TypeError, IndexError, KeyError, OverflowError, EOFError, OSError, csv.Error) as exc:
+        # what a malformed file makes numpy, csv or json raise: one line, with the file's name
+        raise SeriesError(f"{path}: not a readable {ext or 'text'} series ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0][:120] if str(exc) else 'empty'})") from None
     raise SeriesError(f"{path}: unknown format {ext!r}: use .npy, .csv, .jsonl or .txt")
 
 

@@ -97,27 +97,24 @@ class ReplaySource(ScheduledSource):
     def schedule(self, t0: float = 0.0) -> Iterator[Event]:
         sid = self.stream_id
         last = 0.0
-        opened = closed = False
+        opened = False
         for number, obj in self.lines:
             if isinstance(obj, str):
-                yield StreamError(sid, t0 + last / self.speed, obj)
-                continue
-            try:
-                t = float(obj.get("t", last))
-                if not math.isfinite(t) or t < 0:
-                    raise ValueError(f"bad time {obj.get('t')!r}")
-                last = max(last, t)  # never go back in time
-                event = _event(sid, t0 + last / self.speed, obj)
-            except (KeyError, ValueError, TypeError) as exc:
-                yield StreamError(sid, t0 + last / self.speed, f"line {number}: {exc}")
-                continue
-            if not opened and not isinstance(event, StreamOpened):
+                event: Event = StreamError(sid, t0 + last / self.speed, obj)
+            else:
+                try:
+                    t = float(obj.get("t", last))
+                    if not math.isfinite(t) or t < 0:
+                        raise ValueError(f"bad time {obj.get('t')!r}")
+                    event = _event(sid, t0 + max(last, t) / self.speed, obj)
+                    last = max(last, t)  # never go back in time
+                except (KeyError, ValueError, TypeError, OverflowError) as exc:
+                    event = StreamError(sid, t0 + last / self.speed, f"line {number}: {exc}")
+            if not opened and not isinstance(event, StreamOpened):  # whatever comes first, the stream opens
                 yield StreamOpened(sid, event.t, kind="text", source=self.uri)
             opened = True
-            if isinstance(event, StreamClosed):
-                closed = True
             yield event
-            if closed:
+            if isinstance(event, StreamClosed):
                 return
         if not opened:
             yield StreamOpened(sid, t0, kind="text", source=self.uri)
