@@ -47,6 +47,7 @@ bench: setup
 	$(BIN)/python bench/bench_media.py
 	$(BIN)/python bench/bench_webrtc.py
 	$(BIN)/python bench/bench_speech.py
+	$(BIN)/python bench/bench_soak.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
