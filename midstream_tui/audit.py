@@ -271,16 +271,32 @@ def _const(node) -> object:
     return node.value if isinstance(node, ast.Constant) else None
 
 
-def _python(root: Path) -> Iterator[tuple[Path, str, ast.AST, list[str]]]:
-    for path in _files(root, {".py"}):
-        text = _read(path)
-        if text is None:
-            continue
-        try:
-            tree = ast.parse(text)
-        except (SyntaxError, ValueError):
-            continue
-        yield path, _rel(root, path), tree, text.splitlines()
+_PARSED: dict[Path, list[tuple[Path, str, ast.AST, list[str]]]] = {}
+
+
+def _python(root: Path) -> list[tuple[Path, str, ast.AST, list[str]]]:
+    """Every Python file under ``root``, parsed once per audit: (path, relative name, tree, lines)."""
+    if root not in _PARSED:
+        parsed = []
+        for path in _files(root, {".py"}):
+            text = _read(path)
+            if text is None:
+                continue
+            try:
+                tree = ast.parse(text)
+            except (SyntaxError, ValueError):
+                continue
+            parsed.append((path, _rel(root, path), tree, text.splitlines()))
+        _PARSED[root] = parsed
+    return _PARSED[root]
+
+
+def _calls(root: Path) -> Iterator[tuple[str, list[str], ast.Call, str]]:
+    """Every call not marked ``# audit: ignore``: (file, its lines, the call, the called name)."""
+    for _path, rel, tree, lines in _python(root):
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and not _ignored(lines, node):
+                yield rel, lines, node, _call_name(node)
 
 
 def _ignored(lines: list[str], node: ast.AST) -> bool:
@@ -304,46 +320,38 @@ RISKY_CALLS = {
 
 def check_risky_code(root: Path) -> list[Finding]:
     out = []
-    for _path, rel, tree, lines in _python(root):
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Call) or _ignored(lines, node):
+    for rel, _lines, node, name in _calls(root):
+        if name in RISKY_CALLS:
+            sev, why = RISKY_CALLS[name]
+            if name.startswith("hashlib.") and _const(_kw(node, "usedforsecurity")) is False:
                 continue
-            name = _call_name(node)
-            if name in RISKY_CALLS:
-                sev, why = RISKY_CALLS[name]
-                if name.startswith("hashlib.") and _const(_kw(node, "usedforsecurity")) is False:
-                    continue
-                out.append(Finding("risky-code", sev, rel, node.lineno, why))
-            elif name.split(".")[-1] in ("run", "call", "Popen", "check_output", "check_call") and \
-                    _const(_kw(node, "shell")) is True:
-                out.append(Finding("risky-code", "high", rel, node.lineno, f"{name}(shell=True) runs a shell command"))
-            elif name in ("yaml.load", "yaml.load_all") and not any(
-                    "Safe" in ast.unparse(a) for a in [*node.args[1:], *(k.value for k in node.keywords)]):
-                out.append(Finding("risky-code", "high", rel, node.lineno, "yaml.load without a safe loader"))
-            elif _const(_kw(node, "verify")) is False:
-                out.append(Finding("risky-code", "high", rel, node.lineno, "TLS certificate verification turned off"))
-            elif name.endswith("_create_unverified_context"):
-                out.append(Finding("risky-code", "high", rel, node.lineno, "an unverified TLS context"))
+            out.append(Finding("risky-code", sev, rel, node.lineno, why))
+        elif name.split(".")[-1] in ("run", "call", "Popen", "check_output", "check_call") and \
+                _const(_kw(node, "shell")) is True:
+            out.append(Finding("risky-code", "high", rel, node.lineno, f"{name}(shell=True) runs a shell command"))
+        elif name in ("yaml.load", "yaml.load_all") and not any(
+                "Safe" in ast.unparse(a) for a in [*node.args[1:], *(k.value for k in node.keywords)]):
+            out.append(Finding("risky-code", "high", rel, node.lineno, "yaml.load without a safe loader"))
+        elif _const(_kw(node, "verify")) is False:
+            out.append(Finding("risky-code", "high", rel, node.lineno, "TLS certificate verification turned off"))
+        elif name.endswith("_create_unverified_context"):
+            out.append(Finding("risky-code", "high", rel, node.lineno, "an unverified TLS context"))
     return out
 
 
 def check_input_limits(root: Path) -> list[Finding]:
     out = []
-    for _path, rel, tree, lines in _python(root):
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Call) or _ignored(lines, node):
-                continue
-            name = _call_name(node)
-            if name.endswith("web.Application") or name == "Application" and "aiohttp" in "\n".join(lines[:40]):
-                if _kw(node, "client_max_size") is None:
-                    out.append(Finding("input-limits", "medium", rel, node.lineno,
-                                       "aiohttp Application without client_max_size: request bodies default to "
-                                       "1 MiB; set the limit the endpoints need, deliberately"))
-            elif name.endswith("WebSocketResponse") and _kw(node, "max_msg_size") is None:
+    for rel, lines, node, name in _calls(root):
+        if name.endswith("web.Application") or name == "Application" and "aiohttp" in "\n".join(lines[:40]):
+            if _kw(node, "client_max_size") is None:
                 out.append(Finding("input-limits", "medium", rel, node.lineno,
-                                   "WebSocketResponse without max_msg_size: a client can send 4 MiB messages"))
-            elif name.endswith("WebSocketResponse") and _const(_kw(node, "max_msg_size")) == 0:
-                out.append(Finding("input-limits", "high", rel, node.lineno, "WebSocket message size unlimited"))
+                                   "aiohttp Application without client_max_size: request bodies default to "
+                                   "1 MiB; set the limit the endpoints need, deliberately"))
+        elif name.endswith("WebSocketResponse") and _kw(node, "max_msg_size") is None:
+            out.append(Finding("input-limits", "medium", rel, node.lineno,
+                               "WebSocketResponse without max_msg_size: a client can send 4 MiB messages"))
+        elif name.endswith("WebSocketResponse") and _const(_kw(node, "max_msg_size")) == 0:
+            out.append(Finding("input-limits", "high", rel, node.lineno, "WebSocket message size unlimited"))
     return out
 
 
@@ -363,57 +371,53 @@ def check_signaling_auth(root: Path, env: dict[str, str] | None = None) -> list[
         out.append(Finding("signaling-auth", "high", ".env" if dotenv.is_file() else "environment", 0,
                            f"MIDSTREAM_SIGNALING_TOKEN is weak ({len(token)} characters, "
                            f"{shannon_entropy(token):.1f} bits/char): use 16+ random characters"))
-    for _path, rel, tree, lines in _python(root):
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and _call_name(node).endswith("SignalingServer") and not _ignored(lines, node):
-                tok = _kw(node, "token")
-                if isinstance(tok, ast.Constant) and isinstance(tok.value, str):
-                    out.append(Finding("signaling-auth", "high", rel, node.lineno,
-                                       "a signaling token written in the code: read it from the environment"))
+    for rel, _lines, node, name in _calls(root):
+        if name.endswith("SignalingServer"):
+            tok = _kw(node, "token")
+            if isinstance(tok, ast.Constant) and isinstance(tok.value, str):
+                out.append(Finding("signaling-auth", "high", rel, node.lineno,
+                                   "a signaling token written in the code: read it from the environment"))
     return out
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+RATE_LIMITED = re.compile(r"(?i)rate[_ ]?limit|token bucket|_take_token|throttl")
+CHECKS_ORIGIN = re.compile(r"""(?i)headers(\.get\(|\[)\s*["']origin["']|_origin_ok|check_origin|same_origin""")
+
+
+def _module_says(lines: list[str], pattern: re.Pattern) -> bool:
+    return any(pattern.search(line) for line in lines)
 
 
 def check_tls(root: Path) -> list[Finding]:
     out = []
-    for _path, rel, tree, lines in _python(root):
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Call) or _ignored(lines, node):
-                continue
-            name = _call_name(node).split(".")[-1]
-            host = _kw(node, "host")
-            if host is None and name in ("TCPSite", "run_app", "SignalingServer", "OpenAIEmulator") and \
-                    len(node.args) >= (2 if name == "TCPSite" else 1):
-                host = node.args[1] if name == "TCPSite" else node.args[0]
-            value = _const(host)
-            if isinstance(value, str) and value not in LOOPBACK and value != "" and \
-                    name in ("TCPSite", "run_app", "SignalingServer", "OpenAIEmulator", "Server", "serve", "run") and \
-                    _kw(node, "ssl_context") is None and _kw(node, "ssl") is None:
-                out.append(Finding("tls", "high" if value in ("0.0.0.0", "::") else "medium", rel, node.lineno,
-                                   f"{name} binds {value} without TLS: traffic and tokens cross the network in clear"))
+    for rel, _lines, node, full in _calls(root):
+        name = full.split(".")[-1]
+        host = _kw(node, "host")
+        if host is None and name in ("TCPSite", "run_app", "SignalingServer", "OpenAIEmulator") and \
+                len(node.args) >= (2 if name == "TCPSite" else 1):
+            host = node.args[1] if name == "TCPSite" else node.args[0]
+        value = _const(host)
+        if isinstance(value, str) and value not in LOOPBACK and value != "" and \
+                name in ("TCPSite", "run_app", "SignalingServer", "OpenAIEmulator", "Server", "serve", "run") and \
+                _kw(node, "ssl_context") is None and _kw(node, "ssl") is None:
+            out.append(Finding("tls", "high" if value in ("0.0.0.0", "::") else "medium", rel, node.lineno,
+                               f"{name} binds {value} without TLS: traffic and tokens cross the network in clear"))
     return out
 
 
 def check_rate_limit(root: Path) -> list[Finding]:
     out = []
-    for _path, rel, tree, lines in _python(root):
-        text = "\n".join(lines)
-        limited = re.search(r"(?i)rate[_ ]?limit|token bucket|_take_token|throttl", text)
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Call) or _ignored(lines, node):
-                continue
-            name = _call_name(node)
-            if name.endswith("WebSocketResponse") and not limited:
-                out.append(Finding("rate-limit", "medium", rel, node.lineno,
-                                   "a WebSocket handler with no rate limiting in its module: one client can flood it"))
-            elif name.endswith("SignalingServer"):
-                for arg in ("rate", "burst"):
-                    value = _const(_kw(node, arg))
-                    if isinstance(value, (int, float)) and value <= 0:
-                        out.append(Finding("rate-limit", "high", rel, node.lineno, f"signaling {arg}={value}: "
-                                                                                    "rate limiting off"))
+    for rel, lines, node, name in _calls(root):
+        if name.endswith("WebSocketResponse") and not _module_says(lines, RATE_LIMITED):
+            out.append(Finding("rate-limit", "medium", rel, node.lineno,
+                               "a WebSocket handler with no rate limiting in its module: one client can flood it"))
+        elif name.endswith("SignalingServer"):
+            for arg in ("rate", "burst"):
+                value = _const(_kw(node, arg))
+                if isinstance(value, (int, float)) and value <= 0:
+                    out.append(Finding("rate-limit", "high", rel, node.lineno, f"signaling {arg}={value}: "
+                                                                                "rate limiting off"))
     return out
 
 
@@ -441,25 +445,21 @@ def check_error_handling(root: Path) -> list[Finding]:
 def check_secret_logging(root: Path) -> list[Finding]:
     out = []
     log_calls = ("print", "debug", "info", "warning", "warn", "error", "exception", "critical", "log")
-    for _path, rel, tree, lines in _python(root):
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Call) or _ignored(lines, node):
+    for rel, _lines, node, name in _calls(root):
+        if name.split(".")[-1] not in log_calls or (name.count(".") and not re.search(r"(?i)log", name)
+                                                    and name != "print"):
+            continue
+        for arg in [*node.args, *(k.value for k in node.keywords if k.arg not in ("file", "sep", "end"))]:
+            for sub in ast.walk(arg):
+                ident = sub.id if isinstance(sub, ast.Name) else sub.attr if isinstance(sub, ast.Attribute) else ""
+                if ident and SECRET_NAME.search(ident) and not re.search(r"(?i)(_env|_name|_len|count|path|file)$",
+                                                                        ident):
+                    out.append(Finding("secret-logging", "high", rel, node.lineno,
+                                       f"{name}() is given {ident}: a secret would be written to the log"))
+                    break
+            else:
                 continue
-            name = _call_name(node)
-            if name.split(".")[-1] not in log_calls or (name.count(".") and not re.search(r"(?i)log", name)
-                                                        and name != "print"):
-                continue
-            for arg in [*node.args, *(k.value for k in node.keywords if k.arg not in ("file", "sep", "end"))]:
-                for sub in ast.walk(arg):
-                    ident = sub.id if isinstance(sub, ast.Name) else sub.attr if isinstance(sub, ast.Attribute) else ""
-                    if ident and SECRET_NAME.search(ident) and not re.search(r"(?i)(_env|_name|_len|count|path|file)$",
-                                                                            ident):
-                        out.append(Finding("secret-logging", "high", rel, node.lineno,
-                                           f"{name}() is given {ident}: a secret would be written to the log"))
-                        break
-                else:
-                    continue
-                break
+            break
     return out
 
 
@@ -475,15 +475,11 @@ def check_cors(root: Path) -> list[Finding]:
                                    "Access-Control-Allow-Origin: * lets any web page call this server"))
             if IGNORE not in line and re.search(r"""(?i)allow_origins\s*=\s*\[\s*["']\*["']""", line):
                 out.append(Finding("cors", "medium", _rel(root, path), k, "CORS allows every origin"))
-    for _path, rel, tree, lines in _python(root):
-        text = "\n".join(lines)
-        checks_origin = re.search(r"""(?i)headers(\.get\(|\[)\s*["']origin["']|_origin_ok|check_origin|same_origin""", text)
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and _call_name(node).endswith("WebSocketResponse") and \
-                    not checks_origin and not _ignored(lines, node):
-                out.append(Finding("cors", "low", rel, node.lineno,
-                                   "a WebSocket handler that never looks at Origin: browsers send cookies and "
-                                   "credentials cross-site to WebSockets"))
+    for rel, lines, node, name in _calls(root):
+        if name.endswith("WebSocketResponse") and not _module_says(lines, CHECKS_ORIGIN):
+            out.append(Finding("cors", "low", rel, node.lineno,
+                               "a WebSocket handler that never looks at Origin: browsers send cookies and "
+                               "credentials cross-site to WebSockets"))
     return out
 
 
@@ -516,6 +512,7 @@ def audit(root: Path, only: list[str] | None = None) -> tuple[list[Finding], int
     """Every finding (or those of the checks in ``only``), and how many ``.audit-ignore`` dropped."""
     from fnmatch import fnmatch
 
+    _PARSED.pop(root, None)  # read the tree as it is now
     findings: list[Finding] = []
     for name, check in CHECKS.items():
         if only and name not in only:

@@ -152,13 +152,15 @@ def test_dash_manifests(text):
 
 # -- signaling: random messages at a real server ---------------------------------------------------
 
+FUZZ_TOKEN = "test-fuzz-token-0123456789"  # a loopback test server's
+
+
 @pytest.fixture(scope="module")
 def signaling_server():
     from midstream_tui.servers.base import ServerThread
     from midstream_tui.servers.signaling import SignalingServer
 
-    server = SignalingServer("127.0.0.1", 0, token="fuzz-token-0123456789", rate=1000.0, burst=1000.0,
-                             max_message=4096)
+    server = SignalingServer("127.0.0.1", 0, token=FUZZ_TOKEN, rate=1000.0, burst=1000.0, max_message=4096)
     thread = ServerThread(server, "fuzz-signaling")
     thread.start()
     yield server
@@ -177,7 +179,7 @@ signal_messages = st.one_of(
 @given(st.lists(signal_messages, max_size=15), st.sampled_from(["room", "r.2", "a" * 64]))
 def test_signaling_messages(signaling_server, messages, room):
     async def send() -> None:
-        url = f"ws://127.0.0.1:{signaling_server.port}/ws/{room}?token=fuzz-token-0123456789"
+        url = f"ws://127.0.0.1:{signaling_server.port}/ws/{room}?token={FUZZ_TOKEN}"
         async with aiohttp.ClientSession() as session:
             async with session.ws_connect(url) as ws, session.ws_connect(url) as other:
                 for msg in messages:
@@ -215,7 +217,7 @@ def test_realtime_events(events, then_done):
 
     async def run() -> list[Event]:
         async def realtime(request: web.Request) -> web.WebSocketResponse:
-            ws = web.WebSocketResponse(max_msg_size=1 << 20)
+            ws = web.WebSocketResponse(max_msg_size=1 << 20)  # audit: ignore (a loopback test peer: no origin)
             await ws.prepare(request)
             await ws.send_str(json.dumps({"type": "session.created", "session": {}}))
             async for msg in ws:
@@ -230,7 +232,7 @@ def test_realtime_events(events, then_done):
                     await ws.close()
             return ws
 
-        app = web.Application()
+        app = web.Application(client_max_size=1 << 20)
         app.add_routes([web.get("/v1/realtime", realtime)])
         runner = web.AppRunner(app, shutdown_timeout=0.2)
         await runner.setup()
