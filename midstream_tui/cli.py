@@ -88,6 +88,8 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     record.add_argument("--record", nargs="?", const="", metavar="FILE",
                         help="record the session into FILE (default: on, into the data folder; see 'midstream sessions')")
     record.add_argument("--no-record", action="store_true", help="do not record this session")
+    p.add_argument("--no-learn", action="store_true",
+                   help="neither use nor update the per-source baselines (meta-learning)")
     p.add_argument("--transcribe", choices=["off", "sphinx", "openai"], default="sphinx",
                    help="speech in audio streams: sphinx (offline, default), openai (the transcription API), off")
     p.add_argument("--transcribe-model", default="whisper-1", metavar="M", help="model for --transcribe openai")
@@ -157,6 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     audit.add_argument("--json", action="store_true", help="one JSON object")
     audit.add_argument("--check", action="append", metavar="NAME", help="run only this check (repeatable)")
 
+    meta = sub.add_parser("meta", help="what MidStream has learned about each source (show, export, reset)")
+    meta.add_argument("action", choices=["show", "export", "reset"])
+
     sessions = sub.add_parser("sessions", help="list recorded sessions")
     sessions.add_argument("--json", action="store_true", help="one JSON object per session")
 
@@ -209,9 +214,14 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None) ->
                             detect=getattr(args, "detect", "off"))
 
     recorders = []
+    learners = []
 
     def with_rules(hub: Hub) -> Hub:
         hub.perception = perception
+        if not getattr(args, "no_learn", False):
+            from .analysis.meta import MetaLearner, default_path
+
+            learners.append(MetaLearner(default_path()).attach(hub))
         if rules:
             RuleEngine(hub, rules)
         recorder = _recorder(args, uris)
@@ -247,6 +257,11 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None) ->
         app.run()
         return app.return_code or 0
     finally:
+        for learner in learners:  # what was learned is kept for the next run
+            try:
+                learner.save()
+            except OSError as exc:
+                print(f"midstream: warning: meta-learning state not saved ({exc.strerror or exc})", file=sys.stderr)
         for recorder in recorders:  # flushed on every way out: q, SIGINT/SIGTERM, errors
             recorder.close()
             print(f"midstream: session recorded in {recorder.path}"
@@ -382,6 +397,33 @@ def _signaling(args: argparse.Namespace) -> int:
         f"  publish from a browser: {server.url}/\n"
         f"  receive:  midstream run webrtc://{host}/ROOM\n"
         f"  publish:  midstream publish clip.mp4 webrtc://{host}/ROOM"))
+    return 0
+
+
+def _meta(args: argparse.Namespace) -> int:
+    import json
+
+    from .analysis.meta import MetaLearner, default_path
+
+    path = default_path()
+    if args.action == "reset":
+        existed = path.exists()
+        path.unlink(missing_ok=True)
+        print(f"{'forgot' if existed else 'nothing to forget in'} {path}")
+        return 0
+    learner = MetaLearner(path)
+    if args.action == "export":
+        print(json.dumps(learner.to_json()))
+        return 0
+    if not learner.baselines:
+        print(f"nothing learned yet ({path})")
+        return 0
+    print(f"{path}: {learner.runs} run(s), {len(learner.baselines)} source(s)")
+    for key, metrics in sorted(learner.baselines.items()):
+        print(f"  {key}")
+        for name, dist in sorted(metrics.items()):
+            print(f"    {name:<22} n {dist.n:>8}  p50 {dist.quantile(0.5):10.4g}  p99 {dist.quantile(0.99):10.4g}"
+                  f"  p99.9 {dist.quantile(0.999):10.4g}")
     return 0
 
 
@@ -678,6 +720,8 @@ def main(argv: list[str] | None = None) -> int:
             return _sessions(args)
         if args.command == "audit":
             return _audit(args)
+        if args.command == "meta":
+            return _meta(args)
         if args.command == "replay":
             return _replay(args)
         if args.command == "export":

@@ -100,8 +100,9 @@ class StreamPipeline:
         self._attractor_t = -math.inf
         self._attractor_seq = 0
         self._perception = perception if perception is not None and perception.enabled else None
-        self.recorder = None
-        """A store.Recorder that keeps this stream's events and derived values, if the session is recorded."""
+        self.taps: tuple = ()
+        """Consumers of every handled event (the session recorder, the meta-learner): ``tap.event(stream,
+        event, analyzer)``, called in the ingest worker after the analyzer took the event."""
 
     @property
     def queue_depth(self) -> int:
@@ -150,13 +151,14 @@ class StreamPipeline:
         with self._lock:
             pending = list(self._queue)
             self._queue.clear()
-        recorder = self.recorder
+        taps = self.taps
         for ev in pending:
             try:
                 ingested = self.status == "open" or not isinstance(ev, DATA_EVENTS)
                 self._handle(ev)
-                if recorder is not None and ingested:
-                    recorder.event(self.stream, ev, self.analyzer)
+                if ingested:
+                    for tap in taps:
+                        tap.event(self.stream, ev, self.analyzer)
             except Exception as exc:  # a bad event must not take the stream down
                 self.error = f"bad {type(ev).__name__}: {type(exc).__name__}: {exc}"
                 self.analyzer.hits.append(PatternHit(ev.t, self.stream, "error", self.error))
@@ -227,6 +229,9 @@ class Hub:
         self.perception = perception
         """Transcription and detection attached to new audio/video streams (None: neither)."""
         self.recorder = None
+        self.meta = None
+        """The meta-learner (analysis.meta.MetaLearner), when one is attached."""
+        self.taps: tuple = ()
         self.t0 = self.clock.now()
         self._pipelines: dict[str, StreamPipeline] = {}
         self._lock = threading.RLock()
@@ -261,7 +266,7 @@ class Hub:
                 if kind is None:
                     raise HubError(f"unknown stream {stream!r}")
                 pipe = self._pipelines[stream] = StreamPipeline(stream, kind, source, perception=self.perception)
-                pipe.recorder = self.recorder
+                pipe.taps = self.taps
             elif kind is not None and kind != pipe.kind:
                 raise HubError(f"stream {stream!r} is {pipe.kind}, not {kind}")
             return pipe
@@ -398,12 +403,17 @@ class Hub:
             pipe.offer(StreamError(source.stream_id, now, f"{type(exc).__name__}: {exc}", fatal=True))
             pipe.offer(StreamClosed(source.stream_id, now, reason="error"))
 
+    def add_tap(self, tap) -> None:
+        """Give ``tap.event(stream, event, analyzer)`` every event of every stream, present and future."""
+        with self._lock:
+            self.taps = (*self.taps, tap)
+            for pipe in self._pipelines.values():
+                pipe.taps = self.taps
+
     def attach_recorder(self, recorder) -> None:
         """Record every stream, present and future (see store.Recorder)."""
-        with self._lock:
-            self.recorder = recorder
-            for pipe in self._pipelines.values():
-                pipe.recorder = recorder
+        self.recorder = recorder
+        self.add_tap(recorder)
 
     def on_tick(self, callback: Callable[[float], None]) -> None:
         """Call ``callback(now)`` in the event loop after each analysis tick."""

@@ -53,6 +53,8 @@ class Rule:
     below: float | None = None
     streams: str = "*"
     command: tuple[str, ...] = ()
+    adaptive: bool = False
+    """stall: judge against the source's learned gaps (meta-learning level 0), within bounds of ``seconds``."""
     _regex: re.Pattern | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -77,7 +79,7 @@ class Rule:
 
 BUILTIN_RULES = (
     Rule("stop-loops", "loop", "cancel", min_words=40),
-    Rule("stall", "stall", "flag", seconds=5.0),
+    Rule("stall", "stall", "flag", seconds=5.0, adaptive=True),
 )
 
 
@@ -146,7 +148,11 @@ class RuleEngine:
         if rule.when == "stall":
             since = m.get("since_token_s")
             ok = snap.status == "open" and isinstance(since, float) and math.isfinite(since)
-            return ok and since >= rule.seconds, f"no token for {since:.1f} s" if ok else ""
+            limit, why = rule.seconds, f"limit {rule.seconds:g} s"
+            meta = getattr(self.hub, "meta", None)
+            if rule.adaptive and meta is not None:
+                limit, why = meta.stall_threshold(snap.stream, rule.seconds)
+            return ok and since >= limit, f"no token for {since:.1f} s ({why})" if ok else ""
         if rule.when == "metric":
             v = m.get(rule.metric)
             if not isinstance(v, (int, float)) or not math.isfinite(v):

@@ -108,6 +108,8 @@ class ReplaySource(ScheduledSource):
                         raise ValueError(f"bad time {obj.get('t')!r}")
                     event = _event(sid, t0 + max(last, t) / self.speed, obj)
                     last = max(last, t)  # never go back in time
+                    if isinstance(event, StreamOpened) and not event.source:
+                        event = StreamOpened(sid, event.t, kind=event.kind, source=self.uri)
                 except (KeyError, ValueError, TypeError, OverflowError) as exc:
                     event = StreamError(sid, t0 + last / self.speed, f"line {number}: {exc}")
             if not opened and not isinstance(event, StreamOpened):  # whatever comes first, the stream opens

@@ -1,0 +1,101 @@
+"""Meta-learning level 0: per-source baselines, judged against, kept across runs."""
+
+import json
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from midstream_tui import Hub, VirtualClock, open_sources, run_virtual
+from midstream_tui.analysis.meta import MIN_SAMPLES, Distribution, MetaLearner, source_key
+from midstream_tui.rules import BUILTIN_RULES, Rule, RuleEngine
+
+SLOW = "sim:text?name=slow&rate=0.3&ttft=2000&seed={seed}"  # a slow model: normal gaps of 2-8 s
+
+
+def run(uris, seconds, learner=None, rules=BUILTIN_RULES):
+    clock = VirtualClock()
+    hub = Hub(clock, analysis_interval=0.1)
+    if learner is not None:
+        learner.attach(hub)
+    engine = RuleEngine(hub, list(rules))
+    run_virtual(hub, open_sources(uris, clock), seconds)
+    return hub, engine
+
+
+def test_distribution_quantiles_merge_and_round_trip():
+    rng = np.random.default_rng(1)
+    x = rng.lognormal(3.0, 0.8, 20_000)
+    d = Distribution()
+    for v in x:
+        d.add(float(v))
+    d.add(math.nan)  # ignored
+    for q in (0.5, 0.9, 0.99, 0.999):
+        assert d.quantile(q) == pytest.approx(np.quantile(x, q), rel=0.07)  # bins are 6 % wide
+    back = Distribution.from_json(json.loads(json.dumps(d.to_json())))
+    assert back.n == d.n == 20_000 and back.quantile(0.99) == d.quantile(0.99)
+    assert len(d.to_json()["bins"]) < 200  # bounded, whatever the number of samples
+
+
+def test_source_keys_name_what_a_stream_comes_from():
+    assert source_key("sim:text?rate=3&behavior=loop&seed=9", "text") == "sim:text/loop"
+    assert source_key("openai:chat?model=gpt-x&base_url=http://127.0.0.1:8001/v1", "text") == \
+        "openai:chat/gpt-x@127.0.0.1"
+    assert source_key("rtmp://10.0.0.5:1935/live/cam?listen=1", "video") == "rtmp:video@10.0.0.5"
+
+
+def test_a_slow_models_baseline_stops_false_stall_flags(tmp_path):
+    fixed = [Rule("stall", "stall", "flag", seconds=5.0)]
+    _, engine = run([SLOW.format(seed=1)], 600, rules=fixed)
+    false_flags = [h for h in engine.hits if h.rule == "stall"]
+    assert len(false_flags) >= 5  # a fixed 5 s limit flags this model's ordinary pauses
+
+    state = tmp_path / "meta.json"
+    learner = MetaLearner(state)
+    run([SLOW.format(seed=2)], 1200, learner=learner)  # learning what normal is for this source
+    learner.save()
+    assert learner.baselines["sim:text/normal"]["itl_ms"].n >= MIN_SAMPLES
+
+    relearned = MetaLearner(state)  # a later run: the baseline comes from the file
+    assert relearned.runs == 1
+    hub, engine = run([SLOW.format(seed=3)], 600, learner=relearned)  # held out: a seed not learned from
+    assert [h for h in engine.hits if h.rule == "stall"] == []
+    limit = relearned.stall_decisions["slow"]
+    assert 10.0 < limit <= 30.0  # learned, within the rule's bounds (5 s / 5 .. 5 s x 6)
+
+    # a real stall of this source (a minute without tokens) is still caught
+    stalled = tmp_path / "stalled.jsonl"
+    events = [{"t": 0.0, "stream": "slow", "type": "open"}, {"t": 0.0, "stream": "slow", "type": "request"}]
+    t = 1.0
+    for k in range(40):
+        events.append({"t": t, "stream": "slow", "type": "text", "text": f"w{k} "})
+        t += 3.0 if k != 20 else 60.0
+    stalled.write_text("\n".join(json.dumps(e) for e in events))
+    relearned.baselines["replay:text"] = relearned.baselines["sim:text/normal"]  # the replay is the same model
+    _, engine = run([str(stalled)], t + 1, learner=relearned)
+    stalls = [h for h in engine.hits if h.rule == "stall"]
+    assert len(stalls) == 1 and "p99.9 gap" in stalls[0].detail
+
+
+def test_without_a_baseline_the_rules_own_limit_applies(tmp_path):
+    learner = MetaLearner(tmp_path / "none.json")
+    threshold, why = learner.stall_threshold("nobody", 5.0)
+    assert threshold == 5.0 and "0/200 gaps" in why
+
+
+def test_meta_cli_show_export_reset(tmp_path, session_folder):
+    out = subprocess.run([sys.executable, "-m", "midstream_tui", "run", "sim:text?rate=80&seed=5", "--headless",
+                          "--virtual", "--duration", "20", "--no-record"], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    show = subprocess.run([sys.executable, "-m", "midstream_tui", "meta", "show"], capture_output=True, text=True)
+    assert show.returncode == 0 and "sim:text/normal" in show.stdout and "itl_ms" in show.stdout
+    exported = subprocess.run([sys.executable, "-m", "midstream_tui", "meta", "export"], capture_output=True,
+                              text=True)
+    state = json.loads(exported.stdout)
+    assert state["runs"] == 1 and state["baselines"]["sim:text/normal"]["itl_ms"]["n"] > 500
+    reset = subprocess.run([sys.executable, "-m", "midstream_tui", "meta", "reset"], capture_output=True, text=True)
+    assert reset.returncode == 0 and not (session_folder / "meta.json").exists()
+    empty = subprocess.run([sys.executable, "-m", "midstream_tui", "meta", "show"], capture_output=True, text=True)
+    assert "nothing learned yet" in empty.stdout
