@@ -89,7 +89,9 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                         help="record the session into FILE (default: on, into the data folder; see 'midstream sessions')")
     record.add_argument("--no-record", action="store_true", help="do not record this session")
     p.add_argument("--no-learn", action="store_true",
-                   help="neither use nor update the per-source baselines (meta-learning)")
+                   help="neither use nor update what was learned (meta-learning)")
+    p.add_argument("--meta-auto", action="store_true",
+                   help="apply rule-change proposals within their bounds without asking (default: offer them)")
     p.add_argument("--transcribe", choices=["off", "sphinx", "openai"], default="sphinx",
                    help="speech in audio streams: sphinx (offline, default), openai (the transcription API), off")
     p.add_argument("--transcribe-model", default="whisper-1", metavar="M", help="model for --transcribe openai")
@@ -218,12 +220,11 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None) ->
 
     def with_rules(hub: Hub) -> Hub:
         hub.perception = perception
+        engine = RuleEngine(hub, rules) if rules else None
         if not getattr(args, "no_learn", False):
             from .analysis.meta import MetaLearner, default_path
 
-            learners.append(MetaLearner(default_path()).attach(hub))
-        if rules:
-            RuleEngine(hub, rules)
+            learners.append(MetaLearner(default_path()).attach(hub, engine, auto=getattr(args, "meta_auto", False)))
         recorder = _recorder(args, uris)
         if recorder is not None:
             recorders.append(recorder.attach(hub))

@@ -10,7 +10,6 @@ import base64
 import json
 import os
 import tempfile
-from pathlib import Path
 
 import aiohttp
 import numpy as np

@@ -99,3 +99,89 @@ def test_meta_cli_show_export_reset(tmp_path, session_folder):
     assert reset.returncode == 0 and not (session_folder / "meta.json").exists()
     empty = subprocess.run([sys.executable, "-m", "midstream_tui", "meta", "show"], capture_output=True, text=True)
     assert "nothing learned yet" in empty.stdout
+
+
+def learn_outcomes(learner, n=8, seed0=100):
+    """Finished normal requests and looping ones (cancelled by the built-in rule), in virtual time."""
+    uris = []
+    for k in range(n):
+        uris.append(f"sim:text?name=ok-{k}&requests=1&seed={seed0 + k}")
+        uris.append(f"sim:text?name=loop-{k}&behavior=loop&requests=1&seed={seed0 + 50 + k}")
+    clock = VirtualClock()
+    hub = Hub(clock, analysis_interval=0.1)
+    engine = RuleEngine(hub, list(BUILTIN_RULES))
+    learner.attach(hub, engine)
+    run_virtual(hub, open_sources(uris, clock), 40)
+    return hub, engine
+
+
+def test_level1_learns_that_loops_end_in_cancellation_and_ranks_them_first(tmp_path):
+    learner = MetaLearner(tmp_path / "m.json")
+    hub, engine = learn_outcomes(learner)
+    cancel = learner.what.models["cancel"]
+    assert cancel.seen >= 14 and cancel.positives >= 6
+    ranking = list(learner.what.relevance())
+    assert ranking[0] == "loop"
+    # on held-out streams, the risk of cancellation is higher for a loop (before the rule acts) than for prose
+    clock = VirtualClock()
+    probe = Hub(clock, analysis_interval=0.1)
+    run_virtual(probe, open_sources(["sim:text?name=p-ok&seed=900", "sim:text?name=p-loop&behavior=loop&seed=901"],
+                                    clock), 3.2)  # the loop has begun; no rule has acted (none here)
+    risk_ok = learner.what.risks(probe.snapshot("p-ok"), learner)["cancel"]
+    risk_loop = learner.what.risks(probe.snapshot("p-loop"), learner)["cancel"]
+    assert risk_loop > 0.5 > risk_ok
+    learner.save()
+    again = MetaLearner(tmp_path / "m.json")  # the models survive a restart
+    assert again.what.models["cancel"].seen == cancel.seen
+    assert again.what.risks(probe.snapshot("p-loop"), again)["cancel"] == pytest.approx(risk_loop)
+
+
+def test_a_user_mark_is_a_label(tmp_path):
+    learner = MetaLearner(tmp_path / "m.json")
+    learn_outcomes(learner, n=2)
+    assert learner.mark("ok-0", good=True) and not learner.mark("ok-0", good=False)  # once per stream
+    assert learner.what.models["bad"].seen == 1 and learner.what.models["bad"].positives == 0
+
+
+def test_level2_proposals_respect_every_constraint(tmp_path):
+    learner = MetaLearner(tmp_path / "m.json")
+    hub, engine = learn_outcomes(learner, n=6)
+    tuner = learner.tuner
+    proposals = tuner.propose(learner)
+    loop = next(p for p in proposals if p.rule == "stop-loops")
+    assert loop.status == "pending" and 20 <= loop.new < 40 and "loops seen" in loop.reason
+    rules = {r.name: r for r in engine.rules}
+    assert rules["stop-loops"].min_words == 40  # offered, not applied (auto is off)
+
+    assert tuner.apply(loop, now=1.0)
+    assert {r.name: r for r in engine.rules}["stop-loops"].min_words == loop.new
+    assert {r.name: r for r in engine.rules}["stop-loops"].action == "cancel"  # a safety rule keeps acting
+
+    outside = tuner._make("stop-loops", "min_words", 40, 5, "test")
+    assert outside.status == "refused" and "bounds" in outside.effect
+    untunable = tuner._make("stop-loops", "action", 0, 1, "test")
+    assert untunable.status == "refused"
+    extra = [tuner._make("stall", "seconds", 5.0, v, "test") for v in (4.0,)]
+    tuner.applied_this_session = 3
+    assert not tuner.apply(extra[0], now=2.0) and "at most 3" in extra[0].effect
+
+    # measured afterwards: more false alarms per firing than before -> rolled back, and logged
+    loop.before = {"fired": 10, "false": 0}
+    tuner.alarms.update(fired=20, false=6)
+    tuner.evaluate(now=1.0 + 301)
+    assert loop.status == "rolled back" and "false alarms" in loop.effect
+    assert {r.name: r for r in engine.rules}["stop-loops"].min_words == 40
+    learner.save()
+    assert any(c["status"] == "rolled back" for c in json.loads((tmp_path / "m.json").read_text())["changes"])
+
+
+def test_auto_applies_within_bounds(tmp_path):
+    learner = MetaLearner(tmp_path / "m.json")
+    clock = VirtualClock()
+    hub = Hub(clock, analysis_interval=0.1)
+    engine = RuleEngine(hub, list(BUILTIN_RULES))
+    learner.attach(hub, engine, auto=True)
+    uris = [f"sim:text?name=l{k}&behavior=loop&requests=1&seed={300 + k}" for k in range(6)]
+    run_virtual(hub, open_sources(uris, clock), 70)
+    applied = [p for p in learner.tuner.proposals if p.status == "applied"]
+    assert applied and {r.name: r for r in engine.rules}["stop-loops"].min_words == applied[0].new >= 20

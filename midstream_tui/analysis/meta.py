@@ -30,6 +30,7 @@ import math
 import os
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -135,6 +136,16 @@ class MetaLearner:
         self._first_seen: dict[str, bool] = {}
         self.stall_decisions: dict[str, float] = {}
         """The stall threshold last used per stream (seconds), for display."""
+        self.what = WhatMatters()
+        self.tuner = RuleTuner()
+        self.history: list[dict] = []
+        """Every rule change applied or rolled back, across runs (level 2's log)."""
+        self.now = 0.0
+        self._hub = None
+        self._status: dict[str, str] = {}
+        self._rule_hits_seen = 0
+        self._flags: dict[str, int] = {}
+        self._last_propose = -math.inf
         if self.path is not None and self.path.is_file():
             self.load()
 
@@ -150,12 +161,17 @@ class MetaLearner:
         self.runs = int(data.get("runs", 0))
         self.baselines = {key: {m: Distribution.from_json(d) for m, d in metrics.items()}
                           for key, metrics in (data.get("baselines") or {}).items()}
+        self.what.load(data.get("level1") or {})
+        self.history = list(data.get("changes") or [])
 
     def to_json(self) -> dict:
         with self._lock:
+            changes = self.history + [p.to_json() for p in self.tuner.proposals
+                                      if p.status in ("applied", "rolled back")]
             return {"version": STATE_VERSION, "saved": time.time(), "runs": self.runs,
                     "baselines": {key: {m: d.to_json() for m, d in metrics.items()}
-                                  for key, metrics in self.baselines.items()}}
+                                  for key, metrics in self.baselines.items()},
+                    "level1": self.what.to_json(), "changes": changes[-200:]}
 
     def save(self) -> None:
         if self.path is None:
@@ -167,11 +183,61 @@ class MetaLearner:
 
     # -- learning (from the ingest workers) ------------------------------------------------------
 
-    def attach(self, hub) -> MetaLearner:
+    def attach(self, hub, engine=None, *, auto: bool = False) -> MetaLearner:
+        """Learn from ``hub``'s streams; with a RuleEngine, propose (and with ``auto`` apply) rule changes."""
         hub.add_tap(self)
+        hub.on_tick(self.tick)
         self.runs += 1
         hub.meta = self
+        self._hub = hub
+        self.tuner.engine, self.tuner.auto = engine, auto
         return self
+
+    # -- levels 1 and 2, on the analysis clock ---------------------------------------------------
+
+    def tick(self, now: float) -> None:
+        self.now = now
+        hub = self._hub
+        engine = self.tuner.engine
+        if engine is not None:
+            for hit in engine.hits[self._rule_hits_seen:]:
+                if hit.action != "cancel":
+                    self._flags[hit.stream] = self._flags.get(hit.stream, 0) + 1
+                self.tuner.alarms["fired"] += 1
+            self._rule_hits_seen = len(engine.hits)
+        for stream, snap in hub.snapshots().items():
+            self.what.observe(snap, now, self)
+            self.tuner.observe_loops(snap)
+            before = self._status.get(stream, "open")
+            self._status[stream] = snap.status
+            if before == "open" and snap.status != "open":
+                self._ended(stream, snap)
+        if now - self._last_propose >= 30.0:
+            self._last_propose = now
+            self.tuner.propose(self)
+            self.tuner.evaluate(now)
+
+    def _ended(self, stream: str, snap) -> None:
+        self.what.observe(snap, self.now, self, final=True)  # how it looked when the outcome came
+        by_rule = any(h.kind == "rule" and "cancel" in h.message for h in snap.patterns)
+        if snap.status == "cancelled":
+            self.what.outcome(stream, "cancel", 1)
+            if not by_rule:  # the user stopped it: that says bad too
+                self.what.outcome(stream, "bad", 1)
+        elif snap.status == "error":
+            self.what.outcome(stream, "error", 1)
+            self.what.outcome(stream, "cancel", 0)
+        else:  # finished by itself
+            self.what.outcome(stream, "cancel", 0)
+            self.what.outcome(stream, "error", 0)
+            self.tuner.alarms["false"] += self._flags.get(stream, 0)  # flagged, and it was fine
+
+    def mark(self, stream: str, good: bool) -> bool:
+        """The user says a stream is good or bad (keys g / b): a label for level 1."""
+        done = self.what.outcome(stream, "bad", 0 if good else 1)
+        if good:
+            self.tuner.alarms["false"] += self._flags.pop(stream, 0)
+        return done
 
     def observe(self, key: str, metric: str, value: float) -> None:
         with self._lock:
@@ -249,3 +315,294 @@ def default_path() -> Path:
     from ..store import data_dir
 
     return data_dir() / "meta.json"
+
+
+# -- level 1: what matters -----------------------------------------------------------------------------
+
+OUTCOMES = ("cancel", "error", "bad")
+"""cancelled by a rule (or by the user); ended in an error; marked bad by the user (``g``/``b`` keys)."""
+PATTERN_KINDS = ("loop", "recurring", "stall", "silence", "scene-cut", "error", "detection", "speech")
+FEATURES = ("bias", "rep4", "loop", "compression", "low_novelty", "slow_gaps", "waiting",
+            *(f"hits:{k}" for k in PATTERN_KINDS))
+SAMPLE_EVERY = 0.5  # seconds between feature samples of a stream
+SAMPLES_KEPT = 2
+"""What a stream looked like as it ended (and just before) is what is taken to precede its outcome."""
+
+
+def _finite(v, default: float = 0.0) -> float:
+    return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else default
+
+
+class OutcomeModel:
+    """Logistic regression of one outcome on the features, refitted online over a bounded memory of examples.
+
+    Each new label joins the last ``MEMORY`` examples and a few SGD passes run over all of them (shuffled),
+    so the newest streams do not wash out what earlier ones taught (plain one-pass SGD did exactly that:
+    streams end in bursts of one kind).
+    """
+
+    MEMORY = 400
+
+    def __init__(self, rate: float = 0.3, l2: float = 1e-3) -> None:
+        self.w = np.zeros(len(FEATURES))
+        self.rate, self.l2 = rate, l2
+        self.seen = 0
+        self.positives = 0
+        self.examples: list[tuple[list[float], int]] = []
+        self._rng = np.random.default_rng(0)
+
+    def predict(self, x: np.ndarray) -> float:
+        z = float(np.clip(self.w @ x, -30, 30))
+        return 1.0 / (1.0 + math.exp(-z))
+
+    def learn(self, samples: list[np.ndarray], label: int, passes: int = 30) -> None:
+        for x in samples:
+            self.examples.append(([float(v) for v in x], int(label)))
+        del self.examples[:-self.MEMORY]
+        xs = np.asarray([e[0] for e in self.examples])
+        ys = np.asarray([e[1] for e in self.examples], dtype=float)
+        for _ in range(passes):
+            for i in self._rng.permutation(len(ys)):
+                err = self.predict(xs[i]) - ys[i]
+                self.w -= self.rate * (err * xs[i] + self.l2 * self.w)
+        self.seen += 1
+        self.positives += label
+
+    def to_json(self) -> dict:
+        return {"w": [round(float(v), 6) for v in self.w], "seen": self.seen, "positives": self.positives,
+                "examples": [[[round(v, 4) for v in x], y] for x, y in self.examples]}
+
+    @classmethod
+    def from_json(cls, data: dict) -> OutcomeModel:
+        m = cls()
+        w = data.get("w") or []
+        if len(w) == len(FEATURES):
+            m.w = np.asarray(w, dtype=float)
+        m.seen, m.positives = int(data.get("seen", 0)), int(data.get("positives", 0))
+        m.examples = [(list(map(float, x)), int(y)) for x, y in (data.get("examples") or [])
+                      if isinstance(x, list) and len(x) == len(FEATURES)]
+        return m
+
+
+def features(snap, learner: MetaLearner | None = None) -> np.ndarray:
+    """What the outcome models look at in a snapshot (all roughly 0..3)."""
+    m = snap.metrics
+    key = learner.key_of(snap.stream) if learner else None
+    base = learner.baseline(key, "itl_ms") if (learner and key) else None
+    slow = waiting = 0.0
+    if base is not None and base.n >= 50 and snap.status == "open":  # an ended stream is not waiting
+        p99 = base.quantile(0.99)
+        slow = float(np.clip(math.log(max(_finite(m.get("itl_p99_ms"), p99), 1e-3) / max(p99, 1e-3)), -2, 3))
+        waiting = float(np.clip(math.log1p(_finite(m.get("since_token_s")) * 1e3 / max(base.quantile(0.999), 1e-3)),
+                                0, 3))
+    hits: dict[str, int] = {}
+    for hit in snap.patterns:
+        hits[hit.kind] = hits.get(hit.kind, 0) + 1
+    x = [1.0, _finite(m.get("rep4")), _finite(m.get("loop_words")) / 40.0,
+         (_finite(m.get("compression"), 1.0) - 1.0) / 2.0, 1.0 - _finite(m.get("novelty4"), 1.0), slow, waiting,
+         *(math.log1p(hits.get(k, 0)) for k in PATTERN_KINDS)]
+    return np.clip(np.asarray(x, dtype=float), -3.0, 3.0)  # bounded: one odd number must not swing the model
+
+
+class WhatMatters:
+    """Level 1: outcome models trained when a stream's outcome is known; risks and pattern relevance."""
+
+    def __init__(self) -> None:
+        self.models = {o: OutcomeModel() for o in OUTCOMES}
+        self._samples: dict[str, list[np.ndarray]] = {}
+        self._sampled_at: dict[str, float] = {}
+        self._labelled: set[tuple[str, str]] = set()
+
+    def observe(self, snap, now: float, learner: MetaLearner, final: bool = False) -> None:
+        """Sample the stream's features (every SAMPLE_EVERY s while open, and once as it ends)."""
+        if final or (snap.status == "open" and now - self._sampled_at.get(snap.stream, -math.inf) >= SAMPLE_EVERY):
+            self._sampled_at[snap.stream] = now
+            samples = self._samples.setdefault(snap.stream, [])
+            samples.append(features(snap, learner))
+            del samples[:-SAMPLES_KEPT]
+
+    def outcome(self, stream: str, outcome: str, label: int) -> bool:
+        """Train ``outcome`` on what the stream looked like as it ended; once per stream and outcome."""
+        samples = self._samples.get(stream)
+        if not samples or (stream, outcome) in self._labelled:
+            return False
+        self._labelled.add((stream, outcome))
+        self.models[outcome].learn(samples[-1:], label)
+        return True
+
+    def risks(self, snap, learner: MetaLearner) -> dict[str, float]:
+        x = features(snap, learner)
+        return {o: m.predict(x) for o, m in self.models.items() if m.seen}
+
+    def relevance(self) -> dict[str, float]:
+        """How much each pattern kind raises the odds of trouble (0..1), from the trained weights."""
+        out = {}
+        for k in PATTERN_KINDS:
+            i = FEATURES.index(f"hits:{k}")
+            w = max((m.w[i] for m in self.models.values() if m.seen), default=0.0)
+            out[k] = 1.0 / (1.0 + math.exp(-3.0 * w)) * 2 - 1 if w > 0 else 0.0
+        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+    def to_json(self) -> dict:
+        return {o: m.to_json() for o, m in self.models.items()}
+
+    def load(self, data: dict) -> None:
+        for o in OUTCOMES:
+            if isinstance(data.get(o), dict):
+                self.models[o] = OutcomeModel.from_json(data[o])
+
+
+# -- level 2: changing its own rules, within limits -------------------------------------------------------
+
+BOUNDS = {("stop-loops", "min_words"): (20, 200), ("stall", "seconds"): (1.0, 60.0)}
+"""The only parameters proposals may change, and how far."""
+SAFETY_RULES = ("stop-loops",)
+"""Rules that act to protect: their action and existence never change (only bounded parameters)."""
+MAX_CHANGES = 3
+"""Changes applied per session at most (accepted or automatic)."""
+MIN_LOOP_EPISODES = 5
+EVALUATE_AFTER = 300.0  # seconds of session after a change before its effect is judged
+
+
+@dataclass
+class Proposal:
+    id: int
+    rule: str
+    param: str
+    old: float
+    new: float
+    reason: str
+    status: str = "pending"
+    """pending, applied, rejected, rolled back, or refused (a constraint said no)."""
+    applied_at: float | None = None
+    before: dict | None = None
+    """Rule firings per stream-minute before the change, and how many of them were false alarms."""
+    effect: str = ""
+
+    def to_json(self) -> dict:
+        return {k: getattr(self, k) for k in ("id", "rule", "param", "old", "new", "reason", "status", "applied_at",
+                                              "effect")}
+
+
+class RuleTuner:
+    """Level 2: proposals to change rule thresholds, checked against bounds, applied, measured, rolled back."""
+
+    def __init__(self, engine=None, *, auto: bool = False) -> None:
+        self.engine = engine
+        self.auto = auto
+        self.proposals: list[Proposal] = []
+        self.applied_this_session = 0
+        self.loop_episodes: list[tuple[int, bool]] = []
+        """(longest loop in words, whether it ended before the cancel threshold) per loop episode seen."""
+        self._episode: dict[str, int] = {}
+        self.alarms = {"fired": 0, "false": 0, "minutes": 0.0}
+
+    def _rule(self, name: str):
+        for rule in self.engine.rules if self.engine else ():
+            if rule.name == name:
+                return rule
+        return None
+
+    def observe_loops(self, snap) -> None:
+        words = int(_finite(snap.metrics.get("loop_words")))
+        current = self._episode.get(snap.stream, 0)
+        if words > 0:
+            self._episode[snap.stream] = max(current, words)
+        elif current > 0:  # the loop ended by itself
+            self.loop_episodes.append((current, True))
+            self._episode.pop(snap.stream, None)
+        if snap.status != "open" and current > 0:
+            self.loop_episodes.append((current, False))
+            self._episode.pop(snap.stream, None)
+
+    def propose(self, learner: MetaLearner) -> list[Proposal]:
+        """New proposals from what levels 0 and 1 know; each checked against the constraints."""
+        new: list[Proposal] = []
+        loops = self._rule("stop-loops")
+        if loops is not None and len(self.loop_episodes) >= MIN_LOOP_EPISODES:
+            recovered = [w for w, ended in self.loop_episodes if ended]
+            # the longest loop that still ended by itself: cancelling beyond it never stopped a recovering stream
+            safe = (max(recovered) + 5) if recovered else 0
+            target = max(BOUNDS[("stop-loops", "min_words")][0], safe)
+            if target < loops.min_words * 0.9:
+                new.append(self._make("stop-loops", "min_words", loops.min_words, target,
+                                      f"{len(self.loop_episodes)} loops seen, the longest that ended by itself had "
+                                      f"{max(recovered) if recovered else 0} words: cancel sooner"))
+        stall = self._rule("stall")
+        if stall is not None:
+            limits = [v for v in learner.stall_decisions.values() if math.isfinite(v)]
+            learned = [v for k, v in learner.stall_decisions.items() if v != stall.seconds]
+            if len(learned) >= 3:
+                target = round(float(np.median(limits)), 1)
+                if abs(target - stall.seconds) > 0.2 * stall.seconds:
+                    new.append(self._make("stall", "seconds", stall.seconds, target,
+                                          f"median learned stall limit over {len(learned)} streams is {target} s: "
+                                          "the default for sources not yet learned"))
+        for p in new:
+            if self.auto and p.status == "pending":
+                self.apply(p, now=learner.now)
+        return new
+
+    def _make(self, rule: str, param: str, old: float, new: float, reason: str) -> Proposal:
+        for p in self.proposals:  # one open proposal per parameter
+            if p.rule == rule and p.param == param and p.status == "pending":
+                p.new, p.reason = new, reason
+                return p
+        p = Proposal(len(self.proposals) + 1, rule, param, old, new, reason)
+        low, high = BOUNDS.get((rule, param), (None, None))
+        if low is None:
+            p.status, p.effect = "refused", "not a tunable parameter"
+        elif not low <= new <= high:
+            p.status, p.effect = "refused", f"outside the bounds {low}..{high}"
+        self.proposals.append(p)
+        return p
+
+    def apply(self, p: Proposal, now: float) -> bool:
+        if p.status != "pending":
+            return False
+        if self.applied_this_session >= MAX_CHANGES:
+            p.status, p.effect = "refused", f"at most {MAX_CHANGES} changes per session"
+            return False
+        rule = self._rule(p.rule)
+        if rule is None:
+            p.status, p.effect = "refused", "no such rule in use"
+            return False
+        from dataclasses import replace
+
+        self.engine.rules = [replace(r, **{p.param: type(getattr(r, p.param))(p.new)}) if r is rule else r
+                             for r in self.engine.rules]
+        p.status, p.applied_at, p.before = "applied", now, dict(self.alarms)
+        self.applied_this_session += 1
+        return True
+
+    def undo(self, p: Proposal, why: str = "undone by the user") -> bool:
+        if p.status != "applied":
+            return False
+        from dataclasses import replace
+
+        self.engine.rules = [replace(r, **{p.param: type(getattr(r, p.param))(p.old)}) if r.name == p.rule else r
+                             for r in self.engine.rules]
+        p.status, p.effect = "rolled back", why
+        return True
+
+    def reject(self, p: Proposal) -> None:
+        if p.status == "pending":
+            p.status = "rejected"
+
+    def evaluate(self, now: float) -> None:
+        """After a while, judge each applied change by false alarms per firing; roll back what made it worse."""
+        for p in self.proposals:
+            if p.status != "applied" or p.applied_at is None or now - p.applied_at < EVALUATE_AFTER or p.effect:
+                continue
+            before = p.before or {"fired": 0, "false": 0}
+            fired = self.alarms["fired"] - before["fired"]
+            false = self.alarms["false"] - before["false"]
+            rate_before = before["false"] / before["fired"] if before["fired"] else 0.0
+            rate_after = false / fired if fired else 0.0
+            if fired and rate_after > rate_before + 0.1:
+                self.undo(p, f"rolled back: false alarms {rate_before:.0%} -> {rate_after:.0%} of firings")
+            else:
+                p.effect = f"kept: {fired} firings since, {false} false ({rate_after:.0%}; before {rate_before:.0%})"
+
+    def pending(self) -> list[Proposal]:
+        return [p for p in self.proposals if p.status == "pending"]
