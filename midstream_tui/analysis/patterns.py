@@ -90,14 +90,16 @@ class RecurringNgrams:
     ``max_positions`` occurrences.
     """
 
-    def __init__(self, n: int = 6, min_count: int = 3, max_ngrams: int = 50_000,
+    def __init__(self, n: int = 6, min_count: int = 3, max_ngrams: int = 30_000,
                  max_positions: int = 8) -> None:
         if n < 1 or min_count < 2:
             raise ValueError("n must be >= 1 and min_count >= 2")
         self.n, self.min_count = n, min_count
         self.max_ngrams, self.max_positions = max_ngrams, max_positions
         self._window: deque[int] = deque(maxlen=n)
-        self._seen: OrderedDict[tuple[int, ...], list] = OrderedDict()  # ngram -> [count, last_pos, positions]
+        # n-gram hash -> [count, last position, first position or the list of positions, the n-gram once repeated]
+        # (a 64-bit hash, not the tuple, is the key: prose is mostly n-grams seen once, ~150 bytes each this way)
+        self._seen: OrderedDict[int, list] = OrderedDict()
         self.position = 0
         """Index of the next token."""
         self.total = 0
@@ -108,13 +110,14 @@ class RecurringNgrams:
         self.position += 1
         if len(self._window) < self.n:
             return None
-        key = tuple(self._window)
+        ngram = tuple(self._window)
+        key = hash(ngram)
         start = self.position - self.n
         self.total += 1
         entry = self._seen.get(key)
         if entry is None:
             self.novel += 1
-            self._seen[key] = [1, start, [start]]
+            self._seen[key] = [1, start, start, None]
             if len(self._seen) > self.max_ngrams:
                 self._seen.popitem(last=False)
             return None
@@ -123,19 +126,21 @@ class RecurringNgrams:
             return None
         entry[0] += 1
         entry[1] = start
+        if not isinstance(entry[2], list):
+            entry[2], entry[3] = [entry[2]], ngram
         if len(entry[2]) < self.max_positions:
             entry[2].append(start)
         if entry[0] == self.min_count:
-            return Recurrence(key, entry[0], tuple(entry[2]))
+            return Recurrence(ngram, entry[0], tuple(entry[2]))
         return None
 
     def count(self, ngram: tuple[int, ...]) -> int:
-        entry = self._seen.get(tuple(ngram))
+        entry = self._seen.get(hash(tuple(int(t) for t in ngram)))
         return entry[0] if entry else 0
 
     def most_common(self, k: int = 10) -> list[Recurrence]:
-        top = sorted(self._seen.items(), key=lambda kv: -kv[1][0])[:k]
-        return [Recurrence(key, e[0], tuple(e[2])) for key, e in top if e[0] > 1]
+        top = sorted((e for e in self._seen.values() if e[0] > 1), key=lambda e: -e[0])[:k]
+        return [Recurrence(e[3], e[0], tuple(e[2])) for e in top]
 
 
 def ngram_novelty(ids: np.ndarray, n: int = 4) -> float:
