@@ -26,6 +26,7 @@ from ..snapshot import Snapshot
 from ..sources.base import Source
 from .screens.help import HelpScreen
 from .widgets.attractor import AttractorPanel
+from .widgets.meta_panel import MetaPanel
 from .widgets.metrics import MetricsPanel
 from .widgets.pattern_log import PatternLog
 from .widgets.stream_list import StreamList
@@ -37,7 +38,7 @@ REFRESH_STEPS_MS = (50, 100, 200, 500, 1000, 2000)
 PLOT_INTERVAL_MS = 333
 TEXT_INTERVAL_MS = 250  # streaming text is read, not measured: 4 redraws a second are plenty
 PANELS = {"streams": "#streams", "metrics": "#metrics", "attractor": "#attractor", "patterns": "#patterns",
-          "text": "#text"}
+          "text": "#text", "meta": "#meta"}
 
 
 class MidStreamApp(App[int]):
@@ -65,6 +66,18 @@ class MidStreamApp(App[int]):
                 tooltip="Show or hide the pattern log"),
         Binding("5", "toggle_panel('text')", "Text", show=False, id="toggle-text",
                 tooltip="Show or hide the text (text streams) or frame preview (video streams)"),
+        Binding("6", "toggle_panel('meta')", "Meta", show=False, id="toggle-meta",
+                tooltip="Show or hide the meta-learning panel"),
+        Binding("g", "mark(True)", "Good", show=False, id="mark-good",
+                tooltip="Mark the selected stream good (a label for meta-learning)"),
+        Binding("b", "mark(False)", "Bad", show=False, id="mark-bad",
+                tooltip="Mark the selected stream bad (a label for meta-learning)"),
+        Binding("a", "proposal('accept')", "Accept", show=False, id="accept-proposal",
+                tooltip="Accept the newest rule-change proposal"),
+        Binding("x", "proposal('reject')", "Reject", show=False, id="reject-proposal",
+                tooltip="Reject the newest rule-change proposal"),
+        Binding("u", "proposal('undo')", "Undo", show=False, id="undo-change",
+                tooltip="Undo the last rule change"),
         Binding("pageup", "scroll_log('up')", "Log up", show=False, id="log-up",
                 tooltip="Scroll the pattern log back"),
         Binding("pagedown", "scroll_log('down')", "Log down", show=False, id="log-down",
@@ -113,6 +126,7 @@ class MidStreamApp(App[int]):
             with Vertical(id="left"):
                 yield StreamList(id="streams")
                 yield MetricsPanel(id="metrics")
+                yield MetaPanel(id="meta")
             with Vertical(id="right"):
                 yield AttractorPanel(id="attractor")
                 yield self.text_view
@@ -132,7 +146,7 @@ class MidStreamApp(App[int]):
                 pass
         for panel_id, title in (("streams", "Streams"), ("metrics", "Metrics"),
                                 ("attractor", "Attractor"), ("patterns", "Patterns"), ("text", "Text"),
-                                ("preview", "Frame"), ("transcript", "Transcript")):
+                                ("preview", "Frame"), ("transcript", "Transcript"), ("meta", "Meta-learning")):
             self.query_one(f"#{panel_id}").border_title = title
         for src in self._sources:
             self.hub.add_source(src)
@@ -188,6 +202,13 @@ class MidStreamApp(App[int]):
                 panel = self.query_one(AttractorPanel)
                 panel.border_title = f"Attractor · {self.selected}" if self.selected else "Attractor"
                 panel.show(snap, self.signal_index)
+            meta = self.query_one(MetaPanel)
+            learner = getattr(self.hub, "meta", None)
+            wants_meta = "meta" not in self.hidden and learner is not None
+            if meta.display != wants_meta:
+                meta.display = wants_meta
+            if wants_meta and (force or self._ticks % 5 == 0):
+                meta.show(learner, snap)
             # One slot under the attractor: the text, the frame or the transcript of the selected stream.
             text_due = force or self._ticks % max(1, round(TEXT_INTERVAL_MS / self.refresh_ms)) == 0
             shown = "text" not in self.hidden and snap is not None
@@ -268,14 +289,50 @@ class MidStreamApp(App[int]):
         widget = self.query_one(PANELS[panel])
         if panel in self.hidden:
             self.hidden.discard(panel)
-            widget.display = panel != "text"  # the text panel reappears on the next tick, for text streams
+            widget.display = panel not in ("text", "meta")  # these reappear on the next tick, when they apply
         else:
             self.hidden.add(panel)
             widget.display = False
-        left_visible = not {"streams", "metrics"} <= self.hidden
+        meta_shown = "meta" not in self.hidden and getattr(self.hub, "meta", None) is not None
+        left_visible = meta_shown or not {"streams", "metrics"} <= self.hidden
         right_visible = not {"attractor", "patterns", "text"} <= self.hidden
         self.query_one("#left").display = left_visible
         self.query_one("#right").display = right_visible
+        self.render_tick(force=True)
+
+    def action_mark(self, good: bool) -> None:
+        learner = getattr(self.hub, "meta", None)
+        if learner is None or not self.selected:
+            self.notify("meta-learning is off", severity="warning")
+        elif learner.mark(self.selected, good):
+            self.notify(f"{self.selected} marked {'good' if good else 'bad'}", title="Meta-learning")
+        else:
+            self.notify(f"{self.selected}: already marked, or nothing seen yet", severity="warning")
+
+    def action_proposal(self, what: str) -> None:
+        learner = getattr(self.hub, "meta", None)
+        tuner = learner.tuner if learner is not None else None
+        if tuner is None:
+            self.notify("meta-learning is off", severity="warning")
+            return
+        if what == "undo":
+            applied = [p for p in tuner.proposals if p.status == "applied"]
+            done = bool(applied) and tuner.undo(applied[-1])
+            self.notify(f"undone: {applied[-1].rule}.{applied[-1].param} back to {applied[-1].old:g}" if done
+                        else "no rule change to undo", title="Meta-learning")
+            return
+        pending = tuner.pending()
+        if not pending:
+            self.notify("no pending proposal", title="Meta-learning")
+            return
+        p = pending[-1]
+        if what == "accept":
+            ok = tuner.apply(p, now=self.hub.clock.now())
+            self.notify(f"{p.rule}.{p.param}: {p.old:g} -> {p.new:g}" if ok else f"refused: {p.effect}",
+                        title="Meta-learning")
+        else:
+            tuner.reject(p)
+            self.notify(f"rejected: {p.rule}.{p.param} {p.new:g}", title="Meta-learning")
         self.render_tick(force=True)
 
     def action_scroll_log(self, where: str) -> None:

@@ -17,9 +17,14 @@ PANELS = """\
             estimated type (point, limit cycle, strange, noise) and λ, the
             largest Lyapunov exponent per step
 [b]Text[/]       the selected text stream's newest output, as it streams
-[b]Frame[/]      the selected video stream's recent frame (half-block pixels)
-[b]Patterns[/]   loops, recurring phrases, stalls, silences, scene cuts, rule
-            actions and errors as they happen"""
+[b]Frame[/]      the selected video stream's recent frame (half-block pixels),
+            detected faces and bodies boxed
+[b]Transcript[/] what is said in the selected audio stream (partial in italics)
+[b]Patterns[/]   loops, recurring phrases, stalls, silences, scene cuts, speech,
+            detections, rule actions and errors as they happen
+[b]Meta[/]       what was learned about the stream's source (gaps, stall limit),
+            its risk of being cancelled / failing, which patterns matter,
+            and rule-change proposals (a accept, x reject, u undo)"""
 
 
 KEY_SYMBOLS = {"down": "↓", "up": "↑", "plus": "+", "minus": "-", "equals_sign": "=", "question_mark": "?",
