@@ -328,6 +328,8 @@ class TextAnalyzer(StreamAnalyzer):
             "loop_words": self._loop_words,
             "chars": self.chars,
             "since_token_s": since_last,
+            # 0 between requests, 1 waiting for a request's first token, 2 streaming it
+            "request_phase": 0 if math.isnan(self._req_start) else (1 if math.isnan(self._req_first) else 2),
         }
 
     def _content_metrics(self) -> dict[str, float]:

@@ -5,7 +5,8 @@ condition becomes true for a stream, and again only after it has been false.
 
 Conditions (``when``):
   loop    the stream ends in a repetition loop of at least ``min_words`` words
-  stall   no token for ``seconds`` while a request is open
+  stall   no token for ``seconds`` while a request is open (between requests is not a stall; with
+          ``adaptive``, gaps between tokens are judged against the source's learned gaps)
   regex   ``pattern`` (Python regular expression) matches newly arrived text
   metric  ``metric`` (any key of the snapshot's metrics) is ``above`` / ``below`` a value
 Actions (``action``):
@@ -147,10 +148,11 @@ class RuleEngine:
             return words >= rule.min_words, f"repetition loop of {words} words"
         if rule.when == "stall":
             since = m.get("since_token_s")
-            ok = snap.status == "open" and isinstance(since, float) and math.isfinite(since)
+            phase = m.get("request_phase", 2)  # text streams say; others are always "streaming"
+            ok = snap.status == "open" and phase != 0 and isinstance(since, float) and math.isfinite(since)
             limit, why = rule.seconds, f"limit {rule.seconds:g} s"
             meta = getattr(self.hub, "meta", None)
-            if rule.adaptive and meta is not None:
+            if rule.adaptive and meta is not None and phase == 2:  # between tokens: the source's own gaps
                 limit, why = meta.stall_threshold(snap.stream, rule.seconds)
             return ok and since >= limit, f"no token for {since:.1f} s ({why})" if ok else ""
         if rule.when == "metric":

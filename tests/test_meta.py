@@ -40,7 +40,8 @@ def test_distribution_quantiles_merge_and_round_trip():
 
 
 def test_source_keys_name_what_a_stream_comes_from():
-    assert source_key("sim:text?rate=3&behavior=loop&seed=9", "text") == "sim:text/loop"
+    assert source_key("sim:text?rate=3&behavior=loop&seed=9", "text") == "sim:text/loop@3/s"
+    assert source_key("sim:text?seed=9", "text") == "sim:text/normal"
     assert source_key("openai:chat?model=gpt-x&base_url=http://127.0.0.1:8001/v1", "text") == \
         "openai:chat/gpt-x@127.0.0.1"
     assert source_key("rtmp://10.0.0.5:1935/live/cam?listen=1", "video") == "rtmp:video@10.0.0.5"
@@ -56,7 +57,7 @@ def test_a_slow_models_baseline_stops_false_stall_flags(tmp_path):
     learner = MetaLearner(state)
     run([SLOW.format(seed=2)], 1200, learner=learner)  # learning what normal is for this source
     learner.save()
-    assert learner.baselines["sim:text/normal"]["itl_ms"].n >= MIN_SAMPLES
+    assert learner.baselines["sim:text/normal@0.3/s"]["itl_ms"].n >= MIN_SAMPLES
 
     relearned = MetaLearner(state)  # a later run: the baseline comes from the file
     assert relearned.runs == 1
@@ -73,10 +74,10 @@ def test_a_slow_models_baseline_stops_false_stall_flags(tmp_path):
         events.append({"t": t, "stream": "slow", "type": "text", "text": f"w{k} "})
         t += 3.0 if k != 20 else 60.0
     stalled.write_text("\n".join(json.dumps(e) for e in events))
-    relearned.baselines["replay:text"] = relearned.baselines["sim:text/normal"]  # the replay is the same model
+    relearned.baselines["replay:text"] = relearned.baselines["sim:text/normal@0.3/s"]  # the same model, replayed
     _, engine = run([str(stalled)], t + 1, learner=relearned)
     stalls = [h for h in engine.hits if h.rule == "stall"]
-    assert len(stalls) == 1 and "p99.9 gap" in stalls[0].detail
+    assert len(stalls) == 1 and "median gap" in stalls[0].detail
 
 
 def test_without_a_baseline_the_rules_own_limit_applies(tmp_path):
@@ -90,11 +91,11 @@ def test_meta_cli_show_export_reset(tmp_path, session_folder):
                           "--virtual", "--duration", "20", "--no-record"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     show = subprocess.run([sys.executable, "-m", "midstream_tui", "meta", "show"], capture_output=True, text=True)
-    assert show.returncode == 0 and "sim:text/normal" in show.stdout and "itl_ms" in show.stdout
+    assert show.returncode == 0 and "sim:text/normal@80/s" in show.stdout and "itl_ms" in show.stdout
     exported = subprocess.run([sys.executable, "-m", "midstream_tui", "meta", "export"], capture_output=True,
                               text=True)
     state = json.loads(exported.stdout)
-    assert state["runs"] == 1 and state["baselines"]["sim:text/normal"]["itl_ms"]["n"] > 500
+    assert state["runs"] == 1 and state["baselines"]["sim:text/normal@80/s"]["itl_ms"]["n"] > 500
     reset = subprocess.run([sys.executable, "-m", "midstream_tui", "meta", "reset"], capture_output=True, text=True)
     assert reset.returncode == 0 and not (session_folder / "meta.json").exists()
     empty = subprocess.run([sys.executable, "-m", "midstream_tui", "meta", "show"], capture_output=True, text=True)
