@@ -48,6 +48,7 @@ bench: setup
 	$(BIN)/python bench/bench_webrtc.py
 	$(BIN)/python bench/bench_speech.py
 	$(BIN)/python bench/bench_soak.py
+	$(BIN)/python bench/bench_meta.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
