@@ -186,3 +186,27 @@ def test_auto_applies_within_bounds(tmp_path):
     run_virtual(hub, open_sources(uris, clock), 70)
     applied = [p for p in learner.tuner.proposals if p.status == "applied"]
     assert applied and {r.name: r for r in engine.rules}["stop-loops"].min_words == applied[0].new >= 20
+
+
+def test_loop_knowledge_and_changes_survive_a_restart(tmp_path):
+    learner = MetaLearner(tmp_path / "m.json")
+    learn_outcomes(learner, n=3)
+    assert len(learner.tuner.loop_episodes) >= 3
+    learner.save()
+    again = MetaLearner(tmp_path / "m.json")
+    assert again.tuner.loop_episodes == learner.tuner.loop_episodes
+
+
+def test_between_requests_is_not_a_stall(tmp_path):
+    session = tmp_path / "idle.jsonl"
+    events = [{"t": 0.0, "stream": "s", "type": "open"}, {"t": 0.0, "stream": "s", "type": "request"},
+              {"t": 0.2, "stream": "s", "type": "text", "text": "hello "},
+              {"t": 0.3, "stream": "s", "type": "request_end"},
+              {"t": 30.0, "stream": "s", "type": "request"},  # 30 s idle between requests: fine
+              {"t": 30.2, "stream": "s", "type": "text", "text": "again "},
+              {"t": 45.0, "stream": "s", "type": "text", "text": "late "},  # 15 s inside a request: a stall
+              {"t": 45.1, "stream": "s", "type": "close"}]
+    session.write_text("\n".join(json.dumps(e) for e in events))
+    _, engine = run([str(session)], 50, rules=[Rule("stall", "stall", "flag", seconds=5.0)])
+    stalls = [h for h in engine.hits if h.rule == "stall"]
+    assert len(stalls) == 1 and 35.0 <= stalls[0].t <= 35.5

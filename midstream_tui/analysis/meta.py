@@ -166,6 +166,8 @@ class MetaLearner:
                           for key, metrics in (data.get("baselines") or {}).items()}
         self.what.load(data.get("level1") or {})
         self.history = list(data.get("changes") or [])
+        self.tuner.loop_episodes = [(int(w), bool(ended)) for w, ended in (data.get("loop_episodes") or [])
+                                    if isinstance(w, (int, float))][-LOOP_EPISODES_KEPT:]
 
     def to_json(self) -> dict:
         with self._lock:
@@ -174,7 +176,8 @@ class MetaLearner:
             return {"version": STATE_VERSION, "saved": time.time(), "runs": self.runs,
                     "baselines": {key: {m: d.to_json() for m, d in metrics.items()}
                                   for key, metrics in self.baselines.items()},
-                    "level1": self.what.to_json(), "changes": changes[-200:]}
+                    "level1": self.what.to_json(), "changes": changes[-200:],
+                    "loop_episodes": [[w, ended] for w, ended in self.tuner.loop_episodes[-LOOP_EPISODES_KEPT:]]}
 
     def save(self) -> None:
         if self.path is None:
@@ -465,6 +468,7 @@ SAFETY_RULES = ("stop-loops",)
 MAX_CHANGES = 3
 """Changes applied per session at most (accepted or automatic)."""
 MIN_LOOP_EPISODES = 5
+LOOP_EPISODES_KEPT = 200  # across runs: how loops ended is learned knowledge too
 LOOP_OVER_S = 3.0  # seconds without a loop before an episode counts as ended by itself
 EVALUATE_AFTER = 300.0  # seconds of session after a change before its effect is judged
 
