@@ -210,3 +210,26 @@ def test_between_requests_is_not_a_stall(tmp_path):
     _, engine = run([str(session)], 50, rules=[Rule("stall", "stall", "flag", seconds=5.0)])
     stalls = [h for h in engine.hits if h.rule == "stall"]
     assert len(stalls) == 1 and 35.0 <= stalls[0].t <= 35.5
+
+
+async def test_the_panel_and_its_keys(tmp_path):
+    from midstream_tui.tui.app import MidStreamApp
+    from midstream_tui.tui.widgets.meta_panel import MetaPanel
+
+    learner = MetaLearner(tmp_path / "m.json")
+    hub, engine = learn_outcomes(learner, n=3)  # a finished virtual run: streams, outcomes, a learner
+    proposal = learner.tuner._make("stop-loops", "min_words", 40, 30, "a test proposal")
+    app = MidStreamApp(hub, live=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("6", "6")  # hide and show again
+        await pilot.pause(0.2)
+        panel = app.query_one(MetaPanel)
+        shown = str(panel.render())
+        assert panel.display and "sim:text/normal" in shown and "stop-loops.min_words 40→30" in shown
+        await pilot.press("a")  # accept the proposal
+        assert proposal.status == "applied" and {r.name: r for r in engine.rules}["stop-loops"].min_words == 30
+        await pilot.press("u")  # and undo it
+        assert proposal.status == "rolled back" and {r.name: r for r in engine.rules}["stop-loops"].min_words == 40
+        app.selected = "ok-0"
+        await pilot.press("b")
+        assert learner.what.models["bad"].seen == 1 and learner.what.models["bad"].positives == 1
