@@ -36,6 +36,7 @@ from .widgets.transcript_view import TranscriptView
 
 REFRESH_STEPS_MS = (50, 100, 200, 500, 1000, 2000)
 PLOT_INTERVAL_MS = 333
+META_MIN_HEIGHT = 34  # rows below which the meta-learning panel starts hidden (key 6 shows it)
 TEXT_INTERVAL_MS = 250  # streaming text is read, not measured: 4 redraws a second are plenty
 PANELS = {"streams": "#streams", "metrics": "#metrics", "attractor": "#attractor", "patterns": "#patterns",
           "text": "#text", "meta": "#meta"}
@@ -151,6 +152,8 @@ class MidStreamApp(App[int]):
         for src in self._sources:
             self.hub.add_source(src)
         self.hub.analysis_interval = max(0.05, self.refresh_ms / 1000)
+        if self.size.height < META_MIN_HEIGHT:  # small terminals keep the room for the metrics; 6 shows it
+            self.hidden.add("meta")
         if self.live:
             await self.hub.start()
             self._timer = self.set_interval(self.refresh_ms / 1000, self.render_tick)
