@@ -693,6 +693,12 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+COMMANDS = {"emulate-openai": _emulate, "serve": _serve, "signaling": _signaling, "sessions": _sessions,
+            "audit": _audit, "meta": _meta, "replay": _replay, "export": _export, "publish": _publish,
+            "analyze": _analyze, "compare": _compare}
+"""The subcommands that take their parsed arguments as they are (run and demo choose sources first)."""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -711,28 +717,9 @@ def main(argv: list[str] | None = None) -> int:
             if args.virtual:  # virtual time: the simulated streams only (media plays in real time)
                 return _run(DEMOS[args.which], args)
             return _run(demo_uris(args.which), args)
-        if args.command == "emulate-openai":
-            return _emulate(args)
-        if args.command == "serve":
-            return _serve(args)
-        if args.command == "signaling":
-            return _signaling(args)
-        if args.command == "sessions":
-            return _sessions(args)
-        if args.command == "audit":
-            return _audit(args)
-        if args.command == "meta":
-            return _meta(args)
-        if args.command == "replay":
-            return _replay(args)
-        if args.command == "export":
-            return _export(args)
-        if args.command == "publish":
-            return _publish(args)
-        if args.command == "analyze":
-            return _analyze(args)
-        if args.command == "compare":
-            return _compare(args)
+        handler = COMMANDS.get(args.command)
+        if handler is not None:
+            return handler(args)
         raise CliError(f"unknown command {args.command!r}")
     except (CliError, SourceError, HubError, ConfigError, SeriesError, RuleError, StoreError) as exc:
         print(f"midstream: error: {redact(str(exc))}", file=sys.stderr)
