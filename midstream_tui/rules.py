@@ -152,7 +152,7 @@ class RuleEngine:
             ok = snap.status == "open" and phase != 0 and isinstance(since, float) and math.isfinite(since)
             limit, why = rule.seconds, f"limit {rule.seconds:g} s"
             meta = getattr(self.hub, "meta", None)
-            if rule.adaptive and meta is not None and phase == 2:  # between tokens: the source's own gaps
+            if ok and rule.adaptive and meta is not None and phase == 2:  # between tokens: the source's gaps
                 limit, why = meta.stall_threshold(snap.stream, rule.seconds)
             return ok and since >= limit, f"no token for {since:.1f} s ({why})" if ok else ""
         if rule.when == "metric":
