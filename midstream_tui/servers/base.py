@@ -1,16 +1,39 @@
-"""What the local servers share: binding an aiohttp app, and running one in a thread."""
+"""What the local servers share: binding an aiohttp app, and running one in a thread.
+
+``LocalServer.start()`` does not hand aiohttp's protocol straight to the socket: each
+connection gets a guard. A connection that is waiting for a request (just opened, or
+idle between keep-alive requests) is *pending*; aiohttp by itself never times a
+pending connection out, so a client that sends half a request line and nothing else
+holds a file descriptor forever. Here a pending connection is closed after
+``header_timeout`` seconds, and the number of pending connections is capped per client
+address (``max_pending_per_client``) and in all (``max_pending``): past a cap the
+oldest pending connection of the client holding the most is closed, so a hog loses its
+own connections and a newcomer still gets in. A request being handled (a WebSocket,
+a streamed response) is not pending and has no deadline here.
+
+A malformed request (a 10,000-character URL, a broken request line) gets a short 400
+and one warning line, not aiohttp's logged traceback.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import ssl
 import threading
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
+from aiohttp.web_protocol import RequestHandler
+
+log = logging.getLogger("midstream_tui.servers")
 
 
 def is_loopback(host: str) -> bool:
+    host = host.strip("[]")
     if host == "localhost":
         return True
     try:
@@ -19,28 +42,166 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def same_origin(request: web.Request, allowed: tuple[str, ...] = ()) -> bool:
-    """A browser's Origin is this server itself (or one of ``allowed``); no Origin: not a browser."""
-    from urllib.parse import urlsplit
+def _local_address(request: web.Request) -> tuple[str, int] | None:
+    transport = request.transport
+    sock = transport.get_extra_info("sockname") if transport is not None else None
+    if isinstance(sock, tuple) and len(sock) >= 2:
+        return str(sock[0]), int(sock[1])
+    return None
 
+
+def same_origin(request: web.Request, allowed: tuple[str, ...] = (), *, loopback_only: bool | None = None) -> bool:
+    """A browser's Origin is this server itself (or one of ``allowed``); no Origin: not a browser.
+
+    On a loopback socket (``loopback_only`` None: decided from the socket the request came
+    in on) the Origin must itself be a loopback address or ``localhost`` with this server's
+    port: comparing with the Host header would let a DNS-rebinding page through, since
+    its Host and its Origin both carry the attacker's name. Elsewhere the Origin must
+    match the Host header (the server's public name is not known to it).
+    """
     origin = request.headers.get("Origin")
     if origin is None:
         return True
-    origin = origin.rstrip("/").lower()
+    origin = origin.strip().rstrip("/").lower()
     if origin in allowed:
         return True
-    parts = urlsplit(origin)
-    return parts.scheme in ("http", "https") and parts.netloc == request.host.lower()
+    try:
+        parts = urlsplit(origin)
+        hostname, port = parts.hostname, parts.port
+    except ValueError:
+        return False
+    if parts.scheme not in ("http", "https") or not hostname or parts.path or parts.query or parts.username:
+        return False
+    local = _local_address(request)
+    if loopback_only is None:
+        loopback_only = local is not None and is_loopback(local[0])
+    if loopback_only:
+        if local is None or not is_loopback(hostname):
+            return False
+        return (port if port is not None else (443 if parts.scheme == "https" else 80)) == local[1]
+    return parts.netloc == request.host.lower()
+
+
+@dataclass
+class ConnectionStats:
+    """What the connection guard did (see the module docstring)."""
+
+    pending: int = 0            # connections waiting for a request right now
+    peak_pending: int = 0
+    timed_out: int = 0          # closed: no complete request within header_timeout
+    evicted: int = 0            # closed: past max_pending / max_pending_per_client
+    bad_requests: int = 0       # malformed requests answered 400
+
+
+class _GuardedHandler(RequestHandler):
+    """aiohttp's per-connection protocol, reporting to a guard when it waits for a request."""
+
+    def __init__(self, manager: web.Server, guard: _ConnectionGuard, **kwargs) -> None:
+        super().__init__(manager, **kwargs)
+        self._guard = guard
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._guard.waiting(self)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._guard.done(self)
+        super().connection_lost(exc)
+
+    async def _handle_request(self, request, start_time, request_handler):  # type: ignore[no-untyped-def]
+        self._guard.done(self)  # a complete request: no longer pending while it is handled
+        try:
+            return await super()._handle_request(request, start_time, request_handler)
+        finally:
+            if self.transport is not None:
+                self._guard.waiting(self)  # keep-alive: waiting for the next request
+
+    def handle_error(self, request, status=500, exc=None, message=None):  # type: ignore[no-untyped-def]
+        if status >= 500 or not isinstance(exc, HttpProcessingError):
+            return super().handle_error(request, status, exc, message)
+        # The client's own mistake: one line, no traceback, and never the request line
+        # itself (it may carry ?token=).
+        self._guard.stats.bad_requests += 1
+        if isinstance(exc, LineTooLong):
+            text = f"request line or header field longer than {self.max_line_size} bytes"
+        else:
+            text = "malformed HTTP request"
+        log.warning("HTTP 400 to %s: %s (%s)", request.remote, text, type(exc).__name__)
+        resp = web.Response(status=400, text=f"400 Bad Request: {text}\n")
+        resp.force_close()
+        return resp
+
+
+class _ConnectionGuard:
+    def __init__(self, server: web.Server, loop: asyncio.AbstractEventLoop, header_timeout: float,
+                 max_pending: int, max_pending_per_client: int, handler_kwargs: dict) -> None:
+        self.server, self.loop, self.header_timeout = server, loop, header_timeout
+        self.max_pending, self.max_per_client = max(1, max_pending), max(1, max_pending_per_client)
+        self.handler_kwargs = handler_kwargs
+        self.stats = ConnectionStats()
+        # client address -> its pending connections, oldest first (dicts keep insertion order)
+        self._by_client: dict[str, dict[_GuardedHandler, asyncio.TimerHandle]] = {}
+        self._client_of: dict[_GuardedHandler, str] = {}
+
+    def protocol(self) -> _GuardedHandler:
+        return _GuardedHandler(self.server, self, loop=self.loop, **self.handler_kwargs)
+
+    def waiting(self, handler: _GuardedHandler) -> None:
+        if handler in self._client_of:
+            return
+        transport = handler.transport
+        peer = transport.get_extra_info("peername") if transport is not None else None
+        client = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+        mine = self._by_client.get(client)
+        if mine is not None and len(mine) >= self.max_per_client:
+            self._close(next(iter(mine)), evicted=True)
+        elif self.stats.pending >= self.max_pending:
+            hog = max(self._by_client.values(), key=len)
+            self._close(next(iter(hog)), evicted=True)
+        timer = self.loop.call_later(self.header_timeout, self._expire, handler)
+        self._by_client.setdefault(client, {})[handler] = timer
+        self._client_of[handler] = client
+        self.stats.pending += 1
+        self.stats.peak_pending = max(self.stats.peak_pending, self.stats.pending)
+
+    def done(self, handler: _GuardedHandler) -> None:
+        client = self._client_of.pop(handler, None)
+        if client is None:
+            return
+        mine = self._by_client[client]
+        mine.pop(handler).cancel()
+        if not mine:
+            del self._by_client[client]
+        self.stats.pending -= 1
+
+    def _expire(self, handler: _GuardedHandler) -> None:
+        if handler in self._client_of:
+            self._close(handler, evicted=False)
+
+    def _close(self, handler: _GuardedHandler, *, evicted: bool) -> None:
+        self.done(handler)
+        if evicted:
+            self.stats.evicted += 1
+        else:
+            self.stats.timed_out += 1
+        handler.force_close()
 
 
 class LocalServer:
     """An aiohttp application bound by ``start()`` (127.0.0.1 by default; port 0 picks a free one)."""
 
     scheme = "http"
+    # The connection guard (see the module docstring); subclasses and instances may change these.
+    header_timeout: float = 10.0
+    max_pending: int = 128
+    max_pending_per_client: int = 32
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None) -> None:
         self.host, self.port, self.ssl_context = host, port, ssl_context
         self._runner: web.AppRunner | None = None
+        self._listener: asyncio.AbstractServer | None = None
+        self._guard: _ConnectionGuard | None = None
+        self.connection_stats = ConnectionStats()
 
     def app(self) -> web.Application:
         raise NotImplementedError
@@ -53,12 +214,26 @@ class LocalServer:
         # A short shutdown: an open request (a hung stream, a WebSocket) must not hold the server for a minute.
         self._runner = web.AppRunner(self.app(), handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self.ssl_context)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # the real port when 0 was asked
+        loop = asyncio.get_running_loop()
+        assert self._runner.server is not None
+        self._guard = _ConnectionGuard(self._runner.server, loop, self.header_timeout, self.max_pending,
+                                       self.max_pending_per_client, {"keepalive_timeout": 75.0})
+        self.connection_stats = self._guard.stats
+        try:
+            self._listener = await loop.create_server(self._guard.protocol, self.host, self.port,
+                                                      ssl=self.ssl_context, backlog=128,
+                                                      ssl_handshake_timeout=self.header_timeout if self.ssl_context else None)
+        except BaseException:
+            await self._runner.cleanup()
+            self._runner = None
+            raise
+        self.port = self._listener.sockets[0].getsockname()[1]  # the real port when 0 was asked
         return self.url
 
     async def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.close()  # no new connections; the runner closes the open ones
+            self._listener = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -17,18 +17,27 @@ Protection, each refused with a reason and counted in ``stats``:
   time; a wrong or missing one is an HTTP 401 before the upgrade. Binding
   anywhere but loopback without a token is refused at start;
 - origin: a browser's ``Origin`` must be this server itself or one given with
-  ``allow_origins``; programs that send no Origin (aiortc peers) are not browsers;
+  ``allow_origins``; programs that send no Origin (aiortc peers) are not browsers.
+  Without a token (loopback only) the Origin must itself be a loopback address or
+  ``localhost`` with this server's port, whatever the Host header says: a
+  DNS-rebinding page sends its own name in both;
 - size: a message over ``max_message`` bytes closes that client (1009);
-- rate: a token bucket per client (``rate`` messages/s, ``burst``); a flood closes
-  that client (1008) and nobody else notices;
-- limits on peers per room and rooms in all; malformed messages get an ``error``
-  reply and count towards the client's rate.
+- rate: a token bucket per client (``rate`` frames/s, ``burst``) over every frame,
+  text, binary, ping or pong; a flood closes that client (1008) and nobody else
+  notices;
+- limits on peers per room, rooms in all, and rooms created per client address
+  (``max_rooms_per_client``: one token holder cannot take every room);
+- malformed messages (not JSON, NaN or Infinity, nested deeper than ``max_depth``,
+  binary) get an ``error`` reply and count towards the client's rate;
+- half-open HTTP connections: see ``base.LocalServer`` (``header_timeout``,
+  ``max_pending``, ``max_pending_per_client``).
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import math
 import os
 import re
 import ssl
@@ -56,6 +65,7 @@ class SignalingStats:
     refused_token: int = 0
     refused_origin: int = 0
     refused_full: int = 0
+    refused_quota: int = 0
     closed_size: int = 0
     closed_rate: int = 0
     malformed: int = 0
@@ -75,8 +85,12 @@ class SignalingServer(LocalServer):
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, token: str | None = None,
                  allow_origins: tuple[str, ...] = (), max_message: int = 64 * 1024, rate: float = 20.0,
                  burst: float = 60.0, max_peers_per_room: int = 8, max_rooms: int = 256,
+                 max_rooms_per_client: int = 16, max_depth: int = 32,
+                 header_timeout: float = 10.0, max_pending: int = 128, max_pending_per_client: int = 32,
                  ssl_context: ssl.SSLContext | None = None) -> None:
         super().__init__(host, port, ssl_context)
+        self.header_timeout, self.max_pending = header_timeout, max_pending
+        self.max_pending_per_client = max_pending_per_client
         if token is None:
             token = os.environ.get(TOKEN_ENV) or None
         if not is_loopback(host) and not token:
@@ -85,7 +99,9 @@ class SignalingServer(LocalServer):
         self.allow_origins = tuple(o.rstrip("/").lower() for o in allow_origins)
         self.max_message, self.rate, self.burst = max_message, rate, burst
         self.max_peers_per_room, self.max_rooms = max_peers_per_room, max_rooms
+        self.max_rooms_per_client, self.max_depth = max_rooms_per_client, max_depth
         self.rooms: dict[str, dict[str, _Peer]] = {}
+        self._room_owner: dict[str, str] = {}  # room -> the client address that opened it
         self.stats = SignalingStats()
         self._next_id = 0
 
@@ -126,7 +142,8 @@ class SignalingServer(LocalServer):
 
     def _origin_ok(self, request: web.Request) -> bool:
         # no Origin: not a browser; the token is what protects this server from programs
-        return same_origin(request, self.allow_origins)
+        # Without a token a loopback Origin is the only proof that a browser page is ours.
+        return same_origin(request, self.allow_origins, loopback_only=True if not self._token else False)
 
     # -- the WebSocket ------------------------------------------------------------------------
 
@@ -143,17 +160,24 @@ class SignalingServer(LocalServer):
         role = request.query.get("role", "peer")
         if role not in ROLES:
             raise web.HTTPBadRequest(text=f"role must be one of {', '.join(ROLES)}")
+        client = request.remote or "?"
         peers = self.rooms.get(room)
+        if peers is None and sum(1 for c in self._room_owner.values() if c == client) >= self.max_rooms_per_client:
+            self.stats.refused_quota += 1
+            raise web.HTTPTooManyRequests(text=f"this client already has {self.max_rooms_per_client} rooms open")
         if (peers is None and len(self.rooms) >= self.max_rooms) or (
                 peers is not None and len(peers) >= self.max_peers_per_room):
             self.stats.refused_full += 1
             raise web.HTTPServiceUnavailable(text="room or server full")
 
-        ws = web.WebSocketResponse(max_msg_size=self.max_message, heartbeat=20.0)
+        # autoping off: pings are frames like any other and go through the rate limit
+        ws = web.WebSocketResponse(max_msg_size=self.max_message, heartbeat=20.0, autoping=False)
         await ws.prepare(request)
         self.stats.connections += 1
         self._next_id += 1
         me = _Peer(f"p{self._next_id}", role, ws, tokens=self.burst)
+        if room not in self.rooms:
+            self._room_owner[room] = client
         peers = self.rooms.setdefault(room, {})
         others = [{"id": p.id, "role": p.role} for p in peers.values()]
         peers[me.id] = me
@@ -161,23 +185,29 @@ class SignalingServer(LocalServer):
         await self._broadcast(room, me, {"type": "peer-joined", "id": me.id, "role": role})
         try:
             async for msg in ws:
+                if msg.type == WSMsgType.ERROR:
+                    if getattr(msg.data, "code", None) == WSCloseCode.MESSAGE_TOO_BIG:
+                        self.stats.closed_size += 1
+                    break
+                if not self._take_token(me):  # every frame counts, whatever its type
+                    self.stats.closed_rate += 1
+                    await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"rate limit exceeded")
+                    break
                 if msg.type == WSMsgType.TEXT:
-                    if not self._take_token(me):
-                        self.stats.closed_rate += 1
-                        await ws.close(code=WSCloseCode.POLICY_VIOLATION, message=b"rate limit exceeded")
-                        break
                     await self._handle(room, me, msg.data)
                 elif msg.type == WSMsgType.BINARY:
                     self.stats.malformed += 1
                     await self._send(me, {"type": "error", "message": "binary messages are not accepted"})
-                elif msg.type == WSMsgType.ERROR:
-                    if getattr(msg.data, "code", None) == WSCloseCode.MESSAGE_TOO_BIG:
-                        self.stats.closed_size += 1
-                    break
+                elif msg.type == WSMsgType.PING:
+                    try:
+                        await ws.pong(msg.data)
+                    except (ConnectionError, RuntimeError):
+                        break
         finally:
             peers.pop(me.id, None)
             if not peers:
                 self.rooms.pop(room, None)
+                self._room_owner.pop(room, None)
             else:
                 await self._broadcast(room, me, {"type": "peer-left", "id": me.id, "role": role})
         return ws
@@ -193,9 +223,21 @@ class SignalingServer(LocalServer):
 
     async def _handle(self, room: str, me: _Peer, data: str) -> None:
         try:
-            msg = json.loads(data)
+            msg = json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float)
+        except _NotFinite:
+            self.stats.malformed += 1
+            await self._send(me, {"type": "error", "message": "NaN and Infinity are not JSON numbers"})
+            return
+        except RecursionError:  # deeper than the interpreter's own limit
+            msg, too_deep = None, True
         except ValueError:
-            msg = None
+            msg, too_deep = None, False
+        else:
+            too_deep = _depth_over(msg, self.max_depth)
+        if too_deep:
+            self.stats.malformed += 1
+            await self._send(me, {"type": "error", "message": f"JSON nested deeper than {self.max_depth} levels"})
+            return
         kind = msg.get("type") if isinstance(msg, dict) else None
         if kind not in RELAYED:
             self.stats.malformed += 1
@@ -227,9 +269,39 @@ class SignalingServer(LocalServer):
     async def _send(peer: _Peer, msg: dict) -> None:
         if not peer.ws.closed:
             try:
-                await peer.ws.send_str(json.dumps(msg))
+                await peer.ws.send_str(json.dumps(msg, allow_nan=False))
             except (ConnectionError, RuntimeError):
                 pass  # that peer is going away; its own handler cleans up
+
+
+class _NotFinite(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> float:
+    raise _NotFinite(name)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 parses as inf and would be relayed as Infinity
+        raise _NotFinite(text)
+    return value
+
+
+def _depth_over(value: object, limit: int) -> bool:
+    """Whether ``value`` nests lists/dicts deeper than ``limit`` (iterative: no recursion to exhaust)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        elif not isinstance(item, list):
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in item if isinstance(child, (dict, list)))
+    return False
 
 
 def ssl_context_from(cert: str | None, key: str | None) -> ssl.SSLContext | None:
