@@ -107,8 +107,10 @@ async def run_headless(hub: Hub, sources: list[Source], duration: float | None, 
             pass
     run = asyncio.ensure_future(hub.run(duration))
     stopper = asyncio.ensure_future(stop.wait())
+    notice = asyncio.ensure_future(_compiling_notice(hub))
     await asyncio.wait({run, stopper}, return_when=asyncio.FIRST_COMPLETED)
     stopper.cancel()
+    notice.cancel()
     try:
         if not run.done():
             run.cancel()
@@ -124,6 +126,14 @@ async def run_headless(hub: Hub, sources: list[Source], duration: float | None, 
     except BrokenPipeError:
         _reader_gone(out)
     return 0
+
+
+async def _compiling_notice(hub: Hub, after: float = 2.0) -> None:
+    """A first run compiles the analysis kernels (~15 s on 2 cores): say so once, on stderr."""
+    await asyncio.sleep(after)
+    if not hub.warm:
+        print("midstream: compiling the analysis kernels (first run only, about 15 s); streams are being"
+              " taken in and measured meanwhile", file=sys.stderr, flush=True)
 
 
 def _reader_gone(out: TextIO) -> None:

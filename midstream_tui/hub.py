@@ -57,6 +57,11 @@ INGEST_INTERVAL = 0.05
 """Seconds between queue drains: independent of the (slower, user-set) analysis interval,
 so a 30 fps source never overflows its queue while snapshots are published once a second."""
 RECENT_PATTERNS = 20
+STARTUP_EVENTS = 20_000
+STARTUP_BYTES = 512 * 2**20
+"""While the hub warms up (kernels loaded or compiled, ~0.3 s cached, ~15 s on a first run)
+a pipeline queues what its source delivers instead of dropping it, up to these bounds
+(about 25 s of 640x360 video at 30 fps): nothing is lost for start-up."""
 
 
 class HubError(ValueError):
@@ -87,6 +92,9 @@ class StreamPipeline:
         self._lock = threading.Lock()
         self._step_lock = threading.Lock()
         self.drops = 0
+        self.starting = False
+        """Set by a starting hub until its ingest kernels are ready: data is queued, not dropped."""
+        self._startup_bytes = 0
         self.events = 0
         self.status = "open"
         self.error: str | None = None
@@ -115,9 +123,17 @@ class StreamPipeline:
         dropped: they are tiny and losing one would corrupt the stream's state.
         """
         with self._lock:
-            if isinstance(event, DATA_EVENTS) and len(self._queue) >= self.queue_capacity:
-                self.drops += count_drop
-                return False
+            if isinstance(event, DATA_EVENTS):
+                if self.starting:
+                    size = _payload_bytes(event)
+                    full = len(self._queue) >= STARTUP_EVENTS or self._startup_bytes + size > STARTUP_BYTES
+                    if not full:
+                        self._startup_bytes += size
+                else:
+                    full = len(self._queue) >= self.queue_capacity
+                if full:
+                    self.drops += count_drop
+                    return False
             self._queue.append(event)
             return True
 
@@ -151,6 +167,7 @@ class StreamPipeline:
         with self._lock:
             pending = list(self._queue)
             self._queue.clear()
+            self._startup_bytes = 0
         taps = self.taps
         for ev in pending:
             try:
@@ -170,8 +187,11 @@ class StreamPipeline:
         with self._step_lock:
             return self._drain()
 
-    def step(self, now: float) -> tuple[Snapshot | None, list[PatternHit]]:
-        """Drain the queue, analyse, and return (snapshot or None if unchanged, new hits)."""
+    def step(self, now: float, dynamics: bool = True) -> tuple[Snapshot | None, list[PatternHit]]:
+        """Drain the queue, analyse, and return (snapshot or None if unchanged, new hits).
+
+        ``dynamics=False`` (the attractor kernels are still compiling) publishes the
+        metrics and leaves the attractor estimate for a later step."""
         with self._step_lock:
             self._drain()
             changed, self._drained_since_step = self._drained_since_step, 0
@@ -187,7 +207,7 @@ class StreamPipeline:
             metrics["drops"] = self.drops
             metrics["queue"] = self.queue_depth
             due = now - self._attractor_t >= ATTRACTOR_INTERVAL or self.status != "open"
-            if a.signal_changed and due:
+            if a.signal_changed and due and dynamics:
                 a.signal_changed = False
                 self._attractor_t = now
                 self._attractor_seq += 1
@@ -211,6 +231,14 @@ class StreamPipeline:
             )
             self.latest = snap
             return snap, hits
+
+
+def _payload_bytes(event: Event) -> int:
+    if isinstance(event, VideoFrame):
+        return int(event.frame.nbytes)
+    if isinstance(event, AudioChunk):
+        return int(event.samples.nbytes)
+    return 64 + 4 * len(getattr(event, "text", ""))
 
 
 _KIND_OF_EVENT = {TextDelta: "text", RequestStarted: "text", RequestFinished: "text", Usage: "text",
@@ -248,6 +276,13 @@ class Hub:
         self.tick_seconds: deque[float] = deque(maxlen=1000)
         """Wall time of the recent live analysis ticks (all streams, worker threads)."""
         self.warm = False
+        """Every kernel is ready (the attractor estimate runs); False while they load or compile."""
+        self.ingest_ready = False
+        """The kernels of ingest and metrics are ready: events are analysed and metrics published."""
+        self.warmup_s = math.nan
+        """Seconds the kernels took to load or compile (a first run compiles: ~15 s on 2 cores)."""
+        self._starting = False
+        self._warm_thread: threading.Thread | None = None
         self.callback_error: Exception | None = None
         """The first exception raised by an ``on_tick`` callback; ``run()`` re-raises it."""
 
@@ -267,6 +302,7 @@ class Hub:
                     raise HubError(f"unknown stream {stream!r}")
                 pipe = self._pipelines[stream] = StreamPipeline(stream, kind, source, perception=self.perception)
                 pipe.taps = self.taps
+                pipe.starting = self._starting
             elif kind is not None and kind != pipe.kind:
                 raise HubError(f"stream {stream!r} is {pipe.kind}, not {kind}")
             return pipe
@@ -433,6 +469,7 @@ class Hub:
         loop = asyncio.get_running_loop()
         self._executor = ThreadPoolExecutor(self._workers, thread_name_prefix="midstream-analysis")
         self.t0 = self.clock.now()
+        self._set_starting(not self.ingest_ready)
         self._tasks = [loop.create_task(self._pump(s)) for s in self._sources.values()]
         self._analysis_task = loop.create_task(self._analysis_loop())
         self._ingest_task = loop.create_task(self._ingest_loop())
@@ -451,17 +488,45 @@ class Hub:
                 pipe.drain()
 
         while True:
+            if not self.ingest_ready:  # draining now would only wait on numba's compile lock
+                await asyncio.sleep(INGEST_INTERVAL)
+                continue
             busy = [p for p in self._pipeline_list() if p.queue_depth]
             if busy:
                 await asyncio.gather(*(loop.run_in_executor(self._executor, drain_all, b)
                                        for b in self._batches(busy)))
             await asyncio.sleep(INGEST_INTERVAL)
 
+    def _set_starting(self, starting: bool) -> None:
+        with self._lock:
+            self._starting = starting
+            for pipe in self._pipelines.values():
+                pipe.starting = starting
+
+    def _warm_dynamics(self, started: float) -> None:
+        kernels.warm_up_dynamics()
+        self.warmup_s = time.perf_counter() - started
+        self.warm = True
+
+    async def _warm_up(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Ingest kernels first (sources queue meanwhile, nothing dropped), then the dynamics
+        kernels in a thread of their own while events are analysed and metrics published."""
+        if self.warm:
+            return
+        started = time.perf_counter()
+        if not self.ingest_ready:
+            await loop.run_in_executor(self._executor, kernels.warm_up_ingest)
+            self.ingest_ready = True
+        self._set_starting(False)
+        if self._warm_thread is None:
+            self._warm_thread = threading.Thread(target=self._warm_dynamics, args=(started,),
+                                                 name="midstream-warm-up", daemon=True)
+            self._warm_thread.start()
+
     async def _analysis_loop(self) -> None:
         loop = asyncio.get_running_loop()
-        # Compile or load the kernels off the event loop before the first step.
-        await loop.run_in_executor(self._executor, kernels.warm_up)
-        self.warm = True
+        # Load or compile the kernels off the event loop; sources run meanwhile.
+        await self._warm_up(loop)
         next_t = self.clock.now()
         while True:
             await self._tick(loop)
@@ -478,8 +543,9 @@ class Hub:
             # Published from the worker: if this tick is cancelled (shutdown) while a step runs,
             # the hits it took from the analyzer still reach the log.
             for pipe in batch:
-                self._publish(pipe.step(now))
+                self._publish(pipe.step(now, dynamics=warm))
 
+        warm = self.warm
         await asyncio.gather(*(loop.run_in_executor(self._executor, step_all, b)
                                for b in self._batches(self._pipeline_list())))
         self.tick_seconds.append(time.perf_counter() - started)
@@ -505,8 +571,9 @@ class Hub:
         if self._executor is not None:
             loop = asyncio.get_running_loop()
             if not self.warm:  # a short run can end before the warm-up did: the last analysis still happens
-                await loop.run_in_executor(self._executor, kernels.warm_up)
-                self.warm = True
+                await self._warm_up(loop)
+                await asyncio.to_thread(self._warm_thread.join)
+            self._set_starting(False)
             await self._tick(loop)
             self._executor.shutdown(wait=False)
             self._executor = None
@@ -541,6 +608,7 @@ def run_virtual(hub: Hub, sources: Iterable[ScheduledSource], duration: float,
     """
     interval = interval or hub.analysis_interval
     kernels.warm_up()
+    hub.ingest_ready = hub.warm = True
     sources = list(sources)
     for src in sources:
         hub.pipeline(src.stream_id, src.kind, src.uri)

@@ -235,16 +235,19 @@ def test_text_tail_separates_responses():
 
 
 class FloodSource(Source):
-    """Sends frames far faster than anything drains them."""
+    """Sends frames far faster than anything drains them, once ``ready()`` says so."""
 
     kind = "video"
 
-    def __init__(self, stream_id, lossless):
+    def __init__(self, stream_id, lossless, ready=lambda: True):
         super().__init__(stream_id, "test://flood")
         self.lossless = lossless
+        self.ready = ready
 
     async def events(self):
         frame = np.zeros((8, 8, 3), np.uint8)
+        while not self.ready():
+            await asyncio.sleep(0.01)
         for i in range(200):
             yield VideoFrame(self.stream_id, self.clock.now(), frame=frame.copy())
         yield StreamClosed(self.stream_id, self.clock.now())
@@ -253,10 +256,23 @@ class FloodSource(Source):
 @pytest.mark.parametrize("lossless", [False, True])
 async def test_full_queue_drops_live_data_but_pauses_a_source_that_can_wait(lossless):
     hub = Hub(analysis_interval=0.05)
-    hub.add_source(FloodSource("flood", lossless))
-    await asyncio.wait_for(hub.run(10), timeout=20)
+    hub.add_source(FloodSource("flood", lossless, ready=lambda: hub.ingest_ready))
+    await asyncio.wait_for(hub.run(10), timeout=60)
     m = hub.snapshot("flood").metrics
     if lossless:
         assert m["frames"] == 200 and m["drops"] == 0
     else:
         assert m["drops"] > 0 and m["frames"] + m["drops"] == 200
+
+
+@pytest.mark.parametrize("lossless", [False, True])
+async def test_nothing_delivered_while_the_hub_warms_up_is_dropped(lossless):
+    # The flood is offered in the pump's first run, before the warm-up could finish:
+    # the queue holds it all (12x its live capacity) and every frame is analysed.
+    hub = Hub(analysis_interval=0.05)
+    seen = []
+    hub.add_source(FloodSource("flood", lossless, ready=lambda: seen.append(hub.ingest_ready) or True))
+    await asyncio.wait_for(hub.run(10), timeout=60)
+    m = hub.snapshot("flood").metrics
+    assert seen == [False]
+    assert m["frames"] == 200 and m["drops"] == 0

@@ -584,8 +584,12 @@ def zero_one_test(x, cs, ncut):
     return np.median(ks)
 
 
-def warm_up() -> None:
-    """Compile (or load from cache) every kernel with the dtypes the hub uses."""
+def warm_up_ingest() -> None:
+    """Compile (or load from cache) the kernels that ingest and the metrics need.
+
+    These are few and small (a few seconds cold): once they are ready the hub takes
+    events and publishes metrics while the dynamics kernels still compile.
+    """
     f = np.linspace(0.0, 1.0, 64)
     summarize(f, np.array([0.5, 0.9]))
     count_at_or_after(f, 0.5)
@@ -596,6 +600,16 @@ def warm_up() -> None:
     thumb = luma_thumbnail(np.zeros((16, 16, 3), dtype=np.uint8), 4)
     rgb_thumbnail(np.zeros((16, 16, 3), dtype=np.uint8), 4, 4)
     mean_abs_diff(thumb, thumb)
+    ids = np.arange(32, dtype=np.int64) % 5
+    trailing_period(ids, 8)
+    repeated_ngram_fraction(ids, 3)
+    singleton_ngram_fraction(ids, 3)
+    sorted_ngram_hashes(ids, 3)
+
+
+def warm_up_dynamics() -> None:
+    """Compile (or load from cache) the kernels of the attractor estimate (the slow part, ~15 s cold)."""
+    f = np.linspace(0.0, 1.0, 64)
     autocorr_decay_lag(f, 4)
     permutation_entropy(f, 4, 1)
     curve, _ = rosenstein_divergence(np.sin(f * 20), 2, 1, 2, 4)
@@ -605,8 +619,9 @@ def warm_up() -> None:
     false_neighbour_fraction(np.sin(f * 20), 2, 1, 2, 15.0, 2.0)
     nn_prediction_error(np.sin(f * 20), 2, 1, 2, 1)
     zero_one_test(np.sin(f * 20), np.array([1.0, 2.0]), 4)
-    ids = np.arange(32, dtype=np.int64) % 5
-    trailing_period(ids, 8)
-    repeated_ngram_fraction(ids, 3)
-    singleton_ngram_fraction(ids, 3)
-    sorted_ngram_hashes(ids, 3)
+
+
+def warm_up() -> None:
+    """Compile (or load from cache) every kernel with the dtypes the hub uses."""
+    warm_up_ingest()
+    warm_up_dynamics()

@@ -82,7 +82,7 @@ class Detector:
         if what not in WHAT:
             raise ValueError(f"detect={what!r}: expected one of {', '.join(WHAT)}")
         self.stream, self.what, self.interval = stream, what, interval
-        self._cascades = load_cascades(WHAT[what])
+        self._cascades = None  # loaded by the worker: the stream's ingest never waits for OpenCV
         self._cond = threading.Condition()
         self._frame: tuple[float, np.ndarray] | None = None
         self._closed = False
@@ -119,6 +119,11 @@ class Detector:
         import cv2
 
         cv2.setNumThreads(1)  # one core per stream at most: the analysis needs the others
+        try:
+            self._cascades = load_cascades(WHAT[self.what])
+        except Exception as exc:  # noqa: BLE001 - a broken OpenCV install is recorded, not raised into ingest
+            self.errors.append(f"{type(exc).__name__}: {exc}"[:200])
+            return
         next_due = 0.0
         while True:
             with self._cond:

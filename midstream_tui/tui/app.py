@@ -165,7 +165,12 @@ class MidStreamApp(App[int]):
 
     def _update_subtitle(self) -> None:
         state = "paused" if self.paused else ("live" if self.live else "still")
-        self.sub_title = f"{len(self.hub.streams)} streams · {1000 / self.refresh_ms:g} Hz · {state}"
+        if self.live and not getattr(self.hub, "warm", True) and self.hub.running:
+            # a first run compiles the kernels (~15 s): say so; streams are taken in meanwhile
+            state += " · compiling analysis kernels (first run)"
+        sub_title = f"{len(self.hub.streams)} streams · {1000 / self.refresh_ms:g} Hz · {state}"
+        if self.sub_title != sub_title:  # setting it repaints, even unchanged
+            self.sub_title = sub_title
 
     def render_tick(self, force: bool = False) -> None:
         """Pull the newest snapshots and redraw what is visible and changed."""
