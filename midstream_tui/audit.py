@@ -45,23 +45,9 @@ from pathlib import Path
 SEVERITIES = ("high", "medium", "low", "info")
 SKIP_DIRS = {".git", ".venv", "venv", "env", "node_modules", "__pycache__", ".pytest_cache", "build", "dist",
              ".mypy_cache", ".tox", "site-packages", ".hypothesis", "snapshots"}
-TEXT_SUFFIXES = {".py", ".toml", ".cfg", ".ini", ".yaml", ".yml", ".json", ".env", ".txt", ".md", ".sh", ".js",
-                 ".html", ".conf", ".properties", ".jsonl", ""}
 MAX_FILE = 1 << 20
 IGNORE = "audit: ignore"
 SECRET_NAME = re.compile(r"(?i)(api[_-]?key|secret|token|passw(or)?d|private[_-]?key|access[_-]?key|auth)")
-SECRET_SHAPES = [
-    ("OpenAI API key", re.compile(r"\bsk-(?:proj-)?[A-Za-z0-9_\-]{20,}")),
-    ("AWS access key id", re.compile(r"\bAKIA[0-9A-Z]{16}\b")),
-    ("GitHub token", re.compile(r"\bgh[pousr]_[A-Za-z0-9]{36,}\b")),
-    ("Slack token", re.compile(r"\bxox[baprs]-[A-Za-z0-9-]{10,}\b")),
-    ("private key", re.compile(r"-----BEGIN (?:RSA |EC |OPENSSH |DSA )?PRIVATE KEY-----")),
-    ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_\-]{35}\b")),
-]
-ASSIGNED = re.compile(r"""(?i)\b([A-Za-z_]*(?:api[_-]?key|secret|token|passw(?:or)?d)[A-Za-z_]*)\s*[:=]\s*["']([^"'\s]{16,})["']""")
-ENV_NAME = re.compile(r"^[A-Z][A-Z0-9_]+$")  # TOKEN_ENV = "MY_APP_TOKEN" names a variable, holds no secret
-PLACEHOLDER = re.compile(r"(?i)(x{4,}|your|example|changeme|dummy|placeholder|<|\$\{|\{\{|test|fake|sample)")
-
 
 @dataclass(frozen=True)
 class Finding:
@@ -113,64 +99,355 @@ def _rel(root: Path, path: Path) -> str:
         return str(path)
 
 
-def _secret_in_line(line: str) -> str | None:
-    """What secret a line seems to hold, or None."""
-    if IGNORE in line:
+# -- secrets: detect-secrets' plugins and filters, and what is MidStream's own ------------------------
+#
+# The detectors are detect-secrets' plugins, used as a library, plus the few token formats it has no
+# plugin for. What is MidStream's own is around them: which files, index entries and history lines
+# are read (and that nothing from the audited repository is ever run), the verdict on generic hits
+# (a value must look like a credential, not a placeholder, a reference, a word or a hash), the
+# ``# audit: ignore`` marker, and that no finding ever carries the secret itself.
+
+# Token formats detect-secrets 1.5 has no plugin for: (label, pattern). Kept short on purpose.
+OWN_FORMATS = [
+    ("OpenAI API key", re.compile(r"\bsk-(?:(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{20,}|[A-Za-z0-9]{48}\b)")),
+    ("Anthropic API key", re.compile(r"\bsk-ant-(?:api|admin)\d\d-[A-Za-z0-9_\-]{80,}")),
+    ("GitHub fine-grained token", re.compile(r"\bgithub_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59}\b")),
+    ("Hugging Face token", re.compile(r"\b(?:hf|api_org)_[A-Za-z]{34}\b")),
+    ("npm token", re.compile(r"\bnpm_[A-Za-z0-9]{36}\b")),
+    ("Google API key", re.compile(r"\bAIza[0-9A-Za-z_\-]{35}(?![0-9A-Za-z_\-])")),
+    ("Azure shared access key", re.compile(r"(?i)\bSharedAccessKey=([A-Za-z0-9+/]{42,43}=)")),
+]
+# Generic shapes: a value is reported only when it looks like a credential (see _credential_like).
+URL_CREDENTIALS = re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]{1,20}://([^\s:/@{}$<>\"']*):([^\s@/{}<>\"']+)@[\w.\-\[]")
+BEARER = re.compile(r"(?i)\bbearer\s+([A-Za-z0-9._~+/\-]{16,}=*)")
+NAMED_VALUE = re.compile(  # NAME = value, NAME: value, "name": "value", <name>value</name>
+    r"""(?i)([\w.\-]*(?:token|secret|passw(?:or)?d|pwd|api[_.\-]?key|apikey|access[_.\-]?key|auth|credential"""
+    r"""|private[_.\-]?key|conn(?:ection)?[_.\-]?str(?:ing)?)[\w.\-]*)["'\]]{0,2}\s*(?::=|=>|[:=]|>)\s*"""
+    r"""(["'`]?)([^\s"'`,;<>]{8,})\2""")
+# Files whose values stand unquoted (NAME=value): there a bare value after a secret name is a value,
+# while in code it is an expression.
+CONFIG_SUFFIXES = {".env", ".ini", ".cfg", ".conf", ".cnf", ".properties", ".toml", ".yaml", ".yml", ".sh", ".bash",
+                   ".zsh", ".txt", ".md", ".rst", ".npmrc", ".pypirc", ".netrc", ".http", ".rest", ".tfvars", ""}
+PLACEHOLDER = re.compile(r"(?i)example|x{4,}|\*{3,}|\.{3}|…|<[^>]*>|\$\{|\{[^{}]*\}|%\(|^\$\w|(.)\1{5,}"
+                         r"|(?<![a-z])(?:your|sample|dummy|fake|placeholder|changeme|change[-_]me|redacted|insert"
+                         r"|replace|todo|fixme|test|here)(?![a-z])")
+WORDS = re.compile(r"[A-Za-z][a-z]*(?:[-_./ ]?[A-Za-z][a-z]*)*|[A-Z]+(?:[-_./ ][A-Z0-9]+)*")  # words, names
+HASHY = re.compile(r"(?i)^(?:sha(?:1|224|256|384|512)[-:]|md5[-:]|\$2[aby]?\$|\$argon2|\$pbkdf2|\$6\$|\$5\$)")
+NOT_A_VALUE = re.compile(r"^(?:\w+://|/|\./|~/)|^[A-Za-z_][\w.]*[(\[].*[)\]]$|^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+$")
+TOKEN_CHARS = re.compile(r"[A-Za-z0-9_\-+/=.]*")
+GENERIC = {"Secret Keyword", "Base64 High Entropy String", "Hex High Entropy String", "Basic Auth Credentials"}
+SKIPPED_PLUGINS = {"IPPublicDetector"}  # an address is not a secret
+
+
+def _credential_like(value: str, min_len: int = 8) -> bool:
+    """Whether a value found next to a secret-sounding name (or in a URL, after Bearer) looks like a real
+    credential: not a placeholder, reference, word, path or hash, and random enough."""
+    if len(value) < min_len or PLACEHOLDER.search(value) or WORDS.fullmatch(value) or HASHY.search(value) \
+            or NOT_A_VALUE.search(value):
+        return False
+    if sum(ord(b) - ord(a) != 1 for a, b in zip(value, value[1:])) <= len(value) // 4:
+        return False  # runs of a sequence: abcdefgh12345678
+    classes = sum(bool(re.search(p, value)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]"))
+    entropy = shannon_entropy(value)
+    return (classes >= 2 and entropy >= 3.0) or (len(value) >= 20 and entropy >= 3.5)
+
+
+class _Context:
+    """What detect-secrets' allowlist filter reads of a line's neighbourhood."""
+
+    def __init__(self, previous_line: str):
+        self.previous_line = previous_line
+
+
+class SecretScanner:
+    """Finds secrets in lines of text with detect-secrets' plugins and filters, MidStream's few own formats,
+    and MidStream's verdict on generic hits. Reports labels, never values."""
+
+    def __init__(self) -> None:
+        from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+        from detect_secrets.filters import allowlist, heuristic
+        from detect_secrets.plugins.keyword import REGEX_BY_FILETYPE
+        from detect_secrets.util.filetype import FileType
+
+        self.plugins = [cls() for cls in get_mapping_from_secret_type_to_class().values()
+                        if cls.__name__ not in SKIPPED_PLUGINS]
+        self.heuristic, self.allowlist = heuristic, allowlist
+        self.config_keywords = REGEX_BY_FILETYPE[FileType.CONFIG]
+
+    # - file level
+    def skips(self, filename: str) -> bool:
+        h = self.heuristic
+        return h.is_non_text_file(filename) or h.is_lock_file(filename) or h.is_swagger_file(filename)
+
+    @staticmethod
+    def config_like(filename: str) -> bool:
+        name = filename.rsplit("/", 1)[-1].lower()
+        suffix = "." + name.rsplit(".", 1)[-1] if "." in name.lstrip(".") else ("" if not name.startswith(".") else name)
+        return name.startswith(".env") or name.endswith(".env") or suffix in CONFIG_SUFFIXES \
+            or name in ("dockerfile", ".git-credentials")
+
+    # - line level
+    def scan_text(self, filename: str, text: str) -> list[tuple[int, str]]:
+        """(line number, label) of each line of ``text`` that holds a secret."""
+        if self.skips(filename):
+            return []
+        lines = text.splitlines()
+        out = []
+        for k, line in enumerate(lines):
+            label = self.scan_line(filename, line, lines[k - 1] if k else "", lines[k + 1] if k + 1 < len(lines) else "")
+            if label:
+                out.append((k + 1, label))
+        return out
+
+    def scan_line(self, filename: str, line: str, previous: str = "", following: str = "") -> str | None:
+        """The label of the secret ``line`` holds, or None. ``previous``/``following`` are its neighbours."""
+        if IGNORE in line or len(line) < 8:
+            return None
+        line = line[:20000]
+        hits = self._hits(filename, line)
+        if not hits:
+            return None
+        if self.allowlist.is_line_allowlisted(filename, line, _Context(previous)) or \
+                self.heuristic.is_indirect_reference(line) and all(g for _l, _v, g in hits):
+            return None
+        for label, value, generic in sorted(hits, key=lambda h: h[2]):  # known formats first
+            if self._kept(label, value, generic, line, following):
+                return label if not generic else self._generic_label(label)
         return None
-    for label, shape in SECRET_SHAPES:
-        m = shape.search(line)
-        if m and not PLACEHOLDER.search(m.group(0)):
-            return label
-    m = ASSIGNED.search(line)
-    if m and not PLACEHOLDER.search(m.group(2)) and not ENV_NAME.match(m.group(2)) \
-            and shannon_entropy(m.group(2)) >= 3.5:
-        return f"high-entropy value assigned to {m.group(1)}"
-    return None
+
+    def _hits(self, filename: str, line: str) -> list[tuple[str, str, bool]]:
+        """(label, value, generic) for every candidate in the line."""
+        hits = []
+        for plugin in self.plugins:
+            if plugin.secret_type == "Secret Keyword" and self.config_like(filename):
+                values = set(plugin.analyze_string(line, denylist_regex_to_group=self.config_keywords))
+            else:
+                values = {s.secret_value for s in plugin.analyze_line(filename=filename, line=line)}
+            hits += [(plugin.secret_type, v, plugin.secret_type in GENERIC) for v in values if v]
+        for label, shape in OWN_FORMATS:
+            for m in shape.finditer(line):
+                hits.append((label, m.group(m.lastindex or 0), False))
+        for m in URL_CREDENTIALS.finditer(line):
+            hits.append(("Basic Auth Credentials", m.group(2), True))
+        for m in BEARER.finditer(line):
+            hits.append(("bearer token", m.group(1), True))
+        quoted_only = not self.config_like(filename)
+        for m in NAMED_VALUE.finditer(line):
+            if m.group(2) or not quoted_only:
+                hits.append((f"value assigned to {m.group(1)[:40]}", m.group(3), True))
+        return hits
+
+    def _kept(self, label: str, value: str, generic: bool, line: str, following: str) -> bool:
+        h = self.heuristic
+        if h.is_templated_secret(value) or h.is_sequential_string(value) or h.is_potential_uuid(value) \
+                or h.is_not_alphanumeric_string(value) or (generic and h.is_prefixed_with_dollar_sign(value)):
+            return False
+        if label == "Private Key":  # a key block, not a mention of one: key material follows the header
+            return bool(re.search(r"[A-Za-z0-9+/=]{40,}|^(?:Proc-Type|Version|Comment):", following.strip())
+                        or re.search(r"KEY[A-Z ]*-----(?:\\n|\s)*[A-Za-z0-9+/=]{40,}", line))
+        if not generic:  # a known format: only placeholders are dropped (ghp_xxxx..., AKIA...EXAMPLE)
+            start = max(line.find(value), 0)
+            token = line[start:start + len(value)] + TOKEN_CHARS.match(line, start + len(value)).group(0)
+            return not PLACEHOLDER.search(re.sub(r"^[a-z]{2,8}[_\-]", "", token))
+        if h.is_likely_id_string(value, line):
+            return False
+        if label in ("Base64 High Entropy String", "Hex High Entropy String"):
+            return bool(SECRET_NAME.search(line[:line.find(value)])) and _credential_like(value)
+        return _credential_like(value, 6 if label == "Basic Auth Credentials" else 8)
+
+    @staticmethod
+    def _generic_label(label: str) -> str:
+        return {"Secret Keyword": "a credential assigned to a secret-sounding name",
+                "Base64 High Entropy String": "a high-entropy value assigned to a secret-sounding name",
+                "Hex High Entropy String": "a high-entropy value assigned to a secret-sounding name",
+                "Basic Auth Credentials": "a password in a URL"}.get(label, label)
+
+
+_SCANNER: SecretScanner | None = None
+
+
+def scanner() -> SecretScanner:
+    global _SCANNER
+    if _SCANNER is None:
+        _SCANNER = SecretScanner()
+    return _SCANNER
+
+
+# -- git, without running anything of the audited repository ---------------------------------------
+#
+# A repository's own .git/config can name commands git runs while reading it: diff textconv filters
+# and external diff drivers (git log -p), an fsmonitor hook (anything that refreshes the index), a
+# GPG program (log.showSignature), hooks (post-index-change), a pager. The audit reads an untrusted
+# folder, so every git call turns these off and never writes the index.
+
+GIT_SAFE = ["-c", "core.fsmonitor=false", "-c", "core.hooksPath=/dev/null", "-c", "log.showSignature=false",
+            "-c", "diff.external=", "-c", "core.pager=cat", "-c", "core.quotePath=false", "-c", "gc.auto=0",
+            "-c", "core.untrackedCache=false", "--no-pager"]
+
+
+def _git_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(GIT_PAGER="cat", GIT_EXTERNAL_DIFF="", GIT_OPTIONAL_LOCKS="0", GIT_TERMINAL_PROMPT="0")
+    return env
+
+
+def _git(root: Path, *args: str, binary: bool = False) -> str | bytes | None:
+    try:
+        out = subprocess.run(["git", "-C", str(root), *GIT_SAFE, *args], capture_output=True, timeout=120,
+                             env=_git_env(), stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout if binary else out.stdout.decode("utf-8", "replace")
+
+
+def _in_git(root: Path) -> bool:
+    return (_git(root, "rev-parse", "--is-inside-work-tree") or "").strip() == "true"
+
+
+def _is_venv(path: Path) -> bool:
+    return (path / "pyvenv.cfg").is_file()
+
+
+def _secret_files(root: Path) -> Iterator[tuple[str, Path]]:
+    """Every file the secrets check reads: in a git repository, what is tracked or could be (untracked and
+    not ignored), plus ignored .env files; elsewhere every file but caches and virtual environments."""
+    if _in_git(root):
+        listing = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", binary=True)
+        ignored_envs = _git(root, "ls-files", "-z", "--others", "--ignored", "--exclude-standard", binary=True) or b""
+        if listing is not None:
+            names = {n.decode("utf-8", "replace") for n in listing.split(b"\0") if n}
+            names |= {n for n in (n.decode("utf-8", "replace") for n in ignored_envs.split(b"\0") if n)
+                      if n.rsplit("/", 1)[-1].startswith(".env") and not any(
+                          part in SKIP_DIRS for part in n.split("/")[:-1])}
+            for rel in sorted(names):
+                yield rel, root / rel
+            return
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in (".git", "node_modules", "__pycache__", ".pytest_cache",
+                                                        ".mypy_cache", ".tox", ".hypothesis")
+                       and not d.endswith(".egg-info") and not _is_venv(Path(dirpath) / d)]
+        for name in filenames:
+            path = Path(dirpath) / name
+            yield _rel(root, path), path
+
+
+def _git_blob_id(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
+
+
+def _read_file(path: Path) -> bytes | None:
+    try:
+        if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_FILE:
+            return None
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _text(data: bytes | None) -> str | None:
+    if data is None or b"\0" in data[:4096]:
+        return None
+    return data.decode("utf-8", "replace")
+
+
+def _staged(root: Path) -> Iterator[tuple[str, str]]:
+    """(path, text) of every index entry whose content is not the file on disk (staged, then changed or
+    deleted): read from git's object store, so no clean/smudge filter runs."""
+    listing = _git(root, "ls-files", "-z", "--stage", binary=True)
+    if not listing:
+        return
+    wanted = []
+    for entry in listing.split(b"\0"):
+        if not entry or b"\t" not in entry:
+            continue
+        meta, name = entry.split(b"\t", 1)
+        mode, blob, _stage = meta.split()
+        rel = name.decode("utf-8", "replace")
+        if mode not in (b"100644", b"100755"):
+            continue
+        data = _read_file(root / rel)
+        if data is None or _git_blob_id(data) != blob.decode():
+            wanted.append((rel, blob.decode()))
+    if not wanted:
+        return
+    try:
+        out = subprocess.run(["git", "-C", str(root), *GIT_SAFE, "cat-file", "--batch"], capture_output=True,
+                             timeout=120, env=_git_env(), input="".join(f"{b}\n" for _r, b in wanted).encode())
+    except (OSError, subprocess.TimeoutExpired):
+        return
+    data, pos = out.stdout, 0
+    for rel, _blob in wanted:
+        end = data.find(b"\n", pos)
+        if end < 0:
+            return
+        header = data[pos:end].split()
+        pos = end + 1
+        if len(header) != 3:
+            continue
+        size = int(header[2])
+        body, pos = data[pos:pos + size], pos + size + 1
+        text = _text(body) if size <= MAX_FILE else None
+        if text is not None:
+            yield rel, text
 
 
 # -- the checks ------------------------------------------------------------------------------------
 
 def check_secrets(root: Path) -> list[Finding]:
+    scan = scanner()
     out = []
-    for path in _files(root, TEXT_SUFFIXES):
-        text = _read(path)
+    for rel, path in _secret_files(root):
+        if scan.skips(rel):
+            continue
+        text = _text(_read_file(path))
         if text is None:
             continue
-        for k, line in enumerate(text.splitlines(), 1):
-            what = _secret_in_line(line)
-            if what:
-                out.append(Finding("secrets", "high", _rel(root, path), k, f"{what} in the file"))
+        for k, label in scan.scan_text(rel, text):
+            out.append(Finding("secrets", "high", rel, k, f"{label} in the file"))
+    if _in_git(root):
+        for rel, text in _staged(root):
+            for k, label in scan.scan_text(rel, text):
+                out.append(Finding("secrets", "high", rel, k, f"{label} staged in the git index (the file on "
+                                                              "disk differs: it would be committed as staged)"))
     return out
 
 
-def _git(root: Path, *args: str) -> str | None:
-    try:
-        out = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=120,
-                             errors="replace")
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout if out.returncode == 0 else None
-
-
 def check_git_history(root: Path) -> list[Finding]:
-    if _git(root, "rev-parse", "--is-inside-work-tree") is None:
+    if not _in_git(root):
         return [Finding("git-history", "info", ".", 0, "not a git repository: history not checked")]
-    log = _git(root, "log", "--all", "-p", "--no-color", "--unified=0", "--format=commit %H")
+    if _git(root, "rev-parse", "--verify", "-q", "HEAD") is None and not (_git(root, "rev-list", "--all") or "").strip():
+        return []  # no commit yet: no history
+    log = _git(root, "log", "--all", "-p", "--no-color", "--no-textconv", "--no-ext-diff", "--unified=0",
+               "--no-renames", "--format=commit %H")
     if log is None:
         return [Finding("git-history", "info", ".", 0, "git log failed: history not checked")]
+    scan = scanner()
     out, seen = [], set()
-    commit, file = "", ""
-    for line in log.splitlines():
+    commit, file, previous = "", "", ""
+    lines = log.splitlines()
+    for k, line in enumerate(lines):
         if line.startswith("commit "):
             commit = line[7:19]
         elif line.startswith("+++ "):
             file = line[6:] if line.startswith("+++ b/") else line[4:]
-        elif line.startswith("+") and not line.startswith("+++"):
-            what = _secret_in_line(line[1:])
-            if what and (file, what, line) not in seen:
-                seen.add((file, what, line))
-                out.append(Finding("git-history", "high", file, 0,
-                                   f"{what} added in commit {commit} (still in the history even if deleted since)"))
+            previous = ""
+        elif line.startswith("+"):
+            added = line[1:]
+            following = lines[k + 1][1:] if k + 1 < len(lines) and lines[k + 1].startswith("+") else ""
+            key = (file, added)
+            if key not in seen and not scan.skips(file):
+                seen.add(key)
+                what = scan.scan_line(file, added, previous, following)
+                if what:
+                    out.append(Finding("git-history", "high", file, 0, f"{what} added in commit {commit} (still in "
+                                                                       "the history even if deleted since)"))
+            previous = added
+        else:
+            previous = ""
     return out
 
 

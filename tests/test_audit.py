@@ -171,7 +171,7 @@ def test_git_history_finds_a_key_deleted_since(tmp_path):
     git(root, "commit", "-q", "-am", "remove the key")
     code, findings, _ = audit(root)
     assert code == 1
-    assert [f["check"] for f in findings] == ["git-history"] and "AWS access key id" in findings[0]["message"]
+    assert [f["check"] for f in findings] == ["git-history"] and "AWS Access Key" in findings[0]["message"]
     (root / ".audit-ignore").write_text("git-history deploy.sh  # rotated on 2026-11-24\n")
     code, findings, report = audit(root)
     assert code == 0 and findings == [] and report["ignored"] == 1
