@@ -8,7 +8,10 @@
   evidence, on windows as short as 300-1000 points; the hub runs it on every
   stream's signal.
 
-Kernels are in ``kernels.py``; this module validates, chooses and documents.
+Kernels are in ``kernels.py``; this module validates, chooses and documents. The
+kernels index arrays with lags, dimensions and windows unchecked, so every such
+parameter is range-checked here (``SeriesError``, a ``ValueError``) before a
+kernel sees it.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import kernels
-from .validate import SeriesError, as_series
+from .validate import SeriesError, as_series, real, whole
 
 ATTRACTOR_TYPES = ("point", "limit cycle", "strange", "noise", "unknown")
 MIN_POINTS = 64
@@ -40,8 +43,7 @@ def delay_embed_2d(x: np.ndarray, lag: int) -> tuple[np.ndarray, np.ndarray]:
 def delay_embed(x, dim: int, lag: int) -> np.ndarray:
     """Delay vectors (x[t], x[t+lag], ..., x[t+(dim-1)lag]) as an (N-(dim-1)lag, dim) array."""
     a = as_series(x, "x")
-    if dim < 1 or lag < 1:
-        raise SeriesError(f"dim and lag must be >= 1, got dim={dim}, lag={lag}")
+    dim, lag = whole("dim", dim, 1), whole("lag", lag, 1)
     m = a.size - (dim - 1) * lag
     if m < 1:
         raise SeriesError(f"x: too short ({a.size} values) for dim={dim}, lag={lag}")
@@ -54,7 +56,9 @@ def select_lag(x, *, max_lag: int | None = None, method: str = "ami", bins: int 
     sooner (maps); with ``method="autocorr"`` the first drop of the autocorrelation
     below 1/e. Falls back to the autocorrelation rule when neither happens in range."""
     a = as_series(x, "x", min_len=16)
-    max_lag = int(max_lag or max(2, min(200, a.size // 10)))
+    max_lag = (max(2, min(200, a.size // 10)) if max_lag is None
+               else whole("max_lag", max_lag, 1, a.size - 1))
+    bins = whole("bins", bins, 2, 4096)
     z = (a - a.mean()) / (a.std() or 1.0)
     if method == "ami":
         if kernels.autocorr_decay_lag(z, 1) == 1 and np.corrcoef(z[:-1], z[1:])[0, 1] < 1 / math.e:
@@ -80,8 +84,11 @@ def select_dimension(x, lag: int, *, max_dim: int = 10, threshold: float = 0.01,
     the smallest dimension whose false-neighbour share is below ``threshold``
     (rtol 15, atol 2, the paper's values). Returns (dimension, share per dimension)."""
     a = as_series(x, "x", min_len=32)
+    lag = whole("lag", lag, 1, a.size - 1)
+    max_dim = whole("max_dim", max_dim, 1, 1000)
+    threshold = real("threshold", threshold)
+    theiler = lag if theiler is None else whole("theiler", theiler, 0, a.size)
     z = (a - a.mean()) / (a.std() or 1.0)
-    theiler = lag if theiler is None else theiler
     fractions: list[float] = []
     for dim in range(1, max_dim + 1):
         if a.size - dim * lag < 16:
@@ -90,7 +97,7 @@ def select_dimension(x, lag: int, *, max_dim: int = 10, threshold: float = 0.01,
         fractions.append(f)
         if f < threshold:
             return dim, fractions
-    best = int(np.nanargmin(fractions)) + 1 if fractions else 1
+    best = int(np.nanargmin(fractions)) + 1 if np.isfinite(fractions).any() else 1
     return best, fractions
 
 
@@ -177,18 +184,24 @@ def largest_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | N
     if sd == 0:
         raise SeriesError("x is constant: no dynamics to measure (a point attractor)")
     z = np.ascontiguousarray((a - a.mean()) / sd)
-    lag = select_lag(z) if lag is None else int(lag)
-    dim = select_dimension(z, lag)[0] if dim is None else int(dim)
+    lag = select_lag(z) if lag is None else whole("lag", lag, 1, a.size - 1)
+    dim = select_dimension(z, lag)[0] if dim is None else whole("dim", dim, 1, a.size)
     # The first AMI minimum sits near a quarter of the orbital period; mean
     # crossings would measure lobe switching on two-lobed attractors instead.
     period = 4 * lag
-    theiler = int(period) if theiler is None else int(theiler)
+    theiler = int(period) if theiler is None else whole("theiler", theiler, 0, a.size)
     m = z.size - (dim - 1) * lag
     if m < 2 * theiler + 10:
         raise SeriesError(f"x: too short ({a.size} values) for dim={dim}, lag={lag}, theiler={theiler}")
-    horizon = int(min(max(40, 20 * period), m // 4)) if horizon is None else int(horizon)
+    horizon = int(min(max(40, 20 * period), m // 4)) if horizon is None else whole("horizon", horizon, 2, m)
     curve, _pairs = kernels.rosenstein_divergence(z, dim, lag, theiler, horizon)
-    start, stop = lyapunov_fit_region(curve) if fit is None else (int(fit[0]), int(fit[1]))
+    if fit is None:
+        start, stop = lyapunov_fit_region(curve)
+    else:
+        if not isinstance(fit, (tuple, list)) or len(fit) != 2:
+            raise SeriesError(f"fit must be a (start, stop) pair, got {fit!r}")
+        start = whole("fit start", fit[0], 0, horizon - 2)
+        stop = whole("fit stop", fit[1], start + 2, horizon)
     slope, _icpt, r2 = kernels.line_fit(curve, start, stop)
     return LyapunovResult(float(slope) / dt, float(slope), float(dt), dim, lag, theiler, horizon,
                           start, stop, float(r2), curve, int(a.size))
@@ -253,6 +266,8 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
     0-1 test not near 0); otherwise limit cycle (periodic or quasi-periodic,
     possibly noisy).
     """
+    max_points = whole("max_points", max_points, 1)
+    point_tolerance = real("point_tolerance", point_tolerance)
     try:
         a = as_series(x, "x", finite=False)
     except SeriesError as exc:

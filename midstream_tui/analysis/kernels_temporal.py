@@ -64,6 +64,38 @@ def dtw_distance(a, b, window):
 
 
 @njit(cache=True, nogil=True)
+def dtw_mismatches(a, b, window):
+    """DTW over token ids with a 0/1 local cost: the fewest unequal pairs on a warping path, |i - j| <= band.
+
+    Token ids are identities, not magnitudes: two tokens either match (cost 0)
+    or not (cost 1), however far apart their ids are. Rows of the band only;
+    memory O(len(b)).
+    """
+    n, m = a.shape[0], b.shape[0]
+    w = dtw_band(n, m, window)
+    big = n + m + 1
+    prev = np.full(m + 1, big, dtype=np.int64)
+    cur = np.full(m + 1, big, dtype=np.int64)
+    prev[0] = 0
+    for i in range(1, n + 1):
+        lo = max(1, i - w)
+        hi = min(m, i + w)
+        cur[lo - 1] = big  # the cells next to the band are read by this row and the next: off the path
+        if hi < m:
+            cur[hi + 1] = big
+        ai = a[i - 1]
+        for j in range(lo, hi + 1):
+            best = prev[j - 1]
+            if prev[j] < best:
+                best = prev[j]
+            if cur[j - 1] < best:
+                best = cur[j - 1]
+            cur[j] = best + (0 if ai == b[j - 1] else 1)
+        prev, cur = cur, prev
+    return prev[m]
+
+
+@njit(cache=True, nogil=True)
 def dtw_matrix(a, b, window):
     """The full cumulative-cost matrix (n+1, m+1), for recovering the warping path."""
     n, m = a.shape[0], b.shape[0]
@@ -245,6 +277,7 @@ def warm_up() -> None:
     x = np.linspace(0.0, 1.0, 8)
     dtw_distance(x, x[::-1].copy(), -1)
     dtw_backtrack(dtw_matrix(x, x, 2))
+    dtw_mismatches(x, x[::-1].copy(), -1)
     lcs_length(x, x, 0.0)
     levenshtein(x, x, 0.0)
     euclidean_profile(x, x[:3].copy(), True)

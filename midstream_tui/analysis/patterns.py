@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import kernels
+from .validate import whole
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +41,8 @@ def trailing_loop(ids: np.ndarray, *, max_period: int = 64, min_words: int = 16,
     ``min_repeats`` times and spanning at least ``min_words`` words, so that
     "very very" or a repeated list marker does not count.
     """
-    a = np.ascontiguousarray(ids, dtype=np.int64)
+    max_period = whole("max_period", max_period, 1)
+    a = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
     if a.size < 2:
         return None
     period, run = kernels.trailing_period(a, max_period)
@@ -54,8 +56,9 @@ def trailing_loop(ids: np.ndarray, *, max_period: int = 64, min_words: int = 16,
 
 def seq_rep_n(ids: np.ndarray, n: int = 4) -> float:
     """1 - unique n-grams / n-grams (Welleck et al. 2020); nan if the window is too short."""
-    a = np.ascontiguousarray(ids, dtype=np.int64)
-    if n < 1 or a.size < n:
+    n = whole("n", n, 1)
+    a = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
+    if a.size < n:
         return math.nan
     return float(kernels.repeated_ngram_fraction(a, n))
 
@@ -145,7 +148,8 @@ class RecurringNgrams:
 
 def ngram_novelty(ids: np.ndarray, n: int = 4) -> float:
     """Share of the window's n-grams that occur only once in it (1: all new, 0: all repeats)."""
-    a = np.ascontiguousarray(ids, dtype=np.int64)
+    n = whole("n", n, 1)
+    a = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
     if a.size < n:
         return math.nan
     return float(kernels.singleton_ngram_fraction(a, n))

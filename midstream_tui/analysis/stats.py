@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import kernels
+from .validate import SeriesError
 
 QUANTILES = np.array([0.5, 0.9, 0.95, 0.99])
 
@@ -45,7 +46,7 @@ def rate(times: np.ndarray, weights: np.ndarray | None, now: float, window: floa
     ``since`` (the stream's start) shortens the window while the stream is
     younger than it, so the first seconds are not diluted.
     """
-    ts = np.ascontiguousarray(times, dtype=np.float64)
+    ts = np.ascontiguousarray(times, dtype=np.float64).reshape(-1)
     if ts.size == 0 or window <= 0:
         return 0.0
     start = now - window
@@ -53,5 +54,7 @@ def rate(times: np.ndarray, weights: np.ndarray | None, now: float, window: floa
         start = max(start, since)
     if now - start <= 1e-9:
         return math.nan
-    w = np.ones_like(ts) if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
+    w = np.ones_like(ts) if weights is None else np.ascontiguousarray(weights, dtype=np.float64).reshape(-1)
+    if w.shape != ts.shape:  # the kernel reads weights[i] for every time: a shorter array reads past its end
+        raise SeriesError(f"weights: {w.size} values for {ts.size} times")
     return float(kernels.weighted_rate(ts, w, start, now))

@@ -14,6 +14,11 @@ validate them (``SeriesError`` on NaN/inf, empty, non-numeric input).
 - ``euclidean(a, b)``: for equal lengths.
 - ``find_similar(haystack, needle, threshold)``: every place the needle
   occurs within ``threshold``, best first, non-overlapping.
+- ``token_dtw(a, b, window=None)``: DTW over token ids with a 0/1 local cost
+  (ids are identities, not magnitudes): the fewest unequal aligned pairs.
+
+Every window, length, eps and count is range-checked here (``SeriesError``, a
+``ValueError``): the kernels index arrays with them unchecked.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import kernels_temporal as kt
-from .validate import SeriesError, as_series
+from .validate import SeriesError, as_series, real, whole
 
 ALGORITHMS = ("dtw", "lcs", "edit", "euclidean")
 FLAT = 1e-8
@@ -38,11 +43,7 @@ class DTWResult:
 
 
 def _window(window: int | None) -> int:
-    if window is None:
-        return -1
-    if int(window) != window or window < 0:
-        raise SeriesError(f"window must be a whole number >= 0, got {window!r}")
-    return int(window)
+    return -1 if window is None else whole("window", window, 0)
 
 
 def dtw(a, b, *, window: int | None = None, path: bool = False) -> DTWResult:
@@ -54,12 +55,17 @@ def dtw(a, b, *, window: int | None = None, path: bool = False) -> DTWResult:
     return DTWResult(float(np.sqrt(acc[-1, -1])), kt.dtw_backtrack(acc))
 
 
+def token_dtw(a, b, *, window: int | None = None) -> int:
+    """DTW of two token-id sequences, cost 1 per aligned pair of unequal tokens (0 when equal)."""
+    return int(kt.dtw_mismatches(as_series(a, "a"), as_series(b, "b"), _window(window)))
+
+
 def lcs(a, b, *, eps: float = 0.0) -> int:
-    return int(kt.lcs_length(as_series(a, "a"), as_series(b, "b"), float(eps)))
+    return int(kt.lcs_length(as_series(a, "a"), as_series(b, "b"), real("eps", eps)))
 
 
 def edit_distance(a, b, *, eps: float = 0.0) -> int:
-    return int(kt.levenshtein(as_series(a, "a", min_len=0), as_series(b, "b", min_len=0), float(eps)))
+    return int(kt.levenshtein(as_series(a, "a", min_len=0), as_series(b, "b", min_len=0), real("eps", eps)))
 
 
 def euclidean(a, b) -> float:
@@ -98,8 +104,9 @@ def find_similar(haystack, needle, threshold: float, *, metric: str = "euclidean
     A match excludes every other start closer than half the needle's length,
     so one occurrence is reported once, at its best alignment.
     """
-    if not np.isfinite(threshold) or threshold < 0:
-        raise SeriesError(f"threshold must be a finite number >= 0, got {threshold!r}")
+    threshold = real("threshold", threshold)
+    if max_matches is not None:
+        max_matches = whole("max_matches", max_matches, 0)
     profile = distance_profile(haystack, needle, metric=metric, znorm=znorm, window=window)
     m = np.asarray(needle).size
     exclusion = max(1, m // 2)
@@ -117,9 +124,25 @@ def find_similar(haystack, needle, threshold: float, *, metric: str = "euclidean
     return matches
 
 
-def compare(a, b, algorithm: str, *, window: int | None = None, eps: float = 0.0) -> dict:
-    """One comparison as a JSON-ready dict (used by ``midstream compare``)."""
+def compare(a, b, algorithm: str, *, window: int | None = None, eps: float = 0.0, tokens: bool = False) -> dict:
+    """One comparison as a JSON-ready dict (used by ``midstream compare``).
+
+    With ``tokens`` the values are token ids (identities): DTW counts unequal
+    aligned pairs (0/1 cost), LCS and edit match tokens exactly (``eps`` must be
+    0), and Euclidean, which needs magnitudes, is refused.
+    """
     x, y = as_series(a, "A"), as_series(b, "B")
+    eps = real("eps", eps)
+    _window(window)
+    if tokens:
+        if eps != 0:
+            raise SeriesError(f"eps {eps:g}: tokens match only when identical (eps applies to numeric series)")
+        if algorithm == "dtw":
+            return {"algorithm": algorithm, "value": token_dtw(x, y, window=window), "len_a": int(x.size),
+                    "len_b": int(y.size), "window": window, "cost": "tokens: 1 per unequal aligned pair"}
+        if algorithm == "euclidean":
+            raise SeriesError("euclidean compares magnitudes, and token ids have none: "
+                              "use dtw, edit or lcs for tokens")
     if algorithm == "dtw":
         value: float = dtw(x, y, window=window).distance
         extra = {"window": window}
@@ -155,10 +178,11 @@ def find_motifs(x, length: int, *, k: int = 3, exclusion: int | None = None) -> 
     taken best first; a motif excludes both of its occurrences' neighbourhoods.
     """
     a = as_series(x, "x")
-    if not 3 <= int(length) <= a.size // 2:
-        raise SeriesError(f"motif length must be between 3 and half the series ({a.size // 2}), got {length}")
-    length = int(length)
-    excl = max(1, length // 2) if exclusion is None else int(exclusion)
+    if a.size < 6:
+        raise SeriesError(f"x: too short for motifs ({a.size} values, need at least 6)")
+    length = whole("motif length", length, 3, a.size // 2)
+    k = whole("k", k, 0)
+    excl = max(1, length // 2) if exclusion is None else whole("exclusion", exclusion, 1, a.size)
     profile, index = kt.matrix_profile(a, length, excl, FLAT * max(float(a.std()), 1e-300))
     taken = np.zeros(profile.size, dtype=bool)
     motifs: list[Motif] = []

@@ -37,3 +37,33 @@ def as_series(x, name: str = "series", *, min_len: int = 1, finite: bool = True)
             first = ", ".join(str(i) for i in where[:3])
             raise SeriesError(f"{name}: {where.size} NaN/inf value(s), first at index {first}")
     return a
+
+
+def whole(name: str, value, lo: int, hi: int | None = None) -> int:
+    """``value`` as an int in [lo, hi], or ``SeriesError`` (a ValueError).
+
+    The analysis wrappers pass lags, dimensions, windows and lengths straight
+    into numba kernels, which index arrays with them unchecked: a negative or
+    oversized one reads out of bounds (or crashes the process). Every such
+    parameter goes through here first.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer, float, np.floating)):
+        raise SeriesError(f"{name} must be a whole number, got {value!r}")
+    if isinstance(value, (float, np.floating)) and not (np.isfinite(value) and float(value).is_integer()):
+        raise SeriesError(f"{name} must be a whole number, got {value!r}")
+    v = int(value)
+    if v < lo or (hi is not None and v > hi):
+        allowed = f">= {lo}" if hi is None else f"between {lo} and {hi}"
+        raise SeriesError(f"{name} must be {allowed}, got {v}")
+    return v
+
+
+def real(name: str, value, lo: float = 0.0, *, above: bool = False) -> float:
+    """``value`` as a finite float >= lo (> lo when ``above``), or ``SeriesError``."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise SeriesError(f"{name} must be a number, got {value!r}") from None
+    if not np.isfinite(v) or v < lo or (above and v == lo):
+        raise SeriesError(f"{name} must be a finite number {'>' if above else '>='} {lo:g}, got {value!r}")
+    return v
