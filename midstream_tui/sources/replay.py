@@ -14,19 +14,19 @@ JSONL session format, one JSON object per line, in time order:
 ``t`` is seconds from the start of the session; ``stream`` defaults to the
 file's name; ``tokens`` to 1. A file may hold several streams: each becomes its
 own source. Replay keeps the recorded gaps, divided by ``speed``. A line that
-is not valid JSON or lacks a field becomes a recorded stream error (with its
-line number) and replay goes on.
+is not valid JSON (or nests deeper than ``jsonsafe.MAX_DEPTH``) or lacks a field
+becomes a recorded stream error (with its line number) and replay goes on.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+from .. import jsonsafe
 from ..clock import Clock
 from ..events import (
     Event,
@@ -75,7 +75,7 @@ def read_session(path: Path) -> dict[str, list[tuple[int, dict | str]]]:
             if not line.strip():
                 continue
             try:
-                obj = json.loads(line)
+                obj = jsonsafe.loads(line)
                 if not isinstance(obj, dict):
                     raise ValueError("not a JSON object")
             except ValueError as exc:  # recorded on the stream of the line before it
@@ -208,7 +208,7 @@ class SseReplaySource(ScheduledSource):
             if data.strip() == "[DONE]":
                 break
             try:
-                obj = json.loads(data)
+                obj = jsonsafe.loads(data)
                 if not isinstance(obj, dict):
                     raise ValueError("not a JSON object")
             except ValueError as exc:

@@ -1,0 +1,47 @@
+"""``json.loads`` for untrusted lines: nesting is bounded, so a crafted file cannot raise RecursionError.
+
+CPython's JSON decoder recurses once per nesting level; ``[[[[...`` a hundred
+thousand levels deep ends in ``RecursionError`` (not a ``ValueError``), which
+readers that catch malformed JSON do not expect. ``loads`` refuses anything
+nested deeper than ``MAX_DEPTH`` with a ``ValueError`` instead. The depth check
+runs only on lines with more than ``MAX_DEPTH`` brackets, so ordinary lines pay
+two ``str.count`` calls.
+"""
+
+from __future__ import annotations
+
+import json
+
+MAX_DEPTH = 64
+"""Far deeper than any session line, SSE payload or series record (they nest 2-6 levels)."""
+
+
+class TooDeep(ValueError):
+    """JSON nested deeper than allowed."""
+
+
+def depth(obj) -> int:
+    """Nesting depth of a decoded JSON value (a scalar is 0), without recursion."""
+    deepest = 0
+    stack = [(obj, 1)]
+    while stack:
+        value, level = stack.pop()
+        items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if items is None:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((v, level + 1) for v in items if isinstance(v, (dict, list)))
+    return deepest
+
+
+def loads(text: str | bytes, max_depth: int = MAX_DEPTH):
+    """``json.loads``, but nesting deeper than ``max_depth`` is a ``TooDeep`` (a ``ValueError``)."""
+    try:
+        obj = json.loads(text)
+    except RecursionError:  # CPython's decoder gives up past its recursion limit, cleanly
+        raise TooDeep(f"JSON nested more than {max_depth} levels deep") from None
+    if isinstance(text, (bytes, bytearray)):
+        text = text.decode("utf-8", "replace")
+    if text.count("[") + text.count("{") > max_depth and depth(obj) > max_depth:
+        raise TooDeep(f"JSON nested more than {max_depth} levels deep")
+    return obj
