@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import shlex
 import signal
 import sys
@@ -118,22 +119,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     analyze = sub.add_parser("analyze", help="dynamics of a numeric series (csv, npy, jsonl, txt) or a recorded session")
     analyze.add_argument("file", metavar="FILE|SESSION")
-    analyze.add_argument("--column", help="column name/index (csv, npy) or key (jsonl)")
-    analyze.add_argument("--dt", type=float, default=1.0, help="sampling interval (default 1): lambda per time unit")
-    analyze.add_argument("--dim", type=int, help="embedding dimension (default: false nearest neighbours)")
-    analyze.add_argument("--lag", type=int, help="embedding lag (default: average mutual information)")
-    analyze.add_argument("--motif-length", type=int, metavar="M",
-                         help="length of recurring shapes to find (default: 8 lags)")
+    analyze.add_argument("--column", metavar="C",
+                         help="column to analyse: a name (csv header, jsonl key) or a number counted from 0 "
+                              "(default: the only numeric column besides an index or time column)")
+    analyze.add_argument("--dt", type=_number(0.0, above=True), default=1.0,
+                         help="sampling interval > 0 (default 1): lambda per time unit")
+    analyze.add_argument("--dim", type=_whole(1, MAX_DIM),
+                         help=f"embedding dimension 1-{MAX_DIM} (default: false nearest neighbours)")
+    analyze.add_argument("--lag", type=_whole(1), help="embedding lag >= 1 (default: average mutual information)")
+    analyze.add_argument("--motif-length", type=_whole(3), metavar="M",
+                         help="length of recurring shapes to find, 3 to half the series (default: 8 lags)")
     analyze.add_argument("--json", action="store_true", help="one JSON object")
 
     compare = sub.add_parser("compare", help="compare two series (or token files) by DTW, LCS, edit or euclidean")
     compare.add_argument("a", metavar="A")
     compare.add_argument("b", metavar="B")
     compare.add_argument("--algorithm", default="dtw", choices=["dtw", "lcs", "edit", "euclidean"])
-    compare.add_argument("--window", type=int, help="DTW Sakoe-Chiba half-width |i - j| <= W")
-    compare.add_argument("--eps", type=float, default=0.0, help="LCS/edit: values within eps match")
-    compare.add_argument("--column", help="column name/index (csv, npy) or key (jsonl)")
-    compare.add_argument("--tokens", action="store_true", help="read both files as text, compare words")
+    compare.add_argument("--window", type=_whole(0), help="DTW Sakoe-Chiba half-width |i - j| <= W (W >= 0)")
+    compare.add_argument("--eps", type=_number(0.0), default=0.0, help="LCS/edit: values within eps (>= 0) match")
+    compare.add_argument("--column", metavar="C", help="column: a name (csv header, jsonl key) or a number counted from 0")
+    compare.add_argument("--tokens", action="store_true",
+                         help="read both files as text and compare words: a token matches only an identical one "
+                              "(dtw counts unequal aligned pairs; euclidean does not apply)")
     compare.add_argument("--json", action="store_true", help="one JSON object")
 
     emu = sub.add_parser("emulate-openai", help="run the local OpenAI API emulator (not OpenAI; offline)")
@@ -178,6 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("session", metavar="SESSION")
     export.add_argument("--format", choices=["csv", "jsonl", "parquet"], default="jsonl")
     export.add_argument("--out", metavar="DIR", help="folder to write into (default: ./<session name>)")
+    export.add_argument("--force", action="store_true", help="overwrite files a previous export left in the folder")
 
     serve = sub.add_parser("serve", help="publish the dashboard to a web browser (textual-serve)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -505,7 +513,7 @@ def _export(args: argparse.Namespace) -> int:
 
     path = resolve(args.session)
     out = Path(args.out) if args.out else Path.cwd() / path.name.removesuffix(SUFFIX)
-    written = export_session(path, out, args.format)
+    written = export_session(path, out, args.format, force=args.force)
     for file, rows in written:
         print(f"{file}  {rows} rows")
     return 0
@@ -550,23 +558,60 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_DIM = 100
+"""The largest embedding dimension `analyze --dim` takes (false nearest neighbours stop at 10)."""
+
+
+def _whole(lo: int, hi: int | None = None):
+    """An argparse type: a whole number in [lo, hi] (a one-line error otherwise)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < lo or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"expected {f'>= {lo}' if hi is None else f'{lo} to {hi}'}, "
+                                             f"got {value}")
+        return value
+    return parse
+
+
+def _number(lo: float, *, above: bool = False):
+    """An argparse type: a finite number >= lo (> lo when ``above``)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value) or value < lo or (above and value == lo):
+            raise argparse.ArgumentTypeError(f"expected a number {'>' if above else '>='} {lo:g}, got {text}")
+        return value
+    return parse
+
+
 def _analyze(args: argparse.Namespace) -> int:
     import json
-    import math
 
-    from .series_io import load_series
+    from .series_io import read_series
     from .store import SUFFIX
 
     if not (math.isfinite(args.dt) and args.dt > 0):
         raise CliError(f"--dt {args.dt}: expected a number > 0")
     if args.file.endswith(SUFFIX) or args.file == "last" or (args.file.isdigit() and not Path(args.file).exists()):
+        if args.column is not None:
+            raise CliError("--column applies to series files; a recorded session is analysed signal by signal")
         return _analyze_session(args)
-    x = load_series(args.file, args.column)
-    out = {"file": args.file} | _series_dynamics(x, args.dt, args.dim, args.lag, args.motif_length, args.file)
+    x, column = read_series(args.file, args.column)
+    span = ((args.dim or 1) - 1) * (args.lag or 1) + (args.lag or 0)
+    if (args.lag is not None or args.dim is not None) and span >= x.size:
+        given = " ".join(f"--{k} {v}" for k, v in (("dim", args.dim), ("lag", args.lag)) if v is not None)
+        raise CliError(f"{given}: needs more than {span} points, {args.file} has {x.size}")
+    out = ({"file": args.file, "column": column}
+           | _series_dynamics(x, args.dt, args.dim, args.lag, args.motif_length, args.file))
     if args.json:
         print(json.dumps(out))
         return 0
-    print(f"{args.file}: {x.size} points, dt {args.dt:g}")
+    print(f"{args.file}{'' if column is None else f', column {column}'}: {x.size} points, dt {args.dt:g}")
     _print_dynamics(out)
     return 0
 
@@ -589,8 +634,8 @@ def _series_dynamics(x: np.ndarray, dt: float, dim: int | None, lag: int | None,
             out["fnn"] = [round(f, 4) for f in select_dimension(x, res.lag)[1]]
         out["lyapunov"] = res.to_json()
     except SeriesError as exc:  # too short or constant: a defined "insufficient" result
-        chosen = select_lag(x) if x.size >= 16 and x.std() > 0 else None
-        out |= {"lag": chosen, "dim": None, "lyapunov": None, "reason": str(exc)}
+        chosen = lag if lag is not None else select_lag(x) if x.size >= 16 and x.std() > 0 else None
+        out |= {"lag": chosen, "dim": dim, "lyapunov": None, "reason": str(exc)}
     out["attractor"] = classify_attractor(x).to_json()
     window = x[-MOTIF_WINDOW:]
     length = motif_length or int(min(max(8, 8 * (out["lag"] or 1)), window.size // 4))
@@ -679,11 +724,15 @@ def _compare(args: argparse.Namespace) -> int:
     import json
 
     from .analysis.temporal import compare
-    from .series_io import load_series
+    from .series_io import read_series
 
-    a = load_series(args.a, args.column, args.tokens)
-    b = load_series(args.b, args.column, args.tokens)
-    result = compare(a, b, args.algorithm, window=args.window, eps=args.eps)
+    if args.tokens and args.column is not None:
+        raise CliError("--column does not apply with --tokens (the whole text of each file is compared)")
+    a, column_a = read_series(args.a, args.column, args.tokens)
+    b, column_b = read_series(args.b, args.column, args.tokens)
+    result = compare(a, b, args.algorithm, window=args.window, eps=args.eps, tokens=args.tokens)
+    if column_a is not None or column_b is not None:
+        result |= {"column_a": column_a, "column_b": column_b}
     if args.json:
         print(json.dumps(result))
     else:

@@ -24,6 +24,8 @@ from pathlib import Path
 from .store import Session, StoreError
 
 FORMATS = ("jsonl", "csv", "parquet")
+TABLES = ("streams", "events", "snapshots", "patterns", "transcripts", "detections", "series")
+"""One file per table, named <table>.<format>."""
 
 
 def _snapshots(session: Session, flat: bool) -> Iterator[dict]:
@@ -71,8 +73,13 @@ def tables(session: Session, flat: bool) -> dict[str, Iterable[dict]]:
             "series": _series(session)}
 
 
-def export_session(path: Path, out: Path, fmt: str) -> list[tuple[Path, int]]:
-    """Write every table of the session at ``path`` into the folder ``out``; returns (file, rows)."""
+def export_session(path: Path, out: Path, fmt: str, *, force: bool = False) -> list[tuple[Path, int]]:
+    """Write every table of the session at ``path`` into the folder ``out``; returns (file, rows).
+
+    Files of an earlier export are not overwritten unless ``force``; every
+    refusal and every file-system failure is a one-line ``StoreError``, raised
+    before anything is written where it can be known in advance.
+    """
     if fmt not in FORMATS:
         raise StoreError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
     if fmt == "parquet":
@@ -80,12 +87,29 @@ def export_session(path: Path, out: Path, fmt: str) -> list[tuple[Path, int]]:
             import pyarrow  # noqa: F401
         except ImportError:
             raise StoreError("parquet export needs pyarrow: pip install 'midstream-tui[export]'") from None
-    out.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise StoreError(f"{out}: exists and is not a folder (--out names the folder the tables are written into)")
+    targets = [out / f"{name}.{fmt}" for name in TABLES]
+    existing = [t for t in targets if t.exists() or t.is_symlink()]
+    if existing and not force:
+        more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+        raise StoreError(f"{existing[0]} exists{more} (an earlier export?): pass --force to overwrite, "
+                         "or choose another --out")
+    for t in existing:
+        if t.is_dir():
+            raise StoreError(f"{t}: a folder is in the way of the {t.suffix[1:]} file")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"{out}: cannot create the folder ({exc.strerror or exc})") from None
     written = []
     with Session(path) as session:
         for name, rows in tables(session, flat=fmt != "jsonl").items():
             target = out / f"{name}.{fmt}"
-            count = {"jsonl": _jsonl, "csv": _csv, "parquet": _parquet}[fmt](target, rows)
+            try:
+                count = {"jsonl": _jsonl, "csv": _csv, "parquet": _parquet}[fmt](target, rows)
+            except OSError as exc:
+                raise StoreError(f"{target}: cannot write ({exc.strerror or exc})") from None
             written.append((target, count))
     return written
 

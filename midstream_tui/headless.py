@@ -125,7 +125,17 @@ async def run_headless(hub: Hub, sources: list[Source], duration: float | None, 
         printer.finish(hub.clock.now() - hub.t0)
     except BrokenPipeError:
         _reader_gone(out)
-    return 0
+    return failed_exit_code(hub)
+
+
+def failed_exit_code(hub: Hub) -> int:
+    """1 (with one line on stderr) when every stream ended in an error, none closing cleanly; else 0."""
+    snaps = hub.snapshots()
+    if not snaps or any(snap.status != "error" for snap in snaps.values()):
+        return 0
+    name, snap = next(((n, s) for n, s in snaps.items() if s.error), next(iter(snaps.items())))
+    print(redact(f"midstream: error: every source failed ({name}: {snap.error or 'error'})"), file=sys.stderr)
+    return 1
 
 
 async def _compiling_notice(hub: Hub, after: float = 2.0) -> None:
@@ -153,4 +163,4 @@ def run_headless_virtual(hub: Hub, sources: list[ScheduledSource], duration: flo
         printer.finish(duration)
     except BrokenPipeError:
         _reader_gone(out)
-    return 0
+    return failed_exit_code(hub)
