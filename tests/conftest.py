@@ -82,3 +82,14 @@ def dashboard_snapshot(snapshot):
         return svg_snapshot == svg
 
     return compare
+
+
+async def until(pilot, condition, timeout: float = 60.0, step: float = 0.1) -> bool:
+    """Let the app run until ``condition()`` holds (liveness only: a busy machine just takes longer)."""
+    waited = 0.0
+    while not condition():
+        if waited >= timeout:
+            return False
+        await pilot.pause(step)
+        waited += step
+    return True

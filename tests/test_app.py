@@ -2,7 +2,7 @@
 
 import sys
 
-from conftest import ROOT, demo_hub
+from conftest import ROOT, demo_hub, until
 from midstream_tui import Hub, VirtualClock, open_sources
 from midstream_tui.tui.app import MidStreamApp
 from midstream_tui.tui.screens.help import HelpScreen
@@ -39,13 +39,16 @@ async def test_pattern_log_scrolls_by_keyboard():
     async with app.run_test(size=(80, 24)) as pilot:
         log = app.query_one(PatternLog)
         await pilot.pause()
-        assert log.max_scroll_y > 0 and log.scroll_y == log.max_scroll_y
+        entries = log.feed.entries
+        assert len(entries) > 3 and log.auto_scroll and log.last_shown == len(entries) - 1
         await pilot.press("home")
-        assert log.scroll_y == 0
+        assert log.first_shown == 0 and not log.auto_scroll
         await pilot.press("pagedown")
-        assert log.scroll_y > 0
+        assert log.first_shown > 0
+        await pilot.press("pageup")
+        assert log.first_shown == 0
         await pilot.press("end")
-        assert log.scroll_y == log.max_scroll_y and log.auto_scroll
+        assert log.last_shown == len(entries) - 1 and log.auto_scroll
 
 
 async def test_panels_toggle_with_digits():
@@ -104,24 +107,22 @@ async def test_live_dashboard_updates_pauses_and_cancels_mid_stream():
     sources = open_sources(["sim:text?rate=80&ttft=50&seed=1", "sim:audio"], hub.clock)
     app = MidStreamApp(hub, sources, refresh_ms=50)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause(1.5)
-        assert hub.snapshot("text").metrics["tokens"] > 20
-        assert "tok/s" in text_of(app.query_one(StreamList))
+        snap = lambda s: hub.snapshot(s) if s in hub.streams else None  # noqa: E731
+        assert await until(pilot, lambda: snap("text") is not None and snap("text").metrics["tokens"] > 20)
+        assert await until(pilot, lambda: "tok/s" in text_of(app.query_one(StreamList)))
         # pause freezes the display while analysis goes on
         await pilot.press("p")
         renders, ticks = app.renders, hub.ticks
-        await pilot.pause(0.5)
-        assert app.renders == renders and hub.ticks > ticks
+        assert await until(pilot, lambda: hub.ticks > ticks + 2)
+        assert app.renders == renders
         assert "paused" in app.sub_title
         await pilot.press("p")
-        await pilot.pause(0.3)
-        assert app.renders > renders
+        assert await until(pilot, lambda: app.renders > renders)
         # cancel the selected (text) stream mid-stream
         await pilot.press("c")
-        await pilot.pause(0.5)
-        assert hub.snapshot("text").status == "cancelled"
-        assert hub.snapshot("audio").status == "open"
-        assert "cancelled" in text_of(app.query_one(StreamList))
+        assert await until(pilot, lambda: snap("text").status == "cancelled")
+        assert snap("audio").status == "open"
+        assert await until(pilot, lambda: "cancelled" in text_of(app.query_one(StreamList)))
         await pilot.press("q")
     assert app.return_code == 0
     assert not hub.running
@@ -135,8 +136,8 @@ async def test_example_dashboard_fed_by_user_code():
         sys.path.pop(0)
     app = dashboard_on_hub.make_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.pause(1.2)
-        assert app.hub.snapshot("sensor").metrics["tokens"] >= 10
+        snap = lambda: app.hub.snapshot("sensor") if "sensor" in app.hub.streams else None  # noqa: E731
+        assert await until(pilot, lambda: snap() is not None and snap().metrics["tokens"] >= 10)
         assert app.selected == "sensor"
         await pilot.press("q")
 

@@ -121,7 +121,7 @@ async def test_the_dashboard_replays_a_session(tmp_path):
         await pilot.pause(0.6)  # 12 s of the 6 s session at 20x: all of it
         assert set(hub.streams) == {"llm", "llm-loop", "audio", "video"}
         assert "tok/s" in str(app.query_one(MetricsPanel).render())
-        assert len(app.query_one(PatternLog).lines) > 0
+        assert len(app.query_one(PatternLog).feed.entries) > 0
         await pilot.press("c", "j", "j", "j")  # cancel does nothing to a record; selection moves
         await pilot.pause(0.3)
         assert app.selected == "video" and app.frame_preview.display

@@ -231,7 +231,10 @@ class MidStreamApp(App[int]):
                 self._log_seq = new[-1][0]
                 log = self.query_one(PatternLog)
                 log.add([hit for _seq, hit in new], self.hub.t0)
-                log.border_title = f"Patterns · {self._log_seq}"
+                feed = log.feed
+                title = f"Patterns · {feed.total}" + (f" · {feed.alerts} alerts" if feed.alerts else "")
+                if log.border_title != title:
+                    log.border_title = title
         self.renders += 1
 
     @staticmethod
@@ -344,18 +347,7 @@ class MidStreamApp(App[int]):
         self.render_tick(force=True)
 
     def action_scroll_log(self, where: str) -> None:
-        log = self.query_one(PatternLog)
-        if where == "up":
-            log.auto_scroll = False
-            log.scroll_page_up(animate=False)
-        elif where == "down":
-            log.scroll_page_down(animate=False)
-        elif where == "home":
-            log.auto_scroll = False
-            log.scroll_home(animate=False)
-        else:
-            log.auto_scroll = True
-            log.scroll_end(animate=False)
+        self.query_one(PatternLog).scroll_to(where)
 
     def action_cancel_stream(self) -> None:
         if self.selected and self.hub.cancel(self.selected):
