@@ -12,7 +12,8 @@ own connections and a newcomer still gets in. A request being handled (a WebSock
 a streamed response) is not pending and has no deadline here.
 
 A malformed request (a 10,000-character URL, a broken request line) gets a short 400
-and one warning line, not aiohttp's logged traceback.
+and one warning line, not aiohttp's logged traceback. The access log (``aiohttp.access``
+at INFO) shows paths without their query strings: ``?token=`` must never reach a log.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError, LineTooLong
 from aiohttp.web_protocol import RequestHandler
 
@@ -82,6 +84,18 @@ def same_origin(request: web.Request, allowed: tuple[str, ...] = (), *, loopback
     return parts.netloc == request.host.lower()
 
 
+class _PathOnlyAccessLogger(AbstractAccessLogger):
+    """One access line per request, without the query string (it may carry a token)."""
+
+    def log(self, request, response, time):  # type: ignore[no-untyped-def]
+        self.logger.info('%s "%s %s" %s %.3fs', request.remote, request.method, request.path,
+                         response.status, time)
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
+
+
 @dataclass
 class ConnectionStats:
     """What the connection guard did (see the module docstring)."""
@@ -110,11 +124,10 @@ class _GuardedHandler(RequestHandler):
 
     async def _handle_request(self, request, start_time, request_handler):  # type: ignore[no-untyped-def]
         self._guard.done(self)  # a complete request: no longer pending while it is handled
-        try:
-            return await super()._handle_request(request, start_time, request_handler)
-        finally:
-            if self.transport is not None:
-                self._guard.waiting(self)  # keep-alive: waiting for the next request
+        resp, reset = await super()._handle_request(request, start_time, request_handler)
+        if not reset and resp.keep_alive and self.transport is not None:
+            self._guard.waiting(self)  # keep-alive: pending again until the next request is complete
+        return resp, reset
 
     def handle_error(self, request, status=500, exc=None, message=None):  # type: ignore[no-untyped-def]
         if status >= 500 or not isinstance(exc, HttpProcessingError):
@@ -217,7 +230,8 @@ class LocalServer:
         loop = asyncio.get_running_loop()
         assert self._runner.server is not None
         self._guard = _ConnectionGuard(self._runner.server, loop, self.header_timeout, self.max_pending,
-                                       self.max_pending_per_client, {"keepalive_timeout": 75.0})
+                                       self.max_pending_per_client,
+                                       {"keepalive_timeout": 75.0, "access_log_class": _PathOnlyAccessLogger})
         self.connection_stats = self._guard.stats
         try:
             self._listener = await loop.create_server(self._guard.protocol, self.host, self.port,
