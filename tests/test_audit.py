@@ -224,3 +224,83 @@ def test_this_project_passes_its_own_audit():
     assert out.returncode == 0, out.stdout
     assert " 0 high, 0 medium, 0 low" in out.stdout.splitlines()[0]
     assert "FAIL" not in out.stdout
+
+
+def test_auditing_a_repository_runs_nothing_of_it(tmp_path):
+    """An untrusted repository's .git/config and hooks name commands git would run while reading it."""
+    ran = tmp_path / "ran"
+    spy = tmp_path / "spy.sh"
+    spy.write_text(f'#!/bin/sh\necho "$@" >> {ran}\n[ -f "$2" ] && cat "$2"\nexit 0\n')
+    spy.chmod(0o755)
+    root = project(tmp_path, {"notes.txt": "one\n", ".gitattributes": "* diff=planted\n"})
+    (root / "notes.txt").write_text("two\n")
+    git(root, "commit", "-q", "-am", "second")
+    (root / "notes.txt").write_text("three\n")
+    git(root, "add", "notes.txt")
+    (root / "notes.txt").write_text("four\n")  # the index differs from the file on disk: the index is read
+    for key, value in [("diff.planted.textconv", f"{spy} textconv"), ("diff.planted.command", f"{spy} diff-driver"),
+                       ("diff.external", f"{spy} external-diff"), ("core.fsmonitor", str(spy)),
+                       ("log.showSignature", "true"), ("gpg.program", str(spy)), ("core.pager", f"{spy} pager")]:
+        git(root, "config", key, value)
+    hook = root / ".git" / "hooks" / "post-index-change"
+    hook.write_text(f"#!/bin/sh\necho post-index-change >> {ran}\n")
+    hook.chmod(0o755)
+    code, findings, report = audit(root)
+    assert not ran.exists(), ran.read_text()
+    assert code == 0 and findings == [], findings
+    assert not any("history not checked" in f["message"] for f in report["findings"])
+
+
+def _corpus():
+    sys.path.insert(0, str(ROOT / "tests" / "data" / "audit"))
+    try:
+        import secret_corpus
+    finally:
+        sys.path.pop(0)
+    return secret_corpus
+
+
+def _layout(tmp_path, where, items):
+    """The corpus in a repository's working tree (untracked), its index only, or its history only."""
+    sc = _corpus()
+    root = tmp_path / where
+    root.mkdir()
+    git(root, "init", "-q")
+    (root / "LICENSE").write_text("MIT\n")
+    git(root, "add", "LICENSE")
+    git(root, "commit", "-q", "-m", "initial")
+    sc.write(root, items)
+    if where in ("index", "history"):
+        git(root, "add", "-f", "--", *[i.path for i in items])
+        if where == "history":
+            git(root, "commit", "-q", "-m", "config")
+            git(root, "rm", "-q", "-r", "--", *[i.path for i in items])
+            git(root, "commit", "-q", "-m", "remove the config")
+        else:
+            for item in items:
+                (root / item.path).unlink()
+    return root
+
+
+@pytest.mark.parametrize("where", ["worktree", "index", "history"])
+def test_planted_secrets_are_found_and_look_alikes_are_not(tmp_path, where):
+    items = _corpus().corpus(seed=7)
+    root = _layout(tmp_path, where, items)
+    out = subprocess.run([sys.executable, "-m", "midstream_tui", "audit", str(root), "--json", "--check", "secrets",
+                          "--check", "git-history"], capture_output=True, text=True, timeout=300)
+    table = subprocess.run([sys.executable, "-m", "midstream_tui", "audit", str(root), "--check", "secrets",
+                            "--check", "git-history"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1 and table.returncode == 1, out.stderr
+    flagged = {f["file"] for f in json.loads(out.stdout)["findings"] if f["severity"] == "high"}
+    secrets = {i.path for i in items if i.secret}
+    found, false = flagged & secrets, flagged - secrets
+    recall, precision = len(found) / len(secrets), len(found) / max(len(flagged), 1)
+    assert recall >= 0.9 and precision >= 0.9, (sorted(secrets - flagged), sorted(false))
+    assert all(f["check"] == ("git-history" if where == "history" else "secrets")
+               for f in json.loads(out.stdout)["findings"] if f["severity"] == "high")
+    # No secret is ever printed: not in the table, not in the JSON.
+    import re
+
+    values = {v for i in items if i.secret for v in re.findall(r"[A-Za-z0-9+/=_\-]{16,}", i.text)}
+    for value in values:
+        assert value not in out.stdout and value not in table.stdout
