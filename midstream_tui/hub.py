@@ -13,6 +13,7 @@ push to it from any thread (see README, "Library API").
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import math
 import threading
@@ -108,6 +109,8 @@ class StreamPipeline:
         self._attractor_t = -math.inf
         self._attractor_seq = 0
         self._perception = perception if perception is not None and perception.enabled else None
+        self.source_metrics: Callable[[], dict[str, Any]] | None = None
+        """The source's own counters for this stream (decode errors, network gaps), merged into the metrics."""
         self.taps: tuple = ()
         """Consumers of every handled event (the session recorder, the meta-learner): ``tap.event(stream,
         event, analyzer)``, called in the ingest worker after the analyzer took the event."""
@@ -206,6 +209,8 @@ class StreamPipeline:
             metrics["events"] = self.events
             metrics["drops"] = self.drops
             metrics["queue"] = self.queue_depth
+            if self.source_metrics is not None:
+                metrics.update(self.source_metrics())
             due = now - self._attractor_t >= ATTRACTOR_INTERVAL or self.status != "open"
             if a.signal_changed and due and dynamics:
                 a.signal_changed = False
@@ -401,7 +406,8 @@ class Hub:
             if source.stream_id in self._sources or source.stream_id in self._pipelines:
                 raise HubError(f"a stream named {source.stream_id!r} already exists")
             self._sources[source.stream_id] = source
-            self.pipeline(source.stream_id, source.kind, source.uri)
+            pipe = self.pipeline(source.stream_id, source.kind, source.uri)
+            pipe.source_metrics = functools.partial(source.stream_metrics, source.stream_id)
         if self._analysis_task is not None:
             self._tasks.append(asyncio.get_running_loop().create_task(self._pump(source)))
 
@@ -419,6 +425,7 @@ class Hub:
 
     async def _pump(self, source: Source) -> None:
         pipe = self.pipeline(source.stream_id)
+        companions: dict[str, StreamPipeline] = {}
         try:
             async for event in source:
                 if event.stream == source.stream_id:
@@ -427,17 +434,23 @@ class Hub:
                     self._sources.setdefault(event.stream, source)  # cancelling it cancels the source
                     kind = event.kind if isinstance(event, StreamOpened) else _KIND_OF_EVENT.get(type(event))
                     target = self.pipeline(event.stream, kind)
+                    if event.stream not in companions:
+                        companions[event.stream] = target
+                        target.source_metrics = functools.partial(source.stream_metrics, event.stream)
                 if target.offer(event, count_drop=not source.lossless) or not source.lossless:
                     continue  # queued, or dropped and counted: a live source cannot wait
                 while not source.cancelled and not target.offer(event, count_drop=False):
                     await asyncio.sleep(INGEST_INTERVAL / 4)  # a source that can wait: backpressure
-        except asyncio.CancelledError:
-            pipe.offer(StreamClosed(source.stream_id, self.clock.now(), reason="stopped"))
+        except asyncio.CancelledError:  # the run ended (--duration, stop()): the companions end with it
+            now = self.clock.now()
+            for target in (pipe, *companions.values()):
+                target.offer(StreamClosed(target.stream, now, reason="stopped"))
             raise
         except Exception as exc:  # a broken source becomes a recorded stream error
             now = self.clock.now()
             pipe.offer(StreamError(source.stream_id, now, f"{type(exc).__name__}: {exc}", fatal=True))
-            pipe.offer(StreamClosed(source.stream_id, now, reason="error"))
+            for target in (pipe, *companions.values()):
+                target.offer(StreamClosed(target.stream, now, reason="error"))
 
     def add_tap(self, tap) -> None:
         """Give ``tap.event(stream, event, analyzer)`` every event of every stream, present and future."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import random
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 from ..clock import Clock, MonotonicClock
 from ..events import Event, StreamClosed, StreamKind
@@ -55,6 +56,11 @@ class Source(abc.ABC):
 
     def cancel(self) -> None:
         self._cancelled = True
+
+    def stream_metrics(self, stream: str) -> dict[str, Any]:
+        """Counters this source keeps about one of its streams (packets it could not decode, network
+        gaps), merged into that stream's snapshot metrics. Called from analysis threads: plain reads only."""
+        return {}
 
     @abc.abstractmethod
     def events(self) -> AsyncIterator[Event]:
