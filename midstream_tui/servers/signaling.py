@@ -26,7 +26,8 @@ Protection, each refused with a reason and counted in ``stats``:
   text, binary, ping or pong; a flood closes that client (1008) and nobody else
   notices;
 - limits on peers per room, rooms in all, and rooms created per client address
-  (``max_rooms_per_client``: one token holder cannot take every room);
+  (``max_rooms_per_client``: one token holder cannot take every room; behind a
+  reverse proxy every client has the proxy's address, so raise it there);
 - malformed messages (not JSON, NaN or Infinity, nested deeper than ``max_depth``,
   binary) get an ``error`` reply and count towards the client's rate;
 - half-open HTTP connections: see ``base.LocalServer`` (``header_timeout``,
