@@ -144,7 +144,7 @@ class SignalingServer(LocalServer):
     def _origin_ok(self, request: web.Request) -> bool:
         # no Origin: not a browser; the token is what protects this server from programs
         # Without a token a loopback Origin is the only proof that a browser page is ours.
-        return same_origin(request, self.allow_origins, loopback_only=True if not self._token else False)
+        return same_origin(request, self.allow_origins, loopback_only=not self._token)
 
     # -- the WebSocket ------------------------------------------------------------------------
 
