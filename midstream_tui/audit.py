@@ -3,8 +3,10 @@
 Eleven checks, each a function that reads the tree (and its git history, and the
 environment for MidStream's own settings) and returns findings with a severity:
 
-  secrets          keys, tokens and private keys in files (known shapes, and long high-entropy
-                   strings assigned to secret-sounding names)
+  secrets          keys, tokens, private keys and passwords (detect-secrets' plugins and filters,
+                   a few formats it lacks, and MidStream's verdict on generic values) in every file
+                   git would take (tracked, or untracked and not ignored; every file outside git)
+                   and in what the git index holds when it differs from the file on disk
   git-history      the same in every line ever added to the git history
   dotenv           .env files tracked by git, or not ignored
   dependencies     known vulnerabilities of the installed distributions the project depends on
@@ -22,7 +24,11 @@ environment for MidStream's own settings) and returns findings with a severity:
   secret-logging   print/logging calls that pass secret-named values
   cors             ``Access-Control-Allow-Origin: *``, WebSocket handlers without an origin check
 
-A line holding ``# audit: ignore`` (with the reason after it) is not reported; ``.audit-ignore``
+Nothing of the audited folder is ever run: git is called with textconv, external diff drivers,
+fsmonitor, hooks, signature checking and pagers turned off, and never writes the index.
+Findings name the kind of secret and where it is, never its value.
+
+A line holding ``# audit: ignore`` (or detect-secrets' ``pragma: allowlist secret``) is not reported; ``.audit-ignore``
 at the root takes ``CHECK PATH-GLOB  # reason`` lines for what a comment cannot reach (history).
 Severities: high, medium, low, info; the exit code is 1 when any finding is high.
 """
@@ -120,10 +126,14 @@ OWN_FORMATS = [
 # Generic shapes: a value is reported only when it looks like a credential (see _credential_like).
 URL_CREDENTIALS = re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]{1,20}://([^\s:/@{}$<>\"']*):([^\s@/{}<>\"']+)@[\w.\-\[]")
 BEARER = re.compile(r"(?i)\bbearer\s+([A-Za-z0-9._~+/\-]{16,}=*)")
-NAMED_VALUE = re.compile(  # NAME = value, NAME: value, "name": "value", <name>value</name>
+BASIC = re.compile(r"(?i)\bbasic\s+([A-Za-z0-9+/]{12,}={0,2})")
+NAMED_VALUE = re.compile(  # NAME = value, NAME: value, "name": "value", define('NAME', 'value'), <name>value</name>
     r"""(?i)([\w.\-]*(?:token|secret|passw(?:or)?d|pwd|api[_.\-]?key|apikey|access[_.\-]?key|auth|credential"""
-    r"""|private[_.\-]?key|conn(?:ection)?[_.\-]?str(?:ing)?)[\w.\-]*)["'\]]{0,2}\s*(?::=|=>|[:=]|>)\s*"""
-    r"""(["'`]?)([^\s"'`,;<>]{8,})\2""")
+    r"""|private[_.\-]?key|conn(?:ection)?[_.\-]?str(?:ing)?|[_.\-]key|(?-i:[a-z0-9]Key))[\w.\-]*)["'\]]{0,2}"""
+    r"""(\s*(?::=|=>|[:=,]|>)\s*)(["'`]?)([^\s"'`,;<>]{8,})\3""")
+NOT_SECRET_NAME = re.compile(r"(?i)public|publishable|(?:^|[_.\-])(?:id|url|uri|name|file|path|type|header|field|len(?:gth)?"
+                             r"|size|count|prefix|env|var|hash|digest|format|mode|algorithm|label|policy|rotation)$"
+                             r"|(?-i:[a-z](?:Id|Url|Name|File|Path|Type|Hash)$)")
 # Files whose values stand unquoted (NAME=value): there a bare value after a secret name is a value,
 # while in code it is an expression.
 CONFIG_SUFFIXES = {".env", ".ini", ".cfg", ".conf", ".cnf", ".properties", ".toml", ".yaml", ".yml", ".sh", ".bash",
@@ -131,7 +141,8 @@ CONFIG_SUFFIXES = {".env", ".ini", ".cfg", ".conf", ".cnf", ".properties", ".tom
 PLACEHOLDER = re.compile(r"(?i)example|x{4,}|\*{3,}|\.{3}|…|<[^>]*>|\$\{|\{[^{}]*\}|%\(|^\$\w|(.)\1{5,}"
                          r"|(?<![a-z])(?:your|sample|dummy|fake|placeholder|changeme|change[-_]me|redacted|insert"
                          r"|replace|todo|fixme|test|here)(?![a-z])")
-WORDS = re.compile(r"[A-Za-z][a-z]*(?:[-_./ ]?[A-Za-z][a-z]*)*|[A-Z]+(?:[-_./ ][A-Z0-9]+)*")  # words, names
+_WORD = r"(?:[A-Z]?[a-z]+(?:[A-Z][a-z]{2,})*|[A-Z]{2,})[0-9]{0,2}"  # word, camelCase, CAPS, word2
+WORDS = re.compile(rf"{_WORD}(?:[-_./: ]{_WORD})*")  # names and phrases: api-key-here, MY_APP_TOKEN, user:cache:v2
 HASHY = re.compile(r"(?i)^(?:sha(?:1|224|256|384|512)[-:]|md5[-:]|\$2[aby]?\$|\$argon2|\$pbkdf2|\$6\$|\$5\$)")
 NOT_A_VALUE = re.compile(r"^(?:\w+://|/|\./|~/)|^[A-Za-z_][\w.]*[(\[].*[)\]]$|^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+$")
 TOKEN_CHARS = re.compile(r"[A-Za-z0-9_\-+/=.]*")
@@ -207,9 +218,10 @@ class SecretScanner:
         hits = self._hits(filename, line)
         if not hits:
             return None
-        if self.allowlist.is_line_allowlisted(filename, line, _Context(previous)) or \
-                self.heuristic.is_indirect_reference(line) and all(g for _l, _v, g in hits):
+        if self.allowlist.is_line_allowlisted(filename, line, _Context(previous)):
             return None
+        if self.heuristic.is_indirect_reference(line):  # secret = get_secret(): keep only literal values
+            hits = [h for h in hits if not h[2] or f'"{h[1]}' in line or f"'{h[1]}" in line]
         for label, value, generic in sorted(hits, key=lambda h: h[2]):  # known formats first
             if self._kept(label, value, generic, line, following):
                 return label if not generic else self._generic_label(label)
@@ -231,10 +243,20 @@ class SecretScanner:
             hits.append(("Basic Auth Credentials", m.group(2), True))
         for m in BEARER.finditer(line):
             hits.append(("bearer token", m.group(1), True))
-        quoted_only = not self.config_like(filename)
+        for m in BASIC.finditer(line):
+            hits.append(("basic auth header", m.group(1), True))
+        config = self.config_like(filename)
         for m in NAMED_VALUE.finditer(line):
-            if m.group(2) or not quoted_only:
-                hits.append((f"value assigned to {m.group(1)[:40]}", m.group(3), True))
+            name, sep, quote, value = m.groups()
+            value = re.sub(r"(?:\\[nrt])+$", "", value)  # "NAME=value\n" in a string literal
+            quoted_name = m.start(1) > 0 and line[m.start(1) - 1] in "'\"" and line[m.end(1)] in "'\""
+            if NOT_SECRET_NAME.search(name.strip(".-_")) or "," in sep and not (quote and quoted_name) \
+                    or not quote and not config and re.search(r"[()\[\]{}]", value):
+                continue
+            # In code a bare value is an expression, unless it sits in a string: NAME=value; or NAME=value"
+            bare_ok = config or sep == "=" and re.match(r"[;\"'&]|$", line[m.end():])
+            if quote or bare_ok:
+                hits.append((f"a credential assigned to {name[:40]}", value, True))
         return hits
 
     def _kept(self, label: str, value: str, generic: bool, line: str, following: str) -> bool:
@@ -251,6 +273,15 @@ class SecretScanner:
             return not PLACEHOLDER.search(re.sub(r"^[a-z]{2,8}[_\-]", "", token))
         if h.is_likely_id_string(value, line):
             return False
+        if label == "basic auth header":
+            import base64
+            import binascii
+
+            try:
+                user, _, password = base64.b64decode(value, validate=True).decode().partition(":")
+            except (binascii.Error, UnicodeDecodeError):
+                return False
+            return bool(_) and _credential_like(password, 6)
         if label in ("Base64 High Entropy String", "Hex High Entropy String"):
             return bool(SECRET_NAME.search(line[:line.find(value)])) and _credential_like(value)
         return _credential_like(value, 6 if label == "Basic Auth Credentials" else 8)

@@ -159,6 +159,8 @@ def corpus(seed: int = 0) -> list[Planted]:
     secret("app/settings.py", f'SECRET_KEY = "{g.s(ALNUM + "!@#%^&*(-_=+)", 50)}"\n', "python-secret-key")
     secret("src/main/java/app/Api.java", f'class Api {{\n    private static final String API_KEY = "{g.hex(32)}";\n}}\n',
            "java-api-key")
+    secret(".docker/config.json", json.dumps({"auths": {"registry.internal:5000": {"auth": base64.b64encode(
+        f"ci:{g.password(24)}".encode()).decode()}}}, indent=2) + "\n", "docker-auth")
     secret("config/service.toml", f'[service]\nname = "{w}"\nauth_token = "{g.alnum(32)}"\n', "toml-auth-token")
 
     # -- clean look-alikes: placeholders, references, hashes, ids, public material
