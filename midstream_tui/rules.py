@@ -6,7 +6,8 @@ condition becomes true for a stream, and again only after it has been false.
 Conditions (``when``):
   loop    the stream ends in a repetition loop of at least ``min_words`` words
   stall   no token for ``seconds`` while a request is open (between requests is not a stall; with
-          ``adaptive``, gaps between tokens are judged against the source's learned gaps)
+          ``adaptive``, once the source is learned, gaps between tokens are judged against its learned
+          gaps: max(2.5 s, 10 x its median gap), at most 6 x ``seconds``: see analysis/meta.py)
   regex   ``pattern`` (Python regular expression) matches newly arrived text
   metric  ``metric`` (any key of the snapshot's metrics) is ``above`` / ``below`` a value
 Actions (``action``):
@@ -55,7 +56,8 @@ class Rule:
     streams: str = "*"
     command: tuple[str, ...] = ()
     adaptive: bool = False
-    """stall: judge against the source's learned gaps (meta-learning level 0), within bounds of ``seconds``."""
+    """stall: judge against the source's learned gaps (meta-learning level 0): never under 2.5 s (or ``seconds``
+    if lower), never over 6 x ``seconds``."""
     _regex: re.Pattern | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:

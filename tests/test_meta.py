@@ -2,14 +2,18 @@
 
 import json
 import math
+import queue
+import signal
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
 
 from midstream_tui import Hub, VirtualClock, open_sources, run_virtual
-from midstream_tui.analysis.meta import MIN_SAMPLES, Distribution, MetaLearner, source_key
+from midstream_tui.analysis.meta import MIN_SAMPLES, STALL_FLOOR_S, Distribution, MetaLearner, source_key
 from midstream_tui.rules import BUILTIN_RULES, Rule, RuleEngine
 
 SLOW = "sim:text?name=slow&rate=0.3&ttft=2000&seed={seed}"  # a slow model: normal gaps of 2-8 s
@@ -233,3 +237,105 @@ async def test_the_panel_and_its_keys(tmp_path):
         app.selected = "ok-0"
         await pilot.press("b")
         assert learner.what.models["bad"].seen == 1 and learner.what.models["bad"].positives == 1
+
+
+# -- what a stall is: a pause that matters, never below the floor ---------------------------------------------
+
+DEMO_TEXT = "sim:text?name=llm&seed={seed}"  # the default demo's normal text stream (pauses of 0.6-2 s by design)
+
+
+def test_after_learning_a_normal_stream_its_designed_pauses_are_not_stalls_but_a_real_stall_is(tmp_path):
+    learner = MetaLearner(tmp_path / "m.json")
+    run([DEMO_TEXT.format(seed=11)], 90, learner=learner)  # learning: 3,500 gaps of this source
+    assert learner.baselines["sim:text/normal"]["itl_ms"].n > 10 * MIN_SAMPLES
+    _, engine = run([DEMO_TEXT.format(seed=1)], 400, learner=learner)  # held out: the demo's own seed
+    assert [h.detail for h in engine.hits if h.rule == "stall"] == []  # its ~40 pauses over 1 s: none flagged
+    limit = learner.stall_decisions["llm"]
+    assert STALL_FLOOR_S == limit  # a fast source's 10 x median gap is far below the floor: the floor holds
+
+    # the same source stalling for 10 s in mid-request: flagged, with the learned limit
+    events = [{"t": 0.0, "stream": "llm", "type": "open", "source": DEMO_TEXT.format(seed=7)},
+              {"t": 0.0, "stream": "llm", "type": "request"}]
+    t = 0.4
+    for k in range(300):
+        events.append({"t": round(t, 3), "stream": "llm", "type": "text", "text": f" w{k}"})
+        t += 10.0 if k == 150 else 0.025
+    stalled = tmp_path / "stalled.jsonl"
+    stalled.write_text("\n".join(json.dumps(e) for e in events))
+    _, engine = run([str(stalled)], t + 1, learner=learner)
+    stalls = [h for h in engine.hits if h.rule == "stall"]
+    assert len(stalls) == 1 and "floor 2.5 s" in stalls[0].detail
+    stall_start = 0.4 + 150 * 0.025
+    assert stall_start + STALL_FLOOR_S <= stalls[0].t <= stall_start + STALL_FLOOR_S + 0.2  # one tick late at most
+
+
+def test_the_floor_is_the_rules_own_limit_when_that_is_lower(tmp_path):
+    learner = MetaLearner(tmp_path / "m.json")
+    run([DEMO_TEXT.format(seed=12)], 30, learner=learner)
+    assert learner.stall_threshold("llm", 1.0)[0] == 1.0  # a rule asking for 1 s gets 1 s, not 2.5 s
+    assert learner.stall_threshold("llm", 60.0)[0] == STALL_FLOOR_S
+
+
+# -- learning stays bounded however many streams end at once -------------------------------------------------
+
+def _many_streams_session(path, n: int, long_seconds: float) -> None:
+    """``n`` short streams that all end within the first second, and one that goes on for ``long_seconds``."""
+    lines = []
+    for s in range(n):
+        t = 0.1 + (s % 50) * 0.005
+        lines += [{"t": t, "stream": f"s{s}", "type": "open"}, {"t": t, "stream": f"s{s}", "type": "request"}]
+        for k in range(12):
+            lines.append({"t": round(t + 0.05 + 0.02 * k, 4), "stream": f"s{s}", "type": "text", "text": f" w{k}"})
+        lines.append({"t": round(t + 0.3, 4), "stream": f"s{s}", "type": "close"})
+    lines += [{"t": 0.0, "stream": "long", "type": "open"}, {"t": 0.0, "stream": "long", "type": "request"}]
+    lines += [{"t": float(k) * 0.5, "stream": "long", "type": "text", "text": f" x{k}"}
+              for k in range(1, int(long_seconds * 2))]
+    lines.sort(key=lambda o: o["t"])
+    path.write_text("\n".join(json.dumps(o) for o in lines) + "\n")
+
+
+def _summary(stdout: str) -> dict:
+    last = stdout.strip().splitlines()[-1]
+    return json.loads(last)["summary"]
+
+
+def test_a_run_with_a_thousand_ending_streams_stops_at_its_duration(tmp_path, session_folder):
+    session = tmp_path / "big.jsonl"
+    _many_streams_session(session, 1000, 60)
+    out = subprocess.run([sys.executable, "-m", "midstream_tui", "run", str(session), "--headless", "--json",
+                          "--duration", "2", "--no-record"], capture_output=True, text=True, timeout=60)  # liveness
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = _summary(out.stdout)
+    assert len(summary["streams"]) == 1001
+    assert all(s["status"] == "closed" for s in summary["streams"].values())
+    assert summary["streams"]["long"]["metrics"]["tokens"] < 30  # stopped at 2 s of its 60
+    state = json.loads((session_folder / "meta.json").read_text())  # what was learned is saved, all of it
+    assert state["level1"]["cancel"]["seen"] >= 1000
+
+
+def test_sigterm_stops_a_run_while_a_thousand_streams_end(tmp_path, session_folder):
+    session = tmp_path / "big.jsonl"
+    _many_streams_session(session, 1000, 600)
+    proc = subprocess.Popen([sys.executable, "-m", "midstream_tui", "run", str(session), "--headless", "--json",
+                             "--duration", "600", "--no-record"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True)
+    reader.start()
+    seen: list[str] = []
+    try:
+        deadline = time.monotonic() + 60  # liveness: the tick that saw the streams end is printed by then
+        while not any('"status": "closed"' in line for line in seen[-5:]):
+            seen.append(lines.get(timeout=max(0.0, deadline - time.monotonic())))
+        proc.send_signal(signal.SIGTERM)  # ... while learning from a thousand ended streams may be under way
+        proc.wait(timeout=60)
+        reader.join(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, proc.stderr.read()[-2000:]
+    while not lines.empty():
+        seen.append(lines.get())
+    summary = _summary("".join(seen))
+    assert len(summary["streams"]) == 1001 and summary["streams"]["long"]["status"] != "open"

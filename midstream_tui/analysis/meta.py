@@ -12,11 +12,26 @@ saved as JSON) of
   motion        video motion per frame
 
 and judges anomalies against them instead of fixed numbers. The first use is
-the stall rule: with ``adaptive`` (the built-in stall rule has it), a stall is a
-gap longer than ``STALL_FACTOR`` (10) times the source's median gap, within
-``[rule.seconds / 5, rule.seconds * 6]``, once the source has ``MIN_SAMPLES`` gaps;
-before that the rule's own ``seconds`` apply. A slow model whose normal gaps reach
-6 s stops being flagged at 5 s; a fast one is flagged well before 5 s.
+the stall rule. A stall is a pause that matters to a person reading the stream:
+with ``adaptive`` (the built-in stall rule has it), no token for at least
+
+    max(STALL_FLOOR_S, STALL_FACTOR x the source's median gap), at most 6 x rule.seconds
+
+once the source has ``MIN_SAMPLES`` gaps; before that the rule's own ``seconds``
+apply. The floor (2.5 s) is never undercut: a reader's flow survives a pause of
+about a second, and healthy models pause for up to ~2 s now and then (the
+simulators do so by design), so a learned limit of 1 s flagged healthy streams
+several times a minute. The factor (10) keeps a stall far outside the source's
+own pace; the median, not a high quantile, because a source that stalls often
+would otherwise learn its stalls as normal. A slow model whose normal gaps reach
+8 s stops being flagged at 5 s; a fast model's 2.5 s pause is a stall.
+
+Levels 1 and 2 (below) learn off the event loop: while the hub's live loop runs,
+the learner's tick only hands ``now`` to one worker thread (ticks coalesce when it
+is busy), and each outcome model is refitted at most once per ``REFIT_EVERY_S`` of
+the analysis clock, vectorised, over at most ``OutcomeModel.MEMORY`` examples and
+``OutcomeModel.ITERATIONS`` Newton steps: a burst of thousands of ended streams costs
+one bounded refit, not one per stream.
 
 Embedding parameters (lag, dimension, Theiler window) are already chosen from
 each window of the stream itself by the dynamics core (mutual information, false
@@ -30,7 +45,8 @@ import math
 import os
 import threading
 import time
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
@@ -44,6 +60,13 @@ MIN_SAMPLES = 200
 STALL_FACTOR = 10.0
 """A stall is a gap this many times the source's median gap. The median, not a high percentile: a source
 that stalls often would otherwise learn its stalls as normal."""
+STALL_FLOOR_S = 2.5
+"""No learned stall limit goes below this (or below the rule's own ``seconds``, if that is lower): pauses
+shorter than this are ordinary for healthy models and not worth a flag."""
+STALL_CAP_FACTOR = 6.0
+"""No learned stall limit goes above the rule's ``seconds`` times this: however slow the source."""
+REFIT_EVERY_S = 1.0
+"""Seconds of analysis clock between two refits of one outcome model (labels in between are batched)."""
 STATE_VERSION = 1
 
 
@@ -139,6 +162,8 @@ class MetaLearner:
         self._first_seen: dict[str, bool] = {}
         self.stall_decisions: dict[str, float] = {}
         """The stall threshold last used per stream (seconds), for display."""
+        self.stall_reasons: dict[str, str] = {}
+        self.stall_rules: dict[str, str] = {}
         self.what = WhatMatters()
         self.tuner = RuleTuner()
         self.history: list[dict] = []
@@ -149,6 +174,18 @@ class MetaLearner:
         self._rule_hits_seen = 0
         self._flags: dict[str, int] = {}
         self._last_propose = -math.inf
+        self._limits: dict[tuple[str, float], tuple[int, float, str]] = {}
+        """(source, rule seconds) -> (gaps seen when worked out, limit, why): quantiles are not redone per tick."""
+        self._tick_lock = threading.Lock()  # one level 1/2 tick at a time (worker, last tick at stop, user marks)
+        self._wake = threading.Condition()
+        self._pending: float | None = None
+        self._busy = False
+        self._worker: threading.Thread | None = None
+        self._worker_error: Exception | None = None
+        self.learn_seconds: deque[float] = deque(maxlen=1000)
+        """Wall time of the recent level 1/2 ticks (in the worker thread while live)."""
+        self.ticks_coalesced = 0
+        """Live ticks that found the worker still busy and were merged into a later one."""
         if self.path is not None and self.path.is_file():
             self.load()
 
@@ -182,9 +219,12 @@ class MetaLearner:
     def save(self) -> None:
         if self.path is None:
             return
+        self.flush()
+        with self._tick_lock:
+            text = json.dumps(self.to_json())
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.to_json()), "utf-8")
+        tmp.write_text(text, "utf-8")
         os.replace(tmp, self.path)  # never a half-written state under the real name
 
     # -- learning (from the ingest workers) ------------------------------------------------------
@@ -202,6 +242,57 @@ class MetaLearner:
     # -- levels 1 and 2, on the analysis clock ---------------------------------------------------
 
     def tick(self, now: float) -> None:
+        """Called on the analysis clock. While the hub's live loop runs, the work is handed to the learner's
+        worker thread (the event loop never waits for learning); otherwise (virtual time, library use, the
+        last tick at stop) it runs here, so results are deterministic."""
+        if self._worker_error is not None:
+            error, self._worker_error = self._worker_error, None
+            raise error  # the hub records a failing tick callback and ends the run, as for any consumer
+        hub = self._hub
+        if hub is not None and hub.running:
+            with self._wake:
+                if self._pending is not None or self._busy:
+                    self.ticks_coalesced += 1
+                self._pending = now
+                if self._worker is None:
+                    self._worker = threading.Thread(target=self._work, name="midstream-meta", daemon=True)
+                    self._worker.start()
+                self._wake.notify()
+            return
+        self._tick_now(now)
+
+    def _work(self) -> None:
+        while True:
+            with self._wake:
+                self._wake.wait_for(lambda: self._pending is not None)
+                now, self._pending = self._pending, None
+                self._busy = True
+            try:
+                self._tick_now(now)
+            except Exception as exc:  # handed to the next tick() on the loop
+                self._worker_error = exc
+            finally:
+                with self._wake:
+                    self._busy = False
+                    self._wake.notify_all()
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait (at most ``timeout`` s) for the worker to finish, then refit what is still unfitted."""
+        with self._wake:
+            idle = self._wake.wait_for(lambda: self._pending is None and not self._busy, timeout)
+        with self._tick_lock:
+            self.what.refit(self.now, force=True)
+        return idle
+
+    def _tick_now(self, now: float) -> None:
+        with self._tick_lock:
+            if now < self.now:  # a worker tick overtaken by the last tick at stop: nothing new to see
+                return
+            started = time.perf_counter()
+            self._tick_locked(now)
+            self.learn_seconds.append(time.perf_counter() - started)
+
+    def _tick_locked(self, now: float) -> None:
         self.now = now
         hub = self._hub
         engine = self.tuner.engine
@@ -218,6 +309,7 @@ class MetaLearner:
             self._status[stream] = snap.status
             if before == "open" and snap.status != "open":
                 self._ended(stream, snap)
+        self.what.refit(now)
         if now - self._last_propose >= 30.0:
             self._last_propose = now
             self.tuner.propose(self)
@@ -239,11 +331,12 @@ class MetaLearner:
             self.tuner.alarms["false"] += self._flags.get(stream, 0)  # flagged, and it was fine
 
     def mark(self, stream: str, good: bool) -> bool:
-        """The user says a stream is good or bad (keys g / b): a label for level 1."""
-        done = self.what.outcome(stream, "bad", 0 if good else 1)
-        if good:
-            self.tuner.alarms["false"] += self._flags.pop(stream, 0)
-        return done
+        """The user says a stream is good or bad (keys g / b): a label for level 1 (fitted at the next tick)."""
+        with self._tick_lock:
+            done = self.what.outcome(stream, "bad", 0 if good else 1)
+            if good:
+                self.tuner.alarms["false"] += self._flags.pop(stream, 0)
+            return done
 
     def observe(self, key: str, metric: str, value: float) -> None:
         with self._lock:
@@ -289,17 +382,30 @@ class MetaLearner:
             return self.baselines.get(key, {}).get(metric)
 
     def stall_threshold(self, stream: str, default: float) -> tuple[float, str]:
-        """Seconds without a token that make a stall for this stream's source, and why."""
+        """Seconds without a token that make a stall for this stream's source, and why.
+
+        ``max(floor, STALL_FACTOR x median gap)``, at most ``STALL_CAP_FACTOR x default``, where the floor is
+        ``STALL_FLOOR_S`` (or ``default`` if the rule asks for less); ``default`` until the source has
+        ``MIN_SAMPLES`` gaps. Worked out again only when the source's gaps grew by 5 %.
+        """
         key = self._stream_key.get(stream)
         dist = self.baseline(key, "itl_ms") if key else None
         if dist is None or dist.n < MIN_SAMPLES:
             seen = dist.n if dist else 0
-            self.stall_decisions[stream] = default
-            return default, f"default {default:g} s ({seen}/{MIN_SAMPLES} gaps seen for this source)"
-        median = dist.quantile(0.5) / 1e3
-        learned = min(max(STALL_FACTOR * median, default / 5), default * 6)
-        self.stall_decisions[stream] = learned
-        return learned, f"{learned:.2f} s = {STALL_FACTOR:g} x median gap {median:.3f} s of {dist.n} ({key})"
+            why = f"default {default:g} s ({seen}/{MIN_SAMPLES} gaps seen for this source)"
+            self.stall_decisions[stream], self.stall_reasons[stream] = default, why
+            return default, why
+        cached = self._limits.get((key, default))
+        if cached is None or dist.n >= cached[0] * 1.05:
+            median = dist.quantile(0.5) / 1e3
+            floor, cap = min(STALL_FLOOR_S, default), default * STALL_CAP_FACTOR
+            learned = min(max(STALL_FACTOR * median, floor), cap)
+            why = (f"{learned:.2f} s = max(floor {floor:g} s, {STALL_FACTOR:g} x median gap {median:.3f} s), "
+                   f"at most {cap:g} s; {dist.n} gaps of {key}")
+            cached = self._limits[(key, default)] = (dist.n, learned, why)
+        self.stall_decisions[stream], self.stall_reasons[stream] = cached[1], cached[2]
+        self.stall_rules[stream] = stall_definition(default)
+        return cached[1], cached[2]
 
     def summary(self, stream: str) -> dict:
         """What the learner knows about a stream's source, for the dashboard and `meta show`."""
@@ -313,7 +419,16 @@ class MetaLearner:
             out[name] = {"n": dist.n, "p50": dist.quantile(0.5), "p99": dist.quantile(0.99)}
         if stream in self.stall_decisions:
             out["stall_s"] = self.stall_decisions[stream]
+            out["stall_why"] = self.stall_reasons.get(stream, "")
+            if stream in self.stall_rules:
+                out["stall_rule"] = self.stall_rules[stream]
         return out
+
+
+def stall_definition(default: float) -> str:
+    """What a stall is, once a source is learned, in one line (for the panel and ``meta show``)."""
+    return (f"a pause of max({min(STALL_FLOOR_S, default):g} s, {STALL_FACTOR:g} x median gap), "
+            f"at most {default * STALL_CAP_FACTOR:g} s")
 
 
 def default_path() -> Path:
@@ -340,39 +455,69 @@ def _finite(v, default: float = 0.0) -> float:
 
 
 class OutcomeModel:
-    """Logistic regression of one outcome on the features, refitted online over a bounded memory of examples.
+    """Logistic regression of one outcome on the features, refitted over a bounded memory of examples.
 
-    Each new label joins the last ``MEMORY`` examples and a few SGD passes run over all of them (shuffled),
-    so the newest streams do not wash out what earlier ones taught (plain one-pass SGD did exactly that:
-    streams end in bursts of one kind).
+    New labels join the last ``MEMORY`` examples (``add``: O(1)); ``refit`` fits all of them at once, so the
+    newest streams do not wash out what earlier ones taught (plain one-pass SGD did exactly that: streams end
+    in bursts of one kind). The fit is L2-regularised (a Gaussian prior on the weights, the bias nearly
+    free) and found by at most ``ITERATIONS`` damped Newton steps on arrays: a few milliseconds, whatever
+    the number of labels since the last fit.
     """
 
     MEMORY = 400
+    ITERATIONS = 12
+    MAX_STEP = 4.0
+    """Largest change of any weight per Newton step: separable data cannot throw the weights far at once."""
 
-    def __init__(self, rate: float = 0.3, l2: float = 1e-3) -> None:
+    def __init__(self, l2: float = 1.0) -> None:
         self.w = np.zeros(len(FEATURES))
-        self.rate, self.l2 = rate, l2
+        self.l2 = l2
         self.seen = 0
         self.positives = 0
         self.examples: list[tuple[list[float], int]] = []
-        self._rng = np.random.default_rng(0)
+        self.dirty = False
+        """Examples were added since the weights were last fitted."""
+        self.refitted_at = -math.inf
 
     def predict(self, x: np.ndarray) -> float:
         z = float(np.clip(self.w @ x, -30, 30))
         return 1.0 / (1.0 + math.exp(-z))
 
-    def learn(self, samples: list[np.ndarray], label: int, passes: int = 30) -> None:
+    def add(self, samples: list[np.ndarray], label: int) -> None:
         for x in samples:
             self.examples.append(([float(v) for v in x], int(label)))
         del self.examples[:-self.MEMORY]
-        xs = np.asarray([e[0] for e in self.examples])
-        ys = np.asarray([e[1] for e in self.examples], dtype=float)
-        for _ in range(passes):
-            for i in self._rng.permutation(len(ys)):
-                err = self.predict(xs[i]) - ys[i]
-                self.w -= self.rate * (err * xs[i] + self.l2 * self.w)
         self.seen += 1
         self.positives += label
+        self.dirty = True
+
+    def refit(self) -> None:
+        """Fit the weights to the examples in memory (warm start from the current weights)."""
+        self.dirty = False
+        if not self.examples:
+            return
+        xs = np.asarray([e[0] for e in self.examples], dtype=float)
+        ys = np.asarray([e[1] for e in self.examples], dtype=float)
+        penalty = np.full(xs.shape[1], self.l2)
+        penalty[0] = 1e-3  # the bias: nearly free, but finite when every label is the same
+        w = self.w.copy()
+        for _ in range(self.ITERATIONS):
+            p = 1.0 / (1.0 + np.exp(-np.clip(xs @ w, -30, 30)))
+            grad = xs.T @ (p - ys) + penalty * w
+            hess = (xs * (p * (1.0 - p))[:, None]).T @ xs + np.diag(penalty)
+            step = np.linalg.solve(hess, grad)
+            biggest = float(np.max(np.abs(step)))
+            if biggest > self.MAX_STEP:
+                step *= self.MAX_STEP / biggest
+            w -= step
+            if biggest < 1e-6:
+                break
+        self.w = w  # one assignment: readers (the panel) see the old weights or the new ones
+
+    def learn(self, samples: list[np.ndarray], label: int) -> None:
+        """Add one label and refit at once (library use; the learner batches labels instead)."""
+        self.add(samples, label)
+        self.refit()
 
     def to_json(self) -> dict:
         return {"w": [round(float(v), 6) for v in self.w], "seen": self.seen, "positives": self.positives,
@@ -382,11 +527,11 @@ class OutcomeModel:
     def from_json(cls, data: dict) -> OutcomeModel:
         m = cls()
         w = data.get("w") or []
-        if len(w) == len(FEATURES):
+        if len(w) == len(FEATURES) and all(isinstance(v, (int, float)) and math.isfinite(v) for v in w):
             m.w = np.asarray(w, dtype=float)
         m.seen, m.positives = int(data.get("seen", 0)), int(data.get("positives", 0))
         m.examples = [(list(map(float, x)), int(y)) for x, y in (data.get("examples") or [])
-                      if isinstance(x, list) and len(x) == len(FEATURES)]
+                      if isinstance(x, list) and len(x) == len(FEATURES)][-cls.MEMORY:]
         return m
 
 
@@ -433,8 +578,15 @@ class WhatMatters:
         if not samples or (stream, outcome) in self._labelled:
             return False
         self._labelled.add((stream, outcome))
-        self.models[outcome].learn(samples[-1:], label)
+        self.models[outcome].add(samples[-1:], label)
         return True
+
+    def refit(self, now: float, force: bool = False) -> None:
+        """Refit the models with new labels: each at most once per REFIT_EVERY_S of ``now`` (or now, ``force``)."""
+        for model in self.models.values():
+            if model.dirty and (force or now - model.refitted_at >= REFIT_EVERY_S):
+                model.refitted_at = now
+                model.refit()
 
     def risks(self, snap, learner: MetaLearner) -> dict[str, float]:
         """Each outcome's probability for this stream, from models that have seen both answers a few times."""
@@ -461,7 +613,7 @@ class WhatMatters:
 
 # -- level 2: changing its own rules, within limits -------------------------------------------------------
 
-BOUNDS = {("stop-loops", "min_words"): (20, 200), ("stall", "seconds"): (1.0, 60.0)}
+BOUNDS = {("stop-loops", "min_words"): (20, 200), ("stall", "seconds"): (STALL_FLOOR_S, 60.0)}
 """The only parameters proposals may change, and how far."""
 SAFETY_RULES = ("stop-loops",)
 """Rules that act to protect: their action and existence never change (only bounded parameters)."""
@@ -506,6 +658,7 @@ class RuleTuner:
         self._episode: dict[str, tuple[int, float | None]] = {}
         """stream -> (longest loop so far in this episode, since when no loop has been seen)"""
         self.alarms = {"fired": 0, "false": 0, "minutes": 0.0}
+        self._lock = threading.RLock()
 
     def _rule(self, name: str):
         for rule in self.engine.rules if self.engine else ():
@@ -529,89 +682,95 @@ class RuleTuner:
                 self.loop_episodes.append((current, True))
                 self._episode.pop(snap.stream, None)
 
+    # Each public method holds the (re-entrant) lock: the learner's worker proposes and evaluates while the
+    # user accepts, rejects and undoes from the UI thread.
+
     def propose(self, learner: MetaLearner) -> list[Proposal]:
         """New proposals from what levels 0 and 1 know; each checked against the constraints."""
-        new: list[Proposal] = []
-        loops = self._rule("stop-loops")
-        recovered = [w for w, ended in self.loop_episodes if ended]
-        went_on = [w for w, ended in self.loop_episodes if not ended]
-        if loops is not None and len(self.loop_episodes) >= MIN_LOOP_EPISODES and len(went_on) >= 3:
-            # half again the longest loop that still ended by itself: cancelling there stops no stream that
-            # would have recovered (as far as seen), and cuts the loops that went on sooner
-            safe = int(math.ceil(1.5 * max(recovered))) if recovered else 0
-            target = max(BOUNDS[("stop-loops", "min_words")][0], safe)
-            if target < loops.min_words * 0.9:
-                new.append(self._make("stop-loops", "min_words", loops.min_words, target,
-                                      f"{len(self.loop_episodes)} loops seen, the longest that ended by itself had "
-                                      f"{max(recovered) if recovered else 0} words: cancel sooner"))
-        # No proposal changes the stall rule's own limit: it is what applies to sources not learned yet,
-        # and a benchmark showed a learned median of fast sources (1 s) flooding a slow unlearned one with
-        # false stalls. Level 0 adapts the limit per source instead, within the rule's bounds.
-        for p in new:
-            if self.auto and p.status == "pending":
-                self.apply(p, now=learner.now)
-        return new
+        with self._lock:
+            new: list[Proposal] = []
+            loops = self._rule("stop-loops")
+            recovered = [w for w, ended in self.loop_episodes if ended]
+            went_on = [w for w, ended in self.loop_episodes if not ended]
+            if loops is not None and len(self.loop_episodes) >= MIN_LOOP_EPISODES and len(went_on) >= 3:
+                # half again the longest loop that still ended by itself: cancelling there stops no stream that
+                # would have recovered (as far as seen), and cuts the loops that went on sooner
+                safe = int(math.ceil(1.5 * max(recovered))) if recovered else 0
+                target = max(BOUNDS[("stop-loops", "min_words")][0], safe)
+                if target < loops.min_words * 0.9:
+                    new.append(self._make("stop-loops", "min_words", loops.min_words, target,
+                                          f"{len(self.loop_episodes)} loops seen, the longest that ended by itself "
+                                          f"had {max(recovered) if recovered else 0} words: cancel sooner"))
+            # No proposal changes the stall rule's own limit: it is what applies to sources not learned yet,
+            # and a benchmark showed a learned median of fast sources (1 s) flooding a slow unlearned one with
+            # false stalls. Level 0 adapts the limit per source instead, within the rule's bounds.
+            for p in new:
+                if self.auto and p.status == "pending":
+                    self.apply(p, now=learner.now)
+            return new
 
     def _make(self, rule: str, param: str, old: float, new: float, reason: str) -> Proposal:
-        for p in self.proposals:  # one open proposal per parameter
-            if p.rule == rule and p.param == param and p.status == "pending":
-                p.new, p.reason = new, reason
-                return p
-        p = Proposal(len(self.proposals) + 1, rule, param, old, new, reason)
-        low, high = BOUNDS.get((rule, param), (None, None))
-        if low is None:
-            p.status, p.effect = "refused", "not a tunable parameter"
-        elif not low <= new <= high:
-            p.status, p.effect = "refused", f"outside the bounds {low}..{high}"
-        self.proposals.append(p)
-        return p
+        with self._lock:
+            for p in self.proposals:  # one open proposal per parameter
+                if p.rule == rule and p.param == param and p.status == "pending":
+                    p.new, p.reason = new, reason
+                    return p
+            p = Proposal(len(self.proposals) + 1, rule, param, old, new, reason)
+            low, high = BOUNDS.get((rule, param), (None, None))
+            if low is None:
+                p.status, p.effect = "refused", "not a tunable parameter"
+            elif not low <= new <= high:
+                p.status, p.effect = "refused", f"outside the bounds {low}..{high}"
+            self.proposals.append(p)
+            return p
 
     def apply(self, p: Proposal, now: float) -> bool:
-        if p.status != "pending":
-            return False
-        if self.applied_this_session >= MAX_CHANGES:
-            p.status, p.effect = "refused", f"at most {MAX_CHANGES} changes per session"
-            return False
-        rule = self._rule(p.rule)
-        if rule is None:
-            p.status, p.effect = "refused", "no such rule in use"
-            return False
-        from dataclasses import replace
-
-        self.engine.rules = [replace(r, **{p.param: type(getattr(r, p.param))(p.new)}) if r is rule else r
-                             for r in self.engine.rules]
-        p.status, p.applied_at, p.before = "applied", now, dict(self.alarms)
-        self.applied_this_session += 1
-        return True
+        with self._lock:
+            if p.status != "pending":
+                return False
+            if self.applied_this_session >= MAX_CHANGES:
+                p.status, p.effect = "refused", f"at most {MAX_CHANGES} changes per session"
+                return False
+            rule = self._rule(p.rule)
+            if rule is None:
+                p.status, p.effect = "refused", "no such rule in use"
+                return False
+            self.engine.rules = [replace(r, **{p.param: type(getattr(r, p.param))(p.new)}) if r is rule else r
+                                 for r in self.engine.rules]
+            p.status, p.applied_at, p.before = "applied", now, dict(self.alarms)
+            self.applied_this_session += 1
+            return True
 
     def undo(self, p: Proposal, why: str = "undone by the user") -> bool:
-        if p.status != "applied":
-            return False
-        from dataclasses import replace
-
-        self.engine.rules = [replace(r, **{p.param: type(getattr(r, p.param))(p.old)}) if r.name == p.rule else r
-                             for r in self.engine.rules]
-        p.status, p.effect = "rolled back", why
-        return True
+        with self._lock:
+            if p.status != "applied":
+                return False
+            self.engine.rules = [replace(r, **{p.param: type(getattr(r, p.param))(p.old)}) if r.name == p.rule
+                                 else r for r in self.engine.rules]
+            p.status, p.effect = "rolled back", why
+            return True
 
     def reject(self, p: Proposal) -> None:
-        if p.status == "pending":
-            p.status = "rejected"
+        with self._lock:
+            if p.status == "pending":
+                p.status = "rejected"
 
     def evaluate(self, now: float) -> None:
         """After a while, judge each applied change by false alarms per firing; roll back what made it worse."""
-        for p in self.proposals:
-            if p.status != "applied" or p.applied_at is None or now - p.applied_at < EVALUATE_AFTER or p.effect:
-                continue
-            before = p.before or {"fired": 0, "false": 0}
-            fired = self.alarms["fired"] - before["fired"]
-            false = self.alarms["false"] - before["false"]
-            rate_before = before["false"] / before["fired"] if before["fired"] else 0.0
-            rate_after = false / fired if fired else 0.0
-            if fired and rate_after > rate_before + 0.1:
-                self.undo(p, f"rolled back: false alarms {rate_before:.0%} -> {rate_after:.0%} of firings")
-            else:
-                p.effect = f"kept: {fired} firings since, {false} false ({rate_after:.0%}; before {rate_before:.0%})"
+        with self._lock:
+            for p in self.proposals:
+                if p.status != "applied" or p.applied_at is None or now - p.applied_at < EVALUATE_AFTER or p.effect:
+                    continue
+                before = p.before or {"fired": 0, "false": 0}
+                fired = self.alarms["fired"] - before["fired"]
+                false = self.alarms["false"] - before["false"]
+                rate_before = before["false"] / before["fired"] if before["fired"] else 0.0
+                rate_after = false / fired if fired else 0.0
+                if fired and rate_after > rate_before + 0.1:
+                    self.undo(p, f"rolled back: false alarms {rate_before:.0%} -> {rate_after:.0%} of firings")
+                else:
+                    p.effect = (f"kept: {fired} firings since, {false} false ({rate_after:.0%}; "
+                                f"before {rate_before:.0%})")
 
     def pending(self) -> list[Proposal]:
         return [p for p in self.proposals if p.status == "pending"]

@@ -19,6 +19,13 @@ def _ms(v: float) -> str:
     return "–" if not math.isfinite(v) else (f"{v:.0f} ms" if v < 10_000 else f"{v / 1000:.1f} s")
 
 
+def shown_proposals(tuner) -> list:
+    """The newest pending proposal (the one `a` and `x` act on) and the newest decided one."""
+    pending = tuner.pending()
+    decided = [p for p in tuner.proposals if p.status != "pending"]
+    return sorted(pending[-1:] + decided[-1:], key=tuner.proposals.index)
+
+
 def meta_lines(learner, snap) -> list[str]:
     if learner is None:
         return ["[$text-muted]meta-learning off (--no-learn)[/]"]
@@ -33,13 +40,16 @@ def meta_lines(learner, snap) -> list[str]:
         lines.append(f"[$text-muted]ttft[/]    n {ttft['n']} · p50 {_ms(ttft['p50'])}")
     if "stall_s" in info:
         lines.append(f"[$text-muted]stall[/]   limit {info['stall_s']:.2f} s")
+        note = info.get("stall_rule") or info.get("stall_why")  # what a stall is, or why the default holds
+        if note:
+            lines.append(f"[$text-muted]        {escape(note)}[/]")
     risks = learner.what.risks(snap, learner)
     if risks:
         lines.append("[$text-muted]risk[/]    " + " · ".join(f"{k} {v:.2f}" for k, v in risks.items()))
     top = [(k, v) for k, v in learner.what.relevance().items() if v > 0.05][:3]
     if top:
         lines.append("[$text-muted]matters[/] " + " · ".join(f"{k} {v:.2f}" for k, v in top))
-    for p in learner.tuner.proposals[-2:]:
+    for p in shown_proposals(learner.tuner):
         state = {"pending": "[$text-warning]pending: a accept · x reject[/]", "applied": "[$text-success]applied[/]",
                  "rolled back": "[$text-error]rolled back[/]"}.get(p.status, p.status)
         lines.append(f"[$text-muted]rule[/]    {escape(p.rule)}.{p.param} {p.old:g}→{p.new:g} {state}")
