@@ -61,6 +61,10 @@ def duration(seconds: Any) -> str:
     return f"{seconds:.1f}s"
 
 
+def _khz(hz: Any) -> Any:
+    return hz / 1000 if _finite(hz) else hz
+
+
 Row = tuple[str, Callable[[Mapping[str, Any]], str | None]]
 """A label and how to show it; None leaves the row out (a metric this stream does not have)."""
 
@@ -85,9 +89,9 @@ METRIC_ROWS: dict[str, list[Row]] = {
         ("gap p50/p99", lambda m: pair(m.get("interval_p50_ms"), m.get("interval_p99_ms"), "{:.1f}", "ms")),
         ("silence (10 s)", lambda m: num(m.get("silence_pct"), "{:.0f}", "%")),
         ("voice · speech", lambda m: f"{num(m.get('voice_pct'), '{:.0f}', '%')} · {duration(m.get('speech_s'))}"),
-        ("centroid/roll", lambda m: pair(m.get("centroid_hz"), m.get("rolloff_hz"), "{:.0f}", "Hz")),
-        ("said · rtf", lambda m: None if "transcribe" not in m else
-            f"{m.get('utterances', 0)} utt · {m.get('words', 0)} w · {num(m.get('transcribe_rtf'), '{:.2f}')}"),
+        ("centroid/roll", lambda m: pair(_khz(m.get("centroid_hz")), _khz(m.get("rolloff_hz")), "{:.1f}", "kHz")),
+        ("utt · w · rtf", lambda m: None if "transcribe" not in m else
+            f"{m.get('utterances', 0)} · {m.get('words', 0)} · {num(m.get('transcribe_rtf'), '{:.2f}')}"),
         ("format", lambda m: f"{m.get('sample_rate', 0)} Hz · {m.get('channels', 0)} ch"),
     ],
     "video": [
@@ -117,8 +121,15 @@ def metric_rows(snap: Snapshot) -> list[tuple[str, str]]:
 
 
 def headline(snap: Snapshot) -> str:
-    """The one number that says most about a stream, for the stream list."""
+    """The one number that says most about a stream, for the stream list.
+
+    A rate for an open stream; once it ended, what it delivered (a rate frozen at
+    its last value would read as if the stream were still going)."""
     m = snap.metrics
+    if snap.status != "open":
+        if snap.kind == "text":
+            return f"{m.get('tokens_reported') or m.get('tokens', 0)} tok"
+        return duration(m.get("uptime_s"))
     if snap.kind == "text":
         return num(m.get("tokens_per_s"), "{:.0f}", "tok/s")
     if snap.kind == "audio":

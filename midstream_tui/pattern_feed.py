@@ -114,5 +114,5 @@ def entry_text(entry: FeedEntry, t0: float) -> tuple[str, str, str, str]:
         message = message[len(spoken_kind) + 1:]
     if entry.count > 1:
         span = max(0.0, entry.last_t - entry.t)
-        message += f" (x{entry.count} in {span:.0f} s)"
+        message += f" · +{entry.count - 1} more in {span:.0f} s"
     return f"{hit.t - t0:6.1f}s", hit.stream, hit.kind, message

@@ -67,9 +67,12 @@ class _Stream:
         elif self.kind == "text":
             parts, times, lengths, total = [], [], [], 0
             word_t, word_len = [], []
-            for r in conn.execute("SELECT t, data FROM event WHERE stream = ? AND type = 'text' ORDER BY t, id",
-                                  (self.name,)):
-                piece = json.loads(r["data"]).get("text", "")
+            for r in conn.execute("SELECT t, type, data FROM event WHERE stream = ? AND type IN ('text', 'request')"
+                                  " ORDER BY t, id", (self.name,)):
+                if r["type"] == "request":  # one response per line, as the live text panel shows them
+                    piece = "\n" if parts and not parts[-1].endswith("\n") else ""
+                else:
+                    piece = json.loads(r["data"]).get("text", "")
                 parts.append(piece)
                 total += len(piece)
                 times.append(r["t"])
@@ -139,6 +142,9 @@ class _ReplayClock:
 
 class RecordedHub:
     """The read side of a hub, played back from a session at ``speed`` times real time."""
+
+    replay = True
+    """What the dashboard says in its subtitle: a record being played, not live streams."""
 
     def __init__(self, session: Session, *, speed: float = 1.0, clock: Clock | None = None,
                  analysis_interval: float = 0.1) -> None:

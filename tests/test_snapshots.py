@@ -14,7 +14,18 @@ def app():
 
 
 def test_dashboard_80x24(dashboard_snapshot):
+    # the text stream selected: its text under a one-line attractor estimate
     assert dashboard_snapshot(app(), terminal_size=(80, 24))
+
+
+def test_dashboard_audio_selected_80x24(dashboard_snapshot):
+    # an audio stream has no panel of its own (not transcribed): the phase portrait gets the room
+    assert dashboard_snapshot(app(), terminal_size=(80, 24), press=["j", "j"])
+
+
+def test_dashboard_video_selected_80x24(dashboard_snapshot):
+    # the frame preview gets the plot's room: a readable picture, not 20x5 cells
+    assert dashboard_snapshot(app(), terminal_size=(80, 24), press=["j", "j", "j"])
 
 
 def test_dashboard_120x40(dashboard_snapshot):

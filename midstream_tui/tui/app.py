@@ -19,7 +19,7 @@ from textual.css.query import NoMatches
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Header
+from textual.widgets import Footer, Header, Static
 
 from ..hub import Hub
 from ..snapshot import Snapshot
@@ -37,6 +37,9 @@ from .widgets.transcript_view import TranscriptView
 REFRESH_STEPS_MS = (50, 100, 200, 500, 1000, 2000)
 PLOT_INTERVAL_MS = 333
 META_MIN_HEIGHT = 34  # rows below which the meta-learning panel starts hidden (key 6 shows it)
+COMPACT_HEIGHT = 30
+"""Rows below which the attractor gives its plot's room to the selected stream's own panel (text,
+frame or transcript) and keeps one line of its estimate: at 80x24 both cannot be readable."""
 TEXT_INTERVAL_MS = 250  # streaming text is read, not measured: 4 redraws a second are plenty
 PANELS = {"streams": "#streams", "metrics": "#metrics", "attractor": "#attractor", "patterns": "#patterns",
           "text": "#text", "meta": "#meta"}
@@ -123,6 +126,7 @@ class MidStreamApp(App[int]):
         self.frame_preview = FramePreview(id="preview")
         self.transcript_view = TranscriptView(id="transcript")
         yield Header(show_clock=False)
+        yield Static("Every panel is hidden: press 1 to 6 to show them again (? lists the keys)", id="all-hidden")
         with Horizontal(id="body"):
             with Vertical(id="left"):
                 yield StreamList(id="streams")
@@ -163,8 +167,15 @@ class MidStreamApp(App[int]):
 
     # ------------------------------------------------------------ rendering
 
+    def on_resize(self) -> None:
+        # the layout (compact or not) and the titles that fit depend on the size: redraw once laid out
+        self.call_after_refresh(self.render_tick, True)
+
     def _update_subtitle(self) -> None:
-        state = "paused" if self.paused else ("live" if self.live else "still")
+        if getattr(self.hub, "replay", False):
+            state = f"replay x{self.hub.speed:g}" + (" · paused" if self.paused else "")
+        else:
+            state = "paused" if self.paused else ("live" if self.live else "still")
         if self.live and not getattr(self.hub, "warm", True) and self.hub.running:
             # a first run compiles the kernels (~15 s): say so; streams are taken in meanwhile
             state += " · compiling analysis kernels (first run)"
@@ -191,7 +202,7 @@ class MidStreamApp(App[int]):
         # sends to the terminal) a widget's whole region on each update.
         list_key = (tuple(streams), tuple(s.seq for s in snaps.values()), self.selected,
                     stream_list.size.width)
-        metrics_key = (self.selected, snap.seq if snap else -1)
+        metrics_key = (self.selected, snap.seq if snap else -1, self.query_one(MetricsPanel).size.width)
         with self.batch_update():
             self._update_subtitle()
             if "streams" not in self.hidden and (force or list_key != self._drawn.get("streams")):
@@ -200,16 +211,18 @@ class MidStreamApp(App[int]):
             if "metrics" not in self.hidden and (force or metrics_key != self._drawn.get("metrics")):
                 self._drawn["metrics"] = metrics_key
                 metrics = self.query_one(MetricsPanel)
-                metrics.border_title = f"Metrics · {self.selected} ({snap.kind})" if snap else "Metrics"
-                metrics.show(snap)
+                metrics.border_title = self._metrics_title(snap, metrics.size.width)
+                metrics.show(snap, self.selected)
+            attractor = self.query_one(AttractorPanel)
+            attractor.set_class(self._collapse_attractor(snap), "-collapsed")
             plotted = (self.selected, snap.attractor_seq if snap else -1, self.signal_index,
-                       self.query_one(AttractorPanel).size)
+                       attractor.size, attractor.has_class("-collapsed"))
             if "attractor" not in self.hidden and (force or (self._ticks % plot_every == 0
                                                               and plotted != self._drawn.get("attractor"))):
                 self._drawn["attractor"] = plotted
                 panel = self.query_one(AttractorPanel)
                 panel.border_title = f"Attractor · {self.selected}" if self.selected else "Attractor"
-                panel.show(snap, self.signal_index)
+                panel.show(snap, self.signal_index, self.selected)
             meta = self.query_one(MetaPanel)
             learner = getattr(self.hub, "meta", None)
             wants_meta = "meta" not in self.hidden and learner is not None
@@ -232,10 +245,29 @@ class MidStreamApp(App[int]):
                 log = self.query_one(PatternLog)
                 log.add([hit for _seq, hit in new], self.hub.t0)
                 feed = log.feed
-                title = f"Patterns · {feed.total}" + (f" · {feed.alerts} alerts" if feed.alerts else "")
+                title = f"Patterns · {feed.total}" + (f" · {feed.alerts} alert{'s' * (feed.alerts > 1)}" if feed.alerts else "")
                 if log.border_title != title:
                     log.border_title = title
         self.renders += 1
+
+    def _slot_wanted(self, snap: Snapshot | None) -> bool:
+        """Whether the selected stream has a panel in the slot under the attractor (text, frame, transcript)."""
+        if "text" in self.hidden or snap is None:
+            return False
+        return snap.kind in ("text", "video") or (snap.kind == "audio" and "transcribe" in snap.metrics)
+
+    def _collapse_attractor(self, snap: Snapshot | None) -> bool:
+        return self.size.height < COMPACT_HEIGHT and self._slot_wanted(snap)
+
+    @staticmethod
+    def _metrics_title(snap: Snapshot | None, width: int) -> str:
+        if snap is None:
+            return "Metrics"
+        room = max(10, width - 6) if width > 0 else 80  # not laid out yet: the next resize redraws
+        for title in (f"Metrics · {snap.stream} ({snap.kind})", f"Metrics · {snap.stream}", snap.stream):
+            if len(title) <= room:
+                return title
+        return snap.stream[: room - 1] + "…"
 
     @staticmethod
     def _slot(panel, wanted: bool, due: bool, title: str, snap: Snapshot | None) -> None:
@@ -309,6 +341,9 @@ class MidStreamApp(App[int]):
         right_visible = not {"attractor", "patterns", "text"} <= self.hidden
         self.query_one("#left").display = left_visible
         self.query_one("#right").display = right_visible
+        # the meta panel alone in its column takes the column, instead of sitting on a blank
+        self.query_one("#meta").set_class({"streams", "metrics"} <= self.hidden, "-alone")
+        self.query_one("#all-hidden").display = not (left_visible or right_visible)
         self.render_tick(force=True)
 
     def action_mark(self, good: bool) -> None:
@@ -335,6 +370,10 @@ class MidStreamApp(App[int]):
         pending = tuner.pending()
         if not pending:
             self.notify("no pending proposal", title="Meta-learning")
+            return
+        if not self.query_one(MetaPanel).display:  # never act on a proposal the user has not seen
+            self.notify("show the meta-learning panel (6) to read the proposal first", title="Meta-learning",
+                        severity="warning")
             return
         p = pending[-1]
         if what == "accept":

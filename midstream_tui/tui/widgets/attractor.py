@@ -27,14 +27,18 @@ class AttractorPanel(Vertical):
         yield Static(id="attractor-info")
         yield PlotextPlot(id="attractor-plot")
 
-    def show(self, snap: Snapshot | None, signal_index: int = 0) -> None:
-        """Draw signal number ``signal_index`` (modulo the stream's signals)."""
+    def show(self, snap: Snapshot | None, signal_index: int = 0, selected: str | None = None) -> None:
+        """Draw signal number ``signal_index`` (modulo the stream's signals).
+
+        Collapsed (class ``-collapsed``: a small terminal, where the stream's own panel needs
+        the room) it shows the estimate's line only."""
         info = self.query_one("#attractor-info", Static)
         plot = self.query_one(PlotextPlot)
         plt = plot.plt
         plt.clear_data()
         if snap is None:
-            info.update(Content.from_markup("[$text-muted]no stream selected[/]"), layout=False)
+            message = f"waiting for {escape(selected)}'s first data" if selected else "no stream selected"
+            info.update(Content.from_markup(f"[$text-muted]{message}[/]"), layout=False)
             plot.refresh()
             return
         position = ""
@@ -47,6 +51,11 @@ class AttractorPanel(Vertical):
             attractor, name, px, py = snap.attractor, snap.signal_name, snap.portrait_x, snap.portrait_y
         style = TYPE_STYLE.get(attractor.type, "$text")
         lag = max(1, attractor.lag)
+        if self.has_class("-collapsed"):
+            info.update(Content.from_markup(
+                f"[{style}][b]{escape(attractor_line(snap, attractor))}[/][/] [$text-muted]· {escape(name)}[/]"),
+                layout=False)
+            return
         info.update(Content.from_markup(
             f"[{style}][b]{escape(attractor_line(snap, attractor))}[/][/]\n"
             f"[$text-muted]x(t) vs x(t+{lag}) · {escape(name)}{position}[/]"), layout=False)

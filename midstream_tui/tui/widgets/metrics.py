@@ -14,10 +14,11 @@ from ...snapshot import Snapshot
 class MetricsPanel(Static):
     _shown = ""
 
-    def show(self, snap: Snapshot | None) -> None:
+    def show(self, snap: Snapshot | None, selected: str | None = None) -> None:
         if snap is None:
             self._shown = ""
-            self.update(Content.from_markup("[$text-muted]select a stream (↑/↓)[/]"), layout=False)
+            message = (f"waiting for {escape(selected)}'s first data" if selected else "select a stream (↑/↓)")
+            self.update(Content.from_markup(f"[$text-muted]{message}[/]"), layout=False)
             return
         lines = [f"[$text-muted]{'status':<14}[/] {escape(snap.status)}"]
         for label, value in metric_rows(snap):

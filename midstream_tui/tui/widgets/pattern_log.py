@@ -32,37 +32,45 @@ class PatternLog(Static, can_focus=False):
         super().__init__("", **kwargs)
         self.feed = PatternFeed()
         self.t0 = 0.0
-        self.back = 0
-        """Entries hidden below the view: 0 follows the newest."""
+        self.top: int | None = None
+        """Index of the first entry shown when scrolled back; None follows the newest."""
         self.first_shown = 0
         self.last_shown = -1
         self._drawn: tuple = ()
 
     @property
     def auto_scroll(self) -> bool:
-        return self.back == 0
+        return self.top is None
 
     def add(self, hits: list[PatternHit], t0: float) -> int:
         self.t0 = t0
-        before = len(self.feed.entries)
         added = self.feed.add(hits)
-        if self.back and len(self.feed.entries) > before:  # scrolled back: keep the same entries in view
-            self.back += len(self.feed.entries) - before
         self.redraw()
         return added
 
     def scroll_to(self, where: str) -> None:
+        """up / down by a page of whole entries, home (the oldest), end (follow the newest)."""
         shown = max(1, self.last_shown - self.first_shown + 1)
-        n = len(self.feed.entries)
         if where == "up":
-            self.back = min(max(0, n - 1), self.back + shown)
-        elif where == "down":
-            self.back = max(0, self.back - shown)
+            self.top = max(0, self.first_shown - shown)
+        elif where == "down" and self.top is not None:
+            self.top = self.last_shown + 1
+            if self.top >= len(self.feed.entries) or self._fits_from(self.top):
+                self.top = None
         elif where == "home":
-            self.back = max(0, n - 1)
-        else:
-            self.back = 0
+            self.top = 0
+        elif where == "end":
+            self.top = None
         self.redraw()
+
+    def _fits_from(self, top: int) -> bool:
+        width, height = self.content_region.width, self.content_region.height
+        used = 0
+        for i in range(top, len(self.feed.entries)):
+            used += len(self._format(i).wrap(width))
+            if used > height:
+                return False
+        return True
 
     def _format(self, index: int) -> Content:
         entry = self.feed.entries[index]
@@ -74,7 +82,7 @@ class PatternLog(Static, can_focus=False):
 
     def redraw(self, force: bool = False) -> None:
         width, height = self.content_region.width, self.content_region.height
-        key = (self.feed.version, self.back, width, height)
+        key = (self.feed.version, self.top, width, height)
         if not force and key == self._drawn:
             return
         self._drawn = key
@@ -83,17 +91,28 @@ class PatternLog(Static, can_focus=False):
             self.update(Content.from_markup("[$text-muted]nothing noticed yet[/]") if not entries else "",
                         layout=False)
             return
-        newest = len(entries) - 1 - min(self.back, len(entries) - 1)
         lines: list[Content] = []
-        i = newest
-        while i >= 0:
-            wrapped = list(self._format(i).wrap(width))
-            if lines and len(lines) + len(wrapped) > height:
-                break  # only whole entries: the top line never starts mid-entry
-            lines[:0] = wrapped[:height] if not lines else wrapped
-            i -= 1
-        self.first_shown, self.last_shown = i + 1, newest
-        self.update(Content("\n").join(lines), layout=False)
+        if self.top is None:  # follow: the newest at the bottom, as many whole entries as fit above it
+            i = len(entries) - 1
+            self.last_shown = i
+            while i >= 0:
+                wrapped = list(self._format(i).wrap(width))
+                if lines and len(lines) + len(wrapped) > height:
+                    break  # only whole entries: the top line never starts mid-entry
+                lines[:0] = wrapped
+                i -= 1
+            self.first_shown = i + 1
+        else:  # scrolled back: from ``top`` down, whole entries
+            self.top = min(self.top, len(entries) - 1)
+            i = self.first_shown = self.top
+            while i < len(entries):
+                wrapped = list(self._format(i).wrap(width))
+                if lines and len(lines) + len(wrapped) > height:
+                    break
+                lines.extend(wrapped)
+                i += 1
+            self.last_shown = i - 1
+        self.update(Content("\n").join(lines[:height]), layout=False)
 
     def on_resize(self, event: events.Resize) -> None:
         self.redraw(force=True)
