@@ -126,6 +126,7 @@ OWN_FORMATS = [
 # Generic shapes: a value is reported only when it looks like a credential (see _credential_like).
 URL_CREDENTIALS = re.compile(r"\b[A-Za-z][A-Za-z0-9+.\-]{1,20}://([^\s:/@{}$<>\"']*):([^\s@/{}<>\"']+)@[\w.\-\[]")
 BEARER = re.compile(r"(?i)\bbearer\s+([A-Za-z0-9._~+/\-]{16,}=*)")
+CURL_USER = re.compile(r"\bcurl\b.*?\s(?:-u|--user)[\s=]+[\"']?[^\s:\"']*:([^\s\"'@]+)")
 BASIC = re.compile(r"(?i)\bbasic\s+([A-Za-z0-9+/]{12,}={0,2})")
 NAMED_VALUE = re.compile(  # NAME = value, NAME: value, "name": "value", define('NAME', 'value'), <name>value</name>
     r"""(?i)([\w.\-]*(?:token|secret|passw(?:or)?d|pwd|api[_.\-]?key|apikey|access[_.\-]?key|auth|credential"""
@@ -243,6 +244,8 @@ class SecretScanner:
             hits.append(("Basic Auth Credentials", m.group(2), True))
         for m in BEARER.finditer(line):
             hits.append(("bearer token", m.group(1), True))
+        for m in CURL_USER.finditer(line):
+            hits.append(("Basic Auth Credentials", m.group(1), True))
         for m in BASIC.finditer(line):
             hits.append(("basic auth header", m.group(1), True))
         config = self.config_like(filename)
