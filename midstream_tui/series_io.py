@@ -182,7 +182,7 @@ def _npy(p: Path, column: str | None) -> tuple[np.ndarray, str | int | None]:
 
 def _csv(p: Path, column: str | None) -> tuple[np.ndarray, str | int | None]:
     _check_size(p.stat().st_size // 2)
-    with p.open(newline="", encoding="utf-8") as f:
+    with p.open(newline="", encoding="utf-8-sig") as f:  # -sig: a byte-order mark is not part of the first name
         rows = [r for r in csv.reader(f) if r]
     if not rows:
         raise SeriesError("empty file")
@@ -196,6 +196,8 @@ def _csv(p: Path, column: str | None) -> tuple[np.ndarray, str | int | None]:
 
     header = None if all(numeric(v) for v in rows[0]) else [h.strip() for h in rows[0]]
     body = rows[1:] if header else rows
+    if not body:
+        raise SeriesError(f"empty: a header ({', '.join(header or [])[:80]}) and no rows")
     width = len(header) if header else max(len(r) for r in body)
     names = header if header else [str(i) for i in range(width)]
     first = 2 if header else 1

@@ -112,3 +112,162 @@ def test_analyze_finds_a_planted_motif(tmp_path):
     assert second - first == 1200 and abs(first - 300) <= 8 and out["motifs"][0]["length"] == 40
     assert "motif" in run("analyze", path, "--motif-length", "40").stdout
     assert run("analyze", path, "--motif-length", "2").returncode == 2
+
+
+# ---------------------------------------------------------------- bad options, columns, tokens, bad files (issue 11)
+
+
+def one_line_error(proc, *words):
+    assert proc.returncode == 2, (proc.returncode, proc.stdout[-300:], proc.stderr[-300:])
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("midstream: error: "), proc.stderr[-500:]
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def logistic_npy(tmp_path_factory):
+    path = tmp_path_factory.mktemp("series") / "logistic.npy"
+    np.save(path, logistic(1500))
+    return path
+
+
+@pytest.mark.parametrize("option, value", [
+    ("--lag", "-3"), ("--lag", "0"), ("--lag", "2.5"), ("--dim", "0"), ("--dim", "-1"), ("--dim", "1000000"),
+    ("--motif-length", "0"), ("--motif-length", "-8"), ("--dt", "0"), ("--dt", "-1"), ("--dt", "nan"),
+])
+def test_analyze_options_out_of_range_are_one_line_errors(logistic_npy, option, value):
+    # --lag -3 used to index out of bounds in a numba kernel: SIGSEGV, exit 139, no output
+    proc = run("analyze", logistic_npy, option, value)
+    one_line_error(proc, option)
+    assert proc.stdout == ""
+
+
+def test_analyze_lag_and_dim_too_large_for_the_series(logistic_npy):
+    one_line_error(run("analyze", logistic_npy, "--lag", "5000"), "--lag 5000", "1500")
+    one_line_error(run("analyze", logistic_npy, "--dim", "20", "--lag", "100"), "--dim 20 --lag 100")
+
+
+@pytest.mark.parametrize("option, value", [("--eps", "-1"), ("--eps", "inf"), ("--window", "-2")])
+def test_compare_options_out_of_range_are_one_line_errors(tmp_path, option, value):
+    a = tmp_path / "a.txt"
+    a.write_text("1 2 3 4 5")
+    one_line_error(run("compare", a, a, "--algorithm", "lcs" if option == "--eps" else "dtw", option, value), option)
+
+
+def test_no_analysis_wrapper_lets_bad_parameters_reach_a_kernel():
+    # In a child process: a wrapper that passed these on would crash it (or return nonsense)
+    script = r"""
+import numpy as np
+from midstream_tui.analysis import dynamics as d, temporal as t, patterns as p, stats as s
+x = np.sin(np.arange(800) * 0.3) + 0.01 * np.random.default_rng(1).normal(size=800)
+calls = {
+    "lyapunov lag -3": lambda: d.largest_lyapunov(x, lag=-3, dim=2),
+    "lyapunov dim 0": lambda: d.largest_lyapunov(x, lag=2, dim=0),
+    "lyapunov theiler -5": lambda: d.largest_lyapunov(x, lag=2, dim=2, theiler=-5),
+    "lyapunov horizon -1": lambda: d.largest_lyapunov(x, lag=2, dim=2, horizon=-1),
+    "lyapunov fit past the curve": lambda: d.largest_lyapunov(x, lag=2, dim=2, horizon=50, fit=(0, 10**6)),
+    "lyapunov fit reversed": lambda: d.largest_lyapunov(x, lag=2, dim=2, horizon=50, fit=(-20, 3)),
+    "fnn lag -2": lambda: d.select_dimension(x, -2),
+    "fnn theiler -1": lambda: d.select_dimension(x, 2, theiler=-1),
+    "ami bins 0": lambda: d.select_lag(x, bins=0),
+    "ami max_lag -4": lambda: d.select_lag(x, max_lag=-4),
+    "ami max_lag past the end": lambda: d.select_lag(x, max_lag=10**6),
+    "embed lag 0": lambda: d.delay_embed(x, 2, 0),
+    "classify max_points -5": lambda: d.classify_attractor(x, max_points=-5),
+    "motifs exclusion -3": lambda: t.find_motifs(x, 20, exclusion=-3),
+    "motifs length 2.5": lambda: t.find_motifs(x, 2.5),
+    "dtw window -2": lambda: t.dtw(x[:50], x[:60], window=-2),
+    "dtw window nan": lambda: t.dtw(x[:50], x[:60], window=float("nan")),
+    "lcs eps -1": lambda: t.lcs(x[:50], x[:60], eps=-1),
+    "edit eps nan": lambda: t.edit_distance(x[:50], x[:60], eps=float("nan")),
+    "similar max_matches -1": lambda: t.find_similar(x, x[:20], 1.0, max_matches=-1),
+    "rate short weights": lambda: s.rate(np.arange(10.0), np.ones(3), 9.0, 5.0),
+    "loop max_period 0": lambda: p.trailing_loop(np.arange(40), max_period=0),
+    "seq-rep n 0": lambda: p.seq_rep_n(np.arange(40), 0),
+    "novelty n -2": lambda: p.ngram_novelty(np.arange(40), -2),
+}
+for name, call in calls.items():
+    try:
+        call()
+    except ValueError as exc:
+        assert "\n" not in str(exc), name
+        print("refused", name)
+    else:
+        print("ACCEPTED", name)
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-800:])
+    accepted = [line for line in proc.stdout.splitlines() if not line.startswith("refused")]
+    assert not accepted and proc.stdout.count("refused") == 24, proc.stdout
+
+
+def test_analyze_skips_an_index_column_and_names_the_column(tmp_path):
+    x = logistic(1500)
+    path = tmp_path / "data.csv"
+    path.write_text("i,value\n" + "\n".join(f"{i},{v}" for i, v in enumerate(x)))
+    out = json.loads(run("analyze", path, "--json").stdout)
+    assert out["column"] == "value"
+    assert out["lyapunov"]["lyapunov"] == pytest.approx(math.log(2), rel=0.05)  # not the index's 0
+    text = run("analyze", path).stdout
+    assert text.splitlines()[0].startswith(f"{path}, column value: 1500 points")
+    # the column by number, counted from 0, is the same column
+    assert json.loads(run("analyze", path, "--column", "1", "--json").stdout)["column"] == "value"
+    # jsonl objects: a time key is set aside the same way
+    jsonl = tmp_path / "data.jsonl"
+    jsonl.write_text("\n".join(json.dumps({"time": 0.5 * i, "v": v}) for i, v in enumerate(x)))
+    out = json.loads(run("analyze", jsonl, "--json").stdout)
+    assert out["column"] == "v" and out["lyapunov"]["lyapunov"] == pytest.approx(math.log(2), rel=0.05)
+    # no header: a 0, 1, 2, ... first column is an index too
+    bare = tmp_path / "bare.csv"
+    bare.write_text("\n".join(f"{i},{v}" for i, v in enumerate(x)))
+    assert json.loads(run("analyze", bare, "--json").stdout)["column"] == 1
+
+
+def test_analyze_refuses_an_ambiguous_table_and_a_missing_column(tmp_path):
+    rng = np.random.default_rng(2)
+    path = tmp_path / "two.csv"
+    path.write_text("time,left,right\n" + "\n".join(f"{i * 0.1},{a},{b}" for i, (a, b)
+                                                     in enumerate(rng.normal(size=(400, 2)))))
+    one_line_error(run("analyze", path), "left", "right", "--column")
+    out = json.loads(run("analyze", path, "--column", "right", "--json").stdout)
+    assert out["column"] == "right"
+    one_line_error(run("analyze", path, "--column", "5"), "no such column: 5", "time, left, right")
+    one_line_error(run("analyze", path, "--column", "speed"), "no such column: speed", "time, left, right")
+    # the only numeric column is the index: refused, not analysed
+    text = tmp_path / "words.csv"
+    text.write_text("i,word\n0,a\n1,b\n2,c\n")
+    one_line_error(run("analyze", text), "index")
+
+
+def test_compare_tokens_by_identity_not_magnitude(tmp_path):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("the model repeats the same phrase")
+    b.write_text("the model repeats a different phrase")
+    dtw = json.loads(run("compare", a, b, "--algorithm", "dtw", "--tokens", "--json").stdout)
+    assert dtw["value"] == 2  # two unequal aligned pairs (the/a, same/different), not a distance of hash values
+    assert json.loads(run("compare", a, a, "--algorithm", "dtw", "--tokens", "--json").stdout)["value"] == 0
+    assert run("compare", a, b, "--algorithm", "dtw", "--tokens").stdout.startswith("dtw: 2 ")
+    lcs = json.loads(run("compare", a, b, "--algorithm", "lcs", "--tokens", "--json").stdout)
+    assert lcs["value"] == 4
+    one_line_error(run("compare", a, b, "--algorithm", "euclidean", "--tokens"), "euclidean")
+    one_line_error(run("compare", a, b, "--algorithm", "lcs", "--tokens", "--eps", "0.5"), "eps")
+
+
+def test_deeply_nested_json_and_lying_npy_headers_are_one_line_errors(tmp_path):
+    deep = tmp_path / "deep.jsonl"
+    deep.write_text("1\n2\n" + "[" * 100_000 + "]" * 100_000 + "\n")
+    one_line_error(run("analyze", deep), "line 3", "nested")
+    from numpy.lib import format as npformat
+
+    huge = tmp_path / "huge.npy"  # the header claims 10^11 float64 (745 GiB); the file holds 80 bytes
+    with huge.open("wb") as f:
+        npformat.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False, "shape": (10**11,)})
+        f.write(b"\0" * 80)
+    one_line_error(run("analyze", huge), "header claims")
+    sparse = tmp_path / "sparse.npy"  # a file as large as its header claims (sparse): still refused, by the limit
+    with sparse.open("wb") as f:
+        npformat.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False, "shape": (10**9,)})
+        f.truncate(8 * 10**9 + 128)
+    one_line_error(run("analyze", sparse), "too large")

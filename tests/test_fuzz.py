@@ -114,6 +114,51 @@ def test_series_files(suffix, data, column):
         os.unlink(path)
 
 
+deep_json = st.builds(lambda depth, opener, inside: opener * depth + inside + {"[": "]", "{": "}"}[opener] * depth,
+                      st.integers(60, 50_000), st.sampled_from(["[", "{"]), st.sampled_from(["", "1", '"a"']))
+"""Nesting deep enough to exhaust CPython's JSON decoder (RecursionError), and balanced or not."""
+
+
+@FUZZ
+@given(st.lists(session_objects.map(json.dumps) | deep_json | deep_json.map(lambda d: '{"t": 1, "text": ' + d + "}"),
+                min_size=1, max_size=6))
+def test_deeply_nested_json_in_sessions_series_and_sse(lines):
+    text = "\n".join(lines).encode()
+    for suffix in (".jsonl", ".sse"):
+        path = _write(suffix, text if suffix == ".jsonl" else b"".join(b"data: " + line.encode() + b"\n\n"
+                                                                        for line in lines))
+        try:
+            _well_formed(_drain(open_sources([path])))  # a recorded stream error, never an exception
+            if suffix == ".jsonl":
+                try:
+                    load_series(path)
+                except SeriesError as exc:
+                    assert str(exc) and "\n" not in str(exc)
+        finally:
+            os.unlink(path)
+
+
+@FUZZ
+@given(st.lists(st.lists(st.sampled_from(["0", "1", "2", "1.5", "-3", "x", "", "nan", "i", "t", "value"]),
+                         min_size=1, max_size=4), min_size=1, max_size=8),
+       st.sampled_from([None, "0", "1", "3", "i", "value", "zz"]))
+def test_csv_tables_and_columns(rows, column):
+    from midstream_tui.series_io import read_series
+
+    path = _write(".csv", "\n".join(",".join(r) for r in rows).encode())
+    try:
+        try:
+            x, label = read_series(path, column)
+        except SeriesError as exc:
+            assert str(exc) and "\n" not in str(exc)
+            return
+        assert x.ndim == 1 and x.dtype == np.float64 and label is not None
+        if column is not None:  # what was asked for, by name or by number
+            assert str(label) == column or label == int(column) or rows[0][int(column)] == label
+    finally:
+        os.unlink(path)
+
+
 def test_npy_files_of_every_shape_and_dtype(tmp_path):
     for k, arr in enumerate([np.zeros((0,)), np.array([np.nan, 1.0]), np.ones((3, 4, 5)), np.array(["a", "b"]),
                              np.array([1 + 2j]), np.array([{"a": 1}], dtype=object)]):

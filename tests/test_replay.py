@@ -126,3 +126,33 @@ def test_sse_with_bad_events_records_errors(tmp_path):
     errors = [h.message for _, h in hub.patterns_since(0) if h.kind == "error"]
     assert errors[0].startswith("line 3: malformed SSE data") and errors[1] == "line 5: overloaded"
     assert hub.snapshot("bad").metrics["tokens"] == 2
+
+
+def test_deeply_nested_lines_become_recorded_errors_through_the_cli(tmp_path):
+    deep = "[" * 100_000 + "]" * 100_000
+    path = session(tmp_path, [
+        {"t": 0.1, "stream": "llm", "text": "one"},
+        deep,                                                                     # RecursionError in json
+        '{"t": 0.2, "stream": "llm", "text": " two", "extra": ' + "[" * 500 + "]" * 500 + "}",  # deep, but decodes
+        {"t": 0.3, "stream": "llm", "text": " three"},
+    ])
+    proc = subprocess.run([*CMD, "run", str(path), "--headless", "--json", "--no-record", "--no-learn"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-800:]
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    summary = lines[-1]["summary"]["streams"]["llm"]
+    errors = [p["message"] for line in lines[:-1] for p in line.get("patterns", []) if p["kind"] == "error"]
+    assert [e.split(":")[0] for e in errors] == ["line 2", "line 3"] and all("nested" in e for e in errors)
+    assert summary["metrics"]["tokens"] == 2 and summary["status"] == "closed"
+
+
+def test_deeply_nested_sse_data_is_a_recorded_error(tmp_path):
+    path = tmp_path / "deep.sse"
+    path.write_text('data: {"choices": [{"delta": {"content": "Hi"}}]}\n\n'
+                    "data: " + "[" * 100_000 + "]" * 100_000 + "\n\n"
+                    'data: {"choices": [{"delta": {"content": " there"}}]}\n\n'
+                    "data: [DONE]\n\n")
+    hub = replay(path)
+    errors = [h.message for _, h in hub.patterns_since(0) if h.kind == "error"]
+    assert len(errors) == 1 and errors[0].startswith("line 3: malformed SSE data") and "nested" in errors[0]
+    assert hub.snapshot("deep").metrics["tokens"] == 2
