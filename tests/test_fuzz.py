@@ -302,3 +302,24 @@ def test_realtime_events(events, then_done):
         assert any(type(e).__name__ == "TextDelta" for e in got)
     errors = [e for e in got if isinstance(e, StreamError)]
     assert all("\n" not in e.message for e in errors)
+
+
+def _token_dtw_reference(a, b, window):
+    n, m = len(a), len(b)
+    band = max(max(n, m) if window is None else window, abs(n - m))
+    big = n + m + 1
+    acc = [[big] * (m + 1) for _ in range(n + 1)]
+    acc[0][0] = 0
+    for i in range(1, n + 1):
+        for j in range(max(1, i - band), min(m, i + band) + 1):
+            acc[i][j] = (a[i - 1] != b[j - 1]) + min(acc[i - 1][j], acc[i][j - 1], acc[i - 1][j - 1])
+    return acc[n][m]
+
+
+@FUZZ
+@given(st.lists(st.integers(0, 3), min_size=1, max_size=14), st.lists(st.integers(0, 3), min_size=1, max_size=14),
+       st.none() | st.integers(0, 6))
+def test_token_dtw_matches_a_plain_dynamic_programme(a, b, window):
+    from midstream_tui.analysis.temporal import token_dtw
+
+    assert token_dtw(np.array(a, float), np.array(b, float), window=window) == _token_dtw_reference(a, b, window)
