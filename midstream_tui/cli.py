@@ -137,7 +137,8 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--algorithm", default="dtw", choices=["dtw", "lcs", "edit", "euclidean"])
     compare.add_argument("--window", type=_whole(0), help="DTW Sakoe-Chiba half-width |i - j| <= W (W >= 0)")
     compare.add_argument("--eps", type=_number(0.0), default=0.0, help="LCS/edit: values within eps (>= 0) match")
-    compare.add_argument("--column", metavar="C", help="column: a name (csv header, jsonl key) or a number counted from 0")
+    compare.add_argument("--column", metavar="C",
+                         help="column: a name (csv header, jsonl key) or a number counted from 0")
     compare.add_argument("--tokens", action="store_true",
                          help="read both files as text and compare words: a token matches only an identical one "
                               "(dtw counts unequal aligned pairs; euclidean does not apply)")
