@@ -1,13 +1,17 @@
-"""Speech: voice activity and transcription of an audio stream, in a worker thread.
+"""Speech: voice activity and transcription of an audio stream, beside the ingest.
 
 ``Transcriber`` takes PCM chunks as they arrive (``feed`` never blocks: when the
 recognizer falls behind, chunks are dropped and counted), resamples them to
-16 kHz mono, finds speech with pocketsphinx's endpointer (a WebRTC-style voice
-activity detector), and recognizes each utterance with one of two engines:
+16 kHz mono in a thread of its own, finds speech with pocketsphinx's endpointer
+(a WebRTC-style voice activity detector), cuts utterances at pauses, and
+recognizes each utterance with one of two engines:
 
-- ``sphinx``: pocketsphinx with the English model inside its wheel, offline.
-  Partial hypotheses are published while an utterance goes on, a final one
-  with word timings when it ends.
+- ``sphinx``: pocketsphinx with the English model inside its wheel, offline,
+  in a child process (``sphinx_worker.py``): its Python binding holds the GIL
+  while it decodes, which would stall the hub's other threads. Partial
+  hypotheses come from a fast live decode while an utterance goes on; when it
+  ends, the whole utterance is decoded again in one call, normalised over all
+  of it, and that is the final text, with word timings.
 - ``openai``: each utterance is sent as a WAV file to the transcription API
   through the official ``openai`` client (``OPENAI_API_KEY`` / ``OPENAI_BASE_URL``;
   the local emulator answers it with pocketsphinx). Finals only, with the
@@ -19,26 +23,42 @@ every later position is that plus the seconds of audio consumed.
 
 from __future__ import annotations
 
+import fcntl
 import io
+import json
+import os
 import queue
 import re
+import struct
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import wave
 from collections import deque
 from dataclasses import dataclass
+from pathlib import Path
 
 import av
 import numpy as np
 
+from .sphinx_worker import RATE, decode_whole, new_decoder, words_of
+
 ENGINES = ("sphinx", "openai")
-RATE = 16_000
-PARTIAL_INTERVAL = 0.5  # seconds of audio between partial hypotheses
 PRE_ROLL_S = 0.25
 HISTORY_BYTES = 2 * RATE * 3  # 3 s
 MAX_UTTERANCE_S = 20.0  # a longer utterance is cut (the recognizer's cost grows with it)
-_ALT = re.compile(r"\(\d+\)$")
-_FILLERS = {"<s>", "</s>", "<sil>", "[NOISE]", "[SPEECH]", "<unk>"}
+PAUSE_S = 0.24
+"""A pause this long inside speech ends the utterance. The endpointer's loose detector hears
+the room sound of a short pause between sentences as speech; a strict one does not."""
+RESUME_S = 0.06
+"""After such a pause, strict-detector speech this long begins the next utterance."""
+MIN_LEVEL_SPREAD_DB = 6.0
+"""Speech rises and falls by syllables; an utterance whose 30 ms levels (10th to 90th
+percentile) spread less than this is steady noise, not speech, and is not recognized."""
+WORKER = Path(__file__).with_name("sphinx_worker.py")
+_PIPE_BYTES = 1 << 20  # 32 s of 16 kHz audio may wait in the pipe to the recognizer
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,18 +87,7 @@ class TranscriptSegment:
 
 def sphinx_words(decoder, offset: float) -> tuple[Word, ...]:
     """Words of a decoder's best hypothesis, fillers removed, alternates named plainly (10 ms frames)."""
-    words = []
-    for seg in decoder.seg():
-        if seg.word in _FILLERS or seg.word.startswith("++"):
-            continue
-        words.append(Word(_ALT.sub("", seg.word), offset + seg.start_frame / 100.0, offset + (seg.end_frame + 1) / 100.0))
-    return tuple(words)
-
-
-def new_decoder():
-    from pocketsphinx import Decoder
-
-    return Decoder(samprate=RATE, loglevel="FATAL")
+    return tuple(Word(w, offset + s, offset + e) for w, s, e in words_of(decoder))
 
 
 def wav_bytes(pcm16: bytes, rate: int = RATE) -> bytes:
@@ -91,8 +100,66 @@ def wav_bytes(pcm16: bytes, rate: int = RATE) -> bytes:
     return buf.getvalue()
 
 
+def level_spread_db(levels) -> float:
+    """10th to 90th percentile of frame levels (dB): how much the loudness moves (0 for under 3 frames)."""
+    if len(levels) < 3:
+        return 0.0
+    lo, hi = np.percentile(np.asarray(levels, dtype=np.float64), [10, 90])
+    return float(hi - lo)
+
+
+class _SphinxProcess:
+    """The recognizer's child process: utterances go in, partial and final hypotheses come out."""
+
+    def __init__(self, on_message) -> None:
+        self._on_message = on_message
+        self._stderr = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen([sys.executable, "-u", str(WORKER)], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self._stderr, close_fds=True)
+        try:
+            fcntl.fcntl(self.proc.stdin.fileno(), 1031, _PIPE_BYTES)  # F_SETPIPE_SZ: room for a backlog
+        except OSError:
+            pass
+        self.closing = False
+        self._reader = threading.Thread(target=self._read, name="transcribe-results", daemon=True)
+        self._reader.start()
+
+    def send(self, kind: bytes, payload: bytes = b"") -> None:
+        self.proc.stdin.write(kind + struct.pack("<I", len(payload)) + payload)
+
+    def flush(self) -> None:
+        self.proc.stdin.flush()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            self._on_message(msg)
+        code = self.proc.wait()
+        if not self.closing or code != 0:
+            self._stderr.seek(0)
+            last = ([ln for ln in self._stderr.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+                    or ["no message"])[-1]
+            self._on_message({"error": f"recognizer process exited (code {code}): {last[:150]}"})
+
+    def close(self, timeout: float) -> None:
+        self.closing = True
+        try:
+            self.send(b"Q")
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        self._reader.join(timeout)
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._stderr.close()
+
+
 class Transcriber:
-    """Voice activity and transcription for one audio stream, in a daemon thread."""
+    """Voice activity and transcription for one audio stream, in a daemon thread (and a child process)."""
 
     def __init__(self, stream: str, engine: str = "sphinx", *, model: str = "whisper-1", max_queue: int = 500,
                  keep: int = 50) -> None:
@@ -102,7 +169,7 @@ class Transcriber:
 
         self.stream, self.engine, self.model = stream, engine, model
         self._ep = Endpointer(window=0.3, ratio=0.9, vad_mode=Vad.LOOSE, sample_rate=RATE)
-        self._decoder = new_decoder() if engine == "sphinx" else None
+        self._strict = Vad(Vad.STRICT, RATE, self._ep.frame_length)
         self._client = None
         self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
         self._lock = threading.Lock()
@@ -116,15 +183,28 @@ class Transcriber:
         self._audio_s = 0.0
         self._utt: bytearray | None = None
         self._utt_start = 0.0
-        self._utt_partial_at = 0.0
+        self._utt_id = 0
+        self._open: dict[str, tuple[float, float | None]] = {}  # utterance id -> (start, end once it ended)
+        self._partial_id = ""
+        self._levels: list[float] = []  # levels (dB) of the utterance's frames that the strict detector calls speech
+        self._last_end = -1.0  # audio time where the last utterance ended
+        self._out_t = 0.0  # audio time of the endpointer's next speech frame
+        self._quiet = 0  # strict-detector silent frames in a row, inside the utterance
+        self._loud = 0  # strict-detector speech frames in a row, after a pause
+        self._paused = False  # a pause ended the utterance; the endpointer still hears speech
         self.dropped = 0
         self.utterances = 0
         self.words = 0
+        self.partials = 0
+        """Partial hypotheses published."""
+        self.noise_utterances = 0
+        """Utterances not recognized because their level was steady (noise, not speech)."""
         self.errors: deque[str] = deque(maxlen=10)
-        self.busy_s = 0.0
-        """Seconds the worker spent recognizing: busy_s / audio_s is the real-time factor."""
+        self._busy_s = 0.0
+        self._worker_cpu_s = 0.0
         self.in_speech = False
         self.speech_s = 0.0
+        self._proc = _SphinxProcess(self._on_result) if engine == "sphinx" else None
         self._thread = threading.Thread(target=self._run, name=f"transcribe-{stream}", daemon=True)
         self._thread.start()
 
@@ -137,9 +217,9 @@ class Transcriber:
             self.dropped += 1
 
     def close(self) -> None:
-        """Finish the utterance under way and stop the thread (waits for queued audio)."""
+        """Finish the utterance under way and stop the thread (waits for queued audio and its results)."""
         self._queue.put(None)
-        self._thread.join(30)
+        self._thread.join(60)
 
     def transcript(self) -> tuple[TranscriptSegment, ...]:
         with self._lock:
@@ -156,6 +236,12 @@ class Transcriber:
     def audio_s(self) -> float:
         return self._audio_s
 
+    @property
+    def busy_s(self) -> float:
+        """CPU seconds spent on transcription (this stream's thread and its recognizer process):
+        busy_s / audio_s is the real-time factor."""
+        return self._busy_s + self._worker_cpu_s
+
     # -- the worker ---------------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -164,22 +250,29 @@ class Transcriber:
             if item is None:
                 break
             t, samples, rate = item
-            started = time.perf_counter()
+            started = time.thread_time() if self._proc is not None else time.perf_counter()
             try:
                 self._consume(t, samples, rate)
+                if self._proc is not None:
+                    self._proc.flush()
             except Exception as exc:  # noqa: BLE001 - a bad chunk is recorded, the stream goes on
-                self.errors.append(f"{type(exc).__name__}: {exc}"[:200])
-            self.busy_s += time.perf_counter() - started
+                self._error(exc)
+            self._busy_s += (time.thread_time() if self._proc is not None else time.perf_counter()) - started
         try:
             # the endpointer holds its window of audio back: flush it, then end the utterance
             rest = self._ep.end_stream(self._pending) if self._utt is not None else None
             if rest:
-                self._utt += rest
-                if self._decoder is not None:
-                    self._decoder.process_raw(rest, False, False)
+                self._utt_audio(rest)
             self._finish_utterance(self._audio_time())
         except Exception as exc:  # noqa: BLE001
-            self.errors.append(f"{type(exc).__name__}: {exc}"[:200])
+            self._error(exc)
+        if self._proc is not None:
+            self._proc.close(timeout=60)
+
+    def _error(self, exc: BaseException) -> None:
+        if isinstance(exc, OSError) and self._proc is not None and self._proc.proc.poll() is not None:
+            return  # the recognizer process is gone: its reader reports why, once
+        self.errors.append(f"{type(exc).__name__}: {exc}"[:200])
 
     def _audio_time(self) -> float:
         return (self._anchor or 0.0) + self._audio_s
@@ -218,54 +311,123 @@ class Transcriber:
         if self.in_speech:
             self.speech_s += self._ep.frame_length
         if speech is None:
-            if was and not self.in_speech and self._utt is not None:
+            if was and not self.in_speech:
+                self._paused = False
                 self._finish_utterance(self._audio_time())
             return
-        if self._utt is None:  # an utterance begins (the endpointer hands its start late, by its window)
-            start = float(self._ep.speech_start)
-            # the detector triggers a little after a soft onset ("p" of "please"): take some audio before it
-            k0 = max(0, int((start - PRE_ROLL_S - self._history_start) * RATE) * 2)
-            k1 = max(k0, int((start - self._history_start) * RATE) * 2)
-            pre = bytes(self._history[k0:k1])
-            self._utt = bytearray(pre)
-            self._utt_start = (self._anchor or 0.0) + start - len(pre) / 2 / RATE
-            self._utt_partial_at = 0.0
-            if self._decoder is not None:
-                self._decoder.start_utt()
-                if pre:
-                    self._decoder.process_raw(pre, False, False)
-        self._utt += speech
+        frame_s = len(speech) / 2 / RATE
+        if not was:  # speech begins (the endpointer hands its start late, by its window)
+            self._finish_utterance(self._audio_time())
+            self._out_t = float(self._ep.speech_start)
+            self._paused, self._loud = False, 0
+        t = self._out_t
+        self._out_t += frame_s
+        voiced = bool(self._strict.is_speech(speech))
+        if voiced:
+            x = np.frombuffer(speech, dtype=np.int16).astype(np.float64)
+            self._levels.append(10 * np.log10(float(np.mean(x * x)) + 1.0))
+        if self._paused:  # a pause ended the last utterance: wait for speech to come back
+            self._loud = self._loud + 1 if voiced else 0
+            if self._loud * frame_s < RESUME_S - 1e-9:
+                return
+            self._paused = False
+            t = self._out_t - self._loud * frame_s  # the resumed speech's first frame
+            self._begin_utterance(t, self._history_slice(t, self._out_t - frame_s))
+        elif self._utt is None:
+            self._begin_utterance(t, b"")
+        self._utt_audio(speech)
+        self._quiet = 0 if voiced else self._quiet + 1
         utt_s = len(self._utt) / 2 / RATE
-        if self._decoder is not None:
-            self._decoder.process_raw(speech, False, False)
-            if utt_s - self._utt_partial_at >= PARTIAL_INTERVAL:
-                self._utt_partial_at = utt_s
-                hyp = self._decoder.hyp()
-                if hyp is not None and hyp.hypstr:
-                    with self._lock:
-                        self._partial = TranscriptSegment(self._utt_start, self._utt_start + utt_s, hyp.hypstr,
-                                                          False, engine=self.engine)
-        if not self._ep.in_speech or utt_s >= MAX_UTTERANCE_S:
+        if self._quiet * frame_s >= PAUSE_S - 1e-9 and self._ep.in_speech:
             self._finish_utterance(self._utt_start + utt_s)
+            self._paused, self._loud = True, 0
+        elif not self._ep.in_speech or utt_s >= MAX_UTTERANCE_S:
+            self._finish_utterance(self._utt_start + utt_s)
+
+    def _history_slice(self, t0: float, t1: float) -> bytes:
+        k0 = max(0, int(round((t0 - self._history_start) * RATE)) * 2)
+        k1 = max(k0, int(round((t1 - self._history_start) * RATE)) * 2)
+        return bytes(self._history[k0:k1])
+
+    def _begin_utterance(self, start: float, held: bytes) -> None:
+        # the detector triggers a little after a soft onset ("p" of "please"): take some audio before it
+        pre = self._history_slice(max(start - PRE_ROLL_S, self._last_end), start)
+        self._utt = bytearray()
+        self._utt_start = (self._anchor or 0.0) + start - len(pre) / 2 / RATE
+        self._quiet = 0
+        self._levels = []
+        self._utt_id += 1
+        uid = str(self._utt_id)
+        self._open[uid] = (self._utt_start, None)
+        if self._proc is not None:
+            self._proc.send(b"S", uid.encode())
+        if pre or held:
+            self._utt_audio(pre + held)
+
+    def _utt_audio(self, data: bytes) -> None:
+        self._utt += data
+        if self._proc is not None:
+            self._proc.send(b"A", data)
 
     def _finish_utterance(self, end: float) -> None:
         if self._utt is None:
             return
         audio, self._utt = bytes(self._utt), None
-        if self._decoder is not None:
-            self._decoder.end_utt()
-            hyp = self._decoder.hyp()
-            words = sphinx_words(self._decoder, self._utt_start)
-            text = " ".join(w.word for w in words) if words else (hyp.hypstr if hyp is not None else "")
-        else:
+        self._last_end = self._utt_start - (self._anchor or 0.0) + len(audio) / 2 / RATE
+        uid = str(self._utt_id)
+        # no word in it for the strict detector, or a level as steady as noise: not speech
+        speech = level_spread_db(self._levels) >= MIN_LEVEL_SPREAD_DB
+        if not speech:
+            self.noise_utterances += 1
+        if self._proc is not None:
+            if speech:
+                self._open[uid] = (self._utt_start, max(end, self._utt_start))
+                self._proc.send(b"E")
+            else:
+                self._open.pop(uid, None)
+                self._proc.send(b"X")
+                self._drop_partial(uid)
+            self._proc.flush()
+            return
+        self._open.pop(uid, None)
+        if speech:
             text, words = self._remote(audio)
+            self._add_final(self._utt_start, end, text, words)
+
+    def _drop_partial(self, uid: str) -> None:
         with self._lock:
-            self._partial = None
+            if self._partial_id == uid:
+                self._partial, self._partial_id = None, ""
+
+    def _add_final(self, start: float, end: float, text: str, words: tuple[Word, ...]) -> None:
+        with self._lock:
             if text.strip():
                 self.utterances += 1
                 self.words += len(text.split())
-                self._finals.append(TranscriptSegment(self._utt_start, max(end, self._utt_start), text.strip(), True,
-                                                      words, self.engine))
+                self._finals.append(TranscriptSegment(start, max(end, start), text.strip(), True, words,
+                                                      self.engine))
+
+    def _on_result(self, msg: dict) -> None:
+        """A message of the recognizer process (in its reader thread)."""
+        if "error" in msg:
+            self.errors.append(msg["error"])
+            return
+        self._worker_cpu_s = float(msg.get("cpu", self._worker_cpu_s))
+        uid = str(msg.get("id"))
+        if "partial" in msg:
+            start, end = self._open.get(uid, (None, None))
+            if start is not None:  # shown until its final replaces it
+                with self._lock:
+                    self.partials += 1
+                    self._partial_id = uid
+                    self._partial = TranscriptSegment(start, start + float(msg["dur"]), msg["partial"], False,
+                                                      engine=self.engine)
+        elif "final" in msg:
+            start, end = self._open.pop(uid, (None, None))
+            self._drop_partial(uid)
+            if start is not None and end is not None:
+                words = tuple(Word(w, start + s, start + e) for w, s, e in msg["words"])
+                self._add_final(start, end, msg["final"], words)
 
     def _remote(self, audio: bytes) -> tuple[str, tuple[Word, ...]]:
         """One utterance through the transcription API (the official client, synchronously, in this thread)."""
@@ -307,9 +469,5 @@ def _words(text: str) -> list[str]:
 
 def recognize_wav(pcm16_mono_16k: bytes) -> tuple[str, tuple[Word, ...]]:
     """One whole recording through pocketsphinx (the emulator's transcription endpoint uses it)."""
-    decoder = new_decoder()
-    decoder.start_utt()
-    decoder.process_raw(pcm16_mono_16k, False, True)
-    decoder.end_utt()
-    words = sphinx_words(decoder, 0.0)
+    words = tuple(Word(w, s, e) for w, s, e in decode_whole(new_decoder(), pcm16_mono_16k))
     return " ".join(w.word for w in words), words
