@@ -8,9 +8,11 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 
 import aiohttp
 import pytest
+from liveness import LIVENESS_S, LiveRun
 
 from midstream_tui import Hub, open_source
 from midstream_tui.servers.emulator import OpenAIEmulator
@@ -24,7 +26,8 @@ async def emulator():
     await emu.stop()
 
 
-async def run_chat(emulator, model, *, duration=10.0, extra="", api="chat"):
+async def run_chat(emulator, model, *, duration=LIVENESS_S, extra="", api="chat"):
+    """Until the stream ends (``duration`` only bounds a hang)."""
     hub = Hub(analysis_interval=0.05)
     src = open_source(f"openai:{api}?model={model}&prompt=hello&base_url={emulator.base_url}{extra}", hub.clock)
     hub.add_source(src)
@@ -32,13 +35,35 @@ async def run_chat(emulator, model, *, duration=10.0, extra="", api="chat"):
     return hub.snapshot(src.stream_id), hub
 
 
+def tokens(hub, stream):
+    snap = hub.snapshot(stream)
+    return 0 if snap is None else snap.metrics.get("tokens", 0)
+
+
+async def wait_for(condition, timeout=LIVENESS_S):
+    """Until ``condition()`` holds: a busy machine only takes longer."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
 async def test_normal_stream_metrics_and_usage(emulator):
+    started = time.monotonic()
     snap, hub = await run_chat(emulator, "emu-normal")
+    elapsed_ms = (time.monotonic() - started) * 1000
     m = snap.metrics
     assert snap.status == "closed" and snap.error is None
     assert m["tokens"] == 80 and m["tokens_reported"] == 80  # usage chunk arrived and matches
-    assert 50 <= m["ttft_ms"] <= 1000  # log-normal around 150 ms, plus loopback
-    assert m["itl_p50_ms"] < 15  # 200 tokens/s: about 5 ms
+    # The emulator's schedule for this prompt: its first and last token are sent no earlier than
+    # these. Measured times can only be later (loopback, a busy CPU), and never exceed the run.
+    scheduled = emulator._deltas("normal", "hello", 80)
+    assert 1000 * scheduled[0].t <= m["ttft_ms"] <= 1000 * m["e2e_p50_s"] <= elapsed_ms  # in ms, from the request
+    assert m["e2e_p50_s"] >= scheduled[-1].t
+    # inter-token gaps (ms): at least half of the 79 gaps are >= their median, and they sum to at
+    # most e2e - TTFT, so the median is at most twice the mean gap (TPOT)
+    assert 0 <= m["itl_p50_ms"] <= m["itl_p90_ms"] <= m["itl_p99_ms"] and m["itl_p50_ms"] <= 2 * m["tpot_ms"]
+    assert m["tpot_ms"] == pytest.approx((1000 * m["e2e_p50_s"] - m["ttft_ms"]) / 79, rel=0.05)
     assert emulator.stats.requests[0]["stream"] is True
 
 
@@ -107,9 +132,9 @@ async def test_cancel_closes_the_http_stream_mid_stream(emulator):
                       hub.clock)
     hub.add_source(src)
     await hub.start()
-    await asyncio.sleep(1.0)
+    await wait_for(lambda: tokens(hub, src.stream_id) > 0)  # mid-stream, however long connecting takes
     assert hub.cancel(src.stream_id)
-    await asyncio.sleep(0.5)
+    await wait_for(lambda: hub.snapshot(src.stream_id).status != "open" and emulator.stats.client_disconnects)
     snap = hub.snapshot(src.stream_id)
     assert snap.status == "cancelled" and 0 < snap.metrics["tokens"] < 2000
     assert emulator.stats.client_disconnects == 1  # the server saw the client go
@@ -134,10 +159,10 @@ def test_the_key_is_never_printed(tmp_path):
         "from midstream_tui.cli import main\n"
         "emu = EmulatorThread(rate=300.0, ttft_ms=50.0, max_tokens=30); base = emu.start()\n"
         "rc = main(['run', f'openai:chat?model=emu-error&prompt=hi&base_url=http://127.0.0.1:9/v1', "
-        "f'openai:chat?model=emu-normal&prompt=hi&base_url={base}', '--headless', '--json', '--duration', '4'])\n"
+        "f'openai:chat?model=emu-normal&prompt=hi&base_url={base}', '--headless', '--json', '--duration', '600'])\n"
         "assert emu.emulator.stats.requests[0]['authorization']\n"
         "emu.stop(); sys.exit(rc)\n")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
                           env={**__import__("os").environ, "OPENAI_API_KEY": secret}, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert secret not in proc.stdout and secret not in proc.stderr
@@ -147,11 +172,13 @@ def test_the_key_is_never_printed(tmp_path):
 
 
 def test_demo_openai_runs_concurrent_emulated_streams():
-    proc = subprocess.run([sys.executable, "-m", "midstream_tui", "demo", "openai", "--headless", "--json",
-                           "--duration", "5"], capture_output=True, text=True, timeout=90)
-    assert proc.returncode == 0, proc.stderr
-    assert "emulator (not OpenAI)" in proc.stderr
-    streams = json.loads(proc.stdout.splitlines()[-1])["summary"]["streams"]
+    demo = LiveRun("demo", "openai", "--headless", "--json")  # endless: stopped once all was seen
+    names = ("chat-1", "responses-1", "chat-loop", "chat-stall")
+    demo.wait_for(lambda: demo.latest.get("chat-loop", {}).get("status") == "cancelled"
+                  and all(demo.metric(name, "tokens") > 20 for name in names))
+    assert demo.stop() == 0, demo.stderr
+    assert "emulator (not OpenAI)" in demo.stderr
+    streams = demo.summary()["streams"]
     assert set(streams) == {"chat-1", "responses-1", "chat-loop", "chat-stall"}
     assert streams["chat-loop"]["status"] == "cancelled"  # by the built-in rule
     assert all(s["metrics"]["tokens"] > 20 for s in streams.values())
@@ -187,9 +214,9 @@ async def test_realtime_cancel_sends_response_cancel(emulator):
     emulator.default_max_tokens = 2000
     hub.add_source(src)
     await hub.start()
-    await asyncio.sleep(1.0)
+    await wait_for(lambda: tokens(hub, src.stream_id) > 0)  # mid-stream, however long connecting takes
     assert hub.cancel(src.stream_id)
-    await asyncio.sleep(0.5)
+    await wait_for(lambda: hub.snapshot(src.stream_id).status != "open" and emulator.stats.client_disconnects)
     snap = hub.snapshot(src.stream_id)
     assert snap.status == "cancelled" and 0 < snap.metrics["tokens"] < 2000
     assert emulator.stats.client_disconnects == 1  # the emulator stopped the response on response.cancel
