@@ -67,6 +67,9 @@ STALL_CAP_FACTOR = 6.0
 """No learned stall limit goes above the rule's ``seconds`` times this: however slow the source."""
 REFIT_EVERY_S = 1.0
 """Seconds of analysis clock between two refits of one outcome model (labels in between are batched)."""
+LIVE_TICK_BUDGET_S = 0.05
+"""Live, a learner tick stops looking at streams after this long; the next tick goes on where it stopped
+(a burst of thousands of ended streams is learned over a few ticks instead of in one long one)."""
 STATE_VERSION = 1
 
 
@@ -176,6 +179,9 @@ class MetaLearner:
         self._last_propose = -math.inf
         self._limits: dict[tuple[str, float], tuple[int, float, str]] = {}
         """(source, rule seconds) -> (gaps seen when worked out, limit, why): quantiles are not redone per tick."""
+        self._seen_seq: dict[str, int] = {}
+        self._cursor = 0
+        self._quantiles: dict[str, tuple[float, float]] = {}
         self._tick_lock = threading.Lock()  # one level 1/2 tick at a time (worker, last tick at stop, user marks)
         self._wake = threading.Condition()
         self._pending: float | None = None
@@ -268,7 +274,7 @@ class MetaLearner:
                 now, self._pending = self._pending, None
                 self._busy = True
             try:
-                self._tick_now(now)
+                self._tick_now(now, LIVE_TICK_BUDGET_S)
             except Exception as exc:  # handed to the next tick() on the loop
                 self._worker_error = exc
             finally:
@@ -284,16 +290,17 @@ class MetaLearner:
             self.what.refit(self.now, force=True)
         return idle
 
-    def _tick_now(self, now: float) -> None:
+    def _tick_now(self, now: float, budget: float | None = None) -> None:
         with self._tick_lock:
             if now < self.now:  # a worker tick overtaken by the last tick at stop: nothing new to see
                 return
             started = time.perf_counter()
-            self._tick_locked(now)
+            self._tick_locked(now, budget)
             self.learn_seconds.append(time.perf_counter() - started)
 
-    def _tick_locked(self, now: float) -> None:
+    def _tick_locked(self, now: float, budget: float | None) -> None:
         self.now = now
+        self._quantiles.clear()
         hub = self._hub
         engine = self.tuner.engine
         if engine is not None:
@@ -302,7 +309,16 @@ class MetaLearner:
                     self._flags[hit.stream] = self._flags.get(hit.stream, 0) + 1
                 self.tuner.alarms["fired"] += 1
             self._rule_hits_seen = len(engine.hits)
-        for stream, snap in hub.snapshots().items():
+        snaps = list(hub.snapshots().items())
+        start = self._cursor % len(snaps) if snaps else 0
+        deadline = time.perf_counter() + budget if budget is not None else math.inf
+        for i, (stream, snap) in enumerate(snaps[start:] + snaps[:start]):
+            if self._seen_seq.get(stream) == snap.seq:
+                continue  # nothing new (an ended stream, once learned from)
+            if time.perf_counter() > deadline:
+                self._cursor = start + i  # the rest next tick: their ends are still unseen, so not lost
+                break
+            self._seen_seq[stream] = snap.seq
             self.what.observe(snap, now, self)
             self.tuner.observe_loops(snap)
             before = self._status.get(stream, "open")
@@ -380,6 +396,16 @@ class MetaLearner:
     def baseline(self, key: str, metric: str) -> Distribution | None:
         with self._lock:
             return self.baselines.get(key, {}).get(metric)
+
+    def gap_quantiles(self, key: str) -> tuple[float, float] | None:
+        """The source's p99 and p99.9 gap (ms), once it has 50 gaps; worked out once per tick per source."""
+        cached = self._quantiles.get(key)
+        if cached is None:
+            dist = self.baseline(key, "itl_ms")
+            if dist is None or dist.n < 50:
+                return None
+            cached = self._quantiles[key] = (dist.quantile(0.99), dist.quantile(0.999))
+        return cached
 
     def stall_threshold(self, stream: str, default: float) -> tuple[float, str]:
         """Seconds without a token that make a stall for this stream's source, and why.
@@ -539,20 +565,20 @@ def features(snap, learner: MetaLearner | None = None) -> np.ndarray:
     """What the outcome models look at in a snapshot (all roughly 0..3)."""
     m = snap.metrics
     key = learner.key_of(snap.stream) if learner else None
-    base = learner.baseline(key, "itl_ms") if (learner and key) else None
+    base = learner.gap_quantiles(key) if (learner and key) else None
     slow = waiting = 0.0
-    if base is not None and base.n >= 50 and snap.status == "open":  # an ended stream is not waiting
-        p99 = base.quantile(0.99)
-        slow = float(np.clip(math.log(max(_finite(m.get("itl_p99_ms"), p99), 1e-3) / max(p99, 1e-3)), -2, 3))
-        waiting = float(np.clip(math.log1p(_finite(m.get("since_token_s")) * 1e3 / max(base.quantile(0.999), 1e-3)),
-                                0, 3))
+    if base is not None and snap.status == "open":  # an ended stream is not waiting
+        p99, p999 = base
+        slow = min(max(math.log(max(_finite(m.get("itl_p99_ms"), p99), 1e-3) / max(p99, 1e-3)), -2.0), 3.0)
+        since_ms = max(0.0, _finite(m.get("since_token_s"))) * 1e3  # live, a token can postdate the tick's clock
+        waiting = min(math.log1p(since_ms / max(p999, 1e-3)), 3.0)
     hits: dict[str, int] = {}
     for hit in snap.patterns:
         hits[hit.kind] = hits.get(hit.kind, 0) + 1
     x = [1.0, _finite(m.get("rep4")), _finite(m.get("loop_words")) / 40.0,
          (_finite(m.get("compression"), 1.0) - 1.0) / 2.0, 1.0 - _finite(m.get("novelty4"), 1.0), slow, waiting,
          *(math.log1p(hits.get(k, 0)) for k in PATTERN_KINDS)]
-    return np.clip(np.asarray(x, dtype=float), -3.0, 3.0)  # bounded: one odd number must not swing the model
+    return np.asarray([min(max(v, -3.0), 3.0) for v in x])  # bounded: one odd number must not swing the model
 
 
 class WhatMatters:
