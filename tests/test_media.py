@@ -12,10 +12,11 @@ from midstream_tui import Hub, SourceError, open_sources
 
 
 def write_clip(target, *, seconds=2.0, fps=30, size=(320, 240), audio=True, video=True, fmt=None, options=None,
-               pace=False):
+               pace=False, hold=None):
     """A moving bar at ``fps`` and a 440 Hz tone, interleaved as a live encoder sends them.
 
-    Encoded with the codecs in PyAV's wheel; ``pace`` writes in real time.
+    Encoded with the codecs in PyAV's wheel; ``pace`` writes in real time; ``hold=(at_s, pause_s)``
+    stops sending for ``pause_s`` seconds at ``at_s`` of the clip (a network gap).
     """
     out = av.open(str(target), "w", format=fmt, options=options or {})
     w, h = size
@@ -29,6 +30,9 @@ def write_clip(target, *, seconds=2.0, fps=30, size=(320, 240), audio=True, vide
     n_frames = int(seconds * fps) if video else 1
     started, k = time.monotonic(), 0
     for i in range(n_frames):
+        if hold and i == int(hold[0] * fps):
+            time.sleep(hold[1])
+            started += hold[1]
         if pace:
             time.sleep(max(0.0, started + i / fps - time.monotonic()))
         if video:
@@ -307,3 +311,191 @@ async def test_dash_over_http(http_server):
     video = hub.snapshot("dash")
     assert video.metrics["frames"] == 90 and video.status == "closed"
     assert hub.snapshot("dash-audio").metrics["audio_s"] == pytest.approx(3.0, abs=0.2)
+
+
+def run_cli(args, tmp_path, timeout=120):
+    """``midstream`` in a subprocess with its caches in ``tmp_path``; returns (summary streams, NDJSON lines)."""
+    import json
+    import os
+
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), MIDSTREAM_DATA_DIR=str(tmp_path / "data"))
+    out = subprocess.run([sys.executable, "-m", "midstream_tui", *args], capture_output=True, text=True,
+                         timeout=timeout, env=env)
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    return lines[-1]["summary"]["streams"], lines[:-1]
+
+
+def test_duration_ends_a_file_and_its_audio_stream_together(tmp_path):
+    clip = tmp_path / "long.mp4"
+    write_clip(clip, seconds=30.0, size=(160, 120))  # paced: far longer than the run
+    streams, _ = run_cli(["run", str(clip), "--headless", "--json", "--duration", "2", "--no-learn"], tmp_path)
+    assert streams["long"]["status"] == "closed"
+    assert streams["long-audio"]["status"] == "closed"
+
+
+def write_corrupted_clip(path, *, seconds=18.0, burst=20_000, seed=7):
+    """A 30 fps H.264 + AAC mp4 with ``burst`` random bytes written over the middle of its media data."""
+    import random
+
+    write_clip(path, seconds=seconds, size=(320, 240))
+    data = bytearray(path.read_bytes())
+    at = data.find(b"mdat")
+    size = int.from_bytes(data[at - 4:at], "big")
+    middle = at + size // 2
+    rng = random.Random(seed)
+    data[middle:middle + burst] = bytes(rng.randrange(256) for _ in range(burst))
+    path.write_bytes(bytes(data))
+
+
+def decodable(path):
+    """What FFmpeg can decode, one packet at a time (a bad packet skipped, not the end): per kind,
+    (frames or audio seconds, packets rejected)."""
+    got = {"video": 0.0, "audio": 0.0}
+    errors = {"video": 0, "audio": 0}
+    with av.open(str(path)) as container:
+        for packet in container.demux():
+            kind = packet.stream.type
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError:
+                errors[kind] += 1
+                continue
+            got[kind] += sum(f.samples / f.sample_rate for f in frames) if kind == "audio" else len(frames)
+    return got, errors
+
+
+def test_corrupt_bytes_mid_file_are_skipped_and_counted(tmp_path):
+    clip = tmp_path / "burst.mp4"
+    write_corrupted_clip(clip)
+    reference, bad = decodable(clip)
+    assert bad["video"] > 0 and reference["video"] > 400  # the burst really breaks packets; most of it is fine
+    streams, lines = run_cli(["run", f"{clip}?realtime=0", "--headless", "--json", "--no-learn"], tmp_path)
+    video, audio = streams["burst"], streams["burst-audio"]
+    assert video["status"] == "closed" and video["error"] is None
+    assert video["metrics"]["frames"] == reference["video"]  # every frame FFmpeg can decode, past the burst
+    assert video["metrics"]["decode_errors"] == bad["video"]
+    assert audio["status"] == "closed" and audio["metrics"]["decode_errors"] == bad["audio"]
+    assert audio["metrics"]["audio_s"] == pytest.approx(reference["audio"], abs=0.05)  # the audio went on too
+    notes = [p for line in lines for p in line.get("patterns", []) if "undecodable" in p["message"]]
+    assert notes and all(p["kind"] == "media" for p in notes)
+    for stream, kind in (("burst", "video"), ("burst-audio", "audio")):
+        assert sum(int(p["message"].split()[1]) for p in notes if p["stream"] == stream) == bad[kind]
+
+
+class LoopbackFolder:
+    """``python -m http.server`` over a folder on a fixed loopback port, stopped and started again at will."""
+
+    def __init__(self, root, port):
+        self.root, self.port, self.proc = root, port, None
+
+    def start(self):
+        import urllib.request
+
+        self.proc = subprocess.Popen([sys.executable, "-m", "http.server", str(self.port), "--bind", "127.0.0.1",
+                                      "--directory", str(self.root)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=1).close()
+                return
+            except OSError:
+                assert time.monotonic() < deadline, "the HTTP server did not start"
+                time.sleep(0.1)
+
+    def stop(self):
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+
+@pytest.fixture
+def vod(tmp_path, free_port):
+    """An 8 s HLS VOD (240 frames, 1 s segments) on a server the test can take down and bring back."""
+    root = tmp_path / "www"
+    root.mkdir()
+    write_clip(root / "index.m3u8", seconds=8.0, size=(160, 120), fmt="hls",
+               options={"hls_time": "1", "hls_playlist_type": "vod"})
+    server = LoopbackFolder(root, free_port)
+    server.start()
+    yield server, f"http://127.0.0.1:{free_port}/index.m3u8"
+    server.stop()
+
+
+async def _until(predicate, timeout=60.0):
+    import asyncio
+
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_an_hls_vod_whose_server_goes_away_is_an_error_not_an_end(vod):
+    import asyncio
+
+    server, url = vod
+    hub = Hub(analysis_interval=0.05)
+    hub.add_source(open_sources([f"{url}?name=vod&reconnect=1"], hub.clock)[0])
+    running = asyncio.ensure_future(hub.run(120))
+    await _until(lambda: (hub.snapshot("vod") or None) and hub.snapshot("vod").metrics["frames"] >= 30)
+    server.stop()  # mid-way through a paced VOD: the rest of its segments are gone
+    await running
+    video = hub.snapshot("vod")
+    assert video.status == "error" and hub.snapshot("vod-audio").status == "error"
+    notes = [h.message for _, h in hub.patterns_since(0) if h.kind == "error"]
+    assert "the input ended after" in notes[0] and "of its 8.0 s" in notes[0] and "reconnecting" in notes[0]
+    assert "after 2 attempts" in video.error  # the reconnection found nobody
+    assert video.metrics["frames"] < 240
+
+
+async def test_an_hls_vod_resumes_where_it_stopped_when_its_server_comes_back(vod):
+    import asyncio
+
+    server, url = vod
+    hub = Hub(analysis_interval=0.05)
+    hub.add_source(open_sources([f"{url}?name=vod&reconnect=5"], hub.clock)[0])
+    running = asyncio.ensure_future(hub.run(120))
+    await _until(lambda: (hub.snapshot("vod") or None) and hub.snapshot("vod").metrics["frames"] >= 30)
+    server.stop()
+    await _until(lambda: any("reconnecting in" in h.message for _, h in hub.patterns_since(0)))
+    server.start()
+    await running
+    video, audio = hub.snapshot("vod"), hub.snapshot("vod-audio")
+    assert video.status == "closed" and audio.status == "closed"
+    assert video.metrics["frames"] == 240  # every frame once: nothing lost, nothing played twice
+    assert audio.metrics["audio_s"] == pytest.approx(8.0, abs=0.1)
+    assert hub.source("vod").sessions >= 2
+
+
+async def test_network_gaps_are_reported_with_their_length(free_port):
+    import asyncio
+    import threading
+
+    hub = Hub(analysis_interval=0.05)
+    src = open_sources([f"udp://127.0.0.1:{free_port}?overrun_nonfatal=1&fifo_size=50000&gap=2&name=ts"],
+                       hub.clock)[0]
+    hub.add_source(src)
+    running = asyncio.ensure_future(hub.run(120))
+    await asyncio.sleep(1.0)  # the reader is listening on the UDP port
+    sender = threading.Thread(target=write_clip, args=(f"udp://127.0.0.1:{free_port}?pkt_size=1316",),
+                              kwargs={"seconds": 6.0, "size": (160, 120), "fmt": "mpegts", "pace": True,
+                                      "hold": (4.0, 4.0)})  # after FFmpeg's probe (~2 s) is done
+    sender.start()
+    await asyncio.to_thread(sender.join, 60)
+
+    def notes():
+        return [h.message for _, h in hub.patterns_since(0) if h.kind == "gap"]
+
+    # the sender is gone for good now: that silence is reported while it lasts
+    await _until(lambda: sum("so far" in n for n in notes()) >= 2, timeout=15)
+    src.cancel()
+    await running
+    over = [n for n in notes() if "then data again" in n]
+    assert len(over) == 1, notes()
+    assert 3.0 <= float(over[0].split()[2]) < 60  # the 4 s pause (less what FFmpeg had buffered)
+    metrics = hub.snapshot("ts").metrics
+    assert metrics["gaps"] >= 1 and metrics["gap_max_s"] >= 3.0
+    assert metrics["frames"] >= 120  # 180 sent; the first GOP may be lost before the probe

@@ -7,16 +7,30 @@
     ...&restream=rtmp://ingest/app/KEY      forward the packets unchanged (remuxed) while analysing
     ...&reconnect=5                         network inputs: retries after a failure (capped
                                             exponential backoff with jitter; 0: none)
+    ...&gap=3                               network inputs: seconds without data reported as a
+                                            network gap (pattern log, ``gaps`` metric; 0: off)
+    ...&realtime=0                          network VOD (HLS, DASH, http files): read as fast as
+                                            analysis takes it instead of at the media's pace
 
-MidStream's own parameters (name, listen, reconnect, restream) are taken out of a
-network URL; the rest of its query goes to FFmpeg (e.g. udp's fifo_size). SRT
-needs an FFmpeg built with libsrt, which PyAV's wheel is not: refused clearly.
+MidStream's own parameters (name, listen, reconnect, restream, gap, realtime) are
+taken out of a network URL; the rest of its query goes to FFmpeg (e.g. udp's
+fifo_size). SRT needs an FFmpeg built with libsrt, which PyAV's wheel is not:
+refused clearly.
+
+A packet the decoder rejects (corrupt bytes) is skipped and counted (the
+``decode_errors`` metric, one pattern entry per run of bad packets); decoding goes
+on with the next one. A network input that ends early is an error (or a
+reconnection that resumes where it stopped), never a normal end: a VOD (known
+duration) must have played to its end, a live HLS playlist must say it ended
+(#EXT-X-ENDLIST), any other live input that stops is an input that went away. An
+input known to be VOD can wait, so a slow consumer holds it back instead of
+dropping its frames, as with files.
 
 Video becomes the stream ``<name>`` (RGB frames, with the encoded packet size,
 so the bitrate is the real one), audio the stream ``<name>-audio`` (resampled
 to 48 kHz mono PCM16). Demuxing and decoding run in a thread; events reach the
 event loop through a bounded queue, so a slow consumer holds the reader back
-instead of growing memory. FFmpeg errors end the stream with a one-line error.
+instead of growing memory. Other FFmpeg errors end the stream with a one-line error.
 """
 
 from __future__ import annotations
@@ -26,6 +40,7 @@ import concurrent.futures
 import threading
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
@@ -40,10 +55,20 @@ MEDIA_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".ts", ".m2ts", ".flv
                   ".ogg", ".opus", ".flac", ".m4a", ".aac")
 NETWORK_SCHEMES = ("http", "https", "udp", "rtmp", "rtsp", "srt")
 AUDIO_RATE = 48_000
+GAP_S = 3.0
+"""Default seconds without data from a network input that make a reported gap."""
+UNDECODABLE_LIMIT = 100
+"""Bad packets in a row, with nothing decoded yet, after which a stream is judged undecodable."""
+END_TOLERANCE_S = 0.5
+"""How far short of its announced duration a VOD may end and still count as complete."""
 
 
 class _LoopGone(Exception):
     """The event loop the reader feeds has finished."""
+
+
+class InputEndedEarly(ConnectionError):
+    """A network input ended before its end: a truncated VOD or a live input that went away."""
 
 
 def _one_line(exc: BaseException) -> str:
@@ -80,7 +105,7 @@ class MediaSource(Source):
     def __init__(self, stream_id: str, uri: str, clock: Clock | None, *, url: str, kinds: tuple[str, ...],
                  realtime: bool, options: dict[str, str] | None = None, listen: bool = False,
                  reconnect: int = 0, restream: str | None = None, backoff: Backoff | None = None,
-                 loop: bool = False) -> None:
+                 loop: bool = False, gap: float = GAP_S) -> None:
         super().__init__(stream_id, uri, clock)
         self.url, self.kinds, self.realtime, self.options = url, kinds, realtime, dict(options or {})
         self.kind = "video" if "video" in kinds else "audio"
@@ -94,6 +119,16 @@ class MediaSource(Source):
         """Inputs opened so far (publishers accepted, reconnections made)."""
         self.restreamed = 0
         """Packets forwarded to the restream destination."""
+        self.gap = gap if self.network else 0.0
+        self.decode_errors: dict[str, int] = {}
+        """Packets skipped because the decoder rejected them, per stream id."""
+        self.gaps = 0
+        self.gap_max_s = 0.0
+        self._waiting: dict[int, float] = {}
+        """Reader slot -> when it began waiting for the input's next packet (after its first one)."""
+        self._gap_noted: set[float] = set()
+        self._resume_at: dict[str, float] = {}
+        """Media time each kind of a truncated VOD reached: a reconnection skips what was delivered."""
         if listen:
             self.options.setdefault("listen", "1")
             self.options["timeout"] = "1"  # seconds to wait for a publisher before checking for cancel
@@ -104,9 +139,20 @@ class MediaSource(Source):
             if loop.is_closed():  # the run ended while FFmpeg was blocked in a read: stop quietly
                 raise _LoopGone
             try:
-                asyncio.run_coroutine_threadsafe(queue.put(event), loop).result()
-            except (RuntimeError, concurrent.futures.CancelledError):
+                future = asyncio.run_coroutine_threadsafe(queue.put(event), loop)
+            except RuntimeError:
                 raise _LoopGone from None
+            while True:
+                try:
+                    future.result(timeout=0.5)
+                    return
+                except concurrent.futures.TimeoutError:
+                    # nobody takes events any more (the run was stopped): do not wait for ever
+                    if self.cancelled or loop.is_closed() or not loop.is_running():
+                        future.cancel()
+                        raise _LoopGone from None
+                except (RuntimeError, concurrent.futures.CancelledError):
+                    raise _LoopGone from None
 
         failures = 0
         try:
@@ -161,6 +207,8 @@ class MediaSource(Source):
             from .dash import SegmentStream, load_manifest
 
             manifest = load_manifest(self.url)
+            if not manifest.dynamic:
+                self.lossless = True  # a VOD: the segments wait on the server
             return [av.open(SegmentStream(self.url, track.kind, manifest, lambda: self.cancelled), "r",
                             format="mp4") for track in manifest.tracks]
         # PyAV's own timeout (an interrupt callback) deadlocks an RTMP listen with a publisher
@@ -171,13 +219,22 @@ class MediaSource(Source):
         """One input session from open to end; returns the frames delivered. Errors carry ``after_frames``."""
         containers: list = []
         counts = [0]
+        reached: dict[str, float] = {}
         try:
             containers = self._open()
             if not any(s.type in ("video", "audio") for c in containers for s in c.streams):
                 raise SourceError("no audio or video in the input")
             self.sessions += 1
             if len(containers) == 1:
-                self._demux(containers[0], put, counts, 0, restream=self.restream)
+                container = containers[0]
+                duration = container.duration / 1e6 if container.duration and container.duration > 0 else None
+                if self.network and duration is not None:
+                    self.lossless = True  # a VOD: it can wait for a slow consumer
+                    self._seek_to_resume(container)
+                self._demux(container, put, counts, 0, restream=self.restream, reached=reached)
+                if self.network and not self.listen and not self.cancelled:
+                    self._check_complete(duration, max(reached.values(), default=0.0))
+                self._resume_at = {}
                 return counts[0]
             if self.restream:
                 put(StreamError(self.stream_id, self.clock.now(), "restream is not available for DASH input"))
@@ -188,7 +245,7 @@ class MediaSource(Source):
 
             def side(i: int) -> None:
                 try:
-                    self._demux(containers[i], put, counts, i, start=start)
+                    self._demux(containers[i], put, counts, i, start=start, reached=reached)
                 except BaseException as exc:  # noqa: BLE001 - handed to the main reader below
                     errors.append(exc)
 
@@ -200,19 +257,57 @@ class MediaSource(Source):
                 thread.join()
             if errors:
                 raise errors[0]
+            self._resume_at = {}
             return sum(counts)
         except _LoopGone:
             raise
         except Exception as exc:
             exc.after_frames = sum(counts)  # type: ignore[attr-defined]
+            if self.network and self.lossless:  # a VOD cut short: a reconnection resumes where it stopped
+                for kind, t in reached.items():
+                    self._resume_at[kind] = max(self._resume_at.get(kind, 0.0), t)
             raise
         finally:
             for container in containers:
                 container.close()
 
+    def _seek_to_resume(self, container) -> None:
+        """Reopened after a VOD was cut short: start near where it stopped (frames before it are skipped)."""
+        if not self._resume_at:
+            return
+        start = container.start_time / 1e6 if container.start_time else 0.0
+        try:
+            container.seek(int((start + max(0.0, min(self._resume_at.values()) - 1.0)) * 1e6), backward=True)
+        except Exception:  # noqa: BLE001 - not seekable: read from the start, skipping what was delivered; audit: ignore
+            pass
+
+    def _check_complete(self, duration: float | None, reached: float) -> None:
+        """A network input ended without an error: was that its real end? Raises InputEndedEarly if not."""
+        if duration is not None:
+            if reached < duration - END_TOLERANCE_S:
+                raise InputEndedEarly(f"the input ended after {reached:.1f} s of its {duration:.1f} s "
+                                      "(the server stopped sending)")
+            return
+        if urlsplit(self.url).path.endswith(".m3u8") and _hls_finished(self.url):
+            return  # a live HLS stream that said it ended
+        raise InputEndedEarly(f"the live input ended after {reached:.1f} s (no more data from the server)")
+
+    def _bad_packets(self, put, stream: str, kind: str, burst: list) -> None:
+        """Report a run of undecodable packets as one pattern entry: [count, first time, last time, error]."""
+        n, t0, t1, why = burst
+        where = f" at {t0:.2f} s" if t1 - t0 < 0.005 else f" at {t0:.2f}-{t1:.2f} s"
+        put(Flag(stream, self.clock.now(), f"skipped {n} undecodable {kind} packet{'s' if n > 1 else ''}{where} "
+                                           f"of the media ({why})", kind="media"))
+
+    def _note_gap(self, put, waited: float, then: str) -> None:
+        self.gaps += 1
+        self.gap_max_s = max(self.gap_max_s, waited)
+        put(Flag(self.stream_id, self.clock.now(), f"network gap: {waited:.1f} s without data, {then}", kind="gap"))
+
     def _demux(self, container, put, counts: list[int], slot: int, *, restream: str | None = None,
-               start: float | None = None) -> None:
-        """Demux and decode one container into events; ``counts[slot]`` counts what was delivered."""
+               start: float | None = None, reached: dict[str, float]) -> None:
+        """Demux and decode one container into events; ``counts[slot]`` counts what was delivered and
+        ``reached[kind]`` is the media time each kind reached (seconds from the input's start)."""
         streams = [s for s in container.streams if s.type in ("video", "audio")]
         forward = None
         if restream:
@@ -220,17 +315,68 @@ class MediaSource(Source):
                 forward = _Restream(restream, streams)
             except Exception as exc:  # noqa: BLE001 - the destination is down: analysis goes on
                 put(StreamError(self.stream_id, self.clock.now(), f"restream to {_redact(restream)} failed: {_one_line(exc)}"))
+        origin = container.start_time / 1e6 if container.start_time is not None else None
+        resume = dict(self._resume_at)
+        # A live stream pulled from a server (UDP, RTMP, RTSP) arrives at its own pace: pacing it again by
+        # its timestamps would only hold back what FFmpeg's probe buffered (~2 s of latency, hiding as much
+        # of any network gap). Files, VODs, segmented live streams (HLS, DASH) and publishers pushing to a
+        # listen URL (which may send faster than real time) are paced.
+        pace = self.realtime and (not self.network or self.lossless or self.dash or self.listen
+                                  or urlsplit(self.url).path.endswith(".m3u8"))
+        bursts: dict[str, list] = {}  # stream id -> the run of bad packets under way
+        decoded_any: set[str] = set()
         try:
             resampler = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_RATE)
             start_wall, first_pts = start or time.monotonic(), None
             pending = 0  # encoded video bytes not yet credited to a frame (decoders hold frames back)
-            for packet in container.demux(streams):
-                if self.cancelled:
+            packets = iter(container.demux(streams))
+            first = True
+            gap_ended = 0.0
+            while not self.cancelled:
+                asked = time.monotonic()
+                if not first:
+                    self._waiting[slot] = asked
+                failure = None
+                try:
+                    packet = next(packets, None)
+                except Exception as exc:  # noqa: BLE001 - raised below, once the gap (if any) is noted
+                    packet, failure = None, exc
+                self._waiting.pop(slot, None)
+                waited = time.monotonic() - asked
+                data = packet is not None and packet.size > 0  # (PyAV ends with empty packets)
+                if gap_ended:  # the packet that ended a gap can be a leftover flushed as the input ends
+                    self._note_gap(put, gap_ended, "then data again" if data else "then the input ended")
+                    gap_ended = 0.0
+                if not first and self.gap and waited >= self.gap:
+                    if data:
+                        gap_ended = waited
+                    else:
+                        self._note_gap(put, waited, "then the input ended")
+                if failure is not None:
+                    raise failure
+                first = False
+                if packet is None:
                     break
                 is_video = packet.stream.type == "video"
+                target = self.stream_id if is_video and self.kind == "video" else self.audio_id
                 if is_video:
                     pending += packet.size
-                decoded = packet.decode()
+                try:
+                    decoded = packet.decode()
+                except av.error.FFmpegError as exc:  # one bad packet (corrupt bytes), not the end of the stream
+                    self.decode_errors[target] = self.decode_errors.get(target, 0) + 1
+                    t = float(packet.pts * packet.time_base) if packet.pts is not None and packet.time_base else 0.0
+                    t -= origin or 0.0
+                    burst = bursts.setdefault(target, [0, t, t, _one_line(exc)])
+                    burst[0] += 1
+                    burst[2] = t
+                    if target not in decoded_any and burst[0] >= UNDECODABLE_LIMIT:
+                        raise SourceError(f"{packet.stream.type}: none of the first {burst[0]} packets could be "
+                                          f"decoded ({burst[3]})") from None
+                    decoded = []
+                else:
+                    if target in bursts:
+                        self._bad_packets(put, target, packet.stream.type, bursts.pop(target))
                 if forward is not None:
                     try:
                         forward.send(packet)
@@ -241,11 +387,21 @@ class MediaSource(Source):
                         forward.close()
                         forward = None
                 for frame in decoded:
-                    if frame.time is not None and self.realtime:
-                        first_pts = frame.time if first_pts is None else first_pts
-                        delay = (frame.time - first_pts) - (time.monotonic() - start_wall)
-                        if delay > 0:
-                            time.sleep(min(delay, 1.0))
+                    decoded_any.add(target)
+                    if frame.time is not None:
+                        if origin is None:
+                            origin = frame.time
+                        media_t = frame.time - origin
+                        if media_t <= resume.get(packet.stream.type, -1.0):
+                            continue  # delivered before the input was cut short
+                        if pace:
+                            first_pts = frame.time if first_pts is None else first_pts
+                            delay = (frame.time - first_pts) - (time.monotonic() - start_wall)
+                            if delay > 0:
+                                time.sleep(min(delay, 1.0))
+                        if not is_video and frame.sample_rate:
+                            media_t += frame.samples / frame.sample_rate  # the end of this audio
+                        reached[packet.stream.type] = max(reached.get(packet.stream.type, 0.0), media_t)
                     now = self.clock.now()
                     if is_video and self.kind == "video":
                         put(VideoFrame(self.stream_id, now, frame=frame.to_ndarray(format="rgb24"),
@@ -261,6 +417,30 @@ class MediaSource(Source):
         finally:
             if forward is not None:
                 forward.close()
+            for target, burst in bursts.items():  # bad packets up to the end
+                try:
+                    self._bad_packets(put, target, "video" if target == self.stream_id and self.kind == "video"
+                                      else "audio", burst)
+                except _LoopGone:
+                    break
+
+    def stream_metrics(self, stream: str) -> dict[str, Any]:
+        metrics: dict[str, Any] = {"decode_errors": self.decode_errors.get(stream, 0)}
+        if self.network and stream == self.stream_id:
+            metrics["gaps"] = self.gaps
+            metrics["gap_max_s"] = self.gap_max_s
+        return metrics
+
+    def _gap_under_way(self) -> float:
+        """Seconds the oldest reader has been waiting for data, if that makes a gap not yet reported."""
+        if not self.gap:
+            return 0.0
+        now = time.monotonic()
+        for since in list(self._waiting.values()):
+            if now - since >= self.gap and since not in self._gap_noted:
+                self._gap_noted.add(since)
+                return now - since
+        return 0.0
 
     async def events(self) -> AsyncIterator[Event]:
         loop = asyncio.get_running_loop()
@@ -273,16 +453,45 @@ class MediaSource(Source):
                          daemon=True).start()
         failed = False
         while True:
-            event = await queue.get()
+            if self.gap:  # watch for a network gap while the reader is blocked in FFmpeg
+                try:
+                    event = await asyncio.wait_for(queue.get(), min(0.5, self.gap / 2))
+                except asyncio.TimeoutError:
+                    waited = self._gap_under_way()
+                    if waited:
+                        yield Flag(self.stream_id, self.clock.now(),
+                                   f"network gap: no data for {waited:.1f} s so far", kind="gap")
+                    continue
+            else:
+                event = await queue.get()
             if event is None:
                 break
-            failed = failed or isinstance(event, StreamError)
+            failed = failed or isinstance(event, StreamError) and event.fatal  # not a retry notice
             yield event
         reason = "cancelled" if self.cancelled else ("error" if failed else "finished")
         now = self.clock.now()
         if self.kind == "video" and "audio" in self.kinds:
             yield StreamClosed(self.audio_id, now, reason=reason)
         yield StreamClosed(self.stream_id, now, reason=reason)
+
+
+def _hls_finished(url: str) -> bool:
+    """Whether an HLS playlist (or the first variant of a master playlist) now carries #EXT-X-ENDLIST."""
+    from urllib.parse import urljoin
+
+    from .dash import MAX_MANIFEST, fetch
+
+    try:
+        text = fetch(url, MAX_MANIFEST, timeout=5.0).decode("utf-8", "replace")
+        if "#EXT-X-STREAM-INF" in text:
+            variant = next((line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")),
+                           None)
+            if variant is None:
+                return False
+            text = fetch(urljoin(url, variant), MAX_MANIFEST, timeout=5.0).decode("utf-8", "replace")
+    except (OSError, ValueError):
+        return False
+    return "#EXT-X-ENDLIST" in text
 
 
 def _redact(url: str) -> str:
@@ -294,7 +503,7 @@ def _redact(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}{head}/***"
 
 
-OWN_PARAMS = ("name", "listen", "reconnect", "restream")
+OWN_PARAMS = ("name", "listen", "reconnect", "restream", "gap", "realtime")
 
 
 def _split_own(url: str) -> tuple[str, dict[str, str]]:
@@ -323,6 +532,8 @@ def open_media(uri: str, clock: Clock | None, stream_id: str | None = None) -> M
         if listen and parts.scheme != "rtmp":
             raise SourceError(f"{uri}: listen=1 is for rtmp:// (udp:// always listens)")
         reconnect = _param(own, "reconnect", int, 5, lambda v: 0 <= v <= 1000, "retries 0..1000")
+        gap = _param(own, "gap", float, GAP_S, lambda v: v == 0 or 0.5 <= v <= 3600, "0 (off) or 0.5..3600 s")
+        realtime = _param(own, "realtime", int, 1, lambda v: v in (0, 1), "0 or 1")
         restream = own.pop("restream", None)
         if restream is not None and not restream:
             raise SourceError(f"{uri}: restream= needs a destination URL")
@@ -332,8 +543,8 @@ def open_media(uri: str, clock: Clock | None, stream_id: str | None = None) -> M
         shown = uri if restream is None else uri.replace(quote(restream, safe=""), _redact(restream)).replace(
             restream, _redact(restream))
         # network input: which kinds it holds is only known once it plays; video first
-        return MediaSource(name, shown, clock, url=url, kinds=("video", "audio"), realtime=True,
-                           listen=bool(listen), reconnect=reconnect, restream=restream)
+        return MediaSource(name, shown, clock, url=url, kinds=("video", "audio"), realtime=bool(realtime),
+                           listen=bool(listen), reconnect=reconnect, restream=restream, gap=gap)
     if parts.scheme not in ("", "file") or not parts.path.lower().endswith(MEDIA_SUFFIXES):
         return None
     params = dict(parse_qsl(parts.query, keep_blank_values=True))
