@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from midstream_tui import Hub, VirtualClock, open_sources, run_virtual
-from midstream_tui.analysis.meta import MIN_SAMPLES, STALL_FLOOR_S, Distribution, MetaLearner, source_key
+from midstream_tui.analysis.meta import FEATURES, MIN_SAMPLES, STALL_FLOOR_S, Distribution, MetaLearner, source_key
 from midstream_tui.rules import BUILTIN_RULES, Rule, RuleEngine
 
 SLOW = "sim:text?name=slow&rate=0.3&ttft=2000&seed={seed}"  # a slow model: normal gaps of 2-8 s
@@ -339,3 +339,14 @@ def test_sigterm_stops_a_run_while_a_thousand_streams_end(tmp_path, session_fold
         seen.append(lines.get())
     summary = _summary("".join(seen))
     assert len(summary["streams"]) == 1001 and summary["streams"]["long"]["status"] != "open"
+
+
+def test_a_token_newer_than_the_ticks_clock_is_not_an_error(tmp_path):
+    """Live, a source stamps a token after the tick read the clock: the stream has waited 'negative' time."""
+    hub = Hub(VirtualClock(), analysis_interval=0.1)
+    learner = MetaLearner(tmp_path / "m.json").attach(hub)
+    for k in range(80):  # enough gaps for the source's baseline to be used
+        hub.push_text("llm", f" w{k}", t=0.02 * k)
+    hub.analyze(now=0.02 * 79 - 0.1)  # the tick's clock is 100 ms (five gaps) behind the newest token
+    learner.tick(0.02 * 79 - 0.1)
+    assert learner.what._samples["llm"][-1][FEATURES.index("waiting")] == 0.0
