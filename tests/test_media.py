@@ -288,18 +288,19 @@ async def test_a_file_in_a_loop_plays_again_until_the_run_ends(tmp_path):
 
 
 def test_the_live_demo_video_is_real_h264_with_a_face_and_speech(tmp_path):
-    import json
-    import os
-
-    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path))
-    out = subprocess.run([sys.executable, "-m", "midstream_tui", "demo", "video", "--headless", "--json",
-                          "--duration", "9"], capture_output=True, text=True, timeout=90, env=env)
-    assert out.returncode == 0, out.stderr
-    assert list(tmp_path.glob("midstream/camera-v*.mp4"))  # written once into the cache folder
-    summary = json.loads(out.stdout.splitlines()[-1])["summary"]["streams"]
-    assert summary["camera"]["metrics"]["resolution"] == "640x360" and summary["camera"]["metrics"]["frames"] > 150
-    patterns = [p for line in out.stdout.splitlines()[:-1] for p in json.loads(line).get("patterns", [])]
+    # the demo runs live: how many frames it gets through depends on the machine, so none are counted;
+    # the face is in view for the whole of the clip's first 6 s: one detection run is enough to see it
+    streams, lines = run_cli(["demo", "video", "--headless", "--json", "--duration", "5", "--no-learn"], tmp_path)
+    clips = list(tmp_path.glob("cache/midstream/camera-v*.mp4"))
+    assert clips and "camera" in streams  # written once into the cache folder, played as a stream
+    patterns = [p for line in lines for p in line.get("patterns", [])]
     assert any(p["kind"] == "detection" and "face" in p["message"] for p in patterns)
+    # its clip, read losslessly to its end: 12 s of 640x360 H.264 at 25 fps, with speech
+    streams, lines = run_cli(["run", f"{clips[0]}?realtime=0&name=camera", "--headless", "--json", "--no-learn",
+                              "--transcribe", "sphinx"], tmp_path)
+    camera = streams["camera"]["metrics"]
+    assert camera["resolution"] == "640x360" and camera["frames"] == 300
+    patterns = [p for line in lines for p in line.get("patterns", [])]
     assert any(p["kind"] == "speech" and "fox" in p["message"] for p in patterns)
 
 
