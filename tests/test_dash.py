@@ -86,3 +86,38 @@ async def test_a_bad_manifest_over_http_is_one_recorded_error_without_retries(ht
     snap = hub.snapshot("bad")
     assert snap.status == "error" and "no audio or video adaptation set" in snap.error
     assert time.monotonic() - started < 5  # no backoff loop on an error that cannot change
+
+
+class SlowConsumer:
+    """A hub tap that takes 60 ms per video frame: analysis slower than the video's 30 fps."""
+
+    def __init__(self):
+        self.frames = 0
+
+    def event(self, stream, ev, analyzer):
+        from midstream_tui.events import VideoFrame
+
+        if isinstance(ev, VideoFrame):
+            self.frames += 1
+            time.sleep(0.06)
+
+
+async def test_a_dash_vod_waits_for_a_slow_consumer_instead_of_dropping_frames(http_server):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_media import write_clip
+
+    root, base = http_server
+    write_clip(root / "manifest.mpd", seconds=4.0, size=(160, 120), fmt="dash", options={"seg_duration": "1"})
+    hub = Hub(analysis_interval=0.05)
+    slow = SlowConsumer()
+    hub.add_tap(slow)
+    for src in open_sources([f"{base}/manifest.mpd?name=vod"], hub.clock):
+        hub.add_source(src)
+    await hub.run(120)
+    video, audio = hub.snapshot("vod"), hub.snapshot("vod-audio")
+    assert video.status == "closed" and audio.status == "closed"
+    assert video.metrics["drops"] == 0 and video.metrics["frames"] == 120 == slow.frames  # all of them, late
+    assert audio.metrics["audio_s"] > 3.9
