@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from .analysis import kernels
+from .analysis.meta import STALL_FLOOR_S
 from .analysis.patterns import RecurringNgrams, compression_ratio, ngram_novelty, seq_rep_n, trailing_loop
 from .analysis.stats import rate, summarize
 from .events import (
@@ -166,7 +167,7 @@ class TextAnalyzer(StreamAnalyzer):
         self._req_first = math.nan
         self._req_last = math.nan
         self._req_tokens = 0
-        self._stall_threshold = 1.0
+        self._stall_threshold = STALL_FLOOR_S
         self._in_loop = False
         self._loop_words = 0
         self._new_words = False
@@ -308,7 +309,7 @@ class TextAnalyzer(StreamAnalyzer):
         itl = summarize(self.itl.values(1024))
         if itl.count >= 16:
             # A gap is a stall when it is far outside this stream's own pace.
-            self._stall_threshold = max(1.0, 8.0 * itl.p50)
+            self._stall_threshold = max(STALL_FLOOR_S, 8.0 * itl.p50)  # the stall rule's floor: one meaning of "stall"
         ttft = summarize(self.ttft.values())
         since_last = now - self._req_last if not math.isnan(self._req_last) else math.nan
         return {
