@@ -230,6 +230,7 @@ async def test_the_panel_and_its_keys(tmp_path):
         panel = app.query_one(MetaPanel)
         shown = str(panel.render())
         assert panel.display and "sim:text/normal" in shown and "stop-loops.min_words 40→30" in shown
+        assert "limit 2.50 s" in shown and "max(2.5 s, 10 x median gap)" in shown  # the limit and what it means
         await pilot.press("a")  # accept the proposal
         assert proposal.status == "applied" and {r.name: r for r in engine.rules}["stop-loops"].min_words == 30
         await pilot.press("u")  # and undo it
