@@ -3,7 +3,7 @@
 import sys
 
 from conftest import ROOT, demo_hub, until
-from midstream_tui import Hub, VirtualClock, open_sources
+from midstream_tui import Hub, VirtualClock, open_sources, run_virtual
 from midstream_tui.tui.app import MidStreamApp
 from midstream_tui.tui.screens.help import HelpScreen
 from midstream_tui.tui.widgets.attractor import AttractorPanel
@@ -311,3 +311,23 @@ async def test_a_replay_says_so_and_keeps_responses_apart(tmp_path):
                                                          if replay.snapshot("llm") else ""))
         assert replay.snapshot("llm").text_tail == "first answer.\nsecond answer."
     session.close()
+
+
+async def test_a_mark_can_be_changed(tmp_path):
+    from midstream_tui.analysis.meta import MetaLearner
+    from midstream_tui.rules import BUILTIN_RULES, RuleEngine
+
+    clock = VirtualClock()
+    hub = Hub(clock, analysis_interval=0.1)
+    learner = MetaLearner(tmp_path / "m.json")
+    learner.attach(hub, RuleEngine(hub, list(BUILTIN_RULES)))
+    run_virtual(hub, open_sources(["sim:text?name=ok&requests=1&seed=3"], clock), 20)
+    app = MidStreamApp(hub, live=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        bad = learner.what.models["bad"]
+        await pilot.press("g")
+        assert bad.seen == 1 and bad.positives == 0
+        await pilot.press("b")  # the user changes their mind: the label changes, no second example
+        assert bad.seen == 1 and bad.positives == 1 and bad.examples[-1][1] == 1
+        await pilot.press("b")  # the same mark again changes nothing
+        assert bad.seen == 1 and bad.positives == 1

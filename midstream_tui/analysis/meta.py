@@ -517,6 +517,17 @@ class OutcomeModel:
         self.positives += label
         self.dirty = True
 
+    def relabel(self, x: list[float], label: int) -> bool:
+        """Change the label of the newest example equal to ``x`` (False if it left the memory)."""
+        for i in range(len(self.examples) - 1, -1, -1):
+            if self.examples[i][0] == x:
+                old = self.examples[i][1]
+                self.examples[i] = (x, int(label))
+                self.positives += int(label) - old
+                self.dirty = True
+                return True
+        return False
+
     def refit(self) -> None:
         """Fit the weights to the examples in memory (warm start from the current weights)."""
         self.dirty = False
@@ -588,7 +599,8 @@ class WhatMatters:
         self.models = {o: OutcomeModel() for o in OUTCOMES}
         self._samples: dict[str, list[np.ndarray]] = {}
         self._sampled_at: dict[str, float] = {}
-        self._labelled: set[tuple[str, str]] = set()
+        self._labelled: dict[tuple[str, str], tuple[list[float], int]] = {}
+        """(stream, outcome) -> the example it was labelled with, so a user can change a mark (g, then b)."""
 
     def observe(self, snap, now: float, learner: MetaLearner, final: bool = False) -> None:
         """Sample the stream's features (every SAMPLE_EVERY s while open, and once as it ends)."""
@@ -601,10 +613,18 @@ class WhatMatters:
     def outcome(self, stream: str, outcome: str, label: int) -> bool:
         """Train ``outcome`` on what the stream looked like as it ended; once per stream and outcome."""
         samples = self._samples.get(stream)
-        if not samples or (stream, outcome) in self._labelled:
+        if not samples:
             return False
-        self._labelled.add((stream, outcome))
-        self.models[outcome].add(samples[-1:], label)
+        known = self._labelled.get((stream, outcome))
+        if known is not None:  # labelled before: a user's changed mark replaces it, the same label is a no-op
+            x, was = known
+            if was == label or not self.models[outcome].relabel(x, label):
+                return False
+            self._labelled[(stream, outcome)] = (x, int(label))
+            return True
+        x = samples[-1]
+        self._labelled[(stream, outcome)] = ([float(v) for v in x], int(label))
+        self.models[outcome].add([x], label)
         return True
 
     def refit(self, now: float, force: bool = False) -> None:
