@@ -107,7 +107,16 @@ METRIC_ROWS: dict[str, list[Row]] = {
     ],
 }
 
+def _damage(m: Mapping[str, Any]) -> str | None:
+    """Undecodable packets skipped and network gaps, for media inputs; no row while there are none."""
+    bad, gaps = m.get("decode_errors", 0) or 0, m.get("gaps", 0) or 0
+    if not bad and not gaps:
+        return None
+    return f"{bad} · {gaps}" + (f" (max {m.get('gap_max_s', 0):.1f} s)" if gaps else "")
+
+
 COMMON_ROWS: list[Row] = [
+    ("bad pkt · gaps", _damage),
     ("uptime", lambda m: duration(m.get("uptime_s"))),
     ("drops · queue", lambda m: f"{m.get('drops', 0)} · {m.get('queue', 0)}"),
 ]
