@@ -9,9 +9,10 @@ once with what was learned (the baselines, and the rules as changed). Reported:
 
 - loop lead time: words of the loop when the stream was cancelled (fewer: cancelled sooner);
   false cancellations of streams that were not looping;
-- stall detection: a true stall is a gap over ten times the stream's own median gap and over
-  0.5 s (from the generator's schedule); caught if a stall flag fires during it; the delay
-  from its start to the flag;
+- stall detection: a true stall is a gap of at least max(2.5 s, ten times the stream's own median
+  gap) (from the generator's schedule: the definition in analysis/meta.py) that outlasts that
+  limit by an analysis tick; caught if a stall flag fires during it; the delay from its start to
+  the flag;
 - false stall flags per hour: flags outside any true stall, per scenario.
 
     python bench/bench_meta.py [--learn 20] [--held-out 10] [--seconds 120]
@@ -30,7 +31,7 @@ import numpy as np
 
 from midstream_tui import Hub, VirtualClock, open_sources, run_virtual
 from midstream_tui.analysis import kernels
-from midstream_tui.analysis.meta import MetaLearner
+from midstream_tui.analysis.meta import STALL_FACTOR, STALL_FLOOR_S, MetaLearner
 from midstream_tui.events import TextDelta
 from midstream_tui.rules import BUILTIN_RULES, RuleEngine
 
@@ -55,16 +56,17 @@ def session(seed: int, seconds: float, learner: MetaLearner | None, rules, auto:
     return hub, engine
 
 
-def true_stalls(uri: str, seconds: float) -> list[tuple[float, float]]:
-    """(start, end) of the gaps that are stalls for this stream, from its own schedule."""
+def true_stalls(uri: str, seconds: float) -> list[tuple[float, float, bool]]:
+    """(start, end, detectable) of the gaps that are stalls for this stream, from its own schedule
+    (detectable: it outlasts the limit by an analysis tick)."""
     src = open_sources([uri], VirtualClock())[0]
     times = [e.t for e in itertools.takewhile(lambda e: e.t <= seconds, src.schedule(0.0))  # endless source
              if isinstance(e, TextDelta)]
     gaps = np.diff(times)
     if gaps.size < 10:
         return []
-    median = float(np.median(gaps))
-    return [(times[i], times[i + 1]) for i, g in enumerate(gaps) if g > max(0.5, 10 * median)]
+    limit = max(STALL_FLOOR_S, STALL_FACTOR * float(np.median(gaps)))
+    return [(times[i], times[i + 1], g >= limit + 0.1) for i, g in enumerate(gaps) if g >= limit]
 
 
 def evaluate(seeds, seconds, learner_path: Path | None, rules) -> dict:
@@ -83,14 +85,16 @@ def evaluate(seeds, seconds, learner_path: Path | None, rules) -> dict:
         for k, (name, template) in enumerate(SCENARIOS.items()):
             stalls = true_stalls(template.format(seed=seed * 10 + k), seconds)
             flags = [h.t for h in engine.hits if h.rule == "stall" and h.stream == name]
-            for start, end in stalls:
+            for start, end, detectable in stalls:
+                if not detectable:
+                    continue
                 during = [t for t in flags if start <= t <= end + 0.15]  # the analysis clock ticks at 0.1 s
                 if during:
                     caught += 1
                     delays.append(during[0] - start)
                 else:
                     missed += 1
-            false_flags[name] += sum(not any(start <= t <= end + 0.15 for start, end in stalls) for t in flags)
+            false_flags[name] += sum(not any(start <= t <= end + 0.15 for start, end, _ in stalls) for t in flags)
     hours = len(seeds) * seconds / 3600
     return {"loop_words": loop_words, "false_cancels": false_cancels, "caught": caught, "missed": missed,
             "delays": delays, "false_flags_per_hour": {k: v / hours for k, v in false_flags.items()}}

@@ -141,7 +141,17 @@ class RuleEngine:
         self.hits: list[RuleHit] = []
         self._active: set[tuple[str, str]] = set()
         self._scanned: dict[tuple[str, str], int] = {}
+        self._judged_seq: dict[str, int] = {}
+        self._judged_with: list[Rule] | None = None
+        self._globs: dict[tuple[str, str], bool] = {}
         hub.on_tick(self.tick)
+
+    def _applies(self, rule: Rule, stream: str) -> bool:
+        key = (rule.streams, stream)
+        hit = self._globs.get(key)
+        if hit is None:
+            hit = self._globs[key] = fnmatch.fnmatchcase(stream, rule.streams)
+        return hit
 
     def _check(self, rule: Rule, snap: Snapshot) -> tuple[bool, str]:
         m = snap.metrics
@@ -181,9 +191,15 @@ class RuleEngine:
         return False, ""
 
     def tick(self, now: float) -> None:
+        rules = self.rules
+        if rules is not self._judged_with:  # rules changed (a proposal applied): judge every stream again
+            self._judged_with, self._judged_seq = rules, {}
         for stream, snap in self.hub.snapshots().items():
-            for rule in self.rules:
-                if not fnmatch.fnmatchcase(stream, rule.streams):
+            if self._judged_seq.get(stream) == snap.seq:
+                continue  # an ended stream's last snapshot, already judged: nothing can have changed
+            self._judged_seq[stream] = snap.seq
+            for rule in rules:
+                if not self._applies(rule, stream):
                     continue
                 fired, detail = self._check(rule, snap)
                 key = (rule.name, stream)
