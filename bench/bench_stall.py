@@ -171,7 +171,8 @@ def main() -> None:
             "learned, previous rule": evaluate(PreviousDefinition(state), held_out, args.seconds),
             "learned, current rule": evaluate(MetaLearner(state), held_out, args.seconds),
         }
-    print(f"stall flags, {args.seconds:g} s of each stream (virtual time, held-out seed) after {args.learn:g} s learned")
+    print(f"stall flags, {args.seconds:g} s of each stream (virtual time, held-out seed) "
+          f"after {args.learn:g} s learned")
     print(f"current rule: no token for max({STALL_FLOOR_S:g} s, {STALL_FACTOR:g} x median gap), at most 30 s; "
           f"previous: 10 x median gap, at least 1 s")
     cols = list(results)
