@@ -144,8 +144,10 @@ def test_level1_learns_that_loops_end_in_cancellation_and_ranks_them_first(tmp_p
 def test_a_user_mark_is_a_label(tmp_path):
     learner = MetaLearner(tmp_path / "m.json")
     learn_outcomes(learner, n=2)
-    assert learner.mark("ok-0", good=True) and not learner.mark("ok-0", good=False)  # once per stream
-    assert learner.what.models["bad"].seen == 1 and learner.what.models["bad"].positives == 0
+    assert learner.mark("ok-0", good=True) and learner.what.models["bad"].positives == 0
+    assert learner.mark("ok-0", good=False)  # a changed mind replaces the label: still one example
+    assert not learner.mark("ok-0", good=False)  # the same mark again changes nothing
+    assert learner.what.models["bad"].seen == 1 and learner.what.models["bad"].positives == 1
 
 
 def test_level2_proposals_respect_every_constraint(tmp_path):
