@@ -33,12 +33,16 @@ from .snapshot import PatternHit
 
 
 class Ring:
-    """Fixed-capacity numpy ring buffer; ``values()`` returns oldest-first copies."""
+    """Fixed-capacity numpy ring buffer; ``values()`` returns oldest-first copies.
+
+    The buffer starts small and doubles up to ``capacity`` as values arrive: a session
+    of thousands of short streams does not pay every ring's full size up front."""
 
     __slots__ = ("_buf", "_cap", "_next", "total")
+    INITIAL = 64
 
     def __init__(self, capacity: int, dtype: Any = np.float64) -> None:
-        self._buf = np.zeros(capacity, dtype=dtype)
+        self._buf = np.zeros(min(capacity, self.INITIAL), dtype=dtype)
         self._cap = capacity
         self._next = 0
         self.total = 0
@@ -53,6 +57,8 @@ class Ring:
 
     def append(self, value: float) -> None:
         i = self._next
+        if i == self._buf.size:  # still growing (no wrap before the buffer reaches capacity)
+            self._buf = np.concatenate((self._buf, np.zeros(min(self._cap, 2 * i) - i, dtype=self._buf.dtype)))
         self._buf[i] = value
         self._next = i + 1 if i + 1 < self._cap else 0
         self.total += 1
