@@ -52,6 +52,9 @@ MAX_UTTERANCE_S = 20.0  # a longer utterance is cut (the recognizer's cost grows
 PAUSE_S = 0.24
 """A pause this long inside speech ends the utterance. The endpointer's loose detector hears
 the room sound of a short pause between sentences as speech; a strict one does not."""
+MIN_CUT_SPEECH_S = 1.0
+"""...but only after this much speech: a pause after a word or two is more likely one between the
+words of a phrase ("rear ... right"), and decoding a lone word loses the words around it."""
 RESUME_S = 0.06
 """After such a pause, strict-detector speech this long begins the next utterance."""
 MIN_LEVEL_SPREAD_DB = 6.0
@@ -338,7 +341,8 @@ class Transcriber:
         self._utt_audio(speech)
         self._quiet = 0 if voiced else self._quiet + 1
         utt_s = len(self._utt) / 2 / RATE
-        if self._quiet * frame_s >= PAUSE_S - 1e-9 and self._ep.in_speech:
+        if (self._quiet * frame_s >= PAUSE_S - 1e-9 and self._ep.in_speech
+                and len(self._levels) * frame_s >= MIN_CUT_SPEECH_S - 1e-9):
             self._finish_utterance(self._utt_start + utt_s)
             self._paused, self._loud = True, 0
         elif not self._ep.in_speech or utt_s >= MAX_UTTERANCE_S:

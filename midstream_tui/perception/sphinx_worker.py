@@ -34,7 +34,7 @@ import time
 
 RATE = 16_000
 PARTIAL_INTERVAL = 0.5  # seconds of audio between partial hypotheses
-LIVE_SEARCH = {"fwdflat": False, "bestpath": False, "maxhmmpf": 2000, "maxwpf": 5}
+LIVE_SEARCH = {"fwdflat": False, "bestpath": False, "maxhmmpf": 1000, "maxwpf": 5}
 """The live decoder only feeds partials, which the final decode replaces: keep it cheap."""
 _ALT = re.compile(r"\(\d+\)$")
 _FILLERS = {"<s>", "</s>", "<sil>", "[NOISE]", "[SPEECH]", "<unk>"}

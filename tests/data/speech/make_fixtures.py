@@ -39,8 +39,10 @@ def write(name: str, pcm: np.ndarray) -> None:
 
 
 def main(sdist: Path) -> None:
-    # a read-aloud book recording (LibriVox, public domain), as shipped in pocketsphinx's test data
-    write("book_0920.wav", read(sdist / BOOK.format("0920")))
+    # a read-aloud book recording (LibriVox, public domain) and a spoken playing card, as shipped in
+    # pocketsphinx's test data
+    write("book_0930.wav", read(sdist / BOOK.format("0930")))
+    write("cards_001.wav", read(sdist / "test/data/cards/001.wav"))
     # two sentences of the same reader with a 0.4 s pause between them: each recording's speech
     # starts and ends where its .lab file says (0880: speech ends at 2.774 s; 0930: starts at 0.269 s);
     # keep 0.2 s of the reader's own room sound on each side
