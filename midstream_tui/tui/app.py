@@ -211,7 +211,9 @@ class MidStreamApp(App[int]):
             if "metrics" not in self.hidden and (force or metrics_key != self._drawn.get("metrics")):
                 self._drawn["metrics"] = metrics_key
                 metrics = self.query_one(MetricsPanel)
-                metrics.border_title = self._metrics_title(snap, metrics.size.width)
+                title = self._metrics_title(snap, metrics.size.width)
+                if metrics.border_title != title:  # setting it repaints, even unchanged
+                    metrics.border_title = title
                 metrics.show(snap, self.selected)
             attractor = self.query_one(AttractorPanel)
             attractor.set_class(self._collapse_attractor(snap), "-collapsed")
@@ -221,7 +223,9 @@ class MidStreamApp(App[int]):
                                                               and plotted != self._drawn.get("attractor"))):
                 self._drawn["attractor"] = plotted
                 panel = self.query_one(AttractorPanel)
-                panel.border_title = f"Attractor · {self.selected}" if self.selected else "Attractor"
+                title = f"Attractor · {self.selected}" if self.selected else "Attractor"
+                if panel.border_title != title:
+                    panel.border_title = title
                 panel.show(snap, self.signal_index, self.selected)
             meta = self.query_one(MetaPanel)
             learner = getattr(self.hub, "meta", None)

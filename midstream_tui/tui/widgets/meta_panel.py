@@ -58,9 +58,12 @@ def meta_lines(learner, snap) -> list[str]:
 
 class MetaPanel(Static):
     _shown = ""
+    _shown_lines = 0
 
     def show(self, learner, snap) -> None:
         markup = "\n".join(meta_lines(learner, snap))
         if markup != self._shown:
             self._shown = markup
-            self.update(Content.from_markup(markup), layout=True)
+            lines = markup.count("\n") + 1  # its height follows its lines: a new layout only when that changes
+            self.update(Content.from_markup(markup), layout=lines != self._shown_lines)
+            self._shown_lines = lines
