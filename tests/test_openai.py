@@ -151,6 +151,32 @@ async def test_emulator_refuses_bad_requests(emulator):
             assert "emu-loop" in {m["id"] for m in (await r.json())["data"]}
 
 
+async def test_a_burst_of_300_concurrent_streams_from_one_client_all_succeed(emulator):
+    """The emulator is a local test peer: a benchmark or ``count=N`` opens hundreds of connections at once."""
+    from openai import AsyncOpenAI
+
+    # no retries: every one of the 300 requests must get through on its first connection
+    client = AsyncOpenAI(base_url=emulator.base_url, api_key="emulator", max_retries=0, timeout=LIVENESS_S)
+
+    async def one(n):
+        stream = await client.chat.completions.create(
+            model="emu-normal", messages=[{"role": "user", "content": f"burst {n}"}], stream=True, max_tokens=8)
+        deltas = 0
+        async for chunk in stream:
+            deltas += bool(chunk.choices and chunk.choices[0].delta.content)
+        return deltas
+
+    try:
+        results = await asyncio.wait_for(asyncio.gather(*(one(n) for n in range(300)), return_exceptions=True),
+                                         LIVENESS_S)
+    finally:
+        await client.close()
+    failed = [r for r in results if isinstance(r, BaseException)]
+    assert not failed, f"{len(failed)} of 300 failed, first: {failed[0]!r}; {emulator.connection_stats}"
+    assert all(r > 0 for r in results)
+    assert emulator.connection_stats.evicted == 0 and len(emulator.stats.requests) == 300
+
+
 def test_the_key_is_never_printed(tmp_path):
     secret = "sk-test-DO-NOT-PRINT-4f9a1c"
     code = (

@@ -5,11 +5,21 @@ connection gets a guard. A connection that is waiting for a request (just opened
 idle between keep-alive requests) is *pending*; aiohttp by itself never times a
 pending connection out, so a client that sends half a request line and nothing else
 holds a file descriptor forever. Here a pending connection is closed after
-``header_timeout`` seconds, and the number of pending connections is capped per client
-address (``max_pending_per_client``) and in all (``max_pending``): past a cap the
-oldest pending connection of the client holding the most is closed, so a hog loses its
-own connections and a newcomer still gets in. A request being handled (a WebSocket,
-a streamed response) is not pending and has no deadline here.
+``header_timeout`` seconds, and the number of pending connections is capped:
+
+- per client address (``max_pending_per_client``; None: no cap). Only connections pending
+  longer than ``eviction_grace`` (default a quarter of ``header_timeout``, at least 1 s)
+  count: a burst of fresh connections from one client (concurrent requests, a page
+  opening many sockets) is never cut. A client over its cap with stale connections loses
+  its oldest ones, one per newcomer;
+- in all (``max_pending``), the bound that keeps file descriptors free: past it the
+  oldest stale pending connection of the client holding the most is closed, and when no
+  connection is stale yet, that client's oldest one, however fresh (the alternative is
+  running out of descriptors). A hog loses its own connections and a newcomer still
+  gets in.
+
+A request being handled (a WebSocket, a streamed response) is not pending and has no
+deadline here.
 
 A malformed request (a 10,000-character URL, a broken request line) gets a short 400
 and one warning line, not aiohttp's logged traceback. The access log (``aiohttp.access``
@@ -147,17 +157,28 @@ class _GuardedHandler(RequestHandler):
 
 class _ConnectionGuard:
     def __init__(self, server: web.Server, loop: asyncio.AbstractEventLoop, header_timeout: float,
-                 max_pending: int, max_pending_per_client: int, handler_kwargs: dict) -> None:
+                 max_pending: int, max_pending_per_client: int | None, eviction_grace: float | None,
+                 handler_kwargs: dict) -> None:
         self.server, self.loop, self.header_timeout = server, loop, header_timeout
-        self.max_pending, self.max_per_client = max(1, max_pending), max(1, max_pending_per_client)
+        self.max_pending = max(1, max_pending)
+        self.max_per_client = None if max_pending_per_client is None else max(1, max_pending_per_client)
+        self.grace = max(1.0, header_timeout / 4) if eviction_grace is None else max(0.0, eviction_grace)
         self.handler_kwargs = handler_kwargs
         self.stats = ConnectionStats()
-        # client address -> its pending connections, oldest first (dicts keep insertion order)
-        self._by_client: dict[str, dict[_GuardedHandler, asyncio.TimerHandle]] = {}
+        # client address -> its pending connections (deadline timer, pending since), oldest first:
+        # dicts keep insertion order, and a connection is (re)inserted when it starts waiting
+        self._by_client: dict[str, dict[_GuardedHandler, tuple[asyncio.TimerHandle, float]]] = {}
         self._client_of: dict[_GuardedHandler, str] = {}
 
     def protocol(self) -> _GuardedHandler:
         return _GuardedHandler(self.server, self, loop=self.loop, **self.handler_kwargs)
+
+    def _stale(self, pending: dict[_GuardedHandler, tuple[asyncio.TimerHandle, float]], now: float):
+        """The oldest of ``pending`` if it has waited longer than the grace period, else None."""
+        oldest = next(iter(pending), None)
+        if oldest is not None and now - pending[oldest][1] > self.grace:
+            return oldest
+        return None
 
     def waiting(self, handler: _GuardedHandler) -> None:
         if handler in self._client_of:
@@ -165,14 +186,20 @@ class _ConnectionGuard:
         transport = handler.transport
         peer = transport.get_extra_info("peername") if transport is not None else None
         client = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+        now = self.loop.time()
         mine = self._by_client.get(client)
-        if mine is not None and len(mine) >= self.max_per_client:
-            self._close(next(iter(mine)), evicted=True)
-        elif self.stats.pending >= self.max_pending:
-            hog = max(self._by_client.values(), key=len)
-            self._close(next(iter(hog)), evicted=True)
+        if self.max_per_client is not None:
+            while mine and len(mine) >= self.max_per_client and (stale := self._stale(mine, now)) is not None:
+                self._close(stale, evicted=True)
+        if self.stats.pending >= self.max_pending:
+            stale = [h for h in (self._stale(p, now) for p in self._by_client.values()) if h is not None]
+            if stale:
+                victim = max(stale, key=lambda h: len(self._by_client[self._client_of[h]]))
+            else:  # out of room and nothing stale: the hog's oldest, rather than running out of descriptors
+                victim = next(iter(max(self._by_client.values(), key=len)))
+            self._close(victim, evicted=True)
         timer = self.loop.call_later(self.header_timeout, self._expire, handler)
-        self._by_client.setdefault(client, {})[handler] = timer
+        self._by_client.setdefault(client, {})[handler] = (timer, now)
         self._client_of[handler] = client
         self.stats.pending += 1
         self.stats.peak_pending = max(self.stats.peak_pending, self.stats.pending)
@@ -182,7 +209,7 @@ class _ConnectionGuard:
         if client is None:
             return
         mine = self._by_client[client]
-        mine.pop(handler).cancel()
+        mine.pop(handler)[0].cancel()
         if not mine:
             del self._by_client[client]
         self.stats.pending -= 1
@@ -207,7 +234,8 @@ class LocalServer:
     # The connection guard (see the module docstring); subclasses and instances may change these.
     header_timeout: float = 10.0
     max_pending: int = 128
-    max_pending_per_client: int = 32
+    max_pending_per_client: int | None = 32
+    eviction_grace: float | None = None  # None: a quarter of header_timeout, at least 1 s
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None) -> None:
         self.host, self.port, self.ssl_context = host, port, ssl_context
@@ -230,7 +258,7 @@ class LocalServer:
         loop = asyncio.get_running_loop()
         assert self._runner.server is not None
         self._guard = _ConnectionGuard(self._runner.server, loop, self.header_timeout, self.max_pending,
-                                       self.max_pending_per_client,
+                                       self.max_pending_per_client, self.eviction_grace,
                                        {"keepalive_timeout": 75.0, "access_log_class": _PathOnlyAccessLogger})
         self.connection_stats = self._guard.stats
         try:

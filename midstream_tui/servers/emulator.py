@@ -72,6 +72,11 @@ def _error(status: int, message: str, kind: str, headers: dict | None = None) ->
 class OpenAIEmulator(LocalServer):
     """The emulator as an aiohttp application; ``start()`` binds it (127.0.0.1 by default)."""
 
+    # A local test peer: one client (a benchmark, ``count=N``) legitimately opens hundreds of
+    # connections at once, so there is no per-client cap, and the overall cap is far above any burst.
+    max_pending_per_client = None
+    max_pending = 4096
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, rate: float = 50.0,
                  ttft_ms: float = 300.0, max_tokens: int = 300) -> None:
         super().__init__(host, port)
