@@ -19,8 +19,9 @@ Continuous: every recording of the set one after another with 0.4 s (pauses betw
 or 1 s (between recordings) of silence, about 45 s, paced at real time through the hub
 (``file?realtime=1``) with transcription on: the transcript's WER, the hub's ``transcribe_rtf``,
 and whether ingest is starved — the largest gap between consecutive audio chunks seen by the
-analysis, with and without transcription, and the same with pocketsphinx decoding in a thread of
-the process instead (how it was before: the GIL is held while it decodes).
+analysis, with and without transcription, and the same with pocketsphinx decoding whole sentences
+in a thread of the hub's process instead (what the final re-decode would do there: the binding
+holds the GIL for the whole of each call).
 
     python bench/bench_speech.py [--sdist DIR] [--repeat 1] [--no-continuous] [--openai]
 
@@ -176,7 +177,8 @@ async def through_hub(path: Path, transcribe: str, duration: float) -> dict:
 
 
 def in_thread_decoder(stop: threading.Event, audio: np.ndarray) -> None:
-    """Decoding in a thread of the hub's process, as before: whole sentences, one call each."""
+    """pocketsphinx in a thread of the hub's process, decoding 6 s sentences whole (one call each, as a
+    final re-decode would), 0.5 s apart: its binding holds the GIL for each call."""
     decoder = new_decoder()
     while not stop.is_set():
         for k in range(0, audio.size, RATE * 6):
@@ -207,11 +209,11 @@ async def continuous(rows, tmp: Path) -> None:
     finally:
         stop.set()
         thread.join()
-    print(f"{'run':<52} {'chunks':>6} {'gap max':>8} {'gap p99':>8} {'RTF':>6} {'WER':>6}")
+    print(f"{'run':<54} {'chunks':>6} {'gap max':>8} {'gap p99':>8} {'RTF':>6} {'WER':>6}")
     for label, r in (("no transcription", off), ("MidStream transcription (sphinx)", on),
-                     ("no transcription + pocketsphinx decoding in a thread", in_thread)):
+                     ("no transcription + whole-sentence decodes in a thread", in_thread)):
         wer = corpus_wer([(" ".join(refs), r["text"])]) if label.startswith("MidStream") else float("nan")
-        print(f"{label:<52} {r['chunks']:>6} {r['gap_max_ms']:>6.0f}ms {r['gap_p99_ms']:>6.0f}ms "
+        print(f"{label:<54} {r['chunks']:>6} {r['gap_max_ms']:>6.0f}ms {r['gap_p99_ms']:>6.0f}ms "
               f"{r['rtf']:>6.3f} {wer:>6.3f}")
     print(f"transcript ({on['drops']} chunks dropped, {on['audio_s']:.1f} s heard): {on['text']}")
 

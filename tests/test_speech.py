@@ -214,25 +214,27 @@ def test_partial_hypotheses_still_arrive_while_an_utterance_goes_on():
 
 
 def _recognizer_pids():
+    """This process's pocketsphinx recognizer children (perception/sphinx_worker.py)."""
     mine = []
-    for pid in os.listdir("/proc"):
+    for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
-            if pid.isdigit() and Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[1:2] and \
-                    b"sphinx_worker.py" in Path(f"/proc/{pid}/cmdline").read_bytes() and \
-                    Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1] == str(os.getpid()):
-                mine.append(int(pid))
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            parent = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
         except OSError:
-            continue
+            continue  # gone meanwhile
+        if b"sphinx_worker.py" in cmdline and parent == str(os.getpid()):
+            mine.append(int(pid))
     return mine
 
 
 def test_a_recognizer_process_that_dies_is_an_error_not_a_hang():
     rate, samples = pcm16(REAL / "two_sentences.wav")
+    before = set(_recognizer_pids())  # other tests' recognizers, if any are still closing
     tr = Transcriber("two")
     pids = []
     deadline = time.monotonic() + 60
     while not pids and time.monotonic() < deadline:
-        pids = _recognizer_pids()
+        pids = sorted(set(_recognizer_pids()) - before)
         time.sleep(0.01)
     assert len(pids) == 1
     os.kill(pids[0], 9)

@@ -117,21 +117,37 @@ class _SphinxProcess:
     def __init__(self, on_message) -> None:
         self._on_message = on_message
         self._stderr = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen([sys.executable, "-u", str(WORKER)], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=self._stderr, close_fds=True)
+        self.closing = False
+        self.dead = False
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-u", str(WORKER)], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=self._stderr, close_fds=True)
+        except OSError as exc:
+            self.proc, self.dead = None, True
+            on_message({"error": f"recognizer process could not start: {exc}"[:200]})
+            return
         try:
             fcntl.fcntl(self.proc.stdin.fileno(), 1031, _PIPE_BYTES)  # F_SETPIPE_SZ: room for a backlog
         except OSError:
             pass
-        self.closing = False
         self._reader = threading.Thread(target=self._read, name="transcribe-results", daemon=True)
         self._reader.start()
 
     def send(self, kind: bytes, payload: bytes = b"") -> None:
-        self.proc.stdin.write(kind + struct.pack("<I", len(payload)) + payload)
+        if self.dead:
+            return
+        try:
+            self.proc.stdin.write(kind + struct.pack("<I", len(payload)) + payload)
+        except OSError:
+            self.dead = True  # the reader says why, once
 
     def flush(self) -> None:
-        self.proc.stdin.flush()
+        if self.dead:
+            return
+        try:
+            self.proc.stdin.flush()
+        except OSError:
+            self.dead = True
 
     def _read(self) -> None:
         for line in self.proc.stdout:
@@ -141,6 +157,7 @@ class _SphinxProcess:
                 continue
             self._on_message(msg)
         code = self.proc.wait()
+        self.dead = True
         if not self.closing or code != 0:
             self._stderr.seek(0)
             last = ([ln for ln in self._stderr.read().decode("utf-8", "replace").splitlines() if ln.strip()]
@@ -149,8 +166,10 @@ class _SphinxProcess:
 
     def close(self, timeout: float) -> None:
         self.closing = True
+        if self.proc is None:
+            return
+        self.send(b"Q")
         try:
-            self.send(b"Q")
             self.proc.stdin.close()
         except OSError:
             pass
@@ -273,8 +292,6 @@ class Transcriber:
             self._proc.close(timeout=60)
 
     def _error(self, exc: BaseException) -> None:
-        if isinstance(exc, OSError) and self._proc is not None and self._proc.proc.poll() is not None:
-            return  # the recognizer process is gone: its reader reports why, once
         self.errors.append(f"{type(exc).__name__}: {exc}"[:200])
 
     def _audio_time(self) -> float:
