@@ -34,10 +34,10 @@ def depth(obj) -> int:
     return deepest
 
 
-def loads(text: str | bytes, max_depth: int = MAX_DEPTH):
-    """``json.loads``, but nesting deeper than ``max_depth`` is a ``TooDeep`` (a ``ValueError``)."""
+def loads(text: str | bytes, max_depth: int = MAX_DEPTH, **json_kwargs):
+    """``json.loads`` (``json_kwargs`` passed on), but nesting deeper than ``max_depth`` is a ``TooDeep`` (a ``ValueError``)."""
     try:
-        obj = json.loads(text)
+        obj = json.loads(text, **json_kwargs)
     except RecursionError:  # CPython's decoder gives up past its recursion limit, cleanly
         raise TooDeep(f"JSON nested more than {max_depth} levels deep") from None
     if isinstance(text, (bytes, bytearray)):

@@ -31,7 +31,7 @@ Protection, each refused with a reason and counted in ``stats``:
 - malformed messages (not JSON, NaN or Infinity, nested deeper than ``max_depth``,
   binary) get an ``error`` reply and count towards the client's rate;
 - half-open HTTP connections: see ``base.LocalServer`` (``header_timeout``,
-  ``max_pending``, ``max_pending_per_client``).
+  ``max_pending``, ``max_pending_per_client``, ``eviction_grace``).
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ from importlib import resources
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from .. import jsonsafe
 from .base import LocalServer, is_loopback, same_origin
 
 TOKEN_ENV = "MIDSTREAM_SIGNALING_TOKEN"
@@ -87,11 +88,11 @@ class SignalingServer(LocalServer):
                  allow_origins: tuple[str, ...] = (), max_message: int = 64 * 1024, rate: float = 20.0,
                  burst: float = 60.0, max_peers_per_room: int = 8, max_rooms: int = 256,
                  max_rooms_per_client: int = 16, max_depth: int = 32,
-                 header_timeout: float = 10.0, max_pending: int = 128, max_pending_per_client: int = 32,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 header_timeout: float = 10.0, max_pending: int = 128, max_pending_per_client: int | None = 32,
+                 eviction_grace: float | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
         super().__init__(host, port, ssl_context)
         self.header_timeout, self.max_pending = header_timeout, max_pending
-        self.max_pending_per_client = max_pending_per_client
+        self.max_pending_per_client, self.eviction_grace = max_pending_per_client, eviction_grace
         if token is None:
             token = os.environ.get(TOKEN_ENV) or None
         if not is_loopback(host) and not token:
@@ -224,21 +225,17 @@ class SignalingServer(LocalServer):
 
     async def _handle(self, room: str, me: _Peer, data: str) -> None:
         try:
-            msg = json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float)
+            msg = jsonsafe.loads(data, self.max_depth, parse_constant=_refuse_constant, parse_float=_finite_float)
         except _NotFinite:
             self.stats.malformed += 1
             await self._send(me, {"type": "error", "message": "NaN and Infinity are not JSON numbers"})
             return
-        except RecursionError:  # deeper than the interpreter's own limit
-            msg, too_deep = None, True
-        except ValueError:
-            msg, too_deep = None, False
-        else:
-            too_deep = _depth_over(msg, self.max_depth)
-        if too_deep:
+        except jsonsafe.TooDeep:
             self.stats.malformed += 1
             await self._send(me, {"type": "error", "message": f"JSON nested deeper than {self.max_depth} levels"})
             return
+        except ValueError:
+            msg = None  # not JSON: refused below with the expected shape
         kind = msg.get("type") if isinstance(msg, dict) else None
         if kind not in RELAYED:
             self.stats.malformed += 1
@@ -288,21 +285,6 @@ def _finite_float(text: str) -> float:
     if not math.isfinite(value):  # 1e999 parses as inf and would be relayed as Infinity
         raise _NotFinite(text)
     return value
-
-
-def _depth_over(value: object, limit: int) -> bool:
-    """Whether ``value`` nests lists/dicts deeper than ``limit`` (iterative: no recursion to exhaust)."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            item = list(item.values())
-        elif not isinstance(item, list):
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in item if isinstance(child, (dict, list)))
-    return False
 
 
 def ssl_context_from(cert: str | None, key: str | None) -> ssl.SSLContext | None:
