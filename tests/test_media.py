@@ -500,3 +500,56 @@ async def test_network_gaps_are_reported_with_their_length(free_port):
     metrics = hub.snapshot("ts").metrics
     assert metrics["gaps"] >= 1 and metrics["gap_max_s"] >= 3.0
     assert metrics["frames"] >= 120  # 180 sent; the first GOP may be lost before the probe
+
+
+async def test_an_http_file_without_a_stored_duration_plays_once_and_closes(http_server):
+    root, base = http_server
+    write_clip(root / "clip.ts", seconds=2.0, size=(160, 120), fmt="mpegts")
+    with av.open(str(root / "clip.ts")) as probe:  # what the clip holds, counted by FFmpeg itself
+        frames = sum(len(p.decode()) for p in probe.demux(video=0))
+    assert frames == 60
+    streams, _ = run_cli(["run", f"{base}/clip.ts?name=ts&reconnect=1", "--headless", "--json", "--no-learn",
+                          "--duration", "60"], root.parent)
+    video = streams["ts"]
+    assert video["metrics"]["frames"] == frames  # exactly once: not replayed from frame 0
+    assert video["status"] == "closed" and video["error"] is None
+
+
+async def test_an_http_file_cut_short_resumes_where_it_stopped_without_replaying(tmp_path):
+    import asyncio
+    import socket
+    import threading
+
+    clip = tmp_path / "cut.ts"
+    write_clip(clip, seconds=2.0, size=(160, 120), fmt="mpegts")
+    data = clip.read_bytes()
+    served = []
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+
+    def serve():  # the first response stops half-way through its announced length, later ones are whole
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                body = data if served else data[: len(data) // 2]
+                served.append(len(body))
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: video/mp2t\r\nConnection: close\r\n"
+                             b"Content-Length: %d\r\n\r\n" % len(data) + body)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        hub = await run([f"http://127.0.0.1:{port}/cut.ts?name=cut&reconnect=3&realtime=0"], duration=60)
+    finally:
+        server.close()
+        await asyncio.to_thread(thread.join, 10)
+    video = hub.snapshot("cut")
+    assert served[0] < len(data) and len(served) >= 2  # it was cut, and reconnected
+    assert video.status == "closed" and video.metrics["frames"] == 60  # every frame once: none lost, none twice
+    assert any("reconnecting in" in h.message for _, h in hub.patterns_since(0))

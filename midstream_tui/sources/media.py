@@ -55,6 +55,10 @@ MEDIA_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".ts", ".m2ts", ".flv
                   ".ogg", ".opus", ".flac", ".m4a", ".aac")
 NETWORK_SCHEMES = ("http", "https", "udp", "rtmp", "rtsp", "srt")
 AUDIO_RATE = 48_000
+LIVE_SCHEMES = ("udp", "rtmp", "rtsp")
+"""Network inputs that are live by nature: when one ends, the input went away."""
+STABLE_MEDIA_S = 10.0
+"""Media seconds a live session must have played for a reconnection after it to get the full retry budget back."""
 GAP_S = 3.0
 """Default seconds without data from a network input that make a reported gap."""
 UNDECODABLE_LIMIT = 100
@@ -109,8 +113,12 @@ class MediaSource(Source):
         super().__init__(stream_id, uri, clock)
         self.url, self.kinds, self.realtime, self.options = url, kinds, realtime, dict(options or {})
         self.kind = "video" if "video" in kinds else "audio"
-        self.network = urlsplit(url).scheme in NETWORK_SCHEMES
-        self.lossless = not self.network  # a file can wait, a live input cannot
+        parts = urlsplit(url)
+        self.network = parts.scheme in NETWORK_SCHEMES
+        self.live_kind = parts.scheme in LIVE_SCHEMES
+        self.http_file = parts.scheme in ("http", "https") and not parts.path.endswith((".m3u8", ".mpd"))
+        # a file (local or one resource served over HTTP) can wait, a live input cannot
+        self.lossless = not self.network or self.http_file
         self.audio_id = f"{stream_id}-audio" if self.kind == "video" else stream_id
         self.listen, self.reconnect, self.restream, self.loop = listen, reconnect, restream, loop
         self.dash = urlsplit(url).path.endswith(".mpd")
@@ -177,7 +185,11 @@ class MediaSource(Source):
                         put(Flag(self.stream_id, self.clock.now(),
                                  f"publisher left ({_one_line(exc)}); listening again", kind="media"))
                         continue
-                    if getattr(exc, "after_frames", 0):
+                    if getattr(exc, "after_frames", 0) and (self._resumable or getattr(exc, "after_media_s", 0.0)
+                                                            >= STABLE_MEDIA_S):
+                        # progress: a resumable input delivered frames it had not delivered before (so
+                        # retries are bounded by its length), a live one played for a while. A live input
+                        # that keeps ending after a few frames uses up its retries.
                         failures = 0
                         self.backoff.reset()
                     if not self.network or failures >= self.reconnect or isinstance(exc, ValueError):
@@ -230,6 +242,10 @@ class MediaSource(Source):
                 duration = container.duration / 1e6 if container.duration and container.duration > 0 else None
                 if self.network and duration is not None:
                     self.lossless = True  # a VOD: it can wait for a slow consumer
+                if self._resumable and not self.http_file:
+                    # a playlist seeks to a segment (each starts with a keyframe); a file over HTTP is read
+                    # again from its start, since a seek there can land mid-GOP (or be ignored by a server
+                    # without Range support) and silently lose the frames up to the next keyframe (measured)
                     self._seek_to_resume(container)
                 self._demux(container, put, counts, 0, restream=self.restream, reached=reached)
                 if self.network and not self.listen and not self.cancelled:
@@ -263,13 +279,20 @@ class MediaSource(Source):
             raise
         except Exception as exc:
             exc.after_frames = sum(counts)  # type: ignore[attr-defined]
-            if self.network and self.lossless:  # a VOD cut short: a reconnection resumes where it stopped
+            exc.after_media_s = max(reached.values(), default=0.0)  # type: ignore[attr-defined]
+            if self._resumable:  # a VOD or file cut short: a reconnection resumes where it stopped
                 for kind, t in reached.items():
                     self._resume_at[kind] = max(self._resume_at.get(kind, 0.0), t)
             raise
         finally:
             for container in containers:
                 container.close()
+
+    @property
+    def _resumable(self) -> bool:
+        """A network input with a fixed content (a VOD, a file over HTTP): reopened, it starts from the
+        beginning again, so a reconnection skips what was delivered. A live input goes on from now."""
+        return self.network and self.lossless and not self.live_kind and not self.listen
 
     def _seek_to_resume(self, container) -> None:
         """Reopened after a VOD was cut short: start near where it stopped (frames before it are skipped)."""
@@ -283,6 +306,11 @@ class MediaSource(Source):
 
     def _check_complete(self, duration: float | None, reached: float) -> None:
         """A network input ended without an error: was that its real end? Raises InputEndedEarly if not."""
+        if self.http_file:
+            # one resource over HTTP: a normal end of the response is its end, whether or not the container
+            # stores a duration (.ts and .flv do not; an estimated one can be off). FFmpeg reports a body
+            # cut short of its announced length as an error, which reconnects and resumes.
+            return
         if duration is not None:
             if reached < duration - END_TOLERANCE_S:
                 raise InputEndedEarly(f"the input ended after {reached:.1f} s of its {duration:.1f} s "
@@ -290,6 +318,7 @@ class MediaSource(Source):
             return
         if urlsplit(self.url).path.endswith(".m3u8") and _hls_finished(self.url):
             return  # a live HLS stream that said it ended
+        # live HLS without #EXT-X-ENDLIST, udp, rtmp or rtsp pulls: a live input that stopped went away
         raise InputEndedEarly(f"the live input ended after {reached:.1f} s (no more data from the server)")
 
     def _bad_packets(self, put, stream: str, kind: str, burst: list) -> None:
