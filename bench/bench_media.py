@@ -8,6 +8,11 @@ an analysis step (metrics, attractor) every 100 ms of stream time as the live
 clock would run it. Goals (issue 5): at least 30 fps, and the analysis adds at
 most 25 % to decode-only time.
 
+Then, through a live hub (real clock), how faithfully a small file is paced
+by its timestamps (its wall time and fps against the clip's own 30 fps) and how
+much faster than real time ``realtime=0`` reads it (peer: the clip's duration).
+These were asserted in tests/test_media.py; they measure speed, so they live here.
+
     python bench/bench_media.py [--seconds 10] [--repeat 3]
 """
 
@@ -91,6 +96,35 @@ def decode_and_analyse(path: Path) -> tuple[float, int, dict]:
     return time.perf_counter() - t, n, dict(hub.snapshot("bench").metrics)
 
 
+def pacing(tmp: str) -> None:
+    """A 4 s 320x240 H.264+AAC clip played paced, then with realtime=0, through a live hub."""
+    import asyncio
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from test_media import write_clip
+
+    from midstream_tui import open_sources
+
+    clip = Path(tmp) / "paced.mp4"
+    write_clip(clip, seconds=4.0)
+
+    async def play(uri: str):
+        hub = Hub(analysis_interval=0.05)
+        for src in open_sources([uri], hub.clock):
+            hub.add_source(src)
+        t = time.perf_counter()
+        await hub.run(60)
+        return time.perf_counter() - t, hub.snapshot("paced").metrics
+
+    elapsed, m = asyncio.run(play(str(clip)))
+    print(f"paced 4 s clip:      {elapsed:5.2f} s wall ({elapsed / 4.0:.2f}x its duration), fps {m['fps']:.1f} "
+          f"(clip: 30), frames {m['frames']}, drops {m['drops']}")
+    elapsed, m = asyncio.run(play(f"{clip}?realtime=0"))
+    print(f"realtime=0 4 s clip: {elapsed:5.2f} s wall ({4.0 / elapsed:.1f}x faster than real time), "
+          f"frames {m['frames']}, drops {m['drops']}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -117,6 +151,7 @@ def main() -> None:
               f"fps goal >= 30: {'met' if n / f >= 30 else 'NOT met'})")
         print(f"analysis saw {frames_seen} frames, {metrics['scene_cuts']} scene cuts, "
               f"bitrate {metrics['bitrate_mbps']:.2f} Mbit/s")
+        pacing(tmp)
 
 
 if __name__ == "__main__":
