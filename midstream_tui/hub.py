@@ -61,8 +61,28 @@ RECENT_PATTERNS = 20
 STARTUP_EVENTS = 20_000
 STARTUP_BYTES = 512 * 2**20
 """While the hub warms up (kernels loaded or compiled, ~0.3 s cached, ~15 s on a first run)
-a pipeline queues what its source delivers instead of dropping it, up to these bounds
-(about 25 s of 640x360 video at 30 fps): nothing is lost for start-up."""
+its pipelines queue what their sources deliver instead of dropping it, up to these bounds:
+STARTUP_EVENTS per stream, STARTUP_BYTES for all streams together (about 25 s of 640x360
+video at 30 fps): nothing is lost for start-up, and memory stays bounded."""
+
+
+class StartupBudget:
+    """Bytes all of a hub's pipelines may queue while it warms up (thread-safe)."""
+
+    def __init__(self, limit: int = STARTUP_BYTES) -> None:
+        self.left = limit
+        self._lock = threading.Lock()
+
+    def take(self, n: int) -> bool:
+        with self._lock:
+            if n > self.left:
+                return False
+            self.left -= n
+            return True
+
+    def give(self, n: int) -> None:
+        with self._lock:
+            self.left += n
 
 
 class HubError(ValueError):
@@ -95,6 +115,8 @@ class StreamPipeline:
         self.drops = 0
         self.starting = False
         """Set by a starting hub until its ingest kernels are ready: data is queued, not dropped."""
+        self.startup_budget = StartupBudget()
+        """Shared by all of a hub's pipelines (the hub sets its own)."""
         self._startup_bytes = 0
         self.events = 0
         self.status = "open"
@@ -129,7 +151,7 @@ class StreamPipeline:
             if isinstance(event, DATA_EVENTS):
                 if self.starting:
                     size = _payload_bytes(event)
-                    full = len(self._queue) >= STARTUP_EVENTS or self._startup_bytes + size > STARTUP_BYTES
+                    full = len(self._queue) >= STARTUP_EVENTS or not self.startup_budget.take(size)
                     if not full:
                         self._startup_bytes += size
                 else:
@@ -170,6 +192,7 @@ class StreamPipeline:
         with self._lock:
             pending = list(self._queue)
             self._queue.clear()
+            self.startup_budget.give(self._startup_bytes)
             self._startup_bytes = 0
         taps = self.taps
         for ev in pending:
@@ -287,6 +310,7 @@ class Hub:
         self.warmup_s = math.nan
         """Seconds the kernels took to load or compile (a first run compiles: ~15 s on 2 cores)."""
         self._starting = False
+        self._startup_budget = StartupBudget()
         self._warm_thread: threading.Thread | None = None
         self.callback_error: Exception | None = None
         """The first exception raised by an ``on_tick`` callback; ``run()`` re-raises it."""
@@ -308,6 +332,7 @@ class Hub:
                 pipe = self._pipelines[stream] = StreamPipeline(stream, kind, source, perception=self.perception)
                 pipe.taps = self.taps
                 pipe.starting = self._starting
+                pipe.startup_budget = self._startup_budget
             elif kind is not None and kind != pipe.kind:
                 raise HubError(f"stream {stream!r} is {pipe.kind}, not {kind}")
             return pipe

@@ -96,10 +96,16 @@ async def test_command_palette_runs_actions():
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"Select stream video")
-        await pilot.pause(0.3)
+        from textual.command import CommandList
+
+        def offered() -> bool:  # the palette searches in a worker: wait until it offers the command
+            found = app.screen.query(CommandList)
+            return bool(found) and found.first().option_count > 0 and \
+                "Select stream video" in str(found.first().get_option_at_index(0).prompt)
+
+        assert await until(pilot, offered)
         await pilot.press("enter")
-        await pilot.pause()
-        assert app.selected == "video"
+        assert await until(pilot, lambda: app.selected == "video")
 
 
 async def test_live_dashboard_updates_pauses_and_cancels_mid_stream():

@@ -169,13 +169,21 @@ async def test_cancel_stops_a_source_mid_stream():
     (src,) = open_sources(["sim:text?rate=200&ttft=0"], hub.clock)
     hub.add_source(src)
     await hub.start()
-    await asyncio.sleep(0.5)
+
+    async def until(condition, timeout=60.0):
+        for _ in range(int(timeout / 0.02)):
+            if condition():
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
+    assert await until(lambda: hub.snapshot("text") is not None and hub.snapshot("text").metrics["tokens"] > 10)
     assert hub.cancel("text") is True
-    await asyncio.sleep(0.3)
+    assert await until(lambda: hub.snapshot("text").status == "cancelled")
     tokens = hub.snapshot("text").metrics["tokens"]
-    await asyncio.sleep(0.3)
+    ticks = hub.ticks
+    assert await until(lambda: hub.ticks >= ticks + 5)  # several analysis ticks later
     snap = hub.snapshot("text")
-    assert snap.status == "cancelled"
     assert snap.metrics["tokens"] == tokens  # nothing arrives after the cancel
     assert hub.cancel("text") is False
     await hub.stop()
@@ -309,3 +317,17 @@ def test_the_pattern_feed_orders_by_time_and_folds_chatter_only():
         (4.0, "speech", 1), (5.0, "recurring", 2), (9.0, "stall", 1), (21.0, "stall", 1), (90.0, "recurring", 1)]
     assert entry_text(feed.entries[1], 0.0)[3] == "phrase one · +1 more in 15 s"
     assert feed.alerts == 2 and feed.total == 6
+
+
+async def test_the_start_up_allowance_is_one_budget_for_all_streams():
+    # Queued start-up data of every stream draws on one budget: bounded memory however many streams start.
+    from midstream_tui.hub import StartupBudget
+
+    hub = Hub(analysis_interval=0.05)
+    hub._startup_budget = StartupBudget(100 * 8 * 8 * 3)  # room for 100 of the 8x8 frames, all streams together
+    for name in ("a", "b"):
+        hub.add_source(FloodSource(name, lossless=False))
+    await asyncio.wait_for(hub.run(10), timeout=60)
+    kept = [hub.snapshot(name).metrics["frames"] for name in ("a", "b")]
+    dropped = [hub.snapshot(name).metrics["drops"] for name in ("a", "b")]
+    assert sum(kept) == 100 and sum(dropped) == 300
