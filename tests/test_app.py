@@ -302,6 +302,7 @@ async def test_a_replay_says_so_and_keeps_responses_apart(tmp_path):
     path = tmp_path / "two.midstream.sqlite"
     hub = Hub(VirtualClock())
     recorder = Recorder(path, command="test").attach(hub)
+    hub.open_stream("llm", "text", t=0.0)
     for k, text in enumerate(["first answer.", "second answer."]):
         hub.start_request("llm", t=k)
         hub.push_text("llm", text, t=k + 0.1)
