@@ -222,7 +222,10 @@ class StreamPipeline:
             self._drain()
             changed, self._drained_since_step = self._drained_since_step, 0
             if self.latest is not None and not changed and self.status != "open":
-                return None, []
+                late = self.analyzer.take_hits()  # perception can finish after the stream did (a last final)
+                if not late:
+                    return None, []
+                self.analyzer.hits[:0] = late  # taken again below, with a fresh snapshot
             if math.isnan(self.opened_t):
                 return None, []
             t_end = self.closed_t if self.status != "open" else now

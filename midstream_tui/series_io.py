@@ -57,7 +57,7 @@ def read_series(path: str, column: str | None = None, tokens: bool = False) -> t
             if column is not None:
                 raise SeriesError(f"no such column: {column} (a {ext or 'plain'} file holds one series, "
                                   "numbers separated by white space)")
-            _check_size(p.stat().st_size // 2)
+            _check_text_size(p)
             return as_series(np.array(p.read_text("utf-8").split(), dtype=np.float64), path, finite=False), None
     except SeriesError as exc:
         raise SeriesError(f"{path}: {exc}") from None
@@ -83,6 +83,20 @@ def token_ids(text: str) -> np.ndarray:
     """
     return np.array([int.from_bytes(hashlib.blake2b(w.lower().encode(), digest_size=6).digest(), "big")
                      for w in _WORD.findall(text)], dtype=np.float64)
+
+
+MAX_TEXT_BYTES = 128 * 2**20
+"""Text series (csv, jsonl, txt) are parsed through Python objects (a string per value, then a
+float): several times the file's size in memory. 128 MB of text (millions of values) is the most
+read; larger series go in .npy, which is read without that cost."""
+
+
+def _check_text_size(p: Path) -> None:
+    size = p.stat().st_size
+    if size > MAX_TEXT_BYTES:
+        raise SeriesError(f"too large for a text series: {size / 2**20:,.0f} MB (at most "
+                          f"{MAX_TEXT_BYTES // 2**20} MB of text; save larger series as .npy)")
+    _check_size(size // 2)
 
 
 def _check_size(points: int) -> None:
@@ -181,7 +195,7 @@ def _npy(p: Path, column: str | None) -> tuple[np.ndarray, str | int | None]:
 
 
 def _csv(p: Path, column: str | None) -> tuple[np.ndarray, str | int | None]:
-    _check_size(p.stat().st_size // 2)
+    _check_text_size(p)
     with p.open(newline="", encoding="utf-8-sig") as f:  # -sig: a byte-order mark is not part of the first name
         rows = [r for r in csv.reader(f) if r]
     if not rows:
@@ -226,7 +240,7 @@ def _csv(p: Path, column: str | None) -> tuple[np.ndarray, str | int | None]:
 
 
 def _jsonl(p: Path, column: str | None) -> tuple[np.ndarray, str | int | None]:
-    _check_size(p.stat().st_size // 2)
+    _check_text_size(p)
     records: list = []
     lines: list[int] = []
     for line, text in enumerate(p.read_text("utf-8").splitlines(), start=1):

@@ -271,3 +271,15 @@ def test_deeply_nested_json_and_lying_npy_headers_are_one_line_errors(tmp_path):
         npformat.write_array_header_1_0(f, {"descr": "<f8", "fortran_order": False, "shape": (10**9,)})
         f.truncate(8 * 10**9 + 128)
     one_line_error(run("analyze", sparse), "too large")
+
+
+@pytest.mark.parametrize("ext", [".txt", ".csv", ".jsonl"])
+def test_a_huge_text_series_is_refused_before_it_is_parsed(tmp_path, ext):
+    # 300 MB of text would become tens of millions of Python objects: refused in one line, at once
+    big = tmp_path / f"big{ext}"
+    with big.open("wb") as f:  # sparse: no disk used
+        f.seek(300 * 2**20)
+        f.write(b"1\n")
+    proc = run("analyze", str(big))
+    assert proc.returncode == 2 and "too large for a text series" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
