@@ -353,3 +353,20 @@ def test_a_token_newer_than_the_ticks_clock_is_not_an_error(tmp_path):
     hub.analyze(now=0.02 * 79 - 0.1)  # the tick's clock is 100 ms (five gaps) behind the newest token
     learner.tick(0.02 * 79 - 0.1)
     assert learner.what._samples["llm"][-1][FEATURES.index("waiting")] == 0.0
+
+
+async def test_saving_a_live_learner_stops_its_worker_thread(tmp_path):
+    import asyncio
+    import threading
+
+    from midstream_tui.rules import RuleEngine
+
+    hub = Hub(analysis_interval=0.05)
+    learner = MetaLearner(tmp_path / "m.json")
+    learner.attach(hub, RuleEngine(hub, list(BUILTIN_RULES)))
+    for src in open_sources(["sim:text?requests=1&max_tokens=30&ttft=10"], hub.clock):
+        hub.add_source(src)
+    await asyncio.wait_for(hub.run(60), timeout=120)
+    learner.save()
+    assert (tmp_path / "m.json").exists()
+    assert not [t for t in threading.enumerate() if t.name == "midstream-meta"]

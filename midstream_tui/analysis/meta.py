@@ -187,6 +187,7 @@ class MetaLearner:
         self._pending: float | None = None
         self._busy = False
         self._worker: threading.Thread | None = None
+        self._stopping = False
         self._worker_error: Exception | None = None
         self.learn_seconds: deque[float] = deque(maxlen=1000)
         """Wall time of the recent level 1/2 ticks (in the worker thread while live)."""
@@ -223,9 +224,10 @@ class MetaLearner:
                     "loop_episodes": [[w, ended] for w, ended in self.tuner.loop_episodes[-LOOP_EPISODES_KEPT:]]}
 
     def save(self) -> None:
+        self.flush()
+        self.close()
         if self.path is None:
             return
-        self.flush()
         with self._tick_lock:
             text = json.dumps(self.to_json())
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -267,10 +269,23 @@ class MetaLearner:
             return
         self._tick_now(now)
 
+    def close(self, timeout: float = 10.0) -> None:
+        """Finish the work under way and stop the worker thread (a later live tick starts a new one)."""
+        with self._wake:
+            worker, self._worker = self._worker, None
+            self._stopping = True
+            self._wake.notify_all()
+        if worker is not None:
+            worker.join(timeout)
+        with self._wake:
+            self._stopping = False
+
     def _work(self) -> None:
         while True:
             with self._wake:
-                self._wake.wait_for(lambda: self._pending is not None)
+                self._wake.wait_for(lambda: self._pending is not None or self._stopping)
+                if self._pending is None:  # stopping, nothing left to do
+                    return
                 now, self._pending = self._pending, None
                 self._busy = True
             try:
