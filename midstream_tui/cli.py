@@ -265,7 +265,9 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None) ->
             src.clock = hub.clock
         app = MidStreamApp(hub, sources, refresh_ms=refresh_ms, duration=args.duration, title=title)
         app.run()
-        return app.return_code or 0
+        from .headless import failed_exit_code
+
+        return app.return_code or failed_exit_code(hub)  # as headless: every source failed is not a success
     finally:
         for learner in learners:  # what was learned is kept for the next run
             try:

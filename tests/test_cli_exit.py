@@ -76,3 +76,30 @@ def test_a_run_where_one_source_succeeded_exits_zero(free_port, tmp_path):
                      "--transcribe", "off", "--detect", "off", timeout=180)
     assert proc.returncode == 0, proc.stderr[-800:]
     assert "midstream: error:" not in proc.stderr
+
+
+def test_the_dashboard_too_exits_non_zero_when_every_source_failed(free_port):
+    import os
+    import pty
+    import select
+    import time
+
+    uri = f"http://127.0.0.1:{free_port}/live.m3u8?reconnect=0"
+    pid, fd = pty.fork()
+    if pid == 0:  # the dashboard in a terminal, as a user runs it; it quits by itself after --duration
+        os.execvp(sys.executable, [*CMD, "run", uri, "--duration", "4", "--no-record", "--no-learn",
+                                   "--transcribe", "off", "--detect", "off"])
+    seen, deadline, done, status = b"", time.monotonic() + 180, 0, 0
+    while not done and time.monotonic() < deadline:  # drain the terminal as a terminal would
+        if select.select([fd], [], [], 0.2)[0]:
+            try:
+                seen = (seen + os.read(fd, 65536))[-20000:]
+            except OSError:  # the terminal closed: the dashboard is leaving
+                done, status = os.waitpid(pid, 0)
+                break
+        done, status = os.waitpid(pid, os.WNOHANG)
+    if not done:
+        os.kill(pid, 9)
+        raise AssertionError("the dashboard did not quit")
+    assert os.waitstatus_to_exitcode(status) == 1
+    assert b"every source failed" in seen
