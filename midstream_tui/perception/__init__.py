@@ -1,7 +1,9 @@
 """Perception: what is said in audio streams (speech) and what is in video frames (vision).
 
-Both run beside the analysis, in worker threads of their own, at the pace they
-can keep; they never hold up the ingest of the stream they watch.
+Both run beside the analysis, in worker threads of their own (the speech
+recognizer in a child process: pocketsphinx holds the GIL while it decodes), at
+the pace they can keep, and load their models there: they never hold up the
+ingest of the stream they watch.
 """
 
 from __future__ import annotations
