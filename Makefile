@@ -49,6 +49,9 @@ bench: setup
 	$(BIN)/python bench/bench_speech.py
 	$(BIN)/python bench/bench_soak.py
 	$(BIN)/python bench/bench_meta.py
+	$(BIN)/python bench/bench_meta_scale.py
+	$(BIN)/python bench/bench_stall.py
+	$(BIN)/python bench/bench_audit.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
