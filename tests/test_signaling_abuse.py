@@ -486,3 +486,23 @@ async def test_a_huge_url_gets_a_clean_400_and_one_log_line(server, caplog):
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
     assert TOKEN not in caplog.text and "aaaaaaaa" not in "".join(r.getMessage() for r in ours)
     assert srv.connection_stats.bad_requests == 3
+
+
+async def test_out_of_file_descriptors_is_one_log_line_not_a_traceback_per_accept(caplog):
+    # Past the process's descriptor limit asyncio reports every refused accept with a traceback;
+    # the server says it once (a second), plainly. (The half-open test reaches this under load.)
+    import errno
+
+    server = SignalingServer()
+    await server.start()
+    try:
+        loop = asyncio.get_running_loop()
+        with caplog.at_level(logging.WARNING):
+            for _ in range(50):
+                loop.call_exception_handler({"message": "socket.accept() out of system resource",
+                                             "exception": OSError(errno.EMFILE, "Too many open files")})
+        lines = [r for r in caplog.records if "file descriptors" in r.getMessage()]
+        assert len(lines) == 1 and lines[0].exc_info is None
+        assert not [r for r in caplog.records if r.exc_info]
+    finally:
+        await server.stop()

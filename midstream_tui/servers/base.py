@@ -29,6 +29,7 @@ at INFO) shows paths without their query strings: ``?token=`` must never reach a
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import logging
 import ssl
@@ -256,6 +257,7 @@ class LocalServer:
         self._runner = web.AppRunner(self.app(), handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
         loop = asyncio.get_running_loop()
+        _quiet_resource_errors(loop)
         assert self._runner.server is not None
         self._guard = _ConnectionGuard(self._runner.server, loop, self.header_timeout, self.max_pending,
                                        self.max_pending_per_client, self.eviction_grace,
@@ -279,6 +281,28 @@ class LocalServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+def _quiet_resource_errors(loop: asyncio.AbstractEventLoop) -> None:
+    """Out of file descriptors (a flood of connections past the process's limit), asyncio logs a
+    traceback for every refused accept. Log one line instead; asyncio already backs off accepting."""
+    default = loop.get_exception_handler()
+    warned = [0.0]
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+        exc = context.get("exception")
+        if isinstance(exc, OSError) and exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+            now = loop.time()
+            if now - warned[0] >= 1.0:  # at most one line a second
+                warned[0] = now
+                log.warning("out of file descriptors: new connections wait (%s)", exc.strerror or exc)
+            return
+        if default is not None:
+            default(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    loop.set_exception_handler(handler)
 
 
 class ServerThread:
