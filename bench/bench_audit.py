@@ -43,23 +43,7 @@ def git(root: Path, *args: str, data: bool = False):
 
 
 def layout(base: Path, where: str, items) -> Path:
-    root = base / where
-    root.mkdir()
-    git(root, "init", "-q")
-    (root / "LICENSE").write_text("MIT\n")
-    git(root, "add", "LICENSE")
-    git(root, "commit", "-q", "-m", "initial")
-    secret_corpus.write(root, items)
-    if where != "worktree":
-        git(root, "add", "-f", "--", *[i.path for i in items])
-        if where == "history":
-            git(root, "commit", "-q", "-m", "config")
-            git(root, "rm", "-q", "-r", "--", *[i.path for i in items])
-            git(root, "commit", "-q", "-m", "remove")
-        else:
-            for item in items:
-                (root / item.path).unlink()
-    return root
+    return secret_corpus.repository(base, where, items)
 
 
 def materialize(root: Path, where: str, out: Path) -> Path:

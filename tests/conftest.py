@@ -41,23 +41,28 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def http_server(tmp_path, free_port):
-    """A folder served by ``python -m http.server`` on 127.0.0.1 (started and stopped here)."""
-    root = tmp_path / "www"
-    root.mkdir()
-    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(free_port), "--bind", "127.0.0.1",
+def serve_folder(root, port: int) -> subprocess.Popen:
+    """``python -m http.server`` over ``root`` on 127.0.0.1:``port``, returned once it answers."""
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
                              "--directory", str(root)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60  # liveness only: a busy machine starts Python slowly
     while True:
         try:
-            urllib.request.urlopen(f"http://127.0.0.1:{free_port}/", timeout=1).close()
-            break
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1).close()
+            return proc
         except OSError:
             if time.monotonic() > deadline:
                 proc.kill()
                 raise
             time.sleep(0.1)
+
+
+@pytest.fixture
+def http_server(tmp_path, free_port):
+    """A folder served by ``python -m http.server`` on 127.0.0.1 (started and stopped here)."""
+    root = tmp_path / "www"
+    root.mkdir()
+    proc = serve_folder(root, free_port)
     yield root, f"http://127.0.0.1:{free_port}"
     proc.terminate()
     proc.wait(10)

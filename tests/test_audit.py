@@ -262,24 +262,7 @@ def _corpus():
 
 def _layout(tmp_path, where, items):
     """The corpus in a repository's working tree (untracked), its index only, or its history only."""
-    sc = _corpus()
-    root = tmp_path / where
-    root.mkdir()
-    git(root, "init", "-q")
-    (root / "LICENSE").write_text("MIT\n")
-    git(root, "add", "LICENSE")
-    git(root, "commit", "-q", "-m", "initial")
-    sc.write(root, items)
-    if where in ("index", "history"):
-        git(root, "add", "-f", "--", *[i.path for i in items])
-        if where == "history":
-            git(root, "commit", "-q", "-m", "config")
-            git(root, "rm", "-q", "-r", "--", *[i.path for i in items])
-            git(root, "commit", "-q", "-m", "remove the config")
-        else:
-            for item in items:
-                (root / item.path).unlink()
-    return root
+    return _corpus().repository(tmp_path, where, items)
 
 
 @pytest.mark.parametrize("where", ["worktree", "index", "history"])

@@ -8,6 +8,7 @@ import av
 import numpy as np
 import pytest
 
+from conftest import serve_folder
 from midstream_tui import Hub, SourceError, open_sources
 
 
@@ -414,19 +415,7 @@ class LoopbackFolder:
         self.root, self.port, self.proc = root, port, None
 
     def start(self):
-        import urllib.request
-
-        self.proc = subprocess.Popen([sys.executable, "-m", "http.server", str(self.port), "--bind", "127.0.0.1",
-                                      "--directory", str(self.root)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 15
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/", timeout=1).close()
-                return
-            except OSError:
-                assert time.monotonic() < deadline, "the HTTP server did not start"
-                time.sleep(0.1)
+        self.proc = serve_folder(self.root, self.port)
 
     def stop(self):
         if self.proc is not None:

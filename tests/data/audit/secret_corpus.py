@@ -204,3 +204,34 @@ def write(root, items: list[Planted]) -> None:
         path = root / item.path
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(item.text)
+
+
+def repository(base, where: str, items: list[Planted]):
+    """A git repository under ``base/where`` holding the corpus in its working tree only (untracked),
+    its index only ("index"), or its history only ("history": committed, then removed)."""
+    import subprocess
+    from pathlib import Path
+
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.invalid", "PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, env=env)
+
+    root = Path(base) / where
+    root.mkdir()
+    git("init", "-q")
+    (root / "LICENSE").write_text("MIT\n")
+    git("add", "LICENSE")
+    git("commit", "-q", "-m", "initial")
+    write(root, items)
+    if where in ("index", "history"):
+        git("add", "-f", "--", *[i.path for i in items])
+        if where == "history":
+            git("commit", "-q", "-m", "config")
+            git("rm", "-q", "-r", "--", *[i.path for i in items])
+            git("commit", "-q", "-m", "remove the config")
+        else:
+            for item in items:
+                (root / item.path).unlink()
+    return root
