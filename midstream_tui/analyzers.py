@@ -413,7 +413,7 @@ class AudioAnalyzer(StreamAnalyzer):
         self.rolloff.append(rolloff)
         self._detect_voice(mono, event.sample_rate)
         if self.transcriber is not None:
-            self.transcriber.feed(event.t, mono, event.sample_rate)
+            self.transcriber.feed(event.t, mono, event.sample_rate, event.discontinuity)
         self.seconds += event.duration
         self.chunk_t.append(event.t)
         self.rms_db.append(level)
@@ -567,7 +567,7 @@ class VideoAnalyzer(StreamAnalyzer):
             preview.flags.writeable = False
             self.preview = preview
         if self.detector is not None:
-            self.detector.offer(event.t, frame)
+            self.detector.offer(event.t, frame, event.media_t, event.discontinuity)
         self.frames += 1
         self.frame_t.append(event.t)
         self.motion.append(motion)

@@ -46,7 +46,7 @@ DEMOS: dict[str, list[str]] = {
         "sim:text?name=llm-drift&behavior=drift&seed=3",
     ],
     "audio": ["sim:audio?name=audio&seed=4"],
-    "video": ["sim:video?name=video&seed=5"],
+    "video": ["sim:video?name=video&seed=5&width=640&height=360"],
 }
 DEMOS["all"] = DEMOS["text"][:2] + DEMOS["audio"] + DEMOS["video"]
 """The simulated demo streams (deterministic: the snapshot tests and --virtual use them)."""
@@ -82,7 +82,7 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     p.add_argument("--virtual", action="store_true",
                    help="with --headless: virtual time, deterministic and as fast as the CPU allows")
-    p.add_argument("--refresh-ms", type=int, metavar="N",
+    p.add_argument("--refresh-ms", type=int, metavar="N", default=argparse.SUPPRESS,  # keeps `midstream --refresh-ms N demo`
                    help=f"redraw (and headless output) interval in ms, {MIN_REFRESH_MS}-{MAX_REFRESH_MS} "
                         "(default 100, or MIDSTREAM_REFRESH_MS)")
     record = p.add_mutually_exclusive_group()
@@ -180,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--speed", type=float, default=1.0, help="times real time (default 1)")
     replay.add_argument("--headless", action="store_true", help="print instead of showing the dashboard")
     replay.add_argument("--json", action="store_true", help="with --headless: NDJSON, as a live run prints")
-    replay.add_argument("--refresh-ms", type=int, metavar="N", help="redraw interval")
+    replay.add_argument("--refresh-ms", type=int, metavar="N", default=argparse.SUPPRESS, help="redraw interval")
 
     export = sub.add_parser("export", help="write a recorded session as csv, jsonl or parquet files")
     export.add_argument("session", metavar="SESSION")

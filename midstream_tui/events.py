@@ -62,6 +62,9 @@ class AudioChunk(Event):
     samples: np.ndarray = field(repr=False)
     """int16 PCM, shape (frames,) for mono or (frames, channels)."""
     sample_rate: int = 48_000
+    discontinuity: bool = False
+    """This chunk does not continue the one before it (a file played again from its start, an input
+    reopened): speech or sound is not carried across."""
 
     def __post_init__(self) -> None:
         if isinstance(self.samples, np.ndarray):
@@ -87,6 +90,10 @@ class VideoFrame(Event):
     encoded_bytes: int | None = None
     """Bytes received on the wire for this frame (may be 0 when a packet carried several);
     None for a raw frame, which counts at its decoded size."""
+    media_t: float | None = None
+    """The frame's position in its media (seconds from the input's start), when the source knows it."""
+    discontinuity: bool = False
+    """This frame does not continue the one before it (a file played again from its start, an input reopened)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.frame, np.ndarray):

@@ -65,6 +65,16 @@ def test_virtual_runs_are_identical_and_fast():
     assert any(p["kind"] == "loop" and p["stream"] == "llm-loop" for p in patterns)
 
 
+def test_refresh_before_the_subcommand_is_not_lost():
+    # `midstream --refresh-ms N demo` was overridden by the subcommand's own (unset) option
+    before = run("--refresh-ms", "1000", "demo", "text", "--headless", "--json", "--virtual", "--duration", "4")
+    after = run("demo", "text", "--headless", "--json", "--virtual", "--duration", "4", "--refresh-ms", "1000")
+    default = run("demo", "text", "--headless", "--json", "--virtual", "--duration", "4")
+    assert before.returncode == after.returncode == default.returncode == 0
+    assert before.stdout == after.stdout
+    assert len(before.stdout.splitlines()) < len(default.stdout.splitlines())
+
+
 def test_text_summary_without_json():
     proc = run("demo", "text", "--headless", "--virtual", "--duration", "6")
     assert proc.returncode == 0

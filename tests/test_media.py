@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from conftest import serve_folder
-from midstream_tui import Hub, SourceError, open_sources
+from midstream_tui import AudioChunk, Hub, MonotonicClock, SourceError, VideoFrame, open_sources
 
 
 def write_clip(target, *, seconds=2.0, fps=30, size=(320, 240), audio=True, video=True, fmt=None, options=None,
@@ -326,8 +326,8 @@ def test_the_live_demo_video_is_real_h264_with_a_face_and_speech(tmp_path):
                               "--transcribe", "sphinx"], tmp_path)
     camera = streams["camera"]["metrics"]
     assert camera["resolution"] == "640x360" and camera["frames"] == 300
-    patterns = [p for line in lines for p in line.get("patterns", [])]
-    assert any(p["kind"] == "speech" and "fox" in p["message"] for p in patterns)
+    said = [p for line in lines for p in line.get("patterns", [])]
+    assert any(p["kind"] == "speech" and "fox" in p["message"] for p in said)
 
 
 async def test_dash_over_http(http_server):
@@ -581,3 +581,24 @@ async def test_an_http_file_cut_short_resumes_where_it_stopped_without_replaying
     assert served[0] < len(data) and len(served) >= 2  # it was cut, and reconnected
     assert video.status == "closed" and video.metrics["frames"] == 60  # every frame once: none lost, none twice
     assert any("reconnecting in" in h.message for _, h in hub.patterns_since(0))
+
+
+async def test_each_pass_of_a_loop_says_it_does_not_continue_the_last(tmp_path):
+    clip = tmp_path / "short.mp4"
+    write_clip(clip, seconds=1.0, size=(160, 120))
+    src = open_sources([f"{clip}?loop=1&realtime=0&name=loop"], MonotonicClock())[0]
+    frames, chunks = [], []
+    async for ev in src.events():
+        if isinstance(ev, VideoFrame):
+            frames.append(ev)
+        elif isinstance(ev, AudioChunk):
+            chunks.append(ev)
+        if sum(f.discontinuity for f in frames) >= 2 and sum(c.discontinuity for c in chunks) >= 2:
+            src.cancel()
+    starts = [i for i, f in enumerate(frames) if f.discontinuity]
+    assert starts[:2] == [30, 60]  # 30 frames a pass; the first pass continues nothing
+    assert [frames[i].media_t for i in (0, 30, 60)] == [0.0, 0.0, 0.0]
+    assert all(b.media_t > a.media_t for a, b in zip(frames[:29], frames[1:30]))
+    assert frames[29].media_t > 0.9
+    audio_starts = [i for i, c in enumerate(chunks) if c.discontinuity]
+    assert audio_starts[0] > 0 and audio_starts[1] - audio_starts[0] == audio_starts[0]  # the same chunks a pass

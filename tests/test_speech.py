@@ -245,3 +245,36 @@ def test_a_recognizer_process_that_dies_is_an_error_not_a_hang():
     assert errors and "recognizer process exited" in errors[0], errors
     assert not [s for s in tr.transcript() if s.final]
     assert tr.audio_s > 5  # the audio side went on
+
+
+def test_audio_heard_again_byte_for_byte_is_not_decoded_again():
+    """A clip in a loop: each pass after a discontinuity is cut into the same utterances and gets the results
+    of the first pass; a pass with one sample changed inside its second sentence has that one decoded."""
+    rate, samples = pcm16(REAL / "two_sentences.wav")
+    one = np.concatenate([samples, np.zeros(rate // 2, dtype=np.int16)])  # speech, then half a second of quiet
+    changed = one.copy()
+    changed[int(5.0 * rate)] ^= 0x0100  # one sample of "he might even have been made amiable himself"
+    tr = Transcriber("loop")
+    passes = []
+    try:
+        for k, clip in enumerate([one, one, one, changed]):
+            for i in range(0, clip.size, rate // 50):
+                tr.feed((k * clip.size + i) / rate, clip[i:i + rate // 50], rate, discontinuity=k > 0 and i == 0)
+            # each pass waits for the one before it to be recognized (the kept results come from there)
+            until = time.monotonic() + 60  # liveness only
+            while time.monotonic() < until and not (tr.audio_s >= (k + 1) * clip.size / rate - 0.05
+                                                     and tr.utterances == 2 * (k + 1) or tr.errors):
+                time.sleep(0.01)
+            passes.append([s for s in tr.transcript() if s.final][2 * k:])
+    finally:
+        tr.close()
+    assert not tr.errors and tr.dropped == 0
+    first = passes[0]
+    assert len(first) == 2 and "young man" in first[0].text and first[1].text.startswith("he might even"), first
+    for k, later in enumerate(passes[1:3], start=1):  # the same words at the same places of their pass
+        shift = k * one.size / rate
+        assert [s.text for s in later] == [s.text for s in first]
+        assert [(w.word, round(w.start - shift, 6)) for s in later for w in s.words] == \
+               [(w.word, round(w.start, 6)) for s in first for w in s.words]
+    assert [s.text for s in passes[3]][:1] == [first[0].text]
+    assert tr.recognized == 3 and tr.reused == 5  # pass 1 decoded; 2 and 3 reused; pass 4: its 2nd decoded

@@ -122,3 +122,34 @@ async def test_the_dashboard_draws_the_box_and_names_it():
         assert await until(pilot, lambda: "faces · bodies" in str(app.query_one("#metrics").render()))
     boxed = draw_boxes(np.zeros((100, 100, 3), np.uint8), snap.detections)
     assert boxed[:, :, 1].max() == 255 and boxed.sum() > 0  # the outline is drawn in the face colour
+
+
+def test_a_clip_in_a_loop_is_searched_once_in_the_same_frames():
+    """Frames that know their media time are picked by it (the first of each second); in the next pass of the
+    loop those frames, byte for byte the same, get the boxes found the first time without a search."""
+    import time
+
+    from midstream_tui.demo_media import demo_clip
+    from midstream_tui.perception.vision import Detector
+
+    with av.open(str(demo_clip())) as container:  # the demo's camera clip: H.264, a face for its first 6 s
+        frames = [(f.time, f.to_ndarray(format="rgb24")) for f in container.decode(video=0) if f.time < 4.0]
+    det = Detector("cam", "faces", interval=1.0)
+    found: list[list] = [[], []]
+    try:
+        for k in range(2):
+            for i, (media_t, frame) in enumerate(frames):
+                t = 4.0 * k + media_t
+                if det.offer(t, frame, media_t, discontinuity=k > 0 and i == 0):
+                    runs = det.runs
+                    until_t = time.monotonic() + 60  # liveness only: each kept frame is looked at before the next
+                    while det.runs == runs and time.monotonic() < until_t:
+                        time.sleep(0.005)
+                    found[k].append([(d.label, d.x, d.y, d.w, d.h, d.score, round(d.t - 4.0 * k, 6))
+                                     for d in det.latest()])
+    finally:
+        det.close()
+    assert not det.errors
+    assert len(found[0]) == 4 and det.runs == 8  # media seconds 0, 1, 2, 3 of each pass
+    assert all(any(d[0] == "face" for d in dets) for dets in found[0])
+    assert found[1] == found[0] and det.reused == 4 and len(det.seconds) == 4  # the second pass: no search

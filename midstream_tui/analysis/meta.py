@@ -371,7 +371,11 @@ class MetaLearner:
 
     def observe(self, key: str, metric: str, value: float) -> None:
         with self._lock:
-            self.baselines.setdefault(key, {}).setdefault(metric, Distribution()).add(value)
+            metrics = self.baselines.setdefault(key, {})
+            dist = metrics.get(metric)
+            if dist is None:  # (not setdefault: that would build a Distribution per value)
+                dist = metrics[metric] = Distribution()
+            dist.add(value)
 
     def event(self, stream: str, ev, analyzer) -> None:
         if isinstance(ev, StreamOpened):

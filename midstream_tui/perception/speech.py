@@ -17,6 +17,14 @@ recognizes each utterance with one of two engines:
   the local emulator answers it with pocketsphinx). Finals only, with the
   word timings the server returns.
 
+Audio heard before is not recognized again: what the recognizer made of an
+utterance (partials, final, word timings) is kept with the utterance's exact
+audio, and an utterance whose audio is the same, byte for byte, gets those
+results back without a decode (a clip played in a loop is recognized once).
+While an utterance goes on, it is compared with the kept ones as its audio
+arrives; at the first byte that differs, the audio so far goes to the
+recognizer and the utterance is decoded as any other.
+
 Times are on the hub's clock: the first chunk's time anchors the audio, and
 every later position is that plus the seconds of audio consumed.
 """
@@ -26,7 +34,6 @@ from __future__ import annotations
 import fcntl
 import io
 import json
-import os
 import queue
 import re
 import struct
@@ -36,7 +43,7 @@ import tempfile
 import threading
 import time
 import wave
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +69,9 @@ MIN_LEVEL_SPREAD_DB = 6.0
 percentile) spread less than this is steady noise, not speech, and is not recognized."""
 WORKER = Path(__file__).with_name("sphinx_worker.py")
 _PIPE_BYTES = 1 << 20  # 32 s of 16 kHz audio may wait in the pipe to the recognizer
+HEARD_MAX = 64
+HEARD_MAX_BYTES = 16 << 20
+"""Utterances whose results are kept for reuse: at most this many, this much audio (8 minutes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +96,16 @@ class TranscriptSegment:
         return {"start": round(self.start - t0, 3), "end": round(self.end - t0, 3), "text": self.text,
                 "final": self.final, "engine": self.engine,
                 "words": [[w.word, round(w.start - t0, 3), round(w.end - t0, 3)] for w in self.words]}
+
+
+@dataclass(frozen=True, slots=True)
+class _Heard:
+    """What the recognizer made of one utterance's exact audio (times from the utterance start)."""
+
+    audio: bytes
+    partials: tuple[tuple[float, str], ...]  # (seconds of audio when it came, text)
+    final: str
+    words: tuple[tuple[str, float, float], ...]
 
 
 def sphinx_words(decoder, offset: float) -> tuple[Word, ...]:
@@ -187,11 +207,8 @@ class Transcriber:
                  keep: int = 50) -> None:
         if engine not in ENGINES:
             raise ValueError(f"transcription engine {engine!r}: expected one of {', '.join(ENGINES)}")
-        from pocketsphinx import Endpointer, Vad
-
         self.stream, self.engine, self.model = stream, engine, model
-        self._ep = Endpointer(window=0.3, ratio=0.9, vad_mode=Vad.LOOSE, sample_rate=RATE)
-        self._strict = Vad(Vad.STRICT, RATE, self._ep.frame_length)
+        self._new_detectors()
         self._client = None
         self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
         self._lock = threading.Lock()
@@ -211,6 +228,7 @@ class Transcriber:
         self._levels: list[float] = []  # levels (dB) of the utterance's frames that the strict detector calls speech
         self._last_end = -1.0  # audio time where the last utterance ended
         self._out_t = 0.0  # audio time of the endpointer's next speech frame
+        self._ep_offset = 0.0  # audio time when the endpointer started (its times count from there)
         self._quiet = 0  # strict-detector silent frames in a row, inside the utterance
         self._loud = 0  # strict-detector speech frames in a row, after a pause
         self._paused = False  # a pause ended the utterance; the endpointer still hears speech
@@ -221,6 +239,16 @@ class Transcriber:
         """Partial hypotheses published."""
         self.noise_utterances = 0
         """Utterances not recognized because their level was steady (noise, not speech)."""
+        self.recognized = 0
+        """Utterances the engine decoded."""
+        self.reused = 0
+        """Utterances whose audio was heard before: their results were reused, not decoded again."""
+        self._heard: OrderedDict[bytes, _Heard] = OrderedDict()  # oldest first
+        self._heard_bytes = 0
+        self._heard_lock = threading.Lock()
+        self._candidates: list[_Heard] | None = None  # kept utterances the audio so far matches; None: decoding
+        self._replayed = 0  # kept partials of the candidate shown so far
+        self._decoding: dict[str, list] = {}  # utterance id -> [its audio once it ended, its partials]
         self.errors: deque[str] = deque(maxlen=10)
         self._busy_s = 0.0
         self._worker_cpu_s = 0.0
@@ -232,9 +260,10 @@ class Transcriber:
 
     # -- called from the analysis side ----------------------------------------------------
 
-    def feed(self, t: float, samples: np.ndarray, sample_rate: int) -> None:
+    def feed(self, t: float, samples: np.ndarray, sample_rate: int, discontinuity: bool = False) -> None:
+        """One chunk of audio; ``discontinuity``: it does not continue the chunk before (see AudioChunk)."""
         try:
-            self._queue.put_nowait((t, samples, sample_rate))
+            self._queue.put_nowait((t, samples, sample_rate, discontinuity))
         except queue.Full:
             self.dropped += 1
 
@@ -271,9 +300,11 @@ class Transcriber:
             item = self._queue.get()
             if item is None:
                 break
-            t, samples, rate = item
+            t, samples, rate, discontinuity = item
             started = time.thread_time() if self._proc is not None else time.perf_counter()
             try:
+                if discontinuity:
+                    self._restart(t - len(samples) / rate)
                 self._consume(t, samples, rate)
                 if self._proc is not None:
                     self._proc.flush()
@@ -281,15 +312,39 @@ class Transcriber:
                 self._error(exc)
             self._busy_s += (time.thread_time() if self._proc is not None else time.perf_counter()) - started
         try:
-            # the endpointer holds its window of audio back: flush it, then end the utterance
-            rest = self._ep.end_stream(self._pending) if self._utt is not None else None
-            if rest:
-                self._utt_audio(rest)
-            self._finish_utterance(self._audio_time())
+            self._end_audio()
         except Exception as exc:  # noqa: BLE001
             self._error(exc)
         if self._proc is not None:
             self._proc.close(timeout=60)
+
+    def _new_detectors(self) -> None:
+        from pocketsphinx import Endpointer, Vad
+
+        self._ep = Endpointer(window=0.3, ratio=0.9, vad_mode=Vad.LOOSE, sample_rate=RATE)
+        self._strict = Vad(Vad.STRICT, RATE, self._ep.frame_length)
+
+    def _end_audio(self) -> None:
+        """The audio ends here: the endpointer holds its window back, so flush it, then end the utterance."""
+        rest = self._ep.end_stream(self._pending) if self._utt is not None else None
+        if rest:
+            self._utt_audio(rest)
+        self._pending = b""
+        self._finish_utterance(self._audio_time())
+
+    def _restart(self, t: float) -> None:
+        """The next audio, from hub time ``t``, does not continue this (a file played again from its start): no
+        utterance is carried across, and the voice detectors, the resampler and the pre-roll start afresh, as for
+        a new stream. A clip played in a loop is then cut into the same utterances, byte for byte, each time, and
+        its results are reused."""
+        self._end_audio()
+        if self._anchor is not None:  # the new audio begins at hub time t (positions follow its clock again)
+            self._anchor = t - self._audio_s
+        self._new_detectors()
+        self._ep_offset = self._audio_s
+        self._resamplers = {}
+        self._history, self._history_start = bytearray(), self._audio_s
+        self.in_speech, self._paused, self._quiet, self._loud = False, False, 0, 0
 
     def _error(self, exc: BaseException) -> None:
         self.errors.append(f"{type(exc).__name__}: {exc}"[:200])
@@ -338,7 +393,7 @@ class Transcriber:
         frame_s = len(speech) / 2 / RATE
         if not was:  # speech begins (the endpointer hands its start late, by its window)
             self._finish_utterance(self._audio_time())
-            self._out_t = float(self._ep.speech_start)
+            self._out_t = self._ep_offset + float(self._ep.speech_start)
             self._paused, self._loud = False, 0
         t = self._out_t
         self._out_t += frame_s
@@ -380,15 +435,68 @@ class Transcriber:
         self._utt_id += 1
         uid = str(self._utt_id)
         self._open[uid] = (self._utt_start, None)
-        if self._proc is not None:
-            self._proc.send(b"S", uid.encode())
+        self._replayed = 0
+        with self._heard_lock:
+            self._candidates = list(self._heard.values())
+        if not self._candidates:
+            self._decode()
         if pre or held:
             self._utt_audio(pre + held)
 
-    def _utt_audio(self, data: bytes) -> None:
-        self._utt += data
+    def _decode(self) -> None:
+        """The utterance under way is new: the recognizer takes it from here (with its audio so far)."""
+        uid = str(self._utt_id)
+        self._candidates = None
+        self._decoding[uid] = [None, []]
         if self._proc is not None:
-            self._proc.send(b"A", data)
+            self._proc.send(b"S", uid.encode())
+            if self._utt:
+                self._proc.send(b"A", bytes(self._utt))
+
+    def _utt_audio(self, data: bytes) -> None:
+        n0 = len(self._utt)
+        self._utt += data
+        if self._candidates is None:
+            if self._proc is not None:
+                self._proc.send(b"A", data)
+            return
+        n1 = len(self._utt)
+        self._candidates = [c for c in self._candidates if c.audio[n0:n1] == data]
+        if not self._candidates:
+            self._decode()
+            return
+        partials, dur = self._candidates[0].partials, n1 / 2 / RATE
+        while self._replayed < len(partials) and partials[self._replayed][0] <= dur + 1e-9:
+            at, text = partials[self._replayed]
+            self._replayed += 1
+            self._reply(id=str(self._utt_id), partial=text, dur=at)
+
+    def _reply(self, **msg) -> None:
+        """A result heard before, in order with the recognizer's (through its process, when there is one)."""
+        msg["reused"] = True
+        if self._proc is not None:
+            self._proc.send(b"R", json.dumps(msg).encode())
+        else:
+            self._on_result(msg)
+
+    def _heard_before(self, audio: bytes) -> _Heard | None:
+        for c in self._candidates or ():
+            if len(c.audio) == len(audio):  # every byte matched on the way
+                with self._heard_lock:
+                    if c.audio in self._heard:
+                        self._heard.move_to_end(c.audio)
+                return c
+        return None
+
+    def _remember(self, heard: _Heard) -> None:
+        with self._heard_lock:
+            old = self._heard.pop(heard.audio, None)
+            self._heard_bytes -= len(old.audio) if old is not None else 0
+            self._heard[heard.audio] = heard
+            self._heard_bytes += len(heard.audio)
+            while self._heard and (len(self._heard) > HEARD_MAX or self._heard_bytes > HEARD_MAX_BYTES):
+                _, dropped = self._heard.popitem(last=False)
+                self._heard_bytes -= len(dropped.audio)
 
     def _finish_utterance(self, end: float) -> None:
         if self._utt is None:
@@ -400,20 +508,43 @@ class Transcriber:
         speech = level_spread_db(self._levels) >= MIN_LEVEL_SPREAD_DB
         if not speech:
             self.noise_utterances += 1
+        heard = self._heard_before(audio) if speech else None
+        if speech and heard is None and self._candidates is not None:
+            self._decode()  # the start of an utterance heard before, but not all of it
+        decoding = self._candidates is None
+        self._candidates = None
         if self._proc is not None:
             if speech:
                 self._open[uid] = (self._utt_start, max(end, self._utt_start))
-                self._proc.send(b"E")
+                if heard is not None:
+                    self.reused += 1
+                    self._reply(id=uid, final=heard.final, words=heard.words)
+                else:
+                    self.recognized += 1
+                    self._decoding[uid][0] = audio
+                    self._proc.send(b"E")
             else:
                 self._open.pop(uid, None)
-                self._proc.send(b"X")
+                self._decoding.pop(uid, None)
+                if decoding:
+                    self._proc.send(b"X")
                 self._drop_partial(uid)
             self._proc.flush()
             return
         self._open.pop(uid, None)
+        self._decoding.pop(uid, None)
         if speech:
-            text, words = self._remote(audio)
-            self._add_final(self._utt_start, end, text, words)
+            start = self._utt_start
+            if heard is not None:
+                self.reused += 1
+                text, words = heard.final, heard.words
+            else:
+                self.recognized += 1
+                text, words = self._remote(audio)
+                if text is None:
+                    return  # the error is recorded; nothing to keep
+                self._remember(_Heard(audio, (), text, words))
+            self._add_final(start, end, text, tuple(Word(w, start + s, start + e) for w, s, e in words))
 
     def _drop_partial(self, uid: str) -> None:
         with self._lock:
@@ -435,7 +566,10 @@ class Transcriber:
             return
         self._worker_cpu_s = float(msg.get("cpu", self._worker_cpu_s))
         uid = str(msg.get("id"))
+        decoding = None if msg.get("reused") else self._decoding.get(uid)
         if "partial" in msg:
+            if decoding is not None:
+                decoding[1].append((float(msg["dur"]), str(msg["partial"])))
             start, end = self._open.get(uid, (None, None))
             if start is not None:  # shown until its final replaces it
                 with self._lock:
@@ -446,12 +580,20 @@ class Transcriber:
         elif "final" in msg:
             start, end = self._open.pop(uid, (None, None))
             self._drop_partial(uid)
+            if decoding is not None:
+                self._decoding.pop(uid, None)
+                if decoding[0] is not None:
+                    self._remember(_Heard(decoding[0], tuple(decoding[1]), str(msg["final"]),
+                                          tuple((str(w), float(s), float(e)) for w, s, e in msg["words"])))
             if start is not None and end is not None:
                 words = tuple(Word(w, start + s, start + e) for w, s, e in msg["words"])
                 self._add_final(start, end, msg["final"], words)
+        elif "dropped" in msg:
+            self._decoding.pop(uid, None)
 
-    def _remote(self, audio: bytes) -> tuple[str, tuple[Word, ...]]:
-        """One utterance through the transcription API (the official client, synchronously, in this thread)."""
+    def _remote(self, audio: bytes) -> tuple[str | None, tuple[tuple[str, float, float], ...]]:
+        """One utterance through the transcription API (the official client, synchronously, in this thread):
+        its text (None when the call failed) and words with times from the utterance start."""
         import openai
 
         from ..config import load_settings
@@ -466,9 +608,8 @@ class Transcriber:
                 response_format="verbose_json", timestamp_granularities=["word"])
         except openai.OpenAIError as exc:
             self.errors.append(f"transcription API: {type(exc).__name__}: {str(exc)[:150]}")
-            return "", ()
-        words = tuple(Word(w.word, self._utt_start + float(w.start), self._utt_start + float(w.end))
-                      for w in (getattr(result, "words", None) or []))
+            return None, ()
+        words = tuple((str(w.word), float(w.start), float(w.end)) for w in (getattr(result, "words", None) or []))
         return result.text or "", words
 
 

@@ -17,7 +17,8 @@ This file imports nothing from MidStream: it is started as a script
 
 Protocol. In (stdin), messages of a 1-byte kind, a 4-byte little-endian length
 and a payload: ``S`` utterance begins (payload: its id, ASCII), ``A`` audio
-(16 kHz mono s16le), ``E`` utterance ends, ``X`` utterance dropped (not speech), ``Q`` quit (end of stdin too).
+(16 kHz mono s16le), ``E`` utterance ends, ``X`` utterance dropped (not speech), ``R`` a result line to send back as
+it is (the transcriber's cached results, kept in order with the decoded ones), ``Q`` quit (end of stdin too).
 Out (stdout), one JSON object a line: ``{"ready": true}`` once loaded, then
 ``{"id", "partial", "dur", "cpu"}``, ``{"id", "final", "words", "cpu"}`` and ``{"id", "dropped", "cpu"}``
 (words as ``[word, start_s, end_s]`` from the utterance start; cpu: this
@@ -110,6 +111,9 @@ def serve(inp=None, out=None) -> None:
             live.end_utt()
             live_on = False
             say(id=uid, dropped=True, cpu=cpu())
+        elif kind == b"R":  # in order with the results before it
+            out.write(payload.decode("utf-8") + "\n")
+            out.flush()
         elif kind == b"Q":
             break
 

@@ -1,8 +1,9 @@
 """Vision: faces and bodies in a video stream, with OpenCV's Haar cascades, in a worker thread.
 
 A cascade costs tens of milliseconds per frame, so the detector never runs on
-every frame: ``offer`` keeps only the newest frame (never blocks, never
-queues), and the worker detects on it at most once per ``interval`` seconds.
+every frame: ``offer`` keeps one frame per interval (never blocks, never
+queues), and the worker detects on it at most once per ``interval`` seconds;
+a frame seen before, byte for byte, gets the boxes found the first time.
 Boxes are fractions of the frame (x, y, width, height in 0..1), so they can be
 drawn on any size of preview; the score is the cascade's level weight (higher
 is surer; about 0 is a weak hit).
@@ -10,10 +11,12 @@ is surer; about 0 is a weak hit).
 
 from __future__ import annotations
 
+import hashlib
+import math
 import threading
 import time
-from collections import deque
-from dataclasses import dataclass
+from collections import OrderedDict, deque
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -24,6 +27,7 @@ CASCADES = {
     "upper body": ("haarcascade_upperbody.xml", 1.1, 4, 0.15),
 }
 """label: (cascade file, scale factor, min neighbours, min size as a fraction of the frame height)."""
+SEEN_MAX = 1024  # frames whose detections are kept for reuse (a few hundred bytes each)
 WHAT = {"faces": ("face",), "bodies": ("body", "upper body"), "all": ("face", "body", "upper body")}
 
 
@@ -76,7 +80,13 @@ def detect(cascades, frame: np.ndarray, t: float = 0.0) -> tuple[Detection, ...]
 
 
 class Detector:
-    """Detection on the newest frame of one stream, at most once per ``interval`` seconds."""
+    """Detection on one frame of a stream per ``interval`` seconds.
+
+    Frames that know their place in the media (``media_t``) are picked by it: the first frame of each
+    interval of media time, so a clip played in a loop is looked at in the same frames each time, and
+    those frames, byte for byte the same, get the boxes found the first time without a second search.
+    Other frames: the newest one when the detector is free, at most once per ``interval`` seconds.
+    """
 
     def __init__(self, stream: str, what: str = "faces", *, interval: float = 0.25) -> None:
         if what not in WHAT:
@@ -84,10 +94,14 @@ class Detector:
         self.stream, self.what, self.interval = stream, what, interval
         self._cascades = None  # loaded by the worker: the stream's ingest never waits for OpenCV
         self._cond = threading.Condition()
-        self._frame: tuple[float, np.ndarray] | None = None
+        self._frame: tuple[float, np.ndarray, bool] | None = None
         self._closed = False
         self._latest: tuple[Detection, ...] = ()
         self.runs = 0
+        self.reused = 0
+        """Frames seen before (the same bytes): their detections were reused, not searched again."""
+        self._seen: OrderedDict[bytes, tuple[Detection, ...]] = OrderedDict()  # frame digest -> what was found
+        self._next_media = 0.0  # media time from which the next frame is due
         self.skipped = 0
         """Frames replaced by a newer one before the detector got to them."""
         self.seconds: deque[float] = deque(maxlen=200)
@@ -99,12 +113,21 @@ class Detector:
         self._thread = threading.Thread(target=self._run, name=f"detect-{stream}", daemon=True)
         self._thread.start()
 
-    def offer(self, t: float, frame: np.ndarray) -> None:
+    def offer(self, t: float, frame: np.ndarray, media_t: float | None = None, discontinuity: bool = False) -> bool:
+        """A new frame of the stream; True if it is kept for the detector (it may still be replaced by a
+        newer one before the detector gets to it), False if not due (another frame of its interval was)."""
+        if media_t is not None:
+            if discontinuity or media_t < self._next_media - self.interval:  # the media started again
+                self._next_media = 0.0
+            if media_t < self._next_media:
+                return False
+            self._next_media = (math.floor(media_t / self.interval) + 1) * self.interval
         with self._cond:
             if self._frame is not None:
                 self.skipped += 1
-            self._frame = (t, frame)  # events' frames are read-only: shared, not copied
+            self._frame = (t, frame, media_t is not None)  # events' frames are read-only: shared, not copied
             self._cond.notify()
+        return True
 
     def latest(self) -> tuple[Detection, ...]:
         return self._latest
@@ -135,20 +158,32 @@ class Detector:
                 if wait > 0 and not self._closed:
                     self._cond.wait(wait)  # newer frames may replace this one meanwhile
                     continue
-                t, frame = self._frame
+                t, frame, timed = self._frame
                 self._frame = None
                 closed = self._closed
             started = time.perf_counter()
-            try:
-                found = detect(self._cascades, frame, t)
-            except Exception as exc:  # noqa: BLE001 - an odd frame is recorded, the detector goes on
-                self.errors.append(f"{type(exc).__name__}: {exc}"[:200])
-                found = ()
-            self.seconds.append(time.perf_counter() - started)
+            digest = hashlib.blake2b(np.ascontiguousarray(frame).data, digest_size=16).digest()
+            seen = self._seen.get(digest)
+            if seen is not None:
+                self._seen.move_to_end(digest)
+                found = tuple(replace(d, t=t) for d in seen)
+                self.reused += 1
+            else:
+                try:
+                    found = detect(self._cascades, frame, t)
+                    self._seen[digest] = found
+                    if len(self._seen) > SEEN_MAX:
+                        self._seen.popitem(last=False)
+                except Exception as exc:  # noqa: BLE001 - an odd frame is recorded, the detector goes on
+                    self.errors.append(f"{type(exc).__name__}: {exc}"[:200])
+                    found = ()
+                self.seconds.append(time.perf_counter() - started)
             self.runs += 1
             self._latest = found
             self._note_change(t, found)
-            next_due = time.monotonic() + self.interval
+            # frames picked by media time come once per interval of it: the wall clock only keeps a
+            # faster-than-real-time input from costing more than twice the detections a second
+            next_due = time.monotonic() + (self.interval / 2 if timed else self.interval)
             if closed:
                 return
 

@@ -354,6 +354,9 @@ class MediaSource(Source):
                                   or urlsplit(self.url).path.endswith(".m3u8"))
         bursts: dict[str, list] = {}  # stream id -> the run of bad packets under way
         decoded_any: set[str] = set()
+        # the first frame and chunk of a session after the first (a loop, a reconnection) say they do not
+        # continue what came before
+        restarted = {"audio": self.sessions > 1, "video": self.sessions > 1}
         try:
             resampler = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_RATE)
             start_wall, first_pts = start or time.monotonic(), None
@@ -434,14 +437,17 @@ class MediaSource(Source):
                     now = self.clock.now()
                     if is_video and self.kind == "video":
                         put(VideoFrame(self.stream_id, now, frame=frame.to_ndarray(format="rgb24"),
-                                       encoded_bytes=pending))
-                        pending = 0
+                                       encoded_bytes=pending, media_t=media_t if frame.time is not None else None,
+                                       discontinuity=restarted["video"]))
+                        pending, restarted["video"] = 0, False
                         counts[slot] += 1
                     elif not is_video:
                         for chunk in resampler.resample(frame):
                             pcm = chunk.to_ndarray().reshape(-1)
                             if pcm.size:
-                                put(AudioChunk(self.audio_id, now, samples=pcm.copy(), sample_rate=AUDIO_RATE))
+                                put(AudioChunk(self.audio_id, now, samples=pcm.copy(), sample_rate=AUDIO_RATE,
+                                               discontinuity=restarted["audio"]))
+                                restarted["audio"] = False
                                 counts[slot] += 1
         finally:
             if forward is not None:

@@ -41,6 +41,9 @@ COMPACT_HEIGHT = 30
 """Rows below which the attractor gives its plot's room to the selected stream's own panel (text,
 frame or transcript) and keeps one line of its estimate: at 80x24 both cannot be readable."""
 TEXT_INTERVAL_MS = 250  # streaming text is read, not measured: 4 redraws a second are plenty
+NUMBERS_INTERVAL_MS = 200
+"""The stream list and the metrics redraw at most 5 times a second (at faster refresh rates too): more
+changes than that cannot be read, and each redraw of them costs a repaint of most of the screen."""
 PANELS = {"streams": "#streams", "metrics": "#metrics", "attractor": "#attractor", "patterns": "#patterns",
           "text": "#text", "meta": "#meta"}
 
@@ -198,6 +201,7 @@ class MidStreamApp(App[int]):
         snap = snaps.get(self.selected) if self.selected else None
         self._ticks += 1
         plot_every = max(1, round(PLOT_INTERVAL_MS / self.refresh_ms))
+        numbers_due = force or self._ticks % max(1, round(NUMBERS_INTERVAL_MS / self.refresh_ms)) == 0
         # Skip every panel whose inputs did not change: Textual repaints (and
         # sends to the terminal) a widget's whole region on each update.
         list_key = (tuple(streams), tuple(s.seq for s in snaps.values()), self.selected,
@@ -205,10 +209,10 @@ class MidStreamApp(App[int]):
         metrics_key = (self.selected, snap.seq if snap else -1, self.query_one(MetricsPanel).size.width)
         with self.batch_update():
             self._update_subtitle()
-            if "streams" not in self.hidden and (force or list_key != self._drawn.get("streams")):
+            if "streams" not in self.hidden and numbers_due and (force or list_key != self._drawn.get("streams")):
                 self._drawn["streams"] = list_key
                 stream_list.show(streams, snaps, self.selected)
-            if "metrics" not in self.hidden and (force or metrics_key != self._drawn.get("metrics")):
+            if "metrics" not in self.hidden and numbers_due and (force or metrics_key != self._drawn.get("metrics")):
                 self._drawn["metrics"] = metrics_key
                 metrics = self.query_one(MetricsPanel)
                 title = self._metrics_title(snap, metrics.size.width)
