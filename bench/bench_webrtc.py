@@ -102,7 +102,7 @@ async def run(seconds: float, codec: str, width: int, height: int) -> None:
     source = NumberedFrames(width, height, 30.0, seconds)
     cpu0 = os.times()
     counts = await publish(source, f"webrtc://127.0.0.1:{server.port}/bench?ice=loopback&codec={codec}",
-                           duration=seconds + 10)
+                           duration=seconds + 10, token=os.environ["MIDSTREAM_SIGNALING_TOKEN"])
     await asyncio.sleep(1.0)
     cpu1 = os.times()
     receiver.cancel()

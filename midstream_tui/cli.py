@@ -245,13 +245,13 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None) ->
 
             if args.virtual:
                 clock = VirtualClock()
-                sources = open_sources(uris, clock)
+                sources = open_sources(uris, clock, settings=load_settings())
                 not_scheduled = [s.uri for s in sources if not isinstance(s, ScheduledSource)]
                 if not_scheduled:
                     raise CliError(f"--virtual works only with simulated or recorded sources, not {not_scheduled[0]}")
                 hub = with_rules(Hub(clock, analysis_interval=interval))
                 return run_headless_virtual(hub, sources, args.duration, args.json)  # type: ignore[arg-type]
-            sources = open_sources(uris)
+            sources = open_sources(uris, settings=load_settings())
             hub = with_rules(Hub(analysis_interval=interval))
             for src in sources:
                 src.clock = hub.clock
@@ -259,7 +259,7 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None) ->
 
         from .tui.app import MidStreamApp
 
-        sources = open_sources(uris)
+        sources = open_sources(uris, settings=load_settings())
         hub = with_rules(Hub(analysis_interval=interval))
         for src in sources:
             src.clock = hub.clock
@@ -528,7 +528,8 @@ def _publish(args: argparse.Namespace) -> int:
 
     if args.duration is not None and not args.duration > 0:
         raise CliError(f"--duration {args.duration}: expected seconds > 0")
-    source = open_source(args.source)
+    settings = load_settings()
+    source = open_source(args.source, settings=settings)
     if source.kind not in ("audio", "video"):
         raise CliError(f"{args.source}: only audio and video can be published over WebRTC")
 
@@ -536,7 +537,8 @@ def _publish(args: argparse.Namespace) -> int:
         print(f"midstream publish: {line}", file=sys.stderr, flush=True)
 
     try:
-        counts = asyncio.run(publish(source, args.target, status=status, duration=args.duration))
+        counts = asyncio.run(publish(source, args.target, status=status, duration=args.duration,
+                                     token=settings.signaling_token))
     except SignalingRefused as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:
@@ -552,7 +554,7 @@ def _serve(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise CliError(f"--port {args.port}: expected 1 to 65535")
     uris = args.sources or demo_uris("all")
-    open_sources(uris)  # fail here, in the terminal, rather than in the browser
+    open_sources(uris, settings=load_settings())  # fail here, in the terminal, rather than in the browser
     command = " ".join(shlex.quote(a) for a in [sys.executable, "-m", "midstream_tui", "run", *uris])
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"midstream: warning: serving on {args.host} without TLS or authentication; "

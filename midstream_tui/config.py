@@ -20,6 +20,8 @@ class Settings:
     refresh_ms: int = DEFAULT_REFRESH_MS
     openai_api_key: str | None = field(default=None, repr=False)
     openai_base_url: str | None = None
+    signaling_token: str | None = field(default=None, repr=False)
+    """MIDSTREAM_SIGNALING_TOKEN: the bearer token WebRTC peers show the signaling server."""
 
 
 class ConfigError(ValueError):
@@ -37,4 +39,5 @@ def load_settings(env_file: str | None = None) -> Settings:
         refresh_ms=refresh,
         openai_api_key=os.environ.get("OPENAI_API_KEY") or None,
         openai_base_url=os.environ.get("OPENAI_BASE_URL") or None,
+        signaling_token=os.environ.get("MIDSTREAM_SIGNALING_TOKEN") or None,
     )

@@ -52,7 +52,7 @@ async def publish_until(uri, room_uri, condition):
     """Publish an endless simulated stream until ``condition()`` holds, then end it as a finished
     source would: what arrives depends on the machine's speed, so the test waits for it."""
     source = open_source(uri)
-    publishing = asyncio.ensure_future(publish(source, room_uri))
+    publishing = asyncio.ensure_future(publish(source, room_uri, token=TOKEN))
     try:
         await wait_for(lambda: condition() or publishing.done())
     finally:
@@ -110,7 +110,7 @@ async def test_wrong_token_is_refused_and_the_source_says_so(signaling, monkeypa
     assert snap.status == "error" and "refused the signaling token (HTTP 401)" in (snap.error or "")
     assert signaling.stats.refused_token == 1
     with pytest.raises(SignalingRefused):
-        await publish(open_source("sim:video?duration=1"), target(signaling, "r"))
+        await publish(open_source("sim:video?duration=1"), target(signaling, "r"), token="wrong")
     assert TOKEN not in repr(signaling)
 
 

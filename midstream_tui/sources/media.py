@@ -49,7 +49,7 @@ import av
 from ..clock import Clock
 from ..events import AudioChunk, Event, Flag, StreamClosed, StreamError, StreamOpened, VideoFrame
 from .base import Backoff, Source, SourceError
-from .simulate import _param, _reject_unknown
+from .params import one_line, param, reject_unknown
 
 MEDIA_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".ts", ".m2ts", ".flv", ".mpg", ".mpeg", ".wav", ".mp3",
                   ".ogg", ".opus", ".flac", ".m4a", ".aac")
@@ -73,11 +73,6 @@ class _LoopGone(Exception):
 
 class InputEndedEarly(ConnectionError):
     """A network input ended before its end: a truncated VOD or a live input that went away."""
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"{type(exc).__name__}: {text}"[:300]
 
 
 class _Restream:
@@ -183,7 +178,7 @@ class MediaSource(Source):
                         if isinstance(exc, TimeoutError) and not getattr(exc, "after_frames", 0):
                             continue  # nobody published within the timeout: keep listening
                         put(Flag(self.stream_id, self.clock.now(),
-                                 f"publisher left ({_one_line(exc)}); listening again", kind="media"))
+                                 f"publisher left ({one_line(exc)}); listening again", kind="media"))
                         continue
                     if getattr(exc, "after_frames", 0) and (self._resumable or getattr(exc, "after_media_s", 0.0)
                                                             >= STABLE_MEDIA_S):
@@ -196,12 +191,12 @@ class MediaSource(Source):
                         # a ValueError (a manifest MidStream cannot play, an input without media) says
                         # the same thing on every attempt: no retry
                         tried = f" after {failures + 1} attempts" if failures else ""
-                        put(StreamError(self.stream_id, self.clock.now(), _one_line(exc) + tried, fatal=True))
+                        put(StreamError(self.stream_id, self.clock.now(), one_line(exc) + tried, fatal=True))
                         break
                     failures += 1
                     delay = self.backoff.next()
                     put(StreamError(self.stream_id, self.clock.now(),
-                                    f"{_one_line(exc)}; reconnecting in {delay:.1f} s ({failures}/{self.reconnect})"))
+                                    f"{one_line(exc)}; reconnecting in {delay:.1f} s ({failures}/{self.reconnect})"))
                     deadline = time.monotonic() + delay
                     while not self.cancelled and time.monotonic() < deadline:
                         time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
@@ -343,7 +338,7 @@ class MediaSource(Source):
             try:
                 forward = _Restream(restream, streams)
             except Exception as exc:  # noqa: BLE001 - the destination is down: analysis goes on
-                put(StreamError(self.stream_id, self.clock.now(), f"restream to {_redact(restream)} failed: {_one_line(exc)}"))
+                put(StreamError(self.stream_id, self.clock.now(), f"restream to {_redact(restream)} failed: {one_line(exc)}"))
         origin = container.start_time / 1e6 if container.start_time is not None else None
         resume = dict(self._resume_at)
         # A live stream pulled from a server (UDP, RTMP, RTSP) arrives at its own pace: pacing it again by
@@ -399,7 +394,7 @@ class MediaSource(Source):
                     self.decode_errors[target] = self.decode_errors.get(target, 0) + 1
                     t = float(packet.pts * packet.time_base) if packet.pts is not None and packet.time_base else 0.0
                     t -= origin or 0.0
-                    burst = bursts.setdefault(target, [0, t, t, _one_line(exc)])
+                    burst = bursts.setdefault(target, [0, t, t, one_line(exc)])
                     burst[0] += 1
                     burst[2] = t
                     if target not in decoded_any and burst[0] >= UNDECODABLE_LIMIT:
@@ -415,7 +410,7 @@ class MediaSource(Source):
                         self.restreamed += 1
                     except Exception as exc:  # noqa: BLE001
                         put(StreamError(self.stream_id, self.clock.now(),
-                                        f"restream to {_redact(restream)} stopped: {_one_line(exc)}"))
+                                        f"restream to {_redact(restream)} stopped: {one_line(exc)}"))
                         forward.close()
                         forward = None
                 for frame in decoded:
@@ -563,12 +558,12 @@ def open_media(uri: str, clock: Clock | None, stream_id: str | None = None) -> M
         if parts.scheme == "srt":
             raise SourceError(f"{uri}: SRT is not available: the FFmpeg inside PyAV is built without libsrt")
         url, own = _split_own(uri)
-        listen = _param(own, "listen", int, 0, lambda v: v in (0, 1), "0 or 1")
+        listen = param(own, "listen", int, 0, lambda v: v in (0, 1), "0 or 1")
         if listen and parts.scheme != "rtmp":
             raise SourceError(f"{uri}: listen=1 is for rtmp:// (udp:// always listens)")
-        reconnect = _param(own, "reconnect", int, 5, lambda v: 0 <= v <= 1000, "retries 0..1000")
-        gap = _param(own, "gap", float, GAP_S, lambda v: v == 0 or 0.5 <= v <= 3600, "0 (off) or 0.5..3600 s")
-        realtime = _param(own, "realtime", int, 1, lambda v: v in (0, 1), "0 or 1")
+        reconnect = param(own, "reconnect", int, 5, lambda v: 0 <= v <= 1000, "retries 0..1000")
+        gap = param(own, "gap", float, GAP_S, lambda v: v == 0 or 0.5 <= v <= 3600, "0 (off) or 0.5..3600 s")
+        realtime = param(own, "realtime", int, 1, lambda v: v in (0, 1), "0 or 1")
         restream = own.pop("restream", None)
         if restream is not None and not restream:
             raise SourceError(f"{uri}: restream= needs a destination URL")
@@ -583,11 +578,11 @@ def open_media(uri: str, clock: Clock | None, stream_id: str | None = None) -> M
     if parts.scheme not in ("", "file") or not parts.path.lower().endswith(MEDIA_SUFFIXES):
         return None
     params = dict(parse_qsl(parts.query, keep_blank_values=True))
-    realtime = _param(params, "realtime", int, 1, lambda v: v in (0, 1), "0 or 1")
-    loop = _param(params, "loop", int, 0, lambda v: v in (0, 1), "0 or 1")
+    realtime = param(params, "realtime", int, 1, lambda v: v in (0, 1), "0 or 1")
+    loop = param(params, "loop", int, 0, lambda v: v in (0, 1), "0 or 1")
     name = params.pop("name", None) or stream_id or Path(parts.path).stem
     restream = params.pop("restream", None)
-    _reject_unknown(params, uri)
+    reject_unknown(params, uri)
     path = Path(parts.path)
     if not path.is_file():
         raise SourceError(f"{parts.path}: no such file")
@@ -595,7 +590,7 @@ def open_media(uri: str, clock: Clock | None, stream_id: str | None = None) -> M
         with av.open(str(path)) as probe:
             kinds = tuple(sorted({s.type for s in probe.streams if s.type in ("video", "audio")}, reverse=True))
     except Exception as exc:  # noqa: BLE001
-        raise SourceError(f"{parts.path}: not a readable media file ({_one_line(exc)})") from None
+        raise SourceError(f"{parts.path}: not a readable media file ({one_line(exc)})") from None
     if not kinds:
         raise SourceError(f"{parts.path}: no audio or video streams")
     return MediaSource(name, uri, clock, url=str(path), kinds=kinds, realtime=bool(realtime), restream=restream,

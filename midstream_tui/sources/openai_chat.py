@@ -23,7 +23,6 @@ from urllib.parse import urlsplit
 import openai
 
 from ..clock import Clock
-from ..config import load_settings
 from ..events import (
     Event,
     RequestFinished,
@@ -35,14 +34,9 @@ from ..events import (
     Usage,
 )
 from .base import Source, SourceError
-from .simulate import _param, _reject_unknown
+from .params import one_line, param, reject_unknown
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}"[:300]
 
 
 class OpenAIChatSource(Source):
@@ -54,9 +48,8 @@ class OpenAIChatSource(Source):
         super().__init__(stream_id, uri, clock)
         self.model, self.prompt, self.max_tokens = model, prompt, max_tokens
         self.requests, self.timeout, self.retries = requests, timeout, retries
-        settings = load_settings()
-        self.base_url = base_url or settings.openai_base_url
-        key = api_key or settings.openai_api_key
+        self.base_url = base_url
+        key = api_key
         host = urlsplit(self.base_url).hostname if self.base_url else None
         if not key:
             if host in LOOPBACK:
@@ -72,7 +65,9 @@ class OpenAIChatSource(Source):
         return f"OpenAIChatSource({self.stream_id!r}, model={self.model!r}, base_url={self.base_url!r})"
 
     @classmethod
-    def from_params(cls, stream_id: str, uri: str, params: dict[str, str], clock: Clock | None):
+    def from_params(cls, stream_id: str, uri: str, params: dict[str, str], clock: Clock | None, *,
+                    api_key: str | None = None, base_url: str | None = None):
+        """``api_key`` and ``base_url``: the run's settings (OPENAI_API_KEY, OPENAI_BASE_URL); base_url= wins."""
         if "api_key" in params or "key" in params:
             raise SourceError("openai: never put a key in a source URI; set OPENAI_API_KEY or use .env")
         model = params.pop("model", "") or None
@@ -81,13 +76,13 @@ class OpenAIChatSource(Source):
         src = cls(
             stream_id, uri, clock, model=model,
             prompt=params.pop("prompt", "Tell me about the sea."),
-            base_url=params.pop("base_url", None),
-            max_tokens=_param(params, "max_tokens", int, None, lambda v: v > 0, "an integer > 0"),
-            requests=_param(params, "requests", int, 1, lambda v: v >= 0, "an integer >= 0 (0: endless)"),
-            timeout=_param(params, "timeout", float, 60.0, lambda v: v > 0, "seconds > 0"),
-            retries=_param(params, "retries", int, 2, lambda v: 0 <= v <= 10, "0 to 10"),
+            base_url=params.pop("base_url", None) or base_url, api_key=api_key,
+            max_tokens=param(params, "max_tokens", int, None, lambda v: v > 0, "an integer > 0"),
+            requests=param(params, "requests", int, 1, lambda v: v >= 0, "an integer >= 0 (0: endless)"),
+            timeout=param(params, "timeout", float, 60.0, lambda v: v > 0, "seconds > 0"),
+            retries=param(params, "retries", int, 2, lambda v: 0 <= v <= 10, "0 to 10"),
         )
-        _reject_unknown(params, uri)
+        reject_unknown(params, uri)
         return src
 
     def cancel(self) -> None:
@@ -133,7 +128,7 @@ class OpenAIChatSource(Source):
             if self.cancelled:  # closing the stream ourselves surfaces as an error: it is a cancel
                 yield RequestFinished(sid, self.clock.now(), request_id=request, reason="cancelled")
                 return
-            yield StreamError(sid, self.clock.now(), _one_line(exc), fatal=True)
+            yield StreamError(sid, self.clock.now(), one_line(exc), fatal=True)
             return
         finally:
             self._stream = None

@@ -33,8 +33,8 @@ from ..events import (
     Usage,
 )
 from .base import SourceError
-from .openai_chat import OpenAIChatSource, _one_line
-from .simulate import _param
+from .openai_chat import OpenAIChatSource
+from .params import one_line, param
 
 TEXT_DELTAS = ("response.output_text.delta", "response.text.delta",
                "response.output_audio_transcript.delta", "response.audio_transcript.delta")
@@ -71,10 +71,11 @@ class OpenAIRealtimeSource(OpenAIChatSource):
         self._conn = None
 
     @classmethod
-    def from_params(cls, stream_id: str, uri: str, params: dict[str, str], clock: Clock | None):
-        audio = _param(params, "audio", int, 0, lambda v: v in (0, 1), "0 or 1")
+    def from_params(cls, stream_id: str, uri: str, params: dict[str, str], clock: Clock | None, *,
+                    api_key: str | None = None, base_url: str | None = None):
+        audio = param(params, "audio", int, 0, lambda v: v in (0, 1), "0 or 1")
         wav = params.pop("input_wav", None)
-        src = super().from_params(stream_id, uri, params, clock)
+        src = super().from_params(stream_id, uri, params, clock, api_key=api_key, base_url=base_url)
         src.audio = bool(audio)
         src.input_pcm = read_wav_24k(wav) if wav else None
         return src
@@ -119,7 +120,7 @@ class OpenAIRealtimeSource(OpenAIChatSource):
         except Exception as exc:  # noqa: BLE001 - connection failures become a recorded stream error
             reason = "cancelled" if self.cancelled else "error"
             if not self.cancelled:
-                yield StreamError(sid, self.clock.now(), _one_line(exc), fatal=True)
+                yield StreamError(sid, self.clock.now(), one_line(exc), fatal=True)
         finally:
             self._conn = None
             await client.close()

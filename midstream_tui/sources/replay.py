@@ -39,7 +39,7 @@ from ..events import (
     Usage,
 )
 from .base import ScheduledSource, Source, SourceError
-from .simulate import _param, _reject_unknown
+from .params import param, reject_unknown
 
 
 def _event(stream: str, t: float, obj: dict) -> Event:
@@ -124,8 +124,8 @@ class ReplaySource(ScheduledSource):
 
 
 def open_replay(uri: str, path_text: str, params: dict[str, str], clock: Clock | None) -> list[Source]:
-    speed = _param(params, "speed", float, 1.0, lambda v: v > 0, "a speed factor > 0")
-    _reject_unknown(params, uri)
+    speed = param(params, "speed", float, 1.0, lambda v: v > 0, "a speed factor > 0")
+    reject_unknown(params, uri)
     path = Path(path_text)
     if not path.is_file():
         raise SourceError(f"{path_text}: no such file")
@@ -241,10 +241,10 @@ class SseReplaySource(ScheduledSource):
 
 
 def open_sse(uri: str, path_text: str, params: dict[str, str], clock: Clock | None) -> Source:
-    rate = _param(params, "rate", float, 50.0, lambda v: v > 0, "chunks per second > 0")
-    ttft = _param(params, "ttft", float, 0.0, lambda v: v >= 0, "milliseconds >= 0")
+    rate = param(params, "rate", float, 50.0, lambda v: v > 0, "chunks per second > 0")
+    ttft = param(params, "ttft", float, 0.0, lambda v: v >= 0, "milliseconds >= 0")
     name = params.pop("name", None)
-    _reject_unknown(params, uri)
+    reject_unknown(params, uri)
     path = Path(path_text)
     if not path.is_file():
         raise SourceError(f"{path_text}: no such file")

@@ -16,8 +16,7 @@ gives the same events with the same timestamps.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -37,28 +36,9 @@ from ..events import (
     VideoFrame,
 )
 from .base import ScheduledSource, SourceError
+from .params import param, reject_unknown
 
 TEXT_BEHAVIORS = ("normal", "loop", "drift", "stall")
-
-
-def _param(params: dict[str, str], name: str, cast: Callable[[str], Any], default: Any,
-           check: Callable[[Any], bool] = lambda v: True, what: str = "") -> Any:
-    raw = params.pop(name, None)
-    if raw is None:
-        return default
-    try:
-        value = cast(raw)
-    except (TypeError, ValueError):
-        raise SourceError(f"parameter {name}={raw!r}: expected {what or cast.__name__}") from None
-    if isinstance(value, float) and not math.isfinite(value) or not check(value):
-        raise SourceError(f"parameter {name}={raw!r}: expected {what}")
-    return value
-
-
-def _reject_unknown(params: dict[str, str], uri: str) -> None:
-    if params:
-        names = ", ".join(sorted(params))
-        raise SourceError(f"{uri}: unknown parameter(s) {names}")
 
 
 @lru_cache(maxsize=1)
@@ -107,16 +87,16 @@ class SimTextSource(ScheduledSource):
         nonneg = lambda v: v >= 0  # noqa: E731
         src = cls(
             stream_id, uri, clock,
-            rate=_param(params, "rate", float, 40.0, pos, "a number of tokens/s > 0"),
-            seed=_param(params, "seed", int, 0, what="an integer"),
-            behavior=_param(params, "behavior", str, "normal", lambda v: v in TEXT_BEHAVIORS,
-                            "one of " + ", ".join(TEXT_BEHAVIORS)),
-            ttft_ms=_param(params, "ttft", float, 400.0, nonneg, "milliseconds >= 0"),
-            requests=_param(params, "requests", int, 0, nonneg, "an integer >= 0 (0: endless)"),
-            max_tokens=_param(params, "max_tokens", int, 0, nonneg, "an integer >= 0 (0: random)"),
-            think=_param(params, "think", float, 0.8, nonneg, "seconds >= 0"),
+            rate=param(params, "rate", float, 40.0, pos, "a number of tokens/s > 0"),
+            seed=param(params, "seed", int, 0, what="an integer"),
+            behavior=param(params, "behavior", str, "normal", lambda v: v in TEXT_BEHAVIORS,
+                           "one of " + ", ".join(TEXT_BEHAVIORS)),
+            ttft_ms=param(params, "ttft", float, 400.0, nonneg, "milliseconds >= 0"),
+            requests=param(params, "requests", int, 0, nonneg, "an integer >= 0 (0: endless)"),
+            max_tokens=param(params, "max_tokens", int, 0, nonneg, "an integer >= 0 (0: random)"),
+            think=param(params, "think", float, 0.8, nonneg, "seconds >= 0"),
         )
-        _reject_unknown(params, uri)
+        reject_unknown(params, uri)
         return src
 
     def _words(self, rng: np.random.Generator) -> Iterator[str]:
@@ -196,12 +176,12 @@ class SimAudioSource(ScheduledSource):
     def from_params(cls, stream_id: str, uri: str, params: dict[str, str], clock: Clock | None):
         src = cls(
             stream_id, uri, clock,
-            sample_rate=_param(params, "rate", int, 48_000, lambda v: 8000 <= v <= 192_000,
+            sample_rate=param(params, "rate", int, 48_000, lambda v: 8000 <= v <= 192_000,
                                "a sample rate in Hz between 8000 and 192000"),
-            seed=_param(params, "seed", int, 0, what="an integer"),
-            duration=_param(params, "duration", float, 0.0, lambda v: v >= 0, "seconds >= 0 (0: endless)"),
+            seed=param(params, "seed", int, 0, what="an integer"),
+            duration=param(params, "duration", float, 0.0, lambda v: v >= 0, "seconds >= 0 (0: endless)"),
         )
-        _reject_unknown(params, uri)
+        reject_unknown(params, uri)
         return src
 
     def schedule(self, t0: float = 0.0) -> Iterator[Event]:
@@ -263,13 +243,13 @@ class SimVideoSource(ScheduledSource):
     def from_params(cls, stream_id: str, uri: str, params: dict[str, str], clock: Clock | None):
         src = cls(
             stream_id, uri, clock,
-            width=_param(params, "width", int, 1280, lambda v: 16 <= v <= 7680, "a width in pixels, 16..7680"),
-            height=_param(params, "height", int, 720, lambda v: 16 <= v <= 4320, "a height in pixels, 16..4320"),
-            fps=_param(params, "fps", float, 30.0, lambda v: 0 < v <= 240, "frames/s in (0, 240]"),
-            seed=_param(params, "seed", int, 0, what="an integer"),
-            duration=_param(params, "duration", float, 0.0, lambda v: v >= 0, "seconds >= 0 (0: endless)"),
+            width=param(params, "width", int, 1280, lambda v: 16 <= v <= 7680, "a width in pixels, 16..7680"),
+            height=param(params, "height", int, 720, lambda v: 16 <= v <= 4320, "a height in pixels, 16..4320"),
+            fps=param(params, "fps", float, 30.0, lambda v: 0 < v <= 240, "frames/s in (0, 240]"),
+            seed=param(params, "seed", int, 0, what="an integer"),
+            duration=param(params, "duration", float, 0.0, lambda v: v >= 0, "seconds >= 0 (0: endless)"),
         )
-        _reject_unknown(params, uri)
+        reject_unknown(params, uri)
         return src
 
     def _scene(self, rng: np.random.Generator) -> tuple[np.ndarray, list[dict[str, Any]]]:

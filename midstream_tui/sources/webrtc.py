@@ -27,7 +27,6 @@ import contextvars
 import fractions
 import functools
 import json
-import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -41,7 +40,6 @@ from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 
 from ..clock import Clock
-from ..config import load_settings
 from ..events import AudioChunk, Event, Flag, StreamClosed, StreamError, StreamOpened, VideoFrame
 from .base import Backoff, Source, SourceError
 
@@ -113,17 +111,12 @@ def parse_target(uri: str, *, allow: tuple[str, ...] = ("name", "ice", "tls", "c
     return Target(parts.hostname, port, room, ice == "loopback", tls == "1", codec, params.get("name") or room)
 
 
-def _token() -> str | None:
-    load_settings()  # reads .env into the environment, without overriding it
-    return os.environ.get(TOKEN_ENV) or None
-
-
 class SignalingRefused(Exception):
     """The signaling server answered and said no (token, origin, full room): retrying will not help."""
 
 
-async def _connect(session: aiohttp.ClientSession, target: Target, role: str) -> aiohttp.ClientWebSocketResponse:
-    token = _token()
+async def _connect(session: aiohttp.ClientSession, target: Target, role: str,
+                   token: str | None) -> aiohttp.ClientWebSocketResponse:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         return await session.ws_connect(target.ws_url(role), headers=headers, heartbeat=20.0,
@@ -162,9 +155,11 @@ def _candidate(msg: dict):
 class WebRTCSource(Source):
     kind = "video"
 
-    def __init__(self, stream_id: str, uri: str, clock: Clock | None, target: Target) -> None:
+    def __init__(self, stream_id: str, uri: str, clock: Clock | None, target: Target, *,
+                 token: str | None = None) -> None:
         super().__init__(stream_id, uri, clock)
         self.target = target
+        self._token = token  # shown to the signaling server only, never logged or recorded
         self.audio_id = f"{stream_id}-audio"
         self.frames = 0
         self.audio_chunks = 0
@@ -222,7 +217,7 @@ class WebRTCSource(Source):
             async with aiohttp.ClientSession() as session:
                 while not self._stop.is_set():
                     try:
-                        ws = await _connect(session, self.target, "receiver")
+                        ws = await _connect(session, self.target, "receiver", self._token)
                     except SignalingRefused as exc:
                         self._emit(StreamError(self.stream_id, self.clock.now(), str(exc), fatal=True))
                         return
@@ -357,9 +352,10 @@ class WebRTCSource(Source):
             await pc.close()
 
 
-def open_webrtc(uri: str, clock: Clock | None, stream_id: str | None = None) -> WebRTCSource:
+def open_webrtc(uri: str, clock: Clock | None, stream_id: str | None = None,
+                token: str | None = None) -> WebRTCSource:
     target = parse_target(uri, allow=("name", "ice", "tls"))
-    return WebRTCSource(stream_id or target.name, uri, clock, target)
+    return WebRTCSource(stream_id or target.name, uri, clock, target, token=token)
 
 
 # -- publishing ------------------------------------------------------------------------------
@@ -402,8 +398,9 @@ def _to_av(event: Event, t0: float, samples_sent: int):
 
 
 async def publish(source: Source, target_uri: str, *, status: Callable[[str], None] = lambda s: None,
-                  duration: float | None = None) -> dict[str, int]:
-    """Publish a source's audio/video to the receiver(s) of a room until the source ends.
+                  duration: float | None = None, token: str | None = None) -> dict[str, int]:
+    """Publish a source's audio/video to the receiver(s) of a room until the source ends
+    (``token``: the signaling server's, MIDSTREAM_SIGNALING_TOKEN in the CLI).
 
     Returns counts: frames and audio chunks fed, receivers offered, errors.
     """
@@ -451,7 +448,7 @@ async def publish(source: Source, target_uri: str, *, status: Callable[[str], No
         status(f"offer sent to receiver {peer_id}")
 
     async def signaling(session: aiohttp.ClientSession) -> None:
-        ws = await _connect(session, target, "publisher")
+        ws = await _connect(session, target, "publisher", token)
         status(f"joined room {target.room} on {target.host}:{target.port}; waiting for a receiver")
         try:
             async for msg in ws:
