@@ -23,6 +23,7 @@ import json
 import math
 import os
 import queue
+import re
 import sqlite3
 import threading
 import time
@@ -346,7 +347,18 @@ def session_files(folder: Path | None = None) -> list[Path]:
     folder = folder or data_dir()
     if not folder.is_dir():
         return []
-    return sorted((p for p in folder.glob(f"*{SUFFIX}") if p.is_file()), key=lambda p: p.name)
+    return sorted((p for p in folder.glob(f"*{SUFFIX}") if p.is_file()), key=_started_order)
+
+
+def _started_order(path: Path) -> tuple[str, int, str]:
+    """Sessions in the order they began: by their time stamp, then the counter of those begun in the same
+    second (``…-120000.midstream.sqlite`` before ``…-120000-2``, which sorts first by name: '-' < '.')."""
+    stem = path.name[: -len(SUFFIX)]
+    m = _STAMPED.fullmatch(stem)
+    return (m.group(1), int(m.group(2) or 1), "") if m else (stem, 0, stem)
+
+
+_STAMPED = re.compile(r"(\d{8}-\d{6})(?:-(\d+))?")
 
 
 def new_session_path(folder: Path | None = None) -> Path:

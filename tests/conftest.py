@@ -69,7 +69,7 @@ def http_server(tmp_path, free_port):
 
 
 class TopLevelSVG(SVGImageExtension):
-    """Keep dashboard snapshots in the top-level snapshots/ folder (DESIGN.md layout)."""
+    """Keep dashboard snapshots in the top-level snapshots/ folder (the layout the README describes)."""
 
     @classmethod
     def dirname(cls, *, test_location) -> str:  # noqa: ARG003 - one folder for all

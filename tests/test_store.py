@@ -258,3 +258,13 @@ def test_sigterm_flushes_and_completes_the_session(tmp_path, how):
     assert meta.status == "complete" and meta.duration > 2.0
     with Session(path) as s:
         assert [r["status"] for r in s.streams()] in (["closed"], ["cancelled"])  # its end is recorded
+
+
+def test_sessions_begun_in_the_same_second_are_listed_in_the_order_they_began(tmp_path):
+    # new_session_path names a second session of the same second "<stamp>-2": by name it sorted first
+    names = ["20261202-115959", "20261202-120000", "20261202-120000-2", "20261202-120000-10"]
+    for name in reversed(names):
+        (tmp_path / f"{name}.midstream.sqlite").write_bytes(b"")
+    assert [p.name.split(".")[0] for p in session_files(tmp_path)] == names
+    assert resolve("last", tmp_path).name.startswith("20261202-120000-10.")
+    assert resolve("3", tmp_path).name.startswith("20261202-120000-2.")
