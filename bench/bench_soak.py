@@ -28,7 +28,7 @@ import numpy as np
 from midstream_tui import Hub, VirtualClock, open_sources, run_virtual
 from midstream_tui.analysis import kernels
 from midstream_tui.rules import BUILTIN_RULES, RuleEngine
-from midstream_tui.store import Recorder, info
+from midstream_tui.sessions import Recorder, info
 
 URIS = ["sim:text?name=llm&seed=1", "sim:text?name=llm-loop&behavior=loop&seed=2",
         "sim:audio?name=audio&seed=4", "sim:video?name=video&seed=5&width=640&height=360"] + [

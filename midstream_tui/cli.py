@@ -37,7 +37,7 @@ from .redact import redact
 from .rules import RuleError
 from .sources import SourceError, open_sources
 from .sources.base import ScheduledSource
-from .store import StoreError
+from .sessions import StoreError
 
 DEMOS: dict[str, list[str]] = {
     "text": [
@@ -284,7 +284,7 @@ def _recorder(args: argparse.Namespace, uris: list[str]):
     """The session recorder asked for: --record FILE, --no-record, or the default folder."""
     if getattr(args, "no_record", False) or not hasattr(args, "record"):
         return None
-    from .store import Recorder, StoreError, data_dir, new_session_path, prune
+    from .sessions import Recorder, StoreError, data_dir, new_session_path, prune
 
     command = "midstream " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "midstream"
     try:
@@ -458,7 +458,7 @@ def _sessions(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from .store import data_dir, info, session_files
+    from .sessions import data_dir, info, session_files
 
     files = session_files()
     if not files and not args.json:
@@ -482,8 +482,8 @@ def _sessions(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from .session_replay import RecordedHub
-    from .store import Session, resolve
+    from .sessions import RecordedHub
+    from .sessions import Session, resolve
 
     if args.json and not args.headless:
         raise CliError("--json needs --headless")
@@ -511,8 +511,8 @@ def _replay(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .export import export_session
-    from .store import SUFFIX, resolve
+    from .sessions import export_session
+    from .sessions import SUFFIX, resolve
 
     path = resolve(args.session)
     out = Path(args.out) if args.out else Path.cwd() / path.name.removesuffix(SUFFIX)
@@ -598,7 +598,7 @@ def _analyze(args: argparse.Namespace) -> int:
     import json
 
     from .series_io import read_series
-    from .store import SUFFIX
+    from .sessions import SUFFIX
 
     if not (math.isfinite(args.dt) and args.dt > 0):
         raise CliError(f"--dt {args.dt}: expected a number > 0")
@@ -676,32 +676,14 @@ def _analyze_session(args: argparse.Namespace) -> int:
     """Every recorded signal of a session through the same analysis core as a series file."""
     import json
 
-    from .session_replay import SERIES_FOR_SIGNAL, _WORD_RE
-    from .store import Session, resolve
+    from .sessions import Session, recorded_signals, resolve
 
     path = resolve(args.file)
     results = []
     with Session(path) as session:
-        for stream in session.streams():
-            name, kind = stream["name"], stream["kind"]
-            signals: dict[str, np.ndarray] = {}
-            if kind == "text":
-                times, lengths = [], []
-                for r in session.conn.execute("SELECT t, data FROM event WHERE stream = ? AND type = 'text' "
-                                              "ORDER BY t, id", (name,)):
-                    times.append(r[0])
-                    lengths.extend(len(w) for w in _WORD_RE.findall(json.loads(r[1]).get("text", "")))
-                signals["word length (chars)"] = np.asarray(lengths, float)
-                signals["inter-token gap (ms)"] = np.diff(np.asarray(times, float)) * 1e3
-            elif kind in SERIES_FOR_SIGNAL:
-                for series in ("level_dbfs",) if kind == "audio" else ("motion", "brightness"):
-                    signals[series] = session.series(name, series)[1]
-            last = session.conn.execute("SELECT metrics FROM snapshot WHERE stream = ? ORDER BY t DESC LIMIT 1",
-                                        (name,)).fetchone()
-            patterns = dict(session.conn.execute("SELECT kind, count(*) FROM pattern WHERE stream = ? GROUP BY kind",
-                                                 (name,)).fetchall())
-            entry = {"stream": name, "kind": kind, "status": stream["status"], "patterns": patterns,
-                     "metrics": json.loads(last[0]) if last else {}, "signals": {}}
+        for entry in recorded_signals(session):
+            signals = entry.pop("signals")
+            entry["signals"] = {}
             for label, x in signals.items():
                 x = x[np.isfinite(x)]
                 try:

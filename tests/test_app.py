@@ -296,8 +296,8 @@ async def test_a_proposal_is_accepted_only_once_it_is_shown(tmp_path):
 
 
 async def test_a_replay_says_so_and_keeps_responses_apart(tmp_path):
-    from midstream_tui.session_replay import RecordedHub
-    from midstream_tui.store import Recorder, Session
+    from midstream_tui.sessions import RecordedHub
+    from midstream_tui.sessions import Recorder, Session
 
     path = tmp_path / "two.midstream.sqlite"
     hub = Hub(VirtualClock())

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from midstream_tui import Hub, VirtualClock, open_sources, run_virtual
-from midstream_tui.store import Recorder
+from midstream_tui.sessions import Recorder
 
 CMD = [sys.executable, "-m", "midstream_tui"]
 

@@ -5,6 +5,7 @@ under ``if TYPE_CHECKING:`` (types only, nothing runs). The rules grow as the re
 """
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -70,7 +71,7 @@ def offenders(modules: list[str], forbidden: tuple[str, ...]) -> dict[str, list[
 
 
 BELOW_THE_TUI = under("midstream_tui.hub", "midstream_tui.analyzers", "midstream_tui.sources", "midstream_tui.headless",
-                      "midstream_tui.perception", "midstream_tui.store", "midstream_tui.session_replay",
+                      "midstream_tui.perception", "midstream_tui.sessions",
                       "midstream_tui.rules", "midstream_tui.events", "midstream_tui.snapshot", "midstream_tui.analysis",
                       "midstream_tui.servers", "midstream_tui.clock", "midstream_tui.config")
 
@@ -97,9 +98,20 @@ def test_the_numerics_import_nothing_else_of_the_package(numeric):
     assert outside == []
 
 
-def test_only_the_session_store_speaks_sql():
+SQL = re.compile(r"\b(SELECT\b.+\bFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+TABLE)\b", re.I | re.S)
+
+
+def sql_in(path: Path) -> list[str]:
+    return [node.value[:60] for node in ast.walk(ast.parse(path.read_text("utf-8")))
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL.search(node.value)]
+
+
+def test_only_the_sessions_package_speaks_sql():
     speaks = sorted(m for m in MODULES if "sqlite3" in imports_of(MODULES[m]))
-    assert speaks == ["midstream_tui.store"]
+    assert speaks == ["midstream_tui.sessions.store"]
+    queries = {m: sql_in(p) for m, p in MODULES.items() if not m.startswith("midstream_tui.sessions")}
+    assert {m: q for m, q in queries.items() if q} == {}
+    assert sql_in(MODULES["midstream_tui.sessions.store"])  # (the check does see SQL)
 
 
 def test_the_checker_sees_a_violation(tmp_path):

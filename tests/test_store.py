@@ -13,8 +13,8 @@ from conftest import until
 
 from midstream_tui import Hub, VirtualClock, open_sources, run_virtual
 from midstream_tui.cli import DEMOS
-from midstream_tui.session_replay import RecordedHub
-from midstream_tui.store import Recorder, Session, StoreError, info, prune, resolve, session_files
+from midstream_tui.sessions import RecordedHub
+from midstream_tui.sessions import Recorder, Session, StoreError, info, prune, resolve, session_files
 
 
 def midstream(*args, **kwargs):

@@ -478,7 +478,7 @@ def stall_definition(default: float) -> str:
 
 def default_path() -> Path:
     """Beside the recorded sessions (MIDSTREAM_DATA_DIR or the XDG data folder)."""
-    from ..store import data_dir
+    from ..sessions import data_dir
 
     return data_dir() / "meta.json"
 

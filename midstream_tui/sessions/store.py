@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from .events import (
+from ..events import (
     AudioChunk,
     Event,
     Flag,
@@ -48,8 +48,8 @@ from .events import (
     Usage,
     VideoFrame,
 )
-from .redact import redact
-from .snapshot import json_number
+from ..redact import redact
+from ..snapshot import json_number
 
 SCHEMA_VERSION = 1
 SUFFIX = ".midstream.sqlite"
@@ -481,3 +481,46 @@ class Session:
             if r["type"] == "flag":
                 continue  # flags are the analysis' own output, not input to replay
             yield {"t": r["t"], "stream": r["stream"], "type": r["type"], **data}
+
+    # -- what a replay and an analysis of the record read, stream by stream ------------------------
+
+    def snapshots_of(self, stream: str) -> list[dict]:
+        """The stream's recorded snapshots in time order (t, seq, status, metrics, attractor, signal, signals,
+        error; JSON columns as text)."""
+        return [dict(r) for r in self.conn.execute(
+            "SELECT t, seq, status, metrics, attractor, signal, signals, error FROM snapshot WHERE stream = ? "
+            "ORDER BY t", (stream,))]
+
+    def output_of(self, stream: str) -> Iterator[tuple[float, str, dict]]:
+        """A text stream's output in order: (t, "text" or "request", the event's data)."""
+        for r in self.conn.execute("SELECT t, type, data FROM event WHERE stream = ? AND type IN ('text', 'request') "
+                                   "ORDER BY t, id", (stream,)):
+            yield r["t"], r["type"], json.loads(r["data"]) if r["data"] else {}
+
+    def transcripts_of(self, stream: str) -> list[dict]:
+        """Final utterances in order of their start (words as JSON text)."""
+        return [dict(r) for r in self.conn.execute("SELECT * FROM transcript WHERE stream = ? ORDER BY start",
+                                                   (stream,))]
+
+    def detections_of(self, stream: str) -> list[dict]:
+        return [dict(r) for r in self.conn.execute("SELECT * FROM detection WHERE stream = ? ORDER BY t", (stream,))]
+
+    def previews_of(self, stream: str) -> list[tuple[float, int, int, bytes]]:
+        """(t, height, width, zlib-compressed RGB bytes) of the stream's preview images, in time order."""
+        return [(r["t"], r["height"], r["width"], r["data"]) for r in self.conn.execute(
+            "SELECT t, height, width, data FROM preview WHERE stream = ? ORDER BY t", (stream,))]
+
+    def patterns(self) -> list[dict]:
+        """The pattern log of every stream, in time order."""
+        return [dict(r) for r in self.conn.execute("SELECT * FROM pattern ORDER BY t, id")]
+
+    def pattern_counts(self, stream: str) -> dict[str, int]:
+        """How many pattern-log entries of each kind the stream had."""
+        return dict(self.conn.execute("SELECT kind, count(*) FROM pattern WHERE stream = ? GROUP BY kind",
+                                      (stream,)).fetchall())
+
+    def last_metrics(self, stream: str) -> dict:
+        """The metrics of the stream's last snapshot ({} if it has none)."""
+        row = self.conn.execute("SELECT metrics FROM snapshot WHERE stream = ? ORDER BY t DESC LIMIT 1",
+                                (stream,)).fetchone()
+        return json.loads(row[0]) if row else {}

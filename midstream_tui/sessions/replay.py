@@ -16,23 +16,25 @@ import asyncio
 import bisect
 import json
 import math
+import re
 import zlib
 from collections.abc import Callable
 from types import MappingProxyType
 
 import numpy as np
 
-from .analysis.dynamics import UNKNOWN, AttractorClass, delay_embed_2d
-from .clock import Clock, MonotonicClock
-from .perception.speech import TranscriptSegment, Word
-from .perception.vision import Detection
-from .snapshot import PatternHit, SignalView, Snapshot
+from ..analysis.dynamics import UNKNOWN, AttractorClass, delay_embed_2d
+from ..clock import Clock, MonotonicClock
+from ..perception.speech import TranscriptSegment, Word
+from ..perception.vision import Detection
+from ..snapshot import PatternHit, SignalView, Snapshot
 from .store import Session
 
 SERIES_FOR_SIGNAL = {"audio": "level_dbfs", "video": "motion"}
 PORTRAIT_POINTS = 300
 RECENT = 20
-_WORD_RE = __import__("re").compile(r"\w+|[^\w\s]")
+WORD_RE = re.compile(r"\w+|[^\w\s]")
+"""Words and punctuation marks, as the live text analyzer counts them."""
 
 
 def attractor_from_json(data: dict | None) -> AttractorClass:
@@ -52,9 +54,7 @@ class _Stream:
 
     def __init__(self, session: Session, row: dict) -> None:
         self.name, self.kind, self.source = row["name"], row["kind"], row["source"] or ""
-        conn = session.conn
-        snaps = conn.execute("SELECT t, seq, status, metrics, attractor, signal, signals, error FROM snapshot "
-                             "WHERE stream = ? ORDER BY t", (self.name,)).fetchall()
+        snaps = session.snapshots_of(self.name)
         self.snap_t = [r["t"] for r in snaps]
         self.snaps = snaps
         self.signal_t = np.zeros(0)
@@ -67,18 +67,17 @@ class _Stream:
         elif self.kind == "text":
             parts, times, lengths, total = [], [], [], 0
             word_t, word_len = [], []
-            for r in conn.execute("SELECT t, type, data FROM event WHERE stream = ? AND type IN ('text', 'request')"
-                                  " ORDER BY t, id", (self.name,)):
-                if r["type"] == "request":  # one response per line, as the live text panel shows them
+            for t, kind, data in session.output_of(self.name):
+                if kind == "request":  # one response per line, as the live text panel shows them
                     piece = "\n" if parts and not parts[-1].endswith("\n") else ""
                 else:
-                    piece = json.loads(r["data"]).get("text", "")
+                    piece = data.get("text", "")
                 parts.append(piece)
                 total += len(piece)
-                times.append(r["t"])
+                times.append(t)
                 lengths.append(total)
-                for w in _WORD_RE.findall(piece):
-                    word_t.append(r["t"])
+                for w in WORD_RE.findall(piece):
+                    word_t.append(t)
                     word_len.append(len(w))
             self.text = "".join(parts)
             self.text_t, self.text_cum = times, lengths
@@ -86,14 +85,10 @@ class _Stream:
         self.transcript = [TranscriptSegment(r["start"], r["end"], r["text"], True,
                                              tuple(Word(w, s, e) for w, s, e in json.loads(r["words"] or "[]")),
                                              r["engine"] or "")
-                           for r in conn.execute("SELECT * FROM transcript WHERE stream = ? ORDER BY start",
-                                                 (self.name,))]
+                           for r in session.transcripts_of(self.name)]
         self.detections = [(r["t"], Detection(r["label"], r["x"], r["y"], r["w"], r["h"], r["score"], r["t"]))
-                           for r in conn.execute("SELECT * FROM detection WHERE stream = ? ORDER BY t",
-                                                 (self.name,))]
-        self.previews = [(r["t"], r["height"], r["width"], r["data"])
-                         for r in conn.execute("SELECT t, height, width, data FROM preview WHERE stream = ? "
-                                               "ORDER BY t", (self.name,))]
+                           for r in session.detections_of(self.name)]
+        self.previews = session.previews_of(self.name)
         self._preview_cache: tuple[int, np.ndarray] | None = None
 
     def snapshot(self, t: float, patterns: tuple[PatternHit, ...]) -> Snapshot | None:
@@ -159,7 +154,7 @@ class RecordedHub:
         self.analysis_interval = analysis_interval
         self._streams = [_Stream(session, row) for row in session.streams()]
         self._hits = [PatternHit(r["t"], r["stream"], r["kind"], r["message"], r["start"])
-                      for r in session.conn.execute("SELECT * FROM pattern ORDER BY t, id")]
+                      for r in session.patterns()]
         self._hit_t = [h.t for h in self._hits]
         self.end = max([s.snap_t[-1] for s in self._streams if s.snap_t] + [h.t for h in self._hits] + [0.0])
         self._callbacks: list[Callable[[float], None]] = []
