@@ -230,6 +230,7 @@ class StreamPipeline:
                 return None, []
             t_end = self.closed_t if self.status != "open" else now
             a = self.analyzer
+            a.update(t_end)
             metrics: dict[str, Any] = a.metrics(t_end, self.opened_t)
             metrics["uptime_s"] = max(0.0, t_end - self.opened_t)
             metrics["events"] = self.events

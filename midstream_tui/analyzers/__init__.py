@@ -1,0 +1,19 @@
+"""Per-kind stream analyzers: events in, ring buffers, metrics and signals out.
+
+- ``base``: ``Ring`` (a bounded numpy ring buffer) and ``StreamAnalyzer``, the contract every kind keeps:
+  ``ingest(event)`` per event, ``update(now)`` once per analysis step (detection: loops, thresholds),
+  ``metrics(now, since)`` (reads only), ``signals()`` for the attractor, ``take_hits()`` for the pattern log.
+- ``text``, ``audio``, ``video``: one analyzer per kind of stream.
+"""
+
+from __future__ import annotations
+
+from .audio import AudioAnalyzer
+from .base import Ring, StreamAnalyzer, db
+from .text import TextAnalyzer
+from .video import VideoAnalyzer
+
+ANALYZERS: dict[str, type[StreamAnalyzer]] = {a.kind: a for a in (TextAnalyzer, AudioAnalyzer, VideoAnalyzer)}
+"""Stream kind -> its analyzer class."""
+
+__all__ = ["ANALYZERS", "AudioAnalyzer", "Ring", "StreamAnalyzer", "TextAnalyzer", "VideoAnalyzer", "db"]

@@ -1,0 +1,162 @@
+"""PCM audio: levels, chunk timing, bitrate, silence, voice activity (and transcription, when attached)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..analysis import kernels
+from ..analysis.stats import rate, summarize
+from ..events import AudioChunk, Event
+from ..snapshot import PatternHit
+from .base import Ring, StreamAnalyzer, db
+
+
+class AudioAnalyzer(StreamAnalyzer):
+    """PCM audio: levels, chunk timing, bitrate, silence gaps."""
+
+    kind = "audio"
+    signal_name = "RMS level (dBFS)"
+    queue_capacity = 512
+    SILENCE_DBFS = -60.0
+    MIN_SILENCE_S = 0.3
+
+    VAD_FRAME_S = 0.03
+    ROLLOFF = 0.85
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.chunk_t = Ring(4096)
+        self.rms_db = Ring(4096)
+        self.peak_db = Ring(4096)
+        self.silent_s = Ring(4096)
+        self.duration_s = Ring(4096)
+        self.zcr = Ring(4096)
+        self.centroid = Ring(4096)
+        self.rolloff = Ring(4096)
+        self.voice = Ring(4096)
+        """Per VAD frame (30 ms): 1 where the voice activity detector hears speech."""
+        self.speech_s = 0.0
+        self._vad = None
+        self._vad_rate = 0
+        self._vad_pending = np.zeros(0, dtype=np.int16)
+        self.transcriber = None
+        """A perception.speech.Transcriber when this stream is transcribed."""
+        self._said = 0
+        self.sample_rate = 0
+        self.channels = 0
+        self.seconds = 0.0
+        self._silence_start = math.nan
+
+    def ingest(self, event: Event) -> None:
+        if not isinstance(event, AudioChunk):
+            return
+        samples = event.samples
+        if samples.dtype != np.int16:
+            x = np.nan_to_num(np.asarray(samples, dtype=np.float64), nan=0.0, posinf=1.0, neginf=-1.0)
+            samples = np.clip(x * 32767, -32768, 32767).astype(np.int16)
+        samples = np.ascontiguousarray(samples)
+        rms, peak, zcr = kernels.pcm16_levels(samples)
+        level = db(rms)
+        self.sample_rate, self.channels = event.sample_rate, event.channels
+        mono = samples if samples.ndim == 1 else samples.mean(axis=1).astype(np.int16)
+        spectrum = np.abs(np.fft.rfft(mono.astype(np.float32))) ** 2 if mono.size >= 32 else np.zeros(1)
+        centroid, rolloff = kernels.spectral_shape(spectrum, event.sample_rate / max(2, mono.size), self.ROLLOFF)
+        self.zcr.append(zcr)
+        self.centroid.append(centroid)
+        self.rolloff.append(rolloff)
+        self._detect_voice(mono, event.sample_rate)
+        if self.transcriber is not None:
+            self.transcriber.feed(event.t, mono, event.sample_rate, event.discontinuity)
+        self.seconds += event.duration
+        self.chunk_t.append(event.t)
+        self.rms_db.append(level)
+        self.peak_db.append(db(peak))
+        self._count_bytes(event.t, event.nbytes)
+        self.signal_changed = True
+        silent = level < self.SILENCE_DBFS
+        self.silent_s.append(event.duration if silent else 0.0)
+        self.duration_s.append(event.duration)
+        if silent and math.isnan(self._silence_start):
+            self._silence_start = event.t - event.duration
+        elif not silent and not math.isnan(self._silence_start):
+            length = event.t - event.duration - self._silence_start
+            if length >= self.MIN_SILENCE_S:
+                self.hits.append(PatternHit(event.t, self.stream, "silence",
+                                            f"silence of {length:.2f} s", start=self._silence_start))
+            self._silence_start = math.nan
+
+    def _detect_voice(self, mono: np.ndarray, rate: int) -> None:
+        """WebRTC-style voice activity (pocketsphinx's Vad) on 30 ms frames."""
+        if rate not in (8_000, 16_000, 32_000, 48_000):
+            return  # the detector supports these rates exactly; others get no voice metric
+        if self._vad is None or rate != self._vad_rate:
+            from pocketsphinx import Vad
+
+            self._vad, self._vad_rate = Vad(Vad.LOOSE, rate, self.VAD_FRAME_S), rate
+            self._vad_pending = np.zeros(0, dtype=np.int16)
+        step = int(round(rate * self.VAD_FRAME_S))
+        pending = np.concatenate((self._vad_pending, mono)) if self._vad_pending.size else mono
+        k = 0
+        while k + step <= pending.size:
+            speech = bool(self._vad.is_speech(pending[k:k + step].tobytes()))
+            self.voice.append(1.0 if speech else 0.0)
+            self.speech_s += self.VAD_FRAME_S if speech else 0.0
+            k += step
+        self._vad_pending = pending[k:].copy()
+
+    def close(self) -> None:
+        if self.transcriber is not None:
+            self.transcriber.close()
+
+    def take_hits(self) -> list[PatternHit]:
+        tr = self.transcriber
+        if tr is not None:  # what was said goes to the pattern log as it is recognized
+            new, self._said = tr.finals_since(self._said)
+            for seg in new:
+                self.hits.append(PatternHit(seg.end, self.stream, "speech", f"“{seg.text}”", start=seg.start))
+            while tr.errors:
+                self.hits.append(PatternHit(self.last_t, self.stream, "error", f"transcription: {tr.errors.popleft()}"))
+        return super().take_hits()
+
+    def transcript(self):
+        return self.transcriber.transcript() if self.transcriber is not None else ()
+
+    def metrics(self, now: float, since: float) -> dict[str, Any]:
+        ts = self.chunk_t.values()
+        recent = max(1, kernels.count_at_or_after(ts, now - 0.5)) if ts.size else 0
+        intervals = np.diff(self.chunk_t.values(512))
+        interval = summarize(intervals)
+        window = min(10.0, max(1e-9, now - since))
+        n_window = kernels.count_at_or_after(ts, now - window) if ts.size else 0
+        silent = float(self.silent_s.values(n_window).sum()) if n_window else 0.0
+        heard = float(self.duration_s.values(n_window).sum()) if n_window else 0.0
+        levels = self.rms_db.values(recent)
+        return {
+            "chunks_per_s": rate(ts, None, now, 2.0, since),
+            "sample_rate": self.sample_rate,
+            "channels": self.channels,
+            "bitrate_kbps": self.bytes_per_s(now, 2.0, since) * 8 / 1e3,
+            "level_dbfs": db(float(np.sqrt(np.mean(10 ** (levels / 10))))) if levels.size else math.nan,
+            "peak_dbfs": float(self.peak_db.values(recent).max()) if recent else math.nan,
+            "interval_p50_ms": interval.p50 * 1e3,
+            "interval_p99_ms": interval.p99 * 1e3,
+            "silence_pct": 100.0 * silent / heard if heard > 0 else math.nan,
+            "audio_s": self.seconds,
+            "zcr": float(self.zcr.values(recent).mean()) if recent else math.nan,
+            "centroid_hz": float(self.centroid.values(recent).mean()) if recent else math.nan,
+            "rolloff_hz": float(self.rolloff.values(recent).mean()) if recent else math.nan,
+            "voice_pct": 100.0 * float(self.voice.values(66).mean()) if self.voice.total else math.nan,
+            "speech_s": self.speech_s,
+        } | (self._transcription_metrics() if self.transcriber is not None else {})
+
+    def _transcription_metrics(self) -> dict[str, Any]:
+        tr = self.transcriber
+        return {"transcribe": tr.engine, "utterances": tr.utterances, "words": tr.words,
+                "transcribe_rtf": tr.busy_s / tr.audio_s if tr.audio_s > 0 else math.nan,
+                "transcribe_drops": tr.dropped}
+
+    def signal(self) -> np.ndarray:
+        return self.rms_db.values(600)

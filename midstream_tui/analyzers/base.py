@@ -1,0 +1,129 @@
+"""What every stream analyzer shares: bounded ring buffers and the ``StreamAnalyzer`` contract.
+
+An analyzer belongs to one ``StreamPipeline`` and is only touched by that
+pipeline's step (one thread at a time). It keeps bounded numpy ring buffers,
+turns events into numbers with the kernels (``ingest``), looks over what arrived
+for patterns once per step (``update``), and reports its numbers (``metrics``,
+which only reads). What it noticed is a list of ``PatternHit``s; the signal it
+exposes is what the attractor is estimated on.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..analysis.stats import rate
+from ..events import Event
+from ..snapshot import PatternHit
+
+
+class Ring:
+    """Fixed-capacity numpy ring buffer; ``values()`` returns oldest-first copies.
+
+    The buffer starts small and doubles up to ``capacity`` as values arrive: a session
+    of thousands of short streams does not pay every ring's full size up front."""
+
+    __slots__ = ("_buf", "_cap", "_next", "total")
+    INITIAL = 64
+
+    def __init__(self, capacity: int, dtype: Any = np.float64) -> None:
+        self._buf = np.zeros(min(capacity, self.INITIAL), dtype=dtype)
+        self._cap = capacity
+        self._next = 0
+        self.total = 0
+        """How many values were ever appended."""
+
+    @property
+    def capacity(self) -> int:
+        return self._cap
+
+    def __len__(self) -> int:
+        return min(self.total, self._cap)
+
+    def append(self, value: float) -> None:
+        i = self._next
+        if i == self._buf.size:  # still growing (no wrap before the buffer reaches capacity)
+            self._buf = np.concatenate((self._buf, np.zeros(min(self._cap, 2 * i) - i, dtype=self._buf.dtype)))
+        self._buf[i] = value
+        self._next = i + 1 if i + 1 < self._cap else 0
+        self.total += 1
+
+    def values(self, last: int | None = None) -> np.ndarray:
+        n = len(self)
+        k = n if last is None else max(0, min(last, n))
+        if k == 0:
+            return self._buf[:0].copy()
+        start = (self._next - k) % self.capacity
+        if start + k <= self.capacity:
+            return self._buf[start:start + k].copy()
+        return np.concatenate((self._buf[start:], self._buf[:(start + k) % self.capacity]))
+
+    def last(self, default: float = math.nan) -> float:
+        return float(self._buf[(self._next - 1) % self.capacity]) if self.total else default
+
+
+def db(level: float) -> float:
+    """Fraction of full scale to dBFS, floored at -120."""
+    return 20.0 * math.log10(level) if level > 1e-6 else -120.0
+
+
+class StreamAnalyzer:
+    kind: ClassVar[str] = ""
+    signal_name: ClassVar[str] = ""
+    queue_capacity: ClassVar[int] = 1024
+    """Events the pipeline may hold before dropping data events."""
+
+    def __init__(self, stream: str) -> None:
+        self.stream = stream
+        self.hits: list[PatternHit] = []
+        self.signal_changed = False
+        self.bytes = Ring(4096)
+        self.byte_times = Ring(4096)
+        self.last_t = math.nan
+
+    def ingest(self, event: Event) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _count_bytes(self, t: float, n: int) -> None:
+        self.bytes.append(n)
+        self.byte_times.append(t)
+        self.last_t = t
+
+    def bytes_per_s(self, now: float, window: float, since: float) -> float:
+        return rate(self.byte_times.values(), self.bytes.values(), now, window, since)
+
+    def update(self, now: float) -> None:
+        """Look over what arrived since the last step (loops, adaptive thresholds); the hub calls it once per
+        analysis step, before ``metrics``. Hits go to ``self.hits``."""
+
+    def metrics(self, now: float, since: float) -> dict[str, Any]:  # pragma: no cover
+        raise NotImplementedError
+
+    def signal(self) -> np.ndarray:  # pragma: no cover
+        raise NotImplementedError
+
+    def signals(self) -> dict[str, np.ndarray]:
+        """Every signal whose dynamics are estimated, the primary one first."""
+        return {self.signal_name: self.signal()}
+
+    def text_tail(self) -> str:
+        return ""
+
+    def preview_image(self) -> np.ndarray | None:
+        return getattr(self, "preview", None)
+
+    def transcript(self) -> tuple:
+        return ()
+
+    def detections(self) -> tuple:
+        return ()
+
+    def close(self) -> None:
+        """The stream ended: finish background work (transcription, detection)."""
+
+    def take_hits(self) -> list[PatternHit]:
+        hits, self.hits = self.hits, []
+        return hits

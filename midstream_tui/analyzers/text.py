@@ -1,0 +1,242 @@
+"""LLM token streams: TTFT, inter-token latency, throughput, repetition loops and recurring phrases."""
+
+from __future__ import annotations
+
+import math
+import re
+import zlib
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from ..analysis.meta import STALL_FLOOR_S
+from ..analysis.patterns import RecurringNgrams, compression_ratio, ngram_novelty, seq_rep_n, trailing_loop
+from ..analysis.stats import rate, summarize
+from ..events import Event, RequestFinished, RequestStarted, TextDelta, Usage
+from ..snapshot import PatternHit
+from .base import Ring, StreamAnalyzer
+
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+
+class TextAnalyzer(StreamAnalyzer):
+    """LLM token streams: TTFT, inter-token latency, throughput, repetition loops."""
+
+    kind = "text"
+    signal_name = "word length (chars)"
+    """Content: a repetition loop makes it periodic, so a loop is a limit cycle."""
+    timing_signal_name = "inter-token gap (ms)"
+    queue_capacity = 8192
+    RATE_WINDOW = 5.0
+    PHRASE_WORDS = 6
+    TAIL_CHARS = 2000
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.delta_t = Ring(8192)
+        self.delta_tokens = Ring(8192)
+        self.itl = Ring(4096)  # seconds between chunks of one request
+        self.ttft = Ring(512)
+        self.e2e = Ring(512)
+        self.tpot = Ring(512)
+        self.word_ids = Ring(1024, np.int64)
+        self.word_len = Ring(1024)
+        self.word_t = Ring(1024)
+        self.words: deque[str] = deque(maxlen=1024)
+        self.tokens = 0
+        self.tokens_reported = 0
+        self.requests = 0
+        self.requests_done = 0
+        self._carry = ""
+        self._req_start = math.nan
+        self._req_first = math.nan
+        self._req_last = math.nan
+        self._req_tokens = 0
+        self._stall_threshold = STALL_FLOOR_S
+        self._itl = summarize(np.zeros(0))
+        self._in_loop = False
+        self._loop_words = 0
+        self._new_words = False
+        self.recurring = RecurringNgrams(n=self.PHRASE_WORDS, min_count=3)
+        self._last_recurring: tuple[int, ...] = ()
+        self.recent_text: deque[str] = deque(maxlen=256)  # the last deltas, for the compression ratio
+        self.tail = ""
+        self.chars = 0
+        self._content_at = -1
+        self._content: dict[str, float] = {}
+
+    # -- ingest
+
+    def ingest(self, event: Event) -> None:
+        if isinstance(event, TextDelta):
+            self._delta(event)
+        elif isinstance(event, RequestStarted):
+            self._flush_words(event.t)
+            if self.tail and not self.tail.endswith("\n"):  # one response per line in the text panel
+                self.tail += "\n"
+                self.chars += 1
+            self.requests += 1
+            self._req_start, self._req_first, self._req_last, self._req_tokens = event.t, math.nan, math.nan, 0
+        elif isinstance(event, RequestFinished):
+            self._flush_words(event.t)
+            self._finish_request(event.t)
+        elif isinstance(event, Usage):
+            self.tokens_reported += max(0, int(event.completion_tokens))
+
+    def _delta(self, ev: TextDelta) -> None:
+        tokens = max(0, int(ev.tokens))
+        self.tokens += tokens
+        self._req_tokens += tokens
+        self.delta_t.append(ev.t)
+        self.delta_tokens.append(tokens)
+        self._count_bytes(ev.t, len(ev.text.encode("utf-8", "replace")))
+        if math.isnan(self._req_start):  # pushed without RequestStarted: the stream is the request
+            self.requests += 1
+            self._req_start = ev.t
+        if not ev.text:
+            return
+        if math.isnan(self._req_first):
+            self._req_first = ev.t
+            self.ttft.append(ev.t - self._req_start)
+        else:
+            gap = ev.t - self._req_last
+            self.itl.append(gap)
+            self.signal_changed = True
+            if gap > self._stall_threshold:
+                self.hits.append(PatternHit(ev.t, self.stream, "stall",
+                                            f"stall of {gap:.2f} s before token {self.tokens}",
+                                            start=self._req_last))
+        self._req_last = ev.t
+        self.recent_text.append(ev.text)
+        self.tail += ev.text
+        if len(self.tail) > 4 * self.TAIL_CHARS:
+            self.tail = self.tail[-self.TAIL_CHARS:]
+        self.chars += len(ev.text)
+        self._carry += ev.text
+        cut = max(self._carry.rfind(" "), self._carry.rfind("\n"))
+        if cut > 0:
+            self._add_words(self._carry[:cut], ev.t)
+            self._carry = self._carry[cut:]
+
+    def _flush_words(self, t: float) -> None:
+        if self._carry.strip():
+            self._add_words(self._carry, t)
+        self._carry = ""
+
+    def _add_words(self, text: str, t: float) -> None:
+        for w in _WORD.findall(text):
+            word_id = zlib.crc32(w.lower().encode("utf-8", "replace"))
+            self.word_ids.append(word_id)
+            self.word_len.append(len(w))
+            self.word_t.append(t)
+            self.signal_changed = True
+            self.words.append(w)
+            self._new_words = True
+            found = self.recurring.add(word_id)
+            if found:
+                self._recurring_hit(found, t)
+
+    def _recurring_hit(self, found, t: float) -> None:
+        gaps = np.diff(found.positions)
+        if gaps.size and np.all(gaps == gaps[0]) and gaps[0] <= 64:
+            return  # back-to-back with a fixed period: a loop, reported as such
+        last = self._last_recurring
+        self._last_recurring = found.positions
+        if len(last) == len(found.positions) and all(
+                0 < p - q < self.PHRASE_WORDS for p, q in zip(found.positions, last)):
+            return  # the same recurring passage, one word further on: already reported
+        first_kept = self.word_ids.total - len(self.words)
+        start = found.positions[-1] - first_kept
+        words = list(self.words)[start:start + self.PHRASE_WORDS] if start >= 0 else []
+        phrase = re.sub(r" ([^\w\s])", r"\1", " ".join(words)) if words else "…"
+        where = ", ".join(str(p) for p in found.positions)
+        self.hits.append(PatternHit(t, self.stream, "recurring",
+                                    f'recurring phrase "{phrase}" x{found.count} (at words {where})'))
+
+    def _finish_request(self, t: float) -> None:
+        if math.isnan(self._req_start):
+            return
+        self.requests_done += 1
+        if not math.isnan(self._req_first):
+            e2e = self._req_last - self._req_start
+            self.e2e.append(e2e)
+            if self._req_tokens > 1:
+                self.tpot.append((e2e - (self._req_first - self._req_start)) / (self._req_tokens - 1))
+        self._req_start = math.nan
+
+    # -- analysis
+
+    def _detect_loop(self) -> None:
+        if not self._new_words:
+            return
+        self._new_words = False
+        ids = self.word_ids.values(512)
+        loop = trailing_loop(ids)
+        if loop and not self._in_loop:
+            self._in_loop = True
+            words = list(self.words)[-len(ids):]
+            unit = re.sub(r" ([^\w\s])", r"\1", " ".join(words[loop.start:loop.start + loop.period]))
+            if len(unit) > 60:
+                unit = unit[:57] + "..."
+            first_word = self.word_ids.total - len(ids) + loop.start
+            start_t = float(self.word_t.values(len(ids))[loop.start])
+            self.hits.append(PatternHit(
+                self.word_t.last(), self.stream, "loop",
+                f'repetition loop "{unit}" x{loop.repeats:.0f} (period {loop.period} words, from word {first_word})',
+                start=start_t))
+        elif not loop and self._in_loop:
+            self._in_loop = False
+            self.hits.append(PatternHit(self.word_t.last(), self.stream, "loop-end",
+                                        f"loop ended after {self._loop_words} words"))
+        self._loop_words = (loop.run + loop.period) if loop else 0
+
+    def update(self, now: float) -> None:
+        self._detect_loop()
+        self._itl = itl = summarize(self.itl.values(1024))
+        if itl.count >= 16:
+            # A gap is a stall when it is far outside this stream's own pace.
+            self._stall_threshold = max(STALL_FLOOR_S, 8.0 * itl.p50)  # the stall rule's floor: one meaning of "stall"
+
+    def metrics(self, now: float, since: float) -> dict[str, Any]:
+        itl = self._itl
+        ttft = summarize(self.ttft.values())
+        since_last = now - self._req_last if not math.isnan(self._req_last) else math.nan
+        return {
+            "tokens_per_s": rate(self.delta_t.values(), self.delta_tokens.values(), now, self.RATE_WINDOW, since),
+            "ttft_ms": self.ttft.last() * 1e3,
+            "ttft_p50_ms": ttft.p50 * 1e3,
+            "itl_p50_ms": itl.p50 * 1e3,
+            "itl_p90_ms": itl.p90 * 1e3,
+            "itl_p99_ms": itl.p99 * 1e3,
+            "tpot_ms": summarize(self.tpot.values()).p50 * 1e3,
+            "e2e_p50_s": summarize(self.e2e.values()).p50,
+            "requests": self.requests,
+            "tokens": self.tokens,
+            "tokens_reported": self.tokens_reported,
+            "bytes_per_s": self.bytes_per_s(now, self.RATE_WINDOW, since),
+            **self._content_metrics(),
+            "loop_words": self._loop_words,
+            "chars": self.chars,
+            "since_token_s": since_last,
+            # 0 between requests, 1 waiting for a request's first token, 2 streaming it
+            "request_phase": 0 if math.isnan(self._req_start) else (1 if math.isnan(self._req_first) else 2),
+        }
+
+    def _content_metrics(self) -> dict[str, float]:
+        """Repetition measures: they change only with new words, so computed only then."""
+        if self._content_at != self.word_ids.total:
+            self._content_at = self.word_ids.total
+            window = self.word_ids.values(200)
+            self._content = {"rep4": seq_rep_n(window, 4), "novelty4": ngram_novelty(window, 4),
+                             "compression": compression_ratio("".join(self.recent_text))}
+        return self._content
+
+    def signal(self) -> np.ndarray:
+        return self.word_len.values(600)
+
+    def signals(self) -> dict[str, np.ndarray]:
+        return {self.signal_name: self.signal(), self.timing_signal_name: self.itl.values(600) * 1e3}
+
+    def text_tail(self) -> str:
+        return self.tail[-self.TAIL_CHARS:]
