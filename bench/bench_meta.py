@@ -10,7 +10,7 @@ once with what was learned (the baselines, and the rules as changed). Reported:
 - loop lead time: words of the loop when the stream was cancelled (fewer: cancelled sooner);
   false cancellations of streams that were not looping;
 - stall detection: a true stall is a gap of at least max(2.5 s, ten times the stream's own median
-  gap) (from the generator's schedule: the definition in analysis/meta.py) that outlasts that
+  gap) (from the generator's schedule: the definition in rules/learning.py) that outlasts that
   limit by an analysis tick; caught if a stall flag fires during it; the delay from its start to
   the flag;
 - false stall flags per hour: flags outside any true stall, per scenario.
@@ -31,7 +31,7 @@ import numpy as np
 
 from midstream_tui import Hub, VirtualClock, open_sources, run_virtual
 from midstream_tui.analysis import kernels
-from midstream_tui.analysis.meta import STALL_FACTOR, STALL_FLOOR_S, MetaLearner
+from midstream_tui.rules import STALL_FACTOR, STALL_FLOOR_S, MetaLearner
 from midstream_tui.events import TextDelta
 from midstream_tui.rules import BUILTIN_RULES, RuleEngine
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from midstream_tui import Hub, open_sources
 from midstream_tui.analysis import kernels
-from midstream_tui.analysis.meta import FEATURES, MetaLearner, OutcomeModel
+from midstream_tui.rules import FEATURES, MetaLearner, OutcomeModel
 from midstream_tui.rules import BUILTIN_RULES, RuleEngine
 
 END_AT = 1.0

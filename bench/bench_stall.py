@@ -1,6 +1,6 @@
 """Stall flags per hour on healthy streams, before and after learning, and real stalls still caught.
 
-What a stall is (analysis/meta.py): no token, mid-request, for at least max(2.5 s, 10 x the
+What a stall is (rules/learning.py): no token, mid-request, for at least max(2.5 s, 10 x the
 source's median gap), at most 30 s, once the source has 200 gaps; before that the rule's 5 s.
 The previous learned limit was 10 x the median gap within 1 to 30 s: 1.0 s on any fast source.
 
@@ -36,7 +36,7 @@ import numpy as np
 
 from midstream_tui import Hub, VirtualClock, open_sources, run_virtual
 from midstream_tui.analysis import kernels
-from midstream_tui.analysis.meta import MIN_SAMPLES, STALL_FACTOR, STALL_FLOOR_S, MetaLearner
+from midstream_tui.rules import MIN_SAMPLES, STALL_FACTOR, STALL_FLOOR_S, MetaLearner
 from midstream_tui.events import Event, RequestFinished, RequestStarted, StreamOpened, TextDelta
 from midstream_tui.rules import BUILTIN_RULES, RuleEngine
 from midstream_tui.servers.emulator import OpenAIEmulator

@@ -231,7 +231,7 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None) ->
         hub.perception = perception
         engine = RuleEngine(hub, rules) if rules else None
         if not getattr(args, "no_learn", False):
-            from .analysis.meta import MetaLearner, default_path
+            from .rules import MetaLearner, default_path
 
             learners.append(MetaLearner(default_path()).attach(hub, engine, auto=getattr(args, "meta_auto", False)))
         recorder = _recorder(args, uris)
@@ -415,7 +415,7 @@ def _signaling(args: argparse.Namespace) -> int:
 def _meta(args: argparse.Namespace) -> int:
     import json
 
-    from .analysis.meta import MetaLearner, default_path
+    from .rules import MetaLearner, default_path
 
     path = default_path()
     if args.action == "reset":

@@ -290,7 +290,7 @@ class Hub:
         """Transcription and detection attached to new audio/video streams (None: neither)."""
         self.recorder = None
         self.meta = None
-        """The meta-learner (analysis.meta.MetaLearner), when one is attached."""
+        """The meta-learner (rules.MetaLearner), when one is attached."""
         self.taps: tuple = ()
         self.t0 = self.clock.now()
         self._pipelines: dict[str, StreamPipeline] = {}

@@ -259,7 +259,7 @@ async def test_an_ended_stream_shows_what_it_delivered_not_a_frozen_rate():
 
 
 async def test_hiding_panels_never_strands_one_or_leaves_a_blank_screen(tmp_path):
-    from midstream_tui.analysis.meta import MetaLearner
+    from midstream_tui.rules import MetaLearner
     from midstream_tui.tui.widgets.meta_panel import MetaPanel
 
     hub = demo_hub(4)
@@ -279,7 +279,7 @@ async def test_hiding_panels_never_strands_one_or_leaves_a_blank_screen(tmp_path
 
 
 async def test_a_proposal_is_accepted_only_once_it_is_shown(tmp_path):
-    from midstream_tui.analysis.meta import MetaLearner
+    from midstream_tui.rules import MetaLearner
 
     hub = demo_hub(4)
     hub.meta = learner = MetaLearner(tmp_path / "m.json")
@@ -321,7 +321,7 @@ async def test_a_replay_says_so_and_keeps_responses_apart(tmp_path):
 
 
 async def test_a_mark_can_be_changed(tmp_path):
-    from midstream_tui.analysis.meta import MetaLearner
+    from midstream_tui.rules import MetaLearner
     from midstream_tui.rules import BUILTIN_RULES, RuleEngine
 
     clock = VirtualClock()

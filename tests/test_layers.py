@@ -89,13 +89,18 @@ def test_sources_read_neither_the_configuration_nor_the_cli():
     assert offenders(under("midstream_tui.sources"), ("midstream_tui.config", "midstream_tui.cli", "dotenv")) == {}
 
 
-@pytest.mark.parametrize("numeric", ["dynamics", "temporal", "patterns", "stats", "kernels", "kernels_temporal",
-                                     "validate"])
-def test_the_numerics_import_nothing_else_of_the_package(numeric):
-    mod = f"midstream_tui.analysis.{numeric}"
-    outside = [i for i in imports_of(MODULES[mod])
-               if i.startswith("midstream_tui") and not i.startswith("midstream_tui.analysis")]
-    assert outside == []
+def test_the_analysis_imports_nothing_else_of_the_package():
+    # the numerics are pure: no events, no sessions, no environment (meta-learning moved to rules/)
+    outside = {m: sorted(i for i in imports_of(MODULES[m]) if i.startswith("midstream_tui")
+                         and not i.startswith("midstream_tui.analysis"))
+               for m in under("midstream_tui.analysis")}
+    assert {m: i for m, i in outside.items() if i} == {}
+    assert offenders(under("midstream_tui.analysis"), ("os", "sqlite3", "socket", "dotenv", "subprocess")) == {}
+
+
+def test_analyzers_know_neither_rules_nor_sessions_nor_perception():
+    assert offenders(under("midstream_tui.analyzers"), ("midstream_tui.rules", "midstream_tui.sessions",
+                                                       "midstream_tui.perception", "midstream_tui.hub")) == {}
 
 
 SQL = re.compile(r"\b(SELECT\b.+\bFROM|INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|CREATE\s+TABLE)\b", re.I | re.S)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from midstream_tui import Hub, VirtualClock, open_sources, run_virtual
-from midstream_tui.analysis.meta import FEATURES, MIN_SAMPLES, STALL_FLOOR_S, Distribution, MetaLearner, source_key
+from midstream_tui.rules import FEATURES, MIN_SAMPLES, STALL_FLOOR_S, Distribution, MetaLearner, source_key
 from midstream_tui.rules import BUILTIN_RULES, Rule, RuleEngine
 
 SLOW = "sim:text?name=slow&rate=0.3&ttft=2000&seed={seed}"  # a slow model: normal gaps of 2-8 s

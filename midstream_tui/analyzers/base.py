@@ -19,6 +19,10 @@ from ..analysis.stats import rate
 from ..events import Event
 from ..snapshot import PatternHit
 
+STALL_FLOOR_S = 2.5
+"""The one floor of what a stall is (the text analyzer, the stall rule and the learner use it). No learned stall limit goes below this (or below the rule's own ``seconds``, if that is lower): pauses
+shorter than this are ordinary for healthy models and not worth a flag."""
+
 
 class Ring:
     """Fixed-capacity numpy ring buffer; ``values()`` returns oldest-first copies.

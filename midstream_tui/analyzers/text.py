@@ -10,12 +10,11 @@ from typing import Any
 
 import numpy as np
 
-from ..analysis.meta import STALL_FLOOR_S
 from ..analysis.patterns import RecurringNgrams, compression_ratio, ngram_novelty, seq_rep_n, trailing_loop
 from ..analysis.stats import rate, summarize
 from ..events import Event, RequestFinished, RequestStarted, TextDelta, Usage
 from ..snapshot import PatternHit
-from .base import Ring, StreamAnalyzer
+from .base import STALL_FLOOR_S, Ring, StreamAnalyzer
 
 _WORD = re.compile(r"\w+|[^\w\s]")
 

@@ -7,7 +7,7 @@ Conditions (``when``):
   loop    the stream ends in a repetition loop of at least ``min_words`` words
   stall   no token for ``seconds`` while a request is open (between requests is not a stall; with
           ``adaptive``, once the source is learned, gaps between tokens are judged against its learned
-          gaps: max(2.5 s, 10 x its median gap), at most 6 x ``seconds``: see analysis/meta.py)
+          gaps: max(2.5 s, 10 x its median gap), at most 6 x ``seconds``: see rules/learning.py)
   regex   ``pattern`` (Python regular expression) matches newly arrived text
   metric  ``metric`` (any key of the snapshot's metrics) is ``above`` / ``below`` a value
 Actions (``action``):
@@ -31,8 +31,8 @@ import subprocess
 import tomllib
 from dataclasses import dataclass, field
 
-from .events import Flag
-from .snapshot import Snapshot
+from ..events import Flag
+from ..snapshot import Snapshot
 
 CONDITIONS = ("loop", "stall", "regex", "metric")
 ACTIONS = ("flag", "cancel", "command")
