@@ -28,6 +28,9 @@ class StreamOpened(Event):
     kind: StreamKind
     source: str = ""
     """The URI or description the stream came from (never contains secrets)."""
+    identity: str = ""
+    """What the stream comes from, the same across runs: a model at its endpoint, a simulator's behaviour,
+    a media kind at a host (``sources.params.identity_of``); what the meta-learner learns per. Empty: unknown."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,7 @@ from .events import (
 from .perception import Perception
 from .snapshot import PatternHit, SignalView, Snapshot
 from .sources.base import ScheduledSource, Source
+from .sources.params import identity_of
 
 DATA_EVENTS = (TextDelta, AudioChunk, VideoFrame)
 PORTRAIT_POINTS = 300
@@ -358,7 +359,8 @@ class Hub:
         return self.clock.now() if t is None else float(t)
 
     def open_stream(self, stream: str, kind: str, source: str = "", t: float | None = None) -> None:
-        self.push(StreamOpened(stream, self._now(t), kind=kind, source=source))  # type: ignore[arg-type]
+        self.push(StreamOpened(stream, self._now(t), kind=kind, source=source,  # type: ignore[arg-type]
+                               identity=identity_of(source, kind)))
 
     def push_text(self, stream: str, text: str, tokens: int = 1, t: float | None = None,
                   request_id: int = 0) -> bool:

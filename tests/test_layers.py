@@ -8,8 +8,6 @@ import ast
 import re
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parent.parent / "midstream_tui"
 
 
@@ -125,3 +123,11 @@ def test_the_checker_sees_a_violation(tmp_path):
                    "def f():\n    import sqlite3\n    from .tui import app\n", "utf-8")
     found = imports_of(bad, package="midstream_tui.sources")
     assert "sqlite3" in found and "textual" not in found and "midstream_tui.sources.tui.app" in found
+
+
+def test_the_learner_parses_no_uris_and_reads_no_environment():
+    learning = under("midstream_tui.rules.learning", "midstream_tui.rules.outcomes", "midstream_tui.rules.tuner")
+    assert offenders(learning, ("urllib", "dotenv", "midstream_tui.config", "midstream_tui.sources")) == {}
+    reads = [m for m in learning if any(isinstance(n, ast.Attribute) and n.attr in ("environ", "getenv")
+                                        for n in ast.walk(ast.parse(MODULES[m].read_text("utf-8"))))]
+    assert reads == []

@@ -12,8 +12,9 @@ import time
 import numpy as np
 import pytest
 
-from midstream_tui import Hub, VirtualClock, open_sources, run_virtual
-from midstream_tui.rules import FEATURES, MIN_SAMPLES, STALL_FLOOR_S, Distribution, MetaLearner, source_key
+from midstream_tui import Hub, StreamOpened, VirtualClock, open_sources, run_virtual
+from midstream_tui.rules import FEATURES, MIN_SAMPLES, STALL_FLOOR_S, Distribution, MetaLearner
+from midstream_tui.sources.params import identity_of
 from midstream_tui.rules import BUILTIN_RULES, Rule, RuleEngine
 
 SLOW = "sim:text?name=slow&rate=0.3&ttft=2000&seed={seed}"  # a slow model: normal gaps of 2-8 s
@@ -43,12 +44,23 @@ def test_distribution_quantiles_merge_and_round_trip():
     assert len(d.to_json()["bins"]) < 200  # bounded, whatever the number of samples
 
 
-def test_source_keys_name_what_a_stream_comes_from():
-    assert source_key("sim:text?rate=3&behavior=loop&seed=9", "text") == "sim:text/loop@3/s"
-    assert source_key("sim:text?seed=9", "text") == "sim:text/normal"
-    assert source_key("openai:chat?model=gpt-x&base_url=http://127.0.0.1:8001/v1", "text") == \
+def test_sources_name_what_a_stream_comes_from_and_the_learner_keys_on_it(monkeypatch):
+    from midstream_tui.config import Settings
+    from midstream_tui.sources import open_source
+
+    assert identity_of("sim:text?rate=3&behavior=loop&seed=9", "text") == "sim:text/loop@3/s"
+    assert identity_of("sim:text?seed=9", "text") == "sim:text/normal"
+    assert identity_of("openai:chat?model=gpt-x&base_url=http://127.0.0.1:8001/v1", "text") == \
         "openai:chat/gpt-x@127.0.0.1"
-    assert source_key("rtmp://10.0.0.5:1935/live/cam?listen=1", "video") == "rtmp:video@10.0.0.5"
+    assert identity_of("rtmp://10.0.0.5:1935/live/cam?listen=1", "video") == "rtmp:video@10.0.0.5"
+    # an OpenAI source names the endpoint it uses (from its settings); the learner reads no environment
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://10.9.9.9/v1")
+    src = open_source("openai:chat?model=m&prompt=x", settings=Settings(openai_base_url="http://127.0.0.1:9/v1"))
+    assert src.identity("text") == "openai:chat/m@127.0.0.1"
+    learner = MetaLearner(None)
+    learner.event("s", StreamOpened("s", 0.0, kind="text", source=src.uri, identity=src.identity("text")), None)
+    learner.event("t", StreamOpened("t", 0.0, kind="text", source="openai:chat?model=m"), None)
+    assert learner.key_of("s") == "openai:chat/m@127.0.0.1" and learner.key_of("t") == "library:text"
 
 
 def test_a_slow_models_baseline_stops_false_stall_flags(tmp_path):

@@ -18,7 +18,6 @@ from .learning import (
     Distribution,
     MetaLearner,
     default_path,
-    source_key,
     stall_definition,
 )
 from .outcomes import FEATURES, OUTCOMES, OutcomeModel, WhatMatters
@@ -27,4 +26,4 @@ from .tuner import BOUNDS, Proposal, RuleTuner
 __all__ = ["ACTIONS", "BOUNDS", "BUILTIN_RULES", "CONDITIONS", "FEATURES", "MIN_SAMPLES", "OUTCOMES",
            "STALL_CAP_FACTOR", "STALL_FACTOR", "STALL_FLOOR_S", "Distribution", "MetaLearner", "OutcomeModel", "Proposal", "Rule",
            "RuleEngine", "RuleError", "RuleHit", "RuleTuner", "WhatMatters", "default_path", "load_rules",
-           "source_key", "stall_definition"]
+           "stall_definition"]

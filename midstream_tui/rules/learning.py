@@ -47,7 +47,6 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
 
@@ -129,23 +128,6 @@ class Distribution:
         d.low = float(data["low"]) if data.get("low") is not None else math.inf
         d.high = float(data["high"]) if data.get("high") is not None else -math.inf
         return d
-
-
-def source_key(uri: str, kind: str) -> str:
-    """What a stream comes from, the same across runs: scheme/path, the model or behaviour, the host."""
-    parts = urlsplit(uri or "")
-    params = dict(parse_qsl(parts.query))
-    if parts.scheme == "sim":  # a simulator's "model" is its behaviour and pace
-        rate = f"@{params['rate']}/s" if "rate" in params else ""
-        return f"sim:{parts.path}/{params.get('behavior', 'normal')}{rate}"
-    if parts.scheme == "openai":
-        host = urlsplit(params.get("base_url") or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com").hostname
-        return f"openai:{parts.path}/{params.get('model', '?')}@{host}"
-    if parts.scheme in ("http", "https", "rtmp", "udp", "webrtc", "srt"):
-        return f"{parts.scheme}:{kind}@{parts.hostname}"
-    if uri.endswith(".jsonl") or uri.endswith(".sse"):
-        return f"replay:{kind}"
-    return f"file:{kind}" if uri else f"library:{kind}"
 
 
 class MetaLearner:
@@ -376,11 +358,11 @@ class MetaLearner:
 
     def event(self, stream: str, ev, analyzer) -> None:
         if isinstance(ev, StreamOpened):
-            self._stream_key[stream] = source_key(ev.source, ev.kind)
+            self._stream_key[stream] = ev.identity or f"library:{ev.kind}"
             return
         key = self._stream_key.get(stream)
         if key is None:
-            key = self._stream_key[stream] = source_key("", analyzer.kind)
+            key = self._stream_key[stream] = f"library:{analyzer.kind}"
         if isinstance(ev, TextDelta):
             if not ev.text:
                 return

@@ -57,6 +57,12 @@ class Source(abc.ABC):
     def cancel(self) -> None:
         self._cancelled = True
 
+    def identity(self, kind: str) -> str:
+        """What this source's stream of ``kind`` comes from, the same across runs (``StreamOpened.identity``)."""
+        from .params import identity_of
+
+        return identity_of(self.uri, kind)
+
     def stream_metrics(self, stream: str) -> dict[str, Any]:
         """Counters this source keeps about one of its streams (packets it could not decode, network
         gaps), merged into that stream's snapshot metrics. Called from analysis threads: plain reads only."""

@@ -475,9 +475,9 @@ class MediaSource(Source):
     async def events(self) -> AsyncIterator[Event]:
         loop = asyncio.get_running_loop()
         now = self.clock.now()
-        yield StreamOpened(self.stream_id, now, kind=self.kind, source=self.uri)  # type: ignore[arg-type]
+        yield StreamOpened(self.stream_id, now, kind=self.kind, source=self.uri, identity=self.identity(self.kind))  # type: ignore[arg-type]
         if self.kind == "video" and "audio" in self.kinds:
-            yield StreamOpened(self.audio_id, now, kind="audio", source=self.uri)
+            yield StreamOpened(self.audio_id, now, kind="audio", source=self.uri, identity=self.identity("audio"))
         queue: asyncio.Queue = asyncio.Queue(maxsize=32)
         threading.Thread(target=self._read, args=(loop, queue), name=f"media-{self.stream_id}",
                          daemon=True).start()

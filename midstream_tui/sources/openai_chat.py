@@ -34,7 +34,7 @@ from ..events import (
     Usage,
 )
 from .base import Source, SourceError
-from .params import one_line, param, reject_unknown
+from .params import identity_of, one_line, param, reject_unknown
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -60,6 +60,9 @@ class OpenAIChatSource(Source):
         self._api_key = key  # never logged, printed or recorded
         self._stream = None
         self._finish = "stop"
+
+    def identity(self, kind: str) -> str:
+        return identity_of(self.uri, kind, self.base_url)  # the endpoint actually used: URI, or the settings
 
     def __repr__(self) -> str:  # no key in reprs
         return f"OpenAIChatSource({self.stream_id!r}, model={self.model!r}, base_url={self.base_url!r})"
@@ -96,7 +99,7 @@ class OpenAIChatSource(Source):
 
     async def events(self) -> AsyncIterator[Event]:
         sid = self.stream_id
-        yield StreamOpened(sid, self.clock.now(), kind="text", source=self.uri)
+        yield StreamOpened(sid, self.clock.now(), kind="text", source=self.uri, identity=self.identity("text"))
         client = openai.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, timeout=self.timeout,
                                     max_retries=self.retries)
         request = 0

@@ -96,9 +96,10 @@ class OpenAIRealtimeSource(OpenAIChatSource):
 
     async def events(self) -> AsyncIterator[Event]:
         sid, audio_sid = self.stream_id, f"{self.stream_id}-audio"
-        yield StreamOpened(sid, self.clock.now(), kind="text", source=self.uri)
+        yield StreamOpened(sid, self.clock.now(), kind="text", source=self.uri, identity=self.identity("text"))
         if self.audio:
-            yield StreamOpened(audio_sid, self.clock.now(), kind="audio", source=self.uri)
+            yield StreamOpened(audio_sid, self.clock.now(), kind="audio", source=self.uri,
+                               identity=self.identity("audio"))
         client = openai.AsyncOpenAI(api_key=self._api_key, base_url=self.base_url, timeout=self.timeout,
                                     max_retries=self.retries)
         reason = "finished"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from .base import SourceError
 
@@ -49,3 +49,25 @@ def one_line(exc: BaseException) -> str:
     """An exception as one line for a stream error: its type and the first line of its message."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return f"{type(exc).__name__}: {text}"[:300]
+
+
+def identity_of(uri: str, kind: str, base_url: str | None = None) -> str:
+    """What a stream comes from, the same across runs (what the meta-learner learns per): a simulator's
+    behaviour and pace, a model at its endpoint, a media kind at a host. ``base_url``: an OpenAI source's
+    endpoint when the URI does not say (the run's settings)."""
+    parts = urlsplit(uri or "")
+    try:
+        params = dict(parse_qsl(parts.query))
+    except ValueError:
+        params = {}
+    if parts.scheme == "sim":  # a simulator's "model" is its behaviour and pace
+        rate = f"@{params['rate']}/s" if "rate" in params else ""
+        return f"sim:{parts.path}/{params.get('behavior', 'normal')}{rate}"
+    if parts.scheme == "openai":
+        host = urlsplit(params.get("base_url") or base_url or "https://api.openai.com").hostname
+        return f"openai:{parts.path}/{params.get('model', '?')}@{host}"
+    if parts.scheme in ("http", "https", "rtmp", "udp", "webrtc", "srt", "rtsp"):
+        return f"{parts.scheme}:{kind}@{parts.hostname}"
+    if uri.endswith(".jsonl") or uri.endswith(".sse"):
+        return f"replay:{kind}"
+    return f"file:{kind}" if uri else f"library:{kind}"

@@ -39,7 +39,7 @@ from ..events import (
     Usage,
 )
 from .base import ScheduledSource, Source, SourceError
-from .params import param, reject_unknown
+from .params import identity_of, param, reject_unknown
 
 
 def _event(stream: str, t: float, obj: dict) -> Event:
@@ -50,7 +50,9 @@ def _event(stream: str, t: float, obj: dict) -> Event:
             raise ValueError("'text' must be a string")
         return TextDelta(stream, t, text=text, tokens=int(obj.get("tokens", 1)))
     if kind == "open":
-        return StreamOpened(stream, t, kind="text", source=str(obj.get("source", "")))
+        source = str(obj.get("source", ""))  # a recording of a stream comes from what that stream came from
+        return StreamOpened(stream, t, kind="text", source=source,
+                            identity=str(obj.get("identity", "")) or (identity_of(source, "text") if source else ""))
     if kind == "request":
         return RequestStarted(stream, t, request_id=int(obj.get("request_id", 0)))
     if kind == "request_end":
@@ -109,17 +111,18 @@ class ReplaySource(ScheduledSource):
                     event = _event(sid, t0 + max(last, t) / self.speed, obj)
                     last = max(last, t)  # never go back in time
                     if isinstance(event, StreamOpened) and not event.source:
-                        event = StreamOpened(sid, event.t, kind=event.kind, source=self.uri)
+                        event = StreamOpened(sid, event.t, kind=event.kind, source=self.uri,
+                                             identity=self.identity(event.kind))
                 except (KeyError, ValueError, TypeError, OverflowError) as exc:
                     event = StreamError(sid, t0 + last / self.speed, f"line {number}: {exc}")
             if not opened and not isinstance(event, StreamOpened):  # whatever comes first, the stream opens
-                yield StreamOpened(sid, event.t, kind="text", source=self.uri)
+                yield StreamOpened(sid, event.t, kind="text", source=self.uri, identity=self.identity("text"))
             opened = True
             yield event
             if isinstance(event, StreamClosed):
                 return
         if not opened:
-            yield StreamOpened(sid, t0, kind="text", source=self.uri)
+            yield StreamOpened(sid, t0, kind="text", source=self.uri, identity=self.identity("text"))
         yield StreamClosed(sid, t0 + last / self.speed, reason="finished")
 
 
@@ -150,7 +153,7 @@ class StdinSource(Source):
     async def events(self) -> AsyncIterator[Event]:
         sid = self.stream_id
         loop = asyncio.get_running_loop()
-        yield StreamOpened(sid, self.clock.now(), kind="text", source="stdin")
+        yield StreamOpened(sid, self.clock.now(), kind="text", source="stdin", identity="stdin:text")
         yield RequestStarted(sid, self.clock.now())
         read = getattr(self._stream, "read1", self._stream.read)
         while not self.cancelled:
@@ -200,7 +203,7 @@ class SseReplaySource(ScheduledSource):
 
     def schedule(self, t0: float = 0.0) -> Iterator[Event]:
         sid = self.stream_id
-        yield StreamOpened(sid, t0, kind="text", source=self.uri)
+        yield StreamOpened(sid, t0, kind="text", source=self.uri, identity=self.identity("text"))
         yield RequestStarted(sid, t0)
         t = t0 + self.ttft
         n = 0

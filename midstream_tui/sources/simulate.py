@@ -115,7 +115,7 @@ class SimTextSource(ScheduledSource):
     def schedule(self, t0: float = 0.0) -> Iterator[Event]:
         rng = np.random.default_rng(self.seed)
         sid = self.stream_id
-        yield StreamOpened(sid, t0, kind="text", source=self.uri)
+        yield StreamOpened(sid, t0, kind="text", source=self.uri, identity=self.identity("text"))
         t = t0
         request = 0
         stall_p, stall_range = (0.03, (1.0, 3.0)) if self.behavior == "stall" else (0.003, (0.6, 2.0))
@@ -188,7 +188,7 @@ class SimAudioSource(ScheduledSource):
         rng = np.random.default_rng(self.seed)
         sid, sr = self.stream_id, self.sample_rate
         n = int(round(sr * self.CHUNK_SECONDS))
-        yield StreamOpened(sid, t0, kind="audio", source=self.uri)
+        yield StreamOpened(sid, t0, kind="audio", source=self.uri, identity=self.identity("audio"))
         phase = 0.0
         k = 0  # chunk index
         seg_kind, seg_left, seg_len = "silence", 0, 1
@@ -288,7 +288,7 @@ class SimVideoSource(ScheduledSource):
     def schedule(self, t0: float = 0.0) -> Iterator[Event]:
         rng = np.random.default_rng(self.seed)
         sid, dt = self.stream_id, 1.0 / self.fps
-        yield StreamOpened(sid, t0, kind="video", source=self.uri)
+        yield StreamOpened(sid, t0, kind="video", source=self.uri, identity=self.identity("video"))
         k = 0
         next_cut = 0
         background, shapes = None, []

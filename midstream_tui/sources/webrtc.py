@@ -187,8 +187,8 @@ class WebRTCSource(Source):
 
     async def events(self) -> AsyncIterator[Event]:
         now = self.clock.now()
-        yield StreamOpened(self.stream_id, now, kind="video", source=self.uri)
-        yield StreamOpened(self.audio_id, now, kind="audio", source=self.uri)
+        yield StreamOpened(self.stream_id, now, kind="video", source=self.uri, identity=self.identity("video"))
+        yield StreamOpened(self.audio_id, now, kind="audio", source=self.uri, identity=self.identity("audio"))
         self._out = asyncio.Queue(maxsize=64)
         ctx = contextvars.copy_context()
         ctx.run(_LOOPBACK_ONLY.set, self.target.ice_loopback)
