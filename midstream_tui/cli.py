@@ -497,11 +497,11 @@ def _replay(args: argparse.Namespace) -> int:
         if args.headless:
             from .headless import run_headless
 
-            return asyncio.run(run_headless(hub, [], None, args.json))  # type: ignore[arg-type]
+            return asyncio.run(run_headless(hub, [], None, args.json))
         from .tui.app import MidStreamApp
 
         app = MidStreamApp(hub, [], refresh_ms=refresh_ms, title=f"MidStream — replay of {session.path.name}"
-                                                                   f" at {args.speed:g}x")  # type: ignore[arg-type]
+                                                                   f" at {args.speed:g}x")
         app.run()
         return app.return_code or 0
     finally:

@@ -15,14 +15,14 @@ import sys
 from typing import TextIO
 
 from . import display
-from .hub import Hub, run_virtual
+from .hub import Hub, HubView, run_virtual
 from .redact import redact
 from .snapshot import Snapshot, json_number
 from .sources.base import ScheduledSource, Source
 
 
 class NdjsonPrinter:
-    def __init__(self, hub: Hub, out: TextIO, json_mode: bool) -> None:
+    def __init__(self, hub: HubView, out: TextIO, json_mode: bool) -> None:
         self.hub, self.out, self.json_mode = hub, out, json_mode
         self._printed_seq: dict[str, int] = {}
         self._log_seq = 0
@@ -74,7 +74,7 @@ class NdjsonPrinter:
         self.out.flush()
 
 
-def render_text_summary(hub: Hub, duration: float) -> str:
+def render_text_summary(hub: HubView, duration: float) -> str:
     lines = [f"MidStream headless run: {duration:.1f} s, {len(hub.streams)} stream(s)"]
     for stream, snap in hub.snapshots().items():
         lines.append(f"\n{stream} ({snap.kind}, {snap.status}) {snap.source}")
@@ -91,7 +91,7 @@ def render_text_summary(hub: Hub, duration: float) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def run_headless(hub: Hub, sources: list[Source], duration: float | None, json_mode: bool,
+async def run_headless(hub: HubView, sources: list[Source], duration: float | None, json_mode: bool,
                        out: TextIO = sys.stdout) -> int:
     """Run live (real clock) until ``duration`` or every source ends; SIGINT/SIGTERM end it cleanly."""
     printer = NdjsonPrinter(hub, out, json_mode)
@@ -128,7 +128,7 @@ async def run_headless(hub: Hub, sources: list[Source], duration: float | None, 
     return failed_exit_code(hub)
 
 
-def failed_exit_code(hub: Hub) -> int:
+def failed_exit_code(hub: HubView) -> int:
     """1 (with one line on stderr) when every stream ended in an error, none closing cleanly; else 0."""
     snaps = hub.snapshots()
     if not snaps or any(snap.status != "error" for snap in snaps.values()):
@@ -138,7 +138,7 @@ def failed_exit_code(hub: Hub) -> int:
     return 1
 
 
-async def _compiling_notice(hub: Hub, after: float = 2.0) -> None:
+async def _compiling_notice(hub: HubView, after: float = 2.0) -> None:
     """A first run compiles the analysis kernels (~15 s on 2 cores): say so once, on stderr."""
     await asyncio.sleep(after)
     if not hub.warm:

@@ -22,13 +22,13 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from .analysis import kernels
 from .analysis.dynamics import UNKNOWN, classify_attractor, delay_embed_2d
-from .analyzers import ANALYZERS, StreamAnalyzer
+from .analyzers import ANALYZERS, NOTHING, Measured, StreamAnalyzer
 from .clock import Clock, MonotonicClock
 from .events import (
     AudioChunk,
@@ -136,7 +136,7 @@ class StreamPipeline:
         """The source's own counters for this stream (decode errors, network gaps), merged into the metrics."""
         self.taps: tuple = ()
         """Consumers of every handled event (the session recorder, the meta-learner): ``tap.event(stream,
-        event, analyzer)``, called in the ingest worker after the analyzer took the event."""
+        event, measured)``, called in the ingest worker after the analyzer took the event."""
 
     @property
     def queue_depth(self) -> int:
@@ -163,7 +163,8 @@ class StreamPipeline:
             self._queue.append(event)
             return True
 
-    def _handle(self, ev: Event) -> None:
+    def _handle(self, ev: Event) -> Measured:
+        """One event into the analyzer (control events into the stream's state); what it measured."""
         self.events += 1
         if math.isnan(self.opened_t):
             self.opened_t = ev.t
@@ -187,7 +188,8 @@ class StreamPipeline:
             if ev.fatal and self.status == "open":
                 self.status, self.closed_t = "error", ev.t
         elif self.status == "open":
-            self.analyzer.ingest(ev)
+            return self.analyzer.ingest(ev)
+        return NOTHING
 
     def _drain(self) -> int:
         with self._lock:
@@ -199,10 +201,10 @@ class StreamPipeline:
         for ev in pending:
             try:
                 ingested = self.status == "open" or not isinstance(ev, DATA_EVENTS)
-                self._handle(ev)
+                measured = self._handle(ev)
                 if ingested:
                     for tap in taps:
-                        tap.event(self.stream, ev, self.analyzer)
+                        tap.event(self.stream, ev, measured)
             except Exception as exc:  # a bad event must not take the stream down
                 self.error = f"bad {type(ev).__name__}: {type(exc).__name__}: {exc}"
                 self.analyzer.hits.append(PatternHit(ev.t, self.stream, "error", self.error))
@@ -278,8 +280,55 @@ _KIND_OF_EVENT = {TextDelta: "text", RequestStarted: "text", RequestFinished: "t
                   AudioChunk: "audio", VideoFrame: "video"}
 
 
+class Tap(Protocol):
+    """Takes every handled event of every stream, with what the stream's analyzer measured from it (the session
+    recorder, the meta-learner). Called in an ingest worker: it must not block."""
+
+    def event(self, stream: str, event: Event, measured: Measured) -> None: ...
+
+
+@runtime_checkable
+class HubView(Protocol):
+    """What the dashboard and the headless printer read and do: a live ``Hub`` or a ``sessions.RecordedHub``."""
+
+    clock: Clock
+    t0: float
+    analysis_interval: float
+    replay: bool
+    """A record being played, not live streams."""
+    warm: bool
+    """The analysis kernels are compiled (a replay is always warm)."""
+    running: bool
+    ticks: int
+    meta: Any
+    """The meta-learner (``rules.MetaLearner``), or None."""
+
+    @property
+    def streams(self) -> list[str]: ...
+
+    def snapshots(self) -> dict[str, Snapshot]: ...
+
+    def snapshot(self, stream: str) -> Snapshot | None: ...
+
+    def patterns_since(self, seq: int = 0) -> list[tuple[int, PatternHit]]: ...
+
+    def cancel(self, stream: str) -> bool: ...
+
+    def add_source(self, source: Source) -> None: ...
+
+    def on_tick(self, callback: Callable[[float], None]) -> None: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def run(self, duration: float | None = None) -> None: ...
+
+
 class Hub:
     """Owns the pipelines, runs sources and the analysis clock, publishes snapshots."""
+
+    replay = False
 
     def __init__(self, clock: Clock | None = None, *, analysis_interval: float = 0.1,
                  pattern_log_size: int = 1000, workers: int = 2, perception: Perception | None = None) -> None:
@@ -483,8 +532,9 @@ class Hub:
             for target in (pipe, *companions.values()):
                 target.offer(StreamClosed(target.stream, now, reason="error"))
 
-    def add_tap(self, tap) -> None:
-        """Give ``tap.event(stream, event, analyzer)`` every event of every stream, present and future."""
+    def add_tap(self, tap: Tap) -> None:
+        """Give ``tap.event(stream, event, measured)`` every event of every stream, present and future
+        (``measured``: what the stream's analyzer measured from it, see ``analyzers.Measured``)."""
         with self._lock:
             self.taps = (*self.taps, tap)
             for pipe in self._pipelines.values():

@@ -21,3 +21,47 @@ def test_metrics_only_read_and_detection_happens_in_update():
 
 def test_every_kind_has_an_analyzer():
     assert sorted(ANALYZERS) == ["audio", "text", "video"]
+
+
+def test_taps_get_what_the_analyzer_measured():
+    import numpy as np
+
+    from midstream_tui import Hub, VirtualClock, open_sources, run_virtual
+    from midstream_tui.events import TextDelta as Delta
+
+    class Tap:
+        def __init__(self):
+            self.ttft, self.gaps, self.texts = [], [], 0
+
+        def event(self, stream, ev, measured):
+            self.texts += isinstance(ev, Delta) and bool(ev.text)
+            if measured.ttft_s is not None:
+                self.ttft.append(measured.ttft_s)
+            if measured.gap_s is not None:
+                self.gaps.append(measured.gap_s)
+
+    clock = VirtualClock()
+    hub = Hub(clock, analysis_interval=0.1)
+    tap = Tap()
+    hub.add_tap(tap)
+    run_virtual(hub, open_sources(["sim:text?requests=3&max_tokens=30&seed=5"], clock), 30)
+    m = hub.snapshot("text").metrics
+    assert m["requests"] == 3 and len(tap.ttft) == 3 and len(tap.gaps) == tap.texts - 3
+    assert tap.ttft[-1] * 1e3 == m["ttft_ms"]  # the same numbers the metrics show, measured once
+    assert abs(np.median(tap.gaps) * 1e3 - m["itl_p50_ms"]) < 1e-6
+
+
+def test_a_live_hub_and_a_replayed_session_offer_the_same_view(tmp_path):
+    from midstream_tui import Hub, VirtualClock, open_sources, run_virtual
+    from midstream_tui.hub import HubView
+    from midstream_tui.sessions import RecordedHub, Recorder, Session
+
+    clock = VirtualClock()
+    hub = Hub(clock, analysis_interval=0.1)
+    Recorder(tmp_path / "s.midstream.sqlite").attach(hub)
+    run_virtual(hub, open_sources(["sim:text?requests=1&max_tokens=10"], clock), 5)
+    hub.recorder.close()
+    with Session(tmp_path / "s.midstream.sqlite") as session:
+        replay = RecordedHub(session)
+        assert isinstance(hub, HubView) and isinstance(replay, HubView)
+        assert (hub.replay, replay.replay) == (False, True) and replay.meta is None and replay.warm

@@ -95,7 +95,7 @@ class SlowConsumer:
     def __init__(self):
         self.frames = 0
 
-    def event(self, stream, ev, analyzer):
+    def event(self, stream, ev, measured):
         from midstream_tui.events import VideoFrame
 
         if isinstance(ev, VideoFrame):

@@ -11,7 +11,7 @@ from ..analysis import kernels
 from ..analysis.stats import rate, summarize
 from ..events import AudioChunk, Event
 from ..snapshot import PatternHit
-from .base import Ring, StreamAnalyzer, db
+from .base import NOTHING, Measured, Ring, StreamAnalyzer, db
 
 
 class AudioAnalyzer(StreamAnalyzer):
@@ -50,9 +50,9 @@ class AudioAnalyzer(StreamAnalyzer):
         self.seconds = 0.0
         self._silence_start = math.nan
 
-    def ingest(self, event: Event) -> None:
+    def ingest(self, event: Event) -> Measured:
         if not isinstance(event, AudioChunk):
-            return
+            return NOTHING
         samples = event.samples
         if samples.dtype != np.int16:
             x = np.nan_to_num(np.asarray(samples, dtype=np.float64), nan=0.0, posinf=1.0, neginf=-1.0)
@@ -73,7 +73,8 @@ class AudioAnalyzer(StreamAnalyzer):
         self.seconds += event.duration
         self.chunk_t.append(event.t)
         self.rms_db.append(level)
-        self.peak_db.append(db(peak))
+        peak_db = db(peak)
+        self.peak_db.append(peak_db)
         self._count_bytes(event.t, event.nbytes)
         self.signal_changed = True
         silent = level < self.SILENCE_DBFS
@@ -87,6 +88,7 @@ class AudioAnalyzer(StreamAnalyzer):
                 self.hits.append(PatternHit(event.t, self.stream, "silence",
                                             f"silence of {length:.2f} s", start=self._silence_start))
             self._silence_start = math.nan
+        return Measured(level_dbfs=level, peak_dbfs=peak_db)
 
     def _detect_voice(self, mono: np.ndarray, rate: int) -> None:
         """WebRTC-style voice activity (pocketsphinx's Vad) on 30 ms frames."""

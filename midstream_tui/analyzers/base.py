@@ -11,6 +11,7 @@ exposes is what the attractor is estimated on.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -22,6 +23,24 @@ from ..snapshot import PatternHit
 STALL_FLOOR_S = 2.5
 """The one floor of what a stall is (the text analyzer, the stall rule and the learner use it). No learned stall limit goes below this (or below the rule's own ``seconds``, if that is lower): pauses
 shorter than this are ordinary for healthy models and not worth a flag."""
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """What an analyzer measured from one event (None: not measured), handed to the taps (the session
+    recorder, the meta-learner) so that nothing else measures it again or reads the analyzer's buffers."""
+
+    ttft_s: float | None = None
+    """Time to the first token of a request that began with a RequestStarted."""
+    gap_s: float | None = None
+    """Inter-token gap: since the request's previous text, inside one request."""
+    level_dbfs: float | None = None
+    peak_dbfs: float | None = None
+    motion: float | None = None
+    brightness: float | None = None
+
+
+NOTHING = Measured()
 
 
 class Ring:
@@ -88,7 +107,7 @@ class StreamAnalyzer:
         self.byte_times = Ring(4096)
         self.last_t = math.nan
 
-    def ingest(self, event: Event) -> None:  # pragma: no cover - abstract
+    def ingest(self, event: Event) -> Measured:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _count_bytes(self, t: float, n: int) -> None:

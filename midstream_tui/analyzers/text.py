@@ -14,7 +14,7 @@ from ..analysis.patterns import RecurringNgrams, compression_ratio, ngram_novelt
 from ..analysis.stats import rate, summarize
 from ..events import Event, RequestFinished, RequestStarted, TextDelta, Usage
 from ..snapshot import PatternHit
-from .base import STALL_FLOOR_S, Ring, StreamAnalyzer
+from .base import NOTHING, STALL_FLOOR_S, Measured, Ring, StreamAnalyzer
 
 _WORD = re.compile(r"\w+|[^\w\s]")
 
@@ -52,6 +52,7 @@ class TextAnalyzer(StreamAnalyzer):
         self._req_first = math.nan
         self._req_last = math.nan
         self._req_tokens = 0
+        self._req_started = False  # the request under way began with a RequestStarted (so it has a TTFT)
         self._stall_threshold = STALL_FLOOR_S
         self._itl = summarize(np.zeros(0))
         self._in_loop = False
@@ -67,23 +68,25 @@ class TextAnalyzer(StreamAnalyzer):
 
     # -- ingest
 
-    def ingest(self, event: Event) -> None:
+    def ingest(self, event: Event) -> Measured:
         if isinstance(event, TextDelta):
-            self._delta(event)
-        elif isinstance(event, RequestStarted):
+            return self._delta(event)
+        if isinstance(event, RequestStarted):
             self._flush_words(event.t)
             if self.tail and not self.tail.endswith("\n"):  # one response per line in the text panel
                 self.tail += "\n"
                 self.chars += 1
             self.requests += 1
             self._req_start, self._req_first, self._req_last, self._req_tokens = event.t, math.nan, math.nan, 0
+            self._req_started = True
         elif isinstance(event, RequestFinished):
             self._flush_words(event.t)
             self._finish_request(event.t)
         elif isinstance(event, Usage):
             self.tokens_reported += max(0, int(event.completion_tokens))
+        return NOTHING
 
-    def _delta(self, ev: TextDelta) -> None:
+    def _delta(self, ev: TextDelta) -> Measured:
         tokens = max(0, int(ev.tokens))
         self.tokens += tokens
         self._req_tokens += tokens
@@ -93,13 +96,17 @@ class TextAnalyzer(StreamAnalyzer):
         if math.isnan(self._req_start):  # pushed without RequestStarted: the stream is the request
             self.requests += 1
             self._req_start = ev.t
+            self._req_started = False
         if not ev.text:
-            return
+            return NOTHING
         if math.isnan(self._req_first):
             self._req_first = ev.t
-            self.ttft.append(ev.t - self._req_start)
+            ttft = ev.t - self._req_start
+            self.ttft.append(ttft)
+            measured = Measured(ttft_s=ttft) if self._req_started else NOTHING
         else:
             gap = ev.t - self._req_last
+            measured = Measured(gap_s=gap)
             self.itl.append(gap)
             self.signal_changed = True
             if gap > self._stall_threshold:
@@ -117,6 +124,7 @@ class TextAnalyzer(StreamAnalyzer):
         if cut > 0:
             self._add_words(self._carry[:cut], ev.t)
             self._carry = self._carry[cut:]
+        return measured
 
     def _flush_words(self, t: float) -> None:
         if self._carry.strip():

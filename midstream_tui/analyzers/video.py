@@ -11,7 +11,7 @@ from ..analysis import kernels
 from ..analysis.stats import rate, summarize
 from ..events import Event, VideoFrame
 from ..snapshot import PatternHit
-from .base import Ring, StreamAnalyzer
+from .base import NOTHING, Measured, Ring, StreamAnalyzer
 
 
 class VideoAnalyzer(StreamAnalyzer):
@@ -44,14 +44,14 @@ class VideoAnalyzer(StreamAnalyzer):
         self.detector = None
         """A perception.vision.Detector when this stream is watched for faces/bodies."""
 
-    def ingest(self, event: Event) -> None:
+    def ingest(self, event: Event) -> Measured:
         if not isinstance(event, VideoFrame):
-            return
+            return NOTHING
         frame = event.frame
         if frame.ndim != 3 or frame.shape[2] < 3 or frame.dtype != np.uint8:
             self.hits.append(PatternHit(event.t, self.stream, "error",
                                         f"unsupported frame {frame.shape} {frame.dtype}: expected HxWx3 uint8"))
-            return
+            return NOTHING
         self.height, self.width = int(frame.shape[0]), int(frame.shape[1])
         step = max(1, self.width // self.THUMB_WIDTH)
         thumb = kernels.luma_thumbnail(frame, step)
@@ -81,9 +81,11 @@ class VideoAnalyzer(StreamAnalyzer):
         self.frames += 1
         self.frame_t.append(event.t)
         self.motion.append(motion)
-        self.brightness.append(float(thumb.mean()))
+        brightness = float(thumb.mean())
+        self.brightness.append(brightness)
         self._count_bytes(event.t, event.nbytes)
         self.signal_changed = True
+        return Measured(motion=motion, brightness=brightness)
 
     def update(self, now: float) -> None:
         self._gaps = np.diff(self.frame_t.values(300))

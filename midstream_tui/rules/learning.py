@@ -51,7 +51,8 @@ from pathlib import Path
 import numpy as np
 
 from ..analyzers.base import STALL_FLOOR_S
-from ..events import AudioChunk, RequestFinished, RequestStarted, StreamOpened, TextDelta, VideoFrame
+from ..analyzers.base import Measured
+from ..events import AudioChunk, StreamOpened, TextDelta, VideoFrame
 from .outcomes import WhatMatters
 from .tuner import LOOP_EPISODES_KEPT, RuleTuner
 
@@ -130,6 +131,9 @@ class Distribution:
         return d
 
 
+_KIND_OF = {TextDelta: "text", AudioChunk: "audio", VideoFrame: "video"}
+
+
 class MetaLearner:
     """Level 0: per-source baselines fed from every event, judged against, saved between runs."""
 
@@ -139,8 +143,6 @@ class MetaLearner:
         self.runs = 0
         self._lock = threading.Lock()
         self._stream_key: dict[str, str] = {}
-        self._last_delta: dict[str, float] = {}
-        self._request_start: dict[str, float] = {}
         self._first_seen: dict[str, bool] = {}
         self.stall_decisions: dict[str, float] = {}
         """The stall threshold last used per stream (seconds), for display."""
@@ -356,35 +358,23 @@ class MetaLearner:
                 dist = metrics[metric] = Distribution()
             dist.add(value)
 
-    def event(self, stream: str, ev, analyzer) -> None:
+    def event(self, stream: str, ev, measured: Measured) -> None:
+        """A tap of the hub: what the stream's analyzer measured from one event (TTFT and gaps are the
+        analyzer's, the same numbers the metrics show)."""
         if isinstance(ev, StreamOpened):
             self._stream_key[stream] = ev.identity or f"library:{ev.kind}"
             return
         key = self._stream_key.get(stream)
         if key is None:
-            key = self._stream_key[stream] = f"library:{analyzer.kind}"
-        if isinstance(ev, TextDelta):
-            if not ev.text:
-                return
-            last = self._last_delta.get(stream)
-            if last is not None:
-                self.observe(key, "itl_ms", (ev.t - last) * 1e3)
-            elif stream in self._request_start:
-                self.observe(key, "ttft_ms", (ev.t - self._request_start[stream]) * 1e3)
-            self._last_delta[stream] = ev.t
-        elif isinstance(ev, RequestStarted):
-            self._request_start[stream] = ev.t
-            self._last_delta.pop(stream, None)  # the wait for the first token is TTFT, not a gap
-        elif isinstance(ev, RequestFinished):
-            self._last_delta.pop(stream, None)
-        elif isinstance(ev, AudioChunk):
-            level = analyzer.rms_db.last()
-            if math.isfinite(level):
-                self.observe(key, "below_full_scale_db", -level + 1e-3)  # positive, for the log bins
-        elif isinstance(ev, VideoFrame):
-            motion = analyzer.motion.last()
-            if math.isfinite(motion):
-                self.observe(key, "motion", motion + 1e-6)
+            key = self._stream_key[stream] = f"library:{_KIND_OF.get(type(ev), 'text')}"
+        if measured.gap_s is not None:
+            self.observe(key, "itl_ms", measured.gap_s * 1e3)
+        elif measured.ttft_s is not None:
+            self.observe(key, "ttft_ms", measured.ttft_s * 1e3)
+        elif measured.level_dbfs is not None and math.isfinite(measured.level_dbfs):
+            self.observe(key, "below_full_scale_db", -measured.level_dbfs + 1e-3)  # positive, for the log bins
+        elif measured.motion is not None and math.isfinite(measured.motion):
+            self.observe(key, "motion", measured.motion + 1e-6)
 
     # -- judging --------------------------------------------------------------------------------
 

@@ -140,6 +140,8 @@ class RecordedHub:
 
     replay = True
     """What the dashboard says in its subtitle: a record being played, not live streams."""
+    warm = True  # nothing to compile: a replay is a record
+    meta = None  # no learning from a record
 
     def __init__(self, session: Session, *, speed: float = 1.0, clock: Clock | None = None,
                  analysis_interval: float = 0.1) -> None:

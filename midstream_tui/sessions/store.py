@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from ..analyzers.base import Measured
 from ..events import (
     AudioChunk,
     Event,
@@ -151,18 +152,20 @@ class Recorder:
 
     # -- from the ingest workers (any thread) ---------------------------------------------------
 
-    def event(self, stream: str, ev: Event, analyzer) -> None:
-        """One event the pipeline handled; called after the analyzer took it."""
+    def event(self, stream: str, ev: Event, measured: Measured) -> None:
+        """One event the pipeline handled, and what its analyzer measured from it."""
         t = self._rel(ev.t)
         if isinstance(ev, TextDelta):
             self._queue.put(("event", stream, t, "text", {"text": ev.text, "tokens": ev.tokens,
                                                           "request_id": ev.request_id}))
         elif isinstance(ev, AudioChunk):
-            self._queue.put(("sample", stream, "level_dbfs", t, analyzer.rms_db.last()))
-            self._queue.put(("sample", stream, "peak_dbfs", t, analyzer.peak_db.last()))
+            if measured.level_dbfs is not None:
+                self._queue.put(("sample", stream, "level_dbfs", t, measured.level_dbfs))
+                self._queue.put(("sample", stream, "peak_dbfs", t, measured.peak_dbfs))
         elif isinstance(ev, VideoFrame):
-            self._queue.put(("sample", stream, "motion", t, analyzer.motion.last()))
-            self._queue.put(("sample", stream, "brightness", t, analyzer.brightness.last()))
+            if measured.motion is not None:
+                self._queue.put(("sample", stream, "motion", t, measured.motion))
+                self._queue.put(("sample", stream, "brightness", t, measured.brightness))
         elif isinstance(ev, StreamOpened):
             self._queue.put(("stream", stream, ev.kind, ev.source, t))
             self._queue.put(("event", stream, t, "open", {"kind": ev.kind}))

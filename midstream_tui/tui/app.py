@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Static
 
-from ..hub import Hub
+from ..hub import HubView
 from ..snapshot import Snapshot
 from ..sources.base import Source
 from .screens.help import HelpScreen
@@ -101,7 +101,7 @@ class MidStreamApp(App[int]):
                 tooltip="Keys and what each panel shows"),
     ]
 
-    def __init__(self, hub: Hub, sources: Iterable[Source] = (), *, refresh_ms: int = 100,
+    def __init__(self, hub: HubView, sources: Iterable[Source] = (), *, refresh_ms: int = 100,
                  duration: float | None = None, live: bool = True, title: str | None = None) -> None:
         """``live=False`` renders the hub's current snapshots once and starts no clock
         (snapshot tests, or a finished hub)."""
@@ -175,11 +175,11 @@ class MidStreamApp(App[int]):
         self.call_after_refresh(self.render_tick, True)
 
     def _update_subtitle(self) -> None:
-        if getattr(self.hub, "replay", False):
+        if self.hub.replay:
             state = f"replay x{self.hub.speed:g}" + (" · paused" if self.paused else "")
         else:
             state = "paused" if self.paused else ("live" if self.live else "still")
-        if self.live and not getattr(self.hub, "warm", True) and self.hub.running:
+        if self.live and not self.hub.warm and self.hub.running:
             # a first run compiles the kernels (~15 s): say so; streams are taken in meanwhile
             state += " · compiling analysis kernels (first run)"
         sub_title = f"{len(self.hub.streams)} streams · {1000 / self.refresh_ms:g} Hz · {state}"
@@ -232,7 +232,7 @@ class MidStreamApp(App[int]):
                     panel.border_title = title
                 panel.show(snap, self.signal_index, self.selected)
             meta = self.query_one(MetaPanel)
-            learner = getattr(self.hub, "meta", None)
+            learner = self.hub.meta
             wants_meta = "meta" not in self.hidden and learner is not None
             if meta.display != wants_meta:
                 meta.display = wants_meta
@@ -344,7 +344,7 @@ class MidStreamApp(App[int]):
         else:
             self.hidden.add(panel)
             widget.display = False
-        meta_shown = "meta" not in self.hidden and getattr(self.hub, "meta", None) is not None
+        meta_shown = "meta" not in self.hidden and self.hub.meta is not None
         left_visible = meta_shown or not {"streams", "metrics"} <= self.hidden
         right_visible = not {"attractor", "patterns", "text"} <= self.hidden
         self.query_one("#left").display = left_visible
@@ -355,7 +355,7 @@ class MidStreamApp(App[int]):
         self.render_tick(force=True)
 
     def action_mark(self, good: bool) -> None:
-        learner = getattr(self.hub, "meta", None)
+        learner = self.hub.meta
         if learner is None or not self.selected:
             self.notify("meta-learning is off", severity="warning")
         elif learner.mark(self.selected, good):
@@ -364,7 +364,7 @@ class MidStreamApp(App[int]):
             self.notify(f"{self.selected}: already marked, or nothing seen yet", severity="warning")
 
     def action_proposal(self, what: str) -> None:
-        learner = getattr(self.hub, "meta", None)
+        learner = self.hub.meta
         tuner = learner.tuner if learner is not None else None
         if tuner is None:
             self.notify("meta-learning is off", severity="warning")
@@ -437,7 +437,7 @@ class MidStreamApp(App[int]):
                                 lambda s=stream: self.select_stream(s), discover=False)
 
 
-def run_dashboard(hub: Hub, sources: Iterable[Source] = (), refresh_ms: int = 100) -> int:
+def run_dashboard(hub: HubView, sources: Iterable[Source] = (), refresh_ms: int = 100) -> int:
     """Open the dashboard on a hub (library use); returns when the user quits."""
     app = MidStreamApp(hub, sources, refresh_ms=refresh_ms)
     app.run()
