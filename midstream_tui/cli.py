@@ -215,52 +215,49 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None) ->
     if args.virtual and args.duration is None:
         raise CliError("--virtual needs --duration (simulated streams are endless)")
     interval = refresh_ms / 1000.0
-    from .rules import BUILTIN_RULES, RuleEngine, load_rules
+    from .rules import BUILTIN_RULES, load_rules
+    from .runtime import RunContext, RunError, RunOptions
 
-    rules = [] if getattr(args, "no_rules", False) else (
-        load_rules(args.rules) if getattr(args, "rules", None) else list(BUILTIN_RULES))
-
+    settings = load_settings()
+    rules = () if getattr(args, "no_rules", False) else (
+        tuple(load_rules(args.rules)) if getattr(args, "rules", None) else BUILTIN_RULES)
     perception = Perception(transcribe=getattr(args, "transcribe", "off"),
                             transcribe_model=getattr(args, "transcribe_model", "whisper-1"),
                             detect=getattr(args, "detect", "off"))
+    record = None if getattr(args, "no_record", False) or not hasattr(args, "record") else (args.record or "")
+    command = "midstream " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "midstream"
+    options = RunOptions(rules=rules, perception=perception, learn=not getattr(args, "no_learn", False),
+                         meta_auto=getattr(args, "meta_auto", False), record=record, command=command,
+                         keep_mb=settings.keep_mb, keep_days=settings.keep_days)
 
-    recorders = []
-    learners = []
+    with RunContext(options) as run:
+        def attached(hub: Hub) -> Hub:
+            try:
+                return run.attach(hub)
+            except RunError as exc:
+                raise CliError(str(exc)) from None
 
-    def with_rules(hub: Hub) -> Hub:
-        hub.perception = perception
-        engine = RuleEngine(hub, rules) if rules else None
-        if not getattr(args, "no_learn", False):
-            from .rules import MetaLearner, default_path
-
-            learners.append(MetaLearner(default_path()).attach(hub, engine, auto=getattr(args, "meta_auto", False)))
-        recorder = _recorder(args, uris)
-        if recorder is not None:
-            recorders.append(recorder.attach(hub))
-        return hub
-
-    try:
         if args.headless:
             from .headless import run_headless, run_headless_virtual
 
             if args.virtual:
                 clock = VirtualClock()
-                sources = open_sources(uris, clock, settings=load_settings())
+                sources = open_sources(uris, clock, settings=settings)
                 not_scheduled = [s.uri for s in sources if not isinstance(s, ScheduledSource)]
                 if not_scheduled:
                     raise CliError(f"--virtual works only with simulated or recorded sources, not {not_scheduled[0]}")
-                hub = with_rules(Hub(clock, analysis_interval=interval))
+                hub = attached(Hub(clock, analysis_interval=interval))
                 return run_headless_virtual(hub, sources, args.duration, args.json)  # type: ignore[arg-type]
-            sources = open_sources(uris, settings=load_settings())
-            hub = with_rules(Hub(analysis_interval=interval))
+            sources = open_sources(uris, settings=settings)
+            hub = attached(Hub(analysis_interval=interval))
             for src in sources:
                 src.clock = hub.clock
             return asyncio.run(run_headless(hub, sources, args.duration, args.json))
 
         from .tui.app import MidStreamApp
 
-        sources = open_sources(uris, settings=load_settings())
-        hub = with_rules(Hub(analysis_interval=interval))
+        sources = open_sources(uris, settings=settings)
+        hub = attached(Hub(analysis_interval=interval))
         for src in sources:
             src.clock = hub.clock
         app = MidStreamApp(hub, sources, refresh_ms=refresh_ms, duration=args.duration, title=title)
@@ -268,50 +265,6 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None) ->
         from .headless import failed_exit_code
 
         return app.return_code or failed_exit_code(hub)  # as headless: every source failed is not a success
-    finally:
-        for learner in learners:  # what was learned is kept for the next run
-            try:
-                learner.save()
-            except OSError as exc:
-                print(f"midstream: warning: meta-learning state not saved ({exc.strerror or exc})", file=sys.stderr)
-        for recorder in recorders:  # flushed on every way out: q, SIGINT/SIGTERM, errors
-            recorder.close()
-            print(f"midstream: session recorded in {recorder.path}"
-                  + (f" ({recorder.error})" if recorder.error else ""), file=sys.stderr)
-
-
-def _recorder(args: argparse.Namespace, uris: list[str]):
-    """The session recorder asked for: --record FILE, --no-record, or the default folder."""
-    if getattr(args, "no_record", False) or not hasattr(args, "record"):
-        return None
-    from .sessions import Recorder, StoreError, data_dir, new_session_path, prune
-
-    command = "midstream " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "midstream"
-    try:
-        if args.record:
-            return Recorder(args.record, command=command)
-        folder = data_dir()
-        path = new_session_path(folder)
-        prune(folder, _float_env("MIDSTREAM_KEEP_MB", 1000.0), _float_env("MIDSTREAM_KEEP_DAYS", 30.0))
-        return Recorder(path, command=command)
-    except (StoreError, OSError) as exc:
-        if args.record:
-            raise CliError(str(exc)) from None
-        print(f"midstream: warning: not recording ({exc}); --no-record silences this", file=sys.stderr)
-        return None
-
-
-def _float_env(name: str, default: float) -> float:
-    import os
-
-    raw = os.environ.get(name)
-    try:
-        value = float(raw) if raw else default
-    except ValueError:
-        raise CliError(f"{name}={raw!r}: expected a number") from None
-    if not value > 0:
-        raise CliError(f"{name}={raw!r}: expected a number > 0")
-    return value
 
 
 def demo_uris(which: str) -> list[str]:

@@ -22,6 +22,10 @@ class Settings:
     openai_base_url: str | None = None
     signaling_token: str | None = field(default=None, repr=False)
     """MIDSTREAM_SIGNALING_TOKEN: the bearer token WebRTC peers show the signaling server."""
+    keep_mb: float = 1000.0
+    """MIDSTREAM_KEEP_MB: recorded sessions in the data folder beyond this size are pruned, oldest first."""
+    keep_days: float = 30.0
+    """MIDSTREAM_KEEP_DAYS: recorded sessions older than this are pruned."""
 
 
 class ConfigError(ValueError):
@@ -37,7 +41,20 @@ def load_settings(env_file: str | None = None) -> Settings:
         raise ConfigError(f"MIDSTREAM_REFRESH_MS={raw!r}: expected milliseconds as an integer") from None
     return Settings(
         refresh_ms=refresh,
+        keep_mb=_positive("MIDSTREAM_KEEP_MB", 1000.0),
+        keep_days=_positive("MIDSTREAM_KEEP_DAYS", 30.0),
         openai_api_key=os.environ.get("OPENAI_API_KEY") or None,
         openai_base_url=os.environ.get("OPENAI_BASE_URL") or None,
         signaling_token=os.environ.get("MIDSTREAM_SIGNALING_TOKEN") or None,
     )
+
+
+def _positive(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: expected a number") from None
+    if not value > 0:
+        raise ConfigError(f"{name}={raw!r}: expected a number > 0")
+    return value

@@ -268,3 +268,22 @@ def test_sessions_begun_in_the_same_second_are_listed_in_the_order_they_began(tm
     assert [p.name.split(".")[0] for p in session_files(tmp_path)] == names
     assert resolve("last", tmp_path).name.startswith("20261202-120000-10.")
     assert resolve("3", tmp_path).name.startswith("20261202-120000-2.")
+
+
+def test_a_run_context_attaches_what_a_run_asks_for_and_closes_it_in_order(tmp_path, session_folder):
+    from midstream_tui.runtime import RunContext, RunError, RunOptions
+
+    said = []
+    path = tmp_path / "r.midstream.sqlite"
+    with RunContext(RunOptions(record=str(path)), say=said.append) as run:
+        clock = VirtualClock()
+        hub = run.attach(Hub(clock, analysis_interval=0.1))
+        assert hub.meta is run.learner and run.engine is not None and run.recording == path
+        run_virtual(hub, open_sources(["sim:text?requests=1&max_tokens=5"], clock), 3)
+    assert said == [f"session recorded in {path}"]  # flushed and said once, on the way out
+    assert (session_folder / "meta.json").is_file()  # what was learned is kept for the next run
+    with Session(path) as s:
+        assert [st["name"] for st in s.streams()] == ["text"]
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(RunError):  # a recording asked for and impossible: the run does not start
+        RunContext(RunOptions(record=str(tmp_path / "a-file" / "x.midstream.sqlite"), learn=False)).attach(Hub())

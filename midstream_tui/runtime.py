@@ -1,0 +1,114 @@
+"""One run's context: what is attached to the hub (perception, rules, the meta-learner, the session recorder),
+and its orderly close.
+
+``midstream run`` and ``demo`` build a ``RunContext`` from their options, attach it to the hub they run, and
+close it on every way out (quit, Ctrl+C, errors): the learner's state is saved, the recorder flushed, and
+what happened is said in one line each. The coming ``proxy``, ``watch`` and ``--publish`` modes plug in here.
+
+    with RunContext(RunOptions(record="")) as run:
+        hub = run.attach(Hub())
+        ...
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .hub import Hub
+from .perception import Perception
+from .rules import BUILTIN_RULES, MetaLearner, Rule, RuleEngine, default_path
+from .sessions import Recorder, StoreError, data_dir, new_session_path, prune
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What a run attaches to its hub."""
+
+    rules: tuple[Rule, ...] = BUILTIN_RULES
+    """Mid-stream rules (none: ``()``)."""
+    perception: Perception = field(default_factory=Perception)
+    learn: bool = True
+    """Use and update what was learned (meta-learning state beside the sessions)."""
+    meta_auto: bool = False
+    """Apply rule-change proposals within their bounds without asking."""
+    record: str | None = ""
+    """Record the session: ``""`` into the data folder (pruned to the keep limits), a path, or None (off)."""
+    command: str = "midstream"
+    """The command line, kept in the recording."""
+    keep_mb: float = 1000.0
+    keep_days: float = 30.0
+
+
+class RunError(Exception):
+    """The run cannot start as asked (a recording path that cannot be written): one line."""
+
+
+class RunContext:
+    """Perception, rules, the learner and the recorder of one run, attached to its hub and closed in order."""
+
+    def __init__(self, options: RunOptions, *, say: Callable[[str], None] | None = None) -> None:
+        self.options = options
+        self._say = say or (lambda line: print(f"midstream: {line}", file=sys.stderr))
+        self.engine: RuleEngine | None = None
+        self.learner: MetaLearner | None = None
+        self.recorder: Recorder | None = None
+        self.hub: Hub | None = None
+
+    def attach(self, hub: Hub) -> Hub:
+        """Attach everything the options ask for to ``hub`` (once); returns the hub."""
+        if self.hub is not None:
+            raise RuntimeError("a run context attaches to one hub")
+        self.hub = hub
+        opts = self.options
+        hub.perception = opts.perception
+        self.engine = RuleEngine(hub, list(opts.rules)) if opts.rules else None
+        if opts.learn:
+            self.learner = MetaLearner(default_path()).attach(hub, self.engine, auto=opts.meta_auto)
+        self.recorder = self._recorder()
+        if self.recorder is not None:
+            self.recorder.attach(hub)
+        return hub
+
+    def _recorder(self) -> Recorder | None:
+        opts = self.options
+        if opts.record is None:
+            return None
+        try:
+            if opts.record:
+                return Recorder(opts.record, command=opts.command)
+            folder = data_dir()
+            path = new_session_path(folder)
+            prune(folder, opts.keep_mb, opts.keep_days)
+            return Recorder(path, command=opts.command)
+        except (StoreError, OSError) as exc:
+            if opts.record:
+                raise RunError(str(exc)) from None
+            self._say(f"warning: not recording ({exc}); --no-record silences this")
+            return None
+
+    @property
+    def recording(self) -> Path | None:
+        return self.recorder.path if self.recorder is not None else None
+
+    def close(self) -> None:
+        """What was learned is kept for the next run; the recording is flushed (on every way out)."""
+        if self.learner is not None:
+            try:
+                self.learner.save()
+            except OSError as exc:
+                self._say(f"warning: meta-learning state not saved ({exc.strerror or exc})")
+            self.learner = None
+        if self.recorder is not None:
+            self.recorder.close()
+            self._say(f"session recorded in {self.recorder.path}"
+                      + (f" ({self.recorder.error})" if self.recorder.error else ""))
+            self.recorder = None
+
+    def __enter__(self) -> RunContext:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
