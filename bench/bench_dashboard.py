@@ -27,7 +27,7 @@ import sys
 import termios
 import time
 
-from midstream_tui.demo_media import SECONDS as CLIP_S  # the demo's camera clip plays in a loop of this length
+from midstream_tui.data.demo_media import SECONDS as CLIP_S  # the demo's camera clip plays in a loop of this length
 
 IDLE = ["sim:text?requests=1&max_tokens=20&ttft=10", "sim:audio?duration=1", "sim:video?duration=1"]
 DEMO: list[str] = []  # empty: `midstream run` is replaced by the demo command below

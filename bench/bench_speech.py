@@ -47,7 +47,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from midstream_tui.demo_media import MEDIA
+from midstream_tui.data.demo_media import MEDIA
 from midstream_tui.perception.speech import RATE, Transcriber, _words, word_error_rate
 from midstream_tui.perception.sphinx_worker import decode_whole, new_decoder
 

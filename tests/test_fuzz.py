@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from midstream_tui.analysis.validate import SeriesError
 from midstream_tui.events import Event, StreamClosed, StreamError, StreamOpened
-from midstream_tui.series_io import load_series
+from midstream_tui.cli.series import load_series
 from midstream_tui.sources import SourceError, open_source, open_sources
 from midstream_tui.sources.dash import DashError, parse_manifest
 
@@ -143,7 +143,7 @@ def test_deeply_nested_json_in_sessions_series_and_sse(lines):
                          min_size=1, max_size=4), min_size=1, max_size=8),
        st.sampled_from([None, "0", "1", "3", "i", "value", "zz"]))
 def test_csv_tables_and_columns(rows, column):
-    from midstream_tui.series_io import read_series
+    from midstream_tui.cli.series import read_series
 
     path = _write(".csv", "\n".join(",".join(r) for r in rows).encode())
     try:

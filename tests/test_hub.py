@@ -128,7 +128,7 @@ def test_the_demos_designed_pauses_are_not_stalls_and_the_log_stays_readable():
     # The demo's normal text stream pauses 0.6-2 s by design: below the 2.5 s a person notices as a stall.
     # 155 s of the demo: the raw hits (mostly recurring phrases, silences, cuts) fold into a log a person
     # can read, in time order, with every loop kept as its own entry.
-    from midstream_tui.pattern_feed import PatternFeed
+    from midstream_tui.tui.pattern_feed import PatternFeed
 
     hub = demo_hub(155.0)
     hits = [h for _, h in hub.patterns_since(0)]
@@ -304,7 +304,7 @@ async def test_nothing_delivered_while_the_hub_warms_up_is_dropped(lossless):
 
 
 def test_the_pattern_feed_orders_by_time_and_folds_chatter_only():
-    from midstream_tui.pattern_feed import PatternFeed, entry_text
+    from midstream_tui.tui.pattern_feed import PatternFeed, entry_text
     from midstream_tui.snapshot import PatternHit
 
     feed = PatternFeed(merge_window=60)

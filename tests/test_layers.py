@@ -131,3 +131,8 @@ def test_the_learner_parses_no_uris_and_reads_no_environment():
     reads = [m for m in learning if any(isinstance(n, ast.Attribute) and n.attr in ("environ", "getenv")
                                         for n in ast.walk(ast.parse(MODULES[m].read_text("utf-8"))))]
     assert reads == []
+
+
+def test_few_modules_sit_flat_at_the_top_of_the_package():
+    flat = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(flat) <= 13, flat

@@ -129,7 +129,7 @@ def test_a_clip_in_a_loop_is_searched_once_in_the_same_frames():
     loop those frames, byte for byte the same, get the boxes found the first time without a search."""
     import time
 
-    from midstream_tui.demo_media import demo_clip
+    from midstream_tui.data.demo_media import demo_clip
     from midstream_tui.perception.vision import Detector
 
     with av.open(str(demo_clip())) as container:  # the demo's camera clip: H.264, a face for its first 6 s

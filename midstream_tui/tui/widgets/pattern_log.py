@@ -14,7 +14,7 @@ from textual.content import Content
 from textual.markup import escape
 from textual.widgets import Static
 
-from ...pattern_feed import ALERT, PatternFeed, entry_text
+from ..pattern_feed import ALERT, PatternFeed, entry_text
 from ...redact import redact
 from ...snapshot import PatternHit
 

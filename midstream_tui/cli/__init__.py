@@ -28,16 +28,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .analysis.validate import SeriesError
-from .clock import VirtualClock
-from .config import ConfigError, load_settings
-from .hub import Hub, HubError
-from .perception import Perception
-from .redact import redact
-from .rules import RuleError
-from .sources import SourceError, open_sources
-from .sources.base import ScheduledSource
-from .sessions import StoreError
+from ..analysis.validate import SeriesError
+from ..clock import VirtualClock
+from ..config import ConfigError, load_settings
+from ..hub import Hub, HubError
+from ..perception import Perception
+from ..redact import redact
+from ..rules import RuleError
+from ..sources import SourceError, open_sources
+from ..sources.base import ScheduledSource
+from ..sessions import StoreError
 
 DEMOS: dict[str, list[str]] = {
     "text": [
@@ -215,8 +215,8 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None) ->
     if args.virtual and args.duration is None:
         raise CliError("--virtual needs --duration (simulated streams are endless)")
     interval = refresh_ms / 1000.0
-    from .rules import BUILTIN_RULES, load_rules
-    from .runtime import RunContext, RunError, RunOptions
+    from ..rules import BUILTIN_RULES, load_rules
+    from ..runtime import RunContext, RunError, RunOptions
 
     settings = load_settings()
     rules = () if getattr(args, "no_rules", False) else (
@@ -238,7 +238,7 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None) ->
                 raise CliError(str(exc)) from None
 
         if args.headless:
-            from .headless import run_headless, run_headless_virtual
+            from ..headless import run_headless, run_headless_virtual
 
             if args.virtual:
                 clock = VirtualClock()
@@ -254,7 +254,7 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None) ->
                 src.clock = hub.clock
             return asyncio.run(run_headless(hub, sources, args.duration, args.json))
 
-        from .tui.app import MidStreamApp
+        from ..tui.app import MidStreamApp
 
         sources = open_sources(uris, settings=settings)
         hub = attached(Hub(analysis_interval=interval))
@@ -262,7 +262,7 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None) ->
             src.clock = hub.clock
         app = MidStreamApp(hub, sources, refresh_ms=refresh_ms, duration=args.duration, title=title)
         app.run()
-        from .headless import failed_exit_code
+        from ..headless import failed_exit_code
 
         return app.return_code or failed_exit_code(hub)  # as headless: every source failed is not a success
 
@@ -274,7 +274,7 @@ def demo_uris(which: str) -> list[str]:
     camera-like clip (H.264 + AAC, written once into the cache folder) with a face to detect
     and speech to transcribe, played in a loop.
     """
-    from .demo_media import demo_clip, speech_path
+    from ..data.demo_media import demo_clip, speech_path
 
     uris = list(DEMOS[which])
     if which == "audio":
@@ -292,7 +292,7 @@ def _demo_openai(args: argparse.Namespace) -> int:
     """The dashboard (or headless run) on concurrent chat streams from the local emulator."""
     from urllib.parse import quote
 
-    from .servers.emulator import EmulatorThread
+    from ..servers.emulator import EmulatorThread
 
     if args.virtual:
         raise CliError("--virtual does not apply to network sources")
@@ -311,7 +311,7 @@ def _demo_openai(args: argparse.Namespace) -> int:
 
 
 def _emulate(args: argparse.Namespace) -> int:
-    from .servers.emulator import SCENARIOS, OpenAIEmulator
+    from ..servers.emulator import SCENARIOS, OpenAIEmulator
 
     if not 0 < args.port < 65536:
         raise CliError(f"--port {args.port}: expected 1 to 65535")
@@ -343,8 +343,8 @@ def _serve_until_signal(server, banner) -> None:
 
 
 def _signaling(args: argparse.Namespace) -> int:
-    from .servers.base import is_loopback
-    from .servers.signaling import SignalingError, SignalingServer, ssl_context_from
+    from ..servers.base import is_loopback
+    from ..servers.signaling import SignalingError, SignalingServer, ssl_context_from
 
     if not 0 < args.port < 65536:
         raise CliError(f"--port {args.port}: expected 1 to 65535")
@@ -368,7 +368,7 @@ def _signaling(args: argparse.Namespace) -> int:
 def _meta(args: argparse.Namespace) -> int:
     import json
 
-    from .rules import MetaLearner, default_path
+    from ..rules import MetaLearner, default_path
 
     path = default_path()
     if args.action == "reset":
@@ -393,7 +393,7 @@ def _meta(args: argparse.Namespace) -> int:
 
 
 def _audit(args: argparse.Namespace) -> int:
-    from .audit import CHECKS, audit, render, to_json
+    from ..audit import CHECKS, audit, render, to_json
 
     root = Path(args.path).resolve()
     if not root.is_dir():
@@ -411,7 +411,7 @@ def _sessions(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from .sessions import data_dir, info, session_files
+    from ..sessions import data_dir, info, session_files
 
     files = session_files()
     if not files and not args.json:
@@ -435,8 +435,8 @@ def _sessions(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from .sessions import RecordedHub
-    from .sessions import Session, resolve
+    from ..sessions import RecordedHub
+    from ..sessions import Session, resolve
 
     if args.json and not args.headless:
         raise CliError("--json needs --headless")
@@ -448,10 +448,10 @@ def _replay(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     try:
         if args.headless:
-            from .headless import run_headless
+            from ..headless import run_headless
 
             return asyncio.run(run_headless(hub, [], None, args.json))
-        from .tui.app import MidStreamApp
+        from ..tui.app import MidStreamApp
 
         app = MidStreamApp(hub, [], refresh_ms=refresh_ms, title=f"MidStream — replay of {session.path.name}"
                                                                    f" at {args.speed:g}x")
@@ -464,8 +464,8 @@ def _replay(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .sessions import export_session
-    from .sessions import SUFFIX, resolve
+    from ..sessions import export_session
+    from ..sessions import SUFFIX, resolve
 
     path = resolve(args.session)
     out = Path(args.out) if args.out else Path.cwd() / path.name.removesuffix(SUFFIX)
@@ -476,8 +476,8 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
-    from .sources import open_source
-    from .sources.webrtc import SignalingRefused, publish
+    from ..sources import open_source
+    from ..sources.webrtc import SignalingRefused, publish
 
     if args.duration is not None and not args.duration > 0:
         raise CliError(f"--duration {args.duration}: expected seconds > 0")
@@ -550,8 +550,8 @@ def _number(lo: float, *, above: bool = False):
 def _analyze(args: argparse.Namespace) -> int:
     import json
 
-    from .series_io import read_series
-    from .sessions import SUFFIX
+    from .series import read_series
+    from ..sessions import SUFFIX
 
     if not (math.isfinite(args.dt) and args.dt > 0):
         raise CliError(f"--dt {args.dt}: expected a number > 0")
@@ -577,8 +577,8 @@ def _analyze(args: argparse.Namespace) -> int:
 def _series_dynamics(x: np.ndarray, dt: float, dim: int | None, lag: int | None, motif_length: int | None,
                      what: str) -> dict:
     """Embedding, Lyapunov exponent, attractor class and recurring shapes of one series."""
-    from .analysis.dynamics import classify_attractor, largest_lyapunov, select_dimension, select_lag
-    from .analysis.temporal import find_motifs
+    from ..analysis.dynamics import classify_attractor, largest_lyapunov, select_dimension, select_lag
+    from ..analysis.temporal import find_motifs
 
     bad = ~np.isfinite(x)
     if bad.any():
@@ -629,7 +629,7 @@ def _analyze_session(args: argparse.Namespace) -> int:
     """Every recorded signal of a session through the same analysis core as a series file."""
     import json
 
-    from .sessions import Session, recorded_signals, resolve
+    from ..sessions import Session, recorded_signals, resolve
 
     path = resolve(args.file)
     results = []
@@ -663,8 +663,8 @@ def _analyze_session(args: argparse.Namespace) -> int:
 def _compare(args: argparse.Namespace) -> int:
     import json
 
-    from .analysis.temporal import compare
-    from .series_io import read_series
+    from ..analysis.temporal import compare
+    from .series import read_series
 
     if args.tokens and args.column is not None:
         raise CliError("--column does not apply with --tokens (the whole text of each file is compared)")
@@ -716,7 +716,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `midstream ... | head`: the reader has what it wanted
-        from .headless import _reader_gone
+        from ..headless import _reader_gone
 
         _reader_gone(sys.stdout)
         return 0

@@ -15,7 +15,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
-from .snapshot import PatternHit
+from ..snapshot import PatternHit
 
 ALERT, NOTICE, CHATTER = 0, 1, 2
 PRIORITY = {

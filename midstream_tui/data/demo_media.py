@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-MEDIA = Path(__file__).resolve().parent / "data" / "media"
+MEDIA = Path(__file__).resolve().parent / "media"
 VERSION = 1
 WIDTH, HEIGHT, FPS, SECONDS = 640, 360, 25, 12
 RATE = 48_000

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from . import jsonsafe
-from .analysis.validate import SeriesError, as_series
+from .. import jsonsafe
+from ..analysis.validate import SeriesError, as_series
 
 _WORD = re.compile(r"\w+|[^\w\s]")
 MAX_POINTS = 100_000_000
