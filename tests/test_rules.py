@@ -126,3 +126,12 @@ async def test_a_rule_cancels_a_live_openai_stream_and_closes_the_http_stream():
         assert emulator.stats.client_disconnects == 1
     finally:
         await emulator.stop()
+
+
+def test_a_hit_is_known_by_its_action_not_by_its_wording():
+    loop = "sim:text?name=l&behavior=loop&seed=2"
+    hub, engine = virtual([loop], [Rule("cancel-watch", "loop", "flag", min_words=20)])  # a name with "cancel"
+    assert engine.hits and {h.action for h in engine.hits} == {"flag"} and engine.cancelled == set()
+    assert hub.snapshot("l").status != "cancelled"
+    hub, engine = virtual([loop], [Rule("stop", "loop", "cancel", min_words=20)])
+    assert [h.action for h in engine.hits] == ["cancel"] and engine.cancelled == {"l"}

@@ -139,6 +139,8 @@ class RuleEngine:
         self.hub = hub
         self.rules = list(rules)
         self.hits: list[RuleHit] = []
+        self.cancelled: set[str] = set()
+        """Streams a rule's cancel action stopped (the learner tells these from a user's cancel)."""
         self._active: set[tuple[str, str]] = set()
         self._scanned: dict[tuple[str, str], int] = {}
         self._judged_seq: dict[str, int] = {}
@@ -214,7 +216,9 @@ class RuleEngine:
         self.hits.append(RuleHit(now, rule.name, snap.stream, rule.action, detail, words))
         message = f"{rule.name}: {detail} -> {rule.action}"
         if rule.action == "cancel":
-            if not self.hub.cancel(snap.stream):
+            if self.hub.cancel(snap.stream):
+                self.cancelled.add(snap.stream)
+            else:
                 message += " (already ended)"
         elif rule.action == "command":
             env = {**os.environ, "MIDSTREAM_STREAM": snap.stream, "MIDSTREAM_RULE": rule.name,

@@ -329,7 +329,8 @@ class MetaLearner:
 
     def _ended(self, stream: str, snap) -> None:
         self.what.observe(snap, self.now, self, final=True)  # how it looked when the outcome came
-        by_rule = any(h.kind == "rule" and "cancel" in h.message for h in snap.patterns)
+        engine = self.tuner.engine
+        by_rule = engine is not None and stream in engine.cancelled  # the hit's action, not its wording
         if snap.status == "cancelled":
             self.what.outcome(stream, "cancel", 1)
             if not by_rule:  # the user stopped it: that says bad too
