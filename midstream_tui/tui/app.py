@@ -24,6 +24,7 @@ from textual.widgets import Footer, Header, Static
 from ..hub import HubView
 from ..snapshot import Snapshot
 from ..sources.base import Source
+from .panels import KEYED, PANELS, TOGGLES, column, every
 from .screens.help import HelpScreen
 from .widgets.attractor import AttractorPanel
 from .widgets.meta_panel import MetaPanel
@@ -35,17 +36,10 @@ from .widgets.text_view import TextView
 from .widgets.transcript_view import TranscriptView
 
 REFRESH_STEPS_MS = (50, 100, 200, 500, 1000, 2000)
-PLOT_INTERVAL_MS = 333
 META_MIN_HEIGHT = 34  # rows below which the meta-learning panel starts hidden (key 6 shows it)
 COMPACT_HEIGHT = 30
 """Rows below which the attractor gives its plot's room to the selected stream's own panel (text,
 frame or transcript) and keeps one line of its estimate: at 80x24 both cannot be readable."""
-TEXT_INTERVAL_MS = 250  # streaming text is read, not measured: 4 redraws a second are plenty
-NUMBERS_INTERVAL_MS = 200
-"""The stream list and the metrics redraw at most 5 times a second (at faster refresh rates too): more
-changes than that cannot be read, and each redraw of them costs a repaint of most of the screen."""
-PANELS = {"streams": "#streams", "metrics": "#metrics", "attractor": "#attractor", "patterns": "#patterns",
-          "text": "#text", "meta": "#meta"}
 
 
 class MidStreamApp(App[int]):
@@ -63,18 +57,8 @@ class MidStreamApp(App[int]):
                 tooltip="Redraw more often"),
         Binding("minus", "slower", "Slower", key_display="-", show=False, id="slower",
                 tooltip="Redraw less often"),
-        Binding("1", "toggle_panel('streams')", "Streams", show=False, id="toggle-streams",
-                tooltip="Show or hide the stream list"),
-        Binding("2", "toggle_panel('metrics')", "Metrics", show=False, id="toggle-metrics",
-                tooltip="Show or hide the metrics panel"),
-        Binding("3", "toggle_panel('attractor')", "Attractor", show=False, id="toggle-attractor",
-                tooltip="Show or hide the attractor plot"),
-        Binding("4", "toggle_panel('patterns')", "Patterns", show=False, id="toggle-patterns",
-                tooltip="Show or hide the pattern log"),
-        Binding("5", "toggle_panel('text')", "Text", show=False, id="toggle-text",
-                tooltip="Show or hide the text (text streams) or frame preview (video streams)"),
-        Binding("6", "toggle_panel('meta')", "Meta", show=False, id="toggle-meta",
-                tooltip="Show or hide the meta-learning panel"),
+        *(Binding(p.key, f"toggle_panel('{p.toggle}')", p.toggle.capitalize(), show=False, id=f"toggle-{p.toggle}",
+                  tooltip=p.key_help) for p in KEYED),
         Binding("g", "mark(True)", "Good", show=False, id="mark-good",
                 tooltip="Mark the selected stream good (a label for meta-learning)"),
         Binding("b", "mark(False)", "Bad", show=False, id="mark-bad",
@@ -124,23 +108,14 @@ class MidStreamApp(App[int]):
         self.renders = 0
 
     def compose(self) -> ComposeResult:
-        # the three panels that share the slot under the attractor, one shown at a time
-        self.text_view = TextView(id="text")
-        self.frame_preview = FramePreview(id="preview")
-        self.transcript_view = TranscriptView(id="transcript")
         yield Header(show_clock=False)
-        yield Static("Every panel is hidden: press 1 to 6 to show them again (? lists the keys)", id="all-hidden")
+        yield Static(f"Every panel is hidden: press {KEYED[0].key} to {KEYED[-1].key} to show them again "
+                     "(? lists the keys)", id="all-hidden")
         with Horizontal(id="body"):
-            with Vertical(id="left"):
-                yield StreamList(id="streams")
-                yield MetricsPanel(id="metrics")
-                yield MetaPanel(id="meta")
-            with Vertical(id="right"):
-                yield AttractorPanel(id="attractor")
-                yield self.text_view
-                yield self.frame_preview
-                yield self.transcript_view
-                yield PatternLog(id="patterns")
+            for side in ("left", "right"):
+                with Vertical(id=side):
+                    for panel in column(side):
+                        yield panel.make(id=panel.id)
         yield Footer()
 
     async def on_mount(self) -> None:
@@ -152,10 +127,12 @@ class MidStreamApp(App[int]):
                 loop.add_signal_handler(sig, lambda: self.call_later(self.action_quit))
             except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests)
                 pass
-        for panel_id, title in (("streams", "Streams"), ("metrics", "Metrics"),
-                                ("attractor", "Attractor"), ("patterns", "Patterns"), ("text", "Text"),
-                                ("preview", "Frame"), ("transcript", "Transcript"), ("meta", "Meta-learning")):
-            self.query_one(f"#{panel_id}").border_title = title
+        for panel in PANELS:
+            self.query_one(f"#{panel.id}").border_title = panel.title
+        # the three panels that share the slot under the attractor, one shown at a time
+        self.text_view = self.query_one(TextView)
+        self.frame_preview = self.query_one(FramePreview)
+        self.transcript_view = self.query_one(TranscriptView)
         for src in self._sources:
             self.hub.add_source(src)
         self.hub.analysis_interval = max(0.05, self.refresh_ms / 1000)
@@ -200,8 +177,8 @@ class MidStreamApp(App[int]):
             self.selected = streams[0] if streams else None
         snap = snaps.get(self.selected) if self.selected else None
         self._ticks += 1
-        plot_every = max(1, round(PLOT_INTERVAL_MS / self.refresh_ms))
-        numbers_due = force or self._ticks % max(1, round(NUMBERS_INTERVAL_MS / self.refresh_ms)) == 0
+        plot_every = every("attractor", self.refresh_ms)
+        numbers_due = force or self._ticks % every("streams", self.refresh_ms) == 0
         # Skip every panel whose inputs did not change: Textual repaints (and
         # sends to the terminal) a widget's whole region on each update.
         list_key = (tuple(streams), tuple(s.seq for s in snaps.values()), self.selected,
@@ -236,10 +213,10 @@ class MidStreamApp(App[int]):
             wants_meta = "meta" not in self.hidden and learner is not None
             if meta.display != wants_meta:
                 meta.display = wants_meta
-            if wants_meta and (force or self._ticks % 5 == 0):
+            if wants_meta and (force or self._ticks % every("meta", self.refresh_ms) == 0):
                 meta.show(learner, snap)
             # One slot under the attractor: the text, the frame or the transcript of the selected stream.
-            text_due = force or self._ticks % max(1, round(TEXT_INTERVAL_MS / self.refresh_ms)) == 0
+            text_due = force or self._ticks % every("text", self.refresh_ms) == 0
             shown = "text" not in self.hidden and snap is not None
             transcribed = shown and snap.kind == "audio" and "transcribe" in snap.metrics
             self.transcript_view.t0 = self.hub.t0
@@ -337,16 +314,17 @@ class MidStreamApp(App[int]):
             self._set_refresh(slower[0])
 
     def action_toggle_panel(self, panel: str) -> None:
-        widget = self.query_one(PANELS[panel])
-        if panel in self.hidden:
+        showing = panel in self.hidden
+        if showing:
             self.hidden.discard(panel)
-            widget.display = panel not in ("text", "meta")  # these reappear on the next tick, when they apply
         else:
             self.hidden.add(panel)
-            widget.display = False
+        for panel_id in TOGGLES[panel]:
+            # the slot's panels and the meta panel reappear on the next tick, when they apply
+            self.query_one(f"#{panel_id}").display = showing and panel not in ("text", "meta")
         meta_shown = "meta" not in self.hidden and self.hub.meta is not None
-        left_visible = meta_shown or not {"streams", "metrics"} <= self.hidden
-        right_visible = not {"attractor", "patterns", "text"} <= self.hidden
+        left_visible = meta_shown or not {p.toggle for p in column("left")} - {"meta"} <= self.hidden
+        right_visible = not {p.toggle for p in column("right")} <= self.hidden
         self.query_one("#left").display = left_visible
         self.query_one("#right").display = right_visible
         # the meta panel alone in its column takes the column, instead of sitting on a blank
@@ -424,9 +402,9 @@ class MidStreamApp(App[int]):
         yield SystemCommand("Pause / resume display", "Freeze or resume the display", self.action_toggle_pause)
         yield SystemCommand("Faster refresh", "Redraw more often", self.action_faster)
         yield SystemCommand("Slower refresh", "Redraw less often", self.action_slower)
-        for panel in PANELS:
-            yield SystemCommand(f"Toggle {panel} panel", f"Show or hide the {panel} panel",
-                                lambda p=panel: self.action_toggle_panel(p))
+        for panel in KEYED:
+            yield SystemCommand(f"Toggle {panel.toggle} panel", f"Show or hide the {panel.toggle} panel",
+                                lambda p=panel.toggle: self.action_toggle_panel(p))
         yield SystemCommand("Next signal", "Show the dynamics of the stream's next signal",
                             self.action_next_signal)
         yield SystemCommand("Cancel selected stream", "Cancel the selected stream mid-stream",

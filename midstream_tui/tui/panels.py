@@ -1,0 +1,99 @@
+"""The dashboard's panels, one entry each: where it sits, its key, its title, how often it redraws, its help.
+
+The app builds its layout, its digit keys, the panels' border titles, the command palette's toggles and the
+help screen from ``PANELS``. To add a panel: a widget in ``widgets/`` (with a ``show`` method), an entry here,
+and the line in ``MidStreamApp.render_tick`` that hands it what it shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from textual.widget import Widget
+
+from .widgets.attractor import AttractorPanel
+from .widgets.frame_preview import FramePreview
+from .widgets.meta_panel import MetaPanel
+from .widgets.metrics import MetricsPanel
+from .widgets.pattern_log import PatternLog
+from .widgets.stream_list import StreamList
+from .widgets.text_view import TextView
+from .widgets.transcript_view import TranscriptView
+
+
+@dataclass(frozen=True)
+class Panel:
+    id: str
+    """The widget's id (``#id`` in CSS and queries)."""
+    title: str
+    """Its border title (the app may make it more specific: the selected stream's name)."""
+    column: str
+    """``left`` or ``right``."""
+    row: int
+    """Its place in the column, top to bottom."""
+    make: Callable[..., Widget]
+    """The widget class (built with ``id=``)."""
+    every_ms: int | None
+    """Redrawn at most this often (None: on every tick when its input changed). Numbers at most 5 times a
+    second (more changes cannot be read, and each redraw of them repaints most of the screen), streaming text
+    4 (it is read, not measured), the plot about 3, the meta panel 2."""
+    help: str
+    """What it shows, for the help screen (markup; continuation lines indented by 12)."""
+    toggle: str
+    """The name its digit key toggles; panels sharing a place share one (text, frame, transcript)."""
+    key: str = ""
+    """The digit that shows or hides it (on the first panel of a toggle)."""
+    key_help: str = ""
+
+
+PANELS: tuple[Panel, ...] = (  # in the help screen's order
+    Panel("streams", "Streams", "left", 0, StreamList, 200, "every stream, its state and headline number "
+          "(tok/s, dB, fps)", "streams", "1", "Show or hide the stream list"),
+    Panel("metrics", "Metrics", "left", 1, MetricsPanel, 200, "the selected stream: rates, latency percentiles, "
+          "drops, uptime", "metrics", "2", "Show or hide the metrics panel"),
+    Panel("attractor", "Attractor", "right", 0, AttractorPanel, 333,
+          "phase portrait x(t) vs x(t+lag) of the stream's signal, with the\n"
+          "            estimated type (point, limit cycle, strange, noise) and λ, the\n"
+          "            largest Lyapunov exponent per step", "attractor", "3", "Show or hide the attractor plot"),
+    Panel("text", "Text", "right", 1, TextView, 250, "the selected text stream's newest output, as it streams",
+          "text", "5", "Show or hide the text (text streams) or frame preview (video streams)"),
+    Panel("preview", "Frame", "right", 2, FramePreview, 250, "the selected video stream's recent frame "
+          "(half-block pixels),\n            detected faces and bodies boxed", "text"),
+    Panel("transcript", "Transcript", "right", 3, TranscriptView, 250, "what is said in the selected audio stream "
+          "(partial in italics)", "text"),
+    Panel("patterns", "Patterns", "right", 4, PatternLog, None,
+          "loops, recurring phrases, stalls, silences, scene cuts, speech,\n"
+          "            detections, rule actions and errors as they happen", "patterns", "4",
+          "Show or hide the pattern log"),
+    Panel("meta", "Meta-learning", "left", 2, MetaPanel, 500,
+          "what was learned about the stream's source (gaps, stall limit),\n"
+          "            its risk of being cancelled / failing, which patterns matter,\n"
+          "            and rule-change proposals (a accept, x reject, u undo)", "meta", "6",
+          "Show or hide the meta-learning panel"),
+)
+
+BY_ID = {p.id: p for p in PANELS}
+TOGGLES: dict[str, tuple[str, ...]] = {}
+"""Toggle name -> the ids of the panels it shows and hides."""
+for _p in PANELS:
+    TOGGLES[_p.toggle] = (*TOGGLES.get(_p.toggle, ()), _p.id)
+KEYED = sorted((p for p in PANELS if p.key), key=lambda p: p.key)
+"""The panels that own a digit key, by key."""
+
+
+def column(name: str) -> list[Panel]:
+    return sorted((p for p in PANELS if p.column == name), key=lambda p: p.row)
+
+
+def help_text() -> str:
+    """The help screen's panel lines: each panel's title and what it shows."""
+    name = {"meta": "Meta"}  # short names where the title is long
+    return "\n".join(f"[b]{name.get(p.id, p.title)}[/]{' ' * (11 - len(name.get(p.id, p.title)))}{p.help}"
+                     for p in PANELS)
+
+
+def every(panel_id: str, refresh_ms: int) -> int:
+    """Ticks between redraws of a panel at a refresh interval (1: every tick)."""
+    ms = BY_ID[panel_id].every_ms
+    return 1 if ms is None else max(1, round(ms / refresh_ms))
