@@ -98,3 +98,41 @@ def test_bad_uris_raise_one_line_errors(uri, message):
 def test_duplicate_names_get_unique_stream_ids():
     ids = [s.stream_id for s in open_sources(["sim:text", "sim:text", "sim:text?name=x"])]
     assert ids == ["text", "text-2", "x"]
+
+
+def test_a_new_scheme_is_one_entry_in_the_table(monkeypatch):
+    """The README's walkthrough for adding a source, followed: a ScheduledSource, its options read with
+    params.param, and one entry in SCHEMES."""
+    from midstream_tui import VirtualClock
+    from midstream_tui.sources import SCHEMES, ScheduledSource
+    from midstream_tui.sources.params import param, query, reject_unknown
+
+    class Ticks(ScheduledSource):
+        kind = "text"
+
+        def __init__(self, stream_id, uri, clock, n):
+            super().__init__(stream_id, uri, clock)
+            self.n = n
+
+        def schedule(self, t0=0.0):
+            yield StreamOpened(self.stream_id, t0, kind="text", source=self.uri, identity=self.identity("text"))
+            for k in range(self.n):
+                yield TextDelta(self.stream_id, t0 + 0.1 * (k + 1), f"tick{k} ")
+            yield StreamClosed(self.stream_id, t0 + 0.1 * (self.n + 1))
+
+    def open_ticks(uri, parts, stream_id, clock, settings):
+        params = query(uri, parts.query)
+        src = Ticks(params.pop("name", None) or stream_id or "ticks", uri, clock,
+                    param(params, "n", int, 3, lambda v: 0 < v <= 1000, "1 to 1000"))
+        reject_unknown(params, uri)
+        return src
+
+    monkeypatch.setitem(SCHEMES, "ticks", open_ticks)
+    src, = open_sources(["ticks:?n=4&name=t"], VirtualClock())
+    events = list(src.schedule(0.0))
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["tick0 ", "tick1 ", "tick2 ", "tick3 "]
+    assert events[0].identity == "file:text"  # (a scheme identity_of does not know: named by its kind)
+    with pytest.raises(SourceError, match="unknown parameter"):
+        open_sources(["ticks:?n=2&colour=red"])
+    with pytest.raises(SourceError, match="n='0'"):
+        open_sources(["ticks:?n=0"])
