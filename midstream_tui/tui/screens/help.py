@@ -17,6 +17,19 @@ KEY_SYMBOLS = {"down": "↓", "up": "↑", "plus": "+", "minus": "-", "equals_si
 
 
 class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen {
+        align: center middle;
+        #help-body {
+            width: 90%;
+            max-width: 100;
+            height: 80%;
+            border: round $accent;
+            background: $panel;
+            padding: 1 2;
+        }
+    }
+    """
     BINDINGS = [
         Binding("escape,q,question_mark,f1", "dismiss", "Close", id="close-help", tooltip="Close the help screen"),
     ]

@@ -23,6 +23,18 @@ TYPE_STYLE = {"point": "$text-success", "limit cycle": "$text-accent", "strange"
 
 
 class AttractorPanel(Vertical):
+    DEFAULT_CSS = """
+    AttractorPanel {
+        #attractor-info { height: 2; }
+        #attractor-plot { height: 1fr; }
+        /* a small terminal: the selected stream's own panel gets the plot's room */
+        &.-collapsed {
+            #attractor-info { height: auto; max-height: 2; }
+            #attractor-plot { display: none; }
+        }
+    }
+    """
+
     def compose(self) -> ComposeResult:
         yield Static(id="attractor-info")
         yield PlotextPlot(id="attractor-plot")
