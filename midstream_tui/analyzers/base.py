@@ -21,8 +21,18 @@ from ..events import Event
 from ..snapshot import PatternHit
 
 STALL_FLOOR_S = 2.5
-"""The one floor of what a stall is (the text analyzer, the stall rule and the learner use it). No learned stall limit goes below this (or below the rule's own ``seconds``, if that is lower): pauses
-shorter than this are ordinary for healthy models and not worth a flag."""
+"""The one floor of what a stall is (the text analyzer, the stall rule and the learner use it): no learned
+stall limit goes below this (or below the rule's own ``seconds``, if that is lower). Pauses shorter than this
+are ordinary for healthy models and not worth a flag."""
+STALL_FACTOR = 10.0
+"""A stall is a gap this many times the median gap. The median, not a high percentile: a source
+that stalls often would otherwise learn its stalls as normal."""
+
+
+def stall_limit(median_gap_s: float, floor: float = STALL_FLOOR_S, cap: float = math.inf) -> float:
+    """What a stall is, everywhere (the text analyzer on its stream's own gaps, the learner on a source's): no
+    token for max(``floor``, STALL_FACTOR x the median gap), at most ``cap``."""
+    return min(max(STALL_FACTOR * median_gap_s, floor), cap)
 
 
 @dataclass(frozen=True, slots=True)

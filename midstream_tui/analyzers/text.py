@@ -14,7 +14,7 @@ from ..analysis.patterns import RecurringNgrams, compression_ratio, ngram_novelt
 from ..analysis.stats import rate, summarize
 from ..events import Event, RequestFinished, RequestStarted, TextDelta, Usage
 from ..snapshot import PatternHit
-from .base import NOTHING, STALL_FLOOR_S, Measured, Ring, StreamAnalyzer
+from .base import NOTHING, STALL_FLOOR_S, Measured, Ring, StreamAnalyzer, stall_limit
 
 _WORD = re.compile(r"\w+|[^\w\s]")
 
@@ -203,7 +203,7 @@ class TextAnalyzer(StreamAnalyzer):
         self._itl = itl = summarize(self.itl.values(1024))
         if itl.count >= 16:
             # A gap is a stall when it is far outside this stream's own pace.
-            self._stall_threshold = max(STALL_FLOOR_S, 8.0 * itl.p50)  # the stall rule's floor: one meaning of "stall"
+            self._stall_threshold = stall_limit(itl.p50)  # the same definition the learner applies to a source
 
     def metrics(self, now: float, since: float) -> dict[str, Any]:
         itl = self._itl

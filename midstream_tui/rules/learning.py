@@ -50,7 +50,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..analyzers.base import STALL_FLOOR_S
+from ..analyzers.base import STALL_FACTOR, STALL_FLOOR_S, stall_limit
 from ..analyzers.base import Measured
 from ..events import AudioChunk, StreamOpened, TextDelta, VideoFrame
 from .outcomes import WhatMatters
@@ -59,9 +59,6 @@ from .tuner import LOOP_EPISODES_KEPT, RuleTuner
 LOG_MIN, LOG_MAX, BINS_PER_DECADE = -4.0, 6.0, 40
 N_BINS = int((LOG_MAX - LOG_MIN) * BINS_PER_DECADE)
 MIN_SAMPLES = 200
-STALL_FACTOR = 10.0
-"""A stall is a gap this many times the source's median gap. The median, not a high percentile: a source
-that stalls often would otherwise learn its stalls as normal."""
 STALL_CAP_FACTOR = 6.0
 """No learned stall limit goes above the rule's ``seconds`` times this: however slow the source."""
 LIVE_TICK_BUDGET_S = 0.05
@@ -414,7 +411,7 @@ class MetaLearner:
         if cached is None or dist.n >= cached[0] * 1.05:
             median = dist.quantile(0.5) / 1e3
             floor, cap = min(STALL_FLOOR_S, default), default * STALL_CAP_FACTOR
-            learned = min(max(STALL_FACTOR * median, floor), cap)
+            learned = stall_limit(median, floor, cap)
             why = (f"{learned:.2f} s = max(floor {floor:g} s, {STALL_FACTOR:g} x median gap {median:.3f} s), "
                    f"at most {cap:g} s; {dist.n} gaps of {key}")
             cached = self._limits[(key, default)] = (dist.n, learned, why)
