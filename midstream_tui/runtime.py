@@ -42,6 +42,13 @@ class RunOptions:
     keep_days: float = 30.0
 
 
+def _to_stderr(line: str) -> None:
+    try:
+        print(f"midstream: {line}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # the terminal went away (an SSH connection dropped): nobody to tell
+        pass
+
+
 class RunError(Exception):
     """The run cannot start as asked (a recording path that cannot be written): one line."""
 
@@ -51,7 +58,7 @@ class RunContext:
 
     def __init__(self, options: RunOptions, *, say: Callable[[str], None] | None = None) -> None:
         self.options = options
-        self._say = say or (lambda line: print(f"midstream: {line}", file=sys.stderr))
+        self._say = say or _to_stderr
         self.engine: RuleEngine | None = None
         self.learner: MetaLearner | None = None
         self.recorder: Recorder | None = None

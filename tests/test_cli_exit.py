@@ -103,3 +103,37 @@ def test_the_dashboard_too_exits_non_zero_when_every_source_failed(free_port):
         raise AssertionError("the dashboard did not quit")
     assert os.waitstatus_to_exitcode(status) == 1
     assert b"every source failed" in seen
+
+
+def test_a_dashboard_whose_terminal_went_away_saves_its_recording_and_exits(tmp_path):
+    """An SSH connection dropped: the terminal closes under the dashboard (SIGHUP). Textual's own shutdown
+    writes to that terminal and could block for ever; the recording must be complete and the process gone."""
+    import os
+    import pty
+    import select
+    import time
+
+    from midstream_tui.sessions import Session, session_files
+
+    env = dict(os.environ, MIDSTREAM_DATA_DIR=str(tmp_path))
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execvpe(sys.executable, [*CMD, "run", "sim:text?name=a", "sim:audio?name=b", "--no-learn"], env)
+    seen, deadline = b"", time.monotonic() + 120  # liveness only
+    while b"Patterns" not in seen and time.monotonic() < deadline:
+        if select.select([fd], [], [], 0.2)[0]:
+            seen = (seen + os.read(fd, 65536))[-20000:]
+    assert b"Patterns" in seen, "the dashboard never drew"
+    os.close(fd)  # the terminal goes away
+    deadline, done, status = time.monotonic() + 60, 0, 0
+    while not done and time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.1)
+    if not done:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+    files = session_files(tmp_path)
+    with Session(files[-1]) as s:
+        status_recorded = dict(s.conn.execute("SELECT key, value FROM meta"))["status"]
+    assert done, "the dashboard was still running a minute after its terminal went away"
+    assert status_recorded == "complete"

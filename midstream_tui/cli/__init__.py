@@ -260,7 +260,8 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None) ->
         hub = attached(Hub(analysis_interval=interval))
         for src in sources:
             src.clock = hub.clock
-        app = MidStreamApp(hub, sources, refresh_ms=refresh_ms, duration=args.duration, title=title)
+        app = MidStreamApp(hub, sources, refresh_ms=refresh_ms, duration=args.duration, title=title,
+                           on_hangup=run.close)
         app.run()
         from ..headless import failed_exit_code
 
@@ -454,7 +455,8 @@ def _replay(args: argparse.Namespace) -> int:
         from ..tui.app import MidStreamApp
 
         app = MidStreamApp(hub, [], refresh_ms=refresh_ms, title=f"MidStream — replay of {session.path.name}"
-                                                                   f" at {args.speed:g}x")
+                                                                   f" at {args.speed:g}x",
+                           on_hangup=lambda: None)  # a replay holds nothing to save: it just ends
         app.run()
         return app.return_code or 0
     finally:

@@ -9,8 +9,9 @@ workers never touch widgets.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from textual.app import App, ComposeResult, SystemCommand
@@ -36,6 +37,7 @@ from .widgets.text_view import TextView
 from .widgets.transcript_view import TranscriptView
 
 REFRESH_STEPS_MS = (50, 100, 200, 500, 1000, 2000)
+HANGUP_GRACE_S = 10.0  # seconds the streams get to stop once the terminal went away
 META_MIN_HEIGHT = 34  # rows below which the meta-learning panel starts hidden (key 6 shows it)
 COMPACT_HEIGHT = 30
 """Rows below which the attractor gives its plot's room to the selected stream's own panel (text,
@@ -86,10 +88,14 @@ class MidStreamApp(App[int]):
     ]
 
     def __init__(self, hub: HubView, sources: Iterable[Source] = (), *, refresh_ms: int = 100,
-                 duration: float | None = None, live: bool = True, title: str | None = None) -> None:
+                 duration: float | None = None, live: bool = True, title: str | None = None,
+                 on_hangup: Callable[[], None] | None = None) -> None:
         """``live=False`` renders the hub's current snapshots once and starts no clock
-        (snapshot tests, or a finished hub)."""
+        (snapshot tests, or a finished hub). ``on_hangup``: when the terminal goes away (SIGHUP), called
+        once the streams are stopped, to save what the run holds; the process then ends (exit code 129)."""
         super().__init__()
+        self._on_hangup = on_hangup
+        self._hung_up = False
         if title:
             self.title = title
         self.hub = hub
@@ -124,7 +130,8 @@ class MidStreamApp(App[int]):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
             try:
-                loop.add_signal_handler(sig, lambda: self.call_later(self.action_quit))
+                loop.add_signal_handler(sig, self._hangup if sig == signal.SIGHUP
+                                        else lambda: self.call_later(self.action_quit))
             except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests)
                 pass
         for panel in PANELS:
@@ -383,6 +390,32 @@ class MidStreamApp(App[int]):
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen([b for b in self.BINDINGS if isinstance(b, Binding)]))
+
+    def _hangup(self) -> None:
+        """The terminal went away (an SSH connection dropped). Nothing can be drawn any more, and Textual's
+        shutdown writes to the terminal: once its writer thread died on the closed terminal, such a write waits
+        for ever. So: stop drawing, stop the streams, let the run save what it holds, and end the process."""
+        if self._hung_up:
+            return
+        self._hung_up = True
+        if self._timer is not None:
+            self._timer.stop()
+        self.paused = True
+
+        async def leave() -> None:
+            try:
+                await asyncio.wait_for(self.hub.stop(), HANGUP_GRACE_S)
+            except Exception:  # noqa: BLE001 - leaving anyway; what the run holds is saved next
+                pass
+            if self._on_hangup is None:
+                self.exit(129)
+                return
+            try:
+                self._on_hangup()
+            finally:
+                os._exit(129)  # nothing left to restore: the terminal is gone
+
+        asyncio.ensure_future(leave())
 
     async def action_quit(self) -> None:
         if self._timer is not None:
