@@ -405,15 +405,16 @@ class MidStreamApp(App[int]):
         async def leave() -> None:
             try:
                 await asyncio.wait_for(self.hub.stop(), HANGUP_GRACE_S)
-            except Exception:  # noqa: BLE001 - leaving anyway; what the run holds is saved next
-                pass
-            if self._on_hangup is None:
-                self.exit(129)
-                return
-            try:
-                self._on_hangup()
+            except asyncio.TimeoutError:
+                pass  # streams that would not stop in time: what was recorded is saved all the same
             finally:
-                os._exit(129)  # nothing left to restore: the terminal is gone
+                if self._on_hangup is None:
+                    self.exit(129)
+                else:
+                    try:
+                        self._on_hangup()
+                    finally:
+                        os._exit(129)  # nothing left to restore: the terminal is gone
 
         asyncio.ensure_future(leave())
 
