@@ -174,7 +174,7 @@ class StreamPipeline:
             perception, self._perception = self._perception, None
             perception.attach(self.analyzer, self.source)
         if isinstance(ev, StreamOpened):
-            return
+            return NOTHING
         if isinstance(ev, StreamClosed):
             if self.status == "open":
                 self.status = {"cancelled": "cancelled", "error": "error"}.get(ev.reason, "closed")

@@ -102,17 +102,18 @@ class RunContext:
 
     def close(self) -> None:
         """What was learned is kept for the next run; the recording is flushed (on every way out)."""
-        if self.learner is not None:
-            try:
-                self.learner.save()
-            except OSError as exc:
-                self._say(f"warning: meta-learning state not saved ({exc.strerror or exc})")
-            self.learner = None
-        if self.recorder is not None:
-            self.recorder.close()
-            self._say(f"session recorded in {self.recorder.path}"
-                      + (f" ({self.recorder.error})" if self.recorder.error else ""))
-            self.recorder = None
+        try:
+            if self.learner is not None:
+                learner, self.learner = self.learner, None
+                try:
+                    learner.save()
+                except OSError as exc:
+                    self._say(f"warning: meta-learning state not saved ({exc.strerror or exc})")
+        finally:
+            if self.recorder is not None:
+                recorder, self.recorder = self.recorder, None
+                recorder.close()
+                self._say(f"session recorded in {recorder.path}" + (f" ({recorder.error})" if recorder.error else ""))
 
     def __enter__(self) -> RunContext:
         return self

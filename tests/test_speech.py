@@ -278,3 +278,25 @@ def test_audio_heard_again_byte_for_byte_is_not_decoded_again():
                [(w.word, round(w.start, 6)) for s in first for w in s.words]
     assert [s.text for s in passes[3]][:1] == [first[0].text]
     assert tr.recognized == 3 and tr.reused == 5  # pass 1 decoded; 2 and 3 reused; pass 4: its 2nd decoded
+
+
+def test_an_utterance_cut_short_inside_one_heard_before_is_decoded_from_its_own_audio():
+    """The stream ends partway through audio heard before: that part is decoded (it used to be sent to the
+    recognizer without its audio, and came back empty)."""
+    rate, samples = pcm16(REAL / "two_sentences.wav")
+    one = np.concatenate([samples, np.zeros(rate // 2, dtype=np.int16)])
+    tr = Transcriber("cut")
+    try:
+        for i in range(0, one.size, rate // 50):
+            tr.feed(i / rate, one[i:i + rate // 50], rate)
+        until = time.monotonic() + 60  # liveness only
+        while time.monotonic() < until and tr.utterances < 2 and not tr.errors:
+            time.sleep(0.01)
+        part = one[: int(1.5 * rate)]  # the first sentence, cut in the middle
+        for i in range(0, part.size, rate // 50):
+            tr.feed(one.size / rate + i / rate, part[i:i + rate // 50], rate, discontinuity=i == 0)
+    finally:
+        tr.close()
+    finals = [s for s in tr.transcript() if s.final]
+    assert not tr.errors and len(finals) == 3 and finals[2].text, finals
+    assert tr.recognized == 3 and tr.reused == 0

@@ -93,10 +93,12 @@ class TextAnalyzer(StreamAnalyzer):
         self.delta_t.append(ev.t)
         self.delta_tokens.append(tokens)
         self._count_bytes(ev.t, len(ev.text.encode("utf-8", "replace")))
-        if math.isnan(self._req_start):  # pushed without RequestStarted: the stream is the request
+        if math.isnan(self._req_start):  # pushed without RequestStarted: a request begins here
             self.requests += 1
             self._req_start = ev.t
             self._req_started = False
+            # (after a RequestFinished, the pause before this text is not a gap inside a request)
+            self._req_first, self._req_last, self._req_tokens = math.nan, math.nan, tokens
         if not ev.text:
             return NOTHING
         if math.isnan(self._req_first):

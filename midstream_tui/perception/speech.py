@@ -326,7 +326,8 @@ class Transcriber:
 
     def _end_audio(self) -> None:
         """The audio ends here: the endpointer holds its window back, so flush it, then end the utterance."""
-        rest = self._ep.end_stream(self._pending) if self._utt is not None else None
+        # (pocketsphinx's end_stream raises on an empty buffer: one sample of silence flushes the window all the same)
+        rest = self._ep.end_stream(self._pending or b"\x00\x00") if self._utt is not None else None
         if rest:
             self._utt_audio(rest)
         self._pending = b""
@@ -443,15 +444,17 @@ class Transcriber:
         if pre or held:
             self._utt_audio(pre + held)
 
-    def _decode(self) -> None:
-        """The utterance under way is new: the recognizer takes it from here (with its audio so far)."""
+    def _decode(self, audio: bytes | None = None) -> None:
+        """The utterance under way is new: the recognizer takes it from here, with its audio so far (``audio``:
+        all of it, once it ended)."""
         uid = str(self._utt_id)
         self._candidates = None
         self._decoding[uid] = [None, []]
         if self._proc is not None:
             self._proc.send(b"S", uid.encode())
-            if self._utt:
-                self._proc.send(b"A", bytes(self._utt))
+            data = audio if audio is not None else bytes(self._utt or b"")
+            if data:
+                self._proc.send(b"A", data)
 
     def _utt_audio(self, data: bytes) -> None:
         n0 = len(self._utt)
@@ -474,7 +477,7 @@ class Transcriber:
     def _reply(self, **msg) -> None:
         """A result heard before, in order with the recognizer's (through its process, when there is one)."""
         msg["reused"] = True
-        if self._proc is not None:
+        if self._proc is not None and not self._proc.dead:
             self._proc.send(b"R", json.dumps(msg).encode())
         else:
             self._on_result(msg)
@@ -510,7 +513,7 @@ class Transcriber:
             self.noise_utterances += 1
         heard = self._heard_before(audio) if speech else None
         if speech and heard is None and self._candidates is not None:
-            self._decode()  # the start of an utterance heard before, but not all of it
+            self._decode(audio)  # the start of an utterance heard before, but not all of it
         decoding = self._candidates is None
         self._candidates = None
         if self._proc is not None:
@@ -521,7 +524,8 @@ class Transcriber:
                     self._reply(id=uid, final=heard.final, words=heard.words)
                 else:
                     self.recognized += 1
-                    self._decoding[uid][0] = audio
+                    if not self._proc.dead:  # (a dead recognizer returns nothing to keep it for)
+                        self._decoding[uid][0] = audio
                     self._proc.send(b"E")
             else:
                 self._open.pop(uid, None)

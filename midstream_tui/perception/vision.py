@@ -2,8 +2,11 @@
 
 A cascade costs tens of milliseconds per frame, so the detector never runs on
 every frame: ``offer`` keeps one frame per interval (never blocks, never
-queues), and the worker detects on it at most once per ``interval`` seconds;
-a frame seen before, byte for byte, gets the boxes found the first time.
+queues), and the worker detects on it: once per ``interval`` seconds of wall
+clock for frames without a media time, once per interval of media time
+otherwise (and at most twice per interval of wall clock, for an input read
+faster than real time); a frame seen before, byte for byte, gets the boxes
+found the first time.
 Boxes are fractions of the frame (x, y, width, height in 0..1), so they can be
 drawn on any size of preview; the score is the cascade's level weight (higher
 is surer; about 0 is a weak hit).

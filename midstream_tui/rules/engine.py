@@ -216,9 +216,9 @@ class RuleEngine:
         self.hits.append(RuleHit(now, rule.name, snap.stream, rule.action, detail, words))
         message = f"{rule.name}: {detail} -> {rule.action}"
         if rule.action == "cancel":
-            if self.hub.cancel(snap.stream):
-                self.cancelled.add(snap.stream)
-            else:
+            self.cancelled.add(snap.stream)  # before the cancel: the learner may judge the stream at once
+            if not self.hub.cancel(snap.stream):
+                self.cancelled.discard(snap.stream)
                 message += " (already ended)"
         elif rule.action == "command":
             env = {**os.environ, "MIDSTREAM_STREAM": snap.stream, "MIDSTREAM_RULE": rule.name,

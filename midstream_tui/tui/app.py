@@ -92,7 +92,8 @@ class MidStreamApp(App[int]):
                  on_hangup: Callable[[], None] | None = None) -> None:
         """``live=False`` renders the hub's current snapshots once and starts no clock
         (snapshot tests, or a finished hub). ``on_hangup``: when the terminal goes away (SIGHUP), called
-        once the streams are stopped, to save what the run holds; the process then ends (exit code 129)."""
+        once the streams are stopped (or did not stop within ``HANGUP_GRACE_S``), to save what the run holds;
+        the process then ends (exit code 129). Without it, the app exits as usual, which may not finish."""
         super().__init__()
         self._on_hangup = on_hangup
         self._hung_up = False
@@ -416,7 +417,7 @@ class MidStreamApp(App[int]):
                     finally:
                         os._exit(129)  # nothing left to restore: the terminal is gone
 
-        asyncio.ensure_future(leave())
+        self._leaving = asyncio.ensure_future(leave())
 
     async def action_quit(self) -> None:
         if self._timer is not None:
