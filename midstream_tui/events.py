@@ -124,3 +124,8 @@ class Flag(Event):
 @dataclass(frozen=True, slots=True)
 class StreamClosed(Event):
     reason: str = "finished"
+
+
+KIND_OF_EVENT: dict[type, str] = {TextDelta: "text", RequestStarted: "text", RequestFinished: "text", Usage: "text",
+                                  AudioChunk: "audio", VideoFrame: "video"}
+"""The kind of stream a data or request event belongs to (StreamOpened says its own)."""

@@ -33,6 +33,7 @@ from .clock import Clock, MonotonicClock
 from .events import (
     AudioChunk,
     Event,
+    KIND_OF_EVENT,
     Flag,
     RequestFinished,
     RequestStarted,
@@ -40,7 +41,6 @@ from .events import (
     StreamError,
     StreamOpened,
     TextDelta,
-    Usage,
     VideoFrame,
 )
 from .perception import Perception
@@ -276,8 +276,6 @@ def _payload_bytes(event: Event) -> int:
     return 64 + 4 * len(getattr(event, "text", ""))
 
 
-_KIND_OF_EVENT = {TextDelta: "text", RequestStarted: "text", RequestFinished: "text", Usage: "text",
-                  AudioChunk: "audio", VideoFrame: "video"}
 
 
 class Tap(Protocol):
@@ -393,7 +391,7 @@ class Hub:
 
     def push(self, event: Event) -> bool:
         """Offer any event; the stream is created from the event's kind if new."""
-        kind = event.kind if isinstance(event, StreamOpened) else _KIND_OF_EVENT.get(type(event))
+        kind = event.kind if isinstance(event, StreamOpened) else KIND_OF_EVENT.get(type(event))
         pipe = self.pipeline(event.stream, kind)
         if self.running:
             return pipe.offer(event)
@@ -512,7 +510,7 @@ class Hub:
                     target = pipe
                 else:  # a companion stream of the source (realtime or media audio)
                     self._sources.setdefault(event.stream, source)  # cancelling it cancels the source
-                    kind = event.kind if isinstance(event, StreamOpened) else _KIND_OF_EVENT.get(type(event))
+                    kind = event.kind if isinstance(event, StreamOpened) else KIND_OF_EVENT.get(type(event))
                     target = self.pipeline(event.stream, kind)
                     if event.stream not in companions:
                         companions[event.stream] = target

@@ -52,7 +52,7 @@ import numpy as np
 
 from ..analyzers.base import STALL_FACTOR, STALL_FLOOR_S, stall_limit
 from ..analyzers.base import Measured
-from ..events import AudioChunk, StreamOpened, TextDelta, VideoFrame
+from ..events import KIND_OF_EVENT, StreamOpened
 from .outcomes import WhatMatters
 from .tuner import LOOP_EPISODES_KEPT, RuleTuner
 
@@ -126,9 +126,6 @@ class Distribution:
         d.low = float(data["low"]) if data.get("low") is not None else math.inf
         d.high = float(data["high"]) if data.get("high") is not None else -math.inf
         return d
-
-
-_KIND_OF = {TextDelta: "text", AudioChunk: "audio", VideoFrame: "video"}
 
 
 class MetaLearner:
@@ -364,7 +361,7 @@ class MetaLearner:
             return
         key = self._stream_key.get(stream)
         if key is None:
-            key = self._stream_key[stream] = f"library:{_KIND_OF.get(type(ev), 'text')}"
+            key = self._stream_key[stream] = f"library:{KIND_OF_EVENT.get(type(ev), 'text')}"
         if measured.gap_s is not None:
             self.observe(key, "itl_ms", measured.gap_s * 1e3)
         elif measured.ttft_s is not None:
