@@ -119,6 +119,9 @@ class Flag(Event):
 
     message: str
     kind: str = "rule"
+    condition: str = ""
+    """For a rule's flag: what it judged (``loop``, ``stall``, ``regex``, ``metric``), so the analyzer can tell
+    a stall a rule already flagged from a new one."""
 
 
 @dataclass(frozen=True, slots=True)

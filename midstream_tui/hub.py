@@ -182,6 +182,8 @@ class StreamPipeline:
             self.analyzer.close()
         elif isinstance(ev, Flag):
             self.analyzer.hits.append(PatternHit(ev.t, self.stream, ev.kind, ev.message))
+            if ev.condition:
+                self.analyzer.flagged(ev.condition, ev.t)
         elif isinstance(ev, StreamError):
             self.error = ev.message
             self.analyzer.hits.append(PatternHit(ev.t, self.stream, "error", ev.message))

@@ -52,6 +52,34 @@ def test_stall_rule_flags_a_silent_open_stream():
     assert len(engine.hits) == 1 and engine.hits[0].t == 2.2 and "no token for 2.1 s" in engine.hits[0].detail
 
 
+def test_a_stall_the_rule_flagged_is_one_stall_in_the_log_with_its_end():
+    # The analyzer notes long pauses after the fact; the stall rule flags them while they go on, with the limit
+    # it learned. One pause must not be logged as two stalls with two different limits.
+    hub = Hub(VirtualClock())
+    engine = RuleEngine(hub, [Rule("stall", "stall", seconds=4.0)])
+    hub.start_request("llm", t=0.0)
+    t = 0.0
+    for i in range(40):
+        t += 0.05
+        hub.push_text("llm", f" w{i}", t=t)
+    for now in (t + 1.0, t + 3.0, t + 4.5, t + 5.0):  # a 6 s pause: flagged at 4.5 s, while it lasts
+        hub.analyze(now=now)
+        engine.tick(now)
+    hub.push_text("llm", " back", t=t + 6.0)
+    hub.analyze(now=t + 6.1)
+    engine.tick(t + 6.1)
+    log = [(h.kind, h.message) for _, h in hub.patterns_since(0)]
+    assert [k for k, _ in log if k.startswith("stall") or k == "rule"] == ["rule", "stall-end"]
+    assert "no token for 4.5 s" in log[0][1] and "stall ended after 6.00 s" in log[-1][1]
+    # the same pause without a rule: the analyzer's own note, once
+    hub = Hub(VirtualClock())
+    hub.start_request("llm", t=0.0)
+    for i in range(41):
+        hub.push_text("llm", f" w{i}", t=0.05 * (i + 1) + (6.0 if i == 40 else 0.0))
+    hub.analyze(now=9.0)
+    assert [(h.kind, h.message) for _, h in hub.patterns_since(0)] == [("stall", "stall of 6.05 s before token 41")]
+
+
 def test_regex_rule_sees_only_new_text_even_across_chunks():
     hub = Hub(VirtualClock())
     engine = RuleEngine(hub, [Rule("leak", "regex", pattern=r"sk-[A-Za-z0-9]{8,}")])

@@ -54,6 +54,7 @@ class TextAnalyzer(StreamAnalyzer):
         self._req_tokens = 0
         self._req_started = False  # the request under way began with a RequestStarted (so it has a TTFT)
         self._stall_threshold = STALL_FLOOR_S
+        self._stall_flagged = math.nan  # the start of the pause a stall rule flagged while it went on
         self._itl = summarize(np.zeros(0))
         self._in_loop = False
         self._loop_words = 0
@@ -111,7 +112,12 @@ class TextAnalyzer(StreamAnalyzer):
             measured = Measured(gap_s=gap)
             self.itl.append(gap)
             self.signal_changed = True
-            if gap > self._stall_threshold:
+            if self._stall_flagged == self._req_last:
+                # a rule flagged this pause while it went on (with its own limit): this is its end, not a new stall
+                self.hits.append(PatternHit(ev.t, self.stream, "stall-end",
+                                            f"stall ended after {gap:.2f} s, at token {self.tokens}",
+                                            start=self._req_last))
+            elif gap > self._stall_threshold:
                 self.hits.append(PatternHit(ev.t, self.stream, "stall",
                                             f"stall of {gap:.2f} s before token {self.tokens}",
                                             start=self._req_last))
@@ -199,6 +205,10 @@ class TextAnalyzer(StreamAnalyzer):
             self.hits.append(PatternHit(self.word_t.last(), self.stream, "loop-end",
                                         f"loop ended after {self._loop_words} words"))
         self._loop_words = (loop.run + loop.period) if loop else 0
+
+    def flagged(self, condition: str, t: float) -> None:
+        if condition == "stall" and not math.isnan(self._req_last) and t >= self._req_last:
+            self._stall_flagged = self._req_last
 
     def update(self, now: float) -> None:
         self._detect_loop()

@@ -228,4 +228,4 @@ class RuleEngine:
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             except OSError as exc:
                 message += f" (command failed: {exc.strerror or exc})"
-        self.hub.push(Flag(snap.stream, now, message=message, kind="rule"))
+        self.hub.push(Flag(snap.stream, now, message=message, kind="rule", condition=rule.when))

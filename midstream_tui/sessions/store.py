@@ -179,7 +179,8 @@ class Recorder:
         elif isinstance(ev, StreamError):
             self._queue.put(("event", stream, t, "error", {"message": ev.message, "fatal": ev.fatal}))
         elif isinstance(ev, Flag):
-            self._queue.put(("event", stream, t, "flag", {"message": ev.message, "kind": ev.kind}))
+            self._queue.put(("event", stream, t, "flag", {"message": ev.message, "kind": ev.kind,
+                                                          **({"condition": ev.condition} if ev.condition else {})}))
         elif isinstance(ev, StreamClosed):
             self._queue.put(("event", stream, t, "close", {"reason": ev.reason}))
 

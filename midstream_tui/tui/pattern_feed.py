@@ -22,7 +22,7 @@ PRIORITY = {
     # act on these: something is wrong or was done to a stream
     "rule": ALERT, "loop": ALERT, "stall": ALERT, "error": ALERT,
     # worth reading: what was said or seen, a loop that ended, a connection event
-    "speech": NOTICE, "detection": NOTICE, "loop-end": NOTICE, "media": NOTICE, "webrtc": NOTICE,
+    "speech": NOTICE, "detection": NOTICE, "loop-end": NOTICE, "stall-end": NOTICE, "media": NOTICE, "webrtc": NOTICE,
     "gap": NOTICE,
     # context: frequent by nature
     "recurring": CHATTER, "silence": CHATTER, "scene-cut": CHATTER, "burst": CHATTER,

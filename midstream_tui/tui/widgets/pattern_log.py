@@ -19,7 +19,7 @@ from ...redact import redact
 from ...snapshot import PatternHit
 
 KIND_STYLE = {"loop": "$text-warning", "stall": "$text-warning", "error": "$text-error",
-              "loop-end": "$text-success", "silence": "$text-primary", "scene-cut": "$text-accent",
+              "loop-end": "$text-success", "stall-end": "$text-success", "silence": "$text-primary", "scene-cut": "$text-accent",
               "recurring": "$text-secondary", "rule": "$text-error", "speech": "$text-success",
               "detection": "$text-accent", "webrtc": "$text-primary", "media": "$text-primary"}
 
