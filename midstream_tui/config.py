@@ -9,10 +9,20 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from dotenv import load_dotenv
 
 DEFAULT_REFRESH_MS = 100
+
+
+def default_data_dir() -> Path:
+    """Where sessions (and what was learned) are kept: MIDSTREAM_DATA_DIR, else the XDG data folder."""
+    explicit = os.environ.get("MIDSTREAM_DATA_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "midstream" / "sessions"
 
 
 @dataclass(frozen=True)
@@ -26,6 +36,8 @@ class Settings:
     """MIDSTREAM_KEEP_MB: recorded sessions in the data folder beyond this size are pruned, oldest first."""
     keep_days: float = 30.0
     """MIDSTREAM_KEEP_DAYS: recorded sessions older than this are pruned."""
+    data_dir: Path = field(default_factory=default_data_dir)
+    """MIDSTREAM_DATA_DIR (else the XDG data folder): recorded sessions, and what was learned (meta.json)."""
 
 
 class ConfigError(ValueError):
@@ -46,6 +58,7 @@ def load_settings(env_file: str | None = None) -> Settings:
         openai_api_key=os.environ.get("OPENAI_API_KEY") or None,
         openai_base_url=os.environ.get("OPENAI_BASE_URL") or None,
         signaling_token=os.environ.get("MIDSTREAM_SIGNALING_TOKEN") or None,
+        data_dir=default_data_dir(),
     )
 
 

@@ -40,6 +40,8 @@ class RunOptions:
     """The command line, kept in the recording."""
     keep_mb: float = 1000.0
     keep_days: float = 30.0
+    data_dir: Path | None = None
+    """Where sessions are recorded and learning is kept (the ``data_dir`` setting; None: its default)."""
 
 
 def _to_stderr(line: str) -> None:
@@ -73,7 +75,7 @@ class RunContext:
         hub.perception = opts.perception
         self.engine = RuleEngine(hub, list(opts.rules)) if opts.rules else None
         if opts.learn:
-            self.learner = MetaLearner(default_path()).attach(hub, self.engine, auto=opts.meta_auto)
+            self.learner = MetaLearner(default_path(opts.data_dir or data_dir())).attach(hub, self.engine, auto=opts.meta_auto)
         self.recorder = self._recorder()
         if self.recorder is not None:
             self.recorder.attach(hub)
@@ -86,7 +88,7 @@ class RunContext:
         try:
             if opts.record:
                 return Recorder(opts.record, command=opts.command)
-            folder = data_dir()
+            folder = opts.data_dir or data_dir()
             path = new_session_path(folder)
             prune(folder, opts.keep_mb, opts.keep_days)
             return Recorder(path, command=opts.command)

@@ -338,3 +338,45 @@ async def test_a_mark_can_be_changed(tmp_path):
         assert bad.seen == 1 and bad.positives == 1 and bad.examples[-1][1] == 1
         await pilot.press("b")  # the same mark again changes nothing
         assert bad.seen == 1 and bad.positives == 1
+
+
+async def test_a_new_panel_is_a_widget_and_one_entry_in_the_registry(monkeypatch):
+    # The walkthrough in the README's Architecture section, followed: a Panel widget, an entry in PANELS.
+    # The app places it, titles it, redraws it on its clock from the View it hands every panel, and its
+    # toggle (here the stream list's key, 1) hides and shows it with the others.
+    from textual.widgets import Static
+
+    from midstream_tui.tui import app as app_module, panels
+    from midstream_tui.tui.widgets.base import Panel, View
+
+    class TokenCount(Panel, Static):
+        def applies(self, view: View) -> bool:
+            return view.snap is not None and view.snap.kind == "text"
+
+        def drawn_from(self, view: View):
+            return view.selected, view.snap.seq
+
+        def title(self, view: View) -> str:
+            return f"Tokens · {view.selected}"
+
+        def show(self, view: View) -> None:
+            self.update(f"{view.snap.metrics['tokens']} tokens so far")
+
+    entry = panels.Panel("tokens", "Tokens", "left", 1, TokenCount, 200, "how many tokens so far", "streams")
+    monkeypatch.setattr(panels, "PANELS", (*panels.PANELS, entry))
+    monkeypatch.setattr(app_module, "PANELS", panels.PANELS)
+    hub = demo_hub(6)
+    app = MidStreamApp(hub, live=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        tokens = app.query_one("#tokens", TokenCount)
+        assert app.selected == "llm" and tokens.display
+        assert tokens.border_title == "Tokens · llm"
+        assert text_of(tokens) == f"{hub.snapshot('llm').metrics['tokens']} tokens so far"
+        await pilot.press("down", "down", "down")  # video: not a text stream, so it does not apply
+        assert app.selected == "video" and not tokens.display
+        await pilot.press("up", "up")
+        assert tokens.display and tokens.border_title == "Tokens · llm-loop"
+        await pilot.press("1")
+        assert not tokens.display and not app.query_one(StreamList).display
+        await pilot.press("1")
+        assert tokens.display

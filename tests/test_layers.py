@@ -133,6 +133,23 @@ def test_the_learner_parses_no_uris_and_reads_no_environment():
     assert reads == []
 
 
+ENVIRONMENT_READERS = {
+    "midstream_tui.config": "the settings: the one place the configuration is read",
+    "midstream_tui.redact": "the secrets' values, to scrub them from output",
+    "midstream_tui.data.demo_media": "the XDG cache folder, where the demo's generated clip is kept",
+    "midstream_tui.audit": "the environment git runs in, without GIT_* (and a PyPI mirror for the audit)",
+    "midstream_tui.rules.engine": "a command action's environment: the user's, plus the stream and rule",
+}
+
+
+def test_only_the_settings_read_the_environment():
+    # everything else gets what it needs from a Settings (data folder, keys, tokens, keep limits)
+    reads = sorted(m for m, p in MODULES.items()
+                   if any(isinstance(n, ast.Attribute) and n.attr in ("environ", "getenv")
+                          for n in ast.walk(ast.parse(p.read_text("utf-8")))))
+    assert reads == sorted(ENVIRONMENT_READERS)
+
+
 def test_few_modules_sit_flat_at_the_top_of_the_package():
     flat = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert len(flat) <= 13, flat

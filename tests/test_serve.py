@@ -53,3 +53,32 @@ def test_serve_refuses_a_bad_source_before_listening():
     proc = subprocess.run([sys.executable, "-m", "midstream_tui", "serve", "--port", "1", "sim:bogus"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "unknown simulated stream" in proc.stderr
+
+
+async def test_the_signaling_server_takes_its_token_from_the_settings(free_port, tmp_path):
+    # MIDSTREAM_SIGNALING_TOKEN (here from a .env file) reaches the server through the run's settings:
+    # a peer without it is refused, a peer with it joins, and the token is never printed.
+    token = "env-signaling-token-123"  # audit: ignore (a test fixture, loopback only)
+    (tmp_path / ".env").write_text(f"MIDSTREAM_SIGNALING_TOKEN={token}\n")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "MIDSTREAM_SIGNALING_TOKEN"}
+    server = subprocess.Popen([sys.executable, "-m", "midstream_tui", "signaling", "--port", str(free_port)],
+                              cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{free_port}/ws/room?role=peer"
+        deadline = time.monotonic() + 120  # liveness only
+        async with aiohttp.ClientSession() as session:
+            while True:
+                try:
+                    async with session.get(url) as resp:
+                        refused = resp.status
+                    break
+                except aiohttp.ClientConnectionError:
+                    assert time.monotonic() < deadline and server.poll() is None, "the server never listened"
+                    await asyncio.sleep(0.2)
+            assert refused == 401
+            async with session.ws_connect(url, headers={"Authorization": f"Bearer {token}"}) as ws:
+                assert not ws.closed
+    finally:
+        server.terminate()
+        out, err = server.communicate(timeout=60)
+    assert token not in out + err and "token" in err  # the banner says a token is required, not which

@@ -24,8 +24,8 @@ TOKEN = "s3cret-signaling-token"  # audit: ignore (a test fixture, loopback only
 
 @pytest.fixture
 async def signaling(monkeypatch):
-    monkeypatch.setenv("MIDSTREAM_SIGNALING_TOKEN", TOKEN)
-    server = SignalingServer("127.0.0.1", 0, rate=20.0, burst=30.0, max_message=16 * 1024)
+    monkeypatch.setenv("MIDSTREAM_SIGNALING_TOKEN", TOKEN)  # what the sources read (through their Settings)
+    server = SignalingServer("127.0.0.1", 0, token=TOKEN, rate=20.0, burst=30.0, max_message=16 * 1024)
     await server.start()
     yield server
     await server.stop()

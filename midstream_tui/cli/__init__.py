@@ -223,12 +223,12 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None) ->
         tuple(load_rules(args.rules)) if getattr(args, "rules", None) else BUILTIN_RULES)
     perception = Perception(transcribe=getattr(args, "transcribe", "off"),
                             transcribe_model=getattr(args, "transcribe_model", "whisper-1"),
-                            detect=getattr(args, "detect", "off"))
+                            detect=getattr(args, "detect", "off"), settings=settings)
     record = None if getattr(args, "no_record", False) or not hasattr(args, "record") else (args.record or "")
     command = "midstream " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "midstream"
     options = RunOptions(rules=rules, perception=perception, learn=not getattr(args, "no_learn", False),
                          meta_auto=getattr(args, "meta_auto", False), record=record, command=command,
-                         keep_mb=settings.keep_mb, keep_days=settings.keep_days)
+                         keep_mb=settings.keep_mb, keep_days=settings.keep_days, data_dir=settings.data_dir)
 
     with RunContext(options) as run:
         def attached(hub: Hub) -> Hub:
@@ -350,7 +350,8 @@ def _signaling(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise CliError(f"--port {args.port}: expected 1 to 65535")
     try:
-        server = SignalingServer(args.host, args.port, token=args.token, allow_origins=tuple(args.allow_origin),
+        token = args.token or load_settings().signaling_token
+        server = SignalingServer(args.host, args.port, token=token, allow_origins=tuple(args.allow_origin),
                                  ssl_context=ssl_context_from(args.cert, args.key))
     except SignalingError as exc:
         raise CliError(str(exc)) from None
@@ -371,7 +372,7 @@ def _meta(args: argparse.Namespace) -> int:
 
     from ..rules import MetaLearner, default_path
 
-    path = default_path()
+    path = default_path(load_settings().data_dir)
     if args.action == "reset":
         existed = path.exists()
         path.unlink(missing_ok=True)
@@ -412,11 +413,12 @@ def _sessions(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from ..sessions import data_dir, info, session_files
+    from ..sessions import info, session_files
 
-    files = session_files()
+    folder = load_settings().data_dir
+    files = session_files(folder)
     if not files and not args.json:
-        print(f"no recorded sessions in {data_dir()}")
+        print(f"no recorded sessions in {folder}")
         return 0
     for k, path in enumerate(files, 1):
         try:
@@ -442,7 +444,7 @@ def _replay(args: argparse.Namespace) -> int:
     if args.json and not args.headless:
         raise CliError("--json needs --headless")
     refresh_ms = _refresh_ms(args)
-    session = Session(resolve(args.session))
+    session = Session(resolve(args.session, load_settings().data_dir))
     try:
         hub = RecordedHub(session, speed=args.speed, analysis_interval=refresh_ms / 1000)
     except ValueError as exc:
@@ -469,7 +471,7 @@ def _export(args: argparse.Namespace) -> int:
     from ..sessions import export_session
     from ..sessions import SUFFIX, resolve
 
-    path = resolve(args.session)
+    path = resolve(args.session, load_settings().data_dir)
     out = Path(args.out) if args.out else Path.cwd() / path.name.removesuffix(SUFFIX)
     written = export_session(path, out, args.format, force=args.force)
     for file, rows in written:
@@ -633,7 +635,7 @@ def _analyze_session(args: argparse.Namespace) -> int:
 
     from ..sessions import Session, recorded_signals, resolve
 
-    path = resolve(args.file)
+    path = resolve(args.file, load_settings().data_dir)
     results = []
     with Session(path) as session:
         for entry in recorded_signals(session):

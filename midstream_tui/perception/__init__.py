@@ -8,7 +8,11 @@ ingest of the stream they watch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 TRANSCRIBE_CHOICES = ("off", "sphinx", "openai")
 DETECT_CHOICES = ("off", "faces", "bodies", "all")
@@ -29,6 +33,9 @@ class Perception:
     the cost of 4 Hz (a frontal-face pass on 640x360 takes 26-66 ms)."""
     include_simulated: bool = False
     """sim: streams are synthetic tones and shapes: nothing to hear or see, so skipped by default."""
+    settings: Settings | None = field(default=None, repr=False, compare=False)
+    """The run's settings (the transcription API's key and base URL); None: read from the environment when
+    the API is first called (library use)."""
 
     def __post_init__(self) -> None:
         if self.transcribe not in TRANSCRIBE_CHOICES:
@@ -46,7 +53,8 @@ class Perception:
         if analyzer.kind == "audio" and self.transcribe != "off" and analyzer.transcriber is None:
             from .speech import Transcriber
 
-            analyzer.transcriber = Transcriber(analyzer.stream, self.transcribe, model=self.transcribe_model)
+            analyzer.transcriber = Transcriber(analyzer.stream, self.transcribe, model=self.transcribe_model,
+                                               settings=self.settings)
         if analyzer.kind == "video" and self.detect != "off" and getattr(analyzer, "detector", None) is None:
             from .vision import Detector
 

@@ -204,12 +204,14 @@ class Transcriber:
     """Voice activity and transcription for one audio stream, in a daemon thread (and a child process)."""
 
     def __init__(self, stream: str, engine: str = "sphinx", *, model: str = "whisper-1", max_queue: int = 500,
-                 keep: int = 50) -> None:
+                 keep: int = 50, settings=None) -> None:
+        """``settings``: the run's (the API's key and base URL for ``openai``); None: read when first needed."""
         if engine not in ENGINES:
             raise ValueError(f"transcription engine {engine!r}: expected one of {', '.join(ENGINES)}")
         self.stream, self.engine, self.model = stream, engine, model
         self._new_detectors()
         self._client = None
+        self._settings = settings
         self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
         self._lock = threading.Lock()
         self._finals: deque[TranscriptSegment] = deque(maxlen=keep)
@@ -603,7 +605,7 @@ class Transcriber:
         from ..config import load_settings
 
         if self._client is None:
-            settings = load_settings()
+            settings = self._settings or load_settings()
             self._client = openai.OpenAI(api_key=settings.openai_api_key or "not-needed-for-a-local-server",
                                          base_url=settings.openai_base_url, timeout=30.0, max_retries=2)
         try:

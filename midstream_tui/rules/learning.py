@@ -440,8 +440,6 @@ def stall_definition(default: float) -> str:
             f"at most {default * STALL_CAP_FACTOR:g} s")
 
 
-def default_path() -> Path:
-    """Beside the recorded sessions (MIDSTREAM_DATA_DIR or the XDG data folder)."""
-    from ..sessions import data_dir
-
-    return data_dir() / "meta.json"
+def default_path(folder: Path) -> Path:
+    """Where what was learned is kept: beside the recorded sessions, in ``folder`` (the ``data_dir`` setting)."""
+    return folder / "meta.json"

@@ -39,7 +39,6 @@ from __future__ import annotations
 import hmac
 import json
 import math
-import os
 import re
 import ssl
 import time
@@ -93,8 +92,6 @@ class SignalingServer(LocalServer):
         super().__init__(host, port, ssl_context)
         self.header_timeout, self.max_pending = header_timeout, max_pending
         self.max_pending_per_client, self.eviction_grace = max_pending_per_client, eviction_grace
-        if token is None:
-            token = os.environ.get(TOKEN_ENV) or None
         if not is_loopback(host) and not token:
             raise SignalingError(f"binding {host} (not loopback) needs a token: --token or {TOKEN_ENV}")
         self._token = token

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import queue
 import re
 import sqlite3
@@ -36,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..analyzers.base import Measured
+from ..config import default_data_dir
 from ..events import (
     AudioChunk,
     Event,
@@ -85,12 +85,8 @@ class StoreError(ValueError):
 
 
 def data_dir() -> Path:
-    """Where sessions are recorded by default: MIDSTREAM_DATA_DIR, else the XDG data folder."""
-    explicit = os.environ.get("MIDSTREAM_DATA_DIR")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
-    return Path(base) / "midstream" / "sessions"
+    """Where sessions are recorded when no folder is given (the ``data_dir`` setting's default)."""
+    return default_data_dir()
 
 
 def _connect(path: Path, readonly: bool = False) -> sqlite3.Connection:

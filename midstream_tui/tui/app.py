@@ -18,21 +18,20 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.containers import Horizontal, Vertical
+from textual.reactive import var
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Static
 
 from ..hub import HubView
-from ..snapshot import Snapshot
 from ..sources.base import Source
 from .panels import KEYED, PANELS, TOGGLES, column, every
 from .screens.help import HelpScreen
 from .widgets.attractor import AttractorPanel
-from .widgets.meta_panel import MetaPanel
-from .widgets.metrics import MetricsPanel
-from .widgets.pattern_log import PatternLog
-from .widgets.stream_list import StreamList
+from .widgets.base import Panel, View
 from .widgets.frame_preview import FramePreview
+from .widgets.meta_panel import MetaPanel
+from .widgets.pattern_log import PatternLog
 from .widgets.text_view import TextView
 from .widgets.transcript_view import TranscriptView
 
@@ -87,6 +86,16 @@ class MidStreamApp(App[int]):
                 tooltip="Keys and what each panel shows"),
     ]
 
+    # The user's view of the run; setting one redraws what depends on it.
+    selected: var[str | None] = var(None, init=False)
+    """The selected stream (the app keeps it one of the hub's streams)."""
+    paused: var[bool] = var(False, init=False)
+    """The display is frozen (streams keep running and being analyzed)."""
+    hidden: var[frozenset[str]] = var(frozenset(), init=False)
+    """The panel toggles (``panels.TOGGLES``) the user hid."""
+    signal_index: var[int] = var(0, init=False)
+    """Which of the selected stream's signals the attractor shows."""
+
     def __init__(self, hub: HubView, sources: Iterable[Source] = (), *, refresh_ms: int = 100,
                  duration: float | None = None, live: bool = True, title: str | None = None,
                  on_hangup: Callable[[], None] | None = None) -> None:
@@ -104,10 +113,7 @@ class MidStreamApp(App[int]):
         self.refresh_ms = refresh_ms
         self.duration = duration
         self.live = live
-        self.paused = False
-        self.selected: str | None = None
-        self.hidden: set[str] = set()
-        self.signal_index = 0
+        self._widgets: dict[str, Panel] = {}
         self._timer: Timer | None = None
         self._ticks = 0
         self._log_seq = 0
@@ -136,7 +142,9 @@ class MidStreamApp(App[int]):
             except (NotImplementedError, RuntimeError, ValueError):  # not the main thread (tests)
                 pass
         for panel in PANELS:
-            self.query_one(f"#{panel.id}").border_title = panel.title
+            widget = self.query_one(f"#{panel.id}")
+            widget.border_title = panel.title
+            self._widgets[panel.id] = widget  # type: ignore[assignment]  (every panel's widget is a Panel)
         # the three panels that share the slot under the attractor, one shown at a time
         self.text_view = self.query_one(TextView)
         self.frame_preview = self.query_one(FramePreview)
@@ -145,7 +153,7 @@ class MidStreamApp(App[int]):
             self.hub.add_source(src)
         self.hub.analysis_interval = max(0.05, self.refresh_ms / 1000)
         if self.size.height < META_MIN_HEIGHT:  # small terminals keep the room for the metrics; 6 shows it
-            self.hidden.add("meta")
+            self.hidden = self.hidden | {"meta"}
         if self.live:
             await self.hub.start()
             self._timer = self.set_interval(self.refresh_ms / 1000, self.render_tick)
@@ -172,105 +180,45 @@ class MidStreamApp(App[int]):
             self.sub_title = sub_title
 
     def render_tick(self, force: bool = False) -> None:
-        """Pull the newest snapshots and redraw what is visible and changed."""
-        if self.paused and not force:
-            return
-        try:
-            stream_list = self.query_one(StreamList)
-        except NoMatches:  # the screen is being torn down: the render timer can outlive it by a tick
+        """Pull the newest snapshots and hand them to every panel: each visible one that is due and whose
+        input changed is redrawn (Textual repaints, and sends to the terminal, a widget's whole region on each
+        update), inside one batch."""
+        if (self.paused and not force) or not self._widgets:
             return
         streams = self.hub.streams
-        snaps = self.hub.snapshots()
-        if self.selected not in streams:
-            self.selected = streams[0] if streams else None
-        snap = snaps.get(self.selected) if self.selected else None
+        if self.selected not in streams:  # the first stream, or the selected one went away: no redraw of its own
+            self.set_reactive(MidStreamApp.selected, streams[0] if streams else None)
+        view = View(self.hub, tuple(streams), self.hub.snapshots(), self.selected, self.signal_index)
         self._ticks += 1
-        plot_every = every("attractor", self.refresh_ms)
-        numbers_due = force or self._ticks % every("streams", self.refresh_ms) == 0
-        # Skip every panel whose inputs did not change: Textual repaints (and
-        # sends to the terminal) a widget's whole region on each update.
-        list_key = (tuple(streams), tuple(s.seq for s in snaps.values()), self.selected,
-                    stream_list.size.width)
-        metrics_key = (self.selected, snap.seq if snap else -1, self.query_one(MetricsPanel).size.width)
+        try:
+            attractor = self.query_one(AttractorPanel)
+        except NoMatches:  # the screen is being torn down: the render timer can outlive it by a tick
+            return
         with self.batch_update():
             self._update_subtitle()
-            if "streams" not in self.hidden and numbers_due and (force or list_key != self._drawn.get("streams")):
-                self._drawn["streams"] = list_key
-                stream_list.show(streams, snaps, self.selected)
-            if "metrics" not in self.hidden and numbers_due and (force or metrics_key != self._drawn.get("metrics")):
-                self._drawn["metrics"] = metrics_key
-                metrics = self.query_one(MetricsPanel)
-                title = self._metrics_title(snap, metrics.size.width)
-                if metrics.border_title != title:  # setting it repaints, even unchanged
-                    metrics.border_title = title
-                metrics.show(snap, self.selected)
-            attractor = self.query_one(AttractorPanel)
-            attractor.set_class(self._collapse_attractor(snap), "-collapsed")
-            plotted = (self.selected, snap.attractor_seq if snap else -1, self.signal_index,
-                       attractor.size, attractor.has_class("-collapsed"))
-            if "attractor" not in self.hidden and (force or (self._ticks % plot_every == 0
-                                                              and plotted != self._drawn.get("attractor"))):
-                self._drawn["attractor"] = plotted
-                panel = self.query_one(AttractorPanel)
-                title = f"Attractor · {self.selected}" if self.selected else "Attractor"
-                if panel.border_title != title:
-                    panel.border_title = title
-                panel.show(snap, self.signal_index, self.selected)
-            meta = self.query_one(MetaPanel)
-            learner = self.hub.meta
-            wants_meta = "meta" not in self.hidden and learner is not None
-            if meta.display != wants_meta:
-                meta.display = wants_meta
-            if wants_meta and (force or self._ticks % every("meta", self.refresh_ms) == 0):
-                meta.show(learner, snap)
-            # One slot under the attractor: the text, the frame or the transcript of the selected stream.
-            text_due = force or self._ticks % every("text", self.refresh_ms) == 0
-            shown = "text" not in self.hidden and snap is not None
-            transcribed = shown and snap.kind == "audio" and "transcribe" in snap.metrics
-            self.transcript_view.t0 = self.hub.t0
-            self._slot(self.text_view, shown and snap.kind == "text", text_due, f"Text · {self.selected}", snap)
-            self._slot(self.frame_preview, shown and snap.kind == "video", text_due, f"Frame · {self.selected}", snap)
-            self._slot(self.transcript_view, transcribed, text_due,
-                       f"Transcript · {self.selected} ({snap.metrics.get('transcribe')})" if transcribed else "", snap)
-            new = self.hub.patterns_since(self._log_seq)
-            if new:
-                self._log_seq = new[-1][0]
-                log = self.query_one(PatternLog)
-                log.add([hit for _seq, hit in new], self.hub.t0)
-                feed = log.feed
-                title = f"Patterns · {feed.total}" + (f" · {feed.alerts} alert{'s' * (feed.alerts > 1)}" if feed.alerts else "")
-                if log.border_title != title:
-                    log.border_title = title
+            attractor.set_class(self._collapse_attractor(view), "-collapsed")
+            for panel in PANELS:
+                widget = self._widgets[panel.id]
+                wanted = panel.toggle not in self.hidden and widget.applies(view)
+                if widget.display != wanted:
+                    widget.display = wanted
+                if not wanted or not (force or self._ticks % every(panel, self.refresh_ms) == 0):
+                    continue
+                drawn_from = widget.drawn_from(view)
+                if not force and drawn_from is not None and drawn_from == self._drawn.get(panel.id):
+                    continue
+                self._drawn[panel.id] = drawn_from
+                widget.show(view)
+                title = widget.title(view)
+                if title is not None and widget.border_title != title:  # setting it repaints, even unchanged
+                    widget.border_title = title
         self.renders += 1
 
-    def _slot_wanted(self, snap: Snapshot | None) -> bool:
-        """Whether the selected stream has a panel in the slot under the attractor (text, frame, transcript)."""
-        if "text" in self.hidden or snap is None:
-            return False
-        return snap.kind in ("text", "video") or (snap.kind == "audio" and "transcribe" in snap.metrics)
-
-    def _collapse_attractor(self, snap: Snapshot | None) -> bool:
-        return self.size.height < COMPACT_HEIGHT and self._slot_wanted(snap)
-
-    @staticmethod
-    def _metrics_title(snap: Snapshot | None, width: int) -> str:
-        if snap is None:
-            return "Metrics"
-        room = max(10, width - 6) if width > 0 else 80  # not laid out yet: the next resize redraws
-        for title in (f"Metrics · {snap.stream} ({snap.kind})", f"Metrics · {snap.stream}", snap.stream):
-            if len(title) <= room:
-                return title
-        return snap.stream[: room - 1] + "…"
-
-    @staticmethod
-    def _slot(panel, wanted: bool, due: bool, title: str, snap: Snapshot | None) -> None:
-        """Show or hide one of the panels sharing the slot; redraw it when due."""
-        if panel.display != wanted:
-            panel.display = wanted
-        if wanted and due:
-            if panel.border_title != title:  # setting it repaints, even unchanged
-                panel.border_title = title
-            panel.show(snap)
+    def _collapse_attractor(self, view: View) -> bool:
+        """A small terminal with a panel for the selected stream under the attractor (text, frame,
+        transcript): the attractor keeps one line and gives that panel its room."""
+        return self.size.height < COMPACT_HEIGHT and "text" not in self.hidden and \
+            any(self._widgets[p].applies(view) for p in TOGGLES["text"])
 
     # ------------------------------------------------------------ actions
 
@@ -280,7 +228,6 @@ class MidStreamApp(App[int]):
             return
         i = streams.index(self.selected) if self.selected in streams else 0
         self.selected = streams[(i + step) % len(streams)]
-        self.render_tick(force=True)
 
     def action_next_stream(self) -> None:
         self._move(+1)
@@ -291,17 +238,39 @@ class MidStreamApp(App[int]):
     def select_stream(self, stream: str) -> None:
         if stream in self.hub.streams:
             self.selected = stream
-            self.render_tick(force=True)
 
     def action_next_signal(self) -> None:
         self.signal_index += 1
-        self.render_tick(force=True)
 
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
-        self._update_subtitle()
-        if not self.paused:
+
+    # what the user's view changes redraw at once (not waiting for the next tick)
+    def _redraw(self) -> None:
+        if self._widgets:
             self.render_tick(force=True)
+
+    def watch_selected(self) -> None:
+        self._redraw()
+
+    def watch_signal_index(self) -> None:
+        self._redraw()
+
+    def watch_paused(self, paused: bool) -> None:
+        self._update_subtitle()
+        if not paused:
+            self._redraw()
+
+    def watch_hidden(self, hidden: frozenset[str]) -> None:
+        meta_shown = "meta" not in hidden and self.hub.meta is not None
+        left_visible = meta_shown or not {p.toggle for p in column("left")} - {"meta"} <= hidden
+        right_visible = not {p.toggle for p in column("right")} <= hidden
+        self.query_one("#left").display = left_visible
+        self.query_one("#right").display = right_visible
+        # the meta panel alone in its column takes the column, instead of sitting on a blank
+        self.query_one("#meta").set_class({"streams", "metrics"} <= hidden, "-alone")
+        self.query_one("#all-hidden").display = not (left_visible or right_visible)
+        self._redraw()
 
     def _set_refresh(self, refresh_ms: int) -> None:
         self.refresh_ms = refresh_ms
@@ -322,23 +291,7 @@ class MidStreamApp(App[int]):
             self._set_refresh(slower[0])
 
     def action_toggle_panel(self, panel: str) -> None:
-        showing = panel in self.hidden
-        if showing:
-            self.hidden.discard(panel)
-        else:
-            self.hidden.add(panel)
-        for panel_id in TOGGLES[panel]:
-            # the slot's panels and the meta panel reappear on the next tick, when they apply
-            self.query_one(f"#{panel_id}").display = showing and panel not in ("text", "meta")
-        meta_shown = "meta" not in self.hidden and self.hub.meta is not None
-        left_visible = meta_shown or not {p.toggle for p in column("left")} - {"meta"} <= self.hidden
-        right_visible = not {p.toggle for p in column("right")} <= self.hidden
-        self.query_one("#left").display = left_visible
-        self.query_one("#right").display = right_visible
-        # the meta panel alone in its column takes the column, instead of sitting on a blank
-        self.query_one("#meta").set_class({"streams", "metrics"} <= self.hidden, "-alone")
-        self.query_one("#all-hidden").display = not (left_visible or right_visible)
-        self.render_tick(force=True)
+        self.hidden = self.hidden ^ {panel}
 
     def action_mark(self, good: bool) -> None:
         learner = self.hub.meta
@@ -401,7 +354,7 @@ class MidStreamApp(App[int]):
         self._hung_up = True
         if self._timer is not None:
             self._timer.stop()
-        self.paused = True
+        self.set_reactive(MidStreamApp.paused, True)  # no redraw: there is no terminal to draw on
 
         async def leave() -> None:
             try:

@@ -1,8 +1,10 @@
 """The dashboard's panels, one entry each: where it sits, its key, its title, how often it redraws, its help.
 
 The app builds its layout, its digit keys, the panels' border titles, the command palette's toggles and the
-help screen from ``PANELS``. To add a panel: a widget in ``widgets/`` (with a ``show`` method), an entry here,
-and the line in ``MidStreamApp.render_tick`` that hands it what it shows.
+help screen from ``PANELS``, and redraws every panel the same way on its clock (``MidStreamApp.render_tick``):
+it hands each a ``View`` of the hub (``widgets/base.py``). To add a panel: a widget in ``widgets/`` that is a
+``Panel`` (``show(view)``; ``applies``, ``drawn_from`` and ``title`` where the defaults do not fit), and an
+entry here.
 """
 
 from __future__ import annotations
@@ -73,7 +75,6 @@ PANELS: tuple[Panel, ...] = (  # in the help screen's order
           "Show or hide the meta-learning panel"),
 )
 
-BY_ID = {p.id: p for p in PANELS}
 TOGGLES: dict[str, tuple[str, ...]] = {}
 """Toggle name -> the ids of the panels it shows and hides."""
 for _p in PANELS:
@@ -93,7 +94,7 @@ def help_text() -> str:
                      for p in PANELS)
 
 
-def every(panel_id: str, refresh_ms: int) -> int:
+def every(panel: Panel, refresh_ms: int) -> int:
     """Ticks between redraws of a panel at a refresh interval (1: every tick)."""
-    ms = BY_ID[panel_id].every_ms
+    ms = panel.every_ms
     return 1 if ms is None else max(1, round(ms / refresh_ms))

@@ -17,12 +17,13 @@ from textual_plotext import PlotextPlot
 
 from ...display import attractor_line
 from ...snapshot import Snapshot
+from .base import Panel, View
 
 TYPE_STYLE = {"point": "$text-success", "limit cycle": "$text-accent", "strange": "$text-warning",
               "noise": "$text-primary", "unknown": "$text-muted"}
 
 
-class AttractorPanel(Vertical):
+class AttractorPanel(Panel, Vertical):
     DEFAULT_CSS = """
     AttractorPanel {
         #attractor-info { height: 2; }
@@ -39,7 +40,18 @@ class AttractorPanel(Vertical):
         yield Static(id="attractor-info")
         yield PlotextPlot(id="attractor-plot")
 
-    def show(self, snap: Snapshot | None, signal_index: int = 0, selected: str | None = None) -> None:
+    def drawn_from(self, view: View):
+        snap = view.snap
+        return (view.selected, snap.attractor_seq if snap else -1, view.signal_index, self.size,
+                self.has_class("-collapsed"))
+
+    def title(self, view: View) -> str:
+        return f"Attractor · {view.selected}" if view.selected else "Attractor"
+
+    def show(self, view: View) -> None:
+        self.draw(view.snap, view.signal_index, view.selected)
+
+    def draw(self, snap: Snapshot | None, signal_index: int = 0, selected: str | None = None) -> None:
         """Draw signal number ``signal_index`` (modulo the stream's signals).
 
         Collapsed (class ``-collapsed``: a small terminal, where the stream's own panel needs

@@ -57,6 +57,8 @@ def draw_boxes(image: np.ndarray, detections) -> np.ndarray:
 
 
 class FramePreview(SnapshotPanel):
+    KINDS, LABEL = ("video",), "Frame"
+
     def key(self, snap: Snapshot | None, cols: int, rows: int):
         return (id(snap.preview) if snap is not None else None, snap.detections if snap is not None else (),
                 cols, rows)

@@ -14,6 +14,8 @@ from textual.content import Content
 from textual.markup import escape
 from textual.widgets import Static
 
+from .base import Panel, View
+
 
 def _ms(v: float) -> str:
     return "–" if not math.isfinite(v) else (f"{v:.0f} ms" if v < 10_000 else f"{v / 1000:.1f} s")
@@ -56,12 +58,15 @@ def meta_lines(learner, snap) -> list[str]:
     return lines
 
 
-class MetaPanel(Static):
+class MetaPanel(Panel, Static):
     _shown = ""
     _shown_lines = 0
 
-    def show(self, learner, snap) -> None:
-        markup = "\n".join(meta_lines(learner, snap))
+    def applies(self, view: View) -> bool:
+        return view.hub.meta is not None  # meta-learning is on
+
+    def show(self, view: View) -> None:
+        markup = "\n".join(meta_lines(view.hub.meta, view.snap))
         if markup != self._shown:
             self._shown = markup
             lines = markup.count("\n") + 1  # its height follows its lines: a new layout only when that changes

@@ -17,6 +17,7 @@ from textual.widgets import Static
 from ..pattern_feed import ALERT, PatternFeed, entry_text
 from ...redact import redact
 from ...snapshot import PatternHit
+from .base import Panel, View
 
 KIND_STYLE = {"loop": "$text-warning", "stall": "$text-warning", "error": "$text-error",
               "loop-end": "$text-success", "stall-end": "$text-success", "silence": "$text-primary", "scene-cut": "$text-accent",
@@ -24,7 +25,7 @@ KIND_STYLE = {"loop": "$text-warning", "stall": "$text-warning", "error": "$text
               "detection": "$text-accent", "webrtc": "$text-primary", "media": "$text-primary"}
 
 
-class PatternLog(Static, can_focus=False):
+class PatternLog(Panel, Static, can_focus=False):
     """Not focusable: arrow keys belong to stream selection; the app scrolls the
     log with PgUp/PgDn/Home/End."""
 
@@ -37,6 +38,18 @@ class PatternLog(Static, can_focus=False):
         self.first_shown = 0
         self.last_shown = -1
         self._drawn: tuple = ()
+        self._seq = 0  # the hub's sequence number of the last hit taken in
+
+    def title(self, view: View) -> str:
+        feed = self.feed
+        return f"Patterns · {feed.total}" + (f" · {feed.alerts} alert{'s' * (feed.alerts > 1)}" if feed.alerts else "")
+
+    def show(self, view: View) -> None:
+        """Take in the hits noticed since the last look (all streams')."""
+        new = view.hub.patterns_since(self._seq)
+        if new:
+            self._seq = new[-1][0]
+            self.add([hit for _seq, hit in new], view.hub.t0)
 
     @property
     def auto_scroll(self) -> bool:

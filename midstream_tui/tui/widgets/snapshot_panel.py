@@ -7,10 +7,16 @@ from collections.abc import Hashable
 from textual.widgets import Static
 
 from ...snapshot import Snapshot
+from .base import Panel, View
 
 
-class SnapshotPanel(Static):
-    """Subclasses give ``key`` (what the drawing depends on) and ``draw``."""
+class SnapshotPanel(Panel, Static):
+    """A panel drawn from the selected stream's snapshot alone. Subclasses give ``key`` (what the drawing
+    depends on, at a size) and ``draw``; ``KINDS``: the stream kinds it is for."""
+
+    KINDS: tuple[str, ...] = ()
+    LABEL = ""
+    """Its border title, followed by the stream's name."""
 
     _shown: Hashable = None
     _last: Snapshot | None = None
@@ -18,7 +24,7 @@ class SnapshotPanel(Static):
     def on_resize(self) -> None:
         self._shown = None
         if self._last is not None:
-            self.show(self._last)
+            self.show_snapshot(self._last)
 
     @property
     def cells(self) -> tuple[int, int]:
@@ -32,7 +38,17 @@ class SnapshotPanel(Static):
     def draw(self, snap: Snapshot | None, cols: int, rows: int) -> None:  # pragma: no cover
         raise NotImplementedError
 
-    def show(self, snap: Snapshot | None) -> None:
+    def applies(self, view: View) -> bool:
+        snap = view.snap
+        return snap is not None and snap.kind in self.KINDS
+
+    def title(self, view: View) -> str:
+        return f"{self.LABEL} · {view.selected}"
+
+    def show(self, view: View) -> None:
+        self.show_snapshot(view.snap)
+
+    def show_snapshot(self, snap: Snapshot | None) -> None:
         self._last = snap
         cols, rows = self.cells
         key = self.key(snap, cols, rows)

@@ -8,17 +8,24 @@ from textual.widgets import Static
 
 from ...display import headline
 from ...snapshot import Snapshot
+from .base import Panel, View
 
 STATUS_STYLE = {"open": "$text-success", "closed": "$text-muted", "cancelled": "$text-warning", "error": "$text-error"}
 
 
-class StreamList(Static):
+class StreamList(Panel, Static):
     """Renders the streams; the app owns which one is selected."""
 
     _shown = ""
     _shown_lines = 0
 
-    def show(self, streams: list[str], snaps: dict[str, Snapshot], selected: str | None) -> None:
+    def drawn_from(self, view: View):
+        return (view.streams, tuple(s.seq for s in view.snaps.values()), view.selected, self.size.width)
+
+    def show(self, view: View) -> None:
+        self.draw(view.streams, view.snaps, view.selected)
+
+    def draw(self, streams, snaps: dict[str, Snapshot], selected: str | None) -> None:
         width = max(20, self.content_region.width or self.size.width or 30)
         name_w = max(6, width - 21)
         lines = []

@@ -14,6 +14,8 @@ from .snapshot_panel import SnapshotPanel
 
 
 class TextView(SnapshotPanel):
+    KINDS, LABEL = ("text",), "Text"
+
     def key(self, snap: Snapshot | None, cols: int, rows: int):
         return (snap.stream if snap else None, int(snap.metrics.get("chars") or 0) if snap else 0, cols, rows)
 

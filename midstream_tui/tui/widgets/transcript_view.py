@@ -10,11 +10,23 @@ from __future__ import annotations
 from textual.content import Content
 
 from ...snapshot import Snapshot
+from .base import View
 from .snapshot_panel import SnapshotPanel
 
 
 class TranscriptView(SnapshotPanel):
+    KINDS, LABEL = ("audio",), "Transcript"
     t0 = 0.0
+
+    def applies(self, view: View) -> bool:
+        return super().applies(view) and "transcribe" in view.snap.metrics  # an audio stream being transcribed
+
+    def title(self, view: View) -> str:
+        return f"Transcript · {view.selected} ({view.snap.metrics.get('transcribe')})"
+
+    def show(self, view: View) -> None:
+        self.t0 = view.hub.t0  # times are shown from the run's start
+        super().show(view)
 
     def key(self, snap: Snapshot | None, cols: int, rows: int):
         last = snap.transcript[-1] if snap is not None and snap.transcript else None
