@@ -162,6 +162,24 @@ def test_a_user_mark_is_a_label(tmp_path):
     assert learner.what.models["bad"].seen == 1 and learner.what.models["bad"].positives == 1
 
 
+def test_the_tuner_says_which_proposal_a_decision_is_about(tmp_path):
+    # the UI asks the tuner (current, shown, accept/reject/undo), never picks a proposal itself
+    learner = MetaLearner(tmp_path / "m.json")
+    hub, engine = learn_outcomes(learner, n=6)
+    tuner = learner.tuner
+    tuner.propose(learner)
+    first = tuner.current()
+    assert first is not None and tuner.shown() == [first]
+    second = tuner._make("stall", "seconds", 5.0, 4.0, "test")
+    assert tuner.current() is second  # the newest pending
+    assert tuner.reject_current() is second and second.status == "rejected"
+    assert tuner.current() is first and tuner.shown() == [first, second]
+    p, applied = tuner.accept_current(now=1.0)
+    assert p is first and applied and tuner.current() is None and tuner.shown() == [first]
+    assert tuner.undo_last() is first and first.status == "rolled back" and tuner.shown() == [first]
+    assert tuner.undo_last() is None and tuner.accept_current(now=2.0) == (None, False)
+
+
 def test_level2_proposals_respect_every_constraint(tmp_path):
     learner = MetaLearner(tmp_path / "m.json")
     hub, engine = learn_outcomes(learner, n=6)

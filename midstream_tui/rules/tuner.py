@@ -65,6 +65,8 @@ class RuleTuner:
         self._episode: dict[str, tuple[int, float | None]] = {}
         """stream -> (longest loop so far in this episode, since when no loop has been seen)"""
         self.alarms = {"fired": 0, "false": 0, "minutes": 0.0}
+        self.last_decided: Proposal | None = None
+        """The proposal decided last (applied, refused, rejected or rolled back), for display."""
         self._lock = threading.RLock()
 
     def _rule(self, name: str):
@@ -128,6 +130,8 @@ class RuleTuner:
                 p.status, p.effect = "refused", "not a tunable parameter"
             elif not low <= new <= high:
                 p.status, p.effect = "refused", f"outside the bounds {low}..{high}"
+            if p.status != "pending":
+                self.last_decided = p
             self.proposals.append(p)
             return p
 
@@ -135,6 +139,7 @@ class RuleTuner:
         with self._lock:
             if p.status != "pending":
                 return False
+            self.last_decided = p
             if self.applied_this_session >= MAX_CHANGES:
                 p.status, p.effect = "refused", f"at most {MAX_CHANGES} changes per session"
                 return False
@@ -155,12 +160,14 @@ class RuleTuner:
             self.engine.rules = [replace(r, **{p.param: type(getattr(r, p.param))(p.old)}) if r.name == p.rule
                                  else r for r in self.engine.rules]
             p.status, p.effect = "rolled back", why
+            self.last_decided = p
             return True
 
     def reject(self, p: Proposal) -> None:
         with self._lock:
             if p.status == "pending":
                 p.status = "rejected"
+                self.last_decided = p
 
     def evaluate(self, now: float) -> None:
         """After a while, judge each applied change by false alarms per firing; roll back what made it worse."""
@@ -181,3 +188,31 @@ class RuleTuner:
 
     def pending(self) -> list[Proposal]:
         return [p for p in self.proposals if p.status == "pending"]
+
+    # -- what a user decides: the tuner says which proposal a decision is about
+
+    def current(self) -> Proposal | None:
+        """The proposal a user's accept or reject is about: the newest pending one."""
+        pending = self.pending()
+        return pending[-1] if pending else None
+
+    def shown(self) -> list[Proposal]:
+        """What a user is shown, oldest first: the current proposal and the one decided last."""
+        current, decided = self.current(), self.last_decided
+        return sorted([p for p in (current, decided) if p is not None], key=self.proposals.index)
+
+    def accept_current(self, now: float) -> tuple[Proposal | None, bool]:
+        """Apply the current proposal: (it, whether it was applied; if not, ``effect`` says why)."""
+        p = self.current()
+        return p, p is not None and self.apply(p, now)
+
+    def reject_current(self) -> Proposal | None:
+        p = self.current()
+        if p is not None:
+            self.reject(p)
+        return p
+
+    def undo_last(self) -> Proposal | None:
+        """Undo the last change applied (by the user or automatically); None if there is none."""
+        applied = [p for p in self.proposals if p.status == "applied"]
+        return applied[-1] if applied and self.undo(applied[-1]) else None

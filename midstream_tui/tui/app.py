@@ -309,26 +309,23 @@ class MidStreamApp(App[int]):
             self.notify("meta-learning is off", severity="warning")
             return
         if what == "undo":
-            applied = [p for p in tuner.proposals if p.status == "applied"]
-            done = bool(applied) and tuner.undo(applied[-1])
-            self.notify(f"undone: {applied[-1].rule}.{applied[-1].param} back to {applied[-1].old:g}" if done
-                        else "no rule change to undo", title="Meta-learning")
+            p = tuner.undo_last()
+            self.notify(f"undone: {p.rule}.{p.param} back to {p.old:g}" if p else "no rule change to undo",
+                        title="Meta-learning")
             return
-        pending = tuner.pending()
-        if not pending:
+        if tuner.current() is None:
             self.notify("no pending proposal", title="Meta-learning")
             return
         if not self.query_one(MetaPanel).display:  # never act on a proposal the user has not seen
             self.notify("show the meta-learning panel (6) to read the proposal first", title="Meta-learning",
                         severity="warning")
             return
-        p = pending[-1]
         if what == "accept":
-            ok = tuner.apply(p, now=self.hub.clock.now())
+            p, ok = tuner.accept_current(now=self.hub.clock.now())
             self.notify(f"{p.rule}.{p.param}: {p.old:g} -> {p.new:g}" if ok else f"refused: {p.effect}",
                         title="Meta-learning")
         else:
-            tuner.reject(p)
+            p = tuner.reject_current()
             self.notify(f"rejected: {p.rule}.{p.param} {p.new:g}", title="Meta-learning")
         self.render_tick(force=True)
 

@@ -21,13 +21,6 @@ def _ms(v: float) -> str:
     return "–" if not math.isfinite(v) else (f"{v:.0f} ms" if v < 10_000 else f"{v / 1000:.1f} s")
 
 
-def shown_proposals(tuner) -> list:
-    """The newest pending proposal (the one `a` and `x` act on) and the newest decided one."""
-    pending = tuner.pending()
-    decided = [p for p in tuner.proposals if p.status != "pending"]
-    return sorted(pending[-1:] + decided[-1:], key=tuner.proposals.index)
-
-
 def meta_lines(learner, snap) -> list[str]:
     if learner is None:
         return ["[$text-muted]meta-learning off (--no-learn)[/]"]
@@ -51,7 +44,7 @@ def meta_lines(learner, snap) -> list[str]:
     top = [(k, v) for k, v in learner.what.relevance().items() if v > 0.05][:3]
     if top:
         lines.append("[$text-muted]matters[/] " + " · ".join(f"{k} {v:.2f}" for k, v in top))
-    for p in shown_proposals(learner.tuner):
+    for p in learner.tuner.shown():
         state = {"pending": "[$text-warning]pending: a accept · x reject[/]", "applied": "[$text-success]applied[/]",
                  "rolled back": "[$text-error]rolled back[/]"}.get(p.status, p.status)
         lines.append(f"[$text-muted]rule[/]    {escape(p.rule)}.{p.param} {p.old:g}→{p.new:g} {state}")
