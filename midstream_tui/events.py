@@ -8,6 +8,8 @@ hub, the analysis threads and the UI can share them without copying.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -122,6 +124,8 @@ class Flag(Event):
     condition: str = ""
     """For a rule's flag: what it judged (``loop``, ``stall``, ``regex``, ``metric``), so the analyzer can tell
     a stall a rule already flagged from a new one."""
+    since: float = math.nan
+    """For a stall: when the pause began (the time of the last token before it)."""
 
 
 @dataclass(frozen=True, slots=True)

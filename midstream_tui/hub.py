@@ -183,7 +183,7 @@ class StreamPipeline:
         elif isinstance(ev, Flag):
             self.analyzer.hits.append(PatternHit(ev.t, self.stream, ev.kind, ev.message))
             if ev.condition:
-                self.analyzer.flagged(ev.condition, ev.t)
+                self.analyzer.flagged(ev.condition, ev.t, ev.since)
         elif isinstance(ev, StreamError):
             self.error = ev.message
             self.analyzer.hits.append(PatternHit(ev.t, self.stream, "error", ev.message))

@@ -380,3 +380,26 @@ async def test_a_new_panel_is_a_widget_and_one_entry_in_the_registry(monkeypatch
         assert not tokens.display and not app.query_one(StreamList).display
         await pilot.press("1")
         assert tokens.display
+
+
+async def test_the_pattern_log_keeps_up_while_hidden():
+    # The hub keeps only its newest hits; a hidden log still takes them in on every tick, so showing it
+    # again shows all that happened meanwhile (and its title counts them).
+    from midstream_tui.events import Flag
+
+    hub = Hub(VirtualClock())
+    hub.push_text("s", "hello", t=0.0)
+    hub.analyze(now=0.0)
+    app = MidStreamApp(hub, live=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        log = app.query_one(PatternLog)
+        await pilot.press("4")
+        assert not log.display
+        for batch in range(3):  # 1,800 hits in all, more than the hub keeps
+            for i in range(600):
+                hub.push(Flag("s", 1.0 + batch + i / 1000, f"note {batch}-{i}", kind="media"))
+            hub.analyze(now=2.0 + batch)
+            app.render_tick()
+        await pilot.press("4")
+        assert log.display and log.feed.total == 1800
+        assert log.border_title.startswith("Patterns · 1800")

@@ -5,6 +5,7 @@ import sys
 import pytest
 
 from midstream_tui import Hub, VirtualClock, open_source, open_sources, run_virtual
+from midstream_tui.events import Flag
 from midstream_tui.rules import BUILTIN_RULES, Rule, RuleEngine, RuleError, load_rules
 from midstream_tui.servers.emulator import OpenAIEmulator
 
@@ -71,6 +72,12 @@ def test_a_stall_the_rule_flagged_is_one_stall_in_the_log_with_its_end():
     log = [(h.kind, h.message) for _, h in hub.patterns_since(0)]
     assert [k for k, _ in log if k.startswith("stall") or k == "rule"] == ["rule", "stall-end"]
     assert "no token for 4.5 s" in log[0][1] and "stall ended after 6.00 s" in log[-1][1]
+    # a flag that comes in after its pause ended (a late tick) does not mark the next gap as a flagged stall
+    hub.push(Flag("llm", t + 6.2, "stall: late -> flag", kind="rule", condition="stall", since=t))
+    for i in range(5):
+        hub.push_text("llm", f" v{i}", t=t + 6.3 + 0.05 * i)
+    hub.analyze(now=t + 7.0)
+    assert [h.kind for _, h in hub.patterns_since(0)].count("stall-end") == 1
     # the same pause without a rule: the analyzer's own note, once
     hub = Hub(VirtualClock())
     hub.start_request("llm", t=0.0)

@@ -132,9 +132,9 @@ class StreamAnalyzer:
         """Look over what arrived since the last step (loops, adaptive thresholds); the hub calls it once per
         analysis step, before ``metrics``. Hits go to ``self.hits``."""
 
-    def flagged(self, condition: str, t: float) -> None:
-        """A rule judged this stream on ``condition`` (``stall``, ``loop``...) at ``t`` and flagged it; the hub
-        passes it on so that one event is not logged twice."""
+    def flagged(self, condition: str, t: float, since: float) -> None:
+        """A rule judged this stream on ``condition`` (``stall``, ``loop``...) at ``t`` and flagged it (a stall:
+        the pause that began at ``since``); the hub passes it on so that one event is not logged twice."""
 
     def metrics(self, now: float, since: float) -> dict[str, Any]:  # pragma: no cover
         raise NotImplementedError

@@ -206,8 +206,9 @@ class TextAnalyzer(StreamAnalyzer):
                                         f"loop ended after {self._loop_words} words"))
         self._loop_words = (loop.run + loop.period) if loop else 0
 
-    def flagged(self, condition: str, t: float) -> None:
-        if condition == "stall" and not math.isnan(self._req_last) and t >= self._req_last:
+    def flagged(self, condition: str, t: float, since: float) -> None:
+        # only the pause still under way (if it ended before the flag came in, it was logged as it ended)
+        if condition == "stall" and abs(since - self._req_last) < 1e-6:
             self._stall_flagged = self._req_last
 
     def update(self, now: float) -> None:

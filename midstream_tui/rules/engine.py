@@ -228,4 +228,5 @@ class RuleEngine:
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             except OSError as exc:
                 message += f" (command failed: {exc.strerror or exc})"
-        self.hub.push(Flag(snap.stream, now, message=message, kind="rule", condition=rule.when))
+        since = snap.t - snap.metrics.get("since_token_s", math.nan) if rule.when == "stall" else math.nan
+        self.hub.push(Flag(snap.stream, now, message=message, kind="rule", condition=rule.when, since=since))

@@ -140,7 +140,8 @@ def features(snap, learner: MetaLearner | None = None) -> np.ndarray:
         waiting = min(math.log1p(since_ms / max(p999, 1e-3)), 3.0)
     hits: dict[str, int] = {}
     for hit in snap.patterns:
-        hits[hit.kind] = hits.get(hit.kind, 0) + 1
+        kind = "stall" if hit.kind == "stall-end" else hit.kind  # a stall a rule flagged ends as stall-end
+        hits[kind] = hits.get(kind, 0) + 1
     x = [1.0, _finite(m.get("rep4")), _finite(m.get("loop_words")) / 40.0,
          (_finite(m.get("compression"), 1.0) - 1.0) / 2.0, 1.0 - _finite(m.get("novelty4"), 1.0), slow, waiting,
          *(math.log1p(hits.get(k, 0)) for k in PATTERN_KINDS)]

@@ -44,8 +44,6 @@ from ..events import AudioChunk, Event, Flag, StreamClosed, StreamError, StreamO
 from .base import Backoff, Source, SourceError
 
 TOKEN_ENV = "MIDSTREAM_SIGNALING_TOKEN"
-STOP_GRACE_S = 10.0
-"""Seconds the publisher's tasks and peer connections get to wind down when it stops."""
 AUDIO_RATE = 48_000
 _LOOPBACK_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("midstream_loopback_ice", default=False)
 
@@ -495,12 +493,7 @@ async def publish(source: Source, target_uri: str, *, status: Callable[[str], No
             await asyncio.sleep(0)
             for task in (feeder, signal_task, *waits):
                 task.cancel()
-            # bounded: Ctrl-C must end the publisher even if a task or a peer connection will not wind down
-            # (seen once on a loaded machine: still running 120 s after SIGINT)
-            await asyncio.wait([feeder, signal_task, *waits], timeout=STOP_GRACE_S)
+            await asyncio.gather(feeder, signal_task, *waits, return_exceptions=True)
             for pc in peers.values():
-                try:
-                    await asyncio.wait_for(pc.close(), STOP_GRACE_S)
-                except asyncio.TimeoutError:
-                    status("a peer connection did not close in time; leaving it")
+                await pc.close()
     return counts

@@ -116,7 +116,6 @@ class MidStreamApp(App[int]):
         self._widgets: dict[str, Panel] = {}
         self._timer: Timer | None = None
         self._ticks = 0
-        self._log_seq = 0
         self._drawn: dict[str, tuple] = {}
         self.renders = 0
 
@@ -199,6 +198,7 @@ class MidStreamApp(App[int]):
             attractor.set_class(self._collapse_attractor(view), "-collapsed")
             for panel in PANELS:
                 widget = self._widgets[panel.id]
+                widget.follow(view)
                 wanted = panel.toggle not in self.hidden and widget.applies(view)
                 if widget.display != wanted:
                     widget.display = wanted

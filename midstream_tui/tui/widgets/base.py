@@ -34,6 +34,10 @@ class View:
 class Panel:
     """Mixed into a widget: what makes it a panel. ``show`` draws; the rest have defaults."""
 
+    def follow(self, view: View) -> None:
+        """Called on every tick, shown or not: keep up with what must not be missed while hidden (the pattern
+        log takes in the hub's hits, which the hub keeps only so many of)."""
+
     def applies(self, view: View) -> bool:
         """Whether it has something to show for this view (the selected stream's kind, a learner...)."""
         return True

@@ -40,16 +40,22 @@ class PatternLog(Panel, Static, can_focus=False):
         self._drawn: tuple = ()
         self._seq = 0  # the hub's sequence number of the last hit taken in
 
-    def title(self, view: View) -> str:
+    def title(self, view: View) -> str | None:
         feed = self.feed
+        if not feed.total:
+            return None
         return f"Patterns · {feed.total}" + (f" · {feed.alerts} alert{'s' * (feed.alerts > 1)}" if feed.alerts else "")
 
-    def show(self, view: View) -> None:
-        """Take in the hits noticed since the last look (all streams')."""
+    def follow(self, view: View) -> None:
+        """Take in the hits noticed since the last look (all streams'), also while the log is hidden."""
         new = view.hub.patterns_since(self._seq)
         if new:
             self._seq = new[-1][0]
-            self.add([hit for _seq, hit in new], view.hub.t0)
+            self.t0 = view.hub.t0
+            self.feed.add([hit for _seq, hit in new])
+
+    def show(self, view: View) -> None:
+        self.redraw()
 
     @property
     def auto_scroll(self) -> bool:
