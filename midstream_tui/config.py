@@ -36,6 +36,9 @@ class Settings:
     """MIDSTREAM_KEEP_MB: recorded sessions in the data folder beyond this size are pruned, oldest first."""
     keep_days: float = 30.0
     """MIDSTREAM_KEEP_DAYS: recorded sessions older than this are pruned."""
+    proxy_token: str | None = field(default=None, repr=False)
+    """MIDSTREAM_PROXY_TOKEN: what clients show ``midstream proxy`` (header x-midstream-token) when it binds
+    beyond loopback."""
     data_dir: Path = field(default_factory=default_data_dir)
     """MIDSTREAM_DATA_DIR (else the XDG data folder): recorded sessions, and what was learned (meta.json)."""
 
@@ -58,6 +61,7 @@ def load_settings(env_file: str | None = None) -> Settings:
         openai_api_key=os.environ.get("OPENAI_API_KEY") or None,
         openai_base_url=os.environ.get("OPENAI_BASE_URL") or None,
         signaling_token=os.environ.get("MIDSTREAM_SIGNALING_TOKEN") or None,
+        proxy_token=os.environ.get("MIDSTREAM_PROXY_TOKEN") or None,
         data_dir=default_data_dir(),
     )
 

@@ -348,6 +348,7 @@ class Hub:
         self._log: deque[tuple[int, PatternHit]] = deque(maxlen=pattern_log_size)
         self._log_seq = 0
         self._sources: dict[str, Source] = {}
+        self._services: list = []
         self._tasks: list[asyncio.Task] = []
         self._analysis_task: asyncio.Task | None = None
         self._ingest_task: asyncio.Task | None = None
@@ -491,6 +492,12 @@ class Hub:
         if self._analysis_task is not None:
             self._tasks.append(asyncio.get_running_loop().create_task(self._pump(source)))
 
+    def add_service(self, service) -> None:
+        """Something that runs beside the sources for the hub's whole life and adds sources of its own (a proxy
+        taking requests): its ``async start()`` runs in ``start()``, its ``async stop()`` first in ``stop()``.
+        While a hub has one, ``run()`` does not end when the sources so far have ended: more may come."""
+        self._services.append(service)
+
     def source(self, stream: str) -> Source | None:
         return self._sources.get(stream)
 
@@ -567,6 +574,8 @@ class Hub:
         self._tasks = [loop.create_task(self._pump(s)) for s in self._sources.values()]
         self._analysis_task = loop.create_task(self._analysis_loop())
         self._ingest_task = loop.create_task(self._ingest_loop())
+        for service in self._services:
+            await service.start()
 
     def _batches(self, pipes: list[StreamPipeline]) -> list[list[StreamPipeline]]:
         """Split pipelines into one batch per worker thread: parallel where it
@@ -653,7 +662,10 @@ class Hub:
 
     async def stop(self) -> None:
         """Cancel sources, run a last analysis step, release the worker threads."""
-        for src in self._sources.values():
+        services, self._services = self._services, []
+        for service in services:
+            await service.stop()
+        for src in list(self._sources.values()):
             src.cancel()
         for task in self._tasks:
             task.cancel()
@@ -679,7 +691,7 @@ class Hub:
         try:
             deadline = None if duration is None else self.t0 + duration
             while deadline is None or self.clock.now() < deadline:
-                if self._tasks and self.sources_done() and all(p.queue_depth == 0 for p in self._pipeline_list()):
+                if self._tasks and not self._services and self.sources_done() and all(p.queue_depth == 0 for p in self._pipeline_list()):
                     break
                 if self.callback_error is not None:
                     break

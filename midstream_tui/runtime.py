@@ -98,6 +98,13 @@ class RunContext:
             self._say(f"warning: not recording ({exc}); --no-record silences this")
             return None
 
+    def why_cut(self, stream: str) -> tuple[str, str]:
+        """(rule, reason) of the newest cancel of ``stream`` by a rule; a cancel without one was the user's."""
+        for hit in reversed(self.engine.hits if self.engine is not None else []):
+            if hit.stream == stream and hit.action == "cancel":
+                return hit.rule, hit.detail
+        return "cancel", "cancelled by the user"
+
     @property
     def recording(self) -> Path | None:
         return self.recorder.path if self.recorder is not None else None

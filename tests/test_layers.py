@@ -71,7 +71,8 @@ def offenders(modules: list[str], forbidden: tuple[str, ...]) -> dict[str, list[
 BELOW_THE_TUI = under("midstream_tui.hub", "midstream_tui.analyzers", "midstream_tui.sources", "midstream_tui.headless",
                       "midstream_tui.perception", "midstream_tui.sessions",
                       "midstream_tui.rules", "midstream_tui.events", "midstream_tui.snapshot", "midstream_tui.analysis",
-                      "midstream_tui.servers", "midstream_tui.clock", "midstream_tui.config", "midstream_tui.runtime")
+                      "midstream_tui.servers", "midstream_tui.clock", "midstream_tui.config", "midstream_tui.runtime",
+                      "midstream_tui.proxy")
 
 
 def test_the_rules_see_every_module():

@@ -23,6 +23,7 @@ import math
 import shlex
 import signal
 import sys
+from urllib.parse import urlsplit
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -113,6 +114,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("sources", nargs="+", metavar="SOURCE")
     _run_options(run)
 
+    proxy = sub.add_parser("proxy", help="a gateway for applications' LLM traffic: forwarded unchanged, "
+                                         "analyzed live, looping streams cut")
+    proxy.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; others need --token)")
+    proxy.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    proxy.add_argument("--upstream", metavar="URL",
+                       help="OpenAI-compatible base URL requests go to (default OPENAI_BASE_URL, else "
+                            "https://api.openai.com/v1)")
+    proxy.add_argument("--anthropic-upstream", metavar="URL", default="https://api.anthropic.com",
+                       help="where Anthropic SDK requests go (default https://api.anthropic.com)")
+    proxy.add_argument("--on-cut", choices=["stop", "error"], default="stop",
+                       help="how a cut stream ends for its client: as a stopped stream (default) or an error")
+    proxy.add_argument("--upstream-timeout", type=float, default=300.0, metavar="S",
+                       help="seconds an upstream may stay silent before the request fails (default 300)")
+    proxy.add_argument("--token", help="required from clients in the x-midstream-token header "
+                                       "(default MIDSTREAM_PROXY_TOKEN; needed beyond loopback)")
+    proxy.add_argument("--cert", metavar="PEM", help="TLS certificate (with --key): serve https")
+    proxy.add_argument("--key", metavar="PEM", help="TLS private key")
+    _run_options(proxy)
+
     demo = sub.add_parser("demo", help="run the built-in demo streams (offline, no key)")
     demo.add_argument("which", nargs="?", default="all", choices=sorted(DEMOS))
     _run_options(demo)
@@ -202,7 +222,8 @@ def _refresh_ms(args: argparse.Namespace) -> int:
     return value
 
 
-def _run(uris: list[str], args: argparse.Namespace, title: str | None = None) -> int:
+def _run(uris: list[str], args: argparse.Namespace, title: str | None = None, service=None) -> int:
+    """``service(hub, run)``: attaches something to the hub that adds streams of its own (the proxy)."""
     refresh_ms = _refresh_ms(args)
     if args.duration is not None and not args.duration > 0:
         raise CliError(f"--duration {args.duration}: expected seconds > 0")
@@ -250,6 +271,8 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None) ->
                 return run_headless_virtual(hub, sources, args.duration, args.json)  # type: ignore[arg-type]
             sources = open_sources(uris, settings=settings)
             hub = attached(Hub(analysis_interval=interval))
+            if service is not None:
+                service(hub, run)
             for src in sources:
                 src.clock = hub.clock
             return asyncio.run(run_headless(hub, sources, args.duration, args.json))
@@ -258,6 +281,8 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None) ->
 
         sources = open_sources(uris, settings=settings)
         hub = attached(Hub(analysis_interval=interval))
+        if service is not None:
+            service(hub, run)
         for src in sources:
             src.clock = hub.clock
         app = MidStreamApp(hub, sources, refresh_ms=refresh_ms, duration=args.duration, title=title,
@@ -266,6 +291,51 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None) ->
         from ..headless import failed_exit_code
 
         return app.return_code or failed_exit_code(hub)  # as headless: every source failed is not a success
+
+
+def _proxy(args: argparse.Namespace) -> int:
+    import socket
+
+    from ..proxy import ProxyError, ProxyOptions, ProxyServer
+    from ..servers.signaling import SignalingError, ssl_context_from
+
+    if args.virtual:
+        raise CliError("--virtual does not apply to the proxy: it serves real requests")
+    if not 0 < args.port < 65536:
+        raise CliError(f"--port {args.port}: expected 1 to 65535")
+    settings = load_settings()
+    upstream = args.upstream or settings.openai_base_url or "https://api.openai.com/v1"
+    try:
+        options = ProxyOptions(upstream=upstream, anthropic_upstream=args.anthropic_upstream, on_cut=args.on_cut,
+                               upstream_timeout=args.upstream_timeout, token=args.token or settings.proxy_token)
+        tls = ssl_context_from(args.cert, args.key)
+    except (ProxyError, SignalingError) as exc:
+        raise CliError(str(exc)) from None
+    own = {f"{h}:{args.port}" for h in ("127.0.0.1", "localhost", "[::1]", args.host)}
+    for url in (options.upstream, options.anthropic_upstream):
+        parts = urlsplit(url)
+        if f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}" in own:
+            raise CliError(f"the upstream {url} is this proxy itself (OPENAI_BASE_URL points here?): "
+                           "give the real one with --upstream")
+    try:  # say a taken port in one line now, not from inside the dashboard
+        with socket.create_server((args.host, args.port)):
+            pass
+    except OSError as exc:
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    scheme = "https" if tls else "http"
+    shown = f"{scheme}://{'127.0.0.1' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}"
+
+    def attach(hub: Hub, run) -> None:
+        try:
+            proxy = ProxyServer(hub, options, args.host, args.port, ssl_context=tls, explain=run.why_cut)
+        except ProxyError as exc:
+            raise CliError(str(exc)) from None
+        hub.add_service(proxy)
+        if args.headless:
+            print(f"midstream proxy on {shown}: OPENAI_BASE_URL={shown}/v1 or ANTHROPIC_BASE_URL={shown} "
+                  f"(upstream {options.upstream}, {options.anthropic_upstream})", file=sys.stderr, flush=True)
+
+    return _run([], args, title=f"MidStream proxy · {shown}/v1 → {urlsplit(upstream).netloc}", service=attach)
 
 
 def demo_uris(which: str) -> list[str]:
@@ -704,6 +774,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(demo_uris("all"), args)
         if args.command == "run":
             return _run(args.sources, args)
+        if args.command == "proxy":
+            return _proxy(args)
         if args.command == "demo" and args.which == "openai":
             return _demo_openai(args)
         if args.command == "demo":

@@ -237,6 +237,8 @@ class LocalServer:
     max_pending: int = 128
     max_pending_per_client: int | None = 32
     eviction_grace: float | None = None  # None: a quarter of header_timeout, at least 1 s
+    runner_kwargs: dict = {}
+    """More options for aiohttp's server (a proxy cancels a handler whose client left: handler_cancellation)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None) -> None:
         self.host, self.port, self.ssl_context = host, port, ssl_context
@@ -254,7 +256,7 @@ class LocalServer:
 
     async def start(self) -> str:
         # A short shutdown: an open request (a hung stream, a WebSocket) must not hold the server for a minute.
-        self._runner = web.AppRunner(self.app(), handle_signals=False, shutdown_timeout=0.5)
+        self._runner = web.AppRunner(self.app(), handle_signals=False, shutdown_timeout=0.5, **self.runner_kwargs)
         await self._runner.setup()
         loop = asyncio.get_running_loop()
         _quiet_resource_errors(loop)

@@ -1,0 +1,9 @@
+"""The gateway (``midstream proxy``): applications' LLM traffic forwarded unchanged, analyzed as it streams,
+cut mid-stream by rules. See ``gateway.py``."""
+
+from .gateway import ON_CUT, TOKEN_HEADER, ProxiedStream, ProxyError, ProxyOptions, ProxyServer
+from .protocols import APIS, Reader, cut_ending
+from .sse import SSEParser, SSEvent
+
+__all__ = ["APIS", "ON_CUT", "TOKEN_HEADER", "ProxiedStream", "ProxyError", "ProxyOptions", "ProxyServer", "Reader",
+           "SSEParser", "SSEvent", "cut_ending"]

@@ -1,0 +1,396 @@
+"""``midstream proxy``: an HTTP gateway between applications and their LLM APIs.
+
+An application points its base URL here (``OPENAI_BASE_URL=http://127.0.0.1:8080/v1`` or
+``ANTHROPIC_BASE_URL=http://127.0.0.1:8080``) and changes nothing else. Every request goes to its upstream
+with its headers (keys included) and body; the upstream's status, headers and body bytes come back to the client
+as they arrive: no buffering, no re-serialisation. Chat Completions, Completions, Responses and Anthropic
+Messages answers are read from a copy of those bytes (``protocols.Reader``) and become a text stream in the hub,
+one per request, analyzed like any other; every other path passes through unread.
+
+A rule's ``cancel`` (or ``c`` in the dashboard) cuts a stream: at the next event boundary the upstream
+connection is closed (vLLM and SGLang stop generating on a disconnect) and the client gets the protocol's own
+ending for a stopped stream (``protocols.cut_ending``). A client that leaves closes its upstream at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import itertools
+import math
+import zlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp import web
+from multidict import CIMultiDict
+
+from ..clock import Clock, MonotonicClock
+from ..events import (Event, Flag, RequestFinished, RequestStarted, StreamClosed, StreamError, StreamOpened,
+                      TextDelta, Usage)
+from ..jsonsafe import loads
+from ..servers.base import LocalServer, is_loopback
+from ..sources.base import Source
+from .protocols import Part, Reader, cut_ending
+
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+                        "trailers", "transfer-encoding", "upgrade", "host", "content-length"})
+TOKEN_HEADER = "x-midstream-token"
+"""The header a client shows the proxy's own token in (bound beyond loopback); stripped before the upstream."""
+ON_CUT = ("stop", "error")
+PATHS = {"/chat/completions": "chat", "/completions": "completions", "/responses": "responses"}
+"""OpenAI paths (after the base URL's ``/v1``) whose answers are analyzed."""
+
+
+class ProxyError(ValueError):
+    """The proxy cannot start as asked; the message is for the user."""
+
+
+@dataclass(frozen=True)
+class ProxyOptions:
+    upstream: str = "https://api.openai.com/v1"
+    """The OpenAI-compatible base URL requests under ``/v1`` go to (vLLM, Ollama, llama.cpp, LiteLLM...)."""
+    anthropic_upstream: str = "https://api.anthropic.com"
+    """Where requests of Anthropic's SDK go (recognized by its ``anthropic-version`` header)."""
+    on_cut: str = "stop"
+    """How a cut stream ends for its client: ``stop`` (as a stopped stream) or ``error`` (the in-stream error)."""
+    upstream_timeout: float = 300.0
+    """Seconds an upstream may stay silent (before its answer or within it) before the request fails."""
+    max_body: int = 32 << 20
+    """Request bodies over this many bytes are refused (413)."""
+    token: str | None = None
+    """Required from clients (header ``x-midstream-token``) when set; needed to bind beyond loopback."""
+
+    def __post_init__(self) -> None:
+        for name in ("upstream", "anthropic_upstream"):
+            url = urlsplit(getattr(self, name))
+            if url.scheme not in ("http", "https") or not url.hostname:
+                raise ProxyError(f"--{name.replace('_', '-')} {getattr(self, name)!r}: expected an http(s) URL")
+        if self.on_cut not in ON_CUT:
+            raise ProxyError(f"--on-cut {self.on_cut!r}: expected one of {', '.join(ON_CUT)}")
+        if not (self.upstream_timeout > 0 and math.isfinite(self.upstream_timeout)):
+            raise ProxyError(f"--upstream-timeout {self.upstream_timeout}: expected seconds > 0")
+        if not self.max_body > 0:
+            raise ProxyError(f"--max-body {self.max_body}: expected bytes > 0")
+
+
+class ProxiedStream(Source):
+    """One proxied request as a source of the hub: the gateway puts events in, the hub takes them out."""
+
+    kind = "text"
+    lossless = False  # the client's bytes never wait for the analysis: past its queue, events are dropped
+
+    QUEUE = 10_000
+
+    def __init__(self, stream_id: str, uri: str, identity: str, clock: Clock) -> None:
+        super().__init__(stream_id, uri, clock)
+        self._identity = identity
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue(self.QUEUE)
+        self._loop = asyncio.get_running_loop()
+        self.on_cut: Callable[[], None] | None = None
+        self.dropped = 0
+        self.metrics: dict[str, Any] = {"chunks": 0, "reasoning_chars": 0, "tool_chars": 0, "bytes_out": 0,
+                                        "keepalives": 0}
+
+    def identity(self, kind: str) -> str:
+        return self._identity
+
+    def stream_metrics(self, stream: str) -> dict[str, Any]:
+        return dict(self.metrics)
+
+    def put(self, event: Event | None) -> None:
+        try:
+            self._queue.put_nowait(event)
+        except asyncio.QueueFull:
+            self.dropped += 1
+
+    def cancel(self) -> None:
+        if self._cancelled:
+            return
+        super().cancel()
+        if self.on_cut is not None:
+            self._loop.call_soon_threadsafe(self.on_cut)
+
+    async def events(self) -> AsyncIterator[Event]:
+        while True:
+            ev = await self._queue.get()
+            if ev is None:
+                return
+            yield ev
+
+
+def _request_info(api: str, body: bytes) -> tuple[str, bool] | None:
+    """(model, streamed) of an analyzable request; None when the body is not a JSON object (forwarded as is)."""
+    try:
+        obj = loads(body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    if not isinstance(obj, dict):
+        return None
+    model = obj.get("model")
+    return (str(model) if isinstance(model, str) and model else "unknown"), obj.get("stream") is True
+
+
+def _decoder(encoding: str):
+    """A decompressor for the analysis copy of a compressed answer; None: identity or not readable here."""
+    encoding = encoding.strip().lower()
+    if encoding == "gzip":
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if encoding == "deflate":
+        return zlib.decompressobj()
+    return None
+
+
+class ProxyServer(LocalServer):
+    """The gateway: ``start()`` binds it; every analyzed request is added to ``hub`` as a ``ProxiedStream``."""
+
+    header_timeout = 30.0
+    runner_kwargs = {"handler_cancellation": True}  # a client that leaves cancels its handler: upstream closed
+
+    def __init__(self, hub, options: ProxyOptions | None = None, host: str = "127.0.0.1", port: int = 8080, *,
+                 ssl_context=None, explain: Callable[[str], tuple[str, str]] | None = None) -> None:
+        options = options or ProxyOptions()
+        if not is_loopback(host) and not options.token:
+            raise ProxyError(f"binding {host} (not loopback) needs a token: --token or MIDSTREAM_PROXY_TOKEN")
+        super().__init__(host, port, ssl_context)
+        self.hub, self.options = hub, options
+        self.explain = explain or (lambda stream: ("cancel", "cancelled by the user"))
+        """(rule, reason) of a stream's cut, for the client's ending (the run's rule engine knows)."""
+        self.clock: Clock = getattr(hub, "clock", None) or MonotonicClock()
+        self._session: aiohttp.ClientSession | None = None
+        self._counter = itertools.count(1)
+        self.requests = 0
+        self.cuts = 0
+        self.client_left = 0
+
+    def __repr__(self) -> str:  # never the token
+        return f"ProxyServer({self.host!r}, {self.port}, token={'set' if self.options.token else 'none'})"
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=self.options.max_body)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        return app
+
+    async def start(self) -> str:
+        # unchanged bytes: no decompression, no headers the client did not send
+        self._session = aiohttp.ClientSession(auto_decompress=False, skip_auto_headers=("User-Agent",),
+                                              timeout=aiohttp.ClientTimeout(total=None, sock_connect=30))
+        try:
+            return await super().start()
+        except BaseException:
+            await self._session.close()
+            raise
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self._session is not None:
+            await self._session.close()
+
+    # -- routing ----------------------------------------------------------------------------------
+
+    def _route(self, request: web.Request) -> tuple[str | None, str, str]:
+        """(api analyzed or None, upstream URL, provider)."""
+        path, query = request.rel_url.raw_path, request.rel_url.raw_query_string
+        suffix = f"?{query}" if query else ""
+        if "anthropic-version" in request.headers:
+            base = self.options.anthropic_upstream.rstrip("/")
+            api = "messages" if path.rstrip("/") == "/v1/messages" and request.method == "POST" else None
+            return api, base + path + suffix, "anthropic"
+        base = self.options.upstream.rstrip("/")
+        if path == "/v1" or path.startswith("/v1/"):  # the client's base URL ends in /v1, like the upstream's
+            rest = path[3:]
+            api = PATHS.get(rest.rstrip("/")) if request.method == "POST" else None
+            return api, base + rest + suffix, "openai"
+        origin = urlsplit(base)
+        return None, f"{origin.scheme}://{origin.netloc}{path}{suffix}", "openai"
+
+    # -- one request ------------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        token = self.options.token
+        if token and not hmac.compare_digest(request.headers.get(TOKEN_HEADER, "").encode(), token.encode()):
+            return _error(401, f"this proxy needs its token in the {TOKEN_HEADER} header", "midstream_unauthorized")
+        api, url, provider = self._route(request)
+        if request.content_length is not None and request.content_length > self.options.max_body:
+            return _error(413, f"request body over {self.options.max_body} bytes", "request_too_large")
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            return _error(413, f"request body over {self.options.max_body} bytes", "request_too_large")
+        headers = CIMultiDict((k, v) for k, v in request.headers.items()
+                              if k.lower() not in HOP_BY_HOP and k.lower() != TOKEN_HEADER)
+        self.requests += 1
+        info = _request_info(api, body) if api else None
+        stream = self._open(api, provider, url, info) if api and info else None
+        t_sent = self.clock.now()
+        try:
+            upstream = await self._session.request(  # type: ignore[union-attr]
+                request.method, url, headers=headers, data=body or None, allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=self.options.upstream_timeout))
+        except asyncio.CancelledError:
+            if stream is not None:
+                self._close(stream, "client left", "the client left before the upstream answered")
+            raise
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            message = ("upstream silent for " f"{self.options.upstream_timeout:g} s" if isinstance(exc, asyncio.TimeoutError)
+                       else f"upstream unreachable: {type(exc).__name__}: {str(exc)[:120]}")
+            if stream is not None:
+                stream.put(StreamError(stream.stream_id, self.clock.now(), message, fatal=True))
+                self._close(stream, "error")
+            return _error(502, message, "midstream_upstream_error")
+        async with upstream:
+            return await self._relay(request, upstream, stream, api, info, t_sent)
+
+    def _open(self, api: str, provider: str, url: str, info: tuple[str, bool]) -> ProxiedStream:
+        model, _streamed = info
+        host = urlsplit(url).hostname or "?"
+        name = f"{model}#{next(self._counter)}"
+        stream = ProxiedStream(name, f"proxy:{api}/{model}@{host}", f"proxy:{provider}/{model}@{host}", self.clock)
+        now = self.clock.now()
+        stream.put(StreamOpened(name, now, kind="text", source=stream.uri, identity=stream.identity("text")))
+        stream.put(RequestStarted(name, now))
+        self.hub.add_source(stream)
+        return stream
+
+    def _close(self, stream: ProxiedStream, reason: str, note: str = "") -> None:
+        now = self.clock.now()
+        if note:
+            stream.put(Flag(stream.stream_id, now, note, kind="proxy"))
+        stream.put(StreamClosed(stream.stream_id, now, reason=reason))
+        stream.put(None)
+
+    async def _relay(self, request: web.Request, upstream: aiohttp.ClientResponse, stream: ProxiedStream | None,
+                     api: str | None, info: tuple[str, bool] | None, t_sent: float) -> web.StreamResponse:
+        resp = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+        for key, value in upstream.headers.items():
+            if key.lower() not in HOP_BY_HOP:
+                resp.headers.add(key, value)
+        if upstream.headers.get("Content-Length", "").isdigit():
+            resp.content_length = int(upstream.headers["Content-Length"])
+        streamed = "text/event-stream" in upstream.headers.get("Content-Type", "")
+        reader = Reader(api, streamed) if stream is not None and api else None
+        decoder = _decoder(upstream.headers.get("Content-Encoding", "")) if reader else None
+        if reader and upstream.headers.get("Content-Encoding", "identity").lower() not in ("identity", "") \
+                and decoder is None:
+            stream.put(Flag(stream.stream_id, self.clock.now(), "answer compressed "  # type: ignore[union-attr]
+                            f"({upstream.headers['Content-Encoding']}): forwarded, not read", kind="proxy"))
+            reader = None
+        cut_now = asyncio.Event()
+        if stream is not None:
+            stream.metrics["status"] = upstream.status
+            stream.metrics["ttfb_ms"] = round((self.clock.now() - t_sent) * 1e3, 1)
+
+            def on_cut() -> None:  # the hub (a rule, the user) cancelled the stream
+                cut_now.set()
+                if reader is None or reader.at_boundary:
+                    upstream.close()  # at once: a stalled upstream must not hold the cut back
+
+            stream.on_cut = on_cut
+            if upstream.status >= 400:
+                stream.put(StreamError(stream.stream_id, self.clock.now(), f"upstream answered {upstream.status}"))
+        outcome, note = "finished", ""
+        try:
+            await resp.prepare(request)
+            while True:
+                try:
+                    chunk = await upstream.content.readany()
+                except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+                    if cut_now.is_set():
+                        outcome = "cut"
+                    else:
+                        outcome = "error"
+                        note = (f"upstream silent for {self.options.upstream_timeout:g} s"
+                                if isinstance(exc, asyncio.TimeoutError) else
+                                f"upstream dropped the answer: {type(exc).__name__}")
+                    break
+                if not chunk:
+                    outcome = "cut" if cut_now.is_set() else "finished"
+                    break
+                await resp.write(chunk)  # backpressure: a slow client slows the reading, never a buffer
+                if stream is not None:
+                    stream.metrics["bytes_out"] += len(chunk)
+                    if reader is not None:
+                        self._read(stream, reader, decoder.decompress(chunk) if decoder else chunk)
+                    if cut_now.is_set() and (reader is None or reader.at_boundary):
+                        outcome = "cut"
+                        break
+        except (asyncio.CancelledError, ConnectionError) as exc:  # the client left: its upstream goes too
+            upstream.close()
+            self.client_left += 1
+            if stream is not None:
+                self._finish(stream, reader, "client left",
+                             f"client left after {stream.metrics['bytes_out']} bytes of the answer")
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+            return resp
+        if outcome == "cut":
+            upstream.close()
+            self.cuts += 1
+            rule, reason = self.explain(stream.stream_id) if stream is not None else ("cancel", "cancelled")
+            if reader is not None and reader.streamed:
+                try:
+                    await resp.write(cut_ending(reader, rule, reason, self.options.on_cut))
+                except ConnectionError:
+                    pass
+            if stream is not None:
+                stream.metrics["cut"] = f"{rule}: {reason}"
+                self._finish(stream, reader, "cancelled", f"cut by {rule}: upstream closed, client sent the "
+                             f"{'error' if self.options.on_cut == 'error' else 'stop'} ending")
+        elif outcome == "error":
+            if stream is not None:
+                stream.put(StreamError(stream.stream_id, self.clock.now(), note, fatal=True))
+                self._finish(stream, reader, "error")
+            if request.transport is not None:  # the client sees the same drop: no clean end of the body
+                request.transport.close()
+            return resp
+        else:
+            if stream is not None:
+                if reader is not None:
+                    self._take(stream, reader.end())
+                self._finish(stream, reader, "finished")
+        try:
+            await resp.write_eof()
+        except ConnectionError:
+            pass
+        return resp
+
+    def _read(self, stream: ProxiedStream, reader: Reader, data: bytes) -> None:
+        comments = reader.sse.comments
+        self._take(stream, reader.feed(data))
+        stream.metrics["keepalives"] += reader.sse.comments - comments
+
+    def _take(self, stream: ProxiedStream, parts: list[Part]) -> None:
+        now, name, m = self.clock.now(), stream.stream_id, stream.metrics
+        for part in parts:
+            if part.kind == "chunk":
+                m["chunks"] += 1
+            elif part.kind == "text":
+                stream.put(TextDelta(name, now, part.text))
+            elif part.kind == "reasoning":
+                m["reasoning_chars"] += len(part.text)
+            elif part.kind == "tool":
+                m["tool_chars"] += len(part.text)
+            elif part.kind == "usage":
+                stream.put(Usage(name, now, part.prompt_tokens, part.completion_tokens))
+            elif part.kind == "finish":
+                m["finish_reason"] = part.text
+            elif part.kind == "error":
+                stream.put(StreamError(name, now, part.text))
+
+    def _finish(self, stream: ProxiedStream, reader: Reader | None, reason: str, note: str = "") -> None:
+        finish = stream.metrics.get("finish_reason") or {"cancelled": "cut", "client left": "client left"}.get(reason, reason)
+        stream.put(RequestFinished(stream.stream_id, self.clock.now(), reason=str(finish)))
+        stream.metrics["dropped_events"] = stream.dropped
+        self._close(stream, reason, note)
+
+
+def _error(status: int, message: str, kind: str) -> web.Response:
+    """An error of the proxy's own, shaped as the OpenAI and Anthropic SDKs read errors."""
+    return web.json_response({"type": "error", "error": {"message": message, "type": kind, "code": kind}},
+                             status=status)
+
+
+__all__ = ["ON_CUT", "ProxiedStream", "ProxyError", "ProxyOptions", "ProxyServer", "TOKEN_HEADER"]

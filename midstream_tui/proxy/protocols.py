@@ -1,0 +1,324 @@
+"""What the LLM APIs' answers say, read from a copy of the bytes the client receives, and how each ends a
+stream that was stopped.
+
+One ``Reader`` per request reads either server-sent events (streamed) or one JSON body (not streamed) and
+turns them into ``Part``s: content text, reasoning, tool-call arguments, usage, the finish reason, errors.
+Reasoning and tool arguments are kept apart from content. ``cut_ending`` is what the client is sent instead of
+the rest when a rule cuts the stream, in its protocol's own words, so its SDK ends cleanly (or, ``mode="error"``,
+raises the error the protocol documents for a stream that failed).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..jsonsafe import loads
+from .sse import SSEParser
+
+APIS = ("chat", "completions", "responses", "messages")
+"""OpenAI Chat Completions, legacy Completions, Responses; Anthropic Messages."""
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    kind: str
+    """``text`` (content), ``reasoning``, ``tool`` (call arguments), ``usage``, ``finish``, ``error``, ``chunk``
+    (an event that carries the answer: the unit of time-to-first-chunk and inter-chunk gaps)."""
+    text: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass
+class ReadState:
+    """What the reader learned of the answer so far (for the cut ending and the metrics)."""
+
+    id: str = ""
+    model: str = ""
+    created: int = 0
+    response: dict | None = None  # Responses: the response object from response.created
+    sequence: int = 0  # Responses: the last sequence_number
+    open_block: int | None = None  # Messages: the content block under way
+    output_tokens: int = 0
+    finished: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _obj(data: str) -> dict | None:
+    try:
+        value = loads(data)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _int(v: Any) -> int:
+    return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and v >= 0 else 0
+
+
+class Reader:
+    """Reads one answer of ``api``; ``streamed``: server-sent events, else one JSON body."""
+
+    MAX_BODY = 16 << 20  # a non-streamed body kept for reading (the client gets all of it regardless)
+
+    def __init__(self, api: str, streamed: bool) -> None:
+        if api not in APIS:
+            raise ValueError(f"unknown API {api!r}")
+        self.api, self.streamed = api, streamed
+        self.sse = SSEParser()
+        self.state = ReadState()
+        self._body = bytearray()
+        self.body_truncated = False
+
+    @property
+    def at_boundary(self) -> bool:
+        return self.sse.at_boundary
+
+    def feed(self, chunk: bytes) -> list[Part]:
+        if not self.streamed:
+            if len(self._body) + len(chunk) > self.MAX_BODY:
+                self.body_truncated = True
+            else:
+                self._body += chunk
+            return []
+        parts: list[Part] = []
+        for ev in self.sse.feed(chunk):
+            parts.extend(self._event(ev.name, ev.data))
+        return parts
+
+    def end(self) -> list[Part]:
+        """The body is complete (a non-streamed answer is read now)."""
+        if self.streamed:
+            return []
+        if self.body_truncated:
+            return [Part("error", f"answer body over {self.MAX_BODY >> 20} MiB: not read")]
+        obj = _obj(self._body.decode("utf-8", "replace"))
+        if obj is None:
+            return [Part("error", "answer is not a JSON object")] if self._body else []
+        return self._whole(obj)
+
+    # -- streamed ---------------------------------------------------------------------------------
+
+    def _event(self, name: str, data: str) -> list[Part]:
+        if self.api in ("chat", "completions"):
+            if data.strip() == "[DONE]":
+                return []
+            obj = _obj(data)
+            if obj is None:
+                return [Part("error", f"malformed chunk: {data[:80]!r}")]
+            return self._chat_chunk(obj)
+        obj = _obj(data)
+        if obj is None:
+            return [Part("error", f"malformed {name} event: {data[:80]!r}")]
+        kind = str(obj.get("type") or name)
+        return self._responses_event(kind, obj) if self.api == "responses" else self._messages_event(kind, obj)
+
+    def _chat_chunk(self, obj: dict) -> list[Part]:
+        st = self.state
+        if isinstance(obj.get("error"), dict):
+            return [Part("error", str(obj["error"].get("message") or obj["error"])[:200])]
+        st.id = str(obj.get("id") or st.id)
+        st.model = str(obj.get("model") or st.model)
+        st.created = _int(obj.get("created")) or st.created
+        parts: list[Part] = []
+        choices = obj.get("choices")
+        carried = False
+        if isinstance(choices, list):
+            for choice in choices[:1]:
+                if not isinstance(choice, dict):
+                    continue
+                if self.api == "completions":
+                    if isinstance(choice.get("text"), str) and choice["text"]:
+                        parts.append(Part("text", choice["text"]))
+                else:
+                    delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+                    if isinstance(delta.get("content"), str) and delta["content"]:
+                        parts.append(Part("text", delta["content"]))
+                    for key in ("reasoning_content", "reasoning"):
+                        if isinstance(delta.get(key), str) and delta[key]:
+                            parts.append(Part("reasoning", delta[key]))
+                    for call in delta.get("tool_calls") or []:
+                        fn = call.get("function") if isinstance(call, dict) else None
+                        if isinstance(fn, dict) and isinstance(fn.get("arguments"), str) and fn["arguments"]:
+                            parts.append(Part("tool", fn["arguments"]))
+                carried = bool(parts)
+                if choice.get("finish_reason"):
+                    st.finished = str(choice["finish_reason"])
+                    parts.append(Part("finish", st.finished))
+        usage = obj.get("usage")
+        if isinstance(usage, dict):
+            st.output_tokens = _int(usage.get("completion_tokens"))
+            parts.append(Part("usage", prompt_tokens=_int(usage.get("prompt_tokens")),
+                              completion_tokens=st.output_tokens))
+        return ([Part("chunk")] if carried else []) + parts
+
+    def _responses_event(self, kind: str, obj: dict) -> list[Part]:
+        st = self.state
+        st.sequence = max(st.sequence, _int(obj.get("sequence_number")))
+        delta = obj.get("delta") if isinstance(obj.get("delta"), str) else ""
+        if kind == "response.created" and isinstance(obj.get("response"), dict):
+            st.response = obj["response"]
+            st.id, st.model = str(st.response.get("id", "")), str(st.response.get("model", ""))
+            return []
+        if kind in ("response.output_text.delta", "response.text.delta") and delta:
+            return [Part("chunk"), Part("text", delta)]
+        if kind in ("response.reasoning_text.delta", "response.reasoning_summary_text.delta", "response.reasoning.delta") and delta:
+            return [Part("chunk"), Part("reasoning", delta)]
+        if kind == "response.function_call_arguments.delta" and delta:
+            return [Part("chunk"), Part("tool", delta)]
+        if kind in ("response.completed", "response.incomplete", "response.failed"):
+            resp = obj.get("response") if isinstance(obj.get("response"), dict) else {}
+            parts = []
+            usage = resp.get("usage")
+            if isinstance(usage, dict):
+                st.output_tokens = _int(usage.get("output_tokens"))
+                parts.append(Part("usage", prompt_tokens=_int(usage.get("input_tokens")),
+                                  completion_tokens=st.output_tokens))
+            st.finished = kind.rpartition(".")[2]
+            if kind == "response.failed":
+                err = resp.get("error") if isinstance(resp.get("error"), dict) else {}
+                parts.append(Part("error", str(err.get("message") or "response failed")[:200]))
+            return parts + [Part("finish", st.finished)]
+        if kind == "error":
+            return [Part("error", str(obj.get("message") or obj.get("error") or "error event")[:200])]
+        return []
+
+    def _messages_event(self, kind: str, obj: dict) -> list[Part]:
+        st = self.state
+        if kind == "message_start" and isinstance(obj.get("message"), dict):
+            msg = obj["message"]
+            st.id, st.model = str(msg.get("id", "")), str(msg.get("model", ""))
+            usage = msg.get("usage") if isinstance(msg.get("usage"), dict) else {}
+            st.extra["input_tokens"] = _int(usage.get("input_tokens"))
+            return []
+        if kind == "content_block_start":
+            st.open_block = _int(obj.get("index"))
+            return []
+        if kind == "content_block_stop":
+            st.open_block = None
+            return []
+        if kind == "content_block_delta" and isinstance(obj.get("delta"), dict):
+            d = obj["delta"]
+            dtype = d.get("type")
+            if dtype == "text_delta" and isinstance(d.get("text"), str) and d["text"]:
+                return [Part("chunk"), Part("text", d["text"])]
+            if dtype == "thinking_delta" and isinstance(d.get("thinking"), str) and d["thinking"]:
+                return [Part("chunk"), Part("reasoning", d["thinking"])]
+            if dtype == "input_json_delta" and isinstance(d.get("partial_json"), str) and d["partial_json"]:
+                return [Part("chunk"), Part("tool", d["partial_json"])]
+            return []
+        if kind == "message_delta":
+            parts = []
+            usage = obj.get("usage") if isinstance(obj.get("usage"), dict) else {}
+            if "output_tokens" in usage:
+                st.output_tokens = _int(usage.get("output_tokens"))
+                parts.append(Part("usage", prompt_tokens=st.extra.get("input_tokens", 0),
+                                  completion_tokens=st.output_tokens))
+            delta = obj.get("delta") if isinstance(obj.get("delta"), dict) else {}
+            if delta.get("stop_reason"):
+                st.finished = str(delta["stop_reason"])
+                parts.append(Part("finish", st.finished))
+            return parts
+        if kind == "error":
+            err = obj.get("error") if isinstance(obj.get("error"), dict) else {}
+            return [Part("error", str(err.get("message") or "error event")[:200])]
+        return []  # ping, message_stop, unknown types
+
+    # -- not streamed -----------------------------------------------------------------------------
+
+    def _whole(self, obj: dict) -> list[Part]:
+        if isinstance(obj.get("error"), dict):
+            return [Part("error", str(obj["error"].get("message") or obj["error"])[:200])]
+        parts: list[Part] = []
+        text, finish = "", ""
+        if self.api in ("chat", "completions"):
+            choice = (obj.get("choices") or [None])[0]
+            if isinstance(choice, dict):
+                if self.api == "chat" and isinstance(choice.get("message"), dict):
+                    text = choice["message"].get("content") or ""
+                    reasoning = choice["message"].get("reasoning_content") or choice["message"].get("reasoning")
+                    if isinstance(reasoning, str) and reasoning:
+                        parts.append(Part("reasoning", reasoning))
+                else:
+                    text = choice.get("text") or ""
+                finish = str(choice.get("finish_reason") or "")
+            usage = obj.get("usage") if isinstance(obj.get("usage"), dict) else {}
+            prompt, completion = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
+        elif self.api == "responses":
+            for item in obj.get("output") or []:
+                for c in (item.get("content") or []) if isinstance(item, dict) else []:
+                    if isinstance(c, dict) and c.get("type") == "output_text" and isinstance(c.get("text"), str):
+                        text += c["text"]
+            finish = str(obj.get("status") or "")
+            usage = obj.get("usage") if isinstance(obj.get("usage"), dict) else {}
+            prompt, completion = _int(usage.get("input_tokens")), _int(usage.get("output_tokens"))
+        else:
+            for c in obj.get("content") or []:
+                if isinstance(c, dict) and c.get("type") == "text" and isinstance(c.get("text"), str):
+                    text += c["text"]
+            finish = str(obj.get("stop_reason") or "")
+            usage = obj.get("usage") if isinstance(obj.get("usage"), dict) else {}
+            prompt, completion = _int(usage.get("input_tokens")), _int(usage.get("output_tokens"))
+        if isinstance(text, str) and text:
+            parts += [Part("chunk"), Part("text", text)]
+        if prompt or completion:
+            parts.append(Part("usage", prompt_tokens=prompt, completion_tokens=completion))
+        if finish:
+            parts.append(Part("finish", finish))
+        return parts
+
+
+def _sse(name: str | None, obj: dict | str) -> bytes:
+    data = obj if isinstance(obj, str) else json.dumps(obj, separators=(",", ":"))
+    return (f"event: {name}\n" if name else "").encode() + f"data: {data}\n\n".encode()
+
+
+CUT_FINISH = "content_filter"
+"""The finish reason a cut Chat Completions / Completions stream ends with: OpenAI's value for output the
+platform stopped (the ``midstream`` field says which rule, and why)."""
+
+
+def cut_ending(reader: Reader, rule: str, reason: str, mode: str = "stop") -> bytes:
+    """What the client is sent, in its protocol, when ``rule`` cuts its stream for ``reason``.
+
+    ``stop``: the stream ends as a stopped stream does (Chat Completions / Completions: a last chunk with a
+    finish reason and a ``midstream`` field, then ``[DONE]``; Responses: ``response.incomplete``; Messages: the
+    open content block's stop, ``message_delta`` with a stop reason, ``message_stop``). ``error``: the protocol's
+    in-stream error event (the SDKs raise it)."""
+    st, note = reader.state, {"cut": True, "rule": rule, "reason": reason}
+    if reader.api in ("chat", "completions"):
+        if mode == "error":
+            return _sse(None, {"error": {"message": f"stopped by midstream rule {rule}: {reason}",
+                                         "type": "midstream_cut", "code": "midstream_cut"}}) + b"data: [DONE]\n\n"
+        choice: dict[str, Any] = {"index": 0, "finish_reason": CUT_FINISH}
+        if reader.api == "chat":
+            choice["delta"] = {}
+            obj_type = "chat.completion.chunk"
+        else:
+            choice["text"] = ""
+            obj_type = "text_completion"
+        chunk = {"id": st.id or "midstream-cut", "object": obj_type, "created": st.created or int(time.time()),
+                 "model": st.model, "choices": [choice], "midstream": note}
+        return _sse(None, chunk) + b"data: [DONE]\n\n"
+    if reader.api == "responses":
+        seq = st.sequence + 1
+        if mode == "error":
+            return _sse("error", {"type": "error", "code": "midstream_cut", "param": None, "sequence_number": seq,
+                                  "message": f"stopped by midstream rule {rule}: {reason}"})
+        resp = dict(st.response or {"id": st.id or "midstream-cut", "object": "response", "model": st.model,
+                                    "output": []})
+        resp.update(status="incomplete", incomplete_details={"reason": "content_filter"}, midstream=note)
+        return _sse("response.incomplete", {"type": "response.incomplete", "sequence_number": seq, "response": resp})
+    # Anthropic Messages
+    if mode == "error":
+        return _sse("error", {"type": "error", "error": {"type": "midstream_cut",
+                                                         "message": f"stopped by midstream rule {rule}: {reason}"}})
+    out = b""
+    if st.open_block is not None:
+        out += _sse("content_block_stop", {"type": "content_block_stop", "index": st.open_block})
+    out += _sse("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                                  "usage": {"output_tokens": st.output_tokens}, "midstream": note})
+    return out + _sse("message_stop", {"type": "message_stop"})

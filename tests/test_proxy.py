@@ -1,0 +1,522 @@
+"""`midstream proxy`: real clients (the official openai and anthropic SDKs, raw aiohttp) through the gateway to
+real loopback upstreams (the OpenAI emulator, and a minimal upstream written here that serves scripted bytes,
+counts what it sent and notices when its client leaves)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+
+import aiohttp
+import anthropic
+import openai
+import pytest
+from aiohttp import web
+
+from liveness import LIVENESS_S
+from midstream_tui import Hub
+from midstream_tui.proxy import ProxyError, ProxyOptions, ProxyServer, Reader, SSEParser, cut_ending
+from midstream_tui.rules import BUILTIN_RULES, RuleEngine
+from midstream_tui.servers.emulator import OpenAIEmulator
+
+KEY = "sk-proxy-test-4f9a8b7c6d5e"  # audit: ignore (a test key, sent to loopback servers only)
+
+
+def sse(*objs, event: str | None = None) -> bytes:
+    return b"".join((f"event: {event}\n" if event else "").encode() + f"data: {json.dumps(o)}\n\n".encode()
+                    for o in objs)
+
+
+def chat_chunk(i: int, **delta) -> dict:
+    return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1700000000, "model": "scripted",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+
+
+CHAT = (sse(chat_chunk(0, role="assistant", content=""))
+        + b": keep-alive\n\n"
+        + sse(chat_chunk(1, reasoning_content="think first"))
+        + sse(*(chat_chunk(i, content=w) for i, w in enumerate(["Hello", " there,", " wor", "ld!"], 2)))
+        + sse(chat_chunk(6, tool_calls=[{"index": 0, "function": {"arguments": "{\"a\": 1}"}}]))
+        + sse({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1700000000, "model": "scripted",
+               "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        + sse({"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1700000000, "model": "scripted",
+               "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12}})
+        + b"data: [DONE]\n\n").replace(b"\n", b"\r\n", 3)  # some CRLF line ends too
+COMPLETIONS = sse(*({"id": "cmpl-1", "object": "text_completion", "created": 1, "model": "scripted",
+                     "choices": [{"index": 0, "text": w, "finish_reason": None}]} for w in ["Once", " upon", " a time"])) \
+    + b"data: [DONE]\n\n"
+RESPONSES = (sse({"type": "response.created", "sequence_number": 0,
+                  "response": {"id": "resp_1", "object": "response", "model": "scripted", "status": "in_progress",
+                               "output": []}}, event="response.created")
+             + b"".join(sse({"type": "response.output_text.delta", "sequence_number": i, "item_id": "m1",
+                             "output_index": 0, "content_index": 0, "delta": w}, event="response.output_text.delta")
+                        for i, w in enumerate(["Typed", " events", " here"], 1))
+             + sse({"type": "response.completed", "sequence_number": 4,
+                    "response": {"id": "resp_1", "object": "response", "model": "scripted", "status": "completed",
+                                 "output": [], "usage": {"input_tokens": 3, "output_tokens": 3, "total_tokens": 6}}},
+                   event="response.completed"))
+MESSAGES = (sse({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant",
+                                                     "model": "scripted", "content": [], "stop_reason": None,
+                                                     "stop_sequence": None,
+                                                     "usage": {"input_tokens": 9, "output_tokens": 1}}},
+                event="message_start")
+            + sse({"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "",
+                                                                                "signature": ""}},
+                  event="content_block_start")
+            + sse({"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "hmm"}},
+                  event="content_block_delta")
+            + sse({"type": "content_block_stop", "index": 0}, event="content_block_stop")
+            + sse({"type": "ping"}, event="ping")
+            + sse({"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}},
+                  event="content_block_start")
+            + b"".join(sse({"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": w}},
+                           event="content_block_delta") for w in ["Bonjour", " le", " monde"])
+            + sse({"type": "content_block_stop", "index": 1}, event="content_block_stop")
+            + sse({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                   "usage": {"output_tokens": 4}}, event="message_delta")
+            + sse({"type": "message_stop"}, event="message_stop"))
+MALFORMED = sse(chat_chunk(0, content="fine")) + b"data: {\"choices\": [oops\n\n" + b"data: [DONE]\n\n"
+WHOLE = json.dumps({"id": "chatcmpl-2", "object": "chat.completion", "created": 1, "model": "scripted",
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "All at once."},
+                                 "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5}}).encode()
+
+SCRIPTS = {  # model -> (status, content type, body, extra headers)
+    "chat": (200, "text/event-stream", CHAT, {}),
+    "completions": (200, "text/event-stream", COMPLETIONS, {}),
+    "responses": (200, "text/event-stream", RESPONSES, {}),
+    "messages": (200, "text/event-stream", MESSAGES, {"request-id": "req_123"}),
+    "malformed": (200, "text/event-stream", MALFORMED, {}),
+    "whole": (200, "application/json", WHOLE, {"x-request-id": "abc"}),
+    "limited": (429, "application/json", b'{"error": {"message": "slow down", "type": "rate_limit_error"}}',
+                {"retry-after": "7", "x-ratelimit-remaining-requests": "0"}),
+}
+
+
+class Upstream:
+    """A minimal upstream: scripted answers in uneven chunks; ``forever`` streams until its client leaves,
+    ``drop`` breaks the connection mid-answer. It records what it was sent and when its client left."""
+
+    def __init__(self) -> None:
+        self.sent_chunks = 0
+        self.left = asyncio.Event()
+        self.left_at: float | None = None
+        self.headers: list[dict] = []
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        self.runner = web.AppRunner(app, shutdown_timeout=0.5)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()  # type: ignore[union-attr]
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        self.headers.append(request.headers.copy())  # case-insensitive
+        if request.method == "GET":
+            return web.json_response({"object": "list", "data": [{"id": "scripted", "object": "model"}]})
+        model = (await request.json()).get("model", "")
+        if model in ("forever", "forever-messages", "drop"):
+            return await self.stream_forever(request, model)
+        status, ctype, body, extra = SCRIPTS[model]
+        resp = web.StreamResponse(status=status, headers={"Content-Type": ctype, **extra})
+        if ctype == "application/json":
+            resp.content_length = len(body)
+        await resp.prepare(request)
+        for i in range(0, len(body), 37):  # uneven chunks: events split across writes
+            await resp.write(body[i:i + 37])
+            await asyncio.sleep(0.002)
+        await resp.write_eof()
+        return resp
+
+    async def stream_forever(self, request: web.Request, model: str) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        anthropic_style = model == "forever-messages"
+        try:
+            if anthropic_style:
+                await resp.write(MESSAGES.split(b"event: content_block_start")[0])
+                await resp.write(sse({"type": "content_block_start", "index": 0,
+                                      "content_block": {"type": "text", "text": ""}}, event="content_block_start"))
+            for i in range(100_000):
+                if model == "drop" and i == 5:
+                    request.transport.close()  # type: ignore[union-attr]
+                    return resp
+                if anthropic_style:
+                    chunk = sse({"type": "content_block_delta", "index": 0,
+                                 "delta": {"type": "text_delta", "text": " round and"}}, event="content_block_delta")
+                else:
+                    chunk = sse(chat_chunk(i, content=" round and"))
+                await resp.write(chunk)
+                self.sent_chunks += 1
+                await asyncio.sleep(0.02)
+        except (ConnectionError, asyncio.CancelledError):
+            self.left_at = time.monotonic()
+            self.left.set()
+            raise
+        return resp
+
+
+@pytest.fixture
+async def upstream():
+    up = Upstream()
+    await up.start()
+    yield up
+    await up.stop()
+
+
+@pytest.fixture
+async def emulator():
+    emu = OpenAIEmulator(rate=200.0)
+    await emu.start()
+    yield emu
+    await emu.stop()
+
+
+async def running_proxy(upstream_url: str, **options) -> tuple[Hub, ProxyServer]:
+    hub = Hub(analysis_interval=0.05)
+    explain = options.pop("explain", None)
+    proxy = ProxyServer(hub, ProxyOptions(upstream=upstream_url, anthropic_upstream=upstream_url.removesuffix("/v1"),
+                                          **options), port=0, explain=explain)
+    hub.add_service(proxy)
+    await hub.start()
+    return hub, proxy
+
+
+async def settled(hub: Hub, stream: str, status=("closed", "cancelled", "error")):
+    """The stream's snapshot once it has ended (liveness only)."""
+    deadline = time.monotonic() + LIVENESS_S
+    while time.monotonic() < deadline:
+        snap = hub.snapshot(stream)
+        if snap is not None and snap.status in status and snap.metrics.get("queue") == 0:
+            return snap
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{stream} never ended: {hub.snapshot(stream)}")
+
+
+async def fetch(session: aiohttp.ClientSession, url: str, body: dict | None, headers: dict | None = None):
+    method = "POST" if body is not None else "GET"
+    async with session.request(method, url, json=body, headers=headers or {}) as resp:
+        return resp.status, dict(resp.headers), await resp.read()
+
+
+# -- unchanged bytes ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model,path,extra", [
+    ("chat", "/v1/chat/completions", {}), ("completions", "/v1/completions", {}),
+    ("responses", "/v1/responses", {}), ("messages", "/v1/messages", {"anthropic-version": "2023-06-01"}),
+    ("malformed", "/v1/chat/completions", {}), ("whole", "/v1/chat/completions", {}),
+    ("limited", "/v1/chat/completions", {}),
+])
+async def test_the_client_gets_the_upstreams_bytes_unchanged(upstream, model, path, extra):
+    hub, proxy = await running_proxy(upstream.url + "/v1")
+    try:
+        body = {"model": model, "stream": model != "whole", "messages": [{"role": "user", "content": "hi"}]}
+        headers = {"Authorization": f"Bearer {KEY}", **extra}
+        async with aiohttp.ClientSession(auto_decompress=False) as session:
+            direct = await fetch(session, upstream.url + path, body, headers)
+            proxied = await fetch(session, proxy.url + path, body, headers)
+        assert proxied[0] == direct[0] and proxied[2] == direct[2]  # status and every body byte
+        for header in ("Content-Type", "retry-after", "x-ratelimit-remaining-requests", "request-id", "x-request-id"):
+            assert proxied[1].get(header) == direct[1].get(header)
+        assert upstream.headers[-1]["Authorization"] == f"Bearer {KEY}"  # the key went through
+        snap = await settled(hub, hub.streams[0])
+        text = {"chat": "Hello there, world!", "completions": "Once upon a time", "responses": "Typed events here",
+                "messages": "Bonjour le monde", "malformed": "fine", "whole": "All at once."}
+        if model in text:
+            assert snap.text_tail == text[model] and snap.status == "closed"
+        if model == "chat":  # reasoning and tool arguments are kept apart from the content
+            assert snap.metrics["reasoning_chars"] == len("think first") and snap.metrics["tool_chars"] == 8
+            assert snap.metrics["keepalives"] == 1 and snap.metrics["chunks"] == 6
+            assert snap.metrics["tokens_reported"] == 7 and snap.metrics["finish_reason"] == "stop"
+        if model == "messages":
+            assert snap.metrics["reasoning_chars"] == 3 and snap.source == "proxy:messages/messages@127.0.0.1"
+        if model == "malformed":  # forwarded as is, recorded as an error
+            assert any(h.kind == "error" and "malformed" in h.message for h in snap.patterns)
+        if model == "limited":
+            assert any(h.kind == "error" and "429" in h.message for h in snap.patterns)
+        assert KEY not in json.dumps({k: str(v) for k, v in snap.metrics.items()}) + snap.source
+    finally:
+        await hub.stop()
+
+
+async def test_other_paths_pass_through_unread(upstream):
+    hub, proxy = await running_proxy(upstream.url + "/v1")
+    try:
+        async with aiohttp.ClientSession() as session:
+            direct = await fetch(session, upstream.url + "/v1/models", None)
+            proxied = await fetch(session, proxy.url + "/v1/models", None)
+        assert proxied[0] == 200 and proxied[2] == direct[2]
+        assert hub.streams == []  # nothing to analyze
+    finally:
+        await hub.stop()
+
+
+async def test_a_body_over_the_limit_is_refused_with_413(upstream):
+    hub, proxy = await running_proxy(upstream.url + "/v1", max_body=1000)
+    try:
+        async with aiohttp.ClientSession() as session:
+            status, _, body = await fetch(session, proxy.url + "/v1/chat/completions",
+                                          {"model": "chat", "messages": [{"content": "x" * 5000}]})
+        assert status == 413 and b"over 1000 bytes" in body and upstream.headers == []
+    finally:
+        await hub.stop()
+
+
+# -- the official SDKs -------------------------------------------------------------------------------------
+
+
+async def test_the_openai_sdk_through_the_proxy_gets_what_it_gets_direct(emulator):
+    hub, proxy = await running_proxy(emulator.base_url)
+    try:
+        texts = []
+        for base in (emulator.base_url, proxy.url + "/v1"):
+            client = openai.AsyncOpenAI(api_key=KEY, base_url=base, max_retries=0)
+            stream = await client.chat.completions.create(model="emu-normal", stream=True,
+                                                          messages=[{"role": "user", "content": "tell me"}],
+                                                          stream_options={"include_usage": True})
+            texts.append("".join([c.choices[0].delta.content or "" async for c in stream if c.choices]))
+            await client.close()
+        assert texts[0] == texts[1] and len(texts[0].split()) > 100
+        snap = await settled(hub, hub.streams[0])
+        assert snap.text_tail.endswith(texts[1][-200:]) and snap.metrics["tokens_reported"] > 100
+        assert emulator.stats.requests[-1]["authorization"]  # the key reached the upstream
+        # not streamed, and the sync client
+        client = openai.OpenAI(api_key=KEY, base_url=proxy.url + "/v1", max_retries=0)
+        whole = await asyncio.to_thread(client.chat.completions.create, model="emu-normal",
+                                        messages=[{"role": "user", "content": "tell me"}])
+        assert whole.choices[0].message.content == texts[0]
+        assert (await settled(hub, hub.streams[1])).text_tail[-100:] == texts[0][-100:]
+    finally:
+        await hub.stop()
+
+
+async def test_a_looping_stream_is_cut_and_the_sdk_ends_cleanly(emulator):
+    hub = Hub(analysis_interval=0.05)
+    engine = RuleEngine(hub, list(BUILTIN_RULES))
+    proxy = ProxyServer(hub, ProxyOptions(upstream=emulator.base_url), port=0,
+                        explain=lambda s: next((h.rule, h.detail) for h in engine.hits if h.stream == s))
+    hub.add_service(proxy)
+    await hub.start()
+    try:
+        client = openai.AsyncOpenAI(api_key=KEY, base_url=proxy.url + "/v1", max_retries=0)
+        stream = await client.chat.completions.create(model="emu-loop", stream=True,
+                                                      messages=[{"role": "user", "content": "go"}])
+        chunks = [c async for c in stream]
+        last = chunks[-1]
+        assert last.choices[0].finish_reason == "content_filter"
+        assert last.model_extra["midstream"]["rule"] == "stop-loops"
+        assert "repetition loop" in last.model_extra["midstream"]["reason"]
+        assert len(chunks) < 300  # the loop would have gone on for 600 tokens
+        snap = await settled(hub, hub.streams[0])
+        assert snap.status == "cancelled" and snap.metrics["cut"].startswith("stop-loops")
+        assert proxy.cuts == 1
+        # --on-cut error: the SDK raises the documented mid-stream error instead
+        proxy.options = ProxyOptions(upstream=emulator.base_url, on_cut="error")
+        stream = await client.chat.completions.create(model="emu-loop", stream=True,
+                                                      messages=[{"role": "user", "content": "again"}])
+        with pytest.raises(openai.APIError, match="stopped by midstream rule stop-loops"):
+            async for _ in stream:
+                pass
+        await client.close()
+    finally:
+        await hub.stop()
+
+
+async def test_a_cut_closes_the_upstream_at_once_even_when_it_is_silent_between_events(upstream):
+    hub, proxy = await running_proxy(upstream.url + "/v1")
+    try:
+        client = openai.AsyncOpenAI(api_key=KEY, base_url=proxy.url + "/v1", max_retries=0)
+        stream = await client.chat.completions.create(model="forever", stream=True, messages=[{"content": "x"}])
+        seen = 0
+        async for chunk in stream:
+            seen += 1
+            if seen == 10:
+                assert hub.cancel(hub.streams[0])  # as `c` in the dashboard does
+        assert chunk.choices[0].finish_reason == "content_filter"
+        await asyncio.wait_for(upstream.left.wait(), LIVENESS_S)
+        sent = upstream.sent_chunks
+        await asyncio.sleep(0.2)
+        assert upstream.sent_chunks == sent  # nothing more was generated
+        await client.close()
+    finally:
+        await hub.stop()
+
+
+async def test_the_anthropic_sdk_through_the_proxy_and_a_cut_it_ends_cleanly(upstream):
+    hub, proxy = await running_proxy(upstream.url + "/v1")
+    try:
+        client = anthropic.AsyncAnthropic(api_key=KEY, base_url=proxy.url, max_retries=0)
+        direct = anthropic.AsyncAnthropic(api_key=KEY, base_url=upstream.url, max_retries=0)
+        got = []
+        for c in (direct, client):
+            stream = await c.messages.create(model="messages", max_tokens=50, stream=True,
+                                             messages=[{"role": "user", "content": "hi"}])
+            got.append([e.type async for e in stream])
+        assert got[0] == got[1] and got[1][-1] == "message_stop"
+        sent = upstream.headers[-1]  # the key went through (x-api-key, or a bearer token in newer SDKs)
+        assert KEY in (sent.get("x-api-key", ""), sent.get("Authorization", "").removeprefix("Bearer "))
+        snap = await settled(hub, hub.streams[0])
+        assert snap.text_tail == "Bonjour le monde" and snap.metrics["tokens_reported"] == 4
+        # a cut: the open block stops, the message ends with a stop reason, the helper's final message is whole
+        async with client.messages.stream(model="forever-messages", max_tokens=50,
+                                          messages=[{"role": "user", "content": "hi"}]) as stream:
+            n = 0
+            async for event in stream:
+                n += event.type == "content_block_delta"
+                if n == 8:
+                    hub.cancel(hub.streams[1])
+            final = await stream.get_final_message()
+        assert final.stop_reason == "end_turn" and final.content[0].text.startswith(" round and")
+        await asyncio.wait_for(upstream.left.wait(), LIVENESS_S)
+        assert (await settled(hub, hub.streams[1])).status == "cancelled"
+        await client.close()
+        await direct.close()
+    finally:
+        await hub.stop()
+
+
+# -- faults ------------------------------------------------------------------------------------------------
+
+
+async def test_a_client_that_leaves_closes_its_upstream(upstream):
+    hub, proxy = await running_proxy(upstream.url + "/v1")
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(proxy.url + "/v1/chat/completions",
+                                    json={"model": "forever", "stream": True, "messages": []}) as resp:
+                for _ in range(5):
+                    await resp.content.readany()
+            left = time.monotonic()  # the connection is closed here
+        await asyncio.wait_for(upstream.left.wait(), LIVENESS_S)
+        snap = await settled(hub, hub.streams[0])
+        assert snap.status == "closed" and any("client left" in h.message for h in snap.patterns)
+        assert proxy.client_left == 1 and upstream.left_at >= left - 1.0
+    finally:
+        await hub.stop()
+
+
+async def test_an_upstream_drop_reaches_the_client_and_is_recorded(upstream):
+    hub, proxy = await running_proxy(upstream.url + "/v1")
+    try:
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(aiohttp.ClientPayloadError):
+                async with session.post(proxy.url + "/v1/chat/completions",
+                                        json={"model": "drop", "stream": True, "messages": []}) as resp:
+                    await resp.read()
+        snap = await settled(hub, hub.streams[0])
+        assert snap.status == "error" and "dropped" in (snap.error or "") and "round and" in snap.text_tail
+    finally:
+        await hub.stop()
+
+
+async def test_an_unreachable_upstream_is_a_502_in_the_sdks_shape(free_port):
+    hub, proxy = await running_proxy(f"http://127.0.0.1:{free_port}/v1")
+    try:
+        client = openai.AsyncOpenAI(api_key=KEY, base_url=proxy.url + "/v1", max_retries=0)
+        with pytest.raises(openai.APIStatusError, match="upstream unreachable") as err:
+            await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
+        assert err.value.status_code == 502
+        assert (await settled(hub, hub.streams[0])).status == "error"
+        await client.close()
+    finally:
+        await hub.stop()
+
+
+def test_options_are_checked_in_one_line():
+    with pytest.raises(ProxyError, match="expected an http"):
+        ProxyOptions(upstream="ftp://x")
+    with pytest.raises(ProxyError, match="upstream-timeout"):
+        ProxyOptions(upstream_timeout=-1)
+    with pytest.raises(ProxyError, match="needs a token"):
+        ProxyServer(Hub(), ProxyOptions(), host="0.0.0.0")  # audit: ignore (checks this is refused)
+
+
+def test_the_sse_reader_splits_anywhere_and_cut_endings_parse():
+    # every split point of a stream gives the same events
+    whole = CHAT
+    reference = SSEParser().feed(whole)
+    for cut in range(1, len(whole)):
+        p = SSEParser()
+        assert p.feed(whole[:cut]) + p.feed(whole[cut:]) == reference
+    assert len(reference) == 10 and SSEParser().feed(b"data: x\n\n")[0].data == "x"
+    for api, body in (("chat", CHAT[:200]), ("responses", RESPONSES[:300]), ("messages", MESSAGES[:600])):
+        reader = Reader(api, True)
+        reader.feed(body)
+        events = SSEParser().feed(cut_ending(reader, "stop-loops", "loop of 40 words"))
+        assert events and all(e.data == "[DONE]" or json.loads(e.data) for e in events)
+
+
+# -- the command -------------------------------------------------------------------------------------------
+
+
+def test_midstream_proxy_headless_serves_analyzes_and_never_writes_the_key(emulator_thread, free_port,
+                                                                              session_folder, tmp_path):
+    env = dict(os.environ, OPENAI_API_KEY=KEY)
+    proc = subprocess.Popen([sys.executable, "-m", "midstream_tui", "proxy", "--port", str(free_port),
+                             "--upstream", emulator_thread, "--headless", "--json", "--refresh-ms", "200"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        banner = proc.stderr.readline()
+        assert f"OPENAI_BASE_URL=http://127.0.0.1:{free_port}/v1" in banner
+        client = openai.OpenAI(api_key=KEY, base_url=f"http://127.0.0.1:{free_port}/v1", max_retries=0)
+        deadline = time.monotonic() + LIVENESS_S
+        while True:  # the proxy listens once its hub started
+            try:
+                chunks = list(client.chat.completions.create(model="emu-loop", stream=True,
+                                                             messages=[{"role": "user", "content": "go"}]))
+                break
+            except openai.APIConnectionError:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.2)
+        assert chunks[-1].choices[0].finish_reason == "content_filter"
+        assert chunks[-1].model_extra["midstream"]["rule"] == "stop-loops"  # the run's rule engine said why
+        time.sleep(1.0)  # a tick or two of output after the stream ended
+    finally:
+        proc.send_signal(2)
+        out, err = proc.communicate(timeout=LIVENESS_S)
+    assert proc.returncode == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    summary = lines[-1]["summary"]["streams"]
+    (name, stream), = summary.items()
+    assert name.startswith("emu-loop#") and stream["status"] == "cancelled"
+    assert stream["metrics"]["chunks"] > 0 and stream["metrics"]["ttfb_ms"] >= 0
+    recorded = list(session_folder.glob("*.midstream.sqlite"))
+    assert len(recorded) == 1
+    with sqlite3.connect(recorded[0]) as db:
+        assert db.execute("SELECT count(*) FROM event WHERE stream = ?", (name,)).fetchone()[0] > 10
+    for blob in (out, err, *(p.read_bytes().decode("latin-1") for p in session_folder.rglob("*") if p.is_file())):
+        assert KEY not in blob
+
+
+def test_the_proxy_refuses_to_be_its_own_upstream(free_port):
+    proc = subprocess.run([sys.executable, "-m", "midstream_tui", "proxy", "--port", str(free_port), "--headless",
+                           "--upstream", f"http://127.0.0.1:{free_port}/v1"], capture_output=True, text=True,
+                          timeout=LIVENESS_S)
+    assert proc.returncode == 2 and "is this proxy itself" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.fixture
+def emulator_thread():
+    from midstream_tui.servers.emulator import EmulatorThread
+
+    emu = EmulatorThread(rate=200.0)
+    base = emu.start()
+    yield base
+    emu.stop()
