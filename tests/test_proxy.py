@@ -20,7 +20,7 @@ from aiohttp import web
 
 from liveness import LIVENESS_S
 from midstream_tui import Hub
-from midstream_tui.proxy import ProxyError, ProxyOptions, ProxyServer, Reader, SSEParser, cut_ending
+from midstream_tui.proxy import ProxyError, ProxyOptions, ProxyServer, Reader, SSEParser, cut_ending, parse_slo
 from midstream_tui.rules import BUILTIN_RULES, RuleEngine
 from midstream_tui.servers.emulator import OpenAIEmulator
 
@@ -245,6 +245,11 @@ async def test_the_client_gets_the_upstreams_bytes_unchanged(upstream, model, pa
             assert snap.metrics["reasoning_chars"] == len("think first") and snap.metrics["tool_chars"] == 8
             assert snap.metrics["keepalives"] == 1 and snap.metrics["chunks"] == 6
             assert snap.metrics["tokens_reported"] == 7 and snap.metrics["finish_reason"] == "stop"
+            m = snap.metrics  # per-request timings: the first chunk is reasoning, the first output comes later
+            assert 0 < m["ttft_req_ms"] <= m["ttfo_req_ms"] <= m["e2e_req_ms"]
+            assert m["output_tokens"] == 7 and m["output_tokens_from"] == "usage"
+            assert m["tokens_counted_minus_usage"] == -1  # 6 chunks counted, 7 tokens reported: both shown
+            assert m["tpot_req_ms"] == pytest.approx((m["e2e_req_ms"] - m["ttft_req_ms"]) / 6, abs=0.2)
         if model == "messages":
             assert snap.metrics["reasoning_chars"] == 3 and snap.source == "proxy:messages/messages@127.0.0.1"
         if model == "malformed":  # forwarded as is, recorded as an error
@@ -439,7 +444,25 @@ async def test_an_unreachable_upstream_is_a_502_in_the_sdks_shape(free_port):
         await hub.stop()
 
 
+async def test_goodput_counts_the_requests_meeting_every_slo(upstream):
+    hub, proxy = await running_proxy(upstream.url + "/v1", slo=tuple(parse_slo("ttft=60s,e2e=60s").items()))
+    try:
+        async with aiohttp.ClientSession() as session:
+            await fetch(session, proxy.url + "/v1/chat/completions", {"model": "chat", "stream": True})
+            assert (await settled(hub, hub.streams[0])).metrics["slo_ok"] == 1
+            proxy.options = ProxyOptions(upstream=upstream.url + "/v1", slo=(("tpot", 1e-9),))  # unmeetable
+            await fetch(session, proxy.url + "/v1/chat/completions", {"model": "chat", "stream": True})
+            assert (await settled(hub, hub.streams[1])).metrics["slo_ok"] == 0
+        assert proxy.slo_done == 2 and proxy.goodput == 0.5
+    finally:
+        await hub.stop()
+
+
 def test_options_are_checked_in_one_line():
+    assert parse_slo("ttft=500ms, tpot=50ms,e2e=2s") == {"ttft": 0.5, "tpot": 0.05, "e2e": 2.0}
+    for bad in ("speed=1s", "ttft=fast", "ttft=-1ms", "ttft=nan"):
+        with pytest.raises(ProxyError, match="--slo"):
+            parse_slo(bad)
     with pytest.raises(ProxyError, match="expected an http"):
         ProxyOptions(upstream="ftp://x")
     with pytest.raises(ProxyError, match="upstream-timeout"):
@@ -470,7 +493,8 @@ def test_midstream_proxy_headless_serves_analyzes_and_never_writes_the_key(emula
                                                                               session_folder, tmp_path):
     env = dict(os.environ, OPENAI_API_KEY=KEY)
     proc = subprocess.Popen([sys.executable, "-m", "midstream_tui", "proxy", "--port", str(free_port),
-                             "--upstream", emulator_thread, "--headless", "--json", "--refresh-ms", "200"],
+                             "--upstream", emulator_thread, "--headless", "--json", "--refresh-ms", "200",
+                             "--slo", "ttft=60s"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         banner = proc.stderr.readline()
@@ -492,6 +516,7 @@ def test_midstream_proxy_headless_serves_analyzes_and_never_writes_the_key(emula
         proc.send_signal(2)
         out, err = proc.communicate(timeout=LIVENESS_S)
     assert proc.returncode == 0, err
+    assert "1 requests, 1 cut" in err and "no finished request to judge" not in err and "goodput" in err
     lines = [json.loads(line) for line in out.splitlines()]
     summary = lines[-1]["summary"]["streams"]
     (name, stream), = summary.items()

@@ -127,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how a cut stream ends for its client: as a stopped stream (default) or an error")
     proxy.add_argument("--upstream-timeout", type=float, default=300.0, metavar="S",
                        help="seconds an upstream may stay silent before the request fails (default 300)")
+    proxy.add_argument("--slo", metavar="LIST", default="",
+                       help="service levels per request, e.g. ttft=500ms,tpot=50ms (ttft, ttfo, tpot, e2e): "
+                            "goodput is the share of requests meeting all")
     proxy.add_argument("--token", help="required from clients in the x-midstream-token header "
                                        "(default MIDSTREAM_PROXY_TOKEN; needed beyond loopback)")
     proxy.add_argument("--cert", metavar="PEM", help="TLS certificate (with --key): serve https")
@@ -296,7 +299,7 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None, se
 def _proxy(args: argparse.Namespace) -> int:
     import socket
 
-    from ..proxy import ProxyError, ProxyOptions, ProxyServer
+    from ..proxy import ProxyError, ProxyOptions, ProxyServer, parse_slo
     from ..servers.signaling import SignalingError, ssl_context_from
 
     if args.virtual:
@@ -307,7 +310,8 @@ def _proxy(args: argparse.Namespace) -> int:
     upstream = args.upstream or settings.openai_base_url or "https://api.openai.com/v1"
     try:
         options = ProxyOptions(upstream=upstream, anthropic_upstream=args.anthropic_upstream, on_cut=args.on_cut,
-                               upstream_timeout=args.upstream_timeout, token=args.token or settings.proxy_token)
+                               upstream_timeout=args.upstream_timeout, token=args.token or settings.proxy_token,
+                               slo=tuple(parse_slo(args.slo).items()))
         tls = ssl_context_from(args.cert, args.key)
     except (ProxyError, SignalingError) as exc:
         raise CliError(str(exc)) from None
@@ -325,17 +329,29 @@ def _proxy(args: argparse.Namespace) -> int:
     scheme = "https" if tls else "http"
     shown = f"{scheme}://{'127.0.0.1' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}"
 
+    served: list[ProxyServer] = []
+
     def attach(hub: Hub, run) -> None:
         try:
             proxy = ProxyServer(hub, options, args.host, args.port, ssl_context=tls, explain=run.why_cut)
         except ProxyError as exc:
             raise CliError(str(exc)) from None
         hub.add_service(proxy)
+        served.append(proxy)
         if args.headless:
             print(f"midstream proxy on {shown}: OPENAI_BASE_URL={shown}/v1 or ANTHROPIC_BASE_URL={shown} "
                   f"(upstream {options.upstream}, {options.anthropic_upstream})", file=sys.stderr, flush=True)
 
-    return _run([], args, title=f"MidStream proxy · {shown}/v1 → {urlsplit(upstream).netloc}", service=attach)
+    code = _run([], args, title=f"MidStream proxy · {shown}/v1 → {urlsplit(upstream).netloc}", service=attach)
+    for proxy in served:
+        line = (f"midstream proxy: {proxy.requests} requests, {proxy.cuts} cut, {proxy.client_left} left by "
+                f"their client")
+        if options.slo:
+            slo = ", ".join(f"{k} <= {v * 1e3:g} ms" for k, v in options.slo)
+            line += (f"; goodput {proxy.goodput:.0%} of {proxy.slo_done} finished ({slo})" if proxy.slo_done
+                     else f"; no finished request to judge against {slo}")
+        print(line, file=sys.stderr)
+    return code
 
 
 def demo_uris(which: str) -> list[str]:

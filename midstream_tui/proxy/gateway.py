@@ -41,6 +41,28 @@ HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy
 TOKEN_HEADER = "x-midstream-token"
 """The header a client shows the proxy's own token in (bound beyond loopback); stripped before the upstream."""
 ON_CUT = ("stop", "error")
+SLO_NAMES = ("ttft", "ttfo", "tpot", "e2e")
+"""What ``--slo`` can bound, per request (the metrics of the same names: ``ttft_req_ms`` and so on)."""
+
+
+def parse_slo(text: str) -> dict[str, float]:
+    """``ttft=500ms,tpot=50ms,e2e=20s`` -> {name: seconds}; a one-line ProxyError when it is not that."""
+    slo: dict[str, float] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        name, _, value = item.partition("=")
+        name, value = name.strip().lower(), value.strip().lower()
+        if name not in SLO_NAMES:
+            raise ProxyError(f"--slo {item!r}: expected one of {', '.join(SLO_NAMES)} = a time (500ms, 2s)")
+        scale = 1e-3 if value.endswith("ms") else 1.0
+        number = value[:-2] if value.endswith("ms") else value[:-1] if value.endswith("s") else value
+        try:
+            seconds = float(number) * scale
+        except ValueError:
+            raise ProxyError(f"--slo {item!r}: {value!r} is not a time (500ms, 2s)") from None
+        if not (seconds > 0 and math.isfinite(seconds)):
+            raise ProxyError(f"--slo {item!r}: expected a time > 0")
+        slo[name] = seconds
+    return slo
 PATHS = {"/chat/completions": "chat", "/completions": "completions", "/responses": "responses"}
 """OpenAI paths (after the base URL's ``/v1``) whose answers are analyzed."""
 
@@ -63,6 +85,8 @@ class ProxyOptions:
     """Request bodies over this many bytes are refused (413)."""
     token: str | None = None
     """Required from clients (header ``x-midstream-token``) when set; needed to bind beyond loopback."""
+    slo: tuple[tuple[str, float], ...] = ()
+    """Per-request service levels (``parse_slo``): a request meeting all of them counts towards goodput."""
 
     def __post_init__(self) -> None:
         for name in ("upstream", "anthropic_upstream"):
@@ -92,6 +116,9 @@ class ProxiedStream(Source):
         self._loop = asyncio.get_running_loop()
         self.on_cut: Callable[[], None] | None = None
         self.dropped = 0
+        self.t_start = clock.now()
+        self.first_chunk = self.first_output = self.last_chunk = math.nan
+        self.reported: int | None = None
         self.metrics: dict[str, Any] = {"chunks": 0, "reasoning_chars": 0, "tool_chars": 0, "bytes_out": 0,
                                         "keepalives": 0}
 
@@ -165,6 +192,8 @@ class ProxyServer(LocalServer):
         self.requests = 0
         self.cuts = 0
         self.client_left = 0
+        self.slo_done = 0
+        self.slo_good = 0
 
     def __repr__(self) -> str:  # never the token
         return f"ProxyServer({self.host!r}, {self.port}, token={'set' if self.options.token else 'none'})"
@@ -249,7 +278,7 @@ class ProxyServer(LocalServer):
         host = urlsplit(url).hostname or "?"
         name = f"{model}#{next(self._counter)}"
         stream = ProxiedStream(name, f"proxy:{api}/{model}@{host}", f"proxy:{provider}/{model}@{host}", self.clock)
-        now = self.clock.now()
+        now = stream.t_start
         stream.put(StreamOpened(name, now, kind="text", source=stream.uri, identity=stream.identity("text")))
         stream.put(RequestStarted(name, now))
         self.hub.add_source(stream)
@@ -367,13 +396,21 @@ class ProxyServer(LocalServer):
         for part in parts:
             if part.kind == "chunk":
                 m["chunks"] += 1
-            elif part.kind == "text":
+                stream.last_chunk = now
+                if math.isnan(stream.first_chunk):
+                    stream.first_chunk = now
+                    m["ttft_req_ms"] = round((now - stream.t_start) * 1e3, 1)
+            elif part.kind in ("text", "tool") and math.isnan(stream.first_output):
+                stream.first_output = now
+                m["ttfo_req_ms"] = round((now - stream.t_start) * 1e3, 1)
+            if part.kind == "text":
                 stream.put(TextDelta(name, now, part.text))
             elif part.kind == "reasoning":
                 m["reasoning_chars"] += len(part.text)
             elif part.kind == "tool":
                 m["tool_chars"] += len(part.text)
             elif part.kind == "usage":
+                stream.reported = part.completion_tokens
                 stream.put(Usage(name, now, part.prompt_tokens, part.completion_tokens))
             elif part.kind == "finish":
                 m["finish_reason"] = part.text
@@ -384,7 +421,38 @@ class ProxyServer(LocalServer):
         finish = stream.metrics.get("finish_reason") or {"cancelled": "cut", "client left": "client left"}.get(reason, reason)
         stream.put(RequestFinished(stream.stream_id, self.clock.now(), reason=str(finish)))
         stream.metrics["dropped_events"] = stream.dropped
+        self._timings(stream)
         self._close(stream, reason, note)
+
+
+    def _timings(self, stream: ProxiedStream) -> None:
+        """The request's end-to-end figures (see the README's metric definitions), and its SLO verdict."""
+        m = stream.metrics
+        if math.isnan(stream.first_chunk):
+            return
+        e2e = stream.last_chunk - stream.t_start
+        counted = m["chunks"]
+        tokens = stream.reported if stream.reported else counted  # the server's count, reasoning included
+        m["e2e_req_ms"] = round(e2e * 1e3, 1)
+        m["output_tokens"] = tokens
+        m["output_tokens_from"] = "usage" if stream.reported else "counted"
+        if stream.reported:
+            m["tokens_counted_minus_usage"] = counted - stream.reported
+        if tokens > 1:
+            m["tpot_req_ms"] = round((stream.last_chunk - stream.first_chunk) / (tokens - 1) * 1e3, 3)
+            m["output_tokens_per_s"] = round(tokens / max(e2e, 1e-9), 2)
+        if self.options.slo:
+            got = {"ttft": m.get("ttft_req_ms"), "ttfo": m.get("ttfo_req_ms"), "tpot": m.get("tpot_req_ms"),
+                   "e2e": m.get("e2e_req_ms")}
+            ok = all(got[name] is not None and got[name] <= limit * 1e3 for name, limit in self.options.slo)
+            m["slo_ok"] = int(ok)
+            self.slo_done += 1
+            self.slo_good += ok
+
+    @property
+    def goodput(self) -> float:
+        """Share of the finished requests that met every SLO (NaN before the first, or without ``--slo``)."""
+        return self.slo_good / self.slo_done if self.slo_done else math.nan
 
 
 def _error(status: int, message: str, kind: str) -> web.Response:
@@ -393,4 +461,5 @@ def _error(status: int, message: str, kind: str) -> web.Response:
                              status=status)
 
 
-__all__ = ["ON_CUT", "ProxiedStream", "ProxyError", "ProxyOptions", "ProxyServer", "TOKEN_HEADER"]
+__all__ = ["ON_CUT", "SLO_NAMES", "ProxiedStream", "ProxyError", "ProxyOptions", "ProxyServer", "TOKEN_HEADER",
+           "parse_slo"]
