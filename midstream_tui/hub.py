@@ -55,6 +55,10 @@ ATTRACTOR_WINDOW = 600
 ATTRACTOR_INTERVAL = 0.5
 """Seconds of stream time between attractor estimates: the portrait changes slowly
 and is redrawn at about 3 Hz, so estimating on every 100 ms tick would be waste."""
+DYNAMICS_PER_S = 24.0
+"""Attractor estimates per second across all streams, live (each costs a few ms of kernels on a worker).
+The demo's six streams need 12; past the budget (a proxy's hundreds of requests) the stalest streams go first
+and each is estimated less often, so the analysis' cost stays bounded however many streams come."""
 INGEST_INTERVAL = 0.05
 """Seconds between queue drains: independent of the (slower, user-set) analysis interval,
 so a 30 fps source never overflows its queue while snapshots are published once a second."""
@@ -218,6 +222,11 @@ class StreamPipeline:
         with self._step_lock:
             return self._drain()
 
+    def dynamics_due(self, now: float) -> bool:
+        """Whether the next step would estimate the attractor (new signal, and the interval passed or ended)."""
+        return self.analyzer.signal_changed and (now - self._attractor_t >= ATTRACTOR_INTERVAL
+                                                 or self.status != "open")
+
     def step(self, now: float, dynamics: bool = True) -> tuple[Snapshot | None, list[PatternHit]]:
         """Drain the queue, analyse, and return (snapshot or None if unchanged, new hits).
 
@@ -356,6 +365,8 @@ class Hub:
         self._workers = workers
         self._tick_callbacks: list[Callable[[float], None]] = []
         self.ticks = 0
+        self.dynamics_deferred = 0
+        """Attractor estimates put off to a later tick by the budget (``DYNAMICS_PER_S``)."""
         self.tick_seconds: deque[float] = deque(maxlen=1000)
         """Wall time of the recent live analysis ticks (all streams, worker threads)."""
         self.warm = False
@@ -646,11 +657,19 @@ class Hub:
             # Published from the worker: if this tick is cancelled (shutdown) while a step runs,
             # the hits it took from the analyzer still reach the log.
             for pipe in batch:
-                self._publish(pipe.step(now, dynamics=warm))
+                self._publish(pipe.step(now, dynamics=pipe in allowed))
 
-        warm = self.warm
-        await asyncio.gather(*(loop.run_in_executor(self._executor, step_all, b)
-                               for b in self._batches(self._pipeline_list())))
+        pipes = self._pipeline_list()
+        allowed: set[StreamPipeline] = set()
+        if self.warm:
+            due = [p for p in pipes if p.dynamics_due(now)]
+            budget = max(1, round(DYNAMICS_PER_S * self.analysis_interval))
+            if len(due) > budget:  # the stalest estimates first; the rest wait for a later tick
+                due.sort(key=lambda p: p._attractor_t)
+                self.dynamics_deferred += len(due) - budget
+                due = due[:budget]
+            allowed = set(due)
+        await asyncio.gather(*(loop.run_in_executor(self._executor, step_all, b) for b in self._batches(pipes)))
         self.tick_seconds.append(time.perf_counter() - started)
         self.ticks += 1
         for cb in self._tick_callbacks:

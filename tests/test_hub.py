@@ -2,6 +2,7 @@
 
 import asyncio
 import math
+import time
 
 import numpy as np
 import pytest
@@ -331,3 +332,29 @@ async def test_the_start_up_allowance_is_one_budget_for_all_streams():
     kept = [hub.snapshot(name).metrics["frames"] for name in ("a", "b")]
     dropped = [hub.snapshot(name).metrics["drops"] for name in ("a", "b")]
     assert sum(kept) == 100 and sum(dropped) == 300
+
+
+async def test_attractor_estimates_stay_within_their_budget_however_many_streams():
+    # 80 live streams want 160 estimates a second; the hub makes at most DYNAMICS_PER_S of them, stalest first,
+    # and counts what it put off (the cost of the analysis stays bounded: a proxy's hundreds of requests)
+    from midstream_tui.hub import DYNAMICS_PER_S
+
+    hub = Hub(analysis_interval=0.1)
+    for i in range(80):
+        hub.add_source(open_sources([f"sim:text?seed={i}&name=s{i}&rate=80"], hub.clock)[0])
+    await hub.start()
+    try:
+        deadline = time.monotonic() + 120  # liveness only
+        while not hub.warm or hub.dynamics_deferred == 0:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        ticks0 = hub.ticks
+        estimates0 = sum(s.attractor_seq for s in hub.snapshots().values())
+        while hub.ticks < ticks0 + 10:
+            await asyncio.sleep(0.05)
+        ticks = hub.ticks - ticks0
+        estimates = sum(s.attractor_seq for s in hub.snapshots().values()) - estimates0
+    finally:
+        await hub.stop()
+    assert 0 < estimates <= (ticks + 1) * round(DYNAMICS_PER_S * 0.1)
+    assert hub.dynamics_deferred > 0

@@ -102,17 +102,19 @@ class ProxyOptions:
 
 
 class ProxiedStream(Source):
-    """One proxied request as a source of the hub: the gateway puts events in, the hub takes them out."""
+    """One proxied request as a source of the hub. Its events go straight into the stream's pipeline (no task
+    switch per chunk); past the pipeline's queue they are dropped and counted: the client's bytes never wait
+    for the analysis."""
 
     kind = "text"
-    lossless = False  # the client's bytes never wait for the analysis: past its queue, events are dropped
-
-    QUEUE = 10_000
+    lossless = False
 
     def __init__(self, stream_id: str, uri: str, identity: str, clock: Clock) -> None:
         super().__init__(stream_id, uri, clock)
         self._identity = identity
-        self._queue: asyncio.Queue[Event | None] = asyncio.Queue(self.QUEUE)
+        self._pipe = None
+        self._early: list[Event] = []
+        self._ended = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self.on_cut: Callable[[], None] | None = None
         self.dropped = 0
@@ -128,10 +130,20 @@ class ProxiedStream(Source):
     def stream_metrics(self, stream: str) -> dict[str, Any]:
         return dict(self.metrics)
 
+    def attach(self, pipe) -> None:
+        """The hub's pipeline of this stream (``Hub.pipeline``): events offered to it from now on."""
+        self._pipe = pipe
+        for event in self._early:
+            pipe.offer(event)
+        self._early.clear()
+
     def put(self, event: Event | None) -> None:
-        try:
-            self._queue.put_nowait(event)
-        except asyncio.QueueFull:
+        """An event of this stream; None: the last one was put."""
+        if event is None:
+            self._ended.set()
+        elif self._pipe is None:
+            self._early.append(event)
+        elif not self._pipe.offer(event):
             self.dropped += 1
 
     def cancel(self) -> None:
@@ -142,11 +154,9 @@ class ProxiedStream(Source):
             self._loop.call_soon_threadsafe(self.on_cut)
 
     async def events(self) -> AsyncIterator[Event]:
-        while True:
-            ev = await self._queue.get()
-            if ev is None:
-                return
-            yield ev
+        await self._ended.wait()  # the events went to the pipeline directly
+        return
+        yield
 
 
 def _request_info(api: str, body: bytes) -> tuple[str, bool] | None:
@@ -175,6 +185,11 @@ class ProxyServer(LocalServer):
     """The gateway: ``start()`` binds it; every analyzed request is added to ``hub`` as a ``ProxiedStream``."""
 
     header_timeout = 30.0
+    # An application opens many connections at once from one address (every client here is 127.0.0.1):
+    # no per-address cap on connections still sending their headers, a deeper queue.
+    max_pending = 2048
+    max_pending_per_client = None
+    backlog = 2048
     runner_kwargs = {"handler_cancellation": True}  # a client that leaves cancels its handler: upstream closed
 
     def __init__(self, hub, options: ProxyOptions | None = None, host: str = "127.0.0.1", port: int = 8080, *,
@@ -282,6 +297,7 @@ class ProxyServer(LocalServer):
         stream.put(StreamOpened(name, now, kind="text", source=stream.uri, identity=stream.identity("text")))
         stream.put(RequestStarted(name, now))
         self.hub.add_source(stream)
+        stream.attach(self.hub.pipeline(name))
         return stream
 
     def _close(self, stream: ProxiedStream, reason: str, note: str = "") -> None:
@@ -420,7 +436,6 @@ class ProxyServer(LocalServer):
     def _finish(self, stream: ProxiedStream, reader: Reader | None, reason: str, note: str = "") -> None:
         finish = stream.metrics.get("finish_reason") or {"cancelled": "cut", "client left": "client left"}.get(reason, reason)
         stream.put(RequestFinished(stream.stream_id, self.clock.now(), reason=str(finish)))
-        stream.metrics["dropped_events"] = stream.dropped
         self._timings(stream)
         self._close(stream, reason, note)
 

@@ -237,6 +237,8 @@ class LocalServer:
     max_pending: int = 128
     max_pending_per_client: int | None = 32
     eviction_grace: float | None = None  # None: a quarter of header_timeout, at least 1 s
+    backlog: int = 128
+    """Connections the kernel queues before they are accepted."""
     runner_kwargs: dict = {}
     """More options for aiohttp's server (a proxy cancels a handler whose client left: handler_cancellation)."""
 
@@ -267,7 +269,7 @@ class LocalServer:
         self.connection_stats = self._guard.stats
         try:
             self._listener = await loop.create_server(self._guard.protocol, self.host, self.port,
-                                                      ssl=self.ssl_context, backlog=128,
+                                                      ssl=self.ssl_context, backlog=self.backlog,
                                                       ssl_handshake_timeout=self.header_timeout if self.ssl_context else None)
         except BaseException:
             await self._runner.cleanup()
