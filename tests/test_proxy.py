@@ -312,6 +312,22 @@ async def test_the_openai_sdk_through_the_proxy_gets_what_it_gets_direct(emulato
         await hub.stop()
 
 
+async def test_an_error_the_api_sends_mid_stream_ends_the_stream_as_an_error(emulator):
+    hub, proxy = await running_proxy(emulator.base_url)
+    try:
+        client = openai.AsyncOpenAI(api_key=KEY, base_url=proxy.url + "/v1", max_retries=0)
+        stream = await client.chat.completions.create(model="emu-error", stream=True,
+                                                      messages=[{"role": "user", "content": "go"}])
+        with pytest.raises(openai.APIError):
+            async for _ in stream:
+                pass
+        snap = await settled(hub, hub.streams[0])
+        assert snap.status == "error" and snap.text_tail  # with what came before the error
+        await client.close()
+    finally:
+        await hub.stop()
+
+
 async def test_a_looping_stream_is_cut_and_the_sdk_ends_cleanly(emulator):
     hub = Hub(analysis_interval=0.05)
     engine = RuleEngine(hub, list(BUILTIN_RULES))
@@ -545,3 +561,43 @@ def emulator_thread():
     base = emu.start()
     yield base
     emu.stop()
+
+
+async def test_the_dashboard_stays_usable_with_200_proxied_requests(upstream):
+    from midstream_tui.tui.app import MidStreamApp
+    from midstream_tui.tui.widgets.stream_list import StreamList
+
+    hub = Hub(analysis_interval=0.1)
+    proxy = ProxyServer(hub, ProxyOptions(upstream=upstream.url + "/v1"), port=0)
+    hub.add_service(proxy)
+    app = MidStreamApp(hub, refresh_ms=100)
+    async with app.run_test(size=(80, 24)) as pilot:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+            live = [asyncio.ensure_future(session.post(proxy.url + "/v1/chat/completions",
+                                                       json={"model": "forever", "stream": True}))
+                    for _ in range(2)]
+            done = await asyncio.gather(*(fetch(session, proxy.url + "/v1/chat/completions",
+                                                {"model": "chat", "stream": True}) for _ in range(200)))
+            assert all(status == 200 for status, _, _ in done)
+            deadline = time.monotonic() + LIVENESS_S
+            while sum(s.status == "closed" for s in hub.snapshots().values()) < 200:
+                assert time.monotonic() < deadline
+                await pilot.pause(0.1)
+            await pilot.pause(0.3)
+            listing = app.query_one(StreamList)
+            text = str(listing.content)
+            lines = text.splitlines()
+            assert len(lines) <= listing.rows and "+" in lines[-1] and "more:" in lines[-1]
+            assert "forever#" in text  # the live ones are shown first
+            assert "closed" in lines[-1] and "chat" in lines[-1]  # the folded ones, counted by status and model
+            await pilot.press("j")
+            assert app.selected in text  # arrows move through what is shown
+            await pilot.press("f")  # live only: the two streams still going
+            assert app.stream_filter == "live" and app.selected.startswith("forever#")
+            await pilot.pause(0.2)
+            assert listing.border_title == "Streams · live 2 of 202"
+            await pilot.press("f")
+            assert app.stream_filter == "ended" and app.selected.startswith("chat#")
+            for response in live:
+                (await response).close()
+        await pilot.press("q")

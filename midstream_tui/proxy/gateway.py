@@ -335,7 +335,8 @@ class ProxyServer(LocalServer):
 
             stream.on_cut = on_cut
             if upstream.status >= 400:
-                stream.put(StreamError(stream.stream_id, self.clock.now(), f"upstream answered {upstream.status}"))
+                stream.put(StreamError(stream.stream_id, self.clock.now(), f"upstream answered {upstream.status}",
+                                       fatal=True))
         outcome, note = "finished", ""
         try:
             await resp.prepare(request)
@@ -431,7 +432,7 @@ class ProxyServer(LocalServer):
             elif part.kind == "finish":
                 m["finish_reason"] = part.text
             elif part.kind == "error":
-                stream.put(StreamError(name, now, part.text))
+                stream.put(StreamError(name, now, part.text, fatal=part.fatal))
 
     def _finish(self, stream: ProxiedStream, reader: Reader | None, reason: str, note: str = "") -> None:
         finish = stream.metrics.get("finish_reason") or {"cancelled": "cut", "client left": "client left"}.get(reason, reason)

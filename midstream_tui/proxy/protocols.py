@@ -30,6 +30,8 @@ class Part:
     text: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    fatal: bool = False
+    """An error the API itself sent (the answer ends with it), not bytes that could not be read."""
 
 
 @dataclass
@@ -119,7 +121,7 @@ class Reader:
     def _chat_chunk(self, obj: dict) -> list[Part]:
         st = self.state
         if isinstance(obj.get("error"), dict):
-            return [Part("error", str(obj["error"].get("message") or obj["error"])[:200])]
+            return [Part("error", str(obj["error"].get("message") or obj["error"])[:200], fatal=True)]
         st.id = str(obj.get("id") or st.id)
         st.model = str(obj.get("model") or st.model)
         st.created = _int(obj.get("created")) or st.created
@@ -180,10 +182,10 @@ class Reader:
             st.finished = kind.rpartition(".")[2]
             if kind == "response.failed":
                 err = resp.get("error") if isinstance(resp.get("error"), dict) else {}
-                parts.append(Part("error", str(err.get("message") or "response failed")[:200]))
+                parts.append(Part("error", str(err.get("message") or "response failed")[:200], fatal=True))
             return parts + [Part("finish", st.finished)]
         if kind == "error":
-            return [Part("error", str(obj.get("message") or obj.get("error") or "error event")[:200])]
+            return [Part("error", str(obj.get("message") or obj.get("error") or "error event")[:200], fatal=True)]
         return []
 
     def _messages_event(self, kind: str, obj: dict) -> list[Part]:
@@ -224,14 +226,14 @@ class Reader:
             return parts
         if kind == "error":
             err = obj.get("error") if isinstance(obj.get("error"), dict) else {}
-            return [Part("error", str(err.get("message") or "error event")[:200])]
+            return [Part("error", str(err.get("message") or "error event")[:200], fatal=True)]
         return []  # ping, message_stop, unknown types
 
     # -- not streamed -----------------------------------------------------------------------------
 
     def _whole(self, obj: dict) -> list[Part]:
         if isinstance(obj.get("error"), dict):
-            return [Part("error", str(obj["error"].get("message") or obj["error"])[:200])]
+            return [Part("error", str(obj["error"].get("message") or obj["error"])[:200], fatal=True)]
         parts: list[Part] = []
         text, finish = "", ""
         if self.api in ("chat", "completions"):

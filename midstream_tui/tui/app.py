@@ -32,6 +32,7 @@ from .widgets.base import Panel, View
 from .widgets.frame_preview import FramePreview
 from .widgets.meta_panel import MetaPanel
 from .widgets.pattern_log import PatternLog
+from .widgets.stream_list import FILTERS, StreamList, listed
 from .widgets.text_view import TextView
 from .widgets.transcript_view import TranscriptView
 
@@ -78,6 +79,8 @@ class MidStreamApp(App[int]):
                 tooltip="Jump to the oldest pattern"),
         Binding("end", "scroll_log('end')", "Log end", show=False, id="log-end",
                 tooltip="Jump to the newest pattern (and follow new ones)"),
+        Binding("f", "next_filter", "Filter", show=False, id="next-filter",
+                tooltip="Narrow the stream list: all, live, ended, cut or failed"),
         Binding("s", "next_signal", "Signal", show=False, id="next-signal",
                 tooltip="Show the next signal's dynamics (text: word length, then inter-token gap)"),
         Binding("c", "cancel_stream", "Cancel", id="cancel-stream",
@@ -95,6 +98,8 @@ class MidStreamApp(App[int]):
     """The panel toggles (``panels.TOGGLES``) the user hid."""
     signal_index: var[int] = var(0, init=False)
     """Which of the selected stream's signals the attractor shows."""
+    stream_filter: var[str] = var("all", init=False)
+    """Which streams the list shows (``stream_list.FILTERS``)."""
 
     def __init__(self, hub: HubView, sources: Iterable[Source] = (), *, refresh_ms: int = 100,
                  duration: float | None = None, live: bool = True, title: str | None = None,
@@ -185,9 +190,10 @@ class MidStreamApp(App[int]):
         if (self.paused and not force) or not self._widgets:
             return
         streams = self.hub.streams
+        snaps = self.hub.snapshots()
         if self.selected not in streams:  # the first stream, or the selected one went away: no redraw of its own
             self.set_reactive(MidStreamApp.selected, streams[0] if streams else None)
-        view = View(self.hub, tuple(streams), self.hub.snapshots(), self.selected, self.signal_index)
+        view = View(self.hub, tuple(streams), snaps, self.selected, self.signal_index, self.stream_filter)
         self._ticks += 1
         try:
             attractor = self.query_one(AttractorPanel)
@@ -223,7 +229,9 @@ class MidStreamApp(App[int]):
     # ------------------------------------------------------------ actions
 
     def _move(self, step: int) -> None:
-        streams = self.hub.streams
+        """To the next (or previous) stream the list shows."""
+        streams, _ = listed(self.hub.streams, self.hub.snapshots(), self.selected,
+                            self.query_one(StreamList).rows, self.stream_filter)
         if not streams:
             return
         i = streams.index(self.selected) if self.selected in streams else 0
@@ -242,6 +250,13 @@ class MidStreamApp(App[int]):
     def action_next_signal(self) -> None:
         self.signal_index += 1
 
+    def action_next_filter(self) -> None:
+        self.stream_filter = FILTERS[(FILTERS.index(self.stream_filter) + 1) % len(FILTERS)]
+        shown, _ = listed(self.hub.streams, self.hub.snapshots(), None, self.query_one(StreamList).rows,
+                          self.stream_filter)
+        if shown and self.selected not in shown:
+            self.selected = shown[0]
+
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
 
@@ -254,6 +269,9 @@ class MidStreamApp(App[int]):
         self._redraw()
 
     def watch_signal_index(self) -> None:
+        self._redraw()
+
+    def watch_stream_filter(self) -> None:
         self._redraw()
 
     def watch_paused(self, paused: bool) -> None:

@@ -24,6 +24,8 @@ class View:
     """The stream the user selected (the app keeps it one of ``streams``)."""
     signal_index: int = 0
     """Which of the selected stream's signals the dynamics are shown for (``s`` steps through them)."""
+    stream_filter: str = "all"
+    """Which streams the list shows (``f`` steps through ``stream_list.FILTERS``)."""
 
     @property
     def snap(self) -> Snapshot | None:

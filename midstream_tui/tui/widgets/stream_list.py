@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from textual.content import Content
 from textual.markup import escape
 from textual.widgets import Static
@@ -13,19 +15,91 @@ from .base import Panel, View
 STATUS_STYLE = {"open": "$text-success", "closed": "$text-muted", "cancelled": "$text-warning", "error": "$text-error"}
 
 
+FILTERS = ("all", "live", "ended", "cut/error")
+"""What the list can be narrowed to (``f``): every stream, the open ones, the ended ones, the cut or failed."""
+MAX_SHARE = 0.4
+"""The most of its column the list takes; past it, streams are folded into a summary line."""
+_PASSES = {"all": lambda st: True, "live": lambda st: st in ("open", "wait"),
+           "ended": lambda st: st not in ("open", "wait"), "cut/error": lambda st: st in ("cancelled", "error")}
+
+
+def _status(snaps: Mapping[str, Snapshot], name: str) -> str:
+    snap = snaps.get(name)
+    return snap.status if snap else "wait"
+
+
+def _group(name: str, snap: Snapshot | None) -> str:
+    """What streams are counted by in the summary: the model of a proxied request (``gpt-4o#12``), else the kind."""
+    return name.rpartition("#")[0] if "#" in name else (snap.kind if snap else "?")
+
+
+def listed(streams: Sequence[str], snaps: Mapping[str, Snapshot], selected: str | None, rows: int,
+           stream_filter: str = "all") -> tuple[list[str], str]:
+    """The streams the list shows (in arrival order) and a line summing up those folded away ("" if none).
+
+    When they do not all fit in ``rows``, the open ones come first (the newest, if even they do not fit), then
+    the most recently ended; the selected one is always shown; the last row counts the rest by status and
+    model. Selection with the arrow keys moves through what is shown."""
+    passes = _PASSES.get(stream_filter, _PASSES["all"])
+    keep = [n for n in streams if passes(_status(snaps, n))]
+    if len(keep) <= rows:
+        return keep, ""
+    room = max(1, rows - 1)
+    live = [n for n in keep if _status(snaps, n) in ("open", "wait")]
+    ended = sorted((n for n in keep if _status(snaps, n) not in ("open", "wait")),
+                   key=lambda n: snaps[n].t, reverse=True)
+    chosen = (live[-room:] + ended)[:room]
+    if selected in keep and selected not in chosen:
+        chosen[-1] = selected
+    shown_set = set(chosen)
+    shown = [n for n in keep if n in shown_set]
+    folded = [n for n in keep if n not in shown_set]
+    by_status: dict[str, int] = {}
+    by_group: dict[str, int] = {}
+    for n in folded:
+        by_status[_status(snaps, n)] = by_status.get(_status(snaps, n), 0) + 1
+        g = _group(n, snaps.get(n))
+        by_group[g] = by_group.get(g, 0) + 1
+    top = sorted(by_group.items(), key=lambda kv: -kv[1])[:3]
+    summary = (f"+{len(folded)} more: " + " ".join(f"{v} {k}" for k, v in sorted(by_status.items()))
+               + " · " + " ".join(f"{k} {v}" for k, v in top))
+    return shown, summary
+
+
 class StreamList(Panel, Static):
     """Renders the streams; the app owns which one is selected."""
+
+    DEFAULT_CSS = f"""
+    StreamList {{
+        height: auto;
+        max-height: {MAX_SHARE:.0%};
+    }}
+    """
 
     _shown = ""
     _shown_lines = 0
 
+    @property
+    def rows(self) -> int:
+        """Lines it can show at most (its column's share, less the border)."""
+        column = self.parent.size.height if self.parent is not None else 0  # type: ignore[union-attr]
+        return max(3, int(column * MAX_SHARE) - 2) if column else 12
+
     def drawn_from(self, view: View):
-        return (view.streams, tuple(s.seq for s in view.snaps.values()), view.selected, self.size.width)
+        return (view.streams, tuple(s.seq for s in view.snaps.values()), view.selected, view.stream_filter,
+                self.size.width, self.rows)
+
+    def title(self, view: View) -> str:
+        if view.stream_filter == "all":
+            return "Streams"
+        shown = sum(_PASSES[view.stream_filter](_status(view.snaps, n)) for n in view.streams)
+        return f"Streams · {view.stream_filter} {shown} of {len(view.streams)}"
 
     def show(self, view: View) -> None:
-        self.draw(view.streams, view.snaps, view.selected)
+        names, summary = listed(view.streams, view.snaps, view.selected, self.rows, view.stream_filter)
+        self.draw(names, view.snaps, view.selected, summary)
 
-    def draw(self, streams, snaps: dict[str, Snapshot], selected: str | None) -> None:
+    def draw(self, streams, snaps: Mapping[str, Snapshot], selected: str | None, summary: str = "") -> None:
         width = max(20, self.content_region.width or self.size.width or 30)
         name_w = max(6, width - 21)
         lines = []
@@ -40,6 +114,8 @@ class StreamList(Panel, Static):
             if name == selected:
                 line = f"[reverse]{line}[/]"
             lines.append(line)
+        if summary:
+            lines.append(f"[$text-muted]{escape(summary[:width])}[/]")
         if not lines:
             lines = ["[$text-muted]no streams yet[/]"]
         markup = "\n".join(lines)
