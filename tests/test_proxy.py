@@ -601,3 +601,48 @@ async def test_the_dashboard_stays_usable_with_200_proxied_requests(upstream):
             for response in live:
                 (await response).close()
         await pilot.press("q")
+
+
+async def test_the_realtime_api_through_the_proxy(emulator):
+    # the official client (the openai:realtime source) over the proxy's WebSocket relay: the same text as
+    # direct, and the session's response read into a stream
+    from midstream_tui import open_source
+
+    hub, proxy = await running_proxy(emulator.base_url)
+    try:
+        texts = []
+        for base in (emulator.base_url, proxy.url + "/v1"):
+            run = Hub(analysis_interval=0.05)
+            run.add_source(open_source(f"openai:realtime?model=emu-normal&prompt=hello&base_url={base}&name=rt",
+                                       run.clock))
+            await run.run(LIVENESS_S)
+            texts.append(run.snapshot("rt").text_tail)
+        assert texts[0] == texts[1] and len(texts[0]) > 100
+        snap = await settled(hub, hub.streams[0])
+        assert snap.source.startswith("proxy:realtime/emu-normal@") and snap.text_tail == texts[0]
+        assert snap.metrics["requests"] == 1 and snap.metrics["chunks"] > 20
+    finally:
+        await hub.stop()
+
+
+async def test_a_looping_realtime_response_is_cancelled_the_protocols_way(emulator):
+    from midstream_tui import open_source
+
+    hub = Hub(analysis_interval=0.05)
+    engine = RuleEngine(hub, list(BUILTIN_RULES))
+    proxy = ProxyServer(hub, ProxyOptions(upstream=emulator.base_url), port=0,
+                        explain=lambda s: next((h.rule, h.detail) for h in engine.hits if h.stream == s))
+    hub.add_service(proxy)
+    await hub.start()
+    try:
+        run = Hub(analysis_interval=0.05)
+        run.add_source(open_source(f"openai:realtime?model=emu-loop&prompt=go&base_url={proxy.url}/v1&name=rt",
+                                   run.clock))
+        await run.run(LIVENESS_S)  # ends when the response does: cancelled upstream, the session then closed
+        client_side = run.snapshot("rt")
+        assert client_side.metrics["tokens"] < 300  # the loop would have gone on for 600
+        snap = await settled(hub, hub.streams[0])
+        assert snap.metrics["cut"].startswith("stop-loops")
+        assert any("response.cancel sent upstream" in h.message for h in snap.patterns)
+    finally:
+        await hub.stop()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import itertools
+import json
 import math
 import zlib
 from collections.abc import AsyncIterator, Callable
@@ -258,6 +259,8 @@ class ProxyServer(LocalServer):
         if token and not hmac.compare_digest(request.headers.get(TOKEN_HEADER, "").encode(), token.encode()):
             return _error(401, f"this proxy needs its token in the {TOKEN_HEADER} header", "midstream_unauthorized")
         api, url, provider = self._route(request)
+        if request.headers.get("Upgrade", "").lower() == "websocket":
+            return await self._websocket(request, url, provider)
         if request.content_length is not None and request.content_length > self.options.max_body:
             return _error(413, f"request body over {self.options.max_body} bytes", "request_too_large")
         try:
@@ -288,14 +291,118 @@ class ProxyServer(LocalServer):
         async with upstream:
             return await self._relay(request, upstream, stream, api, info, t_sent)
 
-    def _open(self, api: str, provider: str, url: str, info: tuple[str, bool]) -> ProxiedStream:
+    # -- WebSocket (the Realtime API) ---------------------------------------------------------------
+
+    async def _websocket(self, request: web.Request, url: str, provider: str) -> web.StreamResponse:
+        """Both directions relayed message by message (same type, same payload); the server's Realtime events
+        read into a stream (a response per request, text and audio transcripts as text)."""
+        protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
+        headers = CIMultiDict((k, v) for k, v in request.headers.items()
+                              if k.lower() not in HOP_BY_HOP and not k.lower().startswith("sec-websocket")
+                              and k.lower() != TOKEN_HEADER)
+        ws_url = "ws" + url[len("http"):]  # http -> ws, https -> wss
+        try:
+            upstream = await self._session.ws_connect(  # type: ignore[union-attr]
+                ws_url, headers=headers, protocols=protocols, max_msg_size=0, autoclose=False,
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=10.0))
+        except aiohttp.WSServerHandshakeError as exc:
+            return _error(exc.status if 400 <= exc.status < 600 else 502,
+                          f"upstream refused the WebSocket: {exc.status} {exc.message}"[:200], "midstream_upstream_error")
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            return _error(502, f"upstream unreachable: {type(exc).__name__}: {str(exc)[:120]}",
+                          "midstream_upstream_error")
+        self.requests += 1
+        client = web.WebSocketResponse(protocols=protocols, max_msg_size=0, autoclose=False)
+        await client.prepare(request)
+        model = request.query.get("model") or "realtime"
+        stream = self._open("realtime", provider, url, (model, True), started=False)
+        state = {"open": False}
+
+        def on_cut() -> None:  # a Realtime response is stopped the protocol's way; the session goes on
+            self.cuts += 1
+            rule, reason = self.explain(stream.stream_id)
+            stream.metrics["cut"] = f"{rule}: {reason}"
+            stream.put(Flag(stream.stream_id, self.clock.now(), f"cut by {rule}: response.cancel sent upstream",
+                            kind="proxy"))
+            if not upstream.closed:
+                asyncio.ensure_future(upstream.send_str(json.dumps({"type": "response.cancel"})))
+
+        stream.on_cut = on_cut
+
+        async def relay(src, dst, from_upstream: bool) -> None:
+            async for msg in src:
+                if msg.type == aiohttp.WSMsgType.TEXT:
+                    await dst.send_str(msg.data)
+                    if from_upstream:
+                        self._realtime_event(stream, msg.data, state)
+                elif msg.type == aiohttp.WSMsgType.BINARY:
+                    await dst.send_bytes(msg.data)
+                else:  # close, error
+                    break
+
+        up = asyncio.ensure_future(relay(upstream, client, True))
+        down = asyncio.ensure_future(relay(client, upstream, False))
+        reason = "finished"
+        try:
+            done, _ = await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
+            if down in done:
+                reason = "client left"
+        except asyncio.CancelledError:
+            reason = "client left"
+            raise
+        finally:
+            for task in (up, down):
+                task.cancel()
+            await upstream.close()
+            if not client.closed:
+                await client.close()
+            if reason == "client left":
+                self.client_left += 1
+            if state["open"]:
+                stream.put(RequestFinished(stream.stream_id, self.clock.now(), reason=reason))
+            self._close(stream, reason if reason == "client left" else "finished")
+        return client
+
+    def _realtime_event(self, stream: ProxiedStream, data: str, state: dict) -> None:
+        try:
+            obj = loads(data)
+        except (ValueError, RecursionError):
+            stream.put(StreamError(stream.stream_id, self.clock.now(), f"malformed event: {data[:80]!r}"))
+            return
+        if not isinstance(obj, dict):
+            return
+        kind, now, name = str(obj.get("type", "")), self.clock.now(), stream.stream_id
+        delta = obj.get("delta") if isinstance(obj.get("delta"), str) else ""
+        if kind == "response.created":
+            state["open"] = True
+            stream.put(RequestStarted(name, now))
+        elif kind in ("response.output_text.delta", "response.text.delta", "response.output_audio_transcript.delta",
+                      "response.audio_transcript.delta") and delta:
+            stream.metrics["chunks"] += 1
+            stream.put(TextDelta(name, now, delta))
+        elif kind in ("response.output_audio.delta", "response.audio.delta") and delta:
+            stream.metrics["chunks"] += 1
+            stream.metrics["audio_bytes"] = stream.metrics.get("audio_bytes", 0) + len(delta) * 3 // 4
+        elif kind == "response.done":
+            resp = obj.get("response") if isinstance(obj.get("response"), dict) else {}
+            usage = resp.get("usage") if isinstance(resp.get("usage"), dict) else {}
+            if usage:
+                stream.put(Usage(name, now, int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)))
+            state["open"] = False
+            stream.put(RequestFinished(name, now, reason=str(resp.get("status") or "completed")))
+        elif kind == "error":
+            err = obj.get("error") if isinstance(obj.get("error"), dict) else {}
+            stream.put(StreamError(name, now, str(err.get("message") or "error event")[:200]))
+
+    def _open(self, api: str, provider: str, url: str, info: tuple[str, bool], started: bool = True) -> ProxiedStream:
         model, _streamed = info
         host = urlsplit(url).hostname or "?"
         name = f"{model}#{next(self._counter)}"
         stream = ProxiedStream(name, f"proxy:{api}/{model}@{host}", f"proxy:{provider}/{model}@{host}", self.clock)
         now = stream.t_start
         stream.put(StreamOpened(name, now, kind="text", source=stream.uri, identity=stream.identity("text")))
-        stream.put(RequestStarted(name, now))
+        if started:
+            stream.put(RequestStarted(name, now))
         self.hub.add_source(stream)
         stream.attach(self.hub.pipeline(name))
         return stream
