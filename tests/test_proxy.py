@@ -331,13 +331,13 @@ async def test_an_error_the_api_sends_mid_stream_ends_the_stream_as_an_error(emu
 async def test_a_looping_stream_is_cut_and_the_sdk_ends_cleanly(emulator):
     hub = Hub(analysis_interval=0.05)
     engine = RuleEngine(hub, list(BUILTIN_RULES))
-    proxy = ProxyServer(hub, ProxyOptions(upstream=emulator.base_url), port=0,
+    proxy = ProxyServer(hub, ProxyOptions(upstream=emulator.base_url, prices=(("emu-loop", 10.0),)), port=0,
                         explain=lambda s: next((h.rule, h.detail) for h in engine.hits if h.stream == s))
     hub.add_service(proxy)
     await hub.start()
     try:
         client = openai.AsyncOpenAI(api_key=KEY, base_url=proxy.url + "/v1", max_retries=0)
-        stream = await client.chat.completions.create(model="emu-loop", stream=True,
+        stream = await client.chat.completions.create(model="emu-loop", stream=True, max_tokens=500,
                                                       messages=[{"role": "user", "content": "go"}])
         chunks = [c async for c in stream]
         last = chunks[-1]
@@ -348,6 +348,10 @@ async def test_a_looping_stream_is_cut_and_the_sdk_ends_cleanly(emulator):
         snap = await settled(hub, hub.streams[0])
         assert snap.status == "cancelled" and snap.metrics["cut"].startswith("stop-loops")
         assert proxy.cuts == 1
+        m = snap.metrics  # what the cut saved: the 500 tokens asked for, less what came; priced at $10/M
+        with_content = sum(bool(c.choices and c.choices[0].delta.content) for c in chunks)
+        assert m["cut_tokens_received"] == with_content and m["cut_tokens_saved_max"] == 500 - with_content
+        assert m["cut_usd_saved_max"] == pytest.approx(m["cut_tokens_saved_max"] * 10 / 1e6)
         # --on-cut error: the SDK raises the documented mid-stream error instead
         proxy.options = ProxyOptions(upstream=emulator.base_url, on_cut="error")
         stream = await client.chat.completions.create(model="emu-loop", stream=True,
@@ -646,3 +650,21 @@ async def test_a_looping_realtime_response_is_cancelled_the_protocols_way(emulat
         assert any("response.cancel sent upstream" in h.message for h in snap.patterns)
     finally:
         await hub.stop()
+
+
+@pytest.mark.parametrize("args,said", [
+    (["--prices", "no-such-file.json"], "--prices no-such-file.json"),
+    (["--prices", "PRICES_NOT_NUMBERS"], "numbers >= 0"),
+    (["--slo", "ttft=soon"], "is not a time"),
+    (["--upstream", "ftp://example.org"], "expected an http(s) URL"),
+    (["--upstream-timeout", "-5"], "expected seconds > 0"),
+    (["--port", "0"], "expected 1 to 65535"),
+    (["--virtual"], "does not apply to the proxy"),
+])
+def test_bad_proxy_options_get_one_line(args, said, tmp_path):
+    bad = tmp_path / "prices.json"
+    bad.write_text('{"gpt-4o": "ten"}')
+    args = [str(bad) if a == "PRICES_NOT_NUMBERS" else a for a in args]
+    proc = subprocess.run([sys.executable, "-m", "midstream_tui", "proxy", "--headless", *args], capture_output=True,
+                          text=True, timeout=LIVENESS_S, cwd=tmp_path)
+    assert proc.returncode == 2 and said in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -130,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     proxy.add_argument("--slo", metavar="LIST", default="",
                        help="service levels per request, e.g. ttft=500ms,tpot=50ms (ttft, ttfo, tpot, e2e): "
                             "goodput is the share of requests meeting all")
+    proxy.add_argument("--prices", metavar="FILE",
+                       help="JSON {model: US dollars per million output tokens}: what each cut saved, priced")
     proxy.add_argument("--token", help="required from clients in the x-midstream-token header "
                                        "(default MIDSTREAM_PROXY_TOKEN; needed beyond loopback)")
     proxy.add_argument("--cert", metavar="PEM", help="TLS certificate (with --key): serve https")
@@ -311,7 +313,7 @@ def _proxy(args: argparse.Namespace) -> int:
     try:
         options = ProxyOptions(upstream=upstream, anthropic_upstream=args.anthropic_upstream, on_cut=args.on_cut,
                                upstream_timeout=args.upstream_timeout, token=args.token or settings.proxy_token,
-                               slo=tuple(parse_slo(args.slo).items()))
+                               slo=tuple(parse_slo(args.slo).items()), prices=_prices(args.prices))
         tls = ssl_context_from(args.cert, args.key)
     except (ProxyError, SignalingError) as exc:
         raise CliError(str(exc)) from None
@@ -349,12 +351,36 @@ def _proxy(args: argparse.Namespace) -> int:
     for proxy in served:
         line = (f"midstream proxy: {proxy.requests} requests, {proxy.cuts} cut, {proxy.client_left} left by "
                 f"their client")
+        if proxy.cuts:
+            line += f"; cuts kept at most {proxy.tokens_saved} output tokens from being generated"
+            if options.prices:
+                line += f" (${proxy.usd_saved:.4f} at the listed prices)"
         if options.slo:
             slo = ", ".join(f"{k} <= {v * 1e3:g} ms" for k, v in options.slo)
             line += (f"; goodput {proxy.goodput:.0%} of {proxy.slo_done} finished ({slo})" if proxy.slo_done
                      else f"; no finished request to judge against {slo}")
         print(line, file=sys.stderr)
     return code
+
+
+def _prices(path: str | None) -> tuple[tuple[str, float], ...]:
+    """``--prices FILE``: {model: US dollars per million output tokens}, checked, as (model, price) pairs."""
+    if not path:
+        return ()
+    from ..jsonsafe import loads
+
+    try:
+        table = loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CliError(f"--prices {path}: {exc.strerror or exc}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CliError(f"--prices {path}: not JSON ({exc})") from None
+    if not isinstance(table, dict) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+            for v in table.values()):
+        raise CliError(f'--prices {path}: expected {{"model": dollars per million output tokens, ...}}, '
+                       "numbers >= 0")
+    return tuple((str(k), float(v)) for k, v in table.items())
 
 
 def demo_uris(which: str) -> list[str]:

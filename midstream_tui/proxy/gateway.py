@@ -86,6 +86,8 @@ class ProxyOptions:
     """Request bodies over this many bytes are refused (413)."""
     token: str | None = None
     """Required from clients (header ``x-midstream-token``) when set; needed to bind beyond loopback."""
+    prices: tuple[tuple[str, float], ...] = ()
+    """(model, US dollars per million output tokens): what a cut saved is priced where the model is listed."""
     slo: tuple[tuple[str, float], ...] = ()
     """Per-request service levels (``parse_slo``): a request meeting all of them counts towards goodput."""
 
@@ -160,8 +162,9 @@ class ProxiedStream(Source):
         yield
 
 
-def _request_info(api: str, body: bytes) -> tuple[str, bool] | None:
-    """(model, streamed) of an analyzable request; None when the body is not a JSON object (forwarded as is)."""
+def _request_info(api: str, body: bytes) -> tuple[str, bool, int | None] | None:
+    """(model, streamed, the most output tokens it asked for) of an analyzable request; None when the body is
+    not a JSON object (forwarded as is)."""
     try:
         obj = loads(body.decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError):
@@ -169,7 +172,9 @@ def _request_info(api: str, body: bytes) -> tuple[str, bool] | None:
     if not isinstance(obj, dict):
         return None
     model = obj.get("model")
-    return (str(model) if isinstance(model, str) and model else "unknown"), obj.get("stream") is True
+    limit = next((v for k in ("max_completion_tokens", "max_tokens", "max_output_tokens")
+                  if isinstance(v := obj.get(k), int) and not isinstance(v, bool) and v > 0), None)
+    return (str(model) if isinstance(model, str) and model else "unknown"), obj.get("stream") is True, limit
 
 
 def _decoder(encoding: str):
@@ -210,6 +215,9 @@ class ProxyServer(LocalServer):
         self.client_left = 0
         self.slo_done = 0
         self.slo_good = 0
+        self.tokens_saved = 0
+        """Output tokens the cuts kept from being generated, at most (requests that set a max_tokens)."""
+        self.usd_saved = 0.0
 
     def __repr__(self) -> str:  # never the token
         return f"ProxyServer({self.host!r}, {self.port}, token={'set' if self.options.token else 'none'})"
@@ -315,7 +323,7 @@ class ProxyServer(LocalServer):
         client = web.WebSocketResponse(protocols=protocols, max_msg_size=0, autoclose=False)
         await client.prepare(request)
         model = request.query.get("model") or "realtime"
-        stream = self._open("realtime", provider, url, (model, True), started=False)
+        stream = self._open("realtime", provider, url, (model, True, None), started=False)
         state = {"open": False}
 
         def on_cut() -> None:  # a Realtime response is stopped the protocol's way; the session goes on
@@ -394,8 +402,8 @@ class ProxyServer(LocalServer):
             err = obj.get("error") if isinstance(obj.get("error"), dict) else {}
             stream.put(StreamError(name, now, str(err.get("message") or "error event")[:200]))
 
-    def _open(self, api: str, provider: str, url: str, info: tuple[str, bool], started: bool = True) -> ProxiedStream:
-        model, _streamed = info
+    def _open(self, api: str, provider: str, url: str, info: tuple, started: bool = True) -> ProxiedStream:
+        model = info[0]
         host = urlsplit(url).hostname or "?"
         name = f"{model}#{next(self._counter)}"
         stream = ProxiedStream(name, f"proxy:{api}/{model}@{host}", f"proxy:{provider}/{model}@{host}", self.clock)
@@ -415,7 +423,7 @@ class ProxyServer(LocalServer):
         stream.put(None)
 
     async def _relay(self, request: web.Request, upstream: aiohttp.ClientResponse, stream: ProxiedStream | None,
-                     api: str | None, info: tuple[str, bool] | None, t_sent: float) -> web.StreamResponse:
+                     api: str | None, info: tuple | None, t_sent: float) -> web.StreamResponse:
         resp = web.StreamResponse(status=upstream.status, reason=upstream.reason)
         for key, value in upstream.headers.items():
             if key.lower() not in HOP_BY_HOP:
@@ -490,6 +498,7 @@ class ProxyServer(LocalServer):
                     pass
             if stream is not None:
                 stream.metrics["cut"] = f"{rule}: {reason}"
+                self._saved(stream, info[2] if info else None)
                 self._finish(stream, reader, "cancelled", f"cut by {rule}: upstream closed, client sent the "
                              f"{'error' if self.options.on_cut == 'error' else 'stop'} ending")
         elif outcome == "error":
@@ -547,6 +556,24 @@ class ProxyServer(LocalServer):
         self._timings(stream)
         self._close(stream, reason, note)
 
+
+    def _saved(self, stream: ProxiedStream, limit: int | None) -> None:
+        """What a cut saved: the output tokens the request could still have produced (its max_tokens less what
+        came), and their price where the price table has the model. Without a max_tokens: unknown, not guessed."""
+        m = stream.metrics
+        received = stream.reported or m["chunks"]
+        m["cut_tokens_received"] = received
+        if limit is None:
+            m["cut_tokens_saved_max"] = None
+            return
+        saved = max(0, limit - received)
+        m["cut_tokens_saved_max"] = saved
+        self.tokens_saved += saved
+        model = stream.stream_id.rpartition("#")[0]
+        price = dict(self.options.prices).get(model)
+        if price is not None:
+            m["cut_usd_saved_max"] = round(saved * price / 1e6, 6)
+            self.usd_saved += saved * price / 1e6
 
     def _timings(self, stream: ProxiedStream) -> None:
         """The request's end-to-end figures (see the README's metric definitions), and its SLO verdict."""
