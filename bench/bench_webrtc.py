@@ -66,7 +66,7 @@ def read_number(frame: np.ndarray) -> int:
 
 async def run(seconds: float, codec: str, width: int, height: int) -> None:
     os.environ["MIDSTREAM_SIGNALING_TOKEN"] = "bench-token"
-    server = SignalingServer("127.0.0.1", 0, token="bench-token")
+    server = SignalingServer("127.0.0.1", 0, token=os.environ["MIDSTREAM_SIGNALING_TOKEN"])
     await server.start()
     hub = Hub(analysis_interval=0.05)
     uri = f"webrtc://127.0.0.1:{server.port}/bench?ice=loopback&name=rx"

@@ -585,8 +585,15 @@ class Hub:
         self._tasks = [loop.create_task(self._pump(s)) for s in self._sources.values()]
         self._analysis_task = loop.create_task(self._analysis_loop())
         self._ingest_task = loop.create_task(self._ingest_loop())
-        for service in self._services:
-            await service.start()
+        started = []
+        try:
+            for service in self._services:
+                await service.start()
+                started.append(service)
+        except BaseException:  # e.g. a port taken: what did start is stopped, the error goes to the caller
+            self._services = started
+            await self.stop()
+            raise
 
     def _batches(self, pipes: list[StreamPipeline]) -> list[list[StreamPipeline]]:
         """Split pipelines into one batch per worker thread: parallel where it

@@ -93,6 +93,10 @@ SCRIPTS = {  # model -> (status, content type, body, extra headers)
     "messages": (200, "text/event-stream", MESSAGES, {"request-id": "req_123"}),
     "malformed": (200, "text/event-stream", MALFORMED, {}),
     "whole": (200, "application/json", WHOLE, {"x-request-id": "abc"}),
+    "odd": (200, "text/event-stream",  # JSON of shapes no API sends: read past, forwarded unchanged
+            sse(chat_chunk(0, content="still"), {"choices": {"0": 1}}, {"choices": [{"delta": {"tool_calls": 5}}]},
+                {"choices": [], "usage": {"completion_tokens": 1e400}}, chat_chunk(1, content=" here"))
+            + b"data: [DONE]\n\n", {}),
     "limited": (429, "application/json", b'{"error": {"message": "slow down", "type": "rate_limit_error"}}',
                 {"retry-after": "7", "x-ratelimit-remaining-requests": "0"}),
 }
@@ -106,7 +110,9 @@ class Upstream:
         self.sent_chunks = 0
         self.left = asyncio.Event()
         self.left_at: float | None = None
-        self.headers: list[dict] = []
+        self.headers: list = []
+        self.release = asyncio.Event()
+        """``halfway`` holds the rest of a half-sent event until this is set."""
         self.runner: web.AppRunner | None = None
         self.port = 0
 
@@ -115,7 +121,7 @@ class Upstream:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        app = web.Application()
+        app = web.Application(client_max_size=1 << 20)  # the scripted requests are small
         app.router.add_route("*", "/{tail:.*}", self.handle)
         self.runner = web.AppRunner(app, shutdown_timeout=0.5)
         await self.runner.setup()
@@ -131,7 +137,7 @@ class Upstream:
         if request.method == "GET":
             return web.json_response({"object": "list", "data": [{"id": "scripted", "object": "model"}]})
         model = (await request.json()).get("model", "")
-        if model in ("forever", "forever-messages", "drop"):
+        if model in ("forever", "forever-messages", "drop", "halfway"):
             return await self.stream_forever(request, model)
         status, ctype, body, extra = SCRIPTS[model]
         resp = web.StreamResponse(status=status, headers={"Content-Type": ctype, **extra})
@@ -149,6 +155,12 @@ class Upstream:
         await resp.prepare(request)
         anthropic_style = model == "forever-messages"
         try:
+            if model == "halfway":  # an event split across two writes, with a pause between them
+                await resp.write(sse(chat_chunk(0, content="one")))
+                second = sse(chat_chunk(1, content=" two"))
+                await resp.write(second[:20])
+                await self.release.wait()
+                await resp.write(second[20:])
             if anthropic_style:
                 await resp.write(MESSAGES.split(b"event: content_block_start")[0])
                 await resp.write(sse({"type": "content_block_start", "index": 0,
@@ -222,7 +234,7 @@ async def fetch(session: aiohttp.ClientSession, url: str, body: dict | None, hea
     ("chat", "/v1/chat/completions", {}), ("completions", "/v1/completions", {}),
     ("responses", "/v1/responses", {}), ("messages", "/v1/messages", {"anthropic-version": "2023-06-01"}),
     ("malformed", "/v1/chat/completions", {}), ("whole", "/v1/chat/completions", {}),
-    ("limited", "/v1/chat/completions", {}),
+    ("limited", "/v1/chat/completions", {}), ("odd", "/v1/chat/completions", {}),
 ])
 async def test_the_client_gets_the_upstreams_bytes_unchanged(upstream, model, path, extra):
     hub, proxy = await running_proxy(upstream.url + "/v1")
@@ -238,7 +250,7 @@ async def test_the_client_gets_the_upstreams_bytes_unchanged(upstream, model, pa
         assert upstream.headers[-1]["Authorization"] == f"Bearer {KEY}"  # the key went through
         snap = await settled(hub, hub.streams[0])
         text = {"chat": "Hello there, world!", "completions": "Once upon a time", "responses": "Typed events here",
-                "messages": "Bonjour le monde", "malformed": "fine", "whole": "All at once."}
+                "messages": "Bonjour le monde", "malformed": "fine", "whole": "All at once.", "odd": "still here"}
         if model in text:
             assert snap.text_tail == text[model] and snap.status == "closed"
         if model == "chat":  # reasoning and tool arguments are kept apart from the content
@@ -380,6 +392,42 @@ async def test_a_cut_closes_the_upstream_at_once_even_when_it_is_silent_between_
         await asyncio.sleep(0.2)
         assert upstream.sent_chunks == sent  # nothing more was generated
         await client.close()
+    finally:
+        await hub.stop()
+
+
+async def test_a_cut_waits_for_the_end_of_a_half_sent_event_or_drops_the_answer(upstream):
+    hub, proxy = await running_proxy(upstream.url + "/v1")
+    try:
+        async with aiohttp.ClientSession() as session:
+            # the event's end comes: the client gets it whole, then the stop ending, and nothing after
+            async with session.post(proxy.url + "/v1/chat/completions",
+                                    json={"model": "halfway", "stream": True}) as resp:
+                got = b""
+                while got.count(b"data:") < 2:  # the first event and the start of the second
+                    got += await resp.content.readany()
+                assert hub.cancel(hub.streams[0])
+                await asyncio.sleep(0.1)
+                upstream.release.set()
+                got += await resp.read()
+            events = SSEParser().feed(got)
+            assert [json.loads(e.data)["choices"][0].get("delta", {}).get("content") for e in events[:2]] == \
+                ["one", " two"]
+            assert json.loads(events[2].data)["choices"][0]["finish_reason"] == "content_filter"
+            assert events[-1].data == "[DONE]" and len(events) == 4
+            assert (await settled(hub, hub.streams[0])).status == "cancelled"
+            # the event's end never comes: after a grace the answer is dropped (a clean end is impossible)
+            upstream.release.clear()
+            with pytest.raises(aiohttp.ClientPayloadError):
+                async with session.post(proxy.url + "/v1/chat/completions",
+                                        json={"model": "halfway", "stream": True}) as resp:
+                    got = b""
+                    while got.count(b"data:") < 2:
+                        got += await resp.content.readany()
+                    assert hub.cancel(hub.streams[1])
+                    await resp.read()
+            snap = await settled(hub, hub.streams[1])
+            assert snap.status == "error" and "middle of an event" in (snap.error or "")
     finally:
         await hub.stop()
 
@@ -668,3 +716,19 @@ def test_bad_proxy_options_get_one_line(args, said, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "midstream_tui", "proxy", "--headless", *args], capture_output=True,
                           text=True, timeout=LIVENESS_S, cwd=tmp_path)
     assert proc.returncode == 2 and said in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+async def test_a_web_page_from_elsewhere_cannot_use_the_proxy(upstream):
+    hub, proxy = await running_proxy(upstream.url + "/v1")
+    try:
+        async with aiohttp.ClientSession() as session:
+            status, _, _ = await fetch(session, proxy.url + "/v1/chat/completions", {"model": "chat", "stream": True},
+                                       {"Origin": "https://evil.example"})
+            assert status == 403 and upstream.headers == []
+            with pytest.raises(aiohttp.WSServerHandshakeError):
+                await session.ws_connect(proxy.url + "/v1/realtime?model=x", headers={"Origin": "https://evil.example"})
+            status, _, _ = await fetch(session, proxy.url + "/v1/chat/completions", {"model": "chat", "stream": True},
+                                       {"Origin": proxy.url})  # a page the proxy itself served: same origin
+            assert status == 200
+    finally:
+        await hub.stop()

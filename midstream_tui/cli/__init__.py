@@ -345,9 +345,13 @@ def _proxy(args: argparse.Namespace) -> int:
         served.append(proxy)
         if args.headless:
             print(f"midstream proxy on {shown}: OPENAI_BASE_URL={shown}/v1 or ANTHROPIC_BASE_URL={shown} "
-                  f"(upstream {options.upstream}, {options.anthropic_upstream})", file=sys.stderr, flush=True)
+                  f"(upstream {_no_userinfo(options.upstream)}, {_no_userinfo(options.anthropic_upstream)})",
+                  file=sys.stderr, flush=True)
 
-    code = _run([], args, title=f"MidStream proxy · {shown}/v1 → {urlsplit(upstream).netloc}", service=attach)
+    try:
+        code = _run([], args, title=f"MidStream proxy · {shown}/v1 → {_no_userinfo(upstream)}", service=attach)
+    except OSError as exc:  # the port was taken between the check and the start
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     for proxy in served:
         line = (f"midstream proxy: {proxy.requests} requests, {proxy.cuts} cut, {proxy.client_left} left by "
                 f"their client")
@@ -361,6 +365,12 @@ def _proxy(args: argparse.Namespace) -> int:
                      else f"; no finished request to judge against {slo}")
         print(line, file=sys.stderr)
     return code
+
+
+def _no_userinfo(url: str) -> str:
+    """A URL as it may be shown: without a user:password part."""
+    parts = urlsplit(url)
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
 
 
 def _prices(path: str | None) -> tuple[tuple[str, float], ...]:

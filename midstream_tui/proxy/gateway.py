@@ -33,9 +33,10 @@ from ..clock import Clock, MonotonicClock
 from ..events import (Event, Flag, RequestFinished, RequestStarted, StreamClosed, StreamError, StreamOpened,
                       TextDelta, Usage)
 from ..jsonsafe import loads
-from ..servers.base import LocalServer, is_loopback
+from ..servers.base import LocalServer, is_loopback, same_origin
 from ..sources.base import Source
-from .protocols import Part, Reader, cut_ending
+from .protocols import Part, Reader, _int, cut_ending
+from .sse import SSEParser
 
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
                         "trailers", "transfer-encoding", "upgrade", "host", "content-length"})
@@ -95,7 +96,8 @@ class ProxyOptions:
         for name in ("upstream", "anthropic_upstream"):
             url = urlsplit(getattr(self, name))
             if url.scheme not in ("http", "https") or not url.hostname:
-                raise ProxyError(f"--{name.replace('_', '-')} {getattr(self, name)!r}: expected an http(s) URL")
+                shown = url._replace(netloc=url.netloc.rpartition("@")[2]).geturl()  # never a password
+                raise ProxyError(f"--{name.replace('_', '-')} {shown!r}: expected an http(s) URL")
         if self.on_cut not in ON_CUT:
             raise ProxyError(f"--on-cut {self.on_cut!r}: expected one of {', '.join(ON_CUT)}")
         if not (self.upstream_timeout > 0 and math.isfinite(self.upstream_timeout)):
@@ -177,6 +179,25 @@ def _request_info(api: str, body: bytes) -> tuple[str, bool, int | None] | None:
     return (str(model) if isinstance(model, str) and model else "unknown"), obj.get("stream") is True, limit
 
 
+CUT_GRACE_S = 1.0
+"""A cut asked for while an event is half-sent waits this long for the event's end, then drops the answer."""
+
+
+def _event_end(reader: Reader, chunk: bytes) -> int | None:
+    """Where in ``chunk`` the event under way ends (just past its blank line): 0 when the reader is between
+    events, None when the event does not end in this chunk."""
+    if reader.at_boundary:
+        return 0
+    probe = SSEParser()
+    probe._buf, probe._held_cr = reader.sse._buf, reader.sse._held_cr  # a copy of where the reader stands
+    probe._name, probe._data = reader.sse._name, list(reader.sse._data)
+    for i in range(len(chunk)):  # byte by byte only in this rare case (a cut while an event is half-sent)
+        probe.feed(chunk[i:i + 1])
+        if probe.at_boundary:
+            return i + 1
+    return None
+
+
 def _decoder(encoding: str):
     """A decompressor for the analysis copy of a compressed answer; None: identity or not readable here."""
     encoding = encoding.strip().lower()
@@ -229,7 +250,8 @@ class ProxyServer(LocalServer):
 
     async def start(self) -> str:
         # unchanged bytes: no decompression, no headers the client did not send
-        self._session = aiohttp.ClientSession(auto_decompress=False, skip_auto_headers=("User-Agent",),
+        self._session = aiohttp.ClientSession(  # nothing the client did not send
+            auto_decompress=False, skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
                                               timeout=aiohttp.ClientTimeout(total=None, sock_connect=30))
         try:
             return await super().start()
@@ -264,8 +286,11 @@ class ProxyServer(LocalServer):
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         token = self.options.token
-        if token and not hmac.compare_digest(request.headers.get(TOKEN_HEADER, "").encode(), token.encode()):
+        given = request.headers.get(TOKEN_HEADER, "").encode("utf-8", "surrogateescape")
+        if token and not hmac.compare_digest(given, token.encode("utf-8", "surrogateescape")):
             return _error(401, f"this proxy needs its token in the {TOKEN_HEADER} header", "midstream_unauthorized")
+        if not same_origin(request):  # a web page elsewhere must not use the proxy (and the keys behind it)
+            return _error(403, "this proxy serves applications, not web pages from other origins", "midstream_origin")
         api, url, provider = self._route(request)
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await self._websocket(request, url, provider)
@@ -311,7 +336,7 @@ class ProxyServer(LocalServer):
         ws_url = "ws" + url[len("http"):]  # http -> ws, https -> wss
         try:
             upstream = await self._session.ws_connect(  # type: ignore[union-attr]
-                ws_url, headers=headers, protocols=protocols, max_msg_size=0, autoclose=False,
+                ws_url, headers=headers, protocols=protocols, max_msg_size=self.options.max_body, autoclose=False,
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=10.0))
         except aiohttp.WSServerHandshakeError as exc:
             return _error(exc.status if 400 <= exc.status < 600 else 502,
@@ -320,33 +345,43 @@ class ProxyServer(LocalServer):
             return _error(502, f"upstream unreachable: {type(exc).__name__}: {str(exc)[:120]}",
                           "midstream_upstream_error")
         self.requests += 1
-        client = web.WebSocketResponse(protocols=protocols, max_msg_size=0, autoclose=False)
-        await client.prepare(request)
+        client = web.WebSocketResponse(protocols=protocols, max_msg_size=self.options.max_body, autoclose=False)
+        try:
+            await client.prepare(request)
+        except BaseException:
+            await upstream.close()
+            raise
         model = request.query.get("model") or "realtime"
         stream = self._open("realtime", provider, url, (model, True, None), started=False)
         state = {"open": False}
 
         def on_cut() -> None:  # a Realtime response is stopped the protocol's way; the session goes on
+            stream._cancelled = False  # a later response of the session can be cut too
+            if not state["open"] or upstream.closed:  # no response under way (or the run is stopping)
+                return
             self.cuts += 1
             rule, reason = self.explain(stream.stream_id)
             stream.metrics["cut"] = f"{rule}: {reason}"
             stream.put(Flag(stream.stream_id, self.clock.now(), f"cut by {rule}: response.cancel sent upstream",
                             kind="proxy"))
-            if not upstream.closed:
-                asyncio.ensure_future(upstream.send_str(json.dumps({"type": "response.cancel"})))
+            sending = asyncio.ensure_future(upstream.send_str(json.dumps({"type": "response.cancel"})))
+            sending.add_done_callback(lambda t: t.cancelled() or t.exception())  # a closed socket: nothing to do
 
         stream.on_cut = on_cut
 
         async def relay(src, dst, from_upstream: bool) -> None:
-            async for msg in src:
-                if msg.type == aiohttp.WSMsgType.TEXT:
-                    await dst.send_str(msg.data)
-                    if from_upstream:
-                        self._realtime_event(stream, msg.data, state)
-                elif msg.type == aiohttp.WSMsgType.BINARY:
-                    await dst.send_bytes(msg.data)
-                else:  # close, error
-                    break
+            try:
+                async for msg in src:
+                    if msg.type == aiohttp.WSMsgType.TEXT:
+                        await dst.send_str(msg.data)
+                        if from_upstream:
+                            self._realtime_event(stream, msg.data, state)
+                    elif msg.type == aiohttp.WSMsgType.BINARY:
+                        await dst.send_bytes(msg.data)
+                    else:  # close, error
+                        break
+            except (ConnectionError, aiohttp.ClientError):
+                pass  # the other side is gone: the session ends below
 
         up = asyncio.ensure_future(relay(upstream, client, True))
         down = asyncio.ensure_future(relay(client, upstream, False))
@@ -361,9 +396,10 @@ class ProxyServer(LocalServer):
         finally:
             for task in (up, down):
                 task.cancel()
-            await upstream.close()
+            code = (upstream.close_code if reason == "finished" else client.close_code) or 1000
+            await upstream.close(code=code)
             if not client.closed:
-                await client.close()
+                await client.close(code=code)  # the upstream's close code reaches the client
             if reason == "client left":
                 self.client_left += 1
             if state["open"]:
@@ -395,7 +431,7 @@ class ProxyServer(LocalServer):
             resp = obj.get("response") if isinstance(obj.get("response"), dict) else {}
             usage = resp.get("usage") if isinstance(resp.get("usage"), dict) else {}
             if usage:
-                stream.put(Usage(name, now, int(usage.get("input_tokens") or 0), int(usage.get("output_tokens") or 0)))
+                stream.put(Usage(name, now, _int(usage.get("input_tokens")), _int(usage.get("output_tokens"))))
             state["open"] = False
             stream.put(RequestFinished(name, now, reason=str(resp.get("status") or "completed")))
         elif kind == "error":
@@ -431,22 +467,36 @@ class ProxyServer(LocalServer):
         if upstream.headers.get("Content-Length", "").isdigit():
             resp.content_length = int(upstream.headers["Content-Length"])
         streamed = "text/event-stream" in upstream.headers.get("Content-Type", "")
+        encoding = upstream.headers.get("Content-Encoding", "identity").strip().lower() or "identity"
         reader = Reader(api, streamed) if stream is not None and api else None
-        decoder = _decoder(upstream.headers.get("Content-Encoding", "")) if reader else None
-        if reader and upstream.headers.get("Content-Encoding", "identity").lower() not in ("identity", "") \
-                and decoder is None:
-            stream.put(Flag(stream.stream_id, self.clock.now(), "answer compressed "  # type: ignore[union-attr]
-                            f"({upstream.headers['Content-Encoding']}): forwarded, not read", kind="proxy"))
+        decoder = _decoder(encoding) if reader else None
+        if reader is not None and encoding != "identity" and decoder is None:
+            self._unread(stream, reader, f"answer compressed ({encoding}): forwarded, not read")  # type: ignore[arg-type]
             reader = None
-        cut_now = asyncio.Event()
+        # A cut ends the client's stream cleanly only between events of an uncompressed event stream; otherwise
+        # (a body, a compressed stream) the rest of the answer is not worth breaking: the cut is noted, not made.
+        cuttable = reader is not None and reader.streamed and decoder is None
+        cut = {"asked": False, "forced": False}
+        loop = asyncio.get_running_loop()
         if stream is not None:
             stream.metrics["status"] = upstream.status
             stream.metrics["ttfb_ms"] = round((self.clock.now() - t_sent) * 1e3, 1)
 
+            def force() -> None:  # an event left half-sent for too long: the cut cannot wait for its end
+                if not upstream.closed and cut["asked"]:
+                    cut["forced"] = True
+                    upstream.close()
+
             def on_cut() -> None:  # the hub (a rule, the user) cancelled the stream
-                cut_now.set()
-                if reader is None or reader.at_boundary:
-                    upstream.close()  # at once: a stalled upstream must not hold the cut back
+                if not cuttable or reader is None or reader.state.finished:
+                    why = "the answer is not an event stream" if not cuttable else "the answer had already ended"
+                    stream.put(Flag(stream.stream_id, self.clock.now(), f"not cut: {why}", kind="proxy"))
+                    return
+                cut["asked"] = True
+                if reader.at_boundary:
+                    upstream.close()  # at once: a silent upstream must not hold the cut back
+                else:
+                    loop.call_later(CUT_GRACE_S, force)
 
             stream.on_cut = on_cut
             if upstream.status >= 400:
@@ -459,7 +509,7 @@ class ProxyServer(LocalServer):
                 try:
                     chunk = await upstream.content.readany()
                 except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-                    if cut_now.is_set():
+                    if cut["asked"]:
                         outcome = "cut"
                     else:
                         outcome = "error"
@@ -468,16 +518,20 @@ class ProxyServer(LocalServer):
                                 f"upstream dropped the answer: {type(exc).__name__}")
                     break
                 if not chunk:
-                    outcome = "cut" if cut_now.is_set() else "finished"
+                    outcome = "cut" if cut["asked"] else "finished"
                     break
-                await resp.write(chunk)  # backpressure: a slow client slows the reading, never a buffer
+                if cut["asked"] and reader is not None:
+                    end = _event_end(reader, chunk)  # forward up to the end of the event under way, then cut
+                    if end is not None:
+                        chunk, outcome = chunk[:end], "cut"
+                if chunk:
+                    await resp.write(chunk)  # backpressure: a slow client slows the reading, never a buffer
                 if stream is not None:
                     stream.metrics["bytes_out"] += len(chunk)
                     if reader is not None:
-                        self._read(stream, reader, decoder.decompress(chunk) if decoder else chunk)
-                    if cut_now.is_set() and (reader is None or reader.at_boundary):
-                        outcome = "cut"
-                        break
+                        reader = self._read(stream, reader, decoder, chunk)
+                if outcome == "cut":
+                    break
         except (asyncio.CancelledError, ConnectionError) as exc:  # the client left: its upstream goes too
             upstream.close()
             self.client_left += 1
@@ -487,42 +541,63 @@ class ProxyServer(LocalServer):
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return resp
+        if outcome == "cut" and (cut["forced"] or reader is None or not reader.at_boundary):
+            outcome, note = "error", "cut in the middle of an event the upstream did not finish"
         if outcome == "cut":
             upstream.close()
             self.cuts += 1
             rule, reason = self.explain(stream.stream_id) if stream is not None else ("cancel", "cancelled")
-            if reader is not None and reader.streamed:
-                try:
-                    await resp.write(cut_ending(reader, rule, reason, self.options.on_cut))
-                except ConnectionError:
-                    pass
-            if stream is not None:
+            if stream is not None:  # noted before the ending is written: the client may leave meanwhile
                 stream.metrics["cut"] = f"{rule}: {reason}"
                 self._saved(stream, info[2] if info else None)
                 self._finish(stream, reader, "cancelled", f"cut by {rule}: upstream closed, client sent the "
                              f"{'error' if self.options.on_cut == 'error' else 'stop'} ending")
+            try:
+                await resp.write(cut_ending(reader, rule, reason, self.options.on_cut))  # type: ignore[arg-type]
+            except ConnectionError:
+                pass
         elif outcome == "error":
+            upstream.close()
             if stream is not None:
                 stream.put(StreamError(stream.stream_id, self.clock.now(), note, fatal=True))
                 self._finish(stream, reader, "error")
             if request.transport is not None:  # the client sees the same drop: no clean end of the body
                 request.transport.close()
             return resp
-        else:
-            if stream is not None:
-                if reader is not None:
+        elif stream is not None:
+            if reader is not None:
+                try:
                     self._take(stream, reader.end())
-                self._finish(stream, reader, "finished")
+                except Exception as exc:  # an answer this reader cannot make sense of: forwarded all the same
+                    self._unread(stream, reader, f"answer not read: {type(exc).__name__}")
+            self._finish(stream, reader, "finished")
         try:
             await resp.write_eof()
         except ConnectionError:
             pass
         return resp
 
-    def _read(self, stream: ProxiedStream, reader: Reader, data: bytes) -> None:
-        comments = reader.sse.comments
-        self._take(stream, reader.feed(data))
-        stream.metrics["keepalives"] += reader.sse.comments - comments
+    def _unread(self, stream: ProxiedStream, reader: Reader, why: str) -> None:
+        stream.put(Flag(stream.stream_id, self.clock.now(), why, kind="proxy"))
+
+    def _read(self, stream: ProxiedStream, reader: Reader, decoder, chunk: bytes) -> Reader | None:
+        """Read a forwarded chunk; the reader, or None once the answer cannot be read (it is still forwarded)."""
+        try:
+            if decoder is not None:  # bounded: a small compressed chunk must not inflate without limit
+                data = decoder.decompress(chunk, 64 * len(chunk) + (1 << 16))
+                if decoder.unconsumed_tail:
+                    self._unread(stream, reader, "answer inflates more than 64 times: forwarded, not read further")
+                    return None
+            else:
+                data = chunk
+            comments = reader.sse.comments
+            self._take(stream, reader.feed(data))
+            stream.metrics["keepalives"] += reader.sse.comments - comments
+            return reader
+        except Exception as exc:  # odd bytes or JSON this reader did not foresee: forwarding goes on regardless
+            stream.put(StreamError(stream.stream_id, self.clock.now(),
+                                   f"answer not read further: {type(exc).__name__}: {str(exc)[:80]}"))
+            return None
 
     def _take(self, stream: ProxiedStream, parts: list[Part]) -> None:
         now, name, m = self.clock.now(), stream.stream_id, stream.metrics

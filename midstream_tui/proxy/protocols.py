@@ -58,7 +58,10 @@ def _obj(data: str) -> dict | None:
 
 
 def _int(v: Any) -> int:
-    return int(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and v >= 0 else 0
+    """A count from untrusted JSON: a finite number >= 0 (rounded down), else 0."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 <= v < 1e15):
+        return 0
+    return int(v)
 
 
 class Reader:
@@ -128,6 +131,8 @@ class Reader:
         parts: list[Part] = []
         choices = obj.get("choices")
         carried = False
+        if not isinstance(choices, list):
+            choices = None
         if isinstance(choices, list):
             for choice in choices[:1]:
                 if not isinstance(choice, dict):
@@ -142,7 +147,8 @@ class Reader:
                     for key in ("reasoning_content", "reasoning"):
                         if isinstance(delta.get(key), str) and delta[key]:
                             parts.append(Part("reasoning", delta[key]))
-                    for call in delta.get("tool_calls") or []:
+                    calls = delta.get("tool_calls")
+                    for call in calls if isinstance(calls, list) else []:
                         fn = call.get("function") if isinstance(call, dict) else None
                         if isinstance(fn, dict) and isinstance(fn.get("arguments"), str) and fn["arguments"]:
                             parts.append(Part("tool", fn["arguments"]))
@@ -237,7 +243,8 @@ class Reader:
         parts: list[Part] = []
         text, finish = "", ""
         if self.api in ("chat", "completions"):
-            choice = (obj.get("choices") or [None])[0]
+            choices = obj.get("choices")
+            choice = choices[0] if isinstance(choices, list) and choices else None
             if isinstance(choice, dict):
                 if self.api == "chat" and isinstance(choice.get("message"), dict):
                     text = choice["message"].get("content") or ""
@@ -250,15 +257,18 @@ class Reader:
             usage = obj.get("usage") if isinstance(obj.get("usage"), dict) else {}
             prompt, completion = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
         elif self.api == "responses":
-            for item in obj.get("output") or []:
-                for c in (item.get("content") or []) if isinstance(item, dict) else []:
+            output = obj.get("output")
+            for item in output if isinstance(output, list) else []:
+                content = item.get("content") if isinstance(item, dict) else None
+                for c in content if isinstance(content, list) else []:
                     if isinstance(c, dict) and c.get("type") == "output_text" and isinstance(c.get("text"), str):
                         text += c["text"]
             finish = str(obj.get("status") or "")
             usage = obj.get("usage") if isinstance(obj.get("usage"), dict) else {}
             prompt, completion = _int(usage.get("input_tokens")), _int(usage.get("output_tokens"))
         else:
-            for c in obj.get("content") or []:
+            content = obj.get("content")
+            for c in content if isinstance(content, list) else []:
                 if isinstance(c, dict) and c.get("type") == "text" and isinstance(c.get("text"), str):
                     text += c["text"]
             finish = str(obj.get("stop_reason") or "")

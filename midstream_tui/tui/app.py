@@ -32,7 +32,7 @@ from .widgets.base import Panel, View
 from .widgets.frame_preview import FramePreview
 from .widgets.meta_panel import MetaPanel
 from .widgets.pattern_log import PatternLog
-from .widgets.stream_list import FILTERS, StreamList, listed
+from .widgets.stream_list import FILTERS, StreamList, listed, passes
 from .widgets.text_view import TextView
 from .widgets.transcript_view import TranscriptView
 
@@ -193,6 +193,11 @@ class MidStreamApp(App[int]):
         snaps = self.hub.snapshots()
         if self.selected not in streams:  # the first stream, or the selected one went away: no redraw of its own
             self.set_reactive(MidStreamApp.selected, streams[0] if streams else None)
+        elif self.stream_filter != "all" and not passes(self.stream_filter, snaps, self.selected):
+            # the selected stream left what the list is narrowed to (it ended, say): the first that is in it
+            first = next((n for n in streams if passes(self.stream_filter, snaps, n)), None)
+            if first is not None:
+                self.set_reactive(MidStreamApp.selected, first)
         view = View(self.hub, tuple(streams), snaps, self.selected, self.signal_index, self.stream_filter)
         self._ticks += 1
         try:

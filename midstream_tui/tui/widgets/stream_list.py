@@ -28,6 +28,11 @@ def _status(snaps: Mapping[str, Snapshot], name: str) -> str:
     return snap.status if snap else "wait"
 
 
+def passes(stream_filter: str, snaps: Mapping[str, Snapshot], name: str | None) -> bool:
+    """Whether the stream is among those the list is narrowed to."""
+    return name is not None and _PASSES.get(stream_filter, _PASSES["all"])(_status(snaps, name))
+
+
 def _group(name: str, snap: Snapshot | None) -> str:
     """What streams are counted by in the summary: the model of a proxied request (``gpt-4o#12``), else the kind."""
     return name.rpartition("#")[0] if "#" in name else (snap.kind if snap else "?")
@@ -97,6 +102,8 @@ class StreamList(Panel, Static):
 
     def show(self, view: View) -> None:
         names, summary = listed(view.streams, view.snaps, view.selected, self.rows, view.stream_filter)
+        if not names and view.streams:
+            summary = f"no stream is {view.stream_filter} (f: the next filter)"
         self.draw(names, view.snaps, view.selected, summary)
 
     def draw(self, streams, snaps: Mapping[str, Snapshot], selected: str | None, summary: str = "") -> None:
