@@ -59,6 +59,9 @@ DYNAMICS_PER_S = 24.0
 """Attractor estimates per second across all streams, live (each costs a few ms of kernels on a worker).
 The demo's six streams need 12; past the budget (a proxy's hundreds of requests) the stalest streams go first
 and each is estimated less often, so the analysis' cost stays bounded however many streams come."""
+ENDED_GRACE_S = 5.0
+"""Seconds an ended stream stays at least (its last snapshot seen by the dashboard, recorder and learner)
+before ``max_ended`` may age it out."""
 INGEST_INTERVAL = 0.05
 """Seconds between queue drains: independent of the (slower, user-set) analysis interval,
 so a 30 fps source never overflows its queue while snapshots are published once a second."""
@@ -367,6 +370,11 @@ class Hub:
         self.ticks = 0
         self.dynamics_deferred = 0
         """Attractor estimates put off to a later tick by the budget (``DYNAMICS_PER_S``)."""
+        self.max_ended: int | None = None
+        """Ended streams kept at most (live runs); the oldest beyond it are aged out: a proxy's thousands of
+        requests must not grow memory and every tick's work without bound. None: all are kept."""
+        self.aged_out = 0
+        """Ended streams aged out by ``max_ended``."""
         self.tick_seconds: deque[float] = deque(maxlen=1000)
         """Wall time of the recent live analysis ticks (all streams, worker threads)."""
         self.warm = False
@@ -677,6 +685,8 @@ class Hub:
                 due = due[:budget]
             allowed = set(due)
         await asyncio.gather(*(loop.run_in_executor(self._executor, step_all, b) for b in self._batches(pipes)))
+        if self.max_ended is not None:
+            self._age_out(pipes, now)
         self.tick_seconds.append(time.perf_counter() - started)
         self.ticks += 1
         for cb in self._tick_callbacks:
@@ -685,6 +695,20 @@ class Hub:
             except Exception as exc:  # a consumer's error must not kill analysis silently
                 if self.callback_error is None:
                     self.callback_error = exc
+
+    def _age_out(self, pipes: list[StreamPipeline], now: float) -> None:
+        ended = [p for p in pipes if p.status != "open" and p.latest is not None and p.latest.status != "open"
+                 and p.queue_depth == 0 and now - p.closed_t > ENDED_GRACE_S]
+        extra = len(ended) - (self.max_ended or 0)
+        if extra <= 0:
+            return
+        ended.sort(key=lambda p: p.closed_t)
+        with self._lock:
+            for pipe in ended[:extra]:
+                self._pipelines.pop(pipe.stream, None)
+                self._sources.pop(pipe.stream, None)
+        self.aged_out += extra
+        self._tasks = [t for t in self._tasks if not t.done()]
 
     async def stop(self) -> None:
         """Cancel sources, run a last analysis step, release the worker threads."""
@@ -717,7 +741,8 @@ class Hub:
         try:
             deadline = None if duration is None else self.t0 + duration
             while deadline is None or self.clock.now() < deadline:
-                if self._tasks and not self._services and self.sources_done() and all(p.queue_depth == 0 for p in self._pipeline_list()):
+                if self._tasks and not self._services and self.sources_done() and \
+                        all(p.queue_depth == 0 for p in self._pipeline_list()):
                     break
                 if self.callback_error is not None:
                     break

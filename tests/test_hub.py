@@ -358,3 +358,29 @@ async def test_attractor_estimates_stay_within_their_budget_however_many_streams
         await hub.stop()
     assert 0 < estimates <= (ticks + 1) * round(DYNAMICS_PER_S * 0.1)
     assert hub.dynamics_deferred > 0
+
+
+async def test_ended_streams_age_out_past_max_ended(monkeypatch):
+    # a proxy's thousands of requests: the oldest ended streams leave the hub (memory and per-tick work stay
+    # bounded), the newest ended and every open one stay
+    import midstream_tui.hub as hub_module
+
+    monkeypatch.setattr(hub_module, "ENDED_GRACE_S", 0.0)
+    hub = Hub(analysis_interval=0.05)
+    hub.max_ended = 3
+    for i in range(10):
+        hub.add_source(open_sources([f"sim:text?seed={i}&name=short{i}&requests=1&max_tokens=5&ttft=0&rate=200"],
+                                    hub.clock)[0])
+    hub.add_source(open_sources(["sim:text?seed=99&name=long"], hub.clock)[0])
+    await hub.start()
+    try:
+        deadline = time.monotonic() + 120  # liveness only
+        while hub.aged_out < 7:
+            assert time.monotonic() < deadline, (hub.aged_out, hub.streams)
+            await asyncio.sleep(0.05)
+        snaps = hub.snapshots()
+        assert "long" in snaps and snaps["long"].status == "open"
+        ended = [s for s in snaps.values() if s.status != "open"]
+        assert len(ended) == 3 and hub.aged_out == 7
+    finally:
+        await hub.stop()

@@ -708,6 +708,7 @@ async def test_a_looping_realtime_response_is_cancelled_the_protocols_way(emulat
     (["--upstream-timeout", "-5"], "expected seconds > 0"),
     (["--port", "0"], "expected 1 to 65535"),
     (["--virtual"], "does not apply to the proxy"),
+    (["--keep-ended", "-1"], "expected 0 or more"),
 ])
 def test_bad_proxy_options_get_one_line(args, said, tmp_path):
     bad = tmp_path / "prices.json"

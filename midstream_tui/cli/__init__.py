@@ -132,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "goodput is the share of requests meeting all")
     proxy.add_argument("--prices", metavar="FILE",
                        help="JSON {model: US dollars per million output tokens}: what each cut saved, priced")
+    proxy.add_argument("--keep-ended", type=int, default=500, metavar="N",
+                       help="ended requests kept in view (default 500); older ones age out (they stay recorded)")
     proxy.add_argument("--token", help="required from clients in the x-midstream-token header "
                                        "(default MIDSTREAM_PROXY_TOKEN; needed beyond loopback)")
     proxy.add_argument("--cert", metavar="PEM", help="TLS certificate (with --key): serve https")
@@ -308,6 +310,8 @@ def _proxy(args: argparse.Namespace) -> int:
         raise CliError("--virtual does not apply to the proxy: it serves real requests")
     if not 0 < args.port < 65536:
         raise CliError(f"--port {args.port}: expected 1 to 65535")
+    if args.keep_ended < 0:
+        raise CliError(f"--keep-ended {args.keep_ended}: expected 0 or more")
     settings = load_settings()
     upstream = args.upstream or settings.openai_base_url or "https://api.openai.com/v1"
     try:
@@ -342,6 +346,7 @@ def _proxy(args: argparse.Namespace) -> int:
         except ProxyError as exc:
             raise CliError(str(exc)) from None
         hub.add_service(proxy)
+        hub.max_ended = args.keep_ended
         served.append(proxy)
         if args.headless:
             print(f"midstream proxy on {shown}: OPENAI_BASE_URL={shown}/v1 or ANTHROPIC_BASE_URL={shown} "
