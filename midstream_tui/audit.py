@@ -134,6 +134,9 @@ NAMED_VALUE = re.compile(  # NAME = value, NAME: value, "name": "value", define(
     r"""(\s*(?::=|=>|[:=,]|>)\s*)(["'`]?)([^\s"'`,;<>]{8,})\3""")
 NOT_SECRET_NAME = re.compile(r"(?i)public|publishable|(?:^|[_.\-])(?:id|url|uri|name|file|path|type|header|field|len(?:gth)?"
                              r"|size|count|prefix|env|var|hash|digest|format|mode|algorithm|label|policy|rotation)$"
+                             # counts of an LLM's tokens (max_tokens=500, completion_tokens: 12), not credentials
+                             r"|(?:^|[_.\-])(?:max|min|completion|prompt|output|input|total|reasoning|cached)"
+                             r"(?:[_.\-]?(?:completion|output|new))?[_.\-]?tokens$"
                              r"|(?-i:[a-z](?:Id|Url|Name|File|Path|Type|Hash)$)")
 # Files whose values stand unquoted (NAME=value): there a bare value after a secret name is a value,
 # while in code it is an expression.

@@ -22,6 +22,7 @@ CLEAN = {
         from aiohttp import web
 
         TOKEN_ENV = "APP_TOKEN"
+        DEMO = "sim:text?requests=1&max_tokens=5&ttft=0&rate=200"  # an option named like a credential
 
         def _origin_ok(request):
             return request.headers.get("Origin") in (None, "http://127.0.0.1:8080")
