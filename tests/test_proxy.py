@@ -200,9 +200,14 @@ async def emulator():
     await emu.stop()
 
 
-async def running_proxy(upstream_url: str, **options) -> tuple[Hub, ProxyServer]:
+async def running_proxy(upstream_url: str, rules: bool = False, **options) -> tuple[Hub, ProxyServer]:
+    """A live hub with a proxy in front of ``upstream_url``; ``rules``: the built-in rules judge its streams
+    (and say why a stream was cut, as the run's context does)."""
     hub = Hub(analysis_interval=0.05)
-    explain = options.pop("explain", None)
+    explain = None
+    if rules:
+        engine = RuleEngine(hub, list(BUILTIN_RULES))
+        explain = lambda s: next((h.rule, h.detail) for h in engine.hits if h.stream == s)  # noqa: E731
     proxy = ProxyServer(hub, ProxyOptions(upstream=upstream_url, anthropic_upstream=upstream_url.removesuffix("/v1"),
                                           **options), port=0, explain=explain)
     hub.add_service(proxy)
@@ -341,12 +346,7 @@ async def test_an_error_the_api_sends_mid_stream_ends_the_stream_as_an_error(emu
 
 
 async def test_a_looping_stream_is_cut_and_the_sdk_ends_cleanly(emulator):
-    hub = Hub(analysis_interval=0.05)
-    engine = RuleEngine(hub, list(BUILTIN_RULES))
-    proxy = ProxyServer(hub, ProxyOptions(upstream=emulator.base_url, prices=(("emu-loop", 10.0),)), port=0,
-                        explain=lambda s: next((h.rule, h.detail) for h in engine.hits if h.stream == s))
-    hub.add_service(proxy)
-    await hub.start()
+    hub, proxy = await running_proxy(emulator.base_url, rules=True, prices=(("emu-loop", 10.0),))
     try:
         client = openai.AsyncOpenAI(api_key=KEY, base_url=proxy.url + "/v1", max_retries=0)
         stream = await client.chat.completions.create(model="emu-loop", stream=True, max_tokens=500,
@@ -365,7 +365,7 @@ async def test_a_looping_stream_is_cut_and_the_sdk_ends_cleanly(emulator):
         assert m["cut_tokens_received"] == with_content and m["cut_tokens_saved_max"] == 500 - with_content
         assert m["cut_usd_saved_max"] == pytest.approx(m["cut_tokens_saved_max"] * 10 / 1e6)
         # --on-cut error: the SDK raises the documented mid-stream error instead
-        proxy.options = ProxyOptions(upstream=emulator.base_url, on_cut="error")
+        proxy.options = ProxyOptions(upstream=emulator.base_url, on_cut="error")  # the same proxy, another mode
         stream = await client.chat.completions.create(model="emu-loop", stream=True,
                                                       messages=[{"role": "user", "content": "again"}])
         with pytest.raises(openai.APIError, match="stopped by midstream rule stop-loops"):
@@ -680,12 +680,7 @@ async def test_the_realtime_api_through_the_proxy(emulator):
 async def test_a_looping_realtime_response_is_cancelled_the_protocols_way(emulator):
     from midstream_tui import open_source
 
-    hub = Hub(analysis_interval=0.05)
-    engine = RuleEngine(hub, list(BUILTIN_RULES))
-    proxy = ProxyServer(hub, ProxyOptions(upstream=emulator.base_url), port=0,
-                        explain=lambda s: next((h.rule, h.detail) for h in engine.hits if h.stream == s))
-    hub.add_service(proxy)
-    await hub.start()
+    hub, proxy = await running_proxy(emulator.base_url, rules=True)
     try:
         run = Hub(analysis_interval=0.05)
         run.add_source(open_source(f"openai:realtime?model=emu-loop&prompt=go&base_url={proxy.url}/v1&name=rt",

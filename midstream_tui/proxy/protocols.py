@@ -57,6 +57,18 @@ def _obj(data: str) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
+def _dict(obj: dict, key: str) -> dict:
+    """``obj[key]`` when it is an object, else an empty one (untrusted JSON)."""
+    value = obj.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _block_text(blocks: Any, kind: str) -> str:
+    """The text of the content blocks of ``kind`` in a list of them (untrusted JSON)."""
+    return "".join(b["text"] for b in (blocks if isinstance(blocks, list) else [])
+                   if isinstance(b, dict) and b.get("type") == kind and isinstance(b.get("text"), str))
+
+
 def _int(v: Any) -> int:
     """A count from untrusted JSON: a finite number >= 0 (rounded down), else 0."""
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 <= v < 1e15):
@@ -141,7 +153,7 @@ class Reader:
                     if isinstance(choice.get("text"), str) and choice["text"]:
                         parts.append(Part("text", choice["text"]))
                 else:
-                    delta = choice.get("delta") if isinstance(choice.get("delta"), dict) else {}
+                    delta = _dict(choice, "delta")
                     if isinstance(delta.get("content"), str) and delta["content"]:
                         parts.append(Part("text", delta["content"]))
                     for key in ("reasoning_content", "reasoning"):
@@ -178,7 +190,7 @@ class Reader:
         if kind == "response.function_call_arguments.delta" and delta:
             return [Part("chunk"), Part("tool", delta)]
         if kind in ("response.completed", "response.incomplete", "response.failed"):
-            resp = obj.get("response") if isinstance(obj.get("response"), dict) else {}
+            resp = _dict(obj, "response")
             parts = []
             usage = resp.get("usage")
             if isinstance(usage, dict):
@@ -187,7 +199,7 @@ class Reader:
                                   completion_tokens=st.output_tokens))
             st.finished = kind.rpartition(".")[2]
             if kind == "response.failed":
-                err = resp.get("error") if isinstance(resp.get("error"), dict) else {}
+                err = _dict(resp, "error")
                 parts.append(Part("error", str(err.get("message") or "response failed")[:200], fatal=True))
             return parts + [Part("finish", st.finished)]
         if kind == "error":
@@ -199,7 +211,7 @@ class Reader:
         if kind == "message_start" and isinstance(obj.get("message"), dict):
             msg = obj["message"]
             st.id, st.model = str(msg.get("id", "")), str(msg.get("model", ""))
-            usage = msg.get("usage") if isinstance(msg.get("usage"), dict) else {}
+            usage = _dict(msg, "usage")
             st.extra["input_tokens"] = _int(usage.get("input_tokens"))
             return []
         if kind == "content_block_start":
@@ -220,18 +232,18 @@ class Reader:
             return []
         if kind == "message_delta":
             parts = []
-            usage = obj.get("usage") if isinstance(obj.get("usage"), dict) else {}
+            usage = _dict(obj, "usage")
             if "output_tokens" in usage:
                 st.output_tokens = _int(usage.get("output_tokens"))
                 parts.append(Part("usage", prompt_tokens=st.extra.get("input_tokens", 0),
                                   completion_tokens=st.output_tokens))
-            delta = obj.get("delta") if isinstance(obj.get("delta"), dict) else {}
+            delta = _dict(obj, "delta")
             if delta.get("stop_reason"):
                 st.finished = str(delta["stop_reason"])
                 parts.append(Part("finish", st.finished))
             return parts
         if kind == "error":
-            err = obj.get("error") if isinstance(obj.get("error"), dict) else {}
+            err = _dict(obj, "error")
             return [Part("error", str(err.get("message") or "error event")[:200], fatal=True)]
         return []  # ping, message_stop, unknown types
 
@@ -254,25 +266,18 @@ class Reader:
                 else:
                     text = choice.get("text") or ""
                 finish = str(choice.get("finish_reason") or "")
-            usage = obj.get("usage") if isinstance(obj.get("usage"), dict) else {}
+            usage = _dict(obj, "usage")
             prompt, completion = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
         elif self.api == "responses":
             output = obj.get("output")
-            for item in output if isinstance(output, list) else []:
-                content = item.get("content") if isinstance(item, dict) else None
-                for c in content if isinstance(content, list) else []:
-                    if isinstance(c, dict) and c.get("type") == "output_text" and isinstance(c.get("text"), str):
-                        text += c["text"]
+            text = "".join(_block_text(item.get("content"), "output_text")
+                           for item in (output if isinstance(output, list) else []) if isinstance(item, dict))
             finish = str(obj.get("status") or "")
-            usage = obj.get("usage") if isinstance(obj.get("usage"), dict) else {}
-            prompt, completion = _int(usage.get("input_tokens")), _int(usage.get("output_tokens"))
         else:
-            content = obj.get("content")
-            for c in content if isinstance(content, list) else []:
-                if isinstance(c, dict) and c.get("type") == "text" and isinstance(c.get("text"), str):
-                    text += c["text"]
+            text = _block_text(obj.get("content"), "text")
             finish = str(obj.get("stop_reason") or "")
-            usage = obj.get("usage") if isinstance(obj.get("usage"), dict) else {}
+        if self.api in ("responses", "messages"):
+            usage = _dict(obj, "usage")
             prompt, completion = _int(usage.get("input_tokens")), _int(usage.get("output_tokens"))
         if isinstance(text, str) and text:
             parts += [Part("chunk"), Part("text", text)]
