@@ -12,7 +12,12 @@ Scenarios:
                and in the later ones, output bytes/s
   soak         the demo for --soak seconds, RSS sampled every 10 s
 
-    python bench/bench_dashboard.py [--seconds 20] [--soak 600] [--size 120x40]
+  baseline     with --baseline DIR (another checkout, e.g. `git worktree add /tmp/base HEAD~3`): the
+               demo's later passes in that checkout and in this one, alternating, --rounds times each —
+               the machine's speed drifts by several points over minutes, so only a ratio measured in
+               one run compares two versions
+
+    python bench/bench_dashboard.py [--seconds 20] [--soak 600] [--size 120x40] [--baseline DIR [--rounds 3]]
 """
 
 from __future__ import annotations
@@ -37,9 +42,11 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 class Dashboard:
-    def __init__(self, args: list[str], size: tuple[int, int]) -> None:
+    def __init__(self, args: list[str], size: tuple[int, int], tree: str | None = None) -> None:
         env = {k: v for k, v in os.environ.items() if k != "COLORTERM"}
         env["TERM"] = "xterm-256color"
+        if tree is not None:  # another checkout's package (a baseline), run with this interpreter
+            env["PYTHONPATH"] = tree
         self.t_spawn = time.perf_counter()
         pid, fd = pty.fork()
         if pid == 0:  # child
@@ -111,13 +118,42 @@ class Dashboard:
         return -9
 
 
+def later_passes(size: tuple[int, int], seconds: float, tree: str | None) -> float:
+    """CPU % of the default demo once the camera clip played once (what it yields is reused)."""
+    d = Dashboard(["demo", "all", "--no-record"], size, tree)
+    d.wait_for(b"Patterns")
+    d.pump(1.0 + CLIP_S)
+    cpu, _ = d.measure(seconds)
+    d.quit()
+    return cpu
+
+
+def compare(baseline: str, size: tuple[int, int], seconds: float, rounds: int) -> None:
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    later_passes(size, 3.0, baseline)  # the baseline's numba cache (keyed by its files' paths)
+    runs: dict[str, list[float]] = {"baseline": [], "this tree": []}
+    for _ in range(rounds):
+        runs["baseline"].append(later_passes(size, seconds, baseline))
+        runs["this tree"].append(later_passes(size, seconds, here))
+    means = {k: sum(v) / len(v) for k, v in runs.items()}
+    for name, values in runs.items():
+        print(f"default demo, later passes, {name}: mean {means[name]:.1f} % of one core "
+              f"({', '.join(f'{v:.1f}' for v in values)})")
+    print(f"  this tree / baseline: {means['this tree'] / means['baseline']:.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--soak", type=float, default=0.0, help="also run the demo this long, sampling RSS")
     ap.add_argument("--size", default="120x40")
+    ap.add_argument("--baseline", help="another checkout to compare the demo's CPU with, in the same run")
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
+    if args.baseline:
+        compare(args.baseline, size, args.seconds, args.rounds)
+        return
 
     # Warm the numba cache once so first-frame figures are the warm-cache case.
     warm = Dashboard(["run", *IDLE], size)

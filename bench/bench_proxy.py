@@ -7,7 +7,13 @@ concurrent streams and records, per chunk, arrival time - stamp. Run once direct
 distribution minus the direct one (p50 and p99), and the proxy's CPU is read from /proc over the run. All three
 processes share this machine's cores, as they would on one host.
 
-    python bench/bench_proxy.py [--streams 1,200] [--rate 50] [--seconds 10]
+Named peer (``--litellm PATH``, the ``litellm`` command of an install of ``litellm[proxy]``, kept apart from
+MidStream's environment: ``python -m venv /tmp/ll && /tmp/ll/bin/pip install 'litellm[proxy]'``): LiteLLM's proxy
+in front of the same upstream (one model routed to it, one worker, its defaults otherwise, no database), under the
+same load — added delay, CPU per stream and memory (RSS) beside MidStream's. LiteLLM re-serialises each chunk;
+the send time rides in the chunk's text, which both keep.
+
+    python bench/bench_proxy.py [--streams 1,200] [--rate 50] [--seconds 10] [--litellm /tmp/ll/bin/litellm]
 """
 
 from __future__ import annotations
@@ -37,9 +43,10 @@ async def chat(request):
     rng = random.Random()  # words that never settle into a loop (a loop would be cut, rightly)
     for i in range(n):
         await asyncio.sleep(max(0.0, t0 + i / RATE - time.monotonic()))
+        # the send time rides in the content: a proxy that re-serialises chunks (LiteLLM) keeps it there
         chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "bench",
-                 "choices": [{"index": 0, "delta": {"content": " " + rng.choice(WORDS)}, "finish_reason": None}],
-                 "t": time.time()}
+                 "choices": [{"index": 0, "delta": {"content": f" {rng.choice(WORDS)}@{time.time():.6f}"},
+                              "finish_reason": None}]}
         await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
     await resp.write(b"data: [DONE]\n\n")
     return resp
@@ -61,9 +68,10 @@ async def one(session, delays):
             *events, buf = buf.split(b"\n\n")
             for ev in events:
                 if ev.startswith(b"data: {"):
-                    t = json.loads(ev[6:]).get("t")
-                    if t is not None:
-                        delays.append(now - t)
+                    choices = json.loads(ev[6:]).get("choices") or [{}]
+                    text = (choices[0].get("delta") or {}).get("content") or ""
+                    if "@" in text:
+                        delays.append(now - float(text.rsplit("@", 1)[1]))
 async def main():
     delays = []
     conn = aiohttp.TCPConnector(limit=0)
@@ -91,10 +99,57 @@ def wait_port(port: int, timeout: float = 120.0) -> None:
     raise RuntimeError(f"nothing listening on {port}")
 
 
+def _tree(pid: int) -> list[int]:
+    """The process and every process under it (LiteLLM's uvicorn may run its workers as children)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    parents[int(entry)] = int(f.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += [c for c, pp in parents.items() if pp == p]
+    return out
+
+
 def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = 0
+    for p in _tree(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    total = 0
+    for p in _tree(pid):
+        try:
+            with open(f"/proc/{p}/statm") as f:
+                total += int(f.read().split()[1])
+        except OSError:
+            continue
+    return total * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def measure(name: str, url: str, pid: int, n: int, direct: np.ndarray) -> None:
+    rss0 = rss_mb(pid)
+    cpu0, t0 = cpu_seconds(pid), time.monotonic()
+    proxied = client(url, n)
+    cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+    d50, d99 = np.percentile(direct, [50, 99])
+    p50, p99 = np.percentile(proxied, [50, 99])
+    print(f"  {n:>4} streams, {name:<9}: proxied p50 {p50:6.2f} ms p99 {p99:7.2f} ms | added p50 {p50 - d50:+6.2f} ms "
+          f"p99 {p99 - d99:+7.2f} ms | chunks {len(proxied)}/{len(direct)} | CPU {cpu:.0%} of one core "
+          f"({cpu / n * 1e3:.1f} ms/s per stream) | RSS {rss_mb(pid):.0f} MB (was {rss0:.0f})")
 
 
 def client(url: str, n: int) -> np.ndarray:
@@ -110,36 +165,54 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=50.0, help="chunks per second per stream")
     ap.add_argument("--seconds", type=float, default=10.0, help="length of each stream")
     ap.add_argument("--json", action="store_true", help="the proxy prints NDJSON each tick (as a pipeline would)")
+    ap.add_argument("--litellm", help="LiteLLM's `litellm` command: its proxy measured beside MidStream's")
     args = ap.parse_args()
-    up_port, proxy_port = free_port(), free_port()
+    up_port, proxy_port, ll_port = free_port(), free_port(), free_port()
     report = tempfile.TemporaryFile("w+")
     upstream = subprocess.Popen([sys.executable, "-c", UPSTREAM, str(up_port), str(args.rate), str(args.seconds)])
     proxy = subprocess.Popen([sys.executable, "-m", "midstream_tui", "proxy", "--port", str(proxy_port),
                               "--upstream", f"http://127.0.0.1:{up_port}/v1", "--headless", *(["--json"] if args.json else []),
                               "--no-record", "--refresh-ms", "100"],
                              stdout=report, stderr=subprocess.DEVNULL, text=True)  # a file: a full pipe would stall it
+    litellm = None
+    config = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
+    if args.litellm:
+        config.write(f"model_list:\n  - model_name: bench\n    litellm_params:\n      model: openai/bench\n"
+                     f"      api_base: http://127.0.0.1:{up_port}/v1\n      api_key: bench-placeholder\n")
+        config.close()
+        env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_LOG="ERROR")
+        litellm = subprocess.Popen([args.litellm, "--config", config.name, "--host", "127.0.0.1", "--port", str(ll_port),
+                                    "--num_workers", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   env=env)
     try:
         wait_port(up_port)
         wait_port(proxy_port)
         client(f"http://127.0.0.1:{proxy_port}/v1/chat/completions", 1)  # warm: kernels loaded, connections made
+        peers = [("midstream", f"http://127.0.0.1:{proxy_port}/v1/chat/completions", proxy.pid)]
+        if litellm is not None:
+            wait_port(ll_port, timeout=300)
+            client(f"http://127.0.0.1:{ll_port}/v1/chat/completions", 1)
+            peers.append(("litellm", f"http://127.0.0.1:{ll_port}/v1/chat/completions", litellm.pid))
         print(f"proxy added delay per chunk, {args.rate:g} chunks/s per stream, {args.seconds:g} s streams "
               f"(client, upstream and proxy on the same {os.cpu_count()} cores)")
         for n in (int(s) for s in args.streams.split(",")):
             direct = client(f"http://127.0.0.1:{up_port}/v1/chat/completions", n)
-            cpu0, t0 = cpu_seconds(proxy.pid), time.monotonic()
-            proxied = client(f"http://127.0.0.1:{proxy_port}/v1/chat/completions", n)
-            cpu = (cpu_seconds(proxy.pid) - cpu0) / (time.monotonic() - t0)
             d50, d99 = np.percentile(direct, [50, 99])
-            p50, p99 = np.percentile(proxied, [50, 99])
-            print(f"  {n:>4} streams: direct p50 {d50:6.2f} ms p99 {d99:7.2f} ms | proxied p50 {p50:6.2f} ms "
-                  f"p99 {p99:7.2f} ms | added p50 {p50 - d50:+6.2f} ms p99 {p99 - d99:+7.2f} ms | "
-                  f"chunks {len(proxied)}/{len(direct)} | proxy CPU {cpu:.0%} of one core "
-                  f"({cpu / n * 1e3:.1f} ms/s per stream)")
+            print(f"  {n:>4} streams, direct   : p50 {d50:6.2f} ms p99 {d99:7.2f} ms | chunks {len(direct)}")
+            for name, url, pid in peers:
+                measure(name, url, pid, n, direct)
     finally:
         proxy.send_signal(2)
         proxy.wait(timeout=120)
         report.seek(0)
         out = report.read()
+        if litellm is not None:
+            litellm.terminate()
+            try:
+                litellm.wait(30)
+            except subprocess.TimeoutExpired:
+                litellm.kill()
+        os.unlink(config.name)
         upstream.terminate()
         upstream.wait(30)
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]

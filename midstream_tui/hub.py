@@ -52,12 +52,13 @@ DATA_EVENTS = (TextDelta, AudioChunk, VideoFrame)
 PORTRAIT_POINTS = 300
 ATTRACTOR_WINDOW = 600
 """Newest signal points classified each time (12 s of audio chunks, 20 s of video frames)."""
-ATTRACTOR_INTERVAL = 0.5
-"""Seconds of stream time between attractor estimates: the portrait changes slowly
-and is redrawn at about 3 Hz, so estimating on every 100 ms tick would be waste."""
+ATTRACTOR_INTERVAL = 1.0
+"""Seconds of stream time between attractor estimates of a stream: the portrait, its type and λ change
+slowly (each estimate looks at the newest 1,000-2,000 points), so estimating on every 100 ms tick would be
+waste; once a second is as often as a person reads a new type or exponent."""
 DYNAMICS_PER_S = 24.0
 """Attractor estimates per second across all streams, live (each costs a few ms of kernels on a worker).
-The demo's six streams need 12; past the budget (a proxy's hundreds of requests) the stalest streams go first
+The demo's six streams need 6; past the budget (a proxy's hundreds of requests) the stalest streams go first
 and each is estimated less often, so the analysis' cost stays bounded however many streams come."""
 ENDED_GRACE_S = 5.0
 """Seconds an ended stream stays at least (its last snapshot seen by the dashboard, recorder and learner)
@@ -532,17 +533,30 @@ class Hub:
     async def _pump(self, source: Source) -> None:
         pipe = self.pipeline(source.stream_id)
         companions: dict[str, StreamPipeline] = {}
-        try:
-            async for event in source:
-                if event.stream == source.stream_id:
-                    target = pipe
-                else:  # a companion stream of the source (realtime or media audio)
+        companions_lock = threading.Lock()
+
+        def route(event: Event) -> StreamPipeline:
+            if event.stream == source.stream_id:
+                return pipe
+            with companions_lock:  # a companion stream of the source (realtime or media audio)
+                target = companions.get(event.stream)
+                if target is None:
                     self._sources.setdefault(event.stream, source)  # cancelling it cancels the source
                     kind = event.kind if isinstance(event, StreamOpened) else KIND_OF_EVENT.get(type(event))
-                    target = self.pipeline(event.stream, kind)
-                    if event.stream not in companions:
-                        companions[event.stream] = target
-                        target.source_metrics = functools.partial(source.stream_metrics, event.stream)
+                    target = companions[event.stream] = self.pipeline(event.stream, kind)
+                    target.source_metrics = functools.partial(source.stream_metrics, event.stream)
+                return target
+
+        def offer(event: Event) -> bool:
+            """Straight from the source's own thread (``Source.sink``): False only when a lossless source
+            must wait."""
+            target = route(event)
+            return target.offer(event, count_drop=not source.lossless) or not source.lossless
+
+        source.sink = offer
+        try:
+            async for event in source:
+                target = route(event)
                 if target.offer(event, count_drop=not source.lossless) or not source.lossless:
                     continue  # queued, or dropped and counted: a live source cannot wait
                 while not source.cancelled and not target.offer(event, count_drop=False):

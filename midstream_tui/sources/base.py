@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import random
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 from ..clock import Clock, MonotonicClock
@@ -49,6 +49,13 @@ class Source(abc.ABC):
         self.uri = uri
         self.clock: Clock = clock or MonotonicClock()
         self._cancelled = False
+        self.sink: Callable[[Event], bool] | None = None
+        """Set by the consumer (the hub) before iterating: a thread-safe way in for a source whose events are
+        made in a thread of its own (a decoder). Such a source may hand an event to it directly instead of
+        through ``events()`` — no hop through the event loop for each frame — and must then keep its order:
+        what it yields after it handed events over comes after them. The sink returns False when it is full
+        and the source is lossless (wait and offer again); a live source's event is taken or dropped and
+        counted."""
 
     @property
     def cancelled(self) -> bool:

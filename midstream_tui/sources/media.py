@@ -55,6 +55,8 @@ MEDIA_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".ts", ".m2ts", ".flv
                   ".ogg", ".opus", ".flac", ".m4a", ".aac")
 NETWORK_SCHEMES = ("http", "https", "udp", "rtmp", "rtsp", "srt")
 AUDIO_RATE = 48_000
+SINK_WAIT_S = 0.0125
+"""Seconds the reader of a lossless input (a file) waits for room in a full analysis queue before offering again."""
 LIVE_SCHEMES = ("udp", "rtmp", "rtsp")
 """Network inputs that are live by nature: when one ends, the input went away."""
 STABLE_MEDIA_S = 10.0
@@ -130,6 +132,8 @@ class MediaSource(Source):
         self._waiting: dict[int, float] = {}
         """Reader slot -> when it began waiting for the input's next packet (after its first one)."""
         self._gap_noted: set[float] = set()
+        self._failed = False
+        """A fatal error was put: the input's streams close as "error"."""
         self._resume_at: dict[str, float] = {}
         """Media time each kind of a truncated VOD reached: a reconnection skips what was delivered."""
         if listen:
@@ -141,7 +145,16 @@ class MediaSource(Source):
         def put(event: Event | None) -> None:
             if loop.is_closed():  # the run ended while FFmpeg was blocked in a read: stop quietly
                 raise _LoopGone
-            try:
+            if isinstance(event, StreamError) and event.fatal:  # (not a retry notice)
+                self._failed = True
+            sink = self.sink
+            if sink is not None and event is not None:  # straight to the consumer, no hop through the loop
+                while not sink(event):  # a lossless source's queue is full: wait for room
+                    if self.cancelled or loop.is_closed() or not loop.is_running():
+                        raise _LoopGone
+                    time.sleep(SINK_WAIT_S)
+                return
+            try:  # the end (None) goes through the loop, after every event handed over
                 future = asyncio.run_coroutine_threadsafe(queue.put(event), loop)
             except RuntimeError:
                 raise _LoopGone from None
@@ -481,7 +494,6 @@ class MediaSource(Source):
         queue: asyncio.Queue = asyncio.Queue(maxsize=32)
         threading.Thread(target=self._read, args=(loop, queue), name=f"media-{self.stream_id}",
                          daemon=True).start()
-        failed = False
         while True:
             if self.gap:  # watch for a network gap while the reader is blocked in FFmpeg
                 try:
@@ -496,9 +508,8 @@ class MediaSource(Source):
                 event = await queue.get()
             if event is None:
                 break
-            failed = failed or isinstance(event, StreamError) and event.fatal  # not a retry notice
             yield event
-        reason = "cancelled" if self.cancelled else ("error" if failed else "finished")
+        reason = "cancelled" if self.cancelled else ("error" if self._failed else "finished")
         now = self.clock.now()
         if self.kind == "video" and "audio" in self.kinds:
             yield StreamClosed(self.audio_id, now, reason=reason)

@@ -40,6 +40,14 @@ REFRESH_STEPS_MS = (50, 100, 200, 500, 1000, 2000)
 HANGUP_GRACE_S = 10.0  # seconds the streams get to stop once the terminal went away
 META_MIN_HEIGHT = 34  # rows below which the meta-learning panel starts hidden (key 6 shows it)
 COMPACT_HEIGHT = 30
+ANALYSIS_MIN_S = 0.2
+"""The dashboard's analysis interval at the least: its numbers are redrawn at most 5 times a second (``panels``),
+so snapshots more often than that would be computed and never shown. Headless runs keep ``--refresh``."""
+
+
+def analysis_interval(refresh_ms: int) -> float:
+    """Seconds between the hub's analysis ticks under a dashboard redrawn every ``refresh_ms``."""
+    return max(ANALYSIS_MIN_S, refresh_ms / 1000)
 """Rows below which the attractor gives its plot's room to the selected stream's own panel (text,
 frame or transcript) and keeps one line of its estimate: at 80x24 both cannot be readable."""
 
@@ -155,7 +163,7 @@ class MidStreamApp(App[int]):
         self.transcript_view = self.query_one(TranscriptView)
         for src in self._sources:
             self.hub.add_source(src)
-        self.hub.analysis_interval = max(0.05, self.refresh_ms / 1000)
+        self.hub.analysis_interval = analysis_interval(self.refresh_ms)
         if self.size.height < META_MIN_HEIGHT:  # small terminals keep the room for the metrics; 6 shows it
             self.hidden = self.hidden | {"meta"}
         if self.live:
@@ -297,7 +305,7 @@ class MidStreamApp(App[int]):
 
     def _set_refresh(self, refresh_ms: int) -> None:
         self.refresh_ms = refresh_ms
-        self.hub.analysis_interval = max(0.05, refresh_ms / 1000)
+        self.hub.analysis_interval = analysis_interval(refresh_ms)
         if self._timer is not None:
             self._timer.stop()
             self._timer = self.set_interval(refresh_ms / 1000, self.render_tick)
