@@ -11,7 +11,7 @@ Named peer (``--litellm PATH``, the ``litellm`` command of an install of ``litel
 MidStream's environment: ``python -m venv /tmp/ll && /tmp/ll/bin/pip install 'litellm[proxy]'``): LiteLLM's proxy
 in front of the same upstream (one model routed to it, one worker, its defaults otherwise, no database), under the
 same load — added delay, CPU per stream and memory (RSS) beside MidStream's. LiteLLM re-serialises each chunk;
-the send time rides in the chunk's text, which both keep.
+the upstream keeps when it wrote each chunk and the client matches them by request and position.
 
     python bench/bench_proxy.py [--streams 1,200] [--rate 50] [--seconds 10] [--litellm /tmp/ll/bin/litellm]
 """
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -34,8 +35,10 @@ import asyncio, json, random, sys, time
 from aiohttp import web
 WORDS = "the of and a to in is you that it he was for on are as with his they at be this have from".split()
 RATE, SECONDS = float(sys.argv[2]), float(sys.argv[3])
+SENT = {}  # request id (the user's message) -> when each content chunk was written
 async def chat(request):
-    await request.read()
+    body = json.loads(await request.read())
+    times = SENT.setdefault(str(body["messages"][0]["content"]), [])
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
     await resp.prepare(request)
     n = int(RATE * SECONDS)
@@ -43,24 +46,30 @@ async def chat(request):
     rng = random.Random()  # words that never settle into a loop (a loop would be cut, rightly)
     for i in range(n):
         await asyncio.sleep(max(0.0, t0 + i / RATE - time.monotonic()))
-        # the send time rides in the content: a proxy that re-serialises chunks (LiteLLM) keeps it there
         chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "bench",
-                 "choices": [{"index": 0, "delta": {"content": f" {rng.choice(WORDS)}@{time.time():.6f}"},
-                              "finish_reason": None}]}
+                 "choices": [{"index": 0, "delta": {"content": " " + rng.choice(WORDS)}, "finish_reason": None}]}
+        times.append(time.time())
         await resp.write(f"data: {json.dumps(chunk)}\n\n".encode())
     await resp.write(b"data: [DONE]\n\n")
     return resp
+async def sent(request):  # the send times of one request, once
+    return web.json_response(SENT.pop(request.match_info["rid"], []))
 app = web.Application()
 app.router.add_post("/v1/chat/completions", chat)
+app.router.add_get("/sent/{rid}", sent)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None, backlog=2048)
 '''
 
 CLIENT = r'''
-import asyncio, json, sys, time
+import asyncio, json, os, sys, time, uuid
 import aiohttp
-URL, N = sys.argv[1], int(sys.argv[2])
-async def one(session, delays):
-    async with session.post(URL, json={"model": "bench", "stream": True, "messages": [{"role": "user", "content": "x"}]}) as r:
+URL, N, UPSTREAM = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+AUTH = {"Authorization": "Bearer " + os.environ["BENCH_KEY"]}  # LiteLLM's master key; the others ignore it
+async def one(session, arrivals):
+    rid = uuid.uuid4().hex  # the upstream keeps its send times under the request's message
+    times = arrivals[rid] = []
+    body = {"model": "bench", "stream": True, "messages": [{"role": "user", "content": rid}]}
+    async with session.post(URL, headers=AUTH, json=body) as r:
         buf = b""
         async for chunk in r.content.iter_any():
             now = time.time()
@@ -69,14 +78,20 @@ async def one(session, delays):
             for ev in events:
                 if ev.startswith(b"data: {"):
                     choices = json.loads(ev[6:]).get("choices") or [{}]
-                    text = (choices[0].get("delta") or {}).get("content") or ""
-                    if "@" in text:
-                        delays.append(now - float(text.rsplit("@", 1)[1]))
+                    if (choices[0].get("delta") or {}).get("content"):
+                        times.append(now)
 async def main():
-    delays = []
+    arrivals = {}
     conn = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=None)) as s:
-        await asyncio.gather(*(one(s, delays) for _ in range(N)))
+        await asyncio.gather(*(one(s, arrivals) for _ in range(N)))
+        delays = []
+        for rid, times in arrivals.items():  # chunk i received minus chunk i sent (proxies relay chunks 1:1)
+            async with s.get(f"{UPSTREAM}/sent/{rid}") as r:
+                sent = await r.json()
+            if len(sent) != len(times):
+                raise SystemExit(f"{len(times)} content chunks received, {len(sent)} sent")
+            delays += [a - b for a, b in zip(times, sent)]
     print(json.dumps(delays))
 asyncio.run(main())
 '''
@@ -140,20 +155,38 @@ def rss_mb(pid: int) -> float:
     return total * os.sysconf("SC_PAGE_SIZE") / 1e6
 
 
-def measure(name: str, url: str, pid: int, n: int, direct: np.ndarray) -> None:
+def settle(pids: list[int], limit: float = 120.0) -> None:
+    """Wait until no peer is still busy with the last run (LiteLLM finishes its per-request work after the
+    answer): each measurement starts from idle processes."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        before = [cpu_seconds(p) for p in pids]
+        time.sleep(1.0)
+        if all(cpu_seconds(p) - b < 0.05 for p, b in zip(pids, before)):
+            return
+
+
+def measure(name: str, url: str, pid: int, n: int, direct: np.ndarray, upstream: str) -> None:
     rss0 = rss_mb(pid)
     cpu0, t0 = cpu_seconds(pid), time.monotonic()
-    proxied = client(url, n)
-    cpu = (cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)
+    proxied = client(url, n, upstream)
+    spent = cpu_seconds(pid) - cpu0
+    cpu = spent / (time.monotonic() - t0)
     d50, d99 = np.percentile(direct, [50, 99])
     p50, p99 = np.percentile(proxied, [50, 99])
     print(f"  {n:>4} streams, {name:<9}: proxied p50 {p50:6.2f} ms p99 {p99:7.2f} ms | added p50 {p50 - d50:+6.2f} ms "
           f"p99 {p99 - d99:+7.2f} ms | chunks {len(proxied)}/{len(direct)} | CPU {cpu:.0%} of one core "
-          f"({cpu / n * 1e3:.1f} ms/s per stream) | RSS {rss_mb(pid):.0f} MB (was {rss0:.0f})")
+          f"({spent / max(1, len(proxied)) * 1e6:.0f} µs per chunk) | RSS {rss_mb(pid):.0f} MB (was {rss0:.0f})")
 
 
-def client(url: str, n: int) -> np.ndarray:
-    out = subprocess.run([sys.executable, "-c", CLIENT, url, str(n)], capture_output=True, text=True)
+KEY = secrets.token_hex(16)
+"""A throwaway master key for LiteLLM's proxy (it refuses to start without one), sent by the client to every
+peer; passed in the environment, never on a command line."""
+
+
+def client(url: str, n: int, upstream: str) -> np.ndarray:
+    out = subprocess.run([sys.executable, "-c", CLIENT, url, str(n), upstream], capture_output=True, text=True,
+                         env=dict(os.environ, BENCH_KEY=KEY))
     if out.returncode:
         raise SystemExit(f"the client failed: {out.stderr.strip().splitlines()[-1]}")
     return np.asarray(json.loads(out.stdout)) * 1e3
@@ -180,27 +213,29 @@ def main() -> None:
         config.write(f"model_list:\n  - model_name: bench\n    litellm_params:\n      model: openai/bench\n"
                      f"      api_base: http://127.0.0.1:{up_port}/v1\n      api_key: bench-placeholder\n")
         config.close()
-        env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_LOG="ERROR")
+        env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", LITELLM_LOG="ERROR", LITELLM_MASTER_KEY=KEY)
         litellm = subprocess.Popen([args.litellm, "--config", config.name, "--host", "127.0.0.1", "--port", str(ll_port),
                                     "--num_workers", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                    env=env)
     try:
         wait_port(up_port)
         wait_port(proxy_port)
-        client(f"http://127.0.0.1:{proxy_port}/v1/chat/completions", 1)  # warm: kernels loaded, connections made
+        up = f"http://127.0.0.1:{up_port}"
+        client(f"http://127.0.0.1:{proxy_port}/v1/chat/completions", 1, up)  # warm: kernels loaded, connections made
         peers = [("midstream", f"http://127.0.0.1:{proxy_port}/v1/chat/completions", proxy.pid)]
         if litellm is not None:
             wait_port(ll_port, timeout=300)
-            client(f"http://127.0.0.1:{ll_port}/v1/chat/completions", 1)
+            client(f"http://127.0.0.1:{ll_port}/v1/chat/completions", 1, up)
             peers.append(("litellm", f"http://127.0.0.1:{ll_port}/v1/chat/completions", litellm.pid))
         print(f"proxy added delay per chunk, {args.rate:g} chunks/s per stream, {args.seconds:g} s streams "
               f"(client, upstream and proxy on the same {os.cpu_count()} cores)")
         for n in (int(s) for s in args.streams.split(",")):
-            direct = client(f"http://127.0.0.1:{up_port}/v1/chat/completions", n)
+            direct = client(f"{up}/v1/chat/completions", n, up)
             d50, d99 = np.percentile(direct, [50, 99])
             print(f"  {n:>4} streams, direct   : p50 {d50:6.2f} ms p99 {d99:7.2f} ms | chunks {len(direct)}")
             for name, url, pid in peers:
-                measure(name, url, pid, n, direct)
+                settle([p for _, _, p in peers])
+                measure(name, url, pid, n, direct, up)
     finally:
         proxy.send_signal(2)
         proxy.wait(timeout=120)

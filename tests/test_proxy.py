@@ -5,6 +5,7 @@ counts what it sent and notices when its client leaves)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import sqlite3
@@ -693,6 +694,59 @@ async def test_a_looping_realtime_response_is_cancelled_the_protocols_way(emulat
         assert any("response.cancel sent upstream" in h.message for h in snap.patterns)
     finally:
         await hub.stop()
+
+
+async def test_a_cut_voice_response_is_truncated_where_the_clients_audio_ends(emulator):
+    # Realtime with audio output through the proxy: the assistant's voice is an audio stream of its own; a
+    # looping response is cancelled upstream, the client gets no more of it, and the server is told to forget
+    # the audio the client never received (conversation.item.truncate at exactly what was relayed)
+    from midstream_tui import open_source
+
+    hub, proxy = await running_proxy(emulator.base_url, rules=True)
+    try:
+        run = Hub(analysis_interval=0.05)
+        run.add_source(open_source(f"openai:realtime?model=emu-loop&prompt=go&audio=1&base_url={proxy.url}/v1"
+                                   "&name=rt", run.clock))
+        await run.run(LIVENESS_S)
+        heard_ms = run.snapshot("rt-audio").metrics["audio_s"] * 1000
+        assert 0 < run.snapshot("rt").metrics["tokens"] < 300  # the loop would have gone on for 600
+        name = next(s for s in hub.streams if not s.endswith("-audio"))
+        snap = await settled(hub, name)
+        voice = await settled(hub, f"{name}-audio")
+        assert voice.kind == "audio" and voice.source == snap.source
+        assert voice.metrics["sample_rate"] == 24_000
+        assert voice.metrics["audio_s"] * 1000 == pytest.approx(heard_ms)  # what the proxy relayed, all heard
+        deadline = time.monotonic() + LIVENESS_S
+        while not emulator.stats.truncations:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        (cut,) = emulator.stats.truncations
+        assert cut["item_id"].startswith("item_resp_emu_") and cut["content_index"] == 0
+        assert cut["audio_end_ms"] == int(heard_ms) == snap.metrics["truncated_at_ms"]
+        assert snap.metrics["cut"].startswith("stop-loops")
+        assert any(f"truncated at {int(heard_ms)} ms" in h.message for h in snap.patterns)
+    finally:
+        await hub.stop()
+
+
+def test_g711_audio_decodes_as_the_standard_says():
+    # the Realtime API's G.711 output formats, against CPython's own codec where it still ships one
+    from midstream_tui.proxy.protocols import decode_realtime_audio, realtime_audio_format
+
+    audioop = pytest.importorskip("audioop")
+    every = bytes(range(256))
+    b64 = base64.b64encode(every).decode()
+    assert decode_realtime_audio(b64, "g711_ulaw").tolist() == list(memoryview(audioop.ulaw2lin(every, 2)).cast("h"))
+    assert decode_realtime_audio(b64, "g711_alaw").tolist() == list(memoryview(audioop.alaw2lin(every, 2)).cast("h"))
+    assert realtime_audio_format({"audio": {"output": {"format": {"type": "audio/pcmu"}}}}) == ("g711_ulaw", 8000)
+    assert realtime_audio_format({"audio": {"output": {"format": {"type": "audio/pcm", "rate": 24000}}}}) == \
+        ("pcm16", 24000)
+    assert realtime_audio_format({"output_audio_format": "g711_alaw"}) == ("g711_alaw", 8000)
+    assert realtime_audio_format({"audio": "nonsense"}) is None
+    with pytest.raises(ValueError):
+        decode_realtime_audio("AAAA", "pcm16")  # 3 bytes: not whole 16-bit samples
+    with pytest.raises(ValueError):
+        decode_realtime_audio("not base64!", "pcm16")
 
 
 @pytest.mark.parametrize("args,said", [

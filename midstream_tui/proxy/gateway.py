@@ -30,12 +30,12 @@ from aiohttp import web
 from multidict import CIMultiDict
 
 from ..clock import Clock, MonotonicClock
-from ..events import (Event, Flag, RequestFinished, RequestStarted, StreamClosed, StreamError, StreamOpened,
+from ..events import (AudioChunk, Event, Flag, RequestFinished, RequestStarted, StreamClosed, StreamError, StreamOpened,
                       TextDelta, Usage)
 from ..jsonsafe import loads
 from ..servers.base import LocalServer, is_loopback, same_origin
 from ..sources.base import Source
-from .protocols import Part, Reader, _int, cut_ending
+from .protocols import Part, Reader, _int, cut_ending, decode_realtime_audio, realtime_audio_format
 from .sse import SSEParser
 
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
@@ -106,10 +106,35 @@ class ProxyOptions:
             raise ProxyError(f"--max-body {self.max_body}: expected bytes > 0")
 
 
+TEXT_DELTAS = ("response.output_text.delta", "response.text.delta", "response.output_audio_transcript.delta",
+               "response.audio_transcript.delta")
+AUDIO_DELTAS = ("response.output_audio.delta", "response.audio.delta")
+"""Realtime server events that carry a response's output (GA names, then beta)."""
+
+
+@dataclass
+class RealtimeState:
+    """Where a relayed Realtime session stands."""
+
+    audio_stream: str
+    """The name of the session's audio stream (the assistant's voice), opened with the first audio delta."""
+    audio_open: bool = False
+    audio_format: tuple[str, int] = ("pcm16", 24_000)
+    """(codec, rate) the server said it sends (``session.created``/``updated``); the API's default until then."""
+    open: bool = False
+    """A response is under way."""
+    cut: bool = False
+    """The response under way was cut: its further deltas are not relayed."""
+    item_id: str = ""
+    content_index: int = 0
+    audio_ms: float = 0.0
+    """Milliseconds of the current item's audio relayed to the client (where a cut truncates it)."""
+
+
 class ProxiedStream(Source):
-    """One proxied request as a source of the hub. Its events go straight into the stream's pipeline (no task
-    switch per chunk); past the pipeline's queue they are dropped and counted: the client's bytes never wait
-    for the analysis."""
+    """One proxied request (or Realtime session) as a source of the hub. Its events go straight into its
+    streams' pipelines through the hub's ``sink`` (no task switch per chunk); past a pipeline's queue they are
+    dropped and counted: the client's bytes never wait for the analysis."""
 
     kind = "text"
     lossless = False
@@ -117,39 +142,43 @@ class ProxiedStream(Source):
     def __init__(self, stream_id: str, uri: str, identity: str, clock: Clock) -> None:
         super().__init__(stream_id, uri, clock)
         self._identity = identity
-        self._pipe = None
         self._early: list[Event] = []
         self._ended = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self.on_cut: Callable[[], None] | None = None
-        self.dropped = 0
         self.t_start = clock.now()
         self.first_chunk = self.first_output = self.last_chunk = math.nan
         self.reported: int | None = None
         self.metrics: dict[str, Any] = {"chunks": 0, "reasoning_chars": 0, "tool_chars": 0, "bytes_out": 0,
                                         "keepalives": 0}
 
+    @property
+    def sink(self) -> Callable[[Event], bool] | None:
+        return self._sink
+
+    @sink.setter
+    def sink(self, sink: Callable[[Event], bool] | None) -> None:
+        """Set by the hub when it starts reading this source: what was put before goes in first."""
+        self._sink = sink
+        if sink is not None:
+            early, self._early = getattr(self, "_early", []), []
+            for event in early:
+                sink(event)
+
     def identity(self, kind: str) -> str:
-        return self._identity
+        return self._identity if kind == "text" else f"{self._identity}#{kind}"
 
     def stream_metrics(self, stream: str) -> dict[str, Any]:
-        return dict(self.metrics)
-
-    def attach(self, pipe) -> None:
-        """The hub's pipeline of this stream (``Hub.pipeline``): events offered to it from now on."""
-        self._pipe = pipe
-        for event in self._early:
-            pipe.offer(event)
-        self._early.clear()
+        return dict(self.metrics) if stream == self.stream_id else {}
 
     def put(self, event: Event | None) -> None:
-        """An event of this stream; None: the last one was put."""
+        """An event of this stream (or of its audio stream); None: the last one was put."""
         if event is None:
             self._ended.set()
-        elif self._pipe is None:
+        elif self._sink is None:
             self._early.append(event)
-        elif not self._pipe.offer(event):
-            self.dropped += 1
+        else:
+            self._sink(event)
 
     def cancel(self) -> None:
         if self._cancelled:
@@ -353,19 +382,30 @@ class ProxyServer(LocalServer):
             raise
         model = request.query.get("model") or "realtime"
         stream = self._open("realtime", provider, url, (model, True, None), started=False)
-        state = {"open": False}
+        state = RealtimeState(f"{stream.stream_id}-audio")
+
+        def send_upstream(event: dict) -> None:
+            sending = asyncio.ensure_future(upstream.send_str(json.dumps(event)))
+            sending.add_done_callback(lambda t: t.cancelled() or t.exception())  # a closed socket: nothing to do
 
         def on_cut() -> None:  # a Realtime response is stopped the protocol's way; the session goes on
             stream._cancelled = False  # a later response of the session can be cut too
-            if not state["open"] or upstream.closed:  # no response under way (or the run is stopping)
+            if not state.open or state.cut or upstream.closed:  # no response under way (or the run is stopping)
                 return
             self.cuts += 1
+            state.cut = True  # the rest of this response's deltas are not relayed
             rule, reason = self.explain(stream.stream_id)
             stream.metrics["cut"] = f"{rule}: {reason}"
-            stream.put(Flag(stream.stream_id, self.clock.now(), f"cut by {rule}: response.cancel sent upstream",
-                            kind="proxy"))
-            sending = asyncio.ensure_future(upstream.send_str(json.dumps({"type": "response.cancel"})))
-            sending.add_done_callback(lambda t: t.cancelled() or t.exception())  # a closed socket: nothing to do
+            send_upstream({"type": "response.cancel"})
+            said = "response.cancel sent upstream"
+            if state.item_id and state.audio_ms:
+                # the assistant's audio the client got is where its item ends: the server forgets the rest
+                end_ms = int(state.audio_ms)
+                send_upstream({"type": "conversation.item.truncate", "item_id": state.item_id,
+                               "content_index": state.content_index, "audio_end_ms": end_ms})
+                stream.metrics["truncated_at_ms"] = end_ms
+                said += f", its audio item truncated at {end_ms} ms (what the client received)"
+            stream.put(Flag(stream.stream_id, self.clock.now(), f"cut by {rule}: {said}", kind="proxy"))
 
         stream.on_cut = on_cut
 
@@ -373,9 +413,9 @@ class ProxyServer(LocalServer):
             try:
                 async for msg in src:
                     if msg.type == aiohttp.WSMsgType.TEXT:
+                        if from_upstream and not self._realtime_event(stream, msg.data, state):
+                            continue  # a delta of a response that was cut: the client gets no more of it
                         await dst.send_str(msg.data)
-                        if from_upstream:
-                            self._realtime_event(stream, msg.data, state)
                     elif msg.type == aiohttp.WSMsgType.BINARY:
                         await dst.send_bytes(msg.data)
                     else:  # close, error
@@ -402,41 +442,74 @@ class ProxyServer(LocalServer):
                 await client.close(code=code)  # the upstream's close code reaches the client
             if reason == "client left":
                 self.client_left += 1
-            if state["open"]:
+            if state.open:
                 stream.put(RequestFinished(stream.stream_id, self.clock.now(), reason=reason))
+            if state.audio_open:
+                stream.put(StreamClosed(state.audio_stream, self.clock.now(),
+                                        reason=reason if reason == "client left" else "finished"))
             self._close(stream, reason if reason == "client left" else "finished")
         return client
 
-    def _realtime_event(self, stream: ProxiedStream, data: str, state: dict) -> None:
+    def _realtime_event(self, stream: ProxiedStream, data: str, state: RealtimeState) -> bool:
+        """Read one server event into the stream; False: do not relay it (a delta of a response that was cut)."""
         try:
             obj = loads(data)
         except (ValueError, RecursionError):
             stream.put(StreamError(stream.stream_id, self.clock.now(), f"malformed event: {data[:80]!r}"))
-            return
+            return True
         if not isinstance(obj, dict):
-            return
+            return True
         kind, now, name = str(obj.get("type", "")), self.clock.now(), stream.stream_id
         delta = obj.get("delta") if isinstance(obj.get("delta"), str) else ""
-        if kind == "response.created":
-            state["open"] = True
+        if kind in ("session.created", "session.updated"):
+            state.audio_format = realtime_audio_format(obj.get("session")) or state.audio_format
+        elif kind == "response.created":
+            state.open, state.cut = True, False
+            state.item_id, state.content_index, state.audio_ms = "", 0, 0.0
             stream.put(RequestStarted(name, now))
-        elif kind in ("response.output_text.delta", "response.text.delta", "response.output_audio_transcript.delta",
-                      "response.audio_transcript.delta") and delta:
+        elif kind in TEXT_DELTAS and delta:
+            if state.cut:
+                return False
             stream.metrics["chunks"] += 1
             stream.put(TextDelta(name, now, delta))
-        elif kind in ("response.output_audio.delta", "response.audio.delta") and delta:
+        elif kind in AUDIO_DELTAS and delta:
+            if state.cut:
+                return False
             stream.metrics["chunks"] += 1
-            stream.metrics["audio_bytes"] = stream.metrics.get("audio_bytes", 0) + len(delta) * 3 // 4
+            self._realtime_audio(stream, obj, delta, state, now)
         elif kind == "response.done":
             resp = obj.get("response") if isinstance(obj.get("response"), dict) else {}
             usage = resp.get("usage") if isinstance(resp.get("usage"), dict) else {}
             if usage:
                 stream.put(Usage(name, now, _int(usage.get("input_tokens")), _int(usage.get("output_tokens"))))
-            state["open"] = False
+            state.open = False
             stream.put(RequestFinished(name, now, reason=str(resp.get("status") or "completed")))
         elif kind == "error":
             err = obj.get("error") if isinstance(obj.get("error"), dict) else {}
             stream.put(StreamError(name, now, str(err.get("message") or "error event")[:200]))
+        return True
+
+    def _realtime_audio(self, stream: ProxiedStream, obj: dict, delta: str, state: RealtimeState, now: float) -> None:
+        """An audio delta into the session's audio stream (opened with the first), and where its item stands."""
+        item = obj.get("item_id")
+        if isinstance(item, str) and item != state.item_id:
+            state.item_id, state.audio_ms = item, 0.0
+            state.content_index = _int(obj.get("content_index"))
+        codec, rate = state.audio_format
+        try:
+            samples = decode_realtime_audio(delta, codec)
+        except ValueError as exc:
+            stream.put(StreamError(state.audio_stream if state.audio_open else stream.stream_id, now,
+                                   f"audio delta not {codec}: {str(exc)[:100]}"))
+            return
+        state.audio_ms += samples.size / rate * 1000
+        stream.metrics["audio_ms"] = round(stream.metrics.get("audio_ms", 0.0) + samples.size / rate * 1000, 1)
+        if not state.audio_open:
+            state.audio_open = True
+            stream.put(StreamOpened(state.audio_stream, now, kind="audio", source=stream.uri,
+                                    identity=stream.identity("audio")))
+        if samples.size:
+            stream.put(AudioChunk(state.audio_stream, now, samples=samples, sample_rate=rate))
 
     def _open(self, api: str, provider: str, url: str, info: tuple, started: bool = True) -> ProxiedStream:
         model = info[0]
@@ -448,7 +521,6 @@ class ProxyServer(LocalServer):
         if started:
             stream.put(RequestStarted(name, now))
         self.hub.add_source(stream)
-        stream.attach(self.hub.pipeline(name))
         return stream
 
     def _close(self, stream: ProxiedStream, reason: str, note: str = "") -> None:

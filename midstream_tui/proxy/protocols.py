@@ -10,10 +10,13 @@ raises the error the protocol documents for a stream that failed).
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from ..jsonsafe import loads
 from .sse import SSEParser
@@ -339,3 +342,56 @@ def cut_ending(reader: Reader, rule: str, reason: str, mode: str = "stop") -> by
     out += _sse("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
                                   "usage": {"output_tokens": st.output_tokens}, "midstream": note})
     return out + _sse("message_stop", {"type": "message_stop"})
+
+
+# -- Realtime audio -------------------------------------------------------------------------------------------
+
+REALTIME_RATE = 24_000
+"""The Realtime API's PCM rate (16-bit mono, little-endian); G.711 is 8 kHz."""
+
+
+def _g711_tables() -> tuple[np.ndarray, np.ndarray]:
+    """16-bit linear samples of every μ-law and A-law byte (ITU-T G.711)."""
+    b = np.arange(256, dtype=np.int32)
+    u = ~b & 0xFF
+    mag = (((u & 0x0F) << 3) + 0x84 << ((u >> 4) & 7)) - 0x84
+    ulaw = np.where(u & 0x80, -mag, mag)
+    a = b ^ 0x55
+    exp, man = (a >> 4) & 7, a & 0x0F
+    mag = np.where(exp == 0, (man << 4) + 8, ((man << 4) + 0x108) << np.maximum(exp - 1, 0))
+    alaw = np.where(a & 0x80, mag, -mag)
+    return ulaw.astype(np.int16), alaw.astype(np.int16)
+
+
+ULAW, ALAW = _g711_tables()
+
+
+def realtime_audio_format(session: Any) -> tuple[str, int] | None:
+    """(codec, rate) of the audio a Realtime session sends, from its ``session.created``/``updated``: the GA
+    shape (``audio.output.format`` {type: audio/pcm | audio/pcmu | audio/pcma, rate}) or the beta one
+    (``output_audio_format``: pcm16 | g711_ulaw | g711_alaw). None: the session does not say."""
+    if not isinstance(session, dict):
+        return None
+    out = _dict(_dict(session, "audio"), "output")
+    fmt = out.get("format", session.get("output_audio_format"))
+    if isinstance(fmt, dict):
+        kind, rate = fmt.get("type"), fmt.get("rate")
+        codec = {"audio/pcm": "pcm16", "audio/pcmu": "g711_ulaw", "audio/pcma": "g711_alaw"}.get(kind)
+    else:
+        codec, rate = (fmt if fmt in ("pcm16", "g711_ulaw", "g711_alaw") else None), None
+    if codec is None:
+        return None
+    default = REALTIME_RATE if codec == "pcm16" else 8_000
+    rate = rate if isinstance(rate, int) and not isinstance(rate, bool) and 8_000 <= rate <= 192_000 else default
+    return codec, rate
+
+
+def decode_realtime_audio(delta: str, codec: str) -> np.ndarray:
+    """One audio delta's samples (int16). Raises ValueError for what is not base64 of that codec."""
+    raw = base64.b64decode(delta, validate=True)
+    if codec == "pcm16":
+        if len(raw) % 2:
+            raise ValueError(f"{len(raw)} bytes is not a whole number of 16-bit samples")
+        return np.frombuffer(raw, dtype="<i2").astype(np.int16)
+    table = ULAW if codec == "g711_ulaw" else ALAW
+    return table[np.frombuffer(raw, dtype=np.uint8)]

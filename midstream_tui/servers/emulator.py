@@ -17,6 +17,8 @@ so the official ``openai`` client talks to it unchanged. Supported now:
   response.output_text.delta or response.output_audio.delta (base64 PCM16,
   24 kHz) with response.output_audio_transcript.delta, response.done with
   usage; response.cancel stops a response (status ``cancelled``);
+  conversation.item.truncate is answered with conversation.item.truncated
+  (and recorded in ``stats.truncations``);
 - ``GET /v1/models``.
 
 The text comes from the same seeded generator as ``sim:text`` (seeded by the
@@ -62,6 +64,8 @@ class EmulatorStats:
     audio_samples_in: int = 0
     """PCM16 samples received in realtime input audio buffers."""
     attempts: dict[str, int] = field(default_factory=dict)
+    truncations: list[dict] = field(default_factory=list)
+    """Realtime ``conversation.item.truncate`` events received: item_id, content_index, audio_end_ms."""
 
 
 def _error(status: int, message: str, kind: str, headers: dict | None = None) -> web.Response:
@@ -408,6 +412,15 @@ class OpenAIEmulator(LocalServer):
                 elif kind == "response.create":
                     if task is None or task.done():
                         task = asyncio.ensure_future(respond(f"resp_emu_{next(counter)}"))
+                elif kind == "conversation.item.truncate":
+                    cut = {k: event.get(k) for k in ("item_id", "content_index", "audio_end_ms")}
+                    if not isinstance(cut["item_id"], str) or not isinstance(cut["audio_end_ms"], int) \
+                            or cut["audio_end_ms"] < 0:
+                        await send("error", error={"type": "invalid_request_error",
+                                                   "message": "truncate needs item_id and audio_end_ms >= 0"})
+                        continue
+                    self.stats.truncations.append(cut)
+                    await send("conversation.item.truncated", **cut)
                 elif kind == "response.cancel":
                     if task is not None and not task.done():
                         task.cancel()
