@@ -28,6 +28,11 @@ class TextAnalyzer(StreamAnalyzer):
     timing_signal_name = "inter-token gap (ms)"
     queue_capacity = 8192
     RATE_WINDOW = 5.0
+    SUMMARY_INTERVAL = 0.5
+    """Seconds of stream time between recomputations of the figures over a stream's recent window (its gap
+    percentiles, its repetition measures): they move slowly, are drawn twice a second, and cost as much for a
+    token as for a hundred — a proxy's hundreds of streams made them most of the analysis' time. Recomputed
+    once more when the stream ends, so its final figures are exact. Loop detection runs on every step."""
     PHRASE_WORDS = 6
     TAIL_CHARS = 2000
 
@@ -65,6 +70,10 @@ class TextAnalyzer(StreamAnalyzer):
         self.tail = ""
         self.chars = 0
         self._content_at = -1
+        self._content_t = -math.inf
+        self._itl_at = 0
+        self._itl_t = -math.inf
+        self._ended = False
         self._content: dict[str, float] = {}
 
     # -- ingest
@@ -211,8 +220,19 @@ class TextAnalyzer(StreamAnalyzer):
         if condition == "stall" and abs(since - self._req_last) < 1e-6:
             self._stall_flagged = self._req_last
 
+    def close(self) -> None:
+        self._ended = True
+        super().close()
+
+    def _due(self, at: int, total: int, t: float, now: float) -> bool:
+        """Whether a window summary last taken at count ``at``, time ``t`` is to be taken again."""
+        return at != total and (self._ended or now - t >= self.SUMMARY_INTERVAL or now < t)
+
     def update(self, now: float) -> None:
         self._detect_loop()
+        if not self._due(self._itl_at, self.itl.total, self._itl_t, now):
+            return
+        self._itl_at, self._itl_t = self.itl.total, now
         self._itl = itl = summarize(self.itl.values(1024))
         if itl.count >= 16:
             # A gap is a stall when it is far outside this stream's own pace.
@@ -235,7 +255,7 @@ class TextAnalyzer(StreamAnalyzer):
             "tokens": self.tokens,
             "tokens_reported": self.tokens_reported,
             "bytes_per_s": self.bytes_per_s(now, self.RATE_WINDOW, since),
-            **self._content_metrics(),
+            **self._content_metrics(now),
             "loop_words": self._loop_words,
             "chars": self.chars,
             "since_token_s": since_last,
@@ -243,10 +263,11 @@ class TextAnalyzer(StreamAnalyzer):
             "request_phase": 0 if math.isnan(self._req_start) else (1 if math.isnan(self._req_first) else 2),
         }
 
-    def _content_metrics(self) -> dict[str, float]:
-        """Repetition measures: they change only with new words, so computed only then."""
-        if self._content_at != self.word_ids.total:
-            self._content_at = self.word_ids.total
+    def _content_metrics(self, now: float) -> dict[str, float]:
+        """Repetition measures: they change only with new words, so computed only then (and at most every
+        ``SUMMARY_INTERVAL``)."""
+        if self._due(self._content_at, self.word_ids.total, self._content_t, now):
+            self._content_at, self._content_t = self.word_ids.total, now
             window = self.word_ids.values(200)
             self._content = {"rep4": seq_rep_n(window, 4), "novelty4": ngram_novelty(window, 4),
                              "compression": compression_ratio("".join(self.recent_text))}
