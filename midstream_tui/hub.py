@@ -533,7 +533,7 @@ class Hub:
     async def _pump(self, source: Source) -> None:
         pipe = self.pipeline(source.stream_id)
         companions: dict[str, StreamPipeline] = {}
-        companions_lock = threading.Lock()
+        companions_lock = threading.RLock()
 
         def route(event: Event) -> StreamPipeline:
             if event.stream == source.stream_id:
@@ -547,11 +547,21 @@ class Hub:
                     target.source_metrics = functools.partial(source.stream_metrics, event.stream)
                 return target
 
+        closed = [False]  # the pump ended its streams: what the source's thread still hands over goes nowhere
+
         def offer(event: Event) -> bool:
             """Straight from the source's own thread (``Source.sink``): False only when a lossless source
             must wait."""
-            target = route(event)
-            return target.offer(event, count_drop=not source.lossless) or not source.lossless
+            with companions_lock:  # (held while offering: nothing is handed over after the streams' close)
+                if closed[0]:
+                    return True
+                target = route(event)
+                return target.offer(event, count_drop=not source.lossless) or not source.lossless
+
+        def close_all() -> list[StreamPipeline]:
+            with companions_lock:
+                closed[0] = True
+                return [pipe, *companions.values()]
 
         source.sink = offer
         try:
@@ -563,13 +573,15 @@ class Hub:
                     await asyncio.sleep(INGEST_INTERVAL / 4)  # a source that can wait: backpressure
         except asyncio.CancelledError:  # the run ended (--duration, stop()): the companions end with it
             now = self.clock.now()
-            for target in (pipe, *companions.values()):
+            for target in close_all():
                 target.offer(StreamClosed(target.stream, now, reason="stopped"))
             raise
         except Exception as exc:  # a broken source becomes a recorded stream error
             now = self.clock.now()
+            source.cancel()  # a reader thread of its own stops too
+            targets = close_all()
             pipe.offer(StreamError(source.stream_id, now, f"{type(exc).__name__}: {exc}", fatal=True))
-            for target in (pipe, *companions.values()):
+            for target in targets:
                 target.offer(StreamClosed(target.stream, now, reason="error"))
 
     def add_tap(self, tap: Tap) -> None:

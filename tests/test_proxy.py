@@ -743,6 +743,8 @@ def test_g711_audio_decodes_as_the_standard_says():
         ("pcm16", 24000)
     assert realtime_audio_format({"output_audio_format": "g711_alaw"}) == ("g711_alaw", 8000)
     assert realtime_audio_format({"audio": "nonsense"}) is None
+    assert realtime_audio_format({"audio": {"output": {"format": {"type": ["audio/pcm"]}}}}) is None
+    assert realtime_audio_format({"output_audio_format": {"nested": 1}}) is None
     with pytest.raises(ValueError):
         decode_realtime_audio("AAAA", "pcm16")  # 3 bytes: not whole 16-bit samples
     with pytest.raises(ValueError):

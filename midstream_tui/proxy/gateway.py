@@ -106,6 +106,8 @@ class ProxyOptions:
             raise ProxyError(f"--max-body {self.max_body}: expected bytes > 0")
 
 
+EARLY_MAX = 4096
+"""Events a proxied stream keeps for the hub until it begins reading it (a queue's worth)."""
 TEXT_DELTAS = ("response.output_text.delta", "response.text.delta", "response.output_audio_transcript.delta",
                "response.audio_transcript.delta")
 AUDIO_DELTAS = ("response.output_audio.delta", "response.audio.delta")
@@ -176,7 +178,8 @@ class ProxiedStream(Source):
         if event is None:
             self._ended.set()
         elif self._sink is None:
-            self._early.append(event)
+            if len(self._early) < EARLY_MAX:  # the hub has not begun reading this source (yet)
+                self._early.append(event)
         else:
             self._sink(event)
 
@@ -413,9 +416,12 @@ class ProxyServer(LocalServer):
             try:
                 async for msg in src:
                     if msg.type == aiohttp.WSMsgType.TEXT:
-                        if from_upstream and not self._realtime_event(stream, msg.data, state):
-                            continue  # a delta of a response that was cut: the client gets no more of it
-                        await dst.send_str(msg.data)
+                        data = msg.data
+                        if from_upstream:
+                            data = self._realtime_relayed(stream, data, state)
+                            if data is None:
+                                continue  # an event of a response that was cut: the client gets no more of it
+                        await dst.send_str(data)
                     elif msg.type == aiohttp.WSMsgType.BINARY:
                         await dst.send_bytes(msg.data)
                     else:  # close, error
@@ -450,16 +456,27 @@ class ProxyServer(LocalServer):
             self._close(stream, reason if reason == "client left" else "finished")
         return client
 
-    def _realtime_event(self, stream: ProxiedStream, data: str, state: RealtimeState) -> bool:
-        """Read one server event into the stream; False: do not relay it (a delta of a response that was cut)."""
+    def _realtime_relayed(self, stream: ProxiedStream, data: str, state: RealtimeState) -> str | None:
+        """What the client gets of one server event (None: nothing); read into the stream on the way. Reading
+        never stops the relay: what it cannot make sense of is recorded and passed on unchanged."""
+        try:
+            return self._realtime_event(stream, data, state)
+        except Exception as exc:  # noqa: BLE001 - an event of a shape nobody foresaw
+            stream.put(StreamError(stream.stream_id, self.clock.now(),
+                                   f"unreadable event ({type(exc).__name__}): {data[:80]!r}"))
+            return data
+
+    def _realtime_event(self, stream: ProxiedStream, data: str, state: RealtimeState) -> str | None:
         try:
             obj = loads(data)
         except (ValueError, RecursionError):
             stream.put(StreamError(stream.stream_id, self.clock.now(), f"malformed event: {data[:80]!r}"))
-            return True
+            return data
         if not isinstance(obj, dict):
-            return True
+            return data
         kind, now, name = str(obj.get("type", "")), self.clock.now(), stream.stream_id
+        if state.cut and kind.startswith("response.") and kind not in ("response.created", "response.done"):
+            return None  # the cut response's deltas, parts and items (its text, its tool calls): not relayed
         delta = obj.get("delta") if isinstance(obj.get("delta"), str) else ""
         if kind in ("session.created", "session.updated"):
             state.audio_format = realtime_audio_format(obj.get("session")) or state.audio_format
@@ -467,14 +484,14 @@ class ProxyServer(LocalServer):
             state.open, state.cut = True, False
             state.item_id, state.content_index, state.audio_ms = "", 0, 0.0
             stream.put(RequestStarted(name, now))
+        elif kind == "response.output_item.added":
+            item = obj.get("item")
+            if isinstance(item, dict) and isinstance(item.get("id"), str) and item.get("type", "message") == "message":
+                state.item_id, state.content_index, state.audio_ms = item["id"], 0, 0.0
         elif kind in TEXT_DELTAS and delta:
-            if state.cut:
-                return False
             stream.metrics["chunks"] += 1
             stream.put(TextDelta(name, now, delta))
         elif kind in AUDIO_DELTAS and delta:
-            if state.cut:
-                return False
             stream.metrics["chunks"] += 1
             self._realtime_audio(stream, obj, delta, state, now)
         elif kind == "response.done":
@@ -484,10 +501,14 @@ class ProxyServer(LocalServer):
                 stream.put(Usage(name, now, _int(usage.get("input_tokens")), _int(usage.get("output_tokens"))))
             state.open = False
             stream.put(RequestFinished(name, now, reason=str(resp.get("status") or "completed")))
+            if state.cut and resp.get("output"):
+                # the cut response ends as cancelled without the output the client never got
+                obj["response"] = {**resp, "output": []}
+                return json.dumps(obj)
         elif kind == "error":
             err = obj.get("error") if isinstance(obj.get("error"), dict) else {}
             stream.put(StreamError(name, now, str(err.get("message") or "error event")[:200]))
-        return True
+        return data
 
     def _realtime_audio(self, stream: ProxiedStream, obj: dict, delta: str, state: RealtimeState, now: float) -> None:
         """An audio delta into the session's audio stream (opened with the first), and where its item stands."""

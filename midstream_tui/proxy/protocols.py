@@ -376,9 +376,10 @@ def realtime_audio_format(session: Any) -> tuple[str, int] | None:
     fmt = out.get("format", session.get("output_audio_format"))
     if isinstance(fmt, dict):
         kind, rate = fmt.get("type"), fmt.get("rate")
-        codec = {"audio/pcm": "pcm16", "audio/pcmu": "g711_ulaw", "audio/pcma": "g711_alaw"}.get(kind)
+        codec = {"audio/pcm": "pcm16", "audio/pcmu": "g711_ulaw", "audio/pcma": "g711_alaw"}.get(kind) \
+            if isinstance(kind, str) else None
     else:
-        codec, rate = (fmt if fmt in ("pcm16", "g711_ulaw", "g711_alaw") else None), None
+        codec, rate = (fmt if isinstance(fmt, str) and fmt in ("pcm16", "g711_ulaw", "g711_alaw") else None), None
     if codec is None:
         return None
     default = REALTIME_RATE if codec == "pcm16" else 8_000

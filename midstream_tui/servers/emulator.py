@@ -326,6 +326,7 @@ class OpenAIEmulator(LocalServer):
                    "output_modalities": ["text"]}
         prompt_parts: list[str] = []
         audio_in = 0
+        audio_sent_ms: dict[str, float] = {}  # assistant item -> milliseconds of its audio sent
         task: asyncio.Task | None = None
 
         async def send(kind: str, **payload) -> None:
@@ -365,6 +366,8 @@ class OpenAIEmulator(LocalServer):
                         pcm = (np.sin(np.arange(n) * 2 * np.pi * (200 + 40 * (i % 10)) / 24000) * 8000)
                         await send("response.output_audio.delta", **ids,
                                    delta=base64.b64encode(pcm.astype("<i2").tobytes()).decode())
+                        audio_sent_ms[item["id"]] = audio_sent_ms.get(item["id"], 0.0) + n / 24
+
                         await send("response.output_audio_transcript.delta", **ids, delta=d.text)
                     else:
                         await send("response.output_text.delta", **ids, delta=d.text)
@@ -414,10 +417,16 @@ class OpenAIEmulator(LocalServer):
                         task = asyncio.ensure_future(respond(f"resp_emu_{next(counter)}"))
                 elif kind == "conversation.item.truncate":
                     cut = {k: event.get(k) for k in ("item_id", "content_index", "audio_end_ms")}
-                    if not isinstance(cut["item_id"], str) or not isinstance(cut["audio_end_ms"], int) \
-                            or cut["audio_end_ms"] < 0:
-                        await send("error", error={"type": "invalid_request_error",
-                                                   "message": "truncate needs item_id and audio_end_ms >= 0"})
+                    whole = [isinstance(cut[k], int) and not isinstance(cut[k], bool) and cut[k] >= 0
+                             for k in ("content_index", "audio_end_ms")]
+                    if not all(whole) or cut["item_id"] not in audio_sent_ms:
+                        await send("error", error={"type": "invalid_request_error", "message":
+                                                   "truncate needs an assistant audio item_id, content_index "
+                                                   "and audio_end_ms >= 0"})
+                        continue
+                    if cut["audio_end_ms"] > audio_sent_ms[cut["item_id"]]:  # as the API: not past the audio
+                        await send("error", error={"type": "invalid_request_error", "message":
+                                                   "audio_end_ms is past the end of the item's audio"})
                         continue
                     self.stats.truncations.append(cut)
                     await send("conversation.item.truncated", **cut)
