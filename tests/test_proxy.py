@@ -696,6 +696,29 @@ async def test_a_looping_realtime_response_is_cancelled_the_protocols_way(emulat
         await hub.stop()
 
 
+async def test_headers_the_upstream_did_not_send_are_not_added(free_port):
+    # a bare HTTP/1.1 upstream (no Server, no Content-Type, no Date): the client gets no Server and no
+    # Content-Type it did not send either — only a Date, which a forwarding recipient must add (RFC 9110 6.6.1)
+    async def bare(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-Kept: yes\r\n\r\nhello")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(bare, "127.0.0.1", free_port)
+    hub, proxy = await running_proxy(f"http://127.0.0.1:{free_port}/v1")
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(proxy.url + "/v1/models") as resp:
+                assert resp.status == 200 and await resp.read() == b"hello"
+                assert resp.headers["X-Kept"] == "yes" and "Date" in resp.headers
+                assert "Server" not in resp.headers and "Content-Type" not in resp.headers
+    finally:
+        await hub.stop()
+        server.close()
+        await server.wait_closed()
+
+
 async def test_a_cut_voice_response_is_truncated_where_the_clients_audio_ends(emulator):
     # Realtime with audio output through the proxy: the assistant's voice is an audio stream of its own; a
     # looping response is cancelled upstream, the client gets no more of it, and the server is told to forget

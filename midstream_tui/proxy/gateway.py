@@ -106,6 +106,20 @@ class ProxyOptions:
             raise ProxyError(f"--max-body {self.max_body}: expected bytes > 0")
 
 
+class _Relayed(web.StreamResponse):
+    """A response with the upstream's headers as they came: aiohttp's own ``Server`` and its default
+    ``Content-Type`` are taken out again where the upstream sent none. (A ``Date`` stays: RFC 9110 §6.6.1 asks a
+    recipient with a clock that forwards a response without one to add it.)"""
+
+    upstream_names: frozenset[str] = frozenset()
+
+    async def _prepare_headers(self) -> None:
+        await super()._prepare_headers()
+        for name in ("Server", "Content-Type"):
+            if name.lower() not in self.upstream_names:
+                self.headers.popall(name, None)
+
+
 EARLY_MAX = 4096
 """Events a proxied stream keeps for the hub until it begins reading it (a queue's worth)."""
 TEXT_DELTAS = ("response.output_text.delta", "response.text.delta", "response.output_audio_transcript.delta",
@@ -553,7 +567,8 @@ class ProxyServer(LocalServer):
 
     async def _relay(self, request: web.Request, upstream: aiohttp.ClientResponse, stream: ProxiedStream | None,
                      api: str | None, info: tuple | None, t_sent: float) -> web.StreamResponse:
-        resp = web.StreamResponse(status=upstream.status, reason=upstream.reason)
+        resp = _Relayed(status=upstream.status, reason=upstream.reason)
+        resp.upstream_names = frozenset(k.lower() for k in upstream.headers)
         for key, value in upstream.headers.items():
             if key.lower() not in HOP_BY_HOP:
                 resp.headers.add(key, value)
