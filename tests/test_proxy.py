@@ -8,6 +8,7 @@ import asyncio
 import base64
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -692,6 +693,33 @@ async def test_a_looping_realtime_response_is_cancelled_the_protocols_way(emulat
         snap = await settled(hub, hub.streams[0])
         assert snap.metrics["cut"].startswith("stop-loops")
         assert any("response.cancel sent upstream" in h.message for h in snap.patterns)
+    finally:
+        await hub.stop()
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+async def test_curl_and_httpx_get_the_same_stream_through_the_proxy_as_direct(upstream):
+    # two more clients as applications use them: curl (-N: unbuffered) and httpx streaming the raw bytes (httpx2,
+    # the HTTPX line the openai SDK now ships on)
+    import httpx2 as httpx
+
+    hub, proxy = await running_proxy(upstream.url + "/v1")
+    try:
+        body = json.dumps({"model": "chat", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+        got = {}
+        for base in (upstream.url, proxy.url):
+            curl = await asyncio.create_subprocess_exec(
+                "curl", "-sSN", "--max-time", str(LIVENESS_S), "-H", "Content-Type: application/json",
+                "-H", f"Authorization: Bearer {KEY}", "--data-binary", "@-", base + "/v1/chat/completions",
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            out, err = await curl.communicate(body.encode())
+            assert curl.returncode == 0, err
+            async with httpx.AsyncClient(timeout=LIVENESS_S) as client:
+                async with client.stream("POST", base + "/v1/chat/completions", content=body,
+                                         headers={"Authorization": f"Bearer {KEY}"}) as resp:
+                    raw = b"".join([chunk async for chunk in resp.aiter_raw()])
+            got[base] = (out, raw)
+        assert got[proxy.url] == got[upstream.url] and b"[DONE]" in got[proxy.url][0]
     finally:
         await hub.stop()
 
