@@ -384,3 +384,32 @@ async def test_ended_streams_age_out_past_max_ended(monkeypatch):
         assert len(ended) == 3 and hub.aged_out == 7
     finally:
         await hub.stop()
+
+
+async def test_the_learner_lets_go_of_streams_the_hub_aged_out(monkeypatch):
+    # a long-running proxy: what was learned about the source stays, what the learner kept per stream goes with
+    # the stream once its end was learned from
+    import midstream_tui.hub as hub_module
+    from midstream_tui.rules import MetaLearner
+
+    monkeypatch.setattr(hub_module, "ENDED_GRACE_S", 0.0)
+    hub = Hub(analysis_interval=0.05)
+    hub.max_ended = 2
+    learner = MetaLearner().attach(hub)
+    for i in range(8):
+        hub.add_source(open_sources([f"sim:text?seed={i}&name=short{i}&requests=1&max_tokens=5&ttft=0&rate=200"],
+                                    hub.clock)[0])
+    await hub.start()
+    try:
+        deadline = time.monotonic() + 120  # liveness only
+
+        def gone() -> list[str]:
+            return [f"short{i}" for i in range(8) if f"short{i}" not in hub.snapshots()]
+
+        while hub.aged_out < 6 or any(learner.key_of(s) is not None for s in gone()):
+            assert time.monotonic() < deadline, (gone(), [learner.key_of(s) for s in gone()])
+            await asyncio.sleep(0.05)
+        assert not set(gone()) & set(learner.stall_decisions)
+        assert learner.baselines, "what was learned of the source stays"
+    finally:
+        await hub.stop()

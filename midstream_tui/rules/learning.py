@@ -315,6 +315,12 @@ class MetaLearner:
             self._status[stream] = snap.status
             if before == "open" and snap.status != "open":
                 self._ended(stream, snap)
+        if len(self._seen_seq) > len(snaps):
+            # streams the hub let go (ended and aged out: a proxy's thousands of requests): what was learned
+            # stays (per source); what was kept per stream goes, so the learner's memory stays bounded too
+            live = {stream for stream, _ in snaps}
+            for stream in [s for s in self._seen_seq if s not in live]:
+                self._forget(stream)
         self.what.refit(now)
         if now - self._last_propose >= 30.0:
             self._last_propose = now
@@ -336,6 +342,12 @@ class MetaLearner:
             self.what.outcome(stream, "cancel", 0)
             self.what.outcome(stream, "error", 0)
             self.tuner.alarms["false"] += self._flags.get(stream, 0)  # flagged, and it was fine
+
+    def _forget(self, stream: str) -> None:
+        for per_stream in (self._stream_key, self._first_seen, self.stall_decisions, self.stall_reasons,
+                           self.stall_rules, self._status, self._flags, self._seen_seq):
+            per_stream.pop(stream, None)
+        self.what.forget(stream)
 
     def mark(self, stream: str, good: bool) -> bool:
         """The user says a stream is good or bad (keys g / b): a label for level 1 (fitted at the next tick)."""

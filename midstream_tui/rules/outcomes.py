@@ -183,6 +183,14 @@ class WhatMatters:
         self.models[outcome].add([x], label)
         return True
 
+    def forget(self, stream: str) -> None:
+        """Drop what was kept about one stream (its samples, its labels' examples); the models keep what they
+        learned from it."""
+        self._samples.pop(stream, None)
+        self._sampled_at.pop(stream, None)
+        for outcome in OUTCOMES:
+            self._labelled.pop((stream, outcome), None)
+
     def refit(self, now: float, force: bool = False) -> None:
         """Refit the models with new labels: each at most once per REFIT_EVERY_S of ``now`` (or now, ``force``)."""
         for model in self.models.values():
