@@ -413,3 +413,4 @@ async def test_the_learner_lets_go_of_streams_the_hub_aged_out(monkeypatch):
         assert learner.baselines, "what was learned of the source stays"
     finally:
         await hub.stop()
+        learner.close()  # its worker thread (later tests count them)
