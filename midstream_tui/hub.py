@@ -566,9 +566,9 @@ class Hub:
         source.sink = offer
         try:
             async for event in source:
-                target = route(event)
-                if target.offer(event, count_drop=not source.lossless) or not source.lossless:
+                if offer(event):
                     continue  # queued, or dropped and counted: a live source cannot wait
+                target = route(event)
                 while not source.cancelled and not target.offer(event, count_drop=False):
                     await asyncio.sleep(INGEST_INTERVAL / 4)  # a source that can wait: backpressure
         except asyncio.CancelledError:  # the run ended (--duration, stop()): the companions end with it

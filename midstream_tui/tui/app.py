@@ -40,16 +40,16 @@ REFRESH_STEPS_MS = (50, 100, 200, 500, 1000, 2000)
 HANGUP_GRACE_S = 10.0  # seconds the streams get to stop once the terminal went away
 META_MIN_HEIGHT = 34  # rows below which the meta-learning panel starts hidden (key 6 shows it)
 COMPACT_HEIGHT = 30
+"""Rows below which the attractor gives its plot's room to the selected stream's own panel (text,
+frame or transcript) and keeps one line of its estimate: at 80x24 both cannot be readable."""
 ANALYSIS_MIN_S = 0.2
 """The dashboard's analysis interval at the least: its numbers are redrawn at most 5 times a second (``panels``),
-so snapshots more often than that would be computed and never shown. Headless runs keep ``--refresh``."""
+so snapshots more often than that would be computed and never shown. Headless runs keep ``--refresh-ms``."""
 
 
 def analysis_interval(refresh_ms: int) -> float:
     """Seconds between the hub's analysis ticks under a dashboard redrawn every ``refresh_ms``."""
     return max(ANALYSIS_MIN_S, refresh_ms / 1000)
-"""Rows below which the attractor gives its plot's room to the selected stream's own panel (text,
-frame or transcript) and keeps one line of its estimate: at 80x24 both cannot be readable."""
 
 
 class MidStreamApp(App[int]):
