@@ -39,6 +39,11 @@ class Settings:
     proxy_token: str | None = field(default=None, repr=False)
     """MIDSTREAM_PROXY_TOKEN: what clients show ``midstream proxy`` (header x-midstream-token) when it binds
     beyond loopback."""
+    nats_user: str | None = None
+    """MIDSTREAM_NATS_USER (with MIDSTREAM_NATS_PASSWORD): the NATS login of ``--publish`` and ``watch``."""
+    nats_password: str | None = field(default=None, repr=False)
+    nats_token: str | None = field(default=None, repr=False)
+    """MIDSTREAM_NATS_TOKEN: a NATS token instead of a user and password."""
     data_dir: Path = field(default_factory=default_data_dir)
     """MIDSTREAM_DATA_DIR (else the XDG data folder): recorded sessions, and what was learned (meta.json)."""
 
@@ -62,6 +67,9 @@ def load_settings(env_file: str | None = None) -> Settings:
         openai_base_url=os.environ.get("OPENAI_BASE_URL") or None,
         signaling_token=os.environ.get("MIDSTREAM_SIGNALING_TOKEN") or None,
         proxy_token=os.environ.get("MIDSTREAM_PROXY_TOKEN") or None,
+        nats_user=os.environ.get("MIDSTREAM_NATS_USER") or None,
+        nats_password=os.environ.get("MIDSTREAM_NATS_PASSWORD") or None,
+        nats_token=os.environ.get("MIDSTREAM_NATS_TOKEN") or None,
         data_dir=default_data_dir(),
     )
 

@@ -513,9 +513,10 @@ class Hub:
             self._tasks.append(asyncio.get_running_loop().create_task(self._pump(source)))
 
     def add_service(self, service) -> None:
-        """Something that runs beside the sources for the hub's whole life and adds sources of its own (a proxy
-        taking requests): its ``async start()`` runs in ``start()``, its ``async stop()`` first in ``stop()``.
-        While a hub has one, ``run()`` does not end when the sources so far have ended: more may come."""
+        """Something that runs beside the sources for the hub's whole life: its ``async start()`` runs in
+        ``start()``. One that adds sources of its own (a proxy taking requests) stops first in ``stop()``, and while
+        a hub has one, ``run()`` does not end when the sources so far have ended: more may come. One whose
+        ``adds_sources`` is False (a publisher) only reads: it stops last, after the final analysis step."""
         self._services.append(service)
 
     def source(self, stream: str) -> Source | None:
@@ -739,8 +740,12 @@ class Hub:
     async def stop(self) -> None:
         """Cancel sources, run a last analysis step, release the worker threads."""
         services, self._services = self._services, []
+        # services that add streams stop first (their streams end); those that only read (a publisher) last,
+        # after the final analysis step, so they carry the streams' final state
+        readers = [s for s in services if not getattr(s, "adds_sources", True)]
         for service in services:
-            await service.stop()
+            if service not in readers:
+                await service.stop()
         for src in list(self._sources.values()):
             src.cancel()
         for task in self._tasks:
@@ -760,6 +765,8 @@ class Hub:
             self._executor.shutdown(wait=False)
             self._executor = None
         self._analysis_task = self._ingest_task = None
+        for service in readers:
+            await service.stop()
 
     async def run(self, duration: float | None = None) -> None:
         """Run until ``duration`` seconds pass on the clock, or every source has ended."""
@@ -767,7 +774,8 @@ class Hub:
         try:
             deadline = None if duration is None else self.t0 + duration
             while deadline is None or self.clock.now() < deadline:
-                if self._tasks and not self._services and self.sources_done() and \
+                if self._tasks and not any(getattr(s, "adds_sources", True) for s in self._services) and \
+                        self.sources_done() and \
                         all(p.queue_depth == 0 for p in self._pipeline_list()):
                     break
                 if self.callback_error is not None:

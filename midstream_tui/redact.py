@@ -13,13 +13,15 @@ from __future__ import annotations
 import os
 import re
 
-SECRET_ENV = ("OPENAI_API_KEY", "MIDSTREAM_SIGNALING_TOKEN")
+SECRET_ENV = ("OPENAI_API_KEY", "MIDSTREAM_SIGNALING_TOKEN", "MIDSTREAM_PROXY_TOKEN", "MIDSTREAM_NATS_PASSWORD",
+              "MIDSTREAM_NATS_TOKEN")
 MARK = "[REDACTED]"
 _SHAPES = [
     re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"),
     re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=\-]{8,}"),
     re.compile(r"(?i)(\bauthorization\s*[:=]\s*)[^\s,;\"']+(?:\s+[^\s,;\"']+)?"),
     re.compile(r"(?i)([?&](?:token|api[_-]?key|key|access_token|secret)=)[^&#\s\"']+"),
+    re.compile(r"(?i)(\b(?:nats|tls|wss?|https?|rtmps?|rtsp)://)[^\s/@\"']+(?=@)"),  # user:password or token before @ in a URL
 ]
 
 

