@@ -300,3 +300,96 @@ async def test_a_hostile_publisher_cannot_break_a_watcher(nats_server):
     finally:
         await nc.close()
         await hub.stop()
+
+
+# ------------------------------------------------------------------ Prometheus
+
+def _scrape(port: int) -> dict[str, list]:
+    """``/metrics`` parsed by prometheus-client's own parser: sample name -> [(labels, value)]."""
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    out: dict[str, list] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out.setdefault(sample.name, []).append((sample.labels, sample.value))
+    return out
+
+
+def _value(scraped: dict, name: str, **labels) -> float:
+    return sum(v for lab, v in scraped.get(name, []) if all(lab.get(k) == want for k, want in labels.items()))
+
+
+def test_prometheus_sees_each_request_as_the_references_define_it():
+    port = _port()
+    run = LiveRun("run", "sim:text?name=chat&seed=4&requests=1&max_tokens=30", "sim:video?name=cam&seed=5",
+                  "--headless", "--json", "--duration", "120", "--metrics-port", str(port), "--name", "edge-1",
+                  "--no-record", "--no-learn")
+    try:
+        assert run.wait_for(lambda: run.latest.get("chat", {}).get("status") == "closed"), run.stderr
+        scraped = {}
+
+        def finished() -> bool:
+            nonlocal scraped
+            scraped = _scrape(port)
+            return _value(scraped, "midstream_e2e_seconds_count") == 1 and \
+                _value(scraped, "midstream_video_fps", kind="video") > 0
+        assert run.wait_for(finished)
+        chat = run.latest["chat"]["metrics"]
+    finally:
+        assert run.stop() == 0
+    text = {"agent": "edge-1", "kind": "text", "source": "sim:text/normal"}
+    tokens = _value(scraped, "midstream_output_tokens_total", **text)
+    assert tokens == chat["tokens"] and _value(scraped, "midstream_requests_total", **text) == 1
+    # one TTFT, the one the dashboard shows; a gap for each token after the first; TPOT from them
+    assert _value(scraped, "midstream_ttft_seconds_count", **text) == 1
+    assert _value(scraped, "midstream_ttft_seconds_sum", **text) == pytest.approx(chat["ttft_ms"] / 1e3, abs=1e-5)
+    gaps = _value(scraped, "midstream_inter_chunk_gap_seconds_count", **text)
+    assert gaps == tokens - 1
+    e2e = _value(scraped, "midstream_e2e_seconds_sum", **text)
+    ttft = _value(scraped, "midstream_ttft_seconds_sum", **text)
+    gap_sum = _value(scraped, "midstream_inter_chunk_gap_seconds_sum", **text)
+    assert e2e == pytest.approx(ttft + gap_sum, rel=1e-6)  # start -> first token -> each gap -> last token
+    assert _value(scraped, "midstream_tpot_seconds_sum", **text) == pytest.approx(gap_sum / (tokens - 1), rel=1e-6)
+    le = {lab["le"]: v for lab, v in scraped["midstream_inter_chunk_gap_seconds_bucket"] if lab["kind"] == "text"}
+    assert le["+Inf"] == gaps and list(le.values()) == sorted(le.values())  # cumulative buckets
+    assert _value(scraped, "midstream_streams", agent="edge-1", kind="video", status="open") == 1
+    assert {lab["agent"] for series in scraped.values() for lab, _v in series if "agent" in lab} == {"edge-1"}
+
+
+def test_a_watcher_serves_the_fleets_metrics(nats_server):
+    port = _port()
+    alpha = agent(nats_server.url, "alpha", "sim:text?name=chat&seed=1")
+    try:
+        assert alpha.wait_for(lambda: alpha.metric("chat", "tokens") > 5)
+        watch = LiveRun("watch", nats_server.url, "--headless", "--json", "--duration", "120",
+                        "--metrics-port", str(port))
+        scraped = {}
+
+        def seen() -> bool:
+            nonlocal scraped
+            try:
+                scraped = _scrape(port)
+            except OSError:
+                return False
+            return _value(scraped, "midstream_output_tokens_total", agent="alpha") > 5
+        assert watch.wait_for(seen), watch.stderr
+        assert _value(scraped, "midstream_streams", agent="alpha", kind="text", status="open") == 1
+        assert watch.stop() == 0
+    finally:
+        alpha.stop()
+
+
+def test_a_metrics_port_that_cannot_be_used_is_one_line():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for bad, said in [(str(port), "cannot listen"), ("0", "expected 1 to 65535"), ("70000", "expected 1")]:
+            done = subprocess.run([sys.executable, "-m", "midstream_tui", "run", "sim:text", "--headless",
+                                   "--duration", "1", "--no-record", "--metrics-port", bad],
+                                  capture_output=True, text=True, timeout=LIVENESS_S)
+            assert done.returncode == 2 and said in done.stderr and done.stderr.count("\n") == 1, done.stderr

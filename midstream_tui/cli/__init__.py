@@ -106,6 +106,14 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                    help="also publish every stream to NATS for 'midstream watch' (login: in the URL or "
                         "MIDSTREAM_NATS_USER/_PASSWORD or _TOKEN)")
     p.add_argument("--name", metavar="NAME", help="this agent's name in the fleet (default: the host name)")
+    _metrics_options(p)
+
+
+def _metrics_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--metrics-port", type=int, metavar="N",
+                   help="serve Prometheus metrics on http://127.0.0.1:N/metrics")
+    p.add_argument("--metrics-host", default="127.0.0.1", metavar="ADDR",
+                   help="address of the metrics endpoint (default 127.0.0.1)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -230,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--gone", type=float, default=60.0, metavar="S",
                        help="an agent silent this long is removed from view (default 60)")
     watch.add_argument("--refresh-ms", type=int, metavar="N", default=argparse.SUPPRESS, help="redraw interval")
+    _metrics_options(watch)
 
     serve = sub.add_parser("serve", help="publish the dashboard to a web browser (textual-serve)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -283,6 +292,9 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None, se
                 raise CliError(str(exc)) from None
             if publish is not None:
                 publish(hub)
+            exporter = _metrics(args, hub)
+            if exporter is not None:
+                hub.add_service(exporter)
             return hub
 
         if args.headless:
@@ -348,12 +360,32 @@ def _nats_preflight(target, name: str) -> str | None:
     return None
 
 
+def _metrics(args: argparse.Namespace, hub, agent: str | None = None):
+    """``--metrics-port``: Prometheus metrics of ``hub``, served now (None without it)."""
+    port = getattr(args, "metrics_port", None)
+    if port is None:
+        return None
+    if not 0 < port < 65536:
+        raise CliError(f"--metrics-port {port}: expected 1 to 65535")
+    if getattr(args, "virtual", False):
+        raise CliError("--metrics-port does not apply to --virtual")
+    from ..fleet import default_agent_name
+    from ..fleet.metrics import PrometheusMetrics
+
+    exporter = PrometheusMetrics(hub, agent or getattr(args, "name", None) or default_agent_name())
+    try:
+        exporter.serve(port, args.metrics_host)
+    except OSError as exc:
+        raise CliError(f"--metrics-port: cannot listen on {args.metrics_host}:{port}: {exc.strerror or exc}") from None
+    return exporter
+
+
 def _publisher(args: argparse.Namespace, settings):
     """``--publish``: what attaches a fleet publisher to the run's hub (None without it)."""
     url = getattr(args, "publish", None)
     if not url:
-        if getattr(args, "name", None):
-            raise CliError("--name needs --publish")
+        if getattr(args, "name", None) and getattr(args, "metrics_port", None) is None:
+            raise CliError("--name needs --publish or --metrics-port")
         return None
     if getattr(args, "virtual", False):
         raise CliError("--publish does not apply to --virtual (virtual time is not shared with watchers)")
@@ -399,19 +431,29 @@ def _watch(args: argparse.Namespace) -> int:
     if args.headless:
         from ..headless import run_headless
 
+        hub = remote()
+        exporter = _metrics(args, hub, agent=name)
         try:
-            return asyncio.run(run_headless(remote(), [], args.duration, args.json))
+            return asyncio.run(run_headless(hub, [], args.duration, args.json))
         except FleetError as exc:
             raise CliError(str(exc)) from None
+        finally:
+            if exporter is not None:
+                asyncio.run(exporter.stop())
     trouble = _nats_preflight(target, name)
     if trouble:
         raise CliError(trouble)
     from ..tui.app import MidStreamApp
 
     hub = remote()
+    exporter = _metrics(args, hub, agent=name)
     app = MidStreamApp(hub, [], refresh_ms=refresh_ms, duration=args.duration,
                        title=f"MidStream watch {target} (agents {args.agent})")
-    app.run()
+    try:
+        app.run()
+    finally:
+        if exporter is not None:
+            asyncio.run(exporter.stop())
     return app.return_code or 0
 
 

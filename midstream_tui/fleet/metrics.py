@@ -1,0 +1,261 @@
+"""What Prometheus scrapes (``--metrics-port N``): the hub's streams as histograms, counters and gauges.
+
+Attached to a live hub it is a tap — every event of every stream — so its histograms hold each measured value,
+as the references define them (see the README's metric definitions):
+
+    midstream_ttft_seconds                   request start -> first content token (AIPerf TTFT)
+    midstream_time_to_first_chunk_seconds    request start -> first chunk of any kind (OTel time_to_first_chunk)
+    midstream_inter_chunk_gap_seconds        between consecutive chunks of a request (vLLM ITL, AIPerf ICL,
+                                             OTel time_per_output_chunk)
+    midstream_tpot_seconds                   per request: (last - first chunk) / (output tokens - 1), the
+                                             server's usage count when it sent one
+    midstream_e2e_seconds                    per request: start -> last chunk
+
+and counters (``midstream_output_tokens_total``, ``_requests_total``, ``_cuts_total``, ``_pattern_hits_total``,
+``_rule_hits_total``, ``_dropped_events_total``) and gauges (streams by status; video fps, bitrate, audio
+level), read from the snapshots at the analysis rate. On a watcher (no events, only snapshots) the same series
+are fed from the snapshots: per-request figures when a request ends, no per-gap histogram.
+
+Labels: ``agent``, ``kind`` and ``source`` — what the stream comes from (a model at its endpoint, a simulator, a
+media kind at a host), never a request: the number of series stays bounded (past ``MAX_SOURCES`` distinct
+sources, the rest count as ``other``).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from ..events import RequestFinished, RequestStarted, StreamOpened, TextDelta, Usage
+from ..sources.params import identity_of
+
+MAX_SOURCES = 50
+DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+"""The OpenTelemetry GenAI conventions' advisory boundaries for gen_ai.client.operation.duration (seconds)."""
+CHUNK_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
+"""... and for time_per_output_chunk (seconds); a gap finer than 10 ms falls in the first."""
+LABELS = ("agent", "kind", "source")
+
+
+class _Request:
+    __slots__ = ("labels", "start", "first_chunk", "first", "last", "tokens", "usage")
+
+    def __init__(self, labels: tuple[str, str, str]) -> None:
+        self.labels = labels
+        self.reset(math.nan)
+
+    def reset(self, start: float) -> None:
+        self.start, self.first_chunk, self.first, self.last = start, math.nan, math.nan, math.nan
+        self.tokens = self.usage = 0
+
+
+class PrometheusMetrics:
+    """The series of one hub (or a watcher's view of many agents) in their own registry."""
+
+    adds_sources = False
+
+    def __init__(self, hub, agent: str, *, max_sources: int = MAX_SOURCES) -> None:
+        self.hub, self.agent, self.max_sources = hub, agent, max_sources
+        self.registry = r = CollectorRegistry()
+        self.ttft = Histogram("midstream_ttft_seconds", "Time to first token: request start to the first content "
+                              "token (AIPerf TTFT)", LABELS, buckets=DURATION_BUCKETS, registry=r)
+        self.first_chunk = Histogram("midstream_time_to_first_chunk_seconds", "Request start to its first chunk "
+                                     "(OpenTelemetry time_to_first_chunk)", LABELS, buckets=DURATION_BUCKETS,
+                                     registry=r)
+        self.gap = Histogram("midstream_inter_chunk_gap_seconds", "Gap between consecutive chunks of a request "
+                             "(vLLM ITL, AIPerf ICL, OpenTelemetry time_per_output_chunk)", LABELS,
+                             buckets=CHUNK_BUCKETS, registry=r)
+        self.tpot = Histogram("midstream_tpot_seconds", "Per request: (last chunk - first chunk) / (output tokens "
+                              "- 1)", LABELS, buckets=CHUNK_BUCKETS, registry=r)
+        self.e2e = Histogram("midstream_e2e_seconds", "Per request: start to last chunk", LABELS,
+                             buckets=DURATION_BUCKETS, registry=r)
+        self.tokens = Counter("midstream_output_tokens", "Output tokens streamed", LABELS, registry=r)
+        self.requests = Counter("midstream_requests", "Requests begun", LABELS, registry=r)
+        self.cuts = Counter("midstream_cuts", "Streams cancelled mid-stream (by a rule or a person)", LABELS,
+                            registry=r)
+        self.hits = Counter("midstream_pattern_hits", "Patterns noticed (loop, stall, silence, scene-cut, rule, ...)",
+                            (*LABELS, "pattern"), registry=r)
+        self.rule_hits = Counter("midstream_rule_hits", "Mid-stream rules that fired", LABELS, registry=r)
+        self.drops = Counter("midstream_dropped_events", "Events the analysis dropped (queue full), counted",
+                             LABELS, registry=r)
+        self.streams = Gauge("midstream_streams", "Streams in view by status", ("agent", "kind", "status"),
+                             registry=r)
+        self.fps = Gauge("midstream_video_fps", "Video frames per second (newest stream of the source)", LABELS,
+                         registry=r)
+        self.bitrate = Gauge("midstream_bitrate_bits_per_second", "Media bitrate (newest stream of the source)",
+                             LABELS, registry=r)
+        self.level = Gauge("midstream_audio_level_dbfs", "Audio RMS level, dBFS (newest stream of the source)",
+                           LABELS, registry=r)
+        self._lock = threading.Lock()
+        self._sources: set[str] = set()
+        self._labels: dict[str, tuple[str, str, str]] = {}
+        self._requests: dict[str, _Request] = {}
+        self._status: dict[str, str] = {}
+        self._drops: dict[str, int] = {}
+        self._seen_requests: dict[str, int] = {}
+        self._seen_tokens: dict[str, int] = {}
+        self._server = None
+        self._shown: set[tuple[str, str, str]] = set()
+        self._hit_seq = 0
+        self.events = hasattr(hub, "add_tap")
+        """Fed every event (a live hub), or only snapshots (a watcher)."""
+        if self.events:
+            hub.add_tap(self)
+        hub.on_tick(self.tick)
+
+    def _source(self, source: str) -> str:
+        with self._lock:
+            if source in self._sources:
+                return source
+            if len(self._sources) >= self.max_sources:
+                return "other"
+            self._sources.add(source)
+            return source
+
+    def _labels_of(self, stream: str, kind: str, source_uri: str, identity: str = "") -> tuple[str, str, str]:
+        labels = self._labels.get(stream)
+        if labels is None:
+            agent = stream.partition("/")[0] if not self.events else self.agent
+            labels = self._labels[stream] = (agent, kind, self._source(identity or identity_of(source_uri, kind)))
+        return labels
+
+    # ------------------------------------------------------------ every event (a tap: an ingest worker)
+
+    def event(self, stream: str, event, measured) -> None:
+        if isinstance(event, StreamOpened):
+            self._labels.pop(stream, None)
+            self._labels_of(stream, event.kind, event.source, event.identity)
+            return
+        req = self._requests.get(stream)
+        if isinstance(event, RequestStarted):
+            labels = self._labels.get(stream) or self._labels_of(stream, "text", "")
+            if req is None:
+                req = self._requests[stream] = _Request(labels)
+            req.reset(event.t)
+            self.requests.labels(*labels).inc()
+        elif isinstance(event, TextDelta):
+            if req is None:  # text without a RequestStarted: a request begins with it
+                labels = self._labels.get(stream) or self._labels_of(stream, "text", "")
+                req = self._requests[stream] = _Request(labels)
+                req.reset(event.t)
+                self.requests.labels(*labels).inc()
+            labels = req.labels
+            if event.tokens > 0:
+                self.tokens.labels(*labels).inc(event.tokens)
+            if math.isnan(req.first_chunk) and not math.isnan(req.start):
+                req.first_chunk = event.t
+                self.first_chunk.labels(*labels).observe(event.t - req.start)
+            if measured.ttft_s is not None:
+                self.ttft.labels(*labels).observe(measured.ttft_s)
+            if measured.gap_s is not None:
+                self.gap.labels(*labels).observe(measured.gap_s)
+            if event.text:
+                if math.isnan(req.first):
+                    req.first = event.t
+                req.last = event.t
+                req.tokens += max(0, int(event.tokens))
+        elif isinstance(event, Usage) and req is not None:
+            req.usage = int(event.completion_tokens)
+        elif isinstance(event, RequestFinished) and req is not None:
+            self._finished(req)
+
+    def _finished(self, req: _Request) -> None:
+        if not math.isnan(req.first) and not math.isnan(req.start):
+            self.e2e.labels(*req.labels).observe(req.last - req.start)
+            tokens = req.usage or req.tokens
+            if tokens > 1:
+                self.tpot.labels(*req.labels).observe((req.last - req.first) / (tokens - 1))
+        req.reset(math.nan)
+
+    # ------------------------------------------------------------ each analysis tick (the event loop)
+
+    def tick(self, _now: float) -> None:
+        snaps = self.hub.snapshots()
+        counts: dict[tuple[str, str, str], int] = {}
+        for stream, snap in snaps.items():
+            labels = self._labels_of(stream, snap.kind, snap.source)
+            before = self._status.get(stream)
+            self._status[stream] = snap.status
+            if snap.status == "cancelled" and before != "cancelled":
+                self.cuts.labels(*labels).inc()
+            key = (labels[0], snap.kind, snap.status)
+            counts[key] = counts.get(key, 0) + 1
+            m = snap.metrics
+            drops = m.get("drops")
+            if isinstance(drops, (int, float)) and not math.isnan(drops) and drops > self._drops.get(stream, 0):
+                self.drops.labels(*labels).inc(drops - self._drops.get(stream, 0))
+                self._drops[stream] = int(drops)
+            if snap.status == "open":
+                self._media(snap, labels)
+            if not self.events:
+                self._from_snapshot(stream, snap, labels)
+        for key in self._shown | set(counts):
+            self.streams.labels(*key).set(counts.get(key, 0))
+        self._shown |= set(counts)
+        hits = self.hub.patterns_since(self._hit_seq)
+        if hits:
+            self._hit_seq = hits[-1][0]
+        for _seq, hit in hits:
+            snap = snaps.get(hit.stream)
+            if snap is None:
+                continue
+            labels = self._labels_of(hit.stream, snap.kind, snap.source)
+            self.hits.labels(*labels, hit.kind).inc()
+            if hit.kind == "rule":
+                self.rule_hits.labels(*labels).inc()
+        for gone in [s for s in self._status if s not in snaps]:  # aged out of the hub (or a gone agent)
+            for kept in (self._status, self._drops, self._labels, self._requests, self._seen_requests,
+                         self._seen_tokens):
+                kept.pop(gone, None)
+
+    def _media(self, snap, labels) -> None:
+        m = snap.metrics
+        for gauge, name, scale in ((self.fps, "fps", 1.0), (self.bitrate, "bitrate_mbps", 1e6),
+                                   (self.bitrate, "bitrate_kbps", 1e3), (self.level, "level_dbfs", 1.0)):
+            value = m.get(name)
+            if isinstance(value, (int, float)) and math.isfinite(value):
+                gauge.labels(*labels).set(value * scale)
+
+    def _from_snapshot(self, stream: str, snap, labels) -> None:
+        """A watcher's view: the per-request figures of each request that ended since the last tick."""
+        m = snap.metrics
+        requests = m.get("requests")
+        if not isinstance(requests, int) or requests <= self._seen_requests.get(stream, 0):
+            tokens = m.get("tokens")
+            if isinstance(tokens, int) and tokens > self._seen_tokens.get(stream, 0):
+                self.tokens.labels(*labels).inc(tokens - self._seen_tokens.get(stream, 0))
+                self._seen_tokens[stream] = tokens
+            return
+        new = requests - self._seen_requests.get(stream, 0)
+        self._seen_requests[stream] = requests
+        self.requests.labels(*labels).inc(new)
+        tokens = m.get("tokens")
+        if isinstance(tokens, int) and tokens > self._seen_tokens.get(stream, 0):
+            self.tokens.labels(*labels).inc(tokens - self._seen_tokens.get(stream, 0))
+            self._seen_tokens[stream] = tokens
+        ttft = m.get("ttft_ms")
+        if isinstance(ttft, (int, float)) and math.isfinite(ttft):
+            self.ttft.labels(*labels).observe(ttft / 1e3)
+
+    # ------------------------------------------------------------ the HTTP endpoint
+
+    def serve(self, port: int, host: str = "127.0.0.1") -> None:
+        """Serve ``/metrics`` on ``host:port`` now (a taken port raises ``OSError`` here, before the run)."""
+        from prometheus_client import start_http_server
+
+        self._server, _thread = start_http_server(port, addr=host, registry=self.registry)
+
+    @property
+    def port(self) -> int | None:
+        return self._server.server_address[1] if self._server is not None else None
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
