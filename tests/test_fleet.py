@@ -393,3 +393,98 @@ def test_a_metrics_port_that_cannot_be_used_is_one_line():
                                    "--duration", "1", "--no-record", "--metrics-port", bad],
                                   capture_output=True, text=True, timeout=LIVENESS_S)
             assert done.returncode == 2 and said in done.stderr and done.stderr.count("\n") == 1, done.stderr
+
+
+# ------------------------------------------------------------------ OpenTelemetry
+
+class OtlpReceiver:
+    """A loopback OTLP/HTTP metrics receiver: keeps each POSTed ExportMetricsServiceRequest, decoded with
+    opentelemetry-proto."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+
+        received = self.requests = []
+        self.paths: list[str] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server interface
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                request = ExportMetricsServiceRequest()
+                request.ParseFromString(body)
+                received.append(request)
+                Handler.paths.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args) -> None:
+                pass
+
+        Handler.paths = self.paths
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def latest(self) -> dict:
+        """Metric name -> (unit, data points) from the newest export that carries it (cumulative)."""
+        out = {}
+        for request in self.requests:
+            for rm in request.resource_metrics:
+                resource = {a.key: a.value.string_value for a in rm.resource.attributes}
+                for sm in rm.scope_metrics:
+                    for metric in sm.metrics:
+                        out[metric.name] = (metric.unit, list(metric.histogram.data_points), resource)
+        return out
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_otlp_carries_the_genai_conventions_names_units_and_attributes():
+    receiver = OtlpReceiver()
+    run = LiveRun("run", "sim:text?name=chat&seed=6&requests=2&max_tokens=25", "--headless", "--json",
+                  "--duration", "120", "--otlp", receiver.url, "--name", "edge-2", "--no-record", "--no-learn")
+    try:
+        assert run.wait_for(lambda: run.latest.get("chat", {}).get("status") == "closed"), run.stderr
+        chat = run.latest["chat"]["metrics"]
+        assert run.stop(sig=0) == 0, run.stderr  # its only stream ended: the run ends, with a last export
+    finally:
+        receiver.close()
+    assert receiver.paths and set(receiver.paths) == {"/v1/metrics"}
+    got = receiver.latest()
+    units = {name: unit for name, (unit, _p, _r) in got.items()}
+    assert units == {"gen_ai.client.operation.duration": "s", "gen_ai.client.operation.time_to_first_chunk": "s",
+                     "gen_ai.client.operation.time_per_output_chunk": "s", "gen_ai.client.token.usage": "{token}"}
+    resource = got["gen_ai.client.operation.duration"][2]
+    assert resource["service.name"] == "midstream" and resource["service.instance.id"] == "edge-2"
+
+    def attrs(point) -> dict:
+        return {a.key: a.value.string_value for a in point.attributes}
+    duration = got["gen_ai.client.operation.duration"][1]
+    assert sum(p.count for p in duration) == 2 == chat["requests"]
+    for point in duration:
+        assert attrs(point) == {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "midstream.sim",
+                                "gen_ai.request.model": "text/normal"}
+        assert list(point.explicit_bounds)[:3] == [0.01, 0.02, 0.04]
+    first = got["gen_ai.client.operation.time_to_first_chunk"][1]
+    assert sum(p.count for p in first) == 2
+    per_chunk = got["gen_ai.client.operation.time_per_output_chunk"][1]
+    assert sum(p.count for p in per_chunk) == chat["tokens"] - 2  # every chunk after each request's first
+    usage = got["gen_ai.client.token.usage"][1]
+    assert {attrs(p)["gen_ai.token.type"] for p in usage} == {"output"}
+    assert sum(p.sum for p in usage) == chat["tokens"] and sum(p.count for p in usage) == 2
+
+
+def test_an_otlp_receiver_that_is_not_there_is_said_once_and_the_run_goes_on():
+    run = LiveRun("run", "sim:text?name=chat&seed=6&requests=1&max_tokens=10", "--headless", "--json",
+                  "--duration", "120", "--otlp", f"http://127.0.0.1:{_port()}", "--no-record", "--no-learn")
+    assert run.wait_for(lambda: run.latest.get("chat", {}).get("status") == "closed")
+    assert run.stop(sig=0) == 0
+    said = [line for line in run.err if "otlp" in line]
+    assert len(said) == 1 and "failed" in said[0] and "Traceback" not in run.stderr, run.stderr

@@ -107,6 +107,8 @@ def _run_options(p: argparse.ArgumentParser) -> None:
                         "MIDSTREAM_NATS_USER/_PASSWORD or _TOKEN)")
     p.add_argument("--name", metavar="NAME", help="this agent's name in the fleet (default: the host name)")
     _metrics_options(p)
+    p.add_argument("--otlp", metavar="URL",
+                   help="export OpenTelemetry GenAI metrics over OTLP/HTTP to URL (e.g. http://127.0.0.1:4318)")
 
 
 def _metrics_options(p: argparse.ArgumentParser) -> None:
@@ -295,6 +297,8 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None, se
             exporter = _metrics(args, hub)
             if exporter is not None:
                 hub.add_service(exporter)
+            if getattr(args, "otlp", None):
+                hub.add_service(_otlp(args, hub))
             return hub
 
         if args.headless:
@@ -380,12 +384,31 @@ def _metrics(args: argparse.Namespace, hub, agent: str | None = None):
     return exporter
 
 
+def _otlp(args: argparse.Namespace, hub):
+    """``--otlp URL``: OpenTelemetry metrics of ``hub`` over OTLP/HTTP."""
+    from urllib.parse import urlsplit
+
+    from ..fleet import default_agent_name
+    from ..fleet.otlp import OtlpMetrics
+    from ..runtime import _to_stderr
+
+    try:
+        parts = urlsplit(args.otlp)
+        ok = parts.scheme in ("http", "https") and parts.hostname and (parts.port or 1)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise CliError(f"--otlp {redact(args.otlp)}: expected http(s)://HOST:PORT (an OTLP/HTTP receiver)")
+    return OtlpMetrics(hub, getattr(args, "name", None) or default_agent_name(), args.otlp, say=_to_stderr)
+
+
 def _publisher(args: argparse.Namespace, settings):
     """``--publish``: what attaches a fleet publisher to the run's hub (None without it)."""
     url = getattr(args, "publish", None)
     if not url:
-        if getattr(args, "name", None) and getattr(args, "metrics_port", None) is None:
-            raise CliError("--name needs --publish or --metrics-port")
+        if getattr(args, "name", None) and getattr(args, "metrics_port", None) is None and \
+                not getattr(args, "otlp", None):
+            raise CliError("--name needs --publish, --metrics-port or --otlp")
         return None
     if getattr(args, "virtual", False):
         raise CliError("--publish does not apply to --virtual (virtual time is not shared with watchers)")

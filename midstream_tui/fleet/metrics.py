@@ -40,7 +40,7 @@ LABELS = ("agent", "kind", "source")
 
 
 class _Request:
-    __slots__ = ("labels", "start", "first_chunk", "first", "last", "tokens", "usage")
+    __slots__ = ("labels", "start", "first_chunk", "first", "last", "tokens", "usage", "prompt")
 
     def __init__(self, labels: tuple[str, str, str]) -> None:
         self.labels = labels
@@ -48,16 +48,98 @@ class _Request:
 
     def reset(self, start: float) -> None:
         self.start, self.first_chunk, self.first, self.last = start, math.nan, math.nan, math.nan
-        self.tokens = self.usage = 0
+        self.tokens = self.usage = self.prompt = 0
 
 
-class PrometheusMetrics:
+class RequestTap:
+    """A hub tap that turns each stream's events into per-request figures, as the references define them, and
+    hands them to the ``on_*`` hooks with the stream's labels (agent, kind, source). Called in ingest workers."""
+
+    def __init__(self, agent: str, max_sources: int = MAX_SOURCES) -> None:
+        self.agent, self.max_sources = agent, max_sources
+        self._lock = threading.Lock()
+        self._sources: set[str] = set()
+        self._labels: dict[str, tuple[str, str, str]] = {}
+        self._requests: dict[str, _Request] = {}
+
+    def _source(self, source: str) -> str:
+        with self._lock:
+            if source in self._sources:
+                return source
+            if len(self._sources) >= self.max_sources:
+                return "other"
+            self._sources.add(source)
+            return source
+
+    def _labels_of(self, stream: str, kind: str, source_uri: str, identity: str = "") -> tuple[str, str, str]:
+        labels = self._labels.get(stream)
+        if labels is None:
+            agent = stream.partition("/")[0] if not self.events else self.agent
+            labels = self._labels[stream] = (agent, kind, self._source(identity or identity_of(source_uri, kind)))
+        return labels
+
+    events = True
+
+    def forget(self, stream: str) -> None:
+        self._labels.pop(stream, None)
+        self._requests.pop(stream, None)
+
+    def event(self, stream: str, event, measured) -> None:
+        if isinstance(event, StreamOpened):
+            self._labels.pop(stream, None)
+            self._labels_of(stream, event.kind, event.source, event.identity)
+            return
+        req = self._requests.get(stream)
+        if isinstance(event, RequestStarted) or \
+                (isinstance(event, TextDelta) and (req is None or math.isnan(req.start))):
+            if req is None:  # (text without a RequestStarted begins a request, as the text analyzer counts it)
+                labels = self._labels.get(stream) or self._labels_of(stream, "text", "")
+                req = self._requests[stream] = _Request(labels)
+            req.reset(event.t)
+            self.on_request(req.labels)
+        if isinstance(event, TextDelta):
+            labels = req.labels
+            if event.tokens > 0:
+                self.on_tokens(labels, event.tokens)
+            if math.isnan(req.first_chunk) and not math.isnan(req.start):
+                req.first_chunk = event.t
+                self.on_first_chunk(labels, event.t - req.start)
+            if measured.ttft_s is not None:
+                self.on_ttft(labels, measured.ttft_s)
+            if measured.gap_s is not None:
+                self.on_gap(labels, measured.gap_s)
+            if event.text:
+                if math.isnan(req.first):
+                    req.first = event.t
+                req.last = event.t
+                req.tokens += max(0, int(event.tokens))
+        elif isinstance(event, Usage) and req is not None:
+            req.usage, req.prompt = int(event.completion_tokens), int(event.prompt_tokens)
+        elif isinstance(event, RequestFinished) and req is not None:
+            if not math.isnan(req.first) and not math.isnan(req.start):
+                tokens = req.usage or req.tokens
+                tpot = (req.last - req.first) / (tokens - 1) if tokens > 1 else None
+                self.on_finished(req.labels, req.last - req.start, tpot, tokens, req.prompt, event.reason)
+            req.reset(math.nan)
+
+    # hooks
+    def on_request(self, labels) -> None: ...
+    def on_tokens(self, labels, n: int) -> None: ...
+    def on_first_chunk(self, labels, seconds: float) -> None: ...
+    def on_ttft(self, labels, seconds: float) -> None: ...
+    def on_gap(self, labels, seconds: float) -> None: ...
+    def on_finished(self, labels, e2e: float, tpot: float | None, output_tokens: int, input_tokens: int,
+                    reason: str) -> None: ...
+
+
+class PrometheusMetrics(RequestTap):
     """The series of one hub (or a watcher's view of many agents) in their own registry."""
 
     adds_sources = False
 
     def __init__(self, hub, agent: str, *, max_sources: int = MAX_SOURCES) -> None:
-        self.hub, self.agent, self.max_sources = hub, agent, max_sources
+        super().__init__(agent, max_sources)
+        self.hub = hub
         self.registry = r = CollectorRegistry()
         self.ttft = Histogram("midstream_ttft_seconds", "Time to first token: request start to the first content "
                               "token (AIPerf TTFT)", LABELS, buckets=DURATION_BUCKETS, registry=r)
@@ -88,10 +170,6 @@ class PrometheusMetrics:
                              LABELS, registry=r)
         self.level = Gauge("midstream_audio_level_dbfs", "Audio RMS level, dBFS (newest stream of the source)",
                            LABELS, registry=r)
-        self._lock = threading.Lock()
-        self._sources: set[str] = set()
-        self._labels: dict[str, tuple[str, str, str]] = {}
-        self._requests: dict[str, _Request] = {}
         self._status: dict[str, str] = {}
         self._drops: dict[str, int] = {}
         self._seen_requests: dict[str, int] = {}
@@ -105,69 +183,27 @@ class PrometheusMetrics:
             hub.add_tap(self)
         hub.on_tick(self.tick)
 
-    def _source(self, source: str) -> str:
-        with self._lock:
-            if source in self._sources:
-                return source
-            if len(self._sources) >= self.max_sources:
-                return "other"
-            self._sources.add(source)
-            return source
-
-    def _labels_of(self, stream: str, kind: str, source_uri: str, identity: str = "") -> tuple[str, str, str]:
-        labels = self._labels.get(stream)
-        if labels is None:
-            agent = stream.partition("/")[0] if not self.events else self.agent
-            labels = self._labels[stream] = (agent, kind, self._source(identity or identity_of(source_uri, kind)))
-        return labels
-
     # ------------------------------------------------------------ every event (a tap: an ingest worker)
 
-    def event(self, stream: str, event, measured) -> None:
-        if isinstance(event, StreamOpened):
-            self._labels.pop(stream, None)
-            self._labels_of(stream, event.kind, event.source, event.identity)
-            return
-        req = self._requests.get(stream)
-        if isinstance(event, RequestStarted):
-            labels = self._labels.get(stream) or self._labels_of(stream, "text", "")
-            if req is None:
-                req = self._requests[stream] = _Request(labels)
-            req.reset(event.t)
-            self.requests.labels(*labels).inc()
-        elif isinstance(event, TextDelta):
-            if req is None:  # text without a RequestStarted: a request begins with it
-                labels = self._labels.get(stream) or self._labels_of(stream, "text", "")
-                req = self._requests[stream] = _Request(labels)
-                req.reset(event.t)
-                self.requests.labels(*labels).inc()
-            labels = req.labels
-            if event.tokens > 0:
-                self.tokens.labels(*labels).inc(event.tokens)
-            if math.isnan(req.first_chunk) and not math.isnan(req.start):
-                req.first_chunk = event.t
-                self.first_chunk.labels(*labels).observe(event.t - req.start)
-            if measured.ttft_s is not None:
-                self.ttft.labels(*labels).observe(measured.ttft_s)
-            if measured.gap_s is not None:
-                self.gap.labels(*labels).observe(measured.gap_s)
-            if event.text:
-                if math.isnan(req.first):
-                    req.first = event.t
-                req.last = event.t
-                req.tokens += max(0, int(event.tokens))
-        elif isinstance(event, Usage) and req is not None:
-            req.usage = int(event.completion_tokens)
-        elif isinstance(event, RequestFinished) and req is not None:
-            self._finished(req)
+    def on_request(self, labels) -> None:
+        self.requests.labels(*labels).inc()
 
-    def _finished(self, req: _Request) -> None:
-        if not math.isnan(req.first) and not math.isnan(req.start):
-            self.e2e.labels(*req.labels).observe(req.last - req.start)
-            tokens = req.usage or req.tokens
-            if tokens > 1:
-                self.tpot.labels(*req.labels).observe((req.last - req.first) / (tokens - 1))
-        req.reset(math.nan)
+    def on_tokens(self, labels, n: int) -> None:
+        self.tokens.labels(*labels).inc(n)
+
+    def on_first_chunk(self, labels, seconds: float) -> None:
+        self.first_chunk.labels(*labels).observe(seconds)
+
+    def on_ttft(self, labels, seconds: float) -> None:
+        self.ttft.labels(*labels).observe(seconds)
+
+    def on_gap(self, labels, seconds: float) -> None:
+        self.gap.labels(*labels).observe(seconds)
+
+    def on_finished(self, labels, e2e, tpot, output_tokens, input_tokens, reason) -> None:
+        self.e2e.labels(*labels).observe(e2e)
+        if tpot is not None:
+            self.tpot.labels(*labels).observe(tpot)
 
     # ------------------------------------------------------------ each analysis tick (the event loop)
 
@@ -206,9 +242,9 @@ class PrometheusMetrics:
             if hit.kind == "rule":
                 self.rule_hits.labels(*labels).inc()
         for gone in [s for s in self._status if s not in snaps]:  # aged out of the hub (or a gone agent)
-            for kept in (self._status, self._drops, self._labels, self._requests, self._seen_requests,
-                         self._seen_tokens):
+            for kept in (self._status, self._drops, self._seen_requests, self._seen_tokens):
                 kept.pop(gone, None)
+            self.forget(gone)
 
     def _media(self, snap, labels) -> None:
         m = snap.metrics
