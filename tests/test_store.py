@@ -270,6 +270,28 @@ def test_sessions_begun_in_the_same_second_are_listed_in_the_order_they_began(tm
     assert resolve("3", tmp_path).name.startswith("20261202-120000-2.")
 
 
+def test_runs_started_at_once_each_get_their_own_session_file(tmp_path):
+    # a fleet's agents started together: each claims its file (they once shared one: "database is locked")
+    import threading
+
+    from midstream_tui.sessions import Recorder, new_session_path
+
+    paths, barrier = [], threading.Barrier(8)
+
+    def claim() -> None:
+        barrier.wait()
+        paths.append(new_session_path(tmp_path))
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(paths)) == 8 and all(p.is_file() for p in paths)
+    Recorder(paths[0]).close()  # a claimed (empty) file is recorded into
+    with pytest.raises(StoreError, match="never overwritten"):
+        Recorder(paths[0])  # a session that has content is not
+
+
 def test_a_run_context_attaches_what_a_run_asks_for_and_closes_it_in_order(tmp_path, session_folder):
     from midstream_tui.runtime import RunContext, RunError, RunOptions
 

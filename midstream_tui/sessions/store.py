@@ -110,8 +110,8 @@ class Recorder:
     def __init__(self, path: str | Path, *, command: str = "", flush_interval: float = FLUSH_INTERVAL) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists():
-            raise StoreError(f"{self.path}: exists; sessions are never overwritten")
+        if self.path.exists() and (not self.path.is_file() or self.path.stat().st_size > 0):
+            raise StoreError(f"{self.path}: exists; sessions are never overwritten")  # (empty: claimed for us)
         self.command = redact(command)
         self.flush_interval = flush_interval
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -366,10 +366,14 @@ def new_session_path(folder: Path | None = None) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = folder / f"{stamp}{SUFFIX}"
     k = 1
-    while path.exists():
-        k += 1
-        path = folder / f"{stamp}-{k}{SUFFIX}"
-    return path
+    while True:  # claimed by creating it (empty: SQLite makes it a database): two runs started in the same
+        try:     # second (a fleet's agents) do not end up in one file
+            folder.mkdir(parents=True, exist_ok=True)
+            with open(path, "x"):
+                return path
+        except FileExistsError:
+            k += 1
+            path = folder / f"{stamp}-{k}{SUFFIX}"
 
 
 def resolve(ref: str, folder: Path | None = None) -> Path:
