@@ -495,3 +495,54 @@ def test_an_otlp_receiver_that_is_not_there_is_said_once_and_the_run_goes_on():
     assert run.stop(sig=0) == 0
     said = [line for line in run.err if "otlp" in line]
     assert len(said) == 1 and "failed" in said[0] and "Traceback" not in run.stderr, run.stderr
+
+
+async def test_ended_streams_are_bounded_at_both_ends(nats_server):
+    """A proxy's thousands of finished requests: the agent's hub ages them out and their bucket entries go; a
+    watcher keeps the newest ended ones in view."""
+    import nats
+
+    from midstream_tui import Hub, open_sources
+    from midstream_tui.fleet import Publisher
+
+    hub = Hub(analysis_interval=0.05)
+    hub.max_ended = 1
+    hub.add_service(Publisher(hub, parse_target(nats_server.url), "proxyish"))
+    uris = [f"sim:text?name=r{i}&seed={i}&requests=1&max_tokens=3&ttft=10" for i in range(4)]
+    for src in open_sources([*uris, "sim:text?name=keep&seed=9"]):
+        src.clock = hub.clock
+        hub.add_source(src)
+    await hub.start()
+    nc = await nats.connect(nats_server.url)
+    try:
+        assert await until(lambda: hub.aged_out == 3)  # (after a grace of some seconds)
+        kv = await nc.jetstream().key_value(wire.BUCKET)
+
+        async def keys() -> list[str]:
+            try:
+                return sorted(await kv.keys())
+            except nats.js.errors.NoKeysError:
+                return []
+        kept = sorted(wire.kv_key("proxyish", s) for s in hub.snapshots())
+        deadline = time.monotonic() + LIVENESS_S
+        while await keys() != kept and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert await keys() == kept and len(kept) == 2  # the live stream and the newest ended one
+    finally:
+        await nc.close()
+        await hub.stop()
+
+    watcher = RemoteHub(parse_target(nats_server.url), "flood", analysis_interval=0.05, max_ended=2)
+    await watcher.start()
+    nc = await nats.connect(nats_server.url)
+    try:
+        for i in range(5):
+            await nc.publish(f"midstream.flood.r{i}.snapshot", msgpack.packb(
+                {"agent": "flood", "stream": f"r{i}", "seq": 1, "t": float(i), "now": 5.0, "wall": time.time(),
+                 "status": "closed", "kind": "text"}))
+        await nc.flush()
+        assert await until(lambda: watcher.aged_out == 3)
+        assert sorted(watcher.streams) == ["flood/r3", "flood/r4"]  # the newest two
+    finally:
+        await nc.close()
+        await watcher.stop()

@@ -107,6 +107,7 @@ class Publisher:
         self._events: deque[tuple[str, bytes]] = deque()
         self._kv_due: dict[str, float] = {}
         self._kv_pending: dict[str, bytes] = {}
+        self._kv_gone: set[str] = set()  # streams the hub aged out: their bucket entries are deleted
         self._status: dict[str, str] = {}
         self._sent: dict[str, tuple[int, tuple]] = {}  # stream -> (seq, (attractor seq, text tail, preview id)) sent
         self._hit_seq = 0
@@ -152,9 +153,10 @@ class Publisher:
                                                             "t": json_number(hit.t - t0, 3),
                                                             "start": json_number(None if hit.start is None
                                                                                  else hit.start - t0, 3)})
-        for gone in [s for s in self._status if s not in snaps]:  # aged out by the hub
-            for kept in (self._status, self._sent, self._kv_due):
+        for gone in [s for s in self._status if s not in snaps]:  # aged out by the hub: out of the bucket too
+            for kept in (self._status, self._sent, self._kv_due, self._kv_pending, self._latest):
                 kept.pop(gone, None)
+            self._kv_gone.add(gone)
         self._wake.set()
 
     def _event(self, stream: str, kind: str, body: dict) -> None:
@@ -246,6 +248,10 @@ class Publisher:
                 for stream, data in pending.items():
                     await nc.publish(f"$KV.{wire.BUCKET}.{wire.kv_key(self.agent, stream)}", data)
                     self._count(data)
+                gone, self._kv_gone = self._kv_gone, set()
+                for stream in gone:  # a delete marker, as nats-py's KeyValue.delete writes it
+                    await nc.publish(f"$KV.{wire.BUCKET}.{wire.kv_key(self.agent, stream)}", b"",
+                                     headers={"KV-Operation": "DEL"})
         except (nats.errors.Error, OSError) as exc:  # went away while sending: what was not sent waits
             if self.connected:
                 self._say(f"publishing: sending to NATS failed ({type(exc).__name__}); will retry")

@@ -26,6 +26,8 @@ from .wire import FleetError, NatsTarget
 
 STALE_S = 5.0
 GONE_S = 60.0
+MAX_ENDED = 500
+"""Ended remote streams kept in view (the newest); older ones leave it, as a hub ages out ended streams."""
 CANCEL_TIMEOUT_S = 3.0
 
 
@@ -50,7 +52,7 @@ class RemoteHub:
     def __init__(self, target: NatsTarget, agent_pattern: str = "*", *, clock: Clock | None = None,
                  analysis_interval: float = 0.1, stale_s: float = STALE_S, gone_s: float = GONE_S,
                  name: str = "watcher", say: Callable[[str], None] | None = None,
-                 pattern_log_size: int = 1000) -> None:
+                 pattern_log_size: int = 1000, max_ended: int = MAX_ENDED) -> None:
         if not analysis_interval > 0:
             raise HubError("analysis interval must be > 0 seconds")
         self.target, self.agent_pattern = target, agent_pattern or "*"
@@ -59,6 +61,8 @@ class RemoteHub:
         self.analysis_interval = float(analysis_interval)
         self.stale_s, self.gone_s = float(stale_s), max(float(gone_s), float(stale_s))
         self.name = name
+        self.max_ended = max_ended
+        self.aged_out = 0
         self._say = say or (lambda line: None)
         self.running = False
         self.ticks = 0
@@ -271,14 +275,26 @@ class RemoteHub:
             self._log_hit(PatternHit(t, name, str(msg.get("kind", "")), str(msg.get("message", "")),
                                      agent.t0 + float(start) if isinstance(start, (int, float)) else None))
 
+    def _drop(self, name: str) -> None:
+        self._snaps.pop(name, None)
+        self._where.pop(name, None)
+        self._remote_seq.pop(name, None)
+
     def _age(self, now: float) -> None:
+        ended = [n for n, s in self._snaps.items() if s.status not in ("open", "stale")]
+        if len(ended) > self.max_ended:
+            ended.sort(key=lambda n: self._snaps[n].t)
+            for name in ended[: len(ended) - self.max_ended]:
+                agent = self._agents.get(self._where.get(name, ("", ""))[0])
+                if agent is not None:
+                    agent.streams.discard(name)
+                self._drop(name)
+                self.aged_out += 1
         for agent in list(self._agents.values()):
             quiet = now - agent.seen
             if quiet >= self.gone_s:
                 for name in agent.streams:
-                    self._snaps.pop(name, None)
-                    self._where.pop(name, None)
-                    self._remote_seq.pop(name, None)
+                    self._drop(name)
                 del self._agents[agent.name]
                 self._hit("", "fleet", f"agent {agent.name} gone: nothing for {quiet:.0f} s; its streams removed")
             elif quiet >= self.stale_s and not agent.stale:
