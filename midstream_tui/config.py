@@ -44,6 +44,8 @@ class Settings:
     nats_password: str | None = field(default=None, repr=False)
     nats_token: str | None = field(default=None, repr=False)
     """MIDSTREAM_NATS_TOKEN: a NATS token instead of a user and password."""
+    nats_ca: str | None = None
+    """MIDSTREAM_NATS_CA: a CA bundle to trust for TLS to NATS (implies TLS)."""
     data_dir: Path = field(default_factory=default_data_dir)
     """MIDSTREAM_DATA_DIR (else the XDG data folder): recorded sessions, and what was learned (meta.json)."""
 
@@ -70,6 +72,7 @@ def load_settings(env_file: str | None = None) -> Settings:
         nats_user=os.environ.get("MIDSTREAM_NATS_USER") or None,
         nats_password=os.environ.get("MIDSTREAM_NATS_PASSWORD") or None,
         nats_token=os.environ.get("MIDSTREAM_NATS_TOKEN") or None,
+        nats_ca=os.environ.get("MIDSTREAM_NATS_CA") or None,
         data_dir=default_data_dir(),
     )
 

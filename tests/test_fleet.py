@@ -546,3 +546,50 @@ async def test_ended_streams_are_bounded_at_both_ends(nats_server):
     finally:
         await nc.close()
         await watcher.stop()
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 signed by itself (it is its own CA), and its key."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "midstream test nats")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "nats.pem", folder / "nats.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+async def test_tls_with_a_private_ca_and_without_it(tmp_path):
+    cert, key = _self_signed(tmp_path)
+    server = NatsServer(tmp_path / "js", "--tls", "--tlscert", str(cert), "--tlskey", str(key)).start()
+    url = f"tls://127.0.0.1:{server.port}"
+    run = agent(url, "secure", "sim:text?name=chat&seed=1", env=os.environ | {"MIDSTREAM_NATS_CA": str(cert)})
+    hub = RemoteHub(parse_target(url, ca_file=str(cert)), analysis_interval=0.05)
+    try:
+        await hub.start()
+        assert await until(lambda: hub.snapshot("secure/chat") is not None), run.stderr
+        with pytest.raises(FleetError, match="cannot reach NATS.*(CERTIFICATE|certificate)"):
+            await RemoteHub(parse_target(url), analysis_interval=0.05).start()  # the system CAs do not know it
+        done = subprocess.run([sys.executable, "-m", "midstream_tui", "watch", url, "--headless", "--duration", "1"],
+                              capture_output=True, text=True, timeout=LIVENESS_S,
+                              env=os.environ | {"MIDSTREAM_NATS_CA": str(tmp_path / "missing.pem")})
+        assert done.returncode == 2 and "CA file" in done.stderr and done.stderr.count("\n") == 1, done.stderr
+    finally:
+        await hub.stop()
+        assert run.stop() == 0
+        server.stop()

@@ -340,7 +340,10 @@ def _nats_target(url: str, settings):
     from ..fleet import FleetError, parse_target
 
     try:
-        return parse_target(url, user=settings.nats_user, password=settings.nats_password, token_=settings.nats_token)
+        target = parse_target(url, user=settings.nats_user, password=settings.nats_password,
+                              token_=settings.nats_token, ca_file=settings.nats_ca)
+        target.connect_options()  # a CA file that cannot be read: said now
+        return target
     except FleetError as exc:
         raise CliError(str(exc)) from None
 

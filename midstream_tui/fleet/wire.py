@@ -102,6 +102,8 @@ class NatsTarget:
     password: str | None = None
     token: str | None = None
     tls: bool = False
+    ca_file: str | None = None
+    """A CA bundle to trust for TLS (a private CA's, or a self-signed server certificate); default: the system's."""
 
     def __str__(self) -> str:
         return ",".join(self.servers)
@@ -115,7 +117,10 @@ class NatsTarget:
         if self.token is not None:
             opts["token"] = self.token
         if self.tls:
-            opts["tls"] = ssl.create_default_context()
+            try:
+                opts["tls"] = ssl.create_default_context(cafile=self.ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise FleetError(f"NATS CA file {self.ca_file}: {getattr(exc, 'strerror', None) or exc}") from None
         return opts
 
 
@@ -148,7 +153,7 @@ def parse_target(url: str, *, user: str | None = None, password: str | None = No
         raise FleetError("no NATS address given (expected nats://HOST:PORT)")
     if ca_file:
         tls = True
-    return NatsTarget(tuple(servers), user=user, password=password, token=token_, tls=tls)
+    return NatsTarget(tuple(servers), user=user, password=password, token=token_, tls=tls, ca_file=ca_file or None)
 
 
 def _shown(url: str) -> str:
