@@ -389,6 +389,8 @@ class Hub:
         self._warm_thread: threading.Thread | None = None
         self.callback_error: Exception | None = None
         """The first exception raised by an ``on_tick`` callback; ``run()`` re-raises it."""
+        self.service_errors: list[str] = []
+        """Services that failed to stop (each stopped in any case)."""
 
     # ------------------------------------------------------------ library API
 
@@ -743,9 +745,19 @@ class Hub:
         # services that add streams stop first (their streams end); those that only read (a publisher) last,
         # after the final analysis step, so they carry the streams' final state
         readers = [s for s in services if not getattr(s, "adds_sources", True)]
-        for service in services:
-            if service not in readers:
-                await service.stop()
+        try:
+            for service in services:
+                if service not in readers:
+                    await service.stop()
+            await self._stop_analysis()
+        finally:  # (readers stop in any case: a port, a connection, an exporter's thread)
+            for service in readers:
+                try:
+                    await service.stop()
+                except Exception as exc:  # noqa: BLE001 - one failing to stop must not keep the others running
+                    self.service_errors.append(f"{type(service).__name__}: {exc}")
+
+    async def _stop_analysis(self) -> None:
         for src in list(self._sources.values()):
             src.cancel()
         for task in self._tasks:
@@ -765,8 +777,6 @@ class Hub:
             self._executor.shutdown(wait=False)
             self._executor = None
         self._analysis_task = self._ingest_task = None
-        for service in readers:
-            await service.stop()
 
     async def run(self, duration: float | None = None) -> None:
         """Run until ``duration`` seconds pass on the clock, or every source has ended."""

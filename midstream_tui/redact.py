@@ -21,7 +21,7 @@ _SHAPES = [
     re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=\-]{8,}"),
     re.compile(r"(?i)(\bauthorization\s*[:=]\s*)[^\s,;\"']+(?:\s+[^\s,;\"']+)?"),
     re.compile(r"(?i)([?&](?:token|api[_-]?key|key|access_token|secret)=)[^&#\s\"']+"),
-    re.compile(r"(?i)(\b(?:nats|tls|wss?|https?|rtmps?|rtsp)://)[^\s/@\"']+(?=@)"),  # user:password or token before @ in a URL
+    re.compile(r"(?i)(\b(?:nats|tls|wss?|https?|rtmps?|rtsp)://)[^\s@\"']+(?=@)"),  # user:password or token before @ in a URL
 ]
 
 

@@ -205,7 +205,7 @@ async def test_a_remote_cancel_round_trip(nats_server):
 
 async def test_an_agent_killed_goes_stale_then_gone(nats_server):
     run = agent(nats_server.url, "doomed", "sim:text?name=chat&seed=1")
-    hub = RemoteHub(parse_target(nats_server.url), analysis_interval=0.05, stale_s=1.0, gone_s=3.0)
+    hub = RemoteHub(parse_target(nats_server.url), analysis_interval=0.05, stale_s=3.0, gone_s=6.0)
     await hub.start()
     try:
         assert await until(lambda: (s := hub.snapshot("doomed/chat")) is not None and s.status == "open")
@@ -593,3 +593,68 @@ async def test_tls_with_a_private_ca_and_without_it(tmp_path):
         await hub.stop()
         assert run.stop() == 0
         server.stop()
+
+
+def test_logins_with_any_characters_stay_out_of_every_message():
+    for login in ["bob:se/cret#x@1", "bob:p@ss:w/rd", "tok/en+b64=="]:
+        url = f"nats://{login}@127.0.0.1:4222"
+        target = parse_target(url)
+        assert target.servers == ("nats://127.0.0.1:4222",)
+        assert (target.password or target.token) == login.partition(":")[2] if ":" in login else target.token == login
+        for bad in [f"nats://{login}@127.0.0.1:99999", f"nats://{login}@127.0.0.1:4222/x", f"http://{login}@h"]:
+            with pytest.raises(FleetError) as info:
+                parse_target(bad)
+            assert "se/cret" not in str(info.value) and "p@ss" not in str(info.value) and "tok/en" not in str(info.value)
+    assert wire.without_login("http://u:p/w@h:4318/v1/metrics") == "http://h:4318/v1/metrics"
+
+
+async def test_a_watcher_survives_junk_restarts_clock_skew_and_twins(nats_server):
+    import io
+
+    import nats
+
+    from midstream_tui.headless import NdjsonPrinter
+
+    nc = await nats.connect(nats_server.url)
+    js = nc.jetstream()
+    await js.create_key_value(bucket=wire.BUCKET, history=1)
+
+    def snap(agent: str, stream: str, seq: int, run: str = "r1", **extra) -> bytes:
+        return msgpack.packb({"agent": agent, "stream": stream, "seq": seq, "run": run, "t": 1.0, "now": 2.0,
+                              "wall": time.time(), "status": "open", "kind": "text", "metrics": {"tokens": seq}}
+                             | extra)
+    # junk in the bucket, read first thing at start: skipped, counted
+    await js.publish(f"$KV.{wire.BUCKET}.evil.s", msgpack.packb({"agent": "evil", "stream": "s", "seq": 1,
+                                                                  "wall": "soon", "now": [1]}))
+    await js.publish(f"$KV.{wire.BUCKET}.evil.t", snap("evil", "t", 1, attractor={"type": "x", "evidence": [1]},
+                                                       signals=[["a", 1, 2]], metrics={"tokens": [1], "x": {}}))
+    hub = RemoteHub(parse_target(nats_server.url), analysis_interval=0.05, stale_s=3, gone_s=6)
+    out = io.StringIO()
+    hub.on_tick(NdjsonPrinter(hub, out, True).tick)
+    await hub.start()
+    try:
+        assert hub.snapshot("evil/t") is not None and "tokens" not in hub.snapshot("evil/t").metrics
+        # an agent restarted under its name counts its streams from the start again
+        await nc.publish("midstream.rs.chat.snapshot", snap("rs", "chat", 80, run="first"))
+        await nc.flush()
+        assert await until(lambda: hub.snapshot("rs/chat") is not None)
+        await nc.publish("midstream.rs.chat.snapshot", snap("rs", "chat", 3, run="second"))
+        await nc.flush()
+        assert await until(lambda: hub.snapshot("rs/chat").metrics["tokens"] == 3)
+        # an agent whose wall clock is 100 s behind is live, not stale or gone
+        for _ in range(3):
+            await nc.publish("midstream.skew.chat.snapshot", snap("skew", "chat", 1, wall=time.time() - 100))
+            await nc.flush()
+            await asyncio.sleep(0.3)
+        assert hub.snapshot("skew/chat").status == "open" and not hub.agents["skew"]["stale"]
+        # two live agents given one name: said
+        for i in range(4):
+            await nc.publish("midstream.twin._hello", msgpack.packb({"agent": "twin", "run": f"run{i % 2}",
+                                                                     "wall": time.time(), "now": 1.0}))
+        await nc.flush()
+        assert await until(lambda: any("two agents publish as twin" in h.message for _s, h in hub.patterns_since(0)))
+        await asyncio.sleep(0.3)
+        assert hub.running and hub.callback_error is None and out.getvalue()  # the printer kept printing
+    finally:
+        await nc.close()
+        await hub.stop()

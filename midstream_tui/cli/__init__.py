@@ -336,6 +336,12 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None, se
         return app.return_code or failed_exit_code(hub)  # as headless: every source failed is not a success
 
 
+def _say_redacted(line: str) -> None:
+    from ..runtime import _to_stderr
+
+    _to_stderr(redact(line))
+
+
 def _nats_target(url: str, settings):
     from ..fleet import FleetError, parse_target
 
@@ -393,7 +399,6 @@ def _otlp(args: argparse.Namespace, hub):
 
     from ..fleet import default_agent_name
     from ..fleet.otlp import OtlpMetrics
-    from ..runtime import _to_stderr
 
     try:
         parts = urlsplit(args.otlp)
@@ -401,8 +406,10 @@ def _otlp(args: argparse.Namespace, hub):
     except ValueError:
         ok = False
     if not ok:
-        raise CliError(f"--otlp {redact(args.otlp)}: expected http(s)://HOST:PORT (an OTLP/HTTP receiver)")
-    return OtlpMetrics(hub, getattr(args, "name", None) or default_agent_name(), args.otlp, say=_to_stderr)
+        from ..fleet.wire import without_login
+
+        raise CliError(f"--otlp {without_login(args.otlp)}: expected http(s)://HOST:PORT (an OTLP/HTTP receiver)")
+    return OtlpMetrics(hub, getattr(args, "name", None) or default_agent_name(), args.otlp, say=_say_redacted)
 
 
 def _publisher(args: argparse.Namespace, settings):
@@ -417,7 +424,6 @@ def _publisher(args: argparse.Namespace, settings):
         raise CliError("--publish does not apply to --virtual (virtual time is not shared with watchers)")
     from ..fleet import FleetError, Publisher, default_agent_name
     from ..fleet.wire import token
-    from ..runtime import _to_stderr
 
     name = args.name or default_agent_name()
     if not name.strip() or len(name) > 100 or len(token(name)) > 200:
@@ -425,11 +431,11 @@ def _publisher(args: argparse.Namespace, settings):
     target = _nats_target(url, settings)
     trouble = _nats_preflight(target, name)
     if trouble:
-        _to_stderr(f"publishing: {trouble}; working locally and retrying")
+        _say_redacted(f"publishing: {trouble}; working locally and retrying")
 
     def attach(hub: Hub) -> None:
         try:
-            hub.add_service(Publisher(hub, target, name, say=_to_stderr, unreachable=bool(trouble)))
+            hub.add_service(Publisher(hub, target, name, say=_say_redacted, unreachable=bool(trouble)))
         except FleetError as exc:
             raise CliError(str(exc)) from None
     return attach
@@ -443,16 +449,16 @@ def _watch(args: argparse.Namespace) -> int:
         raise CliError(f"--duration {args.duration}: expected seconds > 0")
     if args.json and not args.headless:
         raise CliError("--json needs --headless")
-    if not args.stale > 0 or not args.gone >= args.stale:
-        raise CliError(f"--stale {args.stale} --gone {args.gone}: expected 0 < stale <= gone")
+    if not args.stale >= 3 or not args.gone >= args.stale:
+        raise CliError(f"--stale {args.stale} --gone {args.gone}: expected 3 <= stale <= gone (agents say hello "
+                       "every second)")
     settings = load_settings()
     target = _nats_target(args.url, settings)
     name = f"watcher@{default_agent_name()}"
-    from ..runtime import _to_stderr
 
     def remote() -> RemoteHub:
         return RemoteHub(target, args.agent, analysis_interval=refresh_ms / 1000.0, stale_s=args.stale,
-                         gone_s=args.gone, name=name, say=_to_stderr)
+                         gone_s=args.gone, name=name, say=_say_redacted)
 
     if args.headless:
         from ..headless import run_headless

@@ -13,8 +13,9 @@ as the references define them (see the README's metric definitions):
 
 and counters (``midstream_output_tokens_total``, ``_requests_total``, ``_cuts_total``, ``_pattern_hits_total``,
 ``_rule_hits_total``, ``_dropped_events_total``) and gauges (streams by status; video fps, bitrate, audio
-level), read from the snapshots at the analysis rate. On a watcher (no events, only snapshots) the same series
-are fed from the snapshots: per-request figures when a request ends, no per-gap histogram.
+level), read from the snapshots at the analysis rate. On a watcher (no events, only snapshots) the counters
+and gauges are fed from the snapshots (streams already under way when it joined count from then on); the
+histograms stay empty there — they need the events: scrape each agent's own ``/metrics`` for them.
 
 Labels: ``agent``, ``kind`` and ``source`` — what the stream comes from (a model at its endpoint, a simulator, a
 media kind at a host), never a request: the number of series stays bounded (past ``MAX_SOURCES`` distinct
@@ -23,15 +24,19 @@ sources, the rest count as ``other``).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
+from collections import OrderedDict
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from ..events import RequestFinished, RequestStarted, StreamOpened, TextDelta, Usage
+from ..events import RequestFinished, RequestStarted, StreamClosed, StreamOpened, TextDelta, Usage
 from ..sources.params import identity_of
 
 MAX_SOURCES = 50
+SEEN_MAX = 10_000
+"""Streams whose counted totals are remembered (a stream seen again is not counted twice)."""
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 """The OpenTelemetry GenAI conventions' advisory boundaries for gen_ai.client.operation.duration (seconds)."""
 CHUNK_BUCKETS = (0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5)
@@ -89,6 +94,12 @@ class RequestTap:
             self._labels.pop(stream, None)
             self._labels_of(stream, event.kind, event.source, event.identity)
             return
+        if isinstance(event, StreamClosed):  # (a proxy's every request is a stream: nothing kept past its end)
+            req = self._requests.pop(stream, None)
+            if req is not None and not math.isnan(req.start) and math.isnan(req.first):
+                self.on_failed(req.labels, event.t - req.start, event.reason)
+            self._labels.pop(stream, None)
+            return
         req = self._requests.get(stream)
         if isinstance(event, RequestStarted) or \
                 (isinstance(event, TextDelta) and (req is None or math.isnan(req.start))):
@@ -120,6 +131,8 @@ class RequestTap:
                 tokens = req.usage or req.tokens
                 tpot = (req.last - req.first) / (tokens - 1) if tokens > 1 else None
                 self.on_finished(req.labels, req.last - req.start, tpot, tokens, req.prompt, event.reason)
+            elif not math.isnan(req.start):
+                self.on_failed(req.labels, event.t - req.start, event.reason)
             req.reset(math.nan)
 
     # hooks
@@ -130,6 +143,7 @@ class RequestTap:
     def on_gap(self, labels, seconds: float) -> None: ...
     def on_finished(self, labels, e2e: float, tpot: float | None, output_tokens: int, input_tokens: int,
                     reason: str) -> None: ...
+    def on_failed(self, labels, seconds: float, reason: str) -> None: ...
 
 
 class PrometheusMetrics(RequestTap):
@@ -170,10 +184,8 @@ class PrometheusMetrics(RequestTap):
                              LABELS, registry=r)
         self.level = Gauge("midstream_audio_level_dbfs", "Audio RMS level, dBFS (newest stream of the source)",
                            LABELS, registry=r)
-        self._status: dict[str, str] = {}
-        self._drops: dict[str, int] = {}
-        self._seen_requests: dict[str, int] = {}
-        self._seen_tokens: dict[str, int] = {}
+        self._seen: OrderedDict[str, dict] = OrderedDict()  # stream -> what was counted of it (newest SEEN_MAX)
+        self._media_shown: set[tuple[str, str, str]] = set()
         self._server = None
         self._shown: set[tuple[str, str, str]] = set()
         self._hit_seq = 0
@@ -210,23 +222,36 @@ class PrometheusMetrics(RequestTap):
     def tick(self, _now: float) -> None:
         snaps = self.hub.snapshots()
         counts: dict[tuple[str, str, str], int] = {}
+        media: set[tuple[str, str, str]] = set()
+        before_join = getattr(self.hub, "preexisting", ())  # a watcher's streams read from the bucket at its start
         for stream, snap in snaps.items():
             labels = self._labels_of(stream, snap.kind, snap.source)
-            before = self._status.get(stream)
-            self._status[stream] = snap.status
-            if snap.status == "cancelled" and before != "cancelled":
+            seen = self._seen.get(stream)
+            if seen is None:  # first sight: counted from zero, unless it was under way before this watcher came
+                seen = self._seen[stream] = {"status": "", "drops": 0, "requests": 0, "tokens": 0}
+                if stream in before_join:
+                    seen.update(status=snap.status, drops=_count(snap.metrics.get("drops")),
+                                requests=_count(snap.metrics.get("requests")), tokens=_count(snap.metrics.get("tokens")))
+                if len(self._seen) > SEEN_MAX:
+                    self._seen.popitem(last=False)
+            self._seen.move_to_end(stream)
+            if snap.status == "cancelled" and seen["status"] != "cancelled":
                 self.cuts.labels(*labels).inc()
+            seen["status"] = snap.status
             key = (labels[0], snap.kind, snap.status)
             counts[key] = counts.get(key, 0) + 1
-            m = snap.metrics
-            drops = m.get("drops")
-            if isinstance(drops, (int, float)) and not math.isnan(drops) and drops > self._drops.get(stream, 0):
-                self.drops.labels(*labels).inc(drops - self._drops.get(stream, 0))
-                self._drops[stream] = int(drops)
-            if snap.status == "open":
+            self._grow(seen, "drops", snap.metrics.get("drops"), self.drops.labels(*labels))
+            if not self.events:  # a watcher: the counters the events would have fed, from the snapshots
+                self._grow(seen, "requests", snap.metrics.get("requests"), self.requests.labels(*labels))
+                self._grow(seen, "tokens", snap.metrics.get("tokens"), self.tokens.labels(*labels))
+            if snap.status == "open" and snap.kind in ("audio", "video"):
                 self._media(snap, labels)
-            if not self.events:
-                self._from_snapshot(stream, snap, labels)
+                media.add(labels)
+        for labels in self._media_shown - media:  # no live stream of that source any more: no stale value
+            for gauge in (self.fps, self.bitrate, self.level):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(*labels)
+        self._media_shown = media
         for key in self._shown | set(counts):
             self.streams.labels(*key).set(counts.get(key, 0))
         self._shown |= set(counts)
@@ -241,10 +266,16 @@ class PrometheusMetrics(RequestTap):
             self.hits.labels(*labels, hit.kind).inc()
             if hit.kind == "rule":
                 self.rule_hits.labels(*labels).inc()
-        for gone in [s for s in self._status if s not in snaps]:  # aged out of the hub (or a gone agent)
-            for kept in (self._status, self._drops, self._seen_requests, self._seen_tokens):
-                kept.pop(gone, None)
-            self.forget(gone)
+        if self.events:
+            for gone in [s for s in self._labels if s not in snaps]:  # aged out of the hub
+                self.forget(gone)
+
+    @staticmethod
+    def _grow(seen: dict, name: str, value, counter) -> None:
+        value = _count(value)
+        if value > seen[name]:
+            counter.inc(value - seen[name])
+            seen[name] = value
 
     def _media(self, snap, labels) -> None:
         m = snap.metrics
@@ -253,27 +284,6 @@ class PrometheusMetrics(RequestTap):
             value = m.get(name)
             if isinstance(value, (int, float)) and math.isfinite(value):
                 gauge.labels(*labels).set(value * scale)
-
-    def _from_snapshot(self, stream: str, snap, labels) -> None:
-        """A watcher's view: the per-request figures of each request that ended since the last tick."""
-        m = snap.metrics
-        requests = m.get("requests")
-        if not isinstance(requests, int) or requests <= self._seen_requests.get(stream, 0):
-            tokens = m.get("tokens")
-            if isinstance(tokens, int) and tokens > self._seen_tokens.get(stream, 0):
-                self.tokens.labels(*labels).inc(tokens - self._seen_tokens.get(stream, 0))
-                self._seen_tokens[stream] = tokens
-            return
-        new = requests - self._seen_requests.get(stream, 0)
-        self._seen_requests[stream] = requests
-        self.requests.labels(*labels).inc(new)
-        tokens = m.get("tokens")
-        if isinstance(tokens, int) and tokens > self._seen_tokens.get(stream, 0):
-            self.tokens.labels(*labels).inc(tokens - self._seen_tokens.get(stream, 0))
-            self._seen_tokens[stream] = tokens
-        ttft = m.get("ttft_ms")
-        if isinstance(ttft, (int, float)) and math.isfinite(ttft):
-            self.ttft.labels(*labels).observe(ttft / 1e3)
 
     # ------------------------------------------------------------ the HTTP endpoint
 
@@ -295,3 +305,7 @@ class PrometheusMetrics(RequestTap):
         if server is not None:
             server.shutdown()
             server.server_close()
+
+
+def _count(value) -> int:
+    return int(value) if isinstance(value, (int, float)) and math.isfinite(value) and value > 0 else 0

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from .metrics import CHUNK_BUCKETS, DURATION_BUCKETS, RequestTap
+from .wire import without_login
 
 TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
 """The conventions' advisory boundaries for gen_ai.client.token.usage."""
@@ -71,6 +72,7 @@ class OtlpMetrics(RequestTap):
         self.exports = self.failures = 0
         said = say or (lambda line: None)
         owner = self
+        shown = without_login(url)
         # the exporter's own complaints go to Python logging (they would land on the dashboard): one line of ours
         logging.getLogger("opentelemetry.exporter.otlp.proto.http").setLevel(logging.CRITICAL)
         logging.getLogger("opentelemetry.sdk.metrics").setLevel(logging.CRITICAL)
@@ -80,12 +82,12 @@ class OtlpMetrics(RequestTap):
                 result = super().export(metrics_data, timeout_millis=timeout_millis, **kwargs)
                 if result == MetricExportResult.SUCCESS:
                     if owner.failures and owner.exports == 0:
-                        said(f"otlp: exporting to {url} now works")
+                        said(f"otlp: exporting to {shown} now works")
                     owner.exports += 1
                 else:
                     owner.failures += 1
                     if owner.failures == 1 or owner.failures % 60 == 0:
-                        said(f"otlp: export to {url} failed ({owner.failures} so far); retrying each interval")
+                        said(f"otlp: export to {shown} failed ({owner.failures} so far); retrying each interval")
                 return result
 
         reader = PeriodicExportingMetricReader(Exporter(endpoint=url, timeout=5), export_interval_millis=interval_ms)
@@ -119,6 +121,10 @@ class OtlpMetrics(RequestTap):
 
     def on_gap(self, labels, seconds: float) -> None:
         self.per_chunk.record(seconds, self._attributes(labels))
+
+    def on_failed(self, labels, seconds: float, reason: str) -> None:
+        """A request that ended before any chunk: its duration, with the error's type."""
+        self.duration.record(seconds, self._attributes(labels) | {"error.type": ERRORS.get(reason, reason)})
 
     def on_finished(self, labels, e2e, tpot, output_tokens, input_tokens, reason) -> None:
         attrs = self._attributes(labels)

@@ -14,6 +14,7 @@ dropped and counted); it reconnects with backoff and says so in one line each wa
 from __future__ import annotations
 
 import asyncio
+import os
 import contextlib
 import time
 from collections import deque
@@ -51,9 +52,10 @@ async def connect(target: NatsTarget, name: str, *, reconnect: bool = True, time
     refused = asyncio.Event()
 
     async def error_cb(exc: BaseException) -> None:
-        errors.append(exc)
-        if _is_auth_error(exc):
-            refused.set()
+        if not attempt.done():  # (kept while connecting only: afterwards one per reconnect attempt would pile up)
+            errors.append(exc)
+            if _is_auth_error(exc):
+                refused.set()
         if callbacks.get("error_cb"):
             await callbacks["error_cb"](exc)
 
@@ -103,6 +105,8 @@ class Publisher:
         """Hits, opens and closes dropped while NATS was away (the queue was full)."""
         self.cancels = 0
         self.started_wall = time.time()
+        self.run = f"{self.started_wall:.6f}-{os.getpid()}"
+        """This run of the agent: a watcher tells a restart (or a second agent of the same name) by it."""
         self._latest: dict[str, tuple[str, bytes]] = {}  # stream -> (subject, newest snapshot not yet sent)
         self._events: deque[tuple[str, bytes]] = deque()
         self._kv_due: dict[str, float] = {}
@@ -115,6 +119,8 @@ class Publisher:
         self._task: asyncio.Task | None = None
         self._stopping = False
         self._js_ok = False
+        self._js_said = False
+        self._rejoined = False
         hub.on_tick(self.tick)
 
     # ------------------------------------------------------------ the hub's side (event loop, on each tick)
@@ -136,11 +142,12 @@ class Publisher:
             self._sent[stream] = (snap.seq, heavy)
             old = last[1] if last is not None else (None, None, None)
             data = wire.encode_snapshot(snap, self.agent, t0, now, wall, full=False, portrait=old[0] != heavy[0],
-                                        text=old[1] != heavy[1], preview=old[2] != heavy[2])
+                                        text=old[1] != heavy[1], preview=old[2] != heavy[2], run=self.run)
             self._latest[stream] = (wire.subject(self.agent, stream, "snapshot"), data)
-            if wall >= self._kv_due.get(stream, 0.0) or snap.status != "open":
-                self._kv_due[stream] = wall + KV_EVERY_S
-                self._kv_pending[stream] = wire.encode_snapshot(snap, self.agent, t0, now, wall)
+            mono = time.monotonic()
+            if mono >= self._kv_due.get(stream, 0.0) or snap.status != "open":
+                self._kv_due[stream] = mono + KV_EVERY_S
+                self._kv_pending[stream] = wire.encode_snapshot(snap, self.agent, t0, now, wall, run=self.run)
             if before == "open" and snap.status != "open":
                 self._event(stream, "close", {"agent": self.agent, "stream": stream, "status": snap.status,
                                               "error": snap.error, "now": rel, "wall": wall,
@@ -160,6 +167,7 @@ class Publisher:
         self._wake.set()
 
     def _event(self, stream: str, kind: str, body: dict) -> None:
+        body["run"] = self.run
         if len(self._events) >= EVENTS_QUEUE:
             self._events.popleft()
             self.dropped += 1
@@ -171,16 +179,27 @@ class Publisher:
         import nats.errors
 
         self.connected = True
-        nc = self.nc
-        js = nc.jetstream()
         try:
-            await nc.subscribe(wire.agent_subject(self.agent, "cancel"), cb=self._on_cancel)
+            await self.nc.subscribe(wire.agent_subject(self.agent, "cancel"), cb=self._on_cancel)
+        except (nats.errors.Error, asyncio.TimeoutError) as exc:
+            self._say(f"publishing: cannot take cancel requests ({type(exc).__name__})")
+        await self._ensure_js()
+
+    async def _ensure_js(self) -> None:
+        """The bucket and the events stream exist (again: a server restarted without its store has neither)."""
+        import nats.errors
+
+        js = self.nc.jetstream()
+        try:
             await _ensure_events_stream(js)
-            await js.create_key_value(bucket=wire.BUCKET, history=1, ttl=wire.KV_MAX_AGE_S)
+            await js.create_key_value(bucket=wire.BUCKET, history=1, ttl=wire.KV_MAX_AGE_S,
+                                      max_bytes=wire.KV_MAX_BYTES)
             self._js_ok = True
         except (nats.errors.Error, asyncio.TimeoutError) as exc:
-            self._say(f"publishing: NATS at {self.target} has no usable JetStream ({type(exc).__name__}): "
-                      "live subjects only, no state for late watchers")
+            if self._js_ok or not self._js_said:
+                self._say(f"publishing: NATS at {self.target} has no usable JetStream ({type(exc).__name__}): "
+                          "live subjects only, no state for late watchers")
+            self._js_ok, self._js_said = False, True
 
     async def _lost(self) -> None:
         if self.connected and not self._stopping:
@@ -190,6 +209,7 @@ class Publisher:
     async def _back(self) -> None:
         self.connected = True
         self._say(f"publishing: back on NATS at {self.target}")
+        self._rejoined = True
         self._wake.set()
 
     async def start(self) -> None:
@@ -217,21 +237,27 @@ class Publisher:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), 1.0)
             self._wake.clear()
+            if self._rejoined and self.nc is not None:
+                self._rejoined = False
+                await self._ensure_js()
             hello = time.monotonic() >= next_hello
             if hello:
                 next_hello = time.monotonic() + wire.HELLO_S
-            await self._send(hello)
+            await self._send(self.nc, hello)
 
-    async def _send(self, hello: bool = False) -> None:
+    async def _send(self, nc, hello: bool = False) -> None:
         import nats.errors
 
-        nc = self.nc
+        if not self._js_ok:
+            self._kv_pending.clear()
+            self._kv_gone.clear()
         if nc is None or not self.connected or not nc.is_connected:
             return
+        latest, self._latest = self._latest, {}
         try:
             if hello:
                 await nc.publish(wire.agent_subject(self.agent, "hello"), wire.encode({
-                    "agent": self.agent, "started": self.started_wall, "wall": time.time(),
+                    "agent": self.agent, "run": self.run, "started": self.started_wall, "wall": time.time(),
                     "now": self.hub.clock.now() - self.hub.t0, "streams": len(self._status),
                     "dropped": self.dropped}))
             while self._events:
@@ -239,9 +265,10 @@ class Publisher:
                 await nc.publish(subj, data)
                 self._events.popleft()
                 self._count(data)
-            latest, self._latest = self._latest, {}
-            for subj, data in latest.values():
+            for stream in list(latest):
+                subj, data = latest[stream]
                 await nc.publish(subj, data)
+                del latest[stream]
                 self._count(data)
             if self._js_ok:
                 pending, self._kv_pending = self._kv_pending, {}
@@ -255,6 +282,9 @@ class Publisher:
         except (nats.errors.Error, OSError) as exc:  # went away while sending: what was not sent waits
             if self.connected:
                 self._say(f"publishing: sending to NATS failed ({type(exc).__name__}); will retry")
+        finally:  # (also when cancelled) snapshots not sent wait, unless a newer one came meanwhile
+            for stream, item in latest.items():
+                self._latest.setdefault(stream, item)
 
     def _count(self, data: bytes) -> None:
         self.sent += 1
@@ -265,7 +295,8 @@ class Publisher:
             ask = wire.decode(msg.data)
             stream = str(ask.get("stream", ""))
         except FleetError as exc:
-            await msg.respond(wire.encode({"ok": False, "message": str(exc)}))
+            with contextlib.suppress(Exception):
+                await msg.respond(wire.encode({"ok": False, "message": str(exc)}))
             return
         snap = self.hub.snapshot(stream)
         ok = self.hub.cancel(stream)
@@ -280,15 +311,19 @@ class Publisher:
         """Send what is left (the final snapshots and closes), then leave; at most a few seconds."""
         self.tick(self.hub.clock.now())
         self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        self._wake.set()
+        if self._task is not None:  # its loop ends after the round under way (a connect attempt: cut short)
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), 3.0)
+            except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - it is ending either way
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._task
         nc, self.nc = self.nc, None
         if nc is None:
             return
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._send(), 3.0)
+            await asyncio.wait_for(self._send(nc), 3.0)
             await asyncio.wait_for(nc.flush(), 3.0)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(nc.close(), 3.0)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -40,6 +41,11 @@ class _Agent:
     """When it last said anything (this watcher's clock)."""
     stale: bool = False
     streams: set[str] = field(default_factory=set)
+    run: str = ""
+    """The run (start time and process) its newest live messages come from."""
+    runs: dict[str, float] = field(default_factory=dict)
+    t0_live: bool = False
+    clash_said: bool = False
 
 
 class RemoteHub:
@@ -59,7 +65,9 @@ class RemoteHub:
         self.clock: Clock = clock or MonotonicClock()
         self.t0 = self.clock.now()
         self.analysis_interval = float(analysis_interval)
-        self.stale_s, self.gone_s = float(stale_s), max(float(gone_s), float(stale_s))
+        # (at least three hellos' time: an agent is not called stale between two of them)
+        self.stale_s = max(float(stale_s), 3 * wire.HELLO_S)
+        self.gone_s = max(float(gone_s), self.stale_s)
         self.name = name
         self.max_ended = max_ended
         self.aged_out = 0
@@ -69,6 +77,11 @@ class RemoteHub:
         self.received = 0
         self.bytes_received = 0
         self.undecodable = 0
+        self.callback_error: Exception | None = None
+        self.preexisting: set[str] = set()
+        """Streams read from the bucket at the start: under way (or over) before this watcher joined."""
+        self.slow_drops = 0
+        """Messages the NATS client dropped because this watcher fell behind (slow consumer), counted."""
         self.first_screen_s = float("nan")
         """Seconds from connecting to having read every stream's state from the bucket."""
         self.nc = None
@@ -126,7 +139,8 @@ class RemoteHub:
             return
         self._stop = asyncio.Event()
         started = time.monotonic()
-        self.nc = await connect(self.target, self.name, disconnected_cb=self._lost, reconnected_cb=self._back)
+        self.nc = await connect(self.target, self.name, disconnected_cb=self._lost, reconnected_cb=self._back,
+                                error_cb=self._error)
         self.running = True
         pattern = self.agent_pattern
         subject = f"{wire.PREFIX}.{wire.token(pattern)}.>" if not any(c in pattern for c in "*?[") \
@@ -163,7 +177,7 @@ class RemoteHub:
                 if entry is None:  # every key's newest value has been delivered
                     break
                 if entry.value:
-                    self._take(entry.value, "snapshot", from_bucket=True)
+                    self._safely(entry.value, "snapshot", from_bucket=True)
         finally:
             with contextlib.suppress(Exception):
                 await watcher.stop()
@@ -175,7 +189,12 @@ class RemoteHub:
             self._age(now)
             self.ticks += 1
             for cb in list(self._callbacks):
-                cb(now)
+                try:
+                    cb(now)
+                except Exception as exc:  # noqa: BLE001 - as the hub: the run ends and raises it (a closed pipe, ...)
+                    self.callback_error = self.callback_error or exc
+                    self._stop.set()
+                    return
 
     async def stop(self) -> None:
         if not self.running and self.nc is None:
@@ -203,6 +222,16 @@ class RemoteHub:
                     await asyncio.wait_for(self._stop.wait(), duration)
         finally:
             await self.stop()
+        if self.callback_error is not None:
+            raise self.callback_error
+
+    async def _error(self, exc: BaseException) -> None:
+        import nats.errors
+
+        if isinstance(exc, nats.errors.SlowConsumerError):
+            self.slow_drops += 1
+            if self.slow_drops in (1, 1000) or self.slow_drops % 100_000 == 0:
+                self._hit("", "fleet", f"falling behind: {self.slow_drops} messages dropped so far (slow consumer)")
 
     async def _lost(self) -> None:
         if self.running:
@@ -223,12 +252,17 @@ class RemoteHub:
         self.bytes_received += len(msg.data)
         kind = parts[-1]
         if len(parts) == 3 and kind == "_hello" or len(parts) == 4 and kind in ("snapshot", "hit"):
-            try:
-                self._take(msg.data, kind.lstrip("_"))
-            except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError):
-                self.undecodable += 1  # a map of the wrong shape (another program on these subjects)
+            self._safely(msg.data, kind.lstrip("_"))
+
+    def _safely(self, data: bytes, kind: str, from_bucket: bool = False) -> None:
+        try:
+            self._take(data, kind, from_bucket)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError):
+            self.undecodable += 1  # a map of the wrong shape (another program on these subjects)
 
     def _take(self, data: bytes, kind: str, from_bucket: bool = False) -> None:
+        """One message. Live ones are placed on this watcher's clock by when they arrive (an agent's wall clock
+        may be off); only the bucket's copies, read at the start, are dated by the agent's wall clock."""
         try:
             msg = wire.decode(data)
         except FleetError:
@@ -238,19 +272,27 @@ class RemoteHub:
         if not isinstance(agent_name, str) or not fnmatch.fnmatchcase(agent_name, self.agent_pattern):
             return
         now = self.clock.now()
-        age = max(0.0, time.time() - float(msg.get("wall") or time.time()))
+        run = msg.get("run") if isinstance(msg.get("run"), str) else ""
+        rel = wire._float(msg.get("now"))
         agent = self._agents.get(agent_name)
         if agent is None:
             agent = self._agents[agent_name] = _Agent(agent_name)
-        rel = msg.get("now")
-        if isinstance(rel, (int, float)):
-            agent.t0 = now - age - float(rel)
-        seen = now - age
-        if seen > agent.seen:
-            agent.seen = seen
-        if agent.stale and now - agent.seen < self.stale_s:
-            agent.stale = False
-            self._hit("", "fleet", f"agent {agent_name} is publishing again")
+        if from_bucket:
+            wall = wire._float(msg.get("wall"))
+            age = max(0.0, time.time() - wall) if not math.isnan(wall) else self.gone_s
+            agent.seen = max(agent.seen, now - age)
+            if not agent.run and not math.isnan(rel):
+                agent.t0 = now - age - rel
+        else:
+            if run != agent.run:
+                self._new_run(agent, run, now)
+            agent.seen = now
+            if not math.isnan(rel):  # the earliest mapping is the one least delayed in transit
+                agent.t0 = min(agent.t0, now - rel) if agent.t0_live else now - rel
+                agent.t0_live = True
+            if agent.stale:
+                agent.stale = False
+                self._hit("", "fleet", f"agent {agent_name} is publishing again")
         if kind == "hello":
             return
         stream = msg.get("stream")
@@ -259,21 +301,42 @@ class RemoteHub:
         name = f"{agent_name}/{stream}"
         if kind == "snapshot":
             seq = msg.get("seq")
-            if not isinstance(seq, int) or seq < self._remote_seq.get(name, -1) or \
-                    (from_bucket and seq == self._remote_seq.get(name)):
-                return  # older than what is shown (the bucket's copy of a snapshot that already arrived live)
+            if not isinstance(seq, int) or isinstance(seq, bool):
+                self.undecodable += 1
+                return
+            if from_bucket and name in self._snaps:
+                return  # a live message came first: it is newer
+            if not from_bucket and seq < self._remote_seq.get(name, -1):
+                return  # older than what is shown
             self._remote_seq[name] = seq
+            if from_bucket:
+                self.preexisting.add(name)
             previous = self._snaps.get(name)
             self._where[name] = (agent_name, stream)
             agent.streams.add(name)
             self._snaps[name] = wire.snapshot_from(msg, name, agent.t0, previous,
                                                    seq=(previous.seq + 1) if previous else 1)
-        elif kind == "hit":
-            self._where.setdefault(name, (agent_name, stream))
-            t = agent.t0 + float(msg.get("t") or 0.0)
-            start = msg.get("start")
-            self._log_hit(PatternHit(t, name, str(msg.get("kind", "")), str(msg.get("message", "")),
-                                     agent.t0 + float(start) if isinstance(start, (int, float)) else None))
+        elif kind == "hit" and name in self._where:
+            start = wire._float(msg.get("start"))
+            self._log_hit(PatternHit(agent.t0 + wire._float(msg.get("t")), name, str(msg.get("kind", "")),
+                                     str(msg.get("message", "")), None if math.isnan(start) else agent.t0 + start))
+
+    def _new_run(self, agent: _Agent, run: str, now: float) -> None:
+        """Messages of another run of an agent by that name: a restarted agent (its streams count again from the
+        start), or a second agent given the same name (said: each needs its own ``--name``)."""
+        other = agent.runs.get(agent.run)
+        if agent.run and other is not None and now - other < 2 * wire.HELLO_S + 1.0 and run in agent.runs \
+                and not agent.clash_said:
+            agent.clash_said = True
+            self._hit("", "fleet", f"two agents publish as {agent.name}: give each its own --name")
+        agent.runs[run] = now
+        if len(agent.runs) > 8:
+            agent.runs.pop(next(iter(agent.runs)))
+        if agent.run:
+            for name in agent.streams:
+                self._remote_seq.pop(name, None)
+        agent.run = run
+        agent.t0_live = False
 
     def _drop(self, name: str) -> None:
         self._snaps.pop(name, None)

@@ -42,6 +42,9 @@ EVENTS_MAX_AGE_S = 24 * 3600.0
 EVENTS_MAX_BYTES = 64 << 20
 KV_MAX_AGE_S = 3600.0
 """A stream's last snapshot stays in the bucket this long after its agent last wrote it."""
+KV_MAX_BYTES = 256 << 20
+"""... and the bucket holds at most this much (beyond it the server refuses new entries: a bound, not a queue).
+Entries of streams an agent aged out are replaced by small delete markers."""
 HELLO_S = 1.0
 FORMAT = 1
 
@@ -127,28 +130,39 @@ class NatsTarget:
 def parse_target(url: str, *, user: str | None = None, password: str | None = None,
                  token_: str | None = None, ca_file: str | None = None) -> NatsTarget:
     """``nats://[user:password@|token@]HOST:PORT`` or ``tls://…`` (several, comma-separated). Credentials in the
-    URL win over those given (from the environment); they are kept out of every message."""
+    URL win over those given (from the environment); they are kept out of every message, whatever characters
+    they hold (the login is split off at the last ``@`` before anything is parsed or shown)."""
     servers, tls = [], False
     for part in (p.strip() for p in (url or "").split(",")):
         if not part:
             continue
+        scheme, sep, rest = part.partition("://")
+        if not sep:
+            scheme, rest = "nats", part
+        login, at, hostport = rest.rpartition("@")
+        shown = f"{scheme}://{'[REDACTED]@' if at else ''}{hostport}"
+        if scheme not in ("nats", "tls"):
+            raise FleetError(f"not a NATS address: {shown} (expected nats://HOST:PORT or tls://HOST:PORT)")
+        if "/" in hostport.rstrip("/") or "?" in hostport or "#" in hostport:
+            raise FleetError(f"not a NATS address: {shown} (expected nothing after HOST:PORT)")
         try:
-            parts = urlsplit(part if "://" in part else f"nats://{part}")
+            parts = urlsplit(f"nats://{hostport.rstrip('/')}")
             port = parts.port
-        except ValueError as exc:
-            raise FleetError(f"not a NATS address: {_shown(part)} ({exc})") from None
-        if parts.scheme not in ("nats", "tls") or not parts.hostname:
-            raise FleetError(f"not a NATS address: {_shown(part)} (expected nats://HOST:PORT or tls://HOST:PORT)")
+        except ValueError:
+            raise FleetError(f"not a NATS address: {shown} (port out of range or not a number)") from None
+        if not parts.hostname:
+            raise FleetError(f"not a NATS address: {shown} (no host)")
         if port is not None and not 0 < port < 65536:
-            raise FleetError(f"not a NATS address: {_shown(part)} (port out of range)")
-        if parts.username is not None:
-            if parts.password is not None:
-                user, password = unquote(parts.username), unquote(parts.password)
+            raise FleetError(f"not a NATS address: {shown} (port out of range)")
+        if at:
+            name, colon, secret = login.partition(":")
+            if colon:
+                user, password = unquote(name), unquote(secret)
             else:
-                token_ = unquote(parts.username)
-        tls = tls or parts.scheme == "tls"
+                token_ = unquote(name)
+        tls = tls or scheme == "tls"
         host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
-        servers.append(f"{parts.scheme}://{host}:{port or 4222}")
+        servers.append(f"{scheme}://{host}:{port or 4222}")
     if not servers:
         raise FleetError("no NATS address given (expected nats://HOST:PORT)")
     if ca_file:
@@ -156,24 +170,33 @@ def parse_target(url: str, *, user: str | None = None, password: str | None = No
     return NatsTarget(tuple(servers), user=user, password=password, token=token_, tls=tls, ca_file=ca_file or None)
 
 
-def _shown(url: str) -> str:
-    return re.sub(r"//[^@/]*@", "//[REDACTED]@", url)
+def without_login(url: str) -> str:
+    """``url`` with any ``user:password@`` taken out, for messages. Everything up to the last ``@`` goes (a password
+    may hold ``/`` or ``#``; a path with an ``@`` is cut short rather than a secret shown)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    return f"{scheme}://{rest.rpartition('@')[2]}"
 
 
 # ------------------------------------------------------------------ snapshots on the wire
+
+KINDS = ("text", "audio", "video")
+STATUSES = ("open", "closed", "cancelled", "error")
+
 
 def _array_bytes(a: np.ndarray) -> bytes:
     return np.ascontiguousarray(a, dtype=np.float32).tobytes()
 
 
 def encode_snapshot(snap: Snapshot, agent: str, t0: float, now: float, wall: float, *, full: bool = True,
-                    text: bool = True, portrait: bool = True, preview: bool = True) -> bytes:
+                    text: bool = True, portrait: bool = True, preview: bool = True, run: str = "") -> bytes:
     """One snapshot as a message. Times are seconds since the agent's start (``t0``); ``now`` and ``wall`` say
     when it was sent (the agent's clock, and the wall clock), so a watcher can place it on its own clock. Heavy
     parts (the text tail, the phase portrait, the video preview) are sent when ``full`` or when asked (they
     changed); a watcher keeps the last it received."""
     msg: dict[str, Any] = {
-        "v": FORMAT, "agent": agent, "stream": snap.stream, "kind": snap.kind, "seq": snap.seq,
+        "v": FORMAT, "agent": agent, "run": run, "stream": snap.stream, "kind": snap.kind, "seq": snap.seq,
         "t": json_number(snap.t - t0, 4), "now": now - t0, "wall": wall, "status": snap.status,
         "source": snap.source,
         "metrics": {k: json_number(v) for k, v in snap.metrics.items()},
@@ -214,18 +237,25 @@ def decode(data: bytes) -> dict:
 
 
 def _float(v: Any) -> float:
-    try:
-        return float(v) if v is not None else math.nan
-    except (TypeError, ValueError):
+    """A finite float, or NaN for anything else (a peer's junk)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
         return math.nan
+    f = float(v)
+    return f if math.isfinite(f) else math.nan
+
+
+def _int(v: Any) -> int:
+    return int(v) if isinstance(v, (int, float)) and math.isfinite(v) else 0
 
 
 def attractor_from(d: Any) -> AttractorClass:
     if not isinstance(d, dict) or not d.get("type"):
         return UNKNOWN
+    evidence = d.get("evidence")
+    evidence = {str(k): v for k, v in evidence.items() if isinstance(v, (int, float, str)) or v is None} \
+        if isinstance(evidence, dict) else {}
     return AttractorClass(str(d["type"]), _float(d.get("confidence")), str(d.get("reason", "")),
-                          _float(d.get("lyapunov")), int(d.get("lag") or 0), int(d.get("dim") or 0),
-                          dict(d.get("evidence") or {}))
+                          _float(d.get("lyapunov")), _int(d.get("lag")), _int(d.get("dim")), evidence)
 
 
 def _portrait(raw: Any) -> tuple[np.ndarray, np.ndarray] | None:
@@ -259,8 +289,8 @@ def snapshot_from(msg: dict, name: str, t0: float, previous: Snapshot | None, *,
     patterns = tuple(PatternHit(at(h.get("t")), name, str(h.get("kind", "")), str(h.get("message", "")),
                                 None if h.get("start") is None else at(h.get("start")))
                      for h in msg.get("patterns") or () if isinstance(h, dict))
-    signals = [SignalView(str(n), attractor_from(a)) for n, a in (msg.get("signals") or ())
-               if isinstance(n, str)]
+    signals = [SignalView(s[0], attractor_from(s[1])) for s in (msg.get("signals") or ())
+               if isinstance(s, list) and len(s) == 2 and isinstance(s[0], str)]
     attractor = attractor_from(msg.get("attractor"))
     portrait = _portrait(msg.get("portrait"))
     if portrait is None and previous is not None:
@@ -273,16 +303,20 @@ def snapshot_from(msg: dict, name: str, t0: float, previous: Snapshot | None, *,
                                                if isinstance(w, list) and len(w) == 3),
                                          str(s.get("engine", "")))
                        for s in msg.get("transcript") or () if isinstance(s, dict))
-    detections = tuple(Detection(str(d.get("label", "")), *[_float(v) for v in (d.get("box") or [0, 0, 0, 0])[:4]],
+    detections = tuple(Detection(str(d.get("label", "")), *[_float(v) for v in d["box"]],
                                  _float(d.get("score")), at(d.get("t")))
-                       for d in msg.get("detections") or () if isinstance(d, dict) and len(d.get("box") or ()) == 4)
-    metrics = msg.get("metrics") if isinstance(msg.get("metrics"), dict) else {}
+                       for d in msg.get("detections") or ()
+                       if isinstance(d, dict) and isinstance(d.get("box"), list) and len(d["box"]) == 4)
+    metrics = {str(k): v for k, v in (msg.get("metrics") or {}).items()
+               if v is None or isinstance(v, (int, float, str))} if isinstance(msg.get("metrics"), dict) else {}
     return Snapshot(
-        stream=name, kind=str(msg.get("kind", "text")), seq=seq, t=at(msg.get("t")),
-        status=status or str(msg.get("status", "open")), source=str(msg.get("source", "")),
-        metrics=MappingProxyType({str(k): (math.nan if v is None else v) for k, v in metrics.items()}),
+        stream=name, kind=msg.get("kind") if msg.get("kind") in KINDS else "text", seq=seq, t=at(msg.get("t")),
+        status=status or (msg.get("status") if msg.get("status") in STATUSES else "open"),
+        source=str(msg.get("source", "")),
+        metrics=MappingProxyType({k: (math.nan if v is None or isinstance(v, float) and not math.isfinite(v)
+                                      else v) for k, v in metrics.items()}),
         attractor=attractor, signal_name=str(msg.get("signal", "")), portrait_x=px, portrait_y=py,
-        attractor_seq=int(msg.get("attractor_seq") or 0), patterns=patterns,
+        attractor_seq=_int(msg.get("attractor_seq")), patterns=patterns,
         error=msg.get("error") if isinstance(msg.get("error"), str) else None,
         signals=(SignalView(str(msg.get("signal", "")), attractor, px, py), *signals),
         text_tail=str(msg["text_tail"]) if "text_tail" in msg else (previous.text_tail if previous else ""),
