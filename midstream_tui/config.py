@@ -46,6 +46,10 @@ class Settings:
     """MIDSTREAM_NATS_TOKEN: a NATS token instead of a user and password."""
     nats_ca: str | None = None
     """MIDSTREAM_NATS_CA: a CA bundle to trust for TLS to NATS (implies TLS)."""
+    nats_nkey: str | None = None
+    """MIDSTREAM_NATS_NKEY: a file holding the NKey seed to log in to NATS with."""
+    nats_creds: str | None = None
+    """MIDSTREAM_NATS_CREDS: a NATS ``.creds`` file (user JWT and seed)."""
     data_dir: Path = field(default_factory=default_data_dir)
     """MIDSTREAM_DATA_DIR (else the XDG data folder): recorded sessions, and what was learned (meta.json)."""
 
@@ -73,6 +77,8 @@ def load_settings(env_file: str | None = None) -> Settings:
         nats_password=os.environ.get("MIDSTREAM_NATS_PASSWORD") or None,
         nats_token=os.environ.get("MIDSTREAM_NATS_TOKEN") or None,
         nats_ca=os.environ.get("MIDSTREAM_NATS_CA") or None,
+        nats_nkey=os.environ.get("MIDSTREAM_NATS_NKEY") or None,
+        nats_creds=os.environ.get("MIDSTREAM_NATS_CREDS") or None,
         data_dir=default_data_dir(),
     )
 

@@ -658,3 +658,28 @@ async def test_a_watcher_survives_junk_restarts_clock_skew_and_twins(nats_server
     finally:
         await nc.close()
         await hub.stop()
+
+
+def test_an_nkey_login(tmp_path):
+    import nkeys
+
+    seed = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
+    public = nkeys.from_seed(bytearray(seed)).public_key.decode()
+    (tmp_path / "server.conf").write_text(f'authorization {{ users = [ {{ nkey: "{public}" }} ] }}\n')
+    (tmp_path / "me.nk").write_bytes(seed)
+    other = nkeys.encode_seed(os.urandom(32), nkeys.PREFIX_BYTE_USER)
+    (tmp_path / "stranger.nk").write_bytes(other)
+    server = NatsServer(tmp_path / "js", "-c", str(tmp_path / "server.conf")).start()
+    try:
+        def watch(seed_file: str) -> subprocess.CompletedProcess:
+            return subprocess.run([sys.executable, "-m", "midstream_tui", "watch", server.url, "--headless",
+                                   "--duration", "0.5"], capture_output=True, text=True, timeout=LIVENESS_S,
+                                  env=os.environ | {"MIDSTREAM_NATS_NKEY": seed_file})
+        assert watch(str(tmp_path / "me.nk")).returncode == 0
+        refused = watch(str(tmp_path / "stranger.nk"))
+        assert refused.returncode == 2 and "refused the credentials" in refused.stderr, refused.stderr
+        missing = watch(str(tmp_path / "none.nk"))
+        assert missing.returncode == 2 and "login file" in missing.stderr and missing.stderr.count("\n") == 1
+        assert seed.decode() not in refused.stderr + missing.stderr
+    finally:
+        server.stop()

@@ -347,7 +347,8 @@ def _nats_target(url: str, settings):
 
     try:
         target = parse_target(url, user=settings.nats_user, password=settings.nats_password,
-                              token_=settings.nats_token, ca_file=settings.nats_ca)
+                              token_=settings.nats_token, ca_file=settings.nats_ca, nkey_file=settings.nats_nkey,
+                              creds_file=settings.nats_creds)
         target.connect_options()  # a CA file that cannot be read: said now
         return target
     except FleetError as exc:

@@ -107,6 +107,10 @@ class NatsTarget:
     tls: bool = False
     ca_file: str | None = None
     """A CA bundle to trust for TLS (a private CA's, or a self-signed server certificate); default: the system's."""
+    nkey_file: str | None = None
+    """A file holding an NKey seed (``SU…``): the login is a signature of the server's nonce, no password sent."""
+    creds_file: str | None = None
+    """A ``.creds`` file (a user JWT and its NKey seed), as ``nsc`` writes it for operator-mode servers."""
 
     def __str__(self) -> str:
         return ",".join(self.servers)
@@ -119,6 +123,18 @@ class NatsTarget:
             opts["user"], opts["password"] = self.user, self.password or ""
         if self.token is not None:
             opts["token"] = self.token
+        for path, option in ((self.nkey_file, "nkeys_seed"), (self.creds_file, "user_credentials")):
+            if path:
+                try:
+                    import nkeys  # noqa: F401 - nats-py signs with it
+                except ImportError:
+                    raise FleetError("NKey and .creds logins need the nkeys package (pip install nkeys)") from None
+                try:
+                    with open(path, "rb"):
+                        pass
+                except OSError as exc:
+                    raise FleetError(f"NATS login file {path}: {exc.strerror or exc}") from None
+                opts[option] = path
         if self.tls:
             try:
                 opts["tls"] = ssl.create_default_context(cafile=self.ca_file)
@@ -128,7 +144,8 @@ class NatsTarget:
 
 
 def parse_target(url: str, *, user: str | None = None, password: str | None = None,
-                 token_: str | None = None, ca_file: str | None = None) -> NatsTarget:
+                 token_: str | None = None, ca_file: str | None = None, nkey_file: str | None = None,
+                 creds_file: str | None = None) -> NatsTarget:
     """``nats://[user:password@|token@]HOST:PORT`` or ``tls://…`` (several, comma-separated). Credentials in the
     URL win over those given (from the environment); they are kept out of every message, whatever characters
     they hold (the login is split off at the last ``@`` before anything is parsed or shown)."""
@@ -167,7 +184,8 @@ def parse_target(url: str, *, user: str | None = None, password: str | None = No
         raise FleetError("no NATS address given (expected nats://HOST:PORT)")
     if ca_file:
         tls = True
-    return NatsTarget(tuple(servers), user=user, password=password, token=token_, tls=tls, ca_file=ca_file or None)
+    return NatsTarget(tuple(servers), user=user, password=password, token=token_, tls=tls, ca_file=ca_file or None,
+                      nkey_file=nkey_file or None, creds_file=creds_file or None)
 
 
 def without_login(url: str) -> str:
