@@ -683,3 +683,39 @@ def test_an_nkey_login(tmp_path):
         assert seed.decode() not in refused.stderr + missing.stderr
     finally:
         server.stop()
+
+
+async def test_the_dashboard_over_the_fleet_cancels_a_remote_stream(nats_server):
+    from midstream_tui.tui.app import MidStreamApp
+    from midstream_tui.tui.widgets.pattern_log import PatternLog
+    from midstream_tui.tui.widgets.stream_list import StreamList, fitted
+
+    assert fitted("web-2/llm-drift", 14) == "web…/llm-drift" and fitted("web-2/llm-drift", 9) == "…lm-drift"
+    run = agent(nats_server.url, "web-1", "sim:text?name=chat&seed=1&requests=1&max_tokens=100000",
+                "sim:text?name=side&seed=2")
+    hub = RemoteHub(parse_target(nats_server.url), analysis_interval=0.1)
+    app = MidStreamApp(hub, [], refresh_ms=100)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            async def until_shown(condition) -> bool:
+                deadline = time.monotonic() + LIVENESS_S
+                while not condition():
+                    if time.monotonic() > deadline:
+                        return False
+                    await pilot.pause(0.1)
+                return True
+            assert await until_shown(lambda: (s := hub.snapshot("web-1/chat")) is not None and s.status == "open"
+                                     and "web-1/side" in hub.streams), run.stderr
+            for _ in range(len(hub.streams)):
+                if app.selected == "web-1/chat":
+                    break
+                await pilot.press("j")
+            assert app.selected == "web-1/chat"
+            await pilot.press("c")
+            assert await until_shown(lambda: hub.snapshot("web-1/chat").status == "cancelled")
+            assert await until_shown(lambda: "cancelled by agent web-1" in str(app.query_one(PatternLog).feed.entries))
+            assert await until_shown(lambda: "cancelled" in str(app.query_one(StreamList).content))
+            assert "web…/side" in str(app.query_one(StreamList).content)  # the agent gives way to the stream
+    finally:
+        assert run.stop() == 0
+    assert run.latest["chat"]["status"] == "cancelled"

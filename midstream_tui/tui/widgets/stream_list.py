@@ -23,6 +23,19 @@ _PASSES = {"all": lambda st: True, "live": lambda st: st in ("open", "wait"),
            "ended": lambda st: st not in ("open", "wait"), "cut/error": lambda st: st in ("cancelled", "error")}
 
 
+def fitted(name: str, width: int) -> str:
+    """``name`` in ``width`` cells. A remote stream (``AGENT/STREAM``, from ``midstream watch``) gives up its
+    agent's name first (``web-…/llm-drift``): the agent is in the sort order, the stream is what tells rows apart."""
+    if len(name) <= width:
+        return name
+    agent, slash, stream = name.partition("/")
+    if not slash:
+        return name[: width - 1] + "…"
+    if len(stream) + 3 <= width:
+        return f"{agent[: width - len(stream) - 2]}…/{stream}"
+    return "…" + stream[-(width - 1):]
+
+
 def _status(snaps: Mapping[str, Snapshot], name: str) -> str:
     snap = snaps.get(name)
     return snap.status if snap else "wait"
@@ -114,7 +127,7 @@ class StreamList(Panel, Static):
             snap = snaps.get(name)
             status = snap.status if snap else "wait"
             number = headline(snap) if snap else ""
-            shown = name if len(name) <= name_w else name[: name_w - 1] + "…"
+            shown = fitted(name, name_w)
             style = STATUS_STYLE.get(status, "$text-muted")
             marker = "▶" if name == selected else " "
             line = f"{marker} {escape(shown):<{name_w}} [{style}]{status:<9}[/] {escape(number):>8}"
