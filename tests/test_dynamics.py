@@ -153,6 +153,31 @@ def test_largest_lyapunov_within_5_percent_of_published_values(name, series, dt,
     res = largest_lyapunov(series, dt)
     assert res.lyapunov == pytest.approx(expected, rel=0.05), res.to_json()
     assert res.fit_r2 > 0.99 and res.fit_stop - res.fit_start >= 5
+    assert res.reliable and res.to_json()["reliable"] is True
+
+
+def delayed_logistic(n, a=2.27, x=0.1, y=0.1, transient=1000):
+    out = np.empty(n)
+    for i in range(n + transient):
+        x, y = a * x * (1 - y), x
+        if i >= transient:
+            out[i - transient] = x
+    return out
+
+
+@pytest.mark.parametrize("name, series, dt, expected", [
+    # Rossler (0.2, 0.2, 5.7), published 0.0714 (Sprott): the automatic fit lands inside one orbit of the
+    # oscillating divergence curve, or finds no straight part; said, instead of a number 6-10x off
+    ("rossler dt 0.05", rossler_x(10_000, dt=0.05), 0.05, 0.0714),
+    ("rossler dt 0.2", rossler_x(10_000, dt=0.2), 0.2, 0.0714),
+    ("rossler dt 0.1", rossler_x(10_000, dt=0.1), 0.1, 0.0714),
+    ("delayed logistic", delayed_logistic(10_000), 1.0, 0.18),
+])
+def test_a_lyapunov_fit_that_cannot_be_trusted_says_so(name, series, dt, expected):
+    res = largest_lyapunov(series, dt)
+    off = abs(res.lyapunov / expected - 1)
+    assert not res.reliable and ("orbit" in res.unreliable or "straight part" in res.unreliable), (name, off)
+    assert res.to_json()["reliable"] is False and res.to_json()["unreliable"] == res.unreliable
 
 
 @pytest.mark.parametrize("name, series, dt, expected", [

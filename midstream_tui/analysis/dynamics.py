@@ -119,6 +119,15 @@ class LyapunovResult:
     curve: np.ndarray
     """Mean ln divergence after k steps, k = 0..horizon-1."""
     points: int
+    period: int = 0
+    """The series' dominant period in samples (first autocorrelation peak), 0 when it has none."""
+    unreliable: str = ""
+    """Why the number should not be trusted (empty: nothing found against it). A slope fitted inside one orbit
+    follows the orbit's oscillation, not the divergence; a curve with no straight part has no slope to give."""
+
+    @property
+    def reliable(self) -> bool:
+        return not self.unreliable
 
     def to_json(self) -> dict:
         def num(v):
@@ -127,7 +136,30 @@ class LyapunovResult:
                 "dim": self.dim, "lag": self.lag, "theiler": self.theiler, "horizon": self.horizon,
                 "fit": {"start": self.fit_start, "stop": self.fit_stop, "r2": num(self.fit_r2),
                         "start_time": self.fit_start * self.dt, "stop_time": self.fit_stop * self.dt},
-                "points": self.points}
+                "points": self.points, "period": self.period, "reliable": self.reliable,
+                "unreliable": self.unreliable or None}
+
+
+MIN_FIT_R2 = 0.9
+
+
+def dominant_period(z: np.ndarray, *, min_peak: float = 0.2) -> int:
+    """Samples per orbit: the first local maximum of the autocorrelation after its first zero crossing, when it
+    stands above ``min_peak`` (0: no clear period — maps, noise, a flow that forgets its phase fast)."""
+    n = z.size
+    if n < 16:
+        return 0
+    f = np.fft.rfft(z - z.mean(), 2 * n)
+    ac = np.fft.irfft(np.abs(f) ** 2)[:n]
+    if not ac[0] > 0:
+        return 0
+    ac = ac / ac[0]
+    negative = np.flatnonzero(ac[: n // 4] < 0)
+    if not negative.size:
+        return 0
+    seg = ac[int(negative[0]): n // 4]
+    peaks = np.flatnonzero((seg[1:-1] >= seg[:-2]) & (seg[1:-1] >= seg[2:]) & (seg[1:-1] > min_peak))
+    return int(negative[0] + peaks[0] + 1) if peaks.size else 0
 
 
 def lyapunov_fit_region(curve: np.ndarray) -> tuple[int, int]:
@@ -203,8 +235,18 @@ def largest_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | N
         start = whole("fit start", fit[0], 0, horizon - 2)
         stop = whole("fit stop", fit[1], start + 2, horizon)
     slope, _icpt, r2 = kernels.line_fit(curve, start, stop)
+    period = dominant_period(z)
+    if not r2 >= MIN_FIT_R2:
+        why = f"the divergence curve has no straight part to fit (r^2 {r2:.2f} over steps {start}-{stop})"
+    elif period and stop - start < period:
+        why = (f"the fit spans {stop - start} steps, less than one orbit ({period} steps): its slope follows the "
+               "orbit's oscillation, not the divergence")
+    elif stop - start < 4:
+        why = f"the fit spans only {stop - start} steps"
+    else:
+        why = ""
     return LyapunovResult(float(slope) / dt, float(slope), float(dt), dim, lag, theiler, horizon,
-                          start, stop, float(r2), curve, int(a.size))
+                          start, stop, float(r2), curve, int(a.size), period, why)
 
 
 # ---------------------------------------------------------------- classification

@@ -935,7 +935,12 @@ def _print_dynamics(out: dict, indent: str = "  ") -> None:
     print(f"{indent}embedding     lag {out['lag']}, dimension {out['dim']}"
           + (f" (false neighbours {out['fnn']})" if out.get("fnn") else ""))
     ly = out["lyapunov"]
-    if ly:
+    if ly and ly.get("unreliable"):
+        print(f"{indent}lyapunov      unreliable: {ly['unreliable']} (the fit gave {ly['lyapunov']:+.4f} per time unit)")
+        fit = ly["fit"]
+        print(f"{indent}fit           steps {fit['start']}-{fit['stop']} of {ly['horizon']}, r^2 {fit['r2']}, "
+              f"Theiler window {ly['theiler']}")
+    elif ly:
         print(f"{indent}lyapunov      {ly['lyapunov']:+.4f} per time unit ({ly['per_sample']:+.5f} per sample)")
         fit = ly["fit"]
         print(f"{indent}fit           steps {fit['start']}-{fit['stop']} of {ly['horizon']}, r^2 {fit['r2']}, "
