@@ -13,7 +13,10 @@ watcher keeps up with.
    another process reports: messages per second it took in vs what was sent, its tick interval p50/p99 (goal:
    <= 100 ms, the dashboard's redraw), its CPU, and whether its backlog grew.
 
-    python bench/bench_fleet.py [--agents 1,4,16] [--streams 64] [--rate 10] [--seconds 10]
+   With --dashboard the watcher is the real dashboard (Textual's headless driver, 120x40), and its render tick's
+   own time is reported too.
+
+    python bench/bench_fleet.py [--agents 1,4,16] [--streams 64] [--rate 10] [--seconds 10] [--dashboard]
 """
 
 from __future__ import annotations
@@ -123,8 +126,36 @@ asyncio.run(main())
 WATCH = r'''
 import asyncio, os, sys, time, json
 from midstream_tui.fleet import RemoteHub, parse_target
-url, seconds = sys.argv[1], float(sys.argv[2])
+url, seconds, dashboard = sys.argv[1], float(sys.argv[2]), sys.argv[3] == "1"
+async def with_dashboard():
+    # the real dashboard (Textual's headless test driver, 120x40): its render tick timed as it runs
+    from midstream_tui.tui.app import MidStreamApp
+    hub = RemoteHub(parse_target(url), analysis_interval=0.1, stale_s=30)
+    app = MidStreamApp(hub, [], refresh_ms=100)
+    spent, ticks = [], []
+    plain = app.render_tick
+    def timed(force=False):
+        t = time.perf_counter()
+        plain(force)
+        spent.append(time.perf_counter() - t)
+        ticks.append(t)
+    app.render_tick = timed
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(1.0)
+        spent.clear(); ticks.clear()
+        r0, c0, t0 = hub.received, os.times(), time.monotonic()
+        await asyncio.sleep(seconds)
+        r1, c1, t1 = hub.received, os.times(), time.monotonic()
+        gaps = sorted(b - a for a, b in zip(ticks, ticks[1:]))
+        work = sorted(spent)
+        print(json.dumps({"per_s": (r1 - r0) / (t1 - t0), "cpu": (c1.user + c1.system - c0.user - c0.system) / (t1 - t0),
+                          "p50": gaps[len(gaps) // 2], "p99": gaps[int(len(gaps) * 0.99)],
+                          "render_p50": work[len(work) // 2], "render_p99": work[int(len(work) * 0.99)],
+                          "backlog": list(hub.nc._subs.values())[0].pending_msgs, "streams": len(hub.streams)}),
+              flush=True)
 async def main():
+    if dashboard:
+        return await with_dashboard()
     hub = RemoteHub(parse_target(url), analysis_interval=0.1, stale_s=30)
     ticks = []
     last = [None]
@@ -149,7 +180,7 @@ asyncio.run(main())
 '''
 
 
-def scale(hub: Hub, agents: list[int], streams: int, rate: float, seconds: float) -> None:
+def scale(hub: Hub, agents: list[int], streams: int, rate: float, seconds: float, dashboard: bool = False) -> None:
     import msgpack
 
     binary = shutil.which("nats-server", path=str(Path(sys.executable).parent)) or shutil.which("nats-server")
@@ -170,21 +201,23 @@ def scale(hub: Hub, agents: list[int], streams: int, rate: float, seconds: float
         url = f"nats://127.0.0.1:{port}"
         time.sleep(0.5)
         per_stream = np.mean([len(msgpack.packb(m, use_bin_type=True)) for m in samples]) * rate
-        print(f"\n3. one watcher, real nats-server; {streams} streams per agent at {rate:g} Hz "
+        what = "the dashboard (120x40, render tick timed)" if dashboard else "a headless watcher"
+        print(f"\n3. {what}, real nats-server; {streams} streams per agent at {rate:g} Hz "
               f"(≈ {per_stream / 1e3:.1f} kB/s per stream on the wire)")
         print(f"   {'agents':>6} {'streams':>8} {'sent/s':>9} {'taken/s':>9} {'tick p50':>9} {'tick p99':>9} "
-              f"{'CPU':>6} {'backlog':>8}")
+              f"{'CPU':>6} {'backlog':>8}" + (f" {'render p50/p99':>15}" if dashboard else ""))
         try:
             for a in agents:
-                watcher = subprocess.Popen([sys.executable, "-c", WATCH, url, str(seconds)], stdout=subprocess.PIPE,
-                                           text=True)
+                watcher = subprocess.Popen([sys.executable, "-c", WATCH, url, str(seconds), str(int(dashboard))],
+                                           stdout=subprocess.PIPE, text=True)
                 time.sleep(1.5)
                 load = subprocess.Popen([sys.executable, "-c", LOAD, url, str(a), str(streams), str(rate),
                                          str(seconds + 2.0), str(path)], stdout=subprocess.PIPE, text=True)
                 out = json.loads(watcher.communicate(timeout=seconds + 120)[0])
                 sent = float(load.communicate(timeout=120)[0] or "nan")
+                render = f" {out['render_p50'] * 1e3:>6.1f}/{out['render_p99'] * 1e3:.1f} ms" if dashboard else ""
                 print(f"   {a:>6} {a * streams:>8} {sent:>9,.0f} {out['per_s']:>9,.0f} {out['p50'] * 1e3:>7.0f} ms "
-                      f"{out['p99'] * 1e3:>6.0f} ms {out['cpu'] * 100:>5.0f}% {out['backlog']:>8}")
+                      f"{out['p99'] * 1e3:>6.0f} ms {out['cpu'] * 100:>5.0f}% {out['backlog']:>8}{render}")
         finally:
             server.terminate()
             server.wait(10)
@@ -196,11 +229,12 @@ def main() -> None:
     ap.add_argument("--streams", type=int, default=64)
     ap.add_argument("--rate", type=float, default=10.0)
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--dashboard", action="store_true", help="watch with the real dashboard, not headless")
     args = ap.parse_args()
     hub, tick_s = demo_hub()
     encoding(hub)
     publishing_vs_analysis(hub, tick_s)
-    scale(hub, [int(a) for a in args.agents.split(",")], args.streams, args.rate, args.seconds)
+    scale(hub, [int(a) for a in args.agents.split(",")], args.streams, args.rate, args.seconds, args.dashboard)
     os._exit(0)  # (the demo hub's worker threads are daemonic and done)
 
 
