@@ -401,6 +401,8 @@ def _otlp(args: argparse.Namespace, hub):
     from ..fleet import default_agent_name
     from ..fleet.otlp import OtlpMetrics
 
+    if getattr(args, "virtual", False):
+        raise CliError("--otlp does not apply to --virtual (virtual time is not the time a collector keeps)")
     try:
         parts = urlsplit(args.otlp)
         ok = parts.scheme in ("http", "https") and parts.hostname and (parts.port or 1)
