@@ -285,6 +285,10 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None, se
                          meta_auto=getattr(args, "meta_auto", False), record=record, command=command,
                          keep_mb=settings.keep_mb, keep_days=settings.keep_days, data_dir=settings.data_dir)
 
+    for flag, given in (("--metrics-port", getattr(args, "metrics_port", None) is not None),
+                        ("--otlp", bool(getattr(args, "otlp", None)))):
+        if given and args.virtual:
+            raise CliError(f"{flag} does not apply to --virtual (virtual time is not the time a collector keeps)")
     publish = _publisher(args, settings)
     with RunContext(options) as run:
         def attached(hub: Hub) -> Hub:
@@ -381,8 +385,6 @@ def _metrics(args: argparse.Namespace, hub, agent: str | None = None):
         return None
     if not 0 < port < 65536:
         raise CliError(f"--metrics-port {port}: expected 1 to 65535")
-    if getattr(args, "virtual", False):
-        raise CliError("--metrics-port does not apply to --virtual")
     from ..fleet import default_agent_name
     from ..fleet.metrics import PrometheusMetrics
 
@@ -401,8 +403,6 @@ def _otlp(args: argparse.Namespace, hub):
     from ..fleet import default_agent_name
     from ..fleet.otlp import OtlpMetrics
 
-    if getattr(args, "virtual", False):
-        raise CliError("--otlp does not apply to --virtual (virtual time is not the time a collector keeps)")
     try:
         parts = urlsplit(args.otlp)
         ok = parts.scheme in ("http", "https") and parts.hostname and (parts.port or 1)
