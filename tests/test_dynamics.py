@@ -112,11 +112,17 @@ def test_bad_input_gives_defined_results():
     assert short.type == "unknown" and "insufficient" in short.reason
     assert classify_attractor(np.array([])).type == "unknown"
     assert classify_attractor(np.array(["a", "b"])).type == "unknown"
+    # Delay vectors never straddle a gap: the stretch after the last NaN/inf is classified, alone.
     with_nans = logistic(700)
-    with_nans[::50] = np.nan  # dropped, the rest still classifies
+    with_nans[::50] = np.nan
+    res = classify_attractor(with_nans)
+    assert res.type == "unknown" and "insufficient data (49 < 64 points since the last NaN/inf)" in res.reason
+    with_nans = logistic(700)
     with_nans[3] = np.inf
+    with_nans[60] = np.nan
     res = classify_attractor(with_nans)
     assert res.type == "strange" and math.isfinite(res.lyapunov)
+    assert res.evidence["points"] == 639 and res.evidence["gap"] is True
 
 
 def test_delay_embedding_pairs():
@@ -240,3 +246,39 @@ def test_hundred_thousand_points_need_no_distance_matrix():
     # an N x N float64 matrix would be 80 GB here: this only runs if memory is O(N)
     res = largest_lyapunov(logistic(100_000))
     assert res.points == 100_000 and res.lyapunov == pytest.approx(math.log(2), rel=0.02)
+
+
+# ---------------------------------------------------------------- numerically hostile input
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-150, 1e-5, 1e5, 1e160, 1e300])
+def test_embedding_lyapunov_and_class_do_not_depend_on_scale(scale):
+    x = logistic(2000)
+    lag, dim = select_lag(x), select_dimension(x, 1)[0]
+    ref = largest_lyapunov(x)
+    cls = classify_attractor(x)
+    assert select_lag(x * scale) == lag and select_dimension(x * scale, 1)[0] == dim
+    res = largest_lyapunov(x * scale)
+    assert res.lyapunov == pytest.approx(ref.lyapunov, rel=1e-6) and res.reliable
+    got = classify_attractor(x * scale)
+    assert (got.type, got.lag, got.dim) == (cls.type, cls.lag, cls.dim) == ("strange", 1, 2)
+    assert got.confidence == pytest.approx(cls.confidence, rel=1e-6)
+
+
+def test_lyapunov_does_not_depend_on_level():
+    x = henon(3000)
+    assert largest_lyapunov(x + 1e6).lyapunov == pytest.approx(largest_lyapunov(x).lyapunov, rel=1e-3)
+    # The class is level-free as long as the variation is not negligible against the level: a point
+    # attractor is a signal settled to within 1e-3 of its level, by definition relative.
+    assert classify_attractor(x - 100).type == "strange"
+    assert classify_attractor(x + 1e6).type == "point"
+
+
+@pytest.mark.parametrize("x", [np.ones(500), np.full(500, 1e160), np.full(500, -1e-300),
+                               1.0 + np.r_[1e-17, np.zeros(499)]],
+                         ids=["ones", "1e160", "-1e-300", "rounding"])
+def test_constant_input_is_a_clear_error_not_a_crash(x):
+    for call in (lambda: select_dimension(x, 1), lambda: select_lag(x), lambda: largest_lyapunov(x)):
+        with pytest.raises(SeriesError, match="constant"):
+            call()
+    assert classify_attractor(x).type == "point"

@@ -26,11 +26,14 @@ small_ints = st.integers(0, 4)
 def ref_dtw(a, b, window=None):
     """The recursive definition, memoized: min over warping paths inside the band."""
     n, m = len(a), len(b)
-    w = max(n, m) if window is None else max(window, abs(n - m))
+    # The Sakoe-Chiba band of tslearn's sakoe_chiba_mask(radius=window): radius w around the
+    # diagonal, stretched by the length difference on the side of the longer sequence.
+    below = max(n, m) if window is None else window + max(0, n - m)
+    above = max(n, m) if window is None else window + max(0, m - n)
 
     @functools.lru_cache(maxsize=None)
     def cost(i, j):
-        if abs(i - j) > w:
+        if i - j > below or j - i > above:
             return math.inf
         d = (a[i] - b[j]) ** 2
         if i == 0 and j == 0:
@@ -106,7 +109,7 @@ def test_known_values():
 
 
 def test_agrees_with_dtaidistance():
-    dtai = pytest.importorskip("dtaidistance.dtw")
+    from dtaidistance import dtw as dtai
     rng = np.random.default_rng(7)
     for _ in range(200):
         n, m = int(rng.integers(2, 60)), int(rng.integers(2, 60))
@@ -115,14 +118,23 @@ def test_agrees_with_dtaidistance():
         fast = dtai.distance_fast(a, b)
         if math.isfinite(fast):  # distance_fast gives inf for some inputs; its reference does not
             assert dtw(a, b).distance == pytest.approx(fast, rel=1e-9)
-        if n == m:
-            w = int(rng.integers(0, 12))
-            # dtaidistance's window counts the diagonal: its w + 1 is our half-width w.
-            ours = dtw(a, b, window=w).distance
-            assert ours == pytest.approx(dtai.distance(a, b, window=w + 1), rel=1e-9)
-            fast = dtai.distance_fast(a, b, window=w + 1)
-            if math.isfinite(fast):  # distance_fast returns inf in some narrow-band cases
-                assert ours == pytest.approx(fast, rel=1e-9)
+
+
+def test_banded_dtw_agrees_with_dtaidistance_pair_by_pair_for_unequal_lengths():
+    """1,000 random banded pairs of any lengths: dtaidistance's window counts the diagonal, so its
+    w + 1 is our radius w; for unequal lengths both stretch the band on the longer sequence's side."""
+    from dtaidistance import dtw as dtai
+    rng = np.random.default_rng(8)
+    unequal = 0
+    for _ in range(1000):
+        n, m = int(rng.integers(2, 50)), int(rng.integers(2, 50))
+        unequal += n != m
+        a, b = rng.normal(size=n), rng.normal(size=m)
+        w = int(rng.integers(0, 12))
+        ours = dtw(a, b, window=w).distance
+        assert ours == pytest.approx(dtai.distance(a, b, window=w + 1, use_c=True), rel=1e-9), (n, m, w)
+        assert dtw(a, b, window=w, path=True).distance == pytest.approx(ours, rel=1e-12)
+    assert unequal > 900
 
 
 def test_find_similar_locates_planted_copies():
@@ -189,11 +201,13 @@ def ref_matrix_profile(x, m, exclusion):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.floats(-10, 10, allow_nan=False), min_size=12, max_size=40), st.integers(3, 6))
-def test_matrix_profile_equals_brute_force(values, m):
+@given(st.lists(st.floats(-10, 10, allow_nan=False), min_size=12, max_size=40), st.integers(3, 6),
+       st.sampled_from([1, 2, 3, 8]))
+def test_matrix_profile_equals_brute_force(values, m, chunks):
     x = np.array(values)
     excl = max(1, m // 2)
-    prof, _idx = kernels_temporal.matrix_profile(x, m, excl, 1e-8 * max(x.std(), 1e-300))
+    # chunks: the diagonals are cut into this many parallel runs, then merged
+    prof, _idx = kernels_temporal.matrix_profile(x - x.mean(), m, excl, 1e-8 * max(x.std(), 1e-300), chunks)
     # the correlation form sqrt(2m(1 - corr)) cancels for near-identical shapes:
     # squared distances agree to ~1e-7, so distances below ~1e-3 are at its precision limit
     assert np.allclose(prof ** 2, ref_matrix_profile(x, m, excl) ** 2, atol=1e-6)
@@ -209,3 +223,42 @@ def test_find_motifs_recovers_a_planted_shape():
     assert best.positions == (400, 2100) and best.distance < 1.0
     with pytest.raises(SeriesError, match="motif length"):
         find_motifs(x, 2)
+
+
+# ---------------------------------------------------------------- numerically hostile input
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(floats, min_size=1, max_size=20), st.lists(floats, min_size=1, max_size=20),
+       st.integers(-300, 300), st.one_of(st.none(), st.integers(0, 5)))
+def test_distances_scale_with_the_data_at_any_magnitude(a, b, exponent, window):
+    """d(c a, c b) = c d(a, b) for c from 1e-300 to 1e300: no overflow to inf, no underflow to 0."""
+    c = 10.0 ** exponent
+    base = dtw(a, b, window=window).distance
+    scaled = dtw(np.array(a) * c, np.array(b) * c, window=window).distance
+    assert math.isfinite(scaled)
+    assert scaled == pytest.approx(base * c, rel=1e-9, abs=1e-300)
+    if len(a) == len(b):
+        assert euclidean(np.array(a) * c, np.array(b) * c) == pytest.approx(euclidean(a, b) * c, rel=1e-9,
+                                                                             abs=1e-300)
+
+
+def test_motifs_do_not_depend_on_level_or_scale():
+    rng = np.random.default_rng(5)
+    walk = np.cumsum(rng.normal(size=3000))
+    want = find_motifs(walk, 50)
+    for variant in (walk + 1e8, walk * 1e160, walk * 1e-300, walk * -3.0 + 7.0):
+        got = find_motifs(variant, 50)
+        assert [m.positions for m in got] == [m.positions for m in want]
+        assert [m.distance for m in got] == pytest.approx([m.distance for m in want], abs=1e-4)
+
+
+def test_tiny_variation_on_a_level_is_still_shape_not_zero_distance():
+    """1 + 1e-12 * noise: the noise is resolved (1e-12 is ~4,500 rounding steps of 1.0); white noise
+    has no motif closer than a few units, never the 0 that cancellation in E[x^2] - E[x]^2 gives."""
+    rng = np.random.default_rng(6)
+    x = 1.0 + 1e-12 * rng.normal(size=2000)
+    motifs = find_motifs(x, 40)
+    assert motifs and all(m.distance > 3.0 for m in motifs)
+    noise = find_motifs(rng.normal(size=2000), 40)
+    assert motifs[0].distance == pytest.approx(noise[0].distance, rel=0.25)

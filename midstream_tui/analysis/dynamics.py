@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import kernels
-from .validate import SeriesError, as_series, real, whole
+from .validate import SeriesError, as_series, real, standardized, whole
 
 ATTRACTOR_TYPES = ("point", "limit cycle", "strange", "noise", "unknown")
 MIN_POINTS = 64
@@ -59,7 +59,7 @@ def select_lag(x, *, max_lag: int | None = None, method: str = "ami", bins: int 
     max_lag = (max(2, min(200, a.size // 10)) if max_lag is None
                else whole("max_lag", max_lag, 1, a.size - 1))
     bins = whole("bins", bins, 2, 4096)
-    z = (a - a.mean()) / (a.std() or 1.0)
+    z = standardized(a)
     if method == "ami":
         if kernels.autocorr_decay_lag(z, 1) == 1 and np.corrcoef(z[:-1], z[1:])[0, 1] < 1 / math.e:
             return 1  # not smoothly sampled (a map, or noise): consecutive samples are the delay
@@ -88,7 +88,7 @@ def select_dimension(x, lag: int, *, max_dim: int = 10, threshold: float = 0.01,
     max_dim = whole("max_dim", max_dim, 1, 1000)
     threshold = real("threshold", threshold)
     theiler = lag if theiler is None else whole("theiler", theiler, 0, a.size)
-    z = (a - a.mean()) / (a.std() or 1.0)
+    z = standardized(a)
     fractions: list[float] = []
     for dim in range(1, max_dim + 1):
         if a.size - dim * lag < 16:
@@ -212,10 +212,7 @@ def largest_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | N
     a = as_series(x, "x", min_len=100)
     if not (math.isfinite(dt) and dt > 0):
         raise SeriesError(f"dt must be a number > 0, got {dt!r}")
-    sd = a.std()
-    if sd == 0:
-        raise SeriesError("x is constant: no dynamics to measure (a point attractor)")
-    z = np.ascontiguousarray((a - a.mean()) / sd)
+    z = standardized(a)
     lag = select_lag(z) if lag is None else whole("lag", lag, 1, a.size - 1)
     dim = select_dimension(z, lag)[0] if dim is None else whole("dim", dim, 1, a.size)
     # The first AMI minimum sits near a quarter of the orbital period; mean
@@ -314,10 +311,18 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
         a = as_series(x, "x", finite=False)
     except SeriesError as exc:
         return AttractorClass("unknown", 0.0, str(exc))
-    a = a[np.isfinite(a)][-max_points:]
+    # Delay vectors must not straddle a gap: only the newest unbroken stretch is used.
+    bad = np.flatnonzero(~np.isfinite(a))
+    gap = bad.size > 0 and int(bad[-1]) >= a.size - max_points
+    a = a[int(bad[-1]) + 1:] if bad.size else a
+    a = a[-max_points:]
     n = a.size
     if n < MIN_POINTS:
-        return AttractorClass("unknown", 0.0, f"insufficient data ({n} < {MIN_POINTS} points)")
+        since = " since the last NaN/inf" if bad.size else ""
+        return AttractorClass("unknown", 0.0, f"insufficient data ({n} < {MIN_POINTS} points{since})")
+    peak = float(np.abs(a).max())
+    if peak > 0:
+        a = a / peak  # every statistic below is scale-free; this keeps squares finite at 1e+-300
     level, sd = float(np.abs(a.mean())), float(a.std())
     spread = sd / max(level, sd, 1e-300)
     tail = a[-max(16, n // 4):]
@@ -329,7 +334,10 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
         return AttractorClass("point", conf, f"{how} (spread {settled:.1e} of the range)",
                               0.0 if sd == 0 else math.nan,
                               evidence={"spread": spread, "tail_spread": tail_spread, "points": n})
-    z = np.ascontiguousarray((a - a.mean()) / sd)
+    try:
+        z = standardized(a)
+    except SeriesError as exc:  # variation lost in rounding: as good as settled
+        return AttractorClass("point", 1.0, str(exc), math.nan, evidence={"spread": spread, "points": n})
     lag = select_lag(z, max_lag=max(2, min(50, n // 10)))
     dim = 3 if lag > 1 else 2
     if n - (dim - 1) * lag < 50:
@@ -356,7 +364,7 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
     start, stop = lyapunov_fit_region(curve)
     slope, _icpt, r2 = kernels.line_fit(curve, start, stop) if stop - start >= 2 else (math.nan, 0.0, math.nan)
     lyap = float(slope)
-    evidence = {"points": n, "spread": spread, "linear_error": linear_error, "nn_error": nn_error,
+    evidence = {"points": n, "gap": gap, "spread": spread, "linear_error": linear_error, "nn_error": nn_error,
                 "nonlinear_gain": gain, "perm_entropy": pe, "zero_one": k01, "lyapunov": lyap,
                 "rise": rise, "fit_r2": float(r2), "fit": [start, stop]}
     common = dict(lyapunov=lyap, lag=lag, dim=dim, evidence=evidence)

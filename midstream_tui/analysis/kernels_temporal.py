@@ -9,20 +9,38 @@ caches anything.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 
 @njit(cache=True, nogil=True)
 def dtw_band(n, m, window):
-    """The effective Sakoe-Chiba half-width: unbounded if < 0, never narrower
-    than |n - m| (otherwise no warping path would reach the corner)."""
-    w = max(n, m) if window < 0 else window
-    return max(w, abs(n - m))
+    """The Sakoe-Chiba band as (below, above): a pair (i, j) may be matched when
+    i - j <= below and j - i <= above. Unbounded when ``window`` < 0. Otherwise
+    ``window`` is the radius, and for unequal lengths the band is stretched by
+    the length difference on the side that needs it (the longer sequence's
+    index may run ahead by it), so the corner is always reachable: tslearn's
+    ``sakoe_chiba_mask(radius=window)`` and dtaidistance's ``window=window + 1``."""
+    if window < 0:
+        w = max(n, m)
+        return w, w
+    return window + max(0, n - m), window + max(0, m - n)
+
+
+@njit(cache=True, nogil=True)
+def _diagonal_cells(xa, xb, up, left, diag, out):
+    """One anti-diagonal of the DTW recurrence, on views indexed from 0.
+
+    A function of its own on purpose: inside ``dtw_distance`` the three
+    diagonal buffers rotate, LLVM cannot tell them apart and emits scalar code;
+    here they are separate arguments and the loop vectorizes (4x faster)."""
+    for t in range(out.shape[0]):
+        diff = xa[t] - xb[t]
+        out[t] = diff * diff + min(min(up[t], left[t]), diag[t])
 
 
 @njit(cache=True, nogil=True)
 def dtw_distance(a, b, window):
-    """sqrt of the least total squared difference over warping paths, |i - j| <= band.
+    """sqrt of the least total squared difference over warping paths inside the band (``dtw_band``).
 
     Sweeps anti-diagonals (i + j = k) instead of rows: cells on one diagonal
     depend only on the two previous diagonals, so the inner loop carries no
@@ -31,7 +49,7 @@ def dtw_distance(a, b, window):
     access is contiguous. Memory: three diagonals, O(len(a)).
     """
     n, m = a.shape[0], b.shape[0]
-    w = dtw_band(n, m, window)
+    below, above = dtw_band(n, m, window)
     inf = np.inf
     br = b[::-1].copy()  # b[k - i - 1] == br[m - k + i]
     d2 = np.full(n + 2, inf)  # diagonal k - 2
@@ -39,26 +57,16 @@ def dtw_distance(a, b, window):
     d0 = np.full(n + 2, inf)  # diagonal k
     d2[0] = 0.0  # cell (0, 0) before the first element: the origin (diagonal 0)
     for k in range(2, n + m + 1):
-        lo = max(1, k - m, (k - w + 1) // 2)
-        hi = min(n, k - 1, (k + w) // 2)
+        lo = max(1, k - m, (k - above + 1) // 2)  # j - i <= above, with j = k - i
+        hi = min(n, k - 1, (k + below) // 2)  # i - j <= below
         if lo > hi:
             d2, d1, d0 = d1, d0, d2
             d1[:] = inf
             continue
         d0[lo - 1] = inf
         d0[hi + 1] = inf
-        # Views indexed from 0: the index is provably non-negative, so numba
-        # emits no wraparound check and LLVM vectorizes the loop.
-        width = hi - lo + 1
-        xa = a[lo - 1:hi]
-        xb = br[m - k + lo:m - k + hi + 1]
-        up = d1[lo - 1:hi]
-        left = d1[lo:hi + 1]
-        diag = d2[lo - 1:hi]
-        out = d0[lo:hi + 1]
-        for t in range(width):
-            diff = xa[t] - xb[t]
-            out[t] = diff * diff + min(min(up[t], left[t]), diag[t])
+        _diagonal_cells(a[lo - 1:hi], br[m - k + lo:m - k + hi + 1], d1[lo - 1:hi], d1[lo:hi + 1],
+                        d2[lo - 1:hi], d0[lo:hi + 1])
         d2, d1, d0 = d1, d0, d2
     return np.sqrt(d1[n])
 
@@ -72,14 +80,14 @@ def dtw_mismatches(a, b, window):
     memory O(len(b)).
     """
     n, m = a.shape[0], b.shape[0]
-    w = dtw_band(n, m, window)
+    below, above = dtw_band(n, m, window)
     big = n + m + 1
     prev = np.full(m + 1, big, dtype=np.int64)
     cur = np.full(m + 1, big, dtype=np.int64)
     prev[0] = 0
     for i in range(1, n + 1):
-        lo = max(1, i - w)
-        hi = min(m, i + w)
+        lo = max(1, i - below)
+        hi = min(m, i + above)
         cur[lo - 1] = big  # the cells next to the band are read by this row and the next: off the path
         if hi < m:
             cur[hi + 1] = big
@@ -99,11 +107,11 @@ def dtw_mismatches(a, b, window):
 def dtw_matrix(a, b, window):
     """The full cumulative-cost matrix (n+1, m+1), for recovering the warping path."""
     n, m = a.shape[0], b.shape[0]
-    w = dtw_band(n, m, window)
+    below, above = dtw_band(n, m, window)
     acc = np.full((n + 1, m + 1), np.inf)
     acc[0, 0] = 0.0
     for i in range(1, n + 1):
-        for j in range(max(1, i - w), min(m, i + w) + 1):
+        for j in range(max(1, i - below), min(m, i + above) + 1):
             d = a[i - 1] - b[j - 1]
             acc[i, j] = d * d + min(acc[i - 1, j], acc[i, j - 1], acc[i - 1, j - 1])
     return acc
@@ -220,56 +228,182 @@ def dtw_profile(haystack, needle, window):
 
 
 @njit(cache=True, nogil=True)
-def matrix_profile(x, m, exclusion, flat):
-    """Z-normalized Euclidean matrix profile (Yeh et al. 2016), STOMP-style diagonal updates.
+def window_stats(x, m, flat):
+    """Mean and 1/norm (1/sqrt of the sum of squared deviations) of every length-m window.
 
-    For every subsequence of length m: the distance to its nearest other
-    subsequence at least ``exclusion`` starts away, and where that is.
-    O(n^2) time, O(n) memory. Subsequences whose std is below ``flat`` have no
-    shape: they are sqrt(2m) (uncorrelated) from everything. Squared distances
-    are accurate to about 1e-7 (the correlation form cancels for near-identical
-    shapes), so distances below about 1e-3 mean "the same shape".
+    Two passes per window (mean, then deviations), never E[x^2] - E[x]^2, which
+    cancels to noise when the level is large against the variation (1e8 + a
+    random walk). A window whose std is below ``flat`` has no shape: 1/norm 0.
     """
     n = x.shape[0] - m + 1
     mu = np.empty(n)
-    sig = np.empty(n)
+    inv = np.empty(n)
     for i in range(n):
-        s1 = 0.0
-        s2 = 0.0
+        s = 0.0
         for k in range(m):
-            v = x[i + k]
-            s1 += v
-            s2 += v * v
-        mu[i] = s1 / m
-        var = s2 / m - mu[i] * mu[i]
-        sd = np.sqrt(var) if var > 0.0 else 0.0
-        sig[i] = sd if sd > flat else 0.0
+            s += x[i + k]
+        mu[i] = s / m
+        ss = 0.0
+        for k in range(m):
+            d = x[i + k] - mu[i]
+            ss += d * d
+        inv[i] = 1.0 / np.sqrt(ss) if np.sqrt(ss / m) > flat else 0.0
+    return mu, inv
+
+
+@njit(cache=True, nogil=True)
+def _diagonal(x, m, mu, inv, df, dg, diag, i_from, c, best, index):
+    """Continue one diagonal from row ``i_from`` (``c``: its centred cross-product at row
+    ``i_from - 1``, or at row 0 when ``i_from`` is 0), keeping each window's best correlation in ``best`` and its partner in ``index``."""
+    n = mu.shape[0]
+    for i in range(i_from, n - diag):
+        j = i + diag
+        if i > 0:
+            c += df[i] * dg[j] + df[j] * dg[i]
+        r = c * inv[i] * inv[j]
+        if r > best[i]:
+            best[i] = r
+            index[i] = j
+        if r > best[j]:
+            best[j] = r
+            index[j] = i
+
+
+@njit(cache=True, nogil=True)
+def _profile_diagonals(x, m, mu, inv, df, dg, d_from, d_to, best, index):
+    """Fold diagonals [d_from, d_to) of the correlation matrix into ``best`` and ``index``.
+
+    Along a diagonal the windows' centred cross-product is updated in O(1) per
+    step (the SCAMP recurrence, Zimmerman et al. 2019): with
+    df[i] = (x[i+m-1] - x[i-1]) / 2 and dg[i] = (x[i+m-1] - mu[i]) + (x[i-1] - mu[i-1]),
+    C(i, j) = C(i-1, j-1) + df[i] dg[j] + df[j] dg[i]. Every term is centred,
+    so nothing cancels the way raw dot products minus m mu_i mu_j do. That
+    update is a chain each step waits on, so four diagonals run side by side
+    (four independent chains keep the core busy); ties go to the lower diagonal.
+    """
+    n = mu.shape[0]
+    d = d_from
+    while d + 3 < d_to:
+        c0 = 0.0
+        c1 = 0.0
+        c2 = 0.0
+        c3 = 0.0
+        for k in range(m):
+            v = x[k] - mu[0]
+            c0 += v * (x[d + k] - mu[d])
+            c1 += v * (x[d + 1 + k] - mu[d + 1])
+            c2 += v * (x[d + 2 + k] - mu[d + 2])
+            c3 += v * (x[d + 3 + k] - mu[d + 3])
+        steps = n - d - 3  # rows all four diagonals have
+        for i in range(steps):
+            j = i + d
+            if i > 0:
+                a = df[i]
+                b = dg[i]
+                c0 += a * dg[j] + df[j] * b
+                c1 += a * dg[j + 1] + df[j + 1] * b
+                c2 += a * dg[j + 2] + df[j + 2] * b
+                c3 += a * dg[j + 3] + df[j + 3] * b
+            w = inv[i]
+            r0 = c0 * w * inv[j]
+            r1 = c1 * w * inv[j + 1]
+            r2 = c2 * w * inv[j + 2]
+            r3 = c3 * w * inv[j + 3]
+            if r0 > best[i]:
+                best[i] = r0
+                index[i] = j
+            if r1 > best[i]:
+                best[i] = r1
+                index[i] = j + 1
+            if r2 > best[i]:
+                best[i] = r2
+                index[i] = j + 2
+            if r3 > best[i]:
+                best[i] = r3
+                index[i] = j + 3
+            if r0 > best[j]:
+                best[j] = r0
+                index[j] = i
+            if r1 > best[j + 1]:
+                best[j + 1] = r1
+                index[j + 1] = i
+            if r2 > best[j + 2]:
+                best[j + 2] = r2
+                index[j + 2] = i
+            if r3 > best[j + 3]:
+                best[j + 3] = r3
+                index[j + 3] = i
+        # The three longer diagonals have rows left: finish them one by one.
+        if steps > 0:  # (``c`` is the cross-product at the row before ``i_from``)
+            _diagonal(x, m, mu, inv, df, dg, d, steps, c0, best, index)
+            _diagonal(x, m, mu, inv, df, dg, d + 1, steps, c1, best, index)
+            _diagonal(x, m, mu, inv, df, dg, d + 2, steps, c2, best, index)
+        d += 4
+    while d < d_to:
+        c = 0.0
+        for k in range(m):
+            c += (x[k] - mu[0]) * (x[d + k] - mu[d])
+        _diagonal(x, m, mu, inv, df, dg, d, 0, c, best, index)
+        d += 1
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def matrix_profile(x, m, exclusion, flat, chunks):
+    """Z-normalized Euclidean matrix profile (Yeh et al. 2016), diagonal updates, on every core.
+
+    For every subsequence of length m: the distance to its nearest other
+    subsequence at least ``exclusion`` starts away, and where that is (-1 and
+    inf when there is none). O(n^2) time. The diagonals are cut into
+    ``chunks`` runs of equal work, computed in parallel into profiles of their
+    own, then merged (ties to the lower diagonal, as a serial sweep would):
+    memory O(n * chunks). ``x`` should be centred (its level subtracted):
+    the result does not depend on it, the rounding does. Subsequences whose
+    std is below ``flat`` have no shape: sqrt(2m) (uncorrelated) from everything.
+    """
+    n = x.shape[0] - m + 1
+    mu, inv = window_stats(x, m, flat)
+    chunks = max(1, chunks)
+    # Chunk boundaries: diagonal d has n - d cells; split the total evenly.
+    total = 0.0
+    for d in range(exclusion, n):
+        total += n - d
+    bounds = np.empty(chunks + 1, dtype=np.int64)
+    bounds[0] = exclusion
+    acc = 0.0
+    c = 1
+    for d in range(exclusion, n):
+        acc += n - d
+        while c < chunks and acc >= total * c / chunks:
+            bounds[c] = d + 1
+            c += 1
+    while c <= chunks:
+        bounds[c] = max(n, exclusion)
+        c += 1
+    # df, dg: the SCAMP update terms (row 0 has none).
+    df = np.zeros(n)
+    dg = np.zeros(n)
+    for i in range(1, n):
+        df[i] = 0.5 * (x[i + m - 1] - x[i - 1])
+        dg[i] = (x[i + m - 1] - mu[i]) + (x[i - 1] - mu[i - 1])
+    # Best Pearson correlation per window (a flat window has 1/norm 0: correlation 0,
+    # distance sqrt(2m), no branch needed); converted to distances at the end.
+    bests = np.full((chunks, n), -np.inf)
+    indices = np.full((chunks, n), -1, dtype=np.int64)
+    for c in prange(chunks):
+        _profile_diagonals(x, m, mu, inv, df, dg, bounds[c], bounds[c + 1], bests[c], indices[c])
     profile = np.full(n, np.inf)
     index = np.full(n, -1, dtype=np.int64)
-    worst = 2.0 * m
-    for diag in range(exclusion, n):
-        qt = 0.0
-        for k in range(m):
-            qt += x[k] * x[diag + k]
-        for i in range(0, n - diag):
-            j = i + diag
-            if i > 0:
-                qt += x[i + m - 1] * x[j + m - 1] - x[i - 1] * x[j - 1]
-            if sig[i] == 0.0 or sig[j] == 0.0:
-                d2 = worst
-            else:
-                corr = (qt - m * mu[i] * mu[j]) / (m * sig[i] * sig[j])
-                d2 = 2.0 * m * (1.0 - corr)
-                if d2 < 0.0:
-                    d2 = 0.0
-            if d2 < profile[i]:
-                profile[i] = d2
-                index[i] = j
-            if d2 < profile[j]:
-                profile[j] = d2
-                index[j] = i
-    for i in range(n):
-        profile[i] = np.sqrt(profile[i])
+    for i in prange(n):
+        best = -np.inf
+        where = -1
+        for c in range(chunks):
+            if bests[c, i] > best:
+                best = bests[c, i]
+                where = indices[c, i]
+        if where >= 0:
+            d2 = 2.0 * m * (1.0 - min(best, 1.0))
+            profile[i] = np.sqrt(d2)
+            index[i] = where
     return profile, index
 
 
@@ -282,4 +416,4 @@ def warm_up() -> None:
     levenshtein(x, x, 0.0)
     euclidean_profile(x, x[:3].copy(), True)
     dtw_profile(x, x[:3].copy(), 1)
-    matrix_profile(x, 3, 1, 1e-9)
+    matrix_profile(x - x.mean(), 3, 1, 1e-9, 2)

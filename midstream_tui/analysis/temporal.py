@@ -6,8 +6,14 @@ validate them (``SeriesError`` on NaN/inf, empty, non-numeric input).
 - ``dtw(a, b, window=None, path=False)``: dynamic time warping with squared
   differences as the local cost, returning the square root of the least total
   cost (the definition dtaidistance uses, so results agree). ``window`` is the
-  Sakoe-Chiba half-width: matched indices satisfy |i - j| <= window, widened to
-  |len(a) - len(b)| when the lengths differ so that a path exists.
+  Sakoe-Chiba radius: for equal lengths matched indices satisfy |i - j| <= window;
+  when the lengths differ, the longer sequence's index may also run ahead by the
+  difference (a[i] with b[j] when -window <= j - i <= window + len(b) - len(a) for
+  a shorter a), so a path always exists. This is tslearn's
+  ``sakoe_chiba_mask(radius=window)`` and dtaidistance's ``window=window + 1``
+  (tested pair by pair against dtaidistance). Values are rescaled by their
+  largest magnitude before squaring (the distance scales with the data), so
+  1e160 or 1e-300 give finite, exact results.
 - ``lcs(a, b, eps=0)``: longest common subsequence length; elements match when
   |x - y| <= eps (0: exactly, for token ids).
 - ``edit_distance(a, b, eps=0)``: Levenshtein distance (unit costs).
@@ -23,8 +29,11 @@ Every window, length, eps and count is range-checked here (``SeriesError``, a
 
 from __future__ import annotations
 
+import math
+import threading
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from . import kernels_temporal as kt
@@ -33,6 +42,8 @@ from .validate import SeriesError, as_series, real, whole
 ALGORITHMS = ("dtw", "lcs", "edit", "euclidean")
 FLAT = 1e-8
 """A subsequence whose std is below FLAT times the series' std has no shape (motif search)."""
+_PARALLEL = threading.Lock()
+"""numba's default thread pool runs one parallel kernel at a time: callers on several threads take turns."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +60,24 @@ def _window(window: int | None) -> int:
 def dtw(a, b, *, window: int | None = None, path: bool = False) -> DTWResult:
     x, y = as_series(a, "a"), as_series(b, "b")
     w = _window(window)
+    x, y, scale = _rescaled(x, y)
     if not path:
-        return DTWResult(float(kt.dtw_distance(x, y, w)))
+        return DTWResult(float(kt.dtw_distance(x, y, w)) * scale)
     acc = kt.dtw_matrix(x, y, w)
-    return DTWResult(float(np.sqrt(acc[-1, -1])), kt.dtw_backtrack(acc))
+    return DTWResult(float(np.sqrt(acc[-1, -1])) * scale, kt.dtw_backtrack(acc))
+
+
+def _rescaled(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Both series divided by their largest magnitude (a power of two: exact), and that factor.
+
+    Squared differences of values near 1e160 overflow and near 1e-160 underflow;
+    the distances here are homogeneous (d(c a, c b) = c d(a, b)), so they are
+    computed on the rescaled values and multiplied back."""
+    peak = max(float(np.abs(x).max(initial=0.0)), float(np.abs(y).max(initial=0.0)))
+    if peak == 0.0:
+        return x, y, 1.0
+    scale = 2.0 ** math.frexp(peak)[1]
+    return x / scale, y / scale, scale
 
 
 def token_dtw(a, b, *, window: int | None = None) -> int:
@@ -72,7 +97,8 @@ def euclidean(a, b) -> float:
     x, y = as_series(a, "a"), as_series(b, "b")
     if x.size != y.size:
         raise SeriesError(f"euclidean needs equal lengths, got {x.size} and {y.size} (use dtw)")
-    return float(np.sqrt(np.sum((x - y) ** 2)))
+    x, y, scale = _rescaled(x, y)
+    return float(np.sqrt(np.sum((x - y) ** 2))) * scale
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +114,13 @@ def distance_profile(haystack, needle, *, metric: str = "euclidean", znorm: bool
     h, q = as_series(haystack, "haystack"), as_series(needle, "needle")
     if q.size > h.size:
         raise SeriesError(f"needle ({q.size}) is longer than haystack ({h.size})")
+    h, q, scale = _rescaled(h, q)
     if metric == "euclidean":
-        return kt.euclidean_profile(h, q, bool(znorm))
+        return kt.euclidean_profile(h, q, bool(znorm)) * (1.0 if znorm else scale)
     if metric == "dtw":
         if znorm:
             raise SeriesError("znorm is available with metric='euclidean' only")
-        return kt.dtw_profile(h, q, _window(window))
+        return kt.dtw_profile(h, q, _window(window)) * scale
     raise SeriesError(f"metric {metric!r}: expected 'euclidean' or 'dtw'")
 
 
@@ -183,7 +210,12 @@ def find_motifs(x, length: int, *, k: int = 3, exclusion: int | None = None) -> 
     length = whole("motif length", length, 3, a.size // 2)
     k = whole("k", k, 0)
     excl = max(1, length // 2) if exclusion is None else whole("exclusion", exclusion, 1, a.size)
-    profile, index = kt.matrix_profile(a, length, excl, FLAT * max(float(a.std()), 1e-300))
+    peak = float(np.abs(a).max())
+    c = a / peak if peak > 0 else a  # shape is scale-free; this keeps squares finite at 1e+-300
+    c = np.ascontiguousarray(c - c.mean())
+    with _PARALLEL:
+        profile, index = kt.matrix_profile(c, length, excl, FLAT * max(float(c.std()), 1e-300),
+                                           2 * numba.get_num_threads())
     taken = np.zeros(profile.size, dtype=bool)
     motifs: list[Motif] = []
     for i in np.argsort(profile, kind="stable"):

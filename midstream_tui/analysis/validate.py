@@ -67,3 +67,29 @@ def real(name: str, value, lo: float = 0.0, *, above: bool = False) -> float:
     if not np.isfinite(v) or v < lo or (above and v == lo):
         raise SeriesError(f"{name} must be a finite number {'>' if above else '>='} {lo:g}, got {value!r}")
     return v
+
+
+def standardized(a: np.ndarray, name: str = "x") -> np.ndarray:
+    """``a`` shifted to mean 0 and scaled to std 1, computed without overflow or underflow.
+
+    Values near 1e300 square to infinity and values near 1e-300 to zero, so the
+    series is first divided by its largest magnitude (exact for any finite
+    scale), then centred and scaled. The result is the same for ``a``, ``c*a``
+    and ``a + d`` (up to rounding) for any finite c != 0 and d. A series whose
+    variation is lost in floating-point rounding of its level (std below 1e-13
+    of it) is constant as far as any method can tell: ``SeriesError``.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    peak = float(np.max(np.abs(a))) if a.size else 0.0
+    if not np.isfinite(peak):
+        raise SeriesError(f"{name}: NaN/inf values")
+    if peak == 0.0:
+        raise SeriesError(f"{name} is constant: no dynamics to measure (a point attractor)")
+    b = a / peak
+    b = b - b.mean()
+    sd = float(b.std())
+    if not sd > 1e-13:
+        raise SeriesError(f"{name} is constant: no dynamics to measure (a point attractor)"
+                          if sd == 0.0 else f"{name} is constant within floating-point rounding (variation "
+                          f"{sd:.1e} of its level): no dynamics to measure")
+    return np.ascontiguousarray(b / sd)
