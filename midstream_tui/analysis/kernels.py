@@ -265,6 +265,197 @@ def nearest_neighbours(x, dim, lag, theiler):
 
 
 @njit(cache=True, nogil=True)
+def k_nearest(x, dim, lag, m, i, k, theiler, order, rank, first, out_idx, out_d2):
+    """The ``k`` nearest delay vectors to vector ``i`` among vectors 0..m-1, each more than
+    ``theiler`` samples away in time, nearest first (same outward scan as ``nearest_neighbours``).
+    Returns how many were found (fewer than k only when the series is short)."""
+    found = 0
+    for direction in (-1, 1):
+        r = rank[i] + direction
+        while 0 <= r < m:
+            j = order[r]
+            gap = first[j] - first[i]
+            if found == k and gap * gap >= out_d2[k - 1]:
+                break
+            r += direction
+            if abs(i - j) <= theiler:
+                continue
+            d = 0.0
+            for c in range(dim):
+                diff = x[i + c * lag] - x[j + c * lag]
+                d += diff * diff
+            if found < k:
+                p = found
+                found += 1
+            elif d < out_d2[k - 1]:
+                p = k - 1
+            else:
+                continue
+            while p > 0 and out_d2[p - 1] > d:
+                out_d2[p] = out_d2[p - 1]
+                out_idx[p] = out_idx[p - 1]
+                p -= 1
+            out_d2[p] = d
+            out_idx[p] = j
+    return found
+
+
+@njit(cache=True, nogil=True)
+def ridge_solve(a, b, ridge):
+    """Least squares a @ coef ~ b with a ridge of ``ridge`` times the mean diagonal of a'a on
+    every column but the last (the intercept): directions the neighbours do not span get a
+    coefficient near 0 instead of one fitted to rounding. Normal equations, pivoted elimination."""
+    p = a.shape[1]
+    g = a.T @ a
+    r = a.T @ b
+    tr = 0.0
+    for c in range(p - 1):
+        tr += g[c, c]
+    for c in range(p - 1):
+        g[c, c] += ridge * tr / max(p - 1, 1) + 1e-300
+    for c in range(p):
+        piv = c
+        for rr in range(c + 1, p):
+            if abs(g[rr, c]) > abs(g[piv, c]):
+                piv = rr
+        if piv != c:
+            for t in range(p):
+                tmp = g[c, t]
+                g[c, t] = g[piv, t]
+                g[piv, t] = tmp
+            tmp = r[c]
+            r[c] = r[piv]
+            r[piv] = tmp
+        if g[c, c] == 0.0:
+            return np.zeros(p)
+        for rr in range(c + 1, p):
+            f = g[rr, c] / g[c, c]
+            for t in range(c, p):
+                g[rr, t] -= f * g[c, t]
+            r[rr] -= f * r[c]
+    coef = np.zeros(p)
+    for c in range(p - 1, -1, -1):
+        acc = r[c]
+        for t in range(c + 1, p):
+            acc -= g[c, t] * coef[t]
+        coef[c] = acc / g[c, c]
+    return coef
+
+
+@njit(cache=True, nogil=True)
+def local_jacobian_exponent(x, dim, lag, theiler, k, ridge, refs, burn):
+    """Largest Lyapunov exponent per sample from local linear maps (Eckmann & Ruelle 1985; Sano &
+    Sawada 1985), in the delay embedding with evolution time ``lag``.
+
+    One lag on, a delay vector is the same vector shifted by one coordinate plus one new value,
+    so the map's Jacobian is a companion matrix whose last row is fitted, at each reference
+    point, by ridge least squares on its ``k`` nearest neighbours (outside the Theiler window):
+    how their new values differ from the point's, against how their vectors differ. A tangent
+    vector is carried through these matrices along the trajectory and renormalised every step;
+    its mean log growth is the exponent. The first ``burn`` steps of each chain only align the
+    vector with the most unstable direction. Returns (exponent per sample, misfit, standard error):
+    the misfit is the RMS misfit of the local maps over the RMS of what they predict (near 0 for
+    deterministic data, near 1 when the neighbours say nothing about the future, as with noise);
+    the standard error comes from how the exponent varies over ten stretches of the series.
+    """
+    m = x.shape[0] - dim * lag  # vectors with a successor one lag on
+    if m < 2 * k + 2 * theiler + 2:
+        return np.nan, np.nan, np.nan
+    first = x[:m].copy()
+    order = np.argsort(first)
+    rank = np.empty(m, dtype=np.int64)
+    for r in range(m):
+        rank[order[r]] = r
+    idx = np.empty(k, dtype=np.int64)
+    d2 = np.empty(k)
+    a = np.empty((k, dim + 1))
+    b = np.empty(k)
+    # ``lag`` interleaved chains (starting at samples 0..lag-1), each stepping a lag at a time
+    # through the whole series: every vector is a reference point once. At most about ``refs``
+    # are (fewer chains, then shorter ones).
+    chains = min(lag, max(1, refs // max(1, m // lag)))
+    total = 0.0
+    steps = 0
+    batches = 10  # log growth summed per tenth of the series: how much the exponent varies along it
+    batch_sum = np.zeros(batches)
+    batch_n = np.zeros(batches)
+    miss = 0.0
+    spread = 0.0
+    u = np.empty(dim)
+    new = np.empty(dim)
+    for chain in range(chains):
+        for c in range(dim):
+            u[c] = 1.0 / np.sqrt(dim)
+        i = (chain * lag) // chains
+        t = 0
+        visited = 0
+        while i < m and visited < refs // chains + burn:
+            visited += 1
+            got = k_nearest(x, dim, lag, m, i, k, theiler, order, rank, first, idx, d2)
+            if got < dim + 2:
+                i += lag
+                continue
+            for q in range(got):
+                j = idx[q]
+                for c in range(dim):
+                    a[q, c] = x[j + c * lag] - x[i + c * lag]
+                a[q, dim] = 1.0
+                b[q] = x[j + dim * lag] - x[i + dim * lag]
+            coef = ridge_solve(a[:got], b[:got], ridge)
+            for q in range(got):
+                pred = coef[dim]
+                for c in range(dim):
+                    pred += coef[c] * a[q, c]
+                miss += (b[q] - pred) ** 2
+                spread += b[q] * b[q]
+            for c in range(dim - 1):
+                new[c] = u[c + 1]
+            acc = 0.0
+            for c in range(dim):
+                acc += coef[c] * u[c]
+            new[dim - 1] = acc
+            g = 0.0
+            for c in range(dim):
+                g += new[c] * new[c]
+            g = np.sqrt(g)
+            if not g > 0.0:
+                for c in range(dim):  # the tangent vector died (a contracting point): start it afresh
+                    u[c] = 1.0 / np.sqrt(dim)
+                t = 0
+                i += lag
+                continue
+            if t >= burn:
+                lg = np.log(g)
+                total += lg
+                steps += 1
+                where = (i * batches) // m
+                batch_sum[where] += lg
+                batch_n[where] += 1
+            for c in range(dim):
+                u[c] = new[c] / g
+            t += 1
+            i += lag
+    if steps == 0:
+        return np.nan, np.nan, np.nan
+    # Standard error of the exponent from the spread of its value over the ten stretches.
+    used = 0
+    mean = 0.0
+    for q in range(batches):
+        if batch_n[q] > 0:
+            used += 1
+            mean += batch_sum[q] / batch_n[q]
+    stderr = np.nan
+    if used >= 2:
+        mean /= used
+        var = 0.0
+        for q in range(batches):
+            if batch_n[q] > 0:
+                var += (batch_sum[q] / batch_n[q] - mean) ** 2
+        stderr = np.sqrt(var / (used - 1) / used) / lag
+    return total / (steps * lag), np.sqrt(miss / spread) if spread > 0 else np.nan, stderr
+
+
+@njit(cache=True, nogil=True)
 def divergence_curve(x, dim, lag, neighbour, horizon):
     """Mean ln distance after k steps between each point and its neighbour (k < horizon)."""
     m = x.shape[0] - (dim - 1) * lag
@@ -619,6 +810,7 @@ def warm_up_dynamics() -> None:
     false_neighbour_fraction(np.sin(f * 20), 2, 1, 2, 15.0, 2.0)
     nn_prediction_error(np.sin(f * 20), 2, 1, 2, 1)
     zero_one_test(np.sin(f * 20), np.array([1.0, 2.0]), 4)
+    local_jacobian_exponent(np.sin(f * 20), 2, 1, 2, 6, 1e-3, 20, 2)
 
 
 def warm_up() -> None:

@@ -937,16 +937,30 @@ def _print_dynamics(out: dict, indent: str = "  ") -> None:
     print(f"{indent}embedding     lag {out['lag']}, dimension {out['dim']}"
           + (f" (false neighbours {out['fnn']})" if out.get("fnn") else ""))
     ly = out["lyapunov"]
-    if ly and ly.get("unreliable"):
-        print(f"{indent}lyapunov      unreliable: {ly['unreliable']} (the fit gave {ly['lyapunov']:+.4f} per time unit)")
+    if ly:
+        value = "n/a" if ly["lyapunov"] is None else f"{ly['lyapunov']:+.4f}"
+        if ly.get("unreliable"):
+            print(f"{indent}lyapunov      unreliable: {ly['unreliable']} (the {ly.get('method', 'estimate')} gave "
+                  f"{value} per time unit)")
+        else:
+            maps = ly.get("local_maps") or {}
+            spread = (f" +- {2 * maps['stderr']:.2g}" if ly.get("method") == "local maps" and maps.get("stderr")
+                      is not None else "")
+            print(f"{indent}lyapunov      {value}{spread} per time unit ({ly['per_sample']:+.5f} per sample), "
+                  f"from {ly.get('method', 'the divergence curve')}" + (" (+- two standard errors)" if spread else ""))
+        maps = ly.get("local_maps")
+        if maps:
+            tried = ", ".join(f"{d}: {'n/a' if v is None else f'{v:+.4g}'}" for d, v in maps["by_dim"].items())
+            print(f"{indent}local maps    {'n/a' if maps['lyapunov'] is None else format(maps['lyapunov'], '+.4f')}, "
+                  f"lag {maps['lag']}, dimension {maps['dim'] or 'not settled'} (by dimension {tried})"
+                  + (f"; misfit {maps['misfit']:.3f} vs {maps['surrogate_misfit']:.3f} on a phase-randomised "
+                     "surrogate" if maps["misfit"] is not None and maps["surrogate_misfit"] is not None else ""))
+        ro = ly.get("rosenstein") or {}
         fit = ly["fit"]
-        print(f"{indent}fit           steps {fit['start']}-{fit['stop']} of {ly['horizon']}, r^2 {fit['r2']}, "
-              f"Theiler window {ly['theiler']}")
-    elif ly:
-        print(f"{indent}lyapunov      {ly['lyapunov']:+.4f} per time unit ({ly['per_sample']:+.5f} per sample)")
-        fit = ly["fit"]
-        print(f"{indent}fit           steps {fit['start']}-{fit['stop']} of {ly['horizon']}, r^2 {fit['r2']}, "
-              f"Theiler window {ly['theiler']}")
+        ro_value = "n/a" if ro.get("lyapunov") is None else f"{ro['lyapunov']:+.4f}"
+        print(f"{indent}divergence    {ro_value} (Rosenstein): fit steps {fit['start']}-{fit['stop']} of "
+              f"{ly['horizon']}, r^2 {fit['r2']}, Theiler window {ly['theiler']}"
+              + (f"; {ro['unreliable']}" if ro.get("unreliable") else ""))
     else:
         print(f"{indent}lyapunov      not measurable: {out['reason']}")
     att = out["attractor"]
