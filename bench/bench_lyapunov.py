@@ -19,7 +19,6 @@ import tracemalloc
 from pathlib import Path
 
 import nolds
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from test_dynamics import logistic, lorenz_x  # noqa: E402
