@@ -808,7 +808,8 @@ def run_virtual(hub: Hub, sources: Iterable[ScheduledSource], duration: float,
     and ``--virtual`` headless runs.
     """
     interval = interval or hub.analysis_interval
-    kernels.warm_up()
+    kernels.warm_up_ingest()
+    kernels.warm_up_dynamics()
     hub.ingest_ready = hub.warm = True
     sources = list(sources)
     for src in sources:

@@ -311,3 +311,27 @@ def test_the_attractor_line_says_unreliable_instead_of_a_doubtful_exponent():
     assert "λ unreliable (curve bends)" in line and f"{cls.lyapunov:+.3f}" not in line
     clean = classify_attractor(logistic(1000))
     assert clean.evidence["lyapunov_unreliable"] == "" and f"λ {clean.lyapunov:+.3f}" in attractor_line(None, clean)
+
+
+def test_parallel_kernels_called_from_several_threads_at_once():
+    """numba's default thread pool aborts the process when two threads enter a parallel kernel at once;
+    the analysis functions take turns (one lock), so library callers on threads are safe."""
+    import threading
+
+    from midstream_tui.analysis.temporal import find_motifs
+
+    x = henon(3000)
+    results: list = []
+
+    def work(i):
+        if i % 2:
+            results.append(largest_lyapunov(x).lyapunov)
+        else:
+            results.append(find_motifs(np.cumsum(np.random.default_rng(i).normal(size=3000)), 40)[0].distance)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert len(results) == 6 and all(math.isfinite(v) for v in results)

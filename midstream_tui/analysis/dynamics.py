@@ -295,7 +295,8 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
     burn = max(20, int(math.ceil(10 * orbit / lag)))
 
     def estimate(series, d, refs=JACOBIAN_REFS):
-        return kernels.local_jacobian_exponent(series, d, lag, theiler, neighbours, JACOBIAN_RIDGE, refs, burn)
+        with kernels.PARALLEL_LOCK:
+            return kernels.local_jacobian_exponent(series, d, lag, theiler, neighbours, JACOBIAN_RIDGE, refs, burn)
 
     by_dim: dict = {}
     misfits: dict = {}

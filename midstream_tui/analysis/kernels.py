@@ -8,8 +8,14 @@ module; kernels assume clean, finite, contiguous input.
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
-from numba import njit
+from numba import njit, prange
+
+PARALLEL_LOCK = threading.Lock()
+"""numba's default thread pool (workqueue) runs one parallel kernel at a time and aborts the process when two
+threads enter it at once: every caller of a ``parallel=True`` kernel holds this lock."""
 
 # ---------------------------------------------------------------- statistics
 
@@ -342,7 +348,75 @@ def ridge_solve(a, b, ridge):
     return coef
 
 
+BATCHES = 10
+"""The local-maps exponent is also summed per tenth of the series: how much it varies along it."""
+
+
 @njit(cache=True, nogil=True)
+def _jacobian_chain(x, dim, lag, theiler, k, ridge, burn, m, order, rank, first, i_start, i_stop, max_steps, out):
+    """One chain of ``local_jacobian_exponent``: reference points i_start, i_start + lag, ... (< i_stop, at
+    most ``max_steps``); adds to ``out`` = [log growth, steps, misfit^2, spread^2, per-batch sums, per-batch
+    counts]."""
+    idx = np.empty(k, dtype=np.int64)
+    d2 = np.empty(k)
+    a = np.empty((k, dim + 1))
+    b = np.empty(k)
+    u = np.empty(dim)
+    new = np.empty(dim)
+    for c in range(dim):
+        u[c] = 1.0 / np.sqrt(dim)
+    i = i_start
+    t = 0
+    visited = 0
+    while i < i_stop and visited < max_steps:
+        visited += 1
+        got = k_nearest(x, dim, lag, m, i, k, theiler, order, rank, first, idx, d2)
+        if got < dim + 2:
+            i += lag
+            continue
+        for q in range(got):
+            j = idx[q]
+            for c in range(dim):
+                a[q, c] = x[j + c * lag] - x[i + c * lag]
+            a[q, dim] = 1.0
+            b[q] = x[j + dim * lag] - x[i + dim * lag]
+        coef = ridge_solve(a[:got], b[:got], ridge)
+        for q in range(got):
+            pred = coef[dim]
+            for c in range(dim):
+                pred += coef[c] * a[q, c]
+            out[2] += (b[q] - pred) ** 2
+            out[3] += b[q] * b[q]
+        for c in range(dim - 1):
+            new[c] = u[c + 1]
+        acc = 0.0
+        for c in range(dim):
+            acc += coef[c] * u[c]
+        new[dim - 1] = acc
+        g = 0.0
+        for c in range(dim):
+            g += new[c] * new[c]
+        g = np.sqrt(g)
+        if not g > 0.0:
+            for c in range(dim):  # the tangent vector died (a contracting point): start it afresh
+                u[c] = 1.0 / np.sqrt(dim)
+            t = 0
+            i += lag
+            continue
+        if t >= burn:
+            lg = np.log(g)
+            out[0] += lg
+            out[1] += 1
+            where = (i * BATCHES) // m
+            out[4 + where] += lg
+            out[4 + BATCHES + where] += 1
+        for c in range(dim):
+            u[c] = new[c] / g
+        t += 1
+        i += lag
+
+
+@njit(cache=True, nogil=True, parallel=True)
 def local_jacobian_exponent(x, dim, lag, theiler, k, ridge, refs, burn):
     """Largest Lyapunov exponent per sample from local linear maps (Eckmann & Ruelle 1985; Sano &
     Sawada 1985), in the delay embedding with evolution time ``lag``.
@@ -366,93 +440,50 @@ def local_jacobian_exponent(x, dim, lag, theiler, k, ridge, refs, burn):
     rank = np.empty(m, dtype=np.int64)
     for r in range(m):
         rank[order[r]] = r
-    idx = np.empty(k, dtype=np.int64)
-    d2 = np.empty(k)
-    a = np.empty((k, dim + 1))
-    b = np.empty(k)
     # ``lag`` interleaved chains (starting at samples 0..lag-1), each stepping a lag at a time
     # through the whole series: every vector is a reference point once. At most about ``refs``
-    # are (fewer chains, then shorter ones).
+    # are (fewer chains, then shorter ones). A single chain (a map) is cut in two halves, each
+    # aligning its own vector first, so that chains run on two cores at least.
     chains = min(lag, max(1, refs // max(1, m // lag)))
-    total = 0.0
-    steps = 0
-    batches = 10  # log growth summed per tenth of the series: how much the exponent varies along it
-    batch_sum = np.zeros(batches)
-    batch_n = np.zeros(batches)
-    miss = 0.0
-    spread = 0.0
-    u = np.empty(dim)
-    new = np.empty(dim)
-    for chain in range(chains):
-        for c in range(dim):
-            u[c] = 1.0 / np.sqrt(dim)
-        i = (chain * lag) // chains
-        t = 0
-        visited = 0
-        while i < m and visited < refs // chains + burn:
-            visited += 1
-            got = k_nearest(x, dim, lag, m, i, k, theiler, order, rank, first, idx, d2)
-            if got < dim + 2:
-                i += lag
-                continue
-            for q in range(got):
-                j = idx[q]
-                for c in range(dim):
-                    a[q, c] = x[j + c * lag] - x[i + c * lag]
-                a[q, dim] = 1.0
-                b[q] = x[j + dim * lag] - x[i + dim * lag]
-            coef = ridge_solve(a[:got], b[:got], ridge)
-            for q in range(got):
-                pred = coef[dim]
-                for c in range(dim):
-                    pred += coef[c] * a[q, c]
-                miss += (b[q] - pred) ** 2
-                spread += b[q] * b[q]
-            for c in range(dim - 1):
-                new[c] = u[c + 1]
-            acc = 0.0
-            for c in range(dim):
-                acc += coef[c] * u[c]
-            new[dim - 1] = acc
-            g = 0.0
-            for c in range(dim):
-                g += new[c] * new[c]
-            g = np.sqrt(g)
-            if not g > 0.0:
-                for c in range(dim):  # the tangent vector died (a contracting point): start it afresh
-                    u[c] = 1.0 / np.sqrt(dim)
-                t = 0
-                i += lag
-                continue
-            if t >= burn:
-                lg = np.log(g)
-                total += lg
-                steps += 1
-                where = (i * batches) // m
-                batch_sum[where] += lg
-                batch_n[where] += 1
-            for c in range(dim):
-                u[c] = new[c] / g
-            t += 1
-            i += lag
+    halves = 2 if chains == 1 and m // lag >= 8 * burn else 1
+    units = chains * halves
+    starts = np.empty(units, dtype=np.int64)
+    stops = np.empty(units, dtype=np.int64)
+    for c in range(chains):
+        offset = (c * lag) // chains
+        for h in range(halves):
+            lo = offset + ((h * (m // halves)) // lag) * lag
+            starts[c * halves + h] = lo
+            stops[c * halves + h] = m if h == halves - 1 else (h + 1) * (m // halves)
+    acc = np.zeros((units, 4 + 2 * BATCHES))
+    per_unit = refs // units + burn
+    for w in prange(units):
+        _jacobian_chain(x, dim, lag, theiler, k, ridge, burn, m, order, rank, first, starts[w], stops[w],
+                        per_unit, acc[w])
+    tot = np.zeros(4 + 2 * BATCHES)
+    for w in range(units):
+        for c in range(4 + 2 * BATCHES):
+            tot[c] += acc[w, c]
+    steps = tot[1]
     if steps == 0:
         return np.nan, np.nan, np.nan
     # Standard error of the exponent from the spread of its value over the ten stretches.
     used = 0
     mean = 0.0
-    for q in range(batches):
-        if batch_n[q] > 0:
+    for q in range(BATCHES):
+        if tot[4 + BATCHES + q] > 0:
             used += 1
-            mean += batch_sum[q] / batch_n[q]
+            mean += tot[4 + q] / tot[4 + BATCHES + q]
     stderr = np.nan
     if used >= 2:
         mean /= used
         var = 0.0
-        for q in range(batches):
-            if batch_n[q] > 0:
-                var += (batch_sum[q] / batch_n[q] - mean) ** 2
+        for q in range(BATCHES):
+            if tot[4 + BATCHES + q] > 0:
+                var += (tot[4 + q] / tot[4 + BATCHES + q] - mean) ** 2
         stderr = np.sqrt(var / (used - 1) / used) / lag
-    return total / (steps * lag), np.sqrt(miss / spread) if spread > 0 else np.nan, stderr
+    misfit = np.sqrt(tot[2] / tot[3]) if tot[3] > 0 else np.nan
+    return tot[0] / (steps * lag), misfit, stderr
 
 
 @njit(cache=True, nogil=True)
@@ -810,10 +841,16 @@ def warm_up_dynamics() -> None:
     false_neighbour_fraction(np.sin(f * 20), 2, 1, 2, 15.0, 2.0)
     nn_prediction_error(np.sin(f * 20), 2, 1, 2, 1)
     zero_one_test(np.sin(f * 20), np.array([1.0, 2.0]), 4)
+
+
+def warm_up_analysis() -> None:
+    """Compile (or load from cache) the kernels only ``midstream analyze`` and the library use (not the hub)."""
+    f = np.linspace(0.0, 1.0, 64)
     local_jacobian_exponent(np.sin(f * 20), 2, 1, 2, 6, 1e-3, 20, 2)
 
 
 def warm_up() -> None:
-    """Compile (or load from cache) every kernel with the dtypes the hub uses."""
+    """Compile (or load from cache) every kernel: the hub's and the series analysis's."""
     warm_up_ingest()
     warm_up_dynamics()
+    warm_up_analysis()

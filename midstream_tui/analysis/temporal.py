@@ -30,20 +30,18 @@ Every window, length, eps and count is range-checked here (``SeriesError``, a
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass
 
 import numba
 import numpy as np
 
 from . import kernels_temporal as kt
+from .kernels import PARALLEL_LOCK
 from .validate import SeriesError, as_series, real, whole
 
 ALGORITHMS = ("dtw", "lcs", "edit", "euclidean")
 FLAT = 1e-8
 """A subsequence whose std is below FLAT times the series' std has no shape (motif search)."""
-_PARALLEL = threading.Lock()
-"""numba's default thread pool runs one parallel kernel at a time: callers on several threads take turns."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,7 +211,7 @@ def find_motifs(x, length: int, *, k: int = 3, exclusion: int | None = None) -> 
     peak = float(np.abs(a).max())
     c = a / peak if peak > 0 else a  # shape is scale-free; this keeps squares finite at 1e+-300
     c = np.ascontiguousarray(c - c.mean())
-    with _PARALLEL:
+    with PARALLEL_LOCK:
         profile, index = kt.matrix_profile(c, length, excl, FLAT * max(float(c.std()), 1e-300),
                                            2 * numba.get_num_threads())
     taken = np.zeros(profile.size, dtype=bool)
