@@ -63,7 +63,7 @@ SYSTEMS = {
     "periodic+5% noise": (lambda n: np.sin(T[:n] * 2 * np.pi / 37)
                           + 0.05 * np.random.default_rng(1).normal(size=n), "limit cycle", 300),
     "quasi-periodic": (lambda n: np.sin(T[:n] * 0.21) + 0.5 * np.sin(T[:n] * 0.21 * math.sqrt(2)),
-                       "limit cycle", 600),
+                       "limit cycle", 300),
     "converging to a fixed point": (lambda n: 5 + np.exp(-T[:n] / 5) * np.sin(T[:n]), "point", 300),
     "logistic map": (logistic, "strange", 300),
     "henon map": (henon, "strange", 300),

@@ -540,15 +540,31 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
     # Predict one lag ahead (a quarter period of a flow, one step of a map): a
     # linear model does well one sample ahead on any smooth flow, chaotic or not.
     ahead = lag
-    rows = n - (dim - 1) * lag - ahead
-    design = np.stack([z[(dim - 1 - k) * lag:(dim - 1 - k) * lag + rows] for k in range(dim)]
-                      + [np.ones(rows)], axis=1)
-    target = z[(dim - 1) * lag + ahead:(dim - 1) * lag + ahead + rows]
-    coef, *_ = np.linalg.lstsq(design, target, rcond=None)
-    linear_error = float(np.sqrt(np.mean((design @ coef - target) ** 2)))
     theiler = 4 * lag
-    nn_error = float(kernels.nn_prediction_error(z, dim, lag, theiler, ahead))
+
+    def predictability(d):
+        """(linear error, nearest-neighbour error) predicting one lag ahead from d delay coordinates."""
+        rows = n - (d - 1) * lag - ahead
+        design = np.stack([z[(d - 1 - k) * lag:(d - 1 - k) * lag + rows] for k in range(d)]
+                          + [np.ones(rows)], axis=1)
+        target = z[(d - 1) * lag + ahead:(d - 1) * lag + ahead + rows]
+        coef, *_ = np.linalg.lstsq(design, target, rcond=None)
+        lin = float(np.sqrt(np.mean((design @ coef - target) ** 2)))
+        return lin, float(kernels.nn_prediction_error(z, d, lag, theiler, ahead))
+
+    linear_error, nn_error = predictability(dim)
     gain = nn_error / max(linear_error, 1e-12)
+    gain_dim = dim
+    best_linear = linear_error  # a sum of k tones obeys a linear recurrence of order 2k: enough lags find it
+    # An attractor that needs more coordinates to unfold (Ikeda, the delayed logistic map) looks
+    # unpredictable in too few: its best dimension counts. Noise stays unpredictable in every one.
+    for d in range(2, 6):
+        if d == dim or n - (d - 1) * lag - ahead < 60:
+            continue
+        lin_d, nn_d = predictability(d)
+        best_linear = min(best_linear, lin_d)
+        if nn_d / max(lin_d, 1e-12) < gain:
+            linear_error, nn_error, gain, gain_dim = lin_d, nn_d, nn_d / max(lin_d, 1e-12), d
     pe = float(kernels.permutation_entropy(z, 4, 1))
     k01 = float(kernels.zero_one_test(np.ascontiguousarray(a[::lag]), _ZERO_ONE_FREQUENCIES,
                                       max(10, a[::lag].size // 10)))
@@ -561,13 +577,13 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
     lyap = float(slope)
     doubt = fit_doubts(curve, start, stop, dominant_period(z)) if stop - start >= 2 else "no fit"
     evidence = {"points": n, "gap": gap, "spread": spread, "linear_error": linear_error, "nn_error": nn_error,
-                "nonlinear_gain": gain, "perm_entropy": pe, "zero_one": k01, "lyapunov": lyap,
+                "nonlinear_gain": gain, "gain_dim": gain_dim, "best_linear_error": best_linear, "perm_entropy": pe, "zero_one": k01, "lyapunov": lyap,
                 "rise": rise, "fit_r2": float(r2), "fit": [start, stop],
                 "lyapunov_unreliable": doubt_tag(doubt)}
     common = dict(lyapunov=lyap, lag=lag, dim=dim, evidence=evidence)
     nonlinear = gain < 0.6  # neighbours predict far better than any linear model
-    if not nonlinear and linear_error >= 0.25:
-        conf = min(1.0, 0.5 + (gain - 0.6) + 0.5 * (linear_error - 0.25))
+    if not nonlinear and best_linear >= 0.25:
+        conf = min(1.0, 0.5 + (gain - 0.6) + 0.5 * (best_linear - 0.25))
         colour = "white" if pe >= 0.93 else "coloured"
         return AttractorClass("noise", max(0.3, conf),
                               f"{colour} noise: unpredictable, neighbours no better than a linear model "
@@ -579,9 +595,9 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
                               f"deterministic (gain {gain:.2f}) and diverging: lambda {lyap:.3f}/sample, "
                               f"0-1 test {k01:.2f}", **common)
     if not nonlinear:  # predictable, but linearly: an oscillation plus some noise
-        conf = min(1.0, 0.4 + (0.25 - linear_error) * 2)
+        conf = min(1.0, 0.4 + (0.25 - best_linear) * 2)
         return AttractorClass("limit cycle", max(0.3, conf),
-                              f"noisy oscillation: linear prediction error {linear_error:.2f}", **common)
+                              f"noisy oscillation: linear prediction error {best_linear:.2f}", **common)
     conf = min(1.0, 0.5 + 0.5 * (1 - min(1.0, gain / 0.6))) * (1.0 - 0.4 * min(1.0, max(0.0, k01)))
     kind = "periodic" if k01 < 0.2 else "quasi-periodic or weakly chaotic"
     return AttractorClass("limit cycle", max(0.3, conf),

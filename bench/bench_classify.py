@@ -1,0 +1,55 @@
+"""Attractor classification on a labelled set (tests/labelled_signals.py): accuracy and confusion per length.
+
+    python bench/bench_classify.py [--lengths 300,600,1000] [--misses]
+
+Also the calibration: of the results given with confidence >= 0.9, how many are right.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from labelled_signals import LABELS, SIGNALS  # noqa: E402
+
+from midstream_tui.analysis.dynamics import classify_attractor  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lengths", default="300,600,1000")
+    ap.add_argument("--misses", action="store_true")
+    args = ap.parse_args()
+    classify_attractor(SIGNALS[0][1](300))
+    confident = right_confident = 0
+    for n in (int(v) for v in args.lengths.split(",")):
+        confusion = {a: {b: 0 for b in (*LABELS, "unknown")} for a in LABELS}
+        right = 0
+        t = time.perf_counter()
+        misses = []
+        for name, make, label in SIGNALS:
+            res = classify_attractor(make(n))
+            confusion[label][res.type] += 1
+            right += res.type == label
+            if res.confidence >= 0.9:
+                confident += 1
+                right_confident += res.type == label
+            if res.type != label:
+                misses.append(f"    {name}: {res.type} ({res.confidence:.2f}) {res.reason}")
+        elapsed = (time.perf_counter() - t) / len(SIGNALS)
+        strange = confusion["strange"]["strange"] / sum(confusion["strange"].values())
+        print(f"n = {n}: {right}/{len(SIGNALS)} right ({right / len(SIGNALS):.0%}), strange recall {strange:.0%}, "
+              f"{elapsed * 1e3:.1f} ms per signal")
+        print(f"    {'true/said':<12}" + "".join(f"{b:>12}" for b in (*LABELS, "unknown")))
+        for a in LABELS:
+            print(f"    {a:<12}" + "".join(f"{confusion[a][b]:>12}" for b in (*LABELS, "unknown")))
+        if args.misses:
+            print("\n".join(misses))
+    print(f"confidence >= 0.9: {right_confident}/{confident} right ({right_confident / max(confident, 1):.0%})")
+
+
+if __name__ == "__main__":
+    main()
