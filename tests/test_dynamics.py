@@ -335,3 +335,31 @@ def test_parallel_kernels_called_from_several_threads_at_once():
     for t in threads:
         t.join(timeout=300)
     assert len(results) == 6 and all(math.isfinite(v) for v in results)
+
+
+def test_a_quasi_periodic_signal_has_exponent_zero_not_a_folded_estimate():
+    """Dimensions 2 and 3 agree on +0.02/sample while the torus is still folded; 4 drops to 0: not settled."""
+    t = np.arange(5000)
+    res = largest_lyapunov(np.sin(t * 0.21) + 0.5 * np.sin(t * 0.21 * math.sqrt(2)))
+    assert res.method == "local maps" and res.reliable and abs(res.lyapunov) < 0.002, res.to_json()
+
+
+@pytest.mark.parametrize("n", [150, 300, 600, 1500])
+def test_short_map_series_keep_the_divergence_curve(n):
+    """Below 2,000 points a straight divergence curve with nothing against it is the value (maps are exact
+    there); the local maps, with few neighbours per coefficient, are only the cross-check."""
+    res = largest_lyapunov(henon(n))
+    assert res.method == "divergence curve" and res.jacobian is not None
+    assert res.lyapunov == pytest.approx(0.419, rel=0.10) and res.reliable
+
+
+def test_local_map_options_out_of_range_are_a_reason_not_a_crash():
+    from midstream_tui.analysis.dynamics import fit_doubts, jacobian_lyapunov
+
+    res = largest_lyapunov(henon(2000), dim=1, lag=600, theiler=0)
+    assert not res.reliable and res.unreliable.startswith("local maps:")
+    with pytest.raises(SeriesError, match="neighbours"):
+        jacobian_lyapunov(henon(2000), neighbours=2)
+    few = jacobian_lyapunov(henon(5000), neighbours=5)  # dimensions up to 3 only: a fit needs dim + 2
+    assert max(few.by_dim) <= 3
+    assert fit_doubts(np.linspace(0, -1, 100), 10, 60, 0).startswith("no divergence")

@@ -62,3 +62,8 @@ def test_rosenstein_is_kept_as_the_cross_check(results):
     assert clean.rosenstein == pytest.approx(0.419, rel=0.05) and not clean.rosenstein_unreliable
     js = clean.to_json()
     assert js["method"] == "local maps" and js["local_maps"]["dim"] >= 2 and js["rosenstein"]["lyapunov"]
+
+
+def test_with_noise_most_are_still_within_twenty_percent(results):
+    near = [name for name, (ref, _c, noisy) in results.items() if noisy.reliable and error(noisy, ref) <= 0.20]
+    assert len(near) >= 13, sorted(set(results) - set(near))

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from midstream_tui.analysis.temporal import (
     SeriesError,
     compare,
+    distance_profile,
     dtw,
     edit_distance,
     euclidean,
@@ -207,7 +208,10 @@ def test_matrix_profile_equals_brute_force(values, m, chunks):
     x = np.array(values)
     excl = max(1, m // 2)
     # chunks: the diagonals are cut into this many parallel runs, then merged
-    prof, _idx = kernels_temporal.matrix_profile(x - x.mean(), m, excl, 1e-8 * max(x.std(), 1e-300), chunks)
+    prof, idx = kernels_temporal.matrix_profile(x - x.mean(), m, excl, 1e-8 * max(x.std(), 1e-300), chunks)
+    # the same partners however the work is cut (ties go to the partner nearest in time)
+    _p1, idx1 = kernels_temporal.matrix_profile(x - x.mean(), m, excl, 1e-8 * max(x.std(), 1e-300), 1)
+    assert np.array_equal(idx, idx1)
     # the correlation form sqrt(2m(1 - corr)) cancels for near-identical shapes:
     # squared distances agree to ~1e-7, so distances below ~1e-3 are at its precision limit
     assert np.allclose(prof ** 2, ref_matrix_profile(x, m, excl) ** 2, atol=1e-6)
@@ -262,3 +266,22 @@ def test_tiny_variation_on_a_level_is_still_shape_not_zero_distance():
     assert motifs and all(m.distance > 3.0 for m in motifs)
     noise = find_motifs(rng.normal(size=2000), 40)
     assert motifs[0].distance == pytest.approx(noise[0].distance, rel=0.25)
+
+
+@pytest.mark.parametrize("chunks", [2, 3, 8, 32])
+def test_matrix_profile_partners_do_not_depend_on_the_thread_count(chunks):
+    """Flat stretches and exact repeats tie; the nearest partner wins, so every machine gives the same motifs."""
+    rng = np.random.default_rng(0)
+    for x in (np.r_[rng.normal(size=100), np.zeros(60), rng.normal(size=100)], np.sin(np.arange(400) * 2 * np.pi / 25)):
+        c = x - x.mean()
+        serial = kernels_temporal.matrix_profile(c, 8, 4, 1e-8 * c.std(), 1)
+        cut = kernels_temporal.matrix_profile(c, 8, 4, 1e-8 * c.std(), chunks)
+        assert np.array_equal(serial[0], cut[0]) and np.array_equal(serial[1], cut[1])
+
+
+def test_distances_at_the_edge_of_the_float_range():
+    assert dtw([1e308, 0.0], [1e308, 1e308]).distance == pytest.approx(1e308)
+    assert euclidean([1.5e308], [-1.5e308]) == math.inf  # 3e308 is beyond the largest float: inf, no error
+    assert euclidean([1.5e308], [1.0]) == pytest.approx(1.5e308)
+    assert math.isfinite(distance_profile([1e308, 1.0, 2.0, 3.0], [1.0, 2.0]).max())
+    assert dtw([5e-324, 0.0], [0.0, 5e-324]).distance > 0.0  # sqrt(2) x the smallest float: no underflow to 0

@@ -150,6 +150,8 @@ class LyapunovResult:
 
 MIN_FIT_R2 = 0.9
 MAX_BEND = 0.25
+SHORT = 2000
+"""Below this many points a divergence-curve fit with nothing against it is preferred to the local maps."""
 """The fit's two halves may differ in slope by at most this share of the whole fit's slope."""
 
 
@@ -245,7 +247,9 @@ JACOBIAN_RIDGE = 1e-3
 JACOBIAN_REFS = 10_000
 SURROGATE_REFS = 2_000
 SETTLED = 0.05
-"""Two consecutive dimensions agreeing within this share (plus 1 % per orbit) settle the estimate."""
+"""Two consecutive dimensions agreeing within this share (plus 1 % per orbit) settle the estimate..."""
+CONFIRM = 0.5
+"""... unless the next dimension moves it by more than this share."""
 MAX_SURROGATE_RATIO = 0.8
 MAX_RELATIVE_ERROR = 0.15
 """A standard error above this share of the exponent makes it unreliable."""
@@ -272,8 +276,9 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
 
     ``lag`` (delay and evolution time) defaults to an eighth of the orbit (the autocorrelation's
     period, or four AMI lags; 1 for maps). The dimension is scanned upwards from 2 until two
-    consecutive dimensions agree within 5 % (an embedding too small folds the attractor and
-    inflates the estimate; once it unfolds, the estimate stays put); the higher one is reported.
+    consecutive dimensions agree within 5 % and the next does not move the estimate by half (an
+    embedding too small folds the attractor and inflates the estimate; once it unfolds, the
+    estimate stays put); the higher of the two is reported.
     ``dim`` fixes the dimension instead (no scan). The result is unreliable when it never
     settles, or when the local maps fit the data no better than they fit a phase-randomised
     surrogate (noise with the same spectrum has no exponent to measure).
@@ -288,7 +293,8 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
     orbit = max(period, 4 * select_lag(z))
     lag = max(1, round(orbit / 8)) if lag is None else whole("lag", lag, 1, a.size // 4)
     theiler = orbit if theiler is None else whole("theiler", theiler, 0, a.size)
-    dims = [whole("dim", dim, 1, 30)] if dim is not None else list(range(2, max_dim + 1))
+    # A fit needs more neighbours than coefficients (dimension + intercept + 1).
+    dims = [whole("dim", dim, 1, neighbours - 2)] if dim is not None else list(range(2, min(max_dim, neighbours - 2) + 1))
     floor = 0.01 / max(orbit, 1)  # 1 % growth per orbit: "no divergence" and "a little" are the same
     # The tangent vector needs time to turn into the most unstable direction; on a flow the slowest
     # part is leaving the direction along the orbit, which neither grows nor shrinks: ten orbits.
@@ -301,17 +307,29 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
     by_dim: dict = {}
     misfits: dict = {}
     errors: dict = {}
-    chosen = 0
+    chosen = pending = 0
     for d in dims:
         if a.size - d * lag < 2 * neighbours + 2 * theiler + 2:
             break
         lam, miss, err = estimate(z, d)
         by_dim[d], misfits[d], errors[d] = float(lam) / dt, float(miss), float(err) / dt
-        prev = by_dim.get(d - 1)
-        if dim is not None or (prev is not None and math.isfinite(lam) and math.isfinite(prev)
-                               and abs(prev - by_dim[d]) * dt <= SETTLED * abs(lam) + floor):
+        if dim is not None:
             chosen = d
             break
+        # Settled: two consecutive dimensions agree, and the next one does not jump away (two can agree by
+        # chance while the attractor is still folded, as a quasi-periodic signal's do at 2 and 3 before
+        # dropping to 0 at 4). The next one is not required to agree as closely: in high dimensions the
+        # estimate drifts up slowly as the fit has more coefficients to place.
+        if pending and math.isfinite(lam):
+            if abs(by_dim[pending] - by_dim[d]) * dt <= CONFIRM * abs(by_dim[pending]) * dt + floor:
+                chosen = pending
+                break
+            pending = 0
+        prev = by_dim.get(d - 1, math.nan)
+        if math.isfinite(lam) and math.isfinite(prev) and abs(prev - by_dim[d]) * dt <= SETTLED * abs(lam) + floor:
+            pending = d
+    if pending and not chosen:
+        chosen = pending  # agreed at the last dimension the series allows: nothing left to confirm it with
     if not by_dim or not any(math.isfinite(v) for v in by_dim.values()):
         return JacobianEstimate(math.nan, 0, lag, by_dim, math.nan, math.nan, math.nan,
                                 f"too short ({a.size} values) for local maps with lag {lag} and Theiler window "
@@ -329,10 +347,13 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
     why = ""
     if not math.isfinite(lam):
         why = "the local maps could not be fitted"
+    elif not ratio <= MAX_SURROGATE_RATIO and miss < 0.1:
+        why = (f"the series is as predictable as its phase-randomised surrogate (misfit {miss:.2f} vs {miss_s:.2f}): "
+               "periodic or quasi-periodic, no divergence to measure (an exponent of 0)")
     elif not ratio <= MAX_SURROGATE_RATIO:
         why = (f"the local maps fit the series no better than noise with its spectrum (misfit {miss:.2f} vs "
                f"{miss_s:.2f}): no deterministic dynamics to measure an exponent of")
-    elif lam > 0 and err > MAX_RELATIVE_ERROR * lam:
+    elif err > MAX_RELATIVE_ERROR * abs(lam) + floor / dt:
         why = (f"the exponent varies too much along the series ({lam:.4g} +- {err:.2g} per time unit): "
                "too few orbits to average over")
     return JacobianEstimate(lam, chosen, lag, by_dim, miss, float(miss_s), err, why)
@@ -395,8 +416,19 @@ def largest_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | N
                                 rosenstein=float(slope) / dt, rosenstein_unreliable=why)
     if method == "rosenstein" or fit is not None:  # a fit range given is a fit of the divergence curve
         return rosenstein
-    jac = jacobian_lyapunov(z, dt, lag=lag if lag_given else None, theiler=theiler if theiler_given else None,
-                            dim=dim if dim_given else None)
+    try:
+        jac = jacobian_lyapunov(z, dt, lag=lag if lag_given else None, theiler=theiler if theiler_given else None,
+                                dim=dim if dim_given else None)
+    except SeriesError as exc:  # parameters the divergence curve accepts but local maps cannot use
+        jac = JacobianEstimate(math.nan, 0, 0, {}, math.nan, math.nan, math.nan, f"local maps: {exc}")
+    if a.size < SHORT and not why:
+        # Under a few thousand points the local maps have few neighbours per coefficient and scatter more
+        # than a straight divergence curve with nothing against it: it stays the value, maps the cross-check.
+        if jac.reliable and not (0.5 * jac.lyapunov <= rosenstein.lyapunov <= 1.5 * jac.lyapunov):
+            return replace(rosenstein, jacobian=jac,
+                           unreliable=f"the two estimators disagree: {rosenstein.lyapunov:.4g} from the divergence "
+                                      f"curve, {jac.lyapunov:.4g} from local maps")
+        return replace(rosenstein, jacobian=jac)
     if not jac.reliable:
         # Rosenstein's slope is all there is; on flows it reads 10-50 % low, so it is not vouched for.
         return replace(rosenstein, jacobian=jac, unreliable=jac.unreliable)
@@ -414,6 +446,7 @@ def doubt_tag(why: str) -> str:
     if not why:
         return ""
     for key, tag in (("straight part", "no straight fit"), ("one orbit", "fit < 1 orbit"), ("bends", "curve bends"),
+                     ("no divergence", "no divergence"),
                      ("spans only", "fit too short"), ("reads low", "flow")):
         if key in why:
             return tag
@@ -435,7 +468,9 @@ def fit_doubts(curve: np.ndarray, start: int, stop: int, period: int, dt: float 
                 "orbit's oscillation, not the divergence")
     if stop - start < 4:
         return f"the fit spans only {stop - start} steps"
-    if not (slope > 0 and abs(early - late) <= MAX_BEND * slope):
+    if not slope > 0:
+        return f"no divergence: the fitted slope is {slope / dt:.4g} (neighbours do not separate)"
+    if not abs(early - late) <= MAX_BEND * slope:
         return (f"the divergence curve bends over the fit (slope {early / dt:.4g} in its first half, "
                 f"{late / dt:.4g} in its second): no single exponential rate")
     return ""

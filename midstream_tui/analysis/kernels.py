@@ -312,8 +312,19 @@ def ridge_solve(a, b, ridge):
     every column but the last (the intercept): directions the neighbours do not span get a
     coefficient near 0 instead of one fitted to rounding. Normal equations, pivoted elimination."""
     p = a.shape[1]
-    g = a.T @ a
-    r = a.T @ b
+    rows = a.shape[0]
+    # Explicit loops, not ``a.T @ a``: numba's matrix product needs SciPy, which is not a dependency.
+    g = np.zeros((p, p))
+    r = np.zeros(p)
+    for q in range(rows):
+        for c in range(p):
+            v = a[q, c]
+            r[c] += v * b[q]
+            for t in range(c, p):
+                g[c, t] += v * a[q, t]
+    for c in range(p):
+        for t in range(c):
+            g[c, t] = g[t, c]
     tr = 0.0
     for c in range(p - 1):
         tr += g[c, c]
@@ -846,7 +857,8 @@ def warm_up_dynamics() -> None:
 def warm_up_analysis() -> None:
     """Compile (or load from cache) the kernels only ``midstream analyze`` and the library use (not the hub)."""
     f = np.linspace(0.0, 1.0, 64)
-    local_jacobian_exponent(np.sin(f * 20), 2, 1, 2, 6, 1e-3, 20, 2)
+    with PARALLEL_LOCK:
+        local_jacobian_exponent(np.sin(f * 20), 2, 1, 2, 6, 1e-3, 20, 2)
 
 
 def warm_up() -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .kernels import PARALLEL_LOCK
+
 
 @njit(cache=True, nogil=True)
 def dtw_band(n, m, window):
@@ -251,6 +253,14 @@ def window_stats(x, m, flat):
     return mu, inv
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _closer(r, best, gap, w, partner):
+    """Does correlation ``r`` with a partner ``gap`` starts from window ``w`` beat the best so far? A higher
+    correlation wins; an equal one when the partner is nearer in time (so the result does not depend on
+    the order diagonals are visited in, nor on how they are cut into parallel runs)."""
+    return r > best or (r == best and partner >= 0 and gap < abs(w - partner))
+
+
 @njit(cache=True, nogil=True)
 def _diagonal(x, m, mu, inv, df, dg, diag, i_from, c, best, index):
     """Continue one diagonal from row ``i_from`` (``c``: its centred cross-product at row
@@ -261,10 +271,10 @@ def _diagonal(x, m, mu, inv, df, dg, diag, i_from, c, best, index):
         if i > 0:
             c += df[i] * dg[j] + df[j] * dg[i]
         r = c * inv[i] * inv[j]
-        if r > best[i]:
+        if _closer(r, best[i], diag, i, index[i]):
             best[i] = r
             index[i] = j
-        if r > best[j]:
+        if _closer(r, best[j], diag, j, index[j]):
             best[j] = r
             index[j] = i
 
@@ -279,7 +289,7 @@ def _profile_diagonals(x, m, mu, inv, df, dg, d_from, d_to, best, index):
     C(i, j) = C(i-1, j-1) + df[i] dg[j] + df[j] dg[i]. Every term is centred,
     so nothing cancels the way raw dot products minus m mu_i mu_j do. That
     update is a chain each step waits on, so four diagonals run side by side
-    (four independent chains keep the core busy); ties go to the lower diagonal.
+    (four independent chains keep the core busy). Ties go to the partner nearest in time.
     """
     n = mu.shape[0]
     d = d_from
@@ -309,28 +319,28 @@ def _profile_diagonals(x, m, mu, inv, df, dg, d_from, d_to, best, index):
             r1 = c1 * w * inv[j + 1]
             r2 = c2 * w * inv[j + 2]
             r3 = c3 * w * inv[j + 3]
-            if r0 > best[i]:
+            if _closer(r0, best[i], d + 0, i, index[i]):
                 best[i] = r0
                 index[i] = j
-            if r1 > best[i]:
+            if _closer(r1, best[i], d + 1, i, index[i]):
                 best[i] = r1
                 index[i] = j + 1
-            if r2 > best[i]:
+            if _closer(r2, best[i], d + 2, i, index[i]):
                 best[i] = r2
                 index[i] = j + 2
-            if r3 > best[i]:
+            if _closer(r3, best[i], d + 3, i, index[i]):
                 best[i] = r3
                 index[i] = j + 3
-            if r0 > best[j]:
+            if _closer(r0, best[j], d + 0, j, index[j]):
                 best[j] = r0
                 index[j] = i
-            if r1 > best[j + 1]:
+            if _closer(r1, best[j + 1], d + 1, j + 1, index[j + 1]):
                 best[j + 1] = r1
                 index[j + 1] = i
-            if r2 > best[j + 2]:
+            if _closer(r2, best[j + 2], d + 2, j + 2, index[j + 2]):
                 best[j + 2] = r2
                 index[j + 2] = i
-            if r3 > best[j + 3]:
+            if _closer(r3, best[j + 3], d + 3, j + 3, index[j + 3]):
                 best[j + 3] = r3
                 index[j + 3] = i
         # The three longer diagonals have rows left: finish them one by one.
@@ -355,8 +365,8 @@ def matrix_profile(x, m, exclusion, flat, chunks):
     subsequence at least ``exclusion`` starts away, and where that is (-1 and
     inf when there is none). O(n^2) time. The diagonals are cut into
     ``chunks`` runs of equal work, computed in parallel into profiles of their
-    own, then merged (ties to the lower diagonal, as a serial sweep would):
-    memory O(n * chunks). ``x`` should be centred (its level subtracted):
+    own, then merged (ties to the partner nearest in time, so the result is the
+    same however the work is cut): memory O(n * chunks). ``x`` should be centred (its level subtracted):
     the result does not depend on it, the rounding does. Subsequences whose
     std is below ``flat`` have no shape: sqrt(2m) (uncorrelated) from everything.
     """
@@ -397,7 +407,7 @@ def matrix_profile(x, m, exclusion, flat, chunks):
         best = -np.inf
         where = -1
         for c in range(chunks):
-            if bests[c, i] > best:
+            if indices[c, i] >= 0 and _closer(bests[c, i], best, abs(i - indices[c, i]), i, where):
                 best = bests[c, i]
                 where = indices[c, i]
         if where >= 0:
@@ -416,4 +426,5 @@ def warm_up() -> None:
     levenshtein(x, x, 0.0)
     euclidean_profile(x, x[:3].copy(), True)
     dtw_profile(x, x[:3].copy(), 1)
-    matrix_profile(x - x.mean(), 3, 1, 1e-9, 2)
+    with PARALLEL_LOCK:
+        matrix_profile(x - x.mean(), 3, 1, 1e-9, 2)

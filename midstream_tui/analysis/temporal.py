@@ -66,7 +66,7 @@ def dtw(a, b, *, window: int | None = None, path: bool = False) -> DTWResult:
 
 
 def _rescaled(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-    """Both series divided by their largest magnitude (a power of two: exact), and that factor.
+    """Both series divided by a power of two near their largest magnitude (exact), and that factor.
 
     Squared differences of values near 1e160 overflow and near 1e-160 underflow;
     the distances here are homogeneous (d(c a, c b) = c d(a, b)), so they are
@@ -74,7 +74,7 @@ def _rescaled(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, flo
     peak = max(float(np.abs(x).max(initial=0.0)), float(np.abs(y).max(initial=0.0)))
     if peak == 0.0:
         return x, y, 1.0
-    scale = 2.0 ** math.frexp(peak)[1]
+    scale = math.ldexp(1.0, math.frexp(peak)[1] - 1)  # 2**(e-1) <= peak < 2**e: values below 2, never inf
     return x / scale, y / scale, scale
 
 
@@ -212,8 +212,10 @@ def find_motifs(x, length: int, *, k: int = 3, exclusion: int | None = None) -> 
     c = a / peak if peak > 0 else a  # shape is scale-free; this keeps squares finite at 1e+-300
     c = np.ascontiguousarray(c - c.mean())
     with PARALLEL_LOCK:
+        # Twice as many runs as threads balances the load; at most 8 bounds the memory (16 bytes per window
+        # and run).
         profile, index = kt.matrix_profile(c, length, excl, FLAT * max(float(c.std()), 1e-300),
-                                           2 * numba.get_num_threads())
+                                           min(8, 2 * numba.get_num_threads()))
     taken = np.zeros(profile.size, dtype=bool)
     motifs: list[Motif] = []
     for i in np.argsort(profile, kind="stable"):
