@@ -453,19 +453,26 @@ def local_jacobian_exponent(x, dim, lag, theiler, k, ridge, refs, burn):
         rank[order[r]] = r
     # ``lag`` interleaved chains (starting at samples 0..lag-1), each stepping a lag at a time
     # through the whole series: every vector is a reference point once. At most about ``refs``
-    # are (fewer chains, then shorter ones). A single chain (a map) is cut in two halves, each
-    # aligning its own vector first, so that chains run on two cores at least.
+    # are (fewer chains, then stretches of them spread over the series).
     chains = min(lag, max(1, refs // max(1, m // lag)))
-    halves = 2 if chains == 1 and m // lag >= 8 * burn else 1
-    units = chains * halves
+    steps_available = m // lag
+    if steps_available * chains > refs + refs // 5:
+        # A long series: the chains cannot run its whole length within ``refs`` reference points, so each
+        # runs as ten stretches spread over it (each aligning its vector first) rather than its first part.
+        segments = BATCHES
+    elif chains == 1 and steps_available >= 8 * burn:
+        segments = 2  # one chain (a map): two halves, so that two cores share it
+    else:
+        segments = 1
+    units = chains * segments
     starts = np.empty(units, dtype=np.int64)
     stops = np.empty(units, dtype=np.int64)
     for c in range(chains):
         offset = (c * lag) // chains
-        for h in range(halves):
-            lo = offset + ((h * (m // halves)) // lag) * lag
-            starts[c * halves + h] = lo
-            stops[c * halves + h] = m if h == halves - 1 else (h + 1) * (m // halves)
+        for h in range(segments):
+            lo = offset + ((h * (m // segments)) // lag) * lag
+            starts[c * segments + h] = lo
+            stops[c * segments + h] = m if h == segments - 1 else (h + 1) * (m // segments)
     acc = np.zeros((units, 4 + 2 * BATCHES))
     per_unit = refs // units + burn
     for w in prange(units):
