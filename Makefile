@@ -39,7 +39,9 @@ snapshots: setup
 bench: setup
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/bench_temporal.py
+	$(BIN)/python bench/bench_motifs.py
 	$(BIN)/python bench/bench_lyapunov.py
+	$(BIN)/python bench/bench_classify.py
 	$(BIN)/python bench/bench_analysis_tick.py
 	$(BIN)/python bench/bench_rules.py
 	$(BIN)/python bench/bench_hub.py
