@@ -1,4 +1,4 @@
-"""A labelled set of signals for attractor classification: 46 signals, each generated at any length.
+"""A labelled set of signals for attractor classification: 47 signals, each generated at any length.
 
 Labels: "point", "limit cycle" (periodic, quasi-periodic, period-n maps), "strange" (chaotic maps and
 flows, also with a little observational noise) and "noise" (white, coloured, 1/f, random walks).

@@ -30,3 +30,13 @@ def test_noise_is_never_called_chaos_and_confident_results_are_right(results):
     assert not [res for label, res in rows if label == "noise" and res.type != "noise"]
     confident = [label == res.type for label, res in rows if res.confidence >= 0.9]
     assert len(confident) >= 60 and sum(confident) / len(confident) >= 0.9
+
+
+@pytest.mark.parametrize("n", [300, 600, 1000])
+def test_random_walks_are_noise(n):
+    """A drifting walk is linearly predictable a lag ahead but nothing in it repeats: never a cycle."""
+    import numpy as np
+
+    said = [classify_attractor(np.cumsum(np.random.default_rng(seed).normal(size=n))).type
+            for seed in range(1000, 1060)]
+    assert said.count("noise") == len(said), said

@@ -363,3 +363,14 @@ def test_local_map_options_out_of_range_are_a_reason_not_a_crash():
     few = jacobian_lyapunov(henon(5000), neighbours=5)  # dimensions up to 3 only: a fit needs dim + 2
     assert max(few.by_dim) <= 3
     assert fit_doubts(np.linspace(0, -1, 100), 10, 60, 0).startswith("no divergence")
+
+
+def test_a_forced_lag_of_one_on_a_fine_flow_is_not_called_periodic():
+    """lag 1 on Rossler at dt 0.03: the aligning stretch is longer than the series' tenths; the surrogate must
+    still be measured (it once came back empty and the flow was called periodic)."""
+    from chaos_systems import rossler
+
+    res = largest_lyapunov(rossler(9000, 0.03), 0.03, lag=1)
+    assert "periodic" not in res.unreliable
+    assert res.jacobian is not None and res.jacobian.surrogate_misfit == res.jacobian.surrogate_misfit  # not NaN
+    assert not res.reliable or abs(res.lyapunov / 0.0714 - 1) <= 0.2

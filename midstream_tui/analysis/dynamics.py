@@ -150,9 +150,9 @@ class LyapunovResult:
 
 MIN_FIT_R2 = 0.9
 MAX_BEND = 0.25
+"""The fit's two halves may differ in slope by at most this share of the whole fit's slope."""
 SHORT = 2000
 """Below this many points a divergence-curve fit with nothing against it is preferred to the local maps."""
-"""The fit's two halves may differ in slope by at most this share of the whole fit's slope."""
 
 
 def dominant_period(z: np.ndarray, *, min_peak: float = 0.2) -> int:
@@ -286,7 +286,7 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
     a = as_series(x, "x", min_len=100)
     if not (math.isfinite(dt) and dt > 0):
         raise SeriesError(f"dt must be a number > 0, got {dt!r}")
-    neighbours = whole("neighbours", neighbours, 4, 1000)
+    neighbours = whole("neighbours", neighbours, 5, 1000)  # dimensions 2 and 3 at least: one to agree with
     max_dim = whole("max_dim", max_dim, 2, 30)
     z = standardized(a)
     period = dominant_period(z)
@@ -347,6 +347,8 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
     why = ""
     if not math.isfinite(lam):
         why = "the local maps could not be fitted"
+    elif not math.isfinite(miss_s):
+        why = "the local maps could not be fitted to the phase-randomised surrogate: no check against noise"
     elif not ratio <= MAX_SURROGATE_RATIO and miss < 0.1:
         why = (f"the series is as predictable as its phase-randomised surrogate (misfit {miss:.2f} vs {miss_s:.2f}): "
                "periodic or quasi-periodic, no divergence to measure (an exponent of 0)")
@@ -515,13 +517,17 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
     - ``spread``: std / level, over the window and over its last quarter. Below
       ``point_tolerance`` the signal has settled (or is converging): point.
     - ``linear_error``: RMS error of the best linear predictor on the delay
-      coordinates, one lag ahead, relative to the std. Near 0: a linear
-      oscillation, perfectly predictable.
+      coordinates, one lag ahead, relative to the spread of what is predicted.
+      Near 0: a linear oscillation, perfectly predictable.
     - ``nonlinear_gain``: RMS error of nearest-neighbour prediction one lag ahead
       in the delay embedding, divided by the linear error. Deterministic nonlinear
       dynamics are far more predictable from their neighbours than linearly
       (gain << 1); noise, white or coloured, is not (gain >= ~0.7). This is what
       tells chaos from coloured noise, which entropy and the 0-1 test cannot.
+      Both are computed with 2-5 delay coordinates on the same targets; the
+      dimension with the smallest gain is reported (``gain_dim``, with its
+      ``linear_error`` and ``nn_error``), and ``best_linear_error`` is the
+      smallest linear error of any of them (k tones need 2k lags).
     - ``lyapunov``: the largest exponent per sample (Rosenstein, fit as in
       ``largest_lyapunov``) and ``rise``, how far neighbours separate in log
       distance. Chaos separates them exponentially, by at least a factor e.
@@ -530,7 +536,8 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
       (order 4): reported, and used as tie-breakers.
 
     Decision: point if settled; noise if unpredictable both ways (gain >= 0.6
-    and linear error >= 0.25); strange if nonlinearly predictable (gain < 0.6)
+    and best linear error >= 0.25) or if neighbours do far worse than a linear
+    model (gain >= 2: a drifting random walk); strange if nonlinearly predictable (gain < 0.6)
     and neighbours diverge exponentially (lambda > 0, rise >= 1, straight fit,
     0-1 test not near 0); otherwise limit cycle (periodic or quasi-periodic,
     possibly noisy).
@@ -576,16 +583,21 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
     # linear model does well one sample ahead on any smooth flow, chaotic or not.
     ahead = lag
     theiler = 4 * lag
+    top = max([d for d in range(2, 6) if n - (d - 1) * lag - ahead >= 60] or [dim])
 
     def predictability(d):
-        """(linear error, nearest-neighbour error) predicting one lag ahead from d delay coordinates."""
-        rows = n - (d - 1) * lag - ahead
-        design = np.stack([z[(d - 1 - k) * lag:(d - 1 - k) * lag + rows] for k in range(d)]
+        """(linear error, nearest-neighbour error) predicting one lag ahead from d delay coordinates. Every d
+        predicts the same targets (those the largest d tried can reach), so the errors compare like with like
+        (on a drifting series a later stretch alone has a smaller spread)."""
+        zd = np.ascontiguousarray(z[(max(top, d) - d) * lag:])
+        rows = zd.size - (d - 1) * lag - ahead
+        design = np.stack([zd[(d - 1 - k) * lag:(d - 1 - k) * lag + rows] for k in range(d)]
                           + [np.ones(rows)], axis=1)
-        target = z[(d - 1) * lag + ahead:(d - 1) * lag + ahead + rows]
+        target = zd[(d - 1) * lag + ahead:(d - 1) * lag + ahead + rows]
         coef, *_ = np.linalg.lstsq(design, target, rcond=None)
-        lin = float(np.sqrt(np.mean((design @ coef - target) ** 2)))
-        return lin, float(kernels.nn_prediction_error(z, d, lag, theiler, ahead))
+        spread = float(target.std()) or 1.0  # errors relative to what is predicted
+        lin = float(np.sqrt(np.mean((design @ coef - target) ** 2))) / spread
+        return lin, float(kernels.nn_prediction_error(zd, d, lag, theiler, ahead)) / spread
 
     linear_error, nn_error = predictability(dim)
     gain = nn_error / max(linear_error, 1e-12)
@@ -593,8 +605,8 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
     best_linear = linear_error  # a sum of k tones obeys a linear recurrence of order 2k: enough lags find it
     # An attractor that needs more coordinates to unfold (Ikeda, the delayed logistic map) looks
     # unpredictable in too few: its best dimension counts. Noise stays unpredictable in every one.
-    for d in range(2, 6):
-        if d == dim or n - (d - 1) * lag - ahead < 60:
+    for d in range(2, top + 1):
+        if d == dim:
             continue
         lin_d, nn_d = predictability(d)
         best_linear = min(best_linear, lin_d)
@@ -617,7 +629,9 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
                 "lyapunov_unreliable": doubt_tag(doubt)}
     common = dict(lyapunov=lyap, lag=lag, dim=dim, evidence=evidence)
     nonlinear = gain < 0.6  # neighbours predict far better than any linear model
-    if not nonlinear and best_linear >= 0.25:
+    # Noise: unpredictable both ways, or neighbours far worse than a linear model (a drifting random walk
+    # is linearly predictable a lag ahead, but nothing repeats: neighbours do twice as badly or worse).
+    if not nonlinear and (best_linear >= 0.25 or gain >= 2.0):
         conf = min(1.0, 0.5 + (gain - 0.6) + 0.5 * (best_linear - 0.25))
         colour = "white" if pe >= 0.93 else "coloured"
         return AttractorClass("noise", max(0.3, conf),

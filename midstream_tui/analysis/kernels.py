@@ -456,7 +456,7 @@ def local_jacobian_exponent(x, dim, lag, theiler, k, ridge, refs, burn):
     # are (fewer chains, then stretches of them spread over the series).
     chains = min(lag, max(1, refs // max(1, m // lag)))
     steps_available = m // lag
-    if steps_available * chains > refs + refs // 5:
+    if steps_available * chains > refs + refs // 5 and steps_available // BATCHES >= 2 * burn:
         # A long series: the chains cannot run its whole length within ``refs`` reference points, so each
         # runs as ten stretches spread over it (each aligning its vector first) rather than its first part.
         segments = BATCHES
@@ -483,8 +483,9 @@ def local_jacobian_exponent(x, dim, lag, theiler, k, ridge, refs, burn):
         for c in range(4 + 2 * BATCHES):
             tot[c] += acc[w, c]
     steps = tot[1]
+    misfit = np.sqrt(tot[2] / tot[3]) if tot[3] > 0 else np.nan
     if steps == 0:
-        return np.nan, np.nan, np.nan
+        return np.nan, misfit, np.nan
     # Standard error of the exponent from the spread of its value over the ten stretches.
     used = 0
     mean = 0.0
@@ -500,7 +501,6 @@ def local_jacobian_exponent(x, dim, lag, theiler, k, ridge, refs, burn):
             if tot[4 + BATCHES + q] > 0:
                 var += (tot[4 + q] / tot[4 + BATCHES + q] - mean) ** 2
         stderr = np.sqrt(var / (used - 1) / used) / lag
-    misfit = np.sqrt(tot[2] / tot[3]) if tot[3] > 0 else np.nan
     return tot[0] / (steps * lag), misfit, stderr
 
 
