@@ -101,6 +101,11 @@ def select_dimension(x, lag: int, *, max_dim: int = 10, threshold: float = 0.01,
     return best, fractions
 
 
+def _num(v) -> float | None:
+    """A float for JSON: rounded to 6 digits, None when not finite."""
+    return None if not math.isfinite(v) else round(float(v), 6)
+
+
 @dataclass(frozen=True, slots=True)
 class LyapunovResult:
     """Largest Lyapunov exponent by Rosenstein's method, with everything needed to judge it."""
@@ -136,8 +141,7 @@ class LyapunovResult:
         return not self.unreliable
 
     def to_json(self) -> dict:
-        def num(v):
-            return None if not math.isfinite(v) else round(float(v), 6)
+        num = _num
         return {"lyapunov": num(self.lyapunov), "per_sample": num(self.per_sample), "dt": self.dt,
                 "dim": self.dim, "lag": self.lag, "theiler": self.theiler, "horizon": self.horizon,
                 "fit": {"start": self.fit_start, "stop": self.fit_stop, "r2": num(self.fit_r2),
@@ -234,8 +238,7 @@ class JacobianEstimate:
         return not self.unreliable
 
     def to_json(self) -> dict:
-        def num(v):
-            return None if not math.isfinite(v) else round(float(v), 6)
+        num = _num
         return {"lyapunov": num(self.lyapunov), "dim": self.dim, "lag": self.lag,
                 "by_dim": {str(d): num(v) for d, v in self.by_dim.items()}, "misfit": num(self.misfit),
                 "surrogate_misfit": num(self.surrogate_misfit), "stderr": num(self.stderr), "reliable": self.reliable,
