@@ -227,6 +227,18 @@ def permutation_entropy(x, order, delay):
 
 
 @njit(cache=True, nogil=True)
+def scan_order(x, m):
+    """The first coordinate of delay vectors 0..m-1, their order by it, and each one's rank in that order:
+    what ``k_nearest`` scans outwards along."""
+    first = x[:m].copy()
+    order = np.argsort(first)
+    rank = np.empty(m, dtype=np.int64)
+    for r in range(m):
+        rank[order[r]] = r
+    return first, order, rank
+
+
+@njit(cache=True, nogil=True)
 def nearest_neighbours(x, dim, lag, theiler):
     """Nearest neighbour of every delay vector, at least ``theiler`` samples away in time.
 
@@ -240,33 +252,13 @@ def nearest_neighbours(x, dim, lag, theiler):
     dist = np.full(max(m, 0), np.inf)
     if m <= 1:
         return neighbour, dist
-    first = np.empty(m)
+    first, order, rank = scan_order(x, m)
+    idx = np.empty(1, dtype=np.int64)
+    d2 = np.empty(1)
     for i in range(m):
-        first[i] = x[i]
-    order = np.argsort(first)
-    rank = np.empty(m, dtype=np.int64)
-    for r in range(m):
-        rank[order[r]] = r
-    for i in range(m):
-        best = np.inf
-        for direction in (-1, 1):
-            r = rank[i] + direction
-            while 0 <= r < m:
-                j = order[r]
-                gap = first[j] - first[i]
-                if gap * gap >= best:
-                    break
-                r += direction
-                if abs(i - j) <= theiler:
-                    continue
-                d = 0.0
-                for k in range(dim):
-                    diff = x[i + k * lag] - x[j + k * lag]
-                    d += diff * diff
-                if d < best:
-                    best = d
-                    neighbour[i] = j
-        dist[i] = best
+        if k_nearest(x, dim, lag, m, i, 1, theiler, order, rank, first, idx, d2):
+            neighbour[i] = idx[0]
+            dist[i] = d2[0]
     return neighbour, dist
 
 
@@ -446,11 +438,7 @@ def local_jacobian_exponent(x, dim, lag, theiler, k, ridge, refs, burn):
     m = x.shape[0] - dim * lag  # vectors with a successor one lag on
     if m < 2 * k + 2 * theiler + 2:
         return np.nan, np.nan, np.nan
-    first = x[:m].copy()
-    order = np.argsort(first)
-    rank = np.empty(m, dtype=np.int64)
-    for r in range(m):
-        rank[order[r]] = r
+    first, order, rank = scan_order(x, m)
     # ``lag`` interleaved chains (starting at samples 0..lag-1), each stepping a lag at a time
     # through the whole series: every vector is a reference point once. At most about ``refs``
     # are (fewer chains, then stretches of them spread over the series).
