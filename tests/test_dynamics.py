@@ -374,3 +374,62 @@ def test_a_forced_lag_of_one_on_a_fine_flow_is_not_called_periodic():
     assert "periodic" not in res.unreliable
     assert res.jacobian is not None and res.jacobian.surrogate_misfit == res.jacobian.surrogate_misfit  # not NaN
     assert not res.reliable or abs(res.lyapunov / 0.0714 - 1) <= 0.2
+
+
+# ---------------------------------------------------------------- neighbour search and divergence curve
+
+
+def _brute_nearest(x, dim, lag, m, i, k, theiler):
+    vectors = np.stack([x[c * lag: c * lag + m] for c in range(dim)], axis=1)
+    d2 = ((vectors - vectors[i]) ** 2).sum(axis=1)
+    far = np.nonzero(np.abs(np.arange(m) - i) > theiler)[0]
+    order = np.lexsort((far, d2[far]))[:k]  # by distance, ties to the earlier vector
+    return far[order], d2[far][order]
+
+
+@pytest.mark.parametrize("kind", ["noise", "exact repeats", "three values", "one huge outlier", "random walk"])
+def test_box_assisted_neighbour_search_is_exact(kind):
+    """The k nearest delay vectors from the box grid equal a brute-force search, ties included (to the
+    earlier vector): on data with exact repeats, a handful of values, and an outlier that squeezes the rest."""
+    from midstream_tui.analysis import kernels
+
+    rng = np.random.default_rng(len(kind))
+    for _trial in range(40):
+        n = int(rng.integers(20, 400))
+        dim, lag, theiler, k = int(rng.integers(1, 6)), int(rng.integers(1, 4)), int(rng.integers(0, 6)), int(rng.integers(1, 25))
+        x = {"noise": lambda: rng.normal(size=n),
+             "exact repeats": lambda: np.sin(np.arange(n) * 2 * np.pi / 8),
+             "three values": lambda: rng.integers(0, 3, n).astype(float),
+             "one huge outlier": lambda: np.where(np.arange(n) == n // 3, 1e6, rng.normal(size=n)),
+             "random walk": lambda: np.cumsum(rng.normal(size=n))}[kind]()
+        m = n - (dim - 1) * lag
+        grid = kernels.neighbour_grid(x, dim, lag, m, max(2, k // 2))
+        idx, d2 = np.empty(k, dtype=np.int64), np.empty(k)
+        for i in range(0, m, max(1, m // 25)):
+            got = kernels.k_nearest(x, dim, lag, i, k, theiler, grid, idx, d2)
+            want_idx, want_d2 = _brute_nearest(x, dim, lag, m, i, k, theiler)
+            assert got == want_idx.size
+            assert idx[:got].tolist() == want_idx.tolist() and d2[:got].tolist() == want_d2.tolist()
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e150])
+def test_divergence_curve_is_the_mean_log_distance(scale):
+    """Distances are multiplied in blocks before one logarithm: the curve still equals the plain mean of
+    logarithms, also where a block's product would overflow (data scaled by 1e150)."""
+    from midstream_tui.analysis import kernels
+
+    x = henon(1500) * scale
+    dim, lag, horizon = 2, 1, 30
+    neighbour, _ = kernels.nearest_neighbours(x, dim, lag, 5)
+    curve, pairs = kernels.rosenstein_divergence(x, dim, lag, 5, horizon)
+    m = x.size - (dim - 1) * lag
+    want = np.zeros(horizon)
+    count = np.zeros(horizon)
+    for i in range(m):
+        j = neighbour[i]
+        steps = min(horizon, m - max(i, j))
+        d = sum((x[i + c * lag: i + c * lag + steps] - x[j + c * lag: j + c * lag + steps]) ** 2 for c in range(dim))
+        want[:steps] += 0.5 * np.log(np.maximum(d, 1e-18))
+        count[:steps] += 1
+    assert pairs.tolist() == count.tolist()
+    np.testing.assert_allclose(curve, want / count, rtol=1e-12, atol=1e-12)

@@ -248,7 +248,7 @@ class JacobianEstimate:
 JACOBIAN_NEIGHBOURS = 20
 JACOBIAN_RIDGE = 1e-3
 JACOBIAN_REFS = 10_000
-SURROGATE_REFS = 2_000
+SURROGATE_REFS = 1_000
 SETTLED = 0.05
 """Two consecutive dimensions agreeing within this share (plus 1 % per orbit) settle the estimate..."""
 CONFIRM = 0.5
@@ -343,7 +343,7 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
                                 f"the local-map estimate does not settle as the embedding dimension grows "
                                 f"(dimensions {min(by_dim)}-{max(by_dim)}: {seen})")
     lam, miss, err = by_dim[chosen], misfits[chosen], errors[chosen]
-    # The misfit is a coarse statistic: 2,000 reference points of the surrogate are plenty (and noise
+    # The misfit is a coarse statistic: 1,000 reference points (20,000 residuals) of the surrogate are plenty (and noise
     # makes the neighbour search slow).
     _lam_s, miss_s, _err_s = estimate(_phase_surrogate(z), chosen, SURROGATE_REFS)
     ratio = miss / miss_s if miss_s > 0 else math.inf

@@ -227,74 +227,178 @@ def permutation_entropy(x, order, delay):
 
 
 @njit(cache=True, nogil=True)
-def scan_order(x, m):
-    """The first coordinate of delay vectors 0..m-1, their order by it, and each one's rank in that order:
-    what ``k_nearest`` scans outwards along."""
-    first = x[:m].copy()
-    order = np.argsort(first)
-    rank = np.empty(m, dtype=np.int64)
-    for r in range(m):
-        rank[order[r]] = r
-    return first, order, rank
+def _box_range(v, boxes):
+    """Lower edge and width of ``boxes`` equal boxes over the central 99 % of ``v`` (outliers go to the
+    edge boxes: one spike must not squeeze every other value into a single box)."""
+    s = np.sort(v)
+    lo = s[(s.size - 1) // 200]
+    hi = s[s.size - 1 - (s.size - 1) // 200]
+    if not hi > lo:
+        lo = s[0]
+        hi = s[-1]
+    width = (hi - lo) / boxes
+    return lo, width if width > 0 else 1.0
+
+
+NN_PER_BOX = 2
+"""Vectors per occupied box in the neighbour search for one nearest neighbour (k of them: k/2)."""
+
+
+@njit(cache=True, nogil=True)
+def _occupied(x, a, b, lo0, lo1, h, cols, rows, m):
+    """How many of the cols x rows boxes hold at least one vector (coordinates x[i + a], x[i + b])."""
+    seen = np.zeros(cols * rows, dtype=np.bool_)
+    count = 0
+    for i in range(m):
+        c = min(cols - 1, max(0, int(np.floor((x[i + a] - lo0) / h))))
+        r = min(rows - 1, max(0, int(np.floor((x[i + b] - lo1) / h)))) if rows > 1 else 0
+        if not seen[c * rows + r]:
+            seen[c * rows + r] = True
+            count += 1
+    return count
+
+
+@njit(cache=True, nogil=True)
+def neighbour_grid(x, dim, lag, m, per_box):
+    """Box-assisted neighbour search (Grassberger 1990; Schreiber 1995) over delay vectors 0..m-1: each
+    vector goes into a square box by its first and last coordinate (by the first alone when dim = 1).
+    The boxes are sized so that those holding any vector hold about ``per_box`` on average (an attractor
+    that is a thin curve in the plane needs smaller boxes than noise that fills it). Returns (cell starts,
+    vectors by cell, each vector's box column and row, [columns, rows], [box width, lower edges]) for
+    ``k_nearest``."""
+    last = (dim - 1) * lag
+    if dim == 1:
+        lo0, h = _box_range(x[:m], 1)
+        lo1, h0, h1 = lo0, h, h
+    else:
+        lo0, h0 = _box_range(x[:m], 1)
+        lo1, h1 = _box_range(x[last:last + m], 1)
+        h = max(h0, h1)
+    # Start from boxes that would hold per_box vectors were the vectors spread evenly, then refine once by
+    # the occupancy seen (a curve's occupancy falls as 1/side, a filled plane's as 1/side^2).
+    side = max(1.0, np.sqrt(m / per_box)) if dim > 1 else max(1.0, m / per_box)
+    for _ in range(2):
+        cols = int(side * h0 / h) + 1
+        rows = int(side * h1 / h) + 1 if dim > 1 else 1
+        width = h / side
+        occ = _occupied(x, 0, last, lo0, lo1, width, cols, rows, m)
+        mean = m / max(occ, 1)
+        if mean <= 2 * per_box:
+            break
+        side = min(side * mean / per_box, np.sqrt(8.0 * m) if dim > 1 else 8.0 * m)
+    where = np.empty((m, 2), dtype=np.int64)
+    cells = np.zeros(cols * rows + 1, dtype=np.int64)
+    for i in range(m):
+        c = min(cols - 1, max(0, int(np.floor((x[i] - lo0) / width))))
+        r = min(rows - 1, max(0, int(np.floor((x[i + last] - lo1) / width)))) if rows > 1 else 0
+        where[i, 0] = c
+        where[i, 1] = r
+        cells[c * rows + r + 1] += 1
+    for b in range(cols * rows):
+        cells[b + 1] += cells[b]
+    fill = cells[:-1].copy()
+    items = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        b = where[i, 0] * rows + where[i, 1]
+        items[fill[b]] = i
+        fill[b] += 1
+    return cells, items, where, np.array([cols, rows], dtype=np.int64), np.array([width, lo0, lo1])
 
 
 @njit(cache=True, nogil=True)
 def nearest_neighbours(x, dim, lag, theiler):
     """Nearest neighbour of every delay vector, at least ``theiler`` samples away in time.
 
-    Delay vectors are (x[i], x[i+lag], ..., x[i+(dim-1)lag]). Scans outward in
-    the order of the first coordinate and stops once that coordinate alone is
-    farther than the best match: exact, O(N) extra memory, far fewer distance
-    evaluations than all pairs. Returns (index or -1, squared distance).
+    Delay vectors are (x[i], x[i+lag], ..., x[i+(dim-1)lag]). Exact (ties go to the
+    earlier vector), O(N) extra memory, box-assisted (``neighbour_grid``): far fewer
+    distance evaluations than all pairs. Returns (index or -1, squared distance).
     """
     m = x.shape[0] - (dim - 1) * lag
     neighbour = np.full(max(m, 0), -1, dtype=np.int64)
     dist = np.full(max(m, 0), np.inf)
     if m <= 1:
         return neighbour, dist
-    first, order, rank = scan_order(x, m)
+    grid = neighbour_grid(x, dim, lag, m, NN_PER_BOX)
     idx = np.empty(1, dtype=np.int64)
     d2 = np.empty(1)
     for i in range(m):
-        if k_nearest(x, dim, lag, m, i, 1, theiler, order, rank, first, idx, d2):
+        if k_nearest(x, dim, lag, i, 1, theiler, grid, idx, d2):
             neighbour[i] = idx[0]
             dist[i] = d2[0]
     return neighbour, dist
 
 
 @njit(cache=True, nogil=True)
-def k_nearest(x, dim, lag, m, i, k, theiler, order, rank, first, out_idx, out_d2):
-    """The ``k`` nearest delay vectors to vector ``i`` among vectors 0..m-1, each more than
-    ``theiler`` samples away in time, nearest first (same outward scan as ``nearest_neighbours``).
-    Returns how many were found (fewer than k only when the series is short)."""
+def _scan_box(x, dim, lag, i, k, theiler, items, lo, hi, found, out_idx, out_d2):
+    """``k_nearest``'s inner loop over the vectors items[lo:hi] of one box; returns the new count found."""
+    for q in range(lo, hi):
+        j = items[q]
+        if abs(i - j) <= theiler:
+            continue
+        d = 0.0
+        for c in range(dim):
+            diff = x[i + c * lag] - x[j + c * lag]
+            d += diff * diff
+        if found < k:
+            p = found
+            found += 1
+        elif d < out_d2[k - 1] or (d == out_d2[k - 1] and j < out_idx[k - 1]):
+            p = k - 1
+        else:
+            continue
+        while p > 0 and (out_d2[p - 1] > d or (out_d2[p - 1] == d and out_idx[p - 1] > j)):
+            out_d2[p] = out_d2[p - 1]
+            out_idx[p] = out_idx[p - 1]
+            p -= 1
+        out_d2[p] = d
+        out_idx[p] = j
+    return found
+
+
+@njit(cache=True, nogil=True)
+def k_nearest(x, dim, lag, i, k, theiler, grid, out_idx, out_d2):
+    """The ``k`` nearest delay vectors to vector ``i`` among those in ``grid`` (``neighbour_grid``), each
+    more than ``theiler`` samples away in time, nearest first; equal distances go to the earlier vector, so
+    the answer does not depend on the search order. Searches the boxes ring by ring around vector ``i``'s
+    box and stops once every box not yet searched is farther than the k-th nearest found. Returns how many
+    were found (fewer than k only when the series is short)."""
+    cells, items, where, shape, geometry = grid
+    cols = shape[0]
+    rows = shape[1]
+    h = geometry[0]
+    origin = geometry[1:]
+    c0 = where[i, 0]
+    r0 = where[i, 1]
+    # Where vector i sits inside its box: how far it is from the box's four sides.
+    lo_c = x[i] - (origin[0] + c0 * h)
+    lo_r = x[i + (dim - 1) * lag] - (origin[1] + r0 * h)
     found = 0
-    for direction in (-1, 1):
-        r = rank[i] + direction
-        while 0 <= r < m:
-            j = order[r]
-            gap = first[j] - first[i]
-            if found == k and gap * gap >= out_d2[k - 1]:
+    for ring in range(max(cols, rows)):
+        if found == k and ring > 0:
+            # Every box not searched yet lies beyond one side of the square searched so far.
+            gap = np.inf
+            if c0 - ring >= 0:
+                gap = min(gap, lo_c + (ring - 1) * h)
+            if c0 + ring < cols:
+                gap = min(gap, ring * h - lo_c)
+            if dim > 1 and r0 - ring >= 0:
+                gap = min(gap, lo_r + (ring - 1) * h)
+            if dim > 1 and r0 + ring < rows:
+                gap = min(gap, ring * h - lo_r)
+            if gap * gap > out_d2[k - 1]:
                 break
-            r += direction
-            if abs(i - j) <= theiler:
-                continue
-            d = 0.0
-            for c in range(dim):
-                diff = x[i + c * lag] - x[j + c * lag]
-                d += diff * diff
-            if found < k:
-                p = found
-                found += 1
-            elif d < out_d2[k - 1]:
-                p = k - 1
-            else:
-                continue
-            while p > 0 and out_d2[p - 1] > d:
-                out_d2[p] = out_d2[p - 1]
-                out_idx[p] = out_idx[p - 1]
-                p -= 1
-            out_d2[p] = d
-            out_idx[p] = j
+        for c in range(max(0, c0 - ring), min(cols, c0 + ring + 1)):
+            if abs(c - c0) == ring:  # a side column of the ring: all its rows
+                for r in range(max(0, r0 - ring), min(rows, r0 + ring + 1)):
+                    b = c * rows + r
+                    found = _scan_box(x, dim, lag, i, k, theiler, items, cells[b], cells[b + 1], found, out_idx, out_d2)
+            else:  # a middle column: its top and bottom boxes only
+                if r0 - ring >= 0:
+                    b = c * rows + r0 - ring
+                    found = _scan_box(x, dim, lag, i, k, theiler, items, cells[b], cells[b + 1], found, out_idx, out_d2)
+                if r0 + ring < rows:
+                    b = c * rows + r0 + ring
+                    found = _scan_box(x, dim, lag, i, k, theiler, items, cells[b], cells[b + 1], found, out_idx, out_d2)
     return found
 
 
@@ -356,7 +460,7 @@ BATCHES = 10
 
 
 @njit(cache=True, nogil=True)
-def _jacobian_chain(x, dim, lag, theiler, k, ridge, burn, m, order, rank, first, i_start, i_stop, max_steps, out):
+def _jacobian_chain(x, dim, lag, theiler, k, ridge, burn, grid, m, i_start, i_stop, max_steps, out):
     """One chain of ``local_jacobian_exponent``: reference points i_start, i_start + lag, ... (< i_stop, at
     most ``max_steps``); adds to ``out`` = [log growth, steps, misfit^2, spread^2, per-batch sums, per-batch
     counts]."""
@@ -373,7 +477,7 @@ def _jacobian_chain(x, dim, lag, theiler, k, ridge, burn, m, order, rank, first,
     visited = 0
     while i < i_stop and visited < max_steps:
         visited += 1
-        got = k_nearest(x, dim, lag, m, i, k, theiler, order, rank, first, idx, d2)
+        got = k_nearest(x, dim, lag, i, k, theiler, grid, idx, d2)
         if got < dim + 2:
             i += lag
             continue
@@ -438,7 +542,7 @@ def local_jacobian_exponent(x, dim, lag, theiler, k, ridge, refs, burn):
     m = x.shape[0] - dim * lag  # vectors with a successor one lag on
     if m < 2 * k + 2 * theiler + 2:
         return np.nan, np.nan, np.nan
-    first, order, rank = scan_order(x, m)
+    grid = neighbour_grid(x, dim, lag, m, max(NN_PER_BOX, k // 2))
     # ``lag`` interleaved chains (starting at samples 0..lag-1), each stepping a lag at a time
     # through the whole series: every vector is a reference point once. At most about ``refs``
     # are (fewer chains, then stretches of them spread over the series).
@@ -464,8 +568,7 @@ def local_jacobian_exponent(x, dim, lag, theiler, k, ridge, refs, burn):
     acc = np.zeros((units, 4 + 2 * BATCHES))
     per_unit = refs // units + burn
     for w in prange(units):
-        _jacobian_chain(x, dim, lag, theiler, k, ridge, burn, m, order, rank, first, starts[w], stops[w],
-                        per_unit, acc[w])
+        _jacobian_chain(x, dim, lag, theiler, k, ridge, burn, grid, m, starts[w], stops[w], per_unit, acc[w])
     tot = np.zeros(4 + 2 * BATCHES)
     for w in range(units):
         for c in range(4 + 2 * BATCHES):
@@ -494,10 +597,20 @@ def local_jacobian_exponent(x, dim, lag, theiler, k, ridge, refs, burn):
 
 @njit(cache=True, nogil=True)
 def divergence_curve(x, dim, lag, neighbour, horizon):
-    """Mean ln distance after k steps between each point and its neighbour (k < horizon)."""
+    """Mean ln distance after k steps between each point and its neighbour (k < horizon).
+
+    The logarithm is the costly part: the squared distances of a block of pairs are multiplied per step
+    and the product's logarithm taken once (the same sum of logarithms, to rounding). Eight on z-scored
+    data; fewer when the largest possible distance would take the product out of a double's range."""
     m = x.shape[0] - (dim - 1) * lag
+    span = x.max() - x.min() if x.size else 0.0
+    largest = dim * span * span
+    digits = max(18.0, np.log10(largest) if largest > 1.0 else 0.0)  # factors lie in [1e-18, largest]
+    block = max(1, min(8, int(280.0 / digits)))
     curve = np.zeros(horizon)
     pairs = np.zeros(horizon, dtype=np.int64)
+    product = np.ones(horizon)
+    in_block = 0
     for i in range(m):
         j = neighbour[i]
         if j < 0:
@@ -511,9 +624,18 @@ def divergence_curve(x, dim, lag, neighbour, horizon):
                 d += diff * diff
             # Floor at 1e-9 (on z-scored data): exact repeats of a periodic
             # signal must read as "no divergence", not as rounding noise.
-            curve[step] += 0.5 * np.log(max(d, 1e-18))
+            product[step] *= max(d, 1e-18)
             pairs[step] += 1
+        in_block += 1
+        if in_block == block:
+            for step in range(horizon):
+                if product[step] != 1.0:
+                    curve[step] += 0.5 * np.log(product[step])
+                    product[step] = 1.0
+            in_block = 0
     for step in range(horizon):
+        if product[step] != 1.0:
+            curve[step] += 0.5 * np.log(product[step])
         if pairs[step] > 0:
             curve[step] /= pairs[step]
         else:
