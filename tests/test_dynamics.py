@@ -384,32 +384,38 @@ def _brute_nearest(x, dim, lag, m, i, k, theiler):
     d2 = ((vectors - vectors[i]) ** 2).sum(axis=1)
     far = np.nonzero(np.abs(np.arange(m) - i) > theiler)[0]
     order = np.lexsort((far, d2[far]))[:k]  # by distance, ties to the earlier vector
-    return far[order], d2[far][order]
+    return far[order], d2[far][order], d2
 
 
-@pytest.mark.parametrize("kind", ["noise", "exact repeats", "three values", "one huge outlier", "random walk"])
-def test_box_assisted_neighbour_search_is_exact(kind):
-    """The k nearest delay vectors from the box grid equal a brute-force search, ties included (to the
-    earlier vector): on data with exact repeats, a handful of values, and an outlier that squeezes the rest."""
+@pytest.mark.parametrize("kind", ["noise", "exact repeats", "three values", "one huge outlier", "random walk",
+                                  "settling to a point"])
+@pytest.mark.parametrize("sizes", [(20, 400), (2_100, 5_000)])
+def test_neighbour_search_is_exact(kind, sizes):
+    """The k nearest delay vectors (sorted scan for short series, box grid for long ones, the scan again
+    when the boxes crowd) are at the distances a brute-force search finds: on data with exact repeats, a
+    handful of values, an outlier that squeezes the rest, an orbit settling into a point."""
     from midstream_tui.analysis import kernels
 
-    rng = np.random.default_rng(len(kind))
-    for _trial in range(40):
-        n = int(rng.integers(20, 400))
+    rng = np.random.default_rng(len(kind) + sizes[0])
+    for _trial in range(40 if sizes[0] < 1000 else 6):
+        n = int(rng.integers(*sizes))
         dim, lag, theiler, k = int(rng.integers(1, 6)), int(rng.integers(1, 4)), int(rng.integers(0, 6)), int(rng.integers(1, 25))
         x = {"noise": lambda: rng.normal(size=n),
              "exact repeats": lambda: np.sin(np.arange(n) * 2 * np.pi / 8),
              "three values": lambda: rng.integers(0, 3, n).astype(float),
              "one huge outlier": lambda: np.where(np.arange(n) == n // 3, 1e6, rng.normal(size=n)),
-             "random walk": lambda: np.cumsum(rng.normal(size=n))}[kind]()
+             "random walk": lambda: np.cumsum(rng.normal(size=n)),
+             "settling to a point": lambda: np.exp(-np.arange(n) / 300) * np.sin(np.arange(n) * 0.3)}[kind]()
         m = n - (dim - 1) * lag
         grid = kernels.neighbour_grid(x, dim, lag, m, max(2, k // 2))
         idx, d2 = np.empty(k, dtype=np.int64), np.empty(k)
         for i in range(0, m, max(1, m // 25)):
             got = kernels.k_nearest(x, dim, lag, i, k, theiler, grid, idx, d2)
-            want_idx, want_d2 = _brute_nearest(x, dim, lag, m, i, k, theiler)
-            assert got == want_idx.size
-            assert idx[:got].tolist() == want_idx.tolist() and d2[:got].tolist() == want_d2.tolist()
+            want_idx, want_d2, every_d2 = _brute_nearest(x, dim, lag, m, i, k, theiler)
+            assert got == want_idx.size and d2[:got].tolist() == want_d2.tolist()
+            # Of equally distant vectors any may be returned; each one returned is at the distance given.
+            for j, dj in zip(idx[:got], d2[:got]):
+                assert abs(i - j) > theiler and every_d2[j] == dj
 
 
 @pytest.mark.parametrize("scale", [1.0, 1e150])

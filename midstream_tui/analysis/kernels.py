@@ -227,75 +227,89 @@ def permutation_entropy(x, order, delay):
 
 
 @njit(cache=True, nogil=True)
-def _box_range(v, boxes):
-    """Lower edge and width of ``boxes`` equal boxes over the central 99 % of ``v`` (outliers go to the
-    edge boxes: one spike must not squeeze every other value into a single box)."""
-    s = np.sort(v)
+def _box_range(x, offset, m):
+    """Lower edge and width of the central 99 % of x[offset:offset + m], from a sorted sample of at most 400
+    values (only the boxes' geometry depends on it; outliers go to the edge boxes, so one spike does not
+    squeeze every other value into a single box)."""
+    step = max(1, m // 400)
+    s = np.sort(x[offset:offset + m:step])
     lo = s[(s.size - 1) // 200]
     hi = s[s.size - 1 - (s.size - 1) // 200]
     if not hi > lo:
         lo = s[0]
         hi = s[-1]
-    width = (hi - lo) / boxes
-    return lo, width if width > 0 else 1.0
+    return lo, hi - lo if hi > lo else 1.0
+
+
+@njit(cache=True, nogil=True)
+def _scan_index(x, m):
+    """``neighbour_grid``'s sorted scan: vectors 0..m-1 in the order of their first coordinate, and each
+    one's rank in that order."""
+    order = np.argsort(x[:m])
+    where = np.empty((m, 2), dtype=np.int64)
+    for r in range(m):
+        where[order[r], 0] = r
+        where[order[r], 1] = 0
+    return np.zeros(1, dtype=np.int64), order, where, np.zeros(2, dtype=np.int64), np.zeros(3)
 
 
 NN_PER_BOX = 2
 """Vectors per occupied box in the neighbour search for one nearest neighbour (k of them: k/2)."""
-
-
-@njit(cache=True, nogil=True)
-def _occupied(x, a, b, lo0, lo1, h, cols, rows, m):
-    """How many of the cols x rows boxes hold at least one vector (coordinates x[i + a], x[i + b])."""
-    seen = np.zeros(cols * rows, dtype=np.bool_)
-    count = 0
-    for i in range(m):
-        c = min(cols - 1, max(0, int(np.floor((x[i + a] - lo0) / h))))
-        r = min(rows - 1, max(0, int(np.floor((x[i + b] - lo1) / h)))) if rows > 1 else 0
-        if not seen[c * rows + r]:
-            seen[c * rows + r] = True
-            count += 1
-    return count
+GRID_MIN = 2_000
+"""Fewer vectors than this are searched by the sorted scan: building boxes costs more than it saves."""
+CROWDED = 64
+"""A box holding more than this many vectors per ``per_box`` (an orbit settling into a point, where
+boxes cannot be made small enough) sends the search back to the sorted scan, which adapts to density."""
 
 
 @njit(cache=True, nogil=True)
 def neighbour_grid(x, dim, lag, m, per_box):
-    """Box-assisted neighbour search (Grassberger 1990; Schreiber 1995) over delay vectors 0..m-1: each
-    vector goes into a square box by its first and last coordinate (by the first alone when dim = 1).
-    The boxes are sized so that those holding any vector hold about ``per_box`` on average (an attractor
-    that is a thin curve in the plane needs smaller boxes than noise that fills it). Returns (cell starts,
-    vectors by cell, each vector's box column and row, [columns, rows], [box width, lower edges]) for
-    ``k_nearest``."""
+    """Search structure for ``k_nearest`` over delay vectors 0..m-1.
+
+    Box-assisted (Grassberger 1990; Schreiber 1995): each vector goes into a square box by its first and
+    last coordinate (by the first alone when dim = 1), the boxes sized so that those holding any vector
+    hold about ``per_box`` on average (a thin curve in the plane needs smaller boxes than noise that fills
+    it). Short series, and series whose vectors crowd into a few boxes, get the sorted scan instead: the
+    vectors ordered by their first coordinate. Returns (cell starts, vectors by cell (or in scan order),
+    each vector's box column and row (or rank in scan order), [columns, rows] ([0, 0] for the scan),
+    [box width, lower edges])."""
+    if m < GRID_MIN:
+        return _scan_index(x, m)
     last = (dim - 1) * lag
+    lo0, h0 = _box_range(x, 0, m)
     if dim == 1:
-        lo0, h = _box_range(x[:m], 1)
-        lo1, h0, h1 = lo0, h, h
+        lo1, h1 = lo0, h0
     else:
-        lo0, h0 = _box_range(x[:m], 1)
-        lo1, h1 = _box_range(x[last:last + m], 1)
-        h = max(h0, h1)
+        lo1, h1 = _box_range(x, last, m)
+    h = max(h0, h1)  # square boxes: one width bounds the distance to every box not searched yet
     # Start from boxes that would hold per_box vectors were the vectors spread evenly, then refine once by
     # the occupancy seen (a curve's occupancy falls as 1/side, a filled plane's as 1/side^2).
     side = max(1.0, np.sqrt(m / per_box)) if dim > 1 else max(1.0, m / per_box)
-    for _ in range(2):
+    where = np.empty((m, 2), dtype=np.int64)
+    for attempt in range(2):
         cols = int(side * h0 / h) + 1
         rows = int(side * h1 / h) + 1 if dim > 1 else 1
         width = h / side
-        occ = _occupied(x, 0, last, lo0, lo1, width, cols, rows, m)
-        mean = m / max(occ, 1)
-        if mean <= 2 * per_box:
+        cells = np.zeros(cols * rows + 1, dtype=np.int64)
+        occupied = 0
+        for i in range(m):
+            c = min(cols - 1, max(0, int(np.floor((x[i] - lo0) / width))))
+            r = min(rows - 1, max(0, int(np.floor((x[i + last] - lo1) / width)))) if rows > 1 else 0
+            where[i, 0] = c
+            where[i, 1] = r
+            if cells[c * rows + r + 1] == 0:
+                occupied += 1
+            cells[c * rows + r + 1] += 1
+        mean = m / max(occupied, 1)
+        if attempt == 1 or mean <= 2 * per_box:
             break
         side = min(side * mean / per_box, np.sqrt(8.0 * m) if dim > 1 else 8.0 * m)
-    where = np.empty((m, 2), dtype=np.int64)
-    cells = np.zeros(cols * rows + 1, dtype=np.int64)
-    for i in range(m):
-        c = min(cols - 1, max(0, int(np.floor((x[i] - lo0) / width))))
-        r = min(rows - 1, max(0, int(np.floor((x[i + last] - lo1) / width)))) if rows > 1 else 0
-        where[i, 0] = c
-        where[i, 1] = r
-        cells[c * rows + r + 1] += 1
+    fullest = 0
     for b in range(cols * rows):
+        fullest = max(fullest, cells[b + 1])
         cells[b + 1] += cells[b]
+    if fullest > CROWDED * per_box:
+        return _scan_index(x, m)
     fill = cells[:-1].copy()
     items = np.empty(m, dtype=np.int64)
     for i in range(m):
@@ -309,9 +323,9 @@ def neighbour_grid(x, dim, lag, m, per_box):
 def nearest_neighbours(x, dim, lag, theiler):
     """Nearest neighbour of every delay vector, at least ``theiler`` samples away in time.
 
-    Delay vectors are (x[i], x[i+lag], ..., x[i+(dim-1)lag]). Exact (ties go to the
-    earlier vector), O(N) extra memory, box-assisted (``neighbour_grid``): far fewer
-    distance evaluations than all pairs. Returns (index or -1, squared distance).
+    Delay vectors are (x[i], x[i+lag], ..., x[i+(dim-1)lag]). Exact, O(N) extra memory,
+    box-assisted or a sorted scan (``neighbour_grid``): far fewer distance evaluations than
+    all pairs. Returns (index or -1, squared distance).
     """
     m = x.shape[0] - (dim - 1) * lag
     neighbour = np.full(max(m, 0), -1, dtype=np.int64)
@@ -358,13 +372,45 @@ def _scan_box(x, dim, lag, i, k, theiler, items, lo, hi, found, out_idx, out_d2)
 @njit(cache=True, nogil=True)
 def k_nearest(x, dim, lag, i, k, theiler, grid, out_idx, out_d2):
     """The ``k`` nearest delay vectors to vector ``i`` among those in ``grid`` (``neighbour_grid``), each
-    more than ``theiler`` samples away in time, nearest first; equal distances go to the earlier vector, so
-    the answer does not depend on the search order. Searches the boxes ring by ring around vector ``i``'s
-    box and stops once every box not yet searched is farther than the k-th nearest found. Returns how many
-    were found (fewer than k only when the series is short)."""
+    more than ``theiler`` samples away in time, nearest first. Searches the boxes ring by ring around vector
+    ``i``'s box (or the sorted scan outwards from it) and stops once everything not yet searched is farther
+    than the k-th nearest found (the scan: no nearer), so of equally distant vectors the boxes keep the
+    earlier, the scan the first it meets (exact repeats cost no extra search). Returns how many were found
+    (fewer than k only when the series is short)."""
     cells, items, where, shape, geometry = grid
     cols = shape[0]
     rows = shape[1]
+    found = 0
+    if cols == 0:  # the sorted scan: outwards from vector i in the order of the first coordinate
+        m = items.shape[0]
+        for direction in (-1, 1):
+            r = where[i, 0] + direction
+            while 0 <= r < m:
+                gap = x[items[r]] - x[i]
+                if found == k and gap * gap >= out_d2[k - 1]:  # (exact repeats: the first met of equals)
+                    break
+                j = items[r]
+                r += direction
+                if abs(i - j) <= theiler:
+                    continue
+                d = 0.0
+                for c in range(dim):
+                    diff = x[i + c * lag] - x[j + c * lag]
+                    d += diff * diff
+                if found < k:
+                    p = found
+                    found += 1
+                elif d < out_d2[k - 1]:
+                    p = k - 1
+                else:
+                    continue
+                while p > 0 and out_d2[p - 1] > d:
+                    out_d2[p] = out_d2[p - 1]
+                    out_idx[p] = out_idx[p - 1]
+                    p -= 1
+                out_d2[p] = d
+                out_idx[p] = j
+        return found
     h = geometry[0]
     origin = geometry[1:]
     c0 = where[i, 0]
@@ -372,7 +418,6 @@ def k_nearest(x, dim, lag, i, k, theiler, grid, out_idx, out_d2):
     # Where vector i sits inside its box: how far it is from the box's four sides.
     lo_c = x[i] - (origin[0] + c0 * h)
     lo_r = x[i + (dim - 1) * lag] - (origin[1] + r0 * h)
-    found = 0
     for ring in range(max(cols, rows)):
         if found == k and ring > 0:
             # Every box not searched yet lies beyond one side of the square searched so far.
