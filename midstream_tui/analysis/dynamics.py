@@ -270,6 +270,44 @@ def _phase_surrogate(z: np.ndarray, seed: int = 0) -> np.ndarray:
     return np.ascontiguousarray((s - s.mean()) / (s.std() or 1.0))
 
 
+def _matched_ends(z: np.ndarray) -> np.ndarray:
+    """The stretch of z, at most a tenth shorter at either end, whose first and last values (and steps) match
+    best. A Fourier surrogate treats the series as periodic: a jump from its end back to its start (a drifting,
+    near-unit-root series) becomes broadband noise in every surrogate, which then predicts worse than the
+    series for that reason alone (Schreiber & Schmitz 2000)."""
+    n = z.size
+    cut = max(1, n // 10)
+    heads = np.arange(0, cut)
+    tails = np.arange(n - cut, n) + 1  # exclusive ends
+    value = (z[heads][:, None] - z[tails - 1][None, :]) ** 2
+    slope = ((z[heads + 1] - z[heads])[:, None] - (z[tails - 1] - z[tails - 2])[None, :]) ** 2
+    best = int(np.argmin(value + slope))
+    start, stop = int(heads[best // cut]), int(tails[best % cut])
+    return np.ascontiguousarray(z[start:stop])
+
+
+def iaaft_surrogate(z: np.ndarray, seed: int = 0, iterations: int = 20) -> np.ndarray:
+    """An iterated amplitude-adjusted Fourier-transform surrogate (Schreiber & Schmitz 1996): the series'
+    own values, rearranged so that the amplitude spectrum is (nearly) the same and every nonlinear
+    structure is gone. What a stationary linear Gaussian process, seen through a fixed monotone
+    distortion, would look like with this spectrum and this distribution."""
+    values = np.sort(z)
+    amplitude = np.abs(np.fft.rfft(z))
+    s = np.random.default_rng(seed).permutation(z)
+    ranked = np.empty_like(s)
+    previous = np.empty(0, dtype=np.int64)
+    for _ in range(iterations):
+        f = np.fft.rfft(s)
+        s = np.fft.irfft(amplitude * np.exp(1j * np.angle(f)), z.size)  # the spectrum back ...
+        order = np.argsort(s, kind="stable")
+        ranked[order] = values  # ... and the values back, in the order the spectrum put them
+        s = ranked.copy()
+        if np.array_equal(order, previous):
+            break  # converged: the ordering no longer changes
+        previous = order
+    return np.ascontiguousarray(s)
+
+
 def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | None = None,
                       theiler: int | None = None, max_dim: int = 10,
                       neighbours: int = JACOBIAN_NEIGHBOURS) -> JacobianEstimate:
@@ -511,6 +549,15 @@ class AttractorClass:
                 "evidence": {k: clean(v) for k, v in self.evidence.items()}}
 
 
+SURROGATE_GATE = 0.9
+"""Surrogates are consulted only when neighbours predict at least this much better than a linear model ..."""
+SURROGATE_RATIO = 0.6
+"""... and the signal counts as deterministic when they predict it this much better than the best surrogate
+(IAAFT surrogates of noise predict as well as the noise: 0.7-1.5 over 400 windows of 12 kinds of noise)."""
+SURROGATES = 2
+SURROGATE_ITERATIONS = 10
+
+
 def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e-3) -> AttractorClass:
     """Classify a signal as a point attractor, limit cycle, strange attractor or noise.
 
@@ -537,10 +584,18 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
     - ``zero_one``: the 0-1 test for chaos on the series sampled every lag
       (near 0 regular, near 1 chaotic or noisy), and ``perm_entropy``
       (order 4): reported, and used as tie-breakers.
+    - ``surrogate_ratio``: nearest-neighbour error of the series over that of the
+      better of two IAAFT surrogates (same values, same spectrum, no nonlinear
+      structure; the stretch with matching ends), in ``gain_dim`` dimensions.
+      Noise scores about 1; measured only when the other evidence is
+      ambiguous (nan otherwise).
 
     Decision: point if settled; noise if unpredictable both ways (gain >= 0.6
     and best linear error >= 0.25) or if neighbours do far worse than a linear
-    model (gain >= 2: a drifting random walk); strange if nonlinearly predictable (gain < 0.6)
+    model (gain >= 2: a drifting random walk) — unless neighbours help somewhat
+    (gain < 0.9), diverge, and predict the series far better than its
+    surrogates (ratio < 0.6): strange, at most 0.8 confident (a flow with few
+    orbits in the window, a map that needs more coordinates); strange if nonlinearly predictable (gain < 0.6)
     and neighbours diverge exponentially (lambda > 0, rise >= 1, straight fit,
     0-1 test not near 0); otherwise limit cycle (periodic or quasi-periodic,
     possibly noisy).
@@ -632,6 +687,24 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
                 "lyapunov_unreliable": doubt_tag(doubt)}
     common = dict(lyapunov=lyap, lag=lag, dim=dim, evidence=evidence)
     nonlinear = gain < 0.6  # neighbours predict far better than any linear model
+    diverging = math.isfinite(lyap) and lyap * lag > 0.02 and rise >= 1.0 and float(r2) >= 0.8
+    evidence["surrogate_ratio"] = math.nan
+    if not nonlinear and best_linear >= 0.25 and gain < SURROGATE_GATE and diverging and k01 > 0.3:
+        # Neighbours help somewhat, and neighbours diverge: chaos seen through few points (a flow with few
+        # orbits in the window, a map that needs more coordinates) or coloured noise? Ask surrogates with the
+        # same spectrum and values: noise predicts as well as its surrogates, chaos far better.
+        zd = _matched_ends(z[(max(top, gain_dim) - gain_dim) * lag:])
+        own = float(kernels.nn_prediction_error(zd, gain_dim, lag, theiler, ahead))
+        best = min(float(kernels.nn_prediction_error(iaaft_surrogate(zd, seed, SURROGATE_ITERATIONS), gain_dim, lag,
+                                                     theiler, ahead)) for seed in range(SURROGATES))
+        ratio = own / best if best > 0 else math.inf
+        evidence["surrogate_ratio"] = ratio
+        if ratio < SURROGATE_RATIO:
+            conf = min(0.8, 0.5 + (SURROGATE_RATIO - ratio))
+            return AttractorClass("strange", conf,
+                                  f"deterministic beyond chance (neighbours predict {1 / max(ratio, 1e-9):.1f}x better "
+                                  f"than in surrogates with its spectrum and values) and diverging: lambda "
+                                  f"{lyap:.3f}/sample, 0-1 test {k01:.2f}", **common)
     # Noise: unpredictable both ways, or neighbours far worse than a linear model (a drifting random walk
     # is linearly predictable a lag ahead, but nothing repeats: neighbours do twice as badly or worse).
     if not nonlinear and (best_linear >= 0.25 or gain >= 2.0):
@@ -640,7 +713,6 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
         return AttractorClass("noise", max(0.3, conf),
                               f"{colour} noise: unpredictable, neighbours no better than a linear model "
                               f"(gain {gain:.2f})", **common)
-    diverging = math.isfinite(lyap) and lyap * lag > 0.02 and rise >= 1.0 and float(r2) >= 0.8
     if nonlinear and diverging and k01 > 0.3:
         conf = min(1.0, 0.4 + 0.3 * min(1.0, rise / 3) + 0.3 * k01) * (1.0 - 0.5 * max(0.0, gain - 0.3))
         return AttractorClass("strange", max(0.3, conf),

@@ -228,7 +228,7 @@ def permutation_entropy(x, order, delay):
 
 @njit(cache=True, nogil=True)
 def _box_range(x, offset, m):
-    """Lower edge and width of the central 99 % of x[offset:offset + m], from a sorted sample of at most 400
+    """Lower edge and width of the central ~99 % of x[offset:offset + m], from a sorted sample of 400-800
     values (only the boxes' geometry depends on it; outliers go to the edge boxes, so one spike does not
     squeeze every other value into a single box)."""
     step = max(1, m // 400)
@@ -239,6 +239,18 @@ def _box_range(x, offset, m):
         lo = s[0]
         hi = s[-1]
     return lo, hi - lo if hi > lo else 1.0
+
+
+@njit(cache=True, nogil=True)
+def _box_of(v, lo, width, boxes):
+    """Which of ``boxes`` boxes of ``width`` from ``lo`` holds v; values beyond either end go to the end box
+    (clamped before the conversion to an integer, which would overflow 1e19 widths away)."""
+    f = np.floor((v - lo) / width)
+    if not f > 0.0:
+        return 0
+    if f >= boxes - 1:
+        return boxes - 1
+    return int(f)
 
 
 @njit(cache=True, nogil=True)
@@ -282,6 +294,8 @@ def neighbour_grid(x, dim, lag, m, per_box):
     else:
         lo1, h1 = _box_range(x, last, m)
     h = max(h0, h1)  # square boxes: one width bounds the distance to every box not searched yet
+    if not (np.isfinite(h) and np.isfinite(lo0) and np.isfinite(lo1) and h > 0):
+        return _scan_index(x, m)  # a range beyond a double (values near 1e308): no boxes to draw
     # Start from boxes that would hold per_box vectors were the vectors spread evenly, then refine once by
     # the occupancy seen (a curve's occupancy falls as 1/side, a filled plane's as 1/side^2).
     side = max(1.0, np.sqrt(m / per_box)) if dim > 1 else max(1.0, m / per_box)
@@ -290,11 +304,13 @@ def neighbour_grid(x, dim, lag, m, per_box):
         cols = int(side * h0 / h) + 1
         rows = int(side * h1 / h) + 1 if dim > 1 else 1
         width = h / side
+        if not width > 0.0:  # a range of a few subnormals
+            return _scan_index(x, m)
         cells = np.zeros(cols * rows + 1, dtype=np.int64)
         occupied = 0
         for i in range(m):
-            c = min(cols - 1, max(0, int(np.floor((x[i] - lo0) / width))))
-            r = min(rows - 1, max(0, int(np.floor((x[i + last] - lo1) / width)))) if rows > 1 else 0
+            c = _box_of(x[i], lo0, width, cols)
+            r = _box_of(x[i + last], lo1, width, rows)
             where[i, 0] = c
             where[i, 1] = r
             if cells[c * rows + r + 1] == 0:
