@@ -129,4 +129,5 @@ def test_cycles_the_thresholds_never_saw_are_cycles(shape):
             for level in (0.0, 0.01, 0.05):
                 said.append(classify_attractor(x + level * rng.normal(size=n)))
     assert not [r.reason for r in said if r.type == "noise"]
-    assert sum(r.type == "limit cycle" for r in said) >= 0.85 * len(said), [r.reason for r in said if r.type != "limit cycle"]
+    wrong = [r.reason for r in said if r.type != "limit cycle"]
+    assert len(wrong) <= 0.15 * len(said), wrong

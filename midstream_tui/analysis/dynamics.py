@@ -178,13 +178,22 @@ def dominant_period(z: np.ndarray, *, min_peak: float = 0.2) -> int:
     return int(negative[0] + peaks[0] + 1) if peaks.size else 0
 
 
-def periodicity(z: np.ndarray, *, min_peak: float = 0.7, min_second: float = 0.5) -> tuple[int, float]:
-    """(period, autocorrelation at it) when the series repeats itself: a peak of the (unbiased) autocorrelation
-    after its first zero crossing stands above ``min_peak`` within a third of the series (the first such peak
-    is the period), and the one at twice the period above ``min_second``. (0, nan) otherwise.
-    Stricter and longer-reaching than ``dominant_period``: a cycle whose shape the delay vectors do not resolve
-    (a square wave's plateaus) or whose period is a third of the window still counts; narrowband noise and
-    phase-incoherent chaos lose correlation from one period to the next."""
+FLAT_FLOOR = 0.1
+"""``periodicity`` allows a cycle at least 0.05 less correlation per period: a period that is not a whole
+number of samples lines a sharp-edged cycle up a little differently at each multiple."""
+
+
+def periodicity(z: np.ndarray, *, min_peak: float = 0.7, flat: float = 0.5) -> tuple[int, float]:
+    """(period, autocorrelation at it) when the series repeats itself; (0, nan) otherwise.
+
+    The period is the first peak of the (unbiased) autocorrelation after its first zero crossing that stands
+    above ``min_peak``, within a third of the series. It counts only if the correlation does not fade from one
+    period to the next: at twice (and, where the series allows, three times) the period it must stay within
+    ``flat`` times (1 - r) of its value r at the period. A cycle with noise keeps the same correlation at every
+    multiple of its period; noise that only rings (narrowband or seasonal) and chaos that keeps its phase for
+    a while (Rossler) lose a share of it every period, geometrically. Stricter and longer-reaching than
+    ``dominant_period``: a cycle whose shape the delay vectors do not resolve (a square wave's plateaus) or
+    whose period is a third of the window still counts."""
     n = z.size
     if n < 16:
         return 0, math.nan
@@ -203,9 +212,13 @@ def periodicity(z: np.ndarray, *, min_peak: float = 0.7, min_second: float = 0.5
     if not peaks.size:
         return 0, math.nan
     p = int(negative[0] + peaks[0] + 1)
-    if not ac[2 * p - 1: 2 * p + 2].max() >= min_second:
-        return 0, math.nan
-    return p, float(ac[p])
+    r = min(1.0, float(ac[p]))
+    for k in (2, 3):
+        if k > 2 and k * p + 2 > (2 * n) // 3:
+            break  # too few pairs that far out to tell
+        if not ac[k * p - 1: k * p + 2].max() >= r - flat * (k - 1) * max(1.0 - r, FLAT_FLOOR):
+            return 0, math.nan
+    return p, r
 
 
 def lyapunov_fit_region(curve: np.ndarray) -> tuple[int, int]:
@@ -586,10 +599,12 @@ SURROGATE_RATIO = 0.6
 (IAAFT surrogates of noise predict as well as the noise: 0.7-1.5 over 400 windows of 12 kinds of noise)."""
 SURROGATES = 2
 SURROGATE_ITERATIONS = 10
-REPEATS = 0.93
+REPEATS = 0.96
+"""Autocorrelation a period later (and about as much at twice it, ``periodicity``) from which a series counts
+as periodic whatever else it shows."""
 FEW_ORBITS = 10
 FEW_ORBITS_CONFIDENCE = 0.6
-"""Autocorrelation a period later from which a series counts as periodic whatever else it shows."""
+"""With fewer orbits than this in the window, no verdict is given more than this confidence."""
 
 
 def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e-3) -> AttractorClass:
@@ -625,22 +640,24 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
       ambiguous (nan otherwise).
     - ``period``, ``repeat``: the period and the (unbiased) autocorrelation one
       period later, from ``periodicity`` (0 and nan when the series does not
-      repeat itself); ``orbits``: how many orbits (the autocorrelation's period,
-      else four lags) the window holds.
+      repeat itself); ``orbits``: how many orbits the window holds (an orbit:
+      ``dominant_period``, which looks up to a quarter of the window, or four
+      lags if that is longer).
 
     Decision: point if settled; noise if unpredictable both ways (gain >= 0.6
     and best linear error >= 0.25) or if neighbours do far worse than a linear
     model (gain >= 2: a drifting random walk) — unless neighbours help somewhat
-    (gain < 0.9), diverge, and predict the series far better than its
+    (gain < 0.9), diverge (0-1 test > 0.3), and predict the series far better than its
     surrogates (ratio < 0.6): strange, at most 0.8 confident (a flow with few
     orbits in the window, a map that needs more coordinates); strange if nonlinearly predictable (gain < 0.6)
     and neighbours diverge exponentially (lambda > 0, rise >= 1, straight fit,
     0-1 test not near 0); otherwise limit cycle (periodic or quasi-periodic,
-    possibly noisy). A series that repeats itself (``periodicity``) is a limit
-    cycle rather than noise, and rather than anything else when it comes back
-    within autocorrelation 0.93 a period later (chaos decorrelates from one
-    orbit to the next; a sawtooth's or relaxation oscillation's neighbours part
-    at every edge). With fewer than 10 orbits in the window no verdict is given
+    possibly noisy). A series that repeats itself (``periodicity``: its
+    correlation does not fade from one period to the next) is a limit cycle
+    rather than noise, and rather than anything else when it comes back within
+    autocorrelation 0.96 a period later (most chaos decorrelates from one orbit
+    to the next; a sawtooth's or relaxation oscillation's neighbours part at
+    every edge). With fewer than 10 orbits in the window no verdict is given
     more than 0.6 confidence.
     """
     max_points = whole("max_points", max_points, 1)
@@ -768,10 +785,16 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
                                       f"periodic: repeats every {period} samples (autocorrelation {repeat:.2f}), "
                                       "though "
                                       "hard to predict from delay coordinates", **common)
+            oscillation = dominant_period(z)
+            if best_linear < 0.25 and oscillation:  # a linear model predicts it and it oscillates: no drift
+                return AttractorClass("limit cycle", min(0.8, 0.4 + (0.25 - best_linear) * 2),
+                                      f"oscillation: linearly predictable (error {best_linear:.2f}), period "
+                                      f"{oscillation} samples; too few periods in the window for neighbours",
+                                      **common)
             if best_linear < 0.25:  # noise only by the drift rule: a linear model does predict it
                 return AttractorClass("noise", min(0.8, 0.3 + 0.05 * gain),
-                                      f"drifting noise: linearly predictable a lag ahead, but nothing in it repeats "
-                                      f"(neighbours {gain:.1f}x worse than a linear model)", **common)
+                                      f"drifting noise (or too few periods in the window to repeat): linearly "
+                                      f"predictable a lag ahead, neighbours {gain:.1f}x worse", **common)
             conf = min(1.0, 0.5 + (gain - 0.6) + 0.5 * (best_linear - 0.25))
             colour = "white" if pe >= 0.93 else "coloured"
             return AttractorClass("noise", max(0.3, conf),
@@ -793,10 +816,12 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
 
     res = decide()
     # A series that comes back to itself a period later as closely as a cycle with a little noise does
-    # (autocorrelation >= 0.93 there) is periodic, whatever its neighbours do in between: chaos decorrelates
-    # from one orbit to the next (0.70-0.89 for the phase-coherent flows of the labelled set). Neighbours of a
-    # sawtooth or a relaxation oscillation with 1 % noise part at every edge, and those of a frequency-modulated
-    # tone drift apart within the modulation period: without this, all three read as chaos.
+    # (autocorrelation >= 0.96 there, and no less at twice the period) is periodic, whatever its neighbours do
+    # in between: chaos mostly decorrelates from one orbit to the next (0.70-0.89 for the phase-coherent flows
+    # of the labelled set; a very coherent one, Rossler with a = 0.1 sampled coarsely, reaches 0.94 and is
+    # then read as a cycle). Neighbours of a sawtooth or a relaxation oscillation with 1 % noise part at every
+    # edge, and those of a frequency-modulated tone drift apart within the modulation period: without this,
+    # all three read as chaos.
     if period and repeat >= REPEATS and res.type != "limit cycle":
         res = AttractorClass("limit cycle", min(0.9, 0.5 + 4 * (repeat - REPEATS)),
                              f"periodic: repeats every {period} samples (autocorrelation {repeat:.2f} a period "
