@@ -772,8 +772,7 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
                 conf = min(0.8, 0.5 + (SURROGATE_RATIO - ratio))
                 return AttractorClass("strange", conf,
                                       f"deterministic beyond chance (neighbours predict {1 / max(ratio, 1e-9):.1f}x "
-                                      f"better "
-                                      f"than in surrogates with its spectrum and values) and diverging: lambda "
+                                      f"better than in surrogates with its spectrum and values) and diverging: lambda "
                                       f"{lyap:.3f}/sample, 0-1 test {k01:.2f}", **common)
         # Noise: unpredictable both ways, or neighbours far worse than a linear model (a drifting random walk
         # is linearly predictable a lag ahead, but nothing repeats: neighbours do twice as badly or worse) —
@@ -783,8 +782,7 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
             if period:
                 return AttractorClass("limit cycle", min(0.8, 0.3 + 0.5 * repeat),
                                       f"periodic: repeats every {period} samples (autocorrelation {repeat:.2f}), "
-                                      "though "
-                                      "hard to predict from delay coordinates", **common)
+                                      "though hard to predict from delay coordinates", **common)
             oscillation = dominant_period(z)
             if best_linear < 0.25 and oscillation:  # a linear model predicts it and it oscillates: no drift
                 return AttractorClass("limit cycle", min(0.8, 0.4 + (0.25 - best_linear) * 2),
@@ -818,10 +816,10 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
     # A series that comes back to itself a period later as closely as a cycle with a little noise does
     # (autocorrelation >= 0.96 there, and no less at twice the period) is periodic, whatever its neighbours do
     # in between: chaos mostly decorrelates from one orbit to the next (0.70-0.89 for the phase-coherent flows
-    # of the labelled set; a very coherent one, Rossler with a = 0.1 sampled coarsely, reaches 0.94 and is
-    # then read as a cycle). Neighbours of a sawtooth or a relaxation oscillation with 1 % noise part at every
-    # edge, and those of a frequency-modulated tone drift apart within the modulation period: without this,
-    # all three read as chaos.
+    # of the labelled set, 0.92-0.95 for a very coherent one, Rossler with a = 0.1 sampled coarsely, which
+    # the other evidence often reads as a cycle anyway). Neighbours of a sawtooth or a relaxation oscillation
+    # with 1 % noise part at every edge, and those of a frequency-modulated tone drift apart within the
+    # modulation period: without this, all three read as chaos.
     if period and repeat >= REPEATS and res.type != "limit cycle":
         res = AttractorClass("limit cycle", min(0.9, 0.5 + 4 * (repeat - REPEATS)),
                              f"periodic: repeats every {period} samples (autocorrelation {repeat:.2f} a period "
