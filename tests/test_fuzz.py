@@ -307,14 +307,20 @@ def test_realtime_events(events, then_done):
 
 
 def _token_dtw_reference(a, b, window):
+    """Plain O(nm) DTW with the documented band (tslearn's sakoe_chiba_mask(radius=window)): cell (i, j) is
+    allowed when i - j <= window + max(0, n - m) and j - i <= window + max(0, m - n)."""
     n, m = len(a), len(b)
-    band = max(max(n, m) if window is None else window, abs(n - m))
     big = n + m + 1
+
+    def allowed(i, j):
+        return window is None or (i - j <= window + max(0, n - m) and j - i <= window + max(0, m - n))
+
     acc = [[big] * (m + 1) for _ in range(n + 1)]
     acc[0][0] = 0
     for i in range(1, n + 1):
-        for j in range(max(1, i - band), min(m, i + band) + 1):
-            acc[i][j] = (a[i - 1] != b[j - 1]) + min(acc[i - 1][j], acc[i][j - 1], acc[i - 1][j - 1])
+        for j in range(1, m + 1):
+            if allowed(i, j):
+                acc[i][j] = (a[i - 1] != b[j - 1]) + min(acc[i - 1][j], acc[i][j - 1], acc[i - 1][j - 1])
     return acc[n][m]
 
 
