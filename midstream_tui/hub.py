@@ -27,7 +27,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from .analysis import kernels
-from .analysis.dynamics import UNKNOWN, classify_attractor, delay_embed_2d
+from .analysis.dynamics import UNKNOWN, AttractorClass, classify_attractor, delay_embed_2d
 from .analyzers import ANALYZERS, NOTHING, Measured, StreamAnalyzer
 from .clock import Clock, MonotonicClock
 from .events import (
@@ -56,6 +56,12 @@ ATTRACTOR_INTERVAL = 1.0
 """Seconds of stream time between attractor estimates of a stream: the portrait, its type and λ change
 slowly (each estimate looks at the newest 1,000-2,000 points), so estimating on every 100 ms tick would be
 waste; once a second is as often as a person reads a new type or exponent."""
+RECLASSIFY_SHARE = 0.1
+RECLASSIFY_MAX_S = 5.0
+"""A signal's type and λ are estimated again once this share of its window is new since the last estimate
+(or this many seconds passed, or the stream ended); in between, its portrait still moves every second with
+the last estimate's lag. A verdict over 600 points barely moves when 20 of them are new (a text stream's
+second), and the estimate is most of a stream's analysis cost."""
 DYNAMICS_PER_S = 24.0
 """Attractor estimates per second across all streams, live (each costs a few ms of kernels on a worker).
 The demo's six streams need 6; past the budget (a proxy's hundreds of requests) the stalest streams go first
@@ -138,6 +144,8 @@ class StreamPipeline:
         self._views: tuple[SignalView, ...] = ()
         self._drained_since_step = 0
         self._attractor_t = -math.inf
+        self._estimates: dict[str, tuple[AttractorClass, int, float]] = {}
+        """Signal name -> (its last estimate, events handled then, when)."""
         self._attractor_seq = 0
         self._perception = perception if perception is not None and perception.enabled else None
         self.source_metrics: Callable[[], dict[str, Any]] | None = None
@@ -231,6 +239,15 @@ class StreamPipeline:
         return self.analyzer.signal_changed and (now - self._attractor_t >= ATTRACTOR_INTERVAL
                                                  or self.status != "open")
 
+    def _estimate(self, name: str, sig: np.ndarray, now: float) -> AttractorClass:
+        """The signal's attractor estimate: made again when enough of it is new (see RECLASSIFY_SHARE)."""
+        last = self._estimates.get(name)
+        if (last is None or self.status != "open" or now - last[2] >= RECLASSIFY_MAX_S
+                or self.events - last[1] >= RECLASSIFY_SHARE * min(sig.size, ATTRACTOR_WINDOW)):
+            last = (classify_attractor(sig, max_points=ATTRACTOR_WINDOW), self.events, now)
+            self._estimates[name] = last
+        return last[0]
+
     def step(self, now: float, dynamics: bool = True) -> tuple[Snapshot | None, list[PatternHit]]:
         """Drain the queue, analyse, and return (snapshot or None if unchanged, new hits).
 
@@ -263,7 +280,7 @@ class StreamPipeline:
                 self._attractor_seq += 1
                 views = []
                 for name, sig in a.signals().items():
-                    cls = classify_attractor(sig, max_points=ATTRACTOR_WINDOW)
+                    cls = self._estimate(name, sig, now)
                     px, py = delay_embed_2d(sig[-PORTRAIT_POINTS:], max(1, cls.lag))
                     views.append(SignalView(name, cls, _readonly(px), _readonly(py)))
                 self._views = tuple(views)

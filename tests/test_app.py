@@ -2,6 +2,8 @@
 
 import sys
 
+import numpy as np
+
 from conftest import ROOT, demo_hub, until
 from midstream_tui import Hub, VirtualClock, open_sources, run_virtual
 from midstream_tui.tui.app import MidStreamApp
@@ -200,11 +202,17 @@ async def test_frame_preview_for_video_streams():
         assert not preview.display and text.display
         await pilot.press("k")  # wraps to video
         assert app.selected == "video" and preview.display and not text.display
-        assert "▀" in str(preview.content)
+        assert "▀" in preview.picture_text
+        assert "▀" in app.export_screenshot()  # on the screen, not only in the panel
     image = hub.snapshot("video").preview
     assert image.shape == (90, 160, 3) and not image.flags.writeable
     drawn = half_blocks(image, 16, 9)
-    assert drawn.plain.count("▀") == 144 and len(drawn.spans) == 144  # one coloured cell per pixel pair
+    assert [line.text for line in drawn] == ["▀" * 16] * 9
+    ys, xs = (np.arange(18) * 90) // 18, (np.arange(16) * 160) // 16
+    for r, line in enumerate(drawn):  # each cell: the top pixel as foreground, the one below as background
+        cells = [seg.style for seg in line for _ in seg.text]
+        assert [s.color.triplet for s in cells] == [tuple(image[ys[2 * r], x]) for x in xs]
+        assert [s.bgcolor.triplet for s in cells] == [tuple(image[ys[2 * r + 1], x]) for x in xs]
 
 
 # -- 80x24 as a first-class layout, and the small things a user trips over ---------------------------------

@@ -118,7 +118,7 @@ async def test_the_dashboard_draws_the_box_and_names_it():
         snap = hub.snapshot("face")
         preview = app.query_one(FramePreview)
         # the caption under the frame names what is boxed
-        assert await until(pilot, lambda: preview.display and "face" in str(preview.render()))
+        assert await until(pilot, lambda: preview.display and "face" in preview.picture_text)
         assert await until(pilot, lambda: "faces · bodies" in str(app.query_one("#metrics").render()))
     boxed = draw_boxes(np.zeros((100, 100, 3), np.uint8), snap.detections)
     assert boxed[:, :, 1].max() == 255 and boxed.sum() > 0  # the outline is drawn in the face colour

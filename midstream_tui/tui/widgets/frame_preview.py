@@ -3,38 +3,59 @@
 Each character cell shows two pixels (the upper half block's foreground and
 its background), sampled from the snapshot's small preview image to the
 panel's size. Redrawn at most a few times a second, only when the image changed.
+
+The picture is handed to Textual as finished lines (its line API: ``render_line``),
+not as text to lay out: a frame is hundreds of differently coloured cells, and
+taking each through markup, wrapping and styling cost a video stream's dashboard
+more than all of its analysis.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from rich.color import Color
+from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
+from textual.strip import Strip
 
 from ...snapshot import Snapshot
 from .snapshot_panel import SnapshotPanel
 
+HALF = "▀"  # upper half block: foreground the top pixel, background the bottom one
+STYLES_MAX = 8192
+_styles: dict[int, Style] = {}
+"""(top << 24 | bottom) packed RGB -> its cell style, shared by every frame (a clip's colours recur)."""
 
-def half_blocks(image: np.ndarray, cols: int, rows: int) -> Text:
-    """``image`` (H, W, 3) uint8 sampled to cols x 2*rows pixels, as rows of '▀' cells."""
+
+def _style(pair: int) -> Style:
+    style = _styles.get(pair)
+    if style is None:
+        if len(_styles) >= STYLES_MAX:
+            _styles.clear()
+        top, bottom = pair >> 24, pair & 0xFFFFFF
+        style = _styles[pair] = Style(color=Color.from_rgb(top >> 16, (top >> 8) & 255, top & 255),
+                                      bgcolor=Color.from_rgb(bottom >> 16, (bottom >> 8) & 255, bottom & 255))
+    return style
+
+
+def half_blocks(image: np.ndarray, cols: int, rows: int) -> list[Strip]:
+    """``image`` (H, W, 3) uint8 sampled to cols x 2*rows pixels, as ``rows`` lines of '▀' cells (a run of
+    cells of one colour pair is one segment)."""
     h, w = image.shape[:2]
     ys = np.minimum(h - 1, (np.arange(2 * rows) * h) // (2 * rows))
     xs = np.minimum(w - 1, (np.arange(cols) * w) // cols)
-    px = image[ys][:, xs]
-    text = Text()
-    styles: dict[tuple, Style] = {}
-    for r in range(rows):
-        top, bottom = px[2 * r], px[2 * r + 1]
-        for c in range(cols):
-            key = (*top[c], *bottom[c])
-            style = styles.get(key)
-            if style is None:
-                style = styles[key] = Style(color=Color.from_rgb(*top[c]), bgcolor=Color.from_rgb(*bottom[c]))
-            text.append("▀", style)
-        if r < rows - 1:
-            text.append("\n")
-    return text
+    px = image[ys][:, xs, :3].astype(np.int64)
+    packed = (px[..., 0] << 16) | (px[..., 1] << 8) | px[..., 2]
+    pairs = (packed[0::2] << 24) | packed[1::2]  # (rows, cols)
+    strips = []
+    for row in pairs.tolist():
+        segments, start = [], 0
+        for c in range(1, cols + 1):
+            if c == cols or row[c] != row[start]:
+                segments.append(Segment(HALF * (c - start), _style(row[start])))
+                start = c
+        strips.append(Strip(segments, cols))
+    return strips
 
 
 BOX_COLOURS = {"face": (60, 255, 90), "body": (255, 210, 40), "upper body": (255, 120, 40)}
@@ -63,9 +84,13 @@ class FramePreview(SnapshotPanel):
         return (id(snap.preview) if snap is not None else None, snap.detections if snap is not None else (),
                 cols, rows)
 
+    _lines: list[Strip] | None = None
+    """The picture (and caption) as finished lines; None: the panel shows its text (no frame yet)."""
+
     def draw(self, snap: Snapshot | None, cols: int, rows: int) -> None:
         image = snap.preview if snap is not None else None
         if image is None or image.size == 0:
+            self._lines = None
             self.update("no frame yet", layout=False)
             return
         caption = None
@@ -77,7 +102,21 @@ class FramePreview(SnapshotPanel):
         # keep the frame's aspect: a cell is about twice as tall as wide, and holds two pixels
         aspect = image.shape[1] / image.shape[0]
         use_cols = min(cols, max(4, int(round(rows * 2 * aspect))))
-        picture = half_blocks(image, use_cols, rows)
+        lines = half_blocks(image, use_cols, rows)
         if caption:
-            picture.append("\n" + caption[:cols], "bold")
-        self.update(picture, layout=False)
+            lines.append(Strip([Segment(caption[:cols], Style(bold=True))]))
+        self._lines = lines
+        self.refresh()
+
+    @property
+    def picture_text(self) -> str:
+        """What the panel shows, as plain text (the picture's cells are '▀')."""
+        if self._lines is None:
+            return str(self.content)
+        return "\n".join(line.text for line in self._lines)
+
+    def render_line(self, y: int) -> Strip:
+        lines = self._lines
+        if lines is None:
+            return super().render_line(y)
+        return lines[y] if y < len(lines) else Strip.blank(0)
