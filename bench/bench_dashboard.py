@@ -50,6 +50,8 @@ class Dashboard:
         self.t_spawn = time.perf_counter()
         pid, fd = pty.fork()
         if pid == 0:  # child
+            if tree is not None:  # `python -m` puts the working folder first on the path: it must be the tree
+                os.chdir(tree)
             os.execvpe(sys.executable, [sys.executable, "-m", "midstream_tui", *args], env)
         self.pid, self.fd = pid, fd
         cols, rows = size

@@ -45,6 +45,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 import av
+from av.video.reformatter import VideoReformatter
 
 from ..clock import Clock
 from ..events import AudioChunk, Event, Flag, StreamClosed, StreamError, StreamOpened, VideoFrame
@@ -367,6 +368,9 @@ class MediaSource(Source):
         restarted = {"audio": self.sessions > 1, "video": self.sessions > 1}
         try:
             resampler = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_RATE)
+            # one converter to RGB for the whole session: frame.to_ndarray(format=...) builds (and frees) a
+            # scaler context per frame, which cost 3x the conversion itself
+            to_rgb = VideoReformatter()
             start_wall, first_pts = start or time.monotonic(), None
             pending = 0  # encoded video bytes not yet credited to a frame (decoders hold frames back)
             packets = iter(container.demux(streams))
@@ -444,7 +448,7 @@ class MediaSource(Source):
                         reached[packet.stream.type] = max(reached.get(packet.stream.type, 0.0), media_t)
                     now = self.clock.now()
                     if is_video and self.kind == "video":
-                        put(VideoFrame(self.stream_id, now, frame=frame.to_ndarray(format="rgb24"),
+                        put(VideoFrame(self.stream_id, now, frame=to_rgb.reformat(frame, format="rgb24").to_ndarray(),
                                        encoded_bytes=pending, media_t=media_t if frame.time is not None else None,
                                        discontinuity=restarted["video"]))
                         pending, restarted["video"] = 0, False

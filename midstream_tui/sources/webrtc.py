@@ -38,6 +38,7 @@ from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCRtp
 from aiortc.contrib.media import MediaRelay
 from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
+from av.video.reformatter import VideoReformatter
 
 from ..clock import Clock
 from ..events import AudioChunk, Event, Flag, StreamClosed, StreamError, StreamOpened, VideoFrame
@@ -311,6 +312,7 @@ class WebRTCSource(Source):
     async def _consume(self, track) -> None:
         loop = asyncio.get_running_loop()
         resampler = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_RATE)
+        to_rgb = VideoReformatter()  # one scaler context for the track, not one per frame
         while True:
             try:
                 frame = await track.recv()
@@ -318,7 +320,7 @@ class WebRTCSource(Source):
                 return
             now = self.clock.now()
             if track.kind == "video":
-                rgb = await loop.run_in_executor(None, functools.partial(frame.to_ndarray, format="rgb24"))
+                rgb = (await loop.run_in_executor(None, functools.partial(to_rgb.reformat, frame, format="rgb24"))).to_ndarray()
                 size, self._video_bytes = self._video_bytes, 0
                 self.frames += 1
                 self._emit(VideoFrame(self.stream_id, now, frame=rgb, encoded_bytes=size))
