@@ -414,3 +414,35 @@ async def test_the_learner_lets_go_of_streams_the_hub_aged_out(monkeypatch):
     finally:
         await hub.stop()
         learner.close()  # its worker thread (later tests count them)
+
+
+def test_the_attractor_is_estimated_again_once_a_tenth_of_its_window_is_new():
+    """Between estimates the portrait still moves each second, with the last estimate; a new estimate comes when
+    a tenth of the signal's window is new, when 5 s passed, or when the stream ends."""
+    hub = Hub(VirtualClock())
+    rng = np.random.default_rng(3)
+    k = 0
+
+    def chunks(n: int) -> None:
+        nonlocal k
+        for _ in range(n):
+            k += 1
+            hub.push_audio("mic", rng.normal(0, 0.1 * (1 + k % 7), 480), t=k * 0.02)
+
+    chunks(700)  # the window (600 points) full
+    first = hub.analyze(now=k * 0.02)["mic"]
+    assert first.attractor.type != "unknown"
+    chunks(50)  # 50 new points of 600: the estimate stands, the portrait moves
+    second = hub.analyze(now=first.t + 1.0)["mic"]
+    assert second.attractor is first.attractor and second.attractor_seq == first.attractor_seq + 1
+    assert not np.array_equal(second.portrait_x, first.portrait_x)
+    chunks(10)  # 60 new: estimated again
+    third = hub.analyze(now=second.t + 1.0)["mic"]
+    assert third.attractor is not first.attractor
+    chunks(1)  # 5 s later, however little is new
+    fourth = hub.analyze(now=third.t + 5.0)["mic"]
+    assert fourth.attractor is not third.attractor
+    chunks(1)
+    hub.close_stream("mic", t=k * 0.02)  # the stream's end: its final estimate is of all its data
+    last = hub.analyze(now=fourth.t + 1.0)["mic"]
+    assert last.status != "open" and last.attractor is not fourth.attractor
