@@ -149,7 +149,7 @@ class StreamPipeline:
         self._drained_since_step = 0
         self._attractor_t = -math.inf
         self._estimates: dict[str, tuple[AttractorClass, int, float]] = {}
-        """Signal name -> (its last estimate, events handled then, when)."""
+        """Signal name -> (its last estimate, the signal's points then, when)."""
         self._attractor_seq = 0
         self._perception = perception if perception is not None and perception.enabled else None
         self.source_metrics: Callable[[], dict[str, Any]] | None = None
@@ -243,12 +243,13 @@ class StreamPipeline:
         return self.analyzer.signal_changed and (now - self._attractor_t >= ATTRACTOR_INTERVAL
                                                  or self.status != "open")
 
-    def _estimate(self, name: str, sig: np.ndarray, now: float) -> AttractorClass:
-        """The signal's attractor estimate: made again when enough of it is new (see RECLASSIFY_SHARE)."""
+    def _estimate(self, name: str, sig: np.ndarray, points: int, now: float) -> AttractorClass:
+        """The signal's attractor estimate: made again when enough of it is new (see RECLASSIFY_SHARE);
+        ``points``: how many it has taken in so far."""
         last = self._estimates.get(name)
         if (last is None or self.status != "open" or now - last[2] >= RECLASSIFY_MAX_S
-                or self.events - last[1] >= RECLASSIFY_SHARE * min(sig.size, ATTRACTOR_WINDOW)):
-            last = (classify_attractor(sig, max_points=ATTRACTOR_WINDOW), self.events, now)
+                or points - last[1] >= RECLASSIFY_SHARE * min(sig.size, ATTRACTOR_WINDOW)):
+            last = (classify_attractor(sig, max_points=ATTRACTOR_WINDOW), points, now)
             self._estimates[name] = last
         return last[0]
 
@@ -283,8 +284,9 @@ class StreamPipeline:
                 self._attractor_t = now
                 self._attractor_seq += 1
                 views = []
+                points = a.signal_points()
                 for name, sig in a.signals().items():
-                    cls = self._estimate(name, sig, now)
+                    cls = self._estimate(name, sig, points.get(name, self.events), now)
                     px, py = delay_embed_2d(sig[-PORTRAIT_POINTS:], max(1, cls.lag))
                     views.append(SignalView(name, cls, _readonly(px), _readonly(py)))
                 self._views = tuple(views)
@@ -798,16 +800,18 @@ class Hub:
         await asyncio.gather(*pending, return_exceptions=True)
         if self._executor is not None:
             loop = asyncio.get_running_loop()
-            if not self.warm:  # a short run can end before the warm-up did: the last analysis still happens
-                await self._warm_up(loop)
-                await asyncio.to_thread(self._warm_thread.join)
-            self._set_starting(False)
-            await self._tick(loop)
-            self._executor.shutdown(wait=False)
-            self._executor = None
-            if self._serial is not None:
-                self._serial.shutdown(wait=False)
-                self._serial = None
+            try:
+                if not self.warm:  # a short run can end before the warm-up did: the last analysis still happens
+                    await self._warm_up(loop)
+                    await asyncio.to_thread(self._warm_thread.join)
+                self._set_starting(False)
+                await self._tick(loop)
+            finally:
+                self._executor.shutdown(wait=False)
+                self._executor = None
+                if self._serial is not None:
+                    self._serial.shutdown(wait=False)
+                    self._serial = None
         self._analysis_task = self._ingest_task = None
 
     async def run(self, duration: float | None = None) -> None:

@@ -204,6 +204,15 @@ async def test_frame_preview_for_video_streams():
         assert app.selected == "video" and preview.display and not text.display
         assert "▀" in preview.picture_text
         assert "▀" in app.export_screenshot()  # on the screen, not only in the panel
+        import dataclasses
+
+        from midstream_tui.perception.vision import Detection
+        found = dataclasses.replace(hub.snapshot("video"), detections=(Detection("face", .2, .2, .3, .4, 2.5, 0.0),))
+        preview.draw(found, *preview.cells)
+        rows = preview.picture_text.splitlines()
+        assert rows[-1] == "face 2.5" and all(set(r) == {"▀"} for r in rows[:-1])
+        caption = preview.render_line(len(rows) - 1)  # in the panel's colours, as text would be
+        assert all(seg.style.bgcolor == preview.rich_style.bgcolor and seg.style.bold for seg in caption)
     image = hub.snapshot("video").preview
     assert image.shape == (90, 160, 3) and not image.flags.writeable
     drawn = half_blocks(image, 16, 9)

@@ -446,3 +446,16 @@ def test_the_attractor_is_estimated_again_once_a_tenth_of_its_window_is_new():
     hub.close_stream("mic", t=k * 0.02)  # the stream's end: its final estimate is of all its data
     last = hub.analyze(now=fourth.t + 1.0)["mic"]
     assert last.status != "open" and last.attractor is not fourth.attractor
+
+
+def test_an_event_that_brings_many_points_gets_a_new_estimate():
+    """A signal can grow by many points in one event (a text chunk of many words): what is new is counted in
+    the signal's points, not in events."""
+    hub = Hub(VirtualClock())
+    words = [f"w{'x' * (i % 9)}" for i in range(750)]
+    hub.push_text("doc", " ".join(words[:650]) + " ", tokens=650, t=1.0)
+    first = hub.analyze(now=2.0)["doc"]
+    assert first.attractor.type != "unknown"
+    hub.push_text("doc", " ".join(words[650:]) + " ", tokens=100, t=2.5)  # one event, 100 new words (> 10 %)
+    second = hub.analyze(now=3.0)["doc"]
+    assert second.attractor is not first.attractor

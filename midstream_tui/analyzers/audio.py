@@ -162,3 +162,6 @@ class AudioAnalyzer(StreamAnalyzer):
 
     def signal(self) -> np.ndarray:
         return self.rms_db.values(600)
+
+    def signal_points(self) -> dict[str, int]:
+        return {self.signal_name: self.rms_db.total}

@@ -146,6 +146,11 @@ class StreamAnalyzer:
         """Every signal whose dynamics are estimated, the primary one first."""
         return {self.signal_name: self.signal()}
 
+    def signal_points(self) -> dict[str, int]:
+        """How many points each signal has taken in so far (its ring's total): how much of it is new since an
+        estimate. A signal not named here is taken to grow by one point per event."""
+        return {}
+
     def text_tail(self) -> str:
         return ""
 

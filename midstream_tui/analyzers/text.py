@@ -279,5 +279,8 @@ class TextAnalyzer(StreamAnalyzer):
     def signals(self) -> dict[str, np.ndarray]:
         return {self.signal_name: self.signal(), self.timing_signal_name: self.itl.values(600) * 1e3}
 
+    def signal_points(self) -> dict[str, int]:
+        return {self.signal_name: self.word_len.total, self.timing_signal_name: self.itl.total}
+
     def text_tail(self) -> str:
         return self.tail[-self.TAIL_CHARS:]

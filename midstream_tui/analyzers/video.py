@@ -138,3 +138,6 @@ class VideoAnalyzer(StreamAnalyzer):
 
     def signal(self) -> np.ndarray:
         return self.motion.values(600)[1:]  # the first frame has no predecessor
+
+    def signal_points(self) -> dict[str, int]:
+        return {self.signal_name: self.motion.total}

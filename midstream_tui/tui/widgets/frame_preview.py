@@ -104,7 +104,8 @@ class FramePreview(SnapshotPanel):
         use_cols = min(cols, max(4, int(round(rows * 2 * aspect))))
         lines = half_blocks(image, use_cols, rows)
         if caption:
-            lines.append(Strip([Segment(caption[:cols], Style(bold=True))]))
+            # (finished lines do not take the panel's colours as text does: the caption is given them)
+            lines.append(Strip([Segment(caption[:cols], self.rich_style + Style(bold=True))]))
         self._lines = lines
         self.refresh()
 
