@@ -421,3 +421,19 @@ async def test_the_pattern_log_keeps_up_while_hidden():
         await pilot.press("4")
         assert log.display and log.feed.total == 1800
         assert log.border_title.startswith("Patterns · 1800")
+
+
+async def test_a_tick_while_a_panel_has_no_children_yet_skips_it():
+    """The render timer can fire while a panel's own children are still being mounted (or already torn down):
+    that panel is drawn on a later tick; the app does not stop with NoMatches (seen once under load)."""
+    app = MidStreamApp(demo_hub(6), live=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        info = app.query_one("#attractor-info")
+        parent = info.parent
+        await info.remove()
+        app.render_tick(force=True)
+        await pilot.pause()
+        await parent.mount(info, before=0)
+        app.render_tick(force=True)  # drawn once its children are there
+        await pilot.pause()
+        assert app.is_running and "conf" in str(app.query_one("#attractor-info").render())

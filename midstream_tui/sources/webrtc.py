@@ -320,7 +320,8 @@ class WebRTCSource(Source):
                 return
             now = self.clock.now()
             if track.kind == "video":
-                rgb = (await loop.run_in_executor(None, functools.partial(to_rgb.reformat, frame, format="rgb24"))).to_ndarray()
+                converted = await loop.run_in_executor(None, functools.partial(to_rgb.reformat, frame, format="rgb24"))
+                rgb = converted.to_ndarray()
                 size, self._video_bytes = self._video_bytes, 0
                 self.frames += 1
                 self._emit(VideoFrame(self.stream_id, now, frame=rgb, encoded_bytes=size))

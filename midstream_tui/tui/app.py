@@ -227,7 +227,11 @@ class MidStreamApp(App[int]):
                 if not force and drawn_from is not None and drawn_from == self._drawn.get(panel.id):
                     continue
                 self._drawn[panel.id] = drawn_from
-                widget.show(view)
+                try:
+                    widget.show(view)
+                except NoMatches:  # its own children are not mounted yet, or already torn down: a later tick
+                    self._drawn.pop(panel.id, None)
+                    continue
                 title = widget.title(view)
                 if title is not None and widget.border_title != title:  # setting it repaints, even unchanged
                     widget.border_title = title
