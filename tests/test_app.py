@@ -437,3 +437,51 @@ async def test_a_tick_while_a_panel_has_no_children_yet_skips_it():
         app.render_tick(force=True)  # drawn once its children are there
         await pilot.pause()
         assert app.is_running and "conf" in str(app.query_one("#attractor-info").render())
+
+
+async def test_a_text_panel_repaints_only_the_lines_that_changed_and_draws_them_as_a_static_would():
+    """The metrics, stream list and meta panels draw line by line: a line whose markup is unchanged keeps its
+    rendered row and is not repainted; every cell (character and style) is what a Static with the same text
+    shows, long lines wrapped alike."""
+    from textual.app import App
+    from textual.geometry import Region
+    from textual.widgets import Static
+
+    from midstream_tui.tui.widgets.lines import LineStatic
+
+    def cells(widget) -> list:
+        strips = widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
+        return [[(ch, seg.style) for seg in strip for ch in seg.text] for strip in strips]
+
+    first = ["[$text-muted]status        [/] open", "[$text-muted]tokens/s      [/] [b]41.2[/]",
+             "[$text-error]" + "a long error that the panel wraps over more than one line " * 2 + "[/]",
+             "[$text-muted]ttft ms       [/] [b]120[/]"]
+    second = [first[0], "[$text-muted]tokens/s      [/] [b]39.8[/]", first[2], first[3]]
+
+    class Pair(App):
+        CSS = "LineStatic, Static { width: 40; height: 10; border: round $accent; }"
+
+        def compose(self):
+            yield LineStatic(id="lines")
+            yield Static(id="static")
+
+    app = Pair()
+    async with app.run_test(size=(80, 24)) as pilot:
+        lines, static = app.query_one(LineStatic), app.query_one("#static", Static)
+        lines.set_lines(first)
+        static.update("\n".join(first))
+        await pilot.pause()
+        assert cells(lines) == cells(static) and len(lines.render_lines(Region(0, 0, 40, 10))) == 10
+        assert str(lines.content) == str(static.render())
+        drawn: list[int] = []
+        render_line = lines.render_line
+        lines.render_line = lambda y: (drawn.append(y), render_line(y))[1]
+        lines.set_lines(second)
+        static.update("\n".join(second))
+        await pilot.pause()
+        assert drawn == [1]  # the changed value's row, nothing else
+        assert cells(lines) == cells(static)
+        drawn.clear()
+        lines.set_lines(second)  # the same lines again: nothing to repaint
+        await pilot.pause()
+        assert drawn == []

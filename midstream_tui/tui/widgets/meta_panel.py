@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import math
 
-from textual.content import Content
 from textual.markup import escape
-from textual.widgets import Static
 
 from .base import Panel, View
+from .lines import LineStatic
 
 
 def _ms(v: float) -> str:
@@ -51,17 +50,10 @@ def meta_lines(learner, snap) -> list[str]:
     return lines
 
 
-class MetaPanel(Panel, Static):
-    _shown = ""
-    _shown_lines = 0
-
+class MetaPanel(Panel, LineStatic):
     def applies(self, view: View) -> bool:
         return view.hub.meta is not None  # meta-learning is on
 
     def show(self, view: View) -> None:
-        markup = "\n".join(meta_lines(view.hub.meta, view.snap))
-        if markup != self._shown:
-            self._shown = markup
-            lines = markup.count("\n") + 1  # its height follows its lines: a new layout only when that changes
-            self.update(Content.from_markup(markup), layout=lines != self._shown_lines)
-            self._shown_lines = lines
+        # its height follows its rows: a new layout only when their number changes
+        self.set_lines(meta_lines(view.hub.meta, view.snap), layout=True)

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from textual.content import Content
 from textual.markup import escape
-from textual.widgets import Static
 
 from ...display import headline
 from ...snapshot import Snapshot
 from .base import Panel, View
+from .lines import LineStatic
 
 STATUS_STYLE = {"open": "$text-success", "closed": "$text-muted", "cancelled": "$text-warning", "error": "$text-error"}
 
@@ -84,7 +83,7 @@ def listed(streams: Sequence[str], snaps: Mapping[str, Snapshot], selected: str 
     return shown, summary
 
 
-class StreamList(Panel, Static):
+class StreamList(Panel, LineStatic):
     """Renders the streams; the app owns which one is selected."""
 
     DEFAULT_CSS = f"""
@@ -93,9 +92,6 @@ class StreamList(Panel, Static):
         max-height: {MAX_SHARE:.0%};
     }}
     """
-
-    _shown = ""
-    _shown_lines = 0
 
     @property
     def rows(self) -> int:
@@ -138,8 +134,6 @@ class StreamList(Panel, Static):
             lines.append(f"[$text-muted]{escape(summary[:width])}[/]")
         if not lines:
             lines = ["[$text-muted]no streams yet[/]"]
-        markup = "\n".join(lines)
-        if markup != self._shown:  # rounded numbers often stay put: skip the repaint
-            self._shown = markup
-            self.update(Content.from_markup(markup), layout=len(lines) != self._shown_lines)
-            self._shown_lines = len(lines)
+        # rounded numbers often stay put: only the rows that changed are drawn again; its height follows its
+        # rows (a new layout when their number changes)
+        self.set_lines(lines, layout=True)
