@@ -485,3 +485,41 @@ async def test_a_text_panel_repaints_only_the_lines_that_changed_and_draws_them_
         lines.set_lines(second)  # the same lines again: nothing to repaint
         await pilot.pause()
         assert drawn == []
+
+
+async def test_the_attractor_plot_is_drawn_cell_for_cell_as_plotext_through_rich():
+    """The portrait turns plotext's coloured text into lines itself (rich's decoder cost three times plotext's
+    drawing): every cell, character and style, is what textual-plotext's own widget draws, in each theme (less
+    the cells' places in the text, for mouse selection, which a chart of dots does not offer)."""
+    from textual.app import App
+    from textual.geometry import Region
+    from textual_plotext import PlotextPlot
+
+    from midstream_tui.tui.widgets.attractor import Portrait
+
+    def cells(widget) -> list:
+        strips = widget.render_lines(Region(0, 0, widget.size.width, widget.size.height))
+        return [[(ch, seg.style.clear_meta_and_links()) for seg in strip for ch in seg.text] for strip in strips]
+
+    class Pair(App):
+        CSS = "PlotextPlot { width: 50; height: 16; }"
+
+        def compose(self):
+            yield Portrait(id="ours")
+            yield PlotextPlot(id="theirs")
+
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(300)
+    app = Pair()
+    async with app.run_test(size=(60, 40)) as pilot:
+        for theme in ("textual-dark", "textual-light", "nord"):
+            app.theme = theme
+            for plot in app.query(PlotextPlot):
+                plot.plt.clear_data()
+                plot.plt.scatter(x[:-3].tolist(), x[3:].tolist(), marker="braille")
+                plot.plt.title("x(t) vs x(t+3)")
+                plot.refresh()
+            await pilot.pause()
+            ours, theirs = cells(app.query_one("#ours")), cells(app.query_one("#theirs"))
+            assert len(ours) == 16 and sum(ch == "⠀" or "\u2800" <= ch <= "\u28ff" for row in ours for ch, _ in row) > 50
+            assert ours == theirs, theme

@@ -4,14 +4,26 @@ Draws x(t) against x(t + lag) for the newest points, with the estimated type,
 largest Lyapunov exponent and confidence above it. Plotext redraws the whole
 chart on each refresh, so the app calls ``show`` a few times a second at most
 and only when the snapshot changed.
+
+Plotext draws the chart as text with ANSI colour codes. Taken through rich's
+ANSI decoder and console that cost three times plotext's own drawing (about
+25 ms of the dashboard's thread per redraw); ``Portrait`` turns it into finished
+lines directly, with the very styles rich's decoder gives each code (worked out
+once per code and kept).
 """
 
 from __future__ import annotations
 
+import re
+
+from rich.ansi import AnsiDecoder
+from rich.segment import Segment
+from rich.style import Style
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
 from textual.markup import escape
+from textual.strip import Strip
 from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
@@ -21,6 +33,67 @@ from .base import Panel, View
 
 TYPE_STYLE = {"point": "$text-success", "limit cycle": "$text-accent", "strange": "$text-warning",
               "noise": "$text-primary", "unknown": "$text-muted"}
+
+_SGR = re.compile(r"\x1b\[([0-9;]*)m")
+_after: dict[tuple[Style, str], Style] = {}
+"""(style, SGR codes) -> the style after them, as rich's ANSI decoder has it (plotext uses a few dozen)."""
+
+
+def _then(style: Style, codes: str) -> Style:
+    after = _after.get((style, codes))
+    if after is None:
+        if len(_after) > 4096:
+            _after.clear()
+        decoder = AnsiDecoder()
+        decoder.style = style
+        decoder.decode_line(f"\x1b[{codes}m")
+        after = _after[style, codes] = decoder.style
+    return after
+
+
+def ansi_lines(ansi: str, base: Style, width: int, height: int) -> list[Strip]:
+    """Text with SGR colour codes (plotext's output) as ``height`` lines at most, each cut to ``width`` cells,
+    every run in ``base`` plus the codes' style: what rich's ``Text.from_ansi`` rendered on ``base`` gives."""
+    style, combined, lines = Style.null(), {}, []
+    for line in ansi.split("\n")[:height]:
+        parts = _SGR.split(line.rsplit("\r", 1)[-1])
+        segments = []
+        for i, part in enumerate(parts):
+            if i % 2:
+                style = _then(style, part)
+            elif part:
+                full = combined.get(style)
+                if full is None:
+                    full = combined[style] = base + style
+                segments.append(Segment(part, full))
+        strip = Strip(segments)
+        lines.append(strip.crop(0, width) if strip.cell_length > width else strip)
+    return lines
+
+
+class Portrait(PlotextPlot):
+    """A plotext chart handed to Textual as finished lines (see the module's note). Its cells do not carry
+    their places in a text, so it offers no mouse selection (of braille dots)."""
+
+    ALLOW_SELECT = False
+    _lines: list[Strip] | None = None
+    _lines_size: tuple[int, int] = (0, 0)
+
+    def refresh(self, *regions, **kwargs):
+        self._lines = None  # drawn again on the next paint
+        return super().refresh(*regions, **kwargs)
+
+    def render_line(self, y: int) -> Strip:
+        width, height = self.size
+        if self._lines is None or self._lines_size != (width, height):
+            # what PlotextPlot.render sets before plotext draws (its size, twice: see textual-plotext #5; theme)
+            self._plot.plotsize(width, height)
+            self._plot._set_size(width, height)
+            self._plot.theme(self._get_plotext_theme_name(self.app.theme))
+            self._lines = ansi_lines(self._plot.build(), self.visual_style.rich_style, width, height)
+            self._lines_size = (width, height)
+        lines = self._lines
+        return lines[y] if y < len(lines) else Strip.blank(width, self.visual_style.rich_style)
 
 
 class AttractorPanel(Panel, Vertical):
@@ -38,7 +111,7 @@ class AttractorPanel(Panel, Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(id="attractor-info")
-        yield PlotextPlot(id="attractor-plot")
+        yield Portrait(id="attractor-plot")
 
     def drawn_from(self, view: View):
         snap = view.snap
