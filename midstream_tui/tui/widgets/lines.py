@@ -1,16 +1,14 @@
-"""A text panel drawn line by line: only the lines whose markup changed are rendered and repainted.
+"""A text panel that repaints only the lines that changed.
 
 The metrics, the stream list and the meta-learning panel are a few dozen short
 lines, redrawn several times a second, of which a handful change (a rate, a
-percentile): a ``Static`` lays out, styles and sends all of them each time. Here
-each markup line is rendered once into its rows (wrapped to the panel's width,
-exactly as in the whole text: each line of a text is wrapped on its own, and its
-cells carry their place in the text, which mouse selection reads), kept while it
-and its place stay the same, and only the rows that changed are marked for
-Textual to repaint (and send to the terminal).
+percentile). A ``Static`` marks its whole region for Textual to repaint (and send
+to the terminal) on each update. Here the text is still rendered whole (one pass
+over all lines is cheaper than many passes over one line each), but each row is
+compared with the one shown, and only the rows that differ are marked.
 
-While the user selects text in the panel, it is drawn as one text again (the
-selection's coordinates are the whole text's), as a ``Static``.
+While the user selects text in the panel it is drawn as a ``Static`` is (the
+selection's styles are applied when the whole text is rendered).
 """
 
 from __future__ import annotations
@@ -27,15 +25,15 @@ from textual.widgets import Static
 class LineStatic(Static):
     _markups: tuple[str, ...] = ()
     _rows: list[Strip] | None = None
-    """The lines as finished rows for ``_rows_for``; None: built again when next drawn."""
+    """The text's rows as rendered for ``_rows_for``; None: rendered again when next drawn."""
     _rows_for: tuple = ()
-    """(width, style) the rows (and the per-line cache) were rendered for."""
+    """(width, style) the rows were rendered for."""
     _joined: Content | None = None
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._line_rows: dict[tuple[int, str], list[Strip]] = {}
-        """(line number, markup) -> its rendered rows, for the width and style in ``_rows_for``."""
+        self._parsed: dict[str, Content] = {}
+        """Each markup line shown, parsed (most lines stay the same from one update to the next)."""
 
     def set_lines(self, markups: Sequence[str], layout: bool = False) -> None:
         """Show these markup lines. ``layout``: the panel's height follows its rows (a new layout when their
@@ -46,7 +44,7 @@ class LineStatic(Static):
         self._markups, self._joined = markups, None
         old, self._rows = self._rows, None
         width = self.size.width
-        if old is None or not width or self.text_selection is not None:
+        if old is None or not width or self.text_selection is not None or self._rows_for[:1] != (width,):
             self.refresh(layout=layout)
             return
         new = self._build()
@@ -54,36 +52,24 @@ class LineStatic(Static):
             self.refresh(layout=layout)
             return
         for y, (before, after) in enumerate(zip(old, new)):
-            if before is not after:  # unchanged markup keeps its very strips
+            if before != after:
                 self.refresh(Region(0, y, width, 1))
 
     def _build(self) -> list[Strip]:
-        style = self.visual_style
-        key = (self.size.width, style)
-        cache = self._line_rows
-        if key != self._rows_for:
-            cache.clear()
-            self._rows_for = key
-        width = self.size.width
-        rows: list[Strip] = []
-        used: dict[tuple[int, str], list[Strip]] = {}
-        for y, markup in enumerate(self._markups):
-            strips = cache.get((y, markup))
-            if strips is None:
-                # rendered in its place: the empty lines before it give its cells their line number
-                text = Content("\n" * y) + Content.from_markup(markup)
-                strips = Visual.to_strips(self, text, width, None, style)[y:]
-            used[y, markup] = strips
-            rows.extend(strips)
-        self._line_rows = used  # only the lines shown now are kept
-        self._rows = rows
+        width, style = self.size.width, self.visual_style
+        self._rows = rows = Visual.to_strips(self, self.content, width, None, style)
+        self._rows_for = (width, style)
         return rows
 
     @property
     def content(self) -> Content:  # type: ignore[override]
         """All the lines as one text (what the panel shows)."""
         if self._joined is None:
-            self._joined = Content("\n").join(Content.from_markup(m) for m in self._markups)
+            cache, parsed = self._parsed, {}
+            for markup in self._markups:
+                parsed[markup] = cache.get(markup) or Content.from_markup(markup)
+            self._parsed = parsed  # only the lines shown now are kept
+            self._joined = Content("\n").join(parsed[m] for m in self._markups)
         return self._joined
 
     @property
