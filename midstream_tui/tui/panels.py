@@ -37,9 +37,11 @@ class Panel:
     make: Callable[..., Widget]
     """The widget class (built with ``id=``)."""
     every_ms: int | None
-    """Redrawn at most this often (None: on every tick when its input changed). Numbers at most 5 times a
-    second (more changes cannot be read, and each redraw of them repaints most of the screen), streaming text
-    4 (it is read, not measured), the plot about 3, the meta panel 2."""
+    """Redrawn at most this often (None: on every tick when its input changed). Numbers, streaming text and the
+    log at most 5 times a second (more changes cannot be read), the plot (its estimate moves once a second) and
+    the meta panel 2.5. The rates are multiples of one another so that redraws fall on the same ticks: a screen
+    update repaints the region spanning all that changed, left and right, so one shared update costs about what
+    each separate one would (the default demo made ~6 a second with 333 ms and every-tick rates, 5 now)."""
     help: str
     """What it shows, for the help screen (markup; continuation lines indented by 12)."""
     toggle: str
@@ -54,21 +56,21 @@ PANELS: tuple[Panel, ...] = (  # in the help screen's order
           "(tok/s, dB, fps)", "streams", "1", "Show or hide the stream list"),
     Panel("metrics", "Metrics", "left", 1, MetricsPanel, 200, "the selected stream: rates, latency percentiles, "
           "drops, uptime", "metrics", "2", "Show or hide the metrics panel"),
-    Panel("attractor", "Attractor", "right", 0, AttractorPanel, 333,
+    Panel("attractor", "Attractor", "right", 0, AttractorPanel, 400,
           "phase portrait x(t) vs x(t+lag) of the stream's signal, with the\n"
           "            estimated type (point, limit cycle, strange, noise) and λ, the\n"
           "            largest Lyapunov exponent per step", "attractor", "3", "Show or hide the attractor plot"),
-    Panel("text", "Text", "right", 1, TextView, 250, "the selected text stream's newest output, as it streams",
+    Panel("text", "Text", "right", 1, TextView, 200, "the selected text stream's newest output, as it streams",
           "text", "5", "Show or hide the text (text streams) or frame preview (video streams)"),
-    Panel("preview", "Frame", "right", 2, FramePreview, 250, "the selected video stream's recent frame "
+    Panel("preview", "Frame", "right", 2, FramePreview, 200, "the selected video stream's recent frame "
           "(half-block pixels),\n            detected faces and bodies boxed", "text"),
-    Panel("transcript", "Transcript", "right", 3, TranscriptView, 250, "what is said in the selected audio stream "
+    Panel("transcript", "Transcript", "right", 3, TranscriptView, 200, "what is said in the selected audio stream "
           "(partial in italics)", "text"),
-    Panel("patterns", "Patterns", "right", 4, PatternLog, None,
+    Panel("patterns", "Patterns", "right", 4, PatternLog, 200,
           "loops, recurring phrases, stalls, silences, scene cuts, speech,\n"
           "            detections, rule actions and errors as they happen", "patterns", "4",
           "Show or hide the pattern log"),
-    Panel("meta", "Meta-learning", "left", 2, MetaPanel, 500,
+    Panel("meta", "Meta-learning", "left", 2, MetaPanel, 400,
           "what was learned about the stream's source (gaps, stall limit),\n"
           "            its risk of being cancelled / failing, which patterns matter,\n"
           "            and rule-change proposals (a accept, x reject, u undo)", "meta", "6",
