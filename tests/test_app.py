@@ -485,6 +485,20 @@ async def test_a_text_panel_repaints_only_the_lines_that_changed_and_draws_them_
         lines.set_lines(second)  # the same lines again: nothing to repaint
         await pilot.pause()
         assert drawn == []
+        # a theme whose base colours are the same but whose $text-warning is not: drawn in the new colours
+        warned = [*second, "[$text-warning]cancelled[/]"]
+        app.theme = "ansi-dark"
+        lines.set_lines(warned)
+        static.update("\n".join(warned))
+        await pilot.pause()
+        assert cells(lines) == cells(static)
+        before = cells(static)
+        app.theme = "ansi-light"
+        await pilot.pause()
+        assert cells(lines) == cells(static) != before
+        lines.update("one\n[b]two[/]")  # as a Static's update: its lines
+        await pilot.pause()
+        assert str(lines.content) == "one\ntwo" and lines.render_line(1).text.startswith("two")
 
 
 async def test_the_attractor_plot_is_drawn_cell_for_cell_as_plotext_through_rich():

@@ -35,6 +35,18 @@ class LineStatic(Static):
         self._parsed: dict[str, Content] = {}
         """Each markup line shown, parsed (most lines stay the same from one update to the next)."""
 
+    def refresh(self, *regions, **kwargs):
+        # A whole repaint (a theme or CSS change: the markup's $variables may now be other colours, though the
+        # base style is the same) renders the text again; rows marked one by one keep the rest.
+        if not regions and kwargs.get("repaint", True):
+            self._rows = None
+        return super().refresh(*regions, **kwargs)
+
+    def update(self, content="", *, layout: bool = True) -> None:
+        """As ``Static.update``: the text's lines become the panel's lines."""
+        text = content.markup if isinstance(content, Content) else str(content)
+        self.set_lines(text.split("\n"), layout=layout)
+
     def set_lines(self, markups: Sequence[str], layout: bool = False) -> None:
         """Show these markup lines. ``layout``: the panel's height follows its rows (a new layout when their
         number changes)."""
