@@ -6,8 +6,8 @@ chart on each refresh, so the app calls ``show`` a few times a second at most
 and only when the snapshot changed.
 
 Plotext draws the chart as text with ANSI colour codes. Taken through rich's
-ANSI decoder and console that cost three times plotext's own drawing (about
-25 ms of the dashboard's thread per redraw); ``Portrait`` turns it into finished
+ANSI decoder and Textual's text rendering that cost three times plotext's own drawing (about
+20 ms of the dashboard's thread per redraw); ``Portrait`` turns it into finished
 lines directly, with the very styles rich's decoder gives each code (worked out
 once per code and kept).
 """
