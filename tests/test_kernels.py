@@ -123,7 +123,8 @@ def test_small_per_event_kernels_keep_the_gil_and_the_heavy_ones_release_it():
 
     small = [kernels.quantile_sorted, kernels.sorted_ngram_hashes, kernels.summarize, kernels.count_at_or_after,
              kernels.weighted_rate, kernels.pcm16_levels, kernels.spectral_shape, kernels.luma_thumbnail,
-             kernels.rgb_thumbnail, kernels.mean_abs_diff, kernels.trailing_period, kernels.repeated_ngram_fraction, kernels.singleton_ngram_fraction]
+             kernels.rgb_thumbnail, kernels.mean_abs_diff, kernels.trailing_period, kernels.repeated_ngram_fraction,
+             kernels.singleton_ngram_fraction]
     heavy = [kernels.rosenstein_divergence, kernels.average_mutual_information, kernels.false_neighbour_fraction,
              kernels.nearest_neighbours, kernels.local_jacobian_exponent, kernels.nn_prediction_error]
     assert [k.__name__ for k in small if k.targetoptions.get("nogil")] == []
