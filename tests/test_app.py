@@ -496,6 +496,15 @@ async def test_a_text_panel_repaints_only_the_lines_that_changed_and_draws_them_
         app.theme = "ansi-light"
         await pilot.pause()
         assert cells(lines) == cells(static) != before
+        # lines of one row each: only the changed ones are rendered again, in their places (each cell keeps
+        # its line number, which mouse selection reads)
+        short = [first[0], first[1], first[3], "[$text-success]open[/] [b]3[/]"]
+        for shown in (short, [short[0], "[$text-muted]tokens/s      [/] [b]7.5[/]", short[2], short[3]],
+                      [short[0], short[1], short[2], "[$text-warning]stalled[/] [i]0[/]"]):
+            lines.set_lines(shown)
+            static.update("\n".join(shown))
+            await pilot.pause()
+            assert cells(lines) == cells(static)
         lines.update("one\n[b]two[/]")  # as a Static's update: its lines
         await pilot.pause()
         assert str(lines.content) == "one\ntwo" and lines.render_line(1).text.startswith("two")

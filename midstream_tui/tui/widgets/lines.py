@@ -29,6 +29,8 @@ class LineStatic(Static):
     _rows_for: tuple = ()
     """(width, style) the rows were rendered for."""
     _joined: Content | None = None
+    _shown: tuple[str, ...] = ()
+    """The markup lines ``_rows`` were rendered from."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -59,7 +61,7 @@ class LineStatic(Static):
         if old is None or not width or self.text_selection is not None or self._rows_for[:1] != (width,):
             self.refresh(layout=layout)
             return
-        new = self._build()
+        new = self._build(old)
         if len(new) != len(old):
             self.refresh(layout=layout)
             return
@@ -67,10 +69,25 @@ class LineStatic(Static):
             if before != after:
                 self.refresh(Region(0, y, width, 1))
 
-    def _build(self) -> list[Strip]:
+    def _build(self, old: list[Strip] | None = None) -> list[Strip]:
+        """The text's rows. ``old``: the rows shown, for the lines in ``_shown`` (same width and style): when
+        each line was one row and still is, only the lines that changed are rendered, in their places — the
+        others as empty lines, which cost next to nothing — so every row keeps its line number (mouse selection
+        reads it from the row's cells)."""
         width, style = self.size.width, self.visual_style
+        shown, markups = self._shown, self._markups
+        if old is not None and len(old) == len(shown) == len(markups) and (width, style) == self._rows_for:
+            changed = [a != b for a, b in zip(shown, markups)]
+            self.content  # every line parsed (most taken from the cache) into _parsed
+            lines, blank = self._parsed, Content("")
+            partial = Content("\n").join(lines[m] if c else blank for m, c in zip(markups, changed))
+            fresh = Visual.to_strips(self, partial, width, None, style)
+            if len(fresh) == len(markups):
+                rows = [new if c else kept for new, kept, c in zip(fresh, old, changed)]
+                self._rows, self._shown = rows, markups
+                return rows
         self._rows = rows = Visual.to_strips(self, self.content, width, None, style)
-        self._rows_for = (width, style)
+        self._rows_for, self._shown = (width, style), markups
         return rows
 
     @property
