@@ -13,7 +13,10 @@ in front of the same upstream (one model routed to it, one worker, its defaults 
 same load — added delay, CPU per stream and memory (RSS) beside MidStream's. LiteLLM re-serialises each chunk;
 the upstream keeps when it wrote each chunk and the client matches them by request and position.
 
-    python bench/bench_proxy.py [--streams 1,200] [--rate 50] [--seconds 10] [--litellm /tmp/ll/bin/litellm]
+A floor (``--floor``): a bare aiohttp relay (the body up, the answer back chunk by chunk, nothing parsed or
+analysed), under the same load — what any Python proxy on this event loop adds before its own work.
+
+    python bench/bench_proxy.py [--streams 1,200] [--rate 50] [--seconds 10] [--floor] [--litellm /tmp/ll/bin/litellm]
 """
 
 from __future__ import annotations
@@ -59,6 +62,32 @@ app.router.add_post("/v1/chat/completions", chat)
 app.router.add_get("/sent/{rid}", sent)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None, backlog=2048)
 '''
+
+RELAY = r'''
+import sys
+import aiohttp
+from aiohttp import web
+UPSTREAM = sys.argv[2]
+async def relay(request):  # the body to the upstream, its answer back chunk by chunk: nothing else
+    body = await request.read()
+    async with request.app["session"].post(UPSTREAM + request.path_qs, data=body,
+                                           headers={"Content-Type": "application/json"}) as r:
+        resp = web.StreamResponse(status=r.status, headers={"Content-Type": r.headers.get("Content-Type", "")})
+        await resp.prepare(request)
+        async for chunk in r.content.iter_any():
+            await resp.write(chunk)
+        await resp.write_eof()
+        return resp
+async def session(app):
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as app["session"]:
+        yield
+app = web.Application()
+app.cleanup_ctx.append(session)
+app.router.add_post("/{tail:.*}", relay)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None, backlog=2048)
+'''
+"""The floor (``--floor``): the least a Python proxy on aiohttp does — relay each chunk as it comes, no parsing,
+no analysis. What it adds is what any proxy on this event loop adds before doing anything of its own."""
 
 CLIENT = r'''
 import asyncio, json, os, sys, time, uuid
@@ -174,7 +203,7 @@ def measure(name: str, url: str, pid: int, n: int, direct: np.ndarray, upstream:
     cpu = spent / (time.monotonic() - t0)
     d50, d99 = np.percentile(direct, [50, 99])
     p50, p99 = np.percentile(proxied, [50, 99])
-    print(f"  {n:>4} streams, {name:<9}: proxied p50 {p50:6.2f} ms p99 {p99:7.2f} ms | added p50 {p50 - d50:+6.2f} ms "
+    print(f"  {n:>4} streams, {name:<10}: proxied p50 {p50:6.2f} ms p99 {p99:7.2f} ms | added p50 {p50 - d50:+6.2f} ms "
           f"p99 {p99 - d99:+7.2f} ms | chunks {len(proxied)}/{len(direct)} | CPU {cpu:.0%} of one core "
           f"({spent / max(1, len(proxied)) * 1e6:.0f} µs per chunk) | RSS {rss_mb(pid):.0f} MB (was {rss0:.0f})")
 
@@ -199,6 +228,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0, help="length of each stream")
     ap.add_argument("--json", action="store_true", help="the proxy prints NDJSON each tick (as a pipeline would)")
     ap.add_argument("--litellm", help="LiteLLM's `litellm` command: its proxy measured beside MidStream's")
+    ap.add_argument("--floor", action="store_true",
+                    help="also measure a bare aiohttp relay (no parsing, no analysis): the floor for a Python proxy")
     args = ap.parse_args()
     up_port, proxy_port, ll_port = free_port(), free_port(), free_port()
     report = tempfile.TemporaryFile("w+")
@@ -207,6 +238,9 @@ def main() -> None:
                               "--upstream", f"http://127.0.0.1:{up_port}/v1", "--headless", *(["--json"] if args.json else []),
                               "--no-record", "--refresh-ms", "100"],
                              stdout=report, stderr=subprocess.DEVNULL, text=True)  # a file: a full pipe would stall it
+    floor_port = free_port()
+    floor = subprocess.Popen([sys.executable, "-c", RELAY, str(floor_port), f"http://127.0.0.1:{up_port}"]) \
+        if args.floor else None
     litellm = None
     config = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False)
     if args.litellm:
@@ -223,6 +257,10 @@ def main() -> None:
         up = f"http://127.0.0.1:{up_port}"
         client(f"http://127.0.0.1:{proxy_port}/v1/chat/completions", 1, up)  # warm: kernels loaded, connections made
         peers = [("midstream", f"http://127.0.0.1:{proxy_port}/v1/chat/completions", proxy.pid)]
+        if floor is not None:
+            wait_port(floor_port)
+            client(f"http://127.0.0.1:{floor_port}/v1/chat/completions", 1, up)
+            peers.append(("bare relay", f"http://127.0.0.1:{floor_port}/v1/chat/completions", floor.pid))
         if litellm is not None:
             wait_port(ll_port, timeout=300)
             client(f"http://127.0.0.1:{ll_port}/v1/chat/completions", 1, up)
@@ -247,6 +285,9 @@ def main() -> None:
                 litellm.wait(30)
             except subprocess.TimeoutExpired:
                 litellm.kill()
+        if floor is not None:
+            floor.send_signal(2)  # its connections closed before it ends
+            floor.wait(30)
         os.unlink(config.name)
         upstream.terminate()
         upstream.wait(30)
