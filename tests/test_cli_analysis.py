@@ -30,6 +30,14 @@ def test_analyze_lorenz_npy_reports_lyapunov_per_time_unit(tmp_path):
     assert abs(ly["lyapunov"] - 0.906) <= max(0.05 * 0.906, 2 * ly["local_maps"]["stderr"])
     assert ly["rosenstein"]["lyapunov"] == pytest.approx(0.906, rel=0.05) and ly["fit"]["r2"] > 0.99
     assert out["attractor"]["type"] == "strange"
+    # the whole spectrum beside it (published 0.9056, 0, -14.5723; Kaplan-Yorke dimension 2.062); its largest
+    # exponent, in the smallest embedding, reads up to about 10 % low on a flow (this series: 0.815)
+    spec = out["spectrum"]
+    assert spec["dim"] == 3 and spec["reliable"] and abs(spec["exponents"][1]) < 0.1
+    assert spec["exponents"][0] == pytest.approx(0.9056, rel=0.15) and spec["exponents"][2] == pytest.approx(-14.57, rel=0.1)
+    assert spec["kaplan_yorke"] == pytest.approx(2.062, rel=0.03)
+    text = run("analyze", path, "--dt", "0.01").stdout
+    assert "spectrum" in text and "Kaplan-Yorke dimension 2.0" in text
 
 
 def test_analyze_csv_column_and_jsonl_objects(tmp_path):

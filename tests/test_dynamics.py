@@ -444,3 +444,55 @@ def test_divergence_curve_is_the_mean_log_distance(scale):
         count[:steps] += 1
     assert pairs.tolist() == count.tolist()
     np.testing.assert_allclose(curve, want / count, rtol=1e-12, atol=1e-12)
+
+
+# Published spectra (Sprott, "Chaos and Time-Series Analysis", 2003, appendix A): Hénon (1.4, 0.3) 0.41922, -1.62319,
+# Kaplan-Yorke 1.25827; Lozi (1.7, 0.5) 0.47023, -1.16338, 1.40419; Lorenz (10, 28, 8/3) 0.9056, 0, -14.5723, 2.06215.
+# The maps' sums are exact: their Jacobians' determinant is constant (ln 0.3 and ln 0.5).
+@pytest.mark.parametrize("name, published, ky", [
+    ("henon", (0.41922, -1.62319), 1.25827),
+    ("lozi", (0.47023, -1.16338), 1.40419),
+])
+def test_the_spectrum_of_a_map_from_one_coordinate_matches_the_published_one(name, published, ky):
+    import chaos_systems as cs
+
+    from midstream_tui.analysis.dynamics import lyapunov_spectrum
+
+    s = lyapunov_spectrum(getattr(cs, name)(10_000))
+    assert s.dim == 2 and s.lag == 1 and s.reliable and len(s.exponents) == 2
+    assert s.exponents[0] == pytest.approx(published[0], rel=0.03)
+    assert s.exponents[1] == pytest.approx(published[1], rel=0.10)
+    assert sum(s.exponents) == pytest.approx(sum(published), rel=0.10)
+    assert s.kaplan_yorke == pytest.approx(ky, rel=0.03)
+    assert s.to_json()["exponents"] == pytest.approx(list(s.exponents), abs=1e-5)
+
+
+def test_the_spectrum_of_the_lorenz_flow_has_its_zero_exponent_and_its_dimension():
+    from chaos_systems import lorenz
+
+    from midstream_tui.analysis.dynamics import lyapunov_spectrum
+
+    s = lyapunov_spectrum(lorenz(10_000, 0.01), dt=0.01)
+    assert s.dim == 3 and s.reliable
+    big, zero, small = s.exponents
+    assert big == pytest.approx(0.9056, rel=0.10)
+    assert abs(zero) < 0.1  # the direction along the flow neither grows nor shrinks
+    assert small == pytest.approx(-14.5723, rel=0.10)
+    assert s.kaplan_yorke == pytest.approx(2.06215, rel=0.03)
+
+
+def test_the_spectrum_refuses_noise_and_what_is_too_short_and_its_dimension_is_kaplan_yorkes():
+    from midstream_tui.analysis.dynamics import kaplan_yorke, lyapunov_spectrum
+    from midstream_tui.analysis.validate import SeriesError
+
+    noise = lyapunov_spectrum(np.random.default_rng(3).standard_normal(3000), dim=3)
+    assert not noise.reliable and "noise" in noise.unreliable
+    with pytest.raises(SeriesError, match="too short"):
+        lyapunov_spectrum(henon(120), dim=8, theiler=40)
+    with pytest.raises(SeriesError):
+        lyapunov_spectrum(henon(2000), dt=-1.0)
+    assert kaplan_yorke([0.5, -1.0]) == pytest.approx(1.5)
+    assert kaplan_yorke([-0.2, -1.0]) == 0.0
+    assert kaplan_yorke([0.3, 0.1]) == 2.0
+    assert kaplan_yorke([0.9, 0.0, -14.5]) == pytest.approx(2 + 0.9 / 14.5)
+    assert math.isnan(kaplan_yorke([0.4, math.nan]))

@@ -351,6 +351,17 @@ def iaaft_surrogate(z: np.ndarray, seed: int = 0, iterations: int = 20) -> np.nd
     return np.ascontiguousarray(s)
 
 
+def _local_map_times(z: np.ndarray, lag: int | None, theiler: int | None) -> tuple[int, int, int, int]:
+    """(orbit, lag, Theiler window, burn-in steps) for local linear maps on the z-scored series ``z``."""
+    orbit = max(dominant_period(z), 4 * select_lag(z))
+    lag = max(1, round(orbit / 8)) if lag is None else whole("lag", lag, 1, z.size // 4)
+    theiler = orbit if theiler is None else whole("theiler", theiler, 0, z.size)
+    # The tangent vector needs time to turn into the most unstable direction; on a flow the slowest
+    # part is leaving the direction along the orbit, which neither grows nor shrinks: ten orbits.
+    burn = max(20, int(math.ceil(10 * orbit / lag)))
+    return orbit, lag, theiler, burn
+
+
 def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | None = None,
                       theiler: int | None = None, max_dim: int = 10,
                       neighbours: int = JACOBIAN_NEIGHBOURS) -> JacobianEstimate:
@@ -373,16 +384,10 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
     neighbours = whole("neighbours", neighbours, 5, 1000)  # dimensions 2 and 3 at least: one to agree with
     max_dim = whole("max_dim", max_dim, 2, 30)
     z = standardized(a)
-    period = dominant_period(z)
-    orbit = max(period, 4 * select_lag(z))
-    lag = max(1, round(orbit / 8)) if lag is None else whole("lag", lag, 1, a.size // 4)
-    theiler = orbit if theiler is None else whole("theiler", theiler, 0, a.size)
+    orbit, lag, theiler, burn = _local_map_times(z, lag, theiler)
     # A fit needs more neighbours than coefficients (dimension + intercept + 1).
     dims = [whole("dim", dim, 1, neighbours - 2)] if dim is not None else list(range(2, min(max_dim, neighbours - 2) + 1))
     floor = 0.01 / max(orbit, 1)  # 1 % growth per orbit: "no divergence" and "a little" are the same
-    # The tangent vector needs time to turn into the most unstable direction; on a flow the slowest
-    # part is leaving the direction along the orbit, which neither grows nor shrinks: ten orbits.
-    burn = max(20, int(math.ceil(10 * orbit / lag)))
 
     def estimate(series, d, refs=JACOBIAN_REFS):
         with kernels.PARALLEL_LOCK:
@@ -443,6 +448,76 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
         why = (f"the exponent varies too much along the series ({lam:.4g} +- {err:.2g} per time unit): "
                "too few orbits to average over")
     return JacobianEstimate(lam, chosen, lag, by_dim, miss, float(miss_s), err, why)
+
+
+@dataclass(frozen=True)
+class LyapunovSpectrum:
+    """All Lyapunov exponents of a delay embedding, from local linear maps, and the Kaplan–Yorke dimension."""
+
+    exponents: tuple[float, ...]
+    """Per unit of time, largest first; as many as the embedding has dimensions."""
+    kaplan_yorke: float
+    """j + (λ1 + … + λj) / |λj+1|, j the most exponents whose sum is not negative (Kaplan & Yorke 1979)."""
+    dim: int
+    lag: int
+    points: int
+    steps: int
+    """Reference points the exponents average over."""
+    unreliable: str = ""
+    """Why the local maps cannot be trusted on this series (noise, no settled dimension...), from
+    ``jacobian_lyapunov`` when it chose the dimension; empty otherwise."""
+
+    @property
+    def reliable(self) -> bool:
+        return not self.unreliable
+
+    def to_json(self) -> dict:
+        return {"exponents": [_num(v) for v in self.exponents], "kaplan_yorke": _num(self.kaplan_yorke),
+                "dim": self.dim, "lag": self.lag, "points": self.points, "steps": self.steps,
+                "reliable": self.reliable, "unreliable": self.unreliable or None}
+
+
+def kaplan_yorke(exponents) -> float:
+    """The Kaplan–Yorke (Lyapunov) dimension of a spectrum: 0 when even the largest exponent is negative, the
+    number of exponents when no partial sum turns negative; nan when any is not a number."""
+    lams = sorted((float(v) for v in exponents), reverse=True)
+    if not lams or not all(math.isfinite(v) for v in lams):
+        return math.nan
+    total = 0.0
+    for j, lam in enumerate(lams):
+        if total + lam < 0:
+            return j + total / abs(lam)
+        total += lam
+    return float(len(lams))
+
+
+def lyapunov_spectrum(x, dt: float = 1.0, *, dim: int | None = None, lag: int | None = None,
+                      theiler: int | None = None, neighbours: int = JACOBIAN_NEIGHBOURS) -> LyapunovSpectrum:
+    """The whole Lyapunov spectrum from local linear maps (Eckmann & Ruelle 1985; Sano & Sawada 1985): the maps
+    ``jacobian_lyapunov`` fits, with a full orthonormal basis carried through them and re-orthonormalised every
+    step (Benettin et al. 1980). ``lag`` (delay and evolution time) and the Theiler window default as there;
+    ``dim`` defaults to the false-nearest-neighbour dimension at that lag, the smallest that unfolds the
+    attractor: a larger embedding adds spurious exponents (the largest exponent stays, but the others and the
+    Kaplan–Yorke dimension no longer belong to the system). ``unreliable`` says when the local maps fit the
+    series no better than noise with its spectrum (see ``jacobian_lyapunov``)."""
+    a = as_series(x, "x", min_len=100)
+    if not (math.isfinite(dt) and dt > 0):
+        raise SeriesError(f"dt must be a number > 0, got {dt!r}")
+    neighbours = whole("neighbours", neighbours, 5, 1000)
+    z = standardized(a)
+    _orbit, lag, theiler, burn = _local_map_times(z, lag, theiler)
+    dim = select_dimension(z, lag)[0] if dim is None else dim
+    dim = whole("dim", dim, 1, neighbours - 2)
+    # the noise check of the local maps (their fit against a phase-randomised surrogate's), in this embedding
+    why = jacobian_lyapunov(z, dt, dim=dim, lag=lag, theiler=theiler, neighbours=neighbours).unreliable
+    with kernels.PARALLEL_LOCK:
+        per_sample, steps = kernels.local_jacobian_spectrum(z, dim, lag, theiler, neighbours, JACOBIAN_RIDGE,
+                                                            JACOBIAN_REFS, burn)
+    if not steps:
+        raise SeriesError(f"x: too short ({a.size} values) for local maps in dimension {dim} with lag {lag} and "
+                          f"Theiler window {theiler}")
+    exps = tuple(sorted((float(v) / dt for v in per_sample), reverse=True))
+    return LyapunovSpectrum(exps, kaplan_yorke(exps), dim, lag, int(a.size), int(steps), why)
 
 
 def largest_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | None = None,

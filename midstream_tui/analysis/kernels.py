@@ -529,6 +529,51 @@ BATCHES = 10
 
 
 @njit(cache=True, nogil=True)
+def _local_map(x, dim, lag, theiler, k, ridge, grid, i, idx, d2, a, b):
+    """The local linear map at reference point ``i``: its neighbours' offsets from it into ``a`` (with a column of
+    ones) and their new values' offsets into ``b``, and the ridge fit of one on the other. Returns (neighbours
+    found, coefficients); fewer than dim + 2 neighbours: no fit (the coefficients are not to be used)."""
+    got = k_nearest(x, dim, lag, i, k, theiler, grid, idx, d2)
+    if got < dim + 2:
+        return got, np.zeros(dim + 1)
+    for q in range(got):
+        j = idx[q]
+        for c in range(dim):
+            a[q, c] = x[j + c * lag] - x[i + c * lag]
+        a[q, dim] = 1.0
+        b[q] = x[j + dim * lag] - x[i + dim * lag]
+    return got, ridge_solve(a[:got], b[:got], ridge)
+
+
+@njit(cache=True, nogil=True)
+def _chain_plan(m, lag, refs, burn):
+    """Where the chains of reference points of the local maps run: ``lag`` interleaved chains (starting at samples
+    0..lag-1), each stepping a lag at a time through the whole series, so that every vector is a reference point
+    once — at most about ``refs`` of them (fewer chains, then stretches of them spread over the series). Returns
+    (starts, stops, steps per unit)."""
+    chains = min(lag, max(1, refs // max(1, m // lag)))
+    steps_available = m // lag
+    if steps_available * chains > refs + refs // 5 and steps_available // BATCHES >= 2 * burn:
+        # A long series: the chains cannot run its whole length within ``refs`` reference points, so each
+        # runs as ten stretches spread over it (each aligning its vector first) rather than its first part.
+        segments = BATCHES
+    elif chains == 1 and steps_available >= 8 * burn:
+        segments = 2  # one chain (a map): two halves, so that two cores share it
+    else:
+        segments = 1
+    units = chains * segments
+    starts = np.empty(units, dtype=np.int64)
+    stops = np.empty(units, dtype=np.int64)
+    for c in range(chains):
+        offset = (c * lag) // chains
+        for h in range(segments):
+            lo = offset + ((h * (m // segments)) // lag) * lag
+            starts[c * segments + h] = lo
+            stops[c * segments + h] = m if h == segments - 1 else (h + 1) * (m // segments)
+    return starts, stops, refs // units + burn
+
+
+@njit(cache=True, nogil=True)
 def _jacobian_chain(x, dim, lag, theiler, k, ridge, burn, grid, m, i_start, i_stop, max_steps, out):
     """One chain of ``local_jacobian_exponent``: reference points i_start, i_start + lag, ... (< i_stop, at
     most ``max_steps``); adds to ``out`` = [log growth, steps, misfit^2, spread^2, per-batch sums, per-batch
@@ -546,17 +591,10 @@ def _jacobian_chain(x, dim, lag, theiler, k, ridge, burn, grid, m, i_start, i_st
     visited = 0
     while i < i_stop and visited < max_steps:
         visited += 1
-        got = k_nearest(x, dim, lag, i, k, theiler, grid, idx, d2)
+        got, coef = _local_map(x, dim, lag, theiler, k, ridge, grid, i, idx, d2, a, b)
         if got < dim + 2:
             i += lag
             continue
-        for q in range(got):
-            j = idx[q]
-            for c in range(dim):
-                a[q, c] = x[j + c * lag] - x[i + c * lag]
-            a[q, dim] = 1.0
-            b[q] = x[j + dim * lag] - x[i + dim * lag]
-        coef = ridge_solve(a[:got], b[:got], ridge)
         for q in range(got):
             pred = coef[dim]
             for c in range(dim):
@@ -612,30 +650,9 @@ def local_jacobian_exponent(x, dim, lag, theiler, k, ridge, refs, burn):
     if m < 2 * k + 2 * theiler + 2:
         return np.nan, np.nan, np.nan
     grid = neighbour_grid(x, dim, lag, m, max(NN_PER_BOX, k // 2))
-    # ``lag`` interleaved chains (starting at samples 0..lag-1), each stepping a lag at a time
-    # through the whole series: every vector is a reference point once. At most about ``refs``
-    # are (fewer chains, then stretches of them spread over the series).
-    chains = min(lag, max(1, refs // max(1, m // lag)))
-    steps_available = m // lag
-    if steps_available * chains > refs + refs // 5 and steps_available // BATCHES >= 2 * burn:
-        # A long series: the chains cannot run its whole length within ``refs`` reference points, so each
-        # runs as ten stretches spread over it (each aligning its vector first) rather than its first part.
-        segments = BATCHES
-    elif chains == 1 and steps_available >= 8 * burn:
-        segments = 2  # one chain (a map): two halves, so that two cores share it
-    else:
-        segments = 1
-    units = chains * segments
-    starts = np.empty(units, dtype=np.int64)
-    stops = np.empty(units, dtype=np.int64)
-    for c in range(chains):
-        offset = (c * lag) // chains
-        for h in range(segments):
-            lo = offset + ((h * (m // segments)) // lag) * lag
-            starts[c * segments + h] = lo
-            stops[c * segments + h] = m if h == segments - 1 else (h + 1) * (m // segments)
+    starts, stops, per_unit = _chain_plan(m, lag, refs, burn)
+    units = starts.shape[0]
     acc = np.zeros((units, 4 + 2 * BATCHES))
-    per_unit = refs // units + burn
     for w in prange(units):
         _jacobian_chain(x, dim, lag, theiler, k, ridge, burn, grid, m, starts[w], stops[w], per_unit, acc[w])
     tot = np.zeros(4 + 2 * BATCHES)
@@ -662,6 +679,96 @@ def local_jacobian_exponent(x, dim, lag, theiler, k, ridge, refs, burn):
                 var += (tot[4 + q] / tot[4 + BATCHES + q] - mean) ** 2
         stderr = np.sqrt(var / (used - 1) / used) / lag
     return tot[0] / (steps * lag), misfit, stderr
+
+
+@njit(cache=True, nogil=True)
+def _spectrum_chain(x, dim, lag, theiler, k, ridge, burn, grid, m, i_start, i_stop, max_steps, out):
+    """One chain of ``local_jacobian_spectrum``: as ``_jacobian_chain``, but carrying a whole orthonormal basis
+    through the local maps (re-orthonormalised by Gram-Schmidt every step, Benettin et al. 1980 / Eckmann &
+    Ruelle 1985); adds each direction's log stretch to out[0:dim] and the steps counted to out[dim]."""
+    idx = np.empty(k, dtype=np.int64)
+    d2 = np.empty(k)
+    a = np.empty((k, dim + 1))
+    b = np.empty(k)
+    q = np.eye(dim)
+    w = np.empty((dim, dim))
+    stretch = np.empty(dim)
+    i = i_start
+    t = 0
+    visited = 0
+    while i < i_stop and visited < max_steps:
+        visited += 1
+        got, coef = _local_map(x, dim, lag, theiler, k, ridge, grid, i, idx, d2, a, b)
+        if got < dim + 2:
+            i += lag
+            continue
+        # W = J Q, J the companion matrix: rows shift up by one, the last row is the fitted map
+        for col in range(dim):
+            for row in range(dim - 1):
+                w[row, col] = q[row + 1, col]
+            acc = 0.0
+            for c in range(dim):
+                acc += coef[c] * q[c, col]
+            w[dim - 1, col] = acc
+        dead = False
+        for col in range(dim):  # modified Gram-Schmidt: Q R = W, the stretches are R's diagonal
+            for p in range(col):
+                dot = 0.0
+                for row in range(dim):
+                    dot += q[row, p] * w[row, col]
+                for row in range(dim):
+                    w[row, col] -= dot * q[row, p]
+            norm = 0.0
+            for row in range(dim):
+                norm += w[row, col] * w[row, col]
+            norm = np.sqrt(norm)
+            if not norm > 0.0:
+                dead = True
+                break
+            stretch[col] = norm
+            for row in range(dim):
+                q[row, col] = w[row, col] / norm
+        if dead:  # a direction collapsed (a contracting point, exact data): the basis starts afresh
+            for row in range(dim):
+                for col in range(dim):
+                    q[row, col] = 1.0 if row == col else 0.0
+            t = 0
+            i += lag
+            continue
+        if t >= burn:
+            for col in range(dim):
+                out[col] += np.log(stretch[col])
+            out[dim] += 1
+        t += 1
+        i += lag
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def local_jacobian_spectrum(x, dim, lag, theiler, k, ridge, refs, burn):
+    """All ``dim`` Lyapunov exponents per sample from the same local linear maps as ``local_jacobian_exponent``
+    (its reference points, neighbours and ridge fit), each chain carrying a full basis. Returns the exponents in
+    the basis' order (the first is the largest) and the steps they average; nan when too short."""
+    out_nan = np.full(dim, np.nan)
+    m = x.shape[0] - dim * lag
+    if m < 2 * k + 2 * theiler + 2:
+        return out_nan, 0
+    grid = neighbour_grid(x, dim, lag, m, max(NN_PER_BOX, k // 2))
+    starts, stops, per_unit = _chain_plan(m, lag, refs, burn)
+    units = starts.shape[0]
+    acc = np.zeros((units, dim + 1))
+    for u in prange(units):
+        _spectrum_chain(x, dim, lag, theiler, k, ridge, burn, grid, m, starts[u], stops[u], per_unit, acc[u])
+    tot = np.zeros(dim + 1)
+    for u in range(units):
+        for c in range(dim + 1):
+            tot[c] += acc[u, c]
+    steps = int(tot[dim])
+    if steps == 0:
+        return out_nan, 0
+    exps = np.empty(dim)
+    for c in range(dim):
+        exps[c] = tot[c] / (steps * lag)
+    return exps, steps
 
 
 @njit(cache=True, nogil=True)
@@ -1045,6 +1152,7 @@ def warm_up_analysis() -> None:
     f = np.linspace(0.0, 1.0, 64)
     with PARALLEL_LOCK:
         local_jacobian_exponent(np.sin(f * 20), 2, 1, 2, 6, 1e-3, 20, 2)
+        local_jacobian_spectrum(np.sin(f * 20), 2, 1, 2, 6, 1e-3, 20, 2)
 
 
 def warm_up() -> None:

@@ -903,7 +903,8 @@ def _analyze(args: argparse.Namespace) -> int:
 def _series_dynamics(x: np.ndarray, dt: float, dim: int | None, lag: int | None, motif_length: int | None,
                      what: str) -> dict:
     """Embedding, Lyapunov exponent, attractor class and recurring shapes of one series."""
-    from ..analysis.dynamics import classify_attractor, largest_lyapunov, select_dimension, select_lag
+    from ..analysis.dynamics import (classify_attractor, largest_lyapunov, lyapunov_spectrum, select_dimension,
+                                     select_lag)
     from ..analysis.temporal import find_motifs
 
     bad = ~np.isfinite(x)
@@ -920,6 +921,11 @@ def _series_dynamics(x: np.ndarray, dt: float, dim: int | None, lag: int | None,
     except SeriesError as exc:  # too short or constant: a defined "insufficient" result
         chosen = lag if lag is not None else select_lag(x) if x.size >= 16 and x.std() > 0 else None
         out |= {"lag": chosen, "dim": dim, "lyapunov": None, "reason": str(exc)}
+    if out["lyapunov"] is not None:
+        try:
+            out["spectrum"] = lyapunov_spectrum(x, dt, dim=dim, lag=lag).to_json()
+        except SeriesError as exc:
+            out |= {"spectrum": None, "spectrum_reason": str(exc)}
     out["attractor"] = classify_attractor(x).to_json()
     window = x[-MOTIF_WINDOW:]
     length = motif_length or int(min(max(8, 8 * (out["lag"] or 1)), window.size // 4))
@@ -963,6 +969,14 @@ def _print_dynamics(out: dict, indent: str = "  ") -> None:
               + (f"; {ro['unreliable']}" if ro.get("unreliable") else ""))
     else:
         print(f"{indent}lyapunov      not measurable: {out['reason']}")
+    spec = out.get("spectrum")
+    if spec:
+        values = ", ".join("n/a" if v is None else f"{v:+.4f}" for v in spec["exponents"])
+        ky = "n/a" if spec["kaplan_yorke"] is None else f"{spec['kaplan_yorke']:.3f}"
+        print(f"{indent}spectrum      {values} per time unit (local maps, dimension {spec['dim']}, lag {spec['lag']}); "
+              f"Kaplan-Yorke dimension {ky}" + (f"; unreliable: {spec['unreliable']}" if spec["unreliable"] else ""))
+    elif "spectrum_reason" in out:
+        print(f"{indent}spectrum      not measurable: {out['spectrum_reason']}")
     att = out["attractor"]
     print(f"{indent}attractor     {att['type']} (confidence {att['confidence']}), {att['reason']}")
     for m in out.get("motifs", []):
