@@ -496,3 +496,24 @@ def test_the_spectrum_refuses_noise_and_what_is_too_short_and_its_dimension_is_k
     assert kaplan_yorke([0.3, 0.1]) == 2.0
     assert kaplan_yorke([0.9, 0.0, -14.5]) == pytest.approx(2 + 0.9 / 14.5)
     assert math.isnan(kaplan_yorke([0.4, math.nan]))
+
+
+def test_a_text_stream_caught_in_a_loop_reads_as_a_cycle_and_nothing_else_repeats_by_chance():
+    """Word lengths of text that falls into a repetition loop: before this, the words before the loop made the
+    whole window read as chaos ("strange", the demo's looping LLM stream); the loop is a cycle."""
+    from midstream_tui.analysis.dynamics import repeating_tail
+
+    before = ("The harbour was quiet that morning and the boats had not yet gone out while gulls circled over "
+              "the market where early traders were setting out crates of fish and bread for the day").split()
+    loop = "Good documentation explains why more than any special equipment.".split()
+    words = before + loop * 6
+    x = np.array([len(w) for w in words], dtype=float)
+    cls = classify_attractor(x)
+    assert cls.type == "limit cycle" and "repeat every 9 exactly" in cls.reason
+    assert repeating_tail(x) == (9, 54)
+    assert repeating_tail(x[:-len(loop) * 4]) is None  # two passes of the loop: not yet settled
+    # no exact repeats by chance: dice, chaos, a constant tail (a fixed point, not a cycle)
+    rng = np.random.default_rng(7)
+    for series in (rng.integers(1, 7, 600).astype(float), logistic(600), np.r_[rng.normal(size=100), np.ones(60)]):
+        assert repeating_tail(series) is None
+    assert classify_attractor(rng.integers(1, 7, 600).astype(float)).type == "noise"

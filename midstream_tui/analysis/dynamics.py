@@ -899,10 +899,43 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
         res = AttractorClass("limit cycle", min(0.9, 0.5 + 4 * (repeat - REPEATS)),
                              f"periodic: repeats every {period} samples (autocorrelation {repeat:.2f} a period "
                              f"later), though {res.type} by the other evidence", **common)
+    # A series whose latest stretch repeats itself exactly (a text stream caught in a loop: the same words again
+    # and again, after words that were not) has settled into a cycle, whatever the stretch before it shows.
+    settled = repeating_tail(a)
+    if settled and res.type != "limit cycle":
+        p, span = settled
+        evidence["tail_period"], evidence["tail_span"] = p, span
+        res = AttractorClass("limit cycle", min(0.9, 0.5 + 0.4 * span / n),
+                             f"settled into a cycle: the last {span} values repeat every {p} exactly "
+                             f"(before them: {res.type})", **common)
     if orbits < FEW_ORBITS and res.confidence > FEW_ORBITS_CONFIDENCE:
         res = replace(res, confidence=FEW_ORBITS_CONFIDENCE,
                       reason=f"{res.reason}; only {orbits:.1f} orbits in the window")
     return res
+
+
+TAIL_REPEATS = 3
+"""Periods a tail must repeat exactly (the pattern and two copies) to count as a settled cycle..."""
+TAIL_SPAN = 24
+"""... over at least this many values, and a third of the window."""
+
+
+def repeating_tail(x: np.ndarray) -> tuple[int, int] | None:
+    """(period, span) when the last ``span`` values of ``x`` are one pattern of ``period`` >= 2 values repeated
+    exactly, at least TAIL_REPEATS times, over at least TAIL_SPAN values and a third of the series, and the
+    pattern is not constant (a constant tail is a fixed point); the shortest such period; None otherwise.
+    Exact repeats over dozens of values do not happen by chance in measured or chaotic data, only in a loop."""
+    n = x.size
+    for p in range(2, n // TAIL_REPEATS + 1):
+        if x[-1] != x[-1 - p]:
+            continue
+        same = x[p:] == x[:-p]
+        breaks = np.flatnonzero(~same)
+        run = same.size - (int(breaks[-1]) + 1 if breaks.size else 0)  # values equal to the one a period before
+        span = run + p
+        if span >= max(TAIL_REPEATS * p, TAIL_SPAN) and 3 * span >= n and np.ptp(x[-span:]) > 0:
+            return p, span
+    return None
 
 
 UNKNOWN = AttractorClass("unknown", 0.0, "no data yet")
