@@ -79,7 +79,8 @@ async def relay(request):  # the body to the upstream, its answer back chunk by 
         await resp.write_eof()
         return resp
 async def session(app):
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as app["session"]:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
+                                     timeout=aiohttp.ClientTimeout(total=None)) as app["session"]:
         yield
 app = web.Application()
 app.cleanup_ctx.append(session)
@@ -287,7 +288,10 @@ def main() -> None:
                 litellm.kill()
         if floor is not None:
             floor.send_signal(2)  # its connections closed before it ends
-            floor.wait(30)
+            try:
+                floor.wait(30)
+            except subprocess.TimeoutExpired:
+                floor.kill()
         os.unlink(config.name)
         upstream.terminate()
         upstream.wait(30)

@@ -505,6 +505,16 @@ async def test_a_text_panel_repaints_only_the_lines_that_changed_and_draws_them_
             static.update("\n".join(shown))
             await pilot.pause()
             assert cells(lines) == cells(static)
+        # a block centred on its widest line: a changed line moves the others (the rows of text are compared:
+        # below them a centred Static's blank rows carry a "not reversed" flag that draws the same)
+        lines.styles.content_align_horizontal = static.styles.content_align_horizontal = "center"
+        for shown in (["rate 41.2", "a much longer line here"], ["rate 7", "a much longer line here"],
+                      ["rate 7", "short"]):
+            lines.set_lines(shown)
+            static.update("\n".join(shown))
+            await pilot.pause()
+            assert cells(lines)[:3] == cells(static)[:3]
+        lines.styles.content_align_horizontal = static.styles.content_align_horizontal = "left"
         lines.update("one\n[b]two[/]")  # as a Static's update: its lines
         await pilot.pause()
         assert str(lines.content) == "one\ntwo" and lines.render_line(1).text.startswith("two")

@@ -489,13 +489,16 @@ def test_the_spectrum_refuses_noise_and_what_is_too_short_and_its_dimension_is_k
     assert not noise.reliable and "noise" in noise.unreliable
     with pytest.raises(SeriesError, match="too short"):
         lyapunov_spectrum(henon(120), dim=8, theiler=40)
-    with pytest.raises(SeriesError):
-        lyapunov_spectrum(henon(2000), dt=-1.0)
+    for dt in (-1.0, 0.0, math.nan, None, "one"):
+        with pytest.raises(SeriesError, match="dt"):
+            lyapunov_spectrum(henon(2000), dt=dt)
+    with pytest.raises(SeriesError, match="neighbours"):  # the dimension chosen for the user needs more
+        lyapunov_spectrum(np.random.default_rng(3).standard_normal(3000), neighbours=5)
     assert kaplan_yorke([0.5, -1.0]) == pytest.approx(1.5)
     assert kaplan_yorke([-0.2, -1.0]) == 0.0
     assert kaplan_yorke([0.3, 0.1]) == 2.0
     assert kaplan_yorke([0.9, 0.0, -14.5]) == pytest.approx(2 + 0.9 / 14.5)
-    assert math.isnan(kaplan_yorke([0.4, math.nan]))
+    assert math.isnan(kaplan_yorke([0.4, math.nan])) and math.isnan(kaplan_yorke([None]))
 
 
 def test_a_text_stream_caught_in_a_loop_reads_as_a_cycle_and_nothing_else_repeats_by_chance():

@@ -464,8 +464,8 @@ class LyapunovSpectrum:
     steps: int
     """Reference points the exponents average over."""
     unreliable: str = ""
-    """Why the local maps cannot be trusted on this series (noise, no settled dimension...), from
-    ``jacobian_lyapunov`` when it chose the dimension; empty otherwise."""
+    """Why the local maps cannot be trusted on this series in this embedding (they fit it no better than noise
+    with its spectrum, the exponent varies too much along it...): ``jacobian_lyapunov``'s checks at ``dim``."""
 
     @property
     def reliable(self) -> bool:
@@ -480,7 +480,10 @@ class LyapunovSpectrum:
 def kaplan_yorke(exponents) -> float:
     """The Kaplan–Yorke (Lyapunov) dimension of a spectrum: 0 when even the largest exponent is negative, the
     number of exponents when no partial sum turns negative; nan when any is not a number."""
-    lams = sorted((float(v) for v in exponents), reverse=True)
+    try:
+        lams = sorted((float(v) for v in exponents), reverse=True)
+    except (TypeError, ValueError):
+        return math.nan
     if not lams or not all(math.isfinite(v) for v in lams):
         return math.nan
     total = 0.0
@@ -501,12 +504,15 @@ def lyapunov_spectrum(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
     Kaplan–Yorke dimension no longer belong to the system). ``unreliable`` says when the local maps fit the
     series no better than noise with its spectrum (see ``jacobian_lyapunov``)."""
     a = as_series(x, "x", min_len=100)
-    if not (math.isfinite(dt) and dt > 0):
-        raise SeriesError(f"dt must be a number > 0, got {dt!r}")
+    dt = real("dt", dt, above=True)
     neighbours = whole("neighbours", neighbours, 5, 1000)
     z = standardized(a)
     _orbit, lag, theiler, burn = _local_map_times(z, lag, theiler)
-    dim = select_dimension(z, lag)[0] if dim is None else dim
+    if dim is None:
+        dim = select_dimension(z, lag)[0]
+        if dim > neighbours - 2:
+            raise SeriesError(f"x: the false-neighbour dimension {dim} needs more than {neighbours} neighbours "
+                              f"per local map (a fit needs dimension + 2); give more neighbours or dim=")
     dim = whole("dim", dim, 1, neighbours - 2)
     # the noise check of the local maps (their fit against a phase-randomised surrogate's), in this embedding
     why = jacobian_lyapunov(z, dt, dim=dim, lag=lag, theiler=theiler, neighbours=neighbours).unreliable
@@ -514,8 +520,9 @@ def lyapunov_spectrum(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
         per_sample, steps = kernels.local_jacobian_spectrum(z, dim, lag, theiler, neighbours, JACOBIAN_RIDGE,
                                                             JACOBIAN_REFS, burn)
     if not steps:
-        raise SeriesError(f"x: too short ({a.size} values) for local maps in dimension {dim} with lag {lag} and "
-                          f"Theiler window {theiler}")
+        raise SeriesError(f"x: no local map could be followed ({a.size} values, dimension {dim}, lag {lag}, "
+                          f"Theiler window {theiler}): too short, or too few distinct values for the maps to "
+                          f"carry a basis (a quantised or periodic series)")
     exps = tuple(sorted((float(v) / dt for v in per_sample), reverse=True))
     return LyapunovSpectrum(exps, kaplan_yorke(exps), dim, lag, int(a.size), int(steps), why)
 

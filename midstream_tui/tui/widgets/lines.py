@@ -76,7 +76,9 @@ class LineStatic(Static):
         reads it from the row's cells)."""
         width, style = self.size.width, self.visual_style
         shown, markups = self._shown, self._markups
-        if old is not None and len(old) == len(shown) == len(markups) and (width, style) == self._rows_for:
+        # (a block aligned other than left is placed by its widest line: every row depends on every line)
+        if (old is not None and len(old) == len(shown) == len(markups) and (width, style) == self._rows_for
+                and self.styles.content_align_horizontal == "left"):
             changed = [a != b for a, b in zip(shown, markups)]
             self.content  # every line parsed (most taken from the cache) into _parsed
             lines, blank = self._parsed, Content("")
