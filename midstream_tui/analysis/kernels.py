@@ -682,6 +682,17 @@ def local_jacobian_exponent(x, dim, lag, theiler, k, ridge, refs, burn):
 
 
 @njit(cache=True, nogil=True)
+def _orthogonalise(q, w, col, dim):
+    """Column ``col`` of ``w`` made square to columns 0..col-1 of ``q`` (modified Gram-Schmidt, in place)."""
+    for p in range(col):
+        dot = 0.0
+        for row in range(dim):
+            dot += q[row, p] * w[row, col]
+        for row in range(dim):
+            w[row, col] -= dot * q[row, p]
+
+
+@njit(cache=True, nogil=True)
 def _spectrum_chain(x, dim, lag, theiler, k, ridge, burn, grid, m, i_start, i_stop, max_steps, out):
     """One chain of ``local_jacobian_spectrum``: as ``_jacobian_chain``, but carrying a whole orthonormal basis
     through the local maps (re-orthonormalised by Gram-Schmidt every step, Benettin et al. 1980 / Eckmann &
@@ -712,27 +723,30 @@ def _spectrum_chain(x, dim, lag, theiler, k, ridge, burn, grid, m, i_start, i_st
             w[dim - 1, col] = acc
         dead = False
         for col in range(dim):  # modified Gram-Schmidt: Q R = W, the stretches are R's diagonal
-            for p in range(col):
-                dot = 0.0
-                for row in range(dim):
-                    dot += q[row, p] * w[row, col]
-                for row in range(dim):
-                    w[row, col] -= dot * q[row, p]
+            _orthogonalise(q, w, col, dim)
             norm = 0.0
             for row in range(dim):
                 norm += w[row, col] * w[row, col]
             norm = np.sqrt(norm)
-            if not norm > 0.0:
+            if not norm > 1e-300:
+                # A direction collapsed (the fitted map is singular there: quantised or exact data). It is replaced
+                # by a unit vector square to the others and this step is not counted; the other directions keep
+                # their alignment (a fresh basis would have to be aligned again, losing the burn-in).
                 dead = True
-                break
+                for e in range(dim):
+                    for row in range(dim):
+                        w[row, col] = 1.0 if row == e else 0.0
+                    _orthogonalise(q, w, col, dim)
+                    norm = 0.0
+                    for row in range(dim):
+                        norm += w[row, col] * w[row, col]
+                    norm = np.sqrt(norm)
+                    if norm > 1e-6:
+                        break
             stretch[col] = norm
             for row in range(dim):
                 q[row, col] = w[row, col] / norm
-        if dead:  # a direction collapsed (a contracting point, exact data): the basis starts afresh
-            for row in range(dim):
-                for col in range(dim):
-                    q[row, col] = 1.0 if row == col else 0.0
-            t = 0
+        if dead:
             i += lag
             continue
         if t >= burn:
