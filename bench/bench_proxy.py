@@ -16,7 +16,8 @@ the upstream keeps when it wrote each chunk and the client matches them by reque
 A floor (``--floor``): a bare aiohttp relay (the body up, the answer back chunk by chunk, nothing parsed or
 analysed), under the same load — what any Python proxy on this event loop adds before its own work.
 
-    python bench/bench_proxy.py [--streams 1,200] [--rate 50] [--seconds 10] [--floor] [--litellm /tmp/ll/bin/litellm]
+    python bench/bench_proxy.py [--streams 1,200] [--rate 50] [--seconds 10] [--floor] [--stagger]
+                                [--litellm /tmp/ll/bin/litellm]
 """
 
 from __future__ import annotations
@@ -93,9 +94,10 @@ no analysis. What it adds is what any proxy on this event loop adds before doing
 CLIENT = r'''
 import asyncio, json, os, sys, time, uuid
 import aiohttp
-URL, N, UPSTREAM = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+URL, N, UPSTREAM, SPREAD = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
 AUTH = {"Authorization": "Bearer " + os.environ["BENCH_KEY"]}  # LiteLLM's master key; the others ignore it
-async def one(session, arrivals):
+async def one(session, arrivals, start):
+    await asyncio.sleep(start)
     rid = uuid.uuid4().hex  # the upstream keeps its send times under the request's message
     times = arrivals[rid] = []
     body = {"model": "bench", "stream": True, "messages": [{"role": "user", "content": rid}]}
@@ -114,7 +116,7 @@ async def main():
     arrivals = {}
     conn = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=None)) as s:
-        await asyncio.gather(*(one(s, arrivals) for _ in range(N)))
+        await asyncio.gather(*(one(s, arrivals, SPREAD * i / N) for i in range(N)))
         delays = []
         for rid, times in arrivals.items():  # chunk i received minus chunk i sent (proxies relay chunks 1:1)
             async with s.get(f"{UPSTREAM}/sent/{rid}") as r:
@@ -214,8 +216,14 @@ KEY = secrets.token_hex(16)
 peer; passed in the environment, never on a command line."""
 
 
+SPREAD = 0.0
+"""Seconds over which the client starts its streams (``--stagger``: one chunk interval, so that the streams'
+chunks come evenly spread rather than in one burst per interval)."""
+
+
 def client(url: str, n: int, upstream: str) -> np.ndarray:
-    out = subprocess.run([sys.executable, "-c", CLIENT, url, str(n), upstream], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-c", CLIENT, url, str(n), upstream, str(SPREAD)], capture_output=True,
+                         text=True,
                          env=dict(os.environ, BENCH_KEY=KEY))
     if out.returncode:
         raise SystemExit(f"the client failed: {out.stderr.strip().splitlines()[-1]}")
@@ -231,7 +239,12 @@ def main() -> None:
     ap.add_argument("--litellm", help="LiteLLM's `litellm` command: its proxy measured beside MidStream's")
     ap.add_argument("--floor", action="store_true",
                     help="also measure a bare aiohttp relay (no parsing, no analysis): the floor for a Python proxy")
+    ap.add_argument("--stagger", action="store_true",
+                    help="start the streams spread over one chunk interval (independent clients) instead of at once "
+                         "(one upstream batching them, as a serving engine does: each step's chunks come together)")
     args = ap.parse_args()
+    global SPREAD
+    SPREAD = 1.0 / args.rate if args.stagger else 0.0
     up_port, proxy_port, ll_port = free_port(), free_port(), free_port()
     report = tempfile.TemporaryFile("w+")
     upstream = subprocess.Popen([sys.executable, "-c", UPSTREAM, str(up_port), str(args.rate), str(args.seconds)])
@@ -267,7 +280,8 @@ def main() -> None:
             client(f"http://127.0.0.1:{ll_port}/v1/chat/completions", 1, up)
             peers.append(("litellm", f"http://127.0.0.1:{ll_port}/v1/chat/completions", litellm.pid))
         print(f"proxy added delay per chunk, {args.rate:g} chunks/s per stream, {args.seconds:g} s streams "
-              f"(client, upstream and proxy on the same {os.cpu_count()} cores)")
+              f"(client, upstream and proxy on the same {os.cpu_count()} cores), streams started "
+              + ("spread over one chunk interval" if args.stagger else "at once"))
         for n in (int(s) for s in args.streams.split(",")):
             direct = client(f"{up}/v1/chat/completions", n, up)
             d50, d99 = np.percentile(direct, [50, 99])
