@@ -1,6 +1,6 @@
 """Attractor classification on a labelled set (tests/labelled_signals.py): accuracy and confusion per length.
 
-    python bench/bench_classify.py [--lengths 300,600,1000] [--misses] [--set labelled|heldout]
+    python bench/bench_classify.py [--lengths 300,600,1000] [--misses] [--set labelled|heldout|literature]
 
 Also the calibration: of the results given with confidence >= 0.9, how many are right. ``--set heldout``
 measures the same on signals the thresholds were not chosen on (tests/heldout_signals.py); ``--set literature``
@@ -33,16 +33,16 @@ def main() -> None:
     if args.set == "literature":
         literature(args.lengths)
         return
-    SIGNALS = (labelled_signals if args.set == "labelled" else heldout_signals).SIGNALS
-    print(f"{args.set} set: {len(SIGNALS)} signals")
-    classify_attractor(SIGNALS[0][1](300))
+    signals = (labelled_signals if args.set == "labelled" else heldout_signals).SIGNALS
+    print(f"{args.set} set: {len(signals)} signals")
+    classify_attractor(signals[0][1](300))
     confident = right_confident = 0
     for n in (int(v) for v in args.lengths.split(",")):
         confusion = {a: {b: 0 for b in (*LABELS, "unknown")} for a in LABELS}
         right = 0
         t = time.perf_counter()
         misses = []
-        for name, make, label in SIGNALS:
+        for name, make, label in signals:
             res = classify_attractor(make(n))
             confusion[label][res.type] += 1
             right += res.type == label
@@ -51,9 +51,9 @@ def main() -> None:
                 right_confident += res.type == label
             if res.type != label:
                 misses.append(f"    {name}: {res.type} ({res.confidence:.2f}) {res.reason}")
-        elapsed = (time.perf_counter() - t) / len(SIGNALS)
+        elapsed = (time.perf_counter() - t) / len(signals)
         strange = confusion["strange"]["strange"] / sum(confusion["strange"].values())
-        print(f"n = {n}: {right}/{len(SIGNALS)} right ({right / len(SIGNALS):.0%}), strange recall {strange:.0%}, "
+        print(f"n = {n}: {right}/{len(signals)} right ({right / len(signals):.0%}), strange recall {strange:.0%}, "
               f"{elapsed * 1e3:.1f} ms per signal")
         print(f"    {'true/said':<12}" + "".join(f"{b:>12}" for b in (*LABELS, "unknown")))
         for a in LABELS:

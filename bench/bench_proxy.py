@@ -198,10 +198,10 @@ def settle(pids: list[int], limit: float = 120.0) -> None:
             return
 
 
-def measure(name: str, url: str, pid: int, n: int, direct: np.ndarray, upstream: str) -> None:
+def measure(name: str, url: str, pid: int, n: int, direct: np.ndarray, upstream: str, spread: float) -> None:
     rss0 = rss_mb(pid)
     cpu0, t0 = cpu_seconds(pid), time.monotonic()
-    proxied = client(url, n, upstream)
+    proxied = client(url, n, upstream, spread)
     spent = cpu_seconds(pid) - cpu0
     cpu = spent / (time.monotonic() - t0)
     d50, d99 = np.percentile(direct, [50, 99])
@@ -216,14 +216,11 @@ KEY = secrets.token_hex(16)
 peer; passed in the environment, never on a command line."""
 
 
-SPREAD = 0.0
-"""Seconds over which the client starts its streams (``--stagger``: one chunk interval, so that the streams'
-chunks come evenly spread rather than in one burst per interval)."""
-
-
-def client(url: str, n: int, upstream: str) -> np.ndarray:
-    out = subprocess.run([sys.executable, "-c", CLIENT, url, str(n), upstream, str(SPREAD)], capture_output=True,
-                         text=True,
+def client(url: str, n: int, upstream: str, spread: float = 0.0) -> np.ndarray:
+    """Per-chunk delays (ms) of ``n`` concurrent streams; ``spread``: seconds over which their starts are spread
+    (``--stagger``: one chunk interval, so that their chunks come evenly spread, not in one burst per interval)."""
+    out = subprocess.run([sys.executable, "-c", CLIENT, url, str(n), upstream, str(spread)],
+                         capture_output=True, text=True,
                          env=dict(os.environ, BENCH_KEY=KEY))
     if out.returncode:
         raise SystemExit(f"the client failed: {out.stderr.strip().splitlines()[-1]}")
@@ -240,11 +237,12 @@ def main() -> None:
     ap.add_argument("--floor", action="store_true",
                     help="also measure a bare aiohttp relay (no parsing, no analysis): the floor for a Python proxy")
     ap.add_argument("--stagger", action="store_true",
-                    help="start the streams spread over one chunk interval (independent clients) instead of at once "
-                         "(one upstream batching them, as a serving engine does: each step's chunks come together)")
+                    help="start the streams spread over one chunk interval, as independent clients would (default: "
+                         "all at once, as a batching serving engine emits them)")
     args = ap.parse_args()
-    global SPREAD
-    SPREAD = 1.0 / args.rate if args.stagger else 0.0
+    if not (args.rate > 0 and args.seconds > 0):
+        raise SystemExit("--rate and --seconds must be > 0")
+    spread = 1.0 / args.rate if args.stagger else 0.0
     up_port, proxy_port, ll_port = free_port(), free_port(), free_port()
     report = tempfile.TemporaryFile("w+")
     upstream = subprocess.Popen([sys.executable, "-c", UPSTREAM, str(up_port), str(args.rate), str(args.seconds)])
@@ -283,12 +281,12 @@ def main() -> None:
               f"(client, upstream and proxy on the same {os.cpu_count()} cores), streams started "
               + ("spread over one chunk interval" if args.stagger else "at once"))
         for n in (int(s) for s in args.streams.split(",")):
-            direct = client(f"{up}/v1/chat/completions", n, up)
+            direct = client(f"{up}/v1/chat/completions", n, up, spread)
             d50, d99 = np.percentile(direct, [50, 99])
             print(f"  {n:>4} streams, direct   : p50 {d50:6.2f} ms p99 {d99:7.2f} ms | chunks {len(direct)}")
             for name, url, pid in peers:
                 settle([p for _, _, p in peers])
-                measure(name, url, pid, n, direct, up)
+                measure(name, url, pid, n, direct, up, spread)
     finally:
         proxy.send_signal(2)
         proxy.wait(timeout=120)

@@ -45,7 +45,7 @@ SIGNALS = [
      "limit cycle"),
     ("quasi-periodic 2 tones, 5 % noise",
      _noisy(lambda n: _tone(13)(n) + 0.7 * _tone(13 * 1.618)(n), 0.05, 3), "limit cycle"),
-    ("Rossler c = 4 (period 1), dt 0.2", lambda n: cs.rossler(n, 0.2, 0.2, 0.2, 4.0), "limit cycle"),
+    ("Rossler c = 4 (period 4), dt 0.2", lambda n: cs.rossler(n, 0.2, 0.2, 0.2, 4.0), "limit cycle"),
     ("Rossler, dt 0.1", lambda n: cs.rossler(n, 0.1), "strange"),
     ("Rossler, dt 0.3", lambda n: cs.rossler(n, 0.3), "strange"),
     ("Chen, dt 0.03", lambda n: cs.chen(n, 0.03), "strange"),

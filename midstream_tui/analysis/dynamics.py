@@ -727,21 +727,23 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
       lags if that is longer).
 
     Decision: point if settled; strange, at most 0.8 confident, when neighbours
-    help somewhat but not much (0.6 <= gain < 0.9), diverge (0-1 test > 0.3) and
-    predict the series far better than its surrogates (ratio < 0.6): a flow with
-    few orbits in the window, a map that needs more coordinates, a phase-coherent
-    flow that is linearly predictable a lag ahead; noise if unpredictable both ways (gain >= 0.6
-    and best linear error >= 0.25) or if neighbours do far worse than a linear
-    model (gain >= 2: a drifting random walk); strange if nonlinearly predictable (gain < 0.6)
-    and neighbours diverge exponentially (lambda > 0, rise >= 1, straight fit,
-    0-1 test not near 0); otherwise limit cycle (periodic or quasi-periodic,
-    possibly noisy). A series that repeats itself (``periodicity``: its
-    correlation does not fade from one period to the next) is a limit cycle
-    rather than noise, and rather than anything else when it comes back within
-    autocorrelation 0.96 a period later (most chaos decorrelates from one orbit
-    to the next; a sawtooth's or relaxation oscillation's neighbours part at
-    every edge). With fewer than 10 orbits in the window no verdict is given
-    more than 0.6 confidence.
+    help somewhat but not much (0.6 <= gain < 0.9), diverge exponentially (as
+    below) with a 0-1 test > 0.3, and predict the series far better than its
+    surrogates (ratio < 0.6): a flow with few orbits in the window, a map that
+    needs more coordinates, a phase-coherent flow that a linear model predicts
+    a lag ahead; noise if unpredictable both ways (gain >= 0.6 and best linear
+    error >= 0.25) or if neighbours do far worse than a linear model (gain >= 2:
+    a drifting random walk), unless it repeats itself or oscillates and is
+    linearly predictable (then a limit cycle); strange if nonlinearly
+    predictable (gain < 0.6) and neighbours diverge exponentially (lambda > 0,
+    rise >= 1, straight fit, 0-1 test not near 0); otherwise limit cycle
+    (periodic or quasi-periodic, possibly noisy). A series that comes back
+    within autocorrelation 0.96 a period later (``periodicity``) is a limit
+    cycle whatever the rest says (most chaos decorrelates from one orbit to the
+    next; a sawtooth's or relaxation oscillation's neighbours part at every
+    edge), and so is one whose latest stretch repeats itself exactly
+    (``repeating_tail``: a text stream caught in a loop). With fewer than 10
+    orbits in the window no verdict is given more than 0.6 confidence.
     """
     max_points = whole("max_points", max_points, 1)
     point_tolerance = real("point_tolerance", point_tolerance)
@@ -844,9 +846,9 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
         if not nonlinear and gain < SURROGATE_GATE and diverging and k01 > 0.3:
             # Neighbours help somewhat, and neighbours diverge: chaos seen through few points (a flow with few
             # orbits in the window, a map that needs more coordinates, a phase-coherent flow that a linear model
-            # predicts a lag ahead to within 10-25 % — Chen, Ueda —) or coloured noise, or a noisy oscillation?
-            # Ask surrogates with the same spectrum and values: noise, and a tone plus noise, predict as well as
-            # their surrogates, chaos far better.
+            # predicts a lag ahead to within 10-25 % — Chen, Ueda —) or coloured noise, or a noisy relaxation
+            # oscillation? Ask surrogates with the same spectrum and values: noise predicts as well as its
+            # surrogates, chaos far better (a cycle that repeats itself is a cycle whatever they say: below).
             zd = _matched_ends(z[(max(top, gain_dim) - gain_dim) * lag:])
             own = float(kernels.nn_prediction_error(zd, gain_dim, lag, theiler, ahead))
             best = min(float(kernels.nn_prediction_error(iaaft_surrogate(zd, seed, SURROGATE_ITERATIONS), gain_dim, lag,
