@@ -11,25 +11,7 @@ import math
 import numpy as np
 
 import chaos_systems as cs
-
-
-def _t(n):
-    return np.arange(n, dtype=float)
-
-
-def _ar(n, coefs, seed, burn=500):
-    e = np.random.default_rng(seed).normal(size=n + burn)
-    x = np.zeros(n + burn)
-    for i in range(len(coefs), n + burn):
-        x[i] = sum(c * x[i - 1 - k] for k, c in enumerate(coefs)) + e[i]
-    return x[burn:]
-
-
-def _noisy(make, level, seed):
-    def noisy(n):
-        x = make(n)
-        return x + level * x.std() * np.random.default_rng(seed).normal(size=n)
-    return noisy
+from labelled_signals import _ar, _noisy, _t
 
 
 def _tone(period):
