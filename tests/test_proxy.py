@@ -835,3 +835,89 @@ async def test_a_web_page_from_elsewhere_cannot_use_the_proxy(upstream):
             assert status == 200
     finally:
         await hub.stop()
+
+
+@pytest.mark.parametrize("url,said", [
+    ("http://127.0.0.1:99999/v1", "not a URL"), ("http://127.0.0.1:abc/v1", "not a URL"), ("http://[::1", "not a URL"),
+    ("http://user:SECRETPW@127.0.0.1:5000/v1", "user:password in the URL is not supported"),
+])
+def test_an_upstream_url_that_cannot_work_gets_one_line(url, said, tmp_path):
+    # a bad port or bracket, or credentials in the URL (which would clash with the clients' own keys)
+    proc = subprocess.run([sys.executable, "-m", "midstream_tui", "proxy", "--headless", "--upstream", url],
+                          capture_output=True, text=True, timeout=LIVENESS_S, cwd=tmp_path)
+    assert proc.returncode == 2 and said in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert "SECRETPW" not in proc.stderr
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "[::1]", "localhost"])
+def test_every_address_of_this_machine_is_seen_as_the_proxy_itself(host, free_port):
+    proc = subprocess.run([sys.executable, "-m", "midstream_tui", "proxy", "--port", str(free_port), "--headless",
+                           "--upstream", f"http://{host}:{free_port}/v1"], capture_output=True, text=True,
+                          timeout=LIVENESS_S)
+    assert proc.returncode == 2 and "is this proxy itself" in proc.stderr
+
+
+async def test_a_request_body_that_never_arrives_is_timed_out(upstream):
+    # full headers, a Content-Length of 1,000 and 9 bytes: the connection is not held for ever
+    hub, proxy = await running_proxy(upstream.url + "/v1")
+    proxy.header_timeout = 0.5
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 1000\r\n\r\n{\"model\":")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), LIVENESS_S)  # up to the close
+        assert answer.startswith(b"HTTP/1.1 408") and b"not received" in answer
+        assert upstream.headers == [] and proxy.requests == 0
+        writer.close()
+    finally:
+        await hub.stop()
+
+
+async def test_a_client_that_leaves_before_the_answer_is_counted(upstream, free_port):
+    # an upstream that accepts and says nothing: the client gives up first
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", free_port)
+    hub, proxy = await running_proxy(f"http://127.0.0.1:{free_port}/v1")
+    try:
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(fetch(session, proxy.url + "/v1/chat/completions",
+                                             {"model": "m", "stream": True}), 0.5)
+        snap = await settled(hub, hub.streams[0])
+        assert snap.status == "closed" and any("before the upstream answered" in h.message for h in snap.patterns)
+        deadline = time.monotonic() + LIVENESS_S
+        while proxy.client_left != 1:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+    finally:
+        await hub.stop()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_one_chunk_answer_has_no_tpot_and_does_not_meet_a_tpot_bound(upstream):
+    hub, proxy = await running_proxy(upstream.url + "/v1", slo=tuple(parse_slo("tpot=1s").items()))
+    try:
+        async with aiohttp.ClientSession() as session:
+            await fetch(session, proxy.url + "/v1/chat/completions", {"model": "whole"})  # not streamed
+        m = (await settled(hub, hub.streams[0])).metrics
+        assert m["output_tokens"] == 3 and m["chunks"] == 1 and "tpot_req_ms" not in m
+        assert m["slo_ok"] == 0 and proxy.goodput == 0.0
+    finally:
+        await hub.stop()
+
+
+async def test_headers_a_connection_header_names_are_not_forwarded(upstream):
+    hub, proxy = await running_proxy(upstream.url + "/v1")
+    try:
+        async with aiohttp.ClientSession() as session:
+            status, _, _ = await fetch(session, proxy.url + "/v1/models", None,
+                                       {"Connection": "keep-alive, X-Hop", "X-Hop": "1", "X-End": "2"})
+        assert status == 200
+        (sent,) = upstream.headers
+        assert "X-Hop" not in sent and sent["X-End"] == "2"
+    finally:
+        await hub.stop()

@@ -241,7 +241,8 @@ class TextAnalyzer(StreamAnalyzer):
     def metrics(self, now: float, since: float) -> dict[str, Any]:
         itl = self._itl
         ttft = summarize(self.ttft.values())
-        since_last = now - self._req_last if not math.isnan(self._req_last) else math.nan
+        # live, a token can postdate the tick's clock by a hair: a time since it is never negative
+        since_last = max(0.0, now - self._req_last) if not math.isnan(self._req_last) else math.nan
         return {
             "tokens_per_s": rate(self.delta_t.values(), self.delta_tokens.values(), now, self.RATE_WINDOW, since),
             "ttft_ms": self.ttft.last() * 1e3,

@@ -496,6 +496,7 @@ def _proxy(args: argparse.Namespace) -> int:
     import socket
 
     from ..proxy import ProxyError, ProxyOptions, ProxyServer, parse_slo
+    from ..servers.base import is_loopback
     from ..servers.signaling import SignalingError, ssl_context_from
 
     if args.virtual:
@@ -513,10 +514,12 @@ def _proxy(args: argparse.Namespace) -> int:
         tls = ssl_context_from(args.cert, args.key)
     except (ProxyError, SignalingError) as exc:
         raise CliError(str(exc)) from None
-    own = {f"{h}:{args.port}" for h in ("127.0.0.1", "localhost", "[::1]", args.host)}
     for url in (options.upstream, options.anthropic_upstream):
-        parts = urlsplit(url)
-        if f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}" in own:
+        parts = urlsplit(url)  # (checked by ProxyOptions: a URL with a valid port)
+        host = (parts.hostname or "").strip("[]")
+        # this machine: loopback, the unspecified address (connecting to 0.0.0.0 or :: reaches it), the bound host
+        here = is_loopback(host) or host in ("0.0.0.0", "::", args.host.strip("[]"))
+        if here and (parts.port or (443 if parts.scheme == "https" else 80)) == args.port:
             raise CliError(f"the upstream {url} is this proxy itself (OPENAI_BASE_URL points here?): "
                            "give the real one with --upstream")
     try:  # say a taken port in one line now, not from inside the dashboard

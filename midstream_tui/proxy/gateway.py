@@ -94,10 +94,22 @@ class ProxyOptions:
 
     def __post_init__(self) -> None:
         for name in ("upstream", "anthropic_upstream"):
-            url = urlsplit(getattr(self, name))
+            flag, value = f"--{name.replace('_', '-')}", getattr(self, name)
+            try:
+                url = urlsplit(value)
+                url.port  # noqa: B018 - raises on a port that is not one
+            except ValueError as exc:  # a bad port, an unclosed [IPv6 address
+                shown = value.rpartition("@")[2] if "@" in value else value  # never a password
+                raise ProxyError(f"{flag} {shown!r}: not a URL ({exc})") from None
             if url.scheme not in ("http", "https") or not url.hostname:
                 shown = url._replace(netloc=url.netloc.rpartition("@")[2]).geturl()  # never a password
-                raise ProxyError(f"--{name.replace('_', '-')} {shown!r}: expected an http(s) URL")
+                raise ProxyError(f"{flag} {shown!r}: expected an http(s) URL")
+            if "@" in url.netloc:
+                # the clients' own keys (Authorization, x-api-key) are what reaches the upstream; credentials
+                # in the URL would be added to requests that did not send them and clash with those that do
+                shown = url._replace(netloc=url.netloc.rpartition("@")[2]).geturl()
+                raise ProxyError(f"{flag} {shown!r}: a user:password in the URL is not supported (the clients' "
+                                 "own keys are forwarded): remove it")
         if self.on_cut not in ON_CUT:
             raise ProxyError(f"--on-cut {self.on_cut!r}: expected one of {', '.join(ON_CUT)}")
         if not (self.upstream_timeout > 0 and math.isfinite(self.upstream_timeout)):
@@ -342,12 +354,15 @@ class ProxyServer(LocalServer):
             return await self._websocket(request, url, provider)
         if request.content_length is not None and request.content_length > self.options.max_body:
             return _error(413, f"request body over {self.options.max_body} bytes", "request_too_large")
-        try:
-            body = await request.read()
+        try:  # a body that never arrives in full must not hold its connection for ever
+            body = await asyncio.wait_for(request.read(), self.header_timeout)
         except web.HTTPRequestEntityTooLarge:
             return _error(413, f"request body over {self.options.max_body} bytes", "request_too_large")
-        headers = CIMultiDict((k, v) for k, v in request.headers.items()
-                              if k.lower() not in HOP_BY_HOP and k.lower() != TOKEN_HEADER)
+        except asyncio.TimeoutError:
+            timed_out = _error(408, f"request body not received within {self.header_timeout:g} s", "request_timeout")
+            timed_out.force_close()  # the rest of that body is not waited for
+            return timed_out
+        headers = _forwarded_headers(request.headers, TOKEN_HEADER)
         self.requests += 1
         info = _request_info(api, body) if api else None
         stream = self._open(api, provider, url, info) if api and info else None
@@ -357,10 +372,12 @@ class ProxyServer(LocalServer):
                 request.method, url, headers=headers, data=body or None, allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=self.options.upstream_timeout))
         except asyncio.CancelledError:
+            self.client_left += 1
             if stream is not None:
                 self._close(stream, "client left", "the client left before the upstream answered")
             raise
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
+            # (aiohttp refuses some requests with a ValueError: headers it cannot send as given)
             message = ("upstream silent for " f"{self.options.upstream_timeout:g} s" if isinstance(exc, asyncio.TimeoutError)
                        else f"upstream unreachable: {type(exc).__name__}: {str(exc)[:120]}")
             if stream is not None:
@@ -376,9 +393,7 @@ class ProxyServer(LocalServer):
         """Both directions relayed message by message (same type, same payload); the server's Realtime events
         read into a stream (a response per request, text and audio transcripts as text)."""
         protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
-        headers = CIMultiDict((k, v) for k, v in request.headers.items()
-                              if k.lower() not in HOP_BY_HOP and not k.lower().startswith("sec-websocket")
-                              and k.lower() != TOKEN_HEADER)
+        headers = _forwarded_headers(request.headers, TOKEN_HEADER, websocket=True)
         ws_url = "ws" + url[len("http"):]  # http -> ws, https -> wss
         try:
             upstream = await self._session.ws_connect(  # type: ignore[union-attr]
@@ -569,9 +584,8 @@ class ProxyServer(LocalServer):
                      api: str | None, info: tuple | None, t_sent: float) -> web.StreamResponse:
         resp = _Relayed(status=upstream.status, reason=upstream.reason)
         resp.upstream_names = frozenset(k.lower() for k in upstream.headers)
-        for key, value in upstream.headers.items():
-            if key.lower() not in HOP_BY_HOP:
-                resp.headers.add(key, value)
+        for key, value in _forwarded_headers(upstream.headers).items():
+            resp.headers.add(key, value)
         if upstream.headers.get("Content-Length", "").isdigit():
             resp.content_length = int(upstream.headers["Content-Length"])
         streamed = "text/event-stream" in upstream.headers.get("Content-Type", "")
@@ -597,7 +611,9 @@ class ProxyServer(LocalServer):
 
             def on_cut() -> None:  # the hub (a rule, the user) cancelled the stream
                 if not cuttable or reader is None or reader.state.finished:
-                    why = "the answer is not an event stream" if not cuttable else "the answer had already ended"
+                    why = ("the answer had already ended" if cuttable else
+                           f"the answer is compressed ({encoding}): its events cannot be ended cleanly"
+                           if streamed and encoding != "identity" else "the answer is not an event stream")
                     stream.put(Flag(stream.stream_id, self.clock.now(), f"not cut: {why}", kind="proxy"))
                     return
                 cut["asked"] = True
@@ -771,8 +787,9 @@ class ProxyServer(LocalServer):
         m["output_tokens_from"] = "usage" if stream.reported else "counted"
         if stream.reported:
             m["tokens_counted_minus_usage"] = counted - stream.reported
-        if tokens > 1:
+        if tokens > 1 and m["chunks"] > 1:  # an answer in one chunk (not streamed) has no time per token
             m["tpot_req_ms"] = round((stream.last_chunk - stream.first_chunk) / (tokens - 1) * 1e3, 3)
+        if tokens > 1:
             m["output_tokens_per_s"] = round(tokens / max(e2e, 1e-9), 2)
         if self.options.slo:
             got = {"ttft": m.get("ttft_req_ms"), "ttfo": m.get("ttfo_req_ms"), "tpot": m.get("tpot_req_ms"),
@@ -786,6 +803,15 @@ class ProxyServer(LocalServer):
     def goodput(self) -> float:
         """Share of the finished requests that met every SLO (NaN before the first, or without ``--slo``)."""
         return self.slo_good / self.slo_done if self.slo_done else math.nan
+
+
+def _forwarded_headers(headers, token_header: str = "", websocket: bool = False) -> CIMultiDict:
+    """The end-to-end headers of a message, to pass on: not the hop-by-hop ones, nor those its ``Connection``
+    header names (RFC 9110 §7.6.1), nor the proxy's own token, nor (``websocket``) the handshake's own."""
+    named = {t.strip().lower() for v in headers.getall("Connection", []) for t in v.split(",") if t.strip()}
+    return CIMultiDict((k, v) for k, v in headers.items()
+                       if (low := k.lower()) not in HOP_BY_HOP and low not in named and low != token_header
+                       and not (websocket and low.startswith("sec-websocket")))
 
 
 def _error(status: int, message: str, kind: str) -> web.Response:
