@@ -839,7 +839,8 @@ def audit(root: Path, only: list[str] | None = None) -> tuple[list[Finding], int
     return sorted(kept, key=lambda f: (order[f.severity], f.check, f.file, f.line)), len(findings) - len(kept)
 
 
-def render(findings: list[Finding], root: Path, ignored: int = 0) -> str:
+def render(findings: list[Finding], root: Path, ignored: int = 0, only: list[str] | None = None) -> str:
+    """The report as text; ``only``: the checks that ran (the others are listed as not run, never as passed)."""
     from .redact import redact
 
     counts = Counter(f.severity for f in findings)
@@ -847,8 +848,11 @@ def render(findings: list[Finding], root: Path, ignored: int = 0) -> str:
              + (f" ({ignored} ignored by {IGNORE_FILE})" if ignored else "")]
     by_check = Counter(f.check for f in findings if f.severity != "info")
     for name in CHECKS:
-        lines.append(f"  {'FAIL' if by_check.get(name) else 'pass'}  {name:<15} "
-                     f"{by_check.get(name, 0)} finding(s)" if by_check.get(name) else f"  pass  {name}")
+        if only and name not in only:
+            lines.append(f"  -     {name:<15} not run (--check)")
+        else:
+            lines.append(f"  {'FAIL' if by_check.get(name) else 'pass'}  {name:<15} "
+                         f"{by_check.get(name, 0)} finding(s)" if by_check.get(name) else f"  pass  {name}")
     lines.append("")
     width = max([len(f"{f.file}:{f.line}") for f in findings] + [10])
     for f in findings:
@@ -857,7 +861,9 @@ def render(findings: list[Finding], root: Path, ignored: int = 0) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_json(findings: list[Finding], root: Path, ignored: int = 0) -> str:
+def to_json(findings: list[Finding], root: Path, ignored: int = 0, only: list[str] | None = None) -> str:
+    """The report as JSON; ``checks`` lists the checks that ran."""
     counts = Counter(f.severity for f in findings)
     return json.dumps({"root": str(root), "counts": {s: counts.get(s, 0) for s in SEVERITIES}, "ignored": ignored,
-                       "checks": list(CHECKS), "findings": [asdict(f) for f in findings]}, indent=None)
+                       "checks": [c for c in CHECKS if not only or c in only],
+                       "findings": [asdict(f) for f in findings]}, indent=None)

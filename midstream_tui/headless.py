@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from typing import TextIO
 
 from . import display
@@ -156,11 +157,26 @@ def _reader_gone(out: TextIO) -> None:
 
 def run_headless_virtual(hub: Hub, sources: list[ScheduledSource], duration: float, json_mode: bool,
                          out: TextIO = sys.stdout) -> int:
-    """Same output as ``run_headless`` but in virtual time: deterministic and as fast as possible."""
+    """Same output as ``run_headless`` but in virtual time: deterministic and as fast as possible. SIGINT and
+    SIGTERM end it cleanly at the next analysis step, with the summary of the virtual time reached."""
     printer = NdjsonPrinter(hub, out, json_mode)
+    signalled: list[int] = []
+    reached = [hub.t0]
+
+    def tick(now: float, snaps: dict[str, Snapshot]) -> None:
+        reached[0] = now
+        printer.tick(now, snaps)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda signum, _frame: signalled.append(signum))
     try:
-        run_virtual(hub, sources, duration, on_tick=printer.tick)
-        printer.finish(duration)
+        run_virtual(hub, sources, duration, on_tick=tick, stop=lambda: bool(signalled))
+        printer.finish(reached[0] - hub.t0 if signalled else duration)
     except BrokenPipeError:
         _reader_gone(out)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     return failed_exit_code(hub)

@@ -835,13 +835,15 @@ class Hub:
 
 def run_virtual(hub: Hub, sources: Iterable[ScheduledSource], duration: float,
                 interval: float | None = None,
-                on_tick: Callable[[float, dict[str, Snapshot]], None] | None = None) -> dict[str, Snapshot]:
+                on_tick: Callable[[float, dict[str, Snapshot]], None] | None = None,
+                stop: Callable[[], bool] | None = None) -> dict[str, Snapshot]:
     """Drive scheduled sources through the hub in virtual time, as fast as the CPU allows.
 
     Events are merged by timestamp and pushed; an analysis step runs at every
     ``interval`` boundary, exactly as the live clock would. Deterministic: the
     same sources give the same snapshots. Used by tests, snapshots, benchmarks
-    and ``--virtual`` headless runs.
+    and ``--virtual`` headless runs. ``stop`` (asked at every analysis step) ends the run early when it
+    says so (a signal).
     """
     interval = interval or hub.analysis_interval
     kernels.warm_up_ingest()
@@ -870,6 +872,8 @@ def run_virtual(hub: Hub, sources: Iterable[ScheduledSource], duration: float,
         while event.t >= next_tick:
             tick(next_tick)
             next_tick += interval
+            if stop is not None and stop():
+                return hub.snapshots()
         src = by_stream.get(event.stream)
         if event.stream in closed:
             continue
@@ -881,4 +885,6 @@ def run_virtual(hub: Hub, sources: Iterable[ScheduledSource], duration: float,
     while next_tick <= t0 + duration + 1e-9:
         tick(next_tick)
         next_tick += interval
+        if stop is not None and stop():
+            break
     return hub.snapshots()

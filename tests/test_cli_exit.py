@@ -1,5 +1,8 @@
 """Exit codes and one-line errors of `midstream export` and headless runs (issue 11, item 6)."""
 
+import json
+import os
+import signal
 import subprocess
 import sys
 
@@ -137,3 +140,80 @@ def test_a_dashboard_whose_terminal_went_away_saves_its_recording_and_exits(tmp_
         status_recorded = dict(s.conn.execute("SELECT key, value FROM meta"))["status"]
     assert done, "the dashboard was still running a minute after its terminal went away"
     assert status_recorded == "complete"
+
+
+# -- found by a fresh-eyes review (issue 11: bad input gets one line, never a traceback or a hang) ----------
+
+
+def test_a_rules_file_that_is_not_utf8_is_one_line(tmp_path):
+    bad = tmp_path / "rules.toml"
+    bad.write_bytes(bytes(range(128, 256)) * 20)
+    one_line_error(midstream("run", "--headless", "--no-record", "--duration", "1", "--rules", bad, "sim:text"),
+                   "not valid TOML", "UTF-8")
+
+
+@pytest.mark.parametrize("state", ['[]', 'null', '{"version": 1, "runs": "x"}', '{"version": 1, "baselines": {"a": 5}}',
+                                   '{"version": 1, "level1": [1]}', '{"version": 1, "runs": 1e400}',
+                                   '{"version": 1, "loop_episodes": [[1]]}'])
+def test_learned_state_of_the_wrong_shape_is_started_over(state, tmp_path):
+    # valid JSON that is not what MidStream saves: as a damaged file, forgotten (the next save replaces it)
+    env = {**os.environ, "MIDSTREAM_DATA_DIR": str(tmp_path / "data")}
+    meta = tmp_path / "data" / "meta.json"
+    meta.parent.mkdir(parents=True)
+    meta.write_text(state)
+    show = subprocess.run([*CMD, "meta", "show"], capture_output=True, text=True, timeout=120, env=env)
+    assert show.returncode == 0 and "nothing learned yet" in show.stdout and not show.stderr
+    run = subprocess.run([*CMD, "run", "--headless", "--no-record", "--duration", "1", "sim:text"],
+                         capture_output=True, text=True, timeout=120, env=env)
+    assert run.returncode == 0 and "Traceback" not in run.stderr
+    assert json.loads(meta.read_text())["runs"] == 1  # saved anew
+
+
+def test_a_distance_beyond_the_float_range_is_one_line_not_infinity(tmp_path):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("1.7e308\n" * 50)
+    b.write_text("-1.7e308\n" * 50)
+    for algorithm in ("euclidean", "dtw"):
+        one_line_error(midstream("compare", a, b, "--algorithm", algorithm, "--json"), "beyond the range of a float")
+
+
+def test_analyze_says_nothing_of_numpy_on_huge_values(tmp_path):
+    x = [0.3]
+    for _ in range(2999):
+        x.append(4 * x[-1] * (1 - x[-1]))
+    series = tmp_path / "big.txt"
+    series.write_text("\n".join(repr(v * 1.7e308) for v in x))
+    proc = midstream("analyze", series)
+    assert proc.returncode == 0 and proc.stderr == "" and "strange" in proc.stdout
+
+
+def test_a_session_time_from_1970_is_a_recorded_error_not_a_wait(tmp_path):
+    session = tmp_path / "far.jsonl"
+    session.write_text('{"t": 0, "stream": "llm", "type": "open"}\n{"t": 0.4, "stream": "llm", "text": "Hello"}\n'
+                       '{"t": 1.7e9, "stream": "llm", "text": "far"}\n{"t": 1.0, "stream": "llm", "type": "close"}\n')
+    proc = midstream("run", "--headless", "--no-record", session, timeout=60)
+    assert proc.returncode == 0 and "line 3: time 1.7e9" in proc.stdout.replace("1700000000.0", "1.7e9")
+
+
+def test_audit_does_not_call_checks_it_did_not_run_passed(tmp_path):
+    (tmp_path / "app.py").write_text("def f(x):\n    eval(x)\n")
+    text = midstream("audit", tmp_path, "--check", "secrets")
+    assert "pass  secrets" in text.stdout and "risky-code      not run" in text.stdout
+    assert "pass  risky-code" not in text.stdout
+    assert json.loads(midstream("audit", tmp_path, "--check", "secrets", "--json").stdout)["checks"] == ["secrets"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_virtual_run_ends_cleanly_on_a_signal(sig):
+    proc = subprocess.Popen([*CMD, "run", "--headless", "--json", "--no-record", "--virtual", "--duration", "1e6",
+                             "sim:text"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()  # running (past the warm-up) once a line is out
+        assert json.loads(first)["stream"] == "text"
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err[-500:]
+    summary = json.loads(out.strip().splitlines()[-1])["summary"]
+    assert 0 < summary["duration_s"] < 1e6 and summary["streams"]["text"]["kind"] == "text"

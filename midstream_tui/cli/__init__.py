@@ -729,7 +729,7 @@ def _audit(args: argparse.Namespace) -> int:
     if unknown:
         raise CliError(f"--check {unknown[0]}: expected one of {', '.join(CHECKS)}")
     findings, ignored = audit(root, args.check)
-    print(to_json(findings, root, ignored) if args.json else render(findings, root, ignored),
+    print(to_json(findings, root, ignored, args.check) if args.json else render(findings, root, ignored, args.check),
           end="" if not args.json else "\n")
     return 1 if any(f.severity == "high" for f in findings) else 0
 
@@ -922,7 +922,7 @@ def _series_dynamics(x: np.ndarray, dt: float, dim: int | None, lag: int | None,
             out["fnn"] = [round(f, 4) for f in select_dimension(x, res.lag)[1]]
         out["lyapunov"] = res.to_json()
     except SeriesError as exc:  # too short or constant: a defined "insufficient" result
-        chosen = lag if lag is not None else select_lag(x) if x.size >= 16 and x.std() > 0 else None
+        chosen = lag if lag is not None else select_lag(x) if x.size >= 16 and x.max() > x.min() else None
         out |= {"lag": chosen, "dim": dim, "lyapunov": None, "reason": str(exc)}
     if out["lyapunov"] is not None:
         try:
@@ -932,7 +932,7 @@ def _series_dynamics(x: np.ndarray, dt: float, dim: int | None, lag: int | None,
     out["attractor"] = classify_attractor(x).to_json()
     window = x[-MOTIF_WINDOW:]
     length = motif_length or int(min(max(8, 8 * (out["lag"] or 1)), window.size // 4))
-    if 3 <= length <= window.size // 2 and window.std() > 0:
+    if 3 <= length <= window.size // 2 and window.max() > window.min():
         motifs = find_motifs(window, length, k=3)
         offset = x.size - window.size
         out["motifs"] = [{"positions": [p + offset for p in m.positions], "distance": round(m.distance, 4),
@@ -1033,6 +1033,9 @@ def _compare(args: argparse.Namespace) -> int:
     a, column_a = read_series(args.a, args.column, args.tokens)
     b, column_b = read_series(args.b, args.column, args.tokens)
     result = compare(a, b, args.algorithm, window=args.window, eps=args.eps, tokens=args.tokens)
+    if not math.isfinite(result["value"]):  # (JSON has no infinity; a number printed as inf says nothing)
+        raise CliError(f"the {args.algorithm} distance of {args.a} and {args.b} is beyond the range of a float "
+                       "(values near 1e308): scale the series down")
     if column_a is not None or column_b is not None:
         result |= {"column_a": column_a, "column_b": column_b}
     if args.json:

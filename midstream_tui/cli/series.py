@@ -58,7 +58,7 @@ def read_series(path: str, column: str | None = None, tokens: bool = False) -> t
                 raise SeriesError(f"no such column: {column} (a {ext or 'plain'} file holds one series, "
                                   "numbers separated by white space)")
             _check_text_size(p)
-            return as_series(np.array(p.read_text("utf-8").split(), dtype=np.float64), path, finite=False), None
+            return as_series(np.array(p.read_text("utf-8").split(), dtype=np.float64), "values", finite=False), None
     except SeriesError as exc:
         raise SeriesError(f"{path}: {exc}") from None
     except MemoryError:

@@ -94,6 +94,8 @@ def load_rules(path: str) -> list[Rule]:
         raise RuleError(f"{path}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise RuleError(f"{path}: not valid TOML ({exc})") from None
+    except UnicodeDecodeError:  # TOML is UTF-8: a binary file, another encoding
+        raise RuleError(f"{path}: not valid TOML (not UTF-8 text)") from None
     tables = data.get("rule")
     if not isinstance(tables, list) or not tables:
         raise RuleError(f"{path}: no [[rule]] tables")

@@ -178,15 +178,21 @@ class MetaLearner:
             data = json.loads(self.path.read_text("utf-8"))
         except (OSError, ValueError):
             return  # a damaged file: start over rather than fail the run (the next save replaces it)
-        if data.get("version") != STATE_VERSION:
+        if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
             return
-        self.runs = int(data.get("runs", 0))
-        self.baselines = {key: {m: Distribution.from_json(d) for m, d in metrics.items()}
-                          for key, metrics in (data.get("baselines") or {}).items()}
-        self.what.load(data.get("level1") or {})
-        self.history = list(data.get("changes") or [])
-        self.tuner.loop_episodes = [(int(w), bool(ended)) for w, ended in (data.get("loop_episodes") or [])
-                                    if isinstance(w, (int, float))][-LOOP_EPISODES_KEPT:]
+        try:  # all or nothing: JSON of another shape is a damaged file too
+            runs = int(data.get("runs", 0))
+            baselines = {str(key): {str(m): Distribution.from_json(d) for m, d in metrics.items()}
+                         for key, metrics in (data.get("baselines") or {}).items()}
+            what = WhatMatters()
+            what.load(data.get("level1") or {})
+            history = [c for c in (data.get("changes") or []) if isinstance(c, dict)]
+            episodes = [(int(w), bool(ended)) for w, ended in (data.get("loop_episodes") or [])
+                        if isinstance(w, (int, float))][-LOOP_EPISODES_KEPT:]
+        except (TypeError, ValueError, AttributeError, OverflowError, KeyError):
+            return
+        self.runs, self.baselines, self.what, self.history = runs, baselines, what, history
+        self.tuner.loop_episodes = episodes
 
     def to_json(self) -> dict:
         with self._lock:

@@ -42,6 +42,10 @@ from .base import ScheduledSource, Source, SourceError
 from .params import identity_of, param, reject_unknown
 
 
+MAX_TIME_S = 1e7
+"""The latest time (seconds from the session's start) a line may have."""
+
+
 def _event(stream: str, t: float, obj: dict) -> Event:
     kind = obj.get("type", "text")
     if kind == "text":
@@ -108,6 +112,9 @@ class ReplaySource(ScheduledSource):
                     t = float(obj.get("t", last))
                     if not math.isfinite(t) or t < 0:
                         raise ValueError(f"bad time {obj.get('t')!r}")
+                    if t > MAX_TIME_S:  # waiting for it would hold every later line back for ever
+                        raise ValueError(f"time {obj.get('t')!r} is more than {MAX_TIME_S:g} s (about four months) "
+                                         "after the session's start: session times count from 0, not from 1970")
                     event = _event(sid, t0 + max(last, t) / self.speed, obj)
                     last = max(last, t)  # never go back in time
                     if isinstance(event, StreamOpened) and not event.source:
