@@ -532,3 +532,14 @@ def test_the_spectrum_keeps_its_basis_through_maps_that_collapse_a_direction():
     assert s.steps > 4000 and s.reliable
     # rounding biases both low (0.37 here against 0.419): the spectrum's first agrees with the largest exponent
     assert s.exponents[0] == pytest.approx(jacobian_lyapunov(x, dim=2).lyapunov, rel=0.05)
+
+
+@pytest.mark.parametrize("period", [20, 25, 37.3, 50, 100])
+def test_a_clean_tone_gets_a_quarter_period_lag_and_reads_periodic(period):
+    # a tone with a whole number of samples per period takes few distinct values: its AMI is a flat plateau, and
+    # its first "minimum" came past the next half orbit (lag 23 for a period of 20), folding the embedding
+    x = np.sin(2 * np.pi * np.arange(1000) / period)
+    assert period / 8 <= select_lag(x) <= period / 2
+    res = classify_attractor(x)
+    assert res.type == "limit cycle" and res.confidence >= 0.9 and "periodic" in res.reason
+    assert "quasi" not in res.reason

@@ -66,16 +66,25 @@ def select_lag(x, *, max_lag: int | None = None, method: str = "ami", bins: int 
         ami = kernels.average_mutual_information(z, max_lag, bins)
         for k in range(1, max_lag):
             if ami[k] < ami[0] / math.e:
-                return k
+                return _within_half_orbit(z, k)
             # A real minimum: the lowest so far, and followed by a rise of at least
             # 5% of the entropy (binning makes wiggles of ~3% on smooth signals).
             after = ami[k + 1: min(2 * k + 2, max_lag + 1)]
             if (ami[k] <= ami[1:k + 1].min() and after.size
                     and after.max() - ami[k] > 0.05 * ami[0]):
-                return k
+                return _within_half_orbit(z, k)
     elif method != "autocorr":
         raise SeriesError(f"method {method!r}: expected 'ami' or 'autocorr'")
     return int(kernels.autocorr_decay_lag(z, max_lag))
+
+
+def _within_half_orbit(z: np.ndarray, lag: int) -> int:
+    """``lag``, unless it is past half the autocorrelation's period: then a quarter period. Half an orbit on, a
+    cycle's delay coordinate mirrors the first (x(t + T/2) = -x(t) for a sine) and the embedding folds; and a
+    clean cycle with a whole number of samples per orbit takes so few distinct values that its AMI is a flat
+    plateau from about a quarter period on, with no minimum to find until past the next half orbit."""
+    period = dominant_period(z)
+    return max(1, round(period / 4)) if period >= 8 and lag > period / 2 else lag
 
 
 def select_dimension(x, lag: int, *, max_dim: int = 10, threshold: float = 0.01,
@@ -894,8 +903,12 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
             conf = min(1.0, 0.4 + (0.25 - best_linear) * 2)
             return AttractorClass("limit cycle", max(0.3, conf),
                                   f"noisy oscillation: linear prediction error {best_linear:.2f}", **common)
-        conf = min(1.0, 0.5 + 0.5 * (1 - min(1.0, gain / 0.6))) * (1.0 - 0.4 * min(1.0, max(0.0, k01)))
-        kind = "periodic" if k01 < 0.2 else "quasi-periodic or weakly chaotic"
+        # The 0-1 test reads a clean tone of some periods as 0.9+ (its frequencies resonate with the orbit): a
+        # series that comes back to itself a period later is periodic whatever it says.
+        repeats = bool(period) and repeat >= REPEATS
+        conf = min(1.0, 0.5 + 0.5 * (1 - min(1.0, gain / 0.6))) * (
+            1.0 if repeats else 1.0 - 0.4 * min(1.0, max(0.0, k01)))
+        kind = "periodic" if k01 < 0.2 or repeats else "quasi-periodic or weakly chaotic"
         return AttractorClass("limit cycle", max(0.3, conf),
                               f"deterministic (gain {gain:.2f}), not diverging: {kind}", **common)
 
