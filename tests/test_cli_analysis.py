@@ -294,3 +294,18 @@ def test_a_huge_text_series_is_refused_before_it_is_parsed(tmp_path, ext):
     proc = run("analyze", str(big))
     assert proc.returncode == 2 and "too large for a text series" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_analyze_says_why_local_maps_were_not_measured(tmp_path):
+    # a dimension past what 20 neighbours can fit, and a period-2 series (two distinct values): each says why in
+    # words, never a half-empty line ("dimension not settled (by dimension )") nor "too short" for 2,000 points
+    series = tmp_path / "logistic.txt"
+    series.write_text("\n".join(map(str, logistic(3000).tolist())))
+    text = run("analyze", series, "--dim", "19").stdout
+    assert "local maps    not measured: local maps: dim must be between 1 and 18, got 19" in text
+    assert "by dimension )" not in text
+    alternating = tmp_path / "alt.txt"
+    alternating.write_text("0\n1\n" * 1000)
+    text = run("analyze", alternating).stdout
+    assert "takes only 2 distinct values" in text and "too short (2000 values)" not in text
+    one_line_error(run("analyze", series, "--dt", "1e-320"), "--dt 1e-320")

@@ -388,7 +388,7 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
     surrogate (noise with the same spectrum has no exponent to measure).
     """
     a = as_series(x, "x", min_len=100)
-    if not (math.isfinite(dt) and dt > 0):
+    if not (math.isfinite(dt) and dt > 0 and math.isfinite(1.0 / dt)):  # (a rate per time unit must be finite)
         raise SeriesError(f"dt must be a number > 0, got {dt!r}")
     neighbours = whole("neighbours", neighbours, 5, 1000)  # dimensions 2 and 3 at least: one to agree with
     max_dim = whole("max_dim", max_dim, 2, 30)
@@ -429,9 +429,14 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
     if pending and not chosen:
         chosen = pending  # agreed at the last dimension the series allows: nothing left to confirm it with
     if not by_dim or not any(math.isfinite(v) for v in by_dim.values()):
-        return JacobianEstimate(math.nan, 0, lag, by_dim, math.nan, math.nan, math.nan,
-                                f"too short ({a.size} values) for local maps with lag {lag} and Theiler window "
-                                f"{theiler}: too few neighbours")
+        distinct = np.unique(z).size
+        if distinct <= 2 * neighbours:  # a short cycle: every neighbour is the point itself, nothing to fit
+            why = (f"the series takes only {distinct} distinct values (a cycle through them: an exponent of 0), "
+                   "too few for the neighbourhoods local maps are fitted in")
+        else:
+            why = (f"too short ({a.size} values) for local maps with lag {lag} and Theiler window {theiler}: "
+                   "too few neighbours")
+        return JacobianEstimate(math.nan, 0, lag, by_dim, math.nan, math.nan, math.nan, why)
     if not chosen:
         seen = ", ".join(f"{v:.4g}" for v in by_dim.values())
         return JacobianEstimate(math.nan, 0, lag, by_dim, math.nan, math.nan, math.nan,
@@ -560,7 +565,7 @@ def largest_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | N
         raise SeriesError(f"method {method!r}: expected 'auto' or 'rosenstein'")
     lag_given, dim_given, theiler_given = lag is not None, dim is not None, theiler is not None
     a = as_series(x, "x", min_len=100)
-    if not (math.isfinite(dt) and dt > 0):
+    if not (math.isfinite(dt) and dt > 0 and math.isfinite(1.0 / dt)):  # (a rate per time unit must be finite)
         raise SeriesError(f"dt must be a number > 0, got {dt!r}")
     z = standardized(a)
     lag = select_lag(z) if lag is None else whole("lag", lag, 1, a.size - 1)

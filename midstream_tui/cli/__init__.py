@@ -882,8 +882,9 @@ def _analyze(args: argparse.Namespace) -> int:
     from .series import read_series
     from ..sessions import SUFFIX
 
-    if not (math.isfinite(args.dt) and args.dt > 0):
-        raise CliError(f"--dt {args.dt}: expected a number > 0")
+    if not (math.isfinite(args.dt) and args.dt > 0 and math.isfinite(1.0 / args.dt)):
+        raise CliError(f"--dt {args.dt}: expected a number > 0 (and not so small that a rate per time unit "
+                       "overflows)")
     if args.file.endswith(SUFFIX) or args.file == "last" or (args.file.isdigit() and not Path(args.file).exists()):
         if args.column is not None:
             raise CliError("--column applies to series files; a recorded session is analysed signal by signal")
@@ -958,7 +959,10 @@ def _print_dynamics(out: dict, indent: str = "  ") -> None:
             print(f"{indent}lyapunov      {value}{spread} per time unit ({ly['per_sample']:+.5f} per sample), "
                   f"from {ly.get('method', 'the divergence curve')}" + (" (+- two standard errors)" if spread else ""))
         maps = ly.get("local_maps")
-        if maps:
+        if maps and all(v is None for v in maps["by_dim"].values()):  # none fitted (a dimension they cannot
+            # take, too few neighbours)
+            print(f"{indent}local maps    not measured: {maps['unreliable'] or 'nothing could be fitted'}")
+        elif maps:
             tried = ", ".join(f"{d}: {'n/a' if v is None else f'{v:+.4g}'}" for d, v in maps["by_dim"].items())
             print(f"{indent}local maps    {'n/a' if maps['lyapunov'] is None else format(maps['lyapunov'], '+.4f')}, "
                   f"lag {maps['lag']}, dimension {maps['dim'] or 'not settled'} (by dimension {tried})"
