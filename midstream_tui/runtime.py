@@ -94,6 +94,9 @@ class RunContext:
             return Recorder(path, command=opts.command)
         except (StoreError, OSError) as exc:
             if opts.record:
+                if isinstance(exc, OSError) and exc.strerror:  # (a store error names its file itself)
+                    where = exc.filename or opts.record
+                    raise RunError(f"--record {opts.record}: cannot write there ({where}: {exc.strerror})") from None
                 raise RunError(str(exc)) from None
             self._say(f"warning: not recording ({exc}); --no-record silences this")
             return None

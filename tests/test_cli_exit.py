@@ -217,3 +217,12 @@ def test_a_virtual_run_ends_cleanly_on_a_signal(sig):
     assert proc.returncode == 0, err[-500:]
     summary = json.loads(out.strip().splitlines()[-1])["summary"]
     assert 0 < summary["duration_s"] < 1e6 and summary["streams"]["text"]["kind"] == "text"
+
+
+def test_compare_and_record_errors_name_what_the_user_named(tmp_path):
+    good, bad = tmp_path / "good.txt", tmp_path / "bad.txt"
+    good.write_text("1\n2\n3\n4\n")
+    bad.write_text("1\n2\nnan\n4\n")
+    one_line_error(midstream("compare", good, bad), f"{bad}: 1 NaN/inf value(s)")
+    one_line_error(midstream("run", "--headless", "--duration", "1", "--record", good / "x.sqlite", "sim:text"),
+                   f"--record {good / 'x.sqlite'}: cannot write there")

@@ -1036,7 +1036,14 @@ def _compare(args: argparse.Namespace) -> int:
         raise CliError("--column does not apply with --tokens (the whole text of each file is compared)")
     a, column_a = read_series(args.a, args.column, args.tokens)
     b, column_b = read_series(args.b, args.column, args.tokens)
-    result = compare(a, b, args.algorithm, window=args.window, eps=args.eps, tokens=args.tokens)
+    try:
+        result = compare(a, b, args.algorithm, window=args.window, eps=args.eps, tokens=args.tokens)
+    except SeriesError as exc:  # it names its inputs A and B: the user named files
+        message = str(exc)
+        for slot, path in (("A: ", args.a), ("B: ", args.b)):
+            if message.startswith(slot):
+                message = f"{path}: {message[len(slot):]}"
+        raise CliError(message) from None
     if not math.isfinite(result["value"]):  # (JSON has no infinity; a number printed as inf says nothing)
         raise CliError(f"the {args.algorithm} distance of {args.a} and {args.b} is beyond the range of a float "
                        "(values near 1e308): scale the series down")
