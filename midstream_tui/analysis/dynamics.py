@@ -83,6 +83,8 @@ def _within_half_orbit(z: np.ndarray, lag: int) -> int:
     cycle's delay coordinate mirrors the first (x(t + T/2) = -x(t) for a sine) and the embedding folds; and a
     clean cycle with a whole number of samples per orbit takes so few distinct values that its AMI is a flat
     plateau from about a quarter period on, with no minimum to find until past the next half orbit."""
+    if lag <= 4:  # (past half of a period of 8 or more takes a lag of 5 or more: no FFT for maps and short lags)
+        return lag
     period = dominant_period(z)
     return max(1, round(period / 4)) if period >= 8 and lag > period / 2 else lag
 
