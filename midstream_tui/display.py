@@ -74,10 +74,9 @@ METRIC_ROWS: dict[str, list[Row]] = {
         ("TTFT last/p50", lambda m: pair(m.get("ttft_ms"), m.get("ttft_p50_ms"), "{:.0f}", "ms")),
         ("ITL p50/p99", lambda m: pair(m.get("itl_p50_ms"), m.get("itl_p99_ms"), "{:.1f}", "ms")),
         ("TPOT p50", lambda m: num(m.get("tpot_ms"), "{:.1f}", "ms")),
-        # The server's count when it reported usage; otherwise chunks counted, marked approximate.
-        ("requests · tok", lambda m: f"{m.get('requests', 0)} · "
-                                     + (f"{m.get('tokens_reported')} tok" if m.get("tokens_reported")
-                                        else f"≈{m.get('tokens', 0)} tok")),
+        # The server's count where it reported usage, plus the chunks counted since (a request under way):
+        # marked approximate while any of it is counted.
+        ("requests · tok", lambda m: f"{m.get('requests', 0)} · " + _tokens(m)),
         ("bytes/s", lambda m: byte_rate(m.get("bytes_per_s"))),
         ("rep-4 · loop", lambda m: f"{num(m.get('rep4'), '{:.2f}')} · {m.get('loop_words', 0)} w"),
         ("zlib · novel", lambda m: f"{num(m.get('compression'), '{:.2f}')} · {num(m.get('novelty4'), '{:.2f}')}"),
@@ -107,6 +106,17 @@ METRIC_ROWS: dict[str, list[Row]] = {
     ],
 }
 
+def _tokens(m: Mapping[str, Any]) -> str:
+    reported, since = m.get("tokens_reported") or 0, m.get("tokens_since_usage") or 0
+    if not reported:
+        return f"≈{m.get('tokens', 0)} tok"
+    return f"≈{reported + since} tok" if since else f"{reported} tok"
+
+
+LIVE_ROWS = frozenset({"rate", "bytes/s", "chunks/s", "bitrate", "level/peak dB", "fps"})
+"""Rows that say how a stream is flowing now: once it ended, "–", not its last value frozen."""
+
+
 def _damage(m: Mapping[str, Any]) -> str | None:
     """Undecodable packets skipped and network gaps, for media inputs; no row while there are none."""
     bad, gaps = m.get("decode_errors", 0) or 0, m.get("gaps", 0) or 0
@@ -125,7 +135,8 @@ COMMON_ROWS: list[Row] = [
 def metric_rows(snap: Snapshot) -> list[tuple[str, str]]:
     """(label, value) rows for a stream, kind-specific first."""
     rows = METRIC_ROWS.get(snap.kind, []) + COMMON_ROWS
-    shown = ((label, fn(snap.metrics)) for label, fn in rows)
+    ended = snap.status != "open"
+    shown = ((label, "– (ended)" if ended and label in LIVE_ROWS else fn(snap.metrics)) for label, fn in rows)
     return [(label, value) for label, value in shown if value is not None]
 
 
@@ -137,7 +148,7 @@ def headline(snap: Snapshot) -> str:
     m = snap.metrics
     if snap.status != "open":
         if snap.kind == "text":
-            return f"{m.get('tokens_reported') or m.get('tokens', 0)} tok"
+            return _tokens(m) if m.get("tokens_reported") else f"{m.get('tokens', 0)} tok"
         return duration(m.get("uptime_s"))
     if snap.kind == "text":
         return num(m.get("tokens_per_s"), "{:.0f}", "tok/s")

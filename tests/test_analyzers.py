@@ -1,6 +1,7 @@
 """The analyzer contract: ``ingest`` per event, ``update(now)`` looks for patterns, ``metrics`` only reads."""
 
 from midstream_tui import RequestStarted, TextDelta
+from midstream_tui.events import Usage
 from midstream_tui.analyzers import ANALYZERS, TextAnalyzer
 
 
@@ -65,3 +66,30 @@ def test_a_live_hub_and_a_replayed_session_offer_the_same_view(tmp_path):
         replay = RecordedHub(session)
         assert isinstance(hub, HubView) and isinstance(replay, HubView)
         assert (hub.replay, replay.replay) == (False, True) and replay.meta is None and replay.warm
+
+
+def test_the_token_total_runs_on_through_later_requests_and_live_rows_end_with_the_stream():
+    # after a request the server reported usage for, the next request's chunks still count up on screen (the
+    # total was frozen at the reported sum until that request ended); an ended stream shows no frozen rate
+    from midstream_tui import Hub, VirtualClock
+    from midstream_tui.display import headline, metric_rows
+
+    clock = VirtualClock()
+    hub = Hub(clock, analysis_interval=0.1)
+    hub.open_stream("llm", "text")
+    hub.start_request("llm", t=0.0)
+    for i in range(3):
+        hub.push_text("llm", " word", t=0.1 + 0.1 * i)
+    hub.push(Usage("llm", 0.4, prompt_tokens=2, completion_tokens=3))
+    hub.finish_request("llm", t=0.4)
+    hub.start_request("llm", t=1.0)
+    for i in range(5):
+        hub.push_text("llm", " more", t=1.1 + 0.1 * i)
+    rows = dict(metric_rows(hub.analyze(1.6)["llm"]))
+    assert rows["requests · tok"] == "2 · ≈8 tok" and rows["rate"] != "– (ended)"
+    hub.push(Usage("llm", 1.7, prompt_tokens=2, completion_tokens=5))
+    hub.close_stream("llm", t=1.8)
+    snap = hub.analyze(1.9)["llm"]
+    rows = dict(metric_rows(snap))
+    assert rows["requests · tok"] == "2 · 8 tok" and rows["rate"] == "– (ended)" and rows["bytes/s"] == "– (ended)"
+    assert headline(snap) == "8 tok"

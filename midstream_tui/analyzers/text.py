@@ -50,6 +50,8 @@ class TextAnalyzer(StreamAnalyzer):
         self.words: deque[str] = deque(maxlen=1024)
         self.tokens = 0
         self.tokens_reported = 0
+        self._since_usage = 0
+        """Tokens counted since the last usage report (a request under way, or a server that sends none)."""
         self.requests = 0
         self.requests_done = 0
         self._carry = ""
@@ -94,11 +96,13 @@ class TextAnalyzer(StreamAnalyzer):
             self._finish_request(event.t)
         elif isinstance(event, Usage):
             self.tokens_reported += max(0, int(event.completion_tokens))
+            self._since_usage = 0
         return NOTHING
 
     def _delta(self, ev: TextDelta) -> Measured:
         tokens = max(0, int(ev.tokens))
         self.tokens += tokens
+        self._since_usage += tokens
         self._req_tokens += tokens
         self.delta_t.append(ev.t)
         self.delta_tokens.append(tokens)
@@ -255,6 +259,7 @@ class TextAnalyzer(StreamAnalyzer):
             "requests": self.requests,
             "tokens": self.tokens,
             "tokens_reported": self.tokens_reported,
+            "tokens_since_usage": self._since_usage,
             "bytes_per_s": self.bytes_per_s(now, self.RATE_WINDOW, since),
             **self._content_metrics(now),
             "loop_words": self._loop_words,
