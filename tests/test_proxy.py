@@ -921,3 +921,22 @@ async def test_headers_a_connection_header_names_are_not_forwarded(upstream):
         assert "X-Hop" not in sent and sent["X-End"] == "2"
     finally:
         await hub.stop()
+
+
+async def test_requests_ended_by_the_proxy_stopping_are_not_blamed_on_their_clients(upstream):
+    hub, proxy = await running_proxy(upstream.url + "/v1")
+    session = aiohttp.ClientSession()
+    try:
+        async with session.post(proxy.url + "/v1/chat/completions",
+                                json={"model": "forever", "stream": True, "messages": []}) as resp:
+            await resp.content.readany()
+            await fetch(session, proxy.url + "/v1/chat/completions", {"model": "chat", "stream": True})  # ended
+            await settled(hub, hub.streams[1])
+            await hub.stop()  # the run ends while the first request streams
+        snaps = hub.snapshots()
+        assert proxy.client_left == 0
+        assert any("the proxy stopped after" in h.message for h in snaps[hub.streams[0]].patterns)
+        assert not any("not cut" in h.message for s in snaps.values() for h in s.patterns)
+    finally:
+        await session.close()
+        await hub.stop()

@@ -297,6 +297,7 @@ class ProxyServer(LocalServer):
         self.tokens_saved = 0
         """Output tokens the cuts kept from being generated, at most (requests that set a max_tokens)."""
         self.usd_saved = 0.0
+        self.stopping = False
 
     def __repr__(self) -> str:  # never the token
         return f"ProxyServer({self.host!r}, {self.port}, token={'set' if self.options.token else 'none'})"
@@ -318,9 +319,18 @@ class ProxyServer(LocalServer):
             raise
 
     async def stop(self) -> None:
+        self.stopping = True  # requests under way end now because of this, not because their clients left
         await super().stop()
         if self._session is not None:
             await self._session.close()
+
+    def _left(self, cancelled: bool = True) -> tuple[str, str]:
+        """(reason, words) for a request cut off on the client's side: its handler was cancelled because the
+        client left or because the proxy is stopping, or (``cancelled`` False) writing to the client failed."""
+        if cancelled and self.stopping:
+            return "proxy stopped", "the proxy stopped"
+        self.client_left += 1
+        return "client left", "client left"
 
     # -- routing ----------------------------------------------------------------------------------
 
@@ -372,9 +382,9 @@ class ProxyServer(LocalServer):
                 request.method, url, headers=headers, data=body or None, allow_redirects=False,
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=self.options.upstream_timeout))
         except asyncio.CancelledError:
-            self.client_left += 1
+            reason, words = self._left()
             if stream is not None:
-                self._close(stream, "client left", "the client left before the upstream answered")
+                self._close(stream, reason, f"{words} before the upstream answered")
             raise
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
             # (aiohttp refuses some requests with a ValueError: headers it cannot send as given)
@@ -466,7 +476,7 @@ class ProxyServer(LocalServer):
             if down in done:
                 reason = "client left"
         except asyncio.CancelledError:
-            reason = "client left"
+            reason = "proxy stopped" if self.stopping else "client left"
             raise
         finally:
             for task in (up, down):
@@ -481,8 +491,8 @@ class ProxyServer(LocalServer):
                 stream.put(RequestFinished(stream.stream_id, self.clock.now(), reason=reason))
             if state.audio_open:
                 stream.put(StreamClosed(state.audio_stream, self.clock.now(),
-                                        reason=reason if reason == "client left" else "finished"))
-            self._close(stream, reason if reason == "client left" else "finished")
+                                        reason=reason))
+            self._close(stream, reason)
         return client
 
     def _realtime_relayed(self, stream: ProxiedStream, data: str, state: RealtimeState) -> str | None:
@@ -610,6 +620,8 @@ class ProxyServer(LocalServer):
                     upstream.close()
 
             def on_cut() -> None:  # the hub (a rule, the user) cancelled the stream
+                if self.stopping:
+                    return  # the run is ending: every request goes with it, nothing to say of each
                 if not cuttable or reader is None or reader.state.finished:
                     why = ("the answer had already ended" if cuttable else
                            f"the answer is compressed ({encoding}): its events cannot be ended cleanly"
@@ -658,10 +670,9 @@ class ProxyServer(LocalServer):
                     break
         except (asyncio.CancelledError, ConnectionError) as exc:  # the client left: its upstream goes too
             upstream.close()
-            self.client_left += 1
+            reason, words = self._left(isinstance(exc, asyncio.CancelledError))
             if stream is not None:
-                self._finish(stream, reader, "client left",
-                             f"client left after {stream.metrics['bytes_out']} bytes of the answer")
+                self._finish(stream, reader, reason, f"{words} after {stream.metrics['bytes_out']} bytes of the answer")
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return resp
