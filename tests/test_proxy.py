@@ -940,3 +940,38 @@ async def test_requests_ended_by_the_proxy_stopping_are_not_blamed_on_their_clie
     finally:
         await session.close()
         await hub.stop()
+
+
+async def test_a_cut_before_the_upstream_answers_drops_the_request_and_the_sdk_does_not_retry(free_port):
+    # the dashboard's c (or a rule) on a request still waiting for its upstream: the upstream connection is closed,
+    # the stream is cancelled, and the SDK gets one error it does not retry (it used to say "cancelling" and wait)
+    connections: list[asyncio.Event] = []
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        gone = asyncio.Event()
+        connections.append(gone)
+        await reader.read()  # EOF: the proxy closed the connection
+        gone.set()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", free_port)
+    hub, proxy = await running_proxy(f"http://127.0.0.1:{free_port}/v1")
+    client = openai.AsyncOpenAI(api_key=KEY, base_url=proxy.url + "/v1")  # the SDK's default retries
+    try:
+        asked = asyncio.ensure_future(client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "x"}], stream=True))
+        deadline = time.monotonic() + LIVENESS_S
+        while not connections or not hub.streams:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.02)
+        assert hub.cancel(hub.streams[0])
+        with pytest.raises(openai.APIStatusError, match="before the upstream answered") as err:
+            await asyncio.wait_for(asked, LIVENESS_S)
+        assert err.value.status_code == 503 and len(connections) == 1  # not asked again
+        await asyncio.wait_for(connections[0].wait(), LIVENESS_S)
+        snap = await settled(hub, hub.streams[0])
+        assert snap.status == "cancelled" and proxy.cuts == 1 and proxy.client_left == 0
+    finally:
+        await client.close()
+        await hub.stop()
+        server.close()
+        await server.wait_closed()

@@ -377,11 +377,22 @@ class ProxyServer(LocalServer):
         info = _request_info(api, body) if api else None
         stream = self._open(api, provider, url, info) if api and info else None
         t_sent = self.clock.now()
+        asking = asyncio.ensure_future(self._session.request(  # type: ignore[union-attr]
+            request.method, url, headers=headers, data=body or None, allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=self.options.upstream_timeout)))
+        cut_early: list[bool] = []
+        if stream is not None:
+            def cut_before_answer() -> None:  # a cut while the upstream has not answered: stop asking it
+                if not asking.done() and not self.stopping:
+                    cut_early.append(True)
+                    asking.cancel()
+            stream.on_cut = cut_before_answer
         try:
-            upstream = await self._session.request(  # type: ignore[union-attr]
-                request.method, url, headers=headers, data=body or None, allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=self.options.upstream_timeout))
+            upstream = await asking
         except asyncio.CancelledError:
+            if cut_early and stream is not None and not asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                return self._cut_before_answer(stream)
+            asking.cancel()
             reason, words = self._left()
             if stream is not None:
                 self._close(stream, reason, f"{words} before the upstream answered")
@@ -396,6 +407,19 @@ class ProxyServer(LocalServer):
             return _error(502, message, "midstream_upstream_error")
         async with upstream:
             return await self._relay(request, upstream, stream, api, info, t_sent)
+
+    def _cut_before_answer(self, stream: ProxiedStream) -> web.Response:
+        """A stream cut before its upstream answered: the request to the upstream is dropped (its connection
+        closed), and the client, which has no stream yet to end, gets an error in its SDK's shape that the SDKs
+        do not retry (``x-should-retry: false``; a retry would ask the same again)."""
+        self.cuts += 1
+        rule, reason = self.explain(stream.stream_id)
+        stream.metrics["cut"] = f"{rule}: {reason}"
+        self._close(stream, "cancelled", f"cut by {rule} before the upstream answered: request dropped, the "
+                                         "client told")
+        answer = _error(503, f"cut by {rule} before the upstream answered: {reason}", "midstream_cut")
+        answer.headers["x-should-retry"] = "false"
+        return answer
 
     # -- WebSocket (the Realtime API) ---------------------------------------------------------------
 
