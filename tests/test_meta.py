@@ -400,3 +400,21 @@ async def test_saving_a_live_learner_stops_its_worker_thread(tmp_path):
     learner.save()
     assert (tmp_path / "m.json").exists()
     assert not [t for t in threading.enumerate() if t.name == "midstream-meta"]
+
+
+def test_a_loop_a_rule_cut_is_not_learned_as_one_that_ended_by_itself():
+    # the cut's last words can break the repetition a tick before the stream closes (the OpenAI demo's chat-loop:
+    # "loop ended after 41 words"): that loop went on until the rule stopped it
+    from midstream_tui.rules.tuner import RuleTuner
+    from midstream_tui.snapshot import Snapshot
+
+    def snap(t, status, loop_words):
+        return Snapshot("chat-loop", "text", int(t * 10), t, status, metrics={"loop_words": loop_words})
+
+    for cut in (True, False):
+        tuner = RuleTuner()
+        tuner.engine = type("Engine", (), {"cancelled": {"chat-loop"} if cut else set(), "rules": []})()
+        tuner.observe_loops(snap(1.0, "open", 41))
+        tuner.observe_loops(snap(1.1, "open", 0))  # the repetition broken by the cut's ending
+        tuner.observe_loops(snap(1.2, "cancelled" if cut else "closed", 0))
+        assert tuner.loop_episodes == [(41, not cut)]

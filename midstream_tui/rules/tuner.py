@@ -80,7 +80,9 @@ class RuleTuner:
         current, quiet_since = self._episode.get(snap.stream, (0, None))
         if snap.status != "open":
             if current > 0:  # the stream ended (a rule, the user, the model) while looping
-                self.loop_episodes.append((current, quiet_since is not None))
+                # a loop a rule cut did not end by itself, even if the cut's last words broke the repetition
+                cut = self.engine is not None and snap.stream in self.engine.cancelled
+                self.loop_episodes.append((current, quiet_since is not None and not cut))
             self._episode.pop(snap.stream, None)
         elif words > 0:
             self._episode[snap.stream] = (max(current, words), None)
