@@ -187,7 +187,8 @@ class MidStreamApp(App[int]):
         if self.live and not self.hub.warm and self.hub.running:
             # a first run compiles the kernels (~15 s): say so; streams are taken in meanwhile
             state += " · compiling analysis kernels (first run)"
-        sub_title = f"{len(self.hub.streams)} streams · {1000 / self.refresh_ms:g} Hz · {state}"
+        # the state first: a long title in a narrow terminal cuts the end off, and live/paused must stay in view
+        sub_title = f"{state} · {len(self.hub.streams)} streams · {1000 / self.refresh_ms:g} Hz"
         if self.sub_title != sub_title:  # setting it repaints, even unchanged
             self.sub_title = sub_title
 

@@ -61,7 +61,7 @@ PANELS: tuple[Panel, ...] = (  # in the help screen's order
           "            estimated type (point, limit cycle, strange, noise) and λ, the\n"
           "            largest Lyapunov exponent per step", "attractor", "3", "Show or hide the attractor plot"),
     Panel("text", "Text", "right", 1, TextView, 200, "the selected text stream's newest output, as it streams",
-          "text", "5", "Show or hide the text (text streams) or frame preview (video streams)"),
+          "text", "5", "Show or hide the text, frame preview or transcript (by stream kind)"),
     Panel("preview", "Frame", "right", 2, FramePreview, 200, "the selected video stream's recent frame "
           "(half-block pixels),\n            detected faces and bodies boxed", "text"),
     Panel("transcript", "Transcript", "right", 3, TranscriptView, 200, "what is said in the selected audio stream "
