@@ -170,4 +170,5 @@ def attractor_line(snap: Snapshot, attractor=None) -> str:
         lyap = f"λ unreliable ({doubt})"
     else:
         lyap = f"λ {a.lyapunov:+.3f}" if deterministic and _finite(a.lyapunov) else "λ –"
-    return f"{a.type} · {lyap} · conf {a.confidence:.2f} · lag {a.lag}"
+    # the type and its confidence first: a narrow panel cuts the end of the line (a doubt's reason can be long)
+    return f"{a.type} · conf {a.confidence:.2f} · {lyap} · lag {a.lag}"
