@@ -167,10 +167,14 @@ def run_headless_virtual(hub: Hub, sources: list[ScheduledSource], duration: flo
         reached[0] = now
         printer.tick(now, snaps)
 
+    def stop_soon(signum: int, _frame) -> None:
+        signalled.append(signum)
+        signal.signal(signum, signal.SIG_DFL)  # a second one stops at once, should a step never end
+
     previous = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, lambda signum, _frame: signalled.append(signum))
+            previous[sig] = signal.signal(sig, stop_soon)
     try:
         run_virtual(hub, sources, duration, on_tick=tick, stop=lambda: bool(signalled))
         printer.finish(reached[0] - hub.t0 if signalled else duration)
@@ -178,5 +182,6 @@ def run_headless_virtual(hub: Hub, sources: list[ScheduledSource], duration: flo
         _reader_gone(out)
     finally:
         for sig, handler in previous.items():
-            signal.signal(sig, handler)
+            if handler is not None:  # (None: a handler not installed from Python, which cannot be put back)
+                signal.signal(sig, handler)
     return failed_exit_code(hub)

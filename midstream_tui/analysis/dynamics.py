@@ -54,7 +54,8 @@ def select_lag(x, *, max_lag: int | None = None, method: str = "ami", bins: int 
     """Embedding lag: first minimum of the average mutual information (Fraser & Swinney
     1986), or the first lag where it drops below 1/e of the entropy if that comes
     sooner (maps); with ``method="autocorr"`` the first drop of the autocorrelation
-    below 1/e. Falls back to the autocorrelation rule when neither happens in range."""
+    below 1/e. Falls back to the autocorrelation rule when neither happens in range.
+    An AMI lag past half the autocorrelation's period becomes a quarter period (``_within_half_orbit``)."""
     a = as_series(x, "x", min_len=16)
     max_lag = (max(2, min(200, a.size // 10)) if max_lag is None
                else whole("max_lag", max_lag, 1, a.size - 1))
@@ -432,9 +433,9 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
         chosen = pending  # agreed at the last dimension the series allows: nothing left to confirm it with
     if not by_dim or not any(math.isfinite(v) for v in by_dim.values()):
         distinct = np.unique(z).size
-        if distinct <= 2 * neighbours:  # a short cycle: every neighbour is the point itself, nothing to fit
-            why = (f"the series takes only {distinct} distinct values (a cycle through them: an exponent of 0), "
-                   "too few for the neighbourhoods local maps are fitted in")
+        if distinct <= 2 * neighbours:  # (a short cycle, coin flips, coarse counts): neighbours all coincide
+            why = (f"the series takes only {distinct} distinct values, too few for the neighbourhoods local maps "
+                   "are fitted in")
         else:
             why = (f"too short ({a.size} values) for local maps with lag {lag} and Theiler window {theiler}: "
                    "too few neighbours")
