@@ -855,7 +855,7 @@ def test_an_upstream_url_that_cannot_work_gets_one_line(url, said, tmp_path):
     assert "SECRETPW" not in proc.stderr
 
 
-@pytest.mark.parametrize("host", ["0.0.0.0", "[::1]", "localhost"])
+@pytest.mark.parametrize("host", ["0.0.0.0", "[::1]", "localhost", "127.1", "[::ffff:127.0.0.1]", "2130706433"])
 def test_every_address_of_this_machine_is_seen_as_the_proxy_itself(host, free_port):
     proc = subprocess.run([sys.executable, "-m", "midstream_tui", "proxy", "--port", str(free_port), "--headless",
                            "--upstream", f"http://{host}:{free_port}/v1"], capture_output=True, text=True,

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import math
 import shlex
 import signal
+import socket
 import sys
 from urllib.parse import urlsplit
 from importlib.metadata import PackageNotFoundError, version
@@ -492,11 +494,30 @@ def _watch(args: argparse.Namespace) -> int:
     return app.return_code or 0
 
 
-def _proxy(args: argparse.Namespace) -> int:
-    import socket
-
-    from ..proxy import ProxyError, ProxyOptions, ProxyServer, parse_slo
+def _this_machine(host: str, bound: str) -> bool:
+    """``host`` reaches this machine: a loopback or unspecified address (connecting to 0.0.0.0 or :: reaches it),
+    ``localhost`` or the address the proxy binds, also written the other ways a socket accepts (127.1,
+    2130706433, ::ffff:127.0.0.1). Names are not looked up in DNS."""
     from ..servers.base import is_loopback
+
+    host = host.strip("[]")
+    if is_loopback(host) or host == bound.strip("[]"):
+        return True
+    try:
+        found = socket.getaddrinfo(host, None, flags=socket.AI_NUMERICHOST)
+    except (OSError, UnicodeError):
+        return False
+    for *_, sockaddr in found:
+        address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        if address.is_loopback or address.is_unspecified or str(address) == bound.strip("[]"):
+            return True
+    return False
+
+
+def _proxy(args: argparse.Namespace) -> int:
+    from ..proxy import ProxyError, ProxyOptions, ProxyServer, parse_slo
     from ..servers.signaling import SignalingError, ssl_context_from
 
     if args.virtual:
@@ -516,10 +537,7 @@ def _proxy(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     for url in (options.upstream, options.anthropic_upstream):
         parts = urlsplit(url)  # (checked by ProxyOptions: a URL with a valid port)
-        host = (parts.hostname or "").strip("[]")
-        # this machine: loopback, the unspecified address (connecting to 0.0.0.0 or :: reaches it), the bound host
-        here = is_loopback(host) or host in ("0.0.0.0", "::", args.host.strip("[]"))
-        if here and (parts.port or (443 if parts.scheme == "https" else 80)) == args.port:
+        if _this_machine(parts.hostname or "", args.host) and (parts.port or (443 if parts.scheme == "https" else 80)) == args.port:
             raise CliError(f"the upstream {url} is this proxy itself (OPENAI_BASE_URL points here?): "
                            "give the real one with --upstream")
     try:  # say a taken port in one line now, not from inside the dashboard
