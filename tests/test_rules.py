@@ -42,6 +42,37 @@ def test_rules_fire_once_per_episode():
     assert [h.rule for h in engine.hits] == ["slow", "slow"]
 
 
+def test_a_misspelt_metric_is_said_once_and_an_absent_one_not_at_all():
+    rules = [Rule("slow", "metric", metric="itl_p50_msx", above=100), Rule("late", "metric", metric="ttfb_ms", above=1)]
+    ended = ["sim:text?seed=1&name=a&requests=1&max_tokens=50", "sim:text?seed=2&name=b&requests=1"]
+    hub, engine = virtual(ended, rules)
+    said = [h.message for _, h in hub.patterns_since(0) if h.kind == "rules"]
+    # the proxy's time to first byte is absent from simulated streams: not a misspelling, nothing said
+    assert said == ["rule slow: no metric 'itl_p50_msx' on this stream, so it cannot fire; did you mean 'itl_p50_ms'?"]
+    assert engine.hits == []
+
+
+def test_every_metric_the_proxy_adds_is_known_as_a_source_metric():
+    """Else a rule on it would be taken for a misspelling: the proxy's sources are read for the keys they write."""
+    import ast
+    from pathlib import Path
+
+    from midstream_tui.snapshot import SOURCE_METRICS
+
+    written = set()
+    for path in (Path(__file__).parent.parent / "midstream_tui" / "proxy").glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+                node, ast.AugAssign) else []
+            for t in targets:
+                named = isinstance(t, ast.Subscript) and isinstance(t.slice, ast.Constant)
+                if named and (isinstance(t.value, ast.Name) and t.value.id == "m" or
+                              isinstance(t.value, ast.Attribute) and t.value.attr == "metrics"):
+                    written.add(t.slice.value)
+    assert {"ttfb_ms", "slo_ok", "chunks"} <= written  # (the reading finds them)
+    assert written - SOURCE_METRICS == set()
+
+
 def test_stall_rule_flags_a_silent_open_stream():
     hub = Hub(VirtualClock())
     engine = RuleEngine(hub, [Rule("stall", "stall", seconds=2.0)])

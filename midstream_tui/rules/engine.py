@@ -23,6 +23,7 @@ Without one, ``BUILTIN_RULES`` apply; ``--no-rules`` disables them.
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import math
 import os
@@ -32,7 +33,7 @@ import tomllib
 from dataclasses import dataclass, field
 
 from ..events import Flag
-from ..snapshot import Snapshot
+from ..snapshot import SOURCE_METRICS, Snapshot
 
 CONDITIONS = ("loop", "stall", "regex", "metric")
 ACTIONS = ("flag", "cancel", "command")
@@ -148,6 +149,8 @@ class RuleEngine:
         self._judged_seq: dict[str, int] = {}
         self._judged_with: list[Rule] | None = None
         self._globs: dict[tuple[str, str], bool] = {}
+        self._misnamed: set[str] = set()
+        """Metric rules already said to name a metric the streams do not have (said once per rule)."""
         hub.on_tick(self.tick)
 
     def _applies(self, rule: Rule, stream: str) -> bool:
@@ -206,12 +209,30 @@ class RuleEngine:
                 if not self._applies(rule, stream):
                     continue
                 fired, detail = self._check(rule, snap)
+                if rule.when == "metric" and snap.status != "open" and rule.name not in self._misnamed:
+                    self._say_misnamed(rule, snap, now)
                 key = (rule.name, stream)
                 if fired and key not in self._active:
                     self._active.add(key)
                     self._act(rule, snap, detail, now)
                 elif not fired:
                     self._active.discard(key)
+
+    def _say_misnamed(self, rule: Rule, snap: Snapshot, now: float) -> None:
+        """A metric rule whose metric a stream ended without, while it had one named almost the same, and that no
+        other stream has either (a misspelling: the rule could never fire) gets one line in the pattern log. A
+        metric that is merely absent is not reported: some come only from some sources (``SOURCE_METRICS``)."""
+        if rule.metric in snap.metrics or rule.metric in SOURCE_METRICS:
+            return
+        if any(rule.metric in other.metrics for other in self.hub.snapshots().values()):
+            return
+        close = difflib.get_close_matches(rule.metric, [k for k in snap.metrics if isinstance(k, str)], n=1,
+                                          cutoff=0.8)
+        if close:
+            self._misnamed.add(rule.name)
+            self.hub.push(Flag(snap.stream, now, kind="rules",
+                               message=f"rule {rule.name}: no metric {rule.metric!r} on this stream, so it cannot "
+                                       f"fire; did you mean {close[0]!r}?"))
 
     def _act(self, rule: Rule, snap: Snapshot, detail: str, now: float) -> None:
         words = int(snap.metrics.get("tokens") or 0)
