@@ -176,7 +176,7 @@ def run_headless_virtual(hub: Hub, sources: list[ScheduledSource], duration: flo
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, stop_soon)
     try:
-        run_virtual(hub, sources, duration, on_tick=tick, stop=lambda: bool(signalled))
+        run_virtual(hub, sources, duration, on_tick=tick, stop=lambda: bool(signalled), close_open=True)
         printer.finish(reached[0] - hub.t0 if signalled else duration)
     except BrokenPipeError:
         _reader_gone(out)

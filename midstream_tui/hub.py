@@ -836,14 +836,15 @@ class Hub:
 def run_virtual(hub: Hub, sources: Iterable[ScheduledSource], duration: float,
                 interval: float | None = None,
                 on_tick: Callable[[float, dict[str, Snapshot]], None] | None = None,
-                stop: Callable[[], bool] | None = None) -> dict[str, Snapshot]:
+                stop: Callable[[], bool] | None = None, close_open: bool = False) -> dict[str, Snapshot]:
     """Drive scheduled sources through the hub in virtual time, as fast as the CPU allows.
 
     Events are merged by timestamp and pushed; an analysis step runs at every
     ``interval`` boundary, exactly as the live clock would. Deterministic: the
     same sources give the same snapshots. Used by tests, snapshots, benchmarks
     and ``--virtual`` headless runs. ``stop`` (asked at every analysis step) ends the run early when it
-    says so (a signal).
+    says so (a signal). ``close_open``: at the end, as a live run does when its time is up or it is stopped,
+    the streams still open are closed (reason "stopped") and one last analysis step runs.
     """
     interval = interval or hub.analysis_interval
     kernels.warm_up_ingest()
@@ -865,6 +866,14 @@ def run_virtual(hub: Hub, sources: Iterable[ScheduledSource], duration: float,
         if on_tick:
             on_tick(t, snaps)
 
+    def end(t: float) -> dict[str, Snapshot]:
+        still_open = [name for name, snap in hub.snapshots().items() if snap.status == "open"] if close_open else []
+        for name in still_open:
+            hub.push(StreamClosed(name, t, reason="stopped"))
+        if still_open:
+            tick(t)
+        return hub.snapshots()
+
     next_tick = t0 + interval
     for event in merged:
         if event.t > t0 + duration:
@@ -873,7 +882,7 @@ def run_virtual(hub: Hub, sources: Iterable[ScheduledSource], duration: float,
             tick(next_tick)
             next_tick += interval
             if stop is not None and stop():
-                return hub.snapshots()
+                return end(next_tick - interval)
         src = by_stream.get(event.stream)
         if event.stream in closed:
             continue
@@ -887,4 +896,4 @@ def run_virtual(hub: Hub, sources: Iterable[ScheduledSource], duration: float,
         next_tick += interval
         if stop is not None and stop():
             break
-    return hub.snapshots()
+    return end(next_tick - interval)

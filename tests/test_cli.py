@@ -61,6 +61,8 @@ def test_virtual_runs_are_identical_and_fast():
     assert a.returncode == 0 and a.stdout == b.stdout
     lines = [json.loads(line) for line in a.stdout.splitlines()]
     assert lines[-1]["summary"]["duration_s"] == 10.0
+    # the time is up: no stream is left "open" (a live run stops its sources, and says "closed", too)
+    assert "open" not in {s["status"] for s in lines[-1]["summary"]["streams"].values()}
     patterns = [p for line in lines[:-1] for p in line["patterns"]]
     assert any(p["kind"] == "loop" and p["stream"] == "llm-loop" for p in patterns)
 

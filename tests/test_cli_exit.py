@@ -217,6 +217,7 @@ def test_a_virtual_run_ends_cleanly_on_a_signal(sig):
     assert proc.returncode == 0, err[-500:]
     summary = json.loads(out.strip().splitlines()[-1])["summary"]
     assert 0 < summary["duration_s"] < 1e6 and summary["streams"]["text"]["kind"] == "text"
+    assert summary["streams"]["text"]["status"] == "closed"  # stopped, as a live run's streams are
 
 
 def test_compare_and_record_errors_name_what_the_user_named(tmp_path):
