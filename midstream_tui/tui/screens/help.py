@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
 from textual.markup import escape
 from textual.screen import ModalScreen
@@ -28,6 +28,9 @@ class HelpScreen(ModalScreen[None]):
             background: $panel;
             padding: 1 2;
         }
+        .key-row { height: auto; }
+        .key { width: 15; color: $accent; }
+        .what { width: 1fr; }
     }
     """
     BINDINGS = [
@@ -39,12 +42,15 @@ class HelpScreen(ModalScreen[None]):
         self._bindings_shown = bindings
 
     def compose(self) -> ComposeResult:
-        keys = []
-        for b in self._bindings_shown:
-            shown = " ".join(KEY_SYMBOLS.get(k, k) for k in b.key.split(","))
-            keys.append(f"[$accent]{escape(shown):<14}[/] {escape(b.description)}  "
-                        f"[$text-muted]{escape(b.tooltip)}[/]")
-        keys.append(f"[$accent]{'ctrl+p':<14}[/] Commands  [$text-muted]every action by name[/]")
-        text = "[b]MidStream keys[/]\n\n" + "\n".join(keys) + "\n\n" + help_text() + "\n\n[$text-muted]esc closes[/]"
+        # One row per key: the key in its own column, so that a description too long for a narrow terminal wraps
+        # under itself, not under the keys.
+        rows = [(" ".join(KEY_SYMBOLS.get(k, k) for k in b.key.split(",")),
+                 f"{escape(b.description)}  [$text-muted]{escape(b.tooltip)}[/]") for b in self._bindings_shown]
+        rows.append(("ctrl+p", "Commands  [$text-muted]every action by name[/]"))
         with VerticalScroll(id="help-body"):
-            yield Static(Content.from_markup(text))
+            yield Static(Content.from_markup("[b]MidStream keys[/]\n"))
+            for key, what in rows:
+                with Horizontal(classes="key-row"):
+                    yield Static(Content(key), classes="key")
+                    yield Static(Content.from_markup(what), classes="what")
+            yield Static(Content.from_markup("\n" + help_text() + "\n\n[$text-muted]esc closes[/]"))
