@@ -296,6 +296,29 @@ async def test_hiding_panels_never_strands_one_or_leaves_a_blank_screen(tmp_path
         assert not hint.display
 
 
+async def test_a_terminal_made_small_gives_the_meta_panels_room_to_the_metrics(tmp_path):
+    from midstream_tui.rules import MetaLearner
+    from midstream_tui.tui.widgets.meta_panel import MetaPanel
+
+    hub = demo_hub(4)
+    hub.meta = MetaLearner(tmp_path / "m.json")
+    app = MidStreamApp(hub, live=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        meta, metrics = app.query_one(MetaPanel), app.query_one("#metrics")
+        assert meta.display
+        await pilot.resize_terminal(60, 20)
+        await pilot.pause()
+        assert not meta.display and metrics.size.height >= 5  # (with the meta panel, the metrics had none)
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause()
+        assert meta.display
+        await pilot.press("6")  # the user's choice stands from now on
+        await pilot.resize_terminal(60, 20)
+        await pilot.resize_terminal(120, 40)
+        await pilot.pause()
+        assert not meta.display
+
+
 async def test_a_proposal_is_accepted_only_once_it_is_shown(tmp_path):
     from midstream_tui.rules import MetaLearner
 

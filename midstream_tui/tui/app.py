@@ -14,6 +14,7 @@ import signal
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
@@ -119,6 +120,8 @@ class MidStreamApp(App[int]):
         super().__init__()
         self._on_hangup = on_hangup
         self._hung_up = False
+        self._meta_chosen = False
+        """The user showed or hid the meta-learning panel (key 6): a resize no longer does it for them."""
         if title:
             self.title = title
         self.hub = hub
@@ -175,7 +178,14 @@ class MidStreamApp(App[int]):
 
     # ------------------------------------------------------------ rendering
 
-    def on_resize(self) -> None:
+    def on_resize(self, event: events.Resize) -> None:
+        # A terminal made small hides the meta-learning panel (the metrics keep their room), one made large again
+        # shows it, as at start; once the user has shown or hidden it (key 6), their choice stands. (The event's
+        # size: the app's own is set after this handler.)
+        if not self._meta_chosen:
+            small = event.size.height < META_MIN_HEIGHT
+            if small != ("meta" in self.hidden):
+                self.hidden = self.hidden ^ {"meta"}
         # the layout (compact or not) and the titles that fit depend on the size: redraw once laid out
         self.call_after_refresh(self.render_tick, True)
 
@@ -327,6 +337,7 @@ class MidStreamApp(App[int]):
             self._set_refresh(slower[0])
 
     def action_toggle_panel(self, panel: str) -> None:
+        self._meta_chosen = self._meta_chosen or panel == "meta"
         self.hidden = self.hidden ^ {panel}
 
     def action_mark(self, good: bool) -> None:
