@@ -136,6 +136,7 @@ def test_delay_embedding_pairs():
 from midstream_tui.analysis.dynamics import (  # noqa: E402
     delay_embed,
     largest_lyapunov,
+    lyapunov_spectrum,
     select_dimension,
     select_lag,
 )
@@ -254,9 +255,13 @@ def test_lyapunov_bad_input(series, message):
         largest_lyapunov(series)
 
 
-def test_lyapunov_needs_a_positive_dt():
+@pytest.mark.parametrize("dt", [0, -1.0, 1e-308, 1e-320])
+def test_lyapunov_needs_a_dt_whose_rates_stay_finite(dt):
+    # at 1e-308 the tent map's 0.69 per sample became 6.9e307 per time unit, and 2 per sample inf
     with pytest.raises(SeriesError, match="dt"):
-        largest_lyapunov(logistic(500), dt=0)
+        largest_lyapunov(logistic(500), dt=dt)
+    with pytest.raises(SeriesError, match="dt"):
+        lyapunov_spectrum(logistic(500), dt=dt)
 
 
 def test_hundred_thousand_points_need_no_distance_matrix():

@@ -26,6 +26,9 @@ from .validate import SeriesError, as_series, real, standardized, whole
 
 ATTRACTOR_TYPES = ("point", "limit cycle", "strange", "noise", "unknown")
 MIN_POINTS = 64
+MIN_DT = 1e-300
+"""The smallest sampling interval taken: exponents per sample (up to about 1e8 for any series) divided by it stay
+finite (at 1e-308 a rate of 2 per sample overflowed to inf)."""
 
 
 def delay_embed_2d(x: np.ndarray, lag: int) -> tuple[np.ndarray, np.ndarray]:
@@ -391,8 +394,8 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
     surrogate (noise with the same spectrum has no exponent to measure).
     """
     a = as_series(x, "x", min_len=100)
-    if not (math.isfinite(dt) and dt > 0 and math.isfinite(1.0 / dt)):  # (a rate per time unit must be finite)
-        raise SeriesError(f"dt must be a number > 0, got {dt!r}")
+    if not (math.isfinite(dt) and dt >= MIN_DT):  # (a rate per time unit must be finite)
+        raise SeriesError(f"dt must be a number >= {MIN_DT:g}, got {dt!r}")
     neighbours = whole("neighbours", neighbours, 5, 1000)  # dimensions 2 and 3 at least: one to agree with
     max_dim = whole("max_dim", max_dim, 2, 30)
     z = standardized(a)
@@ -522,6 +525,8 @@ def lyapunov_spectrum(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
     series no better than noise with its spectrum (see ``jacobian_lyapunov``)."""
     a = as_series(x, "x", min_len=100)
     dt = real("dt", dt, above=True)
+    if dt < MIN_DT:
+        raise SeriesError(f"dt must be a number >= {MIN_DT:g}, got {dt!r}")
     neighbours = whole("neighbours", neighbours, 5, 1000)
     z = standardized(a)
     _orbit, lag, theiler, burn = _local_map_times(z, lag, theiler)
@@ -568,8 +573,8 @@ def largest_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | N
         raise SeriesError(f"method {method!r}: expected 'auto' or 'rosenstein'")
     lag_given, dim_given, theiler_given = lag is not None, dim is not None, theiler is not None
     a = as_series(x, "x", min_len=100)
-    if not (math.isfinite(dt) and dt > 0 and math.isfinite(1.0 / dt)):  # (a rate per time unit must be finite)
-        raise SeriesError(f"dt must be a number > 0, got {dt!r}")
+    if not (math.isfinite(dt) and dt >= MIN_DT):  # (a rate per time unit must be finite)
+        raise SeriesError(f"dt must be a number >= {MIN_DT:g}, got {dt!r}")
     z = standardized(a)
     lag = select_lag(z) if lag is None else whole("lag", lag, 1, a.size - 1)
     dim = select_dimension(z, lag)[0] if dim is None else whole("dim", dim, 1, a.size)

@@ -900,8 +900,10 @@ def _analyze(args: argparse.Namespace) -> int:
     from .series import read_series
     from ..sessions import SUFFIX
 
-    if not (math.isfinite(args.dt) and args.dt > 0 and math.isfinite(1.0 / args.dt)):
-        raise CliError(f"--dt {args.dt}: expected a number > 0 (and not so small that a rate per time unit "
+    from ..analysis.dynamics import MIN_DT
+
+    if not (math.isfinite(args.dt) and args.dt >= MIN_DT):
+        raise CliError(f"--dt {args.dt}: expected a number >= {MIN_DT:g} (smaller, a rate per time unit "
                        "overflows)")
     if args.file.endswith(SUFFIX) or args.file == "last" or (args.file.isdigit() and not Path(args.file).exists()):
         if args.column is not None:
