@@ -17,6 +17,7 @@ from typing import TextIO
 
 from . import display
 from .hub import Hub, HubView, run_virtual
+from .jsonsafe import encodable
 from .redact import redact
 from .snapshot import Snapshot, json_number
 from .sources.base import ScheduledSource, Source
@@ -71,7 +72,7 @@ class NdjsonPrinter:
         if self.json_mode:
             self.out.write(redact(json.dumps(summary, allow_nan=False)) + "\n")
         else:
-            self.out.write(redact(render_text_summary(self.hub, duration)))
+            self.out.write(encodable(redact(render_text_summary(self.hub, duration))))
         self.out.flush()
 
 

@@ -45,3 +45,13 @@ def loads(text: str | bytes, max_depth: int = MAX_DEPTH, **json_kwargs):
     if text.count("[") + text.count("{") > max_depth and depth(obj) > max_depth:
         raise TooDeep(f"JSON nested more than {max_depth} levels deep")
     return obj
+
+
+def encodable(text: str) -> str:
+    """``text`` as a string UTF-8 can encode: a lone UTF-16 surrogate (half of an emoji split across two chunks,
+    or a ``\\ud83d`` escape in a JSON line) becomes U+FFFD, a pair of halves the character they make."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")

@@ -125,7 +125,12 @@ class RunContext:
             if self.recorder is not None:
                 recorder, self.recorder = self.recorder, None
                 recorder.close()
-                self._say(f"session recorded in {recorder.path}" + (f" ({recorder.error})" if recorder.error else ""))
+                if recorder.lost:
+                    self._say(f"session recorded in {recorder.path}, incomplete: {recorder.lost} items could not be "
+                              f"written ({recorder.error})")
+                else:
+                    said = f" ({recorder.error})" if recorder.error else ""
+                    self._say(f"session recorded in {recorder.path}{said}")
 
     def __enter__(self) -> RunContext:
         return self

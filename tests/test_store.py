@@ -309,3 +309,94 @@ def test_a_run_context_attaches_what_a_run_asks_for_and_closes_it_in_order(tmp_p
     (tmp_path / "a-file").write_text("")
     with pytest.raises(RunError):  # a recording asked for and impossible: the run does not start
         RunContext(RunOptions(record=str(tmp_path / "a-file" / "x.midstream.sqlite"), learn=False)).attach(Hub())
+
+
+def test_a_session_being_recorded_is_never_pruned_nor_shared(tmp_path):
+    live = tmp_path / "20260101-000000.midstream.sqlite"  # the oldest by name: the first prune would take
+    recorder = Recorder(live)
+    try:
+        record_demo(tmp_path / "20260102-000000.midstream.sqlite", seconds=2.0, uris=["sim:text"])
+        assert info(live).status == "recording"  # (not "interrupted": its run is still at it)
+        assert live not in prune(tmp_path, keep_mb=0, keep_days=30) and live.exists()
+        with pytest.raises(StoreError, match="another run is recording into it"):
+            Recorder(live)  # a second run given the same file is told, not mixed into it
+    finally:
+        recorder.close()
+    assert info(live).status == "complete" and prune(tmp_path, keep_mb=0, keep_days=30) == [live]
+
+
+def test_what_cannot_be_written_is_cleaned_or_marks_the_session_incomplete(tmp_path):
+    import resource
+
+    # half an emoji in a stream's name and in its text: recorded (as U+FFFD in the name), exported, summarised
+    lines = tmp_path / "halves.jsonl"
+    lines.write_text('{"t":0,"stream":"ok","type":"open"}\n{"t":0.1,"stream":"ok","text":"\\ud83d"}\n'
+                     '{"t":0.2,"stream":"ok","text":"\\ude00 done"}\n{"t":0.3,"stream":"bad\\ud800","text":"x"}\n'
+                     '{"t":0.4,"stream":"ok","text":"x","tokens":1e300}\n')
+    rec = tmp_path / "halves.midstream.sqlite"
+    run = midstream("run", str(lines), "--headless", "--record", str(rec))
+    assert run.returncode == 0 and "Traceback" not in run.stderr and "recording failed" not in run.stderr
+    assert "'tokens' must be a whole number" in run.stdout + run.stderr  # (a 300-digit count, said per line)
+    assert info(rec).status == "complete" and info(rec).streams == 2
+    for fmt in ("jsonl", "csv"):
+        out = midstream("export", str(rec), "--format", fmt, "--out", str(tmp_path / fmt))
+        assert out.returncode == 0, out.stderr
+    events = [json.loads(line) for line in (tmp_path / "jsonl" / "events.jsonl").read_text("utf-8").splitlines()]
+    assert "".join(e.get("text", "") for e in events).startswith("\ud83d\ude00 done")  # both halves, kept
+    assert "\ufffd" in (tmp_path / "csv" / "streams.csv").read_text("utf-8")  # the bad name, as U+FFFD
+
+    def full_disk():  # a file-size limit: writes past it fail as on a full disk
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (250_000, 250_000))
+    full = tmp_path / "full.midstream.sqlite"
+    proc = subprocess.run([sys.executable, "-m", "midstream_tui", "demo", "--headless", "--virtual", "--duration",
+                           "20", "--no-learn", "--record", str(full)], capture_output=True, text=True,
+                          preexec_fn=full_disk, timeout=600)
+    assert proc.returncode == 0 and "incomplete:" in proc.stderr
+    assert info(full).status == "incomplete"  # never "complete" with rows missing
+
+
+def test_a_damaged_session_is_one_line_and_the_others_still_list(tmp_path, session_folder):
+    record_demo(session_folder / "20260101-000000.midstream.sqlite", seconds=3.0)
+    good = session_folder / "20260101-000000.midstream.sqlite"
+    bad = session_folder / "20260102-000000.midstream.sqlite"
+    data = bytearray(good.read_bytes())
+    data[30000:50000] = os.urandom(20000)
+    bad.write_bytes(bytes(data))
+    listed = midstream("sessions")
+    assert listed.returncode == 0 and "20260101-000000" in listed.stdout and "damaged" in listed.stderr
+    for args in (("replay", str(bad), "--headless"), ("export", str(bad), "--out", str(tmp_path / "x")),
+                 ("analyze", str(bad))):
+        proc = midstream(*args)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, (args, proc.stderr[-300:])
+        assert proc.stderr.startswith(f"midstream: error: {bad}: the session file is damaged")
+    assert not (tmp_path / "x").exists() or not any((tmp_path / "x").iterdir())  # no half-written export
+
+
+def test_a_secret_streamed_in_pieces_is_not_recorded(tmp_path):
+    key = "sk-test-" + "Pq4" * 12  # audit: ignore (test value)
+    pieces = ["the key is ", key[:7], key[7:20], key[20:], " and nothing else"]
+    lines = tmp_path / "echo.jsonl"
+    lines.write_text("".join(json.dumps({"t": 0.1 * k, "stream": "llm", "text": p}) + "\n"
+                             for k, p in enumerate(pieces)))
+    rec = tmp_path / "echo.midstream.sqlite"
+    run = midstream("run", str(lines), "--headless", "--record", str(rec), env=dict(os.environ, OPENAI_API_KEY=key))
+    assert run.returncode == 0, run.stderr
+    with Session(rec) as session:
+        text = "".join(e.get("text", "") for e in session.text_events())
+    assert key not in text and key[7:20] not in text and text.endswith("[REDACTED] and nothing else")
+
+
+def test_export_force_replaces_a_link_and_plain_session_paths_work(tmp_path):
+    rec = tmp_path / "plain.sqlite"  # a session renamed: analyze and export take it too
+    record_demo(rec, seconds=2.0, uris=["sim:text"])
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep me")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "streams.jsonl").symlink_to(precious)
+    assert midstream("export", str(rec), "--out", str(out), "--force").returncode == 0
+    assert precious.read_text() == "keep me" and not (out / "streams.jsonl").is_symlink()
+    assert midstream("analyze", str(rec)).returncode == 0
+    default = midstream("export", str(rec), cwd=tmp_path)
+    assert default.returncode == 0 and (tmp_path / "plain" / "streams.jsonl").is_file()

@@ -815,7 +815,11 @@ def _export(args: argparse.Namespace) -> int:
     from ..sessions import SUFFIX, resolve
 
     path = resolve(args.session, load_settings().data_dir)
-    out = Path(args.out) if args.out else Path.cwd() / path.name.removesuffix(SUFFIX)
+    name = path.name.removesuffix(SUFFIX)
+    name = name.removesuffix(".sqlite") if name == path.name else name  # (a session renamed x.sqlite)
+    out = Path(args.out) if args.out else Path.cwd() / name
+    if not args.out and out.resolve() == path.resolve():
+        out = out.with_name(name + "-export")
     written = export_session(path, out, args.format, force=args.force)
     for file, rows in written:
         print(f"{file}  {rows} rows")
@@ -898,14 +902,16 @@ def _analyze(args: argparse.Namespace) -> int:
     import json
 
     from .series import read_series
-    from ..sessions import SUFFIX
+    from ..sessions import SUFFIX, session_files
 
     from ..analysis.dynamics import MIN_DT
 
     if not (math.isfinite(args.dt) and args.dt >= MIN_DT):
         raise CliError(f"--dt {args.dt}: expected a number >= {MIN_DT:g} (smaller, a rate per time unit "
                        "overflows)")
-    if args.file.endswith(SUFFIX) or args.file == "last" or (args.file.isdigit() and not Path(args.file).exists()):
+    named = not Path(args.file).exists() and (args.file.isdigit() or any(
+        p.name in (args.file, args.file + SUFFIX) for p in session_files(load_settings().data_dir)))
+    if args.file.endswith(".sqlite") or args.file == "last" or named:  # a session: a path, a number or a name
         if args.column is not None:
             raise CliError("--column applies to series files; a recorded session is analysed signal by signal")
         return _analyze_session(args)

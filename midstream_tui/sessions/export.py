@@ -21,6 +21,7 @@ import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from ..jsonsafe import encodable
 from .store import Session, StoreError
 
 FORMATS = ("jsonl", "csv", "parquet")
@@ -107,6 +108,8 @@ def export_session(path: Path, out: Path, fmt: str, *, force: bool = False) -> l
         for name, rows in tables(session, flat=fmt != "jsonl").items():
             target = out / f"{name}.{fmt}"
             try:
+                if target.is_symlink():  # --force replaces the link, never writes through it to where it points
+                    target.unlink()
                 count = {"jsonl": _jsonl, "csv": _csv, "parquet": _parquet}[fmt](target, rows)
             except OSError as exc:
                 raise StoreError(f"{target}: cannot write ({exc.strerror or exc})") from None
@@ -114,11 +117,22 @@ def export_session(path: Path, out: Path, fmt: str, *, force: bool = False) -> l
     return written
 
 
+def _cell(v):
+    """A value for a CSV or Parquet cell: lists and objects as JSON text; text as UTF-8 can encode it (a lone
+    surrogate, half an emoji, as U+FFFD: these formats have no escape for it)."""
+    if isinstance(v, (list, dict)):
+        return json.dumps(v)
+    return encodable(v) if isinstance(v, str) else v
+
+
 def _jsonl(target: Path, rows: Iterable[dict]) -> int:
     n = 0
     with open(target, "w", encoding="utf-8") as f:
         for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
+            try:
+                f.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
+            except UnicodeEncodeError:  # half an emoji (a lone surrogate): as a JSON escape, joined again when read
+                f.write(json.dumps(row, allow_nan=False) + "\n")
             n += 1
     return n
 
@@ -132,7 +146,7 @@ def _csv(target: Path, rows: Iterable[dict]) -> int:
         writer = csv.DictWriter(f, fieldnames=list(columns))
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in row.items()})
+            writer.writerow({k: _cell(v) for k, v in row.items()})
     return len(rows)
 
 
@@ -140,7 +154,7 @@ def _parquet(target: Path, rows: Iterable[dict]) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    rows = [{k: (json.dumps(v) if isinstance(v, (list, dict)) else v) for k, v in row.items()} for row in rows]
+    rows = [{k: _cell(v) for k, v in row.items()} for row in rows]
     columns: dict[str, None] = {}
     for row in rows:
         columns.update(dict.fromkeys(row))

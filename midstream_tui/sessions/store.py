@@ -12,7 +12,8 @@ A ``Recorder`` attached to a hub takes, without ever blocking it:
   detected, and a small preview image of each video stream every 5 seconds.
 
 A writer thread commits what arrived every half second in one transaction, so a
-crash or ``kill -9`` loses at most the last half second; SQLite's WAL journal
+crash or ``kill -9`` loses at most the last half second (and of a text stream the last
+``HOLD_CHARS`` characters, held back for ``redact``); SQLite's WAL journal
 keeps the file consistent whatever happens to the process. Every string passes
 through ``redact`` first. Times are seconds since the session started.
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import queue
 import re
 import sqlite3
@@ -33,6 +35,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # (not a POSIX system: sessions are not locked)
+    fcntl = None
 
 from ..analyzers.base import Measured
 from ..config import default_data_dir
@@ -49,6 +56,7 @@ from ..events import (
     Usage,
     VideoFrame,
 )
+from ..jsonsafe import encodable
 from ..redact import redact
 from ..snapshot import json_number
 
@@ -57,6 +65,9 @@ SUFFIX = ".midstream.sqlite"
 SNAPSHOT_INTERVAL = 1.0
 PREVIEW_INTERVAL = 5.0
 FLUSH_INTERVAL = 0.5
+HOLD_CHARS = 256
+"""Text is recorded once this many characters have followed it (or its stream did something else): longer than
+any secret ``redact`` knows the shape of."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -89,8 +100,10 @@ def data_dir() -> Path:
     return default_data_dir()
 
 
-def _connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
-    if readonly:
+def _connect(path: Path, readonly: bool = False, immutable: bool = False) -> sqlite3.Connection:
+    if immutable:  # read-only media: no -shm can be made beside it; only what was checkpointed is read
+        conn = sqlite3.connect(f"file:{path}?immutable=1", uri=True, check_same_thread=False)
+    elif readonly:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
     else:
         conn = sqlite3.connect(str(path), check_same_thread=False)
@@ -104,14 +117,59 @@ def _json(value: Any) -> str:
     return redact(json.dumps(value, allow_nan=False, separators=(",", ":")))
 
 
+def _lock(path: Path) -> int | None:
+    """An exclusive lock on ``path`` (``flock``, apart from SQLite's own locks) held by a run while it records
+    there: the fd that holds it, or None when another run holds it. Without ``fcntl``: an fd, no lock."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    if fcntl is not None:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return None
+    return fd
+
+
+def being_recorded(path: Path) -> bool:
+    """A run is recording into ``path`` now (it holds the session's lock)."""
+    if fcntl is None or not path.is_file():
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except OSError:
+        return True
+    finally:
+        os.close(fd)
+
+
+def _clean(row: tuple) -> tuple:
+    """A row whose strings SQLite can store (``jsonsafe.encodable``)."""
+    return tuple(encodable(v) if isinstance(v, str) else v for v in row)
+
+
 class Recorder:
     """Records one hub's session into ``path`` (see the module's description)."""
 
     def __init__(self, path: str | Path, *, command: str = "", flush_interval: float = FLUSH_INTERVAL) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path.exists() and (not self.path.is_file() or self.path.stat().st_size > 0):
-            raise StoreError(f"{self.path}: exists; sessions are never overwritten")  # (empty: claimed for us)
+        if self.path.exists() and not self.path.is_file():
+            raise StoreError(f"{self.path}: exists; sessions are never overwritten")
+        # The lock first, then the check: of two runs given the same file, one records and the other is told.
+        try:
+            self._lock_fd = _lock(self.path)
+        except OSError as exc:
+            raise StoreError(f"{self.path}: cannot record: {exc.strerror or exc}") from None
+        if self._lock_fd is None:
+            raise StoreError(f"{self.path}: another run is recording into it")
+        if self.path.stat().st_size > 0:  # (empty: claimed for us)
+            os.close(self._lock_fd)
+            raise StoreError(f"{self.path}: exists; sessions are never overwritten")
         self.command = redact(command)
         self.flush_interval = flush_interval
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
@@ -127,6 +185,11 @@ class Recorder:
         """Rows committed so far."""
         self.flushes = 0
         self.error: str | None = None
+        self._names: dict[str, str] = {}
+        self._held: dict[str, list[tuple]] = {}
+        self._held_lock = threading.RLock()
+        self.lost = 0
+        """Rows that could not be written (a full disk, say): the session is then marked incomplete."""
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._writer, name="session-writer", daemon=True)
         self._thread.start()
@@ -152,9 +215,12 @@ class Recorder:
         """One event the pipeline handled, and what its analyzer measured from it."""
         t = self._rel(ev.t)
         if isinstance(ev, TextDelta):
-            self._queue.put(("event", stream, t, "text", {"text": ev.text, "tokens": ev.tokens,
-                                                          "request_id": ev.request_id}))
-        elif isinstance(ev, AudioChunk):
+            self._hold(stream, ("event", stream, t, "text", {"text": ev.text, "tokens": ev.tokens,
+                                                             "request_id": ev.request_id}))
+            return
+        if stream in self._held:  # anything else of the stream: its held text goes first, in order
+            self._release(stream, everything=True)
+        if isinstance(ev, AudioChunk):
             if measured.level_dbfs is not None:
                 self._queue.put(("sample", stream, "level_dbfs", t, measured.level_dbfs))
                 self._queue.put(("sample", stream, "peak_dbfs", t, measured.peak_dbfs))
@@ -179,6 +245,48 @@ class Recorder:
                                                           **({"condition": ev.condition} if ev.condition else {})}))
         elif isinstance(ev, StreamClosed):
             self._queue.put(("event", stream, t, "close", {"reason": ev.reason}))
+
+    def _hold(self, stream: str, item: tuple) -> None:
+        """Text is held back until ``HOLD_CHARS`` characters follow it, so that a secret a model streams in pieces
+        (an echoed key, a few characters per chunk) is seen whole by ``redact`` before any piece is written."""
+        with self._held_lock:
+            held = self._held.setdefault(stream, [])
+            held.append(item)
+            self._release(stream, everything=False)
+
+    def _release(self, stream: str, *, everything: bool) -> None:
+        """Queue the held text of ``stream`` that has ``HOLD_CHARS`` after it (all of it: ``everything``). Where
+        ``redact`` changes the held text, the pieces a change spans are written as one: the first carries the
+        redacted text, the others none (each keeps its time and token count)."""
+        with self._held_lock:
+            held = self._held.get(stream)
+            while held:
+                texts = [item[4]["text"] for item in held]
+                joined = "".join(texts)
+                if not everything and len(joined) - len(texts[0]) < HOLD_CHARS:
+                    break
+                clean = redact(joined)
+                start = 0  # where the first change begins, and where the last ends (in joined's positions)
+                while start < min(len(joined), len(clean)) and joined[start] == clean[start]:
+                    start += 1
+                last = 1
+                if start >= len(texts[0]):  # nothing of the first piece is redacted: it goes as it is
+                    self._queue.put(held.pop(0))
+                    continue
+                same_tail, most = 0, min(len(joined), len(clean)) - start
+                while same_tail < most and joined[-1 - same_tail] == clean[-1 - same_tail]:
+                    same_tail += 1
+                end, upto = len(joined) - same_tail, len(texts[0])
+                while upto < end and last < len(held):  # the pieces the change reaches into
+                    upto += len(texts[last])
+                    last += 1
+                held[0][4]["text"] = clean[: len(clean) - (len(joined) - upto)]
+                for item in held[1:last]:
+                    item[4]["text"] = ""
+                for _ in range(last):
+                    self._queue.put(held.pop(0))
+            if not held:
+                self._held.pop(stream, None)
 
     # -- from the analysis clock (the event loop) ---------------------------------------------
 
@@ -232,6 +340,7 @@ class Recorder:
                     ("command", self.command), ("status", "recording")])
         except (sqlite3.Error, OSError) as exc:
             self.error = f"{self.path}: cannot record: {exc}"
+            os.close(self._lock_fd)
             self._ready.set()
             return
         self._ready.set()
@@ -253,21 +362,30 @@ class Recorder:
                     self._write(conn, items)
                 except (sqlite3.Error, ValueError) as exc:  # a full disk, say: keep the run alive, say so
                     self.error = f"recording failed: {exc}"
+                    self.lost += len(items)
+        status = "complete" if not self.lost else "incomplete"
         try:
             with conn:
                 conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                                 [("ended", repr(time.time())), ("status", "complete")])
+                                 [("ended", repr(time.time())), ("status", status),
+                                  *([("error", redact(self.error))] if self.lost else [])])
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as exc:
             self.error = f"recording failed: {exc}"
         conn.close()
+        os.close(self._lock_fd)
 
     def _write(self, conn: sqlite3.Connection, items: list) -> None:
         rows: dict[str, list] = {name: [] for name in TABLES}
         samples: dict[tuple[str, str], list[tuple[float, float]]] = {}
         ends = []
+        names = self._names
         for item in items:
             kind = item[0]
+            stream = item[1]
+            if stream not in names:  # a stream's name may carry a secret too (a key pasted as a name)
+                names[stream] = redact(stream)
+            item = (kind, names[stream], *item[2:])
             if kind == "sample":
                 _, stream, name, t, v = item
                 samples.setdefault((stream, name), []).append((t, v))
@@ -297,6 +415,18 @@ class Recorder:
             arr = np.asarray(pairs, dtype=np.float64)
             rows["series"].append((stream, name, float(arr[0, 0]), float(arr[-1, 0]), len(arr),
                                    zlib.compress(arr.tobytes(), 1)))
+        try:
+            self._insert(conn, rows, ends)
+        except UnicodeEncodeError:  # a lone surrogate somewhere: clean every string and write it all
+            rows = {name: [_clean(r) for r in table] for name, table in rows.items()}
+            self._insert(conn, rows, [_clean(e) for e in ends])
+        self.rows += len(items)
+        self.flushes += 1
+
+    @staticmethod
+    def _insert(conn: sqlite3.Connection, rows: dict[str, list], ends: list) -> None:
+        """One transaction of everything ``_write`` gathered (``rows`` by table; ``ends``: streams that ended)."""
+        rows = dict(rows)
         with conn:
             conn.executemany("INSERT OR IGNORE INTO stream (name, kind, source, opened, status) "
                              "VALUES (?, ?, ?, ?, 'open')", rows.pop("stream"))
@@ -314,9 +444,7 @@ class Recorder:
             conn.executemany("INSERT INTO preview (stream, t, height, width, data) VALUES (?, ?, ?, ?, ?)",
                              rows.pop("preview"))
             conn.executemany("UPDATE stream SET closed = ?, status = ?, error = ? WHERE name = ?",
-                             [(t, status, redact(error) if error else None, stream) for stream, t, status, error in ends])
-        self.rows += len(items)
-        self.flushes += 1
+                             [(t, status, redact(error) if error else None, name) for name, t, status, error in ends])
 
     def close(self) -> None:
         """Take the last snapshots, write everything queued, mark the session complete."""
@@ -324,6 +452,8 @@ class Recorder:
             return
         if self._hub is not None:
             self.tick(math.inf)  # the final state of every stream, whatever the clock says
+        for stream in list(self._held):
+            self._release(stream, everything=True)
         self._closed = True
         self._queue.put(None)
         self._thread.join(30)
@@ -350,12 +480,21 @@ def session_files(folder: Path | None = None) -> list[Path]:
     return sorted((p for p in folder.glob(f"*{SUFFIX}") if p.is_file()), key=_started_order)
 
 
-def _started_order(path: Path) -> tuple[str, int, str]:
+def _started_order(path: Path) -> tuple[float, int, str]:
     """Sessions in the order they began: by their time stamp, then the counter of those begun in the same
-    second (``…-120000.midstream.sqlite`` before ``…-120000-2``, which sorts first by name: '-' < '.')."""
+    second (``…-120000.midstream.sqlite`` before ``…-120000-2``, which sorts first by name: '-' < '.'). A session
+    named otherwise (renamed, or recorded with ``--record NAME``) goes by when its file was last written."""
     stem = path.name[: -len(SUFFIX)]
     m = _STAMPED.fullmatch(stem)
-    return (m.group(1), int(m.group(2) or 1), "") if m else (stem, 0, stem)
+    if m:
+        try:
+            return time.mktime(time.strptime(m.group(1), "%Y%m%d-%H%M%S")), int(m.group(2) or 1), ""
+        except (ValueError, OverflowError):  # (digits that are no date)
+            pass
+    try:
+        return path.stat().st_mtime, 0, stem
+    except OSError:
+        return 0.0, 0, stem
 
 
 _STAMPED = re.compile(r"(\d{8}-\d{6})(?:-(\d+))?")
@@ -392,14 +531,36 @@ def resolve(ref: str, folder: Path | None = None) -> Path:
     raise StoreError(f"no session {ref!r} (see 'midstream sessions'; a path works too)")
 
 
-def _open_session(path: Path) -> sqlite3.Connection:
+def _open_session(path: Path, *, check: bool = False) -> sqlite3.Connection:
+    """A session opened read-only, its format checked; ``check``: its pages too (a damaged file is told in one
+    line here, not by a query failing half-way through a replay or an export)."""
     try:
         conn = _connect(path, readonly=True)
-        version = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        try:
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        except sqlite3.OperationalError:
+            if os.access(path.parent, os.W_OK) or not os.access(path, os.R_OK):
+                raise
+            conn.close()  # a read-only folder: a session whose journal was folded in (a complete one) still reads
+            conn = _connect(path, immutable=True)
     except sqlite3.Error as exc:
         raise StoreError(f"{path}: not a MidStream session ({exc})") from None
-    if version is None or version[0] != str(SCHEMA_VERSION):
-        raise StoreError(f"{path}: session format {version[0] if version else '?'} (expected {SCHEMA_VERSION})")
+    try:
+        version = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if version is None or version[0] != str(SCHEMA_VERSION):
+            raise StoreError(f"{path}: session format {version[0] if version else '?'} (expected {SCHEMA_VERSION})")
+        have = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not have >= set(TABLES):
+            raise StoreError(f"{path}: not a MidStream session (no table {sorted(set(TABLES) - have)[0]!r})")
+        if check and (verdict := conn.execute("PRAGMA quick_check(1)").fetchone()[0]) != "ok":
+            raise StoreError(f"{path}: the session file is damaged ({verdict})")
+    except sqlite3.Error as exc:
+        conn.close()
+        what = "the session file is damaged" if "malformed" in str(exc) else "not a MidStream session"
+        raise StoreError(f"{path}: {what} ({exc})") from None
+    except StoreError:
+        conn.close()
+        raise
     return conn
 
 
@@ -410,13 +571,19 @@ def info(path: Path) -> SessionInfo:
         streams = conn.execute("SELECT count(*) FROM stream").fetchone()[0]
         last = conn.execute("SELECT max(m) FROM (SELECT max(t) AS m FROM snapshot UNION ALL "
                             "SELECT max(t) FROM event)").fetchone()[0]
+        size = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+        started, ended = float(meta.get("started", "0")), float(meta["ended"]) if "ended" in meta else None
+        duration = float(last or 0.0)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: the session file is damaged ({exc})") from None
+    except (ValueError, TypeError) as exc:
+        raise StoreError(f"{path}: the session's description is damaged ({exc})") from None
     finally:
         conn.close()
-    size = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
     status = meta.get("status", "?")
-    return SessionInfo(path, float(meta.get("started", "0")), float(meta["ended"]) if "ended" in meta else None,
-                       "interrupted" if status == "recording" else status, meta.get("command", ""), streams,
-                       float(last or 0.0), size)
+    if status == "recording":  # still being written, or its run ended without closing it
+        status = "recording" if being_recorded(path) else "interrupted"
+    return SessionInfo(path, started, ended, status, meta.get("command", ""), streams, duration, size)
 
 
 def prune(folder: Path, keep_mb: float, keep_days: float, protect: Path | None = None) -> list[Path]:
@@ -427,7 +594,7 @@ def prune(folder: Path, keep_mb: float, keep_days: float, protect: Path | None =
     sizes = {p: sum(q.stat().st_size for q in (p, Path(f"{p}-wal")) if q.exists()) for p in files}
     total = sum(sizes.values())
     for path in files:  # oldest first (names are timestamps)
-        if path == protect:
+        if path == protect or being_recorded(path):  # (another run's recording, still going: never deleted)
             continue
         too_old = now - path.stat().st_mtime > keep_days * 86400
         if too_old or total > keep_mb * 1e6:
@@ -443,7 +610,7 @@ class Session:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.conn = _open_session(self.path)
+        self.conn = _open_session(self.path, check=True)
         self.conn.row_factory = sqlite3.Row
 
     def close(self) -> None:

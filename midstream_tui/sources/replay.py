@@ -46,25 +46,39 @@ MAX_TIME_S = 1e7
 """The latest time (seconds from the session's start) a line may have."""
 
 
+MAX_COUNT = 2**53
+"""The largest token count or request id a line may give (a double holds every whole number up to it)."""
+
+
+def _count(obj: dict, key: str, default: int) -> int:
+    """A whole number from 0 to ``MAX_COUNT`` (1e300 tokens would become a 300-digit integer that no table or
+    exporter can hold)."""
+    value = obj.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_COUNT \
+            or value != int(value):
+        raise ValueError(f"{key!r} must be a whole number from 0 to 2^53, got {value!r}")
+    return int(value)
+
+
 def _event(stream: str, t: float, obj: dict) -> Event:
     kind = obj.get("type", "text")
     if kind == "text":
         text = obj["text"]
         if not isinstance(text, str):
             raise ValueError("'text' must be a string")
-        return TextDelta(stream, t, text=text, tokens=int(obj.get("tokens", 1)))
+        return TextDelta(stream, t, text=text, tokens=_count(obj, "tokens", 1))
     if kind == "open":
         source = str(obj.get("source", ""))  # a recording of a stream comes from what that stream came from
         return StreamOpened(stream, t, kind="text", source=source,
                             identity=str(obj.get("identity", "")) or (identity_of(source, "text") if source else ""))
     if kind == "request":
-        return RequestStarted(stream, t, request_id=int(obj.get("request_id", 0)))
+        return RequestStarted(stream, t, request_id=_count(obj, "request_id", 0))
     if kind == "request_end":
-        return RequestFinished(stream, t, request_id=int(obj.get("request_id", 0)),
+        return RequestFinished(stream, t, request_id=_count(obj, "request_id", 0),
                                reason=str(obj.get("reason", "stop")))
     if kind == "usage":
-        return Usage(stream, t, prompt_tokens=int(obj.get("prompt_tokens", 0)),
-                     completion_tokens=int(obj.get("completion_tokens", 0)))
+        return Usage(stream, t, prompt_tokens=_count(obj, "prompt_tokens", 0),
+                     completion_tokens=_count(obj, "completion_tokens", 0))
     if kind == "error":
         return StreamError(stream, t, str(obj.get("message", "recorded error")), fatal=False)
     if kind == "close":
