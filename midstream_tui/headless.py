@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -17,10 +18,15 @@ from typing import TextIO
 
 from . import display
 from .hub import Hub, HubView, run_virtual
-from .jsonsafe import encodable
+from .jsonsafe import encodable, finite
 from .redact import redact
 from .snapshot import Snapshot, json_number
 from .sources.base import ScheduledSource, Source
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+"""Control characters (an escape sequence in a stream's or an agent's name from the network) are shown as \\xNN in
+the text summary, never sent to the terminal."""
 
 
 class NdjsonPrinter:
@@ -46,7 +52,11 @@ class NdjsonPrinter:
             self._printed_seq[stream] = snap.seq
             line = snap.to_json(self.hub.t0)
             line["patterns"] = by_stream.get(stream, [])
-            self.out.write(redact(json.dumps(line, allow_nan=False)) + "\n")
+            try:
+                text = json.dumps(line, allow_nan=False)
+            except ValueError:  # a value no JSON holds (a peer's NaN in a detection box, say): null
+                text = json.dumps(finite(line), allow_nan=False)
+            self.out.write(redact(text) + "\n")
             self.lines += 1
         self.out.flush()
 
@@ -70,9 +80,10 @@ class NdjsonPrinter:
     def finish(self, duration: float) -> None:
         summary = self.summary(duration)
         if self.json_mode:
-            self.out.write(redact(json.dumps(summary, allow_nan=False)) + "\n")
+            self.out.write(redact(json.dumps(finite(summary), allow_nan=False)) + "\n")
         else:
-            self.out.write(encodable(redact(render_text_summary(self.hub, duration))))
+            text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", render_text_summary(self.hub, duration))
+            self.out.write(encodable(redact(text)))
         self.out.flush()
 
 

@@ -11,6 +11,7 @@ two ``str.count`` calls.
 from __future__ import annotations
 
 import json
+import math
 
 MAX_DEPTH = 64
 """Far deeper than any session line, SSE payload or series record (they nest 2-6 levels)."""
@@ -55,3 +56,14 @@ def encodable(text: str) -> str:
         return text
     except UnicodeEncodeError:
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def finite(value):
+    """``value`` with every float that JSON cannot hold (NaN, ±inf) replaced by None, in nested lists and dicts."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value

@@ -21,7 +21,9 @@ _SHAPES = [
     re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=\-]{8,}"),
     re.compile(r"(?i)(\bauthorization\s*[:=]\s*)[^\s,;\"']+(?:\s+[^\s,;\"']+)?"),
     re.compile(r"(?i)([?&](?:token|api[_-]?key|key|access_token|secret)=)[^&#\s\"']+"),
-    re.compile(r"(?i)(\b(?:nats|tls|wss?|https?|rtmps?|rtsp)://)[^\s@\"']+(?=@)"),  # user:password or token before @ in a URL
+    # user:password or a token before the last @ of a URL, any scheme (udp://, srt://, webrtc://, ...), whatever the
+    # password holds but spaces and quotes (a path with an @ is cut short rather than a password shown)
+    re.compile(r"(?i)(\b[a-z][a-z0-9+.\-]*://)[^\s\"'<>]+(?=@)"),
 ]
 
 
@@ -39,3 +41,13 @@ def redact(text: str) -> str:
     for shape in _SHAPES:
         text = shape.sub(lambda m: (m.group(1) if m.groups() else "") + MARK, text)
     return text
+
+
+def without_logins(arg: str) -> str:
+    """A command-line argument with the login of a URL in it (``scheme://user:password@host``) replaced by
+    ``[REDACTED]``, whatever characters the password holds (a space or a quote ends the URL for ``redact``'s
+    pattern): everything between ``://`` and the last ``@`` goes."""
+    head, sep, rest = arg.partition("://")
+    if not sep or "@" not in rest:
+        return arg
+    return f"{head}://{MARK}@{rest.rpartition('@')[2]}"

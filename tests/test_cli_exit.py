@@ -227,3 +227,31 @@ def test_compare_and_record_errors_name_what_the_user_named(tmp_path):
     one_line_error(midstream("compare", good, bad), f"{bad}: 1 NaN/inf value(s)")
     one_line_error(midstream("run", "--headless", "--duration", "1", "--record", good / "x.sqlite", "sim:text"),
                    f"--record {good / 'x.sqlite'}: cannot write there")
+
+
+def test_escape_codes_in_names_never_reach_the_terminal_and_export_typos_leave_no_session(tmp_path, session_folder):
+    lines = tmp_path / "names.jsonl"
+    lines.write_text('{"t": 0, "stream": "\\u001b[2Jclear", "text": "hello"}\n')
+    text = midstream("run", lines, "--headless", "--no-record").stdout
+    assert "\x1b" not in text and "\\x1b[2Jclear" in text
+    one_line_error(midstream("demo", "--headless", "--duration", "2", "--metrics-port", "0"), "--metrics-port 0")
+    one_line_error(midstream("demo", "--headless", "--duration", "2", "--otlp", "ftp://x:1"), "--otlp")
+    assert list(session_folder.glob("*.midstream.sqlite")) == []  # checked before a session file was made
+
+
+def test_a_login_in_any_url_is_kept_out_of_the_recorded_command(tmp_path):
+    rec = tmp_path / "s.midstream.sqlite"
+    proc = midstream("run", "--headless", "--duration", "1", "--record", rec, "sim:text",
+                     "--otlp", "http://alice:my secret'pw@127.0.0.1:1/v1/metrics")
+    assert proc.returncode == 0, proc.stderr
+    from midstream_tui.sessions import info
+    command = info(rec).command
+    assert "secret" not in command and "[REDACTED]@127.0.0.1:1" in command and "secret" not in proc.stderr
+
+
+@pytest.mark.parametrize("uri", ["udp://bob:hunter2@127.0.0.1:9", "srt://bob:hunter2@127.0.0.1:9",
+                                 "http://bob:hunt@er2@127.0.0.1:9/x.m3u8", "ftp://bob:hunter2@127.0.0.1:9/x.mp4"])
+def test_a_password_in_any_source_url_is_never_shown(uri):
+    proc = midstream("run", "--headless", "--json", "--no-record", "--duration", "2", uri)
+    assert "hunter2" not in proc.stdout + proc.stderr and "er2@" not in proc.stdout + proc.stderr
+    assert "[REDACTED]@127.0.0.1:9" in proc.stdout + proc.stderr  # (said, with the login taken out)

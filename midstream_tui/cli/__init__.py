@@ -36,7 +36,7 @@ from ..clock import VirtualClock
 from ..config import ConfigError, load_settings
 from ..hub import Hub, HubError
 from ..perception import Perception
-from ..redact import redact
+from ..redact import redact, without_logins
 from ..rules import RuleError
 from ..sources import SourceError, open_sources
 from ..sources.base import ScheduledSource
@@ -282,7 +282,8 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None, se
                             transcribe_model=getattr(args, "transcribe_model", "whisper-1"),
                             detect=getattr(args, "detect", "off"), settings=settings)
     record = None if getattr(args, "no_record", False) or not hasattr(args, "record") else (args.record or "")
-    command = "midstream " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else "midstream"
+    command = "midstream " + " ".join(shlex.quote(without_logins(a)) for a in sys.argv[1:]) if sys.argv[1:] \
+        else "midstream"
     options = RunOptions(rules=rules, perception=perception, learn=not getattr(args, "no_learn", False),
                          meta_auto=getattr(args, "meta_auto", False), record=record, command=command,
                          keep_mb=settings.keep_mb, keep_days=settings.keep_days, data_dir=settings.data_dir)
@@ -291,6 +292,7 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None, se
                         ("--otlp", bool(getattr(args, "otlp", None)))):
         if given and args.virtual:
             raise CliError(f"{flag} does not apply to --virtual (virtual time is not the time a collector keeps)")
+    _check_exports(args)  # before a session file is made: a typo leaves nothing behind
     publish = _publisher(args, settings)
     with RunContext(options) as run:
         def attached(hub: Hub) -> Hub:
@@ -380,6 +382,37 @@ def _nats_preflight(target, name: str) -> str | None:
     return None
 
 
+def _check_exports(args: argparse.Namespace) -> None:
+    """``--metrics-port`` and ``--otlp`` checked as far as can be without serving: the port's range and that it is
+    free, the URL's form."""
+    port = getattr(args, "metrics_port", None)
+    if port is not None:
+        if not 0 < port < 65536:
+            raise CliError(f"--metrics-port {port}: expected 1 to 65535")
+        try:
+            with socket.create_server((args.metrics_host, port)):
+                pass
+        except OSError as exc:
+            raise CliError(f"--metrics-port: cannot listen on {args.metrics_host}:{port}: {exc.strerror or exc}") \
+                from None
+    if getattr(args, "otlp", None):
+        _otlp_url_checked(args.otlp)
+
+
+def _otlp_url_checked(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        ok = parts.scheme in ("http", "https") and parts.hostname and (parts.port or 1)
+    except ValueError:
+        ok = False
+    if not ok:
+        from ..fleet.wire import without_login
+
+        raise CliError(f"--otlp {without_login(url)}: expected http(s)://HOST:PORT (an OTLP/HTTP receiver)")
+
+
 def _metrics(args: argparse.Namespace, hub, agent: str | None = None):
     """``--metrics-port``: Prometheus metrics of ``hub``, served now (None without it)."""
     port = getattr(args, "metrics_port", None)
@@ -400,20 +433,10 @@ def _metrics(args: argparse.Namespace, hub, agent: str | None = None):
 
 def _otlp(args: argparse.Namespace, hub):
     """``--otlp URL``: OpenTelemetry metrics of ``hub`` over OTLP/HTTP."""
-    from urllib.parse import urlsplit
-
     from ..fleet import default_agent_name
     from ..fleet.otlp import OtlpMetrics
 
-    try:
-        parts = urlsplit(args.otlp)
-        ok = parts.scheme in ("http", "https") and parts.hostname and (parts.port or 1)
-    except ValueError:
-        ok = False
-    if not ok:
-        from ..fleet.wire import without_login
-
-        raise CliError(f"--otlp {without_login(args.otlp)}: expected http(s)://HOST:PORT (an OTLP/HTTP receiver)")
+    _otlp_url_checked(args.otlp)
     return OtlpMetrics(hub, getattr(args, "name", None) or default_agent_name(), args.otlp, say=_say_redacted)
 
 

@@ -176,8 +176,8 @@ class RemoteHub:
                     break
                 if entry is None:  # every key's newest value has been delivered
                     break
-                if entry.value:
-                    self._safely(entry.value, "snapshot", from_bucket=True)
+                if entry.value:  # (the key is AGENT.STREAM, as tokens)
+                    self._safely(entry.value, "snapshot", from_bucket=True, sender=entry.key.partition(".")[0])
         finally:
             with contextlib.suppress(Exception):
                 await watcher.stop()
@@ -252,17 +252,19 @@ class RemoteHub:
         self.bytes_received += len(msg.data)
         kind = parts[-1]
         if len(parts) == 3 and kind == "_hello" or len(parts) == 4 and kind in ("snapshot", "hit"):
-            self._safely(msg.data, kind.lstrip("_"))
+            self._safely(msg.data, kind.lstrip("_"), sender=parts[1])
 
-    def _safely(self, data: bytes, kind: str, from_bucket: bool = False) -> None:
+    def _safely(self, data: bytes, kind: str, from_bucket: bool = False, sender: str = "") -> None:
         try:
-            self._take(data, kind, from_bucket)
+            self._take(data, kind, from_bucket, sender)
         except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError):
             self.undecodable += 1  # a map of the wrong shape (another program on these subjects)
 
-    def _take(self, data: bytes, kind: str, from_bucket: bool = False) -> None:
+    def _take(self, data: bytes, kind: str, from_bucket: bool = False, sender: str = "") -> None:
         """One message. Live ones are placed on this watcher's clock by when they arrive (an agent's wall clock
-        may be off); only the bucket's copies, read at the start, are dated by the agent's wall clock."""
+        may be off); only the bucket's copies, read at the start, are dated by the agent's wall clock. ``sender``:
+        the agent's token in the subject (or bucket key) it came on; a body naming another agent is refused, so
+        that NATS permissions per agent subject also stop an agent from speaking as another."""
         try:
             msg = wire.decode(data)
         except FleetError:
@@ -270,6 +272,9 @@ class RemoteHub:
             return
         agent_name = msg.get("agent")
         if not isinstance(agent_name, str) or not fnmatch.fnmatchcase(agent_name, self.agent_pattern):
+            return
+        if wire.token(agent_name) != sender:
+            self.undecodable += 1
             return
         now = self.clock.now()
         run = msg.get("run") if isinstance(msg.get("run"), str) else ""

@@ -143,6 +143,11 @@ class NatsTarget:
         return opts
 
 
+_SERVERS_SPLIT = re.compile(r",(?=\s*[A-Za-z][A-Za-z0-9+.-]*://|[^,@]*(?:,|$))")
+"""A comma between servers: one followed by a scheme, or by a piece with no ``@`` before the next comma or the end;
+a comma in a password (``nats://u:pa,ss@host``) is not one (split there, half the password became a "host")."""
+
+
 def parse_target(url: str, *, user: str | None = None, password: str | None = None,
                  token_: str | None = None, ca_file: str | None = None, nkey_file: str | None = None,
                  creds_file: str | None = None) -> NatsTarget:
@@ -150,7 +155,7 @@ def parse_target(url: str, *, user: str | None = None, password: str | None = No
     URL win over those given (from the environment); they are kept out of every message, whatever characters
     they hold (the login is split off at the last ``@`` before anything is parsed or shown)."""
     servers, tls = [], False
-    for part in (p.strip() for p in (url or "").split(",")):
+    for part in (p.strip() for p in _SERVERS_SPLIT.split(url or "")):
         if not part:
             continue
         scheme, sep, rest = part.partition("://")
@@ -325,6 +330,8 @@ def snapshot_from(msg: dict, name: str, t0: float, previous: Snapshot | None, *,
                                  _float(d.get("score")), at(d.get("t")))
                        for d in msg.get("detections") or ()
                        if isinstance(d, dict) and isinstance(d.get("box"), list) and len(d["box"]) == 4)
+    # a box, score or time that is not a number: not a detection (it would be drawn nowhere, said as NaN)
+    detections = tuple(d for d in detections if all(math.isfinite(v) for v in (d.x, d.y, d.w, d.h, d.score, d.t)))
     metrics = {str(k): v for k, v in (msg.get("metrics") or {}).items()
                if v is None or isinstance(v, (int, float, str))} if isinstance(msg.get("metrics"), dict) else {}
     return Snapshot(
