@@ -139,6 +139,21 @@ async def test_hls_over_http(http_server):
     assert audio.metrics["audio_s"] == pytest.approx(3.0, abs=0.2)
 
 
+async def test_an_hls_vod_with_a_discontinuity_plays_to_its_end(http_server):
+    # the same segments twice, their timestamps starting again after #EXT-X-DISCONTINUITY (as at an ad break)
+    root, base = http_server
+    write_clip(root / "index.m3u8", seconds=3.0, fmt="hls", options={"hls_time": "1", "hls_playlist_type": "vod"})
+    lines = (root / "index.m3u8").read_text().splitlines()
+    body = [line for line in lines if line.startswith("#EXTINF") or line.endswith(".ts")]
+    head = [line for line in lines if line.startswith("#") and not line.startswith(("#EXTINF", "#EXT-X-ENDLIST"))]
+    (root / "twice.m3u8").write_text("\n".join(head + body + ["#EXT-X-DISCONTINUITY"] + body + ["#EXT-X-ENDLIST"]))
+    hub = await run([f"{base}/twice.m3u8"], duration=60)
+    video = next(snap for snap in hub.snapshots().values() if snap.kind == "video")
+    # by the raw timestamps it looked cut short at 3 s of its 6 s: "reconnecting", then every attempt failed
+    assert video.status == "closed" and not video.error and video.metrics["frames"] == 180
+    assert not [h.message for _, h in hub.patterns_since(0) if "reconnecting" in h.message]
+
+
 async def test_unreachable_stream_is_retried_with_backoff_then_a_recorded_error(free_port):
     started = time.monotonic()
     hub = await run([f"http://127.0.0.1:{free_port}/missing.m3u8?reconnect=2"], duration=20)

@@ -16,6 +16,8 @@ video set and of the first audio set.
 
 from __future__ import annotations
 
+import base64
+import http.client
 import io
 import math
 import re
@@ -25,7 +27,7 @@ import urllib.request
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from urllib.parse import urljoin
+from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
 _NS = re.compile(r"^\{[^}]*\}")
 _DURATION = re.compile(r"^P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+(?:\.\d+)?)M)?(?:(\d+(?:\.\d+)?)S)?)?$")
@@ -192,14 +194,33 @@ def _wallclock(text: str | None) -> float:
     return (stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)).timestamp()
 
 
+def _request(url: str) -> tuple[urllib.request.Request, str]:
+    """The request for ``url`` and the URL to name in messages: a ``user:password@`` in it becomes Basic auth
+    (urllib would take it for part of the host name) and is never in either."""
+    parts = urlsplit(url)
+    login, at, hostport = parts.netloc.rpartition("@")
+    if not at:
+        return urllib.request.Request(url), url
+    clean = urlunsplit(parts._replace(netloc=hostport))
+    user, _, password = login.partition(":")
+    basic = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
+    return urllib.request.Request(clean, headers={"Authorization": f"Basic {basic}"}), clean
+
+
 def fetch(url: str, limit: int, timeout: float = 10.0) -> bytes:
+    request, url = _request(url)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - http(s) checked by the caller
+        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 - http(s) checked by the caller
             data = resp.read(limit + 1)
+            declared = resp.headers.get("Content-Length", "")
+        if declared.isdigit() and len(data) < int(declared) <= limit:  # (a read of a set size does not raise)
+            raise http.client.IncompleteRead(data, int(declared) - len(data))
     except urllib.error.HTTPError as exc:
         raise DashError(f"{url}: HTTP {exc.code}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise ConnectionError(f"{url}: {getattr(exc, 'reason', exc)}") from None
+    except http.client.HTTPException as exc:  # a body cut short (IncompleteRead), a garbled answer: not an end
+        raise ConnectionError(f"{url}: the server broke off the answer ({type(exc).__name__})") from None
     if len(data) > limit:
         raise DashError(f"{url}: larger than {limit >> 20} MB")
     return data

@@ -366,6 +366,7 @@ class MediaSource(Source):
         # the first frame and chunk of a session after the first (a loop, a reconnection) say they do not
         # continue what came before
         restarted = {"audio": self.sessions > 1, "video": self.sessions > 1}
+        spliced: dict[str, list[float]] = {}  # kind -> [last continuous time, offset, last step]
         try:
             resampler = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_RATE)
             # one converter to RGB for the whole session: frame.to_ndarray(format=...) builds (and frees) a
@@ -433,14 +434,15 @@ class MediaSource(Source):
                 for frame in decoded:
                     decoded_any.add(target)
                     if frame.time is not None:
+                        at = _continuous(spliced, packet.stream.type, frame)
                         if origin is None:
-                            origin = frame.time
-                        media_t = frame.time - origin
+                            origin = at
+                        media_t = at - origin
                         if media_t <= resume.get(packet.stream.type, -1.0):
                             continue  # delivered before the input was cut short
                         if pace:
-                            first_pts = frame.time if first_pts is None else first_pts
-                            delay = (frame.time - first_pts) - (time.monotonic() - start_wall)
+                            first_pts = at if first_pts is None else first_pts
+                            delay = (at - first_pts) - (time.monotonic() - start_wall)
                             if delay > 0:
                                 time.sleep(min(delay, 1.0))
                         if not is_video and frame.sample_rate:
@@ -518,6 +520,36 @@ class MediaSource(Source):
         if self.kind == "video" and "audio" in self.kinds:
             yield StreamClosed(self.audio_id, now, reason=reason)
         yield StreamClosed(self.stream_id, now, reason=reason)
+
+
+JUMP_BACK_S = 0.5
+JUMP_AHEAD_S = 10.0
+"""A frame's timestamp this far before the previous one's (or after it): a discontinuity (an HLS
+#EXT-X-DISCONTINUITY, MPEG-TS files joined, an encoder restarted), not time going by."""
+
+
+def _continuous(spliced: dict[str, list[float]], kind: str, frame) -> float:
+    """``frame``'s time on a media clock that runs on across timestamp discontinuities: after a jump, the
+    media goes on one frame after where it was (pacing, the media time reached and the check that a VOD was
+    played to its end all go by this clock; by the raw timestamps a joined file played at twice its rate and a
+    VOD with a discontinuity looked cut short)."""
+    raw = float(frame.time)
+    state = spliced.get(kind)
+    if state is None:
+        spliced[kind] = [raw, 0.0, 0.0]
+        return raw
+    last, offset, step = state
+    at = raw + offset
+    if at < last - JUMP_BACK_S or at > last + JUMP_AHEAD_S:
+        if not step:
+            rate = getattr(frame, "sample_rate", 0) or 0
+            step = frame.samples / rate if rate and getattr(frame, "samples", 0) else 0.04
+        offset = last + step - raw
+        at = raw + offset
+    elif at > last:
+        step = at - last
+    state[:] = [max(at, last), offset, step]
+    return at
 
 
 def _hls_finished(url: str) -> bool:
