@@ -649,12 +649,19 @@ async def test_a_watcher_survives_junk_restarts_clock_skew_and_twins(nats_server
                                                                   "wall": "soon", "now": [1]}))
     await js.publish(f"$KV.{wire.BUCKET}.evil.t", snap("evil", "t", 1, attractor={"type": "x", "evidence": [1]},
                                                        signals=[["a", 1, 2]], metrics={"tokens": [1], "x": {}}))
+    # agents that stopped before this watcher began: one a while ago (stale at once), one long ago (not shown)
+    await js.publish(f"$KV.{wire.BUCKET}.quiet.chat", snap("quiet", "chat", 1, wall=time.time() - 4))
+    await js.publish(f"$KV.{wire.BUCKET}.dead.chat", snap("dead", "chat", 1, wall=time.time() - 600))
     hub = RemoteHub(parse_target(nats_server.url), analysis_interval=0.05, stale_s=3, gone_s=6)
     out = io.StringIO()
     hub.on_tick(NdjsonPrinter(hub, out, True).tick)
     await hub.start()
     try:
         assert hub.snapshot("evil/t") is not None and "tokens" not in hub.snapshot("evil/t").metrics
+        assert await until(lambda: hub.snapshot("quiet/chat").status == "stale") and hub.snapshot("dead/chat") is None
+        printed = [json.loads(line) for line in out.getvalue().splitlines()]
+        assert {p["status"] for p in printed if p["stream"] == "quiet/chat"} == {"stale"}  # never "open"
+        assert not [p for p in printed if p["stream"] == "dead/chat"]
         # an agent restarted under its name counts its streams from the start again
         await nc.publish("midstream.rs.chat.snapshot", snap("rs", "chat", 80, run="first"))
         await nc.flush()

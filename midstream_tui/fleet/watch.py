@@ -37,8 +37,8 @@ class _Agent:
     name: str
     t0: float = 0.0
     """The agent's start on this watcher's clock."""
-    seen: float = 0.0
-    """When it last said anything (this watcher's clock)."""
+    seen: float = -math.inf
+    """When it last said anything (this watcher's clock; a bucket entry's age can put it before the start)."""
     stale: bool = False
     streams: set[str] = field(default_factory=set)
     run: str = ""
@@ -285,7 +285,12 @@ class RemoteHub:
         if from_bucket:
             wall = wire._float(msg.get("wall"))
             age = max(0.0, time.time() - wall) if not math.isnan(wall) else self.gone_s
+            if age >= self.gone_s and not agent.streams:
+                # an agent gone before this watcher began: not shown at all (was: "open" for --gone seconds)
+                del self._agents[agent_name]
+                return
             agent.seen = max(agent.seen, now - age)
+            agent.stale = agent.stale or now - agent.seen >= self.stale_s  # (its streams say "stale" at once)
             if not agent.run and not math.isnan(rel):
                 agent.t0 = now - age - rel
         else:
