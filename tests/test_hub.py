@@ -96,6 +96,17 @@ def test_full_queue_drops_data_and_counts_but_keeps_control_events():
     assert snap.status == "closed"
 
 
+def test_a_very_wide_video_has_a_brightness(recwarn):
+    hub = Hub(VirtualClock())
+    pipe = hub.pipeline("wide", "video")
+    frame = np.full((16, 4096, 3), 128, np.uint8)  # the thumbnail's step (4096 // 160) was taller than the frame
+    for i in range(3):
+        pipe.offer(VideoFrame("wide", i / 30, frame=frame))
+    snap = hub.analyze(now=1.0)["wide"]
+    assert snap.metrics["brightness"] == pytest.approx(128 / 255, abs=0.01)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
 def test_virtual_demo_run_is_deterministic_and_finds_patterns():
     a, b = demo_hub(8.0), demo_hub(8.0)
     sa, sb = a.snapshots(), b.snapshots()

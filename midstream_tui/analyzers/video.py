@@ -53,7 +53,8 @@ class VideoAnalyzer(StreamAnalyzer):
                                         f"unsupported frame {frame.shape} {frame.dtype}: expected HxWx3 uint8"))
             return NOTHING
         self.height, self.width = int(frame.shape[0]), int(frame.shape[1])
-        step = max(1, self.width // self.THUMB_WIDTH)
+        # never a step taller than the frame: a very wide one (4096x16) got a thumbnail of no rows, no brightness
+        step = max(1, min(self.width // self.THUMB_WIDTH, self.height))
         thumb = kernels.luma_thumbnail(frame, step)
         prev = self.thumbnail
         motion = float(kernels.mean_abs_diff(thumb, prev)) if prev is not None and prev.shape == thumb.shape else 0.0
