@@ -69,6 +69,10 @@ def test_dynamic_manifest_starts_near_the_live_edge():
     ('<MPD type="static"><Period><AdaptationSet contentType="video"><Representation id="v">'
      '<SegmentList/></Representation></AdaptationSet></Period></MPD>', "only SegmentTemplate"),
     ('<MPD type="static"><Period/></MPD>', "no audio or video"),
+    # two billion segments (built one by one, this took gigabytes and never began playing)
+    (MPD.format(type="static", extra='mediaPresentationDuration="PT10S"').replace('r="2"', 'r="2000000000"'),
+     "more than 1,000,000 segments"),
+    (MPD.format(type="static", extra='mediaPresentationDuration="PT100000000S"'), "more than 1,000,000 segments"),
 ])
 def test_bad_manifests_say_why(text, message):
     with pytest.raises(DashError, match=message):

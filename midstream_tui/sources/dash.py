@@ -34,6 +34,8 @@ _DURATION = re.compile(r"^P(?:(\d+(?:\.\d+)?)D)?(?:T(?:(\d+(?:\.\d+)?)H)?(?:(\d+
 _TEMPLATE = re.compile(r"\$(RepresentationID|Number|Time|Bandwidth)(?:%0(\d+)d)?\$")
 MAX_MANIFEST = 4 << 20
 MAX_SEGMENT = 256 << 20
+MAX_SEGMENTS = 1_000_000
+"""Segments one track may list (11 days of 1-second segments): a manifest's r="2000000000" built two billion URLs."""
 
 
 class DashError(ValueError):
@@ -141,6 +143,8 @@ def parse_manifest(text: str, url: str, now: float | None = None) -> Manifest:
                 if repeat < 0:  # until the end of the period
                     end = (total or 0.0) * timescale
                     repeat = max(0, math.ceil((end - t) / d) - 1)
+                if len(track.segments) + repeat + 1 > MAX_SEGMENTS:
+                    raise DashError(f"a track of more than {MAX_SEGMENTS:,} segments (SegmentTimeline r={repeat})")
                 for _ in range(repeat + 1):
                     track.segments.append((t if "$Time$" in media else number,
                                            urljoin(rbase, fill(media, rep_id, bandwidth, number, t))))
@@ -160,6 +164,9 @@ def parse_manifest(text: str, url: str, now: float | None = None) -> Manifest:
                 if total is None:
                     raise DashError("a static manifest without mediaPresentationDuration")
                 first, last = start_number, start_number + math.ceil(total / seconds) - 1
+            if last - first + 1 > MAX_SEGMENTS:
+                raise DashError(f"a track of more than {MAX_SEGMENTS:,} segments ({last - first + 1:,} of "
+                                f"{seconds:g} s)")
             for number in range(first, last + 1):
                 track.segments.append((number, urljoin(rbase, fill(media, rep_id, bandwidth, number,
                                                                     (number - start_number) * duration))))
