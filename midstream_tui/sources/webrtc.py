@@ -393,8 +393,9 @@ def _to_av(event: Event, t0: float, samples_sent: int):
         frame.pts, frame.time_base = int(round((event.t - t0) * 90_000)), VIDEO_TIME_BASE
         return frame
     pcm = np.ascontiguousarray(event.samples, dtype=np.int16)
-    channels = 1 if pcm.ndim == 1 else pcm.shape[1]
-    frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono" if channels == 1 else "stereo")
+    if pcm.ndim == 1:  # mono as two equal channels: the Opus encoder's own upmix lowers mono by 3 dB (measured)
+        pcm = np.repeat(pcm, 2)
+    frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="stereo")
     frame.sample_rate = event.sample_rate
     frame.pts, frame.time_base = samples_sent, fractions.Fraction(1, event.sample_rate)
     return frame
