@@ -382,7 +382,7 @@ def test_prometheus_sees_each_request_as_the_references_define_it():
 
 def test_a_watcher_serves_the_fleets_metrics(nats_server):
     port = _port()
-    alpha = agent(nats_server.url, "alpha", "sim:text?name=chat&seed=1")
+    alpha = agent(nats_server.url, "team/alpha", "sim:text?name=chat&seed=1")  # (a "/" in the name: whole label)
     try:
         assert alpha.wait_for(lambda: alpha.metric("chat", "tokens") > 5)
         watch = LiveRun("watch", nats_server.url, "--headless", "--json", "--duration", "120",
@@ -395,9 +395,9 @@ def test_a_watcher_serves_the_fleets_metrics(nats_server):
                 scraped = _scrape(port)
             except OSError:
                 return False
-            return _value(scraped, "midstream_output_tokens_total", agent="alpha") > 5
+            return _value(scraped, "midstream_output_tokens_total", agent="team/alpha") > 5
         assert watch.wait_for(seen), watch.stderr
-        assert _value(scraped, "midstream_streams", agent="alpha", kind="text", status="open") == 1
+        assert _value(scraped, "midstream_streams", agent="team/alpha", kind="text", status="open") == 1
         assert watch.stop() == 0
     finally:
         alpha.stop()

@@ -79,11 +79,15 @@ class RequestTap:
     def _labels_of(self, stream: str, kind: str, source_uri: str, identity: str = "") -> tuple[str, str, str]:
         labels = self._labels.get(stream)
         if labels is None:
-            agent = stream.partition("/")[0] if not self.events else self.agent
+            # a watcher's streams are AGENT/STREAM; an agent's name may hold "/" too: the watcher knows which part
+            known = self.agent_of(stream) if not self.events and self.agent_of is not None else None
+            agent = self.agent if self.events else known or stream.partition("/")[0]
             labels = self._labels[stream] = (agent, kind, self._source(identity or identity_of(source_uri, kind)))
         return labels
 
     events = True
+    agent_of = None
+    """A watcher's ``agent_of(stream)``: the agent a stream it shows belongs to."""
 
     def forget(self, stream: str) -> None:
         self._labels.pop(stream, None)
@@ -191,6 +195,7 @@ class PrometheusMetrics(RequestTap):
         self._hit_seq = 0
         self.events = hasattr(hub, "add_tap")
         """Fed every event (a live hub), or only snapshots (a watcher)."""
+        self.agent_of = getattr(hub, "agent_of", None)
         if self.events:
             hub.add_tap(self)
         hub.on_tick(self.tick)

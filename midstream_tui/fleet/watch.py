@@ -121,6 +121,11 @@ class RemoteHub:
     def add_source(self, source) -> None:
         raise HubError("a watcher shows other hosts' streams; it runs no sources of its own")
 
+    def agent_of(self, stream: str) -> str | None:
+        """The agent a shown stream (``AGENT/STREAM``) belongs to (its name may hold a "/" too)."""
+        where = self._where.get(stream)
+        return where[0] if where else None
+
     def cancel(self, stream: str) -> bool:
         """Ask the agent that owns ``stream`` to cancel it; False when it is not a live remote stream."""
         snap = self._snaps.get(stream)
