@@ -629,6 +629,26 @@ def test_logins_with_any_characters_stay_out_of_every_message():
         assert "Secret" not in str(info.value) and "4711" not in str(info.value)
 
 
+async def test_a_server_with_a_small_max_payload_gets_light_snapshots_and_one_line(tmp_path):
+    conf = tmp_path / "small.conf"
+    conf.write_text("max_payload: 20000\n")  # a video snapshot with its preview image is larger
+    server = NatsServer(tmp_path / "js", "-c", str(conf)).start()
+    hub = RemoteHub(parse_target(server.url), analysis_interval=0.05)
+    await hub.start()
+    video = agent(server.url, "small", "sim:video?name=cam&width=320&height=240", duration=4)
+    try:
+        assert video.proc.wait(LIVENESS_S) == 0  # (a run of 4 s)
+        # the close came through (it was held behind the too-large message for ever), said in one line
+        assert await until(lambda: (s := hub.snapshot("small/cam")) is not None and s.status == "closed")
+        assert hub.snapshot("small/cam").metrics["frames"] > 0
+        video.stop()
+        assert video.stderr.count("max_payload") == 1 and "will retry" not in video.stderr, video.stderr
+    finally:
+        video.stop()
+        await hub.stop()
+        server.stop()
+
+
 async def test_a_watcher_survives_junk_restarts_clock_skew_and_twins(nats_server):
     import io
 

@@ -120,6 +120,7 @@ class Publisher:
         self._stopping = False
         self._js_ok = False
         self._js_said = False
+        self._payload_said = False
         self._rejoined = False
         hub.on_tick(self.tick)
 
@@ -262,19 +263,16 @@ class Publisher:
                     "dropped": self.dropped}))
             while self._events:
                 subj, data = self._events[0]
-                await nc.publish(subj, data)
+                await self._publish(nc, subj, data)
                 self._events.popleft()
-                self._count(data)
             for stream in list(latest):
                 subj, data = latest[stream]
-                await nc.publish(subj, data)
+                await self._publish(nc, subj, data)
                 del latest[stream]
-                self._count(data)
             if self._js_ok:
                 pending, self._kv_pending = self._kv_pending, {}
                 for stream, data in pending.items():
-                    await nc.publish(f"$KV.{wire.BUCKET}.{wire.kv_key(self.agent, stream)}", data)
-                    self._count(data)
+                    await self._publish(nc, f"$KV.{wire.BUCKET}.{wire.kv_key(self.agent, stream)}", data)
                 gone, self._kv_gone = self._kv_gone, set()
                 for stream in gone:  # a delete marker, as nats-py's KeyValue.delete writes it
                     await nc.publish(f"$KV.{wire.BUCKET}.{wire.kv_key(self.agent, stream)}", b"",
@@ -285,6 +283,32 @@ class Publisher:
         finally:  # (also when cancelled) snapshots not sent wait, unless a newer one came meanwhile
             for stream, item in latest.items():
                 self._latest.setdefault(stream, item)
+
+    async def _publish(self, nc, subject: str, data: bytes) -> None:
+        """One message; one larger than the server takes (its ``max_payload``) goes without its heavy parts (the
+        preview image, the plot, the text and transcript), or, still too large, is dropped and counted. Said once:
+        before, it stayed at the head of the queue, said "will retry" every step and held back every message after
+        it (a video stream's close never reached the watchers)."""
+        import nats.errors
+
+        try:
+            await nc.publish(subject, data)
+        except nats.errors.MaxPayloadError:
+            size, lighter = len(data), _without_heavy_parts(data)
+            data = b""
+            if lighter is not None and len(lighter) <= nc.max_payload:
+                await nc.publish(subject, lighter)
+                data = lighter
+            else:
+                self.dropped += 1
+            if not self._payload_said:
+                self._payload_said = True
+                self._say(f"publishing: a message of {size} bytes is larger than the NATS server takes (max_payload "
+                          f"{nc.max_payload}): such messages go without their preview and plot, or are dropped "
+                          "and counted")
+            if not data:
+                return
+        self._count(data)
 
     def _count(self, data: bytes) -> None:
         self.sent += 1
@@ -339,3 +363,17 @@ async def _ensure_events_stream(js) -> None:
         await js.add_stream(**config)
     except nats.js.errors.BadRequestError:  # there, with another configuration (an older agent's)
         await js.update_stream(**config)
+
+
+HEAVY = ("preview", "portrait", "text_tail", "transcript", "detections")
+"""The parts of a snapshot message a watcher can do without (it keeps what it had)."""
+
+
+def _without_heavy_parts(data: bytes) -> bytes | None:
+    try:
+        msg = wire.decode(data)
+    except FleetError:
+        return None
+    if not any(k in msg for k in HEAVY):
+        return None
+    return wire.encode({k: v for k, v in msg.items() if k not in HEAVY})
