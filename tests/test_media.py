@@ -154,6 +154,16 @@ async def test_an_hls_vod_with_a_discontinuity_plays_to_its_end(http_server):
     assert not [h.message for _, h in hub.patterns_since(0) if "reconnecting" in h.message]
 
 
+async def test_a_segment_missing_from_an_hls_vod_is_said(http_server):
+    root, base = http_server
+    write_clip(root / "index.m3u8", seconds=4.0, fmt="hls", options={"hls_time": "1", "hls_playlist_type": "vod"})
+    segments = sorted(root.glob("*.ts"))
+    segments[1].unlink()  # the server answers 404 for it; the player goes on with the next
+    hub = await run([f"{base}/index.m3u8"], duration=60)
+    said = [h.message for _, h in hub.patterns_since(0)]
+    assert any("of the video missing at" in m for m in said), said  # (it ended "closed" with nothing said)
+
+
 async def test_unreachable_stream_is_retried_with_backoff_then_a_recorded_error(free_port):
     started = time.monotonic()
     hub = await run([f"http://127.0.0.1:{free_port}/missing.m3u8?reconnect=2"], duration=20)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import math
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -434,7 +435,13 @@ class MediaSource(Source):
                 for frame in decoded:
                     decoded_any.add(target)
                     if frame.time is not None:
+                        before = spliced.get(packet.stream.type, [math.nan, 0.0, 0.0])[:]
                         at = _continuous(spliced, packet.stream.type, frame)
+                        if self.lossless and before[2] and at - before[0] > max(MISSING_S, 3 * before[2]):
+                            # a VOD or file whose media jumps ahead: a segment the server did not send
+                            put(Flag(target, self.clock.now(), f"{at - before[0]:.1f} s of the {packet.stream.type} "
+                                     f"missing at {before[0] - (origin or 0.0):.1f} s of the media (a segment "
+                                     "lost?)", kind="media"))
                         if origin is None:
                             origin = at
                         media_t = at - origin
@@ -522,6 +529,8 @@ class MediaSource(Source):
         yield StreamClosed(self.stream_id, now, reason=reason)
 
 
+MISSING_S = 0.5
+"""A jump ahead this long in the timestamps of a VOD or a file (which send everything) is media that is missing."""
 JUMP_BACK_S = 0.5
 JUMP_AHEAD_S = 10.0
 """A frame's timestamp this far before the previous one's (or after it): a discontinuity (an HLS
