@@ -895,5 +895,5 @@ def run_virtual(hub: Hub, sources: Iterable[ScheduledSource], duration: float,
         tick(next_tick)
         next_tick += interval
         if stop is not None and stop():
-            break
-    return end(next_tick - interval)
+            return end(next_tick - interval)
+    return end(max(t0 + duration, next_tick - interval))  # (events up to the duration were pushed)

@@ -23,7 +23,9 @@ _SHAPES = [
     re.compile(r"(?i)([?&](?:token|api[_-]?key|key|access_token|secret)=)[^&#\s\"']+"),
     # user:password or a token before the last @ of a URL, any scheme (udp://, srt://, webrtc://, ...), whatever the
     # password holds but spaces and quotes (a path with an @ is cut short rather than a password shown)
-    re.compile(r"(?i)(\b[a-z][a-z0-9+.\-]*://)[^\s\"'<>]+(?=@)"),
+    # (bounded: a scheme of at most 32 characters and a login of at most 512 keep the search linear on long runs
+    # of letters and dashes, which an unbounded pattern backtracked through for seconds)
+    re.compile(r"(?i)(\b[a-z][a-z0-9+.\-]{0,31}://)[^\s\"']{1,512}(?=@)"),
 ]
 
 

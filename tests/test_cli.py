@@ -67,6 +67,18 @@ def test_virtual_runs_are_identical_and_fast():
     assert any(p["kind"] == "loop" and p["stream"] == "llm-loop" for p in patterns)
 
 
+def test_a_virtual_run_closes_its_streams_after_their_last_events(tmp_path):
+    # 10.9 s is no whole number of analysis steps: the streams were closed at the last step, before text of 10.87 s
+    rec = tmp_path / "v.midstream.sqlite"
+    assert run("run", "sim:text?rate=80", "--headless", "--virtual", "--duration", "10.9", "--refresh-ms", "1000",
+               "--record", str(rec)).returncode == 0
+    from midstream_tui.sessions import Session
+    with Session(rec) as session:
+        events = [(e["t"], e["type"]) for e in session.text_events()]
+    assert events[-1][1] == "close" and events[-1][0] == pytest.approx(10.9, abs=1e-6)
+    assert max(t for t, kind in events if kind == "text") <= events[-1][0]
+
+
 def test_refresh_before_the_subcommand_is_not_lost():
     # `midstream --refresh-ms N demo` was overridden by the subcommand's own (unset) option
     before = run("--refresh-ms", "1000", "demo", "text", "--headless", "--json", "--virtual", "--duration", "4")

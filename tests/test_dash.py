@@ -147,8 +147,10 @@ async def test_a_dash_vod_behind_a_login_and_a_server_that_breaks_off_still_play
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - the http.server name
-            if self.headers.get("Authorization") != login:
+            if self.headers.get("Authorization") != login:  # (urllib answers the challenge; it never sends first)
                 self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="media"')
+                self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
             data = (tmp_path / self.path.lstrip("/").split("?")[0]).read_bytes()

@@ -285,12 +285,13 @@ class RemoteHub:
         run = msg.get("run") if isinstance(msg.get("run"), str) else ""
         rel = wire._float(msg.get("now"))
         agent = self._agents.get(agent_name)
-        if agent is None:
+        new = agent is None
+        if new:
             agent = self._agents[agent_name] = _Agent(agent_name)
         if from_bucket:
             wall = wire._float(msg.get("wall"))
             age = max(0.0, time.time() - wall) if not math.isnan(wall) else self.gone_s
-            if age >= self.gone_s and not agent.streams:
+            if age >= self.gone_s and new:
                 # an agent gone before this watcher began: not shown at all (was: "open" for --gone seconds)
                 del self._agents[agent_name]
                 return

@@ -143,9 +143,10 @@ class NatsTarget:
         return opts
 
 
-_SERVERS_SPLIT = re.compile(r",(?=\s*[A-Za-z][A-Za-z0-9+.-]*://|[^,@]*(?:,|$))")
-"""A comma between servers: one followed by a scheme, or by a piece with no ``@`` before the next comma or the end;
-a comma in a password (``nats://u:pa,ss@host``) is not one (split there, half the password became a "host")."""
+_SERVERS_SPLIT = re.compile(r",(?=\s*[A-Za-z][A-Za-z0-9+.-]*://|[^@]*$)")
+"""A comma between servers: one followed by a scheme, or with no ``@`` anywhere after it. A comma that a login
+follows may be in a password (``nats://u:pa,ss@host``: split there, half the password was shown as a "host"), so
+it is taken as one: several servers with logins each need their scheme (``nats://a:4222,nats://u:p@b:4222``)."""
 
 
 def parse_target(url: str, *, user: str | None = None, password: str | None = None,

@@ -66,6 +66,8 @@ SNAPSHOT_INTERVAL = 1.0
 PREVIEW_INTERVAL = 5.0
 FLUSH_INTERVAL = 0.5
 HOLD_CHARS = 256
+MARGIN = 64
+"""Text this close before a redaction is written with it: the secret's prefix (``Authorization: Bearer``)."""
 """Text is recorded once this many characters have followed it (or its stream did something else): longer than
 any secret ``redact`` knows the shape of."""
 
@@ -163,6 +165,11 @@ class Recorder:
         # The lock first, then the check: of two runs given the same file, one records and the other is told.
         try:
             self._lock_fd = _lock(self.path)
+            for _ in range(50):  # another run's look (prune, `sessions`) holds it for a moment: wait that out
+                if self._lock_fd is not None:
+                    break
+                time.sleep(0.02)
+                self._lock_fd = _lock(self.path)
         except OSError as exc:
             raise StoreError(f"{self.path}: cannot record: {exc.strerror or exc}") from None
         if self._lock_fd is None:
@@ -255,36 +262,49 @@ class Recorder:
             self._release(stream, everything=False)
 
     def _release(self, stream: str, *, everything: bool) -> None:
-        """Queue the held text of ``stream`` that has ``HOLD_CHARS`` after it (all of it: ``everything``). Where
-        ``redact`` changes the held text, the pieces a change spans are written as one: the first carries the
-        redacted text, the others none (each keeps its time and token count)."""
+        """Queue the held text of ``stream`` that has ``HOLD_CHARS`` after it (all of it: ``everything``), with one
+        ``redact`` of the held window. The pieces a change by ``redact`` spans (and those within ``MARGIN``
+        characters before it: a secret's prefix, ``Bearer `` or ``https://``, may end the piece before) are written
+        as one: the first carries the redacted text, the others none (each keeps its time and token count)."""
         with self._held_lock:
             held = self._held.get(stream)
-            while held:
-                texts = [item[4]["text"] for item in held]
-                joined = "".join(texts)
-                if not everything and len(joined) - len(texts[0]) < HOLD_CHARS:
-                    break
-                clean = redact(joined)
-                start = 0  # where the first change begins, and where the last ends (in joined's positions)
-                while start < min(len(joined), len(clean)) and joined[start] == clean[start]:
-                    start += 1
-                last = 1
-                if start >= len(texts[0]):  # nothing of the first piece is redacted: it goes as it is
-                    self._queue.put(held.pop(0))
-                    continue
-                same_tail, most = 0, min(len(joined), len(clean)) - start
-                while same_tail < most and joined[-1 - same_tail] == clean[-1 - same_tail]:
-                    same_tail += 1
-                end, upto = len(joined) - same_tail, len(texts[0])
-                while upto < end and last < len(held):  # the pieces the change reaches into
+            if not held:
+                return
+            texts = [item[4]["text"] for item in held]
+            joined = "".join(texts)
+            settled = len(joined) if everything else len(joined) - HOLD_CHARS  # text before this is released
+            if settled <= 0:
+                return
+            clean = redact(joined)
+            start = 0  # where the first change begins, and where the last ends (in joined's positions)
+            while start < min(len(joined), len(clean)) and joined[start] == clean[start]:
+                start += 1
+            same_tail, most = 0, min(len(joined), len(clean)) - start
+            while same_tail < most and joined[-1 - same_tail] == clean[-1 - same_tail]:
+                same_tail += 1
+            end = len(joined) - same_tail
+            changed = clean != joined
+            free = min(settled, start - MARGIN) if changed else settled  # pieces ending by here go as they are
+            pos = n = 0
+            while n < len(held) and pos + len(texts[n]) <= free:
+                pos += len(texts[n])
+                n += 1
+            for _ in range(n):
+                self._queue.put(held.pop(0))
+            texts = texts[n:]
+            if changed and held and (everything or end + HOLD_CHARS <= len(joined)):
+                upto, last = pos, 0
+                while last < len(held) and (last == 0 or upto < end):  # the pieces the change reaches into
                     upto += len(texts[last])
                     last += 1
-                held[0][4]["text"] = clean[: len(clean) - (len(joined) - upto)]
+                held[0][4]["text"] = clean[pos: len(clean) - (len(joined) - upto)]
                 for item in held[1:last]:
                     item[4]["text"] = ""
                 for _ in range(last):
                     self._queue.put(held.pop(0))
+                if held and everything:
+                    self._release(stream, everything=True)
+                    return
             if not held:
                 self._held.pop(stream, None)
 

@@ -16,7 +16,6 @@ video set and of the first audio set.
 
 from __future__ import annotations
 
-import base64
 import http.client
 import io
 import math
@@ -201,23 +200,26 @@ def _wallclock(text: str | None) -> float:
     return (stamp if stamp.tzinfo else stamp.replace(tzinfo=timezone.utc)).timestamp()
 
 
-def _request(url: str) -> tuple[urllib.request.Request, str]:
-    """The request for ``url`` and the URL to name in messages: a ``user:password@`` in it becomes Basic auth
-    (urllib would take it for part of the host name) and is never in either."""
+def _request(url: str) -> tuple[urllib.request.OpenerDirector | None, str]:
+    """An opener for ``url`` and the URL to ask for and to name in messages: a ``user:password@`` in it
+    (urllib would take it for part of the host name) becomes Basic auth answered to that host's challenge only,
+    never sent to a host a redirect leads to; it is in neither URL."""
     parts = urlsplit(url)
     login, at, hostport = parts.netloc.rpartition("@")
     if not at:
-        return urllib.request.Request(url), url
+        return None, url
     clean = urlunsplit(parts._replace(netloc=hostport))
     user, _, password = login.partition(":")
-    basic = base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode()
-    return urllib.request.Request(clean, headers={"Authorization": f"Basic {basic}"}), clean
+    logins = urllib.request.HTTPPasswordMgrWithDefaultRealm()
+    logins.add_password(None, f"{parts.scheme}://{hostport}/", unquote(user), unquote(password))
+    return urllib.request.build_opener(urllib.request.HTTPBasicAuthHandler(logins)), clean
 
 
 def fetch(url: str, limit: int, timeout: float = 10.0) -> bytes:
-    request, url = _request(url)
+    opener, url = _request(url)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 - http(s) checked by the caller
+        with (opener.open(url, timeout=timeout) if opener is not None
+              else urllib.request.urlopen(url, timeout=timeout)) as resp:  # noqa: S310 - http(s) checked by the caller
             data = resp.read(limit + 1)
             declared = resp.headers.get("Content-Length", "")
         if declared.isdigit() and len(data) < int(declared) <= limit:  # (a read of a set size does not raise)
