@@ -66,10 +66,10 @@ SNAPSHOT_INTERVAL = 1.0
 PREVIEW_INTERVAL = 5.0
 FLUSH_INTERVAL = 0.5
 HOLD_CHARS = 256
-MARGIN = 64
-"""Text this close before a redaction is written with it: the secret's prefix (``Authorization: Bearer``)."""
 """Text is recorded once this many characters have followed it (or its stream did something else): longer than
 any secret ``redact`` knows the shape of."""
+MARGIN = 64
+"""Text this close before a redaction is written with it: the secret's prefix (``Authorization: Bearer``)."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
