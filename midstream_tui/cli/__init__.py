@@ -560,7 +560,8 @@ def _proxy(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     for url in (options.upstream, options.anthropic_upstream):
         parts = urlsplit(url)  # (checked by ProxyOptions: a URL with a valid port)
-        if _this_machine(parts.hostname or "", args.host) and (parts.port or (443 if parts.scheme == "https" else 80)) == args.port:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        if _this_machine(parts.hostname or "", args.host) and port == args.port:
             raise CliError(f"the upstream {url} is this proxy itself (OPENAI_BASE_URL points here?): "
                            "give the real one with --upstream")
     try:  # say a taken port in one line now, not from inside the dashboard

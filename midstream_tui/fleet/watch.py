@@ -259,13 +259,13 @@ class RemoteHub:
         if len(parts) == 3 and kind == "_hello" or len(parts) == 4 and kind in ("snapshot", "hit"):
             self._safely(msg.data, kind.lstrip("_"), sender=parts[1])
 
-    def _safely(self, data: bytes, kind: str, from_bucket: bool = False, sender: str = "") -> None:
+    def _safely(self, data: bytes, kind: str, from_bucket: bool = False, *, sender: str) -> None:
         try:
-            self._take(data, kind, from_bucket, sender)
+            self._take(data, kind, from_bucket, sender=sender)
         except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError):
             self.undecodable += 1  # a map of the wrong shape (another program on these subjects)
 
-    def _take(self, data: bytes, kind: str, from_bucket: bool = False, sender: str = "") -> None:
+    def _take(self, data: bytes, kind: str, from_bucket: bool = False, *, sender: str) -> None:
         """One message. Live ones are placed on this watcher's clock by when they arrive (an agent's wall clock
         may be off); only the bucket's copies, read at the start, are dated by the agent's wall clock. ``sender``:
         the agent's token in the subject (or bucket key) it came on; a body naming another agent is refused, so
