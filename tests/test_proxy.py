@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import inspect
 import json
 import os
 import shutil
@@ -22,7 +23,7 @@ from aiohttp import web
 
 from liveness import LIVENESS_S
 from midstream_tui import Hub
-from midstream_tui.proxy import ProxyError, ProxyOptions, ProxyServer, Reader, SSEParser, cut_ending, parse_slo
+from midstream_tui.proxy import ProxyError, ProxyOptions, ProxyProcess, ProxyServer, Reader, SSEParser, cut_ending, parse_slo
 from midstream_tui.rules import BUILTIN_RULES, RuleEngine
 from midstream_tui.servers.emulator import OpenAIEmulator
 
@@ -202,23 +203,58 @@ async def emulator():
     await emu.stop()
 
 
-async def running_proxy(upstream_url: str, rules: bool = False, **options) -> tuple[Hub, ProxyServer]:
+KIND = {"in-process": ProxyServer, "relay process": ProxyProcess}
+"""The two ways the gateway runs: in the hub's process (the library's ``ProxyServer``), and in a relay process
+of its own beside the hub (``ProxyProcess``, as ``midstream proxy`` runs it). Every test that starts a proxy with
+``running_proxy`` runs with both, unless it changes the options of a running proxy (in-process only)."""
+_kind: list = [ProxyServer]
+
+
+def pytest_generate_tests(metafunc):
+    source = inspect.getsource(metafunc.function)
+    if "running_proxy(" in source and "in_process=True" not in source:
+        metafunc.fixturenames.append("proxy_kind")
+        metafunc.parametrize("proxy_kind", list(KIND), indirect=True)
+
+
+@pytest.fixture
+def proxy_kind(request):
+    _kind[0] = KIND[request.param]
+    yield request.param
+    _kind[0] = ProxyServer
+
+
+async def running_proxy(upstream_url: str, rules: bool = False, in_process: bool = False,
+                        **options) -> tuple[Hub, ProxyServer]:
     """A live hub with a proxy in front of ``upstream_url``; ``rules``: the built-in rules judge its streams
-    (and say why a stream was cut, as the run's context does)."""
+    (and say why a stream was cut, as the run's context does); ``in_process``: the gateway in the hub's process
+    whatever the test's ``proxy_kind`` (a test that changes the options of the running proxy)."""
     hub = Hub(analysis_interval=0.05)
     explain = None
     if rules:
         engine = RuleEngine(hub, list(BUILTIN_RULES))
         explain = lambda s: next((h.rule, h.detail) for h in engine.hits if h.stream == s)  # noqa: E731
-    proxy = ProxyServer(hub, ProxyOptions(upstream=upstream_url, anthropic_upstream=upstream_url.removesuffix("/v1"),
-                                          **options), port=0, explain=explain)
+    kind = ProxyServer if in_process else _kind[0]
+    proxy = kind(hub, ProxyOptions(upstream=upstream_url, anthropic_upstream=upstream_url.removesuffix("/v1"),
+                                   **options), port=0, explain=explain)
     hub.add_service(proxy)
     await hub.start()
     return hub, proxy
 
 
-async def settled(hub: Hub, stream: str, status=("closed", "cancelled", "error")):
-    """The stream's snapshot once it has ended (liveness only)."""
+async def nth(hub: Hub, i: int) -> str:
+    """The name of the hub's ``i``-th stream once it is there (the relay process hands streams over in batches)."""
+    deadline = time.monotonic() + LIVENESS_S
+    while len(hub.streams) <= i:
+        assert time.monotonic() < deadline, f"no stream {i}: {hub.streams}"
+        await asyncio.sleep(0.01)
+    return hub.streams[i]
+
+
+async def settled(hub: Hub, stream: str | int, status=("closed", "cancelled", "error")):
+    """The stream's snapshot (a name, or the hub's ``i``-th stream) once it has ended (liveness only)."""
+    if isinstance(stream, int):
+        stream = await nth(hub, stream)
     deadline = time.monotonic() + LIVENESS_S
     while time.monotonic() < deadline:
         snap = hub.snapshot(stream)
@@ -255,7 +291,7 @@ async def test_the_client_gets_the_upstreams_bytes_unchanged(upstream, model, pa
         for header in ("Content-Type", "retry-after", "x-ratelimit-remaining-requests", "request-id", "x-request-id"):
             assert proxied[1].get(header) == direct[1].get(header)
         assert upstream.headers[-1]["Authorization"] == f"Bearer {KEY}"  # the key went through
-        snap = await settled(hub, hub.streams[0])
+        snap = await settled(hub, 0)
         text = {"chat": "Hello there, world!", "completions": "Once upon a time", "responses": "Typed events here",
                 "messages": "Bonjour le monde", "malformed": "fine", "whole": "All at once.", "odd": "still here"}
         if model in text:
@@ -322,7 +358,7 @@ async def test_the_openai_sdk_through_the_proxy_gets_what_it_gets_direct(emulato
             texts.append("".join([c.choices[0].delta.content or "" async for c in stream if c.choices]))
             await client.close()
         assert texts[0] == texts[1] and len(texts[0].split()) > 100
-        snap = await settled(hub, hub.streams[0])
+        snap = await settled(hub, 0)
         assert snap.text_tail.endswith(texts[1][-200:]) and snap.metrics["tokens_reported"] > 100
         assert emulator.stats.requests[-1]["authorization"]  # the key reached the upstream
         # not streamed, and the sync client
@@ -330,7 +366,7 @@ async def test_the_openai_sdk_through_the_proxy_gets_what_it_gets_direct(emulato
         whole = await asyncio.to_thread(client.chat.completions.create, model="emu-normal",
                                         messages=[{"role": "user", "content": "tell me"}])
         assert whole.choices[0].message.content == texts[0]
-        assert (await settled(hub, hub.streams[1])).text_tail[-100:] == texts[0][-100:]
+        assert (await settled(hub, 1)).text_tail[-100:] == texts[0][-100:]
     finally:
         await hub.stop()
 
@@ -344,7 +380,7 @@ async def test_an_error_the_api_sends_mid_stream_ends_the_stream_as_an_error(emu
         with pytest.raises(openai.APIError):
             async for _ in stream:
                 pass
-        snap = await settled(hub, hub.streams[0])
+        snap = await settled(hub, 0)
         assert snap.status == "error" and snap.text_tail  # with what came before the error
         await client.close()
     finally:
@@ -352,7 +388,8 @@ async def test_an_error_the_api_sends_mid_stream_ends_the_stream_as_an_error(emu
 
 
 async def test_a_looping_stream_is_cut_and_the_sdk_ends_cleanly(emulator):
-    hub, proxy = await running_proxy(emulator.base_url, rules=True, prices=(("emu-loop", 10.0),))
+    hub, proxy = await running_proxy(emulator.base_url, rules=True, prices=(("emu-loop", 10.0),),
+                                      in_process=True)  # (its options change below)
     try:
         client = openai.AsyncOpenAI(api_key=KEY, base_url=proxy.url + "/v1", max_retries=0)
         stream = await client.chat.completions.create(model="emu-loop", stream=True, max_tokens=500,
@@ -363,7 +400,7 @@ async def test_a_looping_stream_is_cut_and_the_sdk_ends_cleanly(emulator):
         assert last.model_extra["midstream"]["rule"] == "stop-loops"
         assert "repetition loop" in last.model_extra["midstream"]["reason"]
         assert len(chunks) < 300  # the loop would have gone on for 600 tokens
-        snap = await settled(hub, hub.streams[0])
+        snap = await settled(hub, 0)
         assert snap.status == "cancelled" and snap.metrics["cut"].startswith("stop-loops")
         assert proxy.cuts == 1
         m = snap.metrics  # what the cut saved: the 500 tokens asked for, less what came; priced at $10/M
@@ -391,7 +428,7 @@ async def test_a_cut_closes_the_upstream_at_once_even_when_it_is_silent_between_
         async for chunk in stream:
             seen += 1
             if seen == 10:
-                assert hub.cancel(hub.streams[0])  # as `c` in the dashboard does
+                assert hub.cancel(await nth(hub, 0))  # as `c` in the dashboard does
         assert chunk.choices[0].finish_reason == "content_filter"
         await asyncio.wait_for(upstream.left.wait(), LIVENESS_S)
         sent = upstream.sent_chunks
@@ -412,7 +449,7 @@ async def test_a_cut_waits_for_the_end_of_a_half_sent_event_or_drops_the_answer(
                 got = b""
                 while got.count(b"data:") < 2:  # the first event and the start of the second
                     got += await resp.content.readany()
-                assert hub.cancel(hub.streams[0])
+                assert hub.cancel(await nth(hub, 0))
                 await asyncio.sleep(0.1)
                 upstream.release.set()
                 got += await resp.read()
@@ -421,7 +458,7 @@ async def test_a_cut_waits_for_the_end_of_a_half_sent_event_or_drops_the_answer(
                 ["one", " two"]
             assert json.loads(events[2].data)["choices"][0]["finish_reason"] == "content_filter"
             assert events[-1].data == "[DONE]" and len(events) == 4
-            assert (await settled(hub, hub.streams[0])).status == "cancelled"
+            assert (await settled(hub, 0)).status == "cancelled"
             # the event's end never comes: after a grace the answer is dropped (a clean end is impossible)
             upstream.release.clear()
             with pytest.raises(aiohttp.ClientPayloadError):
@@ -430,9 +467,9 @@ async def test_a_cut_waits_for_the_end_of_a_half_sent_event_or_drops_the_answer(
                     got = b""
                     while got.count(b"data:") < 2:
                         got += await resp.content.readany()
-                    assert hub.cancel(hub.streams[1])
+                    assert hub.cancel(await nth(hub, 1))
                     await resp.read()
-            snap = await settled(hub, hub.streams[1])
+            snap = await settled(hub, 1)
             assert snap.status == "error" and "middle of an event" in (snap.error or "")
     finally:
         await hub.stop()
@@ -451,7 +488,7 @@ async def test_the_anthropic_sdk_through_the_proxy_and_a_cut_it_ends_cleanly(ups
         assert got[0] == got[1] and got[1][-1] == "message_stop"
         sent = upstream.headers[-1]  # the key went through (x-api-key, or a bearer token in newer SDKs)
         assert KEY in (sent.get("x-api-key", ""), sent.get("Authorization", "").removeprefix("Bearer "))
-        snap = await settled(hub, hub.streams[0])
+        snap = await settled(hub, 0)
         assert snap.text_tail == "Bonjour le monde" and snap.metrics["tokens_reported"] == 4
         # a cut: the open block stops, the message ends with a stop reason, the helper's final message is whole
         async with client.messages.stream(model="forever-messages", max_tokens=50,
@@ -460,11 +497,11 @@ async def test_the_anthropic_sdk_through_the_proxy_and_a_cut_it_ends_cleanly(ups
             async for event in stream:
                 n += event.type == "content_block_delta"
                 if n == 8:
-                    hub.cancel(hub.streams[1])
+                    hub.cancel(await nth(hub, 1))
             final = await stream.get_final_message()
         assert final.stop_reason == "end_turn" and final.content[0].text.startswith(" round and")
         await asyncio.wait_for(upstream.left.wait(), LIVENESS_S)
-        assert (await settled(hub, hub.streams[1])).status == "cancelled"
+        assert (await settled(hub, 1)).status == "cancelled"
         await client.close()
         await direct.close()
     finally:
@@ -484,7 +521,7 @@ async def test_a_client_that_leaves_closes_its_upstream(upstream):
                     await resp.content.readany()
             left = time.monotonic()  # the connection is closed here
         await asyncio.wait_for(upstream.left.wait(), LIVENESS_S)
-        snap = await settled(hub, hub.streams[0])
+        snap = await settled(hub, 0)
         assert snap.status == "closed" and any("client left" in h.message for h in snap.patterns)
         assert proxy.client_left == 1 and upstream.left_at >= left - 1.0
     finally:
@@ -499,7 +536,7 @@ async def test_an_upstream_drop_reaches_the_client_and_is_recorded(upstream):
                 async with session.post(proxy.url + "/v1/chat/completions",
                                         json={"model": "drop", "stream": True, "messages": []}) as resp:
                     await resp.read()
-        snap = await settled(hub, hub.streams[0])
+        snap = await settled(hub, 0)
         assert snap.status == "error" and "dropped" in (snap.error or "") and "round and" in snap.text_tail
     finally:
         await hub.stop()
@@ -512,21 +549,22 @@ async def test_an_unreachable_upstream_is_a_502_in_the_sdks_shape(free_port):
         with pytest.raises(openai.APIStatusError, match="upstream unreachable") as err:
             await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
         assert err.value.status_code == 502
-        assert (await settled(hub, hub.streams[0])).status == "error"
+        assert (await settled(hub, 0)).status == "error"
         await client.close()
     finally:
         await hub.stop()
 
 
 async def test_goodput_counts_the_requests_meeting_every_slo(upstream):
-    hub, proxy = await running_proxy(upstream.url + "/v1", slo=tuple(parse_slo("ttft=60s,e2e=60s").items()))
+    hub, proxy = await running_proxy(upstream.url + "/v1", slo=tuple(parse_slo("ttft=60s,e2e=60s").items()),
+                                      in_process=True)
     try:
         async with aiohttp.ClientSession() as session:
             await fetch(session, proxy.url + "/v1/chat/completions", {"model": "chat", "stream": True})
-            assert (await settled(hub, hub.streams[0])).metrics["slo_ok"] == 1
+            assert (await settled(hub, 0)).metrics["slo_ok"] == 1
             proxy.options = ProxyOptions(upstream=upstream.url + "/v1", slo=(("tpot", 1e-9),))  # unmeetable
             await fetch(session, proxy.url + "/v1/chat/completions", {"model": "chat", "stream": True})
-            assert (await settled(hub, hub.streams[1])).metrics["slo_ok"] == 0
+            assert (await settled(hub, 1)).metrics["slo_ok"] == 0
         assert proxy.slo_done == 2 and proxy.goodput == 0.5
     finally:
         await hub.stop()
@@ -676,7 +714,7 @@ async def test_the_realtime_api_through_the_proxy(emulator):
             await run.run(LIVENESS_S)
             texts.append(run.snapshot("rt").text_tail)
         assert texts[0] == texts[1] and len(texts[0]) > 100
-        snap = await settled(hub, hub.streams[0])
+        snap = await settled(hub, 0)
         assert snap.source.startswith("proxy:realtime/emu-normal@") and snap.text_tail == texts[0]
         assert snap.metrics["requests"] == 1 and snap.metrics["chunks"] > 20
     finally:
@@ -694,7 +732,7 @@ async def test_a_looping_realtime_response_is_cancelled_the_protocols_way(emulat
         await run.run(LIVENESS_S)  # ends when the response does: cancelled upstream, the session then closed
         client_side = run.snapshot("rt")
         assert client_side.metrics["tokens"] < 300  # the loop would have gone on for 600
-        snap = await settled(hub, hub.streams[0])
+        snap = await settled(hub, 0)
         assert snap.metrics["cut"].startswith("stop-loops")
         assert any("response.cancel sent upstream" in h.message for h in snap.patterns)
     finally:
@@ -912,7 +950,7 @@ async def test_a_client_that_leaves_before_the_answer_is_counted(upstream, free_
             with pytest.raises(asyncio.TimeoutError):
                 await asyncio.wait_for(fetch(session, proxy.url + "/v1/chat/completions",
                                              {"model": "m", "stream": True}), 0.5)
-        snap = await settled(hub, hub.streams[0])
+        snap = await settled(hub, 0)
         assert snap.status == "closed" and any("before the upstream answered" in h.message for h in snap.patterns)
         deadline = time.monotonic() + LIVENESS_S
         while proxy.client_left != 1:
@@ -927,15 +965,16 @@ async def test_a_client_that_leaves_before_the_answer_is_counted(upstream, free_
 async def test_a_one_chunk_answer_has_no_tpot_and_is_judged_on_the_other_bounds(upstream):
     # it had a tpot of 0.0 ms; without one it is judged on what it has, as vLLM's benchmark judges a one-token
     # answer: met with a generous ttft, missed with an impossible one
-    hub, proxy = await running_proxy(upstream.url + "/v1", slo=tuple(parse_slo("tpot=1ms,ttft=60s").items()))
+    hub, proxy = await running_proxy(upstream.url + "/v1", slo=tuple(parse_slo("tpot=1ms,ttft=60s").items()),
+                                      in_process=True)
     try:
         async with aiohttp.ClientSession() as session:
             await fetch(session, proxy.url + "/v1/chat/completions", {"model": "whole"})  # not streamed
-            m = (await settled(hub, hub.streams[0])).metrics
+            m = (await settled(hub, 0)).metrics
             assert m["output_tokens"] == 3 and m["chunks"] == 1 and "tpot_req_ms" not in m and m["slo_ok"] == 1
             proxy.options = ProxyOptions(upstream=upstream.url + "/v1", slo=(("tpot", 1.0), ("ttft", 1e-9)))
             await fetch(session, proxy.url + "/v1/chat/completions", {"model": "whole"})
-            assert (await settled(hub, hub.streams[1])).metrics["slo_ok"] == 0
+            assert (await settled(hub, 1)).metrics["slo_ok"] == 0
         assert proxy.goodput == 0.5
     finally:
         await hub.stop()
@@ -949,7 +988,7 @@ async def test_requests_ended_by_the_proxy_stopping_are_not_blamed_on_their_clie
                                 json={"model": "forever", "stream": True, "messages": []}) as resp:
             await resp.content.readany()
             await fetch(session, proxy.url + "/v1/chat/completions", {"model": "chat", "stream": True})  # ended
-            await settled(hub, hub.streams[1])
+            await settled(hub, 1)
             await hub.stop()  # the run ends while the first request streams
         snaps = hub.snapshots()
         assert proxy.client_left == 0
@@ -981,12 +1020,12 @@ async def test_a_cut_before_the_upstream_answers_drops_the_request_and_the_sdk_d
         while not connections or not hub.streams:
             assert time.monotonic() < deadline
             await asyncio.sleep(0.02)
-        assert hub.cancel(hub.streams[0])
+        assert hub.cancel(await nth(hub, 0))
         with pytest.raises(openai.APIStatusError, match="before the upstream answered") as err:
             await asyncio.wait_for(asked, LIVENESS_S)
         assert err.value.status_code == 503 and len(connections) == 1  # not asked again
         await asyncio.wait_for(connections[0].wait(), LIVENESS_S)
-        snap = await settled(hub, hub.streams[0])
+        snap = await settled(hub, 0)
         assert snap.status == "cancelled" and proxy.cuts == 1 and proxy.client_left == 0
     finally:
         await client.close()

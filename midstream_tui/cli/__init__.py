@@ -540,7 +540,7 @@ def _this_machine(host: str, bound: str) -> bool:
 
 
 def _proxy(args: argparse.Namespace) -> int:
-    from ..proxy import ProxyError, ProxyOptions, ProxyServer, parse_slo
+    from ..proxy import ProxyError, ProxyOptions, ProxyProcess, parse_slo
     from ..servers.signaling import SignalingError, ssl_context_from
 
     if args.virtual:
@@ -569,17 +569,14 @@ def _proxy(args: argparse.Namespace) -> int:
             pass
     except OSError as exc:
         raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
-    # The analysis threads hold the GIL in their Python parts; bytes waiting to be forwarded must not wait
-    # Python's default 5 ms for it (measured: p99 added delay at 200 streams, bench/bench_proxy.py).
-    sys.setswitchinterval(0.0005)
     scheme = "https" if tls else "http"
     shown = f"{scheme}://{'127.0.0.1' if args.host in ('127.0.0.1', '0.0.0.0') else args.host}:{args.port}"
 
-    served: list[ProxyServer] = []
+    served: list[ProxyProcess] = []
 
     def attach(hub: Hub, run) -> None:
-        try:
-            proxy = ProxyServer(hub, options, args.host, args.port, ssl_context=tls, explain=run.why_cut)
+        try:  # the gateway in a process of its own: the analysis never holds a chunk back (see proxy/relay.py)
+            proxy = ProxyProcess(hub, options, args.host, args.port, cert=args.cert, key=args.key, explain=run.why_cut)
         except ProxyError as exc:
             raise CliError(str(exc)) from None
         hub.add_service(proxy)
@@ -595,6 +592,8 @@ def _proxy(args: argparse.Namespace) -> int:
     except OSError as exc:  # the port was taken between the check and the start
         raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     for proxy in served:
+        if proxy.ended:
+            print(f"midstream proxy: {proxy.ended}", file=sys.stderr)
         line = (f"midstream proxy: {proxy.requests} requests, {proxy.cuts} cut, {proxy.client_left} left by "
                 f"their client")
         if proxy.cuts:

@@ -268,6 +268,12 @@ def _decoder(encoding: str):
     return None
 
 
+def check_binding(host: str, options: ProxyOptions) -> None:
+    """A proxy bound beyond loopback serves only clients that show its token."""
+    if not is_loopback(host) and not options.token:
+        raise ProxyError(f"binding {host} (not loopback) needs a token: --token or MIDSTREAM_PROXY_TOKEN")
+
+
 class ProxyServer(LocalServer):
     """The gateway: ``start()`` binds it; every analyzed request is added to ``hub`` as a ``ProxiedStream``."""
 
@@ -282,8 +288,7 @@ class ProxyServer(LocalServer):
     def __init__(self, hub, options: ProxyOptions | None = None, host: str = "127.0.0.1", port: int = 8080, *,
                  ssl_context=None, explain: Callable[[str], tuple[str, str]] | None = None) -> None:
         options = options or ProxyOptions()
-        if not is_loopback(host) and not options.token:
-            raise ProxyError(f"binding {host} (not loopback) needs a token: --token or MIDSTREAM_PROXY_TOKEN")
+        check_binding(host, options)
         super().__init__(host, port, ssl_context)
         self.hub, self.options = hub, options
         self.explain = explain or (lambda stream: ("cancel", "cancelled by the user"))

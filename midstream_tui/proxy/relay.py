@@ -1,0 +1,347 @@
+"""The proxy in two processes: bytes in one, analysis in the other.
+
+``midstream proxy`` runs the gateway (``gateway.ProxyServer``: forwarding, reading the answers, cutting) in a
+process of its own, the *relay*, and the hub (analysis, rules, learning, recording, the dashboard) where it ran
+before. Measured (``bench/bench_proxy.py``): in one process the analysis threads hold the interpreter about
+a third of the time and each chunk waiting to be forwarded waits its turn behind them; apart, the relay's
+interpreter does nothing else.
+
+The two talk over a private socket pair, in batches (a 4-byte length, then a pickled list; both ends are
+this code): the relay sends each request's events, its counters and the gateway's totals; the hub sends cuts
+(the stream, the rule and why) and, at the end, ``stop``. The relay never waits for the hub: past
+``BACKLOG_BYTES`` unsent, the text and audio of the answers are dropped from the analysis (counted per
+stream, ``analysis_dropped``) while the bytes to the clients go on; the events that open, end and measure a
+request are always sent. If the hub's process goes, the relay stops; if the relay goes, its streams end as
+errors and the run says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import signal
+import socket
+import struct
+import subprocess
+import sys
+from typing import Any
+
+from ..clock import MonotonicClock
+from ..events import AudioChunk, Event, StreamClosed, StreamError, TextDelta
+from .gateway import ProxiedStream, ProxyOptions, ProxyServer, check_binding
+
+FLUSH_S = 0.01
+"""Events wait at most this long in the relay before they go to the hub (the analysis ticks every 100 ms)."""
+METRICS_S = 0.1
+"""How often the counters of the requests under way, and the gateway's totals, are sent."""
+BACKLOG_BYTES = 32 << 20
+"""Unsent bytes past which the relay drops answers' text and audio from the analysis (never from the clients)."""
+START_TIMEOUT_S = 120.0
+"""How long the hub waits for the relay process to listen (its imports, on a busy machine)."""
+_HEADER = struct.Struct("!I")
+_COUNTERS = ("requests", "cuts", "client_left", "slo_done", "slo_good", "tokens_saved", "usd_saved")
+
+
+class RelayError(OSError):
+    """The relay process could not start (its message is for the user), or ended."""
+
+
+async def _receive(reader: asyncio.StreamReader) -> Any:
+    size, = _HEADER.unpack(await reader.readexactly(_HEADER.size))
+    return pickle.loads(await reader.readexactly(size))
+
+
+def _send(writer: asyncio.StreamWriter, message: Any) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    writer.write(_HEADER.pack(len(data)) + data)
+
+
+# -- the relay's side -----------------------------------------------------------------------------------------
+
+
+class _Outbox:
+    """The hub as the gateway in the relay process sees it: what it is given goes to the hub's process."""
+
+    def __init__(self, writer: asyncio.StreamWriter, clock: MonotonicClock) -> None:
+        self.writer, self.clock = writer, clock
+        self.server: ProxyServer | None = None
+        self.streams: dict[str, ProxiedStream] = {}
+        self._batch: list[tuple] = []
+        self._touched: set[str] = set()
+        self._flushing: asyncio.TimerHandle | None = None
+        self._loop = asyncio.get_running_loop()
+        self._last_totals: tuple = ()
+        self.ending: set[asyncio.Task] = set()
+        self._ticker = self._loop.create_task(self._tick())
+
+    # the hub's surface the gateway uses
+    def add_source(self, stream: ProxiedStream) -> None:
+        name = stream.stream_id
+        self.streams[name] = stream
+        self._put(("open", name, stream.uri, stream.identity("text"), stream.t_start))
+        stream.sink = lambda event: self._event(stream, event)
+        self.ending.add(self._loop.create_task(self._ended(stream)))
+
+    def _event(self, stream: ProxiedStream, event: Event) -> bool:
+        if isinstance(event, (TextDelta, AudioChunk)):
+            if self.writer.transport.get_write_buffer_size() > BACKLOG_BYTES:
+                stream.metrics["analysis_dropped"] = stream.metrics.get("analysis_dropped", 0) + 1
+                return True
+        elif isinstance(event, (StreamClosed, StreamError)):  # the request's final counters go before its end
+            self._put(("metrics", stream.stream_id, dict(stream.metrics)))
+        self._touched.add(stream.stream_id)
+        self._put(("event", stream.stream_id, event))
+        return True
+
+    async def _ended(self, stream: ProxiedStream) -> None:
+        await stream._ended.wait()
+        self.streams.pop(stream.stream_id, None)
+        self._touched.discard(stream.stream_id)
+        self._put(("metrics", stream.stream_id, dict(stream.metrics)))
+        self._put(("totals", self.totals()))  # (a cut, a client gone: counted before the request ended)
+        self._put(("end", stream.stream_id))
+        self.ending.discard(asyncio.current_task())  # type: ignore[arg-type]
+
+    def _put(self, message: tuple) -> None:
+        self._batch.append(message)
+        if self._flushing is None:
+            self._flushing = self._loop.call_later(FLUSH_S, self.flush)
+
+    def flush(self) -> None:
+        if self._flushing is not None:
+            self._flushing.cancel()
+            self._flushing = None
+        if self._batch and not self.writer.is_closing():
+            batch, self._batch = self._batch, []
+            _send(self.writer, batch)
+
+    def totals(self) -> tuple:
+        server = self.server
+        return tuple(getattr(server, name) for name in _COUNTERS) if server is not None else ()
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(METRICS_S)
+            for name in self._touched:
+                stream = self.streams.get(name)
+                if stream is not None:
+                    self._batch.append(("metrics", name, dict(stream.metrics)))
+            self._touched.clear()
+            totals = self.totals()
+            if totals != self._last_totals:
+                self._last_totals = totals
+                self._batch.append(("totals", totals))
+            if self._batch:
+                self.flush()
+
+
+async def _relay(fd: int) -> None:
+    sock = socket.socket(fileno=fd)
+    reader, writer = await asyncio.open_unix_connection(sock=sock, limit=1 << 20)
+    config = await _receive(reader)
+    clock = MonotonicClock()
+    clock._t0 = config["t0"]  # the hub's clock: the same system-wide monotonic time, the same origin
+    outbox = _Outbox(writer, clock)
+    outbox.clock = clock
+    reasons: dict[str, tuple[str, str]] = {}
+    tls = None
+    try:
+        if config["cert"]:
+            from ..servers.signaling import ssl_context_from
+
+            tls = ssl_context_from(config["cert"], config["key"])
+        server = ProxyServer(outbox, config["options"], config["host"], config["port"], ssl_context=tls,
+                             explain=lambda name: reasons.pop(name, ("cancel", "cancelled by the user")))
+        outbox.server = server
+        await server.start()
+    except OSError as exc:
+        _send(writer, [("failed", exc.errno or 0, exc.strerror or str(exc))])
+        await writer.drain()
+        return
+    except Exception as exc:  # noqa: BLE001 - told to the hub's process, which says it in one line
+        _send(writer, [("failed", 0, f"{type(exc).__name__}: {exc}")])
+        await writer.drain()
+        return
+    _send(writer, [("ready", server.port)])
+    try:
+        while True:
+            try:
+                message = await _receive(reader)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                break  # the hub's process is gone: so is the proxy
+            if message[0] == "cut":
+                _, name, rule, reason = message
+                stream = outbox.streams.get(name)
+                if stream is not None and not stream.cancelled:
+                    reasons[name] = (rule, reason)
+                    stream.cancel()
+            elif message[0] == "stop":
+                break
+    finally:
+        await server.stop()  # the requests under way end ("proxy stopped"); their last words are queued
+        if outbox.ending:
+            await asyncio.wait(outbox.ending, timeout=5.0)
+        outbox._ticker.cancel()
+        outbox._batch.append(("totals", outbox.totals()))
+        outbox._batch.append(("bye",))
+        outbox.flush()
+        if not writer.is_closing():
+            try:
+                await writer.drain()
+            except ConnectionError:
+                pass
+            writer.close()
+
+
+def main() -> None:
+    """``python -m midstream_tui.proxy.relay FD``: started by ``ProxyProcess``, never by hand."""
+    # A Ctrl-C in the terminal reaches the whole process group: the hub's process stops this one, in order.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.setswitchinterval(0.0005)  # (nothing else runs here; a thread of aiohttp's resolver must not wait 5 ms)
+    asyncio.run(_relay(int(sys.argv[1])))
+
+
+# -- the hub's side -------------------------------------------------------------------------------------------
+
+
+class RemoteStream(ProxiedStream):
+    """A request relayed by the relay process, as a source of the hub: its events come from that process."""
+
+
+class ProxyProcess:
+    """``ProxyServer``'s place in the hub (a service, the same counters) with the gateway in a relay process."""
+
+    adds_sources = True
+
+    def __init__(self, hub, options: ProxyOptions | None = None, host: str = "127.0.0.1", port: int = 8080, *,
+                 cert: str | None = None, key: str | None = None, explain=None) -> None:
+        options = options or ProxyOptions()
+        check_binding(host, options)
+        self.hub, self.options, self.host, self.port = hub, options, host, port
+        self.cert, self.key = cert, key
+        self.explain = explain or (lambda stream: ("cancel", "cancelled by the user"))
+        self.clock = hub.clock
+        self.requests = self.cuts = self.client_left = self.slo_done = self.slo_good = self.tokens_saved = 0
+        self.usd_saved = 0.0
+        self.ended: str | None = None
+        """Why the relay process ended before it was stopped (None while it runs, or stopped)."""
+        self._streams: dict[str, RemoteStream] = {}
+        self._proc: subprocess.Popen | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._reading: asyncio.Task | None = None
+        self._bye = asyncio.Event()
+
+    def __repr__(self) -> str:  # never the token
+        return f"ProxyProcess({self.host!r}, {self.port}, token={'set' if self.options.token else 'none'})"
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.cert else 'http'}://{self.host}:{self.port}"
+
+    @property
+    def goodput(self) -> float:
+        return self.slo_good / self.slo_done if self.slo_done else float("nan")
+
+    async def start(self) -> str:
+        mine, theirs = socket.socketpair()
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "midstream_tui.proxy.relay", str(theirs.fileno())], pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        finally:
+            theirs.close()
+        reader, self._writer = await asyncio.open_unix_connection(sock=mine, limit=1 << 20)
+        clock = self.clock if isinstance(self.clock, MonotonicClock) else MonotonicClock()
+        _send(self._writer, {"options": self.options, "host": self.host, "port": self.port, "cert": self.cert,
+                             "key": self.key, "t0": clock._t0})
+        try:
+            first = await asyncio.wait_for(_receive(reader), START_TIMEOUT_S)
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.TimeoutError):
+            await self._end_process()
+            raise RelayError(0, "the proxy's relay process did not start") from None
+        if first[0][0] == "failed":
+            await self._end_process()
+            raise RelayError(first[0][1], first[0][2])
+        self.port = first[0][1]
+        self._reading = asyncio.get_running_loop().create_task(self._read(reader))
+        return self.url
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                for message in await _receive(reader):
+                    self._take(message)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        if not self._bye.is_set():  # the relay went without being asked
+            code = self._proc.poll() if self._proc is not None else None
+            self.ended = f"the proxy's relay process ended ({'exit code ' + str(code) if code is not None else 'gone'})"
+            now = self.clock.now()
+            for stream in list(self._streams.values()):
+                stream.put(StreamError(stream.stream_id, now, self.ended, fatal=True))
+                stream.put(StreamClosed(stream.stream_id, now, reason="error"))
+                stream.put(None)
+            self._streams.clear()
+            self._bye.set()
+
+    def _take(self, message: tuple) -> None:
+        kind = message[0]
+        if kind == "event":
+            stream = self._streams.get(message[1])
+            if stream is not None:
+                stream.put(message[2])
+        elif kind == "metrics":
+            stream = self._streams.get(message[1])
+            if stream is not None:
+                stream.metrics = message[2]
+        elif kind == "open":
+            _, name, uri, identity, t_start = message
+            stream = self._streams[name] = RemoteStream(name, uri, identity, self.clock)
+            stream.t_start = t_start
+            stream.on_cut = lambda: self._cut(name)
+            self.hub.add_source(stream)
+        elif kind == "end":
+            stream = self._streams.pop(message[1], None)
+            if stream is not None:
+                stream.put(None)
+        elif kind == "totals":
+            if message[1]:
+                for name, value in zip(_COUNTERS, message[1]):
+                    setattr(self, name, value)
+        elif kind == "bye":
+            self._bye.set()
+
+    def _cut(self, name: str) -> None:
+        """A rule or the user cancelled a stream (in the hub's loop): the relay cuts it."""
+        if name in self._streams and self._writer is not None and not self._writer.is_closing():
+            rule, reason = self.explain(name)
+            _send(self._writer, ("cut", name, rule, reason))
+
+    async def stop(self) -> None:
+        if self._writer is not None and not self._writer.is_closing():
+            _send(self._writer, ("stop",))
+            try:
+                await asyncio.wait_for(self._bye.wait(), 30.0)
+            except asyncio.TimeoutError:
+                pass
+        if self._reading is not None:
+            self._reading.cancel()
+            await asyncio.gather(self._reading, return_exceptions=True)
+        await self._end_process()
+
+    async def _end_process(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        proc = self._proc
+        if proc is None:
+            return
+        for _ in range(100):
+            if proc.poll() is not None:
+                return
+            await asyncio.sleep(0.05)
+        proc.kill()
+        await asyncio.get_running_loop().run_in_executor(None, proc.wait)
+
+
+if __name__ == "__main__":
+    main()
