@@ -29,17 +29,30 @@ from .events import (
     Usage,
     VideoFrame,
 )
-from .hub import Hub, HubError, StreamPipeline, run_virtual
-from .snapshot import PatternHit, Snapshot
-from .sources import Source, SourceError
-from .sources import open_source as _open_source
-from .sources import open_sources as _open_sources
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from .clock import Clock
     from .config import Settings
+    from .hub import Hub, HubError, StreamPipeline, run_virtual
+    from .snapshot import PatternHit, Snapshot
+    from .sources import Source, SourceError
+
+_LAZY = {"Hub": "hub", "HubError": "hub", "StreamPipeline": "hub", "run_virtual": "hub", "PatternHit": "snapshot",
+         "Snapshot": "snapshot", "Source": "sources", "SourceError": "sources"}
+"""Imported when first asked for: a process that needs only a part of the package (the proxy's relay process,
+which forwards bytes) does not load the analysis (numba) with it."""
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "AudioChunk", "Event", "FrozenClock", "Hub", "HubError", "MonotonicClock", "PatternHit",
@@ -53,11 +66,15 @@ def open_source(uri: str, clock: Clock | None = None, stream_id: str | None = No
                 settings: Settings | None = None) -> Source:
     """The source for ``uri`` (see ``sources.open_source``); without ``settings``, they are read from the
     environment and ``.env`` (OPENAI_API_KEY, OPENAI_BASE_URL, MIDSTREAM_SIGNALING_TOKEN)."""
+    from .sources import open_source as _open_source
+
     return _open_source(uri, clock, stream_id, settings=settings or _settings())
 
 
 def open_sources(uris: list[str], clock: Clock | None = None, settings: Settings | None = None) -> list[Source]:
     """Several sources with unique stream ids (see ``sources.open_sources``); settings as for ``open_source``."""
+    from .sources import open_sources as _open_sources
+
     return _open_sources(uris, clock, settings=settings or _settings())
 
 

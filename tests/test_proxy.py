@@ -10,6 +10,7 @@ import inspect
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from aiohttp import web
 
 from liveness import LIVENESS_S
 from midstream_tui import Hub
-from midstream_tui.proxy import ProxyError, ProxyOptions, ProxyProcess, ProxyServer, Reader, SSEParser, cut_ending, parse_slo
+from midstream_tui.proxy import ProxyError, ProxyOptions, ProxyProcess, ProxyServer, RelayError, Reader, SSEParser, cut_ending, parse_slo
 from midstream_tui.rules import BUILTIN_RULES, RuleEngine
 from midstream_tui.servers.emulator import OpenAIEmulator
 
@@ -640,6 +641,101 @@ def test_midstream_proxy_headless_serves_analyzes_and_never_writes_the_key(emula
         assert db.execute("SELECT count(*) FROM event WHERE stream = ?", (name,)).fetchone()[0] > 10
     for blob in (out, err, *(p.read_bytes().decode("latin-1") for p in session_folder.rglob("*") if p.is_file())):
         assert KEY not in blob
+
+
+def _relay_of(pid: int) -> int:
+    """The pid of the relay process under ``midstream proxy``'s process ``pid``."""
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                command = f.read()
+        except (OSError, ValueError):
+            continue
+        if parent == pid and b"midstream_tui.proxy.relay" in command:
+            return int(entry)
+    raise AssertionError("no relay process")
+
+
+def test_a_relay_process_that_dies_is_started_again_and_what_it_relayed_ends_as_an_error(emulator_thread, free_port):
+    proc = subprocess.Popen([sys.executable, "-m", "midstream_tui", "proxy", "--port", str(free_port),
+                             "--upstream", emulator_thread, "--headless", "--json", "--no-rules", "--no-record"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    client = openai.OpenAI(api_key=KEY, base_url=f"http://127.0.0.1:{free_port}/v1", max_retries=0)
+
+    def ask(content: str):
+        deadline = time.monotonic() + LIVENESS_S
+        while True:  # the proxy listens once its hub (or its new relay process) started
+            try:
+                return client.chat.completions.create(model="emu-loop", stream=True,
+                                                      messages=[{"role": "user", "content": content}])
+            except openai.APIConnectionError:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.2)
+    try:
+        proc.stderr.readline()  # the banner
+        first = ask("first")
+        next(iter(first))  # the answer is under way (600 tokens at 200 a second)
+        time.sleep(0.3)  # (what the relay saw reaches the hub in batches: the last 10 ms die with it)
+        relay = _relay_of(proc.pid)
+        os.kill(relay, signal.SIGKILL)
+        with pytest.raises(openai.APIConnectionError):  # the client sees the drop
+            for _ in first:
+                pass
+        chunks = list(ask("second"))  # a new relay process serves the next request
+        assert chunks[-1].choices[0].finish_reason == "length" and _relay_of(proc.pid) != relay
+    finally:
+        proc.send_signal(2)
+        out, err = proc.communicate(timeout=LIVENESS_S)
+    assert proc.returncode == 0, err
+    assert "relay process ended (exit code -9); started again on port" in err and "Traceback" not in err
+    streams = [json.loads(line) for line in out.splitlines()][-1]["summary"]["streams"]
+    assert sorted(s["status"] for s in streams.values()) == ["closed", "error"]  # two names, not one twice
+    assert "2 requests, 0 cut" in err
+
+
+async def test_a_relay_process_that_keeps_dying_ends_the_run_saying_why(upstream):
+    hub, said = Hub(analysis_interval=0.05), []
+    proxy = ProxyProcess(hub, ProxyOptions(upstream=upstream.url + "/v1"), port=0, notice=said.append)
+    proxy.RESTARTS = 1
+    hub.add_service(proxy)
+    run = asyncio.ensure_future(hub.run())
+    try:
+        for death in range(2):
+            deadline = time.monotonic() + LIVENESS_S
+            while not proxy.port or proxy._proc.poll() is not None or len(said) < death:
+                assert time.monotonic() < deadline and not run.done()
+                await asyncio.sleep(0.05)
+            async with aiohttp.ClientSession() as session:  # it serves
+                assert (await fetch(session, proxy.url + "/v1/chat/completions", {"model": "chat"}))[0] == 200
+            os.kill(proxy._proc.pid, signal.SIGKILL)
+        with pytest.raises(RelayError, match="2 times in 60 s, not started again"):
+            await asyncio.wait_for(run, LIVENESS_S)
+    finally:
+        run.cancel()
+        await hub.stop()
+    assert "started again" in said[0] and proxy.ended in said[1] and proxy.requests == 2
+
+
+async def test_an_analysis_that_falls_behind_loses_text_counted_never_bytes(upstream):
+    hub = Hub(analysis_interval=0.05)
+    proxy = ProxyProcess(hub, ProxyOptions(upstream=upstream.url + "/v1"), port=0, backlog=-1)  # always behind
+    hub.add_service(proxy)
+    await hub.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            body = {"model": "chat", "stream": True}
+            direct = await fetch(session, upstream.url + "/v1/chat/completions", body)
+            proxied = await fetch(session, proxy.url + "/v1/chat/completions", body)
+        assert proxied[2] == direct[2]
+        snap = await settled(hub, 0)
+        assert snap.status == "closed" and snap.text_tail == ""
+        texts = [e for e in SSEParser().feed(direct[2]) if e.data.startswith("{")
+                 and (json.loads(e.data)["choices"] or [{}])[0].get("delta", {}).get("content")]
+        assert snap.metrics["analysis_dropped"] == len(texts) > 0  # every text event, counted
+    finally:
+        await hub.stop()
 
 
 def test_the_proxy_refuses_to_be_its_own_upstream(free_port):

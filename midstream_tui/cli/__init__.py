@@ -540,7 +540,7 @@ def _this_machine(host: str, bound: str) -> bool:
 
 
 def _proxy(args: argparse.Namespace) -> int:
-    from ..proxy import ProxyError, ProxyOptions, ProxyProcess, parse_slo
+    from ..proxy import ProxyError, ProxyOptions, ProxyProcess, RelayError, parse_slo
     from ..servers.signaling import SignalingError, ssl_context_from
 
     if args.virtual:
@@ -576,7 +576,9 @@ def _proxy(args: argparse.Namespace) -> int:
 
     def attach(hub: Hub, run) -> None:
         try:  # the gateway in a process of its own: the analysis never holds a chunk back (see proxy/relay.py)
-            proxy = ProxyProcess(hub, options, args.host, args.port, cert=args.cert, key=args.key, explain=run.why_cut)
+            proxy = ProxyProcess(hub, options, args.host, args.port, cert=args.cert, key=args.key, explain=run.why_cut,
+                                 notice=(lambda line: print(f"midstream proxy: {line}", file=sys.stderr, flush=True))
+                                 if args.headless else None)
         except ProxyError as exc:
             raise CliError(str(exc)) from None
         hub.add_service(proxy)
@@ -589,11 +591,13 @@ def _proxy(args: argparse.Namespace) -> int:
 
     try:
         code = _run([], args, title=f"MidStream proxy · {shown}/v1 → {_no_userinfo(upstream)}", service=attach)
+    except RelayError as exc:
+        if not served or not served[0].ended:  # it never served: its process could not start or bind
+            raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+        code = 1
     except OSError as exc:  # the port was taken between the check and the start
         raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     for proxy in served:
-        if proxy.ended:
-            print(f"midstream proxy: {proxy.ended}", file=sys.stderr)
         line = (f"midstream proxy: {proxy.requests} requests, {proxy.cuts} cut, {proxy.client_left} left by "
                 f"their client")
         if proxy.cuts:

@@ -18,12 +18,14 @@ errors and the run says so.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import pickle
 import signal
 import socket
 import struct
 import subprocess
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from ..clock import MonotonicClock
@@ -62,8 +64,8 @@ def _send(writer: asyncio.StreamWriter, message: Any) -> None:
 class _Outbox:
     """The hub as the gateway in the relay process sees it: what it is given goes to the hub's process."""
 
-    def __init__(self, writer: asyncio.StreamWriter, clock: MonotonicClock) -> None:
-        self.writer, self.clock = writer, clock
+    def __init__(self, writer: asyncio.StreamWriter, clock: MonotonicClock, backlog: int = BACKLOG_BYTES) -> None:
+        self.writer, self.clock, self.backlog = writer, clock, backlog
         self.server: ProxyServer | None = None
         self.streams: dict[str, ProxiedStream] = {}
         self._batch: list[tuple] = []
@@ -84,7 +86,7 @@ class _Outbox:
 
     def _event(self, stream: ProxiedStream, event: Event) -> bool:
         if isinstance(event, (TextDelta, AudioChunk)):
-            if self.writer.transport.get_write_buffer_size() > BACKLOG_BYTES:
+            if self.writer.transport.get_write_buffer_size() > self.backlog:
                 stream.metrics["analysis_dropped"] = stream.metrics.get("analysis_dropped", 0) + 1
                 return True
         elif isinstance(event, (StreamClosed, StreamError)):  # the request's final counters go before its end
@@ -141,8 +143,7 @@ async def _relay(fd: int) -> None:
     config = await _receive(reader)
     clock = MonotonicClock()
     clock._t0 = config["t0"]  # the hub's clock: the same system-wide monotonic time, the same origin
-    outbox = _Outbox(writer, clock)
-    outbox.clock = clock
+    outbox = _Outbox(writer, clock, config["backlog"])
     reasons: dict[str, tuple[str, str]] = {}
     tls = None
     try:
@@ -152,6 +153,7 @@ async def _relay(fd: int) -> None:
             tls = ssl_context_from(config["cert"], config["key"])
         server = ProxyServer(outbox, config["options"], config["host"], config["port"], ssl_context=tls,
                              explain=lambda name: reasons.pop(name, ("cancel", "cancelled by the user")))
+        server._counter = itertools.count(config["first"])  # names unique across relay processes
         outbox.server = server
         await server.start()
     except OSError as exc:
@@ -209,27 +211,42 @@ class RemoteStream(ProxiedStream):
 
 
 class ProxyProcess:
-    """``ProxyServer``'s place in the hub (a service, the same counters) with the gateway in a relay process."""
+    """``ProxyServer``'s place in the hub (a service, the same counters) with the gateway in a relay process.
+
+    A relay process that ends without being asked (killed, crashed) is started again on the same port, at most
+    ``RESTARTS`` times in ``RESTART_WINDOW_S``: the requests it was relaying end as errors, the next ones are
+    served. Past that the proxy stays down and the run ends with the reason (``hub.callback_error``)."""
 
     adds_sources = True
+    RESTARTS = 3
+    RESTART_WINDOW_S = 60.0
 
     def __init__(self, hub, options: ProxyOptions | None = None, host: str = "127.0.0.1", port: int = 8080, *,
-                 cert: str | None = None, key: str | None = None, explain=None) -> None:
+                 cert: str | None = None, key: str | None = None, explain=None,
+                 notice: Callable[[str], None] | None = None, backlog: int = BACKLOG_BYTES) -> None:
         options = options or ProxyOptions()
         check_binding(host, options)
         self.hub, self.options, self.host, self.port = hub, options, host, port
-        self.cert, self.key = cert, key
+        self.cert, self.key, self.backlog = cert, key, backlog
+        """``backlog``: unsent bytes past which the relay drops answers' text and audio from the analysis."""
         self.explain = explain or (lambda stream: ("cancel", "cancelled by the user"))
+        self.notice = notice or (lambda line: None)
+        """Told (one line) when the relay process ended and was started again, or could not be."""
         self.clock = hub.clock
         self.requests = self.cuts = self.client_left = self.slo_done = self.slo_good = self.tokens_saved = 0
         self.usd_saved = 0.0
+        self.restarts: list[float] = []
+        """When (the hub's clock) the relay process was started again after it ended unasked."""
         self.ended: str | None = None
-        """Why the relay process ended before it was stopped (None while it runs, or stopped)."""
+        """Why the proxy stopped serving before it was stopped (None while it serves, or once stopped)."""
+        self._before = dict.fromkeys(_COUNTERS, 0)  # the totals of the relay processes that have ended
+        self._next = 1  # the number of the next stream's name (model#N): unique across relay processes
         self._streams: dict[str, RemoteStream] = {}
         self._proc: subprocess.Popen | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._reading: asyncio.Task | None = None
         self._bye = asyncio.Event()
+        self._stopping = False
 
     def __repr__(self) -> str:  # never the token
         return f"ProxyProcess({self.host!r}, {self.port}, token={'set' if self.options.token else 'none'})"
@@ -243,6 +260,12 @@ class ProxyProcess:
         return self.slo_good / self.slo_done if self.slo_done else float("nan")
 
     async def start(self) -> str:
+        reader = await self._launch()
+        self._reading = asyncio.get_running_loop().create_task(self._read(reader))
+        return self.url
+
+    async def _launch(self) -> asyncio.StreamReader:
+        """Start a relay process serving ``host:port``; the reader of what it says. RelayError if it cannot."""
         mine, theirs = socket.socketpair()
         try:
             self._proc = subprocess.Popen(
@@ -253,7 +276,8 @@ class ProxyProcess:
         reader, self._writer = await asyncio.open_unix_connection(sock=mine, limit=1 << 20)
         clock = self.clock if isinstance(self.clock, MonotonicClock) else MonotonicClock()
         _send(self._writer, {"options": self.options, "host": self.host, "port": self.port, "cert": self.cert,
-                             "key": self.key, "t0": clock._t0})
+                             "key": self.key, "t0": clock._t0, "first": self._next,
+                             "backlog": self.backlog})
         try:
             first = await asyncio.wait_for(_receive(reader), START_TIMEOUT_S)
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.TimeoutError):
@@ -263,26 +287,46 @@ class ProxyProcess:
             await self._end_process()
             raise RelayError(first[0][1], first[0][2])
         self.port = first[0][1]
-        self._reading = asyncio.get_running_loop().create_task(self._read(reader))
-        return self.url
+        return reader
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
-        try:
-            while True:
-                for message in await _receive(reader):
-                    self._take(message)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
-        if not self._bye.is_set():  # the relay went without being asked
-            code = self._proc.poll() if self._proc is not None else None
-            self.ended = f"the proxy's relay process ended ({'exit code ' + str(code) if code is not None else 'gone'})"
+        while True:
+            try:
+                while True:
+                    for message in await _receive(reader):
+                        self._take(message)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                pass
+            if self._bye.is_set() or self._stopping:
+                return
+            await self._end_process()  # (it is ending: its exit code, once it has one)
+            code = self._proc.returncode if self._proc is not None else None
+            why = f"the proxy's relay process ended ({f'exit code {code}' if code is not None else 'gone'})"
             now = self.clock.now()
-            for stream in list(self._streams.values()):
-                stream.put(StreamError(stream.stream_id, now, self.ended, fatal=True))
+            for stream in list(self._streams.values()):  # what it was relaying is lost with it
+                stream.put(StreamError(stream.stream_id, now, why, fatal=True))
                 stream.put(StreamClosed(stream.stream_id, now, reason="error"))
                 stream.put(None)
             self._streams.clear()
+            self._before = {name: getattr(self, name) for name in _COUNTERS}
+            self.restarts = [t for t in self.restarts if now - t < self.RESTART_WINDOW_S]
+            if len(self.restarts) >= self.RESTARTS:
+                self.ended = (f"{why}: {len(self.restarts) + 1} times in {self.RESTART_WINDOW_S:g} s, "
+                              "not started again")
+            else:
+                try:
+                    reader = await self._launch()
+                except RelayError as exc:
+                    self.ended = f"{why}, and could not be started again: {exc.strerror or exc}"
+                else:
+                    self.restarts.append(now)
+                    self.notice(f"{why}; started again on port {self.port}")
+                    continue
+            self.notice(self.ended)
+            if getattr(self.hub, "callback_error", False) is None:
+                self.hub.callback_error = RelayError(0, self.ended)  # the run ends, saying why
             self._bye.set()
+            return
 
     def _take(self, message: tuple) -> None:
         kind = message[0]
@@ -299,15 +343,17 @@ class ProxyProcess:
             stream = self._streams[name] = RemoteStream(name, uri, identity, self.clock)
             stream.t_start = t_start
             stream.on_cut = lambda: self._cut(name)
+            number = name.rpartition("#")[2]
+            if number.isdigit():
+                self._next = max(self._next, int(number) + 1)
             self.hub.add_source(stream)
         elif kind == "end":
             stream = self._streams.pop(message[1], None)
             if stream is not None:
                 stream.put(None)
         elif kind == "totals":
-            if message[1]:
-                for name, value in zip(_COUNTERS, message[1]):
-                    setattr(self, name, value)
+            for name, value in zip(_COUNTERS, message[1]):
+                setattr(self, name, self._before[name] + value)
         elif kind == "bye":
             self._bye.set()
 
@@ -318,7 +364,8 @@ class ProxyProcess:
             _send(self._writer, ("cut", name, rule, reason))
 
     async def stop(self) -> None:
-        if self._writer is not None and not self._writer.is_closing():
+        self._stopping = True
+        if self._writer is not None and not self._writer.is_closing() and not self._bye.is_set():
             _send(self._writer, ("stop",))
             try:
                 await asyncio.wait_for(self._bye.wait(), 30.0)
