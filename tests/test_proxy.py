@@ -643,6 +643,15 @@ def test_midstream_proxy_headless_serves_analyzes_and_never_writes_the_key(emula
         assert KEY not in blob
 
 
+def _nice(pid: int) -> list[int]:
+    """The nice values of a process's threads."""
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/stat") as f:
+            out.append(int(f.read().rsplit(")", 1)[1].split()[16]))
+    return sorted(out)
+
+
 def _relay_of(pid: int) -> int:
     """The pid of the relay process under ``midstream proxy``'s process ``pid``."""
     for entry in os.listdir("/proc"):
@@ -685,6 +694,10 @@ def test_a_relay_process_that_dies_is_started_again_and_what_it_relayed_ends_as_
                 pass
         chunks = list(ask("second"))  # a new relay process serves the next request
         assert chunks[-1].choices[0].finish_reason == "length" and _relay_of(proc.pid) != relay
+        # the bytes have the CPU first: the relay at the priority the command began with, the analysis below it
+        # (all but one thread: the one that starts relay processes keeps the first priority for them)
+        hub_side = _nice(proc.pid)
+        assert set(_nice(_relay_of(proc.pid))) == {0} and hub_side[0] == 0 and set(hub_side[1:]) == {10}
     finally:
         proc.send_signal(2)
         out, err = proc.communicate(timeout=LIVENESS_S)

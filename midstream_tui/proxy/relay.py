@@ -18,14 +18,18 @@ errors and the run says so.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
+import os
 import pickle
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..clock import MonotonicClock
@@ -223,12 +227,16 @@ class ProxyProcess:
 
     def __init__(self, hub, options: ProxyOptions | None = None, host: str = "127.0.0.1", port: int = 8080, *,
                  cert: str | None = None, key: str | None = None, explain=None,
-                 notice: Callable[[str], None] | None = None, backlog: int = BACKLOG_BYTES) -> None:
+                 notice: Callable[[str], None] | None = None, backlog: int = BACKLOG_BYTES, nice: int = 0) -> None:
         options = options or ProxyOptions()
         check_binding(host, options)
         self.hub, self.options, self.host, self.port = hub, options, host, port
         self.cert, self.key, self.backlog = cert, key, backlog
         """``backlog``: unsent bytes past which the relay drops answers' text and audio from the analysis."""
+        self.nice = nice
+        """How much lower than the relay's the priority of this process (the hub, its analysis, the dashboard)
+        is set once the relay runs (``midstream proxy``: 10): on a busy machine the bytes get the CPU first, and
+        the analysis falls behind (counted) rather than the clients' chunks."""
         self.explain = explain or (lambda stream: ("cancel", "cancelled by the user"))
         self.notice = notice or (lambda line: None)
         """Told (one line) when the relay process ended and was started again, or could not be."""
@@ -247,6 +255,7 @@ class ProxyProcess:
         self._reading: asyncio.Task | None = None
         self._bye = asyncio.Event()
         self._stopping = False
+        self._spawner = ThreadPoolExecutor(1, thread_name_prefix="midstream-relay-spawner")
 
     def __repr__(self) -> str:  # never the token
         return f"ProxyProcess({self.host!r}, {self.port}, token={'set' if self.options.token else 'none'})"
@@ -261,16 +270,19 @@ class ProxyProcess:
 
     async def start(self) -> str:
         reader = await self._launch()
+        if self.nice > 0:
+            await self._lower_priority()
         self._reading = asyncio.get_running_loop().create_task(self._read(reader))
         return self.url
 
     async def _launch(self) -> asyncio.StreamReader:
         """Start a relay process serving ``host:port``; the reader of what it says. RelayError if it cannot."""
         mine, theirs = socket.socketpair()
-        try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "midstream_tui.proxy.relay", str(theirs.fileno())], pass_fds=(theirs.fileno(),),
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:  # started from a thread of its own, which keeps the priority this process began with (see nice)
+            self._proc = await asyncio.get_running_loop().run_in_executor(self._spawner, functools.partial(
+                subprocess.Popen, [sys.executable, "-m", "midstream_tui.proxy.relay", str(theirs.fileno())],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL))
         finally:
             theirs.close()
         reader, self._writer = await asyncio.open_unix_connection(sock=mine, limit=1 << 20)
@@ -288,6 +300,21 @@ class ProxyProcess:
             raise RelayError(first[0][1], first[0][2])
         self.port = first[0][1]
         return reader
+
+    async def _lower_priority(self) -> None:
+        """Every thread of this process but the one that starts relay processes: lower by ``nice`` (Linux keeps
+        a priority per thread, and a new thread takes its creator's). Where that cannot be done, nothing."""
+        spawner = await asyncio.get_running_loop().run_in_executor(self._spawner, threading.get_native_id)
+        try:
+            threads = [int(t) for t in os.listdir("/proc/self/task")]
+        except OSError:
+            return
+        for tid in threads:
+            if tid != spawner:
+                try:
+                    os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + self.nice))
+                except OSError:  # (a thread that has just ended)
+                    pass
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
         while True:
@@ -375,6 +402,7 @@ class ProxyProcess:
             self._reading.cancel()
             await asyncio.gather(self._reading, return_exceptions=True)
         await self._end_process()
+        self._spawner.shutdown(wait=False)
 
     async def _end_process(self) -> None:
         if self._writer is not None:
