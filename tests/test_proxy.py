@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -706,6 +707,32 @@ def test_a_relay_process_that_dies_is_started_again_and_what_it_relayed_ends_as_
     streams = [json.loads(line) for line in out.splitlines()][-1]["summary"]["streams"]
     assert sorted(s["status"] for s in streams.values()) == ["closed", "error"]  # two names, not one twice
     assert "2 requests, 0 cut" in err
+
+
+def test_the_relay_process_goes_when_the_command_is_killed(emulator_thread, free_port):
+    proc = subprocess.Popen([sys.executable, "-m", "midstream_tui", "proxy", "--port", str(free_port),
+                             "--upstream", emulator_thread, "--headless", "--no-record"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "OPENAI_BASE_URL" in proc.stderr.readline()
+        deadline = time.monotonic() + LIVENESS_S
+        while True:  # listening: the relay process runs
+            try:
+                socket.create_connection(("127.0.0.1", free_port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.1)
+        relay = _relay_of(proc.pid)
+    finally:
+        proc.kill()  # no chance to stop it in order
+        proc.wait(LIVENESS_S)
+    deadline = time.monotonic() + LIVENESS_S
+    while os.path.exists(f"/proc/{relay}") and "Z" not in open(f"/proc/{relay}/stat").read().rsplit(")", 1)[1][:3]:
+        assert time.monotonic() < deadline, "the relay process outlived the command"
+        time.sleep(0.1)
+    with socket.create_server(("127.0.0.1", free_port)):  # the port is free again
+        pass
 
 
 async def test_a_relay_process_that_keeps_dying_ends_the_run_saying_why(upstream):
