@@ -210,7 +210,7 @@ def measure(name: str, url: str, pid: int, n: int, direct: np.ndarray, upstream:
     print(f"  {n:>4} streams, {name:<10}: proxied p50 {p50:6.2f} ms p99 {p99:7.2f} ms | added p50 {p50 - d50:+6.2f} ms "
           f"p99 {p99 - d99:+7.2f} ms | chunks {len(proxied)}/{len(direct)} | CPU {cpu:.0%} of one core "
           f"({spent / max(1, len(proxied)) * 1e6:.0f} µs per chunk) | RSS {rss_mb(pid):.0f} MB (was {rss0:.0f}) | "
-          f"{took:.0f} s (a client and upstream that keep up: the streams' length and a few s)")
+          f"run {took:.0f} s")  # (longer than the streams: the client or the upstream could not keep up)
 
 
 KEY = secrets.token_hex(16)
