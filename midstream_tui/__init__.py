@@ -54,6 +54,10 @@ def __getattr__(name: str):
         return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 __all__ = [
     "AudioChunk", "Event", "FrozenClock", "Hub", "HubError", "MonotonicClock", "PatternHit",
     "RequestFinished", "RequestStarted", "Snapshot", "Source", "SourceError", "StreamClosed",

@@ -663,7 +663,7 @@ def _relay_of(pid: int) -> int:
                 command = f.read()
         except (OSError, ValueError):
             continue
-        if parent == pid and b"midstream_tui.proxy.relay" in command:
+        if parent == pid and b"\x00-m\x00midstream_tui.proxy\x00" in command:
             return int(entry)
     raise AssertionError("no relay process")
 
@@ -707,6 +707,29 @@ def test_a_relay_process_that_dies_is_started_again_and_what_it_relayed_ends_as_
     streams = [json.loads(line) for line in out.splitlines()][-1]["summary"]["streams"]
     assert sorted(s["status"] for s in streams.values()) == ["closed", "error"]  # two names, not one twice
     assert "2 requests, 0 cut" in err
+
+
+def test_the_relay_process_imports_no_module_of_the_current_directory(emulator_thread, free_port, tmp_path):
+    (tmp_path / "logging.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').close()\n")  # a user's file
+    proc = subprocess.Popen([sys.executable, "-P", "-m", "midstream_tui", "proxy", "--port", str(free_port),
+                             "--upstream", emulator_thread, "--headless", "--no-record"], cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        proc.stderr.readline()
+        client = openai.OpenAI(api_key=KEY, base_url=f"http://127.0.0.1:{free_port}/v1", max_retries=0)
+        deadline = time.monotonic() + LIVENESS_S
+        while True:
+            try:
+                client.models.list()
+                break
+            except openai.APIConnectionError:
+                assert time.monotonic() < deadline and proc.poll() is None, proc.stderr.read()
+                time.sleep(0.2)
+    finally:
+        proc.send_signal(2)
+        _, err = proc.communicate(timeout=LIVENESS_S)
+    assert proc.returncode == 0, err
+    assert not (tmp_path / "ran").exists()
 
 
 def test_the_relay_process_goes_when_the_command_is_killed(emulator_thread, free_port):
@@ -871,6 +894,32 @@ async def test_a_looping_realtime_response_is_cancelled_the_protocols_way(emulat
         snap = await settled(hub, 0)
         assert snap.metrics["cut"].startswith("stop-loops")
         assert any("response.cancel sent upstream" in h.message for h in snap.patterns)
+    finally:
+        await hub.stop()
+
+
+async def test_every_response_of_a_realtime_session_can_be_cut_and_the_session_ends_with_the_proxy(emulator):
+    hub, proxy = await running_proxy(emulator.base_url)
+    try:
+        url = proxy.url.replace("http", "ws", 1) + "/v1/realtime?model=emu-loop"
+        ended = []
+        async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
+            for _ in range(2):
+                await ws.send_json({"type": "response.create"})
+                deltas = 0
+                async for msg in ws:
+                    event = json.loads(msg.data)
+                    if event["type"] == "response.output_text.delta":
+                        deltas += 1
+                        if deltas == 20:  # as `c` in the dashboard does, once per response
+                            assert hub.cancel(await nth(hub, 0))
+                    elif event["type"] == "response.done":
+                        ended.append(event["response"]["status"])
+                        break
+            assert ended == ["cancelled", "cancelled"] and proxy.cuts == 2
+            await proxy.stop()  # with the session still open: it ends with the proxy
+            snap = await settled(hub, 0)
+            assert snap.status == "closed"
     finally:
         await hub.stop()
 

@@ -176,6 +176,8 @@ class ProxiedStream(Source):
         self._ended = asyncio.Event()
         self._loop = asyncio.get_running_loop()
         self.on_cut: Callable[[], None] | None = None
+        self.session = False
+        """A Realtime session: a cut stops the response under way, the session goes on and can be cut again."""
         self.t_start = clock.now()
         self.first_chunk = self.first_output = self.last_chunk = math.nan
         self.reported: int | None = None
@@ -474,6 +476,7 @@ class ProxyServer(LocalServer):
             raise
         model = request.query.get("model") or "realtime"
         stream = self._open("realtime", provider, url, (model, True, None), started=False)
+        stream.session = True
         state = RealtimeState(f"{stream.stream_id}-audio")
 
         def send_upstream(event: dict) -> None:
@@ -531,10 +534,8 @@ class ProxyServer(LocalServer):
         finally:
             for task in (up, down):
                 task.cancel()
-            code = (upstream.close_code if reason == "finished" else client.close_code) or 1000
-            await upstream.close(code=code)
-            if not client.closed:
-                await client.close(code=code)  # the upstream's close code reaches the client
+            # the session's end is recorded first: closing the sockets below may itself be cancelled (the proxy
+            # stopping cancels this handler, and then its clean-up)
             if reason == "client left":
                 self.client_left += 1
             if state.open:
@@ -543,6 +544,10 @@ class ProxyServer(LocalServer):
                 stream.put(StreamClosed(state.audio_stream, self.clock.now(),
                                         reason=reason))
             self._close(stream, reason)
+            code = (upstream.close_code if reason == "finished" else client.close_code) or 1000
+            await upstream.close(code=code)
+            if not client.closed:
+                await client.close(code=code)  # the upstream's close code reaches the client
         return client
 
     def _realtime_relayed(self, stream: ProxiedStream, data: str, state: RealtimeState) -> str | None:

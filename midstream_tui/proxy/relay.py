@@ -27,6 +27,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +35,7 @@ from typing import Any
 
 from ..clock import MonotonicClock
 from ..events import AudioChunk, Event, StreamClosed, StreamError, TextDelta
+from ..redact import redact
 from .gateway import ProxiedStream, ProxyOptions, ProxyServer, check_binding
 
 FLUSH_S = 0.01
@@ -84,7 +86,7 @@ class _Outbox:
     def add_source(self, stream: ProxiedStream) -> None:
         name = stream.stream_id
         self.streams[name] = stream
-        self._put(("open", name, stream.uri, stream.identity("text"), stream.t_start))
+        self._put(("open", name, stream.uri, stream.identity("text"), stream.t_start, stream.session))
         stream.sink = lambda event: self._event(stream, event)
         self.ending.add(self._loop.create_task(self._ended(stream)))
 
@@ -200,7 +202,7 @@ async def _relay(fd: int) -> None:
 
 
 def main() -> None:
-    """``python -m midstream_tui.proxy.relay FD``: started by ``ProxyProcess``, never by hand."""
+    """``python -m midstream_tui.proxy FD``: started by ``ProxyProcess``, never by hand."""
     # A Ctrl-C in the terminal reaches the whole process group: the hub's process stops this one, in order.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.setswitchinterval(0.0005)  # (nothing else runs here; a thread of aiohttp's resolver must not wait 5 ms)
@@ -256,6 +258,7 @@ class ProxyProcess:
         self._bye = asyncio.Event()
         self._stopping = False
         self._spawner = ThreadPoolExecutor(1, thread_name_prefix="midstream-relay-spawner")
+        self._stderr = None
 
     def __repr__(self) -> str:  # never the token
         return f"ProxyProcess({self.host!r}, {self.port}, token={'set' if self.options.token else 'none'})"
@@ -278,28 +281,45 @@ class ProxyProcess:
     async def _launch(self) -> asyncio.StreamReader:
         """Start a relay process serving ``host:port``; the reader of what it says. RelayError if it cannot."""
         mine, theirs = socket.socketpair()
+        if self._stderr is not None:
+            self._stderr.close()
+        self._stderr = tempfile.TemporaryFile()  # what a relay that fails says, for its one line (never shown)
         try:  # started from a thread of its own, which keeps the priority this process began with (see nice)
+            # -P: the relay imports what this process imports, never a module of the current directory's
             self._proc = await asyncio.get_running_loop().run_in_executor(self._spawner, functools.partial(
-                subprocess.Popen, [sys.executable, "-m", "midstream_tui.proxy.relay", str(theirs.fileno())],
+                subprocess.Popen, [sys.executable, "-P", "-m", "midstream_tui.proxy", str(theirs.fileno())],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL))
+                stderr=self._stderr))
         finally:
             theirs.close()
-        reader, self._writer = await asyncio.open_unix_connection(sock=mine, limit=1 << 20)
-        clock = self.clock if isinstance(self.clock, MonotonicClock) else MonotonicClock()
-        _send(self._writer, {"options": self.options, "host": self.host, "port": self.port, "cert": self.cert,
-                             "key": self.key, "t0": clock._t0, "first": self._next,
-                             "backlog": self.backlog})
         try:
+            reader, self._writer = await asyncio.open_unix_connection(sock=mine, limit=1 << 20)
+            clock = self.clock if isinstance(self.clock, MonotonicClock) else MonotonicClock()
+            _send(self._writer, {"options": self.options, "host": self.host, "port": self.port, "cert": self.cert,
+                                 "key": self.key, "t0": clock._t0, "first": self._next, "backlog": self.backlog})
             first = await asyncio.wait_for(_receive(reader), START_TIMEOUT_S)
         except (asyncio.IncompleteReadError, ConnectionError, asyncio.TimeoutError):
             await self._end_process()
-            raise RelayError(0, "the proxy's relay process did not start") from None
+            raise RelayError(0, f"the proxy's relay process did not start{self._last_words()}") from None
+        except BaseException:  # cancelled (Ctrl-C while it starts): it must not go on to serve alone
+            if self._proc.poll() is None:
+                self._proc.kill()
+            raise
         if first[0][0] == "failed":
             await self._end_process()
             raise RelayError(first[0][1], first[0][2])
         self.port = first[0][1]
         return reader
+
+    def _last_words(self) -> str:
+        """``: <the last line the relay process wrote on its stderr>``, or nothing (a traceback's last line says
+        what went wrong; redacted, it may quote a URL)."""
+        try:
+            self._stderr.seek(0)  # type: ignore[union-attr]
+            lines = self._stderr.read()[-4096:].decode("utf-8", "replace").strip().splitlines()  # type: ignore[union-attr]
+        except (OSError, AttributeError, ValueError):
+            return ""
+        return f": {redact(lines[-1].strip())[:200]}" if lines else ""
 
     async def _lower_priority(self) -> None:
         """Every thread of this process but the one that starts relay processes: lower by ``nice`` (Linux keeps
@@ -325,10 +345,12 @@ class ProxyProcess:
             except (asyncio.IncompleteReadError, ConnectionError):
                 pass
             if self._bye.is_set() or self._stopping:
+                self._bye.set()  # (it went while being stopped, killed with this process's group: no bye comes)
                 return
             await self._end_process()  # (it is ending: its exit code, once it has one)
             code = self._proc.returncode if self._proc is not None else None
-            why = f"the proxy's relay process ended ({f'exit code {code}' if code is not None else 'gone'})"
+            why = (f"the proxy's relay process ended ({f'exit code {code}' if code is not None else 'gone'})"
+                   f"{self._last_words() if code is None or code > 0 else ''}")  # (not killed: it may say why)
             now = self.clock.now()
             for stream in list(self._streams.values()):  # what it was relaying is lost with it
                 stream.put(StreamError(stream.stream_id, now, why, fatal=True))
@@ -366,9 +388,9 @@ class ProxyProcess:
             if stream is not None:
                 stream.metrics = message[2]
         elif kind == "open":
-            _, name, uri, identity, t_start = message
+            _, name, uri, identity, t_start, session = message
             stream = self._streams[name] = RemoteStream(name, uri, identity, self.clock)
-            stream.t_start = t_start
+            stream.t_start, stream.session = t_start, session
             stream.on_cut = lambda: self._cut(name)
             number = name.rpartition("#")[2]
             if number.isdigit():
@@ -386,16 +408,19 @@ class ProxyProcess:
 
     def _cut(self, name: str) -> None:
         """A rule or the user cancelled a stream (in the hub's loop): the relay cuts it."""
-        if name in self._streams and self._writer is not None and not self._writer.is_closing():
+        stream = self._streams.get(name)
+        if stream is not None and self._writer is not None and not self._writer.is_closing():
             rule, reason = self.explain(name)
             _send(self._writer, ("cut", name, rule, reason))
+            if stream.session:  # (as the relay's copy: the session's next response can be cut too)
+                stream._cancelled = False
 
     async def stop(self) -> None:
         self._stopping = True
         if self._writer is not None and not self._writer.is_closing() and not self._bye.is_set():
             _send(self._writer, ("stop",))
-            try:
-                await asyncio.wait_for(self._bye.wait(), 30.0)
+            try:  # (it stops its server at once and waits at most 5 s for the requests' ends: 10 s is ample)
+                await asyncio.wait_for(self._bye.wait(), 10.0)
             except asyncio.TimeoutError:
                 pass
         if self._reading is not None:
@@ -403,6 +428,8 @@ class ProxyProcess:
             await asyncio.gather(self._reading, return_exceptions=True)
         await self._end_process()
         self._spawner.shutdown(wait=False)
+        if self._stderr is not None:
+            self._stderr.close()
 
     async def _end_process(self) -> None:
         if self._writer is not None:
