@@ -687,7 +687,8 @@ def test_a_relay_process_that_dies_is_started_again_and_what_it_relayed_ends_as_
         proc.stderr.readline()  # the banner
         first = ask("first")
         next(iter(first))  # the answer is under way (600 tokens at 200 a second)
-        time.sleep(0.3)  # (what the relay saw reaches the hub in batches: the last 10 ms die with it)
+        while '"emu-loop#1"' not in proc.stdout.readline():  # the hub has it (the relay sends in batches: the
+            assert proc.poll() is None                      # last 10 ms die with a relay killed)
         relay = _relay_of(proc.pid)
         os.kill(relay, signal.SIGKILL)
         with pytest.raises(openai.APIConnectionError):  # the client sees the drop
