@@ -90,6 +90,7 @@ class _Outbox:
         name = stream.stream_id
         self.streams[name] = stream
         self._put(("open", name, stream.uri, stream.identity("text"), stream.t_start, stream.session))
+        self._put(("totals", self.totals()))  # (the request counted with it: a relay that dies loses neither)
         stream.sink = lambda event: self._event(stream, event)
         self.ending.add(self._loop.create_task(self._ended(stream)))
 
