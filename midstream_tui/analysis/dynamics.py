@@ -67,8 +67,13 @@ def select_lag(x, *, max_lag: int | None = None, method: str = "ami", bins: int 
     if method == "ami":
         if kernels.autocorr_decay_lag(z, 1) == 1 and np.corrcoef(z[:-1], z[1:])[0, 1] < 1 / math.e:
             return 1  # not smoothly sampled (a map, or noise): consecutive samples are the delay
-        ami = kernels.average_mutual_information(z, max_lag, bins)
+        # Computed as far as the search needs (up to lag 2k + 1 for lag k), doubling: the first minimum is
+        # usually early, and each lag costs a pass over the series.
+        ami = kernels.average_mutual_information(z, min(max_lag, 24), bins)
         for k in range(1, max_lag):
+            if ami.size <= min(2 * k + 1, max_lag):
+                more = min(max_lag, max(2 * (ami.size - 1), 2 * k + 1))
+                ami = np.concatenate([ami, kernels.average_mutual_information(z, more, bins, ami.size)])
             if ami[k] < ami[0] / math.e:
                 return _within_half_orbit(z, k)
             # A real minimum: the lowest so far, and followed by a rise of at least
@@ -306,6 +311,9 @@ class JacobianEstimate:
 JACOBIAN_NEIGHBOURS = 20
 JACOBIAN_RIDGE = 1e-3
 JACOBIAN_REFS = 10_000
+CONFIRM_REFS = 2_000
+"""Reference points for the dimension that only confirms a settled estimate (a check to within half: a fifth of
+the points is plenty; should it fail, that dimension is measured again on all of them)."""
 SURROGATE_REFS = 1_000
 SETTLED = 0.05
 """Two consecutive dimensions agreeing within this share (plus 1 % per orbit) settle the estimate..."""
@@ -366,9 +374,11 @@ def iaaft_surrogate(z: np.ndarray, seed: int = 0, iterations: int = 20) -> np.nd
     return np.ascontiguousarray(s)
 
 
-def _local_map_times(z: np.ndarray, lag: int | None, theiler: int | None) -> tuple[int, int, int, int]:
-    """(orbit, lag, Theiler window, burn-in steps) for local linear maps on the z-scored series ``z``."""
-    orbit = max(dominant_period(z), 4 * select_lag(z))
+def _local_map_times(z: np.ndarray, lag: int | None, theiler: int | None,
+                     orbit: int | None = None) -> tuple[int, int, int, int]:
+    """(orbit, lag, Theiler window, burn-in steps) for local linear maps on the z-scored series ``z``; ``orbit``,
+    when the caller has it already, is ``max(dominant_period(z), 4 * select_lag(z))``."""
+    orbit = max(dominant_period(z), 4 * select_lag(z)) if orbit is None else orbit
     lag = max(1, round(orbit / 8)) if lag is None else whole("lag", lag, 1, z.size // 4)
     theiler = orbit if theiler is None else whole("theiler", theiler, 0, z.size)
     # The tangent vector needs time to turn into the most unstable direction; on a flow the slowest
@@ -379,7 +389,7 @@ def _local_map_times(z: np.ndarray, lag: int | None, theiler: int | None) -> tup
 
 def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | None = None,
                       theiler: int | None = None, max_dim: int = 10,
-                      neighbours: int = JACOBIAN_NEIGHBOURS) -> JacobianEstimate:
+                      neighbours: int = JACOBIAN_NEIGHBOURS, _orbit: int | None = None) -> JacobianEstimate:
     """Largest Lyapunov exponent from local linear maps along the trajectory (Eckmann & Ruelle 1985,
     Sano & Sawada 1985): independent of Rosenstein's divergence curve, and, unlike it, not biased
     low on flows, whose neighbours drift apart along the orbit before they diverge across it.
@@ -399,7 +409,7 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
     neighbours = whole("neighbours", neighbours, 5, 1000)  # dimensions 2 and 3 at least: one to agree with
     max_dim = whole("max_dim", max_dim, 2, 30)
     z = standardized(a)
-    orbit, lag, theiler, burn = _local_map_times(z, lag, theiler)
+    orbit, lag, theiler, burn = _local_map_times(z, lag, theiler, _orbit)
     # A fit needs more neighbours than coefficients (dimension + intercept + 1).
     dims = [whole("dim", dim, 1, neighbours - 2)] if dim is not None else list(range(2, min(max_dim, neighbours - 2) + 1))
     floor = 0.01 / max(orbit, 1)  # 1 % growth per orbit: "no divergence" and "a little" are the same
@@ -415,7 +425,10 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
     for d in dims:
         if a.size - d * lag < 2 * neighbours + 2 * theiler + 2:
             break
-        lam, miss, err = estimate(z, d)
+        # A confirming dimension on fewer points, when they still spread over the series' ten stretches (each
+        # aligning its tangent vector first); else they would be its first part only, a different sample.
+        spread = (a.size - d * lag) // lag // kernels.BATCHES >= 2 * burn
+        lam, miss, err = estimate(z, d, CONFIRM_REFS if pending and spread else JACOBIAN_REFS)
         by_dim[d], misfits[d], errors[d] = float(lam) / dt, float(miss), float(err) / dt
         if dim is not None:
             chosen = d
@@ -429,6 +442,9 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
                 chosen = pending
                 break
             pending = 0
+            if spread:  # not confirmed: this dimension may settle with the next, on all points
+                lam, miss, err = estimate(z, d)
+                by_dim[d], misfits[d], errors[d] = float(lam) / dt, float(miss), float(err) / dt
         prev = by_dim.get(d - 1, math.nan)
         if math.isfinite(lam) and math.isfinite(prev) and abs(prev - by_dim[d]) * dt <= SETTLED * abs(lam) + floor:
             pending = d
@@ -576,7 +592,8 @@ def largest_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | N
     if not (math.isfinite(dt) and dt >= MIN_DT):  # (a rate per time unit must be finite)
         raise SeriesError(f"dt must be a number >= {MIN_DT:g}, got {dt!r}")
     z = standardized(a)
-    lag = select_lag(z) if lag is None else whole("lag", lag, 1, a.size - 1)
+    ami_lag = select_lag(z) if lag is None else 0
+    lag = ami_lag if lag is None else whole("lag", lag, 1, a.size - 1)
     dim = select_dimension(z, lag)[0] if dim is None else whole("dim", dim, 1, a.size)
     # The orbit time: the autocorrelation's period when it has one, else four
     # lags (the first AMI minimum sits near a quarter of an orbit). Neighbours
@@ -608,7 +625,8 @@ def largest_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | N
         return rosenstein
     try:
         jac = jacobian_lyapunov(z, dt, lag=lag if lag_given else None, theiler=theiler if theiler_given else None,
-                                dim=dim if dim_given else None)
+                                dim=dim if dim_given else None,
+                                _orbit=max(period, 4 * ami_lag) if ami_lag else None)  # (not computed twice)
     except SeriesError as exc:  # parameters the divergence curve accepts but local maps cannot use
         jac = JacobianEstimate(math.nan, 0, 0, {}, math.nan, math.nan, math.nan, f"local maps: {exc}")
     if a.size < SHORT and not why:

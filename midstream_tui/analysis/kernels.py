@@ -907,11 +907,11 @@ def three_segment_fit(y, min_len):
 
 
 @njit(cache=True, nogil=True)
-def average_mutual_information(x, max_lag, bins):
-    """I(x_t; x_{t+lag}) in nats for lag = 0..max_lag, equal-width histogram estimate."""
+def average_mutual_information(x, max_lag, bins, first=0):
+    """I(x_t; x_{t+lag}) in nats for lag = first..max_lag (out[lag - first]), equal-width histogram estimate."""
     n = x.shape[0]
     lo, hi = x.min(), x.max()
-    out = np.zeros(max_lag + 1)
+    out = np.zeros(max(0, max_lag + 1 - first))
     if hi <= lo:
         return out
     idx = np.empty(n, dtype=np.int64)
@@ -921,7 +921,7 @@ def average_mutual_information(x, max_lag, bins):
     joint = np.zeros((bins, bins))
     pa = np.zeros(bins)
     pb = np.zeros(bins)
-    for lag in range(max_lag + 1):
+    for lag in range(first, max_lag + 1):
         joint[:, :] = 0.0
         pa[:] = 0.0
         pb[:] = 0.0
@@ -935,7 +935,7 @@ def average_mutual_information(x, max_lag, bins):
             for v in range(bins):
                 if joint[u, v] > 0:
                     mi += joint[u, v] / cnt * np.log(joint[u, v] * cnt / (pa[u] * pb[v]))
-        out[lag] = mi
+        out[lag - first] = mi
     return out
 
 
