@@ -69,7 +69,7 @@ def select_lag(x, *, max_lag: int | None = None, method: str = "ami", bins: int 
             return 1  # not smoothly sampled (a map, or noise): consecutive samples are the delay
         # Computed as far as the search needs (up to lag 2k + 1 for lag k), doubling: the first minimum is
         # usually early, and each lag costs a pass over the series.
-        ami = kernels.average_mutual_information(z, min(max_lag, 24), bins)
+        ami = kernels.average_mutual_information(z, min(max_lag, 24), bins, 0)
         for k in range(1, max_lag):
             if ami.size <= min(2 * k + 1, max_lag):
                 more = min(max_lag, max(2 * (ami.size - 1), 2 * k + 1))

@@ -1166,7 +1166,7 @@ def warm_up_dynamics() -> None:
     curve, _ = rosenstein_divergence(np.sin(f * 20), 2, 1, 2, 4)
     line_fit(curve, 0, 4)
     three_segment_fit(np.sin(f), 3)
-    average_mutual_information(f, 4, 8)
+    average_mutual_information(f, 4, 8, 0)
     false_neighbour_fraction(np.sin(f * 20), 2, 1, 2, 15.0, 2.0)
     nn_prediction_error(np.sin(f * 20), 2, 1, 2, 1)
     zero_one_test(np.sin(f * 20), np.array([1.0, 2.0]), 4)
