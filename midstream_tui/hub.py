@@ -416,6 +416,9 @@ class Hub:
         """The first exception raised by an ``on_tick`` callback; ``run()`` re-raises it."""
         self.service_errors: list[str] = []
         """Services that failed to stop (each stopped in any case)."""
+        self.notices: deque[str] = deque(maxlen=100)
+        """One-line messages from services for whoever watches the run (a gateway's relay started again...): the
+        dashboard shows them and takes them out."""
 
     # ------------------------------------------------------------ library API
 

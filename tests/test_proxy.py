@@ -704,7 +704,7 @@ def test_a_relay_process_that_dies_is_started_again_and_what_it_relayed_ends_as_
         proc.send_signal(2)
         out, err = proc.communicate(timeout=LIVENESS_S)
     assert proc.returncode == 0, err
-    assert "relay process ended (exit code -9); started again on port" in err and "Traceback" not in err
+    assert "relay process ended (killed by SIGKILL); started again on port" in err and "Traceback" not in err
     streams = [json.loads(line) for line in out.splitlines()][-1]["summary"]["streams"]
     assert sorted(s["status"] for s in streams.values()) == ["closed", "error"]  # two names, not one twice
     assert "2 requests, 0 cut" in err
@@ -780,6 +780,128 @@ async def test_a_relay_process_that_keeps_dying_ends_the_run_saying_why(upstream
         run.cancel()
         await hub.stop()
     assert "started again" in said[0] and proxy.ended in said[1] and proxy.requests == 2
+
+
+async def test_the_dashboard_says_the_relay_restarted_and_that_the_proxy_stopped(upstream):
+    """With the dashboard (no notice callback): each restart is a warning, and the end a lasting error with the
+    reason, in the title too; the dashboard stays open on what was seen."""
+    from midstream_tui.tui.app import MidStreamApp
+
+    hub = Hub(analysis_interval=0.1)
+    proxy = ProxyProcess(hub, ProxyOptions(upstream=upstream.url + "/v1"), port=0)
+    proxy.RESTARTS = 1
+    hub.add_service(proxy)
+    app = MidStreamApp(hub, refresh_ms=100)
+    async with app.run_test(size=(120, 40)) as pilot:
+        for death in range(2):
+            deadline = time.monotonic() + LIVENESS_S
+            while not proxy.port or proxy._proc is None or proxy._proc.poll() is not None or \
+                    len(proxy.restarts) < death:
+                assert time.monotonic() < deadline
+                await pilot.pause(0.05)
+            os.kill(proxy._proc.pid, signal.SIGKILL)
+        deadline = time.monotonic() + LIVENESS_S
+        while app.failure is None:
+            assert time.monotonic() < deadline
+            await pilot.pause(0.1)
+        await pilot.pause(0.3)
+        shown = [(n.message, n.severity) for n in app._notifications]
+        assert any("killed by SIGKILL); started again" in m and sev == "warning" for m, sev in shown), shown
+        assert any("2 times in 60 s, not started again" in m and sev == "error" for m, sev in shown), shown
+        assert app.sub_title.startswith("stopped: the proxy's relay process ended (killed by SIGKILL)")
+        assert app.is_running  # still open: what was seen stays readable
+        await pilot.press("q")
+
+
+def test_the_proxy_command_with_the_dashboard_exits_1_when_its_relay_cannot_be_kept_up(free_port):
+    """The reason stays on the terminal after the dashboard closes, and the exit code says it failed."""
+    import pty
+
+    env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": "100", "LINES": "30"}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the dashboard on a terminal of its own
+        os.execve(sys.executable, [sys.executable, "-m", "midstream_tui", "proxy", "--port", str(free_port),
+                                   "--no-record"], env)
+    seen, killed, status = b"", set(), None
+    try:
+        for _ in range(4):  # the first start and three restarts: the limit
+            deadline = time.monotonic() + LIVENESS_S * 2
+            while True:
+                assert time.monotonic() < deadline and not os.waitpid(pid, os.WNOHANG)[0], seen[-2000:]
+                relays = [p for p in _children(pid) if b"midstream_tui.proxy" in _cmdline(p) and p not in killed]
+                if relays and _accepts(free_port):
+                    break
+                seen += _drain(fd)
+                time.sleep(0.1)
+            os.kill(relays[0], signal.SIGKILL)
+            killed.add(relays[0])
+        deadline = time.monotonic() + LIVENESS_S
+        while b"not started" not in seen:
+            assert time.monotonic() < deadline, seen[-2000:]
+            seen += _drain(fd)
+            time.sleep(0.1)
+        os.write(fd, b"q")
+        deadline = time.monotonic() + LIVENESS_S
+        while status is None:
+            done, code = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status = code
+            assert time.monotonic() < deadline
+            seen += _drain(fd)
+            time.sleep(0.1)
+        seen += _drain(fd)
+    finally:
+        if status is None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    assert os.waitstatus_to_exitcode(status) == 1
+    assert b"midstream proxy: the proxy's relay process ended (killed by SIGKILL): 4 times in 60 s" in seen
+    assert b"Traceback" not in seen
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (whichever of its threads started them)."""
+    out = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                if entry.isdigit() and int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    out.append(int(entry))
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+
+def _accepts(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def _drain(fd: int) -> bytes:
+    import select
+
+    out = b""
+    while select.select([fd], [], [], 0)[0]:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    return out
 
 
 async def test_an_analysis_that_falls_behind_loses_text_counted_never_bytes(upstream):

@@ -598,6 +598,9 @@ def _proxy(args: argparse.Namespace) -> int:
     except OSError as exc:  # the port was taken between the check and the start
         raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     for proxy in served:
+        if proxy.ended and not args.headless:  # the dashboard showed it; headless runs said it as it happened
+            print(f"midstream proxy: {proxy.ended}", file=sys.stderr)
+            code = 1
         line = (f"midstream proxy: {proxy.requests} requests, {proxy.cuts} cut, {proxy.client_left} left by "
                 f"their client")
         if proxy.cuts:

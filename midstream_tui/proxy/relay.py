@@ -54,6 +54,18 @@ class RelayError(OSError):
     """The relay process could not start (its message is for the user), or ended."""
 
 
+def _how(code: int | None) -> str:
+    """How a process ended, from its return code, in words."""
+    if code is None:
+        return "gone"
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
 async def _receive(reader: asyncio.StreamReader) -> Any:
     """One message from the other process. Pickle is safe here only because of where the bytes come from: a
     socket pair made by the hub's process, whose one other end it handed to the relay it started (never a
@@ -244,8 +256,9 @@ class ProxyProcess:
         is set once the relay runs (``midstream proxy``: 10): on a busy machine the bytes get the CPU first, and
         the analysis falls behind (counted) rather than the clients' chunks."""
         self.explain = explain or (lambda stream: ("cancel", "cancelled by the user"))
-        self.notice = notice or (lambda line: None)
-        """Told (one line) when the relay process ended and was started again, or could not be."""
+        self.notice = notice or self._to_hub
+        """Told (one line) when the relay process ended and was started again, or could not be; by default the
+        line goes to ``hub.notices`` (the dashboard shows it)."""
         self.clock = hub.clock
         self.requests = self.cuts = self.client_left = self.slo_done = self.slo_good = self.tokens_saved = 0
         self.usd_saved = 0.0
@@ -353,7 +366,7 @@ class ProxyProcess:
                 return
             await self._end_process()  # (it is ending: its exit code, once it has one)
             code = self._proc.returncode if self._proc is not None else None
-            why = (f"the proxy's relay process ended ({f'exit code {code}' if code is not None else 'gone'})"
+            why = (f"the proxy's relay process ended ({_how(code)})"
                    f"{self._last_words() if code is None or code > 0 else ''}")  # (not killed: it may say why)
             now = self.clock.now()
             for stream in list(self._streams.values()):  # what it was relaying is lost with it
@@ -380,6 +393,11 @@ class ProxyProcess:
                 self.hub.callback_error = RelayError(0, self.ended)  # the run ends, saying why
             self._bye.set()
             return
+
+    def _to_hub(self, line: str) -> None:
+        notices = getattr(self.hub, "notices", None)
+        if notices is not None:
+            notices.append(line)
 
     def _take(self, message: tuple) -> None:
         kind = message[0]

@@ -134,6 +134,8 @@ class MidStreamApp(App[int]):
         self._ticks = 0
         self._drawn: dict[str, tuple] = {}
         self.renders = 0
+        self.failure: str | None = None
+        """Why the live run stopped on its own (its gateway could not be kept up...), once it has."""
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -194,7 +196,9 @@ class MidStreamApp(App[int]):
             state = f"replay x{self.hub.speed:g}" + (" · paused" if self.paused else "")
         else:
             state = "paused" if self.paused else ("live" if self.live else "still")
-        if self.live and not self.hub.warm and self.hub.running:
+        if self.failure:  # (first: whatever else is true of the run, it is not live any more)
+            state = f"stopped: {self.failure}"
+        elif self.live and not self.hub.warm and self.hub.running:
             # a first run compiles the kernels (~15 s): say so; streams are taken in meanwhile
             state += " · compiling analysis kernels (first run)"
         # the state first: a long title in a narrow terminal cuts the end off, and live/paused must stay in view
@@ -206,6 +210,7 @@ class MidStreamApp(App[int]):
         """Pull the newest snapshots and hand them to every panel: each visible one that is due and whose
         input changed is redrawn (Textual repaints, and sends to the terminal, a widget's whole region on each
         update), inside one batch."""
+        self._tell()
         if (self.paused and not force) or not self._widgets:
             return
         streams = self.hub.streams
@@ -247,6 +252,18 @@ class MidStreamApp(App[int]):
                 if title is not None and widget.border_title != title:  # setting it repaints, even unchanged
                     widget.border_title = title
         self.renders += 1
+
+    def _tell(self) -> None:
+        """Show what the run's services had to say (a relay started again), and, once, that the run stopped on its
+        own and why: the streams already seen stay on screen to be read."""
+        notices = getattr(self.hub, "notices", None)
+        while notices:
+            self.notify(notices.popleft(), severity="warning", timeout=10)
+        error = getattr(self.hub, "callback_error", None)
+        if error is not None and self.failure is None:
+            self.failure = (getattr(error, "strerror", None) or str(error) or type(error).__name__).rstrip(".")
+            self.notify(f"{self.failure}. Streams seen so far stay on screen; q quits.", title="Stopped",
+                        severity="error", timeout=3600)
 
     def _collapse_attractor(self, view: View) -> bool:
         """A small terminal with a panel for the selected stream under the attractor (text, frame,
