@@ -138,16 +138,37 @@ async def run_headless(hub: HubView, sources: list[Source], duration: float | No
         printer.finish(hub.clock.now() - hub.t0)
     except BrokenPipeError:
         _reader_gone(out)
-    return failed_exit_code(hub)
+    return failed_exit_code(hub) if sources else 0  # (a gateway's requests are its clients', not the run's sources)
+
+
+DATA_METRICS = ("frames", "audio_s", "tokens", "chars")
+"""Snapshot metrics that count what a stream delivered (video frames, seconds of audio, tokens, characters)."""
+_RETRY_NOTE = re.compile(r"; reconnecting in [0-9.]+ s \([0-9]+/[0-9]+\)$")
+
+
+def _failed(snaps: list[Snapshot]) -> bool:
+    """The streams of one source: all ended in an error, or the run ended while it was still trying (an error
+    said, retries under way) and none of them ever delivered anything."""
+    if all(snap.status == "error" for snap in snaps):
+        return True
+    return any(snap.error for snap in snaps) and not any(
+        (snap.metrics.get(key) or 0) > 0 for snap in snaps for key in DATA_METRICS)
 
 
 def failed_exit_code(hub: HubView) -> int:
-    """1 (with one line on stderr) when every stream ended in an error, none closing cleanly; else 0."""
+    """1 (with one line on stderr) when every source failed: its streams all ended in an error, or it was never
+    reached (the run ended with its retries under way and nothing delivered); else 0."""
     snaps = hub.snapshots()
-    if not snaps or any(snap.status != "error" for snap in snaps.values()):
+    by_source: dict[str, list[Snapshot]] = {}
+    for name, snap in snaps.items():
+        by_source.setdefault(snap.source or name, []).append(snap)
+    if not by_source or not all(_failed(group) for group in by_source.values()):
         return 0
     name, snap = next(((n, s) for n, s in snaps.items() if s.error), next(iter(snaps.items())))
-    print(redact(f"midstream: error: every source failed ({name}: {snap.error or 'error'})"), file=sys.stderr)
+    never = snap.status != "error"  # (ended by the run while still retrying)
+    why = _RETRY_NOTE.sub("", snap.error or "error")
+    print(redact(f"midstream: error: every source failed ({name}: {'never reached: ' if never else ''}{why})"),
+          file=sys.stderr)
     return 1
 
 
@@ -196,4 +217,4 @@ def run_headless_virtual(hub: Hub, sources: list[ScheduledSource], duration: flo
         for sig, handler in previous.items():
             if handler is not None:  # (None: a handler not installed from Python, which cannot be put back)
                 signal.signal(sig, handler)
-    return failed_exit_code(hub)
+    return failed_exit_code(hub) if sources else 0

@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 
@@ -69,6 +70,48 @@ def test_a_run_whose_only_source_failed_exits_non_zero(free_port):
     errors = [line for line in proc.stderr.splitlines() if line.startswith("midstream: error:")]
     assert len(errors) == 1 and "failed" in errors[0]
     assert '"summary"' in proc.stdout  # the summary is still printed
+
+
+def test_a_run_that_ends_before_its_only_source_was_ever_reached_exits_non_zero(free_port):
+    """Still retrying when --duration ends (nothing listens), nothing ever delivered: that source failed."""
+    proc = midstream("run", f"rtmp://127.0.0.1:{free_port}/live", "--headless", "--duration", "3", "--no-record",
+                     "--no-learn", "--transcribe", "off", "--detect", "off", timeout=180)
+    assert proc.returncode == 1, (proc.returncode, proc.stderr[-800:])
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("midstream: error:")]
+    assert len(errors) == 1 and "never reached: ConnectionRefusedError" in errors[0], proc.stderr[-800:]
+    assert "reconnecting in" not in errors[0]  # (it is not, any more)
+
+
+def test_a_proxy_whose_every_request_failed_upstream_still_exits_zero(free_port):
+    """The requests are the clients', not the run's sources: an unreachable upstream is the answers' error."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as spare:
+        spare.bind(("127.0.0.1", 0))
+        dead = spare.getsockname()[1]  # nothing listens here once closed
+    proc = subprocess.Popen([*CMD, "proxy", "--port", str(free_port), "--upstream", f"http://127.0.0.1:{dead}/v1",
+                             "--headless", "--duration", "8", "--no-record", "--no-learn"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(urllib.request.Request(
+                    f"http://127.0.0.1:{free_port}/v1/chat/completions", data=b'{"model": "m", "stream": true}',
+                    headers={"Content-Type": "application/json"}), timeout=30)
+            except urllib.error.HTTPError as exc:
+                assert exc.code == 502
+                break
+            except OSError:  # not listening yet
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.1)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err[-800:]
+    assert "1 requests" in err and "every source failed" not in err
 
 
 def test_a_run_where_one_source_succeeded_exits_zero(free_port, tmp_path):

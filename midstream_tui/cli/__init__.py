@@ -341,7 +341,8 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None, se
         app.run()
         from ..headless import failed_exit_code
 
-        return app.return_code or failed_exit_code(hub)  # as headless: every source failed is not a success
+        # as headless: every source failed is not a success (a gateway's requests are not the run's sources)
+        return app.return_code or (failed_exit_code(hub) if sources else 0)
 
 
 def _say_redacted(line: str) -> None:
