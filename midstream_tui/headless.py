@@ -165,9 +165,9 @@ def failed_exit_code(hub: HubView) -> int:
     if not by_source or not all(_failed(group) for group in by_source.values()):
         return 0
     name, snap = next(((n, s) for n, s in snaps.items() if s.error), next(iter(snaps.items())))
-    never = snap.status != "error"  # (ended by the run while still retrying)
+    never = snap.status != "error"  # (ended by the run while still retrying, say)
     why = _RETRY_NOTE.sub("", snap.error or "error")
-    print(redact(f"midstream: error: every source failed ({name}: {'never reached: ' if never else ''}{why})"),
+    print(redact(f"midstream: error: every source failed ({name}: {'nothing delivered: ' if never else ''}{why})"),
           file=sys.stderr)
     return 1
 

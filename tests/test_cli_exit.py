@@ -78,7 +78,7 @@ def test_a_run_that_ends_before_its_only_source_was_ever_reached_exits_non_zero(
                      "--no-learn", "--transcribe", "off", "--detect", "off", timeout=180)
     assert proc.returncode == 1, (proc.returncode, proc.stderr[-800:])
     errors = [line for line in proc.stderr.splitlines() if line.startswith("midstream: error:")]
-    assert len(errors) == 1 and "never reached: ConnectionRefusedError" in errors[0], proc.stderr[-800:]
+    assert len(errors) == 1 and "nothing delivered: ConnectionRefusedError" in errors[0], proc.stderr[-800:]
     assert "reconnecting in" not in errors[0]  # (it is not, any more)
 
 

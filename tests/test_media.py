@@ -127,6 +127,46 @@ async def test_broken_media_is_refused_or_recorded(tmp_path):
     assert snap is not None and snap.status in ("closed", "error")  # no crash, whatever was decodable kept
 
 
+def _wav(path, seconds, *, declared=None, rate=16_000):
+    """A mono 16-bit WAV of a 440 Hz tone; ``declared`` overwrites the data chunk's length field (bytes)."""
+    import wave
+
+    tone = (np.sin(np.arange(int(seconds * rate)) * 2 * np.pi * 440 / rate) * 8000).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(tone.tobytes())
+    data = bytearray(path.read_bytes())
+    if declared is not None:
+        data[40:44] = declared.to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_wav_file_cut_short_plays_what_it_holds_and_says_so(tmp_path):
+    """FFmpeg plays a truncated WAV to where it stops without a word; the stream records what is missing."""
+    import json
+
+    cut = _wav(tmp_path / "cut.wav", 3.0)
+    cut.write_bytes(cut.read_bytes()[: 44 + 3 * 16_000])  # 1.5 s of the 3 s its header declares
+    whole = _wav(tmp_path / "whole.wav", 1.0)
+    streamed = _wav(tmp_path / "streamed.wav", 1.0, declared=0xFFFFFFFF)  # written live: no length known
+    empty = _wav(tmp_path / "empty.wav", 2.0)
+    empty.write_bytes(empty.read_bytes()[:44])
+    run = [sys.executable, "-m", "midstream_tui", "run", "--headless", "--json", "--no-record", "--no-learn",
+           "--transcribe", "off"]
+    proc = subprocess.run([*run, f"{cut}?realtime=0", f"{whole}?realtime=0", f"{streamed}?realtime=0"],
+                          capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-800:]
+    streams = json.loads(proc.stdout.strip().splitlines()[-1])["summary"]["streams"]
+    assert streams["cut"]["error"] == "the file is cut short: its header declares 3.00 s of audio, it holds 1.50 s"
+    assert streams["cut"]["metrics"]["audio_s"] == pytest.approx(1.5, abs=0.05)  # what is there is analysed
+    assert streams["whole"]["error"] is None and streams["streamed"]["error"] is None
+    proc = subprocess.run([*run, str(empty)], capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 1 and "nothing delivered: the file is cut short" in proc.stderr, proc.stderr[-800:]
+
+
 async def test_hls_over_http(http_server):
     root, base = http_server
     write_clip(root / "index.m3u8", seconds=3.0, fmt="hls",

@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import math
+import os
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -102,6 +103,33 @@ class _Restream:
             self.container.close()
         except Exception:  # noqa: BLE001 - the destination went away; nothing left to flush to; audit: ignore
             pass
+
+
+def wav_shortfall(path: str) -> str | None:
+    """A RIFF/WAVE file whose data chunk declares more audio than the file holds (a copy or a recording cut
+    short): what it declares and what is there, in seconds. None when it is whole, not a WAV file, or declares
+    no length (0 or 0xFFFFFFFF: written while streaming)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(65536)
+            size = os.fstat(f.fileno()).st_size
+    except OSError:
+        return None
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    at, byte_rate = 12, 0
+    while at + 8 <= len(head):
+        tag, length = head[at:at + 4], int.from_bytes(head[at + 4:at + 8], "little")
+        if tag == b"fmt " and at + 16 <= len(head):
+            byte_rate = int.from_bytes(head[at + 16:at + 20], "little")
+        if tag == b"data":
+            held = size - (at + 8)
+            if length in (0, 0xFFFFFFFF) or held >= length or not byte_rate:
+                return None
+            return (f"the file is cut short: its header declares {length / byte_rate:.2f} s of audio, it holds "
+                    f"{max(held, 0) / byte_rate:.2f} s")
+        at += 8 + length + (length & 1)  # chunks are padded to an even length
+    return None
 
 
 class MediaSource(Source):
@@ -244,6 +272,10 @@ class MediaSource(Source):
         reached: dict[str, float] = {}
         try:
             containers = self._open()
+            if not self.network and self.sessions == 0:
+                short = wav_shortfall(self.url)
+                if short:  # FFmpeg plays what is there and says nothing: the stream says it
+                    put(StreamError(self.audio_id, self.clock.now(), short))
             if not any(s.type in ("video", "audio") for c in containers for s in c.streams):
                 raise SourceError("no audio or video in the input")
             self.sessions += 1
