@@ -608,6 +608,37 @@ async def test_an_http_file_without_a_stored_duration_plays_once_and_closes(http
     assert video["status"] == "closed" and video["error"] is None
 
 
+def test_an_audio_file_over_http_is_one_audio_stream(http_server):
+    """No empty video stream beside it; an MP3's cover art (a one-frame video stream) is not made a stream."""
+    root, base = http_server
+    _wav(root / "talk.wav", 1.0)
+    song = av.open(str(root / "song.mp3"), "w")  # an MP3 with a cover picture, as music files carry
+    pic = song.add_stream("mjpeg", rate=1)
+    pic.width, pic.height, pic.pix_fmt = 64, 64, "yuvj420p"
+    pic.disposition = av.stream.Disposition.attached_pic
+    sound = song.add_stream("mp3", rate=44_100, layout="mono")
+    for packet in pic.encode(av.VideoFrame.from_ndarray(np.zeros((64, 64, 3), np.uint8), format="rgb24")):
+        song.mux(packet)
+    for packet in pic.encode(None):
+        song.mux(packet)
+    for k in range(40):
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1152), np.float32), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 44_100, k * 1152
+        for packet in sound.encode(frame):
+            song.mux(packet)
+    for packet in sound.encode(None):
+        song.mux(packet)
+    song.close()
+    with av.open(str(root / "song.mp3")) as probe:
+        assert {s.type for s in probe.streams} == {"video", "audio"}  # the picture is there
+    streams, _ = run_cli(["run", f"{base}/talk.wav", f"{base}/song.mp3", "--headless", "--json", "--no-learn",
+                          "--transcribe", "off", "--duration", "60"], root.parent)
+    assert sorted(streams) == ["song", "talk"]
+    assert streams["talk"]["kind"] == "audio" and streams["talk"]["metrics"]["audio_s"] == pytest.approx(1.0, abs=0.05)
+    assert streams["song"]["kind"] == "audio" and streams["song"]["status"] == "closed"
+    assert streams["song"]["metrics"]["audio_s"] > 0.9 and streams["song"]["error"] is None
+
+
 async def test_an_http_file_cut_short_resumes_where_it_stopped_without_replaying(tmp_path):
     import asyncio
     import socket

@@ -56,6 +56,8 @@ from .params import one_line, param, reject_unknown
 
 MEDIA_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".ts", ".m2ts", ".flv", ".mpg", ".mpeg", ".wav", ".mp3",
                   ".ogg", ".opus", ".flac", ".m4a", ".aac")
+AUDIO_SUFFIXES = (".wav", ".mp3", ".opus", ".flac", ".m4a", ".aac")
+"""Files that hold sound only: one audio stream, no empty video stream beside it, when served over HTTP too."""
 NETWORK_SCHEMES = ("http", "https", "udp", "rtmp", "rtsp", "srt")
 AUDIO_RATE = 48_000
 SINK_WAIT_S = 0.0125
@@ -276,8 +278,8 @@ class MediaSource(Source):
                 short = wav_shortfall(self.url)
                 if short:  # FFmpeg plays what is there and says nothing: the stream says it
                     put(StreamError(self.audio_id, self.clock.now(), short))
-            if not any(s.type in ("video", "audio") for c in containers for s in c.streams):
-                raise SourceError("no audio or video in the input")
+            if not any(s.type in self.kinds for c in containers for s in c.streams):
+                raise SourceError(f"no {' or '.join(self.kinds)} in the input")
             self.sessions += 1
             if len(containers) == 1:
                 container = containers[0]
@@ -379,7 +381,7 @@ class MediaSource(Source):
                start: float | None = None, reached: dict[str, float]) -> None:
         """Demux and decode one container into events; ``counts[slot]`` counts what was delivered and
         ``reached[kind]`` is the media time each kind reached (seconds from the input's start)."""
-        streams = [s for s in container.streams if s.type in ("video", "audio")]
+        streams = [s for s in container.streams if s.type in self.kinds]  # (an audio file's cover art: not a stream)
         forward = None
         if restream:
             try:
@@ -660,8 +662,10 @@ def open_media(uri: str, clock: Clock | None, stream_id: str | None = None) -> M
             name = f"{parts.hostname}-{name}"
         shown = uri if restream is None else uri.replace(quote(restream, safe=""), _redact(restream)).replace(
             restream, _redact(restream))
-        # network input: which kinds it holds is only known once it plays; video first
-        return MediaSource(name, shown, clock, url=url, kinds=("video", "audio"), realtime=bool(realtime),
+        # network input: which kinds it holds is only known once it plays (video first), unless it is an audio file
+        audio_only = parts.scheme in ("http", "https") and parts.path.lower().endswith(AUDIO_SUFFIXES)
+        return MediaSource(name, shown, clock, url=url, kinds=("audio",) if audio_only else ("video", "audio"),
+                           realtime=bool(realtime),
                            listen=bool(listen), reconnect=reconnect, restream=restream, gap=gap)
     if parts.scheme not in ("", "file") or not parts.path.lower().endswith(MEDIA_SUFFIXES):
         return None
