@@ -276,7 +276,25 @@ def check_binding(host: str, options: ProxyOptions) -> None:
         raise ProxyError(f"binding {host} (not loopback) needs a token: --token or MIDSTREAM_PROXY_TOKEN")
 
 
-class ProxyServer(LocalServer):
+class GatewayTotals:
+    """What a gateway counts over its run, the same whether it forwards in this process (``ProxyServer``) or in a
+    relay process (``ProxyProcess``, which adds up its relays')."""
+
+    TOTALS = ("requests", "cuts", "client_left", "slo_done", "slo_good", "tokens_saved", "usd_saved")
+
+    def _zero_totals(self) -> None:
+        self.requests = self.cuts = self.client_left = self.slo_done = self.slo_good = 0
+        self.tokens_saved = 0
+        """Output tokens the cuts kept from being generated, at most (requests that set a max_tokens)."""
+        self.usd_saved = 0.0
+
+    @property
+    def goodput(self) -> float:
+        """Share of the finished requests that met every SLO (NaN before the first, or without ``--slo``)."""
+        return self.slo_good / self.slo_done if self.slo_done else math.nan
+
+
+class ProxyServer(LocalServer, GatewayTotals):
     """The gateway: ``start()`` binds it; every analyzed request is added to ``hub`` as a ``ProxiedStream``."""
 
     header_timeout = 30.0
@@ -298,14 +316,7 @@ class ProxyServer(LocalServer):
         self.clock: Clock = getattr(hub, "clock", None) or MonotonicClock()
         self._session: aiohttp.ClientSession | None = None
         self._counter = itertools.count(1)
-        self.requests = 0
-        self.cuts = 0
-        self.client_left = 0
-        self.slo_done = 0
-        self.slo_good = 0
-        self.tokens_saved = 0
-        """Output tokens the cuts kept from being generated, at most (requests that set a max_tokens)."""
-        self.usd_saved = 0.0
+        self._zero_totals()
         self.stopping = False
 
     def __repr__(self) -> str:  # never the token
@@ -867,11 +878,6 @@ class ProxyServer(LocalServer):
             m["slo_ok"] = int(ok)
             self.slo_done += 1
             self.slo_good += ok
-
-    @property
-    def goodput(self) -> float:
-        """Share of the finished requests that met every SLO (NaN before the first, or without ``--slo``)."""
-        return self.slo_good / self.slo_done if self.slo_done else math.nan
 
 
 def _forwarded_headers(headers, token_header: str = "", websocket: bool = False) -> CIMultiDict:

@@ -36,7 +36,7 @@ from typing import Any
 from ..clock import MonotonicClock
 from ..events import AudioChunk, Event, StreamClosed, StreamError, TextDelta
 from ..redact import redact
-from .gateway import ProxiedStream, ProxyOptions, ProxyServer, check_binding
+from .gateway import GatewayTotals, ProxiedStream, ProxyOptions, ProxyServer, check_binding
 
 FLUSH_S = 0.01
 """Events wait at most this long in the relay before they go to the hub (the analysis ticks every 100 ms)."""
@@ -47,7 +47,7 @@ BACKLOG_BYTES = 32 << 20
 START_TIMEOUT_S = 120.0
 """How long the hub waits for the relay process to listen (its imports, on a busy machine)."""
 _HEADER = struct.Struct("!I")
-_COUNTERS = ("requests", "cuts", "client_left", "slo_done", "slo_good", "tokens_saved", "usd_saved")
+_COUNTERS = GatewayTotals.TOTALS
 
 
 class RelayError(OSError):
@@ -232,7 +232,7 @@ class RemoteStream(ProxiedStream):
     """A request relayed by the relay process, as a source of the hub: its events come from that process."""
 
 
-class ProxyProcess:
+class ProxyProcess(GatewayTotals):
     """``ProxyServer``'s place in the hub (a service, the same counters) with the gateway in a relay process.
 
     A relay process that ends without being asked (killed, crashed) is started again on the same port, at most
@@ -260,8 +260,7 @@ class ProxyProcess:
         """Told (one line) when the relay process ended and was started again, or could not be; by default the
         line goes to ``hub.notices`` (the dashboard shows it)."""
         self.clock = hub.clock
-        self.requests = self.cuts = self.client_left = self.slo_done = self.slo_good = self.tokens_saved = 0
-        self.usd_saved = 0.0
+        self._zero_totals()
         self.restarts: list[float] = []
         """When (the hub's clock) the relay process was started again after it ended unasked."""
         self.ended: str | None = None
@@ -283,10 +282,6 @@ class ProxyProcess:
     @property
     def url(self) -> str:
         return f"{'https' if self.cert else 'http'}://{self.host}:{self.port}"
-
-    @property
-    def goodput(self) -> float:
-        return self.slo_good / self.slo_done if self.slo_done else float("nan")
 
     async def start(self) -> str:
         reader = await self._launch()
