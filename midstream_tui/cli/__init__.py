@@ -579,16 +579,17 @@ def _proxy(args: argparse.Namespace) -> int:
         try:  # the gateway in a process of its own: the analysis never holds a chunk back (see proxy/relay.py)
             proxy = ProxyProcess(hub, options, args.host, args.port, cert=args.cert, key=args.key, explain=run.why_cut,
                                  notice=(lambda line: print(f"midstream proxy: {line}", file=sys.stderr, flush=True))
-                                 if args.headless else None, nice=10)
+                                 if args.headless else None, nice=10, ready=banner if args.headless else None)
         except ProxyError as exc:
             raise CliError(str(exc)) from None
         hub.add_service(proxy)
         hub.max_ended = args.keep_ended
         served.append(proxy)
-        if args.headless:
-            print(f"midstream proxy on {shown}: OPENAI_BASE_URL={shown}/v1 or ANTHROPIC_BASE_URL={shown} "
-                  f"(upstream {_no_userinfo(options.upstream)}, {_no_userinfo(options.anthropic_upstream)})",
-                  file=sys.stderr, flush=True)
+
+    def banner() -> None:  # once it listens: a script that waits for this line may connect at once
+        print(f"midstream proxy on {shown}: OPENAI_BASE_URL={shown}/v1 or ANTHROPIC_BASE_URL={shown} "
+              f"(upstream {_no_userinfo(options.upstream)}, {_no_userinfo(options.anthropic_upstream)})",
+              file=sys.stderr, flush=True)
 
     try:
         code = _run([], args, title=f"MidStream proxy · {shown}/v1 → {_no_userinfo(upstream)}", service=attach)

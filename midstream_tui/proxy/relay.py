@@ -245,7 +245,8 @@ class ProxyProcess(GatewayTotals):
 
     def __init__(self, hub, options: ProxyOptions | None = None, host: str = "127.0.0.1", port: int = 8080, *,
                  cert: str | None = None, key: str | None = None, explain=None,
-                 notice: Callable[[str], None] | None = None, backlog: int = BACKLOG_BYTES, nice: int = 0) -> None:
+                 notice: Callable[[str], None] | None = None, backlog: int = BACKLOG_BYTES, nice: int = 0,
+                 ready: Callable[[], None] | None = None) -> None:
         options = options or ProxyOptions()
         check_binding(host, options)
         self.hub, self.options, self.host, self.port = hub, options, host, port
@@ -256,6 +257,8 @@ class ProxyProcess(GatewayTotals):
         is set once the relay runs (``midstream proxy``: 10): on a busy machine the bytes get the CPU first, and
         the analysis falls behind (counted) rather than the clients' chunks."""
         self.explain = explain or (lambda stream: ("cancel", "cancelled by the user"))
+        self.ready = ready
+        """Called once, when the first relay process listens (clients can connect from then on)."""
         self.notice = notice or self._to_hub
         """Told (one line) when the relay process ended and was started again, or could not be; by default the
         line goes to ``hub.notices`` (the dashboard shows it)."""
@@ -285,6 +288,8 @@ class ProxyProcess(GatewayTotals):
 
     async def start(self) -> str:
         reader = await self._launch()
+        if self.ready is not None:
+            self.ready()
         if self.nice > 0:
             await self._lower_priority()
         self._reading = asyncio.get_running_loop().create_task(self._read(reader))
