@@ -548,3 +548,19 @@ def test_a_clean_tone_gets_a_quarter_period_lag_and_reads_periodic(period):
     res = classify_attractor(x)
     assert res.type == "limit cycle" and res.confidence >= 0.9 and "periodic" in res.reason
     assert "quasi" not in res.reason
+
+
+@pytest.mark.parametrize("series", ["logistic", "logistic r=3.7", "lorenz"])
+def test_the_confirming_sample_never_changes_the_local_map_result(series, monkeypatch):
+    """The dimension that only confirms is measured on 2,000 points first, for speed; what is chosen and
+    reported must be what measuring it on all points gives."""
+    from midstream_tui.analysis import dynamics
+
+    x = {"logistic": lambda: logistic(10_000), "logistic r=3.7": lambda: logistic(9_000, x=0.21, r=3.7),
+         "lorenz": lambda: lorenz_x(10_000)}[series]()
+    fast = dynamics.jacobian_lyapunov(x)
+    monkeypatch.setattr(dynamics, "CONFIRM_REFS", dynamics.JACOBIAN_REFS)
+    full = dynamics.jacobian_lyapunov(x)
+    assert (fast.dim, fast.lyapunov, fast.unreliable) == (full.dim, full.lyapunov, full.unreliable)
+    assert {d: v for d, v in fast.by_dim.items() if d <= fast.dim} == {d: v for d, v in full.by_dim.items()
+                                                                       if d <= full.dim}

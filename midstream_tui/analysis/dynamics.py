@@ -425,10 +425,17 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
     for d in dims:
         if a.size - d * lag < 2 * neighbours + 2 * theiler + 2:
             break
-        # A confirming dimension on fewer points, when they still spread over the series' ten stretches (each
-        # aligning its tangent vector first); else they would be its first part only, a different sample.
-        spread = (a.size - d * lag) // lag // kernels.BATCHES >= 2 * burn
-        lam, miss, err = estimate(z, d, CONFIRM_REFS if pending and spread else JACOBIAN_REFS)
+        # A confirming dimension is first measured on fewer points, when there are four times as many to spread
+        # them over the series' ten stretches (each aligning its tangent vector first; else they would be its
+        # first part only, another sample). That sample decides only when it is clearly within the bound (half
+        # of it); otherwise the dimension is measured on all points and judged as it always is.
+        sample = bool(pending) and dim is None and a.size - d * lag >= 4 * CONFIRM_REFS and \
+            (a.size - d * lag) // lag // kernels.BATCHES >= 2 * burn
+        lam, miss, err = estimate(z, d, CONFIRM_REFS if sample else JACOBIAN_REFS)
+        if sample:
+            bound = CONFIRM * abs(by_dim[pending]) * dt + floor
+            if not (math.isfinite(lam) and abs(by_dim[pending] * dt - float(lam)) <= bound / 2):
+                lam, miss, err = estimate(z, d)
         by_dim[d], misfits[d], errors[d] = float(lam) / dt, float(miss), float(err) / dt
         if dim is not None:
             chosen = d
@@ -442,9 +449,6 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
                 chosen = pending
                 break
             pending = 0
-            if spread:  # not confirmed: this dimension may settle with the next, on all points
-                lam, miss, err = estimate(z, d)
-                by_dim[d], misfits[d], errors[d] = float(lam) / dt, float(miss), float(err) / dt
         prev = by_dim.get(d - 1, math.nan)
         if math.isfinite(lam) and math.isfinite(prev) and abs(prev - by_dim[d]) * dt <= SETTLED * abs(lam) + floor:
             pending = d
