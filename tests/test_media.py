@@ -152,17 +152,23 @@ def test_a_wav_file_cut_short_plays_what_it_holds_and_says_so(tmp_path):
     cut.write_bytes(cut.read_bytes()[: 44 + 3 * 16_000])  # 1.5 s of the 3 s its header declares
     whole = _wav(tmp_path / "whole.wav", 1.0)
     streamed = _wav(tmp_path / "streamed.wav", 1.0, declared=0xFFFFFFFF)  # written live: no length known
+    piped = _wav(tmp_path / "piped.wav", 1.0, declared=0x80000000)  # arecord to a pipe writes this (measured)
+    tagged = _wav(tmp_path / "tagged.wav", 2.0)  # a 100 kB LIST chunk before the data, which is cut short
+    data = tagged.read_bytes()
+    listing = b"LIST" + (100_000).to_bytes(4, "little") + b"INFO" + bytes(99_996)
+    tagged.write_bytes(data[:36] + listing + data[36:44 + 16_000 * 2])  # 1 s of the 2 s declared
     empty = _wav(tmp_path / "empty.wav", 2.0)
     empty.write_bytes(empty.read_bytes()[:44])
     run = [sys.executable, "-m", "midstream_tui", "run", "--headless", "--json", "--no-record", "--no-learn",
            "--transcribe", "off"]
-    proc = subprocess.run([*run, f"{cut}?realtime=0", f"{whole}?realtime=0", f"{streamed}?realtime=0"],
+    proc = subprocess.run([*run, *(f"{f}?realtime=0" for f in (cut, whole, streamed, piped, tagged))],
                           capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr[-800:]
     streams = json.loads(proc.stdout.strip().splitlines()[-1])["summary"]["streams"]
     assert streams["cut"]["error"] == "the file is cut short: its header declares 3.00 s of audio, it holds 1.50 s"
     assert streams["cut"]["metrics"]["audio_s"] == pytest.approx(1.5, abs=0.05)  # what is there is analysed
-    assert streams["whole"]["error"] is None and streams["streamed"]["error"] is None
+    assert [streams[n]["error"] for n in ("whole", "streamed", "piped")] == [None, None, None]
+    assert streams["tagged"]["error"] == "the file is cut short: its header declares 2.00 s of audio, it holds 1.00 s"
     proc = subprocess.run([*run, str(empty)], capture_output=True, text=True, timeout=180)
     assert proc.returncode == 1 and "nothing delivered: the file is cut short" in proc.stderr, proc.stderr[-800:]
 
@@ -609,7 +615,8 @@ async def test_an_http_file_without_a_stored_duration_plays_once_and_closes(http
 
 
 def test_an_audio_file_over_http_is_one_audio_stream(http_server):
-    """No empty video stream beside it; an MP3's cover art (a one-frame video stream) is not made a stream."""
+    """No empty video stream beside it; an MP3's cover art (a one-frame video stream) is not made a stream, over
+    HTTP or from the disk."""
     root, base = http_server
     _wav(root / "talk.wav", 1.0)
     song = av.open(str(root / "song.mp3"), "w")  # an MP3 with a cover picture, as music files carry
@@ -631,9 +638,10 @@ def test_an_audio_file_over_http_is_one_audio_stream(http_server):
     song.close()
     with av.open(str(root / "song.mp3")) as probe:
         assert {s.type for s in probe.streams} == {"video", "audio"}  # the picture is there
-    streams, _ = run_cli(["run", f"{base}/talk.wav", f"{base}/song.mp3", "--headless", "--json", "--no-learn",
-                          "--transcribe", "off", "--duration", "60"], root.parent)
-    assert sorted(streams) == ["song", "talk"]
+    streams, _ = run_cli(["run", f"{base}/talk.wav", f"{base}/song.mp3", f"{root / 'song.mp3'}?name=here",
+                          "--headless", "--json", "--no-learn", "--transcribe", "off", "--duration", "60"], root.parent)
+    assert sorted(streams) == ["here", "song", "talk"]  # the same file from the disk: one audio stream too
+    assert streams["here"]["kind"] == "audio" and streams["here"]["metrics"]["audio_s"] > 0.9
     assert streams["talk"]["kind"] == "audio" and streams["talk"]["metrics"]["audio_s"] == pytest.approx(1.0, abs=0.05)
     assert streams["song"]["kind"] == "audio" and streams["song"]["status"] == "closed"
     assert streams["song"]["metrics"]["audio_s"] > 0.9 and streams["song"]["error"] is None

@@ -107,30 +107,49 @@ class _Restream:
             pass
 
 
+def is_picture(stream) -> bool:
+    """A still picture stored as a video stream (an audio file's cover art): not a video to play."""
+    try:
+        return bool(stream.disposition & av.stream.Disposition.attached_pic)
+    except (AttributeError, TypeError):  # (a PyAV without dispositions: every stream is what it says)
+        return False
+
+
+UNKNOWN_WAV_LENGTH = 0x7FFF0000
+"""A data length from here up says "not known" rather than a length, as 0 does: writers to a pipe cannot go
+back to fill it in and put a placeholder there — 0xFFFFFFFF, 0x80000000 (``arecord``), 0x7FFFF000 (SoX),
+0x7FFFFFFF. (A real one would be a WAV file of 2 GiB, where the format ends.)"""
+
+
 def wav_shortfall(path: str) -> str | None:
     """A RIFF/WAVE file whose data chunk declares more audio than the file holds (a copy or a recording cut
-    short): what it declares and what is there, in seconds. None when it is whole, not a WAV file, or declares
-    no length (0 or 0xFFFFFFFF: written while streaming)."""
+    short): what it declares and what is there, in seconds. None when it is whole, not a WAV file, or does not
+    say how long it is."""
     try:
         with open(path, "rb") as f:
-            head = f.read(65536)
             size = os.fstat(f.fileno()).st_size
+            riff = f.read(12)
+            if riff[:4] != b"RIFF" or riff[8:12] != b"WAVE":
+                return None
+            at, byte_rate = 12, 0
+            for _ in range(1000):  # chunk by chunk (a big LIST or JUNK chunk may come first)
+                f.seek(at)
+                head = f.read(8)
+                if len(head) < 8:
+                    return None
+                tag, length = head[:4], int.from_bytes(head[4:], "little")
+                if tag == b"fmt ":
+                    fmt = f.read(16)
+                    byte_rate = int.from_bytes(fmt[8:12], "little") if len(fmt) >= 12 else 0
+                elif tag == b"data":
+                    held = size - (at + 8)
+                    if length == 0 or length >= UNKNOWN_WAV_LENGTH or held >= length or not byte_rate:
+                        return None
+                    return (f"the file is cut short: its header declares {length / byte_rate:.2f} s of audio, it "
+                            f"holds {max(held, 0) / byte_rate:.2f} s")
+                at += 8 + length + (length & 1)  # chunks are padded to an even length
     except OSError:
         return None
-    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-        return None
-    at, byte_rate = 12, 0
-    while at + 8 <= len(head):
-        tag, length = head[at:at + 4], int.from_bytes(head[at + 4:at + 8], "little")
-        if tag == b"fmt " and at + 16 <= len(head):
-            byte_rate = int.from_bytes(head[at + 16:at + 20], "little")
-        if tag == b"data":
-            held = size - (at + 8)
-            if length in (0, 0xFFFFFFFF) or held >= length or not byte_rate:
-                return None
-            return (f"the file is cut short: its header declares {length / byte_rate:.2f} s of audio, it holds "
-                    f"{max(held, 0) / byte_rate:.2f} s")
-        at += 8 + length + (length & 1)  # chunks are padded to an even length
     return None
 
 
@@ -278,7 +297,7 @@ class MediaSource(Source):
                 short = wav_shortfall(self.url)
                 if short:  # FFmpeg plays what is there and says nothing: the stream says it
                     put(StreamError(self.audio_id, self.clock.now(), short))
-            if not any(s.type in self.kinds for c in containers for s in c.streams):
+            if not any(s.type in self.kinds and not is_picture(s) for c in containers for s in c.streams):
                 raise SourceError(f"no {' or '.join(self.kinds)} in the input")
             self.sessions += 1
             if len(containers) == 1:
@@ -381,7 +400,7 @@ class MediaSource(Source):
                start: float | None = None, reached: dict[str, float]) -> None:
         """Demux and decode one container into events; ``counts[slot]`` counts what was delivered and
         ``reached[kind]`` is the media time each kind reached (seconds from the input's start)."""
-        streams = [s for s in container.streams if s.type in self.kinds]  # (an audio file's cover art: not a stream)
+        streams = [s for s in container.streams if s.type in self.kinds and not is_picture(s)]
         forward = None
         if restream:
             try:
@@ -680,7 +699,8 @@ def open_media(uri: str, clock: Clock | None, stream_id: str | None = None) -> M
         raise SourceError(f"{parts.path}: no such file")
     try:  # probe: which kinds the file holds decides the stream ids
         with av.open(str(path)) as probe:
-            kinds = tuple(sorted({s.type for s in probe.streams if s.type in ("video", "audio")}, reverse=True))
+            kinds = tuple(sorted({s.type for s in probe.streams if s.type in ("video", "audio") and not is_picture(s)},
+                                 reverse=True))
     except Exception as exc:  # noqa: BLE001
         raise SourceError(f"{parts.path}: not a readable media file ({one_line(exc)})") from None
     if not kinds:
