@@ -147,11 +147,14 @@ _RETRY_NOTE = re.compile(r"; reconnecting in [0-9.]+ s \([0-9]+/[0-9]+\)$")
 
 
 def _failed(snaps: list[Snapshot]) -> bool:
-    """The streams of one source: all ended in an error, or the run ended while it was still trying (an error
-    said, retries under way) and none of them ever delivered anything."""
+    """The streams of one source: all ended in an error, or, for media and network sources, the run ended while
+    it was still trying (an error said, retries under way) and none of them ever delivered anything. (A replayed
+    recording of a request that failed played as it should: its streams are judged by how they ended.)"""
     if all(snap.status == "error" for snap in snaps):
         return True
-    return any(snap.error for snap in snaps) and not any(
+    reaches_out = any(snap.kind in ("audio", "video") or "://" in snap.source or snap.source.startswith("openai:")
+                      for snap in snaps)
+    return reaches_out and any(snap.error for snap in snaps) and not any(
         (snap.metrics.get(key) or 0) > 0 for snap in snaps for key in DATA_METRICS)
 
 

@@ -580,3 +580,29 @@ async def test_the_attractor_plot_is_drawn_cell_for_cell_as_plotext_through_rich
             braille = sum("\u2800" <= ch <= "\u28ff" for row in ours for ch, _ in row)
             assert len(ours) == 16 and braille > 50
             assert ours == theirs, theme
+
+
+async def test_a_consumer_that_fails_stops_the_run_and_says_so():
+    """A tick consumer (an exporter, say) that raises ends a headless run; the dashboard stops the run too, says
+    why in an error that stays and in its title, and keeps what it saw on screen."""
+    hub = Hub(analysis_interval=0.1)
+    ticks = []
+
+    def consumer(now):
+        ticks.append(now)
+        if len(ticks) == 5:
+            raise RuntimeError("exporter broke")
+
+    hub.on_tick(consumer)
+    sources = open_sources(["sim:text?rate=200&ttft=0"])
+    app = MidStreamApp(hub, sources, refresh_ms=100)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert await until(pilot, lambda: app.failure is not None and not hub.running), "the run was not stopped"
+        assert app.failure == "exporter broke" and app.sub_title.startswith("stopped: exporter broke")
+        errors = [n.message for n in app._notifications if n.severity == "error"]
+        assert errors == ["exporter broke. Streams seen so far stay on screen; q quits."]
+        seen = hub.snapshot("text").metrics["tokens"]
+        await pilot.pause(0.5)
+        assert hub.snapshot("text").metrics["tokens"] == seen > 0  # stopped, and still shown
+        assert "text" in text_of(app.query_one(StreamList))
+        await pilot.press("q")

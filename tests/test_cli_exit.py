@@ -82,6 +82,16 @@ def test_a_run_that_ends_before_its_only_source_was_ever_reached_exits_non_zero(
     assert "reconnecting in" not in errors[0]  # (it is not, any more)
 
 
+def test_replaying_a_recorded_failed_request_is_not_a_failed_run(tmp_path):
+    """The recording played as it should; the request in it failed, and its stream says so."""
+    session = tmp_path / "failed.jsonl"
+    session.write_text('{"t": 0.0, "stream": "llm", "type": "error", "message": "upstream answered 500"}\n'
+                       '{"t": 0.1, "stream": "llm", "type": "close"}\n')
+    proc = midstream("run", session, "--headless", "--json", "--no-record", "--no-learn")
+    assert proc.returncode == 0, proc.stderr[-800:]
+    assert json.loads(proc.stdout.splitlines()[-1])["summary"]["streams"]["llm"]["error"] == "upstream answered 500"
+
+
 def test_a_proxy_whose_every_request_failed_upstream_still_exits_zero(free_port):
     """The requests are the clients', not the run's sources: an unreachable upstream is the answers' error."""
     import time

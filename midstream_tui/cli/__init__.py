@@ -341,6 +341,11 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None, se
         app.run()
         from ..headless import failed_exit_code
 
+        if hub.callback_error is not None:  # the run failed (and stopped, as headless): why, once the screen is gone
+            from ..tui.app import failure_text
+
+            print(redact(f"midstream: error: {failure_text(hub.callback_error)}"), file=sys.stderr)
+            return 1
         # as headless: every source failed is not a success (a gateway's requests are not the run's sources)
         return app.return_code or (failed_exit_code(hub) if sources else 0)
 
@@ -600,9 +605,6 @@ def _proxy(args: argparse.Namespace) -> int:
     except OSError as exc:  # the port was taken between the check and the start
         raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     for proxy in served:
-        if proxy.ended and not args.headless:  # the dashboard showed it; headless runs said it as it happened
-            print(f"midstream proxy: {proxy.ended}", file=sys.stderr)
-            code = 1
         line = (f"midstream proxy: {proxy.requests} requests, {proxy.cuts} cut, {proxy.client_left} left by "
                 f"their client")
         if proxy.cuts:

@@ -388,7 +388,8 @@ class ProxyProcess(GatewayTotals):
                     self.restarts.append(now)
                     self.notice(f"{why}; started again on port {self.port}")
                     continue
-            self.notice(self.ended)
+            if self.notice != self._to_hub:  # (the dashboard shows the run's failure itself: not twice)
+                self.notice(self.ended)
             if getattr(self.hub, "callback_error", False) is None:
                 self.hub.callback_error = RelayError(0, self.ended)  # the run ends, saying why
             self._bye.set()

@@ -136,6 +136,7 @@ class MidStreamApp(App[int]):
         self.renders = 0
         self.failure: str | None = None
         """Why the live run stopped on its own (its gateway could not be kept up...), once it has."""
+        self._stopping: asyncio.Future | None = None
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -254,16 +255,18 @@ class MidStreamApp(App[int]):
         self.renders += 1
 
     def _tell(self) -> None:
-        """Show what the run's services had to say (a relay started again), and, once, that the run stopped on its
-        own and why: the streams already seen stay on screen to be read."""
+        """Show what the run's services had to say (a relay started again), and, once, that the run failed (a
+        gateway that could not be kept up, a tick consumer that raised): the run is stopped, as a headless one
+        is, and the streams already seen stay on screen to be read."""
         notices = getattr(self.hub, "notices", None)
         while notices:
             self.notify(notices.popleft(), severity="warning", timeout=10)
         error = getattr(self.hub, "callback_error", None)
-        if error is not None and self.failure is None:
-            self.failure = (getattr(error, "strerror", None) or str(error) or type(error).__name__).rstrip(".")
+        if error is not None and self.failure is None and self.live:
+            self.failure = failure_text(error)
             self.notify(f"{self.failure}. Streams seen so far stay on screen; q quits.", title="Stopped",
                         severity="error", timeout=3600)
+            self._stopping = asyncio.ensure_future(self.hub.stop())
 
     def _collapse_attractor(self, view: View) -> bool:
         """A small terminal with a panel for the selected stream under the attractor (text, frame,
@@ -436,10 +439,14 @@ class MidStreamApp(App[int]):
     async def action_quit(self) -> None:
         if self._timer is not None:
             self._timer.stop()
+        if self._stopping is not None:  # (stopped already, the run having failed: that stop finishes first)
+            await self._stopping
         await self.hub.stop()
         self.exit(0)
 
     async def on_unmount(self) -> None:
+        if self._stopping is not None:
+            await self._stopping
         await self.hub.stop()
 
     # ------------------------------------------------------------ command palette
@@ -462,6 +469,11 @@ class MidStreamApp(App[int]):
         for stream in self.hub.streams:
             yield SystemCommand(f"Select stream {stream}", "Show this stream's metrics and attractor",
                                 lambda s=stream: self.select_stream(s), discover=False)
+
+
+def failure_text(error: BaseException) -> str:
+    """What made a run fail, in one line for the user (an OSError's own words, without its [Errno 0])."""
+    return (getattr(error, "strerror", None) or str(error) or type(error).__name__).rstrip(".")
 
 
 def run_dashboard(hub: HubView, sources: Iterable[Source] = (), refresh_ms: int = 100) -> int:
