@@ -312,8 +312,8 @@ JACOBIAN_NEIGHBOURS = 20
 JACOBIAN_RIDGE = 1e-3
 JACOBIAN_REFS = 10_000
 CONFIRM_REFS = 2_000
-"""Reference points for the dimension that only confirms a settled estimate (a check to within half: a fifth of
-the points is plenty; should it fail, that dimension is measured again on all of them)."""
+"""Reference points for a first look at the dimension that only confirms a settled estimate (a check to within
+half): clearly within, it is confirmed; otherwise that dimension is measured again on all the points."""
 SURROGATE_REFS = 1_000
 SETTLED = 0.05
 """Two consecutive dimensions agreeing within this share (plus 1 % per orbit) settle the estimate..."""
