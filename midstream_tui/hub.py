@@ -192,7 +192,7 @@ class StreamPipeline:
             self.source = ev.source or self.source
         if self._perception is not None:  # on the first event, once the source is known
             perception, self._perception = self._perception, None
-            perception.attach(self.analyzer, self.source)
+            perception.attach(self.analyzer, self.source, self.opened_t)
         if isinstance(ev, StreamOpened):
             return NOTHING
         if isinstance(ev, StreamClosed):

@@ -153,6 +153,8 @@ def test_cli_headless_prints_the_transcript():
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     summary = lines[-1]["summary"]["streams"]["speech_fox"]
     assert "brown fox" in " ".join(seg["text"] for seg in summary["transcript"])
+    # nothing said before the stream opened (the file speaks from its first 50 ms: this read -0.05 s once)
+    assert all(seg["start"] >= 0 and all(w[1] >= seg["start"] for w in seg["words"]) for seg in summary["transcript"])
     speech = [p for line in lines[:-1] for p in line.get("patterns", []) if p["kind"] == "speech"]
     assert speech and "lazy dog" in speech[0]["message"]
 

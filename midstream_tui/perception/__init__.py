@@ -8,6 +8,7 @@ ingest of the stream they watch.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -47,14 +48,15 @@ class Perception:
     def enabled(self) -> bool:
         return self.transcribe != "off" or self.detect != "off"
 
-    def attach(self, analyzer, source: str) -> None:
+    def attach(self, analyzer, source: str, opened_t: float = -math.inf) -> None:
+        """Give a stream's analyzer its transcriber or detector; ``opened_t``: when the stream opened."""
         if source.startswith("sim:") and not self.include_simulated:
             return
         if analyzer.kind == "audio" and self.transcribe != "off" and analyzer.transcriber is None:
             from .speech import Transcriber
 
             analyzer.transcriber = Transcriber(analyzer.stream, self.transcribe, model=self.transcribe_model,
-                                               settings=self.settings)
+                                               settings=self.settings, not_before=opened_t)
         if analyzer.kind == "video" and self.detect != "off" and getattr(analyzer, "detector", None) is None:
             from .vision import Detector
 

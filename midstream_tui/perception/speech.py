@@ -34,6 +34,7 @@ from __future__ import annotations
 import fcntl
 import io
 import json
+import math
 import queue
 import re
 import struct
@@ -204,11 +205,13 @@ class Transcriber:
     """Voice activity and transcription for one audio stream, in a daemon thread (and a child process)."""
 
     def __init__(self, stream: str, engine: str = "sphinx", *, model: str = "whisper-1", max_queue: int = 500,
-                 keep: int = 50, settings=None) -> None:
-        """``settings``: the run's (the API's key and base URL for ``openai``); None: read when first needed."""
+                 keep: int = 50, settings=None, not_before: float = -math.inf) -> None:
+        """``settings``: the run's (the API's key and base URL for ``openai``); None: read when first needed.
+        ``not_before``: when the stream opened (hub clock): its audio cannot have begun earlier."""
         if engine not in ENGINES:
             raise ValueError(f"transcription engine {engine!r}: expected one of {', '.join(ENGINES)}")
         self.stream, self.engine, self.model = stream, engine, model
+        self.not_before = not_before
         self._new_detectors()
         self._client = None
         self._settings = settings
@@ -360,7 +363,10 @@ class Transcriber:
         if pcm.ndim == 2:  # interleaved channels: mix down
             pcm = pcm.mean(axis=1).astype(np.int16)
         if self._anchor is None:
-            self._anchor = t - pcm.size / rate
+            # a chunk is stamped when it was had: captured live, its audio began a chunk's length earlier. A file
+            # paced by its timestamps hands a chunk over as it begins, a chunk's length before its end: the stream's
+            # opening bounds it, so that no word is said to start before the stream did.
+            self._anchor = max(t - pcm.size / rate, self.not_before)
         if rate == RATE:
             data = pcm.tobytes()
         else:
