@@ -748,13 +748,22 @@ def _meta(args: argparse.Namespace) -> int:
     import json
 
     from ..rules import MetaLearner, default_path
+    from ..rules.learning import StateError, read_state
 
     path = default_path(load_settings().data_dir)
     if args.action == "reset":
-        existed = path.exists()
-        path.unlink(missing_ok=True)
+        existed = path.exists() or path.is_symlink()
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:  # a folder named meta.json, or a file where the data folder should be
+            raise CliError(f"{path}: cannot forget it ({exc.strerror or exc})") from None
         print(f"{'forgot' if existed else 'nothing to forget in'} {path}")
         return 0
+    try:
+        read_state(path)  # what cannot be read is said, never shown as nothing learned
+    except StateError as exc:
+        aside = " (the next run keeps it aside and starts over; 'midstream meta reset' forgets it)"
+        raise CliError(f"{exc}{aside if path.is_file() else ''}") from None
     learner = MetaLearner(path)
     if args.action == "export":
         print(json.dumps(learner.to_json()))
@@ -823,10 +832,12 @@ def _replay(args: argparse.Namespace) -> int:
     refresh_ms = _refresh_ms(args)
     session = Session(resolve(args.session, load_settings().data_dir))
     try:
-        hub = RecordedHub(session, speed=args.speed, analysis_interval=refresh_ms / 1000)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-    try:
+        try:
+            hub = RecordedHub(session, speed=args.speed, analysis_interval=refresh_ms / 1000)
+        except StoreError:  # (damage inside the rows: every one is read here, before anything is shown)
+            raise
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
         if args.headless:
             from ..headless import run_headless
 
@@ -847,8 +858,12 @@ def _export(args: argparse.Namespace) -> int:
 
     from ..sessions import export_session
     from ..sessions import SUFFIX, resolve
+    from ..sessions.store import being_recorded
 
     path = resolve(args.session, load_settings().data_dir)
+    if being_recorded(path):
+        print(f"midstream: warning: {path.name} is still being recorded: the export holds what was written so far",
+              file=sys.stderr, flush=True)
     name = path.name.removesuffix(SUFFIX)
     name = name.removesuffix(".sqlite") if name == path.name else name  # (a session renamed x.sqlite)
     out = Path(args.out) if args.out else Path.cwd() / name
@@ -945,7 +960,14 @@ def _analyze(args: argparse.Namespace) -> int:
                        "overflows)")
     named = not Path(args.file).exists() and (args.file.isdigit() or any(
         p.name in (args.file, args.file + SUFFIX) for p in session_files(load_settings().data_dir)))
-    if args.file.endswith(".sqlite") or args.file == "last" or named:  # a session: a path, a number or a name
+    sqlite = False  # a regular file that begins as every SQLite database does is a session, whatever its name
+    if Path(args.file).is_file():  # (never a pipe: what was read of it would be lost to read_series)
+        try:
+            with open(args.file, "rb") as f:
+                sqlite = f.read(16) == b"SQLite format 3\0"
+        except OSError:  # (unreadable: read_series says so)
+            sqlite = False
+    if args.file.endswith(".sqlite") or args.file == "last" or named or sqlite:  # a session: path, number, name
         if args.column is not None:
             raise CliError("--column applies to series files; a recorded session is analysed signal by signal")
         return _analyze_session(args)

@@ -40,9 +40,11 @@ neighbours, autocorrelation time); the learner reports them per stream.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
+import sys
 import threading
 import time
 from collections import deque
@@ -175,9 +177,10 @@ class MetaLearner:
 
     def load(self) -> None:
         try:
-            data = json.loads(self.path.read_text("utf-8"))
-        except (OSError, ValueError):
-            return  # a damaged file: start over rather than fail the run (the next save replaces it)
+            data = read_state(self.path)
+        except StateError as exc:  # unreadable: kept aside, said once, and learning starts over
+            _set_aside(self.path, exc)
+            return
         if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
             return
         try:  # all or nothing: JSON of another shape is a damaged file too
@@ -211,7 +214,10 @@ class MetaLearner:
             return
         with self._tick_lock:
             text = json.dumps(self.to_json())
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except FileExistsError:  # a file where the folder should be (exist_ok only forgives a folder)
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(self.path.parent)) from None
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(text, "utf-8")
         os.replace(tmp, self.path)  # never a half-written state under the real name
@@ -461,3 +467,48 @@ def stall_definition(default: float) -> str:
 def default_path(folder: Path) -> Path:
     """Where what was learned is kept: beside the recorded sessions, in ``folder`` (the ``data_dir`` setting)."""
     return folder / "meta.json"
+
+
+class StateError(ValueError):
+    """A learned-state file that cannot be read (damaged, or not a file); the message is one line for the user."""
+
+
+def read_state(path: Path) -> object:
+    """The JSON saved at ``path`` (None when there is nothing there); a file that cannot be read or is not JSON
+    (truncated, say) is a ``StateError``. (JSON of another shape than MidStream saves is ``MetaLearner.load``'s
+    to judge: it is started over from.)"""
+    if not path.exists():
+        return None
+    if path.is_dir():
+        raise StateError(f"{path}: a folder, where the learned state is kept")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise StateError(f"{path}: the learned state cannot be read ({exc.strerror or exc})") from None
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except ValueError as exc:  # (JSONDecodeError, UnicodeDecodeError)
+        raise StateError(f"{path}: the learned state is damaged ({exc})") from None
+
+
+def _set_aside(path: Path, why: StateError) -> Path | None:
+    """Move an unreadable state file to a free name beside it (``meta.json.bad``, ``meta.json.bad-2``, ...), so
+    that the next save does not replace it unseen; says so on stderr. Returns where it went (None: it stayed)."""
+    bad, k = path.with_name(f"{path.name}.bad"), 1
+    while bad.exists() or bad.is_symlink():
+        k += 1
+        bad = path.with_name(f"{path.name}.bad-{k}")
+    try:
+        os.rename(path, bad)
+    except OSError as exc:
+        _warn(f"warning: {why}; it could not be moved aside ({exc.strerror or exc}): learning starts over")
+        return None
+    _warn(f"warning: {why}; kept as {bad.name}, learning starts over")
+    return bad
+
+
+def _warn(line: str) -> None:
+    try:
+        print(f"midstream: {line}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # no terminal any more (an SSH connection dropped): nobody to tell
+        return

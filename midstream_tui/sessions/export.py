@@ -16,8 +16,10 @@ Parquet needs pyarrow (``pip install 'midstream-tui[export]'``).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -31,11 +33,12 @@ TABLES = ("streams", "events", "snapshots", "patterns", "transcripts", "detectio
 
 def _snapshots(session: Session, flat: bool) -> Iterator[dict]:
     for r in session.rows("snapshot"):
-        attractor = json.loads(r["attractor"])
+        where = f"snapshot row {r['id']}"
+        attractor = session.json_of(r["attractor"], where)
         row = {"stream": r["stream"], "t": r["t"], "seq": r["seq"], "status": r["status"], "signal": r["signal"],
                "error": r["error"], "attractor_type": attractor.get("type"),
                "attractor_confidence": attractor.get("confidence"), "attractor_lyapunov": attractor.get("lyapunov")}
-        metrics = json.loads(r["metrics"])
+        metrics = session.json_of(r["metrics"], where)
         if flat:
             row.update({f"metrics.{k}": v for k, v in metrics.items()})
         else:
@@ -60,8 +63,8 @@ def _events(session: Session) -> Iterator[dict]:
 def tables(session: Session, flat: bool) -> dict[str, Iterable[dict]]:
     def transcripts() -> Iterator[dict]:
         for r in session.rows("transcript"):
-            r.pop("id")
-            r["words"] = json.loads(r["words"] or "[]") if not flat else r["words"]
+            where = f"transcript row {r.pop('id')}"
+            r["words"] = session.json_of(r["words"], where, list) if not flat else r["words"]
             yield r
 
     def plain(table: str) -> Iterator[dict]:
@@ -79,7 +82,10 @@ def export_session(path: Path, out: Path, fmt: str, *, force: bool = False) -> l
 
     Files of an earlier export are not overwritten unless ``force``; every
     refusal and every file-system failure is a one-line ``StoreError``, raised
-    before anything is written where it can be known in advance.
+    before anything is written where it can be known in advance. Each table is
+    written to a hidden ``.part`` file first, and all are put in place once every
+    one was written: a session found damaged half-way leaves no file behind
+    (and an earlier export, under ``force``, as it was).
     """
     if fmt not in FORMATS:
         raise StoreError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
@@ -99,21 +105,42 @@ def export_session(path: Path, out: Path, fmt: str, *, force: bool = False) -> l
     for t in existing:
         if t.is_dir():
             raise StoreError(f"{t}: a folder is in the way of the {t.suffix[1:]} file")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StoreError(f"{out}: cannot create the folder ({exc.strerror or exc})") from None
-    written = []
-    with Session(path) as session:
-        for name, rows in tables(session, flat=fmt != "jsonl").items():
-            target = out / f"{name}.{fmt}"
-            try:
-                if target.is_symlink():  # --force replaces the link, never writes through it to where it points
-                    target.unlink()
-                count = {"jsonl": _jsonl, "csv": _csv, "parquet": _parquet}[fmt](target, rows)
-            except OSError as exc:
-                raise StoreError(f"{target}: cannot write ({exc.strerror or exc})") from None
-            written.append((target, count))
+    written: list[tuple[Path, int]] = []
+    parts: list[Path] = []
+    with Session(path) as session:  # (opened and checked before the folder is made)
+        created = not out.exists()
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{out}: cannot create the folder ({exc.strerror or exc})") from None
+        done, placed = False, 0
+        try:
+            for name, rows in tables(session, flat=fmt != "jsonl").items():
+                target = out / f"{name}.{fmt}"
+                part = out / f".{name}.{fmt}.{os.getpid()}.part"
+                parts.append(part)
+                try:
+                    count = {"jsonl": _jsonl, "csv": _csv, "parquet": _parquet}[fmt](part, rows)
+                except OSError as exc:
+                    raise StoreError(f"{target}: cannot write ({exc.strerror or exc})") from None
+                written.append((target, count))
+            for part, (target, _) in zip(parts, written):
+                try:  # (--force: a link in the way is replaced, never written through to where it points)
+                    os.replace(part, target)
+                except OSError as exc:
+                    raise StoreError(f"{target}: cannot write ({exc.strerror or exc})") from None
+                placed += 1
+            done = True
+        except StoreError as exc:
+            said = f"{placed} of {len(TABLES)} tables were written" if placed else "nothing was exported"
+            raise StoreError(f"{exc}; {said}") from None
+        finally:
+            if not done:
+                for part in parts:
+                    part.unlink(missing_ok=True)
+                if created and not any(out.iterdir()):
+                    with contextlib.suppress(OSError):  # (made again by someone else meanwhile: theirs)
+                        out.rmdir()
     return written
 
 
@@ -155,9 +182,15 @@ def _parquet(target: Path, rows: Iterable[dict]) -> int:
     import pyarrow.parquet as pq
 
     rows = [{k: _cell(v) for k, v in row.items()} for row in rows]
-    columns: dict[str, None] = {}
+    columns: dict[str, None] = {}  # the union of every row's keys, in the order first seen (the CSV header's)
     for row in rows:
         columns.update(dict.fromkeys(row))
-    table = pa.Table.from_pylist(rows, schema=None) if rows else pa.table({c: [] for c in columns})
-    pq.write_table(table, target)
+    arrays = {}
+    for column in columns:
+        values = [row.get(column) for row in rows]  # (a row without it: null)
+        try:
+            arrays[column] = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # values of mixed types: as text, as in the CSV
+            arrays[column] = pa.array([None if v is None else str(v) for v in values], pa.string())
+    pq.write_table(pa.table(arrays), target)
     return len(rows)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import bisect
-import json
 import math
 import re
 import zlib
@@ -28,7 +27,7 @@ from ..clock import Clock, MonotonicClock
 from ..perception.speech import TranscriptSegment, Word
 from ..perception.vision import Detection
 from ..snapshot import PatternHit, SignalView, Snapshot
-from .store import Session
+from .store import Session, StoreError
 
 SERIES_FOR_SIGNAL = {"audio": "level_dbfs", "video": "motion"}
 PORTRAIT_POINTS = 300
@@ -56,7 +55,7 @@ class _Stream:
         self.name, self.kind, self.source = row["name"], row["kind"], row["source"] or ""
         snaps = session.snapshots_of(self.name)
         self.snap_t = [r["t"] for r in snaps]
-        self.snaps = snaps
+        self.snaps = [self._decoded(session, r) for r in snaps]  # (damage is told now, not half-way through)
         self.signal_t = np.zeros(0)
         self.signal_v = np.zeros(0)
         self.text_t: list[float] = []
@@ -82,27 +81,51 @@ class _Stream:
             self.text = "".join(parts)
             self.text_t, self.text_cum = times, lengths
             self.signal_t, self.signal_v = np.asarray(word_t, float), np.asarray(word_len, float)
-        self.transcript = [TranscriptSegment(r["start"], r["end"], r["text"], True,
-                                             tuple(Word(w, s, e) for w, s, e in json.loads(r["words"] or "[]")),
-                                             r["engine"] or "")
-                           for r in session.transcripts_of(self.name)]
+        self.transcript = [self._segment(session, r) for r in session.transcripts_of(self.name)]
         self.detections = [(r["t"], Detection(r["label"], r["x"], r["y"], r["w"], r["h"], r["score"], r["t"]))
                            for r in session.detections_of(self.name)]
         self.previews = session.previews_of(self.name)
+        for t, h, w, data in self.previews:  # each is decompressed again when shown (not all kept in memory)
+            session.unzip(data, f"preview of stream {self.name!r} at {t} s", h * w * 3)
         self._preview_cache: tuple[int, np.ndarray] | None = None
+
+    @staticmethod
+    def _decoded(session: Session, r: dict) -> dict:
+        """A snapshot row with its JSON columns read (metrics, attractor, signals' attractors)."""
+        where = f"snapshot row {r['id']}"
+        try:
+            return {**r, "metrics": session.json_of(r["metrics"], where),
+                    "attractor": attractor_from_json(session.json_of(r["attractor"], where)),
+                    "signals": [(name, attractor_from_json(a))
+                                for name, a in session.json_of(r["signals"], where).items()]}
+        except StoreError:
+            raise
+        except (ValueError, TypeError, AttributeError) as exc:  # JSON of another shape than recorded
+            raise session.damaged(where, f"unreadable attractor: {exc}") from None
+
+    @staticmethod
+    def _segment(session: Session, r: dict) -> TranscriptSegment:
+        where = f"transcript row {r['id']}"
+        try:
+            words = tuple(Word(w, s, e) for w, s, e in session.json_of(r["words"], where, list))
+        except StoreError:
+            raise
+        except (ValueError, TypeError) as exc:  # not [word, start, end] triples
+            raise session.damaged(where, f"unreadable words: {exc}") from None
+        return TranscriptSegment(r["start"], r["end"], r["text"], True, words, r["engine"] or "")
 
     def snapshot(self, t: float, patterns: tuple[PatternHit, ...]) -> Snapshot | None:
         k = bisect.bisect_right(self.snap_t, t) - 1
         if k < 0:
             return None
         r = self.snaps[k]
-        attractor = attractor_from_json(json.loads(r["attractor"]))
+        attractor = r["attractor"]
         upto = int(np.searchsorted(self.signal_t, t, side="right"))
         sig = self.signal_v[max(0, upto - PORTRAIT_POINTS):upto]
         px, py = delay_embed_2d(sig, max(1, attractor.lag)) if sig.size > 2 else (np.zeros(0), np.zeros(0))
         for a in (px, py):
             a.flags.writeable = False
-        others = [SignalView(name, attractor_from_json(a)) for name, a in json.loads(r["signals"] or "{}").items()]
+        others = [SignalView(name, a) for name, a in r["signals"]]
         views = (SignalView(r["signal"] or "", attractor, px, py), *others)
         n_text = bisect.bisect_right(self.text_t, t)
         tail = self.text[: self.text_cum[n_text - 1]][-2000:] if n_text else ""
@@ -110,7 +133,7 @@ class _Stream:
         j = bisect.bisect_right([d[0] for d in self.detections], t)
         seen = tuple(d for dt, d in self.detections[:j] if j and dt == self.detections[j - 1][0] and t - dt < 1.0)
         return Snapshot(stream=self.name, kind=self.kind, seq=int(r["seq"]), t=t, status=r["status"],
-                        source=self.source, metrics=MappingProxyType(json.loads(r["metrics"])),
+                        source=self.source, metrics=MappingProxyType(r["metrics"]),
                         attractor=attractor, signal_name=r["signal"] or "", attractor_seq=k + 1,
                         portrait_x=px, portrait_y=py, signals=views, patterns=patterns, error=r["error"],
                         text_tail=tail, preview=self._preview(t), transcript=said, detections=seen)

@@ -20,6 +20,7 @@ through ``redact`` first. Times are seconds since the session started.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -525,9 +526,12 @@ def new_session_path(folder: Path | None = None) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = folder / f"{stamp}{SUFFIX}"
     k = 1
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:  # a file where the folder should be (exist_ok only forgives a folder)
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder)) from None
     while True:  # claimed by creating it (empty: SQLite makes it a database): two runs started in the same
         try:     # second (a fleet's agents) do not end up in one file
-            folder.mkdir(parents=True, exist_ok=True)
             with open(path, "x"):
                 return path
         except FileExistsError:
@@ -645,6 +649,35 @@ class Session:
     def streams(self) -> list[dict]:
         return [dict(r) for r in self.conn.execute("SELECT * FROM stream ORDER BY opened, rowid")]
 
+    # -- what is stored encoded (JSON text, compressed blobs): damage inside a row is one StoreError ---------------
+
+    def damaged(self, where: str, what: str) -> StoreError:
+        """The error for a row that cannot be read (``where``: which row; ``what``: what is wrong with it)."""
+        return StoreError(f"{self.path}: the session file is damaged ({where}: {what})")
+
+    def json_of(self, text: str | bytes | None, where: str, kind: type = dict) -> Any:
+        """A JSON column's value, which must be a ``kind`` (empty or NULL: an empty one)."""
+        if text is None or text == "":
+            return kind()
+        try:
+            value = json.loads(text)
+        except (ValueError, TypeError) as exc:  # (JSONDecodeError and UnicodeDecodeError are ValueErrors)
+            raise self.damaged(where, f"not JSON: {exc}") from None
+        if not isinstance(value, kind):
+            raise self.damaged(where, f"not a JSON {'object' if kind is dict else 'array'}")
+        return value
+
+    def unzip(self, data: bytes | None, where: str, size: int | None = None) -> bytes:
+        """A compressed blob's bytes (``size``: how many there must be, or a multiple of it when negative)."""
+        try:
+            raw = zlib.decompress(data)
+        except (zlib.error, TypeError) as exc:  # (TypeError: not a blob at all)
+            raise self.damaged(where, f"cannot decompress: {exc}") from None
+        if size is not None and (len(raw) % -size if size < 0 else len(raw) != size):
+            raise self.damaged(where, f"{len(raw)} bytes decompressed, expected {abs(size)}"
+                                      f"{' or a multiple' if size < 0 else ''}")
+        return raw
+
     def rows(self, table: str) -> Iterator[dict]:
         if table not in TABLES:
             raise StoreError(f"no table {table!r}")
@@ -654,8 +687,8 @@ class Session:
 
     def series(self, stream: str, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(times, values) of one recorded per-sample series."""
-        parts = [np.frombuffer(zlib.decompress(r["data"]), dtype=np.float64).reshape(-1, 2)
-                 for r in self.conn.execute("SELECT data FROM series WHERE stream = ? AND name = ? ORDER BY t0",
+        parts = [np.frombuffer(self.unzip(r["data"], f"series row {r['id']}", -16), np.float64).reshape(-1, 2)
+                 for r in self.conn.execute("SELECT id, data FROM series WHERE stream = ? AND name = ? ORDER BY t0",
                                             (stream, name))]
         if not parts:
             return np.zeros(0), np.zeros(0)
@@ -667,8 +700,8 @@ class Session:
 
     def text_events(self) -> Iterator[dict]:
         """Events in the JSONL session format that ``midstream run FILE.jsonl`` replays."""
-        for r in self.conn.execute("SELECT stream, t, type, data FROM event ORDER BY t, id"):
-            data = json.loads(r["data"]) if r["data"] else {}
+        for r in self.conn.execute("SELECT id, stream, t, type, data FROM event ORDER BY t, id"):
+            data = self.json_of(r["data"], f"event row {r['id']}")
             if r["type"] == "flag":
                 continue  # flags are the analysis' own output, not input to replay
             yield {"t": r["t"], "stream": r["stream"], "type": r["type"], **data}
@@ -677,16 +710,16 @@ class Session:
 
     def snapshots_of(self, stream: str) -> list[dict]:
         """The stream's recorded snapshots in time order (t, seq, status, metrics, attractor, signal, signals,
-        error; JSON columns as text)."""
+        error; JSON columns as text; and its id)."""
         return [dict(r) for r in self.conn.execute(
-            "SELECT t, seq, status, metrics, attractor, signal, signals, error FROM snapshot WHERE stream = ? "
+            "SELECT id, t, seq, status, metrics, attractor, signal, signals, error FROM snapshot WHERE stream = ? "
             "ORDER BY t", (stream,))]
 
     def output_of(self, stream: str) -> Iterator[tuple[float, str, dict]]:
         """A text stream's output in order: (t, "text" or "request", the event's data)."""
-        for r in self.conn.execute("SELECT t, type, data FROM event WHERE stream = ? AND type IN ('text', 'request') "
-                                   "ORDER BY t, id", (stream,)):
-            yield r["t"], r["type"], json.loads(r["data"]) if r["data"] else {}
+        for r in self.conn.execute("SELECT id, t, type, data FROM event WHERE stream = ? "
+                                   "AND type IN ('text', 'request') ORDER BY t, id", (stream,)):
+            yield r["t"], r["type"], self.json_of(r["data"], f"event row {r['id']}")
 
     def transcripts_of(self, stream: str) -> list[dict]:
         """Final utterances in order of their start (words as JSON text)."""
@@ -712,6 +745,6 @@ class Session:
 
     def last_metrics(self, stream: str) -> dict:
         """The metrics of the stream's last snapshot ({} if it has none)."""
-        row = self.conn.execute("SELECT metrics FROM snapshot WHERE stream = ? ORDER BY t DESC LIMIT 1",
+        row = self.conn.execute("SELECT id, metrics FROM snapshot WHERE stream = ? ORDER BY t DESC LIMIT 1",
                                 (stream,)).fetchone()
-        return json.loads(row[0]) if row else {}
+        return self.json_of(row["metrics"], f"snapshot row {row['id']}") if row else {}

@@ -1,0 +1,165 @@
+"""Damaged or unusual session and learned-state files: one line each, nothing lost or half-written unseen."""
+
+import csv
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from midstream_tui.sessions import RecordedHub, Session, StoreError
+
+TABLES = ("streams", "events", "snapshots", "patterns", "transcripts", "detections", "series")
+
+
+def env_for(tmp_path, data=None):
+    return {**os.environ, "MIDSTREAM_DATA_DIR": str(data or tmp_path / "data"), "HOME": str(tmp_path)}
+
+
+def midstream(tmp_path, *args, data=None, timeout=300):
+    return subprocess.run([sys.executable, "-m", "midstream_tui", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=env_for(tmp_path, data), cwd=tmp_path)
+
+
+def record(tmp_path, path, *uris, seconds=5):
+    run = midstream(tmp_path, "run", *uris, "--headless", "--virtual", "--duration", seconds, "--record", path)
+    assert run.returncode == 0, run.stderr
+    return path
+
+
+def one_line_error(proc, *words):
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-500:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("midstream: error: "), proc.stderr
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    return lines[0]
+
+
+def test_parquet_export_has_every_column_the_csv_has(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    rec = record(tmp_path, tmp_path / "s.sqlite", "sim:text", "sim:text?name=b&behavior=loop", "sim:audio")
+    for fmt in ("csv", "parquet"):
+        assert midstream(tmp_path, "export", rec, "--format", fmt, "--out", tmp_path / fmt).returncode == 0
+    for table in TABLES:
+        with open(tmp_path / "csv" / f"{table}.csv", newline="") as f:
+            header = next(csv.reader(f), [])
+        assert pq.read_schema(tmp_path / "parquet" / f"{table}.parquet").names == header, table
+    events = pq.read_table(tmp_path / "parquet" / "events.parquet").to_pylist()
+    assert {"text", "tokens", "reason"} <= set(events[0]) and any(e["text"] for e in events)
+    assert events[0]["text"] is None  # (the open event has no text: null, not dropped)
+
+
+def test_a_file_where_the_session_folder_should_be_is_a_warning_not_a_hang(tmp_path):
+    dfile = tmp_path / "dfile"
+    dfile.write_text("not a folder")
+    for command in (("run", "sim:text", "--headless", "--duration", "1"), ("demo", "text", "--headless", "--virtual",
+                                                                            "--duration", "1")):
+        run = midstream(tmp_path, *command, data=dfile, timeout=120)
+        assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+        assert "not recording" in run.stderr and "Not a directory" in run.stderr
+    assert dfile.read_text() == "not a folder"
+
+
+DAMAGE = {
+    "event JSON": "UPDATE event SET data = substr(data, 2) WHERE id = (SELECT min(id) FROM event WHERE type = 'text')",
+    "series blob": "UPDATE series SET data = zeroblob(length(data)) WHERE id = (SELECT min(id) FROM series)",
+    "snapshot JSON": "UPDATE snapshot SET metrics = '{\"a\":' WHERE id = (SELECT max(id) FROM snapshot)",
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_damage_inside_a_sessions_rows_is_one_line_and_leaves_no_half_export(tmp_path, damage):
+    bad = record(tmp_path, tmp_path / "bad.sqlite", "sim:text", "sim:audio")
+    earlier = tmp_path / "earlier"
+    assert midstream(tmp_path, "export", bad, "--format", "jsonl", "--out", earlier).returncode == 0
+    before = {p.name: p.read_bytes() for p in earlier.iterdir()}
+    with sqlite3.connect(bad) as conn:
+        assert conn.execute(DAMAGE[damage]).rowcount == 1
+    conn.close()
+    assert midstream(tmp_path, "sessions").returncode == 0  # quick_check passes: the damage is inside a row
+    said = f"{bad}: the session file is damaged ("
+    out = tmp_path / "out"
+    one_line_error(midstream(tmp_path, "export", "--format", "jsonl", bad, "--out", out), said, "nothing")
+    assert not out.exists()
+    one_line_error(midstream(tmp_path, "export", "--format", "jsonl", bad, "--out", earlier, "--force"), said)
+    assert {p.name: p.read_bytes() for p in earlier.iterdir()} == before  # the earlier export, untouched
+    one_line_error(midstream(tmp_path, "replay", bad, "--headless"), said)
+    one_line_error(midstream(tmp_path, "replay", bad, "--headless", "--json"), said)
+    if damage != "snapshot JSON":  # (analyze reads a stream's last snapshot only)
+        one_line_error(midstream(tmp_path, "analyze", bad), said)
+    with Session(bad) as session, pytest.raises(StoreError, match="the session file is damaged"):
+        RecordedHub(session)  # the library says the same
+
+
+@pytest.mark.parametrize("where", ["data folder is a file", "meta.json is a folder"])
+def test_meta_reset_that_cannot_forget_is_one_line(tmp_path, where):
+    data = tmp_path / "data"
+    if where == "data folder is a file":
+        data.write_text("x")
+    else:
+        (data / "meta.json").mkdir(parents=True)
+    one_line_error(midstream(tmp_path, "meta", "reset", data=data), "meta.json", "cannot forget")
+    if data.is_dir():
+        one_line_error(midstream(tmp_path, "meta", "show", data=data), "a folder")
+
+
+def test_damaged_learned_state_is_said_and_kept_aside(tmp_path):
+    run = ("run", "sim:text?rate=80&seed=5", "--headless", "--virtual", "--duration", "10", "--no-record")
+    assert midstream(tmp_path, *run).returncode == 0
+    meta = tmp_path / "data" / "meta.json"
+    damaged = meta.read_bytes()[:-1]  # truncated by one byte
+    meta.write_bytes(damaged)
+    (tmp_path / "data" / "meta.json.bad").write_text("an earlier one, kept")
+    for action in ("show", "export"):
+        proc = midstream(tmp_path, "meta", action)
+        one_line_error(proc, str(meta), "damaged")
+        assert not proc.stdout
+    again = midstream(tmp_path, *run)
+    assert again.returncode == 0 and again.stderr.count("learned state is damaged") == 1, again.stderr
+    assert (tmp_path / "data" / "meta.json.bad").read_text() == "an earlier one, kept"
+    assert (tmp_path / "data" / "meta.json.bad-2").read_bytes() == damaged
+    assert json.loads(meta.read_text())["runs"] == 1  # a new state, the old one kept beside it
+    assert midstream(tmp_path, "meta", "show").returncode == 0
+
+
+def committed_events(path):
+    """Events committed so far to a session being recorded (0 before its schema is written)."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        try:
+            return conn.execute("SELECT count(*) FROM event").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:  # not created yet, or its schema not yet written
+        return 0
+
+
+def test_exporting_a_session_still_being_recorded_warns(tmp_path):
+    rec = tmp_path / "live.sqlite"
+    proc = subprocess.Popen([sys.executable, "-m", "midstream_tui", "run", "sim:text", "--headless", "--duration",
+                             "120", "--record", str(rec)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=env_for(tmp_path))
+    try:
+        deadline = time.monotonic() + 120  # liveness only: a busy machine is slow
+        while not committed_events(rec):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.2)
+        out = midstream(tmp_path, "export", rec, "--out", tmp_path / "x")
+        assert out.returncode == 0, out.stderr
+        assert "still being recorded" in out.stderr and len(out.stderr.strip().splitlines()) == 1
+    finally:
+        proc.terminate()
+        proc.wait(60)
+    after = midstream(tmp_path, "export", rec, "--out", tmp_path / "y")
+    assert after.returncode == 0 and "still being recorded" not in after.stderr
+
+
+def test_analyze_knows_a_session_by_its_header_whatever_its_name(tmp_path):
+    rec = record(tmp_path, tmp_path / "foo", "sim:text", seconds=3)
+    out = midstream(tmp_path, "analyze", rec)
+    assert out.returncode == 0 and "foo: 1 streams" in out.stdout, out.stderr
+    assert midstream(tmp_path, "replay", rec, "--headless").returncode == 0
