@@ -58,6 +58,11 @@ class NdjsonPrinter:
                 text = json.dumps(finite(line), allow_nan=False)
             self.out.write(redact(text) + "\n")
             self.lines += 1
+        for stream, hits in by_stream.items():
+            if stream not in snaps:  # of no stream (a fleet's agent gone quiet, NATS lost), or of one gone from view
+                for hit in hits:
+                    self.out.write(redact(json.dumps(finite({"t": hit["t"], "notice": hit}), allow_nan=False)) + "\n")
+                    self.lines += 1
         self.out.flush()
 
     def summary(self, duration: float) -> dict:

@@ -23,6 +23,9 @@ SOURCE_METRICS = frozenset({
     "cut_tokens_saved_max", "cut_usd_saved_max", "slo_ok", "analysis_dropped"})
 """Metrics a source adds to its streams' snapshots beside the analyzers' (the proxy's counters and per-request
 timings), some only once a request has ended: a rule naming one of them is not misspelt."""
+TEXT_METRICS = frozenset({"finish_reason", "output_tokens_from", "resolution", "detect", "transcribe"})
+"""Metrics whose values are words, not numbers (a watcher takes any other metric from an agent as a number or
+nothing)."""
 
 EMPTY_ARRAY = np.empty(0)
 EMPTY_ARRAY.flags.writeable = False

@@ -109,7 +109,7 @@ def test_names_become_safe_subject_tokens_and_come_back():
 def test_a_snapshot_survives_the_wire():
     px = np.linspace(0, 1, 50)
     snap = Snapshot(stream="chat", kind="text", seq=7, t=12.5, status="open", source="sim:text",
-                    metrics={"ttft_ms": 431.25, "tokens": 12, "itl_p99_ms": math.nan, "model": "gpt"},
+                    metrics={"ttft_ms": 431.25, "tokens": 12, "itl_p99_ms": math.nan, "resolution": "6x4"},
                     attractor=AttractorClass("limit cycle", 0.9, "periodic", 0.01, 3, 2, {"gain": 0.2}),
                     signal_name="gap ms", portrait_x=px, portrait_y=px[::-1].copy(),
                     patterns=(PatternHit(12.0, "chat", "loop", "repeats", 11.0),), text_tail="hello world",
@@ -117,7 +117,7 @@ def test_a_snapshot_survives_the_wire():
     data = wire.encode_snapshot(snap, "agent-1", t0=2.5, now=13.0, wall=time.time())
     back = wire.snapshot_from(wire.decode(data), "agent-1/chat", 100.0, None, seq=1)
     assert back.t == pytest.approx(110.0) and back.status == "open" and back.kind == "text"
-    assert back.metrics["ttft_ms"] == 431.25 and back.metrics["tokens"] == 12 and back.metrics["model"] == "gpt"
+    assert back.metrics["ttft_ms"] == 431.25 and back.metrics["tokens"] == 12 and back.metrics["resolution"] == "6x4"
     assert math.isnan(back.metrics["itl_p99_ms"])
     assert back.attractor.type == "limit cycle" and back.attractor.lag == 3 and back.signal_name == "gap ms"
     assert np.allclose(back.portrait_x, px, atol=1e-6) and back.text_tail == "hello world"
@@ -316,7 +316,7 @@ async def test_a_hostile_publisher_cannot_break_a_watcher(nats_server):
         from midstream_tui.headless import NdjsonPrinter
         out = io.StringIO()
         NdjsonPrinter(hub, out, True).tick(hub.clock.now())
-        assert [json.loads(line)["stream"] for line in out.getvalue().splitlines()]
+        assert [json.loads(line).get("stream") for line in out.getvalue().splitlines()]
     finally:
         await nc.close()
         await hub.stop()
@@ -681,6 +681,7 @@ async def test_a_watcher_survives_junk_restarts_clock_skew_and_twins(nats_server
         assert hub.snapshot("evil/t") is not None and "tokens" not in hub.snapshot("evil/t").metrics
         assert await until(lambda: hub.snapshot("quiet/chat").status == "stale") and hub.snapshot("dead/chat") is None
         printed = [json.loads(line) for line in out.getvalue().splitlines()]
+        printed = [p for p in printed if "notice" not in p]
         assert {p["status"] for p in printed if p["stream"] == "quiet/chat"} == {"stale"}  # never "open"
         assert not [p for p in printed if p["stream"] == "dead/chat"]
         # an agent restarted under its name counts its streams from the start again
@@ -768,3 +769,160 @@ async def test_the_dashboard_over_the_fleet_cancels_a_remote_stream(nats_server)
     finally:
         assert run.stop() == 0
     assert run.latest["chat"]["status"] == "cancelled"
+
+
+# ------------------------------------------------------------------ defects found by review (each failed before)
+
+def test_a_snapshot_whose_source_is_no_url_and_whose_numbers_are_words_breaks_no_watcher(nats_server):
+    """A source like ``http://[bad`` took a watcher serving Prometheus down with a traceback (and, kept in the
+    bucket, every watcher started after it); ``"tokens_per_s": "abc"`` went through to the NDJSON as a string."""
+    import nats
+
+    port = _port()
+    watch = LiveRun("watch", nats_server.url, "--headless", "--json", "--duration", "120", "--metrics-port", str(port))
+
+    async def hostile() -> None:
+        nc = await nats.connect(nats_server.url)
+        body = {"agent": "evil", "run": "r1", "stream": "s", "kind": "text", "seq": 1, "t": 0.1, "now": 0.1,
+                "status": "open", "source": "http://[bad", "wall": time.time(),
+                "metrics": {"tokens_per_s": "abc", "ttft_ms": "x", "tokens": 7, "finish_reason": "stop"}}
+        await nc.publish("midstream.evil.s.snapshot", msgpack.packb(body))
+        await nc.flush()
+        await nc.close()
+
+    try:
+        assert watch.wait_for(lambda: _accepts(port)), watch.stderr
+        deadline = time.monotonic() + LIVENESS_S
+        while "evil/s" not in watch.latest and watch.proc.poll() is None and time.monotonic() < deadline:
+            asyncio.run(hostile())  # (again until seen: the watcher may not have subscribed yet)
+            time.sleep(1.0)
+        assert "evil/s" in watch.latest, watch.stderr
+        metrics = watch.latest["evil/s"]["metrics"]
+        assert metrics.get("tokens_per_s") is None and metrics.get("ttft_ms") is None  # (left out: no number)
+        assert metrics["tokens"] == 7 and metrics["finish_reason"] == "stop"
+        assert _value(_scrape(port), "midstream_streams", agent="evil") == 1  # still serving, the source "other"
+        assert watch.proc.poll() is None
+    finally:
+        code = watch.stop()
+    assert code == 0 and "Traceback" not in watch.stderr, watch.stderr
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def test_what_an_agent_publishes_is_redacted(nats_server, tmp_path):
+    """The agent's own output was redacted, what it sent over NATS was not: a key in the text, an error quoting a
+    header, a login in a source URL went out raw (and stayed an hour in the bucket)."""
+    import nats
+
+    key = "sk-test-" + secrets.token_hex(12)  # audit: ignore (test value)
+    recording = tmp_path / "leak.jsonl"
+    lines = [{"type": "open", "stream": "llm", "t": 0.0, "kind": "text"},
+             {"type": "request", "stream": "llm", "t": 0.0},
+             *({"type": "text", "stream": "llm", "t": 0.05 * i, "text": f" word{i} {key}"} for i in range(1, 30)),
+             {"type": "error", "stream": "llm", "t": 1.6, "message": f"auth failed for {key} Authorization: Bearer "
+                                                                   f"{'z' * 20}"}]
+    recording.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    seen: list[bytes] = []
+
+    async def listen() -> None:
+        nc = await nats.connect(nats_server.url)
+        async def keep(msg) -> None:
+            seen.append(msg.data)
+
+        await nc.subscribe(">", cb=keep)
+        await nc.flush()
+        run = agent(nats_server.url, "leaky", str(recording),
+                    "openai:chat?model=x&base_url=http://user:pwSECRETbase@127.0.0.1:1/v1",  # audit: ignore (test)
+                    duration=4, env=os.environ | {"OPENAI_API_KEY": key})
+        await asyncio.get_running_loop().run_in_executor(None, run.proc.wait, LIVENESS_S)  # (it ends at 4 s)
+        run.stop()
+        await asyncio.sleep(0.5)
+        js = nc.jetstream()
+        kv = await js.key_value(wire.BUCKET)
+        for k in await kv.keys():
+            seen.append((await kv.get(k)).value or b"")
+        await nc.close()
+        assert run.proc.returncode is not None, run.stderr
+
+    asyncio.run(listen())
+    assert any(b"word5" in data for data in seen)  # the text went out
+    for data in seen:
+        assert key.encode() not in data and b"pwSECRETbase" not in data and b"z" * 20 not in data
+
+
+
+def test_a_tls_address_sends_nothing_to_a_server_that_offers_no_tls():
+    """nats-py upgrades to TLS only when the server asks: a plain server at a tls:// address (or someone between
+    who strips the flag) received the login in clear."""
+    from midstream_tui.fleet.publish import connect
+
+    async def main() -> tuple[str, list[bytes]]:
+        got: list[bytes] = []
+
+        async def plain(reader, writer) -> None:
+            writer.write(b'INFO {"server_id":"plain","version":"2.10.0","max_payload":1048576,'
+                         b'"auth_required":true}\r\n')
+            await writer.drain()
+            got.append(await reader.read(4096))
+            writer.close()
+
+        server = await asyncio.start_server(plain, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            with pytest.raises(FleetError) as info:
+                await connect(parse_target(f"tls://tok{'x' * 12}@127.0.0.1:{port}"), "t", reconnect=False)
+        finally:
+            server.close()
+        return str(info.value), got
+
+    said, got = asyncio.run(main())
+    assert "does not require TLS" in said and "tokxxx" not in said
+    assert b"CONNECT" not in b"".join(got) and b"tokxxx" not in b"".join(got)
+
+
+async def test_two_agents_streams_that_read_alike_stay_apart(nats_server):
+    """Agent "a" with stream "b/c" and agent "a/b" with stream "c" were one stream "a/b/c", its figures flipping
+    between the two."""
+    slow = agent(nats_server.url, "a", "sim:text?name=b/c&seed=1&rate=5")
+    fast = agent(nats_server.url, "a/b", "sim:text?name=c&seed=5")
+    hub = RemoteHub(parse_target(nats_server.url), analysis_interval=0.05)
+    await hub.start()
+    try:
+        assert await until(lambda: len(hub.snapshots()) == 2), (hub.snapshots().keys(), slow.stderr, fast.stderr)
+        names = set(hub.snapshots())
+        assert "a/b/c" in names and names - {"a/b/c"} in ({"a/b/c [a]"}, {"a/b/c [a/b]"})
+        assert {hub.agent_of(n) for n in names} == {"a", "a/b"}
+        assert any("shown as a/b/c [" in h.message for h in _hits(hub, "fleet"))
+    finally:
+        await hub.stop()
+        slow.stop()
+        fast.stop()
+
+
+def test_fleet_notices_are_ndjson_lines_of_their_own(nats_server):
+    """A watcher's --json output said nothing of an agent gone stale or gone (only the text summary did)."""
+    run = agent(nats_server.url, "doomed", "sim:text?name=chat&seed=1")
+    watch = LiveRun("watch", nats_server.url, "--headless", "--json", "--duration", "120", "--stale", "3",
+                    "--gone", "6")
+    try:
+        assert watch.wait_for(lambda: "doomed/chat" in watch.latest), watch.stderr
+        run.proc.send_signal(signal.SIGKILL)
+        run.stop()
+
+        def notices() -> list[str]:
+            out = []
+            for line in list(watch.lines):
+                obj = json.loads(line)
+                if "notice" in obj:
+                    out.append(obj["notice"]["message"])
+            return out
+        assert watch.wait_for(lambda: any("doomed gone" in m for m in notices())), watch.stderr
+        assert any("doomed stale" in m for m in notices())
+    finally:
+        watch.stop()

@@ -6,6 +6,7 @@ is real HTTP over loopback (Server-Sent Events, retries, cut connections).
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import time
@@ -189,7 +190,7 @@ def test_the_key_is_never_printed(tmp_path):
         "assert emu.emulator.stats.requests[0]['authorization']\n"
         "emu.stop(); sys.exit(rc)\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
-                          env={**__import__("os").environ, "OPENAI_API_KEY": secret}, cwd=tmp_path)
+                          env={**os.environ, "OPENAI_API_KEY": secret}, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert secret not in proc.stdout and secret not in proc.stderr
     summary = json.loads(proc.stdout.splitlines()[-1])["summary"]
@@ -286,3 +287,17 @@ def test_count_and_prompt_file_make_concurrent_streams(tmp_path):
     assert sources[4].prompt == "Why is the sky blue?"
     with pytest.raises(Exception, match="count='0'"):
         open_sources([f"openai:chat?model=x&{base}&count=0"])
+
+
+@pytest.mark.parametrize("base_url, said", [("http://[bad", "is not a URL"), ("ftp://host/v1", "http:// or https://"),
+                                            ("http://user:pwSECRET1@127.0.0.1:99999/v1", "is not a URL"),
+                                            ("localhost:8000/v1", "http:// or https://")])
+def test_a_base_url_that_is_no_http_url_is_one_line(base_url, said):
+    """``http://[bad`` in base_url= or OPENAI_BASE_URL ended in a traceback (found by review)."""
+    for args, env in [([f"openai:chat?model=x&base_url={base_url}"], {}),
+                      (["openai:chat?model=x"], {"OPENAI_BASE_URL": base_url})]:
+        done = subprocess.run([sys.executable, "-m", "midstream_tui", "run", *args, "--headless", "--no-record",
+                               "--duration", "2"], capture_output=True, text=True, timeout=LIVENESS_S,
+                              env={**os.environ, "OPENAI_API_KEY": "sk-" + "x" * 20, **env})
+        assert done.returncode == 2 and said in done.stderr and done.stderr.count("\n") == 1, done.stderr
+        assert "pwSECRET1" not in done.stderr

@@ -124,7 +124,8 @@ class OtlpMetrics(RequestTap):
 
     def on_failed(self, labels, seconds: float, reason: str) -> None:
         """A request that ended before any chunk: its duration, with the error's type."""
-        self.duration.record(seconds, self._attributes(labels) | {"error.type": ERRORS.get(reason, reason)})
+        # a reason the table does not know is "_OTHER" (OTel's fallback): never free text, which may quote anything
+        self.duration.record(seconds, self._attributes(labels) | {"error.type": ERRORS.get(reason, "_OTHER")})
 
     def on_finished(self, labels, e2e, tpot, output_tokens, input_tokens, reason) -> None:
         attrs = self._attributes(labels)

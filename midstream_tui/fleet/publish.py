@@ -39,6 +39,29 @@ def _is_auth_error(exc: BaseException) -> bool:
     return isinstance(exc, nats.errors.AuthorizationError) or "authorization" in text or "authentication" in text
 
 
+def _client(tls: bool):
+    """A nats-py client; with ``tls`` (a ``tls://`` address or a CA given), one that will not talk to a server that
+    does not require TLS. nats-py upgrades a connection to TLS only when the server's INFO asks for it, so a server
+    that does not (or someone between) would otherwise receive the login in clear: the connection is dropped on
+    that INFO, before anything is sent."""
+    from nats.aio.client import Client
+
+    if not tls:
+        return Client()
+
+    class TlsOnly(Client):
+        async def _process_info(self, info: dict, initial_connection: bool = False) -> None:
+            if initial_connection and not info.get("tls_required") and not self.options.get("tls_handshake_first"):
+                raise NoTls("the server does not require TLS")
+            await super()._process_info(info, initial_connection)
+
+    return TlsOnly()
+
+
+class NoTls(OSError):
+    """A server reached at a ``tls://`` address offered no TLS (a plain server, or a downgrade between)."""
+
+
 async def connect(target: NatsTarget, name: str, *, reconnect: bool = True, timeout: float = 4.0,
                   **callbacks: Any):
     """A connected nats-py client (which, once connected, reconnects on its own for ever), or ``FleetError`` in
@@ -46,15 +69,13 @@ async def connect(target: NatsTarget, name: str, *, reconnect: bool = True, time
 
     (nats-py told to reconnect for ever also retries its first connection for ever, and a refused login among
     the retries: the first attempts are bounded here.)"""
-    import nats
-
     errors: list[BaseException] = []
     refused = asyncio.Event()
 
     async def error_cb(exc: BaseException) -> None:
         if not attempt.done():  # (kept while connecting only: afterwards one per reconnect attempt would pile up)
             errors.append(exc)
-            if _is_auth_error(exc):
+            if _is_auth_error(exc) or isinstance(exc, NoTls):
                 refused.set()
         if callbacks.get("error_cb"):
             await callbacks["error_cb"](exc)
@@ -65,12 +86,13 @@ async def connect(target: NatsTarget, name: str, *, reconnect: bool = True, time
         "disconnected_cb": callbacks.get("disconnected_cb"), "reconnected_cb": callbacks.get("reconnected_cb"),
         "error_cb": error_cb,
     }
-    attempt = asyncio.ensure_future(nats.connect(**opts))
+    client = _client(target.tls)
+    attempt = asyncio.ensure_future(client.connect(**opts))
     said_no = asyncio.ensure_future(refused.wait())
     await asyncio.wait({attempt, said_no}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
     said_no.cancel()
     if attempt.done() and not attempt.cancelled() and attempt.exception() is None:
-        return attempt.result()
+        return client
     if not attempt.done():
         attempt.cancel()
         with contextlib.suppress(BaseException):
@@ -79,6 +101,9 @@ async def connect(target: NatsTarget, name: str, *, reconnect: bool = True, time
         errors.append(attempt.exception())
     if any(_is_auth_error(e) for e in errors):
         raise FleetError(f"NATS at {target} refused the credentials (authorization violation)")
+    if any(isinstance(e, NoTls) for e in errors):
+        raise FleetError(f"NATS at {target} does not require TLS, though a tls:// address (or a CA) asked for it: "
+                         "not connecting, nothing sent (a plain server there, or someone between)")
     oserrors = [e for e in errors if isinstance(e, OSError)]
     why = (f"{type(oserrors[-1]).__name__}: {oserrors[-1].strerror or oserrors[-1]}" if oserrors
            else type(errors[-1]).__name__ if errors else f"no answer in {timeout:.0f} s")

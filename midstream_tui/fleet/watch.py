@@ -315,6 +315,15 @@ class RemoteHub:
         if not isinstance(stream, str):
             return
         name = f"{agent_name}/{stream}"
+        owner = self._where.get(name)
+        if owner is not None and owner != (agent_name, stream):
+            # Two agents' streams that read alike (agent "a", stream "b/c"; agent "a/b", stream "c"): the one seen
+            # second is told apart by its agent's name in brackets, said once; merged, each hid half the other.
+            shown = f"{name} [{agent_name}]"
+            if kind == "snapshot" and shown not in self._where:
+                self._hit("", "fleet", f"agent {agent_name}'s stream {stream} reads as {owner[0]}'s stream "
+                                       f"{owner[1]} ({name}): shown as {shown}")
+            name = shown
         if kind == "snapshot":
             seq = msg.get("seq")
             if not isinstance(seq, int) or isinstance(seq, bool):

@@ -31,8 +31,9 @@ import numpy as np
 
 from ..analysis.dynamics import UNKNOWN, AttractorClass
 from ..perception.speech import TranscriptSegment, Word
+from ..redact import redact
 from ..perception.vision import Detection
-from ..snapshot import PatternHit, SignalView, Snapshot, json_number
+from ..snapshot import TEXT_METRICS, PatternHit, SignalView, Snapshot, json_number
 
 PREFIX = "midstream"
 BUCKET = "midstream"
@@ -222,21 +223,21 @@ def encode_snapshot(snap: Snapshot, agent: str, t0: float, now: float, wall: flo
     msg: dict[str, Any] = {
         "v": FORMAT, "agent": agent, "run": run, "stream": snap.stream, "kind": snap.kind, "seq": snap.seq,
         "t": json_number(snap.t - t0, 4), "now": now - t0, "wall": wall, "status": snap.status,
-        "source": snap.source,
+        "source": redact(snap.source),  # (what leaves this machine is redacted as what it writes is)
         "metrics": {k: json_number(v) for k, v in snap.metrics.items()},
         "attractor": snap.attractor.to_json(), "signal": snap.signal_name, "attractor_seq": snap.attractor_seq,
         "signals": [[s.name, s.attractor.to_json()] for s in snap.signals[1:]],
-        "patterns": [h.to_json() | {"t": json_number(h.t - t0, 3),
+        "patterns": [h.to_json() | {"t": json_number(h.t - t0, 3), "message": redact(h.message),
                                     "start": json_number(None if h.start is None else h.start - t0, 3)}
                      for h in snap.patterns[-8:]],
-        "error": snap.error,
+        "error": redact(snap.error) if snap.error else snap.error,
     }
     if snap.transcript:
-        msg["transcript"] = [s.to_json(t0) for s in snap.transcript[-6:]]
+        msg["transcript"] = [s.to_json(t0) | {"text": redact(s.text)} for s in snap.transcript[-6:]]
     if snap.detections:
         msg["detections"] = [d.to_json() | {"t": json_number(d.t - t0, 3)} for d in snap.detections]
     if full or text:
-        msg["text_tail"] = snap.text_tail
+        msg["text_tail"] = redact(snap.text_tail)
     if (full or portrait) and snap.portrait_x.size:
         msg["portrait"] = [_array_bytes(snap.portrait_x), _array_bytes(snap.portrait_y)]
     if (full or preview) and snap.preview is not None:
@@ -245,8 +246,23 @@ def encode_snapshot(snap: Snapshot, agent: str, t0: float, now: float, wall: flo
     return msgpack.packb(msg, use_bin_type=True)
 
 
+_NAMES = frozenset({"agent", "stream", "run"})
+"""Keys whose values name what a message is about: kept as they are (they must match the subject it came on)."""
+
+
+def _redacted(obj: Any) -> Any:
+    if isinstance(obj, str):
+        return redact(obj)
+    if isinstance(obj, dict):
+        return {k: v if k in _NAMES else _redacted(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_redacted(v) for v in obj]
+    return obj
+
+
 def encode(obj: dict) -> bytes:
-    return msgpack.packb(obj, use_bin_type=True)
+    """A message (an event: open, close, a hit, a hello, a reply) with every string in it redacted."""
+    return msgpack.packb(_redacted(obj), use_bin_type=True)
 
 
 def decode(data: bytes) -> dict:
@@ -333,8 +349,11 @@ def snapshot_from(msg: dict, name: str, t0: float, previous: Snapshot | None, *,
                        if isinstance(d, dict) and isinstance(d.get("box"), list) and len(d["box"]) == 4)
     # a box, score or time that is not a number: not a detection (it would be drawn nowhere, said as NaN)
     detections = tuple(d for d in detections if all(math.isfinite(v) for v in (d.x, d.y, d.w, d.h, d.score, d.t)))
-    metrics = {str(k): v for k, v in (msg.get("metrics") or {}).items()
-               if v is None or isinstance(v, (int, float, str))} if isinstance(msg.get("metrics"), dict) else {}
+    # a number, or NaN (null); words only where the metric is one (TEXT_METRICS), at most 200 characters of them;
+    # anything else (a list, a map, words for a number) is left out
+    metrics = {str(k): v[:200] if isinstance(v, str) else v for k, v in (msg.get("metrics") or {}).items()
+               if v is None or isinstance(v, (int, float)) or isinstance(v, str) and k in TEXT_METRICS} \
+        if isinstance(msg.get("metrics"), dict) else {}
     return Snapshot(
         stream=name, kind=msg.get("kind") if msg.get("kind") in KINDS else "text", seq=seq, t=at(msg.get("t")),
         status=status or (msg.get("status") if msg.get("status") in STATUSES else "open"),

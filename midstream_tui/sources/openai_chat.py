@@ -33,10 +33,25 @@ from ..events import (
     TextDelta,
     Usage,
 )
+from ..redact import redact
 from .base import Source, SourceError
 from .params import identity_of, one_line, param, reject_unknown
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _host_of(base_url: str) -> str:
+    """The host of an http(s) base URL; SourceError (one line, the URL redacted) for anything else."""
+    try:
+        parts = urlsplit(base_url)
+        host, _port = parts.hostname, parts.port
+    except ValueError as exc:
+        raise SourceError(f"openai: the base URL {redact(base_url)!r} (base_url= or OPENAI_BASE_URL) is not a URL: "
+                          f"{exc}") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise SourceError(f"openai: the base URL {redact(base_url)!r} (base_url= or OPENAI_BASE_URL) is not an "
+                          "http:// or https:// URL with a host")
+    return host
 
 
 class OpenAIChatSource(Source):
@@ -50,7 +65,7 @@ class OpenAIChatSource(Source):
         self.requests, self.timeout, self.retries = requests, timeout, retries
         self.base_url = base_url
         key = api_key
-        host = urlsplit(self.base_url).hostname if self.base_url else None
+        host = _host_of(self.base_url) if self.base_url else None
         if not key:
             if host in LOOPBACK:
                 key = "no-key-needed-for-a-local-server"

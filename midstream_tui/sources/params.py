@@ -54,7 +54,15 @@ def one_line(exc: BaseException) -> str:
 def identity_of(uri: str, kind: str, base_url: str | None = None) -> str:
     """What a stream comes from, the same across runs (what the meta-learner learns per): a simulator's
     behaviour and pace, a model at its endpoint, a media kind at a host. ``base_url``: an OpenAI source's
-    endpoint when the URI does not say (the run's settings)."""
+    endpoint when the URI does not say (the run's settings). Total: a URI that is not one (a remote agent's junk,
+    ``http://[bad``) is ``other:KIND``."""
+    try:
+        return _identity(uri, kind, base_url)
+    except ValueError:  # (urlsplit, or a port out of range read from it)
+        return f"other:{kind}"
+
+
+def _identity(uri: str, kind: str, base_url: str | None) -> str:
     parts = urlsplit(uri or "")
     try:
         params = dict(parse_qsl(parts.query))
