@@ -365,36 +365,8 @@ def nearest_neighbours(x, dim, lag, theiler):
 
 
 @njit(cache=True, nogil=True)
-def _farther(d_a, j_a, d_b, j_b):
-    """Whether candidate a ranks behind candidate b: farther, or as far and later in time."""
-    return d_a > d_b or (d_a == d_b and j_a > j_b)
-
-
-@njit(cache=True, nogil=True)
-def _sift_down(out_idx, out_d2, k, p):
-    """Restore the max-heap (farthest at the root) of the k candidates below position p."""
-    d = out_d2[p]
-    j = out_idx[p]
-    while True:
-        c = 2 * p + 1
-        if c >= k:
-            break
-        if c + 1 < k and _farther(out_d2[c + 1], out_idx[c + 1], out_d2[c], out_idx[c]):
-            c += 1
-        if not _farther(out_d2[c], out_idx[c], d, j):
-            break
-        out_d2[p] = out_d2[c]
-        out_idx[p] = out_idx[c]
-        p = c
-    out_d2[p] = d
-    out_idx[p] = j
-
-
-@njit(cache=True, nogil=True)
 def _scan_box(x, dim, lag, i, k, theiler, items, lo, hi, found, out_idx, out_d2):
-    """``k_nearest``'s inner loop over the vectors items[lo:hi] of one box; returns the new count found. The
-    candidates are kept unordered until k are found, then as a max-heap (the farthest at out_d2[0]): a sorted
-    insertion moved about ten entries per candidate kept, a heap moves about four."""
+    """``k_nearest``'s inner loop over the vectors items[lo:hi] of one box; returns the new count found."""
     for q in range(lo, hi):
         j = items[q]
         if abs(i - j) <= theiler:
@@ -404,16 +376,18 @@ def _scan_box(x, dim, lag, i, k, theiler, items, lo, hi, found, out_idx, out_d2)
             diff = x[i + c * lag] - x[j + c * lag]
             d += diff * diff
         if found < k:
-            out_d2[found] = d
-            out_idx[found] = j
+            p = found
             found += 1
-            if found == k:
-                for p in range(k // 2 - 1, -1, -1):
-                    _sift_down(out_idx, out_d2, k, p)
-        elif d < out_d2[0] or (d == out_d2[0] and j < out_idx[0]):
-            out_d2[0] = d
-            out_idx[0] = j
-            _sift_down(out_idx, out_d2, k, 0)
+        elif d < out_d2[k - 1] or (d == out_d2[k - 1] and j < out_idx[k - 1]):
+            p = k - 1
+        else:
+            continue
+        while p > 0 and (out_d2[p - 1] > d or (out_d2[p - 1] == d and out_idx[p - 1] > j)):
+            out_d2[p] = out_d2[p - 1]
+            out_idx[p] = out_idx[p - 1]
+            p -= 1
+        out_d2[p] = d
+        out_idx[p] = j
     return found
 
 
@@ -480,7 +454,7 @@ def k_nearest(x, dim, lag, i, k, theiler, grid, out_idx, out_d2):
                 gap = min(gap, lo_r + (ring - 1) * h)
             if dim > 1 and r0 + ring < rows:
                 gap = min(gap, ring * h - lo_r)
-            if gap * gap > out_d2[0]:  # (the heap's root: the farthest kept)
+            if gap * gap > out_d2[k - 1]:
                 break
         for c in range(max(0, c0 - ring), min(cols, c0 + ring + 1)):
             if abs(c - c0) == ring:  # a side column of the ring: all its rows
@@ -494,16 +468,6 @@ def k_nearest(x, dim, lag, i, k, theiler, grid, out_idx, out_d2):
                 if r0 + ring < rows:
                     b = c * rows + r0 + ring
                     found = _scan_box(x, dim, lag, i, k, theiler, items, cells[b], cells[b + 1], found, out_idx, out_d2)
-    for p in range(1, found):  # nearest first (of equals, the earlier)
-        d = out_d2[p]
-        j = out_idx[p]
-        q = p
-        while q > 0 and _farther(out_d2[q - 1], out_idx[q - 1], d, j):
-            out_d2[q] = out_d2[q - 1]
-            out_idx[q] = out_idx[q - 1]
-            q -= 1
-        out_d2[q] = d
-        out_idx[q] = j
     return found
 
 
@@ -513,20 +477,10 @@ def ridge_solve(a, b, ridge):
     every column but the last (the intercept): directions the neighbours do not span get a
     coefficient near 0 instead of one fitted to rounding. Normal equations, pivoted elimination."""
     p = a.shape[1]
-    coef = np.zeros(p)
-    _ridge_into(a, b, a.shape[0], ridge, np.empty((p, p)), np.empty(p), coef)
-    return coef
-
-
-@njit(cache=True, nogil=True)
-def _ridge_into(a, b, rows, ridge, g, r, coef):
-    """``ridge_solve`` on the first ``rows`` rows of a and b, in the caller's work arrays g (p x p) and r (p), the
-    coefficients written into ``coef`` (all 0 when the system is singular). Local maps solve one system per
-    reference point: three allocations each were a tenth of their time."""
-    p = a.shape[1]
+    rows = a.shape[0]
     # Explicit loops, not ``a.T @ a``: numba's matrix product needs SciPy, which is not a dependency.
-    g[:, :] = 0.0
-    r[:] = 0.0
+    g = np.zeros((p, p))
+    r = np.zeros(p)
     for q in range(rows):
         for c in range(p):
             v = a[q, c]
@@ -555,19 +509,19 @@ def _ridge_into(a, b, rows, ridge, g, r, coef):
             r[c] = r[piv]
             r[piv] = tmp
         if g[c, c] == 0.0:
-            coef[:] = 0.0
-            return
+            return np.zeros(p)
         for rr in range(c + 1, p):
             f = g[rr, c] / g[c, c]
             for t in range(c, p):
                 g[rr, t] -= f * g[c, t]
             r[rr] -= f * r[c]
-    coef[:] = 0.0
+    coef = np.zeros(p)
     for c in range(p - 1, -1, -1):
         acc = r[c]
         for t in range(c + 1, p):
             acc -= g[c, t] * coef[t]
         coef[c] = acc / g[c, c]
+    return coef
 
 
 BATCHES = 10
@@ -575,21 +529,20 @@ BATCHES = 10
 
 
 @njit(cache=True, nogil=True)
-def _local_map(x, dim, lag, theiler, k, ridge, grid, i, idx, d2, a, b, g, r, coef):
+def _local_map(x, dim, lag, theiler, k, ridge, grid, i, idx, d2, a, b):
     """The local linear map at reference point ``i``: its neighbours' offsets from it into ``a`` (with a column of
-    ones) and their new values' offsets into ``b``, and the ridge fit of one on the other into ``coef`` (g and r:
-    work arrays). Returns the neighbours found; fewer than dim + 2: no fit (``coef`` is not to be used)."""
+    ones) and their new values' offsets into ``b``, and the ridge fit of one on the other. Returns (neighbours
+    found, coefficients); fewer than dim + 2 neighbours: no fit (the coefficients are not to be used)."""
     got = k_nearest(x, dim, lag, i, k, theiler, grid, idx, d2)
     if got < dim + 2:
-        return got
+        return got, np.zeros(dim + 1)
     for q in range(got):
         j = idx[q]
         for c in range(dim):
             a[q, c] = x[j + c * lag] - x[i + c * lag]
         a[q, dim] = 1.0
         b[q] = x[j + dim * lag] - x[i + dim * lag]
-    _ridge_into(a, b, got, ridge, g, r, coef)
-    return got
+    return got, ridge_solve(a[:got], b[:got], ridge)
 
 
 @njit(cache=True, nogil=True)
@@ -629,9 +582,6 @@ def _jacobian_chain(x, dim, lag, theiler, k, ridge, burn, grid, m, i_start, i_st
     d2 = np.empty(k)
     a = np.empty((k, dim + 1))
     b = np.empty(k)
-    gram = np.empty((dim + 1, dim + 1))
-    rhs = np.empty(dim + 1)
-    coef = np.empty(dim + 1)
     u = np.empty(dim)
     new = np.empty(dim)
     for c in range(dim):
@@ -641,7 +591,7 @@ def _jacobian_chain(x, dim, lag, theiler, k, ridge, burn, grid, m, i_start, i_st
     visited = 0
     while i < i_stop and visited < max_steps:
         visited += 1
-        got = _local_map(x, dim, lag, theiler, k, ridge, grid, i, idx, d2, a, b, gram, rhs, coef)
+        got, coef = _local_map(x, dim, lag, theiler, k, ridge, grid, i, idx, d2, a, b)
         if got < dim + 2:
             i += lag
             continue
@@ -751,9 +701,6 @@ def _spectrum_chain(x, dim, lag, theiler, k, ridge, burn, grid, m, i_start, i_st
     d2 = np.empty(k)
     a = np.empty((k, dim + 1))
     b = np.empty(k)
-    gram = np.empty((dim + 1, dim + 1))
-    rhs = np.empty(dim + 1)
-    coef = np.empty(dim + 1)
     q = np.eye(dim)
     w = np.empty((dim, dim))
     stretch = np.empty(dim)
@@ -762,7 +709,7 @@ def _spectrum_chain(x, dim, lag, theiler, k, ridge, burn, grid, m, i_start, i_st
     visited = 0
     while i < i_stop and visited < max_steps:
         visited += 1
-        got = _local_map(x, dim, lag, theiler, k, ridge, grid, i, idx, d2, a, b, gram, rhs, coef)
+        got, coef = _local_map(x, dim, lag, theiler, k, ridge, grid, i, idx, d2, a, b)
         if got < dim + 2:
             i += lag
             continue
