@@ -163,3 +163,21 @@ def test_analyze_knows_a_session_by_its_header_whatever_its_name(tmp_path):
     out = midstream(tmp_path, "analyze", rec)
     assert out.returncode == 0 and "foo: 1 streams" in out.stdout, out.stderr
     assert midstream(tmp_path, "replay", rec, "--headless").returncode == 0
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="RLIMIT_FSIZE as on Linux")
+def test_a_disk_full_at_the_start_leaves_no_junk_in_the_store(tmp_path):
+    """Files may grow to 2 KB (RLIMIT_FSIZE; Python ignores SIGXFSZ, so a write past it fails with EFBIG, as on a
+    full disk): the session cannot be begun and the learned state cannot be saved. A 4 KB session file was left,
+    listed for ever as "session format ?", and an empty meta.tmp (found by review)."""
+    import resource
+
+    data = tmp_path / "data"
+    data.mkdir()
+    run = subprocess.run([sys.executable, "-m", "midstream_tui", "run", "sim:text", "--headless", "--virtual",
+                          "--duration", "2"], capture_output=True, text=True, timeout=300, env=env_for(tmp_path),
+                         cwd=tmp_path, preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (2048, 2048)))
+    assert run.returncode == 0 and "not recording" in run.stderr and "Traceback" not in run.stderr, run.stderr
+    assert not [p.name for p in data.iterdir() if p.name != "meta.json"]
+    listed = midstream(tmp_path, "sessions")
+    assert "format" not in listed.stdout + listed.stderr, listed

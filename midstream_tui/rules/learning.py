@@ -219,7 +219,11 @@ class MetaLearner:
         except FileExistsError:  # a file where the folder should be (exist_ok only forgives a folder)
             raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(self.path.parent)) from None
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(text, "utf-8")
+        try:
+            tmp.write_text(text, "utf-8")
+        except OSError:  # (a full disk): no empty or half-written meta.tmp left behind
+            tmp.unlink(missing_ok=True)
+            raise
         os.replace(tmp, self.path)  # never a half-written state under the real name
 
     # -- learning (from the ingest workers) ------------------------------------------------------

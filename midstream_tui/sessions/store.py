@@ -352,6 +352,7 @@ class Recorder:
     # -- the writer ---------------------------------------------------------------------------
 
     def _writer(self) -> None:
+        conn = None
         try:
             conn = _connect(self.path)
             conn.executescript(SCHEMA)
@@ -361,6 +362,15 @@ class Recorder:
                     ("command", self.command), ("status", "recording")])
         except (sqlite3.Error, OSError) as exc:
             self.error = f"{self.path}: cannot record: {exc}"
+            if conn is not None:
+                conn.close()
+            # what was begun goes (it was claimed empty for this run): not a file `sessions` lists for ever as
+            # "session format ?" (a disk full at the start)
+            for leftover in (self.path, *(Path(f"{self.path}{end}") for end in ("-wal", "-shm", "-journal"))):
+                try:
+                    leftover.unlink(missing_ok=True)
+                except OSError:  # (the folder itself cannot be written: nothing was left in it either)
+                    continue
             os.close(self._lock_fd)
             self._ready.set()
             return
