@@ -606,3 +606,57 @@ async def test_a_consumer_that_fails_stops_the_run_and_says_so():
         assert hub.snapshot("text").metrics["tokens"] == seen > 0  # stopped, and still shown
         assert "text" in text_of(app.query_one(StreamList))
         await pilot.press("q")
+
+
+# ------------------------------------------------------------------ defects found by driving it in tmux
+
+async def test_the_state_stays_in_view_beside_a_long_title():
+    """A proxy's URLs (or a replay's file name) filled 80 columns: "live", "paused" or "stopped: ..." was cut off."""
+    title = "MidStream proxy · http://127.0.0.1:18392/v1 → http://127.0.0.1:18391/v1"
+    app = MidStreamApp(demo_hub(2), live=False, title=title)
+    async with app.run_test(size=(80, 24)) as pilot:
+        from textual.widgets._header import HeaderTitle
+
+        line = lambda: str(app.query_one(HeaderTitle).render())  # noqa: E731
+        await pilot.press("p")
+        assert await until(pilot, lambda: "paused" in line())
+        assert "streams · 10 Hz" in line() and "MidStream proxy" in line() and len(line()) <= 80
+        await pilot.resize_terminal(140, 30)
+        assert await until(pilot, lambda: title in line())  # room again: the whole title
+
+
+async def test_the_arrow_keys_reach_every_stream_of_a_long_list():
+    """With more streams than rows, the arrows cycled through the few rows shown (5 of 33 at 80x24)."""
+    hub = demo_hub(2, uris=[f"sim:text?name=t{i:02d}&seed={i}" for i in range(30)])
+    app = MidStreamApp(hub, live=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        rows = app.query_one(StreamList).rows
+        assert rows < 30 and app.query_one(StreamList).border_title == "Streams · 30"
+        seen = set()
+        for _ in range(30):
+            await pilot.press("down")
+            seen.add(app.selected)
+            assert f"▶ {app.selected}" in text_of(app.query_one(StreamList))  # shown where it is
+        assert seen == set(hub.streams)
+
+
+async def test_a_short_terminal_still_counts_the_streams_it_cannot_show():
+    app = MidStreamApp(demo_hub(2), live=False)
+    async with app.run_test(size=(50, 12)) as pilot:
+        await pilot.pause()
+        listed_text = text_of(app.query_one(StreamList))
+        total = len(app.hub.streams)
+        assert "more:" in listed_text and app.query_one(StreamList).border_title == f"Streams · {total}", listed_text
+        assert app.query_one(StreamList).content_region.height >= len(listed_text.splitlines())  # none cut off
+
+
+async def test_the_palette_selects_a_stream_the_filter_hides():
+    """Selecting a stream by name did nothing while the list was narrowed to others."""
+    app = MidStreamApp(demo_hub(2), live=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        app.stream_filter = "ended"
+        app.select_stream("llm-loop")  # what the palette's "Select stream llm-loop" calls
+        await pilot.pause()
+        assert app.selected == "llm-loop" and app.stream_filter == "all"
+        assert "▶ llm-loop" in text_of(app.query_one(StreamList))

@@ -844,8 +844,8 @@ def _replay(args: argparse.Namespace) -> int:
             return asyncio.run(run_headless(hub, [], None, args.json))
         from ..tui.app import MidStreamApp
 
-        app = MidStreamApp(hub, [], refresh_ms=refresh_ms, title=f"MidStream — replay of {session.path.name}"
-                                                                   f" at {args.speed:g}x",
+        # (the speed is in the state beside the title: "replay x5")
+        app = MidStreamApp(hub, [], refresh_ms=refresh_ms, title=f"MidStream — replay of {session.path.name}",
                            on_hangup=lambda: None)  # a replay holds nothing to save: it just ends
         app.run()
         return app.return_code or 0

@@ -23,6 +23,7 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header, Static
+from textual.widgets._header import HeaderTitle  # (textual is pinned: its header's title line)
 
 from ..hub import HubView
 from ..sources.base import Source
@@ -40,6 +41,7 @@ from .widgets.transcript_view import TranscriptView
 REFRESH_STEPS_MS = (50, 100, 200, 500, 1000, 2000)
 HANGUP_GRACE_S = 10.0  # seconds the streams get to stop once the terminal went away
 META_MIN_HEIGHT = 34  # rows below which the meta-learning panel starts hidden (key 6 shows it)
+HEADER_MARGIN = 18  # header columns not for the title line: its icon on the left, as many on the right (centred)
 COMPACT_HEIGHT = 30
 """Rows below which the attractor gives its plot's room to the selected stream's own panel (text,
 frame or transcript) and keeps one line of its estimate: at 80x24 both cannot be readable."""
@@ -191,6 +193,25 @@ class MidStreamApp(App[int]):
                 self.hidden = self.hidden ^ {"meta"}
         # the layout (compact or not) and the titles that fit depend on the size: redraw once laid out
         self.call_after_refresh(self.render_tick, True)
+        self.call_after_refresh(self._retitle)
+
+    def format_title(self, title: str, sub_title: str):
+        """The header's line: the title, shortened as much as it takes for the state after it (``sub_title``:
+        live, paused, stopped: why, ...) to stay whole in view. A proxy's URLs or a replay's file name took the
+        whole width of 80 columns, and the state was cut off."""
+        if sub_title:
+            room = self.size.width - HEADER_MARGIN - len(sub_title) - 3  # (3: the " — " between them)
+            if len(title) > room:
+                title = title[:max(room, 10) - 1].rstrip() + "…"
+        return super().format_title(title, sub_title)
+
+    def _retitle(self) -> None:
+        """Lay the header's line out again for the terminal's new width."""
+        try:
+            header = self.query_one(Header)
+            header.query_one(HeaderTitle).update(header.format_title())
+        except NoMatches:  # (not mounted yet, or torn down)
+            return
 
     def _update_subtitle(self) -> None:
         if self.hub.replay:
@@ -203,7 +224,8 @@ class MidStreamApp(App[int]):
             # a first run compiles the kernels (~15 s): say so; streams are taken in meanwhile
             state += " · compiling analysis kernels (first run)"
         # the state first: a long title in a narrow terminal cuts the end off, and live/paused must stay in view
-        sub_title = f"{state} · {len(self.hub.streams)} streams · {1000 / self.refresh_ms:g} Hz"
+        count = len(self.hub.streams)
+        sub_title = f"{state} · {count} stream{'' if count == 1 else 's'} · {1000 / self.refresh_ms:g} Hz"
         if self.sub_title != sub_title:  # setting it repaints, even unchanged
             self.sub_title = sub_title
 
@@ -277,9 +299,11 @@ class MidStreamApp(App[int]):
     # ------------------------------------------------------------ actions
 
     def _move(self, step: int) -> None:
-        """To the next (or previous) stream the list shows."""
-        streams, _ = listed(self.hub.streams, self.hub.snapshots(), self.selected,
-                            self.query_one(StreamList).rows, self.stream_filter)
+        """To the next (or previous) stream of those the list is narrowed to."""
+        # through every stream the filter passes, in the list's order, not only those shown: the list always shows
+        # the selected one (with many streams, the arrows cycled through the few rows shown and could reach no other)
+        snaps = self.hub.snapshots()
+        streams = [n for n in self.hub.streams if passes(self.stream_filter, snaps, n)]
         if not streams:
             return
         i = streams.index(self.selected) if self.selected in streams else 0
@@ -293,6 +317,9 @@ class MidStreamApp(App[int]):
 
     def select_stream(self, stream: str) -> None:
         if stream in self.hub.streams:
+            if not passes(self.stream_filter, self.hub.snapshots(), stream):
+                was, self.stream_filter = self.stream_filter, "all"  # (narrowed to others, it would not show it)
+                self.notify(f"{stream} is not among the {was} streams: the list shows them all again")
             self.selected = stream
 
     def action_next_signal(self) -> None:

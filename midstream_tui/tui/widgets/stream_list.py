@@ -56,7 +56,7 @@ def listed(streams: Sequence[str], snaps: Mapping[str, Snapshot], selected: str 
 
     When they do not all fit in ``rows``, the open ones come first (the newest, if even they do not fit), then
     the most recently ended; the selected one is always shown; the last row counts the rest by status and
-    model. Selection with the arrow keys moves through what is shown."""
+    model. The arrow keys move through every stream the filter passes: the one selected is shown in its place."""
     passes = _PASSES.get(stream_filter, _PASSES["all"])
     keep = [n for n in streams if passes(_status(snaps, n))]
     if len(keep) <= rows:
@@ -97,7 +97,9 @@ class StreamList(Panel, LineStatic):
     def rows(self) -> int:
         """Lines it can show at most (its column's share, less the border)."""
         column = self.parent.size.height if self.parent is not None else 0  # type: ignore[union-attr]
-        return max(3, int(column * MAX_SHARE) - 2) if column else 12
+        # (at least 2: a stream and the line counting the rest; 3 did not fit a short terminal's share, and the
+        # count was the line cut off)
+        return max(2, int(column * MAX_SHARE) - 2) if column else 12
 
     def drawn_from(self, view: View):
         return (view.streams, tuple(s.seq for s in view.snaps.values()), view.selected, view.stream_filter,
@@ -105,7 +107,7 @@ class StreamList(Panel, LineStatic):
 
     def title(self, view: View) -> str:
         if view.stream_filter == "all":
-            return "Streams"
+            return "Streams" if len(view.streams) <= self.rows else f"Streams · {len(view.streams)}"
         shown = sum(_PASSES[view.stream_filter](_status(view.snaps, n)) for n in view.streams)
         return f"Streams · {view.stream_filter} {shown} of {len(view.streams)}"
 
