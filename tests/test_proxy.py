@@ -1339,3 +1339,79 @@ async def test_a_cut_before_the_upstream_answers_drops_the_request_and_the_sdk_d
         await hub.stop()
         server.close()
         await server.wait_closed()
+
+
+# ------------------------------------------------------------------ found by review, each held the client for ever
+
+async def _read_request(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
+    """One HTTP/1.1 request's head and body (Content-Length), as a bare upstream reads it."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                   if line.lower().startswith(b"content-length:")), 0)
+    return head, await reader.readexactly(length)
+
+
+async def test_bad_chunk_framing_from_the_upstream_is_a_drop_the_client_sees_at_once(free_port):
+    """One good chunk, then a chunk size that is not hex: aiohttp put the error on the connection, not on the
+    answer being read, and the client waited for ever (its read timeout went with the connection)."""
+    event = b'data: {"id":"x","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"hi"}}]}\n\n'
+
+    async def bad_framing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     + b"%x\r\n" % len(event) + event + b"\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.write(b"zz\r\ngarbage\r\n")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(bad_framing, "127.0.0.1", free_port)
+    hub, proxy = await running_proxy(f"http://127.0.0.1:{free_port}/v1", upstream_timeout=600.0)
+    try:
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(aiohttp.ClientPayloadError):  # the same drop as direct, not a clean end
+                async with session.post(proxy.url + "/v1/chat/completions",
+                                        json={"model": "m", "stream": True, "messages": []}) as resp:
+                    await asyncio.wait_for(resp.read(), LIVENESS_S)  # (liveness: it used to wait for ever)
+        snap = await settled(hub, 0)
+        assert snap.status == "error" and "dropped" in (snap.error or "") and "hi" in snap.text_tail
+    finally:
+        await hub.stop()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_expect_100_continue_is_not_passed_on(free_port):
+    """curl sends ``Expect: 100-continue`` with bodies over 1 MB. Passed on to an upstream that does not answer it
+    (HTTP allows that), the proxy waited for a 100 that never came, with the whole body already in hand."""
+    seen: list[bytes] = []
+
+    async def no_continue(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        seen.append(head)
+        if b"expect:" in head.lower():
+            await asyncio.sleep(3600)  # waits for the body, as a server that ignores Expect may
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:"))
+        body = await reader.readexactly(length)
+        answer = b'{"echo": %d}' % len(body)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(answer)
+                     + answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(no_continue, "127.0.0.1", free_port)
+    hub, proxy = await running_proxy(f"http://127.0.0.1:{free_port}/v1")
+    try:
+        body = json.dumps({"model": "m", "input": "x" * 2_000_000}).encode()
+        done = await asyncio.create_subprocess_exec(
+            "curl", "-s", "-m", str(int(LIVENESS_S)), "-H", "Content-Type: application/json", "-H",
+            "Expect: 100-continue", "--data-binary", "@-", proxy.url + "/v1/embeddings",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        out, _ = await done.communicate(body)
+        assert json.loads(out) == {"echo": len(body)} and b"expect:" not in seen[0].lower()
+    finally:
+        await hub.stop()
+        server.close()
+        await server.wait_closed()

@@ -39,7 +39,9 @@ from .protocols import Part, Reader, _int, cut_ending, decode_realtime_audio, re
 from .sse import SSEParser
 
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-                        "trailers", "transfer-encoding", "upgrade", "host", "content-length"})
+                        "trailers", "transfer-encoding", "upgrade", "host", "content-length", "expect"})
+"""Not passed on. ``expect`` too: the proxy has the whole body before it asks the upstream, and an upstream that
+does not answer ``100-continue`` (HTTP allows it) held the request for ever."""
 TOKEN_HEADER = "x-midstream-token"
 """The header a client shows the proxy's own token in (bound beyond loopback); stripped before the upstream."""
 ON_CUT = ("stop", "error")
@@ -705,6 +707,7 @@ class ProxyServer(LocalServer, GatewayTotals):
                 stream.put(StreamError(stream.stream_id, self.clock.now(), f"upstream answered {upstream.status}",
                                        fatal=True))
         outcome, note = "finished", ""
+        unwatch = _wake_on_lost_connection(upstream)
         try:
             await resp.prepare(request)
             while True:
@@ -742,6 +745,8 @@ class ProxyServer(LocalServer, GatewayTotals):
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return resp
+        finally:
+            unwatch()
         if outcome == "cut" and (cut["forced"] or reader is None or not reader.at_boundary):
             outcome, note = "error", "cut in the middle of an event the upstream did not finish"
         if outcome == "cut":
@@ -887,6 +892,33 @@ def _forwarded_headers(headers, token_header: str = "", websocket: bool = False)
     return CIMultiDict((k, v) for k, v in headers.items()
                        if (low := k.lower()) not in HOP_BY_HOP and low not in named and low != token_header
                        and not (websocket and low.startswith("sec-websocket")))
+
+
+def _wake_on_lost_connection(upstream: aiohttp.ClientResponse) -> Callable[[], None]:
+    """Make the answer's reader fail once its connection is gone before the answer's end; returns what undoes it.
+
+    aiohttp (3.14) closes the connection on bytes it cannot parse (a chunk size that is not hex), but puts the
+    error on the connection, not on the answer being read: ``readany`` waited for ever, and the client with it,
+    since the read timeout goes with the connection. (A normal end comes before the connection's: EOF is set by
+    then, and this does nothing.)"""
+    connection = upstream.connection
+    protocol = connection.protocol if connection is not None else None
+    if protocol is None:
+        return lambda: None
+    content = upstream.content
+
+    def wake(_done=None) -> None:
+        if not content.is_eof() and content.exception() is None:
+            why = protocol.exception() if hasattr(protocol, "exception") else None
+            content.set_exception(aiohttp.ClientPayloadError(
+                "the upstream's connection ended before its answer did" + (f" ({why})" if why else "")))
+
+    closed = protocol.closed
+    if closed is None or closed.done():  # (lost already)
+        wake()
+        return lambda: None
+    closed.add_done_callback(wake)
+    return lambda: closed.remove_done_callback(wake)  # (a connection kept for the next request: no callbacks pile up)
 
 
 def _error(status: int, message: str, kind: str) -> web.Response:
