@@ -43,7 +43,7 @@ class Panel:
     update repaints the region spanning all that changed, left and right, so one shared update costs about what
     each separate one would (the default demo made ~6 a second with 333 ms and every-tick rates, 5 now)."""
     help: str
-    """What it shows, for the help screen (markup; continuation lines indented by 12)."""
+    """What it shows, for the help screen (markup; its line breaks and indents are taken as spaces)."""
     toggle: str
     """The name its digit key toggles; panels sharing a place share one (text, frame, transcript)."""
     key: str = ""
@@ -89,11 +89,11 @@ def column(name: str) -> list[Panel]:
     return sorted((p for p in PANELS if p.column == name), key=lambda p: p.row)
 
 
-def help_text() -> str:
-    """The help screen's panel lines: each panel's title and what it shows."""
+def help_rows() -> list[tuple[str, str]]:
+    """The help screen's panel rows: each panel's title and what it shows (markup, as one paragraph: the screen
+    wraps it in its own column; hand-made line breaks broke again at 80 columns)."""
     name = {"meta": "Meta"}  # short names where the title is long
-    return "\n".join(f"[b]{name.get(p.id, p.title)}[/]{' ' * (11 - len(name.get(p.id, p.title)))}{p.help}"
-                     for p in PANELS)
+    return [(name.get(p.id, p.title), " ".join(p.help.split())) for p in PANELS]
 
 
 def every(panel: Panel, refresh_ms: int) -> int:

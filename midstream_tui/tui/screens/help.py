@@ -10,7 +10,7 @@ from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from ..panels import help_text
+from ..panels import help_rows
 
 KEY_SYMBOLS = {"down": "↓", "up": "↑", "plus": "+", "minus": "-", "equals_sign": "=", "question_mark": "?",
                "space": "space", "pageup": "PgUp", "pagedown": "PgDn", "home": "Home", "end": "End"}
@@ -53,4 +53,9 @@ class HelpScreen(ModalScreen[None]):
                 with Horizontal(classes="key-row"):
                     yield Static(Content(key), classes="key")
                     yield Static(Content.from_markup(what), classes="what")
-            yield Static(Content.from_markup("\n" + help_text() + "\n\n[$text-muted]esc closes[/]"))
+            yield Static(Content.from_markup("\n[b]Panels[/]\n"))
+            for title, what in help_rows():  # (the same two columns: a description wraps under itself)
+                with Horizontal(classes="key-row"):
+                    yield Static(Content(title), classes="key")
+                    yield Static(Content.from_markup(what), classes="what")
+            yield Static(Content.from_markup("\n[$text-muted]esc closes[/]"))
