@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -98,3 +99,15 @@ async def until(pilot, condition, timeout: float = 60.0, step: float = 0.1) -> b
         await pilot.pause(step)
         waited += step
     return True
+
+
+def committed_t(path):
+    """The latest event time committed to a session being recorded (None before there is one)."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+        try:
+            return conn.execute("SELECT max(t) FROM event").fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:  # not created yet, or its schema not yet written
+        return None

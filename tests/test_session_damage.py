@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from conftest import committed_t
 from midstream_tui.sessions import RecordedHub, Session, StoreError
 
 TABLES = ("streams", "events", "snapshots", "patterns", "transcripts", "detections", "series")
@@ -126,18 +127,6 @@ def test_damaged_learned_state_is_said_and_kept_aside(tmp_path):
     assert midstream(tmp_path, "meta", "show").returncode == 0
 
 
-def committed_events(path):
-    """Events committed so far to a session being recorded (0 before its schema is written)."""
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-        try:
-            return conn.execute("SELECT count(*) FROM event").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:  # not created yet, or its schema not yet written
-        return 0
-
-
 def test_exporting_a_session_still_being_recorded_warns(tmp_path):
     rec = tmp_path / "live.sqlite"
     proc = subprocess.Popen([sys.executable, "-m", "midstream_tui", "run", "sim:text", "--headless", "--duration",
@@ -145,7 +134,7 @@ def test_exporting_a_session_still_being_recorded_warns(tmp_path):
                             env=env_for(tmp_path))
     try:
         deadline = time.monotonic() + 120  # liveness only: a busy machine is slow
-        while not committed_events(rec):
+        while committed_t(rec) is None:
             assert time.monotonic() < deadline and proc.poll() is None
             time.sleep(0.2)
         out = midstream(tmp_path, "export", rec, "--out", tmp_path / "x")

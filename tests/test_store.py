@@ -9,7 +9,7 @@ import sys
 import time
 
 import pytest
-from conftest import until
+from conftest import committed_t, until
 
 from midstream_tui import Hub, VirtualClock, open_sources, run_virtual
 from midstream_tui.cli import DEMOS
@@ -20,18 +20,6 @@ from midstream_tui.sessions import Recorder, Session, StoreError, info, prune, r
 def midstream(*args, **kwargs):
     return subprocess.run([sys.executable, "-m", "midstream_tui", *args], capture_output=True, text=True,
                           timeout=kwargs.pop("timeout", 600), **kwargs)  # liveness only: a busy machine is slow
-
-
-def committed_t(path):
-    """The latest event time committed to a session being recorded (None before there is one)."""
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
-        try:
-            return conn.execute("SELECT max(t) FROM event").fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:  # not created yet, or its schema not yet written
-        return None
 
 
 def record_demo(path, seconds=10.0, uris=None):
