@@ -312,8 +312,10 @@ JACOBIAN_NEIGHBOURS = 20
 JACOBIAN_RIDGE = 1e-3
 JACOBIAN_REFS = 10_000
 CONFIRM_REFS = 2_000
-"""Reference points for a first look at the dimension that only confirms a settled estimate (a check to within
-half): clearly within, it is confirmed; otherwise that dimension is measured again on all the points."""
+"""Reference points for a first look at a dimension that is never reported, only compared: the one that
+confirms a settled estimate, and the first of the scan (a check to within half of the bound, or beyond twice
+it): clearly within (or clearly beyond), that decides; otherwise the dimension is measured again on all the
+points."""
 SURROGATE_REFS = 1_000
 SETTLED = 0.05
 """Two consecutive dimensions agreeing within this share (plus 1 % per orbit) settle the estimate..."""
@@ -421,17 +423,24 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
     by_dim: dict = {}
     misfits: dict = {}
     errors: dict = {}
+    rough = 0  # the first dimension of the scan, when it was measured on a sample only
     chosen = pending = 0
     for d in dims:
         if a.size - d * lag < 2 * neighbours + 2 * theiler + 2:
             break
-        # A confirming dimension is first measured on fewer points, when there are four times as many to spread
-        # them over the series' ten stretches (each aligning its tangent vector first; else they would be its
-        # first part only, another sample). That sample decides only when it is clearly within the bound (half
-        # of it); otherwise the dimension is measured on all points and judged as it always is.
-        sample = bool(pending) and dim is None and a.size - d * lag >= 4 * CONFIRM_REFS and \
+        # A dimension that can never be reported — the one confirming a settled estimate, and the first of the
+        # scan (a settled pair is reported by its higher dimension) — is first measured on fewer points, when
+        # there are four times as many to spread them over the series' ten stretches (each aligning its tangent
+        # vector first; else they would be its first part only, another sample). That sample decides only when
+        # it is clearly within the bound (half of it) or, for the first dimension, clearly beyond it (twice);
+        # otherwise the dimension is measured on all points and judged as it always is.
+        sample = (bool(pending) or d == dims[0]) and dim is None and a.size - d * lag >= 4 * CONFIRM_REFS and \
             (a.size - d * lag) // lag // kernels.BATCHES >= 2 * burn
         lam, miss, err = estimate(z, d, CONFIRM_REFS if sample else JACOBIAN_REFS)
+        if sample and not pending:
+            rough = d
+            by_dim[d], misfits[d], errors[d] = float(lam) / dt, float(miss), float(err) / dt
+            continue
         if sample:
             bound = CONFIRM * abs(by_dim[pending]) * dt + floor
             if not (math.isfinite(lam) and abs(by_dim[pending] * dt - float(lam)) <= bound / 2):
@@ -450,6 +459,12 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
                 break
             pending = 0
         prev = by_dim.get(d - 1, math.nan)
+        if rough == d - 1 and math.isfinite(lam):
+            bound = SETTLED * abs(lam) + floor
+            if not (math.isfinite(prev) and (abs(prev * dt - lam) <= bound / 2 or abs(prev * dt - lam) > 2 * bound)):
+                low, miss, err = estimate(z, d - 1)  # near the bound: the sample cannot tell
+                prev = by_dim[d - 1] = float(low) / dt
+                misfits[d - 1], errors[d - 1] = float(miss), float(err) / dt
         if math.isfinite(lam) and math.isfinite(prev) and abs(prev - by_dim[d]) * dt <= SETTLED * abs(lam) + floor:
             pending = d
     if pending and not chosen:
