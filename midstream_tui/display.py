@@ -166,7 +166,7 @@ def attractor_line(snap: Snapshot, attractor=None) -> str:
     # An exponent describes deterministic dynamics only: for noise it means nothing.
     deterministic = a.type in ("strange", "limit cycle")
     doubt = a.evidence.get("lyapunov_unreliable") if isinstance(a.evidence, dict) else None
-    if a.type == "strange" and doubt:  # the fit says its exponent cannot be trusted: why, not a number
+    if deterministic and doubt:  # the fit says its exponent cannot be trusted: why, not a number
         lyap = f"λ unreliable ({doubt})"
     else:
         lyap = f"λ {a.lyapunov:+.3f}" if deterministic and _finite(a.lyapunov) else "λ –"

@@ -316,6 +316,12 @@ def test_the_attractor_line_says_unreliable_instead_of_a_doubtful_exponent():
     assert "λ unreliable (curve bends)" in line and f"{cls.lyapunov:+.3f}" not in line
     clean = classify_attractor(logistic(1000))
     assert clean.evidence["lyapunov_unreliable"] == "" and f"λ {clean.lyapunov:+.3f}" in attractor_line(None, clean)
+    # a cycle too: two incommensurate tones (exponent 0), whose quick fit is shorter than an orbit, showed λ +0.282
+    t = np.arange(1000.0)
+    tones = classify_attractor(np.sin(t * 0.21) + 0.5 * np.sin(t * 0.21 * np.sqrt(2)))
+    assert tones.type == "limit cycle" and tones.evidence["lyapunov_unreliable"]
+    line = attractor_line(None, tones)
+    assert f"λ unreliable ({tones.evidence['lyapunov_unreliable']})" in line and f"{tones.lyapunov:+.3f}" not in line
 
 
 def test_parallel_kernels_called_from_several_threads_at_once():
