@@ -257,6 +257,28 @@ def test_motifs_do_not_depend_on_level_or_scale():
         assert [m.distance for m in got] == pytest.approx([m.distance for m in want], abs=1e-4)
 
 
+def test_one_spike_does_not_make_the_rest_shapeless():
+    """A spike of 1e11 on a random walk made every other window "flat" against the inflated std (the top motif
+    was two shapeless windows at sqrt(2m)), and the mean it moved left an offset whose rounding, times the
+    spike's step, gave a motif at distance 0 (found by review). The walk's own motifs away from the spike stay."""
+    walk = np.cumsum(np.random.default_rng(0).normal(size=3000))
+    want = find_motifs(walk, 50, k=1)
+    assert want[0].positions == (938, 1665)
+    for spike in (1e9, 1e11):
+        y = walk.copy()
+        y[10] = spike
+        got = find_motifs(y, 50, k=1)
+        assert got[0].positions == want[0].positions
+        assert got[0].distance == pytest.approx(want[0].distance, abs=1e-4)
+
+
+def test_a_shapeless_series_has_no_motifs():
+    """Every window of a constant series (or one with a single blip) is flat: no motif, rather than two flat
+    windows reported at sqrt(2m), the distance of uncorrelated shapes."""
+    assert find_motifs(np.ones(500), 50) == []
+    assert find_motifs(np.r_[np.ones(300), 5.0, np.ones(300)], 20) == []
+
+
 def test_tiny_variation_on_a_level_is_still_shape_not_zero_distance():
     """1 + 1e-12 * noise: the noise is resolved (1e-12 is ~4,500 rounding steps of 1.0); white noise
     has no motif closer than a few units, never the 0 that cancellation in E[x^2] - E[x]^2 gives."""

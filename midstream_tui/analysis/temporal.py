@@ -41,7 +41,7 @@ from .validate import SeriesError, as_series, real, whole
 
 ALGORITHMS = ("dtw", "lcs", "edit", "euclidean")
 FLAT = 1e-8
-"""A subsequence whose std is below FLAT times the series' std has no shape (motif search)."""
+"""A subsequence whose std is below FLAT times the series' typical spread has no shape, and is no motif."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,19 +210,24 @@ def find_motifs(x, length: int, *, k: int = 3, exclusion: int | None = None) -> 
     excl = max(1, length // 2) if exclusion is None else whole("exclusion", exclusion, 1, a.size)
     peak = float(np.abs(a).max())
     c = a / peak if peak > 0 else a  # shape is scale-free; this keeps squares finite at 1e+-300
-    c = np.ascontiguousarray(c - c.mean())
+    # Centred on its median, and "flat" judged against its typical spread (the median absolute deviation), not
+    # the mean and the std: one spike of 1e11 on a random walk made every other window read as shapeless, and
+    # the mean it moved left an offset whose rounding, times the spike's step, swamped the others' products.
+    c = np.ascontiguousarray(c - np.median(c))
+    spread = 1.4826 * float(np.median(np.abs(c)))
+    flat = FLAT * max(spread if spread > 0 else float(c.std()), 1e-300)
     with PARALLEL_LOCK:
         # Twice as many runs as threads balances the load; at most 8 bounds the memory (16 bytes per window
         # and run).
-        profile, index = kt.matrix_profile(c, length, excl, FLAT * max(float(c.std()), 1e-300),
-                                           min(8, 2 * numba.get_num_threads()))
+        profile, index = kt.matrix_profile(c, length, excl, flat, min(8, 2 * numba.get_num_threads()))
+    shapeless = kt.window_stats(c, length, flat)[1] == 0.0  # a flat window is nobody's motif
     taken = np.zeros(profile.size, dtype=bool)
     motifs: list[Motif] = []
     for i in np.argsort(profile, kind="stable"):
         j = int(index[i])
         if len(motifs) >= k or not np.isfinite(profile[i]) or j < 0:
             break
-        if taken[i] or taken[j]:
+        if taken[i] or taken[j] or shapeless[i] or shapeless[j]:
             continue
         motifs.append(Motif((int(min(i, j)), int(max(i, j))), float(profile[i]), length))
         for p in (i, j):
