@@ -199,6 +199,8 @@ class StreamPipeline:
             if self.status == "open":
                 self.status = {"cancelled": "cancelled", "error": "error"}.get(ev.reason, "closed")
                 self.closed_t = ev.t
+                if self.status == "error" and self.error is None:  # (a companion: its source's error is its end)
+                    self.error = "ended by an error of its source"
             self.analyzer.close()
         elif isinstance(ev, Flag):
             self.analyzer.hits.append(PatternHit(ev.t, self.stream, ev.kind, ev.message))

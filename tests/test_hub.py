@@ -211,6 +211,16 @@ def test_stream_error_event_is_recorded():
     assert [h.kind for h in snap.patterns] == ["error"]
 
 
+def test_a_stream_ended_by_an_error_always_says_so():
+    """A companion stream (a media source's -audio) is ended with reason "error" when its source fails: its
+    status was "error" and its error null, which the README's schema does not allow (found by review)."""
+    hub = Hub(VirtualClock())
+    hub.push_text("x-audio", "a", t=0.1)
+    hub.push(StreamClosed("x-audio", 0.2, reason="error"))
+    snap = hub.analyze(now=0.3)["x-audio"]
+    assert snap.status == "error" and snap.error == "ended by an error of its source"
+
+
 def test_run_virtual_rejects_nothing_and_ends_at_duration():
     clock = VirtualClock()
     hub = Hub(clock)
