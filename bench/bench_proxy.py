@@ -16,8 +16,12 @@ the upstream keeps when it wrote each chunk and the client matches them by reque
 A floor (``--floor``): a bare aiohttp relay (the body up, the answer back chunk by chunk, nothing parsed or
 analysed), under the same load — what any Python proxy on this event loop adds before its own work.
 
+The load (``--load``): by default the upstream and the client run on asyncio's bare transports (chunks made once,
+answers de-chunked by hand), so that they take less of the cores the proxies need; ``--load aiohttp`` is the
+load of the earlier runs, on aiohttp. Each line gives the load's own CPU.
+
     python bench/bench_proxy.py [--streams 1,200] [--rate 50] [--seconds 10] [--floor] [--stagger]
-                                [--litellm /tmp/ll/bin/litellm]
+                                [--load lean|aiohttp] [--litellm /tmp/ll/bin/litellm]
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import secrets
 import socket
 import subprocess
@@ -129,6 +134,170 @@ asyncio.run(main())
 '''
 
 
+LEAN_UPSTREAM = r"""
+import asyncio, json, random, sys, time
+WORDS = "the of and a to in is you that it he was for on are as with his they at be this have from".split()
+RATE, SECONDS = float(sys.argv[2]), float(sys.argv[3])
+def framed(data):  # one HTTP/1.1 chunk
+    return b"%x\r\n%s\r\n" % (len(data), data)
+CHUNKS = [framed(("data: " + json.dumps({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "bench",
+          "choices": [{"index": 0, "delta": {"content": " " + w}, "finish_reason": None}]}) + "\n\n").encode())
+          for w in WORDS]  # the aiohttp upstream's chunks, byte for byte, made once
+DONE = framed(b"data: [DONE]\n\n") + b"0\r\n\r\n"
+HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+SENT = {}  # request id (the user's message) -> when each content chunk was written
+class Conn(asyncio.Protocol):  # HTTP/1.1 with keep-alive, requests with a Content-Length (all the peers send one)
+    def connection_made(self, transport):
+        self.transport, self.buf, self.busy = transport, b"", False
+    def data_received(self, data):
+        self.buf += data
+        self.serve()
+    def serve(self):
+        while not self.busy:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            lines = self.buf[:end].decode("latin-1").split("\r\n")
+            method, path = lines[0].split(" ")[:2]
+            length = next((int(v) for k, _, v in (l.partition(":") for l in lines[1:])
+                           if k.strip().lower() == "content-length"), 0)
+            if len(self.buf) < end + 4 + length:
+                return
+            body, self.buf = self.buf[end + 4:end + 4 + length], self.buf[end + 4 + length:]
+            if method == "POST":
+                self.busy = True
+                asyncio.get_running_loop().create_task(self.stream(str(json.loads(body)["messages"][0]["content"])))
+            else:  # GET /sent/<rid>: the send times of one request, once
+                out = json.dumps(SENT.pop(path.rsplit("/", 1)[-1], [])).encode()
+                self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                                     % (len(out), out))
+    async def stream(self, rid):
+        times, t = SENT.setdefault(rid, []), self.transport
+        t.write(HEAD)
+        t0, rng = time.monotonic(), random.Random()  # words that never settle into a loop
+        for i in range(int(RATE * SECONDS)):
+            await asyncio.sleep(max(0.0, t0 + i / RATE - time.monotonic()))
+            if t.is_closing():
+                return
+            times.append(time.time())
+            t.write(rng.choice(CHUNKS))
+        t.write(DONE)
+        self.busy = False
+        self.serve()
+async def main():
+    server = await asyncio.get_running_loop().create_server(Conn, "127.0.0.1", int(sys.argv[1]), backlog=4096)
+    await server.serve_forever()
+asyncio.run(main())
+"""
+"""The default load (``--load lean``): the same upstream on asyncio's bare transports — chunks made once and
+written as they are, no web framework — so that the load takes less of the cores the proxy needs."""
+
+LEAN_CLIENT = r"""
+import asyncio, json, os, sys, time, uuid
+from urllib.parse import urlsplit
+URL, N, UPSTREAM, SPREAD = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
+AUTH = "Bearer " + os.environ["BENCH_KEY"]  # LiteLLM's master key; the others ignore it
+def has_content(ev):  # a data event whose delta carries text (LiteLLM's first chunk has "content": "")
+    i = ev.find(b'"content":')
+    if i < 0 or not ev.startswith(b"data: {"):
+        return False
+    j = i + 10
+    while ev[j:j + 1] == b" ":
+        j += 1
+    return ev[j:j + 1] == b'"' and ev[j + 1:j + 2] != b'"'
+class Stream(asyncio.Protocol):  # one request on its own connection; the answer chunked or sized
+    def __init__(self, times, done):
+        self.times, self.done, self.buf, self.events = times, done, b"", b""
+        self.head, self.left, self.crlf = None, 0, False
+    def connection_made(self, transport):
+        self.transport = transport
+    def data_received(self, data):
+        now, buf, pos, body = time.time(), self.buf + data, 0, []
+        if self.head is None:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                self.buf = buf
+                return
+            self.head, pos = buf[:end].lower(), end + 4
+            if not self.head.startswith(b"http/1.1 200"):
+                self.fail(self.head.split(b"\r\n")[0].decode())
+                return
+            self.chunked = b"transfer-encoding: chunked" in self.head
+        if not self.chunked:
+            body.append(buf[pos:])
+            pos = len(buf)
+        while self.chunked:
+            if self.left:  # inside a chunk
+                piece = buf[pos:pos + self.left]
+                body.append(piece)
+                self.left -= len(piece)
+                pos += len(piece)
+                if self.left:
+                    break
+                self.crlf = True
+            if self.crlf:  # the CRLF after a chunk's data
+                if len(buf) - pos < 2:
+                    break
+                pos, self.crlf = pos + 2, False
+            nl = buf.find(b"\r\n", pos)
+            if nl < 0:
+                break
+            size = int(buf[pos:nl].split(b";")[0], 16)
+            pos = nl + 2
+            if size == 0:  # the last chunk: the answer is whole
+                self.scan(b"".join(body), now)
+                self.transport.close()
+                return
+            self.left = size
+        self.buf = buf[pos:]
+        self.scan(b"".join(body), now)
+    def scan(self, data, now):
+        *events, self.events = (self.events + data).split(b"\n\n")
+        for ev in events:
+            if has_content(ev):
+                self.times.append(now)
+    def fail(self, why):
+        if not self.done.done():
+            self.done.set_exception(SystemExit(f"the answer was {why}"))
+        self.transport.close()
+    def connection_lost(self, exc):
+        if not self.done.done():
+            self.done.set_result(None)
+async def one(arrivals, start, host, port, path):
+    await asyncio.sleep(start)
+    rid = uuid.uuid4().hex  # the upstream keeps its send times under the request's message
+    times = arrivals[rid] = []
+    body = json.dumps({"model": "bench", "stream": True, "messages": [{"role": "user", "content": rid}]}).encode()
+    done = asyncio.get_running_loop().create_future()
+    transport, _ = await asyncio.get_running_loop().create_connection(lambda: Stream(times, done), host, port)
+    transport.write(b"POST %s HTTP/1.1\r\nHost: %s:%d\r\nAuthorization: %s\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (path.encode(), host.encode(), port, AUTH.encode(), len(body), body))
+    await done
+async def sent(host, port, rid):
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(b"GET /sent/%s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" % (rid.encode(), host.encode()))
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+    out = json.loads(await reader.readexactly(length))
+    writer.close()
+    return out
+async def main():
+    arrivals, url, up = {}, urlsplit(URL), urlsplit(UPSTREAM)
+    await asyncio.gather(*(one(arrivals, SPREAD * i / N, url.hostname, url.port, url.path) for i in range(N)))
+    delays = []
+    for rid, times in arrivals.items():  # chunk i received minus chunk i sent (proxies relay chunks 1:1)
+        sent_at = await sent(up.hostname, up.port, rid)
+        if len(sent_at) != len(times):
+            raise SystemExit(f"{len(times)} content chunks received, {len(sent_at)} sent")
+        delays += [a - b for a, b in zip(times, sent_at)]
+    print(json.dumps(delays))
+asyncio.run(main())
+"""
+"""The client of ``--load lean``: each stream a connection of its own on a bare asyncio transport, the HTTP/1.1
+answer de-chunked and its events found by hand (a content delta is a data event whose ``"content":`` is a
+non-empty string), no JSON parsed per chunk."""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -198,19 +367,21 @@ def settle(pids: list[int], limit: float = 120.0) -> None:
             return
 
 
-def measure(name: str, url: str, pid: int, n: int, direct: np.ndarray, upstream: str, spread: float) -> None:
+def measure(name: str, url: str, pid: int, n: int, direct: np.ndarray, upstream: str, spread: float,
+            up_pid: int) -> None:
     rss0 = rss_mb(pid)
-    cpu0, t0 = cpu_seconds(pid), time.monotonic()
-    proxied = client(url, n, upstream, spread)
+    cpu0, up0, t0 = cpu_seconds(pid), cpu_seconds(up_pid), time.monotonic()
+    proxied, client_cpu = client(url, n, upstream, spread)
     spent = cpu_seconds(pid) - cpu0
     took = time.monotonic() - t0
     cpu = spent / took
+    load = (cpu_seconds(up_pid) - up0 + client_cpu) / took
     d50, d99 = np.percentile(direct, [50, 99])
     p50, p99 = np.percentile(proxied, [50, 99])
     print(f"  {n:>4} streams, {name:<10}: proxied p50 {p50:6.2f} ms p99 {p99:7.2f} ms | added p50 {p50 - d50:+6.2f} ms "
           f"p99 {p99 - d99:+7.2f} ms | chunks {len(proxied)}/{len(direct)} | CPU {cpu:.0%} of one core "
           f"({spent / max(1, len(proxied)) * 1e6:.0f} µs per chunk) | RSS {rss_mb(pid):.0f} MB (was {rss0:.0f}) | "
-          f"run {took:.0f} s")  # (longer than the streams: the client or the upstream could not keep up)
+          f"run {took:.0f} s | load (upstream + client) {load:.0%} of one core")  # (longer than the streams: the client or the upstream could not keep up)
 
 
 KEY = secrets.token_hex(16)
@@ -218,15 +389,23 @@ KEY = secrets.token_hex(16)
 peer; passed in the environment, never on a command line."""
 
 
-def client(url: str, n: int, upstream: str, spread: float = 0.0) -> np.ndarray:
-    """Per-chunk delays (ms) of ``n`` concurrent streams; ``spread``: seconds over which their starts are spread
-    (``--stagger``: one chunk interval, so that their chunks come evenly spread, not in one burst per interval)."""
-    out = subprocess.run([sys.executable, "-c", CLIENT, url, str(n), upstream, str(spread)],
+LOADS = {"lean": (LEAN_UPSTREAM, LEAN_CLIENT), "aiohttp": (UPSTREAM, CLIENT)}
+LOAD = "lean"
+
+
+def client(url: str, n: int, upstream: str, spread: float = 0.0) -> tuple[np.ndarray, float]:
+    """Per-chunk delays (ms) of ``n`` concurrent streams, and the client's CPU seconds; ``spread``: seconds over
+    which their starts are spread (``--stagger``: one chunk interval, so that their chunks come evenly spread, not
+    in one burst per interval)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = subprocess.run([sys.executable, "-c", LOADS[LOAD][1], url, str(n), upstream, str(spread)],
                          capture_output=True, text=True,
                          env=dict(os.environ, BENCH_KEY=KEY))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if out.returncode:
-        raise SystemExit(f"the client failed: {out.stderr.strip().splitlines()[-1]}")
-    return np.asarray(json.loads(out.stdout)) * 1e3
+        raise SystemExit(f"the client failed: {(out.stderr.strip().splitlines() or ['?'])[-1]}")
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return np.asarray(json.loads(out.stdout)) * 1e3, cpu
 
 
 def main() -> None:
@@ -241,13 +420,18 @@ def main() -> None:
     ap.add_argument("--stagger", action="store_true",
                     help="start the streams spread over one chunk interval, as independent clients would (default: "
                          "all at once, as a batching serving engine emits them)")
+    ap.add_argument("--load", choices=sorted(LOADS), default="lean",
+                    help="the upstream and client: on bare asyncio transports (default), or on aiohttp (the load of "
+                         "the runs before 2026-12-05, which took more of the cores)")
     args = ap.parse_args()
+    global LOAD
+    LOAD = args.load
     if not (args.rate > 0 and args.seconds > 0):
         raise SystemExit("--rate and --seconds must be > 0")
     spread = 1.0 / args.rate if args.stagger else 0.0
     up_port, proxy_port, ll_port = free_port(), free_port(), free_port()
     report = tempfile.TemporaryFile("w+")
-    upstream = subprocess.Popen([sys.executable, "-c", UPSTREAM, str(up_port), str(args.rate), str(args.seconds)])
+    upstream = subprocess.Popen([sys.executable, "-c", LOADS[LOAD][0], str(up_port), str(args.rate), str(args.seconds)])
     proxy = subprocess.Popen([sys.executable, "-m", "midstream_tui", "proxy", "--port", str(proxy_port),
                               "--upstream", f"http://127.0.0.1:{up_port}/v1", "--headless", *(["--json"] if args.json else []),
                               "--no-record", "--refresh-ms", "100"],
@@ -283,12 +467,15 @@ def main() -> None:
               f"(client, upstream and proxy on the same {os.cpu_count()} cores), streams started "
               + ("spread over one chunk interval" if args.stagger else "at once"))
         for n in (int(s) for s in args.streams.split(",")):
-            direct = client(f"{up}/v1/chat/completions", n, up, spread)
+            up0, t0 = cpu_seconds(upstream.pid), time.monotonic()
+            direct, client_cpu = client(f"{up}/v1/chat/completions", n, up, spread)
+            load = (cpu_seconds(upstream.pid) - up0 + client_cpu) / (time.monotonic() - t0)
             d50, d99 = np.percentile(direct, [50, 99])
-            print(f"  {n:>4} streams, direct   : p50 {d50:6.2f} ms p99 {d99:7.2f} ms | chunks {len(direct)}")
+            print(f"  {n:>4} streams, direct   : p50 {d50:6.2f} ms p99 {d99:7.2f} ms | chunks {len(direct)} | "
+                  f"load (upstream + client) {load:.0%} of one core")
             for name, url, pid in peers:
                 settle([p for _, _, p in peers])
-                measure(name, url, pid, n, direct, up, spread)
+                measure(name, url, pid, n, direct, up, spread, upstream.pid)
     finally:
         proxy.send_signal(2)
         proxy.wait(timeout=120)
