@@ -24,7 +24,8 @@ import time
 import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
+from bisect import bisect_right
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urljoin, urlsplit, urlunsplit
 
@@ -35,6 +36,15 @@ MAX_MANIFEST = 4 << 20
 MAX_SEGMENT = 256 << 20
 MAX_SEGMENTS = 1_000_000
 """Segments one track may list (11 days of 1-second segments): a manifest's r="2000000000" built two billion URLs."""
+MAX_WIDTH = 32
+"""Digits a ``$Number%0Nd$``/``$Time%0Nd$`` tag may pad to (a 64-bit number has 20): ``%020000d`` made every URL
+20 kB long."""
+MAX_URL = 8192
+"""Characters in one segment URL."""
+MAX_VALUE = (1 << 63) - 1
+"""The largest number attribute read (DASH's are 32- or 64-bit)."""
+MAX_SECONDS = 1e10
+"""The longest duration read (317 years): ``P99…9D`` was infinite and failed as an OverflowError."""
 
 
 class DashError(ValueError):
@@ -45,11 +55,62 @@ def parse_duration(text: str | None) -> float | None:
     """ISO 8601 durations as DASH uses them (``PT3.0S``, ``PT1H2M``, ``P1DT2S``), in seconds."""
     if not text:
         return None
+    seconds, why = _duration(text)
+    if seconds is None:
+        raise DashError(f"unreadable duration {_shown(text)}: {why}")
+    return seconds
+
+
+def _duration(text: str) -> tuple[float | None, str]:
+    """Seconds, or None and why not."""
     m = _DURATION.match(text.strip().replace("P0Y0M", "P"))
     if not m or not any(m.groups()):
-        raise DashError(f"unreadable duration {text!r}")
+        return None, "not an ISO 8601 duration such as PT10S"
     days, hours, minutes, seconds = (float(g) if g else 0.0 for g in m.groups())
-    return days * 86400 + hours * 3600 + minutes * 60 + seconds
+    total = days * 86400 + hours * 3600 + minutes * 60 + seconds
+    if not total <= MAX_SECONDS:  # (also infinity: 400 digits read as a float are infinite)
+        return None, f"longer than {MAX_SECONDS:g} s"
+    return total, ""
+
+
+def _shown(value: str, limit: int = 40) -> str:
+    """``value`` quoted for a one-line message: cut short, control characters escaped."""
+    cut = value if len(value) <= limit else value[:limit] + "..."
+    return '"' + cut.encode("unicode_escape").decode("ascii").replace('"', '\\"') + '"'
+
+
+def _bad(el: ET.Element, name: str, value: str, why: str) -> DashError:
+    return DashError(f"bad manifest: {_tag(el)} {name}={_shown(value)} ({why})")
+
+
+def _whole(el: ET.Element, name: str, default: int, least: int = 0) -> int:
+    """A whole-number attribute from ``least`` to ``MAX_VALUE``; absent or empty: ``default``."""
+    value = el.get(name)
+    if value is None or not value.strip():
+        return default
+    text = value.strip()
+    must = f"must be a whole number {'> 0' if least == 1 else f'>= {least}'}"
+    if not re.fullmatch(r"[+-]?[0-9]+", text):  # (no "1e3", "2.5", "nan", "inf", "0x10")
+        raise _bad(el, name, value, must)
+    if len(text.lstrip("+-").lstrip("0")) > 19:  # (before int(): 5,000 digits are a ValueError of their own)
+        raise _bad(el, name, value, must if text.startswith("-") else "larger than 2^63 - 1")
+    number = int(text)
+    if number < least:
+        raise _bad(el, name, value, must)
+    if number > MAX_VALUE:
+        raise _bad(el, name, value, "larger than 2^63 - 1")
+    return number
+
+
+def _seconds(el: ET.Element, name: str) -> float | None:
+    """A duration attribute (``parse_duration``), its errors naming the element and attribute."""
+    value = el.get(name)
+    if not value:
+        return None
+    seconds, why = _duration(value)
+    if seconds is None:
+        raise _bad(el, name, value, why)
+    return seconds
 
 
 def _tag(el: ET.Element) -> str:
@@ -68,10 +129,69 @@ def fill(template: str, rep_id: str, bandwidth: int, number: int | None = None, 
     def sub(m: re.Match) -> str:
         value = {"RepresentationID": rep_id, "Bandwidth": bandwidth, "Number": number, "Time": t}[m.group(1)]
         if value is None:
-            raise DashError(f"template {template!r} needs ${m.group(1)}$, which this manifest does not give")
-        return str(value).zfill(int(m.group(2))) if m.group(2) and m.group(1) != "RepresentationID" else str(value)
+            raise DashError(f"template {_shown(template)} needs ${m.group(1)}$, which this manifest does not give")
+        if not m.group(2) or m.group(1) == "RepresentationID":
+            return str(value)
+        if len(m.group(2).lstrip("0")) > 3 or int(m.group(2)) > MAX_WIDTH:  # (zfill(20000) for every segment)
+            raise DashError(f"bad manifest: template {_shown(template)} pads ${m.group(1)}$ to "
+                            f"{_shown(m.group(2), 12)[1:-1]} digits (at most {MAX_WIDTH})")
+        return str(value).zfill(int(m.group(2)))
 
     return _TEMPLATE.sub(sub, template).replace("$$", "$")
+
+
+class Segments(Sequence):
+    """A track's segments, ``(number or time key, URL)`` in order, each URL built when it is read.
+
+    Held as runs (first number, first time, duration, count), one per timeline entry or one for fixed
+    durations: memory follows the manifest's size, not the number of segments times the URLs' length (a
+    260-byte manifest listing 20,000 URLs of 20 kB each once took 424 MB)."""
+
+    def __init__(self, media: str = "", rep_id: str = "", bandwidth: int = 0, base: str = "",
+                 by_time: bool = False) -> None:
+        self.media, self.rep_id, self.bandwidth, self.base = media, rep_id, bandwidth, base
+        self._by_time = by_time  # the key: the time (a timeline addressed by $Time$) or the number
+        self._runs: list[tuple[int, int, int, int]] = []
+        self._starts: list[int] = []  # index of each run's first segment
+        self._count = 0
+
+    def add(self, number: int, t: int, d: int, count: int) -> None:
+        """``count`` segments from ``number`` and time ``t``, ``d`` apart; the longest URL among them is checked."""
+        if count <= 0:
+            return
+        self._runs.append((number, t, d, count))
+        self._starts.append(self._count)
+        self._count += count
+        url = self._url(number + count - 1, t + (count - 1) * d)  # (numbers and times grow within a run)
+        if len(url) > MAX_URL:
+            raise DashError(f"bad manifest: SegmentTemplate media={_shown(self.media)} makes URLs of "
+                            f"{len(url):,} characters (at most {MAX_URL:,})")
+
+    def _url(self, number: int, t: int) -> str:
+        return urljoin(self.base, fill(self.media, self.rep_id, self.bandwidth, number, t))
+
+    def _item(self, number: int, t: int) -> tuple[int, str]:
+        return (t if self._by_time else number, self._url(number, t))
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(self._count)[index]]
+        if index < 0:
+            index += self._count
+        if not 0 <= index < self._count:
+            raise IndexError("segment index out of range")
+        run = bisect_right(self._starts, index) - 1
+        number, t, d, _ = self._runs[run]
+        k = index - self._starts[run]
+        return self._item(number + k, t + k * d)
+
+    def __iter__(self) -> Iterator[tuple[int, str]]:
+        for number, t, d, count in self._runs:
+            for k in range(count):
+                yield self._item(number + k, t + k * d)
 
 
 @dataclass
@@ -79,8 +199,8 @@ class Track:
     kind: str
     rep_id: str
     init_url: str
-    segments: list[tuple[int, str]] = field(default_factory=list)
-    """(number or time key, URL), in order."""
+    segments: Segments = field(default_factory=Segments)
+    """(number or time key, URL), in order, built as they are read."""
 
 
 @dataclass
@@ -99,8 +219,8 @@ def parse_manifest(text: str, url: str, now: float | None = None) -> Manifest:
     if _tag(root) != "MPD":
         raise DashError(f"not an MPD manifest (root element {_tag(root)!r})")
     dynamic = root.get("type", "static") == "dynamic"
-    update = parse_duration(root.get("minimumUpdatePeriod")) or 2.0
-    total = parse_duration(root.get("mediaPresentationDuration"))
+    update = _seconds(root, "minimumUpdatePeriod") or 2.0
+    total = _seconds(root, "mediaPresentationDuration")
     base = _base(root, url)
     periods = _children(root, "Period")
     if not periods:
@@ -115,44 +235,46 @@ def parse_manifest(text: str, url: str, now: float | None = None) -> Manifest:
         kind = _kind(aset, reps[0])
         if kind is None or any(t.kind == kind for t in tracks):
             continue
-        rep = max(reps, key=lambda r: int(r.get("bandwidth", "0") or 0))
+        rep = max(reps, key=lambda r: _whole(r, "bandwidth", 0))
         template = _child(rep, "SegmentTemplate")
         if template is None:  # (an Element with no children is falsy: no `or` here)
             template = _child(aset, "SegmentTemplate")
         if template is None:
             raise DashError("only SegmentTemplate manifests are supported (no SegmentList or SegmentBase)")
         rbase = _base(rep, _base(aset, pbase))
-        rep_id, bandwidth = rep.get("id", ""), int(rep.get("bandwidth", "0") or 0)
+        rep_id, bandwidth = rep.get("id", ""), _whole(rep, "bandwidth", 0)
         init = template.get("initialization")
         media = template.get("media")
         if not media:
             raise DashError("SegmentTemplate without a media template")
-        track = Track(kind, rep_id, urljoin(rbase, fill(init, rep_id, bandwidth)) if init else "")
-        timescale = int(template.get("timescale", "1"))
-        start_number = int(template.get("startNumber", "1"))
         timeline = _child(template, "SegmentTimeline")
+        track = Track(kind, rep_id, urljoin(rbase, fill(init, rep_id, bandwidth)) if init else "",
+                      Segments(media, rep_id, bandwidth, rbase, by_time=timeline is not None and "$Time$" in media))
+        if len(track.init_url) > MAX_URL:
+            raise DashError(f"bad manifest: SegmentTemplate initialization={_shown(init or '')} makes a URL of "
+                            f"{len(track.init_url):,} characters (at most {MAX_URL:,})")
+        timescale = _whole(template, "timescale", 1, least=1)
+        start_number = _whole(template, "startNumber", 1)
         if timeline is not None:
             number, t = start_number, 0
             for s in _children(timeline, "S"):
-                t = int(s.get("t", t))
-                d = int(s.get("d", "0"))
-                if d <= 0:
+                t = _whole(s, "t", t)
+                if not s.get("d", "").strip():
                     raise DashError("a SegmentTimeline entry without a duration")
-                repeat = int(s.get("r", "0"))
+                d = _whole(s, "d", 0, least=1)
+                repeat = _whole(s, "r", 0, least=-1)
                 if repeat < 0:  # until the end of the period
                     end = (total or 0.0) * timescale
                     repeat = max(0, math.ceil((end - t) / d) - 1)
                 if len(track.segments) + repeat + 1 > MAX_SEGMENTS:
                     raise DashError(f"a track of more than {MAX_SEGMENTS:,} segments (SegmentTimeline r={repeat})")
-                for _ in range(repeat + 1):
-                    track.segments.append((t if "$Time$" in media else number,
-                                           urljoin(rbase, fill(media, rep_id, bandwidth, number, t))))
-                    number += 1
-                    t += d
+                track.segments.add(number, t, d, repeat + 1)
+                number += repeat + 1
+                t += (repeat + 1) * d
         else:
-            duration = int(template.get("duration", "0"))
-            if duration <= 0:
+            if not template.get("duration", "").strip():
                 raise DashError("SegmentTemplate needs a SegmentTimeline or a duration")
+            duration = _whole(template, "duration", 0, least=1)
             seconds = duration / timescale
             if dynamic:
                 start = _wallclock(root.get("availabilityStartTime"))
@@ -166,9 +288,7 @@ def parse_manifest(text: str, url: str, now: float | None = None) -> Manifest:
             if last - first + 1 > MAX_SEGMENTS:
                 raise DashError(f"a track of more than {MAX_SEGMENTS:,} segments ({last - first + 1:,} of "
                                 f"{seconds:g} s)")
-            for number in range(first, last + 1):
-                track.segments.append((number, urljoin(rbase, fill(media, rep_id, bandwidth, number,
-                                                                    (number - start_number) * duration))))
+            track.segments.add(first, (first - start_number) * duration, duration, last - first + 1)
         tracks.append(track)
     if not tracks:
         raise DashError("the manifest has no audio or video adaptation set")
@@ -272,7 +392,8 @@ class SegmentStream(io.RawIOBase):
                     continue
                 if self.cancelled():
                     return
-                seen.add(key)
+                if manifest.dynamic:  # (a VOD's segments are read once: no set of a million keys)
+                    seen.add(key)
                 yield fetch(url, MAX_SEGMENT)
                 self.segments_read += 1
             if not manifest.dynamic:
