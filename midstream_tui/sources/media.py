@@ -55,8 +55,8 @@ from .base import Backoff, Source, SourceError
 from .params import one_line, param, reject_unknown
 
 MEDIA_SUFFIXES = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".ts", ".m2ts", ".flv", ".mpg", ".mpeg", ".wav", ".mp3",
-                  ".ogg", ".opus", ".flac", ".m4a", ".aac")
-AUDIO_SUFFIXES = (".wav", ".mp3", ".opus", ".flac", ".m4a", ".aac")
+                  ".ogg", ".oga", ".opus", ".flac", ".m4a", ".aac")
+AUDIO_SUFFIXES = (".wav", ".mp3", ".oga", ".opus", ".flac", ".m4a", ".aac")
 """Files that hold sound only: one audio stream, no empty video stream beside it, when served over HTTP too."""
 NETWORK_SCHEMES = ("http", "https", "udp", "rtmp", "rtsp", "srt")
 AUDIO_RATE = 48_000
@@ -66,12 +66,23 @@ LIVE_SCHEMES = ("udp", "rtmp", "rtsp")
 """Network inputs that are live by nature: when one ends, the input went away."""
 STABLE_MEDIA_S = 10.0
 """Media seconds a live session must have played for a reconnection after it to get the full retry budget back."""
+READ_TIMEOUT_S = 10.0
+"""Seconds a network input may take to open, or to send its next data, before it counts as timed out."""
 GAP_S = 3.0
 """Default seconds without data from a network input that make a reported gap."""
 UNDECODABLE_LIMIT = 100
 """Bad packets in a row, with nothing decoded yet, after which a stream is judged undecodable."""
 END_TOLERANCE_S = 0.5
 """How far short of its announced duration a VOD may end and still count as complete."""
+FILE_TOLERANCE = 0.01
+"""A local file may also end this fraction of its declared duration short and count as complete (rounding,
+priming and padding of the codecs: a few tens of milliseconds in files measured)."""
+DECLARED_FORMATS = ("matroska", "mov", "avi", "flac")
+"""Containers (FFmpeg's first format name) whose duration is written in the file itself, not estimated from
+what it holds: a file of them that delivers less was cut short. (MPEG-TS and MPEG-PS durations are read from the
+file's last timestamps, MP3 and ADTS ones often guessed from the bitrate: no promise there.)"""
+OGG_TAIL = 1 << 18
+"""Bytes read from the end of an Ogg file to find its last pages (a page holds at most 65,307)."""
 
 
 class _LoopGone(Exception):
@@ -80,6 +91,73 @@ class _LoopGone(Exception):
 
 class InputEndedEarly(ConnectionError):
     """A network input ended before its end: a truncated VOD or a live input that went away."""
+
+
+def _ogg_crc(data: bytes) -> int:
+    crc = 0
+    for byte in data:
+        crc = ((crc << 8) & 0xFFFFFFFF) ^ _OGG_TABLE[((crc >> 24) ^ byte) & 0xFF]
+    return crc
+
+
+def _ogg_table() -> list[int]:
+    table = []
+    for i in range(256):
+        r = i << 24
+        for _ in range(8):
+            r = ((r << 1) ^ 0x04C11DB7) if r & 0x80000000 else r << 1
+        table.append(r & 0xFFFFFFFF)
+    return table
+
+
+_OGG_TABLE = _ogg_table()
+
+
+def _ogg_walk(tail: bytes, at: int) -> tuple[bool, int] | None:
+    """Follow Ogg pages from ``at`` to the end of ``tail`` (the file's end): (cut, granule of the last page)
+    when the first page checks out (its CRC) and the chain of pages reaches the end, None if it does not."""
+    verified, granule = False, -1
+    while True:
+        head = tail[at:at + 27]
+        if head[:4] != b"OggS" or (len(head) > 4 and head[4] != 0):
+            return None
+        if len(head) >= 14:
+            granule = int.from_bytes(head[6:14], "little", signed=True)
+        if len(head) < 27 or at + 27 + head[26] > len(tail):
+            return (True, granule) if verified else None
+        end = at + 27 + head[26] + sum(tail[at + 27:at + 27 + head[26]])
+        if end > len(tail):
+            return (True, granule) if verified else None
+        if not verified:
+            page = bytearray(tail[at:end])
+            page[22:26] = bytes(4)
+            if _ogg_crc(bytes(page)) != int.from_bytes(head[22:26], "little"):
+                return None
+            verified = True
+        if end == len(tail):
+            return False, granule
+        at = end
+
+
+def ogg_cut(path: str) -> tuple[bool, int] | None:
+    """Whether an Ogg file ends in the middle of a page (a copy or a recording cut short; FFmpeg plays the whole
+    pages and says nothing), and the granule position (the media time, in the stream's units, -1 if none) that
+    last page reaches. None when the end of the file cannot be read as Ogg pages."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            start = max(0, size - OGG_TAIL)
+            f.seek(start)
+            tail = f.read()
+    except OSError:
+        return None
+    at = tail.find(b"OggS")
+    while at != -1:
+        verdict = _ogg_walk(tail, at)
+        if verdict is not None:
+            return verdict
+        at = tail.find(b"OggS", at + 1)
+    return None
 
 
 class _Restream:
@@ -187,6 +265,11 @@ class MediaSource(Source):
         """A fatal error was put: the input's streams close as "error"."""
         self._resume_at: dict[str, float] = {}
         """Media time each kind of a truncated VOD reached: a reconnection skips what was delivered."""
+        self._delivered = 0
+        """Frames and chunks handed over, over all sessions."""
+        self._said_error = False
+        self._reading_since: float | None = None
+        """When the reader began (monotonic): how long a server that sent nothing kept it waiting."""
         if listen:
             self.options.setdefault("listen", "1")
             self.options["timeout"] = "1"  # seconds to wait for a publisher before checking for cancel
@@ -196,8 +279,12 @@ class MediaSource(Source):
         def put(event: Event | None) -> None:
             if loop.is_closed():  # the run ended while FFmpeg was blocked in a read: stop quietly
                 raise _LoopGone
-            if isinstance(event, StreamError) and event.fatal:  # (not a retry notice)
-                self._failed = True
+            if isinstance(event, StreamError):
+                self._said_error = True
+                if event.fatal:  # (not a retry notice)
+                    self._failed = True
+            elif isinstance(event, (VideoFrame, AudioChunk)):
+                self._delivered += 1
             sink = self.sink
             if sink is not None and event is not None:  # straight to the consumer, no hop through the loop
                 while not sink(event):  # a lossless source's queue is full: wait for room
@@ -222,6 +309,7 @@ class MediaSource(Source):
                     raise _LoopGone from None
 
         failures = 0
+        self._reading_since = time.monotonic()
         try:
             while not self.cancelled:
                 frames = 0
@@ -238,6 +326,7 @@ class MediaSource(Source):
                 except Exception as exc:  # noqa: BLE001 - FFmpeg and I/O errors
                     if self.cancelled:
                         break
+                    exc = self._timed_out(exc)
                     if self.listen:
                         if isinstance(exc, TimeoutError) and not getattr(exc, "after_frames", 0):
                             continue  # nobody published within the timeout: keep listening
@@ -272,6 +361,36 @@ class MediaSource(Source):
             except _LoopGone:
                 pass
 
+    def _where(self) -> str:
+        """The server of a network input, fit to show (its path may end in a stream key)."""
+        parts = urlsplit(self.url)
+        return f"{parts.scheme}://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}"
+
+    def _timed_out(self, exc: Exception) -> Exception:
+        """PyAV's timeout interrupts FFmpeg, which says "Immediate exit requested": say that it timed out."""
+        if not (self.network and isinstance(exc, av.error.ExitError)):
+            return exc
+        said = ConnectionError(f"{self._where()}: timed out (nothing received for {READ_TIMEOUT_S:.0f} s)")
+        for key in ("after_frames", "after_media_s"):
+            if hasattr(exc, key):
+                setattr(said, key, getattr(exc, key))
+        return said
+
+    def cancel(self) -> None:
+        """Also: a server pulled from that has sent nothing by now (the run ends, the stream is stopped) is a
+        source that failed, said before its streams close, not a stream that simply closed empty."""
+        silent = (not self.cancelled and self.network and not self.listen and not self.dash
+                  and urlsplit(self.url).scheme != "udp" and not self._delivered and not self._said_error
+                  and self._reading_since is not None and self.sink is not None)
+        super().cancel()
+        if silent:
+            waited = time.monotonic() - (self._reading_since or time.monotonic())
+            try:
+                self.sink(StreamError(self.stream_id, self.clock.now(),
+                                      f"the server at {self._where()} sent nothing in {waited:.1f} s"))
+            except Exception:  # noqa: BLE001 - the run is ending; nothing more to say it to; audit: ignore
+                pass
+
     def _open(self) -> list:
         """The input's containers: one, or for DASH one per track (video, audio), each fed its segments."""
         if self.dash:
@@ -284,13 +403,15 @@ class MediaSource(Source):
                             format="mp4") for track in manifest.tracks]
         # PyAV's own timeout (an interrupt callback) deadlocks an RTMP listen with a publisher
         # connecting (measured); a listen relies on FFmpeg's ``timeout`` option instead.
-        return [av.open(self.url, options=self.options, timeout=None if self.listen else (10.0, 10.0))]
+        return [av.open(self.url, options=self.options,
+                        timeout=None if self.listen else (READ_TIMEOUT_S, READ_TIMEOUT_S))]
 
     def _play(self, put) -> int:
         """One input session from open to end; returns the frames delivered. Errors carry ``after_frames``."""
         containers: list = []
         counts = [0]
         reached: dict[str, float] = {}
+        held: dict[str, float] = {}
         try:
             containers = self._open()
             if not self.network and self.sessions == 0:
@@ -310,9 +431,15 @@ class MediaSource(Source):
                     # again from its start, since a seek there can land mid-GOP (or be ignored by a server
                     # without Range support) and silently lose the frames up to the next keyframe (measured)
                     self._seek_to_resume(container)
-                self._demux(container, put, counts, 0, restream=self.restream, reached=reached)
+                self._demux(container, put, counts, 0, restream=self.restream, reached=reached, held=held)
                 if self.network and not self.listen and not self.cancelled:
-                    self._check_complete(duration, max(reached.values(), default=0.0))
+                    # what every session delivered: a resumed one skips what the ones before it did
+                    self._check_complete(duration, max([*reached.values(), *self._resume_at.values()], default=0.0))
+                if not self.network and not self.cancelled and self.sessions == 1:
+                    short = self._file_shortfall(container, duration, max([*reached.values(), *held.values()],
+                                                                          default=0.0))
+                    if short:  # FFmpeg plays what is there and says nothing: the stream says it
+                        put(StreamError(self.stream_id, self.clock.now(), short))
                 self._resume_at = {}
                 return counts[0]
             if self.restream:
@@ -367,6 +494,28 @@ class MediaSource(Source):
         except Exception:  # noqa: BLE001 - not seekable: read from the start, skipping what was delivered; audit: ignore
             pass
 
+    def _file_shortfall(self, container, duration: float | None, held: float) -> str | None:
+        """A local file that delivered less than it declares (a copy or a download cut short): what it declares
+        and what it held, in seconds. None when it is whole, or does not say how long it is."""
+        fmt = (container.format.name or "").split(",")[0]
+        if fmt == "ogg":
+            cut = ogg_cut(self.url)
+            if not cut or not cut[0]:
+                return None
+            audio = [s for s in container.streams if s.type == "audio"]
+            if cut[1] >= 0 and len(audio) == len(container.streams) and audio[0].time_base:
+                origin = container.start_time / 1e6 if container.start_time else 0.0
+                reaches = float(cut[1] * audio[0].time_base) - origin
+                if reaches > held:
+                    return (f"the file is cut short: it holds {held:.2f} s of the {reaches:.2f} s its last page "
+                            "reaches (that page is incomplete)")
+            return f"the file is cut short: its last page is incomplete; it holds {held:.2f} s"
+        if fmt not in DECLARED_FORMATS or duration is None:
+            return None
+        if held < duration - max(END_TOLERANCE_S, FILE_TOLERANCE * duration):
+            return f"the file is cut short: it holds {held:.2f} s of the {duration:.2f} s it declares"
+        return None
+
     def _check_complete(self, duration: float | None, reached: float) -> None:
         """A network input ended without an error: was that its real end? Raises InputEndedEarly if not."""
         if self.http_file:
@@ -397,9 +546,10 @@ class MediaSource(Source):
         put(Flag(self.stream_id, self.clock.now(), f"network gap: {waited:.1f} s without data, {then}", kind="gap"))
 
     def _demux(self, container, put, counts: list[int], slot: int, *, restream: str | None = None,
-               start: float | None = None, reached: dict[str, float]) -> None:
+               start: float | None = None, reached: dict[str, float], held: dict[str, float] | None = None) -> None:
         """Demux and decode one container into events; ``counts[slot]`` counts what was delivered and
-        ``reached[kind]`` is the media time each kind reached (seconds from the input's start)."""
+        ``reached[kind]`` is the media time each kind reached (seconds from the input's start); ``held[kind]``
+        the end of the last packet of each kind, decodable or not."""
         streams = [s for s in container.streams if s.type in self.kinds and not is_picture(s)]
         forward = None
         if restream:
@@ -431,6 +581,8 @@ class MediaSource(Source):
             packets = iter(container.demux(streams))
             first = True
             gap_ended = 0.0
+            flushed: set[int] = set()  # streams whose flush packet (the end) came
+            last_pts: dict[str, float] = {}
             while not self.cancelled:
                 asked = time.monotonic()
                 if not first:
@@ -438,6 +590,15 @@ class MediaSource(Source):
                 failure = None
                 try:
                     packet = next(packets, None)
+                except IndexError:
+                    # PyAV's demux ends by flushing every stream FFmpeg knows of, one that appeared mid-file
+                    # too (damaged data: an MPEG-TS packet with a corrupt PID), which it has no Stream for
+                    # (measured: "list index out of range"). Its packets were skipped; the input has ended.
+                    put(Flag(self.stream_id, self.clock.now(), "skipped the packets of a stream that appeared "
+                             "mid-file (damaged data?)", kind="media"))
+                    packets = iter([_flush_packet(s) for s in streams if s.index not in flushed])
+                    self._waiting.pop(slot, None)
+                    continue
                 except Exception as exc:  # noqa: BLE001 - raised below, once the gap (if any) is noted
                     packet, failure = None, exc
                 self._waiting.pop(slot, None)
@@ -458,6 +619,14 @@ class MediaSource(Source):
                     break
                 is_video = packet.stream.type == "video"
                 target = self.stream_id if is_video and self.kind == "video" else self.audio_id
+                if not data:
+                    flushed.add(packet.stream.index)
+                elif held is not None and packet.pts is not None and packet.time_base:
+                    t = float(packet.pts * packet.time_base) - (origin or 0.0)
+                    step = float(packet.duration * packet.time_base) if packet.duration else \
+                        max(0.0, t - last_pts.get(packet.stream.type, t))
+                    last_pts[packet.stream.type] = t
+                    held[packet.stream.type] = max(held.get(packet.stream.type, 0.0), t + step)
                 if is_video:
                     pending += packet.size
                 try:
@@ -614,6 +783,13 @@ def _continuous(spliced: dict[str, list[float]], kind: str, frame) -> float:
     return at
 
 
+def _flush_packet(stream):
+    """An empty packet of ``stream``: decoding it returns the frames its decoder still holds."""
+    packet = av.Packet()
+    packet.stream = stream
+    return packet
+
+
 def _hls_finished(url: str) -> bool:
     """Whether an HLS playlist (or the first variant of a master playlist) now carries #EXT-X-ENDLIST."""
     from urllib.parse import urljoin
@@ -695,6 +871,8 @@ def open_media(uri: str, clock: Clock | None, stream_id: str | None = None) -> M
     restream = params.pop("restream", None)
     reject_unknown(params, uri)
     path = Path(parts.path)
+    if path.is_dir():
+        raise SourceError(f"{parts.path}: is a directory, not a media file")
     if not path.is_file():
         raise SourceError(f"{parts.path}: no such file")
     try:  # probe: which kinds the file holds decides the stream ids

@@ -1,0 +1,206 @@
+"""Media inputs that are damaged, cut short or served by a server that says nothing: each is said, none is a
+silent normal end, a raw exception or FFmpeg's own wording. Through the command line, as a user runs it."""
+
+import json
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import threading
+
+import av
+import numpy as np
+import pytest
+
+from test_media import write_clip
+
+RUN = ["run", "--headless", "--json", "--no-record", "--no-learn", "--transcribe", "off"]
+
+
+def midstream(args, tmp_path, timeout=180):
+    """``midstream`` in a subprocess (its caches in ``tmp_path``): (exit code, summary streams, stderr)."""
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), MIDSTREAM_DATA_DIR=str(tmp_path / "data"))
+    proc = subprocess.run([sys.executable, "-m", "midstream_tui", *RUN, *args], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+    streams = {}
+    for line in proc.stdout.splitlines():
+        try:
+            streams = json.loads(line).get("summary", {}).get("streams", streams)
+        except (ValueError, AttributeError):
+            continue
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    return proc.returncode, streams, proc.stderr
+
+
+def write_opus(path, seconds=2.0):
+    """A 440 Hz tone as Opus in Ogg (its muxer writes a page a second)."""
+    out = av.open(str(path), "w")
+    stream = out.add_stream("libopus", rate=48_000, layout="mono")
+    tone = (np.sin(np.arange(int(seconds * 48_000)) * 2 * np.pi * 440 / 48_000) * 0.3).astype(np.float32)
+    for k in range(0, len(tone), 960):
+        frame = av.AudioFrame.from_ndarray(tone[k:k + 960].reshape(1, -1), format="fltp", layout="mono")
+        frame.sample_rate = 48_000
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+    out.close()
+
+
+def cut(path, fraction, name):
+    """A copy of ``path`` holding its first ``fraction`` of bytes."""
+    data = path.read_bytes()
+    target = path.with_name(name)
+    target.write_bytes(data[:int(len(data) * fraction)])
+    return target
+
+
+def test_files_cut_short_say_so_and_whole_files_do_not(tmp_path):
+    clip = tmp_path / "whole.mkv"
+    write_clip(clip, seconds=2.0, size=(160, 120))  # H.264 + AAC in Matroska: it declares its duration
+    write_clip(tmp_path / "whole.mp4", seconds=2.0, size=(160, 120))
+    write_clip(tmp_path / "whole.ts", seconds=2.0, size=(160, 120), fmt="mpegts")
+    write_clip(tmp_path / "still.mkv", seconds=6.0, fps=1, size=(160, 120), audio=False, gop=1)  # 1 fps
+    write_opus(tmp_path / "whole.ogg")
+    (tmp_path / "whole.oga").write_bytes((tmp_path / "whole.ogg").read_bytes())  # (.oga was "unknown source")
+    half = cut(clip, 0.5, "half.mkv")
+    ogg = cut(tmp_path / "whole.ogg", 0.9, "ogg90.ogg")  # its last page (its second second) is incomplete
+    files = ["whole.mkv", "whole.mp4", "whole.ts", "still.mkv", "whole.ogg", "whole.oga", "half.mkv", "ogg90.ogg"]
+    names = [f.replace(".", "_") for f in files]
+    code, streams, err = midstream([f"{tmp_path / f}?realtime=0&name={n}" for f, n in zip(files, names)], tmp_path)
+    assert code == 0, err[-800:]
+    assert {n: s["error"] for n, s in streams.items() if n.startswith(("whole", "still"))} == {
+        n: None for n in ("whole_mkv", "whole_mkv-audio", "whole_mp4", "whole_mp4-audio", "whole_ts",
+                          "whole_ts-audio", "still_mkv", "whole_ogg", "whole_oga")}
+    said = streams["half_mkv"]["error"]
+    assert said and re.fullmatch(r"the file is cut short: it holds 0\.\d\d s of the 2\.0\d s it declares", said), said
+    assert 0 < streams["half_mkv"]["metrics"]["frames"] < 60  # what is there is played
+    assert streams["ogg90_ogg"]["error"].startswith("the file is cut short: it holds 0.99 s of the 2.0")
+    assert streams["ogg90_ogg"]["metrics"]["audio_s"] == pytest.approx(1.0, abs=0.05)
+    # a file cut before its first frame delivered nothing: the run failed, as with a source that failed
+    stub = cut(clip, 0.05, "stub.mkv")
+    code, streams, err = midstream([f"{stub}?realtime=0"], tmp_path)
+    assert code == 1 and "every source failed (stub: nothing delivered: the file is cut short" in err, err[-800:]
+    assert streams["stub"]["metrics"]["frames"] == 0
+
+
+def test_a_directory_is_not_called_missing(tmp_path):
+    folder = tmp_path / "dir.mp4"
+    folder.mkdir()
+    code, _, err = midstream([str(folder)], tmp_path)
+    assert code == 2 and err.strip().endswith("dir.mp4: is a directory, not a media file"), err[-800:]
+
+
+def write_damaged_ts(path):
+    """MPEG-2 video + MP2 audio in MPEG-TS, 200 bytes of its last 90 % inverted: one of them makes a PID that
+    FFmpeg takes for a new stream mid-file."""
+    out = av.open(str(path), "w", format="mpegts")
+    video = out.add_stream("mpeg2video", rate=30)
+    video.width, video.height, video.pix_fmt = 320, 240, "yuv420p"
+    audio = out.add_stream("mp2", rate=48_000, layout="mono")
+    for i in range(60):
+        img = np.zeros((240, 320, 3), np.uint8)
+        img[:, (i * 5) % 320:(i * 5) % 320 + 20] = 255
+        for packet in video.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+            out.mux(packet)
+    for packet in video.encode():
+        out.mux(packet)
+    tone = (np.sin(2 * np.pi * 440 * np.arange(96_000) / 48_000) * 0.3).astype(np.float32)
+    for k in range(0, len(tone), 1024):
+        frame = av.AudioFrame.from_ndarray(tone[k:k + 1024].reshape(1, -1), format="flt", layout="mono")
+        frame.sample_rate = 48_000
+        for packet in audio.encode(frame):
+            out.mux(packet)
+    for packet in audio.encode():
+        out.mux(packet)
+    out.close()
+    data = bytearray(path.read_bytes())
+    rng = random.Random(1)
+    for _ in range(200):
+        data[rng.randrange(len(data) // 10, len(data))] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_mpegts_file_plays_to_its_end(tmp_path):
+    damaged = tmp_path / "damaged.ts"
+    write_damaged_ts(damaged)
+    with av.open(str(damaged)) as probe:  # the damage this test is about: PyAV's demux fails at the end
+        with pytest.raises(IndexError):
+            for _ in probe.demux(*probe.streams):
+                pass
+    code, streams, err = midstream([f"{damaged}?realtime=0"], tmp_path)
+    assert code == 0, err[-800:]  # it was "every source failed (damaged: IndexError: list index out of range)"
+    video = streams["damaged"]
+    assert video["status"] == "closed" and video["metrics"]["frames"] > 40
+    assert not any("IndexError" in (s["error"] or "") for s in streams.values())
+
+
+class SilentServer:
+    """Accepts connections on 127.0.0.1 and never sends a byte (nor closes them) until stopped."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted.append(conn)
+
+    def stop(self):
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()
+        self.thread.join(10)
+
+
+@pytest.fixture
+def silent():
+    server = SilentServer()
+    yield server
+    server.stop()
+
+
+def test_a_server_that_sends_nothing_before_the_run_ends_is_a_failed_source(tmp_path, silent):
+    base = f"127.0.0.1:{silent.port}"
+    code, streams, err = midstream(["--duration", "3", f"http://{base}/x.m3u8", f"rtmp://{base}/live/y"], tmp_path)
+    assert silent.accepted  # it was reached, and said nothing
+    assert code == 1 and "every source failed (" in err and "nothing delivered: the server at" in err, err[-800:]
+    assert streams["x"]["error"].startswith(f"the server at http://{base} sent nothing in ")
+    assert streams["y"]["error"].startswith(f"the server at rtmp://{base} sent nothing in ")
+    assert streams["x"]["metrics"]["frames"] == 0 and streams["y"]["metrics"]["frames"] == 0
+
+
+def test_a_server_that_sends_nothing_times_out_in_words(tmp_path, silent):
+    code, streams, err = midstream(["--duration", "120", f"rtmp://127.0.0.1:{silent.port}/live/x?reconnect=0"],
+                                   tmp_path)
+    assert code == 1, err[-800:]
+    assert "Immediate exit requested" not in err and "ExitError" not in err
+    assert f"rtmp://127.0.0.1:{silent.port}: timed out (nothing received for 10 s)" in err
+    assert streams["x"]["status"] == "error"
+
+
+def test_an_hls_vod_cut_short_counts_what_every_attempt_delivered(tmp_path, http_server):
+    root, base = http_server
+    write_clip(root / "index.m3u8", seconds=4.0, size=(160, 120), fmt="hls",
+               options={"hls_time": "2", "hls_playlist_type": "vod"})
+    segments = sorted(p.name for p in root.glob("*.ts"))
+    assert len(segments) == 2
+    (root / "holed.m3u8").write_text("#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:3\n"
+                                     f"#EXTINF:2.0,\n{segments[0]}\n#EXTINF:2.0,\nnope.ts\n"
+                                     f"#EXTINF:2.0,\n{segments[1]}\n#EXT-X-ENDLIST\n")
+    code, streams, err = midstream(["--duration", "120", f"{base}/holed.m3u8?reconnect=1&realtime=0"], tmp_path)
+    assert code == 1 and streams["holed"]["metrics"]["frames"] == 120, err[-800:]  # 4 s of the 6 s, then an error
+    error = streams["holed"]["error"]
+    assert error.startswith("InputEndedEarly: the input ended after 4.0 s of its 6.0 s"), error
+    assert error.endswith("after 2 attempts")  # the second attempt had nothing new: 4 s delivered in all
