@@ -572,6 +572,41 @@ async def test_goodput_counts_the_requests_meeting_every_slo(upstream):
         await hub.stop()
 
 
+async def test_more_than_a_hundred_requests_at_once_all_reach_the_upstream():
+    """aiohttp's client pools 100 connections by default: the proxy held the 101st request, without a word, until
+    one of the first hundred ended (at 500 streams of 10 s, the last ones started 40 s late; found by the bench).
+    Here the upstream answers none until all have arrived."""
+    want, arrived, everyone = 110, [0], asyncio.Event()
+
+    async def gate(request: web.Request) -> web.Response:
+        arrived[0] += 1
+        if arrived[0] >= want:
+            everyone.set()
+        try:
+            await asyncio.wait_for(everyone.wait(), LIVENESS_S)
+        except asyncio.TimeoutError:
+            return web.json_response({"error": f"only {arrived[0]} arrived"}, status=504)
+        return web.json_response({"id": "x", "object": "chat.completion", "choices": []})
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", gate)
+    runner = web.AppRunner(app, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1")
+    try:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+            done = await asyncio.gather(*(fetch(session, proxy.url + "/v1/chat/completions",
+                                                {"model": "m", "messages": []}) for _ in range(want)))
+        assert [status for status, _, _ in done] == [200] * want, done[0][2]
+        assert arrived[0] == want
+    finally:
+        await hub.stop()
+        await runner.cleanup()
+
+
 def test_options_are_checked_in_one_line():
     assert parse_slo("ttft=500ms, tpot=50ms,e2e=2s") == {"ttft": 0.5, "tpot": 0.05, "e2e": 2.0}
     for bad in ("speed=1s", "ttft=fast", "ttft=-1ms", "ttft=nan"):

@@ -333,7 +333,10 @@ class ProxyServer(LocalServer, GatewayTotals):
         # unchanged bytes: no decompression, no headers the client did not send
         self._session = aiohttp.ClientSession(  # nothing the client did not send
             auto_decompress=False, skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-                                              timeout=aiohttp.ClientTimeout(total=None, sock_connect=30))
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=30),
+            # as many connections upstream as clients ask for: aiohttp's default pool of 100 held the 101st request
+            # (silently, for as long as a stream lasts) until one of the first hundred ended
+            connector=aiohttp.TCPConnector(limit=0))
         try:
             return await super().start()
         except BaseException:
