@@ -588,7 +588,7 @@ async def test_more_than_a_hundred_requests_at_once_all_reach_the_upstream():
             return web.json_response({"error": f"only {arrived[0]} arrived"}, status=504)
         return web.json_response({"id": "x", "object": "chat.completion", "choices": []})
 
-    app = web.Application()
+    app = web.Application(client_max_size=1 << 20)  # (the requests are small)
     app.router.add_post("/v1/chat/completions", gate)
     runner = web.AppRunner(app, shutdown_timeout=0.5)
     await runner.setup()
