@@ -18,6 +18,10 @@ from numba import njit
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from midstream_tui.analysis.dynamics import largest_lyapunov
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from lyapunov_references import _map_orbit  # noqa: E402
+from lyapunov_references import map_exponent as _reference_map_exponent  # noqa: E402
+
 OUT = Path(tempfile.mkdtemp(prefix="heldout-lyapunov-"))  # references cached here during a run
 EPS = 1e-8
 BLOCKS = 40
@@ -119,47 +123,16 @@ FLOWS = [
 DT_VARIANTS = ["Halvorsen", "Sprott B", "Duffing two-well forced"]  # chosen before any estimate was seen
 
 # ---------------------------------------------------------------- maps
-@njit(cache=True)
-def map_step(k, x, y):
-    if k == 0:  # cubic map A=3: x' = 3 x (1 - x^2)
-        return 3.0 * x * (1 - x * x), 0.0
-    if k == 1:  # Holmes / Duffing map a=2.75 b=0.2: x'=y, y'=-b x + a y - y^3
-        return y, -0.2 * x + 2.75 * y - y ** 3
-    # Burgers map a=0.75 b=1.75: x' = a x - y^2, y' = b y + x y
-    return 0.75 * x - y * y, 1.75 * y + x * y
+# (their steps and the two-trajectory exponent are bench/lyapunov_references.py's, kinds 7-9)
+MAP_KIND = {0: 7, 1: 8, 2: 9}
 
 
-@njit(cache=True)
 def map_series(k, x, y, n):
-    for _ in range(10_000):
-        x, y = map_step(k, x, y)
-    out = np.empty(n)
-    for i in range(n):
-        x, y = map_step(k, x, y)
-        out[i] = x
-    return out
+    return _map_orbit(MAP_KIND[k], x, y, n + 10_000)[10_000:].copy()
 
 
-@njit(cache=True)
 def map_exponent(k, x, y, n):
-    for _ in range(10_000):
-        x, y = map_step(k, x, y)
-    a, b = x + EPS, y
-    out = np.zeros(BLOCKS)
-    per = n // BLOCKS
-    for q in range(BLOCKS):
-        acc = 0.0
-        for _ in range(per):
-            x, y = map_step(k, x, y)
-            a, b = map_step(k, a, b)
-            d = math.hypot(a - x, b - y)
-            if d == 0.0:
-                a, b, d = x + EPS, y, EPS
-            acc += math.log(d / EPS)
-            a = x + (a - x) * EPS / d
-            b = y + (b - y) * EPS / d
-        out[q] = acc / per
-    return out
+    return _reference_map_exponent(MAP_KIND[k], x, y, n)
 
 
 @njit(cache=True)

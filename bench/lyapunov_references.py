@@ -68,7 +68,14 @@ def _map_step(kind, x, y):
         return 1 + 0.9 * (x * math.cos(t) - y * math.sin(t)), 0.9 * (x * math.sin(t) + y * math.cos(t))
     if kind == 5:
         return x * x - y * y + 0.9 * x - 0.6013 * y, 2 * x * y + 2.0 * x + 0.5 * y
-    return 2.27 * x * (1 - y), x
+    if kind == 6:
+        return 2.27 * x * (1 - y), x
+    # the held-out maps of bench/lyapunov_heldout.py
+    if kind == 7:  # cubic map, A = 3
+        return 3.0 * x * (1 - x * x), 0.0
+    if kind == 8:  # Holmes' Duffing map, a = 2.75, b = 0.2
+        return y, -0.2 * x + 2.75 * y - y ** 3
+    return 0.75 * x - y * y, 1.75 * y + x * y  # Burgers' map, a = 0.75, b = 1.75
 
 
 @njit(cache=True)
