@@ -25,7 +25,9 @@ from aiohttp import web
 
 from liveness import LIVENESS_S
 from midstream_tui import Hub
+from midstream_tui.events import StreamClosed, StreamError, TextDelta
 from midstream_tui.proxy import ProxyError, ProxyOptions, ProxyProcess, ProxyServer, RelayError, Reader, SSEParser, cut_ending, parse_slo
+from midstream_tui.proxy.gateway import AnswerReading, ProxiedStream
 from midstream_tui.rules import BUILTIN_RULES, RuleEngine
 from midstream_tui.servers.emulator import OpenAIEmulator
 
@@ -635,6 +637,58 @@ def test_the_sse_reader_splits_anywhere_and_cut_endings_parse():
         assert events and all(e.data == "[DONE]" or json.loads(e.data) for e in events)
 
 
+def _compact(stream: bytes) -> bytes:
+    """The same events as most servers write them: JSON without spaces, one event per write."""
+    out = b""
+    for ev in SSEParser().feed(stream):
+        data = ev.data if not ev.data.startswith("{") else json.dumps(json.loads(ev.data), separators=(",", ":"))
+        out += (f"event: {ev.name}\n" if ev.name != "message" else "").encode() + f"data: {data}\n\n".encode()
+    return out
+
+
+@pytest.mark.parametrize("api, stream", [("chat", CHAT), ("chat", _compact(CHAT)), ("completions", COMPLETIONS),
+                                         ("responses", RESPONSES), ("responses", _compact(RESPONSES)),
+                                         ("messages", MESSAGES), ("messages", _compact(MESSAGES))],
+                         ids=["chat", "chat-compact", "completions", "responses", "responses-compact", "messages",
+                              "messages-compact"])
+def test_the_relays_lite_reader_ends_a_cut_stream_as_a_full_reader_would(api, stream, monkeypatch):
+    # the relay process frames the answer without decoding its text events; wherever the stream is cut (and
+    # however its bytes came: split anywhere, or one event per chunk), its ending is the full reader's
+    monkeypatch.setattr("midstream_tui.proxy.protocols.time.time", lambda: 1800000000.0)  # (before any id came)
+    events = [e + b"\n\n" for e in stream.split(b"\n\n")[:-1]]
+    splits = [(stream[:i], stream[i:]) for i in range(1, len(stream))]
+    splits += [(b"".join(events[:i]), b"".join(events[i:])) for i in range(1, len(events))]
+    for head, _ in splits:
+        lite, full = Reader(api, True, lite=True), Reader(api, True)
+        for piece in (head[:len(head) // 2], head[len(head) // 2:]):
+            assert lite.feed(piece) == []
+            full.feed(piece)
+        assert lite.at_boundary == full.at_boundary and lite.state.finished == full.state.finished
+        for mode in ("stop", "error"):
+            assert cut_ending(lite, "r", "why", mode) == cut_ending(full, "r", "why", mode), (api, head[-80:])
+
+
+async def test_an_analysis_that_skipped_chunks_reads_again_from_the_next_event():
+    # a relay whose hub falls behind skips copies of the answer, and takes them up again where an event starts:
+    # what was left of the event under way is dropped, the next events are read, nothing is called malformed
+    hub = Hub()
+    stream = ProxiedStream("m#1", "proxy:chat/m@x", "proxy:openai/m@x", hub.clock)
+    got: list = []
+    stream.sink = got.append
+    reading = AnswerReading(stream, "chat", True, "identity", 0.0, ProxyOptions(), hub)
+    chunks = [sse(chat_chunk(i, content=f"w{i}")) for i in range(6)]
+    reading.feed(1.0, chunks[0])
+    reading.feed(1.1, chunks[1][:30])  # then the hub fell behind: the rest of chunk 1 and chunk 2 skipped
+    reading.gap()
+    for i in (3, 4, 5):
+        reading.feed(1.0 + i / 10, chunks[i])
+    reading.finish(2.0, "finished")
+    texts = [e.text for e in got if isinstance(e, TextDelta)]
+    assert texts == ["w0", "w3", "w4", "w5"]
+    assert not [e for e in got if isinstance(e, StreamError)]
+    assert stream.metrics["chunks"] == 4 and isinstance(got[-1], StreamClosed)
+
+
 # -- the command -------------------------------------------------------------------------------------------
 
 
@@ -688,6 +742,15 @@ def _nice(pid: int) -> list[int]:
     return sorted(out)
 
 
+def _policies(pid: int) -> list[int]:
+    """The scheduling classes of a process's threads (0: the normal one, 5: SCHED_IDLE)."""
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/stat") as f:
+            out.append(int(f.read().rsplit(")", 1)[1].split()[38]))
+    return sorted(out)
+
+
 def _relay_of(pid: int) -> int:
     """The pid of the relay process under ``midstream proxy``'s process ``pid``."""
     for entry in os.listdir("/proc"):
@@ -731,10 +794,12 @@ def test_a_relay_process_that_dies_is_started_again_and_what_it_relayed_ends_as_
                 pass
         chunks = list(ask("second"))  # a new relay process serves the next request
         assert chunks[-1].choices[0].finish_reason == "length" and _relay_of(proc.pid) != relay
-        # the bytes have the CPU first: the relay at the priority the command began with, the analysis below it
-        # (all but one thread: the one that starts relay processes keeps the first priority for them)
-        hub_side = _nice(proc.pid)
-        assert set(_nice(_relay_of(proc.pid))) == {0} and hub_side[0] == 0 and set(hub_side[1:]) == {10}
+        # the bytes have the CPU first: the relay at the priority the command began with, the analysis below it,
+        # in the class that yields the CPU at once (all but one thread: the one that starts relay processes keeps
+        # the first priority and class for them)
+        hub_side, relay = _nice(proc.pid), _relay_of(proc.pid)
+        assert set(_nice(relay)) == {0} and hub_side[0] == 0 and set(hub_side[1:]) == {10}
+        assert set(_policies(relay)) == {0} and _policies(proc.pid)[0] == 0 and set(_policies(proc.pid)[1:]) == {5}
     finally:
         proc.send_signal(2)
         out, err = proc.communicate(timeout=LIVENESS_S)
@@ -951,9 +1016,10 @@ async def test_an_analysis_that_falls_behind_loses_text_counted_never_bytes(upst
         assert proxied[2] == direct[2]
         snap = await settled(hub, 0)
         assert snap.status == "closed" and snap.text_tail == ""
-        texts = [e for e in SSEParser().feed(direct[2]) if e.data.startswith("{")
-                 and (json.loads(e.data)["choices"] or [{}])[0].get("delta", {}).get("content")]
-        assert snap.metrics["analysis_dropped"] == len(texts) > 0  # every text event, counted
+        # every copy of the answer skipped, counted: as many bytes as the client got, in one chunk or more
+        assert snap.metrics["analysis_dropped_bytes"] == len(direct[2]) > 0
+        assert snap.metrics["analysis_dropped"] >= 1
+        assert snap.metrics["status"] == 200 and snap.metrics["bytes_out"] == len(direct[2])
     finally:
         await hub.stop()
 

@@ -584,7 +584,8 @@ def _proxy(args: argparse.Namespace) -> int:
         try:  # the gateway in a process of its own: the analysis never holds a chunk back (see proxy/relay.py)
             proxy = ProxyProcess(hub, options, args.host, args.port, cert=args.cert, key=args.key, explain=run.why_cut,
                                  notice=(lambda line: print(f"midstream proxy: {line}", file=sys.stderr, flush=True))
-                                 if args.headless else None, nice=10, ready=banner if args.headless else None)
+                                 if args.headless else None, nice=10, idle=True,
+                                 ready=banner if args.headless else None)
         except ProxyError as exc:
             raise CliError(str(exc)) from None
         hub.add_service(proxy)

@@ -183,8 +183,10 @@ class ProxiedStream(Source):
         self.t_start = clock.now()
         self.first_chunk = self.first_output = self.last_chunk = math.nan
         self.reported: int | None = None
-        self.metrics: dict[str, Any] = {"chunks": 0, "reasoning_chars": 0, "tool_chars": 0, "bytes_out": 0,
-                                        "keepalives": 0}
+        self.metrics: dict[str, Any] = {"bytes_out": 0}
+        """The gateway's counters of the request (status, bytes, a cut) and, where its answer is read
+        (``AnswerReading``), the reading's (chunks, the request's timings)."""
+        self.reading: AnswerReading | None = None
 
     @property
     def sink(self) -> Callable[[Event], bool] | None:
@@ -272,6 +274,154 @@ def _decoder(encoding: str):
     return None
 
 
+class AnswerReading:
+    """The analysis of one answer, from a copy of the bytes its client was sent: its events into its stream,
+    its metrics (the README's definitions), its end. It runs where the hub is, given each copy with the time it
+    was forwarded: beside the gateway (``ProxyServer`` in the hub's process) or fed by a relay process
+    (``relay``), which then only forwards, frames events for a cut and ships the bytes. Reading never stops
+    forwarding: what it cannot make sense of is recorded, and the rest of the answer is not read."""
+
+    def __init__(self, stream: ProxiedStream, api: str, streamed: bool, encoding: str, t: float,
+                 options: ProxyOptions, totals: GatewayTotals) -> None:
+        self.stream, self.options, self.totals = stream, options, totals
+        stream.reading = self
+        for key in ("chunks", "reasoning_chars", "tool_chars", "keepalives"):
+            stream.metrics.setdefault(key, 0)
+        self.reader: Reader | None = Reader(api, streamed)
+        self.decoder = _decoder(encoding)
+        if encoding != "identity" and self.decoder is None:
+            self._unread(t, f"answer compressed ({encoding}): forwarded, not read")
+
+    def _unread(self, t: float, why: str) -> None:
+        self.reader = None
+        self.stream.put(Flag(self.stream.stream_id, t, why, kind="proxy"))
+
+    def feed(self, t: float, chunk: bytes, boundary: bool | None = None) -> None:
+        """A chunk forwarded at ``t``. (``boundary``, whether the answer's events had all ended before it, is for
+        a reading in another process, which may skip chunks and must start again where an event starts.)"""
+        reader = self.reader
+        if reader is None:
+            return
+        try:
+            if self.decoder is not None:  # bounded: a small compressed chunk must not inflate without limit
+                data = self.decoder.decompress(chunk, 64 * len(chunk) + (1 << 16))
+                if self.decoder.unconsumed_tail:
+                    self._unread(t, "answer inflates more than 64 times: forwarded, not read further")
+                    return
+            else:
+                data = chunk
+            comments = reader.sse.comments
+            self._take(t, reader.feed(data))
+            self.stream.metrics["keepalives"] += reader.sse.comments - comments
+        except Exception as exc:  # odd bytes or JSON this reader did not foresee: forwarding goes on regardless
+            self.reader = None
+            self.stream.put(StreamError(self.stream.stream_id, t,
+                                        f"answer not read further: {type(exc).__name__}: {str(exc)[:80]}"))
+
+    def gap(self) -> None:
+        """Chunks were skipped (the analysis fell behind): the next starts an event; what was left of the last
+        one is dropped."""
+        if self.reader is not None:
+            comments = self.reader.sse.comments
+            self.reader.sse = SSEParser()
+            self.reader.sse.comments = comments
+
+    def _take(self, now: float, parts: list[Part]) -> None:
+        stream = self.stream
+        name, m = stream.stream_id, stream.metrics
+        for part in parts:
+            if part.kind == "chunk":
+                m["chunks"] += 1
+                stream.last_chunk = now
+                if math.isnan(stream.first_chunk):
+                    stream.first_chunk = now
+                    m["ttft_req_ms"] = round((now - stream.t_start) * 1e3, 1)
+            elif part.kind in ("text", "tool") and math.isnan(stream.first_output):
+                stream.first_output = now
+                m["ttfo_req_ms"] = round((now - stream.t_start) * 1e3, 1)
+            if part.kind == "text":
+                stream.put(TextDelta(name, now, part.text))
+            elif part.kind == "reasoning":
+                m["reasoning_chars"] += len(part.text)
+            elif part.kind == "tool":
+                m["tool_chars"] += len(part.text)
+            elif part.kind == "usage":
+                stream.reported = part.completion_tokens
+                stream.put(Usage(name, now, part.prompt_tokens, part.completion_tokens))
+            elif part.kind == "finish":
+                m["finish_reason"] = part.text
+            elif part.kind == "error":
+                stream.put(StreamError(name, now, part.text, fatal=part.fatal))
+
+    def finish(self, t: float, reason: str, note: str = "", cut: bool = False, limit: int | None = None) -> None:
+        """The answer ended at ``t`` (``reason`` as ``StreamClosed`` says it; ``cut``: by a cut, ``limit``: the
+        request's max_tokens): its last parts, the request's figures, the stream's end (but for its last ``None``,
+        which the gateway puts)."""
+        stream = self.stream
+        if cut:
+            self._saved(limit)
+        elif reason == "finished" and self.reader is not None:
+            try:
+                self._take(t, self.reader.end())
+            except Exception as exc:  # an answer this reader cannot make sense of: forwarded all the same
+                self._unread(t, f"answer not read: {type(exc).__name__}")
+        finish = stream.metrics.get("finish_reason") or {"cancelled": "cut", "client left": "client left"}.get(reason,
+                                                                                                             reason)
+        stream.put(RequestFinished(stream.stream_id, t, reason=str(finish)))
+        self._timings()
+        if note:
+            stream.put(Flag(stream.stream_id, t, note, kind="proxy"))
+        stream.put(StreamClosed(stream.stream_id, t, reason=reason))
+
+    def _saved(self, limit: int | None) -> None:
+        """What a cut saved: the output tokens the request could still have produced (its max_tokens less what
+        came), and their price where the price table has the model. Without a max_tokens: unknown, not guessed."""
+        stream, totals = self.stream, self.totals
+        m = stream.metrics
+        received = stream.reported or m["chunks"]
+        m["cut_tokens_received"] = received
+        if limit is None:
+            m["cut_tokens_saved_max"] = None
+            return
+        saved = max(0, limit - received)
+        m["cut_tokens_saved_max"] = saved
+        totals.tokens_saved += saved
+        model = stream.stream_id.rpartition("#")[0]
+        price = dict(self.options.prices).get(model)
+        if price is not None:
+            m["cut_usd_saved_max"] = round(saved * price / 1e6, 6)
+            totals.usd_saved += saved * price / 1e6
+
+    def _timings(self) -> None:
+        """The request's end-to-end figures (see the README's metric definitions), and its SLO verdict."""
+        stream, totals = self.stream, self.totals
+        m = stream.metrics
+        if math.isnan(stream.first_chunk):
+            return
+        e2e = stream.last_chunk - stream.t_start
+        counted = m["chunks"]
+        tokens = stream.reported if stream.reported else counted  # the server's count, reasoning included
+        m["e2e_req_ms"] = round(e2e * 1e3, 1)
+        m["output_tokens"] = tokens
+        m["output_tokens_from"] = "usage" if stream.reported else "counted"
+        if stream.reported:
+            m["tokens_counted_minus_usage"] = counted - stream.reported
+        if tokens > 1 and m["chunks"] > 1:  # an answer in one chunk (not streamed) has no time per token
+            m["tpot_req_ms"] = round((stream.last_chunk - stream.first_chunk) / (tokens - 1) * 1e3, 3)
+        if tokens > 1:
+            m["output_tokens_per_s"] = round(tokens / max(e2e, 1e-9), 2)
+        if self.options.slo:
+            got = {"ttft": m.get("ttft_req_ms"), "ttfo": m.get("ttfo_req_ms"), "tpot": m.get("tpot_req_ms"),
+                   "e2e": m.get("e2e_req_ms")}
+            # A request without a time per token (its answer came in one chunk) is not judged on it, as vLLM's
+            # benchmark counts a one-token answer as meeting a TPOT bound; every other bound must be met.
+            ok = all(got[name] <= limit * 1e3 if got[name] is not None else name == "tpot"
+                     for name, limit in self.options.slo)
+            m["slo_ok"] = int(ok)
+            totals.slo_done += 1
+            totals.slo_good += ok
+
+
 def check_binding(host: str, options: ProxyOptions) -> None:
     """A proxy bound beyond loopback serves only clients that show its token."""
     if not is_loopback(host) and not options.token:
@@ -283,6 +433,8 @@ class GatewayTotals:
     relay process (``ProxyProcess``, which adds up its relays')."""
 
     TOTALS = ("requests", "cuts", "client_left", "slo_done", "slo_good", "tokens_saved", "usd_saved")
+    FORWARDING = TOTALS[:3]
+    """Counted where the bytes are forwarded; the others where the answers are read (``AnswerReading``)."""
 
     def _zero_totals(self) -> None:
         self.requests = self.cuts = self.client_left = self.slo_done = self.slo_good = 0
@@ -320,6 +472,12 @@ class ProxyServer(LocalServer, GatewayTotals):
         self._counter = itertools.count(1)
         self._zero_totals()
         self.stopping = False
+        self.read_answer: Callable[..., Any] = getattr(hub, "read_answer", None) or self._read_here
+        """(stream, api, streamed, encoding, t) -> what is given a copy of the answer's bytes (``feed``) and its end
+        (``finish``): an ``AnswerReading`` here, or what ships them to the hub's process (a relay)."""
+
+    def _read_here(self, stream: ProxiedStream, api: str, streamed: bool, encoding: str, t: float) -> AnswerReading:
+        return AnswerReading(stream, api, streamed, encoding, t, self.options, self)
 
     def __repr__(self) -> str:  # never the token
         return f"ProxyServer({self.host!r}, {self.port}, token={'set' if self.options.token else 'none'})"
@@ -493,6 +651,7 @@ class ProxyServer(LocalServer, GatewayTotals):
         model = request.query.get("model") or "realtime"
         stream = self._open("realtime", provider, url, (model, True, None), started=False)
         stream.session = True
+        stream.metrics["chunks"] = 0  # (read here, message by message: no AnswerReading)
         state = RealtimeState(f"{stream.stream_id}-audio")
 
         def send_upstream(event: dict) -> None:
@@ -671,19 +830,18 @@ class ProxyServer(LocalServer, GatewayTotals):
             resp.content_length = int(upstream.headers["Content-Length"])
         streamed = "text/event-stream" in upstream.headers.get("Content-Type", "")
         encoding = upstream.headers.get("Content-Encoding", "identity").strip().lower() or "identity"
-        reader = Reader(api, streamed) if stream is not None and api else None
-        decoder = _decoder(encoding) if reader else None
-        if reader is not None and encoding != "identity" and decoder is None:
-            self._unread(stream, reader, f"answer compressed ({encoding}): forwarded, not read")  # type: ignore[arg-type]
-            reader = None
-        # A cut ends the client's stream cleanly only between events of an uncompressed event stream; otherwise
-        # (a body, a compressed stream) the rest of the answer is not worth breaking: the cut is noted, not made.
-        cuttable = reader is not None and reader.streamed and decoder is None
+        clock = self.clock
+        # The answer's copy goes to its reading (the analysis, maybe in another process); this process frames its
+        # events only where a cut can end it cleanly: between events of an uncompressed event stream. Otherwise (a
+        # body, a compressed stream) the rest of the answer is not worth breaking: the cut is noted, not made.
+        reading = self.read_answer(stream, api, streamed, encoding, clock.now()) if stream is not None and api else None
+        framer = Reader(api, True, lite=True) if reading is not None and streamed and encoding == "identity" else None
+        cuttable = framer is not None
         cut = {"asked": False, "forced": False}
         loop = asyncio.get_running_loop()
         if stream is not None:
             stream.metrics["status"] = upstream.status
-            stream.metrics["ttfb_ms"] = round((self.clock.now() - t_sent) * 1e3, 1)
+            stream.metrics["ttfb_ms"] = round((clock.now() - t_sent) * 1e3, 1)
 
             def force() -> None:  # an event left half-sent for too long: the cut cannot wait for its end
                 if not upstream.closed and cut["asked"]:
@@ -693,29 +851,30 @@ class ProxyServer(LocalServer, GatewayTotals):
             def on_cut() -> None:  # the hub (a rule, the user) cancelled the stream
                 if self.stopping:
                     return  # the run is ending: every request goes with it, nothing to say of each
-                if not cuttable or reader is None or reader.state.finished:
+                if framer is None or framer.state.finished:
                     why = ("the answer had already ended" if cuttable else
                            f"the answer is compressed ({encoding}): its events cannot be ended cleanly"
                            if streamed and encoding != "identity" else "the answer is not an event stream")
-                    stream.put(Flag(stream.stream_id, self.clock.now(), f"not cut: {why}", kind="proxy"))
+                    stream.put(Flag(stream.stream_id, clock.now(), f"not cut: {why}", kind="proxy"))
                     return
                 cut["asked"] = True
-                if reader.at_boundary:
+                if framer.at_boundary:
                     upstream.close()  # at once: a silent upstream must not hold the cut back
                 else:
                     loop.call_later(CUT_GRACE_S, force)
 
             stream.on_cut = on_cut
             if upstream.status >= 400:
-                stream.put(StreamError(stream.stream_id, self.clock.now(), f"upstream answered {upstream.status}",
+                stream.put(StreamError(stream.stream_id, clock.now(), f"upstream answered {upstream.status}",
                                        fatal=True))
         outcome, note = "finished", ""
         unwatch = _wake_on_lost_connection(upstream)
+        content = upstream.content
         try:
             await resp.prepare(request)
-            while True:
+            while True:  # the path of every chunk: as little as can be
                 try:
-                    chunk = await upstream.content.readany()
+                    chunk = await content.readany()
                 except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                     if cut["asked"]:
                         outcome = "cut"
@@ -728,29 +887,33 @@ class ProxyServer(LocalServer, GatewayTotals):
                 if not chunk:
                     outcome = "cut" if cut["asked"] else "finished"
                     break
-                if cut["asked"] and reader is not None:
-                    end = _event_end(reader, chunk)  # forward up to the end of the event under way, then cut
+                if cut["asked"] and framer is not None:
+                    end = _event_end(framer, chunk)  # forward up to the end of the event under way, then cut
                     if end is not None:
                         chunk, outcome = chunk[:end], "cut"
                 if chunk:
                     await resp.write(chunk)  # backpressure: a slow client slows the reading, never a buffer
-                if stream is not None:
-                    stream.metrics["bytes_out"] += len(chunk)
-                    if reader is not None:
-                        reader = self._read(stream, reader, decoder, chunk)
+                    if stream is not None:
+                        stream.metrics["bytes_out"] += len(chunk)
+                        if reading is not None:
+                            if framer is not None:
+                                reading.feed(clock.now(), chunk, framer.at_boundary)
+                                framer = self._frame(stream, framer, chunk)
+                            else:
+                                reading.feed(clock.now(), chunk)
                 if outcome == "cut":
                     break
         except (asyncio.CancelledError, ConnectionError) as exc:  # the client left: its upstream goes too
             upstream.close()
             reason, words = self._left(isinstance(exc, asyncio.CancelledError))
             if stream is not None:
-                self._finish(stream, reader, reason, f"{words} after {stream.metrics['bytes_out']} bytes of the answer")
+                self._finish(stream, reading, reason, f"{words} after {stream.metrics['bytes_out']} bytes of the answer")
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return resp
         finally:
             unwatch()
-        if outcome == "cut" and (cut["forced"] or reader is None or not reader.at_boundary):
+        if outcome == "cut" and (cut["forced"] or framer is None or not framer.at_boundary):
             outcome, note = "error", "cut in the middle of an event the upstream did not finish"
         if outcome == "cut":
             upstream.close()
@@ -758,134 +921,46 @@ class ProxyServer(LocalServer, GatewayTotals):
             rule, reason = self.explain(stream.stream_id) if stream is not None else ("cancel", "cancelled")
             if stream is not None:  # noted before the ending is written: the client may leave meanwhile
                 stream.metrics["cut"] = f"{rule}: {reason}"
-                self._saved(stream, info[2] if info else None)
-                self._finish(stream, reader, "cancelled", f"cut by {rule}: upstream closed, client sent the "
-                             f"{'error' if self.options.on_cut == 'error' else 'stop'} ending")
+                self._finish(stream, reading, "cancelled", f"cut by {rule}: upstream closed, client sent the "
+                             f"{'error' if self.options.on_cut == 'error' else 'stop'} ending", cut=True,
+                             limit=info[2] if info else None)
             try:
-                await resp.write(cut_ending(reader, rule, reason, self.options.on_cut))  # type: ignore[arg-type]
+                await resp.write(cut_ending(framer, rule, reason, self.options.on_cut))  # type: ignore[arg-type]
             except ConnectionError:
                 pass
         elif outcome == "error":
             upstream.close()
             if stream is not None:
-                stream.put(StreamError(stream.stream_id, self.clock.now(), note, fatal=True))
-                self._finish(stream, reader, "error")
+                stream.put(StreamError(stream.stream_id, clock.now(), note, fatal=True))
+                self._finish(stream, reading, "error")
             if request.transport is not None:  # the client sees the same drop: no clean end of the body
                 request.transport.close()
             return resp
         elif stream is not None:
-            if reader is not None:
-                try:
-                    self._take(stream, reader.end())
-                except Exception as exc:  # an answer this reader cannot make sense of: forwarded all the same
-                    self._unread(stream, reader, f"answer not read: {type(exc).__name__}")
-            self._finish(stream, reader, "finished")
+            self._finish(stream, reading, "finished")
         try:
             await resp.write_eof()
         except ConnectionError:
             pass
         return resp
 
-    def _unread(self, stream: ProxiedStream, reader: Reader, why: str) -> None:
-        stream.put(Flag(stream.stream_id, self.clock.now(), why, kind="proxy"))
-
-    def _read(self, stream: ProxiedStream, reader: Reader, decoder, chunk: bytes) -> Reader | None:
-        """Read a forwarded chunk; the reader, or None once the answer cannot be read (it is still forwarded)."""
+    def _frame(self, stream: ProxiedStream, framer: Reader, chunk: bytes) -> Reader | None:
+        """Where the answer's events end, for a cut (the framer, or None once it cannot tell: no cut then)."""
         try:
-            if decoder is not None:  # bounded: a small compressed chunk must not inflate without limit
-                data = decoder.decompress(chunk, 64 * len(chunk) + (1 << 16))
-                if decoder.unconsumed_tail:
-                    self._unread(stream, reader, "answer inflates more than 64 times: forwarded, not read further")
-                    return None
-            else:
-                data = chunk
-            comments = reader.sse.comments
-            self._take(stream, reader.feed(data))
-            stream.metrics["keepalives"] += reader.sse.comments - comments
-            return reader
-        except Exception as exc:  # odd bytes or JSON this reader did not foresee: forwarding goes on regardless
-            stream.put(StreamError(stream.stream_id, self.clock.now(),
-                                   f"answer not read further: {type(exc).__name__}: {str(exc)[:80]}"))
+            framer.feed(chunk)
+            return framer
+        except Exception as exc:  # noqa: BLE001 - bytes nobody foresaw: forwarded all the same
+            stream.put(Flag(stream.stream_id, self.clock.now(), f"events not framed further ({type(exc).__name__}): "
+                            "the answer cannot be cut cleanly", kind="proxy"))
             return None
 
-    def _take(self, stream: ProxiedStream, parts: list[Part]) -> None:
-        now, name, m = self.clock.now(), stream.stream_id, stream.metrics
-        for part in parts:
-            if part.kind == "chunk":
-                m["chunks"] += 1
-                stream.last_chunk = now
-                if math.isnan(stream.first_chunk):
-                    stream.first_chunk = now
-                    m["ttft_req_ms"] = round((now - stream.t_start) * 1e3, 1)
-            elif part.kind in ("text", "tool") and math.isnan(stream.first_output):
-                stream.first_output = now
-                m["ttfo_req_ms"] = round((now - stream.t_start) * 1e3, 1)
-            if part.kind == "text":
-                stream.put(TextDelta(name, now, part.text))
-            elif part.kind == "reasoning":
-                m["reasoning_chars"] += len(part.text)
-            elif part.kind == "tool":
-                m["tool_chars"] += len(part.text)
-            elif part.kind == "usage":
-                stream.reported = part.completion_tokens
-                stream.put(Usage(name, now, part.prompt_tokens, part.completion_tokens))
-            elif part.kind == "finish":
-                m["finish_reason"] = part.text
-            elif part.kind == "error":
-                stream.put(StreamError(name, now, part.text, fatal=part.fatal))
-
-    def _finish(self, stream: ProxiedStream, reader: Reader | None, reason: str, note: str = "") -> None:
-        finish = stream.metrics.get("finish_reason") or {"cancelled": "cut", "client left": "client left"}.get(reason, reason)
-        stream.put(RequestFinished(stream.stream_id, self.clock.now(), reason=str(finish)))
-        self._timings(stream)
-        self._close(stream, reason, note)
-
-
-    def _saved(self, stream: ProxiedStream, limit: int | None) -> None:
-        """What a cut saved: the output tokens the request could still have produced (its max_tokens less what
-        came), and their price where the price table has the model. Without a max_tokens: unknown, not guessed."""
-        m = stream.metrics
-        received = stream.reported or m["chunks"]
-        m["cut_tokens_received"] = received
-        if limit is None:
-            m["cut_tokens_saved_max"] = None
-            return
-        saved = max(0, limit - received)
-        m["cut_tokens_saved_max"] = saved
-        self.tokens_saved += saved
-        model = stream.stream_id.rpartition("#")[0]
-        price = dict(self.options.prices).get(model)
-        if price is not None:
-            m["cut_usd_saved_max"] = round(saved * price / 1e6, 6)
-            self.usd_saved += saved * price / 1e6
-
-    def _timings(self, stream: ProxiedStream) -> None:
-        """The request's end-to-end figures (see the README's metric definitions), and its SLO verdict."""
-        m = stream.metrics
-        if math.isnan(stream.first_chunk):
-            return
-        e2e = stream.last_chunk - stream.t_start
-        counted = m["chunks"]
-        tokens = stream.reported if stream.reported else counted  # the server's count, reasoning included
-        m["e2e_req_ms"] = round(e2e * 1e3, 1)
-        m["output_tokens"] = tokens
-        m["output_tokens_from"] = "usage" if stream.reported else "counted"
-        if stream.reported:
-            m["tokens_counted_minus_usage"] = counted - stream.reported
-        if tokens > 1 and m["chunks"] > 1:  # an answer in one chunk (not streamed) has no time per token
-            m["tpot_req_ms"] = round((stream.last_chunk - stream.first_chunk) / (tokens - 1) * 1e3, 3)
-        if tokens > 1:
-            m["output_tokens_per_s"] = round(tokens / max(e2e, 1e-9), 2)
-        if self.options.slo:
-            got = {"ttft": m.get("ttft_req_ms"), "ttfo": m.get("ttfo_req_ms"), "tpot": m.get("tpot_req_ms"),
-                   "e2e": m.get("e2e_req_ms")}
-            # A request without a time per token (its answer came in one chunk) is not judged on it, as vLLM's
-            # benchmark counts a one-token answer as meeting a TPOT bound; every other bound must be met.
-            ok = all(got[name] <= limit * 1e3 if got[name] is not None else name == "tpot"
-                     for name, limit in self.options.slo)
-            m["slo_ok"] = int(ok)
-            self.slo_done += 1
-            self.slo_good += ok
+    def _finish(self, stream: ProxiedStream, reading, reason: str, note: str = "", cut: bool = False,
+                limit: int | None = None) -> None:
+        if reading is not None:
+            reading.finish(self.clock.now(), reason, note, cut, limit)
+            stream.put(None)
+        else:
+            self._close(stream, reason, note)
 
 
 def _forwarded_headers(headers, token_header: str = "", websocket: bool = False) -> CIMultiDict:

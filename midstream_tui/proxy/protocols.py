@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,15 +80,33 @@ def _int(v: Any) -> int:
     return int(v)
 
 
+_SEQUENCE = re.compile(r'"sequence_number"\s*:\s*(\d{1,15})')
+_SEQUENCE_BYTES = re.compile(rb'"sequence_number"\s*:\s*(\d{1,15})')
+BULK_EVENTS = {"responses": ("response.output_text.delta", "response.text.delta", "response.reasoning_text.delta",
+                             "response.reasoning_summary_text.delta", "response.reasoning.delta",
+                             "response.function_call_arguments.delta"),
+               "messages": ("content_block_delta",)}
+"""The events that carry an answer's text, per API: what a ``lite`` reader skips (they say nothing its ending
+needs)."""
+
+
 class Reader:
-    """Reads one answer of ``api``; ``streamed``: server-sent events, else one JSON body."""
+    """Reads one answer of ``api``; ``streamed``: server-sent events, else one JSON body.
+
+    ``lite``: only what the protocol's ending for a cut needs (``state``: the answer's id, model, the Responses
+    sequence number, the Messages block under way, whether it has finished) and where its events end: the
+    events that only carry text are framed but not decoded (Chat Completions chunks with a ``null`` finish reason,
+    the ``BULK_EVENTS``), so that the gateway's relay spends next to nothing per chunk; the analysis reads its own
+    copy (``feed`` then returns no parts)."""
 
     MAX_BODY = 16 << 20  # a non-streamed body kept for reading (the client gets all of it regardless)
 
-    def __init__(self, api: str, streamed: bool) -> None:
+    def __init__(self, api: str, streamed: bool, lite: bool = False) -> None:
         if api not in APIS:
             raise ValueError(f"unknown API {api!r}")
-        self.api, self.streamed = api, streamed
+        self.api, self.streamed, self.lite = api, streamed, lite
+        self._bulk = BULK_EVENTS.get(api, ())
+        self._bulk_names = frozenset(name.encode() for name in self._bulk)
         self.sse = SSEParser()
         self.state = ReadState()
         self._body = bytearray()
@@ -105,9 +124,49 @@ class Reader:
                 self._body += chunk
             return []
         parts: list[Part] = []
+        if self.lite:
+            if self._quick(chunk):
+                return parts
+            for ev in self.sse.feed(chunk):
+                if not self._skippable(ev.name, ev.data):
+                    self._event(ev.name, ev.data)
+            return parts
         for ev in self.sse.feed(chunk):
             parts.extend(self._event(ev.name, ev.data))
         return parts
+
+    def _quick(self, chunk: bytes) -> bool:
+        """A chunk of whole events, after whole events, none of which a ``lite`` reader needs to decode: its
+        state is then as the parser would leave it, without parsing (the common case, by far)."""
+        if not chunk.endswith(b"\n\n") or b"\r" in chunk or not self.sse.at_boundary:
+            return False
+        if self.api in ("chat", "completions"):
+            n = chunk.count(b'"finish_reason"')
+            return (bool(self.state.id) and n > 0
+                    and n == chunk.count(b'"finish_reason":null') + chunk.count(b'"finish_reason": null'))
+        for event in chunk[:-2].split(b"\n\n"):
+            line, _, _ = event.partition(b"\n")
+            if line[:7] != b"event: " or line[7:] not in self._bulk_names:
+                return False
+        if self.api == "responses":
+            numbers = _SEQUENCE_BYTES.findall(chunk)
+            if numbers:
+                self.state.sequence = max(self.state.sequence, *map(int, numbers))
+        return True
+
+    def _skippable(self, name: str, data: str) -> bool:
+        """An event a ``lite`` reader need not decode: it only carries text (the Responses sequence number is
+        still taken from it)."""
+        if self.api in ("chat", "completions"):  # (one choice, not the last: OpenAI, vLLM, llama.cpp, Ollama)
+            return (bool(self.state.id) and ('"finish_reason":null' in data or '"finish_reason": null' in data)
+                    and data.count('"finish_reason"') == 1)
+        if name not in self._bulk:
+            return False
+        if self.api == "responses":
+            found = _SEQUENCE.search(data)
+            if found is not None:
+                self.state.sequence = max(self.state.sequence, int(found.group(1)))
+        return True
 
     def end(self) -> list[Part]:
         """The body is complete (a non-streamed answer is read now)."""

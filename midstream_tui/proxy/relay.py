@@ -6,13 +6,20 @@ before. Measured (``bench/bench_proxy.py``): in one process the analysis threads
 a third of the time and each chunk waiting to be forwarded waits its turn behind them; apart, the relay's
 interpreter does nothing else.
 
+The relay does as little per chunk as it can: it forwards it, frames the answer's events where a cut may
+have to end it (``Reader(lite=True)``: the events that only carry text are not decoded), and ships a copy of the
+bytes with the time it forwarded them; the answers are read where the hub is (``gateway.AnswerReading``): their
+text, their metrics, their ends. Measured (``bench/bench_proxy.py``, 200 streams): reading them in the relay
+took about half of its time, and every chunk of a burst waited behind the reading of the ones before it.
+
 The two talk over a private socket pair, in batches (a 4-byte length, then a pickled list; both ends are
-this code): the relay sends each request's events, its counters and the gateway's totals; the hub sends cuts
-(the stream, the rule and why) and, at the end, ``stop``. The relay never waits for the hub: past
-``BACKLOG_BYTES`` unsent, the text and audio of the answers are dropped from the analysis (counted per
-stream, ``analysis_dropped``) while the bytes to the clients go on; the events that open, end and measure a
-request are always sent. If the hub's process goes, the relay stops; if the relay goes, its streams end as
-errors and the run says so.
+this code): the relay sends each request's opening, the copies of its answer's bytes, its events, its counters
+and the gateway's totals; the hub sends cuts (the stream, the rule and why) and, at the end, ``stop``. The relay
+never waits for the hub: past ``BACKLOG_BYTES`` unsent, the copies are skipped (counted per stream,
+``analysis_dropped`` chunks and ``analysis_dropped_bytes``; the reading starts again with the next event once
+the hub has caught up, so the request's counts then cover what was read) while the bytes to the clients go on;
+the events that open, end and measure a request are always sent. If the hub's process goes, the relay stops; if
+the relay goes, its streams end as errors and the run says so.
 """
 
 from __future__ import annotations
@@ -36,18 +43,18 @@ from typing import Any
 from ..clock import MonotonicClock
 from ..events import AudioChunk, Event, StreamClosed, StreamError, TextDelta
 from ..redact import redact
-from .gateway import GatewayTotals, ProxiedStream, ProxyOptions, ProxyServer, check_binding
+from .gateway import AnswerReading, GatewayTotals, ProxiedStream, ProxyOptions, ProxyServer, check_binding
 
 FLUSH_S = 0.01
 """Events wait at most this long in the relay before they go to the hub (the analysis ticks every 100 ms)."""
 METRICS_S = 0.1
 """How often the counters of the requests under way, and the gateway's totals, are sent."""
 BACKLOG_BYTES = 32 << 20
-"""Unsent bytes past which the relay drops answers' text and audio from the analysis (never from the clients)."""
+"""Unsent bytes past which the relay skips answers' copies, text and audio for the analysis (never the clients')."""
 START_TIMEOUT_S = 120.0
 """How long the hub waits for the relay process to listen (its imports, on a busy machine)."""
 _HEADER = struct.Struct("!I")
-_COUNTERS = GatewayTotals.TOTALS
+_COUNTERS = GatewayTotals.FORWARDING  # (the others are counted in the hub's process, where answers are read)
 
 
 class RelayError(OSError):
@@ -82,6 +89,37 @@ def _send(writer: asyncio.StreamWriter, message: Any) -> None:
 # -- the relay's side -----------------------------------------------------------------------------------------
 
 
+class _Shipped:
+    """An answer's reading seen from the relay process: the copies of its bytes go to the hub's process. While
+    the hub is behind they are skipped (counted), and taken up again with the first chunk that starts an event
+    (``boundary``; never within a body or a compressed stream, which cannot be read from the middle)."""
+
+    __slots__ = ("outbox", "stream", "name", "skipping")
+
+    def __init__(self, outbox: _Outbox, stream: ProxiedStream) -> None:
+        self.outbox, self.stream, self.name, self.skipping = outbox, stream, stream.stream_id, False
+
+    def feed(self, t: float, chunk: bytes, boundary: bool | None = None) -> None:
+        outbox = self.outbox
+        outbox._touched.add(self.name)
+        if self.skipping or outbox.behind():
+            if self.skipping and boundary and not outbox.behind():
+                self.skipping = False
+                outbox._put(("gap", self.name))
+            else:
+                self.skipping = True
+                m = self.stream.metrics
+                m["analysis_dropped"] = m.get("analysis_dropped", 0) + 1
+                m["analysis_dropped_bytes"] = m.get("analysis_dropped_bytes", 0) + len(chunk)
+                return
+        outbox._put(("b", self.name, t, chunk))
+
+    def finish(self, t: float, reason: str, note: str = "", cut: bool = False, limit: int | None = None) -> None:
+        self.outbox._put(("metrics", self.name, dict(self.stream.metrics)))  # (the gateway's last counts first)
+        self.outbox._put(("finish", self.name, t, reason, note, cut, limit))
+
+
+
 class _Outbox:
     """The hub as the gateway in the relay process sees it: what it is given goes to the hub's process."""
 
@@ -105,6 +143,14 @@ class _Outbox:
         self._put(("totals", self.totals()))  # (the request counted with it: a relay that dies loses neither)
         stream.sink = lambda event: self._event(stream, event)
         self.ending.add(self._loop.create_task(self._ended(stream)))
+
+    def read_answer(self, stream: ProxiedStream, api: str, streamed: bool, encoding: str, t: float) -> _Shipped:
+        """The gateway's reading of an answer: the hub's process reads it (``AnswerReading``), given the copies."""
+        self._put(("read", stream.stream_id, api, streamed, encoding, t))
+        return _Shipped(self, stream)
+
+    def behind(self) -> bool:
+        return self.writer.transport.get_write_buffer_size() > self.backlog
 
     def _event(self, stream: ProxiedStream, event: Event) -> bool:
         if isinstance(event, (TextDelta, AudioChunk)):
@@ -222,7 +268,12 @@ def main() -> None:
     # A Ctrl-C in the terminal reaches the whole process group: the hub's process stops this one, in order.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.setswitchinterval(0.0005)  # (nothing else runs here; a thread of aiohttp's resolver must not wait 5 ms)
-    asyncio.run(_relay(int(sys.argv[1])))
+    try:  # libuv's loop: about half the time per chunk of asyncio's own (its reads, writes and timers in C)
+        import uvloop
+    except ImportError:  # (Windows: asyncio's own)
+        asyncio.run(_relay(int(sys.argv[1])))
+    else:
+        uvloop.run(_relay(int(sys.argv[1])))
 
 
 # -- the hub's side -------------------------------------------------------------------------------------------
@@ -246,7 +297,7 @@ class ProxyProcess(GatewayTotals):
     def __init__(self, hub, options: ProxyOptions | None = None, host: str = "127.0.0.1", port: int = 8080, *,
                  cert: str | None = None, key: str | None = None, explain=None,
                  notice: Callable[[str], None] | None = None, backlog: int = BACKLOG_BYTES, nice: int = 0,
-                 ready: Callable[[], None] | None = None) -> None:
+                 idle: bool = False, ready: Callable[[], None] | None = None) -> None:
         options = options or ProxyOptions()
         check_binding(host, options)
         self.hub, self.options, self.host, self.port = hub, options, host, port
@@ -256,6 +307,11 @@ class ProxyProcess(GatewayTotals):
         """How much lower than the relay's the priority of this process (the hub, its analysis, the dashboard)
         is set once the relay runs (``midstream proxy``: 10): on a busy machine the bytes get the CPU first, and
         the analysis falls behind (counted) rather than the clients' chunks."""
+        self.idle = idle
+        """And (Linux) in the ``SCHED_IDLE`` class (``midstream proxy``): a relay that wakes takes the CPU from it at
+        once, where a nice value only shares it out more unevenly. Measured (``bench/bench_proxy.py``, 200 streams
+        on 2 cores): the p99 added per chunk about halved again. The dashboard and the analysis then have the CPU
+        the relay and everything else leave; on a machine with none left they wait (counted), the bytes do not."""
         self.explain = explain or (lambda stream: ("cancel", "cancelled by the user"))
         self.ready = ready
         """Called once, when the first relay process listens (clients can connect from then on)."""
@@ -339,8 +395,9 @@ class ProxyProcess(GatewayTotals):
         return f": {redact(lines[-1].strip())[:200]}" if lines else ""
 
     async def _lower_priority(self) -> None:
-        """Every thread of this process but the one that starts relay processes: lower by ``nice`` (Linux keeps
-        a priority per thread, and a new thread takes its creator's). Where that cannot be done, nothing."""
+        """Every thread of this process but the one that starts relay processes: lower by ``nice``, and into
+        ``SCHED_IDLE`` when ``idle`` (Linux keeps a priority and a class per thread, and a new thread takes its
+        creator's). Where that cannot be done, nothing."""
         spawner = await asyncio.get_running_loop().run_in_executor(self._spawner, threading.get_native_id)
         try:
             threads = [int(t) for t in os.listdir("/proc/self/task")]
@@ -350,7 +407,9 @@ class ProxyProcess(GatewayTotals):
             if tid != spawner:
                 try:
                     os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + self.nice))
-                except OSError:  # (a thread that has just ended)
+                    if self.idle and hasattr(os, "SCHED_IDLE"):
+                        os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+                except OSError:  # (a thread that has just ended; a system that refuses SCHED_IDLE: nice it is)
                     pass
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
@@ -402,14 +461,32 @@ class ProxyProcess(GatewayTotals):
 
     def _take(self, message: tuple) -> None:
         kind = message[0]
-        if kind == "event":
+        if kind == "b":  # a copy of an answer's bytes (the most frequent message by far)
+            stream = self._streams.get(message[1])
+            if stream is not None and stream.reading is not None:
+                stream.reading.feed(message[2], message[3])
+        elif kind == "event":
             stream = self._streams.get(message[1])
             if stream is not None:
                 stream.put(message[2])
-        elif kind == "metrics":
+        elif kind == "metrics":  # the gateway's counters (the reading's are this process's own)
             stream = self._streams.get(message[1])
             if stream is not None:
-                stream.metrics = message[2]
+                stream.metrics.update(message[2])
+        elif kind == "read":
+            _, name, api, streamed, encoding, t = message
+            stream = self._streams.get(name)
+            if stream is not None:
+                AnswerReading(stream, api, streamed, encoding, t, self.options, self)
+        elif kind == "gap":
+            stream = self._streams.get(message[1])
+            if stream is not None and stream.reading is not None:
+                stream.reading.gap()
+        elif kind == "finish":
+            _, name, t, reason, note, cut, limit = message
+            stream = self._streams.get(name)
+            if stream is not None and stream.reading is not None:
+                stream.reading.finish(t, reason, note, cut, limit)
         elif kind == "open":
             _, name, uri, identity, t_start, session = message
             stream = self._streams[name] = RemoteStream(name, uri, identity, self.clock)
