@@ -28,6 +28,7 @@ from midstream_tui import Hub
 from midstream_tui.events import StreamClosed, StreamError, TextDelta
 from midstream_tui.proxy import ProxyError, ProxyOptions, ProxyProcess, ProxyServer, RelayError, Reader, SSEParser, cut_ending, parse_slo
 from midstream_tui.proxy.gateway import AnswerReading, ProxiedStream
+from midstream_tui.proxy.protocols import next_event_start
 from midstream_tui.rules import BUILTIN_RULES, RuleEngine
 from midstream_tui.servers.emulator import OpenAIEmulator
 
@@ -1005,7 +1006,8 @@ def _drain(fd: int) -> bytes:
 
 async def test_an_analysis_that_falls_behind_loses_text_counted_never_bytes(upstream):
     hub = Hub(analysis_interval=0.05)
-    proxy = ProxyProcess(hub, ProxyOptions(upstream=upstream.url + "/v1"), port=0, backlog=-1)  # always behind
+    proxy = ProxyProcess(hub, ProxyOptions(upstream=upstream.url + "/v1", slo=(("ttft", 60.0),)), port=0,
+                         backlog=-1)  # always behind
     hub.add_service(proxy)
     await hub.start()
     try:
@@ -1013,15 +1015,52 @@ async def test_an_analysis_that_falls_behind_loses_text_counted_never_bytes(upst
             body = {"model": "chat", "stream": True}
             direct = await fetch(session, upstream.url + "/v1/chat/completions", body)
             proxied = await fetch(session, proxy.url + "/v1/chat/completions", body)
-        assert proxied[2] == direct[2]
+            whole = await fetch(session, upstream.url + "/v1/chat/completions", {"model": "whole"})
+            whole_proxied = await fetch(session, proxy.url + "/v1/chat/completions", {"model": "whole"})
+        assert proxied[2] == direct[2] and whole_proxied[2] == whole[2]
         snap = await settled(hub, 0)
         assert snap.status == "closed" and snap.text_tail == ""
         # every copy of the answer skipped, counted: as many bytes as the client got, in one chunk or more
         assert snap.metrics["analysis_dropped_bytes"] == len(direct[2]) > 0
         assert snap.metrics["analysis_dropped"] >= 1
         assert snap.metrics["status"] == 200 and snap.metrics["bytes_out"] == len(direct[2])
+        # a body cannot be read from the middle: not read at all, said so, never called malformed; and requests
+        # whose figures would be made of what was skipped get none, and no SLO verdict
+        body_snap = await settled(hub, 1)
+        assert body_snap.status == "closed" and body_snap.error is None
+        assert [h.message for h in body_snap.patterns if h.kind == "proxy"] == [
+            "the analysis fell behind: the rest of the answer was not read"], body_snap.patterns
+        for s in (snap, body_snap):
+            assert "slo_ok" not in s.metrics and "tpot_req_ms" not in s.metrics and "ttft_req_ms" not in s.metrics
+        assert proxy.slo_done == 0
     finally:
         await hub.stop()
+
+
+def test_a_reading_that_skipped_chunks_starts_again_where_the_next_event_starts():
+    # where in a chunk the relay takes its copies up again, given what came before it: an event's start
+    events = sse(chat_chunk(0, content="a"), chat_chunk(1, content="b"), chat_chunk(2, content="c"))
+    first_end = events.index(b"\n\n") + 2
+    for split in range(1, len(events)):
+        framer = Reader("chat", True, lite=True)
+        framer.feed(events[:split])
+        start = next_event_start(framer, events[split:])
+        if framer.at_boundary:
+            assert start == 0
+        elif start is not None:  # just past a blank line: the rest parses as whole events, none malformed
+            rest = events[split + start:]
+            assert rest == b"" or rest.startswith(b"data: {")
+            assert all(json.loads(e.data) for e in SSEParser().feed(rest))
+        else:
+            assert split > len(events) - 2 or events[split:split + 1] == b"\n"  # (a blank line split in two)
+    assert next_event_start(Reader("chat", True, lite=True), b"x") == 0
+    crlf = Reader("messages", True, lite=True)
+    crlf.feed(b"event: ping\r\ndata: {}")
+    assert next_event_start(crlf, b"\r\n\r\nevent: ping\r\n") == 4
+    cr = Reader("messages", True, lite=True)
+    cr.feed(b"event: ping\rdata: {}")
+    assert next_event_start(cr, b"\r\revent: ping\r") == 2
+    assert first_end > 0
 
 
 def test_the_proxy_refuses_to_be_its_own_upstream(free_port):

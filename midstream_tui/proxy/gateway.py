@@ -136,6 +136,8 @@ class _Relayed(web.StreamResponse):
                 self.headers.popall(name, None)
 
 
+READING_COUNTS = ("chunks", "reasoning_chars", "tool_chars", "keepalives")
+"""What an answer's reading counts (a request without an answer: all 0)."""
 EARLY_MAX = 4096
 """Events a proxied stream keeps for the hub until it begins reading it (a queue's worth)."""
 TEXT_DELTAS = ("response.output_text.delta", "response.text.delta", "response.output_audio_transcript.delta",
@@ -183,9 +185,9 @@ class ProxiedStream(Source):
         self.t_start = clock.now()
         self.first_chunk = self.first_output = self.last_chunk = math.nan
         self.reported: int | None = None
-        self.metrics: dict[str, Any] = {"bytes_out": 0}
-        """The gateway's counters of the request (status, bytes, a cut) and, where its answer is read
-        (``AnswerReading``), the reading's (chunks, the request's timings)."""
+        self.metrics: dict[str, Any] = {"bytes_out": 0, **dict.fromkeys(READING_COUNTS, 0)}
+        """The gateway's counters of the request (status, bytes, a cut) and the reading's (``READING_COUNTS``,
+        the request's timings), wherever its answer is read (``AnswerReading``)."""
         self.reading: AnswerReading | None = None
 
     @property
@@ -264,6 +266,10 @@ def _event_end(reader: Reader, chunk: bytes) -> int | None:
     return None
 
 
+READABLE_ENCODINGS = ("identity", "gzip", "deflate")
+"""The Content-Encodings of answers the analysis reads (the others are forwarded, not read)."""
+
+
 def _decoder(encoding: str):
     """A decompressor for the analysis copy of a compressed answer; None: identity or not readable here."""
     encoding = encoding.strip().lower()
@@ -285,8 +291,6 @@ class AnswerReading:
                  options: ProxyOptions, totals: GatewayTotals) -> None:
         self.stream, self.options, self.totals = stream, options, totals
         stream.reading = self
-        for key in ("chunks", "reasoning_chars", "tool_chars", "keepalives"):
-            stream.metrics.setdefault(key, 0)
         self.reader: Reader | None = Reader(api, streamed)
         self.decoder = _decoder(encoding)
         if encoding != "identity" and self.decoder is None:
@@ -296,9 +300,9 @@ class AnswerReading:
         self.reader = None
         self.stream.put(Flag(self.stream.stream_id, t, why, kind="proxy"))
 
-    def feed(self, t: float, chunk: bytes, boundary: bool | None = None) -> None:
-        """A chunk forwarded at ``t``. (``boundary``, whether the answer's events had all ended before it, is for
-        a reading in another process, which may skip chunks and must start again where an event starts.)"""
+    def feed(self, t: float, chunk: bytes, framer: Reader | None = None) -> None:
+        """A chunk forwarded at ``t``. (``framer``, where the answer's events ended before it, is for a reading in
+        another process, which may skip chunks and must start again where an event starts.)"""
         reader = self.reader
         if reader is None:
             return
@@ -325,6 +329,17 @@ class AnswerReading:
             comments = self.reader.sse.comments
             self.reader.sse = SSEParser()
             self.reader.sse.comments = comments
+
+    def lost(self, t: float, why: str) -> None:
+        """The rest of the answer will not come (a body, a compressed stream: not readable from the middle)."""
+        if self.reader is not None:
+            self._unread(t, why)
+
+    @property
+    def partial(self) -> bool:
+        """Copies of the answer were skipped: its counts cover what was read, and figures made of them are not
+        given (only what the server's usage says)."""
+        return bool(self.stream.metrics.get("analysis_dropped"))
 
     def _take(self, now: float, parts: list[Part]) -> None:
         stream = self.stream
@@ -378,9 +393,9 @@ class AnswerReading:
         came), and their price where the price table has the model. Without a max_tokens: unknown, not guessed."""
         stream, totals = self.stream, self.totals
         m = stream.metrics
-        received = stream.reported or m["chunks"]
+        received = stream.reported or (None if self.partial else m["chunks"])
         m["cut_tokens_received"] = received
-        if limit is None:
+        if limit is None or received is None:
             m["cut_tokens_saved_max"] = None
             return
         saved = max(0, limit - received)
@@ -396,6 +411,10 @@ class AnswerReading:
         """The request's end-to-end figures (see the README's metric definitions), and its SLO verdict."""
         stream, totals = self.stream, self.totals
         m = stream.metrics
+        if self.partial:  # (no timings, no SLO verdict made of what the analysis skipped)
+            if stream.reported:
+                m["output_tokens"], m["output_tokens_from"] = stream.reported, "usage"
+            return
         if math.isnan(stream.first_chunk):
             return
         e2e = stream.last_chunk - stream.t_start
@@ -651,7 +670,6 @@ class ProxyServer(LocalServer, GatewayTotals):
         model = request.query.get("model") or "realtime"
         stream = self._open("realtime", provider, url, (model, True, None), started=False)
         stream.session = True
-        stream.metrics["chunks"] = 0  # (read here, message by message: no AnswerReading)
         state = RealtimeState(f"{stream.stream_id}-audio")
 
         def send_upstream(event: dict) -> None:
@@ -897,7 +915,7 @@ class ProxyServer(LocalServer, GatewayTotals):
                         stream.metrics["bytes_out"] += len(chunk)
                         if reading is not None:
                             if framer is not None:
-                                reading.feed(clock.now(), chunk, framer.at_boundary)
+                                reading.feed(clock.now(), chunk, framer)
                                 framer = self._frame(stream, framer, chunk)
                             else:
                                 reading.feed(clock.now(), chunk)

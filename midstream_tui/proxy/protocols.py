@@ -350,6 +350,19 @@ class Reader:
         return parts
 
 
+_BLANK_LINES = (b"\n\n", b"\r\r", b"\r\n\r\n", b"\n\r\n")
+
+
+def next_event_start(reader: Reader, chunk: bytes) -> int | None:
+    """Where in ``chunk`` an event starts, given what ``reader`` was fed before it: 0 between events, else just past
+    the first blank line within the chunk (found by search, not parsing: a blank line split across two chunks is
+    missed, and the next one is taken); None when there is none."""
+    if reader.sse.at_boundary:
+        return 0
+    ends = [i + len(blank) for blank in _BLANK_LINES if (i := chunk.find(blank)) >= 0]
+    return min(ends) if ends else None
+
+
 def _sse(name: str | None, obj: dict | str) -> bytes:
     data = obj if isinstance(obj, str) else json.dumps(obj, separators=(",", ":"))
     return (f"event: {name}\n" if name else "").encode() + f"data: {data}\n\n".encode()

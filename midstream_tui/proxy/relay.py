@@ -43,7 +43,9 @@ from typing import Any
 from ..clock import MonotonicClock
 from ..events import AudioChunk, Event, StreamClosed, StreamError, TextDelta
 from ..redact import redact
-from .gateway import AnswerReading, GatewayTotals, ProxiedStream, ProxyOptions, ProxyServer, check_binding
+from .gateway import (READABLE_ENCODINGS, READING_COUNTS, AnswerReading, GatewayTotals, ProxiedStream, ProxyOptions,
+                      ProxyServer, check_binding)
+from .protocols import Reader, next_event_start
 
 FLUSH_S = 0.01
 """Events wait at most this long in the relay before they go to the hub (the analysis ticks every 100 ms)."""
@@ -91,33 +93,57 @@ def _send(writer: asyncio.StreamWriter, message: Any) -> None:
 
 class _Shipped:
     """An answer's reading seen from the relay process: the copies of its bytes go to the hub's process. While
-    the hub is behind they are skipped (counted), and taken up again with the first chunk that starts an event
-    (``boundary``; never within a body or a compressed stream, which cannot be read from the middle)."""
+    the hub is behind they are skipped (counted), and taken up again where the next event starts (``framer``:
+    where the answer's events ended before the chunk). A body or a compressed stream cannot be read from the
+    middle: the hub is told that the rest will not come, and nothing more is sent."""
 
-    __slots__ = ("outbox", "stream", "name", "skipping")
+    __slots__ = ("outbox", "stream", "name", "skipping", "done", "body", "sent")
 
-    def __init__(self, outbox: _Outbox, stream: ProxiedStream) -> None:
-        self.outbox, self.stream, self.name, self.skipping = outbox, stream, stream.stream_id, False
+    def __init__(self, outbox: _Outbox, stream: ProxiedStream, streamed: bool) -> None:
+        self.outbox, self.stream, self.name = outbox, stream, stream.stream_id
+        self.skipping = self.done = False
+        self.body, self.sent = not streamed, 0
 
-    def feed(self, t: float, chunk: bytes, boundary: bool | None = None) -> None:
+    def feed(self, t: float, chunk: bytes, framer: Reader | None = None) -> None:
+        if self.done:
+            return
         outbox = self.outbox
         outbox._touched.add(self.name)
         if self.skipping or outbox.behind():
-            if self.skipping and boundary and not outbox.behind():
-                self.skipping = False
-                outbox._put(("gap", self.name))
-            else:
+            start = next_event_start(framer, chunk) if self.skipping and framer is not None and not outbox.behind() \
+                else None
+            if start is None:
+                if framer is None:
+                    self._lost(t, "the analysis fell behind: the rest of the answer was not read")
                 self.skipping = True
-                m = self.stream.metrics
-                m["analysis_dropped"] = m.get("analysis_dropped", 0) + 1
-                m["analysis_dropped_bytes"] = m.get("analysis_dropped_bytes", 0) + len(chunk)
+                self._dropped(len(chunk))
+                return
+            self.skipping = False
+            outbox._put(("gap", self.name))
+            self._dropped(start)
+            chunk = chunk[start:]
+            if not chunk:
+                return
+        if self.body:
+            self.sent += len(chunk)
+            if self.sent > Reader.MAX_BODY:  # (the hub would keep no more of it)
+                self._lost(t, f"answer body over {Reader.MAX_BODY >> 20} MiB: not read")
                 return
         outbox._put(("b", self.name, t, chunk))
+
+    def _dropped(self, size: int) -> None:
+        if size:
+            m = self.stream.metrics
+            m["analysis_dropped"] = m.get("analysis_dropped", 0) + 1
+            m["analysis_dropped_bytes"] = m.get("analysis_dropped_bytes", 0) + size
+
+    def _lost(self, t: float, why: str) -> None:
+        self.done = True
+        self.outbox._put(("lost", self.name, t, why))
 
     def finish(self, t: float, reason: str, note: str = "", cut: bool = False, limit: int | None = None) -> None:
         self.outbox._put(("metrics", self.name, dict(self.stream.metrics)))  # (the gateway's last counts first)
         self.outbox._put(("finish", self.name, t, reason, note, cut, limit))
-
 
 
 class _Outbox:
@@ -145,9 +171,14 @@ class _Outbox:
         self.ending.add(self._loop.create_task(self._ended(stream)))
 
     def read_answer(self, stream: ProxiedStream, api: str, streamed: bool, encoding: str, t: float) -> _Shipped:
-        """The gateway's reading of an answer: the hub's process reads it (``AnswerReading``), given the copies."""
+        """The gateway's reading of an answer: the hub's process reads it (``AnswerReading``), given the copies;
+        its counts are the hub's then. (An encoding it cannot read: no copies, only the end.)"""
+        for key in READING_COUNTS:
+            stream.metrics.pop(key, None)
         self._put(("read", stream.stream_id, api, streamed, encoding, t))
-        return _Shipped(self, stream)
+        shipped = _Shipped(self, stream, streamed)
+        shipped.done = encoding not in READABLE_ENCODINGS
+        return shipped
 
     def behind(self) -> bool:
         return self.writer.transport.get_write_buffer_size() > self.backlog
@@ -346,7 +377,7 @@ class ProxyProcess(GatewayTotals):
         reader = await self._launch()
         if self.ready is not None:
             self.ready()
-        if self.nice > 0:
+        if self.nice > 0 or self.idle:
             await self._lower_priority()
         self._reading = asyncio.get_running_loop().create_task(self._read(reader))
         return self.url
@@ -478,6 +509,10 @@ class ProxyProcess(GatewayTotals):
             stream = self._streams.get(name)
             if stream is not None:
                 AnswerReading(stream, api, streamed, encoding, t, self.options, self)
+        elif kind == "lost":
+            stream = self._streams.get(message[1])
+            if stream is not None and stream.reading is not None:
+                stream.reading.lost(message[2], message[3])
         elif kind == "gap":
             stream = self._streams.get(message[1])
             if stream is not None and stream.reading is not None:
