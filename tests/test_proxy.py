@@ -734,22 +734,22 @@ def test_midstream_proxy_headless_serves_analyzes_and_never_writes_the_key(emula
         assert KEY not in blob
 
 
-def _nice(pid: int) -> list[int]:
-    """The nice values of a process's threads."""
+def _threads(pid: int, field: int) -> list[int]:
+    """Field ``field`` of /proc/<pid>/task/<tid>/stat (counted from 1, as proc(5) does) for each thread."""
     out = []
     for tid in os.listdir(f"/proc/{pid}/task"):
         with open(f"/proc/{pid}/task/{tid}/stat") as f:
-            out.append(int(f.read().rsplit(")", 1)[1].split()[16]))
+            out.append(int(f.read().rsplit(")", 1)[1].split()[field - 3]))
     return sorted(out)
+
+
+def _nice(pid: int) -> list[int]:
+    return _threads(pid, 19)
 
 
 def _policies(pid: int) -> list[int]:
     """The scheduling classes of a process's threads (0: the normal one, 5: SCHED_IDLE)."""
-    out = []
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{tid}/stat") as f:
-            out.append(int(f.read().rsplit(")", 1)[1].split()[38]))
-    return sorted(out)
+    return _threads(pid, 41)
 
 
 def _relay_of(pid: int) -> int:
