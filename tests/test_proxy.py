@@ -29,6 +29,7 @@ from midstream_tui.events import StreamClosed, StreamError, TextDelta
 from midstream_tui.proxy import ProxyError, ProxyOptions, ProxyProcess, ProxyServer, RelayError, Reader, SSEParser, cut_ending, parse_slo
 from midstream_tui.proxy.gateway import AnswerReading, ProxiedStream
 from midstream_tui.proxy.protocols import next_event_start
+from midstream_tui.proxy.sse import SSEvent
 from midstream_tui.rules import BUILTIN_RULES, RuleEngine
 from midstream_tui.servers.emulator import OpenAIEmulator
 
@@ -631,6 +632,12 @@ def test_the_sse_reader_splits_anywhere_and_cut_endings_parse():
         p = SSEParser()
         assert p.feed(whole[:cut]) + p.feed(whole[cut:]) == reference
     assert len(reference) == 10 and SSEParser().feed(b"data: x\n\n")[0].data == "x"
+    # a CRLF split between its CR and its LF, in an event of two data lines: one event (the CR held back used to
+    # be put before the line it ended, which then read as a blank line and split the event in two)
+    multi = b"data: a\r\ndata: b\r\n\r\n"
+    for cut in range(1, len(multi)):
+        p = SSEParser()
+        assert p.feed(multi[:cut]) + p.feed(multi[cut:]) == [SSEvent("message", "a\nb")], cut
     for api, body in (("chat", CHAT[:200]), ("responses", RESPONSES[:300]), ("messages", MESSAGES[:600])):
         reader = Reader(api, True)
         reader.feed(body)
@@ -1555,3 +1562,30 @@ async def test_expect_100_continue_is_not_passed_on(free_port):
         await hub.stop()
         server.close()
         await server.wait_closed()
+
+
+def test_where_a_half_sent_event_ends_is_found_as_byte_by_byte_but_without_copying_per_byte():
+    from midstream_tui.proxy.gateway import _event_end
+
+    def byte_by_byte(reader, chunk):  # the definition: the first byte after which the parser is between events
+        if reader.at_boundary:
+            return 0
+        probe = SSEParser()
+        probe._buf, probe._held_cr = reader.sse._buf, reader.sse._held_cr
+        probe._name, probe._data = reader.sse._name, list(reader.sse._data)
+        for i in range(len(chunk)):
+            probe.feed(chunk[i:i + 1])
+            if probe.at_boundary:
+                return i + 1
+        return None
+
+    odd = b": note\r\nid: 7\rdata: a\r\rdata: b\n\r\nevent: x\ndata: c\n\n"  # (CR, CRLF and LF line ends mixed)
+    for api, stream in (("chat", CHAT), ("messages", MESSAGES), ("responses", RESPONSES), ("chat", odd)):
+        for split in range(1, len(stream)):
+            reader = Reader(api, True)
+            reader.feed(stream[:split])
+            for size in (1, 7, 4096):
+                assert _event_end(reader, stream[split:split + size]) == byte_by_byte(reader, stream[split:split + size])
+    reader = Reader("chat", True)
+    reader.feed(b"data: " + b"x" * 100_000)  # a long line under way, and a cut: found at once
+    assert _event_end(reader, b"y" * 500_000 + b"\n\n") == 500_002

@@ -259,10 +259,14 @@ def _event_end(reader: Reader, chunk: bytes) -> int | None:
     probe = SSEParser()
     probe._buf, probe._held_cr = reader.sse._buf, reader.sse._held_cr  # a copy of where the reader stands
     probe._name, probe._data = reader.sse._name, list(reader.sse._data)
-    for i in range(len(chunk)):  # byte by byte only in this rare case (a cut while an event is half-sent)
-        probe.feed(chunk[i:i + 1])
+    # Line by line (an event can only end with an LF: a CR is held until the byte after it is seen). Byte by byte,
+    # a long line under way was copied once a byte: seconds of the relay's loop for a cut in a large event.
+    start = 0
+    while (lf := chunk.find(b"\n", start)) >= 0:
+        probe.feed(chunk[start:lf + 1])
+        start = lf + 1
         if probe.at_boundary:
-            return i + 1
+            return start
     return None
 
 

@@ -36,9 +36,8 @@ class SSEParser:
         return not self._buf and not self._data and not self._name and not self._held_cr
 
     def feed(self, chunk: bytes) -> list[SSEvent]:
-        buf = self._buf + chunk
-        if self._held_cr:
-            buf = b"\r" + buf
+        # a CR held back (it may have been the first half of a CRLF) ends the line under way: it goes after it
+        buf = self._buf + b"\r" + chunk if self._held_cr else self._buf + chunk
         self._held_cr = buf.endswith(b"\r")  # a CR at the end may be the first half of a CRLF
         if self._held_cr:
             buf = buf[:-1]
