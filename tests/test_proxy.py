@@ -1585,7 +1585,8 @@ def test_where_a_half_sent_event_ends_is_found_as_byte_by_byte_but_without_copyi
             reader = Reader(api, True)
             reader.feed(stream[:split])
             for size in (1, 7, 4096):
-                assert _event_end(reader, stream[split:split + size]) == byte_by_byte(reader, stream[split:split + size])
+                piece = stream[split:split + size]
+                assert _event_end(reader, piece) == byte_by_byte(reader, piece)
     reader = Reader("chat", True)
     reader.feed(b"data: " + b"x" * 100_000)  # a long line under way, and a cut: found at once
     assert _event_end(reader, b"y" * 500_000 + b"\n\n") == 500_002

@@ -929,7 +929,8 @@ class ProxyServer(LocalServer, GatewayTotals):
             upstream.close()
             reason, words = self._left(isinstance(exc, asyncio.CancelledError))
             if stream is not None:
-                self._finish(stream, reading, reason, f"{words} after {stream.metrics['bytes_out']} bytes of the answer")
+                self._finish(stream, reading, reason,
+                             f"{words} after {stream.metrics['bytes_out']} bytes of the answer")
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return resp
