@@ -342,8 +342,8 @@ class ProxyProcess(GatewayTotals):
         """And (Linux) in the ``SCHED_IDLE`` class (``midstream proxy``): a relay that wakes takes the CPU from it at
         once, where a nice value only shares it out more unevenly. Measured (``bench/bench_proxy.py``, 200 streams
         on 2 cores, three runs each): p99 added per chunk +4.9 / +1.4 / +4.9 ms with nice alone, +0.07 / +2.8 /
-        +1.7 ms with this. The dashboard and the analysis then have the CPU
-        the relay and everything else leave; on a machine with none left they wait (counted), the bytes do not."""
+        +1.7 ms with this. The dashboard and the analysis then have the CPU the relay and everything else leave;
+        on a machine with none left they wait (counted), the bytes do not."""
         self.explain = explain or (lambda stream: ("cancel", "cancelled by the user"))
         self.ready = ready
         """Called once, when the first relay process listens (clients can connect from then on)."""
