@@ -802,12 +802,12 @@ def test_a_relay_process_that_dies_is_started_again_and_what_it_relayed_ends_as_
                 pass
         chunks = list(ask("second"))  # a new relay process serves the next request
         assert chunks[-1].choices[0].finish_reason == "length" and _relay_of(proc.pid) != relay
-        # the bytes have the CPU first: the relay at the priority the command began with, the analysis below it,
-        # in the class that yields the CPU at once (all but one thread: the one that starts relay processes keeps
-        # the first priority and class for them)
+        # the bytes have the CPU first: the relay at the priority the command began with, the analysis below it
+        # (all but one thread: the one that starts relay processes keeps the first priority for them); in the
+        # normal class unless asked (--idle-analysis)
         hub_side, relay = _nice(proc.pid), _relay_of(proc.pid)
         assert set(_nice(relay)) == {0} and hub_side[0] == 0 and set(hub_side[1:]) == {10}
-        assert set(_policies(relay)) == {0} and _policies(proc.pid)[0] == 0 and set(_policies(proc.pid)[1:]) == {5}
+        assert set(_policies(relay)) == set(_policies(proc.pid)) == {0}
     finally:
         proc.send_signal(2)
         out, err = proc.communicate(timeout=LIVENESS_S)
@@ -816,6 +816,30 @@ def test_a_relay_process_that_dies_is_started_again_and_what_it_relayed_ends_as_
     streams = [json.loads(line) for line in out.splitlines()][-1]["summary"]["streams"]
     assert sorted(s["status"] for s in streams.values()) == ["closed", "error"]  # two names, not one twice
     assert "2 requests, 0 cut" in err
+
+
+def test_idle_analysis_puts_the_hubs_threads_in_sched_idle_and_not_the_relays(emulator_thread, free_port):
+    # (the process is killed, never waited for: in SCHED_IDLE beside busy loops it may not get the CPU to end)
+    proc = subprocess.Popen([sys.executable, "-m", "midstream_tui", "proxy", "--port", str(free_port), "--upstream",
+                             emulator_thread, "--headless", "--no-rules", "--no-record", "--no-learn",
+                             "--idle-analysis"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    relays: list[int] = []
+    try:
+        assert "midstream proxy on" in proc.stderr.readline()  # the banner: the relay listens
+        relays.append(_relay_of(proc.pid))
+        deadline = time.monotonic() + LIVENESS_S
+        while (policies := _policies(proc.pid))[1:] != [5] * (len(policies) - 1):
+            assert time.monotonic() < deadline, policies
+            time.sleep(0.05)
+        assert policies[0] == 0 and set(_policies(relays[0])) == {0}  # (the spawner's thread, and the relay)
+    finally:
+        proc.kill()
+        proc.wait(LIVENESS_S)
+        for pid in relays:  # (it goes by itself once its hub has gone: sooner, here)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def test_the_relay_process_imports_no_module_of_the_current_directory(emulator_thread, free_port, tmp_path):

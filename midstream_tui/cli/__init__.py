@@ -154,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
                                        "(default MIDSTREAM_PROXY_TOKEN; needed beyond loopback)")
     proxy.add_argument("--cert", metavar="PEM", help="TLS certificate (with --key): serve https")
     proxy.add_argument("--key", metavar="PEM", help="TLS private key")
+    proxy.add_argument("--idle-analysis", action="store_true",
+                       help="(Linux) the analysis and the dashboard only get CPU nothing else wants (SCHED_IDLE): "
+                            "the lowest delay per chunk, but on a busy machine they can stop entirely")
     _run_options(proxy)
 
     demo = sub.add_parser("demo", help="run the built-in demo streams (offline, no key)")
@@ -584,7 +587,7 @@ def _proxy(args: argparse.Namespace) -> int:
         try:  # the gateway in a process of its own: the analysis never holds a chunk back (see proxy/relay.py)
             proxy = ProxyProcess(hub, options, args.host, args.port, cert=args.cert, key=args.key, explain=run.why_cut,
                                  notice=(lambda line: print(f"midstream proxy: {line}", file=sys.stderr, flush=True))
-                                 if args.headless else None, nice=10, idle=True,
+                                 if args.headless else None, nice=10, idle=args.idle_analysis,
                                  ready=banner if args.headless else None)
         except ProxyError as exc:
             raise CliError(str(exc)) from None

@@ -339,11 +339,13 @@ class ProxyProcess(GatewayTotals):
         is set once the relay runs (``midstream proxy``: 10): on a busy machine the bytes get the CPU first, and
         the analysis falls behind (counted) rather than the clients' chunks."""
         self.idle = idle
-        """And (Linux) in the ``SCHED_IDLE`` class (``midstream proxy``): a relay that wakes takes the CPU from it at
-        once, where a nice value only shares it out more unevenly. Measured (``bench/bench_proxy.py``, 200 streams
-        on 2 cores, three runs each): p99 added per chunk +4.9 / +1.4 / +4.9 ms with nice alone, +0.07 / +2.8 /
-        +1.7 ms with this. The dashboard and the analysis then have the CPU the relay and everything else leave;
-        on a machine with none left they wait (counted), the bytes do not."""
+        """And (Linux) in the ``SCHED_IDLE`` class (``midstream proxy --idle-analysis``): a relay that wakes takes
+        the CPU from it at once, where a nice value only shares it out more unevenly. Measured
+        (``bench/bench_proxy.py``, 200 streams on 2 cores, three runs each): p99 added per chunk +4.9 / +1.4 /
+        +4.9 ms with nice alone, +0.07 / +2.8 / +1.7 ms with this. But this process then only has the CPU that
+        nothing else wants: beside two busy loops it stops altogether (a ``--duration`` never ends, the dashboard
+        freezes), so it is not the default. (It applies to every thread of this process: not for a process
+        that also runs the clients or the upstream.)"""
         self.explain = explain or (lambda stream: ("cancel", "cancelled by the user"))
         self.ready = ready
         """Called once, when the first relay process listens (clients can connect from then on)."""
