@@ -185,7 +185,7 @@ class _Outbox:
 
     def _event(self, stream: ProxiedStream, event: Event) -> bool:
         if isinstance(event, (TextDelta, AudioChunk)):
-            if self.writer.transport.get_write_buffer_size() > self.backlog:
+            if self.behind():
                 stream.metrics["analysis_dropped"] = stream.metrics.get("analysis_dropped", 0) + 1
                 return True
         elif isinstance(event, (StreamClosed, StreamError)):  # the request's final counters go before its end
