@@ -320,7 +320,12 @@ SURROGATE_REFS = 1_000
 SETTLED = 0.05
 """Two consecutive dimensions agreeing within this share (plus 1 % per orbit) settle the estimate..."""
 CONFIRM = 0.5
-"""... unless the next dimension moves it by more than this share."""
+"""... unless the next dimension moves it by more than this share..."""
+STILL_FALLING = 0.08
+"""... or reads it lower by more than this share (plus 1 % per orbit), or by more than half of it with the one
+after it averaging lower by more than it: the attractor was still unfolding (a folded embedding inflates the
+estimate), and the scan goes on. Held-out flows (Sprott B, Rabinovich–Fabrikant, Sprott's jerk with noise) had
+settled on a pair 30-100 % high whose next dimensions fell on."""
 MAX_SURROGATE_RATIO = 0.8
 MAX_RELATIVE_ERROR = 0.15
 """A standard error above this share of the exponent makes it unreliable."""
@@ -398,9 +403,12 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
 
     ``lag`` (delay and evolution time) defaults to an eighth of the orbit (the autocorrelation's
     period, or four AMI lags; 1 for maps). The dimension is scanned upwards from 2 until two
-    consecutive dimensions agree within 5 % and the next does not move the estimate by half (an
-    embedding too small folds the attractor and inflates the estimate; once it unfolds, the
-    estimate stays put); the higher of the two is reported.
+    consecutive dimensions agree within 5 % and the estimate stays put after them: the next
+    dimension does not move it by half, and reads it at most 4 % lower — or, if 4-8 % lower,
+    the next two average at most 8 % lower (an embedding too small folds the attractor and
+    inflates the estimate; once it unfolds, the estimate stays put). The higher of the pair is
+    reported. A pair agreeing at the last dimension, which nothing can confirm, is reported only
+    if no earlier pair was seen to fall.
     ``dim`` fixes the dimension instead (no scan). The result is unreliable when it never
     settles, or when the local maps fit the data no better than they fit a phase-randomised
     surrogate (noise with the same spectrum has no exponent to measure).
@@ -425,6 +433,14 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
     errors: dict = {}
     rough = 0  # the first dimension of the scan, when it was measured on a sample only
     chosen = pending = 0
+    ahead: list[float] = []  # the dimensions after a settled pair, per sample, while they confirm it
+    fell = False  # a settled pair was followed by a fall: the estimate was still coming down
+
+    def falls(values: list[float], margin: float = 1.0) -> bool:
+        """Whether the dimensions after the pending pair read lower than it, on average, by more than the bound
+        (times ``margin``)."""
+        base = by_dim[pending] * dt
+        return sum(values) / len(values) < base - margin * (STILL_FALLING * abs(base) + floor)
     for d in dims:
         if a.size - d * lag < 2 * neighbours + 2 * theiler + 2:
             break
@@ -443,8 +459,10 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
             continue
         if sample:
             bound = CONFIRM * abs(by_dim[pending]) * dt + floor
-            if not (math.isfinite(lam) and abs(by_dim[pending] * dt - float(lam)) <= bound / 2):
+            if not (math.isfinite(lam) and abs(by_dim[pending] * dt - float(lam)) <= bound / 2
+                    and not falls([float(lam)], 0.5)):  # (clearly not falling: the full measure would not either)
                 lam, miss, err = estimate(z, d)
+                sample = False
         by_dim[d], misfits[d], errors[d] = float(lam) / dt, float(miss), float(err) / dt
         if dim is not None:
             chosen = d
@@ -452,12 +470,20 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
         # Settled: two consecutive dimensions agree, and the next one does not jump away (two can agree by
         # chance while the attractor is still folded, as a quasi-periodic signal's do at 2 and 3 before
         # dropping to 0 at 4). The next one is not required to agree as closely: in high dimensions the
-        # estimate drifts up slowly as the fit has more coefficients to place.
+        # estimate drifts up slowly as the fit has more coefficients to place. But it must not fall on
+        # (``STILL_FALLING``): the pair was still folded.
         if pending and math.isfinite(lam):
-            if abs(by_dim[pending] - by_dim[d]) * dt <= CONFIRM * abs(by_dim[pending]) * dt + floor:
-                chosen = pending
-                break
-            pending = 0
+            ahead.append(float(lam))
+            jumps = abs(by_dim[pending] - by_dim[d]) * dt > CONFIRM * abs(by_dim[pending]) * dt + floor
+            if len(ahead) == 1 and jumps:
+                pending, ahead = 0, []
+            elif falls(ahead):
+                pending, ahead, fell = 0, [], True
+            elif len(ahead) == 2 or not falls(ahead, 0.25 if sample else 0.5):
+                chosen = pending  # (the next one reading less than half the bound lower — clearly so, if it is a
+                break  # sample — settles it too)
+            else:
+                continue  # (the next dimension too, before it is settled)
         prev = by_dim.get(d - 1, math.nan)
         if rough == d - 1 and math.isfinite(lam):
             bound = SETTLED * abs(lam) + floor
@@ -467,8 +493,8 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
                 misfits[d - 1], errors[d - 1] = float(miss), float(err) / dt
         if math.isfinite(lam) and math.isfinite(prev) and abs(prev - by_dim[d]) * dt <= SETTLED * abs(lam) + floor:
             pending = d
-    if pending and not chosen:
-        chosen = pending  # agreed at the last dimension the series allows: nothing left to confirm it with
+    if pending and not chosen and (ahead or not fell):
+        chosen = pending  # agreed near the last dimension the series allows: nothing more to confirm it with
     if not by_dim or not any(math.isfinite(v) for v in by_dim.values()):
         distinct = np.unique(z).size
         if distinct <= 2 * neighbours:  # (a short cycle, coin flips, coarse counts): neighbours all coincide
@@ -482,7 +508,8 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
         seen = ", ".join(f"{v:.4g}" for v in by_dim.values())
         return JacobianEstimate(math.nan, 0, lag, by_dim, math.nan, math.nan, math.nan,
                                 f"the local-map estimate does not settle as the embedding dimension grows "
-                                f"(dimensions {min(by_dim)}-{max(by_dim)}: {seen})")
+                                f"(dimensions {min(by_dim)}-{max(by_dim)}: {seen}"
+                                f"{'; still falling after dimensions that agreed' if fell else ''})")
     lam, miss, err = by_dim[chosen], misfits[chosen], errors[chosen]
     # The misfit is a coarse statistic: 1,000 reference points (20,000 residuals) of the surrogate are plenty (and noise
     # makes the neighbour search slow).
