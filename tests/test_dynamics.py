@@ -613,3 +613,20 @@ def test_an_estimate_still_falling_after_two_dimensions_agree_is_not_settled(by_
         assert res.reliable and res.lyapunov == pytest.approx(by_dim[dim] / 10), res
     else:
         assert not res.reliable and why in res.unreliable, res
+
+
+def test_a_flow_seen_for_too_few_orbits_gets_no_exponent():
+    """Ueda's oscillator in 1,500 samples (38 forcing periods) read -49 % as "reliable"; from fewer than 40 orbits
+    a flow's exponent is not vouched for. The same flow over 250 orbits is, and a map (lag 1) of 150 points is
+    judged as before."""
+    import chaos_systems as cs
+    from midstream_tui.analysis.dynamics import MIN_ORBITS
+
+    dt = 2 * math.pi / 40
+    x = cs.ueda(10_000)
+    short = largest_lyapunov(x[:1500], dt)
+    assert not short.reliable and "orbits in the series" in short.unreliable and str(MIN_ORBITS) in short.unreliable
+    assert short.to_json()["reliable"] is False
+    assert largest_lyapunov(x, dt).reliable
+    assert largest_lyapunov(logistic(150)).lag == 1  # (a map: never counted in orbits)
+    assert "orbits" not in largest_lyapunov(logistic(150)).unreliable
