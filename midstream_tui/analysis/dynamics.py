@@ -794,6 +794,10 @@ FEW_ORBITS_CONFIDENCE = 0.6
 """With fewer orbits than this in the window, no verdict is given more than this confidence."""
 
 
+LAG_CYCLE_PEAK = 0.5
+"""The autocorrelation a period later from which the classifier's lag is kept to at least a sixth of that period."""
+
+
 def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e-3) -> AttractorClass:
     """Classify a signal as a point attractor, limit cycle, strange attractor or noise.
 
@@ -884,6 +888,14 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
     except SeriesError as exc:  # variation lost in rounding: as good as settled
         return AttractorClass("point", 1.0, str(exc), math.nan, evidence={"spread": spread, "points": n})
     lag = select_lag(z, max_lag=max(2, min(50, n // 10)))
+    # A coherent oscillation (autocorrelation >= 0.5 a period later) of 16 samples or more is a flow sampled finely:
+    # one lag ahead must be a good part of its orbit, or a linear model predicts any flow there and chaos reads as
+    # a noisy cycle. The AMI's first minimum can come at 1/20 of the orbit (its 1/e-of-the-entropy rule, meant for
+    # maps, fires sooner as longer windows bias the estimate less: Chen at dt 0.03 got lag 2 at 600 points, 1 at
+    # 1,000). At least a sixth of the period, then.
+    cycle = dominant_period(z, min_peak=LAG_CYCLE_PEAK)
+    if cycle >= 16 and lag < cycle / 6:
+        lag = round(cycle / 6)
     dim = 3 if lag > 1 else 2
     if n - (dim - 1) * lag < 50:
         return AttractorClass("unknown", 0.0, f"window of {n} points too short for lag {lag}", lag=lag)
