@@ -112,8 +112,8 @@ def test_a_phase_coherent_flow_that_is_linearly_predictable_is_asked_of_surrogat
 
 @pytest.mark.parametrize("n", [600, 1000])
 def test_a_finely_sampled_flow_is_predicted_a_sixth_of_its_period_ahead(n):
-    """Ueda with 20 samples per forcing period: the AMI gave a lag of 1-2 samples, where a linear model predicts
-    any flow (it was a "noisy cycle" or strange only by the surrogate test, 0.55-0.8 sure). A coherent oscillation
+    """Ueda with 20 samples per forcing period: the AMI gave a lag of 1 sample, where a linear model predicts any
+    flow (it was strange only by the surrogate test, 0.53-0.64 sure). A coherent oscillation
     of 16 samples or more now gets at least a sixth of its period as lag, and its neighbours predict far better
     than a linear model: strange, and sure of it."""
     from labelled_signals import SIGNALS as ALL

@@ -891,8 +891,8 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
     # A coherent oscillation (autocorrelation >= 0.5 a period later) of 16 samples or more is a flow sampled finely:
     # one lag ahead must be a good part of its orbit, or a linear model predicts any flow there and chaos reads as
     # a noisy cycle. The AMI's first minimum can come at 1/20 of the orbit (its 1/e-of-the-entropy rule, meant for
-    # maps, fires sooner as longer windows bias the estimate less: Chen at dt 0.03 got lag 2 at 600 points, 1 at
-    # 1,000). At least a sixth of the period, then.
+    # maps, fires sooner as longer windows bias the estimate less: Ueda at 20 samples a period got lag 5 at 300
+    # points, 1 at 600 and 1,000). At least a sixth of the period, then.
     cycle = dominant_period(z, min_peak=LAG_CYCLE_PEAK)
     if cycle >= 16 and lag < cycle / 6:
         lag = round(cycle / 6)
