@@ -111,12 +111,18 @@ SCRIPTS = {  # model -> (status, content type, body, extra headers)
 }
 
 
+FLOOD_EVENTS = 3000
+"""``flood``'s events: 48 MB in all, several times what the sockets and buffers on the way can hold."""
+
+
 class Upstream:
     """A minimal upstream: scripted answers in uneven chunks; ``forever`` streams until its client leaves,
     ``drop`` breaks the connection mid-answer. It records what it was sent and when its client left."""
 
     def __init__(self) -> None:
         self.sent_chunks = 0
+        self.sent_bytes = 0
+        """What ``flood`` has written so far (bytes of its body)."""
         self.left = asyncio.Event()
         self.left_at: float | None = None
         self.headers: list = []
@@ -148,6 +154,8 @@ class Upstream:
         model = (await request.json()).get("model", "")
         if model in ("forever", "forever-messages", "drop", "halfway"):
             return await self.stream_forever(request, model)
+        if model == "flood":
+            return await self.flood(request)
         status, ctype, body, extra = SCRIPTS[model]
         resp = web.StreamResponse(status=status, headers={"Content-Type": ctype, **extra})
         if ctype == "application/json":
@@ -156,6 +164,22 @@ class Upstream:
         for i in range(0, len(body), 37):  # uneven chunks: events split across writes
             await resp.write(body[i:i + 37])
             await asyncio.sleep(0.002)
+        await resp.write_eof()
+        return resp
+
+    async def flood(self, request: web.Request) -> web.StreamResponse:
+        """As fast as its reader takes them: FLOOD_EVENTS events of 16 kB (SSE comments: nothing to analyse), then
+        ``[DONE]``; its socket's send buffer kept small, so that what it has sent is what the proxy took."""
+        request.transport.get_extra_info("socket").setsockopt(  # type: ignore[union-attr]
+            socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 16)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        event = b": " + b"x" * 16_000 + b"\n\n"
+        for _ in range(FLOOD_EVENTS):
+            await resp.write(event)  # (aiohttp waits here while the socket is backed up)
+            self.sent_bytes += len(event)
+        await resp.write(b"data: [DONE]\n\n")
+        self.sent_bytes += 14
         await resp.write_eof()
         return resp
 
@@ -1377,6 +1401,44 @@ def test_every_address_of_this_machine_is_seen_as_the_proxy_itself(host, free_po
                            "--upstream", f"http://{host}:{free_port}/v1"], capture_output=True, text=True,
                           timeout=LIVENESS_S)
     assert proc.returncode == 2 and "is this proxy itself" in proc.stderr
+
+
+async def test_a_client_that_stops_reading_stops_the_upstream_and_loses_nothing(upstream):
+    """Backpressure: while the client reads nothing, the proxy stops reading the upstream once the buffers on the
+    way are full — it never takes the whole answer into memory —, and when the client reads again every byte
+    arrives. The upstream sends 48 MB as fast as it is taken; the client's receive buffer is small."""
+    hub, proxy = await running_proxy(upstream.url + "/v1")
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port, limit=1 << 16)
+        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 16)
+        body = json.dumps({"model": "flood", "stream": True, "messages": [{"role": "user", "content": "go"}]}).encode()
+        writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        await writer.drain()
+        writer.transport.pause_reading()  # the client reads nothing
+        deadline, last, still = time.monotonic() + LIVENESS_S, -1, 0
+        while still < 10:  # until the upstream has sent nothing more for a second
+            assert time.monotonic() < deadline, upstream.sent_bytes
+            await asyncio.sleep(0.1)
+            still, last = (still + 1, last) if upstream.sent_bytes == last else (0, upstream.sent_bytes)
+        total = FLOOD_EVENTS * 16_004 + 14
+        assert 0 < upstream.sent_bytes < total // 2, (upstream.sent_bytes, total)  # held back, not all taken
+        writer.transport.resume_reading()
+        answer = await asyncio.wait_for(reader.read(), LIVENESS_S)  # (Connection: close: to the end)
+        head, _, chunked = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and upstream.sent_bytes == total
+        data, pos = bytearray(), 0
+        while True:  # de-chunked
+            eol = chunked.index(b"\r\n", pos)
+            size = int(chunked[pos:eol], 16)
+            if not size:
+                break
+            data += chunked[eol + 2:eol + 2 + size]
+            pos = eol + 2 + size + 2
+        assert len(data) == total and data.endswith(b"data: [DONE]\n\n") and data.count(b"x" * 16_000) == FLOOD_EVENTS
+        writer.close()
+    finally:
+        await hub.stop()
 
 
 async def test_a_slow_upload_that_keeps_coming_is_not_timed_out(upstream):
