@@ -2,7 +2,7 @@
 sets of the 2026-12-05 changes (how sure a "noise" verdict is; chaos that neighbours do not help with asked of
 surrogates, on ranks).
 
-    python bench/classify_in_noise.py [--part chaos|noise|heavy|cycles|all]     (about a minute each)
+    python bench/classify_in_noise.py [--part chaos|noise|heavy|cycles|all]     (about a minute in all)
 
 - chaos: 30 chaotic systems (the 16 of tests/chaos_systems.py, the 5 maps of bench/lyapunov_heldout.py, its 9
   flows at 12, 25 and 50 samples per mean orbit: 48 series) in 0, 1, 3, 5 and 10 % Gaussian observation noise (of
