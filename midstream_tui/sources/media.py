@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import math
 import os
 import threading
@@ -292,9 +293,19 @@ class MediaSource(Source):
                         raise _LoopGone
                     time.sleep(SINK_WAIT_S)
                 return
+            handing = queue.put(event)
+
+            def gone() -> _LoopGone:
+                # A loop that closed before it ran the hand-over never will: the coroutine is closed here, or
+                # Python warns at exit that it was never awaited.
+                if loop.is_closed():
+                    with contextlib.suppress(RuntimeError, ValueError):
+                        handing.close()
+                return _LoopGone()
             try:  # the end (None) goes through the loop, after every event handed over
-                future = asyncio.run_coroutine_threadsafe(queue.put(event), loop)
+                future = asyncio.run_coroutine_threadsafe(handing, loop)
             except RuntimeError:
+                handing.close()
                 raise _LoopGone from None
             while True:
                 try:
@@ -304,9 +315,9 @@ class MediaSource(Source):
                     # nobody takes events any more (the run was stopped): do not wait for ever
                     if self.cancelled or loop.is_closed() or not loop.is_running():
                         future.cancel()
-                        raise _LoopGone from None
+                        raise gone() from None
                 except (RuntimeError, concurrent.futures.CancelledError):
-                    raise _LoopGone from None
+                    raise gone() from None
 
         failures = 0
         self._reading_since = time.monotonic()
