@@ -41,14 +41,10 @@ def _field(kind, p, s):
         out[0] = s[1]
         out[1] = -p[0] * s[1] - s[0] ** 3 + p[1] * math.cos(s[2])
         out[2] = 1.0
-    elif kind == 4:  # forced Van der Pol: x'' - b (1 - x^2) x' + x = A sin(theta), theta' = w
+    else:  # forced Van der Pol: x'' - b (1 - x^2) x' + x = A sin(theta), theta' = w
         out[0] = s[1]
         out[1] = p[0] * (1 - s[0] * s[0]) * s[1] - s[0] + p[1] * math.sin(s[2])
         out[2] = p[2]
-    else:  # Rucklidge: x' = -k x + l y - y z, y' = x, z' = -z + y^2
-        out[0] = -p[0] * s[0] + p[1] * s[1] - s[1] * s[2]
-        out[1] = s[0]
-        out[2] = -s[2] + s[1] * s[1]
     return out
 
 
@@ -145,13 +141,6 @@ def ueda(n, dt=2 * math.pi / 40):
 def van_der_pol_forced(n, dt=0.1):
     """Not in the table (no published exponent): b = 3, A = 5, w = 1.788, the held-out set's (0.1929 computed there)."""
     return flow(4, np.array([3.0, 5.0, 1.788]), np.array([0.1, 0.0, 0.0]), dt, n, 20, int(round(1000 / dt)))
-
-
-def rucklidge(n, dt=0.2):
-    """Not in the table (no published exponent found): k = 2, l = 6.7; 0.192 computed here (two trajectories,
-    10^5 time units from two starts: 0.1917, 0.1922). Its x forgets its phase between turns: no autocorrelation
-    period."""
-    return flow(5, np.array([2.0, 6.7]), np.array([1.0, 0.0, 4.5]), dt, n, 40, int(round(500 / dt)))
 
 
 SYSTEMS = [

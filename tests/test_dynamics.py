@@ -644,25 +644,3 @@ def test_local_maps_that_depend_on_their_neighbourhood_give_no_exponent():
     assert res.jacobian.lyapunov > 0.1929 * 1.2  # (the local maps' own reading, kept for the record)
     lorenz = largest_lyapunov(cs.lorenz(10_000, 0.01), 0.01)
     assert lorenz.reliable and abs(lorenz.lyapunov / 0.9056 - 1) < 0.1
-
-
-def test_a_flow_without_an_autocorrelation_period_is_timed_by_its_turns():
-    """Rucklidge's x (k = 2, l = 6.7; 0.192 computed on its equations) forgets its phase between turns: its
-    autocorrelation has no period, and four AMI lags (12 samples at dt 0.1) were taken for its orbit, a third of the
-    29-30 samples between its turns. Local maps then ran at a lag of T/20 and read +19 % as "reliable" (+25-28 % at
-    17 and 35 samples per turn). Timed by its turns (rises and falls of more than a tenth of its spread, which 1 %
-    noise does not add to), it reads within 10 %. A map's orbit stays four samples."""
-    import chaos_systems as cs
-    from midstream_tui.analysis.dynamics import dominant_period, orbit_time, standardized
-
-    dt = 0.1
-    x = cs.rucklidge(10_000, dt)
-    noisy = x + 0.01 * x.std() * np.random.default_rng(3).normal(size=x.size)
-    z = standardized(x)
-    assert dominant_period(z) == 0 and 4 * select_lag(z) <= 12
-    assert 27 <= orbit_time(z) <= 33 and orbit_time(standardized(noisy)) == pytest.approx(orbit_time(z), abs=1)
-    assert orbit_time(standardized(logistic(2000))) == 4
-    clean = largest_lyapunov(x, dt)
-    assert clean.reliable and abs(clean.lyapunov / 0.192 - 1) <= 0.10, (clean.lyapunov, clean.unreliable)
-    rough = largest_lyapunov(noisy, dt)
-    assert not rough.reliable or abs(rough.lyapunov / 0.192 - 1) <= 0.20, rough.lyapunov

@@ -340,14 +340,9 @@ Duffing one at half its interval (+24.5 %), whose neighbourhoods straddle fast a
 cycle; 0.15 and 0.23 for Sprott's jerk and Sprott B in noise (-2.5 %, +19.9 %). (Fewer neighbours is no test:
 in 1 % noise 10 of them read 20-110 % high where 20 are right.)"""
 MAX_SURROGATE_RATIO = 0.8
-"""The local maps must fit the data this much better than a linear-noise surrogate of it."""
-SURROGATE_LOW_DIM = 3
-"""A series that fails the surrogate check at the chosen dimension is asked again in this one (the local maps'
-misfit of the scan there against its surrogate's): in seven or eight dimensions a phase-randomised surrogate of
-Lorenz at an eighth of its orbit is predicted as well as Lorenz itself (misfit 0.069 vs 0.065), in three or four
-five to ten times worse. Noise and its surrogate are alike in every dimension, a torus and its surrogate too."""
 MAX_RELATIVE_ERROR = 0.15
 """A standard error above this share of the exponent makes it unreliable."""
+"""The local maps must fit the data this much better than a linear-noise surrogate of it."""
 
 
 def _phase_surrogate(z: np.ndarray, seed: int = 0) -> np.ndarray:
@@ -399,31 +394,11 @@ def iaaft_surrogate(z: np.ndarray, seed: int = 0, iterations: int = 20) -> np.nd
     return np.ascontiguousarray(s)
 
 
-SWING = 0.1
-"""A turn of an orbit, for ``orbit_time``: a rise and fall by more than this many standard deviations. 1 % noise
-adds none: on the flows of the held-out set and 25 more, clean and in 1 % noise, the mean time between turns is
-within 12 % of the mean time between the maxima of the noise-free coordinate, except on Sprott B (45 % longer:
-its smallest wiggles are not turns)."""
-
-
-def orbit_time(z: np.ndarray, ami_lag: int | None = None) -> int:
-    """Samples per orbit of the z-scored series ``z``: the autocorrelation's period when it has one (at least four
-    AMI lags); without one, the mean time between the series' turns (``SWING``), at least four AMI lags (a map
-    turns every 2-4 samples: four). A flow that forgets its phase fast has no autocorrelation period (Lorenz,
-    Rucklidge, Sprott B): it turns every 20-100 samples where four AMI lags are 8-36."""
-    ami_lag = select_lag(z) if ami_lag is None else ami_lag
-    period = dominant_period(z)
-    if period:
-        return max(period, 4 * ami_lag)
-    turns = int(kernels.swings(np.ascontiguousarray(z, dtype=np.float64), SWING))
-    return max(4 * ami_lag, round(z.size / turns) if turns else 0)
-
-
 def _local_map_times(z: np.ndarray, lag: int | None, theiler: int | None,
                      orbit: int | None = None) -> tuple[int, int, int, int]:
     """(orbit, lag, Theiler window, burn-in steps) for local linear maps on the z-scored series ``z``; ``orbit``,
-    when the caller has it already, is ``orbit_time(z)``."""
-    orbit = orbit_time(z) if orbit is None else orbit
+    when the caller has it already, is ``max(dominant_period(z), 4 * select_lag(z))``."""
+    orbit = max(dominant_period(z), 4 * select_lag(z)) if orbit is None else orbit
     lag = max(1, round(orbit / 8)) if lag is None else whole("lag", lag, 1, z.size // 4)
     theiler = orbit if theiler is None else whole("theiler", theiler, 0, z.size)
     # The tangent vector needs time to turn into the most unstable direction; on a flow the slowest
@@ -551,16 +526,8 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
     lam, miss, err = by_dim[chosen], misfits[chosen], errors[chosen]
     # The misfit is a coarse statistic: 1,000 reference points (20,000 residuals) of the surrogate are plenty (and noise
     # makes the neighbour search slow).
-    surrogate = _phase_surrogate(z)
-    _lam_s, miss_s, _err_s = estimate(surrogate, chosen, SURROGATE_REFS)
+    _lam_s, miss_s, _err_s = estimate(_phase_surrogate(z), chosen, SURROGATE_REFS)
     ratio = miss / miss_s if miss_s > 0 else math.inf
-    low = misfits.get(SURROGATE_LOW_DIM, math.nan)
-    if not ratio <= MAX_SURROGATE_RATIO and chosen > SURROGATE_LOW_DIM and math.isfinite(low):
-        # In many dimensions linear noise is predicted well too: asked in few, the surrogate may be told apart.
-        low_s = float(estimate(surrogate, SURROGATE_LOW_DIM, SURROGATE_REFS)[1])
-        if low_s > 0 and low / low_s < ratio:
-            miss, miss_s = low, low_s
-            ratio = miss / miss_s
     why = ""
     if not math.isfinite(lam):
         why = "the local maps could not be fitted"
@@ -643,10 +610,7 @@ def lyapunov_spectrum(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
         raise SeriesError(f"dt must be a number >= {MIN_DT:g}, got {dt!r}")
     neighbours = whole("neighbours", neighbours, 5, 1000)
     z = standardized(a)
-    # The whole spectrum, in the smallest embedding, keeps the shorter evolution time of four AMI lags where there
-    # is no period: on Lorenz at an eighth of its mean time between turns (lag 12 at dt 0.01) the zero exponent
-    # reads +0.13, at an eighth of four AMI lags (lag 4) -0.03.
-    orbit, lag, theiler, burn = _local_map_times(z, lag, theiler, max(dominant_period(z), 4 * select_lag(z)))
+    _orbit, lag, theiler, burn = _local_map_times(z, lag, theiler)
     if dim is None:
         dim = select_dimension(z, lag)[0]
         if dim > neighbours - 2:
@@ -654,8 +618,7 @@ def lyapunov_spectrum(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
                               f"per local map (a fit needs dimension + 2); give more neighbours or dim=")
     dim = whole("dim", dim, 1, neighbours - 2)
     # the noise check of the local maps (their fit against a phase-randomised surrogate's), in this embedding
-    why = jacobian_lyapunov(z, dt, dim=dim, lag=lag, theiler=theiler, neighbours=neighbours,
-                             _orbit=orbit).unreliable
+    why = jacobian_lyapunov(z, dt, dim=dim, lag=lag, theiler=theiler, neighbours=neighbours).unreliable
     with kernels.PARALLEL_LOCK:
         per_sample, steps = kernels.local_jacobian_spectrum(z, dim, lag, theiler, neighbours, JACOBIAN_RIDGE,
                                                             JACOBIAN_REFS, burn)
@@ -742,7 +705,7 @@ def _largest_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
     try:
         jac = jacobian_lyapunov(z, dt, lag=lag if lag_given else None, theiler=theiler if theiler_given else None,
                                 dim=dim if dim_given else None,
-                                _orbit=orbit_time(z, ami_lag) if ami_lag else None)  # (the AMI lag not computed twice)
+                                _orbit=max(period, 4 * ami_lag) if ami_lag else None)  # (not computed twice)
     except SeriesError as exc:  # parameters the divergence curve accepts but local maps cannot use
         jac = JacobianEstimate(math.nan, 0, 0, {}, math.nan, math.nan, math.nan, f"local maps: {exc}")
     if a.size < SHORT and not why:

@@ -56,35 +56,6 @@ def summarize(values, qs):
 
 
 @njit(cache=True)  # small: keeps the GIL (see the module's note)
-def swings(z, h):
-    """How many times the series rises to a peak and then falls by more than ``h`` below it (a zigzag count with
-    hysteresis ``h``): the turns of an oscillation, without the wiggles smaller than ``h`` that noise adds."""
-    n = z.shape[0]
-    if n == 0:
-        return 0
-    count = 0
-    rising = True
-    top = z[0]
-    bottom = z[0]
-    for i in range(n):
-        v = z[i]
-        if rising:
-            if v > top:
-                top = v
-            elif v < top - h:
-                count += 1
-                rising = False
-                bottom = v
-        else:
-            if v < bottom:
-                bottom = v
-            elif v > bottom + h:
-                rising = True
-                top = v
-    return count
-
-
-@njit(cache=True)  # small: keeps the GIL (see the module's note)
 def count_at_or_after(ts, t_from):
     """How many entries of an ascending array are >= t_from (binary search)."""
     lo, hi = 0, ts.shape[0]
