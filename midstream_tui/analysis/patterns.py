@@ -64,13 +64,14 @@ def seq_rep_n(ids: np.ndarray, n: int = 4) -> float:
 
 
 def compression_ratio(text: str) -> float:
-    """UTF-8 bytes / zlib-compressed bytes. Whisper treats > 2.4 as degenerate repetition."""
+    """UTF-8 bytes / zlib-compressed bytes, at zlib's default level as Whisper computes it (``whisper/utils.py``),
+    which treats > 2.4 as degenerate repetition."""
     import zlib
 
     raw = text.encode("utf-8", "replace")
     if not raw:
         return math.nan
-    return len(raw) / len(zlib.compress(raw, 9))
+    return len(raw) / len(zlib.compress(raw))
 
 
 @dataclass(frozen=True, slots=True)
