@@ -402,6 +402,7 @@ class Hub:
         """Ended streams kept at most (live runs); the oldest beyond it are aged out: a proxy's thousands of
         requests must not grow memory and every tick's work without bound. None: all are kept."""
         self.aged_out = 0
+        self._stopped = False
         """Ended streams aged out by ``max_ended``."""
         self.tick_seconds: deque[float] = deque(maxlen=1000)
         """Wall time of the recent live analysis ticks (all streams, worker threads)."""
@@ -636,7 +637,15 @@ class Hub:
 
     @property
     def running(self) -> bool:
+        """Whether the analysis clock runs. It ends before ``stop()`` is over: the stop's last analysis step, which
+        still counts what had arrived, comes after it (``stopped``)."""
         return self._analysis_task is not None and not self._analysis_task.done()
+
+    @property
+    def stopped(self) -> bool:
+        """Whether a ``stop()`` is over (its last analysis step done, every service stopped, or the stop failed):
+        nothing changes after it, until a new ``start()``."""
+        return self._stopped
 
     def sources_done(self) -> bool:
         return all(t.done() for t in self._tasks)
@@ -645,6 +654,7 @@ class Hub:
         """Start every registered source and the analysis clock in the running loop."""
         if self._analysis_task is not None:
             return
+        self._stopped = False
         loop = asyncio.get_running_loop()
         self._executor = ThreadPoolExecutor(self._workers, thread_name_prefix="midstream-analysis")
         self._serial = ThreadPoolExecutor(1, thread_name_prefix="midstream-serial") if self._workers > 1 else None
@@ -792,6 +802,7 @@ class Hub:
                     await service.stop()
                 except Exception as exc:  # noqa: BLE001 - one failing to stop must not keep the others running
                     self.service_errors.append(f"{type(service).__name__}: {exc}")
+            self._stopped = True
 
     async def _stop_analysis(self) -> None:
         for src in list(self._sources.values()):

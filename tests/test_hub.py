@@ -232,6 +232,7 @@ async def test_a_failing_tick_consumer_ends_run_with_its_error_instead_of_hangin
     hub = Hub(analysis_interval=0.05)
     (src,) = open_sources(["sim:text"], hub.clock)  # endless
     hub.add_source(src)
+    assert not hub.stopped  # (never started: nothing to be over)
 
     def consumer(_now):
         raise RuntimeError("consumer broke")
@@ -239,7 +240,7 @@ async def test_a_failing_tick_consumer_ends_run_with_its_error_instead_of_hangin
     hub.on_tick(consumer)
     with pytest.raises(RuntimeError, match="consumer broke"):
         await asyncio.wait_for(hub.run(), timeout=20)
-    assert not hub.running
+    assert not hub.running and hub.stopped  # (the stop is over even though the run failed)
 
 
 def test_recurring_phrases_are_logged_but_loops_are_not_double_reported():

@@ -961,7 +961,7 @@ async def test_the_dashboard_says_the_relay_restarted_and_that_the_proxy_stopped
         assert len(ended) == 1 and ended[0][1] == "error", shown  # said once, as an error
         assert app.sub_title.startswith("stopped: the proxy's relay process ended (killed by SIGKILL)")
         deadline = time.monotonic() + LIVENESS_S
-        while hub.running:  # the run is stopped, as a headless one is
+        while not hub.stopped:  # the run is stopped, as a headless one is
             assert time.monotonic() < deadline
             await pilot.pause(0.1)
         assert app.is_running  # still open: what was seen stays readable
