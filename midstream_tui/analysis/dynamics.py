@@ -340,9 +340,9 @@ Duffing one at half its interval (+24.5 %), whose neighbourhoods straddle fast a
 cycle; 0.15 and 0.23 for Sprott's jerk and Sprott B in noise (-2.5 %, +19.9 %). (Fewer neighbours is no test:
 in 1 % noise 10 of them read 20-110 % high where 20 are right.)"""
 MAX_SURROGATE_RATIO = 0.8
+"""The local maps must fit the data this much better than a linear-noise surrogate of it."""
 MAX_RELATIVE_ERROR = 0.15
 """A standard error above this share of the exponent makes it unreliable."""
-"""The local maps must fit the data this much better than a linear-noise surrogate of it."""
 
 
 def _phase_surrogate(z: np.ndarray, seed: int = 0) -> np.ndarray:
