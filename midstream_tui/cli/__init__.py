@@ -156,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
     proxy.add_argument("--key", metavar="PEM", help="TLS private key")
     proxy.add_argument("--idle-analysis", action="store_true",
                        help="(Linux) the analysis and the dashboard only get CPU nothing else wants (SCHED_IDLE): "
-                            "the lowest delay per chunk, but on a busy machine they can stop entirely")
+                            "the lowest delay per chunk, but on a busy machine they can stop entirely, and the run "
+                            "with them (a --duration does not end): for a machine kept for the proxy")
     _run_options(proxy)
 
     demo = sub.add_parser("demo", help="run the built-in demo streams (offline, no key)")
