@@ -402,8 +402,8 @@ class Hub:
         """Ended streams kept at most (live runs); the oldest beyond it are aged out: a proxy's thousands of
         requests must not grow memory and every tick's work without bound. None: all are kept."""
         self.aged_out = 0
-        self._stopped = False
         """Ended streams aged out by ``max_ended``."""
+        self._stopped = False  # (see stopped)
         self.tick_seconds: deque[float] = deque(maxlen=1000)
         """Wall time of the recent live analysis ticks (all streams, worker threads)."""
         self.warm = False

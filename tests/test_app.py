@@ -597,8 +597,8 @@ async def test_a_consumer_that_fails_stops_the_run_and_says_so():
     sources = open_sources(["sim:text?rate=200&ttft=0"])
     app = MidStreamApp(hub, sources, refresh_ms=100)
     async with app.run_test(size=(120, 40)) as pilot:
-        # Stopped, not just "not running": the stop's last analysis step still counts what had arrived before it (the
-        # analysis clock ends first; a run once read 184 tokens there and 192 after that step).
+        # Stopped, not just "not running": the stop's last analysis step still counts what had arrived before it
+        # (the analysis clock ends first; a run once read 184 tokens there and 192 after that step).
         assert await until(pilot, lambda: app.failure is not None and hub.stopped), "the run was not stopped"
         assert app.failure == "exporter broke" and app.sub_title.startswith("stopped: exporter broke")
         errors = [n.message for n in app._notifications if n.severity == "error"]
