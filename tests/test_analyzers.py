@@ -1,5 +1,10 @@
 """The analyzer contract: ``ingest`` per event, ``update(now)`` looks for patterns, ``metrics`` only reads."""
 
+import math
+import random
+
+import pytest
+
 from midstream_tui import RequestStarted, TextDelta
 from midstream_tui.events import Usage
 from midstream_tui.analyzers import ANALYZERS, TextAnalyzer
@@ -93,3 +98,25 @@ def test_the_token_total_runs_on_through_later_requests_and_live_rows_end_with_t
     rows = dict(metric_rows(snap))
     assert rows["requests · tok"] == "2 · 8 tok" and rows["rate"] == "– (ended)" and rows["bytes/s"] == "– (ended)"
     assert headline(snap) == "8 tok"
+
+
+def test_rates_read_from_the_rings_are_the_rates_of_their_values():
+    # tokens/s and bytes/s are read from the rings where they are (no copy at each step): the same numbers as
+    # rate() of the values in order, rings wrapped or not, times out of order or NaN now and then
+    from midstream_tui.analysis.stats import rate
+    from midstream_tui.analyzers.base import Ring, ring_rate
+
+    rng = random.Random(3)
+    for _ in range(2000):
+        cap = rng.choice([1, 2, 5, 64, 100, 300])
+        times, weights = Ring(cap), Ring(cap)
+        t = 0.0
+        for _ in range(rng.randrange(0, 700)):
+            t += rng.expovariate(20) - (rng.random() if rng.random() < 0.02 else 0.0)
+            times.append(t if rng.random() > 0.01 else math.nan)
+            weights.append(rng.randrange(5))
+        now = t + rng.random() * 0.2
+        window, since = rng.choice([0.5, 2.0, 5.0, 0.0, -1.0]), rng.choice([None, 0.0, t - 1, now])
+        want = rate(times.values(), weights.values(), now, window, since)
+        got = ring_rate(times, weights, now, window, since)
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-12, nan_ok=True)

@@ -669,6 +669,35 @@ def test_the_sse_reader_splits_anywhere_and_cut_endings_parse():
         assert events and all(e.data == "[DONE]" or json.loads(e.data) for e in events)
 
 
+def test_whole_events_are_read_as_the_sse_parser_reads_them():
+    # a chunk of whole "data:" events is read without the line parser (the common case); whatever the chunk
+    # holds, the parts and the reader's state are the ones the parser gives (fed a byte at a time, it is used)
+    deep = "[" * 70 + "]" * 70
+    odd = [chat_chunk(0, role="assistant", content=""), chat_chunk(1, content="caf\u00e9 \U0001f600"),
+           chat_chunk(2, reasoning="r", content="c"), chat_chunk(3, reasoning_content="rc"),
+           chat_chunk(4, tool_calls=[{"function": {"arguments": "{}"}}, "x", {"function": 5}]),
+           {"id": 7, "model": ["m"], "created": -5, "choices": [{"delta": {"content": "n"}, "finish_reason": 0}]},
+           {"id": "", "created": 1e20, "choices": ["x", {"delta": {"content": "second choice"}}]},
+           {"created": True, "choices": [{"delta": "text", "finish_reason": "length"}], "usage": None},
+           {"choices": [], "usage": {"prompt_tokens": 3, "completion_tokens": 2.5}},
+           {"error": {"message": "overloaded"}}, {"error": "text"}, [1, 2], {"choices": [{"text": "legacy"}]}]
+    events = [f"data: {json.dumps(o)}\n\n".encode() for o in odd]
+    events += [b"data: [DONE]\n\n", b"data: [DONE] \n\n", b"data: \n\n", b"data:{\"choices\":[]}\n\n",
+               b"data: {\"choices\": [{\"delta\": {\"content\": \"\xff\xfe\"}}]}\n\n",  # not UTF-8
+               b"data: {\"a\": " + deep.encode() + b"}\n\n", b"data: {not json\n\n", b": ping\n\n",
+               b"data: {\"choices\":\ndata: []}\n\n", b"event: x\ndata: {}\n\n", b"data: {}\r\n\r\n",
+               b"data: \x00{\x00}\n\n"]
+    for api in ("chat", "completions"):
+        for k in (1, 2, 3, len(events)):  # one event a chunk, or several
+            chunks = [b"".join(events[i:i + k]) for i in range(0, len(events), k)]
+            fast, slow = Reader(api, True), Reader(api, True)
+            got = [part for chunk in chunks for part in fast.feed(chunk)]
+            want = [part for chunk in chunks for byte in range(len(chunk)) for part in slow.feed(chunk[byte:byte + 1])]
+            assert got == want and fast.state == slow.state and fast.sse.comments == slow.sse.comments, (api, k)
+            assert fast.at_boundary and slow.at_boundary
+    assert [p.kind for p in Reader("chat", True).feed(events[1])] == ["chunk", "text"]
+
+
 def _compact(stream: bytes) -> bytes:
     """The same events as most servers write them: JSON without spaces, one event per write."""
     out = b""

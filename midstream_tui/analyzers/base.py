@@ -11,11 +11,11 @@ exposes is what the attractor is estimated on.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
+from ..analysis.kernels import weighted_rate
 from ..analysis.stats import rate
 from ..events import Event
 from ..snapshot import PatternHit
@@ -35,8 +35,7 @@ def stall_limit(median_gap_s: float, floor: float = STALL_FLOOR_S, cap: float = 
     return min(max(STALL_FACTOR * median_gap_s, floor), cap)
 
 
-@dataclass(frozen=True, slots=True)
-class Measured:
+class Measured(NamedTuple):  # (a tuple: one is made for every event, at a fraction of a frozen dataclass's cost)
     """What an analyzer measured from one event (None: not measured), handed to the taps (the session
     recorder, the meta-learner) so that nothing else measures it again or reads the analyzer's buffers."""
 
@@ -94,8 +93,36 @@ class Ring:
             return self._buf[start:start + k].copy()
         return np.concatenate((self._buf[start:], self._buf[:(start + k) % self.capacity]))
 
+    def segments(self) -> tuple[np.ndarray, np.ndarray]:
+        """The values as two views, (older, newer), each oldest-first: ``values()`` without its copy, to be read
+        at once and not kept (the buffer is written in place)."""
+        n = len(self)
+        if n < self._cap or self._next == 0:
+            return self._buf[:0], self._buf[:n]
+        return self._buf[self._next:], self._buf[:self._next]
+
     def last(self, default: float = math.nan) -> float:
         return float(self._buf[(self._next - 1) % self.capacity]) if self.total else default
+
+
+def ring_rate(times: Ring, weights: Ring, now: float, window: float, since: float | None = None) -> float:
+    """``stats.rate`` of two rings appended together (a time and its weight at the same place in each),
+    read where they are: the same sum, without copying up to their capacity at every step."""
+    t_old, t_new = times.segments()
+    w_old, w_new = weights.segments()
+    if t_old.shape != w_old.shape or t_new.shape != w_new.shape:  # (not appended together: read in order)
+        return rate(times.values(), weights.values(), now, window, since)
+    if t_new.size == 0 or window <= 0:
+        return 0.0
+    start = now - window if since is None else max(now - window, since)
+    if now - start <= 1e-9:
+        return math.nan
+    # rate() scans the values newest first and stops at the first before the window: the older part only
+    # counts if every newer value is in the window
+    total = weighted_rate(t_new, w_new, start, now)
+    if t_old.size and not (t_new < start).any():
+        total += weighted_rate(t_old, w_old, start, now)
+    return float(total)
 
 
 def db(level: float) -> float:
@@ -126,7 +153,7 @@ class StreamAnalyzer:
         self.last_t = t
 
     def bytes_per_s(self, now: float, window: float, since: float) -> float:
-        return rate(self.byte_times.values(), self.bytes.values(), now, window, since)
+        return ring_rate(self.byte_times, self.bytes, now, window, since)
 
     def update(self, now: float) -> None:
         """Look over what arrived since the last step (loops, adaptive thresholds); the hub calls it once per

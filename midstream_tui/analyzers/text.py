@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 
 from ..analysis.patterns import RecurringNgrams, compression_ratio, ngram_novelty, seq_rep_n, trailing_loop
-from ..analysis.stats import rate, summarize
+from ..analysis.stats import Summary, summarize
 from ..events import Event, RequestFinished, RequestStarted, TextDelta, Usage
 from ..snapshot import PatternHit
-from .base import NOTHING, STALL_FLOOR_S, Measured, Ring, StreamAnalyzer, stall_limit
+from .base import NOTHING, STALL_FLOOR_S, Measured, Ring, StreamAnalyzer, ring_rate, stall_limit
 
 _WORD = re.compile(r"\w+|[^\w\s]")
 
@@ -77,6 +77,7 @@ class TextAnalyzer(StreamAnalyzer):
         self._itl_t = -math.inf
         self._ended = False
         self._content: dict[str, float] = {}
+        self._summaries: dict[int, tuple[int, Summary]] = {}
 
     # -- ingest
 
@@ -106,7 +107,8 @@ class TextAnalyzer(StreamAnalyzer):
         self._req_tokens += tokens
         self.delta_t.append(ev.t)
         self.delta_tokens.append(tokens)
-        self._count_bytes(ev.t, len(ev.text.encode("utf-8", "replace")))
+        text = ev.text
+        self._count_bytes(ev.t, len(text) if text.isascii() else len(text.encode("utf-8", "replace")))
         if math.isnan(self._req_start):  # pushed without RequestStarted: a request begins here
             self.requests += 1
             self._req_start = ev.t
@@ -244,18 +246,18 @@ class TextAnalyzer(StreamAnalyzer):
 
     def metrics(self, now: float, since: float) -> dict[str, Any]:
         itl = self._itl
-        ttft = summarize(self.ttft.values())
+        ttft = self._summary(self.ttft)
         # live, a token can postdate the tick's clock by a hair: a time since it is never negative
         since_last = max(0.0, now - self._req_last) if not math.isnan(self._req_last) else math.nan
         return {
-            "tokens_per_s": rate(self.delta_t.values(), self.delta_tokens.values(), now, self.RATE_WINDOW, since),
+            "tokens_per_s": ring_rate(self.delta_t, self.delta_tokens, now, self.RATE_WINDOW, since),
             "ttft_ms": self.ttft.last() * 1e3,
             "ttft_p50_ms": ttft.p50 * 1e3,
             "itl_p50_ms": itl.p50 * 1e3,
             "itl_p90_ms": itl.p90 * 1e3,
             "itl_p99_ms": itl.p99 * 1e3,
-            "tpot_ms": summarize(self.tpot.values()).p50 * 1e3,
-            "e2e_p50_s": summarize(self.e2e.values()).p50,
+            "tpot_ms": self._summary(self.tpot).p50 * 1e3,
+            "e2e_p50_s": self._summary(self.e2e).p50,
             "requests": self.requests,
             "tokens": self.tokens,
             "tokens_reported": self.tokens_reported,
@@ -268,6 +270,13 @@ class TextAnalyzer(StreamAnalyzer):
             # 0 between requests, 1 waiting for a request's first token, 2 streaming it
             "request_phase": 0 if math.isnan(self._req_start) else (1 if math.isnan(self._req_first) else 2),
         }
+
+    def _summary(self, ring: Ring) -> Summary:
+        """``summarize`` of a ring of per-request figures, made again only when one was added."""
+        kept = self._summaries.get(id(ring))
+        if kept is None or kept[0] != ring.total:
+            kept = self._summaries[id(ring)] = (ring.total, summarize(ring.values()))
+        return kept[1]
 
     def _content_metrics(self, now: float) -> dict[str, float]:
         """Repetition measures: they change only with new words, so computed only then (and at most every

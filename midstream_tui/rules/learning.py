@@ -75,7 +75,8 @@ class Distribution:
     __slots__ = ("counts", "n", "total", "low", "high")
 
     def __init__(self) -> None:
-        self.counts = np.zeros(N_BINS + 2, dtype=np.int64)  # [0]: <= 10^LOG_MIN (and <= 0), [-1]: overflow
+        self.counts = [0] * (N_BINS + 2)  # [0]: <= 10^LOG_MIN (and <= 0), [-1]: overflow
+        # (a list: one increment per inter-token gap of every stream; a numpy item costs several times more)
         self.n = 0
         self.total = 0.0
         self.low = math.inf
@@ -114,16 +115,16 @@ class Distribution:
     def to_json(self) -> dict:
         nz = np.flatnonzero(self.counts)
         return {"n": self.n, "total": self.total, "low": self.low if self.n else None,
-                "high": self.high if self.n else None, "bins": {str(int(k)): int(self.counts[k]) for k in nz}}
+                "high": self.high if self.n else None, "bins": {str(int(k)): self.counts[k] for k in nz}}
 
     @classmethod
     def from_json(cls, data: dict) -> Distribution:
         d = cls()
         for k, c in (data.get("bins") or {}).items():
             k = int(k)
-            if 0 <= k < d.counts.size and int(c) > 0:
+            if 0 <= k < len(d.counts) and int(c) > 0:
                 d.counts[k] = int(c)
-        d.n = int(d.counts.sum())
+        d.n = sum(d.counts)
         d.total = float(data.get("total") or 0.0)
         d.low = float(data["low"]) if data.get("low") is not None else math.inf
         d.high = float(data["high"]) if data.get("high") is not None else -math.inf
