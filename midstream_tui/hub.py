@@ -397,7 +397,10 @@ class Hub:
         self._tick_callbacks: list[Callable[[float], None]] = []
         self.ticks = 0
         self.dynamics_deferred = 0
-        """Attractor estimates put off to a later tick by the budget (``DYNAMICS_PER_S``)."""
+        """Attractor estimates put off to a later tick by the budget (``dynamics_per_s``)."""
+        self.dynamics_per_s = DYNAMICS_PER_S
+        """Attractor estimates per second across all streams (at least one a tick): what the analysis may spend
+        on them however many streams come (``midstream proxy`` spends less, see ``proxy.PROXY_DYNAMICS_PER_S``)."""
         self.max_ended: int | None = None
         """Ended streams kept at most (live runs); the oldest beyond it are aged out: a proxy's thousands of
         requests must not grow memory and every tick's work without bound. None: all are kept."""
@@ -752,7 +755,7 @@ class Hub:
         allowed: set[StreamPipeline] = set()
         if self.warm:
             due = [p for p in pipes if p.dynamics_due(now)]
-            budget = max(1, round(DYNAMICS_PER_S * self.analysis_interval))
+            budget = max(1, round(self.dynamics_per_s * self.analysis_interval))
             if len(due) > budget:  # the stalest estimates first; the rest wait for a later tick
                 due.sort(key=lambda p: p._attractor_t)
                 self.dynamics_deferred += len(due) - budget

@@ -550,7 +550,7 @@ def _this_machine(host: str, bound: str) -> bool:
 
 
 def _proxy(args: argparse.Namespace) -> int:
-    from ..proxy import ProxyError, ProxyOptions, ProxyProcess, RelayError, parse_slo
+    from ..proxy import PROXY_DYNAMICS_PER_S, ProxyError, ProxyOptions, ProxyProcess, RelayError, parse_slo
     from ..servers.signaling import SignalingError, ssl_context_from
 
     if args.virtual:
@@ -594,6 +594,7 @@ def _proxy(args: argparse.Namespace) -> int:
             raise CliError(str(exc)) from None
         hub.add_service(proxy)
         hub.max_ended = args.keep_ended
+        hub.dynamics_per_s = PROXY_DYNAMICS_PER_S  # (the clients' bytes first: see there)
         served.append(proxy)
 
     def banner() -> None:  # once it listens: a script that waits for this line may connect at once

@@ -55,6 +55,13 @@ BACKLOG_BYTES = 32 << 20
 """Unsent bytes past which the relay skips answers' copies, text and audio for the analysis (never the clients')."""
 START_TIMEOUT_S = 120.0
 """How long the hub waits for the relay process to listen (its imports, on a busy machine)."""
+PROXY_DYNAMICS_PER_S = 10.0
+"""Attractor estimates a second across all streams in ``midstream proxy`` (``Hub.dynamics_per_s``; 24 elsewhere):
+the estimates are most of the analysis' periodic work, and on a machine the clients' bytes share, every core-ms
+of it shows in their delay. Measured (``bench/bench_proxy.py --streams 200 --stagger``, three runs each, alternating):
+p99 added +2.42 / +2.78 / +2.67 ms at this budget against +2.99 / +3.71 / +3.32 ms at 24, and 61-70 % of a core
+against 69-82 %. With fewer than ten live streams nothing changes (each is estimated once a second); with 200,
+each stream's type and exponent are estimated about every 20 s instead of every 10 s."""
 _HEADER = struct.Struct("!I")
 _COUNTERS = GatewayTotals.FORWARDING  # (the others are counted in the hub's process, where answers are read)
 
