@@ -696,6 +696,11 @@ def test_whole_events_are_read_as_the_sse_parser_reads_them():
             assert got == want and fast.state == slow.state and fast.sse.comments == slow.sse.comments, (api, k)
             assert fast.at_boundary and slow.at_boundary
     assert [p.kind for p in Reader("chat", True).feed(events[1])] == ["chunk", "text"]
+    # a line over the parser's limit is dropped and counted, however the chunks come (an inflated gzip chunk)
+    big = b'data: {"id": "c", "choices": [{"delta": {"content": "' + b"a" * (1 << 20) + b'"}}]}\n\n'
+    whole, split = Reader("chat", True), Reader("chat", True)
+    assert whole.feed(big) == [] == split.feed(big[:10]) + split.feed(big[10:])
+    assert whole.sse.oversized == split.sse.oversized == 1 and whole.state == split.state
 
 
 def _compact(stream: bytes) -> bytes:

@@ -69,13 +69,21 @@ def count_at_or_after(ts, t_from):
 
 
 @njit(cache=True)  # small: keeps the GIL (see the module's note)
-def weighted_rate(ts, weights, t_from, t_to):
-    """Sum of weights with timestamp in [t_from, t_to], divided by the span."""
+def weighted_rate(ts, weights, t_from, t_to, end=-1):
+    """Sum of weights with timestamp in [t_from, t_to], divided by the span; the times are read newest first
+    and the first one before ``t_from`` ends the sum. ``end``: the arrays are a ring's buffer whose newest value
+    is at ``end - 1`` (the values before it, then the buffer's end backwards; -1: at its last place)."""
     span = t_to - t_from
     if span <= 0.0:
         return np.nan
+    n = ts.shape[0]
+    if end < 0 or end > n:
+        end = n
     total = 0.0
-    for i in range(ts.shape[0] - 1, -1, -1):
+    for j in range(n):
+        i = end - 1 - j
+        if i < 0:
+            i += n
         if ts[i] < t_from:
             break
         if ts[i] <= t_to:

@@ -93,36 +93,29 @@ class Ring:
             return self._buf[start:start + k].copy()
         return np.concatenate((self._buf[start:], self._buf[:(start + k) % self.capacity]))
 
-    def segments(self) -> tuple[np.ndarray, np.ndarray]:
-        """The values as two views, (older, newer), each oldest-first: ``values()`` without its copy, to be read
-        at once and not kept (the buffer is written in place)."""
+    def buffer(self) -> tuple[np.ndarray, int]:
+        """(a view of the buffer's filled part, the place just after the newest value): the values where they
+        are, without ``values()``'s copy, to be read at once and not kept (the buffer is written in place)."""
         n = len(self)
-        if n < self._cap or self._next == 0:
-            return self._buf[:0], self._buf[:n]
-        return self._buf[self._next:], self._buf[:self._next]
+        return self._buf[:n], (self._next or n)
 
     def last(self, default: float = math.nan) -> float:
         return float(self._buf[(self._next - 1) % self.capacity]) if self.total else default
 
 
 def ring_rate(times: Ring, weights: Ring, now: float, window: float, since: float | None = None) -> float:
-    """``stats.rate`` of two rings appended together (a time and its weight at the same place in each),
-    read where they are: the same sum, without copying up to their capacity at every step."""
-    t_old, t_new = times.segments()
-    w_old, w_new = weights.segments()
-    if t_old.shape != w_old.shape or t_new.shape != w_new.shape:  # (not appended together: read in order)
+    """``stats.rate`` of two rings appended together (a time and its weight at the same place in each), read
+    where they are: the same sum in the same order, without copying up to their capacity at every step."""
+    t, end = times.buffer()
+    w, w_end = weights.buffer()
+    if t.shape != w.shape or end != w_end:  # (not appended together: read in order)
         return rate(times.values(), weights.values(), now, window, since)
-    if t_new.size == 0 or window <= 0:
+    if t.size == 0 or window <= 0:
         return 0.0
     start = now - window if since is None else max(now - window, since)
     if now - start <= 1e-9:
         return math.nan
-    # rate() scans the values newest first and stops at the first before the window: the older part only
-    # counts if every newer value is in the window
-    total = weighted_rate(t_new, w_new, start, now)
-    if t_old.size and not (t_new < start).any():
-        total += weighted_rate(t_old, w_old, start, now)
-    return float(total)
+    return float(weighted_rate(t, w, start, now, end))
 
 
 def db(level: float) -> float:

@@ -145,7 +145,8 @@ class Reader:
     def _whole_events(self, chunk: bytes) -> list[Part] | None:
         """The parts of a chunk of whole ``data:`` lines, after whole events (a Chat Completions answer's chunks,
         nearly always): read as the parser would, without it. None: not such a chunk (the parser reads it)."""
-        if not chunk.endswith(b"\n\n") or chunk[:6] != b"data: " or b"\r" in chunk or not self.sse.at_boundary:
+        if (not chunk.endswith(b"\n\n") or chunk[:6] != b"data: " or b"\r" in chunk or not self.sse.at_boundary
+                or len(chunk) > self.sse.max_line):  # (a line longer than that is dropped by the parser, counted)
             return None
         events = chunk[6:-2].split(b"\n\ndata: ")
         if any(b"\n" in data for data in events):  # (more lines to an event, comments, other fields)
