@@ -125,11 +125,19 @@ def write_damaged_ts(path):
 
 def test_a_damaged_mpegts_file_plays_to_its_end(tmp_path):
     damaged = tmp_path / "damaged.ts"
-    write_damaged_ts(damaged)
-    with av.open(str(damaged)) as probe:  # the damage this test is about: PyAV's demux fails at the end
-        with pytest.raises(IndexError):
-            for _ in probe.demux(*probe.streams):
-                pass
+
+    def demux_fails() -> bool:  # the damage this test is about: PyAV's demux fails at the end
+        with av.open(str(damaged)) as probe:
+            try:
+                for _ in probe.demux(*probe.streams):
+                    pass
+            except IndexError:
+                return True
+        return False
+
+    # (the file is written afresh until it shows that damage: one full run of the suite in many wrote one that
+    # PyAV read to its end, although the same writing gave the failing file hundreds of times in a row)
+    assert any(write_damaged_ts(damaged) or demux_fails() for _ in range(5))
     code, streams, err = midstream([f"{damaged}?realtime=0"], tmp_path)
     assert code == 0, err[-800:]  # it was "every source failed (damaged: IndexError: list index out of range)"
     video = streams["damaged"]
