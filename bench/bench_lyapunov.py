@@ -3,7 +3,8 @@
     python bench/bench_lyapunov.py [--n 10000]     (needs the bench extra)
 
 Accuracy is compared on the x series of the Lorenz system (published 0.906 per
-time unit) and the logistic map (ln 2). MidStream runs twice: the divergence
+time unit) and the logistic map (ln 2); white noise (no exponent to find: a number is wrong, "unreliable"
+is right) shows the cost where neighbour searches are slowest. MidStream runs twice: the divergence
 curve alone (Rosenstein, nolds' method) and the default (local maps added). nolds runs once with its defaults and
 once with the parameters MidStream chose (same embedding, same Theiler window),
 so speed is compared on equal work. Peak memory is measured with tracemalloc.
@@ -19,6 +20,7 @@ import tracemalloc
 from pathlib import Path
 
 import nolds
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from test_dynamics import logistic, lorenz_x  # noqa: E402
@@ -48,7 +50,8 @@ def main() -> None:
     args = ap.parse_args()
     kernels.warm_up()
     largest_lyapunov(logistic(500))  # compile/load everything once
-    cases = [("lorenz x, dt=0.01", lorenz_x(args.n), 0.01, 0.906), ("logistic r=4", logistic(args.n), 1.0, math.log(2))]
+    cases = [("lorenz x, dt=0.01", lorenz_x(args.n), 0.01, 0.906), ("logistic r=4", logistic(args.n), 1.0, math.log(2)),
+             ("white noise", np.random.default_rng(1).normal(size=args.n), 1.0, math.nan)]
     print(f"N = {args.n}")
     print(f"{'series':<18} {'method':<28} {'lambda':>8} {'error':>8} {'time s':>8} {'peak MB':>8}")
     for name, x, dt, ref in cases:
@@ -57,7 +60,8 @@ def main() -> None:
               f"{ours.lyapunov / ref - 1:>+8.1%} {t_ours:>8.3f} {m_ours:>8.1f}")
         auto, t_auto, m_auto = measure(lambda: largest_lyapunov(x, dt), 3)
         print(f"{'':<18} {'midstream (default: + maps)':<28} {auto.lyapunov:>8.3f} "
-              f"{auto.lyapunov / ref - 1:>+8.1%} {t_auto:>8.3f} {m_auto:>8.1f}")
+              f"{auto.lyapunov / ref - 1:>+8.1%} {t_auto:>8.3f} {m_auto:>8.1f}"
+              f"{'  unreliable: ' + auto.unreliable[:60] if auto.unreliable else ''}")
         lam, t_def, m_def = measure(lambda: nolds.lyap_r(x) / dt)
         print(f"{'':<18} {'nolds lyap_r (defaults)':<28} {lam:>8.3f} {lam / ref - 1:>+8.1%} {t_def:>8.3f} {m_def:>8.1f}")
         same = dict(emb_dim=ours.dim, lag=ours.lag, min_tsep=ours.theiler, trajectory_len=ours.horizon,

@@ -429,6 +429,7 @@ def test_neighbour_search_is_exact(kind, sizes):
              "range beyond a double": lambda: rng.uniform(-1, 1, n) * 1.5e308}[kind]()
         m = n - (dim - 1) * lag
         grid = kernels.neighbour_grid(x, dim, lag, m, max(2, k // 2))
+        tree = kernels.neighbour_tree(x, dim, lag, m, int(rng.integers(1, 20)))
         idx, d2 = np.empty(k, dtype=np.int64), np.empty(k)
         for i in range(0, m, max(1, m // 25)):
             got = kernels.k_nearest(x, dim, lag, i, k, theiler, grid, idx, d2)
@@ -437,6 +438,32 @@ def test_neighbour_search_is_exact(kind, sizes):
             # Of equally distant vectors any may be returned; each one returned is at the distance given.
             for j, dj in zip(idx[:got], d2[:got]):
                 assert abs(i - j) > theiler and every_d2[j] == dj
+            if grid[3][0] > 0:  # the boxes keep the earlier of equally distant vectors, as the brute force does
+                assert idx[:got].tolist() == want_idx.tolist()
+            # The k-d tree: the same vectors, ties included.
+            got = kernels.k_nearest(x, dim, lag, i, k, theiler, tree, idx, d2)
+            assert got == want_idx.size and d2[:got].tolist() == want_d2.tolist()
+            assert idx[:got].tolist() == want_idx.tolist()
+
+
+def test_the_neighbour_search_takes_the_tree_where_the_boxes_would_look_at_far_more_vectors():
+    """Boxes on two coordinates for a thin attractor (the logistic map, three coordinates), the k-d tree for
+    noise in five: there a box search looks at dozens of times more vectors than it keeps. Both find the same."""
+    from midstream_tui.analysis import kernels
+
+    m = 6_000
+    thin = logistic(m + 10)
+    noise = np.random.default_rng(3).normal(size=m + 10)
+    assert kernels.neighbour_index(thin, 3, 1, m, 1, 4, m)[3][0] > 0
+    tree = kernels.neighbour_index(noise, 5, 1, m, 20, 4, m)
+    assert tree[3][0] < 0
+    grid = kernels.neighbour_grid(noise, 5, 1, m, 10)
+    a, b = np.empty(20, dtype=np.int64), np.empty(20, dtype=np.int64)
+    da, db = np.empty(20), np.empty(20)
+    for i in range(0, m, 97):
+        kernels.k_nearest(noise, 5, 1, i, 20, 4, tree, a, da)
+        kernels.k_nearest(noise, 5, 1, i, 20, 4, grid, b, db)
+        assert a.tolist() == b.tolist() and da.tolist() == db.tolist()
 
 
 @pytest.mark.parametrize("scale", [1.0, 1e150])

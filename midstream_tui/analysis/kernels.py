@@ -288,6 +288,190 @@ CROWDED = 64
 boxes cannot be made small enough) sends the search back to the sorted scan, which adapts to density."""
 
 
+TREE_LEAF = 16
+"""Vectors per leaf of the k-d tree at most."""
+TRIAL_SEARCHES = 32
+"""Searches ``neighbour_index`` tries on the boxes to count how many vectors a search looks at."""
+
+
+@njit(cache=True, nogil=True)
+def _select_rows(pts, order, dim, lo, hi, kth, col):
+    """Reorder rows lo..hi-1 of ``pts`` (``dim`` values a row, flat) and ``order`` alike, so that row kth holds the
+    kth smallest value of column ``col``, the rows before it none larger and those after it none smaller (Hoare's
+    selection, stopping on equal values, so repeated values cost no more than distinct ones; the pivot is the
+    median of three)."""
+    left = lo
+    right = hi - 1
+    while left < right:
+        a = pts[left * dim + col]
+        b = pts[kth * dim + col]
+        c = pts[right * dim + col]
+        pivot = max(min(a, b), min(max(a, b), c))
+        i = left
+        j = right
+        while i <= j:
+            while pts[i * dim + col] < pivot:
+                i += 1
+            while pivot < pts[j * dim + col]:
+                j -= 1
+            if i <= j:
+                for q in range(dim):
+                    tmp = pts[i * dim + q]
+                    pts[i * dim + q] = pts[j * dim + q]
+                    pts[j * dim + q] = tmp
+                t = order[i]
+                order[i] = order[j]
+                order[j] = t
+                i += 1
+                j -= 1
+        if j < kth:
+            left = i
+        if kth < i:
+            right = j
+
+
+@njit(cache=True, nogil=True)
+def neighbour_tree(x, dim, lag, m, leaf):
+    """A k-d tree over delay vectors 0..m-1 for ``k_nearest``, in the tuple shape of ``neighbour_grid``.
+
+    Balanced and implicit: node n's children are 2n+1 and 2n+2, each with half of its vectors, split at the
+    median of the coordinate its vectors spread most along, down to leaves of at most ``leaf`` vectors.
+    Returns (an empty marker, the vectors in leaf order, each node's [start, stop) in that order, [-1, nodes,
+    first leaf, dim], [each node's bounding box (dim lower then dim upper edges) ..., the vectors' coordinates
+    in leaf order]). O(m) memory for a given dimension; the coordinates are copies, so distances come out to
+    the last bit as from the series."""
+    depth = 0
+    while (m >> depth) > leaf:
+        depth += 1
+    nodes = (1 << (depth + 1)) - 1
+    first_leaf = (1 << depth) - 1
+    order = np.arange(m)
+    span = np.empty((nodes, 2), dtype=np.int64)
+    geometry = np.empty(nodes * 2 * dim + m * dim)
+    pts = geometry[nodes * 2 * dim:]  # the vectors, one row each, moved with ``order`` as the tree is built
+    for t in range(m):
+        for c in range(dim):
+            pts[t * dim + c] = x[t + c * lag]
+    span[0, 0] = 0
+    span[0, 1] = m
+    for n in range(first_leaf):  # parents before children
+        lo = span[n, 0]
+        hi = span[n, 1]
+        # The coordinate to split: the one spread widest over (at most 64 of) the node's vectors.
+        step = max(1, (hi - lo) // 64)
+        widest = 0
+        spread = -1.0
+        for c in range(dim):
+            low = np.inf
+            high = -np.inf
+            for t in range(lo, hi, step):
+                v = pts[t * dim + c]
+                low = min(low, v)
+                high = max(high, v)
+            if high - low > spread:
+                spread = high - low
+                widest = c
+        mid = (lo + hi) // 2
+        if hi - lo > 1:
+            _select_rows(pts, order, dim, lo, hi, mid, widest)
+        span[2 * n + 1, 0] = lo
+        span[2 * n + 1, 1] = mid
+        span[2 * n + 2, 0] = mid
+        span[2 * n + 2, 1] = hi
+    # Bounding boxes from the leaves up: a leaf's from its vectors, a parent's from its two children's.
+    for n in range(nodes - 1, -1, -1):
+        box = n * 2 * dim
+        if n >= first_leaf:
+            for c in range(dim):
+                geometry[box + c] = np.inf
+                geometry[box + dim + c] = -np.inf
+            for t in range(span[n, 0], span[n, 1]):
+                for c in range(dim):
+                    v = pts[t * dim + c]
+                    geometry[box + c] = min(geometry[box + c], v)
+                    geometry[box + dim + c] = max(geometry[box + dim + c], v)
+        else:
+            a = (2 * n + 1) * 2 * dim
+            b = a + 2 * dim
+            for c in range(dim):
+                geometry[box + c] = min(geometry[a + c], geometry[b + c])
+                geometry[box + dim + c] = max(geometry[a + dim + c], geometry[b + dim + c])
+    return (np.zeros(0, dtype=np.int64), order, span, np.array([-1, nodes, first_leaf, dim], dtype=np.int64),
+            geometry)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _box_gap(x, dim, lag, i, geometry, n):
+    """Squared distance from delay vector ``i`` to node n's bounding box (0 inside it)."""
+    box = n * 2 * dim
+    gap = 0.0
+    for c in range(dim):  # (without branches: which side of a box a vector lies is a coin toss to a CPU)
+        v = x[i + c * lag]
+        below = max(geometry[box + c] - v, 0.0)
+        above = max(v - geometry[box + dim + c], 0.0)
+        gap += below * below + above * above
+    return gap
+
+
+@njit(cache=True, nogil=True)
+def _tree_nearest(x, dim, lag, i, k, theiler, tree, out_idx, out_d2):
+    """``k_nearest`` on a ``neighbour_tree``: depth first, the nearer child first, skipping every node whose box is
+    farther than the k-th nearest found (strictly: an equally distant earlier vector may still be in it)."""
+    _marker, items, span, shape, geometry = tree
+    first_leaf = shape[2]
+    base = shape[1] * 2 * dim
+    # Nodes to visit, each with its box's distance, in one array (node numbers are exact as doubles): one
+    # allocation per search. A depth-first walk holds at most one node per level besides the current path.
+    stack = np.empty(4 * 64)
+    stack[0] = 0.0
+    stack[1] = 0.0
+    top = 1
+    found = 0
+    while top > 0:
+        top -= 1
+        n = int(stack[2 * top])
+        if found == k and stack[2 * top + 1] > out_d2[k - 1]:
+            continue
+        if n >= first_leaf:
+            for t in range(span[n, 0], span[n, 1]):
+                j = items[t]
+                if abs(i - j) <= theiler:
+                    continue
+                d = 0.0
+                for c in range(dim):
+                    diff = x[i + c * lag] - geometry[base + t * dim + c]
+                    d += diff * diff
+                if found < k:
+                    p = found
+                    found += 1
+                elif d < out_d2[k - 1] or (d == out_d2[k - 1] and j < out_idx[k - 1]):
+                    p = k - 1
+                else:
+                    continue
+                while p > 0 and (out_d2[p - 1] > d or (out_d2[p - 1] == d and out_idx[p - 1] > j)):
+                    out_d2[p] = out_d2[p - 1]
+                    out_idx[p] = out_idx[p - 1]
+                    p -= 1
+                out_d2[p] = d
+                out_idx[p] = j
+            continue
+        left = 2 * n + 1
+        gl = _box_gap(x, dim, lag, i, geometry, left)
+        gr = _box_gap(x, dim, lag, i, geometry, left + 1)
+        if gl <= gr:  # the farther one goes on the stack first, to be taken last
+            stack[2 * top] = left + 1
+            stack[2 * top + 1] = gr
+            stack[2 * top + 2] = left
+            stack[2 * top + 3] = gl
+        else:
+            stack[2 * top] = left
+            stack[2 * top + 1] = gl
+            stack[2 * top + 2] = left + 1
+            stack[2 * top + 3] = gr
+        top += 2
+    return found
+
+
 @njit(cache=True, nogil=True)
 def neighbour_grid(x, dim, lag, m, per_box):
     """Search structure for ``k_nearest`` over delay vectors 0..m-1.
@@ -350,19 +534,72 @@ def neighbour_grid(x, dim, lag, m, per_box):
 
 
 @njit(cache=True, nogil=True)
+def _box_candidates(x, dim, lag, i, d2, grid):
+    """How many vectors the box search for vector ``i`` looks at when its k-th nearest is at squared distance d2:
+    those in the boxes of every ring it opens (the rings out to that distance)."""
+    cells, _items, where, shape, geometry = grid
+    cols = shape[0]
+    rows = shape[1]
+    reach = np.sqrt(d2) / geometry[0] + 1.0
+    rings = int(min(reach, max(cols, rows)))
+    c0 = where[i, 0]
+    r0 = where[i, 1]
+    total = 0
+    for c in range(max(0, c0 - rings), min(cols, c0 + rings + 1)):
+        lo = c * rows + max(0, r0 - rings)
+        hi = c * rows + min(rows, r0 + rings + 1)
+        total += cells[hi] - cells[lo]
+    return total
+
+
+@njit(cache=True, nogil=True)
+def neighbour_index(x, dim, lag, m, k, theiler, searches):
+    """The faster search structure for about ``searches`` searches of the ``k`` nearest among delay vectors
+    0..m-1: ``neighbour_grid``'s boxes or sorted scan, or a k-d tree (``neighbour_tree``). Both find the same
+    neighbours (the k nearest, ties to the earlier vector; the scan's own tie rule is kept where it is used).
+
+    Boxes drawn on two coordinates are best in two dimensions and on a thin attractor; in three or more
+    dimensions, on noise or a wide attractor, a box's vectors are close in those two coordinates only, and a
+    search looks at ten to a hundred times more vectors than it keeps. A few trial searches count how many:
+    the tree is taken when they would cost more than the tree's searches and its building (measured here on
+    Lorenz, the logistic map and white noise in 3-6 dimensions: about 11 ns a vector looked at in the boxes; a tree
+    search 0.6 µs plus 0.09 µs per neighbour on an attractor, more on noise, where the boxes are slower still;
+    building the tree 0.16 µs a vector). The choice changes how fast, never what is found."""
+    grid = neighbour_grid(x, dim, lag, m, max(NN_PER_BOX, k // 2))
+    if dim < 3 or grid[3][0] == 0:
+        return grid
+    idx = np.empty(k, dtype=np.int64)
+    d2 = np.empty(k)
+    looked = 0.0
+    tried = 0
+    for s in range(TRIAL_SEARCHES):
+        i = (s * m) // TRIAL_SEARCHES + m // (2 * TRIAL_SEARCHES)
+        if k_nearest(x, dim, lag, i, k, theiler, grid, idx, d2) == k:
+            looked += _box_candidates(x, dim, lag, i, d2[k - 1], grid)
+            tried += 1
+    if tried == 0:
+        return grid
+    boxes_us = 0.011 * looked / tried * searches
+    tree_us = (0.6 + 0.09 * k) * searches + 0.16 * m
+    if boxes_us > tree_us:
+        return neighbour_tree(x, dim, lag, m, TREE_LEAF)
+    return grid
+
+
+@njit(cache=True, nogil=True)
 def nearest_neighbours(x, dim, lag, theiler):
     """Nearest neighbour of every delay vector, at least ``theiler`` samples away in time.
 
     Delay vectors are (x[i], x[i+lag], ..., x[i+(dim-1)lag]). Exact, O(N) extra memory,
-    box-assisted or a sorted scan (``neighbour_grid``): far fewer distance evaluations than
-    all pairs. Returns (index or -1, squared distance).
+    box-assisted, a sorted scan or a k-d tree (``neighbour_index``): far fewer distance evaluations
+    than all pairs. Returns (index or -1, squared distance).
     """
     m = x.shape[0] - (dim - 1) * lag
     neighbour = np.full(max(m, 0), -1, dtype=np.int64)
     dist = np.full(max(m, 0), np.inf)
     if m <= 1:
         return neighbour, dist
-    grid = neighbour_grid(x, dim, lag, m, NN_PER_BOX)
+    grid = neighbour_index(x, dim, lag, m, 1, theiler, m)
     idx = np.empty(1, dtype=np.int64)
     d2 = np.empty(1)
     for i in range(m):
@@ -408,6 +645,8 @@ def k_nearest(x, dim, lag, i, k, theiler, grid, out_idx, out_d2):
     earlier, the scan the first it meets (exact repeats cost no extra search). Returns how many were found
     (fewer than k only when the series is short)."""
     cells, items, where, shape, geometry = grid
+    if shape[0] < 0:
+        return _tree_nearest(x, dim, lag, i, k, theiler, grid, out_idx, out_d2)
     cols = shape[0]
     rows = shape[1]
     found = 0
@@ -582,6 +821,15 @@ def _chain_plan(m, lag, refs, burn):
 
 
 @njit(cache=True, nogil=True)
+def _chain_searches(starts, stops, per_unit, lag):
+    """How many reference points (each one neighbour search) the chains of ``_chain_plan`` visit at most."""
+    total = 0
+    for u in range(starts.shape[0]):
+        total += min(per_unit, (stops[u] - starts[u] + lag - 1) // lag)
+    return total
+
+
+@njit(cache=True, nogil=True)
 def _jacobian_chain(x, dim, lag, theiler, k, ridge, burn, grid, m, i_start, i_stop, max_steps, out):
     """One chain of ``local_jacobian_exponent``: reference points i_start, i_start + lag, ... (< i_stop, at
     most ``max_steps``); adds to ``out`` = [log growth, steps, misfit^2, spread^2, per-batch sums, per-batch
@@ -657,9 +905,9 @@ def local_jacobian_exponent(x, dim, lag, theiler, k, ridge, refs, burn):
     m = x.shape[0] - dim * lag  # vectors with a successor one lag on
     if m < 2 * k + 2 * theiler + 2:
         return np.nan, np.nan, np.nan
-    grid = neighbour_grid(x, dim, lag, m, max(NN_PER_BOX, k // 2))
     starts, stops, per_unit = _chain_plan(m, lag, refs, burn)
     units = starts.shape[0]
+    grid = neighbour_index(x, dim, lag, m, k, theiler, _chain_searches(starts, stops, per_unit, lag))
     acc = np.zeros((units, 4 + 2 * BATCHES))
     for w in prange(units):
         _jacobian_chain(x, dim, lag, theiler, k, ridge, burn, grid, m, starts[w], stops[w], per_unit, acc[w])
@@ -774,9 +1022,9 @@ def local_jacobian_spectrum(x, dim, lag, theiler, k, ridge, refs, burn):
     m = x.shape[0] - dim * lag
     if m < 2 * k + 2 * theiler + 2:
         return out_nan, 0
-    grid = neighbour_grid(x, dim, lag, m, max(NN_PER_BOX, k // 2))
     starts, stops, per_unit = _chain_plan(m, lag, refs, burn)
     units = starts.shape[0]
+    grid = neighbour_index(x, dim, lag, m, k, theiler, _chain_searches(starts, stops, per_unit, lag))
     acc = np.zeros((units, dim + 1))
     for u in prange(units):
         _spectrum_chain(x, dim, lag, theiler, k, ridge, burn, grid, m, starts[u], stops[u], per_unit, acc[u])
