@@ -724,10 +724,17 @@ def ridge_solve(a, b, ridge):
     every column but the last (the intercept): directions the neighbours do not span get a
     coefficient near 0 instead of one fitted to rounding. Normal equations, pivoted elimination."""
     p = a.shape[1]
-    rows = a.shape[0]
+    return _ridge_into(a, b, a.shape[0], ridge, np.empty((p, p)), np.empty(p), np.empty(p))
+
+
+@njit(cache=True, nogil=True)
+def _ridge_into(a, b, rows, ridge, g, r, coef):
+    """``ridge_solve`` on the first ``rows`` rows of a and b, in work arrays the caller keeps (g: p x p, r and
+    coef: p), so that a local map fitted at every reference point allocates nothing; returns ``coef``."""
+    p = a.shape[1]
     # Explicit loops, not ``a.T @ a``: numba's matrix product needs SciPy, which is not a dependency.
-    g = np.zeros((p, p))
-    r = np.zeros(p)
+    g[:, :] = 0.0
+    r[:] = 0.0
     for q in range(rows):
         for c in range(p):
             v = a[q, c]
@@ -756,13 +763,14 @@ def ridge_solve(a, b, ridge):
             r[c] = r[piv]
             r[piv] = tmp
         if g[c, c] == 0.0:
-            return np.zeros(p)
+            coef[:] = 0.0
+            return coef
         for rr in range(c + 1, p):
             f = g[rr, c] / g[c, c]
             for t in range(c, p):
                 g[rr, t] -= f * g[c, t]
             r[rr] -= f * r[c]
-    coef = np.zeros(p)
+    coef[:] = 0.0
     for c in range(p - 1, -1, -1):
         acc = r[c]
         for t in range(c + 1, p):
@@ -776,20 +784,22 @@ BATCHES = 10
 
 
 @njit(cache=True, nogil=True)
-def _local_map(x, dim, lag, theiler, k, ridge, grid, i, idx, d2, a, b):
+def _local_map(x, dim, lag, theiler, k, ridge, grid, i, idx, d2, a, b, work):
     """The local linear map at reference point ``i``: its neighbours' offsets from it into ``a`` (with a column of
-    ones) and their new values' offsets into ``b``, and the ridge fit of one on the other. Returns (neighbours
-    found, coefficients); fewer than dim + 2 neighbours: no fit (the coefficients are not to be used)."""
+    ones) and their new values' offsets into ``b``, and the ridge fit of one on the other (in ``work``: the
+    (g, r, coef) arrays of ``_ridge_into``). Returns (neighbours found, coefficients: work's coef); fewer than
+    dim + 2 neighbours: no fit (the coefficients are not to be used)."""
+    g, r, coef = work
     got = k_nearest(x, dim, lag, i, k, theiler, grid, idx, d2)
     if got < dim + 2:
-        return got, np.zeros(dim + 1)
+        return got, coef
     for q in range(got):
         j = idx[q]
         for c in range(dim):
             a[q, c] = x[j + c * lag] - x[i + c * lag]
         a[q, dim] = 1.0
         b[q] = x[j + dim * lag] - x[i + dim * lag]
-    return got, ridge_solve(a[:got], b[:got], ridge)
+    return got, _ridge_into(a, b, got, ridge, g, r, coef)
 
 
 @njit(cache=True, nogil=True)
@@ -838,6 +848,7 @@ def _jacobian_chain(x, dim, lag, theiler, k, ridge, burn, grid, m, i_start, i_st
     d2 = np.empty(k)
     a = np.empty((k, dim + 1))
     b = np.empty(k)
+    work = (np.empty((dim + 1, dim + 1)), np.empty(dim + 1), np.empty(dim + 1))
     u = np.empty(dim)
     new = np.empty(dim)
     for c in range(dim):
@@ -847,7 +858,7 @@ def _jacobian_chain(x, dim, lag, theiler, k, ridge, burn, grid, m, i_start, i_st
     visited = 0
     while i < i_stop and visited < max_steps:
         visited += 1
-        got, coef = _local_map(x, dim, lag, theiler, k, ridge, grid, i, idx, d2, a, b)
+        got, coef = _local_map(x, dim, lag, theiler, k, ridge, grid, i, idx, d2, a, b, work)
         if got < dim + 2:
             i += lag
             continue
@@ -957,6 +968,7 @@ def _spectrum_chain(x, dim, lag, theiler, k, ridge, burn, grid, m, i_start, i_st
     d2 = np.empty(k)
     a = np.empty((k, dim + 1))
     b = np.empty(k)
+    work = (np.empty((dim + 1, dim + 1)), np.empty(dim + 1), np.empty(dim + 1))
     q = np.eye(dim)
     w = np.empty((dim, dim))
     stretch = np.empty(dim)
@@ -965,7 +977,7 @@ def _spectrum_chain(x, dim, lag, theiler, k, ridge, burn, grid, m, i_start, i_st
     visited = 0
     while i < i_stop and visited < max_steps:
         visited += 1
-        got, coef = _local_map(x, dim, lag, theiler, k, ridge, grid, i, idx, d2, a, b)
+        got, coef = _local_map(x, dim, lag, theiler, k, ridge, grid, i, idx, d2, a, b, work)
         if got < dim + 2:
             i += lag
             continue
