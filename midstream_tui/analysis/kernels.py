@@ -580,7 +580,7 @@ def neighbour_index(x, dim, lag, m, k, theiler, searches):
     if tried == 0:
         return grid
     boxes_us = 0.011 * looked / tried * searches
-    tree_us = (0.6 + 0.09 * k) * searches + 0.16 * m
+    tree_us = (0.6 + 0.09 * k) * searches + 0.32 * m
     if boxes_us > tree_us:
         return neighbour_tree(x, dim, lag, m, TREE_LEAF)
     return grid
