@@ -238,6 +238,34 @@ def test_lag_and_dimension_selection():
     assert dim == 3 and fractions[0] > 0.5 and fractions[-1] < 0.01
 
 
+@pytest.mark.parametrize("kind", ["lorenz", "noise"])
+def test_false_neighbours_of_a_long_series_are_counted_on_a_sample_that_agrees_with_all(kind):
+    """Past 10,000 vectors the false-neighbour share is counted on 10,000 of them spread over the series (each
+    neighbour still searched among all): within two percentage points of the share over every vector (a share of
+    10,000 has a standard error of half a point at most), the same dimension chosen. Up to 10,000 nothing is sampled: the share is the count over all."""
+    from midstream_tui.analysis import kernels
+    from midstream_tui.analysis.validate import standardized
+
+    def every(z, dim, lag):  # the share over all vectors, from the exact neighbour of each
+        m = z.size - dim * lag
+        neighbour, dist = kernels.nearest_neighbours(z[: m + (dim - 1) * lag], dim, lag, lag)
+        i = np.flatnonzero(neighbour[:m] >= 0)
+        j = neighbour[i]
+        extra = np.abs(z[i + dim * lag] - z[j + dim * lag])
+        d = np.sqrt(dist[i])
+        false = (d > 0) & (extra > 15.0 * d) | (np.sqrt(dist[i] + extra ** 2) / z.std() > 2.0)
+        return false.mean()
+
+    z = standardized(lorenz_x(35_000) if kind == "lorenz" else np.random.default_rng(4).normal(size=35_000))
+    lag = 9 if kind == "lorenz" else 1
+    dim, shares = select_dimension(z, lag, max_dim=4)
+    for d, share in enumerate(shares, start=1):
+        assert abs(share - every(z, d, lag)) < 0.02
+    assert dim == (3 if kind == "lorenz" else 4)
+    short = z[:9_000]
+    assert select_dimension(short, lag, max_dim=3)[1] == [every(short, d, lag) for d in (1, 2, 3)]
+
+
 def test_delay_embed_shape_and_values():
     e = delay_embed(np.arange(10.0), 3, 2)
     assert e.shape == (6, 3) and list(e[0]) == [0, 2, 4] and list(e[-1]) == [5, 7, 9]

@@ -155,6 +155,8 @@ class LyapunovResult:
     """Rosenstein's estimate per unit of time (the fit fields above describe it)."""
     rosenstein_unreliable: str = ""
     jacobian: JacobianEstimate | None = None
+    fnn: tuple[float, ...] = ()
+    """The false-neighbour shares by dimension from 1 that chose ``dim`` (empty when ``dim`` was given)."""
 
     @property
     def reliable(self) -> bool:
@@ -673,7 +675,7 @@ def _largest_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
     z = standardized(a)
     ami_lag = select_lag(z) if lag is None else 0
     lag = ami_lag if lag is None else whole("lag", lag, 1, a.size - 1)
-    dim = select_dimension(z, lag)[0] if dim is None else whole("dim", dim, 1, a.size)
+    dim, fnn = select_dimension(z, lag) if dim is None else (whole("dim", dim, 1, a.size), [])
     # The orbit time: the autocorrelation's period when it has one, else four
     # lags (the first AMI minimum sits near a quarter of an orbit). Neighbours
     # closer in time than one orbit are the same stretch of trajectory.
@@ -699,7 +701,7 @@ def _largest_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
                "the local maps (method 'auto') measure it")
     rosenstein = LyapunovResult(float(slope) / dt, float(slope), float(dt), dim, lag, theiler, horizon,
                                 start, stop, float(r2), curve, int(a.size), period, why,
-                                rosenstein=float(slope) / dt, rosenstein_unreliable=why)
+                                rosenstein=float(slope) / dt, rosenstein_unreliable=why, fnn=tuple(fnn))
     if method == "rosenstein" or fit is not None:  # a fit range given is a fit of the divergence curve
         return rosenstein
     try:

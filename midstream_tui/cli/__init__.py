@@ -995,8 +995,7 @@ def _analyze(args: argparse.Namespace) -> int:
 def _series_dynamics(x: np.ndarray, dt: float, dim: int | None, lag: int | None, motif_length: int | None,
                      what: str) -> dict:
     """Embedding, Lyapunov exponent, attractor class and recurring shapes of one series."""
-    from ..analysis.dynamics import (classify_attractor, largest_lyapunov, lyapunov_spectrum, select_dimension,
-                                     select_lag)
+    from ..analysis.dynamics import classify_attractor, largest_lyapunov, lyapunov_spectrum, select_lag
     from ..analysis.temporal import find_motifs
 
     bad = ~np.isfinite(x)
@@ -1008,7 +1007,7 @@ def _series_dynamics(x: np.ndarray, dt: float, dim: int | None, lag: int | None,
         res = largest_lyapunov(x, dt, dim=dim, lag=lag)
         out |= {"lag": res.lag, "dim": res.dim}
         if dim is None:
-            out["fnn"] = [round(f, 4) for f in select_dimension(x, res.lag)[1]]
+            out["fnn"] = [round(f, 4) for f in res.fnn]  # (the shares that chose the dimension)
         out["lyapunov"] = res.to_json()
     except SeriesError as exc:  # too short or constant: a defined "insufficient" result
         chosen = lag if lag is not None else select_lag(x) if x.size >= 16 and x.max() > x.min() else None
