@@ -289,7 +289,7 @@ boxes cannot be made small enough) sends the search back to the sorted scan, whi
 
 
 TREE_LEAF = 16
-"""Vectors per leaf of the k-d tree at most."""
+"""Vectors per leaf of the k-d tree, about (halving leaves between ``leaf`` / 2 and ``leaf`` + 1)."""
 TRIAL_SEARCHES = 32
 """Searches ``neighbour_index`` tries on the boxes to count how many vectors a search looks at."""
 
@@ -335,7 +335,7 @@ def neighbour_tree(x, dim, lag, m, leaf):
     """A k-d tree over delay vectors 0..m-1 for ``k_nearest``, in the tuple shape of ``neighbour_grid``.
 
     Balanced and implicit: node n's children are 2n+1 and 2n+2, each with half of its vectors, split at the
-    median of the coordinate its vectors spread most along, down to leaves of at most ``leaf`` vectors.
+    median of the coordinate its vectors spread most along, down to leaves of about ``leaf`` vectors.
     Returns (an empty marker, the vectors in leaf order, each node's [start, stop) in that order, [-1, nodes,
     first leaf, dim], [each node's bounding box (dim lower then dim upper edges) ..., the vectors' coordinates
     in leaf order]). O(m) memory for a given dimension; the coordinates are copies, so distances come out to
@@ -502,7 +502,10 @@ def neighbour_grid(x, dim, lag, m, per_box):
         cols = int(side * h0 / h) + 1
         rows = int(side * h1 / h) + 1 if dim > 1 else 1
         width = h / side
-        if not width > 0.0:  # a range of a few subnormals
+        # Boxes narrower than the rounding of the values they sit among (noise lost under huge glitches, the bulk
+        # a few ulps apart; a range of a few subnormals) have edges that cannot be placed: the scan instead.
+        if not width > 1024 * 2.220446049250313e-16 * max(abs(lo0), abs(lo0 + h0), abs(lo1), abs(lo1 + h1)) \
+                or not width > 0.0:
             return _scan_index(x, m)
         cells = np.zeros(cols * rows + 1, dtype=np.int64)
         occupied = 0
@@ -555,8 +558,9 @@ def _box_candidates(x, dim, lag, i, d2, grid):
 @njit(cache=True, nogil=True)
 def neighbour_index(x, dim, lag, m, k, theiler, searches):
     """The faster search structure for about ``searches`` searches of the ``k`` nearest among delay vectors
-    0..m-1: ``neighbour_grid``'s boxes or sorted scan, or a k-d tree (``neighbour_tree``). Both find the same
-    neighbours (the k nearest, ties to the earlier vector; the scan's own tie rule is kept where it is used).
+    0..m-1: ``neighbour_grid``'s boxes or sorted scan, or a k-d tree (``neighbour_tree``). Boxes and tree find
+    the same neighbours (the k nearest, ties to the earlier vector; the scan's own tie rule is kept where it is
+    used).
 
     Boxes drawn on two coordinates are best in two dimensions and on a thin attractor; in three or more
     dimensions, on noise or a wide attractor, a box's vectors are close in those two coordinates only, and a
@@ -564,7 +568,8 @@ def neighbour_index(x, dim, lag, m, k, theiler, searches):
     the tree is taken when they would cost more than the tree's searches and its building (measured here on
     Lorenz, the logistic map and white noise in 3-6 dimensions: about 11 ns a vector looked at in the boxes; a tree
     search 0.6 µs plus 0.09 µs per neighbour on an attractor, more on noise, where the boxes are slower still;
-    building the tree 0.16 µs a vector). The choice changes how fast, never what is found."""
+    building the tree 0.16 µs a vector, counted twice: it runs on one core). The choice changes how fast, not
+    what is found."""
     grid = neighbour_grid(x, dim, lag, m, max(NN_PER_BOX, k // 2))
     if dim < 3 or grid[3][0] == 0:
         return grid
