@@ -242,7 +242,8 @@ def test_lag_and_dimension_selection():
 def test_false_neighbours_of_a_long_series_are_counted_on_a_sample_that_agrees_with_all(kind):
     """Past 10,000 vectors the false-neighbour share is counted on 10,000 of them spread over the series (each
     neighbour still searched among all): within two percentage points of the share over every vector (a share of
-    10,000 has a standard error of half a point at most), the same dimension chosen. Up to 10,000 nothing is sampled: the share is the count over all."""
+    10,000 has a standard error of half a point at most), the same dimension chosen. Up to 10,000 nothing is
+    sampled: the share is the count over all."""
     from midstream_tui.analysis import kernels
     from midstream_tui.analysis.validate import standardized
 
