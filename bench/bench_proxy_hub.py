@@ -147,8 +147,7 @@ async def replay(batches: list[tuple[float, bytes]], read: bool, data: Path, pac
                     clock.advance_to(now)
                     a = time.process_time()
                     pipes = hub._pipeline_list()
-                    due = sorted((p for p in pipes if p.dynamics_due(now)), key=lambda p: p._attractor_t)
-                    allowed = set(due[:max(1, round(hub.dynamics_per_s * TICK_S))])
+                    allowed = hub._dynamics_allowed(pipes, now)  # (the live tick's budget, the same code)
                     for pipe in pipes:
                         hub._publish(pipe.step(now, dynamics=pipe in allowed))
                     for callback in hub._tick_callbacks:  # the rules; the learner's tick (inline: no hub loop)

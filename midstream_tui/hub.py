@@ -752,15 +752,7 @@ class Hub:
                 self._publish(pipe.step(now, dynamics=pipe in allowed))
 
         pipes = self._pipeline_list()
-        allowed: set[StreamPipeline] = set()
-        if self.warm:
-            due = [p for p in pipes if p.dynamics_due(now)]
-            budget = max(1, round(self.dynamics_per_s * self.analysis_interval))
-            if len(due) > budget:  # the stalest estimates first; the rest wait for a later tick
-                due.sort(key=lambda p: p._attractor_t)
-                self.dynamics_deferred += len(due) - budget
-                due = due[:budget]
-            allowed = set(due)
+        allowed = self._dynamics_allowed(pipes, now)
         pool = self._pool(len(pipes))
         await asyncio.gather(*(loop.run_in_executor(pool, step_all, b) for b in self._batches(pipes)))
         if self.max_ended is not None:
@@ -773,6 +765,19 @@ class Hub:
             except Exception as exc:  # a consumer's error must not kill analysis silently
                 if self.callback_error is None:
                     self.callback_error = exc
+
+    def _dynamics_allowed(self, pipes: list[StreamPipeline], now: float) -> set[StreamPipeline]:
+        """The pipelines whose step at ``now`` may estimate their attractor: those due, within the budget
+        (``dynamics_per_s``), the stalest first; the rest wait for a later tick (counted)."""
+        if not self.warm:
+            return set()
+        due = [p for p in pipes if p.dynamics_due(now)]
+        budget = max(1, round(self.dynamics_per_s * self.analysis_interval))
+        if len(due) > budget:
+            due.sort(key=lambda p: p._attractor_t)
+            self.dynamics_deferred += len(due) - budget
+            due = due[:budget]
+        return set(due)
 
     def _age_out(self, pipes: list[StreamPipeline], now: float) -> None:
         ended = [p for p in pipes if p.status != "open" and p.latest is not None and p.latest.status != "open"
