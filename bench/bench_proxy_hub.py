@@ -3,14 +3,14 @@
 `bench_proxy.py` measures the whole (relay, hub, load) on shared cores, where one run's p99 moves by a millisecond
 or two with the machine. This one replays, in one thread and as fast as the CPU goes (``--paced``: on the wall
 clock, as batches arrive live), what a relay process sends the hub's process for N concurrent Chat Completions
-streams (50 chunks a second each, 10 ms batches: the relay's messages — opened, read, each chunk's copy with the
-time it was forwarded, counters, finished, ended; not the gateway's totals — in the relay's order). They go into
-the parts `midstream proxy --headless --no-record` runs there: `ProxyProcess`'s reading of the copies, the hub's
-pump for each request, a hub with the built-in rules and the meta-learner (its state in a temporary folder, empty
-at each run), analysis ticks every 100 ms with the proxy's attractor budget, queue drains every 50 ms, and a
-second more of both after the last batch (the requests' ends analysed too). Left out: the recording (on by
-default), the dashboard, the socket and the event loop, the worker threads (all here runs in one). CPU µs per
-content chunk (``data: [DONE]`` not counted):
+streams (50 chunks a second each, in the relay's batches: the relay's messages — opened, read, each chunk's
+copy with the time it was forwarded, counters, finished, ended; not the gateway's totals — in the relay's order).
+They go into the parts `midstream proxy --headless --no-record` runs there: `ProxyProcess`'s reading of the copies,
+the hub's pump for each request, a hub with the built-in rules and the meta-learner (its state in a temporary
+folder, empty at each run), analysis ticks every 100 ms with the proxy's attractor budget, queue drains every 50 ms
+(of the queues the hub's ingest loop drains), and a second more of both after the last batch (the requests' ends
+analysed too). Left out: the recording (on by default), the dashboard, the socket and the event loop, the worker
+threads (all here runs in one). CPU µs per content chunk (``data: [DONE]`` not counted):
 
 - ``read``: the batch unpickled and each message taken (`AnswerReading`: the chunk's events parsed, its deltas
   put into the stream's queue through the pump);
@@ -45,12 +45,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from midstream_tui.analysis import kernels  # noqa: E402
 from midstream_tui.clock import VirtualClock  # noqa: E402
 from midstream_tui.events import RequestStarted, StreamOpened  # noqa: E402
-from midstream_tui.hub import Hub  # noqa: E402
+from midstream_tui.hub import INGEST_INTERVAL, Hub  # noqa: E402
 from midstream_tui.proxy import PROXY_DYNAMICS_PER_S, ProxyOptions, ProxyProcess  # noqa: E402
+from midstream_tui.proxy.relay import FLUSH_BUSY, FLUSH_BUSY_S, FLUSH_S, METRICS_S  # noqa: E402
 from midstream_tui.runtime import RunContext, RunOptions  # noqa: E402
 
 WORDS = "the of and a to in is you that it he was for on are as with his they at be this have from".split()
-FLUSH_S, METRICS_S, INGEST_S, TICK_S = 0.01, 0.1, 0.05, 0.1
+INGEST_S, TICK_S = INGEST_INTERVAL, 0.1
 DONE = b"data: [DONE]\n\n"
 
 
@@ -67,7 +68,10 @@ def relay_batches(streams: int, seconds: float, rate: float, seed: int = 1) -> l
         due.append((t0 + 0.005 + n / rate, s, "end"))
     due.sort()
     batches, batch, touched = [], [], set()
-    edge, next_metrics = due[0][0] + FLUSH_S, due[0][0] + METRICS_S
+    # The relay sends a batch 50 ms after its first message, or 10 ms after it once it is long; here the one or
+    # the other for the whole run, by how many chunks 50 ms bring.
+    every = FLUSH_BUSY_S if streams * rate * FLUSH_S >= FLUSH_BUSY else FLUSH_S
+    edge, next_metrics = due[0][0] + every, due[0][0] + METRICS_S
     sent = [0] * streams
     for t, s, what in due:
         while t >= edge:
@@ -79,7 +83,7 @@ def relay_batches(streams: int, seconds: float, rate: float, seed: int = 1) -> l
             if batch:
                 batches.append((edge, pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)))
                 batch = []
-            edge += FLUSH_S
+            edge += every
         name = f"bench#{s + 1}"
         if what == "open":
             batch += [("open", name, "proxy:chat/bench@127.0.0.1", "proxy:openai/bench@127.0.0.1", t, False),
@@ -139,9 +143,8 @@ async def replay(batches: list[tuple[float, bytes]], read: bool, data: Path, pac
                 if ms % drain_ms == 0:
                     clock.advance_to(now)
                     a = time.process_time()
-                    for pipe in hub._pipeline_list():
-                        if pipe.queue_depth:
-                            pipe.drain()
+                    for pipe in hub._ingest_due(hub._pipeline_list()):  # (the ingest loop's rule)
+                        pipe.drain()
                     spent["drain"] += time.process_time() - a
                 if ms % tick_ms == 0:
                     clock.advance_to(now)

@@ -56,12 +56,14 @@ ATTRACTOR_INTERVAL = 1.0
 """Seconds of stream time between attractor estimates of a stream: the portrait, its type and λ change
 slowly (each estimate looks at the newest 1,000-2,000 points), so estimating on every 100 ms tick would be
 waste; once a second is as often as a person reads a new type or exponent."""
-RECLASSIFY_SHARE = 0.1
+RECLASSIFY_SHARE = 0.25
 RECLASSIFY_MAX_S = 5.0
 """A signal's type and λ are estimated again once this share of its window is new since the last estimate
 (or this many seconds passed, or the stream ended); in between, its portrait still moves every second with
-the last estimate's lag. A verdict over 600 points barely moves when 20 of them are new (a text stream's
-second), and the estimate is most of a stream's analysis cost."""
+the last estimate's lag. A verdict over 600 points barely moves when 60 of them are new; a quarter is where
+it can (a text stream at 50 chunks a second: every 3 s once its window is full, every second while it is
+young), and the estimate is most of a stream's analysis cost (2-6 ms a signal; at a tenth, a 10 s stream had
+22 of them, 16 now)."""
 DYNAMICS_PER_S = 24.0
 """Attractor estimates per second across all streams, live (each costs a few ms of kernels on a worker).
 The demo's six streams need 6; past the budget (a proxy's hundreds of requests) the stalest streams go first
@@ -72,6 +74,11 @@ before ``max_ended`` may age it out."""
 INGEST_INTERVAL = 0.05
 """Seconds between queue drains: independent of the (slower, user-set) analysis interval,
 so a 30 fps source never overflows its queue while snapshots are published once a second."""
+INGEST_MIN = 16
+"""Events the text streams' queues hold together before they are drained between analysis steps; fewer wait for
+the next step, which drains every queue first. At 50 chunks a second a stream has 5 at each 100 ms step: waking a
+worker 20 times a second for them cost more than their analysis (`midstream proxy` with one stream spent about a
+fifth less CPU without those drains). A media queue is drained as soon as it holds anything (a frame is large)."""
 PARALLEL_MIN = 16
 """Streams from which the analysis' work (queue drains and ticks) is spread over the worker threads. A few
 streams' work is mostly Python per event, and two threads taking turns at the GIL cost more than their nogil
@@ -697,7 +704,7 @@ class Hub:
             if not self.ingest_ready:  # draining now would only wait on numba's compile lock
                 await asyncio.sleep(INGEST_INTERVAL)
                 continue
-            busy = [p for p in self._pipeline_list() if p.queue_depth]
+            busy = self._ingest_due(self._pipeline_list())
             if busy:
                 pool = self._pool(len(self._pipelines))
                 await asyncio.gather(*(loop.run_in_executor(pool, drain_all, b) for b in self._batches(busy)))
@@ -752,9 +759,10 @@ class Hub:
                 self._publish(pipe.step(now, dynamics=pipe in allowed))
 
         pipes = self._pipeline_list()
-        allowed = self._dynamics_allowed(pipes, now)
-        pool = self._pool(len(pipes))
-        await asyncio.gather(*(loop.run_in_executor(pool, step_all, b) for b in self._batches(pipes)))
+        if pipes:  # (no streams, as a proxy waiting for requests: no thread to wake)
+            allowed = self._dynamics_allowed(pipes, now)
+            pool = self._pool(len(pipes))
+            await asyncio.gather(*(loop.run_in_executor(pool, step_all, b) for b in self._batches(pipes)))
         if self.max_ended is not None:
             self._age_out(pipes, now)
         self.tick_seconds.append(time.perf_counter() - started)
@@ -765,6 +773,14 @@ class Hub:
             except Exception as exc:  # a consumer's error must not kill analysis silently
                 if self.callback_error is None:
                     self.callback_error = exc
+
+    @staticmethod
+    def _ingest_due(pipes: list[StreamPipeline]) -> list[StreamPipeline]:
+        """The queues the ingest loop drains now rather than leave to the next step (``INGEST_MIN``)."""
+        queued = [p for p in pipes if p.queue_depth]
+        if sum(p.queue_depth for p in queued if p.kind == "text") >= INGEST_MIN:
+            return queued
+        return [p for p in queued if p.kind != "text"]
 
     def _dynamics_allowed(self, pipes: list[StreamPipeline], now: float) -> set[StreamPipeline]:
         """The pipelines whose step at ``now`` may estimate their attractor: those due, within the budget

@@ -438,9 +438,9 @@ async def test_the_learner_lets_go_of_streams_the_hub_aged_out(monkeypatch):
         learner.close()  # its worker thread (later tests count them)
 
 
-def test_the_attractor_is_estimated_again_once_a_tenth_of_its_window_is_new():
+def test_the_attractor_is_estimated_again_once_a_quarter_of_its_window_is_new():
     """Between estimates the portrait still moves each second, with the last estimate; a new estimate comes when
-    a tenth of the signal's window is new, when 5 s passed, or when the stream ends."""
+    a quarter of the signal's window is new, when 5 s passed, or when the stream ends."""
     hub = Hub(VirtualClock())
     rng = np.random.default_rng(3)
     k = 0
@@ -454,11 +454,11 @@ def test_the_attractor_is_estimated_again_once_a_tenth_of_its_window_is_new():
     chunks(700)  # the window (600 points) full
     first = hub.analyze(now=k * 0.02)["mic"]
     assert first.attractor.type != "unknown"
-    chunks(50)  # 50 new points of 600: the estimate stands, the portrait moves
+    chunks(140)  # 140 new points of 600: the estimate stands, the portrait moves
     second = hub.analyze(now=first.t + 1.0)["mic"]
     assert second.attractor is first.attractor and second.attractor_seq == first.attractor_seq + 1
     assert not np.array_equal(second.portrait_x, first.portrait_x)
-    chunks(10)  # 60 new: estimated again
+    chunks(10)  # 150 new: estimated again
     third = hub.analyze(now=second.t + 1.0)["mic"]
     assert third.attractor is not first.attractor
     chunks(1)  # 5 s later, however little is new
@@ -474,10 +474,10 @@ def test_an_event_that_brings_many_points_gets_a_new_estimate():
     """A signal can grow by many points in one event (a text chunk of many words): what is new is counted in
     the signal's points, not in events."""
     hub = Hub(VirtualClock())
-    words = [f"w{'x' * (i % 9)}" for i in range(750)]
+    words = [f"w{'x' * (i % 9)}" for i in range(850)]
     hub.push_text("doc", " ".join(words[:650]) + " ", tokens=650, t=1.0)
     first = hub.analyze(now=2.0)["doc"]
     assert first.attractor.type != "unknown"
-    hub.push_text("doc", " ".join(words[650:]) + " ", tokens=100, t=2.5)  # one event, 100 new words (> 10 %)
+    hub.push_text("doc", " ".join(words[650:]) + " ", tokens=200, t=2.5)  # one event, 200 new words (> 25 %)
     second = hub.analyze(now=3.0)["doc"]
     assert second.attractor is not first.attractor
