@@ -68,9 +68,9 @@ def relay_batches(streams: int, seconds: float, rate: float, seed: int = 1) -> l
         due.append((t0 + 0.005 + n / rate, s, "end"))
     due.sort()
     batches, batch, touched = [], [], set()
-    # The relay sends a batch 50 ms after its first message, or 10 ms after it once it is long; here the one or
-    # the other for the whole run, by how many chunks 50 ms bring.
-    every = FLUSH_BUSY_S if streams * rate * FLUSH_S >= FLUSH_BUSY else FLUSH_S
+    # The relay sends a batch 50 ms after its first message, or once it is long (and 10 ms have passed): here
+    # batches of a fixed length of time for the whole run, when that many chunks have come, within those bounds.
+    every = max(FLUSH_BUSY_S, min(FLUSH_S, FLUSH_BUSY / (streams * rate)))
     edge, next_metrics = due[0][0] + every, due[0][0] + METRICS_S
     sent = [0] * streams
     for t, s, what in due:

@@ -62,8 +62,8 @@ RECLASSIFY_MAX_S = 5.0
 (or this many seconds passed, or the stream ended); in between, its portrait still moves every second with
 the last estimate's lag. A verdict over 600 points barely moves when 60 of them are new; a quarter is where
 it can (a text stream at 50 chunks a second: every 3 s once its window is full, every second while it is
-young), and the estimate is most of a stream's analysis cost (2-6 ms a signal; at a tenth, a 10 s stream had
-22 of them, 16 now)."""
+young), and the estimate is most of a stream's analysis cost (2-6 ms a signal; at a tenth, one 10 s stream of
+`bench_proxy_hub.py` had 22 of them, 16 now)."""
 DYNAMICS_PER_S = 24.0
 """Attractor estimates per second across all streams, live (each costs a few ms of kernels on a worker).
 The demo's six streams need 6; past the budget (a proxy's hundreds of requests) the stalest streams go first
@@ -704,7 +704,9 @@ class Hub:
             if not self.ingest_ready:  # draining now would only wait on numba's compile lock
                 await asyncio.sleep(INGEST_INTERVAL)
                 continue
-            busy = self._ingest_due(self._pipeline_list())
+            pipes = self._pipeline_list()
+            # (once every source has ended, whatever is queued is drained: ``run`` ends when the queues are empty)
+            busy = [p for p in pipes if p.queue_depth] if self.sources_done() else self._ingest_due(pipes)
             if busy:
                 pool = self._pool(len(self._pipelines))
                 await asyncio.gather(*(loop.run_in_executor(pool, drain_all, b) for b in self._batches(busy)))

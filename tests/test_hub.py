@@ -228,6 +228,17 @@ def test_run_virtual_rejects_nothing_and_ends_at_duration():
     assert snaps["text"].status == "closed" and snaps["text"].metrics["tokens"] == 30
 
 
+async def test_a_run_ends_when_its_sources_do_not_at_the_next_analysis_step():
+    # A few text events are left for the next analysis step while sources run; once they have all ended, they are
+    # drained at once, so the run (which waits for empty queues) does not wait for a step a minute away.
+    hub = Hub(analysis_interval=60.0)
+    for src in open_sources(["sim:text?requests=1&max_tokens=5"], hub.clock):
+        hub.add_source(src)
+    await asyncio.wait_for(hub.run(), timeout=30)
+    snap = hub.snapshot("text")
+    assert snap.status == "closed" and snap.metrics["tokens"] == 5
+
+
 async def test_a_failing_tick_consumer_ends_run_with_its_error_instead_of_hanging():
     hub = Hub(analysis_interval=0.05)
     (src,) = open_sources(["sim:text"], hub.clock)  # endless
