@@ -228,7 +228,7 @@ def test_run_virtual_rejects_nothing_and_ends_at_duration():
     assert snaps["text"].status == "closed" and snaps["text"].metrics["tokens"] == 30
 
 
-async def test_a_run_ends_when_its_sources_do_not_at_the_next_analysis_step():
+async def test_a_run_ends_with_its_sources_not_at_its_next_analysis_step():
     # A few text events are left for the next analysis step while sources run; once they have all ended, they are
     # drained at once, so the run (which waits for empty queues) does not wait for a step a minute away.
     hub = Hub(analysis_interval=60.0)
