@@ -113,12 +113,36 @@ def select_dimension(x, lag: int, *, max_dim: int = 10, threshold: float = 0.01,
     for dim in range(1, max_dim + 1):
         if a.size - dim * lag < 16:
             break
-        f = float(kernels.false_neighbour_fraction(z, dim, lag, theiler, 15.0, 2.0))
+        f = _false_neighbours(z, dim, lag, theiler)
         fractions.append(f)
         if f < threshold:
             return dim, fractions
     best = int(np.nanargmin(fractions)) + 1 if np.isfinite(fractions).any() else 1
     return best, fractions
+
+
+PARALLEL_SEARCHES = 2_000
+"""From this many neighbour searches on, a whole series' nearest neighbours are searched on every core."""
+
+
+def _false_neighbours(z: np.ndarray, dim: int, lag: int, theiler: int) -> float:
+    """``kernels.false_neighbour_fraction`` (rtol 15, atol 2), its searches on every core when there are many."""
+    m = z.size - dim * lag
+    step = int(kernels.fnn_step(m)) if m > 1 else 1
+    if m <= 1 or m // step < PARALLEL_SEARCHES:
+        return float(kernels.false_neighbour_fraction(z, dim, lag, theiler, 15.0, 2.0))
+    with kernels.PARALLEL_LOCK:
+        neighbour, dist = kernels.nearest_neighbours_parallel(z[: m + (dim - 1) * lag], dim, lag, theiler, step)
+    return float(kernels.false_share(z, dim, lag, 15.0, 2.0, step, neighbour, dist))
+
+
+def _divergence(z: np.ndarray, dim: int, lag: int, theiler: int, horizon: int) -> np.ndarray:
+    """``kernels.rosenstein_divergence``'s curve, its searches on every core when there are many."""
+    if z.size - (dim - 1) * lag < PARALLEL_SEARCHES:
+        return kernels.rosenstein_divergence(z, dim, lag, theiler, horizon)[0]
+    with kernels.PARALLEL_LOCK:
+        neighbour, _dist = kernels.nearest_neighbours_parallel(z, dim, lag, theiler, 1)
+    return kernels.divergence_curve(z, dim, lag, neighbour, horizon)[0]
 
 
 def _num(v) -> float | None:
@@ -686,7 +710,7 @@ def _largest_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
     if m < 2 * theiler + 10:
         raise SeriesError(f"x: too short ({a.size} values) for dim={dim}, lag={lag}, theiler={theiler}")
     horizon = int(min(max(40, 20 * orbit), m // 4)) if horizon is None else whole("horizon", horizon, 2, m)
-    curve, _pairs = kernels.rosenstein_divergence(z, dim, lag, theiler, horizon)
+    curve = _divergence(z, dim, lag, theiler, horizon)
     if fit is None:
         start, stop = lyapunov_fit_region(curve)
     else:

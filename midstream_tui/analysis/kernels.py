@@ -623,6 +623,31 @@ def nearest_neighbours_every(x, dim, lag, theiler, step):
     return neighbour, dist
 
 
+@njit(cache=True, nogil=True, parallel=True)
+def nearest_neighbours_parallel(x, dim, lag, theiler, step):
+    """``nearest_neighbours_every`` on every core (the caller holds ``PARALLEL_LOCK``): the same search structure
+    and the same searches, each independent of the others, shared out in blocks, so the same neighbours. Worth it
+    for the whole-series analysis (thousands of searches, up to seconds on noise in ten dimensions), not for the
+    hub's short windows."""
+    m = x.shape[0] - (dim - 1) * lag
+    neighbour = np.full(max(m, 0), -1, dtype=np.int64)
+    dist = np.full(max(m, 0), np.inf)
+    if m <= 1:
+        return neighbour, dist
+    searches = (m + step - 1) // step
+    grid = neighbour_index(x, dim, lag, m, 1, theiler, searches)
+    blocks = min(searches, 64)
+    for b in prange(blocks):
+        idx = np.empty(1, dtype=np.int64)
+        d2 = np.empty(1)
+        for s in range((b * searches) // blocks, ((b + 1) * searches) // blocks):
+            i = s * step
+            if k_nearest(x, dim, lag, i, 1, theiler, grid, idx, d2):
+                neighbour[i] = idx[0]
+                dist[i] = d2[0]
+    return neighbour, dist
+
+
 @njit(cache=True, nogil=True)
 def _scan_box(x, dim, lag, i, k, theiler, items, lo, hi, found, out_idx, out_d2):
     """``k_nearest``'s inner loop over the vectors items[lo:hi] of one box; returns the new count found."""
@@ -1238,8 +1263,22 @@ def false_neighbour_fraction(x, dim, lag, theiler, rtol, atol):
     m = x.shape[0] - dim * lag  # vectors that have a (dim+1)-th coordinate
     if m <= 1:
         return np.nan
-    step = (m + FNN_REFS - 1) // FNN_REFS
+    step = fnn_step(m)
     neighbour, dist = nearest_neighbours_every(x[: m + (dim - 1) * lag], dim, lag, theiler, step)
+    return false_share(x, dim, lag, rtol, atol, step, neighbour, dist)
+
+
+@njit(cache=True, nogil=True)
+def fnn_step(m):
+    """Every how many vectors ``false_neighbour_fraction`` counts, of m with a next coordinate."""
+    return (m + FNN_REFS - 1) // FNN_REFS
+
+
+@njit(cache=True, nogil=True)
+def false_share(x, dim, lag, rtol, atol, step, neighbour, dist):
+    """``false_neighbour_fraction`` from the nearest neighbours of vectors 0, step, 2 step, ... (of those with a
+    (dim+1)-th coordinate), found by ``nearest_neighbours_every`` or ``nearest_neighbours_parallel``."""
+    m = x.shape[0] - dim * lag
     sd = x.std()
     false = 0
     total = 0
@@ -1468,6 +1507,7 @@ def warm_up_analysis() -> None:
     with PARALLEL_LOCK:
         local_jacobian_exponent(np.sin(f * 20), 2, 1, 2, 6, 1e-3, 20, 2)
         local_jacobian_spectrum(np.sin(f * 20), 2, 1, 2, 6, 1e-3, 20, 2)
+        nearest_neighbours_parallel(np.sin(f * 20), 2, 1, 2, 1)
 
 
 def warm_up() -> None:
