@@ -482,6 +482,30 @@ def test_neighbour_search_is_exact(kind, sizes):
             assert idx[:got].tolist() == want_idx.tolist()
 
 
+@pytest.mark.parametrize("kind", ["noise", "exact repeats", "three values", "lorenz"])
+def test_the_whole_series_search_on_every_core_finds_the_same_neighbours(kind):
+    """``largest_lyapunov``'s false-neighbour scan and divergence curve share their searches out between the cores:
+    every vector gets the neighbour (index and distance, ties included) the one-core search gives it, and the
+    false-neighbour shares are the same numbers."""
+    from midstream_tui.analysis import kernels
+    from midstream_tui.analysis.dynamics import select_dimension
+    from midstream_tui.analysis.validate import standardized
+
+    rng = np.random.default_rng(len(kind))
+    n = 6_000
+    x = standardized({"noise": lambda: rng.normal(size=n), "exact repeats": lambda: np.sin(np.arange(n) * 2 * np.pi / 8),
+                      "three values": lambda: rng.integers(0, 3, n).astype(float),
+                      "lorenz": lambda: lorenz_x(n)}[kind]())
+    for dim, lag, step in ((1, 1, 1), (3, 2, 1), (6, 1, 3), (9, 1, 1)):
+        one = kernels.nearest_neighbours_every(x, dim, lag, lag, step)
+        with kernels.PARALLEL_LOCK:
+            every = kernels.nearest_neighbours_parallel(x, dim, lag, lag, step)
+        assert one[0].tolist() == every[0].tolist() and one[1].tolist() == every[1].tolist()
+    shares = select_dimension(x, 2, max_dim=8, threshold=0.0)[1]
+    z = standardized(x)  # (as select_dimension sees it: standardized once more, to the last bit)
+    assert shares == [float(kernels.false_neighbour_fraction(z, d, 2, 2, 15.0, 2.0)) for d in range(1, 9)]
+
+
 def test_boxes_narrower_than_the_values_rounding_are_not_drawn():
     """Noise under a few glitches of up to 1e20, standardized: the bulk of the values is a few ulps apart, and boxes
     drawn that narrow had edges that could not be placed — the box search stopped before a nearer vector (6 of
