@@ -74,11 +74,23 @@ before ``max_ended`` may age it out."""
 INGEST_INTERVAL = 0.05
 """Seconds between queue drains: independent of the (slower, user-set) analysis interval,
 so a 30 fps source never overflows its queue while snapshots are published once a second."""
+INGEST_IDLE = 2 * INGEST_INTERVAL
+"""Seconds to the next look at the queues after a look that found none to drain. At one or two text streams that
+is every look, and each look is a wake-up of the event loop: 20 a second of the 60 `midstream proxy` with one
+stream had. A queue that starts filling right after such a look waits at most this long for a drain (and at most
+until the next analysis step, which drains every queue); a media queue is due as soon as it holds anything, so a
+video or audio stream keeps the looks at ``INGEST_INTERVAL``."""
 INGEST_MIN = 16
 """Events the text streams' queues hold together before they are drained between analysis steps; fewer wait for
 the next step, which drains every queue first. At 50 chunks a second a stream has 5 at each 100 ms step: waking a
 worker 20 times a second for them cost more than their analysis (`midstream proxy` with one stream spent about a
 fifth less CPU without those drains). A media queue is drained as soon as it holds anything (a frame is large)."""
+RUN_POLL_S = 0.05
+"""Seconds between ``Hub.run``'s looks at whether the run is over (its sources ended and their queues drained)."""
+RUN_POLL_SERVING_S = 0.25
+"""The same for a run that serves (a service adds sources: `midstream proxy`), which ends only at its duration (looked
+at every ``RUN_POLL_S`` once it is this close) or on an error (noticed this late at most). Each look is a wake-up of
+the event loop: at ``RUN_POLL_S`` they were 20 of the 60 a second of a proxy relaying one stream."""
 PARALLEL_MIN = 16
 """Streams from which the analysis' work (queue drains and ticks) is spread over the worker threads. A few
 streams' work is mostly Python per event, and two threads taking turns at the GIL cost more than their nogil
@@ -710,7 +722,9 @@ class Hub:
             if busy:
                 pool = self._pool(len(self._pipelines))
                 await asyncio.gather(*(loop.run_in_executor(pool, drain_all, b) for b in self._batches(busy)))
-            await asyncio.sleep(INGEST_INTERVAL)
+            # Nothing to drain: the queues fill slowly (a few text streams), and the next analysis step drains them
+            # first anyway; a look every other interval is enough until something is due (see INGEST_IDLE).
+            await asyncio.sleep(INGEST_INTERVAL if busy else INGEST_IDLE)
 
     def _set_starting(self, starting: bool) -> None:
         with self._lock:
@@ -862,13 +876,15 @@ class Hub:
         try:
             deadline = None if duration is None else self.t0 + duration
             while deadline is None or self.clock.now() < deadline:
-                if self._tasks and not any(getattr(s, "adds_sources", True) for s in self._services) and \
-                        self.sources_done() and \
-                        all(p.queue_depth == 0 for p in self._pipeline_list()):
+                by_sources = self._tasks and not any(getattr(s, "adds_sources", True) for s in self._services)
+                if by_sources and self.sources_done() and all(p.queue_depth == 0 for p in self._pipeline_list()):
                     break
                 if self.callback_error is not None:
                     break
-                await asyncio.sleep(0.05)
+                # A run that can end with its sources looks often; one that serves (a proxy: requests come and go)
+                # ends only at its deadline or on an error, and looks rarely until its deadline is near.
+                near = deadline is not None and deadline - self.clock.now() <= RUN_POLL_SERVING_S
+                await asyncio.sleep(RUN_POLL_S if by_sources or near else RUN_POLL_SERVING_S)
         finally:
             await self.stop()
         if self.callback_error is not None:
