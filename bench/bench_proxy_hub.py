@@ -47,7 +47,7 @@ from midstream_tui.clock import VirtualClock  # noqa: E402
 from midstream_tui.events import RequestStarted, StreamOpened  # noqa: E402
 from midstream_tui.hub import INGEST_INTERVAL, Hub  # noqa: E402
 from midstream_tui.proxy import PROXY_DYNAMICS_PER_S, ProxyOptions, ProxyProcess  # noqa: E402
-from midstream_tui.proxy.relay import FLUSH_BUSY, FLUSH_BUSY_S, FLUSH_S, METRICS_S  # noqa: E402
+from midstream_tui.proxy.relay import FLUSH_BUSY, FLUSH_BUSY_S  # noqa: E402
 from midstream_tui.runtime import RunContext, RunOptions  # noqa: E402
 
 WORDS = "the of and a to in is you that it he was for on are as with his they at be this have from".split()
@@ -68,10 +68,11 @@ def relay_batches(streams: int, seconds: float, rate: float, seed: int = 1) -> l
         due.append((t0 + 0.005 + n / rate, s, "end"))
     due.sort()
     batches, batch, touched = [], [], set()
-    # The relay sends a batch 50 ms after its first message, or once it is long (and 10 ms have passed): here
-    # batches of a fixed length of time for the whole run, when that many chunks have come, within those bounds.
-    every = max(FLUSH_BUSY_S, min(FLUSH_S, FLUSH_BUSY / (streams * rate)))
-    edge, next_metrics = due[0][0] + every, due[0][0] + METRICS_S
+    # The relay sends a batch, with the counters, when the hub asks at each analysis step, or before that once it
+    # is long (and 10 ms have passed): here batches of a fixed length of time for the whole run, when that many
+    # chunks have come, within those bounds; the counters at each step.
+    every = max(FLUSH_BUSY_S, min(TICK_S, FLUSH_BUSY / (streams * rate)))
+    edge, next_metrics = due[0][0] + every, due[0][0] + TICK_S
     sent = [0] * streams
     for t, s, what in due:
         while t >= edge:
@@ -79,7 +80,7 @@ def relay_batches(streams: int, seconds: float, rate: float, seed: int = 1) -> l
                 batch += [("metrics", f"bench#{k + 1}", {"bytes_out": sent[k], "status": 200, "ttfb_ms": 5.0})
                           for k in sorted(touched)]
                 touched.clear()
-                next_metrics += METRICS_S
+                next_metrics += TICK_S
             if batch:
                 batches.append((edge, pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)))
                 batch = []

@@ -19,7 +19,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
@@ -414,6 +414,7 @@ class Hub:
         """One thread for the work on a few streams (see PARALLEL_MIN), so a drain and a tick take turns."""
         self._workers = workers
         self._tick_callbacks: list[Callable[[float], None]] = []
+        self._pulls: list[Callable[[], Awaitable[None]]] = []
         self.ticks = 0
         self.dynamics_deferred = 0
         """Attractor estimates put off to a later tick by the budget (``dynamics_per_s``)."""
@@ -657,6 +658,12 @@ class Hub:
         """Call ``callback(now)`` in the event loop after each analysis tick."""
         self._tick_callbacks.append(callback)
 
+    def before_step(self, pull: Callable[[], Awaitable[None]]) -> None:
+        """Await ``pull()`` at the start of each analysis step: a service whose events come in batches from another
+        process (the proxy's relay) has it send what it holds, so that the step sees everything up to its time. The
+        service bounds its own wait; an error it raises ends the run, as a tick callback's does."""
+        self._pulls.append(pull)
+
     @property
     def running(self) -> bool:
         """Whether the analysis clock runs. It ends before ``stop()`` is over: the stop's last analysis step, which
@@ -765,6 +772,12 @@ class Hub:
             await self.clock.sleep_until(next_t)
 
     async def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        for pull in self._pulls:  # (what another process holds for this step comes first)
+            try:
+                await pull()
+            except Exception as exc:  # noqa: BLE001 - as a tick callback's: the run ends, saying why
+                if self.callback_error is None:
+                    self.callback_error = exc
         now = self.clock.now()
         started = time.perf_counter()
 

@@ -966,6 +966,37 @@ async def test_a_relay_process_that_keeps_dying_ends_the_run_saying_why(upstream
     assert "started again" in said[0] and proxy.ended in said[1] and proxy.requests == 2
 
 
+async def test_an_analysis_step_sees_every_chunk_forwarded_before_it_began(upstream):
+    """The relay process holds the copies of what it forwarded until the hub's process asks for them, at the start of
+    each analysis step (a hub that does not ask gets them ``FLUSH_S`` later): a chunk the client has is in the
+    analysis of the first step that begins after it — here within two steps of 50 ms, well before ``FLUSH_S``. (A
+    step whose request went unanswered for ``PULL_WAIT_S``, on a loaded machine, goes on without it: one more.)"""
+    from midstream_tui.proxy.relay import FLUSH_S
+
+    hub = Hub(analysis_interval=0.05)
+    proxy = ProxyProcess(hub, ProxyOptions(upstream=upstream.url + "/v1"), port=0)
+    hub.add_service(proxy)
+    await hub.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(proxy.url + "/v1/chat/completions", json={"model": "halfway", "stream": True}) \
+                    as resp:
+                got = b""
+                while b'"one"' not in got:  # the first event whole, the second half-sent: the upstream waits
+                    got += await resp.content.readany()
+                ticks, timeouts, since = hub.ticks, proxy.pull_timeouts, time.monotonic()
+                name = await nth(hub, 0)
+                deadline = time.monotonic() + LIVENESS_S
+                while hub.ticks < ticks + 2 + proxy.pull_timeouts - timeouts:
+                    assert time.monotonic() < deadline
+                    await asyncio.sleep(0.005)
+                snap = hub.snapshot(name)
+                assert snap.text_tail == "one", (snap.text_tail, time.monotonic() - since, FLUSH_S)
+                upstream.release.set()
+    finally:
+        await hub.stop()
+
+
 async def test_the_dashboard_says_the_relay_restarted_and_that_the_proxy_stopped(upstream):
     """With the dashboard (no notice callback): each restart is a warning, and the end a lasting error with the
     reason, in the title too; the dashboard stays open on what was seen."""

@@ -47,20 +47,27 @@ from .gateway import (READABLE_ENCODINGS, READING_COUNTS, AnswerReading, Gateway
                       ProxyServer, check_binding)
 from .protocols import Reader, next_event_start
 
-FLUSH_S = 0.05
-"""Events wait at most this long in the relay before they go to the hub's process, which analyses them at its
-next step (every 100 ms) — when few come (``FLUSH_BUSY``)."""
+FLUSH_S = 0.25
+"""Events wait at most this long in the relay before they go to the hub's process. It asks for them (``pull``) at
+the start of each analysis step (every 100 ms), so a batch usually goes then, with everything up to the step: one
+wake-up of each process per step, and the step sees each chunk's copy however recently it came. This bound is for a
+hub that does not ask (one whose step is late); ``FLUSH_BUSY`` bounds a batch when many come."""
 FLUSH_BUSY = 64
-"""A batch this long goes ``FLUSH_BUSY_S`` after its first message (or at once, if that has passed). A few streams'
-chunks go in batches of up to ``FLUSH_S``: sent every 10 ms, a stream of 50 chunks a second had each chunk sent
-alone, waking both processes for it (with one stream `midstream proxy` took about a third less CPU with 50 ms).
-From about 130 such streams, batches go every 10 ms again (in between, at their 64th message): at 200 streams,
-50 ms batches, each read in one go, added about 1 ms to the p99 delay of the chunks forwarded. The price: a copy
-waits up to 40 ms longer before it is analysed, so a loop can be cut one analysis step (100 ms) later than it
-was (three looping answers cut at 104 / 78 / 95 words before, 106 / 77 / 94 after)."""
+"""A batch this long goes ``FLUSH_BUSY_S`` after its first message (or at once, if that has passed), without waiting
+for the hub to ask: from about 13 streams of 50 chunks a second, batches go more often than steps, and from about
+130 every 10 ms (at 200 streams, 50 ms batches for everyone, each read in one go, had added about 1 ms to the p99
+delay of the chunks forwarded).
+
+Before the hub asked, batches went 50 ms after their first message (10 ms until 2026-12-06, which sent each chunk
+of a stream of 50 a second alone and woke both processes for it). Asked at each step, a copy no longer waits in
+the relay for a batch to be due: a loop is seen at the first step after its chunk came."""
 FLUSH_BUSY_S = 0.01
-METRICS_S = 0.1
-"""How often the counters of the requests under way, and the gateway's totals, are sent."""
+METRICS_S = 0.5
+"""How often at least the counters of the requests under way, and the gateway's totals, are sent (they go with each
+batch the hub asks for, at each of its steps; this is for a hub that does not ask)."""
+PULL_WAIT_S = 0.02
+"""How long an analysis step waits for the relay's batch it asked for (the round trip takes well under a
+millisecond on an idle machine)."""
 BACKLOG_BYTES = 32 << 20
 """Unsent bytes past which the relay skips answers' copies, text and audio for the analysis (never the clients')."""
 START_TIMEOUT_S = 120.0
@@ -176,6 +183,7 @@ class _Outbox:
         self._first = 0.0  # (when the batch's first message came)
         self._loop = asyncio.get_running_loop()
         self._last_totals: tuple = ()
+        self._pulls = 0  # (how many times the hub asked for the batch)
         self.ending: set[asyncio.Task] = set()
         self._ticker = self._loop.create_task(self._tick())
 
@@ -242,18 +250,33 @@ class _Outbox:
         server = self.server
         return tuple(getattr(server, name) for name in _COUNTERS) if server is not None else ()
 
+    def _counters(self) -> None:
+        """The counters of the requests touched since the last time, and the totals if they moved, into the batch."""
+        for name in self._touched:
+            stream = self.streams.get(name)
+            if stream is not None:
+                self._batch.append(("metrics", name, dict(stream.metrics)))
+        self._touched.clear()
+        totals = self.totals()
+        if totals != self._last_totals:
+            self._last_totals = totals
+            self._batch.append(("totals", totals))
+
+    def pulled(self) -> None:
+        """The hub's process is about to analyse (``ProxyProcess.pull``): the batch goes now, with the counters, and
+        a mark that it is all there is."""
+        self._counters()
+        self._batch.append(("pulled",))
+        self._pulls += 1
+        self.flush()
+
     async def _tick(self) -> None:
         while True:
+            pulls = self._pulls
             await asyncio.sleep(METRICS_S)
-            for name in self._touched:
-                stream = self.streams.get(name)
-                if stream is not None:
-                    self._batch.append(("metrics", name, dict(stream.metrics)))
-            self._touched.clear()
-            totals = self.totals()
-            if totals != self._last_totals:
-                self._last_totals = totals
-                self._batch.append(("totals", totals))
+            if self._pulls != pulls:
+                continue  # (the hub asked meanwhile: the counters went with its batches)
+            self._counters()
             if self._batch:
                 self.flush()
 
@@ -298,6 +321,8 @@ async def _relay(fd: int) -> None:
                 if stream is not None and not stream.cancelled:
                     reasons[name] = (rule, reason)
                     stream.cancel()
+            elif message[0] == "pull":
+                outbox.pulled()
             elif message[0] == "stop":
                 break
     finally:
@@ -376,6 +401,8 @@ class ProxyProcess(GatewayTotals):
         line goes to ``hub.notices`` (the dashboard shows it)."""
         self.clock = hub.clock
         self._zero_totals()
+        self.pull_timeouts = 0
+        """Analysis steps that went on without the relay's batch (it came after ``PULL_WAIT_S``)."""
         self.restarts: list[float] = []
         """When (the hub's clock) the relay process was started again after it ended unasked."""
         self.ended: str | None = None
@@ -387,6 +414,7 @@ class ProxyProcess(GatewayTotals):
         self._writer: asyncio.StreamWriter | None = None
         self._reading: asyncio.Task | None = None
         self._bye = asyncio.Event()
+        self._pulled = asyncio.Event()
         self._stopping = False
         self._spawner = ThreadPoolExecutor(1, thread_name_prefix="midstream-relay-spawner")
         self._stderr = None
@@ -405,7 +433,23 @@ class ProxyProcess(GatewayTotals):
         if self.nice > 0 or self.idle:
             await self._lower_priority()
         self._reading = asyncio.get_running_loop().create_task(self._read(reader))
+        before_step = getattr(self.hub, "before_step", None)
+        if before_step is not None:
+            before_step(self.pull)
         return self.url
+
+    async def pull(self) -> None:
+        """Before an analysis step: the relay sends what it holds (``_Outbox.pulled``), and the step waits for it at
+        most ``PULL_WAIT_S`` (a relay busy or gone: what comes later is in the next step)."""
+        writer = self._writer
+        if writer is None or writer.is_closing() or self._bye.is_set() or self._stopping:
+            return
+        self._pulled.clear()
+        _send(writer, ("pull",))
+        try:
+            await asyncio.wait_for(self._pulled.wait(), PULL_WAIT_S)
+        except asyncio.TimeoutError:
+            self.pull_timeouts += 1
 
     async def _launch(self) -> asyncio.StreamReader:
         """Start a relay process serving ``host:port``; the reader of what it says. RelayError if it cannot."""
@@ -563,6 +607,8 @@ class ProxyProcess(GatewayTotals):
         elif kind == "totals":
             for name, value in zip(_COUNTERS, message[1]):
                 setattr(self, name, self._before[name] + value)
+        elif kind == "pulled":
+            self._pulled.set()
         elif kind == "bye":
             self._bye.set()
 
