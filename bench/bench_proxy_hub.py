@@ -138,7 +138,7 @@ async def replay(batches: list[tuple[float, bytes]], read: bool, data: Path, pac
 
         def due_until(t: float) -> None:
             nonlocal ms
-            while t0 + (ms + step_ms) / 1e3 <= t:
+            while t0 + (ms + step_ms) / 1e3 < t - 1e-6:  # (a batch due with a step comes first: the step asked)
                 ms += step_ms
                 now = t0 + ms / 1e3
                 if ms % drain_ms == 0:

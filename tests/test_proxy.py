@@ -957,6 +957,9 @@ async def test_a_relay_process_that_keeps_dying_ends_the_run_saying_why(upstream
                 await asyncio.sleep(0.05)
             async with aiohttp.ClientSession() as session:  # it serves
                 assert (await fetch(session, proxy.url + "/v1/chat/completions", {"model": "chat"}))[0] == 200
+            while proxy.requests < death + 1:  # (counted once the relay's batch has come: then it is killed)
+                assert time.monotonic() < deadline and not run.done()
+                await asyncio.sleep(0.01)
             os.kill(proxy._proc.pid, signal.SIGKILL)
         with pytest.raises(RelayError, match="2 times in 60 s, not started again"):
             await asyncio.wait_for(run, LIVENESS_S)

@@ -637,10 +637,10 @@ def nearest_neighbours_parallel(x, dim, lag, theiler, step):
     searches = (m + step - 1) // step
     grid = neighbour_index(x, dim, lag, m, 1, theiler, searches)
     blocks = min(searches, 64)
-    for b in prange(blocks):
+    for b in prange(blocks):  # (strided: a series whose searches cost more in one part loads both cores alike)
         idx = np.empty(1, dtype=np.int64)
         d2 = np.empty(1)
-        for s in range((b * searches) // blocks, ((b + 1) * searches) // blocks):
+        for s in range(b, searches, blocks):
             i = s * step
             if k_nearest(x, dim, lag, i, 1, theiler, grid, idx, d2):
                 neighbour[i] = idx[0]

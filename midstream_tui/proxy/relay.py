@@ -14,8 +14,8 @@ took about half of its time, and every chunk of a burst waited behind the readin
 
 The two talk over a private socket pair, in batches (a 4-byte length, then a pickled list; both ends are
 this code): the relay sends each request's opening, the copies of its answer's bytes, its events, its counters
-and the gateway's totals; the hub sends cuts (the stream, the rule and why) and, at the end, ``stop``. The relay
-never waits for the hub: past ``BACKLOG_BYTES`` unsent, the copies are skipped (counted per stream,
+and the gateway's totals; the hub asks for them at each analysis step (``pull``, numbered), and sends cuts (the
+stream, the rule and why) and, at the end, ``stop``. The relay never waits for the hub: past ``BACKLOG_BYTES`` unsent, the copies are skipped (counted per stream,
 ``analysis_dropped`` chunks and ``analysis_dropped_bytes``; the reading starts again with the next event once
 the hub has caught up, so the request's counts then cover what was read) while the bytes to the clients go on;
 the events that open, end and measure a request are always sent. If the hub's process goes, the relay stops; if
@@ -49,13 +49,14 @@ from .protocols import Reader, next_event_start
 
 FLUSH_S = 0.25
 """Events wait at most this long in the relay before they go to the hub's process. It asks for them (``pull``) at
-the start of each analysis step (every 100 ms), so a batch usually goes then, with everything up to the step: one
-wake-up of each process per step, and the step sees each chunk's copy however recently it came. This bound is for a
-hub that does not ask (one whose step is late); ``FLUSH_BUSY`` bounds a batch when many come."""
+the start of each analysis step (every 100 ms headless, at least 200 ms with the dashboard), so a batch usually
+goes then, with everything up to the step: one wake-up of each process per step, and the step sees each chunk's
+copy however recently it came. This bound is for a hub that does not ask (a step that is late, the hub warming up
+or stopping, a relay just started again); ``FLUSH_BUSY`` bounds a batch when many come."""
 FLUSH_BUSY = 64
 """A batch this long goes ``FLUSH_BUSY_S`` after its first message (or at once, if that has passed), without waiting
-for the hub to ask: from about 13 streams of 50 chunks a second, batches go more often than steps, and from about
-130 every 10 ms (at 200 streams, 50 ms batches for everyone, each read in one go, had added about 1 ms to the p99
+for the hub to ask: from about 13 streams of 50 chunks a second (at 100 ms steps), batches go more often than
+steps, and from about 130 every 10 ms (at 200 streams, 50 ms batches for everyone, each read in one go, had added about 1 ms to the p99
 delay of the chunks forwarded).
 
 Before the hub asked, batches went 50 ms after their first message (10 ms until 2026-12-06, which sent each chunk
@@ -66,8 +67,11 @@ METRICS_S = 0.5
 """How often at least the counters of the requests under way, and the gateway's totals, are sent (they go with each
 batch the hub asks for, at each of its steps; this is for a hub that does not ask)."""
 PULL_WAIT_S = 0.02
-"""How long an analysis step waits for the relay's batch it asked for (the round trip takes well under a
-millisecond on an idle machine)."""
+"""How long an analysis step waits for the relay's batch it asked for, at most (and at most a fifth of the step's
+interval); the round trip takes well under a millisecond on an idle machine."""
+COUNTERS_S = 0.05
+"""The requests' counters go with a batch the hub asked for at most this often: with every one at 100 ms steps, with
+every other at 20 ms (where the relay would copy and send every request's counters 50 times a second)."""
 BACKLOG_BYTES = 32 << 20
 """Unsent bytes past which the relay skips answers' copies, text and audio for the analysis (never the clients')."""
 START_TIMEOUT_S = 120.0
@@ -184,6 +188,7 @@ class _Outbox:
         self._loop = asyncio.get_running_loop()
         self._last_totals: tuple = ()
         self._pulls = 0  # (how many times the hub asked for the batch)
+        self._counted = 0.0  # (when the counters last went with a batch the hub asked for)
         self.ending: set[asyncio.Task] = set()
         self._ticker = self._loop.create_task(self._tick())
 
@@ -262,11 +267,14 @@ class _Outbox:
             self._last_totals = totals
             self._batch.append(("totals", totals))
 
-    def pulled(self) -> None:
+    def pulled(self, number: int) -> None:
         """The hub's process is about to analyse (``ProxyProcess.pull``): the batch goes now, with the counters, and
-        a mark that it is all there is."""
-        self._counters()
-        self._batch.append(("pulled",))
+        a mark that it is all there was when the pull ``number`` came."""
+        now = self._loop.time()
+        if now - self._counted >= COUNTERS_S:
+            self._counted = now
+            self._counters()
+        self._batch.append(("pulled", number))
         self._pulls += 1
         self.flush()
 
@@ -322,7 +330,7 @@ async def _relay(fd: int) -> None:
                     reasons[name] = (rule, reason)
                     stream.cancel()
             elif message[0] == "pull":
-                outbox.pulled()
+                outbox.pulled(message[1])
             elif message[0] == "stop":
                 break
     finally:
@@ -415,6 +423,8 @@ class ProxyProcess(GatewayTotals):
         self._reading: asyncio.Task | None = None
         self._bye = asyncio.Event()
         self._pulled = asyncio.Event()
+        self._asked = self._answered = 0  # (the pulls sent to the relay, numbered, and the last it answered)
+        self._serving = False  # (a relay has said it listens, and its connection has not ended since)
         self._stopping = False
         self._spawner = ThreadPoolExecutor(1, thread_name_prefix="midstream-relay-spawner")
         self._stderr = None
@@ -432,6 +442,7 @@ class ProxyProcess(GatewayTotals):
             self.ready()
         if self.nice > 0 or self.idle:
             await self._lower_priority()
+        self._serving = True
         self._reading = asyncio.get_running_loop().create_task(self._read(reader))
         before_step = getattr(self.hub, "before_step", None)
         if before_step is not None:
@@ -440,16 +451,25 @@ class ProxyProcess(GatewayTotals):
 
     async def pull(self) -> None:
         """Before an analysis step: the relay sends what it holds (``_Outbox.pulled``), and the step waits for it at
-        most ``PULL_WAIT_S`` (a relay busy or gone: what comes later is in the next step)."""
-        writer = self._writer
-        if writer is None or writer.is_closing() or self._bye.is_set() or self._stopping:
+        most ``PULL_WAIT_S`` (a relay busy or gone: what comes later is in the next step). Pulls are numbered, so a
+        late answer to one that timed out does not pass for the next one's. Nothing is asked of a relay that is not
+        serving (starting, started again, gone: a write to a dead one's socket would lose what it said last)."""
+        if not self._live():
             return
+        self._asked += 1
         self._pulled.clear()
-        _send(writer, ("pull",))
+        _send(self._writer, ("pull", self._asked))  # type: ignore[arg-type]
+        interval = getattr(self.hub, "analysis_interval", PULL_WAIT_S * 5)
         try:
-            await asyncio.wait_for(self._pulled.wait(), PULL_WAIT_S)
+            await asyncio.wait_for(self._pulled.wait(), min(PULL_WAIT_S, interval / 5))
         except asyncio.TimeoutError:
             self.pull_timeouts += 1
+
+    def _live(self) -> bool:
+        """Whether the relay process serves and can be written to (it has not been seen to end)."""
+        writer, proc = self._writer, self._proc
+        return (self._serving and writer is not None and not writer.is_closing() and not self._bye.is_set()
+                and not self._stopping and proc is not None and proc.poll() is None)
 
     async def _launch(self) -> asyncio.StreamReader:
         """Start a relay process serving ``host:port``; the reader of what it says. RelayError if it cannot."""
@@ -520,6 +540,7 @@ class ProxyProcess(GatewayTotals):
                         self._take(message)
             except (asyncio.IncompleteReadError, ConnectionError):
                 pass
+            self._serving = False
             if self._bye.is_set() or self._stopping:
                 self._bye.set()  # (it went while being stopped, killed with this process's group: no bye comes)
                 return
@@ -545,6 +566,7 @@ class ProxyProcess(GatewayTotals):
                     self.ended = f"{why}, and could not be started again: {exc.strerror or exc}"
                 else:
                     self.restarts.append(now)
+                    self._serving = True
                     self.notice(f"{why}; started again on port {self.port}")
                     continue
             if self.notice != self._to_hub:  # (the dashboard shows the run's failure itself: not twice)
@@ -608,14 +630,16 @@ class ProxyProcess(GatewayTotals):
             for name, value in zip(_COUNTERS, message[1]):
                 setattr(self, name, self._before[name] + value)
         elif kind == "pulled":
-            self._pulled.set()
+            self._answered = max(self._answered, message[1])
+            if self._answered >= self._asked:
+                self._pulled.set()
         elif kind == "bye":
             self._bye.set()
 
     def _cut(self, name: str) -> None:
         """A rule or the user cancelled a stream (in the hub's loop): the relay cuts it."""
         stream = self._streams.get(name)
-        if stream is not None and self._writer is not None and not self._writer.is_closing():
+        if stream is not None and self._live():
             rule, reason = self.explain(name)
             _send(self._writer, ("cut", name, rule, reason))
             if stream.session:  # (as the relay's copy: the session's next response can be cut too)
