@@ -493,7 +493,8 @@ def test_the_whole_series_search_on_every_core_finds_the_same_neighbours(kind):
 
     rng = np.random.default_rng(len(kind))
     n = 6_000
-    x = standardized({"noise": lambda: rng.normal(size=n), "exact repeats": lambda: np.sin(np.arange(n) * 2 * np.pi / 8),
+    x = standardized({"noise": lambda: rng.normal(size=n),
+                      "exact repeats": lambda: np.sin(np.arange(n) * 2 * np.pi / 8),
                       "three values": lambda: rng.integers(0, 3, n).astype(float),
                       "lorenz": lambda: lorenz_x(n)}[kind]())
     for dim, lag, step in ((1, 1, 1), (3, 2, 1), (6, 1, 3), (9, 1, 1)):

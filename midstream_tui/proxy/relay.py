@@ -12,14 +12,14 @@ bytes with the time it forwarded them; the answers are read where the hub is (``
 text, their metrics, their ends. Measured (``bench/bench_proxy.py``, 200 streams): reading them in the relay
 took about half of its time, and every chunk of a burst waited behind the reading of the ones before it.
 
-The two talk over a private socket pair, in batches (a 4-byte length, then a pickled list; both ends are
-this code): the relay sends each request's opening, the copies of its answer's bytes, its events, its counters
-and the gateway's totals; the hub asks for them at each analysis step (``pull``, numbered), and sends cuts (the
-stream, the rule and why) and, at the end, ``stop``. The relay never waits for the hub: past ``BACKLOG_BYTES`` unsent, the copies are skipped (counted per stream,
-``analysis_dropped`` chunks and ``analysis_dropped_bytes``; the reading starts again with the next event once
-the hub has caught up, so the request's counts then cover what was read) while the bytes to the clients go on;
-the events that open, end and measure a request are always sent. If the hub's process goes, the relay stops; if
-the relay goes, its streams end as errors and the run says so.
+The two talk over a private socket pair, in batches (a 4-byte length, then a pickled list; both ends are this code):
+the relay sends each request's opening, the copies of its answer's bytes, its events, its counters and the gateway's
+totals; the hub asks for them at each analysis step (``pull``, numbered), and sends cuts (the stream, the rule and
+why) and, at the end, ``stop``. The relay never waits for the hub: past ``BACKLOG_BYTES`` unsent, the copies are
+skipped (counted per stream, ``analysis_dropped`` chunks and ``analysis_dropped_bytes``; the reading starts again
+with the next event once the hub has caught up, so the request's counts then cover what was read) while the bytes to
+the clients go on; the events that open, end and measure a request are always sent. If the hub's process goes, the
+relay stops; if the relay goes, its streams end as errors and the run says so.
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ or stopping, a relay just started again); ``FLUSH_BUSY`` bounds a batch when man
 FLUSH_BUSY = 64
 """A batch this long goes ``FLUSH_BUSY_S`` after its first message (or at once, if that has passed), without waiting
 for the hub to ask: from about 13 streams of 50 chunks a second (at 100 ms steps), batches go more often than
-steps, and from about 130 every 10 ms (at 200 streams, 50 ms batches for everyone, each read in one go, had added about 1 ms to the p99
-delay of the chunks forwarded).
+steps, and from about 130 every 10 ms (at 200 streams, 50 ms batches for everyone, each read in one go, had
+added about 1 ms to the p99 delay of the chunks forwarded).
 
 Before the hub asked, batches went 50 ms after their first message (10 ms until 2026-12-06, which sent each chunk
 of a stream of 50 a second alone and woke both processes for it). Asked at each step, a copy no longer waits in
