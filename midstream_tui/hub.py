@@ -80,6 +80,9 @@ is every look, and each look is a wake-up of the event loop: 20 a second of the 
 stream had. A queue that starts filling right after such a look waits at most this long for a drain (and at most
 until the next analysis step, which drains every queue); a media queue is due as soon as it holds anything, so a
 video or audio stream keeps the looks at ``INGEST_INTERVAL``."""
+INGEST_ENDED = 0.25
+"""The same when every stream has ended (or there is none: a proxy waiting for requests). A stream added meanwhile
+is drained by the next analysis step, as before, and looked at again from then on."""
 INGEST_MIN = 16
 """Events the text streams' queues hold together before they are drained between analysis steps; fewer wait for
 the next step, which drains every queue first. At 50 chunks a second a stream has 5 at each 100 ms step: waking a
@@ -259,6 +262,13 @@ class StreamPipeline:
         with self._step_lock:
             return self._drain()
 
+    def dormant(self) -> bool:
+        """Whether a step would do nothing: the stream has ended, its last snapshot is taken and its attractor
+        estimated on all of it, nothing has come since, and its analyzer can add nothing by itself. (Read without the locks: an event that comes meanwhile
+        is seen by the next step.)"""
+        return (self.status != "open" and self.latest is not None and not self._queue
+                and not self._drained_since_step and not self.analyzer.signal_changed and self.analyzer.quiet())
+
     def dynamics_due(self, now: float) -> bool:
         """Whether the next step would estimate the attractor (new signal, and the interval passed or ended)."""
         return self.analyzer.signal_changed and (now - self._attractor_t >= ATTRACTOR_INTERVAL
@@ -282,7 +292,9 @@ class StreamPipeline:
         with self._step_lock:
             self._drain()
             changed, self._drained_since_step = self._drained_since_step, 0
-            if self.latest is not None and not changed and self.status != "open":
+            # (an ended stream whose last change its last estimate has not seen is estimated once more)
+            if self.latest is not None and not changed and self.status != "open" and not (
+                    dynamics and self.analyzer.signal_changed):
                 late = self.analyzer.take_hits()  # perception can finish after the stream did (a last final)
                 if not late:
                     return None, []
@@ -731,7 +743,8 @@ class Hub:
                 await asyncio.gather(*(loop.run_in_executor(pool, drain_all, b) for b in self._batches(busy)))
             # Nothing to drain: the queues fill slowly (a few text streams), and the next analysis step drains them
             # first anyway; a look every other interval is enough until something is due (see INGEST_IDLE).
-            await asyncio.sleep(INGEST_INTERVAL if busy else INGEST_IDLE)
+            await asyncio.sleep(INGEST_INTERVAL if busy else INGEST_IDLE
+                                if any(p.status == "open" for p in pipes) else INGEST_ENDED)
 
     def _set_starting(self, starting: bool) -> None:
         with self._lock:
@@ -788,10 +801,13 @@ class Hub:
                 self._publish(pipe.step(now, dynamics=pipe in allowed))
 
         pipes = self._pipeline_list()
-        if pipes:  # (no streams, as a proxy waiting for requests: no thread to wake)
-            allowed = self._dynamics_allowed(pipes, now)
-            pool = self._pool(len(pipes))
-            await asyncio.gather(*(loop.run_in_executor(pool, step_all, b) for b in self._batches(pipes)))
+        # (ended streams already summed up are not stepped again: a proxy that has answered hundreds of requests
+        # and waits for more wakes no thread)
+        active = [p for p in pipes if not p.dormant()]
+        if active:
+            allowed = self._dynamics_allowed(active, now)
+            pool = self._pool(len(active))
+            await asyncio.gather(*(loop.run_in_executor(pool, step_all, b) for b in self._batches(active)))
         if self.max_ended is not None:
             self._age_out(pipes, now)
         self.tick_seconds.append(time.perf_counter() - started)

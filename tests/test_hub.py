@@ -393,6 +393,56 @@ async def test_attractor_estimates_stay_within_their_budget_however_many_streams
     assert hub.dynamics_deferred > 0
 
 
+async def test_an_ended_stream_gets_its_last_estimate_and_leaves_the_budget_to_live_ones():
+    """A stream whose end is drained by the step that follows the budget's choice (made while it was still open and
+    had been estimated less than a second before) is estimated once more as it ends, and then no longer: it stayed
+    "due" for ever and, the stalest, took a budget of one estimate a step from every live stream."""
+    hub = Hub(analysis_interval=0.05)  # (a budget of round(24 * 0.05) = 1 estimate a step)
+    for uri in ("sim:text?seed=1&name=ends&rate=100&requests=1&max_tokens=300&ttft=10",
+                "sim:text?seed=2&name=live&rate=100"):
+        hub.add_source(open_sources([uri], hub.clock)[0])
+    await hub.start()
+    try:
+        deadline = time.monotonic() + 120  # liveness only
+        while not hub.warm or hub.snapshot("ends") is None or hub.snapshot("ends").status == "open":
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        ticks0, live0 = hub.ticks, hub.snapshot("live").attractor_seq
+        while hub.ticks < ticks0 + 60:  # (3 s of the clock at least: ticks behind time are skipped, not bunched)
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        live = hub.snapshot("live").attractor_seq - live0
+        last = hub.snapshot("ends")
+    finally:
+        await hub.stop()
+    assert live >= 2, f"the live stream was estimated {live} times in 60 steps"
+    assert last.status == "closed" and last.attractor.type != "unknown"
+
+
+def test_an_ended_stream_its_last_step_did_not_estimate_is_estimated_by_the_next_and_then_rests():
+    hub = Hub(VirtualClock())
+    rng = np.random.default_rng(5)
+    t = 0.0
+
+    def words(n: int) -> None:
+        nonlocal t
+        for _ in range(n):
+            t += float(rng.uniform(0.01, 0.05))
+            hub.push_text("llm", "ab " if rng.random() < 0.5 else "abcdef ", t=t)
+
+    words(400)
+    pipe = hub.pipeline("llm", "text")
+    first, _ = pipe.step(t, dynamics=True)
+    words(50)
+    hub.close_stream("llm", t=t)
+    ended, _ = pipe.step(t + 0.05, dynamics=False)  # (the step's estimate went to another stream)
+    assert ended.status == "closed" and ended.attractor_seq == first.attractor_seq
+    assert not pipe.dormant()
+    last, _ = pipe.step(t + 0.1, dynamics=True)
+    assert last is not None and last.attractor_seq == first.attractor_seq + 1 and last.attractor is not first.attractor
+    assert pipe.dormant() and pipe.step(t + 0.15, dynamics=True) == (None, [])
+
+
 async def test_ended_streams_age_out_past_max_ended(monkeypatch):
     # a proxy's thousands of requests: the oldest ended streams leave the hub (memory and per-tick work stay
     # bounded), the newest ended and every open one stay

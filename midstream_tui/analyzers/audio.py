@@ -113,6 +113,9 @@ class AudioAnalyzer(StreamAnalyzer):
         if self.transcriber is not None:
             self.transcriber.close()
 
+    def quiet(self) -> bool:
+        return self.transcriber is None and super().quiet()  # (its finals can come after the stream's end)
+
     def take_hits(self) -> list[PatternHit]:
         tr = self.transcriber
         if tr is not None:  # what was said goes to the pattern log as it is recognized

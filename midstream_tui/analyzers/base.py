@@ -186,6 +186,11 @@ class StreamAnalyzer:
     def close(self) -> None:
         """The stream ended: finish background work (transcription, detection)."""
 
+    def quiet(self) -> bool:
+        """Whether a step could find nothing new here without a new event: no hit waiting, no background work
+        (transcription, detection) that may still add one."""
+        return not self.hits
+
     def take_hits(self) -> list[PatternHit]:
         hits, self.hits = self.hits, []
         return hits

@@ -127,6 +127,9 @@ class VideoAnalyzer(StreamAnalyzer):
         if self.detector is not None:
             self.detector.close()
 
+    def quiet(self) -> bool:
+        return self.detector is None and super().quiet()  # (its finals can come after the stream's end)
+
     def take_hits(self) -> list[PatternHit]:
         det = self.detector
         if det is not None:

@@ -200,6 +200,8 @@ class _Outbox:
         self._put(("totals", self.totals()))  # (the request counted with it: a relay that dies loses neither)
         stream.sink = lambda event: self._event(stream, event)
         self.ending.add(self._loop.create_task(self._ended(stream)))
+        if len(self.streams) == 1:
+            self.flush()  # (the hub's process asks for batches only while it knows of a request under way)
 
     def read_answer(self, stream: ProxiedStream, api: str, streamed: bool, encoding: str, t: float) -> _Shipped:
         """The gateway's reading of an answer: the hub's process reads it (``AnswerReading``), given the copies;
@@ -453,8 +455,9 @@ class ProxyProcess(GatewayTotals):
         """Before an analysis step: the relay sends what it holds (``_Outbox.pulled``), and the step waits for it at
         most ``PULL_WAIT_S`` (a relay busy or gone: what comes later is in the next step). Pulls are numbered, so a
         late answer to one that timed out does not pass for the next one's. Nothing is asked of a relay that is not
-        serving (starting, started again, gone: a write to a dead one's socket would lose what it said last)."""
-        if not self._live():
+        serving (starting, started again, gone: a write to a dead one's socket would lose what it said last), nor of
+        one relaying no request: the first request's start is sent at once, and the steps after it ask."""
+        if not self._streams or not self._live():
             return
         self._asked += 1
         self._pulled.clear()
