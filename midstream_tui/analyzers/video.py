@@ -128,7 +128,7 @@ class VideoAnalyzer(StreamAnalyzer):
             self.detector.close()
 
     def quiet(self) -> bool:
-        return self.detector is None and super().quiet()  # (its finals can come after the stream's end)
+        return self.detector is None and super().quiet()  # (its last detections can come after the end)
 
     def take_hits(self) -> list[PatternHit]:
         det = self.detector
