@@ -264,10 +264,16 @@ class StreamPipeline:
 
     def dormant(self) -> bool:
         """Whether a step would do nothing: the stream has ended, its last snapshot is taken and its attractor
-        estimated on all of it, nothing has come since, and its analyzer can add nothing by itself. (Read without the locks: an event that comes meanwhile
-        is seen by the next step.)"""
-        return (self.status != "open" and self.latest is not None and not self._queue
-                and not self._drained_since_step and not self.analyzer.signal_changed and self.analyzer.quiet())
+        estimated on all of it, nothing has come since, and its analyzer can add nothing by itself. Not while a
+        drain is under way (it counts what it took in only once it is through: the stream would be passed over,
+        and at a stop lose its last step)."""
+        if self.status == "open" or self.latest is None or not self._step_lock.acquire(blocking=False):
+            return False
+        try:
+            return (not self._queue and not self._drained_since_step and not self.analyzer.signal_changed
+                    and self.analyzer.quiet())
+        finally:
+            self._step_lock.release()
 
     def dynamics_due(self, now: float) -> bool:
         """Whether the next step would estimate the attractor (new signal, and the interval passed or ended)."""
