@@ -354,6 +354,32 @@ def test_the_attractor_line_says_unreliable_instead_of_a_doubtful_exponent():
     assert f"λ unreliable ({tones.evidence['lyapunov_unreliable']})" in line and f"{tones.lyapunov:+.3f}" not in line
 
 
+def test_a_cycle_never_shows_a_diverging_exponent_as_its_own():
+    """A limit cycle does not diverge. Text caught in a loop read "limit cycle · λ +0.389" on the dashboard: the
+    window's exponent measured the words before the loop too (10 of 203 windows like those below showed one). Nor
+    does a cycle whose neighbours part by its frequency modulation: that exponent is not the cycle's."""
+    from midstream_tui.display import attractor_line
+
+    rng = np.random.default_rng(3)
+    cycles = tagged = 0
+    for _ in range(120):
+        before = rng.integers(1, 11, rng.integers(30, 120)).astype(float)
+        loop = rng.integers(1, 11, rng.integers(5, 14)).astype(float)
+        cls = classify_attractor(np.concatenate([before, np.tile(loop, rng.integers(4, 8))]))
+        if cls.type == "limit cycle" and "settled into a cycle" in cls.reason:
+            cycles += 1
+            assert cls.evidence["lyapunov_unreliable"] and "λ unreliable" in attractor_line(None, cls)
+            tagged += cls.evidence["lyapunov_unreliable"] == "loop after other values"
+    assert cycles > 60 and tagged >= 1
+    # a frequency-modulated tone with four periods in the window: "noisy oscillation", its quick fit rising
+    t = np.arange(300.0)
+    cls = classify_attractor(np.sin(2 * np.pi * t / 76 + 2 * np.sin(2 * np.pi * t / (7.3 * 76))))
+    ev = cls.evidence
+    assert cls.type == "limit cycle" and cls.lyapunov * cls.lag > 0.02 and ev["rise"] >= 1 and ev["fit_r2"] >= 0.8
+    assert ev["lyapunov_unreliable"] == "diverging fit on a cycle"
+    assert "λ unreliable (diverging fit on a cycle)" in attractor_line(None, cls)
+
+
 def test_parallel_kernels_called_from_several_threads_at_once():
     """numba's default thread pool aborts the process when two threads enter a parallel kernel at once;
     the analysis functions take turns (one lock), so library callers on threads are safe."""

@@ -1008,8 +1008,9 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
     orbits = n / max(dominant_period(z), 4 * lag)
     evidence["orbits"] = orbits
 
+    diverging = math.isfinite(lyap) and lyap * lag > 0.02 and rise >= 1.0 and float(r2) >= 0.8
+
     def decide() -> AttractorClass:
-        diverging = math.isfinite(lyap) and lyap * lag > 0.02 and rise >= 1.0 and float(r2) >= 0.8
         evidence["surrogate_ratio"] = math.nan
         asked = gain < SURROGATE_GATE or (gain < SURROGATE_WIDE and not period and best_linear >= 0.25)
         if not nonlinear and asked and diverging and k01 > 0.3:
@@ -1102,6 +1103,12 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
         res = AttractorClass("limit cycle", min(0.9, 0.5 + 0.4 * span / n),
                              f"settled into a cycle: the last {span} values repeat every {p} exactly "
                              f"(before them: {res.type})", **common)
+        # (the window's exponent measured the values before the loop too: an exact repeat does not diverge)
+        evidence["lyapunov_unreliable"] = evidence["lyapunov_unreliable"] or "loop after other values"
+    if res.type == "limit cycle" and diverging and not evidence["lyapunov_unreliable"]:
+        # A cycle does not diverge: neighbours that part here do so by its noise or its edges (a sawtooth's), or
+        # the window holds something else too. A positive exponent beside "limit cycle" would say chaos.
+        evidence["lyapunov_unreliable"] = "diverging fit on a cycle"
     if orbits < FEW_ORBITS and res.confidence > FEW_ORBITS_CONFIDENCE:
         res = replace(res, confidence=FEW_ORBITS_CONFIDENCE,
                       reason=f"{res.reason}; only {orbits:.1f} orbits in the window")
