@@ -439,6 +439,10 @@ class Hub:
         self.dynamics_per_s = DYNAMICS_PER_S
         """Attractor estimates per second across all streams (at least one a tick): what the analysis may spend
         on them however many streams come (``midstream proxy`` spends less, see ``proxy.PROXY_DYNAMICS_PER_S``)."""
+        self.focus: str | None = None
+        """The stream the user is looking at (the dashboard's selection): when the budget cannot estimate every
+        stream that is due, it is estimated first (at most once a second, ``ATTRACTOR_INTERVAL``), so its panel
+        is never the one that waits; the rest share what is left, the stalest first."""
         self.max_ended: int | None = None
         """Ended streams kept at most (live runs); the oldest beyond it are aged out: a proxy's thousands of
         requests must not grow memory and every tick's work without bound. None: all are kept."""
@@ -835,13 +839,15 @@ class Hub:
 
     def _dynamics_allowed(self, pipes: list[StreamPipeline], now: float) -> set[StreamPipeline]:
         """The pipelines whose step at ``now`` may estimate their attractor: those due, within the budget
-        (``dynamics_per_s``), the stalest first; the rest wait for a later tick (counted)."""
+        (``dynamics_per_s``), the stream in ``focus`` then the stalest first; the rest wait for a later tick
+        (counted)."""
         if not self.warm:
             return set()
         due = [p for p in pipes if p.dynamics_due(now)]
         budget = max(1, round(self.dynamics_per_s * self.analysis_interval))
         if len(due) > budget:
-            due.sort(key=lambda p: p._attractor_t)
+            focus = self.focus
+            due.sort(key=lambda p: (p.stream != focus, p._attractor_t))
             self.dynamics_deferred += len(due) - budget
             due = due[:budget]
         return set(due)

@@ -26,6 +26,7 @@ async def test_arrow_and_vim_keys_move_between_streams():
         assert app.selected == "llm-loop"
         await pilot.press("down", "down")
         assert app.selected == "video"
+        assert app.hub.focus == "video"  # (the hub estimates the selected stream's attractor first)
         assert "fps" in text_of(app.query_one(MetricsPanel))
         assert app.query_one(MetricsPanel).border_title == "Metrics · video (video)"
         await pilot.press("j")

@@ -393,6 +393,32 @@ async def test_attractor_estimates_stay_within_their_budget_however_many_streams
     assert hub.dynamics_deferred > 0
 
 
+async def test_the_stream_in_focus_is_estimated_first_when_the_budget_is_short():
+    """The dashboard's selected stream (``Hub.focus``) is never the one whose attractor waits: among 80 streams
+    that want 80 estimates a second of a budget of 24, it gets one a second (``ATTRACTOR_INTERVAL``); a request
+    selected in a busy proxy showed "insufficient data (7 < 64 points)" for 15 s after it had ended."""
+    hub = Hub(analysis_interval=0.1)
+    for i in range(80):
+        hub.add_source(open_sources([f"sim:text?seed={i}&name=s{i}&rate=80"], hub.clock)[0])
+    hub.focus = "s79"  # (added last: the budget's stalest-first order alone reaches it last)
+    await hub.start()
+    try:
+        deadline = time.monotonic() + 120  # liveness only
+        while not hub.warm or hub.dynamics_deferred == 0:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        seqs0 = {n: s.attractor_seq for n, s in hub.snapshots().items()}
+        ticks0, t0 = hub.ticks, hub.clock.now()
+        while hub.ticks < ticks0 + 40 or hub.clock.now() < t0 + 4.0:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        gained = {n: s.attractor_seq - seqs0.get(n, 0) for n, s in hub.snapshots().items()}
+    finally:
+        await hub.stop()
+    others = [g for n, g in gained.items() if n != "s79"]
+    assert gained["s79"] >= 3 and gained["s79"] > 2 * sum(others) / len(others), (gained["s79"], others)
+
+
 async def test_an_ended_stream_gets_its_last_estimate_and_leaves_the_budget_to_live_ones():
     """A stream whose end is drained by the step that follows the budget's choice (made while it was still open and
     had been estimated less than a second before) is estimated once more as it ends, and then no longer: it stayed

@@ -245,6 +245,8 @@ class MidStreamApp(App[int]):
             first = next((n for n in streams if passes(self.stream_filter, snaps, n)), None)
             if first is not None:
                 self.set_reactive(MidStreamApp.selected, first)
+        if hasattr(self.hub, "focus"):  # (a live hub: the selected stream's attractor is estimated first)
+            self.hub.focus = self.selected
         view = View(self.hub, tuple(streams), snaps, self.selected, self.signal_index, self.stream_filter)
         self._ticks += 1
         try:
