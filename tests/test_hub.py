@@ -1,6 +1,7 @@
 """The hub through its public API: library pushes, virtual runs, live runs, faults."""
 
 import asyncio
+import contextlib
 import math
 import time
 
@@ -367,28 +368,37 @@ async def test_the_start_up_allowance_is_one_budget_for_all_streams():
     assert sum(kept) == 100 and sum(dropped) == 300
 
 
-async def test_attractor_estimates_stay_within_their_budget_however_many_streams():
-    # 80 live streams want 160 estimates a second; the hub makes at most DYNAMICS_PER_S of them, stalest first,
-    # and counts what it put off (the cost of the analysis stays bounded: a proxy's hundreds of requests)
-    from midstream_tui.hub import DYNAMICS_PER_S
-
+@contextlib.asynccontextmanager
+async def eighty_streams_past_the_budget(focus: str | None = None):
+    """A started hub whose 80 live text streams want more attractor estimates than its budget allows (warm, and
+    some already put off); stopped on the way out. Yields it and a liveness deadline."""
     hub = Hub(analysis_interval=0.1)
     for i in range(80):
         hub.add_source(open_sources([f"sim:text?seed={i}&name=s{i}&rate=80"], hub.clock)[0])
+    hub.focus = focus
     await hub.start()
     try:
         deadline = time.monotonic() + 120  # liveness only
         while not hub.warm or hub.dynamics_deferred == 0:
             assert time.monotonic() < deadline
             await asyncio.sleep(0.05)
+        yield hub, deadline
+    finally:
+        await hub.stop()
+
+
+async def test_attractor_estimates_stay_within_their_budget_however_many_streams():
+    # 80 live streams want 160 estimates a second; the hub makes at most DYNAMICS_PER_S of them, stalest first,
+    # and counts what it put off (the cost of the analysis stays bounded: a proxy's hundreds of requests)
+    from midstream_tui.hub import DYNAMICS_PER_S
+
+    async with eighty_streams_past_the_budget() as (hub, _):
         ticks0 = hub.ticks
         estimates0 = sum(s.attractor_seq for s in hub.snapshots().values())
         while hub.ticks < ticks0 + 10:
             await asyncio.sleep(0.05)
         ticks = hub.ticks - ticks0
         estimates = sum(s.attractor_seq for s in hub.snapshots().values()) - estimates0
-    finally:
-        await hub.stop()
     assert 0 < estimates <= (ticks + 1) * round(DYNAMICS_PER_S * 0.1)
     assert hub.dynamics_deferred > 0
 
@@ -397,24 +407,13 @@ async def test_the_stream_in_focus_is_estimated_first_when_the_budget_is_short()
     """The dashboard's selected stream (``Hub.focus``) is never the one whose attractor waits: among 80 streams
     that want 80 estimates a second of a budget of 24, it gets one a second (``ATTRACTOR_INTERVAL``); a request
     selected in a busy proxy showed "insufficient data (7 < 64 points)" for 15 s after it had ended."""
-    hub = Hub(analysis_interval=0.1)
-    for i in range(80):
-        hub.add_source(open_sources([f"sim:text?seed={i}&name=s{i}&rate=80"], hub.clock)[0])
-    hub.focus = "s79"  # (added last: the budget's stalest-first order alone reaches it last)
-    await hub.start()
-    try:
-        deadline = time.monotonic() + 120  # liveness only
-        while not hub.warm or hub.dynamics_deferred == 0:
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)
+    async with eighty_streams_past_the_budget(focus="s79") as (hub, deadline):  # (s79: the budget's last, else)
         seqs0 = {n: s.attractor_seq for n, s in hub.snapshots().items()}
         ticks0, t0 = hub.ticks, hub.clock.now()
         while hub.ticks < ticks0 + 40 or hub.clock.now() < t0 + 4.0:
             assert time.monotonic() < deadline
             await asyncio.sleep(0.05)
         gained = {n: s.attractor_seq - seqs0.get(n, 0) for n, s in hub.snapshots().items()}
-    finally:
-        await hub.stop()
     others = [g for n, g in gained.items() if n != "s79"]
     assert gained["s79"] >= 3 and gained["s79"] > 2 * sum(others) / len(others), (gained["s79"], others)
 
