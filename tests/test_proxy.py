@@ -41,6 +41,10 @@ def sse(*objs, event: str | None = None) -> bytes:
                     for o in objs)
 
 
+HUGE_LINE = 1_200_000
+"""Characters of an event's line past what the proxy's reader keeps (1 MiB): forwarded, not read."""
+
+
 def chat_chunk(i: int, **delta) -> dict:
     return {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1700000000, "model": "scripted",
             "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
@@ -152,7 +156,7 @@ class Upstream:
         if request.method == "GET":
             return web.json_response({"object": "list", "data": [{"id": "scripted", "object": "model"}]})
         model = (await request.json()).get("model", "")
-        if model in ("forever", "forever-messages", "drop", "halfway"):
+        if model in ("forever", "forever-messages", "drop", "halfway", "huge-halfway", "forever-cr"):
             return await self.stream_forever(request, model)
         if model == "flood":
             return await self.flood(request)
@@ -188,12 +192,13 @@ class Upstream:
         await resp.prepare(request)
         anthropic_style = model == "forever-messages"
         try:
-            if model == "halfway":  # an event split across two writes, with a pause between them
+            if model in ("halfway", "huge-halfway"):  # an event split across two writes, with a pause between them
                 await resp.write(sse(chat_chunk(0, content="one")))
-                second = sse(chat_chunk(1, content=" two"))
-                await resp.write(second[:20])
+                second = sse(chat_chunk(1, content=" two" if model == "halfway" else " " + "y" * HUGE_LINE))
+                cut_at = 20 if model == "halfway" else len(second) - 100  # (huge: all but its end, past 1 MiB)
+                await resp.write(second[:cut_at])
                 await self.release.wait()
-                await resp.write(second[20:])
+                await resp.write(second[cut_at:])
             if anthropic_style:
                 await resp.write(MESSAGES.split(b"event: content_block_start")[0])
                 await resp.write(sse({"type": "content_block_start", "index": 0,
@@ -207,6 +212,8 @@ class Upstream:
                                  "delta": {"type": "text_delta", "text": " round and"}}, event="content_block_delta")
                 else:
                     chunk = sse(chat_chunk(i, content=" round and"))
+                if model == "forever-cr":  # the other line end the SSE standard allows (a CR alone)
+                    chunk = chunk.replace(b"\n", b"\r")
                 await resp.write(chunk)
                 self.sent_chunks += 1
                 await asyncio.sleep(0.02)
@@ -501,6 +508,52 @@ async def test_a_cut_waits_for_the_end_of_a_half_sent_event_or_drops_the_answer(
                     await resp.read()
             snap = await settled(hub, 1)
             assert snap.status == "error" and "middle of an event" in (snap.error or "")
+    finally:
+        await hub.stop()
+
+
+async def test_a_cut_inside_an_event_too_long_to_read_still_waits_for_its_end(upstream):
+    """The reader drops a line over 1 MiB (bounded memory), and took the event under way for ended: a cut then
+    closed the upstream at once and wrote its ending into the middle of the line (the SDK failed on the JSON)."""
+    hub, proxy = await running_proxy(upstream.url + "/v1")
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.post(proxy.url + "/v1/chat/completions",
+                                    json={"model": "huge-halfway", "stream": True}) as resp:
+                got = b""
+                while len(got) < HUGE_LINE:  # the first event and most of the second, whose end is held back
+                    got += await resp.content.readany()
+                assert hub.cancel(await nth(hub, 0))
+                await asyncio.sleep(0.2)
+                upstream.release.set()
+                got += await resp.read()
+        events = SSEParser(max_line=4 * HUGE_LINE).feed(got)
+        assert json.loads(events[1].data)["choices"][0]["delta"]["content"] == " " + "y" * HUGE_LINE
+        assert json.loads(events[2].data)["choices"][0]["finish_reason"] == "content_filter"
+        assert events[-1].data == "[DONE]" and len(events) == 4
+        snap = await settled(hub, 0)
+        assert snap.status == "cancelled"
+        assert any("over 1 MiB was forwarded, not read" in p.message for p in snap.patterns)  # (not silently lost)
+    finally:
+        await hub.stop()
+
+
+async def test_a_stream_whose_lines_end_in_a_cr_alone_is_cut_cleanly(upstream):
+    """SSE lines may end in CR, CRLF or LF. The cut looked for an event's end at LFs only: on a CR-only stream it
+    never found one, forwarded for another second, then dropped the answer ("the middle of an event")."""
+    hub, proxy = await running_proxy(upstream.url + "/v1")
+    try:
+        client = openai.AsyncOpenAI(api_key=KEY, base_url=proxy.url + "/v1", max_retries=0)
+        stream = await client.chat.completions.create(model="forever-cr", stream=True, messages=[{"content": "x"}])
+        seen = 0
+        async for chunk in stream:
+            seen += 1
+            if seen == 10:
+                assert hub.cancel(await nth(hub, 0))
+        assert chunk.choices[0].finish_reason == "content_filter" and seen < 40
+        await asyncio.wait_for(upstream.left.wait(), LIVENESS_S)
+        assert (await settled(hub, 0)).status == "cancelled"
+        await client.close()
     finally:
         await hub.stop()
 
@@ -1721,15 +1774,13 @@ async def test_expect_100_continue_is_not_passed_on(free_port):
 def test_where_a_half_sent_event_ends_is_found_as_byte_by_byte_but_without_copying_per_byte():
     from midstream_tui.proxy.gateway import _event_end
 
-    def byte_by_byte(reader, chunk):  # the definition: the first byte after which the parser is between events
-        if reader.at_boundary:
+    def byte_by_byte(reader, chunk):  # the definition: the first byte after which another event can follow
+        if reader.cut_safe:
             return 0
-        probe = SSEParser()
-        probe._buf, probe._held_cr = reader.sse._buf, reader.sse._held_cr
-        probe._name, probe._data = reader.sse._name, list(reader.sse._data)
+        probe = reader.sse.copy()
         for i in range(len(chunk)):
             probe.feed(chunk[i:i + 1])
-            if probe.at_boundary:
+            if probe.cut_safe:
                 return i + 1
         return None
 

@@ -19,6 +19,7 @@ import hmac
 import itertools
 import json
 import math
+import re
 import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -272,21 +273,23 @@ CUT_GRACE_S = 1.0
 """A cut asked for while an event is half-sent waits this long for the event's end, then drops the answer."""
 
 
+_LINE_END = re.compile(rb"[\r\n]")
+
+
 def _event_end(reader: Reader, chunk: bytes) -> int | None:
     """Where in ``chunk`` the event under way ends (just past its blank line): 0 when the reader is between
     events, None when the event does not end in this chunk."""
-    if reader.at_boundary:
+    if reader.cut_safe:
         return 0
-    probe = SSEParser()
-    probe._buf, probe._held_cr = reader.sse._buf, reader.sse._held_cr  # a copy of where the reader stands
-    probe._name, probe._data = reader.sse._name, list(reader.sse._data)
-    # Line by line (an event can only end with an LF: a CR is held until the byte after it is seen). Byte by byte,
-    # a long line under way was copied once a byte: seconds of the relay's loop for a cut in a large event.
+    probe = reader.sse.copy()
+    # Up to each CR or LF in turn (either can end a line; a CR ending a blank line ends the event whatever comes
+    # after it). Byte by byte, a long line under way was copied once a byte: seconds of the relay's loop for a cut
+    # in a large event.
     start = 0
-    while (lf := chunk.find(b"\n", start)) >= 0:
-        probe.feed(chunk[start:lf + 1])
-        start = lf + 1
-        if probe.at_boundary:
+    for end in _LINE_END.finditer(chunk):
+        probe.feed(chunk[start:end.end()])
+        start = end.end()
+        if probe.cut_safe:
             return start
     return None
 
@@ -339,9 +342,12 @@ class AnswerReading:
                     return
             else:
                 data = chunk
-            comments = reader.sse.comments
+            comments, oversized = reader.sse.comments, reader.sse.oversized
             self._take(t, reader.feed(data))
             self.stream.metrics["keepalives"] += reader.sse.comments - comments
+            if reader.sse.oversized > oversized:  # (forwarded all the same; its text is not in the analysis)
+                self.stream.put(Flag(self.stream.stream_id, t, f"an event's line over {reader.sse.max_line >> 20} "
+                                     "MiB was forwarded, not read: its text is not analysed", kind="proxy"))
         except Exception as exc:  # odd bytes or JSON this reader did not foresee: forwarding goes on regardless
             self.reader = None
             self.stream.put(StreamError(self.stream.stream_id, t,
@@ -901,7 +907,7 @@ class ProxyServer(LocalServer, GatewayTotals):
                     stream.put(Flag(stream.stream_id, clock.now(), f"not cut: {why}", kind="proxy"))
                     return
                 cut["asked"] = True
-                if framer.at_boundary:
+                if framer.cut_safe:
                     upstream.close()  # at once: a silent upstream must not hold the cut back
                 else:
                     loop.call_later(CUT_GRACE_S, force)
@@ -957,7 +963,7 @@ class ProxyServer(LocalServer, GatewayTotals):
             return resp
         finally:
             unwatch()
-        if outcome == "cut" and (cut["forced"] or framer is None or not framer.at_boundary):
+        if outcome == "cut" and (cut["forced"] or framer is None or not framer.cut_safe):
             outcome, note = "error", "cut in the middle of an event the upstream did not finish"
         if outcome == "cut":
             upstream.close()

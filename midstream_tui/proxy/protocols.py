@@ -119,6 +119,11 @@ class Reader:
     def at_boundary(self) -> bool:
         return self.sse.at_boundary
 
+    @property
+    def cut_safe(self) -> bool:
+        """Where the answer can be ended with an event of the proxy's own (``SSEParser.cut_safe``)."""
+        return self.sse.cut_safe
+
     def feed(self, chunk: bytes) -> list[Part]:
         if not self.streamed:
             if len(self._body) + len(chunk) > self.MAX_BODY:

@@ -3,7 +3,7 @@
 WHATWG rules: a line ends in LF, CRLF or CR (also split across chunks); ``field: value`` lines, the first space
 after the colon dropped; lines starting with ``:`` are comments (keep-alives); a blank line ends an event. Only
 ``event`` and ``data`` matter here. A line longer than ``max_line`` is dropped and counted, never buffered without
-bound.
+bound; the event it was part of is still under way until its blank line (a cut waits for it).
 """
 
 from __future__ import annotations
@@ -29,11 +29,28 @@ class SSEParser:
         """Comment lines seen (``: keep-alive``): not chunks of the answer."""
         self.oversized = 0
         """Lines dropped for being longer than ``max_line``."""
+        self._skipping = False  # (inside a line being dropped: what comes up to its end is not kept)
+        self._dropped = False  # (the event under way lost a line: it has not ended for all that)
+
+    def copy(self) -> SSEParser:
+        """A parser standing where this one stands (to look ahead without moving it)."""
+        probe = SSEParser(self.max_line)
+        probe._buf, probe._held_cr, probe._name, probe._data = self._buf, self._held_cr, self._name, list(self._data)
+        probe._skipping, probe._dropped = self._skipping, self._dropped
+        return probe
 
     @property
     def at_boundary(self) -> bool:
-        """Nothing of an unfinished event is pending: what was fed ended where an event ends (or before any)."""
-        return not self._buf and not self._data and not self._name and not self._held_cr
+        """Nothing of an unfinished event is pending: what was fed ended where an event ends (or before any). An
+        event whose line was too long to keep is pending too (a cut that took it for ended wrote its own ending
+        into the middle of it)."""
+        return not (self._buf or self._data or self._name or self._held_cr or self._skipping or self._dropped)
+
+    @property
+    def cut_safe(self) -> bool:
+        """What was fed can be followed by another event: it ends where an event ends, or with a CR that ends a
+        blank line (CR-only line ends: whether an LF follows it or not, the event under way has ended)."""
+        return self.at_boundary or (self._held_cr and not self._buf and not self._skipping)
 
     def feed(self, chunk: bytes) -> list[SSEvent]:
         # a CR held back (it may have been the first half of a CRLF) ends the line under way: it goes after it
@@ -43,18 +60,25 @@ class SSEParser:
             buf = buf[:-1]
         lines = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
         self._buf = lines.pop()
-        if len(self._buf) > self.max_line:
-            self._buf, self.oversized = b"", self.oversized + 1
+        if self._skipping:
+            if not lines:  # the long line goes on
+                self._buf = b""
+                return []
+            lines[0] = None  # its end: not a line of its own
+            self._skipping = False
         events: list[SSEvent] = []
         for raw in lines:
+            if raw is None:
+                continue
             if len(raw) > self.max_line:
                 self.oversized += 1
+                self._dropped = True
                 continue
             line = raw.decode("utf-8", "replace")
             if not line:
                 if self._data or self._name:
                     events.append(SSEvent(self._name or "message", "\n".join(self._data)))
-                self._name, self._data = "", []
+                self._name, self._data, self._dropped = "", [], False
                 continue
             if line.startswith(":"):
                 self.comments += 1
@@ -66,4 +90,6 @@ class SSEParser:
                 self._data.append(value)
             elif field == "event":
                 self._name = value
+        if len(self._buf) > self.max_line:  # (after the lines before it: a blank one among them ended an event)
+            self._buf, self.oversized, self._skipping, self._dropped = b"", self.oversized + 1, True, True
         return events
