@@ -156,7 +156,8 @@ class Upstream:
         if request.method == "GET":
             return web.json_response({"object": "list", "data": [{"id": "scripted", "object": "model"}]})
         model = (await request.json()).get("model", "")
-        if model in ("forever", "forever-messages", "drop", "halfway", "huge-halfway", "forever-cr"):
+        if model in ("forever", "forever-messages", "forever-responses", "drop", "halfway", "huge-halfway",
+                     "forever-cr"):
             return await self.stream_forever(request, model)
         if model == "flood":
             return await self.flood(request)
@@ -199,6 +200,14 @@ class Upstream:
                 await resp.write(second[:cut_at])
                 await self.release.wait()
                 await resp.write(second[cut_at:])
+            if model == "forever-responses":  # what the text deltas of a Responses message need before them
+                await resp.write(RESPONSES.split(b"event: response.output_text.delta")[0] + sse(
+                    {"type": "response.output_item.added", "sequence_number": 1, "output_index": 0,
+                     "item": {"id": "m1", "type": "message", "role": "assistant", "status": "in_progress",
+                              "content": []}}, event="response.output_item.added") + sse(
+                    {"type": "response.content_part.added", "sequence_number": 2, "item_id": "m1", "output_index": 0,
+                     "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}},
+                    event="response.content_part.added"))
             if anthropic_style:
                 await resp.write(MESSAGES.split(b"event: content_block_start")[0])
                 await resp.write(sse({"type": "content_block_start", "index": 0,
@@ -210,6 +219,10 @@ class Upstream:
                 if anthropic_style:
                     chunk = sse({"type": "content_block_delta", "index": 0,
                                  "delta": {"type": "text_delta", "text": " round and"}}, event="content_block_delta")
+                elif model == "forever-responses":
+                    chunk = sse({"type": "response.output_text.delta", "sequence_number": i + 3, "item_id": "m1",
+                                 "output_index": 0, "content_index": 0, "delta": " round and"},
+                                event="response.output_text.delta")
                 else:
                     chunk = sse(chat_chunk(i, content=" round and"))
                 if model == "forever-cr":  # the other line end the SSE standard allows (a CR alone)
@@ -583,10 +596,37 @@ async def test_the_anthropic_sdk_through_the_proxy_and_a_cut_it_ends_cleanly(ups
                     hub.cancel(await nth(hub, 1))
             final = await stream.get_final_message()
         assert final.stop_reason == "end_turn" and final.content[0].text.startswith(" round and")
+        # its usage counts what was sent (each delta at least a token), not message_start's 0 or 1
+        assert final.usage.output_tokens == n >= 8
         await asyncio.wait_for(upstream.left.wait(), LIVENESS_S)
         assert (await settled(hub, 1)).status == "cancelled"
         await client.close()
         await direct.close()
+    finally:
+        await hub.stop()
+
+
+async def test_a_cut_responses_stream_ends_incomplete_with_the_text_the_client_received(upstream):
+    """The ending's response carried response.created's empty output: the SDK's final output_text read "" after
+    a paragraph. Without an output of its own, the SDK fills in what it put together from the deltas."""
+    hub, proxy = await running_proxy(upstream.url + "/v1")
+    try:
+        client = openai.AsyncOpenAI(api_key=KEY, base_url=proxy.url + "/v1", max_retries=0)
+        text, last = "", None
+        async with client.responses.stream(model="forever-responses", input="hi") as stream:
+            async for event in stream:
+                last = event
+                if event.type == "response.output_text.delta":
+                    text += event.delta
+                    if text.count("round") == 8:
+                        assert hub.cancel(await nth(hub, 0))
+        assert last.type == "response.incomplete" and last.response.status == "incomplete"
+        assert last.response.output_text == text and text.count("round") >= 8
+        assert last.response.incomplete_details.reason == "content_filter"
+        # (``get_final_response`` waits for response.completed, as for OpenAI's own incomplete responses)
+        await asyncio.wait_for(upstream.left.wait(), LIVENESS_S)
+        assert (await settled(hub, 0)).status == "cancelled"
+        await client.close()
     finally:
         await hub.stop()
 

@@ -51,6 +51,9 @@ class ReadState:
     sequence: int = 0  # Responses: the last sequence_number
     open_block: int | None = None  # Messages: the content block under way
     output_tokens: int = 0
+    deltas: int = 0
+    """Messages: the ``content_block_delta`` events read so far, each at least one output token: what a cut's ending
+    reports as the output while the server has not said (its ``message_start`` usage says 1 or so)."""
     finished: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -181,10 +184,13 @@ class Reader:
             n = chunk.count(b'"finish_reason"')
             return (bool(self.state.id) and n > 0
                     and n == chunk.count(b'"finish_reason":null') + chunk.count(b'"finish_reason": null'))
-        for event in chunk[:-2].split(b"\n\n"):
+        events = chunk[:-2].split(b"\n\n")
+        for event in events:
             line, _, _ = event.partition(b"\n")
             if line[:7] != b"event: " or line[7:] not in self._bulk_names:
                 return False
+        if self.api == "messages":
+            self.state.deltas += len(events)
         if self.api == "responses":
             numbers = _SEQUENCE_BYTES.findall(chunk)
             if numbers:
@@ -199,6 +205,8 @@ class Reader:
                     and data.count('"finish_reason"') == 1)
         if name not in self._bulk:
             return False
+        if self.api == "messages":
+            self.state.deltas += 1
         if self.api == "responses":
             found = _SEQUENCE.search(data)
             if found is not None:
@@ -332,6 +340,8 @@ class Reader:
         if kind == "content_block_stop":
             st.open_block = None
             return []
+        if kind == "content_block_delta":
+            st.deltas += 1
         if kind == "content_block_delta" and isinstance(obj.get("delta"), dict):
             d = obj["delta"]
             dtype = d.get("type")
@@ -450,8 +460,11 @@ def cut_ending(reader: Reader, rule: str, reason: str, mode: str = "stop") -> by
         if mode == "error":
             return _sse("error", {"type": "error", "code": "midstream_cut", "param": None, "sequence_number": seq,
                                   "message": f"stopped by midstream rule {rule}: {reason}"})
-        resp = dict(st.response or {"id": st.id or "midstream-cut", "object": "response", "model": st.model,
-                                    "output": []})
+        resp = dict(st.response or {"id": st.id or "midstream-cut", "object": "response", "model": st.model})
+        # No "output": response.created's is empty, and the text of what was sent is not read here (its deltas are
+        # only framed). Without one, the OpenAI SDK fills in the items it put together from the deltas, as the
+        # client received them; with response.created's [], its output_text read "" after a whole paragraph.
+        resp.pop("output", None)
         resp.update(status="incomplete", incomplete_details={"reason": "content_filter"}, midstream=note)
         return _sse("response.incomplete", {"type": "response.incomplete", "sequence_number": seq, "response": resp})
     # Anthropic Messages
@@ -462,7 +475,7 @@ def cut_ending(reader: Reader, rule: str, reason: str, mode: str = "stop") -> by
     if st.open_block is not None:
         out += _sse("content_block_stop", {"type": "content_block_stop", "index": st.open_block})
     out += _sse("message_delta", {"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                                  "usage": {"output_tokens": st.output_tokens}, "midstream": note})
+                                  "usage": {"output_tokens": max(st.output_tokens, st.deltas)}, "midstream": note})
     return out + _sse("message_stop", {"type": "message_stop"})
 
 
