@@ -565,7 +565,8 @@ async def test_a_stream_whose_lines_end_in_a_cr_alone_is_cut_cleanly(upstream):
                 assert hub.cancel(await nth(hub, 0))
         assert chunk.choices[0].finish_reason == "content_filter" and seen < 40
         await asyncio.wait_for(upstream.left.wait(), LIVENESS_S)
-        assert (await settled(hub, 0)).status == "cancelled"
+        snap = await settled(hub, 0)
+        assert snap.status == "cancelled" and snap.metrics["end"] == "cut"
         await client.close()
     finally:
         await hub.stop()
@@ -646,6 +647,7 @@ async def test_a_client_that_leaves_closes_its_upstream(upstream):
         await asyncio.wait_for(upstream.left.wait(), LIVENESS_S)
         snap = await settled(hub, 0)
         assert snap.status == "closed" and any("client left" in h.message for h in snap.patterns)
+        assert snap.metrics["end"] == "client left"  # (its figures cover what it got: NDJSON says so)
         assert proxy.client_left == 1 and upstream.left_at >= left - 1.0
     finally:
         await hub.stop()
@@ -661,6 +663,7 @@ async def test_an_upstream_drop_reaches_the_client_and_is_recorded(upstream):
                     await resp.read()
         snap = await settled(hub, 0)
         assert snap.status == "error" and "dropped" in (snap.error or "") and "round and" in snap.text_tail
+        assert snap.metrics["end"] == "error"
     finally:
         await hub.stop()
 
@@ -684,7 +687,8 @@ async def test_goodput_counts_the_requests_meeting_every_slo(upstream):
     try:
         async with aiohttp.ClientSession() as session:
             await fetch(session, proxy.url + "/v1/chat/completions", {"model": "chat", "stream": True})
-            assert (await settled(hub, 0)).metrics["slo_ok"] == 1
+            m = (await settled(hub, 0)).metrics
+            assert m["slo_ok"] == 1 and m["end"] == "finished"
             proxy.options = ProxyOptions(upstream=upstream.url + "/v1", slo=(("tpot", 1e-9),))  # unmeetable
             await fetch(session, proxy.url + "/v1/chat/completions", {"model": "chat", "stream": True})
             assert (await settled(hub, 1)).metrics["slo_ok"] == 0

@@ -411,6 +411,9 @@ class AnswerReading:
                 self._take(t, self.reader.end())
             except Exception as exc:  # an answer this reader cannot make sense of: forwarded all the same
                 self._unread(t, f"answer not read: {type(exc).__name__}")
+        # how the request ended, beside its timings: one the client left or a cut one reads like a finished one
+        # otherwise ("closed", its e2e to the last chunk it got)
+        stream.metrics["end"] = {"cancelled": "cut"}.get(reason, reason)
         finish = stream.metrics.get("finish_reason") or {"cancelled": "cut", "client left": "client left"}.get(reason,
                                                                                                              reason)
         stream.put(RequestFinished(stream.stream_id, t, reason=str(finish)))
