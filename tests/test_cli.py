@@ -102,6 +102,7 @@ def test_text_summary_without_json():
     (("run", "sim:text", "--frobnicate"), "unrecognized arguments"),
     (("run", "sim:text", "--json"), "--json needs --headless"),
     (("run", "sim:text", "--headless", "--duration", "-1"), "--duration"),
+    (("run", "sim:text", "--headless", "--virtual", "--duration", "inf"), "--duration"),  # (it simulated for ever)
     (("run", "sim:text", "--headless", "--refresh-ms", "1"), "--refresh-ms 1"),
     (("demo", "sideways"), "invalid choice"),
     (("run",), "the following arguments are required"),

@@ -1568,6 +1568,14 @@ def test_every_address_of_this_machine_is_seen_as_the_proxy_itself(host, free_po
     assert proc.returncode == 2 and "is this proxy itself" in proc.stderr
 
 
+def test_an_anthropic_upstream_that_is_the_proxy_itself_is_named_as_such(free_port):
+    proc = subprocess.run([sys.executable, "-m", "midstream_tui", "proxy", "--port", str(free_port), "--headless",
+                           "--upstream", "http://127.0.0.1:9/v1", "--anthropic-upstream",
+                           f"http://127.0.0.1:{free_port}"], capture_output=True, text=True, timeout=LIVENESS_S)
+    assert proc.returncode == 2 and "is this proxy itself: give the real one with --anthropic-upstream" in proc.stderr
+    assert "OPENAI_BASE_URL" not in proc.stderr  # (it told the user to fix the other one)
+
+
 async def test_a_client_that_stops_reading_stops_the_upstream_and_loses_nothing(upstream):
     """Backpressure: while the client reads nothing, the proxy stops reading the upstream once the buffers on the
     way are full — it never takes the whole answer into memory —, and when the client reads again every byte

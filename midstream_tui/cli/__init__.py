@@ -82,7 +82,7 @@ def _version() -> str:
 def _run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--headless", action="store_true", help="no screen: print results to stdout")
     p.add_argument("--json", action="store_true", help="with --headless: NDJSON, one line per stream and tick")
-    p.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    p.add_argument("--duration", type=_number(0, above=True), metavar="S", help="stop after S seconds")
     p.add_argument("--virtual", action="store_true",
                    help="with --headless: virtual time, deterministic and as fast as the CPU allows")
     p.add_argument("--refresh-ms", type=int, metavar="N", default=argparse.SUPPRESS,  # keeps `midstream --refresh-ms N demo`
@@ -209,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     pub = sub.add_parser("publish", help="publish a file or simulated stream to a WebRTC room")
     pub.add_argument("source", metavar="SOURCE", help="media file, sim:video, sim:audio, ...")
     pub.add_argument("target", metavar="webrtc://HOST:PORT/ROOM", help="add ?ice=loopback on one machine")
-    pub.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    pub.add_argument("--duration", type=_number(0, above=True), metavar="S", help="stop after S seconds")
 
     audit = sub.add_parser("audit", help="security audit of a project (default: this folder); exit 1 on high findings")
     audit.add_argument("path", nargs="?", default=".", metavar="PATH")
@@ -240,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     watch.add_argument("--agent", default="*", metavar="PATTERN", help="only agents whose name matches (e.g. 'web-*')")
     watch.add_argument("--headless", action="store_true", help="no screen: print results to stdout")
     watch.add_argument("--json", action="store_true", help="with --headless: NDJSON, as a live run prints")
-    watch.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    watch.add_argument("--duration", type=_number(0, above=True), metavar="S", help="stop after S seconds")
     watch.add_argument("--stale", type=float, default=5.0, metavar="S",
                        help="an agent silent this long is marked stale (default 5)")
     watch.add_argument("--gone", type=float, default=60.0, metavar="S",
@@ -568,12 +568,13 @@ def _proxy(args: argparse.Namespace) -> int:
         tls = ssl_context_from(args.cert, args.key)
     except (ProxyError, SignalingError) as exc:
         raise CliError(str(exc)) from None
-    for url in (options.upstream, options.anthropic_upstream):
+    for url, flag, env in ((options.upstream, "--upstream", "OPENAI_BASE_URL"),
+                           (options.anthropic_upstream, "--anthropic-upstream", "")):
         parts = urlsplit(url)  # (checked by ProxyOptions: a URL with a valid port)
         port = parts.port or (443 if parts.scheme == "https" else 80)
         if _this_machine(parts.hostname or "", args.host) and port == args.port:
-            raise CliError(f"the upstream {url} is this proxy itself (OPENAI_BASE_URL points here?): "
-                           "give the real one with --upstream")
+            given = f" ({env} points here?)" if env and not args.upstream else ""
+            raise CliError(f"the upstream {url} is this proxy itself{given}: give the real one with {flag}")
     try:  # say a taken port in one line now, not from inside the dashboard
         with socket.create_server((args.host, args.port)):
             pass

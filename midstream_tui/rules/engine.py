@@ -79,6 +79,10 @@ class Rule:
             raise RuleError(f"rule {self.name!r}: action='command' needs command=[...]")
         if self.min_words < 1 or not self.seconds > 0:
             raise RuleError(f"rule {self.name!r}: min_words must be >= 1 and seconds > 0")
+        for key in ("seconds", "above", "below"):  # (a NaN bound is a rule that never fires, silently)
+            value = getattr(self, key)
+            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value)):
+                raise RuleError(f"rule {self.name!r}: {key}={value!r}, expected a finite number")
 
 
 BUILTIN_RULES = (
