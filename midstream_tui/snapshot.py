@@ -20,10 +20,10 @@ SOURCE_METRICS = frozenset({
     "chunks", "reasoning_chars", "tool_chars", "bytes_out", "keepalives", "status", "ttfb_ms", "audio_ms", "cut",
     "truncated_at_ms", "finish_reason", "output_tokens", "output_tokens_from", "output_tokens_per_s",
     "tokens_counted_minus_usage", "ttft_req_ms", "ttfo_req_ms", "tpot_req_ms", "e2e_req_ms", "cut_tokens_received",
-    "cut_tokens_saved_max", "cut_usd_saved_max", "slo_ok", "analysis_dropped", "analysis_dropped_bytes"})
+    "cut_tokens_saved_max", "cut_usd_saved_max", "slo_ok", "analysis_dropped", "analysis_dropped_bytes", "end"})
 """Metrics a source adds to its streams' snapshots beside the analyzers' (the proxy's counters and per-request
 timings), some only once a request has ended: a rule naming one of them is not misspelt."""
-TEXT_METRICS = frozenset({"finish_reason", "output_tokens_from", "resolution", "detect", "transcribe"})
+TEXT_METRICS = frozenset({"finish_reason", "output_tokens_from", "resolution", "detect", "transcribe", "end", "cut"})
 """Metrics whose values are words, not numbers (a watcher takes any other metric from an agent as a number or
 nothing)."""
 

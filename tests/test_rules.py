@@ -1,5 +1,6 @@
 """Mid-stream rules: conditions, actions, files, and cancelling a live stream before it ends."""
 
+import math
 import sys
 
 import pytest
@@ -82,6 +83,26 @@ def test_stall_rule_flags_a_silent_open_stream():
         hub.analyze(now=now)
         engine.tick(now)
     assert len(engine.hits) == 1 and engine.hits[0].t == 2.2 and "no token for 2.1 s" in engine.hits[0].detail
+
+
+def test_a_stall_rule_sees_a_request_still_waiting_for_its_first_token():
+    """A request whose upstream never answers had no time since a token (there was none): no stall rule ever
+    fired before the first token, so none could end a hung request. A rule of one's own waits its seconds; the
+    built-in adaptive one six times as long (a long prompt, a reasoning model)."""
+    hub = Hub(VirtualClock())
+    engine = RuleEngine(hub, [Rule("hung", "stall", "cancel", seconds=2.0),
+                              Rule("stall", "stall", "flag", seconds=2.0, adaptive=True)])
+    hub.start_request("llm", t=0.0)
+    for now in (1.0, 1.9, 2.2, 11.0, 12.5):
+        hub.analyze(now=now)
+        engine.tick(now)
+    assert [(h.rule, h.t) for h in engine.hits] == [("hung", 2.2), ("stall", 12.5)]
+    assert "no first token for 2.2 s (limit 2 s before the first)" in engine.hits[0].detail
+    assert hub.snapshot("llm").metrics["waiting_first_s"] == 12.5
+    hub.push_text("llm", "hello", t=12.6)  # the first token: no longer waiting, and no stall-end for the wait
+    hub.analyze(now=12.7)
+    engine.tick(12.7)
+    assert math.isnan(hub.snapshot("llm").metrics["waiting_first_s"]) and len(engine.hits) == 2
 
 
 def test_a_stall_the_rule_flagged_is_one_stall_in_the_log_with_its_end():

@@ -267,6 +267,9 @@ class TextAnalyzer(StreamAnalyzer):
             "loop_words": self._loop_words,
             "chars": self.chars,
             "since_token_s": since_last,
+            # a request still waiting for its first token: how long so far (a stall rule judges it too)
+            "waiting_first_s": (max(0.0, now - self._req_start) if not math.isnan(self._req_start)
+                                and math.isnan(self._req_first) else math.nan),
             # 0 between requests, 1 waiting for a request's first token, 2 streaming it
             "request_phase": 0 if math.isnan(self._req_start) else (1 if math.isnan(self._req_first) else 2),
         }

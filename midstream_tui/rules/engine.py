@@ -7,7 +7,8 @@ Conditions (``when``):
   loop    the stream ends in a repetition loop of at least ``min_words`` words
   stall   no token for ``seconds`` while a request is open (between requests is not a stall; with
           ``adaptive``, once the source is learned, gaps between tokens are judged against its learned
-          gaps: max(2.5 s, 10 x its median gap), at most 6 x ``seconds``: see rules/learning.py)
+          gaps: max(2.5 s, 10 x its median gap), at most 6 x ``seconds``: see rules/learning.py); before a
+          request's first token, no token for ``seconds`` (``adaptive``: 6 x ``seconds``) since it began
   regex   ``pattern`` (Python regular expression) matches newly arrived text
   metric  ``metric`` (any key of the snapshot's metrics) is ``above`` / ``below`` a value
 Actions (``action``):
@@ -83,6 +84,12 @@ class Rule:
             value = getattr(self, key)
             if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value)):
                 raise RuleError(f"rule {self.name!r}: {key}={value!r}, expected a finite number")
+
+
+FIRST_TOKEN_FACTOR = 6.0
+"""An adaptive stall rule (the built-in one) waits this many times its ``seconds`` for a request's first token
+before it says stall: a long prompt or a reasoning model takes a while (the learned limit between tokens is at
+most as much, see rules/learning.py); a rule that is not adaptive waits its ``seconds``."""
 
 
 BUILTIN_RULES = (
@@ -170,8 +177,14 @@ class RuleEngine:
             words = int(m.get("loop_words") or 0)
             return words >= rule.min_words, f"repetition loop of {words} words"
         if rule.when == "stall":
-            since = m.get("since_token_s")
             phase = m.get("request_phase", 2)  # text streams say; others are always "streaming"
+            if phase == 1:  # no token yet: the wait for the first (a silent upstream, a hung one)
+                waited = m.get("waiting_first_s")
+                ok = snap.status == "open" and isinstance(waited, float) and math.isfinite(waited)
+                limit = rule.seconds * (FIRST_TOKEN_FACTOR if rule.adaptive else 1.0)
+                return (ok and waited >= limit,
+                        f"no first token for {waited:.1f} s (limit {limit:g} s before the first)" if ok else "")
+            since = m.get("since_token_s")
             ok = snap.status == "open" and phase != 0 and isinstance(since, float) and math.isfinite(since)
             limit, why = rule.seconds, f"limit {rule.seconds:g} s"
             meta = getattr(self.hub, "meta", None)
@@ -255,5 +268,10 @@ class RuleEngine:
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             except OSError as exc:
                 message += f" (command failed: {exc.strerror or exc})"
-        since = snap.t - snap.metrics.get("since_token_s", math.nan) if rule.when == "stall" else math.nan
+        since = math.nan
+        if rule.when == "stall":
+            waited = snap.metrics.get("since_token_s", math.nan)
+            if snap.metrics.get("request_phase") == 1:
+                waited = snap.metrics.get("waiting_first_s", math.nan)
+            since = snap.t - waited
         self.hub.push(Flag(snap.stream, now, message=message, kind="rule", condition=rule.when, since=since))
