@@ -112,6 +112,10 @@ SCRIPTS = {  # model -> (status, content type, body, extra headers)
             + b"data: [DONE]\n\n", {}),
     "limited": (429, "application/json", b'{"error": {"message": "slow down", "type": "rate_limit_error"}}',
                 {"retry-after": "7", "x-ratelimit-remaining-requests": "0"}),
+    # past aiohttp's defaults (lines of 8,190 bytes, 128 headers): a 502 "upstream unreachable" until 2026-12-06
+    "cookies": (200, "text/event-stream", CHAT, {"Set-Cookie": "s=" + "c" * 20_000,
+                                                 **{f"x-h{i}": str(i) for i in range(150)}}),
+    "huge-cookie": (200, "text/event-stream", CHAT, {"Set-Cookie": "s=" + "c" * 40_000}),  # (past the proxy's own)
 }
 
 
@@ -142,7 +146,9 @@ class Upstream:
     async def start(self) -> None:
         app = web.Application(client_max_size=1 << 20)  # the scripted requests are small
         app.router.add_route("*", "/{tail:.*}", self.handle)
-        self.runner = web.AppRunner(app, shutdown_timeout=0.5)
+        # (it takes longer header lines and more headers than aiohttp's defaults, as real servers do)
+        self.runner = web.AppRunner(app, shutdown_timeout=0.5, max_line_size=1 << 16, max_field_size=1 << 16,
+                                    max_headers=1000)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)
         await site.start()
@@ -328,21 +334,28 @@ async def fetch(session: aiohttp.ClientSession, url: str, body: dict | None, hea
     ("responses", "/v1/responses", {}), ("messages", "/v1/messages", {"anthropic-version": "2023-06-01"}),
     ("malformed", "/v1/chat/completions", {}), ("whole", "/v1/chat/completions", {}),
     ("limited", "/v1/chat/completions", {}), ("odd", "/v1/chat/completions", {}),
+    ("cookies", "/v1/chat/completions", {"x-long": "q" * 10_000, **{f"x-c{i}": str(i) for i in range(140)}}),
 ])
 async def test_the_client_gets_the_upstreams_bytes_unchanged(upstream, model, path, extra):
     hub, proxy = await running_proxy(upstream.url + "/v1")
     try:
         body = {"model": model, "stream": model != "whole", "messages": [{"role": "user", "content": "hi"}]}
         headers = {"Authorization": f"Bearer {KEY}", **extra}
-        async with aiohttp.ClientSession(auto_decompress=False) as session:
+        async with aiohttp.ClientSession(auto_decompress=False, max_line_size=1 << 16, max_field_size=1 << 16,
+                                         max_headers=1000) as session:
             direct = await fetch(session, upstream.url + path, body, headers)
+            if extra.get("x-long"):
+                assert upstream.headers[-1]["x-long"] == extra["x-long"] and upstream.headers[-1]["x-c139"] == "139"
             proxied = await fetch(session, proxy.url + path, body, headers)
         assert proxied[0] == direct[0] and proxied[2] == direct[2]  # status and every body byte
-        for header in ("Content-Type", "retry-after", "x-ratelimit-remaining-requests", "request-id", "x-request-id"):
+        for header in ("Content-Type", "retry-after", "x-ratelimit-remaining-requests", "request-id", "x-request-id",
+                       "Set-Cookie", "x-h149"):
             assert proxied[1].get(header) == direct[1].get(header)
+        if extra.get("x-long"):  # (and the client's long and many headers reached the upstream through it)
+            assert upstream.headers[-1]["x-long"] == extra["x-long"] and upstream.headers[-1]["x-c139"] == "139"
         assert upstream.headers[-1]["Authorization"] == f"Bearer {KEY}"  # the key went through
         snap = await settled(hub, 0)
-        text = {"chat": "Hello there, world!", "completions": "Once upon a time", "responses": "Typed events here",
+        text = {"chat": "Hello there, world!", "cookies": "Hello there, world!", "completions": "Once upon a time", "responses": "Typed events here",
                 "messages": "Bonjour le monde", "malformed": "fine", "whole": "All at once.", "odd": "still here"}
         if model in text:
             assert snap.text_tail == text[model] and snap.status == "closed"
@@ -676,6 +689,19 @@ async def test_an_unreachable_upstream_is_a_502_in_the_sdks_shape(free_port):
             await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
         assert err.value.status_code == 502
         assert (await settled(hub, 0)).status == "error"
+        await client.close()
+    finally:
+        await hub.stop()
+
+
+async def test_an_answer_the_proxy_cannot_read_is_a_502_that_says_so_not_unreachable(upstream):
+    hub, proxy = await running_proxy(upstream.url + "/v1")
+    try:
+        client = openai.AsyncOpenAI(api_key=KEY, base_url=proxy.url + "/v1", max_retries=0)
+        with pytest.raises(openai.APIStatusError, match="upstream answer unreadable: Got more than 32768 bytes") \
+                as err:
+            await client.chat.completions.create(model="huge-cookie", messages=[{"role": "user", "content": "x"}])
+        assert err.value.status_code == 502 and "ccc" not in str(err.value.body)  # (nor the header's bytes)
         await client.close()
     finally:
         await hub.stop()

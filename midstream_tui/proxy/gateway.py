@@ -156,6 +156,13 @@ class _Relayed(web.StreamResponse):
                 self.headers.popall(name, None)
 
 
+CONNECT_TIMEOUT_S = 30.0
+"""Seconds an upstream has to accept the connection."""
+HEADER_LINE_MAX = 32 << 10
+HEADERS_MAX = 256
+"""A header line (or field) and a number of headers the proxy takes from either side: aiohttp's defaults (8,190
+bytes, 128 headers) turned an upstream's answer with a long cookie into "upstream unreachable" and refused a
+client's request that the upstream takes. At most 8 MiB of headers a request."""
 DRAIN_BYTES = 1 << 16
 """Bytes waiting for a client past which the relay of its answer waits for them to go (aiohttp's own limit)."""
 READING_COUNTS = ("chunks", "reasoning_chars", "tool_chars", "keepalives")
@@ -511,6 +518,7 @@ class ProxyServer(LocalServer, GatewayTotals):
     max_pending_per_client = None
     backlog = 2048
     runner_kwargs = {"handler_cancellation": True}  # a client that leaves cancels its handler: upstream closed
+    handler_kwargs = {"max_line_size": HEADER_LINE_MAX, "max_field_size": HEADER_LINE_MAX, "max_headers": HEADERS_MAX}
 
     def __init__(self, hub, options: ProxyOptions | None = None, host: str = "127.0.0.1", port: int = 8080, *,
                  ssl_context=None, explain: Callable[[str], tuple[str, str]] | None = None) -> None:
@@ -544,7 +552,8 @@ class ProxyServer(LocalServer, GatewayTotals):
         # unchanged bytes: no decompression, no headers the client did not send
         self._session = aiohttp.ClientSession(  # nothing the client did not send
             auto_decompress=False, skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=30),
+            max_line_size=HEADER_LINE_MAX, max_field_size=HEADER_LINE_MAX, max_headers=HEADERS_MAX,
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S),
             # as many connections upstream as clients ask for: aiohttp's default pool of 100 held the 101st request
             # (silently, for as long as a stream lasts) until one of the first hundred ended
             connector=aiohttp.TCPConnector(limit=0))
@@ -635,12 +644,19 @@ class ProxyServer(LocalServer, GatewayTotals):
                 self._close(stream, reason, f"{words} before the upstream answered")
             raise
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
-            if isinstance(exc, asyncio.TimeoutError):
+            if isinstance(exc, aiohttp.ConnectionTimeoutError):  # (a TimeoutError too: the connection, not a silence)
+                message = f"upstream unreachable: no connection within {CONNECT_TIMEOUT_S:g} s"
+            elif isinstance(exc, asyncio.TimeoutError):
                 message = f"upstream silent for {self.options.upstream_timeout:g} s"
             elif isinstance(exc, ValueError):  # aiohttp refuses a request it cannot send as given (a header value)
                 message = f"request not forwarded: {str(exc)[:120]}"
-            else:
+            elif isinstance(exc, aiohttp.ClientConnectorError):
                 message = f"upstream unreachable: {type(exc).__name__}: {str(exc)[:120]}"
+            elif isinstance(exc, aiohttp.ClientResponseError):  # it answered, in a way that cannot be relayed
+                # (the parser's words can quote the answer's headers: not repeated)
+                message = f"upstream answer unreadable: {exc.message.split(':')[0][:80]} ({type(exc).__name__})"
+            else:  # (a connection the upstream closed or reset before it answered)
+                message = f"upstream failed before it answered: {type(exc).__name__}: {str(exc)[:120]}"
             if stream is not None:
                 stream.put(StreamError(stream.stream_id, self.clock.now(), message, fatal=True))
                 self._close(stream, "error")

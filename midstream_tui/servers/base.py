@@ -241,6 +241,8 @@ class LocalServer:
     """Connections the kernel queues before they are accepted."""
     runner_kwargs: dict = {}
     """More options for aiohttp's server (a proxy cancels a handler whose client left: handler_cancellation)."""
+    handler_kwargs: dict = {}
+    """More options for aiohttp's handler of each connection (the limits on a request's headers)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None) -> None:
         self.host, self.port, self.ssl_context = host, port, ssl_context
@@ -265,7 +267,8 @@ class LocalServer:
         assert self._runner.server is not None
         self._guard = _ConnectionGuard(self._runner.server, loop, self.header_timeout, self.max_pending,
                                        self.max_pending_per_client, self.eviction_grace,
-                                       {"keepalive_timeout": 75.0, "access_log_class": _PathOnlyAccessLogger})
+                                       {"keepalive_timeout": 75.0, "access_log_class": _PathOnlyAccessLogger,
+                                        **self.handler_kwargs})
         self.connection_stats = self._guard.stats
         try:
             self._listener = await loop.create_server(self._guard.protocol, self.host, self.port,
