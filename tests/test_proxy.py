@@ -355,7 +355,8 @@ async def test_the_client_gets_the_upstreams_bytes_unchanged(upstream, model, pa
             assert upstream.headers[-1]["x-long"] == extra["x-long"] and upstream.headers[-1]["x-c139"] == "139"
         assert upstream.headers[-1]["Authorization"] == f"Bearer {KEY}"  # the key went through
         snap = await settled(hub, 0)
-        text = {"chat": "Hello there, world!", "cookies": "Hello there, world!", "completions": "Once upon a time", "responses": "Typed events here",
+        text = {"chat": "Hello there, world!", "cookies": "Hello there, world!", "completions": "Once upon a time",
+                "responses": "Typed events here",
                 "messages": "Bonjour le monde", "malformed": "fine", "whole": "All at once.", "odd": "still here"}
         if model in text:
             assert snap.text_tail == text[model] and snap.status == "closed"
