@@ -22,6 +22,7 @@ import anthropic
 import openai
 import pytest
 from aiohttp import web
+from yarl import URL
 
 from liveness import LIVENESS_S
 from midstream_tui import Hub
@@ -134,6 +135,7 @@ class Upstream:
         self.left = asyncio.Event()
         self.left_at: float | None = None
         self.headers: list = []
+        self.paths: list[str] = []
         self.release = asyncio.Event()
         """``halfway`` holds the rest of a half-sent event until this is set."""
         self.runner: web.AppRunner | None = None
@@ -159,6 +161,7 @@ class Upstream:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         self.headers.append(request.headers.copy())  # case-insensitive
+        self.paths.append(request.raw_path)  # (the request target as it came)
         if request.method == "GET":
             return web.json_response({"object": "list", "data": [{"id": "scripted", "object": "model"}]})
         model = (await request.json()).get("model", "")
@@ -392,6 +395,20 @@ async def test_other_paths_pass_through_unread(upstream):
         assert hub.streams == []  # nothing to analyze
         sent = upstream.headers[-1]
         assert "X-Hop" not in sent and sent["X-End"] == "2"
+    finally:
+        await hub.stop()
+
+
+async def test_a_path_and_query_reach_the_upstream_as_the_client_sent_them(upstream):
+    """aiohttp re-encoded them on the way (%3A to a colon, %2e%2e to .., /v1/../x to /x, %ff to %FF): a signed
+    URL, or a model id with an escaped slash, was not the one the client sent."""
+    hub, proxy = await running_proxy(upstream.url + "/v1")
+    try:
+        async with aiohttp.ClientSession() as session:
+            for target in ("/v1/models/ft%3Agpt%2F4?q=%ff&a=%2e%2e", "/v1/../x/%2e%2e/", "/v1/models"):
+                async with session.get(URL(proxy.url + target, encoded=True)) as resp:
+                    assert resp.status == 200
+                assert upstream.paths[-1] == target
     finally:
         await hub.stop()
 

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
+from yarl import URL
 
 from ..clock import Clock, MonotonicClock
 from ..events import (AudioChunk, Event, Flag, RequestFinished, RequestStarted, StreamClosed, StreamError, StreamOpened,
@@ -580,20 +581,24 @@ class ProxyServer(LocalServer, GatewayTotals):
     # -- routing ----------------------------------------------------------------------------------
 
     def _route(self, request: web.Request) -> tuple[str | None, str, str]:
-        """(api analyzed or None, upstream URL, provider)."""
-        path, query = request.rel_url.raw_path, request.rel_url.raw_query_string
-        suffix = f"?{query}" if query else ""
+        """(api analyzed or None, upstream URL, provider). The URL keeps the client's path and query as it sent
+        them (``%3A`` stays ``%3A``, ``%2e%2e`` and ``..`` stay): the upstream reads them as it would direct (a
+        signed URL still verifies); which API it is, is read on the path aiohttp normalised."""
+        path = request.rel_url.raw_path
+        sent = request.raw_path  # (the request target as it came)
+        raw_path, mark, query = sent.partition("?") if sent.startswith("/") else (path, "", "")
+        suffix = mark + query if sent.startswith("/") else (
+            f"?{request.rel_url.raw_query_string}" if request.rel_url.raw_query_string else "")
         if "anthropic-version" in request.headers:
             base = self.options.anthropic_upstream.rstrip("/")
             api = "messages" if path.rstrip("/") == "/v1/messages" and request.method == "POST" else None
-            return api, base + path + suffix, "anthropic"
+            return api, base + raw_path + suffix, "anthropic"
         base = self.options.upstream.rstrip("/")
-        if path == "/v1" or path.startswith("/v1/"):  # the client's base URL ends in /v1, like the upstream's
-            rest = path[3:]
-            api = PATHS.get(rest.rstrip("/")) if request.method == "POST" else None
-            return api, base + rest + suffix, "openai"
+        if raw_path == "/v1" or raw_path.startswith("/v1/"):  # the client's base URL ends in /v1, like the upstream's
+            api = PATHS.get(path[3:].rstrip("/")) if request.method == "POST" and path.startswith("/v1") else None
+            return api, base + raw_path[3:] + suffix, "openai"
         origin = urlsplit(base)
-        return None, f"{origin.scheme}://{origin.netloc}{path}{suffix}", "openai"
+        return None, f"{origin.scheme}://{origin.netloc}{raw_path}{suffix}", "openai"
 
     # -- one request ------------------------------------------------------------------------------
 
@@ -624,7 +629,7 @@ class ProxyServer(LocalServer, GatewayTotals):
         stream = self._open(api, provider, url, info) if api and info else None
         t_sent = self.clock.now()
         asking = asyncio.ensure_future(self._session.request(  # type: ignore[union-attr]
-            request.method, url, headers=headers, data=body or None, allow_redirects=False,
+            request.method, URL(url, encoded=True), headers=headers, data=body or None, allow_redirects=False,
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=self.options.upstream_timeout)))
         cut_early: list[bool] = []
         if stream is not None:
@@ -702,7 +707,7 @@ class ProxyServer(LocalServer, GatewayTotals):
         ws_url = "ws" + url[len("http"):]  # http -> ws, https -> wss
         try:
             upstream = await self._session.ws_connect(  # type: ignore[union-attr]
-                ws_url, headers=headers, protocols=protocols, max_msg_size=self.options.max_body, autoclose=False,
+                URL(ws_url, encoded=True), headers=headers, protocols=protocols, max_msg_size=self.options.max_body, autoclose=False,
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=10.0))
         except aiohttp.WSServerHandshakeError as exc:
             return _error(exc.status if 400 <= exc.status < 600 else 502,
