@@ -707,7 +707,8 @@ class ProxyServer(LocalServer, GatewayTotals):
         ws_url = "ws" + url[len("http"):]  # http -> ws, https -> wss
         try:
             upstream = await self._session.ws_connect(  # type: ignore[union-attr]
-                URL(ws_url, encoded=True), headers=headers, protocols=protocols, max_msg_size=self.options.max_body, autoclose=False,
+                URL(ws_url, encoded=True), headers=headers, protocols=protocols, max_msg_size=self.options.max_body,
+                autoclose=False,
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=10.0))
         except aiohttp.WSServerHandshakeError as exc:
             return _error(exc.status if 400 <= exc.status < 600 else 502,
