@@ -1424,6 +1424,43 @@ async def test_a_looping_realtime_response_is_cancelled_the_protocols_way(emulat
         await hub.stop()
 
 
+async def test_a_websocket_ends_through_the_proxy_as_the_upstream_ended_it():
+    """The upstream's close reason reached the client empty (``async for`` hid it), and an upstream that dropped
+    the connection became a close frame with code 1006, which no frame may carry (RFC 6455 7.4.1)."""
+    async def session(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_str(json.dumps({"type": "session.created", "session": {}}))
+        if request.query["how"] == "close":
+            await ws.close(code=4000, message=b"custom reason")
+        else:
+            await asyncio.sleep(0.1)
+            request.transport.abort()  # type: ignore[union-attr]
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/v1/realtime", session)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1")
+    try:
+        async with aiohttp.ClientSession() as http:
+            ended = []
+            for how in ("close", "drop"):
+                async with http.ws_connect(f"{proxy.url}/v1/realtime?model=rt&how={how}") as ws:
+                    assert json.loads((await ws.receive(timeout=LIVENESS_S)).data)["type"] == "session.created"
+                    last = await ws.receive(timeout=LIVENESS_S)
+                    ended.append((last.type, last.data, last.extra, ws.close_code))
+        assert ended[0] == (aiohttp.WSMsgType.CLOSE, 4000, "custom reason", 4000)
+        assert ended[1][0] == aiohttp.WSMsgType.CLOSED and ended[1][3] == 1006  # a drop, as direct: no frame
+    finally:
+        await hub.stop()
+        await runner.cleanup()
+
+
 async def test_every_response_of_a_realtime_session_can_be_cut_and_the_session_ends_with_the_proxy(emulator):
     hub, proxy = await running_proxy(emulator.base_url)
     try:

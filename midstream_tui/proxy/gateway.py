@@ -753,9 +753,12 @@ class ProxyServer(LocalServer, GatewayTotals):
 
         stream.on_cut = on_cut
 
+        said: dict[bool, str] = {}  # the close frame's reason, by side (True: the upstream's)
+
         async def relay(src, dst, from_upstream: bool) -> None:
             try:
-                async for msg in src:
+                while True:
+                    msg = await src.receive()
                     if msg.type == aiohttp.WSMsgType.TEXT:
                         data = msg.data
                         if from_upstream:
@@ -765,7 +768,9 @@ class ProxyServer(LocalServer, GatewayTotals):
                         await dst.send_str(data)
                     elif msg.type == aiohttp.WSMsgType.BINARY:
                         await dst.send_bytes(msg.data)
-                    else:  # close, error
+                    else:  # close (its reason kept: ``async for`` hid it), error
+                        if msg.type == aiohttp.WSMsgType.CLOSE and isinstance(msg.extra, str):
+                            said[from_upstream] = msg.extra
                         break
             except (ConnectionError, aiohttp.ClientError):
                 pass  # the other side is gone: the session ends below
@@ -793,10 +798,19 @@ class ProxyServer(LocalServer, GatewayTotals):
                 stream.put(StreamClosed(state.audio_stream, self.clock.now(),
                                         reason=reason))
             self._close(stream, reason)
-            code = (upstream.close_code if reason == "finished" else client.close_code) or 1000
-            await upstream.close(code=code)
+            # The closing side's code and reason reach the other. 1005, 1006 and 1015 say that no close frame came
+            # (a dropped connection): no frame may carry them (RFC 6455 7.4.1): an upstream that dropped the
+            # connection drops the client's, a client that did says "going away" upstream.
+            finished = reason == "finished"
+            code = (upstream.close_code if finished else client.close_code) or 1000
+            words = said.get(finished, "").encode("utf-8")[:123]  # (a close frame's reason: at most 123 bytes)
+            dropped = code in (1005, 1006, 1015)
+            await upstream.close(code=1001 if dropped else code, message=b"" if dropped else words)
             if not client.closed:
-                await client.close(code=code)  # the upstream's close code reaches the client
+                if dropped and finished and request.transport is not None:
+                    request.transport.close()
+                else:
+                    await client.close(code=1000 if dropped else code, message=words)
         return client
 
     def _realtime_relayed(self, stream: ProxiedStream, data: str, state: RealtimeState) -> str | None:
