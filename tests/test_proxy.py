@@ -117,7 +117,16 @@ SCRIPTS = {  # model -> (status, content type, body, extra headers)
     "cookies": (200, "text/event-stream", CHAT, {"Set-Cookie": "s=" + "c" * 20_000,
                                                  **{f"x-h{i}": str(i) for i in range(150)}}),
     "huge-cookie": (200, "text/event-stream", CHAT, {"Set-Cookie": "s=" + "c" * 40_000}),  # (past the proxy's own)
+    "untyped": (200, None, CHAT, {}),  # an event stream without a Content-Type (read as one: the request streams)
 }
+
+
+class _Untyped(web.StreamResponse):
+    """An answer without a Content-Type (aiohttp adds application/octet-stream to one that has none)."""
+
+    async def _prepare_headers(self) -> None:
+        await super()._prepare_headers()
+        self.headers.popall("Content-Type", None)
 
 
 FLOOD_EVENTS = 3000
@@ -171,7 +180,8 @@ class Upstream:
         if model == "flood":
             return await self.flood(request)
         status, ctype, body, extra = SCRIPTS[model]
-        resp = web.StreamResponse(status=status, headers={"Content-Type": ctype, **extra})
+        resp = (web.StreamResponse if ctype else _Untyped)(status=status, headers={
+            **({"Content-Type": ctype} if ctype else {}), **extra})
         if ctype == "application/json":
             resp.content_length = len(body)
         await resp.prepare(request)
@@ -338,6 +348,7 @@ async def fetch(session: aiohttp.ClientSession, url: str, body: dict | None, hea
     ("malformed", "/v1/chat/completions", {}), ("whole", "/v1/chat/completions", {}),
     ("limited", "/v1/chat/completions", {}), ("odd", "/v1/chat/completions", {}),
     ("cookies", "/v1/chat/completions", {"x-long": "q" * 10_000, **{f"x-c{i}": str(i) for i in range(140)}}),
+    ("untyped", "/v1/chat/completions", {}),
 ])
 async def test_the_client_gets_the_upstreams_bytes_unchanged(upstream, model, path, extra):
     hub, proxy = await running_proxy(upstream.url + "/v1")
@@ -358,7 +369,8 @@ async def test_the_client_gets_the_upstreams_bytes_unchanged(upstream, model, pa
             assert upstream.headers[-1]["x-long"] == extra["x-long"] and upstream.headers[-1]["x-c139"] == "139"
         assert upstream.headers[-1]["Authorization"] == f"Bearer {KEY}"  # the key went through
         snap = await settled(hub, 0)
-        text = {"chat": "Hello there, world!", "cookies": "Hello there, world!", "completions": "Once upon a time",
+        text = {"chat": "Hello there, world!", "cookies": "Hello there, world!", "untyped": "Hello there, world!",
+                "completions": "Once upon a time",
                 "responses": "Typed events here",
                 "messages": "Bonjour le monde", "malformed": "fine", "whole": "All at once.", "odd": "still here"}
         if model in text:

@@ -916,7 +916,11 @@ class ProxyServer(LocalServer, GatewayTotals):
             resp.headers.add(key, value)
         if upstream.headers.get("Content-Length", "").isdigit():
             resp.content_length = int(upstream.headers["Content-Length"])
-        streamed = "text/event-stream" in upstream.headers.get("Content-Type", "")
+        ctype = upstream.headers.get("Content-Type", "")
+        # An answer without a Content-Type to a request that asked to stream is read as a stream, as the SDKs read
+        # it (by the request's "stream", not the header): it was flagged "not a JSON object" and left unread.
+        streamed = "text/event-stream" in ctype or (not ctype.strip() and info is not None and info[1]
+                                                      and upstream.status < 300)
         encoding = upstream.headers.get("Content-Encoding", "identity").strip().lower() or "identity"
         clock = self.clock
         # The answer's copy goes to its reading (the analysis, maybe in another process); this process frames its
