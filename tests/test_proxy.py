@@ -293,6 +293,15 @@ def proxy_kind(request):
     _kind[0] = ProxyServer
 
 
+async def serving(app: web.Application) -> tuple[web.AppRunner, int]:
+    """``app`` served on a free loopback port: its runner (the test cleans it up) and the port."""
+    runner = web.AppRunner(app, shutdown_timeout=0.5)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
 async def running_proxy(upstream_url: str, rules: bool = False, in_process: bool = False,
                         **options) -> tuple[Hub, ProxyServer]:
     """A live hub with a proxy in front of ``upstream_url``; ``rules``: the built-in rules judge its streams
@@ -512,24 +521,42 @@ async def test_a_looping_stream_is_cut_and_the_sdk_ends_cleanly(emulator):
         await hub.stop()
 
 
-async def test_a_cut_closes_the_upstream_at_once_even_when_it_is_silent_between_events(upstream):
+# (forever-cr: SSE lines may end in CR, CRLF or LF. The cut looked for an event's end at LFs only: on a CR-only
+# stream it never found one, forwarded for another second, then dropped the answer, "the middle of an event".)
+@pytest.mark.parametrize("model", ["forever", "forever-cr"])
+async def test_a_cut_closes_the_upstream_at_once_even_when_it_is_silent_between_events(upstream, model):
     hub, proxy = await running_proxy(upstream.url + "/v1")
     try:
         client = openai.AsyncOpenAI(api_key=KEY, base_url=proxy.url + "/v1", max_retries=0)
-        stream = await client.chat.completions.create(model="forever", stream=True, messages=[{"content": "x"}])
+        stream = await client.chat.completions.create(model=model, stream=True, messages=[{"content": "x"}])
         seen = 0
         async for chunk in stream:
             seen += 1
             if seen == 10:
                 assert hub.cancel(await nth(hub, 0))  # as `c` in the dashboard does
-        assert chunk.choices[0].finish_reason == "content_filter"
+        assert chunk.choices[0].finish_reason == "content_filter" and seen < 40
         await asyncio.wait_for(upstream.left.wait(), LIVENESS_S)
         sent = upstream.sent_chunks
         await asyncio.sleep(0.2)
         assert upstream.sent_chunks == sent  # nothing more was generated
+        snap = await settled(hub, 0)
+        assert snap.status == "cancelled" and snap.metrics["end"] == "cut"
         await client.close()
     finally:
         await hub.stop()
+
+
+async def cut_while_held_back(session, hub: Hub, proxy, upstream: Upstream, model: str, enough) -> bytes:
+    """What the client of a ``halfway`` answer (the hub's first stream) gets when it is cut while the rest of an
+    event is held back, and the rest then comes; ``enough``: whether what came so far reached the held part."""
+    async with session.post(proxy.url + "/v1/chat/completions", json={"model": model, "stream": True}) as resp:
+        got = b""
+        while not enough(got):
+            got += await resp.content.readany()
+        assert hub.cancel(await nth(hub, 0))
+        await asyncio.sleep(0.2)
+        upstream.release.set()
+        return got + await resp.read()
 
 
 async def test_a_cut_waits_for_the_end_of_a_half_sent_event_or_drops_the_answer(upstream):
@@ -537,15 +564,8 @@ async def test_a_cut_waits_for_the_end_of_a_half_sent_event_or_drops_the_answer(
     try:
         async with aiohttp.ClientSession() as session:
             # the event's end comes: the client gets it whole, then the stop ending, and nothing after
-            async with session.post(proxy.url + "/v1/chat/completions",
-                                    json={"model": "halfway", "stream": True}) as resp:
-                got = b""
-                while got.count(b"data:") < 2:  # the first event and the start of the second
-                    got += await resp.content.readany()
-                assert hub.cancel(await nth(hub, 0))
-                await asyncio.sleep(0.1)
-                upstream.release.set()
-                got += await resp.read()
+            got = await cut_while_held_back(session, hub, proxy, upstream, "halfway",
+                                            lambda got: got.count(b"data:") >= 2)  # the first event, half the 2nd
             events = SSEParser().feed(got)
             assert [json.loads(e.data)["choices"][0].get("delta", {}).get("content") for e in events[:2]] == \
                 ["one", " two"]
@@ -574,15 +594,8 @@ async def test_a_cut_inside_an_event_too_long_to_read_still_waits_for_its_end(up
     hub, proxy = await running_proxy(upstream.url + "/v1")
     try:
         async with aiohttp.ClientSession() as session:
-            async with session.post(proxy.url + "/v1/chat/completions",
-                                    json={"model": "huge-halfway", "stream": True}) as resp:
-                got = b""
-                while len(got) < HUGE_LINE:  # the first event and most of the second, whose end is held back
-                    got += await resp.content.readany()
-                assert hub.cancel(await nth(hub, 0))
-                await asyncio.sleep(0.2)
-                upstream.release.set()
-                got += await resp.read()
+            got = await cut_while_held_back(session, hub, proxy, upstream, "huge-halfway",
+                                            lambda got: len(got) >= HUGE_LINE)  # most of the second event
         events = SSEParser(max_line=4 * HUGE_LINE).feed(got)
         assert json.loads(events[1].data)["choices"][0]["delta"]["content"] == " " + "y" * HUGE_LINE
         assert json.loads(events[2].data)["choices"][0]["finish_reason"] == "content_filter"
@@ -590,27 +603,6 @@ async def test_a_cut_inside_an_event_too_long_to_read_still_waits_for_its_end(up
         snap = await settled(hub, 0)
         assert snap.status == "cancelled"
         assert any("over 1 MiB was forwarded, not read" in p.message for p in snap.patterns)  # (not silently lost)
-    finally:
-        await hub.stop()
-
-
-async def test_a_stream_whose_lines_end_in_a_cr_alone_is_cut_cleanly(upstream):
-    """SSE lines may end in CR, CRLF or LF. The cut looked for an event's end at LFs only: on a CR-only stream it
-    never found one, forwarded for another second, then dropped the answer ("the middle of an event")."""
-    hub, proxy = await running_proxy(upstream.url + "/v1")
-    try:
-        client = openai.AsyncOpenAI(api_key=KEY, base_url=proxy.url + "/v1", max_retries=0)
-        stream = await client.chat.completions.create(model="forever-cr", stream=True, messages=[{"content": "x"}])
-        seen = 0
-        async for chunk in stream:
-            seen += 1
-            if seen == 10:
-                assert hub.cancel(await nth(hub, 0))
-        assert chunk.choices[0].finish_reason == "content_filter" and seen < 40
-        await asyncio.wait_for(upstream.left.wait(), LIVENESS_S)
-        snap = await settled(hub, 0)
-        assert snap.status == "cancelled" and snap.metrics["end"] == "cut"
-        await client.close()
     finally:
         await hub.stop()
 
@@ -771,11 +763,7 @@ async def test_more_than_a_hundred_requests_at_once_all_reach_the_upstream():
 
     app = web.Application(client_max_size=1 << 20)  # (the requests are small)
     app.router.add_post("/v1/chat/completions", gate)
-    runner = web.AppRunner(app, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await serving(app)
     hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1")
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
@@ -1440,7 +1428,9 @@ async def test_a_websocket_ends_through_the_proxy_as_the_upstream_ended_it():
     """The upstream's close reason reached the client empty (``async for`` hid it), and an upstream that dropped
     the connection became a close frame with code 1006, which no frame may carry (RFC 6455 7.4.1)."""
     async def session(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
+        if request.headers.get("Origin"):  # (the proxy's clients are applications)
+            raise web.HTTPForbidden()
+        ws = web.WebSocketResponse(max_msg_size=1 << 16)
         await ws.prepare(request)
         await ws.send_str(json.dumps({"type": "session.created", "session": {}}))
         if request.query["how"] == "close":
@@ -1450,13 +1440,9 @@ async def test_a_websocket_ends_through_the_proxy_as_the_upstream_ended_it():
             request.transport.abort()  # type: ignore[union-attr]
         return ws
 
-    app = web.Application()
+    app = web.Application(client_max_size=1 << 16)
     app.router.add_get("/v1/realtime", session)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, port = await serving(app)
     hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1")
     try:
         async with aiohttp.ClientSession() as http:
