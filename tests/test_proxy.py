@@ -710,7 +710,8 @@ async def test_an_unreachable_upstream_is_a_502_in_the_sdks_shape(free_port):
         with pytest.raises(openai.APIStatusError, match="upstream unreachable") as err:
             await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}])
         assert err.value.status_code == 502
-        assert (await settled(hub, 0)).status == "error"
+        snap = await settled(hub, 0)
+        assert snap.status == "error" and snap.metrics["end"] == "error"  # (ended before an answer: said too)
         await client.close()
     finally:
         await hub.stop()
@@ -808,6 +809,18 @@ def test_the_sse_reader_splits_anywhere_and_cut_endings_parse():
         reader.feed(body)
         events = SSEParser().feed(cut_ending(reader, "stop-loops", "loop of 40 words"))
         assert events and all(e.data == "[DONE]" or json.loads(e.data) for e in events)
+    # cut just after a CR that may be half a CRLF: the ending brings the LF, so that a reader splitting lines at
+    # LF sees "data: ..." (it saw "\rdata: ...", and dropped the ending); a CR-only stream reads the same events
+    for sent in (b'data: {"a": 1}\r\n\r', b'data: {"a": 1}\r\r', b'data: {"a": 1}\r\r: ping\r'):
+        reader = Reader("chat", True)
+        reader.feed(sent)
+        assert reader.cut_safe
+        whole = sent + cut_ending(reader, "stop-loops", "loop")
+        if sent.endswith(b"\n\r"):  # (a CRLF stream: what a reader splitting lines at LF reads)
+            lines = [line.removesuffix(b"\r") for line in whole.split(b"\n")]
+            assert [json.loads(line[6:]) for line in lines if line.startswith(b"data: {")][1]["choices"][0][
+                "finish_reason"] == "content_filter"
+        assert [e.data[:5] for e in SSEParser().feed(whole)] == ['{"a":', '{"id"', "[DONE"]
 
 
 def test_whole_events_are_read_as_the_sse_parser_reads_them():
@@ -1426,7 +1439,10 @@ async def test_a_looping_realtime_response_is_cancelled_the_protocols_way(emulat
 
 async def test_a_websocket_ends_through_the_proxy_as_the_upstream_ended_it():
     """The upstream's close reason reached the client empty (``async for`` hid it), and an upstream that dropped
-    the connection became a close frame with code 1006, which no frame may carry (RFC 6455 7.4.1)."""
+    the connection became a close frame with code 1006, which no frame may carry (RFC 6455 7.4.1); a client that
+    dropped its connection is "going away" (1001) to the upstream, not a normal close."""
+    upstream_got: list = []
+
     async def session(request: web.Request) -> web.WebSocketResponse:
         if request.headers.get("Origin"):  # (the proxy's clients are applications)
             raise web.HTTPForbidden()
@@ -1435,6 +1451,9 @@ async def test_a_websocket_ends_through_the_proxy_as_the_upstream_ended_it():
         await ws.send_str(json.dumps({"type": "session.created", "session": {}}))
         if request.query["how"] == "close":
             await ws.close(code=4000, message=b"custom reason")
+        elif request.query["how"] == "wait":  # (what comes when the client drops its connection)
+            msg = await ws.receive()
+            upstream_got.append((msg.type, msg.data))
         else:
             await asyncio.sleep(0.1)
             request.transport.abort()  # type: ignore[union-attr]
@@ -1454,6 +1473,15 @@ async def test_a_websocket_ends_through_the_proxy_as_the_upstream_ended_it():
                     ended.append((last.type, last.data, last.extra, ws.close_code))
         assert ended[0] == (aiohttp.WSMsgType.CLOSE, 4000, "custom reason", 4000)
         assert ended[1][0] == aiohttp.WSMsgType.CLOSED and ended[1][3] == 1006  # a drop, as direct: no frame
+        async with aiohttp.ClientSession() as http:
+            ws = await http.ws_connect(f"{proxy.url}/v1/realtime?model=rt&how=wait")
+            await ws.receive(timeout=LIVENESS_S)
+            ws._conn.transport.abort()  # type: ignore[union-attr]  (the client's process gone, say)
+            deadline = time.monotonic() + LIVENESS_S
+            while not upstream_got:
+                assert time.monotonic() < deadline
+                await asyncio.sleep(0.02)
+        assert upstream_got == [(aiohttp.WSMsgType.CLOSE, 1001)]
     finally:
         await hub.stop()
         await runner.cleanup()

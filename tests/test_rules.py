@@ -103,6 +103,14 @@ def test_a_stall_rule_sees_a_request_still_waiting_for_its_first_token():
     hub.analyze(now=12.7)
     engine.tick(12.7)
     assert math.isnan(hub.snapshot("llm").metrics["waiting_first_s"]) and len(engine.hits) == 2
+    # an answer that streams reasoning or tool calls (chunks, no text yet: a proxied request) is not stalled
+    busy = Hub(VirtualClock())
+    engine = RuleEngine(busy, [Rule("hung", "stall", "cancel", seconds=2.0)])
+    busy.start_request("r", t=0.0)
+    busy.pipeline("r", "text").source_metrics = lambda: {"chunks": 40}  # (as a proxied stream's counters say)
+    busy.analyze(now=5.0)
+    engine.tick(5.0)
+    assert busy.snapshot("r").metrics["waiting_first_s"] == 5.0 and engine.hits == []
 
 
 def test_a_stall_the_rule_flagged_is_one_stall_in_the_log_with_its_end():

@@ -630,7 +630,8 @@ class ProxyServer(LocalServer, GatewayTotals):
         t_sent = self.clock.now()
         asking = asyncio.ensure_future(self._session.request(  # type: ignore[union-attr]
             request.method, URL(url, encoded=True), headers=headers, data=body or None, allow_redirects=False,
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=self.options.upstream_timeout)))
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S,
+                                          sock_read=self.options.upstream_timeout)))
         cut_early: list[bool] = []
         if stream is not None:
             def cut_before_answer() -> None:  # a cut while the upstream has not answered: stop asking it
@@ -768,9 +769,9 @@ class ProxyServer(LocalServer, GatewayTotals):
                         await dst.send_str(data)
                     elif msg.type == aiohttp.WSMsgType.BINARY:
                         await dst.send_bytes(msg.data)
-                    else:  # close (its reason kept: ``async for`` hid it), error
-                        if msg.type == aiohttp.WSMsgType.CLOSE and isinstance(msg.extra, str):
-                            said[from_upstream] = msg.extra
+                    else:  # close (its reason kept: ``async for`` hid it), or closed without a frame, error
+                        if msg.type == aiohttp.WSMsgType.CLOSE:
+                            said[from_upstream] = msg.extra if isinstance(msg.extra, str) else ""
                         break
             except (ConnectionError, aiohttp.ClientError):
                 pass  # the other side is gone: the session ends below
@@ -804,7 +805,9 @@ class ProxyServer(LocalServer, GatewayTotals):
             finished = reason == "finished"
             code = (upstream.close_code if finished else client.close_code) or 1000
             words = said.get(finished, "").encode("utf-8")[:123]  # (a close frame's reason: at most 123 bytes)
-            dropped = code in (1005, 1006, 1015)
+            # (a side whose connection ended without a close frame dropped it, whatever code aiohttp then says:
+            # 1000 for a client's plain end of file)
+            dropped = code in (1005, 1006, 1015) or (reason in ("finished", "client left") and finished not in said)
             await upstream.close(code=1001 if dropped else code, message=b"" if dropped else words)
             if not client.closed:
                 if dropped and finished and request.transport is not None:
@@ -903,6 +906,7 @@ class ProxyServer(LocalServer, GatewayTotals):
 
     def _close(self, stream: ProxiedStream, reason: str, note: str = "") -> None:
         now = self.clock.now()
+        stream.metrics["end"] = {"cancelled": "cut"}.get(reason, reason)  # (one that ended before its answer too)
         if note:
             stream.put(Flag(stream.stream_id, now, note, kind="proxy"))
         stream.put(StreamClosed(stream.stream_id, now, reason=reason))

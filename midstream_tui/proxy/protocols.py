@@ -434,7 +434,16 @@ platform stopped (the ``midstream`` field says which rule, and why)."""
 
 
 def cut_ending(reader: Reader, rule: str, reason: str, mode: str = "stop") -> bytes:
-    """What the client is sent, in its protocol, when ``rule`` cuts its stream for ``reason``.
+    """What the client is sent, in its protocol, when ``rule`` cuts its stream for ``reason``. After a CR that
+    may be the first half of a CRLF (the answer cut just after it), the LF comes first: the line ends as a CRLF
+    stream ends it (a reader that splits lines at LF read the ending as a line ``CR data: ...`` and dropped it),
+    and as a CR-only stream would have it (a CR then an LF is one line end)."""
+    lead = b"\n" if reader.sse.held_cr else b""
+    return lead + _cut_ending(reader, rule, reason, mode)
+
+
+def _cut_ending(reader: Reader, rule: str, reason: str, mode: str) -> bytes:
+    """``cut_ending``'s events.
 
     ``stop``: the stream ends as a stopped stream does (Chat Completions / Completions: a last chunk with a
     finish reason and a ``midstream`` field, then ``[DONE]``; Responses: ``response.incomplete``; Messages: the

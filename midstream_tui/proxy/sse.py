@@ -47,10 +47,22 @@ class SSEParser:
         return not (self._buf or self._data or self._name or self._held_cr or self._skipping or self._dropped)
 
     @property
+    def held_cr(self) -> bool:
+        """What was fed ends with a CR whose line end may yet be a CRLF."""
+        return self._held_cr
+
+    @property
     def cut_safe(self) -> bool:
-        """What was fed can be followed by another event: it ends where an event ends, or with a CR that ends a
-        blank line (CR-only line ends: whether an LF follows it or not, the event under way has ended)."""
-        return self.at_boundary or (self._held_cr and not self._buf and not self._skipping)
+        """What was fed can be followed by another event: it ends where an event ends, or with a CR after which it
+        would (CR-only line ends: the line has ended whatever follows; an event of the proxy's own that follows
+        begins with the LF a CRLF stream would have sent next, see ``protocols.cut_ending``)."""
+        if self.at_boundary:
+            return True
+        if not self._held_cr or self._skipping:
+            return False
+        probe = self.copy()
+        probe.feed(b"\n")
+        return probe.at_boundary
 
     def feed(self, chunk: bytes) -> list[SSEvent]:
         # a CR held back (it may have been the first half of a CRLF) ends the line under way: it goes after it

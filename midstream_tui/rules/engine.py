@@ -179,8 +179,11 @@ class RuleEngine:
         if rule.when == "stall":
             phase = m.get("request_phase", 2)  # text streams say; others are always "streaming"
             if phase == 1:  # no token yet: the wait for the first (a silent upstream, a hung one)
+                # ... while nothing at all came: a proxied answer that streams reasoning or tool calls (chunks, not
+                # text) is busy, not stalled (its pauses are not judged before its first text, as before)
                 waited = m.get("waiting_first_s")
-                ok = snap.status == "open" and isinstance(waited, float) and math.isfinite(waited)
+                ok = (snap.status == "open" and isinstance(waited, float) and math.isfinite(waited)
+                      and not m.get("chunks"))
                 limit = rule.seconds * (FIRST_TOKEN_FACTOR if rule.adaptive else 1.0)
                 return (ok and waited >= limit,
                         f"no first token for {waited:.1f} s (limit {limit:g} s before the first)" if ok else "")
