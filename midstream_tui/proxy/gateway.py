@@ -302,6 +302,11 @@ def _event_end(reader: Reader, chunk: bytes) -> int | None:
     return None
 
 
+def _end(reason: str) -> str:
+    """How a request ended, in a word (``end``), from its stream's end reason: a cut's is "cancelled"."""
+    return "cut" if reason == "cancelled" else reason
+
+
 READABLE_ENCODINGS = ("identity", "gzip", "deflate")
 """The Content-Encodings of answers the analysis reads (the others are forwarded, not read)."""
 
@@ -421,9 +426,8 @@ class AnswerReading:
                 self._unread(t, f"answer not read: {type(exc).__name__}")
         # how the request ended, beside its timings: one the client left or a cut one reads like a finished one
         # otherwise ("closed", its e2e to the last chunk it got)
-        stream.metrics["end"] = {"cancelled": "cut"}.get(reason, reason)
-        finish = stream.metrics.get("finish_reason") or {"cancelled": "cut", "client left": "client left"}.get(reason,
-                                                                                                             reason)
+        stream.metrics["end"] = _end(reason)
+        finish = stream.metrics.get("finish_reason") or _end(reason)
         stream.put(RequestFinished(stream.stream_id, t, reason=str(finish)))
         self._timings()
         if note:
@@ -585,10 +589,9 @@ class ProxyServer(LocalServer, GatewayTotals):
         them (``%3A`` stays ``%3A``, ``%2e%2e`` and ``..`` stay): the upstream reads them as it would direct (a
         signed URL still verifies); which API it is, is read on the path aiohttp normalised."""
         path = request.rel_url.raw_path
-        sent = request.raw_path  # (the request target as it came)
-        raw_path, mark, query = sent.partition("?") if sent.startswith("/") else (path, "", "")
-        suffix = mark + query if sent.startswith("/") else (
-            f"?{request.rel_url.raw_query_string}" if request.rel_url.raw_query_string else "")
+        sent = request.raw_path  # (the request target as it came; absolute-form: as aiohttp read it)
+        raw_path, mark, query = (sent if sent.startswith("/") else request.rel_url.raw_path_qs).partition("?")
+        suffix = mark + query
         if "anthropic-version" in request.headers:
             base = self.options.anthropic_upstream.rstrip("/")
             api = "messages" if path.rstrip("/") == "/v1/messages" and request.method == "POST" else None
@@ -906,7 +909,7 @@ class ProxyServer(LocalServer, GatewayTotals):
 
     def _close(self, stream: ProxiedStream, reason: str, note: str = "") -> None:
         now = self.clock.now()
-        stream.metrics["end"] = {"cancelled": "cut"}.get(reason, reason)  # (one that ended before its answer too)
+        stream.metrics["end"] = _end(reason)  # (one that ended before its answer too)
         if note:
             stream.put(Flag(stream.stream_id, now, note, kind="proxy"))
         stream.put(StreamClosed(stream.stream_id, now, reason=reason))
