@@ -47,6 +47,7 @@ does not answer ``100-continue`` (HTTP allows it) held the request for ever."""
 TOKEN_HEADER = "x-midstream-token"
 """The header a client shows the proxy's own token in (bound beyond loopback); stripped before the upstream."""
 ON_CUT = ("stop", "error")
+MIN_UPSTREAM_TIMEOUT_S = 0.001
 SLO_NAMES = ("ttft", "ttfo", "tpot", "e2e")
 """What ``--slo`` can bound, per request (the metrics of the same names: ``ttft_req_ms`` and so on)."""
 
@@ -118,8 +119,10 @@ class ProxyOptions:
                                  "own keys are forwarded): remove it")
         if self.on_cut not in ON_CUT:
             raise ProxyError(f"--on-cut {self.on_cut!r}: expected one of {', '.join(ON_CUT)}")
-        if not (self.upstream_timeout > 0 and math.isfinite(self.upstream_timeout)):
-            raise ProxyError(f"--upstream-timeout {self.upstream_timeout}: expected seconds > 0")
+        if not (self.upstream_timeout >= MIN_UPSTREAM_TIMEOUT_S and math.isfinite(self.upstream_timeout)):
+            # (below a millisecond no event loop can keep it: every answer would read as a silence)
+            raise ProxyError(f"--upstream-timeout {self.upstream_timeout:g}: expected seconds >= "
+                             f"{MIN_UPSTREAM_TIMEOUT_S:g}")
         if not self.max_body > 0:
             raise ProxyError(f"--max-body {self.max_body}: expected bytes > 0")
 
