@@ -107,6 +107,19 @@ def test_constant_is_a_point_attractor():
     assert res.type == "point" and res.confidence == 1.0
 
 
+@pytest.mark.parametrize("n", [300, 600, 1000])
+def test_a_dying_oscillation_is_a_point_attractor_and_a_beating_tone_is_not(n):
+    # x'' + 0.2 x' + 4 x = 0 sampled every 0.12 (26 samples a period): it rings down to rest, a point, though
+    # a linear model predicts it exactly and nothing comes back near itself (it had read as a limit cycle, 0.8 sure)
+    t = np.arange(n) * 0.12
+    ringing = np.exp(-0.1 * t) * np.cos(np.sqrt(4 - 0.1 ** 2) * t + 0.3) + 0.5
+    res = classify_attractor(ringing, max_points=n)
+    assert res.type == "point" and "converging" in res.reason and res.confidence >= 0.6
+    # the same start, steady, with a slow beat: its amplitude falls over the window, but its modes do not decay
+    beating = (1 + 0.6 * np.cos(2 * np.pi * np.arange(n) / (2.4 * n))) * np.cos(np.sqrt(4 - 0.1 ** 2) * t + 0.3)
+    assert classify_attractor(beating, max_points=n).type == "limit cycle"
+
+
 def test_bad_input_gives_defined_results():
     short = classify_attractor(np.arange(10.0))
     assert short.type == "unknown" and "insufficient" in short.reason
