@@ -18,6 +18,7 @@ from midstream_tui.analysis.temporal import (
     euclidean,
     find_similar,
     lcs,
+    token_dtw,
 )
 
 floats = st.floats(-100, 100, allow_nan=False, allow_infinity=False)
@@ -317,3 +318,14 @@ def test_distances_at_the_edge_of_the_float_range():
     assert euclidean([1.5e308], [1.0]) == pytest.approx(1.5e308)
     assert math.isfinite(distance_profile([1e308, 1.0, 2.0, 3.0], [1.0, 2.0]).max())
     assert dtw([5e-324, 0.0], [0.0, 5e-324]).distance > 0.0  # sqrt(2) x the smallest float: no underflow to 0
+
+
+@pytest.mark.parametrize("window", [7, 2**31, 2**63 - 2, 2**63 - 1, 2**63, 2**64, 10**23])
+def test_a_band_wider_than_the_series_is_no_band(window):
+    # (2**63 - 1 wrapped around in the kernels' index arithmetic: a wrong distance, or a segmentation fault)
+    a, b = np.array([1.0, 2, 3, 4, 5, 6, 7]), np.array([1.0, 2, 3, 4, 6, 9])
+    assert dtw(a, b, window=window).distance == dtw(a, b).distance
+    assert token_dtw([1, 2, 3, 4, 5, 6], [1, 2, 3, 9, 5], window=window) == token_dtw([1, 2, 3, 4, 5, 6],
+                                                                                     [1, 2, 3, 9, 5])
+    assert np.array_equal(distance_profile(a, b[:3], metric="dtw", window=window),
+                          distance_profile(a, b[:3], metric="dtw"))

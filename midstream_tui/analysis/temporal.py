@@ -51,13 +51,15 @@ class DTWResult:
     """(k, 2) array of matched index pairs, start to end, when asked for."""
 
 
-def _window(window: int | None) -> int:
-    return -1 if window is None else whole("window", window, 0)
+def _window(window: int | None, longest: int = 0) -> int:
+    """The kernels' band half-width: -1 for none; a band as wide as the longer series is none either (kept to
+    that width: a huge one would overflow the kernels' int64 index arithmetic)."""
+    return -1 if window is None else min(whole("window", window, 0), max(longest, 1))
 
 
 def dtw(a, b, *, window: int | None = None, path: bool = False) -> DTWResult:
     x, y = as_series(a, "a"), as_series(b, "b")
-    w = _window(window)
+    w = _window(window, max(x.size, y.size))
     x, y, scale = _rescaled(x, y)
     if not path:
         return DTWResult(float(kt.dtw_distance(x, y, w)) * scale)
@@ -80,7 +82,8 @@ def _rescaled(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, flo
 
 def token_dtw(a, b, *, window: int | None = None) -> int:
     """DTW of two token-id sequences, cost 1 per aligned pair of unequal tokens (0 when equal)."""
-    return int(kt.dtw_mismatches(as_series(a, "a"), as_series(b, "b"), _window(window)))
+    x, y = as_series(a, "a"), as_series(b, "b")
+    return int(kt.dtw_mismatches(x, y, _window(window, max(x.size, y.size))))
 
 
 def lcs(a, b, *, eps: float = 0.0) -> int:
@@ -118,7 +121,7 @@ def distance_profile(haystack, needle, *, metric: str = "euclidean", znorm: bool
     if metric == "dtw":
         if znorm:
             raise SeriesError("znorm is available with metric='euclidean' only")
-        return kt.dtw_profile(h, q, _window(window)) * scale
+        return kt.dtw_profile(h, q, _window(window, q.size)) * scale
     raise SeriesError(f"metric {metric!r}: expected 'euclidean' or 'dtw'")
 
 
