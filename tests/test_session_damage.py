@@ -96,6 +96,33 @@ def test_damage_inside_a_sessions_rows_is_one_line_and_leaves_no_half_export(tmp
         RecordedHub(session)  # the library says the same
 
 
+def test_nan_values_in_a_session_are_null_in_jsonl_and_never_joined_across(tmp_path):
+    import zlib
+
+    import numpy as np
+    rec = record(tmp_path, tmp_path / "s.sqlite", "sim:audio", seconds=10)
+    with sqlite3.connect(rec) as conn:  # the middle of the first stretch of the level series, NaN
+        row, data = conn.execute("SELECT id, data FROM series WHERE name = 'level_dbfs' ORDER BY t0").fetchone()
+        pairs = np.frombuffer(zlib.decompress(data)).reshape(-1, 2).copy()
+        recorded = len(pairs)
+        third = recorded // 3
+        pairs[third:2 * third, 1] = np.nan
+        pairs[third + 1, 1] = np.inf
+        conn.execute("UPDATE series SET data = ? WHERE id = ?", (zlib.compress(pairs.tobytes()), row))
+    conn.close()
+    total = sum(n for (n,) in sqlite3.connect(rec).execute("SELECT n FROM series WHERE name = 'level_dbfs'"))
+    out = midstream(tmp_path, "export", rec, "--format", "jsonl", "--out", tmp_path / "x")
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr[-400:]
+    lines = [json.loads(line) for line in (tmp_path / "x" / "series.jsonl").read_text().splitlines()]
+    values = [v for line in lines if line["name"] == "level_dbfs" for v in json.dumps(line).split("null")]
+    assert len(values) - 1 >= third  # each NaN and inf a JSON null
+    said = midstream(tmp_path, "analyze", rec)
+    assert said.returncode == 0, said.stderr
+    line = next(x for x in said.stdout.splitlines() if "level_dbfs" in x)
+    assert f"the longest unbroken stretch of {total} recorded: {third} are NaN or inf" in line, line
+    assert int(line.split(": ")[1].split()[0]) == max(third, total - 2 * third)
+
+
 @pytest.mark.parametrize("where", ["data folder is a file", "meta.json is a folder"])
 def test_meta_reset_that_cannot_forget_is_one_line(tmp_path, where):
     data = tmp_path / "data"

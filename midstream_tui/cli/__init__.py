@@ -1079,6 +1079,17 @@ def _print_dynamics(out: dict, indent: str = "  ") -> None:
               f"(z-normalized distance {m['distance']})")
 
 
+def _longest_finite(x: np.ndarray) -> tuple[np.ndarray, int]:
+    """The longest stretch of ``x`` without NaN or inf (the last of equals), and how many values are not finite."""
+    bad = np.flatnonzero(~np.isfinite(x))
+    if not bad.size:
+        return x, 0
+    edges = np.concatenate(([-1], bad, [x.size]))
+    lengths = np.diff(edges) - 1
+    best = int(len(lengths) - 1 - np.argmax(lengths[::-1]))
+    return x[edges[best] + 1:edges[best + 1]], int(bad.size)
+
+
 def _analyze_session(args: argparse.Namespace) -> int:
     """Every recorded signal of a session through the same analysis core as a series file."""
     import json
@@ -1092,11 +1103,14 @@ def _analyze_session(args: argparse.Namespace) -> int:
             signals = entry.pop("signals")
             entry["signals"] = {}
             for label, x in signals.items():
-                x = x[np.isfinite(x)]
+                recorded, x, bad = x.size, *_longest_finite(x)
                 try:
                     entry["signals"][label] = _series_dynamics(x, args.dt, args.dim, args.lag, None, label)
                 except SeriesError as exc:
                     entry["signals"][label] = {"points": int(x.size), "reason": str(exc)}
+                if bad:  # (values a damaged file holds: never joined across, never left unsaid)
+                    entry["signals"][label]["recorded"] = int(recorded)
+                    entry["signals"][label]["non_finite"] = int(bad)
             results.append(entry)
     if args.json:
         print(json.dumps({"session": str(path), "streams": results}))
@@ -1106,7 +1120,9 @@ def _analyze_session(args: argparse.Namespace) -> int:
         counted = ", ".join(f"{n} {k}" for k, n in sorted(entry["patterns"].items())) or "no patterns"
         print(f"{entry['stream']} ({entry['kind']}, {entry['status']}): {counted}")
         for label, out in entry["signals"].items():
-            print(f"  {label}: {out['points']} points")
+            print(f"  {label}: {out['points']} points" + (
+                f" (the longest unbroken stretch of {out['recorded']} recorded: {out['non_finite']} are NaN or inf)"
+                if out.get("non_finite") else ""))
             if "attractor" in out:
                 _print_dynamics(out, indent="    ")
             else:
