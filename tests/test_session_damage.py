@@ -96,6 +96,21 @@ def test_damage_inside_a_sessions_rows_is_one_line_and_leaves_no_half_export(tmp
         RecordedHub(session)  # the library says the same
 
 
+def test_a_session_cut_short_or_with_damaged_pages_is_one_line(tmp_path):
+    rec = record(tmp_path, tmp_path / "s.sqlite", "sim:text", "sim:audio", seconds=20)
+    data = rec.read_bytes()
+    cut = tmp_path / "cut.sqlite"
+    cut.write_bytes(data[:len(data) // 2])
+    flipped = bytearray(data)
+    for i in range(len(data) // 3, 2 * len(data) // 3, 7):  # many pages' free space and cells at once
+        flipped[i] ^= 0xFF
+    damaged = tmp_path / "damaged.sqlite"
+    damaged.write_bytes(bytes(flipped))
+    for path in (cut, damaged):
+        for command in (("analyze", path), ("replay", path, "--headless"), ("export", path, "--out", tmp_path / "x")):
+            one_line_error(midstream(tmp_path, *command), str(path), "damaged")  # (a cut one was "not a session")
+
+
 def test_nan_values_in_a_session_are_null_in_jsonl_and_never_joined_across(tmp_path):
     import zlib
 

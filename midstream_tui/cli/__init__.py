@@ -348,7 +348,7 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None, se
         if hub.callback_error is not None:  # the run failed (and stopped, as headless): why, once the screen is gone
             from ..tui.app import failure_text
 
-            print(redact(f"midstream: error: {failure_text(hub.callback_error)}"), file=sys.stderr)
+            print(_one_line(redact(f"midstream: error: {failure_text(hub.callback_error)}")), file=sys.stderr)
             return 1
         # as headless: every source failed is not a success (a gateway's requests are not the run's sources)
         return app.return_code or (failed_exit_code(hub) if sources else 0)
@@ -941,6 +941,12 @@ def _whole(lo: int, hi: int | None = None):
     return parse
 
 
+def _one_line(text: str) -> str:
+    """An error for the user on one line: what a library's message spread over several (SQLite's integrity
+    check: "*** in database main ***" then one line per fault) joined by "; "."""
+    return "; ".join(part.strip() for part in text.splitlines() if part.strip()) or text
+
+
 def _number(lo: float, *, above: bool = False):
     """An argparse type: a finite number >= lo (> lo when ``above``)."""
     def parse(text: str) -> float:
@@ -1193,7 +1199,7 @@ def main(argv: list[str] | None = None) -> int:
             return handler(args)
         raise CliError(f"unknown command {args.command!r}")
     except (CliError, SourceError, HubError, ConfigError, SeriesError, RuleError, StoreError) as exc:
-        print(f"midstream: error: {redact(str(exc))}", file=sys.stderr)
+        print(f"midstream: error: {_one_line(redact(str(exc)))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

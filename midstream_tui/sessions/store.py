@@ -577,8 +577,9 @@ def _open_session(path: Path, *, check: bool = False) -> sqlite3.Connection:
                 raise
             conn.close()  # a read-only folder: a session whose journal was folded in (a complete one) still reads
             conn = _connect(path, immutable=True)
-    except sqlite3.Error as exc:
-        raise StoreError(f"{path}: not a MidStream session ({exc})") from None
+    except sqlite3.Error as exc:  # (a file cut short reads as "malformed")
+        what = "the session file is damaged or truncated" if "malformed" in str(exc) else "not a MidStream session"
+        raise StoreError(f"{path}: {what} ({exc})") from None
     try:
         version = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
         if version is None or version[0] != str(SCHEMA_VERSION):
@@ -590,7 +591,7 @@ def _open_session(path: Path, *, check: bool = False) -> sqlite3.Connection:
             raise StoreError(f"{path}: the session file is damaged ({verdict})")
     except sqlite3.Error as exc:
         conn.close()
-        what = "the session file is damaged" if "malformed" in str(exc) else "not a MidStream session"
+        what = "the session file is damaged or truncated" if "malformed" in str(exc) else "not a MidStream session"
         raise StoreError(f"{path}: {what} ({exc})") from None
     except StoreError:
         conn.close()
