@@ -663,3 +663,21 @@ async def test_the_palette_selects_a_stream_the_filter_hides():
         await pilot.pause()
         assert app.selected == "llm-loop" and app.stream_filter == "all"
         assert "▶ llm-loop" in text_of(app.query_one(StreamList))
+
+
+async def test_control_characters_from_a_stream_never_reach_the_terminal():
+    # an LLM's reply or a peer's names are not trusted: ESC ] 0 ; retitles the window, ESC ] 52 ; writes the
+    # clipboard, ESC [ 2 J clears the screen. They are drawn as symbols (ESC as ␛), never sent as they are.
+    from midstream_tui.tui import terminal_safety
+
+    assert terminal_safety.INSTALLED
+    hub = Hub(VirtualClock())
+    name = "s\x1b]0;PWNED\x1b\\"
+    hub.push_text(name, "hi \x1b]52;c;cm0gLXJmIH4K\x1b\\ \x1b[2J\x1b[31mRED \x9b31m\x07 end", tokens=9, t=0.1)
+    hub.analyze(now=1.0)
+    app = MidStreamApp(hub, live=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        shown = app.export_screenshot()
+        assert "\x1b" not in shown and "\x9b" not in shown and "\x07" not in shown
+        assert "␛]0;PWNED" in shown and "␛[2J␛[31mRED" in shown

@@ -26,6 +26,7 @@ from textual.widgets import Footer, Header, Static
 from textual.widgets._header import HeaderTitle  # (textual is pinned: its header's title line)
 
 from ..hub import HubView
+from . import terminal_safety  # noqa: F401 - before anything is drawn
 from ..sources.base import Source
 from .panels import KEYED, PANELS, TOGGLES, column, every
 from .screens.help import HelpScreen
