@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import msgpack
@@ -128,6 +129,11 @@ def test_a_snapshot_survives_the_wire():
     assert len(light) < len(data)
     again = wire.snapshot_from(wire.decode(light), "agent-1/chat", 100.0, back, seq=2)
     assert again.text_tail == "hello world" and again.preview is back.preview and again.portrait_x.size == 50
+    # a peer's portrait with points that are none (inf: plotext's ticks raised, and the watcher's dashboard died)
+    bad = np.array([0.0, 1.0, math.inf, 2.0, math.nan, -math.inf])
+    odd = wire.encode_snapshot(replace(snap, portrait_x=bad, portrait_y=np.arange(6.0)), "agent-1", 2.5, 13.0, 1.0)
+    drawn = wire.snapshot_from(wire.decode(odd), "agent-1/chat", 100.0, None, seq=3)
+    assert drawn.portrait_x.tolist() == [0.0, 1.0, 2.0] and drawn.portrait_y.tolist() == [0.0, 1.0, 3.0]
 
 
 def test_bad_addresses_and_bad_messages_are_one_line_errors():

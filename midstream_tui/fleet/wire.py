@@ -304,6 +304,8 @@ def _portrait(raw: Any) -> tuple[np.ndarray, np.ndarray] | None:
     if len(raw[0]) != len(raw[1]) or len(raw[0]) % 4:
         return None
     x, y = (np.frombuffer(b, dtype=np.float32).astype(np.float64) for b in raw)
+    kept = np.isfinite(x) & np.isfinite(y)  # (a peer's NaN or inf is no point to draw: plotext fails on inf)
+    x, y = x[kept], y[kept]
     x.flags.writeable = y.flags.writeable = False
     return x, y
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 from rich.ansi import AnsiDecoder
 from rich.segment import Segment
 from rich.style import Style
@@ -156,6 +157,8 @@ class AttractorPanel(Panel, Vertical):
         info.update(Content.from_markup(
             f"[{style}][b]{escape(attractor_line(snap, attractor))}[/][/]\n"
             f"[$text-muted]x(t) vs x(t+{lag}) · {escape(name)}{position}[/]"), layout=False)
-        if px.size:
-            plt.scatter(px.tolist(), py.tolist(), marker="braille")
+        px, py = np.asarray(px, dtype=np.float64), np.asarray(py, dtype=np.float64)
+        drawn = np.isfinite(px) & np.isfinite(py) if px.shape == py.shape else np.zeros(0, dtype=bool)
+        if drawn.any():  # (plotext's axis ticks fail on an inf: a point that is not one is not drawn)
+            plt.scatter(px[drawn].tolist(), py[drawn].tolist(), marker="braille")
         plot.refresh()
