@@ -409,6 +409,36 @@ def test_a_watcher_serves_the_fleets_metrics(nats_server):
         alpha.stop()
 
 
+def test_an_agent_started_again_adds_to_the_fleets_counters(nats_server):
+    # (the watcher had kept the first run's count as the stream's high-water mark: the second run's tokens were
+    # not counted until they passed it)
+    port = _port()
+    watch = LiveRun("watch", nats_server.url, "--headless", "--json", "--duration", "120", "--metrics-port", str(port))
+    scraped: dict = {}
+
+    def tokens() -> float:
+        nonlocal scraped
+        try:
+            scraped = _scrape(port)
+        except OSError:
+            return -1.0
+        return _value(scraped, "midstream_output_tokens_total", agent="again")
+    try:
+        first = agent(nats_server.url, "again", "sim:text?name=chat&seed=1&rate=100")
+        assert watch.wait_for(lambda: tokens() >= 60), watch.stderr
+        first.stop()
+        counted = tokens()
+        slow = agent(nats_server.url, "again", "sim:text?name=chat&seed=2&rate=4")
+        try:  # the new run has a few tokens, far fewer than the first: each adds to the total
+            assert watch.wait_for(lambda: tokens() >= counted + 3), watch.stderr
+            assert slow.metric("chat", "tokens") < counted
+        finally:
+            slow.stop()
+        assert watch.stop() == 0
+    finally:
+        watch.stop()
+
+
 def test_a_metrics_port_that_cannot_be_used_is_one_line():
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

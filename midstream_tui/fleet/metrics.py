@@ -277,7 +277,11 @@ class PrometheusMetrics(RequestTap):
 
     @staticmethod
     def _grow(seen: dict, name: str, value, counter) -> None:
+        """Count what a stream's own counter (``value``) gained since last seen. A stream's counts only grow: one
+        that went back is the same stream begun again (an agent started again under its name), counted from 0."""
         value = _count(value)
+        if value < seen[name]:
+            seen[name] = 0
         if value > seen[name]:
             counter.inc(value - seen[name])
             seen[name] = value
