@@ -169,6 +169,26 @@ def test_damaged_learned_state_is_said_and_kept_aside(tmp_path):
     assert midstream(tmp_path, "meta", "show").returncode == 0
 
 
+def test_learned_state_of_a_later_version_or_of_another_shape_is_never_taken_for_nothing(tmp_path):
+    # (both read as "nothing learned yet", and the next run's save replaced them: 500 runs of learning gone)
+    run = ("run", "sim:text?rate=80&seed=5", "--headless", "--virtual", "--duration", "5", "--no-record")
+    assert midstream(tmp_path, *run).returncode == 0
+    meta = tmp_path / "data" / "meta.json"
+    state = json.loads(meta.read_text())
+    later = json.dumps({**state, "version": state["version"] + 1, "runs": 500})
+    meta.write_text(later)
+    one_line_error(midstream(tmp_path, "meta", "show"), str(meta), "later MidStream")
+    again = midstream(tmp_path, *run)
+    assert again.returncode == 0 and again.stderr.count("learned state of a later MidStream") == 1, again.stderr
+    assert meta.read_text() == later and not (tmp_path / "data" / "meta.json.bad").exists()
+    odd = json.dumps({**state, "loop_episodes": [[1]]})  # one field of another shape
+    meta.write_text(odd)
+    one_line_error(midstream(tmp_path, "meta", "show"), str(meta), "damaged")
+    assert midstream(tmp_path, *run).returncode == 0
+    assert (tmp_path / "data" / "meta.json.bad").read_text() == odd  # kept aside, said; learning starts over
+    assert json.loads(meta.read_text())["runs"] == 1
+
+
 def test_exporting_a_session_still_being_recorded_warns(tmp_path):
     rec = tmp_path / "live.sqlite"
     proc = subprocess.Popen([sys.executable, "-m", "midstream_tui", "run", "sim:text", "--headless", "--duration",

@@ -755,7 +755,7 @@ def _meta(args: argparse.Namespace) -> int:
     import json
 
     from ..rules import MetaLearner, default_path
-    from ..rules.learning import StateError, read_state
+    from ..rules.learning import NewerStateError, StateError, parse_state, read_state
 
     path = default_path(load_settings().data_dir)
     if args.action == "reset":
@@ -767,7 +767,9 @@ def _meta(args: argparse.Namespace) -> int:
         print(f"{'forgot' if existed else 'nothing to forget in'} {path}")
         return 0
     try:
-        read_state(path)  # what cannot be read is said, never shown as nothing learned
+        parse_state(read_state(path), path)  # what cannot be read is said, never shown as nothing learned
+    except NewerStateError as exc:
+        raise CliError(f"{exc}: shown by that MidStream (runs of this one leave it as it is)") from None
     except StateError as exc:
         aside = " (the next run keeps it aside and starts over; 'midstream meta reset' forgets it)"
         raise CliError(f"{exc}{aside if path.is_file() else ''}") from None

@@ -178,25 +178,16 @@ class MetaLearner:
 
     def load(self) -> None:
         try:
-            data = read_state(self.path)
+            state = parse_state(read_state(self.path), self.path)
+        except NewerStateError as exc:  # a later MidStream's: left as it is, and not written over by this run
+            _warn(f"warning: {exc}: left as it is; what this run learns is not saved")
+            self.path = None
+            return
         except StateError as exc:  # unreadable: kept aside, said once, and learning starts over
             _set_aside(self.path, exc)
             return
-        if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
-            return
-        try:  # all or nothing: JSON of another shape is a damaged file too
-            runs = int(data.get("runs", 0))
-            baselines = {str(key): {str(m): Distribution.from_json(d) for m, d in metrics.items()}
-                         for key, metrics in (data.get("baselines") or {}).items()}
-            what = WhatMatters()
-            what.load(data.get("level1") or {})
-            history = [c for c in (data.get("changes") or []) if isinstance(c, dict)]
-            episodes = [(int(w), bool(ended)) for w, ended in (data.get("loop_episodes") or [])
-                        if isinstance(w, (int, float))][-LOOP_EPISODES_KEPT:]
-        except (TypeError, ValueError, AttributeError, OverflowError, KeyError):
-            return
-        self.runs, self.baselines, self.what, self.history = runs, baselines, what, history
-        self.tuner.loop_episodes = episodes
+        if state is not None:
+            self.runs, self.baselines, self.what, self.history, self.tuner.loop_episodes = state
 
     def to_json(self) -> dict:
         with self._lock:
@@ -494,6 +485,36 @@ def read_state(path: Path) -> object:
         return json.loads(raw.decode("utf-8"))
     except ValueError as exc:  # (JSONDecodeError, UnicodeDecodeError)
         raise StateError(f"{path}: the learned state is damaged ({exc})") from None
+
+
+class NewerStateError(StateError):
+    """A learned-state file written by a later MidStream (its version is above ``STATE_VERSION``)."""
+
+
+def parse_state(data: object, path: Path) -> tuple | None:
+    """(runs, baselines, level 1, history, loop episodes) from what ``read_state`` read (None: nothing there); JSON
+    of another shape than MidStream saves is a ``StateError`` (damaged), all or nothing, and a later version's a
+    ``NewerStateError``: never taken for nothing learned (the next save would replace it unseen)."""
+    if data is None:
+        return None
+    version = data.get("version") if isinstance(data, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool) and version > STATE_VERSION:
+        raise NewerStateError(f"{path}: learned state of a later MidStream (version {version}; this one reads "
+                              f"{STATE_VERSION})")
+    if version != STATE_VERSION:
+        raise StateError(f"{path}: the learned state is damaged (not MidStream's: version {version!r})")
+    try:
+        runs = int(data.get("runs", 0))
+        baselines = {str(key): {str(m): Distribution.from_json(d) for m, d in metrics.items()}
+                     for key, metrics in (data.get("baselines") or {}).items()}
+        what = WhatMatters()
+        what.load(data.get("level1") or {})
+        history = [c for c in (data.get("changes") or []) if isinstance(c, dict)]
+        episodes = [(int(w), bool(ended)) for w, ended in (data.get("loop_episodes") or [])
+                    if isinstance(w, (int, float))][-LOOP_EPISODES_KEPT:]
+    except (TypeError, ValueError, AttributeError, OverflowError, KeyError) as exc:
+        raise StateError(f"{path}: the learned state is damaged ({type(exc).__name__}: {str(exc)[:80]})") from None
+    return runs, baselines, what, history, episodes
 
 
 def _set_aside(path: Path, why: StateError) -> Path | None:
