@@ -962,3 +962,55 @@ def test_fleet_notices_are_ndjson_lines_of_their_own(nats_server):
         assert any("doomed stale" in m for m in notices())
     finally:
         watch.stop()
+
+
+async def test_a_watchers_series_stay_bounded_and_leave_with_their_agent(nats_server, monkeypatch):
+    # (agents and a peer's hit kinds each made series of their own without end, and a gone agent's stayed for ever)
+    import nats
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from midstream_tui.fleet import metrics as fleet_metrics
+
+    monkeypatch.setattr(fleet_metrics, "MAX_AGENTS", 3)
+    hub = RemoteHub(parse_target(nats_server.url), analysis_interval=0.05, stale_s=1.0, gone_s=2.0)
+    exported = fleet_metrics.PrometheusMetrics(hub, "watch")
+    await hub.start()
+    nc = await nats.connect(nats_server.url)
+
+    def series() -> dict[str, list[dict]]:
+        out: dict[str, list[dict]] = {}
+        for family in text_string_to_metric_families(generate_latest(exported.registry).decode()):
+            for sample in family.samples:
+                out.setdefault(sample.name, []).append(sample.labels)
+        return out
+
+    try:
+        t0 = time.monotonic()
+        for burst in range(3):
+            now = time.monotonic() - t0
+            for i in range(5):
+                name = f"bulk{i}"
+                await nc.publish(f"midstream.{name}._hello", msgpack.packb({"agent": name, "run": "r", "now": now,
+                                                                              "wall": time.time()}))
+                await nc.publish(f"midstream.{name}.s.snapshot", msgpack.packb({
+                    "agent": name, "run": "r", "stream": "s", "kind": "text", "seq": burst + 1, "t": now, "now": now,
+                    "wall": time.time(), "status": "open", "source": "sim:text", "metrics": {"tokens": 10 * burst}}))
+            for k in range(15):
+                await nc.publish("midstream.bulk0.s.hit", msgpack.packb({"agent": "bulk0", "run": "r", "stream": "s",
+                                                                        "t": now, "kind": f"k{burst}-{k}",
+                                                                        "message": "m", "now": now}))
+            await nc.flush()
+            await asyncio.sleep(0.3)
+        assert await until(lambda: len(series().get("midstream_output_tokens_total", [])) == 4)
+        agents = {s["agent"] for s in series()["midstream_output_tokens_total"]}
+        assert len(agents) == 4 and "other" in agents  # three of their own, the rest together
+        assert await until(lambda: sum(1 for s in series().get("midstream_pattern_hits_total", [])) >= 1 + 32)
+        kinds = {s["pattern"] for s in series()["midstream_pattern_hits_total"]}
+        assert len(kinds) == fleet_metrics.MAX_PATTERNS + 1 and "other" in kinds
+        # silent now: gone after 2 s, and their series with them
+        assert await until(lambda: not hub.agents)
+        assert await until(lambda: not {s["agent"] for samples in series().values() for s in samples} - {"other"})
+    finally:
+        await nc.close()
+        await hub.stop()

@@ -19,7 +19,9 @@ histograms stay empty there — they need the events: scrape each agent's own ``
 
 Labels: ``agent``, ``kind`` and ``source`` — what the stream comes from (a model at its endpoint, a simulator, a
 media kind at a host), never a request: the number of series stays bounded (past ``MAX_SOURCES`` distinct
-sources, the rest count as ``other``).
+sources, the rest count as ``other``; on a watcher, past ``MAX_AGENTS`` agents too, and past ``MAX_PATTERNS``
+kinds of pattern — a peer names its hits' kinds —; an agent gone from the watcher's view takes its series with
+it).
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ from ..events import RequestFinished, RequestStarted, StreamClosed, StreamOpened
 from ..sources.params import identity_of
 
 MAX_SOURCES = 50
+MAX_AGENTS = 200
+"""Agents a watcher gives series of their own; the rest count as ``other`` (a peer can name itself anything)."""
+MAX_PATTERNS = 32
+"""Kinds of pattern hit with series of their own (a hub's own are a dozen); the rest count as ``other``."""
 SEEN_MAX = 10_000
 """Streams whose counted totals are remembered (a stream seen again is not counted twice)."""
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
@@ -64,6 +70,8 @@ class RequestTap:
         self.agent, self.max_sources = agent, max_sources
         self._lock = threading.Lock()
         self._sources: set[str] = set()
+        self._agents: set[str] = set()
+        self._patterns: set[str] = set()
         self._labels: dict[str, tuple[str, str, str]] = {}
         self._requests: dict[str, _Request] = {}
 
@@ -76,12 +84,23 @@ class RequestTap:
             self._sources.add(source)
             return source
 
+    def _capped(self, seen: set[str], value: str, most: int) -> str:
+        """``value`` as a label: itself while fewer than ``most`` are in ``seen``, else ``other``."""
+        with self._lock:
+            if value in seen:
+                return value
+            if len(seen) >= most:
+                return "other"
+            seen.add(value)
+            return value
+
     def _labels_of(self, stream: str, kind: str, source_uri: str, identity: str = "") -> tuple[str, str, str]:
         labels = self._labels.get(stream)
         if labels is None:
             # a watcher's streams are AGENT/STREAM; an agent's name may hold "/" too: the watcher knows which part
             known = self.agent_of(stream) if not self.events and self.agent_of is not None else None
-            agent = self.agent if self.events else known or stream.partition("/")[0]
+            agent = self.agent if self.events else self._capped(self._agents, known or stream.partition("/")[0],
+                                                                MAX_AGENTS)
             labels = self._labels[stream] = (agent, kind, self._source(identity or identity_of(source_uri, kind)))
         return labels
 
@@ -268,12 +287,29 @@ class PrometheusMetrics(RequestTap):
             if snap is None:
                 continue
             labels = self._labels_of(hit.stream, snap.kind, snap.source)
-            self.hits.labels(*labels, hit.kind).inc()
+            self.hits.labels(*labels, self._capped(self._patterns, hit.kind, MAX_PATTERNS)).inc()
             if hit.kind == "rule":
                 self.rule_hits.labels(*labels).inc()
-        if self.events:
-            for gone in [s for s in self._labels if s not in snaps]:  # aged out of the hub
-                self.forget(gone)
+        for gone in [s for s in self._labels if s not in snaps]:  # aged out of the hub, or a watcher's view
+            self.forget(gone)
+        if not self.events and isinstance(getattr(self.hub, "agents", None), dict):
+            present = set(self.hub.agents)
+            for agent in [a for a in self._agents if a not in present]:  # gone: its series go too
+                self._remove_agent(agent)
+
+    def _remove_agent(self, agent: str) -> None:
+        """Take every series of ``agent`` out of the registry (a watcher's agent that is gone)."""
+        with self._lock:
+            self._agents.discard(agent)
+        families = (self.ttft, self.first_chunk, self.gap, self.tpot, self.e2e, self.tokens, self.requests, self.cuts,
+                    self.hits, self.rule_hits, self.drops, self.streams, self.fps, self.bitrate, self.level)
+        for family in families:
+            # (prometheus_client lists a family's children only in its private ``_metrics``; removing is public)
+            for values in [v for v in list(getattr(family, "_metrics", {})) if v and v[0] == agent]:
+                with contextlib.suppress(KeyError):
+                    family.remove(*values)
+        self._shown = {key for key in self._shown if key[0] != agent}
+        self._media_shown = {key for key in self._media_shown if key[0] != agent}
 
     @staticmethod
     def _grow(seen: dict, name: str, value, counter) -> None:
