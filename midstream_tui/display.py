@@ -17,10 +17,18 @@ def _finite(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
+WIDEST = 12
+"""Characters a number may take on a metric line; past it (1e300 from a peer, say) it is shown as 1e+300."""
+
+
+def _fits(v: float, text: str) -> str:
+    return text if len(text) <= WIDEST else f"{v:.3g}"
+
+
 def num(v: Any, fmt: str = "{:.1f}", unit: str = "") -> str:
     if not _finite(v):
         return "–"
-    s = fmt.format(v)
+    s = _fits(v, fmt.format(v))
     return f"{s} {unit}" if unit else s
 
 
@@ -35,8 +43,8 @@ def byte_rate(v: Any) -> str:
         return "–"
     for unit, scale in (("GB/s", 1e9), ("MB/s", 1e6), ("kB/s", 1e3)):
         if v >= scale:
-            return f"{v / scale:.1f} {unit}"
-    return f"{v:.0f} B/s"
+            return f"{_fits(v / scale, f'{v / scale:.1f}')} {unit}"
+    return f"{_fits(v, f'{v:.0f}')} B/s"
 
 
 def bit_rate(mbps: Any) -> str:
@@ -44,15 +52,17 @@ def bit_rate(mbps: Any) -> str:
     if not _finite(mbps):
         return "–"
     if mbps >= 1000:
-        return f"{mbps / 1000:.1f} Gbit/s"
+        return f"{_fits(mbps / 1000, f'{mbps / 1000:.1f}')} Gbit/s"
     if mbps >= 1:
-        return f"{mbps:.1f} Mbit/s"
-    return f"{mbps * 1000:.0f} kbit/s"
+        return f"{_fits(mbps, f'{mbps:.1f}')} Mbit/s"
+    return f"{_fits(mbps * 1000, f'{mbps * 1000:.0f}')} kbit/s"
 
 
 def duration(seconds: Any) -> str:
     if not _finite(seconds):
         return "–"
+    if abs(seconds) >= 1e9:  # (over 30 years: a peer's nonsense, not a stream's age)
+        return f"{seconds:.3g}s"
     s = int(seconds)
     if s >= 3600:
         return f"{s // 3600}h{s % 3600 // 60:02d}m{s % 60:02d}s"

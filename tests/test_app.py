@@ -681,3 +681,19 @@ async def test_control_characters_from_a_stream_never_reach_the_terminal():
         shown = app.export_screenshot()
         assert "\x1b" not in shown and "\x9b" not in shown and "\x07" not in shown
         assert "␛]0;PWNED" in shown and "␛[2J␛[31mRED" in shown
+
+
+def test_numbers_far_out_of_range_take_a_line_not_a_screen():
+    # (a peer's level of 1e300 dB was 301 digits over eight rows, pushing the other streams out of the list)
+    from dataclasses import replace
+
+    from midstream_tui.display import headline, metric_rows
+
+    hub = demo_hub(6)
+    for stream in ("llm", "audio", "video"):
+        snap = hub.snapshot(stream)
+        huge = {k: (1e300 if isinstance(v, float) else v) for k, v in snap.metrics.items()}
+        for metrics in (huge, {k: (-v if isinstance(v, float) else v) for k, v in huge.items()}):
+            shown = replace(snap, metrics=metrics)
+            assert len(headline(shown)) <= 20, headline(shown)
+            assert all(len(value) <= 40 for _name, value in metric_rows(shown)), metric_rows(shown)

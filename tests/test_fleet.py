@@ -134,6 +134,9 @@ def test_a_snapshot_survives_the_wire():
     odd = wire.encode_snapshot(replace(snap, portrait_x=bad, portrait_y=np.arange(6.0)), "agent-1", 2.5, 13.0, 1.0)
     drawn = wire.snapshot_from(wire.decode(odd), "agent-1/chat", 100.0, None, seq=3)
     assert drawn.portrait_x.tolist() == [0.0, 1.0, 2.0] and drawn.portrait_y.tolist() == [0.0, 1.0, 3.0]
+    # a lag or dimension no window can have is none (1e300 had printed as a 301-digit integer)
+    assert wire.attractor_from({"type": "strange", "lag": 1e300, "dim": -3}).lag == 0
+    assert wire.attractor_from({"type": "strange", "lag": 1e300, "dim": -3}).dim == 0
 
 
 def test_bad_addresses_and_bad_messages_are_one_line_errors():

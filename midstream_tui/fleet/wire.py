@@ -285,7 +285,8 @@ def _float(v: Any) -> float:
 
 
 def _int(v: Any) -> int:
-    return int(v) if isinstance(v, (int, float)) and math.isfinite(v) else 0
+    """A peer's small count (a lag, a dimension): 0 when it is none or beyond any a window can have."""
+    return int(v) if isinstance(v, (int, float)) and math.isfinite(v) and 0 <= v <= 1_000_000 else 0
 
 
 def attractor_from(d: Any) -> AttractorClass:
