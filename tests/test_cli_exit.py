@@ -209,17 +209,23 @@ def test_a_rules_file_that_is_not_utf8_is_one_line(tmp_path):
                                    '{"version": 1, "level1": [1]}', '{"version": 1, "runs": 1e400}',
                                    '{"version": 1, "loop_episodes": [[1]]}'])
 def test_learned_state_of_the_wrong_shape_is_started_over(state, tmp_path):
-    # valid JSON that is not what MidStream saves: as a damaged file, forgotten (the next save replaces it)
+    # valid JSON that is not what MidStream saves: a damaged file, said, kept aside, and started over from
+    # (it had been shown as nothing learned and replaced unseen by the next save)
     env = {**os.environ, "MIDSTREAM_DATA_DIR": str(tmp_path / "data")}
     meta = tmp_path / "data" / "meta.json"
     meta.parent.mkdir(parents=True)
     meta.write_text(state)
     show = subprocess.run([*CMD, "meta", "show"], capture_output=True, text=True, timeout=120, env=env)
-    assert show.returncode == 0 and "nothing learned yet" in show.stdout and not show.stderr
+    if state == "null":  # (nothing in it: as no file)
+        assert show.returncode == 0 and "nothing learned yet" in show.stdout and not show.stderr
+    else:
+        one_line_error(show, "the learned state is damaged")
     run = subprocess.run([*CMD, "run", "--headless", "--no-record", "--duration", "1", "sim:text"],
                          capture_output=True, text=True, timeout=120, env=env)
     assert run.returncode == 0 and "Traceback" not in run.stderr
     assert json.loads(meta.read_text())["runs"] == 1  # saved anew
+    if state != "null":
+        assert (tmp_path / "data" / "meta.json.bad").read_text() == state and "kept as meta.json.bad" in run.stderr
 
 
 def test_a_distance_beyond_the_float_range_is_one_line_not_infinity(tmp_path):
@@ -308,3 +314,20 @@ def test_a_password_in_any_source_url_is_never_shown(uri):
     proc = midstream("run", "--headless", "--json", "--no-record", "--duration", "2", uri)
     assert "hunter2" not in proc.stdout + proc.stderr and "er2@" not in proc.stdout + proc.stderr
     assert "[REDACTED]@127.0.0.1:9" in proc.stdout + proc.stderr  # (said, with the login taken out)
+
+
+@pytest.mark.parametrize("name", ["junk.sse", "junk.jsonl"])
+def test_a_file_with_nothing_to_replay_is_a_failed_source_not_an_empty_stream(tmp_path, name):
+    # (random bytes as .sse read as a stream that ended normally with nothing in it; as .jsonl, every line an
+    # error and still "closed", exit 0)
+    junk = tmp_path / name
+    junk.write_bytes(bytes(range(256)) * 40 + os.urandom(4000))
+    proc = midstream("run", str(junk), "--headless", "--json", "--no-record", "--virtual", "--duration", "3")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert "every source failed" in proc.stderr and ("no SSE event" in proc.stderr or "no line of" in proc.stderr)
+    summary = json.loads(proc.stdout.splitlines()[-1])["summary"]
+    assert summary["streams"]["junk"]["status"] == "error" and summary["errors"] == 1
+    good = tmp_path / "mixed.jsonl"  # a session with a bad line among good ones replays, the bad line recorded
+    good.write_text('{"t": 0, "type": "text", "text": "hello"}\n{not json\n{"t": 0.5, "type": "text", "text": "x"}\n')
+    proc = midstream("run", str(good), "--headless", "--json", "--no-record", "--virtual", "--duration", "3")
+    assert proc.returncode == 0 and json.loads(proc.stdout.splitlines()[-1])["summary"]["errors"] == 0

@@ -125,6 +125,7 @@ class ReplaySource(ScheduledSource):
         sid = self.stream_id
         last = 0.0
         opened = False
+        read = 0  # lines that were events (not errors)
         for number, obj in self.lines:
             if isinstance(obj, str):
                 event: Event = StreamError(sid, t0 + last / self.speed, obj)
@@ -146,11 +147,17 @@ class ReplaySource(ScheduledSource):
             if not opened and not isinstance(event, StreamOpened):  # whatever comes first, the stream opens
                 yield StreamOpened(sid, event.t, kind="text", source=self.uri, identity=self.identity("text"))
             opened = True
+            read += not (isinstance(event, StreamError) and event.message.startswith("line "))
             yield event
             if isinstance(event, StreamClosed):
                 return
         if not opened:
             yield StreamOpened(sid, t0, kind="text", source=self.uri, identity=self.identity("text"))
+        if not read:  # every line of it was malformed: nothing was replayed, and the stream says so
+            yield StreamError(sid, t0 + last / self.speed, f"no line of {len(self.lines)} could be read: not a "
+                              "MidStream JSONL session", fatal=True)
+            yield StreamClosed(sid, t0 + last / self.speed, reason="error")
+            return
         yield StreamClosed(sid, t0 + last / self.speed, reason="finished")
 
 
@@ -235,7 +242,9 @@ class SseReplaySource(ScheduledSource):
         yield RequestStarted(sid, t0)
         t = t0 + self.ttft
         n = 0
+        blocks = 0
         for number, name, data in self._blocks():
+            blocks += 1
             if data.strip() == "[DONE]":
                 break
             try:
@@ -267,6 +276,11 @@ class SseReplaySource(ScheduledSource):
             if isinstance(usage, dict):
                 yield Usage(sid, t, prompt_tokens=int(usage.get("prompt_tokens") or usage.get("input_tokens") or 0),
                             completion_tokens=int(usage.get("completion_tokens") or usage.get("output_tokens") or 0))
+        if not blocks:  # no "data:" field in the whole file (a binary file, a wrong one): nothing was replayed
+            yield StreamError(sid, t, f"{self.path.name}: no SSE event in it (no 'data:' line): not a captured SSE "
+                              "stream", fatal=True)
+            yield StreamClosed(sid, t, reason="error")
+            return
         yield RequestFinished(sid, t)
         yield StreamClosed(sid, t, reason="finished")
 
