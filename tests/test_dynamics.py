@@ -120,6 +120,26 @@ def test_a_dying_oscillation_is_a_point_attractor_and_a_beating_tone_is_not(n):
     assert classify_attractor(beating, max_points=n).type == "limit cycle"
 
 
+def test_a_map_settled_on_a_periodic_orbit_has_no_local_map_exponent():
+    # (the logistic map at r = 3.5, period 4 after its transient, read -6.64 per step, "reliable"; its orbit's
+    # exponent is -0.87)
+    from midstream_tui.analysis.dynamics import jacobian_lyapunov
+
+    x = [0.3]
+    for _ in range(2999):
+        x.append(3.5 * x[-1] * (1 - x[-1]))
+    est = jacobian_lyapunov(np.array(x))
+    assert math.isnan(est.lyapunov) and "settles on 4 distinct values" in est.unreliable
+
+
+def test_a_random_walk_is_never_called_white_noise():
+    walk = np.cumsum(np.random.default_rng(3).standard_normal(3000))
+    res = classify_attractor(walk)
+    assert res.type == "noise" and "white" not in res.reason, res.reason
+    white = classify_attractor(np.random.default_rng(3).standard_normal(1000))
+    assert white.type == "noise" and "white noise" in white.reason
+
+
 def test_bad_input_gives_defined_results():
     short = classify_attractor(np.arange(10.0))
     assert short.type == "unknown" and "insufficient" in short.reason

@@ -458,6 +458,12 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
     neighbours = whole("neighbours", neighbours, 5, 1000)  # dimensions 2 and 3 at least: one to agree with
     max_dim = whole("max_dim", max_dim, 2, 30)
     z = standardized(a)
+    settled = np.unique(z[z.size // 2:]).size
+    if settled <= 2 * neighbours:  # (a map on a periodic orbit after its transient: its neighbours coincide, and the
+        # maps fitted to the few points that differ read -6.6 for the logistic map's period 4, which has -0.87)
+        return JacobianEstimate(math.nan, 0, 0, {}, math.nan, math.nan, math.nan,
+                                f"the series settles on {settled} distinct values (its second half): a periodic "
+                                "orbit, too few values for the neighbourhoods local maps are fitted in")
     orbit, lag, theiler, burn = _local_map_times(z, lag, theiler, _orbit)
     # A fit needs more neighbours than coefficients (dimension + intercept + 1).
     dims = [whole("dim", dim, 1, neighbours - 2)] if dim is not None else list(range(2, min(max_dim, neighbours - 2) + 1))
@@ -1069,7 +1075,10 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
             # (median 1.06 over 425 such windows of 30 systems): there the verdict is given, but not with
             # confidence (0.5 at 1.05, 0.9 at 1.25, 1.0 from 1.3).
             conf = min(1.0, 0.5 + 2.0 * (gain - NOISE_GAIN))
-            colour = "white" if pe >= 0.93 else "coloured"
+            # white: no order preferred among neighbouring values, and nothing carried from one to the next (a
+            # random walk's ordinal patterns are as varied as white noise's, but each value is the last plus a step)
+            carried = float(np.corrcoef(z[:-1], z[1:])[0, 1]) if z.size > 2 else 0.0
+            colour = "white" if pe >= 0.93 and abs(carried) < 0.2 else "coloured"
             return AttractorClass("noise", max(0.3, conf),
                                   f"{colour} noise: unpredictable, neighbours no better than a linear model "
                                   f"(gain {gain:.2f})", **common)
