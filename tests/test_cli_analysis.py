@@ -310,3 +310,15 @@ def test_analyze_says_why_local_maps_were_not_measured(tmp_path):
     assert "settles on 2 distinct values" in text and "too short (2000 values)" not in text
     one_line_error(run("analyze", series, "--dt", "1e-320"), "--dt 1e-320")
     one_line_error(run("analyze", series, "--dt", "1e-305"), "--dt 1e-305: expected a number >= 1e-300")  # (inf rates)
+
+
+def test_exponents_at_any_sampling_interval_read_as_numbers(tmp_path):
+    # (--dt 1e-300 printed a 300-digit decimal, --dt 1e300 printed +0.0000 beside "diverging")
+    series = tmp_path / "logistic.txt"
+    series.write_text("\n".join(map(str, logistic(3000).tolist())))
+    for dt, power in (("1e-300", "e+299"), ("1e300", "e-301")):
+        text = run("analyze", series, "--dt", dt).stdout
+        line = next(x for x in text.splitlines() if x.strip().startswith("lyapunov"))
+        assert "+6.9" in line and power in line and len(line) < 200, line
+    out = json.loads(run("analyze", series, "--dt", "1e300", "--json").stdout)
+    assert 6.8e-301 < out["lyapunov"]["lyapunov"] < 7.0e-301

@@ -146,8 +146,11 @@ def _divergence(z: np.ndarray, dim: int, lag: int, theiler: int, horizon: int) -
 
 
 def _num(v) -> float | None:
-    """A float for JSON: rounded to 6 digits, None when not finite."""
-    return None if not math.isfinite(v) else round(float(v), 6)
+    """A float for JSON: rounded to 6 decimals (6 significant digits below 1: an exponent per unit of time of a
+    series sampled every 1e300 is 6.9e-301, not 0), None when not finite."""
+    if not math.isfinite(v):
+        return None
+    return round(float(v), 6) if abs(v) >= 1 else float(f"{float(v):.6g}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1039,12 +1039,20 @@ def _series_dynamics(x: np.ndarray, dt: float, dim: int | None, lag: int | None,
     return out
 
 
+def _rate(v) -> str:
+    """An exponent per unit of time for a line of ``analyze``: 4 decimals, or powers of ten where those would say
+    nothing or too much (``--dt 1e-300`` makes 6.9e+299, 300 digits as a decimal; ``--dt 1e300`` 6.9e-301, 0)."""
+    if v is None:
+        return "n/a"
+    return f"{v:+.4f}" if v == 0 or 1e-3 <= abs(v) < 1e9 else f"{v:+.4e}"
+
+
 def _print_dynamics(out: dict, indent: str = "  ") -> None:
     print(f"{indent}embedding     lag {out['lag']}, dimension {out['dim']}"
           + (f" (false neighbours {out['fnn']})" if out.get("fnn") else ""))
     ly = out["lyapunov"]
     if ly:
-        value = "n/a" if ly["lyapunov"] is None else f"{ly['lyapunov']:+.4f}"
+        value = "n/a" if ly["lyapunov"] is None else _rate(ly['lyapunov'])
         if ly.get("unreliable"):
             print(f"{indent}lyapunov      unreliable: {ly['unreliable']} (the {ly.get('method', 'estimate')} gave "
                   f"{value} per time unit)")
@@ -1060,13 +1068,13 @@ def _print_dynamics(out: dict, indent: str = "  ") -> None:
             print(f"{indent}local maps    not measured: {maps['unreliable'] or 'nothing could be fitted'}")
         elif maps:
             tried = ", ".join(f"{d}: {'n/a' if v is None else f'{v:+.4g}'}" for d, v in maps["by_dim"].items())
-            print(f"{indent}local maps    {'n/a' if maps['lyapunov'] is None else format(maps['lyapunov'], '+.4f')}, "
+            print(f"{indent}local maps    {'n/a' if maps['lyapunov'] is None else _rate(maps['lyapunov'])}, "
                   f"lag {maps['lag']}, dimension {maps['dim'] or 'not settled'} (by dimension {tried})"
                   + (f"; misfit {maps['misfit']:.3f} vs {maps['surrogate_misfit']:.3f} on a phase-randomised "
                      "surrogate" if maps["misfit"] is not None and maps["surrogate_misfit"] is not None else ""))
         ro = ly.get("rosenstein") or {}
         fit = ly["fit"]
-        ro_value = "n/a" if ro.get("lyapunov") is None else f"{ro['lyapunov']:+.4f}"
+        ro_value = "n/a" if ro.get("lyapunov") is None else _rate(ro['lyapunov'])
         print(f"{indent}divergence    {ro_value} (Rosenstein): fit steps {fit['start']}-{fit['stop']} of "
               f"{ly['horizon']}, r^2 {fit['r2']}, Theiler window {ly['theiler']}"
               + (f"; {ro['unreliable']}" if ro.get("unreliable") else ""))
@@ -1074,7 +1082,7 @@ def _print_dynamics(out: dict, indent: str = "  ") -> None:
         print(f"{indent}lyapunov      not measurable: {out['reason']}")
     spec = out.get("spectrum")
     if spec:
-        values = ", ".join("n/a" if v is None else f"{v:+.4f}" for v in spec["exponents"])
+        values = ", ".join(_rate(v) for v in spec["exponents"])
         ky = "n/a" if spec["kaplan_yorke"] is None else f"{spec['kaplan_yorke']:.3f}"
         print(f"{indent}spectrum      {values} per time unit (local maps, dimension {spec['dim']}, lag {spec['lag']}); "
               f"Kaplan-Yorke dimension {ky}" + (f"; unreliable: {spec['unreliable']}" if spec["unreliable"] else ""))
