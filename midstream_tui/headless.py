@@ -27,6 +27,16 @@ from .sources.base import ScheduledSource, Source
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 """Control characters (an escape sequence in a stream's or an agent's name from the network) are shown as \\xNN in
 the text summary, never sent to the terminal."""
+_IN_A_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""What a one-line field (a stream's name, its source, an error, a hit's message) may not hold as it is: every
+control, newlines and tabs too (a peer's name could forge summary lines), and the bidirectional overrides and
+isolates (it could show a line's text in another order than it has)."""
+
+
+def _field(value: object) -> str:
+    """A one-line field of the text summary, with what ``_IN_A_NAME`` matches escaped (``\\x0a``, ``\\u202e``)."""
+    return _IN_A_NAME.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                          else f"\\u{ord(m.group()):04x}", str(value))
 
 
 class NdjsonPrinter:
@@ -95,17 +105,18 @@ class NdjsonPrinter:
 def render_text_summary(hub: HubView, duration: float) -> str:
     lines = [f"MidStream headless run: {duration:.1f} s, {len(hub.streams)} stream(s)"]
     for stream, snap in hub.snapshots().items():
-        lines.append(f"\n{stream} ({snap.kind}, {snap.status}) {snap.source}")
+        lines.append(f"\n{_field(stream)} ({snap.kind}, {snap.status}) {_field(snap.source)}")
         for label, value in display.metric_rows(snap):
             lines.append(f"  {label:<18} {value}")
         lines.append(f"  {'attractor':<18} {display.attractor_line(snap)}")
         if snap.error:
-            lines.append(f"  {'error':<18} {snap.error}")
+            lines.append(f"  {'error':<18} {_field(snap.error)}")
     hits = hub.patterns_since(0)
     if hits:
         lines.append(f"\npatterns ({len(hits)}):")
         for _seq, hit in hits[-20:]:
-            lines.append(f"  {hit.t - hub.t0:7.2f}s {hit.stream:<12} {hit.kind:<10} {hit.message}")
+            lines.append(f"  {hit.t - hub.t0:7.2f}s {_field(hit.stream):<12} {_field(hit.kind):<10} "
+                         f"{_field(hit.message)}")
     return "\n".join(lines) + "\n"
 
 

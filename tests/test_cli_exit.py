@@ -331,3 +331,14 @@ def test_a_file_with_nothing_to_replay_is_a_failed_source_not_an_empty_stream(tm
     good.write_text('{"t": 0, "type": "text", "text": "hello"}\n{not json\n{"t": 0.5, "type": "text", "text": "x"}\n')
     proc = midstream("run", str(good), "--headless", "--json", "--no-record", "--virtual", "--duration", "3")
     assert proc.returncode == 0 and json.loads(proc.stdout.splitlines()[-1])["summary"]["errors"] == 0
+
+
+def test_a_name_cannot_forge_lines_of_the_text_summary(tmp_path):
+    # a stream named with a newline printed a second, made-up summary line; a right-to-left override reordered one
+    session = tmp_path / "s.jsonl"
+    name = "a\nFAKE (text, closed) sim:text\u202eevil"
+    session.write_text(json.dumps({"t": 0, "stream": name, "type": "text", "text": "hi"}) + "\n")
+    proc = midstream("run", str(session), "--headless", "--no-record", "--virtual", "--duration", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert "\nFAKE" not in proc.stdout and "\u202e" not in proc.stdout
+    assert "a\\x0aFAKE (text, closed) sim:text\\u202eevil (text, closed)" in proc.stdout
