@@ -1017,3 +1017,34 @@ async def test_a_watchers_series_stay_bounded_and_leave_with_their_agent(nats_se
     finally:
         await nc.close()
         await hub.stop()
+
+
+async def test_one_message_with_a_forged_clock_does_not_move_an_agents_times(nats_server):
+    # (its "now" 1e6 s ahead placed the agent's start a million seconds back, for good: every time shown went
+    # negative)
+    import nats
+
+    run = agent(nats_server.url, "clk", "sim:text?name=chat&seed=1")
+    hub = RemoteHub(parse_target(nats_server.url), analysis_interval=0.05)
+    await hub.start()
+    nc = await nats.connect(nats_server.url)
+    try:
+        assert await until(lambda: (s := hub.snapshot("clk/chat")) is not None and s.status == "open")
+        got: asyncio.Future = asyncio.get_running_loop().create_future()
+
+        async def keep(msg) -> None:
+            if not got.done():
+                got.set_result(msgpack.unpackb(msg.data))
+        await nc.subscribe("midstream.clk._hello", cb=keep)
+        hello = await asyncio.wait_for(got, LIVENESS_S)
+        hello["now"] += 1e6
+        await nc.publish("midstream.clk._hello", msgpack.packb(hello))
+        await nc.flush()
+        seq = hub.snapshot("clk/chat").seq
+        assert await until(lambda: hub.snapshot("clk/chat").seq >= seq + 5)
+        snap = hub.snapshot("clk/chat")
+        assert abs(snap.t - hub.clock.now()) < 30, (snap.t, hub.clock.now())
+    finally:
+        await nc.close()
+        await hub.stop()
+        run.stop()

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import fnmatch
 import math
+import statistics
 import time
 from collections import deque
 from collections.abc import Callable
@@ -30,6 +31,10 @@ GONE_S = 60.0
 MAX_ENDED = 500
 """Ended remote streams kept in view (the newest); older ones leave it, as a hub ages out ended streams."""
 CANCEL_TIMEOUT_S = 3.0
+MAPPINGS_KEPT = 16
+"""Live messages whose clocks place an agent's start on the watcher's clock (``_Agent.mappings``)."""
+MAX_SKEW_S = 5.0
+"""How far from most of them one message's placing may be and still count (transit delays are well under it)."""
 
 
 @dataclass
@@ -46,6 +51,8 @@ class _Agent:
     runs: dict[str, float] = field(default_factory=dict)
     t0_live: bool = False
     clash_said: bool = False
+    mappings: deque = field(default_factory=lambda: deque(maxlen=MAPPINGS_KEPT))
+    """The start each of its latest live messages implied (this watcher's clock minus the agent's own)."""
 
 
 class RemoteHub:
@@ -303,8 +310,13 @@ class RemoteHub:
             if run != agent.run:
                 self._new_run(agent, run, now)
             agent.seen = now
-            if not math.isnan(rel):  # the earliest mapping is the one least delayed in transit
-                agent.t0 = min(agent.t0, now - rel) if agent.t0_live else now - rel
+            if not math.isnan(rel):  # the earliest mapping is the one least delayed in transit ...
+                agent.mappings.append(now - rel)
+                # ... among those that agree within MAX_SKEW_S with most of the latest: one message whose clock is
+                # far off (a forged "now", 1e6 s ahead) is outvoted, and no longer shifts every time shown for good
+                middle = statistics.median(agent.mappings)
+                agent.t0 = min(m for m in agent.mappings if abs(m - middle) <= MAX_SKEW_S) \
+                    if len(agent.mappings) > 2 else min(agent.mappings)
                 agent.t0_live = True
             if agent.stale:
                 agent.stale = False
@@ -362,6 +374,7 @@ class RemoteHub:
                 self._remote_seq.pop(name, None)
         agent.run = run
         agent.t0_live = False
+        agent.mappings.clear()
 
     def _drop(self, name: str) -> None:
         self._snaps.pop(name, None)
