@@ -150,6 +150,15 @@ def test_meta_reset_that_cannot_forget_is_one_line(tmp_path, where):
         one_line_error(midstream(tmp_path, "meta", "show", data=data), "a folder")
 
 
+def test_a_file_where_the_data_folder_should_be_is_said_not_shown_as_empty(tmp_path):
+    # ("no recorded sessions" and "nothing learned yet", exit 0: as if there were none)
+    dfile = tmp_path / "dfile"
+    dfile.write_text("not a folder")
+    one_line_error(midstream(tmp_path, "sessions", data=dfile), str(dfile), "not a folder")
+    one_line_error(midstream(tmp_path, "meta", "show", data=dfile), str(dfile), "not a folder")
+    one_line_error(midstream(tmp_path, "run", "sim:text?seed=-1", "--headless", "--duration", "1"), "seed")
+
+
 def test_damaged_learned_state_is_said_and_kept_aside(tmp_path):
     run = ("run", "sim:text?rate=80&seed=5", "--headless", "--virtual", "--duration", "10", "--no-record")
     assert midstream(tmp_path, *run).returncode == 0

@@ -758,6 +758,9 @@ def _meta(args: argparse.Namespace) -> int:
     from ..rules.learning import NewerStateError, StateError, parse_state, read_state
 
     path = default_path(load_settings().data_dir)
+    if path.parent.exists() and not path.parent.is_dir() and args.action != "reset":
+        raise CliError(f"{path.parent}: not a folder (where the learned state is kept: MIDSTREAM_DATA_DIR or "
+                       "data_dir)")
     if args.action == "reset":
         existed = path.exists() or path.is_symlink()
         try:
@@ -811,6 +814,8 @@ def _sessions(args: argparse.Namespace) -> int:
     from ..sessions import info, session_files
 
     folder = load_settings().data_dir
+    if folder.exists() and not folder.is_dir():  # (never "no recorded sessions": they would be somewhere else)
+        raise CliError(f"{folder}: not a folder (where sessions are kept: MIDSTREAM_DATA_DIR or data_dir)")
     files = session_files(folder)
     if not files and not args.json:
         print(f"no recorded sessions in {folder}")

@@ -88,7 +88,7 @@ class SimTextSource(ScheduledSource):
         src = cls(
             stream_id, uri, clock,
             rate=param(params, "rate", float, 40.0, pos, "a number of tokens/s > 0"),
-            seed=param(params, "seed", int, 0, what="an integer"),
+            seed=param(params, "seed", int, 0, lambda v: 0 <= v < 2**64, "an integer from 0 to 2^64 - 1"),
             behavior=param(params, "behavior", str, "normal", lambda v: v in TEXT_BEHAVIORS,
                            "one of " + ", ".join(TEXT_BEHAVIORS)),
             ttft_ms=param(params, "ttft", float, 400.0, nonneg, "milliseconds >= 0"),
@@ -178,7 +178,7 @@ class SimAudioSource(ScheduledSource):
             stream_id, uri, clock,
             sample_rate=param(params, "rate", int, 48_000, lambda v: 8000 <= v <= 192_000,
                                "a sample rate in Hz between 8000 and 192000"),
-            seed=param(params, "seed", int, 0, what="an integer"),
+            seed=param(params, "seed", int, 0, lambda v: 0 <= v < 2**64, "an integer from 0 to 2^64 - 1"),
             duration=param(params, "duration", float, 0.0, lambda v: v >= 0, "seconds >= 0 (0: endless)"),
         )
         reject_unknown(params, uri)
@@ -246,7 +246,7 @@ class SimVideoSource(ScheduledSource):
             width=param(params, "width", int, 1280, lambda v: 16 <= v <= 7680, "a width in pixels, 16..7680"),
             height=param(params, "height", int, 720, lambda v: 16 <= v <= 4320, "a height in pixels, 16..4320"),
             fps=param(params, "fps", float, 30.0, lambda v: 0 < v <= 240, "frames/s in (0, 240]"),
-            seed=param(params, "seed", int, 0, what="an integer"),
+            seed=param(params, "seed", int, 0, lambda v: 0 <= v < 2**64, "an integer from 0 to 2^64 - 1"),
             duration=param(params, "duration", float, 0.0, lambda v: v >= 0, "seconds >= 0 (0: endless)"),
         )
         reject_unknown(params, uri)
