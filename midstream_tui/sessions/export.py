@@ -19,12 +19,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import json
-import math
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ..jsonsafe import encodable
+from ..jsonsafe import encodable, finite
 from .store import Session, StoreError
 
 FORMATS = ("jsonl", "csv", "parquet")
@@ -153,17 +152,6 @@ def _cell(v):
     return encodable(v) if isinstance(v, str) else v
 
 
-def _null_for_non_finite(value):
-    """``value`` with NaN and inf (floats) as None, in lists and objects too: JSON has no word for them."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _null_for_non_finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_null_for_non_finite(v) for v in value]
-    return value
-
-
 def _jsonl(target: Path, rows: Iterable[dict]) -> int:
     n = 0
     with open(target, "w", encoding="utf-8") as f:
@@ -171,7 +159,7 @@ def _jsonl(target: Path, rows: Iterable[dict]) -> int:
             try:
                 line = json.dumps(row, ensure_ascii=False, allow_nan=False)
             except ValueError:  # a NaN or inf (a damaged file, a NaN measured): JSON has no word for them: null
-                row = _null_for_non_finite(row)
+                row = finite(row)
                 line = json.dumps(row, ensure_ascii=False, allow_nan=False)
             try:
                 f.write(line + "\n")
