@@ -96,6 +96,15 @@ def test_damage_inside_a_sessions_rows_is_one_line_and_leaves_no_half_export(tmp
         RecordedHub(session)  # the library says the same
 
 
+def test_analyze_of_a_session_takes_the_motif_length_asked_for(tmp_path):
+    # (it was ignored: motifs of the automatic length, unsaid)
+    rec = record(tmp_path, tmp_path / "s.sqlite", "sim:audio", seconds=20)
+    text = midstream(tmp_path, "analyze", rec, "--motif-length", "12").stdout
+    assert "motif         12 samples at" in text, text
+    too_long = midstream(tmp_path, "analyze", rec, "--motif-length", "5000")
+    assert too_long.returncode == 0 and "--motif-length 5000: expected 3 to" in too_long.stdout
+
+
 def test_a_session_cut_short_or_with_damaged_pages_is_one_line(tmp_path):
     rec = record(tmp_path, tmp_path / "s.sqlite", "sim:text", "sim:audio", seconds=20)
     data = rec.read_bytes()

@@ -1126,8 +1126,9 @@ def _analyze_session(args: argparse.Namespace) -> int:
             for label, x in signals.items():
                 recorded, x, bad = x.size, *_longest_finite(x)
                 try:
-                    entry["signals"][label] = _series_dynamics(x, args.dt, args.dim, args.lag, None, label)
-                except SeriesError as exc:
+                    entry["signals"][label] = _series_dynamics(x, args.dt, args.dim, args.lag, args.motif_length,
+                                                               label)
+                except (SeriesError, CliError) as exc:  # (a --motif-length too long for this signal: said here)
                     entry["signals"][label] = {"points": int(x.size), "reason": str(exc)}
                 if bad:  # (values a damaged file holds: never joined across, never left unsaid)
                     entry["signals"][label]["recorded"] = int(recorded)
