@@ -157,6 +157,10 @@ def test_meta_reset_that_cannot_forget_is_one_line(tmp_path, where):
     one_line_error(midstream(tmp_path, "meta", "reset", data=data), "meta.json", "cannot forget")
     if data.is_dir():
         one_line_error(midstream(tmp_path, "meta", "show", data=data), "a folder")
+        run = midstream(tmp_path, "run", "sim:text", "--headless", "--virtual", "--duration", "2", "--no-record",
+                        data=data)
+        assert run.returncode == 0 and "not saved" in run.stderr
+        assert sorted(p.name for p in data.iterdir()) == ["meta.json"]  # (a meta.tmp had been left behind)
 
 
 def test_a_file_where_the_data_folder_should_be_is_said_not_shown_as_empty(tmp_path):

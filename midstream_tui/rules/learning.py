@@ -216,7 +216,11 @@ class MetaLearner:
         except OSError:  # (a full disk): no empty or half-written meta.tmp left behind
             tmp.unlink(missing_ok=True)
             raise
-        os.replace(tmp, self.path)  # never a half-written state under the real name
+        try:
+            os.replace(tmp, self.path)  # never a half-written state under the real name
+        except OSError:  # (a folder named meta.json): no meta.tmp left behind either
+            tmp.unlink(missing_ok=True)
+            raise
 
     # -- learning (from the ingest workers) ------------------------------------------------------
 
