@@ -106,9 +106,9 @@ def render_text_summary(hub: HubView, duration: float) -> str:
     lines = [f"MidStream headless run: {duration:.1f} s, {len(hub.streams)} stream(s)"]
     for stream, snap in hub.snapshots().items():
         lines.append(f"\n{_field(stream)} ({snap.kind}, {snap.status}) {_field(snap.source)}")
-        for label, value in display.metric_rows(snap):
-            lines.append(f"  {label:<18} {value}")
-        lines.append(f"  {'attractor':<18} {display.attractor_line(snap)}")
+        for label, value in display.metric_rows(snap):  # (a peer's words among them: a resolution, say)
+            lines.append(f"  {label:<18} {_field(value)}")
+        lines.append(f"  {'attractor':<18} {_field(display.attractor_line(snap))}")
         if snap.error:
             lines.append(f"  {'error':<18} {_field(snap.error)}")
     hits = hub.patterns_since(0)

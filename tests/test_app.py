@@ -214,6 +214,11 @@ async def test_frame_preview_for_video_streams():
         assert rows[-1] == "face 2.5" and all(set(r) == {"▀"} for r in rows[:-1])
         caption = preview.render_line(len(rows) - 1)  # in the panel's colours, as text would be
         assert all(seg.style.bgcolor == preview.rich_style.bgcolor and seg.style.bold for seg in caption)
+        # a label from a peer: drawn as symbols (a caption is a hand-made Segment: it never was a Content)
+        hostile = dataclasses.replace(found, detections=(Detection("face\x1b]0;PWNED\x07", .2, .2, .3, .4, 2.5, 0.),))
+        preview.draw(hostile, *preview.cells)
+        drawn = preview.render_line(len(preview.picture_text.splitlines()) - 1).text
+        assert "\x1b" not in drawn and "\x07" not in drawn and "face␛]0;PWNED" in drawn
     image = hub.snapshot("video").preview
     assert image.shape == (90, 160, 3) and not image.flags.writeable
     drawn = half_blocks(image, 16, 9)
@@ -674,6 +679,7 @@ async def test_control_characters_from_a_stream_never_reach_the_terminal():
     hub = Hub(VirtualClock())
     name = "s\x1b]0;PWNED\x1b\\"
     hub.push_text(name, "hi \x1b]52;c;cm0gLXJmIH4K\x1b\\ \x1b[2J\x1b[31mRED \x9b31m\x07 end", tokens=9, t=0.1)
+    hub.push_text("x[/] [link=http://example.org]y", "a name with markup in it is text", tokens=6, t=0.1)
     hub.analyze(now=1.0)
     app = MidStreamApp(hub, live=False)
     async with app.run_test(size=(100, 30)) as pilot:
@@ -681,6 +687,11 @@ async def test_control_characters_from_a_stream_never_reach_the_terminal():
         shown = app.export_screenshot()
         assert "\x1b" not in shown and "\x9b" not in shown and "\x07" not in shown
         assert "␛]0;PWNED" in shown and "␛[2J␛[31mRED" in shown
+        await pilot.press("j")  # the stream whose name holds markup: shown as it is (it had ended the app)
+        await pilot.pause()
+        shown = app.export_screenshot()
+        assert app.selected.startswith("x[/]") and "x[/]" in shown and "[link=http://example.org]" in shown
+        assert "\x1b]8" not in shown
 
 
 def test_numbers_far_out_of_range_take_a_line_not_a_screen():

@@ -307,7 +307,7 @@ def test_analyze_says_why_local_maps_were_not_measured(tmp_path):
     alternating = tmp_path / "alt.txt"
     alternating.write_text("0\n1\n" * 1000)
     text = run("analyze", alternating).stdout
-    assert "settles on 2 distinct values" in text and "too short (2000 values)" not in text
+    assert "periodic orbit (2 distinct values repeating every 2)" in text and "too short (2000 values)" not in text
     one_line_error(run("analyze", series, "--dt", "1e-320"), "--dt 1e-320")
     one_line_error(run("analyze", series, "--dt", "1e-305"), "--dt 1e-305: expected a number >= 1e-300")  # (inf rates)
 

@@ -461,12 +461,18 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
     neighbours = whole("neighbours", neighbours, 5, 1000)  # dimensions 2 and 3 at least: one to agree with
     max_dim = whole("max_dim", max_dim, 2, 30)
     z = standardized(a)
-    settled = np.unique(z[z.size // 2:]).size
-    if settled <= 2 * neighbours:  # (a map on a periodic orbit after its transient: its neighbours coincide, and the
-        # maps fitted to the few points that differ read -6.6 for the logistic map's period 4, which has -0.87)
+    late = z[z.size // 2:]
+    settled = np.unique(late).size
+    # A map on a periodic orbit after its transient: its neighbours coincide, and the maps fitted to the few points
+    # that differ read -6.6 for the logistic map's period 4, which has -0.87. Few values alone do not make an orbit
+    # (a chaotic series counted in 16 levels still has its exponent): the second half must repeat itself.
+    tolerance = 1e-9 * max(float(np.ptp(late)), 1e-300)
+    period = next((p for p in range(1, min(settled, late.size // 3) + 1)
+                   if np.all(np.abs(late[p:] - late[:-p]) <= tolerance)), 0) if settled <= 2 * neighbours else 0
+    if period:
         return JacobianEstimate(math.nan, 0, 0, {}, math.nan, math.nan, math.nan,
-                                f"the series settles on {settled} distinct values (its second half): a periodic "
-                                "orbit, too few values for the neighbourhoods local maps are fitted in")
+                                f"the series settles on a periodic orbit ({settled} distinct values repeating every "
+                                f"{period}): too few values for the neighbourhoods local maps are fitted in")
     orbit, lag, theiler, burn = _local_map_times(z, lag, theiler, _orbit)
     # A fit needs more neighbours than coefficients (dimension + intercept + 1).
     dims = [whole("dim", dim, 1, neighbours - 2)] if dim is not None else list(range(2, min(max_dim, neighbours - 2) + 1))

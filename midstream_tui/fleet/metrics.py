@@ -20,8 +20,8 @@ histograms stay empty there — they need the events: scrape each agent's own ``
 Labels: ``agent``, ``kind`` and ``source`` — what the stream comes from (a model at its endpoint, a simulator, a
 media kind at a host), never a request: the number of series stays bounded (past ``MAX_SOURCES`` distinct
 sources, the rest count as ``other``; on a watcher, past ``MAX_AGENTS`` agents too, and past ``MAX_PATTERNS``
-kinds of pattern — a peer names its hits' kinds —; an agent gone from the watcher's view takes its series with
-it).
+kinds of pattern per agent — a peer names its hits' kinds —; an agent gone from the watcher's view takes its
+series with it).
 """
 
 from __future__ import annotations
@@ -40,8 +40,11 @@ MAX_SOURCES = 50
 MAX_AGENTS = 200
 """Agents a watcher gives series of their own; the rest count as ``other`` (a peer can name itself anything)."""
 MAX_PATTERNS = 32
-"""Kinds of pattern hit with series of their own (a hub's own are a dozen); the rest count as ``other``."""
+"""Kinds of pattern hit with series of their own, per agent (a hub's own are a dozen or two); the rest of that
+agent's count as ``other``."""
 SEEN_MAX = 10_000
+RUNS_KEPT = 8
+"""Runs of an agent whose counts are remembered per stream (one started again, two clashing on a name)."""
 """Streams whose counted totals are remembered (a stream seen again is not counted twice)."""
 DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 """The OpenTelemetry GenAI conventions' advisory boundaries for gen_ai.client.operation.duration (seconds)."""
@@ -71,7 +74,7 @@ class RequestTap:
         self._lock = threading.Lock()
         self._sources: set[str] = set()
         self._agents: set[str] = set()
-        self._patterns: set[str] = set()
+        self._patterns: dict[str, set[str]] = {}  # per agent: one peer's made-up kinds never crowd out another's
         self._labels: dict[str, tuple[str, str, str]] = {}
         self._requests: dict[str, _Request] = {}
 
@@ -245,29 +248,40 @@ class PrometheusMetrics(RequestTap):
 
     def tick(self, _now: float) -> None:
         snaps = self.hub.snapshots()
+        run_of = getattr(self.hub, "run_of", None)
         counts: dict[tuple[str, str, str], int] = {}
         media: set[tuple[str, str, str]] = set()
         before_join = getattr(self.hub, "preexisting", ())  # a watcher's streams read from the bucket at its start
         for stream, snap in snaps.items():
             labels = self._labels_of(stream, snap.kind, snap.source)
             seen = self._seen.get(stream)
-            if seen is None:  # first sight: counted from zero, unless it was under way before this watcher came
-                seen = self._seen[stream] = {"status": "", "drops": 0, "requests": 0, "tokens": 0}
-                if stream in before_join:
-                    seen.update(status=snap.status, drops=_count(snap.metrics.get("drops")),
-                                requests=_count(snap.metrics.get("requests")), tokens=_count(snap.metrics.get("tokens")))
+            first = seen is None
+            if first:  # first sight: counted from zero, unless it was under way before this watcher came
+                seen = self._seen[stream] = {"status": snap.status if stream in before_join else "",
+                                             "runs": OrderedDict()}
                 if len(self._seen) > SEEN_MAX:
                     self._seen.popitem(last=False)
             self._seen.move_to_end(stream)
+            # Counted per run of the agent: one started again under its name counts from zero, and two that clash
+            # on a name (the watcher warns) each add their own, never the difference between them again and again.
+            run = run_of(stream) if run_of is not None else ""
+            mine = seen["runs"].get(run)
+            if mine is None:
+                mine = seen["runs"][run] = {"drops": 0, "requests": 0, "tokens": 0}
+                if first and stream in before_join:
+                    mine.update(drops=_count(snap.metrics.get("drops")), requests=_count(snap.metrics.get("requests")),
+                                tokens=_count(snap.metrics.get("tokens")))
+                while len(seen["runs"]) > RUNS_KEPT:
+                    seen["runs"].popitem(last=False)
             if snap.status == "cancelled" and seen["status"] != "cancelled":
                 self.cuts.labels(*labels).inc()
             seen["status"] = snap.status
             key = (labels[0], snap.kind, snap.status)
             counts[key] = counts.get(key, 0) + 1
-            self._grow(seen, "drops", snap.metrics.get("drops"), self.drops.labels(*labels))
+            self._grow(mine, "drops", snap.metrics.get("drops"), self.drops.labels(*labels))
             if not self.events:  # a watcher: the counters the events would have fed, from the snapshots
-                self._grow(seen, "requests", snap.metrics.get("requests"), self.requests.labels(*labels))
-                self._grow(seen, "tokens", snap.metrics.get("tokens"), self.tokens.labels(*labels))
+                self._grow(mine, "requests", snap.metrics.get("requests"), self.requests.labels(*labels))
+                self._grow(mine, "tokens", snap.metrics.get("tokens"), self.tokens.labels(*labels))
             if snap.status == "open" and snap.kind in ("audio", "video"):
                 self._media(snap, labels)
                 media.add(labels)
@@ -287,10 +301,11 @@ class PrometheusMetrics(RequestTap):
             if snap is None:
                 continue
             labels = self._labels_of(hit.stream, snap.kind, snap.source)
-            self.hits.labels(*labels, self._capped(self._patterns, hit.kind, MAX_PATTERNS)).inc()
+            kinds = self._patterns.setdefault(labels[0], set())
+            self.hits.labels(*labels, self._capped(kinds, hit.kind, MAX_PATTERNS)).inc()
             if hit.kind == "rule":
                 self.rule_hits.labels(*labels).inc()
-        for gone in [s for s in self._labels if s not in snaps]:  # aged out of the hub, or a watcher's view
+        for gone in [s for s in list(self._labels) if s not in snaps]:  # aged out of the hub, or a watcher's view
             self.forget(gone)
         if not self.events and isinstance(getattr(self.hub, "agents", None), dict):
             present = set(self.hub.agents)
@@ -301,6 +316,7 @@ class PrometheusMetrics(RequestTap):
         """Take every series of ``agent`` out of the registry (a watcher's agent that is gone)."""
         with self._lock:
             self._agents.discard(agent)
+            self._patterns.pop(agent, None)
         families = (self.ttft, self.first_chunk, self.gap, self.tpot, self.e2e, self.tokens, self.requests, self.cuts,
                     self.hits, self.rule_hits, self.drops, self.streams, self.fps, self.bitrate, self.level)
         for family in families:
@@ -313,11 +329,8 @@ class PrometheusMetrics(RequestTap):
 
     @staticmethod
     def _grow(seen: dict, name: str, value, counter) -> None:
-        """Count what a stream's own counter (``value``) gained since last seen. A stream's counts only grow: one
-        that went back is the same stream begun again (an agent started again under its name), counted from 0."""
+        """Count what a stream's own counter (``value``) gained since last seen (in this run)."""
         value = _count(value)
-        if value < seen[name]:
-            seen[name] = 0
         if value > seen[name]:
             counter.inc(value - seen[name])
             seen[name] = value

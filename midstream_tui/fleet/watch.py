@@ -119,6 +119,11 @@ class RemoteHub:
     def snapshot(self, stream: str) -> Snapshot | None:
         return self._snaps.get(stream)
 
+    def run_of(self, stream: str) -> str:
+        """The run of the agent whose newest messages a stream shows ("" when not known)."""
+        agent = self._agents.get(self._where.get(stream, ("", ""))[0])
+        return agent.run if agent is not None else ""
+
     def patterns_since(self, seq: int = 0) -> list[tuple[int, PatternHit]]:
         return [(s, h) for s, h in self._log if s > seq]
 
@@ -311,12 +316,15 @@ class RemoteHub:
                 self._new_run(agent, run, now)
             agent.seen = now
             if not math.isnan(rel):  # the earliest mapping is the one least delayed in transit ...
-                agent.mappings.append(now - rel)
+                start = now - rel
+                agent.mappings.append(start)
                 # ... among those that agree within MAX_SKEW_S with most of the latest: one message whose clock is
                 # far off (a forged "now", 1e6 s ahead) is outvoted, and no longer shifts every time shown for good
-                middle = statistics.median(agent.mappings)
-                agent.t0 = min(m for m in agent.mappings if abs(m - middle) <= MAX_SKEW_S) \
-                    if len(agent.mappings) > 2 else min(agent.mappings)
+                middle = statistics.median(agent.mappings) if len(agent.mappings) > 2 else start
+                if not agent.t0_live or abs(agent.t0 - middle) > MAX_SKEW_S:  # (the start taken was the odd one)
+                    agent.t0 = min(m for m in agent.mappings if abs(m - middle) <= MAX_SKEW_S)
+                elif abs(start - middle) <= MAX_SKEW_S:
+                    agent.t0 = min(agent.t0, start)  # (never later: times shown do not step back)
                 agent.t0_live = True
             if agent.stale:
                 agent.stale = False

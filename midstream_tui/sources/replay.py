@@ -117,9 +117,12 @@ class ReplaySource(ScheduledSource):
     kind = "text"
 
     def __init__(self, stream_id: str, uri: str, clock: Clock | None, lines: list[tuple[int, dict | str]],
-                 speed: float = 1.0) -> None:
+                 speed: float = 1.0, must_read: bool = True) -> None:
         super().__init__(stream_id, uri, clock)
         self.lines, self.speed = lines, speed
+        self.must_read = must_read
+        """Whether a stream none of whose lines could be read is a failed one (not: the lines before the first
+        that names a stream, in a session whose named streams were read — a byte-order mark, say)."""
 
     def schedule(self, t0: float = 0.0) -> Iterator[Event]:
         sid = self.stream_id
@@ -127,6 +130,7 @@ class ReplaySource(ScheduledSource):
         opened = False
         read = 0  # lines that were events (not errors)
         for number, obj in self.lines:
+            parsed = False
             if isinstance(obj, str):
                 event: Event = StreamError(sid, t0 + last / self.speed, obj)
             else:
@@ -138,6 +142,7 @@ class ReplaySource(ScheduledSource):
                         raise ValueError(f"time {obj.get('t')!r} is more than {MAX_TIME_S:g} s (about four months) "
                                          "after the session's start: session times count from 0, not from 1970")
                     event = _event(sid, t0 + max(last, t) / self.speed, obj)
+                    parsed = True
                     last = max(last, t)  # never go back in time
                     if isinstance(event, StreamOpened) and not event.source:
                         event = StreamOpened(sid, event.t, kind=event.kind, source=self.uri,
@@ -147,13 +152,13 @@ class ReplaySource(ScheduledSource):
             if not opened and not isinstance(event, StreamOpened):  # whatever comes first, the stream opens
                 yield StreamOpened(sid, event.t, kind="text", source=self.uri, identity=self.identity("text"))
             opened = True
-            read += not (isinstance(event, StreamError) and event.message.startswith("line "))
+            read += parsed
             yield event
             if isinstance(event, StreamClosed):
                 return
         if not opened:
             yield StreamOpened(sid, t0, kind="text", source=self.uri, identity=self.identity("text"))
-        if not read:  # every line of it was malformed: nothing was replayed, and the stream says so
+        if not read and self.must_read:  # every line of it was malformed: nothing was replayed, and it says so
             yield StreamError(sid, t0 + last / self.speed, f"no line of {len(self.lines)} could be read: not a "
                               "MidStream JSONL session", fatal=True)
             yield StreamClosed(sid, t0 + last / self.speed, reason="error")
@@ -170,7 +175,8 @@ def open_replay(uri: str, path_text: str, params: dict[str, str], clock: Clock |
     streams = read_session(path)
     if not streams:
         raise SourceError(f"{path_text}: empty session")
-    return [ReplaySource(name, uri, clock, lines, speed) for name, lines in streams.items()]
+    return [ReplaySource(name, uri, clock, lines, speed, must_read=len(streams) == 1 or name != path.stem)
+            for name, lines in streams.items()]
 
 
 class StdinSource(Source):

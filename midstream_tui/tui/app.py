@@ -19,6 +19,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.reactive import var
 from textual.screen import Screen
 from textual.timer import Timer
@@ -275,8 +276,10 @@ class MidStreamApp(App[int]):
                     self._drawn.pop(panel.id, None)
                     continue
                 title = widget.title(view)
-                if title is not None and widget.border_title != title:  # setting it repaints, even unchanged
-                    widget.border_title = title
+                # (a title holds a stream's name: text, never markup — "x[/]" ended the app, "[link=…]" made a link)
+                shown = None if title is None else Content(title)
+                if shown is not None and widget.border_title != shown.markup:  # setting it repaints, even unchanged
+                    widget.border_title = shown
         self.renders += 1
 
     def _tell(self) -> None:
@@ -322,7 +325,7 @@ class MidStreamApp(App[int]):
         if stream in self.hub.streams:
             if not passes(self.stream_filter, self.hub.snapshots(), stream):
                 was, self.stream_filter = self.stream_filter, "all"  # (narrowed to others, it would not show it)
-                self.notify(f"{stream} is not among the {was} streams: the list shows them all again")
+                self.notify(f"{stream} is not among the {was} streams: the list shows them all again", markup=False)
             self.selected = stream
 
     def action_next_signal(self) -> None:
@@ -395,9 +398,9 @@ class MidStreamApp(App[int]):
         if learner is None or not self.selected:
             self.notify("meta-learning is off", severity="warning")
         elif learner.mark(self.selected, good):
-            self.notify(f"{self.selected} marked {'good' if good else 'bad'}", title="Meta-learning")
+            self.notify(f"{self.selected} marked {'good' if good else 'bad'}", title="Meta-learning", markup=False)
         else:
-            self.notify(f"{self.selected}: already marked, or nothing seen yet", severity="warning")
+            self.notify(f"{self.selected}: already marked, or nothing seen yet", severity="warning", markup=False)
 
     def action_proposal(self, what: str) -> None:
         learner = self.hub.meta
@@ -431,10 +434,10 @@ class MidStreamApp(App[int]):
 
     def action_cancel_stream(self) -> None:
         if self.selected and self.hub.cancel(self.selected):
-            self.notify(f"cancelling {self.selected}", title="Cancel")
+            self.notify(f"cancelling {self.selected}", title="Cancel", markup=False)
         else:
             self.notify(f"{self.selected or 'no stream'} has no running source to cancel",
-                        title="Cancel", severity="warning")
+                        title="Cancel", severity="warning", markup=False)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen([b for b in self.BINDINGS if isinstance(b, Binding)]))

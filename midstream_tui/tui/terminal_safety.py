@@ -43,4 +43,11 @@ def install() -> bool:
     return True
 
 
+def safe(text: str) -> str:
+    """``text`` as the table draws it: for what is drawn as a hand-made ``Segment`` (a frame's caption of detection
+    labels, from a peer), which never becomes a ``Content``."""
+    return text.translate(_content._CONTROL_STRIP_TRANSLATE) if INSTALLED else text.translate(
+        {code: replacement(code) for code in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)) if code not in KEPT})
+
+
 INSTALLED = install()

@@ -19,6 +19,7 @@ from rich.style import Style
 from textual.strip import Strip
 
 from ...snapshot import Snapshot
+from ..terminal_safety import safe
 from .snapshot_panel import SnapshotPanel
 
 HALF = "▀"  # upper half block: foreground the top pixel, background the bottom one
@@ -105,7 +106,7 @@ class FramePreview(SnapshotPanel):
         lines = half_blocks(image, use_cols, rows)
         if caption:
             # (finished lines do not take the panel's colours as text does: the caption is given them)
-            lines.append(Strip([Segment(caption[:cols], self.rich_style + Style(bold=True))]))
+            lines.append(Strip([Segment(safe(caption)[:cols], self.rich_style + Style(bold=True))]))
         self._lines = lines
         self.refresh()
 
