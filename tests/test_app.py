@@ -680,12 +680,15 @@ async def test_control_characters_from_a_stream_never_reach_the_terminal():
     name = "s\x1b]0;PWNED\x1b\\"
     hub.push_text(name, "hi \x1b]52;c;cm0gLXJmIH4K\x1b\\ \x1b[2J\x1b[31mRED \x9b31m\x07 end", tokens=9, t=0.1)
     hub.push_text("x[/] [link=http://example.org]y", "a name with markup in it is text", tokens=6, t=0.1)
+    hub.push_text("bell\x07[/]", "a BEL takes no cell, a bracket one", tokens=8, t=0.1)
     hub.analyze(now=1.0)
     app = MidStreamApp(hub, live=False)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         shown = app.export_screenshot()
         assert "\x1b" not in shown and "\x9b" not in shown and "\x07" not in shown
+        rows = [r for r in text_of(app.query_one(StreamList)).splitlines() if "open" in r]
+        assert len(rows) == 3 and len({r.index("open") for r in rows}) == 1, rows  # one column, whatever the names
         assert "␛]0;PWNED" in shown and "␛[2J␛[31mRED" in shown
         await pilot.press("j")  # the stream whose name holds markup: shown as it is (it had ended the app)
         await pilot.pause()

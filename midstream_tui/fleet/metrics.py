@@ -79,13 +79,7 @@ class RequestTap:
         self._requests: dict[str, _Request] = {}
 
     def _source(self, source: str) -> str:
-        with self._lock:
-            if source in self._sources:
-                return source
-            if len(self._sources) >= self.max_sources:
-                return "other"
-            self._sources.add(source)
-            return source
+        return self._capped(self._sources, source, self.max_sources)
 
     def _capped(self, seen: set[str], value: str, most: int) -> str:
         """``value`` as a label: itself while fewer than ``most`` are in ``seen``, else ``other``."""

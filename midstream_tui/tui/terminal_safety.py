@@ -6,7 +6,7 @@ upstream MidStream does not control), stream and agent names and hit messages fr
 retitles the window, ``ESC ] 52 ;`` writes the clipboard, ``ESC [ 2 J`` clears the screen and lets a forged
 screen be drawn. Textual removes only bell, backspace, vertical tab, form feed and carriage return from the text it
 draws (``textual.content._strip_control_codes``, applied to every ``Content`` made from plain text or markup, so to
-everything MidStream's panels show).
+everything MidStream's panels show but a hand-made ``Segment``: those go through ``safe``).
 
 ``install()`` extends that table once, before anything is drawn: every other C0 control (but tab and newline), DEL
 and the C1 controls (which some terminals take as ESC plus a letter) are drawn as visible symbols (the Unicode
@@ -21,6 +21,8 @@ from textual import content as _content
 
 KEPT = {0x09, 0x0A}  # tab and newline are layout
 """Controls drawn as they are."""
+CONTROLS = (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0))
+"""C0, DEL and C1."""
 
 
 def replacement(code: int) -> str:
@@ -37,7 +39,7 @@ def install() -> bool:
     table = getattr(_content, "_CONTROL_STRIP_TRANSLATE", None)
     if not isinstance(table, dict):
         return False
-    for code in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)):
+    for code in CONTROLS:
         if code not in KEPT and code not in table:  # (Textual's own removals stay removals)
             table[code] = replacement(code)
     return True
@@ -46,8 +48,8 @@ def install() -> bool:
 def safe(text: str) -> str:
     """``text`` as the table draws it: for what is drawn as a hand-made ``Segment`` (a frame's caption of detection
     labels, from a peer), which never becomes a ``Content``."""
-    return text.translate(_content._CONTROL_STRIP_TRANSLATE) if INSTALLED else text.translate(
-        {code: replacement(code) for code in (*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0)) if code not in KEPT})
+    return text.translate(_content._CONTROL_STRIP_TRANSLATE if INSTALLED else _OWN)
 
 
+_OWN = {code: replacement(code) for code in CONTROLS if code not in KEPT}
 INSTALLED = install()

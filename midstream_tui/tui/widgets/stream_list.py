@@ -8,6 +8,7 @@ from textual.markup import escape
 
 from ...display import headline
 from ...snapshot import Snapshot
+from ..terminal_safety import safe
 from .base import Panel, View
 from .lines import LineStatic
 
@@ -125,10 +126,10 @@ class StreamList(Panel, LineStatic):
             snap = snaps.get(name)
             status = snap.status if snap else "wait"
             number = headline(snap) if snap else ""
-            shown = fitted(name, name_w)
+            shown = fitted(safe(name), name_w)  # (measured as drawn: a BEL takes no cell, ESC one: ␛)
             style = STATUS_STYLE.get(status, "$text-muted")
             marker = "▶" if name == selected else " "
-            line = f"{marker} {escape(shown):<{name_w}} [{style}]{status:<9}[/] {escape(number):>8}"
+            line = f"{marker} {escape(f'{shown:<{name_w}}')} [{style}]{status:<9}[/] {escape(number):>8}"
             if name == selected:
                 line = f"[reverse]{line}[/]"
             lines.append(line)
