@@ -146,6 +146,18 @@ def test_a_random_walk_is_never_called_white_noise():
     assert white.type == "noise" and "white noise" in white.reason
 
 
+@pytest.mark.parametrize("period, n", [(23.3, 300), (10.04, 300), (14.15, 300), (15.52, 600), (34.7, 600),
+                                       (18.26, 1000), (26.48, 1000)])
+def test_a_sawtooth_of_any_period_is_a_cycle_not_chaos(period, n):
+    # Sampled at a period that is not a whole number of samples, a sawtooth's exact repeats come late, and
+    # neighbours that leave the mean divergence curve as they reach the window's end made it rise: it read as
+    # a strange attractor 0.84-0.99 sure.
+    t = np.arange(n, dtype=float)
+    res = classify_attractor((t % period) / period)
+    assert res.type == "limit cycle", res.reason
+    assert res.evidence["paired_rise"] < 0.35 * res.evidence["rise"] or res.evidence["rise"] < 1
+
+
 def test_bad_input_gives_defined_results():
     short = classify_attractor(np.arange(10.0))
     assert short.type == "unknown" and "insufficient" in short.reason

@@ -1093,8 +1093,14 @@ def local_jacobian_spectrum(x, dim, lag, theiler, k, ridge, refs, burn):
 
 
 @njit(cache=True, nogil=True)
-def divergence_curve(x, dim, lag, neighbour, horizon):
+def divergence_curve(x, dim, lag, neighbour, horizon, paired=False):
     """Mean ln distance after k steps between each point and its neighbour (k < horizon).
+
+    ``paired``: the mean of each pair's growth since its start instead, plus the mean starting ln distance of
+    all pairs. Pairs leave as their trajectories reach the series' end, and a mean of plain distances over a
+    shrinking set moves with who is left: a sawtooth whose exact repeats lie early in a short window rose
+    smoothly by a factor of 1,000 while no pair moved apart. (Rosenstein's estimate keeps the plain mean: on
+    the literature's flows at 10^4 points the paired one was no closer.)
 
     The logarithm is the costly part: the squared distances of a block of pairs are multiplied per step
     and the product's logarithm taken once (the same sum of logarithms, to rounding). Fifteen on z-scored
@@ -1109,6 +1115,7 @@ def divergence_curve(x, dim, lag, neighbour, horizon):
     block = max(1, min(15, int(280.0 / digits)))
     curve = np.zeros(horizon)
     ends = np.zeros(horizon + 1, dtype=np.int64)  # pairs whose trajectories run exactly k steps
+    first = np.zeros(horizon + 1)  # their ln distances at the start
     product = np.ones(horizon)
     sq = np.empty(horizon + (dim - 1) * lag)
     d = np.empty(horizon)
@@ -1132,6 +1139,7 @@ def divergence_curve(x, dim, lag, neighbour, horizon):
         # signal must read as "no divergence", not as rounding noise.
         for t in range(steps):
             product[t] *= max(d[t], 1e-18)
+        first[steps] += 0.5 * np.log(max(d[0], 1e-18))
         longest = max(longest, steps)
         in_block += 1
         if in_block == block:
@@ -1142,12 +1150,20 @@ def divergence_curve(x, dim, lag, neighbour, horizon):
             longest = 0
     pairs = np.zeros(horizon, dtype=np.int64)
     running = 0
+    started = 0.0
     for t in range(horizon - 1, -1, -1):
         if product[t] != 1.0:
             curve[t] += 0.5 * np.log(product[t])
         running += ends[t + 1]
+        started += first[t + 1]
         pairs[t] = running
+        if paired:
+            curve[t] -= started
         curve[t] = curve[t] / running if running > 0 else np.nan
+    if paired and pairs[0] > 0:
+        level = started / pairs[0]
+        for t in range(horizon):
+            curve[t] += level
     return curve, pairs
 
 
@@ -1492,7 +1508,9 @@ def warm_up_dynamics() -> None:
     f = np.linspace(0.0, 1.0, 64)
     autocorr_decay_lag(f, 4)
     permutation_entropy(f, 4, 1)
-    curve, _ = rosenstein_divergence(np.sin(f * 20), 2, 1, 2, 4)
+    neighbour, _ = nearest_neighbours(np.sin(f * 20), 2, 1, 2)
+    curve, _ = divergence_curve(np.sin(f * 20), 2, 1, neighbour, 4)
+    divergence_curve(np.sin(f * 20), 2, 1, neighbour, 4, True)
     line_fit(curve, 0, 4)
     three_segment_fit(np.sin(f), 3)
     average_mutual_information(f, 4, 8, 0)
