@@ -158,6 +158,25 @@ def test_a_sawtooth_of_any_period_is_a_cycle_not_chaos(period, n):
     assert res.evidence["paired_rise"] < 0.35 * res.evidence["rise"] or res.evidence["rise"] < 1
 
 
+@pytest.mark.parametrize("period, n", [(23.0, 300), (31.0, 600)])
+def test_three_incommensurate_tones_are_quasi_periodic_not_noise(period, n):
+    # An independent review's cases: a linear recurrence of order 6 predicts them exactly, but five delay
+    # coordinates do not, and neighbours on a 3-torus are far apart in a short window: "noise", 1.0 sure.
+    t = np.arange(n, dtype=float)
+    x = (np.sin(2 * np.pi * t / period) + 0.8 * np.sin(2 * np.pi * t * math.sqrt(2) / period)
+         + 0.6 * np.sin(2 * np.pi * t * math.sqrt(5) / period))
+    res = classify_attractor(x)
+    assert res.type == "limit cycle", res.reason
+
+
+@pytest.mark.parametrize("make", [lambda t: t, lambda t: (t - 300.0) ** 2, lambda t: np.exp(t / 400)])
+def test_a_deterministic_drift_is_not_called_noise(make):
+    # A ramp read as "noise" 0.8 sure, its neighbours "196360952522.1x worse" than a linear model.
+    res = classify_attractor(make(np.arange(2000.0)))
+    assert res.type == "unknown" and "drift" in res.reason, res.reason
+    assert res.confidence == 0.0
+
+
 def test_bad_input_gives_defined_results():
     short = classify_attractor(np.arange(10.0))
     assert short.type == "unknown" and "insufficient" in short.reason
@@ -233,6 +252,27 @@ def test_where_the_divergence_curve_fails_the_local_maps_give_the_exponent():
     assert res.lyapunov == pytest.approx(0.1829, rel=0.10)
     assert res.rosenstein_unreliable  # the divergence curve, alone, said it could not be trusted
     assert res.to_json()["reliable"] is True and res.to_json()["unreliable"] is None
+
+
+def _standard_map(n, k=1.0, x=0.0, y=6.0, skip=10_000):
+    """Chirikov's standard map (area-preserving, a chaotic sea among islands), x observed."""
+    two_pi = 2 * math.pi
+    out = np.empty(n)
+    for i in range(skip + n):
+        y = (y + k * math.sin(x)) % two_pi
+        x = (x + y) % two_pi
+        if i >= skip:
+            out[i - skip] = x
+    return out
+
+
+def test_estimators_a_factor_of_three_apart_are_unreliable_even_when_the_curve_is_doubted():
+    # After an independent review's case: the standard map at K = 1 (exponent about 0.12), 3,000 points. The
+    # local maps read 0.50 and were vouched for; the divergence curve said 0.075, but its fit was doubted, so the
+    # disagreement went unreported.
+    res = largest_lyapunov(_standard_map(3000))
+    assert res.rosenstein_unreliable and res.rosenstein < res.lyapunov / 3
+    assert not res.reliable and "factor of 3" in res.unreliable, res.unreliable
 
 
 def test_a_lyapunov_fit_that_cannot_be_trusted_says_so():

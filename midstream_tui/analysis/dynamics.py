@@ -671,6 +671,10 @@ def lyapunov_spectrum(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
     return LyapunovSpectrum(exps, kaplan_yorke(exps), dim, lag, int(a.size), int(steps), why)
 
 
+FAR_APART = 3.0
+"""Local maps and a divergence curve whose fit is doubted further apart than this factor: unreliable."""
+
+
 def largest_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | None = None,
                      theiler: int | None = None, horizon: int | None = None,
                      fit: tuple[int, int] | None = None, method: str = "auto") -> LyapunovResult:
@@ -765,6 +769,12 @@ def _largest_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
     if not why and not (0.5 * jac.lyapunov <= r <= 1.5 * jac.lyapunov):
         doubt = (f"the two estimators disagree: {jac.lyapunov:.4g} from local maps, {r:.4g} from the divergence "
                  "curve")
+    elif jac.lyapunov > 0 and math.isfinite(r) and not (jac.lyapunov / FAR_APART <= r <= FAR_APART * jac.lyapunov):
+        # A doubted divergence curve still reads within 10-50 % on the literature's flows: one a factor of 3 or
+        # more away says the local maps fit something else (a noisy area-preserving map read 0.69 for 0.12-0.20,
+        # its curve 0.096; a flow with 1 % noise 0.042 for 0.064, its curve 0.39).
+        doubt = (f"the two estimators disagree by more than a factor of {FAR_APART:g}: {jac.lyapunov:.4g} from "
+                 f"local maps, {r:.4g} from the divergence curve (whose fit is doubted too)")
     return replace(rosenstein, lyapunov=jac.lyapunov, per_sample=jac.lyapunov * dt, method="local maps",
                    jacobian=jac, unreliable=doubt)
 
@@ -927,7 +937,10 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
     next; a sawtooth's or relaxation oscillation's neighbours part at every
     edge), and so is one whose latest stretch repeats itself exactly
     (``repeating_tail``: a text stream caught in a loop). With fewer than 10
-    orbits in the window no verdict is given more than 0.6 confidence.
+    orbits in the window no verdict is given more than 0.6 confidence. A series
+    that never comes back, crosses its median at most three times and that a
+    linear model predicts exactly (a ramp, a parabola, an exponential) has no
+    attractor in the window: "unknown", with that reason.
     """
     max_points = whole("max_points", max_points, 1)
     point_tolerance = real("point_tolerance", point_tolerance)
@@ -980,7 +993,7 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
     theiler = 4 * lag
     top = max([d for d in range(2, 6) if n - (d - 1) * lag - ahead >= 60] or [dim])
 
-    def predictability(d):
+    def predictability(d, neighbours=True):
         """(linear error, nearest-neighbour error) predicting one lag ahead from d delay coordinates. Every d
         predicts the same targets (those the largest d tried can reach), so the errors compare like with like
         (on a drifting series a later stretch alone has a smaller spread)."""
@@ -992,6 +1005,8 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
         coef, *_ = np.linalg.lstsq(design, target, rcond=None)
         spread = float(target.std()) or 1.0  # errors relative to what is predicted
         lin = float(np.sqrt(np.mean((design @ coef - target) ** 2))) / spread
+        if not neighbours:
+            return lin, math.nan
         return lin, float(kernels.nn_prediction_error(zd, d, lag, theiler, ahead)) / spread
 
     linear_error, nn_error = predictability(dim)
@@ -1007,6 +1022,17 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
         best_linear = min(best_linear, lin_d)
         if nn_d / max(lin_d, 1e-12) < gain:
             linear_error, nn_error, gain, gain_dim = lin_d, nn_d, nn_d / max(lin_d, 1e-12), d
+    # Three or four tones need six to eight lags (a sum of three incommensurate sines read as noise, 1.0 sure):
+    # where no more than five predict it, the linear model alone is tried there too (where the window has rows
+    # enough for its coefficients), and counts if it is all but exact. (Counted whenever it did better, it took
+    # smooth noise to "limit cycle" 0.8 sure and chaos seen through few orbits from "noise" to "limit cycle".)
+    tones = math.inf
+    for d in range(top + 1, 2 * MAX_TONES + 1):
+        if best_linear < 0.25 or n - (d - 1) * lag - ahead < 60 + 4 * d:
+            break
+        tones = min(tones, predictability(d, neighbours=False)[0])
+    if tones < TONES_EXACT:
+        best_linear = tones
     pe = float(kernels.permutation_entropy(z, 4, 1))
     k01 = float(kernels.zero_one_test(np.ascontiguousarray(a[::lag]), _ZERO_ONE_FREQUENCIES,
                                       max(10, a[::lag].size // 10)))
@@ -1088,10 +1114,17 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
                                       f"oscillation: linearly predictable (error {best_linear:.2f}), period "
                                       f"{oscillation} samples; too few periods in the window for neighbours",
                                       **common)
+            crossings = int(np.count_nonzero(np.diff(np.signbit(z - np.median(z)))))
+            if best_linear < EXACT_LINEAR and crossings <= 3:  # a ramp, a parabola, an exponential: not noise
+                return AttractorClass("unknown", 0.0,
+                                      f"a deterministic drift, no attractor in this window: a linear model predicts "
+                                      f"it exactly (error {best_linear:.1e}) and it neither settles nor comes back",
+                                      **common)
             if best_linear < 0.25:  # noise only by the drift rule: a linear model does predict it
+                worse = "over 1,000" if gain > 1000 else f"{gain:.1f}"
                 return AttractorClass("noise", min(0.8, 0.3 + 0.05 * gain),
                                       f"drifting noise (or too few periods in the window to repeat): linearly "
-                                      f"predictable a lag ahead, neighbours {gain:.1f}x worse", **common)
+                                      f"predictable a lag ahead, neighbours {worse}x worse", **common)
             # Sure of noise only as far as its neighbours do as badly as noise's do: one neighbour's future
             # misses by two innovations where a linear model misses by one (gain about 1.41: median 1.39 over 538
             # windows of 24 kinds of noise, none under 1.02). Chaos that short or noisy windows hide reads 0.7-1.3
@@ -1156,6 +1189,14 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
     return res
 
 
+MAX_TONES = 4
+"""The linear model that decides "linearly predictable" is given up to 2 x this many delay coordinates."""
+TONES_EXACT = 0.05
+"""... and counts when its error (relative RMS) is under this."""
+EXACT_LINEAR = 1e-3
+"""A series that never comes back and that a linear model predicts a lag ahead to within this (relative RMS error)
+and crosses its median at most three times is a deterministic drift — a ramp, a parabola, an exponential —, not
+noise: no class is given ("unknown"). A random walk's error is 0.05 and more."""
 CONVERGING_LINEAR = 0.05
 """A series a linear model predicts a lag ahead to within this (relative RMS error) ..."""
 CONVERGING_SHRINK = 0.3
