@@ -2,16 +2,18 @@
 
 It removes the secrets it knows (the values of OPENAI_API_KEY and
 MIDSTREAM_SIGNALING_TOKEN in the environment, read when used, so a key set
-later is covered too) and the shapes secrets take: OpenAI-style keys
-(``sk-...``), bearer tokens, ``token=`` / ``api_key=`` / ``key=`` query
-parameters and ``Authorization:`` headers. What it replaces becomes
-``[REDACTED]``.
+later is covered too, and the credentials ``remember`` was given: the keys the
+proxy forwarded for its clients, whatever their shape) and the shapes secrets
+take: OpenAI-style keys (``sk-...``), bearer tokens, ``token=`` / ``api_key=`` /
+``key=`` query parameters and ``Authorization:`` headers. What it replaces
+becomes ``[REDACTED]``.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import threading
 
 SECRET_ENV = ("OPENAI_API_KEY", "MIDSTREAM_SIGNALING_TOKEN", "MIDSTREAM_PROXY_TOKEN", "MIDSTREAM_NATS_PASSWORD",
               "MIDSTREAM_NATS_TOKEN")
@@ -32,8 +34,61 @@ _NEEDS = (("sk-",), ("bearer",), ("authorization",), ("=",), ("://", "@"))
 """What each of ``_SHAPES`` cannot match without (in the lower-cased text)."""
 
 
+REMEMBERED_MAX = 256
+"""Credentials ``remember`` keeps, the most recently seen (a client sending a new key with each request must not
+make the registry, or each ``redact``, grow without bound)."""
+REMEMBERED_MIN = 6
+"""Shorter values are not remembered: a 3-letter "key" would be replaced wherever those letters appear."""
+_remembered: dict[str, None] = {}
+_longest_first: tuple[str, ...] = ()  # (a credential that holds another is replaced whole)
+_lock = threading.Lock()
+
+
+def remember(secret: str) -> bool:
+    """Have ``redact`` replace ``secret`` from now on (a key a client sent through the proxy: an upstream may echo
+    it, "Incorrect API key provided: ...", in any shape). True if it was not known yet."""
+    if not isinstance(secret, str) or len(secret) < REMEMBERED_MIN:
+        return False
+    global _longest_first
+    with _lock:
+        if secret in _remembered:
+            _remembered[secret] = _remembered.pop(secret)  # (the most recent last: the oldest go first)
+            return False
+        _remembered[secret] = None
+        while len(_remembered) > REMEMBERED_MAX:
+            del _remembered[next(iter(_remembered))]
+        _longest_first = tuple(sorted(_remembered, key=len, reverse=True))
+    return True
+
+
+CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key")
+"""Request headers whose values are credentials (OpenAI and compatible servers, Anthropic, Azure, Google)."""
+
+
+def credentials(headers) -> list[str]:
+    """The credentials in a request's headers (``CREDENTIAL_HEADERS``; of ``Authorization: Bearer X``, X and the
+    whole value)."""
+    found = []
+    for name in CREDENTIAL_HEADERS:
+        for value in headers.getall(name, ()) if hasattr(headers, "getall") else [headers.get(name)]:
+            if not isinstance(value, str) or not value.strip():
+                continue
+            value = value.strip()
+            found.append(value)
+            scheme, _, rest = value.partition(" ")
+            if rest.strip() and scheme.isalpha():
+                found.append(rest.strip())
+    # a browser's Realtime WebSocket sends its key as a subprotocol: "openai-insecure-api-key.<key>"
+    for value in headers.getall("sec-websocket-protocol", ()) if hasattr(headers, "getall") else ():
+        for part in value.split(","):
+            name, dot, key = part.strip().partition(".")
+            if dot and "api-key" in name.lower() and key:
+                found.append(key)
+    return found
+
+
 def _known() -> list[str]:
-    return [v for v in (os.environ.get(name) for name in SECRET_ENV) if v and len(v) >= 6]
+    return [v for v in (os.environ.get(name) for name in SECRET_ENV) if v and len(v) >= 6] + list(_longest_first)
 
 
 def redact(text: str) -> str:

@@ -174,6 +174,8 @@ class Upstream:
         if request.method == "GET":
             return web.json_response({"object": "list", "data": [{"id": "scripted", "object": "model"}]})
         model = (await request.json()).get("model", "")
+        if model in ("echo-key", "echo-key-stream"):
+            return await self.echo_key(request, model)
         if model in ("forever", "forever-messages", "forever-responses", "drop", "halfway", "huge-halfway",
                      "forever-cr"):
             return await self.stream_forever(request, model)
@@ -188,6 +190,25 @@ class Upstream:
         for i in range(0, len(body), 37):  # uneven chunks: events split across writes
             await resp.write(body[i:i + 37])
             await asyncio.sleep(0.002)
+        await resp.write_eof()
+        return resp
+
+    async def echo_key(self, request: web.Request, model: str) -> web.StreamResponse:
+        """What some servers do with a key they refuse, or a model that repeats its prompt: the client's key,
+        whatever its shape, back in the answer — a 401's message, or text deltas that split it in two."""
+        auth = request.headers.get("Authorization", "")
+        key = request.headers.get("x-api-key") or auth.partition(" ")[2] or auth
+        if model == "echo-key":
+            return web.json_response({"error": {"message": f"Incorrect API key provided: {key}.",
+                                                "type": "invalid_request_error", "code": "invalid_api_key"}},
+                                     status=401)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        half = len(key) // 2
+        for i, text in enumerate(["Your key is ", key[:half], key[half:], " — keep it safe."]):
+            await resp.write(sse(chat_chunk(i, content=text)))
+            await asyncio.sleep(0.01)
+        await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
 
@@ -951,6 +972,56 @@ def test_midstream_proxy_headless_serves_analyzes_and_never_writes_the_key(emula
         assert db.execute("SELECT count(*) FROM event WHERE stream = ?", (name,)).fetchone()[0] > 10
     for blob in (out, err, *(p.read_bytes().decode("latin-1") for p in session_folder.rglob("*") if p.is_file())):
         assert KEY not in blob
+
+
+ODD_KEYS = ("gsk_LEAK3abcdefghijklmnopqrstuvwxyz0123", "LEAK2a0123456789abcdef0123456789ab", "sk-LEAK4-short")
+"""Keys of shapes ``redact`` has no pattern for (a Groq-style key, 32 hex digits, a short sk- key)."""
+
+
+async def test_a_key_the_upstream_echoes_is_never_printed_or_recorded_whatever_its_shape(upstream, free_port,
+                                                                                          session_folder):
+    # An independent review: an upstream's 401 "Incorrect API key provided: <key>" put the client's key in the
+    # proxy's output and its recording (the stream's error, its events, its pattern hits) unless it looked like
+    # sk-...: the proxy now has ``redact`` replace the credentials it forwards, whatever their shape.
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "midstream_tui", "proxy", "--port", str(free_port), "--upstream", upstream.url + "/v1",
+        "--headless", "--json", "--refresh-ms", "100", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        async with aiohttp.ClientSession() as session:
+            deadline = time.monotonic() + LIVENESS_S
+            answers = []
+            for key, header, model in [(ODD_KEYS[0], "Authorization", "echo-key"),
+                                       (ODD_KEYS[1], "x-api-key", "echo-key"),
+                                       (ODD_KEYS[2], "Authorization", "echo-key-stream"),
+                                       (ODD_KEYS[0], "Authorization", "echo-key-stream")]:
+                value = f"Bearer {key}" if header == "Authorization" else key
+                while True:  # the proxy listens once its hub started
+                    try:
+                        async with session.post(f"http://127.0.0.1:{free_port}/v1/chat/completions",
+                                                json={"model": model, "stream": True, "messages": []},
+                                                headers={header: value}) as resp:
+                            answers.append(await resp.read())
+                        break
+                    except aiohttp.ClientConnectionError:
+                        assert time.monotonic() < deadline and proc.returncode is None
+                        await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)  # a few steps of output after the last stream ended
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(proc.communicate(), LIVENESS_S)
+    assert proc.returncode == 0, err
+    assert ODD_KEYS[0].encode() in answers[0] and ODD_KEYS[2][:7].encode() in answers[2]  # (the client's are its own)
+    assert b"Incorrect API key provided: [REDACTED]" in out
+    recorded, = session_folder.glob("*.midstream.sqlite")
+    with sqlite3.connect(recorded) as db:
+        texts = [json.loads(data).get("text", "") for stream, data in db.execute(
+            "SELECT stream, data FROM event WHERE type = 'text' ORDER BY id")]
+    assert "Your key is [REDACTED] — keep it safe." in "".join(texts)
+    written = [out, err, *(p.read_bytes() for p in session_folder.rglob("*") if p.is_file())]
+    for blob in written:
+        for key in ODD_KEYS:
+            assert key.encode() not in blob
+            assert key[:len(key) // 2].encode() not in blob and key[len(key) // 2:].encode() not in blob
 
 
 def _threads(pid: int, field: int) -> list[int]:

@@ -392,3 +392,29 @@ def test_export_force_replaces_a_link_and_plain_session_paths_work(tmp_path):
     assert midstream("analyze", str(rec)).returncode == 0
     default = midstream("export", str(rec), cwd=tmp_path)
     assert default.returncode == 0 and (tmp_path / "plain" / "streams.jsonl").is_file()
+
+
+def test_remembered_credentials_are_redacted_in_any_shape_and_kept_bounded():
+    from multidict import CIMultiDict
+
+    from midstream_tui import redact as r
+    headers = CIMultiDict([("Authorization", "Bearer gsk_odd-shape-0123456789"), ("x-api-key", "0123abcdef0123abcdef"),
+                           ("Sec-WebSocket-Protocol", "realtime, openai-insecure-api-key.rtk_browser_key_42")])
+    found = r.credentials(headers)
+    assert {"gsk_odd-shape-0123456789", "0123abcdef0123abcdef", "rtk_browser_key_42"} <= set(found)
+    for value in found:
+        r.remember(value)
+    assert r.redact("provided: gsk_odd-shape-0123456789, 0123abcdef0123abcdef") == "provided: [REDACTED], [REDACTED]"
+    assert r.redact("proto rtk_browser_key_42") == "proto [REDACTED]"
+    assert not r.remember("abc")  # too short to replace wherever it appears
+    try:
+        for i in range(r.REMEMBERED_MAX + 10):  # a client sending a new key each time: the oldest go
+            r.remember(f"flood-key-{i:06d}")
+        assert len(r._longest_first) == r.REMEMBERED_MAX
+        assert r.redact("flood-key-000000") == "flood-key-000000"
+        assert r.redact(f"flood-key-{r.REMEMBERED_MAX + 9:06d}") == "[REDACTED]"
+    finally:  # (the rest of the run's tests do not search for these)
+        with r._lock:
+            r._remembered.clear()
+            r._longest_first = ()
+

@@ -35,6 +35,7 @@ from ..clock import Clock, MonotonicClock
 from ..events import (AudioChunk, Event, Flag, RequestFinished, RequestStarted, StreamClosed, StreamError, StreamOpened,
                       TextDelta, Usage)
 from ..jsonsafe import loads
+from ..redact import credentials, remember
 from ..servers.base import LocalServer, is_loopback, same_origin
 from ..sources.base import Source
 from .protocols import Part, Reader, _int, cut_ending, decode_realtime_audio, realtime_audio_format
@@ -125,6 +126,8 @@ class ProxyOptions:
                              f"{MIN_UPSTREAM_TIMEOUT_S:g}")
         if not self.max_body > 0:
             raise ProxyError(f"--max-body {self.max_body}: expected bytes > 0")
+        if self.token:  # (given as --token, not from the environment ``redact`` reads: replaced all the same)
+            remember(self.token)
 
 
 class _Relayed(web.StreamResponse):
@@ -587,6 +590,16 @@ class ProxyServer(LocalServer, GatewayTotals):
 
     # -- routing ----------------------------------------------------------------------------------
 
+    def _learn_keys(self, headers) -> None:
+        """The request's credentials are secrets ``redact`` replaces from now on, whatever their shape (an upstream
+        may echo a key it refuses: "Incorrect API key provided: ..."); the hub's process is told them too (it is
+        where text is printed and recorded), before the request's stream opens."""
+        tell = getattr(self.hub, "secret", None)
+        for value in credentials(headers):
+            remember(value)
+            if tell is not None:
+                tell(value)
+
     def _route(self, request: web.Request) -> tuple[str | None, str, str]:
         """(api analyzed or None, upstream URL, provider). The URL keeps the client's path and query as it sent
         them (``%3A`` stays ``%3A``, ``%2e%2e`` and ``..`` stay): the upstream reads them as it would direct (a
@@ -615,6 +628,7 @@ class ProxyServer(LocalServer, GatewayTotals):
             return _error(401, f"this proxy needs its token in the {TOKEN_HEADER} header", "midstream_unauthorized")
         if not same_origin(request):  # a web page elsewhere must not use the proxy (and the keys behind it)
             return _error(403, "this proxy serves applications, not web pages from other origins", "midstream_origin")
+        self._learn_keys(request.headers)
         api, url, provider = self._route(request)
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await self._websocket(request, url, provider)

@@ -42,7 +42,7 @@ from typing import Any
 
 from ..clock import MonotonicClock
 from ..events import AudioChunk, Event, StreamClosed, StreamError, TextDelta
-from ..redact import redact
+from ..redact import redact, remember
 from .gateway import (READABLE_ENCODINGS, READING_COUNTS, AnswerReading, GatewayTotals, ProxiedStream, ProxyOptions,
                       ProxyServer, check_binding)
 from .protocols import Reader, next_event_start
@@ -193,6 +193,10 @@ class _Outbox:
         self._ticker = self._loop.create_task(self._tick())
 
     # the hub's surface the gateway uses
+    def secret(self, value: str) -> None:
+        """A client's credential: the hub's process has ``redact`` replace it too (it never leaves the two)."""
+        self._put(("secret", value))
+
     def add_source(self, stream: ProxiedStream) -> None:
         name = stream.stream_id
         self.streams[name] = stream
@@ -636,6 +640,8 @@ class ProxyProcess(GatewayTotals):
             self._answered = max(self._answered, message[1])
             if self._answered >= self._asked:
                 self._pulled.set()
+        elif kind == "secret":
+            remember(message[1])
         elif kind == "bye":
             self._bye.set()
 

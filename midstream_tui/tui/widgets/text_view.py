@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from textual.content import Content
 
+from ...redact import redact
 from ...snapshot import Snapshot
 from .snapshot_panel import SnapshotPanel
 
@@ -23,6 +24,6 @@ class TextView(SnapshotPanel):
         if snap is None or not snap.text_tail:
             self.update(Content.from_markup("[$text-muted]no text yet[/]"), layout=False)
             return
-        tail = snap.text_tail[-(cols * rows * 2):]
+        tail = redact(snap.text_tail[-(cols * rows * 2):])  # (a key an upstream echoed is not shown either)
         lines = Content(tail.replace("\r", "")).wrap(max(10, cols))
         self.update(Content("\n").join(lines[-rows:]), layout=False)
