@@ -176,6 +176,17 @@ class Upstream:
         model = (await request.json()).get("model", "")
         if model in ("echo-key", "echo-key-stream"):
             return await self.echo_key(request, model)
+        if model == "done-gap":  # the answer's end, then the body's end a little later (as some servers do)
+            resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await resp.prepare(request)
+            await resp.write(CHAT)
+            try:
+                await asyncio.sleep(0.5)
+                await resp.write_eof()
+            except (ConnectionError, asyncio.CancelledError):
+                self.left.set()
+                raise
+            return resp
         if model in ("forever", "forever-messages", "forever-responses", "drop", "halfway", "huge-halfway",
                      "forever-cr"):
             return await self.stream_forever(request, model)
@@ -705,6 +716,23 @@ async def test_a_client_that_leaves_closes_its_upstream(upstream):
         assert snap.status == "closed" and any("client left" in h.message for h in snap.patterns)
         assert snap.metrics["end"] == "client left"  # (its figures cover what it got: NDJSON says so)
         assert proxy.client_left == 1 and upstream.left_at >= left - 1.0
+    finally:
+        await hub.stop()
+
+
+async def test_a_client_that_closes_after_the_answers_end_has_finished_not_left(upstream):
+    # An independent review: the OpenAI SDK closes its connection at "data: [DONE]"; an upstream whose body ended a
+    # little later (its last, empty chunk) had every such request recorded as "client left".
+    hub, proxy = await running_proxy(upstream.url + "/v1")
+    try:
+        client = openai.AsyncOpenAI(api_key=KEY, base_url=proxy.url + "/v1", max_retries=0)
+        chunks = [c async for c in await client.chat.completions.create(model="done-gap", messages=[], stream=True)]
+        assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+        await client.close()
+        await asyncio.wait_for(upstream.left.wait(), LIVENESS_S)  # (the body's end was not waited for)
+        snap = await settled(hub, 0)
+        assert snap.metrics["end"] == "finished" and snap.status == "closed", snap.metrics
+        assert proxy.client_left == 0
     finally:
         await hub.stop()
 

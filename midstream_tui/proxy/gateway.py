@@ -1021,10 +1021,17 @@ class ProxyServer(LocalServer, GatewayTotals):
                     break
         except (asyncio.CancelledError, ConnectionError) as exc:  # the client left: its upstream goes too
             upstream.close()
-            reason, words = self._left(isinstance(exc, asyncio.CancelledError))
-            if stream is not None:
-                self._finish(stream, reading, reason,
-                             f"{words} after {stream.metrics['bytes_out']} bytes of the answer")
+            if framer is not None and framer.state.finished and not cut["asked"]:
+                # ... after the answer's own end ([DONE], message_stop, response.completed) had reached it: the
+                # OpenAI SDK closes the connection there, before the chunked body's last empty chunk comes
+                if stream is not None:
+                    self._finish(stream, reading, "finished", "the client closed the connection after the answer's "
+                                 "end, before the upstream's body ended")
+            else:
+                reason, words = self._left(isinstance(exc, asyncio.CancelledError))
+                if stream is not None:
+                    self._finish(stream, reading, reason,
+                                 f"{words} after {stream.metrics['bytes_out']} bytes of the answer")
             if isinstance(exc, asyncio.CancelledError):
                 raise
             return resp
