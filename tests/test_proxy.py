@@ -1002,6 +1002,47 @@ def test_midstream_proxy_headless_serves_analyzes_and_never_writes_the_key(emula
         assert KEY not in blob
 
 
+def test_prometheus_labels_a_cut_proxy_request_with_its_own_source(emulator_thread, free_port):
+    # An independent review: every cut (and the rule hits after a request's end) was counted under
+    # source="file:text" — the labels were dropped at the request's end and rebuilt from a URI that says nothing.
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        metrics_port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "midstream_tui", "proxy", "--port", str(free_port),
+                             "--upstream", emulator_thread, "--headless", "--json", "--refresh-ms", "100",
+                             "--no-record", "--no-learn", "--metrics-port", str(metrics_port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        client = openai.OpenAI(api_key=KEY, base_url=f"http://127.0.0.1:{free_port}/v1", max_retries=0)
+        deadline = time.monotonic() + LIVENESS_S
+        while True:
+            try:
+                chunks = list(client.chat.completions.create(model="emu-loop", stream=True,
+                                                             messages=[{"role": "user", "content": "go"}]))
+                break
+            except openai.APIConnectionError:
+                assert time.monotonic() < deadline and proc.poll() is None
+                time.sleep(0.2)
+        assert chunks[-1].choices[0].finish_reason == "content_filter"
+        samples: list = []
+        while True:  # the cut is counted at an analysis step after the request ended
+            with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10) as resp:
+                samples = [x for f in text_string_to_metric_families(resp.read().decode()) for x in f.samples]
+            if any(x.name == "midstream_cuts_total" and x.value >= 1 for x in samples):
+                break
+            assert time.monotonic() < deadline, samples
+            time.sleep(0.2)
+    finally:
+        proc.send_signal(2)
+        proc.communicate(timeout=LIVENESS_S)
+    cuts = [x for x in samples if x.name == "midstream_cuts_total" and x.value > 0]
+    assert [x.labels["source"] for x in cuts] == ["proxy:openai/emu-loop@127.0.0.1"]
+    assert not [x for x in samples if x.labels.get("source") == "file:text"]
+
+
 ODD_KEYS = ("gsk_LEAK3abcdefghijklmnopqrstuvwxyz0123", "LEAK2a0123456789abcdef0123456789ab", "sk-LEAK4-short")
 """Keys of shapes ``redact`` has no pattern for (a Groq-style key, 32 hex digits, a short sk- key)."""
 

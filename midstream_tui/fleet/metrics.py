@@ -114,11 +114,13 @@ class RequestTap:
             self._labels.pop(stream, None)
             self._labels_of(stream, event.kind, event.source, event.identity)
             return
-        if isinstance(event, StreamClosed):  # (a proxy's every request is a stream: nothing kept past its end)
+        if isinstance(event, StreamClosed):  # (a proxy's every request is a stream: its request is not kept)
             req = self._requests.pop(stream, None)
             if req is not None and not math.isnan(req.start) and math.isnan(req.first):
                 self.on_failed(req.labels, event.t - req.start, event.reason)
-            self._labels.pop(stream, None)
+            # Its labels are: its cut and the rule hits after its end are counted at a later step, and rebuilt from
+            # the URI alone a proxied request's read "file:text" (its source is its identity, proxy:...). They go
+            # when the hub no longer shows the stream (``tick``).
             return
         req = self._requests.get(stream)
         if isinstance(event, RequestStarted) or \
