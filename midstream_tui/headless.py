@@ -195,8 +195,9 @@ async def _compiling_notice(hub: HubView, after: float = 2.0) -> None:
     """A first run compiles the analysis kernels (~15 s on 2 cores): say so once, on stderr."""
     await asyncio.sleep(after)
     if not hub.warm:
-        print("midstream: compiling the analysis kernels (first run only, about 15 s); streams are being"
-              " taken in and measured meanwhile", file=sys.stderr, flush=True)
+        # (loading compiled kernels from the cache can take this long too, on a busy machine: not "compiling")
+        print("midstream: the analysis kernels are still loading (compiled on a first run: about 15 s); streams"
+              " are being taken in and measured meanwhile", file=sys.stderr, flush=True)
 
 
 def _reader_gone(out: TextIO) -> None:
