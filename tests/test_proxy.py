@@ -477,6 +477,31 @@ async def test_a_body_over_the_limit_is_refused_with_413(upstream):
         await hub.stop()
 
 
+async def test_a_body_declared_over_the_limit_is_refused_before_the_client_is_told_to_send_it(upstream):
+    # An independent review: "Expect: 100-continue" with a length over the limit got "100 Continue" first (curl
+    # then sent megabytes), then the 413.
+    hub, proxy = await running_proxy(upstream.url + "/v1", max_body=1000)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(proxy.url.rpartition(":")[2]))
+        writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 1000000000\r\nExpect: 100-continue\r\n\r\n")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), LIVENESS_S)
+        answer += await asyncio.wait_for(reader.readexactly(int(answer.lower().split(b"content-length: ")[1]
+                                                                 .split(b"\r\n")[0])), LIVENESS_S)
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 413 ") and b"100 Continue" not in answer, answer[:200]
+        assert b"over 1000 bytes" in answer and b"connection: close" in answer.lower()
+        small = {"model": "chat", "stream": True, "messages": []}  # (within the limit: told to go on, forwarded)
+        async with aiohttp.ClientSession() as session:
+            async with session.post(proxy.url + "/v1/chat/completions", json=small,
+                                    headers={"Expect": "100-continue"}) as resp:
+                assert resp.status == 200 and await resp.read() == CHAT
+        assert upstream.headers and "expect" not in upstream.headers[-1]
+    finally:
+        await hub.stop()
+
+
 # -- the official SDKs -------------------------------------------------------------------------------------
 
 

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
+from aiohttp.web_urldispatcher import _default_expect_handler as _continue
 from multidict import CIMultiDict
 from yarl import URL
 
@@ -556,8 +557,15 @@ class ProxyServer(LocalServer, GatewayTotals):
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.options.max_body)
-        app.router.add_route("*", "/{tail:.*}", self._handle)
+        app.router.add_route("*", "/{tail:.*}", self._handle, expect_handler=self._expect)
         return app
+
+    async def _expect(self, request: web.Request) -> web.StreamResponse | None:
+        """``Expect: 100-continue``: a body declared over the limit is refused before the client sends it (it was
+        told to go on, then refused); otherwise aiohttp's own answer."""
+        if request.content_length is not None and request.content_length > self.options.max_body:
+            return _too_large(self.options.max_body)
+        return await _continue(request)
 
     async def start(self) -> str:
         # unchanged bytes: no decompression, no headers the client did not send
@@ -633,11 +641,11 @@ class ProxyServer(LocalServer, GatewayTotals):
         if request.headers.get("Upgrade", "").lower() == "websocket":
             return await self._websocket(request, url, provider)
         if request.content_length is not None and request.content_length > self.options.max_body:
-            return _error(413, f"request body over {self.options.max_body} bytes", "request_too_large")
+            return _too_large(self.options.max_body)
         try:
             body = await self._body(request)
         except web.HTTPRequestEntityTooLarge:
-            return _error(413, f"request body over {self.options.max_body} bytes", "request_too_large")
+            return _too_large(self.options.max_body)
         except asyncio.TimeoutError:
             timed_out = _error(408, f"request body stalled: no bytes of it for {self.header_timeout:g} s",
                                "request_timeout")
@@ -1121,6 +1129,15 @@ def _wake_on_lost_connection(upstream: aiohttp.ClientResponse) -> Callable[[], N
         return lambda: None
     closed.add_done_callback(wake)
     return lambda: closed.remove_done_callback(wake)  # (a connection kept for the next request: no callbacks pile up)
+
+
+def _too_large(limit: int) -> web.Response:
+    """413, and the connection closed after it (``Connection: close``): no further request on it. (aiohttp still
+    reads and drops what comes of the body for up to 10 s before it closes, so that a client still sending reads
+    the answer rather than a reset.)"""
+    refused = _error(413, f"request body over {limit} bytes", "request_too_large")
+    refused.force_close()
+    return refused
 
 
 def _error(status: int, message: str, kind: str) -> web.Response:
