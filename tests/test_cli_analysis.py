@@ -40,6 +40,38 @@ def test_analyze_lorenz_npy_reports_lyapunov_per_time_unit(tmp_path):
     assert "spectrum" in text and "Kaplan-Yorke dimension 2.0" in text
 
 
+def _genesio_tesi(n, dt=0.18, a=0.44, b=1.1, c=1.0, sub=20, skip=500):
+    """x of Genesio & Tesi's jerk flow (chaotic, exponent about 0.1), RK4 in ``sub`` steps per sample."""
+    s, h = np.array([0.1, 0.1, 0.1]), dt / sub
+
+    def f(v):
+        return np.array([v[1], v[2], -c * v[0] - b * v[1] - a * v[2] + v[0] ** 2])
+    out = np.empty(n)
+    for i in range(skip + n):
+        for _ in range(sub):
+            k1 = f(s)
+            k2 = f(s + h / 2 * k1)
+            k3 = f(s + h / 2 * k2)
+            s = s + h / 6 * (k1 + 2 * k2 + 2 * k3 + f(s + h * k3))
+        if i >= skip:
+            out[i - skip] = s[0]
+    return out
+
+
+def test_analyze_says_when_the_whole_series_exponent_contradicts_the_class_of_its_last_values(tmp_path):
+    # An independent review: 3,000 values of a chaotic flow read "limit cycle (confidence 0.85)" — the class is of
+    # the last 1,000 — beside a reliable exponent of +0.11 for all of them, with nothing said of the contradiction.
+    path = tmp_path / "genesio.txt"
+    np.savetxt(path, _genesio_tesi(3000))
+    out = json.loads(run("analyze", path, "--dt", "0.18", "--json").stdout)
+    assert out["lyapunov"]["reliable"] and out["lyapunov"]["lyapunov"] > 0.05
+    att = out["attractor"]
+    assert att["type"] == "strange" or "says chaos" in att["conflict"], att
+    if att["type"] != "strange":
+        text = run("analyze", path, "--dt", "0.18").stdout
+        assert "but the exponent of all 3000 values" in text and "last 1000 values alone" in text
+
+
 def test_analyze_csv_column_and_jsonl_objects(tmp_path):
     x = logistic(2000)
     csv_path = tmp_path / "series.csv"

@@ -1031,7 +1031,14 @@ def _series_dynamics(x: np.ndarray, dt: float, dim: int | None, lag: int | None,
             out["spectrum"] = lyapunov_spectrum(x, dt, dim=dim, lag=lag).to_json()
         except SeriesError as exc:
             out |= {"spectrum": None, "spectrum_reason": str(exc)}
-    out["attractor"] = classify_attractor(x).to_json()
+    out["attractor"] = att = classify_attractor(x).to_json()
+    used = att.get("evidence", {}).get("points")
+    lyap = out["lyapunov"]
+    if lyap and lyap.get("reliable") and att["type"] in ("point", "limit cycle"):
+        spread = (lyap.get("local_maps") or {}).get("stderr") or 0.0
+        if lyap["lyapunov"] - 2 * spread > 0:  # the exponent says chaos, the class (of the newest values) does not
+            att["conflict"] = (f"the exponent of all {x.size} values, {lyap['lyapunov']:+.4g} per time unit "
+                               f"(reliable), says chaos; this class is of the last {used or x.size} values alone")
     window = x[-MOTIF_WINDOW:]
     length = motif_length or int(min(max(8, 8 * (out["lag"] or 1)), window.size // 4))
     if 3 <= length <= window.size // 2 and window.max() > window.min():
@@ -1095,6 +1102,8 @@ def _print_dynamics(out: dict, indent: str = "  ") -> None:
         print(f"{indent}spectrum      not measurable: {out['spectrum_reason']}")
     att = out["attractor"]
     print(f"{indent}attractor     {att['type']} (confidence {att['confidence']}), {att['reason']}")
+    if att.get("conflict"):
+        print(f"{indent}              but {att['conflict']}")
     for m in out.get("motifs", []):
         print(f"{indent}motif         {m['length']} samples at {m['positions'][0]} and {m['positions'][1]} "
               f"(z-normalized distance {m['distance']})")
