@@ -96,6 +96,10 @@ def test_analyze_constant_and_short_series_give_defined_results(tmp_path):
     out = json.loads(run("analyze", short, "--json").stdout)
     assert out["lyapunov"] is None and "too short" in out["reason"]
     assert out["attractor"]["type"] == "unknown"
+    noise = tmp_path / "noise.txt"
+    np.savetxt(noise, np.random.default_rng(1).normal(size=300))
+    text = run("analyze", noise, "--lag", "299").stdout  # (a lag that leaves no room for a dimension)
+    assert "lag 299, dimension not chosen" in text and "None" not in text, text
 
 
 @pytest.mark.parametrize("name, content, message", [

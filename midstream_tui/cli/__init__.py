@@ -1060,7 +1060,9 @@ def _rate(v) -> str:
 
 
 def _print_dynamics(out: dict, indent: str = "  ") -> None:
-    print(f"{indent}embedding     lag {out['lag']}, dimension {out['dim']}"
+    lag = "not chosen" if out["lag"] is None else out["lag"]
+    dim = "not chosen" if out["dim"] is None else out["dim"]  # (too short for the lag given: below, why)
+    print(f"{indent}embedding     lag {lag}, dimension {dim}"
           + (f" (false neighbours {out['fnn']})" if out.get("fnn") else ""))
     ly = out["lyapunov"]
     if ly:
