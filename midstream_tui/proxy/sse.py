@@ -1,6 +1,6 @@
 """Server-sent events read from bytes as they arrive, for analysis beside an unchanged byte stream.
 
-WHATWG rules: a line ends in LF, CRLF or CR (also split across chunks); ``field: value`` lines, the first space
+WHATWG rules: a byte-order mark at the start is dropped; a line ends in LF, CRLF or CR (also split across chunks); ``field: value`` lines, the first space
 after the colon dropped; lines starting with ``:`` are comments (keep-alives); a blank line ends an event. Only
 ``event`` and ``data`` matter here. A line longer than ``max_line`` is dropped and counted, never buffered without
 bound; the event it was part of is still under way until its blank line (a cut waits for it).
@@ -9,6 +9,9 @@ bound; the event it was part of is still under way until its blank line (a cut w
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+
+BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,12 +34,13 @@ class SSEParser:
         """Lines dropped for being longer than ``max_line``."""
         self._skipping = False  # (inside a line being dropped: what comes up to its end is not kept)
         self._dropped = False  # (the event under way lost a line: it has not ended for all that)
+        self._started = False  # (past the stream's first bytes, where a byte-order mark is dropped)
 
     def copy(self) -> SSEParser:
         """A parser standing where this one stands (to look ahead without moving it)."""
         probe = SSEParser(self.max_line)
         probe._buf, probe._held_cr, probe._name, probe._data = self._buf, self._held_cr, self._name, list(self._data)
-        probe._skipping, probe._dropped = self._skipping, self._dropped
+        probe._skipping, probe._dropped, probe._started = self._skipping, self._dropped, self._started
         return probe
 
     @property
@@ -67,6 +71,13 @@ class SSEParser:
     def feed(self, chunk: bytes) -> list[SSEvent]:
         # a CR held back (it may have been the first half of a CRLF) ends the line under way: it goes after it
         buf = self._buf + b"\r" + chunk if self._held_cr else self._buf + chunk
+        if not self._started:  # one byte-order mark at the very start is not part of the stream (WHATWG)
+            if len(buf) < 3 and BOM.startswith(buf):
+                self._buf = buf  # (a mark split across chunks: wait for the rest)
+                return []
+            self._started = True
+            if buf.startswith(BOM):
+                buf = buf[3:]
         self._held_cr = buf.endswith(b"\r")  # a CR at the end may be the first half of a CRLF
         if self._held_cr:
             buf = buf[:-1]
