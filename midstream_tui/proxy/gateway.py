@@ -158,10 +158,15 @@ class _Relayed(web.StreamResponse):
             await self._payload_writer.drain()  # type: ignore[union-attr]
 
     async def _prepare_headers(self) -> None:
+        length = self.headers.get("Content-Length") if self.status == 304 else None
         await super()._prepare_headers()
         for name in ("Server", "Content-Type"):
             if name.lower() not in self.upstream_names:
                 self.headers.popall(name, None)
+        if length is not None and "Content-Length" not in self.headers:
+            # a 304's Content-Length is the length the representation would have (RFC 9110 §8.6), not a body's:
+            # aiohttp takes it out, as the sender may; a forwarder keeps what the upstream said
+            self.headers["Content-Length"] = length
 
 
 CONNECT_TIMEOUT_S = 30.0
