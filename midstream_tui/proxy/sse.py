@@ -1,9 +1,10 @@
 """Server-sent events read from bytes as they arrive, for analysis beside an unchanged byte stream.
 
-WHATWG rules: a byte-order mark at the start is dropped; a line ends in LF, CRLF or CR (also split across chunks); ``field: value`` lines, the first space
-after the colon dropped; lines starting with ``:`` are comments (keep-alives); a blank line ends an event. Only
-``event`` and ``data`` matter here. A line longer than ``max_line`` is dropped and counted, never buffered without
-bound; the event it was part of is still under way until its blank line (a cut waits for it).
+WHATWG rules: a byte-order mark at the start is dropped; a line ends in LF, CRLF or CR (also split across chunks);
+``field: value`` lines, the first space after the colon dropped; lines starting with ``:`` are comments
+(keep-alives); a blank line ends an event. Only ``event`` and ``data`` matter here. A line longer than ``max_line``
+is dropped and counted, never buffered without bound; the event it was part of is still under way until its blank
+line (a cut waits for it).
 """
 
 from __future__ import annotations
