@@ -1018,6 +1018,20 @@ async def test_an_analysis_that_skipped_chunks_reads_again_from_the_next_event()
 # -- the command -------------------------------------------------------------------------------------------
 
 
+def _looping_request(proc: subprocess.Popen, port: int) -> list:
+    """The chunks of one looping chat stream through ``midstream proxy`` at ``port`` (``proc``), asked again until
+    the proxy listens (once its hub started)."""
+    client = openai.OpenAI(api_key=KEY, base_url=f"http://127.0.0.1:{port}/v1", max_retries=0)
+    deadline = time.monotonic() + LIVENESS_S
+    while True:
+        try:
+            return list(client.chat.completions.create(model="emu-loop", stream=True,
+                                                       messages=[{"role": "user", "content": "go"}]))
+        except openai.APIConnectionError:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.2)
+
+
 def test_midstream_proxy_headless_serves_analyzes_and_never_writes_the_key(emulator_thread, free_port,
                                                                               session_folder, tmp_path):
     env = dict(os.environ, OPENAI_API_KEY=KEY)
@@ -1028,16 +1042,7 @@ def test_midstream_proxy_headless_serves_analyzes_and_never_writes_the_key(emula
     try:
         banner = proc.stderr.readline()
         assert f"OPENAI_BASE_URL=http://127.0.0.1:{free_port}/v1" in banner
-        client = openai.OpenAI(api_key=KEY, base_url=f"http://127.0.0.1:{free_port}/v1", max_retries=0)
-        deadline = time.monotonic() + LIVENESS_S
-        while True:  # the proxy listens once its hub started
-            try:
-                chunks = list(client.chat.completions.create(model="emu-loop", stream=True,
-                                                             messages=[{"role": "user", "content": "go"}]))
-                break
-            except openai.APIConnectionError:
-                assert time.monotonic() < deadline and proc.poll() is None
-                time.sleep(0.2)
+        chunks = _looping_request(proc, free_port)
         assert chunks[-1].choices[0].finish_reason == "content_filter"
         assert chunks[-1].model_extra["midstream"]["rule"] == "stop-loops"  # the run's rule engine said why
         time.sleep(1.0)  # a tick or two of output after the stream ended
@@ -1073,16 +1078,8 @@ def test_prometheus_labels_a_cut_proxy_request_with_its_own_source(emulator_thre
                              "--no-record", "--no-learn", "--metrics-port", str(metrics_port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        client = openai.OpenAI(api_key=KEY, base_url=f"http://127.0.0.1:{free_port}/v1", max_retries=0)
+        chunks = _looping_request(proc, free_port)
         deadline = time.monotonic() + LIVENESS_S
-        while True:
-            try:
-                chunks = list(client.chat.completions.create(model="emu-loop", stream=True,
-                                                             messages=[{"role": "user", "content": "go"}]))
-                break
-            except openai.APIConnectionError:
-                assert time.monotonic() < deadline and proc.poll() is None
-                time.sleep(0.2)
         assert chunks[-1].choices[0].finish_reason == "content_filter"
         samples: list = []
         while True:  # the cut is counted at an analysis step after the request ended
