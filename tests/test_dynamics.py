@@ -169,6 +169,16 @@ def test_three_incommensurate_tones_are_quasi_periodic_not_noise(period, n):
     assert res.type == "limit cycle", res.reason
 
 
+@pytest.mark.parametrize("period, start, n", [(29.66, 5.81, 600), (48.31, 67.04, 600), (38.01, 21.44, 600),
+                                              (47.5, 68.63, 1000)])
+def test_a_frequency_modulated_tone_is_quasi_periodic_not_chaos(period, start, n):
+    # A torus: a linear model predicts it, and neighbours part in phase within an orbit, a rise the divergence fit
+    # took for chaos ("strange", 0.81-0.93 sure).
+    t = np.arange(n) + start
+    res = classify_attractor(np.sin(2 * np.pi * t / period + 2.0 * np.sin(2 * np.pi * t / (period * 6.3))))
+    assert res.type == "limit cycle" and "quasi-periodic" in res.reason, res.reason
+
+
 @pytest.mark.parametrize("make", [lambda t: t, lambda t: (t - 300.0) ** 2, lambda t: np.exp(t / 400)])
 def test_a_deterministic_drift_is_not_called_noise(make):
     # A ramp read as "noise" 0.8 sure, its neighbours "196360952522.1x worse" than a linear model.
