@@ -7,10 +7,23 @@ use the same labels and units the user sees on screen.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from .snapshot import Snapshot
+
+IN_A_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""What a one-line field printed to a terminal (a stream's name, its source, an error, a hit's message, a file's
+name) may not hold as it is: every control, newlines and tabs too (a peer's or a proxy client's name could forge
+lines, retitle the window, write the clipboard), and the bidirectional overrides and isolates (it could show a
+line's text in another order than it has)."""
+
+
+def escaped(value: object) -> str:
+    """``value`` as text with what ``IN_A_NAME`` matches escaped (``\\x1b``, ``\\x0a``, ``\\u202e``)."""
+    return IN_A_NAME.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
+                         else f"\\u{ord(m.group()):04x}", str(value))
 
 
 def _finite(v: Any) -> bool:

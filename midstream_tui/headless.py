@@ -27,16 +27,8 @@ from .sources.base import ScheduledSource, Source
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 """Control characters (an escape sequence in a stream's or an agent's name from the network) are shown as \\xNN in
 the text summary, never sent to the terminal."""
-_IN_A_NAME = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-"""What a one-line field (a stream's name, its source, an error, a hit's message) may not hold as it is: every
-control, newlines and tabs too (a peer's name could forge summary lines), and the bidirectional overrides and
-isolates (it could show a line's text in another order than it has)."""
-
-
-def _field(value: object) -> str:
-    """A one-line field of the text summary, with what ``_IN_A_NAME`` matches escaped (``\\x0a``, ``\\u202e``)."""
-    return _IN_A_NAME.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100
-                          else f"\\u{ord(m.group()):04x}", str(value))
+_field = display.escaped
+"""A one-line field of the text summary."""
 
 
 class NdjsonPrinter:

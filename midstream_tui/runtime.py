@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .display import escaped
 from .hub import Hub
 from .perception import Perception
 from .rules import BUILTIN_RULES, MetaLearner, Rule, RuleEngine, default_path
@@ -126,11 +127,11 @@ class RunContext:
                 recorder, self.recorder = self.recorder, None
                 recorder.close()
                 if recorder.lost:
-                    self._say(f"session recorded in {recorder.path}, incomplete: {recorder.lost} items could not be "
-                              f"written ({recorder.error})")
+                    self._say(f"session recorded in {escaped(recorder.path)}, incomplete: {recorder.lost} items could "
+                              f"not be written ({recorder.error})")
                 else:
                     said = f" ({recorder.error})" if recorder.error else ""
-                    self._say(f"session recorded in {recorder.path}{said}")
+                    self._say(f"session recorded in {escaped(recorder.path)}{said}")
 
     def __enter__(self) -> RunContext:
         return self

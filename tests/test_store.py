@@ -185,6 +185,37 @@ def test_no_secret_reaches_a_recording_an_export_or_the_terminal(tmp_path, monke
     assert b"[REDACTED]" in written  # replaced, not dropped: the rest of the text is kept
 
 
+def test_names_from_streams_and_files_never_act_on_the_terminal(tmp_path):
+    # An independent review: a proxy client's model name (a stream's name, a learned source's key) or a session
+    # file's name with ESC ] 0 ; ... BEL (retitles the window), ESC ] 52 (writes the clipboard) or a newline
+    # (forges a line) was printed raw by `analyze`, `meta show` and `sessions`.
+    hostile = "\x1b]0;PWNED\x07evil\nforged\u202e"
+    session = tmp_path / "hostile.jsonl"
+    session.write_text("\n".join(json.dumps(e) for e in [
+        {"t": 0.0, "stream": hostile, "type": "open"},
+        *({"t": 0.1 + i / 10, "stream": hostile, "type": "text", "text": f"word{i % 7} "} for i in range(150)),
+        {"t": 20.0, "stream": hostile, "type": "close"}]) + "\n")
+    data = tmp_path / "data"
+    env = dict(os.environ, MIDSTREAM_DATA_DIR=str(data))
+    assert midstream("run", str(session), "--headless", "--virtual", "--duration", "30", env=env).returncode == 0
+    recorded, = data.glob("*.midstream.sqlite")
+    renamed = recorded.with_name("a\x1b]0;T\x07\n" + recorded.name)
+    recorded.rename(renamed)
+    state = json.loads((data / "meta.json").read_text())
+    state["baselines"] = {f"proxy:openai/{hostile}@127.0.0.1": next(iter(state["baselines"].values()))}
+    (data / "meta.json").write_text(json.dumps(state))
+    shown = [midstream(*args, env=env) for args in (("analyze", "last"), ("meta", "show"), ("sessions",))]
+    for proc in shown:
+        assert proc.returncode == 0, proc.stderr
+        assert "\x1b" not in proc.stdout + proc.stderr and "\x07" not in proc.stdout and "\u202e" not in proc.stdout
+        assert not any(line.startswith("forged") for line in proc.stdout.splitlines())
+    assert "\\x1b]0;PWNED\\x07evil\\x0aforged\\u202e" in shown[0].stdout + shown[1].stdout
+    with sqlite3.connect(renamed) as db:  # (a damaged end time: `sessions --json` wrote Infinity, not JSON)
+        db.execute("UPDATE meta SET value = '1e999' WHERE key = 'ended'")
+    listed = midstream("sessions", "--json", env=env)
+    assert json.loads(listed.stdout.splitlines()[0])["ended"] is None, listed.stdout
+
+
 def test_prune_keeps_the_newest_within_size_and_age(tmp_path):
     for k in range(4):
         record_demo(tmp_path / f"2026010{k}-000000.midstream.sqlite", seconds=2.0, uris=["sim:text"])

@@ -34,6 +34,8 @@ import numpy as np
 from ..analysis.validate import SeriesError
 from ..clock import VirtualClock
 from ..config import ConfigError, load_settings
+from ..display import escaped
+from ..jsonsafe import finite
 from ..hub import Hub, HubError
 from ..perception import Perception
 from ..redact import redact, without_logins
@@ -767,7 +769,7 @@ def _meta(args: argparse.Namespace) -> int:
             path.unlink(missing_ok=True)
         except OSError as exc:  # a folder named meta.json, or a file where the data folder should be
             raise CliError(f"{path}: cannot forget it ({exc.strerror or exc})") from None
-        print(f"{'forgot' if existed else 'nothing to forget in'} {path}")
+        print(f"{'forgot' if existed else 'nothing to forget in'} {escaped(path)}")
         return 0
     try:
         parse_state(read_state(path), path)  # what cannot be read is said, never shown as nothing learned
@@ -781,13 +783,13 @@ def _meta(args: argparse.Namespace) -> int:
         print(json.dumps(learner.to_json()))
         return 0
     if not learner.baselines:
-        print(f"nothing learned yet ({path})")
+        print(f"nothing learned yet ({escaped(path)})")
         return 0
-    print(f"{path}: {learner.runs} run(s), {len(learner.baselines)} source(s)")
+    print(f"{escaped(path)}: {learner.runs} run(s), {len(learner.baselines)} source(s)")
     for key, metrics in sorted(learner.baselines.items()):
-        print(f"  {key}")
+        print(f"  {escaped(key)}")  # (a source's key holds what a proxy client sent as its model)
         for name, dist in sorted(metrics.items()):
-            print(f"    {name:<22} n {dist.n:>8}  p50 {dist.quantile(0.5):10.4g}  p99 {dist.quantile(0.99):10.4g}"
+            print(f"    {escaped(name):<22} n {dist.n:>8}  p50 {dist.quantile(0.5):10.4g}  p99 {dist.quantile(0.99):10.4g}"
                   f"  p99.9 {dist.quantile(0.999):10.4g}")
     return 0
 
@@ -818,22 +820,22 @@ def _sessions(args: argparse.Namespace) -> int:
         raise CliError(f"{folder}: not a folder (where sessions are kept: MIDSTREAM_DATA_DIR or data_dir)")
     files = session_files(folder)
     if not files and not args.json:
-        print(f"no recorded sessions in {folder}")
+        print(f"no recorded sessions in {escaped(folder)}")
         return 0
     for k, path in enumerate(files, 1):
         try:
             s = info(path)
         except StoreError as exc:
-            print(f"{k:>3}  {path.name}: {exc}", file=sys.stderr)
+            print(f"{k:>3}  {escaped(path.name)}: {escaped(exc)}", file=sys.stderr)
             continue
         if args.json:
-            print(json.dumps({"n": k, "path": str(path), "started": s.started, "ended": s.ended, "status": s.status,
-                              "streams": s.streams, "duration_s": round(s.duration, 3), "bytes": s.size,
-                              "command": s.command}))
+            print(json.dumps(finite({"n": k, "path": str(path), "started": s.started, "ended": s.ended,
+                                     "status": s.status, "streams": s.streams, "duration_s": round(s.duration, 3),
+                                     "bytes": s.size, "command": s.command}), allow_nan=False))
         else:
             started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.started))
             print(f"{k:>3}  {started}  {s.duration:8.1f} s  {s.streams:>2} streams  {s.size / 1e6:7.2f} MB  "
-                  f"{s.status:<11}  {path.name}")
+                  f"{s.status:<11}  {escaped(path.name)}")
     return 0
 
 
@@ -876,7 +878,8 @@ def _export(args: argparse.Namespace) -> int:
 
     path = resolve(args.session, load_settings().data_dir)
     if being_recorded(path):
-        print(f"midstream: warning: {path.name} is still being recorded: the export holds what was written so far",
+        print(f"midstream: warning: {escaped(path.name)} is still being recorded: the export holds what was written "
+              "so far",
               file=sys.stderr, flush=True)
     name = path.name.removesuffix(SUFFIX)
     name = name.removesuffix(".sqlite") if name == path.name else name  # (a session renamed x.sqlite)
@@ -885,7 +888,7 @@ def _export(args: argparse.Namespace) -> int:
         out = out.with_name(name + "-export")
     written = export_session(path, out, args.format, force=args.force)
     for file, rows in written:
-        print(f"{file}  {rows} rows")
+        print(f"{escaped(file)}  {rows} rows")
     return 0
 
 
@@ -1001,7 +1004,8 @@ def _analyze(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out))
         return 0
-    print(f"{args.file}{'' if column is None else f', column {column}'}: {x.size} points, dt {args.dt:g}")
+    print(f"{escaped(args.file)}{'' if column is None else f', column {escaped(column)}'}: {x.size} points, "
+          f"dt {args.dt:g}")
     _print_dynamics(out)
     return 0
 
@@ -1148,10 +1152,10 @@ def _analyze_session(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"session": str(path), "streams": results}))
         return 0
-    print(f"{path.name}: {len(results)} streams")
+    print(f"{escaped(path.name)}: {len(results)} streams")
     for entry in results:
         counted = ", ".join(f"{n} {k}" for k, n in sorted(entry["patterns"].items())) or "no patterns"
-        print(f"{entry['stream']} ({entry['kind']}, {entry['status']}): {counted}")
+        print(f"{escaped(entry['stream'])} ({entry['kind']}, {entry['status']}): {escaped(counted)}")
         for label, out in entry["signals"].items():
             print(f"  {label}: {out['points']} points" + (
                 f" (the longest unbroken stretch of {out['recorded']} recorded: {out['non_finite']} are NaN or inf)"
@@ -1159,7 +1163,7 @@ def _analyze_session(args: argparse.Namespace) -> int:
             if "attractor" in out:
                 _print_dynamics(out, indent="    ")
             else:
-                print(f"    {out['reason']}")
+                print(f"    {escaped(out['reason'])}")
     return 0
 
 
