@@ -697,6 +697,82 @@ async def test_control_characters_from_a_stream_never_reach_the_terminal():
         assert "\x1b]8" not in shown
 
 
+async def test_any_name_or_value_is_drawn_as_text_and_every_row_stays_one_row():
+    # An independent review: a proxy client's model "gpt-4o[2" ended the dashboard (and the proxy) with a
+    # MarkupError — Textual's escape leaves a "[" before a digit; a CJK name wrapped its row and pushed streams out;
+    # "≈1118 tok" took 9 cells of 8; a value ending in a backslash escaped its closing tag ("[/]" shown).
+    hub = Hub(VirtualClock())
+    names = ["gpt-4o[2", "m[", "[1", "a\x1b[31m", "end\\", "漢字漢字漢字漢字漢字漢字漢字漢字", "tab\there",
+             "emu-normal#123456"]
+    for i, name in enumerate(names):
+        hub.push_text(name, "word [2 \\ " * 5, tokens=1118 if i == 0 else 3, t=0.1)
+    hub.analyze(now=1.0)
+    app = MidStreamApp(hub, live=False)
+    async with app.run_test(size=(80, 40)) as pilot:
+        for _ in range(len(names)):
+            await pilot.pause()
+            rows = [r for r in text_of(app.query_one(StreamList)).splitlines() if r.strip()]
+            assert len(rows) == len(names), rows  # one row each: none wrapped
+            await pilot.press("j")
+        await pilot.pause()
+        shown = app.export_screenshot()
+        assert "gpt-4o[2" in shown and "…#123456" in shown and "[/]" not in shown.replace("x[/]", "")
+
+
+async def test_the_selection_stays_put_through_filters_and_moves_to_a_live_stream_when_its_own_ages_out():
+    # An independent review: selecting an ended request and pressing f twice (live, then ended) lost it; and when
+    # the selected ended request aged out the oldest took its place — the next to age out — so the selection
+    # moved by itself every few seconds.
+    from midstream_tui.events import StreamClosed
+
+    hub = Hub(VirtualClock())
+    for i in range(60):
+        hub.push_text(f"r{i}", "done ", tokens=1, t=0.1 + i / 100)
+        hub.push(StreamClosed(f"r{i}", 1.0 + i / 100, reason="finished"))
+    hub.analyze(now=3.0)
+    app = MidStreamApp(hub, live=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.select_stream("r5")
+        for _ in range(2):  # live (none), ended
+            await pilot.press("f")
+            await pilot.pause()
+        assert app.stream_filter == "ended" and app.selected == "r5"
+        assert "▶ r5" in text_of(app.query_one(StreamList))
+        await pilot.press("f", "f")  # (back to all)
+        hub.push_text("live", "still going ", tokens=1, t=3.5)
+        hub.analyze(now=4.0)
+        hub.max_ended = 10  # r5 ages out (as the analysis step does, long after the streams ended)
+        hub._age_out(list(hub._pipelines.values()), 1000.0)
+        app.render_tick(force=True)
+        await pilot.pause()
+        assert "r5" not in hub.streams and app.selected == "live"
+
+
+async def test_paging_the_pattern_log_while_it_is_hidden_says_so():
+    # An independent review: PgUp then PgDn with the log hidden (4) ended the app (range() with a step of 0).
+    from midstream_tui.events import Flag
+
+    hub = demo_hub(6)
+    for i in range(60):  # (a log longer than a page)
+        hub.push(Flag("llm", 6.0 + i / 100, f"note {i}", kind="media"))
+    hub.analyze(now=7.0)
+    app = MidStreamApp(hub, live=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert len(app.query_one(PatternLog).feed.entries) > 30
+        log = app.query_one(PatternLog)
+        await pilot.press("4")
+        await pilot.pause()
+        log.top, log.last_shown = 0, 0  # (paged up before it was hidden: the next page down measures rows)
+        for key in ("pagedown", "pageup", "pagedown", "home", "end"):
+            await pilot.press(key)
+            await pilot.pause()
+        assert app.is_running
+        await pilot.press("4", "pageup", "pagedown")  # shown again: paging works
+        await pilot.pause()
+        assert app.is_running
+
+
 def test_numbers_far_out_of_range_take_a_line_not_a_screen():
     # (a peer's level of 1e300 dB was 301 digits over eight rows, pushing the other streams out of the list)
     from dataclasses import replace

@@ -241,7 +241,12 @@ class MidStreamApp(App[int]):
         streams = self.hub.streams
         snaps = self.hub.snapshots()
         if self.selected not in streams:  # the first stream, or the selected one went away: no redraw of its own
-            self.set_reactive(MidStreamApp.selected, streams[0] if streams else None)
+            # (gone — an ended request aged out —: one under way, else the newest; the oldest, taken until
+            # 2026-12-06, was the next to age out, and the selection moved by itself every few seconds)
+            gone = self.selected is not None
+            live = next((n for n in streams if passes("live", snaps, n)), None) if gone else None
+            self.set_reactive(MidStreamApp.selected,
+                              (live or streams[-1] if gone else streams[0]) if streams else None)
         elif self.stream_filter != "all" and not passes(self.stream_filter, snaps, self.selected):
             # the selected stream left what the list is narrowed to (it ended, say): the first that is in it
             first = next((n for n in streams if passes(self.stream_filter, snaps, n)), None)
@@ -333,8 +338,8 @@ class MidStreamApp(App[int]):
 
     def action_next_filter(self) -> None:
         self.stream_filter = FILTERS[(FILTERS.index(self.stream_filter) + 1) % len(FILTERS)]
-        shown, _ = listed(self.hub.streams, self.hub.snapshots(), None, self.query_one(StreamList).rows,
-                          self.stream_filter)
+        shown, _ = listed(self.hub.streams, self.hub.snapshots(), self.selected, self.query_one(StreamList).rows,
+                          self.stream_filter)  # (the selected one is shown whenever it passes the filter)
         if shown and self.selected not in shown:
             self.selected = shown[0]
 
@@ -430,7 +435,11 @@ class MidStreamApp(App[int]):
         self.render_tick(force=True)
 
     def action_scroll_log(self, where: str) -> None:
-        self.query_one(PatternLog).scroll_to(where)
+        log = self.query_one(PatternLog)
+        if not log.display or not log.content_region.width:  # (hidden: it has no size to page by)
+            self.notify("the pattern log is hidden: 4 shows it", title="Patterns", severity="warning")
+            return
+        log.scroll_to(where)
 
     def action_cancel_stream(self) -> None:
         if self.selected and self.hub.cancel(self.selected):

@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.content import Content
-from textual.markup import escape
+from ..terminal_safety import escape
 from textual.screen import ModalScreen
 from textual.widgets import Static
 

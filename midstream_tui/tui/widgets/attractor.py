@@ -23,7 +23,7 @@ from rich.style import Style
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.content import Content
-from textual.markup import escape
+from ..terminal_safety import escape
 from textual.strip import Strip
 from textual.widgets import Static
 from textual_plotext import PlotextPlot

@@ -23,18 +23,18 @@ from textual.widgets import Static
 
 
 class LineStatic(Static):
-    _markups: tuple[str, ...] = ()
+    _markups: tuple[str | Content, ...] = ()
     _rows: list[Strip] | None = None
     """The text's rows as rendered for ``_rows_for``; None: rendered again when next drawn."""
     _rows_for: tuple = ()
     """(width, style) the rows were rendered for."""
     _joined: Content | None = None
-    _shown: tuple[str, ...] = ()
+    _shown: tuple[str | Content, ...] = ()
     """The markup lines ``_rows`` were rendered from."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._parsed: dict[str, Content] = {}
+        self._parsed: dict[str | Content, Content] = {}
         """Each markup line shown, parsed (most lines stay the same from one update to the next)."""
 
     def refresh(self, *regions, **kwargs):
@@ -46,12 +46,16 @@ class LineStatic(Static):
 
     def update(self, content="", *, layout: bool = True) -> None:
         """As ``Static.update``: the text's lines become the panel's lines."""
-        text = content.markup if isinstance(content, Content) else str(content)
-        self.set_lines(text.split("\n"), layout=layout)
+        if isinstance(content, Content):  # (as it is: its markup would be parsed again, and text with a "[" in
+            self.set_lines(content.split("\n"), layout=layout)  # it does not survive the round trip)
+        else:
+            self.set_lines(str(content).split("\n"), layout=layout)
 
-    def set_lines(self, markups: Sequence[str], layout: bool = False) -> None:
-        """Show these markup lines. ``layout``: the panel's height follows its rows (a new layout when their
-        number changes)."""
+    def set_lines(self, markups: Sequence[str | Content], layout: bool = False) -> None:
+        """Show these lines: markup, or ``Content`` where text from elsewhere (a stream's name, a peer's) is in
+        it — markup cannot carry every text: Textual's ``escape`` leaves a "[" before a digit or at the end, and
+        "gpt-4o[2" in a row's markup raised MarkupError and ended the app. ``layout``: the panel's height follows
+        its rows (a new layout when their number changes)."""
         markups = tuple(markups)
         if markups == self._markups:
             return
@@ -98,7 +102,8 @@ class LineStatic(Static):
         if self._joined is None:
             cache, parsed = self._parsed, {}
             for markup in self._markups:
-                parsed[markup] = cache.get(markup) or Content.from_markup(markup)
+                parsed[markup] = cache.get(markup) or (markup if isinstance(markup, Content)
+                                                       else Content.from_markup(markup))
             self._parsed = parsed  # only the lines shown now are kept
             self._joined = Content("\n").join(parsed[m] for m in self._markups)
         return self._joined

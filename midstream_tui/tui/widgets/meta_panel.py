@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 
-from textual.markup import escape
+from ..terminal_safety import escape
 
 from .base import Panel, View
 from .lines import LineStatic

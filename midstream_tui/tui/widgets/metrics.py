@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual.markup import escape
+from ..terminal_safety import escape
 
 from ...display import metric_rows
 from ...redact import redact

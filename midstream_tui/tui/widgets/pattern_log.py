@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from textual import events
 from textual.content import Content
-from textual.markup import escape
+from ..terminal_safety import escape
 from textual.widgets import Static
 
 from ..pattern_feed import ALERT, PatternFeed, entry_text
@@ -84,6 +84,8 @@ class PatternLog(Panel, Static, can_focus=False):
 
     def _fits_from(self, top: int) -> bool:
         width, height = self.content_region.width, self.content_region.height
+        if width <= 0:  # (no size: nothing to measure against)
+            return True
         used = 0
         for i in range(top, len(self.feed.entries)):
             used += len(self._format(i).wrap(width))

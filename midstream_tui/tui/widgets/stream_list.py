@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from textual.markup import escape
+from rich.cells import cell_len
+from textual.content import Content
 
 from ...display import headline
 from ...snapshot import Snapshot
@@ -23,17 +24,46 @@ _PASSES = {"all": lambda st: True, "live": lambda st: st in ("open", "wait"),
            "ended": lambda st: st not in ("open", "wait"), "cut/error": lambda st: st in ("cancelled", "error")}
 
 
+NUMBER_W = 8
+"""Cells of a row's number (a rate, a level, a count of tokens)."""
+
+
+def _head(text: str, width: int) -> str:
+    """The longest start of ``text`` that takes at most ``width`` cells (a CJK character takes two)."""
+    used = 0
+    for i, ch in enumerate(text):
+        used += cell_len(ch)
+        if used > width:
+            return text[:i]
+    return text
+
+
+def _tail(text: str, width: int) -> str:
+    """The longest end of ``text`` that takes at most ``width`` cells."""
+    return _head(text[::-1], width)[::-1]
+
+
 def fitted(name: str, width: int) -> str:
-    """``name`` in ``width`` cells. A remote stream (``AGENT/STREAM``, from ``midstream watch``) gives up its
-    agent's name first (``web-…/llm-drift``): the agent is in the sort order, the stream is what tells rows apart."""
-    if len(name) <= width:
+    """``name`` in ``width`` cells, measured as drawn (a CJK character takes two; a row wrapped and pushed streams
+    out of the list). A remote stream (``AGENT/STREAM``, from ``midstream watch``) gives up its agent's name first
+    (``web-…/llm-drift``): the agent is in the sort order, the stream is what tells rows apart; a proxied request
+    (``MODEL#N``) keeps its number (``emu-no…#123``: cut at the end, every row of a model read the same)."""
+    if cell_len(name) <= width:
         return name
     agent, slash, stream = name.partition("/")
-    if not slash:
-        return name[: width - 1] + "…"
-    if len(stream) + 3 <= width:
-        return f"{agent[: width - len(stream) - 2]}…/{stream}"
-    return "…" + stream[-(width - 1):]
+    if slash:
+        if cell_len(stream) + 3 <= width:
+            return f"{_head(agent, width - cell_len(stream) - 2)}…/{stream}"
+        return "…" + _tail(stream, width - 1)
+    base, mark, number = name.rpartition("#")
+    if mark and number.isdigit() and base and len(number) + 3 <= width:
+        return f"{_head(base, width - len(number) - 2)}…#{number}"
+    return _head(name, width - 1) + "…"
+
+
+def padded(text: str, width: int) -> str:
+    """``text`` followed by spaces to ``width`` cells."""
+    return text + " " * max(0, width - cell_len(text))
 
 
 def _status(snaps: Mapping[str, Snapshot], name: str) -> str:
@@ -126,15 +156,20 @@ class StreamList(Panel, LineStatic):
             snap = snaps.get(name)
             status = snap.status if snap else "wait"
             number = headline(snap) if snap else ""
-            shown = fitted(safe(name), name_w)  # (measured as drawn: a BEL takes no cell, ESC one: ␛)
+            if cell_len(number) > NUMBER_W:  # ("≈1118 tok" took 9 cells of 8, and the row wrapped)
+                number = number.replace(" ", "")
+                number = number if cell_len(number) <= NUMBER_W else _head(number, NUMBER_W - 1) + "…"
+            # (measured as drawn: a BEL takes no cell, ESC one: ␛; a tab or newline would move the row's columns)
+            shown = padded(fitted(safe(name).replace("\t", "␉").replace("\n", "␤"), name_w), name_w)
             style = STATUS_STYLE.get(status, "$text-muted")
             marker = "▶" if name == selected else " "
-            line = f"{marker} {escape(f'{shown:<{name_w}}')} [{style}]{status:<9}[/] {escape(number):>8}"
+            # (Content, not markup: a name is anyone's text, and markup cannot carry every text)
+            line = Content.assemble(f"{marker} {shown} ", (f"{status:<9}", style), f" {number:>{NUMBER_W}}")
             if name == selected:
-                line = f"[reverse]{line}[/]"
+                line = line.stylize("reverse")
             lines.append(line)
         if summary:
-            lines.append(f"[$text-muted]{escape(summary[:width])}[/]")
+            lines.append(Content.styled(summary[:width], "$text-muted"))
         if not lines:
             lines = ["[$text-muted]no streams yet[/]"]
         # rounded numbers often stay put: only the rows that changed are drawn again; its height follows its
