@@ -272,6 +272,26 @@ async def test_the_panel_and_its_keys(tmp_path):
         assert learner.what.models["bad"].seen == 1 and learner.what.models["bad"].positives == 1
 
 
+async def test_a_pending_proposal_and_its_keys_are_on_screen_however_much_else_the_panel_says(tmp_path):
+    # An independent review: with a learner that had history (risks, what matters, a stall limit and its rule),
+    # the proposal line came last in a panel at most 10 rows high and was cut off — "a" applied a change the user
+    # could not see.
+    from midstream_tui.tui.app import MidStreamApp
+    from midstream_tui.tui.widgets.meta_panel import MetaPanel
+
+    learner = MetaLearner(tmp_path / "m.json")
+    hub, _engine = learn_outcomes(learner, n=3)
+    learner.tuner._make("stop-loops", "min_words", 40, 20, "a test proposal")
+    for size in ((120, 40), (160, 48)):
+        app = MidStreamApp(hub, live=False)
+        async with app.run_test(size=size) as pilot:
+            await pilot.pause(0.2)
+            panel = app.query_one(MetaPanel)
+            shown = "\n".join(panel.render_line(y).text for y in range(panel.content_region.height))
+            assert panel.display, size
+            assert "stop-loops.min_words 40→20" in shown and "pending: a accept · x reject" in shown, (size, shown)
+
+
 # -- what a stall is: a pause that matters, never below the floor ---------------------------------------------
 
 DEMO_TEXT = "sim:text?name=llm&seed={seed}"  # the default demo's normal text stream (pauses of 0.6-2 s by design)

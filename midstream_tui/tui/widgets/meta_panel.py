@@ -27,6 +27,13 @@ def meta_lines(learner, snap) -> list[str]:
         return ["[$text-muted]select a stream[/]"]
     info = learner.summary(snap.stream)
     lines = [f"[$text-muted]source[/]  {escape(str(info.get('source')))} · run {info.get('runs', 0)}"]
+    # A proposal first, its state on a line of its own: the panel is at most 10 rows high, and a proposal below the
+    # rest was cut off — "a" applied a change whose line the user could not see (an independent review).
+    for p in learner.tuner.shown():
+        state = {"pending": "[$text-warning]pending: a accept · x reject[/]", "applied": "[$text-success]applied[/]",
+                 "rolled back": "[$text-error]rolled back[/]"}.get(p.status, escape(p.status))
+        lines.append(f"[$text-muted]rule[/]    {escape(p.rule)}.{escape(p.param)} {p.old:g}→{p.new:g}")
+        lines.append(f"        {state}")
     gaps, ttft = info.get("itl_ms"), info.get("ttft_ms")
     if gaps:
         lines.append(f"[$text-muted]gaps[/]    n {gaps['n']} · p50 {_ms(gaps['p50'])} · p99 {_ms(gaps['p99'])}")
@@ -43,10 +50,6 @@ def meta_lines(learner, snap) -> list[str]:
     top = [(k, v) for k, v in learner.what.relevance().items() if v > 0.05][:3]
     if top:
         lines.append("[$text-muted]matters[/] " + " · ".join(f"{k} {v:.2f}" for k, v in top))
-    for p in learner.tuner.shown():
-        state = {"pending": "[$text-warning]pending: a accept · x reject[/]", "applied": "[$text-success]applied[/]",
-                 "rolled back": "[$text-error]rolled back[/]"}.get(p.status, p.status)
-        lines.append(f"[$text-muted]rule[/]    {escape(p.rule)}.{p.param} {p.old:g}→{p.new:g} {state}")
     return lines
 
 
