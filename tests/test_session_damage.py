@@ -96,6 +96,30 @@ def test_damage_inside_a_sessions_rows_is_one_line_and_leaves_no_half_export(tmp
         RecordedHub(session)  # the library says the same
 
 
+ODD_VALUES = {
+    "text not UTF-8": "UPDATE event SET data = CAST(X'7B2274657874223A2261FF227D' AS TEXT) "
+                      "WHERE id = (SELECT min(id) FROM event WHERE type = 'text')",
+    "time as text": "UPDATE snapshot SET t = 'later' WHERE id = (SELECT max(id) FROM snapshot)",
+    "text a number": "UPDATE event SET data = '{\"text\": 5}' WHERE id = (SELECT min(id) FROM event WHERE type = 'text')",
+}
+
+
+@pytest.mark.parametrize("odd", ODD_VALUES)
+def test_values_of_other_types_or_not_utf8_in_a_session_are_one_line_never_a_traceback(tmp_path, odd):
+    # An independent review: a byte that is not UTF-8 in a text column ended replay, export and analyze with
+    # sqlite3's "Could not decode to UTF-8"; a value of another type than the recorder writes, with a TypeError.
+    bad = record(tmp_path, tmp_path / "odd.sqlite", "sim:text")
+    with sqlite3.connect(bad) as conn:
+        assert conn.execute(ODD_VALUES[odd]).rowcount == 1
+    conn.close()
+    for args in (("replay", bad, "--headless", "--json"), ("analyze", bad),
+                 ("export", bad, "--format", "jsonl", "--out", tmp_path / "out", "--force")):
+        proc = midstream(tmp_path, *args)
+        assert "Traceback" not in proc.stderr, (args, proc.stderr[-600:])
+        if proc.returncode:
+            one_line_error(proc, str(bad))
+
+
 def test_analyze_of_a_session_takes_the_motif_length_asked_for(tmp_path):
     # (it was ignored: motifs of the automatic length, unsaid)
     rec = record(tmp_path, tmp_path / "s.sqlite", "sim:audio", seconds=20)

@@ -24,6 +24,7 @@ import math
 import shlex
 import signal
 import socket
+import sqlite3
 import sys
 from urllib.parse import urlsplit
 from importlib.metadata import PackageNotFoundError, version
@@ -1205,6 +1206,27 @@ COMMANDS = {"emulate-openai": _emulate, "serve": _serve, "signaling": _signaling
 """The subcommands that take their parsed arguments as they are (run and demo choose sources first)."""
 
 
+READS_SESSIONS = ("replay", "export", "analyze")
+"""Commands that read a recorded session, which may be damaged past what opening it checks."""
+
+
+def _reading_a_session(handler, args: argparse.Namespace) -> int:
+    """``handler(args)``, a file damaged past what opening it checks said in one line: a page SQLite finds
+    malformed half-way through (a flipped byte ``quick_check`` does not see), a value of another type than the
+    recorder writes (a hand-edited row). They ended replay, export and analyze with a traceback."""
+    try:
+        return handler(args)
+    except sqlite3.DatabaseError as exc:
+        raise CliError(f"{getattr(args, 'session', None) or getattr(args, 'file', '')}: the session file is damaged "
+                       f"({exc})") from None
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:
+        if isinstance(exc, (SeriesError, StoreError, CliError)):  # (its own words: ValueErrors of ours)
+            raise
+        where = getattr(args, "session", None) or getattr(args, "file", "")
+        raise CliError(f"{where}: a record of a shape the recorder does not write ({type(exc).__name__}: "
+                       f"{str(exc)[:120]})") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
@@ -1226,6 +1248,8 @@ def main(argv: list[str] | None = None) -> int:
                 return _run(DEMOS[args.which], args)
             return _run(demo_uris(args.which), args)
         handler = COMMANDS.get(args.command)
+        if handler is not None and args.command in READS_SESSIONS:
+            return _reading_a_session(handler, args)
         if handler is not None:
             return handler(args)
         raise CliError(f"unknown command {args.command!r}")

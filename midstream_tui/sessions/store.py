@@ -113,7 +113,14 @@ def _connect(path: Path, readonly: bool = False, immutable: bool = False) -> sql
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")  # with WAL: durable against a process crash
     conn.execute("PRAGMA busy_timeout=5000")
+    # text that is not UTF-8 (a damaged or hand-edited file) reads with U+FFFD where the bad bytes were: it ended
+    # replay, export and analyze with "Could not decode to UTF-8" (an independent review)
+    conn.text_factory = _text
     return conn
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
 
 
 def _json(value: Any) -> str:
