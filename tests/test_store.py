@@ -216,6 +216,29 @@ def test_names_from_streams_and_files_never_act_on_the_terminal(tmp_path):
     assert json.loads(listed.stdout.splitlines()[0])["ended"] is None, listed.stdout
 
 
+def test_a_stream_that_ends_before_the_run_is_recorded_as_the_run_last_showed_it(tmp_path):
+    # An independent review: only the first snapshot after a stream's end was recorded; what the analysis said of
+    # it afterwards ("settled into a cycle", its last figures, a late note) was not, and replay, export and the
+    # summary showed less than the run had.
+    from midstream_tui.events import Flag, StreamClosed
+
+    hub = Hub(VirtualClock(), analysis_interval=0.1)
+    recorder = Recorder(tmp_path / "s.midstream.sqlite", command="test").attach(hub)
+    for i in range(100):
+        hub.push_text("one", f"w{i % 5} ", tokens=1, t=i / 50)
+    hub.push(StreamClosed("one", 2.1, reason="finished"))
+    hub.analyze(now=2.2)
+    recorder.tick(2.2)
+    hub.push(Flag("one", 2.3, "a note after its end", kind="rule"))
+    hub.analyze(now=2.4)
+    recorder.tick(2.4)
+    last = hub.snapshot("one")
+    recorder.close()
+    with sqlite3.connect(tmp_path / "s.midstream.sqlite") as db:
+        seqs = [row[0] for row in db.execute("SELECT seq FROM snapshot WHERE stream = 'one' ORDER BY seq")]
+    assert seqs[-1] == last.seq and len(seqs) == 2, seqs
+
+
 def test_prune_keeps_the_newest_within_size_and_age(tmp_path):
     for k in range(4):
         record_demo(tmp_path / f"2026010{k}-000000.midstream.sqlite", seconds=2.0, uris=["sim:text"])

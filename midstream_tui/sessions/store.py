@@ -64,6 +64,8 @@ from ..snapshot import json_number
 SCHEMA_VERSION = 1
 SUFFIX = ".midstream.sqlite"
 SNAPSHOT_INTERVAL = 1.0
+AFTER_END_UPDATES = 4
+"""Snapshots of a stream recorded after the one that recorded its end, when the analysis changed it again."""
 PREVIEW_INTERVAL = 5.0
 FLUSH_INTERVAL = 0.5
 HOLD_CHARS = 256
@@ -192,6 +194,7 @@ class Recorder:
         self._t0 = 0.0
         self._log_seq = 0
         self._last_snapshot: dict[str, float] = {}
+        self._after_end: dict[str, tuple[int, int]] = {}  # (seq recorded, updates left) of each ended stream
         self._last_preview: dict[str, float] = {}
         self._said: dict[str, int] = {}
         self._seen_detections: dict[str, tuple] = {}
@@ -325,13 +328,21 @@ class Recorder:
         for stream, snap in hub.snapshots().items():
             final = snap.status != "open"
             last = self._last_snapshot.get(stream, -math.inf)
-            if now - last >= SNAPSHOT_INTERVAL or (final and last != math.inf):
+            after = self._after_end.get(stream)
+            if after is not None:
+                # Ended, and its end recorded: what the analysis says of it afterwards (the estimate of its last
+                # window — "settled into a cycle" —, its last figures) is recorded too, a few times at most. Only
+                # the first snapshot after the end was, and a replay, an export and the summary showed less than
+                # the run had (an independent review).
+                seq, left = after
+                if snap.seq != seq and left > 0:
+                    self._after_end[stream] = (snap.seq, left - 1)
+                    self._put_snapshot(stream, snap)
+            elif now - last >= SNAPSHOT_INTERVAL or final:
                 self._last_snapshot[stream] = math.inf if final else now
-                self._queue.put(("snapshot", stream, self._rel(snap.t), snap.seq, snap.status,
-                                 {k: json_number(v) for k, v in snap.metrics.items()}, snap.attractor.to_json(),
-                                 snap.signal_name, {v.name: v.attractor.to_json() for v in snap.signals[1:]},
-                                 snap.error))
+                self._put_snapshot(stream, snap)
                 if final:
+                    self._after_end[stream] = (snap.seq, AFTER_END_UPDATES)
                     self._queue.put(("stream_end", stream, self._rel(snap.t), snap.status, snap.error))
             finals = [s for s in snap.transcript if s.final]
             said = self._said.get(stream, 0)
@@ -355,6 +366,11 @@ class Recorder:
             self._log_seq = seq
             self._queue.put(("pattern", hit.stream, self._rel(hit.t), hit.kind, hit.message,
                              None if hit.start is None else self._rel(hit.start)))
+
+    def _put_snapshot(self, stream: str, snap) -> None:
+        self._queue.put(("snapshot", stream, self._rel(snap.t), snap.seq, snap.status,
+                         {k: json_number(v) for k, v in snap.metrics.items()}, snap.attractor.to_json(),
+                         snap.signal_name, {v.name: v.attractor.to_json() for v in snap.signals[1:]}, snap.error))
 
     # -- the writer ---------------------------------------------------------------------------
 
