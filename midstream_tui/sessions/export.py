@@ -107,7 +107,8 @@ def export_session(path: Path, out: Path, fmt: str, *, force: bool = False) -> l
             raise StoreError(f"{t}: a folder is in the way of the {t.suffix[1:]} file")
     written: list[tuple[Path, int]] = []
     parts: list[Path] = []
-    with Session(path) as session:  # (opened and checked before the folder is made)
+    with Session(path, indexes=False) as session:  # (opened and checked before the folder is made; every row is
+        # read in order, through no index: a file whose index is damaged is salvaged here)
         created = not out.exists()
         try:
             out.mkdir(parents=True, exist_ok=True)
