@@ -340,9 +340,20 @@ class ServerThread:
             raise self.error
         return self.server.url
 
+    async def _shutdown(self) -> None:
+        await self.server.stop()
+        # What the runner left (a streamed answer still being written to a client that has gone): cancelled and
+        # awaited here, not destroyed pending with the loop — asyncio printed "Task was destroyed but it is
+        # pending!" after `midstream demo openai` quit (an independent review).
+        rest = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in rest:
+            task.cancel()
+        if rest:
+            await asyncio.wait(rest, timeout=2.0)
+
     def stop(self) -> None:
         if self._loop.is_running():
-            fut = asyncio.run_coroutine_threadsafe(self.server.stop(), self._loop)
+            fut = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
             try:
                 fut.result(5)
             finally:
