@@ -20,7 +20,7 @@ import contextlib
 import csv
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from ..jsonsafe import encodable, finite
@@ -121,7 +121,11 @@ def export_session(path: Path, out: Path, fmt: str, *, force: bool = False) -> l
                 part = out / f".{name}.{fmt}.{os.getpid()}.part"
                 parts.append(part)
                 try:
-                    count = {"jsonl": _jsonl, "csv": _csv, "parquet": _parquet}[fmt](part, rows)
+                    if fmt == "jsonl":
+                        count = _jsonl(part, rows)
+                    else:  # (an empty table keeps its columns: a CSV without a header, a Parquet file without
+                        # columns, say nothing of what the table holds — an independent review)
+                        count = (_csv if fmt == "csv" else _parquet)(part, rows, _columns_of(session, name))
                 except OSError as exc:
                     raise StoreError(f"{target}: cannot write ({exc.strerror or exc})") from None
                 written.append((target, count))
@@ -170,9 +174,21 @@ def _jsonl(target: Path, rows: Iterable[dict]) -> int:
     return n
 
 
-def _csv(target: Path, rows: Iterable[dict]) -> int:
+SOURCE_TABLE = {"patterns": "pattern", "transcripts": "transcript", "detections": "detection"}
+"""The exported tables that are a stored table's rows as they are (its columns, less the row id)."""
+
+
+def _columns_of(session: Session, name: str) -> list[str]:
+    """The columns an exported table has when it has no rows (those of the stored table it is made of)."""
+    table = SOURCE_TABLE.get(name)
+    if table is None:
+        return []
+    return [row[1] for row in session.conn.execute(f'PRAGMA table_info("{table}")') if row[1] != "id"]
+
+
+def _csv(target: Path, rows: Iterable[dict], empty: Sequence[str] = ()) -> int:
     rows = list(rows)  # the header is the union of every row's keys (metrics differ by stream kind)
-    columns: dict[str, None] = {}
+    columns: dict[str, None] = {} if rows else dict.fromkeys(empty)
     for row in rows:
         columns.update(dict.fromkeys(row))
     with open(target, "w", encoding="utf-8", newline="") as f:
@@ -183,19 +199,20 @@ def _csv(target: Path, rows: Iterable[dict]) -> int:
     return len(rows)
 
 
-def _parquet(target: Path, rows: Iterable[dict]) -> int:
+def _parquet(target: Path, rows: Iterable[dict], empty: Sequence[str] = ()) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     rows = [{k: _cell(v) for k, v in row.items()} for row in rows]
-    columns: dict[str, None] = {}  # the union of every row's keys, in the order first seen (the CSV header's)
+    # the union of every row's keys, in the order first seen (the CSV header's); with no rows, ``empty`` (as text)
+    columns: dict[str, None] = {} if rows else dict.fromkeys(empty)
     for row in rows:
         columns.update(dict.fromkeys(row))
     arrays = {}
     for column in columns:
         values = [row.get(column) for row in rows]  # (a row without it: null)
         try:
-            arrays[column] = pa.array(values)
+            arrays[column] = pa.array(values) if rows else pa.array([], pa.string())
         except (pa.ArrowInvalid, pa.ArrowTypeError):  # values of mixed types: as text, as in the CSV
             arrays[column] = pa.array([None if v is None else str(v) for v in values], pa.string())
     pq.write_table(pa.table(arrays), target)
