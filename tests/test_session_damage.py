@@ -103,7 +103,8 @@ ODD_VALUES = {
     "text not UTF-8": "UPDATE event SET data = CAST(X'7B2274657874223A2261FF227D' AS TEXT) "
                       "WHERE id = (SELECT min(id) FROM event WHERE type = 'text')",
     "time as text": "UPDATE snapshot SET t = 'later' WHERE id = (SELECT max(id) FROM snapshot)",
-    "text a number": "UPDATE event SET data = '{\"text\": 5}' WHERE id = (SELECT min(id) FROM event WHERE type = 'text')",
+    "text a number": "UPDATE event SET data = '{\"text\": 5}' "
+                     "WHERE id = (SELECT min(id) FROM event WHERE type = 'text')",
 }
 
 

@@ -790,8 +790,8 @@ def _meta(args: argparse.Namespace) -> int:
     for key, metrics in sorted(learner.baselines.items()):
         print(f"  {escaped(key)}")  # (a source's key holds what a proxy client sent as its model)
         for name, dist in sorted(metrics.items()):
-            print(f"    {escaped(name):<22} n {dist.n:>8}  p50 {dist.quantile(0.5):10.4g}  p99 {dist.quantile(0.99):10.4g}"
-                  f"  p99.9 {dist.quantile(0.999):10.4g}")
+            print(f"    {escaped(name):<22} n {dist.n:>8}  p50 {dist.quantile(0.5):10.4g}  "
+                  f"p99 {dist.quantile(0.99):10.4g}  p99.9 {dist.quantile(0.999):10.4g}")
     return 0
 
 
