@@ -24,7 +24,6 @@ import math
 import shlex
 import signal
 import socket
-import sqlite3
 import sys
 from urllib.parse import urlsplit
 from importlib.metadata import PackageNotFoundError, version
@@ -43,7 +42,7 @@ from ..redact import redact, without_logins
 from ..rules import RuleError
 from ..sources import SourceError, open_sources
 from ..sources.base import ScheduledSource
-from ..sessions import StoreError
+from ..sessions import DamagedRead, StoreError
 
 DEMOS: dict[str, list[str]] = {
     "text": [
@@ -1216,7 +1215,7 @@ def _reading_a_session(handler, args: argparse.Namespace) -> int:
     recorder writes (a hand-edited row). They ended replay, export and analyze with a traceback."""
     try:
         return handler(args)
-    except sqlite3.DatabaseError as exc:
+    except DamagedRead as exc:
         raise CliError(f"{getattr(args, 'session', None) or getattr(args, 'file', '')}: the session file is damaged "
                        f"({exc})") from None
     except (TypeError, ValueError, KeyError, AttributeError, IndexError) as exc:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from .store import (
     SUFFIX,
+    DamagedRead,
     Recorder,
     Session,
     SessionInfo,
@@ -42,5 +43,5 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["FORMATS", "SUFFIX", "RecordedHub", "Recorder", "Session", "SessionInfo", "StoreError", "data_dir",
+__all__ = ["FORMATS", "SUFFIX", "DamagedRead", "RecordedHub", "Recorder", "Session", "SessionInfo", "StoreError", "data_dir",
            "export_session", "info", "new_session_path", "prune", "recorded_signals", "resolve", "session_files"]

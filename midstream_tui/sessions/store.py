@@ -64,6 +64,8 @@ from ..snapshot import json_number
 SCHEMA_VERSION = 1
 SUFFIX = ".midstream.sqlite"
 SNAPSHOT_INTERVAL = 1.0
+DamagedRead = sqlite3.DatabaseError
+"""What reading a session damaged past what opening it checks raises half-way (a page found malformed)."""
 AFTER_END_UPDATES = 4
 """Snapshots of a stream recorded after the one that recorded its end, when the analysis changed it again."""
 PREVIEW_INTERVAL = 5.0
