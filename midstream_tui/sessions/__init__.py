@@ -43,5 +43,6 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["FORMATS", "SUFFIX", "DamagedRead", "RecordedHub", "Recorder", "Session", "SessionInfo", "StoreError", "data_dir",
-           "export_session", "info", "new_session_path", "prune", "recorded_signals", "resolve", "session_files"]
+__all__ = ["FORMATS", "SUFFIX", "DamagedRead", "RecordedHub", "Recorder", "Session", "SessionInfo", "StoreError",
+           "data_dir", "export_session", "info", "new_session_path", "prune", "recorded_signals", "resolve",
+           "session_files"]
