@@ -159,6 +159,7 @@ class Reader:
         events = chunk[6:-2].split(b"\n\ndata: ")
         if any(b"\n" in data for data in events):  # (more lines to an event, comments, other fields)
             return None
+        self.sse.passed_start()
         parts: list[Part] = []
         for data in events:
             if data == b"[DONE]":
@@ -182,13 +183,17 @@ class Reader:
             return False
         if self.api in ("chat", "completions"):
             n = chunk.count(b'"finish_reason"')
-            return (bool(self.state.id) and n > 0
-                    and n == chunk.count(b'"finish_reason":null') + chunk.count(b'"finish_reason": null'))
+            quick = (bool(self.state.id) and n > 0
+                     and n == chunk.count(b'"finish_reason":null') + chunk.count(b'"finish_reason": null'))
+            if quick:
+                self.sse.passed_start()
+            return quick
         events = chunk[:-2].split(b"\n\n")
         for event in events:
             line, _, _ = event.partition(b"\n")
             if line[:7] != b"event: " or line[7:] not in self._bulk_names:
                 return False
+        self.sse.passed_start()
         if self.api == "messages":
             self.state.deltas += len(events)
         if self.api == "responses":

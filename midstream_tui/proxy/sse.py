@@ -44,6 +44,11 @@ class SSEParser:
         probe._skipping, probe._dropped, probe._started = self._skipping, self._dropped, self._started
         return probe
 
+    def passed_start(self) -> None:
+        """The stream's first bytes were read without ``feed`` (a reader's fast path): a byte-order mark later on is
+        part of the stream."""
+        self._started = True
+
     @property
     def at_boundary(self) -> bool:
         """Nothing of an unfinished event is pending: what was fed ended where an event ends (or before any). An
