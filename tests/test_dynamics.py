@@ -187,6 +187,26 @@ def test_a_deterministic_drift_is_not_called_noise(make):
     assert res.confidence == 0.0
 
 
+@pytest.mark.parametrize("n", [300, 600, 1000])
+@pytest.mark.parametrize("sweep", ["up", "down", "exponential", "noisy"])
+def test_a_frequency_sweep_is_no_attractor(sweep, n):
+    # A chirp from a period of 60 samples to 8 read as chaos, 0.84-0.99 sure (an independent review's signal): its
+    # neighbours part as the period changes under them. No attractor, and the periods it moves between.
+    t = np.arange(n, dtype=float)
+    rate = {"up": 1 / 60 + (1 / 8 - 1 / 60) * t / n, "down": 1 / 8 + (1 / 40 - 1 / 8) * t / n,
+            "exponential": np.exp(np.log(80 / 6) * t / n) / 80, "noisy": 1 / 60 + (1 / 8 - 1 / 60) * t / n}[sweep]
+    x = np.sin(2 * np.pi * np.cumsum(rate)) + (0.05 * np.random.default_rng(n).standard_normal(n)
+                                               if sweep == "noisy" else 0.0)
+    res = classify_attractor(x)
+    assert res.type == "unknown" and res.confidence == 0.0 and "sweep" in res.reason, res.reason
+    first, last = res.evidence["sweep"]
+    assert (first > last) == (sweep != "down") and 1 / rate[n // 10] < 1.2 * first and last > 0.8 / rate[-n // 10]
+    # a tone, a tone whose period moves a little, a torus: not sweeps
+    for steady in (np.sin(2 * np.pi * t / 30), np.sin(2 * np.pi * (t / 30 + (1 / 25 - 1 / 30) * t * t / (2 * n))),
+                   np.sin(2 * np.pi * t / 31) + np.sin(2 * np.pi * t * (1 + math.sqrt(5)) / 62)):
+        assert "sweep" not in classify_attractor(steady).evidence
+
+
 def test_bad_input_gives_defined_results():
     short = classify_attractor(np.arange(10.0))
     assert short.type == "unknown" and "insufficient" in short.reason

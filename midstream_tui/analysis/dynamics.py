@@ -975,6 +975,15 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
         z = standardized(a)
     except SeriesError as exc:  # variation lost in rounding: as good as settled
         return AttractorClass("point", 1.0, str(exc), math.nan, evidence={"spread": spread, "points": n})
+    # A tone whose frequency moves steadily (a chirp) has no attractor in the window; its neighbours part as the
+    # period changes under them, and it read as chaos, 0.84-0.99 sure (a review's signal).
+    sweep = _sweep(z)
+    if sweep is not None:
+        first, last = sweep
+        return AttractorClass("unknown", 0.0,
+                              f"a frequency sweep (a chirp), no attractor in this window: its period moves steadily "
+                              f"from {first:.3g} to {last:.3g} samples", math.nan,
+                              evidence={"spread": spread, "points": n, "sweep": [first, last]})
     lag = select_lag(z, max_lag=max(2, min(50, n // 10)))
     # A coherent oscillation (autocorrelation >= 0.5 a period later) of 16 samples or more is a flow sampled finely:
     # one lag ahead must be a good part of its orbit, or a linear model predicts any flow there and chaos reads as
@@ -1212,6 +1221,18 @@ EXACT_LINEAR = 1e-3
 """A series that never comes back and that a linear model predicts a lag ahead to within this (relative RMS error)
 and crosses its median at most three times is a deterministic drift — a ramp, a parabola, an exponential —, not
 noise: no class is given ("unknown"). A random walk's error is 0.05 and more."""
+SWEEP_DRIFT = 2.0
+"""A tone whose phase (of its analytic signal) strays from a steady frequency's by more than this many radians RMS
+over the window ..."""
+SWEEP_FIT = 0.25
+"""... and follows a smooth change of frequency (a quartic in time) to within this many radians RMS ..."""
+SWEEP_GAIN = 20.0
+"""... at least this many times more closely, while going backwards at no more than ``SWEEP_BACK`` of its steps, is
+a frequency sweep (a chirp): deterministic, but no attractor in the window. Linear and exponential sweeps of 300-1,000
+points, clean or in 5 % noise, read 87-2,660 times closer; none of the 6,810 windows of the labelled, held-out,
+literature, noise and review sets more than 8 (a damped oscillation)."""
+SWEEP_BACK = 0.02
+
 CONVERGING_LINEAR = 0.05
 """A series a linear model predicts a lag ahead to within this (relative RMS error) ..."""
 CONVERGING_SHRINK = 0.3
@@ -1220,6 +1241,34 @@ and whose fitted linear recurrence decays too (``_shrinking``), is converging to
 a decay, caught before it settled. An amplitude-modulated tone can shrink over a window (a third or so at 300
 points, in 1 % noise), but its recurrence's modes do not decay."""
 CONVERGING_ORDER = 8
+
+
+def _sweep(z: np.ndarray) -> tuple[float, float] | None:
+    """The periods (samples) at the start and at the end of a frequency sweep, when ``z`` (standardized) is one
+    (``SWEEP_DRIFT``); None otherwise. Read from the unwrapped phase of the analytic signal, a tenth of the window
+    left off at each end (where the transform's wrap-around bends it)."""
+    n = z.size
+    h = np.zeros(n)
+    h[0] = 1.0
+    h[1:(n + 1) // 2] = 2.0
+    if n % 2 == 0:
+        h[n // 2] = 1.0
+    phase = np.unwrap(np.angle(np.fft.ifft(np.fft.fft(z) * h)))
+    edge = n // 10
+    phase = phase[edge:n - edge]
+    if phase.size < 20 or float(np.mean(np.diff(phase) < 0)) > SWEEP_BACK:
+        return None
+    t = (np.arange(phase.size) - (phase.size - 1) / 2) / n
+    steady = np.polyval(np.polyfit(t, phase, 1), t) - phase
+    smooth = np.polyfit(t, phase, 4)
+    off, fit = float(np.sqrt(np.mean(steady ** 2))), float(np.sqrt(np.mean((np.polyval(smooth, t) - phase) ** 2)))
+    if not (off > SWEEP_DRIFT and fit < SWEEP_FIT and off > SWEEP_GAIN * fit):
+        return None
+    rate = np.polyval(np.polyder(smooth), t[[0, -1]]) / n  # (radians a sample)
+    if not (rate > 0).all():
+        return None
+    first, last = (2 * math.pi / rate).tolist()
+    return first, last
 
 
 def _shrinking(z: np.ndarray) -> float:
