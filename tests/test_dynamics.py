@@ -207,6 +207,25 @@ def test_a_frequency_sweep_is_no_attractor(sweep, n):
         assert "sweep" not in classify_attractor(steady).evidence
 
 
+@pytest.mark.parametrize("n", [300, 600, 1000])
+@pytest.mark.parametrize("jitter", [1.0, 2.0, 4.0])
+def test_a_pulse_train_whose_timing_jitters_is_a_cycle_and_random_spikes_are_noise(jitter, n):
+    # A pulse every 50 samples, each interval off by a sample or a few, in 1 % noise: no two stretches of delay
+    # coordinates alike, and it read as white noise, 1.0 sure (an independent review's signal). Its pulses are alike
+    # and come at steady intervals: periodic events. Spikes at random times, and heavy-tailed noise, stay noise.
+    rng = np.random.default_rng(int(jitter * n))
+    x, k = np.zeros(n), 10.0
+    while k < n:
+        x[int(k)] = 1.0
+        k += 50 + jitter * rng.standard_normal()
+    res = classify_attractor(x + 0.01 * rng.standard_normal(n))
+    assert res.type == "limit cycle" and "periodic events" in res.reason and res.confidence <= 0.6, res.reason
+    random_times = (rng.random(n) < 0.02) + 0.01 * rng.standard_normal(n)
+    for spiky in (random_times, rng.standard_cauchy(n)):
+        res = classify_attractor(spiky)
+        assert res.type == "noise" and "events" not in res.reason, res.reason
+
+
 def test_bad_input_gives_defined_results():
     short = classify_attractor(np.arange(10.0))
     assert short.type == "unknown" and "insufficient" in short.reason

@@ -1117,6 +1117,13 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
                 return AttractorClass("limit cycle", min(0.8, 0.3 + 0.5 * repeat),
                                       f"periodic: repeats every {period} samples (autocorrelation {repeat:.2f}), "
                                       "though hard to predict from delay coordinates", **common)
+            train = _event_train(a)
+            if train is not None:  # (a pulse whose time jitters: no two windows of delay coordinates alike)
+                events, every, spread_iv, spread_h = train
+                return AttractorClass("limit cycle", PULSES_CONFIDENCE,
+                                      f"periodic events: {events} like pulses, one every {every:.1f} samples "
+                                      f"(intervals vary by {100 * spread_iv:.0f} %, heights by "
+                                      f"{100 * spread_h:.0f} %): a cycle whose timing jitters", **common)
             oscillation = dominant_period(z)
             if best_linear < 0.25 and oscillation:  # a linear model predicts it and it oscillates: no drift
                 return AttractorClass("limit cycle", min(0.8, 0.4 + (0.25 - best_linear) * 2),
@@ -1233,6 +1240,19 @@ points, clean or in 5 % noise, read 87-2,660 times closer; none of the 6,810 win
 literature, noise and review sets more than 8 (a damped oscillation)."""
 SWEEP_BACK = 0.02
 
+PULSE_MADS = 10.0
+"""A value further than this many median absolute deviations from the median is part of a pulse ..."""
+PULSES = 6
+"""... and a series with at least this many pulses, none longer than ``PULSE_SHARE`` of the window together, ..."""
+PULSE_SHARE = 0.2
+PULSE_SPREAD = 0.15
+"""... whose intervals vary by at most this (coefficient of variation) ..."""
+PULSE_HEIGHTS = 0.1
+"""... and whose heights by at most this is a train of periodic events: a cycle whose timing jitters (a pulse every
+50 samples, each interval off by 1-4 samples, read as noise 1.0 sure). Poisson spikes vary by about 1, heavy-tailed
+noise's by more, and the spikes of chaos (Rossler's z) differ in height. Only a verdict of noise is changed."""
+PULSES_CONFIDENCE = 0.6
+
 CONVERGING_LINEAR = 0.05
 """A series a linear model predicts a lag ahead to within this (relative RMS error) ..."""
 CONVERGING_SHRINK = 0.3
@@ -1269,6 +1289,27 @@ def _sweep(z: np.ndarray) -> tuple[float, float] | None:
         return None
     first, last = (2 * math.pi / rate).tolist()
     return first, last
+
+
+def _event_train(a: np.ndarray) -> tuple[int, float, float, float] | None:
+    """(pulses, mean interval, the intervals' and the heights' coefficients of variation) when ``a`` is a train of
+    like pulses at steady intervals on a steady baseline (``PULSE_SPREAD``); None otherwise."""
+    level = float(np.median(a))
+    off = np.abs(a - level)
+    mad = float(np.median(off))
+    hot = np.flatnonzero(off > PULSE_MADS * mad)  # (a baseline without noise: anything off it)
+    if hot.size < PULSES or hot.size > PULSE_SHARE * a.size:
+        return None
+    runs = np.split(hot, np.flatnonzero(np.diff(hot) > 1) + 1)
+    if len(runs) < PULSES:
+        return None
+    heights = np.array([float(off[run].max()) for run in runs])
+    intervals = np.diff([run[0] for run in runs]).astype(np.float64)
+    spread_iv = float(intervals.std() / intervals.mean())
+    spread_h = float(heights.std() / heights.mean())
+    if spread_iv > PULSE_SPREAD or spread_h > PULSE_HEIGHTS:
+        return None
+    return len(runs), float(intervals.mean()), spread_iv, spread_h
 
 
 def _shrinking(z: np.ndarray) -> float:
