@@ -659,6 +659,30 @@ async def test_a_short_terminal_still_counts_the_streams_it_cannot_show():
         assert app.query_one(StreamList).content_region.height >= len(listed_text.splitlines())  # none cut off
 
 
+async def test_a_narrow_terminal_stacks_the_columns_and_a_small_one_keeps_the_streams():
+    # At 40 columns the right column got 6 (a letter or two of each line of the attractor, the text, the patterns).
+    app = MidStreamApp(demo_hub(2), live=False)
+    async with app.run_test(size=(40, 30)) as pilot:
+        await pilot.pause()
+        left, right = app.query_one("#left"), app.query_one("#right")
+        assert left.display and right.display
+        assert left.region.width == right.region.width == 40 and left.region.bottom <= right.region.y
+        assert "status" in text_of(app.query_one("#metrics"))
+        await pilot.resize_terminal(40, 12)  # too short for both: the streams and their metrics
+        await pilot.pause()
+        assert left.display and not right.display and left.region.width == 40
+        assert "more:" in text_of(app.query_one(StreamList)) and "status" in text_of(app.query_one("#metrics"))
+        for key in ("1", "2"):  # the streams and the metrics hidden: the right column has the room
+            await pilot.press(key)
+        await pilot.pause()
+        assert not left.display and right.display and right.region.width == 40
+        for key in ("1", "2"):
+            await pilot.press(key)
+        await pilot.resize_terminal(100, 30)  # wide again: side by side, as before
+        await pilot.pause()
+        assert left.display and right.display and left.region.right <= right.region.x and left.region.y == right.region.y
+
+
 async def test_the_palette_selects_a_stream_the_filter_hides():
     """Selecting a stream by name did nothing while the list was narrowed to others."""
     app = MidStreamApp(demo_hub(2), live=False)

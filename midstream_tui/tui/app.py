@@ -57,8 +57,17 @@ def analysis_interval(refresh_ms: int) -> float:
     return max(ANALYSIS_MIN_S, refresh_ms / 1000)
 
 
+NARROW_BELOW = 60
+STACKED_MIN_HEIGHT = 20
+"""Rows a narrow terminal needs for both columns, one above the other; below it, the right column (the attractor,
+the text, the patterns) gives way to the streams and their metrics while the left one shows anything."""
+
+
 class MidStreamApp(App[int]):
     CSS_PATH = Path(__file__).parent / "app.tcss"  # absolute: subclasses live elsewhere
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-wide")]
+    """Under ``NARROW_BELOW`` columns the two columns are stacked (side by side, the right one got 6 columns at
+    40 and showed a letter or two of each line)."""
     TITLE = "MidStream"
     BINDINGS = [
         Binding("q", "quit", "Quit", id="quit", tooltip="Stop every stream and leave"),
@@ -125,6 +134,8 @@ class MidStreamApp(App[int]):
         self._on_hangup = on_hangup
         self._hung_up = False
         self._meta_chosen = False
+        self._squeezed = False
+        """Narrow and short (``STACKED_MIN_HEIGHT``): only one column is shown."""
         """The user showed or hid the meta-learning panel (key 6): a resize no longer does it for them."""
         if title:
             self.title = title
@@ -176,6 +187,8 @@ class MidStreamApp(App[int]):
         self.hub.analysis_interval = analysis_interval(self.refresh_ms)
         if self.size.height < META_MIN_HEIGHT:  # small terminals keep the room for the metrics; 6 shows it
             self.hidden = self.hidden | {"meta"}
+        self._squeezed = self.size.width < NARROW_BELOW and self.size.height < STACKED_MIN_HEIGHT
+        self._lay_out(self.hidden)
         if self.live:
             await self.hub.start()
             self._timer = self.set_interval(self.refresh_ms / 1000, self.render_tick)
@@ -186,6 +199,10 @@ class MidStreamApp(App[int]):
     # ------------------------------------------------------------ rendering
 
     def on_resize(self, event: events.Resize) -> None:
+        squeezed = event.size.width < NARROW_BELOW and event.size.height < STACKED_MIN_HEIGHT
+        if squeezed != self._squeezed:
+            self._squeezed = squeezed
+            self._lay_out(self.hidden)
         # A terminal made small hides the meta-learning panel (the metrics keep their room), one made large again
         # shows it, as at start; once the user has shown or hidden it (key 6), their choice stands. (The event's
         # size: the app's own is set after this handler.)
@@ -366,9 +383,13 @@ class MidStreamApp(App[int]):
             self._redraw()
 
     def watch_hidden(self, hidden: frozenset[str]) -> None:
+        self._lay_out(hidden)
+
+    def _lay_out(self, hidden: frozenset[str]) -> None:
+        """Show the columns that have a panel to show (the right one gives way in a small narrow terminal)."""
         meta_shown = "meta" not in hidden and self.hub.meta is not None
         left_visible = meta_shown or not {p.toggle for p in column("left")} - {"meta"} <= hidden
-        right_visible = not {p.toggle for p in column("right")} <= hidden
+        right_visible = not {p.toggle for p in column("right")} <= hidden and not (self._squeezed and left_visible)
         self.query_one("#left").display = left_visible
         self.query_one("#right").display = right_visible
         # the meta panel alone in its column takes the column, instead of sitting on a blank
