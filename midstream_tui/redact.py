@@ -42,6 +42,12 @@ REMEMBERED_MIN = 6
 _remembered: dict[str, None] = {}
 _longest_first: tuple[str, ...] = ()  # (a credential that holds another is replaced whole)
 _lock = threading.Lock()
+_generation = 0
+
+
+def generation() -> int:
+    """A number that changes whenever ``remember`` learns a credential (what ``redact`` gives may then change)."""
+    return _generation
 
 
 def remember(secret: str) -> bool:
@@ -49,12 +55,13 @@ def remember(secret: str) -> bool:
     it, "Incorrect API key provided: ...", in any shape). True if it was not known yet."""
     if not isinstance(secret, str) or len(secret) < REMEMBERED_MIN:
         return False
-    global _longest_first
+    global _longest_first, _generation
     with _lock:
         if secret in _remembered:
             _remembered[secret] = _remembered.pop(secret)  # (the most recent last: the oldest go first)
             return False
         _remembered[secret] = None
+        _generation += 1
         while len(_remembered) > REMEMBERED_MAX:
             del _remembered[next(iter(_remembered))]
         _longest_first = tuple(sorted(_remembered, key=len, reverse=True))

@@ -872,7 +872,11 @@ def test_what_an_agent_publishes_is_redacted(nats_server, tmp_path):
              {"type": "request", "stream": "llm", "t": 0.0},
              *({"type": "text", "stream": "llm", "t": 0.05 * i, "text": f" word{i} {key}"} for i in range(1, 30)),
              {"type": "error", "stream": "llm", "t": 1.6, "message": f"auth failed for {key} Authorization: Bearer "
-                                                                   f"{'z' * 20}"}]
+                                                                   f"{'z' * 20}"},
+             # a stream named after the key (a proxy client names its model): its name went out in clear, in
+             # subjects, bodies and bucket keys (a review, 2026-12-06)
+             {"type": "open", "stream": f"named-{key}", "t": 0.0, "kind": "text"},
+             *({"type": "text", "stream": f"named-{key}", "t": 0.05 * i, "text": " again"} for i in range(1, 30))]
     recording.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     seen: list[bytes] = []
 
@@ -880,6 +884,7 @@ def test_what_an_agent_publishes_is_redacted(nats_server, tmp_path):
         nc = await nats.connect(nats_server.url)
         async def keep(msg) -> None:
             seen.append(msg.data)
+            seen.append(msg.subject.encode())
 
         await nc.subscribe(">", cb=keep)
         await nc.flush()
@@ -893,11 +898,13 @@ def test_what_an_agent_publishes_is_redacted(nats_server, tmp_path):
         kv = await js.key_value(wire.BUCKET)
         for k in await kv.keys():
             seen.append((await kv.get(k)).value or b"")
+            seen.append(k.encode())
         await nc.close()
         assert run.proc.returncode is not None, run.stderr
 
     asyncio.run(listen())
     assert any(b"word5" in data for data in seen)  # the text went out
+    assert any(b"named-" + wire.token("[REDACTED]").encode() in data for data in seen)  # the stream too, renamed
     for data in seen:
         assert key.encode() not in data and b"pwSECRETbase" not in data and b"z" * 20 not in data
 
@@ -1055,3 +1062,121 @@ async def test_one_message_with_a_forged_clock_does_not_move_an_agents_times(nat
         await nc.close()
         await hub.stop()
         run.stop()
+
+
+# ------------------------------------------------------------------ defects found by the review of 2026-12-06
+
+async def test_a_streams_first_hits_and_a_very_long_name_reach_the_watcher(nats_server):
+    # A name escaping to more than 4 KB made the NATS server close the agent's connection for good ("maximum control
+    # line exceeded"; nats-py never reconnects after that): the watcher never heard from the agent again. And the
+    # hits sent with a stream's first snapshot (or queued while NATS was away) went before it, and the watcher
+    # drops a hit of a stream it has not seen: they were lost.
+    from midstream_tui.clock import VirtualClock
+    from midstream_tui.fleet.publish import Publisher
+    from midstream_tui.hub import Hub
+
+    hub = Hub(VirtualClock())
+    long_name = "." * 1500
+    words = "the same words come back again and again here".split()
+    for i in range(600):
+        hub.push_text(long_name, " " + words[i % len(words)], tokens=1, t=0.02 * i)
+    hub.analyze(now=12.0)
+    assert any(h.stream == long_name for _s, h in hub.patterns_since(0))
+    watcher = RemoteHub(parse_target(nats_server.url), analysis_interval=0.05)
+    await watcher.start()
+    publisher = Publisher(hub, parse_target(nats_server.url), "orderly")
+    await publisher.start()
+    try:
+        publisher.tick(hub.clock.now())  # the stream and its hits, together
+        shown = f"orderly/{long_name}"
+        assert await until(lambda: any(h.stream == shown for _s, h in watcher.patterns_since(0))), \
+            [h for _s, h in watcher.patterns_since(0)]
+        assert watcher.snapshot(shown) is not None
+        hub.push_text("chat", " later", tokens=1, t=12.1)
+        hub.analyze(now=12.2)
+        publisher.tick(hub.clock.now())
+        assert await until(lambda: watcher.snapshot("orderly/chat") is not None)  # the agent still publishes
+        assert publisher.nc is not None and not publisher.nc.is_closed
+    finally:
+        await publisher.stop()
+        await watcher.stop()
+
+
+async def test_a_peers_box_of_any_size_is_drawn_without_ending_the_dashboard(nats_server):
+    # A detection box of 1e308 (finite: past the NaN check) ended `midstream watch` with an OverflowError.
+    import nats
+
+    from midstream_tui.tui.app import MidStreamApp
+    from midstream_tui.tui.widgets.frame_preview import FramePreview
+
+    watcher = RemoteHub(parse_target(nats_server.url), analysis_interval=0.05)
+    await watcher.start()
+    nc = await nats.connect(nats_server.url)
+    try:
+        boxes = [[1e308, 0.1, 0.2, 0.2], [0.1, 0.1, 1e308, 1e308], [-1e308, -0.5, 0.5, 2.0], [-0.5, -0.5, 0.7, 0.7],
+                 [0.9, 0.9, -0.5, 0.3], [0.2, 0.2, 0.3, 0.3]]
+        await nc.publish("midstream.boxer.cam.snapshot", msgpack.packb({
+            "v": 1, "agent": "boxer", "run": "r", "stream": "cam", "kind": "video", "seq": 1, "t": 0.0, "now": 0.0,
+            "status": "open", "source": "sim:video", "metrics": {"fps": 30}, "preview": [8, 8, b"\x80" * 192],
+            "detections": [{"label": "face", "box": box, "score": 0.9, "t": 0.0} for box in boxes]}))
+        await nc.flush()
+        assert await until(lambda: watcher.snapshot("boxer/cam") is not None)
+        app = MidStreamApp(watcher, [], live=False)
+        async with app.run_test(size=(100, 30)) as pilot:
+            app.selected = "boxer/cam"
+            await pilot.pause()
+            assert app.query_one(FramePreview).display
+    finally:
+        await nc.close()
+        await watcher.stop()
+
+
+async def test_an_agents_earlier_run_and_a_twins_streams_are_counted_once(nats_server):
+    # The watcher counted a stream under its agent's latest run: an agent started again made the first run's ended
+    # stream count again (205 tokens -> 410), and of two agents sharing a name, a stream only one had, twice.
+    import nats
+
+    from midstream_tui.fleet.metrics import PrometheusMetrics
+
+    watcher = RemoteHub(parse_target(nats_server.url), analysis_interval=0.05)
+    await watcher.start()
+    metrics = PrometheusMetrics(watcher, "watch")
+    nc = await nats.connect(nats_server.url)
+
+    def total() -> float:
+        return sum(s.value for family in metrics.registry.collect() for s in family.samples
+                   if s.name == "midstream_output_tokens_total")
+
+    async def snapshot(run: str, stream: str, status: str, tokens: int, seq: int) -> None:
+        await nc.publish(f"midstream.twice.{stream}.snapshot", msgpack.packb({
+            "v": 1, "agent": "twice", "run": run, "stream": stream, "kind": "text", "seq": seq, "t": 0.0, "now": 0.0,
+            "status": status, "source": "sim:text", "metrics": {"tokens": tokens, "requests": 1}}))
+        await nc.flush()
+    try:
+        await snapshot("r1", "a", "closed", 205, 1)
+        assert await until(lambda: watcher.snapshot("twice/a") is not None)
+        metrics.tick(0.0)
+        assert total() == 205
+        for seq in (1, 2):  # the agent started again (or a twin) with another stream; the first one's stays shown
+            await snapshot("r2", "b", "open", 5 * seq, seq)
+            assert await until(lambda: (s := watcher.snapshot("twice/b")) is not None and s.metrics["tokens"] == 5 * seq)
+            metrics.tick(0.0)
+        assert total() == 215
+    finally:
+        await nc.close()
+        await watcher.stop()
+
+
+async def test_an_otlp_endpoint_with_a_query_keeps_it_after_the_path():
+    # "http://h/otlp?tenant=a" was posted to "/otlp?tenant=a/v1/metrics"
+    from midstream_tui.fleet.otlp import OtlpMetrics
+    from midstream_tui.hub import Hub
+
+    for given, used in [("http://127.0.0.1:9/otlp?tenant=a", "http://127.0.0.1:9/otlp/v1/metrics?tenant=a"),
+                        ("http://127.0.0.1:9/", "http://127.0.0.1:9/v1/metrics"),
+                        ("http://127.0.0.1:9/v1/metrics/", "http://127.0.0.1:9/v1/metrics")]:
+        exporter = OtlpMetrics(Hub(), "a", given, interval_ms=3_600_000)
+        try:
+            assert exporter.endpoint == used
+        finally:
+            exporter.provider.shutdown(timeout_millis=100)

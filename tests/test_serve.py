@@ -31,7 +31,16 @@ async def test_serve_publishes_the_dashboard_over_websocket(free_port):
         assert "MidStream" in page and "/ws" in page
         seen = ""
         async with aiohttp.ClientSession() as session:
-            async with session.ws_connect(f"http://127.0.0.1:{free_port}/ws?width=100&height=30") as ws:
+            # another web site open in the browser may not read the dashboard or type into it (a review: it could),
+            # nor one whose name resolves to this machine (DNS rebinding)
+            for page in ("http://evil.example", f"http://rebound.example:{free_port}", "null"):
+                try:
+                    async with session.ws_connect(f"http://127.0.0.1:{free_port}/ws", headers={"Origin": page}):
+                        raise AssertionError(f"a page of {page} opened the dashboard")
+                except aiohttp.WSServerHandshakeError as exc:
+                    assert exc.status == 403, page
+            async with session.ws_connect(f"http://127.0.0.1:{free_port}/ws?width=100&height=30",
+                                          headers={"Origin": f"http://localhost:{free_port}"}) as ws:
                 deadline = time.monotonic() + 120  # the app starts slowly on a busy machine
                 while "served" not in seen or "Patterns" not in seen:
                     assert time.monotonic() < deadline, f"dashboard never drawn: {seen[-400:]!r}"
@@ -53,6 +62,19 @@ def test_serve_refuses_a_bad_source_before_listening():
     proc = subprocess.run([sys.executable, "-m", "midstream_tui", "serve", "--port", "1", "sim:bogus"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "unknown simulated stream" in proc.stderr
+
+
+def test_serve_on_a_port_in_use_or_a_host_that_does_not_resolve_is_one_line(free_port):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", free_port))
+        taken.listen()
+        for host in ("127.0.0.1", "no-such-host.invalid"):
+            proc = subprocess.run([sys.executable, "-m", "midstream_tui", "serve", "--host", host, "--port",
+                                   str(free_port), "sim:text"], capture_output=True, text=True, timeout=300)
+            assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+            assert f"cannot listen on {host}:{free_port}" in proc.stderr, proc.stderr
 
 
 async def test_the_signaling_server_takes_its_token_from_the_settings(free_port, tmp_path):

@@ -81,6 +81,9 @@ def test_duration_ends_media_streams():
     ("sim:video?width=100000", "width"),
     ("webrtc://127.0.0.1:9/room?token=abc", "set MIDSTREAM_SIGNALING_TOKEN"),
     ("webrtc://127.0.0.1/room", "expected webrtc://HOST:PORT/ROOM"),
+    ("webrtc://[::1/room", "Invalid IPv6 URL"),  # (a traceback until 2026-12-06, here and below)
+    ("rtmp://[::1/live", "Invalid IPv6 URL"),
+    ("http://[::1/x.m3u8", "Invalid IPv6 URL"),
     ("webrtc://127.0.0.1:9/room?ice=lan", "ice='lan'"),
     ("/nonexistent/clip.mp4", "no such file"),
     ("clip.mp4?realtime=2", "realtime='2'"),

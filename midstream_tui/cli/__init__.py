@@ -253,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="publish the dashboard to a web browser (textual-serve)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                       help="a web page (scheme://host:port) other than the server's own allowed to open the "
+                            "dashboard (a reverse proxy's public address); repeatable")
     serve.add_argument("sources", nargs="*", metavar="SOURCE", help="sources to show (default: the demo)")
     return parser
 
@@ -467,7 +470,8 @@ def _publisher(args: argparse.Namespace, settings):
 
     name = args.name or default_agent_name()
     if not name.strip() or len(name) > 100 or len(token(name)) > 200:
-        raise CliError(f"--name {name!r}: expected 1 to 100 characters")
+        raise CliError(f"--name {name!r}: expected 1 to 100 characters, at most 200 as a subject token (letters, "
+                       "digits, - and _ take 1; any other character 3 a byte of its UTF-8)")
     target = _nats_target(url, settings)
     trouble = _nats_preflight(target, name)
     if trouble:
@@ -520,7 +524,8 @@ def _watch(args: argparse.Namespace) -> int:
     hub = remote()
     exporter = _metrics(args, hub, agent=name)
     app = MidStreamApp(hub, [], refresh_ms=refresh_ms, duration=args.duration,
-                       title=f"MidStream watch {target} (agents {args.agent})")
+                       title=f"MidStream watch {target} (agents {args.agent})",
+                       on_hangup=lambda: None)  # a watcher holds nothing to save (it hung for ever on a lost terminal)
     try:
         app.run()
     finally:
@@ -929,8 +934,36 @@ def _serve(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"midstream: warning: serving on {args.host} without TLS or authentication; "
               "anyone who can reach it can watch the dashboard", file=sys.stderr)
-    Server(command, host=args.host, port=args.port, title="MidStream").serve()
+    try:
+        _served(command, args.host, args.port, tuple(o.rstrip("/").lower() for o in args.allow_origin)).serve()
+    except OSError as exc:  # (the port taken, a host name that does not resolve)
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     return 0
+
+
+def _served(command: str, host: str, port: int, allow_origins: tuple[str, ...]):
+    """textual-serve's server, answering only its own page: a browser's request that comes from another page
+    (its ``Origin``; on a loopback address, also one whose name only resolves there: DNS rebinding) is refused.
+    Without this, any web site open in the user's browser could read the dashboard and type into it."""
+    from aiohttp import web
+    from textual_serve.server import Server
+
+    from ..servers.base import same_origin
+
+    @web.middleware
+    async def own_page_only(request: web.Request, handler):
+        if not same_origin(request, allow_origins):
+            raise web.HTTPForbidden(text="this dashboard answers its own page only (see midstream serve "
+                                         "--allow-origin)")
+        return await handler(request)
+
+    class Served(Server):
+        async def _make_app(self) -> web.Application:
+            app = await super()._make_app()
+            app.middlewares.append(own_page_only)
+            return app
+
+    return Served(command, host=host, port=port, title="MidStream")
 
 
 MAX_DIM = 100

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from .metrics import CHUNK_BUCKETS, DURATION_BUCKETS, RequestTap
 from .wire import without_login
@@ -64,9 +64,10 @@ class OtlpMetrics(RequestTap):
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.semconv._incubating.metrics import gen_ai_metrics as m
 
-        url = endpoint.rstrip("/")
-        if not urlsplit(url).path.endswith("/v1/metrics"):
-            url += "/v1/metrics"
+        parts = urlsplit(endpoint)
+        if not parts.path.rstrip("/").endswith("/v1/metrics"):  # (the path, before a query: not after it)
+            parts = parts._replace(path=parts.path.rstrip("/") + "/v1/metrics")
+        url = urlunsplit(parts._replace(path=parts.path.rstrip("/")))
         self.endpoint = url
         self.hub = hub
         self.exports = self.failures = 0

@@ -138,6 +138,7 @@ class Publisher:
         self._kv_pending: dict[str, bytes] = {}
         self._kv_gone: set[str] = set()  # streams the hub aged out: their bucket entries are deleted
         self._status: dict[str, str] = {}
+        self._local: dict[str, str] = {}  # a stream's name as published (redacted) -> its name here
         self._sent: dict[str, tuple[int, tuple]] = {}  # stream -> (seq, (attractor seq, text tail, preview id)) sent
         self._hit_seq = 0
         self._wake = asyncio.Event()
@@ -156,6 +157,8 @@ class Publisher:
         t0, wall, rel = hub.t0, time.time(), now - hub.t0
         snaps = hub.snapshots()
         for stream, snap in snaps.items():
+            if stream not in self._status:  # (a watcher asks to cancel a stream by the name it was shown)
+                self._local[wire.shown(stream)] = stream
             before = self._status.get(stream)
             if before is None:
                 self._event(stream, "open", {"agent": self.agent, "stream": stream, "kind": snap.kind,
@@ -189,6 +192,7 @@ class Publisher:
         for gone in [s for s in self._status if s not in snaps]:  # aged out by the hub: out of the bucket too
             for kept in (self._status, self._sent, self._kv_due, self._kv_pending, self._latest):
                 kept.pop(gone, None)
+            self._local.pop(wire.shown(gone), None)
             self._kv_gone.add(gone)
         self._wake.set()
 
@@ -263,6 +267,13 @@ class Publisher:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), 1.0)
             self._wake.clear()
+            if self.nc.is_closed and not self._stopping:
+                # the client gave up (a server's -ERR ends it for good: it never reconnects by itself): a new one,
+                # with backoff, as at the start — before, the agent said "reconnecting" and never published again
+                self._say(f"publishing: the connection to NATS at {self.target} was closed; connecting again")
+                self.nc, self.connected, attempt = None, False, max(attempt, 1)
+                self._unreached = True
+                continue
             if self._rejoined and self.nc is not None:
                 self._rejoined = False
                 await self._ensure_js()
@@ -286,14 +297,16 @@ class Publisher:
                     "agent": self.agent, "run": self.run, "started": self.started_wall, "wall": time.time(),
                     "now": self.hub.clock.now() - self.hub.t0, "streams": len(self._status),
                     "dropped": self.dropped}))
-            while self._events:
-                subj, data = self._events[0]
-                await self._publish(nc, subj, data)
-                self._events.popleft()
+            # the newest snapshots first: a watcher takes a hit only for a stream it has seen (the hits queued while
+            # NATS was away, sent first, were all dropped, and a stream's first hit in its first step with them)
             for stream in list(latest):
                 subj, data = latest[stream]
                 await self._publish(nc, subj, data)
                 del latest[stream]
+            while self._events:
+                subj, data = self._events[0]
+                await self._publish(nc, subj, data)
+                self._events.popleft()
             if self._js_ok:
                 pending, self._kv_pending = self._kv_pending, {}
                 for stream, data in pending.items():
@@ -347,6 +360,7 @@ class Publisher:
             with contextlib.suppress(Exception):
                 await msg.respond(wire.encode({"ok": False, "message": str(exc)}))
             return
+        stream = self._local.get(stream, stream)
         snap = self.hub.snapshot(stream)
         ok = self.hub.cancel(stream)
         if ok:

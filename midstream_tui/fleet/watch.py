@@ -96,6 +96,7 @@ class RemoteHub:
         self._snaps: dict[str, Snapshot] = {}
         self._remote_seq: dict[str, int] = {}
         self._where: dict[str, tuple[str, str]] = {}  # shown name -> (agent, stream)
+        self._run: dict[str, str] = {}  # shown name -> the run of the agent its newest snapshot came from
         self._log: deque[tuple[int, PatternHit]] = deque(maxlen=pattern_log_size)
         self._log_seq = 0
         self._callbacks: list[Callable[[float], None]] = []
@@ -120,9 +121,10 @@ class RemoteHub:
         return self._snaps.get(stream)
 
     def run_of(self, stream: str) -> str:
-        """The run of the agent whose newest messages a stream shows ("" when not known)."""
-        agent = self._agents.get(self._where.get(stream, ("", ""))[0])
-        return agent.run if agent is not None else ""
+        """The run of the agent whose newest snapshot a stream shows ("" when not known). (The agent's own latest
+        run, taken until 2026-12-06, counted an ended stream of a restarted agent's earlier run again, and a stream
+        that only one of two agents clashing on a name has, twice.)"""
+        return self._run.get(stream, "")
 
     def patterns_since(self, seq: int = 0) -> list[tuple[int, PatternHit]]:
         return [(s, h) for s, h in self._log if s > seq]
@@ -358,6 +360,7 @@ class RemoteHub:
                 self.preexisting.add(name)
             previous = self._snaps.get(name)
             self._where[name] = (agent_name, stream)
+            self._run[name] = run
             agent.streams.add(name)
             self._snaps[name] = wire.snapshot_from(msg, name, agent.t0, previous,
                                                    seq=(previous.seq + 1) if previous else 1)
@@ -387,6 +390,7 @@ class RemoteHub:
     def _drop(self, name: str) -> None:
         self._snaps.pop(name, None)
         self._where.pop(name, None)
+        self._run.pop(name, None)
         self._remote_seq.pop(name, None)
 
     def _age(self, now: float) -> None:

@@ -18,6 +18,7 @@ smaller and cheaper to encode); arrays (phase portraits, the video preview) trav
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import socket
@@ -31,6 +32,7 @@ import numpy as np
 
 from ..analysis.dynamics import UNKNOWN, AttractorClass
 from ..perception.speech import TranscriptSegment, Word
+from .. import redact as _redact
 from ..redact import redact
 from ..perception.vision import Detection
 from ..snapshot import TEXT_METRICS, PatternHit, SignalView, Snapshot, json_number
@@ -64,6 +66,40 @@ def token(name: str) -> str:
     return "".join(out)
 
 
+_shown: dict[str, str] = {}
+_shown_generation = -1
+
+
+def shown(name: str) -> str:
+    """A name (an agent's, a stream's) as it leaves this machine: redacted, as everything else that does (a stream
+    named after a key went out in clear, in subjects, bodies and bucket keys). Cached: it is asked of every message."""
+    global _shown_generation
+    if _shown_generation != _redact.generation() or len(_shown) > 4096:
+        _shown.clear()
+        _shown_generation = _redact.generation()
+    out = _shown.get(name)
+    if out is None:
+        out = _shown[name] = redact(name)
+    return out
+
+
+STREAM_TOKEN_MAX = 1024
+"""A stream's subject token is at most this long (with an agent's, at most 1,200, the subject stays well under the
+4,096 bytes of a NATS server's control line: a longer one made the server close the connection for good)."""
+
+
+def stream_token(name: str) -> str:
+    """``token(name)``, or, past ``STREAM_TOKEN_MAX``, its start and ``==`` and a hash of the whole name (``token``
+    never writes ``==``: two names stay apart). The name itself travels in the message."""
+    tok = token(name)
+    if len(tok) <= STREAM_TOKEN_MAX:
+        return tok
+    head = tok[:STREAM_TOKEN_MAX - 34]
+    if "=" in head[-2:]:  # (not half an escape)
+        head = head[:head.rindex("=")]
+    return f"{head}=={hashlib.sha256(name.encode('utf-8', 'surrogatepass')).hexdigest()[:32]}"
+
+
 def untoken(tok: str) -> str:
     raw = bytearray()
     i = 0
@@ -78,15 +114,15 @@ def untoken(tok: str) -> str:
 
 
 def subject(agent: str, stream: str, kind: str) -> str:
-    return f"{PREFIX}.{token(agent)}.{token(stream)}.{kind}"
+    return f"{PREFIX}.{token(shown(agent))}.{stream_token(shown(stream))}.{kind}"
 
 
 def agent_subject(agent: str, kind: str) -> str:
-    return f"{PREFIX}.{token(agent)}._{kind}"
+    return f"{PREFIX}.{token(shown(agent))}._{kind}"
 
 
 def kv_key(agent: str, stream: str) -> str:
-    return f"{token(agent)}.{token(stream)}"
+    return f"{token(shown(agent))}.{stream_token(shown(stream))}"
 
 
 def default_agent_name() -> str:
@@ -221,13 +257,15 @@ def encode_snapshot(snap: Snapshot, agent: str, t0: float, now: float, wall: flo
     parts (the text tail, the phase portrait, the video preview) are sent when ``full`` or when asked (they
     changed); a watcher keeps the last it received."""
     msg: dict[str, Any] = {
-        "v": FORMAT, "agent": agent, "run": run, "stream": snap.stream, "kind": snap.kind, "seq": snap.seq,
+        "v": FORMAT, "agent": shown(agent), "run": run, "stream": shown(snap.stream), "kind": snap.kind,
+        "seq": snap.seq,
         "t": json_number(snap.t - t0, 4), "now": now - t0, "wall": wall, "status": snap.status,
         "source": redact(snap.source),  # (what leaves this machine is redacted as what it writes is)
         "metrics": {k: json_number(v) for k, v in snap.metrics.items()},
         "attractor": snap.attractor.to_json(), "signal": snap.signal_name, "attractor_seq": snap.attractor_seq,
         "signals": [[s.name, s.attractor.to_json()] for s in snap.signals[1:]],
         "patterns": [h.to_json() | {"t": json_number(h.t - t0, 3), "message": redact(h.message),
+                                    "stream": shown(h.stream),
                                     "start": json_number(None if h.start is None else h.start - t0, 3)}
                      for h in snap.patterns[-8:]],
         "error": redact(snap.error) if snap.error else snap.error,
@@ -247,14 +285,15 @@ def encode_snapshot(snap: Snapshot, agent: str, t0: float, now: float, wall: flo
 
 
 _NAMES = frozenset({"agent", "stream", "run"})
-"""Keys whose values name what a message is about: kept as they are (they must match the subject it came on)."""
+"""Keys whose values name what a message is about: redacted as the subject it goes on is (``shown``), so that the
+two still match."""
 
 
 def _redacted(obj: Any) -> Any:
     if isinstance(obj, str):
         return redact(obj)
     if isinstance(obj, dict):
-        return {k: v if k in _NAMES else _redacted(v) for k, v in obj.items()}
+        return {k: (shown(v) if isinstance(v, str) else v) if k in _NAMES else _redacted(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_redacted(v) for v in obj]
     return obj
@@ -289,13 +328,18 @@ def _int(v: Any) -> int:
     return int(v) if isinstance(v, (int, float)) and math.isfinite(v) and 0 <= v <= 1_000_000 else 0
 
 
+def _text(value: Any) -> str:
+    """A peer's words: "" for none (null read as the word "None")."""
+    return "" if value is None else str(value)
+
+
 def attractor_from(d: Any) -> AttractorClass:
     if not isinstance(d, dict) or not d.get("type"):
         return UNKNOWN
     evidence = d.get("evidence")
     evidence = {str(k): v for k, v in evidence.items() if isinstance(v, (int, float, str)) or v is None} \
         if isinstance(evidence, dict) else {}
-    return AttractorClass(str(d["type"]), _float(d.get("confidence")), str(d.get("reason", "")),
+    return AttractorClass(str(d["type"]), _float(d.get("confidence")), _text(d.get("reason")),
                           _float(d.get("lyapunov")), _int(d.get("lag")), _int(d.get("dim")), evidence)
 
 
@@ -363,9 +407,9 @@ def snapshot_from(msg: dict, name: str, t0: float, previous: Snapshot | None, *,
         source=str(msg.get("source", "")),
         metrics=MappingProxyType({k: (math.nan if v is None or isinstance(v, float) and not math.isfinite(v)
                                       else v) for k, v in metrics.items()}),
-        attractor=attractor, signal_name=str(msg.get("signal", "")), portrait_x=px, portrait_y=py,
+        attractor=attractor, signal_name=_text(msg.get("signal")), portrait_x=px, portrait_y=py,
         attractor_seq=_int(msg.get("attractor_seq")), patterns=patterns,
         error=msg.get("error") if isinstance(msg.get("error"), str) else None,
-        signals=(SignalView(str(msg.get("signal", "")), attractor, px, py), *signals),
+        signals=(SignalView(_text(msg.get("signal")), attractor, px, py), *signals),
         text_tail=str(msg["text_tail"]) if "text_tail" in msg else (previous.text_tail if previous else ""),
         preview=preview, transcript=transcript, detections=detections)

@@ -78,7 +78,7 @@ def open_source(uri: str, clock: Clock | None = None, stream_id: str | None = No
     uri = uri.strip()
     if not uri:
         raise SourceError("empty source URI: try sim:text, sim:audio or sim:video")
-    parts = urlsplit(uri)
+    parts = split_uri(uri)
     opener = SCHEMES.get(parts.scheme)
     if opener is not None:
         return opener(uri, parts, stream_id, clock, settings)
@@ -98,6 +98,15 @@ def open_source(uri: str, clock: Clock | None = None, stream_id: str | None = No
     raise SourceError(f"unknown source {uri!r}: expected a URI such as sim:text, sim:audio or sim:video")
 
 
+def split_uri(uri: str):
+    """``urlsplit(uri)``; a ``SourceError`` for what it cannot split ("rtmp://[::1/live": an IPv6 address not closed
+    ended the run with a traceback)."""
+    try:
+        return urlsplit(uri)
+    except ValueError as exc:
+        raise SourceError(f"{uri}: {exc}") from None
+
+
 MAX_BATCH = 256
 
 
@@ -105,7 +114,7 @@ def _expand_batches(uris: list[str]) -> list[str]:
     """``openai:*?count=N`` gives N concurrent streams; ``prompt_file=F`` one stream per line of F."""
     out: list[str] = []
     for uri in uris:
-        parts = urlsplit(uri.strip())
+        parts = split_uri(uri.strip())
         if parts.scheme != "openai" or ("count=" not in parts.query and "prompt_file=" not in parts.query):
             out.append(uri)
             continue
@@ -147,7 +156,7 @@ def open_sources(uris: list[str], clock: Clock | None = None, settings: Settings
     """
     sources: list[Source] = []
     for uri in _expand_batches(uris):
-        parts = urlsplit(uri.strip())
+        parts = split_uri(uri.strip())
         if parts.path.endswith(".jsonl") and parts.scheme in ("", "file"):
             from .replay import open_replay
 

@@ -81,7 +81,10 @@ class Target:
 
 
 def parse_target(uri: str, *, allow: tuple[str, ...] = ("name", "ice", "tls", "codec")) -> Target:
-    parts = urlsplit(uri)
+    try:
+        parts = urlsplit(uri)
+    except ValueError as exc:  # ("webrtc://[::1/room": an IPv6 address not closed)
+        raise SourceError(f"{uri}: {exc}; expected webrtc://HOST:PORT/ROOM") from None
     if parts.scheme != "webrtc":
         raise SourceError(f"{uri}: expected webrtc://HOST:PORT/ROOM")
     try:

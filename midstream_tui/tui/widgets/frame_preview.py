@@ -12,6 +12,8 @@ more than all of its analysis.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from rich.color import Color
 from rich.segment import Segment
@@ -62,13 +64,27 @@ def half_blocks(image: np.ndarray, cols: int, rows: int) -> list[Strip]:
 BOX_COLOURS = {"face": (60, 255, 90), "body": (255, 210, 40), "upper body": (255, 120, 40)}
 
 
+def _span(start: float, size: float, n: int) -> tuple[int, int]:
+    """The first and last pixel of [start, start + size) (fractions of ``n`` pixels), kept inside the frame;
+    last < first when none of it is."""
+    a, b = min(max(start, 0.0), 1.0), min(max(start + size, 0.0), 1.0)
+    if b <= 0.0 or a >= 1.0 or b < a:
+        return 0, -1
+    return int(a * n), min(n - 1, int(b * n))
+
+
 def draw_boxes(image: np.ndarray, detections) -> np.ndarray:
     """A copy of ``image`` with each detection's box outlined (boxes are fractions of the frame)."""
     out = image.copy()
     h, w = out.shape[:2]
     for d in detections:
-        x0, y0 = int(d.x * w), int(d.y * h)
-        x1, y1 = min(w - 1, int((d.x + d.w) * w)), min(h - 1, int((d.y + d.h) * h))
+        if not all(math.isfinite(v) for v in (d.x, d.y, d.w, d.h)):
+            continue
+        # (a peer's box can be anything: 1e308 ended the dashboard, a negative start outlined the wrong side)
+        x0, x1 = _span(d.x, d.w, w)
+        y0, y1 = _span(d.y, d.h, h)
+        if x1 < x0 or y1 < y0:  # (nothing of it in the frame)
+            continue
         colour = BOX_COLOURS.get(d.label, (255, 255, 255))
         t = max(1, min(h, w) // 60)  # thick enough to survive the sampling down to the panel
         out[y0:y0 + t, x0:x1 + 1] = colour
