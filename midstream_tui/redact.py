@@ -5,7 +5,7 @@ MIDSTREAM_SIGNALING_TOKEN in the environment, read when used, so a key set
 later is covered too, and the credentials ``remember`` was given: the keys the
 proxy forwarded for its clients, whatever their shape) and the shapes secrets
 take: OpenAI-style keys (``sk-...``), bearer tokens, ``token=`` / ``api_key=`` /
-``key=`` query parameters and ``Authorization:`` headers. What it replaces
+``key=`` query parameters, ``Authorization:`` headers, AWS access key ids and GitHub tokens. What it replaces
 becomes ``[REDACTED]``.
 """
 
@@ -28,9 +28,12 @@ _SHAPES = [
     # (bounded: a scheme of at most 32 characters and a login of at most 512 keep the search linear on long runs
     # of letters and dashes, which an unbounded pattern backtracked through for seconds)
     re.compile(r"(?i)(\b[a-z][a-z0-9+.\-]{0,31}://)[^\s\"']{1,512}(?=@)"),
+    # AWS access key ids and GitHub tokens (a rule that looks for leaked keys printed the key it found, in full)
+    re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+    re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})"),
 ]
 
-_NEEDS = (("sk-",), ("bearer",), ("authorization",), ("=",), ("://", "@"))
+_NEEDS = (("sk-",), ("bearer",), ("authorization",), ("=",), ("://", "@"), ("ia",), ("gh", "_"))
 """What each of ``_SHAPES`` cannot match without (in the lower-cased text)."""
 
 

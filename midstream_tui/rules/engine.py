@@ -9,7 +9,9 @@ Conditions (``when``):
           ``adaptive``, once the source is learned, gaps between tokens are judged against its learned
           gaps: max(2.5 s, 10 x its median gap), at most 6 x ``seconds``: see rules/learning.py); before a
           request's first token, no token for ``seconds`` (``adaptive``: 6 x ``seconds``) since it began
-  regex   ``pattern`` (Python regular expression) matches newly arrived text
+  regex   ``pattern`` (Python regular expression) matches newly arrived text (a search that takes longer than
+          ``REGEX_TIMEOUT_S`` gives the rule up for that stream, said once: a pattern that backtracks without end
+          hung the run, deaf to --duration and SIGTERM)
   metric  ``metric`` (any key of the snapshot's metrics) is ``above`` / ``below`` a value
 Actions (``action``):
   flag     an entry in the pattern log (and the recording, headless output)
@@ -28,16 +30,24 @@ import difflib
 import fnmatch
 import math
 import os
-import re
 import subprocess
 import tomllib
 from dataclasses import dataclass, field
 
+import regex
+
 from ..events import Flag
+from ..redact import redact
 from ..snapshot import SOURCE_METRICS, Snapshot
 
 CONDITIONS = ("loop", "stall", "regex", "metric")
 ACTIONS = ("flag", "cancel", "command")
+
+
+REGEX_TIMEOUT_S = 0.05
+"""The longest one search of a rule's pattern may take (the ``regex`` package's timeout; ``re`` has none)."""
+RULES_FILE_MAX = 1 << 20
+"""A rules file larger than this is refused (``--rules /dev/zero`` read without end)."""
 
 
 class RuleError(ValueError):
@@ -60,9 +70,26 @@ class Rule:
     adaptive: bool = False
     """stall: judge against the source's learned gaps (meta-learning level 0): never under 2.5 s (or ``seconds``
     if lower), never over 6 x ``seconds``."""
-    _regex: re.Pattern | None = field(default=None, repr=False, compare=False)
+    _regex: regex.Pattern | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        # (a rules file's values can be of any TOML type: a wrong one ended the run with a traceback in its tick)
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise RuleError(f"rule {self.name!r}: name= must be words")
+        for key in ("when", "action", "streams"):
+            if not isinstance(getattr(self, key), str):
+                raise RuleError(f"rule {self.name!r}: {key}={getattr(self, key)!r}, expected a string")
+        for key in ("pattern", "metric"):
+            if getattr(self, key) is not None and not isinstance(getattr(self, key), str):
+                raise RuleError(f"rule {self.name!r}: {key}={getattr(self, key)!r}, expected a string")
+        if not isinstance(self.adaptive, bool):
+            raise RuleError(f"rule {self.name!r}: adaptive={self.adaptive!r}, expected true or false")
+        if not isinstance(self.min_words, int) or isinstance(self.min_words, bool):  # (nan never fired, silently)
+            raise RuleError(f"rule {self.name!r}: min_words={self.min_words!r}, expected a whole number")
+        for key in ("seconds", "above", "below"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or value is not None and not isinstance(value, (int, float)):
+                raise RuleError(f"rule {self.name!r}: {key}={value!r}, expected a number")
         if self.when not in CONDITIONS:
             raise RuleError(f"rule {self.name!r}: when={self.when!r}, expected one of {', '.join(CONDITIONS)}")
         if self.action not in ACTIONS:
@@ -71,8 +98,8 @@ class Rule:
             if not self.pattern:
                 raise RuleError(f"rule {self.name!r}: when='regex' needs pattern=")
             try:
-                object.__setattr__(self, "_regex", re.compile(self.pattern))
-            except re.error as exc:
+                object.__setattr__(self, "_regex", regex.compile(self.pattern))
+            except (regex.error, ValueError, OverflowError) as exc:
                 raise RuleError(f"rule {self.name!r}: bad pattern: {exc}") from None
         if self.when == "metric" and (not self.metric or (self.above is None and self.below is None)):
             raise RuleError(f"rule {self.name!r}: when='metric' needs metric= and above= or below=")
@@ -101,7 +128,10 @@ BUILTIN_RULES = (
 def load_rules(path: str) -> list[Rule]:
     try:
         with open(path, "rb") as f:
-            data = tomllib.load(f)
+            raw = f.read(RULES_FILE_MAX + 1)
+        if len(raw) > RULES_FILE_MAX:
+            raise RuleError(f"{path}: larger than {RULES_FILE_MAX >> 20} MiB: not a rules file")
+        data = tomllib.loads(raw.decode("utf-8"))
     except OSError as exc:
         raise RuleError(f"{path}: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
@@ -113,7 +143,10 @@ def load_rules(path: str) -> list[Rule]:
         raise RuleError(f"{path}: no [[rule]] tables")
     rules = []
     known = {f for f in Rule.__dataclass_fields__ if not f.startswith("_")}
+    names: set[str] = set()
     for i, table in enumerate(tables, start=1):
+        if not isinstance(table, dict):
+            raise RuleError(f"{path}: rule {i}: expected a [[rule]] table, got {table!r}")
         unknown = set(table) - known
         if unknown:
             raise RuleError(f"{path}: rule {i}: unknown field(s) {', '.join(sorted(unknown))}")
@@ -127,11 +160,15 @@ def load_rules(path: str) -> list[Rule]:
                 raise RuleError(f"{path}: rule {table['name']!r}: command must be a list of strings")
             table["command"] = tuple(cmd)
         try:
-            rules.append(Rule(**table))
+            rule = Rule(**table)
         except RuleError as exc:
             raise RuleError(f"{path}: {exc}") from None
         except TypeError as exc:
             raise RuleError(f"{path}: rule {i}: {exc}") from None
+        if rule.name in names:  # (a rule's episodes are kept by its name: two of one name fired as neither should)
+            raise RuleError(f"{path}: rule {i}: name {rule.name!r} is taken by an earlier rule; names must differ")
+        names.add(rule.name)
+        rules.append(rule)
     return rules
 
 
@@ -161,6 +198,8 @@ class RuleEngine:
         self._judged_with: list[Rule] | None = None
         self._globs: dict[tuple[str, str], bool] = {}
         self._misnamed: set[str] = set()
+        self._gave_up: set[tuple[str, str]] = set()
+        """(rule, stream): a search of the rule's pattern timed out on the stream's text."""
         """Metric rules already said to name a metric the streams do not have (said once per rule)."""
         hub.on_tick(self.tick)
 
@@ -211,10 +250,19 @@ class RuleEngine:
         region_start = max(0, len(snap.text_tail) - new - 200)
         region = snap.text_tail[region_start:]
         offset = chars - len(region)
-        for match in rule._regex.finditer(region):
-            if offset + match.end() > seen:
-                text = match.group(0)
-                return True, f"matched {text[:40]!r}"
+        if key in self._gave_up:
+            return False, ""
+        try:
+            for match in rule._regex.finditer(region, timeout=REGEX_TIMEOUT_S):
+                if offset + match.end() > seen:
+                    text = match.group(0)
+                    return True, f"matched {redact(text)[:40]!r}"
+        except TimeoutError:
+            self._gave_up.add(key)
+            self.hub.push(Flag(snap.stream, snap.t, kind="rules",
+                               message=f"rule {rule.name}: its pattern took over {REGEX_TIMEOUT_S * 1000:.0f} ms "
+                                       "on this stream's text (it backtracks without end): not looked for here "
+                                       "any more"))
         return False, ""
 
     def tick(self, now: float) -> None:
