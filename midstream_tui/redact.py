@@ -5,8 +5,8 @@ MIDSTREAM_SIGNALING_TOKEN in the environment, read when used, so a key set
 later is covered too, and the credentials ``remember`` was given: the keys the
 proxy forwarded for its clients, whatever their shape) and the shapes secrets
 take: OpenAI-style keys (``sk-...``), bearer tokens, ``token=`` / ``api_key=`` /
-``key=`` query parameters, ``Authorization:`` headers, AWS access key ids and GitHub tokens. What it replaces
-becomes ``[REDACTED]``.
+``key=`` / ``restream=`` query parameters, ``Authorization:`` headers, AWS access key ids and GitHub
+tokens. What it replaces becomes ``[REDACTED]``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ _SHAPES = [
     re.compile(r"\bsk-[A-Za-z0-9_\-]{16,}"),
     re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=\-]{8,}"),
     re.compile(r"(?i)(\bauthorization\s*[:=]\s*)[^\s,;\"']+(?:\s+[^\s,;\"']+)?"),
-    re.compile(r"(?i)([?&](?:token|api[_-]?key|key|access_token|secret)=)[^&#\s\"']+"),
+    # (restream=: where a copy goes, a stream key at the end of its path on most platforms)
+    re.compile(r"(?i)([?&](?:token|api[_-]?key|key|access_token|secret|restream)=)[^&#\s\"']+"),
     # user:password or a token before the last @ of a URL, any scheme (udp://, srt://, webrtc://, ...), whatever the
     # password holds but spaces and quotes (a path with an @ is cut short rather than a password shown)
     # (bounded: a scheme of at most 32 characters and a login of at most 512 keep the search linear on long runs

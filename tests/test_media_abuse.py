@@ -212,3 +212,23 @@ def test_an_hls_vod_cut_short_counts_what_every_attempt_delivered(tmp_path, http
     error = streams["holed"]["error"]
     assert error.startswith("InputEndedEarly: the input ended after 4.0 s of its 6.0 s"), error
     assert error.endswith("after 2 attempts")  # the second attempt had nothing new: 4 s delivered in all
+
+
+def test_a_restream_key_is_never_shown_or_recorded_and_the_input_is_not_its_own_destination(tmp_path):
+    # A review (2026-12-06): the stream key at the end of a restream destination was masked in the error line only
+    # (the summary, the NDJSON source and the recording had it in full), and "self.mp4?restream=self.mp4" rewrote
+    # the file while it was being read.
+    clip = tmp_path / "clip.mp4"
+    write_clip(clip, seconds=1.0)
+    before = clip.read_bytes()
+    code, _streams, err = midstream([f"{clip}?restream={clip}"], tmp_path)
+    assert code == 2 and "names the file being read" in err and clip.read_bytes() == before
+    key = "SECRETKEY" + "%06d" % random.randrange(10**6)
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), MIDSTREAM_DATA_DIR=str(tmp_path / "data"))
+    proc = subprocess.run([sys.executable, "-m", "midstream_tui", "run", "--headless", "--json", "--no-learn",
+                           "--transcribe", "off", f"{clip}?realtime=0&restream=rtmp://127.0.0.1:1/app/{key}"],
+                          capture_output=True, text=True, timeout=180, env=env)
+    assert "Traceback" not in proc.stderr and "restream to rtmp://127.0.0.1:1/app/***" in proc.stdout + proc.stderr
+    written = proc.stdout + proc.stderr + "".join(p.read_bytes().decode("latin-1")
+                                                  for p in (tmp_path / "data").rglob("*") if p.is_file())
+    assert key not in written

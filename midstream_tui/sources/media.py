@@ -886,6 +886,10 @@ def open_media(uri: str, clock: Clock | None, stream_id: str | None = None) -> M
         raise SourceError(f"{parts.path}: is a directory, not a media file")
     if not path.is_file():
         raise SourceError(f"{parts.path}: no such file")
+    if restream and urlsplit(restream).scheme in ("", "file"):  # (it was rewritten while being read)
+        dest = Path(urlsplit(restream).path)
+        if dest.exists() and dest.resolve() == path.resolve():
+            raise SourceError(f"{parts.path}: restream= names the file being read; give another destination")
     try:  # probe: which kinds the file holds decides the stream ids
         with av.open(str(path)) as probe:
             kinds = tuple(sorted({s.type for s in probe.streams if s.type in ("video", "audio") and not is_picture(s)},
