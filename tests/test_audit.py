@@ -288,3 +288,17 @@ def test_planted_secrets_are_found_and_look_alikes_are_not(tmp_path, where):
     values = {v for i in items if i.secret for v in re.findall(r"[A-Za-z0-9+/=_\-]{16,}", i.text)}
     for value in values:
         assert value not in out.stdout and value not in table.stdout
+
+
+def test_what_the_secrets_check_cannot_read_in_full_is_said_and_long_lines_do_not_stall_it(tmp_path, monkeypatch):
+    # A review (2026-12-06): a file over 1 MiB, one with a NUL byte, and the part of a line past 20,000 characters
+    # were skipped without a word (detect-secrets reads them); and a line of 20,000 letters took 34 s to scan (the
+    # name pattern tried every start against every end): six of them here took over three minutes.
+    monkeypatch.delenv("MIDSTREAM_SIGNALING_TOKEN", raising=False)
+    made_up = "AKIA" + "Q3XH7LM2VB9NC4TY"
+    root = project(tmp_path, {"big.py": f"KEY = '{made_up}'\n" + "#" * (1 << 20), "nul.txt": f"\0{made_up}\n",
+                              "min.js": "x" * 25_000 + f" {made_up}\n", "words.txt": ("a" * 20_000 + "\n") * 6})
+    _code, _findings, report = audit(root, "--check", "secrets")
+    said = " ".join(f["message"] for f in report["findings"] if f["severity"] == "info")
+    assert "larger than 1 MiB: big.py" in said and "binary" in said and "nul.txt" in said
+    assert "longer than 20,000 characters" in said and "min.js" in said
