@@ -77,6 +77,9 @@ def test_the_face_in_the_astronaut_photo_and_none_in_the_coffee():
     # Eileen Collins' face: about x 170-270, y 60-170 of the 512x512 photo
     assert 0.28 < face.x < 0.40 and 0.08 < face.y < 0.20 and 0.14 < face.w < 0.26 and face.score > 1
     assert detect(cascades, photo("coffee")) == ()
+    # frames of any shape (a 16000x2 frame scaled to 640 wide had no rows left: OpenCV asserted)
+    for shape in ((2, 16000, 3), (16000, 2, 3), (1, 1, 3)):
+        assert detect(cascades, np.zeros(shape, np.uint8)) == ()
 
 
 async def test_detections_while_a_video_plays_with_changes_in_the_log():

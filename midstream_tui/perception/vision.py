@@ -69,7 +69,9 @@ def detect(cascades, frame: np.ndarray, t: float = 0.0) -> tuple[Detection, ...]
 
     h, w = frame.shape[:2]
     scale = min(1.0, DETECT_WIDTH / w)
-    small = cv2.resize(frame, (int(w * scale), int(h * scale)), interpolation=cv2.INTER_AREA) if scale < 1 else frame
+    # (at least a pixel each way: a 16000x2 frame scaled to 640 wide had no rows, and OpenCV asserted)
+    small = cv2.resize(frame, (max(1, int(w * scale)), max(1, int(h * scale))), interpolation=cv2.INTER_AREA) \
+        if scale < 1 else frame
     gray = cv2.equalizeHist(cv2.cvtColor(np.ascontiguousarray(small), cv2.COLOR_RGB2GRAY))
     sh, sw = gray.shape
     found = []
