@@ -104,3 +104,14 @@ async def test_the_signaling_server_takes_its_token_from_the_settings(free_port,
         server.terminate()
         out, err = server.communicate(timeout=60)
     assert token not in out + err and "token" in err  # the banner says a token is required, not which
+
+
+def test_an_ipv6_signaling_address_is_written_so_that_run_reads_it():
+    # "--host ::1" printed webrtc://::1:8765/ROOM, which `run` refused ("bad port")
+    from midstream_tui.servers.signaling import SignalingServer
+    from midstream_tui.sources.webrtc import parse_target
+
+    server = SignalingServer("::1", 8765)
+    assert server.url == "http://[::1]:8765"
+    target = parse_target(f"webrtc://{server.url.split('://', 1)[1]}/ROOM")
+    assert target.port == 8765 and "::1" in str(target)

@@ -256,7 +256,8 @@ class LocalServer:
 
     @property
     def url(self) -> str:
-        return f"{'https' if self.ssl_context else 'http'}://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host  # (IPv6)
+        return f"{'https' if self.ssl_context else 'http'}://{host}:{self.port}"
 
     async def start(self) -> str:
         # A short shutdown: an open request (a hung stream, a WebSocket) must not hold the server for a minute.
