@@ -327,6 +327,38 @@ async def test_mpegts_over_udp(free_port):
     assert video.metrics["resolution"] == "160x120"
 
 
+async def test_garbage_on_a_udp_port_is_retried_and_the_stream_after_it_read(free_port):
+    # A review (2026-12-06): FFmpeg's InvalidDataError is a ValueError, which the reader took for "cannot change":
+    # datagrams that were no MPEG-TS, then a stream, ended the source for good (exit 1, no reconnection).
+    import asyncio
+    import os as _os
+    import socket as _socket
+    import threading
+
+    hub = Hub(analysis_interval=0.05)
+    src = open_sources([f"udp://127.0.0.1:{free_port}?overrun_nonfatal=1&fifo_size=50000&timeout=3000000"
+                        "&reconnect=5&name=ts"], hub.clock)[0]
+    hub.add_source(src)
+    running = asyncio.ensure_future(hub.run(120))
+    await _until(lambda: udp_bound(free_port))
+
+    def send() -> None:
+        with _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM) as sock:
+            for _ in range(50):
+                sock.sendto(b"\x47" + _os.urandom(60000), ("127.0.0.1", free_port))
+                time.sleep(0.01)
+        time.sleep(1.0)  # (the reader reconnects after its first backoff)
+        write_clip(f"udp://127.0.0.1:{free_port}?pkt_size=1316", seconds=3.0, size=(160, 120), fmt="mpegts",
+                   pace=True)
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    await asyncio.to_thread(sender.join, 60)
+    await running
+    video = hub.snapshot("ts")
+    assert video is not None and video.metrics["frames"] > 0 and video.metrics["resolution"] == "160x120", video
+
+
 def test_a_reader_blocked_past_the_end_of_its_run_exits_quietly(free_port):
     import asyncio
     import threading

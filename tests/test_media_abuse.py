@@ -232,3 +232,20 @@ def test_a_restream_key_is_never_shown_or_recorded_and_the_input_is_not_its_own_
     written = proc.stdout + proc.stderr + "".join(p.read_bytes().decode("latin-1")
                                                   for p in (tmp_path / "data").rglob("*") if p.is_file())
     assert key not in written
+
+
+def test_a_wav_whose_every_packet_is_undecodable_is_a_failure(tmp_path):
+    # A WAV whose header says 0 channels: its 45 packets were skipped, and the run said "closed", exit 0.
+    import wave
+
+    path = tmp_path / "ch0.wav"
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+        w.writeframes(np.zeros(32000, np.int16).tobytes())
+    data = bytearray(path.read_bytes())
+    data[22:24] = (0).to_bytes(2, "little")  # the fmt chunk's channel count
+    path.write_bytes(bytes(data))
+    code, streams, err = midstream([f"{path}?realtime=0"], tmp_path)
+    assert code == 1 and "could be decoded" in err, (code, streams, err)

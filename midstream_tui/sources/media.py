@@ -351,9 +351,12 @@ class MediaSource(Source):
                         # that keeps ending after a few frames uses up its retries.
                         failures = 0
                         self.backoff.reset()
-                    if not self.network or failures >= self.reconnect or isinstance(exc, ValueError):
+                    if not self.network or failures >= self.reconnect or (
+                            isinstance(exc, ValueError) and not isinstance(exc, av.error.FFmpegError)):
                         # a ValueError (a manifest MidStream cannot play, an input without media) says
-                        # the same thing on every attempt: no retry
+                        # the same thing on every attempt: no retry. (FFmpeg's InvalidDataError is a ValueError
+                        # too, but what a network input sends next may read: garbage on a UDP port, then a
+                        # stream, ended the source for good.)
                         tried = f" after {failures + 1} attempts" if failures else ""
                         put(StreamError(self.stream_id, self.clock.now(), one_line(exc) + tried, fatal=True))
                         break
@@ -703,6 +706,12 @@ class MediaSource(Source):
                                                discontinuity=restarted["audio"]))
                                 restarted["audio"] = False
                                 counts[slot] += 1
+            if bursts and not decoded_any and not self.cancelled:
+                # the input ended with not one packet decoded (a WAV whose header says 0 channels: 45 skipped and
+                # "closed", exit 0): a failure, as an input that delivered nothing is
+                target, burst = next(iter(bursts.items()))
+                raise SourceError(f"{'video' if target == self.stream_id and self.kind == 'video' else 'audio'}: "
+                                  f"none of its {burst[0]} packets could be decoded ({burst[3]})")
         finally:
             if forward is not None:
                 forward.close()
