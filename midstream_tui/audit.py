@@ -141,7 +141,13 @@ NOT_SECRET_NAME = re.compile(r"(?i)public|publishable|(?:^|[_.\-])(?:id|url|uri|
                              # counts of an LLM's tokens (max_tokens=500, completion_tokens: 12), not credentials
                              r"|(?:^|[_.\-])(?:max|min|completion|prompt|output|input|total|reasoning|cached)"
                              r"(?:[_.\-]?(?:completion|output|new))?[_.\-]?tokens$"
-                             r"|(?-i:[a-z](?:Id|Url|Name|File|Path|Type|Hash)$)")
+                             r"|(?-i:[a-z](?:Id|Url|Name|File|Path|Type|Hash)$)"
+                             # "auth" in an author's name, "_key" in a data structure's (a review, 2026-12-06: rated
+                             # high; detect-secrets is silent on them)
+                             r"|(?:^|[_.\-])author(?:s|ity|ities|ed|ship)?(?:[_.\-]|$)"
+                             r"|(?:^|[_.\-])(?:sort|cache|partition|primary|foreign|row|group|lookup|dict|map|routing"
+                             r"|shard|composite|dedupe?|idempotency|index|unique|natural|surrogate|cluster(?:ing)?"
+                             r"|range|hotkey|object)[_.\-]?keys?$")
 # Files whose values stand unquoted (NAME=value): there a bare value after a secret name is a value,
 # while in code it is an expression.
 CONFIG_SUFFIXES = {".env", ".ini", ".cfg", ".conf", ".cnf", ".properties", ".toml", ".yaml", ".yml", ".sh", ".bash",

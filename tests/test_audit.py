@@ -302,3 +302,16 @@ def test_what_the_secrets_check_cannot_read_in_full_is_said_and_long_lines_do_no
     said = " ".join(f["message"] for f in report["findings"] if f["severity"] == "info")
     assert "larger than 1 MiB: big.py" in said and "binary" in said and "nul.txt" in said
     assert "longer than 20,000 characters" in said and "min.js" in said
+
+
+def test_an_author_and_a_sort_key_are_not_credentials(tmp_path, monkeypatch):
+    # A review (2026-12-06): "auth" in author and authority, "_key" in sort_key, cache_key, partition_key and
+    # primary_key made their values high findings (detect-secrets is silent on them). A key is still a key.
+    monkeypatch.delenv("MIDSTREAM_SIGNALING_TOKEN", raising=False)
+    names = ["author", "authority", "primary_key", "sort_key", "cache_key", "partition_key"]
+    lines = "".join(f'{name} = "{value}"\n' for name, value in zip(names, [
+        "Jx9qLm2Pz7Rt", "k8Vz2QwLp9Xy", "a7F3k9Lq2Zx8", "Zp3Lq8Vx2Km9", "v2Kp8Lm3Qz9X", "tenant42#2024-06"]))
+    signing = "signing_key = " + '"' + "Qz8Kp3Lm9Vx2Wt7Rj4Hn6Bc1" + '"\n'
+    root = project(tmp_path, {"cfg.py": lines + signing})
+    _code, findings, _ = audit(root, "--check", "secrets")
+    assert [f["line"] for f in findings if f["file"] == "cfg.py"] == [7], findings
