@@ -30,11 +30,12 @@ _SHAPES = [
     # of letters and dashes, which an unbounded pattern backtracked through for seconds)
     re.compile(r"(?i)(\b[a-z][a-z0-9+.\-]{0,31}://)[^\s\"']{1,512}(?=@)"),
     # AWS access key ids and GitHub tokens (a rule that looks for leaked keys printed the key it found, in full)
-    re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
+    re.compile(r"\bASIA[0-9A-Z]{16}\b"),
     re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})"),
 ]
 
-_NEEDS = (("sk-",), ("bearer",), ("authorization",), ("=",), ("://", "@"), ("ia",), ("gh", "_"))
+_NEEDS = (("sk-",), ("bearer",), ("authorization",), ("=",), ("://", "@"), ("akia",), ("asia",), ("gh", "_"))
 """What each of ``_SHAPES`` cannot match without (in the lower-cased text)."""
 
 
