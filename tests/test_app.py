@@ -680,7 +680,8 @@ async def test_a_narrow_terminal_stacks_the_columns_and_a_small_one_keeps_the_st
             await pilot.press(key)
         await pilot.resize_terminal(100, 30)  # wide again: side by side, as before
         await pilot.pause()
-        assert left.display and right.display and left.region.right <= right.region.x and left.region.y == right.region.y
+        assert left.display and right.display
+        assert left.region.right <= right.region.x and left.region.y == right.region.y
 
 
 async def test_the_palette_selects_a_stream_the_filter_hides():

@@ -1159,7 +1159,8 @@ async def test_an_agents_earlier_run_and_a_twins_streams_are_counted_once(nats_s
         assert total() == 205
         for seq in (1, 2):  # the agent started again (or a twin) with another stream; the first one's stays shown
             await snapshot("r2", "b", "open", 5 * seq, seq)
-            assert await until(lambda: (s := watcher.snapshot("twice/b")) is not None and s.metrics["tokens"] == 5 * seq)
+            assert await until(lambda: (s := watcher.snapshot("twice/b")) is not None
+                               and s.metrics["tokens"] == 5 * seq)
             metrics.tick(0.0)
         assert total() == 215
     finally:
