@@ -700,6 +700,8 @@ def check_input_limits(root: Path) -> list[Finding]:
 
 
 def check_signaling_auth(root: Path, env: dict[str, str] | None = None) -> list[Finding]:
+    from .servers.base import weak_token  # (aiohttp's import only for this check)
+
     env = dict(os.environ) if env is None else env
     dotenv = root / ".env"
     if "MIDSTREAM_SIGNALING_TOKEN" not in env and dotenv.is_file():
@@ -711,10 +713,9 @@ def check_signaling_auth(root: Path, env: dict[str, str] | None = None) -> list[
     if token is None:
         out.append(Finding("signaling-auth", "info", ".", 0, "MIDSTREAM_SIGNALING_TOKEN not set: `midstream "
                            "signaling` will serve loopback only and refuse other addresses"))
-    elif len(token) < 16 or shannon_entropy(token) < 3.0:
+    elif weak_token(token):  # the rule `midstream signaling` applies off loopback
         out.append(Finding("signaling-auth", "high", ".env" if dotenv.is_file() else "environment", 0,
-                           f"MIDSTREAM_SIGNALING_TOKEN is weak ({len(token)} characters, "
-                           f"{shannon_entropy(token):.1f} bits/char): use 16+ random characters"))
+                           f"MIDSTREAM_SIGNALING_TOKEN: {weak_token(token)}"))
     for rel, _lines, node, name in _calls(root):
         if name.endswith("SignalingServer"):
             tok = _kw(node, "token")

@@ -886,6 +886,8 @@ def test_options_are_checked_in_one_line():
         ProxyOptions(upstream_timeout=-1)
     with pytest.raises(ProxyError, match="needs a token"):
         ProxyServer(Hub(), ProxyOptions(), host="0.0.0.0")  # audit: ignore (checks this is refused)
+    with pytest.raises(ProxyError, match=r"token is weak \(8 characters"):  # the one rule servers off loopback share
+        ProxyServer(Hub(), ProxyOptions(token="letmein1"), host="0.0.0.0")  # audit: ignore (checks this is refused)
 
 
 def test_the_sse_reader_splits_anywhere_and_cut_endings_parse():

@@ -37,7 +37,7 @@ from ..events import (AudioChunk, Event, Flag, RequestFinished, RequestStarted, 
                       TextDelta, Usage)
 from ..jsonsafe import loads
 from ..redact import credentials, remember
-from ..servers.base import LocalServer, is_loopback, same_origin
+from ..servers.base import LocalServer, is_loopback, same_origin, weak_token
 from ..sources.base import Source
 from .protocols import Part, Reader, _int, cut_ending, decode_realtime_audio, realtime_audio_format
 from .sse import SSEParser
@@ -503,6 +503,8 @@ def check_binding(host: str, options: ProxyOptions) -> None:
     """A proxy bound beyond loopback serves only clients that show its token."""
     if not is_loopback(host) and not options.token:
         raise ProxyError(f"binding {host} (not loopback) needs a token: --token or MIDSTREAM_PROXY_TOKEN")
+    if not is_loopback(host) and weak_token(options.token):
+        raise ProxyError(f"binding {host} (not loopback): {weak_token(options.token)}")
 
 
 class GatewayTotals:

@@ -32,8 +32,10 @@ import asyncio
 import errno
 import ipaddress
 import logging
+import math
 import ssl
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -53,6 +55,30 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+TOKEN_MIN_CHARS = 16
+"""A token that guards a server off loopback: at least this many characters..."""
+TOKEN_MIN_BITS = 3.0
+"""...and at least this many bits a character (Shannon, over its own characters): ``aaaaaaaaaaaaaaaa`` or
+``abcabcabcabcabca`` is refused, 16 random letters and digits (about 3.5-4) pass."""
+
+
+def char_entropy(text: str) -> float:
+    """Bits a character of ``text`` (Shannon, over its own characters)."""
+    if not text:
+        return 0.0
+    n = len(text)
+    return -sum(c / n * math.log2(c / n) for c in Counter(text).values())
+
+
+def weak_token(token: str) -> str | None:
+    """Why ``token`` is too weak to be the only thing guarding a server that others can reach; None if it is
+    not. Says lengths and bits, never the token."""
+    if len(token) < TOKEN_MIN_CHARS or char_entropy(token) < TOKEN_MIN_BITS:
+        return (f"the token is weak ({len(token)} characters, {char_entropy(token):.1f} bits a character): "
+                f"use {TOKEN_MIN_CHARS}+ random characters")
+    return None
 
 
 def _local_address(request: web.Request) -> tuple[str, int] | None:

@@ -48,7 +48,7 @@ from importlib import resources
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from .. import jsonsafe
-from .base import LocalServer, is_loopback, same_origin
+from .base import LocalServer, is_loopback, same_origin, weak_token
 
 TOKEN_ENV = "MIDSTREAM_SIGNALING_TOKEN"
 ROOM_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
@@ -94,6 +94,8 @@ class SignalingServer(LocalServer):
         self.max_pending_per_client, self.eviction_grace = max_pending_per_client, eviction_grace
         if not is_loopback(host) and not token:
             raise SignalingError(f"binding {host} (not loopback) needs a token: --token or {TOKEN_ENV}")
+        if not is_loopback(host) and weak_token(token):
+            raise SignalingError(f"binding {host} (not loopback): {weak_token(token)}")
         self._token = token
         self.allow_origins = tuple(o.rstrip("/").lower() for o in allow_origins)
         self.max_message, self.rate, self.burst = max_message, rate, burst
