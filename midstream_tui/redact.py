@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from urllib.parse import urlsplit, urlunsplit
 
 SECRET_ENV = ("OPENAI_API_KEY", "MIDSTREAM_SIGNALING_TOKEN", "MIDSTREAM_PROXY_TOKEN", "MIDSTREAM_NATS_PASSWORD",
               "MIDSTREAM_NATS_TOKEN")
@@ -118,6 +119,25 @@ def redact(text: str) -> str:
         if lower is None or all(n in lower for n in needs):
             text = shape.sub(lambda m: (m.group(1) if m.groups() else "") + MARK, text)
     return text
+
+
+def rtmp_key(url: str) -> str | None:
+    """The stream key of an RTMP URL — ``rtmp://host/app/KEY``: the last segment of a path of two or more, a
+    password to that stream on every platform — or None."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    app, _, key = parts.path.strip("/").partition("/")
+    return (key.rsplit("/", 1)[-1] or None) if parts.scheme.lower() == "rtmp" and key else None
+
+
+def without_rtmp_key(url: str) -> str:
+    """``url`` with its RTMP stream key (``rtmp_key``) replaced by ``***``; any other text unchanged."""
+    if not rtmp_key(url):
+        return url
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/").rpartition("/")[0] + "/***"))
 
 
 def without_logins(arg: str) -> str:

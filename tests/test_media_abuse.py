@@ -185,8 +185,8 @@ def test_a_server_that_sends_nothing_before_the_run_ends_is_a_failed_source(tmp_
     assert silent.accepted  # it was reached, and said nothing
     assert code == 1 and "every source failed (" in err and "nothing delivered: the server at" in err, err[-800:]
     assert streams["x"]["error"].startswith(f"the server at http://{base} sent nothing in ")
-    assert streams["y"]["error"].startswith(f"the server at rtmp://{base} sent nothing in ")
-    assert streams["x"]["metrics"]["frames"] == 0 and streams["y"]["metrics"]["frames"] == 0
+    assert streams["127.0.0.1-live"]["error"].startswith(f"the server at rtmp://{base} sent nothing in ")
+    assert streams["x"]["metrics"]["frames"] == 0 and streams["127.0.0.1-live"]["metrics"]["frames"] == 0
 
 
 def test_a_server_that_sends_nothing_times_out_in_words(tmp_path, silent):
@@ -195,7 +195,7 @@ def test_a_server_that_sends_nothing_times_out_in_words(tmp_path, silent):
     assert code == 1, err[-800:]
     assert "Immediate exit requested" not in err and "ExitError" not in err
     assert f"rtmp://127.0.0.1:{silent.port}: timed out (nothing received for 10 s)" in err
-    assert streams["x"]["status"] == "error"
+    assert streams["127.0.0.1-live"]["status"] == "error"  # (named after the app: x is the stream key)
 
 
 def test_an_hls_vod_cut_short_counts_what_every_attempt_delivered(tmp_path, http_server):
@@ -232,6 +232,25 @@ def test_a_restream_key_is_never_shown_or_recorded_and_the_input_is_not_its_own_
     written = proc.stdout + proc.stderr + "".join(p.read_bytes().decode("latin-1")
                                                   for p in (tmp_path / "data").rglob("*") if p.is_file())
     assert key not in written
+
+
+def test_an_rtmp_pull_key_is_neither_the_name_nor_shown_nor_recorded(tmp_path, free_port):
+    # A review (2026-12-06): rtmp://host/live/KEY made a stream named KEY, and the key was in the source, the error
+    # lines (FFmpeg quotes the URL), the summary and 24 places of the recording, the command line among them.
+    key = "SECRETKEY" + "%06d" % random.randrange(10**6)
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), MIDSTREAM_DATA_DIR=str(tmp_path / "data"))
+    proc = subprocess.run([sys.executable, "-m", "midstream_tui", "run", "--headless", "--json", "--no-learn",
+                           "--transcribe", "off", "--detect", "off",
+                           f"rtmp://127.0.0.1:{free_port}/live/{key}?reconnect=1"],  # nobody there: refused twice
+                          capture_output=True, text=True, timeout=180, env=env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-600:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])["summary"]["streams"]
+    assert set(summary) == {"127.0.0.1-live", "127.0.0.1-live-audio"}, summary.keys()
+    assert summary["127.0.0.1-live"]["source"] == f"rtmp://127.0.0.1:{free_port}/live/***?reconnect=1"
+    assert "/live/***' after 2 attempts" in proc.stderr
+    written = proc.stdout + proc.stderr + "".join(p.read_bytes().decode("latin-1")
+                                                  for p in (tmp_path / "data").rglob("*") if p.is_file())
+    assert key not in written and "/live/***?reconnect=1" in written  # (the recorded command line too)
 
 
 def test_a_wav_whose_every_packet_is_undecodable_is_a_failure(tmp_path):

@@ -38,7 +38,7 @@ from ..display import escaped
 from ..jsonsafe import finite
 from ..hub import Hub, HubError
 from ..perception import Perception
-from ..redact import redact, without_logins
+from ..redact import redact, without_logins, without_rtmp_key
 from ..rules import RuleError
 from ..sources import SourceError, open_sources
 from ..sources.base import ScheduledSource
@@ -291,7 +291,7 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None, se
                             transcribe_model=getattr(args, "transcribe_model", "whisper-1"),
                             detect=getattr(args, "detect", "off"), settings=settings)
     record = None if getattr(args, "no_record", False) or not hasattr(args, "record") else (args.record or "")
-    command = "midstream " + " ".join(shlex.quote(without_logins(a)) for a in sys.argv[1:]) if sys.argv[1:] \
+    command = "midstream " + " ".join(shlex.quote(without_logins(without_rtmp_key(a))) for a in sys.argv[1:]) if sys.argv[1:] \
         else "midstream"
     options = RunOptions(rules=rules, perception=perception, learn=not getattr(args, "no_learn", False),
                          meta_auto=getattr(args, "meta_auto", False), record=record, command=command,

@@ -52,6 +52,7 @@ from av.video.reformatter import VideoReformatter
 
 from ..clock import Clock
 from ..events import AudioChunk, Event, Flag, StreamClosed, StreamError, StreamOpened, VideoFrame
+from ..redact import rtmp_key, without_rtmp_key
 from .base import Backoff, Source, SourceError
 from .params import one_line, param, reject_unknown
 
@@ -236,8 +237,10 @@ class MediaSource(Source):
     def __init__(self, stream_id: str, uri: str, clock: Clock | None, *, url: str, kinds: tuple[str, ...],
                  realtime: bool, options: dict[str, str] | None = None, listen: bool = False,
                  reconnect: int = 0, restream: str | None = None, backoff: Backoff | None = None,
-                 loop: bool = False, gap: float = GAP_S) -> None:
+                 loop: bool = False, gap: float = GAP_S, hide: str | None = None) -> None:
         super().__init__(stream_id, uri, clock)
+        self.hide = hide
+        """A secret in ``url`` (an RTMP stream key) that FFmpeg's messages may quote: never said."""
         self.url, self.kinds, self.realtime, self.options = url, kinds, realtime, dict(options or {})
         self.kind = "video" if "video" in kinds else "audio"
         parts = urlsplit(url)
@@ -342,7 +345,7 @@ class MediaSource(Source):
                         if isinstance(exc, TimeoutError) and not getattr(exc, "after_frames", 0):
                             continue  # nobody published within the timeout: keep listening
                         put(Flag(self.stream_id, self.clock.now(),
-                                 f"publisher left ({one_line(exc)}); listening again", kind="media"))
+                                 f"publisher left ({self._plain(exc)}); listening again", kind="media"))
                         continue
                     if getattr(exc, "after_frames", 0) and (self._resumable or getattr(exc, "after_media_s", 0.0)
                                                             >= STABLE_MEDIA_S):
@@ -358,12 +361,12 @@ class MediaSource(Source):
                         # too, but what a network input sends next may read: garbage on a UDP port, then a
                         # stream, ended the source for good.)
                         tried = f" after {failures + 1} attempts" if failures else ""
-                        put(StreamError(self.stream_id, self.clock.now(), one_line(exc) + tried, fatal=True))
+                        put(StreamError(self.stream_id, self.clock.now(), self._plain(exc) + tried, fatal=True))
                         break
                     failures += 1
                     delay = self.backoff.next()
                     put(StreamError(self.stream_id, self.clock.now(),
-                                    f"{one_line(exc)}; reconnecting in {delay:.1f} s ({failures}/{self.reconnect})"))
+                                    f"{self._plain(exc)}; reconnecting in {delay:.1f} s ({failures}/{self.reconnect})"))
                     deadline = time.monotonic() + delay
                     while not self.cancelled and time.monotonic() < deadline:
                         time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
@@ -374,6 +377,11 @@ class MediaSource(Source):
                 put(None)
             except _LoopGone:
                 pass
+
+    def _plain(self, exc: BaseException) -> str:
+        """``exc`` in one line, without the secret FFmpeg quotes with the URL."""
+        said = one_line(exc)
+        return said.replace(self.hide, "***") if self.hide else said
 
     def _where(self) -> str:
         """The server of a network input, fit to show (its path may end in a stream key)."""
@@ -872,16 +880,23 @@ def open_media(uri: str, clock: Clock | None, stream_id: str | None = None) -> M
         restream = own.pop("restream", None)
         if restream is not None and not restream:
             raise SourceError(f"{uri}: restream= needs a destination URL")
-        name = own.pop("name", None) or stream_id or Path(parts.path).stem or parts.hostname or "media"
-        if name in ("index", "playlist", "stream", "manifest", "live", "s"):
+        # an RTMP URL ends in the stream key (rtmp://host/app/KEY): the key is a password to that stream, so
+        # it is neither the stream's name nor shown (a review found it in the dashboard, the NDJSON and the
+        # recording); the stream is named after the app
+        hide = rtmp_key(uri)
+        app = parts.path.strip("/").partition("/")[0]
+        default = (app if parts.scheme == "rtmp" else Path(parts.path).stem) or parts.hostname or "media"
+        name = own.pop("name", None) or stream_id or default
+        if name in ("index", "playlist", "stream", "manifest", "live", "s", "app"):
             name = f"{parts.hostname}-{name}"
         shown = uri if restream is None else uri.replace(quote(restream, safe=""), _redact(restream)).replace(
             restream, _redact(restream))
+        shown = without_rtmp_key(shown)
         # network input: which kinds it holds is only known once it plays (video first), unless it is an audio file
         audio_only = parts.scheme in ("http", "https") and parts.path.lower().endswith(AUDIO_SUFFIXES)
         return MediaSource(name, shown, clock, url=url, kinds=("audio",) if audio_only else ("video", "audio"),
                            realtime=bool(realtime),
-                           listen=bool(listen), reconnect=reconnect, restream=restream, gap=gap)
+                           listen=bool(listen), reconnect=reconnect, restream=restream, gap=gap, hide=hide)
     if parts.scheme not in ("", "file") or not parts.path.lower().endswith(MEDIA_SUFFIXES):
         return None
     params = dict(parse_qsl(parts.query, keep_blank_values=True))
