@@ -183,6 +183,12 @@ async def test_hls_over_http(http_server):
     audio = hub.snapshot("127.0.0.1-index-audio")
     assert video.metrics["frames"] == 90 and video.status == "closed"
     assert audio.metrics["audio_s"] == pytest.approx(3.0, abs=0.2)
+    # a video-only one has no audio stream (a review: it had an empty "0 Hz · 0 ch" one, which a local file of
+    # the same segments did not: a network input's kinds are known only once it is open)
+    write_clip(root / "mute.m3u8", seconds=2.0, fmt="hls", audio=False,
+               options={"hls_time": "1", "hls_playlist_type": "vod", "hls_segment_filename": str(root / "m%d.ts")})
+    hub = await run([f"{base}/mute.m3u8"], duration=30)
+    assert set(hub.snapshots()) == {"mute"} and hub.snapshot("mute").metrics["frames"] == 60
 
 
 async def test_an_hls_vod_with_a_discontinuity_plays_to_its_end(http_server):

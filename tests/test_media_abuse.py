@@ -245,7 +245,7 @@ def test_an_rtmp_pull_key_is_neither_the_name_nor_shown_nor_recorded(tmp_path, f
                           capture_output=True, text=True, timeout=180, env=env)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-600:]
     summary = json.loads(proc.stdout.strip().splitlines()[-1])["summary"]["streams"]
-    assert set(summary) == {"127.0.0.1-live", "127.0.0.1-live-audio"}, summary.keys()
+    assert set(summary) == {"127.0.0.1-live"}, summary.keys()  # (whether it has audio is not known)
     assert summary["127.0.0.1-live"]["source"] == f"rtmp://127.0.0.1:{free_port}/live/***?reconnect=1"
     assert "/live/***' after 2 attempts" in proc.stderr
     written = proc.stdout + proc.stderr + "".join(p.read_bytes().decode("latin-1")

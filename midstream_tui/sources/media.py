@@ -240,6 +240,8 @@ class MediaSource(Source):
                  loop: bool = False, gap: float = GAP_S, hide: str | None = None) -> None:
         super().__init__(stream_id, uri, clock)
         self.hide = hide
+        self._audio_open = False
+        """Whether the audio stream of a video input was opened (a network input's once it shows it has audio)."""
         """A secret in ``url`` (an RTMP stream key) that FFmpeg's messages may quote: never said."""
         self.url, self.kinds, self.realtime, self.options = url, kinds, realtime, dict(options or {})
         self.kind = "video" if "video" in kinds else "audio"
@@ -442,6 +444,11 @@ class MediaSource(Source):
                     put(StreamError(self.audio_id, self.clock.now(), short))
             if not any(s.type in self.kinds and not is_picture(s) for c in containers for s in c.streams):
                 raise SourceError(f"no {' or '.join(self.kinds)} in the input")
+            if (self.network and self.kind == "video" and not self._audio_open
+                    and any(s.type == "audio" for c in containers for s in c.streams)):
+                self._audio_open = True  # (read by ``events`` once this reader has ended: it closes the stream)
+                put(StreamOpened(self.audio_id, self.clock.now(), kind="audio", source=self.uri,
+                                 identity=self.identity("audio")))
             self.sessions += 1
             if len(containers) == 1:
                 container = containers[0]
@@ -752,7 +759,11 @@ class MediaSource(Source):
         loop = asyncio.get_running_loop()
         now = self.clock.now()
         yield StreamOpened(self.stream_id, now, kind=self.kind, source=self.uri, identity=self.identity(self.kind))  # type: ignore[arg-type]
-        if self.kind == "video" and "audio" in self.kinds:
+        # A network input's kinds are known once it is open: its audio stream opens then (``_play``), if it has
+        # one. (A video-only HLS or RTMP input showed an empty "0 Hz · 0 ch" audio stream.)
+        paired = self.kind == "video" and "audio" in self.kinds
+        if paired and not self.network:
+            self._audio_open = True
             yield StreamOpened(self.audio_id, now, kind="audio", source=self.uri, identity=self.identity("audio"))
         queue: asyncio.Queue = asyncio.Queue(maxsize=32)
         threading.Thread(target=self._read, args=(loop, queue), name=f"media-{self.stream_id}",
@@ -774,7 +785,7 @@ class MediaSource(Source):
             yield event
         reason = "cancelled" if self.cancelled else ("error" if self._failed else "finished")
         now = self.clock.now()
-        if self.kind == "video" and "audio" in self.kinds:
+        if self._audio_open:
             yield StreamClosed(self.audio_id, now, reason=reason)
         yield StreamClosed(self.stream_id, now, reason=reason)
 
