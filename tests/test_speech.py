@@ -180,7 +180,7 @@ async def test_real_recordings_are_transcribed_as_well_as_decoding_the_whole_fil
 async def test_pink_noise_yields_no_words():
     hub = await analyse([f"{REAL / 'pink_noise.wav'}?realtime=0"], Perception(transcribe="sphinx"))
     snap = hub.snapshot("pink_noise")
-    assert snap.metrics["voice_pct"] > 50  # the voice activity detector does hear "speech" in it
+    assert snap.metrics["speech_s"] == 0  # (the detector alone heard "speech" in all of it: a steady sound)
     assert snap.transcript == () and snap.metrics["utterances"] == 0 and snap.metrics["words"] == 0
 
 
@@ -302,3 +302,29 @@ def test_an_utterance_cut_short_inside_one_heard_before_is_decoded_from_its_own_
     finals = [s for s in tr.transcript() if s.final]
     assert not tr.errors and len(finals) == 3 and finals[2].text, finals
     assert tr.recognized == 3 and tr.reused == 0
+
+
+async def test_steady_and_tonal_sounds_are_not_voice_and_real_voices_still_are(tmp_path):
+    # A review (2026-12-06): an 8 Hz tone read "voice 100 %", and so did a 440 Hz tone, a hum, white and pink
+    # noise: the detector hears speech in any sound with energy in its bands. Speech swings with its syllables
+    # and is not a pure tone for most of a second.
+    rate = 16_000
+    t = np.arange(rate * 3) / rate
+    sounds = {
+        "hz8": np.sin(2 * np.pi * 8 * t),
+        "tone": np.sin(2 * np.pi * 440 * t),
+        "hum": sum(np.sin(2 * np.pi * 50 * k * t) / k for k in range(1, 8)),
+        "beeps": np.sin(2 * np.pi * 1000 * t) * ((t % 1) < 0.5),  # swings, but a pure tone
+        "swell": np.sin(2 * np.pi * 440 * t) * (0.5 + 0.5 * np.sin(2 * np.pi * 4 * t)),  # at a syllable rate
+        "sweep": np.sin(2 * np.pi * (200 * t + 300 * t * t)),
+        "white": np.random.default_rng(7).normal(0, 1, t.size),
+    }
+    for name, x in sounds.items():
+        write_wav(tmp_path / f"{name}.wav", x / np.abs(x).max() * 8000, rate=rate)
+    real = [REAL / f"{n}.wav" for n in ("book_0930", "cards_001", "two_sentences")] + [DATA / "speech_fox.wav"]
+    hub = await analyse([f"{tmp_path / n}.wav?realtime=0" for n in sounds] + [f"{p}?realtime=0" for p in real],
+                        Perception(transcribe="off"))
+    heard = {n: hub.snapshot(n).metrics["speech_s"] for n in sounds}
+    assert all(s <= 0.1 for s in heard.values()), heard  # (the detector alone: 3.0 s of each but hz8's)
+    share = {p.stem: hub.snapshot(p.stem).metrics["speech_s"] / hub.snapshot(p.stem).metrics["audio_s"] for p in real}
+    assert all(v >= 0.6 for v in share.values()), share  # measured 0.75-0.94 (the detector alone: 0.94-0.98)
