@@ -137,7 +137,9 @@ NAMED_VALUE = re.compile(  # NAME = value, NAME: value, "name": "value", define(
     r"""["'\]]{0,2}"""
     r"""(\s*(?::=|=>|[:=,]|>)\s*)(["'`]?)([^\s"'`,;<>]{8,})\3""")
 NOT_SECRET_NAME = re.compile(r"(?i)public|publishable|(?:^|[_.\-])(?:id|url|uri|name|file|path|type|header|field|len(?:gth)?"
-                             r"|size|count|prefix|env|var|hash|digest|format|mode|algorithm|label|policy|rotation)$"
+                             r"|size|count|prefix|env|var|hash|digest|format|mode|algorithm|label|policy|rotation"
+                             r"|hint|prompt|message|msg|error|title|help|placeholder|cmd|command|version|at|date"
+                             r"|changed|expires|expiry|ttl|days|re|regex|pattern|widget|template|param|strength)$"
                              # counts of an LLM's tokens (max_tokens=500, completion_tokens: 12), not credentials
                              r"|(?:^|[_.\-])(?:max|min|completion|prompt|output|input|total|reasoning|cached)"
                              r"(?:[_.\-]?(?:completion|output|new))?[_.\-]?tokens$"
@@ -175,6 +177,41 @@ def _credential_like(value: str, min_len: int = 8) -> bool:
     classes = sum(bool(re.search(p, value)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]"))
     entropy = shannon_entropy(value)
     return (classes >= 2 and entropy >= 3.0) or (len(value) >= 20 and entropy >= 3.5)
+
+
+PASSWORD_SLOT = re.compile(r"""(?i)(?<![\w.\-])([\w.\-]{0,24}(?:passw(?:or)?d|pwd|passphrase)[\w.\-]{0,24})["'\]]{0,2}"""
+                           r"""\s*(?::=|=>|[:=])\s*["'`]?$""")
+"""What stands right before a value given as a password (``DB_PASSWORD = "``, ``"password": "``, ``pwd=``)."""
+
+
+NOT_A_PASSWORD = re.compile(r"\s|^\d{4}-\d\d-\d\d|^v?\d+(?:\.\d+)+(?:[-+.]\w+)?$")
+"""A hint or a command (spaces: passphrases are not told from them), a date or time, a version number."""
+
+
+ASSIGNED_TO = re.compile(r"""(?<![\w.\-])([\w.\-]{1,64})["'\]]{0,2}\s*(?::=|=>|[:=])\s*["'`]?$""")
+"""The name a value is given to, right before it."""
+
+
+def _password_slot(before: str) -> bool:
+    """Whether ``before`` ends where a password's value begins, after a name that is not a password's label,
+    length, hint, date... (``NOT_SECRET_NAME``)."""
+    m = PASSWORD_SLOT.search(before)
+    return bool(m) and not NOT_SECRET_NAME.search(m.group(1).strip(".-_"))
+
+
+def _password_like(value: str) -> bool:
+    """Whether a value in a password's place (after a password's name, or in a URL's login) is one: people choose
+    passwords, so they are often not random (``Summer2024``, ``P@ssw0rd!``, ``hunter2hunter2``), and the entropy
+    test of other credentials let them through (a review, 2026-12-06: detect-secrets reported them, the audit did
+    not). Still not: placeholders, words and phrases (``password``, ``Password:``), references, hashes, runs of a
+    sequence, a value of one kind of character."""
+    if len(value) < 6 or PLACEHOLDER.search(value) or WORDS.fullmatch(value.strip(":?!. ")) or HASHY.search(value) \
+            or NOT_A_VALUE.search(value) or NOT_A_PASSWORD.search(value):
+        return False
+    if sum(ord(b) - ord(a) != 1 for a, b in zip(value, value[1:])) <= len(value) // 4:
+        return False
+    classes = sum(bool(re.search(p, value)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]"))
+    return classes >= 2 and len(set(value)) >= 4
 
 
 class _Context:
@@ -300,6 +337,12 @@ class SecretScanner:
             return bool(_) and _credential_like(password, 6)
         if label in ("Base64 High Entropy String", "Hex High Entropy String"):
             return bool(SECRET_NAME.search(line[:line.find(value)])) and _credential_like(value)
+        before = line[max(0, line.find(value) - 64):line.find(value)]
+        named = ASSIGNED_TO.search(before)
+        if label == "Secret Keyword" and named and NOT_SECRET_NAME.search(named.group(1).strip(".-_")):
+            return False  # password_hint = "At least 8 characters", password_hash_algorithm: argon2id
+        if label == "Basic Auth Credentials" or _password_slot(before):
+            return _password_like(value) or _credential_like(value, 6 if label == "Basic Auth Credentials" else 8)
         return _credential_like(value, 6 if label == "Basic Auth Credentials" else 8)
 
     @staticmethod

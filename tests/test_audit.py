@@ -315,3 +315,22 @@ def test_an_author_and_a_sort_key_are_not_credentials(tmp_path, monkeypatch):
     root = project(tmp_path, {"cfg.py": lines + signing})
     _code, findings, _ = audit(root, "--check", "secrets")
     assert [f["line"] for f in findings if f["file"] == "cfg.py"] == [7], findings
+
+
+def test_chosen_passwords_are_found_and_what_is_about_a_password_is_not(tmp_path, monkeypatch):
+    # A review (2026-12-06): passwords people choose are not random, and the entropy test of other credentials let
+    # these through (detect-secrets reports each). Beside them, values that name, describe or date a password.
+    monkeypatch.delenv("MIDSTREAM_SIGNALING_TOKEN", raising=False)
+    q = '"'
+    chosen = [f"DB_PASSWORD = {q}Summer2024{q}", f"db_password = {q}hunter2hunter2{q}", f"PASSWORD = {q}P@ssw0rd!{q}",
+              f"conn = {q}postgresql://admin:{'S3cr3tPass'}@db.internal:5432/app{q}",
+              f"settings = {{{q}pwd{q}: {q}Tr0ub4dor{q}}}"]
+    about = [f"password_label = {q}Password:{q}", f"password_hint = {q}At least 8 chars{q}",
+             f"password_changed = {q}2024-01-01T10:00:00Z{q}", f"pwd_cmd = {q}pwd -P{q}",
+             f"password_version = {q}v2.1.0{q}", f"password_hash_algorithm = {q}argon2id{q}",
+             f"password_field = {q}user_password{q}", f"password = {q}changeme1{q}", f"password = {q}password{q}",
+             f"docs = {q}postgres://user:password@localhost/db{q}", f"password = {q}{{{{ vault_db_password }}}}{q}",
+             f"password = {q}abcdef123456{q}"]
+    root = project(tmp_path, {"cfg.py": "\n".join(chosen + about) + "\n"})
+    _code, findings, _ = audit(root, "--check", "secrets")
+    assert sorted(f["line"] for f in findings if f["file"] == "cfg.py") == [1, 2, 3, 4, 5], findings

@@ -290,8 +290,11 @@ def test_count_and_prompt_file_make_concurrent_streams(tmp_path):
         open_sources([f"openai:chat?model=x&{base}&count=0"])
 
 
+MADE_UP_LOGIN = "http://user:pwSECRET1@127.0.0.1:99999/v1"  # audit: ignore (made up)
+
+
 @pytest.mark.parametrize("base_url, said", [("http://[bad", "is not a URL"), ("ftp://host/v1", "http:// or https://"),
-                                            ("http://user:pwSECRET1@127.0.0.1:99999/v1", "is not a URL"),
+                                            (MADE_UP_LOGIN, "is not a URL"),
                                             ("localhost:8000/v1", "http:// or https://")])
 def test_a_base_url_that_is_no_http_url_is_one_line(base_url, said):
     """``http://[bad`` in base_url= or OPENAI_BASE_URL ended in a traceback (found by review)."""
