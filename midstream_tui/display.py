@@ -7,6 +7,7 @@ use the same labels and units the user sees on screen.
 from __future__ import annotations
 
 import math
+import numbers
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -43,6 +44,14 @@ def num(v: Any, fmt: str = "{:.1f}", unit: str = "") -> str:
         return "–"
     s = _fits(v, fmt.format(v))
     return f"{s} {unit}" if unit else s
+
+
+def count(v: Any) -> str:
+    """A count as a whole number; "–" for what is not one (a peer's inf, NaN or text; a review found inf tokens
+    shown as "nan")."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+        return "–"
+    return _fits(v, f"{int(v)}")
 
 
 def pair(a: Any, b: Any, fmt: str = "{:.1f}", unit: str = "") -> str:
@@ -99,9 +108,9 @@ METRIC_ROWS: dict[str, list[Row]] = {
         ("TPOT p50", lambda m: num(m.get("tpot_ms"), "{:.1f}", "ms")),
         # The server's count where it reported usage, plus the chunks counted since (a request under way):
         # marked approximate while any of it is counted.
-        ("requests · tok", lambda m: f"{m.get('requests', 0)} · " + _tokens(m)),
+        ("requests · tok", lambda m: f"{count(m.get('requests', 0))} · " + _tokens(m)),
         ("bytes/s", lambda m: byte_rate(m.get("bytes_per_s"))),
-        ("rep-4 · loop", lambda m: f"{num(m.get('rep4'), '{:.2f}')} · {m.get('loop_words', 0)} w"),
+        ("rep-4 · loop", lambda m: f"{num(m.get('rep4'), '{:.2f}')} · {count(m.get('loop_words', 0))} w"),
         ("zlib · novel", lambda m: f"{num(m.get('compression'), '{:.2f}')} · {num(m.get('novelty4'), '{:.2f}')}"),
     ],
     "audio": [
@@ -113,8 +122,9 @@ METRIC_ROWS: dict[str, list[Row]] = {
         ("voice · speech", lambda m: f"{num(m.get('voice_pct'), '{:.0f}', '%')} · {duration(m.get('speech_s'))}"),
         ("centroid/roll", lambda m: pair(_khz(m.get("centroid_hz")), _khz(m.get("rolloff_hz")), "{:.1f}", "kHz")),
         ("utt · w · rtf", lambda m: None if "transcribe" not in m else
-            f"{m.get('utterances', 0)} · {m.get('words', 0)} · {num(m.get('transcribe_rtf'), '{:.2f}')}"),
-        ("format", lambda m: f"{m.get('sample_rate', 0)} Hz · {m.get('channels', 0)} ch"),
+            f"{count(m.get('utterances', 0))} · {count(m.get('words', 0))} · "
+            f"{num(m.get('transcribe_rtf'), '{:.2f}')}"),
+        ("format", lambda m: f"{count(m.get('sample_rate', 0))} Hz · {count(m.get('channels', 0))} ch"),
     ],
     "video": [
         ("fps", lambda m: num(m.get("fps"), "{:.1f}")),
@@ -123,17 +133,20 @@ METRIC_ROWS: dict[str, list[Row]] = {
         ("bitrate", lambda m: bit_rate(m.get("bitrate_mbps"))),
         ("motion · light", lambda m: f"{num(m.get('motion'), '{:.3f}')} · {num(m.get('brightness'), '{:.2f}')}"),
         ("jitter", lambda m: num(m.get("jitter_ms"), "{:.1f}", "ms")),
-        ("cuts · late", lambda m: f"{m.get('scene_cuts', 0)} · {m.get('late_frames', 0)}"),
+        ("cuts · late", lambda m: f"{count(m.get('scene_cuts', 0))} · {count(m.get('late_frames', 0))}"),
         ("faces · bodies", lambda m: None if "detect" not in m else
-            f"{m.get('faces', 0)} · {m.get('bodies', 0)} · {num(m.get('detect_p50_ms'), '{:.0f}', 'ms')}"),
+            f"{count(m.get('faces', 0))} · {count(m.get('bodies', 0))} · "
+            f"{num(m.get('detect_p50_ms'), '{:.0f}', 'ms')}"),
     ],
 }
 
 def _tokens(m: Mapping[str, Any]) -> str:
     reported, since = m.get("tokens_reported") or 0, m.get("tokens_since_usage") or 0
     if not reported:
-        return f"≈{m.get('tokens', 0)} tok"
-    return f"≈{reported + since} tok" if since else f"{reported} tok"
+        return f"≈{count(m.get('tokens', 0))} tok"
+    if not _finite(reported) or not _finite(since):
+        return "– tok"
+    return f"≈{count(reported + since)} tok" if since else f"{count(reported)} tok"
 
 
 LIVE_ROWS = frozenset({"rate", "bytes/s", "chunks/s", "bitrate", "level/peak dB", "fps"})
@@ -151,7 +164,7 @@ def _damage(m: Mapping[str, Any]) -> str | None:
 COMMON_ROWS: list[Row] = [
     ("bad pkt · gaps", _damage),
     ("uptime", lambda m: duration(m.get("uptime_s"))),
-    ("drops · queue", lambda m: f"{m.get('drops', 0)} · {m.get('queue', 0)}"),
+    ("drops · queue", lambda m: f"{count(m.get('drops', 0))} · {count(m.get('queue', 0))}"),
 ]
 
 
@@ -171,7 +184,7 @@ def headline(snap: Snapshot) -> str:
     m = snap.metrics
     if snap.status != "open":
         if snap.kind == "text":
-            return _tokens(m) if m.get("tokens_reported") else f"{m.get('tokens', 0)} tok"
+            return _tokens(m) if m.get("tokens_reported") else f"{count(m.get('tokens', 0))} tok"
         return duration(m.get("uptime_s"))
     if snap.kind == "text":
         return num(m.get("tokens_per_s"), "{:.0f}", "tok/s")

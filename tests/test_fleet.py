@@ -1168,6 +1168,49 @@ async def test_an_agents_earlier_run_and_a_twins_streams_are_counted_once(nats_s
         await watcher.stop()
 
 
+async def test_a_peer_flipping_a_stream_between_cancelled_and_open_is_one_cut(nats_server):
+    # A review (2026-12-06): each flip back to cancelled added a cut. A stream is cut once in a run; another run of
+    # the agent under the same name is another stream.
+    import nats
+
+    from midstream_tui.fleet.metrics import PrometheusMetrics
+
+    watcher = RemoteHub(parse_target(nats_server.url), analysis_interval=0.05)
+    await watcher.start()
+    metrics = PrometheusMetrics(watcher, "watch")
+    nc = await nats.connect(nats_server.url)
+
+    def cuts() -> float:
+        return sum(s.value for family in metrics.registry.collect() for s in family.samples
+                   if s.name == "midstream_cuts_total")
+
+    try:
+        for seq, (run, status) in enumerate([("r1", "open"), ("r1", "cancelled"), ("r1", "open"), ("r1", "cancelled"),
+                                             ("r1", "open"), ("r1", "cancelled"), ("r2", "cancelled")], 1):
+            await nc.publish("midstream.flip.s.snapshot", msgpack.packb({
+                "v": 1, "agent": "flip", "run": run, "stream": "s", "kind": "text", "seq": seq, "t": 0.0, "now": 0.0,
+                "status": status, "source": "sim:text", "metrics": {"tokens": seq}}))
+            await nc.flush()
+            assert await until(lambda: (x := watcher.snapshot("flip/s")) is not None and x.metrics["tokens"] == seq)
+            metrics.tick(0.0)
+        assert cuts() == 2  # r1 once, r2 once
+        # counts a peer sends that are no counts (inf, NaN, text) read "–" (inf tokens read "nan")
+        from midstream_tui.display import headline, metric_rows
+
+        await nc.publish("midstream.flip.u.snapshot", msgpack.packb({
+            "v": 1, "agent": "flip", "run": "r2", "stream": "u", "kind": "text", "seq": 1, "t": 0.0, "now": 0.0,
+            "status": "open", "source": "sim:text", "metrics": {"tokens": float("inf"), "requests": float("nan"),
+                                                               "loop_words": float("-inf"), "drops": 1e300}}))
+        await nc.flush()
+        assert await until(lambda: watcher.snapshot("flip/u") is not None)
+        rows = dict(metric_rows(watcher.snapshot("flip/u")))
+        assert rows["requests · tok"] == "– · ≈– tok" and rows["rep-4 · loop"] == "– · – w", rows
+        assert rows["drops · queue"] == "1e+300 · 0" and "nan" not in headline(watcher.snapshot("flip/u"))
+    finally:
+        await nc.close()
+        await watcher.stop()
+
+
 async def test_an_otlp_endpoint_with_a_query_keeps_it_after_the_path():
     # "http://h/otlp?tenant=a" was posted to "/otlp?tenant=a/v1/metrics"
     from midstream_tui.fleet.otlp import OtlpMetrics

@@ -262,6 +262,7 @@ class PrometheusMetrics(RequestTap):
             # on a name (the watcher warns) each add their own, never the difference between them again and again.
             run = run_of(stream) if run_of is not None else ""
             mine = seen["runs"].get(run)
+            new_run = mine is None and not (first and stream in before_join)  # (not one cut before this watcher)
             if mine is None:
                 mine = seen["runs"][run] = {"drops": 0, "requests": 0, "tokens": 0}
                 if first and stream in before_join:
@@ -269,8 +270,10 @@ class PrometheusMetrics(RequestTap):
                                 tokens=_count(snap.metrics.get("tokens")))
                 while len(seen["runs"]) > RUNS_KEPT:
                     seen["runs"].popitem(last=False)
-            if snap.status == "cancelled" and seen["status"] != "cancelled":
-                self.cuts.labels(*labels).inc()
+            if snap.status == "cancelled" and not mine.get("cut"):  # once a run: a peer may flip it back and forth
+                if seen["status"] != "cancelled" or new_run:
+                    self.cuts.labels(*labels).inc()
+                mine["cut"] = 1
             seen["status"] = snap.status
             key = (labels[0], snap.kind, snap.status)
             counts[key] = counts.get(key, 0) + 1
