@@ -214,6 +214,74 @@ def test_an_hls_vod_cut_short_counts_what_every_attempt_delivered(tmp_path, http
     assert error.endswith("after 2 attempts")  # the second attempt had nothing new: 4 s delivered in all
 
 
+class CuttingServer:
+    """Serves one file over HTTP/1.1, announcing all of it and keeping the connection by the protocol's default,
+    then closing it after each response — the first one cut at 40 % of the file."""
+
+    def __init__(self, path):
+        import http.server
+        import socketserver
+
+        data = path.read_bytes()
+        served = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self):  # noqa: N802 - (the name http.server calls)
+                ranged = (self.headers.get("Range") or "").startswith("bytes=")
+                start = int(self.headers["Range"][6:].split("-")[0] or 0) if ranged else 0
+                body = data[start:]
+                self.send_response(206 if ranged else 200)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Accept-Ranges", "bytes")
+                if ranged:
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                self.end_headers()
+                served.append(start)
+                end = int(len(data) * 0.4) - start if len(served) == 1 else len(body)
+                if end > 0:
+                    self.wfile.write(body[:end])
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_WR)
+                self.close_connection = True
+
+            def log_message(self, *args):
+                pass
+
+        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+
+        self.served = served
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_file_over_http_cut_short_is_never_a_silent_normal_end(tmp_path):
+    # A review (2026-12-06): an MPEG-TS file whose server closed the connection at 40 % while announcing all of it
+    # ended "closed", exit 0, with 24 of its 60 frames: FFmpeg took the broken connection for the end (it fails
+    # to seek on a connection the server closed and says nothing). Now each run resumes to the whole file or fails.
+    clip = tmp_path / "clip.ts"
+    write_clip(clip, seconds=2.0, size=(160, 120), fmt="mpegts")
+    for _ in range(3):
+        server = CuttingServer(clip)
+        try:
+            code, streams, err = midstream([f"http://127.0.0.1:{server.port}/clip.ts?reconnect=2&realtime=0"], tmp_path)
+        finally:
+            server.stop()
+        video = streams["clip"]
+        if code == 0:
+            assert video["status"] == "closed" and video["metrics"]["frames"] == 60, (video, err[-600:])
+            assert streams["clip-audio"]["metrics"]["audio_s"] == pytest.approx(2.0, abs=0.1)
+        else:
+            assert code == 1 and video["status"] == "error" and "the server stopped sending" in video["error"], err
+
+
 def test_a_restream_key_is_never_shown_or_recorded_and_the_input_is_not_its_own_destination(tmp_path):
     # A review (2026-12-06): the stream key at the end of a restream destination was masked in the error line only
     # (the summary, the NDJSON source and the recording had it in full), and "self.mp4?restream=self.mp4" rewrote

@@ -267,6 +267,8 @@ class Publisher:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), 1.0)
             self._wake.clear()
+            if self.nc is None:  # (stop() took it while this waited)
+                continue
             if self.nc.is_closed and not self._stopping:
                 # the client gave up (a server's -ERR ends it for good: it never reconnects by itself): a new one,
                 # with backoff, as at the start — before, the agent said "reconnecting" and never published again

@@ -241,6 +241,8 @@ class MediaSource(Source):
         super().__init__(stream_id, uri, clock)
         self.hide = hide
         self._audio_open = False
+        self._byte_end = 0
+        """Where the last packet read ends in the input (bytes): how much of a file over HTTP was read."""
         """Whether the audio stream of a video input was opened (a network input's once it shows it has audio)."""
         """A secret in ``url`` (an RTMP stream key) that FFmpeg's messages may quote: never said."""
         self.url, self.kinds, self.realtime, self.options = url, kinds, realtime, dict(options or {})
@@ -460,7 +462,12 @@ class MediaSource(Source):
                     # again from its start, since a seek there can land mid-GOP (or be ignored by a server
                     # without Range support) and silently lose the frames up to the next keyframe (measured)
                     self._seek_to_resume(container)
+                self._byte_end = 0
                 self._demux(container, put, counts, 0, restream=self.restream, reached=reached, held=held)
+                if self.http_file and not self.cancelled:
+                    short = _response_shortfall(container, self._byte_end)
+                    if short:  # FFmpeg ended without a word: the rest of the file is read again
+                        raise InputEndedEarly(short)
                 if self.network and not self.listen and not self.cancelled:
                     # what every session delivered: a resumed one skips what the ones before it did
                     self._check_complete(duration, max([*reached.values(), *self._resume_at.values()], default=0.0))
@@ -550,7 +557,8 @@ class MediaSource(Source):
         if self.http_file:
             # one resource over HTTP: a normal end of the response is its end, whether or not the container
             # stores a duration (.ts and .flv do not; an estimated one can be off). FFmpeg reports a body
-            # cut short of its announced length as an error, which reconnects and resumes.
+            # cut short of its announced length as an error, which reconnects and resumes — except where it
+            # ends without a word (``_response_shortfall``, checked before this).
             return
         if duration is not None:
             if reached < duration - END_TOLERANCE_S:
@@ -656,6 +664,8 @@ class MediaSource(Source):
                         max(0.0, t - last_pts.get(packet.stream.type, t))
                     last_pts[packet.stream.type] = t
                     held[packet.stream.type] = max(held.get(packet.stream.type, 0.0), t + step)
+                if data and packet.pos is not None and packet.pos >= 0:
+                    self._byte_end = max(self._byte_end, packet.pos + packet.size)
                 if is_video:
                     pending += packet.size
                 try:
@@ -827,6 +837,25 @@ def _flush_packet(stream):
     packet = av.Packet()
     packet.stream = stream
     return packet
+
+
+UNINDEXED_FORMATS = ("mpegts", "flv")
+"""Containers read from start to end without an index to seek in: a reader that stops short of the file's size
+stopped early."""
+
+
+def _response_shortfall(container, read_to: int) -> str | None:
+    """A file over HTTP whose packets end well short of the size its server announced (a connection closed early
+    that FFmpeg took for the end: measured with a server that keeps a connection it then closes), said in words;
+    None when it was read through (or its size is not known). A last PES ends about 2 % past where its packet's
+    position plus size says: the margin is that and 16 KiB of trailing tables and padding."""
+    if read_to <= 0:  # (FFmpeg's size of the input is then an error code: measured -38)
+        return "the response ended before any media was read (the server stopped sending)"
+    fmt = (container.format.name or "").split(",")[0]
+    size = container.size
+    if fmt not in UNINDEXED_FORMATS or not size or size <= 0 or read_to >= size - (16384 + 0.02 * size):
+        return None
+    return f"the response ended after about {read_to:,} of its {size:,} bytes (the server stopped sending)"
 
 
 def _hls_finished(url: str) -> bool:
