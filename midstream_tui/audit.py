@@ -179,8 +179,8 @@ def _credential_like(value: str, min_len: int = 8) -> bool:
     return (classes >= 2 and entropy >= 3.0) or (len(value) >= 20 and entropy >= 3.5)
 
 
-PASSWORD_SLOT = re.compile(r"""(?i)(?<![\w.\-])([\w.\-]{0,24}(?:passw(?:or)?d|pwd|passphrase)[\w.\-]{0,24})["'\]]{0,2}"""
-                           r"""\s*(?::=|=>|[:=])\s*["'`]?$""")
+PASSWORD_SLOT = re.compile(r"""(?i)(?<![\w.\-])([\w.\-]{0,24}(?:passw(?:or)?d|pwd|passphrase)[\w.\-]{0,24})"""
+                           r"""["'\]]{0,2}\s*(?::=|=>|[:=])\s*["'`]?$""")
 """What stands right before a value given as a password (``DB_PASSWORD = "``, ``"password": "``, ``pwd=``)."""
 
 

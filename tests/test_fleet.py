@@ -1131,84 +1131,72 @@ async def test_a_peers_box_of_any_size_is_drawn_without_ending_the_dashboard(nat
         await watcher.stop()
 
 
+class _Watched:
+    """A watcher with its Prometheus metrics, and a NATS client to publish what a peer would, as agent ``agent``."""
+
+    def __init__(self, url: str, agent: str) -> None:
+        from midstream_tui.fleet.metrics import PrometheusMetrics
+
+        self.url, self.agent = url, agent
+        self.watcher = RemoteHub(parse_target(url), analysis_interval=0.05)
+        self.metrics = PrometheusMetrics(self.watcher, "watch")
+
+    async def __aenter__(self) -> "_Watched":
+        import nats
+
+        await self.watcher.start()
+        self.nc = await nats.connect(self.url)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.nc.close()
+        await self.watcher.stop()
+
+    def total(self, name: str) -> float:
+        return sum(s.value for family in self.metrics.registry.collect() for s in family.samples if s.name == name)
+
+    async def snapshot(self, run: str, stream: str, status: str, seq: int, **metrics) -> None:
+        await self.nc.publish(f"midstream.{self.agent}.{stream}.snapshot", msgpack.packb({
+            "v": 1, "agent": self.agent, "run": run, "stream": stream, "kind": "text", "seq": seq, "t": 0.0,
+            "now": 0.0, "status": status, "source": "sim:text", "metrics": metrics}))
+        await self.nc.flush()
+
+
 async def test_an_agents_earlier_run_and_a_twins_streams_are_counted_once(nats_server):
     # The watcher counted a stream under its agent's latest run: an agent started again made the first run's ended
     # stream count again (205 tokens -> 410), and of two agents sharing a name, a stream only one had, twice.
-    import nats
-
-    from midstream_tui.fleet.metrics import PrometheusMetrics
-
-    watcher = RemoteHub(parse_target(nats_server.url), analysis_interval=0.05)
-    await watcher.start()
-    metrics = PrometheusMetrics(watcher, "watch")
-    nc = await nats.connect(nats_server.url)
-
-    def total() -> float:
-        return sum(s.value for family in metrics.registry.collect() for s in family.samples
-                   if s.name == "midstream_output_tokens_total")
-
-    async def snapshot(run: str, stream: str, status: str, tokens: int, seq: int) -> None:
-        await nc.publish(f"midstream.twice.{stream}.snapshot", msgpack.packb({
-            "v": 1, "agent": "twice", "run": run, "stream": stream, "kind": "text", "seq": seq, "t": 0.0, "now": 0.0,
-            "status": status, "source": "sim:text", "metrics": {"tokens": tokens, "requests": 1}}))
-        await nc.flush()
-    try:
-        await snapshot("r1", "a", "closed", 205, 1)
-        assert await until(lambda: watcher.snapshot("twice/a") is not None)
-        metrics.tick(0.0)
-        assert total() == 205
+    async with _Watched(nats_server.url, "twice") as w:
+        await w.snapshot("r1", "a", "closed", 1, tokens=205, requests=1)
+        assert await until(lambda: w.watcher.snapshot("twice/a") is not None)
+        w.metrics.tick(0.0)
+        assert w.total("midstream_output_tokens_total") == 205
         for seq in (1, 2):  # the agent started again (or a twin) with another stream; the first one's stays shown
-            await snapshot("r2", "b", "open", 5 * seq, seq)
-            assert await until(lambda: (s := watcher.snapshot("twice/b")) is not None
+            await w.snapshot("r2", "b", "open", seq, tokens=5 * seq, requests=1)
+            assert await until(lambda: (s := w.watcher.snapshot("twice/b")) is not None
                                and s.metrics["tokens"] == 5 * seq)
-            metrics.tick(0.0)
-        assert total() == 215
-    finally:
-        await nc.close()
-        await watcher.stop()
+            w.metrics.tick(0.0)
+        assert w.total("midstream_output_tokens_total") == 215
 
 
 async def test_a_peer_flipping_a_stream_between_cancelled_and_open_is_one_cut(nats_server):
     # A review (2026-12-06): each flip back to cancelled added a cut. A stream is cut once in a run; another run of
     # the agent under the same name is another stream.
-    import nats
+    from midstream_tui.display import headline, metric_rows
 
-    from midstream_tui.fleet.metrics import PrometheusMetrics
-
-    watcher = RemoteHub(parse_target(nats_server.url), analysis_interval=0.05)
-    await watcher.start()
-    metrics = PrometheusMetrics(watcher, "watch")
-    nc = await nats.connect(nats_server.url)
-
-    def cuts() -> float:
-        return sum(s.value for family in metrics.registry.collect() for s in family.samples
-                   if s.name == "midstream_cuts_total")
-
-    try:
+    async with _Watched(nats_server.url, "flip") as w:
         for seq, (run, status) in enumerate([("r1", "open"), ("r1", "cancelled"), ("r1", "open"), ("r1", "cancelled"),
                                              ("r1", "open"), ("r1", "cancelled"), ("r2", "cancelled")], 1):
-            await nc.publish("midstream.flip.s.snapshot", msgpack.packb({
-                "v": 1, "agent": "flip", "run": run, "stream": "s", "kind": "text", "seq": seq, "t": 0.0, "now": 0.0,
-                "status": status, "source": "sim:text", "metrics": {"tokens": seq}}))
-            await nc.flush()
-            assert await until(lambda: (x := watcher.snapshot("flip/s")) is not None and x.metrics["tokens"] == seq)
-            metrics.tick(0.0)
-        assert cuts() == 2  # r1 once, r2 once
-        # counts a peer sends that are no counts (inf, NaN, text) read "–" (inf tokens read "nan")
-        from midstream_tui.display import headline, metric_rows
-
-        await nc.publish("midstream.flip.u.snapshot", msgpack.packb({
-            "v": 1, "agent": "flip", "run": "r2", "stream": "u", "kind": "text", "seq": 1, "t": 0.0, "now": 0.0,
-            "status": "open", "source": "sim:text", "metrics": {"tokens": float("inf"), "requests": float("nan"),
-                                                               "loop_words": float("-inf"), "drops": 1e300}}))
-        await nc.flush()
-        assert await until(lambda: watcher.snapshot("flip/u") is not None)
-        rows = dict(metric_rows(watcher.snapshot("flip/u")))
+            await w.snapshot(run, "s", status, seq, tokens=seq)
+            assert await until(lambda: (x := w.watcher.snapshot("flip/s")) is not None and x.metrics["tokens"] == seq)
+            w.metrics.tick(0.0)
+        assert w.total("midstream_cuts_total") == 2  # r1 once, r2 once
+        # counts a peer sends that are no counts (inf, NaN) read "–" (inf tokens read "nan")
+        await w.snapshot("r2", "u", "open", 1, tokens=float("inf"), requests=float("nan"), loop_words=float("-inf"),
+                         drops=1e300)
+        assert await until(lambda: w.watcher.snapshot("flip/u") is not None)
+        rows = dict(metric_rows(w.watcher.snapshot("flip/u")))
         assert rows["requests · tok"] == "– · ≈– tok" and rows["rep-4 · loop"] == "– · – w", rows
-        assert rows["drops · queue"] == "1e+300 · 0" and "nan" not in headline(watcher.snapshot("flip/u"))
-    finally:
-        await nc.close()
-        await watcher.stop()
+        assert rows["drops · queue"] == "1e+300 · 0" and "nan" not in headline(w.watcher.snapshot("flip/u"))
 
 
 async def test_an_otlp_endpoint_with_a_query_keeps_it_after_the_path():

@@ -291,8 +291,8 @@ def _run(uris: list[str], args: argparse.Namespace, title: str | None = None, se
                             transcribe_model=getattr(args, "transcribe_model", "whisper-1"),
                             detect=getattr(args, "detect", "off"), settings=settings)
     record = None if getattr(args, "no_record", False) or not hasattr(args, "record") else (args.record or "")
-    command = "midstream " + " ".join(shlex.quote(without_logins(without_rtmp_key(a))) for a in sys.argv[1:]) if sys.argv[1:] \
-        else "midstream"
+    shown = [shlex.quote(without_logins(without_rtmp_key(a))) for a in sys.argv[1:]]
+    command = "midstream " + " ".join(shown) if shown else "midstream"
     options = RunOptions(rules=rules, perception=perception, learn=not getattr(args, "no_learn", False),
                          meta_auto=getattr(args, "meta_auto", False), record=record, command=command,
                          keep_mb=settings.keep_mb, keep_days=settings.keep_days, data_dir=settings.data_dir)
