@@ -139,11 +139,13 @@ NAMED_VALUE = re.compile(  # NAME = value, NAME: value, "name": "value", define(
 NOT_SECRET_NAME = re.compile(r"(?i)public|publishable|(?:^|[_.\-])(?:id|url|uri|name|file|path|type|header|field|len(?:gth)?"
                              r"|size|count|prefix|env|var|hash|digest|format|mode|algorithm|label|policy|rotation"
                              r"|hint|prompt|message|msg|error|title|help|placeholder|cmd|command|version|at|date"
-                             r"|changed|expires|expiry|ttl|days|re|regex|pattern|widget|template|param|strength)$"
+                             r"|changed|expires|expiry|ttl|days|re|regex|pattern|widget|template|param|strength|code"
+                             r"|reset|status|time)$"
                              # counts of an LLM's tokens (max_tokens=500, completion_tokens: 12), not credentials
                              r"|(?:^|[_.\-])(?:max|min|completion|prompt|output|input|total|reasoning|cached)"
                              r"(?:[_.\-]?(?:completion|output|new))?[_.\-]?tokens$"
-                             r"|(?-i:[a-z](?:Id|Url|Name|File|Path|Type|Hash)$)"
+                             r"|(?-i:[a-z](?:Id|Url|Name|File|Path|Type|Hash|Code|Status|Reset|Time|Msg|Message|Hint"
+                             r"|Label|Prompt|Error|Policy)$)"
                              # "auth" in an author's name, "_key" in a data structure's (a review, 2026-12-06: rated
                              # high; detect-secrets is silent on them)
                              r"|(?:^|[_.\-])author(?:s|ity|ities|ed|ship)?(?:[_.\-]|$)"
@@ -154,7 +156,7 @@ NOT_SECRET_NAME = re.compile(r"(?i)public|publishable|(?:^|[_.\-])(?:id|url|uri|
 # while in code it is an expression.
 CONFIG_SUFFIXES = {".env", ".ini", ".cfg", ".conf", ".cnf", ".properties", ".toml", ".yaml", ".yml", ".sh", ".bash",
                    ".zsh", ".txt", ".md", ".rst", ".npmrc", ".pypirc", ".netrc", ".http", ".rest", ".tfvars", ""}
-PLACEHOLDER = re.compile(r"(?i)example|x{4,}|\*{3,}|\.{3}|…|<[^>]*>|\$\{|\{[^{}]*\}|%\(|^\$\w|(.)\1{5,}"
+PLACEHOLDER = re.compile(r"(?i)example|x{4,}|\*{3,}|\.{3}|…|<[^>]*>|\$\{|\{[^{}]*\}|%\(|%[A-Z_][A-Z0-9_]*%|^\$\w|(.)\1{5,}"
                          r"|(?<![a-z])(?:your|sample|dummy|fake|placeholder|changeme|change[-_]me|redacted|insert"
                          r"|replace|todo|fixme|test|here)(?![a-z])")
 _WORD = r"(?:[A-Z]?[a-z]+(?:[A-Z][a-z]{2,})*|[A-Z]{2,})[0-9]{0,2}"  # word, camelCase, CAPS, word2
@@ -166,10 +168,23 @@ GENERIC = {"Secret Keyword", "Base64 High Entropy String", "Hex High Entropy Str
 SKIPPED_PLUGINS = {"IPPublicDetector"}  # an address is not a secret
 
 
+PHRASE = re.compile(r"[^\W\d_]+(?:[\s\-'’.,:;!?/()]+[^\W\d_]+)*[\s.,:;!?)]*")
+"""Words of any script and what separates them: a phrase or a translated word when it has a space or a letter
+outside A-Z ("Jelszó változtatása", "Parolă", "OTP驗證碼"): a review found 940 such lines of a web app's
+translations reported as credentials."""
+
+
+def _words(value: str) -> bool:
+    """A word or a phrase, in any language (``WORDS``, ``PHRASE``), not a value chosen or generated as a secret."""
+    return bool(WORDS.fullmatch(value.strip(":?!. ")) or PHRASE.fullmatch(value)
+                and (not value.isascii() or re.search(r"\s", value))
+                or len(re.findall(r"\s+", value.strip())) >= 2)  # prose: "Mora biti dugačka najmanje 6 znaků"
+
+
 def _credential_like(value: str, min_len: int = 8) -> bool:
     """Whether a value found next to a secret-sounding name (or in a URL, after Bearer) looks like a real
     credential: not a placeholder, reference, word, path or hash, and random enough."""
-    if len(value) < min_len or PLACEHOLDER.search(value) or WORDS.fullmatch(value) or HASHY.search(value) \
+    if len(value) < min_len or PLACEHOLDER.search(value) or _words(value) or HASHY.search(value) \
             or NOT_A_VALUE.search(value):
         return False
     if sum(ord(b) - ord(a) != 1 for a, b in zip(value, value[1:])) <= len(value) // 4:
@@ -205,10 +220,15 @@ def _password_like(value: str) -> bool:
     test of other credentials let them through (a review, 2026-12-06: detect-secrets reported them, the audit did
     not). Still not: placeholders, words and phrases (``password``, ``Password:``), references, hashes, runs of a
     sequence, a value of one kind of character."""
-    if len(value) < 6 or PLACEHOLDER.search(value) or WORDS.fullmatch(value.strip(":?!. ")) or HASHY.search(value) \
+    if len(value) < 6 or PLACEHOLDER.search(value) or _words(value) or HASHY.search(value) \
             or NOT_A_VALUE.search(value) or NOT_A_PASSWORD.search(value):
         return False
     if sum(ord(b) - ord(a) != 1 for a, b in zip(value, value[1:])) <= len(value) // 4:
+        return False
+    # a value in a filter or an expression: pwdReset=TRUE)), (objectClass=person) — a chosen password may have an
+    # unbalanced bracket, and is then missed
+    if value.rstrip(")]}.,;:").lower() in ("true", "false", "null", "none", "yes", "no") \
+            or value.count("(") != value.count(")"):
         return False
     classes = sum(bool(re.search(p, value)) for p in (r"[a-z]", r"[A-Z]", r"[0-9]", r"[^A-Za-z0-9]"))
     return classes >= 2 and len(set(value)) >= 4

@@ -122,14 +122,14 @@ def redact(text: str) -> str:
 
 
 def rtmp_key(url: str) -> str | None:
-    """The stream key of an RTMP URL — ``rtmp://host/app/KEY``: the last segment of a path of two or more, a
-    password to that stream on every platform — or None."""
+    """The stream key of an RTMP URL — ``rtmp://host/app/KEY``: all of the path after its first segment (the
+    app), a password to that stream on every platform; ``KEY/``, ``sub/KEY`` and ``KEY/&x=1`` whole — or None."""
     try:
         parts = urlsplit(url)
     except ValueError:
         return None
-    app, _, key = parts.path.strip("/").partition("/")
-    return (key.rsplit("/", 1)[-1] or None) if parts.scheme.lower() == "rtmp" and key else None
+    _app, _, key = parts.path.lstrip("/").partition("/")
+    return key if parts.scheme.lower() == "rtmp" and key.strip("/") else None
 
 
 def without_rtmp_key(url: str) -> str:
@@ -137,7 +137,7 @@ def without_rtmp_key(url: str) -> str:
     if not rtmp_key(url):
         return url
     parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=parts.path.rstrip("/").rpartition("/")[0] + "/***"))
+    return urlunsplit(parts._replace(path="/" + parts.path.lstrip("/").partition("/")[0] + "/***"))
 
 
 def without_logins(arg: str) -> str:

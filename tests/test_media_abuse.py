@@ -262,10 +262,12 @@ class CuttingServer:
         self.server.server_close()
 
 
-def test_a_file_over_http_cut_short_is_never_a_silent_normal_end(tmp_path):
+def test_a_file_over_http_that_gave_no_media_is_read_again(tmp_path, http_server):
     # A review (2026-12-06): an MPEG-TS file whose server closed the connection at 40 % while announcing all of it
-    # ended "closed", exit 0, with 24 of its 60 frames: FFmpeg took the broken connection for the end (it fails
-    # to seek on a connection the server closed and says nothing). Now each run resumes to the whole file or fails.
+    # ended "closed" with 0 frames and a false "the server sent nothing" (FFmpeg fails to seek on a connection the
+    # server closed, and says nothing). A response that gave no media is now read again. (It can also end after
+    # the 24 frames FFmpeg's probe held, as "closed": not caught, since telling that from a valid file with padding
+    # at its end took a reading of the bytes FFmpeg does not report.)
     clip = tmp_path / "clip.ts"
     write_clip(clip, seconds=2.0, size=(160, 120), fmt="mpegts")
     for _ in range(3):
@@ -275,11 +277,15 @@ def test_a_file_over_http_cut_short_is_never_a_silent_normal_end(tmp_path):
         finally:
             server.stop()
         video = streams["clip"]
-        if code == 0:
-            assert video["status"] == "closed" and video["metrics"]["frames"] == 60, (video, err[-600:])
-            assert streams["clip-audio"]["metrics"]["audio_s"] == pytest.approx(2.0, abs=0.1)
-        else:
-            assert code == 1 and video["status"] == "error" and "the server stopped sending" in video["error"], err
+        assert "sent nothing" not in err, err[-600:]  # (it did send: a part of the file)
+        assert code == 0 and video["metrics"]["frames"] > 0 or code == 1 and "stopped sending" in video["error"], \
+            (code, video, err[-600:])
+    # a valid file ends as it did: one padded with null packets at its end (a review: a check of the bytes read
+    # against the size announced called it cut)
+    root, base = http_server
+    (root / "nulls.ts").write_bytes(clip.read_bytes() + (b"\x47\x1f\xff\x10" + b"\xff" * 184) * 2000)
+    code, streams, err = midstream([f"{base}/nulls.ts?realtime=0"], tmp_path)
+    assert code == 0 and streams["nulls"]["status"] == "closed" and streams["nulls"]["metrics"]["frames"] == 60, err
 
 
 def test_a_restream_key_is_never_shown_or_recorded_and_the_input_is_not_its_own_destination(tmp_path):
@@ -293,13 +299,14 @@ def test_a_restream_key_is_never_shown_or_recorded_and_the_input_is_not_its_own_
     assert code == 2 and "names the file being read" in err and clip.read_bytes() == before
     key = "SECRETKEY" + "%06d" % random.randrange(10**6)
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), MIDSTREAM_DATA_DIR=str(tmp_path / "data"))
-    proc = subprocess.run([sys.executable, "-m", "midstream_tui", "run", "--headless", "--json", "--no-learn",
-                           "--transcribe", "off", f"{clip}?realtime=0&restream=rtmp://127.0.0.1:1/app/{key}"],
-                          capture_output=True, text=True, timeout=180, env=env)
-    assert "Traceback" not in proc.stderr and "restream to rtmp://127.0.0.1:1/app/***" in proc.stdout + proc.stderr
-    written = proc.stdout + proc.stderr + "".join(p.read_bytes().decode("latin-1")
-                                                  for p in (tmp_path / "data").rglob("*") if p.is_file())
-    assert key not in written
+    for tail in ("", "/"):  # (a review: with a trailing slash the key was shown in full, then "/***")
+        proc = subprocess.run([sys.executable, "-m", "midstream_tui", "run", "--headless", "--json", "--no-learn",
+                               "--transcribe", "off", f"{clip}?realtime=0&restream=rtmp://127.0.0.1:1/app/{key}{tail}"],
+                              capture_output=True, text=True, timeout=180, env=env)
+        said = proc.stdout + proc.stderr
+        assert "Traceback" not in proc.stderr and "restream to rtmp://127.0.0.1:1/app/*** " in said, said[-800:]
+        written = said + "".join(p.read_bytes().decode("latin-1") for p in (tmp_path / "data").rglob("*") if p.is_file())
+        assert key not in written
 
 
 def test_an_rtmp_pull_key_is_neither_the_name_nor_shown_nor_recorded(tmp_path, free_port):

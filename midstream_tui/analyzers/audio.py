@@ -32,9 +32,10 @@ class AudioAnalyzer(StreamAnalyzer):
     # README): speech rises and falls with its syllables, and is not a pure tone most of the time.
     VOICE_WINDOW = 33
     """VAD frames (about 1 s) the two checks look back over."""
-    VOICE_SWING_DB = 6.0
+    VOICE_SWING_DB = 3.0
     """The level must swing this much in the window (90th minus 10th percentile of the frames' dB): a steady
-    sound (a tone, a hum, a fan, noise) swings by 0-2 dB, speech by 10-30."""
+    sound (a tone, a hum, noise) swings by 0-1 dB, speech by 10-30, and speech over a steady sound as loud as
+    itself by 3 or more (at 6 dB, a review found such speech all but lost)."""
     TONE_SHARE = 0.98
     """A frame is a pure tone when one spectral peak (5 bins, Hann window) holds this share of its energy."""
     TONES_MAX = 0.5
@@ -110,7 +111,14 @@ class AudioAnalyzer(StreamAnalyzer):
     def _detect_voice(self, mono: np.ndarray, rate: int) -> None:
         """WebRTC-style voice activity (pocketsphinx's Vad) on 30 ms frames."""
         if rate not in (8_000, 16_000, 32_000, 48_000):
-            return  # the detector supports these rates exactly; others get no voice metric
+            # the detector supports these rates only: others (24 kHz, OpenAI Realtime's voices; 44.1 kHz; 22.05)
+            # are brought to 16 kHz, linearly — enough to hear voice (the edges of chunks are not smoothed)
+            if mono.size < 2 or rate <= 0:
+                return
+            n = int(round(mono.size * 16_000 / rate))
+            mono = np.interp(np.arange(n) * (rate / 16_000), np.arange(mono.size),
+                             mono.astype(np.float64)).astype(np.int16)
+            rate = 16_000
         if self._vad is None or rate != self._vad_rate:
             from pocketsphinx import Vad
 
@@ -191,7 +199,7 @@ class AudioAnalyzer(StreamAnalyzer):
             "centroid_hz": float(self.centroid.values(recent).mean()) if recent else math.nan,
             "rolloff_hz": float(self.rolloff.values(recent).mean()) if recent else math.nan,
             "voice_pct": 100.0 * float(self.voice.values(66).mean()) if self.voice.total else math.nan,
-            "speech_s": self.speech_s,
+            "speech_s": self.speech_s if self.voice.total else math.nan,  # (nothing heard yet: not "no speech")
         } | (self._transcription_metrics() if self.transcriber is not None else {})
 
     def _transcription_metrics(self) -> dict[str, Any]:

@@ -385,7 +385,9 @@ class MediaSource(Source):
     def _plain(self, exc: BaseException) -> str:
         """``exc`` in one line, without the secret FFmpeg quotes with the URL."""
         said = one_line(exc)
-        return said.replace(self.hide, "***") if self.hide else said
+        for secret in ([self.hide, *(p for p in self.hide.split("/") if len(p) >= 4)] if self.hide else []):
+            said = said.replace(secret, "***")
+        return said
 
     def _where(self) -> str:
         """The server of a network input, fit to show (its path may end in a stream key)."""
@@ -839,23 +841,14 @@ def _flush_packet(stream):
     return packet
 
 
-UNINDEXED_FORMATS = ("mpegts", "flv")
-"""Containers read from start to end without an index to seek in: a reader that stops short of the file's size
-stopped early."""
-
-
 def _response_shortfall(container, read_to: int) -> str | None:
-    """A file over HTTP whose packets end well short of the size its server announced (a connection closed early
-    that FFmpeg took for the end: measured with a server that keeps a connection it then closes), said in words;
-    None when it was read through (or its size is not known). A last PES ends about 2 % past where its packet's
-    position plus size says: the margin is that and 16 KiB of trailing tables and padding."""
+    """A file over HTTP that gave no media at all before its "end" (a connection closed early that FFmpeg took for
+    the end: measured with a server that keeps a connection it then closes), said in words; else None. (Comparing
+    where the last packet ends with the size the server announced also caught files cut later, but called valid
+    MPEG-TS files with null-packet padding, zero bytes at the end or a second program cut: a review.)"""
     if read_to <= 0:  # (FFmpeg's size of the input is then an error code: measured -38)
         return "the response ended before any media was read (the server stopped sending)"
-    fmt = (container.format.name or "").split(",")[0]
-    size = container.size
-    if fmt not in UNINDEXED_FORMATS or not size or size <= 0 or read_to >= size - (16384 + 0.02 * size):
-        return None
-    return f"the response ended after about {read_to:,} of its {size:,} bytes (the server stopped sending)"
+    return None
 
 
 def _hls_finished(url: str) -> bool:
@@ -878,11 +871,14 @@ def _hls_finished(url: str) -> bool:
 
 
 def _redact(url: str) -> str:
-    """A destination URL fit to show: its path ends in a stream key on most platforms."""
+    """A destination URL fit to show: its path ends in a stream key on most platforms (an RTMP one: all of it after
+    the app, ``rtmp_key``; a trailing slash showed the key in full)."""
+    if rtmp_key(url):
+        return without_rtmp_key(url).split("?", 1)[0]
     parts = urlsplit(url)
     if not parts.scheme:
         return url
-    head, _, _ = parts.path.rpartition("/")
+    head, _, _ = parts.path.rstrip("/").rpartition("/")
     return f"{parts.scheme}://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}{head}/***"
 
 
