@@ -156,7 +156,8 @@ NOT_SECRET_NAME = re.compile(r"(?i)public|publishable|(?:^|[_.\-])(?:id|url|uri|
 # while in code it is an expression.
 CONFIG_SUFFIXES = {".env", ".ini", ".cfg", ".conf", ".cnf", ".properties", ".toml", ".yaml", ".yml", ".sh", ".bash",
                    ".zsh", ".txt", ".md", ".rst", ".npmrc", ".pypirc", ".netrc", ".http", ".rest", ".tfvars", ""}
-PLACEHOLDER = re.compile(r"(?i)example|x{4,}|\*{3,}|\.{3}|…|<[^>]*>|\$\{|\{[^{}]*\}|%\(|%[A-Z_][A-Z0-9_]*%|^\$\w|(.)\1{5,}"
+PLACEHOLDER = re.compile(r"(?i)example|x{4,}|\*{3,}|\.{3}|…|<[^>]*>|\$\{|\{[^{}]*\}|%\(|%[A-Z_][A-Z0-9_]*%|^\$\w"
+                         r"|(.)\1{5,}"
                          r"|(?<![a-z])(?:your|sample|dummy|fake|placeholder|changeme|change[-_]me|redacted|insert"
                          r"|replace|todo|fixme|test|here)(?![a-z])")
 _WORD = r"(?:[A-Z]?[a-z]+(?:[A-Z][a-z]{2,})*|[A-Z]{2,})[0-9]{0,2}"  # word, camelCase, CAPS, word2

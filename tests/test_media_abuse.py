@@ -305,7 +305,8 @@ def test_a_restream_key_is_never_shown_or_recorded_and_the_input_is_not_its_own_
                               capture_output=True, text=True, timeout=180, env=env)
         said = proc.stdout + proc.stderr
         assert "Traceback" not in proc.stderr and "restream to rtmp://127.0.0.1:1/app/*** " in said, said[-800:]
-        written = said + "".join(p.read_bytes().decode("latin-1") for p in (tmp_path / "data").rglob("*") if p.is_file())
+        files = [p for p in (tmp_path / "data").rglob("*") if p.is_file()]
+        written = said + "".join(p.read_bytes().decode("latin-1") for p in files)
         assert key not in written
 
 
