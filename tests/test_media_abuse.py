@@ -299,15 +299,17 @@ def test_a_restream_key_is_never_shown_or_recorded_and_the_input_is_not_its_own_
     assert code == 2 and "names the file being read" in err and clip.read_bytes() == before
     key = "SECRETKEY" + "%06d" % random.randrange(10**6)
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"), MIDSTREAM_DATA_DIR=str(tmp_path / "data"))
+    login = "pub:" + "PW%06d" % random.randrange(10**6)
     for tail in ("", "/"):  # (a review: with a trailing slash the key was shown in full, then "/***")
+        destination = f"rtmp://{login}@127.0.0.1:1/app/{key}{tail}"  # (a login too: never shown either)
         proc = subprocess.run([sys.executable, "-m", "midstream_tui", "run", "--headless", "--json", "--no-learn",
-                               "--transcribe", "off", f"{clip}?realtime=0&restream=rtmp://127.0.0.1:1/app/{key}{tail}"],
+                               "--transcribe", "off", f"{clip}?realtime=0&restream={destination}"],
                               capture_output=True, text=True, timeout=180, env=env)
         said = proc.stdout + proc.stderr
         assert "Traceback" not in proc.stderr and "restream to rtmp://127.0.0.1:1/app/*** " in said, said[-800:]
         files = [p for p in (tmp_path / "data").rglob("*") if p.is_file()]
         written = said + "".join(p.read_bytes().decode("latin-1") for p in files)
-        assert key not in written
+        assert key not in written and login.split(":")[1] not in written
 
 
 def test_an_rtmp_pull_key_is_neither_the_name_nor_shown_nor_recorded(tmp_path, free_port):

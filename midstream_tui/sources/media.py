@@ -240,11 +240,11 @@ class MediaSource(Source):
                  loop: bool = False, gap: float = GAP_S, hide: str | None = None) -> None:
         super().__init__(stream_id, uri, clock)
         self.hide = hide
-        self._audio_open = False
-        self._byte_end = 0
-        """Where the last packet read ends in the input (bytes): how much of a file over HTTP was read."""
-        """Whether the audio stream of a video input was opened (a network input's once it shows it has audio)."""
         """A secret in ``url`` (an RTMP stream key) that FFmpeg's messages may quote: never said."""
+        self._audio_open = False
+        """Whether the audio stream of a video input was opened (a network input's once it shows it has audio)."""
+        self._byte_end = 0
+        """Where the last packet read ends in the input (bytes): whether a file over HTTP gave any media."""
         self.url, self.kinds, self.realtime, self.options = url, kinds, realtime, dict(options or {})
         self.kind = "video" if "video" in kinds else "audio"
         parts = urlsplit(url)
@@ -873,13 +873,14 @@ def _hls_finished(url: str) -> bool:
 def _redact(url: str) -> str:
     """A destination URL fit to show: its path ends in a stream key on most platforms (an RTMP one: all of it after
     the app, ``rtmp_key``; a trailing slash showed the key in full)."""
-    if rtmp_key(url):
-        return without_rtmp_key(url).split("?", 1)[0]
     parts = urlsplit(url)
     if not parts.scheme:
         return url
+    server = f"{parts.scheme}://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}"  # (no login)
+    if rtmp_key(url):
+        return f"{server}/{parts.path.lstrip('/').partition('/')[0]}/***"
     head, _, _ = parts.path.rstrip("/").rpartition("/")
-    return f"{parts.scheme}://{parts.hostname or ''}{':' + str(parts.port) if parts.port else ''}{head}/***"
+    return f"{server}{head}/***"
 
 
 OWN_PARAMS = ("name", "listen", "reconnect", "restream", "gap", "realtime")
