@@ -22,7 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lyapunov_references import _map_orbit  # noqa: E402
 from lyapunov_references import map_exponent as _reference_map_exponent  # noqa: E402
 
-OUT = Path(tempfile.mkdtemp(prefix="heldout-lyapunov-"))  # references cached here during a run
 EPS = 1e-8
 BLOCKS = 40
 N = 10_000
@@ -234,7 +233,10 @@ def estimate(x, dt):
 
 def main():
     units = float(sys.argv[sys.argv.index("--units") + 1]) if "--units" in sys.argv else 1e5
-    refs_path = OUT / "refs.json"
+    # references cached here during a run; made by the run, not on import (classify_in_noise imports this module)
+    out = Path(tempfile.mkdtemp(prefix="heldout-lyapunov-"))
+    print(f"references and results in {out}", flush=True)
+    refs_path = out / "refs.json"
     refs = json.loads(refs_path.read_text()) if refs_path.exists() else {}
     rows = []
     # maps
@@ -286,7 +288,7 @@ def main():
                              **estimate(x, d)))
             print(name, d, f"orbit {T:.3f}", refs[name], rows[-1]["clean"], rows[-1]["noisy"],
                   f"{time.time()-t:.1f}s", flush=True)
-    (OUT / "results.json").write_text(json.dumps(rows, indent=1))
+    (out / "results.json").write_text(json.dumps(rows, indent=1))
     table(rows)
 
 
