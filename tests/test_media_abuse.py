@@ -288,6 +288,78 @@ def test_a_file_over_http_that_gave_no_media_is_read_again(tmp_path, http_server
     assert code == 0 and streams["nulls"]["status"] == "closed" and streams["nulls"]["metrics"]["frames"] == 60, err
 
 
+def test_a_file_over_http_whose_response_ends_with_the_connection_plays_whole_and_closes(tmp_path):
+    # A review (2026-12-06): an HTTP/1.1 server that sends no length, no chunked encoding and no "Connection: close"
+    # ends the response by closing the connection (allowed); FFmpeg calls that an I/O error, so every file served
+    # so ended in "error" after its retries, without its last 2 frames (held by the decoder). Read again and
+    # ended at the same byte, it is now taken as the end. A server that announced the length and cuts every
+    # response short is still an error: that file is cut, however often it is read.
+    clip = tmp_path / "clip.ts"
+    write_clip(clip, seconds=2.0, size=(160, 120), fmt="mpegts")
+    data = clip.read_bytes()
+    for announce in (False, True):
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def serve(announce=announce, server=server):
+            while True:
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    return
+                with conn:
+                    conn.recv(65536)
+                    length = b"Content-Length: %d\r\n" % len(data) if announce else b""
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: video/mp2t\r\n" + length + b"\r\n"
+                                 + (data[: len(data) * 6 // 10] if announce else data))
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{server.getsockname()[1]}/clip.ts?reconnect=2&realtime=0"
+        try:
+            proc = subprocess.run([sys.executable, "-m", "midstream_tui", *RUN, url], capture_output=True, text=True,
+                                  timeout=180, env=dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache")))
+        finally:
+            server.close()
+            thread.join(10)
+        assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        summary = json.loads(proc.stdout.splitlines()[-1])["summary"]["streams"]
+        video, audio = summary["clip"], summary["clip-audio"]
+        if announce:
+            assert proc.returncode == 1 and video["status"] == "error" and "after 3 attempts" in video["error"]
+            assert "taken as the file's end" not in proc.stdout
+        else:
+            assert proc.returncode == 0, proc.stderr[-2000:]
+            assert video["status"] == "closed" and video["metrics"]["frames"] == 60  # every frame, once
+            assert audio["status"] == "closed" and audio["metrics"]["audio_s"] == pytest.approx(2.0, abs=0.1)
+            assert "twice at the same place" in proc.stdout and "taken as the file's end" in proc.stdout
+
+
+def test_an_mpegts_file_with_zero_bytes_in_it_or_after_it_plays_whole(tmp_path, http_server):
+    # A review (2026-12-06): 100 KB of zero bytes after a valid MPEG-TS file (what a recorder's preallocated file
+    # holds) ended it in "BlockingIOError: [Errno 11] Resource temporarily unavailable", 3 frames short: FFmpeg's
+    # demuxer says "try again" (EAGAIN) after reading a stretch with no packet in it. It now reads on.
+    clip = tmp_path / "clip.ts"
+    write_clip(clip, seconds=2.0, size=(160, 120), fmt="mpegts")
+    data = clip.read_bytes()
+    half = len(data) // 2 // 188 * 188
+    root, base = http_server
+    (root / "tail.ts").write_bytes(data + bytes(3 << 20))
+    (tmp_path / "middle.ts").write_bytes(data[:half] + bytes(1 << 20) + data[half:])
+    proc = subprocess.run([sys.executable, "-m", "midstream_tui", *RUN, f"{base}/tail.ts?realtime=0",
+                           f"{root / 'tail.ts'}?realtime=0&name=local", f"{tmp_path / 'middle.ts'}?realtime=0"],
+                          capture_output=True, text=True, timeout=180,
+                          env=dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache")))
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    streams = json.loads(proc.stdout.splitlines()[-1])["summary"]["streams"]
+    for name in ("tail", "local", "middle"):
+        video, audio = streams[name], streams[f"{name}-audio"]
+        assert video["status"] == "closed" and video["error"] is None and video["metrics"]["frames"] == 60, video
+        assert audio["status"] == "closed" and audio["metrics"]["audio_s"] == pytest.approx(2.0, abs=0.1), audio
+    assert "with no packet in it (padding or damaged data)" in proc.stdout
+
+
 def test_a_restream_key_is_never_shown_or_recorded_and_the_input_is_not_its_own_destination(tmp_path):
     # A review (2026-12-06): the stream key at the end of a restream destination was masked in the error line only
     # (the summary, the NDJSON source and the recording had it in full), and "self.mp4?restream=self.mp4" rewrote

@@ -38,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import errno
 import math
 import os
 import threading
@@ -245,6 +246,8 @@ class MediaSource(Source):
         """Whether the audio stream of a video input was opened (a network input's once it shows it has audio)."""
         self._byte_end = 0
         """Where the last packet read ends in the input (bytes): whether a file over HTTP gave any media."""
+        self._failed_at = 0
+        """Where the last packet ended when a file over HTTP last ended in an I/O error (bytes; 0: it did not)."""
         self.url, self.kinds, self.realtime, self.options = url, kinds, realtime, dict(options or {})
         self.kind = "video" if "video" in kinds else "audio"
         parts = urlsplit(url)
@@ -516,6 +519,23 @@ class MediaSource(Source):
             for container in containers:
                 container.close()
 
+    def _ended_there_before(self, exc: Exception, container) -> bool:
+        """Whether a file over HTTP ends in an I/O error where it ended in one the last time it was read: its end.
+
+        A response with neither a length nor chunked encoding ends when the server closes the connection (HTTP/1.1
+        allows it); FFmpeg, told of no ``Connection: close``, calls that end an error ("Stream ends prematurely",
+        EIO), as it does a connection lost half-way. The first such end reconnects (read again from the start,
+        skipping what was delivered); ending at the same place again, the file ends there (its last frames, which
+        the decoders held when the error came, are delivered then). A response that announced its length and
+        stops short of it is cut, however often that happens (FFmpeg's size of the input is then that length; of one
+        without a length, an error code)."""
+        if not (self.http_file and isinstance(exc, OSError) and exc.errno == errno.EIO):
+            return False
+        if getattr(container, "size", -1) >= 0:
+            return False
+        before, self._failed_at = self._failed_at, self._byte_end
+        return self._byte_end > 0 and self._byte_end == before
+
     @property
     def _resumable(self) -> bool:
         """A network input with a fixed content (a VOD, a file over HTTP): reopened, it starts from the
@@ -621,6 +641,7 @@ class MediaSource(Source):
             first = True
             gap_ended = 0.0
             flushed: set[int] = set()  # streams whose flush packet (the end) came
+            resyncs = stuck = 0  # stretches read with no packet in them: in all, and since the last packet
             last_pts: dict[str, float] = {}
             while not self.cancelled:
                 asked = time.monotonic()
@@ -638,9 +659,32 @@ class MediaSource(Source):
                     packets = iter([_flush_packet(s) for s in streams if s.index not in flushed])
                     self._waiting.pop(slot, None)
                     continue
+                except BlockingIOError:
+                    # FFmpeg's EAGAIN: its demuxer read a stretch with no packet in it (an MPEG-TS file padded with
+                    # zero bytes, damaged data) and asks to be called again; PyAV's iterator has ended with the
+                    # error, a new one reads on from there (measured: about one a 64 KiB of zeros; 20 MiB of
+                    # them, 319 and then the end). Many in a row with no packet between: an input that only says
+                    # that, ended as an error.
+                    self._waiting.pop(slot, None)
+                    resyncs += 1
+                    stuck += 1
+                    if stuck > RESYNC_LIMIT:
+                        raise
+                    if stuck > 100:
+                        time.sleep(0.001)  # (a network input that says it at once: not a busy loop)
+                    packets = iter(container.demux(streams))
+                    continue
                 except Exception as exc:  # noqa: BLE001 - raised below, once the gap (if any) is noted
+                    if self._ended_there_before(exc, container):
+                        put(Flag(self.stream_id, self.clock.now(), "the server closed the connection without having "
+                                 f"said how long the file is, twice at the same place ({self._byte_end} bytes): "
+                                 "taken as the file's end", kind="media"))
+                        packets = iter([_flush_packet(s) for s in streams if s.index not in flushed])  # held frames
+                        self._waiting.pop(slot, None)
+                        continue
                     packet, failure = None, exc
                 self._waiting.pop(slot, None)
+                stuck = 0
                 waited = time.monotonic() - asked
                 data = packet is not None and packet.size > 0  # (PyAV ends with empty packets)
                 if gap_ended:  # the packet that ended a gap can be a leftover flushed as the input ends
@@ -733,6 +777,9 @@ class MediaSource(Source):
                                                discontinuity=restarted["audio"]))
                                 restarted["audio"] = False
                                 counts[slot] += 1
+            if resyncs and not self.cancelled:
+                put(Flag(self.stream_id, self.clock.now(), f"read past {resyncs} stretch{'es' if resyncs > 1 else ''} "
+                         "of the input with no packet in it (padding or damaged data)", kind="media"))
             if bursts and not decoded_any and not self.cancelled:
                 # the input ended with not one packet decoded (a WAV whose header says 0 channels: 45 skipped and
                 # "closed", exit 0): a failure, as an input that delivered nothing is
@@ -802,6 +849,9 @@ class MediaSource(Source):
         yield StreamClosed(self.stream_id, now, reason=reason)
 
 
+RESYNC_LIMIT = 100_000
+"""FFmpeg's "try again" (EAGAIN) this many times in a row with no packet between (about 6 GiB of zeros in an
+MPEG-TS file): the input is taken to say nothing else, and ends as an error."""
 MISSING_S = 0.5
 """A jump ahead this long in the timestamps of a VOD or a file (which send everything) is media that is missing."""
 JUMP_BACK_S = 0.5
