@@ -460,10 +460,20 @@ def test_embedding_lyapunov_and_class_do_not_depend_on_scale(scale):
 def test_lyapunov_does_not_depend_on_level():
     x = henon(3000)
     assert largest_lyapunov(x + 1e6).lyapunov == pytest.approx(largest_lyapunov(x).lyapunov, rel=1e-3)
-    # The class is level-free as long as the variation is not negligible against the level: a point
-    # attractor is a signal settled to within 1e-3 of its level, by definition relative.
+    # The class is level-free: a cycle or chaos stays one however large the level it varies about (Henon + 1e6
+    # read as a point attractor 1.0 sure: "settled to within 1e-3 of its level"; a signal in kelvin had another
+    # class than in degrees Celsius). Noise about a level far above it is a settled value measured with noise: a
+    # point; a variation lost in rounding is as good as constant.
     assert classify_attractor(x - 100).type == "strange"
-    assert classify_attractor(x + 1e6).type == "point"
+    for level in (1e3, 1e6, 1e10, -1e12):
+        got = classify_attractor(x + level)
+        assert got.type == "strange" and got.confidence >= 0.99 and "about a level" in got.reason, (level, got)
+    tone = np.sin(np.arange(1000) * 2 * np.pi / 25)
+    for level in (0.0, 27.0, 300.0, 1e8):
+        assert classify_attractor(0.05 * tone + level).type == "limit cycle", level
+    noise = np.random.default_rng(3).standard_normal(1000)
+    assert classify_attractor(noise + 1e6).type == "point"
+    assert classify_attractor(x + 1e14).type == "point"  # (variation 1e-14 of the level: rounding)
 
 
 @pytest.mark.parametrize("x", [np.ones(500), np.full(500, 1e160), np.full(500, -1e-300),

@@ -968,9 +968,24 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
         settled = min(spread, tail_spread)
         conf = 1.0 if sd == 0 else min(1.0, 0.5 + 0.5 * (1 - settled / point_tolerance))
         how = "settled" if spread < point_tolerance or sd == 0 else "converging: the last quarter has settled"
-        return AttractorClass("point", conf, f"{how} (spread {settled:.1e} of the range)",
-                              0.0 if sd == 0 else math.nan,
-                              evidence={"spread": spread, "tail_spread": tail_spread, "points": n})
+        point = AttractorClass("point", conf, f"{how} (spread {settled:.1e} of the range)",
+                               0.0 if sd == 0 else math.nan,
+                               evidence={"spread": spread, "tail_spread": tail_spread, "points": n})
+        if sd == 0 or not spread < point_tolerance:
+            return point
+        try:
+            standardized(a)
+        except SeriesError:  # its variation is lost in rounding: as good as settled
+            return point
+        # A small variation around a large level: settled, unless the variation has dynamics of its own. A cycle
+        # or chaos is one whatever its level (Henon + 1e6 read as a point 1.0 sure; in kelvin a signal had one
+        # class, in degrees Celsius another); noise about a level is a settled value measured with noise.
+        # (About its mean its spread is 1: it is not settled again, and a converging one still reads "converging".)
+        shape = classify_attractor(a - a.mean(), max_points=max_points, point_tolerance=point_tolerance)
+        if shape.type not in ("limit cycle", "strange") or _quarters_shrink(a) <= SHRUNK:
+            return point  # (a ring-down into a noise floor: its period shows, its motion dies; a cycle's does not)
+        return replace(shape, reason=f"{shape.reason} (about a level {1 / spread:.3g} times its spread)",
+                       evidence={**shape.evidence, "level_spread": spread})
     try:
         z = standardized(a)
     except SeriesError as exc:  # variation lost in rounding: as good as settled
@@ -1317,10 +1332,8 @@ def _shrinking(z: np.ndarray) -> float:
     the last quarter's mean), when each quarter moves less than the one before and the linear recurrence of order
     ``CONVERGING_ORDER`` fitted to it has only modes that shrink it at least by half over its length; inf
     otherwise. (A sum of k steady tones obeys a recurrence of order 2k whose modes lie on the unit circle.)"""
-    q = z.size // 4
-    level = float(z[-q:].mean())
-    rms = [float(np.sqrt(np.mean((z[i * q:(i + 1) * q] - level) ** 2))) for i in range(4)]
-    if not all(a > b for a, b in zip(rms, rms[1:])) or not rms[0] > 0:
+    ratio = _quarters_shrink(z)
+    if not math.isfinite(ratio):
         return math.inf
     k = CONVERGING_ORDER
     rows = z.size - k
@@ -1328,6 +1341,21 @@ def _shrinking(z: np.ndarray) -> float:
     coef, *_ = np.linalg.lstsq(design, z[k:], rcond=None)
     modes = np.abs(np.roots(np.concatenate(([1.0], -coef[:k]))))
     if not (modes.size and np.isfinite(modes).all() and float(modes.max()) ** z.size <= 0.5):
+        return math.inf
+    return ratio
+
+
+SHRUNK = 0.3
+"""A series whose motion shrinks quarter by quarter to this share of the first quarter's is converging."""
+
+
+def _quarters_shrink(z: np.ndarray) -> float:
+    """How far the last quarter of ``z`` moves about its mean over how far the first does (RMS about the last
+    quarter's mean), when each quarter moves less than the one before; inf otherwise."""
+    q = z.size // 4
+    level = float(z[-q:].mean())
+    rms = [float(np.sqrt(np.mean((z[i * q:(i + 1) * q] - level) ** 2))) for i in range(4)]
+    if not (rms[0] > 0 and all(a > b for a, b in zip(rms, rms[1:]))):
         return math.inf
     return rms[3] / rms[0]
 

@@ -246,8 +246,8 @@ class MediaSource(Source):
         """Whether the audio stream of a video input was opened (a network input's once it shows it has audio)."""
         self._byte_end = 0
         """Where the last packet read ends in the input (bytes): whether a file over HTTP gave any media."""
-        self._failed_at = 0
-        """Where the last packet ended when a file over HTTP last ended in an I/O error (bytes; 0: it did not)."""
+        self._failed_ends: set[int] = set()
+        """Where the last packet ended each time a file over HTTP without a length ended in an I/O error (bytes)."""
         self.url, self.kinds, self.realtime, self.options = url, kinds, realtime, dict(options or {})
         self.kind = "video" if "video" in kinds else "audio"
         parts = urlsplit(url)
@@ -372,8 +372,14 @@ class MediaSource(Source):
                         break
                     failures += 1
                     delay = self.backoff.next()
-                    put(StreamError(self.stream_id, self.clock.now(),
-                                    f"{self._plain(exc)}; reconnecting in {delay:.1f} s ({failures}/{self.reconnect})"))
+                    if getattr(exc, "unannounced", False):  # (``_ended_there_before``: maybe its end, maybe not)
+                        put(Flag(self.stream_id, self.clock.now(), "the server closed the connection without having "
+                                 "said how long the file is (FFmpeg: an I/O error): reading it again to tell its end "
+                                 f"from a lost connection, in {delay:.1f} s ({failures}/{self.reconnect})",
+                                 kind="media"))
+                    else:
+                        put(StreamError(self.stream_id, self.clock.now(), f"{self._plain(exc)}; reconnecting in "
+                                                                          f"{delay:.1f} s ({failures}/{self.reconnect})"))
                     deadline = time.monotonic() + delay
                     while not self.cancelled and time.monotonic() < deadline:
                         time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
@@ -519,22 +525,34 @@ class MediaSource(Source):
             for container in containers:
                 container.close()
 
-    def _ended_there_before(self, exc: Exception, container) -> bool:
-        """Whether a file over HTTP ends in an I/O error where it ended in one the last time it was read: its end.
+    def _ended_there_before(self, exc: Exception, container, held: dict[str, float]) -> bool:
+        """Whether a file over HTTP without a length ends in an I/O error where an earlier read of it ended: its end.
 
-        A response with neither a length nor chunked encoding ends when the server closes the connection (HTTP/1.1
-        allows it); FFmpeg, told of no ``Connection: close``, calls that end an error ("Stream ends prematurely",
-        EIO), as it does a connection lost half-way. The first such end reconnects (read again from the start,
-        skipping what was delivered); ending at the same place again, the file ends there (its last frames, which
-        the decoders held when the error came, are delivered then). A response that announced its length and
-        stops short of it is cut, however often that happens (FFmpeg's size of the input is then that length; of one
-        without a length, an error code)."""
+        A response with neither a length nor chunked encoding ends when the server closes the connection; FFmpeg
+        calls that end an I/O error (EIO: "Stream ends prematurely"), as it does a connection lost half-way — an
+        HTTP/1.0 response, one with ``Connection: close``, one of HTTP/1.1 that just closes. The first end at a
+        place reconnects (marked ``unannounced`` on ``exc``: read again from the start, skipping what was
+        delivered); a later read ending where one did, with the last packet ending at the same byte, is the end
+        (its last frames, which the decoders held when the error came, are delivered then) — unless the file
+        declares a duration it has not reached (then it is cut, however often). A response that announced its
+        length and stops short of it is cut too (FFmpeg's size of the input is then that length; of one without
+        a length, an error code). Where a place is the last whole packet's end, two losses of the connection
+        within one packet (a large video frame) look alike: then the file is taken as ended early, said in a line."""
         if not (self.http_file and isinstance(exc, OSError) and exc.errno == errno.EIO):
             return False
         if getattr(container, "size", -1) >= 0:
             return False
-        before, self._failed_at = self._failed_at, self._byte_end
-        return self._byte_end > 0 and self._byte_end == before
+        at = self._byte_end
+        seen = at > 0 and at in self._failed_ends
+        self._failed_ends.add(at)
+        if not seen:
+            exc.unannounced = True  # type: ignore[attr-defined]
+            return False
+        fmt = (container.format.name or "").split(",")[0]
+        duration = container.duration / 1e6 if container.duration and container.duration > 0 else None
+        reached = max(held.values(), default=0.0)
+        return not (fmt in (*DECLARED_FORMATS, "wav") and duration is not None
+                    and reached < duration - max(END_TOLERANCE_S, FILE_TOLERANCE * duration))
 
     @property
     def _resumable(self) -> bool:
@@ -641,7 +659,7 @@ class MediaSource(Source):
             first = True
             gap_ended = 0.0
             flushed: set[int] = set()  # streams whose flush packet (the end) came
-            resyncs = stuck = 0  # stretches read with no packet in them: in all, and since the last packet
+            resyncs = stuck = 0  # runs of "try again" (data with no packet in it), and how many since the last packet
             last_pts: dict[str, float] = {}
             while not self.cancelled:
                 asked = time.monotonic()
@@ -666,7 +684,7 @@ class MediaSource(Source):
                     # them, 319 and then the end). Many in a row with no packet between: an input that only says
                     # that, ended as an error.
                     self._waiting.pop(slot, None)
-                    resyncs += 1
+                    resyncs += stuck == 0
                     stuck += 1
                     if stuck > RESYNC_LIMIT:
                         raise
@@ -675,15 +693,22 @@ class MediaSource(Source):
                     packets = iter(container.demux(streams))
                     continue
                 except Exception as exc:  # noqa: BLE001 - raised below, once the gap (if any) is noted
-                    if self._ended_there_before(exc, container):
+                    # (not after data with no packet in it: any place inside it reads as the same place — and
+                    # the packet FFmpeg held until it gave up on that data comes out after it)
+                    if not resyncs and self._ended_there_before(exc, container, held if held is not None else {}):
                         put(Flag(self.stream_id, self.clock.now(), "the server closed the connection without having "
-                                 f"said how long the file is, twice at the same place ({self._byte_end} bytes): "
-                                 "taken as the file's end", kind="media"))
+                                 "said how long the file is, on two reads after the same packet (ending at byte "
+                                 f"{self._byte_end}): taken as the file's end", kind="media"))
                         packets = iter([_flush_packet(s) for s in streams if s.index not in flushed])  # held frames
                         self._waiting.pop(slot, None)
                         continue
                     packet, failure = None, exc
                 self._waiting.pop(slot, None)
+                if stuck and resyncs == 1 and packet is not None:  # (said at once: a live input's session may
+                    # never end but by being stopped; later ones are counted at the end)
+                    at = max((held or reached).values(), default=0.0)
+                    put(Flag(self.stream_id, self.clock.now(), f"read past data with no packet in it (padding or "
+                             f"damaged data) after {at:.2f} s of the media", kind="media"))
                 stuck = 0
                 waited = time.monotonic() - asked
                 data = packet is not None and packet.size > 0  # (PyAV ends with empty packets)
@@ -777,9 +802,9 @@ class MediaSource(Source):
                                                discontinuity=restarted["audio"]))
                                 restarted["audio"] = False
                                 counts[slot] += 1
-            if resyncs and not self.cancelled:
-                put(Flag(self.stream_id, self.clock.now(), f"read past {resyncs} stretch{'es' if resyncs > 1 else ''} "
-                         "of the input with no packet in it (padding or damaged data)", kind="media"))
+            if (resyncs > 1 or stuck) and not self.cancelled:
+                put(Flag(self.stream_id, self.clock.now(), f"read past data with no packet in it (padding or damaged "
+                         f"data) {resyncs} time{'s' if resyncs > 1 else ''} in all", kind="media"))
             if bursts and not decoded_any and not self.cancelled:
                 # the input ended with not one packet decoded (a WAV whose header says 0 channels: 45 skipped and
                 # "closed", exit 0): a failure, as an input that delivered nothing is
