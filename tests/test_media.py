@@ -127,6 +127,42 @@ async def test_broken_media_is_refused_or_recorded(tmp_path):
     assert snap is not None and snap.status in ("closed", "error")  # no crash, whatever was decodable kept
 
 
+
+class RawServer:
+    """An HTTP server on a socket of its own (127.0.0.1, a free port), answering each connection with the bytes
+    ``answer(n)`` gives for the n-th request (0 first) and closing it: status line, headers and body as given, so
+    a test can send what no HTTP library would (a body cut short of its length, no length at all)."""
+
+    def __init__(self, answer):
+        import socket
+        import threading
+
+        self.served: list[int] = []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.port = self.sock.getsockname()[1]
+
+        def serve():
+            while True:
+                try:
+                    conn, _ = self.sock.accept()
+                except OSError:
+                    return
+                with conn:
+                    conn.recv(65536)
+                    reply = answer(len(self.served))
+                    self.served.append(len(reply))
+                    conn.sendall(reply)
+
+        self.thread = threading.Thread(target=serve, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.sock.close()
+        self.thread.join(10)
+
+
 def _wav(path, seconds, *, declared=None, rate=16_000):
     """A mono 16-bit WAV of a 440 Hz tone; ``declared`` overwrites the data chunk's length field (bytes)."""
     import wave
@@ -687,40 +723,19 @@ def test_an_audio_file_over_http_is_one_audio_stream(http_server):
 
 async def test_an_http_file_cut_short_resumes_where_it_stopped_without_replaying(tmp_path):
     import asyncio
-    import socket
-    import threading
 
     clip = tmp_path / "cut.ts"
     write_clip(clip, seconds=2.0, size=(160, 120), fmt="mpegts")
     data = clip.read_bytes()
-    served = []
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
-    port = server.getsockname()[1]
-
-    def serve():  # the first response stops half-way through its announced length, later ones are whole
-        while True:
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            with conn:
-                conn.recv(65536)
-                body = data if served else data[: len(data) // 2]
-                served.append(len(body))
-                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: video/mp2t\r\nConnection: close\r\n"
-                             b"Content-Length: %d\r\n\r\n" % len(data) + body)
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
+    # the first response stops half-way through its announced length, later ones are whole
+    server = RawServer(lambda n: b"HTTP/1.1 200 OK\r\nContent-Type: video/mp2t\r\nConnection: close\r\n"
+                                 b"Content-Length: %d\r\n\r\n" % len(data) + (data if n else data[: len(data) // 2]))
     try:
-        hub = await run([f"http://127.0.0.1:{port}/cut.ts?name=cut&reconnect=3&realtime=0"], duration=60)
+        hub = await run([f"http://127.0.0.1:{server.port}/cut.ts?name=cut&reconnect=3&realtime=0"], duration=60)
     finally:
-        server.close()
-        await asyncio.to_thread(thread.join, 10)
+        await asyncio.to_thread(server.stop)
     video = hub.snapshot("cut")
-    assert served[0] < len(data) and len(served) >= 2  # it was cut, and reconnected
+    assert len(server.served) >= 2 and server.served[0] < server.served[1]  # it was cut, and reconnected
     assert video.status == "closed" and video.metrics["frames"] == 60  # every frame once: none lost, none twice
     assert any("reconnecting in" in h.message for _, h in hub.patterns_since(0))
 

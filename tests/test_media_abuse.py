@@ -14,7 +14,7 @@ import av
 import numpy as np
 import pytest
 
-from test_media import write_clip
+from test_media import RawServer, write_clip
 
 RUN = ["run", "--headless", "--json", "--no-record", "--no-learn", "--transcribe", "off"]
 
@@ -304,32 +304,16 @@ def test_a_file_over_http_whose_response_ends_with_the_connection_plays_whole_an
     cases = {"whole": (clip.read_bytes(), None, False), "announced, cut": (clip.read_bytes(), 0.6, True),
              "declares 2 s, cut": (mkv.read_bytes(), 0.6, False), "cut in zeros": (padded, 0.5, False)}
     for case, (data, cut, announce) in cases.items():
-        server = socket.socket()
-        server.bind(("127.0.0.1", 0))
-        server.listen()
-
-        def serve(data=data, cut=cut, announce=announce, server=server):
-            while True:
-                try:
-                    conn, _ = server.accept()
-                except OSError:
-                    return
-                with conn:
-                    conn.recv(65536)
-                    length = b"Content-Length: %d\r\n" % len(data) if announce else b""
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: video/mp2t\r\n" + length + b"\r\n"
-                                 + (data[: int(len(data) * cut)] if cut else data))
-
-        thread = threading.Thread(target=serve, daemon=True)
-        thread.start()
+        length = b"Content-Length: %d\r\n" % len(data) if announce else b""
+        server = RawServer(lambda n, data=data, cut=cut, length=length: b"HTTP/1.1 200 OK\r\nContent-Type: "
+                           b"video/mp2t\r\n" + length + b"\r\n" + (data[: int(len(data) * cut)] if cut else data))
         ext = "mkv" if "declares" in case else "ts"
-        url = f"http://127.0.0.1:{server.getsockname()[1]}/clip.{ext}?reconnect=2&realtime=0&name=clip"
+        url = f"http://127.0.0.1:{server.port}/clip.{ext}?reconnect=2&realtime=0&name=clip"
         try:
             proc = subprocess.run([sys.executable, "-m", "midstream_tui", *RUN, url], capture_output=True, text=True,
                                   timeout=180, env=dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache")))
         finally:
-            server.close()
-            thread.join(10)
+            server.stop()
         assert "Traceback" not in proc.stderr and proc.stdout, (case, proc.stderr[-2000:])
         summary = json.loads(proc.stdout.splitlines()[-1])["summary"]["streams"]
         video, audio = summary["clip"], summary["clip-audio"]

@@ -378,8 +378,8 @@ class MediaSource(Source):
                                  f"from a lost connection, in {delay:.1f} s ({failures}/{self.reconnect})",
                                  kind="media"))
                     else:
-                        put(StreamError(self.stream_id, self.clock.now(), f"{self._plain(exc)}; reconnecting in "
-                                                                          f"{delay:.1f} s ({failures}/{self.reconnect})"))
+                        said = f"{self._plain(exc)}; reconnecting in {delay:.1f} s ({failures}/{self.reconnect})"
+                        put(StreamError(self.stream_id, self.clock.now(), said))
                     deadline = time.monotonic() + delay
                     while not self.cancelled and time.monotonic() < deadline:
                         time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))
