@@ -474,6 +474,19 @@ def test_lyapunov_does_not_depend_on_level():
     noise = np.random.default_rng(3).standard_normal(1000)
     assert classify_attractor(noise + 1e6).type == "point"
     assert classify_attractor(x + 1e14).type == "point"  # (variation 1e-14 of the level: rounding)
+    # ... and what settles stays a point at any level (a review of the change: these read as limit cycles, 0.4-0.8
+    # sure): a ring-down into a noise floor, a map's transient into its fixed point, a step near the window's end
+    rng = np.random.default_rng(5)
+    t, e = np.arange(600), rng.standard_normal(600)
+    ring = 0.1 * np.exp(-t / 75) * np.sin(2 * np.pi * t / 20) + 0.002 * e
+    settle = np.empty(600)
+    settle[0] = 0.5
+    for i in range(1, 600):
+        settle[i] = 2.8 * settle[i - 1] * (1 - settle[i - 1]) + 1e-5 * e[i]
+    for level in (300.0, 1e6):
+        for shape in (ring, settle, 0.1 * (t > 550) + 0.001 * e):
+            assert classify_attractor(shape + level).type == "point", level
+    assert classify_attractor(300 + 0.01 * e, point_tolerance=1.5).type == "point"  # (it had recursed for ever)
 
 
 @pytest.mark.parametrize("x", [np.ones(500), np.full(500, 1e160), np.full(500, -1e-300),

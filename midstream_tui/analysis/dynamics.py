@@ -971,7 +971,7 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
         point = AttractorClass("point", conf, f"{how} (spread {settled:.1e} of the range)",
                                0.0 if sd == 0 else math.nan,
                                evidence={"spread": spread, "tail_spread": tail_spread, "points": n})
-        if sd == 0 or not spread < point_tolerance:
+        if sd == 0 or not spread < point_tolerance < 1:  # (about its mean its spread is 1: settled again at >= 1)
             return point
         try:
             standardized(a)
@@ -982,8 +982,8 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
         # class, in degrees Celsius another); noise about a level is a settled value measured with noise.
         # (About its mean its spread is 1: it is not settled again, and a converging one still reads "converging".)
         shape = classify_attractor(a - a.mean(), max_points=max_points, point_tolerance=point_tolerance)
-        if shape.type not in ("limit cycle", "strange") or _quarters_shrink(a) <= SHRUNK:
-            return point  # (a ring-down into a noise floor: its period shows, its motion dies; a cycle's does not)
+        if shape.type not in ("limit cycle", "strange") or not _steady(a):
+            return point  # (a ring-down into a noise floor, a step: its period shows, or a jump, and then nothing)
         return replace(shape, reason=f"{shape.reason} (about a level {1 / spread:.3g} times its spread)",
                        evidence={**shape.evidence, "level_spread": spread})
     try:
@@ -1332,8 +1332,10 @@ def _shrinking(z: np.ndarray) -> float:
     the last quarter's mean), when each quarter moves less than the one before and the linear recurrence of order
     ``CONVERGING_ORDER`` fitted to it has only modes that shrink it at least by half over its length; inf
     otherwise. (A sum of k steady tones obeys a recurrence of order 2k whose modes lie on the unit circle.)"""
-    ratio = _quarters_shrink(z)
-    if not math.isfinite(ratio):
+    q = z.size // 4
+    level = float(z[-q:].mean())
+    rms = [float(np.sqrt(np.mean((z[i * q:(i + 1) * q] - level) ** 2))) for i in range(4)]
+    if not all(a > b for a, b in zip(rms, rms[1:])) or not rms[0] > 0:
         return math.inf
     k = CONVERGING_ORDER
     rows = z.size - k
@@ -1342,22 +1344,19 @@ def _shrinking(z: np.ndarray) -> float:
     modes = np.abs(np.roots(np.concatenate(([1.0], -coef[:k]))))
     if not (modes.size and np.isfinite(modes).all() and float(modes.max()) ** z.size <= 0.5):
         return math.inf
-    return ratio
-
-
-SHRUNK = 0.3
-"""A series whose motion shrinks quarter by quarter to this share of the first quarter's is converging."""
-
-
-def _quarters_shrink(z: np.ndarray) -> float:
-    """How far the last quarter of ``z`` moves about its mean over how far the first does (RMS about the last
-    quarter's mean), when each quarter moves less than the one before; inf otherwise."""
-    q = z.size // 4
-    level = float(z[-q:].mean())
-    rms = [float(np.sqrt(np.mean((z[i * q:(i + 1) * q] - level) ** 2))) for i in range(4)]
-    if not (rms[0] > 0 and all(a > b for a, b in zip(rms, rms[1:]))):
-        return math.inf
     return rms[3] / rms[0]
+
+
+STEADY = 0.5
+"""A series whose four quarters each move (RMS about the whole's mean) at least this share of the most moving one's
+is steady: a cycle or chaos is, a ring-down into a floor, a transient or a step is not."""
+
+
+def _steady(z: np.ndarray) -> bool:
+    q = z.size // 4
+    centred = z - z.mean()
+    rms = [float(np.sqrt(np.mean(centred[i * q:(i + 1) * q] ** 2))) for i in range(4)]
+    return max(rms) > 0 and min(rms) >= STEADY * max(rms)
 
 
 TAIL_REPEATS = 3

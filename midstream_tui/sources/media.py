@@ -246,8 +246,9 @@ class MediaSource(Source):
         """Whether the audio stream of a video input was opened (a network input's once it shows it has audio)."""
         self._byte_end = 0
         """Where the last packet read ends in the input (bytes): whether a file over HTTP gave any media."""
-        self._failed_ends: set[int] = set()
-        """Where the last packet ended each time a file over HTTP without a length ended in an I/O error (bytes)."""
+        self._failed_ends: dict[int, int] = {}
+        """Where the last packet ended when a file over HTTP without a length ended in an I/O error (bytes): how
+        many reads ended there."""
         self.url, self.kinds, self.realtime, self.options = url, kinds, realtime, dict(options or {})
         self.kind = "video" if "video" in kinds else "audio"
         parts = urlsplit(url)
@@ -525,7 +526,7 @@ class MediaSource(Source):
             for container in containers:
                 container.close()
 
-    def _ended_there_before(self, exc: Exception, container, held: dict[str, float]) -> bool:
+    def _ended_there_before(self, exc: Exception, container, held: dict[str, float]) -> str | None:
         """Whether a file over HTTP without a length ends in an I/O error where an earlier read of it ended: its end.
 
         A response with neither a length nor chunked encoding ends when the server closes the connection; FFmpeg
@@ -533,26 +534,32 @@ class MediaSource(Source):
         HTTP/1.0 response, one with ``Connection: close``, one of HTTP/1.1 that just closes. The first end at a
         place reconnects (marked ``unannounced`` on ``exc``: read again from the start, skipping what was
         delivered); a later read ending where one did, with the last packet ending at the same byte, is the end
-        (its last frames, which the decoders held when the error came, are delivered then) — unless the file
-        declares a duration it has not reached (then it is cut, however often). A response that announced its
-        length and stops short of it is cut too (FFmpeg's size of the input is then that length; of one without
-        a length, an error code). Where a place is the last whole packet's end, two losses of the connection
-        within one packet (a large video frame) look alike: then the file is taken as ended early, said in a line."""
+        (its last frames, which the decoders held when the error came, are delivered then): "" is returned. A file
+        that declares a longer duration than it reached there is read a third time; ending there again, it ends,
+        cut short, as a local file does: what it holds of what it declares is returned, to be said (a duration
+        tag can be longer than the content; a server can cut every response at one byte). A response that
+        announced its length and stops short of it is cut, however often (FFmpeg's size of the input is then that
+        length; of one without a length, an error code). None: not the end. Where a place is the last whole
+        packet's end, two losses of the connection within one packet (a large video frame) look alike: then the
+        file is taken as ended early, said in a line."""
         if not (self.http_file and isinstance(exc, OSError) and exc.errno == errno.EIO):
-            return False
+            return None
         if getattr(container, "size", -1) >= 0:
-            return False
+            return None
         at = self._byte_end
-        seen = at > 0 and at in self._failed_ends
-        self._failed_ends.add(at)
-        if not seen:
+        reads = self._failed_ends[at] = self._failed_ends.get(at, 0) + 1
+        if at <= 0 or reads < 2:
             exc.unannounced = True  # type: ignore[attr-defined]
-            return False
+            return None
         fmt = (container.format.name or "").split(",")[0]
         duration = container.duration / 1e6 if container.duration and container.duration > 0 else None
         reached = max(held.values(), default=0.0)
-        return not (fmt in (*DECLARED_FORMATS, "wav") and duration is not None
-                    and reached < duration - max(END_TOLERANCE_S, FILE_TOLERANCE * duration))
+        if not (fmt in (*DECLARED_FORMATS, "wav") and duration is not None
+                and reached < duration - max(END_TOLERANCE_S, FILE_TOLERANCE * duration)):
+            return ""
+        if reads < 3:
+            return None
+        return f"the file is cut short: it holds {reached:.2f} s of the {duration:.2f} s it declares"
 
     @property
     def _resumable(self) -> bool:
@@ -695,10 +702,14 @@ class MediaSource(Source):
                 except Exception as exc:  # noqa: BLE001 - raised below, once the gap (if any) is noted
                     # (not after data with no packet in it: any place inside it reads as the same place — and
                     # the packet FFmpeg held until it gave up on that data comes out after it)
-                    if not resyncs and self._ended_there_before(exc, container, held if held is not None else {}):
+                    end = None if resyncs else self._ended_there_before(exc, container, held or {})
+                    if end is not None:
                         put(Flag(self.stream_id, self.clock.now(), "the server closed the connection without having "
-                                 "said how long the file is, on two reads after the same packet (ending at byte "
-                                 f"{self._byte_end}): taken as the file's end", kind="media"))
+                                 f"said how long the file is, on {self._failed_ends[self._byte_end]} reads after the "
+                                 f"same packet (ending at byte {self._byte_end}): taken as the file's end",
+                                 kind="media"))
+                        if end:
+                            put(StreamError(self.stream_id, self.clock.now(), end))
                         packets = iter([_flush_packet(s) for s in streams if s.index not in flushed])  # held frames
                         self._waiting.pop(slot, None)
                         continue
