@@ -149,6 +149,7 @@ class StreamPipeline:
             raise HubError(f"unknown stream kind {kind!r}: expected text, audio or video")
         self.stream, self.kind, self.source = stream, kind, source
         self.analyzer: StreamAnalyzer = ANALYZERS[kind](stream)
+        self._capacity = queue_capacity
         self.queue_capacity = queue_capacity or self.analyzer.queue_capacity
         self._queue: deque[Event] = deque()
         self._lock = threading.Lock()
@@ -174,6 +175,9 @@ class StreamPipeline:
         """Signal name -> (its last estimate, the signal's points then, when)."""
         self._attractor_seq = 0
         self._perception = perception if perception is not None and perception.enabled else None
+        self._perceiver = self._perception
+        """The perception the analyzer was given (given again to a new analyzer, see ``_become``)."""
+        self._data_seen = False
         self.source_metrics: Callable[[], dict[str, Any]] | None = None
         """The source's own counters for this stream (decode errors, network gaps), merged into the metrics."""
         self.taps: tuple = ()
@@ -216,6 +220,8 @@ class StreamPipeline:
             perception, self._perception = self._perception, None
             perception.attach(self.analyzer, self.source, self.opened_t)
         if isinstance(ev, StreamOpened):
+            if ev.kind != self.kind:
+                self._become(ev.kind)
             return NOTHING
         if isinstance(ev, StreamClosed):
             if self.status == "open":
@@ -234,8 +240,22 @@ class StreamPipeline:
             if ev.fatal and self.status == "open":
                 self.status, self.closed_t = "error", ev.t
         elif self.status == "open":
+            self._data_seen = True
             return self.analyzer.ingest(ev)
         return NOTHING
+
+    def _become(self, kind: str) -> None:
+        """The stream is of another kind than its source first said (a network input is only known to hold no video
+        once it is open: its stream, added as video, carries its audio). Only before any data: an analyzer of the
+        new kind takes over, with the hits the old one had not published yet."""
+        if self._data_seen or kind not in ANALYZERS:
+            raise HubError(f"stream {self.stream!r} is {self.kind}, not {kind}")
+        old, self.kind = self.analyzer, kind
+        self.analyzer = ANALYZERS[kind](self.stream)
+        self.analyzer.hits.extend(old.hits)
+        self.queue_capacity = self._capacity or self.analyzer.queue_capacity
+        if self._perceiver is not None:
+            self._perceiver.attach(self.analyzer, self.source, self.opened_t)
 
     def _drain(self) -> int:
         with self._lock:

@@ -227,6 +227,30 @@ async def test_hls_over_http(http_server):
     assert set(hub.snapshots()) == {"mute"} and hub.snapshot("mute").metrics["frames"] == 60
 
 
+def test_an_audio_only_network_input_is_one_audio_stream_shown_and_recorded_as_audio(http_server):
+    """A network input is added as video before it can be opened; one that holds no video (an audio-only HLS
+    rendition, a radio over RTMP) is one audio stream under its own name: there was an empty video stream beside
+    its "-audio" one, in the dashboard, the NDJSON and the recording."""
+    from midstream_tui.sessions import Session, session_files
+
+    root, base = http_server
+    write_clip(root / "radio.m3u8", seconds=2.0, fmt="hls", video=False,
+               options={"hls_time": "1", "hls_playlist_type": "vod", "hls_segment_filename": str(root / "r%d.ts")})
+    streams, lines = run_cli(["run", f"{base}/radio.m3u8?name=radio", "--headless", "--json", "--no-learn",
+                              "--transcribe", "off", "--duration", "60"], root.parent)
+    assert sorted(streams) == ["radio"]
+    radio = streams["radio"]
+    assert radio["kind"] == "audio" and radio["status"] == "closed" and radio["error"] is None
+    assert radio["metrics"]["audio_s"] == pytest.approx(2.0, abs=0.15)
+    assert {line["stream"] for line in lines if "stream" in line} == {"radio"}
+    (path,) = session_files(root.parent / "data")
+    session = Session(path)
+    try:
+        assert [(s["name"], s["kind"]) for s in session.streams()] == [("radio", "audio")]
+    finally:
+        session.close()
+
+
 async def test_an_hls_vod_with_a_discontinuity_plays_to_its_end(http_server):
     # the same segments twice, their timestamps starting again after #EXT-X-DISCONTINUITY (as at an ad break)
     root, base = http_server

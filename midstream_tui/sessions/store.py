@@ -484,8 +484,10 @@ class Recorder:
         """One transaction of everything ``_write`` gathered (``rows`` by table; ``ends``: streams that ended)."""
         rows = dict(rows)
         with conn:
-            conn.executemany("INSERT OR IGNORE INTO stream (name, kind, source, opened, status) "
-                             "VALUES (?, ?, ?, ?, 'open')", rows.pop("stream"))
+            # (opened again, the stream keeps its first opening; its kind is the last it was said to be: a network
+            # input added as video turns out to hold only audio once it is open)
+            conn.executemany("INSERT INTO stream (name, kind, source, opened, status) VALUES (?, ?, ?, ?, 'open') "
+                             "ON CONFLICT (name) DO UPDATE SET kind = excluded.kind", rows.pop("stream"))
             conn.executemany("INSERT INTO event (stream, t, type, data) VALUES (?, ?, ?, ?)", rows.pop("event"))
             conn.executemany("INSERT INTO series (stream, name, t0, t1, n, data) VALUES (?, ?, ?, ?, ?, ?)",
                              rows.pop("series"))

@@ -458,7 +458,14 @@ class MediaSource(Source):
                     put(StreamError(self.audio_id, self.clock.now(), short))
             if not any(s.type in self.kinds and not is_picture(s) for c in containers for s in c.streams):
                 raise SourceError(f"no {' or '.join(self.kinds)} in the input")
-            if (self.network and self.kind == "video" and not self._audio_open
+            shown = {s.type for c in containers for s in c.streams if not is_picture(s)}
+            if self.network and self.kind == "video" and "video" not in shown and self.sessions == 0:
+                # an input with no video (an audio-only HLS or RTMP input): its stream, added as video before the
+                # input could be opened, is its audio stream (there was an empty video stream beside "-audio")
+                self.kind, self.kinds, self.audio_id = "audio", ("audio",), self.stream_id
+                put(StreamOpened(self.stream_id, self.clock.now(), kind="audio", source=self.uri,
+                                 identity=self.identity("audio")))
+            elif (self.network and self.kind == "video" and not self._audio_open
                     and any(s.type == "audio" for c in containers for s in c.streams)):
                 self._audio_open = True  # (read by ``events`` once this reader has ended: it closes the stream)
                 put(StreamOpened(self.audio_id, self.clock.now(), kind="audio", source=self.uri,
