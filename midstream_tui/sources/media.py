@@ -548,14 +548,16 @@ class MediaSource(Source):
         announced its length and stops short of it is cut, however often (FFmpeg's size of the input is then that
         length; of one without a length, an error code). None: not the end. Where a place is the last whole
         packet's end, two losses of the connection within one packet (a large video frame) look alike: then the
-        file is taken as ended early, said in a line."""
+        file is taken as ended early, said in a line. With ``reconnect=0`` (no second read) the first such end is
+        the end, said in a line as well (until 2026-12-07 it was an error, and the frames the decoders held were
+        lost): that is how HTTP/1.0 ends a response."""
         if not (self.http_file and isinstance(exc, OSError) and exc.errno == errno.EIO):
             return None
         if getattr(container, "size", -1) >= 0:
             return None
         at = self._byte_end
         reads = self._failed_ends[at] = self._failed_ends.get(at, 0) + 1
-        if at <= 0 or reads < 2:
+        if at <= 0 or (reads < 2 and self.reconnect > 0):  # (with no retries, the first such end is taken)
             exc.unannounced = True  # type: ignore[attr-defined]
             return None
         fmt = (container.format.name or "").split(",")[0]
@@ -564,7 +566,7 @@ class MediaSource(Source):
         if not (fmt in (*DECLARED_FORMATS, "wav") and duration is not None
                 and reached < duration - max(END_TOLERANCE_S, FILE_TOLERANCE * duration)):
             return ""
-        if reads < 3:
+        if reads < 3 and self.reconnect > 0:
             return None
         return f"the file is cut short: it holds {reached:.2f} s of the {duration:.2f} s it declares"
 
@@ -711,10 +713,12 @@ class MediaSource(Source):
                     # the packet FFmpeg held until it gave up on that data comes out after it)
                     end = None if resyncs else self._ended_there_before(exc, container, held or {})
                     if end is not None:
+                        reads = self._failed_ends[self._byte_end]
+                        how = (f"on {reads} reads after the same packet (ending at byte {self._byte_end})" if reads > 1
+                               else f"after byte {self._byte_end}, with reconnect=0 (not read again to tell its end "
+                                    "from a lost connection)")
                         put(Flag(self.stream_id, self.clock.now(), "the server closed the connection without having "
-                                 f"said how long the file is, on {self._failed_ends[self._byte_end]} reads after the "
-                                 f"same packet (ending at byte {self._byte_end}): taken as the file's end",
-                                 kind="media"))
+                                 f"said how long the file is, {how}: taken as the file's end", kind="media"))
                         if end:
                             put(StreamError(self.stream_id, self.clock.now(), end))
                         packets = iter([_flush_packet(s) for s in streams if s.index not in flushed])  # held frames
