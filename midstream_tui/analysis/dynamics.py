@@ -1332,9 +1332,7 @@ def _shrinking(z: np.ndarray) -> float:
     the last quarter's mean), when each quarter moves less than the one before and the linear recurrence of order
     ``CONVERGING_ORDER`` fitted to it has only modes that shrink it at least by half over its length; inf
     otherwise. (A sum of k steady tones obeys a recurrence of order 2k whose modes lie on the unit circle.)"""
-    q = z.size // 4
-    level = float(z[-q:].mean())
-    rms = [float(np.sqrt(np.mean((z[i * q:(i + 1) * q] - level) ** 2))) for i in range(4)]
+    rms = _quarter_rms(z, float(z[-(z.size // 4):].mean()))
     if not all(a > b for a, b in zip(rms, rms[1:])) or not rms[0] > 0:
         return math.inf
     k = CONVERGING_ORDER
@@ -1352,10 +1350,14 @@ STEADY = 0.5
 is steady: a cycle or chaos is, a ring-down into a floor, a transient or a step is not."""
 
 
-def _steady(z: np.ndarray) -> bool:
+def _quarter_rms(z: np.ndarray, level: float) -> list[float]:
+    """How far each quarter of ``z`` moves about ``level`` (RMS), first to last."""
     q = z.size // 4
-    centred = z - z.mean()
-    rms = [float(np.sqrt(np.mean(centred[i * q:(i + 1) * q] ** 2))) for i in range(4)]
+    return [float(np.sqrt(np.mean((z[i * q:(i + 1) * q] - level) ** 2))) for i in range(4)]
+
+
+def _steady(z: np.ndarray) -> bool:
+    rms = _quarter_rms(z, float(z.mean()))
     return max(rms) > 0 and min(rms) >= STEADY * max(rms)
 
 
