@@ -88,6 +88,47 @@ def test_kill_9_mid_run_loses_only_the_last_commit_and_the_file_stays_whole(tmp_
     assert lines[-1]["summary"]["streams"]["text"]["metrics"]["tokens"] > 100
 
 
+def test_a_killed_recording_copied_to_read_only_media_reads_whole(tmp_path):
+    """A session whose rows are still in its journal (its run was killed: the -wal holds them) copied without its
+    -shm to read-only media (a mounted card, a read-only share). SQLite reads a journal only where it can make a
+    -shm beside it, and opened as immutable it read as "not a MidStream session" (everything was in the journal):
+    it is now read from a private copy, which goes when it is closed."""
+    import shutil
+
+    path = tmp_path / "killed.midstream.sqlite"
+    proc = subprocess.Popen([sys.executable, "-m", "midstream_tui", "run", "sim:text?rate=50&name=text",
+                             "--headless", "--record", str(path), "--no-rules", "--no-learn"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120  # liveness only
+    while ((committed_t(path) or 0.0) < 3.0 and time.monotonic() < deadline and proc.poll() is None):
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(60)
+    shelf, media, scratch = tmp_path / "shelf", tmp_path / "media", tmp_path / "tmp"
+    for folder in (shelf, media, scratch):
+        folder.mkdir()
+    for suffix in ("", "-wal"):  # (not the -shm)
+        shutil.copyfile(f"{path}{suffix}", f"{shelf / path.name}{suffix}")
+    assert (shelf / f"{path.name}-wal").stat().st_size > 4096  # the rows are in the journal
+    mounted = subprocess.run(["mount", "--bind", str(shelf), str(media)], capture_output=True).returncode == 0
+    try:
+        if mounted:
+            mounted = subprocess.run(["mount", "-o", "remount,bind,ro", str(media)], capture_output=True)
+        if not mounted or mounted.returncode != 0:
+            pytest.skip("needs a read-only bind mount (root with CAP_SYS_ADMIN)")
+        env = dict(os.environ, TMPDIR=str(scratch))
+        out = midstream("replay", str(media / path.name), "--headless", "--json", "--speed", "20", env=env)
+        assert out.returncode == 0, out.stderr
+        summary = json.loads(out.stdout.splitlines()[-1])["summary"]["streams"]
+        assert summary["text"]["metrics"]["tokens"] > 50, summary
+        out = midstream("analyze", str(media / path.name), env=env)
+        assert out.returncode == 0 and "text" in out.stdout, out.stderr
+        assert list(scratch.iterdir()) == []  # the private copies are gone
+        assert sorted(p.name for p in media.iterdir()) == [path.name, f"{path.name}-wal"]  # nothing written there
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(media)], capture_output=True)
+
 def test_sessions_lists_and_resolves_and_replay_shows_what_was_seen(tmp_path, session_folder):
     out = midstream("run", "sim:text?seed=3", "--headless", "--virtual", "--duration", "6")
     assert out.returncode == 0 and "session recorded in" in out.stderr

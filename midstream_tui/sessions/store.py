@@ -26,9 +26,12 @@ import math
 import os
 import queue
 import re
+import shutil
 import sqlite3
+import tempfile
 import threading
 import time
+import weakref
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -107,11 +110,42 @@ def data_dir() -> Path:
     return default_data_dir()
 
 
-def _connect(path: Path, readonly: bool = False, immutable: bool = False) -> sqlite3.Connection:
+class _CopyConnection(sqlite3.Connection):
+    """A read-only connection to a private copy of a session (``_read_copy``): the copy goes when it closes (or is
+    collected, or the process ends)."""
+    folder = ""
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _read_copy(path: Path) -> sqlite3.Connection:
+    """A session on read-only media whose journal (-wal) holds data but has no -shm beside it (copied, or its
+    recording killed): SQLite can read it only where a -shm can be made, so it is read from a private copy.
+    (Opened as immutable, it read as "not a MidStream session": everything it held was in the journal.)"""
+    folder = tempfile.mkdtemp(prefix="midstream-session-")
+    try:
+        copy = Path(folder) / path.name
+        shutil.copyfile(path, copy)
+        shutil.copyfile(f"{path}-wal", f"{copy}-wal")
+        conn = _connect(copy, readonly=True, factory=_CopyConnection)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    conn.folder = folder
+    weakref.finalize(conn, shutil.rmtree, folder, True)
+    return conn
+
+
+def _connect(path: Path, readonly: bool = False, immutable: bool = False,
+             factory: type[sqlite3.Connection] = sqlite3.Connection) -> sqlite3.Connection:
     if immutable:  # read-only media: no -shm can be made beside it; only what was checkpointed is read
         conn = sqlite3.connect(f"file:{path}?immutable=1", uri=True, check_same_thread=False)
     elif readonly:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False, factory=factory)
     else:
         conn = sqlite3.connect(str(path), check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
@@ -605,7 +639,9 @@ def _open_session(path: Path, *, check: bool = False, indexes: bool = True) -> s
             if os.access(path.parent, os.W_OK) or not os.access(path, os.R_OK):
                 raise
             conn.close()  # a read-only folder: a session whose journal was folded in (a complete one) still reads
-            conn = _connect(path, immutable=True)
+            journal = Path(f"{path}-wal")
+            conn = _read_copy(path) if journal.exists() and journal.stat().st_size > 32 else _connect(
+                path, immutable=True)
     except sqlite3.Error as exc:  # (a file cut short reads as "malformed")
         what = "the session file is damaged or truncated" if "malformed" in str(exc) else "not a MidStream session"
         raise StoreError(f"{path}: {what} ({exc})") from None
