@@ -20,6 +20,7 @@ from .clock import FrozenClock, MonotonicClock, VirtualClock
 from .events import (
     AudioChunk,
     Event,
+    OutputChunk,
     RequestFinished,
     RequestStarted,
     StreamClosed,
@@ -59,7 +60,7 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *_LAZY})
 
 __all__ = [
-    "AudioChunk", "Event", "FrozenClock", "Hub", "HubError", "MonotonicClock", "PatternHit",
+    "AudioChunk", "Event", "FrozenClock", "Hub", "HubError", "MonotonicClock", "OutputChunk", "PatternHit",
     "RequestFinished", "RequestStarted", "Snapshot", "Source", "SourceError", "StreamClosed",
     "StreamError", "StreamOpened", "StreamPipeline", "TextDelta", "Usage", "VideoFrame",
     "VirtualClock", "open_dashboard", "open_source", "open_sources", "run_virtual",

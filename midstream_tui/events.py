@@ -51,6 +51,17 @@ class TextDelta(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class OutputChunk(Event):
+    """A chunk of an answer's output that is not its text: ``part`` "reasoning" (a reasoning model's thinking) or
+    "tool" (a tool call's arguments). Counted and timed as a chunk (time to first token, the gaps between chunks,
+    output tokens: as AIPerf and vLLM count them), never read as text."""
+
+    part: str = "reasoning"
+    tokens: int = 1
+    request_id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class RequestFinished(Event):
     request_id: int = 0
     reason: str = "stop"
@@ -133,6 +144,6 @@ class StreamClosed(Event):
     reason: str = "finished"
 
 
-KIND_OF_EVENT: dict[type, str] = {TextDelta: "text", RequestStarted: "text", RequestFinished: "text", Usage: "text",
-                                  AudioChunk: "audio", VideoFrame: "video"}
+KIND_OF_EVENT: dict[type, str] = {TextDelta: "text", OutputChunk: "text", RequestStarted: "text",
+                                  RequestFinished: "text", Usage: "text", AudioChunk: "audio", VideoFrame: "video"}
 """The kind of stream a data or request event belongs to (StreamOpened says its own)."""

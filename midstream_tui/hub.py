@@ -35,6 +35,7 @@ from .events import (
     Event,
     KIND_OF_EVENT,
     Flag,
+    OutputChunk,
     RequestFinished,
     RequestStarted,
     StreamClosed,
@@ -48,7 +49,7 @@ from .snapshot import PatternHit, SignalView, Snapshot
 from .sources.base import ScheduledSource, Source
 from .sources.params import identity_of
 
-DATA_EVENTS = (TextDelta, AudioChunk, VideoFrame)
+DATA_EVENTS = (TextDelta, OutputChunk, AudioChunk, VideoFrame)
 PORTRAIT_POINTS = 300
 ATTRACTOR_WINDOW = 600
 """Newest signal points classified each time (12 s of audio chunks, 20 s of video frames)."""

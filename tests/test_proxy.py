@@ -425,6 +425,11 @@ async def test_the_client_gets_the_upstreams_bytes_unchanged(upstream, model, pa
             assert m["output_tokens"] == 7 and m["output_tokens_from"] == "usage"
             assert m["tokens_counted_minus_usage"] == -1  # 6 chunks counted, 7 tokens reported: both shown
             assert m["tpot_req_ms"] == pytest.approx((m["e2e_req_ms"] - m["ttft_req_ms"]) / 6, abs=0.2)
+            # the stream's own figures follow the same definitions (2026-12-07: measured on the content alone, its
+            # TTFT was the first text's, and its TPOT divided by the chunks, not the server's count)
+            assert m["ttft_ms"] == pytest.approx(m["ttft_req_ms"], abs=0.051)
+            assert m["ttfo_ms"] == pytest.approx(m["ttfo_req_ms"], abs=0.051)
+            assert m["tpot_ms"] == pytest.approx(m["tpot_req_ms"], abs=0.001) and m["tokens"] == 6
         if model == "messages":
             assert snap.metrics["reasoning_chars"] == 3 and snap.source == "proxy:messages/messages@127.0.0.1"
         if model == "malformed":  # forwarded as is, recorded as an error
@@ -434,6 +439,51 @@ async def test_the_client_gets_the_upstreams_bytes_unchanged(upstream, model, pa
         assert KEY not in json.dumps({k: str(v) for k, v in snap.metrics.items()}) + snap.source
     finally:
         await hub.stop()
+
+
+async def test_prometheus_times_a_reasoning_answer_as_the_proxy_and_aiperf_do(upstream):
+    """Each series follows the definition its help names: TTFT from the first chunk of output (the reasoning), TTFO
+    from the first that is not reasoning, a gap between every two chunks, TPOT from the server's token count. (An
+    independent check against AIPerf 0.13, 2026-12-07: reasoning never reached these series, so TTFT was TTFO and
+    a reasoning answer had fewer gaps than AIPerf's inter-chunk latencies.)"""
+    from prometheus_client import generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from midstream_tui.fleet.metrics import PrometheusMetrics
+
+    hub, proxy = await running_proxy(upstream.url + "/v1")
+    metrics = PrometheusMetrics(hub, "edge")
+    try:
+        async with aiohttp.ClientSession() as session:
+            body = {"model": "chat", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+            await fetch(session, proxy.url + "/v1/chat/completions", body, {"Authorization": f"Bearer {KEY}"})
+        m = (await settled(hub, 0)).metrics
+    finally:
+        await hub.stop()
+    got = {s.name: s.value for f in text_string_to_metric_families(generate_latest(metrics.registry).decode())
+           for s in f.samples if s.labels.get("kind") == "text" and "le" not in s.labels}
+    assert got["midstream_ttft_seconds_sum"] == pytest.approx(m["ttft_req_ms"] / 1e3, abs=6e-5)
+    assert got["midstream_time_to_first_chunk_seconds_sum"] == got["midstream_ttft_seconds_sum"]
+    assert got["midstream_ttfo_seconds_sum"] == pytest.approx(m["ttfo_req_ms"] / 1e3, abs=6e-5)
+    assert got["midstream_ttfo_seconds_sum"] >= got["midstream_ttft_seconds_sum"]  # (equal if read in one go)
+    assert got["midstream_inter_chunk_gap_seconds_count"] == m["chunks"] - 1 == 5
+    assert got["midstream_tpot_seconds_sum"] == pytest.approx(m["tpot_req_ms"] / 1e3, abs=1e-6)
+    assert got["midstream_output_tokens_total"] == m["chunks"]  # (counted; the server's 7 are its usage)
+
+
+async def test_an_openai_source_times_reasoning_and_tool_chunks_as_the_proxy_does(upstream):
+    """``openai:chat`` (the official client) against the same answer the proxy reads: the same chunks and tokens,
+    reasoning and tool arguments timed and counted, not text. (It read the content alone until 2026-12-07.)"""
+    from midstream_tui import open_source
+
+    hub = Hub(analysis_interval=0.05)
+    hub.add_source(open_source(f"openai:chat?model=chat&prompt=hi&base_url={upstream.url}/v1&name=direct"))
+    await hub.run(LIVENESS_S)
+    m = hub.snapshot("direct").metrics
+    assert hub.snapshot("direct").text_tail == "Hello there, world!" and m["requests"] == 1
+    assert m["tokens"] == 6 and m["tokens_reported"] == 7  # a reasoning chunk, four of text, one tool call
+    assert m["ttft_ms"] <= m["ttfo_ms"] and m["itl_p50_ms"] >= 0
+    assert m["tpot_ms"] == pytest.approx((m["e2e_p50_s"] * 1e3 - m["ttft_ms"]) / 6, rel=1e-6)  # the usage's 7
 
 
 async def test_a_304_keeps_the_content_length_the_upstream_sent():

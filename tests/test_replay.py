@@ -159,3 +159,44 @@ def test_deeply_nested_sse_data_is_a_recorded_error(tmp_path):
     errors = [h.message for _, h in hub.patterns_since(0) if h.kind == "error"]
     assert len(errors) == 1 and errors[0].startswith("line 3: malformed SSE data") and "nested" in errors[0]
     assert hub.snapshot("deep").metrics["tokens"] == 2
+
+
+def test_reasoning_and_tool_chunks_are_timed_and_counted_as_the_references_define_it(tmp_path):
+    """AIPerf, vLLM's benchmark and OpenTelemetry time every chunk of output, reasoning included: TTFT is the first
+    (AIPerf TTFO the first that is not reasoning), the gaps run between all of them, and TPOT divides by the server's
+    token count (usage, reasoning included) when it sends one — 0 for several tokens in one chunk. An independent
+    check against AIPerf 0.13 (2026-12-07) found the stream's own figures measured on the content alone: a
+    reasoning answer's TTFT was its TTFO, its reasoning gaps left out, its TPOT divided by chunks, not usage. Exact,
+    in virtual time; recorded and replayed again, the same."""
+    from midstream_tui.sessions import Recorder, Session
+
+    lines = [{"t": 0, "stream": "llm", "type": "request"},
+             {"t": 0.1, "stream": "llm", "type": "chunk", "part": "reasoning"},
+             {"t": 0.15, "stream": "llm", "type": "chunk", "part": "reasoning"},
+             {"t": 0.3, "stream": "llm", "text": "Hello"}, {"t": 0.32, "stream": "llm", "text": " world"},
+             {"t": 0.4, "stream": "llm", "type": "chunk", "part": "tool"},
+             {"t": 0.5, "stream": "llm", "type": "usage", "completion_tokens": 11},
+             {"t": 0.5, "stream": "llm", "type": "request_end"},
+             {"t": 1.0, "stream": "llm", "type": "request"},
+             {"t": 1.2, "stream": "llm", "text": " All at once.", "tokens": 3},  # one chunk, three tokens
+             {"t": 1.3, "stream": "llm", "type": "usage", "completion_tokens": 3},
+             {"t": 1.3, "stream": "llm", "type": "request_end"}, {"t": 2.0, "stream": "llm", "type": "close"}]
+    path = session(tmp_path, lines)
+    clock = VirtualClock()
+    hub = Hub(clock)
+    recorder = Recorder(tmp_path / "r.midstream.sqlite", command="test").attach(hub)
+    run_virtual(hub, open_sources([str(path)], clock), 5.0)
+    recorder.close()
+    m = hub.snapshot("llm").metrics
+    assert m["ttft_ms"] == pytest.approx(200) and m["ttft_p50_ms"] == pytest.approx(150)  # 100 (reasoning), 200
+    assert m["ttfo_ms"] == pytest.approx(200)  # (the first request's: 300, its first text)
+    assert m["itl_p50_ms"] == pytest.approx(65)  # gaps 50, 150, 20 and 80 ms: reasoning and tool chunks count
+    assert m["tpot_ms"] == pytest.approx(15)  # (0.4 - 0.1) / (11 - 1) = 30 ms and 0 / (3 - 1) = 0: their median
+    assert m["e2e_p50_s"] == pytest.approx(0.3) and m["tokens"] == 8 and m["tokens_reported"] == 14
+    assert hub.snapshot("llm").text_tail == "Hello world\n All at once."  # reasoning and tools are not text
+    with Session(tmp_path / "r.midstream.sqlite") as recorded:
+        events = list(recorded.text_events())
+    assert [e["part"] for e in events if e["type"] == "chunk"] == ["reasoning", "reasoning", "tool"]
+    replayed = tmp_path / "again.jsonl"
+    replayed.write_text("".join(json.dumps(e) + "\n" for e in events))
+    assert replay(replayed).snapshot("llm").metrics["tpot_ms"] == pytest.approx(15)

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..analysis.patterns import RecurringNgrams, compression_ratio, ngram_novelty, seq_rep_n, trailing_loop
 from ..analysis.stats import Summary, summarize
-from ..events import Event, RequestFinished, RequestStarted, TextDelta, Usage
+from ..events import Event, OutputChunk, RequestFinished, RequestStarted, TextDelta, Usage
 from ..snapshot import PatternHit
 from .base import NOTHING, STALL_FLOOR_S, Measured, Ring, StreamAnalyzer, ring_rate, stall_limit
 
@@ -42,6 +42,7 @@ class TextAnalyzer(StreamAnalyzer):
         self.delta_tokens = Ring(8192)
         self.itl = Ring(4096)  # seconds between chunks of one request
         self.ttft = Ring(512)
+        self.ttfo = Ring(512)
         self.e2e = Ring(512)
         self.tpot = Ring(512)
         self.word_ids = Ring(1024, np.int64)
@@ -59,6 +60,8 @@ class TextAnalyzer(StreamAnalyzer):
         self._req_first = math.nan
         self._req_last = math.nan
         self._req_tokens = 0
+        self._req_output = math.nan  # when the request's first output that is not reasoning came (TTFO)
+        self._req_usage = 0  # the output tokens the server reported for the request under way (0: none)
         self._req_started = False  # the request under way began with a RequestStarted (so it has a TTFT)
         self._stall_threshold = STALL_FLOOR_S
         self._stall_flagged = math.nan  # the start of the pause a stall rule flagged while it went on
@@ -84,6 +87,8 @@ class TextAnalyzer(StreamAnalyzer):
     def ingest(self, event: Event) -> Measured:
         if isinstance(event, TextDelta):
             return self._delta(event)
+        if isinstance(event, OutputChunk):
+            return self._chunk(event.t, event.tokens, output=event.part != "reasoning")
         if isinstance(event, RequestStarted):
             self._flush_words(event.t)
             if self.tail and not self.tail.endswith("\n"):  # one response per line in the text panel
@@ -91,6 +96,7 @@ class TextAnalyzer(StreamAnalyzer):
                 self.chars += 1
             self.requests += 1
             self._req_start, self._req_first, self._req_last, self._req_tokens = event.t, math.nan, math.nan, 0
+            self._req_output, self._req_usage = math.nan, 0
             self._req_started = True
         elif isinstance(event, RequestFinished):
             self._flush_words(event.t)
@@ -98,45 +104,16 @@ class TextAnalyzer(StreamAnalyzer):
         elif isinstance(event, Usage):
             self.tokens_reported += max(0, int(event.completion_tokens))
             self._since_usage = 0
+            if not math.isnan(self._req_start):
+                self._req_usage = max(0, int(event.completion_tokens))
         return NOTHING
 
     def _delta(self, ev: TextDelta) -> Measured:
-        tokens = max(0, int(ev.tokens))
-        self.tokens += tokens
-        self._since_usage += tokens
-        self._req_tokens += tokens
-        self.delta_t.append(ev.t)
-        self.delta_tokens.append(tokens)
         text = ev.text
         self._count_bytes(ev.t, len(text) if text.isascii() else len(text.encode("utf-8", "replace")))
-        if math.isnan(self._req_start):  # pushed without RequestStarted: a request begins here
-            self.requests += 1
-            self._req_start = ev.t
-            self._req_started = False
-            # (after a RequestFinished, the pause before this text is not a gap inside a request)
-            self._req_first, self._req_last, self._req_tokens = math.nan, math.nan, tokens
-        if not ev.text:
-            return NOTHING
-        if math.isnan(self._req_first):
-            self._req_first = ev.t
-            ttft = ev.t - self._req_start
-            self.ttft.append(ttft)
-            measured = Measured(ttft_s=ttft) if self._req_started else NOTHING
-        else:
-            gap = ev.t - self._req_last
-            measured = Measured(gap_s=gap)
-            self.itl.append(gap)
-            self.signal_changed = True
-            if self._stall_flagged == self._req_last:
-                # a rule flagged this pause while it went on (with its own limit): this is its end, not a new stall
-                self.hits.append(PatternHit(ev.t, self.stream, "stall-end",
-                                            f"stall ended after {gap:.2f} s, at token {self.tokens}",
-                                            start=self._req_last))
-            elif gap > self._stall_threshold:
-                self.hits.append(PatternHit(ev.t, self.stream, "stall",
-                                            f"stall of {gap:.2f} s before token {self.tokens}",
-                                            start=self._req_last))
-        self._req_last = ev.t
+        measured = self._chunk(ev.t, ev.tokens, output=True, timed=bool(text))
+        if not text:
+            return measured
         self.recent_text.append(ev.text)
         self.tail += ev.text
         if len(self.tail) > 4 * self.TAIL_CHARS:
@@ -147,6 +124,50 @@ class TextAnalyzer(StreamAnalyzer):
         if cut > 0:
             self._add_words(self._carry[:cut], ev.t)
             self._carry = self._carry[cut:]
+        return measured
+
+    def _chunk(self, t: float, tokens: int, *, output: bool, timed: bool = True) -> Measured:
+        """A chunk of a request's output (its text, its reasoning or a tool call's arguments): its tokens counted and,
+        if it carries any (``timed``), its time: the request's first (TTFT; the first that is not reasoning, TTFO)
+        or the gap since the one before, whatever each carried — as AIPerf, vLLM and OpenTelemetry time chunks."""
+        tokens = max(0, int(tokens))
+        self.tokens += tokens
+        self._since_usage += tokens
+        self._req_tokens += tokens
+        self.delta_t.append(t)
+        self.delta_tokens.append(tokens)
+        if math.isnan(self._req_start):  # pushed without RequestStarted: a request begins here
+            self.requests += 1
+            self._req_start = t
+            self._req_started = False
+            # (after a RequestFinished, the pause before this chunk is not a gap inside a request)
+            self._req_first, self._req_last, self._req_tokens = math.nan, math.nan, tokens
+            self._req_output, self._req_usage = math.nan, 0
+        if not timed:
+            return NOTHING
+        if output and math.isnan(self._req_output):
+            self._req_output = t
+            self.ttfo.append(t - self._req_start)
+        if math.isnan(self._req_first):
+            self._req_first = t
+            ttft = t - self._req_start
+            self.ttft.append(ttft)
+            measured = Measured(ttft_s=ttft) if self._req_started else NOTHING
+        else:
+            gap = t - self._req_last
+            measured = Measured(gap_s=gap)
+            self.itl.append(gap)
+            self.signal_changed = True
+            if self._stall_flagged == self._req_last:
+                # a rule flagged this pause while it went on (with its own limit): this is its end, not a new stall
+                self.hits.append(PatternHit(t, self.stream, "stall-end",
+                                            f"stall ended after {gap:.2f} s, at token {self.tokens}",
+                                            start=self._req_last))
+            elif gap > self._stall_threshold:
+                self.hits.append(PatternHit(t, self.stream, "stall",
+                                            f"stall of {gap:.2f} s before token {self.tokens}",
+                                            start=self._req_last))
+        self._req_last = t
         return measured
 
     def _flush_words(self, t: float) -> None:
@@ -191,8 +212,9 @@ class TextAnalyzer(StreamAnalyzer):
         if not math.isnan(self._req_first):
             e2e = self._req_last - self._req_start
             self.e2e.append(e2e)
-            if self._req_tokens > 1:
-                self.tpot.append((e2e - (self._req_first - self._req_start)) / (self._req_tokens - 1))
+            tokens = self._req_usage or self._req_tokens  # the server's count when it gave one (reasoning included)
+            if tokens > 1:  # (one chunk of several tokens: 0, as AIPerf and vLLM have it)
+                self.tpot.append((self._req_last - self._req_first) / (tokens - 1))
         self._req_start = math.nan
 
     # -- analysis
@@ -253,6 +275,7 @@ class TextAnalyzer(StreamAnalyzer):
             "tokens_per_s": ring_rate(self.delta_t, self.delta_tokens, now, self.RATE_WINDOW, since),
             "ttft_ms": self.ttft.last() * 1e3,
             "ttft_p50_ms": ttft.p50 * 1e3,
+            "ttfo_ms": self.ttfo.last() * 1e3,
             "itl_p50_ms": itl.p50 * 1e3,
             "itl_p90_ms": itl.p90 * 1e3,
             "itl_p99_ms": itl.p99 * 1e3,

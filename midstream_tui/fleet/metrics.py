@@ -3,8 +3,9 @@
 Attached to a live hub it is a tap — every event of every stream — so its histograms hold each measured value,
 as the references define them (see the README's metric definitions):
 
-    midstream_ttft_seconds                   request start -> first content token (AIPerf TTFT)
-    midstream_time_to_first_chunk_seconds    request start -> first chunk of any kind (OTel time_to_first_chunk)
+    midstream_ttft_seconds                   request start -> first chunk of output, reasoning included (AIPerf TTFT)
+    midstream_ttfo_seconds                   request start -> first content or tool-call chunk (AIPerf TTFO)
+    midstream_time_to_first_chunk_seconds    request start -> first chunk of output (OTel time_to_first_chunk)
     midstream_inter_chunk_gap_seconds        between consecutive chunks of a request (vLLM ITL, AIPerf ICL,
                                              OTel time_per_output_chunk)
     midstream_tpot_seconds                   per request: (last - first chunk) / (output tokens - 1), the
@@ -33,7 +34,7 @@ from collections import OrderedDict
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from ..events import RequestFinished, RequestStarted, StreamClosed, StreamOpened, TextDelta, Usage
+from ..events import OutputChunk, RequestFinished, RequestStarted, StreamClosed, StreamOpened, TextDelta, Usage
 from ..sources.params import identity_of
 
 MAX_SOURCES = 50
@@ -54,7 +55,7 @@ LABELS = ("agent", "kind", "source")
 
 
 class _Request:
-    __slots__ = ("labels", "start", "first_chunk", "first", "last", "tokens", "usage", "prompt")
+    __slots__ = ("labels", "start", "first_chunk", "first", "output", "last", "tokens", "usage", "prompt")
 
     def __init__(self, labels: tuple[str, str, str]) -> None:
         self.labels = labels
@@ -62,6 +63,7 @@ class _Request:
 
     def reset(self, start: float) -> None:
         self.start, self.first_chunk, self.first, self.last = start, math.nan, math.nan, math.nan
+        self.output = math.nan
         self.tokens = self.usage = self.prompt = 0
 
 
@@ -123,25 +125,30 @@ class RequestTap:
             # when the hub no longer shows the stream (``tick``).
             return
         req = self._requests.get(stream)
-        if isinstance(event, RequestStarted) or \
-                (isinstance(event, TextDelta) and (req is None or math.isnan(req.start))):
+        chunk = isinstance(event, (TextDelta, OutputChunk))
+        if isinstance(event, RequestStarted) or (chunk and (req is None or math.isnan(req.start))):
             if req is None:  # (text without a RequestStarted begins a request, as the text analyzer counts it)
                 labels = self._labels.get(stream) or self._labels_of(stream, "text", "")
                 req = self._requests[stream] = _Request(labels)
             req.reset(event.t)
             self.on_request(req.labels)
-        if isinstance(event, TextDelta):
+        if chunk:  # (its text, its reasoning or a tool call's arguments: each a chunk, as the references count)
             labels = req.labels
             if event.tokens > 0:
                 self.on_tokens(labels, event.tokens)
-            if math.isnan(req.first_chunk) and not math.isnan(req.start):
+            timed = event.text if isinstance(event, TextDelta) else True  # (an empty text chunk carries nothing)
+            if timed and math.isnan(req.first_chunk) and not math.isnan(req.start):
                 req.first_chunk = event.t
                 self.on_first_chunk(labels, event.t - req.start)
+            if timed and math.isnan(req.output) and not math.isnan(req.start) and \
+                    getattr(event, "part", "text") != "reasoning":
+                req.output = event.t
+                self.on_ttfo(labels, event.t - req.start)
             if measured.ttft_s is not None:
                 self.on_ttft(labels, measured.ttft_s)
             if measured.gap_s is not None:
                 self.on_gap(labels, measured.gap_s)
-            if event.text:
+            if timed:
                 if math.isnan(req.first):
                     req.first = event.t
                 req.last = event.t
@@ -162,6 +169,7 @@ class RequestTap:
     def on_tokens(self, labels, n: int) -> None: ...
     def on_first_chunk(self, labels, seconds: float) -> None: ...
     def on_ttft(self, labels, seconds: float) -> None: ...
+    def on_ttfo(self, labels, seconds: float) -> None: ...
     def on_gap(self, labels, seconds: float) -> None: ...
     def on_finished(self, labels, e2e: float, tpot: float | None, output_tokens: int, input_tokens: int,
                     reason: str) -> None: ...
@@ -177,8 +185,11 @@ class PrometheusMetrics(RequestTap):
         super().__init__(agent, max_sources)
         self.hub = hub
         self.registry = r = CollectorRegistry()
-        self.ttft = Histogram("midstream_ttft_seconds", "Time to first token: request start to the first content "
-                              "token (AIPerf TTFT)", LABELS, buckets=DURATION_BUCKETS, registry=r)
+        self.ttft = Histogram("midstream_ttft_seconds", "Time to first token: request start to its first chunk of "
+                              "output, reasoning included (AIPerf TTFT)", LABELS, buckets=DURATION_BUCKETS, registry=r)
+        self.ttfo = Histogram("midstream_ttfo_seconds", "Time to first output: request start to its first chunk of "
+                              "content or a tool call, not reasoning (AIPerf TTFO)", LABELS, buckets=DURATION_BUCKETS,
+                              registry=r)
         self.first_chunk = Histogram("midstream_time_to_first_chunk_seconds", "Request start to its first chunk "
                                      "(OpenTelemetry time_to_first_chunk)", LABELS, buckets=DURATION_BUCKETS,
                                      registry=r)
@@ -231,6 +242,9 @@ class PrometheusMetrics(RequestTap):
 
     def on_ttft(self, labels, seconds: float) -> None:
         self.ttft.labels(*labels).observe(seconds)
+
+    def on_ttfo(self, labels, seconds: float) -> None:
+        self.ttfo.labels(*labels).observe(seconds)
 
     def on_gap(self, labels, seconds: float) -> None:
         self.gap.labels(*labels).observe(seconds)
@@ -316,8 +330,8 @@ class PrometheusMetrics(RequestTap):
         with self._lock:
             self._agents.discard(agent)
             self._patterns.pop(agent, None)
-        families = (self.ttft, self.first_chunk, self.gap, self.tpot, self.e2e, self.tokens, self.requests, self.cuts,
-                    self.hits, self.rule_hits, self.drops, self.streams, self.fps, self.bitrate, self.level)
+        families = (self.ttft, self.ttfo, self.first_chunk, self.gap, self.tpot, self.e2e, self.tokens, self.requests,
+                    self.cuts, self.hits, self.rule_hits, self.drops, self.streams, self.fps, self.bitrate, self.level)
         for family in families:
             # (prometheus_client lists a family's children only in its private ``_metrics``; removing is public)
             for values in [v for v in list(getattr(family, "_metrics", {})) if v and v[0] == agent]:

@@ -33,8 +33,8 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from ..clock import Clock, MonotonicClock
-from ..events import (AudioChunk, Event, Flag, RequestFinished, RequestStarted, StreamClosed, StreamError, StreamOpened,
-                      TextDelta, Usage)
+from ..events import (AudioChunk, Event, Flag, OutputChunk, RequestFinished, RequestStarted, StreamClosed, StreamError,
+                      StreamOpened, TextDelta, Usage)
 from ..jsonsafe import loads
 from ..redact import credentials, remember
 from ..servers.base import LocalServer, is_loopback, same_origin, weak_token
@@ -345,6 +345,7 @@ class AnswerReading:
         self.stream, self.options, self.totals = stream, options, totals
         stream.reading = self
         self.reader: Reader | None = Reader(api, streamed)
+        self.streamed = streamed
         self.decoder = _decoder(encoding)
         if encoding != "identity" and self.decoder is None:
             self._unread(t, f"answer compressed ({encoding}): forwarded, not read")
@@ -400,8 +401,10 @@ class AnswerReading:
     def _take(self, now: float, parts: list[Part]) -> None:
         stream = self.stream
         name, m = stream.stream_id, stream.metrics
-        for part in parts:
+        timed = False  # the chunk under way was handed to the analysis as one (its text, or an OutputChunk)
+        for i, part in enumerate(parts):
             if part.kind == "chunk":
+                timed = False
                 m["chunks"] += 1
                 stream.last_chunk = now
                 if math.isnan(stream.first_chunk):
@@ -412,10 +415,18 @@ class AnswerReading:
                 m["ttfo_req_ms"] = round((now - stream.t_start) * 1e3, 1)
             if part.kind == "text":
                 stream.put(TextDelta(name, now, part.text))
-            elif part.kind == "reasoning":
-                m["reasoning_chars"] += len(part.text)
-            elif part.kind == "tool":
-                m["tool_chars"] += len(part.text)
+                timed = True
+            elif part.kind in ("reasoning", "tool"):
+                m["reasoning_chars" if part.kind == "reasoning" else "tool_chars"] += len(part.text)
+                if not timed:  # one timed unit a chunk, as AIPerf counts its responses (text comes first in one)
+                    timed = True
+                    kind = part.kind
+                    for later in itertools.islice(parts, i + 1, None):  # (a tool call in the same chunk: output)
+                        if later.kind == "chunk":
+                            break
+                        if later.kind == "tool":
+                            kind = "tool"
+                    stream.put(OutputChunk(name, now, kind))  # (timed and counted, not read as text)
             elif part.kind == "usage":
                 stream.reported = part.completion_tokens
                 stream.put(Usage(name, now, part.prompt_tokens, part.completion_tokens))
@@ -483,7 +494,8 @@ class AnswerReading:
         m["output_tokens_from"] = "usage" if stream.reported else "counted"
         if stream.reported:
             m["tokens_counted_minus_usage"] = counted - stream.reported
-        if tokens > 1 and m["chunks"] > 1:  # an answer in one chunk (not streamed) has no time per token
+        if tokens > 1 and self.streamed:  # (a body, not streamed, has no time per token; several tokens in one
+            # chunk have 0, as AIPerf's ITL and vLLM's TPOT give them)
             m["tpot_req_ms"] = round((stream.last_chunk - stream.first_chunk) / (tokens - 1) * 1e3, 3)
         if tokens > 1:
             m["output_tokens_per_s"] = round(tokens / max(e2e, 1e-9), 2)

@@ -51,6 +51,7 @@ from ..events import (
     AudioChunk,
     Event,
     Flag,
+    OutputChunk,
     RequestFinished,
     RequestStarted,
     StreamClosed,
@@ -271,6 +272,10 @@ class Recorder:
         if isinstance(ev, TextDelta):
             self._hold(stream, ("event", stream, t, "text", {"text": ev.text, "tokens": ev.tokens,
                                                              "request_id": ev.request_id}))
+            return
+        if isinstance(ev, OutputChunk):  # (its text is not recorded, and held text stays held: it carries none)
+            self._queue.put(("event", stream, t, "chunk", {"part": ev.part, "tokens": ev.tokens,
+                                                           "request_id": ev.request_id}))
             return
         if stream in self._held:  # anything else of the stream: its held text goes first, in order
             self._release(stream, everything=True)

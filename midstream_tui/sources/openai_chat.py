@@ -25,6 +25,7 @@ import openai
 from ..clock import Clock
 from ..events import (
     Event,
+    OutputChunk,
     RequestFinished,
     RequestStarted,
     StreamClosed,
@@ -167,11 +168,22 @@ class OpenAIChatSource(Source):
                 yield Usage(sid, now, prompt_tokens=chunk.usage.prompt_tokens or 0,
                             completion_tokens=chunk.usage.completion_tokens or 0)
             for choice in chunk.choices or ():
-                content = choice.delta.content if choice.delta else None
+                delta = choice.delta
+                content = delta.content if delta else None
                 if content:
                     yield TextDelta(sid, now, text=content, tokens=1, request_id=request)
+                elif delta is not None:  # a reasoning model's thinking, a tool call's arguments: timed, not text
+                    tool = any(getattr(getattr(call, "function", None), "arguments", None)
+                               for call in delta.tool_calls or ())
+                    thinking = getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
+                    if tool or (isinstance(thinking, str) and thinking):
+                        yield OutputChunk(sid, now, "tool" if tool else "reasoning", request_id=request)
                 if choice.finish_reason:
                     self._finish = choice.finish_reason
+
+
+REASONING_EVENTS = ("response.reasoning_text.delta", "response.reasoning_summary_text.delta")
+"""Responses events carrying a reasoning model's thinking (timed as chunks, not read as text)."""
 
 
 class OpenAIResponsesSource(OpenAIChatSource):
@@ -193,6 +205,9 @@ class OpenAIResponsesSource(OpenAIChatSource):
             kind = getattr(event, "type", "")
             if kind == "response.output_text.delta" and getattr(event, "delta", ""):
                 yield TextDelta(sid, now, text=event.delta, tokens=1, request_id=request)
+            elif kind in REASONING_EVENTS + ("response.function_call_arguments.delta",) and getattr(event, "delta", ""):
+                part = "tool" if kind == "response.function_call_arguments.delta" else "reasoning"
+                yield OutputChunk(sid, now, part, request_id=request)
             elif kind in ("response.completed", "response.incomplete"):
                 usage = getattr(event.response, "usage", None)
                 if usage is not None:

@@ -6,12 +6,14 @@ JSONL session format, one JSON object per line, in time order:
     {"t": 0.0,   "stream": "llm", "type": "request"}
     {"t": 0.412, "stream": "llm", "type": "text", "text": "Hello", "tokens": 1}
     {"t": 0.43,  "stream": "llm", "type": "text", "text": " world"}
+    {"t": 0.5,   "stream": "llm", "type": "chunk", "part": "tool", "tokens": 1}
     {"t": 0.9,   "stream": "llm", "type": "usage", "prompt_tokens": 12, "completion_tokens": 2}
     {"t": 0.9,   "stream": "llm", "type": "request_end", "reason": "stop"}
     {"t": 0.9,   "stream": "llm", "type": "error", "message": "..."}
     {"t": 1.0,   "stream": "llm", "type": "close", "reason": "finished"}
 
-``t`` is seconds from the start of the session; ``stream`` defaults to the
+A ``chunk`` is output that is not text (``part``: ``reasoning`` or ``tool``, a tool call's arguments): timed
+and counted as a chunk, not read as text. ``t`` is seconds from the start of the session; ``stream`` defaults to the
 file's name; ``tokens`` to 1. A file may hold several streams: each becomes its
 own source. Replay keeps the recorded gaps, divided by ``speed``. A line that
 is not valid JSON (or nests deeper than ``jsonsafe.MAX_DEPTH``) or lacks a field
@@ -30,6 +32,7 @@ from .. import jsonsafe
 from ..clock import Clock
 from ..events import (
     Event,
+    OutputChunk,
     RequestFinished,
     RequestStarted,
     StreamClosed,
@@ -69,6 +72,12 @@ def _event(stream: str, t: float, obj: dict) -> Event:
         if not isinstance(text, str):
             raise ValueError("'text' must be a string")
         return TextDelta(stream, t, text=text, tokens=_count(obj, "tokens", 1))
+    if kind == "chunk":
+        part = obj.get("part", "reasoning")
+        if part not in ("reasoning", "tool"):
+            raise ValueError(f"'part' must be \"reasoning\" or \"tool\", got {part!r}")
+        return OutputChunk(stream, t, part=part, tokens=_count(obj, "tokens", 1),
+                           request_id=_count(obj, "request_id", 0))
     if kind == "open":
         source = str(obj.get("source", ""))  # a recording of a stream comes from what that stream came from
         return StreamOpened(stream, t, kind="text", source=source,
