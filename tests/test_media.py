@@ -348,6 +348,53 @@ async def test_rtmp_listen_accepts_a_publisher_and_listens_again_when_it_leaves(
     assert partings() == 2
 
 
+async def test_a_publisher_back_with_a_camera_after_an_audio_only_one_is_seen(free_port):
+    """A network input that opened without video is its audio stream; a publisher that comes back with video is
+    then a stream of its own, NAME-video (a review, 2026-12-07: those frames were dropped without a word)."""
+    import asyncio
+    import threading
+
+    url = f"rtmp://127.0.0.1:{free_port}/live/cam"
+    hub = Hub(analysis_interval=0.05)
+    src = open_sources([f"{url}?listen=1&name=rtmp"], hub.clock)[0]
+    hub.add_source(src)
+    running = asyncio.ensure_future(hub.run(40))
+
+    def partings():
+        return sum("listening again" in h.message for _, h in hub.patterns_since(0))
+
+    for k, kwargs in enumerate(({"seconds": 2.0, "video": False}, {"seconds": 2.0, "size": (160, 120)})):
+        pusher = threading.Thread(target=publish_when_listening, args=(url, kwargs))
+        pusher.start()
+        while pusher.is_alive():
+            await asyncio.sleep(0.1)
+        for _ in range(100):  # until the listener has played the publisher to its end
+            if partings() > k:
+                break
+            await asyncio.sleep(0.1)
+    src.cancel()
+    await running
+    assert set(hub.snapshots()) == {"rtmp", "rtmp-video"} and src.sessions == 2
+    audio, video = hub.snapshot("rtmp"), hub.snapshot("rtmp-video")
+    assert audio.kind == "audio" and audio.metrics["audio_s"] > 3.0  # both publishers' sound
+    assert video.kind == "video" and video.metrics["frames"] >= 50  # 60 sent: all but what FFmpeg's probe keeps
+
+
+def test_two_files_of_one_name_keep_their_audio_apart(tmp_path):
+    """The second of two files named alike is renamed (clip-2); its audio went to the first's clip-audio, mixed
+    in with it, until 2026-12-07."""
+    for folder, seconds in (("a", 1.0), ("b", 2.0)):
+        (tmp_path / folder).mkdir()
+        write_clip(tmp_path / folder / "clip.mp4", seconds=seconds, size=(160, 120))
+    files = [f"{tmp_path / folder / 'clip.mp4'}?realtime=0" for folder in ("a", "b")]
+    streams, _ = run_cli(["run", *files, "--headless", "--json", "--no-learn", "--transcribe", "off", "--no-record"],
+                         tmp_path)
+    assert sorted(streams) == ["clip", "clip-2", "clip-2-audio", "clip-audio"]
+    assert streams["clip"]["metrics"]["frames"] == 30 and streams["clip-2"]["metrics"]["frames"] == 60
+    assert streams["clip-audio"]["metrics"]["audio_s"] == pytest.approx(1.0, abs=0.05)
+    assert streams["clip-2-audio"]["metrics"]["audio_s"] == pytest.approx(2.0, abs=0.05)
+
+
 async def test_restream_forwards_every_packet_unchanged_while_analysing(tmp_path, free_port):
     import asyncio
     import socket

@@ -244,6 +244,11 @@ class MediaSource(Source):
         """A secret in ``url`` (an RTMP stream key) that FFmpeg's messages may quote: never said."""
         self._audio_open = False
         """Whether the audio stream of a video input was opened (a network input's once it shows it has audio)."""
+        self._became_audio = False
+        """Whether the input is a network input that opened without video: its stream became its audio stream."""
+        self._video_late = False
+        """Whether such an input showed video later (a publisher that came back with a camera): it is then a stream
+        of its own, ``NAME-video``."""
         self._byte_end = 0
         """Where the last packet read ends in the input (bytes): whether a file over HTTP gave any media."""
         self._failed_ends: dict[int, int] = {}
@@ -257,7 +262,6 @@ class MediaSource(Source):
         self.http_file = parts.scheme in ("http", "https") and not parts.path.endswith((".m3u8", ".mpd"))
         # a file (local or one resource served over HTTP) can wait, a live input cannot
         self.lossless = not self.network or self.http_file
-        self.audio_id = f"{stream_id}-audio" if self.kind == "video" else stream_id
         self.listen, self.reconnect, self.restream, self.loop = listen, reconnect, restream, loop
         self.dash = urlsplit(url).path.endswith(".mpd")
         self.backoff = backoff or Backoff()
@@ -285,6 +289,19 @@ class MediaSource(Source):
         if listen:
             self.options.setdefault("listen", "1")
             self.options["timeout"] = "1"  # seconds to wait for a publisher before checking for cancel
+
+    @property
+    def audio_id(self) -> str:
+        """The stream the input's audio goes to: its own of a video input (``NAME-audio``), else the input's. (Made
+        from the stream's id when asked: ``open_sources`` renames a source whose name another has, and the second of
+        two files named ``clip.mp4`` sent its audio to the first's ``clip-audio`` until 2026-12-07.)"""
+        return f"{self.stream_id}-audio" if self.kind == "video" else self.stream_id
+
+    @property
+    def video_id(self) -> str | None:
+        """The stream the input's video goes to: the input's own, or ``NAME-video`` when it showed video only after
+        its stream had become its audio; None for audio only."""
+        return self.stream_id if self.kind == "video" else f"{self.stream_id}-video" if self._video_late else None
 
     def _read(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue) -> None:
         """The reader thread: (re)open the input, demux, decode; puts events (None at the end)."""
@@ -462,9 +479,16 @@ class MediaSource(Source):
             if self.network and self.kind == "video" and "video" not in shown and self.sessions == 0:
                 # an input with no video (an audio-only HLS or RTMP input): its stream, added as video before the
                 # input could be opened, is its audio stream (there was an empty video stream beside "-audio")
-                self.kind, self.kinds, self.audio_id = "audio", ("audio",), self.stream_id
+                self.kind, self.kinds = "audio", ("audio",)
                 put(StreamOpened(self.stream_id, self.clock.now(), kind="audio", source=self.uri,
                                  identity=self.identity("audio")))
+                self._became_audio = True
+            elif self._became_audio and "video" in shown and not self._video_late:
+                # ... and that shows video in a later session (a publisher back with a camera): a stream of its own
+                # (a review: it was dropped without a word)
+                self._video_late, self.kinds = True, ("video", "audio")
+                put(StreamOpened(self.video_id, self.clock.now(), kind="video", source=self.uri,
+                                 identity=self.identity("video")))
             elif (self.network and self.kind == "video" and not self._audio_open
                     and any(s.type == "audio" for c in containers for s in c.streams)):
                 self._audio_open = True  # (read by ``events`` once this reader has ended: it closes the stream)
@@ -748,7 +772,7 @@ class MediaSource(Source):
                 if packet is None:
                     break
                 is_video = packet.stream.type == "video"
-                target = self.stream_id if is_video and self.kind == "video" else self.audio_id
+                target = self.video_id if is_video else self.audio_id
                 if not data:
                     flushed.add(packet.stream.index)
                 elif held is not None and packet.pts is not None and packet.time_base:
@@ -810,8 +834,8 @@ class MediaSource(Source):
                             media_t += frame.samples / frame.sample_rate  # the end of this audio
                         reached[packet.stream.type] = max(reached.get(packet.stream.type, 0.0), media_t)
                     now = self.clock.now()
-                    if is_video and self.kind == "video":
-                        put(VideoFrame(self.stream_id, now, frame=to_rgb.reformat(frame, format="rgb24").to_ndarray(),
+                    if is_video:
+                        put(VideoFrame(self.video_id, now, frame=to_rgb.reformat(frame, format="rgb24").to_ndarray(),
                                        encoded_bytes=pending, media_t=media_t if frame.time is not None else None,
                                        discontinuity=restarted["video"]))
                         pending, restarted["video"] = 0, False
@@ -831,15 +855,14 @@ class MediaSource(Source):
                 # the input ended with not one packet decoded (a WAV whose header says 0 channels: 45 skipped and
                 # "closed", exit 0): a failure, as an input that delivered nothing is
                 target, burst = next(iter(bursts.items()))
-                raise SourceError(f"{'video' if target == self.stream_id and self.kind == 'video' else 'audio'}: "
+                raise SourceError(f"{'video' if target == self.video_id else 'audio'}: "
                                   f"none of its {burst[0]} packets could be decoded ({burst[3]})")
         finally:
             if forward is not None:
                 forward.close()
             for target, burst in bursts.items():  # bad packets up to the end
                 try:
-                    self._bad_packets(put, target, "video" if target == self.stream_id and self.kind == "video"
-                                      else "audio", burst)
+                    self._bad_packets(put, target, "video" if target == self.video_id else "audio", burst)
                 except _LoopGone:
                     break
 
@@ -893,6 +916,8 @@ class MediaSource(Source):
         now = self.clock.now()
         if self._audio_open:
             yield StreamClosed(self.audio_id, now, reason=reason)
+        if self._video_late:
+            yield StreamClosed(self.video_id, now, reason=reason)
         yield StreamClosed(self.stream_id, now, reason=reason)
 
 

@@ -159,12 +159,16 @@ def _candidate(msg: dict):
 class WebRTCSource(Source):
     kind = "video"
 
+    @property
+    def audio_id(self) -> str:
+        """The peer's audio stream, made from the stream's id when asked (``open_sources`` may rename a source)."""
+        return f"{self.stream_id}-audio"
+
     def __init__(self, stream_id: str, uri: str, clock: Clock | None, target: Target, *,
                  token: str | None = None) -> None:
         super().__init__(stream_id, uri, clock)
         self.target = target
         self._token = token  # shown to the signaling server only, never logged or recorded
-        self.audio_id = f"{stream_id}-audio"
         self.frames = 0
         self.audio_chunks = 0
         self.dropped = 0
