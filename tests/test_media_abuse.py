@@ -340,6 +340,44 @@ def test_a_file_over_http_whose_response_ends_with_the_connection_plays_whole_an
                 assert len(server.served) == 1 and "with reconnect=0 (not read again" in proc.stdout
 
 
+def test_a_file_over_http_whose_response_ends_short_of_its_declared_duration_is_read_again_or_said(tmp_path):
+    # A review (2026-12-07): a chunked response cut before its last chunk, and a file cut short on its server sent
+    # with its true length, end without an error in FFmpeg: both were "closed" without a word (an MP4 of 3 s gave
+    # 1.6 s). Such a file (one that declares its duration) is now read again; cut at the same place again, it ends
+    # as a local file cut short does, saying so; whole the second time, it plays whole.
+    mkv = tmp_path / "clip.mkv"
+    write_clip(mkv, seconds=2.0, size=(160, 120), fmt="matroska")
+    data = mkv.read_bytes()
+    cut = data[: int(len(data) * 0.5)]
+
+    def chunked(body: bytes, end: bool) -> bytes:
+        return (b"HTTP/1.1 200 OK\r\nContent-Type: video/x-matroska\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 4096]), body[i:i + 4096])
+                           for i in range(0, len(body), 4096)) + (b"0\r\n\r\n" if end else b""))
+
+    cases = {"chunked, cut once": lambda n: chunked(data[: len(cut)] if n == 0 else data, n > 0),
+             "truncated, its length told": lambda n: b"HTTP/1.1 200 OK\r\nContent-Type: video/x-matroska\r\n"
+                                                     b"Content-Length: %d\r\n\r\n" % len(cut) + cut}
+    for case, answer in cases.items():
+        server = RawServer(answer)
+        url = f"http://127.0.0.1:{server.port}/clip.mkv?realtime=0&name=clip"
+        try:
+            proc = subprocess.run([sys.executable, "-m", "midstream_tui", *RUN, url], capture_output=True, text=True,
+                                  timeout=180, env=dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache")))
+        finally:
+            server.stop()
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, (case, proc.stderr[-2000:])
+        video = json.loads(proc.stdout.splitlines()[-1])["summary"]["streams"]["clip"]
+        assert video["status"] == "closed" and len(server.served) == 2, (case, video)
+        assert "reading it again" in proc.stdout, case
+        if case == "chunked, cut once":
+            assert video["metrics"]["frames"] >= 59, video  # (60: all but a frame the cut may have damaged)
+        else:
+            assert 0 < video["metrics"]["frames"] < 60, video
+            assert video["error"].startswith("the file is cut short: it holds ") and video["error"].endswith(
+                "of the 2.02 s it declares"), video["error"]
+
+
 def test_an_mpegts_file_with_zero_bytes_in_it_or_after_it_plays_whole(tmp_path, http_server):
     # A review (2026-12-06): 100 KB of zero bytes after a valid MPEG-TS file (what a recorder's preallocated file
     # holds) ended it in "BlockingIOError: [Errno 11] Resource temporarily unavailable", 3 frames short: FFmpeg's
