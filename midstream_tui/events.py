@@ -65,6 +65,8 @@ class OutputChunk(Event):
 class RequestFinished(Event):
     request_id: int = 0
     reason: str = "stop"
+    streamed: bool = True
+    """False: the answer came whole (not streamed): it has no time per token."""
 
 
 @dataclass(frozen=True, slots=True)

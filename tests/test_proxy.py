@@ -8,6 +8,7 @@ import asyncio
 import base64
 import inspect
 import json
+import math
 import os
 import shutil
 import signal
@@ -107,6 +108,15 @@ SCRIPTS = {  # model -> (status, content type, body, extra headers)
     "messages": (200, "text/event-stream", MESSAGES, {"request-id": "req_123"}),
     "malformed": (200, "text/event-stream", MALFORMED, {}),
     "whole": (200, "application/json", WHOLE, {"x-request-id": "abc"}),
+    "whole-thought": (200, "application/json", json.dumps(
+        {"id": "c3", "object": "chat.completion", "created": 1, "model": "scripted",
+         "choices": [{"index": 0, "message": {"role": "assistant", "content": "Done.", "reasoning_content": "hm"},
+                      "finish_reason": "stop"}], "usage": {"prompt_tokens": 2, "completion_tokens": 7}}).encode(), {}),
+    "whole-thought-only": (200, "application/json", json.dumps(
+        {"id": "c4", "object": "chat.completion", "created": 1, "model": "scripted",
+         "choices": [{"index": 0, "message": {"role": "assistant", "content": None, "reasoning_content": "hm"},
+                      "finish_reason": "length"}], "usage": {"prompt_tokens": 2, "completion_tokens": 7}}).encode(),
+        {}),
     "odd": (200, "text/event-stream",  # JSON of shapes no API sends: read past, forwarded unchanged
             sse(chat_chunk(0, content="still"), {"choices": {"0": 1}}, {"choices": [{"delta": {"tool_calls": 5}}]},
                 {"choices": [], "usage": {"completion_tokens": 1e400}}, chat_chunk(1, content=" here"))
@@ -469,6 +479,28 @@ async def test_prometheus_times_a_reasoning_answer_as_the_proxy_and_aiperf_do(up
     assert got["midstream_inter_chunk_gap_seconds_count"] == m["chunks"] - 1 == 5
     assert got["midstream_tpot_seconds_sum"] == pytest.approx(m["tpot_req_ms"] / 1e3, abs=1e-6)
     assert got["midstream_output_tokens_total"] == m["chunks"]  # (counted; the server's 7 are its usage)
+
+
+async def test_an_answer_that_came_whole_is_one_chunk_without_a_time_per_token(upstream):
+    """A body (not streamed) is one chunk, its reasoning or its text, and has no time per token, neither per
+    request nor in the stream's own figures (a review, 2026-12-07: its reasoning had made it two chunks 0 ms apart,
+    a reasoning-only body had no per-request figures at all, and its TPOT was 0 from the server's count of 7)."""
+    hub, proxy = await running_proxy(upstream.url + "/v1")
+    try:
+        async with aiohttp.ClientSession() as session:
+            for model in ("whole-thought", "whole-thought-only"):
+                body = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
+                status, _, _ = await fetch(session, proxy.url + "/v1/chat/completions", body)
+                assert status == 200
+        both = [(await settled(hub, i)).metrics for i in (0, 1)]
+    finally:
+        await hub.stop()
+    for m in both:
+        assert m["chunks"] == 1 and m["tokens"] == 1 and m["output_tokens"] == 7, m
+        assert m["ttft_req_ms"] is not None and m["e2e_req_ms"] == m["ttft_req_ms"], m
+        assert m.get("tpot_req_ms") is None and math.isnan(m["tpot_ms"]) and math.isnan(m["itl_p50_ms"]), m
+    assert both[0]["ttfo_req_ms"] == both[0]["ttft_req_ms"] and both[0]["chars"] == len("Done.")
+    assert both[1].get("ttfo_req_ms") is None and both[1]["chars"] == 0  # (only reasoning: no output, no text)
 
 
 async def test_an_openai_source_times_reasoning_and_tool_chunks_as_the_proxy_does(upstream):

@@ -180,7 +180,12 @@ def test_reasoning_and_tool_chunks_are_timed_and_counted_as_the_references_defin
              {"t": 1.0, "stream": "llm", "type": "request"},
              {"t": 1.2, "stream": "llm", "text": " All at once.", "tokens": 3},  # one chunk, three tokens
              {"t": 1.3, "stream": "llm", "type": "usage", "completion_tokens": 3},
-             {"t": 1.3, "stream": "llm", "type": "request_end"}, {"t": 2.0, "stream": "llm", "type": "close"}]
+             {"t": 1.3, "stream": "llm", "type": "request_end"},
+             {"t": 1.5, "stream": "llm", "type": "request"},  # an answer that came whole: no time per token
+             {"t": 1.8, "stream": "llm", "text": " Whole."}, {"t": 1.8, "stream": "llm", "type": "usage",
+                                                             "completion_tokens": 5},
+             {"t": 1.8, "stream": "llm", "type": "request_end", "streamed": False},
+             {"t": 2.0, "stream": "llm", "type": "close"}]
     path = session(tmp_path, lines)
     clock = VirtualClock()
     hub = Hub(clock)
@@ -188,15 +193,16 @@ def test_reasoning_and_tool_chunks_are_timed_and_counted_as_the_references_defin
     run_virtual(hub, open_sources([str(path)], clock), 5.0)
     recorder.close()
     m = hub.snapshot("llm").metrics
-    assert m["ttft_ms"] == pytest.approx(200) and m["ttft_p50_ms"] == pytest.approx(150)  # 100 (reasoning), 200
-    assert m["ttfo_ms"] == pytest.approx(200)  # (the first request's: 300, its first text)
+    assert m["ttft_ms"] == pytest.approx(300) and m["ttft_p50_ms"] == pytest.approx(200)  # 100 (reasoning), 200, 300
+    assert m["ttfo_ms"] == pytest.approx(300)  # (the first request's: 300 too, its first text)
     assert m["itl_p50_ms"] == pytest.approx(65)  # gaps 50, 150, 20 and 80 ms: reasoning and tool chunks count
     assert m["tpot_ms"] == pytest.approx(15)  # (0.4 - 0.1) / (11 - 1) = 30 ms and 0 / (3 - 1) = 0: their median
-    assert m["e2e_p50_s"] == pytest.approx(0.3) and m["tokens"] == 8 and m["tokens_reported"] == 14
-    assert hub.snapshot("llm").text_tail == "Hello world\n All at once."  # reasoning and tools are not text
+    assert m["e2e_p50_s"] == pytest.approx(0.3) and m["tokens"] == 9 and m["tokens_reported"] == 19
+    assert hub.snapshot("llm").text_tail == "Hello world\n All at once.\n Whole."  # reasoning and tools are not text
     with Session(tmp_path / "r.midstream.sqlite") as recorded:
         events = list(recorded.text_events())
     assert [e["part"] for e in events if e["type"] == "chunk"] == ["reasoning", "reasoning", "tool"]
+    assert [e.get("streamed", True) for e in events if e["type"] == "request_end"] == [True, True, False]
     replayed = tmp_path / "again.jsonl"
     replayed.write_text("".join(json.dumps(e) + "\n" for e in events))
     assert replay(replayed).snapshot("llm").metrics["tpot_ms"] == pytest.approx(15)

@@ -100,7 +100,7 @@ class TextAnalyzer(StreamAnalyzer):
             self._req_started = True
         elif isinstance(event, RequestFinished):
             self._flush_words(event.t)
-            self._finish_request(event.t)
+            self._finish_request(event.t, event.streamed)
         elif isinstance(event, Usage):
             self.tokens_reported += max(0, int(event.completion_tokens))
             self._since_usage = 0
@@ -205,7 +205,7 @@ class TextAnalyzer(StreamAnalyzer):
         self.hits.append(PatternHit(t, self.stream, "recurring",
                                     f'recurring phrase "{phrase}" x{found.count} (at words {where})'))
 
-    def _finish_request(self, t: float) -> None:
+    def _finish_request(self, t: float, streamed: bool = True) -> None:
         if math.isnan(self._req_start):
             return
         self.requests_done += 1
@@ -213,7 +213,8 @@ class TextAnalyzer(StreamAnalyzer):
             e2e = self._req_last - self._req_start
             self.e2e.append(e2e)
             tokens = self._req_usage or self._req_tokens  # the server's count when it gave one (reasoning included)
-            if tokens > 1:  # (one chunk of several tokens: 0, as AIPerf and vLLM have it)
+            if tokens > 1 and streamed:  # (one chunk of several tokens: 0, as AIPerf and vLLM have it; an answer
+                # that came whole has none)
                 self.tpot.append((self._req_last - self._req_first) / (tokens - 1))
         self._req_start = math.nan
 

@@ -158,7 +158,7 @@ class RequestTap:
         elif isinstance(event, RequestFinished) and req is not None:
             if not math.isnan(req.first) and not math.isnan(req.start):
                 tokens = req.usage or req.tokens
-                tpot = (req.last - req.first) / (tokens - 1) if tokens > 1 else None
+                tpot = (req.last - req.first) / (tokens - 1) if tokens > 1 and event.streamed else None
                 self.on_finished(req.labels, req.last - req.start, tpot, tokens, req.prompt, event.reason)
             elif not math.isnan(req.start):
                 self.on_failed(req.labels, event.t - req.start, event.reason)

@@ -355,7 +355,7 @@ class AnswerReading:
         self.stream.put(Flag(self.stream.stream_id, t, why, kind="proxy"))
 
     def feed(self, t: float, chunk: bytes, framer: Reader | None = None) -> None:
-        """A chunk forwarded at ``t``. (``framer``, where the answer's events ended before it, is for a reading in
+        """A chunk that came from the upstream at ``t`` (and was forwarded). (``framer``, where the answer's events ended before it, is for a reading in
         another process, which may skip chunks and must start again where an event starts.)"""
         reader = self.reader
         if reader is None:
@@ -451,7 +451,7 @@ class AnswerReading:
         # otherwise ("closed", its e2e to the last chunk it got)
         stream.metrics["end"] = _end(reason)
         finish = stream.metrics.get("finish_reason") or _end(reason)
-        stream.put(RequestFinished(stream.stream_id, t, reason=str(finish)))
+        stream.put(RequestFinished(stream.stream_id, t, reason=str(finish), streamed=self.streamed))
         self._timings()
         if note:
             stream.put(Flag(stream.stream_id, t, note, kind="proxy"))
@@ -1030,6 +1030,7 @@ class ProxyServer(LocalServer, GatewayTotals):
                 if not chunk:
                     outcome = "cut" if cut["asked"] else "finished"
                     break
+                came = clock.now()  # (its time is its arrival: a client slow to take it does not delay it)
                 if cut["asked"] and framer is not None:
                     end = _event_end(framer, chunk)  # forward up to the end of the event under way, then cut
                     if end is not None:
@@ -1040,10 +1041,10 @@ class ProxyServer(LocalServer, GatewayTotals):
                         stream.metrics["bytes_out"] += len(chunk)
                         if reading is not None:
                             if framer is not None:
-                                reading.feed(clock.now(), chunk, framer)
+                                reading.feed(came, chunk, framer)
                                 framer = self._frame(stream, framer, chunk)
                             else:
-                                reading.feed(clock.now(), chunk)
+                                reading.feed(came, chunk)
                 if outcome == "cut":
                     break
         except (asyncio.CancelledError, ConnectionError) as exc:  # the client left: its upstream goes too

@@ -380,16 +380,23 @@ class Reader:
         if isinstance(obj.get("error"), dict):
             return [Part("error", str(obj["error"].get("message") or obj["error"])[:200], fatal=True)]
         parts: list[Part] = []
+        extra: list[Part] = []  # a chat answer's reasoning and tool calls
         text, finish = "", ""
         if self.api in ("chat", "completions"):
             choices = obj.get("choices")
             choice = choices[0] if isinstance(choices, list) and choices else None
             if isinstance(choice, dict):
                 if self.api == "chat" and isinstance(choice.get("message"), dict):
-                    text = choice["message"].get("content") or ""
-                    reasoning = choice["message"].get("reasoning_content") or choice["message"].get("reasoning")
+                    message = choice["message"]
+                    text = message.get("content") or ""
+                    reasoning = message.get("reasoning_content") or message.get("reasoning")
                     if isinstance(reasoning, str) and reasoning:
-                        parts.append(Part("reasoning", reasoning))
+                        extra.append(Part("reasoning", reasoning))
+                    calls = message.get("tool_calls")
+                    for call in calls if isinstance(calls, list) else ():
+                        fn = call.get("function") if isinstance(call, dict) else None
+                        if isinstance(fn, dict) and isinstance(fn.get("arguments"), str) and fn["arguments"]:
+                            extra.append(Part("tool", fn["arguments"]))
                 else:
                     text = choice.get("text") or ""
                 finish = str(choice.get("finish_reason") or "")
@@ -406,8 +413,11 @@ class Reader:
         if self.api in ("responses", "messages"):
             usage = _dict(obj, "usage")
             prompt, completion = _int(usage.get("input_tokens")), _int(usage.get("output_tokens"))
-        if isinstance(text, str) and text:
-            parts += [Part("chunk"), Part("text", text)]
+        # the whole answer is one chunk, its text first (one timed unit: ``AnswerReading`` times a chunk's text, or
+        # else its reasoning or tool call; a reasoning part before the chunk had made two chunks of one body)
+        whole = [Part("text", text)] if isinstance(text, str) and text else []
+        if whole or extra:
+            parts += [Part("chunk"), *whole, *extra]
         if prompt or completion:
             parts.append(Part("usage", prompt_tokens=prompt, completion_tokens=completion))
         if finish:

@@ -8,8 +8,8 @@ interpreter does nothing else.
 
 The relay does as little per chunk as it can: it forwards it, frames the answer's events where a cut may
 have to end it (``Reader(lite=True)``: the events that only carry text are not decoded), and ships a copy of the
-bytes with the time it forwarded them; the answers are read where the hub is (``gateway.AnswerReading``): their
-text, their metrics, their ends. Measured (``bench/bench_proxy.py``, 200 streams): reading them in the relay
+bytes with the time they came from the upstream; the answers are read where the hub is (``gateway.AnswerReading``):
+their text, their metrics, their ends. Measured (``bench/bench_proxy.py``, 200 streams): reading them in the relay
 took about half of its time, and every chunk of a burst waited behind the reading of the ones before it.
 
 The two talk over a private socket pair, in batches (a 4-byte length, then a pickled list; both ends are this code):

@@ -293,7 +293,8 @@ class Recorder:
         elif isinstance(ev, RequestStarted):
             self._queue.put(("event", stream, t, "request", {"request_id": ev.request_id}))
         elif isinstance(ev, RequestFinished):
-            self._queue.put(("event", stream, t, "request_end", {"request_id": ev.request_id, "reason": ev.reason}))
+            self._queue.put(("event", stream, t, "request_end", {"request_id": ev.request_id, "reason": ev.reason,
+                                                                 **({} if ev.streamed else {"streamed": False})}))
         elif isinstance(ev, Usage):
             self._queue.put(("event", stream, t, "usage", {"prompt_tokens": ev.prompt_tokens,
                                                            "completion_tokens": ev.completion_tokens}))

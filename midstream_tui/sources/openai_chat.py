@@ -182,7 +182,8 @@ class OpenAIChatSource(Source):
                     self._finish = choice.finish_reason
 
 
-REASONING_EVENTS = ("response.reasoning_text.delta", "response.reasoning_summary_text.delta")
+REASONING_EVENTS = ("response.reasoning_text.delta", "response.reasoning_summary_text.delta",
+                    "response.reasoning.delta")
 """Responses events carrying a reasoning model's thinking (timed as chunks, not read as text)."""
 
 

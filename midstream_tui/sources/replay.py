@@ -86,7 +86,7 @@ def _event(stream: str, t: float, obj: dict) -> Event:
         return RequestStarted(stream, t, request_id=_count(obj, "request_id", 0))
     if kind == "request_end":
         return RequestFinished(stream, t, request_id=_count(obj, "request_id", 0),
-                               reason=str(obj.get("reason", "stop")))
+                               reason=str(obj.get("reason", "stop")), streamed=obj.get("streamed") is not False)
     if kind == "usage":
         return Usage(stream, t, prompt_tokens=_count(obj, "prompt_tokens", 0),
                      completion_tokens=_count(obj, "completion_tokens", 0))
