@@ -317,20 +317,21 @@ def count_packets(path_or_url, options=None, counts=None):
     return counts
 
 
-async def test_rtmp_listen_accepts_a_publisher_and_listens_again_when_it_leaves(free_port):
+async def _publishers_in_turn(url: str, clips: list[dict]):
+    """A hub listening at the RTMP ``url`` (stream "rtmp"), and a publisher of each clip (``write_clip``'s
+    arguments) in turn, each played to its end; returns the hub, its source and a count of the publishers left."""
     import asyncio
     import threading
 
-    url = f"rtmp://127.0.0.1:{free_port}/live/cam"
     hub = Hub(analysis_interval=0.05)
     src = open_sources([f"{url}?listen=1&name=rtmp"], hub.clock)[0]
     hub.add_source(src)
     running = asyncio.ensure_future(hub.run(40))
-    kwargs = {"seconds": 2.0, "size": (160, 120)}
+
     def partings():
         return sum("listening again" in h.message for _, h in hub.patterns_since(0))
 
-    for k in range(2):  # two publishers, one after the other
+    for k, kwargs in enumerate(clips):
         pusher = threading.Thread(target=publish_when_listening, args=(url, kwargs))
         pusher.start()
         while pusher.is_alive():
@@ -341,6 +342,13 @@ async def test_rtmp_listen_accepts_a_publisher_and_listens_again_when_it_leaves(
             await asyncio.sleep(0.1)
     src.cancel()
     await running
+    return hub, src, partings
+
+
+async def test_rtmp_listen_accepts_a_publisher_and_listens_again_when_it_leaves(free_port):
+    url = f"rtmp://127.0.0.1:{free_port}/live/cam"
+    kwargs = {"seconds": 2.0, "size": (160, 120)}
+    hub, src, partings = await _publishers_in_turn(url, [kwargs, kwargs])  # two publishers, one after the other
     video, audio = hub.snapshot("rtmp"), hub.snapshot("rtmp-audio")
     assert src.sessions == 2
     assert video.metrics["frames"] >= 110  # 2 x 60 sent over TCP: all but what FFmpeg's probe keeps
@@ -351,29 +359,9 @@ async def test_rtmp_listen_accepts_a_publisher_and_listens_again_when_it_leaves(
 async def test_a_publisher_back_with_a_camera_after_an_audio_only_one_is_seen(free_port):
     """A network input that opened without video is its audio stream; a publisher that comes back with video is
     then a stream of its own, NAME-video (a review, 2026-12-07: those frames were dropped without a word)."""
-    import asyncio
-    import threading
-
     url = f"rtmp://127.0.0.1:{free_port}/live/cam"
-    hub = Hub(analysis_interval=0.05)
-    src = open_sources([f"{url}?listen=1&name=rtmp"], hub.clock)[0]
-    hub.add_source(src)
-    running = asyncio.ensure_future(hub.run(40))
-
-    def partings():
-        return sum("listening again" in h.message for _, h in hub.patterns_since(0))
-
-    for k, kwargs in enumerate(({"seconds": 2.0, "video": False}, {"seconds": 2.0, "size": (160, 120)})):
-        pusher = threading.Thread(target=publish_when_listening, args=(url, kwargs))
-        pusher.start()
-        while pusher.is_alive():
-            await asyncio.sleep(0.1)
-        for _ in range(100):  # until the listener has played the publisher to its end
-            if partings() > k:
-                break
-            await asyncio.sleep(0.1)
-    src.cancel()
-    await running
+    hub, src, _ = await _publishers_in_turn(url, [{"seconds": 2.0, "video": False},
+                                                  {"seconds": 2.0, "size": (160, 120)}])
     assert set(hub.snapshots()) == {"rtmp", "rtmp-video"} and src.sessions == 2
     audio, video = hub.snapshot("rtmp"), hub.snapshot("rtmp-video")
     assert audio.kind == "audio" and audio.metrics["audio_s"] > 3.0  # both publishers' sound

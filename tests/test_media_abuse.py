@@ -288,6 +288,15 @@ def test_a_file_over_http_that_gave_no_media_is_read_again(tmp_path, http_server
     assert code == 0 and streams["nulls"]["status"] == "closed" and streams["nulls"]["metrics"]["frames"] == 60, err
 
 
+def _served_run(server: RawServer, url: str, tmp_path) -> subprocess.CompletedProcess:
+    """``midstream run URL`` headless, then ``server`` stopped."""
+    try:
+        return subprocess.run([sys.executable, "-m", "midstream_tui", *RUN, url], capture_output=True, text=True,
+                              timeout=180, env=dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache")))
+    finally:
+        server.stop()
+
+
 def test_a_file_over_http_whose_response_ends_with_the_connection_plays_whole_and_closes(tmp_path):
     # A review (2026-12-06): a server that sends no length and no chunked encoding ends the response by closing the
     # connection (allowed); FFmpeg calls that an I/O error, so every file served so ended in "error" after its
@@ -313,11 +322,7 @@ def test_a_file_over_http_whose_response_ends_with_the_connection_plays_whole_an
         ext = "mkv" if "declares" in case else "ts"
         retries = 0 if "reconnect=0" in case else 2
         url = f"http://127.0.0.1:{server.port}/clip.{ext}?reconnect={retries}&realtime=0&name=clip"
-        try:
-            proc = subprocess.run([sys.executable, "-m", "midstream_tui", *RUN, url], capture_output=True, text=True,
-                                  timeout=180, env=dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache")))
-        finally:
-            server.stop()
+        proc = _served_run(server, url, tmp_path)
         assert "Traceback" not in proc.stderr and proc.stdout, (case, proc.stderr[-2000:])
         summary = json.loads(proc.stdout.splitlines()[-1])["summary"]["streams"]
         video, audio = summary["clip"], summary["clip-audio"]
@@ -361,11 +366,7 @@ def test_a_file_over_http_whose_response_ends_short_of_its_declared_duration_is_
     for case, answer in cases.items():
         server = RawServer(answer)
         url = f"http://127.0.0.1:{server.port}/clip.mkv?realtime=0&name=clip"
-        try:
-            proc = subprocess.run([sys.executable, "-m", "midstream_tui", *RUN, url], capture_output=True, text=True,
-                                  timeout=180, env=dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache")))
-        finally:
-            server.stop()
+        proc = _served_run(server, url, tmp_path)
         assert proc.returncode == 0 and "Traceback" not in proc.stderr, (case, proc.stderr[-2000:])
         video = json.loads(proc.stdout.splitlines()[-1])["summary"]["streams"]["clip"]
         assert video["status"] == "closed" and len(server.served) == 2, (case, video)

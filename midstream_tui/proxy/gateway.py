@@ -355,8 +355,9 @@ class AnswerReading:
         self.stream.put(Flag(self.stream.stream_id, t, why, kind="proxy"))
 
     def feed(self, t: float, chunk: bytes, framer: Reader | None = None) -> None:
-        """A chunk that came from the upstream at ``t`` (and was forwarded). (``framer``, where the answer's events ended before it, is for a reading in
-        another process, which may skip chunks and must start again where an event starts.)"""
+        """A chunk that came from the upstream at ``t`` (and was forwarded). (``framer``, where the answer's events
+        ended before it, is for a reading in another process, which may skip chunks and must start again where an
+        event starts.)"""
         reader = self.reader
         if reader is None:
             return
