@@ -52,8 +52,9 @@ class TextDelta(Event):
 
 @dataclass(frozen=True, slots=True)
 class OutputChunk(Event):
-    """A chunk of an answer's output that is not its text: ``part`` "reasoning" (a reasoning model's thinking) or
-    "tool" (a tool call's arguments). Counted and timed as a chunk (time to first token, the gaps between chunks,
+    """A chunk of an answer's output that is not its text: ``part`` "reasoning" (a reasoning model's thinking),
+    "tool" (a tool call's name or arguments) or "text" (output that is not the stream's text: a later choice's,
+    when a request asked for several). Counted and timed as a chunk (time to first token, the gaps between chunks,
     output tokens: as AIPerf and vLLM count them), never read as text."""
 
     part: str = "reasoning"

@@ -17,7 +17,8 @@ import numpy as np
 from .analysis.dynamics import UNKNOWN, AttractorClass
 
 SOURCE_METRICS = frozenset({
-    "chunks", "reasoning_chars", "tool_chars", "bytes_out", "keepalives", "status", "ttfb_ms", "audio_ms", "cut",
+    "chunks", "reasoning_chars", "tool_chars", "other_choices_chars", "bytes_out", "keepalives", "status", "ttfb_ms",
+    "audio_ms", "cut",
     "truncated_at_ms", "finish_reason", "output_tokens", "output_tokens_from", "output_tokens_per_s",
     "tokens_counted_minus_usage", "ttft_req_ms", "ttfo_req_ms", "tpot_req_ms", "e2e_req_ms", "cut_tokens_received",
     "cut_tokens_saved_max", "cut_usd_saved_max", "slo_ok", "analysis_dropped", "analysis_dropped_bytes", "end"})

@@ -101,6 +101,35 @@ WHOLE = json.dumps({"id": "chatcmpl-2", "object": "chat.completion", "created": 
                                  "finish_reason": "stop"}],
                     "usage": {"prompt_tokens": 2, "completion_tokens": 3, "total_tokens": 5}}).encode()
 
+def choice_chunk(index: int, finish: str | None = None, usage: int | None = None, **delta) -> dict:
+    """A Chat Completions chunk of choice ``index``; ``usage``: the output tokens so far, as vLLM's continuous usage
+    stats send them with every chunk."""
+    return {"id": "chatcmpl-3", "object": "chat.completion.chunk", "created": 1700000000, "model": "scripted",
+            "choices": [{"index": index, "delta": delta, "finish_reason": finish}],
+            **({"usage": {"prompt_tokens": 4, "completion_tokens": usage, "total_tokens": 4 + usage}}
+               if usage is not None else {})}
+
+
+# vLLM with stream_options {"include_usage": true, "continuous_usage_stats": true}: every chunk has the usage so far
+CONTINUOUS = sse(choice_chunk(0, usage=0, role="assistant", content=""),
+                 *(choice_chunk(0, usage=i, content=w) for i, w in enumerate(["One", " two", " three"], 1)),
+                 choice_chunk(0, "stop", usage=3),
+                 {"id": "chatcmpl-3", "object": "chat.completion.chunk", "created": 1700000000, "model": "scripted",
+                  "choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 3, "total_tokens": 7}}) \
+    + b"data: [DONE]\n\n"
+# a tool call as OpenAI streams one: its id and name first (no arguments yet), then the arguments in pieces
+TOOL_NAMED = sse(choice_chunk(0, role="assistant", content=None),
+                 choice_chunk(0, tool_calls=[{"index": 0, "id": "call_1", "type": "function",
+                                              "function": {"name": "get_weather", "arguments": ""}}]),
+                 *(choice_chunk(0, tool_calls=[{"index": 0, "function": {"arguments": a}}])
+                   for a in ['{"city":', ' "Paris"}']),
+                 choice_chunk(0, "tool_calls")) + b"data: [DONE]\n\n"
+# a request for two answers (n=2): their chunks interleaved, the first choice ending before the second
+TWO_CHOICES = sse(choice_chunk(0, role="assistant", content=""), choice_chunk(1, role="assistant", content=""),
+                  choice_chunk(0, content="Yes"), choice_chunk(1, content="No"), choice_chunk(0, content=" indeed"),
+                  choice_chunk(0, "stop"), choice_chunk(1, content=" way"), choice_chunk(1, "length")) \
+    + b"data: [DONE]\n\n"
+
 SCRIPTS = {  # model -> (status, content type, body, extra headers)
     "chat": (200, "text/event-stream", CHAT, {}),
     "completions": (200, "text/event-stream", COMPLETIONS, {}),
@@ -128,6 +157,9 @@ SCRIPTS = {  # model -> (status, content type, body, extra headers)
                                                  **{f"x-h{i}": str(i) for i in range(150)}}),
     "huge-cookie": (200, "text/event-stream", CHAT, {"Set-Cookie": "s=" + "c" * 40_000}),  # (past the proxy's own)
     "untyped": (200, None, CHAT, {}),  # an event stream without a Content-Type (read as one: the request streams)
+    "continuous": (200, "text/event-stream", CONTINUOUS, {}),
+    "tool-named": (200, "text/event-stream", TOOL_NAMED, {}),
+    "two-choices": (200, "text/event-stream", TWO_CHOICES, {}),
 }
 
 
@@ -198,7 +230,7 @@ class Upstream:
                 raise
             return resp
         if model in ("forever", "forever-messages", "forever-responses", "drop", "halfway", "huge-halfway",
-                     "forever-cr"):
+                     "forever-cr", "forever-two"):
             return await self.stream_forever(request, model)
         if model == "flood":
             return await self.flood(request)
@@ -269,6 +301,10 @@ class Upstream:
                     {"type": "response.content_part.added", "sequence_number": 2, "item_id": "m1", "output_index": 0,
                      "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}},
                     event="response.content_part.added"))
+            if model == "forever-two":  # two answers asked for (n=2): the first ends at once, the second goes on
+                await resp.write(sse(choice_chunk(0, role="assistant", content=""),
+                                     choice_chunk(1, role="assistant", content=""), choice_chunk(0, content="Short."),
+                                     choice_chunk(0, "stop")))
             if anthropic_style:
                 await resp.write(MESSAGES.split(b"event: content_block_start")[0])
                 await resp.write(sse({"type": "content_block_start", "index": 0,
@@ -284,6 +320,8 @@ class Upstream:
                     chunk = sse({"type": "response.output_text.delta", "sequence_number": i + 3, "item_id": "m1",
                                  "output_index": 0, "content_index": 0, "delta": " round and"},
                                 event="response.output_text.delta")
+                elif model == "forever-two":
+                    chunk = sse(choice_chunk(1, content=" round and"))
                 else:
                     chunk = sse(chat_chunk(i, content=" round and"))
                 if model == "forever-cr":  # the other line end the SSE standard allows (a CR alone)
@@ -399,7 +437,8 @@ async def fetch(session: aiohttp.ClientSession, url: str, body: dict | None, hea
     ("malformed", "/v1/chat/completions", {}), ("whole", "/v1/chat/completions", {}),
     ("limited", "/v1/chat/completions", {}), ("odd", "/v1/chat/completions", {}),
     ("cookies", "/v1/chat/completions", {"x-long": "q" * 10_000, **{f"x-c{i}": str(i) for i in range(140)}}),
-    ("untyped", "/v1/chat/completions", {}),
+    ("untyped", "/v1/chat/completions", {}), ("continuous", "/v1/chat/completions", {}),
+    ("tool-named", "/v1/chat/completions", {}), ("two-choices", "/v1/chat/completions", {}),
 ])
 async def test_the_client_gets_the_upstreams_bytes_unchanged(upstream, model, path, extra):
     hub, proxy = await running_proxy(upstream.url + "/v1")
@@ -516,6 +555,101 @@ async def test_an_openai_source_times_reasoning_and_tool_chunks_as_the_proxy_doe
     assert m["tokens"] == 6 and m["tokens_reported"] == 7  # a reasoning chunk, four of text, one tool call
     assert m["ttft_ms"] <= m["ttfo_ms"] and m["itl_p50_ms"] >= 0
     assert m["tpot_ms"] == pytest.approx((m["e2e_p50_s"] * 1e3 - m["ttft_ms"]) / 6, rel=1e-6)  # the usage's 7
+
+
+async def test_a_usage_sent_with_every_chunk_counts_the_output_once(upstream):
+    """vLLM's continuous usage stats give the output so far with every chunk: the latest is the request's count
+    (they were added up: 0+1+2+3+3+3 = 12 tokens reported for 3), through the proxy and from the official client."""
+    from midstream_tui import open_source
+
+    hub, proxy = await running_proxy(upstream.url + "/v1")
+    try:
+        async with aiohttp.ClientSession() as session:
+            body = {"model": "continuous", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+            await fetch(session, proxy.url + "/v1/chat/completions", body)
+        m = (await settled(hub, 0)).metrics
+    finally:
+        await hub.stop()
+    assert m["tokens_reported"] == 3 and m["output_tokens"] == 3 and m["output_tokens_from"] == "usage", m
+    assert m["tokens"] == m["chunks"] == 3 and m["tokens_counted_minus_usage"] == 0
+    direct = Hub(analysis_interval=0.05)
+    direct.add_source(open_source(f"openai:chat?model=continuous&prompt=hi&base_url={upstream.url}/v1&name=d"))
+    await direct.run(LIVENESS_S)
+    d = direct.snapshot("d").metrics
+    assert d["tokens_reported"] == 3 and d["tokens"] == 3 and d["requests"] == 1, d
+
+
+async def test_a_tool_calls_name_is_a_chunk_of_output(upstream):
+    """The chunk that names the function (its arguments still empty) is output the model generated: it is the
+    first chunk, as AIPerf counts it (it was not counted: TTFT came one chunk late)."""
+    from midstream_tui import open_source
+
+    hub, proxy = await running_proxy(upstream.url + "/v1")
+    try:
+        async with aiohttp.ClientSession() as session:
+            body = {"model": "tool-named", "stream": True, "messages": [{"role": "user", "content": "weather?"}]}
+            await fetch(session, proxy.url + "/v1/chat/completions", body)
+        m = (await settled(hub, 0)).metrics
+    finally:
+        await hub.stop()
+    assert m["chunks"] == m["tokens"] == 3 and m["tool_chars"] == len('get_weather{"city": "Paris"}'), m
+    assert m["ttfo_req_ms"] == m["ttft_req_ms"] and m["finish_reason"] == "tool_calls" and m["chars"] == 0
+    direct = Hub(analysis_interval=0.05)
+    direct.add_source(open_source(f"openai:chat?model=tool-named&prompt=hi&base_url={upstream.url}/v1&name=d"))
+    await direct.run(LIVENESS_S)
+    assert direct.snapshot("d").metrics["tokens"] == 3
+
+
+async def test_a_request_for_several_answers_reads_the_first_as_its_text_and_counts_the_others(upstream):
+    """n=2: the stream's text is the first choice's (its chunks interleaved with the second's made one garbled
+    text, "Yes No indeed way"); the other's output is counted and timed, its finish reason is not the request's."""
+    hub, proxy = await running_proxy(upstream.url + "/v1")
+    try:
+        async with aiohttp.ClientSession() as session:
+            body = {"model": "two-choices", "stream": True, "n": 2, "messages": [{"role": "user", "content": "?"}]}
+            await fetch(session, proxy.url + "/v1/chat/completions", body)
+        snap = await settled(hub, 0)
+    finally:
+        await hub.stop()
+    m = snap.metrics
+    assert snap.text_tail.strip() == "Yes indeed" and m["other_choices_chars"] == len("No way"), (snap.text_tail, m)
+    assert m["chunks"] == m["tokens"] == 4 and m["finish_reason"] == "stop"
+    # an answer that came whole: the later choices' content, reasoning and tool calls are counted alike
+    reader = Reader("chat", False)
+    reader.feed(json.dumps({"choices": [
+        {"index": 0, "message": {"content": "Yes", "reasoning_content": "hm"}, "finish_reason": "stop"},
+        {"index": 1, "message": {"content": None, "tool_calls": [{"function": {"name": "f", "arguments": "{}"}}]}},
+        {"index": 2, "message": {"content": "third", "reasoning": "r"}}]}).encode())
+    assert [(p.kind, p.text) for p in reader.end()] == [
+        ("chunk", ""), ("text", "Yes"), ("reasoning", "hm"), ("choice", "f"), ("choice", "{}"), ("choice", "third"),
+        ("choice", "r"), ("finish", "stop")]
+
+
+async def test_a_request_for_several_answers_is_cut_while_one_goes_on(upstream):
+    """The first of two answers ended, the second loops: the stream had been taken for finished ("not cut: the
+    answer had already ended") and went on. The cut ends the answer still under way, and the SDK ends cleanly."""
+    hub, proxy = await running_proxy(upstream.url + "/v1")
+    try:
+        client = openai.AsyncOpenAI(api_key=KEY, base_url=proxy.url + "/v1", max_retries=0)
+        stream = await client.chat.completions.create(model="forever-two", n=2, stream=True,
+                                                      messages=[{"role": "user", "content": "x"}])
+        seen, ends = 0, {}
+        async for chunk in stream:
+            seen += 1
+            for choice in chunk.choices:
+                if choice.finish_reason:
+                    ends[choice.index] = choice.finish_reason
+            if seen == 10:
+                assert hub.cancel(await nth(hub, 0))
+            if seen == 60:  # (not cut: the answer goes on for ever)
+                break
+        assert ends == {0: "stop", 1: "content_filter"} and seen < 40, (ends, seen)
+        await asyncio.wait_for(upstream.left.wait(), LIVENESS_S)
+        snap = await settled(hub, 0)
+        assert snap.status == "cancelled" and snap.metrics["end"] == "cut", snap
+        await client.close()
+    finally:
+        await hub.stop()
 
 
 async def test_a_304_keeps_the_content_length_the_upstream_sent():
@@ -1011,6 +1145,50 @@ def test_the_sse_reader_splits_anywhere_and_cut_endings_parse():
             assert [json.loads(line[6:]) for line in lines if line.startswith(b"data: {")][1]["choices"][0][
                 "finish_reason"] == "content_filter"
         assert [e.data[:5] for e in SSEParser().feed(whole)] == ['{"a":', '{"id"', "[DONE"]
+
+
+@pytest.mark.parametrize("lite", [False, True])
+def test_an_answer_of_several_choices_ends_when_each_has_or_at_done(lite):
+    """When a request for n answers has finished, as the relay's framer (``lite``) and the reading see it (a review,
+    2026-12-07: the second choice ending first, or the first ending before the second began, had made the answer
+    look finished — not cut, a client leaving read as "finished" —, and [DONE] no longer ended it)."""
+    def finished(*chunks, n=2) -> str:
+        reader = Reader("chat", True, lite=lite, choices=n)
+        reader.feed(sse(chat_chunk(0, role="assistant")))  # (its id: the framer then skips chunks of plain text)
+        for chunk in chunks:
+            reader.feed(chunk if isinstance(chunk, bytes) else sse(chunk))
+        return reader.state.finished
+
+    text = [choice_chunk(0, content="go on") for _ in range(3)]
+    assert finished(choice_chunk(1, "stop"), *text) == ""  # the second ended first: the first goes on
+    assert finished(*text, choice_chunk(0, "stop"), choice_chunk(1, content="late")) == ""  # (the second begins late)
+    assert finished(*text, choice_chunk(0, "length"), choice_chunk(1, "stop")) == "length"  # (the first's reason)
+    assert finished(*text, b"data: [DONE]\n\n") == "stop"  # the end of the answer, whatever its choices said
+    assert finished(*text, choice_chunk(0, "stop"), n=1) == "stop"
+    assert finished(choice_chunk(0, "stop"), choice_chunk(5, content="x"), choice_chunk(5, "stop")) == ""
+    # odd indices (not a number, out of range) are output, not the first choice's, and hold no end
+    reader = Reader("chat", True)
+    parts = reader.feed(sse({"id": "c", "choices": [{"index": "0", "delta": {"content": "A"}},
+                                                     {"index": True, "delta": {"content": "B"}},
+                                                     {"index": 1 << 40, "delta": {"content": "C"},
+                                                      "finish_reason": "x"},
+                                                     {"index": -1, "delta": {"content": "D"}},
+                                                     {"delta": {"content": "own"}, "finish_reason": "stop"}]}))
+    assert [(p.kind, p.text) for p in parts] == [("chunk", ""), ("text", "own"), ("choice", "A"), ("choice", "B"),
+                                                 ("choice", "C"), ("choice", "D"), ("finish", "stop")]
+    assert reader.state.finished == "stop"
+    # the first choice's output comes first in a chunk, whatever the order of its choices (one timed unit: its text)
+    parts = Reader("chat", True).feed(sse({"id": "c", "choices": [{"index": 1, "delta": {"content": "No"}},
+                                                                  {"index": 0, "delta": {"content": "Yes"}}]}))
+    assert [(p.kind, p.text) for p in parts] == [("chunk", ""), ("text", "Yes"), ("choice", "No")]
+    # a cut ends each choice still under way, and no more than a request can ask for
+    reader = Reader("chat", True, lite=lite, choices=3)
+    reader.feed(sse(choice_chunk(0, role="assistant"), choice_chunk(1, "stop"),
+                    {"id": "c", "choices": [{"index": i, "delta": {"content": "x"}} for i in range(20_000)]}))
+    last = json.loads(SSEParser().feed(cut_ending(reader, "stop-loops", "loop"))[0].data)
+    ended = [c["index"] for c in last["choices"]]
+    assert ended[:3] == [0, 2, 3] and len(ended) == 127 and {c["finish_reason"] for c in last["choices"]} == {
+        "content_filter"}
 
 
 def test_whole_events_are_read_as_the_sse_parser_reads_them():

@@ -206,3 +206,40 @@ def test_reasoning_and_tool_chunks_are_timed_and_counted_as_the_references_defin
     replayed = tmp_path / "again.jsonl"
     replayed.write_text("".join(json.dumps(e) + "\n" for e in events))
     assert replay(replayed).snapshot("llm").metrics["tpot_ms"] == pytest.approx(15)
+
+
+def test_usage_is_a_requests_latest_count_and_answers_without_request_marks_add_up(tmp_path):
+    """A request's usage counts its output so far (vLLM's continuous usage stats send it with every chunk): its
+    latest stands (they were added up). Answers recorded without request marks keep adding theirs (a review of that
+    change: two such answers had read as one, the second's count replacing the first's)."""
+    marked = [{"t": 0, "stream": "a", "type": "request"}]
+    for i in range(1, 4):
+        marked += [{"t": i / 10, "stream": "a", "text": f" w{i}"},
+                   {"t": i / 10, "stream": "a", "type": "usage", "completion_tokens": i}]
+    marked += [{"t": 0.4, "stream": "a", "type": "usage", "completion_tokens": 3},
+               {"t": 0.4, "stream": "a", "type": "request_end"}, {"t": 0.5, "stream": "a", "type": "request"},
+               {"t": 0.6, "stream": "a", "text": " again"}, {"t": 0.6, "stream": "a", "type": "usage",
+                                                             "completion_tokens": 2},
+               {"t": 0.7, "stream": "a", "type": "request_end"}]
+    unmarked = [{"t": 0.1, "stream": "b", "text": "one"}, {"t": 0.2, "stream": "b", "type": "usage",
+                                                           "completion_tokens": 5},
+                {"t": 0.3, "stream": "b", "text": " two"}, {"t": 0.4, "stream": "b", "type": "usage",
+                                                            "completion_tokens": 7}]
+    hub = replay(session(tmp_path, marked + unmarked))
+    assert hub.snapshot("a").metrics["tokens_reported"] == 5 and hub.snapshot("b").metrics["tokens_reported"] == 12
+
+
+def test_a_captured_answer_of_several_choices_replays_its_first_as_text(tmp_path):
+    """n=2 captured: the first choice is the text, the other's chunks are timed (they were one interleaved text);
+    shapes no API sends are read past, not a failed source (a delta that was a string ended the replay with
+    "AttributeError: 'str' object has no attribute 'get'")."""
+    path = tmp_path / "two.sse"
+    chunks = [{"choices": [{"index": 0, "delta": {"content": "Yes"}}]},
+              {"choices": [{"index": 1, "delta": {"content": "No"}}]}, {"choices": [{"index": 0, "delta": "x"}]},
+              {"choices": [{"index": 0, "delta": {"content": " indeed"}}], "usage": {"completion_tokens": "many"}},
+              {"choices": "none", "response": [1], "usage": {"completion_tokens": 4}}]
+    path.write_text("".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n")
+    hub = replay(path)
+    snap = hub.snapshot("two")
+    assert snap.text_tail == "Yes indeed" and snap.metrics["tokens"] == 3 and snap.status == "closed", snap
+    assert snap.metrics["tokens_reported"] == 4 and snap.error is None

@@ -102,10 +102,15 @@ class TextAnalyzer(StreamAnalyzer):
             self._flush_words(event.t)
             self._finish_request(event.t, event.streamed)
         elif isinstance(event, Usage):
-            self.tokens_reported += max(0, int(event.completion_tokens))
+            reported = max(0, int(event.completion_tokens))
             self._since_usage = 0
+            if math.isnan(self._req_start) or not self._req_started:  # (answers without request marks: each its own)
+                self.tokens_reported += reported
+            else:  # a request's usage counts its output so far, and may come with every chunk (vLLM's continuous
+                # usage stats, Anthropic's message_delta): the latest replaces the one before, it does not add to it
+                self.tokens_reported += reported - self._req_usage
             if not math.isnan(self._req_start):
-                self._req_usage = max(0, int(event.completion_tokens))
+                self._req_usage = reported
         return NOTHING
 
     def _delta(self, ev: TextDelta) -> Measured:

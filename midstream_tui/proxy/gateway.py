@@ -39,7 +39,7 @@ from ..jsonsafe import loads
 from ..redact import credentials, remember
 from ..servers.base import LocalServer, is_loopback, same_origin, weak_token
 from ..sources.base import Source
-from .protocols import Part, Reader, _int, cut_ending, decode_realtime_audio, realtime_audio_format
+from .protocols import MAX_CHOICES, Part, Reader, _int, cut_ending, decode_realtime_audio, realtime_audio_format
 from .sse import SSEParser
 
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
@@ -178,8 +178,12 @@ bytes, 128 headers) turned an upstream's answer with a long cookie into "upstrea
 client's request that the upstream takes. At most 8 MiB of headers a request."""
 DRAIN_BYTES = 1 << 16
 """Bytes waiting for a client past which the relay of its answer waits for them to go (aiohttp's own limit)."""
-READING_COUNTS = ("chunks", "reasoning_chars", "tool_chars", "keepalives")
+READING_COUNTS = ("chunks", "reasoning_chars", "tool_chars", "other_choices_chars", "keepalives")
 """What an answer's reading counts (a request without an answer: all 0)."""
+_CHARS = {"reasoning": "reasoning_chars", "tool": "tool_chars", "choice": "other_choices_chars"}
+_OUTPUT_PART = {"reasoning": "reasoning", "tool": "tool", "choice": "text"}
+"""The ``OutputChunk`` part of a chunk that carries no text of the stream's own: its reasoning, a tool call, the
+text of a later choice (output, not the stream's text)."""
 EARLY_MAX = 4096
 """Events a proxied stream keeps for the hub until it begins reading it (a queue's worth)."""
 TEXT_DELTAS = ("response.output_text.delta", "response.text.delta", "response.output_audio_transcript.delta",
@@ -274,9 +278,9 @@ class ProxiedStream(Source):
         yield
 
 
-def _request_info(api: str, body: bytes) -> tuple[str, bool, int | None] | None:
-    """(model, streamed, the most output tokens it asked for) of an analyzable request; None when the body is
-    not a JSON object (forwarded as is)."""
+def _request_info(api: str, body: bytes) -> tuple[str, bool, int | None, int] | None:
+    """(model, streamed, the most output tokens it asked for, the answers it asked for: ``n``) of an analyzable
+    request; None when the body is not a JSON object (forwarded as is)."""
     try:
         obj = loads(body.decode("utf-8"))
     except (ValueError, UnicodeDecodeError, RecursionError):
@@ -286,7 +290,9 @@ def _request_info(api: str, body: bytes) -> tuple[str, bool, int | None] | None:
     model = obj.get("model")
     limit = next((v for k in ("max_completion_tokens", "max_tokens", "max_output_tokens")
                   if isinstance(v := obj.get(k), int) and not isinstance(v, bool) and v > 0), None)
-    return (str(model) if isinstance(model, str) and model else "unknown"), obj.get("stream") is True, limit
+    n = obj.get("n")
+    n = n if isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_CHOICES else 1
+    return (str(model) if isinstance(model, str) and model else "unknown"), obj.get("stream") is True, limit, n
 
 
 CUT_GRACE_S = 1.0
@@ -411,22 +417,22 @@ class AnswerReading:
                 if math.isnan(stream.first_chunk):
                     stream.first_chunk = now
                     m["ttft_req_ms"] = round((now - stream.t_start) * 1e3, 1)
-            elif part.kind in ("text", "tool") and math.isnan(stream.first_output):
+            elif part.kind in ("text", "tool", "choice") and math.isnan(stream.first_output):
                 stream.first_output = now
                 m["ttfo_req_ms"] = round((now - stream.t_start) * 1e3, 1)
             if part.kind == "text":
                 stream.put(TextDelta(name, now, part.text))
                 timed = True
-            elif part.kind in ("reasoning", "tool"):
-                m["reasoning_chars" if part.kind == "reasoning" else "tool_chars"] += len(part.text)
+            elif part.kind in ("reasoning", "tool", "choice"):
+                m[_CHARS[part.kind]] += len(part.text)
                 if not timed:  # one timed unit a chunk, as AIPerf counts its responses (text comes first in one)
                     timed = True
-                    kind = part.kind
-                    for later in itertools.islice(parts, i + 1, None):  # (a tool call in the same chunk: output)
+                    kind = _OUTPUT_PART[part.kind]
+                    for later in itertools.islice(parts, i + 1, None):  # (output in the same chunk: output)
                         if later.kind == "chunk":
                             break
-                        if later.kind == "tool":
-                            kind = "tool"
+                        if kind == "reasoning" and later.kind in ("tool", "choice"):
+                            kind = _OUTPUT_PART[later.kind]
                     stream.put(OutputChunk(name, now, kind))  # (timed and counted, not read as text)
             elif part.kind == "usage":
                 stream.reported = part.completion_tokens
@@ -979,7 +985,8 @@ class ProxyServer(LocalServer, GatewayTotals):
         # events only where a cut can end it cleanly: between events of an uncompressed event stream. Otherwise (a
         # body, a compressed stream) the rest of the answer is not worth breaking: the cut is noted, not made.
         reading = self.read_answer(stream, api, streamed, encoding, clock.now()) if stream is not None and api else None
-        framer = Reader(api, True, lite=True) if reading is not None and streamed and encoding == "identity" else None
+        framer = (Reader(api, True, lite=True, choices=info[3] if info else 1)
+                  if reading is not None and streamed and encoding == "identity" else None)
         cuttable = framer is not None
         cut = {"asked": False, "forced": False}
         loop = asyncio.get_running_loop()

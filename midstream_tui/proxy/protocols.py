@@ -28,8 +28,9 @@ APIS = ("chat", "completions", "responses", "messages")
 
 class Part(NamedTuple):  # (a tuple: made for every chunk of every answer read, at a third of a dataclass's cost)
     kind: str
-    """``text`` (content), ``reasoning``, ``tool`` (call arguments), ``usage``, ``finish``, ``error``, ``chunk``
-    (an event that carries the answer: the unit of time-to-first-chunk and inter-chunk gaps)."""
+    """``text`` (content), ``reasoning``, ``tool`` (call arguments), ``choice`` (the output of a Chat Completions
+    choice after the first, when a request asked for several: not the stream's text), ``usage``, ``finish``,
+    ``error``, ``chunk`` (an event that carries the answer: the unit of time-to-first-chunk and inter-chunk gaps)."""
     text: str = ""
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -55,6 +56,10 @@ class ReadState:
     """Messages: the ``content_block_delta`` events read so far, each at least one output token: what a cut's ending
     reports as the output while the server has not said (its ``message_start`` usage says 1 or so)."""
     finished: str = ""
+    choices: set[int] = field(default_factory=lambda: {0})
+    """Chat Completions: the choices the request asked for (``n``) and any other seen, and those ended: the
+    answer has finished when every one of them has (or at ``[DONE]``)."""
+    ended: set[int] = field(default_factory=set)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -85,7 +90,41 @@ def _int(v: Any) -> int:
     return int(v)
 
 
+def _delta_parts(delta: dict, into: list[Part], own: bool) -> None:
+    """The output in a Chat Completions delta (or a whole answer's message), untrusted JSON: its content, its
+    reasoning, its tool calls (``own``: the first choice's, each of its kind; else all ``choice``)."""
+    text = delta.get("content")
+    if text and text.__class__ is str:
+        into.append(Part("text" if own else "choice", text))
+    for key in ("reasoning_content", "reasoning"):
+        text = delta.get(key)
+        if text and text.__class__ is str:
+            into.append(Part("reasoning" if own else "choice", text))
+    calls = delta.get("tool_calls")
+    if calls.__class__ is list:
+        for call in calls:
+            if call.__class__ is dict:
+                into += _tool_parts(call.get("function"), own)
+    legacy = delta.get("function_call")
+    if legacy is not None:
+        into += _tool_parts(legacy, own)
+
+
+def _tool_parts(fn: Any, own: bool = True) -> list[Part]:
+    """A Chat Completions tool call's function (or the legacy ``function_call``), untrusted JSON: its name and its
+    arguments, each output the model generated (a chunk with only the name is a chunk, as AIPerf counts it)."""
+    if fn.__class__ is not dict:
+        return []
+    return [Part("tool" if own else "choice", text) for text in (fn.get("name"), fn.get("arguments"))
+            if text and text.__class__ is str]
+
+
 _SEQUENCE = re.compile(r'"sequence_number"\s*:\s*(\d{1,15})')
+MAX_CHOICES = 128
+"""The most answers a Chat Completions request asks for (OpenAI's limit on ``n``): the choices a reader keeps
+track of (one of a higher index is read as output, and does not hold the answer's end). The ``lite`` reader of
+a request for several decodes every chunk with an ``"index"`` that is not 0 (a later choice's, or a later tool
+call's), to know every choice the answer has before it calls it finished."""
 _SEQUENCE_BYTES = re.compile(rb'"sequence_number"\s*:\s*(\d{1,15})')
 BULK_EVENTS = {"responses": ("response.output_text.delta", "response.text.delta", "response.reasoning_text.delta",
                              "response.reasoning_summary_text.delta", "response.reasoning.delta",
@@ -106,7 +145,7 @@ class Reader:
 
     MAX_BODY = 16 << 20  # a non-streamed body kept for reading (the client gets all of it regardless)
 
-    def __init__(self, api: str, streamed: bool, lite: bool = False) -> None:
+    def __init__(self, api: str, streamed: bool, lite: bool = False, choices: int = 1) -> None:
         if api not in APIS:
             raise ValueError(f"unknown API {api!r}")
         self.api, self.streamed, self.lite = api, streamed, lite
@@ -114,7 +153,8 @@ class Reader:
         self._bulk_names = frozenset(name.encode() for name in self._bulk)
         self.sse = SSEParser()
         self._chunks = streamed and api in ("chat", "completions")
-        self.state = ReadState()
+        self.state = ReadState(choices=set(range(max(1, min(choices, MAX_CHOICES)))))
+        self._many = choices > 1
         self._body = bytearray()
         self.body_truncated = False
 
@@ -163,6 +203,7 @@ class Reader:
         parts: list[Part] = []
         for data in events:
             if data == b"[DONE]":
+                self._done()
                 continue
             obj = None
             if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:  # (deeper: jsonsafe's own check, below)
@@ -184,7 +225,9 @@ class Reader:
         if self.api in ("chat", "completions"):
             n = chunk.count(b'"finish_reason"')
             quick = (bool(self.state.id) and n > 0
-                     and n == chunk.count(b'"finish_reason":null') + chunk.count(b'"finish_reason": null'))
+                     and n == chunk.count(b'"finish_reason":null') + chunk.count(b'"finish_reason": null')
+                     and (not self._many or chunk.count(b'"index"')
+                          == chunk.count(b'"index":0') + chunk.count(b'"index": 0')))
             if quick:
                 self.sse.passed_start()
             return quick
@@ -207,7 +250,8 @@ class Reader:
         still taken from it)."""
         if self.api in ("chat", "completions"):  # (one choice, not the last: OpenAI, vLLM, llama.cpp, Ollama)
             return (bool(self.state.id) and ('"finish_reason":null' in data or '"finish_reason": null' in data)
-                    and data.count('"finish_reason"') == 1)
+                    and data.count('"finish_reason"') == 1
+                    and (not self._many or data.count('"index"') == data.count('"index":0') + data.count('"index": 0')))
         if name not in self._bulk:
             return False
         if self.api == "messages":
@@ -234,6 +278,7 @@ class Reader:
     def _event(self, name: str, data: str) -> list[Part]:
         if self.api in ("chat", "completions"):
             if data.strip() == "[DONE]":
+                self._done()
                 return []
             obj = _obj(data)
             if obj is None:
@@ -244,6 +289,10 @@ class Reader:
             return [Part("error", f"malformed {name} event: {data[:80]!r}")]
         kind = str(obj.get("type") or name)
         return self._responses_event(kind, obj) if self.api == "responses" else self._messages_event(kind, obj)
+
+    def _done(self) -> None:
+        """``[DONE]``: the answer has ended, whatever its choices said (one may never have said a finish reason)."""
+        self.state.finished = self.state.finished or self.state.extra.get("finish") or "stop"
 
     def _chat_chunk(self, obj: dict) -> list[Part]:
         st = self.state
@@ -262,37 +311,40 @@ class Reader:
             value = value if value.__class__ is int and 0 < value < 10 ** 15 else _int(value)
             if value:
                 st.created = value
-        parts: list[Part] = []
+        own: list[Part] = []  # the first choice's output (the stream's text, reasoning, tool calls)
+        others: list[Part] = []  # the output of later choices (a request for several: ``n``)
+        finish: list[Part] = []
+        ended = False
         choices = get("choices")
-        if choices.__class__ is list and choices and choices[0].__class__ is dict:
-            choice = choices[0]
+        for choice in choices if choices.__class__ is list else ():
+            if choice.__class__ is not dict:
+                continue
+            index = choice.get("index", 0)
+            output = own if index == 0 and index.__class__ is int else others  # (an index not a number: a later one)
             if self.api == "completions":
                 text = choice.get("text")
                 if text and text.__class__ is str:
-                    parts.append(Part("text", text))
+                    output.append(Part("text", text) if output is own else Part("choice", text))
             else:
                 delta = choice.get("delta")
                 if delta.__class__ is dict:
-                    text = delta.get("content")
-                    if text and text.__class__ is str:
-                        parts.append(Part("text", text))
-                    for key in ("reasoning_content", "reasoning"):
-                        text = delta.get(key)
-                        if text and text.__class__ is str:
-                            parts.append(Part("reasoning", text))
-                    calls = delta.get("tool_calls")
-                    for call in calls if calls.__class__ is list else ():
-                        fn = call.get("function") if call.__class__ is dict else None
-                        if fn.__class__ is dict:
-                            text = fn.get("arguments")
-                            if text and text.__class__ is str:
-                                parts.append(Part("tool", text))
-            if parts:
-                parts.insert(0, _CHUNK)
+                    _delta_parts(delta, output, own=output is own)
+            tracked = output is own or (index.__class__ is int and 0 < index < MAX_CHOICES)
             reason = choice.get("finish_reason")
             if reason:
-                st.finished = str(reason)
-                parts.append(Part("finish", st.finished))
+                if output is own:  # (the request's finish reason is its first choice's)
+                    finish.append(Part("finish", str(reason)))
+                if tracked:
+                    st.ended.add(index)
+                    ended = True
+            elif tracked and output is others:
+                st.choices.add(index)
+        parts = [_CHUNK, *own, *others] if own or others else []
+        if finish:
+            st.extra["finish"] = finish[-1].text
+            parts += finish
+        if ended and st.ended >= st.choices:  # every choice asked for or seen has ended (computed once a chunk)
+            st.finished = st.extra.get("finish") or "stop"
         usage = get("usage")
         if usage.__class__ is dict:
             st.output_tokens = _int(usage.get("completion_tokens"))
@@ -384,22 +436,17 @@ class Reader:
         text, finish = "", ""
         if self.api in ("chat", "completions"):
             choices = obj.get("choices")
-            choice = choices[0] if isinstance(choices, list) and choices else None
-            if isinstance(choice, dict):
-                if self.api == "chat" and isinstance(choice.get("message"), dict):
-                    message = choice["message"]
-                    text = message.get("content") or ""
-                    reasoning = message.get("reasoning_content") or message.get("reasoning")
-                    if isinstance(reasoning, str) and reasoning:
-                        extra.append(Part("reasoning", reasoning))
-                    calls = message.get("tool_calls")
-                    for call in calls if isinstance(calls, list) else ():
-                        fn = call.get("function") if isinstance(call, dict) else None
-                        if isinstance(fn, dict) and isinstance(fn.get("arguments"), str) and fn["arguments"]:
-                            extra.append(Part("tool", fn["arguments"]))
-                else:
-                    text = choice.get("text") or ""
-                finish = str(choice.get("finish_reason") or "")
+            for k, choice in enumerate(choices if isinstance(choices, list) else ()):
+                if not isinstance(choice, dict):  # (the first is the request's; the others, ``n``, are counted)
+                    continue
+                if self.api == "chat":
+                    _delta_parts(_dict(choice, "message"), extra, own=k == 0)
+                elif isinstance(choice.get("text"), str) and choice["text"]:
+                    extra.append(Part("text" if k == 0 else "choice", choice["text"]))
+                if k == 0:
+                    finish = str(choice.get("finish_reason") or "")
+            text = "".join(part.text for part in extra if part.kind == "text")
+            extra = [part for part in extra if part.kind != "text"]
             usage = _dict(obj, "usage")
             prompt, completion = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
         elif self.api == "responses":
@@ -469,15 +516,13 @@ def _cut_ending(reader: Reader, rule: str, reason: str, mode: str) -> bytes:
         if mode == "error":
             return _sse(None, {"error": {"message": f"stopped by midstream rule {rule}: {reason}",
                                          "type": "midstream_cut", "code": "midstream_cut"}}) + b"data: [DONE]\n\n"
-        choice: dict[str, Any] = {"index": 0, "finish_reason": CUT_FINISH}
-        if reader.api == "chat":
-            choice["delta"] = {}
-            obj_type = "chat.completion.chunk"
-        else:
-            choice["text"] = ""
-            obj_type = "text_completion"
-        chunk = {"id": st.id or "midstream-cut", "object": obj_type, "created": st.created or int(time.time()),
-                 "model": st.model, "choices": [choice], "midstream": note}
+        # every choice still under way ends (a request may have asked for several: ``n``)
+        chat = reader.api == "chat"
+        choices = [{"index": index, "delta" if chat else "text": {} if chat else "", "finish_reason": CUT_FINISH}
+                   for index in sorted((st.choices | {0}) - st.ended)] or [
+            {"index": 0, "delta" if chat else "text": {} if chat else "", "finish_reason": CUT_FINISH}]
+        chunk = {"id": st.id or "midstream-cut", "object": "chat.completion.chunk" if chat else "text_completion",
+                 "created": st.created or int(time.time()), "model": st.model, "choices": choices, "midstream": note}
         return _sse(None, chunk) + b"data: [DONE]\n\n"
     if reader.api == "responses":
         seq = st.sequence + 1

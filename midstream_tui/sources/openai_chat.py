@@ -172,9 +172,11 @@ class OpenAIChatSource(Source):
                 content = delta.content if delta else None
                 if content:
                     yield TextDelta(sid, now, text=content, tokens=1, request_id=request)
-                elif delta is not None:  # a reasoning model's thinking, a tool call's arguments: timed, not text
-                    tool = any(getattr(getattr(call, "function", None), "arguments", None)
-                               for call in delta.tool_calls or ())
+                elif delta is not None:  # a reasoning model's thinking, a tool call's name or arguments: timed, not
+                    # text (the legacy function_call too)
+                    functions = [getattr(call, "function", None) for call in delta.tool_calls or ()]
+                    functions.append(getattr(delta, "function_call", None))
+                    tool = any(getattr(fn, "name", None) or getattr(fn, "arguments", None) for fn in functions)
                     thinking = getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
                     if tool or (isinstance(thinking, str) and thinking):
                         yield OutputChunk(sid, now, "tool" if tool else "reasoning", request_id=request)

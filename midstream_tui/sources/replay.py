@@ -12,13 +12,12 @@ JSONL session format, one JSON object per line, in time order:
     {"t": 0.9,   "stream": "llm", "type": "error", "message": "..."}
     {"t": 1.0,   "stream": "llm", "type": "close", "reason": "finished"}
 
-A ``chunk`` is output that is not text (``part``: ``reasoning`` or ``tool``, a tool call's arguments): timed
-and counted as a chunk, not read as text. ``t`` is seconds from the start of the session; ``stream`` defaults to the
-file's name; ``tokens`` to 1. A file may hold several streams: each becomes its
-own source. Replay keeps the recorded gaps, divided by ``speed``. A line that
-is not valid JSON (or nests deeper than ``jsonsafe.MAX_DEPTH``) or lacks a field
-becomes a recorded stream error (with its line number) and replay goes on.
-"""
+A ``chunk`` is output that is not text (``part``: ``reasoning``, ``tool``, a tool call's name or arguments, or
+``text``, output that is not the stream's text: a later choice's): timed and counted as a chunk, not read as text.
+``t`` is seconds from the start of the session; ``stream`` defaults to the file's name; ``tokens`` to 1. A file may
+hold several streams: each becomes its own source. Replay keeps the recorded gaps, divided by ``speed``. A line that
+is not valid JSON (or nests deeper than ``jsonsafe.MAX_DEPTH``) or lacks a field becomes a recorded stream error
+(with its line number) and replay goes on. """
 
 from __future__ import annotations
 
@@ -74,8 +73,8 @@ def _event(stream: str, t: float, obj: dict) -> Event:
         return TextDelta(stream, t, text=text, tokens=_count(obj, "tokens", 1))
     if kind == "chunk":
         part = obj.get("part", "reasoning")
-        if part not in ("reasoning", "tool"):
-            raise ValueError(f"'part' must be \"reasoning\" or \"tool\", got {part!r}")
+        if part not in ("reasoning", "tool", "text"):
+            raise ValueError(f"'part' must be \"reasoning\", \"tool\" or \"text\", got {part!r}")
         return OutputChunk(stream, t, part=part, tokens=_count(obj, "tokens", 1),
                            request_id=_count(obj, "request_id", 0))
     if kind == "open":
@@ -274,23 +273,24 @@ class SseReplaySource(ScheduledSource):
                 err = obj.get("error") if isinstance(obj.get("error"), dict) else obj
                 yield StreamError(sid, t, f"line {number}: {err.get('message', 'error event')}")
                 continue
-            texts: list[str] = []
+            texts: list[str | None] = []  # (None: a later choice's output, a request for several: timed, not text)
             if kind == "response.output_text.delta":
                 texts.append(str(obj.get("delta", "")))
-            for choice in obj.get("choices") or []:
-                content = (choice.get("delta") or {}).get("content") if isinstance(choice, dict) else None
-                if content:
-                    texts.append(str(content))
-            usage = obj.get("usage") or ((obj.get("response") or {}).get("usage") if kind == "response.completed"
-                                         else None)
+            for choice in obj.get("choices") if isinstance(obj.get("choices"), list) else ():
+                delta = choice.get("delta") if isinstance(choice, dict) else None
+                content = delta.get("content") if isinstance(delta, dict) else None
+                if isinstance(content, str) and content:
+                    texts.append(content if choice.get("index", 0) == 0 else None)
+            response = obj.get("response") if isinstance(obj.get("response"), dict) else {}
+            usage = obj.get("usage") or (response.get("usage") if kind == "response.completed" else None)
             for text in texts:
                 if n:
                     t += 1.0 / self.rate
                 n += 1
-                yield TextDelta(sid, t, text=text)
-            if isinstance(usage, dict):
-                yield Usage(sid, t, prompt_tokens=int(usage.get("prompt_tokens") or usage.get("input_tokens") or 0),
-                            completion_tokens=int(usage.get("completion_tokens") or usage.get("output_tokens") or 0))
+                yield TextDelta(sid, t, text=text) if text is not None else OutputChunk(sid, t, "text")
+            if isinstance(usage, dict):  # (counts that are not whole numbers >= 0 are read as none)
+                yield Usage(sid, t, prompt_tokens=_usage_count(usage, "prompt_tokens", "input_tokens"),
+                            completion_tokens=_usage_count(usage, "completion_tokens", "output_tokens"))
         if not blocks:  # no "data:" field in the whole file (a binary file, a wrong one): nothing was replayed
             yield StreamError(sid, t, f"{self.path.name}: no SSE event in it (no 'data:' line): not a captured SSE "
                               "stream", fatal=True)
@@ -298,6 +298,15 @@ class SseReplaySource(ScheduledSource):
             return
         yield RequestFinished(sid, t)
         yield StreamClosed(sid, t, reason="finished")
+
+
+def _usage_count(usage: dict, *keys: str) -> int:
+    """The first of ``keys`` in a captured usage object that is a count (untrusted JSON), else 0."""
+    for key in keys:
+        value = usage.get(key)
+        if not isinstance(value, bool) and isinstance(value, (int, float)) and 0 <= value <= MAX_COUNT:
+            return int(value)
+    return 0
 
 
 def open_sse(uri: str, path_text: str, params: dict[str, str], clock: Clock | None) -> Source:
