@@ -127,6 +127,8 @@ class VideoFrame(Event):
 class StreamError(Event):
     message: str
     fatal: bool = False
+    transient: bool = False
+    """The source is recovering from it (a retry under way): the stream shows it until its data comes again."""
 
 
 @dataclass(frozen=True, slots=True)

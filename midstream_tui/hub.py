@@ -179,6 +179,7 @@ class StreamPipeline:
         self._perceiver = self._perception
         """The perception the analyzer was given (given again to a new analyzer, see ``_become``)."""
         self._data_seen = False
+        self._recovering = False  # its error is one its source is retrying after (``StreamError.transient``)
         self.source_metrics: Callable[[], dict[str, Any]] | None = None
         """The source's own counters for this stream (decode errors, network gaps), merged into the metrics."""
         self.taps: tuple = ()
@@ -237,11 +238,15 @@ class StreamPipeline:
                 self.analyzer.flagged(ev.condition, ev.t, ev.since)
         elif isinstance(ev, StreamError):
             self.error = ev.message
+            self._recovering = ev.transient and not ev.fatal
             self.analyzer.hits.append(PatternHit(ev.t, self.stream, "error", ev.message))
             if ev.fatal and self.status == "open":
                 self.status, self.closed_t = "error", ev.t
         elif self.status == "open":
             self._data_seen = True
+            if self._recovering:  # its data came again: the retry it said it was making worked (the error is
+                # in the pattern log; the stream no longer shows it as its state)
+                self._recovering, self.error = False, None
             return self.analyzer.ingest(ev)
         return NOTHING
 

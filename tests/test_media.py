@@ -687,6 +687,10 @@ async def test_an_hls_vod_resumes_where_it_stopped_when_its_server_comes_back(vo
     assert video.metrics["frames"] == 240  # every frame once: nothing lost, nothing played twice
     assert audio.metrics["audio_s"] == pytest.approx(8.0, abs=0.1)
     assert hub.source("vod").sessions >= 2
+    # recovered: the stream no longer shows "…; reconnecting in 1.0 s (1/5)" as its state (it did, to its end);
+    # the pattern log keeps what happened
+    assert video.error is None and audio.error is None, video.error
+    assert any("reconnecting in" in h.message for _, h in hub.patterns_since(0))
 
 
 def udp_bound(port):

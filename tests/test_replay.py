@@ -243,3 +243,17 @@ def test_a_captured_answer_of_several_choices_replays_its_first_as_text(tmp_path
     snap = hub.snapshot("two")
     assert snap.text_tail == "Yes indeed" and snap.metrics["tokens"] == 3 and snap.status == "closed", snap
     assert snap.metrics["tokens_reported"] == 4 and snap.error is None
+
+
+def test_an_error_the_source_recovered_from_is_not_the_streams_state_once_data_comes_again(tmp_path):
+    """A retry that worked (``transient``: "…; reconnecting in 1.0 s") stops being the stream's error when its data
+    comes again (it stayed to the stream's end); it stays in the pattern log. Other errors stay the stream's."""
+    lines = [{"t": 0.1, "stream": "a", "text": "one"},
+             {"t": 0.2, "stream": "a", "type": "error", "message": "lost; reconnecting in 1.0 s", "transient": True},
+             {"t": 1.5, "stream": "a", "text": " two"},
+             {"t": 0.1, "stream": "b", "text": "one"},
+             {"t": 0.2, "stream": "b", "type": "error", "message": "malformed chunk"},
+             {"t": 1.5, "stream": "b", "text": " two"}]
+    hub = replay(session(tmp_path, lines))
+    assert hub.snapshot("a").error is None and hub.snapshot("b").error == "malformed chunk"
+    assert any("reconnecting" in h.message for _, h in hub.patterns_since(0))

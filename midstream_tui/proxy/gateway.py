@@ -290,8 +290,12 @@ def _request_info(api: str, body: bytes) -> tuple[str, bool, int | None, int] | 
     model = obj.get("model")
     limit = next((v for k in ("max_completion_tokens", "max_tokens", "max_output_tokens")
                   if isinstance(v := obj.get(k), int) and not isinstance(v, bool) and v > 0), None)
-    n = obj.get("n")
-    n = n if isinstance(n, int) and not isinstance(n, bool) and 1 <= n <= MAX_CHOICES else 1
+    n = obj.get("n")  # (as servers validate it: "2" and 2.0 are 2; past the most a reader follows, that many)
+    if isinstance(n, str) and n.strip().isdigit() and len(n) < 20:
+        n = int(n)
+    elif isinstance(n, float) and n.is_integer():
+        n = int(n)
+    n = min(n, MAX_CHOICES) if isinstance(n, int) and not isinstance(n, bool) and n >= 1 else 1
     return (str(model) if isinstance(model, str) and model else "unknown"), obj.get("stream") is True, limit, n
 
 

@@ -311,38 +311,44 @@ class Reader:
             value = value if value.__class__ is int and 0 < value < 10 ** 15 else _int(value)
             if value:
                 st.created = value
-        own: list[Part] = []  # the first choice's output (the stream's text, reasoning, tool calls)
-        others: list[Part] = []  # the output of later choices (a request for several: ``n``)
-        finish: list[Part] = []
+        parts: list[Part] = []  # the first choice's output (the stream's text, reasoning, tool calls), then
+        others: list[Part] | None = None  # the output of later choices (a request for several: ``n``), then its finish
+        finish = ""
         ended = False
         choices = get("choices")
         for choice in choices if choices.__class__ is list else ():
             if choice.__class__ is not dict:
                 continue
             index = choice.get("index", 0)
-            output = own if index == 0 and index.__class__ is int else others  # (an index not a number: a later one)
+            own = index == 0 and index.__class__ is int  # (an index that is not a number: a later choice)
+            into = parts if own else (others := others if others is not None else [])
             if self.api == "completions":
                 text = choice.get("text")
                 if text and text.__class__ is str:
-                    output.append(Part("text", text) if output is own else Part("choice", text))
+                    into.append(Part("text" if own else "choice", text))
             else:
                 delta = choice.get("delta")
                 if delta.__class__ is dict:
-                    _delta_parts(delta, output, own=output is own)
-            tracked = output is own or (index.__class__ is int and 0 < index < MAX_CHOICES)
+                    _delta_parts(delta, into, own)
             reason = choice.get("finish_reason")
-            if reason:
-                if output is own:  # (the request's finish reason is its first choice's)
-                    finish.append(Part("finish", str(reason)))
-                if tracked:
+            if own:
+                if reason:  # (the request's finish reason is its first choice's)
+                    finish = str(reason)
+                    st.ended.add(0)
+                    ended = True
+            elif index.__class__ is int and 0 < index < MAX_CHOICES:
+                if reason:
                     st.ended.add(index)
                     ended = True
-            elif tracked and output is others:
-                st.choices.add(index)
-        parts = [_CHUNK, *own, *others] if own or others else []
+                else:
+                    st.choices.add(index)
+        if others:
+            parts += others
+        if parts:
+            parts.insert(0, _CHUNK)
         if finish:
-            st.extra["finish"] = finish[-1].text
-            parts += finish
+            st.extra["finish"] = finish
+            parts.append(Part("finish", finish))
         if ended and st.ended >= st.choices:  # every choice asked for or seen has ended (computed once a chunk)
             st.finished = st.extra.get("finish") or "stop"
         usage = get("usage")

@@ -299,7 +299,8 @@ class Recorder:
             self._queue.put(("event", stream, t, "usage", {"prompt_tokens": ev.prompt_tokens,
                                                            "completion_tokens": ev.completion_tokens}))
         elif isinstance(ev, StreamError):
-            self._queue.put(("event", stream, t, "error", {"message": ev.message, "fatal": ev.fatal}))
+            self._queue.put(("event", stream, t, "error", {"message": ev.message, "fatal": ev.fatal,
+                                                           **({"transient": True} if ev.transient else {})}))
         elif isinstance(ev, Flag):
             self._queue.put(("event", stream, t, "flag", {"message": ev.message, "kind": ev.kind,
                                                           **({"condition": ev.condition} if ev.condition else {})}))

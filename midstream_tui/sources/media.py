@@ -397,7 +397,7 @@ class MediaSource(Source):
                                  kind="media"))
                     else:
                         said = f"{self._plain(exc)}; reconnecting in {delay:.1f} s ({failures}/{self.reconnect})"
-                        put(StreamError(self.stream_id, self.clock.now(), said))
+                        put(StreamError(self.stream_id, self.clock.now(), said, transient=True))
                     deadline = time.monotonic() + delay
                     while not self.cancelled and time.monotonic() < deadline:
                         time.sleep(min(0.1, max(0.0, deadline - time.monotonic())))

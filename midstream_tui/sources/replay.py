@@ -90,7 +90,8 @@ def _event(stream: str, t: float, obj: dict) -> Event:
         return Usage(stream, t, prompt_tokens=_count(obj, "prompt_tokens", 0),
                      completion_tokens=_count(obj, "completion_tokens", 0))
     if kind == "error":
-        return StreamError(stream, t, str(obj.get("message", "recorded error")), fatal=False)
+        return StreamError(stream, t, str(obj.get("message", "recorded error")), fatal=False,
+                           transient=obj.get("transient") is True)
     if kind == "close":
         return StreamClosed(stream, t, reason=str(obj.get("reason", "finished")))
     raise ValueError(f"unknown type {kind!r}")

@@ -250,7 +250,7 @@ class WebRTCSource(Source):
                         await self._close_pc()
                     if not self._stop.is_set() and not warned:
                         self._emit(StreamError(self.stream_id, self.clock.now(),
-                                               "signaling connection lost; reconnecting"))
+                                               "signaling connection lost; reconnecting", transient=True))
                         warned = True
         finally:
             await self._close_pc()
