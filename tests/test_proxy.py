@@ -1885,6 +1885,50 @@ async def test_the_realtime_api_through_the_proxy(emulator):
         await hub.stop()
 
 
+async def test_a_realtime_tool_call_is_timed_and_counted_as_output_through_the_proxy_and_from_the_client():
+    """A voice agent's function call (``response.function_call_arguments.delta``) is output: its deltas are chunks,
+    timed and counted as a tool call's, not text (they were not seen at all: a response that only called a tool had
+    no first token and no chunks)."""
+    from midstream_tui import open_source
+
+    async def session(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=1 << 20)
+        await ws.prepare(request)
+        await ws.send_str(json.dumps({"type": "session.created", "event_id": "e0", "session": {"id": "s"}}))
+        async for msg in ws:
+            if json.loads(msg.data).get("type") != "response.create":
+                continue
+            await ws.send_str(json.dumps({"type": "response.created", "event_id": "e1", "response": {
+                "id": "r1", "object": "realtime.response", "status": "in_progress", "output": []}}))
+            for i, piece in enumerate(['{"city"', ': "Paris"', "}"]):
+                await asyncio.sleep(0.02)
+                await ws.send_str(json.dumps({"type": "response.function_call_arguments.delta", "event_id": f"d{i}",
+                                              "response_id": "r1", "item_id": "fc1", "output_index": 0,
+                                              "call_id": "call_1", "delta": piece}))
+            await ws.send_str(json.dumps({"type": "response.done", "event_id": "e9", "response": {
+                "id": "r1", "object": "realtime.response", "status": "completed", "output": [],
+                "usage": {"total_tokens": 12, "input_tokens": 4, "output_tokens": 8}}}))
+        return ws
+
+    app = web.Application(client_max_size=1 << 20)
+    app.router.add_get("/v1/realtime", session)
+    runner, port = await serving(app)
+    hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1")
+    try:
+        run = Hub(analysis_interval=0.05)
+        run.add_source(open_source(f"openai:realtime?model=rt&prompt=weather&base_url={proxy.url}/v1&name=rt",
+                                   run.clock))
+        await run.run(LIVENESS_S)
+        direct = run.snapshot("rt").metrics
+        m = (await settled(hub, 0)).metrics
+    finally:
+        await hub.stop()
+        await runner.cleanup()
+    assert m["chunks"] == m["tokens"] == 3 and m["tool_chars"] == len('{"city": "Paris"}') and m["chars"] == 0, m
+    assert m["ttft_ms"] > 0 and m["tokens_reported"] == 8
+    assert direct["tokens"] == 3 and direct["ttft_ms"] > 0 and direct["requests"] == 1, direct
+
+
 async def test_a_looping_realtime_response_is_cancelled_the_protocols_way(emulator):
     from midstream_tui import open_source
 

@@ -912,6 +912,10 @@ class ProxyServer(LocalServer, GatewayTotals):
         elif kind in AUDIO_DELTAS and delta:
             stream.metrics["chunks"] += 1
             self._realtime_audio(stream, obj, delta, state, now)
+        elif kind == "response.function_call_arguments.delta" and delta:  # a tool call: timed, not read as text
+            stream.metrics["chunks"] += 1
+            stream.metrics["tool_chars"] += len(delta)
+            stream.put(OutputChunk(name, now, "tool"))
         elif kind == "response.done":
             resp = obj.get("response") if isinstance(obj.get("response"), dict) else {}
             usage = resp.get("usage") if isinstance(resp.get("usage"), dict) else {}
