@@ -361,7 +361,7 @@ _kind: list = [ProxyServer]
 
 def pytest_generate_tests(metafunc):
     source = inspect.getsource(metafunc.function)
-    if "running_proxy(" in source and "in_process=True" not in source:
+    if ("running_proxy(" in source or "proxied_and_direct(" in source) and "in_process=True" not in source:
         metafunc.fixturenames.append("proxy_kind")
         metafunc.parametrize("proxy_kind", list(KIND), indirect=True)
 
@@ -380,6 +380,13 @@ async def serving(app: web.Application) -> tuple[web.AppRunner, int]:
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     return runner, site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+
+async def serving_realtime(session) -> tuple[web.AppRunner, int]:
+    """A Realtime upstream: ``session`` answers WebSocket connections on /v1/realtime (a free loopback port)."""
+    app = web.Application(client_max_size=1 << 20)
+    app.router.add_get("/v1/realtime", session)
+    return await serving(app)
 
 
 async def running_proxy(upstream_url: str, rules: bool = False, in_process: bool = False,
@@ -557,60 +564,49 @@ async def test_an_openai_source_times_reasoning_and_tool_chunks_as_the_proxy_doe
     assert m["tpot_ms"] == pytest.approx((m["e2e_p50_s"] * 1e3 - m["ttft_ms"]) / 6, rel=1e-6)  # the usage's 7
 
 
-async def test_a_usage_sent_with_every_chunk_counts_the_output_once(upstream):
-    """vLLM's continuous usage stats give the output so far with every chunk: the latest is the request's count
-    (they were added up: 0+1+2+3+3+3 = 12 tokens reported for 3), through the proxy and from the official client."""
+async def proxied_and_direct(upstream, model: str, **body):
+    """One streamed Chat Completions request for ``model`` through the proxy (its stream's snapshot), and the same
+    from the ``openai:chat`` source direct to the upstream (its metrics)."""
     from midstream_tui import open_source
 
     hub, proxy = await running_proxy(upstream.url + "/v1")
     try:
         async with aiohttp.ClientSession() as session:
-            body = {"model": "continuous", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
-            await fetch(session, proxy.url + "/v1/chat/completions", body)
-        m = (await settled(hub, 0)).metrics
+            await fetch(session, proxy.url + "/v1/chat/completions",
+                        {"model": model, "stream": True, "messages": [{"role": "user", "content": "?"}], **body})
+        snap = await settled(hub, 0)
     finally:
         await hub.stop()
+    direct = Hub(analysis_interval=0.05)
+    direct.add_source(open_source(f"openai:chat?model={model}&prompt=hi&base_url={upstream.url}/v1&name=d"))
+    await direct.run(LIVENESS_S)
+    return snap, direct.snapshot("d").metrics
+
+
+async def test_a_usage_sent_with_every_chunk_counts_the_output_once(upstream):
+    """vLLM's continuous usage stats give the output so far with every chunk: the latest is the request's count
+    (they were added up: 0+1+2+3+3+3 = 12 tokens reported for 3), through the proxy and from the official client."""
+    snap, d = await proxied_and_direct(upstream, "continuous")
+    m = snap.metrics
     assert m["tokens_reported"] == 3 and m["output_tokens"] == 3 and m["output_tokens_from"] == "usage", m
     assert m["tokens"] == m["chunks"] == 3 and m["tokens_counted_minus_usage"] == 0
-    direct = Hub(analysis_interval=0.05)
-    direct.add_source(open_source(f"openai:chat?model=continuous&prompt=hi&base_url={upstream.url}/v1&name=d"))
-    await direct.run(LIVENESS_S)
-    d = direct.snapshot("d").metrics
     assert d["tokens_reported"] == 3 and d["tokens"] == 3 and d["requests"] == 1, d
 
 
 async def test_a_tool_calls_name_is_a_chunk_of_output(upstream):
     """The chunk that names the function (its arguments still empty) is output the model generated: it is the
     first chunk, as AIPerf counts it (it was not counted: TTFT came one chunk late)."""
-    from midstream_tui import open_source
-
-    hub, proxy = await running_proxy(upstream.url + "/v1")
-    try:
-        async with aiohttp.ClientSession() as session:
-            body = {"model": "tool-named", "stream": True, "messages": [{"role": "user", "content": "weather?"}]}
-            await fetch(session, proxy.url + "/v1/chat/completions", body)
-        m = (await settled(hub, 0)).metrics
-    finally:
-        await hub.stop()
+    snap, d = await proxied_and_direct(upstream, "tool-named")
+    m = snap.metrics
     assert m["chunks"] == m["tokens"] == 3 and m["tool_chars"] == len('get_weather{"city": "Paris"}'), m
     assert m["ttfo_req_ms"] == m["ttft_req_ms"] and m["finish_reason"] == "tool_calls" and m["chars"] == 0
-    direct = Hub(analysis_interval=0.05)
-    direct.add_source(open_source(f"openai:chat?model=tool-named&prompt=hi&base_url={upstream.url}/v1&name=d"))
-    await direct.run(LIVENESS_S)
-    assert direct.snapshot("d").metrics["tokens"] == 3
+    assert d["tokens"] == 3
 
 
 async def test_a_request_for_several_answers_reads_the_first_as_its_text_and_counts_the_others(upstream):
     """n=2: the stream's text is the first choice's (its chunks interleaved with the second's made one garbled
     text, "Yes No indeed way"); the other's output is counted and timed, its finish reason is not the request's."""
-    hub, proxy = await running_proxy(upstream.url + "/v1")
-    try:
-        async with aiohttp.ClientSession() as session:
-            body = {"model": "two-choices", "stream": True, "n": 2, "messages": [{"role": "user", "content": "?"}]}
-            await fetch(session, proxy.url + "/v1/chat/completions", body)
-        snap = await settled(hub, 0)
-    finally:
-        await hub.stop()
+    snap, _ = await proxied_and_direct(upstream, "two-choices", n=2)
     m = snap.metrics
     assert snap.text_tail.strip() == "Yes indeed" and m["other_choices_chars"] == len("No way"), (snap.text_tail, m)
     assert m["chunks"] == m["tokens"] == 4 and m["finish_reason"] == "stop"
@@ -1910,9 +1906,7 @@ async def test_a_realtime_tool_call_is_timed_and_counted_as_output_through_the_p
                 "usage": {"total_tokens": 12, "input_tokens": 4, "output_tokens": 8}}}))
         return ws
 
-    app = web.Application(client_max_size=1 << 20)
-    app.router.add_get("/v1/realtime", session)
-    runner, port = await serving(app)
+    runner, port = await serving_realtime(session)
     hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1")
     try:
         run = Hub(analysis_interval=0.05)
@@ -1969,9 +1963,7 @@ async def test_a_websocket_ends_through_the_proxy_as_the_upstream_ended_it():
             request.transport.abort()  # type: ignore[union-attr]
         return ws
 
-    app = web.Application(client_max_size=1 << 16)
-    app.router.add_get("/v1/realtime", session)
-    runner, port = await serving(app)
+    runner, port = await serving_realtime(session)
     hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1")
     try:
         async with aiohttp.ClientSession() as http:
