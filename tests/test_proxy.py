@@ -160,6 +160,9 @@ SCRIPTS = {  # model -> (status, content type, body, extra headers)
     "continuous": (200, "text/event-stream", CONTINUOUS, {}),
     "tool-named": (200, "text/event-stream", TOOL_NAMED, {}),
     "two-choices": (200, "text/event-stream", TWO_CHOICES, {}),
+    "refusal": (200, "text/event-stream", sse(choice_chunk(0, role="assistant", content=None, refusal=None),
+                                              *(choice_chunk(0, refusal=w) for w in ["I can't", " help with that."]),
+                                              choice_chunk(0, "stop")) + b"data: [DONE]\n\n", {}),
 }
 
 
@@ -446,6 +449,7 @@ async def fetch(session: aiohttp.ClientSession, url: str, body: dict | None, hea
     ("cookies", "/v1/chat/completions", {"x-long": "q" * 10_000, **{f"x-c{i}": str(i) for i in range(140)}}),
     ("untyped", "/v1/chat/completions", {}), ("continuous", "/v1/chat/completions", {}),
     ("tool-named", "/v1/chat/completions", {}), ("two-choices", "/v1/chat/completions", {}),
+    ("refusal", "/v1/chat/completions", {}),
 ])
 async def test_the_client_gets_the_upstreams_bytes_unchanged(upstream, model, path, extra):
     hub, proxy = await running_proxy(upstream.url + "/v1")
@@ -601,6 +605,21 @@ async def test_a_tool_calls_name_is_a_chunk_of_output(upstream):
     assert m["chunks"] == m["tokens"] == 3 and m["tool_chars"] == len('get_weather{"city": "Paris"}'), m
     assert m["ttfo_req_ms"] == m["ttft_req_ms"] and m["finish_reason"] == "tool_calls" and m["chars"] == 0
     assert d["tokens"] == 3
+
+
+async def test_a_refusal_is_the_answers_text(upstream):
+    """A model that refuses streams its words as ``refusal``, not ``content``: they are its answer, shown and read as
+    text (a refusal had no chunk, no text and no first token), in Chat Completions and in Responses."""
+    snap, d = await proxied_and_direct(upstream, "refusal")
+    assert snap.text_tail == "I can't help with that." and snap.metrics["chunks"] == 2 and d["tokens"] == 2, snap
+    reader = Reader("responses", True)
+    parts = reader.feed(sse({"type": "response.refusal.delta", "sequence_number": 3, "item_id": "m", "output_index": 0,
+                             "content_index": 0, "delta": "No."}, event="response.refusal.delta"))
+    assert [(p.kind, p.text) for p in parts] == [("chunk", ""), ("text", "No.")]
+    reader = Reader("responses", False)
+    reader.feed(json.dumps({"status": "completed", "output": [{"type": "message", "content": [
+        {"type": "refusal", "refusal": "No, sorry."}]}]}).encode())
+    assert [(p.kind, p.text) for p in reader.end()] == [("chunk", ""), ("text", "No, sorry."), ("finish", "completed")]
 
 
 async def test_a_request_for_several_answers_reads_the_first_as_its_text_and_counts_the_others(upstream):

@@ -79,8 +79,9 @@ def _dict(obj: dict, key: str) -> dict:
 
 def _block_text(blocks: Any, kind: str) -> str:
     """The text of the content blocks of ``kind`` in a list of them (untrusted JSON)."""
-    return "".join(b["text"] for b in (blocks if isinstance(blocks, list) else [])
-                   if isinstance(b, dict) and b.get("type") == kind and isinstance(b.get("text"), str))
+    key = "refusal" if kind == "refusal" else "text"  # (a refusal's words are under its own key)
+    return "".join(b[key] for b in (blocks if isinstance(blocks, list) else [])
+                   if isinstance(b, dict) and b.get("type") == kind and isinstance(b.get(key), str))
 
 
 def _int(v: Any) -> int:
@@ -91,11 +92,13 @@ def _int(v: Any) -> int:
 
 
 def _delta_parts(delta: dict, into: list[Part], own: bool) -> None:
-    """The output in a Chat Completions delta (or a whole answer's message), untrusted JSON: its content, its
-    reasoning, its tool calls (``own``: the first choice's, each of its kind; else all ``choice``)."""
-    text = delta.get("content")
-    if text and text.__class__ is str:
-        into.append(Part("text" if own else "choice", text))
+    """The output in a Chat Completions delta (or a whole answer's message), untrusted JSON: its content (or the
+    refusal the model gave instead: the answer's text too), its reasoning, its tool calls (``own``: the first
+    choice's, each of its kind; else all ``choice``)."""
+    for key in ("content", "refusal"):
+        text = delta.get(key)
+        if text and text.__class__ is str:
+            into.append(Part("text" if own else "choice", text))
     for key in ("reasoning_content", "reasoning"):
         text = delta.get(key)
         if text and text.__class__ is str:
@@ -126,9 +129,9 @@ track of (one of a higher index is read as output, and does not hold the answer'
 a request for several decodes every chunk with an ``"index"`` that is not 0 (a later choice's, or a later tool
 call's), to know every choice the answer has before it calls it finished."""
 _SEQUENCE_BYTES = re.compile(rb'"sequence_number"\s*:\s*(\d{1,15})')
-BULK_EVENTS = {"responses": ("response.output_text.delta", "response.text.delta", "response.reasoning_text.delta",
-                             "response.reasoning_summary_text.delta", "response.reasoning.delta",
-                             "response.function_call_arguments.delta"),
+BULK_EVENTS = {"responses": ("response.output_text.delta", "response.text.delta", "response.refusal.delta",
+                             "response.reasoning_text.delta", "response.reasoning_summary_text.delta",
+                             "response.reasoning.delta", "response.function_call_arguments.delta"),
                "messages": ("content_block_delta",)}
 """The events that carry an answer's text, per API: what a ``lite`` reader skips (they say nothing its ending
 needs)."""
@@ -366,7 +369,7 @@ class Reader:
             st.response = obj["response"]
             st.id, st.model = str(st.response.get("id", "")), str(st.response.get("model", ""))
             return []
-        if kind in ("response.output_text.delta", "response.text.delta") and delta:
+        if kind in ("response.output_text.delta", "response.text.delta", "response.refusal.delta") and delta:
             return [Part("chunk"), Part("text", delta)]
         if kind in ("response.reasoning_text.delta", "response.reasoning_summary_text.delta", "response.reasoning.delta") and delta:
             return [Part("chunk"), Part("reasoning", delta)]
@@ -457,7 +460,8 @@ class Reader:
             prompt, completion = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
         elif self.api == "responses":
             output = obj.get("output")
-            text = "".join(_block_text(item.get("content"), "output_text")
+            text = "".join(_block_text(item.get("content"), "output_text") + _block_text(item.get("content"),
+                                                                                        "refusal")
                            for item in (output if isinstance(output, list) else []) if isinstance(item, dict))
             finish = str(obj.get("status") or "")
         else:

@@ -169,7 +169,7 @@ class OpenAIChatSource(Source):
                             completion_tokens=chunk.usage.completion_tokens or 0)
             for choice in chunk.choices or ():
                 delta = choice.delta
-                content = delta.content if delta else None
+                content = (delta.content or getattr(delta, "refusal", None)) if delta else None  # (a refusal: text)
                 if content:
                     yield TextDelta(sid, now, text=content, tokens=1, request_id=request)
                 elif delta is not None:  # a reasoning model's thinking, a tool call's name or arguments: timed, not
@@ -206,7 +206,7 @@ class OpenAIResponsesSource(OpenAIChatSource):
         async for event in stream:
             now = self.clock.now()
             kind = getattr(event, "type", "")
-            if kind == "response.output_text.delta" and getattr(event, "delta", ""):
+            if kind in ("response.output_text.delta", "response.refusal.delta") and getattr(event, "delta", ""):
                 yield TextDelta(sid, now, text=event.delta, tokens=1, request_id=request)
             elif kind in REASONING_EVENTS + ("response.function_call_arguments.delta",) and getattr(event, "delta", ""):
                 part = "tool" if kind == "response.function_call_arguments.delta" else "reasoning"

@@ -275,11 +275,11 @@ class SseReplaySource(ScheduledSource):
                 yield StreamError(sid, t, f"line {number}: {err.get('message', 'error event')}")
                 continue
             texts: list[str | None] = []  # (None: a later choice's output, a request for several: timed, not text)
-            if kind == "response.output_text.delta":
+            if kind in ("response.output_text.delta", "response.refusal.delta"):
                 texts.append(str(obj.get("delta", "")))
             for choice in obj.get("choices") if isinstance(obj.get("choices"), list) else ():
                 delta = choice.get("delta") if isinstance(choice, dict) else None
-                content = delta.get("content") if isinstance(delta, dict) else None
+                content = (delta.get("content") or delta.get("refusal")) if isinstance(delta, dict) else None
                 if isinstance(content, str) and content:
                     texts.append(content if choice.get("index", 0) == 0 else None)
             response = obj.get("response") if isinstance(obj.get("response"), dict) else {}
