@@ -19,7 +19,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
@@ -137,6 +137,28 @@ def _readonly(a: np.ndarray) -> np.ndarray:
     return a
 
 
+class _Family:
+    """The streams of one source, for the errors it said it was retrying after (``StreamError.transient``)."""
+
+    __slots__ = ("pipes", "since")
+
+    def __init__(self, pipes: list) -> None:
+        self.pipes = pipes
+        self.since = -math.inf  # when the last such error was said (data from before it is not a recovery)
+
+    def join(self, pipe) -> None:
+        """``pipe`` is a companion stream of this family's source."""
+        if pipe.family is not self:
+            pipe.family = self
+            self.pipes.append(pipe)
+
+    def recovered(self) -> None:
+        self.since = -math.inf
+        for pipe in self.pipes:
+            if pipe._recovering:  # (it shows the last error that was not a retry's again, if any)
+                pipe._recovering, pipe.error = False, pipe._lasting_error
+
+
 class StreamPipeline:
     """Bounded queue -> analyzer -> snapshot, for one stream.
 
@@ -180,6 +202,10 @@ class StreamPipeline:
         """The perception the analyzer was given (given again to a new analyzer, see ``_become``)."""
         self._data_seen = False
         self._recovering = False  # its error is one its source is retrying after (``StreamError.transient``)
+        self._lasting_error: str | None = None  # its last error that was not such a one
+        self.family = _Family([self])
+        """The streams of its source (a companion joins its first stream's): data on any of them after a retry
+        its source said it was making shows the retry worked, for all of them."""
         self.source_metrics: Callable[[], dict[str, Any]] | None = None
         """The source's own counters for this stream (decode errors, network gaps), merged into the metrics."""
         self.taps: tuple = ()
@@ -239,14 +265,18 @@ class StreamPipeline:
         elif isinstance(ev, StreamError):
             self.error = ev.message
             self._recovering = ev.transient and not ev.fatal
+            if self._recovering:
+                self.family.since = max(self.family.since, ev.t)
+            else:
+                self._lasting_error = ev.message
             self.analyzer.hits.append(PatternHit(ev.t, self.stream, "error", ev.message))
             if ev.fatal and self.status == "open":
                 self.status, self.closed_t = "error", ev.t
         elif self.status == "open":
             self._data_seen = True
-            if self._recovering:  # its data came again: the retry it said it was making worked (the error is
-                # in the pattern log; the stream no longer shows it as its state)
-                self._recovering, self.error = False, None
+            if self.family.since > -math.inf and ev.t > self.family.since:  # its source's data came again: the
+                # retry it said it was making worked (the error is in the pattern log; no stream shows it as its state)
+                self.family.recovered()
             return self.analyzer.ingest(ev)
         return NOTHING
 
@@ -650,6 +680,7 @@ class Hub:
                     kind = event.kind if isinstance(event, StreamOpened) else KIND_OF_EVENT.get(type(event))
                     target = companions[event.stream] = self.pipeline(event.stream, kind)
                     target.source_metrics = functools.partial(source.stream_metrics, event.stream)
+                    pipe.family.join(target)
                 return target
 
         closed = [False]  # the pump ended its streams: what the source's thread still hands over goes nowhere
@@ -980,7 +1011,17 @@ def run_virtual(hub: Hub, sources: Iterable[ScheduledSource], duration: float,
         hub.pipeline(src.stream_id, src.kind, src.uri)
         hub._sources.setdefault(src.stream_id, src)
     t0 = hub.t0
-    merged = heapq.merge(*(src.schedule(t0) for src in sources), key=lambda e: e.t)
+
+    def scheduled(src) -> Iterator[Event]:
+        first = hub._pipelines[src.stream_id]
+        for event in src.schedule(t0):
+            if event.stream != src.stream_id and event.stream not in hub._pipelines:  # a companion stream
+                kind = event.kind if isinstance(event, StreamOpened) else KIND_OF_EVENT.get(type(event))
+                if kind is not None:
+                    first.family.join(hub.pipeline(event.stream, kind))
+            yield event
+
+    merged = heapq.merge(*(scheduled(src) for src in sources), key=lambda e: e.t)
     by_stream = {src.stream_id: src for src in sources}
     closed: set[str] = set()
 

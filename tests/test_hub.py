@@ -567,3 +567,36 @@ def test_an_event_that_brings_many_points_gets_a_new_estimate():
     hub.push_text("doc", " ".join(words[650:]) + " ", tokens=200, t=2.5)  # one event, 200 new words (> 25 %)
     second = hub.analyze(now=3.0)["doc"]
     assert second.attractor is not first.attractor
+
+
+def test_a_retry_that_worked_clears_the_error_on_every_stream_of_its_source():
+    """A source said it was retrying (``transient``) on its first stream; its data came again on its companion (a
+    WebRTC receiver's audio-only publisher): the retry worked for both (a review, 2026-12-07: the video stream
+    showed "signaling connection lost; reconnecting" to its end). Data from before the error is no recovery; an
+    error said without a retry stays."""
+    from midstream_tui.events import AudioChunk, StreamError, StreamOpened
+    from midstream_tui.sources.base import ScheduledSource
+
+    class Receiver(ScheduledSource):
+        kind = "video"
+
+        def __init__(self, name, clock, recovers):
+            super().__init__(name, "test:", clock)
+            self.recovers = recovers
+
+        def schedule(self, t0=0.0):
+            audio = f"{self.stream_id}-audio"
+            tone = (np.sin(np.arange(4800) / 5) * 8000).astype(np.int16)
+            yield StreamOpened(self.stream_id, t0, kind="video")
+            yield StreamOpened(audio, t0, kind="audio")
+            yield AudioChunk(audio, t0 + 0.1, samples=tone, sample_rate=48_000)
+            yield StreamError(self.stream_id, t0 + 0.2, "signaling connection lost; reconnecting", transient=True)
+            if self.recovers:
+                yield AudioChunk(audio, t0 + 1.0, samples=tone, sample_rate=48_000)
+
+    clock = VirtualClock()
+    hub = Hub(clock)
+    run_virtual(hub, [Receiver("cam", clock, True), Receiver("gone", clock, False)], 3.0)
+    assert hub.snapshot("cam").error is None and hub.snapshot("cam-audio").error is None
+    assert hub.snapshot("gone").error == "signaling connection lost; reconnecting"
+    assert any("reconnecting" in h.message for _, h in hub.patterns_since(0))

@@ -1901,9 +1901,9 @@ async def test_the_realtime_api_through_the_proxy(emulator):
 
 
 async def test_a_realtime_tool_call_is_timed_and_counted_as_output_through_the_proxy_and_from_the_client():
-    """A voice agent's function call (``response.function_call_arguments.delta``) is output: its deltas are chunks,
-    timed and counted as a tool call's, not text (they were not seen at all: a response that only called a tool had
-    no first token and no chunks)."""
+    """A voice agent's function call (its name in ``response.output_item.added``, its arguments in
+    ``response.function_call_arguments.delta``) is output: chunks timed and counted as a tool call's, not text (they
+    were not seen at all: a response that only called a tool had no first token and no chunks)."""
     from midstream_tui import open_source
 
     async def session(request: web.Request) -> web.WebSocketResponse:
@@ -1915,6 +1915,10 @@ async def test_a_realtime_tool_call_is_timed_and_counted_as_output_through_the_p
                 continue
             await ws.send_str(json.dumps({"type": "response.created", "event_id": "e1", "response": {
                 "id": "r1", "object": "realtime.response", "status": "in_progress", "output": []}}))
+            await ws.send_str(json.dumps({"type": "response.output_item.added", "event_id": "e2", "response_id": "r1",
+                                          "output_index": 0, "item": {"id": "fc1", "type": "function_call",
+                                                                      "status": "in_progress", "call_id": "call_1",
+                                                                      "name": "get_weather", "arguments": ""}}))
             for i, piece in enumerate(['{"city"', ': "Paris"', "}"]):
                 await asyncio.sleep(0.02)
                 await ws.send_str(json.dumps({"type": "response.function_call_arguments.delta", "event_id": f"d{i}",
@@ -1937,9 +1941,9 @@ async def test_a_realtime_tool_call_is_timed_and_counted_as_output_through_the_p
     finally:
         await hub.stop()
         await runner.cleanup()
-    assert m["chunks"] == m["tokens"] == 3 and m["tool_chars"] == len('{"city": "Paris"}') and m["chars"] == 0, m
-    assert m["ttft_ms"] > 0 and m["tokens_reported"] == 8
-    assert direct["tokens"] == 3 and direct["ttft_ms"] > 0 and direct["requests"] == 1, direct
+    assert m["chunks"] == m["tokens"] == 4 and m["tool_chars"] == len('get_weather{"city": "Paris"}'), m
+    assert m["chars"] == 0 and m["ttft_ms"] > 0 and m["tokens_reported"] == 8  # (its name first: the first chunk)
+    assert direct["tokens"] == 4 and direct["ttft_ms"] > 0 and direct["requests"] == 1, direct
 
 
 async def test_a_looping_realtime_response_is_cancelled_the_protocols_way(emulator):

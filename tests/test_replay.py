@@ -253,7 +253,8 @@ def test_an_error_the_source_recovered_from_is_not_the_streams_state_once_data_c
              {"t": 1.5, "stream": "a", "text": " two"},
              {"t": 0.1, "stream": "b", "text": "one"},
              {"t": 0.2, "stream": "b", "type": "error", "message": "malformed chunk"},
+             {"t": 0.3, "stream": "b", "type": "error", "message": "lost; reconnecting in 1.0 s", "transient": True},
              {"t": 1.5, "stream": "b", "text": " two"}]
     hub = replay(session(tmp_path, lines))
-    assert hub.snapshot("a").error is None and hub.snapshot("b").error == "malformed chunk"
+    assert hub.snapshot("a").error is None and hub.snapshot("b").error == "malformed chunk"  # (shown again)
     assert any("reconnecting" in h.message for _, h in hub.patterns_since(0))

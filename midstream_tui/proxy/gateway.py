@@ -906,6 +906,11 @@ class ProxyServer(LocalServer, GatewayTotals):
             item = obj.get("item")
             if isinstance(item, dict) and isinstance(item.get("id"), str) and item.get("type", "message") == "message":
                 state.item_id, state.content_index, state.audio_ms = item["id"], 0, 0.0
+            elif isinstance(item, dict) and item.get("type") == "function_call" and isinstance(item.get("name"), str) \
+                    and item["name"]:  # a tool call's name: output, its first chunk (as in Chat Completions)
+                stream.metrics["chunks"] += 1
+                stream.metrics["tool_chars"] += len(item["name"])
+                stream.put(OutputChunk(name, now, "tool"))
         elif kind in TEXT_DELTAS and delta:
             stream.metrics["chunks"] += 1
             stream.put(TextDelta(name, now, delta))

@@ -148,8 +148,11 @@ class OpenAIRealtimeSource(OpenAIChatSource):
             now = self.clock.now()
             if kind in TEXT_DELTAS and getattr(event, "delta", ""):
                 yield TextDelta(sid, now, text=event.delta, tokens=1, request_id=request)
-            elif kind == "response.function_call_arguments.delta" and getattr(event, "delta", ""):
-                yield OutputChunk(sid, now, "tool", request_id=request)  # (a tool call: timed, not read as text)
+            elif (kind == "response.function_call_arguments.delta" and getattr(event, "delta", "")) or (
+                    kind == "response.output_item.added" and getattr(getattr(event, "item", None), "type", "")
+                    == "function_call" and getattr(event.item, "name", None)):
+                yield OutputChunk(sid, now, "tool", request_id=request)  # (a tool call, its name or its arguments:
+                # timed, not read as text)
             elif kind in AUDIO_DELTAS:
                 try:
                     pcm = np.frombuffer(base64.b64decode(event.delta), dtype="<i2").astype(np.int16)

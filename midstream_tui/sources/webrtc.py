@@ -234,7 +234,7 @@ class WebRTCSource(Source):
                         if not warned:
                             self._emit(StreamError(self.stream_id, self.clock.now(),
                                                    f"signaling {self.target.host}:{self.target.port} unreachable "
-                                                   f"({type(exc).__name__}); retrying with backoff"))
+                                                   f"({type(exc).__name__}); retrying with backoff", transient=True))
                             warned = True
                         try:
                             await asyncio.wait_for(self._stop.wait(), delay)
