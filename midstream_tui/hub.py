@@ -140,11 +140,12 @@ def _readonly(a: np.ndarray) -> np.ndarray:
 class _Family:
     """The streams of one source, for the errors it said it was retrying after (``StreamError.transient``)."""
 
-    __slots__ = ("pipes", "since")
+    __slots__ = ("pipes", "since", "lock")
 
     def __init__(self, pipes: list) -> None:
         self.pipes = pipes
         self.since = -math.inf  # when the last such error was said (data from before it is not a recovery)
+        self.lock = threading.Lock()  # (the streams of one source are drained in worker threads of their own)
 
     def join(self, pipe) -> None:
         """``pipe`` is a companion stream of this family's source."""
@@ -152,11 +153,25 @@ class _Family:
             pipe.family = self
             self.pipes.append(pipe)
 
-    def recovered(self) -> None:
-        self.since = -math.inf
-        for pipe in self.pipes:
-            if pipe._recovering:  # (it shows the last error that was not a retry's again, if any)
-                pipe._recovering, pipe.error = False, pipe._lasting_error
+    def recovered(self, t: float) -> None:
+        """Data stamped ``t`` came after the retry was said: every stream of the source shows its last error that was
+        not a retry's again, if any."""
+        with self.lock:
+            if t <= self.since:
+                return
+            self.since = -math.inf
+            for pipe in self.pipes:
+                if pipe._recovering:
+                    pipe._recovering, pipe.error = False, pipe._lasting_error
+
+    def said(self, pipe, message: str, transient: bool, t: float) -> None:
+        """``pipe``'s source said an error (``transient``: one it is retrying after)."""
+        with self.lock:
+            pipe.error, pipe._recovering = message, transient
+            if transient:
+                self.since = max(self.since, t)
+            else:
+                pipe._lasting_error = message
 
 
 class StreamPipeline:
@@ -263,12 +278,7 @@ class StreamPipeline:
             if ev.condition:
                 self.analyzer.flagged(ev.condition, ev.t, ev.since)
         elif isinstance(ev, StreamError):
-            self.error = ev.message
-            self._recovering = ev.transient and not ev.fatal
-            if self._recovering:
-                self.family.since = max(self.family.since, ev.t)
-            else:
-                self._lasting_error = ev.message
+            self.family.said(self, ev.message, ev.transient and not ev.fatal, ev.t)
             self.analyzer.hits.append(PatternHit(ev.t, self.stream, "error", ev.message))
             if ev.fatal and self.status == "open":
                 self.status, self.closed_t = "error", ev.t
@@ -276,7 +286,7 @@ class StreamPipeline:
             self._data_seen = True
             if self.family.since > -math.inf and ev.t > self.family.since:  # its source's data came again: the
                 # retry it said it was making worked (the error is in the pattern log; no stream shows it as its state)
-                self.family.recovered()
+                self.family.recovered(ev.t)
             return self.analyzer.ingest(ev)
         return NOTHING
 
@@ -308,7 +318,7 @@ class StreamPipeline:
                     for tap in taps:
                         tap.event(self.stream, ev, measured)
             except Exception as exc:  # a bad event must not take the stream down
-                self.error = f"bad {type(ev).__name__}: {type(exc).__name__}: {exc}"
+                self.family.said(self, f"bad {type(ev).__name__}: {type(exc).__name__}: {exc}", False, ev.t)
                 self.analyzer.hits.append(PatternHit(ev.t, self.stream, "error", self.error))
         self._drained_since_step += len(pending)
         return len(pending)
@@ -1012,16 +1022,11 @@ def run_virtual(hub: Hub, sources: Iterable[ScheduledSource], duration: float,
         hub._sources.setdefault(src.stream_id, src)
     t0 = hub.t0
 
-    def scheduled(src) -> Iterator[Event]:
-        first = hub._pipelines[src.stream_id]
+    def scheduled(src) -> Iterator[tuple[Event, Any]]:
         for event in src.schedule(t0):
-            if event.stream != src.stream_id and event.stream not in hub._pipelines:  # a companion stream
-                kind = event.kind if isinstance(event, StreamOpened) else KIND_OF_EVENT.get(type(event))
-                if kind is not None:
-                    first.family.join(hub.pipeline(event.stream, kind))
-            yield event
+            yield event, src
 
-    merged = heapq.merge(*(scheduled(src) for src in sources), key=lambda e: e.t)
+    merged = heapq.merge(*(scheduled(src) for src in sources), key=lambda pair: pair[0].t)
     by_stream = {src.stream_id: src for src in sources}
     closed: set[str] = set()
 
@@ -1041,7 +1046,7 @@ def run_virtual(hub: Hub, sources: Iterable[ScheduledSource], duration: float,
         return hub.snapshots()
 
     next_tick = t0 + interval
-    for event in merged:
+    for event, origin in merged:
         if event.t > t0 + duration:
             break
         while event.t >= next_tick:
@@ -1056,6 +1061,10 @@ def run_virtual(hub: Hub, sources: Iterable[ScheduledSource], duration: float,
             closed.add(event.stream)
             hub.push(StreamClosed(event.stream, event.t, reason="cancelled"))
             continue
+        if event.stream != origin.stream_id and event.stream not in hub._pipelines:  # a companion stream, at its first
+            kind = event.kind if isinstance(event, StreamOpened) else KIND_OF_EVENT.get(type(event))
+            if kind is not None:
+                hub._pipelines[origin.stream_id].family.join(hub.pipeline(event.stream, kind))
         hub.push(event)
     while next_tick <= t0 + duration + 1e-9:
         tick(next_tick)

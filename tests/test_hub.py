@@ -580,14 +580,17 @@ def test_a_retry_that_worked_clears_the_error_on_every_stream_of_its_source():
     class Receiver(ScheduledSource):
         kind = "video"
 
-        def __init__(self, name, clock, recovers):
+        def __init__(self, name, clock, recovers, audio_from=0.0):
             super().__init__(name, "test:", clock)
-            self.recovers = recovers
+            self.recovers, self.audio_from = recovers, audio_from
 
         def schedule(self, t0=0.0):
             audio = f"{self.stream_id}-audio"
             tone = (np.sin(np.arange(4800) / 5) * 8000).astype(np.int16)
             yield StreamOpened(self.stream_id, t0, kind="video")
+            if self.audio_from:
+                yield StreamOpened(audio, t0 + self.audio_from, kind="audio")
+                return
             yield StreamOpened(audio, t0, kind="audio")
             yield AudioChunk(audio, t0 + 0.1, samples=tone, sample_rate=48_000)
             yield StreamError(self.stream_id, t0 + 0.2, "signaling connection lost; reconnecting", transient=True)
@@ -596,7 +599,10 @@ def test_a_retry_that_worked_clears_the_error_on_every_stream_of_its_source():
 
     clock = VirtualClock()
     hub = Hub(clock)
-    run_virtual(hub, [Receiver("cam", clock, True), Receiver("gone", clock, False)], 3.0)
+    seen = {}
+    sources = [Receiver("cam", clock, True), Receiver("gone", clock, False), Receiver("late", clock, False, 2.0)]
+    run_virtual(hub, sources, 3.0, on_tick=lambda t, snaps: seen.setdefault(round(t, 1), set(snaps)))
+    assert "late-audio" not in seen[1.0] and "late-audio" in seen[2.5]  # (a companion appears at its first event)
     assert hub.snapshot("cam").error is None and hub.snapshot("cam-audio").error is None
     assert hub.snapshot("gone").error == "signaling connection lost; reconnecting"
     assert any("reconnecting" in h.message for _, h in hub.patterns_since(0))

@@ -627,6 +627,8 @@ async def test_a_request_for_several_answers_reads_the_first_as_its_text_and_cou
     text, "Yes No indeed way"); the other's output is counted and timed, its finish reason is not the request's."""
     snap, _ = await proxied_and_direct(upstream, "two-choices", n=2)
     m = snap.metrics
+    assert (await proxied_and_direct(upstream, "two-choices", n="²"))[0].metrics["status"] == 200  # (a digit int()
+    # refuses: it had made the proxy answer 500, not forward the request)
     assert snap.text_tail.strip() == "Yes indeed" and m["other_choices_chars"] == len("No way"), (snap.text_tail, m)
     assert m["chunks"] == m["tokens"] == 4 and m["finish_reason"] == "stop"
     # an answer that came whole: the later choices' content, reasoning and tool calls are counted alike
@@ -1190,7 +1192,8 @@ def test_an_answer_of_several_choices_ends_when_each_has_or_at_done(lite):
                                                      {"index": 1 << 40, "delta": {"content": "C"},
                                                       "finish_reason": "x"},
                                                      {"index": -1, "delta": {"content": "D"}},
-                                                     {"delta": {"content": "own"}, "finish_reason": "stop"}]}))
+                                                     {"index": None, "delta": {"content": "own"},
+                                                      "finish_reason": "stop"}]}))
     assert [(p.kind, p.text) for p in parts] == [("chunk", ""), ("text", "own"), ("choice", "A"), ("choice", "B"),
                                                  ("choice", "C"), ("choice", "D"), ("finish", "stop")]
     assert reader.state.finished == "stop"

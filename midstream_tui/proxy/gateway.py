@@ -291,7 +291,7 @@ def _request_info(api: str, body: bytes) -> tuple[str, bool, int | None, int] | 
     limit = next((v for k in ("max_completion_tokens", "max_tokens", "max_output_tokens")
                   if isinstance(v := obj.get(k), int) and not isinstance(v, bool) and v > 0), None)
     n = obj.get("n")  # (as servers validate it: "2" and 2.0 are 2; past the most a reader follows, that many)
-    if isinstance(n, str) and n.strip().isdigit() and len(n) < 20:
+    if isinstance(n, str) and n.strip().isascii() and n.strip().isdecimal() and len(n) < 20:  # ("²" is a digit)
         n = int(n)
     elif isinstance(n, float) and n.is_integer():
         n = int(n)

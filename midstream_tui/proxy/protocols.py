@@ -322,8 +322,9 @@ class Reader:
         for choice in choices if choices.__class__ is list else ():
             if choice.__class__ is not dict:
                 continue
-            index = choice.get("index", 0)
-            own = index == 0 and index.__class__ is int  # (an index that is not a number: a later choice)
+            index = choice.get("index")
+            own = index is None or (index == 0 and index.__class__ is int)  # (no index: the first; one that is not a
+            # number: a later choice)
             into = parts if own else (others := others if others is not None else [])
             if self.api == "completions":
                 text = choice.get("text")

@@ -304,7 +304,7 @@ class WebRTCSource(Source):
         def on_track(track) -> None:
             if track.kind == "video":
                 self._count_video_bytes(pc, track)
-            asyncio.ensure_future(self._consume(track))
+            asyncio.ensure_future(self._consume(track, pc))
 
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
@@ -316,7 +316,9 @@ class WebRTCSource(Source):
         await ws.send_str(json.dumps({"type": "answer", "sdp": pc.localDescription.sdp, "to": sender}))
         self._emit(Flag(self.stream_id, self.clock.now(), f"publisher {sender} connected", kind="webrtc"))
 
-    async def _consume(self, track) -> None:
+    async def _consume(self, track, pc) -> None:
+        """The track's frames, while ``pc`` is the connection under way (frames its decoder still held when it closed
+        are not delivered: they would read as the source's data after its "reconnecting")."""
         loop = asyncio.get_running_loop()
         resampler = av.AudioResampler(format="s16", layout="mono", rate=AUDIO_RATE)
         to_rgb = VideoReformatter()  # one scaler context for the track, not one per frame
@@ -325,9 +327,13 @@ class WebRTCSource(Source):
                 frame = await track.recv()
             except MediaStreamError:
                 return
+            if pc is not self._pc:
+                return
             now = self.clock.now()
             if track.kind == "video":
                 converted = await loop.run_in_executor(None, functools.partial(to_rgb.reformat, frame, format="rgb24"))
+                if pc is not self._pc:
+                    return
                 rgb = converted.to_ndarray()
                 size, self._video_bytes = self._video_bytes, 0
                 self.frames += 1
