@@ -1949,6 +1949,56 @@ async def test_a_realtime_tool_call_is_timed_and_counted_as_output_through_the_p
     assert direct["tokens"] == 4 and direct["ttft_ms"] > 0 and direct["requests"] == 1, direct
 
 
+async def test_a_bad_audio_delta_is_an_error_of_the_audio_stream_and_the_realtime_session_goes_on():
+    """One audio delta that is not base64 PCM16 (a server's or a relay's fault) is recorded on the audio stream;
+    the transcript, the audio after it and the session's next response still arrive (the client's source had
+    ended the whole session at it)."""
+    from midstream_tui import open_source
+
+    good = base64.b64encode(bytes(960)).decode()  # 480 samples: 20 ms at 24 kHz
+
+    async def session(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=1 << 20)
+        await ws.prepare(request)
+        await ws.send_str(json.dumps({"type": "session.created", "event_id": "e0", "session": {"id": "s"}}))
+        async for msg in ws:
+            if json.loads(msg.data).get("type") != "response.create":
+                continue
+            await ws.send_str(json.dumps({"type": "response.created", "event_id": "e1", "response": {
+                "id": "r", "object": "realtime.response", "status": "in_progress", "output": []}}))
+            for i, (kind, delta) in enumerate([("response.output_audio_transcript.delta", "Hello"),
+                                               ("response.output_audio.delta", good),
+                                               ("response.output_audio.delta", "not base64!"),
+                                               ("response.output_audio.delta", base64.b64encode(b"odd").decode()),
+                                               ("response.output_audio.delta", good),
+                                               ("response.output_audio_transcript.delta", " world")]):
+                await ws.send_str(json.dumps({"type": kind, "event_id": f"d{i}", "response_id": "r",
+                                              "item_id": "it", "output_index": 0, "content_index": 0,
+                                              "delta": delta}))
+            await ws.send_str(json.dumps({"type": "response.done", "event_id": "e9", "response": {
+                "id": "r", "object": "realtime.response", "status": "completed", "output": []}}))
+        return ws
+
+    runner, port = await serving_realtime(session)
+    hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1")
+    try:
+        run = Hub(analysis_interval=0.05)
+        run.add_source(open_source(f"openai:realtime?model=rt&prompt=hi&audio=1&requests=2"
+                                   f"&base_url={proxy.url}/v1&name=rt", run.clock))
+        await run.run(LIVENESS_S)
+        proxied = await settled(hub, 0)
+        proxied_audio = await settled(hub, f"{proxied.stream}-audio")
+    finally:
+        await hub.stop()
+        await runner.cleanup()
+    for text, audio, what in ((run.snapshot("rt"), run.snapshot("rt-audio"), "bad audio delta"),
+                              (proxied, proxied_audio, "audio delta not pcm16")):
+        assert text.status == "closed" and text.error is None, (text.status, text.error)
+        assert text.metrics["requests"] == 2 and text.text_tail == "Hello world\nHello world"
+        assert audio.status == "closed" and what in (audio.error or ""), (audio.status, audio.error)
+        assert audio.metrics["audio_s"] == pytest.approx(4 * 480 / 24_000)  # every good delta of both responses
+
+
 async def test_a_looping_realtime_response_is_cancelled_the_protocols_way(emulator):
     from midstream_tui import open_source
 

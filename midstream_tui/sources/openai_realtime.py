@@ -114,8 +114,8 @@ class OpenAIRealtimeSource(OpenAIChatSource):
                     request += 1
                     async for event in self._one_response(conn, request, sid, audio_sid):
                         yield event
-                        if isinstance(event, StreamError):
-                            reason = "error"
+                        if isinstance(event, StreamError) and event.fatal:  # (a bad audio delta is not: the
+                            reason = "error"                                 # session goes on)
                             return
             if self.cancelled:
                 reason = "cancelled"
@@ -155,8 +155,8 @@ class OpenAIRealtimeSource(OpenAIChatSource):
                 # timed, not read as text)
             elif kind in AUDIO_DELTAS:
                 try:
-                    pcm = np.frombuffer(base64.b64decode(event.delta), dtype="<i2").astype(np.int16)
-                except (ValueError, TypeError) as exc:
+                    pcm = np.frombuffer(base64.b64decode(event.delta, validate=True), dtype="<i2").astype(np.int16)
+                except (ValueError, TypeError) as exc:  # (not base64, or an odd number of bytes)
                     yield StreamError(audio_sid, now, f"bad audio delta: {exc}")
                     continue
                 if pcm.size:
