@@ -130,6 +130,42 @@ TWO_CHOICES = sse(choice_chunk(0, role="assistant", content=""), choice_chunk(1,
                   choice_chunk(0, "stop"), choice_chunk(1, content=" way"), choice_chunk(1, "length")) \
     + b"data: [DONE]\n\n"
 
+# a function call in the Responses API and a tool use in Anthropic's Messages: the name comes in the event that
+# opens the call (``response.output_item.added``, ``content_block_start``), its arguments in later deltas
+RESPONSES_TOOL = (sse({"type": "response.created", "sequence_number": 0, "response": {
+                      "id": "resp_2", "object": "response", "model": "scripted", "status": "in_progress", "output": []}},
+                      event="response.created")
+                  + sse({"type": "response.output_item.added", "sequence_number": 1, "output_index": 0,
+                         "item": {"id": "fc_1", "type": "function_call", "status": "in_progress", "call_id": "call_1",
+                                  "name": "get_weather", "arguments": ""}}, event="response.output_item.added")
+                  + b"".join(sse({"type": "response.function_call_arguments.delta", "sequence_number": i,
+                                  "item_id": "fc_1", "output_index": 0, "delta": a},
+                                 event="response.function_call_arguments.delta")
+                             for i, a in enumerate(['{"city":', ' "Paris"}'], 2))
+                  + sse({"type": "response.completed", "sequence_number": 4, "response": {
+                      "id": "resp_2", "object": "response", "model": "scripted", "status": "completed", "output": [],
+                      "usage": {"input_tokens": 3, "output_tokens": 9, "total_tokens": 12}}}, event="response.completed"))
+MESSAGES_TOOL = (sse({"type": "message_start", "message": {"id": "msg_2", "type": "message", "role": "assistant",
+                                                           "model": "scripted", "content": [], "stop_reason": None,
+                                                           "usage": {"input_tokens": 9, "output_tokens": 1}}},
+                     event="message_start")
+                 + sse({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                       event="content_block_start")
+                 + sse({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta",
+                                                                              "text": "Let me check."}},
+                       event="content_block_delta")
+                 + sse({"type": "content_block_stop", "index": 0}, event="content_block_stop")
+                 + sse({"type": "content_block_start", "index": 1, "content_block": {
+                     "type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}},
+                       event="content_block_start")
+                 + b"".join(sse({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta",
+                                                                                       "partial_json": a}},
+                                event="content_block_delta") for a in ['{"city":', ' "Paris"}'])
+                 + sse({"type": "content_block_stop", "index": 1}, event="content_block_stop")
+                 + sse({"type": "message_delta", "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+                        "usage": {"output_tokens": 20}}, event="message_delta")
+                 + sse({"type": "message_stop"}, event="message_stop"))
+
 SCRIPTS = {  # model -> (status, content type, body, extra headers)
     "chat": (200, "text/event-stream", CHAT, {}),
     "completions": (200, "text/event-stream", COMPLETIONS, {}),
@@ -160,6 +196,20 @@ SCRIPTS = {  # model -> (status, content type, body, extra headers)
     "continuous": (200, "text/event-stream", CONTINUOUS, {}),
     "tool-named": (200, "text/event-stream", TOOL_NAMED, {}),
     "two-choices": (200, "text/event-stream", TWO_CHOICES, {}),
+    "responses-tool": (200, "text/event-stream", RESPONSES_TOOL, {}),
+    "messages-tool": (200, "text/event-stream", MESSAGES_TOOL, {}),
+    "responses-tool-whole": (200, "application/json", json.dumps(
+        {"id": "resp_3", "object": "response", "model": "scripted", "status": "completed",
+         "output": [{"id": "rs_1", "type": "reasoning", "summary": [{"type": "summary_text", "text": "Weather: a tool."}]},
+                    {"id": "fc_1", "type": "function_call", "status": "completed", "call_id": "call_1",
+                     "name": "get_weather", "arguments": '{"city": "Paris"}'}],
+         "usage": {"input_tokens": 3, "output_tokens": 9, "total_tokens": 12}}).encode(), {}),
+    "messages-tool-whole": (200, "application/json", json.dumps(
+        {"id": "msg_3", "type": "message", "role": "assistant", "model": "scripted", "stop_reason": "tool_use",
+         "content": [{"type": "thinking", "thinking": "Weather: a tool.", "signature": "x"},
+                     {"type": "text", "text": "Let me check."},
+                     {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}],
+         "usage": {"input_tokens": 9, "output_tokens": 20}}).encode(), {}),
     "refusal": (200, "text/event-stream", sse(choice_chunk(0, role="assistant", content=None, refusal=None),
                                               *(choice_chunk(0, refusal=w) for w in ["I can't", " help with that."]),
                                               choice_chunk(0, "stop")) + b"data: [DONE]\n\n", {}),
@@ -449,7 +499,8 @@ async def fetch(session: aiohttp.ClientSession, url: str, body: dict | None, hea
     ("cookies", "/v1/chat/completions", {"x-long": "q" * 10_000, **{f"x-c{i}": str(i) for i in range(140)}}),
     ("untyped", "/v1/chat/completions", {}), ("continuous", "/v1/chat/completions", {}),
     ("tool-named", "/v1/chat/completions", {}), ("two-choices", "/v1/chat/completions", {}),
-    ("refusal", "/v1/chat/completions", {}),
+    ("refusal", "/v1/chat/completions", {}), ("responses-tool", "/v1/responses", {}),
+    ("messages-tool", "/v1/messages", {"anthropic-version": "2023-06-01"}),
 ])
 async def test_the_client_gets_the_upstreams_bytes_unchanged(upstream, model, path, extra):
     hub, proxy = await running_proxy(upstream.url + "/v1")
@@ -605,6 +656,42 @@ async def test_a_tool_calls_name_is_a_chunk_of_output(upstream):
     assert m["chunks"] == m["tokens"] == 3 and m["tool_chars"] == len('get_weather{"city": "Paris"}'), m
     assert m["ttfo_req_ms"] == m["ttft_req_ms"] and m["finish_reason"] == "tool_calls" and m["chars"] == 0
     assert d["tokens"] == 3
+
+
+async def test_a_tool_calls_name_is_a_chunk_of_output_in_responses_and_messages_too(upstream):
+    """The Responses API and Anthropic's Messages name a tool call in the event that opens it: that name is the
+    call's first chunk, as in Chat Completions (it was not counted: a response that only called a tool had its first
+    chunk one event late). Whole answers count their tool calls and reasoning as output too (a whole Responses answer
+    that only called a tool had no chunk, no first token and no tool characters)."""
+    from midstream_tui import open_source
+
+    hub, proxy = await running_proxy(upstream.url + "/v1")
+    try:
+        async with aiohttp.ClientSession() as session:
+            for model, path in (("responses-tool", "/v1/responses"), ("messages-tool", "/v1/messages"),
+                                ("responses-tool-whole", "/v1/responses"), ("messages-tool-whole", "/v1/messages")):
+                anthropic = {"anthropic-version": "2023-06-01"} if path == "/v1/messages" else {}
+                status, _, _ = await fetch(session, proxy.url + path, {"model": model, "stream": "whole" not in model,
+                                                                        "input": "weather?", "max_tokens": 64},
+                                           anthropic)
+                assert status == 200
+        responses, messages, responses_whole, messages_whole = [(await settled(hub, i)).metrics for i in range(4)]
+    finally:
+        await hub.stop()
+    tool = len('get_weather{"city": "Paris"}')
+    assert responses["chunks"] == responses["tokens"] == 3 and responses["tool_chars"] == tool, responses
+    assert responses["chars"] == 0 and responses["ttfo_req_ms"] == responses["ttft_req_ms"]
+    assert messages["chunks"] == messages["tokens"] == 4 and messages["tool_chars"] == tool, messages
+    assert messages["chars"] == len("Let me check.") and messages["output_tokens"] == 20
+    assert responses_whole["chunks"] == responses_whole["tokens"] == 1 and responses_whole["tool_chars"] == tool
+    assert responses_whole["reasoning_chars"] == len("Weather: a tool.") and responses_whole["ttfo_req_ms"] is not None
+    assert messages_whole["chunks"] == 1 and messages_whole["chars"] == len("Let me check.")
+    assert messages_whole["tool_chars"] == len('get_weather{"city":"Paris"}')  # (its input as compact JSON)
+    assert messages_whole["reasoning_chars"] == len("Weather: a tool."), messages_whole
+    direct = Hub(analysis_interval=0.05)
+    direct.add_source(open_source(f"openai:responses?model=responses-tool&prompt=hi&base_url={upstream.url}/v1&name=d"))
+    await direct.run(LIVENESS_S)
+    assert direct.snapshot("d").metrics["tokens"] == 3 and direct.snapshot("d").metrics["tokens_reported"] == 9
 
 
 async def test_a_refusal_is_the_answers_text(upstream):

@@ -245,6 +245,48 @@ def test_a_captured_answer_of_several_choices_replays_its_first_as_text(tmp_path
     assert snap.metrics["tokens_reported"] == 4 and snap.error is None
 
 
+def _sse(*events) -> str:
+    return "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" if "type" in e else f"data: {json.dumps(e)}\n\n"
+                   for e in events)
+
+
+def test_captured_anthropic_responses_and_completions_streams_replay_as_the_proxy_reads_them(tmp_path):
+    """A capture of Anthropic's Messages (curl against the API, or through the proxy) replayed as nothing: no text,
+    no chunk, no first token, without a word. Captures are now read as the proxy reads a live answer: text, reasoning
+    and tool calls (their name first) in Messages, Responses and legacy Completions, in virtual time."""
+    block = lambda i, **b: {"type": "content_block_start", "index": i, "content_block": b}  # noqa: E731
+    delta = lambda i, **d: {"type": "content_block_delta", "index": i, "delta": d}  # noqa: E731
+    (tmp_path / "claude.sse").write_text(_sse(
+        {"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "model": "c",
+                                              "content": [], "usage": {"input_tokens": 5, "output_tokens": 1}}},
+        block(0, type="thinking", thinking=""), delta(0, type="thinking_delta", thinking="The user wants weather."),
+        {"type": "content_block_stop", "index": 0}, block(1, type="text", text=""),
+        delta(1, type="text_delta", text="Hello"), {"type": "ping"}, delta(1, type="text_delta", text=" there"),
+        {"type": "content_block_stop", "index": 1}, block(2, type="tool_use", id="toolu_1", name="get_weather", input={}),
+        delta(2, type="input_json_delta", partial_json='{"city": "Paris"}'), {"type": "content_block_stop", "index": 2},
+        {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 11}},
+        {"type": "message_stop"}))
+    (tmp_path / "resp.sse").write_text(_sse(
+        {"type": "response.created", "sequence_number": 0, "response": {"id": "r", "status": "in_progress"}},
+        {"type": "response.output_item.added", "sequence_number": 1, "output_index": 0,
+         "item": {"id": "fc", "type": "function_call", "call_id": "c", "name": "get_weather", "arguments": ""}},
+        {"type": "response.function_call_arguments.delta", "sequence_number": 2, "item_id": "fc", "delta": '{"c": 1}'},
+        {"type": "response.completed", "sequence_number": 3,
+         "response": {"id": "r", "status": "completed", "usage": {"input_tokens": 2, "output_tokens": 6}}}))
+    (tmp_path / "legacy.sse").write_text(_sse(*({"id": "cmpl", "object": "text_completion", "model": "m",
+                                                 "choices": [{"index": 0, "text": w, "finish_reason": None}]}
+                                                for w in ("Once", " upon", " a time"))) + "data: [DONE]\n\n")
+    claude = replay(tmp_path / "claude.sse", query="?rate=20&ttft=300").snapshot("claude")
+    m = claude.metrics
+    assert claude.text_tail == "Hello there" and m["tokens"] == 5 and m["tokens_reported"] == 11, claude
+    assert m["ttft_ms"] == pytest.approx(300) and m["ttfo_ms"] == pytest.approx(350)  # (thinking first)
+    assert m["itl_p50_ms"] == pytest.approx(50) and claude.error is None and claude.status == "closed"
+    resp = replay(tmp_path / "resp.sse", query="?rate=20&ttft=300").snapshot("resp").metrics
+    assert resp["tokens"] == 2 and resp["ttft_ms"] == pytest.approx(300) and resp["tokens_reported"] == 6, resp
+    legacy = replay(tmp_path / "legacy.sse").snapshot("legacy")
+    assert legacy.text_tail == "Once upon a time" and legacy.metrics["tokens"] == 3
+
+
 def test_an_error_the_source_recovered_from_is_not_the_streams_state_once_data_comes_again(tmp_path):
     """A retry that worked (``transient``: "…; reconnecting in 1.0 s") stops being the stream's error when its data
     comes again (it stayed to the stream's end); it stays in the pattern log. Other errors stay the stream's."""

@@ -113,6 +113,55 @@ def _delta_parts(delta: dict, into: list[Part], own: bool) -> None:
         into += _tool_parts(legacy, own)
 
 
+def _named_call(item: Any, *keys: str) -> str:
+    """The name a tool call in an item or content block starts with, and what of its input the block already holds
+    (``keys``), untrusted JSON: a Responses ``function_call``/``custom_tool_call`` item, a Messages ``tool_use``/
+    ``server_tool_use`` block (their name is output the model generated, as a Chat Completions tool call's is)."""
+    if item.__class__ is not dict or item.get("type") not in TOOL_ITEMS:
+        return ""
+    text = item.get("name") if item.get("name").__class__ is str else ""
+    for key in keys:
+        value = item.get(key)
+        if value.__class__ is str:
+            text += value
+        elif isinstance(value, (dict, list)) and value:  # (a whole answer's tool input: its JSON)
+            text += json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return text
+
+
+TOOL_ITEMS = ("function_call", "custom_tool_call", "tool_use", "server_tool_use")
+
+
+def _reasoning_text(item: Any) -> str:
+    """A whole answer's reasoning: a Responses ``reasoning`` item's summary and content texts, a Messages
+    ``thinking`` block's (untrusted JSON)."""
+    if item.__class__ is not dict:
+        return ""
+    if item.get("type") == "thinking":
+        return item["thinking"] if item.get("thinking").__class__ is str else ""
+    if item.get("type") != "reasoning":
+        return ""
+    return "".join(_block_text(item.get(key), kind) for key, kind in (("summary", "summary_text"),
+                                                                      ("content", "reasoning_text")))
+
+
+MESSAGES_EVENTS = frozenset(("message_start", "content_block_start", "content_block_delta", "content_block_stop",
+                             "message_delta", "message_stop", "ping"))
+
+
+def api_of(kind: str, obj: dict) -> str:
+    """The API an event of a captured stream belongs to, by its shape (``kind``: its ``type``, else its SSE name)."""
+    if kind.startswith("response."):
+        return "responses"
+    if kind in MESSAGES_EVENTS:
+        return "messages"
+    choices = obj.get("choices")
+    first = choices[0] if isinstance(choices, list) and choices else None
+    if obj.get("object") == "text_completion" or (isinstance(first, dict) and "text" in first and "delta" not in first):
+        return "completions"
+    return "chat"
+
+
 def _tool_parts(fn: Any, own: bool = True) -> list[Part]:
     """A Chat Completions tool call's function (or the legacy ``function_call``), untrusted JSON: its name and its
     arguments, each output the model generated (a chunk with only the name is a chunk, as AIPerf counts it)."""
@@ -131,7 +180,8 @@ call's), to know every choice the answer has before it calls it finished."""
 _SEQUENCE_BYTES = re.compile(rb'"sequence_number"\s*:\s*(\d{1,15})')
 BULK_EVENTS = {"responses": ("response.output_text.delta", "response.text.delta", "response.refusal.delta",
                              "response.reasoning_text.delta", "response.reasoning_summary_text.delta",
-                             "response.reasoning.delta", "response.function_call_arguments.delta"),
+                             "response.reasoning.delta", "response.function_call_arguments.delta",
+                             "response.custom_tool_call_input.delta"),
                "messages": ("content_block_delta",)}
 """The events that carry an answer's text, per API: what a ``lite`` reader skips (they say nothing its ending
 needs)."""
@@ -276,6 +326,13 @@ class Reader:
             return [Part("error", "answer is not a JSON object")] if self._body else []
         return self._whole(obj)
 
+    def read(self, kind: str, obj: dict) -> list[Part]:
+        """The parts of one event already decoded (``kind``: its ``type``, else its SSE name): a captured stream
+        read again (``open_sse``) with the same definitions as a live one."""
+        if self.api in ("chat", "completions"):
+            return self._chat_chunk(obj)
+        return self._responses_event(kind, obj) if self.api == "responses" else self._messages_event(kind, obj)
+
     # -- streamed ---------------------------------------------------------------------------------
 
     def _event(self, name: str, data: str) -> list[Part]:
@@ -374,8 +431,11 @@ class Reader:
             return [Part("chunk"), Part("text", delta)]
         if kind in ("response.reasoning_text.delta", "response.reasoning_summary_text.delta", "response.reasoning.delta") and delta:
             return [Part("chunk"), Part("reasoning", delta)]
-        if kind == "response.function_call_arguments.delta" and delta:
+        if kind in ("response.function_call_arguments.delta", "response.custom_tool_call_input.delta") and delta:
             return [Part("chunk"), Part("tool", delta)]
+        if kind == "response.output_item.added":  # a tool call's name: its first chunk of output
+            name = _named_call(obj.get("item"))
+            return [Part("chunk"), Part("tool", name)] if name else []
         if kind in ("response.completed", "response.incomplete", "response.failed"):
             resp = _dict(obj, "response")
             parts = []
@@ -403,7 +463,8 @@ class Reader:
             return []
         if kind == "content_block_start":
             st.open_block = _int(obj.get("index"))
-            return []
+            name = _named_call(obj.get("content_block"))  # a tool call's name: its first chunk of output
+            return [Part("chunk"), Part("tool", name)] if name else []
         if kind == "content_block_stop":
             st.open_block = None
             return []
@@ -461,12 +522,16 @@ class Reader:
             prompt, completion = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
         elif self.api == "responses":
             output = obj.get("output")
+            items = [item for item in (output if isinstance(output, list) else []) if isinstance(item, dict)]
             text = "".join(_block_text(item.get("content"), "output_text") + _block_text(item.get("content"),
                                                                                         "refusal")
-                           for item in (output if isinstance(output, list) else []) if isinstance(item, dict))
+                           for item in items if item.get("type", "message") == "message")
+            extra = _whole_extra(items, "arguments", "input")
             finish = str(obj.get("status") or "")
         else:
-            text = _block_text(obj.get("content"), "text")
+            content = obj.get("content")
+            text = _block_text(content, "text")
+            extra = _whole_extra(content if isinstance(content, list) else [], "input")
             finish = str(obj.get("stop_reason") or "")
         if self.api in ("responses", "messages"):
             usage = _dict(obj, "usage")
@@ -481,6 +546,16 @@ class Reader:
         if finish:
             parts.append(Part("finish", finish))
         return parts
+
+
+def _whole_extra(items: list, *keys: str) -> list[Part]:
+    """A whole Responses or Messages answer's reasoning and tool calls (its output items, its content blocks)."""
+    parts = []
+    for item in items:
+        for kind, text in (("reasoning", _reasoning_text(item)), ("tool", _named_call(item, *keys))):
+            if text:
+                parts.append(Part(kind, text))
+    return parts
 
 
 _BLANK_LINES = (b"\n\n", b"\r\r", b"\r\n\r\n", b"\n\r\n")

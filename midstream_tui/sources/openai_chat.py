@@ -187,6 +187,8 @@ class OpenAIChatSource(Source):
 REASONING_EVENTS = ("response.reasoning_text.delta", "response.reasoning_summary_text.delta",
                     "response.reasoning.delta")
 """Responses events carrying a reasoning model's thinking (timed as chunks, not read as text)."""
+TOOL_EVENTS = ("response.function_call_arguments.delta", "response.custom_tool_call_input.delta")
+"""Responses events carrying a tool call's input (timed as chunks, not read as text)."""
 
 
 class OpenAIResponsesSource(OpenAIChatSource):
@@ -208,9 +210,12 @@ class OpenAIResponsesSource(OpenAIChatSource):
             kind = getattr(event, "type", "")
             if kind in ("response.output_text.delta", "response.refusal.delta") and getattr(event, "delta", ""):
                 yield TextDelta(sid, now, text=event.delta, tokens=1, request_id=request)
-            elif kind in REASONING_EVENTS + ("response.function_call_arguments.delta",) and getattr(event, "delta", ""):
-                part = "tool" if kind == "response.function_call_arguments.delta" else "reasoning"
+            elif kind in REASONING_EVENTS + TOOL_EVENTS and getattr(event, "delta", ""):
+                part = "tool" if kind in TOOL_EVENTS else "reasoning"
                 yield OutputChunk(sid, now, part, request_id=request)
+            elif kind == "response.output_item.added" and getattr(getattr(event, "item", None), "type", "") in (
+                    "function_call", "custom_tool_call") and getattr(event.item, "name", None):
+                yield OutputChunk(sid, now, "tool", request_id=request)  # (a tool call's name: its first chunk)
             elif kind in ("response.completed", "response.incomplete"):
                 usage = getattr(event.response, "usage", None)
                 if usage is not None:

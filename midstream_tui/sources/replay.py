@@ -217,13 +217,14 @@ class StdinSource(Source):
 
 
 class SseReplaySource(ScheduledSource):
-    """A captured Server-Sent Events stream (``FILE.sse``) from Chat Completions or the Responses API.
+    """A captured Server-Sent Events stream (``FILE.sse``): Chat Completions, legacy Completions, the Responses API
+    or Anthropic Messages, told apart by each event's shape.
 
-    Raw SSE holds no timing, so chunks are paced at ``rate`` per second after a
-    ``ttft`` (ms). Content becomes text, ``usage`` (chat) or the usage in
-    ``response.completed`` becomes exact token counts, error payloads become
-    recorded errors; a malformed event is recorded with its line number and
-    the replay goes on.
+    Raw SSE holds no timing, so chunks are paced at ``rate`` per second after a ``ttft`` (ms). The events are read
+    as the proxy reads a live answer (``proxy.protocols.Reader``, the same definitions): content becomes text;
+    reasoning, tool calls (their name first) and later choices' output are timed and counted as chunks, not text;
+    usage becomes exact token counts; error payloads become recorded errors; a malformed event is recorded with its
+    line number and the replay goes on.
     """
 
     kind = "text"
@@ -252,12 +253,15 @@ class SseReplaySource(ScheduledSource):
                 name = value
 
     def schedule(self, t0: float = 0.0) -> Iterator[Event]:
+        from ..proxy.protocols import Reader, api_of  # (the wire formats' reader; the proxy's only when replayed)
+
         sid = self.stream_id
         yield StreamOpened(sid, t0, kind="text", source=self.uri, identity=self.identity("text"))
         yield RequestStarted(sid, t0)
         t = t0 + self.ttft
         n = 0
         blocks = 0
+        readers: dict[str, Reader] = {}
         for number, name, data in self._blocks():
             blocks += 1
             if data.strip() == "[DONE]":
@@ -269,29 +273,32 @@ class SseReplaySource(ScheduledSource):
             except ValueError as exc:
                 yield StreamError(sid, t, f"line {number}: malformed SSE data ({exc})")
                 continue
-            kind = obj.get("type") or name
+            kind = obj.get("type") if isinstance(obj.get("type"), str) and obj["type"] else name
             if isinstance(obj.get("error"), dict) or kind == "error":
                 err = obj.get("error") if isinstance(obj.get("error"), dict) else obj
-                yield StreamError(sid, t, f"line {number}: {err.get('message', 'error event')}")
+                yield StreamError(sid, t, f"line {number}: {str(err.get('message', 'error event'))[:200]}")
                 continue
-            texts: list[str | None] = []  # (None: a later choice's output, a request for several: timed, not text)
-            if kind in ("response.output_text.delta", "response.refusal.delta"):
-                texts.append(str(obj.get("delta", "")))
-            for choice in obj.get("choices") if isinstance(obj.get("choices"), list) else ():
-                delta = choice.get("delta") if isinstance(choice, dict) else None
-                content = (delta.get("content") or delta.get("refusal")) if isinstance(delta, dict) else None
-                if isinstance(content, str) and content:
-                    texts.append(content if choice.get("index", 0) == 0 else None)
-            response = obj.get("response") if isinstance(obj.get("response"), dict) else {}
-            usage = obj.get("usage") or (response.get("usage") if kind == "response.completed" else None)
-            for text in texts:
-                if n:
-                    t += 1.0 / self.rate
-                n += 1
-                yield TextDelta(sid, t, text=text) if text is not None else OutputChunk(sid, t, "text")
-            if isinstance(usage, dict):  # (counts that are not whole numbers >= 0 are read as none)
-                yield Usage(sid, t, prompt_tokens=_usage_count(usage, "prompt_tokens", "input_tokens"),
-                            completion_tokens=_usage_count(usage, "completion_tokens", "output_tokens"))
+            api = api_of(kind, obj)
+            reader = readers.get(api) or readers.setdefault(api, Reader(api, streamed=True))
+            other, text = "", False  # the chunk under way: its output without text of the stream's own, its text
+            for part in [*reader.read(kind, obj), None]:
+                if part is None or part.kind == "chunk":
+                    if other and not text:  # one timed unit a chunk, its text first, as the proxy counts it
+                        yield OutputChunk(sid, t, other)
+                    other, text = "", False
+                    if part is not None:
+                        if n:
+                            t += 1.0 / self.rate
+                        n += 1
+                elif part.kind == "text":
+                    yield TextDelta(sid, t, text=part.text)
+                    text = True
+                elif part.kind in OUTPUT_PARTS and other in ("", "reasoning"):
+                    other = OUTPUT_PARTS[part.kind]
+                elif part.kind == "usage":
+                    yield Usage(sid, t, prompt_tokens=part.prompt_tokens, completion_tokens=part.completion_tokens)
+                elif part.kind == "error":
+                    yield StreamError(sid, t, f"line {number}: {part.text}")
         if not blocks:  # no "data:" field in the whole file (a binary file, a wrong one): nothing was replayed
             yield StreamError(sid, t, f"{self.path.name}: no SSE event in it (no 'data:' line): not a captured SSE "
                               "stream", fatal=True)
@@ -301,13 +308,9 @@ class SseReplaySource(ScheduledSource):
         yield StreamClosed(sid, t, reason="finished")
 
 
-def _usage_count(usage: dict, *keys: str) -> int:
-    """The first of ``keys`` in a captured usage object that is a count (untrusted JSON), else 0."""
-    for key in keys:
-        value = usage.get(key)
-        if not isinstance(value, bool) and isinstance(value, (int, float)) and 0 <= value <= MAX_COUNT:
-            return int(value)
-    return 0
+OUTPUT_PARTS = {"reasoning": "reasoning", "tool": "tool", "choice": "text"}
+"""The ``OutputChunk`` part of a chunk of a captured answer without text of the stream's own: its reasoning, a tool
+call, a later choice's output (a chunk of reasoning and a tool call is the tool call's)."""
 
 
 def open_sse(uri: str, path_text: str, params: dict[str, str], clock: Clock | None) -> Source:
