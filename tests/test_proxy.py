@@ -2086,6 +2086,63 @@ async def test_a_bad_audio_delta_is_an_error_of_the_audio_stream_and_the_realtim
         assert audio.metrics["audio_s"] == pytest.approx(4 * 480 / 24_000)  # every good delta of both responses
 
 
+async def test_a_realtime_responses_figures_run_from_when_it_was_asked_for_and_are_judged_against_the_slo():
+    """A Realtime response's time to first chunk runs from the client's ``response.create`` (or, when the server's
+    voice detection starts the response, from its ``speech_stopped``), not from the server's ``response.created``:
+    that left out the server's queueing and the way there (the stream's TTFT read 50 ms for 150). Each response has
+    its own figures and SLO verdict, in the goodput (Realtime had none)."""
+
+    async def session(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=1 << 20)
+        await ws.prepare(request)
+        await ws.send_str(json.dumps({"type": "session.created", "event_id": "e0", "session": {"id": "s"}}))
+
+        async def respond(rid: str) -> None:
+            await asyncio.sleep(0.1)  # (queued at the server)
+            await ws.send_str(json.dumps({"type": "response.created", "event_id": f"{rid}c", "response": {
+                "id": rid, "object": "realtime.response", "status": "in_progress", "output": []}}))
+            await asyncio.sleep(0.05)
+            for i, word in enumerate(["Bonjour", " à", " vous"]):
+                await ws.send_str(json.dumps({"type": "response.output_text.delta", "event_id": f"{rid}{i}",
+                                              "response_id": rid, "item_id": "it", "output_index": 0,
+                                              "content_index": 0, "delta": word}))
+            await ws.send_str(json.dumps({"type": "response.done", "event_id": f"{rid}d", "response": {
+                "id": rid, "object": "realtime.response", "status": "completed", "output": [],
+                "usage": {"total_tokens": 9, "input_tokens": 4, "output_tokens": 5}}}))
+
+        async for msg in ws:
+            if json.loads(msg.data).get("type") == "response.create":
+                await respond("r1")
+                # then the user speaks, and the server's voice detection asks for the next response itself
+                await ws.send_str(json.dumps({"type": "input_audio_buffer.speech_stopped", "event_id": "v",
+                                              "audio_end_ms": 1000, "item_id": "u2"}))
+                await respond("r2")
+        return ws
+
+    runner, port = await serving_realtime(session)
+    hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1", slo=(("ttft", 0.1), ("e2e", 60.0)))
+    try:
+        async with aiohttp.ClientSession() as http, http.ws_connect(f"{proxy.url}/v1/realtime?model=rt") as ws:
+            await ws.send_str(json.dumps({"type": "response.create"}))
+            done = 0
+            while done < 2:
+                msg = await asyncio.wait_for(ws.receive(), LIVENESS_S)
+                done += json.loads(msg.data)["type"] == "response.done"
+        snap = await settled(hub, 0)
+        deadline = time.monotonic() + LIVENESS_S
+        while proxy.judged < 2 and time.monotonic() < deadline:  # (a relay process's counts come in batches)
+            await asyncio.sleep(0.02)
+        judged, goodput = proxy.judged, proxy.goodput
+    finally:
+        await hub.stop()
+        await runner.cleanup()
+    m = snap.metrics
+    assert m["requests"] == 2 and m["ttft_req_ms"] >= 150 and m["ttfo_req_ms"] == m["ttft_req_ms"], m  # the last's
+    assert m["e2e_req_ms"] >= m["ttft_req_ms"] and m["output_tokens"] == 5 and m["output_tokens_from"] == "usage"
+    assert m["ttft_ms"] >= 150 and m["ttft_p50_ms"] >= 150  # (the stream's own TTFT, both responses)
+    assert m["slo_ok"] == 0 and judged == 2 and goodput == 0  # (both over the 100 ms TTFT bound)
+
+
 async def test_a_looping_realtime_response_is_cancelled_the_protocols_way(emulator):
     from midstream_tui import open_source
 

@@ -627,7 +627,7 @@ def _proxy(args: argparse.Namespace) -> int:
                 line += f" (${proxy.usd_saved:.4f} at the listed prices)"
         if options.slo:
             slo = ", ".join(f"{k} <= {v * 1e3:g} ms" for k, v in options.slo)
-            line += (f"; goodput {proxy.goodput:.0%} of {proxy.slo_done} finished ({slo})" if proxy.slo_done
+            line += (f"; goodput {proxy.goodput:.0%} of {proxy.judged} finished ({slo})" if proxy.judged
                      else f"; no finished request to judge against {slo}")
         print(line, file=sys.stderr)
     return code

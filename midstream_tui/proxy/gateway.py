@@ -22,7 +22,7 @@ import math
 import re
 import zlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -209,6 +209,18 @@ class RealtimeState:
     content_index: int = 0
     audio_ms: float = 0.0
     """Milliseconds of the current item's audio relayed to the client (where a cut truncates it)."""
+    asked: list[float] = field(default_factory=list)
+    """When the client's ``response.create`` events went upstream, not yet answered by a ``response.created``."""
+    spoke: float = math.nan
+    """When the server said the user stopped speaking (``input_audio_buffer.speech_stopped``: its voice detection
+    starts the response itself)."""
+    t_start: float = math.nan
+    """The response under way: when it was asked for (its request's start, for its figures)."""
+    first_chunk: float = math.nan
+    first_output: float = math.nan
+    last_chunk: float = math.nan
+    chunks: int = 0
+    """The stream's chunk count when the response under way began."""
 
 
 class ProxiedStream(Source):
@@ -322,6 +334,16 @@ def _event_end(reader: Reader, chunk: bytes) -> int | None:
         if probe.cut_safe:
             return start
     return None
+
+
+def _realtime_chunk(stream: ProxiedStream, state: RealtimeState, now: float) -> None:
+    """A chunk of a Realtime response's output (text, audio, a tool call): counted, and timed for its figures."""
+    m = stream.metrics
+    m["chunks"] += 1
+    state.last_chunk = now
+    if math.isnan(state.first_chunk) and not math.isnan(state.t_start):
+        state.first_chunk = state.first_output = now  # (a Realtime response has no reasoning of its own)
+        m["ttft_req_ms"] = m["ttfo_req_ms"] = round((now - state.t_start) * 1e3, 1)
 
 
 def _end(reason: str) -> str:
@@ -495,31 +517,45 @@ class AnswerReading:
             if stream.reported:
                 m["output_tokens"], m["output_tokens_from"] = stream.reported, "usage"
             return
-        if math.isnan(stream.first_chunk):
-            return
-        e2e = stream.last_chunk - stream.t_start
-        counted = m["chunks"]
-        tokens = stream.reported if stream.reported else counted  # the server's count, reasoning included
-        m["e2e_req_ms"] = round(e2e * 1e3, 1)
-        m["output_tokens"] = tokens
-        m["output_tokens_from"] = "usage" if stream.reported else "counted"
-        if stream.reported:
-            m["tokens_counted_minus_usage"] = counted - stream.reported
-        if tokens > 1 and self.streamed:  # (a body, not streamed, has no time per token; several tokens in one
-            # chunk have 0, as AIPerf's ITL and vLLM's TPOT give them)
-            m["tpot_req_ms"] = round((stream.last_chunk - stream.first_chunk) / (tokens - 1) * 1e3, 3)
-        if tokens > 1:
-            m["output_tokens_per_s"] = round(tokens / max(e2e, 1e-9), 2)
-        if self.options.slo:
-            got = {"ttft": m.get("ttft_req_ms"), "ttfo": m.get("ttfo_req_ms"), "tpot": m.get("tpot_req_ms"),
-                   "e2e": m.get("e2e_req_ms")}
-            # A request without a time per token (its answer came in one chunk) is not judged on it, as vLLM's
-            # benchmark counts a one-token answer as meeting a TPOT bound; every other bound must be met.
-            ok = all(got[name] <= limit * 1e3 if got[name] is not None else name == "tpot"
-                     for name, limit in self.options.slo)
-            m["slo_ok"] = int(ok)
+        ok = request_figures(m, stream.t_start, stream.first_chunk, stream.last_chunk, m["chunks"], stream.reported,
+                             self.streamed, self.options.slo)
+        if ok is not None:
             totals.slo_done += 1
             totals.slo_good += ok
+
+
+REQUEST_FIGURES = ("ttft_req_ms", "ttfo_req_ms", "e2e_req_ms", "output_tokens", "output_tokens_from",
+                   "tokens_counted_minus_usage", "tpot_req_ms", "output_tokens_per_s", "slo_ok")
+"""A request's own figures (a Realtime session's: its last response's)."""
+
+
+def request_figures(m: dict, t_start: float, first_chunk: float, last_chunk: float, counted: int,
+                    reported: int | None, streamed: bool, slo: tuple) -> bool | None:
+    """A finished request's end-to-end figures into its metrics ``m`` (see the README's definitions; its times to
+    the first chunk and output are there already), and its SLO verdict (None: no SLO set, or no chunk came)."""
+    if math.isnan(first_chunk):
+        return None
+    e2e = last_chunk - t_start
+    tokens = reported if reported else counted  # the server's count, reasoning included
+    m["e2e_req_ms"] = round(e2e * 1e3, 1)
+    m["output_tokens"] = tokens
+    m["output_tokens_from"] = "usage" if reported else "counted"
+    if reported:
+        m["tokens_counted_minus_usage"] = counted - reported
+    if tokens > 1 and streamed:  # (a body, not streamed, has no time per token; several tokens in one
+        # chunk have 0, as AIPerf's ITL and vLLM's TPOT give them)
+        m["tpot_req_ms"] = round((last_chunk - first_chunk) / (tokens - 1) * 1e3, 3)
+    if tokens > 1:
+        m["output_tokens_per_s"] = round(tokens / max(e2e, 1e-9), 2)
+    if not slo:
+        return None
+    got = {"ttft": m.get("ttft_req_ms"), "ttfo": m.get("ttfo_req_ms"), "tpot": m.get("tpot_req_ms"),
+           "e2e": m.get("e2e_req_ms")}
+    # A request without a time per token (its answer came in one chunk) is not judged on it, as vLLM's
+    # benchmark counts a one-token answer as meeting a TPOT bound; every other bound must be met.
+    ok = all(got[name] <= limit * 1e3 if got[name] is not None else name == "tpot" for name, limit in slo)
+    m["slo_ok"] = int(ok)
+    return ok
 
 
 def check_binding(host: str, options: ProxyOptions) -> None:
@@ -534,20 +570,28 @@ class GatewayTotals:
     """What a gateway counts over its run, the same whether it forwards in this process (``ProxyServer``) or in a
     relay process (``ProxyProcess``, which adds up its relays')."""
 
-    TOTALS = ("requests", "cuts", "client_left", "slo_done", "slo_good", "tokens_saved", "usd_saved")
-    FORWARDING = TOTALS[:3]
-    """Counted where the bytes are forwarded; the others where the answers are read (``AnswerReading``)."""
+    TOTALS = ("requests", "cuts", "client_left", "responses_judged", "responses_good", "slo_done", "slo_good",
+              "tokens_saved", "usd_saved")
+    FORWARDING = TOTALS[:5]
+    """Counted where the bytes are forwarded (Realtime sessions are read there too: their responses' SLO
+    verdicts); the others where the answers are read (``AnswerReading``)."""
 
     def _zero_totals(self) -> None:
         self.requests = self.cuts = self.client_left = self.slo_done = self.slo_good = 0
+        self.responses_judged = self.responses_good = 0
         self.tokens_saved = 0
         """Output tokens the cuts kept from being generated, at most (requests that set a max_tokens)."""
         self.usd_saved = 0.0
 
     @property
+    def judged(self) -> int:
+        """Finished requests given an SLO verdict (a Realtime session's responses each count as one)."""
+        return self.slo_done + self.responses_judged
+
+    @property
     def goodput(self) -> float:
         """Share of the finished requests that met every SLO (NaN before the first, or without ``--slo``)."""
-        return self.slo_good / self.slo_done if self.slo_done else math.nan
+        return (self.slo_good + self.responses_good) / self.judged if self.judged else math.nan
 
 
 class ProxyServer(LocalServer, GatewayTotals):
@@ -825,6 +869,8 @@ class ProxyServer(LocalServer, GatewayTotals):
                             if data is None:
                                 continue  # an event of a response that was cut: the client gets no more of it
                         await dst.send_str(data)
+                        if not from_upstream:
+                            self._realtime_asked(data, state)
                     elif msg.type == aiohttp.WSMsgType.BINARY:
                         await dst.send_bytes(msg.data)
                     else:  # close (its reason kept: ``async for`` hid it), or closed without a frame, error
@@ -898,27 +944,39 @@ class ProxyServer(LocalServer, GatewayTotals):
         delta = obj.get("delta") if isinstance(obj.get("delta"), str) else ""
         if kind in ("session.created", "session.updated"):
             state.audio_format = realtime_audio_format(obj.get("session")) or state.audio_format
+        elif kind == "input_audio_buffer.speech_stopped":
+            state.spoke = now
         elif kind == "response.created":
             state.open, state.cut = True, False
             state.item_id, state.content_index, state.audio_ms = "", 0, 0.0
-            stream.put(RequestStarted(name, now))
+            # the response's request: the client's response.create, else the end of the user's speech (the
+            # server's voice detection asks for it), else this event (a response the server began on its own)
+            asked = state.asked[0] if state.asked else state.spoke if not math.isnan(state.spoke) else now
+            state.asked.clear()
+            state.spoke = math.nan
+            state.t_start = min(now, max(asked, state.last_chunk if not math.isnan(state.last_chunk) else asked))
+            state.first_chunk = state.first_output = state.last_chunk = math.nan
+            state.chunks = stream.metrics["chunks"]
+            for key in REQUEST_FIGURES + ("ttft_req_ms", "ttfo_req_ms"):
+                stream.metrics.pop(key, None)
+            stream.put(RequestStarted(name, state.t_start))
         elif kind == "response.output_item.added":
             item = obj.get("item")
             if isinstance(item, dict) and isinstance(item.get("id"), str) and item.get("type", "message") == "message":
                 state.item_id, state.content_index, state.audio_ms = item["id"], 0, 0.0
             elif isinstance(item, dict) and item.get("type") == "function_call" and isinstance(item.get("name"), str) \
                     and item["name"]:  # a tool call's name: output, its first chunk (as in Chat Completions)
-                stream.metrics["chunks"] += 1
+                _realtime_chunk(stream, state, now)
                 stream.metrics["tool_chars"] += len(item["name"])
                 stream.put(OutputChunk(name, now, "tool"))
         elif kind in TEXT_DELTAS and delta:
-            stream.metrics["chunks"] += 1
+            _realtime_chunk(stream, state, now)
             stream.put(TextDelta(name, now, delta))
         elif kind in AUDIO_DELTAS and delta:
-            stream.metrics["chunks"] += 1
+            _realtime_chunk(stream, state, now)
             self._realtime_audio(stream, obj, delta, state, now)
         elif kind == "response.function_call_arguments.delta" and delta:  # a tool call: timed, not read as text
-            stream.metrics["chunks"] += 1
+            _realtime_chunk(stream, state, now)
             stream.metrics["tool_chars"] += len(delta)
             stream.put(OutputChunk(name, now, "tool"))
         elif kind == "response.done":
@@ -926,6 +984,13 @@ class ProxyServer(LocalServer, GatewayTotals):
             usage = resp.get("usage") if isinstance(resp.get("usage"), dict) else {}
             if usage:
                 stream.put(Usage(name, now, _int(usage.get("input_tokens")), _int(usage.get("output_tokens"))))
+            if state.open and not math.isnan(state.t_start):  # the response's own figures, and its SLO verdict
+                reported = _int(usage.get("output_tokens")) if usage else None
+                ok = request_figures(stream.metrics, state.t_start, state.first_chunk, state.last_chunk,
+                                     stream.metrics["chunks"] - state.chunks, reported, True, self.options.slo)
+                if ok is not None:
+                    self.responses_judged += 1
+                    self.responses_good += ok
             state.open = False
             stream.put(RequestFinished(name, now, reason=str(resp.get("status") or "completed")))
             if state.cut and resp.get("output"):
@@ -936,6 +1001,17 @@ class ProxyServer(LocalServer, GatewayTotals):
             err = obj.get("error") if isinstance(obj.get("error"), dict) else {}
             stream.put(StreamError(name, now, str(err.get("message") or "error event")[:200]))
         return data
+
+    def _realtime_asked(self, data: str, state: RealtimeState) -> None:
+        """A client's event on its way upstream: when it asks for a response (the start of that response's
+        figures)."""
+        if '"response.create"' in data:
+            try:
+                obj = loads(data)
+            except (ValueError, RecursionError):
+                return
+            if isinstance(obj, dict) and obj.get("type") == "response.create" and len(state.asked) < 64:
+                state.asked.append(self.clock.now())
 
     def _realtime_audio(self, stream: ProxiedStream, obj: dict, delta: str, state: RealtimeState, now: float) -> None:
         """An audio delta into the session's audio stream (opened with the first), and where its item stands."""
