@@ -1428,6 +1428,8 @@ def test_midstream_proxy_headless_serves_analyzes_and_never_writes_the_key(emula
         out, err = proc.communicate(timeout=LIVENESS_S)
     assert proc.returncode == 0, err
     assert "1 requests, 1 cut" in err and "no finished request to judge" not in err and "goodput" in err
+    assert "what the 1 cut(s) saved is unknown (no max_tokens set)" in err and "at most 0" not in err  # (it said
+    # "cuts kept at most 0 output tokens from being generated")
     lines = [json.loads(line) for line in out.splitlines()]
     summary = lines[-1]["summary"]["streams"]
     (name, stream), = summary.items()

@@ -621,10 +621,14 @@ def _proxy(args: argparse.Namespace) -> int:
     for proxy in served:
         line = (f"midstream proxy: {proxy.requests} requests, {proxy.cuts} cut, {proxy.client_left} left by "
                 f"their client")
-        if proxy.cuts:
-            line += f"; cuts kept at most {proxy.tokens_saved} output tokens from being generated"
+        if proxy.cuts_bounded:  # (only a request that set a max_tokens has a known most it could still have cost)
+            some = "" if proxy.cuts_bounded == proxy.cuts else f" {proxy.cuts_bounded} of the"
+            line += f";{some} cuts kept at most {proxy.tokens_saved} output tokens from being generated"
             if options.prices:
                 line += f" (${proxy.usd_saved:.4f} at the listed prices)"
+        if proxy.cuts > proxy.cuts_bounded:
+            line += (f"; what {'the' if not proxy.cuts_bounded else 'the other'} {proxy.cuts - proxy.cuts_bounded} "
+                     "cut(s) saved is unknown (no max_tokens set)")
         if options.slo:
             slo = ", ".join(f"{k} <= {v * 1e3:g} ms" for k, v in options.slo)
             line += (f"; goodput {proxy.goodput:.0%} of {proxy.judged} finished ({slo})" if proxy.judged

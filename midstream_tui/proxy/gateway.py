@@ -502,6 +502,7 @@ class AnswerReading:
             return
         saved = max(0, limit - received)
         m["cut_tokens_saved_max"] = saved
+        totals.cuts_bounded += 1
         totals.tokens_saved += saved
         model = stream.stream_id.rpartition("#")[0]
         price = dict(self.options.prices).get(model)
@@ -571,14 +572,15 @@ class GatewayTotals:
     relay process (``ProxyProcess``, which adds up its relays')."""
 
     TOTALS = ("requests", "cuts", "client_left", "responses_judged", "responses_good", "slo_done", "slo_good",
-              "tokens_saved", "usd_saved")
+              "cuts_bounded", "tokens_saved", "usd_saved")
     FORWARDING = TOTALS[:5]
     """Counted where the bytes are forwarded (Realtime sessions are read there too: their responses' SLO
     verdicts); the others where the answers are read (``AnswerReading``)."""
 
     def _zero_totals(self) -> None:
         self.requests = self.cuts = self.client_left = self.slo_done = self.slo_good = 0
-        self.responses_judged = self.responses_good = 0
+        self.responses_judged = self.responses_good = self.cuts_bounded = 0
+        """(``cuts_bounded``: the cuts of requests that set a max_tokens, whose saving is known at most)"""
         self.tokens_saved = 0
         """Output tokens the cuts kept from being generated, at most (requests that set a max_tokens)."""
         self.usd_saved = 0.0
