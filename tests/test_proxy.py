@@ -2086,6 +2086,18 @@ async def test_a_bad_audio_delta_is_an_error_of_the_audio_stream_and_the_realtim
         assert text.metrics["requests"] == 2 and text.text_tail == "Hello world\nHello world"
         assert audio.status == "closed" and what in (audio.error or ""), (audio.status, audio.error)
         assert audio.metrics["audio_s"] == pytest.approx(4 * 480 / 24_000)  # every good delta of both responses
+    # a server that speaks when only text was asked for: its audio is a stream all the same, closed with the session
+    # (it went to a stream never opened, "open" for ever)
+    runner, port = await serving_realtime(session)
+    try:
+        run = Hub(analysis_interval=0.05)
+        run.add_source(open_source(f"openai:realtime?model=rt&prompt=hi&base_url=http://127.0.0.1:{port}/v1&name=t",
+                                   run.clock))
+        await run.run(LIVENESS_S)
+    finally:
+        await runner.cleanup()
+    assert run.snapshot("t").status == "closed" and run.snapshot("t-audio").status == "closed"
+    assert run.snapshot("t-audio").metrics["audio_s"] == pytest.approx(2 * 480 / 24_000)
 
 
 async def test_a_realtime_responses_figures_run_from_when_it_was_asked_for_and_are_judged_against_the_slo():

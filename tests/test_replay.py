@@ -285,6 +285,16 @@ def test_captured_anthropic_responses_and_completions_streams_replay_as_the_prox
     assert resp["tokens"] == 2 and resp["ttft_ms"] == pytest.approx(300) and resp["tokens_reported"] == 6, resp
     legacy = replay(tmp_path / "legacy.sse").snapshot("legacy")
     assert legacy.text_tail == "Once upon a time" and legacy.metrics["tokens"] == 3
+    # (a review: a tool call and the usage in one chunk had the usage first — "≈8 tok" shown for 7 —, and a line
+    # separator in an answer's text, U+2028, split its event: "malformed SSE data", the text lost)
+    (tmp_path / "last.sse").write_text(_sse(
+        {"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "a\u2028b"}}]},
+        {"id": "c", "object": "chat.completion.chunk", "usage": {"prompt_tokens": 2, "completion_tokens": 7},
+         "choices": [{"index": 0, "finish_reason": "tool_calls", "delta": {"tool_calls": [
+             {"index": 0, "function": {"name": "f", "arguments": "{}"}}]}}]}).replace("\\u2028", "\u2028"))
+    last = replay(tmp_path / "last.sse").snapshot("last")
+    assert last.text_tail == "a\u2028b" and last.error is None, last
+    assert last.metrics["tokens"] == 2 and last.metrics["tokens_since_usage"] == 0, last.metrics
 
 
 def test_an_error_the_source_recovered_from_is_not_the_streams_state_once_data_comes_again(tmp_path):

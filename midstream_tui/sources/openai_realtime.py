@@ -70,6 +70,7 @@ class OpenAIRealtimeSource(OpenAIChatSource):
         self.audio = audio
         self.input_pcm = input_pcm
         self._conn = None
+        self._audio_open = False
 
     @classmethod
     def from_params(cls, stream_id: str, uri: str, params: dict[str, str], clock: Clock | None, *,
@@ -98,6 +99,7 @@ class OpenAIRealtimeSource(OpenAIChatSource):
     async def events(self) -> AsyncIterator[Event]:
         sid, audio_sid = self.stream_id, f"{self.stream_id}-audio"
         yield StreamOpened(sid, self.clock.now(), kind="text", source=self.uri, identity=self.identity("text"))
+        self._audio_open = self.audio
         if self.audio:
             yield StreamOpened(audio_sid, self.clock.now(), kind="audio", source=self.uri,
                                identity=self.identity("audio"))
@@ -127,7 +129,7 @@ class OpenAIRealtimeSource(OpenAIChatSource):
             self._conn = None
             await client.close()
             now = self.clock.now()
-            if self.audio:
+            if self._audio_open:
                 yield StreamClosed(audio_sid, now, reason=reason)
             yield StreamClosed(sid, now, reason=reason)
 
@@ -157,8 +159,11 @@ class OpenAIRealtimeSource(OpenAIChatSource):
                 try:
                     pcm = np.frombuffer(base64.b64decode(event.delta, validate=True), dtype="<i2").astype(np.int16)
                 except (ValueError, TypeError) as exc:  # (not base64, or an odd number of bytes)
-                    yield StreamError(audio_sid, now, f"bad audio delta: {exc}")
+                    yield StreamError(audio_sid if self._audio_open else sid, now, f"bad audio delta: {exc}")
                     continue
+                if pcm.size and not self._audio_open:  # audio not asked for (a server that speaks all the same)
+                    self._audio_open = True
+                    yield StreamOpened(audio_sid, now, kind="audio", source=self.uri, identity=self.identity("audio"))
                 if pcm.size:
                     yield AudioChunk(audio_sid, now, samples=pcm, sample_rate=REALTIME_RATE)
             elif kind == "response.done":

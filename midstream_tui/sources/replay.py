@@ -22,7 +22,9 @@ is not valid JSON (or nests deeper than ``jsonsafe.MAX_DEPTH``) or lacks a field
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
+import re
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -236,7 +238,9 @@ class SseReplaySource(ScheduledSource):
     def _blocks(self) -> Iterator[tuple[int, str, str]]:
         """(line number, event name, data) for each event in the file."""
         name, data, start = "", [], 0
-        lines = self.path.read_text("utf-8", errors="replace").splitlines()
+        # (SSE ends lines with CRLF, LF or CR only: ``splitlines`` also splits at U+2028 and the like, which an
+        # answer's text may hold)
+        lines = _SSE_LINE.split(self.path.read_text("utf-8", errors="replace"))
         for number, line in enumerate(lines + [""], start=1):
             if not line.strip():
                 if data:
@@ -280,21 +284,24 @@ class SseReplaySource(ScheduledSource):
                 continue
             api = api_of(kind, obj)
             reader = readers.get(api) or readers.setdefault(api, Reader(api, streamed=True))
-            other, text = "", False  # the chunk under way: its output without text of the stream's own, its text
-            for part in [*reader.read(kind, obj), None]:
-                if part is None or part.kind == "chunk":
-                    if other and not text:  # one timed unit a chunk, its text first, as the proxy counts it
-                        yield OutputChunk(sid, t, other)
-                    other, text = "", False
-                    if part is not None:
-                        if n:
-                            t += 1.0 / self.rate
-                        n += 1
+            parts = reader.read(kind, obj)
+            timed = False  # the chunk under way was handed to the analysis as one (its text, or an OutputChunk)
+            for i, part in enumerate(parts):
+                if part.kind == "chunk":
+                    timed = False
+                    if n:
+                        t += 1.0 / self.rate
+                    n += 1
                 elif part.kind == "text":
                     yield TextDelta(sid, t, text=part.text)
-                    text = True
-                elif part.kind in OUTPUT_PARTS and other in ("", "reasoning"):
-                    other = OUTPUT_PARTS[part.kind]
+                    timed = True
+                elif part.kind in OUTPUT_PARTS and not timed:  # one timed unit a chunk (its text comes first), as
+                    timed = True  # the proxy counts it: a tool call or a later choice's output, else reasoning
+                    out = OUTPUT_PARTS[part.kind]
+                    for later in itertools.takewhile(lambda later: later.kind != "chunk", parts[i + 1:]):
+                        if out == "reasoning" and later.kind in ("tool", "choice"):
+                            out = OUTPUT_PARTS[later.kind]
+                    yield OutputChunk(sid, t, out)
                 elif part.kind == "usage":
                     yield Usage(sid, t, prompt_tokens=part.prompt_tokens, completion_tokens=part.completion_tokens)
                 elif part.kind == "error":
@@ -308,6 +315,7 @@ class SseReplaySource(ScheduledSource):
         yield StreamClosed(sid, t, reason="finished")
 
 
+_SSE_LINE = re.compile(r"\r\n|\r|\n")
 OUTPUT_PARTS = {"reasoning": "reasoning", "tool": "tool", "choice": "text"}
 """The ``OutputChunk`` part of a chunk of a captured answer without text of the stream's own: its reasoning, a tool
 call, a later choice's output (a chunk of reasoning and a tool call is the tool call's)."""
