@@ -1988,6 +1988,8 @@ async def test_the_realtime_api_through_the_proxy(emulator):
         snap = await settled(hub, 0)
         assert snap.source.startswith("proxy:realtime/emu-normal@") and snap.text_tail == texts[0]
         assert snap.metrics["requests"] == 1 and snap.metrics["chunks"] > 20
+        m = snap.metrics  # the response's own figures (from the official client's response.create)
+        assert 0 < m["ttft_req_ms"] <= m["e2e_req_ms"] and m["output_tokens_from"] == "usage", m
     finally:
         await hub.stop()
 
