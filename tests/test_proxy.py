@@ -133,8 +133,8 @@ TWO_CHOICES = sse(choice_chunk(0, role="assistant", content=""), choice_chunk(1,
 # a function call in the Responses API and a tool use in Anthropic's Messages: the name comes in the event that
 # opens the call (``response.output_item.added``, ``content_block_start``), its arguments in later deltas
 RESPONSES_TOOL = (sse({"type": "response.created", "sequence_number": 0, "response": {
-                      "id": "resp_2", "object": "response", "model": "scripted", "status": "in_progress", "output": []}},
-                      event="response.created")
+                      "id": "resp_2", "object": "response", "model": "scripted", "status": "in_progress",
+                      "output": []}}, event="response.created")
                   + sse({"type": "response.output_item.added", "sequence_number": 1, "output_index": 0,
                          "item": {"id": "fc_1", "type": "function_call", "status": "in_progress", "call_id": "call_1",
                                   "name": "get_weather", "arguments": ""}}, event="response.output_item.added")
@@ -144,7 +144,8 @@ RESPONSES_TOOL = (sse({"type": "response.created", "sequence_number": 0, "respon
                              for i, a in enumerate(['{"city":', ' "Paris"}'], 2))
                   + sse({"type": "response.completed", "sequence_number": 4, "response": {
                       "id": "resp_2", "object": "response", "model": "scripted", "status": "completed", "output": [],
-                      "usage": {"input_tokens": 3, "output_tokens": 9, "total_tokens": 12}}}, event="response.completed"))
+                      "usage": {"input_tokens": 3, "output_tokens": 9, "total_tokens": 12}}},
+                        event="response.completed"))
 MESSAGES_TOOL = (sse({"type": "message_start", "message": {"id": "msg_2", "type": "message", "role": "assistant",
                                                            "model": "scripted", "content": [], "stop_reason": None,
                                                            "usage": {"input_tokens": 9, "output_tokens": 1}}},
@@ -200,7 +201,8 @@ SCRIPTS = {  # model -> (status, content type, body, extra headers)
     "messages-tool": (200, "text/event-stream", MESSAGES_TOOL, {}),
     "responses-tool-whole": (200, "application/json", json.dumps(
         {"id": "resp_3", "object": "response", "model": "scripted", "status": "completed",
-         "output": [{"id": "rs_1", "type": "reasoning", "summary": [{"type": "summary_text", "text": "Weather: a tool."}]},
+         "output": [{"id": "rs_1", "type": "reasoning",
+                     "summary": [{"type": "summary_text", "text": "Weather: a tool."}]},
                     {"id": "fc_1", "type": "function_call", "status": "completed", "call_id": "call_1",
                      "name": "get_weather", "arguments": '{"city": "Paris"}'}],
          "usage": {"input_tokens": 3, "output_tokens": 9, "total_tokens": 12}}).encode(), {}),
@@ -440,6 +442,23 @@ async def serving_realtime(session) -> tuple[web.AppRunner, int]:
     app = web.Application(client_max_size=1 << 20)
     app.router.add_get("/v1/realtime", session)
     return await serving(app)
+
+
+def answering(answer, rid: str = "r1"):
+    """A Realtime upstream's session: to each ``response.create``, a ``response.created`` (response ``rid``), then
+    what ``answer(ws)`` sends."""
+    async def session(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=1 << 20)
+        await ws.prepare(request)
+        await ws.send_str(json.dumps({"type": "session.created", "event_id": "e0", "session": {"id": "s"}}))
+        async for msg in ws:
+            if json.loads(msg.data).get("type") != "response.create":
+                continue
+            await ws.send_str(json.dumps({"type": "response.created", "event_id": "e1", "response": {
+                "id": rid, "object": "realtime.response", "status": "in_progress", "output": []}}))
+            await answer(ws)
+        return ws
+    return session
 
 
 async def running_proxy(upstream_url: str, rules: bool = False, in_process: bool = False,
@@ -2000,30 +2019,21 @@ async def test_a_realtime_tool_call_is_timed_and_counted_as_output_through_the_p
     were not seen at all: a response that only called a tool had no first token and no chunks)."""
     from midstream_tui import open_source
 
-    async def session(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(max_msg_size=1 << 20)
-        await ws.prepare(request)
-        await ws.send_str(json.dumps({"type": "session.created", "event_id": "e0", "session": {"id": "s"}}))
-        async for msg in ws:
-            if json.loads(msg.data).get("type") != "response.create":
-                continue
-            await ws.send_str(json.dumps({"type": "response.created", "event_id": "e1", "response": {
-                "id": "r1", "object": "realtime.response", "status": "in_progress", "output": []}}))
-            await ws.send_str(json.dumps({"type": "response.output_item.added", "event_id": "e2", "response_id": "r1",
-                                          "output_index": 0, "item": {"id": "fc1", "type": "function_call",
-                                                                      "status": "in_progress", "call_id": "call_1",
-                                                                      "name": "get_weather", "arguments": ""}}))
-            for i, piece in enumerate(['{"city"', ': "Paris"', "}"]):
-                await asyncio.sleep(0.02)
-                await ws.send_str(json.dumps({"type": "response.function_call_arguments.delta", "event_id": f"d{i}",
-                                              "response_id": "r1", "item_id": "fc1", "output_index": 0,
-                                              "call_id": "call_1", "delta": piece}))
-            await ws.send_str(json.dumps({"type": "response.done", "event_id": "e9", "response": {
-                "id": "r1", "object": "realtime.response", "status": "completed", "output": [],
-                "usage": {"total_tokens": 12, "input_tokens": 4, "output_tokens": 8}}}))
-        return ws
+    async def answer(ws: web.WebSocketResponse) -> None:
+        await ws.send_str(json.dumps({"type": "response.output_item.added", "event_id": "e2", "response_id": "r1",
+                                      "output_index": 0, "item": {"id": "fc1", "type": "function_call",
+                                                                  "status": "in_progress", "call_id": "call_1",
+                                                                  "name": "get_weather", "arguments": ""}}))
+        for i, piece in enumerate(['{"city"', ': "Paris"', "}"]):
+            await asyncio.sleep(0.02)
+            await ws.send_str(json.dumps({"type": "response.function_call_arguments.delta", "event_id": f"d{i}",
+                                          "response_id": "r1", "item_id": "fc1", "output_index": 0,
+                                          "call_id": "call_1", "delta": piece}))
+        await ws.send_str(json.dumps({"type": "response.done", "event_id": "e9", "response": {
+            "id": "r1", "object": "realtime.response", "status": "completed", "output": [],
+            "usage": {"total_tokens": 12, "input_tokens": 4, "output_tokens": 8}}}))
 
-    runner, port = await serving_realtime(session)
+    runner, port = await serving_realtime(answering(answer))
     hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1")
     try:
         run = Hub(analysis_interval=0.05)
@@ -2048,28 +2058,19 @@ async def test_a_bad_audio_delta_is_an_error_of_the_audio_stream_and_the_realtim
 
     good = base64.b64encode(bytes(960)).decode()  # 480 samples: 20 ms at 24 kHz
 
-    async def session(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(max_msg_size=1 << 20)
-        await ws.prepare(request)
-        await ws.send_str(json.dumps({"type": "session.created", "event_id": "e0", "session": {"id": "s"}}))
-        async for msg in ws:
-            if json.loads(msg.data).get("type") != "response.create":
-                continue
-            await ws.send_str(json.dumps({"type": "response.created", "event_id": "e1", "response": {
-                "id": "r", "object": "realtime.response", "status": "in_progress", "output": []}}))
-            for i, (kind, delta) in enumerate([("response.output_audio_transcript.delta", "Hello"),
-                                               ("response.output_audio.delta", good),
-                                               ("response.output_audio.delta", "not base64!"),
-                                               ("response.output_audio.delta", base64.b64encode(b"odd").decode()),
-                                               ("response.output_audio.delta", good),
-                                               ("response.output_audio_transcript.delta", " world")]):
-                await ws.send_str(json.dumps({"type": kind, "event_id": f"d{i}", "response_id": "r",
-                                              "item_id": "it", "output_index": 0, "content_index": 0,
-                                              "delta": delta}))
-            await ws.send_str(json.dumps({"type": "response.done", "event_id": "e9", "response": {
-                "id": "r", "object": "realtime.response", "status": "completed", "output": []}}))
-        return ws
+    async def answer(ws: web.WebSocketResponse) -> None:
+        for i, (kind, delta) in enumerate([("response.output_audio_transcript.delta", "Hello"),
+                                           ("response.output_audio.delta", good),
+                                           ("response.output_audio.delta", "not base64!"),
+                                           ("response.output_audio.delta", base64.b64encode(b"odd").decode()),
+                                           ("response.output_audio.delta", good),
+                                           ("response.output_audio_transcript.delta", " world")]):
+            await ws.send_str(json.dumps({"type": kind, "event_id": f"d{i}", "response_id": "r", "item_id": "it",
+                                          "output_index": 0, "content_index": 0, "delta": delta}))
+        await ws.send_str(json.dumps({"type": "response.done", "event_id": "e9", "response": {
+            "id": "r", "object": "realtime.response", "status": "completed", "output": []}}))
 
+    session = answering(answer, rid="r")
     runner, port = await serving_realtime(session)
     hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1")
     try:

@@ -262,7 +262,8 @@ def test_captured_anthropic_responses_and_completions_streams_replay_as_the_prox
         block(0, type="thinking", thinking=""), delta(0, type="thinking_delta", thinking="The user wants weather."),
         {"type": "content_block_stop", "index": 0}, block(1, type="text", text=""),
         delta(1, type="text_delta", text="Hello"), {"type": "ping"}, delta(1, type="text_delta", text=" there"),
-        {"type": "content_block_stop", "index": 1}, block(2, type="tool_use", id="toolu_1", name="get_weather", input={}),
+        {"type": "content_block_stop", "index": 1},
+        block(2, type="tool_use", id="toolu_1", name="get_weather", input={}),
         delta(2, type="input_json_delta", partial_json='{"city": "Paris"}'), {"type": "content_block_stop", "index": 2},
         {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 11}},
         {"type": "message_stop"}))
