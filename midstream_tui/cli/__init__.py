@@ -628,7 +628,7 @@ def _proxy(args: argparse.Namespace) -> int:
                 line += f" (${proxy.usd_saved:.4f} at the listed prices)"
         if proxy.cuts > proxy.cuts_bounded:
             line += (f"; what {'the' if not proxy.cuts_bounded else 'the other'} {proxy.cuts - proxy.cuts_bounded} "
-                     "cut(s) saved is unknown (no max_tokens set)")
+                     "cut(s) saved is not counted (only a cut answer whose request set a max_tokens is)")
         if options.slo:
             slo = ", ".join(f"{k} <= {v * 1e3:g} ms" for k, v in options.slo)
             line += (f"; goodput {proxy.goodput:.0%} of {proxy.judged} finished ({slo})" if proxy.judged

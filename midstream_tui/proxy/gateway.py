@@ -209,18 +209,28 @@ class RealtimeState:
     content_index: int = 0
     audio_ms: float = 0.0
     """Milliseconds of the current item's audio relayed to the client (where a cut truncates it)."""
-    asked: list[float] = field(default_factory=list)
-    """When the client's ``response.create`` events went upstream, not yet answered by a ``response.created``."""
+    asked: list[tuple[str, float]] = field(default_factory=list)
+    """The client's ``response.create`` events (their ``event_id``, when they went upstream) not yet answered by a
+    ``response.created`` or refused."""
     spoke: float = math.nan
     """When the server said the user stopped speaking (``input_audio_buffer.speech_stopped``: its voice detection
     starts the response itself)."""
-    t_start: float = math.nan
-    """The response under way: when it was asked for (its request's start, for its figures)."""
+    responses: dict[str, RealtimeResponse] = field(default_factory=dict)
+    """The responses under way, by id (out-of-band ones can run at the same time)."""
+    current: RealtimeResponse | None = None
+    """The newest response under way (an event that names none is its)."""
+    last_chunk: float = math.nan
+    """When the session's last chunk of output came (a response cannot have been asked for before it)."""
+
+
+@dataclass
+class RealtimeResponse:
+    """A Realtime response under way: when it was asked for (its request's start) and its chunks, for its figures."""
+
+    t_start: float
     first_chunk: float = math.nan
-    first_output: float = math.nan
     last_chunk: float = math.nan
     chunks: int = 0
-    """The stream's chunk count when the response under way began."""
 
 
 class ProxiedStream(Source):
@@ -336,14 +346,21 @@ def _event_end(reader: Reader, chunk: bytes) -> int | None:
     return None
 
 
-def _realtime_chunk(stream: ProxiedStream, state: RealtimeState, now: float) -> None:
+def _realtime_chunk(stream: ProxiedStream, state: RealtimeState, obj: dict, now: float) -> None:
     """A chunk of a Realtime response's output (text, audio, a tool call): counted, and timed for its figures."""
     m = stream.metrics
     m["chunks"] += 1
     state.last_chunk = now
-    if math.isnan(state.first_chunk) and not math.isnan(state.t_start):
-        state.first_chunk = state.first_output = now  # (a Realtime response has no reasoning of its own)
-        m["ttft_req_ms"] = m["ttfo_req_ms"] = round((now - state.t_start) * 1e3, 1)
+    rid = obj.get("response_id")
+    response = state.responses.get(rid) if isinstance(rid, str) else None
+    response = response or state.current
+    if response is None:
+        return
+    response.chunks += 1
+    response.last_chunk = now
+    if math.isnan(response.first_chunk):  # (a Realtime response has no reasoning of its own: its TTFT is its TTFO)
+        response.first_chunk = now
+        m["ttft_req_ms"] = m["ttfo_req_ms"] = round((now - response.t_start) * 1e3, 1)
 
 
 def _end(reason: str) -> str:
@@ -899,6 +916,8 @@ class ProxyServer(LocalServer, GatewayTotals):
             # stopping cancels this handler, and then its clean-up)
             if reason == "client left":
                 self.client_left += 1
+            for response in state.responses.values():  # (cut short by the session's end: judged on what came, as
+                self._realtime_judged(stream, response, None)  # an HTTP request its client left is)
             if state.open:
                 stream.put(RequestFinished(stream.stream_id, self.clock.now(), reason=reason))
             if state.audio_open:
@@ -953,32 +972,33 @@ class ProxyServer(LocalServer, GatewayTotals):
             state.item_id, state.content_index, state.audio_ms = "", 0, 0.0
             # the response's request: the client's response.create, else the end of the user's speech (the
             # server's voice detection asks for it), else this event (a response the server began on its own)
-            asked = state.asked[0] if state.asked else state.spoke if not math.isnan(state.spoke) else now
-            state.asked.clear()
+            asked = state.asked.pop(0)[1] if state.asked else state.spoke if not math.isnan(state.spoke) else now
             state.spoke = math.nan
-            state.t_start = min(now, max(asked, state.last_chunk if not math.isnan(state.last_chunk) else asked))
-            state.first_chunk = state.first_output = state.last_chunk = math.nan
-            state.chunks = stream.metrics["chunks"]
-            for key in REQUEST_FIGURES + ("ttft_req_ms", "ttfo_req_ms"):
-                stream.metrics.pop(key, None)
-            stream.put(RequestStarted(name, state.t_start))
+            start = min(now, max(asked, state.last_chunk if not math.isnan(state.last_chunk) else asked))
+            resp = obj.get("response") if isinstance(obj.get("response"), dict) else {}
+            rid = resp.get("id") if isinstance(resp.get("id"), str) else ""
+            if len(state.responses) < 64 or rid in state.responses:
+                state.current = state.responses[rid] = RealtimeResponse(start)
+            for key in REQUEST_FIGURES + ("ttft_req_ms", "ttfo_req_ms"):  # (None, not gone: the hub's copy of the
+                stream.metrics[key] = None                                 # metrics is updated, never pruned)
+            stream.put(RequestStarted(name, start))
         elif kind == "response.output_item.added":
             item = obj.get("item")
             if isinstance(item, dict) and isinstance(item.get("id"), str) and item.get("type", "message") == "message":
                 state.item_id, state.content_index, state.audio_ms = item["id"], 0, 0.0
             elif isinstance(item, dict) and item.get("type") == "function_call" and isinstance(item.get("name"), str) \
                     and item["name"]:  # a tool call's name: output, its first chunk (as in Chat Completions)
-                _realtime_chunk(stream, state, now)
+                _realtime_chunk(stream, state, obj, now)
                 stream.metrics["tool_chars"] += len(item["name"])
                 stream.put(OutputChunk(name, now, "tool"))
         elif kind in TEXT_DELTAS and delta:
-            _realtime_chunk(stream, state, now)
+            _realtime_chunk(stream, state, obj, now)
             stream.put(TextDelta(name, now, delta))
         elif kind in AUDIO_DELTAS and delta:
-            _realtime_chunk(stream, state, now)
+            _realtime_chunk(stream, state, obj, now)
             self._realtime_audio(stream, obj, delta, state, now)
         elif kind == "response.function_call_arguments.delta" and delta:  # a tool call: timed, not read as text
-            _realtime_chunk(stream, state, now)
+            _realtime_chunk(stream, state, obj, now)
             stream.metrics["tool_chars"] += len(delta)
             stream.put(OutputChunk(name, now, "tool"))
         elif kind == "response.done":
@@ -986,14 +1006,16 @@ class ProxyServer(LocalServer, GatewayTotals):
             usage = resp.get("usage") if isinstance(resp.get("usage"), dict) else {}
             if usage:
                 stream.put(Usage(name, now, _int(usage.get("input_tokens")), _int(usage.get("output_tokens"))))
-            if state.open and not math.isnan(state.t_start):  # the response's own figures, and its SLO verdict
-                reported = _int(usage.get("output_tokens")) if usage else None
-                ok = request_figures(stream.metrics, state.t_start, state.first_chunk, state.last_chunk,
-                                     stream.metrics["chunks"] - state.chunks, reported, True, self.options.slo)
-                if ok is not None:
-                    self.responses_judged += 1
-                    self.responses_good += ok
-            state.open = False
+            rid = resp.get("id") if isinstance(resp.get("id"), str) else ""
+            response = state.responses.pop(rid, None)
+            if response is not None:  # the response's own figures, and its SLO verdict
+                self._realtime_judged(stream, response, _int(usage.get("output_tokens")) if usage else None)
+                if state.current is response:
+                    state.current = next(reversed(state.responses.values()), None)
+            state.open = bool(state.responses)
+            if not state.open:
+                state.asked.clear()  # (asks made while it ran went unanswered: the server refuses them, or drops
+                # them; one left pending would start the next response at it, however long ago)
             stream.put(RequestFinished(name, now, reason=str(resp.get("status") or "completed")))
             if state.cut and resp.get("output"):
                 # the cut response ends as cancelled without the output the client never got
@@ -1002,7 +1024,20 @@ class ProxyServer(LocalServer, GatewayTotals):
         elif kind == "error":
             err = obj.get("error") if isinstance(obj.get("error"), dict) else {}
             stream.put(StreamError(name, now, str(err.get("message") or "error event")[:200]))
+            # a response.create refused (the one the error names, else, with no response under way, the oldest):
+            # it starts no response
+            refused = [a for a in state.asked if a[0] and a[0] == err.get("event_id")]
+            if refused or (state.asked and not state.open):
+                state.asked.remove(refused[0] if refused else state.asked[0])
         return data
+
+    def _realtime_judged(self, stream: ProxiedStream, response: RealtimeResponse, reported: int | None) -> None:
+        """A Realtime response that ended (or whose session did): its figures and SLO verdict, in the goodput."""
+        ok = request_figures(stream.metrics, response.t_start, response.first_chunk, response.last_chunk,
+                             response.chunks, reported, True, self.options.slo)
+        if ok is not None:
+            self.responses_judged += 1
+            self.responses_good += ok
 
     def _realtime_asked(self, data: str, state: RealtimeState) -> None:
         """A client's event on its way upstream: when it asks for a response (the start of that response's
@@ -1013,7 +1048,8 @@ class ProxyServer(LocalServer, GatewayTotals):
             except (ValueError, RecursionError):
                 return
             if isinstance(obj, dict) and obj.get("type") == "response.create" and len(state.asked) < 64:
-                state.asked.append(self.clock.now())
+                event_id = obj.get("event_id")
+                state.asked.append((event_id if isinstance(event_id, str) else "", self.clock.now()))
 
     def _realtime_audio(self, stream: ProxiedStream, obj: dict, delta: str, state: RealtimeState, now: float) -> None:
         """An audio delta into the session's audio stream (opened with the first), and where its item stands."""
