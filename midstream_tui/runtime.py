@@ -45,15 +45,6 @@ class RunOptions:
     """Where sessions are recorded and learning is kept (the ``data_dir`` setting; None: its default)."""
 
 
-def part_of(name: str, stream: str) -> bool:
-    """Whether the stream ``name`` is ``stream`` or one of its own: a proxied request's later choice
-    (``NAME-choiceK``), a Realtime session's voice (``NAME-audio``)."""
-    if name == stream or name == f"{stream}-audio":
-        return True
-    head, _, number = name.rpartition("-choice")
-    return head == stream and number.isdigit()
-
-
 def _to_stderr(line: str) -> None:
     try:
         print(f"midstream: {line}", file=sys.stderr, flush=True)
@@ -112,11 +103,9 @@ class RunContext:
             return None
 
     def why_cut(self, stream: str) -> tuple[str, str]:
-        """(rule, reason) of the newest cancel of ``stream`` by a rule (or of a stream of its own: a proxied
-        request's later choice, ``NAME-choiceK``, or a Realtime session's voice, ``NAME-audio``); a cancel without
-        one was the user's."""
+        """(rule, reason) of the newest cancel of ``stream`` by a rule; a cancel without one was the user's."""
         for hit in reversed(self.engine.hits if self.engine is not None else []):
-            if hit.action == "cancel" and part_of(hit.stream, stream):
+            if hit.stream == stream and hit.action == "cancel":
                 return hit.rule, hit.detail
         return "cancel", "cancelled by the user"
 

@@ -184,8 +184,6 @@ _CHARS = {"reasoning": "reasoning_chars", "tool": "tool_chars", "choice": "other
 _OUTPUT_PART = {"reasoning": "reasoning", "tool": "tool", "choice": "text"}
 """The ``OutputChunk`` part of a chunk that carries no text of the stream's own: its reasoning, a tool call, the
 text of a later choice (output, not the stream's text)."""
-CHOICE_STREAMS = 8
-"""Later choices of a request (``n``) whose content is analysed on a stream of its own."""
 EARLY_MAX = 4096
 """Events a proxied stream keeps for the hub until it begins reading it (a queue's worth)."""
 TEXT_DELTAS = ("response.output_text.delta", "response.text.delta", "response.output_audio_transcript.delta",
@@ -397,8 +395,6 @@ class AnswerReading:
         stream.reading = self
         self.reader: Reader | None = Reader(api, streamed)
         self.streamed = streamed
-        self.choices: list[str] = []
-        """The streams of the later choices' content opened so far (``_choice_text``)."""
         self.decoder = _decoder(encoding)
         if encoding != "identity" and self.decoder is None:
             self._unread(t, f"answer compressed ({encoding}): forwarded, not read")
@@ -472,8 +468,6 @@ class AnswerReading:
                 timed = True
             elif part.kind in ("reasoning", "tool", "choice"):
                 m[_CHARS[part.kind]] += len(part.text)
-                if part.index:  # a later choice's content: analysed on a stream of its own (a loop is seen there)
-                    self._choice_text(now, part)
                 if not timed:  # one timed unit a chunk, as AIPerf counts its responses (text comes first in one)
                     timed = True
                     kind = _OUTPUT_PART[part.kind]
@@ -490,19 +484,6 @@ class AnswerReading:
                 m["finish_reason"] = part.text
             elif part.kind == "error":
                 stream.put(StreamError(name, now, part.text, fatal=part.fatal))
-
-    def _choice_text(self, now: float, part: Part) -> None:
-        """A later choice's content into its own stream (``NAME-choiceK``, opened with its first text): its text
-        shown and analysed (its loops seen, and cut: a cut there cuts the request), its chunks still timed on the
-        request's stream. At most ``CHOICE_STREAMS`` of them a request; later ones are only counted."""
-        name = f"{self.stream.stream_id}-choice{part.index}"
-        if name not in self.choices:
-            if len(self.choices) >= CHOICE_STREAMS:
-                return
-            self.choices.append(name)
-            self.stream.put(StreamOpened(name, now, kind="text", source=self.stream.uri,
-                                         identity=self.stream.identity("text")))
-        self.stream.put(TextDelta(name, now, part.text))
 
     def finish(self, t: float, reason: str, note: str = "", cut: bool = False, limit: int | None = None) -> None:
         """The answer ended at ``t`` (``reason`` as ``StreamClosed`` says it; ``cut``: by a cut, ``limit``: the
@@ -521,8 +502,6 @@ class AnswerReading:
         stream.metrics["end"] = _end(reason)
         finish = stream.metrics.get("finish_reason") or _end(reason)
         stream.put(RequestFinished(stream.stream_id, t, reason=str(finish), streamed=self.streamed))
-        for name in self.choices:
-            stream.put(StreamClosed(name, t, reason=reason))
         self._timings()
         if note:
             stream.put(Flag(stream.stream_id, t, note, kind="proxy"))

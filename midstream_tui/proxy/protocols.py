@@ -36,8 +36,6 @@ class Part(NamedTuple):  # (a tuple: made for every chunk of every answer read, 
     completion_tokens: int = 0
     fatal: bool = False
     """An error the API itself sent (the answer ends with it), not bytes that could not be read."""
-    index: int = 0
-    """A later choice's content (``choice``): that choice's index (its text is analysed on a stream of its own)."""
 
 
 _CHUNK = Part("chunk")
@@ -93,14 +91,14 @@ def _int(v: Any) -> int:
     return int(v)
 
 
-def _delta_parts(delta: dict, into: list[Part], own: bool, index: int = 0) -> None:
+def _delta_parts(delta: dict, into: list[Part], own: bool) -> None:
     """The output in a Chat Completions delta (or a whole answer's message), untrusted JSON: its content (or the
     refusal the model gave instead: the answer's text too), its reasoning, its tool calls (``own``: the first
-    choice's, each of its kind; else all ``choice``, the content with the choice's ``index``)."""
+    choice's, each of its kind; else all ``choice``)."""
     for key in ("content", "refusal"):
         text = delta.get(key)
         if text and text.__class__ is str:
-            into.append(Part("text", text) if own else Part("choice", text, index=index))
+            into.append(Part("text" if own else "choice", text))
     for key in ("reasoning_content", "reasoning"):
         text = delta.get(key)
         if text and text.__class__ is str:
@@ -385,15 +383,14 @@ class Reader:
             own = index is None or (index == 0 and index.__class__ is int)  # (no index: the first; one that is not a
             # number: a later choice)
             into = parts if own else (others := others if others is not None else [])
-            k = index if not own and index.__class__ is int and 0 < index < MAX_CHOICES else 0
             if self.api == "completions":
                 text = choice.get("text")
                 if text and text.__class__ is str:
-                    into.append(Part("text", text) if own else Part("choice", text, index=k))
+                    into.append(Part("text" if own else "choice", text))
             else:
                 delta = choice.get("delta")
                 if delta.__class__ is dict:
-                    _delta_parts(delta, into, own, k)
+                    _delta_parts(delta, into, own)
             reason = choice.get("finish_reason")
             if own:
                 if reason:  # (the request's finish reason is its first choice's)
@@ -514,10 +511,9 @@ class Reader:
                 if not isinstance(choice, dict):  # (the first is the request's; the others, ``n``, are counted)
                     continue
                 if self.api == "chat":
-                    _delta_parts(_dict(choice, "message"), extra, k == 0, k if k < MAX_CHOICES else 0)
+                    _delta_parts(_dict(choice, "message"), extra, own=k == 0)
                 elif isinstance(choice.get("text"), str) and choice["text"]:
-                    extra.append(Part("text", choice["text"]) if k == 0
-                                 else Part("choice", choice["text"], index=k if k < MAX_CHOICES else 0))
+                    extra.append(Part("text" if k == 0 else "choice", choice["text"]))
                 if k == 0:
                     finish = str(choice.get("finish_reason") or "")
             text = "".join(part.text for part in extra if part.kind == "text")
