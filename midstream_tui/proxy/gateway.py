@@ -979,8 +979,8 @@ class ProxyServer(LocalServer, GatewayTotals):
             rid = resp.get("id") if isinstance(resp.get("id"), str) else ""
             if len(state.responses) < 64 or rid in state.responses:
                 state.current = state.responses[rid] = RealtimeResponse(start)
-            for key in REQUEST_FIGURES + ("ttft_req_ms", "ttfo_req_ms"):  # (None, not gone: the hub's copy of the
-                stream.metrics[key] = None                                 # metrics is updated, never pruned)
+            for key in REQUEST_FIGURES:  # (None, not gone: the hub's copy of the metrics is updated, never pruned)
+                stream.metrics[key] = None
             stream.put(RequestStarted(name, start))
         elif kind == "response.output_item.added":
             item = obj.get("item")
