@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from .clock import FrozenClock, MonotonicClock, VirtualClock
 from .events import (
     AudioChunk,
+    ChoiceText,
     Event,
     OutputChunk,
     RequestFinished,
@@ -60,7 +61,7 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *_LAZY})
 
 __all__ = [
-    "AudioChunk", "Event", "FrozenClock", "Hub", "HubError", "MonotonicClock", "OutputChunk", "PatternHit",
+    "AudioChunk", "ChoiceText", "Event", "FrozenClock", "Hub", "HubError", "MonotonicClock", "OutputChunk", "PatternHit",
     "RequestFinished", "RequestStarted", "Snapshot", "Source", "SourceError", "StreamClosed",
     "StreamError", "StreamOpened", "StreamPipeline", "TextDelta", "Usage", "VideoFrame",
     "VirtualClock", "open_dashboard", "open_source", "open_sources", "run_virtual",

@@ -32,6 +32,7 @@ from .analyzers import ANALYZERS, NOTHING, Measured, StreamAnalyzer
 from .clock import Clock, MonotonicClock
 from .events import (
     AudioChunk,
+    ChoiceText,
     Event,
     KIND_OF_EVENT,
     Flag,
@@ -49,7 +50,7 @@ from .snapshot import PatternHit, SignalView, Snapshot
 from .sources.base import ScheduledSource, Source
 from .sources.params import identity_of
 
-DATA_EVENTS = (TextDelta, OutputChunk, AudioChunk, VideoFrame)
+DATA_EVENTS = (TextDelta, OutputChunk, ChoiceText, AudioChunk, VideoFrame)
 PORTRAIT_POINTS = 300
 ATTRACTOR_WINDOW = 600
 """Newest signal points classified each time (12 s of audio chunks, 20 s of video frames)."""

@@ -777,6 +777,37 @@ async def test_a_request_for_several_answers_is_cut_while_one_goes_on(upstream, 
         await hub.stop()
 
 
+async def test_a_loop_in_a_later_choice_is_seen_and_the_rule_cuts_the_request(upstream):
+    """n=2, the first answer ended, the second loops: the loop went unseen (a later choice's output was only
+    counted) and the request ran on. Its words are read as the stream's are: the loop is a hit naming the choice,
+    the built-in rule cuts the request and says where, and every answer still under way ends the protocol's way."""
+    hub, proxy = await running_proxy(upstream.url + "/v1", rules=True)
+    try:
+        client = openai.AsyncOpenAI(api_key=KEY, base_url=proxy.url + "/v1", max_retries=0)
+        stream = await client.chat.completions.create(model="forever-two", n=2, stream=True,
+                                                      messages=[{"role": "user", "content": "x"}])
+        seen, ends, last = 0, {}, None
+        async for chunk in stream:
+            seen, last = seen + 1, chunk
+            for choice in chunk.choices:
+                if choice.finish_reason:
+                    ends[choice.index] = choice.finish_reason
+            if seen == 1500:  # (not cut: the answer goes on for ever; 40 words take about 25 chunks)
+                break
+        assert ends == {0: "stop", 1: "content_filter"} and seen < 200, (ends, seen)
+        assert last.model_extra["midstream"]["rule"] == "stop-loops", last
+        assert "in choice 1" in last.model_extra["midstream"]["reason"], last
+        await asyncio.wait_for(upstream.left.wait(), LIVENESS_S)
+        snap = await settled(hub, 0)
+        assert snap.status == "cancelled" and snap.metrics["cut"].startswith("stop-loops"), snap.metrics
+        assert snap.text_tail.strip() == "Short." and snap.metrics["loop_choice"] == 1, snap
+        assert any(h.kind == "loop" and 'repetition loop "round and"' in h.message and "in choice 1" in h.message
+                   for h in snap.patterns), snap.patterns
+        await client.close()
+    finally:
+        await hub.stop()
+
+
 async def test_a_304_keeps_the_content_length_the_upstream_sent():
     # RFC 9110 §8.6: a 304 may carry the length the representation would have; aiohttp drops it from answers it
     # sends, so the client lost it through the proxy (an independent review). A raw upstream: aiohttp's would too.

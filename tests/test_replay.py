@@ -245,6 +245,23 @@ def test_a_captured_answer_of_several_choices_replays_its_first_as_text(tmp_path
     assert snap.metrics["tokens_reported"] == 4 and snap.error is None
 
 
+def test_a_loop_in_a_later_choice_of_a_captured_answer_is_seen(tmp_path):
+    """A capture of n=3 whose third answer loops: the loop is a hit naming its choice and the stream's
+    ``loop_words`` (what a loop rule judges), while the stream's text stays the first choice's. The second choice,
+    whose words are the same but never repeat back to back, is no loop."""
+    path = tmp_path / "three.sse"
+    chunks = [{"choices": [{"index": 0, "delta": {"content": "Fine"}}]}]
+    for i in range(30):
+        chunks += [{"choices": [{"index": 1, "delta": {"content": f" step {i}"}}]},
+                   {"choices": [{"index": 2, "delta": {"content": " round and"}}]}]
+    path.write_text("".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n")
+    hub = replay(path)
+    snap = hub.snapshot("three")
+    assert snap.text_tail == "Fine" and snap.metrics["loop_words"] >= 40 and snap.metrics["loop_choice"] == 2, snap
+    loops = [h.message for h in snap.patterns if h.kind == "loop"]
+    assert len(loops) == 1 and 'repetition loop "round and"' in loops[0] and "in choice 2" in loops[0], loops
+
+
 def _sse(*events) -> str:
     return "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" if "type" in e else f"data: {json.dumps(e)}\n\n"
                    for e in events)

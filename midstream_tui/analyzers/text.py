@@ -12,11 +12,42 @@ import numpy as np
 
 from ..analysis.patterns import RecurringNgrams, compression_ratio, ngram_novelty, seq_rep_n, trailing_loop
 from ..analysis.stats import Summary, summarize
-from ..events import Event, OutputChunk, RequestFinished, RequestStarted, TextDelta, Usage
+from ..events import ChoiceText, Event, OutputChunk, RequestFinished, RequestStarted, TextDelta, Usage
 from ..snapshot import PatternHit
 from .base import NOTHING, STALL_FLOOR_S, Measured, Ring, StreamAnalyzer, ring_rate, stall_limit
 
 _WORD = re.compile(r"\w+|[^\w\s]")
+
+
+def _unit(words: list[str]) -> str:
+    """A loop's repeated words as text (punctuation back against its word), at most 60 characters."""
+    unit = re.sub(r" ([^\w\s])", r"\1", " ".join(words))
+    return unit[:57] + "..." if len(unit) > 60 else unit
+
+
+class _LaterChoice:
+    """The words of a later choice of the request under way (a request for several answers, ``n``), read for a
+    repetition loop as the stream's own text is."""
+
+    __slots__ = ("carry", "ids", "words", "new", "loop_words", "t")
+
+    def __init__(self) -> None:
+        self.t = 0.0  # when its last content came
+        self.carry = ""
+        self.ids = Ring(512, np.int64)
+        self.words: deque[str] = deque(maxlen=512)
+        self.new = False
+        self.loop_words = 0
+
+    def add(self, text: str, end: bool = False) -> None:
+        self.carry += text
+        cut = len(self.carry) if end else max(self.carry.rfind(" "), self.carry.rfind("\n"))
+        if cut > 0:
+            for w in _WORD.findall(self.carry[:cut]):
+                self.ids.append(zlib.crc32(w.lower().encode("utf-8", "replace")))
+                self.words.append(w)
+                self.new = True
+            self.carry = self.carry[cut:]
 
 
 class TextAnalyzer(StreamAnalyzer):
@@ -35,6 +66,8 @@ class TextAnalyzer(StreamAnalyzer):
     once more when the stream ends, so its final figures are exact. Loop detection runs on every step."""
     PHRASE_WORDS = 6
     TAIL_CHARS = 2000
+    MAX_CHOICES = 128
+    """Later choices of a request read for loops (OpenAI's limit on ``n``; a reader follows as many)."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -69,6 +102,9 @@ class TextAnalyzer(StreamAnalyzer):
         self._in_loop = False
         self._loop_words = 0
         self._new_words = False
+        self._choices: dict[int, _LaterChoice] = {}
+        """The later choices of the request under way, by index (a request for several answers)."""
+        self._choice_loop = (0, 0)  # the longest loop in a later choice: its words, its choice
         self.recurring = RecurringNgrams(n=self.PHRASE_WORDS, min_count=3)
         self._last_recurring: tuple[int, ...] = ()
         self.recent_text: deque[str] = deque(maxlen=256)  # the last deltas, for the compression ratio
@@ -89,8 +125,19 @@ class TextAnalyzer(StreamAnalyzer):
             return self._delta(event)
         if isinstance(event, OutputChunk):
             return self._chunk(event.t, event.tokens, output=event.part != "reasoning")
+        if isinstance(event, ChoiceText):
+            later = self._choices.get(event.choice)
+            if later is None:
+                if len(self._choices) >= self.MAX_CHOICES or event.choice < 1:
+                    return NOTHING
+                later = self._choices[event.choice] = _LaterChoice()
+            later.add(event.text)
+            later.t = event.t
+            return NOTHING
         if isinstance(event, RequestStarted):
             self._flush_words(event.t)
+            self._choices.clear()  # (a loop in a later choice of the last request is not this one's)
+            self._choice_loop = (0, 0)
             if self.tail and not self.tail.endswith("\n"):  # one response per line in the text panel
                 self.tail += "\n"
                 self.chars += 1
@@ -100,6 +147,8 @@ class TextAnalyzer(StreamAnalyzer):
             self._req_started = True
         elif isinstance(event, RequestFinished):
             self._flush_words(event.t)
+            for later in self._choices.values():
+                later.add("", end=True)
             self._finish_request(event.t, event.streamed)
         elif isinstance(event, Usage):
             reported = max(0, int(event.completion_tokens))
@@ -234,9 +283,7 @@ class TextAnalyzer(StreamAnalyzer):
         if loop and not self._in_loop:
             self._in_loop = True
             words = list(self.words)[-len(ids):]
-            unit = re.sub(r" ([^\w\s])", r"\1", " ".join(words[loop.start:loop.start + loop.period]))
-            if len(unit) > 60:
-                unit = unit[:57] + "..."
+            unit = _unit(words[loop.start:loop.start + loop.period])
             first_word = self.word_ids.total - len(ids) + loop.start
             start_t = float(self.word_t.values(len(ids))[loop.start])
             self.hits.append(PatternHit(
@@ -248,6 +295,29 @@ class TextAnalyzer(StreamAnalyzer):
             self.hits.append(PatternHit(self.word_t.last(), self.stream, "loop-end",
                                         f"loop ended after {self._loop_words} words"))
         self._loop_words = (loop.run + loop.period) if loop else 0
+
+    def _detect_choice_loops(self) -> None:
+        """A repetition loop in a later choice of the request: a hit that names the choice, and its length in
+        ``loop_words`` when it is the longest (a loop rule judges the request by it: its cut ends every choice)."""
+        longest = (0, 0)
+        for index, later in self._choices.items():
+            if later.new:
+                later.new = False
+                ids = later.ids.values(512)
+                loop = trailing_loop(ids)
+                if loop and not later.loop_words:
+                    words = list(later.words)[-len(ids):]
+                    self.hits.append(PatternHit(
+                        later.t, self.stream, "loop",
+                        f'repetition loop "{_unit(words[loop.start:loop.start + loop.period])}" x{loop.repeats:.0f} '
+                        f"in choice {index} (period {loop.period} words, from its word "
+                        f"{later.ids.total - len(ids) + loop.start})"))
+                elif not loop and later.loop_words:
+                    self.hits.append(PatternHit(later.t, self.stream, "loop-end",
+                                                f"loop in choice {index} ended after {later.loop_words} words"))
+                later.loop_words = (loop.run + loop.period) if loop else 0
+            longest = max(longest, (later.loop_words, -index))
+        self._choice_loop = (longest[0], -longest[1])
 
     def flagged(self, condition: str, t: float, since: float) -> None:
         # only the pause still under way (if it ended before the flag came in, it was logged as it ended)
@@ -264,6 +334,8 @@ class TextAnalyzer(StreamAnalyzer):
 
     def update(self, now: float) -> None:
         self._detect_loop()
+        if self._choices:
+            self._detect_choice_loops()
         if not self._due(self._itl_at, self.itl.total, self._itl_t, now):
             return
         self._itl_at, self._itl_t = self.itl.total, now
@@ -293,7 +365,10 @@ class TextAnalyzer(StreamAnalyzer):
             "tokens_since_usage": self._since_usage,
             "bytes_per_s": self.bytes_per_s(now, self.RATE_WINDOW, since),
             **self._content_metrics(now),
-            "loop_words": self._loop_words,
+            # the longest loop the request's output ends in: its text's, or a later choice's (``loop_choice``: its
+            # index; 0: the stream's text)
+            "loop_words": max(self._loop_words, self._choice_loop[0]),
+            "loop_choice": self._choice_loop[1] if self._choice_loop[0] > self._loop_words else 0,
             "chars": self.chars,
             "since_token_s": since_last,
             # a request still waiting for its first token: how long so far (a stall rule judges it too)

@@ -33,13 +33,14 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from ..clock import Clock, MonotonicClock
-from ..events import (AudioChunk, Event, Flag, OutputChunk, RequestFinished, RequestStarted, StreamClosed, StreamError,
+from ..events import (AudioChunk, ChoiceText, Event, Flag, OutputChunk, RequestFinished, RequestStarted, StreamClosed, StreamError,
                       StreamOpened, TextDelta, Usage)
 from ..jsonsafe import loads
 from ..redact import credentials, remember
 from ..servers.base import LocalServer, is_loopback, same_origin, weak_token
 from ..sources.base import Source
-from .protocols import MAX_CHOICES, Part, Reader, _int, cut_ending, decode_realtime_audio, realtime_audio_format
+from .protocols import (MAX_CHOICES, Part, Reader, _int, cut_ending, decode_realtime_audio, output_part,
+                        realtime_audio_format)
 from .sse import SSEParser
 
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
@@ -181,9 +182,6 @@ DRAIN_BYTES = 1 << 16
 READING_COUNTS = ("chunks", "reasoning_chars", "tool_chars", "other_choices_chars", "keepalives")
 """What an answer's reading counts (a request without an answer: all 0)."""
 _CHARS = {"reasoning": "reasoning_chars", "tool": "tool_chars", "choice": "other_choices_chars"}
-_OUTPUT_PART = {"reasoning": "reasoning", "tool": "tool", "choice": "text"}
-"""The ``OutputChunk`` part of a chunk that carries no text of the stream's own: its reasoning, a tool call, the
-text of a later choice (output, not the stream's text)."""
 EARLY_MAX = 4096
 """Events a proxied stream keeps for the hub until it begins reading it (a queue's worth)."""
 TEXT_DELTAS = ("response.output_text.delta", "response.text.delta", "response.output_audio_transcript.delta",
@@ -470,13 +468,9 @@ class AnswerReading:
                 m[_CHARS[part.kind]] += len(part.text)
                 if not timed:  # one timed unit a chunk, as AIPerf counts its responses (text comes first in one)
                     timed = True
-                    kind = _OUTPUT_PART[part.kind]
-                    for later in itertools.islice(parts, i + 1, None):  # (output in the same chunk: output)
-                        if later.kind == "chunk":
-                            break
-                        if kind == "reasoning" and later.kind in ("tool", "choice"):
-                            kind = _OUTPUT_PART[later.kind]
-                    stream.put(OutputChunk(name, now, kind))  # (timed and counted, not read as text)
+                    stream.put(OutputChunk(name, now, output_part(parts, i)))  # (timed and counted, not read as text)
+                if part.choice:  # a later choice's content: read for a loop, apart from the stream's text
+                    stream.put(ChoiceText(name, now, part.text, part.choice))
             elif part.kind == "usage":
                 stream.reported = part.completion_tokens
                 stream.put(Usage(name, now, part.prompt_tokens, part.completion_tokens))

@@ -36,9 +36,30 @@ class Part(NamedTuple):  # (a tuple: made for every chunk of every answer read, 
     completion_tokens: int = 0
     fatal: bool = False
     """An error the API itself sent (the answer ends with it), not bytes that could not be read."""
+    choice: int = 0
+    """A ``choice`` part that is a later choice's content (its text, or its refusal): that choice's index, so that
+    its words are read for a repetition loop apart from the stream's; 0 for a later choice's reasoning or tool
+    call (counted and timed only)."""
 
 
 _CHUNK = Part("chunk")
+
+OUTPUT_PART = {"reasoning": "reasoning", "tool": "tool", "choice": "text"}
+"""The ``OutputChunk`` part of a chunk that carries no text of the stream's own: its reasoning, a tool call, a
+later choice's output (output, not the stream's text)."""
+
+
+def output_part(parts: list[Part], i: int) -> str:
+    """The ``OutputChunk`` part of the chunk whose first output is ``parts[i]`` (reasoning, a tool call or a later
+    choice's: one timed unit a chunk, as AIPerf counts its responses): a chunk of reasoning and of a tool call or a
+    later choice's output is output."""
+    kind = OUTPUT_PART[parts[i].kind]
+    for later in parts[i + 1:]:
+        if later.kind == "chunk" or kind != "reasoning":
+            break
+        if later.kind in ("tool", "choice"):
+            kind = OUTPUT_PART[later.kind]
+    return kind
 
 
 @dataclass
@@ -91,14 +112,14 @@ def _int(v: Any) -> int:
     return int(v)
 
 
-def _delta_parts(delta: dict, into: list[Part], own: bool) -> None:
+def _delta_parts(delta: dict, into: list[Part], own: bool, index: Any = 0) -> None:
     """The output in a Chat Completions delta (or a whole answer's message), untrusted JSON: its content (or the
     refusal the model gave instead: the answer's text too), its reasoning, its tool calls (``own``: the first
-    choice's, each of its kind; else all ``choice``)."""
+    choice's, each of its kind; else all ``choice``, the content's with the choice's ``index``)."""
     for key in ("content", "refusal"):
         text = delta.get(key)
         if text and text.__class__ is str:
-            into.append(Part("text" if own else "choice", text))
+            into.append(Part("text", text) if own else Part("choice", text, choice=_later(index)))
     for key in ("reasoning_content", "reasoning"):
         text = delta.get(key)
         if text and text.__class__ is str:
@@ -169,6 +190,11 @@ def _tool_parts(fn: Any, own: bool = True) -> list[Part]:
         return []
     return [Part("tool" if own else "choice", text) for text in (fn.get("name"), fn.get("arguments"))
             if text and text.__class__ is str]
+
+
+def _later(index: Any) -> int:
+    """A later choice's index as the server gave it (untrusted JSON), if it is one a reader follows; else 0."""
+    return index if index.__class__ is int and 0 < index < MAX_CHOICES else 0
 
 
 _SEQUENCE = re.compile(r'"sequence_number"\s*:\s*(\d{1,15})')
@@ -386,11 +412,11 @@ class Reader:
             if self.api == "completions":
                 text = choice.get("text")
                 if text and text.__class__ is str:
-                    into.append(Part("text" if own else "choice", text))
+                    into.append(Part("text", text) if own else Part("choice", text, choice=_later(index)))
             else:
                 delta = choice.get("delta")
                 if delta.__class__ is dict:
-                    _delta_parts(delta, into, own)
+                    _delta_parts(delta, into, own, index)
             reason = choice.get("finish_reason")
             if own:
                 if reason:  # (the request's finish reason is its first choice's)
@@ -511,9 +537,10 @@ class Reader:
                 if not isinstance(choice, dict):  # (the first is the request's; the others, ``n``, are counted)
                     continue
                 if self.api == "chat":
-                    _delta_parts(_dict(choice, "message"), extra, own=k == 0)
+                    _delta_parts(_dict(choice, "message"), extra, own=k == 0, index=k)
                 elif isinstance(choice.get("text"), str) and choice["text"]:
-                    extra.append(Part("text" if k == 0 else "choice", choice["text"]))
+                    extra.append(Part("text", choice["text"]) if k == 0 else
+                                 Part("choice", choice["text"], choice=_later(k)))
                 if k == 0:
                     finish = str(choice.get("finish_reason") or "")
             text = "".join(part.text for part in extra if part.kind == "text")

@@ -214,7 +214,9 @@ class RuleEngine:
         m = snap.metrics
         if rule.when == "loop":
             words = int(m.get("loop_words") or 0)
-            return words >= rule.min_words, f"repetition loop of {words} words"
+            choice = m.get("loop_choice")  # (a loop in a later choice of a request for several answers)
+            where = f" in choice {int(choice)}" if isinstance(choice, (int, float)) and 1 <= choice < 1e6 else ""
+            return words >= rule.min_words, f"repetition loop of {words} words{where}"
         if rule.when == "stall":
             phase = m.get("request_phase", 2)  # text streams say; others are always "streaming"
             if phase == 1:  # no token yet: the wait for the first (a silent upstream, a hung one)

@@ -49,6 +49,7 @@ from ..analyzers.base import Measured
 from ..config import default_data_dir
 from ..events import (
     AudioChunk,
+    ChoiceText,
     Event,
     Flag,
     OutputChunk,
@@ -272,6 +273,8 @@ class Recorder:
         if isinstance(ev, TextDelta):
             self._hold(stream, ("event", stream, t, "text", {"text": ev.text, "tokens": ev.tokens,
                                                              "request_id": ev.request_id}))
+            return
+        if isinstance(ev, ChoiceText):  # (a later choice's content: not the stream's text, not recorded)
             return
         if isinstance(ev, OutputChunk):  # (its text is not recorded, and held text stays held: it carries none)
             self._queue.put(("event", stream, t, "chunk", {"part": ev.part, "tokens": ev.tokens,

@@ -22,7 +22,6 @@ is not valid JSON (or nests deeper than ``jsonsafe.MAX_DEPTH``) or lacks a field
 from __future__ import annotations
 
 import asyncio
-import itertools
 import math
 import re
 import sys
@@ -32,6 +31,7 @@ from pathlib import Path
 from .. import jsonsafe
 from ..clock import Clock
 from ..events import (
+    ChoiceText,
     Event,
     OutputChunk,
     RequestFinished,
@@ -257,7 +257,8 @@ class SseReplaySource(ScheduledSource):
                 name = value
 
     def schedule(self, t0: float = 0.0) -> Iterator[Event]:
-        from ..proxy.protocols import Reader, api_of  # (the wire formats' reader; the proxy's only when replayed)
+        # the wire formats' reader, the proxy's (imported only when replayed)
+        from ..proxy.protocols import OUTPUT_PART, Reader, api_of, output_part
 
         sid = self.stream_id
         yield StreamOpened(sid, t0, kind="text", source=self.uri, identity=self.identity("text"))
@@ -295,13 +296,12 @@ class SseReplaySource(ScheduledSource):
                 elif part.kind == "text":
                     yield TextDelta(sid, t, text=part.text)
                     timed = True
-                elif part.kind in OUTPUT_PARTS and not timed:  # one timed unit a chunk (its text comes first), as
-                    timed = True  # the proxy counts it: a tool call or a later choice's output, else reasoning
-                    out = OUTPUT_PARTS[part.kind]
-                    for later in itertools.takewhile(lambda later: later.kind != "chunk", parts[i + 1:]):
-                        if out == "reasoning" and later.kind in ("tool", "choice"):
-                            out = OUTPUT_PARTS[later.kind]
-                    yield OutputChunk(sid, t, out)
+                elif part.kind in OUTPUT_PART:
+                    if not timed:  # one timed unit a chunk (its text comes first), as the proxy counts it
+                        timed = True
+                        yield OutputChunk(sid, t, output_part(parts, i))
+                    if part.choice:  # a later choice's content: read for a loop, apart from the stream's text
+                        yield ChoiceText(sid, t, part.text, part.choice)
                 elif part.kind == "usage":
                     yield Usage(sid, t, prompt_tokens=part.prompt_tokens, completion_tokens=part.completion_tokens)
                 elif part.kind == "error":
@@ -316,9 +316,6 @@ class SseReplaySource(ScheduledSource):
 
 
 _SSE_LINE = re.compile(r"\r\n|\r|\n")
-OUTPUT_PARTS = {"reasoning": "reasoning", "tool": "tool", "choice": "text"}
-"""The ``OutputChunk`` part of a chunk of a captured answer without text of the stream's own: its reasoning, a tool
-call, a later choice's output (a chunk of reasoning and a tool call is the tool call's)."""
 
 
 def open_sse(uri: str, path_text: str, params: dict[str, str], clock: Clock | None) -> Source:
