@@ -61,8 +61,8 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *_LAZY})
 
 __all__ = [
-    "AudioChunk", "ChoiceText", "Event", "FrozenClock", "Hub", "HubError", "MonotonicClock", "OutputChunk", "PatternHit",
-    "RequestFinished", "RequestStarted", "Snapshot", "Source", "SourceError", "StreamClosed",
+    "AudioChunk", "ChoiceText", "Event", "FrozenClock", "Hub", "HubError", "MonotonicClock", "OutputChunk",
+    "PatternHit", "RequestFinished", "RequestStarted", "Snapshot", "Source", "SourceError", "StreamClosed",
     "StreamError", "StreamOpened", "StreamPipeline", "TextDelta", "Usage", "VideoFrame",
     "VirtualClock", "open_dashboard", "open_source", "open_sources", "run_virtual",
 ]

@@ -54,6 +54,13 @@ def count(v: Any) -> str:
     return _fits(v, f"{int(v)}")
 
 
+def _loop(m: dict) -> str:
+    """The loop a text stream ends in, in words, and in which answer of a request for several when not the first."""
+    where = m.get("loop_choice")
+    later = not isinstance(where, bool) and isinstance(where, numbers.Real) and math.isfinite(where) and where >= 1
+    return f"{count(m.get('loop_words', 0))} w" + (f" in #{count(where)}" if later else "")
+
+
 def pair(a: Any, b: Any, fmt: str = "{:.1f}", unit: str = "") -> str:
     if not _finite(a) and not _finite(b):
         return "–"
@@ -110,7 +117,7 @@ METRIC_ROWS: dict[str, list[Row]] = {
         # marked approximate while any of it is counted.
         ("requests · tok", lambda m: f"{count(m.get('requests', 0))} · " + _tokens(m)),
         ("bytes/s", lambda m: byte_rate(m.get("bytes_per_s"))),
-        ("rep-4 · loop", lambda m: f"{num(m.get('rep4'), '{:.2f}')} · {count(m.get('loop_words', 0))} w"),
+        ("rep-4 · loop", lambda m: f"{num(m.get('rep4'), '{:.2f}')} · {_loop(m)}"),
         ("zlib · novel", lambda m: f"{num(m.get('compression'), '{:.2f}')} · {num(m.get('novelty4'), '{:.2f}')}"),
     ],
     "audio": [

@@ -66,11 +66,14 @@ class OutputChunk(Event):
 class ChoiceText(Event):
     """Content of a later choice of a request that asked for several answers (``n``): its words are read for a
     repetition loop apart from the stream's text (a loop there is the request's: a rule that cuts a looping stream
-    cuts the request). Not timed or counted (the ``OutputChunk`` of its chunk is), not the stream's text, not
-    recorded."""
+    cuts the request while the choice goes on). Not timed or counted (the ``OutputChunk`` of its chunk is), not the
+    stream's text, not recorded."""
 
     text: str = ""
     choice: int = 1
+    ended: bool = False
+    """The choice's answer ended (its finish reason came; ``choice`` 0: the first's, the stream's text): a loop it
+    ended in is no longer one a cut could stop."""
     request_id: int = 0
 
 
@@ -161,6 +164,6 @@ class StreamClosed(Event):
     reason: str = "finished"
 
 
-KIND_OF_EVENT: dict[type, str] = {TextDelta: "text", OutputChunk: "text", ChoiceText: "text",
-                                  RequestStarted: "text", RequestFinished: "text", Usage: "text", AudioChunk: "audio", VideoFrame: "video"}
+KIND_OF_EVENT: dict[type, str] = {TextDelta: "text", OutputChunk: "text", ChoiceText: "text", RequestStarted: "text",
+                                  RequestFinished: "text", Usage: "text", AudioChunk: "audio", VideoFrame: "video"}
 """The kind of stream a data or request event belongs to (StreamOpened says its own)."""

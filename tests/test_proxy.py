@@ -289,6 +289,20 @@ class Upstream:
             return await self.stream_forever(request, model)
         if model == "flood":
             return await self.flood(request)
+        if model.startswith("ended-loop-"):  # n=2: one answer loops to its limit and ends at once (one write),
+            # then the other streams on: a loop that is over
+            looping = 0 if model == "ended-loop-first" else 1
+            resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await resp.prepare(request)
+            await resp.write(sse(choice_chunk(0, role="assistant", content=""),
+                                 choice_chunk(1, role="assistant", content=""),
+                                 *(choice_chunk(looping, content=" round and") for _ in range(30)),
+                                 choice_chunk(looping, "length")))
+            for i in range(40):
+                await asyncio.sleep(0.01)
+                await resp.write(sse(choice_chunk(1 - looping, content=f" step{i}")))
+            await resp.write(sse(choice_chunk(1 - looping, "stop")) + b"data: [DONE]\n\n")
+            return resp
         status, ctype, body, extra = SCRIPTS[model]
         resp = (web.StreamResponse if ctype else _Untyped)(status=status, headers={
             **({"Content-Type": ctype} if ctype else {}), **extra})
@@ -743,9 +757,9 @@ async def test_a_request_for_several_answers_reads_the_first_as_its_text_and_cou
         {"index": 0, "message": {"content": "Yes", "reasoning_content": "hm"}, "finish_reason": "stop"},
         {"index": 1, "message": {"content": None, "tool_calls": [{"function": {"name": "f", "arguments": "{}"}}]}},
         {"index": 2, "message": {"content": "third", "reasoning": "r"}}]}).encode())
-    assert [(p.kind, p.text) for p in reader.end()] == [
-        ("chunk", ""), ("text", "Yes"), ("reasoning", "hm"), ("choice", "f"), ("choice", "{}"), ("choice", "third"),
-        ("choice", "r"), ("finish", "stop")]
+    assert [(p.kind, p.text, p.choice) for p in reader.end()] == [
+        ("chunk", "", 0), ("text", "Yes", 0), ("reasoning", "hm", 0), ("choice", "f", 0), ("choice", "{}", 0),
+        ("ended", "", 1), ("choice", "third", 2), ("choice", "r", 0), ("ended", "", 2), ("finish", "stop", 0)]
 
 
 @pytest.mark.parametrize("n", [2, "2", 200])
@@ -803,6 +817,32 @@ async def test_a_loop_in_a_later_choice_is_seen_and_the_rule_cuts_the_request(up
         assert snap.text_tail.strip() == "Short." and snap.metrics["loop_choice"] == 1, snap
         assert any(h.kind == "loop" and 'repetition loop "round and"' in h.message and "in choice 1" in h.message
                    for h in snap.patterns), snap.patterns
+        await client.close()
+    finally:
+        await hub.stop()
+
+
+@pytest.mark.parametrize("which", ["later", "first"])
+async def test_a_loop_in_an_answer_that_ended_does_not_cut_the_others(upstream, which):
+    """n=2, one answer loops to its limit and ends, the other streams on: the loop is in the pattern log, but a cut
+    could no longer stop it, so the rule does not cut the answer still under way (a review found the ended loop
+    kept in loop_words, and the healthy answer cut for it)."""
+    hub, proxy = await running_proxy(upstream.url + "/v1", rules=True)
+    try:
+        client = openai.AsyncOpenAI(api_key=KEY, base_url=proxy.url + "/v1", max_retries=0)
+        stream = await client.chat.completions.create(model=f"ended-loop-{which}", n=2, stream=True,
+                                                      messages=[{"role": "user", "content": "x"}])
+        ends = {}
+        async for chunk in stream:
+            for choice in chunk.choices:
+                if choice.finish_reason:
+                    ends[choice.index] = choice.finish_reason
+        looping = 0 if which == "first" else 1
+        assert ends == {looping: "length", 1 - looping: "stop"}, ends
+        snap = await settled(hub, 0)
+        assert snap.status == "closed" and not snap.metrics.get("cut"), snap.metrics
+        loops = [h.message for h in snap.patterns if h.kind == "loop"]
+        assert len(loops) == 1 and ("in choice 1" in loops[0]) == (which == "later"), loops
         await client.close()
     finally:
         await hub.stop()
@@ -2277,13 +2317,18 @@ async def test_a_websocket_ends_through_the_proxy_as_the_upstream_ended_it():
 
 
 async def test_every_response_of_a_realtime_session_can_be_cut_and_the_session_ends_with_the_proxy(emulator):
-    hub, proxy = await running_proxy(emulator.base_url)
+    """Each cut of a response counts what it saved, as an HTTP request's does (it was not counted: "0 tokens
+    saved"): its limit as the server said it used it — here the one the client asked for, then the session's —
+    less the output its usage says came, priced where the table has the model."""
+    hub, proxy = await running_proxy(emulator.base_url, prices=(("emu-loop", 10.0),))
     try:
         url = proxy.url.replace("http", "ws", 1) + "/v1/realtime?model=emu-loop"
-        ended = []
+        ended, outputs = [], []
         async with aiohttp.ClientSession() as session, session.ws_connect(url) as ws:
-            for _ in range(2):
-                await ws.send_json({"type": "response.create"})
+            for asked in ({"response": {"max_output_tokens": 500}}, {}):
+                if not asked:  # the second takes the session's limit
+                    await ws.send_json({"type": "session.update", "session": {"max_output_tokens": 300}})
+                await ws.send_json({"type": "response.create", **asked})
                 deltas = 0
                 async for msg in ws:
                     event = json.loads(msg.data)
@@ -2293,11 +2338,20 @@ async def test_every_response_of_a_realtime_session_can_be_cut_and_the_session_e
                             assert hub.cancel(await nth(hub, 0))
                     elif event["type"] == "response.done":
                         ended.append(event["response"]["status"])
+                        outputs.append(event["response"]["usage"]["output_tokens"])
                         break
             assert ended == ["cancelled", "cancelled"] and proxy.cuts == 2
+            deadline = time.monotonic() + LIVENESS_S  # (the relay process's counts come with its next batch)
+            while proxy.cuts_bounded < 2 and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            saved = 500 - outputs[0] + 300 - outputs[1]
+            assert proxy.cuts_bounded == 2 and proxy.tokens_saved == saved and 20 <= outputs[1] < 100, outputs
+            assert proxy.usd_saved == pytest.approx(saved * 10 / 1e6)
             await proxy.stop()  # with the session still open: it ends with the proxy
             snap = await settled(hub, 0)
             assert snap.status == "closed"
+            m = snap.metrics  # (the session's last cut)
+            assert m["cut_tokens_received"] == outputs[1] and m["cut_tokens_saved_max"] == 300 - outputs[1], m
     finally:
         await hub.stop()
 

@@ -25,6 +25,11 @@ def _unit(words: list[str]) -> str:
     return unit[:57] + "..." if len(unit) > 60 else unit
 
 
+CARRY_MAX = 4096
+"""Characters of text without a space or a line end past which they are read as words all the same (text in a
+script without spaces would otherwise wait for its end, and be searched again with every delta)."""
+
+
 class _LaterChoice:
     """The words of a later choice of the request under way (a request for several answers, ``n``), read for a
     repetition loop as the stream's own text is."""
@@ -41,7 +46,8 @@ class _LaterChoice:
 
     def add(self, text: str, end: bool = False) -> None:
         self.carry += text
-        cut = len(self.carry) if end else max(self.carry.rfind(" "), self.carry.rfind("\n"))
+        cut = len(self.carry) if end or len(self.carry) > CARRY_MAX else max(self.carry.rfind(" "),
+                                                                             self.carry.rfind("\n"))
         if cut > 0:
             for w in _WORD.findall(self.carry[:cut]):
                 self.ids.append(zlib.crc32(w.lower().encode("utf-8", "replace")))
@@ -103,8 +109,10 @@ class TextAnalyzer(StreamAnalyzer):
         self._loop_words = 0
         self._new_words = False
         self._choices: dict[int, _LaterChoice] = {}
-        """The later choices of the request under way, by index (a request for several answers)."""
-        self._choice_loop = (0, 0)  # the longest loop in a later choice: its words, its choice
+        """The later choices of the request under way that have not ended, by index (a request for several
+        answers)."""
+        self._choice_loop = (0, 0)  # the longest loop in a later choice under way: its words, its choice
+        self._text_ended = False  # the first choice of a request for several ended (its loop is over)
         self.recurring = RecurringNgrams(n=self.PHRASE_WORDS, min_count=3)
         self._last_recurring: tuple[int, ...] = ()
         self.recent_text: deque[str] = deque(maxlen=256)  # the last deltas, for the compression ratio
@@ -126,18 +134,12 @@ class TextAnalyzer(StreamAnalyzer):
         if isinstance(event, OutputChunk):
             return self._chunk(event.t, event.tokens, output=event.part != "reasoning")
         if isinstance(event, ChoiceText):
-            later = self._choices.get(event.choice)
-            if later is None:
-                if len(self._choices) >= self.MAX_CHOICES or event.choice < 1:
-                    return NOTHING
-                later = self._choices[event.choice] = _LaterChoice()
-            later.add(event.text)
-            later.t = event.t
+            self._choice_text(event)
             return NOTHING
         if isinstance(event, RequestStarted):
             self._flush_words(event.t)
             self._choices.clear()  # (a loop in a later choice of the last request is not this one's)
-            self._choice_loop = (0, 0)
+            self._choice_loop, self._text_ended = (0, 0), False
             if self.tail and not self.tail.endswith("\n"):  # one response per line in the text panel
                 self.tail += "\n"
                 self.chars += 1
@@ -147,8 +149,11 @@ class TextAnalyzer(StreamAnalyzer):
             self._req_started = True
         elif isinstance(event, RequestFinished):
             self._flush_words(event.t)
-            for later in self._choices.values():
-                later.add("", end=True)
+            if self._choices:  # their last words, read; then what they held goes (the stream may be kept long)
+                for later in self._choices.values():
+                    later.add("", end=True)
+                self._detect_choice_loops()
+                self._choices.clear()
             self._finish_request(event.t, event.streamed)
         elif isinstance(event, Usage):
             reported = max(0, int(event.completion_tokens))
@@ -161,6 +166,25 @@ class TextAnalyzer(StreamAnalyzer):
             if not math.isnan(self._req_start):
                 self._req_usage = reported
         return NOTHING
+
+    def _choice_text(self, ev: ChoiceText) -> None:
+        index = ev.choice
+        if index.__class__ is not int or not 0 <= index < 1 << 31:  # (the library's events: any value)
+            return
+        if index == 0:  # (only its end: its text is the stream's)
+            self._text_ended = self._text_ended or ev.ended
+            return
+        later = self._choices.get(index)
+        if later is None:
+            if ev.ended or len(self._choices) >= self.MAX_CHOICES:
+                return
+            later = self._choices[index] = _LaterChoice()
+        later.add(ev.text, end=ev.ended)
+        later.t = ev.t
+        if ev.ended:  # a loop it ended in is said, and is no longer one to stop
+            self._detect_choice_loops()
+            del self._choices[index]
+            self._detect_choice_loops()
 
     def _delta(self, ev: TextDelta) -> Measured:
         text = ev.text
@@ -349,6 +373,7 @@ class TextAnalyzer(StreamAnalyzer):
         ttft = self._summary(self.ttft)
         # live, a token can postdate the tick's clock by a hair: a time since it is never negative
         since_last = max(0.0, now - self._req_last) if not math.isnan(self._req_last) else math.nan
+        text_loop = 0 if self._text_ended else self._loop_words  # (a first choice that ended while others go on)
         return {
             "tokens_per_s": ring_rate(self.delta_t, self.delta_tokens, now, self.RATE_WINDOW, since),
             "ttft_ms": self.ttft.last() * 1e3,
@@ -367,8 +392,8 @@ class TextAnalyzer(StreamAnalyzer):
             **self._content_metrics(now),
             # the longest loop the request's output ends in: its text's, or a later choice's (``loop_choice``: its
             # index; 0: the stream's text)
-            "loop_words": max(self._loop_words, self._choice_loop[0]),
-            "loop_choice": self._choice_loop[1] if self._choice_loop[0] > self._loop_words else 0,
+            "loop_words": max(text_loop, self._choice_loop[0]),
+            "loop_choice": self._choice_loop[1] if self._choice_loop[0] > text_loop else 0,
             "chars": self.chars,
             "since_token_s": since_last,
             # a request still waiting for its first token: how long so far (a stall rule judges it too)

@@ -33,8 +33,8 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from ..clock import Clock, MonotonicClock
-from ..events import (AudioChunk, ChoiceText, Event, Flag, OutputChunk, RequestFinished, RequestStarted, StreamClosed, StreamError,
-                      StreamOpened, TextDelta, Usage)
+from ..events import (AudioChunk, ChoiceText, Event, Flag, OutputChunk, RequestFinished, RequestStarted, StreamClosed,
+                      StreamError, StreamOpened, TextDelta, Usage)
 from ..jsonsafe import loads
 from ..redact import credentials, remember
 from ..servers.base import LocalServer, is_loopback, same_origin, weak_token
@@ -207,9 +207,11 @@ class RealtimeState:
     content_index: int = 0
     audio_ms: float = 0.0
     """Milliseconds of the current item's audio relayed to the client (where a cut truncates it)."""
-    asked: list[tuple[str, float]] = field(default_factory=list)
-    """The client's ``response.create`` events (their ``event_id``, when they went upstream) not yet answered by a
-    ``response.created`` or refused."""
+    asked: list[tuple[str, float, float | None]] = field(default_factory=list)
+    """The client's ``response.create`` events (their ``event_id``, when they went upstream, the most output
+    tokens they set) not yet answered by a ``response.created`` or refused."""
+    max_tokens: float | None = None
+    """The most output tokens of a response, as the server said the session's are (inf: no limit; None: unsaid)."""
     spoke: float = math.nan
     """When the server said the user stopped speaking (``input_audio_buffer.speech_stopped``: its voice detection
     starts the response itself)."""
@@ -229,6 +231,9 @@ class RealtimeResponse:
     first_chunk: float = math.nan
     last_chunk: float = math.nan
     chunks: int = 0
+    limit: float | None = None
+    """The most output tokens it may produce (inf: no limit; None: unknown): what a cut saves is measured to it."""
+    cut: bool = False
 
 
 class ProxiedStream(Source):
@@ -361,6 +366,18 @@ def _realtime_chunk(stream: ProxiedStream, state: RealtimeState, obj: dict, now:
         m["ttft_req_ms"] = m["ttfo_req_ms"] = round((now - response.t_start) * 1e3, 1)
 
 
+def _token_limit(obj: dict, *keys: str) -> float | None:
+    """The most output tokens a Realtime session or response says (untrusted JSON: the first of ``keys`` it has):
+    a whole number, inf ("inf": no limit), or None when it says none."""
+    for key in keys:
+        value = obj.get(key)
+        if value == "inf":
+            return math.inf
+        if value.__class__ is int and value >= 0:
+            return value
+    return None
+
+
 def _end(reason: str) -> str:
     """How a request ended, in a word (``end``), from its stream's end reason: a cut's is "cancelled"."""
     return "cut" if reason == "cancelled" else reason
@@ -388,10 +405,10 @@ class AnswerReading:
     forwarding: what it cannot make sense of is recorded, and the rest of the answer is not read."""
 
     def __init__(self, stream: ProxiedStream, api: str, streamed: bool, encoding: str, t: float,
-                 options: ProxyOptions, totals: GatewayTotals) -> None:
+                 options: ProxyOptions, totals: GatewayTotals, choices: int = 1) -> None:
         self.stream, self.options, self.totals = stream, options, totals
         stream.reading = self
-        self.reader: Reader | None = Reader(api, streamed)
+        self.reader: Reader | None = Reader(api, streamed, choices=choices)  # (``choices``: the answers asked for)
         self.streamed = streamed
         self.decoder = _decoder(encoding)
         if encoding != "identity" and self.decoder is None:
@@ -471,6 +488,8 @@ class AnswerReading:
                     stream.put(OutputChunk(name, now, output_part(parts, i)))  # (timed and counted, not read as text)
                 if part.choice:  # a later choice's content: read for a loop, apart from the stream's text
                     stream.put(ChoiceText(name, now, part.text, part.choice))
+            elif part.kind == "ended":  # a choice of a request for several ended (a loop there is over)
+                stream.put(ChoiceText(name, now, choice=part.choice, ended=True))
             elif part.kind == "usage":
                 stream.reported = part.completion_tokens
                 stream.put(Usage(name, now, part.prompt_tokens, part.completion_tokens))
@@ -502,24 +521,10 @@ class AnswerReading:
         stream.put(StreamClosed(stream.stream_id, t, reason=reason))
 
     def _saved(self, limit: int | None) -> None:
-        """What a cut saved: the output tokens the request could still have produced (its max_tokens less what
-        came), and their price where the price table has the model. Without a max_tokens: unknown, not guessed."""
-        stream, totals = self.stream, self.totals
-        m = stream.metrics
-        received = stream.reported or (None if self.partial else m["chunks"])
-        m["cut_tokens_received"] = received
-        if limit is None or received is None:
-            m["cut_tokens_saved_max"] = None
-            return
-        saved = max(0, limit - received)
-        m["cut_tokens_saved_max"] = saved
-        totals.cuts_bounded += 1
-        totals.tokens_saved += saved
-        model = stream.stream_id.rpartition("#")[0]
-        price = dict(self.options.prices).get(model)
-        if price is not None:
-            m["cut_usd_saved_max"] = round(saved * price / 1e6, 6)
-            totals.usd_saved += saved * price / 1e6
+        """What a cut saved (``cut_saving``), from what came of the answer."""
+        stream = self.stream
+        received = stream.reported or (None if self.partial else stream.metrics["chunks"])
+        cut_saving(stream, self.totals, self.options, received, limit)
 
     def _timings(self) -> None:
         """The request's end-to-end figures (see the README's metric definitions), and its SLO verdict."""
@@ -534,6 +539,26 @@ class AnswerReading:
         if ok is not None:
             totals.slo_done += 1
             totals.slo_good += ok
+
+
+def cut_saving(stream: ProxiedStream, totals: GatewayTotals, options: ProxyOptions, received: int | None,
+               limit: float | None) -> None:
+    """What a cut saved, into the request's metrics and the gateway's totals: the output tokens the request could
+    still have produced (``limit``, its max_tokens, less the ``received``), and their price where the price table
+    has the model. Without a finite limit, or a count of what came: unknown, not guessed."""
+    m = stream.metrics
+    m["cut_tokens_received"] = received
+    if limit is None or not math.isfinite(limit) or received is None:
+        m["cut_tokens_saved_max"] = None
+        return
+    saved = max(0, int(limit) - received)
+    m["cut_tokens_saved_max"] = saved
+    totals.cuts_bounded += 1
+    totals.tokens_saved += saved
+    price = dict(options.prices).get(stream.stream_id.rpartition("#")[0])
+    if price is not None:
+        m["cut_usd_saved_max"] = round(saved * price / 1e6, 6)
+        totals.usd_saved += saved * price / 1e6
 
 
 REQUEST_FIGURES = ("ttft_req_ms", "ttfo_req_ms", "e2e_req_ms", "output_tokens", "output_tokens_from",
@@ -584,9 +609,10 @@ class GatewayTotals:
 
     TOTALS = ("requests", "cuts", "client_left", "responses_judged", "responses_good", "slo_done", "slo_good",
               "cuts_bounded", "tokens_saved", "usd_saved")
-    FORWARDING = TOTALS[:5]
+    FORWARDING = TOTALS[:5] + TOTALS[7:]
     """Counted where the bytes are forwarded (Realtime sessions are read there too: their responses' SLO
-    verdicts); the others where the answers are read (``AnswerReading``)."""
+    verdicts, their cuts' savings); the others, and the savings of the other cuts, where the answers are read
+    (``AnswerReading``)."""
 
     def _zero_totals(self) -> None:
         self.requests = self.cuts = self.client_left = self.slo_done = self.slo_good = 0
@@ -636,8 +662,9 @@ class ProxyServer(LocalServer, GatewayTotals):
         """(stream, api, streamed, encoding, t) -> what is given a copy of the answer's bytes (``feed``) and its end
         (``finish``): an ``AnswerReading`` here, or what ships them to the hub's process (a relay)."""
 
-    def _read_here(self, stream: ProxiedStream, api: str, streamed: bool, encoding: str, t: float) -> AnswerReading:
-        return AnswerReading(stream, api, streamed, encoding, t, self.options, self)
+    def _read_here(self, stream: ProxiedStream, api: str, streamed: bool, encoding: str, t: float,
+                   choices: int = 1) -> AnswerReading:
+        return AnswerReading(stream, api, streamed, encoding, t, self.options, self, choices)
 
     def __repr__(self) -> str:  # never the token
         return f"ProxyServer({self.host!r}, {self.port}, token={'set' if self.options.token else 'none'})"
@@ -854,6 +881,8 @@ class ProxyServer(LocalServer, GatewayTotals):
                 return
             self.cuts += 1
             state.cut = True  # the rest of this response's deltas are not relayed
+            if state.current is not None:
+                state.current.cut = True  # (what it saved: when it is done, from its usage)
             rule, reason = self.explain(stream.stream_id)
             stream.metrics["cut"] = f"{rule}: {reason}"
             send_upstream({"type": "response.cancel"})
@@ -958,7 +987,10 @@ class ProxyServer(LocalServer, GatewayTotals):
             return None  # the cut response's deltas, parts and items (its text, its tool calls): not relayed
         delta = obj.get("delta") if isinstance(obj.get("delta"), str) else ""
         if kind in ("session.created", "session.updated"):
-            state.audio_format = realtime_audio_format(obj.get("session")) or state.audio_format
+            session = obj.get("session")
+            state.audio_format = realtime_audio_format(session) or state.audio_format
+            if isinstance(session, dict):  # (GA, then beta)
+                state.max_tokens = _token_limit(session, "max_output_tokens", "max_response_output_tokens")
         elif kind == "input_audio_buffer.speech_stopped":
             state.spoke = now
         elif kind == "response.created":
@@ -966,13 +998,17 @@ class ProxyServer(LocalServer, GatewayTotals):
             state.item_id, state.content_index, state.audio_ms = "", 0, 0.0
             # the response's request: the client's response.create, else the end of the user's speech (the
             # server's voice detection asks for it), else this event (a response the server began on its own)
-            asked = state.asked.pop(0)[1] if state.asked else state.spoke if not math.isnan(state.spoke) else now
+            ask = state.asked.pop(0) if state.asked else None
+            asked = ask[1] if ask else state.spoke if not math.isnan(state.spoke) else now
             state.spoke = math.nan
             start = min(now, max(asked, state.last_chunk if not math.isnan(state.last_chunk) else asked))
             resp = obj.get("response") if isinstance(obj.get("response"), dict) else {}
             rid = resp.get("id") if isinstance(resp.get("id"), str) else ""
+            # the most it may say: as the server says it used, else as asked, else the session's
+            limit = _token_limit(resp, "max_output_tokens")
+            limit = limit if limit is not None else ask[2] if ask and ask[2] is not None else state.max_tokens
             if len(state.responses) < 64 or rid in state.responses:
-                state.current = state.responses[rid] = RealtimeResponse(start)
+                state.current = state.responses[rid] = RealtimeResponse(start, limit=limit)
             for key in REQUEST_FIGURES:  # (None, not gone: the hub's copy of the metrics is updated, never pruned)
                 stream.metrics[key] = None
             stream.put(RequestStarted(name, start))
@@ -1003,7 +1039,10 @@ class ProxyServer(LocalServer, GatewayTotals):
             rid = resp.get("id") if isinstance(resp.get("id"), str) else ""
             response = state.responses.pop(rid, None)
             if response is not None:  # the response's own figures, and its SLO verdict
-                self._realtime_judged(stream, response, _int(usage.get("output_tokens")) if usage else None)
+                reported = _int(usage.get("output_tokens")) if usage else None
+                self._realtime_judged(stream, response, reported)
+                if response.cut:  # what its cut saved (the output it still could have produced)
+                    cut_saving(stream, self, self.options, reported if usage else response.chunks, response.limit)
                 if state.current is response:
                     state.current = next(reversed(state.responses.values()), None)
             state.open = bool(state.responses)
@@ -1043,7 +1082,10 @@ class ProxyServer(LocalServer, GatewayTotals):
                 return
             if isinstance(obj, dict) and obj.get("type") == "response.create" and len(state.asked) < 64:
                 event_id = obj.get("event_id")
-                state.asked.append((event_id if isinstance(event_id, str) else "", self.clock.now()))
+                resp = obj.get("response")
+                limit = _token_limit(resp, "max_output_tokens", "max_response_output_tokens") \
+                    if isinstance(resp, dict) else None
+                state.asked.append((event_id if isinstance(event_id, str) else "", self.clock.now(), limit))
 
     def _realtime_audio(self, stream: ProxiedStream, obj: dict, delta: str, state: RealtimeState, now: float) -> None:
         """An audio delta into the session's audio stream (opened with the first), and where its item stands."""
@@ -1105,8 +1147,10 @@ class ProxyServer(LocalServer, GatewayTotals):
         # The answer's copy goes to its reading (the analysis, maybe in another process); this process frames its
         # events only where a cut can end it cleanly: between events of an uncompressed event stream. Otherwise (a
         # body, a compressed stream) the rest of the answer is not worth breaking: the cut is noted, not made.
-        reading = self.read_answer(stream, api, streamed, encoding, clock.now()) if stream is not None and api else None
-        framer = (Reader(api, True, lite=True, choices=info[3] if info else 1)
+        choices = info[3] if info else 1  # (the answers asked for: ``n``)
+        reading = self.read_answer(stream, api, streamed, encoding, clock.now(), choices) \
+            if stream is not None and api else None
+        framer = (Reader(api, True, lite=True, choices=choices)
                   if reading is not None and streamed and encoding == "identity" else None)
         cuttable = framer is not None
         cut = {"asked": False, "forced": False}

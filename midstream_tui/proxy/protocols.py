@@ -29,7 +29,8 @@ APIS = ("chat", "completions", "responses", "messages")
 class Part(NamedTuple):  # (a tuple: made for every chunk of every answer read, at a third of a dataclass's cost)
     kind: str
     """``text`` (content), ``reasoning``, ``tool`` (call arguments), ``choice`` (the output of a Chat Completions
-    choice after the first, when a request asked for several: not the stream's text), ``usage``, ``finish``,
+    choice after the first, when a request asked for several: not the stream's text), ``ended`` (a choice of a
+    request for several ended: ``choice`` says which, 0 the first), ``usage``, ``finish``,
     ``error``, ``chunk`` (an event that carries the answer: the unit of time-to-first-chunk and inter-chunk gaps)."""
     text: str = ""
     prompt_tokens: int = 0
@@ -401,6 +402,7 @@ class Reader:
         others: list[Part] | None = None  # the output of later choices (a request for several: ``n``), then its finish
         finish = ""
         ended = False
+        ends: list[Part] | None = None  # the choices that ended, in a request for several
         choices = get("choices")
         for choice in choices if choices.__class__ is list else ():
             if choice.__class__ is not dict:
@@ -423,16 +425,21 @@ class Reader:
                     finish = str(reason)
                     st.ended.add(0)
                     ended = True
+                    if self._many or len(st.choices) > 1:  # (a request for several, or a capture of one)
+                        (ends := ends if ends is not None else []).append(Part("ended", choice=0))
             elif index.__class__ is int and 0 < index < MAX_CHOICES:
                 if reason:
                     st.ended.add(index)
                     ended = True
+                    (ends := ends if ends is not None else []).append(Part("ended", choice=index))
                 else:
                     st.choices.add(index)
         if others:
             parts += others
         if parts:
             parts.insert(0, _CHUNK)
+        if ends:  # (after the chunk's output; a chunk that only ends choices is no chunk of output)
+            parts += ends
         if finish:
             st.extra["finish"] = finish
             parts.append(Part("finish", finish))
@@ -541,6 +548,8 @@ class Reader:
                 elif isinstance(choice.get("text"), str) and choice["text"]:
                     extra.append(Part("text", choice["text"]) if k == 0 else
                                  Part("choice", choice["text"], choice=_later(k)))
+                if _later(k):  # (each later choice of a whole answer has ended)
+                    extra.append(Part("ended", choice=k))
                 if k == 0:
                     finish = str(choice.get("finish_reason") or "")
             text = "".join(part.text for part in extra if part.kind == "text")

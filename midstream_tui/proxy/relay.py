@@ -207,12 +207,13 @@ class _Outbox:
         if len(self.streams) == 1:
             self.flush()  # (the hub's process asks for batches only while it knows of a request under way)
 
-    def read_answer(self, stream: ProxiedStream, api: str, streamed: bool, encoding: str, t: float) -> _Shipped:
+    def read_answer(self, stream: ProxiedStream, api: str, streamed: bool, encoding: str, t: float,
+                    choices: int = 1) -> _Shipped:
         """The gateway's reading of an answer: the hub's process reads it (``AnswerReading``), given the copies;
         its counts are the hub's then. (An encoding it cannot read: no copies, only the end.)"""
         for key in READING_COUNTS:
             stream.metrics.pop(key, None)
-        self._put(("read", stream.stream_id, api, streamed, encoding, t))
+        self._put(("read", stream.stream_id, api, streamed, encoding, t, choices))
         shipped = _Shipped(self, stream, streamed)
         shipped.done = encoding not in READABLE_ENCODINGS
         return shipped
@@ -421,7 +422,9 @@ class ProxyProcess(GatewayTotals):
         """When (the hub's clock) the relay process was started again after it ended unasked."""
         self.ended: str | None = None
         """Why the proxy stopped serving before it was stopped (None while it serves, or once stopped)."""
-        self._before = dict.fromkeys(_COUNTERS, 0)  # the totals of the relay processes that have ended
+        self._shipped = dict.fromkeys(_COUNTERS, 0)
+        """The totals the relay process last sent: what it counts is added to this process's (which reads the
+        answers, and counts their cuts' savings: Realtime sessions' are the relay's)."""
         self._next = 1  # the number of the next stream's name (model#N): unique across relay processes
         self._streams: dict[str, RemoteStream] = {}
         self._proc: subprocess.Popen | None = None
@@ -561,7 +564,7 @@ class ProxyProcess(GatewayTotals):
                 stream.put(StreamClosed(stream.stream_id, now, reason="error"))
                 stream.put(None)
             self._streams.clear()
-            self._before = {name: getattr(self, name) for name in _COUNTERS}
+            self._shipped = dict.fromkeys(_COUNTERS, 0)  # (the next relay process counts from 0)
             self.restarts = [t for t in self.restarts if now - t < self.RESTART_WINDOW_S]
             if len(self.restarts) >= self.RESTARTS:
                 self.ended = (f"{why}: {len(self.restarts) + 1} times in {self.RESTART_WINDOW_S:g} s, "
@@ -603,10 +606,10 @@ class ProxyProcess(GatewayTotals):
             if stream is not None:
                 stream.metrics.update(message[2])
         elif kind == "read":
-            _, name, api, streamed, encoding, t = message
+            _, name, api, streamed, encoding, t, choices = message
             stream = self._streams.get(name)
             if stream is not None:
-                AnswerReading(stream, api, streamed, encoding, t, self.options, self)
+                AnswerReading(stream, api, streamed, encoding, t, self.options, self, choices)
         elif kind == "lost":
             stream = self._streams.get(message[1])
             if stream is not None and stream.reading is not None:
@@ -635,7 +638,8 @@ class ProxyProcess(GatewayTotals):
                 stream.put(None)
         elif kind == "totals":
             for name, value in zip(_COUNTERS, message[1]):
-                setattr(self, name, self._before[name] + value)
+                setattr(self, name, getattr(self, name) + value - self._shipped[name])
+                self._shipped[name] = value
         elif kind == "pulled":
             self._answered = max(self._answered, message[1])
             if self._answered >= self._asked:

@@ -16,7 +16,10 @@ so the official ``openai`` client talks to it unchanged. Supported now:
   session.created/updated, conversation.item.added/done, response.created,
   response.output_text.delta or response.output_audio.delta (base64 PCM16,
   24 kHz) with response.output_audio_transcript.delta, response.done with
-  usage; response.cancel stops a response (status ``cancelled``);
+  usage; a response stops at the ``max_output_tokens`` its ``response.create``
+  or the session set (status ``incomplete``), and says that limit in its
+  ``response.created`` and ``response.done``; response.cancel stops a
+  response (status ``cancelled``);
   conversation.item.truncate is answered with conversation.item.truncated
   (and recorded in ``stats.truncations``);
 - ``GET /v1/models``.
@@ -45,6 +48,7 @@ import json
 import time
 import zlib
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from aiohttp import WSMsgType, web
@@ -66,6 +70,11 @@ class EmulatorStats:
     attempts: dict[str, int] = field(default_factory=dict)
     truncations: list[dict] = field(default_factory=list)
     """Realtime ``conversation.item.truncate`` events received: item_id, content_index, audio_end_ms."""
+
+
+def _token_count(value: Any) -> bool:
+    """Whether a client's limit on output tokens is a whole number the emulator honours (1 to 4096, as the API)."""
+    return value.__class__ is int and 1 <= value <= 4096
 
 
 def _error(status: int, message: str, kind: str, headers: dict | None = None) -> web.Response:
@@ -332,9 +341,12 @@ class OpenAIEmulator(LocalServer):
         async def send(kind: str, **payload) -> None:
             await ws.send_json({"type": kind, "event_id": f"event_emu_{next(counter)}", **payload})
 
-        async def respond(rid: str) -> None:
+        async def respond(rid: str, limit: Any) -> None:
             prompt = " ".join(prompt_parts) or "hello"
-            deltas = self._deltas(scenario if scenario in SCENARIOS else "normal", prompt, self.default_max_tokens)
+            # the most output tokens: the response's own, else the session's, as the API takes them ("inf": none)
+            limit = limit if _token_count(limit) or limit == "inf" else session.get("max_output_tokens", "inf")
+            most = min(limit, self.default_max_tokens) if _token_count(limit) else self.default_max_tokens
+            deltas = self._deltas(scenario if scenario in SCENARIOS else "normal", prompt, most)
             audio = "audio" in session.get("output_modalities", [])
             item = {"id": f"item_{rid}", "type": "message", "role": "assistant", "status": "in_progress",
                     "content": []}
@@ -342,7 +354,8 @@ class OpenAIEmulator(LocalServer):
             status, done_text = "completed", []
             try:
                 await send("response.created", response={"id": rid, "object": "realtime.response",
-                                                         "status": "in_progress", "output": []})
+                                                         "status": "in_progress", "output": [],
+                                                         "max_output_tokens": limit})
                 await send("response.output_item.added", response_id=rid, output_index=0, item=item)
                 await send("response.content_part.added", **ids,
                            part={"type": "audio" if audio else "text", "text": "", "transcript": ""})
@@ -379,8 +392,10 @@ class OpenAIEmulator(LocalServer):
                 await send(kind, **ids, **({"transcript": text} if audio else {"text": text}))
             usage = {"total_tokens": len(done_text) + len(prompt_parts), "input_tokens": len(prompt_parts),
                      "output_tokens": len(done_text)}
+            if status == "completed" and _token_count(limit) and len(done_text) >= limit:
+                status = "incomplete"  # (the API's status when the limit stopped it)
             await send("response.done", response={"id": rid, "object": "realtime.response", "status": status,
-                                                  "output": [], "usage": usage})
+                                                  "output": [], "usage": usage, "max_output_tokens": limit})
 
         try:
             await send("session.created", session=session)
@@ -414,7 +429,9 @@ class OpenAIEmulator(LocalServer):
                                previous_item_id=None)
                 elif kind == "response.create":
                     if task is None or task.done():
-                        task = asyncio.ensure_future(respond(f"resp_emu_{next(counter)}"))
+                        asked = event.get("response") if isinstance(event.get("response"), dict) else {}
+                        task = asyncio.ensure_future(respond(f"resp_emu_{next(counter)}",
+                                                             asked.get("max_output_tokens")))
                 elif kind == "conversation.item.truncate":
                     cut = {k: event.get(k) for k in ("item_id", "content_index", "audio_end_ms")}
                     whole = [isinstance(cut[k], int) and not isinstance(cut[k], bool) and cut[k] >= 0

@@ -302,6 +302,8 @@ class SseReplaySource(ScheduledSource):
                         yield OutputChunk(sid, t, output_part(parts, i))
                     if part.choice:  # a later choice's content: read for a loop, apart from the stream's text
                         yield ChoiceText(sid, t, part.text, part.choice)
+                elif part.kind == "ended":  # a choice of a request for several ended (a loop there is over)
+                    yield ChoiceText(sid, t, choice=part.choice, ended=True)
                 elif part.kind == "usage":
                     yield Usage(sid, t, prompt_tokens=part.prompt_tokens, completion_tokens=part.completion_tokens)
                 elif part.kind == "error":
