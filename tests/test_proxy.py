@@ -681,6 +681,21 @@ async def test_a_usage_sent_with_every_chunk_counts_the_output_once(upstream):
     assert d["tokens_reported"] == 3 and d["tokens"] == 3 and d["requests"] == 1, d
 
 
+def test_vllms_continuous_usage_of_several_answers_is_the_sum_of_the_answers():
+    """vLLM's continuous usage with n=2 gives each chunk its own choice's count so far, and the final usage (no
+    choices) the request's. Taken as the request's latest, the count swung between the answers' (a cut reported one
+    answer's output as the request's)."""
+    reader = Reader("chat", True, choices=2)
+    body = sse(choice_chunk(0, usage=1, content="A"), choice_chunk(1, usage=1, content="B"),
+               choice_chunk(0, usage=2, content=" a"), choice_chunk(1, usage=2, content=" b"),
+               choice_chunk(1, usage=3, content=" c"))
+    assert [p.completion_tokens for p in reader.feed(body) if p.kind == "usage"] == [1, 2, 3, 4, 5]
+    final = sse({"choices": [], "usage": {"prompt_tokens": 4, "completion_tokens": 5, "total_tokens": 9}})
+    assert [p.completion_tokens for p in reader.feed(final) if p.kind == "usage"] == [5]
+    one = Reader("chat", True)  # (one answer asked for: its latest count, as before)
+    assert [p.completion_tokens for p in one.feed(CONTINUOUS) if p.kind == "usage"] == [0, 1, 2, 3, 3, 3]
+
+
 async def test_a_tool_calls_name_is_a_chunk_of_output(upstream):
     """The chunk that names the function (its arguments still empty) is output the model generated: it is the
     first chunk, as AIPerf counts it (it was not counted: TTFT came one chunk late)."""
@@ -770,7 +785,7 @@ async def test_a_request_for_several_answers_is_cut_while_one_goes_on(upstream, 
     hub, proxy = await running_proxy(upstream.url + "/v1")
     try:
         client = openai.AsyncOpenAI(api_key=KEY, base_url=proxy.url + "/v1", max_retries=0)
-        stream = await client.chat.completions.create(model="forever-two", n=n, stream=True,
+        stream = await client.chat.completions.create(model="forever-two", n=n, stream=True, max_tokens=100,
                                                       messages=[{"role": "user", "content": "x"}])
         seen, ends = 0, {}
         async for chunk in stream:
@@ -786,6 +801,8 @@ async def test_a_request_for_several_answers_is_cut_while_one_goes_on(upstream, 
         await asyncio.wait_for(upstream.left.wait(), LIVENESS_S)
         snap = await settled(hub, 0)
         assert snap.status == "cancelled" and snap.metrics["end"] == "cut", snap
+        m = snap.metrics  # max_tokens bounds each answer: what the cut saved is of all of them (it was of one)
+        assert m["cut_tokens_saved_max"] == 100 * min(int(n), 128) - m["cut_tokens_received"], m
         await client.close()
     finally:
         await hub.stop()

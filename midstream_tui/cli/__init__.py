@@ -621,14 +621,15 @@ def _proxy(args: argparse.Namespace) -> int:
     for proxy in served:
         line = (f"midstream proxy: {proxy.requests} requests, {proxy.cuts} cut, {proxy.client_left} left by "
                 f"their client")
-        if proxy.cuts_bounded:  # (only a request that set a max_tokens has a known most it could still have cost)
+        if proxy.cuts_bounded:  # (only an answer with a limit has a known most it could still have cost)
             some = "" if proxy.cuts_bounded == proxy.cuts else f" {proxy.cuts_bounded} of the"
             line += f";{some} cuts kept at most {proxy.tokens_saved} output tokens from being generated"
             if options.prices:
                 line += f" (${proxy.usd_saved:.4f} at the listed prices)"
         if proxy.cuts > proxy.cuts_bounded:
             line += (f"; what {'the' if not proxy.cuts_bounded else 'the other'} {proxy.cuts - proxy.cuts_bounded} "
-                     "cut(s) saved is not counted (only a cut answer whose request set a max_tokens is)")
+                     "cut(s) saved is not counted (only a cut answer with a limit on its output tokens is: a max_tokens, "
+                     "a Realtime max_output_tokens)")
         if options.slo:
             slo = ", ".join(f"{k} <= {v * 1e3:g} ms" for k, v in options.slo)
             line += (f"; goodput {proxy.goodput:.0%} of {proxy.judged} finished ({slo})" if proxy.judged

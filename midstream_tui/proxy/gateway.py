@@ -1248,7 +1248,7 @@ class ProxyServer(LocalServer, GatewayTotals):
                 stream.metrics["cut"] = f"{rule}: {reason}"
                 self._finish(stream, reading, "cancelled", f"cut by {rule}: upstream closed, client sent the "
                              f"{'error' if self.options.on_cut == 'error' else 'stop'} ending", cut=True,
-                             limit=info[2] if info else None)
+                             limit=info[2] * info[3] if info and info[2] else None)  # (max_tokens is per answer)
             try:
                 await resp.write(cut_ending(framer, rule, reason, self.options.on_cut))  # type: ignore[arg-type]
             except ConnectionError:

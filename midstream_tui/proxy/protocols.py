@@ -82,6 +82,8 @@ class ReadState:
     """Chat Completions: the choices the request asked for (``n``) and any other seen, and those ended: the
     answer has finished when every one of them has (or at ``[DONE]``)."""
     ended: set[int] = field(default_factory=set)
+    choice_tokens: dict[int, int] = field(default_factory=dict)
+    """Chat Completions, several choices: each one's output tokens so far, as a server's usage per chunk said."""
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -447,7 +449,14 @@ class Reader:
             st.finished = st.extra.get("finish") or "stop"
         usage = get("usage")
         if usage.__class__ is dict:
-            st.output_tokens = _int(usage.get("completion_tokens"))
+            st.output_tokens = out = _int(usage.get("completion_tokens"))
+            if choices.__class__ is list and len(choices) == 1 and len(st.choices) > 1:
+                # a chunk of one choice of several with the usage so far: vLLM's continuous usage gives that
+                # choice's own count (its final usage, without choices, the request's): the request's is the sum
+                index = choices[0].get("index") if choices[0].__class__ is dict else None
+                if index.__class__ is int and 0 <= index < MAX_CHOICES:
+                    st.choice_tokens[index] = out
+                    st.output_tokens = sum(st.choice_tokens.values())
             parts.append(Part("usage", prompt_tokens=_int(usage.get("prompt_tokens")),
                               completion_tokens=st.output_tokens))
         return parts
