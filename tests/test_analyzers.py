@@ -3,7 +3,7 @@
 import math
 import random
 
-from midstream_tui import RequestStarted, TextDelta
+from midstream_tui import ChoiceText, RequestFinished, RequestStarted, TextDelta
 from midstream_tui.events import Usage
 from midstream_tui.analyzers import ANALYZERS, TextAnalyzer
 
@@ -21,6 +21,27 @@ def test_metrics_only_read_and_detection_happens_in_update():
     loops = [h for h in a.take_hits() if h.kind == "loop"]
     assert len(loops) == 1 and "round and round we go" in loops[0].message
     assert a.metrics(5.0, 0.0)["loop_words"] > 0
+
+
+def test_a_later_choices_loop_is_its_requests_only():
+    """Requests pushed without ``RequestStarted`` (the library's way): a later choice's loop in the first, and the
+    first choice's end, were kept into the next, so a loop rule would have cut a healthy request (a review); a
+    ``ChoiceText`` of an index that is not a whole number is read past (it ended in a TypeError of the stream)."""
+    a = TextAnalyzer("llm")
+    for k in range(40):
+        a.ingest(TextDelta("llm", 0.1 * k, f" w{k}"))
+        a.ingest(ChoiceText("llm", 0.1 * k, " round and", choice=1))
+        a.ingest(ChoiceText("llm", 0.1 * k, "x", choice="2"))  # type: ignore[arg-type]
+        a.update(0.1 * k)
+    m = a.metrics(4.0, 0.0)
+    assert m["loop_words"] >= 40 and m["loop_choice"] == 1, m
+    a.ingest(ChoiceText("llm", 4.0, choice=0, ended=True))
+    a.ingest(RequestFinished("llm", 4.0))
+    for k in range(40):  # the next request: its text loops, no later choice does
+        a.ingest(TextDelta("llm", 5 + 0.1 * k, " on and" if k >= 20 else f" v{k}"))
+        a.update(5 + 0.1 * k)
+    m = a.metrics(9.0, 0.0)
+    assert m["loop_choice"] == 0 and 20 <= m["loop_words"] < 60, m
 
 
 def test_every_kind_has_an_analyzer():

@@ -431,14 +431,16 @@ _kind: list = [ProxyServer]
 def pytest_generate_tests(metafunc):
     source = inspect.getsource(metafunc.function)
     if ("running_proxy(" in source or "proxied_and_direct(" in source) and "in_process=True" not in source:
-        metafunc.fixturenames.append("proxy_kind")
         metafunc.parametrize("proxy_kind", list(KIND), indirect=True)
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def proxy_kind(request):
-    _kind[0] = KIND[request.param]
-    yield request.param
+    """The gateway's kind for the test (autouse: a fixture only named in ``pytest_generate_tests`` was never set up,
+    and every "relay process" run had used the in-process gateway, as a review found)."""
+    kind = getattr(request, "param", None)
+    _kind[0] = KIND[kind] if kind else ProxyServer
+    yield kind
     _kind[0] = ProxyServer
 
 
@@ -2357,12 +2359,12 @@ async def test_every_response_of_a_realtime_session_can_be_cut_and_the_session_e
                         ended.append(event["response"]["status"])
                         outputs.append(event["response"]["usage"]["output_tokens"])
                         break
-            assert ended == ["cancelled", "cancelled"] and proxy.cuts == 2
+            assert ended == ["cancelled", "cancelled"]
             deadline = time.monotonic() + LIVENESS_S  # (the relay process's counts come with its next batch)
-            while proxy.cuts_bounded < 2 and time.monotonic() < deadline:
+            while (proxy.cuts < 2 or proxy.cuts_bounded < 2) and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
             saved = 500 - outputs[0] + 300 - outputs[1]
-            assert proxy.cuts_bounded == 2 and proxy.tokens_saved == saved and 20 <= outputs[1] < 100, outputs
+            assert proxy.cuts == 2 and proxy.cuts_bounded == 2 and proxy.tokens_saved == saved and 20 <= outputs[1] < 100, outputs
             assert proxy.usd_saved == pytest.approx(saved * 10 / 1e6)
             await proxy.stop()  # with the session still open: it ends with the proxy
             snap = await settled(hub, 0)
@@ -2371,6 +2373,79 @@ async def test_every_response_of_a_realtime_session_can_be_cut_and_the_session_e
             assert m["cut_tokens_received"] == outputs[1] and m["cut_tokens_saved_max"] == 300 - outputs[1], m
     finally:
         await hub.stop()
+
+
+async def test_a_cut_stops_every_realtime_response_under_way_and_counts_what_each_saved():
+    """A conversation's response and an out-of-band one at once, then a cut: a ``response.cancel`` without an id
+    stops only the conversation's, and the saving was taken from whichever response was newest, cancelled or not
+    (a review: 40 tokens of a response that completed counted as a cut's). Each response under way is cancelled by
+    its id, its deltas stop reaching the client, and a saving is counted for each that ends cancelled."""
+    cancels: list = []
+
+    async def session(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json({"type": "session.created", "session": {"max_output_tokens": 100}})
+        sent = {"r1": 0, "r2": 0}
+        running: set = set()
+
+        async def speak() -> None:
+            while running:
+                for rid in sorted(running):
+                    sent[rid] += 1
+                    await ws.send_json({"type": "response.output_text.delta", "response_id": rid, "item_id": "i",
+                                        "output_index": 0, "content_index": 0, "delta": f" {rid}w{sent[rid]}"})
+                await asyncio.sleep(0.01)
+
+        speaking = None
+        async for msg in ws:
+            event = json.loads(msg.data)
+            if event["type"] == "response.create":  # the conversation's, and an out-of-band one beside it
+                for rid in ("r1", "r2"):
+                    running.add(rid)
+                    await ws.send_json({"type": "response.created", "response": {
+                        "id": rid, "status": "in_progress", "output": [], **({"conversation_id": None}
+                                                                               if rid == "r2" else {})}})
+                speaking = asyncio.ensure_future(speak())
+            elif event["type"] == "response.cancel":
+                cancels.append(event.get("response_id"))
+                rid = event.get("response_id") or "r1"  # (no id: the conversation's)
+                if rid in running:
+                    running.discard(rid)
+                    await ws.send_json({"type": "response.done", "response": {
+                        "id": rid, "status": "cancelled", "output": [], "usage": {"output_tokens": sent[rid]}}})
+        if speaking is not None:
+            speaking.cancel()
+        return ws
+
+    runner, port = await serving_realtime(session)
+    hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1", prices=(("rt", 10.0),))
+    try:
+        done = {}
+        async with aiohttp.ClientSession() as http, http.ws_connect(f"{proxy.url}/v1/realtime?model=rt") as ws:
+            await ws.send_json({"type": "response.create"})
+            deltas = 0
+            while len(done) < 2:  # (a response never done: the receive times out)
+                event = json.loads((await ws.receive(timeout=LIVENESS_S)).data)
+                if event["type"] == "response.output_text.delta":
+                    deltas += 1
+                    if deltas == 20:
+                        assert hub.cancel(await nth(hub, 0))
+                    assert deltas < 400, "not cut"
+                elif event["type"] == "response.done":
+                    done[event["response"]["id"]] = (event["response"]["status"],
+                                                     event["response"]["usage"]["output_tokens"])
+        assert sorted(cancels) == ["r1", "r2"], cancels
+        assert done == {"r1": ("cancelled", done["r1"][1]), "r2": ("cancelled", done["r2"][1])}, done
+        saved = 200 - done["r1"][1] - done["r2"][1]
+        deadline = time.monotonic() + LIVENESS_S  # (the relay process's counts come with its next batch)
+        while proxy.cuts_bounded < 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert proxy.cuts == 1 and proxy.cuts_bounded == 2 and proxy.tokens_saved == saved, (proxy.tokens_saved, saved, done)
+        assert proxy.usd_saved == pytest.approx(saved * 10 / 1e6)
+    finally:
+        await hub.stop()
+        await runner.cleanup()
 
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")

@@ -218,6 +218,7 @@ class TextAnalyzer(StreamAnalyzer):
             self.requests += 1
             self._req_start = t
             self._req_started = False
+            self._choice_loop, self._text_ended = (0, 0), False  # (the last request's choices are not its)
             # (after a RequestFinished, the pause before this chunk is not a gap inside a request)
             self._req_first, self._req_last, self._req_tokens = math.nan, math.nan, tokens
             self._req_output, self._req_usage = math.nan, 0

@@ -202,7 +202,10 @@ class RealtimeState:
     open: bool = False
     """A response is under way."""
     cut: bool = False
-    """The response under way was cut: its further deltas are not relayed."""
+    """A response under way was cut: its further deltas are not relayed (those of the responses in ``cut_ids``, or
+    any without a ``response_id``)."""
+    cut_ids: set[str] = field(default_factory=set)
+    """The responses cut, by id, until they are done."""
     item_id: str = ""
     content_index: int = 0
     audio_ms: float = 0.0
@@ -373,7 +376,7 @@ def _token_limit(obj: dict, *keys: str) -> float | None:
         value = obj.get(key)
         if value == "inf":
             return math.inf
-        if value.__class__ is int and value >= 0:
+        if value.__class__ is int and 0 <= value < 10 ** 15:  # (past that, no limit a model could reach)
             return value
     return None
 
@@ -548,6 +551,8 @@ def cut_saving(stream: ProxiedStream, totals: GatewayTotals, options: ProxyOptio
     has the model. Without a finite limit, or a count of what came: unknown, not guessed."""
     m = stream.metrics
     m["cut_tokens_received"] = received
+    if "cut_usd_saved_max" in m:  # (a Realtime session's last cut is its metrics': not an earlier one's price)
+        m["cut_usd_saved_max"] = None
     if limit is None or not math.isfinite(limit) or received is None:
         m["cut_tokens_saved_max"] = None
         return
@@ -867,8 +872,7 @@ class ProxyServer(LocalServer, GatewayTotals):
             await upstream.close()
             raise
         model = request.query.get("model") or "realtime"
-        stream = self._open("realtime", provider, url, (model, True, None), started=False)
-        stream.session = True
+        stream = self._open("realtime", provider, url, (model, True, None), started=False, session=True)
         state = RealtimeState(f"{stream.stream_id}-audio")
 
         def send_upstream(event: dict) -> None:
@@ -877,15 +881,21 @@ class ProxyServer(LocalServer, GatewayTotals):
 
         def on_cut() -> None:  # a Realtime response is stopped the protocol's way; the session goes on
             stream._cancelled = False  # a later response of the session can be cut too
-            if not state.open or state.cut or upstream.closed:  # no response under way (or the run is stopping)
-                return
+            # every response under way is stopped (out-of-band ones can run beside the conversation's: the stream's
+            # text is theirs together), each named, so that the cancel stops it whichever conversation it is in
+            targets = [rid for rid, response in state.responses.items() if not response.cut]
+            if not state.open or upstream.closed or (not targets if state.responses else state.cut):
+                return  # no response under way, or all cut already (or the run is stopping)
             self.cuts += 1
-            state.cut = True  # the rest of this response's deltas are not relayed
-            if state.current is not None:
-                state.current.cut = True  # (what it saved: when it is done, from its usage)
+            state.cut = True  # the rest of their deltas are not relayed
+            for rid in targets:
+                state.responses[rid].cut = True  # (what it saved: when it is done, cancelled, from its usage)
+                if rid:
+                    state.cut_ids.add(rid)
             rule, reason = self.explain(stream.stream_id)
             stream.metrics["cut"] = f"{rule}: {reason}"
-            send_upstream({"type": "response.cancel"})
+            for rid in targets if any(targets) else [""]:
+                send_upstream({"type": "response.cancel", **({"response_id": rid} if rid else {})})
             said = "response.cancel sent upstream"
             if state.item_id and state.audio_ms:
                 # the assistant's audio the client got is where its item ends: the server forgets the rest
@@ -983,8 +993,9 @@ class ProxyServer(LocalServer, GatewayTotals):
         if not isinstance(obj, dict):
             return data
         kind, now, name = str(obj.get("type", "")), self.clock.now(), stream.stream_id
-        if state.cut and kind.startswith("response.") and kind not in ("response.created", "response.done"):
-            return None  # the cut response's deltas, parts and items (its text, its tool calls): not relayed
+        if state.cut and kind.startswith("response.") and kind not in ("response.created", "response.done") and (
+                obj.get("response_id") in state.cut_ids or not isinstance(obj.get("response_id"), str)):
+            return None  # a cut response's deltas, parts and items (its text, its tool calls): not relayed
         delta = obj.get("delta") if isinstance(obj.get("delta"), str) else ""
         if kind in ("session.created", "session.updated"):
             session = obj.get("session")
@@ -1039,10 +1050,13 @@ class ProxyServer(LocalServer, GatewayTotals):
             rid = resp.get("id") if isinstance(resp.get("id"), str) else ""
             response = state.responses.pop(rid, None)
             if response is not None:  # the response's own figures, and its SLO verdict
-                reported = _int(usage.get("output_tokens")) if usage else None
+                out = usage.get("output_tokens")
+                reported = _int(out) if out.__class__ is int else None  # (none said: what was counted)
                 self._realtime_judged(stream, response, reported)
-                if response.cut:  # what its cut saved (the output it still could have produced)
-                    cut_saving(stream, self, self.options, reported if usage else response.chunks, response.limit)
+                if response.cut and resp.get("status") == "cancelled":  # what its cut saved (the output it still
+                    # could have produced; one that ended before the cancel came saved nothing)
+                    cut_saving(stream, self, self.options, response.chunks if reported is None else reported,
+                               response.limit)
                 if state.current is response:
                     state.current = next(reversed(state.responses.values()), None)
             state.open = bool(state.responses)
@@ -1050,7 +1064,9 @@ class ProxyServer(LocalServer, GatewayTotals):
                 state.asked.clear()  # (asks made while it ran went unanswered: the server refuses them, or drops
                 # them; one left pending would start the next response at it, however long ago)
             stream.put(RequestFinished(name, now, reason=str(resp.get("status") or "completed")))
-            if state.cut and resp.get("output"):
+            was_cut = rid in state.cut_ids or (state.cut and not rid)
+            state.cut_ids.discard(rid)
+            if was_cut and resp.get("output"):
                 # the cut response ends as cancelled without the output the client never got
                 obj["response"] = {**resp, "output": []}
                 return json.dumps(obj)
@@ -1109,11 +1125,13 @@ class ProxyServer(LocalServer, GatewayTotals):
         if samples.size:
             stream.put(AudioChunk(state.audio_stream, now, samples=samples, sample_rate=rate))
 
-    def _open(self, api: str, provider: str, url: str, info: tuple, started: bool = True) -> ProxiedStream:
+    def _open(self, api: str, provider: str, url: str, info: tuple, started: bool = True,
+              session: bool = False) -> ProxiedStream:
         model = info[0]
         host = urlsplit(url).hostname or "?"
         name = f"{model}#{next(self._counter)}"
         stream = ProxiedStream(name, f"proxy:{api}/{model}@{host}", f"proxy:{provider}/{model}@{host}", self.clock)
+        stream.session = session  # (before the hub has it: a relay process tells the hub's process as it opens)
         now = stream.t_start
         stream.put(StreamOpened(name, now, kind="text", source=stream.uri, identity=stream.identity("text")))
         if started:
