@@ -2383,7 +2383,7 @@ async def test_a_cut_stops_every_realtime_response_under_way_and_counts_what_eac
     cancels: list = []
 
     async def session(request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
+        ws = web.WebSocketResponse(max_msg_size=1 << 16)
         await ws.prepare(request)
         await ws.send_json({"type": "session.created", "session": {"max_output_tokens": 100}})
         sent = {"r1": 0, "r2": 0}
