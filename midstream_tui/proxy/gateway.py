@@ -206,6 +206,8 @@ class RealtimeState:
     any without a ``response_id``)."""
     cut_ids: set[str] = field(default_factory=set)
     """The responses cut, by id, until they are done."""
+    item_ms: dict[str, float] = field(default_factory=dict)
+    """Milliseconds of audio relayed of the items other than the current one (responses at once interleave)."""
     item_id: str = ""
     content_index: int = 0
     audio_ms: float = 0.0
@@ -886,7 +888,7 @@ class ProxyServer(LocalServer, GatewayTotals):
             targets = [rid for rid, response in state.responses.items() if not response.cut]
             if not state.open or upstream.closed or (not targets if state.responses else state.cut):
                 return  # no response under way, or all cut already (or the run is stopping)
-            self.cuts += 1
+            self.cuts += max(1, len(targets))  # (each response stopped is a cut request, as each is a request)
             state.cut = True  # the rest of their deltas are not relayed
             for rid in targets:
                 state.responses[rid].cut = True  # (what it saved: when it is done, cancelled, from its usage)
@@ -993,9 +995,10 @@ class ProxyServer(LocalServer, GatewayTotals):
         if not isinstance(obj, dict):
             return data
         kind, now, name = str(obj.get("type", "")), self.clock.now(), stream.stream_id
-        if state.cut and kind.startswith("response.") and kind not in ("response.created", "response.done") and (
-                obj.get("response_id") in state.cut_ids or not isinstance(obj.get("response_id"), str)):
-            return None  # a cut response's deltas, parts and items (its text, its tool calls): not relayed
+        if kind.startswith("response.") and kind not in ("response.created", "response.done") and (
+                obj["response_id"] in state.cut_ids if isinstance(obj.get("response_id"), str) else state.cut):
+            return None  # a cut response's deltas, parts and items (its text, its tool calls): not relayed (by its
+            # id, even once another response began; an event that names none, while the last cut holds)
         delta = obj.get("delta") if isinstance(obj.get("delta"), str) else ""
         if kind in ("session.created", "session.updated"):
             session = obj.get("session")
@@ -1006,6 +1009,8 @@ class ProxyServer(LocalServer, GatewayTotals):
             state.spoke = now
         elif kind == "response.created":
             state.open, state.cut = True, False
+            if state.item_id and len(state.item_ms) < 256:  # (kept: a response under way may speak on)
+                state.item_ms[state.item_id] = state.audio_ms
             state.item_id, state.content_index, state.audio_ms = "", 0, 0.0
             # the response's request: the client's response.create, else the end of the user's speech (the
             # server's voice detection asks for it), else this event (a response the server began on its own)
@@ -1026,7 +1031,9 @@ class ProxyServer(LocalServer, GatewayTotals):
         elif kind == "response.output_item.added":
             item = obj.get("item")
             if isinstance(item, dict) and isinstance(item.get("id"), str) and item.get("type", "message") == "message":
-                state.item_id, state.content_index, state.audio_ms = item["id"], 0, 0.0
+                if state.item_id and len(state.item_ms) < 256:
+                    state.item_ms[state.item_id] = state.audio_ms
+                state.item_id, state.content_index, state.audio_ms = item["id"], 0, state.item_ms.get(item["id"], 0.0)
             elif isinstance(item, dict) and item.get("type") == "function_call" and isinstance(item.get("name"), str) \
                     and item["name"]:  # a tool call's name: output, its first chunk (as in Chat Completions)
                 _realtime_chunk(stream, state, obj, now)
@@ -1053,10 +1060,12 @@ class ProxyServer(LocalServer, GatewayTotals):
                 out = usage.get("output_tokens")
                 reported = _int(out) if out.__class__ is int else None  # (none said: what was counted)
                 self._realtime_judged(stream, response, reported)
-                if response.cut and resp.get("status") == "cancelled":  # what its cut saved (the output it still
-                    # could have produced; one that ended before the cancel came saved nothing)
-                    cut_saving(stream, self, self.options, response.chunks if reported is None else reported,
-                               response.limit)
+                if response.cut:  # what its cut saved: the output it still could have produced (one that ended
+                    # before the cancel came saved nothing)
+                    received = response.chunks if reported is None else reported
+                    cancelled = resp.get("status") == "cancelled"
+                    cut_saving(stream, self, self.options, received, response.limit if cancelled or
+                               response.limit is None else received)
                 if state.current is response:
                     state.current = next(reversed(state.responses.values()), None)
             state.open = bool(state.responses)
@@ -1106,8 +1115,11 @@ class ProxyServer(LocalServer, GatewayTotals):
     def _realtime_audio(self, stream: ProxiedStream, obj: dict, delta: str, state: RealtimeState, now: float) -> None:
         """An audio delta into the session's audio stream (opened with the first), and where its item stands."""
         item = obj.get("item_id")
-        if isinstance(item, str) and item != state.item_id:
-            state.item_id, state.audio_ms = item, 0.0
+        if isinstance(item, str) and item != state.item_id:  # (responses at once: their items' audio interleaves)
+            if len(state.item_ms) >= 256:
+                state.item_ms.clear()
+            state.item_ms[state.item_id] = state.audio_ms
+            state.item_id, state.audio_ms = item, state.item_ms.get(item, 0.0)
             state.content_index = _int(obj.get("content_index"))
         codec, rate = state.audio_format
         try:
