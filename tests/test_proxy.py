@@ -28,7 +28,8 @@ from yarl import URL
 from liveness import LIVENESS_S
 from midstream_tui import Hub
 from midstream_tui.events import StreamClosed, StreamError, TextDelta
-from midstream_tui.proxy import ProxyError, ProxyOptions, ProxyProcess, ProxyServer, RelayError, Reader, SSEParser, cut_ending, parse_slo
+from midstream_tui.proxy import (ProxyError, ProxyOptions, ProxyProcess, ProxyServer, RelayError, Reader, SSEParser,
+                                  cut_ending, parse_slo)
 from midstream_tui.proxy.gateway import AnswerReading, ProxiedStream
 from midstream_tui.proxy.protocols import next_event_start
 from midstream_tui.proxy.sse import SSEvent
@@ -2364,7 +2365,8 @@ async def test_every_response_of_a_realtime_session_can_be_cut_and_the_session_e
             while (proxy.cuts < 2 or proxy.cuts_bounded < 2) and time.monotonic() < deadline:
                 await asyncio.sleep(0.02)
             saved = 500 - outputs[0] + 300 - outputs[1]
-            assert proxy.cuts == 2 and proxy.cuts_bounded == 2 and proxy.tokens_saved == saved and 20 <= outputs[1] < 100, outputs
+            assert proxy.cuts == 2 and proxy.cuts_bounded == 2, (proxy.cuts, proxy.cuts_bounded)
+            assert proxy.tokens_saved == saved and 20 <= outputs[1] < 100, outputs
             assert proxy.usd_saved == pytest.approx(saved * 10 / 1e6)
             await proxy.stop()  # with the session still open: it ends with the proxy
             snap = await settled(hub, 0)
@@ -2449,7 +2451,8 @@ async def test_a_cut_stops_every_realtime_response_under_way_and_counts_what_eac
         deadline = time.monotonic() + LIVENESS_S  # (the relay process's counts come with its next batch)
         while (proxy.cuts < 2 or proxy.cuts_bounded < 2) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
-        assert proxy.cuts == 2 and proxy.cuts_bounded == 2 and proxy.tokens_saved == saved, (proxy.tokens_saved, saved, done)
+        assert proxy.cuts == 2 and proxy.cuts_bounded == 2, (proxy.cuts, proxy.cuts_bounded)
+        assert proxy.tokens_saved == saved, (proxy.tokens_saved, saved, done)
         assert proxy.usd_saved == pytest.approx(saved * 10 / 1e6)
     finally:
         await hub.stop()
@@ -2506,10 +2509,14 @@ async def test_headers_the_upstream_did_not_send_are_not_added(free_port):
         await server.wait_closed()
 
 
-async def test_interleaved_voices_are_truncated_where_each_ones_audio_ends():
-    """Two responses speaking at once, their audio deltas interleaved: the item's place restarted from 0 each time
-    the other spoke, so the truncate said 50 ms of an item the client had heard 150 ms of (a review). (Only the item
-    that spoke last is truncated: which items are in the conversation is not known here.)"""
+async def test_a_cut_truncates_each_voice_in_the_conversation_where_its_audio_ends():
+    """Voices at once, their audio deltas interleaved: the item's place restarted from 0 each time another spoke, so
+    the truncate said 50 ms of an item the client had heard 150 ms of (a review). Then only the item that spoke last
+    was truncated; an out-of-band response's item (in no conversation: a truncate the server refuses) could be; a
+    response the client had cancelled itself was cancelled again and counted as a cut; and a cut response's events
+    that name only their item (``response.mcp_call.*``) reached the client again once a new response began. Now
+    each item of the conversation's cut responses is truncated where its audio ends, and only the cut responses'
+    events are held back."""
     got: list = []
 
     async def session(request: web.Request) -> web.WebSocketResponse:
@@ -2519,31 +2526,64 @@ async def test_interleaved_voices_are_truncated_where_each_ones_audio_ends():
         async for msg in ws:
             event = json.loads(msg.data)
             got.append(event)
-            if event["type"] == "response.create":
-                for rid in ("r1", "r2"):
-                    await ws.send_json({"type": "response.created", "response": {"id": rid, "output": []}})
-                for rid, ms in (("r1", 100), ("r2", 100), ("r1", 100), ("r2", 50)):
+            if event["type"] == "response.create":  # r3 out of band; r5 the client cancels itself
+                for rid in ("r1", "r2", "r3", "r5"):
+                    await ws.send_json({"type": "response.created", "response": {
+                        "id": rid, "output": [], "conversation_id": None if rid == "r3" else "conv_1"}})
+                    await ws.send_json({"type": "response.output_item.added", "response_id": rid, "output_index": 0,
+                                        "item": {"id": f"i{rid[1]}", "type": "message"}})
+                for rid, ms in (("r1", 100), ("r2", 100), ("r3", 100), ("r5", 100), ("r1", 100), ("r2", 50)):
                     pcm = base64.b64encode(bytes(ms * 48)).decode()  # (24 kHz PCM16: 48 bytes a millisecond)
                     await ws.send_json({"type": "response.output_audio.delta", "response_id": rid,
                                         "item_id": f"i{rid[1]}", "output_index": 0, "content_index": 0,
                                         "delta": pcm})
                 await ws.send_json({"type": "ready"})
-            elif event["type"] == "conversation.item.truncate":
-                await ws.send_json({"type": "truncated"})
+            elif event["type"] == "probe":
+                await ws.send_json({"type": "probed"})
+            elif event["type"] == "response.cancel" and event.get("response_id") != "r5":
+                if event["response_id"] == "r1":  # a new response begins before the cut ones are done
+                    await ws.send_json({"type": "response.created", "response": {"id": "r4", "output": []}})
+                    await ws.send_json({"type": "response.output_item.added", "response_id": "r4",
+                                        "output_index": 0, "item": {"id": "m4", "type": "mcp_call"}})
+                    for item in ("i1", "m4"):  # (the cut r1's, then the new r4's)
+                        await ws.send_json({"type": "response.mcp_call.completed", "item_id": item,
+                                            "output_index": 0})
+                await ws.send_json({"type": "response.done", "response": {
+                    "id": event["response_id"], "status": "cancelled", "output": []}})
         return ws
 
     runner, port = await serving_realtime(session)
     hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1")
     try:
+        seen = []
         async with aiohttp.ClientSession() as http, http.ws_connect(f"{proxy.url}/v1/realtime?model=rt") as ws:
+            async def until(kind: str) -> None:
+                while True:
+                    event = json.loads((await ws.receive(timeout=LIVENESS_S)).data)
+                    seen.append(event)
+                    if event["type"] == kind:
+                        return
+
             await ws.send_json({"type": "response.create"})
-            while json.loads((await ws.receive(timeout=LIVENESS_S)).data)["type"] != "ready":
-                pass
+            await until("ready")
+            await ws.send_json({"type": "response.cancel", "response_id": "r5"})
+            await ws.send_json({"type": "probe"})
+            await until("probed")  # (the client's cancel went through the proxy before the cut)
             assert hub.cancel(await nth(hub, 0))
-            while json.loads((await ws.receive(timeout=LIVENESS_S)).data)["type"] != "truncated":
-                pass
-        (cut,) = [e for e in got if e["type"] == "conversation.item.truncate"]
-        assert cut["item_id"] == "i2" and cut["audio_end_ms"] == 150, cut
+            while sum(e["type"] == "response.done" for e in seen) < 3:
+                await until("response.done")
+            await ws.send_json({"type": "probe"})  # (after the cut's own messages upstream)
+            await until("probed")
+        cancels = [e.get("response_id") for e in got if e["type"] == "response.cancel"]
+        assert cancels == ["r5", "r1", "r2", "r3"], cancels
+        cuts = sorted((e["item_id"], e["audio_end_ms"]) for e in got if e["type"] == "conversation.item.truncate")
+        assert cuts == [("i1", 200), ("i2", 150)], cuts
+        mcp = [e["item_id"] for e in seen if e["type"] == "response.mcp_call.completed"]
+        assert mcp == ["m4"], mcp
+        deadline = time.monotonic() + LIVENESS_S  # (the relay process's counts come with its next batch)
+        while proxy.cuts < 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert proxy.cuts == 3
     finally:
         await hub.stop()
         await runner.cleanup()

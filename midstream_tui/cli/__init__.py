@@ -628,8 +628,8 @@ def _proxy(args: argparse.Namespace) -> int:
                 line += f" (${proxy.usd_saved:.4f} at the listed prices)"
         if proxy.cuts > proxy.cuts_bounded:
             line += (f"; what {'the' if not proxy.cuts_bounded else 'the other'} {proxy.cuts - proxy.cuts_bounded} "
-                     "cut(s) saved is not counted (only a cut answer with a limit on its output tokens is: a max_tokens, "
-                     "a Realtime max_output_tokens)")
+                     "cut(s) saved is not counted (only a cut answer with a limit on its output tokens is: a "
+                     "max_tokens, a Realtime max_output_tokens)")
         if options.slo:
             slo = ", ".join(f"{k} <= {v * 1e3:g} ms" for k, v in options.slo)
             line += (f"; goodput {proxy.goodput:.0%} of {proxy.judged} finished ({slo})" if proxy.judged

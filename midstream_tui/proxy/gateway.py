@@ -206,12 +206,11 @@ class RealtimeState:
     any without a ``response_id``)."""
     cut_ids: set[str] = field(default_factory=set)
     """The responses cut, by id, until they are done."""
-    item_ms: dict[str, float] = field(default_factory=dict)
-    """Milliseconds of audio relayed of the items other than the current one (responses at once interleave)."""
+    items: dict[str, RealtimeItem] = field(default_factory=dict)
+    """The output items of the responses under way, by id (at most ``ITEMS_KEPT``): whose they are, and how much of
+    their audio the client got (where a cut truncates each)."""
     item_id: str = ""
-    content_index: int = 0
-    audio_ms: float = 0.0
-    """Milliseconds of the current item's audio relayed to the client (where a cut truncates it)."""
+    """The item that spoke last (audio deltas that name none are its)."""
     asked: list[tuple[str, float, float | None]] = field(default_factory=list)
     """The client's ``response.create`` events (their ``event_id``, when they went upstream, the most output
     tokens they set) not yet answered by a ``response.created`` or refused."""
@@ -239,6 +238,27 @@ class RealtimeResponse:
     limit: float | None = None
     """The most output tokens it may produce (inf: no limit; None: unknown): what a cut saves is measured to it."""
     cut: bool = False
+    """A cut stopped it (``response.cancel`` sent, by its id)."""
+    by_client: bool = False
+    """Its client cancelled it (``response.cancel`` naming it, or none while it was the newest): a cut that comes
+    after neither stops nor counts it."""
+    out_of_band: bool = False
+    """It adds nothing to the conversation (``conversation_id`` null: asked with ``"conversation": "none"``): its
+    items cannot be truncated, the server keeps none of them."""
+
+
+@dataclass
+class RealtimeItem:
+    """An output item of a Realtime response: whose it is, and the audio of it the client received."""
+
+    response: str = ""
+    """The response's id ("" if no event named it)."""
+    content_index: int = 0
+    ms: float = 0.0
+
+
+ITEMS_KEPT = 256
+"""Output items a Realtime session keeps track of at most (the oldest are forgotten first)."""
 
 
 class ProxiedStream(Source):
@@ -369,6 +389,31 @@ def _realtime_chunk(stream: ProxiedStream, state: RealtimeState, obj: dict, now:
     if math.isnan(response.first_chunk):  # (a Realtime response has no reasoning of its own: its TTFT is its TTFO)
         response.first_chunk = now
         m["ttft_req_ms"] = m["ttfo_req_ms"] = round((now - response.t_start) * 1e3, 1)
+
+
+def _held(obj: dict, state: RealtimeState) -> bool:
+    """Whether a response's event (while a cut holds) is a cut response's: by the response it names, even once
+    another response began; else by its item's response (``response.mcp_call.*`` name only their item); an event
+    naming neither while responses without ids were cut."""
+    rid = obj.get("response_id")
+    if isinstance(rid, str):
+        return rid in state.cut_ids
+    item = state.items.get(obj["item_id"]) if isinstance(obj.get("item_id"), str) else None
+    if item is not None and item.response:
+        return item.response in state.cut_ids
+    return state.cut and not state.cut_ids
+
+
+def _item(state: RealtimeState, item_id: str, response: str) -> RealtimeItem:
+    """The session's record of an output item (made on first sight; the oldest forgotten past ``ITEMS_KEPT``)."""
+    item = state.items.get(item_id)
+    if item is None:
+        if len(state.items) >= ITEMS_KEPT:
+            del state.items[next(iter(state.items))]
+        item = state.items[item_id] = RealtimeItem(response)
+    elif response and not item.response:
+        item.response = response
+    return item
 
 
 def _token_limit(obj: dict, *keys: str) -> float | None:
@@ -862,7 +907,8 @@ class ProxyServer(LocalServer, GatewayTotals):
                 timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=10.0))
         except aiohttp.WSServerHandshakeError as exc:
             return _error(exc.status if 400 <= exc.status < 600 else 502,
-                          f"upstream refused the WebSocket: {exc.status} {exc.message}"[:200], "midstream_upstream_error")
+                          f"upstream refused the WebSocket: {exc.status} {exc.message}"[:200],
+                          "midstream_upstream_error")
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
             return _error(502, f"upstream unreachable: {type(exc).__name__}: {str(exc)[:120]}",
                           "midstream_upstream_error")
@@ -885,7 +931,7 @@ class ProxyServer(LocalServer, GatewayTotals):
             stream._cancelled = False  # a later response of the session can be cut too
             # every response under way is stopped (out-of-band ones can run beside the conversation's: the stream's
             # text is theirs together), each named, so that the cancel stops it whichever conversation it is in
-            targets = [rid for rid, response in state.responses.items() if not response.cut]
+            targets = [rid for rid, response in state.responses.items() if not (response.cut or response.by_client)]
             if not state.open or upstream.closed or (not targets if state.responses else state.cut):
                 return  # no response under way, or all cut already (or the run is stopping)
             self.cuts += max(1, len(targets))  # (each response stopped is a cut request, as each is a request)
@@ -899,13 +945,18 @@ class ProxyServer(LocalServer, GatewayTotals):
             for rid in targets if any(targets) else [""]:
                 send_upstream({"type": "response.cancel", **({"response_id": rid} if rid else {})})
             said = "response.cancel sent upstream"
-            if state.item_id and state.audio_ms:
-                # the assistant's audio the client got is where its item ends: the server forgets the rest
-                end_ms = int(state.audio_ms)
-                send_upstream({"type": "conversation.item.truncate", "item_id": state.item_id,
-                               "content_index": state.content_index, "audio_end_ms": end_ms})
-                stream.metrics["truncated_at_ms"] = end_ms
-                said += f", its audio item truncated at {end_ms} ms (what the client received)"
+            # the assistant's audio the client got is where each item of theirs ends: the server forgets the rest
+            # (an item no event tied to a response: the one that spoke last; out-of-band ones are in no conversation)
+            stopped = {rid for rid in targets if not state.responses[rid].out_of_band} if state.responses else {""}
+            ends = [(item_id, item) for item_id, item in state.items.items() if item.ms and (
+                item.response in stopped if item.response else item_id == state.item_id and bool(stopped))]
+            for item_id, item in ends:
+                send_upstream({"type": "conversation.item.truncate", "item_id": item_id,
+                               "content_index": item.content_index, "audio_end_ms": int(item.ms)})
+            if ends:
+                stream.metrics["truncated_at_ms"] = int(ends[-1][1].ms)
+                said += ", " + "; ".join(f"{'its' if len(ends) == 1 else item_id} audio item truncated at "
+                                         f"{int(item.ms)} ms" for item_id, item in ends) + " (what the client received)"
             stream.put(Flag(stream.stream_id, self.clock.now(), f"cut by {rule}: {said}", kind="proxy"))
 
         stream.on_cut = on_cut
@@ -995,10 +1046,9 @@ class ProxyServer(LocalServer, GatewayTotals):
         if not isinstance(obj, dict):
             return data
         kind, now, name = str(obj.get("type", "")), self.clock.now(), stream.stream_id
-        if kind.startswith("response.") and kind not in ("response.created", "response.done") and (
-                obj["response_id"] in state.cut_ids if isinstance(obj.get("response_id"), str) else state.cut):
-            return None  # a cut response's deltas, parts and items (its text, its tool calls): not relayed (by its
-            # id, even once another response began; an event that names none, while the last cut holds)
+        if (state.cut or state.cut_ids) and kind.startswith("response.") \
+                and kind not in ("response.created", "response.done") and _held(obj, state):
+            return None  # a cut response's deltas, parts and items (its text, its tool calls): not relayed
         delta = obj.get("delta") if isinstance(obj.get("delta"), str) else ""
         if kind in ("session.created", "session.updated"):
             session = obj.get("session")
@@ -1008,10 +1058,7 @@ class ProxyServer(LocalServer, GatewayTotals):
         elif kind == "input_audio_buffer.speech_stopped":
             state.spoke = now
         elif kind == "response.created":
-            state.open, state.cut = True, False
-            if state.item_id and len(state.item_ms) < 256:  # (kept: a response under way may speak on)
-                state.item_ms[state.item_id] = state.audio_ms
-            state.item_id, state.content_index, state.audio_ms = "", 0, 0.0
+            state.open, state.cut, state.item_id = True, False, ""
             # the response's request: the client's response.create, else the end of the user's speech (the
             # server's voice detection asks for it), else this event (a response the server began on its own)
             ask = state.asked.pop(0) if state.asked else None
@@ -1024,17 +1071,19 @@ class ProxyServer(LocalServer, GatewayTotals):
             limit = _token_limit(resp, "max_output_tokens")
             limit = limit if limit is not None else ask[2] if ask and ask[2] is not None else state.max_tokens
             if len(state.responses) < 64 or rid in state.responses:
-                state.current = state.responses[rid] = RealtimeResponse(start, limit=limit)
+                state.current = state.responses[rid] = RealtimeResponse(
+                    start, limit=limit, out_of_band="conversation_id" in resp and resp["conversation_id"] is None)
             for key in REQUEST_FIGURES:  # (None, not gone: the hub's copy of the metrics is updated, never pruned)
                 stream.metrics[key] = None
             stream.put(RequestStarted(name, start))
         elif kind == "response.output_item.added":
             item = obj.get("item")
-            if isinstance(item, dict) and isinstance(item.get("id"), str) and item.get("type", "message") == "message":
-                if state.item_id and len(state.item_ms) < 256:
-                    state.item_ms[state.item_id] = state.audio_ms
-                state.item_id, state.content_index, state.audio_ms = item["id"], 0, state.item_ms.get(item["id"], 0.0)
-            elif isinstance(item, dict) and item.get("type") == "function_call" and isinstance(item.get("name"), str) \
+            if isinstance(item, dict) and isinstance(item.get("id"), str):  # (whose it is: its events may name only it)
+                rid = obj.get("response_id")
+                _item(state, item["id"], rid if isinstance(rid, str) else "")
+                if item.get("type", "message") == "message":
+                    state.item_id = item["id"]
+            if isinstance(item, dict) and item.get("type") == "function_call" and isinstance(item.get("name"), str) \
                     and item["name"]:  # a tool call's name: output, its first chunk (as in Chat Completions)
                 _realtime_chunk(stream, state, obj, now)
                 stream.metrics["tool_chars"] += len(item["name"])
@@ -1075,6 +1124,9 @@ class ProxyServer(LocalServer, GatewayTotals):
             stream.put(RequestFinished(name, now, reason=str(resp.get("status") or "completed")))
             was_cut = rid in state.cut_ids or (state.cut and not rid)
             state.cut_ids.discard(rid)
+            if rid:  # (its items cannot be truncated any more)
+                for item_id in [item_id for item_id, item in state.items.items() if item.response == rid]:
+                    del state.items[item_id]
             if was_cut and resp.get("output"):
                 # the cut response ends as cancelled without the output the client never got
                 obj["response"] = {**resp, "output": []}
@@ -1099,8 +1151,18 @@ class ProxyServer(LocalServer, GatewayTotals):
 
     def _realtime_asked(self, data: str, state: RealtimeState) -> None:
         """A client's event on its way upstream: when it asks for a response (the start of that response's
-        figures)."""
-        if '"response.create"' in data:
+        figures), or cancels one itself."""
+        if '"response.cancel"' in data:
+            try:
+                obj = loads(data)
+            except (ValueError, RecursionError):
+                return
+            if isinstance(obj, dict) and obj.get("type") == "response.cancel":  # the client's own: not a cut's
+                rid = obj.get("response_id")
+                response = state.responses.get(rid) if isinstance(rid, str) and rid else state.current
+                if response is not None:
+                    response.by_client = True
+        elif '"response.create"' in data:
             try:
                 obj = loads(data)
             except (ValueError, RecursionError):
@@ -1114,13 +1176,12 @@ class ProxyServer(LocalServer, GatewayTotals):
 
     def _realtime_audio(self, stream: ProxiedStream, obj: dict, delta: str, state: RealtimeState, now: float) -> None:
         """An audio delta into the session's audio stream (opened with the first), and where its item stands."""
-        item = obj.get("item_id")
-        if isinstance(item, str) and item != state.item_id:  # (responses at once: their items' audio interleaves)
-            if len(state.item_ms) >= 256:
-                state.item_ms.clear()
-            state.item_ms[state.item_id] = state.audio_ms
-            state.item_id, state.audio_ms = item, state.item_ms.get(item, 0.0)
-            state.content_index = _int(obj.get("content_index"))
+        if isinstance(obj.get("item_id"), str):  # (responses at once: their items' audio interleaves)
+            state.item_id = obj["item_id"]
+        rid = obj.get("response_id")
+        item = _item(state, state.item_id, rid if isinstance(rid, str) else "")
+        if "content_index" in obj:
+            item.content_index = _int(obj["content_index"])
         codec, rate = state.audio_format
         try:
             samples = decode_realtime_audio(delta, codec)
@@ -1128,7 +1189,7 @@ class ProxyServer(LocalServer, GatewayTotals):
             stream.put(StreamError(state.audio_stream if state.audio_open else stream.stream_id, now,
                                    f"audio delta not {codec}: {str(exc)[:100]}"))
             return
-        state.audio_ms += samples.size / rate * 1000
+        item.ms += samples.size / rate * 1000
         stream.metrics["audio_ms"] = round(stream.metrics.get("audio_ms", 0.0) + samples.size / rate * 1000, 1)
         if not state.audio_open:
             state.audio_open = True
