@@ -10,6 +10,7 @@ import inspect
 import json
 import math
 import os
+import re
 import shutil
 import signal
 import socket
@@ -286,7 +287,7 @@ class Upstream:
                 raise
             return resp
         if model in ("forever", "forever-messages", "forever-responses", "drop", "halfway", "huge-halfway",
-                     "forever-cr", "forever-two"):
+                     "forever-cr", "forever-two", "forever-cjk"):
             return await self.stream_forever(request, model)
         if model == "flood":
             return await self.flood(request)
@@ -392,6 +393,9 @@ class Upstream:
                                 event="response.output_text.delta")
                 elif model == "forever-two":
                     chunk = sse(choice_chunk(1, content=" round and"))
+                elif model == "forever-cjk":  # a Chinese sentence over and over, two characters a chunk
+                    at = 2 * i % len(CJK_LOOP)
+                    chunk = sse(chat_chunk(i, content=(CJK_LOOP * 2)[at:at + 2]))
                 else:
                     chunk = sse(chat_chunk(i, content=" round and"))
                 if model == "forever-cr":  # the other line end the SSE standard allows (a CR alone)
@@ -404,6 +408,10 @@ class Upstream:
             self.left.set()
             raise
         return resp
+
+
+CJK_LOOP = "我们一起去公园散步吧，"
+"""What ``forever-cjk`` says for ever (Chinese: no spaces between words)."""
 
 
 @pytest.fixture
@@ -837,6 +845,31 @@ async def test_a_loop_in_a_later_choice_is_seen_and_the_rule_cuts_the_request(up
         assert snap.text_tail.strip() == "Short." and snap.metrics["loop_choice"] == 1, snap
         assert any(h.kind == "loop" and 'repetition loop "round and"' in h.message and "in choice 1" in h.message
                    for h in snap.patterns), snap.patterns
+        await client.close()
+    finally:
+        await hub.stop()
+
+
+async def test_a_loop_in_chinese_text_is_seen_as_it_streams_and_the_rule_cuts_it(upstream):
+    """Text in a script written without spaces: its words were read at spaces and line ends only, so a loop in
+    Chinese was seen at the answer's end, and an answer looping for ever was never cut. Each of its characters is now
+    a word: the built-in rule cuts it within a few repeats, and the loop reads as written (no spaces put in)."""
+    hub, proxy = await running_proxy(upstream.url + "/v1", rules=True)
+    try:
+        client = openai.AsyncOpenAI(api_key=KEY, base_url=proxy.url + "/v1", max_retries=0)
+        stream = await client.chat.completions.create(model="forever-cjk", stream=True,
+                                                      messages=[{"role": "user", "content": "x"}])
+        seen, last = 0, None
+        async for chunk in stream:
+            seen, last = seen + 1, chunk
+            if seen == 1500:  # (not cut: the answer goes on for ever; 40 characters take 20 chunks)
+                break
+        assert last.choices[0].finish_reason == "content_filter" and seen < 200, seen
+        assert last.model_extra["midstream"]["rule"] == "stop-loops", last
+        snap = await settled(hub, 0)
+        assert snap.status == "cancelled" and snap.metrics["cut"].startswith("stop-loops"), snap.metrics
+        units = [re.search(r'repetition loop "([^"]+)"', h.message) for h in snap.patterns if h.kind == "loop"]
+        assert units and units[0] and units[0][1] in CJK_LOOP * 2 and len(units[0][1]) == len(CJK_LOOP), units
         await client.close()
     finally:
         await hub.stop()

@@ -16,18 +16,53 @@ from ..events import ChoiceText, Event, OutputChunk, RequestFinished, RequestSta
 from ..snapshot import PatternHit
 from .base import NOTHING, STALL_FLOOR_S, Measured, Ring, StreamAnalyzer, ring_rate, stall_limit
 
-_WORD = re.compile(r"\w+|[^\w\s]")
+_UNSPACED = ("\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u2e80-\u2fdf\u3001-\u303f\u3040-\u30ff\u3100-\u312f"
+             "\u31a0-\u31bf\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff9f"
+             "\U00020000-\U0003134f")
+"""Scripts written without spaces between words: Thai, Lao, Myanmar, Khmer, CJK ideographs (Chinese, Japanese kanji),
+kana, bopomofo, and the CJK and full-width punctuation written with them. Each of their characters is read as a word:
+a loop in Chinese or Japanese text is a run of characters repeated, seen as it streams (read as one word up to the
+next space or line end, it was seen late, often only at the answer's end). A character of these is close to a word
+of English in what it carries and in tokens (one or two), so a loop's length in them is weighed as one in words."""
+_WORD = re.compile(rf"[{_UNSPACED}]|[^\W{_UNSPACED}]+|[^\w\s]")
+_THROUGH_UNSPACED = re.compile(rf".*[{_UNSPACED}]", re.S)
+_UNSPACED_CHAR = re.compile(rf"[{_UNSPACED}]")
+_NO_SPACE_BEFORE = re.compile(rf"[^\w\s]|[{_UNSPACED}]")
+
+
+def _joined(words: list[str]) -> str:
+    """Words as text: a space between two, but not before punctuation, nor next to a character of a script written
+    without spaces."""
+    out: list[str] = []
+    for w in words:
+        if out and not (_NO_SPACE_BEFORE.match(w) or _UNSPACED_CHAR.match(out[-1])):
+            out.append(" ")
+        out.append(w)
+    return "".join(out)
 
 
 def _unit(words: list[str]) -> str:
     """A loop's repeated words as text (punctuation back against its word), at most 60 characters."""
-    unit = re.sub(r" ([^\w\s])", r"\1", " ".join(words))
+    unit = _joined(words)
     return unit[:57] + "..." if len(unit) > 60 else unit
 
 
 CARRY_MAX = 4096
-"""Characters of text without a space or a line end past which they are read as words all the same (text in a
-script without spaces would otherwise wait for its end, and be searched again with every delta)."""
+"""Characters of text without a space, a line end or a character of a script written without spaces past which they
+are read as words all the same (text without a break would otherwise wait for its end, and be searched again with
+every delta)."""
+
+
+def _word_end(carry: str, text: str) -> int:
+    """Where the words of ``carry`` (ending in the delta ``text``) can be read up to: its last space or line end, or
+    the end of its last character of a script written without spaces (a word of its own), or all of it past
+    ``CARRY_MAX``; <= 0: not yet (a word may go on in the next delta)."""
+    cut = max(carry.rfind(" "), carry.rfind("\n"))
+    if not text.isascii():
+        through = _THROUGH_UNSPACED.match(text)
+        if through is not None:
+            cut = max(cut, len(carry) - len(text) + through.end())
+    return len(carry) if cut <= 0 and len(carry) > CARRY_MAX else cut
 
 
 class _LaterChoice:
@@ -46,8 +81,7 @@ class _LaterChoice:
 
     def add(self, text: str, end: bool = False) -> None:
         self.carry += text
-        cut = len(self.carry) if end or len(self.carry) > CARRY_MAX else max(self.carry.rfind(" "),
-                                                                             self.carry.rfind("\n"))
+        cut = len(self.carry) if end else _word_end(self.carry, text)
         if cut > 0:
             for w in _WORD.findall(self.carry[:cut]):
                 self.ids.append(zlib.crc32(w.lower().encode("utf-8", "replace")))
@@ -198,7 +232,7 @@ class TextAnalyzer(StreamAnalyzer):
             self.tail = self.tail[-self.TAIL_CHARS:]
         self.chars += len(ev.text)
         self._carry += ev.text
-        cut = max(self._carry.rfind(" "), self._carry.rfind("\n"))
+        cut = _word_end(self._carry, ev.text)
         if cut > 0:
             self._add_words(self._carry[:cut], ev.t)
             self._carry = self._carry[cut:]
@@ -279,7 +313,7 @@ class TextAnalyzer(StreamAnalyzer):
         first_kept = self.word_ids.total - len(self.words)
         start = found.positions[-1] - first_kept
         words = list(self.words)[start:start + self.PHRASE_WORDS] if start >= 0 else []
-        phrase = re.sub(r" ([^\w\s])", r"\1", " ".join(words)) if words else "…"
+        phrase = _joined(words) if words else "…"
         where = ", ".join(str(p) for p in found.positions)
         self.hits.append(PatternHit(t, self.stream, "recurring",
                                     f'recurring phrase "{phrase}" x{found.count} (at words {where})'))
