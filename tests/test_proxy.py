@@ -2622,6 +2622,299 @@ async def test_a_cut_truncates_each_voice_in_the_conversation_where_its_audio_en
         await runner.cleanup()
 
 
+# The Realtime tests below come from a review of the cut of several responses at once (2026-12-07): each failed
+# on the code it reviewed.
+
+RT_NEGATIVE_S = 10.0
+"""How long a Realtime test below waits for what, with the defect it checks, never comes."""
+
+
+def rt_pcm(samples: int) -> str:
+    return base64.b64encode(bytes(samples * 2)).decode()
+
+
+def rt_scripted(got: list, on_create, on_cancel):
+    """An upstream: ``on_create(ws, event)`` answers ``response.create``, ``on_cancel(ws, event)`` each
+    ``response.cancel`` (after a ``cancel_seen``); ``probe`` is answered ``probed``; all it gets is in ``got``."""
+    async def session(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(max_msg_size=1 << 20)
+        await ws.prepare(request)
+        await ws.send_json({"type": "session.created", "session": {}})
+        async for msg in ws:
+            event = json.loads(msg.data)
+            got.append(event)
+            kind = event.get("type")
+            if kind == "response.create":
+                await on_create(ws, event)
+            elif kind == "response.cancel":
+                await ws.send_json({"type": "cancel_seen"})
+                await on_cancel(ws, event)
+            elif kind == "probe":
+                await ws.send_json({"type": "probed"})
+        return ws
+    return session
+
+
+async def rt_until(ws, seen: list, kind: str, timeout: float = LIVENESS_S, pred=lambda e: True) -> dict:
+    while True:
+        event = json.loads((await ws.receive(timeout=timeout)).data)
+        seen.append(event)
+        if event.get("type") == kind and pred(event):
+            return event
+
+
+def rt_done(rid: str, **extra) -> dict:
+    return {"type": "response.done", "response": {"id": rid, "status": "cancelled", "output": [], **extra}}
+
+
+# -- an upstream whose deltas name no response: a cut response's deltas reach the client again ------------
+
+async def test_simple_upstream_deltas_without_ids_are_held_after_a_cut():
+    got: list = []
+
+    async def on_create(ws, event):
+        await ws.send_json({"type": "response.created", "response": {"id": "r1", "output": []}})
+        for _ in range(3):
+            await ws.send_json({"type": "response.output_text.delta", "delta": " early"})
+        await ws.send_json({"type": "ready"})
+
+    async def on_cancel(ws, event):
+        for _ in range(3):  # (already on their way when the cancel came)
+            await ws.send_json({"type": "response.output_text.delta", "delta": " late"})
+        await ws.send_json(rt_done("r1"))
+
+    runner, port = await serving_realtime(rt_scripted(got, on_create, on_cancel))
+    hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1")
+    try:
+        seen: list = []
+        async with aiohttp.ClientSession() as http, http.ws_connect(f"{proxy.url}/v1/realtime?model=rt") as ws:
+            await ws.send_json({"type": "response.create"})
+            await rt_until(ws, seen, "ready")
+            assert hub.cancel(await nth(hub, 0))
+            await rt_until(ws, seen, "response.done")
+        late = [e["delta"] for e in seen if e.get("delta") == " late"]
+        assert not late, f"a cut response's deltas reached the client: {late}"
+    finally:
+        await hub.stop()
+        await runner.cleanup()
+
+
+# -- audio deltas that name no item: a truncate of item "" goes upstream --------------------------------
+
+async def test_audio_without_item_id_is_not_truncated_as_item_empty_string():
+    got: list = []
+
+    async def on_create(ws, event):
+        await ws.send_json({"type": "response.created", "response": {"id": "r1", "output": []}})
+        for _ in range(2):
+            await ws.send_json({"type": "response.output_audio.delta", "delta": rt_pcm(2400)})
+        await ws.send_json({"type": "ready"})
+
+    async def on_cancel(ws, event):
+        await ws.send_json(rt_done("r1"))
+
+    runner, port = await serving_realtime(rt_scripted(got, on_create, on_cancel))
+    hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1")
+    try:
+        seen: list = []
+        async with aiohttp.ClientSession() as http, http.ws_connect(f"{proxy.url}/v1/realtime?model=rt") as ws:
+            await ws.send_json({"type": "response.create"})
+            await rt_until(ws, seen, "ready")
+            assert hub.cancel(await nth(hub, 0))
+            await rt_until(ws, seen, "cancel_seen")
+            await ws.send_json({"type": "probe"})  # (after the cut's own messages upstream)
+            await rt_until(ws, seen, "probed")
+        truncates = [e for e in got if e["type"] == "conversation.item.truncate"]
+        assert all(e["item_id"] for e in truncates), truncates
+    finally:
+        await hub.stop()
+        await runner.cleanup()
+
+
+# -- a bare client cancel while an out-of-band response is the newest -----------------------------------
+
+async def test_a_bare_client_cancel_does_not_exempt_the_newest_out_of_band_response_from_a_cut():
+    got: list = []
+
+    async def on_create(ws, event):
+        await ws.send_json({"type": "response.created", "response": {
+            "id": "r1", "output": [], "conversation_id": "conv_1"}})
+        await ws.send_json({"type": "response.created", "response": {
+            "id": "r2", "output": [], "conversation_id": None}})
+        for rid in ("r1", "r2"):
+            await ws.send_json({"type": "response.output_text.delta", "response_id": rid, "item_id": f"i{rid}",
+                                "output_index": 0, "content_index": 0, "delta": f" {rid}"})
+        await ws.send_json({"type": "ready"})
+
+    async def on_cancel(ws, event):
+        # a bare cancel stops the default conversation's response (r1); the out-of-band r2 runs on
+        await ws.send_json(rt_done(event.get("response_id") or "r1"))
+
+    runner, port = await serving_realtime(rt_scripted(got, on_create, on_cancel))
+    hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1")
+    try:
+        seen: list = []
+        async with aiohttp.ClientSession() as http, http.ws_connect(f"{proxy.url}/v1/realtime?model=rt") as ws:
+            await ws.send_json({"type": "response.create"})
+            await rt_until(ws, seen, "ready")
+            await ws.send_json({"type": "response.cancel"})  # the client's own (barge-in)
+            await rt_until(ws, seen, "response.done")  # r1's
+            assert hub.cancel(await nth(hub, 0))  # r2 still under way: the cut must stop it
+            try:
+                await rt_until(ws, seen, "response.done", RT_NEGATIVE_S)
+            except asyncio.TimeoutError:
+                pass
+        cancels = [e.get("response_id") for e in got if e["type"] == "response.cancel"]
+        assert cancels == [None, "r2"], cancels
+    finally:
+        await hub.stop()
+        await runner.cleanup()
+
+
+# -- an item added after the cut: its events that name only the item reach the client -------------------
+
+async def test_item_only_events_of_an_item_added_after_the_cut_are_held():
+    got: list = []
+
+    async def on_create(ws, event):
+        await ws.send_json({"type": "response.created", "response": {"id": "r1", "output": []}})
+        await ws.send_json({"type": "response.output_text.delta", "response_id": "r1", "item_id": "i1",
+                            "output_index": 0, "content_index": 0, "delta": " hi"})
+        await ws.send_json({"type": "ready"})
+
+    async def on_cancel(ws, event):
+        # (in flight when the cancel came: the response's next item, an MCP call)
+        await ws.send_json({"type": "response.output_item.added", "response_id": "r1", "output_index": 1,
+                            "item": {"id": "m1", "type": "mcp_call"}})
+        await ws.send_json({"type": "response.mcp_call.in_progress", "item_id": "m1", "output_index": 1})
+        await ws.send_json({"type": "response.mcp_call.completed", "item_id": "m1", "output_index": 1})
+        await ws.send_json(rt_done("r1"))
+
+    runner, port = await serving_realtime(rt_scripted(got, on_create, on_cancel))
+    hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1")
+    try:
+        seen: list = []
+        async with aiohttp.ClientSession() as http, http.ws_connect(f"{proxy.url}/v1/realtime?model=rt") as ws:
+            await ws.send_json({"type": "response.create"})
+            await rt_until(ws, seen, "ready")
+            assert hub.cancel(await nth(hub, 0))
+            await rt_until(ws, seen, "response.done")
+        leaked = [e["type"] for e in seen if e["type"].startswith("response.") and e.get("item_id") == "m1"
+                  or e["type"] == "response.output_item.added"]
+        assert not leaked, f"the cut response's events reached the client: {leaked}"
+    finally:
+        await hub.stop()
+        await runner.cleanup()
+
+
+# -- a malformed client cancel (a non-string response_id, refused upstream) exempts the newest -----------
+
+async def test_a_client_cancel_with_a_non_string_id_does_not_exempt_the_response_from_a_cut():
+    got: list = []
+
+    async def on_create(ws, event):
+        await ws.send_json({"type": "response.created", "response": {"id": "r1", "output": []}})
+        await ws.send_json({"type": "response.output_text.delta", "response_id": "r1", "item_id": "i1",
+                            "output_index": 0, "content_index": 0, "delta": " hi"})
+        await ws.send_json({"type": "ready"})
+
+    async def on_cancel(ws, event):
+        if not isinstance(event.get("response_id"), str):  # as the server does: refused, nothing cancelled
+            await ws.send_json({"type": "error", "error": {"type": "invalid_request_error",
+                                                           "message": "Invalid type for 'response_id'"}})
+        else:
+            await ws.send_json(rt_done(event["response_id"]))
+
+    runner, port = await serving_realtime(rt_scripted(got, on_create, on_cancel))
+    hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1")
+    try:
+        seen: list = []
+        async with aiohttp.ClientSession() as http, http.ws_connect(f"{proxy.url}/v1/realtime?model=rt") as ws:
+            await ws.send_json({"type": "response.create"})
+            await rt_until(ws, seen, "ready")
+            await ws.send_json({"type": "response.cancel", "response_id": 123})
+            await rt_until(ws, seen, "error")
+            assert hub.cancel(await nth(hub, 0))
+            try:
+                await rt_until(ws, seen, "response.done", RT_NEGATIVE_S)
+            except asyncio.TimeoutError:
+                pass
+        cancels = [e.get("response_id") for e in got if e["type"] == "response.cancel"]
+        assert cancels == [123, "r1"], cancels
+    finally:
+        await hub.stop()
+        await runner.cleanup()
+
+
+# -- a response.create whose text holds "response.cancel" is no longer recorded --------------------------
+
+async def test_a_response_create_mentioning_response_cancel_keeps_its_limit():
+    got: list = []
+
+    async def on_create(ws, event):
+        await ws.send_json({"type": "response.created", "response": {"id": "r1", "output": []}})
+        for _ in range(10):
+            await ws.send_json({"type": "response.output_text.delta", "response_id": "r1", "item_id": "i1",
+                                "output_index": 0, "content_index": 0, "delta": " w"})
+        await ws.send_json({"type": "ready"})
+
+    async def on_cancel(ws, event):
+        await ws.send_json(rt_done("r1", usage={"input_tokens": 5, "output_tokens": 10}))
+
+    runner, port = await serving_realtime(rt_scripted(got, on_create, on_cancel))
+    hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1")
+    try:
+        seen: list = []
+        async with aiohttp.ClientSession() as http, http.ws_connect(f"{proxy.url}/v1/realtime?model=rt") as ws:
+            await ws.send_json({"type": "response.create", "response": {
+                "max_output_tokens": 100, "metadata": {"topic": "response.cancel"}}})
+            await rt_until(ws, seen, "ready")
+            assert hub.cancel(await nth(hub, 0))
+            await rt_until(ws, seen, "response.done")
+        deadline = time.monotonic() + RT_NEGATIVE_S  # (the relay process's counts come with its next batch)
+        while (proxy.cuts < 1 or proxy.cuts_bounded < 1) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert (proxy.cuts, proxy.cuts_bounded, proxy.tokens_saved) == (1, 1, 90)
+    finally:
+        await hub.stop()
+        await runner.cleanup()
+
+
+# -- "exactly the milliseconds relayed": a float sum floors a millisecond short ------------------------
+
+async def test_the_truncate_is_at_the_whole_milliseconds_relayed():
+    got: list = []
+
+    async def on_create(ws, event):
+        await ws.send_json({"type": "response.created", "response": {"id": "r1", "output": []}})
+        await ws.send_json({"type": "response.output_item.added", "response_id": "r1", "output_index": 0,
+                            "item": {"id": "i1", "type": "message"}})
+        for _ in range(12):  # 12 x 800 samples at 24 kHz: 400 ms
+            await ws.send_json({"type": "response.output_audio.delta", "response_id": "r1", "item_id": "i1",
+                                "output_index": 0, "content_index": 0, "delta": rt_pcm(800)})
+        await ws.send_json({"type": "ready"})
+
+    async def on_cancel(ws, event):
+        await ws.send_json(rt_done("r1"))
+
+    runner, port = await serving_realtime(rt_scripted(got, on_create, on_cancel))
+    hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1")
+    try:
+        seen: list = []
+        async with aiohttp.ClientSession() as http, http.ws_connect(f"{proxy.url}/v1/realtime?model=rt") as ws:
+            await ws.send_json({"type": "response.create"})
+            await rt_until(ws, seen, "ready")
+            assert hub.cancel(await nth(hub, 0))
+            await rt_until(ws, seen, "cancel_seen")
+            await ws.send_json({"type": "probe"})
+            await rt_until(ws, seen, "probed")
+        ends = [(e["item_id"], e["audio_end_ms"]) for e in got if e["type"] == "conversation.item.truncate"]
+        assert ends == [("i1", 400)], ends
+    finally:
+        await hub.stop()
+        await runner.cleanup()
+
+
 async def test_a_cut_voice_response_is_truncated_where_the_clients_audio_ends(emulator):
     # Realtime with audio output through the proxy: the assistant's voice is an audio stream of its own; a
     # looping response is cancelled upstream, the client gets no more of it, and the server is told to forget

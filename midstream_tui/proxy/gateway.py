@@ -23,6 +23,7 @@ import re
 import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -254,7 +255,8 @@ class RealtimeItem:
     response: str = ""
     """The response's id ("" if no event named it)."""
     content_index: int = 0
-    ms: float = 0.0
+    ms: Fraction = Fraction(0)
+    """Its audio relayed to the client, in milliseconds (exactly: the truncate says the whole ones)."""
 
 
 ITEMS_KEPT = 256
@@ -394,14 +396,15 @@ def _realtime_chunk(stream: ProxiedStream, state: RealtimeState, obj: dict, now:
 def _held(obj: dict, state: RealtimeState) -> bool:
     """Whether a response's event (while a cut holds) is a cut response's: by the response it names, even once
     another response began; else by its item's response (``response.mcp_call.*`` name only their item); an event
-    naming neither while responses without ids were cut."""
+    naming neither, the newest response's, or, with none under way, while responses without ids were cut."""
     rid = obj.get("response_id")
     if isinstance(rid, str):
         return rid in state.cut_ids
     item = state.items.get(obj["item_id"]) if isinstance(obj.get("item_id"), str) else None
     if item is not None and item.response:
         return item.response in state.cut_ids
-    return state.cut and not state.cut_ids
+    current = state.current  # (neither: the newest response's, as its figures are)
+    return current.cut if current is not None else state.cut and not state.cut_ids
 
 
 def _item(state: RealtimeState, item_id: str, response: str) -> RealtimeItem:
@@ -948,7 +951,7 @@ class ProxyServer(LocalServer, GatewayTotals):
             # the assistant's audio the client got is where each item of theirs ends: the server forgets the rest
             # (an item no event tied to a response: the one that spoke last; out-of-band ones are in no conversation)
             stopped = {rid for rid in targets if not state.responses[rid].out_of_band} if state.responses else {""}
-            ends = [(item_id, item) for item_id, item in state.items.items() if item.ms and (
+            ends = [(item_id, item) for item_id, item in state.items.items() if item_id and item.ms and (
                 item.response in stopped if item.response else item_id == state.item_id and bool(stopped))]
             for item_id, item in ends:
                 send_upstream({"type": "conversation.item.truncate", "item_id": item_id,
@@ -1046,6 +1049,10 @@ class ProxyServer(LocalServer, GatewayTotals):
         if not isinstance(obj, dict):
             return data
         kind, now, name = str(obj.get("type", "")), self.clock.now(), stream.stream_id
+        if kind == "response.output_item.added" and isinstance(obj.get("item"), dict) \
+                and isinstance(obj["item"].get("id"), str):  # whose item it is (held back or not: its later
+            rid = obj.get("response_id")  # events may name only it)
+            _item(state, obj["item"]["id"], rid if isinstance(rid, str) else "")
         if (state.cut or state.cut_ids) and kind.startswith("response.") \
                 and kind not in ("response.created", "response.done") and _held(obj, state):
             return None  # a cut response's deltas, parts and items (its text, its tool calls): not relayed
@@ -1078,12 +1085,9 @@ class ProxyServer(LocalServer, GatewayTotals):
             stream.put(RequestStarted(name, start))
         elif kind == "response.output_item.added":
             item = obj.get("item")
-            if isinstance(item, dict) and isinstance(item.get("id"), str):  # (whose it is: its events may name only it)
-                rid = obj.get("response_id")
-                _item(state, item["id"], rid if isinstance(rid, str) else "")
-                if item.get("type", "message") == "message":
-                    state.item_id = item["id"]
-            if isinstance(item, dict) and item.get("type") == "function_call" and isinstance(item.get("name"), str) \
+            if isinstance(item, dict) and isinstance(item.get("id"), str) and item.get("type", "message") == "message":
+                state.item_id = item["id"]
+            elif isinstance(item, dict) and item.get("type") == "function_call" and isinstance(item.get("name"), str) \
                     and item["name"]:  # a tool call's name: output, its first chunk (as in Chat Completions)
                 _realtime_chunk(stream, state, obj, now)
                 stream.metrics["tool_chars"] += len(item["name"])
@@ -1152,35 +1156,37 @@ class ProxyServer(LocalServer, GatewayTotals):
     def _realtime_asked(self, data: str, state: RealtimeState) -> None:
         """A client's event on its way upstream: when it asks for a response (the start of that response's
         figures), or cancels one itself."""
-        if '"response.cancel"' in data:
-            try:
-                obj = loads(data)
-            except (ValueError, RecursionError):
-                return
-            if isinstance(obj, dict) and obj.get("type") == "response.cancel":  # the client's own: not a cut's
-                rid = obj.get("response_id")
-                response = state.responses.get(rid) if isinstance(rid, str) and rid else state.current
-                if response is not None:
-                    response.by_client = True
-        elif '"response.create"' in data:
-            try:
-                obj = loads(data)
-            except (ValueError, RecursionError):
-                return
-            if isinstance(obj, dict) and obj.get("type") == "response.create" and len(state.asked) < 64:
-                event_id = obj.get("event_id")
-                resp = obj.get("response")
-                limit = _token_limit(resp, "max_output_tokens", "max_response_output_tokens") \
-                    if isinstance(resp, dict) else None
-                state.asked.append((event_id if isinstance(event_id, str) else "", self.clock.now(), limit))
+        if '"response.cancel"' not in data and '"response.create"' not in data:
+            return
+        try:
+            obj = loads(data)
+        except (ValueError, RecursionError):
+            return
+        kind = obj.get("type") if isinstance(obj, dict) else None
+        if kind == "response.cancel":  # the client's own: not a cut's
+            rid = obj.get("response_id")
+            if isinstance(rid, str) and rid:
+                response = state.responses.get(rid)
+            elif rid is None or rid == "":  # none: the default conversation's response (the newest of it)
+                response = next((r for r in reversed(state.responses.values()) if not r.out_of_band), None)
+            else:  # (an id that is not a string: the server refuses the event, nothing is cancelled)
+                response = None
+            if response is not None:
+                response.by_client = True
+        elif kind == "response.create" and len(state.asked) < 64:
+            event_id = obj.get("event_id")
+            resp = obj.get("response")
+            limit = _token_limit(resp, "max_output_tokens", "max_response_output_tokens") \
+                if isinstance(resp, dict) else None
+            state.asked.append((event_id if isinstance(event_id, str) else "", self.clock.now(), limit))
 
     def _realtime_audio(self, stream: ProxiedStream, obj: dict, delta: str, state: RealtimeState, now: float) -> None:
         """An audio delta into the session's audio stream (opened with the first), and where its item stands."""
         if isinstance(obj.get("item_id"), str):  # (responses at once: their items' audio interleaves)
             state.item_id = obj["item_id"]
         rid = obj.get("response_id")
-        item = _item(state, state.item_id, rid if isinstance(rid, str) else "")
-        if "content_index" in obj:
+        item = _item(state, state.item_id, rid if isinstance(rid, str) else "") if state.item_id else None
+        if item is not None and "content_index" in obj:
             item.content_index = _int(obj["content_index"])
         codec, rate = state.audio_format
         try:
@@ -1189,7 +1195,8 @@ class ProxyServer(LocalServer, GatewayTotals):
             stream.put(StreamError(state.audio_stream if state.audio_open else stream.stream_id, now,
                                    f"audio delta not {codec}: {str(exc)[:100]}"))
             return
-        item.ms += samples.size / rate * 1000
+        if item is not None:
+            item.ms += Fraction(samples.size * 1000, rate)  # (exact: a float sum fell a millisecond short)
         stream.metrics["audio_ms"] = round(stream.metrics.get("audio_ms", 0.0) + samples.size / rate * 1000, 1)
         if not state.audio_open:
             state.audio_open = True
