@@ -139,3 +139,54 @@ def test_rates_read_from_the_rings_are_the_rates_of_their_values():
         want = rate(times.values(), weights.values(), now, window, since)
         got = ring_rate(times, weights, now, window, since)
         assert got == want or (math.isnan(got) and math.isnan(want))  # (the same sum in the same order)
+
+
+def _streamed(text: str, seed: int = 1) -> tuple[TextAnalyzer, int | None]:
+    """``text`` through a text analyzer in deltas of 1-5 characters; where (in characters) its loop first reached 40
+    words, the built-in rule's limit (None: never)."""
+    a, rng, i, k, first = TextAnalyzer("s"), random.Random(seed), 0, 0, None
+    a.ingest(RequestStarted("s", 0.0))
+    while i < len(text):
+        n = rng.randint(1, 5)
+        a.ingest(TextDelta("s", 0.01 * k, text[i:i + n]))
+        i, k = i + n, k + 1
+        a.update(0.01 * k)
+        if first is None and a.metrics(0.01 * k, 0.0)["loop_words"] >= 40:
+            first = i
+    return a, first
+
+
+def test_a_loop_in_chinese_is_seen_as_it_streams_whatever_the_length_of_its_unit():
+    """Chinese has no spaces: its text was read in words at spaces and line ends only, so a loop was seen at a line's
+    end or the answer's; read a character a word with loops of 64 words at most, a looping paragraph of more than 64
+    characters was never seen (a review). Each character is a word, and a unit can be a third of the 1,024 words
+    searched: a paragraph of 80 or 300 characters looping is seen in its third repeat, with or without line ends."""
+    rng = random.Random(7)
+    chars = "我们一起去公园散步吧今天天气很好他说这是一个非常重要的问题需要认真思考，"
+    for size, end in ((80, ""), (80, "\n"), (300, "。\n"), (20, "")):
+        unit = "".join(rng.choice(chars) for _ in range(size)) + end
+        a, first = _streamed("开始。" + unit * 5)
+        assert first is not None and first <= 3 + 3 * len(unit) + 5, (size, end, first)
+        loops = [h.message for h in a.take_hits() if h.kind == "loop"]
+        assert loops and " " not in loops[0].split('"')[1], loops  # (its unit as written: no spaces put in)
+
+
+def test_a_line_of_one_mark_or_a_laugh_is_not_a_loop_but_one_word_for_ever_is():
+    """40 dashes, 40 ー (a separator line in Japanese), 40 哈 (laughter) or 40 。 were a loop of 40 words, which the
+    built-in rule cuts (a review). A run of one mark is now one word, and one word over and over a loop from 160."""
+    for line in ("-" * 40, "=" * 60, "ー" * 40, "＝" * 40, "哈" * 40, "。" * 40, "…" * 40, "ｗ" * 40):
+        a, first = _streamed(f"お知らせ Notice\n{line}\n以上です。 The end.")
+        assert first is None and not [h for h in a.take_hits() if h.kind == "loop"], line
+    a, first = _streamed("哈" * 300)
+    assert 160 <= first <= 165, first
+    a, first = _streamed("the " * 300)
+    assert first is not None and 160 * 4 <= first <= 165 * 4, first
+
+
+def test_the_content_signal_of_chinese_text_is_its_runs_of_characters_not_a_constant():
+    """Each Chinese character a word of length 1 made the content signal constant: every answer's attractor read as
+    a settled point, fully confident (a review). A run of them up to a mark counts as one word's length."""
+    text = "今天天气很好，我们一起去公园散步吧。他说这是一个非常重要的问题，需要认真思考。" * 3
+    a, _ = _streamed(text)
+    values = a.signals()["word length (chars)"]
+    assert values.tolist() == [6, 1, 10, 1, 13, 1, 6, 1] * 3, values

@@ -10,24 +10,43 @@ from typing import Any
 
 import numpy as np
 
-from ..analysis.patterns import RecurringNgrams, compression_ratio, ngram_novelty, seq_rep_n, trailing_loop
+from ..analysis.patterns import Loop, RecurringNgrams, compression_ratio, ngram_novelty, seq_rep_n, trailing_loop
 from ..analysis.stats import Summary, summarize
 from ..events import ChoiceText, Event, OutputChunk, RequestFinished, RequestStarted, TextDelta, Usage
 from ..snapshot import PatternHit
 from .base import NOTHING, STALL_FLOOR_S, Measured, Ring, StreamAnalyzer, ring_rate, stall_limit
 
-_UNSPACED = ("\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u2e80-\u2fdf\u3001-\u303f\u3040-\u30ff\u3100-\u312f"
-             "\u31a0-\u31bf\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff01-\uff9f"
-             "\U00020000-\U0003134f")
-"""Scripts written without spaces between words: Thai, Lao, Myanmar, Khmer, CJK ideographs (Chinese, Japanese kanji),
-kana, bopomofo, and the CJK and full-width punctuation written with them. Each of their characters is read as a word:
-a loop in Chinese or Japanese text is a run of characters repeated, seen as it streams (read as one word up to the
-next space or line end, it was seen late, often only at the answer's end). A character of these is close to a word
-of English in what it carries and in tokens (one or two), so a loop's length in them is weighed as one in words."""
-_WORD = re.compile(rf"[{_UNSPACED}]|[^\W{_UNSPACED}]+|[^\w\s]")
+_UNSPACED = ("\u2e80-\u2fdf\u3001-\u303f\u3040-\u30ff\u3100-\u312f\u31a0-\u31bf\u31f0-\u31ff\u3400-\u4dbf"
+             "\u4e00-\u9fff\uf900-\ufaff\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff9f\U00020000-\U0003134f")
+"""Scripts written without spaces between words: CJK ideographs (Chinese, Japanese kanji), kana, bopomofo, and the CJK
+and full-width punctuation written with them (not full-width letters and digits: ＷＥＢ is a word, as WEB is; nor Thai,
+Lao, Khmer or Myanmar, alphabets whose phrases are spaced). Each of their characters is read as a word: a loop in
+Chinese or Japanese text is a run of characters repeated, seen as it streams (read as one word up to the next space or
+line end, it was seen late, often only at the answer's end). A Chinese character is close to a word of English in what
+it carries and in tokens (one or two), so a loop's length in them is weighed as one in words; a loop's unit can be up
+to a third of the window (``LOOP_WINDOW``), a paragraph of 341 characters or words."""
+_WORD = re.compile(rf"[{_UNSPACED}]|[^\W{_UNSPACED}]+|([^\w\s])\1*")
+"""A word: a character of a script written without spaces, a run of other word characters, or a run of one
+punctuation mark or symbol (a line of 40 dashes is one word, not a loop of 40)."""
 _THROUGH_UNSPACED = re.compile(rf".*[{_UNSPACED}]", re.S)
 _UNSPACED_CHAR = re.compile(rf"[{_UNSPACED}]")
 _NO_SPACE_BEFORE = re.compile(rf"[^\w\s]|[{_UNSPACED}]")
+LOOP_WINDOW = 1024
+"""Words searched for the loop the text ends in (a later choice's: half); a loop repeats its unit at least three
+times, so its unit is at most a third of this."""
+SINGLE_WORD_LOOP = 160
+"""One word over and over is a loop only from this many (laughter, a separator line of ー, an ellipsis of 。 are
+not: 40 of them made a 40-word loop, which the built-in rule cuts); a unit of two words or more from 16."""
+
+
+def _words(text: str) -> list[str]:
+    return [m.group() for m in _WORD.finditer(text)]
+
+
+def _loop_in(ids: np.ndarray) -> Loop | None:
+    """The repetition loop a window of word ids ends in, if any (see ``SINGLE_WORD_LOOP``)."""
+    loop = trailing_loop(ids, max_period=max(1, ids.size // 3))
+    return None if loop is not None and loop.period == 1 and loop.run + 1 < SINGLE_WORD_LOOP else loop
 
 
 def _joined(words: list[str]) -> str:
@@ -74,8 +93,8 @@ class _LaterChoice:
     def __init__(self) -> None:
         self.t = 0.0  # when its last content came
         self.carry = ""
-        self.ids = Ring(512, np.int64)
-        self.words: deque[str] = deque(maxlen=512)
+        self.ids = Ring(LOOP_WINDOW // 2, np.int64)
+        self.words: deque[str] = deque(maxlen=LOOP_WINDOW // 2)
         self.new = False
         self.loop_words = 0
 
@@ -83,7 +102,7 @@ class _LaterChoice:
         self.carry += text
         cut = len(self.carry) if end else _word_end(self.carry, text)
         if cut > 0:
-            for w in _WORD.findall(self.carry[:cut]):
+            for w in _words(self.carry[:cut]):
                 self.ids.append(zlib.crc32(w.lower().encode("utf-8", "replace")))
                 self.words.append(w)
                 self.new = True
@@ -118,10 +137,13 @@ class TextAnalyzer(StreamAnalyzer):
         self.ttfo = Ring(512)
         self.e2e = Ring(512)
         self.tpot = Ring(512)
-        self.word_ids = Ring(1024, np.int64)
+        self.word_ids = Ring(LOOP_WINDOW, np.int64)
         self.word_len = Ring(1024)
-        self.word_t = Ring(1024)
-        self.words: deque[str] = deque(maxlen=1024)
+        """The content signal: each word's length in characters (a run of characters of a script written without
+        spaces, up to a mark or another word, counts as one word: each of them alone would make it constant)."""
+        self._run = 0
+        self.word_t = Ring(LOOP_WINDOW)
+        self.words: deque[str] = deque(maxlen=LOOP_WINDOW)
         self.tokens = 0
         self.tokens_reported = 0
         self._since_usage = 0
@@ -289,10 +311,16 @@ class TextAnalyzer(StreamAnalyzer):
         self._carry = ""
 
     def _add_words(self, text: str, t: float) -> None:
-        for w in _WORD.findall(text):
+        for w in _words(text):
             word_id = zlib.crc32(w.lower().encode("utf-8", "replace"))
             self.word_ids.append(word_id)
-            self.word_len.append(len(w))
+            if len(w) == 1 and w.isalnum() and _UNSPACED_CHAR.match(w):
+                self._run += 1  # (the content signal: a run of these characters is a word's length, as in English)
+            else:
+                if self._run:
+                    self.word_len.append(self._run)
+                    self._run = 0
+                self.word_len.append(len(w))
             self.word_t.append(t)
             self.signal_changed = True
             self.words.append(w)
@@ -337,8 +365,8 @@ class TextAnalyzer(StreamAnalyzer):
         if not self._new_words:
             return
         self._new_words = False
-        ids = self.word_ids.values(512)
-        loop = trailing_loop(ids)
+        ids = self.word_ids.values(LOOP_WINDOW)
+        loop = _loop_in(ids)
         if loop and not self._in_loop:
             self._in_loop = True
             words = list(self.words)[-len(ids):]
@@ -362,8 +390,8 @@ class TextAnalyzer(StreamAnalyzer):
         for index, later in self._choices.items():
             if later.new:
                 later.new = False
-                ids = later.ids.values(512)
-                loop = trailing_loop(ids)
+                ids = later.ids.values(LOOP_WINDOW // 2)
+                loop = _loop_in(ids)
                 if loop and not later.loop_words:
                     words = list(later.words)[-len(ids):]
                     self.hits.append(PatternHit(
