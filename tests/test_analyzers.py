@@ -190,3 +190,36 @@ def test_the_content_signal_of_chinese_text_is_its_runs_of_characters_not_a_cons
     a, _ = _streamed(text)
     values = a.signals()["word length (chars)"]
     assert values.tolist() == [6, 1, 10, 1, 13, 1, 6, 1] * 3, values
+
+
+def test_a_mark_for_ever_is_still_a_loop_and_a_tables_separator_row_is_not():
+    """A run of one mark had become one word: ``!!!…`` (or ``....``, an emoji) without a space for ever was one
+    growing word, never a loop; and a Markdown table's aligned separator row of 10-12 columns (``|:---:|``) was a
+    loop of 40 words or more, which the built-in rule cuts (a second review). A mark's run is a word of at most 16,
+    a unit without a letter or digit counts from 160 words, and a carry read past 4,096 characters keeps its last
+    word (it may go on)."""
+    for text in ("Wow" + "!" * 12_000, "Wait" + "." * 12_000, "Hi " + "\U0001F600" * 12_000):
+        a, first = _streamed(text)
+        assert first is not None and first <= 4_200, (text[:5], first)
+    for cell in ("|:---:", "| :---: ", "|---", "|:---", "|---:"):
+        table = "| " + " | ".join(f"h{i}" for i in range(12)) + " |\n" + cell * 12 + "|\n" + \
+            "| " + " | ".join(str(i) for i in range(12)) + " |\n"
+        a, first = _streamed("A table:\n\n" + table + "\nThat is all.")
+        assert first is None and not [h for h in a.take_hits() if h.kind == "loop"], cell
+
+
+def test_the_content_signal_ends_a_run_at_a_space_and_a_request_and_a_replay_counts_as_the_live_analyzer():
+    """A run of Chinese characters ran on across spaces, line ends and requests (a poem without marks gave no
+    point at all), and a replay counted words its own way (a second review)."""
+    from midstream_tui.analyzers.text import word_lengths
+
+    a = TextAnalyzer("s")
+    a.ingest(RequestStarted("s", 0.0))
+    for k, piece in enumerate(["床前明", "月光\n疑是", "地上霜 ", "Hello ", "--- ok"]):
+        a.ingest(TextDelta("s", 0.1 * k, piece))
+    a.ingest(RequestFinished("s", 1.0))
+    a.ingest(RequestStarted("s", 2.0))
+    a.ingest(TextDelta("s", 2.1, "再见"))
+    a.ingest(RequestFinished("s", 2.2))
+    assert a.signals()["word length (chars)"].tolist() == [5, 5, 5, 3, 2, 2], a.signals()
+    assert word_lengths("床前明月光\n疑是地上霜 Hello --- ok") + word_lengths("再见") == [5, 5, 5, 3, 2, 2]

@@ -1344,16 +1344,30 @@ def trailing_period(ids, max_period):
     Returns (period, run): ids[n-run-p:] repeats with period p, i.e.
     ids[i] == ids[i-p] for the last ``run`` positions. (0, 0) if none.
     Prefers the longest run; among equal runs, the shortest period.
+
+    The run of period p is the Z-function of the reversed window at p (the longest common prefix of the window read
+    backwards and of itself p further back): all periods in O(n). Walking back from the end for each period took
+    O(n) per period that matches, n x max_period on a long loop of a short unit (166 µs a call at 1,024 words).
     """
     n = ids.shape[0]
+    top = min(max_period, n // 2)
     best_p = 0
     best_run = 0
-    for p in range(1, min(max_period, n // 2) + 1):
+    if top < 1:
+        return best_p, best_run
+    z = np.zeros(top + 1, dtype=np.int64)
+    left = 0
+    right = 0  # the window [left, right) of the reversed ids that matches its own start
+    for p in range(1, top + 1):
         run = 0
-        i = n - 1
-        while i - p >= 0 and ids[i] == ids[i - p]:
+        if p < right:
+            run = min(right - p, z[p - left])  # (p - left < p: known)
+        while p + run < n and ids[n - 1 - run] == ids[n - 1 - p - run]:
             run += 1
-            i -= 1
+        z[p] = run
+        if p + run > right:
+            left = p
+            right = p + run
         if run > best_run:
             best_run = run
             best_p = p

@@ -25,9 +25,10 @@ Chinese or Japanese text is a run of characters repeated, seen as it streams (re
 line end, it was seen late, often only at the answer's end). A Chinese character is close to a word of English in what
 it carries and in tokens (one or two), so a loop's length in them is weighed as one in words; a loop's unit can be up
 to a third of the window (``LOOP_WINDOW``), a paragraph of 341 characters or words."""
-_WORD = re.compile(rf"[{_UNSPACED}]|[^\W{_UNSPACED}]+|([^\w\s])\1*")
+_WORD = re.compile(rf"[{_UNSPACED}]|[^\W{_UNSPACED}]+|([^\w\s])\1{{0,15}}")
 """A word: a character of a script written without spaces, a run of other word characters, or a run of one
-punctuation mark or symbol (a line of 40 dashes is one word, not a loop of 40)."""
+punctuation mark or symbol, up to 16 of it (a line of 40 dashes is three words, not a loop of 40; ``!!!…`` for ever
+is a loop of words of 16)."""
 _THROUGH_UNSPACED = re.compile(rf".*[{_UNSPACED}]", re.S)
 _UNSPACED_CHAR = re.compile(rf"[{_UNSPACED}]")
 _NO_SPACE_BEFORE = re.compile(rf"[^\w\s]|[{_UNSPACED}]")
@@ -35,18 +36,62 @@ LOOP_WINDOW = 1024
 """Words searched for the loop the text ends in (a later choice's: half); a loop repeats its unit at least three
 times, so its unit is at most a third of this."""
 SINGLE_WORD_LOOP = 160
-"""One word over and over is a loop only from this many (laughter, a separator line of ー, an ellipsis of 。 are
-not: 40 of them made a 40-word loop, which the built-in rule cuts); a unit of two words or more from 16."""
+"""One word over and over, or a unit with no letter or digit, is a loop only from this many words (laughter, a
+separator line of ー, an ellipsis of 。, a Markdown table's ``|:---:|`` row are not: 40 of them made a 40-word loop,
+which the built-in rule cuts); a unit of two words or more with a letter or digit from 16."""
+RUN_MAX = 32
+"""Characters of a script written without spaces counted as one word of the content signal at most (a run with no
+mark or space in it)."""
 
 
 def _words(text: str) -> list[str]:
     return [m.group() for m in _WORD.finditer(text)]
 
 
-def _loop_in(ids: np.ndarray) -> Loop | None:
-    """The repetition loop a window of word ids ends in, if any (see ``SINGLE_WORD_LOOP``)."""
+def _loop_in(ids: np.ndarray, words: deque[str]) -> Loop | None:
+    """The repetition loop a window of word ids ends in, if any (see ``SINGLE_WORD_LOOP``); ``words``: the words
+    the ids end with."""
     loop = trailing_loop(ids, max_period=max(1, ids.size // 3))
-    return None if loop is not None and loop.period == 1 and loop.run + 1 < SINGLE_WORD_LOOP else loop
+    if loop is None or loop.run + loop.period >= SINGLE_WORD_LOOP:
+        return loop
+    if loop.period == 1:
+        return None
+    unit = list(words)[len(words) - ids.size + loop.start:][:loop.period]
+    return loop if any(c.isalnum() for w in unit for c in w) else None
+
+
+def _word_lengths(text: str, run: int = 0) -> tuple[list[int], int]:
+    """The content signal's values for the words of ``text``: each one's length, a run of letters of a script
+    written without spaces counting as one word (up to a mark, a space or ``RUN_MAX`` of them); ``run``: such
+    letters just before ``text`` (returned: those its end leaves open)."""
+    out: list[int] = []
+    end = 0
+    for m in _WORD.finditer(text):
+        w = m.group()
+        if run and m.start() > end:  # (a space ends it)
+            out.append(run)
+            run = 0
+        end = m.end()
+        if len(w) == 1 and w.isalnum() and _UNSPACED_CHAR.match(w):
+            run += 1
+            if run == RUN_MAX:
+                out.append(run)
+                run = 0
+        else:
+            if run:
+                out.append(run)
+                run = 0
+            out.append(len(w))
+    if run and end < len(text):
+        out.append(run)
+        run = 0
+    return out, run
+
+
+def word_lengths(text: str) -> list[int]:
+    """The content signal's values for ``text`` alone (a recorded piece of a stream: see ``_word_lengths``)."""
+    out, run = _word_lengths(text)
+    return out + [run] if run else out
 
 
 def _joined(words: list[str]) -> str:
@@ -81,7 +126,12 @@ def _word_end(carry: str, text: str) -> int:
         through = _THROUGH_UNSPACED.match(text)
         if through is not None:
             cut = max(cut, len(carry) - len(text) + through.end())
-    return len(carry) if cut <= 0 and len(carry) > CARRY_MAX else cut
+    if cut <= 0 and len(carry) > CARRY_MAX:  # read all the same, but its last word, which may go on
+        last = None
+        for last in _WORD.finditer(carry):  # (from its start: a word begins where the reading will)
+            pass
+        return last.start() if last is not None and last.start() > 0 else len(carry)
+    return cut
 
 
 class _LaterChoice:
@@ -309,18 +359,17 @@ class TextAnalyzer(StreamAnalyzer):
         if self._carry.strip():
             self._add_words(self._carry, t)
         self._carry = ""
+        if self._run:  # (the request's last run of characters of a script without spaces)
+            self.word_len.append(self._run)
+            self._run = 0
 
     def _add_words(self, text: str, t: float) -> None:
+        lengths, self._run = _word_lengths(text, self._run)
+        for length in lengths:
+            self.word_len.append(length)
         for w in _words(text):
             word_id = zlib.crc32(w.lower().encode("utf-8", "replace"))
             self.word_ids.append(word_id)
-            if len(w) == 1 and w.isalnum() and _UNSPACED_CHAR.match(w):
-                self._run += 1  # (the content signal: a run of these characters is a word's length, as in English)
-            else:
-                if self._run:
-                    self.word_len.append(self._run)
-                    self._run = 0
-                self.word_len.append(len(w))
             self.word_t.append(t)
             self.signal_changed = True
             self.words.append(w)
@@ -331,7 +380,7 @@ class TextAnalyzer(StreamAnalyzer):
 
     def _recurring_hit(self, found, t: float) -> None:
         gaps = np.diff(found.positions)
-        if gaps.size and np.all(gaps == gaps[0]) and gaps[0] <= 64:
+        if gaps.size and np.all(gaps == gaps[0]) and gaps[0] <= LOOP_WINDOW // 3:
             return  # back-to-back with a fixed period: a loop, reported as such
         last = self._last_recurring
         self._last_recurring = found.positions
@@ -366,7 +415,7 @@ class TextAnalyzer(StreamAnalyzer):
             return
         self._new_words = False
         ids = self.word_ids.values(LOOP_WINDOW)
-        loop = _loop_in(ids)
+        loop = _loop_in(ids, self.words)
         if loop and not self._in_loop:
             self._in_loop = True
             words = list(self.words)[-len(ids):]
@@ -391,7 +440,7 @@ class TextAnalyzer(StreamAnalyzer):
             if later.new:
                 later.new = False
                 ids = later.ids.values(LOOP_WINDOW // 2)
-                loop = _loop_in(ids)
+                loop = _loop_in(ids, later.words)
                 if loop and not later.loop_words:
                     words = list(later.words)[-len(ids):]
                     self.hits.append(PatternHit(

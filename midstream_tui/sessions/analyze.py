@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .replay import SERIES_FOR_SIGNAL, WORD_RE
+from ..analyzers.text import word_lengths
+from .replay import SERIES_FOR_SIGNAL
 from .store import Session
 
 
@@ -21,7 +22,7 @@ def recorded_signals(session: Session) -> Iterator[dict]:
             for t, what, data in session.output_of(name):
                 if what == "text":
                     times.append(t)
-                    lengths.extend(len(w) for w in WORD_RE.findall(data.get("text", "")))
+                    lengths.extend(word_lengths(data.get("text", "")))
             signals["word length (chars)"] = np.asarray(lengths, float)
             signals["inter-token gap (ms)"] = np.diff(np.asarray(times, float)) * 1e3
         elif kind in SERIES_FOR_SIGNAL:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import bisect
 import math
-import re
 import zlib
 from collections.abc import Callable
 from types import MappingProxyType
@@ -23,6 +22,7 @@ from types import MappingProxyType
 import numpy as np
 
 from ..analysis.dynamics import UNKNOWN, AttractorClass, delay_embed_2d
+from ..analyzers.text import word_lengths
 from ..clock import Clock, MonotonicClock
 from ..perception.speech import TranscriptSegment, Word
 from ..perception.vision import Detection
@@ -32,8 +32,6 @@ from .store import Session, StoreError
 SERIES_FOR_SIGNAL = {"audio": "level_dbfs", "video": "motion"}
 PORTRAIT_POINTS = 300
 RECENT = 20
-WORD_RE = re.compile(r"\w+|[^\w\s]")
-"""Words and punctuation marks, as the live text analyzer counts them."""
 
 
 def attractor_from_json(data: dict | None) -> AttractorClass:
@@ -75,9 +73,9 @@ class _Stream:
                 total += len(piece)
                 times.append(t)
                 lengths.append(total)
-                for w in WORD_RE.findall(piece):
+                for length in word_lengths(piece):  # (as the live analyzer counts them)
                     word_t.append(t)
-                    word_len.append(len(w))
+                    word_len.append(length)
             self.text = "".join(parts)
             self.text_t, self.text_cum = times, lengths
             self.signal_t, self.signal_v = np.asarray(word_t, float), np.asarray(word_len, float)
