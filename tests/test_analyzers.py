@@ -210,16 +210,48 @@ def test_a_mark_for_ever_is_still_a_loop_and_a_tables_separator_row_is_not():
 
 def test_the_content_signal_ends_a_run_at_a_space_and_a_request_and_a_replay_counts_as_the_live_analyzer():
     """A run of Chinese characters ran on across spaces, line ends and requests (a poem without marks gave no
-    point at all), and a replay counted words its own way (a second review)."""
-    from midstream_tui.analyzers.text import word_lengths
+    point at all), and a replay counted words its own way, each recorded delta alone (a word split across two was
+    two): two reviews."""
+    from midstream_tui.analyzers.text import WordLengths
 
+    requests = [["床前明", "月光\n疑是", "地上霜 ", "Hell", "o wo", "n", "der", "ful w", "orld", ", ag", "ain", ".",
+                 " --- ok"], ["人工智能", "是计算机", "科", "学的一", "个分支"]]
     a = TextAnalyzer("s")
-    a.ingest(RequestStarted("s", 0.0))
-    for k, piece in enumerate(["床前明", "月光\n疑是", "地上霜 ", "Hello ", "--- ok"]):
-        a.ingest(TextDelta("s", 0.1 * k, piece))
-    a.ingest(RequestFinished("s", 1.0))
-    a.ingest(RequestStarted("s", 2.0))
-    a.ingest(TextDelta("s", 2.1, "再见"))
-    a.ingest(RequestFinished("s", 2.2))
-    assert a.signals()["word length (chars)"].tolist() == [5, 5, 5, 3, 2, 2], a.signals()
-    assert word_lengths("床前明月光\n疑是地上霜 Hello --- ok") + word_lengths("再见") == [5, 5, 5, 3, 2, 2]
+    for k, pieces in enumerate(requests):
+        a.ingest(RequestStarted("s", 2.0 * k))
+        for j, piece in enumerate(pieces):
+            a.ingest(TextDelta("s", 2.0 * k + 0.1 * j, piece))
+        a.ingest(RequestFinished("s", 2.0 * k + 1.9))
+    live = a.signals()["word length (chars)"].tolist()
+    assert live == [5, 5, 5, 9, 5, 1, 5, 1, 3, 2, 15], live
+    replayed = WordLengths()  # (what a replay and `midstream analyze` use, fed the recorded pieces)
+    assert [n for pieces in requests for n in [m for p in pieces for m in replayed.feed(p)] + replayed.end()] == live
+
+
+def test_a_recorded_sessions_content_signal_is_the_live_one(tmp_path):
+    """Through the recorder and back (`midstream analyze`'s reading, and the replay's): the same word lengths as the
+    live analyzer had, words and runs of Chinese characters split across deltas included."""
+    from midstream_tui import Hub, VirtualClock
+    from midstream_tui.events import StreamOpened
+    from midstream_tui.sessions import RecordedHub, Recorder, Session
+    from midstream_tui.sessions.analyze import recorded_signals
+
+    hub = Hub(VirtualClock(), analysis_interval=0.1)
+    recorder = Recorder(tmp_path / "s.midstream.sqlite", command="test").attach(hub)
+    pieces = ["床前明", "月光\n疑是", "地上霜 ", "Hell", "o wo", "n", "der", "ful w", "orld", ", ag", "ain", ".",
+              " 人工智能", "是计算机", "科", "学的一", "个分支。"]
+    hub.push(StreamOpened("one", 0.0, kind="text", source="test"))
+    hub.start_request("one", t=0.0)
+    for k, piece in enumerate(pieces):
+        hub.push_text("one", piece, tokens=1, t=k / 50)
+    hub.finish_request("one", t=0.5)
+    hub.analyze(now=1.0)
+    recorder.tick(1.0)
+    live = hub._pipelines["one"].analyzer.signals()["word length (chars)"].tolist()
+    recorder.close()
+    assert live == [5, 5, 5, 9, 5, 1, 5, 1, 15, 1], live
+    with Session(tmp_path / "s.midstream.sqlite") as session:
+        (stream,) = recorded_signals(session)
+        assert stream["signals"]["word length (chars)"].tolist() == live
+        replay = RecordedHub(session)
+        assert [s.signal_v.tolist() for s in replay._streams] == [live]

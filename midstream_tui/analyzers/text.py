@@ -88,10 +88,32 @@ def _word_lengths(text: str, run: int = 0) -> tuple[list[int], int]:
     return out, run
 
 
-def word_lengths(text: str) -> list[int]:
-    """The content signal's values for ``text`` alone (a recorded piece of a stream: see ``_word_lengths``)."""
-    out, run = _word_lengths(text)
-    return out + [run] if run else out
+class WordLengths:
+    """The content signal's values of a text that comes in pieces (a recorded stream's deltas), counted as the live
+    analyzer counts them: a word split across pieces is one word, read with the piece that ends it."""
+
+    def __init__(self) -> None:
+        self.carry, self.run = "", 0
+
+    def feed(self, text: str) -> list[int]:
+        self.carry += text
+        cut = _word_end(self.carry, text)
+        if cut <= 0:
+            return []
+        out, self.run = _word_lengths(self.carry[:cut], self.run)
+        self.carry = self.carry[cut:]
+        return out
+
+    def end(self) -> list[int]:
+        """The rest, at a request's end."""
+        out: list[int] = []
+        if self.carry.strip():
+            out, self.run = _word_lengths(self.carry, self.run)
+        self.carry = ""
+        if self.run:
+            out.append(self.run)
+            self.run = 0
+        return out
 
 
 def _joined(words: list[str]) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ..analyzers.text import word_lengths
+from ..analyzers.text import WordLengths
 from .replay import SERIES_FOR_SIGNAL
 from .store import Session
 
@@ -19,10 +19,14 @@ def recorded_signals(session: Session) -> Iterator[dict]:
         signals: dict[str, np.ndarray] = {}
         if kind == "text":
             times, lengths = [], []
+            counted = WordLengths()  # (the words as the live analyzer counts them)
             for t, what, data in session.output_of(name):
                 if what == "text":
                     times.append(t)
-                    lengths.extend(word_lengths(data.get("text", "")))
+                    lengths.extend(counted.feed(data.get("text", "")))
+                else:  # (a request: the one before ended)
+                    lengths.extend(counted.end())
+            lengths.extend(counted.end())
             signals["word length (chars)"] = np.asarray(lengths, float)
             signals["inter-token gap (ms)"] = np.diff(np.asarray(times, float)) * 1e3
         elif kind in SERIES_FOR_SIGNAL:

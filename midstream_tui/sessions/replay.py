@@ -22,7 +22,7 @@ from types import MappingProxyType
 import numpy as np
 
 from ..analysis.dynamics import UNKNOWN, AttractorClass, delay_embed_2d
-from ..analyzers.text import word_lengths
+from ..analyzers.text import WordLengths
 from ..clock import Clock, MonotonicClock
 from ..perception.speech import TranscriptSegment, Word
 from ..perception.vision import Detection
@@ -64,18 +64,26 @@ class _Stream:
         elif self.kind == "text":
             parts, times, lengths, total = [], [], [], 0
             word_t, word_len = [], []
+            counted, last = WordLengths(), 0.0  # (the words as the live analyzer counts them)
             for t, kind, data in session.output_of(self.name):
                 if kind == "request":  # one response per line, as the live text panel shows them
                     piece = "\n" if parts and not parts[-1].endswith("\n") else ""
+                    ended = counted.end()  # (the request before ended before it)
+                    word_t.extend([last] * len(ended))
+                    word_len.extend(ended)
                 else:
                     piece = data.get("text", "")
+                    read = counted.feed(piece)
+                    word_t.extend([t] * len(read))
+                    word_len.extend(read)
+                    last = t
                 parts.append(piece)
                 total += len(piece)
                 times.append(t)
                 lengths.append(total)
-                for length in word_lengths(piece):  # (as the live analyzer counts them)
-                    word_t.append(t)
-                    word_len.append(length)
+            ended = counted.end()
+            word_t.extend([last] * len(ended))
+            word_len.extend(ended)
             self.text = "".join(parts)
             self.text_t, self.text_cum = times, lengths
             self.signal_t, self.signal_v = np.asarray(word_t, float), np.asarray(word_len, float)
