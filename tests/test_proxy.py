@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import inspect
 import json
 import math
@@ -439,7 +440,8 @@ _kind: list = [ProxyServer]
 
 def pytest_generate_tests(metafunc):
     source = inspect.getsource(metafunc.function)
-    if ("running_proxy(" in source or "proxied_and_direct(" in source) and "in_process=True" not in source:
+    if any(f"{helper}(" in source for helper in ("running_proxy", "proxied_and_direct", "rt_proxied")) \
+            and "in_process=True" not in source:
         metafunc.parametrize("proxy_kind", list(KIND), indirect=True)
 
 
@@ -2655,6 +2657,18 @@ def rt_scripted(got: list, on_create, on_cancel):
     return session
 
 
+@contextlib.asynccontextmanager
+async def rt_proxied(got: list, on_create, on_cancel):
+    """A hub and a proxy in front of an ``rt_scripted`` upstream, both stopped at the end."""
+    runner, port = await serving_realtime(rt_scripted(got, on_create, on_cancel))
+    hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1")
+    try:
+        yield hub, proxy
+    finally:
+        await hub.stop()
+        await runner.cleanup()
+
+
 async def rt_until(ws, seen: list, kind: str, timeout: float = LIVENESS_S, pred=lambda e: True) -> dict:
     while True:
         event = json.loads((await ws.receive(timeout=timeout)).data)
@@ -2683,9 +2697,7 @@ async def test_simple_upstream_deltas_without_ids_are_held_after_a_cut():
             await ws.send_json({"type": "response.output_text.delta", "delta": " late"})
         await ws.send_json(rt_done("r1"))
 
-    runner, port = await serving_realtime(rt_scripted(got, on_create, on_cancel))
-    hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1")
-    try:
+    async with rt_proxied(got, on_create, on_cancel) as (hub, proxy):
         seen: list = []
         async with aiohttp.ClientSession() as http, http.ws_connect(f"{proxy.url}/v1/realtime?model=rt") as ws:
             await ws.send_json({"type": "response.create"})
@@ -2694,9 +2706,6 @@ async def test_simple_upstream_deltas_without_ids_are_held_after_a_cut():
             await rt_until(ws, seen, "response.done")
         late = [e["delta"] for e in seen if e.get("delta") == " late"]
         assert not late, f"a cut response's deltas reached the client: {late}"
-    finally:
-        await hub.stop()
-        await runner.cleanup()
 
 
 # -- audio deltas that name no item: a truncate of item "" goes upstream --------------------------------
@@ -2713,9 +2722,7 @@ async def test_audio_without_item_id_is_not_truncated_as_item_empty_string():
     async def on_cancel(ws, event):
         await ws.send_json(rt_done("r1"))
 
-    runner, port = await serving_realtime(rt_scripted(got, on_create, on_cancel))
-    hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1")
-    try:
+    async with rt_proxied(got, on_create, on_cancel) as (hub, proxy):
         seen: list = []
         async with aiohttp.ClientSession() as http, http.ws_connect(f"{proxy.url}/v1/realtime?model=rt") as ws:
             await ws.send_json({"type": "response.create"})
@@ -2726,9 +2733,6 @@ async def test_audio_without_item_id_is_not_truncated_as_item_empty_string():
             await rt_until(ws, seen, "probed")
         truncates = [e for e in got if e["type"] == "conversation.item.truncate"]
         assert all(e["item_id"] for e in truncates), truncates
-    finally:
-        await hub.stop()
-        await runner.cleanup()
 
 
 # -- a bare client cancel while an out-of-band response is the newest -----------------------------------
@@ -2750,9 +2754,7 @@ async def test_a_bare_client_cancel_does_not_exempt_the_newest_out_of_band_respo
         # a bare cancel stops the default conversation's response (r1); the out-of-band r2 runs on
         await ws.send_json(rt_done(event.get("response_id") or "r1"))
 
-    runner, port = await serving_realtime(rt_scripted(got, on_create, on_cancel))
-    hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1")
-    try:
+    async with rt_proxied(got, on_create, on_cancel) as (hub, proxy):
         seen: list = []
         async with aiohttp.ClientSession() as http, http.ws_connect(f"{proxy.url}/v1/realtime?model=rt") as ws:
             await ws.send_json({"type": "response.create"})
@@ -2766,9 +2768,6 @@ async def test_a_bare_client_cancel_does_not_exempt_the_newest_out_of_band_respo
                 pass
         cancels = [e.get("response_id") for e in got if e["type"] == "response.cancel"]
         assert cancels == [None, "r2"], cancels
-    finally:
-        await hub.stop()
-        await runner.cleanup()
 
 
 # -- an item added after the cut: its events that name only the item reach the client -------------------
@@ -2790,9 +2789,7 @@ async def test_item_only_events_of_an_item_added_after_the_cut_are_held():
         await ws.send_json({"type": "response.mcp_call.completed", "item_id": "m1", "output_index": 1})
         await ws.send_json(rt_done("r1"))
 
-    runner, port = await serving_realtime(rt_scripted(got, on_create, on_cancel))
-    hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1")
-    try:
+    async with rt_proxied(got, on_create, on_cancel) as (hub, proxy):
         seen: list = []
         async with aiohttp.ClientSession() as http, http.ws_connect(f"{proxy.url}/v1/realtime?model=rt") as ws:
             await ws.send_json({"type": "response.create"})
@@ -2802,9 +2799,6 @@ async def test_item_only_events_of_an_item_added_after_the_cut_are_held():
         leaked = [e["type"] for e in seen if e["type"].startswith("response.") and e.get("item_id") == "m1"
                   or e["type"] == "response.output_item.added"]
         assert not leaked, f"the cut response's events reached the client: {leaked}"
-    finally:
-        await hub.stop()
-        await runner.cleanup()
 
 
 # -- a malformed client cancel (a non-string response_id, refused upstream) exempts the newest -----------
@@ -2825,9 +2819,7 @@ async def test_a_client_cancel_with_a_non_string_id_does_not_exempt_the_response
         else:
             await ws.send_json(rt_done(event["response_id"]))
 
-    runner, port = await serving_realtime(rt_scripted(got, on_create, on_cancel))
-    hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1")
-    try:
+    async with rt_proxied(got, on_create, on_cancel) as (hub, proxy):
         seen: list = []
         async with aiohttp.ClientSession() as http, http.ws_connect(f"{proxy.url}/v1/realtime?model=rt") as ws:
             await ws.send_json({"type": "response.create"})
@@ -2841,9 +2833,6 @@ async def test_a_client_cancel_with_a_non_string_id_does_not_exempt_the_response
                 pass
         cancels = [e.get("response_id") for e in got if e["type"] == "response.cancel"]
         assert cancels == [123, "r1"], cancels
-    finally:
-        await hub.stop()
-        await runner.cleanup()
 
 
 # -- a response.create whose text holds "response.cancel" is no longer recorded --------------------------
@@ -2861,9 +2850,7 @@ async def test_a_response_create_mentioning_response_cancel_keeps_its_limit():
     async def on_cancel(ws, event):
         await ws.send_json(rt_done("r1", usage={"input_tokens": 5, "output_tokens": 10}))
 
-    runner, port = await serving_realtime(rt_scripted(got, on_create, on_cancel))
-    hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1")
-    try:
+    async with rt_proxied(got, on_create, on_cancel) as (hub, proxy):
         seen: list = []
         async with aiohttp.ClientSession() as http, http.ws_connect(f"{proxy.url}/v1/realtime?model=rt") as ws:
             await ws.send_json({"type": "response.create", "response": {
@@ -2875,9 +2862,6 @@ async def test_a_response_create_mentioning_response_cancel_keeps_its_limit():
         while (proxy.cuts < 1 or proxy.cuts_bounded < 1) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
         assert (proxy.cuts, proxy.cuts_bounded, proxy.tokens_saved) == (1, 1, 90)
-    finally:
-        await hub.stop()
-        await runner.cleanup()
 
 
 # -- "exactly the milliseconds relayed": a float sum floors a millisecond short ------------------------
@@ -2897,9 +2881,7 @@ async def test_the_truncate_is_at_the_whole_milliseconds_relayed():
     async def on_cancel(ws, event):
         await ws.send_json(rt_done("r1"))
 
-    runner, port = await serving_realtime(rt_scripted(got, on_create, on_cancel))
-    hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1")
-    try:
+    async with rt_proxied(got, on_create, on_cancel) as (hub, proxy):
         seen: list = []
         async with aiohttp.ClientSession() as http, http.ws_connect(f"{proxy.url}/v1/realtime?model=rt") as ws:
             await ws.send_json({"type": "response.create"})
@@ -2910,9 +2892,6 @@ async def test_the_truncate_is_at_the_whole_milliseconds_relayed():
             await rt_until(ws, seen, "probed")
         ends = [(e["item_id"], e["audio_end_ms"]) for e in got if e["type"] == "conversation.item.truncate"]
         assert ends == [("i1", 400)], ends
-    finally:
-        await hub.stop()
-        await runner.cleanup()
 
 
 async def test_a_cut_voice_response_is_truncated_where_the_clients_audio_ends(emulator):
