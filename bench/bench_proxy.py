@@ -414,6 +414,8 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=50.0, help="chunks per second per stream")
     ap.add_argument("--seconds", type=float, default=10.0, help="length of each stream")
     ap.add_argument("--json", action="store_true", help="the proxy prints NDJSON each tick (as a pipeline would)")
+    ap.add_argument("--proxy-arg", action="append", default=[], metavar="ARG",
+                    help="an option added to `midstream proxy`'s command line (repeatable: --proxy-arg=--idle-analysis)")
     ap.add_argument("--litellm", help="LiteLLM's `litellm` command: its proxy measured beside MidStream's")
     ap.add_argument("--floor", action="store_true",
                     help="also measure a bare aiohttp relay (no parsing, no analysis): the floor for a Python proxy")
@@ -434,7 +436,7 @@ def main() -> None:
     upstream = subprocess.Popen([sys.executable, "-c", LOADS[LOAD][0], str(up_port), str(args.rate), str(args.seconds)])
     proxy = subprocess.Popen([sys.executable, "-m", "midstream_tui", "proxy", "--port", str(proxy_port),
                               "--upstream", f"http://127.0.0.1:{up_port}/v1", "--headless", *(["--json"] if args.json else []),
-                              "--no-record", "--refresh-ms", "100"],
+                              "--no-record", "--refresh-ms", "100", *args.proxy_arg],
                              stdout=report, stderr=subprocess.DEVNULL, text=True)  # a file: a full pipe would stall it
     floor_port = free_port()
     floor = subprocess.Popen([sys.executable, "-c", RELAY, str(floor_port), f"http://127.0.0.1:{up_port}"]) \

@@ -91,7 +91,7 @@ def relay_batches(streams: int, seconds: float, rate: float, seed: int = 1) -> l
                       ("event", name, StreamOpened(name, t, kind="text", source="proxy:chat/bench@127.0.0.1",
                                                    identity="proxy:openai/bench@127.0.0.1")),
                       ("event", name, RequestStarted(name, t)),
-                      ("read", name, "chat", True, "identity", t)]
+                      ("read", name, "chat", True, "identity", t, 1)]
         elif what == "chunk":
             chunk = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "bench",
                      "choices": [{"index": 0, "delta": {"content": " " + rng.choice(WORDS)}, "finish_reason": None}]}

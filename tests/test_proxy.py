@@ -288,7 +288,7 @@ class Upstream:
                 raise
             return resp
         if model in ("forever", "forever-messages", "forever-responses", "drop", "halfway", "huge-halfway",
-                     "forever-cr", "forever-two", "forever-cjk"):
+                     "forever-cr", "forever-two", "forever-cjk", "forever-blank"):
             return await self.stream_forever(request, model)
         if model == "flood":
             return await self.flood(request)
@@ -397,6 +397,8 @@ class Upstream:
                 elif model == "forever-cjk":  # a Chinese sentence over and over, two characters a chunk
                     at = 2 * i % len(CJK_LOOP)
                     chunk = sse(chat_chunk(i, content=(CJK_LOOP * 2)[at:at + 2]))
+                elif model == "forever-blank":  # line ends for ever (a token of 16 of them a chunk)
+                    chunk = sse(chat_chunk(i, content="\n" * 16))
                 else:
                     chunk = sse(chat_chunk(i, content=" round and"))
                 if model == "forever-cr":  # the other line end the SSE standard allows (a CR alone)
@@ -872,6 +874,30 @@ async def test_a_loop_in_chinese_text_is_seen_as_it_streams_and_the_rule_cuts_it
         assert snap.status == "cancelled" and snap.metrics["cut"].startswith("stop-loops"), snap.metrics
         units = [re.search(r'repetition loop "([^"]+)"', h.message) for h in snap.patterns if h.kind == "loop"]
         assert units and units[0] and units[0][1] in CJK_LOOP * 2 and len(units[0][1]) == len(CJK_LOOP), units
+        await client.close()
+    finally:
+        await hub.stop()
+
+
+async def test_an_answer_of_line_ends_for_ever_is_a_loop_and_the_rule_cuts_it(upstream):
+    """Line ends (or spaces) for ever are words of no kind: no loop was seen and the answer was never cut. 16
+    whitespace characters in a row are now a blank word; one over and over is a loop from 160 of them."""
+    hub, proxy = await running_proxy(upstream.url + "/v1", rules=True)
+    try:
+        client = openai.AsyncOpenAI(api_key=KEY, base_url=proxy.url + "/v1", max_retries=0)
+        stream = await client.chat.completions.create(model="forever-blank", stream=True,
+                                                      messages=[{"role": "user", "content": "x"}])
+        seen, last = 0, None
+        async for chunk in stream:
+            seen, last = seen + 1, chunk
+            if seen == 1500:  # (not cut: it goes on for ever; 160 blanks take 160 chunks)
+                break
+        assert last.choices[0].finish_reason == "content_filter" and seen < 300, seen
+        assert last.model_extra["midstream"]["rule"] == "stop-loops", last
+        snap = await settled(hub, 0)
+        assert snap.status == "cancelled" and snap.metrics["cut"].startswith("stop-loops"), snap.metrics
+        assert [h.message for h in snap.patterns if h.kind == "loop"][0].startswith('repetition loop "⏎" x'), \
+            snap.patterns
         await client.close()
     finally:
         await hub.stop()

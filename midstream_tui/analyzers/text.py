@@ -25,10 +25,21 @@ Chinese or Japanese text is a run of characters repeated, seen as it streams (re
 line end, it was seen late, often only at the answer's end). A Chinese character is close to a word of English in what
 it carries and in tokens (one or two), so a loop's length in them is weighed as one in words; a loop's unit can be up
 to a third of the window (``LOOP_WINDOW``), a paragraph of 341 characters or words."""
-_WORD = re.compile(rf"[{_UNSPACED}]|[^\W{_UNSPACED}]+|([^\w\s])\1{{0,15}}")
-"""A word: a character of a script written without spaces, a run of other word characters, or a run of one
-punctuation mark or symbol, up to 16 of it (a line of 40 dashes is three words, not a loop of 40; ``!!!…`` for ever
-is a loop of words of 16)."""
+WORD_MAX = 32
+"""Characters of a run of letters or digits read as one word at most: a longer run is read in pieces of this many
+(``0000…``, ``hahaha…`` or ``abcabc…`` for ever without a space was one growing word, never a loop; in pieces it is
+one, of words of 32). Few words of any language are longer (hashes and base64 are, and never repeat)."""
+_WORD = re.compile(rf"[{_UNSPACED}]|[^\W{_UNSPACED}]{{1,{WORD_MAX}}}|([^\w\s])\1{{0,15}}")
+"""A word: a character of a script written without spaces, a run of other word characters (up to ``WORD_MAX``), or
+a run of one punctuation mark or symbol, up to 16 of it (a line of 40 dashes is three words, not a loop of 40;
+``!!!…`` for ever is a loop of words of 16)."""
+BLANK_RUN = 16
+"""Whitespace characters in a row that are read as one word, a blank (``⏎`` if they hold a line end, else ``␣``):
+a model that emits line ends or spaces for ever (a known way for generation to degenerate) had written no word at
+all, so no loop was seen and the stream was never cut; it is now a loop of blanks, one word over and over, cut from
+``SINGLE_WORD_LOOP`` of them (2,560 characters). Shorter runs (a paragraph's break, a line's indent, a table's
+padding) are read as before, as nothing."""
+_TOKEN = re.compile(rf"{_WORD.pattern}|(\s+)")
 _THROUGH_UNSPACED = re.compile(rf".*[{_UNSPACED}]", re.S)
 _UNSPACED_CHAR = re.compile(rf"[{_UNSPACED}]")
 _NO_SPACE_BEFORE = re.compile(rf"[^\w\s]|[{_UNSPACED}]")
@@ -44,8 +55,21 @@ RUN_MAX = 32
 mark or space in it)."""
 
 
-def _words(text: str) -> list[str]:
-    return [m.group() for m in _WORD.finditer(text)]
+def _words(text: str, blank: int = 0) -> tuple[list[str], int]:
+    """The words of ``text`` (see ``BLANK_RUN`` for its blanks); ``blank``: whitespace characters in a row just
+    before it (returned: those its end leaves)."""
+    out: list[str] = []
+    for m in _TOKEN.finditer(text):
+        if m.group(2) is None:
+            out.append(m.group())
+            blank = 0
+        else:
+            run = m.group()
+            blank += len(run)
+            while blank >= BLANK_RUN:
+                out.append("⏎" if "\n" in run else "␣")
+                blank -= BLANK_RUN
+    return out, blank
 
 
 def _loop_in(ids: np.ndarray, words: deque[str]) -> Loop | None:
@@ -118,10 +142,11 @@ class WordLengths:
 
 def _joined(words: list[str]) -> str:
     """Words as text: a space between two, but not before punctuation, nor next to a character of a script written
-    without spaces."""
+    without spaces, nor after a piece of a run longer than ``WORD_MAX``."""
     out: list[str] = []
     for w in words:
-        if out and not (_NO_SPACE_BEFORE.match(w) or _UNSPACED_CHAR.match(out[-1])):
+        if out and not (_NO_SPACE_BEFORE.match(w) or _UNSPACED_CHAR.match(out[-1])
+                        or len(out[-1]) == WORD_MAX and out[-1].isalnum()):  # (a longer run's next piece)
             out.append(" ")
         out.append(w)
     return "".join(out)
@@ -133,7 +158,7 @@ def _unit(words: list[str]) -> str:
     return unit[:57] + "..." if len(unit) > 60 else unit
 
 
-CARRY_MAX = 4096
+CARRY_MAX = 1024
 """Characters of text without a space, a line end or a character of a script written without spaces past which they
 are read as words all the same (text without a break would otherwise wait for its end, and be searched again with
 every delta)."""
@@ -160,11 +185,12 @@ class _LaterChoice:
     """The words of a later choice of the request under way (a request for several answers, ``n``), read for a
     repetition loop as the stream's own text is."""
 
-    __slots__ = ("carry", "ids", "words", "new", "loop_words", "t")
+    __slots__ = ("carry", "blank", "ids", "words", "new", "loop_words", "t")
 
     def __init__(self) -> None:
         self.t = 0.0  # when its last content came
         self.carry = ""
+        self.blank = 0
         self.ids = Ring(LOOP_WINDOW // 2, np.int64)
         self.words: deque[str] = deque(maxlen=LOOP_WINDOW // 2)
         self.new = False
@@ -174,7 +200,8 @@ class _LaterChoice:
         self.carry += text
         cut = len(self.carry) if end else _word_end(self.carry, text)
         if cut > 0:
-            for w in _words(self.carry[:cut]):
+            words, self.blank = _words(self.carry[:cut], self.blank)
+            for w in words:
                 self.ids.append(zlib.crc32(w.lower().encode("utf-8", "replace")))
                 self.words.append(w)
                 self.new = True
@@ -223,6 +250,7 @@ class TextAnalyzer(StreamAnalyzer):
         self.requests = 0
         self.requests_done = 0
         self._carry = ""
+        self._blank = 0  # whitespace characters in a row at the end of the words read (see BLANK_RUN)
         self._req_start = math.nan
         self._req_first = math.nan
         self._req_last = math.nan
@@ -380,7 +408,7 @@ class TextAnalyzer(StreamAnalyzer):
     def _flush_words(self, t: float) -> None:
         if self._carry.strip():
             self._add_words(self._carry, t)
-        self._carry = ""
+        self._carry, self._blank = "", 0
         if self._run:  # (the request's last run of characters of a script without spaces)
             self.word_len.append(self._run)
             self._run = 0
@@ -389,7 +417,8 @@ class TextAnalyzer(StreamAnalyzer):
         lengths, self._run = _word_lengths(text, self._run)
         for length in lengths:
             self.word_len.append(length)
-        for w in _words(text):
+        words, self._blank = _words(text, self._blank)
+        for w in words:
             word_id = zlib.crc32(w.lower().encode("utf-8", "replace"))
             self.word_ids.append(word_id)
             self.word_t.append(t)
