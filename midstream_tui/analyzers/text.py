@@ -34,12 +34,18 @@ _WORD = re.compile(rf"[{_UNSPACED}]|[^\W{_UNSPACED}]{{1,{WORD_MAX}}}|([^\w\s])\1
 a run of one punctuation mark or symbol, up to 16 of it (a line of 40 dashes is three words, not a loop of 40;
 ``!!!…`` for ever is a loop of words of 16)."""
 BLANK_RUN = 16
-"""Whitespace characters in a row that are read as one word, a blank (``⏎`` if they hold a line end, else ``␣``):
+"""Whitespace characters in a row that are read as one word, a blank (``⏎`` if the run holds a line end, else ``␣``):
 a model that emits line ends or spaces for ever (a known way for generation to degenerate) had written no word at
 all, so no loop was seen and the stream was never cut; it is now a loop of blanks, one word over and over, cut from
 ``SINGLE_WORD_LOOP`` of them (2,560 characters). Shorter runs (a paragraph's break, a line's indent, a table's
-padding) are read as before, as nothing."""
+padding) are read as before, as nothing. Blanks do not count in a loop's length (``loop_words``): a word repeated
+with 16 spaces between is one word over and over, as it was without them."""
 _TOKEN = re.compile(rf"{_WORD.pattern}|(\s+)")
+BLANK_LINE, BLANK_SPACE = "⏎", "␣"
+BLANKS = frozenset((BLANK_LINE, BLANK_SPACE))
+NO_BLANK = (0, False)
+_LINE_END = re.compile("[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")  # (what ``str.splitlines`` splits at)
+_PIECE = re.compile(rf"[^\W{_UNSPACED}]{{{WORD_MAX}}}")
 _THROUGH_UNSPACED = re.compile(rf".*[{_UNSPACED}]", re.S)
 _UNSPACED_CHAR = re.compile(rf"[{_UNSPACED}]")
 _NO_SPACE_BEFORE = re.compile(rf"[^\w\s]|[{_UNSPACED}]")
@@ -55,33 +61,43 @@ RUN_MAX = 32
 mark or space in it)."""
 
 
-def _words(text: str, blank: int = 0) -> tuple[list[str], int]:
-    """The words of ``text`` (see ``BLANK_RUN`` for its blanks); ``blank``: whitespace characters in a row just
-    before it (returned: those its end leaves)."""
+def _words(text: str, blank: tuple[int, bool] = NO_BLANK) -> tuple[list[str], tuple[int, bool]]:
+    """The words of ``text`` (see ``BLANK_RUN`` for its blanks); ``blank``: the whitespace run just before it (how
+    many characters not yet read as a blank, whether it has held a line end), returned as its end leaves it. (Where
+    a run is cut between two readings depends on how the deltas fell: its line ends are remembered across them, or
+    ``\n    `` for ever gave a mix of both blanks, with no period.)"""
     out: list[str] = []
+    count, line = blank
     for m in _TOKEN.finditer(text):
         if m.group(2) is None:
             out.append(m.group())
-            blank = 0
+            count, line = 0, False
         else:
             run = m.group()
-            blank += len(run)
-            while blank >= BLANK_RUN:
-                out.append("⏎" if "\n" in run else "␣")
-                blank -= BLANK_RUN
-    return out, blank
+            count += len(run)
+            line = line or _LINE_END.search(run) is not None
+            while count >= BLANK_RUN:
+                out.append(BLANK_LINE if line else BLANK_SPACE)
+                count -= BLANK_RUN
+    return out, (count, line)
 
 
-def _loop_in(ids: np.ndarray, words: deque[str]) -> Loop | None:
-    """The repetition loop a window of word ids ends in, if any (see ``SINGLE_WORD_LOOP``); ``words``: the words
-    the ids end with."""
+def _loop_in(ids: np.ndarray, words: deque[str]) -> tuple[Loop | None, int]:
+    """The repetition loop a window of word ids ends in, if any, and its length in words that are not blanks (see
+    ``SINGLE_WORD_LOOP``: one word over and over, blanks between or not, or a unit with no letter or digit, counts
+    from 160 of them; blanks alone, from 160 blanks); ``words``: the words the ids end with."""
     loop = trailing_loop(ids, max_period=max(1, ids.size // 3))
-    if loop is None or loop.run + loop.period >= SINGLE_WORD_LOOP:
-        return loop
-    if loop.period == 1:
-        return None
+    if loop is None:
+        return None, 0
     unit = list(words)[len(words) - ids.size + loop.start:][:loop.period]
-    return loop if any(c.isalnum() for w in unit for c in w) else None
+    plain = [w for w in unit if w not in BLANKS]
+    # (a blank between each word of a loop does not make it twice as long: "␣ OK" is a unit of one word)
+    length = (loop.run + loop.period) * len(plain) // loop.period if plain else loop.run + loop.period
+    if length >= SINGLE_WORD_LOOP:
+        return loop, length
+    if len(set(plain)) <= 1 or not any(c.isalnum() for w in plain for c in w):
+        return None, 0
+    return loop, length
 
 
 def _word_lengths(text: str, run: int = 0) -> tuple[list[int], int]:
@@ -141,12 +157,12 @@ class WordLengths:
 
 
 def _joined(words: list[str]) -> str:
-    """Words as text: a space between two, but not before punctuation, nor next to a character of a script written
-    without spaces, nor after a piece of a run longer than ``WORD_MAX``."""
+    """Words as text: a space between two, but not before punctuation or a blank (it is one), nor after a blank, nor
+    next to a character of a script written without spaces, nor after a piece of a run longer than ``WORD_MAX``."""
     out: list[str] = []
     for w in words:
-        if out and not (_NO_SPACE_BEFORE.match(w) or _UNSPACED_CHAR.match(out[-1])
-                        or len(out[-1]) == WORD_MAX and out[-1].isalnum()):  # (a longer run's next piece)
+        if out and not (_NO_SPACE_BEFORE.match(w) or _UNSPACED_CHAR.match(out[-1]) or out[-1] in BLANKS
+                        or _PIECE.fullmatch(out[-1])):  # (after a blank, or a piece of a longer run: none)
             out.append(" ")
         out.append(w)
     return "".join(out)
@@ -190,7 +206,7 @@ class _LaterChoice:
     def __init__(self) -> None:
         self.t = 0.0  # when its last content came
         self.carry = ""
-        self.blank = 0
+        self.blank = NO_BLANK
         self.ids = Ring(LOOP_WINDOW // 2, np.int64)
         self.words: deque[str] = deque(maxlen=LOOP_WINDOW // 2)
         self.new = False
@@ -250,7 +266,7 @@ class TextAnalyzer(StreamAnalyzer):
         self.requests = 0
         self.requests_done = 0
         self._carry = ""
-        self._blank = 0  # whitespace characters in a row at the end of the words read (see BLANK_RUN)
+        self._blank = NO_BLANK  # the whitespace run at the end of the words read (see BLANK_RUN)
         self._req_start = math.nan
         self._req_first = math.nan
         self._req_last = math.nan
@@ -408,7 +424,7 @@ class TextAnalyzer(StreamAnalyzer):
     def _flush_words(self, t: float) -> None:
         if self._carry.strip():
             self._add_words(self._carry, t)
-        self._carry, self._blank = "", 0
+        self._carry, self._blank = "", NO_BLANK
         if self._run:  # (the request's last run of characters of a script without spaces)
             self.word_len.append(self._run)
             self._run = 0
@@ -466,7 +482,7 @@ class TextAnalyzer(StreamAnalyzer):
             return
         self._new_words = False
         ids = self.word_ids.values(LOOP_WINDOW)
-        loop = _loop_in(ids, self.words)
+        loop, length = _loop_in(ids, self.words)
         if loop and not self._in_loop:
             self._in_loop = True
             words = list(self.words)[-len(ids):]
@@ -481,7 +497,7 @@ class TextAnalyzer(StreamAnalyzer):
             self._in_loop = False
             self.hits.append(PatternHit(self.word_t.last(), self.stream, "loop-end",
                                         f"loop ended after {self._loop_words} words"))
-        self._loop_words = (loop.run + loop.period) if loop else 0
+        self._loop_words = length
 
     def _detect_choice_loops(self) -> None:
         """A repetition loop in a later choice of the request: a hit that names the choice, and its length in
@@ -491,7 +507,7 @@ class TextAnalyzer(StreamAnalyzer):
             if later.new:
                 later.new = False
                 ids = later.ids.values(LOOP_WINDOW // 2)
-                loop = _loop_in(ids, later.words)
+                loop, length = _loop_in(ids, later.words)
                 if loop and not later.loop_words:
                     words = list(later.words)[-len(ids):]
                     self.hits.append(PatternHit(
@@ -502,7 +518,7 @@ class TextAnalyzer(StreamAnalyzer):
                 elif not loop and later.loop_words:
                     self.hits.append(PatternHit(later.t, self.stream, "loop-end",
                                                 f"loop in choice {index} ended after {later.loop_words} words"))
-                later.loop_words = (loop.run + loop.period) if loop else 0
+                later.loop_words = length
             longest = max(longest, (later.loop_words, -index))
         self._choice_loop = (longest[0], -longest[1])
 

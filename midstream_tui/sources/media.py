@@ -758,6 +758,8 @@ class MediaSource(Source):
                     # (not after data with no packet in it: any place inside it reads as the same place — and
                     # the packet FFmpeg held until it gave up on that data comes out after it)
                     end = None if resyncs else self._ended_there_before(exc, container, held or {})
+                    if resyncs and self.http_file and isinstance(exc, OSError) and exc.errno == errno.EIO:
+                        exc = _in_padding(exc)
                     if end is not None:
                         reads = self._failed_ends[self._byte_end]
                         how = (f"on {reads} reads after the same packet (ending at byte {self._byte_end})" if reads > 1
@@ -943,6 +945,18 @@ class MediaSource(Source):
         yield StreamClosed(self.stream_id, now, reason=reason)
 
 
+def _in_padding(exc: OSError) -> OSError:
+    """The I/O error that ended a response without a length after data with no packet in it, saying so (FFmpeg
+    says only "Input/output error"): such an end is never taken as the file's end, since a connection lost in
+    zero padding (a recorder's preallocated file) reads the same on every attempt as a file that ends in it (the
+    packet FFmpeg held comes out after the padding, so the last packet is the same on every read)."""
+    said = OSError(errno.EIO, "the connection ended, with no length said, after data with no packet in it (zero "
+                   "padding or damaged data), where a lost connection looks the same: not read as the file's end")
+    said.__cause__ = exc
+    return said
+
+
+RESYNC_LIMIT = 100_000
 RESYNC_LIMIT = 100_000
 """FFmpeg's "try again" (EAGAIN) this many times in a row with no packet between (about 6 GiB of zeros in an
 MPEG-TS file): the input is taken to say nothing else, and ends as an error."""
