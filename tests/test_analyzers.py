@@ -211,10 +211,10 @@ def test_a_mark_for_ever_is_still_a_loop_and_a_tables_separator_row_is_not():
 def test_line_ends_or_spaces_for_ever_and_a_run_without_a_space_are_loops():
     """A model that emits line ends or spaces for ever wrote no word: no loop was seen and the built-in rule never
     cut it; nor ``0000…``, ``hahaha…`` or ``abcabc…`` for ever without a space (one growing word, read every 4,096
-    characters). 16 whitespace characters in a row are a blank word (one that does not count in a loop's length), a
-    run of letters or digits is read in words of 32 at most, and a carry every 1,024 characters."""
-    for text, unit, by in (("Done.\n" + "\n" * 6_000, "⏎", 2_600), ("Done. " + " " * 6_000, "␣", 2_600),
-                           ("Code:" + "\t\n" * 3_000, "⏎", 2_600), ("Code:" + "\n    " * 1_200, "⏎", 2_600),
+    characters). Past 256 whitespace characters in a row, each 16 are a blank word (one that does not count in a
+    loop's length), a run of letters or digits is read in words of 32 at most, and a carry every 1,024 characters."""
+    for text, unit, by in (("Done.\n" + "\n" * 6_000, "⏎", 2_900), ("Done. " + " " * 6_000, "␣", 2_900),
+                           ("Code:" + "\t\n" * 3_000, "⏎", 2_900), ("Code:" + "\n    " * 1_200, "⏎", 2_900),
                            ("x" + "\u2028" * 5_000, "⏎", 3_200), ("Result: " + "0" * 12_000, "0" * 32, 6_300),
                            ("Ok " + "ha" * 6_000, "ha" * 16, 6_300), ("x " + "abc" * 4_000, "abc" * 33, 2_100)):
         a, first = _streamed(text)
@@ -228,11 +228,20 @@ def test_line_ends_or_spaces_for_ever_and_a_run_without_a_space_are_loops():
     # (a blank between the words of a loop does not count: a right-aligned column of one value, or a matrix of
     # wide cells that are mostly 0, is one word over and over, as without the spaces; a review found both cut)
     column = "Exit codes:\n" + "".join(f"{0:>20}\n" for _ in range(25))
-    matrix = "\n".join("".join(f"{int(i == j):>18}" for j in range(8)) for i in range(8))
+    matrix = "\n".join("".join(f"{0:>18}" for j in range(8)) for i in range(8))
     for text in (blob, table, code, column, matrix, "".join(f"Point {i}: {rng.choice(['yes', 'no', 'maybe'])}.\n\n\n\n" for i in range(100)),
                  "Pneumonoultramicroscopicsilicovolcanoconiosis is long. " * 3):
         a, first = _streamed(text)
         assert first is None and not [h for h in a.take_hits() if h.kind == "loop"], text[:40]
+    # (blanks only from 256 whitespace characters in a row: a block of code indented 20 spaces, looping, is cut in
+    # its third repeat as before, and a value in a column 100 wide at 160 of it; with a blank per indent, the
+    # first was never seen, its words and blanks over the third of the window a unit can be: a second review)
+    block = "".join(f"{' ' * 20}value_{i} = compute(value_{i}, 1)\n" for i in range(38))
+    for text, unit, at in (("Here is the code:\n" + block * 12, "value_0", 18 + 3 * len(block)),
+                           ("Values:\n" + f"{0:>100}\n" * 200, "0", 8 + 160 * 101)):
+        a, first = _streamed(text)
+        assert first is not None and at - 20 <= first <= at + 20, (unit, first, at)
+        assert [h.message for h in a.take_hits() if h.kind == "loop"][0].startswith(f'repetition loop "{unit}')
 
 
 def test_the_content_signal_ends_a_run_at_a_space_and_a_request_and_a_replay_counts_as_the_live_analyzer():

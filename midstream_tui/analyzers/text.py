@@ -33,17 +33,21 @@ _WORD = re.compile(rf"[{_UNSPACED}]|[^\W{_UNSPACED}]{{1,{WORD_MAX}}}|([^\w\s])\1
 """A word: a character of a script written without spaces, a run of other word characters (up to ``WORD_MAX``), or
 a run of one punctuation mark or symbol, up to 16 of it (a line of 40 dashes is three words, not a loop of 40;
 ``!!!…`` for ever is a loop of words of 16)."""
+BLANK_AFTER = 256
 BLANK_RUN = 16
-"""Whitespace characters in a row that are read as one word, a blank (``⏎`` if the run holds a line end, else ``␣``):
-a model that emits line ends or spaces for ever (a known way for generation to degenerate) had written no word at
-all, so no loop was seen and the stream was never cut; it is now a loop of blanks, one word over and over, cut from
-``SINGLE_WORD_LOOP`` of them (2,560 characters). Shorter runs (a paragraph's break, a line's indent, a table's
-padding) are read as before, as nothing. Blanks do not count in a loop's length (``loop_words``): a word repeated
-with 16 spaces between is one word over and over, as it was without them."""
+"""Whitespace characters in a row past ``BLANK_AFTER`` that are read as one word, a blank (``⏎`` if the run has
+held a line end, else ``␣``; one word id for both): a model that emits line ends or spaces for ever (a known way for
+generation to degenerate) had written no word at all, so no loop was seen and the stream was never cut; it is now a
+loop of blanks, one word over and over, cut from ``SINGLE_WORD_LOOP`` of them (2,816 characters). A run shorter
+than ``BLANK_AFTER`` (a paragraph's break, a line's indent, a table's padding: none in written text comes close)
+is read as before, as nothing: blanks among words took the window's room (a looping block of code indented 20 spaces
+was no longer seen) and changed with where the deltas fell. Blanks do not count in a loop's length
+(``loop_words``)."""
 _TOKEN = re.compile(rf"{_WORD.pattern}|(\s+)")
 BLANK_LINE, BLANK_SPACE = "⏎", "␣"
 BLANKS = frozenset((BLANK_LINE, BLANK_SPACE))
 NO_BLANK = (0, False)
+_BLANK_ID = zlib.crc32(BLANK_LINE.encode())
 _LINE_END = re.compile("[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")  # (what ``str.splitlines`` splits at)
 _PIECE = re.compile(rf"[^\W{_UNSPACED}]{{{WORD_MAX}}}")
 _THROUGH_UNSPACED = re.compile(rf".*[{_UNSPACED}]", re.S)
@@ -62,24 +66,27 @@ mark or space in it)."""
 
 
 def _words(text: str, blank: tuple[int, bool] = NO_BLANK) -> tuple[list[str], tuple[int, bool]]:
-    """The words of ``text`` (see ``BLANK_RUN`` for its blanks); ``blank``: the whitespace run just before it (how
-    many characters not yet read as a blank, whether it has held a line end), returned as its end leaves it. (Where
-    a run is cut between two readings depends on how the deltas fell: its line ends are remembered across them, or
-    ``\n    `` for ever gave a mix of both blanks, with no period.)"""
+    """The words of ``text`` (see ``BLANK_RUN`` for its blanks); ``blank``: the whitespace run just before it (its
+    length, whether it has held a line end), returned as its end leaves it."""
     out: list[str] = []
-    count, line = blank
+    length, line = blank
     for m in _TOKEN.finditer(text):
         if m.group(2) is None:
             out.append(m.group())
-            count, line = 0, False
+            length, line = 0, False
         else:
             run = m.group()
-            count += len(run)
             line = line or _LINE_END.search(run) is not None
-            while count >= BLANK_RUN:
-                out.append(BLANK_LINE if line else BLANK_SPACE)
-                count -= BLANK_RUN
-    return out, (count, line)
+            before, length = length, length + len(run)
+            if length >= BLANK_AFTER + BLANK_RUN:
+                blanks = (length - BLANK_AFTER) // BLANK_RUN - max(0, before - BLANK_AFTER) // BLANK_RUN
+                out.extend([BLANK_LINE if line else BLANK_SPACE] * blanks)
+    return out, (length, line)
+
+
+def _word_id(word: str) -> int:
+    """A word's id in the loop window: the same for a word in any case, and for both blanks."""
+    return _BLANK_ID if word in BLANKS else zlib.crc32(word.lower().encode("utf-8", "replace"))
 
 
 def _loop_in(ids: np.ndarray, words: deque[str]) -> tuple[Loop | None, int]:
@@ -91,11 +98,13 @@ def _loop_in(ids: np.ndarray, words: deque[str]) -> tuple[Loop | None, int]:
         return None, 0
     unit = list(words)[len(words) - ids.size + loop.start:][:loop.period]
     plain = [w for w in unit if w not in BLANKS]
-    # (a blank between each word of a loop does not make it twice as long: "␣ OK" is a unit of one word)
+    # (a blank between each word of a loop does not make it longer: "␣ 0" is a unit of one word)
     length = (loop.run + loop.period) * len(plain) // loop.period if plain else loop.run + loop.period
     if length >= SINGLE_WORD_LOOP:
         return loop, length
     if len(set(plain)) <= 1 or not any(c.isalnum() for w in plain for c in w):
+        if loop.start == 0 and ids.size >= 2 * SINGLE_WORD_LOOP:  # (so many blanks between that the whole window
+            return loop, SINGLE_WORD_LOOP  # is the loop before it counts 160 words: it is as long as can be seen)
         return None, 0
     return loop, length
 
@@ -158,11 +167,13 @@ class WordLengths:
 
 def _joined(words: list[str]) -> str:
     """Words as text: a space between two, but not before punctuation or a blank (it is one), nor after a blank, nor
-    next to a character of a script written without spaces, nor after a piece of a run longer than ``WORD_MAX``."""
+    next to a character of a script written without spaces, nor between two pieces of a run longer than
+    ``WORD_MAX``."""
     out: list[str] = []
     for w in words:
         if out and not (_NO_SPACE_BEFORE.match(w) or _UNSPACED_CHAR.match(out[-1]) or out[-1] in BLANKS
-                        or _PIECE.fullmatch(out[-1])):  # (after a blank, or a piece of a longer run: none)
+                        or _PIECE.fullmatch(out[-1]) and _PIECE.fullmatch(w)):  # (after a blank, or between two
+            # pieces of a longer run: none)
             out.append(" ")
         out.append(w)
     return "".join(out)
@@ -218,7 +229,7 @@ class _LaterChoice:
         if cut > 0:
             words, self.blank = _words(self.carry[:cut], self.blank)
             for w in words:
-                self.ids.append(zlib.crc32(w.lower().encode("utf-8", "replace")))
+                self.ids.append(_word_id(w))
                 self.words.append(w)
                 self.new = True
             self.carry = self.carry[cut:]
@@ -435,7 +446,7 @@ class TextAnalyzer(StreamAnalyzer):
             self.word_len.append(length)
         words, self._blank = _words(text, self._blank)
         for w in words:
-            word_id = zlib.crc32(w.lower().encode("utf-8", "replace"))
+            word_id = _word_id(w)
             self.word_ids.append(word_id)
             self.word_t.append(t)
             self.signal_changed = True
