@@ -415,7 +415,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0, help="length of each stream")
     ap.add_argument("--json", action="store_true", help="the proxy prints NDJSON each tick (as a pipeline would)")
     ap.add_argument("--proxy-arg", action="append", default=[], metavar="ARG",
-                    help="an option added to `midstream proxy`'s command line (repeatable: --proxy-arg=--idle-analysis)")
+                    help="an option added to `midstream proxy`'s command line (repeatable: "
+                         "--proxy-arg=--idle-analysis)")
     ap.add_argument("--litellm", help="LiteLLM's `litellm` command: its proxy measured beside MidStream's")
     ap.add_argument("--floor", action="store_true",
                     help="also measure a bare aiohttp relay (no parsing, no analysis): the floor for a Python proxy")

@@ -229,7 +229,8 @@ def test_line_ends_or_spaces_for_ever_and_a_run_without_a_space_are_loops():
     # wide cells that are mostly 0, is one word over and over, as without the spaces; a review found both cut)
     column = "Exit codes:\n" + "".join(f"{0:>20}\n" for _ in range(25))
     matrix = "\n".join("".join(f"{0:>18}" for j in range(8)) for i in range(8))
-    for text in (blob, table, code, column, matrix, "".join(f"Point {i}: {rng.choice(['yes', 'no', 'maybe'])}.\n\n\n\n" for i in range(100)),
+    points = "".join(f"Point {i}: {rng.choice(['yes', 'no', 'maybe'])}.\n\n\n\n" for i in range(100))
+    for text in (blob, table, code, column, matrix, points,
                  "Pneumonoultramicroscopicsilicovolcanoconiosis is long. " * 3):
         a, first = _streamed(text)
         assert first is None and not [h for h in a.take_hits() if h.kind == "loop"], text[:40]
@@ -242,6 +243,28 @@ def test_line_ends_or_spaces_for_ever_and_a_run_without_a_space_are_loops():
         a, first = _streamed(text)
         assert first is not None and at - 20 <= first <= at + 20, (unit, first, at)
         assert [h.message for h in a.take_hits() if h.kind == "loop"][0].startswith(f'repetition loop "{unit}')
+
+
+def test_a_recurring_phrase_in_japanese_is_twelve_characters_not_a_set_ending():
+    """Each character of Japanese is a word, so a phrase of six of them (``いたします。``, ``でございます``: a set ending)
+    was a recurring phrase three times in a short business email. A phrase there is now twelve characters; one
+    that recurs is still said, and English is read in phrases of six words as before."""
+    email = ("お世話になっております。株式会社サンプルの田中でございます。先日はお打ち合わせのお時間をいただき、誠にありがとうございました。"
+             "ご提案いただいた内容につきまして、社内で検討いたしました結果をご報告いたします。\n"
+             "まず、納期についてでございますが、来月末までの対応は可能と判断いたしました。詳細なスケジュールを別途お送りいたします。\n"
+             "次に、費用についてでございますが、見積書の金額で進めさせていただければと存じます。\n"
+             "また、担当者の変更についてご連絡いたします。来週より、山田が本件を担当いたします。\n")
+    a, _ = _streamed(email)
+    assert not [h.message for h in a.take_hits() if h.kind == "recurring"]
+    said = "本件は来週の会議で改めて検討いたします。"
+    a, _ = _streamed(f"まず納期です。{said}次に費用の話です。{said}最後に担当者の変更です。{said}以上です。")
+    hits = [h.message for h in a.take_hits() if h.kind == "recurring"]
+    assert len(hits) == 1 and "本件は来週の会議" in hits[0].split('"')[1] and len(hits[0].split('"')[1]) == 12, hits
+    a, _ = _streamed("First, the deadline. We will review it again at next week's meeting. Then the cost. We will "
+                     "review it again at next week's meeting. Last, the owner. We will review it again at next week's "
+                     "meeting. That is all.")
+    hits = [h.message for h in a.take_hits() if h.kind == "recurring"]
+    assert len(hits) == 1 and hits[0].startswith('recurring phrase ". We will review it again" x3'), hits
 
 
 def test_the_content_signal_ends_a_run_at_a_space_and_a_request_and_a_replay_counts_as_the_live_analyzer():

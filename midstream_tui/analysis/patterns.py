@@ -109,10 +109,12 @@ class RecurringNgrams:
         self.total = 0
         self.novel = 0
 
-    def add(self, token: int) -> Recurrence | None:
+    def add(self, token: int, look: bool = True) -> Recurrence | None:
+        """The next token; ``look=False``: only its place is taken (the n-gram it ends is neither counted nor looked
+        up: a text in a loop, whose every n-gram recurs, and is said as a loop)."""
         self._window.append(int(token))
         self.position += 1
-        if len(self._window) < self.n:
+        if len(self._window) < self.n or not look:
             return None
         ngram = tuple(self._window)
         key = hash(ngram)

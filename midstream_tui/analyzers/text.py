@@ -60,6 +60,10 @@ SINGLE_WORD_LOOP = 160
 """One word over and over, or a unit with no letter or digit, is a loop only from this many words (laughter, a
 separator line of ー, an ellipsis of 。, a Markdown table's ``|:---:|`` row are not: 40 of them made a 40-word loop,
 which the built-in rule cuts); a unit of two words or more with a letter or digit from 16."""
+PHRASE_CHARS = 12
+"""Characters of a script written without spaces that make a recurring phrase (of other words: ``PHRASE_WORDS``, 6).
+Six, like six words, made Japanese business prose say its set endings (``でございます``, ``いたします。``) as
+recurring phrases: twelve are about as many words as six of English."""
 RUN_MAX = 32
 """Characters of a script written without spaces counted as one word of the content signal at most (a run with no
 mark or space in it)."""
@@ -297,7 +301,10 @@ class TextAnalyzer(StreamAnalyzer):
         self._choice_loop = (0, 0)  # the longest loop in a later choice under way: its words, its choice
         self._text_ended = False  # the first choice of a request for several ended (its loop is over)
         self.recurring = RecurringNgrams(n=self.PHRASE_WORDS, min_count=3)
-        self._last_recurring: tuple[int, ...] = ()
+        self._recurring_unspaced: RecurringNgrams | None = None
+        """The phrases of ``PHRASE_CHARS`` characters of a script written without spaces (made at the stream's first
+        such character): six of them are a few words, often a set ending (いたします。), not a phrase."""
+        self._last_recurring: dict[int, tuple[int, ...]] = {}
         self.recent_text: deque[str] = deque(maxlen=256)  # the last deltas, for the compression ratio
         self.tail = ""
         self.chars = 0
@@ -445,6 +452,11 @@ class TextAnalyzer(StreamAnalyzer):
         for length in lengths:
             self.word_len.append(length)
         words, self._blank = _words(text, self._blank)
+        unspaced = self._recurring_unspaced
+        if unspaced is None and not text.isascii() and _UNSPACED_CHAR.search(text):
+            unspaced = self._recurring_unspaced = RecurringNgrams(n=PHRASE_CHARS, min_count=3)
+            unspaced.position = self.word_ids.total  # (its positions are the stream's words')
+        look = not self._in_loop  # (in a loop every phrase recurs, and is said as the loop: not looked up)
         for w in words:
             word_id = _word_id(w)
             self.word_ids.append(word_id)
@@ -452,22 +464,29 @@ class TextAnalyzer(StreamAnalyzer):
             self.signal_changed = True
             self.words.append(w)
             self._new_words = True
-            found = self.recurring.add(word_id)
+            found = self.recurring.add(word_id, look)
             if found:
-                self._recurring_hit(found, t)
+                self._recurring_hit(found, t, self.PHRASE_WORDS)
+            if unspaced is not None:
+                found = unspaced.add(word_id, look)
+                if found:
+                    self._recurring_hit(found, t, PHRASE_CHARS)
 
-    def _recurring_hit(self, found, t: float) -> None:
+    def _recurring_hit(self, found, t: float, n: int) -> None:
+        """A phrase of ``n`` words seen a third time: said, unless it is a loop, or the passage said one word before,
+        or (see ``PHRASE_CHARS``) a phrase of the other length in a script written without spaces."""
         gaps = np.diff(found.positions)
         if gaps.size and np.all(gaps == gaps[0]) and gaps[0] <= LOOP_WINDOW // 3:
             return  # back-to-back with a fixed period: a loop, reported as such
-        last = self._last_recurring
-        self._last_recurring = found.positions
-        if len(last) == len(found.positions) and all(
-                0 < p - q < self.PHRASE_WORDS for p, q in zip(found.positions, last)):
-            return  # the same recurring passage, one word further on: already reported
         first_kept = self.word_ids.total - len(self.words)
         start = found.positions[-1] - first_kept
-        words = list(self.words)[start:start + self.PHRASE_WORDS] if start >= 0 else []
+        words = list(self.words)[start:start + n] if start >= 0 else []
+        if (n == PHRASE_CHARS) != (bool(words) and all(len(w) == 1 and _UNSPACED_CHAR.match(w) for w in words)):
+            return  # six characters of Chinese or Japanese (a few words), or twelve words that are not all such
+        last = self._last_recurring.get(n, ())
+        self._last_recurring[n] = found.positions
+        if len(last) == len(found.positions) and all(0 < p - q < n for p, q in zip(found.positions, last)):
+            return  # the same recurring passage, one word further on: already reported
         phrase = _joined(words) if words else "…"
         where = ", ".join(str(p) for p in found.positions)
         self.hits.append(PatternHit(t, self.stream, "recurring",
