@@ -260,6 +260,22 @@ def test_a_recurring_phrase_in_japanese_is_twelve_characters_not_a_set_ending():
     a, _ = _streamed(f"まず納期です。{said}次に費用の話です。{said}最後に担当者の変更です。{said}以上です。")
     hits = [h.message for h in a.take_hits() if h.kind == "recurring"]
     assert len(hits) == 1 and "本件は来週の会議" in hits[0].split('"')[1] and len(hits[0].split('"')[1]) == 12, hits
+    # (a review: a passage with a Latin word in it was said again on each side of it, the dropped phrases having
+    # broken the chain of "the same passage, a word further on"; and, with a phrase not looked up while the text was
+    # in a loop, the text after a loop that came in one delta was not looked up at all)
+    said = "我们计划在今年年底之前完成全部的A轮融资工作并且扩大团队规模到一百人以上。"
+    a, _ = _streamed("开始。" + "".join(f"{filler}第{i}段：{said}" for i, filler in enumerate(("", "今天天气不错。",
+                                                                                        "我们先休息一下再继续往下讲吧。"))))
+    assert len([h for h in a.take_hits() if h.kind == "recurring"]) == 1
+    a = TextAnalyzer("s")
+    a.ingest(RequestStarted("s", 0.0))
+    a.ingest(TextDelta("s", 0.1, "はじめに。" + "我不知道。" * 40))
+    a.update(0.2)
+    said = "本件は来週の会議で改めて検討いたします。"
+    a.ingest(TextDelta("s", 0.3, f"{said}次に費用の話です。{said}最後に担当者の変更です。{said}以上です。"))
+    a.update(0.4)
+    hits = [h.message for h in a.take_hits() if h.kind in ("recurring", "loop")]
+    assert len(hits) == 2 and "本件は来週の会議" in hits[1], hits
     a, _ = _streamed("First, the deadline. We will review it again at next week's meeting. Then the cost. We will "
                      "review it again at next week's meeting. Last, the owner. We will review it again at next week's "
                      "meeting. That is all.")

@@ -854,50 +854,29 @@ async def test_a_loop_in_a_later_choice_is_seen_and_the_rule_cuts_the_request(up
         await hub.stop()
 
 
-async def test_a_loop_in_chinese_text_is_seen_as_it_streams_and_the_rule_cuts_it(upstream):
+@pytest.mark.parametrize("model, unit, by", [("forever-cjk", CJK_LOOP, 200), ("forever-blank", "⏎", 300)])
+async def test_a_loop_of_chinese_or_of_line_ends_is_seen_as_it_streams_and_the_rule_cuts_it(upstream, model, unit, by):
     """Text in a script written without spaces: its words were read at spaces and line ends only, so a loop in
     Chinese was seen at the answer's end, and an answer looping for ever was never cut. Each of its characters is now
-    a word: the built-in rule cuts it within a few repeats, and the loop reads as written (no spaces put in)."""
+    a word: the built-in rule cuts it within a few repeats, and the loop reads as written (no spaces put in). Line
+    ends for ever were no word at all, never cut either: past 256 whitespace characters in a row, each 16 are a blank
+    word, and one over and over is a loop from 160 of them."""
     hub, proxy = await running_proxy(upstream.url + "/v1", rules=True)
     try:
         client = openai.AsyncOpenAI(api_key=KEY, base_url=proxy.url + "/v1", max_retries=0)
-        stream = await client.chat.completions.create(model="forever-cjk", stream=True,
+        stream = await client.chat.completions.create(model=model, stream=True,
                                                       messages=[{"role": "user", "content": "x"}])
         seen, last = 0, None
         async for chunk in stream:
             seen, last = seen + 1, chunk
-            if seen == 1500:  # (not cut: the answer goes on for ever; 40 characters take 20 chunks)
+            if seen == 1500:  # (not cut: the answer goes on for ever; 40 characters take 20 chunks, 160 blanks 176)
                 break
-        assert last.choices[0].finish_reason == "content_filter" and seen < 200, seen
+        assert last.choices[0].finish_reason == "content_filter" and seen < by, seen
         assert last.model_extra["midstream"]["rule"] == "stop-loops", last
         snap = await settled(hub, 0)
         assert snap.status == "cancelled" and snap.metrics["cut"].startswith("stop-loops"), snap.metrics
         units = [re.search(r'repetition loop "([^"]+)"', h.message) for h in snap.patterns if h.kind == "loop"]
-        assert units and units[0] and units[0][1] in CJK_LOOP * 2 and len(units[0][1]) == len(CJK_LOOP), units
-        await client.close()
-    finally:
-        await hub.stop()
-
-
-async def test_an_answer_of_line_ends_for_ever_is_a_loop_and_the_rule_cuts_it(upstream):
-    """Line ends (or spaces) for ever are words of no kind: no loop was seen and the answer was never cut. 16
-    whitespace characters in a row are now a blank word; one over and over is a loop from 160 of them."""
-    hub, proxy = await running_proxy(upstream.url + "/v1", rules=True)
-    try:
-        client = openai.AsyncOpenAI(api_key=KEY, base_url=proxy.url + "/v1", max_retries=0)
-        stream = await client.chat.completions.create(model="forever-blank", stream=True,
-                                                      messages=[{"role": "user", "content": "x"}])
-        seen, last = 0, None
-        async for chunk in stream:
-            seen, last = seen + 1, chunk
-            if seen == 1500:  # (not cut: it goes on for ever; 160 blanks take 160 chunks)
-                break
-        assert last.choices[0].finish_reason == "content_filter" and seen < 300, seen
-        assert last.model_extra["midstream"]["rule"] == "stop-loops", last
-        snap = await settled(hub, 0)
-        assert snap.status == "cancelled" and snap.metrics["cut"].startswith("stop-loops"), snap.metrics
-        assert [h.message for h in snap.patterns if h.kind == "loop"][0].startswith('repetition loop "⏎" x'), \
-            snap.patterns
+        assert units and units[0] and units[0][1] in unit * 2 and len(units[0][1]) == len(unit), units
         await client.close()
     finally:
         await hub.stop()

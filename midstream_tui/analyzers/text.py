@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import zlib
@@ -294,6 +295,7 @@ class TextAnalyzer(StreamAnalyzer):
         self._itl = summarize(np.zeros(0))
         self._in_loop = False
         self._loop_words = 0
+        self._loop_period = 0  # the period of the loop the text ended in at the last update (0: none)
         self._new_words = False
         self._choices: dict[int, _LaterChoice] = {}
         """The later choices of the request under way that have not ended, by index (a request for several
@@ -304,7 +306,9 @@ class TextAnalyzer(StreamAnalyzer):
         self._recurring_unspaced: RecurringNgrams | None = None
         """The phrases of ``PHRASE_CHARS`` characters of a script written without spaces (made at the stream's first
         such character): six of them are a few words, often a set ending (いたします。), not a phrase."""
-        self._last_recurring: dict[int, tuple[int, ...]] = {}
+        self._last_recurring: tuple[tuple[int, ...], int, bool] = ((), 0, False)
+        """The positions of the last recurring phrase seen, its length, whether it was said (or the passage it goes
+        on was)."""
         self.recent_text: deque[str] = deque(maxlen=256)  # the last deltas, for the compression ratio
         self.tail = ""
         self.chars = 0
@@ -456,14 +460,18 @@ class TextAnalyzer(StreamAnalyzer):
         if unspaced is None and not text.isascii() and _UNSPACED_CHAR.search(text):
             unspaced = self._recurring_unspaced = RecurringNgrams(n=PHRASE_CHARS, min_count=3)
             unspaced.position = self.word_ids.total  # (its positions are the stream's words')
-        look = not self._in_loop  # (in a loop every phrase recurs, and is said as the loop: not looked up)
+        period, kept = self._loop_period, self.words
         for w in words:
             word_id = _word_id(w)
             self.word_ids.append(word_id)
             self.word_t.append(t)
             self.signal_changed = True
-            self.words.append(w)
+            kept.append(w)
             self._new_words = True
+            # a word that goes on with the loop the text was in is not looked up (every phrase of a loop recurs, and
+            # is said as the loop); the first that does not, and all after it, are
+            look = not (period and len(kept) > period and kept[-1 - period] == w)
+            period = period if not look else 0
             found = self.recurring.add(word_id, look)
             if found:
                 self._recurring_hit(found, t, self.PHRASE_WORDS)
@@ -480,13 +488,18 @@ class TextAnalyzer(StreamAnalyzer):
             return  # back-to-back with a fixed period: a loop, reported as such
         first_kept = self.word_ids.total - len(self.words)
         start = found.positions[-1] - first_kept
-        words = list(self.words)[start:start + n] if start >= 0 else []
+        words = list(itertools.islice(self.words, start, start + n)) if start >= 0 else []
+        last, m, said = self._last_recurring
+        same = len(last) == len(found.positions) and all(q <= p + n and p <= q + m
+                                                         for p, q in zip(found.positions, last))
+        # (one passage, as its phrases of either length are seen in turn: said once, by the first that may say it)
+        if same and said:
+            self._last_recurring = (found.positions, n, True)
+            return
         if (n == PHRASE_CHARS) != (bool(words) and all(len(w) == 1 and _UNSPACED_CHAR.match(w) for w in words)):
+            self._last_recurring = (found.positions, n, False)
             return  # six characters of Chinese or Japanese (a few words), or twelve words that are not all such
-        last = self._last_recurring.get(n, ())
-        self._last_recurring[n] = found.positions
-        if len(last) == len(found.positions) and all(0 < p - q < n for p, q in zip(found.positions, last)):
-            return  # the same recurring passage, one word further on: already reported
+        self._last_recurring = (found.positions, n, True)
         phrase = _joined(words) if words else "…"
         where = ", ".join(str(p) for p in found.positions)
         self.hits.append(PatternHit(t, self.stream, "recurring",
@@ -528,6 +541,7 @@ class TextAnalyzer(StreamAnalyzer):
             self.hits.append(PatternHit(self.word_t.last(), self.stream, "loop-end",
                                         f"loop ended after {self._loop_words} words"))
         self._loop_words = length
+        self._loop_period = loop.period if loop else 0
 
     def _detect_choice_loops(self) -> None:
         """A repetition loop in a later choice of the request: a hit that names the choice, and its length in
