@@ -216,6 +216,7 @@ def test_line_ends_or_spaces_for_ever_and_a_run_without_a_space_are_loops():
     for text, unit, by in (("Done.\n" + "\n" * 6_000, "⏎", 2_900), ("Done. " + " " * 6_000, "␣", 2_900),
                            ("Code:" + "\t\n" * 3_000, "⏎", 2_900), ("Code:" + "\n    " * 1_200, "⏎", 2_900),
                            ("x" + "\u2028" * 5_000, "⏎", 3_200), ("Result: " + "0" * 12_000, "0" * 32, 6_300),
+                           ("x " + "\u200b" * 5_000, "<U+200B>x16", 3_200),  # (a unit that shows nothing: named)
                            ("Ok " + "ha" * 6_000, "ha" * 16, 6_300), ("x " + "abc" * 4_000, "abc" * 33, 2_100)):
         a, first = _streamed(text)
         assert first is not None and first <= by, (unit, first)

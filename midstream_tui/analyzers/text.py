@@ -185,9 +185,15 @@ def _joined(words: list[str]) -> str:
 
 
 def _unit(words: list[str]) -> str:
-    """A loop's repeated words as text (punctuation back against its word), at most 60 characters."""
+    """A loop's repeated words as text (punctuation back against its word), at most 60 characters; a character that
+    shows nothing (a zero-width space, a joiner, a control) as its code point (a loop of them read ``""``)."""
     unit = _joined(words)
+    if not unit.isprintable():
+        unit = _INVISIBLE.sub(lambda m: f"<U+{ord(m[1]):04X}>" + (f"x{len(m[0])}" if len(m[0]) > 1 else ""), unit)
     return unit[:57] + "..." if len(unit) > 60 else unit
+
+
+_INVISIBLE = re.compile("([\x00-\x1f\x7f-\x9f\u00ad\u200b-\u200f\u2028-\u202e\u2060-\u2064\ufeff])\\1*")
 
 
 CARRY_MAX = 1024
