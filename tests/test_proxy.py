@@ -2682,6 +2682,24 @@ async def rt_until(ws, seen: list, kind: str, timeout: float = LIVENESS_S, pred=
             return event
 
 
+async def rt_cut_and_probed(hub, proxy, until: str | None = None) -> list:
+    """A client asks for a response, the hub cuts the stream once the upstream said ``ready``, and the client sends a
+    probe after the cut's own messages upstream; what the client received, once the probe's answer came (or, given
+    ``until``, once an event of that type came after the cut, with no probe)."""
+    seen: list = []
+    async with aiohttp.ClientSession() as http, http.ws_connect(f"{proxy.url}/v1/realtime?model=rt") as ws:
+        await ws.send_json({"type": "response.create"})
+        await rt_until(ws, seen, "ready")
+        assert hub.cancel(await nth(hub, 0))
+        if until is not None:
+            await rt_until(ws, seen, until)
+            return seen
+        await rt_until(ws, seen, "cancel_seen")
+        await ws.send_json({"type": "probe"})
+        await rt_until(ws, seen, "probed")
+    return seen
+
+
 def rt_done(rid: str, **extra) -> dict:
     return {"type": "response.done", "response": {"id": rid, "status": "cancelled", "output": [], **extra}}
 
@@ -2703,12 +2721,7 @@ async def test_simple_upstream_deltas_without_ids_are_held_after_a_cut():
         await ws.send_json(rt_done("r1"))
 
     async with rt_proxied(got, on_create, on_cancel) as (hub, proxy):
-        seen: list = []
-        async with aiohttp.ClientSession() as http, http.ws_connect(f"{proxy.url}/v1/realtime?model=rt") as ws:
-            await ws.send_json({"type": "response.create"})
-            await rt_until(ws, seen, "ready")
-            assert hub.cancel(await nth(hub, 0))
-            await rt_until(ws, seen, "response.done")
+        seen = await rt_cut_and_probed(hub, proxy, until="response.done")
         late = [e["delta"] for e in seen if e.get("delta") == " late"]
         assert not late, f"a cut response's deltas reached the client: {late}"
 
@@ -2728,14 +2741,7 @@ async def test_audio_without_item_id_is_not_truncated_as_item_empty_string():
         await ws.send_json(rt_done("r1"))
 
     async with rt_proxied(got, on_create, on_cancel) as (hub, proxy):
-        seen: list = []
-        async with aiohttp.ClientSession() as http, http.ws_connect(f"{proxy.url}/v1/realtime?model=rt") as ws:
-            await ws.send_json({"type": "response.create"})
-            await rt_until(ws, seen, "ready")
-            assert hub.cancel(await nth(hub, 0))
-            await rt_until(ws, seen, "cancel_seen")
-            await ws.send_json({"type": "probe"})  # (after the cut's own messages upstream)
-            await rt_until(ws, seen, "probed")
+        await rt_cut_and_probed(hub, proxy)
         truncates = [e for e in got if e["type"] == "conversation.item.truncate"]
         assert all(e["item_id"] for e in truncates), truncates
 
@@ -2795,12 +2801,7 @@ async def test_item_only_events_of_an_item_added_after_the_cut_are_held():
         await ws.send_json(rt_done("r1"))
 
     async with rt_proxied(got, on_create, on_cancel) as (hub, proxy):
-        seen: list = []
-        async with aiohttp.ClientSession() as http, http.ws_connect(f"{proxy.url}/v1/realtime?model=rt") as ws:
-            await ws.send_json({"type": "response.create"})
-            await rt_until(ws, seen, "ready")
-            assert hub.cancel(await nth(hub, 0))
-            await rt_until(ws, seen, "response.done")
+        seen = await rt_cut_and_probed(hub, proxy, until="response.done")
         leaked = [e["type"] for e in seen if e["type"].startswith("response.") and e.get("item_id") == "m1"
                   or e["type"] == "response.output_item.added"]
         assert not leaked, f"the cut response's events reached the client: {leaked}"
@@ -2887,14 +2888,7 @@ async def test_the_truncate_is_at_the_whole_milliseconds_relayed():
         await ws.send_json(rt_done("r1"))
 
     async with rt_proxied(got, on_create, on_cancel) as (hub, proxy):
-        seen: list = []
-        async with aiohttp.ClientSession() as http, http.ws_connect(f"{proxy.url}/v1/realtime?model=rt") as ws:
-            await ws.send_json({"type": "response.create"})
-            await rt_until(ws, seen, "ready")
-            assert hub.cancel(await nth(hub, 0))
-            await rt_until(ws, seen, "cancel_seen")
-            await ws.send_json({"type": "probe"})
-            await rt_until(ws, seen, "probed")
+        await rt_cut_and_probed(hub, proxy)
         ends = [(e["item_id"], e["audio_end_ms"]) for e in got if e["type"] == "conversation.item.truncate"]
         assert ends == [("i1", 400)], ends
 
