@@ -581,7 +581,8 @@ class MediaSource(Source):
         lost): that is how HTTP/1.0 ends a response."""
         if not (self.http_file and isinstance(exc, OSError) and exc.errno == errno.EIO):
             return None
-        if getattr(container, "size", -1) >= 0:
+        size = getattr(container, "size", None)
+        if size is not None and size >= 0:  # (PyAV can give None for an input of unknown size: a CI run's TypeError)
             return None
         at = self._byte_end
         reads = self._failed_ends[at] = self._failed_ends.get(at, 0) + 1
