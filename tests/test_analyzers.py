@@ -42,6 +42,17 @@ def test_a_later_choices_loop_is_its_requests_only():
         a.update(5 + 0.1 * k)
     m = a.metrics(9.0, 0.0)
     assert m["loop_choice"] == 0 and 20 <= m["loop_words"] < 60, m
+    a.ingest(RequestFinished("llm", 9.0))
+    # a later choice's unit can be 512 words (170 before): one of 400 characters of Chinese is seen
+    rng = random.Random(5)
+    unit = "".join(rng.choice("我们一起去公园散步吧今天天气很好他说这是一个非常重要的问题") for _ in range(400))
+    text = "好的：" + unit * 4
+    for k in range(0, len(text), 7):
+        a.ingest(ChoiceText("llm", 10 + 0.01 * k, text[k:k + 7], choice=1))
+        a.update(10 + 0.01 * k)
+    hits = [h.message for h in a.take_hits() if h.kind == "loop" and "in choice 1" in h.message]
+    assert hits and hits[-1].split('"')[1].startswith(unit[:57]) and "(period 400 words, from its word 3)" in hits[-1]
+    assert a.metrics(20.0, 0.0)["loop_choice"] == 1
 
 
 def test_every_kind_has_an_analyzer():
@@ -160,15 +171,25 @@ def test_a_loop_in_chinese_is_seen_as_it_streams_whatever_the_length_of_its_unit
     """Chinese has no spaces: its text was read in words at spaces and line ends only, so a loop was seen at a line's
     end or the answer's; read a character a word with loops of 64 words at most, a looping paragraph of more than 64
     characters was never seen (a review). Each character is a word, and a unit can be a third of the 1,024 words
-    searched: a paragraph of 80 or 300 characters looping is seen in its third repeat, with or without line ends."""
+    searched: a paragraph of 80 or 300 characters looping is seen in its third repeat, with or without line ends.
+    A unit can now be 1,024 words (a third of 3,072 searched): a Chinese paragraph of 400 or 900 characters, or
+    one of English of 700 words, is seen in its third repeat too (one of 342 characters or more never was), its unit
+    shown from where it starts (the words kept are a unit's and 64 more, not the window's)."""
     rng = random.Random(7)
     chars = "我们一起去公园散步吧今天天气很好他说这是一个非常重要的问题需要认真思考，"
-    for size, end in ((80, ""), (80, "\n"), (300, "。\n"), (20, "")):
+    for size, end in ((80, ""), (80, "\n"), (300, "。\n"), (20, ""), (400, "。"), (900, "")):
         unit = "".join(rng.choice(chars) for _ in range(size)) + end
-        a, first = _streamed("开始。" + unit * 5)
+        a, first = _streamed("开始：" + unit * 4)
         assert first is not None and first <= 3 + 3 * len(unit) + 5, (size, end, first)
         loops = [h.message for h in a.take_hits() if h.kind == "loop"]
-        assert loops and " " not in loops[0].split('"')[1], loops  # (its unit as written: no spaces put in)
+        assert loops and loops[0].split('"')[1].startswith(unit[:57]), loops  # (as written: no spaces put in)
+        assert f"(period {len(unit.rstrip())} words, from word 3)" in loops[0], loops
+    vocabulary = "the model said that a loop of words can run on for a long while before anyone sees it".split()
+    unit = " ".join(rng.choice(vocabulary) + str(k % 7) for k in range(700)) + ".\n"
+    a, first = _streamed("Here is the answer: " + unit * 4)
+    assert first is not None and first <= 20 + 3 * len(unit) + 40, first
+    loops = [h.message for h in a.take_hits() if h.kind == "loop"]
+    assert loops and loops[0].split('"')[1].startswith(unit[:57]) and "(period 701 words, from word 5)" in loops[0]
 
 
 def test_a_line_of_one_mark_or_a_laugh_is_not_a_loop_but_one_word_for_ever_is():

@@ -25,7 +25,7 @@ Lao, Khmer or Myanmar, alphabets whose phrases are spaced). Each of their charac
 Chinese or Japanese text is a run of characters repeated, seen as it streams (read as one word up to the next space or
 line end, it was seen late, often only at the answer's end). A Chinese character is close to a word of English in what
 it carries and in tokens (one or two), so a loop's length in them is weighed as one in words; a loop's unit can be up
-to a third of the window (``LOOP_WINDOW``), a paragraph of 341 characters or words."""
+to ``LOOP_UNIT_MAX`` words long, a paragraph of a thousand characters or words."""
 WORD_MAX = 32
 """Characters of a run of letters or digits read as one word at most: a longer run is read in pieces of this many
 (``0000…``, ``hahaha…`` or ``abcabc…`` for ever without a space was one growing word, never a loop; in pieces it is
@@ -54,9 +54,16 @@ _PIECE = re.compile(rf"[^\W{_UNSPACED}]{{{WORD_MAX}}}")
 _THROUGH_UNSPACED = re.compile(rf".*[{_UNSPACED}]", re.S)
 _UNSPACED_CHAR = re.compile(rf"[{_UNSPACED}]")
 _NO_SPACE_BEFORE = re.compile(rf"[^\w\s]|[{_UNSPACED}]")
-LOOP_WINDOW = 1024
-"""Words searched for the loop the text ends in (a later choice's: half); a loop repeats its unit at least three
-times, so its unit is at most a third of this."""
+LOOP_UNIT_MAX = 1024
+"""Words of a loop's unit at most (a later choice's: half): a paragraph of a thousand words, or of as many characters
+of Chinese or Japanese, repeated (341 until 2026-12-07, later: a Chinese paragraph of 400 characters over and over was never
+a loop)."""
+LOOP_WINDOW = 3 * LOOP_UNIT_MAX
+"""Words searched for the loop the text ends in (a later choice's: half): a loop repeats its unit at least three
+times."""
+UNIT_SHOWN = 64
+"""Words of a loop's unit kept to show it (its first ones: more than the 60 characters shown); the words themselves
+are kept for ``LOOP_UNIT_MAX`` and this many more, not for the whole window (their ids are)."""
 SINGLE_WORD_LOOP = 160
 """One word over and over, or a unit with no letter or digit, is a loop only from this many words (laughter, a
 separator line of ー, an ellipsis of 。, a Markdown table's ``|:---:|`` row are not: 40 of them made a 40-word loop,
@@ -94,24 +101,38 @@ def _word_id(word: str) -> int:
     return _BLANK_ID if word in BLANKS else zlib.crc32(word.lower().encode("utf-8", "replace"))
 
 
-def _loop_in(ids: np.ndarray, words: deque[str]) -> tuple[Loop | None, int]:
+def _loop_in(ids: np.ndarray, words: deque[str], unit_max: int = LOOP_UNIT_MAX) -> tuple[Loop | None, int]:
     """The repetition loop a window of word ids ends in, if any, and its length in words that are not blanks (see
     ``SINGLE_WORD_LOOP``: one word over and over, blanks between or not, or a unit with no letter or digit, counts
-    from 160 of them; blanks alone, from 160 blanks); ``words``: the words the ids end with."""
-    loop = trailing_loop(ids, max_period=max(1, ids.size // 3))
+    from 160 of them; blanks alone, from 160 blanks); ``words``: the last words of the window (at least
+    ``unit_max``)."""
+    loop = trailing_loop(ids, max_period=max(1, min(unit_max, ids.size // 3)))
     if loop is None:
         return None, 0
-    unit = list(words)[len(words) - ids.size + loop.start:][:loop.period]
+    # (the window ends in at least three copies of the unit, so its last ``period`` words are the unit's, turned)
+    unit = list(itertools.islice(words, len(words) - loop.period, None))
     plain = [w for w in unit if w not in BLANKS]
     # (a blank between each word of a loop does not make it longer: "␣ 0" is a unit of one word)
     length = (loop.run + loop.period) * len(plain) // loop.period if plain else loop.run + loop.period
     if length >= SINGLE_WORD_LOOP:
         return loop, length
     if len(set(plain)) <= 1 or not any(c.isalnum() for w in plain for c in w):
-        if loop.start == 0 and ids.size >= 2 * SINGLE_WORD_LOOP:  # (so many blanks between that the whole window
-            return loop, SINGLE_WORD_LOOP  # is the loop before it counts 160 words: it is as long as can be seen)
+        if loop.run + loop.period >= min(ids.size, unit_max) and ids.size >= 2 * SINGLE_WORD_LOOP:  # (so many
+            # blanks between that all the window, or a unit's longest, is the loop before it counts 160 words)
+            return loop, SINGLE_WORD_LOOP
         return None, 0
     return loop, length
+
+
+def _shown_unit(loop: Loop, size: int, words: deque[str]) -> str:
+    """A loop's unit as text (``_unit``), from a copy of it in ``words``, the last of a window of ``size`` ids: one
+    that starts where the loop does (the first copy can be older than the words kept)."""
+    show = min(loop.period, UNIT_SHOWN)
+    copy = loop.start + (size - loop.start) // loop.period * loop.period  # the last copy's start (maybe at the end)
+    if size - copy < show:
+        copy -= loop.period  # (the one before it, whole)
+    at = len(words) - (size - copy)
+    return _unit(list(itertools.islice(words, at, at + show)))
 
 
 def _word_lengths(text: str, run: int = 0) -> tuple[list[int], int]:
@@ -230,7 +251,7 @@ class _LaterChoice:
         self.carry = ""
         self.blank = NO_BLANK
         self.ids = Ring(LOOP_WINDOW // 2, np.int64)
-        self.words: deque[str] = deque(maxlen=LOOP_WINDOW // 2)
+        self.words: deque[str] = deque(maxlen=LOOP_UNIT_MAX // 2 + UNIT_SHOWN)
         self.new = False
         self.loop_words = 0
 
@@ -280,7 +301,7 @@ class TextAnalyzer(StreamAnalyzer):
         spaces, up to a mark or another word, counts as one word: each of them alone would make it constant)."""
         self._run = 0
         self.word_t = Ring(LOOP_WINDOW)
-        self.words: deque[str] = deque(maxlen=LOOP_WINDOW)
+        self.words: deque[str] = deque(maxlen=LOOP_UNIT_MAX + UNIT_SHOWN)
         self.tokens = 0
         self.tokens_reported = 0
         self._since_usage = 0
@@ -490,7 +511,7 @@ class TextAnalyzer(StreamAnalyzer):
         """A phrase of ``n`` words seen a third time: said, unless it is a loop, or the passage said one word before,
         or (see ``PHRASE_CHARS``) a phrase of the other length in a script written without spaces."""
         gaps = np.diff(found.positions)
-        if gaps.size and np.all(gaps == gaps[0]) and gaps[0] <= LOOP_WINDOW // 3:
+        if gaps.size and np.all(gaps == gaps[0]) and gaps[0] <= LOOP_UNIT_MAX:
             return  # back-to-back with a fixed period: a loop, reported as such
         first_kept = self.word_ids.total - len(self.words)
         start = found.positions[-1] - first_kept
@@ -534,8 +555,7 @@ class TextAnalyzer(StreamAnalyzer):
         loop, length = _loop_in(ids, self.words)
         if loop and not self._in_loop:
             self._in_loop = True
-            words = list(self.words)[-len(ids):]
-            unit = _unit(words[loop.start:loop.start + loop.period])
+            unit = _shown_unit(loop, len(ids), self.words)
             first_word = self.word_ids.total - len(ids) + loop.start
             start_t = float(self.word_t.values(len(ids))[loop.start])
             self.hits.append(PatternHit(
@@ -557,12 +577,11 @@ class TextAnalyzer(StreamAnalyzer):
             if later.new:
                 later.new = False
                 ids = later.ids.values(LOOP_WINDOW // 2)
-                loop, length = _loop_in(ids, later.words)
+                loop, length = _loop_in(ids, later.words, LOOP_UNIT_MAX // 2)
                 if loop and not later.loop_words:
-                    words = list(later.words)[-len(ids):]
                     self.hits.append(PatternHit(
                         later.t, self.stream, "loop",
-                        f'repetition loop "{_unit(words[loop.start:loop.start + loop.period])}" x{loop.repeats:.0f} '
+                        f'repetition loop "{_shown_unit(loop, len(ids), later.words)}" x{loop.repeats:.0f} '
                         f"in choice {index} (period {loop.period} words, from its word "
                         f"{later.ids.total - len(ids) + loop.start})"))
                 elif not loop and later.loop_words:
