@@ -67,7 +67,7 @@ class ChoiceText(Event):
     """Content of a later choice of a request that asked for several answers (``n``): its words are read for a
     repetition loop apart from the stream's text (a loop there is the request's: a rule that cuts a looping stream
     cuts the request while the choice goes on). Not timed or counted (the ``OutputChunk`` of its chunk is), not the
-    stream's text, not recorded."""
+    stream's text; recorded apart from it (a ``choice`` event of the session)."""
 
     text: str = ""
     choice: int = 1

@@ -53,12 +53,19 @@ def test_bad_lines_become_recorded_errors_and_replay_goes_on(tmp_path):
         {"t": 0.05, "stream": "llm", "text": " two"},           # back in time: kept in order
         {"t": 0.4, "stream": "llm", "text": "x" * (5 << 20)},   # 5 MB in one line
         {"t": 0.5, "stream": "llm", "text": " three", "tokens": 1e300},  # a count no table holds
+        {"t": 0.6, "stream": "llm", "type": "choice", "choice": 0, "text": "a"},  # the first is the text
+        {"t": 0.6, "stream": "llm", "type": "choice", "choice": "2", "text": "a"},
+        {"t": 0.6, "stream": "llm", "type": "choice", "choice": 2, "text": ["a"]},
+        {"t": 0.7, "stream": "llm", "type": "choice", "choice": 2, "text": " fine", "ended": True},
     ])
     hub = replay(path)
     snap = hub.snapshot("llm")
     errors = [h.message for _, h in hub.patterns_since(0) if h.kind == "error"]
-    assert [e.split(":")[0] for e in errors] == ["line 2", "line 3", "line 4", "line 5", "line 7", "line 8"]
+    assert [e.split(":")[0] for e in errors] == ["line 2", "line 3", "line 4", "line 5", "line 7", "line 8",
+                                                 "line 9", "line 10", "line 11"]
     assert "5 MB, more than a session line may hold" in errors[4] and "'tokens' must be a whole number" in errors[5]
+    assert "'choice' must be a later choice's index" in errors[6] and "'choice' must be a whole number" in errors[7]
+    assert "'text' must be a string" in errors[8]
     assert snap.metrics["tokens"] == 2 and snap.status == "closed"
 
 

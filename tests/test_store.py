@@ -474,6 +474,43 @@ def test_a_secret_streamed_in_pieces_is_not_recorded(tmp_path):
     assert text.startswith("the key is [REDACTED] and nothing else") and text.endswith("Bearer [REDACTED]' x")
 
 
+def test_a_later_choices_content_is_recorded_redacted_and_replays_its_loop(tmp_path):
+    """A request for three answers: only the first was recorded, so a session (and its export) lost the others,
+    and a loop in one of them was not there to see again. Each later choice's content is recorded apart from the
+    text, a secret streamed in pieces within it redacted, and the exported session replays the loop as the run saw
+    it."""
+    key = "sk-test-" + "Pq4" * 12  # audit: ignore (test value)
+    pieces = ["the key is ", key[:7], key[7:20], key[20:], " and that is all."]
+    chunks = [{"choices": [{"index": 0, "delta": {"content": "Fine"}}]}]
+    for i in range(30):
+        chunks += [{"choices": [{"index": 1, "delta": {"content": pieces[i] if i < len(pieces) else f" step {i}"}}]},
+                   {"choices": [{"index": 2, "delta": {"content": " round and"}}]}]
+    chunks.append({"choices": [{"index": 1, "delta": {}, "finish_reason": "stop"}]})
+    capture = tmp_path / "three.sse"
+    capture.write_text("".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n")
+    rec = tmp_path / "three.midstream.sqlite"
+    run = midstream("run", str(capture), "--headless", "--json", "--no-rules", "--record", str(rec))
+    assert run.returncode == 0, run.stderr
+    live = json.loads(run.stdout.splitlines()[-1])["summary"]["streams"]["three"]
+    with Session(rec) as session:
+        choices = [e for e in session.text_events() if e["type"] == "choice"]
+    first = "".join(e["text"] for e in choices if e["choice"] == 1)
+    assert first.startswith("the key is [REDACTED] and that is all. step 5 step 6") and first.endswith(" step 29")
+    assert "".join(e["text"] for e in choices if e["choice"] == 2) == " round and" * 30
+    assert [(e["choice"], e["text"]) for e in choices if e.get("ended")] == [(1, "")]
+    raw = rec.read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("three.midstream.sqlite*"))
+    assert key.encode() not in raw and key[7:20].encode() not in raw
+    out = midstream("export", str(rec), "--format", "jsonl", "--out", str(tmp_path / "out"))
+    assert out.returncode == 0, out.stderr
+    again = midstream("run", str(tmp_path / "out" / "events.jsonl"), "--headless", "--json", "--virtual",
+                      "--duration", "10", "--no-rules", "--no-record")
+    assert again.returncode == 0, again.stderr
+    replayed = json.loads(again.stdout.splitlines()[-1])["summary"]["streams"]["three"]
+    assert live["metrics"]["loop_choice"] == replayed["metrics"]["loop_choice"] == 2, (live, replayed)
+    assert live["metrics"]["loop_words"] == replayed["metrics"]["loop_words"] >= 40
+    assert replayed["patterns"] == live["patterns"] >= 1 and replayed["metrics"]["tokens"] == live["metrics"]["tokens"]
+
+
 def test_export_force_replaces_a_link_and_plain_session_paths_work(tmp_path):
     rec = tmp_path / "plain.sqlite"  # a session renamed: analyze and export take it too
     record_demo(rec, seconds=2.0, uris=["sim:text"])

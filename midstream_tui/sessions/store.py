@@ -80,6 +80,8 @@ HOLD_CHARS = 256
 any secret ``redact`` knows the shape of."""
 MARGIN = 64
 """Text this close before a redaction is written with it: the secret's prefix (``Authorization: Bearer``)."""
+CHOICE_KEY = "\x00choice "
+"""Between a stream's name and a later choice's index in the key its held text is kept under (a name has no NUL)."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -243,6 +245,8 @@ class Recorder:
         self.error: str | None = None
         self._names: dict[str, str] = {}
         self._held: dict[str, list[tuple]] = {}
+        """Text not yet written, by stream (a later choice's: by the stream's name, ``CHOICE_KEY`` and its index)."""
+        self._choices_held: set[str] = set()  # streams with a later choice's text held, maybe
         self._held_lock = threading.RLock()
         self.lost = 0
         """Rows that could not be written (a full disk, say): the session is then marked incomplete."""
@@ -274,7 +278,12 @@ class Recorder:
             self._hold(stream, ("event", stream, t, "text", {"text": ev.text, "tokens": ev.tokens,
                                                              "request_id": ev.request_id}))
             return
-        if isinstance(ev, ChoiceText):  # (a later choice's content: not the stream's text, not recorded)
+        if isinstance(ev, ChoiceText):  # a later choice's content (a request for several answers): held and
+            # redacted as the text is, apart from it (a secret in it is seen whole within its choice)
+            if isinstance(ev.choice, int) and not isinstance(ev.choice, bool) and ev.choice >= 1:
+                data = {"choice": ev.choice, "text": ev.text, **({"ended": True} if ev.ended else {})}
+                self._choices_held.add(stream)
+                self._hold(f"{stream}{CHOICE_KEY}{ev.choice}", ("event", stream, t, "choice", data))
             return
         if isinstance(ev, OutputChunk):  # (its text is not recorded, and held text stays held: it carries none)
             self._queue.put(("event", stream, t, "chunk", {"part": ev.part, "tokens": ev.tokens,
@@ -282,6 +291,10 @@ class Recorder:
             return
         if stream in self._held:  # anything else of the stream: its held text goes first, in order
             self._release(stream, everything=True)
+        if stream in self._choices_held:  # (and its later choices')
+            self._choices_held.discard(stream)
+            for key in [k for k in self._held if k.startswith(f"{stream}{CHOICE_KEY}")]:
+                self._release(key, everything=True)
         if isinstance(ev, AudioChunk):
             if measured.level_dbfs is not None:
                 self._queue.put(("sample", stream, "level_dbfs", t, measured.level_dbfs))

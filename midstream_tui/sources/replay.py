@@ -14,6 +14,8 @@ JSONL session format, one JSON object per line, in time order:
 
 A ``chunk`` is output that is not text (``part``: ``reasoning``, ``tool``, a tool call's name or arguments, or
 ``text``, output that is not the stream's text: a later choice's): timed and counted as a chunk, not read as text.
+A ``choice`` is a later choice's content (``{"type": "choice", "choice": 2, "text": "..."}``, ``"ended": true`` when
+its answer ended), read for a repetition loop apart from the text (its chunk, a ``chunk``, times it).
 ``t`` is seconds from the start of the session; ``stream`` defaults to the file's name; ``tokens`` to 1. A file may
 hold several streams: each becomes its own source. Replay keeps the recorded gaps, divided by ``speed``. A line that
 is not valid JSON (or nests deeper than ``jsonsafe.MAX_DEPTH``) or lacks a field becomes a recorded stream error
@@ -73,6 +75,14 @@ def _event(stream: str, t: float, obj: dict) -> Event:
         if not isinstance(text, str):
             raise ValueError("'text' must be a string")
         return TextDelta(stream, t, text=text, tokens=_count(obj, "tokens", 1))
+    if kind == "choice":
+        text = obj.get("text", "")
+        if not isinstance(text, str):
+            raise ValueError("'text' must be a string")
+        choice = _count(obj, "choice", 0)
+        if choice < 1:
+            raise ValueError("'choice' must be a later choice's index, 1 or more")
+        return ChoiceText(stream, t, text, choice, ended=obj.get("ended") is True)
     if kind == "chunk":
         part = obj.get("part", "reasoning")
         if part not in ("reasoning", "tool", "text"):
