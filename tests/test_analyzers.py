@@ -233,10 +233,14 @@ def test_line_ends_or_spaces_for_ever_and_a_run_without_a_space_are_loops():
     """A model that emits line ends or spaces for ever wrote no word: no loop was seen and the built-in rule never
     cut it; nor ``0000…``, ``hahaha…`` or ``abcabc…`` for ever without a space (one growing word, read every 4,096
     characters). Past 256 whitespace characters in a row, each 16 are a blank word (one that does not count in a
-    loop's length), a run of letters or digits is read in words of 32 at most, and a carry every 1,024 characters."""
+    loop's length), a run of letters or digits is read in words of 32 at most, and a carry every 1,024 characters.
+    Whitespace other than spaces and line ends (tabs, carriage returns, no-break spaces, U+2028) ends the words read
+    as they do (it was read every 1,024 characters: such a loop was cut at about 3,100)."""
     for text, unit, by in (("Done.\n" + "\n" * 6_000, "⏎", 2_900), ("Done. " + " " * 6_000, "␣", 2_900),
                            ("Code:" + "\t\n" * 3_000, "⏎", 2_900), ("Code:" + "\n    " * 1_200, "⏎", 2_900),
-                           ("x" + "\u2028" * 5_000, "⏎", 3_200), ("Result: " + "0" * 12_000, "0" * 32, 6_300),
+                           ("x" + "\u2028" * 5_000, "⏎", 2_900), ("x" + "\r" * 5_000, "⏎", 2_900),
+                           ("x" + "\t" * 5_000, "␣", 2_900), ("x" + "\xa0" * 5_000, "␣", 2_900),
+                           ("Result: " + "0" * 12_000, "0" * 32, 6_300),
                            ("x " + "\u200b" * 5_000, "<U+200B>x16", 3_200),  # (a unit that shows nothing: named)
                            ("Ok " + "ha" * 6_000, "ha" * 16, 6_300), ("x " + "abc" * 4_000, "abc" * 33, 2_100)):
         a, first = _streamed(text)

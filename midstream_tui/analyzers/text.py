@@ -52,6 +52,7 @@ _BLANK_ID = zlib.crc32(BLANK_LINE.encode())
 _LINE_END = re.compile("[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")  # (what ``str.splitlines`` splits at)
 _PIECE = re.compile(rf"[^\W{_UNSPACED}]{{{WORD_MAX}}}")
 _THROUGH_UNSPACED = re.compile(rf".*[{_UNSPACED}]", re.S)
+_THROUGH_SPACE = re.compile(r".*\s", re.S)
 _UNSPACED_CHAR = re.compile(rf"[{_UNSPACED}]")
 _NO_SPACE_BEFORE = re.compile(rf"[^\w\s]|[{_UNSPACED}]")
 LOOP_UNIT_MAX = 1024
@@ -224,10 +225,14 @@ every delta)."""
 
 
 def _word_end(carry: str, text: str) -> int:
-    """Where the words of ``carry`` (ending in the delta ``text``) can be read up to: its last space or line end, or
+    """Where the words of ``carry`` (ending in the delta ``text``) can be read up to: its last whitespace, or
     the end of its last character of a script written without spaces (a word of its own), or all of it past
     ``CARRY_MAX``; <= 0: not yet (a word may go on in the next delta)."""
     cut = max(carry.rfind(" "), carry.rfind("\n"))
+    if cut < len(carry) - len(text) and not text.isalnum():  # (no space or line end in the delta: other whitespace?)
+        through = _THROUGH_SPACE.match(text)  # (a tab, a carriage return, a no-break space, U+2028...)
+        if through is not None:
+            cut = len(carry) - len(text) + through.end() - 1
     if not text.isascii():
         through = _THROUGH_UNSPACED.match(text)
         if through is not None:
