@@ -192,6 +192,52 @@ def test_a_loop_in_chinese_is_seen_as_it_streams_whatever_the_length_of_its_unit
     assert loops and loops[0].split('"')[1].startswith(unit[:57]) and "(period 701 words, from word 5)" in loops[0]
 
 
+def test_a_loop_is_a_requests_own_and_a_longer_period_repeated_in_part_does_not_hide_it():
+    """One stream, one prompt asked again (a load test, temperature 0; an ``openai:chat`` source that repeats): the
+    same healthy answer of 400 or 1,000 words was a loop from the third request, and the fourth had 40 loop words
+    from its first character (a rule would have cut it); the last request's loop length stayed the stream's until
+    the next one's first word was read. An answer of prose ending in a loop, asked again: the passage said twice
+    had the longest run, failed to repeat three times, and hid the loop (found among periods that loop only now).
+    Three sections of one length ending in the same sentence are a recurring phrase, not a loop (an independent
+    review found all three)."""
+    rng = random.Random(4)
+    vocabulary = ("the model reads each request and answers it with a short plan then a list of steps that explain "
+                  "how to configure the server for a large number of users and what to check when it is slow").split()
+
+    def requests(answer, times):
+        a, rng2, t, firsts = TextAnalyzer("s"), random.Random(1), 0.0, []
+        for _ in range(times):
+            a.ingest(RequestStarted("s", t))
+            i, first = 0, None
+            while i < len(answer):
+                n = rng2.randint(1, 5)
+                t += 0.01
+                a.ingest(TextDelta("s", t, answer[i:i + n]))
+                i += n
+                a.update(t)
+                if first is None and a.metrics(t, 0.0)["loop_words"] >= 40:
+                    first = i
+            a.ingest(RequestFinished("s", t))
+            a.update(t)
+            firsts.append(first)
+        return a, firsts
+
+    for words in (300, 400, 1_000):
+        _, firsts = requests(" ".join(rng.choice(vocabulary) for _ in range(words)) + ".\n", 5)
+        assert firsts == [None] * 5, (words, firsts)
+    prose = " ".join(rng.choice(vocabulary) for _ in range(300))
+    answer = prose + " " + "I will check the server again. " * 33
+    a, firsts = requests(answer, 3)
+    assert all(len(prose) < first < len(prose) + 7 * 31 for first in firsts), firsts  # (40 words: 6 repeats)
+    loops = [h.message for h in a.take_hits() if h.kind == "loop"]
+    assert len(loops) == 3 and all('"I will check the server again." x3 (period 7 words' in m for m in loops), loops
+    sections = "".join(" ".join(rng.choice(vocabulary) for _ in range(394)) + " Contact our sales team for details."
+                       for _ in range(3))
+    a, firsts = requests(sections, 1)
+    recurring = [h.message for h in a.take_hits() if h.kind == "recurring"]
+    assert firsts == [None] and any('"Contact our sales team for details' in m for m in recurring), recurring
+
+
 def test_a_line_of_one_mark_or_a_laugh_is_not_a_loop_but_one_word_for_ever_is():
     """40 dashes, 40 ー (a separator line in Japanese), 40 哈 (laughter) or 40 。 were a loop of 40 words, which the
     built-in rule cuts (a review). A run of one mark is now one word, and one word over and over a loop from 160."""
@@ -242,6 +288,8 @@ def test_line_ends_or_spaces_for_ever_and_a_run_without_a_space_are_loops():
                            ("x" + "\t" * 5_000, "␣", 2_900), ("x" + "\xa0" * 5_000, "␣", 2_900),
                            ("Result: " + "0" * 12_000, "0" * 32, 6_300),
                            ("x " + "\u200b" * 5_000, "<U+200B>x16", 3_200),  # (a unit that shows nothing: named)
+                           ("x " + ("\u200b" * 1_120 + " done ") * 8, "<U+200B>x1024...", 9_000),  # (words shown:
+                           # the unit's first 64; those of a longer one end in "...", whatever they show)
                            ("Ok " + "ha" * 6_000, "ha" * 16, 6_300), ("x " + "abc" * 4_000, "abc" * 33, 2_100)):
         a, first = _streamed(text)
         assert first is not None and first <= by, (unit, first)

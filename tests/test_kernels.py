@@ -142,14 +142,15 @@ def test_small_per_event_kernels_keep_the_gil_and_the_heavy_ones_release_it():
 def test_the_trailing_period_is_the_one_a_walk_back_from_the_end_finds():
     """The loop search's kernel reads every period's run from the Z-function of the reversed window (it walked back
     from the end once per period: 10x the CPU on a long loop of a short unit); the same answer, on random windows
-    and loops."""
-    def walked(ids, max_period):
+    and loops. Asked for a loop (its unit three times, over 16 words), only the periods that make one count: the
+    longest run of a longer period that repeats in part (a passage said once before) hid a loop of a shorter one."""
+    def walked(ids, max_period, min_repeats=0.0, min_words=0):
         best = (0, 0)
         for p in range(1, min(max_period, len(ids) // 2) + 1):
             run = 0
             while run + p < len(ids) and ids[-1 - run] == ids[-1 - run - p]:
                 run += 1
-            if run > best[1]:
+            if run > best[1] and run + p >= min_repeats * p and run + p >= min_words:
                 best = (p, run)
         return best
 
@@ -162,3 +163,11 @@ def test_the_trailing_period_is_the_one_a_walk_back_from_the_end_finds():
         ids = ids.astype(np.int64)
         max_period = int(rng.integers(1, 70))
         assert tuple(int(v) for v in kernels.trailing_period(ids, max_period)) == walked(ids.tolist(), max_period)
+        assert tuple(int(v) for v in kernels.trailing_period(ids, max_period, 3.0, 16)) == \
+            walked(ids.tolist(), max_period, 3.0, 16)
+    # a passage of 40 words said twice, then a loop of 7 words five times: the passage's period has the longest run
+    rng = np.random.default_rng(5)
+    passage, unit = rng.integers(100, 10_000, 40), rng.integers(100, 10_000, 7)
+    ids = np.concatenate([passage, np.tile(unit, 5), passage, np.tile(unit, 5)]).astype(np.int64)
+    loop = trailing_loop(ids, max_period=len(ids) // 3)
+    assert loop is not None and loop.period == 7 and loop.run == 28, loop

@@ -1338,12 +1338,16 @@ def line_fit(y, start, stop):
 
 
 @njit(cache=True)  # small: keeps the GIL (see the module's note)
-def trailing_period(ids, max_period):
+def trailing_period(ids, max_period, min_repeats=0.0, min_words=0):
     """Shortest period p whose repetition explains the longest tail of ``ids``.
 
     Returns (period, run): ids[n-run-p:] repeats with period p, i.e.
     ids[i] == ids[i-p] for the last ``run`` positions. (0, 0) if none.
-    Prefers the longest run; among equal runs, the shortest period.
+    Prefers the longest run; among equal runs, the shortest period. Only a
+    period whose unit is repeated ``min_repeats`` times, ``(run + p) / p``, over
+    ``min_words`` words at least counts: a longer period that repeats in part
+    (a passage said once before, a loop's first words) hid a loop of a shorter
+    one before (nothing was then found).
 
     The run of period p is the Z-function of the reversed window at p (the longest common prefix of the window read
     backwards and of itself p further back): all periods in O(n). Walking back from the end for each period took
@@ -1368,7 +1372,7 @@ def trailing_period(ids, max_period):
         if p + run > right:
             left = p
             right = p + run
-        if run > best_run:
+        if run > best_run and run + p >= min_repeats * p and run + p >= min_words:
             best_run = run
             best_p = p
     return best_p, best_run
@@ -1511,7 +1515,7 @@ def warm_up_ingest() -> None:
     rgb_thumbnail(np.zeros((16, 16, 3), dtype=np.uint8), 4, 4)
     mean_abs_diff(thumb, thumb)
     ids = np.arange(32, dtype=np.int64) % 5
-    trailing_period(ids, 8)
+    trailing_period(ids, 8, 3.0, 16)
     repeated_ngram_fraction(ids, 3)
     singleton_ngram_fraction(ids, 3)
     sorted_ngram_hashes(ids, 3)

@@ -45,7 +45,7 @@ def trailing_loop(ids: np.ndarray, *, max_period: int = 64, min_words: int = 16,
     a = np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
     if a.size < 2:
         return None
-    period, run = kernels.trailing_period(a, max_period)
+    period, run = kernels.trailing_period(a, max_period, float(min_repeats), int(min_words))
     if period == 0:
         return None
     loop = Loop(int(period), int(run), int(a.size - run - period))

@@ -62,6 +62,10 @@ a loop)."""
 LOOP_WINDOW = 3 * LOOP_UNIT_MAX
 """Words searched for the loop the text ends in (a later choice's: half): a loop repeats its unit at least three
 times."""
+STRUCTURE_GAP = 341
+"""A phrase seen three times this many words apart or less, at equal gaps, is not said as recurring: a loop, or
+lines of one shape (rows of a table, a run of similar statements in code). Further apart it is, unless what lies
+between repeats exactly (a loop of a longer unit)."""
 UNIT_SHOWN = 64
 """Words of a loop's unit kept to show it (its first ones: more than the 60 characters shown); the words themselves
 are kept for ``LOOP_UNIT_MAX`` and this many more, not for the whole window (their ids are)."""
@@ -111,12 +115,13 @@ def _loop_in(ids: np.ndarray, words: deque[str], unit_max: int = LOOP_UNIT_MAX) 
     if loop is None:
         return None, 0
     # (the window ends in at least three copies of the unit, so its last ``period`` words are the unit's, turned)
-    unit = list(itertools.islice(words, len(words) - loop.period, None))
-    plain = [w for w in unit if w not in BLANKS]
+    plain_count = loop.period - int(np.count_nonzero(ids[ids.size - loop.period:] == _BLANK_ID))
     # (a blank between each word of a loop does not make it longer: "␣ 0" is a unit of one word)
-    length = (loop.run + loop.period) * len(plain) // loop.period if plain else loop.run + loop.period
+    length = (loop.run + loop.period) * plain_count // loop.period if plain_count else loop.run + loop.period
     if length >= SINGLE_WORD_LOOP:
         return loop, length
+    unit = list(itertools.islice(words, len(words) - loop.period, None))
+    plain = [w for w in unit if w not in BLANKS]
     if len(set(plain)) <= 1 or not any(c.isalnum() for w in plain for c in w):
         if loop.run + loop.period >= min(ids.size, unit_max) and ids.size >= 2 * SINGLE_WORD_LOOP:  # (so many
             # blanks between that all the window, or a unit's longest, is the loop before it counts 160 words)
@@ -133,7 +138,10 @@ def _shown_unit(loop: Loop, size: int, words: deque[str]) -> str:
     if size - copy < show:
         copy -= loop.period  # (the one before it, whole)
     at = len(words) - (size - copy)
-    return _unit(list(itertools.islice(words, at, at + show)))
+    text = _unit(list(itertools.islice(words, at, at + show)))
+    if loop.period > show and not text.endswith("..."):  # (words that show as little: a run of invisible ones)
+        text = text[:57] + "..."
+    return text
 
 
 def _word_lengths(text: str, run: int = 0) -> tuple[list[int], int]:
@@ -328,6 +336,9 @@ class TextAnalyzer(StreamAnalyzer):
         self._in_loop = False
         self._loop_words = 0
         self._loop_period = 0  # the period of the loop the text ended in at the last update (0: none)
+        self._req_word = 0
+        """The first word of the request under way: a loop is searched for in its words only (the same answer to the
+        same prompt, twice on one stream, was a loop from the third, and a rule cut the fourth at its first word)."""
         self._new_words = False
         self._choices: dict[int, _LaterChoice] = {}
         """The later choices of the request under way that have not ended, by index (a request for several
@@ -364,6 +375,7 @@ class TextAnalyzer(StreamAnalyzer):
             return NOTHING
         if isinstance(event, RequestStarted):
             self._flush_words(event.t)
+            self._words_begin(event.t)
             self._choices.clear()  # (a loop in a later choice of the last request is not this one's)
             self._choice_loop, self._text_ended = (0, 0), False
             if self.tail and not self.tail.endswith("\n"):  # one response per line in the text panel
@@ -442,6 +454,7 @@ class TextAnalyzer(StreamAnalyzer):
         self.delta_tokens.append(tokens)
         if math.isnan(self._req_start):  # pushed without RequestStarted: a request begins here
             self.requests += 1
+            self._words_begin(t)
             self._req_start = t
             self._req_started = False
             self._choice_loop, self._text_ended = (0, 0), False  # (the last request's choices are not its)
@@ -474,6 +487,16 @@ class TextAnalyzer(StreamAnalyzer):
                                             start=self._req_last))
         self._req_last = t
         return measured
+
+    def _words_begin(self, t: float) -> None:
+        """A request begins: its words are searched for a loop apart from those before it, and a loop the last one
+        ended in is over (its length stayed the stream's until the new request's first word, and a rule could cut
+        the new one for it)."""
+        self._req_word = self.word_ids.total
+        if self._in_loop:
+            self._in_loop = False
+            self.hits.append(PatternHit(t, self.stream, "loop-end", f"loop ended after {self._loop_words} words"))
+        self._loop_words = self._loop_period = 0
 
     def _flush_words(self, t: float) -> None:
         if self._carry.strip():
@@ -517,7 +540,13 @@ class TextAnalyzer(StreamAnalyzer):
         or (see ``PHRASE_CHARS``) a phrase of the other length in a script written without spaces."""
         gaps = np.diff(found.positions)
         if gaps.size and np.all(gaps == gaps[0]) and gaps[0] <= LOOP_UNIT_MAX:
-            return  # back-to-back with a fixed period: a loop, reported as such
+            gap = int(gaps[0])
+            if gap <= STRUCTURE_GAP:
+                return  # back-to-back with a fixed period: a loop, or lines of one shape (a table, code), not said
+            ids = self.word_ids.values(self.word_ids.total - found.positions[0])
+            if ids.size > gap and np.array_equal(ids[gap:], ids[:-gap]):
+                return  # what lies between repeats back to back: a loop, reported as such (equal gaps alone are
+                # not one so far apart: three sections of one length that end in the same sentence)
         first_kept = self.word_ids.total - len(self.words)
         start = found.positions[-1] - first_kept
         words = list(itertools.islice(self.words, start, start + n)) if start >= 0 else []
@@ -556,7 +585,7 @@ class TextAnalyzer(StreamAnalyzer):
         if not self._new_words:
             return
         self._new_words = False
-        ids = self.word_ids.values(LOOP_WINDOW)
+        ids = self.word_ids.values(min(LOOP_WINDOW, self.word_ids.total - self._req_word))
         loop, length = _loop_in(ids, self.words)
         if loop and not self._in_loop:
             self._in_loop = True
