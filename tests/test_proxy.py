@@ -932,6 +932,64 @@ async def test_a_304_keeps_the_content_length_the_upstream_sent():
         server.close()
 
 
+async def test_an_event_stream_with_a_length_is_sent_chunked_and_ends_cleanly_when_cut():
+    """An upstream that declares its event stream's length: the proxy passed the length on, so after a cut the body
+    was short of it on a connection kept open, and the Responses SDK, having read ``response.incomplete``, waited
+    for the rest until its connection failed (an independent review: 30 s, then ``APIConnectionError``; curl timed
+    out). Such a stream (one a cut may end) goes chunked, with the same bytes; a body keeps its length."""
+    events = [{"type": "response.created", "sequence_number": 0, "response": {
+        "id": "resp_1", "object": "response", "created_at": 1, "status": "in_progress", "model": "m", "output": []}}]
+    events += [{"type": "response.output_text.delta", "sequence_number": k, "item_id": "msg_1", "output_index": 0,
+                "content_index": 0, "delta": " round and"} for k in range(1, 400)]
+    sse = lambda events: "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events).encode()  # noqa
+    bodies = [sse(events), sse(events[:1] + [{**e, "delta": f" word{k}"} for k, e in enumerate(events[1:30])])]
+    left = asyncio.Event()
+
+    async def answer(reader, writer):
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        await reader.readexactly(length)
+        body = bodies.pop(0)  # (a loop, then an answer that does not loop)
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: %d\r\n\r\n" % len(body))
+        try:
+            for k in range(0, len(body), 500):  # (about 4 events a write, a write every 10 ms: 2 s in all)
+                writer.write(body[k:k + 500])
+                await writer.drain()
+                await asyncio.sleep(0.01)
+            await reader.read()
+        except ConnectionError:
+            pass
+        left.set()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1", rules=True)
+    try:
+        client = openai.AsyncOpenAI(api_key=KEY, base_url=proxy.url + "/v1", max_retries=0)
+
+        async def read() -> list[str]:
+            stream = await client.responses.create(model="m", input="x", stream=True)
+            return [event.type async for event in stream]
+
+        kinds = await asyncio.wait_for(read(), LIVENESS_S)
+        assert kinds[-1] == "response.incomplete" and len(kinds) < 200, (len(kinds), kinds[-3:])
+        await asyncio.wait_for(left.wait(), LIVENESS_S)
+        snap = await settled(hub, 0)
+        assert snap.status == "cancelled" and snap.metrics["cut"].startswith("stop-loops"), snap.metrics
+        expected = bodies[0]
+        async with aiohttp.ClientSession() as session:  # not cut: the same bytes, chunked
+            async with session.post(proxy.url + "/v1/responses", json={"model": "m", "input": "y", "stream": True}) \
+                    as resp:
+                got = await asyncio.wait_for(resp.read(), LIVENESS_S)
+                assert "Content-Length" not in resp.headers and resp.headers["Transfer-Encoding"] == "chunked"
+        assert got == expected and (await settled(hub, 1)).status == "closed"
+        await client.close()
+    finally:
+        await hub.stop()
+        server.close()
+
+
 async def test_other_paths_pass_through_unread(upstream):
     # with their end-to-end headers: not the hop-by-hop ones a Connection header names (RFC 9110 7.6.1)
     hub, proxy = await running_proxy(upstream.url + "/v1")

@@ -1233,8 +1233,6 @@ class ProxyServer(LocalServer, GatewayTotals):
         resp.upstream_names = frozenset(k.lower() for k in upstream.headers)
         for key, value in _forwarded_headers(upstream.headers).items():
             resp.headers.add(key, value)
-        if upstream.headers.get("Content-Length", "").isdigit():
-            resp.content_length = int(upstream.headers["Content-Length"])
         ctype = upstream.headers.get("Content-Type", "")
         # An answer without a Content-Type to a request that asked to stream is read as a stream, as the SDKs read
         # it (by the request's "stream", not the header): it was flagged "not a JSON object" and left unread.
@@ -1251,6 +1249,10 @@ class ProxyServer(LocalServer, GatewayTotals):
         framer = (Reader(api, True, lite=True, choices=choices)
                   if reading is not None and streamed and encoding == "identity" else None)
         cuttable = framer is not None
+        if upstream.headers.get("Content-Length", "").isdigit() and not cuttable:
+            resp.content_length = int(upstream.headers["Content-Length"])
+        # (an event stream a cut may end goes chunked, with the same bytes: its length declared, the ending of a cut
+        # left the body short of it on a connection kept open, and the client waited for the rest until it timed out)
         cut = {"asked": False, "forced": False}
         loop = asyncio.get_running_loop()
         if stream is not None:
