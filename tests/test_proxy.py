@@ -1120,6 +1120,16 @@ async def test_a_looping_stream_is_cut_and_the_sdk_ends_cleanly(emulator):
         with_content = sum(bool(c.choices and c.choices[0].delta.content) for c in chunks)
         assert m["cut_tokens_received"] == with_content and m["cut_tokens_saved_max"] == 500 - with_content
         assert m["cut_usd_saved_max"] == pytest.approx(m["cut_tokens_saved_max"] * 10 / 1e6)
+        # the SDK's helper: its events run to the end; its final completion raises the error the SDK documents for a
+        # platform's stop, the answer received in it (an independent review saw this raise and took it for a fault)
+        async with client.chat.completions.stream(model="emu-loop", max_tokens=500,
+                                                  messages=[{"role": "user", "content": "go"}]) as helper:
+            kinds = [event.type async for event in helper]
+            with pytest.raises(openai.ContentFilterFinishReasonError) as raised:
+                await helper.get_final_completion()
+        assert kinds[-1] == "content.done" and "chunk" in kinds, kinds[-3:]
+        received = raised.value.completion.choices[0]
+        assert received.finish_reason == "content_filter" and len(received.message.content.split()) > 40
         # --on-cut error: the SDK raises the documented mid-stream error instead
         proxy.options = ProxyOptions(upstream=emulator.base_url, on_cut="error")  # the same proxy, another mode
         stream = await client.chat.completions.create(model="emu-loop", stream=True,
