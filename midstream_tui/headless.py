@@ -78,10 +78,12 @@ class NdjsonPrinter:
             }
             if snap.transcript:
                 streams[stream]["transcript"] = [seg.to_json(self.hub.t0) for seg in snap.transcript if seg.final]
+        totals = getattr(self.hub, "totals", {})
         return {"summary": {
             "duration_s": json_number(duration, 3), "ticks": self.hub.ticks, "lines": self.lines,
             "streams": streams, "patterns": len(self.hub.patterns_since(0)),
             "errors": sum(1 for s in streams.values() if s["status"] == "error"),
+            **{name: {k: json_number(v) for k, v in read().items()} for name, read in totals.items()},
         }}
 
     def finish(self, duration: float) -> None:

@@ -491,6 +491,9 @@ class Hub:
         self._log_seq = 0
         self._sources: dict[str, Source] = {}
         self._services: list = []
+        self.totals: dict[str, Callable[[], dict]] = {}
+        """What a run adds up beside its streams, by name (a proxy's requests, cuts and goodput): each call gives
+        them as they stand; the headless summary shows them."""
         self._tasks: list[asyncio.Task] = []
         self._analysis_task: asyncio.Task | None = None
         self._ingest_task: asyncio.Task | None = None

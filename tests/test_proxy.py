@@ -1379,7 +1379,13 @@ async def test_goodput_counts_the_requests_meeting_every_slo(upstream):
             proxy.options = ProxyOptions(upstream=upstream.url + "/v1", slo=(("tpot", 1e-9),))  # unmeetable
             await fetch(session, proxy.url + "/v1/chat/completions", {"model": "chat", "stream": True})
             assert (await settled(hub, 1)).metrics["slo_ok"] == 0
-        assert proxy.slo_done == 2 and proxy.goodput == 0.5
+            # one that ended without a chunk (here the upstream's 401) met none: it was left out of the goodput
+            proxy.options = ProxyOptions(upstream=upstream.url + "/v1", slo=(("ttft", 60.0),))
+            await fetch(session, proxy.url + "/v1/chat/completions", {"model": "echo-key-stream"},
+                                       {"Authorization": "Bearer x"})
+            await fetch(session, proxy.url + "/v1/chat/completions", {"model": "echo-key", "stream": True})
+            assert (await settled(hub, 3)).metrics["slo_ok"] == 0 and (await settled(hub, 2)).metrics["slo_ok"] == 1
+        assert proxy.slo_done == 4 and proxy.goodput == 0.5 and proxy.summary()["goodput"] == 0.5
     finally:
         await hub.stop()
 
@@ -1650,6 +1656,9 @@ def test_midstream_proxy_headless_serves_analyzes_and_never_writes_the_key(emula
     # "cuts kept at most 0 output tokens from being generated")
     lines = [json.loads(line) for line in out.splitlines()]
     summary = lines[-1]["summary"]["streams"]
+    assert lines[-1]["summary"]["proxy"] == {"requests": 1, "cuts": 1, "client_left": 0, "cuts_bounded": 0,
+                                             "tokens_saved_max": 0, "usd_saved_max": 0.0, "slo_judged": 1,
+                                             "slo_good": 1, "goodput": 1.0}, lines[-1]["summary"]
     (name, stream), = summary.items()
     assert name.startswith("emu-loop#") and stream["status"] == "cancelled"
     assert stream["metrics"]["chunks"] > 0 and stream["metrics"]["ttfb_ms"] >= 0

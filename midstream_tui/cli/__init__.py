@@ -601,6 +601,7 @@ def _proxy(args: argparse.Namespace) -> int:
         except ProxyError as exc:
             raise CliError(str(exc)) from None
         hub.add_service(proxy)
+        hub.totals["proxy"] = proxy.summary
         hub.max_ended = args.keep_ended
         hub.dynamics_per_s = PROXY_DYNAMICS_PER_S  # (the clients' bytes first: see there)
         served.append(proxy)

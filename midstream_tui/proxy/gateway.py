@@ -624,9 +624,14 @@ REQUEST_FIGURES = ("ttft_req_ms", "ttfo_req_ms", "e2e_req_ms", "output_tokens", 
 def request_figures(m: dict, t_start: float, first_chunk: float, last_chunk: float, counted: int,
                     reported: int | None, streamed: bool, slo: tuple) -> bool | None:
     """A finished request's end-to-end figures into its metrics ``m`` (see the README's definitions; its times to
-    the first chunk and output are there already), and its SLO verdict (None: no SLO set, or no chunk came)."""
+    the first chunk and output are there already), and its SLO verdict (None: no SLO set). One that ended without a
+    chunk (an error status, an upstream silent past its timeout, a client that left first) met none: it counts
+    against the goodput (it was left out, so a request that timed out weighed less than one merely slow)."""
     if math.isnan(first_chunk):
-        return None
+        if not slo:
+            return None
+        m["slo_ok"] = 0
+        return False
     e2e = last_chunk - t_start
     tokens = reported if reported else counted  # the server's count, reasoning included
     m["e2e_req_ms"] = round(e2e * 1e3, 1)
@@ -686,6 +691,13 @@ class GatewayTotals:
     def goodput(self) -> float:
         """Share of the finished requests that met every SLO (NaN before the first, or without ``--slo``)."""
         return (self.slo_good + self.responses_good) / self.judged if self.judged else math.nan
+
+    def summary(self) -> dict:
+        """The totals as the headless summary shows them (``proxy``)."""
+        return {"requests": self.requests, "cuts": self.cuts, "client_left": self.client_left,
+                "cuts_bounded": self.cuts_bounded, "tokens_saved_max": self.tokens_saved,
+                "usd_saved_max": round(self.usd_saved, 6), "slo_judged": self.judged,
+                "slo_good": self.slo_good + self.responses_good, "goodput": self.goodput}
 
 
 class ProxyServer(LocalServer, GatewayTotals):
