@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from .clock import FrozenClock, MonotonicClock, VirtualClock
 from .events import (
+    REASONING,
     AudioChunk,
     ChoiceText,
     Event,
@@ -61,7 +62,7 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *_LAZY})
 
 __all__ = [
-    "AudioChunk", "ChoiceText", "Event", "FrozenClock", "Hub", "HubError", "MonotonicClock", "OutputChunk",
+    "REASONING", "AudioChunk", "ChoiceText", "Event", "FrozenClock", "Hub", "HubError", "MonotonicClock", "OutputChunk",
     "PatternHit", "RequestFinished", "RequestStarted", "Snapshot", "Source", "SourceError", "StreamClosed",
     "StreamError", "StreamOpened", "StreamPipeline", "TextDelta", "Usage", "VideoFrame",
     "VirtualClock", "open_dashboard", "open_source", "open_sources", "run_virtual",

@@ -57,8 +57,9 @@ def count(v: Any) -> str:
 def _loop(m: dict) -> str:
     """The loop a text stream ends in, in words, and in which answer of a request for several when not the first."""
     where = m.get("loop_choice")
-    later = not isinstance(where, bool) and isinstance(where, numbers.Real) and math.isfinite(where) and where >= 1
-    return f"{count(m.get('loop_words', 0))} w" + (f" in #{count(where)}" if later else "")
+    known = not isinstance(where, bool) and isinstance(where, numbers.Real) and math.isfinite(where)
+    return f"{count(m.get('loop_words', 0))} w" + (f" in #{count(where)}" if known and where >= 1 else
+                                                   " in reasoning" if known and where == -1 else "")
 
 
 def pair(a: Any, b: Any, fmt: str = "{:.1f}", unit: str = "") -> str:

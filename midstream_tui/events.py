@@ -62,12 +62,19 @@ class OutputChunk(Event):
     request_id: int = 0
 
 
+REASONING = -1
+"""The ``choice`` of a ``ChoiceText`` that is the answer's reasoning (a reasoning model's thinking, Anthropic's
+``thinking`` blocks, a Responses reasoning summary): read for a repetition loop apart from the text, as a later
+choice's content is (a model looping in its thinking streamed on unseen: nothing read it)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ChoiceText(Event):
     """Content of a later choice of a request that asked for several answers (``n``): its words are read for a
     repetition loop apart from the stream's text (a loop there is the request's: a rule that cuts a looping stream
     cuts the request while the choice goes on). Not timed or counted (the ``OutputChunk`` of its chunk is), not the
-    stream's text; recorded apart from it (a ``choice`` event of the session)."""
+    stream's text; recorded apart from it (a ``choice`` event of the session). ``choice`` ``REASONING`` (-1): the
+    answer's reasoning, read alike until its text begins."""
 
     text: str = ""
     choice: int = 1

@@ -4,7 +4,7 @@ import math
 import random
 
 from midstream_tui import ChoiceText, RequestFinished, RequestStarted, TextDelta
-from midstream_tui.events import Usage
+from midstream_tui.events import REASONING, Usage
 from midstream_tui.analyzers import ANALYZERS, TextAnalyzer
 
 
@@ -53,6 +53,23 @@ def test_a_later_choices_loop_is_its_requests_only():
     hits = [h.message for h in a.take_hits() if h.kind == "loop" and "in choice 1" in h.message]
     assert hits and hits[-1].split('"')[1].startswith(unit[:57]) and "(period 400 words, from its word 3)" in hits[-1]
     assert a.metrics(20.0, 0.0)["loop_choice"] == 1
+
+
+def test_a_loop_in_the_reasoning_counts_until_the_text_begins():
+    """A model's thinking (``ChoiceText`` of choice ``REASONING``) is read for a loop as a later choice's content is:
+    its loop is the request's (``loop_choice`` -1) while the thinking goes on; once the text begins it is over."""
+    a = TextAnalyzer("llm")
+    a.ingest(RequestStarted("llm", 0.0))
+    for k in range(60):
+        a.ingest(ChoiceText("llm", 0.1 * k, " Wait, check again.", choice=REASONING))
+        a.update(0.1 * k)
+    m = a.metrics(6.0, 0.0)
+    assert m["loop_words"] >= 40 and m["loop_choice"] == -1 and m["chars"] == 0, m
+    assert any(h.kind == "loop" and "in the reasoning" in h.message for h in a.take_hits())
+    a.ingest(TextDelta("llm", 6.1, "The answer is 4. "))
+    a.update(6.1)
+    m = a.metrics(6.1, 0.0)
+    assert m["loop_words"] == 0 and m["loop_choice"] == 0, m
 
 
 def test_every_kind_has_an_analyzer():

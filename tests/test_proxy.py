@@ -288,7 +288,8 @@ class Upstream:
                 raise
             return resp
         if model in ("forever", "forever-messages", "forever-responses", "drop", "halfway", "huge-halfway",
-                     "forever-cr", "forever-two", "forever-cjk", "forever-blank"):
+                     "forever-cr", "forever-two", "forever-cjk", "forever-blank", "forever-thinking",
+                     "forever-reasoning"):
             return await self.stream_forever(request, model)
         if model == "flood":
             return await self.flood(request)
@@ -356,7 +357,7 @@ class Upstream:
     async def stream_forever(self, request: web.Request, model: str) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
         await resp.prepare(request)
-        anthropic_style = model == "forever-messages"
+        anthropic_style = model in ("forever-messages", "forever-thinking")
         try:
             if model in ("halfway", "huge-halfway"):  # an event split across two writes, with a pause between them
                 await resp.write(sse(chat_chunk(0, content="one")))
@@ -379,15 +380,22 @@ class Upstream:
                                      choice_chunk(0, "stop")))
             if anthropic_style:
                 await resp.write(MESSAGES.split(b"event: content_block_start")[0])
-                await resp.write(sse({"type": "content_block_start", "index": 0,
-                                      "content_block": {"type": "text", "text": ""}}, event="content_block_start"))
+                block = {"type": "thinking", "thinking": ""} if model == "forever-thinking" else {"type": "text", "text": ""}
+                await resp.write(sse({"type": "content_block_start", "index": 0, "content_block": block},
+                                     event="content_block_start"))
             for i in range(100_000):
                 if model == "drop" and i == 5:
                     request.transport.close()  # type: ignore[union-attr]
                     return resp
-                if anthropic_style:
+                if model == "forever-thinking":  # a model looping in its thinking (never reaching its answer)
+                    chunk = sse({"type": "content_block_delta", "index": 0, "delta": {
+                        "type": "thinking_delta", "thinking": " Wait, let me check that again."}},
+                        event="content_block_delta")
+                elif anthropic_style:
                     chunk = sse({"type": "content_block_delta", "index": 0,
                                  "delta": {"type": "text_delta", "text": " round and"}}, event="content_block_delta")
+                elif model == "forever-reasoning":
+                    chunk = sse(chat_chunk(i, reasoning_content=" Wait, let me check that again."))
                 elif model == "forever-responses":
                     chunk = sse({"type": "response.output_text.delta", "sequence_number": i + 3, "item_id": "m1",
                                  "output_index": 0, "content_index": 0, "delta": " round and"},
@@ -1259,6 +1267,40 @@ async def test_the_anthropic_sdk_through_the_proxy_and_a_cut_it_ends_cleanly(ups
         assert (await settled(hub, 1)).status == "cancelled"
         await client.close()
         await direct.close()
+    finally:
+        await hub.stop()
+
+
+async def test_a_loop_in_the_reasoning_is_seen_and_the_rule_cuts_the_request(upstream):
+    """A model looping in its thinking (Anthropic's thinking block, a Chat answer's ``reasoning_content``) streamed
+    on unseen: only the text was read for a loop, and an independent review saw 2,828 tokens of one thinking loop
+    go uncut. The reasoning is read for a loop apart from the text: the built-in rule cuts the request, says where,
+    and the SDKs end cleanly."""
+    hub, proxy = await running_proxy(upstream.url + "/v1", rules=True)
+    try:
+        client = anthropic.AsyncAnthropic(api_key=KEY, base_url=proxy.url, max_retries=0)
+        async with client.messages.stream(model="forever-thinking", max_tokens=20_000,
+                                          messages=[{"role": "user", "content": "hi"}]) as stream:
+            deltas = 0
+            async for event in stream:
+                deltas += event.type == "content_block_delta"
+                assert deltas < 200, "not cut"
+            final = await stream.get_final_message()
+        assert final.stop_reason == "end_turn" and final.content[0].type == "thinking", final
+        assert final.content[0].thinking.startswith(" Wait, let me check that again.")
+        openai_client = openai.AsyncOpenAI(api_key=KEY, base_url=proxy.url + "/v1", max_retries=0)
+        chunks = [c async for c in await openai_client.chat.completions.create(
+            model="forever-reasoning", stream=True, messages=[{"role": "user", "content": "x"}])]
+        assert chunks[-1].choices[0].finish_reason == "content_filter" and len(chunks) < 200, len(chunks)
+        assert "in the reasoning" in chunks[-1].model_extra["midstream"]["reason"], chunks[-1].model_extra
+        for i in (0, 1):
+            snap = await settled(hub, i)
+            assert snap.status == "cancelled" and snap.metrics["cut"].startswith("stop-loops"), snap.metrics
+            assert snap.metrics["loop_choice"] == -1 and snap.text_tail == "", snap
+            assert any(h.kind == "loop" and 'repetition loop "Wait, let me check that again."' in h.message
+                       and "in the reasoning" in h.message for h in snap.patterns), snap.patterns
+        await client.close()
+        await openai_client.close()
     finally:
         await hub.stop()
 

@@ -269,6 +269,25 @@ def test_a_loop_in_a_later_choice_of_a_captured_answer_is_seen(tmp_path):
     assert len(loops) == 1 and 'repetition loop "round and"' in loops[0] and "in choice 2" in loops[0], loops
 
 
+def test_a_loop_in_the_thinking_of_a_captured_answer_is_seen_until_its_text_begins(tmp_path):
+    """An Anthropic capture whose thinking loops before its answer: the loop is a hit "in the reasoning" (nothing
+    read the thinking), and the answer's text, once begun, ends it."""
+    events = [{"type": "message_start", "message": {"id": "m", "type": "message", "role": "assistant", "model": "c",
+                                                    "content": [], "usage": {"input_tokens": 5, "output_tokens": 1}}},
+              {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}}]
+    events += [{"type": "content_block_delta", "index": 0,
+                "delta": {"type": "thinking_delta", "thinking": " Hmm, wait. Let me recount."}}] * 30
+    events += [{"type": "content_block_stop", "index": 0},
+               {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}},
+               {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "It is 4."}},
+               {"type": "content_block_stop", "index": 1}, {"type": "message_stop"}]
+    (tmp_path / "think.sse").write_text(_sse(*events))
+    snap = replay(tmp_path / "think.sse").snapshot("think")
+    loops = [h.message for h in snap.patterns if h.kind == "loop"]
+    assert len(loops) == 1 and '"Hmm, wait. Let me recount." x' in loops[0] and "in the reasoning" in loops[0], loops
+    assert snap.text_tail == "It is 4." and snap.metrics["loop_words"] == 0 and snap.metrics["loop_choice"] == 0
+
+
 def _sse(*events) -> str:
     return "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" if "type" in e else f"data: {json.dumps(e)}\n\n"
                    for e in events)

@@ -476,12 +476,13 @@ def test_a_secret_streamed_in_pieces_is_not_recorded(tmp_path):
 
 def test_a_later_choices_content_is_recorded_redacted_and_replays_its_loop(tmp_path):
     """A request for three answers: only the first was recorded, so a session (and its export) lost the others,
-    and a loop in one of them was not there to see again. Each later choice's content is recorded apart from the
-    text, a secret streamed in pieces within it redacted, and the exported session replays the loop as the run saw
-    it."""
+    and a loop in one of them was not there to see again. Each later choice's content (and the answer's reasoning)
+    is recorded apart from the text, a secret streamed in pieces within it redacted, and the exported session
+    replays the loop as the run saw it."""
     key = "sk-test-" + "Pq4" * 12  # audit: ignore (test value)
     pieces = ["the key is ", key[:7], key[7:20], key[20:], " and that is all."]
-    chunks = [{"choices": [{"index": 0, "delta": {"content": "Fine"}}]}]
+    chunks = [{"choices": [{"index": 0, "delta": {"reasoning_content": f" Think {k}."}}]} for k in range(3)]
+    chunks += [{"choices": [{"index": 0, "delta": {"content": "Fine"}}]}]
     for i in range(30):
         chunks += [{"choices": [{"index": 1, "delta": {"content": pieces[i] if i < len(pieces) else f" step {i}"}}]},
                    {"choices": [{"index": 2, "delta": {"content": " round and"}}]}]
@@ -494,6 +495,8 @@ def test_a_later_choices_content_is_recorded_redacted_and_replays_its_loop(tmp_p
     live = json.loads(run.stdout.splitlines()[-1])["summary"]["streams"]["three"]
     with Session(rec) as session:
         choices = [e for e in session.text_events() if e["type"] == "choice"]
+        reasoning = "".join(e["text"] for e in session.text_events() if e["type"] == "reasoning")
+    assert reasoning == " Think 0. Think 1. Think 2."  # (the answer's thinking, recorded too)
     first = "".join(e["text"] for e in choices if e["choice"] == 1)
     assert first.startswith("the key is [REDACTED] and that is all. step 5 step 6") and first.endswith(" step 29")
     assert "".join(e["text"] for e in choices if e["choice"] == 2) == " round and" * 30

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..analysis.patterns import Loop, RecurringNgrams, compression_ratio, ngram_novelty, seq_rep_n, trailing_loop
 from ..analysis.stats import Summary, summarize
-from ..events import ChoiceText, Event, OutputChunk, RequestFinished, RequestStarted, TextDelta, Usage
+from ..events import REASONING, ChoiceText, Event, OutputChunk, RequestFinished, RequestStarted, TextDelta, Usage
 from ..snapshot import PatternHit
 from .base import NOTHING, STALL_FLOOR_S, Measured, Ring, StreamAnalyzer, ring_rate, stall_limit
 
@@ -253,6 +253,11 @@ def _word_end(carry: str, text: str) -> int:
     return cut
 
 
+def _in_choice(index: int) -> str:
+    """Where a loop of a request's other output is: a later choice, or the reasoning."""
+    return "in the reasoning" if index == REASONING else f"in choice {index}"
+
+
 class _LaterChoice:
     """The words of a later choice of the request under way (a request for several answers, ``n``), read for a
     repetition loop as the stream's own text is."""
@@ -407,7 +412,7 @@ class TextAnalyzer(StreamAnalyzer):
 
     def _choice_text(self, ev: ChoiceText) -> None:
         index = ev.choice
-        if index.__class__ is not int or not 0 <= index < 1 << 31:  # (the library's events: any value)
+        if index.__class__ is not int or not REASONING <= index < 1 << 31:  # (the library's events: any value)
             return
         if index == 0:  # (only its end: its text is the stream's)
             self._text_ended = self._text_ended or ev.ended
@@ -430,6 +435,8 @@ class TextAnalyzer(StreamAnalyzer):
         measured = self._chunk(ev.t, ev.tokens, output=True, timed=bool(text))
         if not text:
             return measured
+        if REASONING in self._choices:  # the text begins: the reasoning is over (a loop it ended in, said, is too)
+            self._choice_text(ChoiceText(ev.stream, ev.t, choice=REASONING, ended=True))
         self.recent_text.append(ev.text)
         self.tail += ev.text
         if len(self.tail) > 4 * self.TAIL_CHARS:
@@ -616,11 +623,11 @@ class TextAnalyzer(StreamAnalyzer):
                     self.hits.append(PatternHit(
                         later.t, self.stream, "loop",
                         f'repetition loop "{_shown_unit(loop, len(ids), later.words)}" x{loop.repeats:.0f} '
-                        f"in choice {index} (period {loop.period} words, from its word "
+                        f"{_in_choice(index)} (period {loop.period} words, from its word "
                         f"{later.ids.total - len(ids) + loop.start})"))
                 elif not loop and later.loop_words:
                     self.hits.append(PatternHit(later.t, self.stream, "loop-end",
-                                                f"loop in choice {index} ended after {later.loop_words} words"))
+                                                f"loop {_in_choice(index)} ended after {later.loop_words} words"))
                 later.loop_words = length
             longest = max(longest, (later.loop_words, -index))
         self._choice_loop = (longest[0], -longest[1])

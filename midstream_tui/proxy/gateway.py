@@ -34,8 +34,8 @@ from multidict import CIMultiDict
 from yarl import URL
 
 from ..clock import Clock, MonotonicClock
-from ..events import (AudioChunk, ChoiceText, Event, Flag, OutputChunk, RequestFinished, RequestStarted, StreamClosed,
-                      StreamError, StreamOpened, TextDelta, Usage)
+from ..events import (REASONING, AudioChunk, ChoiceText, Event, Flag, OutputChunk, RequestFinished, RequestStarted,
+                      StreamClosed, StreamError, StreamOpened, TextDelta, Usage)
 from ..jsonsafe import loads
 from ..redact import credentials, remember
 from ..servers.base import LocalServer, is_loopback, same_origin, weak_token
@@ -541,6 +541,8 @@ class AnswerReading:
                     stream.put(OutputChunk(name, now, output_part(parts, i)))  # (timed and counted, not read as text)
                 if part.choice:  # a later choice's content: read for a loop, apart from the stream's text
                     stream.put(ChoiceText(name, now, part.text, part.choice))
+                elif part.kind == "reasoning":  # (the answer's thinking: read for a loop too)
+                    stream.put(ChoiceText(name, now, part.text, REASONING))
             elif part.kind == "ended":  # a choice of a request for several ended (a loop there is over)
                 stream.put(ChoiceText(name, now, choice=part.choice, ended=True))
             elif part.kind == "usage":

@@ -215,7 +215,8 @@ class RuleEngine:
         if rule.when == "loop":
             words = int(m.get("loop_words") or 0)
             choice = m.get("loop_choice")  # (a loop in a later choice of a request for several answers)
-            where = f" in choice {int(choice)}" if isinstance(choice, (int, float)) and 1 <= choice < 1e6 else ""
+            where = (f" in choice {int(choice)}" if isinstance(choice, (int, float)) and 1 <= choice < 1e6 else
+                     " in the reasoning" if choice == -1 else "")
             return words >= rule.min_words, f"repetition loop of {words} words{where}"
         if rule.when == "stall":
             phase = m.get("request_phase", 2)  # text streams say; others are always "streaming"

@@ -2,7 +2,7 @@
 
     streams     name, kind, source, opened, closed, status, error
     events      text streams' events in the session format ``midstream run FILE.jsonl`` replays
-                (open, request, text, chunk, choice, usage, request_end, error, close; t in seconds)
+                (open, request, text, chunk, choice, reasoning, usage, request_end, error, close; t in seconds)
     snapshots   stream, t, seq, status, signal, error, attractor_type, attractor_confidence,
                 attractor_lyapunov, and every metric (JSONL: a ``metrics`` object;
                 CSV/Parquet: one ``metrics.<name>`` column per metric)

@@ -48,6 +48,7 @@ except ImportError:  # (not a POSIX system: sessions are not locked)
 from ..analyzers.base import Measured
 from ..config import default_data_dir
 from ..events import (
+    REASONING,
     AudioChunk,
     ChoiceText,
     Event,
@@ -284,6 +285,9 @@ class Recorder:
                 data = {"choice": ev.choice, "text": ev.text, **({"ended": True} if ev.ended else {})}
                 self._choices_held.add(stream)
                 self._hold(f"{stream}{CHOICE_KEY}{ev.choice}", ("event", stream, t, "choice", data))
+            elif ev.choice == REASONING and ev.text:  # (the answer's reasoning: a ``reasoning`` event)
+                self._choices_held.add(stream)
+                self._hold(f"{stream}{CHOICE_KEY}{REASONING}", ("event", stream, t, "reasoning", {"text": ev.text}))
             return
         if isinstance(ev, OutputChunk):  # (its text is not recorded, and held text stays held: it carries none)
             self._queue.put(("event", stream, t, "chunk", {"part": ev.part, "tokens": ev.tokens,

@@ -24,6 +24,8 @@ import openai
 
 from ..clock import Clock
 from ..events import (
+    REASONING,
+    ChoiceText,
     Event,
     OutputChunk,
     RequestFinished,
@@ -180,6 +182,8 @@ class OpenAIChatSource(Source):
                     thinking = getattr(delta, "reasoning_content", None) or getattr(delta, "reasoning", None)
                     if tool or (isinstance(thinking, str) and thinking):
                         yield OutputChunk(sid, now, "tool" if tool else "reasoning", request_id=request)
+                    if isinstance(thinking, str) and thinking and not choice.index:  # (read for a loop too)
+                        yield ChoiceText(sid, now, thinking, REASONING, request_id=request)
                 if choice.finish_reason:
                     self._finish = choice.finish_reason
 
@@ -213,6 +217,8 @@ class OpenAIResponsesSource(OpenAIChatSource):
             elif kind in REASONING_EVENTS + TOOL_EVENTS and getattr(event, "delta", ""):
                 part = "tool" if kind in TOOL_EVENTS else "reasoning"
                 yield OutputChunk(sid, now, part, request_id=request)
+                if part == "reasoning" and isinstance(event.delta, str):  # (read for a loop too)
+                    yield ChoiceText(sid, now, event.delta, REASONING, request_id=request)
             elif kind == "response.output_item.added" and getattr(getattr(event, "item", None), "type", "") in (
                     "function_call", "custom_tool_call") and getattr(event.item, "name", None):
                 yield OutputChunk(sid, now, "tool", request_id=request)  # (a tool call's name: its first chunk)

@@ -15,7 +15,8 @@ JSONL session format, one JSON object per line, in time order:
 A ``chunk`` is output that is not text (``part``: ``reasoning``, ``tool``, a tool call's name or arguments, or
 ``text``, output that is not the stream's text: a later choice's): timed and counted as a chunk, not read as text.
 A ``choice`` is a later choice's content (``{"type": "choice", "choice": 2, "text": "..."}``, ``"ended": true`` when
-its answer ended), read for a repetition loop apart from the text (its chunk, a ``chunk``, times it).
+its answer ended), a ``reasoning`` the answer's thinking (``{"type": "reasoning", "text": "..."}``): each read for a
+repetition loop apart from the text (its chunk, a ``chunk``, times it).
 ``t`` is seconds from the start of the session; ``stream`` defaults to the file's name; ``tokens`` to 1. A file may
 hold several streams: each becomes its own source. Replay keeps the recorded gaps, divided by ``speed``. A line that
 is not valid JSON (or nests deeper than ``jsonsafe.MAX_DEPTH``) or lacks a field becomes a recorded stream error
@@ -33,6 +34,7 @@ from pathlib import Path
 from .. import jsonsafe
 from ..clock import Clock
 from ..events import (
+    REASONING,
     ChoiceText,
     Event,
     OutputChunk,
@@ -75,6 +77,11 @@ def _event(stream: str, t: float, obj: dict) -> Event:
         if not isinstance(text, str):
             raise ValueError("'text' must be a string")
         return TextDelta(stream, t, text=text, tokens=_count(obj, "tokens", 1))
+    if kind == "reasoning":
+        text = obj.get("text", "")
+        if not isinstance(text, str):
+            raise ValueError("'text' must be a string")
+        return ChoiceText(stream, t, text, REASONING)
     if kind == "choice":
         text = obj.get("text", "")
         if not isinstance(text, str):
@@ -312,6 +319,8 @@ class SseReplaySource(ScheduledSource):
                         yield OutputChunk(sid, t, output_part(parts, i))
                     if part.choice:  # a later choice's content: read for a loop, apart from the stream's text
                         yield ChoiceText(sid, t, part.text, part.choice)
+                    elif part.kind == "reasoning":  # (the answer's thinking: read for a loop too)
+                        yield ChoiceText(sid, t, part.text, REASONING)
                 elif part.kind == "ended":  # a choice of a request for several ended (a loop there is over)
                     yield ChoiceText(sid, t, choice=part.choice, ended=True)
                 elif part.kind == "usage":
