@@ -59,7 +59,7 @@ def _loop(m: dict) -> str:
     where = m.get("loop_choice")
     known = not isinstance(where, bool) and isinstance(where, numbers.Real) and math.isfinite(where)
     return f"{count(m.get('loop_words', 0))} w" + (f" in #{count(where)}" if known and where >= 1 else
-                                                   " in reasoning" if known and where == -1 else "")
+                                                   " think" if known and where == -1 else "")  # (in the reasoning)
 
 
 def pair(a: Any, b: Any, fmt: str = "{:.1f}", unit: str = "") -> str:
