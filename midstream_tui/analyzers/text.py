@@ -564,9 +564,11 @@ class TextAnalyzer(StreamAnalyzer):
         if same and said:
             self._last_recurring = (found.positions, n, True)
             return
-        if (n == PHRASE_CHARS) != (bool(words) and all(len(w) == 1 and _UNSPACED_CHAR.match(w) for w in words)):
+        unspaced = sum(1 for w in words if len(w) == 1 and _UNSPACED_CHAR.match(w))
+        if (n == PHRASE_CHARS) != (bool(words) and 2 * unspaced >= len(words)):
             self._last_recurring = (found.positions, n, False)
-            return  # six characters of Chinese or Japanese (a few words), or twelve words that are not all such
+            return  # six words half of them characters of Chinese or Japanese (a few words: ``パッケージ:``,
+            # ``いません。%``), or twelve that are mostly not such
         self._last_recurring = (found.positions, n, True)
         phrase = _joined(words) if words else "…"
         where = ", ".join(str(p) for p in found.positions)
