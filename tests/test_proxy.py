@@ -380,7 +380,8 @@ class Upstream:
                                      choice_chunk(0, "stop")))
             if anthropic_style:
                 await resp.write(MESSAGES.split(b"event: content_block_start")[0])
-                block = {"type": "thinking", "thinking": ""} if model == "forever-thinking" else {"type": "text", "text": ""}
+                block = ({"type": "thinking", "thinking": ""} if model == "forever-thinking" else
+                         {"type": "text", "text": ""})
                 await resp.write(sse({"type": "content_block_start", "index": 0, "content_block": block},
                                      event="content_block_start"))
             for i in range(100_000):

@@ -57,8 +57,8 @@ _UNSPACED_CHAR = re.compile(rf"[{_UNSPACED}]")
 _NO_SPACE_BEFORE = re.compile(rf"[^\w\s]|[{_UNSPACED}]")
 LOOP_UNIT_MAX = 1024
 """Words of a loop's unit at most (a later choice's: half): a paragraph of a thousand words, or of as many characters
-of Chinese or Japanese, repeated (341 until 2026-12-07, later: a Chinese paragraph of 400 characters over and over was never
-a loop)."""
+of Chinese or Japanese, repeated (341 until 2026-12-07, later: a Chinese paragraph of 400 characters over and over
+was never a loop)."""
 LOOP_WINDOW = 3 * LOOP_UNIT_MAX
 """Words searched for the loop the text ends in (a later choice's: half): a loop repeats its unit at least three
 times."""
