@@ -253,6 +253,10 @@ def test_a_loop_is_a_requests_own_and_a_longer_period_repeated_in_part_does_not_
     a, firsts = requests(sections, 1)
     recurring = [h.message for h in a.take_hits() if h.kind == "recurring"]
     assert firsts == [None] and any('"Contact our sales team for details' in m for m in recurring), recurring
+    passage = " ".join(f"w{rng.randrange(5_000)}" for _ in range(400))  # said twice and begun again: no loop (not
+    a, firsts = requests(f"{passage} {passage} {' '.join(passage.split()[:100])} and then on.", 1)  # three times),
+    recurring = [h.message for h in a.take_hits() if h.kind == "recurring"]  # but a recurring phrase (a review)
+    assert firsts == [None] and len(recurring) == 1 and "(at words 0, 400, 800)" in recurring[0], recurring
 
 
 def test_a_line_of_one_mark_or_a_laugh_is_not_a_loop_but_one_word_for_ever_is():

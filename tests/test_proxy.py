@@ -276,6 +276,9 @@ class Upstream:
         model = (await request.json()).get("model", "")
         if model in ("echo-key", "echo-key-stream"):
             return await self.echo_key(request, model)
+        if model == "brotli":  # an answer in an encoding the proxy forwards but does not read
+            return web.Response(body=b"\x8b\x05\x80{\"ok\": 1}\x03", headers={
+                "Content-Type": "application/json", "Content-Encoding": "br"})
         if model == "done-gap":  # the answer's end, then the body's end a little later (as some servers do)
             resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
             await resp.prepare(request)
@@ -1428,6 +1431,12 @@ async def test_goodput_counts_the_requests_meeting_every_slo(upstream):
                                        {"Authorization": "Bearer x"})
             await fetch(session, proxy.url + "/v1/chat/completions", {"model": "echo-key", "stream": True})
             assert (await settled(hub, 3)).metrics["slo_ok"] == 0 and (await settled(hub, 2)).metrics["slo_ok"] == 1
+            # one whose answer is not read (br) is not judged: it came, but nothing in it was seen (a review found
+            # such answers counted as failures)
+            async with session.post(proxy.url + "/v1/chat/completions", json={"model": "brotli"},
+                                    headers={"Accept-Encoding": "br"}, auto_decompress=False) as resp:
+                assert resp.status == 200 and resp.headers["Content-Encoding"] == "br"
+            assert "slo_ok" not in (await settled(hub, 4)).metrics
         assert proxy.slo_done == 4 and proxy.goodput == 0.5 and proxy.summary()["goodput"] == 0.5
     finally:
         await hub.stop()

@@ -472,6 +472,23 @@ def test_a_secret_streamed_in_pieces_is_not_recorded(tmp_path):
         text = "".join(e.get("text", "") for e in session.text_events())
     assert key not in text and key[7:20] not in text and "abcdefghijklmnop" not in text
     assert text.startswith("the key is [REDACTED] and nothing else") and text.endswith("Bearer [REDACTED]' x")
+    # a server that sends its usage with every chunk (vLLM's continuous usage): each usage wrote the text held so far,
+    # a key in pieces with it; and a key begun in the reasoning and ended in the text (held apart, each half alone
+    # was no secret's shape): both were written (a review)
+    lines.write_text("".join(json.dumps(line) + "\n" for k, p in enumerate(pieces[:5]) for line in (
+        {"t": 0.1 * k, "stream": "llm", "text": p}, {"t": 0.1 * k, "stream": "llm", "type": "usage",
+                                                      "completion_tokens": k + 1})) + "".join(
+        json.dumps({"t": 1.0 + 0.1 * k, "stream": "llm", **part}) + "\n" for k, part in enumerate((
+            {"type": "reasoning", "text": "my key: " + key[:15]}, {"text": key[15:] + " done."}))))
+    rec = tmp_path / "usage.midstream.sqlite"
+    run = midstream("run", str(lines), "--headless", "--record", str(rec))
+    assert run.returncode == 0, run.stderr
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("usage.midstream.sqlite*"))
+    assert key[7:20].encode() not in raw and key[:15].encode() not in raw and key[15:].encode() not in raw
+    with Session(rec) as session:
+        events = list(session.text_events())
+    assert "".join(e.get("text", "") for e in events).startswith("the key is [REDACTED] and nothing else")
+    assert [e["completion_tokens"] for e in events if e["type"] == "usage"] == [1, 2, 3, 4, 5]
 
 
 def test_a_later_choices_content_is_recorded_redacted_and_replays_its_loop(tmp_path):
@@ -486,7 +503,8 @@ def test_a_later_choices_content_is_recorded_redacted_and_replays_its_loop(tmp_p
     for i in range(30):
         chunks += [{"choices": [{"index": 1, "delta": {"content": pieces[i] if i < len(pieces) else f" step {i}"}}]},
                    {"choices": [{"index": 2, "delta": {"content": " round and"}}]}]
-    chunks.append({"choices": [{"index": 1, "delta": {}, "finish_reason": "stop"}]})
+    chunks += [{"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+               {"choices": [{"index": 1, "delta": {}, "finish_reason": "stop"}]}]
     capture = tmp_path / "three.sse"
     capture.write_text("".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n")
     rec = tmp_path / "three.midstream.sqlite"
@@ -500,7 +518,8 @@ def test_a_later_choices_content_is_recorded_redacted_and_replays_its_loop(tmp_p
     first = "".join(e["text"] for e in choices if e["choice"] == 1)
     assert first.startswith("the key is [REDACTED] and that is all. step 5 step 6") and first.endswith(" step 29")
     assert "".join(e["text"] for e in choices if e["choice"] == 2) == " round and" * 30
-    assert [(e["choice"], e["text"]) for e in choices if e.get("ended")] == [(1, "")]
+    assert [(e["choice"], e["text"]) for e in choices if e.get("ended")] == [(0, ""), (1, "")]  # (the first's end too:
+    # without it, a replay read a loop the first answer ended in as still going on, a review found)
     raw = rec.read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("three.midstream.sqlite*"))
     assert key.encode() not in raw and key[7:20].encode() not in raw
     out = midstream("export", str(rec), "--format", "jsonl", "--out", str(tmp_path / "out"))

@@ -64,8 +64,8 @@ LOOP_WINDOW = 3 * LOOP_UNIT_MAX
 times."""
 STRUCTURE_GAP = 341
 """A phrase seen three times this many words apart or less, at equal gaps, is not said as recurring: a loop, or
-lines of one shape (rows of a table, a run of similar statements in code). Further apart it is, unless what lies
-between repeats exactly (a loop of a longer unit)."""
+lines of one shape (rows of a table, a run of similar statements in code). Further apart it is (a loop of a unit that
+long is said as both, once it is one)."""
 UNIT_SHOWN = 64
 """Words of a loop's unit kept to show it (its first ones: more than the 60 characters shown); the words themselves
 are kept for ``LOOP_UNIT_MAX`` and this many more, not for the whole window (their ids are)."""
@@ -546,14 +546,9 @@ class TextAnalyzer(StreamAnalyzer):
         """A phrase of ``n`` words seen a third time: said, unless it is a loop, or the passage said one word before,
         or (see ``PHRASE_CHARS``) a phrase of the other length in a script written without spaces."""
         gaps = np.diff(found.positions)
-        if gaps.size and np.all(gaps == gaps[0]) and gaps[0] <= LOOP_UNIT_MAX:
-            gap = int(gaps[0])
-            if gap <= STRUCTURE_GAP:
-                return  # back-to-back with a fixed period: a loop, or lines of one shape (a table, code), not said
-            ids = self.word_ids.values(self.word_ids.total - found.positions[0])
-            if ids.size > gap and np.array_equal(ids[gap:], ids[:-gap]):
-                return  # what lies between repeats back to back: a loop, reported as such (equal gaps alone are
-                # not one so far apart: three sections of one length that end in the same sentence)
+        if gaps.size and np.all(gaps == gaps[0]) and gaps[0] <= STRUCTURE_GAP:
+            return  # back-to-back with a fixed period: a loop, or lines of one shape (a table, code), not said (further
+            # apart it is: three sections of one length that end alike, a passage said twice and begun again)
         first_kept = self.word_ids.total - len(self.words)
         start = found.positions[-1] - first_kept
         words = list(itertools.islice(self.words, start, start + n)) if start >= 0 else []

@@ -570,7 +570,7 @@ class AnswerReading:
         stream.metrics["end"] = _end(reason)
         finish = stream.metrics.get("finish_reason") or _end(reason)
         stream.put(RequestFinished(stream.stream_id, t, reason=str(finish), streamed=self.streamed))
-        self._timings()
+        self._timings(judged=reason != "proxy stopped" and self.reader is not None)
         if note:
             stream.put(Flag(stream.stream_id, t, note, kind="proxy"))
         stream.put(StreamClosed(stream.stream_id, t, reason=reason))
@@ -581,13 +581,16 @@ class AnswerReading:
         received = stream.reported or (None if self.partial else stream.metrics["chunks"])
         cut_saving(stream, self.totals, self.options, received, limit)
 
-    def _timings(self) -> None:
-        """The request's end-to-end figures (see the README's metric definitions), and its SLO verdict."""
+    def _timings(self, judged: bool = True) -> None:
+        """The request's end-to-end figures (see the README's metric definitions), and its SLO verdict (``judged``
+        False: none without a chunk — an answer not read, a compressed one say, or one the proxy's stop ended)."""
         stream, totals = self.stream, self.totals
         m = stream.metrics
         if self.partial:  # (no timings, no SLO verdict made of what the analysis skipped)
             if stream.reported:
                 m["output_tokens"], m["output_tokens_from"] = stream.reported, "usage"
+            return
+        if not judged and math.isnan(stream.first_chunk):
             return
         ok = request_figures(m, stream.t_start, stream.first_chunk, stream.last_chunk, m["chunks"], stream.reported,
                              self.streamed, self.options.slo)
@@ -626,9 +629,10 @@ REQUEST_FIGURES = ("ttft_req_ms", "ttfo_req_ms", "e2e_req_ms", "output_tokens", 
 def request_figures(m: dict, t_start: float, first_chunk: float, last_chunk: float, counted: int,
                     reported: int | None, streamed: bool, slo: tuple) -> bool | None:
     """A finished request's end-to-end figures into its metrics ``m`` (see the README's definitions; its times to
-    the first chunk and output are there already), and its SLO verdict (None: no SLO set). One that ended without a
-    chunk (an error status, an upstream silent past its timeout, a client that left first) met none: it counts
-    against the goodput (it was left out, so a request that timed out weighed less than one merely slow)."""
+    the first chunk and output are there already), and its SLO verdict (None: no SLO set). One the upstream answered
+    that ended without a chunk (an error status, an upstream silent past its timeout, a client that left first) met
+    none: it counts against the goodput (it was left out, so a request that timed out weighed less than one merely
+    slow)."""
     if math.isnan(first_chunk):
         if not slo:
             return None

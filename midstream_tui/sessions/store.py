@@ -283,22 +283,31 @@ class Recorder:
             # redacted as the text is, apart from it (a secret in it is seen whole within its choice)
             if isinstance(ev.choice, int) and not isinstance(ev.choice, bool) and ev.choice >= 1:
                 data = {"choice": ev.choice, "text": ev.text, **({"ended": True} if ev.ended else {})}
-                self._choices_held.add(stream)
-                self._hold(f"{stream}{CHOICE_KEY}{ev.choice}", ("event", stream, t, "choice", data))
-            elif ev.choice == REASONING and ev.text:  # (the answer's reasoning: a ``reasoning`` event)
-                self._choices_held.add(stream)
-                self._hold(f"{stream}{CHOICE_KEY}{REASONING}", ("event", stream, t, "reasoning", {"text": ev.text}))
+                with self._held_lock:
+                    self._choices_held.add(stream)
+                    self._hold(f"{stream}{CHOICE_KEY}{ev.choice}", ("event", stream, t, "choice", data))
+            elif ev.choice == REASONING and ev.text:  # the answer's reasoning: held with its text, in one window
+                # for ``redact`` (a key the model began in its thinking and went on with in its answer)
+                self._hold(stream, ("event", stream, t, "reasoning", {"text": ev.text}))
+            elif ev.choice == 0 and ev.ended:  # the first answer's end (a request for several: its loop is over)
+                self._hold(stream, ("event", stream, t, "choice", {"choice": 0, "text": "", "ended": True}))
             return
         if isinstance(ev, OutputChunk):  # (its text is not recorded, and held text stays held: it carries none)
             self._queue.put(("event", stream, t, "chunk", {"part": ev.part, "tokens": ev.tokens,
                                                            "request_id": ev.request_id}))
             return
+        if isinstance(ev, Usage):  # (held text stays held: a server that sends its usage with every chunk released
+            # each piece at once, unredacted, a key split across them written in pieces)
+            self._queue.put(("event", stream, t, "usage", {"prompt_tokens": ev.prompt_tokens,
+                                                           "completion_tokens": ev.completion_tokens}))
+            return
         if stream in self._held:  # anything else of the stream: its held text goes first, in order
             self._release(stream, everything=True)
         if stream in self._choices_held:  # (and its later choices')
-            self._choices_held.discard(stream)
-            for key in [k for k in self._held if k.startswith(f"{stream}{CHOICE_KEY}")]:
-                self._release(key, everything=True)
+            with self._held_lock:  # (other ingest workers hold and release text meanwhile)
+                self._choices_held.discard(stream)
+                for key in [k for k in self._held if k.startswith(f"{stream}{CHOICE_KEY}")]:
+                    self._release(key, everything=True)
         if isinstance(ev, AudioChunk):
             if measured.level_dbfs is not None:
                 self._queue.put(("sample", stream, "level_dbfs", t, measured.level_dbfs))
@@ -315,9 +324,6 @@ class Recorder:
         elif isinstance(ev, RequestFinished):
             self._queue.put(("event", stream, t, "request_end", {"request_id": ev.request_id, "reason": ev.reason,
                                                                  **({} if ev.streamed else {"streamed": False})}))
-        elif isinstance(ev, Usage):
-            self._queue.put(("event", stream, t, "usage", {"prompt_tokens": ev.prompt_tokens,
-                                                           "completion_tokens": ev.completion_tokens}))
         elif isinstance(ev, StreamError):
             self._queue.put(("event", stream, t, "error", {"message": ev.message, "fatal": ev.fatal,
                                                            **({"transient": True} if ev.transient else {})}))

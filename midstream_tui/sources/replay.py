@@ -86,10 +86,10 @@ def _event(stream: str, t: float, obj: dict) -> Event:
         text = obj.get("text", "")
         if not isinstance(text, str):
             raise ValueError("'text' must be a string")
-        choice = _count(obj, "choice", 0)
-        if choice < 1:
-            raise ValueError("'choice' must be a later choice's index, 1 or more")
-        return ChoiceText(stream, t, text, choice, ended=obj.get("ended") is True)
+        choice, ended = _count(obj, "choice", 0), obj.get("ended") is True
+        if choice < 1 and not (ended and not text):  # (0: only the first answer's end, its text being the text)
+            raise ValueError("'choice' must be a later choice's index, 1 or more (0: only to end the first)")
+        return ChoiceText(stream, t, text, choice, ended=ended)
     if kind == "chunk":
         part = obj.get("part", "reasoning")
         if part not in ("reasoning", "tool", "text"):
