@@ -1442,6 +1442,60 @@ async def test_goodput_counts_the_requests_meeting_every_slo(upstream):
         await hub.stop()
 
 
+async def test_a_request_that_ended_before_its_upstream_answered_counts_against_the_goodput(free_port):
+    """A request with no answer at all (the upstream hung up before its headers, the client gave up waiting, a
+    rule cut it while it waited) met none of its SLOs. Before, only requests the upstream had begun to answer were
+    judged: an upstream that never answered left the goodput untouched."""
+    asked: list[asyncio.Event] = []
+
+    async def bare(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        _, body = await _read_request(reader)
+        model = json.loads(body)["model"]
+        if model == "ok":
+            answer = sse(chat_chunk(0, content="fine")) + b"data: [DONE]\n\n"
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: %d\r\n\r\n"
+                         % len(answer) + answer)
+            await writer.drain()
+        elif model == "silent":  # until the proxy lets go of the connection
+            asked.append(asyncio.Event())
+            await reader.read()
+        writer.close()  # ("hang-up": no answer at all)
+
+    server = await asyncio.start_server(bare, "127.0.0.1", free_port)
+    hub, proxy = await running_proxy(f"http://127.0.0.1:{free_port}/v1", slo=(("ttft", 60.0),))
+    url = proxy.url + "/v1/chat/completions"
+    try:
+        async with aiohttp.ClientSession() as session:
+            assert (await fetch(session, url, {"model": "ok", "stream": True}))[0] == 200
+            assert (await settled(hub, 0)).metrics["slo_ok"] == 1
+            assert (await fetch(session, url, {"model": "hang-up", "stream": True}))[0] == 502
+            for i, how in ((2, "client left"), (3, "cut")):
+                waiting = asyncio.ensure_future(fetch(session, url, {"model": "silent", "stream": True}))
+                deadline = time.monotonic() + LIVENESS_S
+                while len(asked) < i - 1 or len(hub.streams) <= i:
+                    assert time.monotonic() < deadline
+                    await asyncio.sleep(0.02)
+                if how == "cut":
+                    assert hub.cancel(hub.streams[i])
+                    assert (await asyncio.wait_for(waiting, LIVENESS_S))[0] == 503
+                else:
+                    waiting.cancel()
+        for i, end in ((1, "error"), (2, "closed"), (3, "cancelled")):
+            snap = await settled(hub, i)
+            assert snap.status == end and snap.metrics["slo_ok"] == 0, (i, snap.status, snap.metrics)
+        deadline = time.monotonic() + LIVENESS_S
+        while proxy.judged < 4:  # (a relay process sends its totals with its batches)
+            assert time.monotonic() < deadline, proxy.summary()
+            await asyncio.sleep(0.05)
+        summary = proxy.summary()
+        assert (summary["slo_judged"], summary["slo_good"], summary["goodput"]) == (4, 1, 0.25), summary
+        assert (summary["client_left"], summary["cuts"]) == (1, 1)
+    finally:
+        await hub.stop()
+        server.close()
+        await server.wait_closed()
+
+
 async def test_more_than_a_hundred_requests_at_once_all_reach_the_upstream():
     """aiohttp's client pools 100 connections by default: the proxy held the 101st request, without a word, until
     one of the first hundred ended (at 500 streams of 10 s, the last ones started 40 s late; found by the bench).

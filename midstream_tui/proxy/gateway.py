@@ -674,15 +674,15 @@ class GatewayTotals:
     relay process (``ProxyProcess``, which adds up its relays')."""
 
     TOTALS = ("requests", "cuts", "client_left", "responses_judged", "responses_good", "slo_done", "slo_good",
-              "cuts_bounded", "tokens_saved", "usd_saved")
+              "cuts_bounded", "tokens_saved", "usd_saved", "unanswered_judged")
     FORWARDING = TOTALS[:5] + TOTALS[7:]
     """Counted where the bytes are forwarded (Realtime sessions are read there too: their responses' SLO
-    verdicts, their cuts' savings); the others, and the savings of the other cuts, where the answers are read
-    (``AnswerReading``)."""
+    verdicts, their cuts' savings; requests that ended before their upstream answered); the others, and the
+    savings of the other cuts, where the answers are read (``AnswerReading``)."""
 
     def _zero_totals(self) -> None:
         self.requests = self.cuts = self.client_left = self.slo_done = self.slo_good = 0
-        self.responses_judged = self.responses_good = self.cuts_bounded = 0
+        self.responses_judged = self.responses_good = self.cuts_bounded = self.unanswered_judged = 0
         """(``cuts_bounded``: the cuts of requests that set a max_tokens, whose saving is known at most)"""
         self.tokens_saved = 0
         """Output tokens the cuts kept from being generated, at most (requests that set a max_tokens)."""
@@ -691,7 +691,7 @@ class GatewayTotals:
     @property
     def judged(self) -> int:
         """Finished requests given an SLO verdict (a Realtime session's responses each count as one)."""
-        return self.slo_done + self.responses_judged
+        return self.slo_done + self.responses_judged + self.unanswered_judged
 
     @property
     def goodput(self) -> float:
@@ -862,6 +862,7 @@ class ProxyServer(LocalServer, GatewayTotals):
             asking.cancel()
             reason, words = self._left()
             if stream is not None:
+                self._unanswered(stream, reason)
                 self._close(stream, reason, f"{words} before the upstream answered")
             raise
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:
@@ -880,6 +881,7 @@ class ProxyServer(LocalServer, GatewayTotals):
                 message = f"upstream failed before it answered: {type(exc).__name__}: {str(exc)[:120]}"
             if stream is not None:
                 stream.put(StreamError(stream.stream_id, self.clock.now(), message, fatal=True))
+                self._unanswered(stream, "error")
                 self._close(stream, "error")
             return _error(502, message, "midstream_upstream_error")
         async with upstream:
@@ -907,6 +909,7 @@ class ProxyServer(LocalServer, GatewayTotals):
         self.cuts += 1
         rule, reason = self.explain(stream.stream_id)
         stream.metrics["cut"] = f"{rule}: {reason}"
+        self._unanswered(stream, "cancelled")
         self._close(stream, "cancelled", f"cut by {rule} before the upstream answered: request dropped, the "
                                          "client told")
         answer = _error(503, f"cut by {rule} before the upstream answered: {reason}", "midstream_cut")
@@ -1236,6 +1239,15 @@ class ProxyServer(LocalServer, GatewayTotals):
             stream.put(RequestStarted(name, now))
         self.hub.add_source(stream)
         return stream
+
+    def _unanswered(self, stream: ProxiedStream, reason: str) -> None:
+        """The SLO verdict of a request that ended before its upstream's answer began (unreachable, silent before
+        its headers, an answer that could not be relayed, a client that left first, a cut while it waited): it met
+        none, as one answered without a chunk did (left out, a request that never got an answer weighed less than
+        a slow one). One the proxy's stop ended is not judged."""
+        if self.options.slo and reason != "proxy stopped":
+            stream.metrics["slo_ok"] = 0
+            self.unanswered_judged += 1
 
     def _close(self, stream: ProxiedStream, reason: str, note: str = "") -> None:
         now = self.clock.now()
