@@ -70,6 +70,21 @@ def test_a_loop_in_the_reasoning_counts_until_the_text_begins():
     a.update(6.1)
     m = a.metrics(6.1, 0.0)
     assert m["loop_words"] == 0 and m["loop_choice"] == 0, m
+    # the log says the loop is over, and when (it said nothing: the loop stayed open in the pattern log)
+    ends = [h for h in a.take_hits() if h.kind == "loop-end"]
+    assert len(ends) == 1 and ends[0].t == 6.1, ends
+    assert ends[0].message.startswith("loop in the reasoning ended after ") and ends[0].message.endswith(
+        " words, with its reasoning"), ends
+    # a later choice that finishes in its loop: the same
+    for k in range(60):
+        a.ingest(ChoiceText("llm", 7 + 0.1 * k, " no, not that way.", choice=2))
+        a.update(7 + 0.1 * k)
+    assert a.metrics(13.0, 0.0)["loop_choice"] == 2
+    a.ingest(ChoiceText("llm", 13.0, choice=2, ended=True))
+    a.update(13.0)
+    ends = [h.message for h in a.take_hits() if h.kind == "loop-end"]
+    assert len(ends) == 1 and ends[0].startswith("loop in choice 2 ended after ") and "with its choice" in ends[0]
+    assert a.metrics(13.0, 0.0)["loop_choice"] == 0
 
 
 def test_every_kind_has_an_analyzer():

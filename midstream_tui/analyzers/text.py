@@ -253,6 +253,10 @@ def _word_end(carry: str, text: str) -> int:
     return cut
 
 
+def _part(index: int) -> str:
+    return "reasoning" if index == REASONING else "choice"
+
+
 def _in_choice(index: int) -> str:
     """Where a loop of a request's other output is: a later choice, or the reasoning."""
     return "in the reasoning" if index == REASONING else f"in choice {index}"
@@ -424,9 +428,12 @@ class TextAnalyzer(StreamAnalyzer):
             later = self._choices[index] = _LaterChoice()
         later.add(ev.text, end=ev.ended)
         later.t = ev.t
-        if ev.ended:  # a loop it ended in is said, and is no longer one to stop
+        if ev.ended:  # a loop it ended in is said, and is over: no longer one to stop
             self._detect_choice_loops()
             del self._choices[index]
+            if later.loop_words:  # (the reasoning gave way to the answer, or the choice finished, in its loop)
+                self.hits.append(PatternHit(ev.t, self.stream, "loop-end", f"loop {_in_choice(index)} ended after "
+                                            f"{later.loop_words} words, with its {_part(index)}"))
             self._detect_choice_loops()
 
     def _delta(self, ev: TextDelta) -> Measured:
