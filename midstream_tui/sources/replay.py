@@ -70,22 +70,22 @@ def _count(obj: dict, key: str, default: int) -> int:
     return int(value)
 
 
+def _text(obj: dict, required: bool = False) -> str:
+    """A line's ``text`` (a string; ``required``: there, else empty when left out)."""
+    text = obj["text"] if required else obj.get("text", "")
+    if not isinstance(text, str):
+        raise ValueError("'text' must be a string")
+    return text
+
+
 def _event(stream: str, t: float, obj: dict) -> Event:
     kind = obj.get("type", "text")
     if kind == "text":
-        text = obj["text"]
-        if not isinstance(text, str):
-            raise ValueError("'text' must be a string")
-        return TextDelta(stream, t, text=text, tokens=_count(obj, "tokens", 1))
+        return TextDelta(stream, t, text=_text(obj, required=True), tokens=_count(obj, "tokens", 1))
     if kind == "reasoning":
-        text = obj.get("text", "")
-        if not isinstance(text, str):
-            raise ValueError("'text' must be a string")
-        return ChoiceText(stream, t, text, REASONING)
+        return ChoiceText(stream, t, _text(obj), REASONING)
     if kind == "choice":
-        text = obj.get("text", "")
-        if not isinstance(text, str):
-            raise ValueError("'text' must be a string")
+        text = _text(obj)
         choice, ended = _count(obj, "choice", 0), obj.get("ended") is True
         if choice < 1 and not (ended and not text):  # (0: only the first answer's end, its text being the text)
             raise ValueError("'choice' must be a later choice's index, 1 or more (0: only to end the first)")
