@@ -2559,6 +2559,98 @@ async def test_a_websocket_ends_through_the_proxy_as_the_upstream_ended_it():
         await runner.cleanup()
 
 
+async def test_a_websocket_handshake_and_its_control_frames_reach_each_side_as_the_other_sent_them():
+    """Found by a review: an upstream's refusal (429 with its retry-after, 401) reached the client as the proxy's
+    own error, without the upstream's headers and body, and was not recorded; the 101 carried the first
+    subprotocol the client offered (OpenAI's SDKs put the key first) instead of the upstream's, without the
+    upstream's headers; pings were answered by the proxy (a client could not tell a hung upstream), an upstream
+    that dropped a session was recorded as finished, one that closed with 1009 after a message too large for it as
+    "client left", as was every client that closed its session between responses; an upstream that never answered
+    the handshake held the client for ever."""
+    seen: list = []
+
+    async def session(request: web.Request) -> web.StreamResponse:
+        how = request.query["how"]
+        if how == "refuse":
+            return web.json_response({"error": {"message": "slow down", "type": "rate_limit_error"}}, status=429,
+                                     headers={"retry-after": "7", "x-request-id": "req_refused"})
+        if how == "silent":
+            await asyncio.sleep(3600)
+        ws = web.WebSocketResponse(protocols=("realtime",), autoping=False, max_msg_size=1000 if how == "small"
+                                   else 1 << 20)
+        ws.headers["x-request-id"] = "req_ws"
+        await ws.prepare(request)
+        await ws.send_str(json.dumps({"type": "session.created", "session": {}}))
+        async for msg in ws:
+            seen.append((how, msg.type, msg.data))
+            if msg.type == aiohttp.WSMsgType.PING:
+                await ws.pong(msg.data)
+            elif msg.type == aiohttp.WSMsgType.TEXT and json.loads(msg.data)["type"] == "ping me":
+                await ws.ping(b"from upstream")
+            elif msg.type == aiohttp.WSMsgType.TEXT and json.loads(msg.data)["type"] == "response.create":
+                await ws.send_str(json.dumps({"type": "response.created", "response": {"id": "r1", "output": []}}))
+                await ws.send_str(json.dumps({"type": "response.output_text.delta", "response_id": "r1",
+                                              "item_id": "i1", "delta": "half an answer"}))
+                await asyncio.sleep(0.05)
+                request.transport.abort()  # type: ignore[union-attr]
+        seen.append((how, "closed", ws.close_code))
+        return ws
+
+    runner, port = await serving_realtime(session)
+    hub, proxy = await running_proxy(f"http://127.0.0.1:{port}/v1", upstream_timeout=1.0)
+    url = f"{proxy.url}/v1/realtime?model=rt&how="
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(url + "refuse", headers={"Connection": "Upgrade", "Upgrade": "websocket",
+                                                         "Sec-WebSocket-Version": "13",
+                                                         "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}) as resp:
+                assert resp.status == 429 and resp.headers["retry-after"] == "7", resp.headers
+                assert resp.headers["x-request-id"] == "req_refused"
+                assert json.loads(await resp.read()) == {"error": {"message": "slow down", "type": "rate_limit_error"}}
+            # the subprotocol the upstream chose among those offered, the 101's headers; pings both ways, answered
+            # by the other end
+            ws = await http.ws_connect(url + "ping", protocols=("openai-insecure-api-key." + KEY, "realtime"),
+                                       autoping=False)
+            assert ws.protocol == "realtime" and ws._response.headers["x-request-id"] == "req_ws"
+            await ws.receive(timeout=LIVENESS_S)
+            await ws.ping(b"from client")
+            pong = await ws.receive(timeout=LIVENESS_S)
+            assert (pong.type, pong.data) == (aiohttp.WSMsgType.PONG, b"from client")
+            await ws.send_str(json.dumps({"type": "ping me"}))
+            ping = await ws.receive(timeout=LIVENESS_S)
+            assert (ping.type, ping.data) == (aiohttp.WSMsgType.PING, b"from upstream")
+            await ws.pong(b"from client again")
+            await ws.close()  # between responses: the session's normal end
+            assert ws.close_code == 1000
+            # an upstream that drops the session mid-answer: the client sees the drop, the session is an error
+            async with http.ws_connect(url + "drop") as ws:
+                await ws.receive(timeout=LIVENESS_S)
+                await ws.send_str(json.dumps({"type": "response.create"}))
+                while (await ws.receive(timeout=LIVENESS_S)).type == aiohttp.WSMsgType.TEXT:
+                    pass
+                assert ws.close_code == 1006
+            # a message too large for the upstream: it closes with 1009, and the client is told so
+            async with http.ws_connect(url + "small") as ws:
+                await ws.receive(timeout=LIVENESS_S)
+                await ws.send_str(json.dumps({"type": "x", "pad": "p" * 5000}))
+                last = await ws.receive(timeout=LIVENESS_S)
+                assert (last.type, ws.close_code) == (aiohttp.WSMsgType.CLOSE, 1009), last
+            with pytest.raises(aiohttp.WSServerHandshakeError) as err:  # (liveness: it waited for ever)
+                await asyncio.wait_for(http.ws_connect(url + "silent"), LIVENESS_S)
+            assert err.value.status == 502
+        assert [(m[1], m[2]) for m in seen if m[0] == "ping" and m[1] != aiohttp.WSMsgType.TEXT] == [
+            (aiohttp.WSMsgType.PING, b"from client"), (aiohttp.WSMsgType.PONG, b"from client again"), ("closed", 1000)]
+        refused, ping, drop, small = [await settled(hub, i) for i in range(4)]
+        assert refused.status == "error" and "refused the WebSocket: 429" in refused.error
+        assert ping.status == "closed" and ping.metrics["end"] == "finished", ping.metrics
+        assert drop.status == "error" and drop.error == "upstream dropped the session" and "half" in drop.text_tail
+        assert small.status == "error" and small.error.startswith("upstream closed the session: 1009"), small.error
+        assert proxy.client_left == 0
+    finally:
+        await hub.stop()
+        await runner.cleanup()
+
+
 async def test_every_response_of_a_realtime_session_can_be_cut_and_the_session_ends_with_the_proxy(emulator):
     """Each cut of a response counts what it saved, as an HTTP request's does (it was not counted: "0 tokens
     saved"): its limit as the server said it used it — here the one the client asked for, then the session's —

@@ -15,6 +15,8 @@ ending for a stopped stream (``protocols.cut_ending``). A client that leaves clo
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import hmac
 import itertools
 import json
@@ -762,7 +764,7 @@ class ProxyServer(LocalServer, GatewayTotals):
             timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S),
             # as many connections upstream as clients ask for: aiohttp's default pool of 100 held the 101st request
             # (silently, for as long as a stream lasts) until one of the first hundred ended
-            connector=aiohttp.TCPConnector(limit=0))
+            connector=aiohttp.TCPConnector(limit=0), trace_configs=[_handshake_trace()])
         try:
             return await super().start()
         except BaseException:
@@ -919,31 +921,49 @@ class ProxyServer(LocalServer, GatewayTotals):
     # -- WebSocket (the Realtime API) ---------------------------------------------------------------
 
     async def _websocket(self, request: web.Request, url: str, provider: str) -> web.StreamResponse:
-        """Both directions relayed message by message (same type, same payload); the server's Realtime events
-        read into a stream (a response per request, text and audio transcripts as text)."""
+        """Both directions relayed message by message (same type, same payload: pings and pongs too); the server's
+        Realtime events read into a stream (a response per request, text and audio transcripts as text). The
+        upstream's handshake answer reaches the client as it came: a refusal's status, headers and body, or the
+        101's headers and the subprotocol the upstream chose."""
         protocols = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
         headers = _forwarded_headers(request.headers, TOKEN_HEADER, websocket=True)
         ws_url = "ws" + url[len("http"):]  # http -> ws, https -> wss
+        model = request.query.get("model") or "realtime"
+        answer: dict[str, Any] = {"timeout": self.options.upstream_timeout}
+        kept = _HANDSHAKE.set(answer)
         try:
-            upstream = await self._session.ws_connect(  # type: ignore[union-attr]
+            upstream = await asyncio.wait_for(self._session.ws_connect(  # type: ignore[union-attr]
                 URL(ws_url, encoded=True), headers=headers, protocols=protocols, max_msg_size=self.options.max_body,
-                autoclose=False,
-                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=10.0))
+                autoclose=False, autoping=False,
+                timeout=aiohttp.ClientWSTimeout(ws_receive=None, ws_close=10.0)), self.options.upstream_timeout)
         except aiohttp.WSServerHandshakeError as exc:
-            return _error(exc.status if 400 <= exc.status < 600 else 502,
-                          f"upstream refused the WebSocket: {exc.status} {exc.message}"[:200],
+            if "body" in answer:  # refused (401, 429 with its retry-after, 503): the client gets it unchanged
+                return await self._refused(request, provider, url, model, answer)
+            return _error(502, f"upstream answered the WebSocket handshake wrongly: {exc.status} {exc.message}"[:200],
                           "midstream_upstream_error")
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except asyncio.TimeoutError as exc:
+            message = (f"upstream unreachable: no connection within {CONNECT_TIMEOUT_S:g} s"
+                       if isinstance(exc, aiohttp.ConnectionTimeoutError) else
+                       f"upstream silent for {self.options.upstream_timeout:g} s")
+            return _error(502, message, "midstream_upstream_error")
+        except (aiohttp.ClientError, OSError) as exc:
             return _error(502, f"upstream unreachable: {type(exc).__name__}: {str(exc)[:120]}",
                           "midstream_upstream_error")
+        finally:
+            _HANDSHAKE.reset(kept)
         self.requests += 1
-        client = web.WebSocketResponse(protocols=protocols, max_msg_size=self.options.max_body, autoclose=False)
+        # the subprotocol the upstream chose (the client offered several: OpenAI's SDKs offer one that carries the
+        # key), and the 101's own headers (a request id, say)
+        client = web.WebSocketResponse(protocols=(upstream.protocol,) if upstream.protocol else (),
+                                       max_msg_size=self.options.max_body, autoclose=False, autoping=False)
+        for key, value in _forwarded_headers(answer.get("headers") or CIMultiDict(), websocket=True).items():
+            if key.lower() not in ("content-length", "content-type"):
+                client.headers.add(key, value)
         try:
             await client.prepare(request)
         except BaseException:
             await upstream.close()
             raise
-        model = request.query.get("model") or "realtime"
         stream = self._open("realtime", provider, url, (model, True, None), started=False, session=True)
         state = RealtimeState(f"{stream.stream_id}-audio")
 
@@ -985,13 +1005,28 @@ class ProxyServer(LocalServer, GatewayTotals):
 
         stream.on_cut = on_cut
 
-        said: dict[bool, str] = {}  # the close frame's reason, by side (True: the upstream's)
+        said: dict[bool, tuple[int, str]] = {}  # the close frame's code and reason, by side (True: the upstream's)
 
-        async def relay(src, dst, from_upstream: bool) -> None:
-            try:
-                while True:
+        async def relay(src, dst, from_upstream: bool) -> str:
+            """Until ``src`` ends: "closed" (its close frame came), "dropped" (its connection ended without one),
+            or "unsent" (``dst`` could not be written to: that side is gone)."""
+            while True:
+                try:
                     msg = await src.receive()
-                    if msg.type == aiohttp.WSMsgType.TEXT:
+                except (ConnectionError, aiohttp.ClientError):
+                    return "dropped"
+                kind = msg.type
+                if kind == aiohttp.WSMsgType.CLOSE:  # (its reason kept: ``async for`` hid it)
+                    said[from_upstream] = (msg.data, msg.extra if isinstance(msg.extra, str) else "")
+                    return "closed"
+                if kind == aiohttp.WSMsgType.ERROR:  # (a frame over the size limit, say: that side is told why)
+                    code = getattr(msg.data, "code", 0)
+                    if 1000 <= code < 5000 and not src.closed:
+                        with contextlib.suppress(ConnectionError, aiohttp.ClientError, asyncio.TimeoutError):
+                            await src.close(code=code, message=str(msg.data).encode("utf-8")[:123])
+                    return "dropped"
+                try:
+                    if kind == aiohttp.WSMsgType.TEXT:
                         data = msg.data
                         if from_upstream:
                             data = self._realtime_relayed(stream, data, state)
@@ -1000,24 +1035,41 @@ class ProxyServer(LocalServer, GatewayTotals):
                         await dst.send_str(data)
                         if not from_upstream:
                             self._realtime_asked(data, state)
-                    elif msg.type == aiohttp.WSMsgType.BINARY:
+                    elif kind == aiohttp.WSMsgType.BINARY:
                         await dst.send_bytes(msg.data)
-                    else:  # close (its reason kept: ``async for`` hid it), or closed without a frame, error
-                        if msg.type == aiohttp.WSMsgType.CLOSE:
-                            said[from_upstream] = msg.extra if isinstance(msg.extra, str) else ""
-                        break
-            except (ConnectionError, aiohttp.ClientError):
-                pass  # the other side is gone: the session ends below
+                    elif kind == aiohttp.WSMsgType.PING:  # (answered by the other end, not by the proxy: a client's
+                        await dst.ping(msg.data)          # ping says whether the upstream is alive)
+                    elif kind == aiohttp.WSMsgType.PONG:
+                        await dst.pong(msg.data)
+                    else:  # closing, closed
+                        return "dropped"
+                except (ConnectionError, aiohttp.ClientError, RuntimeError):  # (aiohttp: "closed" is a RuntimeError)
+                    return "unsent"
 
         up = asyncio.ensure_future(relay(upstream, client, True))
         down = asyncio.ensure_future(relay(client, upstream, False))
-        reason = "finished"
+        reason, ended_by_upstream, how = "finished", True, "closed"
         try:
             done, _ = await asyncio.wait({up, down}, return_when=asyncio.FIRST_COMPLETED)
-            if down in done:
+            first = up if up in done else down
+            how = first.result()
+            if how == "unsent":  # the other side could not be written to: it ended, as its own relay says
+                first = down if first is up else up
+                done, _ = await asyncio.wait({first}, timeout=SIDE_END_S)
+                how = first.result() if done and first.result() != "unsent" else "dropped"
+            ended_by_upstream = first is up
+            if ended_by_upstream:
+                code = said.get(True, (0, ""))[0]
+                if how == "dropped" or code in ABNORMAL_CLOSE:
+                    reason = "error"
+                    stream.put(StreamError(stream.stream_id, self.clock.now(), "upstream dropped the session" if
+                                           how == "dropped" else f"upstream closed the session: {code} "
+                                           f"{said[True][1][:80]}".rstrip(), fatal=True))
+            elif how != "closed" or state.responses:  # (a client that closed between responses ended its session)
                 reason = "client left"
         except asyncio.CancelledError:
             reason = "proxy stopped" if self.stopping else "client left"
+            ended_by_upstream, how = False, "dropped"
             raise
         finally:
             for task in (up, down):
@@ -1034,22 +1086,51 @@ class ProxyServer(LocalServer, GatewayTotals):
                 stream.put(StreamClosed(state.audio_stream, self.clock.now(),
                                         reason=reason))
             self._close(stream, reason)
-            # The closing side's code and reason reach the other. 1005, 1006 and 1015 say that no close frame came
+            # The side that ended passes its code and reason on. 1005, 1006 and 1015 say that no close frame came
             # (a dropped connection): no frame may carry them (RFC 6455 7.4.1): an upstream that dropped the
             # connection drops the client's, a client that did says "going away" upstream.
-            finished = reason == "finished"
-            code = (upstream.close_code if finished else client.close_code) or 1000
-            words = said.get(finished, "").encode("utf-8")[:123]  # (a close frame's reason: at most 123 bytes)
-            # (a side whose connection ended without a close frame dropped it, whatever code aiohttp then says:
-            # 1000 for a client's plain end of file)
-            dropped = code in (1005, 1006, 1015) or (reason in ("finished", "client left") and finished not in said)
-            await upstream.close(code=1001 if dropped else code, message=b"" if dropped else words)
-            if not client.closed:
-                if dropped and finished and request.transport is not None:
-                    request.transport.close()
-                else:
-                    await client.close(code=1000 if dropped else code, message=words)
+            code, words = said.get(ended_by_upstream, (0, ""))
+            dropped = how != "closed" or not 1000 <= code < 5000 or code in (1005, 1006, 1015)
+            words_b = words.encode("utf-8")[:123]  # (a close frame's reason: at most 123 bytes)
+            if ended_by_upstream:
+                await upstream.close(code=1000 if dropped else code)  # (its close answered, with its code)
+                if not client.closed:
+                    if dropped and request.transport is not None:
+                        request.transport.close()
+                    else:
+                        await client.close(code=code, message=words_b)
+            else:
+                await upstream.close(code=1001 if dropped else code, message=b"" if dropped else words_b)
+                if not client.closed:  # (the proxy stopping: "going away")
+                    await client.close(code=(1001 if reason == "proxy stopped" else 1000) if dropped else code,
+                                       message=b"" if dropped else words_b)
         return client
+
+    async def _refused(self, request: web.Request, provider: str, url: str, model: str,
+                       answer: dict) -> web.StreamResponse:
+        """An upstream's refusal of a WebSocket handshake, for the client as it came (status, end-to-end headers,
+        body), recorded as a session that ended in that error."""
+        self.requests += 1
+        status = answer["status"]
+        stream = self._open("realtime", provider, url, (model, True, None), started=False, session=True)
+        stream.metrics["status"] = status
+        stream.put(StreamError(stream.stream_id, self.clock.now(), f"upstream refused the WebSocket: {status}",
+                               fatal=True))
+        self._unanswered(stream, "error")
+        self._close(stream, "error")
+        refused = _Relayed(status=status, reason=answer["reason"])
+        refused.upstream_names = frozenset(k.lower() for k in answer["headers"])
+        for key, value in _forwarded_headers(answer["headers"]).items():
+            if key.lower() != "content-length":  # (its own: the body kept)
+                refused.headers.add(key, value)
+        refused.content_length = len(answer["body"])
+        if answer.get("cut"):  # (its body broke off, or went past what is kept: the connection goes with it)
+            refused.force_close()
+        with contextlib.suppress(ConnectionError):
+            await refused.prepare(request)
+            await refused.write(answer["body"])
+            await refused.write_eof()
+        return refused
 
     def _realtime_relayed(self, stream: ProxiedStream, data: str, state: RealtimeState) -> str | None:
         """What the client gets of one server event (None: nothing); read into the stream on the way. Reading
@@ -1416,6 +1497,50 @@ class ProxyServer(LocalServer, GatewayTotals):
             stream.put(None)
         else:
             self._close(stream, reason, note)
+
+
+_HANDSHAKE: contextvars.ContextVar[dict | None] = contextvars.ContextVar("midstream_handshake", default=None)
+"""Where ``_websocket`` wants its upstream's handshake answer (aiohttp's ``ws_connect`` keeps none of a refusal's
+body, and gives no 101's headers)."""
+REFUSAL_KEPT = 1 << 20
+"""Bytes of an upstream's refusal of a WebSocket handshake passed on, at most."""
+SIDE_END_S = 1.0
+"""How long a Realtime session one of whose sides could no longer be written to waits for that side's own end (its
+close frame, with its code: an upstream's 1009 for a message too large, a client's normal close) before it is
+taken as dropped."""
+ABNORMAL_CLOSE = frozenset(range(1002, 1016)) - {1004, 1005, 1006}
+"""Close codes that say the session failed (RFC 6455 7.4.1: a protocol error, a message too large, an error of
+the server's ...), not that it ended."""
+
+
+def _handshake_trace() -> aiohttp.TraceConfig:
+    """Keeps a WebSocket handshake's answer where ``_websocket`` set ``_HANDSHAKE`` (the same task): a 101's headers,
+    or a refusal's status, headers and body (read here, before ``ws_connect`` closes it unread)."""
+
+    async def on_end(_session, _ctx, params: aiohttp.TraceRequestEndParams) -> None:
+        answer = _HANDSHAKE.get()
+        if answer is None or "status" in answer:
+            return
+        resp = params.response
+        answer.update(status=resp.status, reason=resp.reason, headers=resp.headers)
+        if resp.status == 101:
+            return
+        body = bytearray()
+        try:
+            while len(body) <= REFUSAL_KEPT:
+                chunk = await asyncio.wait_for(resp.content.readany(), answer["timeout"])
+                if not chunk:
+                    break
+                body += chunk
+            else:
+                answer["cut"] = True
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            answer["cut"] = True
+        answer["body"] = bytes(body[:REFUSAL_KEPT])
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_end.append(on_end)
+    return trace
 
 
 def _forwarded_headers(headers, token_header: str = "", websocket: bool = False) -> CIMultiDict:
