@@ -8,7 +8,6 @@ previous line; then one ``{"summary": ...}`` line. The schema is in the README.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import re
 import signal
@@ -18,7 +17,7 @@ from typing import TextIO
 
 from . import display
 from .hub import Hub, HubView, run_virtual
-from .jsonsafe import encodable, finite
+from .jsonsafe import dumps_line, encodable
 from .redact import redact
 from .snapshot import Snapshot, json_number
 from .sources.base import ScheduledSource, Source
@@ -54,16 +53,12 @@ class NdjsonPrinter:
             self._printed_seq[stream] = snap.seq
             line = snap.to_json(self.hub.t0)
             line["patterns"] = by_stream.get(stream, [])
-            try:
-                text = json.dumps(line, allow_nan=False)
-            except ValueError:  # a value no JSON holds (a peer's NaN in a detection box, say): null
-                text = json.dumps(finite(line), allow_nan=False)
-            self.out.write(redact(text) + "\n")
+            self.out.write(redact(dumps_line(line)) + "\n")
             self.lines += 1
         for stream, hits in by_stream.items():
             if stream not in snaps:  # of no stream (a fleet's agent gone quiet, NATS lost), or of one gone from view
                 for hit in hits:
-                    self.out.write(redact(json.dumps(finite({"t": hit["t"], "notice": hit}), allow_nan=False)) + "\n")
+                    self.out.write(redact(dumps_line({"t": hit["t"], "notice": hit})) + "\n")
                     self.lines += 1
         self.out.flush()
 
@@ -89,7 +84,7 @@ class NdjsonPrinter:
     def finish(self, duration: float) -> None:
         summary = self.summary(duration)
         if self.json_mode:
-            self.out.write(redact(json.dumps(finite(summary), allow_nan=False)) + "\n")
+            self.out.write(redact(dumps_line(summary)) + "\n")
         else:
             text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", render_text_summary(self.hub, duration))
             self.out.write(encodable(redact(text)))

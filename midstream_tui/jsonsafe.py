@@ -67,3 +67,27 @@ def finite(value):
     if isinstance(value, (list, tuple)):
         return [finite(v) for v in value]
     return value
+
+
+def unicode_safe(value):
+    """``value`` with every string (keys too) made ``encodable``, in nested lists and dicts."""
+    if isinstance(value, str):
+        return encodable(value)
+    if isinstance(value, dict):
+        return {unicode_safe(k): unicode_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [unicode_safe(v) for v in value]
+    return value
+
+
+def dumps_line(value) -> str:
+    """One JSON line any strict parser reads: NaN and ±inf as null, and no lone UTF-16 surrogate (a peer's
+    ``"\\ud800"`` escape, kept by Python's decoder, written as such by its encoder: Rust's serde_json, for one,
+    refuses the line) — U+FFFD in its place."""
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except ValueError:  # a value no JSON holds (a peer's NaN in a detection box, say): null
+        text = json.dumps(finite(value), allow_nan=False)
+    if "\\ud" in text:  # (rare: only then is every string looked at)
+        text = json.dumps(finite(unicode_safe(value)), allow_nan=False)
+    return text

@@ -215,6 +215,10 @@ SCRIPTS = {  # model -> (status, content type, body, extra headers)
                      {"type": "text", "text": "Let me check."},
                      {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}],
          "usage": {"input_tokens": 9, "output_tokens": 20}}).encode(), {}),
+    # JSON escapes of lone UTF-16 surrogates: valid JSON grammar, no valid Unicode (a review found them printed as
+    # such in the NDJSON, which strict parsers refuse)
+    "surrogates": (200, "text/event-stream", b'data: {"choices":[{"index":0,"delta":{"content":"a\\ud800b\\udfffc '
+                   b'\\ud83d\\ude00"}}]}\n\ndata: {"error": {"message": "mid \\ud800 error"}}\n\n', {}),
     "refusal": (200, "text/event-stream", sse(choice_chunk(0, role="assistant", content=None, refusal=None),
                                               *(choice_chunk(0, refusal=w) for w in ["I can't", " help with that."]),
                                               choice_chunk(0, "stop")) + b"data: [DONE]\n\n", {}),
@@ -1807,6 +1811,47 @@ def test_prometheus_labels_a_cut_proxy_request_with_its_own_source(emulator_thre
     cuts = [x for x in samples if x.name == "midstream_cuts_total" and x.value > 0]
     assert [x.labels["source"] for x in cuts] == ["proxy:openai/emu-loop@127.0.0.1"]
     assert not [x for x in samples if x.labels.get("source") == "file:text"]
+
+
+def _strict(value) -> None:
+    """Every string in a decoded JSON value is valid Unicode (what a strict parser, serde_json say, insists on)."""
+    if isinstance(value, str):
+        value.encode("utf-8")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _strict(k), _strict(v)
+    elif isinstance(value, list):
+        for v in value:
+            _strict(v)
+
+
+async def test_ndjson_lines_hold_no_lone_surrogates_whatever_the_upstream_escaped(upstream, free_port):
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "midstream_tui", "proxy", "--port", str(free_port), "--upstream", upstream.url + "/v1",
+        "--headless", "--json", "--refresh-ms", "100", "--no-record", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        async with aiohttp.ClientSession() as session:
+            deadline = time.monotonic() + LIVENESS_S
+            while True:  # the proxy listens once its hub started
+                try:
+                    async with session.post(f"http://127.0.0.1:{free_port}/v1/chat/completions",
+                                            json={"model": "surrogates", "stream": True, "messages": []}) as resp:
+                        assert b"\\ud800" in await resp.read()  # (the client's bytes are the upstream's)
+                    break
+                except aiohttp.ClientConnectionError:
+                    assert time.monotonic() < deadline and proc.returncode is None
+                    await asyncio.sleep(0.2)
+        await asyncio.sleep(1.0)  # a few steps of output after the stream ended
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(proc.communicate(), LIVENESS_S)
+    assert proc.returncode == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    for line in lines:
+        _strict(line)
+    last = lines[-1]["summary"]["streams"]["surrogates#1"]
+    assert last["error"] == "mid \ufffd error" and last["metrics"]["chars"] == 7, last  # (the text read, as sent)
+    assert any(p["message"] == "mid \ufffd error" for line in lines for p in line.get("patterns", ())), lines
 
 
 ODD_KEYS = ("gsk_LEAK3abcdefghijklmnopqrstuvwxyz0123", "LEAK2a0123456789abcdef0123456789ab", "sk-LEAK4-short")
