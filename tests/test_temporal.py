@@ -281,6 +281,19 @@ def test_one_spike_does_not_make_the_rest_shapeless():
         got = find_motifs(y, 50, k=1)
         assert got[0].positions == want[0].positions
         assert got[0].distance == pytest.approx(want[0].distance, abs=1e-4)
+    # Away from the start (a second review): the diagonals where both windows held the spike kept the rounding
+    # of its square once it had passed, larger than the walk's own products, and every later pair correlated to
+    # 1 — motifs at distance 0 right after the spike, as stumpy 1.14 gives too. A step of the level by 1e11 made
+    # every window of the walk flat (against the median absolute deviation: half the step).
+    want = find_motifs(walk, 16)
+    for where in (700, 1500, 2900):
+        y = walk.copy()
+        y[where] = 1e11
+        got = find_motifs(y, 16)
+        assert [m.positions for m in got] == [m.positions for m in want], (where, got)
+        assert [m.distance for m in got] == pytest.approx([m.distance for m in want], abs=1e-4)
+    got = find_motifs(np.r_[walk[:1500], walk[1500:] + 1e11], 16)
+    assert [m.positions for m in got] == [m.positions for m in want], got
 
 
 def test_a_shapeless_series_has_no_motifs():

@@ -357,6 +357,41 @@ def _profile_diagonals(x, m, mu, inv, df, dg, d_from, d_to, best, index):
         d += 1
 
 
+ROUGH = 65536.0
+"""A window whose spread is this many times the typical window's (a spike, a step of the level) leaves, in a
+diagonal's running cross-product, rounding of the order of its square times 2^-52 once it has passed: more than a
+typical pair's whole cross-product past about 2^26 (a spike of 1e11 on a random walk made every later pair
+correlate to 1, distance 0). Past this ratio the diagonals are computed anew where such a window leaves them
+(the rounding left is then at most 2^-20 of a typical pair's)."""
+
+
+@njit(cache=True, nogil=True)
+def _profile_rough(x, m, mu, inv, df, dg, rough, d_from, d_to, best, index):
+    """``_profile_diagonals`` for a series with rough windows (``rough``): one diagonal at a time, its cross-product
+    computed directly again at each row where the last rough window of the pair has just left it."""
+    n = mu.shape[0]
+    for d in range(d_from, d_to):
+        c = 0.0
+        for k in range(m):
+            c += (x[k] - mu[0]) * (x[d + k] - mu[d])
+        for i in range(n - d):
+            j = i + d
+            if i > 0:
+                if (rough[i - 1] or rough[j - 1]) and not (rough[i] or rough[j]):
+                    c = 0.0
+                    for k in range(m):
+                        c += (x[i + k] - mu[i]) * (x[j + k] - mu[j])
+                else:
+                    c += df[i] * dg[j] + df[j] * dg[i]
+            r = c * inv[i] * inv[j]
+            if _closer(r, best[i], d, i, index[i]):
+                best[i] = r
+                index[i] = j
+            if _closer(r, best[j], d, j, index[j]):
+                best[j] = r
+                index[j] = i
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def matrix_profile(x, m, exclusion, flat, chunks):
     """Z-normalized Euclidean matrix profile (Yeh et al. 2016), diagonal updates, on every core.
@@ -397,10 +432,23 @@ def matrix_profile(x, m, exclusion, flat, chunks):
         dg[i] = (x[i + m - 1] - mu[i]) + (x[i - 1] - mu[i - 1])
     # Best Pearson correlation per window (a flat window has 1/norm 0: correlation 0,
     # distance sqrt(2m), no branch needed); converted to distances at the end.
+    # Windows far rougher than the typical one (see ROUGH): the diagonals are then followed with care.
+    rough = np.zeros(n, dtype=np.uint8)
+    shaped = inv[inv > 0.0]
+    any_rough = False
+    if shaped.size:
+        typical = np.median(shaped)  # (1/norm: a rough window's is ROUGH times smaller)
+        for i in range(n):
+            if 0.0 < inv[i] * ROUGH < typical:
+                rough[i] = 1
+                any_rough = True
     bests = np.full((chunks, n), -np.inf)
     indices = np.full((chunks, n), -1, dtype=np.int64)
     for c in prange(chunks):
-        _profile_diagonals(x, m, mu, inv, df, dg, bounds[c], bounds[c + 1], bests[c], indices[c])
+        if any_rough:
+            _profile_rough(x, m, mu, inv, df, dg, rough, bounds[c], bounds[c + 1], bests[c], indices[c])
+        else:
+            _profile_diagonals(x, m, mu, inv, df, dg, bounds[c], bounds[c + 1], bests[c], indices[c])
     profile = np.full(n, np.inf)
     index = np.full(n, -1, dtype=np.int64)
     for i in prange(n):

@@ -41,7 +41,7 @@ from .validate import SeriesError, as_series, real, whole
 
 ALGORITHMS = ("dtw", "lcs", "edit", "euclidean")
 FLAT = 1e-8
-"""A subsequence whose std is below FLAT times the series' typical spread has no shape, and is no motif."""
+"""A subsequence whose std is below FLAT times the typical subsequence's has no shape, and is no motif."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,7 +217,13 @@ def find_motifs(x, length: int, *, k: int = 3, exclusion: int | None = None) -> 
     # the mean and the std: one spike of 1e11 on a random walk made every other window read as shapeless, and
     # the mean it moved left an offset whose rounding, times the spike's step, swamped the others' products.
     c = np.ascontiguousarray(c - np.median(c))
-    spread = 1.4826 * float(np.median(np.abs(c)))
+    # ... and against the typical window's own spread, not the series': a step of the level by 1e11 half-way
+    # through a random walk made the median absolute deviation half the step, and every window of the walk flat.
+    inv = kt.window_stats(c, length, 0.0)[1]
+    shaped = inv[inv > 0.0]
+    spread = float(np.median(1.0 / shaped)) / math.sqrt(length) if shaped.size else 0.0
+    if not spread > 0:
+        spread = 1.4826 * float(np.median(np.abs(c)))
     flat = FLAT * max(spread if spread > 0 else float(c.std()), 1e-300)
     with PARALLEL_LOCK:
         # Twice as many runs as threads balances the load; at most 8 bounds the memory (16 bytes per window
