@@ -235,7 +235,7 @@ def test_bad_input_gives_defined_results():
     with_nans = logistic(700)
     with_nans[::50] = np.nan
     res = classify_attractor(with_nans)
-    assert res.type == "unknown" and "insufficient data (49 < 64 points since the last NaN/inf)" in res.reason
+    assert res.type == "unknown" and "insufficient data (49 < 64 points since the last NaN, inf or glitch)" in res.reason
     with_nans = logistic(700)
     with_nans[3] = np.inf
     with_nans[60] = np.nan
@@ -943,13 +943,21 @@ def test_local_maps_that_depend_on_their_neighbourhood_give_no_exponent():
 
 def test_one_glitch_in_a_chaotic_window_does_not_make_it_a_converging_point():
     """One value of 1e6 in Henon's window inflated its std 40,000-fold against its last quarter's: "converging: the
-    last quarter has settled", a point 0.99 sure (an independent review). Settling is now judged against the
-    window's spread without its few most extreme values as well."""
+    last quarter has settled", a point 0.99 sure (an independent review); a tone with one was a point too. Settling
+    is now judged against the window's spread without its few most extreme values as well, and a glitch (a
+    million times the median absolute deviation) breaks the series as a NaN does."""
     x = np.asarray(henon(3000), float)
     assert classify_attractor(x).type == "strange"
     for where in (2050, 2500, 2700):  # (in the newest 1,000 values, before their last quarter)
-        y = x.copy()
-        y[where] = 1e6
-        assert classify_attractor(y).type != "point", where
-    t = np.arange(1000)  # a damped oscillation still converges
-    assert classify_attractor(np.exp(-t / 80) * np.sin(t * 0.5)).type == "point"
+        for glitch in (1e6, -1e9):
+            y = x.copy()
+            y[where] = glitch
+            assert classify_attractor(y).type == "strange", (where, glitch)  # (it was noise, 1.0 sure, after)
+    y = x.copy()
+    y[2990] = 1e6  # a glitch breaks the series as a NaN does: too little after it
+    assert classify_attractor(y).reason == "insufficient data (9 < 64 points since the last NaN, inf or glitch)"
+    t = np.arange(1000)
+    tone = np.sin(t * 0.3)
+    tone[600] = 1e6
+    assert classify_attractor(tone).type == "limit cycle"
+    assert classify_attractor(np.exp(-t / 80) * np.sin(t * 0.5)).type == "point"  # (a damped oscillation converges)

@@ -878,6 +878,13 @@ LAG_CYCLE_PEAK = 0.5
 """The autocorrelation a period later from which the classifier's lag is kept to at least a sixth of that period."""
 
 
+OUTLIER = 1e6
+"""A value this many times the series' median absolute deviation from its median is a glitch, not a measurement
+(``classify_attractor``): about one in 1.6 million of Cauchy noise's values, none of a bounded signal's. At 1e4,
+Pareto noise (shape 0.8) was once strange and heavy-tailed noise often too short ("insufficient data") between its
+largest values; a glitch under it (1e5 times) can still make a window read as noise."""
+
+
 def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e-3) -> AttractorClass:
     """Classify a signal as a point attractor, limit cycle, strange attractor or noise.
 
@@ -948,6 +955,17 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
         a = as_series(x, "x", finite=False)
     except SeriesError as exc:
         return AttractorClass("unknown", 0.0, str(exc))
+    # A glitch (a value OUTLIER times the series' typical deviation from its median away from it: one reading of
+    # 1e6 in a window of Henon or of a tone) is no measurement of the dynamics: it was read as a converging point
+    # or as noise, 0.99-1.0 sure (an independent review). It breaks the series as a NaN does.
+    finite = np.isfinite(a)
+    if finite.sum() >= MIN_POINTS:
+        level = float(np.median(a[finite]))
+        typical = float(np.median(np.abs(a[finite] - level)))
+        if typical > 0:
+            glitch = finite & (np.abs(a - level) > OUTLIER * typical)
+            if glitch.any():
+                a = np.where(glitch, np.nan, a)
     # Delay vectors must not straddle a gap: only the newest unbroken stretch is used.
     bad = np.flatnonzero(~np.isfinite(a))
     gap = bad.size > 0 and int(bad[-1]) >= a.size - max_points
@@ -955,7 +973,7 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
     a = a[-max_points:]
     n = a.size
     if n < MIN_POINTS:
-        since = " since the last NaN/inf" if bad.size else ""
+        since = " since the last NaN, inf or glitch" if bad.size else ""
         return AttractorClass("unknown", 0.0, f"insufficient data ({n} < {MIN_POINTS} points{since})")
     peak = float(np.abs(a).max())
     if peak > 0:
