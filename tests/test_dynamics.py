@@ -961,3 +961,18 @@ def test_one_glitch_in_a_chaotic_window_does_not_make_it_a_converging_point():
     tone[600] = 1e6
     assert classify_attractor(tone).type == "limit cycle"
     assert classify_attractor(np.exp(-t / 80) * np.sin(t * 0.5)).type == "point"  # (a damped oscillation converges)
+
+
+def test_whole_numbers_past_two_to_the_53_keep_their_differences():
+    """914 distinct int64 values at 2^62 + k became 2 floats, and the series "constant" (an independent review)."""
+    from midstream_tui.analysis.validate import as_series
+
+    x = np.empty(2000)
+    x[0] = 0.3
+    for i in range(1, x.size):
+        x[i] = 3.99 * x[i - 1] * (1 - x[i - 1])
+    counts = np.round(x * 1e6).astype(np.int64)
+    for level in (2 ** 62, -(2 ** 62)):
+        assert np.array_equal(as_series(counts + level), counts - counts.min())
+        assert classify_attractor(counts + level).type == classify_attractor(counts).type == "strange"
+    assert np.array_equal(as_series(np.array([2 ** 64 - 1, 2 ** 63], dtype=np.uint64)), [2.0 ** 63 - 1, 0])

@@ -26,6 +26,11 @@ def as_series(x, name: str = "series", *, min_len: int = 1, finite: bool = True)
         if sum(d > 1 for d in a.shape) > 1:
             raise SeriesError(f"{name}: expected a 1-D series, got shape {a.shape}")
         a = a.ravel()
+    if a.dtype.kind in "iu" and a.size and (int(a.max()) > 1 << 53 or int(a.min()) < -(1 << 53)):
+        # Whole numbers past 2^53 have no float64 of their own: 914 distinct values at 2^62 + k were 2 floats,
+        # "constant". Their differences from the smallest (exact, as unsigned 64-bit numbers) are kept instead:
+        # every method here is blind to the level.
+        a = (a.astype(np.uint64) - np.uint64(int(a.min()) % (1 << 64))).astype(np.float64)
     a = np.ascontiguousarray(a, dtype=np.float64).reshape(-1)
     if a.size < min_len:
         what = "empty" if a.size == 0 else f"too short ({a.size} values, need at least {min_len})"
