@@ -976,3 +976,15 @@ def test_whole_numbers_past_two_to_the_53_keep_their_differences():
         assert np.array_equal(as_series(counts + level), counts - counts.min())
         assert classify_attractor(counts + level).type == classify_attractor(counts).type == "strange"
     assert np.array_equal(as_series(np.array([2 ** 64 - 1, 2 ** 63], dtype=np.uint64)), [2.0 ** 63 - 1, 0])
+
+
+@pytest.mark.parametrize("dt", [None, "soon", [1.0]])
+def test_a_sampling_interval_that_is_no_number_is_a_series_error(dt):
+    """``largest_lyapunov(x, dt=None)`` raised a TypeError (an independent review); ``lyapunov_spectrum`` did not."""
+    from midstream_tui.analysis.dynamics import jacobian_lyapunov, largest_lyapunov
+    from midstream_tui.analysis.validate import SeriesError
+
+    x = np.asarray(henon(500), float)
+    for method in (largest_lyapunov, jacobian_lyapunov):
+        with pytest.raises(SeriesError, match="dt must be a number"):
+            method(x, dt)

@@ -456,7 +456,8 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
     surrogate (noise with the same spectrum has no exponent to measure).
     """
     a = as_series(x, "x", min_len=100)
-    if not (math.isfinite(dt) and dt >= MIN_DT):  # (a rate per time unit must be finite)
+    dt = real("dt", dt, above=True)  # (None, a string: a SeriesError, not a TypeError)
+    if dt < MIN_DT:  # (a rate per time unit must be finite)
         raise SeriesError(f"dt must be a number >= {MIN_DT:g}, got {dt!r}")
     neighbours = whole("neighbours", neighbours, 5, 1000)  # dimensions 2 and 3 at least: one to agree with
     max_dim = whole("max_dim", max_dim, 2, 30)
@@ -713,7 +714,8 @@ def _largest_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
         raise SeriesError(f"method {method!r}: expected 'auto' or 'rosenstein'")
     lag_given, dim_given, theiler_given = lag is not None, dim is not None, theiler is not None
     a = as_series(x, "x", min_len=100)
-    if not (math.isfinite(dt) and dt >= MIN_DT):  # (a rate per time unit must be finite)
+    dt = real("dt", dt, above=True)  # (None, a string: a SeriesError, not a TypeError)
+    if dt < MIN_DT:  # (a rate per time unit must be finite)
         raise SeriesError(f"dt must be a number >= {MIN_DT:g}, got {dt!r}")
     z = standardized(a)
     ami_lag = select_lag(z) if lag is None else 0
