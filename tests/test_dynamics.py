@@ -235,7 +235,8 @@ def test_bad_input_gives_defined_results():
     with_nans = logistic(700)
     with_nans[::50] = np.nan
     res = classify_attractor(with_nans)
-    assert res.type == "unknown" and "insufficient data (49 < 64 points since the last NaN, inf or glitch)" in res.reason
+    assert res.type == "unknown"
+    assert "insufficient data (49 < 64 points since the last NaN, inf or glitch)" in res.reason
     with_nans = logistic(700)
     with_nans[3] = np.inf
     with_nans[60] = np.nan

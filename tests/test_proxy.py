@@ -2646,9 +2646,10 @@ async def test_a_websocket_handshake_and_its_control_frames_reach_each_side_as_t
     url = f"{proxy.url}/v1/realtime?model=rt&how="
     try:
         async with aiohttp.ClientSession() as http:
+            nonce = "dGhlIHNhbXBsZSBub25jZQ=="  # audit: ignore (RFC 6455's sample handshake nonce, not a secret)
             async with http.get(url + "refuse", headers={"Connection": "Upgrade", "Upgrade": "websocket",
                                                          "Sec-WebSocket-Version": "13",
-                                                         "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}) as resp:
+                                                         "Sec-WebSocket-Key": nonce}) as resp:
                 assert resp.status == 429 and resp.headers["retry-after"] == "7", resp.headers
                 assert resp.headers["x-request-id"] == "req_refused"
                 assert json.loads(await resp.read()) == {"error": {"message": "slow down", "type": "rate_limit_error"}}

@@ -262,14 +262,20 @@ def _closer(r, best, gap, w, partner):
 
 
 @njit(cache=True, nogil=True)
-def _diagonal(x, m, mu, inv, df, dg, diag, i_from, c, best, index):
+def _diagonal(x, m, mu, inv, df, dg, diag, i_from, c, best, index, rough):
     """Continue one diagonal from row ``i_from`` (``c``: its centred cross-product at row
-    ``i_from - 1``, or at row 0 when ``i_from`` is 0), keeping each window's best correlation in ``best`` and its partner in ``index``."""
+    ``i_from - 1``, or at row 0 when ``i_from`` is 0), keeping each window's best correlation in ``best`` and its partner in ``index``.
+    Where the last ``rough`` window of a pair has just left it, the cross-product is computed anew (see ROUGH)."""
     n = mu.shape[0]
     for i in range(i_from, n - diag):
         j = i + diag
         if i > 0:
-            c += df[i] * dg[j] + df[j] * dg[i]
+            if (rough[i - 1] or rough[j - 1]) and not (rough[i] or rough[j]):
+                c = 0.0
+                for k in range(m):
+                    c += (x[i + k] - mu[i]) * (x[j + k] - mu[j])
+            else:
+                c += df[i] * dg[j] + df[j] * dg[i]
         r = c * inv[i] * inv[j]
         if _closer(r, best[i], diag, i, index[i]):
             best[i] = r
@@ -280,7 +286,7 @@ def _diagonal(x, m, mu, inv, df, dg, diag, i_from, c, best, index):
 
 
 @njit(cache=True, nogil=True)
-def _profile_diagonals(x, m, mu, inv, df, dg, d_from, d_to, best, index):
+def _profile_diagonals(x, m, mu, inv, df, dg, rough, d_from, d_to, best, index):
     """Fold diagonals [d_from, d_to) of the correlation matrix into ``best`` and ``index``.
 
     Along a diagonal the windows' centred cross-product is updated in O(1) per
@@ -345,15 +351,15 @@ def _profile_diagonals(x, m, mu, inv, df, dg, d_from, d_to, best, index):
                 index[j + 3] = i
         # The three longer diagonals have rows left: finish them one by one.
         if steps > 0:  # (``c`` is the cross-product at the row before ``i_from``)
-            _diagonal(x, m, mu, inv, df, dg, d, steps, c0, best, index)
-            _diagonal(x, m, mu, inv, df, dg, d + 1, steps, c1, best, index)
-            _diagonal(x, m, mu, inv, df, dg, d + 2, steps, c2, best, index)
+            _diagonal(x, m, mu, inv, df, dg, d, steps, c0, best, index, rough)
+            _diagonal(x, m, mu, inv, df, dg, d + 1, steps, c1, best, index, rough)
+            _diagonal(x, m, mu, inv, df, dg, d + 2, steps, c2, best, index, rough)
         d += 4
     while d < d_to:
         c = 0.0
         for k in range(m):
             c += (x[k] - mu[0]) * (x[d + k] - mu[d])
-        _diagonal(x, m, mu, inv, df, dg, d, 0, c, best, index)
+        _diagonal(x, m, mu, inv, df, dg, d, 0, c, best, index, rough)
         d += 1
 
 
@@ -369,27 +375,11 @@ correlate to 1, distance 0). Past this ratio the diagonals are computed anew whe
 def _profile_rough(x, m, mu, inv, df, dg, rough, d_from, d_to, best, index):
     """``_profile_diagonals`` for a series with rough windows (``rough``): one diagonal at a time, its cross-product
     computed directly again at each row where the last rough window of the pair has just left it."""
-    n = mu.shape[0]
     for d in range(d_from, d_to):
         c = 0.0
         for k in range(m):
             c += (x[k] - mu[0]) * (x[d + k] - mu[d])
-        for i in range(n - d):
-            j = i + d
-            if i > 0:
-                if (rough[i - 1] or rough[j - 1]) and not (rough[i] or rough[j]):
-                    c = 0.0
-                    for k in range(m):
-                        c += (x[i + k] - mu[i]) * (x[j + k] - mu[j])
-                else:
-                    c += df[i] * dg[j] + df[j] * dg[i]
-            r = c * inv[i] * inv[j]
-            if _closer(r, best[i], d, i, index[i]):
-                best[i] = r
-                index[i] = j
-            if _closer(r, best[j], d, j, index[j]):
-                best[j] = r
-                index[j] = i
+        _diagonal(x, m, mu, inv, df, dg, d, 0, c, best, index, rough)
 
 
 @njit(cache=True, nogil=True, parallel=True)
@@ -448,7 +438,7 @@ def matrix_profile(x, m, exclusion, flat, chunks):
         if any_rough:
             _profile_rough(x, m, mu, inv, df, dg, rough, bounds[c], bounds[c + 1], bests[c], indices[c])
         else:
-            _profile_diagonals(x, m, mu, inv, df, dg, bounds[c], bounds[c + 1], bests[c], indices[c])
+            _profile_diagonals(x, m, mu, inv, df, dg, rough, bounds[c], bounds[c + 1], bests[c], indices[c])
     profile = np.full(n, np.inf)
     index = np.full(n, -1, dtype=np.int64)
     for i in prange(n):
