@@ -70,14 +70,22 @@ def finite(value):
 
 
 def unicode_safe(value):
-    """``value`` with every string (keys too) made ``encodable``, in nested lists and dicts."""
+    """``value`` with every string made ``encodable``, in nested lists and dicts; a key with a lone surrogate has it
+    written out (``\\ud800``), so that two keys that differ only there stay two."""
     if isinstance(value, str):
         return encodable(value)
     if isinstance(value, dict):
-        return {unicode_safe(k): unicode_safe(v) for k, v in value.items()}
+        return {_key(k) if isinstance(k, str) else k: unicode_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [unicode_safe(v) for v in value]
     return value
+
+
+def _key(key: str) -> str:
+    if encodable(key) is key:
+        return key
+    paired = key.encode("utf-16", "surrogatepass").decode("utf-16", "surrogatepass")  # (halves of a pair joined)
+    return "".join(f"\\u{ord(c):04x}" if 0xD800 <= ord(c) <= 0xDFFF else c for c in paired)
 
 
 def dumps_line(value) -> str:

@@ -85,6 +85,13 @@ def test_a_loop_in_the_reasoning_counts_until_the_text_begins():
     ends = [h.message for h in a.take_hits() if h.kind == "loop-end"]
     assert len(ends) == 1 and ends[0].startswith("loop in choice 2 ended after ") and "with its choice" in ends[0]
     assert a.metrics(13.0, 0.0)["loop_choice"] == 0
+    # a request that ends (cut, say) with a choice still in its loop: the loop ends with it
+    for k in range(60):
+        a.ingest(ChoiceText("llm", 14 + 0.1 * k, " no, not that way.", choice=3))
+        a.update(14 + 0.1 * k)
+    a.ingest(RequestFinished("llm", 20.0))
+    ends = [h.message for h in a.take_hits() if h.kind == "loop-end"]
+    assert len(ends) == 1 and ends[0].startswith("loop in choice 3 ended after ") and "with its request" in ends[0]
 
 
 def test_every_kind_has_an_analyzer():

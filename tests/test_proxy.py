@@ -1849,6 +1849,9 @@ async def test_ndjson_lines_hold_no_lone_surrogates_whatever_the_upstream_escape
     lines = [json.loads(line) for line in out.splitlines()]
     for line in lines:
         _strict(line)
+    from midstream_tui.jsonsafe import dumps_line  # (keys that differ only in a lone surrogate stay apart)
+    assert json.loads(dumps_line({"\ud800": 1, "\udc00": 2, "ok": "\ud83d\ude00"})) == {
+        "\\ud800": 1, "\\udc00": 2, "ok": "\U0001f600"}
     last = lines[-1]["summary"]["streams"]["surrogates#1"]
     assert last["error"] == "mid \ufffd error" and last["metrics"]["chars"] == 7, last  # (the text read, as sent)
     assert any(p["message"] == "mid \ufffd error" for line in lines for p in line.get("patterns", ())), lines
@@ -2626,6 +2629,10 @@ async def test_a_websocket_handshake_and_its_control_frames_reach_each_side_as_t
         ws.headers["x-request-id"] = "req_ws"
         await ws.prepare(request)
         await ws.send_str(json.dumps({"type": "session.created", "session": {}}))
+        if how == "nocode":  # a close frame with no code (RFC 6455 allows it)
+            request.transport.write(b"\x88\x00")  # type: ignore[union-attr]
+            await asyncio.sleep(0.5)
+            return ws
         async for msg in ws:
             seen.append((how, msg.type, msg.data))
             if msg.type == aiohttp.WSMsgType.PING:
@@ -2681,12 +2688,18 @@ async def test_a_websocket_handshake_and_its_control_frames_reach_each_side_as_t
                 await ws.send_str(json.dumps({"type": "x", "pad": "p" * 5000}))
                 last = await ws.receive(timeout=LIVENESS_S)
                 assert (last.type, ws.close_code) == (aiohttp.WSMsgType.CLOSE, 1009), last
+            async with http.ws_connect(url + "nocode") as ws:  # passed on as a normal close, not as a drop
+                await ws.receive(timeout=LIVENESS_S)
+                last = await ws.receive(timeout=LIVENESS_S)
+                assert (last.type, ws.close_code) == (aiohttp.WSMsgType.CLOSE, 1000), last
             with pytest.raises(aiohttp.WSServerHandshakeError) as err:  # (liveness: it waited for ever)
                 await asyncio.wait_for(http.ws_connect(url + "silent"), LIVENESS_S)
             assert err.value.status == 502
         assert [(m[1], m[2]) for m in seen if m[0] == "ping" and m[1] != aiohttp.WSMsgType.TEXT] == [
             (aiohttp.WSMsgType.PING, b"from client"), (aiohttp.WSMsgType.PONG, b"from client again"), ("closed", 1000)]
-        refused, ping, drop, small = [await settled(hub, i) for i in range(4)]
+        refused, ping, drop, small, nocode, silent = [await settled(hub, i) for i in range(6)]
+        assert nocode.status == "closed" and nocode.metrics["end"] == "finished"
+        assert silent.status == "error" and silent.error == "upstream silent for 1 s"  # (recorded, as HTTP's are)
         assert refused.status == "error" and "refused the WebSocket: 429" in refused.error
         assert ping.status == "closed" and ping.metrics["end"] == "finished", ping.metrics
         assert drop.status == "error" and drop.error == "upstream dropped the session" and "half" in drop.text_tail

@@ -294,6 +294,25 @@ def test_one_spike_does_not_make_the_rest_shapeless():
         assert [m.distance for m in got] == pytest.approx([m.distance for m in want], abs=1e-4)
     got = find_motifs(np.r_[walk[:1500], walk[1500:] + 1e11], 16)
     assert [m.positions for m in got] == [m.positions for m in want], got
+    # Short series where most windows hold the spike (a third review): the median window was one of them, and the
+    # others were flat (no motif, or the wrong one); the best pair is the brute force's.
+    rng = np.random.default_rng(7)
+    for m, n, where in ((15, 31, 10), (20, 41, 19), (30, 61, 29), (30, 80, 40)):
+        y = np.cumsum(rng.normal(size=n))
+        y[where] = 1e11
+        best = find_motifs(y, m, k=1)
+        z = [(w - w.mean()) / w.std() for w in (y[i:i + m] for i in range(n - m + 1))]  # (none is flat)
+        ref = min(float(np.linalg.norm(z[i] - z[j])) for i in range(len(z)) for j in range(i + m // 2, len(z)))
+        assert best and best[0].distance == pytest.approx(ref, abs=1e-6), (m, n, best, ref)
+
+
+def test_whole_numbers_past_two_to_the_53_are_compared_as_they_are():
+    """Series of int64 values past 2^53 are read as their differences from the smallest only where the level does
+    not matter (dynamics, motifs): two such series compared were each moved by their own, and 2^60 + k was 0
+    away from k (a third review)."""
+    big = np.arange(4, dtype=np.int64) + 2 ** 60
+    assert euclidean(big, np.arange(4)) == pytest.approx(2.0 ** 61, rel=1e-12)
+    assert dtw(big, np.arange(4)).distance > 1e18 and lcs(big, np.arange(4)) == 0
 
 
 def test_a_shapeless_series_has_no_motifs():

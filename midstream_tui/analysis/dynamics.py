@@ -59,7 +59,7 @@ def select_lag(x, *, max_lag: int | None = None, method: str = "ami", bins: int 
     sooner (maps); with ``method="autocorr"`` the first drop of the autocorrelation
     below 1/e. Falls back to the autocorrelation rule when neither happens in range.
     An AMI lag past half the autocorrelation's period becomes a quarter period (``_within_half_orbit``)."""
-    a = as_series(x, "x", min_len=16)
+    a = as_series(x, "x", min_len=16, level_free=True)
     max_lag = (max(2, min(200, a.size // 10)) if max_lag is None
                else whole("max_lag", max_lag, 1, a.size - 1))
     bins = whole("bins", bins, 2, 4096)
@@ -103,7 +103,7 @@ def select_dimension(x, lag: int, *, max_dim: int = 10, threshold: float = 0.01,
     """Embedding dimension by false nearest neighbours (Kennel, Brown & Abarbanel 1992):
     the smallest dimension whose false-neighbour share is below ``threshold``
     (rtol 15, atol 2, the paper's values). Returns (dimension, share per dimension)."""
-    a = as_series(x, "x", min_len=32)
+    a = as_series(x, "x", min_len=32, level_free=True)
     lag = whole("lag", lag, 1, a.size - 1)
     max_dim = whole("max_dim", max_dim, 1, 1000)
     threshold = real("threshold", threshold)
@@ -455,7 +455,7 @@ def jacobian_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
     settles, or when the local maps fit the data no better than they fit a phase-randomised
     surrogate (noise with the same spectrum has no exponent to measure).
     """
-    a = as_series(x, "x", min_len=100)
+    a = as_series(x, "x", min_len=100, level_free=True)
     dt = real("dt", dt, above=True)  # (None, a string: a SeriesError, not a TypeError)
     if dt < MIN_DT:  # (a rate per time unit must be finite)
         raise SeriesError(f"dt must be a number >= {MIN_DT:g}, got {dt!r}")
@@ -646,7 +646,7 @@ def lyapunov_spectrum(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
     attractor: a larger embedding adds spurious exponents (the largest exponent stays, but the others and the
     Kaplan–Yorke dimension no longer belong to the system). ``unreliable`` says when the local maps fit the
     series no better than noise with its spectrum (see ``jacobian_lyapunov``)."""
-    a = as_series(x, "x", min_len=100)
+    a = as_series(x, "x", min_len=100, level_free=True)
     dt = real("dt", dt, above=True)
     if dt < MIN_DT:
         raise SeriesError(f"dt must be a number >= {MIN_DT:g}, got {dt!r}")
@@ -713,7 +713,7 @@ def _largest_lyapunov(x, dt: float = 1.0, *, dim: int | None = None, lag: int | 
     if method not in ("auto", "rosenstein"):
         raise SeriesError(f"method {method!r}: expected 'auto' or 'rosenstein'")
     lag_given, dim_given, theiler_given = lag is not None, dim is not None, theiler is not None
-    a = as_series(x, "x", min_len=100)
+    a = as_series(x, "x", min_len=100, level_free=True)
     dt = real("dt", dt, above=True)  # (None, a string: a SeriesError, not a TypeError)
     if dt < MIN_DT:  # (a rate per time unit must be finite)
         raise SeriesError(f"dt must be a number >= {MIN_DT:g}, got {dt!r}")
@@ -885,7 +885,8 @@ LAG_CYCLE_PEAK = 0.5
 
 OUTLIER = 1e6
 """A value this many times the series' median absolute deviation from its median is a glitch, not a measurement
-(``classify_attractor``): about one in 1.6 million of Cauchy noise's values, none of a bounded signal's. At 1e4,
+(``classify_attractor``), when it stands alone and such values are rare (at most one in 1,000): about one in 1.6
+million of Cauchy noise's values, none of a bounded signal's. At 1e4,
 Pareto noise (shape 0.8) was once strange and heavy-tailed noise often too short ("insufficient data") between its
 largest values; a glitch under it (1e5 times) can still make a window read as noise."""
 
@@ -957,20 +958,26 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
     max_points = whole("max_points", max_points, 1)
     point_tolerance = real("point_tolerance", point_tolerance)
     try:
-        a = as_series(x, "x", finite=False)
+        a = as_series(x, "x", finite=False, level_free=True)
     except SeriesError as exc:
         return AttractorClass("unknown", 0.0, str(exc))
-    # A glitch (a value OUTLIER times the series' typical deviation from its median away from it: one reading of
-    # 1e6 in a window of Henon or of a tone) is no measurement of the dynamics: it was read as a converging point
-    # or as noise, 0.99-1.0 sure (an independent review). It breaks the series as a NaN does.
+    # A glitch (one value alone OUTLIER times the series' typical deviation from its median away from it, and
+    # rare: one reading of 1e6 in a window of Henon or of a tone) is no measurement of the dynamics: it was read as
+    # a converging point or as noise, 0.99-1.0 sure (an independent review). It breaks the series as a NaN does.
+    # (Pulses on a quiet floor are several samples wide, or many: they are the signal.)
     finite = np.isfinite(a)
     if finite.sum() >= MIN_POINTS:
         level = float(np.median(a[finite]))
         typical = float(np.median(np.abs(a[finite] - level)))
         if typical > 0:
-            glitch = finite & (np.abs(a - level) > OUTLIER * typical)
-            if glitch.any():
-                a = np.where(glitch, np.nan, a)
+            far = finite & (np.abs(a - level) > OUTLIER * typical)
+            if far.any():
+                near = np.zeros_like(far)
+                near[1:] |= far[:-1]
+                near[:-1] |= far[1:]
+                glitch = far & ~near
+                if glitch.sum() == far.sum() <= max(1, a.size // 1000):
+                    a = np.where(glitch, np.nan, a)
     # Delay vectors must not straddle a gap: only the newest unbroken stretch is used.
     bad = np.flatnonzero(~np.isfinite(a))
     gap = bad.size > 0 and int(bad[-1]) >= a.size - max_points

@@ -364,7 +364,7 @@ def _profile_diagonals(x, m, mu, inv, df, dg, rough, d_from, d_to, best, index):
 
 
 ROUGH = 65536.0
-"""A window whose spread is this many times the typical window's (a spike, a step of the level) leaves, in a
+"""A window whose spread is this many times the series' typical spread (a spike, a step of the level) leaves, in a
 diagonal's running cross-product, rounding of the order of its square times 2^-52 once it has passed: more than a
 typical pair's whole cross-product past about 2^26 (a spike of 1e11 on a random walk made every later pair
 correlate to 1, distance 0). Past this ratio the diagonals are computed anew where such a window leaves them
@@ -383,7 +383,7 @@ def _profile_rough(x, m, mu, inv, df, dg, rough, d_from, d_to, best, index):
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def matrix_profile(x, m, exclusion, flat, chunks):
+def matrix_profile(x, m, exclusion, flat, chunks, rough_std=np.inf):
     """Z-normalized Euclidean matrix profile (Yeh et al. 2016), diagonal updates, on every core.
 
     For every subsequence of length m: the distance to its nearest other
@@ -393,7 +393,8 @@ def matrix_profile(x, m, exclusion, flat, chunks):
     own, then merged (ties to the partner nearest in time, so the result is the
     same however the work is cut): memory O(n * chunks). ``x`` should be centred (its level subtracted):
     the result does not depend on it, the rounding does. Subsequences whose
-    std is below ``flat`` have no shape: sqrt(2m) (uncorrelated) from everything.
+    std is below ``flat`` have no shape: sqrt(2m) (uncorrelated) from everything. Those whose std is above
+    ``rough_std`` are rough (see ROUGH).
     """
     n = x.shape[0] - m + 1
     mu, inv = window_stats(x, m, flat)
@@ -424,14 +425,12 @@ def matrix_profile(x, m, exclusion, flat, chunks):
     # distance sqrt(2m), no branch needed); converted to distances at the end.
     # Windows far rougher than the typical one (see ROUGH): the diagonals are then followed with care.
     rough = np.zeros(n, dtype=np.uint8)
-    shaped = inv[inv > 0.0]
     any_rough = False
-    if shaped.size:
-        typical = np.median(shaped)  # (1/norm: a rough window's is ROUGH times smaller)
-        for i in range(n):
-            if 0.0 < inv[i] * ROUGH < typical:
-                rough[i] = 1
-                any_rough = True
+    limit = 1.0 / (rough_std * np.sqrt(m))  # (1/norm of a window whose std is rough_std)
+    for i in range(n):
+        if 0.0 < inv[i] < limit:
+            rough[i] = 1
+            any_rough = True
     bests = np.full((chunks, n), -np.inf)
     indices = np.full((chunks, n), -1, dtype=np.int64)
     for c in prange(chunks):

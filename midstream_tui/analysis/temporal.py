@@ -205,7 +205,7 @@ def find_motifs(x, length: int, *, k: int = 3, exclusion: int | None = None) -> 
     at least ``exclusion`` (default ``length // 2``) starts away. Motifs are
     taken best first; a motif excludes both of its occurrences' neighbourhoods.
     """
-    a = as_series(x, "x")
+    a = as_series(x, "x", level_free=True)
     if a.size < 6:
         raise SeriesError(f"x: too short for motifs ({a.size} values, need at least 6)")
     length = whole("motif length", length, 3, a.size // 2)
@@ -217,18 +217,20 @@ def find_motifs(x, length: int, *, k: int = 3, exclusion: int | None = None) -> 
     # the mean and the std: one spike of 1e11 on a random walk made every other window read as shapeless, and
     # the mean it moved left an offset whose rounding, times the spike's step, swamped the others' products.
     c = np.ascontiguousarray(c - np.median(c))
-    # ... and against the typical window's own spread, not the series': a step of the level by 1e11 half-way
-    # through a random walk made the median absolute deviation half the step, and every window of the walk flat.
+    # ... or against the typical window's own spread, whichever is less: a step of the level by 1e11 half-way
+    # through a random walk made the median absolute deviation half the step, and every window of the walk flat;
+    # in a short series most windows can hold one spike, and the median window is one of them.
     inv = kt.window_stats(c, length, 0.0)[1]
     shaped = inv[inv > 0.0]
-    spread = float(np.median(1.0 / shaped)) / math.sqrt(length) if shaped.size else 0.0
-    if not spread > 0:
-        spread = 1.4826 * float(np.median(np.abs(c)))
-    flat = FLAT * max(spread if spread > 0 else float(c.std()), 1e-300)
+    spreads = [s for s in (1.4826 * float(np.median(np.abs(c))),
+                           float(np.median(1.0 / shaped)) / math.sqrt(length) if shaped.size else 0.0) if s > 0]
+    spread = min(spreads) if spreads else float(c.std())
+    flat = FLAT * max(spread, 1e-300)
     with PARALLEL_LOCK:
         # Twice as many runs as threads balances the load; at most 8 bounds the memory (16 bytes per window
         # and run).
-        profile, index = kt.matrix_profile(c, length, excl, flat, min(8, 2 * numba.get_num_threads()))
+        profile, index = kt.matrix_profile(c, length, excl, flat, min(8, 2 * numba.get_num_threads()),
+                                           kt.ROUGH * max(spread, 1e-300))
     shapeless = kt.window_stats(c, length, flat)[1] == 0.0  # a flat window is nobody's motif
     taken = np.zeros(profile.size, dtype=bool)
     motifs: list[Motif] = []

@@ -9,12 +9,15 @@ class SeriesError(ValueError):
     """A series cannot be analysed as given; the message says why, in one line."""
 
 
-def as_series(x, name: str = "series", *, min_len: int = 1, finite: bool = True) -> np.ndarray:
+def as_series(x, name: str = "series", *, min_len: int = 1, finite: bool = True,
+              level_free: bool = False) -> np.ndarray:
     """``x`` as a contiguous 1-D float64 array, or ``SeriesError``.
 
     Accepts sequences and arrays of bools, ints and floats. Refuses strings and
     objects, more than one dimension (a single column/row is flattened),
-    fewer than ``min_len`` values and, when ``finite``, NaN or infinity.
+    fewer than ``min_len`` values and, when ``finite``, NaN or infinity. ``level_free``: the caller is blind to
+    the series' level (its dynamics, its motifs), so whole numbers past 2^53 may come as their differences from
+    the smallest (not for comparing two series: each would be moved by its own).
     """
     try:
         a = np.asarray(x)
@@ -26,10 +29,9 @@ def as_series(x, name: str = "series", *, min_len: int = 1, finite: bool = True)
         if sum(d > 1 for d in a.shape) > 1:
             raise SeriesError(f"{name}: expected a 1-D series, got shape {a.shape}")
         a = a.ravel()
-    if a.dtype.kind in "iu" and a.size and (int(a.max()) > 1 << 53 or int(a.min()) < -(1 << 53)):
+    if level_free and a.dtype.kind in "iu" and a.size and (int(a.max()) > 1 << 53 or int(a.min()) < -(1 << 53)):
         # Whole numbers past 2^53 have no float64 of their own: 914 distinct values at 2^62 + k were 2 floats,
-        # "constant". Their differences from the smallest (exact, as unsigned 64-bit numbers) are kept instead:
-        # every method here is blind to the level.
+        # "constant". Their differences from the smallest (exact, as unsigned 64-bit numbers) are kept instead.
         a = (a.astype(np.uint64) - np.uint64(int(a.min()) % (1 << 64))).astype(np.float64)
     a = np.ascontiguousarray(a, dtype=np.float64).reshape(-1)
     if a.size < min_len:

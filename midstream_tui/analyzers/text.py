@@ -385,7 +385,7 @@ class TextAnalyzer(StreamAnalyzer):
         if isinstance(event, RequestStarted):
             self._flush_words(event.t)
             self._words_begin(event.t)
-            self._choices.clear()  # (a loop in a later choice of the last request is not this one's)
+            self._drop_choices(event.t)  # (a loop in a later choice of the last request is not this one's)
             self._choice_loop, self._text_ended = (0, 0), False
             if self.tail and not self.tail.endswith("\n"):  # one response per line in the text panel
                 self.tail += "\n"
@@ -400,7 +400,7 @@ class TextAnalyzer(StreamAnalyzer):
                 for later in self._choices.values():
                     later.add("", end=True)
                 self._detect_choice_loops()
-                self._choices.clear()
+                self._drop_choices(event.t)
             self._finish_request(event.t, event.streamed)
         elif isinstance(event, Usage):
             reported = max(0, int(event.completion_tokens))
@@ -435,6 +435,14 @@ class TextAnalyzer(StreamAnalyzer):
                 self.hits.append(PatternHit(ev.t, self.stream, "loop-end", f"loop {_in_choice(index)} ended after "
                                             f"{later.loop_words} words, with its {_part(index)}"))
             self._detect_choice_loops()
+
+    def _drop_choices(self, t: float) -> None:
+        """The request's later choices and reasoning go with it: a loop one of them was in is over."""
+        for index, later in self._choices.items():
+            if later.loop_words:
+                self.hits.append(PatternHit(t, self.stream, "loop-end", f"loop {_in_choice(index)} ended after "
+                                            f"{later.loop_words} words, with its request"))
+        self._choices.clear()
 
     def _delta(self, ev: TextDelta) -> Measured:
         text = ev.text

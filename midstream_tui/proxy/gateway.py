@@ -939,16 +939,18 @@ class ProxyServer(LocalServer, GatewayTotals):
         except aiohttp.WSServerHandshakeError as exc:
             if "body" in answer:  # refused (401, 429 with its retry-after, 503): the client gets it unchanged
                 return await self._refused(request, provider, url, model, answer)
-            return _error(502, f"upstream answered the WebSocket handshake wrongly: {exc.status} {exc.message}"[:200],
-                          "midstream_upstream_error")
+            return self._ws_failed(provider, url, model,
+                                   f"upstream answered the WebSocket handshake wrongly: {exc.status} {exc.message}")
         except asyncio.TimeoutError as exc:
-            message = (f"upstream unreachable: no connection within {CONNECT_TIMEOUT_S:g} s"
-                       if isinstance(exc, aiohttp.ConnectionTimeoutError) else
-                       f"upstream silent for {self.options.upstream_timeout:g} s")
-            return _error(502, message, "midstream_upstream_error")
+            if "body" in answer:  # refused, its body still coming at the handshake's deadline: as much as came
+                answer["cut"] = True
+                return await self._refused(request, provider, url, model, answer)
+            return self._ws_failed(provider, url, model,
+                                   f"upstream unreachable: no connection within {CONNECT_TIMEOUT_S:g} s"
+                                   if isinstance(exc, aiohttp.ConnectionTimeoutError) else
+                                   f"upstream silent for {self.options.upstream_timeout:g} s")
         except (aiohttp.ClientError, OSError) as exc:
-            return _error(502, f"upstream unreachable: {type(exc).__name__}: {str(exc)[:120]}",
-                          "midstream_upstream_error")
+            return self._ws_failed(provider, url, model, f"upstream unreachable: {type(exc).__name__}: {str(exc)[:120]}")
         finally:
             _HANDSHAKE.reset(kept)
         self.requests += 1
@@ -1089,35 +1091,48 @@ class ProxyServer(LocalServer, GatewayTotals):
             # The side that ended passes its code and reason on. 1005, 1006 and 1015 say that no close frame came
             # (a dropped connection): no frame may carry them (RFC 6455 7.4.1): an upstream that dropped the
             # connection drops the client's, a client that did says "going away" upstream.
+            # (a close frame without a code, valid, says 1000 on: aiohttp can send none)
             code, words = said.get(ended_by_upstream, (0, ""))
-            dropped = how != "closed" or not 1000 <= code < 5000 or code in (1005, 1006, 1015)
+            framed = how == "closed"
+            if not (1000 <= code < 5000 and code not in (1005, 1006, 1015)):
+                code, words = 1000, ""
             words_b = words.encode("utf-8")[:123]  # (a close frame's reason: at most 123 bytes)
             if ended_by_upstream:
-                await upstream.close(code=1000 if dropped else code)  # (its close answered, with its code)
+                await upstream.close(code=code)  # (its close answered, with its code)
                 if not client.closed:
-                    if dropped and request.transport is not None:
+                    if not framed and request.transport is not None:
                         request.transport.close()
                     else:
                         await client.close(code=code, message=words_b)
             else:
-                await upstream.close(code=1001 if dropped else code, message=b"" if dropped else words_b)
+                await upstream.close(code=code if framed else 1001, message=words_b if framed else b"")
                 if not client.closed:  # (the proxy stopping: "going away")
-                    await client.close(code=(1001 if reason == "proxy stopped" else 1000) if dropped else code,
-                                       message=b"" if dropped else words_b)
+                    await client.close(code=code if framed else 1001 if reason == "proxy stopped" else 1000,
+                                       message=words_b if framed else b"")
         return client
+
+    def _ws_ended_unanswered(self, provider: str, url: str, model: str, message: str,
+                             status: int | None = None) -> None:
+        """A Realtime session whose handshake failed, recorded as a session that ended in that error."""
+        self.requests += 1
+        stream = self._open("realtime", provider, url, (model, True, None), started=False, session=True)
+        if status is not None:
+            stream.metrics["status"] = status
+        stream.put(StreamError(stream.stream_id, self.clock.now(), message[:200], fatal=True))
+        self._unanswered(stream, "error")
+        self._close(stream, "error")
+
+    def _ws_failed(self, provider: str, url: str, model: str, message: str) -> web.Response:
+        """The proxy's own 502 for a handshake that failed (recorded, as an HTTP request that failed so is)."""
+        self._ws_ended_unanswered(provider, url, model, message)
+        return _error(502, message[:200], "midstream_upstream_error")
 
     async def _refused(self, request: web.Request, provider: str, url: str, model: str,
                        answer: dict) -> web.StreamResponse:
         """An upstream's refusal of a WebSocket handshake, for the client as it came (status, end-to-end headers,
         body), recorded as a session that ended in that error."""
-        self.requests += 1
         status = answer["status"]
-        stream = self._open("realtime", provider, url, (model, True, None), started=False, session=True)
-        stream.metrics["status"] = status
-        stream.put(StreamError(stream.stream_id, self.clock.now(), f"upstream refused the WebSocket: {status}",
-                               fatal=True))
-        self._unanswered(stream, "error")
-        self._close(stream, "error")
+        self._ws_ended_unanswered(provider, url, model, f"upstream refused the WebSocket: {status}", status)
         refused = _Relayed(status=status, reason=answer["reason"])
         refused.upstream_names = frozenset(k.lower() for k in answer["headers"])
         for key, value in _forwarded_headers(answer["headers"]).items():
@@ -1525,18 +1540,17 @@ def _handshake_trace() -> aiohttp.TraceConfig:
         answer.update(status=resp.status, reason=resp.reason, headers=resp.headers)
         if resp.status == 101:
             return
-        body = bytearray()
+        answer["body"], answer["cut"] = b"", True  # (until it has all come: the handshake's deadline can end this)
         try:
-            while len(body) <= REFUSAL_KEPT:
+            while len(answer["body"]) <= REFUSAL_KEPT:
                 chunk = await asyncio.wait_for(resp.content.readany(), answer["timeout"])
                 if not chunk:
+                    answer["cut"] = False
                     break
-                body += chunk
-            else:
-                answer["cut"] = True
+                answer["body"] += chunk
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
-            answer["cut"] = True
-        answer["body"] = bytes(body[:REFUSAL_KEPT])
+            pass
+        answer["body"] = answer["body"][:REFUSAL_KEPT]
 
     trace = aiohttp.TraceConfig()
     trace.on_request_end.append(on_end)
