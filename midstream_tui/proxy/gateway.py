@@ -1138,12 +1138,13 @@ class ProxyServer(LocalServer, GatewayTotals):
         for key, value in _forwarded_headers(answer["headers"]).items():
             if key.lower() != "content-length":  # (its own: the body kept)
                 refused.headers.add(key, value)
-        refused.content_length = len(answer["body"])
+        body = bytes(answer["body"][:REFUSAL_KEPT])
+        refused.content_length = len(body)
         if answer.get("cut"):  # (its body broke off, or went past what is kept: the connection goes with it)
             refused.force_close()
         with contextlib.suppress(ConnectionError):
             await refused.prepare(request)
-            await refused.write(answer["body"])
+            await refused.write(body)
             await refused.write_eof()
         return refused
 
@@ -1540,17 +1541,17 @@ def _handshake_trace() -> aiohttp.TraceConfig:
         answer.update(status=resp.status, reason=resp.reason, headers=resp.headers)
         if resp.status == 101:
             return
-        answer["body"], answer["cut"] = b"", True  # (until it has all come: the handshake's deadline can end this)
+        body = answer["body"] = bytearray()  # (what came, kept as it comes: the handshake's deadline can end this)
+        answer["cut"] = True
         try:
-            while len(answer["body"]) <= REFUSAL_KEPT:
+            while len(body) <= REFUSAL_KEPT:
                 chunk = await asyncio.wait_for(resp.content.readany(), answer["timeout"])
                 if not chunk:
                     answer["cut"] = False
                     break
-                answer["body"] += chunk
+                body += chunk
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
             pass
-        answer["body"] = answer["body"][:REFUSAL_KEPT]
 
     trace = aiohttp.TraceConfig()
     trace.on_request_end.append(on_end)
