@@ -203,6 +203,27 @@ def test_compare_options_out_of_range_are_one_line_errors(tmp_path, option, valu
     one_line_error(run("compare", a, a, "--algorithm", "lcs" if option == "--eps" else "dtw", option, value), option)
 
 
+def test_a_comparison_too_big_to_finish_is_refused_before_it_starts(tmp_path):
+    # 10^6 x 10^6 values is an hour of LCS in a kernel Ctrl-C cannot stop: refused at once, with the way out
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    np.save(a, np.zeros(1_000_000))
+    np.save(b, np.ones(1_000_000))
+    for algorithm in ("dtw", "lcs", "edit"):
+        proc = run("compare", a, b, "--algorithm", algorithm)
+        one_line_error(proc, f"{algorithm} of 1,000,000 x 1,000,000 values fills 1,000,000,000,000 cells",
+                       "--max-cells")
+        assert ("--window" in proc.stderr) == (algorithm == "dtw")
+    # a band within the limit, and the limit raised, are computed
+    proc = run("compare", a, b, "--window", "100", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["value"] == 1000.0
+    small = tmp_path / "s.txt"
+    small.write_text(" ".join(map(str, range(200))))
+    assert run("compare", small, small, "--algorithm", "lcs", "--max-cells", "40000").returncode == 0
+    one_line_error(run("compare", small, small, "--algorithm", "lcs", "--max-cells", "39999"), "40,000 cells")
+    one_line_error(run("compare", small, small, "--max-cells", "0"), "--max-cells")
+
+
 def test_no_analysis_wrapper_lets_bad_parameters_reach_a_kernel():
     # In a child process: a wrapper that passed these on would crash it (or return nonsense)
     script = r"""

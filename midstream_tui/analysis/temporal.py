@@ -152,16 +152,35 @@ def find_similar(haystack, needle, threshold: float, *, metric: str = "euclidean
     return matches
 
 
-def compare(a, b, algorithm: str, *, window: int | None = None, eps: float = 0.0, tokens: bool = False) -> dict:
+def cells(n: int, m: int, algorithm: str, window: int | None = None) -> int:
+    """How many cells of the n x m table ``algorithm`` fills (DTW: those in its band; Euclidean: n): its work."""
+    if algorithm == "euclidean":
+        return n
+    if algorithm == "dtw" and window is not None:
+        below, above = kt.dtw_band(n, m, window)
+        return min(n * m, n * (below + above + 1))
+    return n * m
+
+
+def compare(a, b, algorithm: str, *, window: int | None = None, eps: float = 0.0, tokens: bool = False,
+            max_cells: float | None = None) -> dict:
     """One comparison as a JSON-ready dict (used by ``midstream compare``).
 
     With ``tokens`` the values are token ids (identities): DTW counts unequal
     aligned pairs (0/1 cost), LCS and edit match tokens exactly (``eps`` must be
-    0), and Euclidean, which needs magnitudes, is refused.
+    0), and Euclidean, which needs magnitudes, is refused. With ``max_cells``, a
+    comparison that would fill more cells (``cells``) is refused before it starts:
+    the kernels cannot be interrupted, and 10^6 x 10^6 values run for an hour.
     """
     x, y = as_series(a, "A"), as_series(b, "B")
     eps = real("eps", eps)
     _window(window)
+    work = cells(int(x.size), int(y.size), algorithm, window)
+    if max_cells is not None and work > real("max_cells", max_cells):
+        raise SeriesError(f"{algorithm} of {x.size:,} x {y.size:,} values fills {work:,} cells, over the limit of "
+                          f"{max_cells:,.0f} (0.4 to 2.5 s of CPU per 10^9 on a 2020s core, and it cannot be interrupted): "
+                          + ("band it with --window W (n x (2W + 1 + |n - m|) cells), " if algorithm == "dtw" else "")
+                          + "compare shorter pieces, or raise --max-cells")
     if tokens:
         if eps != 0:
             raise SeriesError(f"eps {eps:g}: tokens match only when identical (eps applies to numeric series)")

@@ -186,6 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--algorithm", default="dtw", choices=["dtw", "lcs", "edit", "euclidean"])
     compare.add_argument("--window", type=_whole(0), help="DTW Sakoe-Chiba half-width |i - j| <= W (W >= 0)")
     compare.add_argument("--eps", type=_number(0.0), default=0.0, help="LCS/edit: values within eps (>= 0) match")
+    compare.add_argument("--max-cells", type=_number(0.0, above=True), default=1e10, metavar="N",
+                         help="refuse a comparison that fills more than N cells of its table (n x m; DTW with "
+                              "--window: n x (2W + 1 + |n - m|)) before it starts (default 1e10: seconds; it cannot be "
+                              "interrupted)")
     compare.add_argument("--column", metavar="C",
                          help="column: a name (csv header, jsonl key) or a number counted from 0")
     compare.add_argument("--tokens", action="store_true",
@@ -1217,7 +1221,8 @@ def _compare(args: argparse.Namespace) -> int:
     a, column_a = read_series(args.a, args.column, args.tokens)
     b, column_b = read_series(args.b, args.column, args.tokens)
     try:
-        result = compare(a, b, args.algorithm, window=args.window, eps=args.eps, tokens=args.tokens)
+        result = compare(a, b, args.algorithm, window=args.window, eps=args.eps, tokens=args.tokens,
+                         max_cells=args.max_cells)
     except SeriesError as exc:  # it names its inputs A and B: the user named files
         message = str(exc)
         for slot, path in (("A: ", args.a), ("B: ", args.b)):
