@@ -203,6 +203,24 @@ def test_compare_options_out_of_range_are_one_line_errors(tmp_path, option, valu
     one_line_error(run("compare", a, a, "--algorithm", "lcs" if option == "--eps" else "dtw", option, value), option)
 
 
+def test_analyze_estimates_the_exponents_on_the_newest_values_and_says_so(tmp_path):
+    # A long series (a minute of audio is 10^6 values) ran for many minutes in compiled code Ctrl-C cannot stop:
+    # the embedding and exponents are of the newest --max-points values (the default in the help), and it says so
+    x = np.concatenate([np.sin(np.arange(20_000) * 0.1), logistic(3000)])  # the newest 3,000: the logistic map
+    path = tmp_path / "long.npy"
+    np.save(path, x)
+    out = json.loads(run("analyze", path, "--max-points", "3000", "--json").stdout)
+    assert out["points"] == 23_000 and out["lyapunov_points"] == 3000
+    assert out["lyapunov"]["reliable"] and abs(out["lyapunov"]["lyapunov"] - math.log(2)) < 0.07
+    assert out["attractor"]["evidence"]["points"] <= 23_000
+    text = run("analyze", path, "--max-points", "3000").stdout
+    assert "of the last 3,000 values (--max-points)" in text
+    whole = json.loads(run("analyze", tmp_path / "long.npy", "--max-points", "23000", "--json").stdout)
+    assert "lyapunov_points" not in whole
+    assert "default 100,000" in " ".join(run("analyze", "--help").stdout.split())
+    one_line_error(run("analyze", path, "--max-points", "99"), "--max-points")
+
+
 def test_a_comparison_too_big_to_finish_is_refused_before_it_starts(tmp_path):
     # 10^6 x 10^6 values is an hour of LCS in a kernel Ctrl-C cannot stop: refused at once, with the way out
     a, b = tmp_path / "a.npy", tmp_path / "b.npy"

@@ -63,6 +63,10 @@ OPENAI_DEMO = [("chat", "chat-1", "emu-normal", "Tell me about harbours."),
 
 MIN_REFRESH_MS, MAX_REFRESH_MS = 20, 5000
 MOTIF_WINDOW = 20_000  # motif search is O(n^2): the newest points only
+DYNAMICS_POINTS = 100_000
+"""``analyze``'s default for how many of the newest values the exponents are estimated on: their neighbour searches
+grow faster than the series (a random walk's 100,000 values take about 7 s here, 300,000 36 s, 2,000,000 more than
+5 minutes, in compiled code that Ctrl-C cannot stop)."""
 
 
 class CliError(Exception):
@@ -176,6 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--dim", type=_whole(1, MAX_DIM),
                          help=f"embedding dimension 1-{MAX_DIM} (default: false nearest neighbours)")
     analyze.add_argument("--lag", type=_whole(1), help="embedding lag >= 1 (default: average mutual information)")
+    analyze.add_argument("--max-points", type=_whole(100), default=DYNAMICS_POINTS, metavar="N",
+                         help=f"estimate the embedding and the exponents on the newest N values (default "
+                              f"{DYNAMICS_POINTS:,}: seconds; the time grows faster than N)")
     analyze.add_argument("--motif-length", type=_whole(3), metavar="M",
                          help="length of recurring shapes to find, 3 to half the series (default: 8 lags)")
     analyze.add_argument("--json", action="store_true", help="one JSON object")
@@ -1043,7 +1050,7 @@ def _analyze(args: argparse.Namespace) -> int:
         given = " ".join(f"--{k} {v}" for k, v in (("dim", args.dim), ("lag", args.lag)) if v is not None)
         raise CliError(f"{given}: needs more than {span} points, {args.file} has {x.size}")
     out = ({"file": args.file, "column": column}
-           | _series_dynamics(x, args.dt, args.dim, args.lag, args.motif_length, args.file))
+           | _series_dynamics(x, args.dt, args.dim, args.lag, args.motif_length, args.file, args.max_points))
     if args.json:
         print(json.dumps(out))
         return 0
@@ -1054,8 +1061,9 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _series_dynamics(x: np.ndarray, dt: float, dim: int | None, lag: int | None, motif_length: int | None,
-                     what: str) -> dict:
-    """Embedding, Lyapunov exponent, attractor class and recurring shapes of one series."""
+                     what: str, max_points: int = DYNAMICS_POINTS) -> dict:
+    """Embedding, Lyapunov exponent, attractor class and recurring shapes of one series (the embedding and the
+    exponents of its newest ``max_points`` values)."""
     from ..analysis.dynamics import classify_attractor, largest_lyapunov, lyapunov_spectrum, select_lag
     from ..analysis.temporal import find_motifs
 
@@ -1064,6 +1072,10 @@ def _series_dynamics(x: np.ndarray, dt: float, dim: int | None, lag: int | None,
         raise SeriesError(f"{what}: {int(bad.sum())} NaN/inf value(s), first at index "
                           f"{int(np.flatnonzero(bad)[0])}: clean or drop them first")
     out: dict = {"points": int(x.size), "dt": dt}
+    whole = x
+    if x.size > max_points:  # (said: "of the last N values")
+        x = x[-max_points:]
+        out["lyapunov_points"] = int(x.size)
     try:
         res = largest_lyapunov(x, dt, dim=dim, lag=lag)
         out |= {"lag": res.lag, "dim": res.dim}
@@ -1078,13 +1090,15 @@ def _series_dynamics(x: np.ndarray, dt: float, dim: int | None, lag: int | None,
             out["spectrum"] = lyapunov_spectrum(x, dt, dim=dim, lag=lag).to_json()
         except SeriesError as exc:
             out |= {"spectrum": None, "spectrum_reason": str(exc)}
+    x = whole
     out["attractor"] = att = classify_attractor(x).to_json()
     used = att.get("evidence", {}).get("points")
     lyap = out["lyapunov"]
     if lyap and lyap.get("reliable") and att["type"] in ("point", "limit cycle"):
         spread = (lyap.get("local_maps") or {}).get("stderr") or 0.0
         if lyap["lyapunov"] - 2 * spread > 0:  # the exponent says chaos, the class (of the newest values) does not
-            att["conflict"] = (f"the exponent of all {x.size} values, {lyap['lyapunov']:+.4g} per time unit "
+            att["conflict"] = (f"the exponent of {'the last' if 'lyapunov_points' in out else 'all'} "
+                               f"{out.get('lyapunov_points', x.size)} values, {lyap['lyapunov']:+.4g} per time unit "
                                f"(reliable), says chaos; this class is of the last {used or x.size} values alone")
     window = x[-MOTIF_WINDOW:]
     length = motif_length or int(min(max(8, 8 * (out["lag"] or 1)), window.size // 4))
@@ -1110,7 +1124,9 @@ def _print_dynamics(out: dict, indent: str = "  ") -> None:
     lag = "not chosen" if out["lag"] is None else out["lag"]
     dim = "not chosen" if out["dim"] is None else out["dim"]  # (too short for the lag given: below, why)
     print(f"{indent}embedding     lag {lag}, dimension {dim}"
-          + (f" (false neighbours {out['fnn']})" if out.get("fnn") else ""))
+          + (f" (false neighbours {out['fnn']})" if out.get("fnn") else "")
+          + (f"; it and the exponents of the last {out['lyapunov_points']:,} values (--max-points)"
+             if "lyapunov_points" in out else ""))
     ly = out["lyapunov"]
     if ly:
         value = "n/a" if ly["lyapunov"] is None else _rate(ly['lyapunov'])
@@ -1185,7 +1201,7 @@ def _analyze_session(args: argparse.Namespace) -> int:
                 recorded, x, bad = x.size, *_longest_finite(x)
                 try:
                     entry["signals"][label] = _series_dynamics(x, args.dt, args.dim, args.lag, args.motif_length,
-                                                               label)
+                                                               label, args.max_points)
                 except (SeriesError, CliError) as exc:  # (a --motif-length too long for this signal: said here)
                     entry["signals"][label] = {"points": int(x.size), "reason": str(exc)}
                 if bad:  # (values a damaged file holds: never joined across, never left unsaid)
