@@ -886,8 +886,7 @@ LAG_CYCLE_PEAK = 0.5
 OUTLIER = 1e6
 """A value this many times the series' median absolute deviation from its median is a glitch, not a measurement
 (``classify_attractor``), when it stands alone and such values are rare (at most one in 1,000): about one in 1.6
-million of Cauchy noise's values, none of a bounded signal's. At 1e4,
-Pareto noise (shape 0.8) was once strange and heavy-tailed noise often too short ("insufficient data") between its
+million of Cauchy noise's values, none of a bounded signal's. At 1e4, Pareto noise (shape 0.8) was once strange and heavy-tailed noise often too short ("insufficient data") between its
 largest values; a glitch under it (1e5 times) can still make a window read as noise."""
 
 
@@ -997,8 +996,8 @@ def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e
     if tail_spread < point_tolerance <= spread and sd > 0:
         # Settled against the window's spread without its few most extreme values: one glitch of 1e6 in Henon's
         # window made its std 40,000 times the last quarter's, "converging", 0.99 sure (an independent review).
-        dev = np.sort(np.abs(a - np.median(a)))
-        kept = a[np.abs(a - np.median(a)) <= dev[-max(1, n // 100) - 1]] if n > 2 else a
+        off = np.abs(a - np.median(a))
+        kept = a[off <= np.sort(off)[-max(1, n // 100) - 1]] if n > 2 else a
         tail_spread = max(tail_spread, float(tail.std()) / max(float(np.abs(tail.mean())), float(kept.std()),
                                                                 1e-300))
     if sd == 0 or spread < point_tolerance or tail_spread < point_tolerance:

@@ -432,16 +432,18 @@ class TextAnalyzer(StreamAnalyzer):
             self._detect_choice_loops()
             del self._choices[index]
             if later.loop_words:  # (the reasoning gave way to the answer, or the choice finished, in its loop)
-                self.hits.append(PatternHit(ev.t, self.stream, "loop-end", f"loop {_in_choice(index)} ended after "
-                                            f"{later.loop_words} words, with its {_part(index)}"))
+                self._loop_ended(ev.t, index, later, f", with its {_part(index)}")
             self._detect_choice_loops()
+
+    def _loop_ended(self, t: float, index: int, later: _LaterChoice, how: str = "") -> None:
+        self.hits.append(PatternHit(t, self.stream, "loop-end",
+                                    f"loop {_in_choice(index)} ended after {later.loop_words} words{how}"))
 
     def _drop_choices(self, t: float) -> None:
         """The request's later choices and reasoning go with it: a loop one of them was in is over."""
         for index, later in self._choices.items():
             if later.loop_words:
-                self.hits.append(PatternHit(t, self.stream, "loop-end", f"loop {_in_choice(index)} ended after "
-                                            f"{later.loop_words} words, with its request"))
+                self._loop_ended(t, index, later, ", with its request")
         self._choices.clear()
 
     def _delta(self, ev: TextDelta) -> Measured:
@@ -638,8 +640,7 @@ class TextAnalyzer(StreamAnalyzer):
                         f"{_in_choice(index)} (period {loop.period} words, from its word "
                         f"{later.ids.total - len(ids) + loop.start})"))
                 elif not loop and later.loop_words:
-                    self.hits.append(PatternHit(later.t, self.stream, "loop-end",
-                                                f"loop {_in_choice(index)} ended after {later.loop_words} words"))
+                    self._loop_ended(later.t, index, later)
                 later.loop_words = length
             longest = max(longest, (later.loop_words, -index))
         self._choice_loop = (longest[0], -longest[1])
