@@ -221,6 +221,33 @@ def test_analyze_estimates_the_exponents_on_the_newest_values_and_says_so(tmp_pa
     one_line_error(run("analyze", path, "--max-points", "99"), "--max-points")
 
 
+def test_whole_numbers_past_two_to_the_53_in_files_are_read_exactly(tmp_path):
+    # float64 merges most whole numbers past 2^53 (nanosecond clocks, counters): 2^60 + a period-7 sequence was
+    # "constant", and two such files 0 apart; in every format they are read as they are written
+    k = np.arange(700) % 7
+    a, b = 2 ** 60 + k, 2 ** 60 + (k + 1) % 7
+    files = {"a.npy": None, "a.txt": " ".join(map(str, a)), "a.csv": "t,v\n" + "".join(f"{i},{v}\n" for i, v in
+                                                                                       enumerate(a)),
+             "a.jsonl": "".join(json.dumps({"v": int(v)}) + "\n" for v in a),
+             "n.jsonl": "".join(f"{v}\n" for v in a)}
+    np.save(tmp_path / "a.npy", a.astype(np.int64))
+    np.save(tmp_path / "b.npy", b.astype(np.uint64))
+    for name, text in files.items():
+        if text is not None:
+            (tmp_path / name).write_text(text)
+        proc = run("compare", tmp_path / name, tmp_path / "b.npy", "--algorithm", "edit", "--json")
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["value"] == 2, name  # (a rotation: one out, one in)
+        same = json.loads(run("compare", tmp_path / name, tmp_path / "a.npy", "--json").stdout)
+        assert same["value"] == 0.0, name
+        out = json.loads(run("analyze", tmp_path / name, "--json").stdout)
+        assert out["attractor"]["type"] == "limit cycle", (name, out["attractor"])
+    # written as floats, they are floats (rounded as written): 2^60 and 2^60 + 1 are one value then
+    (tmp_path / "f.txt").write_text(" ".join(["1.152921504606846976e18", "1152921504606846977"] * 50))
+    flat = json.loads(run("compare", tmp_path / "f.txt", tmp_path / "f.txt", "--json").stdout)
+    assert flat["value"] == 0.0
+
+
 def test_a_comparison_too_big_to_finish_is_refused_before_it_starts(tmp_path):
     # 10^6 x 10^6 values is an hour of LCS in a kernel Ctrl-C cannot stop: refused at once, with the way out
     a, b = tmp_path / "a.npy", tmp_path / "b.npy"

@@ -313,6 +313,15 @@ def test_whole_numbers_past_two_to_the_53_are_compared_as_they_are():
     big = np.arange(4, dtype=np.int64) + 2 ** 60
     assert euclidean(big, np.arange(4)) == pytest.approx(2.0 ** 61, rel=1e-12)
     assert dtw(big, np.arange(4)).distance > 1e18 and lcs(big, np.arange(4)) == 0
+    # two of them are compared at their common level: neighbours past 2^53 stay apart
+    k = np.arange(50) % 7
+    x, y = (2 ** 60 + k).astype(np.int64), (2 ** 60 + (k + 1) % 7).astype(np.uint64)
+    assert edit_distance(x, y) == edit_distance(k, (k + 1) % 7) == 2  # (a rotation: one out, one in)
+    assert lcs(x, y) == lcs(k, (k + 1) % 7) and token_dtw(x, y) == token_dtw(k, (k + 1) % 7)
+    assert dtw(x, y).distance == dtw(k, (k + 1) % 7).distance and euclidean(x, y) == euclidean(k, (k + 1) % 7)
+    # further apart than 64 bits hold: as floats (rounded), never wrapped around
+    top = np.array([2 ** 64 - 1, 2 ** 64 - 2], dtype=np.uint64)
+    assert euclidean(top, np.array([-2 ** 63, 0])) == pytest.approx(math.hypot(2.0 ** 64 + 2.0 ** 63, 2.0 ** 64))
 
 
 def test_a_shapeless_series_has_no_motifs():

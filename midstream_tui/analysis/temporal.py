@@ -57,7 +57,27 @@ def _window(window: int | None, longest: int = 0) -> int:
     return -1 if window is None else min(whole("window", window, 0), max(longest, 1))
 
 
+def _common_level(a, b):
+    """Two series of whole numbers, either past 2^53, as their exact differences from the least value of both.
+
+    float64 has no value of its own for most whole numbers past 2^53 (2^60 + 1 is 2^60), and the distances here
+    do not see a level both series share: moved together, 2^60 + k and 2^60 + k + 1 stay one apart. (Each moved by
+    its own least value, they would not: 2^60 + k would be 0 away from k.) Anything else comes back as it came."""
+    try:
+        ra, rb = np.asarray(a), np.asarray(b)
+    except (TypeError, ValueError):
+        return a, b  # (as_series says why)
+    if not (ra.dtype.kind in "biu" and rb.dtype.kind in "biu" and ra.size and rb.size):
+        return a, b
+    lo, hi = min(int(ra.min()), int(rb.min())), max(int(ra.max()), int(rb.max()))
+    if -(1 << 53) <= lo and hi <= 1 << 53 or hi - lo >= 1 << 64:  # (within float64's whole numbers, or too far
+        return a, b                                                  # apart for 64 bits: rounded, as floats)
+    level = np.uint64(lo % (1 << 64))  # (differences from it are below 2^64: exact in unsigned arithmetic)
+    return ra.astype(np.uint64) - level, rb.astype(np.uint64) - level
+
+
 def dtw(a, b, *, window: int | None = None, path: bool = False) -> DTWResult:
+    a, b = _common_level(a, b)
     x, y = as_series(a, "a"), as_series(b, "b")
     w = _window(window, max(x.size, y.size))
     x, y, scale = _rescaled(x, y)
@@ -82,19 +102,23 @@ def _rescaled(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, flo
 
 def token_dtw(a, b, *, window: int | None = None) -> int:
     """DTW of two token-id sequences, cost 1 per aligned pair of unequal tokens (0 when equal)."""
+    a, b = _common_level(a, b)
     x, y = as_series(a, "a"), as_series(b, "b")
     return int(kt.dtw_mismatches(x, y, _window(window, max(x.size, y.size))))
 
 
 def lcs(a, b, *, eps: float = 0.0) -> int:
+    a, b = _common_level(a, b)
     return int(kt.lcs_length(as_series(a, "a"), as_series(b, "b"), real("eps", eps)))
 
 
 def edit_distance(a, b, *, eps: float = 0.0) -> int:
+    a, b = _common_level(a, b)
     return int(kt.levenshtein(as_series(a, "a", min_len=0), as_series(b, "b", min_len=0), real("eps", eps)))
 
 
 def euclidean(a, b) -> float:
+    a, b = _common_level(a, b)
     x, y = as_series(a, "a"), as_series(b, "b")
     if x.size != y.size:
         raise SeriesError(f"euclidean needs equal lengths, got {x.size} and {y.size} (use dtw)")
@@ -172,6 +196,7 @@ def compare(a, b, algorithm: str, *, window: int | None = None, eps: float = 0.0
     comparison that would fill more cells (``cells``) is refused before it starts:
     the kernels cannot be interrupted, and 10^6 x 10^6 values run for an hour.
     """
+    a, b = _common_level(a, b)
     x, y = as_series(a, "A"), as_series(b, "B")
     eps = real("eps", eps)
     _window(window)

@@ -58,7 +58,8 @@ def read_series(path: str, column: str | None = None, tokens: bool = False) -> t
                 raise SeriesError(f"no such column: {column} (a {ext or 'plain'} file holds one series, "
                                   "numbers separated by white space)")
             _check_text_size(p)
-            return as_series(np.array(p.read_text("utf-8").split(), dtype=np.float64), "values", finite=False), None
+            words = p.read_text("utf-8").split()
+            return _series(_exact(np.array(words, dtype=np.float64), words), "values"), None
     except SeriesError as exc:
         raise SeriesError(f"{path}: {exc}") from None
     except MemoryError:
@@ -188,10 +189,10 @@ def _npy(p: Path, column: str | None) -> tuple[np.ndarray, str | int | None]:
         names = [str(i) for i in range(a.shape[1])]
         cols = {i: np.asarray(a[:, i], dtype=np.float64) for i in range(a.shape[1])}
         idx = _choose(names, cols, column, numbered=True)
-        return as_series(a[:, idx], "array", finite=False), idx
+        return _series(a[:, idx], "array"), idx
     if column is not None and a.ndim <= 2 and column.strip() not in ("0",):
         raise SeriesError(f"no such column: {column} (the array has shape {a.shape}: one series; columns: 0)")
-    return as_series(a, "array", finite=False), None
+    return _series(a, "array"), None
 
 
 def _csv(p: Path, column: str | None) -> tuple[np.ndarray, str | int | None]:
@@ -236,7 +237,8 @@ def _csv(p: Path, column: str | None) -> tuple[np.ndarray, str | int | None]:
                 raise SeriesError(f"line {line}: no value in column {label}")
             if not numeric(cell):
                 raise SeriesError(f"line {line}: {cell[:40]!r} in column {label} is not a number")
-    return as_series(cols.get(idx, np.empty(0)), f"column {label}", finite=False), label
+    chosen = cols.get(idx, np.empty(0))
+    return _series(_exact(chosen, [r[idx] if idx < len(r) else "" for r in body]), f"column {label}"), label
 
 
 def _jsonl(p: Path, column: str | None) -> tuple[np.ndarray, str | int | None]:
@@ -264,7 +266,7 @@ def _jsonl(p: Path, column: str | None) -> tuple[np.ndarray, str | int | None]:
     if not isinstance(records[0], dict):
         if column is not None:
             raise SeriesError(f"no such column: {column} (every line is a plain number: one series)")
-        return as_series([float(v) for v in records], "values", finite=False), None
+        return _series(_exact(np.array([float(v) for v in records]), records), "values"), None
     names: list[str] = list(dict.fromkeys(k for obj in records for k in obj))
     cols = {}
     for i, key in enumerate(names):
@@ -276,7 +278,32 @@ def _jsonl(p: Path, column: str | None) -> tuple[np.ndarray, str | int | None]:
         for line, obj in zip(lines, records):
             if not _number(obj.get(key)):
                 raise SeriesError(f"line {line}: no number under {key!r}")
-    return as_series(cols[idx], "values", finite=False), key
+    return _series(_exact(cols[idx], [obj[key] for obj in records]), "values"), key
+
+
+def _exact(values: np.ndarray, raw: list) -> np.ndarray:
+    """``values`` (floats), or the same numbers read again from ``raw`` as whole numbers (int64, else uint64) when
+    they are whole and some lie past 2^53, where float64 has no value of its own for most of them: nanosecond
+    clocks and counters (2^60 + 1 is 2^60; a period-7 sequence at 2^60 was read as constant)."""
+    if (values.size == 0 or not np.all(np.isfinite(values)) or float(np.abs(values).max()) <= 2.0 ** 53
+            or not np.all(values == np.floor(values))):
+        return values
+    for dtype in (np.int64, np.uint64):
+        try:
+            return np.array([int(v) for v in raw], dtype=dtype)
+        except (ValueError, OverflowError, TypeError):  # ("1e18": written as a float, read as one)
+            continue
+    return values
+
+
+def _series(a: np.ndarray, name: str) -> np.ndarray:
+    """``as_series`` (not checked for finiteness: the callers say where), whole numbers past 2^53 kept as they are:
+    the analysis reads them exactly (their differences), float64 would merge them."""
+    checked = as_series(a, name, finite=False)
+    a = np.asarray(a)
+    if a.dtype.kind in "iu" and a.size and (int(a.max()) > 1 << 53 or int(a.min()) < -(1 << 53)):
+        return np.ascontiguousarray(a).reshape(-1)
+    return checked
 
 
 def _number(v) -> bool:
