@@ -226,6 +226,31 @@ def test_no_secret_reaches_a_recording_an_export_or_the_terminal(tmp_path, monke
     assert b"[REDACTED]" in written  # replaced, not dropped: the rest of the text is kept
 
 
+def test_streams_whose_names_differ_only_in_a_secret_or_a_lone_surrogate_stay_apart(tmp_path):
+    # An independent review: both names were cleaned to one ("a\ufffd", "...token=[REDACTED]"), and the two
+    # streams' events and snapshots interleaved in one row of the file; replay showed one stream of two
+    names = ["a\ud800", "a\ud801", "https://a.example/x?token=one1one1one1", "https://a.example/x?token=two2two2two2",
+             "plain"]
+    events = [{"t": 0.0, "stream": n, "type": "open"} for n in names]
+    events += [{"t": 0.1 * (i + 1), "stream": n, "type": "text", "text": f" w{j}x{i}"}
+               for i in range(10) for j, n in enumerate(names)]
+    events += [{"t": 2.0, "stream": n, "type": "close"} for n in names]
+    lines = tmp_path / "names.jsonl"
+    lines.write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    rec = tmp_path / "names.midstream.sqlite"
+    run = midstream("run", str(lines), "--headless", "--virtual", "--no-rules", "--duration", "5", "--record", str(rec))
+    assert run.returncode == 0, run.stderr
+    with Session(rec) as s:
+        stored = [r["name"] for r in s.streams()]
+        assert len(stored) == 5 and len(set(stored)) == 5, stored
+        assert not any("one1" in n or "two2" in n for n in stored)
+        texts: dict[str, str] = {}
+        for stream, data in s.conn.execute("SELECT stream, data FROM event WHERE type = 'text' ORDER BY rowid"):
+            texts[stream] = texts.get(stream, "") + json.loads(data)["text"]
+    # each stored stream holds one live stream's words, all ten
+    assert sorted(texts.values()) == sorted("".join(f" w{j}x{i}" for i in range(10)) for j in range(5)), texts
+
+
 def test_names_from_streams_and_files_never_act_on_the_terminal(tmp_path):
     # An independent review: a proxy client's model name (a stream's name, a learned source's key) or a session
     # file's name with ESC ] 0 ; ... BEL (retitles the window), ESC ] 52 (writes the clipboard) or a newline

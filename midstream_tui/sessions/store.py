@@ -244,7 +244,8 @@ class Recorder:
         """Rows committed so far."""
         self.flushes = 0
         self.error: str | None = None
-        self._names: dict[str, str] = {}
+        self._names: dict[str, str] = {}  # a live stream's name -> its name in the file (``_stored``)
+        self._taken: set[str] = set()
         self._held: dict[str, list[tuple]] = {}
         """Text not yet written, by stream (a later choice's: by the stream's name, ``CHOICE_KEY`` and its index)."""
         self._choices_held: set[str] = set()  # streams with a later choice's text held, maybe
@@ -506,8 +507,8 @@ class Recorder:
         for item in items:
             kind = item[0]
             stream = item[1]
-            if stream not in names:  # a stream's name may carry a secret too (a key pasted as a name)
-                names[stream] = redact(stream)
+            if stream not in names:
+                names[stream] = self._stored(stream)
             item = (kind, names[stream], *item[2:])
             if kind == "sample":
                 _, stream, name, t, v = item
@@ -545,6 +546,18 @@ class Recorder:
             self._insert(conn, rows, [_clean(e) for e in ends])
         self.rows += len(items)
         self.flushes += 1
+
+    def _stored(self, stream: str) -> str:
+        """The name ``stream`` is recorded under: without secrets (a key pasted as a name), in characters SQLite
+        stores, and its own: two live streams whose names differ only in a secret (``?token=one``, ``?token=two``)
+        or a lone surrogate were one row of the file, their events and snapshots interleaved under it."""
+        base = encodable(redact(stream))
+        name, n = base, 1
+        while name in self._taken:
+            n += 1
+            name = f"{base} ({n})"
+        self._taken.add(name)
+        return name
 
     @staticmethod
     def _insert(conn: sqlite3.Connection, rows: dict[str, list], ends: list) -> None:
