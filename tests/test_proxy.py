@@ -280,6 +280,9 @@ class Upstream:
         model = (await request.json()).get("model", "")
         if model in ("echo-key", "echo-key-stream"):
             return await self.echo_key(request, model)
+        if model == "echo-query":  # a key in the URL's query, refused with it quoted
+            return web.json_response({"error": {"message": f"API key not valid: {request.query.get('key')}"}},
+                                     status=400)
         if model == "brotli":  # an answer in an encoding the proxy forwards but does not read
             return web.Response(body=b"\x8b\x05\x80{\"ok\": 1}\x03", headers={
                 "Content-Type": "application/json", "Content-Encoding": "br"})
@@ -1865,9 +1868,12 @@ async def test_a_key_the_upstream_echoes_is_never_printed_or_recorded_whatever_i
                                                                                           session_folder):
     # An independent review: an upstream's 401 "Incorrect API key provided: <key>" put the client's key in the
     # proxy's output and its recording (the stream's error, its events, its pattern hits) unless it looked like
-    # sk-...: the proxy now has ``redact`` replace the credentials it forwards, whatever their shape.
+    # sk-...: the proxy now has ``redact`` replace the credentials it forwards, whatever their shape. A second one:
+    # a key in the upstream URL's query was printed in the banner (and the query broke every request's path).
+    url_key = "Qz8.urlkey." + "w4" * 6
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "midstream_tui", "proxy", "--port", str(free_port), "--upstream", upstream.url + "/v1",
+        sys.executable, "-m", "midstream_tui", "proxy", "--port", str(free_port), "--upstream",
+        f"{upstream.url}/v1/?key={url_key}",
         "--headless", "--json", "--refresh-ms", "100", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         async with aiohttp.ClientSession() as session:
@@ -1876,11 +1882,13 @@ async def test_a_key_the_upstream_echoes_is_never_printed_or_recorded_whatever_i
             for key, header, model in [(ODD_KEYS[0], "Authorization", "echo-key"),
                                        (ODD_KEYS[1], "x-api-key", "echo-key"),
                                        (ODD_KEYS[2], "Authorization", "echo-key-stream"),
-                                       (ODD_KEYS[0], "Authorization", "echo-key-stream")]:
+                                       (ODD_KEYS[0], "Authorization", "echo-key-stream"),
+                                       (ODD_KEYS[0], "Authorization", "echo-query")]:
                 value = f"Bearer {key}" if header == "Authorization" else key
+                query = "?x=1" if model == "echo-query" else ""
                 while True:  # the proxy listens once its hub started
                     try:
-                        async with session.post(f"http://127.0.0.1:{free_port}/v1/chat/completions",
+                        async with session.post(f"http://127.0.0.1:{free_port}/v1/chat/completions{query}",
                                                 json={"model": model, "stream": True, "messages": []},
                                                 headers={header: value}) as resp:
                             answers.append(await resp.read())
@@ -1895,6 +1903,9 @@ async def test_a_key_the_upstream_echoes_is_never_printed_or_recorded_whatever_i
     assert proc.returncode == 0, err
     assert ODD_KEYS[0].encode() in answers[0] and ODD_KEYS[2][:7].encode() in answers[2]  # (the client's are its own)
     assert b"Incorrect API key provided: [REDACTED]" in out
+    assert b"API key not valid: [REDACTED]" in out and b"?key=[REDACTED]," in err  # (the banner)
+    assert upstream.paths[-1] == f"/v1/chat/completions?key={url_key}&x=1"  # its query, then the client's
+    assert upstream.paths[0] == f"/v1/chat/completions?key={url_key}"
     recorded, = session_folder.glob("*.midstream.sqlite")
     with sqlite3.connect(recorded) as db:
         texts = [json.loads(data).get("text", "") for stream, data in db.execute(
@@ -1902,6 +1913,7 @@ async def test_a_key_the_upstream_echoes_is_never_printed_or_recorded_whatever_i
     assert "Your key is [REDACTED] — keep it safe." in "".join(texts)
     written = [out, err, *(p.read_bytes() for p in session_folder.rglob("*") if p.is_file())]
     for blob in written:
+        assert url_key.encode() not in blob
         for key in ODD_KEYS:
             assert key.encode() not in blob
             assert key[:len(key) // 2].encode() not in blob and key[len(key) // 2:].encode() not in blob
@@ -3323,6 +3335,7 @@ async def test_a_web_page_from_elsewhere_cannot_use_the_proxy(upstream):
     ("http://user:SECRETPW@127.0.0.1:5000/v1", "user:password in the URL is not supported"),
     ("http://user:SECRETPW\uff03x@127.0.0.1:5000/v1", "not a URL"),  # audit: ignore (test value)
     ("user:SECRETPW@api.example.com/v1", "expected an http(s) URL"),  # no scheme: no netloc to take it out of
+    ("http://127.0.0.1:5000/v1?key=SECRETPW#frag", "a #fragment is never sent"),
 ])
 def test_an_upstream_url_that_cannot_work_gets_one_line(url, said, tmp_path):
     # a bad port or bracket, or credentials in the URL (which would clash with the clients' own keys)

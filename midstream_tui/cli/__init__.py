@@ -592,7 +592,8 @@ def _proxy(args: argparse.Namespace) -> int:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         if _this_machine(parts.hostname or "", args.host) and port == args.port:
             given = f" ({env} points here?)" if env and not args.upstream else ""
-            raise CliError(f"the upstream {url} is this proxy itself{given}: give the real one with {flag}")
+            raise CliError(f"the upstream {_no_userinfo(url)} is this proxy itself{given}: give the real one with "
+                           f"{flag}")
     try:  # say a taken port in one line now, not from inside the dashboard
         with socket.create_server((args.host, args.port)):
             pass
@@ -651,9 +652,9 @@ def _proxy(args: argparse.Namespace) -> int:
 
 
 def _no_userinfo(url: str) -> str:
-    """A URL as it may be shown: without a user:password part."""
+    """A URL as it may be shown: without a user:password part, nor a secret in its query (``?key=``)."""
     parts = urlsplit(url)
-    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+    return redact(parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl())
 
 
 def _prices(path: str | None) -> tuple[tuple[str, float], ...]:

@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -39,7 +39,7 @@ from ..clock import Clock, MonotonicClock
 from ..events import (REASONING, AudioChunk, ChoiceText, Event, Flag, OutputChunk, RequestFinished, RequestStarted,
                       StreamClosed, StreamError, StreamOpened, TextDelta, Usage)
 from ..jsonsafe import loads
-from ..redact import credentials, remember
+from ..redact import credentials, redact, remember
 from ..servers.base import LocalServer, is_loopback, same_origin, weak_token
 from ..sources.base import Source
 from .protocols import (MAX_CHOICES, Part, Reader, _int, cut_ending, decode_realtime_audio, output_part,
@@ -118,6 +118,11 @@ class ProxyOptions:
                 raise ProxyError(f"{flag} {shown!r}: not a URL" + ("" if secret else f" ({exc})")) from None
             if url.scheme not in ("http", "https") or not url.hostname:
                 raise ProxyError(f"{flag} {shown!r}: expected an http(s) URL")
+            if "#" in value:  # (a fragment is never sent: what follows it would be lost without a word)
+                raise ProxyError(f"{flag} {redact(shown)!r}: a #fragment is never sent to a server: remove it")
+            for param, given in parse_qsl(url.query):  # a key in the URL's query: never shown, whatever its shape,
+                if SECRET_PARAM.fullmatch(param):        # wherever the upstream may echo it
+                    remember(given)
             if secret:
                 # the clients' own keys (Authorization, x-api-key) are what reaches the upstream; credentials
                 # in the URL would be added to requests that did not send them and clash with those that do
@@ -133,6 +138,24 @@ class ProxyOptions:
             raise ProxyError(f"--max-body {self.max_body}: expected bytes > 0")
         if self.token:  # (given as --token, not from the environment ``redact`` reads: replaced all the same)
             remember(self.token)
+
+
+SECRET_PARAM = re.compile(r"(?i)(?:api[_-]?)?key|token|access_token|secret|sig|signature|password|auth")
+"""Query parameters of an upstream URL whose values are secrets (``?key=``: Google's API keys, say)."""
+
+
+def _split_query(upstream: str) -> tuple[str, str]:
+    """An upstream URL as (its base, without a trailing slash; its own query, without the ``?``)."""
+    base, _, own = upstream.partition("?")
+    return base.rstrip("/"), own
+
+
+def _with_query(own: str, suffix: str) -> str:
+    """The client's ``?query`` (``suffix``, as it sent it) after the upstream URL's own parameters, which every
+    request under it carries (``--upstream 'https://host/v1?api-version=2024-10-21'``)."""
+    if not own:
+        return suffix
+    return f"?{own}&{suffix[1:]}" if suffix[1:] else f"?{own}"
 
 
 class _Relayed(web.StreamResponse):
@@ -806,13 +829,13 @@ class ProxyServer(LocalServer, GatewayTotals):
         raw_path, mark, query = (sent if sent.startswith("/") else request.rel_url.raw_path_qs).partition("?")
         suffix = mark + query
         if "anthropic-version" in request.headers:
-            base = self.options.anthropic_upstream.rstrip("/")
+            base, own = _split_query(self.options.anthropic_upstream)
             api = "messages" if path.rstrip("/") == "/v1/messages" and request.method == "POST" else None
-            return api, base + raw_path + suffix, "anthropic"
-        base = self.options.upstream.rstrip("/")
+            return api, base + raw_path + _with_query(own, suffix), "anthropic"
+        base, own = _split_query(self.options.upstream)
         if raw_path == "/v1" or raw_path.startswith("/v1/"):  # the client's base URL ends in /v1, like the upstream's
             api = PATHS.get(path[3:].rstrip("/")) if request.method == "POST" and path.startswith("/v1") else None
-            return api, base + raw_path[3:] + suffix, "openai"
+            return api, base + raw_path[3:] + _with_query(own, suffix), "openai"
         origin = urlsplit(base)
         return None, f"{origin.scheme}://{origin.netloc}{raw_path}{suffix}", "openai"
 
