@@ -280,6 +280,11 @@ def test_names_from_streams_and_files_never_act_on_the_terminal(tmp_path):
         db.execute("UPDATE meta SET value = '1e999' WHERE key = 'ended'")
     listed = midstream("sessions", "--json", env=env)
     assert json.loads(listed.stdout.splitlines()[0])["ended"] is None, listed.stdout
+    for started in ("nan", "1e300", "-1e300"):  # (a damaged start: `sessions` ended in a traceback)
+        with sqlite3.connect(renamed) as db:
+            db.execute("UPDATE meta SET value = ? WHERE key = 'started'", (started,))
+        listed = midstream("sessions", env=env)
+        assert listed.returncode == 0 and "start unknown" in listed.stdout and listed.stderr == "", listed.stderr
 
 
 def test_a_stream_that_ends_before_the_run_is_recorded_as_the_run_last_showed_it(tmp_path):

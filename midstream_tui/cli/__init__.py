@@ -856,7 +856,10 @@ def _sessions(args: argparse.Namespace) -> int:
                                      "status": s.status, "streams": s.streams, "duration_s": round(s.duration, 3),
                                      "bytes": s.size, "command": s.command}), allow_nan=False))
         else:
-            started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.started))
+            try:  # (a damaged start, NaN or 1e300, has no date: the others are still listed)
+                started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(s.started))
+            except (ValueError, OverflowError, OSError):
+                started = f"{'start unknown':<19}"
             print(f"{k:>3}  {started}  {s.duration:8.1f} s  {s.streams:>2} streams  {s.size / 1e6:7.2f} MB  "
                   f"{s.status:<11}  {escaped(path.name)}")
     return 0
