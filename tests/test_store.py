@@ -251,6 +251,21 @@ def test_streams_whose_names_differ_only_in_a_secret_or_a_lone_surrogate_stay_ap
     assert sorted(texts.values()) == sorted("".join(f" w{j}x{i}" for i in range(10)) for j in range(5)), texts
 
 
+def test_a_recording_keeps_the_times_the_run_showed(tmp_path):
+    # An independent review: the recorder took the hub's t0 when attached, and the hub's start set it again: every
+    # recorded time ran late by the hub's start-up (30 ms headless, 60 under the dashboard), replay's patterns too
+    rec = tmp_path / "t.midstream.sqlite"
+    run = midstream("run", "sim:text?seed=3&rate=100", "--headless", "--json", "--duration", "3", "--record", str(rec))
+    assert run.returncode == 0, run.stderr
+    shown = {(line["stream"], line["seq"]): line["t"] for line in map(json.loads, run.stdout.splitlines())
+             if "seq" in line}
+    with Session(rec) as s:
+        recorded = {(stream, seq): t for stream, seq, t in s.conn.execute("SELECT stream, seq, t FROM snapshot")}
+    common = shown.keys() & recorded.keys()
+    assert len(common) >= 3  # (the recorder keeps one a second)
+    assert all(abs(shown[k] - recorded[k]) <= 0.0006 for k in common), [(shown[k], recorded[k]) for k in common]
+
+
 def test_names_from_streams_and_files_never_act_on_the_terminal(tmp_path):
     # An independent review: a proxy client's model name (a stream's name, a learned source's key) or a session
     # file's name with ESC ] 0 ; ... BEL (retitles the window), ESC ] 52 (writes the clipboard) or a newline

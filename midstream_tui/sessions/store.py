@@ -269,7 +269,9 @@ class Recorder:
         return self
 
     def _rel(self, t: float) -> float:
-        return round(t - self._t0, 6)
+        """``t`` on the run's clock, as the hub shows it: from the hub's start (which sets its ``t0`` again after it
+        was attached: the recording ran late by the hub's start-up, 30 ms headless and 60 under the dashboard)."""
+        return round(t - (self._hub.t0 if self._hub is not None else self._t0), 6)
 
     # -- from the ingest workers (any thread) ---------------------------------------------------
 
