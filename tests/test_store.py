@@ -203,6 +203,28 @@ def test_export_round_trips(tmp_path, fmt):
         assert summary["llm"]["metrics"]["tokens"] == hub.snapshot("llm").metrics["tokens"]
 
 
+def test_an_exported_session_run_again_keeps_its_errors_and_its_source(tmp_path):
+    # An independent review: a stream that ended in an error came back "closed" from its export run again (the
+    # error's "fatal" was ignored), and learned as "replay:text" (the open event kept no source)
+    session = tmp_path / "s.jsonl"
+    session.write_text("\n".join(json.dumps(e) for e in [
+        {"t": 0.0, "stream": "svc", "type": "open", "source": "openai:chat?model=gpt-x"},
+        *({"t": 0.1 + i / 20, "stream": "svc", "type": "text", "text": f" w{i}"} for i in range(20)),
+        {"t": 1.5, "stream": "svc", "type": "error", "message": "upstream dropped the stream", "fatal": True},
+        {"t": 1.6, "stream": "svc", "type": "close", "reason": "error"}]) + "\n")
+    rec = tmp_path / "s.midstream.sqlite"
+    first = midstream("run", str(session), "--headless", "--json", "--virtual", "--duration", "5", "--no-rules",
+                      "--record", str(rec))
+    assert json.loads(first.stdout.splitlines()[-1])["summary"]["streams"]["svc"]["status"] == "error"
+    assert midstream("export", str(rec), "--format", "jsonl", "--out", str(tmp_path / "x")).returncode == 0
+    events = [json.loads(line) for line in (tmp_path / "x" / "events.jsonl").read_text().splitlines()]
+    opened, = (e for e in events if e["type"] == "open")
+    assert opened["source"] == "openai:chat?model=gpt-x" and opened["identity"].startswith("openai:")
+    again = midstream("run", str(tmp_path / "x" / "events.jsonl"), "--headless", "--json", "--virtual",
+                      "--duration", "5", "--no-rules", "--no-record")
+    assert json.loads(again.stdout.splitlines()[-1])["summary"]["streams"]["svc"]["status"] == "error", again.stdout
+
+
 def test_no_secret_reaches_a_recording_an_export_or_the_terminal(tmp_path, monkeypatch):
     key = "sk-test-" + "Zq9" * 12
     token = "signal-" + "Tk7" * 8

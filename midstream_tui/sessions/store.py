@@ -321,7 +321,9 @@ class Recorder:
                 self._queue.put(("sample", stream, "brightness", t, measured.brightness))
         elif isinstance(ev, StreamOpened):
             self._queue.put(("stream", stream, ev.kind, ev.source, t))
-            self._queue.put(("event", stream, t, "open", {"kind": ev.kind}))
+            self._queue.put(("event", stream, t, "open", {  # (its source and identity: a run of the exported
+                "kind": ev.kind, **({"source": ev.source} if ev.source else {}),  # events learns as the stream did
+                **({"identity": ev.identity} if ev.identity else {})}))
         elif isinstance(ev, RequestStarted):
             self._queue.put(("event", stream, t, "request", {"request_id": ev.request_id}))
         elif isinstance(ev, RequestFinished):

@@ -9,7 +9,7 @@ JSONL session format, one JSON object per line, in time order:
     {"t": 0.5,   "stream": "llm", "type": "chunk", "part": "tool", "tokens": 1}
     {"t": 0.9,   "stream": "llm", "type": "usage", "prompt_tokens": 12, "completion_tokens": 2}
     {"t": 0.9,   "stream": "llm", "type": "request_end", "reason": "stop"}
-    {"t": 0.9,   "stream": "llm", "type": "error", "message": "..."}
+    {"t": 0.9,   "stream": "llm", "type": "error", "message": "...", "fatal": false}
     {"t": 1.0,   "stream": "llm", "type": "close", "reason": "finished"}
 
 A ``chunk`` is output that is not text (``part``: ``reasoning``, ``tool``, a tool call's name or arguments, or
@@ -17,6 +17,8 @@ A ``chunk`` is output that is not text (``part``: ``reasoning``, ``tool``, a too
 A ``choice`` is a later choice's content (``{"type": "choice", "choice": 2, "text": "..."}``, ``"ended": true`` when
 its answer ended), a ``reasoning`` the answer's thinking (``{"type": "reasoning", "text": "..."}``): each read for a
 repetition loop apart from the text (its chunk, a ``chunk``, times it).
+An ``error`` with ``"fatal": true`` ended its stream (it stays an error when closed after it); an ``open`` may name
+the ``source`` the stream came from and its ``identity`` (what the meta-learner learns per), as an export keeps them.
 ``t`` is seconds from the start of the session; ``stream`` defaults to the file's name; ``tokens`` to 1. A file may
 hold several streams: each becomes its own source. Replay keeps the recorded gaps, divided by ``speed``. A line that
 is not valid JSON (or nests deeper than ``jsonsafe.MAX_DEPTH``) or lacks a field becomes a recorded stream error
@@ -109,7 +111,7 @@ def _event(stream: str, t: float, obj: dict) -> Event:
         return Usage(stream, t, prompt_tokens=_count(obj, "prompt_tokens", 0),
                      completion_tokens=_count(obj, "completion_tokens", 0))
     if kind == "error":
-        return StreamError(stream, t, str(obj.get("message", "recorded error")), fatal=False,
+        return StreamError(stream, t, str(obj.get("message", "recorded error")), fatal=obj.get("fatal") is True,
                            transient=obj.get("transient") is True)
     if kind == "close":
         return StreamClosed(stream, t, reason=str(obj.get("reason", "finished")))
