@@ -223,6 +223,13 @@ def test_an_exported_session_run_again_keeps_its_errors_and_its_source(tmp_path)
     again = midstream("run", str(tmp_path / "x" / "events.jsonl"), "--headless", "--json", "--virtual",
                       "--duration", "5", "--no-rules", "--no-record")
     assert json.loads(again.stdout.splitlines()[-1])["summary"]["streams"]["svc"]["status"] == "error", again.stdout
+    # a damaged file whose stream row is gone (or of no kind the recorder writes): its events exported all the same
+    for damage in ("DELETE FROM stream", "UPDATE stream SET kind = 'x'"):
+        with sqlite3.connect(rec) as db:
+            db.execute(damage)
+        out = tmp_path / damage.split()[0]
+        assert midstream("export", str(rec), "--format", "jsonl", "--out", str(out)).returncode == 0
+        assert len((out / "events.jsonl").read_text().splitlines()) == len(events), damage
 
 
 def test_no_secret_reaches_a_recording_an_export_or_the_terminal(tmp_path, monkeypatch):

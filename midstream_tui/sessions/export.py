@@ -54,9 +54,12 @@ def _series(session: Session) -> Iterator[dict]:
 
 
 def _events(session: Session) -> Iterator[dict]:
-    text_streams = {s["name"] for s in session.streams() if s["kind"] == "text"}
+    """Every recorded event but those of audio and video streams (their opening, errors and end are in the streams
+    table; ``events`` is a text session ``midstream run`` replays): an event whose stream has no row, or a row of
+    another kind (a damaged file), is exported, not dropped without a word."""
+    media = {s["name"] for s in session.streams() if s["kind"] in ("audio", "video")}
     for event in session.text_events():
-        if event["stream"] in text_streams:
+        if event["stream"] not in media:
             yield event
 
 
