@@ -22,7 +22,7 @@ import msgpack
 import numpy as np
 import pytest
 
-from liveness import LIVENESS_S, LiveRun
+from liveness import LIVENESS_S, LiveRun, wait_until
 from midstream_tui.analysis.dynamics import AttractorClass
 from midstream_tui.fleet import FleetError, RemoteHub, parse_target
 from midstream_tui.fleet import wire
@@ -252,6 +252,29 @@ async def test_the_server_restarts_mid_run_and_everyone_comes_back(nats_server):
     assert "lost NATS" in run.stderr and "back on NATS" in run.stderr
 
 
+async def test_a_watcher_cut_off_from_nats_forgets_no_agent_and_no_ended_stream(nats_server):
+    # An independent review: a watcher cut off for longer than --gone called every agent gone (while it could hear
+    # nobody), removed their streams, and an ended stream, never sent again, was lost for good
+    run = agent(nats_server.url, "steady", "sim:text?name=short&seed=1&requests=1&max_tokens=40&rate=80",
+                "sim:text?name=long&seed=2&requests=0&rate=20")
+    hub = RemoteHub(parse_target(nats_server.url), analysis_interval=0.05, stale_s=3.0, gone_s=4.0)
+    await hub.start()
+    try:
+        assert await until(lambda: (s := hub.snapshot("steady/short")) is not None and s.status == "closed"
+                           and hub.snapshot("steady/long") is not None), run.stderr
+        nats_server.stop()
+        await asyncio.sleep(6.0)  # longer than --gone
+        before = hub.received
+        nats_server.start()
+        assert await until(lambda: hub.received > before + 20 and not hub.agents["steady"]["stale"]), run.stderr
+        said = [h.message for h in _hits(hub, "fleet")]
+        assert not any("gone" in m for m in said), said
+        assert hub.snapshot("steady/short").status == "closed" and hub.snapshot("steady/long").status == "open"
+    finally:
+        await hub.stop()
+        run.stop()
+
+
 def test_an_agent_without_nats_works_locally_and_publishes_once_it_is_there(tmp_path):
     server = NatsServer(tmp_path / "js")
     run = agent(server.url, "early", "sim:text?name=chat&seed=1")
@@ -292,6 +315,28 @@ def test_wrong_credentials_are_refused_in_one_line(tmp_path):
         server.stop()
 
 
+async def test_credentials_changed_on_the_server_mid_run_are_said(tmp_path):
+    # An independent review: agent and watcher said "reconnecting" once, then retried for ever in silence while the
+    # server refused their login every second (at the start, the same is a one-line refusal)
+    server = NatsServer(tmp_path / "js", "--user", "fleet", "--pass", "old-horse-battery").start()
+    run = agent(f"nats://fleet:old-horse-battery@127.0.0.1:{server.port}", "rot", "sim:text?name=chat&seed=1")
+    hub = RemoteHub(parse_target(f"nats://fleet:old-horse-battery@127.0.0.1:{server.port}"),
+                    analysis_interval=0.05)
+    await hub.start()
+    try:
+        assert await until(lambda: hub.snapshot("rot/chat") is not None), run.stderr
+        server.stop()
+        server.extra = ("--user", "fleet", "--pass", "new-staple-correct")
+        server.start()
+        assert await until(lambda: any("refuses the credentials" in h.message for h in _hits(hub, "fleet")))
+        assert await until(lambda: "refuses the credentials" in run.stderr), run.stderr
+        assert run.stderr.count("refuses the credentials") == 1 and "old-horse" not in run.stderr
+    finally:
+        await hub.stop()
+        run.stop()
+        server.stop()
+
+
 async def test_a_hostile_publisher_cannot_break_a_watcher(nats_server):
     import nats
 
@@ -318,6 +363,8 @@ async def test_a_hostile_publisher_cannot_break_a_watcher(nats_server):
         await nc.flush()
         await asyncio.sleep(0.5)
         assert hub.running and hub.undecodable >= 3
+        said = [h.message for h in _hits(hub, "fleet") if "could not be taken" in h.message]
+        assert said and said[0].startswith("1 message(s)")  # (counted, and said: it was counted only)
         assert hub.snapshots()  # what could be read is shown; nothing raised
         assert "spoof/s" not in hub.snapshots() and hub.snapshot("x/cam").detections == ()
         import io
@@ -547,6 +594,35 @@ def test_otlp_carries_the_genai_conventions_names_units_and_attributes():
     assert sum(p.sum for p in usage) == chat["tokens"] and sum(p.count for p in usage) == 2
 
 
+def test_an_empty_answer_is_no_error_in_otlp(tmp_path):
+    # An independent review: a request that ended as answers do ("stop") before any chunk was exported with
+    # error.type "_OTHER"; only errors (and unknown ends) carry one
+    session = tmp_path / "s.jsonl"
+    session.write_text("\n".join(json.dumps(e) for e in [
+        {"t": 0.0, "stream": "llm", "type": "open", "source": "openai:chat?model=gpt-x"},
+        {"t": 0.1, "stream": "llm", "type": "request"}, {"t": 0.2, "stream": "llm", "type": "request_end"},
+        {"t": 0.3, "stream": "llm", "type": "request"}, {"t": 0.4, "stream": "llm", "type": "text", "text": "hi"},
+        {"t": 0.5, "stream": "llm", "type": "request_end"},
+        {"t": 0.6, "stream": "llm", "type": "request"}, {"t": 0.7, "stream": "llm", "type": "request_end",
+                                                          "reason": "error"},
+        {"t": 0.8, "stream": "llm", "type": "request"}, {"t": 0.9, "stream": "llm", "type": "request_end",
+                                                          "reason": "overloaded"},
+        {"t": 1.0, "stream": "llm", "type": "close"}]) + "\n")
+    receiver = OtlpReceiver()
+    run = LiveRun("run", str(session), "--headless", "--json", "--duration", "120", "--otlp", receiver.url,
+                  "--no-record", "--no-learn")
+    try:
+        assert run.stop(sig=0) == 0, run.stderr  # (it ends with its only stream)
+    finally:
+        receiver.close()
+    duration = receiver.latest()["gen_ai.client.operation.duration"][1]
+    counts: dict = {}
+    for point in duration:
+        error = {a.key: a.value.string_value for a in point.attributes}.get("error.type")
+        counts[error] = counts.get(error, 0) + point.count
+    assert counts == {None: 2, "error": 1, "_OTHER": 1}, counts
+
+
 def test_an_otlp_receiver_that_is_not_there_is_said_once_and_the_run_goes_on():
     run = LiveRun("run", "sim:text?name=chat&seed=6&requests=1&max_tokens=10", "--headless", "--json",
                   "--duration", "120", "--otlp", f"http://127.0.0.1:{_port()}", "--no-record", "--no-learn")
@@ -711,21 +787,27 @@ async def test_a_watcher_survives_junk_restarts_clock_skew_and_twins(nats_server
         return msgpack.packb({"agent": agent, "stream": stream, "seq": seq, "run": run, "t": 1.0, "now": 2.0,
                               "wall": time.time(), "status": "open", "kind": "text", "metrics": {"tokens": seq}}
                              | extra)
+    # agents that stopped before this watcher began: one a while ago (stale at once), one long ago (not shown),
+    # dated by when the server stored their last words, not by their own clocks (one 2 minutes slow was "gone")
+    await js.publish(f"$KV.{wire.BUCKET}.dead.chat", snap("dead", "chat", 1, wall=time.time() + 600))
+    await asyncio.sleep(5.0)
+    await js.publish(f"$KV.{wire.BUCKET}.quiet.chat", snap("quiet", "chat", 1, wall=time.time() - 600))
+    await js.publish(f"$KV.{wire.BUCKET}.slow.chat", snap("slow", "chat", 1, wall=time.time() - 120))
+    await asyncio.sleep(3.5)
+    await js.publish(f"$KV.{wire.BUCKET}.slow.chat", snap("slow", "chat", 2, wall=time.time() - 120))
     # junk in the bucket, read first thing at start: skipped, counted
     await js.publish(f"$KV.{wire.BUCKET}.evil.s", msgpack.packb({"agent": "evil", "stream": "s", "seq": 1,
                                                                   "wall": "soon", "now": [1]}))
     await js.publish(f"$KV.{wire.BUCKET}.evil.t", snap("evil", "t", 1, attractor={"type": "x", "evidence": [1]},
                                                        signals=[["a", 1, 2]], metrics={"tokens": [1], "x": {}}))
-    # agents that stopped before this watcher began: one a while ago (stale at once), one long ago (not shown)
-    await js.publish(f"$KV.{wire.BUCKET}.quiet.chat", snap("quiet", "chat", 1, wall=time.time() - 4))
-    await js.publish(f"$KV.{wire.BUCKET}.dead.chat", snap("dead", "chat", 1, wall=time.time() - 600))
-    hub = RemoteHub(parse_target(nats_server.url), analysis_interval=0.05, stale_s=3, gone_s=60)
+    hub = RemoteHub(parse_target(nats_server.url), analysis_interval=0.05, stale_s=3, gone_s=8)
     out = io.StringIO()
     hub.on_tick(NdjsonPrinter(hub, out, True).tick)
     await hub.start()
     try:
         assert hub.snapshot("evil/t") is not None and "tokens" not in hub.snapshot("evil/t").metrics
         assert await until(lambda: hub.snapshot("quiet/chat").status == "stale") and hub.snapshot("dead/chat") is None
+        assert hub.snapshot("slow/chat").metrics["tokens"] == 2
         printed = [json.loads(line) for line in out.getvalue().splitlines()]
         printed = [p for p in printed if "notice" not in p]
         assert {p["status"] for p in printed if p["stream"] == "quiet/chat"} == {"stale"}  # never "open"
@@ -908,6 +990,31 @@ def test_what_an_agent_publishes_is_redacted(nats_server, tmp_path):
     for data in seen:
         assert key.encode() not in data and b"pwSECRETbase" not in data and b"z" * 20 not in data
 
+
+
+def test_an_agent_named_after_a_key_is_exported_under_its_redacted_name():
+    # An independent review: redacted on NATS, the name went out in clear on every Prometheus series (and as the
+    # OTLP resource's service.instance.id, and the NATS connection's name)
+    key = "sk-test-" + secrets.token_hex(12)  # audit: ignore (test value)
+    port = _port()
+    run = LiveRun("demo", "text", "--headless", "--json", "--duration", "60", "--name", key, "--metrics-port",
+                  str(port), "--no-record", "--no-learn")
+
+    def named() -> bool:
+        try:
+            return any(labels.get("agent") == "[REDACTED]" for labels, _v in _scrape(port).get("midstream_streams",
+                                                                                                 []))
+        except OSError:  # (not listening yet)
+            return False
+
+    try:
+        assert wait_until(named), run.stderr
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+            assert key.encode() not in resp.read()
+    finally:
+        run.stop()
 
 
 def test_a_tls_address_sends_nothing_to_a_server_that_offers_no_tls():

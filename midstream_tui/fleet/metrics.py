@@ -36,6 +36,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ..events import OutputChunk, RequestFinished, RequestStarted, StreamClosed, StreamOpened, TextDelta, Usage
 from ..sources.params import identity_of
+from .wire import shown
 
 MAX_SOURCES = 50
 MAX_AGENTS = 200
@@ -72,7 +73,8 @@ class RequestTap:
     hands them to the ``on_*`` hooks with the stream's labels (agent, kind, source). Called in ingest workers."""
 
     def __init__(self, agent: str, max_sources: int = MAX_SOURCES) -> None:
-        self.agent, self.max_sources = agent, max_sources
+        # (redacted as on NATS: an agent named after a key was exported in clear on every series)
+        self.agent, self.max_sources = shown(agent), max_sources
         self._lock = threading.Lock()
         self._sources: set[str] = set()
         self._agents: set[str] = set()

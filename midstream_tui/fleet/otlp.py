@@ -27,6 +27,10 @@ EXPORT_MS = 5000
 OPERATIONS = {"chat": "chat", "responses": "chat", "completions": "text_completion", "messages": "chat",
               "realtime": "chat", "text": "chat"}
 ERRORS = {"error": "error", "cut": "cancelled", "cancelled": "cancelled", "client left": "client_left"}
+FINISHED = frozenset({"stop", "length", "tool_calls", "function_call", "content_filter", "end_turn", "max_tokens",
+                      "stop_sequence", "tool_use", "pause_turn", "refusal", "finished", "completed", "incomplete"})
+"""How a request that is no error ends (OpenAI's finish reasons, Anthropic's stop reasons, a stream's end): one
+that ended so before any chunk (an empty answer) carries no ``error.type``."""
 
 
 def genai_attributes(source: str) -> dict[str, str]:
@@ -93,7 +97,7 @@ class OtlpMetrics(RequestTap):
 
         reader = PeriodicExportingMetricReader(Exporter(endpoint=url, timeout=5), export_interval_millis=interval_ms)
         self.provider = MeterProvider(metric_readers=[reader], resource=Resource.create(
-            {"service.name": "midstream", "service.instance.id": agent}))
+            {"service.name": "midstream", "service.instance.id": self.agent}))
         meter = self.provider.get_meter("midstream_tui")
 
         def histogram(name: str, unit: str, description: str, buckets) -> object:
@@ -124,9 +128,12 @@ class OtlpMetrics(RequestTap):
         self.per_chunk.record(seconds, self._attributes(labels))
 
     def on_failed(self, labels, seconds: float, reason: str) -> None:
-        """A request that ended before any chunk: its duration, with the error's type."""
+        """A request that ended before any chunk: its duration, with the error's type (none for an empty answer
+        that ended as answers do: it was an error, "_OTHER", until 2026-12-08)."""
         # a reason the table does not know is "_OTHER" (OTel's fallback): never free text, which may quote anything
-        self.duration.record(seconds, self._attributes(labels) | {"error.type": ERRORS.get(reason, "_OTHER")})
+        attrs = self._attributes(labels)
+        error = ERRORS.get(reason) or (None if reason in FINISHED else "_OTHER")
+        self.duration.record(seconds, attrs | {"error.type": error} if error else attrs)
 
     def on_finished(self, labels, e2e, tpot, output_tokens, input_tokens, reason) -> None:
         attrs = self._attributes(labels)

@@ -68,22 +68,33 @@ async def connect(target: NatsTarget, name: str, *, reconnect: bool = True, time
     one line (never the credentials) when it is not connected within ``timeout`` or the server refuses the login.
 
     (nats-py told to reconnect for ever also retries its first connection for ever, and a refused login among
-    the retries: the first attempts are bounded here.)"""
+    the retries: the first attempts are bounded here.) ``refused_cb(line)``: told once per outage that the server
+    refuses the credentials on reconnecting (rotated meanwhile: the client retries for ever, silent otherwise)."""
     errors: list[BaseException] = []
     refused = asyncio.Event()
+    told = [False]
 
     async def error_cb(exc: BaseException) -> None:
         if not attempt.done():  # (kept while connecting only: afterwards one per reconnect attempt would pile up)
             errors.append(exc)
             if _is_auth_error(exc) or isinstance(exc, NoTls):
                 refused.set()
+        elif _is_auth_error(exc) and not told[0] and callbacks.get("refused_cb"):
+            told[0] = True
+            callbacks["refused_cb"](f"NATS at {target} refuses the credentials on reconnecting (authorization "
+                                    "violation: changed on the server?); still retrying")
         if callbacks.get("error_cb"):
             await callbacks["error_cb"](exc)
 
+    async def reconnected_cb() -> None:
+        told[0] = False
+        if callbacks.get("reconnected_cb"):
+            await callbacks["reconnected_cb"]()
+
     opts = target.connect_options() | {
-        "name": f"midstream {name}", "connect_timeout": 2, "allow_reconnect": reconnect,
+        "name": f"midstream {wire.shown(name)}", "connect_timeout": 2, "allow_reconnect": reconnect,
         "max_reconnect_attempts": -1 if reconnect else 1, "reconnect_time_wait": 1,
-        "disconnected_cb": callbacks.get("disconnected_cb"), "reconnected_cb": callbacks.get("reconnected_cb"),
+        "disconnected_cb": callbacks.get("disconnected_cb"), "reconnected_cb": reconnected_cb,
         "error_cb": error_cb,
     }
     client = _client(target.tls)
@@ -255,7 +266,8 @@ class Publisher:
                 attempt += 1
                 try:
                     self.nc = await connect(self.target, self.agent, disconnected_cb=self._lost,
-                                            reconnected_cb=self._back)
+                                            reconnected_cb=self._back,
+                                            refused_cb=lambda line: self._say(f"publishing: {line}"))
                 except FleetError as exc:
                     if not self._unreached or attempt % 20 == 0:
                         self._say(f"publishing: {exc}; working locally and retrying")

@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..clock import Clock, MonotonicClock
 from ..hub import HubError
@@ -84,6 +85,9 @@ class RemoteHub:
         self.received = 0
         self.bytes_received = 0
         self.undecodable = 0
+        """Messages on the fleet's subjects that could not be read, or named another agent than their subject's:
+        counted, and said in the pattern log (the first, then at 100, 10,000, ...)."""
+        self._offline: float | None = None  # since when this watcher has been cut off from NATS
         self.callback_error: Exception | None = None
         self.preexisting: set[str] = set()
         """Streams read from the bucket at the start: under way (or over) before this watcher joined."""
@@ -159,6 +163,7 @@ class RemoteHub:
         self._stop = asyncio.Event()
         started = time.monotonic()
         self.nc = await connect(self.target, self.name, disconnected_cb=self._lost, reconnected_cb=self._back,
+                                refused_cb=self._refused,
                                 error_cb=self._error)
         self.running = True
         pattern = self.agent_pattern
@@ -174,8 +179,9 @@ class RemoteHub:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _read_bucket(self) -> None:
-        """The newest snapshot of every stream, from the key-value bucket (nothing there: nothing to read)."""
+    async def _read_bucket(self, joining: bool = True) -> None:
+        """The newest snapshot of every stream, from the key-value bucket (nothing there: nothing to read); at the
+        start (``joining``), and again on reconnecting (what changed while this watcher was cut off)."""
         import nats.errors
         import nats.js.errors
 
@@ -196,7 +202,8 @@ class RemoteHub:
                 if entry is None:  # every key's newest value has been delivered
                     break
                 if entry.value:  # (the key is AGENT.STREAM, as tokens)
-                    self._safely(entry.value, "snapshot", from_bucket=True, sender=entry.key.partition(".")[0])
+                    self._safely(entry.value, "snapshot", from_bucket=True, sender=entry.key.partition(".")[0],
+                                 stored=entry.created, joining=joining)
         finally:
             with contextlib.suppress(Exception):
                 await watcher.stop()
@@ -254,12 +261,25 @@ class RemoteHub:
 
     async def _lost(self) -> None:
         if self.running:
+            if self._offline is None:
+                self._offline = self.clock.now()
             self._say(f"watch: lost NATS at {self.target}; reconnecting")
             self._hit("", "fleet", f"lost NATS at {self.target}; reconnecting")
+
+    def _refused(self, line: str) -> None:
+        self._say(f"watch: {line}")
+        self._hit("", "fleet", line)
 
     async def _back(self) -> None:
         self._say(f"watch: back on NATS at {self.target}")
         self._hit("", "fleet", f"back on NATS at {self.target}")
+        if self._offline is not None:  # the time this watcher could not hear anyone says nothing of the agents:
+            away = max(0.0, self.clock.now() - self._offline)  # (every agent was "gone", its ended streams dropped)
+            self._offline = None
+            for agent in self._agents.values():
+                agent.seen += away
+        if self.running:  # what moved on, or ended, meanwhile (an ended stream is never sent live again)
+            self._spawn(self._read_bucket(joining=False))
 
     # ------------------------------------------------------------ what arrives
 
@@ -273,27 +293,31 @@ class RemoteHub:
         if len(parts) == 3 and kind == "_hello" or len(parts) == 4 and kind in ("snapshot", "hit"):
             self._safely(msg.data, kind.lstrip("_"), sender=parts[1])
 
-    def _safely(self, data: bytes, kind: str, from_bucket: bool = False, *, sender: str) -> None:
+    def _safely(self, data: bytes, kind: str, from_bucket: bool = False, *, sender: str, stored: Any = None,
+                joining: bool = True) -> None:
         try:
-            self._take(data, kind, from_bucket, sender=sender)
+            self._take(data, kind, from_bucket, sender=sender, stored=stored, joining=joining)
         except (ValueError, TypeError, KeyError, IndexError, AttributeError, OverflowError):
-            self.undecodable += 1  # a map of the wrong shape (another program on these subjects)
+            self._unread("a map of the wrong shape")  # (another program on these subjects)
 
-    def _take(self, data: bytes, kind: str, from_bucket: bool = False, *, sender: str) -> None:
+    def _take(self, data: bytes, kind: str, from_bucket: bool = False, *, sender: str, stored: Any = None,
+              joining: bool = True) -> None:
         """One message. Live ones are placed on this watcher's clock by when they arrive (an agent's wall clock
-        may be off); only the bucket's copies, read at the start, are dated by the agent's wall clock. ``sender``:
+        may be off); the bucket's copies (read at the start, and again on reconnecting: ``joining`` False) are
+        dated by when the NATS server stored them (``stored``, a datetime), else by the agent's wall clock.
+        ``sender``:
         the agent's token in the subject (or bucket key) it came on; a body naming another agent is refused, so
         that NATS permissions per agent subject also stop an agent from speaking as another."""
         try:
             msg = wire.decode(data)
         except FleetError:
-            self.undecodable += 1
+            self._unread("not a MidStream message")
             return
         agent_name = msg.get("agent")
         if not isinstance(agent_name, str) or not fnmatch.fnmatchcase(agent_name, self.agent_pattern):
             return
         if wire.token(agent_name) != sender:
-            self.undecodable += 1
+            self._unread(f"a body naming agent {agent_name!r} on agent {sender!r}'s subject")
             return
         now = self.clock.now()
         run = msg.get("run") if isinstance(msg.get("run"), str) else ""
@@ -303,7 +327,9 @@ class RemoteHub:
         if new:
             agent = self._agents[agent_name] = _Agent(agent_name)
         if from_bucket:
-            wall = wire._float(msg.get("wall"))
+            # (the server's time, not the agent's: an agent's clock 2 minutes slow made its ended streams "gone"
+            # before this watcher began, never shown; one fast made a long-dead agent look live)
+            wall = stored.timestamp() if hasattr(stored, "timestamp") else wire._float(msg.get("wall"))
             age = max(0.0, time.time() - wall) if not math.isnan(wall) else self.gone_s
             if age >= self.gone_s and new:
                 # an agent gone before this watcher began: not shown at all (was: "open" for --gone seconds)
@@ -349,15 +375,17 @@ class RemoteHub:
         if kind == "snapshot":
             seq = msg.get("seq")
             if not isinstance(seq, int) or isinstance(seq, bool):
-                self.undecodable += 1
+                self._unread("a snapshot without a whole sequence number")
                 return
-            if from_bucket and name in self._snaps:
-                return  # a live message came first: it is newer
+            if from_bucket and joining:  # under way (or over) before this watcher joined: counted from then on
+                self.preexisting.add(name)  # (also when a live message of it came first)
+            if from_bucket and name in self._snaps and (run != self._run.get(name)
+                                                        or seq <= self._remote_seq.get(name, -1)):
+                return  # a live message came first and is newer (read again on reconnecting: the bucket's copy is
+                # newer only when the stream moved on, or ended, while this watcher was cut off)
             if not from_bucket and seq < self._remote_seq.get(name, -1):
                 return  # older than what is shown
             self._remote_seq[name] = seq
-            if from_bucket:
-                self.preexisting.add(name)
             previous = self._snaps.get(name)
             self._where[name] = (agent_name, stream)
             self._run[name] = run
@@ -368,6 +396,13 @@ class RemoteHub:
             start = wire._float(msg.get("start"))
             self._log_hit(PatternHit(agent.t0 + wire._float(msg.get("t")), name, str(msg.get("kind", "")),
                                      str(msg.get("message", "")), None if math.isnan(start) else agent.t0 + start))
+
+    def _unread(self, why: str) -> None:
+        """A message that could not be taken: counted, and said (the first, then at 100, 10,000 and 1,000,000)."""
+        self.undecodable += 1
+        if self.undecodable in (1, 100, 10_000) or self.undecodable % 1_000_000 == 0:
+            self._hit("", "fleet", f"{self.undecodable} message(s) on the fleet's subjects could not be taken so far "
+                                   f"(the latest: {why[:120]}): another program, or a MidStream of another version?")
 
     def _new_run(self, agent: _Agent, run: str, now: float) -> None:
         """Messages of another run of an agent by that name: a restarted agent (its streams count again from the
@@ -403,7 +438,7 @@ class RemoteHub:
                     agent.streams.discard(name)
                 self._drop(name)
                 self.aged_out += 1
-        for agent in list(self._agents.values()):
+        for agent in list(self._agents.values()) if self._offline is None else ():  # (cut off: nothing is known)
             quiet = now - agent.seen
             if quiet >= self.gone_s:
                 for name in agent.streams:
