@@ -498,6 +498,8 @@ def test_what_cannot_be_written_is_cleaned_or_marks_the_session_incomplete(tmp_p
     for fmt in ("jsonl", "csv"):
         out = midstream("export", str(rec), "--format", fmt, "--out", str(tmp_path / fmt))
         assert out.returncode == 0, out.stderr
+        # said where a format cannot hold them (it was silent)
+        assert ("U+FFFD in its place" in out.stderr) == (fmt == "csv"), out.stderr
     events = [json.loads(line) for line in (tmp_path / "jsonl" / "events.jsonl").read_text("utf-8").splitlines()]
     assert "".join(e.get("text", "") for e in events).startswith("\ud83d\ude00 done")  # both halves, kept
     assert "\ufffd" in (tmp_path / "csv" / "streams.csv").read_text("utf-8")  # the bad name, as U+FFFD

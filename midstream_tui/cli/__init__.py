@@ -912,9 +912,12 @@ def _export(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path.cwd() / name
     if not args.out and out.resolve() == path.resolve():
         out = out.with_name(name + "-export")
-    written = export_session(path, out, args.format, force=args.force)
+    notes: list[str] = []
+    written = export_session(path, out, args.format, force=args.force, notes=notes)
     for file, rows in written:
         print(f"{escaped(file)}  {rows} rows")
+    for note in notes:
+        print(f"midstream: warning: {note}", file=sys.stderr)
     return 0
 
 

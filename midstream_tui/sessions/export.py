@@ -80,7 +80,8 @@ def tables(session: Session, flat: bool) -> dict[str, Iterable[dict]]:
             "series": _series(session)}
 
 
-def export_session(path: Path, out: Path, fmt: str, *, force: bool = False) -> list[tuple[Path, int]]:
+def export_session(path: Path, out: Path, fmt: str, *, force: bool = False,
+                   notes: list[str] | None = None) -> list[tuple[Path, int]]:
     """Write every table of the session at ``path`` into the folder ``out``; returns (file, rows).
 
     Files of an earlier export are not overwritten unless ``force``; every
@@ -88,7 +89,8 @@ def export_session(path: Path, out: Path, fmt: str, *, force: bool = False) -> l
     before anything is written where it can be known in advance. Each table is
     written to a hidden ``.part`` file first, and all are put in place once every
     one was written: a session found damaged half-way leaves no file behind
-    (and an earlier export, under ``force``, as it was).
+    (and an earlier export, under ``force``, as it was). ``notes`` receives what
+    the user should know of what was written (text a format could not hold).
     """
     if fmt not in FORMATS:
         raise StoreError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
@@ -118,6 +120,7 @@ def export_session(path: Path, out: Path, fmt: str, *, force: bool = False) -> l
         except OSError as exc:
             raise StoreError(f"{out}: cannot create the folder ({exc.strerror or exc})") from None
         done, placed = False, 0
+        replaced = [0]
         try:
             for name, rows in tables(session, flat=fmt != "jsonl").items():
                 target = out / f"{name}.{fmt}"
@@ -128,7 +131,8 @@ def export_session(path: Path, out: Path, fmt: str, *, force: bool = False) -> l
                         count = _jsonl(part, rows)
                     else:  # (an empty table keeps its columns: a CSV without a header, a Parquet file without
                         # columns, say nothing of what the table holds — an independent review)
-                        count = (_csv if fmt == "csv" else _parquet)(part, rows, _columns_of(session, name))
+                        count = (_csv if fmt == "csv" else _parquet)(part, rows, _columns_of(session, name),
+                                                                     replaced)
                 except OSError as exc:
                     raise StoreError(f"{target}: cannot write ({exc.strerror or exc})") from None
                 written.append((target, count))
@@ -139,6 +143,9 @@ def export_session(path: Path, out: Path, fmt: str, *, force: bool = False) -> l
                     raise StoreError(f"{target}: cannot write ({exc.strerror or exc})") from None
                 placed += 1
             done = True
+            if replaced[0] and notes is not None:
+                notes.append(f"{replaced[0]} text value(s) held half an emoji or another lone UTF-16 surrogate, which "
+                             f"{fmt} cannot hold: written with U+FFFD in its place (--format jsonl keeps them)")
         except StoreError as exc:
             said = f"{placed} of {len(TABLES)} tables were written" if placed else "nothing was exported"
             raise StoreError(f"{exc}; {said}") from None
@@ -152,12 +159,17 @@ def export_session(path: Path, out: Path, fmt: str, *, force: bool = False) -> l
     return written
 
 
-def _cell(v):
+def _cell(v, replaced: list[int]):
     """A value for a CSV or Parquet cell: lists and objects as JSON text; text as UTF-8 can encode it (a lone
-    surrogate, half an emoji, as U+FFFD: these formats have no escape for it)."""
+    surrogate, half an emoji, as U+FFFD: these formats have no escape for it; counted in ``replaced``)."""
     if isinstance(v, (list, dict)):
         return json.dumps(v)
-    return encodable(v) if isinstance(v, str) else v
+    if isinstance(v, str):
+        kept = encodable(v)
+        if kept is not v:
+            replaced[0] += 1
+        return kept
+    return v
 
 
 def _jsonl(target: Path, rows: Iterable[dict]) -> int:
@@ -189,7 +201,8 @@ def _columns_of(session: Session, name: str) -> list[str]:
     return [row[1] for row in session.conn.execute(f'PRAGMA table_info("{table}")') if row[1] != "id"]
 
 
-def _csv(target: Path, rows: Iterable[dict], empty: Sequence[str] = ()) -> int:
+def _csv(target: Path, rows: Iterable[dict], empty: Sequence[str] = (), replaced: list[int] | None = None) -> int:
+    replaced = replaced if replaced is not None else [0]
     rows = list(rows)  # the header is the union of every row's keys (metrics differ by stream kind)
     columns: dict[str, None] = {} if rows else dict.fromkeys(empty)
     for row in rows:
@@ -198,15 +211,16 @@ def _csv(target: Path, rows: Iterable[dict], empty: Sequence[str] = ()) -> int:
         writer = csv.DictWriter(f, fieldnames=list(columns))
         writer.writeheader()
         for row in rows:
-            writer.writerow({k: _cell(v) for k, v in row.items()})
+            writer.writerow({k: _cell(v, replaced) for k, v in row.items()})
     return len(rows)
 
 
-def _parquet(target: Path, rows: Iterable[dict], empty: Sequence[str] = ()) -> int:
+def _parquet(target: Path, rows: Iterable[dict], empty: Sequence[str] = (), replaced: list[int] | None = None) -> int:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    rows = [{k: _cell(v) for k, v in row.items()} for row in rows]
+    replaced = replaced if replaced is not None else [0]
+    rows = [{k: _cell(v, replaced) for k, v in row.items()} for row in rows]
     # the union of every row's keys, in the order first seen (the CSV header's); with no rows, ``empty`` (as text)
     columns: dict[str, None] = {} if rows else dict.fromkeys(empty)
     for row in rows:
