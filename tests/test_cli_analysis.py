@@ -203,6 +203,15 @@ def test_compare_options_out_of_range_are_one_line_errors(tmp_path, option, valu
     one_line_error(run("compare", a, a, "--algorithm", "lcs" if option == "--eps" else "dtw", option, value), option)
 
 
+def test_compare_options_that_do_not_apply_are_said_not_ignored(tmp_path):
+    a, n = tmp_path / "a.txt", tmp_path / "n.npy"
+    a.write_text("1 2 3 4 5")
+    np.save(n, np.arange(5.0))
+    one_line_error(run("compare", a, a, "--algorithm", "lcs", "--window", "2"), "--window applies to dtw")
+    one_line_error(run("compare", a, a, "--algorithm", "dtw", "--eps", "0.5"), "--eps applies to lcs and edit")
+    one_line_error(run("compare", n, a, "--tokens", "--algorithm", "edit"), "n.npy", "a NumPy array, not text")
+
+
 def test_analyze_estimates_the_exponents_on_the_newest_values_and_says_so(tmp_path):
     # A long series (a minute of audio is 10^6 values) ran for many minutes in compiled code Ctrl-C cannot stop:
     # the embedding and exponents are of the newest --max-points values (the default in the help), and it says so

@@ -103,6 +103,8 @@ ODD_VALUES = {
     "text not UTF-8": "UPDATE event SET data = CAST(X'7B2274657874223A2261FF227D' AS TEXT) "
                       "WHERE id = (SELECT min(id) FROM event WHERE type = 'text')",
     "time as text": "UPDATE snapshot SET t = 'later' WHERE id = (SELECT max(id) FROM snapshot)",
+    "event time as text": "UPDATE event SET t = 'abc' WHERE id = (SELECT min(id) FROM event WHERE type = 'text')",
+    "snapshot time as text": "UPDATE snapshot SET t = 'abc' WHERE id = (SELECT min(id) FROM snapshot)",
     "text a number": "UPDATE event SET data = '{\"text\": 5}' "
                      "WHERE id = (SELECT min(id) FROM event WHERE type = 'text')",
 }
@@ -122,6 +124,12 @@ def test_values_of_other_types_or_not_utf8_in_a_session_are_one_line_never_a_tra
         assert "Traceback" not in proc.stderr, (args, proc.stderr[-600:])
         if proc.returncode:
             one_line_error(proc, str(bad))
+
+
+def test_a_replay_speed_too_slow_to_ever_show_anything_is_refused(tmp_path):
+    rec = record(tmp_path, tmp_path / "s.sqlite", "sim:text", seconds=2)
+    one_line_error(midstream(tmp_path, "replay", rec, "--headless", "--speed", "1e-300"), "--speed", "0.001")
+    assert midstream(tmp_path, "replay", rec, "--headless", "--speed", "1000").returncode == 0
 
 
 def test_a_damaged_index_is_said_and_export_still_salvages_every_row(tmp_path):

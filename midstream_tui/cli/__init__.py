@@ -237,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     replay = sub.add_parser("replay", help="play a recorded session back through the dashboard (or headless)")
     replay.add_argument("session", metavar="SESSION", help="a number from 'midstream sessions', 'last', or a path")
-    replay.add_argument("--speed", type=float, default=1.0, help="times real time (default 1)")
+    replay.add_argument("--speed", type=_number(1e-3), default=1.0,
+                        help="times real time (default 1; at least 0.001: 1e-300 waited for ever)")
     replay.add_argument("--headless", action="store_true", help="print instead of showing the dashboard")
     replay.add_argument("--json", action="store_true", help="with --headless: NDJSON, as a live run prints")
     replay.add_argument("--refresh-ms", type=int, metavar="N", default=argparse.SUPPRESS, help="redraw interval")
@@ -878,8 +879,8 @@ def _replay(args: argparse.Namespace) -> int:
             hub = RecordedHub(session, speed=args.speed, analysis_interval=refresh_ms / 1000)
         except StoreError:  # (damage inside the rows: every one is read here, before anything is shown)
             raise
-        except ValueError as exc:
-            raise CliError(str(exc)) from None
+        except ValueError as exc:  # (a recorded value of the wrong kind: "abc" as a time; said with the file)
+            raise CliError(f"{session.path}: the session file is damaged ({exc})") from None
         if args.headless:
             from ..headless import run_headless
 
@@ -1241,6 +1242,10 @@ def _compare(args: argparse.Namespace) -> int:
 
     if args.tokens and args.column is not None:
         raise CliError("--column does not apply with --tokens (the whole text of each file is compared)")
+    if args.window is not None and args.algorithm != "dtw":  # (it was ignored without a word)
+        raise CliError(f"--window applies to dtw, not to {args.algorithm} (lcs and edit match values within --eps)")
+    if args.eps and args.algorithm not in ("lcs", "edit"):
+        raise CliError(f"--eps applies to lcs and edit, not to {args.algorithm}")
     a, column_a = read_series(args.a, args.column, args.tokens)
     b, column_b = read_series(args.b, args.column, args.tokens)
     try:

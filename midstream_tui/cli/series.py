@@ -46,6 +46,9 @@ def read_series(path: str, column: str | None = None, tokens: bool = False) -> t
         if tokens:
             if column is not None:
                 raise SeriesError("--column does not apply to token files (the whole text is read)")
+            with p.open("rb") as f:
+                if f.read(6) == b"\x93NUMPY":  # (its bytes were read as words: 3,538 "tokens" of a binary file)
+                    raise SeriesError("a NumPy array, not text: --tokens compares the words of text files")
             return token_ids(p.read_text("utf-8", errors="replace")), None
         if ext == ".npy":
             return _npy(p, column)
