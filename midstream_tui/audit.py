@@ -81,8 +81,8 @@ def _files(root: Path, suffixes: set[str] | None = None) -> Iterator[Path]:
             path = Path(dirpath) / name
             if suffixes is not None and path.suffix not in suffixes and not name.startswith(".env"):
                 continue
-            try:
-                if path.is_symlink() or path.stat().st_size > MAX_FILE:
+            try:  # (a named pipe or a device is no file to read: reading a pipe named x.py waited for ever)
+                if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_FILE:
                     continue
             except OSError:
                 continue
@@ -163,7 +163,9 @@ PLACEHOLDER = re.compile(r"(?i)example|x{4,}|\*{3,}|\.{3}|…|<[^>]*>|\$\{|\{[^{
 _WORD = r"(?:[A-Z]?[a-z]+(?:[A-Z][a-z]{2,})*|[A-Z]{2,})[0-9]{0,2}"  # word, camelCase, CAPS, word2
 WORDS = re.compile(rf"{_WORD}(?:[-_./: ]{_WORD})*")  # names and phrases: api-key-here, MY_APP_TOKEN, user:cache:v2
 HASHY = re.compile(r"(?i)^(?:sha(?:1|224|256|384|512)[-:]|md5[-:]|\$2[aby]?\$|\$argon2|\$pbkdf2|\$6\$|\$5\$)")
-NOT_A_VALUE = re.compile(r"^(?:\w+://|/|\./|~/)|^[A-Za-z_][\w.]*[(\[].*[)\]]$|^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+$")
+NOT_A_VALUE = re.compile(r"^(?:\w+://|/|\./|~/)|^[A-Za-z_][\w.]*[(\[].*[)\]]$|^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+$"
+                         r"|^--[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")  # (the last: a command-line option after another,
+                         # "--tokens", "--algorithm": its own audit called that a credential given to --tokens)
 TOKEN_CHARS = re.compile(r"[A-Za-z0-9_\-+/=.]*")
 GENERIC = {"Secret Keyword", "Base64 High Entropy String", "Hex High Entropy String", "Basic Auth Credentials"}
 SKIPPED_PLUGINS = {"IPPublicDetector"}  # an address is not a secret
@@ -694,9 +696,16 @@ def _python(root: Path) -> list[tuple[Path, str, ast.AST, list[str]]]:
                 tree = ast.parse(text)
             except (SyntaxError, ValueError):
                 continue
+            except (RecursionError, MemoryError):  # (x=1+1+1... 5,000 deep ended the audit with a traceback)
+                _UNPARSED.setdefault(root, []).append(_rel(root, path))
+                continue
             parsed.append((path, _rel(root, path), tree, text.splitlines()))
         _PARSED[root] = parsed
     return _PARSED[root]
+
+
+_UNPARSED: dict[Path, list[str]] = {}
+"""Python files of a root nested too deeply for Python's own parser: not checked, and said (by ``risky-code``)."""
 
 
 def _calls(root: Path) -> Iterator[tuple[str, list[str], ast.Call, str]]:
@@ -744,6 +753,10 @@ def check_risky_code(root: Path) -> list[Finding]:
             out.append(Finding("risky-code", "high", rel, node.lineno, "TLS certificate verification turned off"))
         elif name.endswith("_create_unverified_context"):
             out.append(Finding("risky-code", "high", rel, node.lineno, "an unverified TLS context"))
+    unparsed = _UNPARSED.get(root, [])
+    if unparsed:
+        out.append(Finding("risky-code", "info", unparsed[0], 0, f"{len(unparsed)} Python file(s) nested too deeply "
+                                                                  "for Python's parser: their code not checked"))
     return out
 
 
@@ -861,8 +874,9 @@ def check_secret_logging(root: Path) -> list[Finding]:
         for arg in [*node.args, *(k.value for k in node.keywords if k.arg not in ("file", "sep", "end"))]:
             for sub in ast.walk(arg):
                 ident = sub.id if isinstance(sub, ast.Name) else sub.attr if isinstance(sub, ast.Attribute) else ""
-                if ident and SECRET_NAME.search(ident) and not re.search(r"(?i)(_env|_name|_len|count|path|file)$",
-                                                                        ident):
+                if ident and SECRET_NAME.search(ident) and not NOT_SECRET_NAME.search(ident.strip(".-_")) \
+                        and not re.search(r"(?i)(_env|_name|_len|count|path|file)$|author|tokeni[sz]", ident):
+                    # (a count of tokens, an author, a tokenizer: no secret — `print(book.author)` was "high")
                     out.append(Finding("secret-logging", "high", rel, node.lineno,
                                        f"{name}() is given {ident}: a secret would be written to the log"))
                     break
@@ -922,6 +936,7 @@ def audit(root: Path, only: list[str] | None = None) -> tuple[list[Finding], int
     from fnmatch import fnmatch
 
     _PARSED.pop(root, None)  # read the tree as it is now
+    _UNPARSED.pop(root, None)
     findings: list[Finding] = []
     for name, check in CHECKS.items():
         if only and name not in only:
@@ -938,8 +953,10 @@ def render(findings: list[Finding], root: Path, ignored: int = 0, only: list[str
     """The report as text; ``only``: the checks that ran (the others are listed as not run, never as passed)."""
     from .redact import redact
 
+    from .display import escaped  # (names from the folder audited: a file name's ESC ] 0 ; ... retitled the window)
+
     counts = Counter(f.severity for f in findings)
-    lines = [f"MidStream security audit of {root}: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in SEVERITIES)
+    lines = [f"MidStream security audit of {escaped(root)}: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in SEVERITIES)
              + (f" ({ignored} ignored by {IGNORE_FILE})" if ignored else "")]
     by_check = Counter(f.check for f in findings if f.severity != "info")
     for name in CHECKS:
@@ -949,10 +966,10 @@ def render(findings: list[Finding], root: Path, ignored: int = 0, only: list[str
             lines.append(f"  {'FAIL' if by_check.get(name) else 'pass'}  {name:<15} "
                          f"{by_check.get(name, 0)} finding(s)" if by_check.get(name) else f"  pass  {name}")
     lines.append("")
-    width = max([len(f"{f.file}:{f.line}") for f in findings] + [10])
+    width = max([len(escaped(f"{f.file}:{f.line}")) for f in findings] + [10])
     for f in findings:
-        where = f"{f.file}:{f.line}" if f.line else f.file
-        lines.append(f"{f.severity:<7} {f.check:<15} {where:<{width}}  {redact(f.message)}")
+        where = escaped(f"{f.file}:{f.line}" if f.line else f.file)
+        lines.append(f"{f.severity:<7} {f.check:<15} {where:<{width}}  {escaped(redact(f.message))}")
     return "\n".join(lines) + "\n"
 
 

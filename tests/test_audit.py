@@ -317,6 +317,42 @@ def test_an_author_and_a_sort_key_are_not_credentials(tmp_path, monkeypatch):
     assert [f["line"] for f in findings if f["file"] == "cfg.py"] == [7], findings
 
 
+def test_an_odd_tree_is_audited_without_a_crash_a_hang_or_a_word_to_the_terminal(tmp_path, monkeypatch):
+    # An independent review: 5,000 nested additions in one .py ended the audit with a RecursionError (exit 1, as
+    # "high findings"); a named pipe called x.py waited for ever; a file name's escape sequences reached the
+    # terminal; a count of tokens, an author or a tokenizer printed was a "high" secret-logging finding
+    import os
+
+    monkeypatch.delenv("MIDSTREAM_SIGNALING_TOKEN", raising=False)
+    root = project(tmp_path, {"deep.py": "x = 1" + " + 1" * 5000 + "\n",
+                              # options after options: no credential given to --tokens (its own audit said so)
+                              "cli.py": 'ARGS = ["compare", "--tokens", "--algorithm", "--api-key", "--verbose-mode"]\n',
+                              "report.py": """
+        import logging
+        log = logging.getLogger(__name__)
+
+        def report(book, usage, tokenizer, api_key):
+            print(book.author, book.authors, book.authority_level)
+            print(f"prompt used {usage.prompt_tokens} tokens")
+            log.info("total tokens: %d", usage.total_tokens)
+            log.debug("max_tokens=%d", usage.max_tokens)
+            print("vocabulary size", tokenizer.vocab_size)
+            print(api_key)
+        """})
+    os.mkfifo(root / "pipe.py")
+    (root / "\x1b]0;pwned\x07name.txt").write_text("aws_access_key_id = AKIAQ3EGRIPZ7NXWYZAB\n")  # audit: ignore
+    code, findings, report = audit(root)
+    assert code == 1  # the key and the api_key printed, nothing else
+    assert sorted((f["check"], f["file"]) for f in findings if f["check"] in ("secret-logging", "risky-code")) == [
+        ("secret-logging", "report.py")]
+    assert not [f for f in findings if f["file"] == "cli.py"]
+    assert any(f["check"] == "risky-code" and f["file"] == "deep.py" and "nested too deeply" in f["message"]
+               for f in report["findings"])
+    text = subprocess.run([sys.executable, "-m", "midstream_tui", "audit", str(root)], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "MIDSTREAM_PYPI_URL": "http://127.0.0.1:9"})
+    assert text.returncode == 1 and "\x1b" not in text.stdout + text.stderr and "\\x1b]0;pwned" in text.stdout
+
+
 def test_chosen_passwords_are_found_and_what_is_about_a_password_is_not(tmp_path, monkeypatch):
     # A review (2026-12-06): passwords people choose are not random, and the entropy test of other credentials let
     # these through (detect-secrets reports each). Beside them, values that name, describe or date a password.

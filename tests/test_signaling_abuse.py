@@ -488,6 +488,29 @@ async def test_a_huge_url_gets_a_clean_400_and_one_log_line(server, caplog):
     assert srv.connection_stats.bad_requests == 3
 
 
+@pytest.mark.parametrize("request_bytes, status", [
+    # a token of bytes that are no UTF-8: 401 (a 500 and a traceback); a key that is no base64: 400 (a 500)
+    (b"GET /ws/room1 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \xff\xfe\xed\xa0\x80\r\n"
+     b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", b"401"),
+    (b"GET /ws/room1 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + TOKEN.encode() + b"\r\n"
+     b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+     b"Sec-WebSocket-Key: \xff\xff\r\n\r\n", b"400"),
+    # a room name with a newline after it is no room ("$" took it)
+    (b"GET /ws/room1%0A HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + TOKEN.encode() + b"\r\n"
+     b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", b"400"),
+])
+async def test_bytes_that_are_no_utf8_or_base64_in_a_handshake_get_a_4xx(server, caplog, request_bytes, status):
+    srv = await server()
+    reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+    writer.write(request_bytes)
+    answer = await asyncio.wait_for(reader.read(200), LIVENESS)
+    writer.close()
+    assert answer.split(b" ")[1] == status, answer
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
 async def test_out_of_file_descriptors_is_one_log_line_not_a_traceback_per_accept(caplog):
     # Past the process's descriptor limit asyncio reports every refused accept with a traceback;
     # the server says it once (a second), plainly. (The half-open test reaches this under load.)

@@ -51,7 +51,7 @@ from .. import jsonsafe
 from .base import LocalServer, is_loopback, same_origin, weak_token
 
 TOKEN_ENV = "MIDSTREAM_SIGNALING_TOKEN"
-ROOM_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+ROOM_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")  # (with match: whole; "$" let "room1\n" be a room of its own)
 RELAYED = ("offer", "answer", "candidate", "bye")
 ROLES = ("publisher", "receiver", "peer")
 
@@ -139,7 +139,9 @@ class SignalingServer(LocalServer):
         if auth.lower().startswith("bearer "):
             given = auth[7:].strip()
         given = given or request.query.get("token", "")
-        return hmac.compare_digest(given.encode(), self._token.encode())
+        # (bytes that are no UTF-8 in a header come as surrogates: a 500 and a traceback, before)
+        return hmac.compare_digest(given.encode("utf-8", "surrogateescape"),
+                                   self._token.encode("utf-8", "surrogateescape"))
 
     def _origin_ok(self, request: web.Request) -> bool:
         # no Origin: not a browser; the token is what protects this server from programs
@@ -173,7 +175,10 @@ class SignalingServer(LocalServer):
 
         # autoping off: pings are frames like any other and go through the rate limit
         ws = web.WebSocketResponse(max_msg_size=self.max_message, heartbeat=20.0, autoping=False)
-        await ws.prepare(request)
+        try:
+            await ws.prepare(request)
+        except (web.HTTPException, ValueError) as exc:  # (a Sec-WebSocket-Key that is no base64: a 500 before)
+            raise web.HTTPBadRequest(text=f"not a WebSocket handshake: {type(exc).__name__}") from None
         self.stats.connections += 1
         self._next_id += 1
         me = _Peer(f"p{self._next_id}", role, ws, tokens=self.burst)
