@@ -326,7 +326,7 @@ def test_an_odd_tree_is_audited_without_a_crash_a_hang_or_a_word_to_the_terminal
     monkeypatch.delenv("MIDSTREAM_SIGNALING_TOKEN", raising=False)
     root = project(tmp_path, {"deep.py": "x = 1" + " + 1" * 5000 + "\n",
                               # options after options: no credential given to --tokens (its own audit said so)
-                              "cli.py": 'ARGS = ["compare", "--tokens", "--algorithm", "--api-key", "--verbose-mode"]\n',
+                              "cli.py": 'ARGS = ["compare", "--tokens", "--algorithm", "--api-key", "--verbose"]\n',
                               "report.py": """
         import logging
         log = logging.getLogger(__name__)

@@ -886,8 +886,9 @@ LAG_CYCLE_PEAK = 0.5
 OUTLIER = 1e6
 """A value this many times the series' median absolute deviation from its median is a glitch, not a measurement
 (``classify_attractor``), when it stands alone and such values are rare (at most one in 1,000): about one in 1.6
-million of Cauchy noise's values, none of a bounded signal's. At 1e4, Pareto noise (shape 0.8) was once strange and heavy-tailed noise often too short ("insufficient data") between its
-largest values; a glitch under it (1e5 times) can still make a window read as noise."""
+million of Cauchy noise's values, none of a bounded signal's. At 1e4, Pareto noise (shape 0.8) was once strange
+and heavy-tailed noise often too short ("insufficient data") between its largest values; a glitch under it (1e5
+times) can still make a window read as noise."""
 
 
 def classify_attractor(x, *, max_points: int = 1000, point_tolerance: float = 1e-3) -> AttractorClass:

@@ -203,7 +203,8 @@ def compare(a, b, algorithm: str, *, window: int | None = None, eps: float = 0.0
     work = cells(int(x.size), int(y.size), algorithm, window)
     if max_cells is not None and work > real("max_cells", max_cells):
         raise SeriesError(f"{algorithm} of {x.size:,} x {y.size:,} values fills {work:,} cells, over the limit of "
-                          f"{max_cells:,.0f} (0.4 to 2.5 s of CPU per 10^9 on a 2020s core, and it cannot be interrupted): "
+                          f"{max_cells:,.0f} (0.4 to 2.5 s of CPU per 10^9 on a 2020s core, and it cannot be "
+                          "interrupted): "
                           + ("band it with --window W (n x (2W + 1 + |n - m|) cells), " if algorithm == "dtw" else "")
                           + "compare shorter pieces, or raise --max-cells")
     if tokens:
