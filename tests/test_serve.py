@@ -58,6 +58,50 @@ async def test_serve_publishes_the_dashboard_over_websocket(free_port):
         server.wait(timeout=60)
 
 
+async def test_a_served_dashboard_takes_only_the_pages_messages_and_points_the_browser_where_it_came_from(
+        free_port, monkeypatch):
+    # An independent review: a message that was not JSON printed a traceback (with the message among its locals),
+    # a width of "abc" or a height of -5 ended the dashboard's process; every WebSocket started another dashboard
+    # (~300 MB each, no cap); bound to 0.0.0.0 the page sent the browser to ws://0.0.0.0
+    from aiohttp import web
+
+    from midstream_tui import cli
+    from midstream_tui.servers.base import LocalServer
+
+    # (a small program in the dashboard's place: what is checked here is what the server lets through to it)
+    served = cli._served(f"{sys.executable} -c 'import sys; sys.stdin.buffer.read()'", "0.0.0.0", free_port, ())
+
+    class Hosted(LocalServer):
+        def app(self):
+            return self._app
+
+    host = Hosted("127.0.0.1", free_port)
+    host._app = await served._make_app()
+    await host.start()
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{free_port}/", headers={"Host": f"dash.example:{free_port}"}
+                                   ) as resp:
+                page = await resp.text()
+            assert f"ws://dash.example:{free_port}/ws" in page and "0.0.0.0" not in page
+            for bad in ("not json", '["resize", {"width": "abc", "height": 20}]', '{"a": 1}', '["format-disk"]'):
+                async with session.ws_connect(f"http://127.0.0.1:{free_port}/ws") as ws:
+                    await ws.send_str(bad)
+                    while (msg := await ws.receive(timeout=120)).type in (aiohttp.WSMsgType.TEXT,
+                                                                           aiohttp.WSMsgType.BINARY):
+                        pass
+                    assert ws.close_code == 1003, (bad, msg)
+            monkeypatch.setattr(cli, "MAX_DASHBOARDS", 0)  # (the cap, without starting that many dashboards)
+            try:
+                async with session.ws_connect(f"http://127.0.0.1:{free_port}/ws"):
+                    raise AssertionError("a dashboard past the cap was started")
+            except aiohttp.WSServerHandshakeError as exc:
+                assert exc.status == web.HTTPServiceUnavailable.status_code
+    finally:
+        await host.stop()
+        await asyncio.sleep(1.0)  # (the dashboards it started end, their transports with them, on this loop)
+
+
 def test_serve_refuses_a_bad_source_before_listening():
     proc = subprocess.run([sys.executable, "-m", "midstream_tui", "serve", "--port", "1", "sim:bogus"],
                           capture_output=True, text=True, timeout=300)

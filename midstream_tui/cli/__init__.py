@@ -949,8 +949,6 @@ def _publish(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from textual_serve.server import Server
-
     if not 0 < args.port < 65536:
         raise CliError(f"--port {args.port}: expected 1 to 65535")
     uris = args.sources or demo_uris("all")
@@ -959,10 +957,23 @@ def _serve(args: argparse.Namespace) -> int:
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"midstream: warning: serving on {args.host} without TLS or authentication; "
               "anyone who can reach it can watch the dashboard", file=sys.stderr)
-    try:
-        _served(command, args.host, args.port, tuple(o.rstrip("/").lower() for o in args.allow_origin)).serve()
-    except OSError as exc:  # (the port taken, a host name that does not resolve)
-        raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    served = _served(command, args.host, args.port, tuple(o.rstrip("/").lower() for o in args.allow_origin))
+    served.initialize_logging()
+    from ..servers.base import LocalServer
+
+    class Hosted(LocalServer):  # (its connection guard: half-open connections closed after 10 s; textual-serve's
+        # own run_app kept them for ever, and a thousand of them ended the server: out of file descriptors)
+        _app = None
+
+        def app(self):
+            return self._app
+
+        async def start(self) -> str:
+            self._app = await served._make_app()
+            return await super().start()
+
+    _serve_until_signal(Hosted(args.host, args.port),
+                        lambda: f"midstream serve: the dashboard on {served.public_url} (Ctrl+C to stop)")
     return 0
 
 
@@ -970,9 +981,13 @@ def _served(command: str, host: str, port: int, allow_origins: tuple[str, ...]):
     """textual-serve's server, answering only its own page: a browser's request that comes from another page
     (its ``Origin``; on a loopback address, also one whose name only resolves there: DNS rebinding) is refused.
     Without this, any web site open in the user's browser could read the dashboard and type into it."""
+    import logging
+
+    import aiohttp
     from aiohttp import web
     from textual_serve.server import Server
 
+    from .. import jsonsafe
     from ..servers.base import same_origin
 
     @web.middleware
@@ -983,12 +998,84 @@ def _served(command: str, host: str, port: int, allow_origins: tuple[str, ...]):
         return await handler(request)
 
     class Served(Server):
+        sessions = 0
+
         async def _make_app(self) -> web.Application:
             app = await super()._make_app()
             app.middlewares.append(own_page_only)
             return app
 
+        def initialize_logging(self) -> None:  # (plain lines: textual-serve's showed a client's message among the
+            logging.basicConfig(level=logging.WARNING, format="midstream serve: %(message)s")  # locals of a traceback)
+
+        async def on_startup(self, app: web.Application) -> None:
+            pass  # (said in one line once it listens: its banner came before "cannot listen")
+
+        async def handle_index(self, request: web.Request):
+            # the page points the browser at the address it used (bound to 0.0.0.0, or behind a proxy, it pointed
+            # at http://0.0.0.0:PORT: the browser's own machine)
+            self.public_url = f"{request.scheme}://{request.host}"
+            return await super().handle_index(request)
+
+        async def handle_websocket(self, request: web.Request) -> web.StreamResponse:
+            if self.sessions >= MAX_DASHBOARDS:  # (each is a process of ~300 MB: five took 1.5 GB, with no cap)
+                raise web.HTTPServiceUnavailable(text=f"{MAX_DASHBOARDS} dashboards are open already: close one")
+            size = {"width": _size(request.query.get("width"), 80, MAX_COLUMNS),
+                    "height": _size(request.query.get("height"), 24, MAX_ROWS)}
+            request = request.clone(rel_url=request.rel_url.update_query(size))
+            self.sessions += 1
+            try:
+                return await super().handle_websocket(request)
+            finally:
+                self.sessions -= 1
+
+        async def _process_messages(self, websocket: web.WebSocketResponse, app_service) -> None:
+            """The browser's messages, checked: one that is not the page's (not JSON, a size that is not one)
+            closes the connection with a word (it printed a traceback, or ended the dashboard's process)."""
+            async for message in websocket:
+                if message.type != aiohttp.WSMsgType.TEXT:
+                    continue
+                try:
+                    envelope = jsonsafe.loads(message.data)
+                    kind = envelope[0] if isinstance(envelope, list) and envelope else None
+                    data = envelope[1] if len(envelope) > 1 else None
+                    if kind == "stdin" and isinstance(data, str):
+                        await app_service.send_bytes(data.encode("utf-8", "replace"))
+                    elif kind == "resize" and isinstance(data, dict):
+                        await app_service.set_terminal_size(_size(data.get("width"), None, MAX_COLUMNS),
+                                                            _size(data.get("height"), None, MAX_ROWS))
+                    elif kind == "ping":
+                        await websocket.send_json(["pong", data])
+                    elif kind == "blur":
+                        await app_service.blur()
+                    elif kind == "focus":
+                        await app_service.focus()
+                    else:
+                        raise ValueError(f"unknown message {str(kind)[:40]!r}")
+                except (ValueError, TypeError, IndexError) as exc:
+                    await websocket.close(code=aiohttp.WSCloseCode.UNSUPPORTED_DATA,
+                                          message=f"not a dashboard message ({type(exc).__name__})".encode())
+                    return
+
     return Served(command, host=host, port=port, title="MidStream")
+
+
+MAX_DASHBOARDS = 4
+"""Dashboards `midstream serve` runs at once: each browser tab is a process of its own (about 300 MB)."""
+MAX_COLUMNS, MAX_ROWS = 500, 200
+"""The largest terminal a browser may ask of a served dashboard (2000 x 1000 kept a core busy redrawing)."""
+
+
+def _size(value, default: int | None, most: int) -> int:
+    """A terminal's width or height from a browser: a whole number from 10 (columns; 5 rows) to ``most``;
+    ``default`` when it says none (``ValueError`` when there is no default)."""
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        if default is None:
+            raise ValueError(f"not a size: {str(value)[:20]!r}") from None
+        n = default
+    return max(5 if most == MAX_ROWS else 10, min(most, n))
 
 
 MAX_DIM = 100
