@@ -430,8 +430,10 @@ def _secret_files(root: Path) -> Iterator[tuple[str, Path]]:
         listing = _git(root, "ls-files", "-z", "--cached", "--others", "--exclude-standard", binary=True)
         ignored_envs = _git(root, "ls-files", "-z", "--others", "--ignored", "--exclude-standard", binary=True) or b""
         if listing is not None:
-            names = {n.decode("utf-8", "replace") for n in listing.split(b"\0") if n}
-            names |= {n for n in (n.decode("utf-8", "replace") for n in ignored_envs.split(b"\0") if n)
+            # (names as the file system has them: one that is no UTF-8, decoded with "replace", named no file,
+            # and its key went unread without a word)
+            names = {os.fsdecode(n) for n in listing.split(b"\0") if n}
+            names |= {n for n in (os.fsdecode(n) for n in ignored_envs.split(b"\0") if n)
                       if n.rsplit("/", 1)[-1].startswith(".env") and not any(
                           part in SKIP_DIRS for part in n.split("/")[:-1])}
             for rel in sorted(names):
@@ -479,7 +481,7 @@ def _staged(root: Path) -> Iterator[tuple[str, str]]:
             continue
         meta, name = entry.split(b"\t", 1)
         mode, blob, _stage = meta.split()
-        rel = name.decode("utf-8", "replace")
+        rel = os.fsdecode(name)  # (as the file system has it: see _secret_files)
         if mode not in (b"100644", b"100755"):
             continue
         data = _read_file(root / rel)

@@ -341,11 +341,15 @@ def test_an_odd_tree_is_audited_without_a_crash_a_hang_or_a_word_to_the_terminal
         """})
     os.mkfifo(root / "pipe.py")
     (root / "\x1b]0;pwned\x07name.txt").write_text("aws_access_key_id = AKIAQ3EGRIPZ7NXWYZAB\n")  # audit: ignore
+    # a name that is no UTF-8, untracked in the repository: its key went unread without a word
+    with open(os.path.join(os.fsencode(root), b"new\xff.txt"), "w") as f:
+        f.write("aws_access_key_id = AKIAQ3EGRIPZ7NXWYZAC\n")  # audit: ignore (test value)
     code, findings, report = audit(root)
     assert code == 1  # the key and the api_key printed, nothing else
     assert sorted((f["check"], f["file"]) for f in findings if f["check"] in ("secret-logging", "risky-code")) == [
         ("secret-logging", "report.py")]
     assert not [f for f in findings if f["file"] == "cli.py"]
+    assert [f for f in findings if f["check"] == "secrets" and f["file"].startswith("new")], findings
     assert any(f["check"] == "risky-code" and f["file"] == "deep.py" and "nested too deeply" in f["message"]
                for f in report["findings"])
     text = subprocess.run([sys.executable, "-m", "midstream_tui", "audit", str(root)], capture_output=True,

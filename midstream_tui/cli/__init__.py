@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ipaddress
 import math
 import shlex
@@ -1386,6 +1387,10 @@ def _reading_a_session(handler, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a character the terminal's encoding lacks (LANG=C, a file name in
+        # another script) is written escaped: `audit` ended in a UnicodeEncodeError on an ASCII stdout
+        with contextlib.suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -36,6 +36,7 @@ Protection, each refused with a reason and counted in ``stats``:
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import math
@@ -51,6 +52,8 @@ from .. import jsonsafe
 from .base import LocalServer, is_loopback, same_origin, weak_token
 
 TOKEN_ENV = "MIDSTREAM_SIGNALING_TOKEN"
+SEND_TIMEOUT_S = 2.0
+"""A message a peer has not taken within this long (its connection's buffers full: it reads nothing) closes it."""
 ROOM_RE = re.compile(r"[A-Za-z0-9_.-]{1,64}\Z")  # (with match: whole; "$" let "room1\n" be a room of its own)
 RELAYED = ("offer", "answer", "candidate", "bye")
 ROLES = ("publisher", "receiver", "peer")
@@ -263,15 +266,21 @@ class SignalingServer(LocalServer):
         self.stats.relayed += 1
 
     async def _broadcast(self, room: str, sender: _Peer, msg: dict) -> None:
-        for peer in list(self.rooms.get(room, {}).values()):
-            if peer is not sender:
-                await self._send(peer, msg)
+        peers = [peer for peer in list(self.rooms.get(room, {}).values()) if peer is not sender]
+        await asyncio.gather(*(self._send(peer, msg) for peer in peers))  # (side by side: none waits on another)
 
     @staticmethod
     async def _send(peer: _Peer, msg: dict) -> None:
         if not peer.ws.closed:
             try:
-                await peer.ws.send_str(json.dumps(msg, allow_nan=False))
+                await asyncio.wait_for(peer.ws.send_str(json.dumps(msg, allow_nan=False)), SEND_TIMEOUT_S)
+            except asyncio.TimeoutError:
+                # A peer that reads nothing held its whole room (each send waited on it in turn) until the
+                # heartbeat dropped it, 30 s later, and it could join again and do it again: it is closed now
+                # (without waiting for its close to be read, which it would not be either).
+                transport = peer.ws._req.transport if peer.ws._req is not None else None  # noqa: SLF001
+                if transport is not None:
+                    transport.abort()
             except (ConnectionError, RuntimeError):
                 pass  # that peer is going away; its own handler cleans up
 
