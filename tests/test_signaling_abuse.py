@@ -444,6 +444,8 @@ async def test_nan_and_infinity_are_refused_not_relayed(server):
             for value in ("NaN", "Infinity", "-Infinity", "1e999", "-1e400"):
                 await ws.send_str('{"type": "candidate", "candidate": {"sdpMLineIndex": %s}}' % value)
                 errors.append((await _recv(ws, "error"))["message"])
+            await ws.send_str('{"type": "candidate", "candidate": {"sdpMLineIndex": %s}}' % ("7" * 5000))
+            errors.append((await _recv(ws, "error"))["message"])  # (it was "expected a JSON object with type ...")
             await ws.send_str('{"type": "candidate", "candidate": {"sdpMLineIndex": 0.5}}')
             await ws.close()
 
@@ -454,8 +456,8 @@ async def test_nan_and_infinity_are_refused_not_relayed(server):
             got = await _recv(watcher, "candidate")
         await watcher.close()
     assert rounds == 3
-    assert errors == ["NaN and Infinity are not JSON numbers"] * 5
-    assert srv.stats.malformed == 5
+    assert errors == ["NaN and Infinity are not JSON numbers"] * 5 + ["a number of 5,000 digits: too long"]
+    assert srv.stats.malformed == 6
 
 
 # -- (g) a 10,000-character URL ------------------------------------------------------------------------------

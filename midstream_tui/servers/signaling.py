@@ -232,7 +232,12 @@ class SignalingServer(LocalServer):
 
     async def _handle(self, room: str, me: _Peer, data: str) -> None:
         try:
-            msg = jsonsafe.loads(data, self.max_depth, parse_constant=_refuse_constant, parse_float=_finite_float)
+            msg = jsonsafe.loads(data, self.max_depth, parse_constant=_refuse_constant, parse_float=_finite_float,
+                                 parse_int=_bounded_int)
+        except _TooLong as exc:  # (Python's own limit said "not JSON": "expected a JSON object with type ...")
+            self.stats.malformed += 1
+            await self._send(me, {"type": "error", "message": f"a number of {exc} digits: too long"})
+            return
         except _NotFinite:
             self.stats.malformed += 1
             await self._send(me, {"type": "error", "message": "NaN and Infinity are not JSON numbers"})
@@ -287,6 +292,16 @@ class SignalingServer(LocalServer):
 
 class _NotFinite(ValueError):
     pass
+
+
+class _TooLong(ValueError):
+    pass
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > 4000:  # (Python reads at most 4,300 digits: past them it is no number to relay)
+        raise _TooLong(f"{len(text.lstrip('-')):,}")
+    return int(text)
 
 
 def _refuse_constant(name: str) -> float:
