@@ -21,6 +21,8 @@ from .jsonsafe import dumps_line, encodable
 from .redact import redact
 from .snapshot import Snapshot, json_number
 from .sources.base import ScheduledSource, Source
+from .sources.params import identity_of
+from .sources.replay import UNREADABLE
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -154,7 +156,9 @@ _RETRY_NOTE = re.compile(r"; reconnecting in [0-9.]+ s \([0-9]+/[0-9]+\)$")
 def _failed(snaps: list[Snapshot]) -> bool:
     """The streams of one source: all ended in an error, or, for media and network sources, the run ended while
     it was still trying (an error said, retries under way) and none of them ever delivered anything. (A replayed
-    recording of a request that failed played as it should: its streams are judged by how they ended.)"""
+    recording of a request that failed played as it should: only a file in which nothing could be replayed fails.)"""
+    if all(identity_of(snap.source, snap.kind).startswith("replay:") for snap in snaps):
+        return all(any(words in (snap.error or "") for words in UNREADABLE) for snap in snaps)
     if all(snap.status == "error" for snap in snaps):
         return True
     reaches_out = any(snap.kind in ("audio", "video") or "://" in snap.source or snap.source.startswith("openai:")

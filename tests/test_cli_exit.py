@@ -342,3 +342,15 @@ def test_a_name_cannot_forge_lines_of_the_text_summary(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "\nFAKE" not in proc.stdout and "\u202e" not in proc.stdout
     assert "a\\x0aFAKE (text, closed) sim:text\\u202eevil (text, closed)" in proc.stdout
+
+
+def test_a_replayed_stream_that_ended_in_a_recorded_error_is_shown_so_and_is_no_failed_run(tmp_path):
+    # A review of a fix: read as fatal (as recorded, so that it ends "error" again), the replayed error made the run
+    # "every source failed" (exit 1); only a file in which nothing could be read is a failed source
+    session = tmp_path / "f.jsonl"
+    session.write_text('{"t": 0.0, "stream": "llm", "type": "open"}\n{"t": 0.1, "stream": "llm", "text": "hi"}\n'
+                       '{"t": 0.2, "stream": "llm", "type": "error", "message": "boom", "fatal": true}\n'
+                       '{"t": 0.3, "stream": "llm", "type": "close", "reason": "error"}\n')
+    proc = midstream("run", session, "--headless", "--json", "--no-record", "--no-learn", "--virtual", "--duration", "3")
+    assert proc.returncode == 0 and "every source failed" not in proc.stderr, proc.stderr[-800:]
+    assert json.loads(proc.stdout.splitlines()[-1])["summary"]["streams"]["llm"]["status"] == "error"

@@ -3336,6 +3336,8 @@ async def test_a_web_page_from_elsewhere_cannot_use_the_proxy(upstream):
     ("http://user:SECRETPW\uff03x@127.0.0.1:5000/v1", "not a URL"),  # audit: ignore (test value)
     ("user:SECRETPW@api.example.com/v1", "expected an http(s) URL"),  # no scheme: no netloc to take it out of
     ("http://127.0.0.1:5000/v1?key=SECRETPW#frag", "a #fragment is never sent"),
+    ("http://127.0.0.1:5000/v1?sig=SECRETPW&subscription-key=SECRETPW#x", "a #fragment is never sent"),  # audit: ignore
+    ("ftp://127.0.0.1/v1?signature=SECRETPW", "expected an http(s) URL"),
 ])
 def test_an_upstream_url_that_cannot_work_gets_one_line(url, said, tmp_path):
     # a bad port or bracket, or credentials in the URL (which would clash with the clients' own keys)

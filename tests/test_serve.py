@@ -1,6 +1,7 @@
 """`midstream serve`: the dashboard in a browser through textual-serve, over real HTTP and WebSocket."""
 
 import asyncio
+import shlex
 import subprocess
 import sys
 import time
@@ -68,8 +69,11 @@ async def test_a_served_dashboard_takes_only_the_pages_messages_and_points_the_b
     from midstream_tui import cli
     from midstream_tui.servers.base import LocalServer
 
-    # (a small program in the dashboard's place: what is checked here is what the server lets through to it)
-    served = cli._served(f"{sys.executable} -c 'import sys; sys.stdin.buffer.read()'", "0.0.0.0", free_port, ())
+    # (a small program in the dashboard's place, which ends when told to quit, as the dashboard does: what is
+    # checked here is what the server lets through to it)
+    program = ("import sys\nseen = b''\nwhile b'quit' not in seen:\n    got = sys.stdin.buffer.read1(4096)\n"
+               "    if not got:\n        break\n    seen = (seen + got)[-64:]\n")
+    served = cli._served(f"{sys.executable} -c {shlex.quote(program)}", "0.0.0.0", free_port, ())
 
     class Hosted(LocalServer):
         def app(self):
@@ -84,13 +88,18 @@ async def test_a_served_dashboard_takes_only_the_pages_messages_and_points_the_b
                                    ) as resp:
                 page = await resp.text()
             assert f"ws://dash.example:{free_port}/ws" in page and "0.0.0.0" not in page
-            for bad in ("not json", '["resize", {"width": "abc", "height": 20}]', '{"a": 1}', '["format-disk"]'):
+            for bad in ("not json", '["resize", {"width": "abc", "height": 20}]', '{"a": 1}', '["format-disk"]',
+                        '{"a": 1, "b": 2}', '["resize", {"width": 1e400, "height": 3}]'):
                 async with session.ws_connect(f"http://127.0.0.1:{free_port}/ws") as ws:
                     await ws.send_str(bad)
                     while (msg := await ws.receive(timeout=120)).type in (aiohttp.WSMsgType.TEXT,
                                                                            aiohttp.WSMsgType.BINARY):
                         pass
                     assert ws.close_code == 1003, (bad, msg)
+                deadline = time.monotonic() + 120  # (its program ends before the next: at most 4 run at once)
+                while served.sessions:
+                    assert time.monotonic() < deadline
+                    await asyncio.sleep(0.05)
             monkeypatch.setattr(cli, "MAX_DASHBOARDS", 0)  # (the cap, without starting that many dashboards)
             try:
                 async with session.ws_connect(f"http://127.0.0.1:{free_port}/ws"):

@@ -203,9 +203,9 @@ def test_export_round_trips(tmp_path, fmt):
         assert summary["llm"]["metrics"]["tokens"] == hub.snapshot("llm").metrics["tokens"]
 
 
-def test_an_exported_session_run_again_keeps_its_errors_and_its_source(tmp_path):
-    # An independent review: a stream that ended in an error came back "closed" from its export run again (the
-    # error's "fatal" was ignored), and learned as "replay:text" (the open event kept no source)
+def test_an_exported_session_run_again_keeps_its_errors_and_its_identity(tmp_path):
+    # An independent review: an exported stream run again learned as "replay:text" (the open event kept no
+    # identity). Its error is said, and (a second review) the replay is no failed run for it
     session = tmp_path / "s.jsonl"
     session.write_text("\n".join(json.dumps(e) for e in [
         {"t": 0.0, "stream": "svc", "type": "open", "source": "openai:chat?model=gpt-x"},
@@ -219,10 +219,15 @@ def test_an_exported_session_run_again_keeps_its_errors_and_its_source(tmp_path)
     assert midstream("export", str(rec), "--format", "jsonl", "--out", str(tmp_path / "x")).returncode == 0
     events = [json.loads(line) for line in (tmp_path / "x" / "events.jsonl").read_text().splitlines()]
     opened, = (e for e in events if e["type"] == "open")
-    assert opened["source"] == "openai:chat?model=gpt-x" and opened["identity"].startswith("openai:")
+    assert opened["identity"] == "openai:chat/gpt-x@api.openai.com" and "source" not in opened
+    data = tmp_path / "data"
     again = midstream("run", str(tmp_path / "x" / "events.jsonl"), "--headless", "--json", "--virtual",
-                      "--duration", "5", "--no-rules", "--no-record")
-    assert json.loads(again.stdout.splitlines()[-1])["summary"]["streams"]["svc"]["status"] == "error", again.stdout
+                      "--duration", "5", "--no-rules", "--no-record", env=dict(os.environ, MIDSTREAM_DATA_DIR=str(data)))
+    assert again.returncode == 0, again.stderr  # (a replayed failure is the recording's, not the run's)
+    svc = json.loads(again.stdout.splitlines()[-1])["summary"]["streams"]["svc"]
+    assert svc["error"] == "upstream dropped the stream" and svc["status"] == "error"  # (it came back "closed")
+    learned = json.loads((data / "meta.json").read_text())
+    assert any(key.startswith("openai:chat/gpt-x") for key in learned["baselines"]), learned.get("baselines")
     # a damaged file whose stream row is gone (or of no kind the recorder writes): its events exported all the same
     for damage in ("DELETE FROM stream", "UPDATE stream SET kind = 'x'"):
         with sqlite3.connect(rec) as db:

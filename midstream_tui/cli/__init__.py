@@ -1038,8 +1038,9 @@ def _served(command: str, host: str, port: int, allow_origins: tuple[str, ...]):
                     continue
                 try:
                     envelope = jsonsafe.loads(message.data)
-                    kind = envelope[0] if isinstance(envelope, list) and envelope else None
-                    data = envelope[1] if len(envelope) > 1 else None
+                    if not isinstance(envelope, list) or not envelope:  # (an object of two keys: a KeyError)
+                        raise ValueError("not a list")
+                    kind, data = envelope[0], envelope[1] if len(envelope) > 1 else None
                     if kind == "stdin" and isinstance(data, str):
                         await app_service.send_bytes(data.encode("utf-8", "replace"))
                     elif kind == "resize" and isinstance(data, dict):
@@ -1053,7 +1054,7 @@ def _served(command: str, host: str, port: int, allow_origins: tuple[str, ...]):
                         await app_service.focus()
                     else:
                         raise ValueError(f"unknown message {str(kind)[:40]!r}")
-                except (ValueError, TypeError, IndexError) as exc:
+                except (ValueError, TypeError, IndexError, KeyError, OverflowError) as exc:  # (1e400: inf, no int)
                     await websocket.close(code=aiohttp.WSCloseCode.UNSUPPORTED_DATA,
                                           message=f"not a dashboard message ({type(exc).__name__})".encode())
                     return
@@ -1072,7 +1073,7 @@ def _size(value, default: int | None, most: int) -> int:
     ``default`` when it says none (``ValueError`` when there is no default)."""
     try:
         n = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         if default is None:
             raise ValueError(f"not a size: {str(value)[:20]!r}") from None
         n = default

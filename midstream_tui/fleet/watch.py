@@ -379,8 +379,8 @@ class RemoteHub:
                 return
             if from_bucket and joining:  # under way (or over) before this watcher joined: counted from then on
                 self.preexisting.add(name)  # (also when a live message of it came first)
-            if from_bucket and name in self._snaps and (run != self._run.get(name)
-                                                        or seq <= self._remote_seq.get(name, -1)):
+            newer = run == agent.run and (run != self._run.get(name) or seq > self._remote_seq.get(name, -1))
+            if from_bucket and name in self._snaps and not (newer and not joining):
                 return  # a live message came first and is newer (read again on reconnecting: the bucket's copy is
                 # newer only when the stream moved on, or ended, while this watcher was cut off)
             if not from_bucket and seq < self._remote_seq.get(name, -1):
@@ -438,9 +438,10 @@ class RemoteHub:
                     agent.streams.discard(name)
                 self._drop(name)
                 self.aged_out += 1
-        for agent in list(self._agents.values()) if self._offline is None else ():  # (cut off: nothing is known)
+        for agent in list(self._agents.values()):
             quiet = now - agent.seen
-            if quiet >= self.gone_s:
+            if quiet >= self.gone_s and self._offline is None:  # (cut off, this watcher knows nothing of them:
+                # stale, not gone — gone had dropped their ended streams for good)
                 for name in agent.streams:
                     self._drop(name)
                 del self._agents[agent.name]

@@ -109,20 +109,23 @@ class ProxyOptions:
             # Whatever the value holds, and however it fails to parse, nothing before its last @ is ever shown
             # (a password; the value may come from OPENAI_BASE_URL, unseen), nor the parser's words, which can
             # quote the whole netloc.
+            # a key in the URL's query: never shown, whatever its shape, wherever the upstream may echo it (known
+            # before any error here quotes the URL: "?sig=..#x" was printed whole)
+            for param, given in parse_qsl(value.partition("?")[2].partition("#")[0]):
+                if SECRET_PARAM.fullmatch(param):
+                    remember(given)
             secret = "@" in value
-            shown = ("…@" + value.rpartition("@")[2]) if secret else value
+            shown = redact(("…@" + value.rpartition("@")[2]) if secret else value)
             try:
                 url = urlsplit(value)
                 url.port  # noqa: B018 - raises on a port that is not one
             except ValueError as exc:  # a bad port, an unclosed [IPv6 address, characters NFKC changes
-                raise ProxyError(f"{flag} {shown!r}: not a URL" + ("" if secret else f" ({exc})")) from None
+                raise ProxyError(f"{flag} {shown!r}: not a URL" + ("" if secret else f" ({redact(str(exc))})")
+                                 ) from None
             if url.scheme not in ("http", "https") or not url.hostname:
                 raise ProxyError(f"{flag} {shown!r}: expected an http(s) URL")
             if "#" in value:  # (a fragment is never sent: what follows it would be lost without a word)
-                raise ProxyError(f"{flag} {redact(shown)!r}: a #fragment is never sent to a server: remove it")
-            for param, given in parse_qsl(url.query):  # a key in the URL's query: never shown, whatever its shape,
-                if SECRET_PARAM.fullmatch(param):        # wherever the upstream may echo it
-                    remember(given)
+                raise ProxyError(f"{flag} {shown!r}: a #fragment is never sent to a server: remove it")
             if secret:
                 # the clients' own keys (Authorization, x-api-key) are what reaches the upstream; credentials
                 # in the URL would be added to requests that did not send them and clash with those that do
@@ -140,7 +143,8 @@ class ProxyOptions:
             remember(self.token)
 
 
-SECRET_PARAM = re.compile(r"(?i)(?:api[_-]?)?key|token|access_token|secret|sig|signature|password|auth")
+SECRET_PARAM = re.compile(r"(?i)(?:x-)?(?:api[_-]?|subscription-)?key|token|access_token|secret|sig|signature"
+                          r"|password|auth|code")
 """Query parameters of an upstream URL whose values are secrets (``?key=``: Google's API keys, say)."""
 
 

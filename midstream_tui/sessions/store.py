@@ -321,9 +321,10 @@ class Recorder:
                 self._queue.put(("sample", stream, "brightness", t, measured.brightness))
         elif isinstance(ev, StreamOpened):
             self._queue.put(("stream", stream, ev.kind, ev.source, t))
-            self._queue.put(("event", stream, t, "open", {  # (its source and identity: a run of the exported
-                "kind": ev.kind, **({"source": ev.source} if ev.source else {}),  # events learns as the stream did
-                **({"identity": ev.identity} if ev.identity else {})}))
+            # (its identity: a run of the exported events learns as the stream did, not as "replay:text"; its source
+            # stays the file it is replayed from: a replay is judged as one, not as the endpoint it recorded)
+            self._queue.put(("event", stream, t, "open", {"kind": ev.kind,
+                                                          **({"identity": ev.identity} if ev.identity else {})}))
         elif isinstance(ev, RequestStarted):
             self._queue.put(("event", stream, t, "request", {"request_id": ev.request_id}))
         elif isinstance(ev, RequestFinished):

@@ -9,7 +9,7 @@ JSONL session format, one JSON object per line, in time order:
     {"t": 0.5,   "stream": "llm", "type": "chunk", "part": "tool", "tokens": 1}
     {"t": 0.9,   "stream": "llm", "type": "usage", "prompt_tokens": 12, "completion_tokens": 2}
     {"t": 0.9,   "stream": "llm", "type": "request_end", "reason": "stop"}
-    {"t": 0.9,   "stream": "llm", "type": "error", "message": "...", "fatal": false}
+    {"t": 0.9,   "stream": "llm", "type": "error", "message": "..."}
     {"t": 1.0,   "stream": "llm", "type": "close", "reason": "finished"}
 
 A ``chunk`` is output that is not text (``part``: ``reasoning``, ``tool``, a tool call's name or arguments, or
@@ -17,8 +17,9 @@ A ``chunk`` is output that is not text (``part``: ``reasoning``, ``tool``, a too
 A ``choice`` is a later choice's content (``{"type": "choice", "choice": 2, "text": "..."}``, ``"ended": true`` when
 its answer ended), a ``reasoning`` the answer's thinking (``{"type": "reasoning", "text": "..."}``): each read for a
 repetition loop apart from the text (its chunk, a ``chunk``, times it).
-An ``error`` with ``"fatal": true`` ended its stream (it stays an error when closed after it); an ``open`` may name
-the ``source`` the stream came from and its ``identity`` (what the meta-learner learns per), as an export keeps them.
+An ``open`` may name the ``source`` the stream came from and its ``identity`` (what the meta-learner learns per; an
+export keeps it). An ``error`` with ``"fatal": true`` ended its stream, as it does in the replay; a replayed
+recording of a request that failed is not a failed run (only a file in which nothing could be read is).
 ``t`` is seconds from the start of the session; ``stream`` defaults to the file's name; ``tokens`` to 1. A file may
 hold several streams: each becomes its own source. Replay keeps the recorded gaps, divided by ``speed``. A line that
 is not valid JSON (or nests deeper than ``jsonsafe.MAX_DEPTH``) or lacks a field becomes a recorded stream error
@@ -80,6 +81,11 @@ def _text(obj: dict, required: bool = False) -> str:
     return text
 
 
+UNREADABLE = ("not a MidStream JSONL session", "not a captured SSE stream")
+"""How a replay says that nothing in its file could be replayed: its own failure (a replayed recording of a request
+that failed is not one: ``headless.failed_exit_code``)."""
+
+
 def _event(stream: str, t: float, obj: dict) -> Event:
     kind = obj.get("type", "text")
     if kind == "text":
@@ -111,6 +117,8 @@ def _event(stream: str, t: float, obj: dict) -> Event:
         return Usage(stream, t, prompt_tokens=_count(obj, "prompt_tokens", 0),
                      completion_tokens=_count(obj, "completion_tokens", 0))
     if kind == "error":
+        # (fatal as recorded: the stream ends in it as it did; a replay of it is no failed run all the same, see
+        # UNREADABLE)
         return StreamError(stream, t, str(obj.get("message", "recorded error")), fatal=obj.get("fatal") is True,
                            transient=obj.get("transient") is True)
     if kind == "close":
@@ -176,7 +184,7 @@ class ReplaySource(ScheduledSource):
                     last = max(last, t)  # never go back in time
                     if isinstance(event, StreamOpened) and not event.source:
                         event = StreamOpened(sid, event.t, kind=event.kind, source=self.uri,
-                                             identity=self.identity(event.kind))
+                                             identity=event.identity or self.identity(event.kind))
                 except (KeyError, ValueError, TypeError, OverflowError) as exc:
                     event = StreamError(sid, t0 + last / self.speed, f"line {number}: {exc}")
             if not opened and not isinstance(event, StreamOpened):  # whatever comes first, the stream opens
@@ -189,8 +197,8 @@ class ReplaySource(ScheduledSource):
         if not opened:
             yield StreamOpened(sid, t0, kind="text", source=self.uri, identity=self.identity("text"))
         if not read and self.must_read:  # every line of it was malformed: nothing was replayed, and it says so
-            yield StreamError(sid, t0 + last / self.speed, f"no line of {len(self.lines)} could be read: not a "
-                              "MidStream JSONL session", fatal=True)
+            yield StreamError(sid, t0 + last / self.speed, f"no line of {len(self.lines)} could be read: "
+                              f"{UNREADABLE[0]}", fatal=True)
             yield StreamClosed(sid, t0 + last / self.speed, reason="error")
             return
         yield StreamClosed(sid, t0 + last / self.speed, reason="finished")
@@ -330,8 +338,8 @@ class SseReplaySource(ScheduledSource):
                 elif part.kind == "error":
                     yield StreamError(sid, t, f"line {number}: {part.text}")
         if not blocks:  # no "data:" field in the whole file (a binary file, a wrong one): nothing was replayed
-            yield StreamError(sid, t, f"{self.path.name}: no SSE event in it (no 'data:' line): not a captured SSE "
-                              "stream", fatal=True)
+            yield StreamError(sid, t, f"{self.path.name}: no SSE event in it (no 'data:' line): {UNREADABLE[1]}",
+                              fatal=True)
             yield StreamClosed(sid, t, reason="error")
             return
         yield RequestFinished(sid, t)
