@@ -351,6 +351,7 @@ def test_a_replayed_stream_that_ended_in_a_recorded_error_is_shown_so_and_is_no_
     session.write_text('{"t": 0.0, "stream": "llm", "type": "open"}\n{"t": 0.1, "stream": "llm", "text": "hi"}\n'
                        '{"t": 0.2, "stream": "llm", "type": "error", "message": "boom", "fatal": true}\n'
                        '{"t": 0.3, "stream": "llm", "type": "close", "reason": "error"}\n')
-    proc = midstream("run", session, "--headless", "--json", "--no-record", "--no-learn", "--virtual", "--duration", "3")
+    proc = midstream("run", session, "--headless", "--json", "--no-record", "--no-learn", "--virtual", "--duration",
+                     "3")
     assert proc.returncode == 0 and "every source failed" not in proc.stderr, proc.stderr[-800:]
     assert json.loads(proc.stdout.splitlines()[-1])["summary"]["streams"]["llm"]["status"] == "error"

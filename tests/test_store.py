@@ -222,7 +222,8 @@ def test_an_exported_session_run_again_keeps_its_errors_and_its_identity(tmp_pat
     assert opened["identity"] == "openai:chat/gpt-x@api.openai.com" and "source" not in opened
     data = tmp_path / "data"
     again = midstream("run", str(tmp_path / "x" / "events.jsonl"), "--headless", "--json", "--virtual",
-                      "--duration", "5", "--no-rules", "--no-record", env=dict(os.environ, MIDSTREAM_DATA_DIR=str(data)))
+                      "--duration", "5", "--no-rules", "--no-record",
+                      env=dict(os.environ, MIDSTREAM_DATA_DIR=str(data)))
     assert again.returncode == 0, again.stderr  # (a replayed failure is the recording's, not the run's)
     svc = json.loads(again.stdout.splitlines()[-1])["summary"]["streams"]["svc"]
     assert svc["error"] == "upstream dropped the stream" and svc["status"] == "error"  # (it came back "closed")
